@@ -1,0 +1,296 @@
+/*
+** fieldsync.h — libfieldsync, the offline-first replica a device embeds.
+**
+** Depends on SQLite and jansson only: no sockets, no threads, no TLS, no
+** global state.  Everything hangs off an fds_replica handle; one handle is
+** used by one thread at a time.
+**
+** Conventions (see docs/internals/core.md):
+**  - Functions return an int code (FDS_OK == 0); fds_errmsg(r) has the text
+**    of the last failure on that handle, naming what was wrong.
+**  - json_t **out parameters receive a NEW reference (json_decref it).
+**  - json_t * inputs are BORROWED (never stolen).
+**  - char **out parameters are malloc'd; release with free().
+**  - Every *_close/*_free accepts NULL.
+**  - Each record-changing call is one SQLite transaction (a savepoint when
+**    called inside fds_begin/fds_commit, so several calls can be made
+**    atomic together, as `import` does).
+**
+** Record JSON shapes are those of the CLI's --json output (DESIGN.md):
+**   customer: {"id","name","phone","email","wechat","company","title",
+**              "birthday","notes","owner","tags":[..],"stage","cycle",
+**              "fields":{KEY:VALUE}, "updated"} — absent fields are omitted.
+**   followup: {"id","customer","method","at","content","result","author"}
+**   plan:     {"id","customer","due","method","content","done":bool}
+**   feedback: {"id","customer","content","at","author"}
+**   stage change: {"id","customer","from","to","note","at","author"}
+** Times are RFC 3339 UTC strings ("2026-11-28T09:30:00Z"); birthday is
+** "YYYY-MM-DD".
+*/
+#ifndef FIELDSYNC_H
+#define FIELDSYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "fieldsync_proto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Error codes ----------------------------------------------------------- */
+enum {
+    FDS_OK = 0,
+    FDS_ERROR = 1,      /* other failure */
+    FDS_NOMEM,          /* out of memory */
+    FDS_INVALID,        /* invalid input (bad method/time/field, missing name) */
+    FDS_NOTFOUND,       /* no such record */
+    FDS_AMBIGUOUS,      /* id prefix matches several records */
+    FDS_DB,             /* SQLite failure (message has SQLite's text) */
+    FDS_TOOBIG,         /* a value or message over its limit */
+    FDS_PROTO,          /* protocol violation by the peer */
+    FDS_PERM,           /* refused by the server: auth or permission */
+    FDS_DONE,           /* not an error: nothing (more) to do */
+    FDS_SCHEMA          /* replica file from a newer fieldsync */
+};
+
+FDS_API const char *fds_errstr(int rc);        /* static text for a code */
+
+/* ---- Environment: clock and randomness (injectable for tests) ------------- */
+typedef struct fds_env {
+    /* Wall clock, ms since the epoch.  NULL = real time. */
+    int64_t (*now_ms)(void *ud);
+    /* Fill buf with n random bytes; return 0 on success.  NULL = the OS
+    ** CSPRNG (getrandom(2)). */
+    int (*random)(void *ud, unsigned char *buf, size_t n);
+    void *ud;
+} fds_env;
+
+/* ---- Replica handle ------------------------------------------------------- */
+typedef struct fds_replica fds_replica;
+
+/* Open (creating if needed, mode 0600) the replica at path; ":memory:" gives
+** an in-memory replica.  Creates the schema or migrates it in place; a file
+** made by a newer schema fails with FDS_SCHEMA.  A new replica gets a random
+** device id.  env may be NULL; it is copied.  On failure *out is NULL and, if
+** errbuf is non-NULL, errbuf (errlen bytes) holds the reason. */
+FDS_API int fds_replica_open(const char *path, const fds_env *env,
+                             fds_replica **out, char *errbuf, size_t errlen);
+FDS_API void fds_replica_close(fds_replica *r);
+FDS_API const char *fds_errmsg(const fds_replica *r);
+
+FDS_API const char *fds_replica_device(const fds_replica *r); /* UUID text */
+/* The user this replica acts for ("" until known: set by init/sync). */
+FDS_API const char *fds_replica_user(const fds_replica *r);
+FDS_API int fds_replica_set_user(fds_replica *r, const char *user);
+
+/* Small persistent key/value settings (server URL, token, CA path, …).
+** get: *out is malloc'd, NULL (rc FDS_NOTFOUND) if unset. */
+FDS_API int fds_meta_get(fds_replica *r, const char *key, char **out);
+FDS_API int fds_meta_set(fds_replica *r, const char *key, const char *value);
+
+/* Group several calls into one transaction.  Nestable. */
+FDS_API int fds_begin(fds_replica *r);
+FDS_API int fds_commit(fds_replica *r);
+FDS_API int fds_rollback(fds_replica *r);
+
+/* Number of local changes not yet acknowledged by the server. */
+FDS_API int fds_outbox_count(fds_replica *r, int64_t *n);
+
+/* ---- Ids ------------------------------------------------------------------- */
+/* Resolve a unique id prefix of a record in table (e.g. "customer", "plan",
+** "conflict").  FDS_NOTFOUND if none, FDS_AMBIGUOUS if several (the message
+** names the candidates).  *full is malloc'd. */
+FDS_API int fds_resolve_id(fds_replica *r, const char *table,
+                           const char *prefix, char **full);
+
+/* ---- Customers -------------------------------------------------------------- */
+/* in: {"name" (required), "phone","email","wechat","company","title",
+**      "birthday","notes","tags":[..],"cycle":n,"owner","stage",
+**      "fields":{KEY:VALUE}}.  Validates every value (email shape, date,
+** custom fields against their definitions).  owner defaults to the replica
+** user, stage to the first pipeline stage.  *out: the new record.
+** *warnings (may be NULL): new array of strings, e.g. the phone or WeChat id
+** already belonging to another customer (named). */
+FDS_API int fds_customer_add(fds_replica *r, const json_t *in, json_t **out,
+                             json_t **warnings);
+/* Change the given fields only; null clears a field.  "fields" merges per key. */
+FDS_API int fds_customer_edit(fds_replica *r, const char *id,
+                              const json_t *in, json_t **out);
+FDS_API int fds_customer_delete(fds_replica *r, const char *id);
+FDS_API int fds_customer_get(fds_replica *r, const char *id, json_t **out);
+/* The whole follow-up sheet: the customer object plus "followups" (newest
+** first), "plans" (by due), "feedback" (newest first), "stages" (stage
+** changes oldest first) arrays. */
+FDS_API int fds_customer_sheet(fds_replica *r, const char *id, json_t **out);
+
+typedef struct fds_query {
+    const char *stage;      /* NULL = any */
+    const char *owner;      /* NULL = any */
+    const char *search;     /* substring of name/company/phone/email/wechat/
+                            ** title/notes/tags, case-insensitive for ASCII,
+                            ** any UTF-8 (Chinese) text; NULL = all */
+    int include_deleted;
+} fds_query;
+/* Array of customer objects sorted by name (UTF-8 byte order, then id).
+** Each carries "unsynced": bool and "conflicts": n. */
+FDS_API int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out);
+
+/* Reassign / share (the server decides whether the user may). */
+FDS_API int fds_customer_assign(fds_replica *r, const char *id, const char *user);
+FDS_API int fds_customer_share(fds_replica *r, const char *id, const char *user,
+                               int shared);
+
+/* ---- Follow-ups, feedback, stages, plans ----------------------------------- */
+/* in: {"method": phone|email|visit|wechat|meeting|other, "content" (required),
+**      "result", "at" (default now)}.  Resets the customer's quiet cycle. */
+FDS_API int fds_followup_add(fds_replica *r, const char *customer,
+                             const json_t *in, json_t **out);
+/* in: {"content" (required), "at"} */
+FDS_API int fds_feedback_add(fds_replica *r, const char *customer,
+                             const json_t *in, json_t **out);
+/* Move to stage (a defined stage key).  Moving to a lost stage requires a
+** non-empty note.  Records a stage change and sets the customer's stage. */
+FDS_API int fds_stage_set(fds_replica *r, const char *customer,
+                          const char *stage, const char *note, json_t **out);
+/* in: {"due" (required), "method", "content"} */
+FDS_API int fds_plan_add(fds_replica *r, const char *customer,
+                         const json_t *in, json_t **out);
+FDS_API int fds_plan_done(fds_replica *r, const char *plan_id, json_t **out);
+
+/* ---- Definitions: custom fields, pipeline stages, templates ----------------- */
+/* def: {"key","label","type": text|number|date|choice|phone|email,
+**       "choices":[..] (choice only), "order"} */
+FDS_API int fds_fielddef_set(fds_replica *r, const json_t *def);
+FDS_API int fds_fielddef_list(fds_replica *r, json_t **out);
+/* def: {"key","label","label_zh","order","probability" (0..100),
+**       "won":bool,"lost":bool} */
+FDS_API int fds_stagedef_set(fds_replica *r, const json_t *def);
+/* Stages in order: the built-in lead, intent, proposal, quote, contract,
+** won, lost, overridden/extended by stage definitions. */
+FDS_API int fds_stagedef_list(fds_replica *r, json_t **out);
+/* tpl: {"name","fields":[fielddef..],"stages":[stagedef..]} as shipped in
+** templates/*.json; all in one transaction. */
+FDS_API int fds_template_apply(fds_replica *r, const json_t *tpl);
+
+/* ---- Daily list, history, conflicts ---------------------------------------- */
+/* date: "YYYY-MM-DD" in local time, NULL = today.
+** *out: {"plans": [plan + "customer_name", due or overdue, oldest first],
+**        "birthdays": [customer + "days" within the next 7 days],
+**        "quiet": [customer + "last_followup","days_quiet": cycle ran out]} */
+FDS_API int fds_today(fds_replica *r, const char *date, json_t **out);
+/* Timeline of a customer (its own fields and its follow-ups, plans,
+** feedback, stage changes), oldest first: [{"at","user","device","table",
+** "record","field","value","previous"}]. */
+FDS_API int fds_history(fds_replica *r, const char *id, json_t **out);
+/* Open conflicts: [{"id","table","record","field","mine":{value,user,
+** device,at},"theirs":{…}}]. */
+FDS_API int fds_conflicts(fds_replica *r, json_t **out);
+/* keep: "mine" | "theirs", or value != NULL to write a new value.  The
+** resolving write dominates every version, settling it on every replica. */
+FDS_API int fds_conflict_resolve(fds_replica *r, const char *conflict_id,
+                                 const char *keep, const char *value);
+
+/* ---- Time helpers ----------------------------------------------------------- */
+/* Parse "YYYY-MM-DD", "YYYY-MM-DD HH:MM" (local time) or RFC 3339 into ms
+** since the epoch.  FDS_INVALID if it is none of those. */
+FDS_API int fds_time_parse(const char *text, int64_t *ms);
+/* Format ms as RFC 3339 UTC into buf (>= 32 bytes). */
+FDS_API void fds_time_format(int64_t ms, char *buf, size_t len);
+
+/* ---- Merge: pure functions, no storage (the server's stores call these) ---- */
+enum { FDS_VV_EQUAL = 0, FDS_VV_LESS, FDS_VV_GREATER, FDS_VV_CONCURRENT };
+FDS_API int fds_vv_compare(const fdsp_vv *a, const fdsp_vv *b);
+/* out = pointwise max of a and b (out must be zeroed or cleared). */
+FDS_API int fds_vv_join(const fdsp_vv *a, const fdsp_vv *b, fdsp_vv *out);
+
+/* A field register: the maximal (mutually concurrent) versions seen.
+** v[0] is the winner (greatest hlc, then greatest device id); the rest follow
+** in the same order.  n == 0 means never written.  Equal sets of versions
+** give byte-equal registers, whatever order they arrived in. */
+typedef struct fds_register {
+    size_t n;
+    fdsp_change *v;         /* table/record/field/seq of each are ignored */
+} fds_register;
+
+enum { FDS_MERGE_NOOP = 0, /* c already seen or superseded */
+       FDS_MERGE_WIN,      /* c dominates every version: sole value now */
+       FDS_MERGE_CONFLICT  /* c concurrent with some version: both kept */ };
+
+/* Merge change c into register s giving *out (zeroed by the caller; free
+** with fds_register_clear).  *outcome is one of FDS_MERGE_*.  s is not
+** modified.  Commutative, associative and idempotent over any set of
+** changes. */
+FDS_API int fds_merge(const fds_register *s, const fdsp_change *c,
+                      fds_register *out, int *outcome);
+FDS_API void fds_register_clear(fds_register *reg);
+/* Joined version vector of all versions (what a new local write extends). */
+FDS_API int fds_register_vv(const fds_register *reg, fdsp_vv *out);
+/* Canonical JSON of a register (array of change objects, winner first) and
+** back; used by every store so all replicas save identical bytes. */
+FDS_API json_t *fds_register_to_json(const fds_register *reg);
+FDS_API int fds_register_from_json(const json_t *j, fds_register *out);
+/* 1 if the register holds versions with two or more distinct values. */
+FDS_API int fds_register_in_conflict(const fds_register *reg);
+
+/* Hybrid logical clock: next local time given the last one and the wall
+** clock; and the receive rule given a remote time. */
+FDS_API uint64_t fds_hlc_next(uint64_t last, int64_t now_ms);
+FDS_API uint64_t fds_hlc_recv(uint64_t last, uint64_t remote, int64_t now_ms);
+
+/* ---- Sans-I/O sync session -------------------------------------------------
+** The caller moves bytes; the session decides what to say.  Typical loop:
+**     fds_session_new(r, &s);
+**     connect; then repeatedly:
+**        while (fds_session_next(s, &buf, &len) == FDS_OK) { send(buf); free(buf); }
+**        if (fds_session_state(s) == FDS_SESSION_IDLE && !watching) break;
+**        msg = receive(); rc = fds_session_feed(s, msg, len);
+** The session sends hello first, then pushes the outbox in batches of up to
+** FDSP_MAX_BATCH (at most `window` unacknowledged batches), then pulls after
+** the stored cursor until the server reports no more; a notify starts
+** another pull.  Incoming changes are merged one transaction per batch and
+** the cursor advances in that same transaction, so an interrupted pull
+** resumes where it stopped.  Acks remove acknowledged changes from the
+** outbox; refused changes are dropped from the outbox and recorded in the
+** replica (fds_refusals). */
+typedef struct fds_session fds_session;
+
+enum { FDS_SESSION_HANDSHAKE = 0, /* hello sent, waiting for welcome */
+       FDS_SESSION_SYNCING,       /* pushing or pulling */
+       FDS_SESSION_IDLE,          /* outbox empty and caught up */
+       FDS_SESSION_FAILED };      /* error received or protocol violation */
+
+typedef struct fds_session_stats {
+    int64_t pushed;         /* changes acknowledged by the server */
+    int64_t pulled;         /* changes received and applied */
+    int64_t conflicts;      /* merges that produced a conflict */
+    int64_t refused;        /* pushed changes the server refused */
+    int64_t revoked;        /* records dropped on the server's word */
+} fds_session_stats;
+
+FDS_API int fds_session_new(fds_replica *r, fds_session **out);
+FDS_API void fds_session_free(fds_session *s);
+/* Next message to send: FDS_OK with *buf (malloc'd, free()) and *len, or
+** FDS_DONE when there is nothing to send until more input arrives. */
+FDS_API int fds_session_next(fds_session *s, char **buf, size_t *len);
+/* Feed one complete received message.  FDS_OK, FDS_PERM (auth/permission
+** error from the server), FDS_PROTO (undecodable or unexpected message; the
+** transport should close) or a storage error. */
+FDS_API int fds_session_feed(fds_session *s, const char *buf, size_t len);
+/* Tell the session the local replica changed (e.g. in --watch mode), so
+** next() pushes the new outbox. */
+FDS_API void fds_session_local_changed(fds_session *s);
+FDS_API int fds_session_state(const fds_session *s);
+FDS_API void fds_session_stats_get(const fds_session *s, fds_session_stats *st);
+/* Text of the last server error or protocol failure, "" if none. */
+FDS_API const char *fds_session_errmsg(const fds_session *s);
+
+/* Refusals recorded from acks: [{"table","record","field","value","code",
+** "message","at"}], newest first. */
+FDS_API int fds_refusals(fds_replica *r, json_t **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FIELDSYNC_H */

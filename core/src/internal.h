@@ -1,0 +1,133 @@
+/*
+** internal.h — the one internal header of libfieldsync.  Everything here is
+** private to core/src; names use the fds__ prefix (libuv's uv__ habit).
+**
+** The replica's SQLite schema (version FDS__SCHEMA_VERSION; migrations live
+** in schema.c and run in place on open):
+**
+**   meta(key TEXT PRIMARY KEY, value TEXT)
+**       device   – this replica's device id (UUID text)
+**       user     – the user this replica acts for
+**       counter  – last local write counter (version-vector entry)
+**       hlc      – last hybrid logical clock value issued or received
+**       cursor   – last server sequence applied (rule 7)
+**       plus free settings (server, token, ca) via fds_meta_get/set.
+**
+**   reg(tbl TEXT, rid TEXT, field TEXT,
+**       value TEXT,            -- the winning version's value (NULL = null)
+**       versions TEXT NOT NULL,-- fds_register_to_json(), canonical bytes
+**       conflict INTEGER NOT NULL DEFAULT 0, -- fds_register_in_conflict()
+**       PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID
+**   index reg_by_value ON reg(tbl, field, value)   -- children by customer
+**
+**   log(lseq INTEGER PRIMARY KEY,   -- local order of application
+**       tbl, rid, field, value,     -- the change
+**       vv TEXT, hlc INTEGER, device TEXT, user TEXT,
+**       origin INTEGER,             -- 1 made here, 0 received
+**       acked INTEGER,              -- origin=1: 1 once the server acked it
+**       sseq INTEGER,               -- server sequence when known
+**       at_ms INTEGER)              -- server time if known, else local time
+**   index log_outbox ON log(lseq) WHERE origin = 1 AND acked = 0
+**   index log_by_rec ON log(tbl, rid)
+**
+**   refusal(id INTEGER PRIMARY KEY, tbl, rid, field, value, code INTEGER,
+**           message TEXT, at_ms INTEGER)
+**
+** Tables (the "tbl" column) and their fields (registers):
+**   customer  name phone email wechat company title birthday notes owner
+**             tags (JSON array text) stage cycle deleted, and custom fields
+**             as "f.KEY"
+**   followup  customer method at content result author deleted
+**   plan      customer due method content done deleted
+**   feedback  customer content at author deleted
+**   stagechg  customer from to note at author
+**   fielddef  (rid = KEY) label type choices (JSON array text) order deleted
+**   stagedef  (rid = KEY) label label_zh order probability won lost deleted
+**   share     (rid = CUSTOMER ":" USER) customer user deleted
+** Every value is text or NULL; booleans are "1"/"0"; times RFC 3339 UTC.
+** A record "exists" when it has at least one register and deleted != "1".
+*/
+#ifndef FDS_INTERNAL_H
+#define FDS_INTERNAL_H
+
+#include "fieldsync.h"
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#define FDS__SCHEMA_VERSION 1
+#define FDS__ERRMSG_MAX 512
+#define FDS__UUID_LEN 36
+
+/* Prepared statements kept on the handle (prepared lazily, finalized on
+** close).  Engine and domain code each add their own slots here. */
+enum {
+    FDS__ST_META_GET = 0,
+    FDS__ST_META_SET,
+    FDS__ST_REG_GET,
+    FDS__ST_REG_PUT,
+    FDS__ST_LOG_ADD,
+    FDS__ST__COUNT = 64
+};
+
+struct fds_replica {
+    sqlite3 *db;
+    fds_env env;
+    char device[FDS__UUID_LEN + 1];
+    char *user;                 /* malloc'd, never NULL ("" if unknown) */
+    uint64_t counter;           /* last local vv counter (mirrors meta) */
+    uint64_t hlc;               /* last hlc (mirrors meta) */
+    int tx_depth;               /* savepoint nesting depth */
+    sqlite3_stmt *st[FDS__ST__COUNT];
+    char errmsg[FDS__ERRMSG_MAX];
+};
+
+/* Record an error on the handle and return rc. */
+int fds__error(fds_replica *r, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Record SQLite's current error on the handle; returns FDS_DB. */
+int fds__dberror(fds_replica *r, const char *what);
+
+/* Prepared statement for slot `slot` with SQL `sql` (prepared on first use,
+** reset and bindings cleared on every call).  NULL on failure (error set). */
+sqlite3_stmt *fds__stmt(fds_replica *r, int slot, const char *sql);
+
+/* Savepoint-based transactions (nestable).  fds__end(r, rc) commits when rc
+** is FDS_OK and rolls back otherwise, returning rc (or the commit error). */
+int fds__begin(fds_replica *r);
+int fds__end(fds_replica *r, int rc);
+
+int64_t fds__now_ms(fds_replica *r);
+/* 36-char random UUID (v4) into out[37] from env.random. */
+int fds__uuid(fds_replica *r, char out[FDS__UUID_LEN + 1]);
+
+/* Write fields of one record as local changes: `fields` is a JSON object
+** {field: string | null}.  For each field: bump the device counter, extend
+** the register's joined vv with it, take the next hlc, store the register
+** (dominating every version, so any conflict on it is settled) and append
+** the change to the log as an outbox entry.  Must run inside fds__begin. */
+int fds__write(fds_replica *r, const char *tbl, const char *rid,
+               const json_t *fields);
+/* Same, one field. */
+int fds__write1(fds_replica *r, const char *tbl, const char *rid,
+                const char *field, const char *value);
+
+/* Current winning values of a record: *out = {field: value|null}.
+** FDS_NOTFOUND (and *out NULL) if it has no registers. */
+int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out);
+/* 1 if the record exists and is not deleted, 0 if not, <0 on error. */
+int fds__exists(fds_replica *r, const char *tbl, const char *rid);
+
+/* Apply one incoming (remote) change: merge into the register, store it,
+** append to the log (origin 0) and advance the hlc.  Must run inside
+** fds__begin.  *outcome is FDS_MERGE_*. */
+int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome);
+
+/* Remove a record and its dependants (followups, plans, feedback, stage
+** changes, shares of a customer) from the replica entirely: registers and
+** log rows (the server no longer lets this device see it). */
+int fds__purge_customer(fds_replica *r, const char *customer);
+
+#endif /* FDS_INTERNAL_H */

@@ -1,0 +1,201 @@
+/*
+** fieldsync_proto.h — the fieldsync wire protocol: message structs and their
+** JSON codec.  Pure functions from bytes to structs and back: no I/O, no
+** globals.  Depends on jansson only.  protocol/PROTOCOL.md is the normative
+** spec; this header is its C binding.
+**
+** Ownership: every char* inside a decoded fdsp_msg / fdsp_change is owned by
+** that struct and released by fdsp_msg_free() / fdsp_change_clear().  Buffers
+** returned by fdsp_encode() are malloc'd and released with free().
+*/
+#ifndef FIELDSYNC_PROTO_H
+#define FIELDSYNC_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef FDS_API
+#  if defined(__GNUC__)
+#    define FDS_API __attribute__((visibility("default")))
+#  else
+#    define FDS_API
+#  endif
+#endif
+
+/* ---- Versioning and limits (every one enforced by fdsp_decode) ---------- */
+#define FDSP_VERSION        1           /* the one version this code speaks */
+#define FDSP_SUBPROTOCOL    "fieldsync.v1" /* WebSocket subprotocol name */
+#define FDSP_MAX_FRAME      (1024 * 1024) /* bytes in one message */
+#define FDSP_MAX_BATCH      500         /* changes in one push or changes msg */
+#define FDSP_MAX_VALUE      16384       /* bytes in one field value */
+#define FDSP_MAX_ID         64          /* bytes in a record/device/user id */
+#define FDSP_MAX_NAME       64          /* bytes in a table or field name */
+#define FDSP_MAX_VV         64          /* entries in one version vector */
+#define FDSP_MAX_DEPTH      8           /* JSON nesting depth of a message */
+#define FDSP_MAX_REVOKE     1000        /* records in one revoke message */
+#define FDSP_MAX_TEXT       1024        /* bytes in messages/roles/client */
+#define FDSP_MAX_FIELDS     64          /* distinct fields of one record (server) */
+#define FDSP_RATE_PER_SEC   50          /* messages per second per connection */
+
+/* ---- Error codes (wire names in parentheses, see fdsp_errname) ---------- */
+typedef enum fdsp_err {
+    FDSP_OK = 0,
+    FDSP_E_JSON = 1,            /* "bad_json": not parseable JSON */
+    FDSP_E_UTF8,                /* "bad_utf8": invalid UTF-8 */
+    FDSP_E_DUPKEY,              /* "duplicate_key" */
+    FDSP_E_TOOBIG,              /* "too_big": frame over FDSP_MAX_FRAME */
+    FDSP_E_DEPTH,               /* "too_deep": nesting over FDSP_MAX_DEPTH */
+    FDSP_E_TYPE,                /* "bad_type": a field has the wrong JSON type */
+    FDSP_E_MISSING,             /* "missing_field": a required field is absent */
+    FDSP_E_UNKNOWN_TYPE,        /* "unknown_message": unknown "type" */
+    FDSP_E_VERSION,             /* "unsupported_version" */
+    FDSP_E_LIMIT,               /* "limit": batch/value/id/vv over its limit */
+    FDSP_E_VALUE,               /* "bad_value": e.g. counter 0, negative seq */
+    FDSP_E_AUTH,                /* "auth": token missing, wrong or revoked */
+    FDSP_E_FORBIDDEN,           /* "forbidden": user may not make this change */
+    FDSP_E_RATE,                /* "rate_limited" */
+    FDSP_E_STATE,               /* "bad_state": message not valid now */
+    FDSP_E_INTERNAL,            /* "internal": server-side failure */
+    FDSP_E_NOMEM,               /* "no_memory" (never sent on the wire) */
+    FDSP_E__COUNT
+} fdsp_err;
+
+FDS_API const char *fdsp_errname(int code);     /* "bad_json", … ; "unknown" */
+FDS_API int fdsp_errcode(const char *name);     /* inverse; FDSP_E_INTERNAL if unknown */
+
+/* ---- Version vectors ----------------------------------------------------- */
+typedef struct fdsp_vv_entry {
+    char *device;           /* device id, 1..FDSP_MAX_ID bytes */
+    uint64_t counter;       /* >= 1, <= 2^53 */
+} fdsp_vv_entry;
+
+/* Entries are kept sorted by device (strcmp) with no duplicates: the
+** decoder sorts and rejects duplicates, so equal vectors are byte-equal. */
+typedef struct fdsp_vv {
+    size_t n;
+    fdsp_vv_entry *e;
+} fdsp_vv;
+
+/* ---- One change: one write of one field register ------------------------- */
+typedef struct fdsp_change {
+    char *table;            /* "customer", "followup", … 1..FDSP_MAX_NAME */
+    char *record;           /* record id, 1..FDSP_MAX_ID */
+    char *field;            /* field/register name, 1..FDSP_MAX_NAME */
+    char *value;            /* NULL = JSON null (cleared); <= FDSP_MAX_VALUE */
+    fdsp_vv vv;             /* version vector, 1..FDSP_MAX_VV entries */
+    uint64_t hlc;           /* hybrid logical clock: ms<<16 | logical */
+    char *device;           /* device that made the write */
+    char *user;             /* user that made it (server overwrites from token) */
+    int64_t seq;            /* server sequence; 0 = not yet sequenced */
+    int64_t server_ms;      /* server accept time (ms since epoch); 0 if none */
+} fdsp_change;
+
+/* Deep copy / release.  fdsp_change_clear frees the members, not the struct,
+** and leaves it zeroed.  Both accept NULL. */
+FDS_API int  fdsp_change_copy(fdsp_change *dst, const fdsp_change *src);
+FDS_API void fdsp_change_clear(fdsp_change *c);
+FDS_API int  fdsp_vv_copy(fdsp_vv *dst, const fdsp_vv *src);
+FDS_API void fdsp_vv_clear(fdsp_vv *vv);
+
+/* JSON form of a change, as in PROTOCOL.md ("t","r","f","v","vv","h","d","u",
+** optional "s","at").  to_json returns a new reference or NULL on OOM.
+** from_json validates every field and limit; on failure returns an FDSP_E_*
+** code and writes a message naming the field into err (if errlen > 0). */
+FDS_API json_t *fdsp_change_to_json(const fdsp_change *c);
+FDS_API int fdsp_change_from_json(const json_t *j, fdsp_change *out,
+                                  char *err, size_t errlen);
+FDS_API json_t *fdsp_vv_to_json(const fdsp_vv *vv);
+FDS_API int fdsp_vv_from_json(const json_t *j, fdsp_vv *out,
+                              char *err, size_t errlen);
+
+/* ---- Messages ------------------------------------------------------------- */
+typedef enum fdsp_type {
+    FDSP_HELLO = 1, /* device -> server: first message */
+    FDSP_WELCOME,   /* server -> device: answer to hello */
+    FDSP_PUSH,      /* device -> server: a batch of local changes */
+    FDSP_ACK,       /* server -> device: push committed (+ refusals) */
+    FDSP_PULL,      /* device -> server: changes after a sequence */
+    FDSP_CHANGES,   /* server -> device: a batch of sequenced changes */
+    FDSP_REVOKE,    /* server -> device: drop these records */
+    FDSP_NOTIFY,    /* server -> device: new changes exist up to head */
+    FDSP_ERROR      /* either way: something was refused */
+} fdsp_type;
+
+FDS_API const char *fdsp_typename(int type);    /* "hello", …; NULL if bad */
+
+typedef struct fdsp_refusal {
+    size_t index;           /* index of the change in the push batch */
+    int code;               /* FDSP_E_* */
+    char *message;          /* names the record and field */
+} fdsp_refusal;
+
+typedef struct fdsp_record_ref {
+    char *table;
+    char *record;
+} fdsp_record_ref;
+
+/* One struct for every message type; only the members listed for its type
+** are meaningful, the rest stay zero/NULL. */
+typedef struct fdsp_msg {
+    fdsp_type type;
+    /* hello: version, device, cursor, client
+    ** welcome: version, user, role, device, head */
+    int version;
+    char *device;
+    char *user;
+    char *role;
+    char *client;           /* free-form client name/version, optional */
+    int64_t cursor;         /* hello: last server seq the device applied */
+    int64_t head;           /* welcome/notify: server's latest seq */
+    /* push: batch, changes;  ack: batch, accepted, refused;
+    ** pull: after, limit;    changes: changes, last, more */
+    int64_t batch;
+    fdsp_change *changes;
+    size_t n_changes;
+    size_t accepted;
+    fdsp_refusal *refused;
+    size_t n_refused;
+    int64_t after;
+    int limit;              /* pull: max changes wanted, 1..FDSP_MAX_BATCH */
+    int64_t last;           /* changes: seq of the last change in this batch,
+                            ** or the head the server looked up to */
+    int more;               /* changes: 1 if more are waiting */
+    /* revoke */
+    fdsp_record_ref *records;
+    size_t n_records;
+    /* error: code, message, batch (0 if not about a push), fatal */
+    int code;
+    char *message;
+    int fatal;              /* 1: the sender closes the stream after this */
+} fdsp_msg;
+
+/* Decode one message from buf[0..len).  Refuses (with the code named) input
+** over FDSP_MAX_FRAME, invalid UTF-8, bad JSON, duplicate keys, nesting over
+** FDSP_MAX_DEPTH, unknown "type", a version other than FDSP_VERSION in hello
+** and welcome, missing or wrongly typed fields, and any limit exceeded.
+** Unknown keys are ignored (forward compatibility within a version).
+** On success *out is a new message (free with fdsp_msg_free).  On failure
+** *out is NULL and err (if errlen > 0) holds one line naming what was wrong.
+** Never crashes and never reads outside buf, whatever the input. */
+FDS_API int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
+                        char *err, size_t errlen);
+
+/* Encode a message as compact JSON (keys in a fixed order).  *out is
+** malloc'd (free with free()), not NUL-counted in *len but NUL-terminated.
+** Returns FDSP_OK, FDSP_E_NOMEM, or FDSP_E_LIMIT/FDSP_E_VALUE if the struct
+** would not pass fdsp_decode. */
+FDS_API int fdsp_encode(const fdsp_msg *m, char **out, size_t *len);
+
+/* A zeroed message of the given type (free with fdsp_msg_free). */
+FDS_API fdsp_msg *fdsp_msg_new(fdsp_type type);
+FDS_API void fdsp_msg_free(fdsp_msg *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FIELDSYNC_PROTO_H */
