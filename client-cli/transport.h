@@ -1,0 +1,34 @@
+/*
+** transport.h — the device's network side: carries core's sans-I/O sync
+** session (fds_session) over a libwebsockets TLS WebSocket client.
+** Implemented in transport_lws.c.  The CLI's `init` and `sync` commands call
+** cli_sync(); nothing else in the CLI touches the network.
+*/
+#ifndef CLI_TRANSPORT_H
+#define CLI_TRANSPORT_H
+
+#include <stddef.h>
+#include "fieldsync.h"
+
+typedef struct cli_sync_opts {
+    const char *server;     /* "wss://HOST:PORT" (required) */
+    const char *token;      /* device token (required) */
+    const char *ca_path;    /* pinned CA PEM file, or NULL for the system store */
+    int watch;              /* 1: stay connected, apply live changes, reconnect
+                            ** with backoff until SIGINT/SIGTERM */
+    int progress;           /* 1: print a progress line on stderr when a sync
+                            ** takes more than a second */
+    int log_level;          /* 0 quiet, 1 info, 2 debug (stderr) */
+    int timeout_secs;       /* connect/idle deadline for one sync; 0 = 30 */
+} cli_sync_opts;
+
+/* Run one sync (or, with watch, sync until interrupted).  Fills *st with
+** the session's counters (summed over reconnects in watch mode).
+** Returns a CLI exit code: 0 ok; 1 other failure; 4 server unreachable
+** (connection or TLS handshake failed; local data untouched); 5 token
+** refused or permission error from the server.  On non-zero, err holds one
+** line naming what was wrong. */
+int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
+             char *err, size_t errlen);
+
+#endif /* CLI_TRANSPORT_H */
