@@ -1,0 +1,60 @@
+# scripts/lib.sh — shared by every script in scripts/ (sourced, not run).
+#
+# Gives: FDS_ROOT (the checkout), fds_say/fds_die (messages on stderr),
+# fds_as_root (run a command as root: directly, or through sudo -n),
+# fds_build_dir (the build folder for a set of options) and fds_build
+# (configure + build one folder).  Every script works from any cwd.
+
+set -euo pipefail
+
+FDS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FDS_JOBS=${FIELDSYNC_JOBS:-2}   # the project's machines have 2 cores
+export DEBIAN_FRONTEND=noninteractive
+
+fds_say() { printf '==> %s\n' "$*"; }
+fds_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Run "$@" as root.  Root runs it directly; anyone else needs sudo that does
+# not prompt (CI and the scripts never have a terminal to answer on).
+fds_as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@" || fds_die "needs root: run as root or with sudo (sudo -n $1 failed)"
+    else
+        fds_die "needs root to run '$1' and sudo is not installed: run this script as root"
+    fi
+}
+
+# A build is named by the features it has, any of: release, asan, core,
+# fuzz.  fds_build_dir FEATURE... gives its folder: build/ for none, else
+# build-<features joined by ->/, e.g. build-asan/, build-core/.
+fds_build_dir() {
+    local IFS=-
+    if [ $# -eq 0 ]; then echo "$FDS_ROOT/build"; else echo "$FDS_ROOT/build-$*"; fi
+}
+
+# fds_build FEATURE...: configure (if needed) and build that folder.  The
+# cmake options for each feature live here only, so build.sh, serve.sh and
+# test.sh always build a kind the same way.
+fds_build() {
+    local dir f cc="" opts=()
+    dir=$(fds_build_dir "$@")
+    for f in "$@"; do
+        case "$f" in
+            release) opts+=(-DCMAKE_BUILD_TYPE=Release) ;;
+            asan)    opts+=(-DFIELDSYNC_SANITIZE=ON) ;;
+            core)    opts+=(-DFIELDSYNC_CORE_ONLY=ON) ;;
+            fuzz)    opts+=(-DFIELDSYNC_FUZZ=ON -DFIELDSYNC_CORE_ONLY=ON); cc=clang ;;
+            *)       fds_die "unknown build feature '$f'" ;;
+        esac
+    done
+    fds_say "configure ${dir#"$FDS_ROOT"/}${opts[*]:+ ${opts[*]}}"
+    if [ -n "$cc" ]; then
+        CC=$cc cmake -S "$FDS_ROOT" -B "$dir" "${opts[@]}"
+    else
+        cmake -S "$FDS_ROOT" -B "$dir" "${opts[@]}"
+    fi
+    fds_say "build ${dir#"$FDS_ROOT"/} (-j$FDS_JOBS)"
+    cmake --build "$dir" -j"$FDS_JOBS"
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — install every package fieldsync needs to build and test,
+# on Debian 12.  Idempotent and non-interactive: it asks dpkg which packages
+# are missing and runs apt-get (update + install) only for those, so a
+# second run on a ready machine touches nothing and needs no network.
+#
+# Usage: scripts/setup.sh          (as root, or as a user with sudo)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# One package a line, with why it is needed.
+FDS_PACKAGES=(
+    build-essential     # gcc, make, libc headers
+    cmake
+    pkg-config          # every library is found through pkg-config
+    clang               # the fuzz build: libFuzzer needs clang (14 on Debian 12)
+    libclang-rt-14-dev  # clang's runtime: -fsanitize=fuzzer, ASan/UBSan with clang
+    libsqlite3-dev      # the replica and the server's embedded store
+    sqlite3             # the sqlite3 shell: looking into replica and store files
+    libjansson-dev      # the wire codec and record JSON
+    libwebsockets-dev   # the server and the device's sync transport
+    libssl-dev          # TLS, the private CA and certificates
+    openssl             # the openssl tool: inspecting the certificates
+    libcmocka-dev       # the test framework
+    libpq-dev           # the server's PostgreSQL store
+    binutils            # readelf and nm: tests check what libfieldsync links
+    ca-certificates
+    libc-bin            # iconv, used by the UTF-8 tests
+)
+
+missing=()
+for p in "${FDS_PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    fds_say "setup: all ${#FDS_PACKAGES[@]} packages already installed"
+    exit 0
+fi
+
+fds_say "setup: installing ${missing[*]}"
+fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends "${missing[@]}" </dev/null
+fds_say "setup: done"
