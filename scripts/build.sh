@@ -9,6 +9,7 @@
 #   --fuzz        build-fuzz/     clang, libFuzzer targets (implies core only)
 # Options combine: --sanitize --core-only builds build-asan-core/.
 # Does not install packages: run scripts/setup.sh first on a new machine.
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 features=()

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/lib.sh — shared by every script in scripts/ (sourced, not run).
 #
 # Gives: FDS_ROOT (the checkout), fds_say/fds_die (messages on stderr),

@@ -12,6 +12,7 @@
 #                     name and addresses)
 #   FIELDSYNC_STORE   postgresql://... to use PostgreSQL instead of the
 #                     SQLite store under the data folder
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 data=${FIELDSYNC_DATA:-/var/lib/fieldsync}

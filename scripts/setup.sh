@@ -5,6 +5,7 @@
 # second run on a ready machine touches nothing and needs no network.
 #
 # Usage: scripts/setup.sh          (as root, or as a user with sudo)
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # One package a line, with why it is needed.

@@ -15,6 +15,7 @@
 #   FIELDSYNC_TEST_TIMEOUT  seconds one ctest test may take (default 300)
 #   FIELDSYNC_STAGES        stages to run, e.g. "normal core" (default: all)
 # The last line is "N passed, N failed", summed over the ctest runs.
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 fuzz_seconds=${FIELDSYNC_FUZZ_SECONDS:-60}
