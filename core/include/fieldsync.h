@@ -11,7 +11,7 @@
 **  - json_t **out parameters receive a NEW reference (json_decref it).
 **  - json_t * inputs are BORROWED (never stolen).
 **  - char **out parameters are malloc'd; release with free().
-**  - Every *_close/*_free accepts NULL.
+**  - Every *_close and *_free function accepts NULL.
 **  - Each record-changing call is one SQLite transaction (a savepoint when
 **    called inside fds_begin/fds_commit, so several calls can be made
 **    atomic together, as `import` does).
@@ -171,7 +171,7 @@ FDS_API int fds_stagedef_set(fds_replica *r, const json_t *def);
 ** won, lost, overridden/extended by stage definitions. */
 FDS_API int fds_stagedef_list(fds_replica *r, json_t **out);
 /* tpl: {"name","fields":[fielddef..],"stages":[stagedef..]} as shipped in
-** templates/*.json; all in one transaction. */
+** templates/NAME.json; all in one transaction. */
 FDS_API int fds_template_apply(fds_replica *r, const json_t *tpl);
 
 /* ---- Daily list, history, conflicts ---------------------------------------- */
