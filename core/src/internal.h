@@ -66,6 +66,24 @@ enum {
     FDS__ST_REG_GET,
     FDS__ST_REG_PUT,
     FDS__ST_LOG_ADD,
+    /* engine slots (< 32) */
+    FDS__ST_SAVEPOINT,
+    FDS__ST_RELEASE,
+    FDS__ST_ROLLBACK_TO,
+    FDS__ST_REG_READ,
+    FDS__ST_REG_EXISTS,
+    FDS__ST_OUTBOX_COUNT,
+    FDS__ST_OUTBOX_LIST,
+    FDS__ST_LOG_ACK,
+    FDS__ST_PURGE_LOG,
+    FDS__ST_PURGE_REG,
+    FDS__ST_REFUSAL_ADD,
+    FDS__ST_REFUSAL_LIST,
+    FDS__ST_USER_FIX_LOG,
+    FDS__ST_USER_FIX_SCAN,
+    FDS__ST_REG_PUT_RAW,
+    FDS__ST_ENGINE_END,         /* must stay <= 32 */
+    FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
 };
 
@@ -77,6 +95,7 @@ struct fds_replica {
     uint64_t counter;           /* last local vv counter (mirrors meta) */
     uint64_t hlc;               /* last hlc (mirrors meta) */
     int tx_depth;               /* savepoint nesting depth */
+    int meta_dirty;             /* counter/hlc changed since last saved */
     sqlite3_stmt *st[FDS__ST__COUNT];
     char errmsg[FDS__ERRMSG_MAX];
 };
@@ -129,5 +148,50 @@ int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome);
 ** changes, shares of a customer) from the replica entirely: registers and
 ** log rows (the server no longer lets this device see it). */
 int fds__purge_customer(fds_replica *r, const char *customer);
+
+/* ---- Engine helpers (error.c random.c hlc.c vv.c merge.c schema.c
+** replica.c regstore.c) ------------------------------------------------- */
+
+/* n random bytes from env.random or getrandom(2). */
+int fds__random(fds_replica *r, unsigned char *buf, size_t n);
+
+/* Create or migrate the schema of r->db in place (schema.c).  FDS_SCHEMA if
+** the file was made by a newer schema. */
+int fds__schema_open(fds_replica *r, int in_memory);
+
+/* Integer meta values ("counter", "hlc", "cursor"); get yields dflt when
+** unset. */
+int fds__meta_get_i64(fds_replica *r, const char *key, int64_t dflt,
+                      int64_t *out);
+int fds__meta_set_i64(fds_replica *r, const char *key, int64_t v);
+
+/* Version-vector helpers: vectors are kept sorted by device, no dups. */
+uint64_t fds__vv_get(const fdsp_vv *vv, const char *device); /* 0 if absent */
+int fds__vv_set(fdsp_vv *vv, const char *device, uint64_t counter);
+int fds__vv_leq(const fdsp_vv *a, const fdsp_vv *b);         /* a <= b */
+int fds__vv_copy(fdsp_vv *dst, const fdsp_vv *src);
+void fds__vv_clear(fdsp_vv *vv);
+json_t *fds__vv_to_json(const fdsp_vv *vv);  /* {"device":counter,...} */
+int fds__vv_from_json(const json_t *j, fdsp_vv *out);
+char *fds__vv_dump(const fdsp_vv *vv);       /* canonical text, malloc'd */
+
+/* Deep copy / release of a change (same layout as fdsp_change_copy/clear,
+** kept here so the merge does not depend on the codec). */
+int fds__change_copy(fdsp_change *dst, const fdsp_change *src);
+void fds__change_clear(fdsp_change *c);
+
+/* Canonical text of a register (what reg.versions holds), malloc'd. */
+char *fds__register_dump(const fds_register *reg);
+
+/* Load / store one field register from reg.  load gives n == 0 when the
+** field was never written. */
+int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
+                  const char *field, fds_register *out);
+int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
+                  const char *field, const fds_register *reg);
+
+/* ---- Refusals (refusal.c) ---------------------------------------------- */
+int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,
+                     const char *message);
 
 #endif /* FDS_INTERNAL_H */

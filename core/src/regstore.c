@@ -1,0 +1,525 @@
+/*
+** regstore.c — field registers in SQLite: local writes, remote applies,
+** reads, purges.
+**
+** Each (tbl, rid, field) register is one reg row: the winning value (for
+** queries), the canonical JSON of all its versions (fds_register_to_json,
+** dumped compact with sorted keys, so equal registers are equal bytes on
+** every replica), and the conflict flag.  Every change that takes effect is
+** also appended to the log in the same transaction: origin 1 rows not yet
+** acked are the outbox; origin 0 rows are what we received.
+**
+** Received changes that merge as NOOP (already seen or superseded) are NOT
+** logged: the log, and so the history built from it, shows what took
+** effect here; the server's log is the complete record (rule 9).
+*/
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int check_name(fds_replica *r, const char *what, const char *s,
+                      size_t max)
+{
+    if (s == NULL || s[0] == '\0')
+        return fds__error(r, FDS_INVALID, "%s is empty", what);
+    if (strlen(s) > max)
+        return fds__error(r, FDS_TOOBIG, "%s is longer than %zu bytes",
+                          what, max);
+    return FDS_OK;
+}
+
+/* Reject what the wire codec would refuse: over-long or non-UTF-8 values. */
+static int check_value(fds_replica *r, const char *field, const char *value)
+{
+    if (value == NULL)
+        return FDS_OK;
+    size_t n = strlen(value);
+    if (n > FDSP_MAX_VALUE)
+        return fds__error(r, FDS_TOOBIG,
+                          "value of %s is %zu bytes, over the limit of %d",
+                          field, n, FDSP_MAX_VALUE);
+    json_t *j = json_stringn(value, n);     /* NULL if not valid UTF-8 */
+    if (j == NULL)
+        return fds__error(r, FDS_INVALID, "value of %s is not valid UTF-8",
+                          field);
+    json_decref(j);
+    return FDS_OK;
+}
+
+int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
+                  const char *field, fds_register *out)
+{
+    out->n = 0;
+    out->v = NULL;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_GET,
+        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return FDS_OK;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = fds__dberror(r, "reading register");
+        sqlite3_reset(st);
+        return rc;
+    }
+    json_error_t jerr;
+    json_t *j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &jerr);
+    sqlite3_reset(st);
+    rc = j ? fds_register_from_json(j, out) : FDS_INVALID;
+    json_decref(j);
+    if (rc == FDS_NOMEM)
+        return fds__error(r, rc, "out of memory");
+    if (rc != FDS_OK)
+        return fds__error(r, FDS_DB, "register %s/%s/%s is corrupt",
+                          tbl, rid, field);
+    return FDS_OK;
+}
+
+int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
+                  const char *field, const fds_register *reg)
+{
+    char *versions = fds__register_dump(reg);
+    if (versions == NULL)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_PUT,
+        "INSERT INTO reg(tbl, rid, field, value, versions, conflict) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tbl, rid, field) DO "
+        "UPDATE SET value = excluded.value, versions = excluded.versions, "
+        "conflict = excluded.conflict");
+    if (st == NULL) {
+        free(versions);
+        return FDS_DB;
+    }
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    if (reg->n > 0 && reg->v[0].value)
+        sqlite3_bind_text(st, 4, reg->v[0].value, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_text(st, 5, versions, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, fds_register_in_conflict(reg));
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(versions);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "saving register");
+}
+
+/* Append one change to the log. */
+static int log_add(fds_replica *r, const char *tbl, const char *rid,
+                   const char *field, const fdsp_change *c, int origin,
+                   int64_t sseq, int64_t at_ms)
+{
+    char *vv = fds__vv_dump(&c->vv);
+    if (vv == NULL)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ADD,
+        "INSERT INTO log(tbl, rid, field, value, vv, hlc, device, user, "
+        "origin, acked, sseq, at_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)");
+    if (st == NULL) {
+        free(vv);
+        return FDS_DB;
+    }
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    if (c->value)
+        sqlite3_bind_text(st, 4, c->value, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_text(st, 5, vv, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6, (int64_t)c->hlc);
+    sqlite3_bind_text(st, 7, c->device ? c->device : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, c->user ? c->user : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 9, origin);
+    sqlite3_bind_int64(st, 10, sseq);
+    sqlite3_bind_int64(st, 11, at_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    free(vv);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "appending to log");
+}
+
+/* One local write (body of fds__write1, inside a transaction). */
+static int write_one(fds_replica *r, const char *tbl, const char *rid,
+                     const char *field, const char *value)
+{
+    int rc;
+    if ((rc = check_name(r, "field name", field, FDSP_MAX_NAME)) != FDS_OK ||
+        (rc = check_value(r, field, value)) != FDS_OK)
+        return rc;
+    fds_register reg = {0, NULL};
+    if ((rc = fds__reg_load(r, tbl, rid, field, &reg)) != FDS_OK)
+        return rc;
+    fdsp_change c;
+    memset(&c, 0, sizeof c);
+    rc = fds_register_vv(&reg, &c.vv);
+    fds_register_clear(&reg);
+    if (rc != FDS_OK)
+        return fds__error(r, rc, "out of memory");
+
+    int64_t now = fds__now_ms(r);
+    uint64_t counter = r->counter + 1;
+    uint64_t hlc = fds_hlc_next(r->hlc, now);
+    c.value = (char *)value;            /* borrowed: never freed below */
+    c.device = r->device;
+    c.user = r->user;
+    c.hlc = hlc;
+    if (fds__vv_set(&c.vv, r->device, counter) != FDS_OK) {
+        fds__vv_clear(&c.vv);
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    }
+    /* The new register is this one version: its vv covers every version
+    ** seen, so it dominates them all (a write settles a conflict). */
+    fds_register one = {1, &c};
+    rc = fds__reg_save(r, tbl, rid, field, &one);
+    if (rc == FDS_OK)
+        rc = log_add(r, tbl, rid, field, &c, 1, 0, now);
+    fds__vv_clear(&c.vv);
+    if (rc == FDS_OK) {
+        r->counter = counter;
+        r->hlc = hlc;
+        r->meta_dirty = 1;
+    }
+    return rc;
+}
+
+static int check_record(fds_replica *r, const char *tbl, const char *rid)
+{
+    int rc = check_name(r, "table name", tbl, FDSP_MAX_NAME);
+    if (rc == FDS_OK)
+        rc = check_name(r, "record id", rid, FDSP_MAX_ID);
+    return rc;
+}
+
+int fds__write1(fds_replica *r, const char *tbl, const char *rid,
+                const char *field, const char *value)
+{
+    int rc = check_record(r, tbl, rid);
+    if (rc != FDS_OK)
+        return rc;
+    if ((rc = fds__begin(r)) != FDS_OK)
+        return rc;
+    return fds__end(r, write_one(r, tbl, rid, field, value));
+}
+
+int fds__write(fds_replica *r, const char *tbl, const char *rid,
+               const json_t *fields)
+{
+    int rc = check_record(r, tbl, rid);
+    if (rc != FDS_OK)
+        return rc;
+    if (!json_is_object(fields))
+        return fds__error(r, FDS_INVALID, "fields must be an object");
+    if ((rc = fds__begin(r)) != FDS_OK)
+        return rc;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)fields, k, v) {
+        if (!json_is_string(v) && !json_is_null(v)) {
+            rc = fds__error(r, FDS_INVALID,
+                            "value of %s must be text or null", k);
+            break;
+        }
+        rc = write_one(r, tbl, rid, k,
+                       json_is_string(v) ? json_string_value(v) : NULL);
+        if (rc != FDS_OK)
+            break;
+    }
+    return fds__end(r, rc);
+}
+
+int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_READ,
+        "SELECT field, value FROM reg WHERE tbl = ?1 AND rid = ?2");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    json_t *o = json_object();
+    int rc;
+    while (o && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        json_t *v = sqlite3_column_type(st, 1) == SQLITE_NULL
+            ? json_null()
+            : json_string((const char *)sqlite3_column_text(st, 1));
+        if (v == NULL || json_object_set_new(o, f, v) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    if (o == NULL) {
+        sqlite3_reset(st);
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    }
+    if (rc != SQLITE_DONE) {
+        rc = fds__dberror(r, "reading record");
+        sqlite3_reset(st);
+        json_decref(o);
+        return rc;
+    }
+    sqlite3_reset(st);
+    if (json_object_size(o) == 0) {
+        json_decref(o);
+        return fds__error(r, FDS_NOTFOUND, "no %s %s", tbl, rid);
+    }
+    *out = o;
+    return FDS_OK;
+}
+
+int fds__exists(fds_replica *r, const char *tbl, const char *rid)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_EXISTS,
+        "SELECT count(*), max(field = 'deleted' AND value = '1') "
+        "FROM reg WHERE tbl = ?1 AND rid = ?2");
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        fds__dberror(r, "checking record");
+        sqlite3_reset(st);
+        return -1;
+    }
+    int n = sqlite3_column_int(st, 0), deleted = sqlite3_column_int(st, 1);
+    sqlite3_reset(st);
+    return n > 0 && !deleted;
+}
+
+/* Valid shape of a remote change (the decoder checks this too; the server
+** and tests may call fds__apply with hand-built changes). */
+static int check_change(fds_replica *r, const fdsp_change *c)
+{
+    int rc = check_record(r, c->table, c->record);
+    if (rc == FDS_OK)
+        rc = check_name(r, "field name", c->field, FDSP_MAX_NAME);
+    if (rc == FDS_OK)
+        rc = check_name(r, "device id", c->device, FDSP_MAX_ID);
+    if (rc == FDS_OK)
+        rc = check_value(r, c->field, c->value);
+    if (rc == FDS_OK && (c->vv.n == 0 || c->vv.n > FDSP_MAX_VV))
+        rc = fds__error(r, FDS_INVALID, "change of %s/%s/%s has a bad "
+                        "version vector", c->table, c->record, c->field);
+    for (size_t i = 0; rc == FDS_OK && i < c->vv.n; i++)
+        if (c->vv.e[i].device == NULL || c->vv.e[i].counter == 0)
+            rc = fds__error(r, FDS_INVALID, "change of %s/%s/%s has a bad "
+                            "version vector", c->table, c->record, c->field);
+    return rc;
+}
+
+/* A sequenced copy of a version we hold carries the user the server
+** recorded (it overwrites the user from the token).  Adopt it, so a write
+** made before this replica knew its user converges to the same bytes. */
+static int adopt_user(fds_register *reg, const fdsp_change *c)
+{
+    if (c->seq <= 0 || c->user == NULL)
+        return 0;
+    for (size_t i = 0; i < reg->n; i++) {
+        fdsp_change *v = &reg->v[i];
+        if (v->hlc == c->hlc && strcmp(v->device, c->device) == 0 &&
+            fds_vv_compare(&v->vv, &c->vv) == FDS_VV_EQUAL &&
+            strcmp(v->user, c->user) != 0) {
+            char *u = strdup(c->user);
+            if (u == NULL)
+                return -1;
+            free(v->user);
+            v->user = u;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int apply_one(fds_replica *r, const fdsp_change *c, int *outcome)
+{
+    int rc = check_change(r, c);
+    if (rc != FDS_OK)
+        return rc;
+    fds_register cur = {0, NULL}, next = {0, NULL};
+    if ((rc = fds__reg_load(r, c->table, c->record, c->field, &cur)) != FDS_OK)
+        return rc;
+    rc = fds_merge(&cur, c, &next, outcome);
+    fds_register_clear(&cur);
+    if (rc != FDS_OK)
+        return fds__error(r, rc, "merging %s/%s/%s failed", c->table,
+                          c->record, c->field);
+    int64_t now = fds__now_ms(r);
+    if (*outcome != FDS_MERGE_NOOP) {
+        rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+        if (rc == FDS_OK)
+            rc = log_add(r, c->table, c->record, c->field, c, 0, c->seq,
+                         c->server_ms > 0 ? c->server_ms : now);
+    } else {
+        int a = adopt_user(&next, c);
+        if (a < 0)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        else if (a > 0)
+            rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+    }
+    fds_register_clear(&next);
+    if (rc == FDS_OK) {
+        uint64_t h = fds_hlc_recv(r->hlc, c->hlc, now);
+        if (h != r->hlc) {
+            r->hlc = h;
+            r->meta_dirty = 1;
+        }
+    }
+    return rc;
+}
+
+int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome)
+{
+    int dummy;
+    if (outcome == NULL)
+        outcome = &dummy;
+    *outcome = FDS_MERGE_NOOP;
+    int rc = fds__begin(r);
+    if (rc != FDS_OK)
+        return rc;
+    return fds__end(r, apply_one(r, c, outcome));
+}
+
+int fds__purge_customer(fds_replica *r, const char *customer)
+{
+    /* Dependants are the records whose "customer" register names it
+    ** (followup, plan, feedback, stagechg, share and any later kind). */
+    static const char *const sql[2] = {
+        "DELETE FROM log WHERE (tbl = 'customer' AND rid = ?1) OR "
+        "(tbl, rid) IN (SELECT tbl, rid FROM reg "
+        "               WHERE field = 'customer' AND value = ?1)",
+        "DELETE FROM reg WHERE (tbl = 'customer' AND rid = ?1) OR "
+        "(tbl, rid) IN (SELECT tbl, rid FROM reg "
+        "               WHERE field = 'customer' AND value = ?1)",
+    };
+    static const int slot[2] = {FDS__ST_PURGE_LOG, FDS__ST_PURGE_REG};
+    int rc = fds__begin(r);
+    if (rc != FDS_OK)
+        return rc;
+    for (int i = 0; i < 2 && rc == FDS_OK; i++) {
+        sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
+        if (st == NULL) {
+            rc = FDS_DB;
+            break;
+        }
+        sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = fds__dberror(r, "purging customer");
+        sqlite3_reset(st);
+    }
+    return fds__end(r, rc);
+}
+
+/* ---- User ------------------------------------------------------------------ */
+
+/* Writes made before the replica knew its user carry user "".  When the
+** user becomes known, give those writes (this device's log rows and
+** register versions) that user, as the server will record them. */
+static int fix_anonymous(fds_replica *r)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_USER_FIX_LOG,
+        "UPDATE log SET user = ?1 WHERE origin = 1 AND user = ''");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, r->user, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fds__dberror(r, "updating log user");
+
+    /* Collect first: fds__reg_load/save reuse their own statements. */
+    st = fds__stmt(r, FDS__ST_USER_FIX_SCAN,
+        "SELECT tbl, rid, field FROM reg WHERE instr(versions, ?1) > 0");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, r->device, -1, SQLITE_STATIC);
+    json_t *keys = json_array();
+    while (keys && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *k = json_pack("[sss]", sqlite3_column_text(st, 0),
+                              sqlite3_column_text(st, 1),
+                              sqlite3_column_text(st, 2));
+        if (k == NULL || json_array_append_new(keys, k)) {
+            json_decref(keys);
+            keys = NULL;
+        }
+    }
+    sqlite3_reset(st);
+    if (keys == NULL)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    if (rc != SQLITE_DONE) {
+        json_decref(keys);
+        return fds__dberror(r, "scanning registers");
+    }
+    rc = FDS_OK;
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k) {
+        const char *t = json_string_value(json_array_get(k, 0));
+        const char *id = json_string_value(json_array_get(k, 1));
+        const char *f = json_string_value(json_array_get(k, 2));
+        fds_register reg = {0, NULL};
+        if ((rc = fds__reg_load(r, t, id, f, &reg)) != FDS_OK)
+            break;
+        int changed = 0;
+        for (size_t j = 0; j < reg.n && rc == FDS_OK; j++) {
+            fdsp_change *v = &reg.v[j];
+            if (strcmp(v->device, r->device) == 0 && v->user[0] == '\0') {
+                char *u = strdup(r->user);
+                if (u == NULL) {
+                    rc = fds__error(r, FDS_NOMEM, "out of memory");
+                    break;
+                }
+                free(v->user);
+                v->user = u;
+                changed = 1;
+            }
+        }
+        if (rc == FDS_OK && changed)
+            rc = fds__reg_save(r, t, id, f, &reg);
+        fds_register_clear(&reg);
+        if (rc != FDS_OK)
+            break;
+    }
+    json_decref(keys);
+    return rc;
+}
+
+int fds_replica_set_user(fds_replica *r, const char *user)
+{
+    if (user == NULL || strlen(user) > FDSP_MAX_ID)
+        return fds__error(r, FDS_INVALID, "bad user name");
+    if (strcmp(user, r->user) == 0)
+        return FDS_OK;
+    char *u = strdup(user);
+    if (u == NULL)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    int rc = fds__begin(r);
+    if (rc != FDS_OK) {
+        free(u);
+        return rc;
+    }
+    int was_anonymous = r->user[0] == '\0';
+    char *old = r->user;
+    r->user = u;
+    rc = fds_meta_set(r, "user", user);
+    if (rc == FDS_OK && was_anonymous && user[0] != '\0')
+        rc = fix_anonymous(r);
+    rc = fds__end(r, rc);
+    if (rc != FDS_OK) {
+        r->user = old;
+        free(u);
+        return rc;
+    }
+    free(old);
+    return FDS_OK;
+}

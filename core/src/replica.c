@@ -1,0 +1,324 @@
+/*
+** replica.c — the replica handle: open/close, identity, meta settings,
+** prepared-statement cache and savepoint transactions.
+**
+** Identity (DESIGN.md rule 1): a new replica gets a random UUID v4 device
+** id at first open; it never changes afterwards.  The device's version
+** vector counter and last HLC value are cached on the handle and written
+** back to meta once per outermost transaction (fds__end), so a user action
+** writing ten fields costs two meta writes, not twenty.
+*/
+#include "internal.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+sqlite3_stmt *fds__stmt(fds_replica *r, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= FDS__ST__COUNT) {
+        fds__error(r, FDS_ERROR, "statement slot %d out of range", slot);
+        return NULL;
+    }
+    sqlite3_stmt *st = r->st[slot];
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &st, NULL) != SQLITE_OK) {
+            fds__dberror(r, "preparing statement");
+            return NULL;
+        }
+        r->st[slot] = st;
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    return st;
+}
+
+/* ---- Meta ---------------------------------------------------------------- */
+
+int fds_meta_get(fds_replica *r, const char *key, char **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_META_GET,
+                                 "SELECT value FROM meta WHERE key = ?1");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *out = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_reset(st);
+        return *out ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return fds__error(r, FDS_NOTFOUND, "setting '%s' is not set", key);
+    return fds__dberror(r, "reading setting");
+}
+
+int fds_meta_set(fds_replica *r, const char *key, const char *value)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_META_SET,
+        "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fds__dberror(r, "saving setting");
+    return FDS_OK;
+}
+
+int fds__meta_get_i64(fds_replica *r, const char *key, int64_t dflt,
+                      int64_t *out)
+{
+    char *s = NULL;
+    int rc = fds_meta_get(r, key, &s);
+    if (rc == FDS_NOTFOUND) {
+        *out = dflt;
+        return FDS_OK;
+    }
+    if (rc != FDS_OK)
+        return rc;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    int bad = *s == '\0' || *end != '\0';
+    free(s);
+    if (bad)
+        return fds__error(r, FDS_DB, "setting '%s' is not a number", key);
+    *out = v;
+    return FDS_OK;
+}
+
+int fds__meta_set_i64(fds_replica *r, const char *key, int64_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    return fds_meta_set(r, key, buf);
+}
+
+/* ---- Transactions --------------------------------------------------------- */
+
+static int step_done(fds_replica *r, sqlite3_stmt *st, const char *what)
+{
+    if (st == NULL)
+        return FDS_DB;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, what);
+}
+
+int fds__begin(fds_replica *r)
+{
+    int rc = step_done(r, fds__stmt(r, FDS__ST_SAVEPOINT, "SAVEPOINT fds"),
+                       "starting transaction");
+    if (rc == FDS_OK)
+        r->tx_depth++;
+    return rc;
+}
+
+/* Persist the cached counter and hlc (uint64 stored as its int64 bits). */
+static int flush_clock(fds_replica *r)
+{
+    if (!r->meta_dirty)
+        return FDS_OK;
+    int rc = fds__meta_set_i64(r, "counter", (int64_t)r->counter);
+    if (rc == FDS_OK)
+        rc = fds__meta_set_i64(r, "hlc", (int64_t)r->hlc);
+    if (rc == FDS_OK)
+        r->meta_dirty = 0;
+    return rc;
+}
+
+int fds__end(fds_replica *r, int rc)
+{
+    if (r->tx_depth <= 0)
+        return rc == FDS_OK ? fds__error(r, FDS_ERROR, "no open transaction")
+                            : rc;
+    if (rc == FDS_OK && r->tx_depth == 1)
+        rc = flush_clock(r);
+    if (rc == FDS_OK) {
+        rc = step_done(r, fds__stmt(r, FDS__ST_RELEASE, "RELEASE fds"),
+                       "committing transaction");
+        if (rc == FDS_OK) {
+            r->tx_depth--;
+            return FDS_OK;
+        }
+    }
+    /* Roll back this savepoint, then release it so the nesting unwinds.
+    ** The cached counter/hlc stay advanced: skipping values is harmless,
+    ** reusing them never happens. */
+    char keep[FDS__ERRMSG_MAX];
+    memcpy(keep, r->errmsg, sizeof keep);
+    step_done(r, fds__stmt(r, FDS__ST_ROLLBACK_TO, "ROLLBACK TO fds"),
+              "rolling back");
+    step_done(r, fds__stmt(r, FDS__ST_RELEASE, "RELEASE fds"),
+              "rolling back");
+    memcpy(r->errmsg, keep, sizeof keep);
+    r->tx_depth--;
+    if (r->tx_depth == 0)
+        r->meta_dirty = 1;
+    return rc;
+}
+
+int fds_begin(fds_replica *r)
+{
+    return fds__begin(r);
+}
+
+int fds_commit(fds_replica *r)
+{
+    return fds__end(r, FDS_OK);
+}
+
+int fds_rollback(fds_replica *r)
+{
+    if (r->tx_depth <= 0)
+        return fds__error(r, FDS_ERROR, "no open transaction");
+    fds__end(r, FDS_ERROR);
+    return FDS_OK;
+}
+
+/* ---- Open / close --------------------------------------------------------- */
+
+/* Create the file with mode 0600 before SQLite touches it, so customer
+** data is never readable by others, whatever the umask.  SQLite gives the
+** -wal and -shm files the database file's permissions. */
+static int create_private(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s", path);
+        return FDS_ERROR;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && sb.st_size == 0)
+        fchmod(fd, 0600);   /* a file we just made, or an empty one */
+    close(fd);
+    return FDS_OK;
+}
+
+static int load_identity(fds_replica *r)
+{
+    char *s = NULL;
+    int rc = fds_meta_get(r, "device", &s);
+    if (rc == FDS_NOTFOUND) {
+        if ((rc = fds__uuid(r, r->device)) != FDS_OK)
+            return rc;
+        if ((rc = fds_meta_set(r, "device", r->device)) != FDS_OK)
+            return rc;
+    } else if (rc != FDS_OK) {
+        return rc;
+    } else {
+        snprintf(r->device, sizeof r->device, "%s", s);
+        free(s);
+    }
+    s = NULL;
+    rc = fds_meta_get(r, "user", &s);
+    if (rc == FDS_OK) {
+        free(r->user);
+        r->user = s;
+    } else if (rc != FDS_NOTFOUND) {
+        return rc;
+    }
+    int64_t v;
+    if ((rc = fds__meta_get_i64(r, "counter", 0, &v)) != FDS_OK)
+        return rc;
+    r->counter = (uint64_t)v;
+    if ((rc = fds__meta_get_i64(r, "hlc", 0, &v)) != FDS_OK)
+        return rc;
+    r->hlc = (uint64_t)v;
+    return FDS_OK;
+}
+
+int fds_replica_open(const char *path, const fds_env *env,
+                     fds_replica **out, char *errbuf, size_t errlen)
+{
+    char scratch[FDS__ERRMSG_MAX];
+    if (errbuf == NULL || errlen == 0) {
+        errbuf = scratch;
+        errlen = sizeof scratch;
+    }
+    errbuf[0] = '\0';
+    *out = NULL;
+    if (path == NULL || path[0] == '\0') {
+        snprintf(errbuf, errlen, "no replica path given");
+        return FDS_INVALID;
+    }
+    int in_memory = strcmp(path, ":memory:") == 0;
+    if (!in_memory && create_private(path, errbuf, errlen) != FDS_OK)
+        return FDS_ERROR;
+
+    fds_replica *r = calloc(1, sizeof *r);
+    if (r == NULL || (r->user = strdup("")) == NULL) {
+        free(r);
+        snprintf(errbuf, errlen, "out of memory");
+        return FDS_NOMEM;
+    }
+    if (env)
+        r->env = *env;
+    int rc;
+    if (sqlite3_open_v2(path, &r->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = fds__error(r, FDS_DB, "cannot open %s: %s", path,
+                        r->db ? sqlite3_errmsg(r->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(r->db, 1);
+    sqlite3_busy_timeout(r->db, 5000);  /* CLI next to a running sync */
+    if ((rc = fds__schema_open(r, in_memory)) != FDS_OK)
+        goto fail;
+    if ((rc = fds__begin(r)) != FDS_OK)
+        goto fail;
+    rc = fds__end(r, load_identity(r));
+    if (rc != FDS_OK)
+        goto fail;
+    *out = r;
+    return FDS_OK;
+fail:
+    snprintf(errbuf, errlen, "%s", r->errmsg);
+    fds_replica_close(r);
+    return rc;
+}
+
+void fds_replica_close(fds_replica *r)
+{
+    if (r == NULL)
+        return;
+    for (int i = 0; i < FDS__ST__COUNT; i++)
+        sqlite3_finalize(r->st[i]);
+    sqlite3_close(r->db);   /* an open transaction is rolled back */
+    free(r->user);
+    free(r);
+}
+
+const char *fds_replica_device(const fds_replica *r)
+{
+    return r->device;
+}
+
+const char *fds_replica_user(const fds_replica *r)
+{
+    return r->user;
+}
+
+int fds_outbox_count(fds_replica *r, int64_t *n)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_OUTBOX_COUNT,
+        "SELECT count(*) FROM log WHERE origin = 1 AND acked = 0");
+    if (st == NULL)
+        return FDS_DB;
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? FDS_OK : fds__dberror(r, "counting outbox");
+}

@@ -1,0 +1,112 @@
+/*
+** schema.c — the replica's SQLite schema and its in-place migrations.
+**
+** The schema version lives in PRAGMA user_version (0 = empty file).  Each
+** entry of `migrations` takes the file from version i to i+1 and runs in
+** the same transaction as the user_version bump, so a crash mid-migration
+** leaves the old version intact.  A file whose version is greater than
+** FDS__SCHEMA_VERSION was written by a newer fieldsync: refuse it
+** (FDS_SCHEMA) rather than guess at its meaning.
+**
+** Pragmas:
+**  - journal_mode=WAL: readers (a CLI `list` while `sync --watch` runs) do
+**    not block the writer and commits are one sequential append.
+**  - synchronous=FULL: in WAL mode NORMAL may lose the last commits on
+**    power loss; FULL fsyncs the WAL at every commit, so a rep's saved
+**    entry, or a cursor advanced past changes we applied, is never lost.
+**    In-memory replicas (tests) use OFF: there is nothing to sync.
+**  - foreign keys: not used; the data model is registers, not relations.
+*/
+#include "internal.h"
+
+#include <stdio.h>
+
+static const char *const migrations[] = {
+    /* 0 -> 1: the initial schema (see internal.h). */
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE reg(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    " field TEXT NOT NULL, value TEXT, versions TEXT NOT NULL,"
+    " conflict INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;"
+    "CREATE INDEX reg_by_value ON reg(tbl, field, value);"
+    "CREATE INDEX reg_conflict ON reg(conflict) WHERE conflict <> 0;"
+    "CREATE TABLE log(lseq INTEGER PRIMARY KEY, tbl TEXT NOT NULL,"
+    " rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
+    " vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
+    " user TEXT NOT NULL DEFAULT '', origin INTEGER NOT NULL,"
+    " acked INTEGER NOT NULL DEFAULT 0, sseq INTEGER NOT NULL DEFAULT 0,"
+    " at_ms INTEGER NOT NULL);"
+    "CREATE INDEX log_outbox ON log(lseq) WHERE origin = 1 AND acked = 0;"
+    "CREATE INDEX log_by_rec ON log(tbl, rid);"
+    "CREATE TABLE refusal(id INTEGER PRIMARY KEY, tbl TEXT, rid TEXT,"
+    " field TEXT, value TEXT, code INTEGER, message TEXT, at_ms INTEGER);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+_Static_assert(N_MIGRATIONS == FDS__SCHEMA_VERSION,
+               "one migration per schema version");
+
+static int exec(fds_replica *r, const char *sql, const char *what)
+{
+    /* Constant DDL/pragma text without parameters: nothing to bind. */
+    if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fds__dberror(r, what);
+    return FDS_OK;
+}
+
+static int user_version(fds_replica *r, int *v)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "PRAGMA user_version", -1, &st, NULL))
+        return fds__dberror(r, "reading schema version");
+    int rc = sqlite3_step(st);
+    *v = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return fds__dberror(r, "reading schema version");
+    return FDS_OK;
+}
+
+int fds__schema_open(fds_replica *r, int in_memory)
+{
+    int v, rc;
+    if ((rc = user_version(r, &v)) != FDS_OK)
+        return rc;
+    if (v > FDS__SCHEMA_VERSION)
+        return fds__error(r, FDS_SCHEMA,
+                          "replica schema version %d is newer than this "
+                          "fieldsync supports (%d)", v, FDS__SCHEMA_VERSION);
+    if (in_memory) {
+        rc = exec(r, "PRAGMA synchronous=OFF", "setting synchronous");
+    } else {
+        rc = exec(r, "PRAGMA journal_mode=WAL", "enabling WAL");
+        if (rc == FDS_OK)
+            rc = exec(r, "PRAGMA synchronous=FULL", "setting synchronous");
+    }
+    if (rc != FDS_OK)
+        return rc;
+    if (v == FDS__SCHEMA_VERSION)
+        return FDS_OK;
+
+    if ((rc = exec(r, "BEGIN IMMEDIATE", "starting migration")) != FDS_OK)
+        return rc;
+    /* Re-read under the write lock: another process may have migrated. */
+    if ((rc = user_version(r, &v)) != FDS_OK)
+        goto fail;
+    for (; v < FDS__SCHEMA_VERSION; v++) {
+        char what[64], bump[64];
+        snprintf(what, sizeof what, "migrating schema %d -> %d", v, v + 1);
+        if ((rc = exec(r, migrations[v], what)) != FDS_OK)
+            goto fail;
+        snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
+        if ((rc = exec(r, bump, what)) != FDS_OK)
+            goto fail;
+    }
+    if ((rc = exec(r, "COMMIT", "committing migration")) != FDS_OK)
+        goto fail;
+    return FDS_OK;
+fail:
+    sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
