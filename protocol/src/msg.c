@@ -1,0 +1,41 @@
+/*
+** msg.c — allocation and release of fdsp_msg.
+*/
+#include "proto_internal.h"
+
+#include <stdlib.h>
+
+fdsp_msg *fdsp_msg_new(fdsp_type type)
+{
+    if (fdsp_typename(type) == NULL)
+        return NULL;
+    fdsp_msg *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m->type = type;
+    m->version = FDSP_VERSION;
+    return m;
+}
+
+void fdsp_msg_free(fdsp_msg *m)
+{
+    if (m == NULL)
+        return;
+    free(m->device);
+    free(m->user);
+    free(m->role);
+    free(m->client);
+    for (size_t i = 0; i < m->n_changes && m->changes != NULL; i++)
+        fdsp_change_clear(&m->changes[i]);
+    free(m->changes);
+    for (size_t i = 0; i < m->n_refused && m->refused != NULL; i++)
+        free(m->refused[i].message);
+    free(m->refused);
+    for (size_t i = 0; i < m->n_records && m->records != NULL; i++) {
+        free(m->records[i].table);
+        free(m->records[i].record);
+    }
+    free(m->records);
+    free(m->message);
+    free(m);
+}

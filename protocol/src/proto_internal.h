@@ -1,0 +1,91 @@
+/*
+** proto_internal.h — private helpers of the protocol codec (fdsp__ prefix).
+** Shared by the decoder (checks JSON input) and the encoder (checks structs
+** before writing them), so both enforce exactly the same rules.
+*/
+#ifndef FDSP_PROTO_INTERNAL_H
+#define FDSP_PROTO_INTERNAL_H
+
+#include "fieldsync_proto.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+
+/* Largest integer a JSON number may carry on the wire: 2^53, the last
+** integer a JavaScript peer represents exactly. */
+#define FDSP__MAX_INT ((int64_t)1 << 53)
+
+/* Kinds of wire string, each with its own length limit and alphabet:
+**   ID    1..FDSP_MAX_ID bytes, printable ASCII 0x21..0x7e except " ' \
+**   NAME  1..FDSP_MAX_NAME bytes of [a-z0-9_.]
+**   TEXT  0..FDSP_MAX_TEXT bytes of UTF-8, no NUL
+**   VALUE 0..FDSP_MAX_VALUE bytes of UTF-8, no NUL */
+enum { FDSP__ID = 0, FDSP__NAME, FDSP__TEXT, FDSP__VALUE };
+
+/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, nothing
+** above U+10FFFF) and holds no NUL byte. */
+int fdsp__utf8_ok(const char *s, size_t n);
+
+/* Check s[0..n) as a string of `kind`.  FDSP_OK, or FDSP_E_LIMIT (too long)
+** / FDSP_E_VALUE (empty or bad byte) with *why set to a static reason. */
+int fdsp__check_str(const char *s, size_t n, int kind, const char **why);
+
+/* Write "path.key: reason" (or "path: reason" / "key: reason") into err,
+** made safe to send on the wire (valid UTF-8, no control characters), and
+** return code.  err may be NULL or errlen 0. */
+int fdsp__fail(char *err, size_t errlen, int code, const char *path,
+               const char *key, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+
+/* Hybrid logical clock text: exactly 16 lowercase hex digits. */
+void fdsp__hlc_format(uint64_t hlc, char out[17]);
+int fdsp__hlc_parse(const char *s, size_t n, uint64_t *out); /* 1 = ok */
+
+/* 1 if the nesting of [ and { outside strings in buf never exceeds max.
+** Linear and allocation-free: runs before jansson sees the bytes. */
+int fdsp__depth_ok(const char *buf, size_t len, size_t max);
+
+/* malloc'd copy of s[0..n) with a terminating NUL; NULL on OOM. */
+char *fdsp__strndup(const char *s, size_t n);
+
+/* ---- Reading members of a JSON object (decoder side) ---------------------
+** Each returns FDSP_OK or an FDSP_E_* code with err filled.  `required`:
+** an absent key gives FDSP_E_MISSING; for an optional key, absent or null
+** leaves *out untouched and returns FDSP_OK. */
+int fdsp__get_str(const json_t *o, const char *path, const char *key,
+                  int kind, int required, char **out,
+                  char *err, size_t errlen);
+/* Integer in [lo, hi].  A non-integer (including 1.0) is FDSP_E_TYPE; below
+** lo is FDSP_E_VALUE; above hi is hi_code (FDSP_E_VALUE or FDSP_E_LIMIT). */
+int fdsp__get_int(const json_t *o, const char *path, const char *key,
+                  int required, int64_t lo, int64_t hi, int hi_code,
+                  int64_t *out, char *err, size_t errlen);
+int fdsp__get_bool(const json_t *o, const char *path, const char *key,
+                   int required, int *out, char *err, size_t errlen);
+/* Array of lo..hi elements (fewer: FDSP_E_VALUE, more: FDSP_E_LIMIT). */
+int fdsp__get_array(const json_t *o, const char *path, const char *key,
+                    size_t lo, size_t hi, const json_t **out,
+                    char *err, size_t errlen);
+
+/* Change and version-vector readers with a path prefix for messages, e.g.
+** "changes[3]".  need_seq: the change must carry "s" >= 1 (changes msg). */
+int fdsp__change_from_json(const json_t *j, const char *path, int need_seq,
+                           fdsp_change *out, char *err, size_t errlen);
+int fdsp__vv_from_json(const json_t *j, const char *path, fdsp_vv *out,
+                       char *err, size_t errlen);
+
+/* ---- Checking structs (encoder side) --------------------------------------
+** The same rules as the readers above; return FDSP_OK or the code
+** fdsp_decode would give the encoded form. */
+int fdsp__check_vv(const fdsp_vv *vv);
+int fdsp__check_change(const fdsp_change *c, int need_seq);
+int fdsp__check_int(int64_t v, int64_t lo, int64_t hi, int hi_code);
+int fdsp__check_cstr(const char *s, int kind, int required);
+
+/* Error codes that may appear on the wire (everything but OK and NOMEM). */
+int fdsp__wire_code_ok(int code);
+
+#endif /* FDSP_PROTO_INTERNAL_H */
