@@ -81,7 +81,9 @@ enum {
     FDS__ST_REFUSAL_LIST,
     FDS__ST_USER_FIX_LOG,
     FDS__ST_USER_FIX_SCAN,
-    FDS__ST_REG_PUT_RAW,
+    FDS__ST_LOG_GET,
+    FDS__ST_PURGE_REC_LOG,
+    FDS__ST_PURGE_REC_REG,
     FDS__ST_ENGINE_END,         /* must stay <= 32 */
     FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
@@ -189,6 +191,10 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg);
+
+/* Remove one record (registers and log rows) from the replica; for
+** table "customer" this is fds__purge_customer. */
+int fds__purge_record(fds_replica *r, const char *tbl, const char *rid);
 
 /* ---- Refusals (refusal.c) ---------------------------------------------- */
 int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,

@@ -420,6 +420,33 @@ int fds__purge_customer(fds_replica *r, const char *customer)
     return fds__end(r, rc);
 }
 
+int fds__purge_record(fds_replica *r, const char *tbl, const char *rid)
+{
+    if (strcmp(tbl, "customer") == 0)
+        return fds__purge_customer(r, rid);
+    static const char *const sql[2] = {
+        "DELETE FROM log WHERE tbl = ?1 AND rid = ?2",
+        "DELETE FROM reg WHERE tbl = ?1 AND rid = ?2",
+    };
+    static const int slot[2] = {FDS__ST_PURGE_REC_LOG, FDS__ST_PURGE_REC_REG};
+    int rc = fds__begin(r);
+    if (rc != FDS_OK)
+        return rc;
+    for (int i = 0; i < 2 && rc == FDS_OK; i++) {
+        sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
+        if (st == NULL) {
+            rc = FDS_DB;
+            break;
+        }
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = fds__dberror(r, "purging record");
+        sqlite3_reset(st);
+    }
+    return fds__end(r, rc);
+}
+
 /* ---- User ------------------------------------------------------------------ */
 
 /* Writes made before the replica knew its user carry user "".  When the

@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+_Static_assert(FDS__ST_ENGINE_END <= FDS__ST_DOMAIN_FIRST,
+               "engine statement slots must stay below the domain range");
+
 sqlite3_stmt *fds__stmt(fds_replica *r, int slot, const char *sql)
 {
     if (slot < 0 || slot >= FDS__ST__COUNT) {

@@ -1,0 +1,563 @@
+/*
+** session.c — the sans-I/O sync session (see the contract in fieldsync.h).
+**
+** State machine:
+**   HANDSHAKE  next() gives hello; waits for welcome (anything else but an
+**              error is a protocol violation).
+**   SYNCING    push: up to WINDOW batches of outbox rows in flight, each
+**              remembered with the log rows (lseq) it carried.  Once every
+**              batch is acked and nothing is left to push, pull after the
+**              cursor; changes are applied in one transaction together with
+**              the cursor advance; more=1 pulls again.
+**   IDLE       nothing in flight and caught up.  A notify with head beyond
+**              the cursor, or fds_session_local_changed(), goes back to
+**              SYNCING.
+**   FAILED     fatal server error or protocol violation; every later call
+**              is refused.
+** Pushed rows stay in the outbox until acked, so a lost ack only means the
+** next session sends them again, which the server's merge treats as a
+** no-op (rule 3/6).  Input is untrusted: undecodable or out-of-state
+** messages fail with FDS_PROTO and never touch the replica.
+*/
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINDOW 4                    /* unacknowledged push batches */
+#define CLIENT_NAME "libfieldsync/0.1"
+
+typedef struct inflight {
+    int64_t batch;
+    size_t n;
+    int64_t *lseq;                  /* log rows carried, in batch order */
+} inflight;
+
+struct fds_session {
+    fds_replica *r;
+    int state;
+    int hello_sent;
+    int64_t next_batch;             /* batch id of the next push */
+    inflight fl[WINDOW];
+    size_t n_fl;
+    int64_t pushed_upto;            /* highest lseq sent this session */
+    int pulling;                    /* a pull is awaiting its changes */
+    int pull_wanted;                /* pull once the push side is quiet */
+    int64_t cursor;                 /* mirrors meta "cursor" */
+    int64_t head;                   /* latest server seq we were told of */
+    fds_session_stats stats;
+    char errmsg[FDS__ERRMSG_MAX];
+};
+
+static int fail(fds_session *s, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static int fail(fds_session *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    s->state = FDS_SESSION_FAILED;
+    return rc;
+}
+
+/* A replica error ends the session with the replica's message. */
+static int fail_db(fds_session *s, int rc)
+{
+    return fail(s, rc, "%s", fds_errmsg(s->r));
+}
+
+int fds_session_new(fds_replica *r, fds_session **out)
+{
+    *out = NULL;
+    fds_session *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    s->r = r;
+    s->state = FDS_SESSION_HANDSHAKE;
+    s->next_batch = 1;
+    int rc = fds__meta_get_i64(r, "cursor", 0, &s->cursor);
+    if (rc != FDS_OK) {
+        free(s);
+        return rc;
+    }
+    *out = s;
+    return FDS_OK;
+}
+
+static void inflight_clear(inflight *f)
+{
+    free(f->lseq);
+    memset(f, 0, sizeof *f);
+}
+
+void fds_session_free(fds_session *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n_fl; i++)
+        inflight_clear(&s->fl[i]);
+    free(s);
+}
+
+int fds_session_state(const fds_session *s)
+{
+    return s->state;
+}
+
+void fds_session_stats_get(const fds_session *s, fds_session_stats *st)
+{
+    *st = s->stats;
+}
+
+const char *fds_session_errmsg(const fds_session *s)
+{
+    return s->errmsg;
+}
+
+void fds_session_local_changed(fds_session *s)
+{
+    if (s->state == FDS_SESSION_IDLE)
+        s->state = FDS_SESSION_SYNCING;
+}
+
+/* ---- Outgoing -------------------------------------------------------------- */
+
+static int emit(fds_session *s, const fdsp_msg *m, char **buf, size_t *len)
+{
+    int rc = fdsp_encode(m, buf, len);
+    if (rc == FDSP_E_NOMEM)
+        return fail(s, FDS_NOMEM, "out of memory");
+    if (rc != FDSP_OK)
+        return fail(s, FDS_ERROR, "cannot encode %s: %s",
+                    fdsp_typename(m->type), fdsp_errname(rc));
+    return FDS_OK;
+}
+
+static int send_hello(fds_session *s, char **buf, size_t *len)
+{
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_HELLO;
+    m.version = FDSP_VERSION;
+    m.device = s->r->device;
+    m.cursor = s->cursor;
+    m.client = CLIENT_NAME;
+    int rc = emit(s, &m, buf, len);
+    if (rc == FDS_OK)
+        s->hello_sent = 1;
+    return rc;
+}
+
+static int send_pull(fds_session *s, char **buf, size_t *len)
+{
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_PULL;
+    m.after = s->cursor;
+    m.limit = FDSP_MAX_BATCH;
+    int rc = emit(s, &m, buf, len);
+    if (rc == FDS_OK) {
+        s->pulling = 1;
+        s->pull_wanted = 0;
+    }
+    return rc;
+}
+
+static void free_changes(fdsp_change *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fds__vv_clear(&c[i].vv);
+        free(c[i].table);
+        free(c[i].record);
+        free(c[i].field);
+        free(c[i].value);
+        free(c[i].device);
+    }
+    free(c);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+/* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto. */
+static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
+                       size_t *n)
+{
+    fds_replica *r = s->r;
+    *out = NULL;
+    *lseq = NULL;
+    *n = 0;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_OUTBOX_LIST,
+        "SELECT lseq, tbl, rid, field, value, vv, hlc, device FROM log "
+        "WHERE origin = 1 AND acked = 0 AND lseq > ?1 ORDER BY lseq LIMIT ?2");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_int64(st, 1, s->pushed_upto);
+    sqlite3_bind_int(st, 2, FDSP_MAX_BATCH);
+    fdsp_change *c = calloc(FDSP_MAX_BATCH, sizeof *c);
+    int64_t *ls = calloc(FDSP_MAX_BATCH, sizeof *ls);
+    int rc = (c && ls) ? FDS_OK : FDS_NOMEM, step;
+    size_t k = 0;
+    while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        fdsp_change *x = &c[k];
+        ls[k] = sqlite3_column_int64(st, 0);
+        k++;
+        x->table = col_dup(st, 1);
+        x->record = col_dup(st, 2);
+        x->field = col_dup(st, 3);
+        x->value = col_dup(st, 4);
+        x->device = col_dup(st, 7);
+        x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
+        if (!x->table || !x->record || !x->field || !x->device ||
+            (sqlite3_column_type(st, 4) != SQLITE_NULL && !x->value)) {
+            rc = FDS_NOMEM;
+            break;
+        }
+        json_t *vv = json_loads((const char *)sqlite3_column_text(st, 5), 0,
+                                NULL);
+        rc = vv ? fds__vv_from_json(vv, &x->vv) : FDS_INVALID;
+        json_decref(vv);
+    }
+    if (rc == FDS_OK && step != SQLITE_DONE)
+        rc = fds__dberror(r, "reading outbox");
+    else if (rc == FDS_NOMEM)
+        fds__error(r, rc, "out of memory");
+    else if (rc != FDS_OK)
+        rc = fds__error(r, FDS_DB, "outbox row %lld is corrupt",
+                        (long long)ls[k - 1]);
+    sqlite3_reset(st);
+    if (rc != FDS_OK || k == 0) {
+        free_changes(c, k);
+        free(ls);
+        return rc;
+    }
+    *out = c;
+    *lseq = ls;
+    *n = k;
+    return FDS_OK;
+}
+
+/* Push the next outbox rows.  FDS_DONE if there are none. */
+static int send_push(fds_session *s, char **buf, size_t *len)
+{
+    fdsp_change *c;
+    int64_t *ls;
+    size_t n;
+    int rc = load_outbox(s, &c, &ls, &n);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    if (n == 0)
+        return FDS_DONE;
+    for (size_t i = 0; i < n; i++)
+        c[i].user = s->r->user;         /* borrowed; not freed below */
+
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_PUSH;
+    m.batch = s->next_batch;
+    m.changes = c;
+    m.n_changes = n;
+    /* Large values can push a full batch past the frame limit: halve the
+    ** batch until it fits (one change always fits). */
+    for (;;) {
+        rc = emit(s, &m, buf, len);
+        if (rc != FDS_OK || *len <= FDSP_MAX_FRAME || m.n_changes == 1)
+            break;
+        free(*buf);
+        *buf = NULL;
+        m.n_changes = (m.n_changes + 1) / 2;
+    }
+    if (rc == FDS_OK && *len > FDSP_MAX_FRAME) {
+        free(*buf);
+        *buf = NULL;
+        rc = fail(s, FDS_TOOBIG, "change %s/%s/%s does not fit in a frame",
+                  c[0].table, c[0].record, c[0].field);
+    }
+    size_t sent = m.n_changes;
+    free_changes(c, n);
+    if (rc != FDS_OK) {
+        free(ls);
+        return rc;
+    }
+    inflight *f = &s->fl[s->n_fl++];
+    f->batch = s->next_batch++;
+    f->n = sent;
+    f->lseq = ls;
+    s->pushed_upto = ls[sent - 1];
+    s->state = FDS_SESSION_SYNCING;
+    return FDS_OK;
+}
+
+int fds_session_next(fds_session *s, char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    switch (s->state) {
+    case FDS_SESSION_FAILED:
+        return FDS_DONE;
+    case FDS_SESSION_HANDSHAKE:
+        return s->hello_sent ? FDS_DONE : send_hello(s, buf, len);
+    default:
+        break;
+    }
+    if (s->n_fl < WINDOW) {
+        int rc = send_push(s, buf, len);
+        if (rc != FDS_DONE)
+            return rc;
+    }
+    if (s->n_fl > 0 || s->pulling)
+        return FDS_DONE;                /* wait for acks / changes */
+    if (s->pull_wanted) {
+        s->state = FDS_SESSION_SYNCING;
+        return send_pull(s, buf, len);
+    }
+    s->state = FDS_SESSION_IDLE;
+    return FDS_DONE;
+}
+
+/* ---- Incoming -------------------------------------------------------------- */
+
+static int on_welcome(fds_session *s, const fdsp_msg *m)
+{
+    if (s->state != FDS_SESSION_HANDSHAKE || !s->hello_sent)
+        return fail(s, FDS_PROTO, "unexpected welcome");
+    if (strcmp(m->device, s->r->device) != 0)
+        return fail(s, FDS_PROTO, "welcome names device %s, this is %s",
+                    m->device, s->r->device);
+    int rc = fds__begin(s->r);
+    if (rc == FDS_OK) {
+        rc = fds_replica_set_user(s->r, m->user);
+        if (rc == FDS_OK)
+            rc = fds_meta_set(s->r, "role", m->role);
+        rc = fds__end(s->r, rc);
+    }
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    s->head = m->head;
+    s->state = FDS_SESSION_SYNCING;
+    s->pull_wanted = 1;                 /* always catch up once */
+    return FDS_OK;
+}
+
+/* Look up a refusal's change in the log for the refusal record. */
+static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
+{
+    fds_replica *r = s->r;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_GET,
+        "SELECT tbl, rid, field, value FROM log WHERE lseq = ?1");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_int64(st, 1, lseq);
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE) {          /* purged meanwhile: nothing to say */
+        sqlite3_reset(st);
+        return FDS_OK;
+    }
+    if (step != SQLITE_ROW) {
+        int rc = fds__dberror(r, "reading refused change");
+        sqlite3_reset(st);
+        return rc;
+    }
+    fdsp_change c;
+    memset(&c, 0, sizeof c);
+    c.table = col_dup(st, 0);
+    c.record = col_dup(st, 1);
+    c.field = col_dup(st, 2);
+    c.value = col_dup(st, 3);
+    sqlite3_reset(st);
+    int rc = (c.table && c.record && c.field) ? fds__refusal_add(r, &c, f->code,
+                                                                f->message)
+                                              : fds__error(r, FDS_NOMEM,
+                                                           "out of memory");
+    fds__change_clear(&c);
+    return rc;
+}
+
+static int mark_acked(fds_replica *r, int64_t lseq)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK,
+        "UPDATE log SET acked = 1 WHERE lseq = ?1");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_int64(st, 1, lseq);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "acknowledging");
+}
+
+static int on_ack(fds_session *s, const fdsp_msg *m)
+{
+    if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
+        return fail(s, FDS_PROTO, "unexpected ack");
+    size_t k = 0;
+    while (k < s->n_fl && s->fl[k].batch != m->batch)
+        k++;
+    if (k == s->n_fl)
+        return fail(s, FDS_PROTO, "ack for unknown batch %lld",
+                    (long long)m->batch);
+    inflight *f = &s->fl[k];
+    for (size_t i = 0; i < m->n_refused; i++)
+        if (m->refused[i].index >= f->n)
+            return fail(s, FDS_PROTO, "ack of batch %lld refuses change %zu "
+                        "of %zu", (long long)m->batch, m->refused[i].index,
+                        f->n);
+    /* Every change of the batch leaves the outbox: accepted ones are
+    ** committed on the server, refused ones would be refused again. */
+    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < f->n; i++)
+        rc = mark_acked(s->r, f->lseq[i]);
+    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
+        rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i]);
+    if (began)
+        rc = fds__end(s->r, rc);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    /* Count distinct refused indexes (a peer may repeat one). */
+    size_t refused = 0;
+    for (size_t i = 0; i < m->n_refused; i++) {
+        size_t j = 0;
+        while (j < i && m->refused[j].index != m->refused[i].index)
+            j++;
+        refused += j == i;
+    }
+    s->stats.pushed += (int64_t)(f->n - refused);
+    s->stats.refused += (int64_t)refused;
+    inflight_clear(f);
+    memmove(&s->fl[k], &s->fl[k + 1], (s->n_fl - k - 1) * sizeof *f);
+    s->n_fl--;
+    memset(&s->fl[s->n_fl], 0, sizeof *f);
+    return FDS_OK;
+}
+
+static int on_changes(fds_session *s, const fdsp_msg *m)
+{
+    if (!s->pulling || s->state != FDS_SESSION_SYNCING)
+        return fail(s, FDS_PROTO, "unexpected changes");
+    /* "more" without progress would make us pull the same page forever. */
+    if (m->more && m->n_changes == 0 && m->last <= s->cursor)
+        return fail(s, FDS_PROTO, "changes say more but do not advance");
+    int64_t conflicts = 0;
+    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < m->n_changes; i++) {
+        int outcome;
+        rc = fds__apply(s->r, &m->changes[i], &outcome);
+        conflicts += outcome == FDS_MERGE_CONFLICT;
+    }
+    int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
+    if (rc == FDS_OK && cursor != s->cursor)
+        rc = fds__meta_set_i64(s->r, "cursor", cursor);
+    if (began)
+        rc = fds__end(s->r, rc);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    s->cursor = cursor;
+    s->stats.pulled += (int64_t)m->n_changes;
+    s->stats.conflicts += conflicts;
+    s->pulling = 0;
+    if (m->more || s->head > s->cursor)
+        s->pull_wanted = 1;
+    return FDS_OK;
+}
+
+static int on_revoke(fds_session *s, const fdsp_msg *m)
+{
+    if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
+        return fail(s, FDS_PROTO, "unexpected revoke");
+    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < m->n_records; i++)
+        rc = fds__purge_record(s->r, m->records[i].table,
+                               m->records[i].record);
+    if (began)
+        rc = fds__end(s->r, rc);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    s->stats.revoked += (int64_t)m->n_records;
+    return FDS_OK;
+}
+
+static int on_notify(fds_session *s, const fdsp_msg *m)
+{
+    if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
+        return fail(s, FDS_PROTO, "unexpected notify");
+    if (m->head > s->head)
+        s->head = m->head;
+    if (m->head > s->cursor) {
+        s->pull_wanted = 1;
+        s->state = FDS_SESSION_SYNCING;
+    }
+    return FDS_OK;
+}
+
+static int on_error(fds_session *s, const fdsp_msg *m)
+{
+    const char *name = fdsp_errname(m->code);
+    if (m->code == FDSP_E_AUTH ||
+        (m->code == FDSP_E_FORBIDDEN && (m->fatal || m->batch == 0)))
+        return fail(s, FDS_PERM, "server refused (%s): %s", name, m->message);
+    if (m->fatal)
+        return fail(s, FDS_ERROR, "server error (%s): %s", name, m->message);
+    snprintf(s->errmsg, sizeof s->errmsg, "server error (%s): %s", name,
+             m->message);
+    /* Not fatal: a push batch the server did not take stays in the outbox
+    ** for the next session; a refused pull ends this round of pulling. */
+    if (m->batch != 0) {
+        for (size_t k = 0; k < s->n_fl; k++) {
+            if (s->fl[k].batch != m->batch)
+                continue;
+            inflight_clear(&s->fl[k]);
+            memmove(&s->fl[k], &s->fl[k + 1],
+                    (s->n_fl - k - 1) * sizeof s->fl[k]);
+            s->n_fl--;
+            memset(&s->fl[s->n_fl], 0, sizeof s->fl[0]);
+            break;
+        }
+    } else if (s->pulling) {
+        s->pulling = 0;
+        s->pull_wanted = 0;
+    }
+    return FDS_OK;
+}
+
+int fds_session_feed(fds_session *s, const char *buf, size_t len)
+{
+    if (s->state == FDS_SESSION_FAILED)
+        return FDS_PROTO;
+    if (buf == NULL)
+        return fail(s, FDS_PROTO, "empty message");
+    fdsp_msg *m = NULL;
+    char err[256] = "";
+    int prc = fdsp_decode(buf, len, &m, err, sizeof err);
+    if (prc != FDSP_OK)
+        return fail(s, FDS_PROTO, "undecodable message (%s): %s",
+                    fdsp_errname(prc), err);
+    int rc;
+    if (s->state == FDS_SESSION_HANDSHAKE && m->type != FDSP_WELCOME &&
+        m->type != FDSP_ERROR) {
+        rc = fail(s, FDS_PROTO, "expected welcome, got %s",
+                  fdsp_typename(m->type));
+    } else {
+        switch (m->type) {
+        case FDSP_WELCOME: rc = on_welcome(s, m); break;
+        case FDSP_ACK:     rc = on_ack(s, m); break;
+        case FDSP_CHANGES: rc = on_changes(s, m); break;
+        case FDSP_REVOKE:  rc = on_revoke(s, m); break;
+        case FDSP_NOTIFY:  rc = on_notify(s, m); break;
+        case FDSP_ERROR:   rc = on_error(s, m); break;
+        default:
+            rc = fail(s, FDS_PROTO, "a server does not send %s",
+                      fdsp_typename(m->type));
+            break;
+        }
+    }
+    fdsp_msg_free(m);
+    return rc;
+}
