@@ -1,0 +1,164 @@
+/*
+** cli.h — the one internal header of the `fieldsync` command-line client.
+**
+** The client is a thin shell over libfieldsync: each cmd_*.c file parses
+** its options (args.c), calls core, and prints either a human view
+** (out.c: tables, colour, local times) or one JSON document.  Every command
+** returns a process exit code:
+**     0 ok, 1 other failure, 2 usage or invalid input, 3 not found,
+**     4 server unreachable, 5 authentication or permission refused.
+** Errors go to stderr as one line: "fieldsync: <command>: <what was wrong>".
+*/
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdio.h>
+#include <stddef.h>
+#include <jansson.h>
+#include "fieldsync.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_NOTFOUND = 3,
+       CLI_UNREACHABLE = 4, CLI_REFUSED = 5 };
+
+/* State of one invocation.  Lives on main()'s stack. */
+typedef struct cli_ctx {
+    const char *db_path;    /* --db, or NULL for $FIELDSYNC_DB / default */
+    int json;               /* --json: one JSON document on stdout */
+    const char *cmd;        /* command words for messages ("customer add") */
+    fds_replica *r;         /* opened by cli_open() */
+    int color;              /* ANSI colour on stdout */
+} cli_ctx;
+
+/* ---- Options (args.c) ------------------------------------------------------ */
+enum { CLI_FLAG = 0,        /* --name */
+       CLI_VALUE,           /* --name VALUE or --name=VALUE; last one wins */
+       CLI_MULTI };         /* repeatable --name VALUE */
+
+typedef struct cli_opt {
+    const char *name;       /* without the leading "--" */
+    int kind;               /* CLI_FLAG / CLI_VALUE / CLI_MULTI */
+} cli_opt;
+
+#define CLI_MAX_OPTS 24
+
+typedef struct cli_args {
+    const cli_opt *opts;    /* borrowed spec, terminated by {NULL, 0} */
+    int count[CLI_MAX_OPTS];            /* times each option was given */
+    const char *val[CLI_MAX_OPTS];      /* last value of each option */
+    const char **multi;     /* (opt index, value) pairs in order, malloc'd */
+    size_t nmulti;
+    const char **pos;       /* positional arguments, malloc'd */
+    int npos;
+} cli_args;
+
+/* Parse argv[0..argc) against opts.  --db, --json and --help are always
+** understood (--db/--json update ctx).  "--" ends options.  Requires
+** min_pos..max_pos positional arguments.  Returns CLI_OK or CLI_USAGE
+** (message printed).  Release with cli_args_free. */
+int cli_args_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
+                   int min_pos, int max_pos, cli_args *a);
+void cli_args_free(cli_args *a);
+/* Last value of option `name`, or NULL if absent. */
+const char *cli_arg(const cli_args *a, const char *name);
+int cli_has(const cli_args *a, const char *name);
+/* The i-th value of a repeatable option (NULL after the last). */
+const char *cli_arg_multi(const cli_args *a, const char *name, size_t i);
+
+/* ---- Replica (replica.c) ---------------------------------------------------- */
+/* Where the replica lives: --db, $FIELDSYNC_DB, $XDG_DATA_HOME/fieldsync/
+** replica.db, ~/.local/share/fieldsync/replica.db.  Writes into buf. */
+int cli_db_path(const cli_ctx *ctx, char *buf, size_t len);
+/* Open ctx->r (creating missing directories 0700, the file 0600).
+** Returns an exit code, message printed on failure. */
+int cli_open(cli_ctx *ctx);
+void cli_close(cli_ctx *ctx);
+/* Resolve a record id prefix in table; on failure prints and returns the
+** exit code (3 none, 2 ambiguous). */
+int cli_resolve(cli_ctx *ctx, const char *table, const char *prefix,
+                char **full);
+
+/* ---- Errors and output (out.c) --------------------------------------------- */
+int cli_fail(const cli_ctx *ctx, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Print core's message for rc and return the mapped exit code. */
+int cli_core_fail(const cli_ctx *ctx, int rc);
+int cli_code_of(int rc);    /* FDS_* -> exit code */
+void cli_warn(const cli_ctx *ctx, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* One JSON document on stdout (indented, UTF-8 kept readable). */
+int cli_json_print(const json_t *j);
+
+/* Display width of UTF-8 text (CJK counts 2). */
+size_t cli_width(const char *s);
+/* Print s padded or truncated (with an ellipsis) to exactly w columns. */
+void cli_put_cell(FILE *f, const char *s, size_t w, int pad);
+/* ANSI escape for a style when colour is on, "" otherwise. */
+enum { CLI_C_RESET = 0, CLI_C_BOLD, CLI_C_DIM, CLI_C_RED, CLI_C_GREEN,
+       CLI_C_YELLOW, CLI_C_CYAN };
+const char *cli_c(const cli_ctx *ctx, int style);
+
+/* Aligned table: add rows of ncols strings (copied), then print. */
+typedef struct cli_table cli_table;
+cli_table *cli_table_new(size_t ncols, const char *const *headers,
+                         const size_t *maxw);
+int cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(const cli_ctx *ctx, cli_table *t, FILE *f);
+void cli_table_free(cli_table *t);
+
+/* RFC 3339 (or any fds_time_parse text) -> local "YYYY-MM-DD HH:MM"; the
+** input itself if it cannot be parsed. */
+const char *cli_local_time(const char *text, char buf[32]);
+/* Parse a user time into canonical RFC 3339 UTC; CLI_USAGE if invalid. */
+int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
+                   char out[40]);
+/* 1 if s is valid UTF-8 (what core and JSON accept). */
+int cli_utf8_ok(const char *s);
+/* JSON string member or "" (never NULL). */
+const char *cli_str(const json_t *obj, const char *key);
+/* First 8 characters of an id, for human views. */
+const char *cli_short(const char *id, char buf[16]);
+
+/* ---- Commands --------------------------------------------------------------- */
+typedef int (*cli_cmd_fn)(cli_ctx *ctx, int argc, char **argv);
+
+int cli_customer_add(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_list(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_show(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_edit(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_delete(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_assign(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_share(cli_ctx *ctx, int argc, char **argv);
+int cli_customer_unshare(cli_ctx *ctx, int argc, char **argv);
+int cli_followup_add(cli_ctx *ctx, int argc, char **argv);
+int cli_feedback_add(cli_ctx *ctx, int argc, char **argv);
+int cli_stage(cli_ctx *ctx, int argc, char **argv);
+int cli_plan(cli_ctx *ctx, int argc, char **argv);
+int cli_plan_done(cli_ctx *ctx, int argc, char **argv);
+int cli_today(cli_ctx *ctx, int argc, char **argv);
+int cli_history(cli_ctx *ctx, int argc, char **argv);
+int cli_conflicts(cli_ctx *ctx, int argc, char **argv);
+int cli_conflicts_resolve(cli_ctx *ctx, int argc, char **argv);
+int cli_export(cli_ctx *ctx, int argc, char **argv);
+int cli_import(cli_ctx *ctx, int argc, char **argv);
+int cli_field_add(cli_ctx *ctx, int argc, char **argv);
+int cli_field_list(cli_ctx *ctx, int argc, char **argv);
+int cli_template_apply(cli_ctx *ctx, int argc, char **argv);
+int cli_init(cli_ctx *ctx, int argc, char **argv);
+int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv);
+
+/* Tags "a,b" (also ，；、) -> new JSON array of trimmed strings; NULL if
+** not UTF-8. */
+json_t *cli_split_tags(const char *text);
+/* "电话 phone" for a follow-up method key (the key itself if unknown). */
+const char *cli_method_label(const char *method);
+/* Human label of a stage key from the stage definitions ("意向确认 intent"). */
+const char *cli_stage_label(const json_t *stages, const char *key,
+                            char *buf, size_t len);
+
+#endif /* CLI_H */

@@ -1,0 +1,333 @@
+/*
+** cmd_customer.c — customer add/list/edit/delete/assign/share/unshare.
+** (`customer show`, the whole sheet, is in cmd_sheet.c.)
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+/* Plain text options that map 1:1 onto customer fields of the same name. */
+static const char *const text_fields[] = {
+    "name", "phone", "email", "wechat", "company", "title", "birthday",
+    "notes", "owner", "stage", NULL };
+
+static const cli_opt add_opts[] = {
+    {"name", CLI_VALUE}, {"phone", CLI_VALUE}, {"email", CLI_VALUE},
+    {"wechat", CLI_VALUE}, {"company", CLI_VALUE}, {"title", CLI_VALUE},
+    {"birthday", CLI_VALUE}, {"notes", CLI_VALUE}, {"owner", CLI_VALUE},
+    {"stage", CLI_VALUE}, {"tags", CLI_VALUE}, {"cycle", CLI_VALUE},
+    {"set", CLI_MULTI}, {NULL, 0} };
+
+/* `edit` takes no --owner/--stage: those have their own commands (assign,
+** stage) so every stage move is recorded with its note. */
+static const cli_opt edit_opts[] = {
+    {"name", CLI_VALUE}, {"phone", CLI_VALUE}, {"email", CLI_VALUE},
+    {"wechat", CLI_VALUE}, {"company", CLI_VALUE}, {"title", CLI_VALUE},
+    {"birthday", CLI_VALUE}, {"notes", CLI_VALUE}, {"tags", CLI_VALUE},
+    {"cycle", CLI_VALUE}, {"set", CLI_MULTI}, {NULL, 0} };
+
+static json_t *utf8_string(const cli_ctx *ctx, const char *opt, const char *v,
+                           int *rc)
+{
+    json_t *s = json_string(v);
+    if (!s) *rc = cli_fail(ctx, CLI_USAGE, "--%s is not valid UTF-8 text", opt);
+    return s;
+}
+
+/* Tags "a,b, c" (ASCII or full-width commas/semicolons) -> ["a","b","c"]. */
+json_t *cli_split_tags(const char *text)
+{
+    json_t *arr = json_array();
+    if (!arr) return NULL;
+    const char *p = text;
+    while (*p) {
+        size_t n = 0, skip = 0;
+        while (p[n]) {
+            if (p[n] == ',' || p[n] == ';') { skip = 1; break; }
+            if (strncmp(p + n, "\xef\xbc\x8c", 3) == 0 ||      /* ， */
+                strncmp(p + n, "\xef\xbc\x9b", 3) == 0 ||      /* ； */
+                strncmp(p + n, "\xe3\x80\x81", 3) == 0) {      /* 、 */
+                skip = 3;
+                break;
+            }
+            n++;
+        }
+        size_t b = 0, e = n;
+        while (b < e && (p[b] == ' ' || p[b] == '\t')) b++;
+        while (e > b && (p[e - 1] == ' ' || p[e - 1] == '\t')) e--;
+        if (e > b) {
+            json_t *t = json_stringn(p + b, e - b);
+            if (!t || json_array_append_new(arr, t) != 0) {
+                json_decref(arr);
+                return NULL;
+            }
+        }
+        p += n + skip;
+    }
+    return arr;
+}
+
+/* Build core's input object from the options.  On edit an empty value
+** clears the field (JSON null). */
+static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
+                          json_t **out)
+{
+    int rc = CLI_OK;
+    json_t *in = json_object(), *fields = json_object();
+    if (!in || !fields) goto nomem;
+    for (int i = 0; text_fields[i]; i++) {
+        const char *k = text_fields[i];
+        const char *v = cli_arg(a, k);
+        if (!v || (edit && (strcmp(k, "owner") == 0 || strcmp(k, "stage") == 0)))
+            continue;
+        json_t *s = (edit && !*v) ? json_null() : utf8_string(ctx, k, v, &rc);
+        if (!s) goto fail;
+        json_object_set_new(in, k, s);
+    }
+    const char *tags = cli_arg(a, "tags");
+    if (tags) {
+        json_t *t = (edit && !*tags) ? json_null() : cli_split_tags(tags);
+        if (!t) { rc = cli_fail(ctx, CLI_USAGE, "--tags is not valid UTF-8 text"); goto fail; }
+        json_object_set_new(in, "tags", t);
+    }
+    const char *cycle = cli_arg(a, "cycle");
+    if (cycle) {
+        char *end;
+        long d = strtol(cycle, &end, 10);
+        if (!*cycle || *end || d < 1 || d > 3650) {
+            rc = cli_fail(ctx, CLI_USAGE,
+                          "invalid cycle \"%s\" (a number of days, 1..3650)", cycle);
+            goto fail;
+        }
+        json_object_set_new(in, "cycle", json_integer(d));
+    }
+    const char *kv;
+    for (size_t i = 0; (kv = cli_arg_multi(a, "set", i)); i++) {
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            rc = cli_fail(ctx, CLI_USAGE, "invalid --set \"%s\" (use KEY=VALUE)", kv);
+            goto fail;
+        }
+        char key[128];
+        if ((size_t)(eq - kv) >= sizeof key) {
+            rc = cli_fail(ctx, CLI_USAGE, "field key too long in --set \"%.40s…\"", kv);
+            goto fail;
+        }
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        json_t *s = (edit && !eq[1]) ? json_null() : utf8_string(ctx, "set", eq + 1, &rc);
+        if (!s) goto fail;
+        json_object_set_new(fields, key, s);
+    }
+    if (json_object_size(fields) > 0)
+        json_object_set(in, "fields", fields);
+    json_decref(fields);
+    *out = in;
+    return CLI_OK;
+nomem:
+    rc = cli_fail(ctx, CLI_FAIL, "out of memory");
+fail:
+    json_decref(in);
+    json_decref(fields);
+    *out = NULL;
+    return rc;
+}
+
+static void print_brief(const cli_ctx *ctx, const char *verb, const json_t *c)
+{
+    printf("%s customer %s%s%s  %s\n", verb, cli_c(ctx, CLI_C_BOLD),
+           cli_str(c, "name"), cli_c(ctx, CLI_C_RESET), cli_str(c, "id"));
+}
+
+int cli_customer_add(cli_ctx *ctx, int argc, char **argv)
+{
+    cli_args a;
+    json_t *in = NULL, *out = NULL, *warn = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, add_opts, 0, 0, &a);
+    if (rc) goto done;
+    const char *name = cli_arg(&a, "name");
+    if (!name || !*name) { rc = cli_fail(ctx, CLI_USAGE, "missing --name NAME"); goto done; }
+    if ((rc = customer_input(ctx, &a, 0, &in))) goto done;
+    if ((rc = cli_open(ctx))) goto done;
+    int frc = fds_customer_add(ctx->r, in, &out, &warn);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    size_t i;
+    json_t *w;
+    json_array_foreach(warn, i, w)
+        if (json_is_string(w)) cli_warn(ctx, "%s", json_string_value(w));
+    if (ctx->json) rc = cli_json_print(out);
+    else print_brief(ctx, "Added", out);
+done:
+    json_decref(in);
+    json_decref(out);
+    json_decref(warn);
+    cli_args_free(&a);
+    return rc;
+}
+
+const char *cli_stage_label(const json_t *stages, const char *key,
+                            char *buf, size_t len)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(stages, i, s) {
+        if (strcmp(cli_str(s, "key"), key) != 0) continue;
+        const char *zh = cli_str(s, "label_zh");
+        if (*zh) snprintf(buf, len, "%s %s", zh, key);
+        else snprintf(buf, len, "%s", key);
+        return buf;
+    }
+    snprintf(buf, len, "%s", key);
+    return buf;
+}
+
+int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {
+        {"stage", CLI_VALUE}, {"owner", CLI_VALUE}, {"search", CLI_VALUE},
+        {NULL, 0} };
+    cli_args a;
+    json_t *list = NULL, *stages = NULL;
+    cli_table *t = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
+    if (rc) goto done;
+    if ((rc = cli_open(ctx))) goto done;
+    fds_query q;
+    memset(&q, 0, sizeof q);
+    q.stage = cli_arg(&a, "stage");
+    q.owner = cli_arg(&a, "owner");
+    q.search = cli_arg(&a, "search");
+    int frc = fds_customer_list(ctx->r, &q, &list);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) { rc = cli_json_print(list); goto done; }
+    if (json_array_size(list) == 0) { printf("No customers.\n"); goto done; }
+    if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
+
+    static const char *const hdr[] = {
+        "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "OWNER" };
+    static const size_t maxw[] = { 2, 8, 16, 20, 15, 16, 12 };
+    t = cli_table_new(7, hdr, maxw);
+    if (!t) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) {
+        char flags[3] = "", idb[16], stb[96];
+        size_t n = 0;
+        if (json_is_true(json_object_get(c, "unsynced"))) flags[n++] = '*';
+        if (json_integer_value(json_object_get(c, "conflicts")) > 0) flags[n++] = '!';
+        flags[n] = '\0';
+        const char *row[7] = {
+            flags, cli_short(cli_str(c, "id"), idb), cli_str(c, "name"),
+            cli_str(c, "company"), cli_str(c, "phone"),
+            cli_stage_label(stages, cli_str(c, "stage"), stb, sizeof stb),
+            cli_str(c, "owner") };
+        if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    }
+    cli_table_print(ctx, t, stdout);
+    printf("%s%zu customer%s   * unsynced changes   ! open conflicts%s\n",
+           cli_c(ctx, CLI_C_DIM), json_array_size(list),
+           json_array_size(list) == 1 ? "" : "s", cli_c(ctx, CLI_C_RESET));
+done:
+    cli_table_free(t);
+    json_decref(list);
+    json_decref(stages);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_customer_edit(cli_ctx *ctx, int argc, char **argv)
+{
+    cli_args a;
+    json_t *in = NULL, *out = NULL;
+    char *id = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, edit_opts, 1, 1, &a);
+    if (rc) goto done;
+    if ((rc = customer_input(ctx, &a, 1, &in))) goto done;
+    if (json_object_size(in) == 0) {
+        rc = cli_fail(ctx, CLI_USAGE, "nothing to change (give --name, --phone, ... or --set)");
+        goto done;
+    }
+    if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
+        goto done;
+    int frc = fds_customer_edit(ctx->r, id, in, &out);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) rc = cli_json_print(out);
+    else print_brief(ctx, "Updated", out);
+done:
+    free(id);
+    json_decref(in);
+    json_decref(out);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_customer_delete(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    char *id = NULL;
+    json_t *old = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (rc) goto done;
+    if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
+        goto done;
+    if (fds_customer_get(ctx->r, id, &old) != FDS_OK) old = NULL;
+    int frc = fds_customer_delete(ctx->r, id);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s,s:b}", "id", id, "deleted", 1);
+        rc = o ? cli_json_print(o) : CLI_FAIL;
+        json_decref(o);
+    } else {
+        printf("Deleted customer %s  %s\n", old ? cli_str(old, "name") : "", id);
+    }
+done:
+    free(id);
+    json_decref(old);
+    cli_args_free(&a);
+    return rc;
+}
+
+/* assign / share / unshare: ID USER, then print the customer. */
+static int owner_change(cli_ctx *ctx, int argc, char **argv, int what)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    char *id = NULL;
+    json_t *out = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 2, 2, &a);
+    if (rc) goto done;
+    const char *user = a.pos[1];
+    if (!*user) { rc = cli_fail(ctx, CLI_USAGE, "empty user name"); goto done; }
+    if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
+        goto done;
+    int frc = what == 0 ? fds_customer_assign(ctx->r, id, user)
+                        : fds_customer_share(ctx->r, id, user, what == 1);
+    if (frc == FDS_OK) frc = fds_customer_get(ctx->r, id, &out);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) rc = cli_json_print(out);
+    else
+        printf("%s customer %s %s %s (the server checks this at the next sync)\n",
+               what == 0 ? "Assigned" : what == 1 ? "Shared" : "Unshared",
+               cli_str(out, "name"), what == 2 ? "from" : "to", user);
+done:
+    free(id);
+    json_decref(out);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_customer_assign(cli_ctx *ctx, int argc, char **argv)
+{
+    return owner_change(ctx, argc, argv, 0);
+}
+
+int cli_customer_share(cli_ctx *ctx, int argc, char **argv)
+{
+    return owner_change(ctx, argc, argv, 1);
+}
+
+int cli_customer_unshare(cli_ctx *ctx, int argc, char **argv)
+{
+    return owner_change(ctx, argc, argv, 2);
+}

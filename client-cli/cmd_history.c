@@ -1,0 +1,136 @@
+/*
+** cmd_history.c — traceability: a customer's timeline (`history`) and the
+** conflicts merge kept for a person to review (`conflicts`, `conflicts
+** resolve`).
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+/* A value for a one-line view: null shows as ∅, long text is cut. */
+static void put_value(const json_t *v, size_t w)
+{
+    if (!json_is_string(v)) { fputs("∅", stdout); return; }
+    cli_put_cell(stdout, json_string_value(v), w, 0);
+}
+
+int cli_history(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    char *id = NULL, tb[32];
+    json_t *out = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (rc) goto done;
+    if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
+        goto done;
+    int frc = fds_history(ctx->r, id, &out);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) { rc = cli_json_print(out); goto done; }
+    size_t i;
+    json_t *e;
+    json_array_foreach(out, i, e) {
+        printf("%s  %s%s@%.8s%s  %s/%s: ", cli_local_time(cli_str(e, "at"), tb),
+               cli_c(ctx, CLI_C_DIM), cli_str(e, "user"), cli_str(e, "device"),
+               cli_c(ctx, CLI_C_RESET), cli_str(e, "table"), cli_str(e, "field"));
+        put_value(json_object_get(e, "previous"), 30);
+        fputs(" → ", stdout);
+        put_value(json_object_get(e, "value"), 40);
+        fputc('\n', stdout);
+    }
+    if (json_array_size(out) == 0) printf("No history.\n");
+done:
+    free(id);
+    json_decref(out);
+    cli_args_free(&a);
+    return rc;
+}
+
+static void side(const cli_ctx *ctx, const char *label, const json_t *s)
+{
+    char tb[32];
+    printf("    %s%-7s%s ", cli_c(ctx, CLI_C_BOLD), label, cli_c(ctx, CLI_C_RESET));
+    json_t *v = json_object_get(s, "value");
+    if (json_is_string(v)) cli_put_cell(stdout, json_string_value(v), 30, 1);
+    else cli_put_cell(stdout, "∅", 30, 1);
+    printf("  %s@%.8s  %s\n", cli_str(s, "user"), cli_str(s, "device"),
+           cli_local_time(cli_str(s, "at"), tb));
+}
+
+int cli_conflicts(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    json_t *out = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
+    if (rc) goto done;
+    if ((rc = cli_open(ctx))) goto done;
+    int frc = fds_conflicts(ctx->r, &out);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) { rc = cli_json_print(out); goto done; }
+    if (json_array_size(out) == 0) { printf("No open conflicts.\n"); goto done; }
+    size_t i;
+    json_t *c;
+    json_array_foreach(out, i, c) {
+        char idb[16], rb[16];
+        const char *tbl = cli_str(c, "table"), *rec = cli_str(c, "record");
+        json_t *cust = NULL;
+        if (strcmp(tbl, "customer") == 0 &&
+            fds_customer_get(ctx->r, rec, &cust) != FDS_OK)
+            cust = NULL;
+        printf("%s!%s %s  %s %s%s%s  field %s%s%s\n", cli_c(ctx, CLI_C_RED),
+               cli_c(ctx, CLI_C_RESET), cli_short(cli_str(c, "id"), idb),
+               *tbl ? tbl : "record", cli_short(rec, rb),
+               cust ? "  " : "", cust ? cli_str(cust, "name") : "",
+               cli_c(ctx, CLI_C_BOLD), cli_str(c, "field"), cli_c(ctx, CLI_C_RESET));
+        json_decref(cust);
+        side(ctx, "mine", json_object_get(c, "mine"));
+        side(ctx, "theirs", json_object_get(c, "theirs"));
+    }
+    printf("Resolve with: fieldsync conflicts resolve ID --keep mine|theirs "
+           "(or --value VALUE)\n");
+done:
+    json_decref(out);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_conflicts_resolve(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {
+        {"keep", CLI_VALUE}, {"value", CLI_VALUE}, {NULL, 0} };
+    cli_args a;
+    char *id = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (rc) goto done;
+    const char *keep = cli_arg(&a, "keep"), *value = cli_arg(&a, "value");
+    if (!!keep == !!value) {
+        rc = cli_fail(ctx, CLI_USAGE, "give exactly one of --keep mine|theirs or --value VALUE");
+        goto done;
+    }
+    if (keep && strcmp(keep, "mine") != 0 && strcmp(keep, "theirs") != 0) {
+        rc = cli_fail(ctx, CLI_USAGE, "invalid --keep \"%s\" (mine or theirs)", keep);
+        goto done;
+    }
+    if (value && !cli_utf8_ok(value)) {
+        rc = cli_fail(ctx, CLI_USAGE, "--value is not valid UTF-8 text");
+        goto done;
+    }
+    if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "conflict", a.pos[0], &id)))
+        goto done;
+    int frc = fds_conflict_resolve(ctx->r, id, keep, value);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s,s:b,s:s*,s:s*}", "id", id, "resolved", 1,
+                              "keep", keep, "value", value);
+        rc = o ? cli_json_print(o) : CLI_FAIL;
+        json_decref(o);
+    } else {
+        printf("Resolved conflict %s (%s); sync to settle it everywhere.\n", id,
+               keep ? keep : "new value");
+    }
+done:
+    free(id);
+    cli_args_free(&a);
+    return rc;
+}

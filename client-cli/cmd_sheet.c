@@ -1,0 +1,197 @@
+/*
+** cmd_sheet.c — `customer show`: the whole follow-up sheet (客户跟进单) in
+** the article's four parts, sized for a small terminal:
+**   基本信息 basic info, 跟进记录 follow-ups (newest first),
+**   销售进展 sales progress (stage path and dated changes),
+**   下次跟进 next follow-up plans.
+*/
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+static void heading(const cli_ctx *ctx, const char *zh, const char *en)
+{
+    printf("\n%s── %s %s ──%s\n", cli_c(ctx, CLI_C_CYAN), zh, en,
+           cli_c(ctx, CLI_C_RESET));
+}
+
+static void line(const char *label, const char *value)
+{
+    if (!value || !*value) return;
+    fputs("  ", stdout);
+    cli_put_cell(stdout, label, 16, 1);
+    printf("  %s\n", value);
+}
+
+static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
+{
+    static const char *const rows[][2] = {
+        {"phone", "电话 Phone"}, {"email", "邮箱 Email"}, {"wechat", "微信 WeChat"},
+        {"company", "公司 Company"}, {"title", "职位 Title"},
+        {"birthday", "生日 Birthday"}, {"notes", "偏好 Notes"},
+        {"owner", "负责人 Owner"} };
+    heading(ctx, "基本信息", "Basic info");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        line(rows[i][1], cli_str(c, rows[i][0]));
+    json_t *tags = json_object_get(c, "tags");
+    if (json_array_size(tags) > 0) {
+        char buf[1024] = "";
+        size_t i, n = 0;
+        json_t *t;
+        json_array_foreach(tags, i, t) {
+            int k = snprintf(buf + n, sizeof buf - n, "%s%s", i ? ", " : "",
+                             json_string_value(t) ? json_string_value(t) : "");
+            if (k < 0 || (size_t)k >= sizeof buf - n) break;
+            n += (size_t)k;
+        }
+        line("标签 Tags", buf);
+    }
+    json_t *cycle = json_object_get(c, "cycle");
+    if (json_is_integer(cycle)) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "%lld 天 days", (long long)json_integer_value(cycle));
+        line("跟进周期 Cycle", buf);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(c, "fields"), key, v) {
+        char label[160], val[64];
+        snprintf(label, sizeof label, "%s", key);
+        size_t i;
+        json_t *d;
+        json_array_foreach(defs, i, d) {
+            if (strcmp(cli_str(d, "key"), key) != 0) continue;
+            const char *zh = cli_str(d, "label_zh"), *en = cli_str(d, "label");
+            snprintf(label, sizeof label, "%s%s%s", zh, *zh && *en ? " " : "",
+                     *zh || *en ? en : key);
+        }
+        const char *text = json_string_value(v);
+        if (!text) {    /* numbers from a future core: show them anyway */
+            if (json_is_integer(v))
+                snprintf(val, sizeof val, "%lld", (long long)json_integer_value(v));
+            else if (json_is_real(v)) snprintf(val, sizeof val, "%g", json_real_value(v));
+            else val[0] = '\0';
+            text = val;
+        }
+        line(label, text);
+    }
+}
+
+static void followups(const cli_ctx *ctx, const json_t *list)
+{
+    char tb[32];
+    size_t i;
+    json_t *f;
+    heading(ctx, "跟进记录", "Follow-ups");
+    if (json_array_size(list) == 0) { printf("  (none)\n"); return; }
+    json_array_foreach(list, i, f) {
+        printf("  %s  %s%s%s  %s\n", cli_local_time(cli_str(f, "at"), tb),
+               cli_c(ctx, CLI_C_BOLD), cli_method_label(cli_str(f, "method")),
+               cli_c(ctx, CLI_C_RESET), cli_str(f, "content"));
+        if (*cli_str(f, "result"))
+            printf("                    → %s\n", cli_str(f, "result"));
+        if (*cli_str(f, "author"))
+            printf("                    %s— %s%s\n", cli_c(ctx, CLI_C_DIM),
+                   cli_str(f, "author"), cli_c(ctx, CLI_C_RESET));
+    }
+}
+
+static void feedback(const cli_ctx *ctx, const json_t *list)
+{
+    char tb[32];
+    size_t i;
+    json_t *f;
+    if (json_array_size(list) == 0) return;
+    printf("  %s客户反馈 Feedback%s\n", cli_c(ctx, CLI_C_BOLD), cli_c(ctx, CLI_C_RESET));
+    json_array_foreach(list, i, f)
+        printf("  %s  %s\n", cli_local_time(cli_str(f, "at"), tb),
+               cli_str(f, "content"));
+}
+
+static void progress(const cli_ctx *ctx, const json_t *c, const json_t *changes,
+                     const json_t *stages)
+{
+    char tb[32], lb[96], lb2[96];
+    size_t i;
+    json_t *s;
+    const char *cur = cli_str(c, "stage");
+    heading(ctx, "销售进展", "Sales progress");
+    /* The path: every stage in order, the current one marked. */
+    fputs("  ", stdout);
+    json_array_foreach(stages, i, s) {
+        const char *key = cli_str(s, "key");
+        int here = strcmp(key, cur) == 0;
+        if (i) fputs(" → ", stdout);
+        if (here) printf("%s[%s]%s", cli_c(ctx, CLI_C_GREEN),
+                         cli_stage_label(stages, key, lb, sizeof lb),
+                         cli_c(ctx, CLI_C_RESET));
+        else fputs(key, stdout);
+    }
+    if (json_array_size(stages) == 0) fputs(cur, stdout);
+    fputc('\n', stdout);
+    json_array_foreach(changes, i, s) {
+        const char *from = cli_str(s, "from");
+        printf("  %s  %s%s%s", cli_local_time(cli_str(s, "at"), tb),
+               *from ? cli_stage_label(stages, from, lb, sizeof lb) : "",
+               *from ? " → " : "",
+               cli_stage_label(stages, cli_str(s, "to"), lb2, sizeof lb2));
+        if (*cli_str(s, "note")) printf("  %s", cli_str(s, "note"));
+        if (*cli_str(s, "author"))
+            printf("  %s— %s%s", cli_c(ctx, CLI_C_DIM), cli_str(s, "author"),
+                   cli_c(ctx, CLI_C_RESET));
+        fputc('\n', stdout);
+    }
+}
+
+static void plans(const cli_ctx *ctx, const json_t *list)
+{
+    char tb[32], idb[16];
+    size_t i, open = 0;
+    json_t *p;
+    heading(ctx, "下次跟进", "Next follow-up");
+    /* Open plans first (by due, as core orders them), then the done ones. */
+    for (int pass = 0; pass < 2; pass++)
+        json_array_foreach(list, i, p) {
+            int done = json_is_true(json_object_get(p, "done"));
+            if (done != pass) continue;
+            open += !done;
+            printf("  %s%s  %s  %s  %s%s  %s\n",
+                   done ? cli_c(ctx, CLI_C_DIM) : "",
+                   done ? "✓" : "○", cli_local_time(cli_str(p, "due"), tb),
+                   cli_method_label(cli_str(p, "method")), cli_str(p, "content"),
+                   done ? cli_c(ctx, CLI_C_RESET) : "",
+                   cli_short(cli_str(p, "id"), idb));
+        }
+    if (open == 0) printf("  (no open plan: `fieldsync plan ID --at TIME`)\n");
+}
+
+int cli_customer_show(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    char *id = NULL;
+    json_t *sheet = NULL, *stages = NULL, *defs = NULL;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (rc) goto done;
+    if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
+        goto done;
+    int frc = fds_customer_sheet(ctx->r, id, &sheet);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) { rc = cli_json_print(sheet); goto done; }
+    if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
+    if (fds_fielddef_list(ctx->r, &defs) != FDS_OK) defs = NULL;
+    printf("%s%s%s  %s\n", cli_c(ctx, CLI_C_BOLD), cli_str(sheet, "name"),
+           cli_c(ctx, CLI_C_RESET), cli_str(sheet, "id"));
+    basic_info(ctx, sheet, defs);
+    followups(ctx, json_object_get(sheet, "followups"));
+    feedback(ctx, json_object_get(sheet, "feedback"));
+    progress(ctx, sheet, json_object_get(sheet, "stages"), stages);
+    plans(ctx, json_object_get(sheet, "plans"));
+done:
+    free(id);
+    json_decref(sheet);
+    json_decref(stages);
+    json_decref(defs);
+    cli_args_free(&a);
+    return rc;
+}

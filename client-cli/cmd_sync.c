@@ -1,0 +1,198 @@
+/*
+** cmd_sync.c — `init` (point the replica at a server) and `sync`.  The
+** network itself is behind cli_sync() (transport.h); the server URL, token
+** and CA path live in the replica's meta table, and the replica file is
+** 0600 because the token is in it.
+*/
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+#include "transport.h"
+
+/* Settings from the replica: malloc'd strings, NULL when unset or "". */
+static char *meta(fds_replica *r, const char *key)
+{
+    char *v = NULL;
+    if (fds_meta_get(r, key, &v) != FDS_OK) return NULL;
+    if (v && !*v) { free(v); v = NULL; }
+    return v;
+}
+
+static int valid_server(const char *s)
+{
+    if (strncmp(s, "wss://", 6) != 0) return 0;
+    const char *host = s + 6;
+    return *host && *host != ':' && *host != '/' && !strpbrk(host, " \t\r\n");
+}
+
+static void print_counts(const fds_session_stats *st)
+{
+    printf("pushed %lld, pulled %lld, %lld conflict%s",
+           (long long)st->pushed, (long long)st->pulled, (long long)st->conflicts,
+           st->conflicts == 1 ? "" : "s");
+    if (st->refused) printf(", %lld refused", (long long)st->refused);
+    printf("\n");
+}
+
+static json_t *counts_json(const fds_session_stats *st)
+{
+    return json_pack("{s:I,s:I,s:I,s:I}", "pushed", (json_int_t)st->pushed,
+                     "pulled", (json_int_t)st->pulled,
+                     "conflicts", (json_int_t)st->conflicts,
+                     "refused", (json_int_t)st->refused);
+}
+
+static void hints(const cli_ctx *ctx, const fds_session_stats *st)
+{
+    if (st->conflicts)
+        printf("Review conflicts with: fieldsync conflicts\n");
+    if (st->refused)
+        cli_warn(ctx, "%lld change%s refused by the server (not yours to change)",
+                 (long long)st->refused, st->refused == 1 ? " was" : "s were");
+}
+
+int cli_init(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {
+        {"server", CLI_VALUE}, {"token", CLI_VALUE}, {"ca", CLI_VALUE},
+        {"force", CLI_FLAG}, {"offline", CLI_FLAG}, {NULL, 0} };
+    cli_args a;
+    char *old = NULL, ca[PATH_MAX] = "";
+    int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
+    if (rc) goto done;
+    const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
+    if (!server) { rc = cli_fail(ctx, CLI_USAGE, "missing --server wss://HOST:PORT"); goto done; }
+    if (!valid_server(server)) {
+        rc = cli_fail(ctx, CLI_USAGE, "invalid server \"%s\" (use wss://HOST:PORT; TLS only)", server);
+        goto done;
+    }
+    if (!token || !*token || strpbrk(token, " \t\r\n")) {
+        rc = cli_fail(ctx, CLI_USAGE, "missing or invalid --token TOKEN");
+        goto done;
+    }
+    if (cli_arg(&a, "ca")) {
+        /* Absolute, so `sync` works from any directory later. */
+        if (!realpath(cli_arg(&a, "ca"), ca) || access(ca, R_OK) != 0) {
+            rc = cli_fail(ctx, CLI_USAGE, "cannot read CA file \"%s\"", cli_arg(&a, "ca"));
+            goto done;
+        }
+    }
+    if ((rc = cli_open(ctx))) goto done;
+    int64_t pending = 0;
+    int frc = fds_outbox_count(ctx->r, &pending);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    old = meta(ctx->r, "server");
+    int moved = old && strcmp(old, server) != 0;
+    if (moved && pending > 0 && !cli_has(&a, "force")) {
+        rc = cli_fail(ctx, CLI_USAGE,
+                      "this replica has %lld unsynced change%s for %s; run fieldsync "
+                      "sync first, or pass --force to keep them and push them to %s",
+                      (long long)pending, pending == 1 ? "" : "s", old, server);
+        goto done;
+    }
+    /* A new server has its own sequence numbers: pull it from the start
+    ** (the outbox is kept either way, so no typed work is lost). */
+    if ((moved && (frc = fds_meta_set(ctx->r, "cursor", "0")) != FDS_OK) ||
+        (frc = fds_meta_set(ctx->r, "server", server)) != FDS_OK ||
+        (frc = fds_meta_set(ctx->r, "token", token)) != FDS_OK ||
+        (frc = fds_meta_set(ctx->r, "ca", ca)) != FDS_OK) {
+        rc = cli_core_fail(ctx, frc);
+        goto done;
+    }
+    fds_session_stats st;
+    memset(&st, 0, sizeof st);
+    int synced = 0;
+    if (!cli_has(&a, "offline")) {
+        cli_sync_opts so;
+        char err[512] = "";
+        memset(&so, 0, sizeof so);
+        so.server = server;
+        so.token = token;
+        so.ca_path = *ca ? ca : NULL;
+        so.progress = !ctx->json;
+        rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+        if (rc == CLI_UNREACHABLE) {
+            rc = cli_fail(ctx, rc, "%s; the settings are saved: run fieldsync sync "
+                          "when the server is reachable", *err ? err : "server unreachable");
+            goto done;
+        }
+        if (rc != CLI_OK) {
+            rc = cli_fail(ctx, rc, "%s (settings saved; rerun fieldsync init to change them)",
+                          *err ? err : "first sync failed");
+            goto done;
+        }
+        synced = 1;
+    }
+    const char *user = fds_replica_user(ctx->r);
+    if (ctx->json) {
+        json_t *o = synced ? counts_json(&st) : json_object();
+        if (o) {
+            json_object_set_new(o, "server", json_string(server));
+            json_object_set_new(o, "device", json_string(fds_replica_device(ctx->r)));
+            json_object_set_new(o, "user", json_string(user ? user : ""));
+            json_object_set_new(o, "synced", json_boolean(synced));
+        }
+        rc = o ? cli_json_print(o) : CLI_FAIL;
+        json_decref(o);
+    } else if (synced) {
+        printf("Initialised: %s as %s (device %.8s)\n", server,
+               user && *user ? user : "?", fds_replica_device(ctx->r));
+        print_counts(&st);
+        hints(ctx, &st);
+    } else {
+        printf("Saved %s (offline: nothing checked yet; run fieldsync sync to connect)\n",
+               server);
+    }
+done:
+    free(old);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {"watch", CLI_FLAG}, {NULL, 0} };
+    cli_args a;
+    char *server = NULL, *token = NULL, *ca = NULL, err[512] = "";
+    int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
+    if (rc) goto done;
+    if ((rc = cli_open(ctx))) goto done;
+    server = meta(ctx->r, "server");
+    token = meta(ctx->r, "token");
+    ca = meta(ctx->r, "ca");
+    if (!server || !token) {
+        rc = cli_fail(ctx, CLI_USAGE, "not initialised: run fieldsync init --server "
+                      "wss://HOST:PORT --token TOKEN");
+        goto done;
+    }
+    cli_sync_opts so;
+    fds_session_stats st;
+    memset(&so, 0, sizeof so);
+    memset(&st, 0, sizeof st);
+    so.server = server;
+    so.token = token;
+    so.ca_path = ca;
+    so.watch = cli_has(&a, "watch");
+    so.progress = !ctx->json;
+    rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+    if (rc != CLI_OK) {
+        rc = cli_fail(ctx, rc, "%s", *err ? err : "sync failed");
+        goto done;
+    }
+    if (ctx->json) {
+        json_t *o = counts_json(&st);
+        rc = o ? cli_json_print(o) : CLI_FAIL;
+        json_decref(o);
+    } else {
+        print_counts(&st);
+        hints(ctx, &st);
+    }
+done:
+    free(server);
+    free(token);
+    free(ca);
+    cli_args_free(&a);
+    return rc;
+}

@@ -1,0 +1,190 @@
+/*
+** csv.c — RFC 4180 reader/writer and the encoding helpers behind import.
+*/
+#include <errno.h>
+#include <iconv.h>
+#include <stdlib.h>
+#include <string.h>
+#include "csv.h"
+
+void cli_csv_init(cli_csv *c, const char *buf, size_t len)
+{
+    c->p = buf;
+    c->end = buf + len;
+    c->line = 1;
+}
+
+void cli_csv_row_clear(cli_csv_row *row)
+{
+    for (size_t i = 0; i < row->n; i++) free(row->cells[i]);
+    free(row->cells);
+    row->cells = NULL;
+    row->n = 0;
+}
+
+/* Growable byte buffer for one cell. */
+typedef struct cell { char *s; size_t n, cap; } cell;
+
+static int cell_put(cell *b, char ch)
+{
+    if (b->n + 1 >= b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        char *s = realloc(b->s, cap);
+        if (!s) return -1;
+        b->s = s;
+        b->cap = cap;
+    }
+    b->s[b->n++] = ch;
+    b->s[b->n] = '\0';
+    return 0;
+}
+
+static int row_push(cli_csv_row *row, cell *b)
+{
+    char **cells = realloc(row->cells, (row->n + 1) * sizeof *cells);
+    if (!cells) return -1;
+    row->cells = cells;
+    if (!b->s && !(b->s = strdup(""))) return -1;
+    row->cells[row->n++] = b->s;
+    b->s = NULL;
+    b->n = b->cap = 0;
+    return 0;
+}
+
+/* Consume a line end at c->p if there is one; returns 1 if consumed. */
+static int eol(cli_csv *c)
+{
+    if (c->p < c->end && *c->p == '\r') {
+        c->p++;
+        if (c->p < c->end && *c->p == '\n') c->p++;
+        c->line++;
+        return 1;
+    }
+    if (c->p < c->end && *c->p == '\n') {
+        c->p++;
+        c->line++;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
+{
+    cli_csv_row_clear(row);
+    while (eol(c)) {}               /* blank lines */
+    if (c->p >= c->end) return 0;
+    row->line = c->line;
+    cell b = { NULL, 0, 0 };
+    for (;;) {
+        if (c->p < c->end && *c->p == '"') {
+            long start = c->line;
+            c->p++;
+            for (;;) {
+                if (c->p >= c->end) {
+                    snprintf(err, errlen, "line %ld: unterminated quoted cell", start);
+                    goto bad;
+                }
+                char ch = *c->p++;
+                if (ch == '"') {
+                    if (c->p < c->end && *c->p == '"') { c->p++; }
+                    else break;
+                } else if (ch == '\n' || (ch == '\r' && (c->p >= c->end || *c->p != '\n'))) {
+                    c->line++;
+                }
+                if (cell_put(&b, ch) != 0) goto nomem;
+            }
+            if (c->p < c->end && *c->p != ',' && *c->p != '\r' && *c->p != '\n') {
+                snprintf(err, errlen, "line %ld: text after a closing quote", c->line);
+                goto bad;
+            }
+        } else {
+            while (c->p < c->end && *c->p != ',' && *c->p != '\r' && *c->p != '\n') {
+                if (*c->p == '"') {
+                    snprintf(err, errlen, "line %ld: quote inside an unquoted cell "
+                             "(quote the whole cell and double the quote)", c->line);
+                    goto bad;
+                }
+                if (cell_put(&b, *c->p++) != 0) goto nomem;
+            }
+        }
+        if (row_push(row, &b) != 0) goto nomem;
+        if (c->p < c->end && *c->p == ',') { c->p++; continue; }
+        eol(c);
+        return 1;
+    }
+nomem:
+    free(b.s);
+    cli_csv_row_clear(row);
+    return -2;
+bad:
+    free(b.s);
+    cli_csv_row_clear(row);
+    return -1;
+}
+
+void cli_csv_put(FILE *f, const char *s, int first)
+{
+    if (!first) fputc(',', f);
+    if (!s) s = "";
+    size_t n = strlen(s);
+    int quote = strpbrk(s, ",\"\r\n") != NULL ||
+                (n > 0 && (s[0] == ' ' || s[n - 1] == ' '));
+    if (!quote) { fputs(s, f); return; }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+void cli_csv_eol(FILE *f)
+{
+    fputs("\r\n", f);
+}
+
+int cli_utf8_valid(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf, *e = s + len;
+    while (s < e) {
+        unsigned c = *s;
+        size_t n;
+        unsigned cp;
+        if (c < 0x80) { s++; continue; }
+        else if (c >= 0xc2 && c <= 0xdf) { n = 1; cp = c & 0x1f; }
+        else if (c >= 0xe0 && c <= 0xef) { n = 2; cp = c & 0x0f; }
+        else if (c >= 0xf0 && c <= 0xf4) { n = 3; cp = c & 0x07; }
+        else return 0;
+        if ((size_t)(e - s) <= n) return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+int cli_gb18030_to_utf8(const char *buf, size_t len, char **out, size_t *outlen)
+{
+    *out = NULL;
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (cd == (iconv_t)-1) return -1;
+    /* Each GB18030 character (1, 2 or 4 bytes) becomes at most 4 UTF-8
+    ** bytes, so 4x the input (plus the NUL) always suffices. */
+    size_t cap = 4 * len + 1;
+    char *dst = malloc(cap);
+    if (!dst) { iconv_close(cd); return -1; }
+    char *in = (char *)buf, *o = dst;
+    size_t inleft = len, oleft = cap - 1;
+    size_t r = iconv(cd, &in, &inleft, &o, &oleft);
+    iconv_close(cd);
+    if (r == (size_t)-1 || inleft != 0) { free(dst); return -1; }
+    *o = '\0';
+    *out = dst;
+    *outlen = (size_t)(o - dst);
+    return 0;
+}

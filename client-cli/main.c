@@ -1,0 +1,284 @@
+/*
+** main.c — `fieldsync`: global options, the command table, help, dispatch.
+**
+** Global options --db PATH and --json may come before the command word or
+** anywhere after it (args.c accepts them in every command).  Each command
+** word (or pair of words, "customer add") maps to one cli_* function that
+** returns the process exit code.
+*/
+#include <locale.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "cli.h"
+
+typedef struct cli_command {
+    const char *w1, *w2;    /* command words; w2 NULL for one-word commands */
+    cli_cmd_fn fn;
+    const char *usage;      /* after "fieldsync " */
+    const char *summary;
+    const char *example;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"init", NULL, cli_init,
+     "init --server wss://HOST:PORT --token TOKEN [--ca CA.pem] [--force] [--offline]",
+     "Point this replica at a sync server and run a first sync to check the\n"
+     "token and CA.  Refuses (exit 2) to switch a replica holding unsynced\n"
+     "changes to a different server unless --force (the changes are kept).\n"
+     "--offline saves the settings without connecting.",
+     "fieldsync init --server wss://sync.example.com:7443 --token T0KEN --ca ca.pem"},
+    {"customer", "add", cli_customer_add,
+     "customer add --name NAME [--phone P] [--email E] [--wechat W] [--company C]\n"
+     "       [--title T] [--birthday DATE] [--notes TEXT] [--tags a,b] [--owner USER]\n"
+     "       [--stage S] [--cycle DAYS] [--set KEY=VALUE]...",
+     "Add a customer.  --cycle is the follow-up cycle in days (default 14);\n"
+     "--set fills a custom field (see `fieldsync field list`).  A phone or WeChat\n"
+     "id already used by another customer is reported as a warning.",
+     "fieldsync customer add --name 张伟 --phone 13800138000 --company 华星科技 --set budget=50000"},
+    {"customer", "list", cli_customer_list,
+     "customer list [--stage S] [--owner USER] [--search TEXT]",
+     "List customers by name.  Marks: * unsynced changes, ! open conflicts.",
+     "fieldsync customer list --search 华星"},
+    {"customer", "show", cli_customer_show,
+     "customer show ID",
+     "The whole follow-up sheet: basic info, follow-ups, sales progress, next plans.",
+     "fieldsync customer show 3f2a"},
+    {"customer", "edit", cli_customer_edit,
+     "customer edit ID [--name N] [--phone P] [--email E] [--wechat W] [--company C]\n"
+     "       [--title T] [--birthday DATE] [--notes TEXT] [--tags a,b] [--cycle DAYS]\n"
+     "       [--set KEY=VALUE]...",
+     "Change the given fields only; an empty value (--phone \"\") clears a field.",
+     "fieldsync customer edit 3f2a --title 采购总监 --set budget=80000"},
+    {"customer", "delete", cli_customer_delete,
+     "customer delete ID", "Delete a customer (a tombstone that syncs).",
+     "fieldsync customer delete 3f2a"},
+    {"customer", "assign", cli_customer_assign,
+     "customer assign ID USER",
+     "Reassign a customer to another rep (the server checks you are their manager).",
+     "fieldsync customer assign 3f2a wangfang"},
+    {"customer", "share", cli_customer_share,
+     "customer share ID USER", "Share a customer with another user.",
+     "fieldsync customer share 3f2a lina"},
+    {"customer", "unshare", cli_customer_unshare,
+     "customer unshare ID USER", "Stop sharing a customer with a user.",
+     "fieldsync customer unshare 3f2a lina"},
+    {"followup", "add", cli_followup_add,
+     "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
+     "       [--result TEXT] [--at TIME]",
+     "Record a follow-up with a customer (TIME defaults to now).",
+     "fieldsync followup add 3f2a --method visit --content \"演示了新版本\" --result \"下周报价\""},
+    {"feedback", "add", cli_feedback_add,
+     "feedback add ID --content TEXT [--at TIME]",
+     "Record the customer's own feedback.",
+     "fieldsync feedback add 3f2a --content \"希望增加移动端\""},
+    {"stage", NULL, cli_stage,
+     "stage ID STAGE [--note TEXT]",
+     "Move a customer to a sales stage (lead, intent, proposal, quote, contract,\n"
+     "won, lost or a template's stage).  Moving to lost requires --note.",
+     "fieldsync stage 3f2a quote --note \"报价 48 万\""},
+    {"plan", "done", cli_plan_done,
+     "plan done PLAN_ID", "Mark a planned follow-up as done.",
+     "fieldsync plan done 9c1e"},
+    {"plan", NULL, cli_plan,
+     "plan ID --at TIME [--method METHOD] [--content TEXT]",
+     "Plan the next follow-up with a customer.",
+     "fieldsync plan 3f2a --at \"2026-12-01 10:00\" --method phone --content \"确认报价\""},
+    {"today", NULL, cli_today,
+     "today [--date DATE]",
+     "The daily list: plans due and overdue (oldest first), birthdays in the\n"
+     "next 7 days, customers whose follow-up cycle has run out.",
+     "fieldsync today --date 2026-12-01"},
+    {"history", NULL, cli_history,
+     "history ID", "A customer's timeline: who changed what, where, when, and from what.",
+     "fieldsync history 3f2a"},
+    {"conflicts", "resolve", cli_conflicts_resolve,
+     "conflicts resolve CONFLICT_ID (--keep mine|theirs | --value VALUE)",
+     "Settle a conflict on every replica by keeping one side or writing a new value.",
+     "fieldsync conflicts resolve 77ab --keep theirs"},
+    {"conflicts", NULL, cli_conflicts,
+     "conflicts", "Open conflicts: both values with author, device and time.",
+     "fieldsync conflicts"},
+    {"sync", NULL, cli_sync_cmd,
+     "sync [--watch]",
+     "Push local changes and pull others' (with --watch: stay connected).",
+     "fieldsync sync"},
+    {"export", NULL, cli_export,
+     "export [--format csv|json] [--out FILE]",
+     "Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.",
+     "fieldsync export --format csv --out customers.csv"},
+    {"import", NULL, cli_import,
+     "import FILE [--skip-invalid]",
+     "Import customers from CSV (UTF-8 or GB18030; English or Chinese headers)\n"
+     "or from an exported JSON file.  A row whose id exists updates it; other\n"
+     "rows create customers; empty cells leave a field unchanged.  Nothing is\n"
+     "written if any row is invalid, unless --skip-invalid.",
+     "fieldsync import customers.csv"},
+    {"field", "add", cli_field_add,
+     "field add KEY --label L [--label-zh L] --type text|number|date|choice|phone|email\n"
+     "       [--choices a,b]",
+     "Define a custom customer field (set it with --set KEY=VALUE).",
+     "fieldsync field add budget --label Budget --label-zh 预算 --type number"},
+    {"field", "list", cli_field_list,
+     "field list", "List custom field definitions.", "fieldsync field list"},
+    {"template", "apply", cli_template_apply,
+     "template apply NAME",
+     "Apply a business template (custom fields and stages): software, logistics,\n"
+     "design, ... read from $FIELDSYNC_TEMPLATES or the installed templates.",
+     "fieldsync template apply software"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_command_help(const cli_command *c)
+{
+    printf("Usage: fieldsync %s\n\n%s\n\nGlobal options: --db PATH, --json, --help\n\n"
+           "Example:\n  %s\n", c->usage, c->summary, c->example);
+}
+
+static void print_overview(FILE *f)
+{
+    fprintf(f, "Usage: fieldsync [--db PATH] [--json] COMMAND [ARGS]\n\n"
+               "The rep's customer follow-up sheet, offline first.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const char *u = commands[i].usage;
+        size_t n = strcspn(u, "\n");
+        fprintf(f, "  fieldsync %.*s\n", (int)n, u);
+    }
+    fprintf(f, "  fieldsync help [COMMAND]\n\n"
+               "Replica: --db PATH, else $FIELDSYNC_DB, else "
+               "$XDG_DATA_HOME/fieldsync/replica.db.\n"
+               "Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 not found,\n"
+               "4 server unreachable, 5 authentication or permission refused.\n\n"
+               "Example:\n  fieldsync customer add --name 张伟 --phone 13800138000\n");
+}
+
+static int is_global(const char *s)
+{
+    return strcmp(s, "--json") == 0 || strcmp(s, "--db") == 0 ||
+           strncmp(s, "--db=", 5) == 0;
+}
+
+/* The command for words w1 [w2]; *used2 says whether w2 was consumed.
+** NULL with *group set when w1 names a group that needs a second word. */
+static const cli_command *lookup(const char *w1, const char *w2, int *used2,
+                                 int *group)
+{
+    *used2 = 0;
+    *group = 0;
+    const cli_command *single = NULL;
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const cli_command *c = &commands[i];
+        if (strcmp(c->w1, w1) != 0) continue;
+        if (!c->w2) { single = c; continue; }
+        *group = 1;
+        if (w2 && strcmp(c->w2, w2) == 0) { *used2 = 1; return c; }
+    }
+    return single;
+}
+
+static int help_for(int argc, char **argv)
+{
+    if (argc == 0) { print_overview(stdout); return CLI_OK; }
+    int used2, group;
+    const cli_command *c = lookup(argv[0], argc > 1 ? argv[1] : NULL, &used2,
+                                  &group);
+    if (c) { print_command_help(c); return CLI_OK; }
+    if (group) {
+        printf("Usage:\n");
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            if (strcmp(commands[i].w1, argv[0]) == 0)
+                printf("  fieldsync %s\n", commands[i].usage);
+        return CLI_OK;
+    }
+    fprintf(stderr, "fieldsync: help: unknown command \"%s\"\n", argv[0]);
+    return CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "");
+    umask(077);     /* replica, exports: readable by the owner only */
+
+    cli_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    int help = 0, i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--json") == 0) ctx.json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) help = 1;
+        else if (strncmp(argv[i], "--db=", 5) == 0) ctx.db_path = argv[i] + 5;
+        else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) ctx.db_path = argv[++i];
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("fieldsync 0.1.0\n");
+            return CLI_OK;
+        } else {
+            fprintf(stderr, "fieldsync: unknown option %s (see fieldsync --help)\n",
+                    argv[i]);
+            return CLI_USAGE;
+        }
+    }
+    if (i >= argc) {
+        print_overview(help ? stdout : stderr);
+        return help ? CLI_OK : CLI_USAGE;
+    }
+    if (strcmp(argv[i], "help") == 0)
+        return help_for(argc - i - 1, argv + i + 1);
+
+    /* The second command word may follow global options. */
+    int j = i + 1;
+    while (j < argc && is_global(argv[j]))
+        j += strcmp(argv[j], "--db") == 0 ? 2 : 1;
+    int used2, group;
+    const cli_command *c = lookup(argv[i], j < argc ? argv[j] : NULL, &used2,
+                                  &group);
+
+    /* Remaining arguments for the command, without the consumed words. */
+    char **sub = calloc((size_t)argc + 1, sizeof *sub);
+    if (!sub) { fprintf(stderr, "fieldsync: out of memory\n"); return CLI_FAIL; }
+    int nsub = 0;
+    for (int k = i + 1; k < argc; k++) {
+        if (used2 && k == j) continue;
+        if (strcmp(argv[k], "--") == 0) {
+            while (k < argc) sub[nsub++] = argv[k++];
+            break;
+        }
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) help = 1;
+        sub[nsub++] = argv[k];
+    }
+
+    int rc;
+    if (!c && group) {
+        char *words[1] = { argv[i] };
+        if (help) rc = help_for(1, words);
+        else {
+            fprintf(stderr, "fieldsync: %s: missing or unknown subcommand%s%s%s "
+                            "(see fieldsync help %s)\n", argv[i],
+                    j < argc ? " \"" : "", j < argc ? argv[j] : "",
+                    j < argc ? "\"" : "", argv[i]);
+            rc = CLI_USAGE;
+        }
+    } else if (!c) {
+        fprintf(stderr, "fieldsync: unknown command \"%s\" (see fieldsync --help)\n",
+                argv[i]);
+        rc = CLI_USAGE;
+    } else if (help) {
+        print_command_help(c);
+        rc = CLI_OK;
+    } else {
+        char name[64];
+        snprintf(name, sizeof name, "%s%s%s", c->w1, c->w2 ? " " : "",
+                 c->w2 ? c->w2 : "");
+        ctx.cmd = name;
+        /* Colour only for a terminal, and never when NO_COLOR is set. */
+        ctx.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && !ctx.json;
+        rc = c->fn(&ctx, nsub, sub);
+        cli_close(&ctx);
+        ctx.cmd = NULL;
+    }
+    free(sub);
+    if (fflush(stdout) != 0 && rc == CLI_OK) {
+        fprintf(stderr, "fieldsync: cannot write output\n");
+        rc = CLI_FAIL;
+    }
+    return rc;
+}

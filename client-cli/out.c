@@ -1,0 +1,256 @@
+/*
+** out.c — everything that writes to the terminal: error lines, JSON,
+** aligned tables with double-width CJK cells, colour and local times.
+*/
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <wchar.h>
+#include "cli.h"
+
+/* ---- Errors ------------------------------------------------------------------ */
+int cli_fail(const cli_ctx *ctx, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "fieldsync: %s%s", ctx && ctx->cmd ? ctx->cmd : "",
+            ctx && ctx->cmd ? ": " : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+void cli_warn(const cli_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "fieldsync: %s%swarning: ", ctx && ctx->cmd ? ctx->cmd : "",
+            ctx && ctx->cmd ? ": " : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_code_of(int rc)
+{
+    switch (rc) {
+    case FDS_OK: return CLI_OK;
+    case FDS_INVALID: case FDS_AMBIGUOUS: case FDS_TOOBIG: return CLI_USAGE;
+    case FDS_NOTFOUND: return CLI_NOTFOUND;
+    case FDS_PERM: return CLI_REFUSED;
+    default: return CLI_FAIL;
+    }
+}
+
+int cli_core_fail(const cli_ctx *ctx, int rc)
+{
+    const char *m = ctx->r ? fds_errmsg(ctx->r) : NULL;
+    if (!m || !*m) m = fds_errstr(rc);
+    /* Keep it one line even if core's text spans several. */
+    char line[1024];
+    size_t n = 0;
+    for (; m[n] && n + 1 < sizeof line; n++)
+        line[n] = (m[n] == '\n' || m[n] == '\r') ? ' ' : m[n];
+    line[n] = '\0';
+    return cli_fail(ctx, cli_code_of(rc), "%s", line);
+}
+
+int cli_json_print(const json_t *j)
+{
+    /* No JSON_ENSURE_ASCII: Chinese stays readable UTF-8. */
+    if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0)
+        return CLI_FAIL;
+    fputc('\n', stdout);
+    return CLI_OK;
+}
+
+const char *cli_str(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : "";
+}
+
+const char *cli_short(const char *id, char buf[16])
+{
+    snprintf(buf, 16, "%.8s", id ? id : "");
+    return buf;
+}
+
+/* ---- Width ------------------------------------------------------------------- */
+/* Decode one character at s (n bytes left): its byte length and width.
+** Invalid bytes count as one column each so nothing is ever lost. */
+static size_t next_char(const char *s, size_t n, size_t *w)
+{
+    mbstate_t st;
+    wchar_t wc;
+    memset(&st, 0, sizeof st);
+    size_t k = mbrtowc(&wc, s, n, &st);
+    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) { *w = 1; return 1; }
+    int cw = wcwidth(wc);
+    *w = cw < 0 ? 1 : (size_t)cw;
+    return k;
+}
+
+size_t cli_width(const char *s)
+{
+    size_t total = 0, n = strlen(s);
+    while (n > 0) {
+        size_t w, k = next_char(s, n, &w);
+        total += w;
+        s += k;
+        n -= k;
+    }
+    return total;
+}
+
+void cli_put_cell(FILE *f, const char *s, size_t w, int pad)
+{
+    size_t n = strlen(s), used = 0;
+    if (cli_width(s) <= w) {
+        for (; *s; s++) fputc(*s == '\n' || *s == '\t' ? ' ' : *s, f);
+        used = cli_width(s - n);
+    } else {
+        /* Truncate: keep characters up to w-1 columns, then "…". */
+        while (n > 0) {
+            size_t cw, k = next_char(s, n, &cw);
+            if (used + cw + 1 > w) break;
+            for (size_t i = 0; i < k; i++)
+                fputc(s[i] == '\n' || s[i] == '\t' ? ' ' : s[i], f);
+            used += cw;
+            s += k;
+            n -= k;
+        }
+        if (w > 0) { fputs("\xe2\x80\xa6", f); used++; }
+    }
+    if (pad)
+        for (; used < w; used++) fputc(' ', f);
+}
+
+/* ---- Colour ------------------------------------------------------------------ */
+const char *cli_c(const cli_ctx *ctx, int style)
+{
+    static const char *const codes[] = {
+        "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[32m",
+        "\x1b[33m", "\x1b[36m" };
+    if (!ctx || !ctx->color || style < 0 || style > CLI_C_CYAN) return "";
+    return codes[style];
+}
+
+/* ---- Tables ------------------------------------------------------------------ */
+struct cli_table {
+    size_t ncols, nrows, cap;
+    char **cells;           /* row-major, (nrows + 1) * ncols; row 0 headers */
+    size_t *maxw;           /* per-column cap (0 = none) */
+};
+
+cli_table *cli_table_new(size_t ncols, const char *const *headers,
+                         const size_t *maxw)
+{
+    cli_table *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->ncols = ncols;
+    t->maxw = calloc(ncols, sizeof *t->maxw);
+    if (!t->maxw) { free(t); return NULL; }
+    if (maxw) memcpy(t->maxw, maxw, ncols * sizeof *maxw);
+    if (cli_table_add(t, headers) != 0) { cli_table_free(t); return NULL; }
+    return t;
+}
+
+int cli_table_add(cli_table *t, const char *const *cells)
+{
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        char **c = realloc(t->cells, cap * t->ncols * sizeof *c);
+        if (!c) return -1;
+        t->cells = c;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < t->ncols; i++) {
+        const char *s = cells[i] ? cells[i] : "";
+        t->cells[t->nrows * t->ncols + i] = strdup(s);
+        if (!t->cells[t->nrows * t->ncols + i]) return -1;
+    }
+    t->nrows++;
+    return 0;
+}
+
+void cli_table_print(const cli_ctx *ctx, cli_table *t, FILE *f)
+{
+    size_t *w = calloc(t->ncols, sizeof *w);
+    if (!w) return;
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            size_t cw = cli_width(t->cells[r * t->ncols + c]);
+            if (t->maxw[c] && cw > t->maxw[c]) cw = t->maxw[c];
+            if (cw > w[c]) w[c] = cw;
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        if (r == 0) fputs(cli_c(ctx, CLI_C_BOLD), f);
+        for (size_t c = 0; c < t->ncols; c++) {
+            int last = c + 1 == t->ncols;
+            cli_put_cell(f, t->cells[r * t->ncols + c], w[c], !last);
+            if (!last) fputs("  ", f);
+        }
+        if (r == 0) fputs(cli_c(ctx, CLI_C_RESET), f);
+        fputc('\n', f);
+    }
+    free(w);
+}
+
+void cli_table_free(cli_table *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->nrows * t->ncols; i++) free(t->cells[i]);
+    free(t->cells);
+    free(t->maxw);
+    free(t);
+}
+
+/* ---- Times ------------------------------------------------------------------- */
+const char *cli_local_time(const char *text, char buf[32])
+{
+    int64_t ms;
+    if (!text || !*text) { buf[0] = '\0'; return buf; }
+    if (fds_time_parse(text, &ms) != FDS_OK) {
+        snprintf(buf, 32, "%s", text);
+        return buf;
+    }
+    time_t t = (time_t)(ms / 1000 - (ms < 0 && ms % 1000 ? 1 : 0));
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || strftime(buf, 32, "%Y-%m-%d %H:%M", &tm) == 0)
+        snprintf(buf, 32, "%s", text);
+    return buf;
+}
+
+int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
+                   char out[40])
+{
+    int64_t ms;
+    if (fds_time_parse(text, &ms) != FDS_OK)
+        return cli_fail(ctx, CLI_USAGE,
+                        "invalid %s \"%s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\" "
+                        "or RFC 3339)", what, text);
+    fds_time_format(ms, out, 40);
+    return CLI_OK;
+}
+
+/* ---- Labels ------------------------------------------------------------------ */
+const char *cli_method_label(const char *method)
+{
+    static const char *const m[][2] = {
+        {"phone", "电话 phone"}, {"email", "邮件 email"}, {"visit", "拜访 visit"},
+        {"wechat", "微信 wechat"}, {"meeting", "会议 meeting"},
+        {"other", "其他 other"} };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (method && strcmp(m[i][0], method) == 0) return m[i][1];
+    return method ? method : "";
+}
+
+int cli_utf8_ok(const char *s)
+{
+    json_t *j = json_string(s);     /* jansson validates UTF-8 */
+    json_decref(j);
+    return j != NULL;
+}
