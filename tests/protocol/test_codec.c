@@ -1,0 +1,1365 @@
+/*
+** test_codec.c — the fieldsync wire codec (protocol/src).
+**
+**   round trips      decode(encode(x)) == x for every message type, and the
+**                    bytes are stable (equal structs, equal bytes)
+**   refusals         every decoder refusal code from crafted input, the
+**                    generic ones (missing key, wrong JSON type, negative or
+**                    oversized number) applied to every member of every type
+**   limits           each named limit at its value (accepted) and one over
+**   version vectors  sorted on decode and encode, duplicates refused
+**   encoder checks   the encoder refuses what the decoder would refuse
+**   data cases       tests/protocol/valid/ cases decode and re-encode
+**                    canonically; tests/protocol/invalid/<case>--<code>.json
+**                    fail with the wire error named after "--"
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fieldsync_proto.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define D1 "7d3c2a10-5b4e-4f7a-9c21-0e8f6b1d2a01"
+#define D2 "c0ffee00-1234-4abc-8def-000000000002"
+#define R1 "3f2b8c9e-1d4a-4e6b-8f0c-5a7d9e1b2c3d"
+#define MAX_INT_P1 "9007199254740993"   /* 2^53 + 1 */
+
+#define CHANGE_JSON                                                         \
+    "{\"t\":\"customer\",\"r\":\"" R1 "\",\"f\":\"name\",\"v\":\"x\","     \
+    "\"vv\":{\"" D1 "\":3},\"h\":\"0190a1b2c3d40000\",\"d\":\"" D1 "\"}"
+#define SEQ_CHANGE_JSON                                                     \
+    "{\"t\":\"customer\",\"r\":\"" R1 "\",\"f\":\"name\",\"v\":\"x\","     \
+    "\"vv\":{\"" D1 "\":3},\"h\":\"0190a1b2c3d40000\",\"d\":\"" D1 "\","   \
+    "\"u\":\"alice\",\"s\":9,\"at\":1717000000000}"
+
+/* One valid message of every type; the generic tests mutate these. */
+static const char *const samples[] = {
+    "{\"type\":\"hello\",\"v\":1,\"device\":\"" D1 "\",\"cursor\":4,"
+    "\"client\":\"cli/1\"}",
+    "{\"type\":\"welcome\",\"v\":1,\"user\":\"alice\",\"role\":\"rep\","
+    "\"device\":\"" D1 "\",\"head\":12}",
+    "{\"type\":\"push\",\"batch\":3,\"changes\":[" CHANGE_JSON "]}",
+    "{\"type\":\"ack\",\"batch\":3,\"accepted\":0,\"refused\":[{\"i\":0,"
+    "\"code\":\"forbidden\",\"message\":\"no\"}]}",
+    "{\"type\":\"pull\",\"after\":0,\"limit\":100}",
+    "{\"type\":\"changes\",\"changes\":[" SEQ_CHANGE_JSON "],\"last\":9,"
+    "\"more\":false}",
+    "{\"type\":\"revoke\",\"records\":[{\"t\":\"customer\",\"r\":\"" R1 "\"}]}",
+    "{\"type\":\"notify\",\"head\":12}",
+    "{\"type\":\"error\",\"code\":\"limit\",\"message\":\"too many\","
+    "\"batch\":3,\"fatal\":true}",
+};
+#define N_SAMPLES (sizeof samples / sizeof samples[0])
+
+/* Keys whose absence the decoder must refuse, per sample (NULL-ended). */
+static const char *const required[N_SAMPLES][6] = {
+    {"type", "v", "device", "cursor", NULL},
+    {"type", "v", "user", "role", "device", "head"},
+    {"type", "batch", "changes", NULL},
+    {"type", "batch", "accepted", "refused", NULL},
+    {"type", "after", "limit", NULL},
+    {"type", "changes", "last", "more", NULL},
+    {"type", "records", NULL},
+    {"type", "head", NULL},
+    {"type", "code", "message", NULL},
+};
+static const char *const change_required[] = {"t", "r", "f", "v", "vv", "h",
+                                              "d", NULL};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    assert_non_null(p);
+    return p;
+}
+
+static json_t *load(const char *s)
+{
+    json_error_t e;
+    json_t *j = json_loads(s, 0, &e);
+    if (j == NULL)
+        fail_msg("test JSON does not parse: %s: %s", e.text, s);
+    return j;
+}
+
+/* Decode buf and check the result code; prints the error line on mismatch.
+** Returns the message on success (caller frees), NULL otherwise. */
+static fdsp_msg *expect_n(const char *buf, size_t len, int code)
+{
+    fdsp_msg *m = (fdsp_msg *)0x1;
+    char err[256];
+    int rc = fdsp_decode(buf, len, &m, err, sizeof err);
+    if (rc != code)
+        fail_msg("expected %s, got %s (%s) for: %.200s", fdsp_errname(code),
+                 fdsp_errname(rc), err, buf ? buf : "(null)");
+    if (code != FDSP_OK) {
+        assert_null(m);
+        assert_true(strlen(err) > 0);
+        return NULL;
+    }
+    assert_non_null(m);
+    return m;
+}
+
+static void expect(const char *json, int code)
+{
+    fdsp_msg_free(expect_n(json, strlen(json), code));
+}
+
+/* Dump a mutated JSON value and decode it. */
+static void expect_json(json_t *j, int code)
+{
+    char *s = json_dumps(j, JSON_COMPACT);
+    assert_non_null(s);
+    expect(s, code);
+    free(s);
+}
+
+/* fdsp_decode of a C string, for tests that look at the error line. */
+static int dec(const char *s, char *err, size_t errlen)
+{
+    fdsp_msg *m = NULL;
+    int rc = fdsp_decode(s, strlen(s), &m, err, errlen);
+    fdsp_msg_free(m);
+    return rc;
+}
+
+static void assert_str_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        assert_true(a == NULL && b == NULL);
+    else
+        assert_string_equal(a, b);
+}
+
+/* "u": NULL and "" both mean "not set". */
+static const char *user_of(const fdsp_change *c)
+{
+    return c->user ? c->user : "";
+}
+
+static void assert_change_eq(const fdsp_change *a, const fdsp_change *b)
+{
+    assert_str_eq(a->table, b->table);
+    assert_str_eq(a->record, b->record);
+    assert_str_eq(a->field, b->field);
+    assert_str_eq(a->value, b->value);
+    assert_int_equal(a->vv.n, b->vv.n);
+    for (size_t i = 0; i < a->vv.n; i++) {
+        assert_string_equal(a->vv.e[i].device, b->vv.e[i].device);
+        assert_int_equal(a->vv.e[i].counter, b->vv.e[i].counter);
+    }
+    assert_int_equal(a->hlc, b->hlc);
+    assert_str_eq(a->device, b->device);
+    assert_string_equal(user_of(a), user_of(b));
+    assert_int_equal(a->seq, b->seq);
+    assert_int_equal(a->server_ms, b->server_ms);
+}
+
+static void assert_msg_eq(const fdsp_msg *a, const fdsp_msg *b)
+{
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->version, b->version);
+    assert_str_eq(a->device, b->device);
+    assert_str_eq(a->user, b->user);
+    assert_str_eq(a->role, b->role);
+    assert_str_eq(a->client, b->client);
+    assert_int_equal(a->cursor, b->cursor);
+    assert_int_equal(a->head, b->head);
+    assert_int_equal(a->batch, b->batch);
+    assert_int_equal(a->n_changes, b->n_changes);
+    for (size_t i = 0; i < a->n_changes; i++)
+        assert_change_eq(&a->changes[i], &b->changes[i]);
+    assert_int_equal(a->accepted, b->accepted);
+    assert_int_equal(a->n_refused, b->n_refused);
+    for (size_t i = 0; i < a->n_refused; i++) {
+        assert_int_equal(a->refused[i].index, b->refused[i].index);
+        assert_int_equal(a->refused[i].code, b->refused[i].code);
+        assert_str_eq(a->refused[i].message, b->refused[i].message);
+    }
+    assert_int_equal(a->after, b->after);
+    assert_int_equal(a->limit, b->limit);
+    assert_int_equal(a->last, b->last);
+    assert_int_equal(!!a->more, !!b->more);
+    assert_int_equal(a->n_records, b->n_records);
+    for (size_t i = 0; i < a->n_records; i++) {
+        assert_str_eq(a->records[i].table, b->records[i].table);
+        assert_str_eq(a->records[i].record, b->records[i].record);
+    }
+    assert_int_equal(a->code, b->code);
+    assert_str_eq(a->message, b->message);
+    assert_int_equal(!!a->fatal, !!b->fatal);
+}
+
+/* encode -> decode gives an equal struct; encoding it again, and encoding
+** the original again, give the same bytes.  Returns the bytes (free()). */
+static char *roundtrip(const fdsp_msg *m)
+{
+    char *b1, *b2, *b3;
+    size_t n1, n2, n3;
+    assert_int_equal(fdsp_encode(m, &b1, &n1), FDSP_OK);
+    assert_int_equal(strlen(b1), n1);
+    fdsp_msg *d = expect_n(b1, n1, FDSP_OK);
+    assert_msg_eq(m, d);
+    assert_int_equal(fdsp_encode(d, &b2, &n2), FDSP_OK);
+    assert_int_equal(fdsp_encode(m, &b3, &n3), FDSP_OK);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    assert_int_equal(n1, n3);
+    assert_memory_equal(b1, b3, n1);
+    fdsp_msg_free(d);
+    free(b2);
+    free(b3);
+    return b1;
+}
+
+static void vv_set(fdsp_vv *vv, size_t n, const char *const *dev,
+                   const uint64_t *ctr)
+{
+    vv->n = n;
+    vv->e = calloc(n, sizeof *vv->e);
+    assert_non_null(vv->e);
+    for (size_t i = 0; i < n; i++) {
+        vv->e[i].device = xstrdup(dev[i]);
+        vv->e[i].counter = ctr[i];
+    }
+}
+
+static void make_change(fdsp_change *c, const char *field, const char *value,
+                        int64_t seq)
+{
+    static const char *const devs[] = {D1, D2};
+    static const uint64_t ctrs[] = {3, 1};
+    memset(c, 0, sizeof *c);
+    c->table = xstrdup("customer");
+    c->record = xstrdup(R1);
+    c->field = xstrdup(field);
+    c->value = value ? xstrdup(value) : NULL;
+    vv_set(&c->vv, 2, devs, ctrs);
+    c->hlc = UINT64_C(0x0190a1b2c3d40001);
+    c->device = xstrdup(D1);
+    c->user = xstrdup(seq ? "alice" : "");
+    c->seq = seq;
+    c->server_ms = seq ? 1717000000000 + seq : 0;
+}
+
+static fdsp_msg *make_push(size_t n)
+{
+    fdsp_msg *m = fdsp_msg_new(FDSP_PUSH);
+    assert_non_null(m);
+    m->batch = 7;
+    m->changes = calloc(n, sizeof *m->changes);
+    assert_non_null(m->changes);
+    m->n_changes = n;
+    for (size_t i = 0; i < n; i++)
+        make_change(&m->changes[i], "name", i % 2 ? NULL : "王小明", 0);
+    return m;
+}
+
+/* A string of n copies of c (free()). */
+static char *rep(char c, size_t n)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* ---- round trips -------------------------------------------------------------- */
+
+static void test_roundtrip_hello(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_HELLO);
+    assert_int_equal(m->version, FDSP_VERSION);
+    m->device = xstrdup(D1);
+    m->cursor = 42;
+    m->client = xstrdup("fieldsync-cli/0.1 客户端");
+    char *b = roundtrip(m);
+    /* The key order is part of the contract (byte-stable output). */
+    assert_string_equal(b, "{\"type\":\"hello\",\"v\":1,\"device\":\"" D1
+                           "\",\"cursor\":42,\"client\":\"fieldsync-cli/0.1 客户端\"}");
+    free(b);
+    free(m->client);
+    m->client = NULL;       /* optional: omitted */
+    b = roundtrip(m);
+    assert_null(strstr(b, "client"));
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_welcome(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_WELCOME);
+    m->user = xstrdup("alice");
+    m->role = xstrdup("manager");
+    m->device = xstrdup(D2);
+    m->head = (int64_t)1 << 53;
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"welcome\",\"v\":1,\"user\":\"alice\","
+                           "\"role\":\"manager\",\"device\":\"" D2 "\","
+                           "\"head\":9007199254740992}");
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_push(void **state)
+{
+    (void)state;
+    fdsp_msg *m = make_push(3);
+    free(m->changes[2].value);
+    m->changes[2].value = xstrdup("");       /* empty is not null */
+    char *b = roundtrip(m);
+    /* The change key order, null value, and no "u"/"s"/"at" when unset. */
+    assert_non_null(strstr(b, "{\"t\":\"customer\",\"r\":\"" R1 "\",\"f\":\"name\","
+                              "\"v\":null,\"vv\":{\"" D1 "\":3,\"" D2 "\":1},"
+                              "\"h\":\"0190a1b2c3d40001\",\"d\":\"" D1 "\"}"));
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_ack(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_ACK);
+    m->batch = 7;
+    m->accepted = 2;
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"ack\",\"batch\":7,\"accepted\":2,"
+                           "\"refused\":[]}");
+    free(b);
+    m->refused = calloc(2, sizeof *m->refused);
+    m->n_refused = 2;
+    m->refused[0].index = 0;
+    m->refused[0].code = FDSP_E_FORBIDDEN;
+    m->refused[0].message = xstrdup("customer/" R1 " owner: not yours");
+    m->refused[1].index = FDSP_MAX_BATCH - 1;
+    m->refused[1].code = FDSP_E_LIMIT;
+    m->refused[1].message = xstrdup("");
+    b = roundtrip(m);
+    assert_non_null(strstr(b, "{\"i\":0,\"code\":\"forbidden\",\"message\":"));
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_pull(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_PULL);
+    m->after = 1200;
+    m->limit = FDSP_MAX_BATCH;
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"pull\",\"after\":1200,\"limit\":500}");
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_changes(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_CHANGES);
+    m->last = 10;
+    m->more = 0;
+    char *b = roundtrip(m);             /* an empty batch is valid */
+    assert_string_equal(b, "{\"type\":\"changes\",\"changes\":[],\"last\":10,"
+                           "\"more\":false}");
+    free(b);
+    m->changes = calloc(2, sizeof *m->changes);
+    m->n_changes = 2;
+    make_change(&m->changes[0], "stage", "quote", 11);
+    make_change(&m->changes[1], "f.industry", NULL, 12);
+    m->last = 14;
+    m->more = 1;
+    b = roundtrip(m);
+    assert_non_null(strstr(b, "\"d\":\"" D1 "\",\"u\":\"alice\",\"s\":11,"
+                              "\"at\":1717000000011}"));
+    assert_non_null(strstr(b, "\"more\":true}"));
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_revoke(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_REVOKE);
+    m->records = calloc(2, sizeof *m->records);
+    m->n_records = 2;
+    m->records[0].table = xstrdup("customer");
+    m->records[0].record = xstrdup(R1);
+    m->records[1].table = xstrdup("share");
+    m->records[1].record = xstrdup(R1 ":bob");
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"revoke\",\"records\":[{\"t\":\"customer\","
+                           "\"r\":\"" R1 "\"},{\"t\":\"share\",\"r\":\"" R1
+                           ":bob\"}]}");
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_notify(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_NOTIFY);
+    m->head = 0;
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"notify\",\"head\":0}");
+    free(b);
+    fdsp_msg_free(m);
+}
+
+static void test_roundtrip_error(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_ERROR);
+    m->code = FDSP_E_RATE;
+    m->message = xstrdup("over FDSP_RATE_PER_SEC");
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"error\",\"code\":\"rate_limited\","
+                           "\"message\":\"over FDSP_RATE_PER_SEC\"}");
+    free(b);
+    m->batch = 5;
+    m->fatal = 1;
+    b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"error\",\"code\":\"rate_limited\","
+                           "\"message\":\"over FDSP_RATE_PER_SEC\",\"batch\":5,"
+                           "\"fatal\":true}");
+    free(b);
+    /* Every code that may travel survives the trip by name. */
+    for (int c = 1; c < FDSP_E__COUNT; c++) {
+        if (c == FDSP_E_NOMEM)
+            continue;
+        m->code = c;
+        free(roundtrip(m));
+    }
+    fdsp_msg_free(m);
+}
+
+/* Text with escapes, control characters, and non-BMP characters comes back
+** byte for byte. */
+static void test_roundtrip_awkward_text(void **state)
+{
+    (void)state;
+    fdsp_msg *m = make_push(1);
+    free(m->changes[0].value);
+    m->changes[0].value = xstrdup("quote \" backslash \\ slash / tab \t nl \n "
+                                  "\x01 emoji \xf0\x9f\x98\x80 中文");
+    free(roundtrip(m));
+    fdsp_msg_free(m);
+}
+
+/* ---- refusals ------------------------------------------------------------------- */
+
+static void test_too_big(void **state)
+{
+    (void)state;
+    /* Exactly FDSP_MAX_FRAME bytes (a notify padded with JSON whitespace)
+    ** is accepted; one more byte is refused before parsing. */
+    const char *msg = "{\"type\":\"notify\",\"head\":1}";
+    char *buf = rep(' ', FDSP_MAX_FRAME + 1);
+    memcpy(buf, msg, strlen(msg));
+    fdsp_msg_free(expect_n(buf, FDSP_MAX_FRAME, FDSP_OK));
+    expect_n(buf, FDSP_MAX_FRAME + 1, FDSP_E_TOOBIG);
+    /* Refused by size even when the content is garbage. */
+    memset(buf, '[', FDSP_MAX_FRAME + 1);
+    expect_n(buf, FDSP_MAX_FRAME + 1, FDSP_E_TOOBIG);
+    free(buf);
+}
+
+static void test_too_deep(void **state)
+{
+    (void)state;
+    /* The message object is level 1; a push change's vv is level 4. */
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":[[[[[[[1]]]]]]]}", FDSP_OK);
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":[[[[[[[[1]]]]]]]]}",
+           FDSP_E_DEPTH);
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":[{\"a\":[{\"b\":[{\"c\":[{}]}]}]}]}",
+           FDSP_E_DEPTH);
+    /* Brackets inside strings, even after an escaped quote, do not nest. */
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":\"\\\"[[[[[[[[[[{{{{{{\"}",
+           FDSP_OK);
+    /* Far beyond jansson's own limit: refused by the pre-scan, cheaply. */
+    char *deep = rep('[', 100000);
+    expect_n(deep, 100000, FDSP_E_DEPTH);
+    free(deep);
+}
+
+static void test_bad_utf8(void **state)
+{
+    (void)state;
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"\xff\"}",
+           FDSP_E_UTF8);
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"\xc3\"}",
+           FDSP_E_UTF8);                       /* truncated sequence */
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"\xc0\xaf\"}",
+           FDSP_E_UTF8);                       /* overlong '/' */
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"\xed\xa0\x80\"}",
+           FDSP_E_UTF8);                       /* encoded surrogate */
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"\xf4\x90\x80\x80\"}",
+           FDSP_E_UTF8);                       /* above U+10FFFF */
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"m\xff\":1,\"message\":\"\"}",
+           FDSP_E_UTF8);                       /* in a key */
+}
+
+static void test_duplicate_key(void **state)
+{
+    (void)state;
+    expect("{\"type\":\"notify\",\"head\":1,\"head\":2}", FDSP_E_DUPKEY);
+    expect("{\"type\":\"notify\",\"type\":\"notify\",\"head\":1}", FDSP_E_DUPKEY);
+    /* In a version vector: two counters for one device. */
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+           "\"r\":\"r\",\"f\":\"name\",\"v\":\"x\",\"vv\":{\"a\":1,\"b\":1,\"a\":2},"
+           "\"h\":\"0190a1b2c3d40000\",\"d\":\"a\"}]}", FDSP_E_DUPKEY);
+}
+
+static void test_unknown_type_and_version(void **state)
+{
+    (void)state;
+    expect("{\"type\":\"subscribe\"}", FDSP_E_UNKNOWN_TYPE);
+    expect("{\"type\":\"\"}", FDSP_E_UNKNOWN_TYPE);
+    expect("{\"type\":\"HELLO\",\"v\":1,\"device\":\"d\",\"cursor\":0}",
+           FDSP_E_UNKNOWN_TYPE);
+    expect("{\"type\":\"hello\",\"v\":2,\"device\":\"d\",\"cursor\":0}",
+           FDSP_E_VERSION);
+    /* A v2 hello may look different: the version is reported, not fields. */
+    expect("{\"type\":\"hello\",\"v\":2}", FDSP_E_VERSION);
+    expect("{\"type\":\"welcome\",\"v\":0,\"user\":\"u\",\"role\":\"r\","
+           "\"device\":\"d\",\"head\":0}", FDSP_E_VERSION);
+    expect("{\"type\":\"hello\",\"v\":\"1\",\"device\":\"d\",\"cursor\":0}",
+           FDSP_E_TYPE);
+    /* Other types carry no version: a "v" there is an ignored unknown key. */
+    expect("{\"type\":\"notify\",\"head\":1,\"v\":99}", FDSP_OK);
+}
+
+static void test_top_level_and_syntax(void **state)
+{
+    (void)state;
+    expect("[]", FDSP_E_TYPE);
+    expect("[{\"type\":\"notify\",\"head\":1}]", FDSP_E_TYPE);
+    expect("1", FDSP_E_TYPE);
+    expect("\"notify\"", FDSP_E_TYPE);
+    expect("null", FDSP_E_TYPE);
+    expect("true", FDSP_E_TYPE);
+    expect("", FDSP_E_JSON);
+    expect("   ", FDSP_E_JSON);
+    expect_n(NULL, 0, FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1} x", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1}{}", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1}\n", FDSP_OK);   /* whitespace */
+    expect("{'type':'notify'}", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":01}", FDSP_E_JSON);
+    /* A raw NUL byte right after the message is trailing garbage. */
+    expect_n("{\"type\":\"notify\",\"head\":1}\0", 28, FDSP_E_JSON);
+}
+
+static void test_nul_in_string(void **state)
+{
+    (void)state;
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"a\\u0000b\"}",
+           FDSP_E_VALUE);
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"\",\"k\\u0000\":1}",
+           FDSP_E_VALUE);
+    /* A raw NUL byte inside a string is a control character: bad JSON. */
+    expect_n("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"a\0b\"}", 44,
+             FDSP_E_JSON);
+}
+
+static void test_missing_fields(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < N_SAMPLES; s++) {
+        expect(samples[s], FDSP_OK);
+        for (size_t k = 0; k < 6 && required[s][k]; k++) {
+            json_t *j = load(samples[s]);
+            assert_int_equal(json_object_del(j, required[s][k]), 0);
+            expect_json(j, FDSP_E_MISSING);
+            json_decref(j);
+        }
+    }
+    /* Every required member of a change (push), and "s" in a changes msg. */
+    for (size_t k = 0; change_required[k]; k++) {
+        json_t *j = load(samples[2]);
+        json_t *c = json_array_get(json_object_get(j, "changes"), 0);
+        assert_int_equal(json_object_del(c, change_required[k]), 0);
+        expect_json(j, FDSP_E_MISSING);
+        json_decref(j);
+    }
+    json_t *j = load(samples[5]);
+    json_object_del(json_array_get(json_object_get(j, "changes"), 0), "s");
+    expect_json(j, FDSP_E_MISSING);
+    json_decref(j);
+    /* Members of refusals and revoked records. */
+    const char *const ack_keys[] = {"i", "code", "message"};
+    for (size_t k = 0; k < 3; k++) {
+        j = load(samples[3]);
+        json_object_del(json_array_get(json_object_get(j, "refused"), 0),
+                        ack_keys[k]);
+        expect_json(j, FDSP_E_MISSING);
+        json_decref(j);
+    }
+    const char *const rec_keys[] = {"t", "r"};
+    for (size_t k = 0; k < 2; k++) {
+        j = load(samples[6]);
+        json_object_del(json_array_get(json_object_get(j, "records"), 0),
+                        rec_keys[k]);
+        expect_json(j, FDSP_E_MISSING);
+        json_decref(j);
+    }
+    /* The optional members really are optional. */
+    expect("{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0}", FDSP_OK);
+    expect("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"m\"}", FDSP_OK);
+}
+
+/* Replace every member of obj (inside root) in turn with a value of each
+** other JSON type; the decoder must answer FDSP_E_TYPE every time. */
+static void wrong_types_of(const char *sample, const char *array_key)
+{
+    json_t *probe = load(sample);
+    json_t *obj = array_key ? json_array_get(json_object_get(probe, array_key), 0)
+                            : probe;
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val) {
+        json_t *cands[] = {json_integer(1), json_real(1.5), json_string("1"),
+                           json_true(), json_array(), json_object()};
+        for (size_t c = 0; c < sizeof cands / sizeof cands[0]; c++) {
+            if (json_typeof(cands[c]) == json_typeof(val) ||
+                (json_is_boolean(cands[c]) && json_is_boolean(val)))
+                continue;
+            json_t *j = load(sample);
+            json_t *o = array_key
+                ? json_array_get(json_object_get(j, array_key), 0) : j;
+            json_object_set(o, key, cands[c]);
+            expect_json(j, FDSP_E_TYPE);
+            json_decref(j);
+        }
+        for (size_t c = 0; c < sizeof cands / sizeof cands[0]; c++)
+            json_decref(cands[c]);
+    }
+    json_decref(probe);
+}
+
+static void test_wrong_types(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < N_SAMPLES; s++)
+        wrong_types_of(samples[s], NULL);
+    wrong_types_of(samples[2], "changes");
+    wrong_types_of(samples[5], "changes");
+    wrong_types_of(samples[3], "refused");
+    wrong_types_of(samples[6], "records");
+    /* A required member given null is the wrong type, except "v" (clear). */
+    expect("{\"type\":\"notify\",\"head\":null}", FDSP_E_TYPE);
+    expect("{\"type\":\"hello\",\"v\":1,\"device\":null,\"cursor\":0}",
+           FDSP_E_TYPE);
+    /* Array elements of the wrong type. */
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[1]}", FDSP_E_TYPE);
+    expect("{\"type\":\"revoke\",\"records\":[\"customer\"]}", FDSP_E_TYPE);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":[[]]}",
+           FDSP_E_TYPE);
+    /* A vv counter of the wrong type. */
+    json_t *j = load(samples[2]);
+    json_t *c = json_array_get(json_object_get(j, "changes"), 0);
+    json_object_set_new(json_object_get(c, "vv"), D1, json_string("3"));
+    expect_json(j, FDSP_E_TYPE);
+    json_object_set_new(json_object_get(c, "vv"), D1, json_real(3.0));
+    expect_json(j, FDSP_E_TYPE);
+    json_decref(j);
+}
+
+/* Every integer member: -1 is a bad value; 2^53 + 1 is a bad value (or a
+** limit for the counts bounded by FDSP_MAX_BATCH). */
+static void numbers_of(const char *sample, const char *array_key)
+{
+    json_t *probe = load(sample);
+    json_t *obj = array_key ? json_array_get(json_object_get(probe, array_key), 0)
+                            : probe;
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val) {
+        if (!json_is_integer(val) || strcmp(key, "v") == 0)
+            continue;
+        int big = strcmp(key, "limit") == 0 || strcmp(key, "accepted") == 0
+                  ? FDSP_E_LIMIT : FDSP_E_VALUE;
+        const json_int_t tries[] = {-1, ((json_int_t)1 << 53) + 1, INT64_MIN};
+        const int want[] = {FDSP_E_VALUE, big, FDSP_E_VALUE};
+        for (size_t t = 0; t < 3; t++) {
+            json_t *j = load(sample);
+            json_t *o = array_key
+                ? json_array_get(json_object_get(j, array_key), 0) : j;
+            json_object_set_new(o, key, json_integer(tries[t]));
+            expect_json(j, want[t]);
+            json_decref(j);
+        }
+    }
+    json_decref(probe);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < N_SAMPLES; s++)
+        numbers_of(samples[s], NULL);
+    numbers_of(samples[5], "changes");
+    numbers_of(samples[3], "refused");
+    /* 2^53 itself is allowed; integers jansson cannot hold are bad values. */
+    expect("{\"type\":\"notify\",\"head\":9007199254740992}", FDSP_OK);
+    expect("{\"type\":\"notify\",\"head\":" MAX_INT_P1 "}", FDSP_E_VALUE);
+    expect("{\"type\":\"notify\",\"head\":99999999999999999999}", FDSP_E_VALUE);
+    expect("{\"type\":\"notify\",\"head\":-0}", FDSP_OK);
+    expect("{\"type\":\"notify\",\"head\":1e3}", FDSP_E_TYPE);
+    /* Counts with a floor: pull limit 0, empty push, refusal index past
+    ** any batch. */
+    expect("{\"type\":\"pull\",\"after\":0,\"limit\":0}", FDSP_E_VALUE);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[]}", FDSP_E_VALUE);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":[{\"i\":500,"
+           "\"code\":\"auth\",\"message\":\"m\"}]}", FDSP_E_VALUE);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":[{\"i\":499,"
+           "\"code\":\"auth\",\"message\":\"m\"}]}", FDSP_OK);
+}
+
+static void set_change_member(json_t *j, const char *key, json_t *v)
+{
+    json_t *c = json_array_get(json_object_get(j, "changes"), 0);
+    json_object_set_new(c, key, v);
+}
+
+static void test_change_values(void **state)
+{
+    (void)state;
+    const char *const bad_hlc[] = {"0190a1b2c3d4000", "0190a1b2c3d400000",
+                                   "0190A1B2C3D40000", "0190a1b2c3d4000g",
+                                   "", " 190a1b2c3d40000", "0x90a1b2c3d40000"};
+    for (size_t i = 0; i < sizeof bad_hlc / sizeof bad_hlc[0]; i++) {
+        json_t *j = load(samples[2]);
+        set_change_member(j, "h", json_string(bad_hlc[i]));
+        expect_json(j, FDSP_E_VALUE);
+        json_decref(j);
+    }
+    json_t *j = load(samples[2]);
+    set_change_member(j, "h", json_string("ffffffffffffffff"));
+    fdsp_msg *m = NULL;
+    char *s = json_dumps(j, JSON_COMPACT);
+    m = expect_n(s, strlen(s), FDSP_OK);
+    assert_true(m->changes[0].hlc == UINT64_MAX);
+    fdsp_msg_free(m);
+    free(s);
+    json_decref(j);
+
+    /* Counters: 0, negative and over 2^53 are bad values. */
+    const json_int_t bad_ctr[] = {0, -1, ((json_int_t)1 << 53) + 1};
+    for (size_t i = 0; i < 3; i++) {
+        j = load(samples[2]);
+        json_t *c = json_array_get(json_object_get(j, "changes"), 0);
+        json_object_set_new(json_object_get(c, "vv"), D2,
+                            json_integer(bad_ctr[i]));
+        expect_json(j, FDSP_E_VALUE);
+        json_decref(j);
+    }
+    /* Names and ids: alphabet and emptiness. */
+    const struct { const char *key; const char *val; int code; } cases[] = {
+        {"t", "Customer", FDSP_E_VALUE}, {"t", "", FDSP_E_VALUE},
+        {"t", "cust omer", FDSP_E_VALUE}, {"f", "f.KEY", FDSP_E_VALUE},
+        {"f", "f.industry_2", FDSP_OK}, {"f", "名字", FDSP_E_VALUE},
+        {"r", "", FDSP_E_VALUE}, {"r", "a b", FDSP_E_VALUE},
+        {"r", "a\"b", FDSP_E_VALUE}, {"r", "a'b", FDSP_E_VALUE},
+        {"r", "a\\b", FDSP_E_VALUE}, {"r", "a\tb", FDSP_E_VALUE},
+        {"r", "客户", FDSP_E_VALUE}, {"r", "KEY", FDSP_OK},
+        {"r", R1 ":bob@example.com", FDSP_OK}, {"d", "", FDSP_E_VALUE},
+        {"u", "", FDSP_E_VALUE}, {"u", "bob", FDSP_OK},
+        {"v", "", FDSP_OK}, {"s", "", FDSP_E_TYPE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        j = load(samples[2]);
+        set_change_member(j, cases[i].key, json_string(cases[i].val));
+        expect_json(j, cases[i].code);
+        json_decref(j);
+    }
+    /* A vv device id follows the id rules too. */
+    j = load(samples[2]);
+    json_t *c = json_array_get(json_object_get(j, "changes"), 0);
+    json_object_set_new(json_object_get(c, "vv"), "my phone", json_integer(1));
+    expect_json(j, FDSP_E_VALUE);
+    json_decref(j);
+    /* "v": null clears; optional members given null read as absent. */
+    j = load(samples[2]);
+    set_change_member(j, "v", json_null());
+    set_change_member(j, "u", json_null());
+    set_change_member(j, "s", json_null());
+    s = json_dumps(j, JSON_COMPACT);
+    m = expect_n(s, strlen(s), FDSP_OK);
+    assert_null(m->changes[0].value);
+    assert_string_equal(m->changes[0].user, "");   /* absent user is "" */
+    assert_int_equal(m->changes[0].seq, 0);
+    fdsp_msg_free(m);
+    free(s);
+    json_decref(j);
+    /* A sequenced change in a changes message needs s >= 1. */
+    j = load(samples[5]);
+    set_change_member(j, "s", json_integer(0));
+    expect_json(j, FDSP_E_VALUE);
+    json_decref(j);
+    /* Error codes: unknown names read as "internal"; ok/no_memory never
+    ** travel. */
+    s = "{\"type\":\"error\",\"code\":\"brand_new\",\"message\":\"m\"}";
+    m = expect_n(s, strlen(s), FDSP_OK);
+    assert_int_equal(m->code, FDSP_E_INTERNAL);
+    fdsp_msg_free(m);
+    expect("{\"type\":\"error\",\"code\":\"ok\",\"message\":\"m\"}", FDSP_E_VALUE);
+    expect("{\"type\":\"error\",\"code\":\"no_memory\",\"message\":\"m\"}",
+           FDSP_E_VALUE);
+    expect("{\"type\":\"error\",\"code\":\"Auth\",\"message\":\"m\"}",
+           FDSP_E_VALUE);
+}
+
+/* ---- limits: at the limit accepted, one over refused ----------------------- */
+
+static char *string_member_msg(const char *fmt, const char *val)
+{
+    size_t n = strlen(fmt) + strlen(val) + 1;
+    char *s = malloc(n);
+    assert_non_null(s);
+    snprintf(s, n, fmt, val);
+    return s;
+}
+
+static void limit_case(const char *fmt, char c, size_t max)
+{
+    char *v = rep(c, max);
+    char *s = string_member_msg(fmt, v);
+    expect(s, FDSP_OK);
+    free(s);
+    free(v);
+    v = rep(c, max + 1);
+    s = string_member_msg(fmt, v);
+    expect(s, FDSP_E_LIMIT);
+    free(s);
+    free(v);
+}
+
+static void test_string_limits(void **state)
+{
+    (void)state;
+    limit_case("{\"type\":\"hello\",\"v\":1,\"device\":\"%s\",\"cursor\":0}",
+               'd', FDSP_MAX_ID);
+    limit_case("{\"type\":\"revoke\",\"records\":[{\"t\":\"%s\",\"r\":\"x\"}]}",
+               't', FDSP_MAX_NAME);
+    limit_case("{\"type\":\"error\",\"code\":\"auth\",\"message\":\"%s\"}",
+               'm', FDSP_MAX_TEXT);
+    limit_case("{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0,"
+               "\"client\":\"%s\"}", 'c', FDSP_MAX_TEXT);
+    limit_case("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+               "\"r\":\"r\",\"f\":\"notes\",\"v\":\"%s\",\"vv\":{\"a\":1},"
+               "\"h\":\"0190a1b2c3d40000\",\"d\":\"a\"}]}", 'v', FDSP_MAX_VALUE);
+    /* Limits count bytes, not characters: 5462 x "中" (3 bytes) > 16384. */
+    size_t n = FDSP_MAX_VALUE / 3 + 1;
+    char *v = malloc(n * 3 + 1);
+    for (size_t i = 0; i < n; i++)
+        memcpy(v + 3 * i, "中", 3);
+    v[n * 3] = '\0';
+    char *s = string_member_msg("{\"type\":\"push\",\"batch\":1,\"changes\":"
+                                "[{\"t\":\"c\",\"r\":\"r\",\"f\":\"n\",\"v\":\"%s\","
+                                "\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\","
+                                "\"d\":\"a\"}]}", v);
+    expect(s, FDSP_E_LIMIT);
+    free(s);
+    free(v);
+}
+
+static void test_count_limits(void **state)
+{
+    (void)state;
+    /* vv entries */
+    for (size_t n = FDSP_MAX_VV; n <= FDSP_MAX_VV + 1; n++) {
+        json_t *j = load(samples[2]);
+        json_t *vv = json_object();
+        for (size_t i = 0; i < n; i++) {
+            char dev[16];
+            snprintf(dev, sizeof dev, "dev%03zu", i);
+            json_object_set_new(vv, dev, json_integer((json_int_t)i + 1));
+        }
+        set_change_member(j, "vv", vv);
+        expect_json(j, n > FDSP_MAX_VV ? FDSP_E_LIMIT : FDSP_OK);
+        json_decref(j);
+    }
+    /* changes in push and changes messages; refusals in an ack */
+    for (size_t n = FDSP_MAX_BATCH; n <= FDSP_MAX_BATCH + 1; n++) {
+        int want = n > FDSP_MAX_BATCH ? FDSP_E_LIMIT : FDSP_OK;
+        json_t *push = load(samples[2]);
+        json_t *chg = load(samples[5]);
+        json_t *ack = load(samples[3]);
+        json_t *c = json_array_get(json_object_get(push, "changes"), 0);
+        json_t *sc = json_array_get(json_object_get(chg, "changes"), 0);
+        json_t *r = json_array_get(json_object_get(ack, "refused"), 0);
+        for (size_t i = 1; i < n; i++) {
+            json_array_append(json_object_get(push, "changes"), c);
+            json_array_append(json_object_get(chg, "changes"), sc);
+            json_array_append(json_object_get(ack, "refused"), r);
+        }
+        expect_json(push, want);
+        expect_json(chg, want);
+        expect_json(ack, want);
+        json_decref(push);
+        json_decref(chg);
+        json_decref(ack);
+    }
+    /* records in a revoke */
+    for (size_t n = FDSP_MAX_REVOKE; n <= FDSP_MAX_REVOKE + 1; n++) {
+        json_t *j = load(samples[6]);
+        json_t *rec = json_array_get(json_object_get(j, "records"), 0);
+        for (size_t i = 1; i < n; i++)
+            json_array_append(json_object_get(j, "records"), rec);
+        expect_json(j, n > FDSP_MAX_REVOKE ? FDSP_E_LIMIT : FDSP_OK);
+        json_decref(j);
+    }
+    expect("{\"type\":\"revoke\",\"records\":[]}", FDSP_E_VALUE);
+    /* pull limit and ack accepted */
+    expect("{\"type\":\"pull\",\"after\":0,\"limit\":500}", FDSP_OK);
+    expect("{\"type\":\"pull\",\"after\":0,\"limit\":501}", FDSP_E_LIMIT);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":500,\"refused\":[]}", FDSP_OK);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":501,\"refused\":[]}",
+           FDSP_E_LIMIT);
+}
+
+/* ---- error lines --------------------------------------------------------------- */
+
+static void test_error_line_names_field(void **state)
+{
+    (void)state;
+    json_t *j = load(samples[2]);
+    json_t *arr = json_object_get(j, "changes");
+    json_t *c = json_array_get(arr, 0);
+    for (int i = 0; i < 3; i++)
+        json_array_append_new(arr, json_deep_copy(c));
+    json_object_set_new(json_object_get(json_array_get(arr, 3), "vv"), D1,
+                        json_integer(0));
+    char *s = json_dumps(j, JSON_COMPACT);
+    fdsp_msg *m = NULL;
+    char err[128];
+    assert_int_equal(fdsp_decode(s, strlen(s), &m, err, sizeof err),
+                     FDSP_E_VALUE);
+    assert_string_equal(err, "changes[3].vv: counter must be >= 1");
+    free(s);
+    json_decref(j);
+
+    assert_int_equal(dec("{\"type\":\"hello\",\"v\":1,\"cursor\":0}", err,
+                         sizeof err), FDSP_E_MISSING);
+    assert_string_equal(err, "device: required");
+    assert_int_equal(dec("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,"
+                         "\"refused\":[{\"i\":0,\"code\":\"auth\"}]}", err,
+                         sizeof err), FDSP_E_MISSING);
+    assert_string_equal(err, "refused[0].message: required");
+    /* A tiny buffer gets a truncated, terminated line; errlen 0 / NULL ok. */
+    assert_int_equal(fdsp_decode("[]", 2, &m, err, 4), FDSP_E_TYPE);
+    assert_int_equal(strlen(err), 3);
+    assert_int_equal(fdsp_decode("[]", 2, &m, NULL, 0), FDSP_E_TYPE);
+    assert_int_equal(fdsp_decode("[]", 2, &m, err, 0), FDSP_E_TYPE);
+    /* Every error line is one line of valid UTF-8, fit for an error msg. */
+    assert_int_equal(dec("{\"type\":\"error\",\"code\":\"auth\",\"message\":"
+                         "\"中中中中中中\n\"}", err, 40), FDSP_E_JSON);
+    assert_null(strchr(err, '\n'));
+    fdsp_msg *e = fdsp_msg_new(FDSP_ERROR);
+    e->code = FDSP_E_JSON;
+    e->message = xstrdup(err);
+    char *b;
+    assert_int_equal(fdsp_encode(e, &b, NULL), FDSP_OK);
+    free(b);
+    fdsp_msg_free(e);
+}
+
+/* ---- version vectors ------------------------------------------------------------- */
+
+static void test_vv_sorted(void **state)
+{
+    (void)state;
+    const char *s = "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"plan\","
+                    "\"r\":\"r\",\"f\":\"due\",\"v\":\"x\",\"vv\":{\"zeta\":1,"
+                    "\"alpha\":2,\"Mid\":3,\"mid\":4},\"h\":\"0190a1b2c3d40000\","
+                    "\"d\":\"zeta\"}]}";
+    fdsp_msg *m = expect_n(s, strlen(s), FDSP_OK);
+    const fdsp_vv *vv = &m->changes[0].vv;
+    assert_int_equal(vv->n, 4);
+    assert_string_equal(vv->e[0].device, "Mid");     /* strcmp order */
+    assert_string_equal(vv->e[1].device, "alpha");
+    assert_string_equal(vv->e[2].device, "mid");
+    assert_string_equal(vv->e[3].device, "zeta");
+    assert_int_equal(vv->e[1].counter, 2);
+    char *b;
+    assert_int_equal(fdsp_encode(m, &b, NULL), FDSP_OK);
+    assert_non_null(strstr(b, "{\"Mid\":3,\"alpha\":2,\"mid\":4,\"zeta\":1}"));
+    free(b);
+
+    /* An unsorted struct still encodes sorted: equal vectors, equal bytes. */
+    fdsp_vv_entry t = vv->e[0];
+    vv->e[0] = vv->e[3];
+    vv->e[3] = t;
+    assert_int_equal(fdsp_encode(m, &b, NULL), FDSP_OK);
+    assert_non_null(strstr(b, "{\"Mid\":3,\"alpha\":2,\"mid\":4,\"zeta\":1}"));
+    free(b);
+
+    /* A struct with one device twice is refused by the encoder. */
+    free(vv->e[1].device);
+    vv->e[1].device = xstrdup("mid");
+    assert_int_equal(fdsp_encode(m, &b, NULL), FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    /* fdsp_vv_from_json / to_json directly. */
+    json_t *o = json_pack("{s:i,s:i}", "b", 2, "a", 1);
+    fdsp_vv out;
+    char err[128];
+    assert_int_equal(fdsp_vv_from_json(o, &out, err, sizeof err), FDSP_OK);
+    assert_int_equal(out.n, 2);
+    assert_string_equal(out.e[0].device, "a");
+    json_t *back = fdsp_vv_to_json(&out);
+    char *d = json_dumps(back, JSON_COMPACT);
+    assert_string_equal(d, "{\"a\":1,\"b\":2}");
+    free(d);
+    json_decref(back);
+    fdsp_vv copy;
+    assert_int_equal(fdsp_vv_copy(&copy, &out), FDSP_OK);
+    assert_int_equal(copy.n, 2);
+    assert_string_equal(copy.e[1].device, "b");
+    assert_ptr_not_equal(copy.e[1].device, out.e[1].device);
+    fdsp_vv_clear(&copy);
+    fdsp_vv_clear(&out);
+    assert_int_equal(out.n, 0);
+    fdsp_vv_clear(NULL);
+    json_decref(o);
+    /* A key with an embedded NUL (possible through the jansson API). */
+    o = json_object();
+    json_object_setn_new(o, "a\0b", 3, json_integer(1));
+    assert_int_equal(fdsp_vv_from_json(o, &out, err, sizeof err), FDSP_E_VALUE);
+    json_decref(o);
+    o = json_array();
+    assert_int_equal(fdsp_vv_from_json(o, &out, err, sizeof err), FDSP_E_TYPE);
+    assert_string_equal(err, "vv: must be an object of device: counter");
+    json_decref(o);
+}
+
+/* ---- change helpers ---------------------------------------------------------------- */
+
+static void test_change_copy_and_json(void **state)
+{
+    (void)state;
+    fdsp_change a, b, c;
+    make_change(&a, "email", "a@example.com", 5);
+    assert_int_equal(fdsp_change_copy(&b, &a), FDSP_OK);
+    assert_change_eq(&a, &b);
+    assert_ptr_not_equal(a.table, b.table);
+    json_t *j = fdsp_change_to_json(&b);
+    assert_non_null(j);
+    char err[128];
+    assert_int_equal(fdsp_change_from_json(j, &c, err, sizeof err), FDSP_OK);
+    assert_change_eq(&a, &c);
+    json_decref(j);
+    fdsp_change_clear(&b);
+    assert_null(b.table);
+    assert_int_equal(b.vv.n, 0);
+    fdsp_change_clear(&c);
+    fdsp_change_clear(NULL);
+    /* from_json refuses like the decoder and leaves out zeroed. */
+    j = load("{\"t\":\"customer\",\"r\":\"r\",\"f\":\"name\",\"v\":1}");
+    assert_int_equal(fdsp_change_from_json(j, &c, err, sizeof err), FDSP_E_TYPE);
+    assert_string_equal(err, "v: must be a string");
+    assert_null(c.table);
+    json_decref(j);
+    assert_int_equal(fdsp_change_from_json(NULL, &c, err, sizeof err),
+                     FDSP_E_TYPE);
+    fdsp_change_clear(&a);
+}
+
+/* ---- the encoder refuses what the decoder would refuse ------------------------ */
+
+static void expect_encode(const fdsp_msg *m, int code)
+{
+    char *b = (char *)0x1;
+    size_t n = 7;
+    assert_int_equal(fdsp_encode(m, &b, &n), code);
+    if (code != FDSP_OK) {
+        assert_null(b);
+        assert_int_equal(n, 0);
+    }
+    free(b);
+}
+
+static void test_encode_checks(void **state)
+{
+    (void)state;
+    fdsp_msg *m = make_push(1);
+    expect_encode(m, FDSP_OK);
+    fdsp_change *c = &m->changes[0];
+
+    c->vv.e[0].counter = 0;
+    expect_encode(m, FDSP_E_VALUE);
+    c->vv.e[0].counter = ((uint64_t)1 << 53) + 1;
+    expect_encode(m, FDSP_E_VALUE);
+    c->vv.e[0].counter = 1;
+    size_t keep = c->vv.n;
+    c->vv.n = 0;
+    expect_encode(m, FDSP_E_VALUE);
+    c->vv.n = keep;
+
+    char *saved = c->value;
+    c->value = "\xff";
+    expect_encode(m, FDSP_E_VALUE);
+    c->value = rep('v', FDSP_MAX_VALUE + 1);
+    expect_encode(m, FDSP_E_LIMIT);
+    free(c->value);
+    c->value = saved;
+
+    saved = c->table;
+    c->table = "Customer";
+    expect_encode(m, FDSP_E_VALUE);
+    c->table = NULL;
+    expect_encode(m, FDSP_E_MISSING);
+    c->table = saved;
+
+    saved = c->user;
+    c->user = "a b";
+    expect_encode(m, FDSP_E_VALUE);
+    c->user = NULL;                 /* unset user is fine */
+    expect_encode(m, FDSP_OK);
+    c->user = saved;
+
+    c->seq = -1;
+    expect_encode(m, FDSP_E_VALUE);
+    c->seq = 0;
+    c->server_ms = -5;
+    expect_encode(m, FDSP_E_VALUE);
+    c->server_ms = 0;
+    m->batch = -1;
+    expect_encode(m, FDSP_E_VALUE);
+    m->batch = 1;
+    m->n_changes = 0;
+    expect_encode(m, FDSP_E_VALUE);
+    m->n_changes = 1;
+
+    /* The same change without "s" may not go in a changes message. */
+    m->type = FDSP_CHANGES;
+    expect_encode(m, FDSP_E_VALUE);
+    c->seq = 3;
+    expect_encode(m, FDSP_OK);
+    fdsp_msg_free(m);
+
+    /* Too many changes for the batch. */
+    m = make_push(FDSP_MAX_BATCH + 1);
+    expect_encode(m, FDSP_E_LIMIT);
+    m->n_changes = FDSP_MAX_BATCH;
+    expect_encode(m, FDSP_OK);
+    m->n_changes = FDSP_MAX_BATCH + 1;
+    fdsp_msg_free(m);
+
+    /* 500 changes of the largest value cannot fit one frame. */
+    m = make_push(FDSP_MAX_BATCH);
+    for (size_t i = 0; i < m->n_changes; i++) {
+        free(m->changes[i].value);
+        m->changes[i].value = rep('x', FDSP_MAX_VALUE);
+    }
+    expect_encode(m, FDSP_E_TOOBIG);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_HELLO);
+    expect_encode(m, FDSP_E_MISSING);          /* no device */
+    m->device = xstrdup("d");
+    expect_encode(m, FDSP_OK);
+    m->version = 2;
+    expect_encode(m, FDSP_E_VERSION);
+    m->version = FDSP_VERSION;
+    m->client = rep('c', FDSP_MAX_TEXT + 1);
+    expect_encode(m, FDSP_E_LIMIT);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_PULL);
+    expect_encode(m, FDSP_E_VALUE);            /* limit 0 */
+    m->limit = FDSP_MAX_BATCH + 1;
+    expect_encode(m, FDSP_E_LIMIT);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_ERROR);
+    m->message = xstrdup("m");
+    expect_encode(m, FDSP_E_VALUE);            /* code 0 */
+    m->code = FDSP_E_NOMEM;
+    expect_encode(m, FDSP_E_VALUE);            /* never on the wire */
+    m->code = FDSP_E__COUNT;
+    expect_encode(m, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_REVOKE);
+    expect_encode(m, FDSP_E_VALUE);            /* no records */
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_ACK);
+    m->accepted = FDSP_MAX_BATCH + 1;
+    expect_encode(m, FDSP_E_LIMIT);
+    fdsp_msg_free(m);
+
+    fdsp_msg bad;
+    memset(&bad, 0, sizeof bad);
+    bad.type = (fdsp_type)99;
+    expect_encode(&bad, FDSP_E_UNKNOWN_TYPE);
+    expect_encode(NULL, FDSP_E_VALUE);
+}
+
+/* ---- names ----------------------------------------------------------------------- */
+
+static void test_names(void **state)
+{
+    (void)state;
+    for (int c = 0; c < FDSP_E__COUNT; c++) {
+        const char *n = fdsp_errname(c);
+        assert_string_not_equal(n, "unknown");
+        assert_int_equal(fdsp_errcode(n), c);
+    }
+    assert_string_equal(fdsp_errname(FDSP_E_DEPTH), "too_deep");
+    assert_string_equal(fdsp_errname(FDSP_E_VERSION), "unsupported_version");
+    assert_string_equal(fdsp_errname(-1), "unknown");
+    assert_string_equal(fdsp_errname(FDSP_E__COUNT), "unknown");
+    assert_int_equal(fdsp_errcode("nope"), FDSP_E_INTERNAL);
+    assert_int_equal(fdsp_errcode(NULL), FDSP_E_INTERNAL);
+    assert_string_equal(fdsp_typename(FDSP_CHANGES), "changes");
+    assert_null(fdsp_typename(0));
+    assert_null(fdsp_typename(FDSP_ERROR + 1));
+    assert_null(fdsp_msg_new((fdsp_type)0));
+    fdsp_msg_free(NULL);
+}
+
+/* ---- data cases ------------------------------------------------------------------ */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = '\0';
+    *len = (size_t)n;
+    return buf;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Walks dir; returns how many .json cases ran. */
+static int run_cases(const char *sub, int valid)
+{
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/%s", FDSP_TEST_DATA_DIR, sub);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        fail_msg("cannot open %s", dir);
+    int count = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        if (!ends_with(ent->d_name, ".json"))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+        size_t len;
+        char *buf = slurp(path, &len);
+        int want = FDSP_OK;
+        if (!valid) {
+            /* "<case>--<wire error name>.json" */
+            const char *sep = strstr(ent->d_name, "--");
+            if (sep == NULL)
+                fail_msg("%s: invalid case name lacks --<code>", ent->d_name);
+            char name[64];
+            size_t n = strlen(sep + 2) - strlen(".json");
+            assert_true(n < sizeof name);
+            memcpy(name, sep + 2, n);
+            name[n] = '\0';
+            want = fdsp_errcode(name);
+            if (strcmp(fdsp_errname(want), name) != 0 || want == FDSP_OK)
+                fail_msg("%s: \"%s\" is not an error code name", ent->d_name,
+                         name);
+        }
+        print_message("  %s/%s\n", sub, ent->d_name);
+        fdsp_msg *m = expect_n(buf, len, want);
+        if (m != NULL) {
+            /* Canonical form: re-encoding what was decoded is a fixpoint. */
+            char *b1, *b2;
+            size_t n1, n2;
+            assert_int_equal(fdsp_encode(m, &b1, &n1), FDSP_OK);
+            fdsp_msg *m2 = expect_n(b1, n1, FDSP_OK);
+            assert_msg_eq(m, m2);
+            assert_int_equal(fdsp_encode(m2, &b2, &n2), FDSP_OK);
+            assert_int_equal(n1, n2);
+            assert_memory_equal(b1, b2, n1);
+            free(b1);
+            free(b2);
+            fdsp_msg_free(m2);
+            fdsp_msg_free(m);
+        }
+        free(buf);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+static void test_data_valid(void **state)
+{
+    (void)state;
+    assert_true(run_cases("valid", 1) >= 10);
+}
+
+static void test_data_invalid(void **state)
+{
+    (void)state;
+    assert_true(run_cases("invalid", 0) >= 10);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_hello),
+        cmocka_unit_test(test_roundtrip_welcome),
+        cmocka_unit_test(test_roundtrip_push),
+        cmocka_unit_test(test_roundtrip_ack),
+        cmocka_unit_test(test_roundtrip_pull),
+        cmocka_unit_test(test_roundtrip_changes),
+        cmocka_unit_test(test_roundtrip_revoke),
+        cmocka_unit_test(test_roundtrip_notify),
+        cmocka_unit_test(test_roundtrip_error),
+        cmocka_unit_test(test_roundtrip_awkward_text),
+        cmocka_unit_test(test_too_big),
+        cmocka_unit_test(test_too_deep),
+        cmocka_unit_test(test_bad_utf8),
+        cmocka_unit_test(test_duplicate_key),
+        cmocka_unit_test(test_unknown_type_and_version),
+        cmocka_unit_test(test_top_level_and_syntax),
+        cmocka_unit_test(test_nul_in_string),
+        cmocka_unit_test(test_missing_fields),
+        cmocka_unit_test(test_wrong_types),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_change_values),
+        cmocka_unit_test(test_string_limits),
+        cmocka_unit_test(test_count_limits),
+        cmocka_unit_test(test_error_line_names_field),
+        cmocka_unit_test(test_vv_sorted),
+        cmocka_unit_test(test_change_copy_and_json),
+        cmocka_unit_test(test_encode_checks),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_data_valid),
+        cmocka_unit_test(test_data_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
