@@ -1,0 +1,629 @@
+/*
+** test_session.c — the sans-I/O session against a tiny in-test server
+** built from the pure merge and a sequence log (not the real server):
+** push/ack, resend after a lost ack, batched and resumable pulls, notify,
+** revoke, refusals, handshake, and hostile input.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "internal.h"
+#include "testenv.h"
+
+/* ---- The in-test server ----------------------------------------------------- */
+
+typedef struct sreg {
+    char key[200];
+    fds_register reg;
+} sreg;
+
+typedef struct srv {
+    fdsp_change log[4096];          /* sequenced changes, seq = index + 1 */
+    size_t n_log;
+    sreg regs[2048];
+    size_t n_regs;
+    int page;                       /* changes per pull answer */
+    const char *user;
+    const char *refuse_table;       /* changes to it are refused */
+    int drop_acks;                  /* commit pushes but lose the acks */
+    char *out[16];                  /* replies waiting for the device */
+    size_t out_len[16];
+    int n_out;
+    int64_t pulls;                  /* pull requests seen */
+    int64_t last_pull_after;
+} srv;
+
+static void srv_free(srv *s)
+{
+    for (size_t i = 0; i < s->n_log; i++)
+        fds__change_clear(&s->log[i]);
+    for (size_t i = 0; i < s->n_regs; i++)
+        fds_register_clear(&s->regs[i].reg);
+    for (int i = 0; i < s->n_out; i++)
+        free(s->out[i]);
+    free(s);
+}
+
+static srv *srv_new(void)
+{
+    srv *s = calloc(1, sizeof *s);
+    s->page = FDSP_MAX_BATCH;
+    s->user = "alice";
+    return s;
+}
+
+static void srv_send(srv *s, const fdsp_msg *m)
+{
+    char *buf;
+    size_t len;
+    assert_int_equal(fdsp_encode(m, &buf, &len), FDSP_OK);
+    assert_true(s->n_out < 16);
+    s->out[s->n_out] = buf;
+    s->out_len[s->n_out] = len;
+    s->n_out++;
+}
+
+static fds_register *srv_reg(srv *s, const fdsp_change *c)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s/%s", c->table, c->record, c->field);
+    for (size_t i = 0; i < s->n_regs; i++)
+        if (strcmp(s->regs[i].key, key) == 0)
+            return &s->regs[i].reg;
+    assert_true(s->n_regs < 2048);
+    snprintf(s->regs[s->n_regs].key, sizeof s->regs[0].key, "%s", key);
+    return &s->regs[s->n_regs++].reg;
+}
+
+/* Merge and sequence one change (the user comes from the "token"). */
+static void srv_accept(srv *s, const fdsp_change *c)
+{
+    fds_register *reg = srv_reg(s, c);
+    fds_register out = {0, NULL};
+    int outcome;
+    assert_int_equal(fds_merge(reg, c, &out, &outcome), FDS_OK);
+    fds_register_clear(reg);
+    *reg = out;
+    if (outcome == FDS_MERGE_NOOP)
+        return;
+    assert_true(s->n_log < 4096);
+    fdsp_change *l = &s->log[s->n_log];
+    assert_int_equal(fds__change_copy(l, c), FDS_OK);
+    free(l->user);
+    l->user = strdup(s->user);
+    l->seq = (int64_t)++s->n_log;
+    l->server_ms = 1700000000000 + l->seq;
+}
+
+static void srv_changes(srv *s, int64_t after, int limit)
+{
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_CHANGES;
+    size_t from = (size_t)after, n = s->n_log > from ? s->n_log - from : 0;
+    size_t max = (size_t)(limit < s->page ? limit : s->page);
+    if (n > max)
+        n = max;
+    m.changes = n ? &s->log[from] : NULL;
+    m.n_changes = n;
+    m.last = n ? s->log[from + n - 1].seq : (int64_t)s->n_log;
+    m.more = from + n < s->n_log;
+    srv_send(s, &m);
+}
+
+static void srv_handle(srv *s, const char *buf, size_t len)
+{
+    fdsp_msg *in = NULL;
+    assert_int_equal(fdsp_decode(buf, len, &in, NULL, 0), FDSP_OK);
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    switch (in->type) {
+    case FDSP_HELLO:
+        m.type = FDSP_WELCOME;
+        m.version = FDSP_VERSION;
+        m.user = (char *)s->user;
+        m.role = "rep";
+        m.device = in->device;
+        m.head = (int64_t)s->n_log;
+        srv_send(s, &m);
+        break;
+    case FDSP_PUSH: {
+        fdsp_refusal ref[FDSP_MAX_BATCH];
+        size_t nref = 0;
+        for (size_t i = 0; i < in->n_changes; i++) {
+            if (s->refuse_table &&
+                strcmp(in->changes[i].table, s->refuse_table) == 0) {
+                ref[nref].index = i;
+                ref[nref].code = FDSP_E_FORBIDDEN;
+                ref[nref].message = "you may not change that record";
+                nref++;
+                continue;
+            }
+            srv_accept(s, &in->changes[i]);
+        }
+        if (!s->drop_acks) {
+            m.type = FDSP_ACK;
+            m.batch = in->batch;
+            m.accepted = in->n_changes - nref;
+            m.refused = nref ? ref : NULL;
+            m.n_refused = nref;
+            srv_send(s, &m);
+        }
+        break;
+    }
+    case FDSP_PULL:
+        s->pulls++;
+        s->last_pull_after = in->after;
+        srv_changes(s, in->after, in->limit);
+        break;
+    default:
+        fail_msg("server got unexpected %s", fdsp_typename(in->type));
+    }
+    fdsp_msg_free(in);
+}
+
+/* Exchange messages until both sides are quiet; max_replies < 0 = no
+** limit, else stop after feeding that many replies (an interruption). */
+static void pump(fds_session *ss, srv *s, int max_replies)
+{
+    int fed = 0;
+    for (int round = 0; round < 10000; round++) {
+        char *buf;
+        size_t len;
+        int sent = 0;
+        while (fds_session_next(ss, &buf, &len) == FDS_OK) {
+            srv_handle(s, buf, len);
+            free(buf);
+            sent = 1;
+        }
+        if (s->n_out == 0 && !sent)
+            return;
+        while (s->n_out > 0) {
+            if (max_replies >= 0 && fed >= max_replies)
+                return;
+            char *r = s->out[0];
+            size_t rl = s->out_len[0];
+            memmove(&s->out[0], &s->out[1], (size_t)(s->n_out - 1) * sizeof s->out[0]);
+            memmove(&s->out_len[0], &s->out_len[1], (size_t)(s->n_out - 1) * sizeof s->out_len[0]);
+            s->n_out--;
+            int rc = fds_session_feed(ss, r, rl);
+            free(r);
+            fed++;
+            assert_int_equal(rc, FDS_OK);
+        }
+    }
+    fail_msg("session did not settle");
+}
+
+static void drop_replies(srv *s)
+{
+    for (int i = 0; i < s->n_out; i++)
+        free(s->out[i]);
+    s->n_out = 0;
+}
+
+/* Full sync of one replica in a fresh session. */
+static fds_session_stats sync_once(fds_replica *r, srv *s)
+{
+    fds_session *ss = NULL;
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    fds_session_free(ss);
+    return st;
+}
+
+static int64_t outbox(fds_replica *r)
+{
+    int64_t n = -1;
+    assert_int_equal(fds_outbox_count(r, &n), FDS_OK);
+    return n;
+}
+
+static char *value_of(fds_replica *r, const char *tbl, const char *rid,
+                      const char *field)
+{
+    json_t *o = NULL;
+    if (fds__read(r, tbl, rid, &o) != FDS_OK)
+        return NULL;
+    const char *v = json_string_value(json_object_get(o, field));
+    char *s = v ? strdup(v) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* ---- Tests ------------------------------------------------------------------- */
+
+static void test_handshake_push_ack(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 11);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "1"), FDS_OK);
+    assert_int_equal(outbox(a), 2);
+
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_HANDSHAKE);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    assert_non_null(strstr(buf, "\"hello\""));
+    assert_non_null(strstr(buf, fds_replica_device(a)));
+    /* Nothing more until the welcome arrives. */
+    char *b2;
+    assert_int_equal(fds_session_next(ss, &b2, &len), FDS_DONE);
+    srv_handle(s, buf, strlen(buf));
+    free(buf);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_string_equal(fds_replica_user(a), "alice");
+    char *role = NULL;
+    assert_int_equal(fds_meta_get(a, "role", &role), FDS_OK);
+    assert_string_equal(role, "rep");
+    free(role);
+    assert_int_equal(outbox(a), 0);
+    assert_int_equal(s->n_log, 2);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.pushed, 2);
+    assert_int_equal(st.pulled, 2);         /* own changes come back: no-ops */
+    assert_int_equal(st.conflicts, 0);
+    assert_string_equal(fds_session_errmsg(ss), "");
+    fds_session_free(ss);
+    /* The cursor persisted. */
+    int64_t cur;
+    assert_int_equal(fds__meta_get_i64(a, "cursor", 0, &cur), FDS_OK);
+    assert_int_equal(cur, 2);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* Rule 6: a change stays in the outbox until acked; resending is harmless. */
+static void test_lost_ack_resend(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 12);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    s->drop_acks = 1;
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
+    fds_session_free(ss);                   /* connection lost */
+    assert_int_equal(s->n_log, 1);          /* committed on the server */
+    assert_int_equal(outbox(a), 1);         /* but not acknowledged */
+
+    s->drop_acks = 0;
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.pushed, 1);
+    assert_int_equal(outbox(a), 0);
+    assert_int_equal(s->n_log, 1);          /* the resend was a no-op */
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* Rule 7: pulls come in batches and an interrupted pull resumes. */
+static void test_pull_batches_resume(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 13);
+    fds_replica *a = test_open(&t), *b = test_open(&t);
+    srv *s = srv_new();
+    s->page = 3;
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__write1(a, "customer", rid, "name", rid), FDS_OK);
+    }
+    sync_once(a, s);
+    assert_int_equal(s->n_log, 10);
+
+    /* B: handshake + first page only, then the link drops. */
+    fds_session *ss;
+    assert_int_equal(fds_session_new(b, &ss), FDS_OK);
+    pump(ss, s, 2);                         /* welcome, first changes */
+    drop_replies(s);
+    fds_session_free(ss);
+    int64_t cur;
+    assert_int_equal(fds__meta_get_i64(b, "cursor", 0, &cur), FDS_OK);
+    assert_int_equal(cur, 3);
+    assert_int_equal(fds__exists(b, "customer", "c2"), 1);
+    assert_int_equal(fds__exists(b, "customer", "c3"), 0);
+
+    s->pulls = 0;
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 7);         /* resumed after 3 */
+    assert_int_equal(s->pulls, 3);          /* 3 + 3 + 1 */
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__exists(b, "customer", rid), 1);
+    }
+    /* Received changes are logged with their server sequence. */
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(b->db, "SELECT count(*), max(sseq) "
+                     "FROM log WHERE origin = 0", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 10);
+    assert_int_equal(sqlite3_column_int(q, 1), 10);
+    sqlite3_finalize(q);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* Live: a notify beyond the cursor starts a pull on an idle session. */
+static void test_notify_triggers_pull(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 14);
+    fds_replica *a = test_open(&t), *b = test_open(&t);
+    srv *s = srv_new();
+    fds_session *sb;
+    assert_int_equal(fds_session_new(b, &sb), FDS_OK);
+    pump(sb, s, -1);
+    assert_int_equal(fds_session_state(sb), FDS_SESSION_IDLE);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(sb, &buf, &len), FDS_DONE);
+
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "from A"), FDS_OK);
+    sync_once(a, s);
+
+    /* A notify that is not news changes nothing. */
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_NOTIFY;
+    m.head = 0;
+    srv_send(s, &m);
+    pump(sb, s, -1);
+    assert_int_equal(fds__exists(b, "customer", "c1"), 0);
+
+    m.head = (int64_t)s->n_log;
+    srv_send(s, &m);
+    pump(sb, s, -1);
+    assert_int_equal(fds_session_state(sb), FDS_SESSION_IDLE);
+    char *v = value_of(b, "customer", "c1", "name");
+    assert_string_equal(v, "from A");
+    free(v);
+
+    /* Local change in watch mode: pushed without a new session. */
+    assert_int_equal(fds__write1(b, "customer", "c1", "phone", "9"), FDS_OK);
+    fds_session_local_changed(sb);
+    pump(sb, s, -1);
+    assert_int_equal(outbox(b), 0);
+    fds_session_stats st;
+    fds_session_stats_get(sb, &st);
+    assert_int_equal(st.pushed, 1);
+    fds_session_free(sb);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+static void test_revoke_purges(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 15);
+    fds_replica *b = test_open(&t);
+    srv *s = srv_new();
+    assert_int_equal(fds__write1(b, "customer", "c1", "name", "gone"), FDS_OK);
+    assert_int_equal(fds__write1(b, "followup", "f1", "customer", "c1"), FDS_OK);
+    assert_int_equal(fds__write1(b, "customer", "c2", "name", "stays"), FDS_OK);
+    fds_session *sb;
+    assert_int_equal(fds_session_new(b, &sb), FDS_OK);
+    pump(sb, s, -1);
+    fdsp_record_ref rec = {"customer", "c1"};
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_REVOKE;
+    m.records = &rec;
+    m.n_records = 1;
+    srv_send(s, &m);
+    pump(sb, s, -1);
+    assert_int_equal(fds__exists(b, "customer", "c1"), 0);
+    assert_int_equal(fds__exists(b, "followup", "f1"), 0);
+    assert_int_equal(fds__exists(b, "customer", "c2"), 1);
+    fds_session_stats st;
+    fds_session_stats_get(sb, &st);
+    assert_int_equal(st.revoked, 1);
+    fds_session_free(sb);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* Rule 8: a refused change is dropped from the outbox and recorded; the
+** rest of the batch is unaffected. */
+static void test_refusal_recorded(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 16);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_table = "secret";
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "ok"), FDS_OK);
+    assert_int_equal(fds__write1(a, "secret", "s1", "name", "no"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "2"), FDS_OK);
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.pushed, 2);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(outbox(a), 0);
+    assert_int_equal(s->n_log, 2);
+    json_t *list = NULL;
+    assert_int_equal(fds_refusals(a, &list), FDS_OK);
+    assert_int_equal(json_array_size(list), 1);
+    json_t *r0 = json_array_get(list, 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "table")), "secret");
+    assert_string_equal(json_string_value(json_object_get(r0, "record")), "s1");
+    assert_string_equal(json_string_value(json_object_get(r0, "value")), "no");
+    assert_int_equal(json_integer_value(json_object_get(r0, "code")),
+                     FDSP_E_FORBIDDEN);
+    assert_non_null(strstr(json_string_value(json_object_get(r0, "message")),
+                           "may not"));
+    json_decref(list);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* More than one batch, window of several in flight. */
+static void test_many_batches(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 17);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    assert_int_equal(fds_begin(a), FDS_OK);
+    for (int i = 0; i < 1203; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__write1(a, "customer", rid, "name", "n"), FDS_OK);
+    }
+    assert_int_equal(fds_commit(a), FDS_OK);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(fds_session_feed(ss, s->out[0], s->out_len[0]), FDS_OK);
+    drop_replies(s);
+    /* Three pushes go out before any ack (500 + 500 + 203). */
+    int pushes = 0;
+    while (fds_session_next(ss, &buf, &len) == FDS_OK) {
+        assert_non_null(strstr(buf, "\"push\""));
+        srv_handle(s, buf, len);
+        free(buf);
+        pushes++;
+    }
+    assert_int_equal(pushes, 3);
+    assert_int_equal(s->n_out, 3);
+    pump(ss, s, -1);
+    assert_int_equal(outbox(a), 0);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.pushed, 1203);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+static void test_auth_error(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 18);
+    fds_replica *a = test_open(&t);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    free(buf);
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_ERROR;
+    m.code = FDSP_E_AUTH;
+    m.message = "token revoked";
+    m.fatal = 1;
+    assert_int_equal(fdsp_encode(&m, &buf, &len), FDSP_OK);
+    assert_int_equal(fds_session_feed(ss, buf, len), FDS_PERM);
+    free(buf);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+    assert_non_null(strstr(fds_session_errmsg(ss), "token revoked"));
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    fds_session_free(ss);
+    fds_replica_close(a);
+}
+
+/* Hostile or out-of-state input: FDS_PROTO, never a crash or a change. */
+static void test_protocol_violations(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 19);
+    fds_replica *a = test_open(&t);
+    const char *bad[] = {
+        "", "not json", "{}", "[1,2]", "{\"type\":\"nope\"}",
+        "{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":[]}",
+        "{\"type\":\"changes\",\"changes\":[],\"last\":0,\"more\":false}",
+        "{\"type\":\"hello\",\"v\":1,\"device\":\"x\",\"cursor\":0}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fds_session *ss;
+        assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+        char *buf;
+        size_t len;
+        assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+        free(buf);
+        assert_int_equal(fds_session_feed(ss, bad[i], strlen(bad[i])), FDS_PROTO);
+        assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+        assert_true(fds_session_errmsg(ss)[0] != '\0');
+        assert_int_equal(fds_session_feed(ss, bad[i], strlen(bad[i])), FDS_PROTO);
+        fds_session_free(ss);
+    }
+    /* After the handshake: acks for batches never sent, unrequested changes,
+    ** refusal indexes beyond the batch. */
+    srv *s = srv_new();
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "x"), FDS_OK);
+    const char *late[] = {
+        "{\"type\":\"ack\",\"batch\":99,\"accepted\":1,\"refused\":[]}",
+        "{\"type\":\"changes\",\"changes\":[],\"last\":5,\"more\":false}",
+        "{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":"
+        "[{\"i\":7,\"code\":\"forbidden\",\"message\":\"m\"}]}",
+    };
+    for (size_t i = 0; i < sizeof late / sizeof late[0]; i++) {
+        fds_session *ss;
+        assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+        char *buf;
+        size_t len;
+        assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+        srv_handle(s, buf, len);
+        free(buf);
+        assert_int_equal(fds_session_feed(ss, s->out[0], s->out_len[0]), FDS_OK);
+        drop_replies(s);
+        assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK); /* push */
+        free(buf);
+        assert_int_equal(fds_session_feed(ss, late[i], strlen(late[i])), FDS_PROTO);
+        assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+        fds_session_free(ss);
+    }
+    assert_int_equal(outbox(a), 1);         /* nothing was acked */
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handshake_push_ack),
+        cmocka_unit_test(test_lost_ack_resend),
+        cmocka_unit_test(test_pull_batches_resume),
+        cmocka_unit_test(test_notify_triggers_pull),
+        cmocka_unit_test(test_revoke_purges),
+        cmocka_unit_test(test_refusal_recorded),
+        cmocka_unit_test(test_many_batches),
+        cmocka_unit_test(test_auth_error),
+        cmocka_unit_test(test_protocol_violations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
