@@ -131,6 +131,11 @@ int fds__uuid(fds_replica *r, char out[FDS__UUID_LEN + 1]);
 ** the change to the log as an outbox entry.  Must run inside fds__begin. */
 int fds__write(fds_replica *r, const char *tbl, const char *rid,
                const json_t *fields);
+/* Rule 5: when the record already has registers and `fields` does not set
+** "deleted", the same transaction also writes deleted = "0", so an edit
+** concurrent with a delete conflicts on the "deleted" register (unless
+** that register is already in conflict, which is left for the user).
+** Brand-new records get no such extra write. */
 /* Same, one field. */
 int fds__write1(fds_replica *r, const char *tbl, const char *rid,
                 const char *field, const char *value);
@@ -140,6 +145,8 @@ int fds__write1(fds_replica *r, const char *tbl, const char *rid,
 int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out);
 /* 1 if the record exists and is not deleted, 0 if not, <0 on error. */
 int fds__exists(fds_replica *r, const char *tbl, const char *rid);
+/* 1 if the record has any register (deleted or not), 0 if not, <0 error. */
+int fds__exists_any(fds_replica *r, const char *tbl, const char *rid);
 
 /* Apply one incoming (remote) change: merge into the register, store it,
 ** append to the log (origin 0) and advance the hlc.  Must run inside

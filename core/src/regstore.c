@@ -192,6 +192,26 @@ static int write_one(fds_replica *r, const char *tbl, const char *rid,
     return rc;
 }
 
+/* Rule 5 needs an edit to meet a concurrent delete on one register: every
+** write to an existing record that does not itself set "deleted" also
+** writes deleted = "0".  Two concurrent edits both write "0" (identical
+** values: not shown as a conflict); an edit concurrent with a delete gives
+** "0" against "1": a conflict.  An open conflict on "deleted" is left for
+** the user to resolve explicitly rather than settled by an unrelated edit.
+** New records are skipped: nobody can delete what they have not seen. */
+static int mark_alive(fds_replica *r, const char *tbl, const char *rid)
+{
+    fds_register reg = {0, NULL};
+    int rc = fds__reg_load(r, tbl, rid, "deleted", &reg);
+    if (rc != FDS_OK)
+        return rc;
+    int in_conflict = fds_register_in_conflict(&reg);
+    fds_register_clear(&reg);
+    if (in_conflict)
+        return FDS_OK;
+    return write_one(r, tbl, rid, "deleted", "0");
+}
+
 static int check_record(fds_replica *r, const char *tbl, const char *rid)
 {
     int rc = check_name(r, "table name", tbl, FDSP_MAX_NAME);
@@ -206,9 +226,15 @@ int fds__write1(fds_replica *r, const char *tbl, const char *rid,
     int rc = check_record(r, tbl, rid);
     if (rc != FDS_OK)
         return rc;
+    int existed = fds__exists_any(r, tbl, rid);
+    if (existed < 0)
+        return FDS_DB;
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
-    return fds__end(r, write_one(r, tbl, rid, field, value));
+    rc = write_one(r, tbl, rid, field, value);
+    if (rc == FDS_OK && existed && field && strcmp(field, "deleted") != 0)
+        rc = mark_alive(r, tbl, rid);
+    return fds__end(r, rc);
 }
 
 int fds__write(fds_replica *r, const char *tbl, const char *rid,
@@ -219,6 +245,9 @@ int fds__write(fds_replica *r, const char *tbl, const char *rid,
         return rc;
     if (!json_is_object(fields))
         return fds__error(r, FDS_INVALID, "fields must be an object");
+    int existed = fds__exists_any(r, tbl, rid);
+    if (existed < 0)
+        return FDS_DB;
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
     const char *k;
@@ -234,6 +263,9 @@ int fds__write(fds_replica *r, const char *tbl, const char *rid,
         if (rc != FDS_OK)
             break;
     }
+    if (rc == FDS_OK && existed && json_object_size(fields) > 0 &&
+        json_object_get(fields, "deleted") == NULL)
+        rc = mark_alive(r, tbl, rid);
     return fds__end(r, rc);
 }
 
@@ -277,7 +309,9 @@ int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
     return FDS_OK;
 }
 
-int fds__exists(fds_replica *r, const char *tbl, const char *rid)
+/* Registers of a record: *n rows, *deleted 1 if deleted = "1". */
+static int record_state(fds_replica *r, const char *tbl, const char *rid,
+                        int *n, int *deleted)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_EXISTS,
         "SELECT count(*), max(field = 'deleted' AND value = '1') "
@@ -292,9 +326,26 @@ int fds__exists(fds_replica *r, const char *tbl, const char *rid)
         sqlite3_reset(st);
         return -1;
     }
-    int n = sqlite3_column_int(st, 0), deleted = sqlite3_column_int(st, 1);
+    *n = sqlite3_column_int(st, 0);
+    *deleted = sqlite3_column_int(st, 1);
     sqlite3_reset(st);
+    return 0;
+}
+
+int fds__exists(fds_replica *r, const char *tbl, const char *rid)
+{
+    int n, deleted;
+    if (record_state(r, tbl, rid, &n, &deleted) < 0)
+        return -1;
     return n > 0 && !deleted;
+}
+
+int fds__exists_any(fds_replica *r, const char *tbl, const char *rid)
+{
+    int n, deleted;
+    if (record_state(r, tbl, rid, &n, &deleted) < 0)
+        return -1;
+    return n > 0;
 }
 
 /* Valid shape of a remote change (the decoder checks this too; the server

@@ -100,7 +100,7 @@ static void test_identity_persists(void **state)
     assert_int_equal(fds__write1(r, "customer", "c1", "name", "Alice"), FDS_OK);
     assert_int_equal(fds__write1(r, "customer", "c1", "phone", "123"), FDS_OK);
     uint64_t counter = r->counter, hlc = r->hlc;
-    assert_int_equal(counter, 2);
+    assert_int_equal(counter, 3);    /* name, phone, deleted="0" (rule 5) */
     assert_int_equal(fds_replica_set_user(r, "alice"), FDS_OK);
     assert_int_equal(fds_meta_set(r, "server", "wss://x:1"), FDS_OK);
     fds_replica_close(r);
@@ -118,7 +118,7 @@ static void test_identity_persists(void **state)
     assert_null(v);
     /* The counter keeps growing after a reopen: never reused. */
     assert_int_equal(fds__write1(r, "customer", "c1", "name", "Alicia"), FDS_OK);
-    assert_int_equal(r->counter, counter + 1);
+    assert_int_equal(r->counter, counter + 2);     /* name + deleted */
     assert_true(r->hlc > hlc);
     fds_replica_close(r);
 }

@@ -248,8 +248,9 @@ static void test_handshake_push_ack(void **state)
     test_env_init(&t, 1700000000000, 11);
     fds_replica *a = test_open(&t);
     srv *s = srv_new();
-    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
-    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "1"), FDS_OK);
+    json_t *f = json_pack("{s:s, s:s}", "name", "A", "phone", "1");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);
+    json_decref(f);
     assert_int_equal(outbox(a), 2);
 
     fds_session *ss;
@@ -410,7 +411,7 @@ static void test_notify_triggers_pull(void **state)
     assert_int_equal(outbox(b), 0);
     fds_session_stats st;
     fds_session_stats_get(sb, &st);
-    assert_int_equal(st.pushed, 1);
+    assert_int_equal(st.pushed, 2);         /* phone + deleted="0" */
     fds_session_free(sb);
     fds_replica_close(a);
     fds_replica_close(b);
@@ -461,7 +462,7 @@ static void test_refusal_recorded(void **state)
     s->refuse_table = "secret";
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "ok"), FDS_OK);
     assert_int_equal(fds__write1(a, "secret", "s1", "name", "no"), FDS_OK);
-    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "2"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c2", "name", "ok2"), FDS_OK);
     fds_session_stats st = sync_once(a, s);
     assert_int_equal(st.pushed, 2);
     assert_int_equal(st.refused, 1);
