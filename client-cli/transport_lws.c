@@ -1,0 +1,640 @@
+/*
+** transport_lws.c — cli_sync(): carries core's sans-I/O fds_session over a
+** libwebsockets TLS WebSocket client (see transport.h for the contract).
+**
+** One lws context per call, one connection at a time.  The session decides
+** what to say; this file only moves bytes: every message fds_session_next()
+** produces is queued and written in FRAME_CHUNK frames, one lws_write per
+** CLIENT_WRITEABLE; received fragments are reassembled (capped at
+** FDSP_MAX_FRAME) and fed whole to fds_session_feed().  A 1 s timer drives
+** the progress line, the answer deadline, and in --watch mode the outbox
+** poll (changes made by other processes) and the stop signal.
+*/
+#include "transport.h"
+
+#include <libwebsockets.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define FRAME_CHUNK   (32 * 1024)     /* bytes per frame we send */
+#define TICK_US       (250 * LWS_US_PER_MS)
+#define PROGRESS_MS   1000            /* show progress after this long */
+#define LOCAL_NAME    "fieldsync-client"
+
+/* Reconnect backoff in watch mode: 1, 2, 4, 8, 16, 30 s. */
+static const int backoff_s[] = {1, 2, 4, 8, 16, 30};
+#define N_BACKOFF ((int)(sizeof backoff_s / sizeof backoff_s[0]))
+
+/* Set by SIGINT/SIGTERM while a watch runs (handlers restored after). */
+static volatile sig_atomic_t g_watch_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_watch_stop = 1;
+}
+
+struct outmsg {
+    struct outmsg *next;
+    size_t len, off;
+    unsigned char buf[];        /* LWS_PRE headroom, then the message */
+};
+
+typedef struct conn {
+    fds_replica *r;
+    const cli_sync_opts *o;
+    struct lws_context *ctx;
+    struct lws *wsi;
+    fds_session *sess;
+
+    char host[256];
+    char path[256];
+    int port;
+    char auth[300];             /* "Bearer TOKEN" */
+
+    unsigned char *rx;
+    size_t rx_len, rx_cap;
+    int rx_discard;
+    struct outmsg *oh, *ot;
+
+    int established;            /* the current connection is up */
+    int closing;                /* we are closing it on purpose */
+    int done;                   /* leave the service loop */
+    int code;                   /* exit code once done */
+    char err[512];
+
+    fds_session_stats total;    /* counters of finished sessions */
+    int64_t outbox_start;       /* outbox size when the sync began */
+    int64_t started_ms, attempt_ms, last_rx_ms;
+    int progress_lines;
+    int retry;                  /* index into backoff_s */
+    int64_t retry_at_ms;        /* 0 = no reconnect pending */
+    int timeout_s;
+    lws_sorted_usec_list_t tick;
+} conn;
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Stop with an exit code and a message (the first failure wins). */
+static void finish(conn *c, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static void finish(conn *c, int code, const char *fmt, ...)
+{
+    if (c->done)
+        return;
+    c->done = 1;
+    c->code = code;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof c->err, fmt, ap);
+        va_end(ap);
+    }
+    lws_cancel_service(c->ctx);
+}
+
+/* ---- URL ------------------------------------------------------------------------- */
+
+/* "wss://HOST[:PORT][/PATH]"; HOST may be "[v6]".  Port defaults to 443. */
+static int parse_url(conn *c, const char *url)
+{
+    const char *p;
+    if (strncmp(url, "wss://", 6) != 0)
+        return -1;
+    p = url + 6;
+    const char *host_end;
+    if (*p == '[') {
+        host_end = strchr(p, ']');
+        if (!host_end)
+            return -1;
+        if ((size_t)(host_end - p - 1) >= sizeof c->host)
+            return -1;
+        memcpy(c->host, p + 1, (size_t)(host_end - p - 1));
+        c->host[host_end - p - 1] = '\0';
+        host_end++;
+    } else {
+        host_end = p + strcspn(p, ":/");
+        if ((size_t)(host_end - p) >= sizeof c->host)
+            return -1;
+        memcpy(c->host, p, (size_t)(host_end - p));
+        c->host[host_end - p] = '\0';
+    }
+    if (!c->host[0])
+        return -1;
+    c->port = 443;
+    p = host_end;
+    if (*p == ':') {
+        char *end;
+        long port = strtol(p + 1, &end, 10);
+        if (end == p + 1 || port < 1 || port > 65535)
+            return -1;
+        c->port = (int)port;
+        p = end;
+    }
+    if (*p && *p != '/')
+        return -1;
+    snprintf(c->path, sizeof c->path, "%s", *p ? p : "/");
+    return 0;
+}
+
+/* ---- Output queue ---------------------------------------------------------------- */
+
+static int enqueue(conn *c, const char *buf, size_t len)
+{
+    struct outmsg *m = malloc(sizeof *m + LWS_PRE + len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->len = len;
+    m->off = 0;
+    memcpy(m->buf + LWS_PRE, buf, len);
+    if (c->ot)
+        c->ot->next = m;
+    else
+        c->oh = m;
+    c->ot = m;
+    return 0;
+}
+
+static void drop_queue(conn *c)
+{
+    while (c->oh) {
+        struct outmsg *n = c->oh->next;
+        free(c->oh);
+        c->oh = n;
+    }
+    c->ot = NULL;
+    c->rx_len = 0;
+    c->rx_discard = 0;
+}
+
+/* ---- Session ---------------------------------------------------------------------- */
+
+static void end_session(conn *c)
+{
+    if (!c->sess)
+        return;
+    fds_session_stats st;
+    fds_session_stats_get(c->sess, &st);
+    c->total.pushed += st.pushed;
+    c->total.pulled += st.pulled;
+    c->total.conflicts += st.conflicts;
+    c->total.refused += st.refused;
+    c->total.revoked += st.revoked;
+    fds_session_free(c->sess);
+    c->sess = NULL;
+}
+
+/* Queue whatever the session wants to say, then see whether we are done. */
+static void pump(conn *c)
+{
+    if (!c->sess || c->done || !c->wsi)
+        return;
+    for (;;) {
+        char *buf = NULL;
+        size_t len = 0;
+        int rc = fds_session_next(c->sess, &buf, &len);
+        if (rc == FDS_DONE)
+            break;
+        if (rc != FDS_OK) {
+            free(buf);
+            finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+            return;
+        }
+        rc = enqueue(c, buf, len);
+        free(buf);
+        if (rc != 0) {
+            finish(c, 1, "out of memory");
+            return;
+        }
+    }
+    int state = fds_session_state(c->sess);
+    if (state == FDS_SESSION_FAILED) {
+        finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+        return;
+    }
+    if (state == FDS_SESSION_IDLE && !c->oh && !c->o->watch && !c->closing) {
+        const char *e = fds_session_errmsg(c->sess);
+        if (e && e[0]) {
+            /* A non-fatal server error (e.g. a batch it could not store):
+            ** the changes stay in the outbox for the next sync. */
+            finish(c, 1, "%s", e);
+            return;
+        }
+        c->closing = 1;     /* polite close from the WRITEABLE callback */
+    }
+    if (c->oh || c->closing)
+        lws_callback_on_writable(c->wsi);
+}
+
+static void on_message(conn *c)
+{
+    int rc = fds_session_feed(c->sess, (const char *)c->rx, c->rx_len);
+    c->rx_len = 0;
+    if (rc == FDS_PERM) {
+        finish(c, 5, "%s", fds_session_errmsg(c->sess));
+        return;
+    }
+    if (rc == FDS_PROTO) {
+        finish(c, 1, "protocol error: %s", fds_session_errmsg(c->sess));
+        return;
+    }
+    if (rc != FDS_OK) {
+        finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+        return;
+    }
+    pump(c);
+}
+
+/* Write the next frame of the queue head (one lws_write per call). */
+static int write_next(conn *c, struct lws *wsi)
+{
+    struct outmsg *m = c->oh;
+    if (!m) {
+        if (c->closing) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            return -1;
+        }
+        return 0;
+    }
+    size_t chunk = m->len - m->off;
+    if (chunk > FRAME_CHUNK)
+        chunk = FRAME_CHUNK;
+    int first = m->off == 0, last = m->off + chunk == m->len;
+    int flags = lws_write_ws_flags(LWS_WRITE_TEXT, first, last);
+    /* Later chunks use already-sent bytes as their LWS_PRE headroom. */
+    int n = lws_write(wsi, m->buf + LWS_PRE + m->off, chunk,
+                      (enum lws_write_protocol)flags);
+    if (n < (int)chunk)
+        return -1;
+    m->off += chunk;
+    if (last) {
+        c->oh = m->next;
+        if (!c->oh)
+            c->ot = NULL;
+        free(m);
+    }
+    if (c->oh || c->closing)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int on_receive(conn *c, struct lws *wsi, const void *in, size_t len)
+{
+    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (c->rx_discard)
+        return 0;
+    if (c->rx_len + len > FDSP_MAX_FRAME) {
+        c->rx_discard = 1;
+        finish(c, 1, "protocol error: server message over %d bytes",
+               FDSP_MAX_FRAME);
+        return -1;
+    }
+    if (c->rx_len + len > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : 4096;
+        while (cap < c->rx_len + len)
+            cap *= 2;
+        unsigned char *p = realloc(c->rx, cap);
+        if (!p) {
+            finish(c, 1, "out of memory");
+            return -1;
+        }
+        c->rx = p;
+        c->rx_cap = cap;
+    }
+    if (len)
+        memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    c->last_rx_ms = now_ms();
+    if (final) {
+        lws_validity_confirmed(wsi);
+        on_message(c);
+    }
+    return 0;
+}
+
+/* ---- Connecting ------------------------------------------------------------------- */
+
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = 30,
+    .secs_since_valid_hangup = 45,
+};
+
+static int connect_now(conn *c)
+{
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.context = c->ctx;
+    ci.address = c->host;
+    ci.port = c->port;
+    ci.path = c->path;
+    ci.host = c->host;
+    ci.origin = c->host;
+    ci.protocol = FDSP_SUBPROTOCOL;
+    ci.local_protocol_name = LOCAL_NAME;
+    ci.ssl_connection = LCCSCF_USE_SSL;
+    ci.retry_and_idle_policy = &idle_policy;
+    ci.pwsi = &c->wsi;
+    c->attempt_ms = now_ms();
+    c->retry_at_ms = 0;
+    c->closing = 0;
+    c->established = 0;
+    if (!lws_client_connect_via_info(&ci)) {
+        c->wsi = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* A connection attempt failed or an established one dropped. */
+static void lost(conn *c, int code, const char *why)
+{
+    c->wsi = NULL;
+    c->established = 0;
+    end_session(c);
+    drop_queue(c);
+    if (c->done)
+        return;
+    if (c->o->watch && code == 4 && !g_watch_stop) {
+        int wait = backoff_s[c->retry < N_BACKOFF ? c->retry : N_BACKOFF - 1];
+        if (c->retry < N_BACKOFF - 1)
+            c->retry++;
+        if (c->o->log_level >= 1)
+            fprintf(stderr, "fieldsync: %s; reconnecting in %d s\n", why, wait);
+        c->retry_at_ms = now_ms() + (int64_t)wait * 1000;
+        return;
+    }
+    if (code == 5)
+        finish(c, 5, "token refused by the server (%s)", why);
+    else if (strstr(why, "SSL") || strstr(why, "ssl") || strstr(why, "tls"))
+        finish(c, code, "server unreachable: TLS handshake failed (is the"
+               " CA file the server's ca.pem, and is %s in its certificate?):"
+               " %s", c->host, why);
+    else
+        finish(c, code, "server unreachable: %s", why);
+}
+
+/* ---- Timer -------------------------------------------------------------------------- */
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    conn *c = lws_container_of(sul, conn, tick);
+    int64_t now = now_ms();
+
+    if (c->done)
+        return;
+    if (c->o->watch && g_watch_stop) {
+        if (c->wsi && c->established) {
+            c->closing = 1;
+            lws_callback_on_writable(c->wsi);
+            /* The close completes in WRITEABLE; do not wait forever. */
+            if (c->retry_at_ms == 0)
+                c->retry_at_ms = now + 2000;
+            else if (now >= c->retry_at_ms)
+                finish(c, 0, NULL);
+        } else {
+            finish(c, 0, NULL);
+        }
+        goto rearm;
+    }
+    if (c->retry_at_ms && now >= c->retry_at_ms && !c->wsi) {
+        if (connect_now(c) != 0)
+            lost(c, 4, "cannot start a connection");
+    }
+    /* Deadlines: a connection that never comes up, a server that stops
+    ** answering in the middle of a sync. */
+    if (c->wsi && !c->established && now - c->attempt_ms > c->timeout_s * 1000LL) {
+        struct lws *w = c->wsi;
+        c->wsi = NULL;
+        lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        lost(c, 4, "connection timed out");
+    } else if (c->wsi && c->established && c->sess &&
+               fds_session_state(c->sess) != FDS_SESSION_IDLE &&
+               now - c->last_rx_ms > c->timeout_s * 1000LL) {
+        struct lws *w = c->wsi;
+        c->wsi = NULL;
+        lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        lost(c, 4, "the server stopped answering");
+    }
+    /* Watch: pick up changes other processes made to the replica. */
+    if (c->o->watch && c->sess && c->established &&
+        fds_session_state(c->sess) == FDS_SESSION_IDLE) {
+        int64_t n = 0;
+        if (fds_outbox_count(c->r, &n) == FDS_OK && n > 0) {
+            fds_session_local_changed(c->sess);
+            pump(c);
+        }
+    }
+    if (c->o->progress && !c->o->watch && now - c->started_ms >= PROGRESS_MS &&
+        (now - c->started_ms) / 1000 > c->progress_lines) {
+        fds_session_stats st = c->total;
+        if (c->sess) {
+            fds_session_stats cur;
+            fds_session_stats_get(c->sess, &cur);
+            st.pushed += cur.pushed;
+            st.pulled += cur.pulled;
+        }
+        c->progress_lines = (int)((now - c->started_ms) / 1000);
+        fprintf(stderr, "syncing: pushed %lld/%lld, pulled %lld\n",
+                (long long)st.pushed, (long long)c->outbox_start,
+                (long long)st.pulled);
+    }
+rearm:
+    if (!c->done)
+        lws_sul_schedule(c->ctx, 0, &c->tick, tick_cb, TICK_US);
+}
+
+/* ---- lws callback ----------------------------------------------------------------- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len)
+{
+    (void)user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    conn *c = ctx ? lws_context_user(ctx) : NULL;
+    if (!c)
+        return 0;
+
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+        unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                         (const unsigned char *)c->auth,
+                                         (int)strlen(c->auth), p, end))
+            return -1;
+        return 0;
+    }
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        c->established = 1;
+        c->retry = 0;
+        c->last_rx_ms = now_ms();
+        if (c->o->log_level >= 1)
+            fprintf(stderr, "fieldsync: connected to %s:%d\n", c->host, c->port);
+        if (fds_session_new(c->r, &c->sess) != FDS_OK) {
+            finish(c, 1, "cannot start a sync session: %s", fds_errmsg(c->r));
+            return -1;
+        }
+        pump(c);
+        return 0;
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        char why[256];
+        snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
+        int refused = in && strstr((const char *)in, "unauthorized") != NULL;
+        if (c->wsi == wsi)  /* not an attempt we already abandoned */
+            lost(c, refused ? 5 : 4, why);
+        return 0;
+    }
+
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (c->done || !c->sess)
+            return 0;
+        return on_receive(c, wsi, in, len);
+
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (c->done && !c->closing)
+            return -1;
+        return write_next(c, wsi);
+
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (c->wsi != wsi)
+            return 0;   /* an abandoned connection */
+        if (c->closing && (!c->o->watch || g_watch_stop)) {
+            c->wsi = NULL;
+            c->established = 0;
+            end_session(c);
+            drop_queue(c);
+            finish(c, 0, NULL);
+            return 0;
+        }
+        lost(c, 4, "connection lost");
+        return 0;
+
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols client_protocols[] = {
+    {LOCAL_NAME, callback, 0, FRAME_CHUNK, 0, NULL, FRAME_CHUNK},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static const struct lws_extension client_extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_max_window_bits"},
+    {NULL, NULL, NULL}};
+
+int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
+             char *err, size_t errlen)
+{
+    conn *c = calloc(1, sizeof *c);
+    memset(st, 0, sizeof *st);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
+    c->r = r;
+    c->o = o;
+    c->timeout_s = o->timeout_secs > 0 ? o->timeout_secs : 30;
+    if (!o->server || parse_url(c, o->server) != 0) {
+        snprintf(err, errlen, "bad server address \"%s\" (expected"
+                 " wss://HOST:PORT)", o->server ? o->server : "");
+        free(c);
+        return 1;
+    }
+    if (!o->token || !o->token[0] ||
+        snprintf(c->auth, sizeof c->auth, "Bearer %s", o->token) >=
+            (int)sizeof c->auth || strpbrk(o->token, "\r\n")) {
+        snprintf(err, errlen, "missing or malformed device token");
+        free(c);
+        return 1;
+    }
+    const char *ca = o->ca_path && o->ca_path[0] ? o->ca_path : NULL;
+    if (ca && access(ca, R_OK) != 0) {
+        snprintf(err, errlen, "cannot read CA file %s", ca);
+        free(c);
+        return 1;
+    }
+
+    /* lws prints to stderr by default; keep it quiet unless debugging. */
+    lws_set_log_level(o->log_level >= 2 ? (LLL_ERR | LLL_WARN | LLL_NOTICE) : 0,
+                      NULL);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = client_protocols;
+    info.extensions = client_extensions;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (ca) {
+        /* Pinned CA: trust it and nothing else. */
+        info.client_ssl_ca_filepath = ca;
+        info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    }
+    info.ssl_client_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                                  SSL_OP_NO_TLSv1_1;
+    info.timeout_secs = (unsigned int)c->timeout_s;
+    info.user = c;
+    c->ctx = lws_create_context(&info);
+    if (!c->ctx) {
+        snprintf(err, errlen, "cannot set up TLS (bad CA file %s?)",
+                 ca ? ca : "(system)");
+        free(c);
+        return 1;
+    }
+
+    struct sigaction sa, old_int, old_term;
+    if (o->watch) {
+        g_watch_stop = 0;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+    }
+
+    c->started_ms = now_ms();
+    fds_outbox_count(r, &c->outbox_start);
+    lws_sul_schedule(c->ctx, 0, &c->tick, tick_cb, TICK_US);
+    if (connect_now(c) != 0)
+        lost(c, 4, "cannot start a connection");
+
+    int n = 0;
+    while (!c->done && n >= 0)
+        n = lws_service(c->ctx, 0);
+
+    lws_sul_cancel(&c->tick);
+    lws_context_destroy(c->ctx);    /* closes whatever is still open */
+    end_session(c);
+    drop_queue(c);
+    if (o->watch) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+    }
+    if (c->progress_lines && o->progress)
+        fprintf(stderr, "syncing: done, pushed %lld, pulled %lld\n",
+                (long long)c->total.pushed, (long long)c->total.pulled);
+
+    *st = c->total;
+    int code = c->code;
+    if (code != 0)
+        snprintf(err, errlen, "%s", c->err[0] ? c->err : "sync failed");
+    free(c->rx);
+    free(c);
+    return code;
+}

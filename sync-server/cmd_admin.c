@@ -1,0 +1,260 @@
+/*
+** cmd_admin.c — `fieldsync-server user ...` and `token ...`.
+*/
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cmds.h"
+
+static const char user_help[] =
+    "usage: fieldsync-server user add NAME --role rep|manager|admin [--team T]"
+    " --data DIR [--json]\n"
+    "       fieldsync-server user list --data DIR [--json]\n"
+    "       fieldsync-server user disable NAME --data DIR [--json]\n"
+    "\n"
+    "add prints the new user's device token once (--json: {\"user\", \"role\",\n"
+    "\"token\", \"token_id\"}).  A manager sees the customers of the reps of\n"
+    "their team; --team '*' makes a head-office manager who sees everything.\n"
+    "disable refuses every token of the user from now on.\n";
+
+static const char token_help[] =
+    "usage: fieldsync-server token list USER --data DIR [--json]\n"
+    "       fieldsync-server token revoke TOKEN_ID --data DIR [--json]\n"
+    "       fieldsync-server token add USER --data DIR [--json]\n"
+    "\n"
+    "Tokens are stored only as SHA-256 hashes; list shows their ids and\n"
+    "dates.  revoke refuses the token from the next connection on.  add issues\n"
+    "another device token for an existing user (printed once).\n";
+
+struct admin_args {
+    const char *data, *role, *team;
+    int json;
+    char **pos;     /* positional words after the command word */
+    int n_pos;
+};
+
+/* Parse the options shared by user/token subcommands.  Returns -1 on
+** --help (printed), -2 on a usage error (printed), 0 otherwise. */
+static int parse(int argc, char **argv, const char *help, struct admin_args *a)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"role", required_argument, NULL, 'r'},
+        {"team", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int c;
+    memset(a, 0, sizeof *a);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': a->data = optarg; break;
+        case 'r': a->role = optarg; break;
+        case 't': a->team = optarg; break;
+        case 'j': a->json = 1; break;
+        case 'h': fputs(help, stdout); return -1;
+        default: fputs(help, stderr); return -2;
+        }
+    }
+    a->pos = argv + optind;
+    a->n_pos = argc - optind;
+    return 0;
+}
+
+static int print_json(json_t *j)
+{
+    char *t = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+    if (!t) {
+        fsv_fail("out of memory");
+        return FSV_EXIT_FAIL;
+    }
+    puts(t);
+    free(t);
+    return FSV_EXIT_OK;
+}
+
+/* Print {"ok": true, key: value} or a text line. */
+static int print_done(int json, const char *key, const char *value,
+                      const char *text)
+{
+    if (!json) {
+        printf("%s\n", text);
+        return FSV_EXIT_OK;
+    }
+    json_t *o = json_pack("{s:b, s:s}", "ok", 1, key, value);
+    int rc = print_json(o);
+    json_decref(o);
+    return rc;
+}
+
+static int usage_err(const char *help, const char *msg, const char *arg)
+{
+    fsv_fail(msg, arg);
+    fputs(help, stderr);
+    return FSV_EXIT_USAGE;
+}
+
+static int user_add(fsv_store *s, const struct admin_args *a)
+{
+    if (!a->role)
+        return usage_err(user_help, "user add: --role is required%s", "");
+    const char *name = a->pos[1];
+    int rc = fsv_store_begin(s);
+    if (rc == FSV_OK)
+        rc = fsv_store_user_add(s, name, a->role, a->team);
+    if (rc != FSV_OK) {
+        fsv_fail("%s", fsv_store_errmsg(s));
+        fsv_store_rollback(s);
+        return fsv_exit_for(rc);
+    }
+    int code = fsv_issue_token(s, name, a->role, a->json, NULL, NULL);
+    if (code != FSV_EXIT_OK) {
+        fsv_store_rollback(s);
+        return code;
+    }
+    if (fsv_store_commit(s) != FSV_OK) {
+        fsv_fail("%s (the token above is NOT valid)", fsv_store_errmsg(s));
+        return FSV_EXIT_FAIL;
+    }
+    return FSV_EXIT_OK;
+}
+
+static int user_list(fsv_store *s, const struct admin_args *a)
+{
+    json_t *arr = NULL;
+    int rc = fsv_store_user_list(s, &arr);
+    if (rc != FSV_OK) {
+        fsv_fail("%s", fsv_store_errmsg(s));
+        return fsv_exit_for(rc);
+    }
+    int code = FSV_EXIT_OK;
+    if (a->json) {
+        code = print_json(arr);
+    } else {
+        size_t i;
+        json_t *u;
+        printf("%-20s %-8s %-12s %-8s %s\n", "USER", "ROLE", "TEAM", "STATUS",
+               "TOKENS");
+        json_array_foreach(arr, i, u) {
+            printf("%-20s %-8s %-12s %-8s %lld\n",
+                   json_string_value(json_object_get(u, "user")),
+                   json_string_value(json_object_get(u, "role")),
+                   json_string_value(json_object_get(u, "team")),
+                   json_is_true(json_object_get(u, "disabled")) ? "disabled"
+                                                                 : "active",
+                   (long long)json_integer_value(json_object_get(u, "tokens")));
+        }
+    }
+    json_decref(arr);
+    return code;
+}
+
+int fsv_cmd_user(int argc, char **argv)
+{
+    struct admin_args a;
+    int p = parse(argc, argv, user_help, &a);
+    if (p == -1)
+        return FSV_EXIT_OK;
+    if (p == -2)
+        return FSV_EXIT_USAGE;
+    if (a.n_pos < 1)
+        return usage_err(user_help, "user: add, list or disable?%s", "");
+    const char *sub = a.pos[0];
+    int need = strcmp(sub, "list") == 0 ? 1 : 2;
+    if (strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "disable"))
+        return usage_err(user_help, "user: unknown subcommand \"%s\"", sub);
+    if (a.n_pos != need)
+        return usage_err(user_help, "user %s: wrong number of arguments", sub);
+    fsv_store *s;
+    int code = fsv_open_data_store(a.data, &s);
+    if (code != FSV_EXIT_OK)
+        return code;
+    if (strcmp(sub, "add") == 0) {
+        code = user_add(s, &a);
+    } else if (strcmp(sub, "list") == 0) {
+        code = user_list(s, &a);
+    } else {
+        int rc = fsv_store_user_disable(s, a.pos[1]);
+        if (rc != FSV_OK) {
+            fsv_fail("%s", fsv_store_errmsg(s));
+            code = fsv_exit_for(rc);
+        } else {
+            char text[128];
+            snprintf(text, sizeof text, "user %s disabled", a.pos[1]);
+            code = print_done(a.json, "disabled", a.pos[1], text);
+        }
+    }
+    fsv_store_close(s);
+    return code;
+}
+
+int fsv_cmd_token(int argc, char **argv)
+{
+    struct admin_args a;
+    int p = parse(argc, argv, token_help, &a);
+    if (p == -1)
+        return FSV_EXIT_OK;
+    if (p == -2)
+        return FSV_EXIT_USAGE;
+    if (a.n_pos != 2 || (strcmp(a.pos[0], "list") && strcmp(a.pos[0], "revoke") &&
+                         strcmp(a.pos[0], "add")))
+        return usage_err(token_help, "token: expected list USER, revoke"
+                         " TOKEN_ID or add USER%s", "");
+    fsv_store *s;
+    int code = fsv_open_data_store(a.data, &s);
+    if (code != FSV_EXIT_OK)
+        return code;
+    int rc;
+    if (strcmp(a.pos[0], "list") == 0) {
+        json_t *arr = NULL;
+        rc = fsv_store_token_list(s, a.pos[1], &arr);
+        if (rc != FSV_OK) {
+            fsv_fail("%s", fsv_store_errmsg(s));
+            code = fsv_exit_for(rc);
+        } else if (a.json) {
+            code = print_json(arr);
+        } else {
+            size_t i;
+            json_t *t;
+            printf("%-20s %-22s %-22s %s\n", "TOKEN_ID", "CREATED", "LAST USED",
+                   "STATUS");
+            json_array_foreach(arr, i, t) {
+                json_t *rv = json_object_get(t, "revoked");
+                json_t *lu = json_object_get(t, "last_used");
+                printf("%-20s %-22s %-22s %s%s\n",
+                       json_string_value(json_object_get(t, "token_id")),
+                       json_string_value(json_object_get(t, "created")),
+                       json_is_string(lu) ? json_string_value(lu) : "never",
+                       json_is_string(rv) ? "revoked " : "active",
+                       json_is_string(rv) ? json_string_value(rv) : "");
+            }
+        }
+        json_decref(arr);
+    } else if (strcmp(a.pos[0], "add") == 0) {
+        fsv_user u;
+        rc = fsv_store_user_get(s, a.pos[1], &u);
+        if (rc != FSV_OK) {
+            fsv_fail("%s", fsv_store_errmsg(s));
+            code = fsv_exit_for(rc);
+        } else {
+            code = fsv_issue_token(s, u.name, u.role, a.json, NULL, NULL);
+        }
+    } else {
+        rc = fsv_store_token_revoke(s, a.pos[1]);
+        if (rc != FSV_OK) {
+            fsv_fail("%s", fsv_store_errmsg(s));
+            code = fsv_exit_for(rc);
+        } else {
+            char text[128];
+            snprintf(text, sizeof text, "token %s revoked", a.pos[1]);
+            code = print_done(a.json, "revoked", a.pos[1], text);
+        }
+    }
+    fsv_store_close(s);
+    return code;
+}

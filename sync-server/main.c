@@ -1,0 +1,47 @@
+/*
+** main.c — fieldsync-server: command dispatch.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+
+static const char usage[] =
+    "usage: fieldsync-server COMMAND [options]\n"
+    "\n"
+    "  init  --data DIR [--san NAME]...      central store, private CA + server\n"
+    "                                        certificate, first admin token\n"
+    "  user add NAME --role rep|manager|admin [--team T] --data DIR\n"
+    "  user list --data DIR\n"
+    "  user disable NAME --data DIR\n"
+    "  token list USER --data DIR\n"
+    "  token revoke TOKEN_ID --data DIR\n"
+    "  serve --data DIR [--listen HOST:PORT] [--cert F --key F]\n"
+    "        [--log-level error|warn|info|debug]\n"
+    "\n"
+    "Admin commands accept --json.  Run `fieldsync-server COMMAND --help` for\n"
+    "details.  Exit codes: 0 ok, 1 failure, 2 usage, 3 not found.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return FSV_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return FSV_EXIT_OK;
+    }
+    if (strcmp(cmd, "init") == 0)
+        return fsv_cmd_init(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return fsv_cmd_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0)
+        return fsv_cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return fsv_cmd_serve(argc - 1, argv + 1);
+    fsv_fail("unknown command \"%s\" (try --help)", cmd);
+    return FSV_EXIT_USAGE;
+}

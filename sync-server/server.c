@@ -1,0 +1,111 @@
+/*
+** server.c — libwebsockets context, TLS set-up and the service loop.
+*/
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+#define TICK_US (200 * LWS_US_PER_MS)
+
+int64_t fsv_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static const struct lws_protocols protocols[] = {
+    /* HTTP first: plain requests (dashboard) bind to protocols[0]. */
+    {"http", fsv_http_callback, 0, 0, 0, NULL, 0},
+    {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_session),
+     FSV_TX_CHUNK, 0, NULL, FSV_TX_CHUNK},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static const struct lws_extension extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_no_context_takeover;"
+     " client_max_window_bits"},
+    {NULL, NULL, NULL}};
+
+/* Pings after FSV_IDLE_PING_S of silence, hang up after FSV_IDLE_HANGUP_S. */
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = FSV_IDLE_PING_S,
+    .secs_since_valid_hangup = FSV_IDLE_HANGUP_S,
+};
+
+/* Periodic wake-up: lws_service() may otherwise sleep until the next
+** network event, and the signal that set *stop may have arrived while we
+** were not in poll(). */
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, tick);
+    lws_sul_schedule(srv->ctx, 0, &srv->tick, tick_cb, TICK_US);
+}
+
+int fsv_server_run(const fsv_config *cfg, fsv_store *store,
+                   volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    fsv_server srv;
+    struct lws_context_creation_info info;
+    unsigned char tmp[16];
+
+    memset(&srv, 0, sizeof srv);
+    srv.store = store;
+    srv.stop = stop;
+
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = (strcmp(cfg->host, "0.0.0.0") == 0 || strcmp(cfg->host, "::") == 0)
+                     ? NULL : cfg->host;
+    info.protocols = protocols;
+    info.extensions = extensions;
+    info.vhost_name = "fieldsync";
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (inet_pton(AF_INET, cfg->host, tmp) == 1)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.ssl_cert_filepath = cfg->cert;
+    info.ssl_private_key_filepath = cfg->key;
+    /* TLS 1.2 or newer only. */
+    info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                           SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION;
+    info.retry_and_idle_policy = &idle_policy;
+    info.timeout_secs = 20;     /* handshakes and HTTP transactions */
+    info.user = &srv;
+
+    fsv_log_route_lws();
+    srv.ctx = lws_create_context(&info);
+    if (!srv.ctx) {
+        snprintf(err, errlen, "cannot start listening on %s:%d with %s / %s"
+                 " (port in use, bad address or unreadable certificate)",
+                 cfg->host, cfg->port, cfg->cert, cfg->key);
+        return -1;
+    }
+    fsv_info("listening on wss://%s:%d (TLS 1.2+, sync protocol %s)",
+             cfg->host, cfg->port, FDSP_SUBPROTOCOL);
+    lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
+
+    int n = 0;
+    while (n >= 0 && !*stop)
+        n = lws_service(srv.ctx, 0);
+
+    /* Every transaction ran to completion inside its callback, so nothing
+    ** is in flight here.  Say goodbye politely, within a bounded time. */
+    fsv_info("shutting down");
+    srv.shutting_down = 1;
+    fsv_sync_close_all(&srv);
+    int64_t deadline = fsv_now_ms() + FSV_SHUTDOWN_MS;
+    while (n >= 0 && srv.sessions && fsv_now_ms() < deadline)
+        n = lws_service(srv.ctx, 0);
+    lws_sul_cancel(&srv.tick);
+    lws_context_destroy(srv.ctx);
+    fsv_info("stopped");
+    return 0;
+}

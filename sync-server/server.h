@@ -1,0 +1,92 @@
+/*
+** server.h — the libwebsockets server: one TLS port carrying the HTTP
+** handler (http.c: dashboard and, later, the JSON API) and the sync
+** WebSocket protocol (ws_sync.c).
+**
+** Threading model: one thread.  libwebsockets (built with LWS_MAX_SMP 1)
+** runs every callback on the service thread, and each push or pull runs its
+** store transaction to completion inside its callback, so transactions
+** never interleave and no locking exists anywhere.  SQLite with WAL and
+** synchronous=FULL makes a push's commit durable before its ack is queued.
+*/
+#ifndef FSV_SERVER_H
+#define FSV_SERVER_H
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define FSV_TX_CHUNK      (32 * 1024)   /* bytes per WebSocket frame we send */
+#define FSV_IDLE_PING_S   60            /* ping after this much silence */
+#define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
+#define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
+
+typedef struct fsv_config {
+    const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
+    int port;
+    const char *cert;       /* PEM certificate (chain) */
+    const char *key;        /* PEM private key, mode 0600 */
+} fsv_config;
+
+struct fsv_session;
+
+typedef struct fsv_server {
+    struct lws_context *ctx;
+    fsv_store *store;
+    struct fsv_session *sessions;   /* established sync sessions */
+    volatile sig_atomic_t *stop;    /* set by the signal handler */
+    lws_sorted_usec_list_t tick;    /* wakes the loop to notice *stop */
+    int shutting_down;
+} fsv_server;
+
+/* One sync connection (lws allocates and frees it as per-session data). */
+struct fsv_out {
+    struct fsv_out *next;
+    size_t len, off;            /* message length, bytes already sent */
+    unsigned char buf[];        /* LWS_PRE headroom + message */
+};
+
+typedef struct fsv_session {
+    struct lws *wsi;
+    fsv_server *srv;
+    struct fsv_session *next;
+    int linked;                 /* in srv->sessions */
+    fsv_user user;              /* from the token (FILTER_PROTOCOL_CONNECTION) */
+    char token_id[FSV_TOKEN_ID_LEN + 1];
+    char device[FDSP_MAX_ID + 1];   /* from hello; "" before */
+    char peer[64];
+    int hello_done;
+    unsigned char *rx;          /* message being reassembled */
+    size_t rx_len, rx_cap;
+    int rx_discard;             /* dropping an oversized message */
+    struct fsv_out *out_head, *out_tail;
+    int close_after_send;       /* close once the queue drains */
+    int close_code;             /* LWS_CLOSE_STATUS_* for that close */
+    int64_t rate_start_ms;      /* start of the current 1 s window */
+    int rate_count;             /* messages in it */
+    lws_sorted_usec_list_t rate_sul;    /* re-enables reading */
+    int throttled;
+    int64_t connected_ms;
+    int64_t pushed, pulled;     /* changes accepted / sent */
+} fsv_session;
+
+/* Run the server until *stop becomes non-zero.  Returns 0 after a clean
+** shutdown, -1 if it could not start (message in err). */
+int fsv_server_run(const fsv_config *cfg, fsv_store *store,
+                   volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* Protocol callbacks (http.c, ws_sync.c). */
+int fsv_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len);
+int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len);
+
+/* Queue a polite close (GOINGAWAY) on every session (shutdown). */
+void fsv_sync_close_all(fsv_server *srv);
+
+int64_t fsv_now_ms(void);
+
+#endif /* FSV_SERVER_H */

@@ -1,0 +1,146 @@
+/*
+** store.h — the server's central store, behind a small interface so the
+** SQLite implementation (store_sqlite.c, one file under --data) and a later
+** PostgreSQL one are interchangeable.  Nothing outside store_*.c speaks SQL.
+**
+** Contents: the authoritative field registers (same canonical bytes as the
+** devices' reg table, via fds_register_to_json), the history log (every
+** accepted change under a global sequence number with user, device, device
+** HLC time and server time), a record index (record -> customer, creator)
+** that serves visibility, users, device tokens (hashes only) and devices.
+**
+** Calls return FSV_OK (0) or one of the codes below; fsv_store_errmsg() has
+** the text of the last failure.  One handle is used by one thread.
+** Transactions: merge_change and the record/acl lookups may be called
+** inside fsv_store_begin .. commit/rollback; the admin calls (users, tokens)
+** run their own transaction when none is open.
+*/
+#ifndef FSV_STORE_H
+#define FSV_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fieldsync.h"
+#include "token.h"
+
+enum {
+    FSV_OK = 0,
+    FSV_ERROR = 1,      /* storage failure (message has the details) */
+    FSV_NOTFOUND,       /* no such user/token/record */
+    FSV_EXISTS,         /* user already exists / store already initialised */
+    FSV_NOMEM,
+    FSV_INVALID         /* bad argument (e.g. unknown role) */
+};
+
+#define FSV_NAME_MAX 64         /* user, team and role names */
+
+typedef struct fsv_user {
+    char name[FSV_NAME_MAX + 1];
+    char role[FSV_NAME_MAX + 1];    /* "rep" | "manager" | "admin" */
+    char team[FSV_NAME_MAX + 1];    /* "" if none; "*" = every team */
+    int disabled;
+} fsv_user;
+
+typedef struct fsv_store fsv_store;
+
+/* Open the store file at path (created 0600 with its schema when create is
+** set; otherwise it must exist).  WAL journal, synchronous=FULL. */
+int fsv_store_open(const char *path, int create, fsv_store **out,
+                   char *err, size_t errlen);
+void fsv_store_close(fsv_store *s);
+const char *fsv_store_errmsg(const fsv_store *s);
+
+/* Write transaction (takes the write lock at once) / read transaction
+** (a consistent snapshot) / end.  Not nestable. */
+int fsv_store_begin(fsv_store *s);
+int fsv_store_begin_read(fsv_store *s);
+int fsv_store_commit(fsv_store *s);
+int fsv_store_rollback(fsv_store *s);
+
+/* Latest history sequence number (0 if none). */
+int fsv_store_head(fsv_store *s, int64_t *head);
+
+/* ---- Registers and history ------------------------------------------------ */
+/* Merge c (c->user and c->server_ms already set by the caller) into its
+** field register with fds_merge and save the register.  Unless the outcome
+** is FDS_MERGE_NOOP (already seen: a re-sent change), append c to the
+** history under the next sequence number and set c->seq (else c->seq = 0).
+** Keeps the record index: a new record gets creator c->user; a "customer"
+** field of a child record sets its customer.  Must be inside a write
+** transaction. */
+int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome);
+
+/* Number of distinct fields stored for a record, and whether `field` is
+** one of them (enforces FDSP_MAX_FIELDS). */
+int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, int *count, int *has_field);
+
+/* Current winning value of a field: *value malloc'd (NULL if the register
+** holds null).  FSV_NOTFOUND if never written. */
+int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, char **value);
+
+/* A history row as the visibility filter sees it. */
+typedef struct fsv_row {
+    const char *tbl;
+    const char *rid;
+    const char *field;
+    const char *customer;   /* from the record index; NULL if unknown */
+    const char *creator;    /* user who first wrote the record */
+} fsv_row;
+/* Return 1 to include the row, 0 to skip it, <0 to abort (error). */
+typedef int (*fsv_row_filter)(void *ud, const fsv_row *row);
+
+/* Changes with seq > after, in order, skipping rows made by exclude_device
+** (may be NULL) and rows the filter rejects, at most `limit` of them.
+** *out is a malloc'd array of *n changes (free each with fdsp_change_clear,
+** then free the array).  *last is the seq the scan reached (the cursor the
+** device may store); *more is 1 if history continues past *last.  A scan
+** stops after FSV_SCAN_MAX rows even if fewer than limit matched, so a
+** device that may see little of a long history gets empty batches with
+** more=1 rather than one long stall.  Call inside a read transaction. */
+#define FSV_SCAN_MAX 20000
+int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
+                            const char *exclude_device, fsv_row_filter filter,
+                            void *ud, fdsp_change **out, size_t *n,
+                            int64_t *last, int *more);
+
+/* Number of history rows (all, for tests and the dashboard). */
+int fsv_store_history_count(fsv_store *s, int64_t *n);
+
+/* ---- Record index (visibility) ---------------------------------------------- */
+/* The customer a record belongs to (*customer malloc'd, NULL if unknown)
+** and its creator (*creator malloc'd).  For a customer record, itself.
+** FSV_NOTFOUND if the server has never seen the record. */
+int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
+                          char **customer, char **creator);
+/* 1 in *shared if customer is shared with user (a live share record). */
+int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
+                        int *shared);
+
+/* ---- Users, tokens, devices --------------------------------------------------- */
+int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
+                       const char *team);
+int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u);
+/* [{"user","role","team","disabled":bool,"created","tokens":n}] by name. */
+int fsv_store_user_list(fsv_store *s, json_t **out);
+int fsv_store_user_disable(fsv_store *s, const char *name);
+
+int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user,
+                        const unsigned char hash[FSV_TOKEN_HASH]);
+/* The enabled user owning the live (unrevoked) token with this hash, and its
+** token id (id[FSV_TOKEN_ID_LEN + 1]).  FSV_NOTFOUND for unknown, revoked
+** or disabled. */
+int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+                         fsv_user *u, char *id);
+/* [{"token_id","user","created","revoked","last_used"}] */
+int fsv_store_token_list(fsv_store *s, const char *user, json_t **out);
+int fsv_store_token_revoke(fsv_store *s, const char *token_id);
+
+/* Note a device's sync: user, server time, the head it saw. */
+int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
+                          const char *token_id, int64_t now_ms, int64_t head);
+
+#endif /* FSV_STORE_H */

@@ -1,0 +1,964 @@
+/*
+** store_sqlite.c — the central store on one SQLite file (store.h).
+**
+** Schema (version 1):
+**   meta(key PRIMARY KEY, value)                 schema version, created time
+**   reg(tbl, rid, field, value, versions, conflict)  -- as the devices' reg:
+**       versions = fds_register_to_json() dumped compact with sorted keys
+**   history(seq INTEGER PRIMARY KEY, tbl, rid, field, value, vv, hlc,
+**           device, user, server_ms)             -- the authoritative log
+**   rec(tbl, rid, customer, creator)             -- record index (visibility)
+**   users(name PRIMARY KEY, role, team, disabled, created_ms)
+**   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
+**          last_used_ms)
+**   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head)
+** WAL journal and synchronous=FULL: a commit that returned is on disk, so an
+** ack sent after it survives kill -9 and power loss.
+*/
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION "1"
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS reg(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    "  field TEXT NOT NULL, value TEXT, versions TEXT NOT NULL,"
+    "  conflict INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS reg_by_value ON reg(tbl, field, value);"
+    "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY,"
+    "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
+    "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
+    "  user TEXT NOT NULL, server_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS history_by_rec ON history(tbl, rid, seq);"
+    "CREATE TABLE IF NOT EXISTS rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    "  customer TEXT, creator TEXT NOT NULL,"
+    "  PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rec_by_customer ON rec(customer);"
+    "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL, team TEXT NOT NULL DEFAULT '',"
+    "  disabled INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens(token_id TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL REFERENCES users(name), hash BLOB NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL, revoked_ms INTEGER, last_used_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens(user);"
+    "CREATE TABLE IF NOT EXISTS devices(device TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL, token_id TEXT, last_sync_ms INTEGER,"
+    "  last_head INTEGER);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', " SCHEMA_VERSION ");";
+
+/* Prepared statements kept on the handle, prepared on first use. */
+enum {
+    ST_BEGIN_W, ST_BEGIN_R, ST_COMMIT, ST_ROLLBACK, ST_HEAD,
+    ST_REG_GET, ST_REG_PUT, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
+    ST_REC_SET_CUSTOMER, ST_FIELD_COUNT, ST_FIELD_HAS, ST_SCAN,
+    ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
+    ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
+    ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
+    ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST__COUNT
+};
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN_W] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_R] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
+    [ST_REG_GET] = "SELECT versions FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
+    [ST_REG_PUT] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                   " ON CONFLICT(tbl, rid, field) DO UPDATE SET"
+                   " value=excluded.value, versions=excluded.versions,"
+                   " conflict=excluded.conflict",
+    [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
+                    " user, server_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
+    [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
+    [ST_FIELD_COUNT] = "SELECT count(*) FROM reg WHERE tbl=?1 AND rid=?2",
+    [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
+    [ST_SCAN] = "SELECT h.seq, h.tbl, h.rid, h.field, h.value, h.vv, h.hlc,"
+                " h.device, h.user, h.server_ms, r.customer, r.creator"
+                " FROM history h LEFT JOIN rec r ON r.tbl=h.tbl AND r.rid=h.rid"
+                " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2",
+    [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
+                         " AND field='deleted'",
+    [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
+    [ST_HIST_COUNT] = "SELECT count(*) FROM history",
+    [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
+                    " VALUES (?1, ?2, ?3, ?4)",
+    [ST_USER_GET] = "SELECT name, role, team, disabled FROM users WHERE name=?1",
+    [ST_USER_LIST] = "SELECT u.name, u.role, u.team, u.disabled, u.created_ms,"
+                     " (SELECT count(*) FROM tokens t WHERE t.user=u.name"
+                     "  AND t.revoked_ms IS NULL) FROM users u ORDER BY u.name",
+    [ST_USER_DISABLE] = "UPDATE users SET disabled=1 WHERE name=?1",
+    [ST_TOKEN_ADD] = "INSERT INTO tokens(token_id, user, hash, created_ms)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [ST_TOKEN_AUTH] = "SELECT t.hash, t.token_id, u.name, u.role, u.team"
+                      " FROM tokens t JOIN users u ON u.name=t.user"
+                      " WHERE t.hash=?1 AND t.revoked_ms IS NULL"
+                      " AND u.disabled=0",
+    [ST_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms=?2 WHERE token_id=?1",
+    [ST_TOKEN_LIST] = "SELECT token_id, user, created_ms, revoked_ms,"
+                      " last_used_ms FROM tokens WHERE user=?1"
+                      " ORDER BY created_ms, token_id",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms=?2 WHERE token_id=?1"
+                        " AND revoked_ms IS NULL",
+    [ST_DEVICE_SEEN] = "INSERT INTO devices(device, user, token_id, last_sync_ms,"
+                       " last_head) VALUES (?1, ?2, ?3, ?4, ?5)"
+                       " ON CONFLICT(device) DO UPDATE SET user=excluded.user,"
+                       " token_id=excluded.token_id,"
+                       " last_sync_ms=excluded.last_sync_ms,"
+                       " last_head=excluded.last_head",
+};
+
+struct fsv_store {
+    sqlite3 *db;
+    int in_tx;
+    sqlite3_stmt *st[ST__COUNT];
+    char errmsg[512];
+};
+
+/* ---- Helpers ----------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int seterr(fsv_store *s, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int seterr(fsv_store *s, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int dberr(fsv_store *s, const char *what)
+{
+    return seterr(s, FSV_ERROR, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+/* The statement for a slot, reset with bindings cleared. */
+static sqlite3_stmt *stmt(fsv_store *s, int slot)
+{
+    sqlite3_stmt *st = s->st[slot];
+    if (!st) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[slot], -1,
+                               SQLITE_PREPARE_PERSISTENT, &s->st[slot],
+                               NULL) != SQLITE_OK) {
+            dberr(s, "prepare");
+            return NULL;
+        }
+        return s->st[slot];
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
+             : sqlite3_bind_null(st, i);
+}
+
+/* Run a statement that returns no rows. */
+static int step_done(fsv_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return dberr(s, what);
+    return FSV_OK;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* ---- Open / close / transactions --------------------------------------------- */
+
+int fsv_store_open(const char *path, int create, fsv_store **out,
+                   char *err, size_t errlen)
+{
+    *out = NULL;
+    fsv_store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return FSV_NOMEM;
+    }
+    if (create) {
+        /* Create the file ourselves so it is 0600 whatever the umask. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+            free(s);
+            return FSV_ERROR;
+        }
+        fchmod(fd, 0600);
+        close(fd);
+    } else if (access(path, R_OK | W_OK) != 0) {
+        snprintf(err, errlen, "cannot open store %s: %s (run `fieldsync-server"
+                 " init --data DIR` first)", path, strerror(errno));
+        free(s);
+        return FSV_NOTFOUND;
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open store %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sqlite3_close(s->db);
+        free(s);
+        return FSV_ERROR;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            " PRAGMA foreign_keys=ON;", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path,
+                 msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        sqlite3_close(s->db);
+        free(s);
+        return FSV_ERROR;
+    }
+    *out = s;
+    return FSV_OK;
+}
+
+void fsv_store_close(fsv_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+const char *fsv_store_errmsg(const fsv_store *s)
+{
+    return s ? s->errmsg : "out of memory";
+}
+
+static int tx(fsv_store *s, int slot, const char *what)
+{
+    sqlite3_stmt *st = stmt(s, slot);
+    if (!st)
+        return FSV_ERROR;
+    return step_done(s, st, what);
+}
+
+int fsv_store_begin(fsv_store *s)
+{
+    int rc = tx(s, ST_BEGIN_W, "begin");
+    s->in_tx = rc == FSV_OK;
+    return rc;
+}
+
+int fsv_store_begin_read(fsv_store *s)
+{
+    int rc = tx(s, ST_BEGIN_R, "begin");
+    s->in_tx = rc == FSV_OK;
+    return rc;
+}
+
+int fsv_store_commit(fsv_store *s)
+{
+    int rc = tx(s, ST_COMMIT, "commit");
+    if (rc != FSV_OK) {
+        /* A failed COMMIT (e.g. disk full) leaves the transaction open:
+        ** roll it back so nothing is half-applied. */
+        char keep[sizeof s->errmsg];
+        memcpy(keep, s->errmsg, sizeof keep);
+        tx(s, ST_ROLLBACK, "rollback");
+        memcpy(s->errmsg, keep, sizeof keep);
+    }
+    s->in_tx = 0;
+    return rc;
+}
+
+int fsv_store_rollback(fsv_store *s)
+{
+    s->in_tx = 0;
+    if (sqlite3_get_autocommit(s->db))
+        return FSV_OK;
+    return tx(s, ST_ROLLBACK, "rollback");
+}
+
+/* Admin calls run in their own transaction unless the caller opened one. */
+static int auto_begin(fsv_store *s, int *mine)
+{
+    *mine = !s->in_tx;
+    return *mine ? fsv_store_begin(s) : FSV_OK;
+}
+
+static int auto_end(fsv_store *s, int mine, int rc)
+{
+    if (!mine)
+        return rc;
+    if (rc == FSV_OK)
+        return fsv_store_commit(s);
+    fsv_store_rollback(s);
+    return rc;
+}
+
+int fsv_store_head(fsv_store *s, int64_t *head)
+{
+    sqlite3_stmt *st = stmt(s, ST_HEAD);
+    if (!st)
+        return FSV_ERROR;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return dberr(s, "head");
+    *head = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+int fsv_store_history_count(fsv_store *s, int64_t *n)
+{
+    sqlite3_stmt *st = stmt(s, ST_HIST_COUNT);
+    if (!st)
+        return FSV_ERROR;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return dberr(s, "history count");
+    *n = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+/* ---- Registers and history ----------------------------------------------------- */
+
+static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg)
+{
+    reg->n = 0;
+    reg->v = NULL;
+    sqlite3_stmt *st = stmt(s, ST_REG_GET);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, c->table);
+    bind_text(st, 2, c->record);
+    bind_text(st, 3, c->field);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return FSV_OK;
+    }
+    if (rc != SQLITE_ROW)
+        return dberr(s, "load register");
+    json_error_t jerr;
+    const char *txt = (const char *)sqlite3_column_text(st, 0);
+    json_t *j = txt ? json_loads(txt, 0, &jerr) : NULL;
+    sqlite3_reset(st);
+    if (!j)
+        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
+                      c->table, c->record, c->field);
+    rc = fds_register_from_json(j, reg);
+    json_decref(j);
+    if (rc != FDS_OK)
+        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
+                      c->table, c->record, c->field);
+    return FSV_OK;
+}
+
+static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg)
+{
+    json_t *j = fds_register_to_json(reg);
+    char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!txt)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    sqlite3_stmt *st = stmt(s, ST_REG_PUT);
+    if (!st) {
+        free(txt);
+        return FSV_ERROR;
+    }
+    bind_text(st, 1, c->table);
+    bind_text(st, 2, c->record);
+    bind_text(st, 3, c->field);
+    bind_text(st, 4, reg->n ? reg->v[0].value : NULL);
+    bind_text(st, 5, txt);
+    sqlite3_bind_int(st, 6, fds_register_in_conflict(reg));
+    int rc = step_done(s, st, "save register");
+    free(txt);
+    return rc;
+}
+
+static int hist_add(fsv_store *s, fdsp_change *c)
+{
+    json_t *vj = fdsp_vv_to_json(&c->vv);
+    char *vv = vj ? json_dumps(vj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(vj);
+    if (!vv)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    sqlite3_stmt *st = stmt(s, ST_HIST_ADD);
+    if (!st) {
+        free(vv);
+        return FSV_ERROR;
+    }
+    bind_text(st, 1, c->table);
+    bind_text(st, 2, c->record);
+    bind_text(st, 3, c->field);
+    bind_text(st, 4, c->value);
+    bind_text(st, 5, vv);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)c->hlc);
+    bind_text(st, 7, c->device);
+    bind_text(st, 8, c->user ? c->user : "");
+    sqlite3_bind_int64(st, 9, c->server_ms);
+    int rc = step_done(s, st, "append history");
+    free(vv);
+    if (rc == FSV_OK)
+        c->seq = sqlite3_last_insert_rowid(s->db);
+    return rc;
+}
+
+/* Keep the record index: creator on first sight, customer link from a
+** child's "customer" register (its merged winner). */
+static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg)
+{
+    int is_customer = strcmp(c->table, "customer") == 0;
+    sqlite3_stmt *st = stmt(s, ST_REC_ADD);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, c->table);
+    bind_text(st, 2, c->record);
+    bind_text(st, 3, is_customer ? c->record : NULL);
+    bind_text(st, 4, c->user ? c->user : "");
+    int rc = step_done(s, st, "record index");
+    if (rc != FSV_OK || is_customer || strcmp(c->field, "customer") != 0)
+        return rc;
+    st = stmt(s, ST_REC_SET_CUSTOMER);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, c->table);
+    bind_text(st, 2, c->record);
+    bind_text(st, 3, reg->n ? reg->v[0].value : NULL);
+    return step_done(s, st, "record index");
+}
+
+int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
+{
+    fds_register cur, next = {0, NULL};
+    c->seq = 0;
+    int rc = reg_load(s, c, &cur);
+    if (rc != FSV_OK)
+        return rc;
+    if (fds_merge(&cur, c, &next, outcome) != FDS_OK) {
+        fds_register_clear(&cur);
+        return seterr(s, FSV_NOMEM, "merge failed (out of memory)");
+    }
+    fds_register_clear(&cur);
+    if (*outcome != FDS_MERGE_NOOP) {
+        rc = reg_save(s, c, &next);
+        if (rc == FSV_OK)
+            rc = hist_add(s, c);
+        if (rc == FSV_OK)
+            rc = rec_update(s, c, &next);
+    }
+    fds_register_clear(&next);
+    return rc;
+}
+
+int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, int *count, int *has_field)
+{
+    sqlite3_stmt *st = stmt(s, ST_FIELD_COUNT);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, tbl);
+    bind_text(st, 2, rid);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return dberr(s, "field count");
+    *count = sqlite3_column_int(st, 0);
+    sqlite3_reset(st);
+    st = stmt(s, ST_FIELD_HAS);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, tbl);
+    bind_text(st, 2, rid);
+    bind_text(st, 3, field);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return dberr(s, "field lookup");
+    *has_field = rc == SQLITE_ROW;
+    return FSV_OK;
+}
+
+int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, char **value)
+{
+    *value = NULL;
+    sqlite3_stmt *st = stmt(s, ST_FIELD_HAS);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, tbl);
+    bind_text(st, 2, rid);
+    bind_text(st, 3, field);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return FSV_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW)
+        return dberr(s, "field value");
+    if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        *value = col_dup(st, 0);
+        if (!*value) {
+            sqlite3_reset(st);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+    }
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+/* Fill c from a scan row (columns as in ST_SCAN). */
+static int row_to_change(fsv_store *s, sqlite3_stmt *st, fdsp_change *c)
+{
+    memset(c, 0, sizeof *c);
+    c->seq = sqlite3_column_int64(st, 0);
+    c->table = col_dup(st, 1);
+    c->record = col_dup(st, 2);
+    c->field = col_dup(st, 3);
+    c->value = col_dup(st, 4);
+    c->hlc = (uint64_t)sqlite3_column_int64(st, 6);
+    c->device = col_dup(st, 7);
+    c->user = col_dup(st, 8);
+    c->server_ms = sqlite3_column_int64(st, 9);
+    if (!c->table || !c->record || !c->field || !c->device || !c->user ||
+        (sqlite3_column_type(st, 4) != SQLITE_NULL && !c->value)) {
+        fdsp_change_clear(c);
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
+    json_error_t jerr;
+    const char *vvt = (const char *)sqlite3_column_text(st, 5);
+    json_t *vj = vvt ? json_loads(vvt, 0, &jerr) : NULL;
+    char msg[128];
+    int rc = vj ? fdsp_vv_from_json(vj, &c->vv, msg, sizeof msg) : FDSP_E_JSON;
+    json_decref(vj);
+    if (rc != FDSP_OK) {
+        fdsp_change_clear(c);
+        return seterr(s, FSV_ERROR, "store: history row %lld has a corrupt"
+                      " version vector", (long long)sqlite3_column_int64(st, 0));
+    }
+    return FSV_OK;
+}
+
+int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
+                            const char *exclude_device, fsv_row_filter filter,
+                            void *ud, fdsp_change **out, size_t *n,
+                            int64_t *last, int *more)
+{
+    enum { CHUNK = 1000 };
+    int64_t head;
+    int rc = fsv_store_head(s, &head);
+    *out = NULL;
+    *n = 0;
+    *last = after;
+    *more = 0;
+    if (rc != FSV_OK)
+        return rc;
+    if (limit <= 0)
+        limit = 1;
+    fdsp_change *arr = calloc((size_t)limit, sizeof *arr);
+    if (!arr)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    size_t got = 0, scanned = 0;
+    int64_t pos = after;
+    int full = 0;
+
+    while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
+        sqlite3_stmt *st = stmt(s, ST_SCAN);
+        if (!st) {
+            rc = FSV_ERROR;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, pos);
+        sqlite3_bind_int(st, 2, CHUNK);
+        int step, rows = 0;
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            rows++;
+            scanned++;
+            pos = sqlite3_column_int64(st, 0);
+            const char *dev = (const char *)sqlite3_column_text(st, 7);
+            if (exclude_device && dev && strcmp(dev, exclude_device) == 0)
+                goto next_row;
+            if (filter) {
+                fsv_row row = {
+                    .tbl = (const char *)sqlite3_column_text(st, 1),
+                    .rid = (const char *)sqlite3_column_text(st, 2),
+                    .field = (const char *)sqlite3_column_text(st, 3),
+                    .customer = (const char *)sqlite3_column_text(st, 10),
+                    .creator = (const char *)sqlite3_column_text(st, 11),
+                };
+                /* The filter runs its own lookups on other statements;
+                ** this one stays positioned on its row. */
+                int vis = filter(ud, &row);
+                if (vis < 0) {
+                    rc = FSV_ERROR;
+                    break;
+                }
+                if (!vis)
+                    goto next_row;
+            }
+            rc = row_to_change(s, st, &arr[got]);
+            if (rc != FSV_OK)
+                break;
+            if (++got == (size_t)limit) {
+                full = 1;
+                break;
+            }
+        next_row:
+            if (scanned >= FSV_SCAN_MAX)
+                break;
+        }
+        if (rc == FSV_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+            rc = dberr(s, "scan history");
+        sqlite3_reset(st);
+        if (rows == 0)
+            break;
+    }
+    if (rc != FSV_OK) {
+        for (size_t i = 0; i < got; i++)
+            fdsp_change_clear(&arr[i]);
+        free(arr);
+        return rc;
+    }
+    if (pos >= head)
+        pos = head > after ? head : after;
+    *last = pos;
+    *more = pos < head;
+    *out = arr;
+    *n = got;
+    return FSV_OK;
+}
+
+/* ---- Record index ------------------------------------------------------------------ */
+
+int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
+                          char **customer, char **creator)
+{
+    *customer = NULL;
+    *creator = NULL;
+    sqlite3_stmt *st = stmt(s, ST_REC_GET);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, tbl);
+    bind_text(st, 2, rid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return FSV_NOTFOUND;
+    }
+    if (rc != SQLITE_ROW)
+        return dberr(s, "record index");
+    int has_cust = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    *customer = has_cust ? col_dup(st, 0) : NULL;
+    *creator = col_dup(st, 1);
+    sqlite3_reset(st);
+    if ((has_cust && !*customer) || !*creator) {
+        free(*customer);
+        free(*creator);
+        *customer = *creator = NULL;
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
+    return FSV_OK;
+}
+
+int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
+                        int *shared)
+{
+    char rid[2 * (FDSP_MAX_ID + 1) + 2];
+    *shared = 0;
+    if (snprintf(rid, sizeof rid, "%s:%s", customer, user) >= (int)sizeof rid)
+        return FSV_OK; /* longer than any id the protocol admits */
+    sqlite3_stmt *st = stmt(s, ST_SHARE_ANY);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, rid);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return FSV_OK;
+    if (rc != SQLITE_ROW)
+        return dberr(s, "share lookup");
+    st = stmt(s, ST_SHARE_DELETED);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, rid);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(st, 0);
+        *shared = !(v && strcmp((const char *)v, "1") == 0);
+    } else if (rc == SQLITE_DONE) {
+        *shared = 1;
+    } else {
+        sqlite3_reset(st);
+        return dberr(s, "share lookup");
+    }
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+/* ---- Users ------------------------------------------------------------------------ */
+
+static int valid_role(const char *role)
+{
+    return strcmp(role, "rep") == 0 || strcmp(role, "manager") == 0 ||
+           strcmp(role, "admin") == 0;
+}
+
+int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
+                       const char *team)
+{
+    if (!name[0] || strlen(name) > FSV_NAME_MAX || strchr(name, ':'))
+        return seterr(s, FSV_INVALID, "user name must be 1..%d bytes without ':'",
+                      FSV_NAME_MAX);
+    if (!valid_role(role))
+        return seterr(s, FSV_INVALID, "role must be rep, manager or admin, not \"%s\"",
+                      role);
+    if (team && strlen(team) > FSV_NAME_MAX)
+        return seterr(s, FSV_INVALID, "team name over %d bytes", FSV_NAME_MAX);
+    int mine, rc = auto_begin(s, &mine);
+    if (rc != FSV_OK)
+        return rc;
+    fsv_user u;
+    rc = fsv_store_user_get(s, name, &u);
+    if (rc == FSV_OK) {
+        rc = seterr(s, FSV_EXISTS, "user %s already exists", name);
+    } else if (rc == FSV_NOTFOUND) {
+        sqlite3_stmt *st = stmt(s, ST_USER_ADD);
+        rc = FSV_ERROR;
+        if (st) {
+            bind_text(st, 1, name);
+            bind_text(st, 2, role);
+            bind_text(st, 3, team ? team : "");
+            sqlite3_bind_int64(st, 4, now_ms());
+            rc = step_done(s, st, "add user");
+        }
+    }
+    return auto_end(s, mine, rc);
+}
+
+int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u)
+{
+    memset(u, 0, sizeof *u);
+    sqlite3_stmt *st = stmt(s, ST_USER_GET);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, name);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return seterr(s, FSV_NOTFOUND, "no user %s", name);
+    }
+    if (rc != SQLITE_ROW)
+        return dberr(s, "get user");
+    col_copy(st, 0, u->name, sizeof u->name);
+    col_copy(st, 1, u->role, sizeof u->role);
+    col_copy(st, 2, u->team, sizeof u->team);
+    u->disabled = sqlite3_column_int(st, 3);
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+static json_t *time_json(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return json_null();
+    char buf[40];
+    fds_time_format(sqlite3_column_int64(st, i), buf, sizeof buf);
+    return json_string(buf);
+}
+
+int fsv_store_user_list(fsv_store *s, json_t **out)
+{
+    *out = NULL;
+    json_t *arr = json_array();
+    sqlite3_stmt *st = arr ? stmt(s, ST_USER_LIST) : NULL;
+    if (!st) {
+        json_decref(arr);
+        return arr ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}",
+                              "user", (const char *)sqlite3_column_text(st, 0),
+                              "role", (const char *)sqlite3_column_text(st, 1),
+                              "team", (const char *)sqlite3_column_text(st, 2),
+                              "disabled", sqlite3_column_int(st, 3),
+                              "created", time_json(st, 4),
+                              "tokens", (json_int_t)sqlite3_column_int64(st, 5));
+        if (!o || json_array_append_new(arr, o) != 0) {
+            sqlite3_reset(st);
+            json_decref(arr);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return dberr(s, "list users");
+    }
+    *out = arr;
+    return FSV_OK;
+}
+
+int fsv_store_user_disable(fsv_store *s, const char *name)
+{
+    sqlite3_stmt *st = stmt(s, ST_USER_DISABLE);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, name);
+    int rc = step_done(s, st, "disable user");
+    if (rc == FSV_OK && sqlite3_changes(s->db) == 0)
+        return seterr(s, FSV_NOTFOUND, "no user %s", name);
+    return rc;
+}
+
+/* ---- Tokens ------------------------------------------------------------------------ */
+
+int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user,
+                        const unsigned char hash[FSV_TOKEN_HASH])
+{
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_ADD);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, token_id);
+    bind_text(st, 2, user);
+    sqlite3_bind_blob(st, 3, hash, FSV_TOKEN_HASH, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now_ms());
+    return step_done(s, st, "add token");
+}
+
+int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+                         fsv_user *u, char *id)
+{
+    memset(u, 0, sizeof *u);
+    id[0] = '\0';
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_AUTH);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_blob(st, 1, hash, FSV_TOKEN_HASH, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
+        return seterr(s, FSV_NOTFOUND, "token unknown, revoked or disabled");
+    }
+    if (rc != SQLITE_ROW)
+        return dberr(s, "token lookup");
+    /* The index found the row by hash; compare the full hash in constant
+    ** time anyway so equality never rests on a short-circuiting memcmp. */
+    const void *stored = sqlite3_column_blob(st, 0);
+    int ok = stored && sqlite3_column_bytes(st, 0) == FSV_TOKEN_HASH &&
+             fsv_token_hash_equal(stored, hash);
+    if (ok) {
+        col_copy(st, 1, id, FSV_TOKEN_ID_LEN + 1);
+        col_copy(st, 2, u->name, sizeof u->name);
+        col_copy(st, 3, u->role, sizeof u->role);
+        col_copy(st, 4, u->team, sizeof u->team);
+    }
+    sqlite3_reset(st);
+    if (!ok)
+        return seterr(s, FSV_NOTFOUND, "token unknown, revoked or disabled");
+    st = stmt(s, ST_TOKEN_TOUCH);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now_ms());
+    return step_done(s, st, "token last use");
+}
+
+int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
+{
+    *out = NULL;
+    fsv_user u;
+    int rc = fsv_store_user_get(s, user, &u);
+    if (rc != FSV_OK)
+        return rc;
+    json_t *arr = json_array();
+    sqlite3_stmt *st = arr ? stmt(s, ST_TOKEN_LIST) : NULL;
+    if (!st) {
+        json_decref(arr);
+        return arr ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+    }
+    bind_text(st, 1, user);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}",
+                              "token_id", (const char *)sqlite3_column_text(st, 0),
+                              "user", (const char *)sqlite3_column_text(st, 1),
+                              "created", time_json(st, 2),
+                              "revoked", time_json(st, 3),
+                              "last_used", time_json(st, 4));
+        if (!o || json_array_append_new(arr, o) != 0) {
+            sqlite3_reset(st);
+            json_decref(arr);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return dberr(s, "list tokens");
+    }
+    *out = arr;
+    return FSV_OK;
+}
+
+int fsv_store_token_revoke(fsv_store *s, const char *token_id)
+{
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_REVOKE);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, token_id);
+    sqlite3_bind_int64(st, 2, now_ms());
+    int rc = step_done(s, st, "revoke token");
+    if (rc == FSV_OK && sqlite3_changes(s->db) == 0)
+        return seterr(s, FSV_NOTFOUND, "no live token %s", token_id);
+    return rc;
+}
+
+int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
+                          const char *token_id, int64_t now, int64_t head)
+{
+    sqlite3_stmt *st = stmt(s, ST_DEVICE_SEEN);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, device);
+    bind_text(st, 2, user);
+    bind_text(st, 3, token_id);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, head);
+    return step_done(s, st, "device");
+}

@@ -1,0 +1,641 @@
+/*
+** ws_sync.c — the sync WebSocket protocol (FDSP_SUBPROTOCOL): token
+** authentication on upgrade, message reassembly, hello/push/pull handling
+** against the store, the per-session output queue and live fan-out.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+#include "token.h"
+#include "visibility.h"
+
+/* ---- Output queue ------------------------------------------------------------ */
+
+/* Queue one message; it is sent in FSV_TX_CHUNK frames, one lws_write per
+** WRITEABLE callback.  Takes ownership of nothing: copies buf. */
+static int enqueue(fsv_session *s, const char *buf, size_t len)
+{
+    struct fsv_out *o = malloc(sizeof *o + LWS_PRE + len);
+    if (!o)
+        return -1;
+    o->next = NULL;
+    o->len = len;
+    o->off = 0;
+    memcpy(o->buf + LWS_PRE, buf, len);
+    if (s->out_tail)
+        s->out_tail->next = o;
+    else
+        s->out_head = o;
+    s->out_tail = o;
+    lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+static int send_msg(fsv_session *s, const fdsp_msg *m)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = fdsp_encode(m, &buf, &len);
+    if (rc != FDSP_OK) {
+        fsv_err("cannot encode %s for %s/%s: %s", fdsp_typename(m->type),
+                s->user.name, s->device, fdsp_errname(rc));
+        return -1;
+    }
+    rc = enqueue(s, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* Send an error message; fatal ones close the connection after it. */
+static int send_error(fsv_session *s, int code, int64_t batch, int fatal,
+                      const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+static int send_error(fsv_session *s, int code, int64_t batch, int fatal,
+                      const char *fmt, ...)
+{
+    char text[FDSP_MAX_TEXT];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_ERROR;
+    m.code = code;
+    m.message = text;
+    m.batch = batch;
+    m.fatal = fatal;
+    fsv_warn("error to %s/%s (%s): %s: %s", s->user.name,
+             s->device[0] ? s->device : "-", s->peer, fdsp_errname(code), text);
+    if (fatal) {
+        s->close_after_send = 1;
+        s->close_code = code == FDSP_E_TOOBIG ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                              : LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    }
+    /* The struct only borrows text: do not fdsp_msg_free it. */
+    return send_msg(s, &m);
+}
+
+static void free_queue(fsv_session *s)
+{
+    struct fsv_out *o = s->out_head;
+    while (o) {
+        struct fsv_out *next = o->next;
+        free(o);
+        o = next;
+    }
+    s->out_head = s->out_tail = NULL;
+}
+
+/* Write the next frame of the queue head.  Returns -1 to close. */
+static int write_next(fsv_session *s)
+{
+    struct fsv_out *o = s->out_head;
+    if (!o) {
+        if (s->close_after_send) {
+            lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                             NULL, 0);
+            return -1;
+        }
+        return 0;
+    }
+    size_t chunk = o->len - o->off;
+    if (chunk > FSV_TX_CHUNK)
+        chunk = FSV_TX_CHUNK;
+    int first = o->off == 0, last = o->off + chunk == o->len;
+    int flags = lws_write_ws_flags(LWS_WRITE_TEXT, first, last);
+    /* lws needs LWS_PRE writable bytes before the payload; for later
+    ** chunks those bytes are already-sent message data, which we may
+    ** scribble over. */
+    unsigned char *p = o->buf + LWS_PRE + o->off;
+    int n = lws_write(s->wsi, p, chunk, (enum lws_write_protocol)flags);
+    if (n < (int)chunk)
+        return -1;
+    o->off += chunk;
+    if (last) {
+        s->out_head = o->next;
+        if (!s->out_head)
+            s->out_tail = NULL;
+        free(o);
+    }
+    if (s->out_head || s->close_after_send)
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+/* ---- Session list and fan-out --------------------------------------------------- */
+
+static void link_session(fsv_session *s)
+{
+    s->next = s->srv->sessions;
+    s->srv->sessions = s;
+    s->linked = 1;
+}
+
+static void unlink_session(fsv_session *s)
+{
+    if (!s->linked)
+        return;
+    for (fsv_session **pp = &s->srv->sessions; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    s->linked = 0;
+}
+
+void fsv_sync_close_all(fsv_server *srv)
+{
+    for (fsv_session *s = srv->sessions; s; s = s->next) {
+        s->close_after_send = 1;
+        s->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
+/* 1 if user u may see at least one of the changes. */
+static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
+                    size_t n)
+{
+    if (fsv_vis_sees_all(u))
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].seq == 0)
+            continue; /* not appended (re-sent or refused) */
+        char *customer = NULL, *creator = NULL;
+        if (fsv_store_record_info(st, c[i].table, c[i].record, &customer,
+                                  &creator) != FSV_OK)
+            continue;
+        fsv_row row = {c[i].table, c[i].record, c[i].field, customer, creator};
+        int vis = fsv_vis_row(st, u, &row);
+        free(customer);
+        free(creator);
+        if (vis > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* After a push committed: tell every other session that may see one of the
+** new changes to pull (rule 10: server push, no polling). */
+static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
+                    int64_t head)
+{
+    fsv_server *srv = from->srv;
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_NOTIFY;
+    m.head = head;
+    if (fsv_store_begin_read(srv->store) != FSV_OK)
+        return;
+    for (fsv_session *s = srv->sessions; s; s = s->next) {
+        if (s == from || !s->hello_done || s->close_after_send)
+            continue;
+        if (sees_any(srv->store, &s->user, c, n) && send_msg(s, &m) == 0)
+            fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
+                      (long long)head);
+    }
+    fsv_store_rollback(srv->store);
+}
+
+/* ---- Messages ---------------------------------------------------------------------- */
+
+static int on_hello(fsv_session *s, const fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    if (!m->device || !m->device[0])
+        return send_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
+    snprintf(s->device, sizeof s->device, "%s", m->device);
+    int64_t head = 0;
+    int rc = fsv_store_begin(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK)
+        rc = fsv_store_device_seen(st, s->device, s->user.name, s->token_id,
+                                   fsv_now_ms(), head);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    if (rc != FSV_OK) {
+        fsv_store_rollback(st);
+        fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
+        return send_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
+    }
+    s->hello_done = 1;
+    fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
+             " client=%s", s->user.name, s->user.role, s->device, s->peer,
+             (long long)m->cursor, (long long)head, m->client ? m->client : "-");
+    fdsp_msg w;
+    memset(&w, 0, sizeof w);
+    w.type = FDSP_WELCOME;
+    w.version = FDSP_VERSION;
+    w.user = s->user.name;
+    w.role = s->user.role;
+    w.device = s->device;
+    w.head = head;
+    return send_msg(s, &w);
+}
+
+/* Merge one batch in one transaction; ack only after the commit. */
+static int on_push(fsv_session *s, fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    fdsp_refusal *ref = m->n_changes ? calloc(m->n_changes, sizeof *ref) : NULL;
+    size_t n_ref = 0, accepted = 0, appended = 0;
+    int rc = FSV_OK;
+
+    if (m->n_changes && !ref)
+        return send_error(s, FDSP_E_INTERNAL, m->batch, 0, "out of memory");
+    rc = fsv_store_begin(st);
+    for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
+        fdsp_change *c = &m->changes[i];
+        char why[FDSP_MAX_TEXT];
+        int code = 0;
+
+        if (!c->device || strcmp(c->device, s->device) != 0) {
+            code = FDSP_E_VALUE;
+            snprintf(why, sizeof why, "%s %s field %s: made by device %s, not"
+                     " by this connection's device", c->table, c->record,
+                     c->field, c->device ? c->device : "-");
+        }
+        if (!code) {
+            code = fsv_vis_check_write(st, &s->user, c, why, sizeof why);
+            if (code < 0) {
+                rc = FSV_ERROR;
+                break;
+            }
+        }
+        if (!code) {
+            int count = 0, has = 0;
+            rc = fsv_store_field_count(st, c->table, c->record, c->field,
+                                       &count, &has);
+            if (rc != FSV_OK)
+                break;
+            if (!has && count >= FDSP_MAX_FIELDS) {
+                code = FDSP_E_LIMIT;
+                snprintf(why, sizeof why, "%s %s field %s: the record already"
+                         " has %d fields (limit)", c->table, c->record, c->field,
+                         FDSP_MAX_FIELDS);
+            }
+        }
+        if (code) {
+            ref[n_ref].index = i;
+            ref[n_ref].code = code;
+            ref[n_ref].message = strdup(why);
+            if (!ref[n_ref].message) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            n_ref++;
+            c->seq = 0;
+            continue;
+        }
+        /* The server's word on who and when. */
+        char *user = strdup(s->user.name);
+        if (!user) {
+            rc = FSV_NOMEM;
+            break;
+        }
+        free(c->user);
+        c->user = user;
+        c->server_ms = t0;
+        int outcome;
+        rc = fsv_store_merge_change(st, c, &outcome);
+        if (rc != FSV_OK)
+            break;
+        accepted++;
+        if (c->seq)
+            appended++;
+    }
+    int64_t head = 0;
+    if (rc == FSV_OK)
+        rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    int result;
+    if (rc != FSV_OK) {
+        fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
+                s->device, (long long)m->batch, fsv_store_errmsg(st));
+        fsv_store_rollback(st);
+        result = send_error(s, FDSP_E_INTERNAL, m->batch, 0,
+                            "batch %lld not stored (server storage failure);"
+                            " nothing of it was applied, send it again later",
+                            (long long)m->batch);
+    } else {
+        fdsp_msg a;
+        memset(&a, 0, sizeof a);
+        a.type = FDSP_ACK;
+        a.batch = m->batch;
+        a.accepted = accepted;
+        a.refused = ref;
+        a.n_refused = n_ref;
+        result = send_msg(s, &a);
+        s->pushed += (int64_t)accepted;
+        fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
+                 " new=%zu refused=%zu head=%lld ms=%lld", s->user.name,
+                 s->device, (long long)m->batch, m->n_changes, accepted,
+                 appended, n_ref, (long long)head,
+                 (long long)(fsv_now_ms() - t0));
+        if (appended)
+            fan_out(s, m->changes, m->n_changes, head);
+    }
+    for (size_t i = 0; i < n_ref; i++)
+        free(ref[i].message);
+    free(ref);
+    return result;
+}
+
+static int on_pull(fsv_session *s, const fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    int limit = m->limit > 0 && m->limit < FDSP_MAX_BATCH ? m->limit
+                                                          : FDSP_MAX_BATCH;
+    struct fsv_vis_filter f = {st, &s->user};
+    fdsp_change *ch = NULL;
+    size_t n = 0;
+    int64_t last = 0;
+    int more = 0;
+
+    if (m->after < 0)
+        return send_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_changes_after(st, m->after, limit, s->device,
+                                     fsv_vis_filter_fn, &f, &ch, &n, &last,
+                                     &more);
+    fsv_store_rollback(st); /* end of the read snapshot */
+    if (rc != FSV_OK) {
+        fsv_err("pull from %s/%s: %s", s->user.name, s->device,
+                fsv_store_errmsg(st));
+        return send_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
+    }
+
+    fdsp_msg r;
+    memset(&r, 0, sizeof r);
+    r.type = FDSP_CHANGES;
+    r.changes = ch;
+    char *buf = NULL;
+    size_t len = 0;
+    size_t take = n;
+    int result = -1;
+    /* Large values can push a full batch over FDSP_MAX_FRAME: halve the
+    ** batch until it fits (the cursor then stops at the last one sent). */
+    for (;;) {
+        r.n_changes = take;
+        r.last = take < n ? ch[take - 1].seq : last;
+        r.more = take < n ? 1 : more;
+        rc = fdsp_encode(&r, &buf, &len);
+        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
+            break;
+        free(buf);
+        buf = NULL;
+        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
+            take <= 1) {
+            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
+                    s->device, fdsp_errname(rc));
+            break;
+        }
+        take /= 2;
+    }
+    if (buf) {
+        result = enqueue(s, buf, len);
+        free(buf);
+        s->pulled += (int64_t)take;
+        fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
+                 " ms=%lld", s->user.name, s->device, (long long)m->after, take,
+                 (long long)r.last, r.more, (long long)(fsv_now_ms() - t0));
+    } else {
+        result = send_error(s, FDSP_E_INTERNAL, 0, 0, "cannot encode changes");
+    }
+    for (size_t i = 0; i < n; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+    return result;
+}
+
+static int handle_message(fsv_session *s, const char *buf, size_t len)
+{
+    fdsp_msg *m = NULL;
+    char err[256];
+    int rc = fdsp_decode(buf, len, &m, err, sizeof err);
+    if (rc != FDSP_OK)
+        return send_error(s, rc, 0, 1, "%s", err);
+    int result = 0;
+    if (!s->hello_done && m->type != FDSP_HELLO) {
+        result = send_error(s, FDSP_E_STATE, 0, 1, "%s before hello",
+                            fdsp_typename(m->type));
+    } else {
+        switch (m->type) {
+        case FDSP_HELLO:
+            result = s->hello_done
+                         ? send_error(s, FDSP_E_STATE, 0, 1, "second hello")
+                         : on_hello(s, m);
+            break;
+        case FDSP_PUSH:
+            result = on_push(s, m);
+            break;
+        case FDSP_PULL:
+            result = on_pull(s, m);
+            break;
+        case FDSP_ERROR:
+            fsv_warn("device %s/%s reports %s: %s", s->user.name, s->device,
+                     fdsp_errname(m->code), m->message ? m->message : "");
+            break;
+        default:
+            result = send_error(s, FDSP_E_STATE, 0, 1, "a device may not send %s",
+                                fdsp_typename(m->type));
+        }
+    }
+    fdsp_msg_free(m);
+    return result;
+}
+
+/* ---- Rate limit: FDSP_RATE_PER_SEC messages per connection per second --- */
+
+static void rate_resume(lws_sorted_usec_list_t *sul)
+{
+    fsv_session *s = lws_container_of(sul, fsv_session, rate_sul);
+    s->throttled = 0;
+    s->rate_count = 0;
+    s->rate_start_ms = fsv_now_ms();
+    lws_rx_flow_control(s->wsi, 1);
+}
+
+/* Count one message; past the limit stop reading until the second is
+** over.  A well-behaved device is slowed, not failed; flooding costs the
+** server nothing because unread data stays in the socket. */
+static void rate_count(fsv_session *s)
+{
+    int64_t now = fsv_now_ms();
+    if (now - s->rate_start_ms >= 1000) {
+        s->rate_start_ms = now;
+        s->rate_count = 0;
+    }
+    if (++s->rate_count >= FDSP_RATE_PER_SEC && !s->throttled) {
+        s->throttled = 1;
+        lws_rx_flow_control(s->wsi, 0);
+        int64_t wait_ms = 1000 - (now - s->rate_start_ms);
+        if (wait_ms < 1)
+            wait_ms = 1;
+        fsv_debug("rate limit: %s/%s paused %lld ms", s->user.name, s->device,
+                  (long long)wait_ms);
+        lws_sul_schedule(lws_get_context(s->wsi), 0, &s->rate_sul, rate_resume,
+                         wait_ms * LWS_US_PER_MS);
+    }
+}
+
+/* ---- Receive path ------------------------------------------------------------------ */
+
+static int on_receive(fsv_session *s, const void *in, size_t len)
+{
+    int final = lws_is_final_fragment(s->wsi) &&
+                !lws_remaining_packet_payload(s->wsi);
+    if (s->rx_discard) {
+        if (final)
+            s->rx_discard = 0;
+        return 0;
+    }
+    if (s->rx_len + len > FDSP_MAX_FRAME) {
+        s->rx_len = 0;
+        s->rx_discard = !final;
+        lws_rx_flow_control(s->wsi, 0);
+        return send_error(s, FDSP_E_TOOBIG, 0, 1, "message over %d bytes",
+                          FDSP_MAX_FRAME);
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : 4096;
+        while (cap < s->rx_len + len)
+            cap *= 2;
+        if (cap > FDSP_MAX_FRAME)
+            cap = FDSP_MAX_FRAME;
+        unsigned char *p = realloc(s->rx, cap);
+        if (!p)
+            return -1;
+        s->rx = p;
+        s->rx_cap = cap;
+    }
+    if (len)
+        memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (!final)
+        return 0;
+    size_t n = s->rx_len;
+    s->rx_len = 0;
+    lws_validity_confirmed(s->wsi);
+    rate_count(s);
+    int rc = handle_message(s, (const char *)s->rx, n);
+    /* Keep small buffers for the next message, release big ones. */
+    if (s->rx_cap > 256 * 1024) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+    return rc;
+}
+
+/* ---- Authentication on upgrade ---------------------------------------------------- */
+
+static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
+{
+    char hdr[256];
+    unsigned char hash[FSV_TOKEN_HASH];
+
+    memset(s, 0, sizeof *s);
+    s->wsi = wsi;
+    s->srv = srv;
+    lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+    int n = lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION);
+    const char *tok = NULL;
+    if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0)
+        tok = hdr + 7;
+    if (!tok || fsv_token_hash(tok, hash) != 0) {
+        fsv_warn("refused connection from %s: %s", s->peer,
+                 tok ? "malformed token" : "no bearer token");
+        return -1;
+    }
+    int rc = fsv_store_begin(srv->store);
+    if (rc == FSV_OK)
+        rc = fsv_store_token_auth(srv->store, hash, &s->user, s->token_id);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(srv->store);
+    else
+        fsv_store_rollback(srv->store);
+    if (rc != FSV_OK) {
+        fsv_warn("refused connection from %s: %s", s->peer,
+                 fsv_store_errmsg(srv->store));
+        return -1;
+    }
+    return 0;
+}
+
+int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len)
+{
+    fsv_session *s = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    fsv_server *srv = ctx ? lws_context_user(ctx) : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!s || !srv || srv->shutting_down)
+            return -1;
+        if (authenticate(wsi, s, srv) != 0) {
+            /* Answer 401 so the device can tell a refused token from an
+            ** unreachable server, then drop the connection. */
+            lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED,
+                                   "token refused");
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!s || !srv)
+            return -1;
+        s->wsi = wsi;
+        s->connected_ms = fsv_now_ms();
+        s->rate_start_ms = s->connected_ms;
+        link_session(s);
+        fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
+                 s->user.role, s->token_id, s->peer);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        if (!s || s->close_after_send)
+            return 0;
+        return on_receive(s, in, len);
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!s)
+            return 0;
+        return write_next(s);
+
+    case LWS_CALLBACK_CLOSED:
+        if (!s || !s->srv)
+            return 0;
+        lws_sul_cancel(&s->rate_sul);
+        if (s->linked) {
+            unlink_session(s);
+            fsv_info("disconnect user=%s device=%s peer=%s pushed=%lld pulled=%lld"
+                 " ms=%lld", s->user.name, s->device[0] ? s->device : "-",
+                 s->peer, (long long)s->pushed, (long long)s->pulled,
+                 (long long)(fsv_now_ms() - s->connected_ms));
+        }
+        free(s->rx);
+        s->rx = NULL;
+        free_queue(s);
+        return 0;
+
+    default:
+        break;
+    }
+    return 0;
+}
