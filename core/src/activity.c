@@ -1,0 +1,237 @@
+/*
+** activity.c — what happens on a customer: follow-ups (跟进情况), feedback,
+** stage changes (销售进展) and next follow-up plans (下次跟进计划).
+**
+** Each is its own record pointing at the customer, so two reps logging on
+** one customer never touch the same register (DESIGN rule 4).
+*/
+#include "domain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Keys a caller may pass back from our own output; never written from in. */
+static int ignored(const char *k)
+{
+    return strcmp(k, "id") == 0 || strcmp(k, "customer") == 0 ||
+           strcmp(k, "author") == 0;
+}
+
+static int allowed(const char *const *keys, const char *k)
+{
+    for (int i = 0; keys[i]; i++)
+        if (strcmp(keys[i], k) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *table_word(const char *tbl)
+{
+    return strcmp(tbl, "followup") == 0 ? "follow-up" : tbl;
+}
+
+/* Validate `in` against the table's keys into writes (which holds the
+** defaults already), check the required keys, and write a new record of
+** tbl for the customer in one transaction.  *out (may be NULL) gets it. */
+static int add_child(fds_replica *r, const char *tbl, const char *customer,
+                     const json_t *in, const char *const *keys,
+                     const char *const *required, json_t *writes, json_t **out)
+{
+    char full[FDSP_MAX_ID + 1], id[FDS__UUID_LEN + 1];
+    int rc;
+    if (out)
+        *out = NULL;
+    if (!json_is_object(in))
+        return fds__error(r, FDS_INVALID, "%s input must be a JSON object",
+                          table_word(tbl));
+    if ((rc = fds__resolve(r, "customer", customer, full)) != FDS_OK)
+        return rc;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v) {
+        char *text = NULL, *norm = NULL;
+        if (ignored(k))
+            continue;
+        if (!allowed(keys, k))
+            return fds__error(r, FDS_INVALID, "unknown %s field \"%s\"",
+                              table_word(tbl), k);
+        rc = fds__json_text(r, k, v, 0, &text);
+        if (rc == FDS_OK && text)
+            rc = fds__validate_value(r, tbl, k, text, &norm);
+        if (rc == FDS_OK && norm)   /* null or "" keeps the default */
+            json_object_set_new(writes, k, json_string(norm));
+        free(text);
+        free(norm);
+        if (rc != FDS_OK)
+            return rc;
+    }
+    for (int i = 0; required[i]; i++)
+        if (!fds__jstr(writes, required[i]))
+            return fds__error(r, FDS_INVALID, "%s: %s is required",
+                              table_word(tbl), required[i]);
+    json_object_set_new(writes, "customer", json_string(full));
+    if ((rc = fds__uuid(r, id)) != FDS_OK)
+        return rc;
+    if ((rc = fds__begin(r)) != FDS_OK)
+        return rc;
+    rc = fds__end(r, fds__write(r, tbl, id, writes));
+    if (rc == FDS_OK && out)
+        *out = fds__child_json(tbl, id, writes);
+    return rc;
+}
+
+/* Defaults every authored record gets: "at" now and the replica's user. */
+static json_t *authored_defaults(fds_replica *r, int with_at)
+{
+    json_t *w = json_object();
+    char now[40];
+    if (!w)
+        return NULL;
+    if (with_at) {
+        fds_time_format(fds__now_ms(r), now, sizeof now);
+        json_object_set_new(w, "at", json_string(now));
+    }
+    if (r->user && *r->user)
+        json_object_set_new(w, "author", json_string(r->user));
+    return w;
+}
+
+int fds_followup_add(fds_replica *r, const char *customer, const json_t *in,
+                     json_t **out)
+{
+    static const char *const keys[] = {"method", "content", "result", "at", NULL};
+    static const char *const required[] = {"method", "content", NULL};
+    if (!r || !customer)
+        return FDS_INVALID;
+    json_t *w = authored_defaults(r, 1);
+    if (!w)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    int rc = add_child(r, "followup", customer, in, keys, required, w, out);
+    json_decref(w);
+    return rc;
+}
+
+int fds_feedback_add(fds_replica *r, const char *customer, const json_t *in,
+                     json_t **out)
+{
+    static const char *const keys[] = {"content", "at", NULL};
+    static const char *const required[] = {"content", NULL};
+    if (!r || !customer)
+        return FDS_INVALID;
+    json_t *w = authored_defaults(r, 1);
+    if (!w)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    int rc = add_child(r, "feedback", customer, in, keys, required, w, out);
+    json_decref(w);
+    return rc;
+}
+
+int fds_plan_add(fds_replica *r, const char *customer, const json_t *in,
+                 json_t **out)
+{
+    static const char *const keys[] = {"due", "method", "content", NULL};
+    static const char *const required[] = {"due", NULL};
+    if (!r || !customer)
+        return FDS_INVALID;
+    json_t *w = json_pack("{s:s}", "done", "0");
+    if (!w)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    int rc = add_child(r, "plan", customer, in, keys, required, w, out);
+    json_decref(w);
+    return rc;
+}
+
+int fds_plan_done(fds_replica *r, const char *plan_id, json_t **out)
+{
+    char full[FDSP_MAX_ID + 1];
+    json_t *regs = NULL;
+    if (out)
+        *out = NULL;
+    if (!r || !plan_id)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, "plan", plan_id, full);
+    if (rc == FDS_OK)
+        rc = fds__read(r, "plan", full, &regs);
+    if (rc != FDS_OK)
+        return rc;
+    const char *done = fds__jstr(regs, "done");
+    if (!done || strcmp(done, "1") != 0) {
+        rc = fds__begin(r);
+        if (rc == FDS_OK)
+            rc = fds__end(r, fds__write1(r, "plan", full, "done", "1"));
+        if (rc == FDS_OK)
+            json_object_set_new(regs, "done", json_string("1"));
+    }
+    if (rc == FDS_OK && out)
+        *out = fds__child_json("plan", full, regs);
+    json_decref(regs);
+    return rc;
+}
+
+int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
+                  const char *note, json_t **out)
+{
+    char full[FDSP_MAX_ID + 1], id[FDS__UUID_LEN + 1];
+    json_t *cur = NULL, *st = NULL, *w = NULL, *notej = NULL;
+    char *note_text = NULL;
+    if (out)
+        *out = NULL;
+    if (!r || !customer || !stage)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, "customer", customer, full);
+    if (rc == FDS_OK)
+        rc = fds__stage_find(r, stage, &st);
+    if (rc == FDS_OK && note) {
+        notej = json_string(note);
+        if (!notej)
+            rc = fds__error(r, FDS_INVALID, "the note is not valid UTF-8");
+        else
+            rc = fds__json_text(r, "note", notej, 0, &note_text);
+    }
+    if (rc == FDS_OK)
+        rc = fds__read(r, "customer", full, &cur);
+    if (rc != FDS_OK)
+        goto done;
+    const char *key = fds__jstr(st, "key");
+    const char *from = fds__jstr(cur, "stage");
+    if (json_is_true(json_object_get(st, "lost")) && !note_text) {
+        rc = fds__error(r, FDS_INVALID,
+                        "moving to stage \"%s\" needs a note saying why the "
+                        "customer was lost", key);
+        goto done;
+    }
+    if (from && strcmp(from, key) == 0) {
+        char label[160];
+        fds__customer_label(r, full, label, sizeof label);
+        rc = fds__error(r, FDS_INVALID, "%s is already in stage \"%s\"", label, key);
+        goto done;
+    }
+    if (!(w = authored_defaults(r, 1))) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    json_object_set_new(w, "customer", json_string(full));
+    if (from)
+        json_object_set_new(w, "from", json_string(from));
+    json_object_set_new(w, "to", json_string(key));
+    if (note_text)
+        json_object_set_new(w, "note", json_string(note_text));
+    if ((rc = fds__uuid(r, id)) != FDS_OK)
+        goto done;
+    if ((rc = fds__begin(r)) != FDS_OK)
+        goto done;
+    rc = fds__write(r, "stagechg", id, w);
+    if (rc == FDS_OK)
+        rc = fds__write1(r, "customer", full, "stage", key);
+    rc = fds__end(r, rc);
+    if (rc == FDS_OK && out)
+        *out = fds__child_json("stagechg", id, w);
+done:
+    json_decref(cur);
+    json_decref(st);
+    json_decref(w);
+    json_decref(notej);
+    free(note_text);
+    return rc;
+}

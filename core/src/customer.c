@@ -1,0 +1,641 @@
+/*
+** customer.c — the customer record and its follow-up sheet.
+**
+** A customer is the set of registers (tbl "customer", rid = its id); its
+** JSON is assembled from their current winning values.  Children (follow-
+** ups, plans, feedback, stage changes, shares) point at it through their
+** "customer" register and are found with the reg_by_value index.
+*/
+#include "domain.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Plain text fields, in the order they appear in JSON. */
+static const char *const text_fields[] = {
+    "name", "phone", "email", "wechat", "company", "title", "birthday",
+    "notes", "owner", "stage", NULL
+};
+
+const char *fds__jstr(const json_t *obj, const char *key)
+{
+    return json_string_value(json_object_get(obj, key));
+}
+
+static int is_deleted(const json_t *regs)
+{
+    const char *d = fds__jstr(regs, "deleted");
+    return d && strcmp(d, "1") == 0;
+}
+
+int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
+                      int64_t *first, int64_t *last)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_REC_TIMES,
+        "SELECT min(at_ms), max(at_ms) FROM log WHERE tbl = ?1 AND rid = ?2");
+    if (!st)
+        return FDS_DB;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    *first = *last = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *first = sqlite3_column_int64(st, 0);
+        *last = sqlite3_column_int64(st, 1);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "reading record times");
+}
+
+static json_t *customer_from_regs(const char *id, const json_t *regs)
+{
+    json_t *o = json_object();
+    json_t *fields = json_object();
+    if (!o || !fields) {
+        json_decref(o);
+        json_decref(fields);
+        return NULL;
+    }
+    json_object_set_new(o, "id", json_string(id));
+    for (int i = 0; text_fields[i]; i++) {
+        const char *v = fds__jstr(regs, text_fields[i]);
+        if (v)
+            json_object_set_new(o, text_fields[i], json_string(v));
+    }
+    const char *tags = fds__jstr(regs, "tags");
+    if (tags) {
+        json_t *t = json_loads(tags, 0, NULL);
+        if (!json_is_array(t)) {
+            /* written by something that did not normalise: show as one tag */
+            json_decref(t);
+            t = json_pack("[s]", tags);
+        }
+        json_object_set_new(o, "tags", t);
+    }
+    const char *cycle = fds__jstr(regs, "cycle");
+    long c = cycle ? strtol(cycle, NULL, 10) : 0;
+    json_object_set_new(o, "cycle", json_integer(c > 0 ? c : FDS__DEFAULT_CYCLE));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)regs, k, v)
+        if (strncmp(k, "f.", 2) == 0 && k[2] && json_is_string(v))
+            json_object_set(fields, k + 2, v);
+    json_object_set_new(o, "fields", fields);
+    if (is_deleted(regs))
+        json_object_set_new(o, "deleted", json_true());
+    return o;
+}
+
+int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
+                       json_t **out)
+{
+    json_t *regs = NULL;
+    *out = NULL;
+    int rc = fds__read(r, "customer", id, &regs);
+    if (rc == FDS_NOTFOUND || (rc == FDS_OK && !include_deleted && is_deleted(regs))) {
+        json_decref(regs);
+        return fds__error(r, FDS_NOTFOUND, "no customer with id \"%s\"", id);
+    }
+    if (rc != FDS_OK)
+        return rc;
+    json_t *o = customer_from_regs(id, regs);
+    json_decref(regs);
+    if (!o)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    int64_t first, last;
+    if ((rc = fds__record_times(r, "customer", id, &first, &last)) != FDS_OK) {
+        json_decref(o);
+        return rc;
+    }
+    if (last > 0) {
+        char buf[40];
+        fds_time_format(last, buf, sizeof buf);
+        json_object_set_new(o, "updated", json_string(buf));
+    }
+    *out = o;
+    return FDS_OK;
+}
+
+void fds__customer_label(fds_replica *r, const char *id, char *buf, size_t len)
+{
+    json_t *regs = NULL;
+    const char *name = NULL;
+    if (fds__read(r, "customer", id, &regs) == FDS_OK)
+        name = fds__jstr(regs, "name");
+    snprintf(buf, len, "%s (%.8s)", name ? name : "?", id);
+    json_decref(regs);
+}
+
+json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "id", json_string(id));
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)regs, k, v) {
+        if (strcmp(k, "deleted") == 0 || !json_is_string(v))
+            continue;
+        if (strcmp(tbl, "plan") == 0 && strcmp(k, "done") == 0)
+            json_object_set_new(o, "done",
+                                json_boolean(strcmp(json_string_value(v), "1") == 0));
+        else
+            json_object_set(o, k, v);
+    }
+    if (strcmp(tbl, "plan") == 0 && !json_object_get(o, "done"))
+        json_object_set_new(o, "done", json_false());
+    return o;
+}
+
+int fds__children(fds_replica *r, const char *tbl, const char *customer,
+                  json_t **out)
+{
+    json_t *ids = json_array(), *res = json_array();
+    int rc = FDS_OK;
+    *out = NULL;
+    if (!ids || !res) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CHILDREN,
+        "SELECT x.rid, (SELECT min(l.lseq) FROM log l WHERE l.tbl = x.tbl "
+        "AND l.rid = x.rid) AS first FROM reg x WHERE x.tbl = ?1 "
+        "AND x.field = 'customer' AND x.value = ?2 ORDER BY first, x.rid");
+    if (!st) {
+        rc = FDS_DB;
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_string((const char *)
+                                               sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    if (s != SQLITE_DONE) {
+        rc = fds__dberror(r, "listing a customer's records");
+        goto done;
+    }
+    size_t i;
+    json_t *idj;
+    json_array_foreach(ids, i, idj) {
+        json_t *regs = NULL;
+        const char *id = json_string_value(idj);
+        rc = fds__read(r, tbl, id, &regs);
+        if (rc == FDS_NOTFOUND) {
+            rc = FDS_OK;
+            continue;
+        }
+        if (rc != FDS_OK)
+            goto done;
+        if (!is_deleted(regs)) {
+            json_t *c = fds__child_json(tbl, id, regs);
+            if (!c || json_array_append_new(res, c)) {
+                json_decref(regs);
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+                goto done;
+            }
+        }
+        json_decref(regs);
+    }
+    *out = res;
+    res = NULL;
+done:
+    json_decref(ids);
+    json_decref(res);
+    return rc;
+}
+
+/* ---- input ------------------------------------------------------------------ */
+
+/* Keys of our own output that may come back in (export → import, show →
+** edit) and carry nothing to write. */
+static int output_only(const char *k)
+{
+    static const char *const keys[] = {
+        "id", "updated", "unsynced", "conflicts", "deleted", "followups",
+        "plans", "feedback", "stages", "shared", NULL
+    };
+    for (int i = 0; keys[i]; i++)
+        if (strcmp(k, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_text_field(const char *k)
+{
+    for (int i = 0; text_fields[i]; i++)
+        if (strcmp(k, text_fields[i]) == 0)
+            return 1;
+    return strcmp(k, "tags") == 0 || strcmp(k, "cycle") == 0;
+}
+
+/* Validate one input value and add it to writes as field: text|null. */
+static int take(fds_replica *r, json_t *writes, const char *field,
+                const char *what, const json_t *v)
+{
+    char *text = NULL, *norm = NULL;
+    int rc;
+    if (strcmp(field, "tags") == 0 && json_is_array(v)) {
+        text = json_dumps(v, JSON_COMPACT);
+        if (!text)
+            return fds__error(r, FDS_NOMEM, "out of memory");
+        rc = FDS_OK;
+    } else {
+        rc = fds__json_text(r, what, v, 0, &text);
+    }
+    if (rc == FDS_OK)
+        rc = fds__validate_value(r, "customer", field, text, &norm);
+    if (rc == FDS_OK)
+        json_object_set_new(writes, field, norm ? json_string(norm) : json_null());
+    free(text);
+    free(norm);
+    return rc;
+}
+
+/* in → writes {field: text|null}, every value validated. */
+static int collect(fds_replica *r, const json_t *in, json_t *writes)
+{
+    if (!json_is_object(in))
+        return fds__error(r, FDS_INVALID, "customer input must be a JSON object");
+    const char *k;
+    json_t *v;
+    int rc = FDS_OK;
+    json_object_foreach((json_t *)in, k, v) {
+        if (output_only(k))
+            continue;
+        if (strcmp(k, "fields") == 0) {
+            if (json_is_null(v))
+                continue;
+            if (!json_is_object(v))
+                return fds__error(r, FDS_INVALID,
+                                  "fields must be an object of KEY: VALUE");
+            const char *fk;
+            json_t *fv;
+            json_object_foreach(v, fk, fv) {
+                char reg[FDSP_MAX_NAME + 8];
+                if (!fds__valid_key(fk))
+                    return fds__error(r, FDS_INVALID,
+                                      "unknown field \"%s\": field keys are "
+                                      "[a-z][a-z0-9_]{0,31}", fk);
+                snprintf(reg, sizeof reg, "f.%s", fk);
+                if ((rc = take(r, writes, reg, fk, fv)) != FDS_OK)
+                    return rc;
+            }
+        } else if (is_text_field(k)) {
+            if ((rc = take(r, writes, k, k, v)) != FDS_OK)
+                return rc;
+        } else {
+            return fds__error(r, FDS_INVALID, "unknown customer field \"%s\"", k);
+        }
+    }
+    return FDS_OK;
+}
+
+/* Warn when phone or WeChat id is already another live customer's. */
+static int duplicates(fds_replica *r, const json_t *writes, const char *self,
+                      json_t *warnings)
+{
+    static const char *const keys[] = {"phone", "wechat", NULL};
+    for (int i = 0; keys[i]; i++) {
+        const char *val = fds__jstr(writes, keys[i]);
+        if (!val)
+            continue;
+        json_t *ids = json_array();
+        if (!ids)
+            return fds__error(r, FDS_NOMEM, "out of memory");
+        sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_BY_VALUE,
+            "SELECT rid FROM reg WHERE tbl = ?1 AND field = ?2 AND value = ?3 "
+            "ORDER BY rid");
+        if (!st) {
+            json_decref(ids);
+            return FDS_DB;
+        }
+        sqlite3_bind_text(st, 1, "customer", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
+        int s;
+        while ((s = sqlite3_step(st)) == SQLITE_ROW)
+            json_array_append_new(ids, json_string((const char *)
+                                                   sqlite3_column_text(st, 0)));
+        sqlite3_reset(st);
+        if (s != SQLITE_DONE) {
+            json_decref(ids);
+            return fds__dberror(r, "checking duplicates");
+        }
+        size_t j;
+        json_t *idj;
+        json_array_foreach(ids, j, idj) {
+            const char *other = json_string_value(idj);
+            if (self && strcmp(other, self) == 0)
+                continue;
+            if (fds__exists(r, "customer", other) != 1)
+                continue;
+            char label[160], msg[FDS__ERRMSG_MAX];
+            fds__customer_label(r, other, label, sizeof label);
+            snprintf(msg, sizeof msg, "%s \"%s\" already belongs to %s",
+                     strcmp(keys[i], "wechat") == 0 ? "WeChat id" : keys[i],
+                     val, label);
+            json_array_append_new(warnings, json_string(msg));
+        }
+        json_decref(ids);
+    }
+    return FDS_OK;
+}
+
+int fds_customer_add(fds_replica *r, const json_t *in, json_t **out,
+                     json_t **warnings)
+{
+    char id[FDS__UUID_LEN + 1];
+    json_t *writes = json_object(), *warn = json_array();
+    int rc;
+    if (out)
+        *out = NULL;
+    if (warnings)
+        *warnings = NULL;
+    if (!r || !in)
+        return FDS_INVALID;
+    if (!writes || !warn) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = collect(r, in, writes)) != FDS_OK)
+        goto done;
+    if (!fds__jstr(writes, "name")) {
+        rc = fds__error(r, FDS_INVALID, "name is required");
+        goto done;
+    }
+    if (!fds__jstr(writes, "owner") && r->user && *r->user)
+        json_object_set_new(writes, "owner", json_string(r->user));
+    if (!fds__jstr(writes, "stage")) {
+        json_t *stages = NULL;
+        if ((rc = fds_stagedef_list(r, &stages)) != FDS_OK)
+            goto done;
+        const char *first = fds__jstr(json_array_get(stages, 0), "key");
+        if (first)
+            json_object_set_new(writes, "stage", json_string(first));
+        json_decref(stages);
+    }
+    /* a null in the input of a new record means "absent": write nothing */
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(writes, tmp, k, v)
+        if (json_is_null(v))
+            json_object_del(writes, k);
+    if ((rc = duplicates(r, writes, NULL, warn)) != FDS_OK)
+        goto done;
+    if ((rc = fds__uuid(r, id)) != FDS_OK)
+        goto done;
+    if ((rc = fds__begin(r)) != FDS_OK)
+        goto done;
+    rc = fds__end(r, fds__write(r, "customer", id, writes));
+    if (rc == FDS_OK && out)
+        rc = fds__customer_json(r, id, 0, out);
+    if (rc == FDS_OK && warnings) {
+        *warnings = warn;
+        warn = NULL;
+    }
+done:
+    json_decref(writes);
+    json_decref(warn);
+    return rc;
+}
+
+int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
+                      json_t **out)
+{
+    char full[FDSP_MAX_ID + 1];
+    json_t *writes = NULL, *cur = NULL;
+    if (out)
+        *out = NULL;
+    if (!r || !id || !in)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, "customer", id, full);
+    if (rc != FDS_OK)
+        return rc;
+    if (!(writes = json_object())) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = collect(r, in, writes)) != FDS_OK)
+        goto done;
+    if ((rc = fds__read(r, "customer", full, &cur)) != FDS_OK)
+        goto done;
+    /* write only what changes: an unchanged field must not become a new
+    ** version (it would conflict with concurrent edits for nothing) */
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(writes, tmp, k, v) {
+        const char *old = fds__jstr(cur, k);
+        const char *nv = json_string_value(v);
+        if ((!old && !nv) || (old && nv && strcmp(old, nv) == 0))
+            json_object_del(writes, k);
+    }
+    if (json_object_size(writes) > 0) {
+        if ((rc = fds__begin(r)) != FDS_OK)
+            goto done;
+        rc = fds__end(r, fds__write(r, "customer", full, writes));
+    }
+    if (rc == FDS_OK && out)
+        rc = fds__customer_json(r, full, 0, out);
+done:
+    json_decref(writes);
+    json_decref(cur);
+    return rc;
+}
+
+int fds_customer_delete(fds_replica *r, const char *id)
+{
+    char full[FDSP_MAX_ID + 1];
+    if (!r || !id)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, "customer", id, full);
+    if (rc != FDS_OK)
+        return rc;
+    if ((rc = fds__begin(r)) != FDS_OK)
+        return rc;
+    return fds__end(r, fds__write1(r, "customer", full, "deleted", "1"));
+}
+
+int fds_customer_get(fds_replica *r, const char *id, json_t **out)
+{
+    char full[FDSP_MAX_ID + 1];
+    if (!out)
+        return FDS_INVALID;
+    *out = NULL;
+    if (!r || !id)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, "customer", id, full);
+    if (rc != FDS_OK)
+        return rc;
+    return fds__customer_json(r, full, 0, out);
+}
+
+/* ---- the sheet ---------------------------------------------------------------- */
+
+typedef struct keyed {
+    json_t *item;
+    int64_t t;
+    size_t idx;     /* creation order: breaks ties between equal times */
+} keyed;
+
+static int cmp_asc(const void *a, const void *b)
+{
+    const keyed *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    return cmp_asc(b, a);
+}
+
+/* Sort arr (creation order) by the time in member `key`, in place. */
+static int sort_by_time(json_t *arr, const char *key, int newest_first)
+{
+    size_t n = json_array_size(arr);
+    if (n < 2)
+        return FDS_OK;
+    keyed *k = calloc(n, sizeof *k);
+    if (!k)
+        return FDS_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        k[i].item = json_incref(json_array_get(arr, i));
+        k[i].t = fds__time_or_zero(fds__jstr(k[i].item, key));
+        k[i].idx = i;
+    }
+    qsort(k, n, sizeof *k, newest_first ? cmp_desc : cmp_asc);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, k[i].item);
+    free(k);
+    return FDS_OK;
+}
+
+int fds_customer_sheet(fds_replica *r, const char *id, json_t **out)
+{
+    static const struct {
+        const char *tbl, *name, *key;
+        int newest_first;
+    } parts[] = {
+        {"followup", "followups", "at", 1},
+        {"plan", "plans", "due", 0},
+        {"feedback", "feedback", "at", 1},
+        {"stagechg", "stages", "at", 0},
+    };
+    char full[FDSP_MAX_ID + 1];
+    json_t *o = NULL;
+    if (!out)
+        return FDS_INVALID;
+    *out = NULL;
+    if (!r || !id)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, "customer", id, full);
+    if (rc == FDS_OK)
+        rc = fds__customer_json(r, full, 0, &o);
+    for (size_t i = 0; rc == FDS_OK && i < sizeof parts / sizeof parts[0]; i++) {
+        json_t *arr = NULL;
+        rc = fds__children(r, parts[i].tbl, full, &arr);
+        if (rc == FDS_OK && sort_by_time(arr, parts[i].key, parts[i].newest_first))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        if (rc == FDS_OK)
+            json_object_set_new(o, parts[i].name, arr);
+        else
+            json_decref(arr);
+    }
+    if (rc == FDS_OK) {
+        json_t *shares = NULL, *users = json_array();
+        rc = fds__children(r, "share", full, &shares);
+        size_t i;
+        json_t *s;
+        json_array_foreach(shares, i, s)
+            if (fds__jstr(s, "user"))
+                json_array_append(users, json_object_get(s, "user"));
+        if (json_array_size(users))
+            json_object_set(o, "shared", users);
+        json_decref(users);
+        json_decref(shares);
+    }
+    if (rc != FDS_OK) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return FDS_OK;
+}
+
+/* ---- owner and sharing ---------------------------------------------------------- */
+
+static int check_user(fds_replica *r, const char *user)
+{
+    if (!user || !*user)
+        return fds__error(r, FDS_INVALID, "a user name is required");
+    if (strlen(user) > FDSP_MAX_ID)
+        return fds__bad_value(r, "user", user, "user names are at most 64 bytes");
+    return FDS_OK;
+}
+
+int fds_customer_assign(fds_replica *r, const char *id, const char *user)
+{
+    char full[FDSP_MAX_ID + 1];
+    json_t *cur = NULL;
+    if (!r || !id)
+        return FDS_INVALID;
+    int rc = check_user(r, user);
+    if (rc == FDS_OK)
+        rc = fds__resolve(r, "customer", id, full);
+    if (rc == FDS_OK)
+        rc = fds__read(r, "customer", full, &cur);
+    if (rc != FDS_OK)
+        return rc;
+    const char *owner = fds__jstr(cur, "owner");
+    if (!owner || strcmp(owner, user) != 0) {
+        rc = fds__begin(r);
+        if (rc == FDS_OK)
+            rc = fds__end(r, fds__write1(r, "customer", full, "owner", user));
+    }
+    json_decref(cur);
+    return rc;
+}
+
+int fds_customer_share(fds_replica *r, const char *id, const char *user,
+                       int shared)
+{
+    char full[FDSP_MAX_ID + 1];
+    char rid[2 * FDSP_MAX_ID + 2];
+    json_t *cur = NULL;
+    if (!r || !id)
+        return FDS_INVALID;
+    int rc = check_user(r, user);
+    if (rc == FDS_OK)
+        rc = fds__resolve(r, "customer", id, full);
+    if (rc != FDS_OK)
+        return rc;
+    snprintf(rid, sizeof rid, "%s:%s", full, user);
+    if (strlen(rid) > FDSP_MAX_ID)
+        return fds__bad_value(r, "user", user, "too long to share with");
+    rc = fds__read(r, "share", rid, &cur);
+    if (rc != FDS_OK && rc != FDS_NOTFOUND)
+        return rc;
+    const char *del = fds__jstr(cur, "deleted");
+    int now_shared = cur && !(del && strcmp(del, "1") == 0);
+    json_decref(cur);
+    if (now_shared == (shared != 0))
+        return FDS_OK;          /* already as asked: no new version */
+    json_t *w = json_pack("{s:s, s:s, s:s}", "customer", full, "user", user,
+                          "deleted", shared ? "0" : "1");
+    if (!w)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    rc = fds__begin(r);
+    if (rc == FDS_OK)
+        rc = fds__end(r, fds__write(r, "share", rid, w));
+    json_decref(w);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/*
+** domain.h — helpers shared by the record ("domain") half of libfieldsync:
+** customers, follow-ups, plans, stages, definitions, today, history and
+** conflicts.  They sit on the storage API of internal.h (fds__write,
+** fds__read, fds__stmt, …) and never touch SQLite tables except through
+** prepared statements in the slots below.
+**
+** Kept apart from internal.h so the storage engine and the domain code can
+** evolve their own declarations without editing one file concurrently; it
+** is still private to core/src and uses the fds__ prefix.
+*/
+#ifndef FDS_DOMAIN_H
+#define FDS_DOMAIN_H
+
+#include "internal.h"
+
+/* Statement slots 32..63 belong to the domain code.  Each slot is always
+** prepared with the same SQL text (fds__stmt caches by slot).  A slot must
+** not be re-entered while a caller is still stepping it: loops first
+** collect ids, then load records. */
+enum {
+    FDS__ST_D_CHILDREN = 32,    /* children of a customer, with first lseq */
+    FDS__ST_D_BY_VALUE,         /* rids of tbl whose field == value */
+    FDS__ST_D_PREFIX,           /* existing rids of tbl with an id prefix */
+    FDS__ST_D_CONFLICT_ROWS,    /* every register in conflict */
+    FDS__ST_D_REC_TIMES,        /* first and last log time of a record */
+    FDS__ST_D_LIST,             /* customer list with filters */
+    FDS__ST_D_UNSYNCED,         /* customers with unacknowledged changes */
+    FDS__ST_D_CONFLICT_COUNT,   /* conflicted registers per customer */
+    FDS__ST_D_TABLE_RIDS,       /* every rid of a table */
+    FDS__ST_D_PLANS_OPEN,       /* plans neither done nor deleted */
+    FDS__ST_D_FOLLOWUP_ATS,     /* "at" of a customer's live follow-ups */
+    FDS__ST_D_HISTORY,          /* a customer's timeline from the log */
+    FDS__ST_D_CUSTOMER_IDS,     /* live customers */
+    FDS__ST_D__END              /* must stay <= FDS__ST__COUNT */
+};
+
+/* The one SQL text of slot FDS__ST_D_CONFLICT_ROWS (used by ids.c and
+** conflicts.c; a slot must always be prepared with the same text). */
+#define FDS__SQL_CONFLICT_ROWS \
+    "SELECT tbl, rid, field, versions FROM reg WHERE conflict = 1 " \
+    "ORDER BY tbl, rid, field"
+
+/* Child tables whose records carry a "customer" register. */
+#define FDS__CHILD_TABLES "'followup','plan','feedback','stagechg','share'"
+
+/* Default quiet cycle in days when a customer has none. */
+#define FDS__DEFAULT_CYCLE 14
+#define FDS__MAX_CYCLE 3650
+#define FDS__MAX_TAGS 64
+
+/* ---- time.c: calendar arithmetic ------------------------------------------ */
+/* Days since 1970-01-01 of a proleptic Gregorian date (any sign). */
+int64_t fds__days_from_civil(int y, int m, int d);
+void fds__civil_from_days(int64_t days, int *y, int *m, int *d);
+int fds__days_in_month(int y, int m);
+/* Local calendar date of an instant. */
+void fds__local_date(int64_t ms, int *y, int *m, int *d);
+/* ms of local midnight starting y-m-d (m, d may overflow; normalised). */
+int64_t fds__local_midnight(int y, int m, int d);
+/* "YYYY-MM-DD" strictly (no time) into y, m, d; 0 ok, -1 not a date. */
+int fds__parse_ymd(const char *s, int *y, int *m, int *d);
+
+/* ---- validate.c ------------------------------------------------------------- */
+/* Canonical method key (phone email visit wechat meeting other) for a key,
+** its English name in any ASCII case, or a Chinese alias; NULL if none. */
+const char *fds__method_canon(const char *text);
+int fds__valid_email(const char *s);       /* 1 if it looks like a@b.c */
+int fds__valid_phone(const char *s);       /* 1 if digits/+-() space, 3..32 */
+/* 1 if "YYYY-MM-DD" (a real date) or, when allow_md, "MM-DD". */
+int fds__valid_date(const char *s, int allow_md);
+int fds__valid_key(const char *s);         /* [a-z][a-z0-9_]{0,31} */
+
+/* Set an "invalid FIELD "VALUE": WHY" error (value quoted and shortened)
+** and return FDS_INVALID. */
+int fds__bad_value(fds_replica *r, const char *what, const char *value,
+                   const char *why);
+
+/* Text of a JSON input value: a string (trimmed of ASCII spaces), an
+** integer or real (formatted), or null (*out = NULL).  Booleans, arrays and
+** objects are refused naming `what`.  *out is malloc'd.  "" becomes NULL
+** unless keep_empty. */
+int fds__json_text(fds_replica *r, const char *what, const json_t *v,
+                   int keep_empty, char **out);
+
+/* Validate and normalise the text of one register before it is written:
+** customer fields (name required, phone, email, birthday, tags as JSON
+** array text, cycle, stage as a defined stage key, owner, "f.KEY" against
+** its field definition), follow-up/plan/feedback/stagechg fields (method,
+** times).  value may be NULL (clear), refused for required fields.
+** *norm is malloc'd or NULL. */
+int fds__validate_value(fds_replica *r, const char *tbl, const char *field,
+                        const char *value, char **norm);
+
+/* ---- ids.c ------------------------------------------------------------------ */
+/* Resolve id (full or unique prefix) of an existing record into out.
+** The error names the table in user words ("customer", "plan"). */
+int fds__resolve(fds_replica *r, const char *tbl, const char *id,
+                 char out[FDSP_MAX_ID + 1]);
+/* Conflict id: 16 hex digits of FNV-1a 64 over "tbl\0rid\0field". */
+void fds__conflict_id(const char *tbl, const char *rid, const char *field,
+                      char out[17]);
+
+/* ---- customer.c -------------------------------------------------------------- */
+/* Customer JSON (see fieldsync.h) of an existing record id; include_deleted
+** also returns deleted ones with "deleted": true. */
+int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
+                       json_t **out);
+/* JSON of a child record (followup, plan, feedback, stagechg, share) from
+** its registers; NULL on OOM. */
+json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs);
+/* Live child records of a customer in table tbl, each as fds__child_json,
+** in creation order (first log row).  *out new array. */
+int fds__children(fds_replica *r, const char *tbl, const char *customer,
+                  json_t **out);
+/* First and last log time of a record (0 if it has no log rows). */
+int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
+                      int64_t *first, int64_t *last);
+/* "NAME (abcd1234)" for messages; writes into buf. */
+void fds__customer_label(fds_replica *r, const char *id, char *buf,
+                         size_t len);
+
+/* ---- defs.c ------------------------------------------------------------------ */
+/* Stage whose key, label or Chinese label is text (ASCII case-insensitive):
+** *stage is a new reference to its stagedef_list object.  FDS_INVALID with
+** the list of keys if none. */
+int fds__stage_find(fds_replica *r, const char *text, json_t **stage);
+/* Field definition of KEY (not deleted): new {"key","label","type",
+** "choices"?}.  FDS_NOTFOUND if undefined. */
+int fds__fielddef_get(fds_replica *r, const char *key, json_t **def);
+
+/* ---- small JSON helpers (customer.c) ----------------------------------------- */
+/* String member or NULL. */
+const char *fds__jstr(const json_t *obj, const char *key);
+/* ms from a stored time text (RFC 3339 or date); 0 if unparsable. */
+int64_t fds__time_or_zero(const char *text);
+
+#endif /* FDS_DOMAIN_H */

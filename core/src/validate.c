@@ -1,0 +1,420 @@
+/*
+** validate.c — what a value must look like before it becomes a register.
+**
+** Every refusal names the field and the offending value, so the CLI can
+** print it as is: `invalid email "abc": expected name@domain`.
+*/
+#include "domain.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Follow-up methods.  Aliases are the words a Chinese-speaking rep types
+** (the article's 电话、邮件、面谈…). */
+static const struct {
+    const char *alias;
+    const char *key;
+} methods[] = {
+    {"phone", "phone"},     {"email", "email"},     {"visit", "visit"},
+    {"wechat", "wechat"},   {"meeting", "meeting"}, {"other", "other"},
+    {"call", "phone"},      {"mail", "email"},      {"e-mail", "email"},
+    {"电话", "phone"},      {"邮件", "email"},      {"电子邮件", "email"},
+    {"拜访", "visit"},      {"面谈", "visit"},      {"上门", "visit"},
+    {"微信", "wechat"},     {"会议", "meeting"},    {"其他", "other"},
+    {"其它", "other"},
+};
+
+const char *fds__method_canon(const char *text)
+{
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (strcasecmp(text, methods[i].alias) == 0)
+            return methods[i].key;
+    return NULL;
+}
+
+int fds__valid_email(const char *s)
+{
+    const char *at = strchr(s, '@');
+    if (!at || at == s || strchr(at + 1, '@'))
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (isspace((unsigned char)*p) || *p == ',' || *p == ';' ||
+            *p == '<' || *p == '>')
+            return 0;
+    const char *dom = at + 1;
+    const char *dot = strrchr(dom, '.');
+    size_t dl = strlen(dom);
+    /* a dot inside the domain, not first or last, and no empty label */
+    if (!dot || dom[0] == '.' || dom[dl - 1] == '.' || strstr(dom, ".."))
+        return 0;
+    return strlen(s) <= 254;
+}
+
+int fds__valid_phone(const char *s)
+{
+    size_t n = strlen(s), nd = 0;
+    if (n < 3 || n > 32)
+        return 0;
+    for (const char *p = s; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            nd++;
+        else if (!strchr("+- ()", *p))
+            return 0;
+    }
+    return nd >= 3;
+}
+
+int fds__valid_date(const char *s, int allow_md)
+{
+    int y, m, d;
+    if (fds__parse_ymd(s, &y, &m, &d) == 0)
+        return 1;
+    if (allow_md && strlen(s) == 5 && isdigit((unsigned char)s[0]) &&
+        isdigit((unsigned char)s[1]) && s[2] == '-' &&
+        isdigit((unsigned char)s[3]) && isdigit((unsigned char)s[4])) {
+        m = (s[0] - '0') * 10 + (s[1] - '0');
+        d = (s[3] - '0') * 10 + (s[4] - '0');
+        /* a year-less birthday may be Feb 29: check against a leap year */
+        return m >= 1 && m <= 12 && d >= 1 && d <= fds__days_in_month(2000, m);
+    }
+    return 0;
+}
+
+int fds__valid_key(const char *s)
+{
+    if (!s || !(*s >= 'a' && *s <= 'z'))
+        return 0;
+    size_t n = 1;
+    for (const char *p = s + 1; *p; p++, n++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return 0;
+    return n <= 32;
+}
+
+int fds__bad_value(fds_replica *r, const char *what, const char *value,
+                   const char *why)
+{
+    char shown[64];
+    size_t n = value ? strlen(value) : 0;
+    if (n < sizeof shown) {
+        snprintf(shown, sizeof shown, "%s", value ? value : "");
+    } else {
+        /* cut on a UTF-8 character boundary and mark the cut */
+        size_t cut = 48;
+        while (cut > 0 && ((unsigned char)value[cut] & 0xC0) == 0x80)
+            cut--;
+        memcpy(shown, value, cut);
+        memcpy(shown + cut, "...", 4);
+    }
+    return fds__error(r, FDS_INVALID, "invalid %s \"%s\": %s", what, shown, why);
+}
+
+int fds__json_text(fds_replica *r, const char *what, const json_t *v,
+                   int keep_empty, char **out)
+{
+    char num[64];
+    const char *s;
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return FDS_OK;
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+        if (strlen(s) != json_string_length(v))
+            return fds__error(r, FDS_INVALID, "invalid %s: contains a NUL byte",
+                              what);
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        s = num;
+    } else if (json_is_real(v)) {
+        snprintf(num, sizeof num, "%.17g", json_real_value(v));
+        s = num;
+    } else {
+        return fds__error(r, FDS_INVALID, "invalid %s: expected text", what);
+    }
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+                     s[n - 1] == '\r'))
+        n--;
+    if (n > FDSP_MAX_VALUE)
+        return fds__error(r, FDS_TOOBIG, "%s is too long: %zu bytes (limit %d)",
+                          what, n, FDSP_MAX_VALUE);
+    if (n == 0 && !keep_empty)
+        return FDS_OK;
+    char *c = malloc(n + 1);
+    if (!c)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    memcpy(c, s, n);
+    c[n] = '\0';
+    *out = c;
+    return FDS_OK;
+}
+
+/* Tags: a JSON array of strings (or a comma-separated list) normalised to
+** compact JSON array text with empties and duplicates dropped. */
+static int norm_tags(fds_replica *r, const char *value, char **norm)
+{
+    json_t *in = NULL, *outa = json_array();
+    int rc = FDS_OK;
+    if (!outa)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    if (value[0] == '[') {
+        in = json_loads(value, JSON_REJECT_DUPLICATES, NULL);
+        if (!json_is_array(in)) {
+            rc = fds__bad_value(r, "tags", value, "expected a JSON array of text");
+            goto done;
+        }
+    } else {
+        in = json_array();
+        const char *p = value;
+        while (in && *p) {
+            const char *e = p;
+            while (*e && *e != ',' && strncmp(e, "，", 3) != 0)
+                e++;
+            json_array_append_new(in, json_stringn(p, (size_t)(e - p)));
+            p = *e == ',' ? e + 1 : (*e ? e + 3 : e);
+        }
+    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(in, i, t) {
+        char *s = NULL;
+        if (!json_is_string(t)) {
+            rc = fds__bad_value(r, "tags", value, "expected a list of text");
+            goto done;
+        }
+        if ((rc = fds__json_text(r, "tag", t, 0, &s)) != FDS_OK)
+            goto done;
+        if (!s)
+            continue;
+        int dup = 0;
+        size_t j;
+        json_t *o;
+        json_array_foreach(outa, j, o)
+            dup |= strcmp(json_string_value(o), s) == 0;
+        if (!dup)
+            json_array_append_new(outa, json_string(s));
+        free(s);
+    }
+    if (json_array_size(outa) > FDS__MAX_TAGS) {
+        rc = fds__error(r, FDS_TOOBIG, "too many tags: %zu (limit %d)",
+                        json_array_size(outa), FDS__MAX_TAGS);
+        goto done;
+    }
+    *norm = json_array_size(outa) ? json_dumps(outa, JSON_COMPACT) : NULL;
+    if (json_array_size(outa) && !*norm)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    else if (*norm && strlen(*norm) > FDSP_MAX_VALUE) {
+        free(*norm);
+        *norm = NULL;
+        rc = fds__error(r, FDS_TOOBIG, "tags are too long (limit %d bytes)",
+                        FDSP_MAX_VALUE);
+    }
+done:
+    json_decref(in);
+    json_decref(outa);
+    return rc;
+}
+
+static int parse_number(const char *s)
+{
+    char *end = NULL;
+    double d = strtod(s, &end);
+    return end != s && *end == '\0' && isfinite(d);
+}
+
+/* A stored time: any fds_time_parse form, normalised to RFC 3339 UTC. */
+static int norm_time(fds_replica *r, const char *what, const char *value,
+                     char **norm)
+{
+    int64_t ms;
+    char buf[40];
+    if (fds_time_parse(value, &ms) != FDS_OK)
+        return fds__bad_value(r, what, value,
+                              "expected YYYY-MM-DD, YYYY-MM-DD HH:MM or RFC 3339");
+    fds_time_format(ms, buf, sizeof buf);
+    *norm = strdup(buf);
+    return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+}
+
+/* A custom field value against its definition. */
+static int check_custom(fds_replica *r, const char *key, const char *value,
+                        char **norm)
+{
+    json_t *def = NULL;
+    char what[48];
+    int rc = fds__fielddef_get(r, key, &def);
+    if (rc == FDS_NOTFOUND)
+        return fds__error(r, FDS_INVALID,
+                          "unknown field \"%s\": define it with `field add %s`",
+                          key, key);
+    if (rc != FDS_OK)
+        return rc;
+    snprintf(what, sizeof what, "%s", key);
+    const char *type = fds__jstr(def, "type");
+    if (!type)
+        type = "text";
+    if (!value) {
+        rc = FDS_OK;
+    } else if (strcmp(type, "number") == 0) {
+        if (!parse_number(value))
+            rc = fds__bad_value(r, what, value, "expected a number");
+    } else if (strcmp(type, "date") == 0) {
+        int64_t ms;
+        int y, m, d;
+        char buf[16];
+        if (fds__parse_ymd(value, &y, &m, &d) == 0) {
+            rc = FDS_OK;
+        } else if (fds_time_parse(value, &ms) == FDS_OK) {
+            /* a time given for a date field keeps its local day */
+            fds__local_date(ms, &y, &m, &d);
+            snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+            *norm = strdup(buf);
+            if (!*norm)
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+        } else {
+            rc = fds__bad_value(r, what, value, "expected a date YYYY-MM-DD");
+        }
+    } else if (strcmp(type, "choice") == 0) {
+        json_t *choices = json_object_get(def, "choices");
+        size_t i;
+        json_t *c;
+        int found = 0;
+        json_array_foreach(choices, i, c)
+            found |= json_is_string(c) && strcmp(json_string_value(c), value) == 0;
+        if (!found) {
+            char *list = choices ? json_dumps(choices, JSON_COMPACT) : NULL;
+            char why[256];
+            snprintf(why, sizeof why, "expected one of %s", list ? list : "[]");
+            free(list);
+            rc = fds__bad_value(r, what, value, why);
+        }
+    } else if (strcmp(type, "phone") == 0) {
+        if (!fds__valid_phone(value))
+            rc = fds__bad_value(r, what, value,
+                                "expected 3-32 digits, spaces, +, -, ( or )");
+    } else if (strcmp(type, "email") == 0) {
+        if (!fds__valid_email(value))
+            rc = fds__bad_value(r, what, value, "expected name@domain");
+    }
+    json_decref(def);
+    return rc;
+}
+
+static int check_customer(fds_replica *r, const char *field, const char *value,
+                          char **norm)
+{
+    if (strcmp(field, "name") == 0) {
+        if (!value)
+            return fds__error(r, FDS_INVALID, "name is required");
+    } else if (strcmp(field, "phone") == 0) {
+        if (value && !fds__valid_phone(value))
+            return fds__bad_value(r, "phone", value,
+                                  "expected 3-32 digits, spaces, +, -, ( or )");
+    } else if (strcmp(field, "email") == 0) {
+        if (value && !fds__valid_email(value))
+            return fds__bad_value(r, "email", value, "expected name@domain");
+    } else if (strcmp(field, "birthday") == 0) {
+        if (value && !fds__valid_date(value, 1))
+            return fds__bad_value(r, "birthday", value,
+                                  "expected a date YYYY-MM-DD or MM-DD");
+    } else if (strcmp(field, "tags") == 0) {
+        if (value)
+            return norm_tags(r, value, norm);
+    } else if (strcmp(field, "cycle") == 0) {
+        if (value) {
+            char *end = NULL;
+            long c = strtol(value, &end, 10);
+            if (end == value || *end || c < 1 || c > FDS__MAX_CYCLE)
+                return fds__bad_value(r, "cycle", value,
+                                      "expected a number of days from 1 to 3650");
+            char buf[16];
+            snprintf(buf, sizeof buf, "%ld", c);
+            *norm = strdup(buf);
+            return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+        }
+    } else if (strcmp(field, "stage") == 0) {
+        if (value) {
+            json_t *st = NULL;
+            int rc = fds__stage_find(r, value, &st);
+            if (rc != FDS_OK)
+                return rc;
+            *norm = strdup(fds__jstr(st, "key"));
+            json_decref(st);
+            return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+        }
+    } else if (strcmp(field, "owner") == 0) {
+        if (value && strlen(value) > FDSP_MAX_ID)
+            return fds__bad_value(r, "owner", value, "user names are at most 64 bytes");
+    } else if (strncmp(field, "f.", 2) == 0) {
+        return check_custom(r, field + 2, value, norm);
+    } else if (strcmp(field, "deleted") == 0) {
+        if (value && strcmp(value, "0") && strcmp(value, "1"))
+            return fds__bad_value(r, "deleted", value, "expected 0 or 1");
+    } else if (strcmp(field, "wechat") && strcmp(field, "company") &&
+               strcmp(field, "title") && strcmp(field, "notes")) {
+        return fds__error(r, FDS_INVALID, "unknown customer field \"%s\"", field);
+    }
+    return FDS_OK;
+}
+
+static int check_child(fds_replica *r, const char *tbl, const char *field,
+                       const char *value, char **norm)
+{
+    if (strcmp(field, "method") == 0) {
+        const char *m = value ? fds__method_canon(value) : NULL;
+        if (value && !m)
+            return fds__bad_value(r, "method", value,
+                                  "expected phone, email, visit, wechat, meeting "
+                                  "or other");
+        if (m) {
+            *norm = strdup(m);
+            return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+        }
+    } else if (strcmp(field, "at") == 0 || strcmp(field, "due") == 0) {
+        if (!value && (strcmp(field, "due") == 0))
+            return fds__error(r, FDS_INVALID, "a plan needs a due time");
+        if (value)
+            return norm_time(r, field, value, norm);
+    } else if (strcmp(field, "content") == 0) {
+        if (!value && strcmp(tbl, "plan") != 0)
+            return fds__error(r, FDS_INVALID, "content is required");
+    } else if (strcmp(field, "done") == 0 || strcmp(field, "deleted") == 0) {
+        if (value && strcmp(value, "0") && strcmp(value, "1"))
+            return fds__bad_value(r, field, value, "expected 0 or 1");
+    }
+    return FDS_OK;
+}
+
+int fds__validate_value(fds_replica *r, const char *tbl, const char *field,
+                        const char *value, char **norm)
+{
+    *norm = NULL;
+    if (value && strlen(value) > FDSP_MAX_VALUE)
+        return fds__error(r, FDS_TOOBIG, "%s is too long: %zu bytes (limit %d)",
+                          field, strlen(value), FDSP_MAX_VALUE);
+    int rc;
+    if (strcmp(tbl, "customer") == 0)
+        rc = check_customer(r, field, value, norm);
+    else if (strcmp(tbl, "followup") == 0 || strcmp(tbl, "plan") == 0 ||
+             strcmp(tbl, "feedback") == 0 || strcmp(tbl, "stagechg") == 0)
+        rc = check_child(r, tbl, field, value, norm);
+    else
+        rc = FDS_OK;
+    if (rc == FDS_OK && !*norm && value) {
+        *norm = strdup(value);
+        if (!*norm)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+    }
+    if (rc != FDS_OK) {
+        free(*norm);
+        *norm = NULL;
+    }
+    return rc;
+}
