@@ -188,7 +188,11 @@ FDS_API int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
 /* Encode a message as compact JSON (keys in a fixed order).  *out is
 ** malloc'd (free with free()), not NUL-counted in *len but NUL-terminated.
 ** Returns FDSP_OK, FDSP_E_NOMEM, or FDSP_E_LIMIT/FDSP_E_VALUE if the struct
-** would not pass fdsp_decode. */
+** would not pass fdsp_decode.  More precisely, the code fdsp_decode would
+** give the encoded form: also FDSP_E_MISSING (a required string is NULL),
+** FDSP_E_VERSION (hello/welcome version != FDSP_VERSION),
+** FDSP_E_UNKNOWN_TYPE, and FDSP_E_TOOBIG when the encoding would exceed
+** FDSP_MAX_FRAME (e.g. many large values: split the batch and retry). */
 FDS_API int fdsp_encode(const fdsp_msg *m, char **out, size_t *len);
 
 /* A zeroed message of the given type (free with fdsp_msg_free). */
