@@ -1,0 +1,544 @@
+/*
+** test_converge.c — convergence property test and one test per sync rule.
+**
+** Property: 3-5 in-memory replicas, each with its own deterministic clock
+** (skewed) and seeded randomness, make random writes (including deletes
+** and concurrent edits of one field) to a few records, interleaved with
+** partial exchanges through an in-test hub that delivers changes in random
+** order, duplicates some and loses some (resent later).  After everyone has
+** everything, every replica's reg table must be byte-for-byte equal, and
+** each register must equal the pure merge of every change of that field
+** (an oracle independent of the replicas' history).
+**
+** FDS_SEED=N replays one seed; FDS_SEEDS=N sets how many seeds run
+** (default 2000).  A failure names the seed, the replica and the register.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "internal.h"
+#include "testenv.h"
+
+#define MAXREP 5
+#define MAXCH 256
+
+/* A change as the hub carries it. */
+typedef struct hub {
+    fdsp_change ch[MAXCH];
+    int author[MAXCH];
+    size_t n;
+    int64_t collected[MAXREP];         /* last lseq read from each replica */
+    /* delivered[i][k]: change k reached replica i */
+    unsigned char delivered[MAXREP][MAXCH];
+} hub;
+
+typedef struct world {
+    int n;
+    test_env env[MAXREP];
+    fds_replica *r[MAXREP];
+    hub h;
+    uint64_t rng;
+    unsigned seed;
+} world;
+
+static unsigned pick(world *w, unsigned n)
+{
+    return (unsigned)(test_rand(&w->rng) % n);
+}
+
+/* Copy replica i's new local changes (log origin 1) into the hub. */
+static void collect(world *w, int i)
+{
+    fds_replica *r = w->r[i];
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db,
+        "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user FROM log "
+        "WHERE origin = 1 AND lseq > ?1 ORDER BY lseq", -1, &st, NULL),
+        SQLITE_OK);
+    sqlite3_bind_int64(st, 1, w->h.collected[i]);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        assert_true(w->h.n < MAXCH);
+        fdsp_change *c = &w->h.ch[w->h.n];
+        memset(c, 0, sizeof *c);
+        w->h.collected[i] = sqlite3_column_int64(st, 0);
+        c->table = strdup((const char *)sqlite3_column_text(st, 1));
+        c->record = strdup((const char *)sqlite3_column_text(st, 2));
+        c->field = strdup((const char *)sqlite3_column_text(st, 3));
+        if (sqlite3_column_type(st, 4) != SQLITE_NULL)
+            c->value = strdup((const char *)sqlite3_column_text(st, 4));
+        json_t *vv = json_loads((const char *)sqlite3_column_text(st, 5), 0, NULL);
+        assert_int_equal(fds__vv_from_json(vv, &c->vv), FDS_OK);
+        json_decref(vv);
+        c->hlc = (uint64_t)sqlite3_column_int64(st, 6);
+        c->device = strdup((const char *)sqlite3_column_text(st, 7));
+        c->user = strdup((const char *)sqlite3_column_text(st, 8));
+        w->h.author[w->h.n] = i;
+        w->h.delivered[i][w->h.n] = 1;
+        w->h.n++;
+    }
+    sqlite3_finalize(st);
+}
+
+static void deliver(world *w, int i, size_t k)
+{
+    int outcome;
+    int rc = fds__apply(w->r[i], &w->h.ch[k], &outcome);
+    if (rc != FDS_OK)
+        fail_msg("seed %u: apply on replica %d failed: %s", w->seed, i,
+                 fds_errmsg(w->r[i]));
+    w->h.delivered[i][k] = 1;
+}
+
+/* One exchange round: each undelivered (replica, change) pair is delivered
+** with probability pct% in shuffled order; some are delivered twice; some
+** already-delivered ones are re-delivered (duplicates); a batch is applied
+** inside one transaction as a session does. */
+static void exchange(world *w, unsigned pct)
+{
+    size_t pairs[MAXREP * MAXCH][2];
+    size_t np = 0;
+    for (int i = 0; i < w->n; i++)
+        for (size_t k = 0; k < w->h.n; k++)
+            if (w->h.author[k] != i &&
+                (!w->h.delivered[i][k] || pick(w, 10) == 0))
+                if (pick(w, 100) < pct) {
+                    pairs[np][0] = (size_t)i;
+                    pairs[np][1] = k;
+                    np++;
+                }
+    for (size_t a = np; a > 1; a--) {             /* Fisher-Yates */
+        size_t b = pick(w, (unsigned)a);
+        size_t t0 = pairs[a - 1][0], t1 = pairs[a - 1][1];
+        pairs[a - 1][0] = pairs[b][0];
+        pairs[a - 1][1] = pairs[b][1];
+        pairs[b][0] = t0;
+        pairs[b][1] = t1;
+    }
+    int batched = pick(w, 2);
+    for (int i = 0; batched && i < w->n; i++)
+        assert_int_equal(fds_begin(w->r[i]), FDS_OK);
+    for (size_t p = 0; p < np; p++) {
+        deliver(w, (int)pairs[p][0], pairs[p][1]);
+        if (pick(w, 8) == 0)
+            deliver(w, (int)pairs[p][0], pairs[p][1]);   /* duplicate */
+    }
+    for (int i = 0; batched && i < w->n; i++)
+        assert_int_equal(fds_commit(w->r[i]), FDS_OK);
+}
+
+static const char *const values[] = {"a", "b", "c", "张", NULL};
+static const char *const fields[] = {"name", "phone", "deleted"};
+
+static void random_write(world *w, int i)
+{
+    fds_replica *r = w->r[i];
+    char rid[8];
+    snprintf(rid, sizeof rid, "r%u", pick(w, 3));
+    unsigned kind = pick(w, 10);
+    if (kind == 0) {                              /* delete */
+        assert_int_equal(fds__write1(r, "customer", rid, "deleted", "1"), FDS_OK);
+    } else if (kind <= 2) {                       /* several fields at once */
+        json_t *f = json_object();
+        json_object_set_new(f, "name", json_string(values[pick(w, 4)]));
+        json_object_set_new(f, "phone", values[pick(w, 5)]
+                            ? json_string(values[pick(w, 4)]) : json_null());
+        assert_int_equal(fds__write(r, "customer", rid, f), FDS_OK);
+        json_decref(f);
+    } else if (kind == 3) {                       /* a child record */
+        char cid[16];
+        snprintf(cid, sizeof cid, "f%u", pick(w, 2));
+        assert_int_equal(fds__write1(r, "followup", cid, "customer", rid), FDS_OK);
+    } else {
+        const char *f = fields[pick(w, 3)];
+        const char *v = strcmp(f, "deleted") == 0 ? (pick(w, 2) ? "1" : "0")
+                                                   : values[pick(w, 5)];
+        assert_int_equal(fds__write1(r, "customer", rid, f, v), FDS_OK);
+    }
+}
+
+/* reg rows of a replica in one canonical text, plus the row names. */
+static char *reg_text(fds_replica *r)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db,
+        "SELECT tbl, rid, field, quote(value), versions, conflict FROM reg "
+        "ORDER BY tbl, rid, field", -1, &st, NULL), SQLITE_OK);
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char line[4096];
+        int n = snprintf(line, sizeof line, "%s/%s/%s|%s|%s|%d\n",
+                         sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+                         sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+                         sqlite3_column_text(st, 4), sqlite3_column_int(st, 5));
+        while (len + (size_t)n + 1 > cap)
+            out = realloc(out, cap *= 2);
+        memcpy(out + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* First differing line of two reg dumps, for the failure message. */
+static void first_diff(const char *a, const char *b, char *buf, size_t len)
+{
+    while (*a && *a == *b) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        if (!ea || !eb || ea - a != eb - b || memcmp(a, b, (size_t)(ea - a)))
+            break;
+        a = ea + 1;
+        b = eb + 1;
+    }
+    const char *e = strchr(a, '|');
+    snprintf(buf, len, "%.*s", e ? (int)(e - a) : 60, a);
+}
+
+/* Oracle: fold every change of each register with the pure merge, in a
+** random order, and compare with replica 0's stored versions. */
+static void check_oracle(world *w)
+{
+    for (size_t k = 0; k < w->h.n; k++) {
+        const fdsp_change *c = &w->h.ch[k];
+        size_t idx[MAXCH], m = 0;
+        for (size_t j = 0; j < w->h.n; j++)
+            if (!strcmp(w->h.ch[j].table, c->table) &&
+                !strcmp(w->h.ch[j].record, c->record) &&
+                !strcmp(w->h.ch[j].field, c->field))
+                idx[m++] = j;
+        if (idx[0] != k)
+            continue;                         /* each register once */
+        for (size_t a = m; a > 1; a--) {
+            size_t b = pick(w, (unsigned)a), t = idx[a - 1];
+            idx[a - 1] = idx[b];
+            idx[b] = t;
+        }
+        fds_register reg = {0, NULL};
+        for (size_t j = 0; j < m; j++) {
+            fds_register out = {0, NULL};
+            int outcome;
+            assert_int_equal(fds_merge(&reg, &w->h.ch[idx[j]], &out, &outcome),
+                             FDS_OK);
+            fds_register_clear(&reg);
+            reg = out;
+        }
+        fds_register stored = {0, NULL};
+        assert_int_equal(fds__reg_load(w->r[0], c->table, c->record, c->field,
+                                       &stored), FDS_OK);
+        char *s1 = fds__register_dump(&reg), *s2 = fds__register_dump(&stored);
+        if (strcmp(s1, s2) != 0)
+            fail_msg("seed %u: replica 0 reg %s/%s/%s differs from the pure "
+                     "merge of its changes:\n  stored %s\n  oracle %s",
+                     w->seed, c->table, c->record, c->field, s2, s1);
+        /* Versions kept are mutually concurrent. */
+        for (size_t a = 0; a < stored.n; a++)
+            for (size_t b = a + 1; b < stored.n; b++)
+                assert_int_equal(fds_vv_compare(&stored.v[a].vv, &stored.v[b].vv),
+                                 FDS_VV_CONCURRENT);
+        free(s1);
+        free(s2);
+        fds_register_clear(&reg);
+        fds_register_clear(&stored);
+    }
+}
+
+static void world_free(world *w)
+{
+    for (int i = 0; i < w->n; i++)
+        fds_replica_close(w->r[i]);
+    for (size_t k = 0; k < w->h.n; k++)
+        fds__change_clear(&w->h.ch[k]);
+}
+
+static void run_seed(unsigned seed)
+{
+    world *w = calloc(1, sizeof *w);
+    w->seed = seed;
+    w->rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
+    w->n = 3 + (int)pick(w, 3);
+    for (int i = 0; i < w->n; i++) {
+        /* Skewed clocks, some running behind the others. */
+        test_env_init(&w->env[i], 1700000000000 + (int64_t)pick(w, 5000),
+                      seed * 31 + (unsigned)i + 1);
+        w->env[i].step = (int64_t)pick(w, 3);
+        w->r[i] = test_open(&w->env[i]);
+        assert_int_equal(fds_replica_set_user(w->r[i], "u"), FDS_OK);
+    }
+    int rounds = 2 + (int)pick(w, 3);
+    for (int round = 0; round < rounds; round++) {
+        for (int i = 0; i < w->n; i++) {
+            int writes = (int)pick(w, 4);
+            for (int k = 0; k < writes && w->h.n + 8 < MAXCH; k++)
+                random_write(w, i);
+            collect(w, i);
+        }
+        exchange(w, 20 + pick(w, 60));         /* partial, lossy */
+    }
+    /* Resend everything lost until all have everything. */
+    for (int i = 0; i < w->n; i++)
+        collect(w, i);
+    exchange(w, 100);
+    for (int i = 0; i < w->n; i++)
+        for (size_t k = 0; k < w->h.n; k++)
+            assert_true(w->h.delivered[i][k]);
+
+    char *ref = reg_text(w->r[0]);
+    for (int i = 1; i < w->n; i++) {
+        char *t = reg_text(w->r[i]);
+        if (strcmp(ref, t) != 0) {
+            char where[256];
+            first_diff(ref, t, where, sizeof where);
+            fprintf(stderr, "seed %u diverged: replica %d reg %s\n", seed, i,
+                    where);
+            fail_msg("seed %u diverged: replica %d reg %s", seed, i, where);
+        }
+        free(t);
+    }
+    free(ref);
+    check_oracle(w);
+    world_free(w);
+    free(w);
+}
+
+static void test_property_converge(void **state)
+{
+    (void)state;
+    const char *one = getenv("FDS_SEED");
+    if (one && *one) {
+        run_seed((unsigned)strtoul(one, NULL, 10));
+        return;
+    }
+    const char *many = getenv("FDS_SEEDS");
+    unsigned n = many && *many ? (unsigned)strtoul(many, NULL, 10) : 2000;
+    for (unsigned seed = 1; seed <= n; seed++)
+        run_seed(seed);
+}
+
+/* ---- One test per rule ------------------------------------------------------- */
+
+typedef struct pair {
+    test_env ea, eb;
+    fds_replica *a, *b;
+    int64_t seen_a, seen_b;
+} pair;
+
+static void pair_open(pair *p, int64_t skew)
+{
+    test_env_init(&p->ea, 1700000000000, 101);
+    test_env_init(&p->eb, 1700000000000 + skew, 202);
+    p->a = test_open(&p->ea);
+    p->b = test_open(&p->eb);
+    p->seen_a = p->seen_b = 0;
+}
+
+/* Deliver every new local change of `from` to `to`. */
+static void ship(fds_replica *from, int64_t *seen, fds_replica *to)
+{
+    world *w = calloc(1, sizeof *w);
+    w->n = 1;
+    w->r[0] = from;
+    w->h.collected[0] = *seen;
+    collect(w, 0);
+    *seen = w->h.collected[0];
+    for (size_t k = 0; k < w->h.n; k++) {
+        int outcome;
+        assert_int_equal(fds__apply(to, &w->h.ch[k], &outcome), FDS_OK);
+        fds__change_clear(&w->h.ch[k]);
+    }
+    free(w);
+}
+
+static void sync_pair(pair *p)
+{
+    ship(p->a, &p->seen_a, p->b);
+    ship(p->b, &p->seen_b, p->a);
+}
+
+static int conflicts(fds_replica *r)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db,
+        "SELECT count(*) FROM reg WHERE conflict = 1", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static void assert_same(pair *p)
+{
+    char *x = reg_text(p->a), *y = reg_text(p->b);
+    assert_string_equal(x, y);
+    free(x);
+    free(y);
+}
+
+static char *value(fds_replica *r, const char *tbl, const char *rid,
+                   const char *field)
+{
+    json_t *o = NULL;
+    assert_int_equal(fds__read(r, tbl, rid, &o), FDS_OK);
+    const char *v = json_string_value(json_object_get(o, field));
+    char *s = v ? strdup(v) : NULL;
+    json_decref(o);
+    return s;
+}
+
+/* Rule 3: concurrent edits of one field conflict, the same winner is
+** chosen everywhere, and a later write made after both settles it. */
+static void test_rule3_conflict_and_settle(void **state)
+{
+    (void)state;
+    pair p;
+    pair_open(&p, 10000);                 /* b's clock runs ahead */
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "name", "base"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "name", "from a"), FDS_OK);
+    assert_int_equal(fds__write1(p.b, "customer", "c1", "name", "from b"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 1);
+    assert_int_equal(conflicts(p.b), 1);
+    assert_same(&p);
+    char *va = value(p.a, "customer", "c1", "name");
+    assert_string_equal(va, "from b");    /* greater hlc */
+    free(va);
+    /* Both values, authors and devices are kept for review. */
+    fds_register reg = {0, NULL};
+    assert_int_equal(fds__reg_load(p.a, "customer", "c1", "name", &reg), FDS_OK);
+    assert_int_equal(reg.n, 2);
+    assert_string_equal(reg.v[1].value, "from a");
+    assert_string_equal(reg.v[1].device, fds_replica_device(p.a));
+    assert_string_equal(reg.v[0].device, fds_replica_device(p.b));
+    fds_register_clear(&reg);
+
+    /* a resolves (writes after seeing both): settled on both. */
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "name", "agreed"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 0);
+    assert_int_equal(conflicts(p.b), 0);
+    assert_same(&p);
+    char *vb = value(p.b, "customer", "c1", "name");
+    assert_string_equal(vb, "agreed");    /* even against b's faster clock */
+    free(vb);
+    fds_replica_close(p.a);
+    fds_replica_close(p.b);
+}
+
+/* Rule 3, the other half: a write made knowing the earlier one wins
+** without conflict, even when its author's clock is behind. */
+static void test_rule3_causal_overwrite(void **state)
+{
+    (void)state;
+    pair p;
+    pair_open(&p, -60000);                /* b's clock a minute behind */
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "phone", "1"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.b, "customer", "c1", "phone", "2"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 0);
+    char *v = value(p.a, "customer", "c1", "phone");
+    assert_string_equal(v, "2");
+    free(v);
+    assert_same(&p);
+    fds_replica_close(p.a);
+    fds_replica_close(p.b);
+}
+
+/* Rule 4: different fields of one record, and follow-ups on one customer,
+** never conflict. */
+static void test_rule4_fields_independent(void **state)
+{
+    (void)state;
+    pair p;
+    pair_open(&p, 0);
+    json_t *f = json_pack("{s:s, s:s, s:s}", "name", "n", "phone", "p",
+                          "email", "e");
+    assert_int_equal(fds__write(p.a, "customer", "c1", f), FDS_OK);
+    json_decref(f);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "phone", "a-phone"), FDS_OK);
+    assert_int_equal(fds__write1(p.b, "customer", "c1", "email", "b@x"), FDS_OK);
+    assert_int_equal(fds__write1(p.a, "followup", "fa", "customer", "c1"), FDS_OK);
+    assert_int_equal(fds__write1(p.b, "followup", "fb", "customer", "c1"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 0);
+    assert_int_equal(conflicts(p.b), 0);
+    char *ph = value(p.b, "customer", "c1", "phone");
+    char *em = value(p.a, "customer", "c1", "email");
+    assert_string_equal(ph, "a-phone");
+    assert_string_equal(em, "b@x");
+    free(ph);
+    free(em);
+    assert_int_equal(fds__exists(p.a, "followup", "fb"), 1);
+    assert_int_equal(fds__exists(p.b, "followup", "fa"), 1);
+    assert_same(&p);
+    fds_replica_close(p.a);
+    fds_replica_close(p.b);
+}
+
+/* Rule 5: a delete concurrent with an edit is a conflict; a delete after
+** seeing the edit is not. */
+static void test_rule5_delete_vs_edit(void **state)
+{
+    (void)state;
+    pair p;
+    pair_open(&p, 0);
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "name", "x"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.a, "customer", "c1", "deleted", "1"), FDS_OK);
+    assert_int_equal(fds__write1(p.b, "customer", "c1", "name", "edited"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 1);
+    assert_int_equal(conflicts(p.b), 1);
+    assert_same(&p);
+    fds_register reg = {0, NULL};
+    assert_int_equal(fds__reg_load(p.b, "customer", "c1", "deleted", &reg), FDS_OK);
+    assert_int_equal(reg.n, 2);
+    assert_true(fds_register_in_conflict(&reg));
+    fds_register_clear(&reg);
+    /* Resolving (keep deleted) settles it everywhere. */
+    assert_int_equal(fds__write1(p.b, "customer", "c1", "deleted", "1"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 0);
+    assert_int_equal(fds__exists(p.a, "customer", "c1"), 0);
+    assert_same(&p);
+
+    /* Sequential: edit seen, then delete: no conflict. */
+    assert_int_equal(fds__write1(p.a, "customer", "c2", "name", "y"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.b, "customer", "c2", "name", "y2"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.a, "customer", "c2", "deleted", "1"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 0);
+    assert_int_equal(fds__exists(p.b, "customer", "c2"), 0);
+    /* Two concurrent edits of different fields do not conflict on
+    ** "deleted" (both wrote "0"). */
+    assert_int_equal(fds__write1(p.a, "customer", "c3", "name", "z"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(fds__write1(p.a, "customer", "c3", "name", "z1"), FDS_OK);
+    assert_int_equal(fds__write1(p.b, "customer", "c3", "phone", "9"), FDS_OK);
+    sync_pair(&p);
+    assert_int_equal(conflicts(p.a), 0);
+    assert_same(&p);
+    fds_replica_close(p.a);
+    fds_replica_close(p.b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rule3_conflict_and_settle),
+        cmocka_unit_test(test_rule3_causal_overwrite),
+        cmocka_unit_test(test_rule4_fields_independent),
+        cmocka_unit_test(test_rule5_delete_vs_edit),
+        cmocka_unit_test(test_property_converge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
