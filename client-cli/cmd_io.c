@@ -414,10 +414,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
         const char *id = NULL;
         int bad = 0, any = 0;
         for (size_t i = 0; i < ncols && i < row.n && !bad; i++) {
-            char *v = row.cells[i];
-            while (*v == ' ' || *v == '\t') v++;
-            size_t vl = strlen(v);
-            while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) v[--vl] = '\0';
+            const char *v = row.cells[i];    /* the reader trimmed unquoted cells */
             if (!*v) continue;
             any = 1;
             if (cols[i].kind == COL_ID) { id = v; continue; }

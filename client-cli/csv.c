@@ -76,6 +76,11 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
     row->line = c->line;
     cell b = { NULL, 0, 0 };
     for (;;) {
+        /* Spaces around a cell are layout, not data (hand-made files write
+        ** "a, b"); inside quotes everything is kept. */
+        const char *q = c->p;
+        while (q < c->end && (*q == ' ' || *q == '\t')) q++;
+        if (q < c->end && *q == '"') c->p = q;
         if (c->p < c->end && *c->p == '"') {
             long start = c->line;
             c->p++;
@@ -93,6 +98,7 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
                 }
                 if (cell_put(&b, ch) != 0) goto nomem;
             }
+            while (c->p < c->end && (*c->p == ' ' || *c->p == '\t')) c->p++;
             if (c->p < c->end && *c->p != ',' && *c->p != '\r' && *c->p != '\n') {
                 snprintf(err, errlen, "line %ld: text after a closing quote", c->line);
                 goto bad;
@@ -106,6 +112,11 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
                 }
                 if (cell_put(&b, *c->p++) != 0) goto nomem;
             }
+            size_t lead = 0;
+            while (lead < b.n && (b.s[lead] == ' ' || b.s[lead] == '\t')) lead++;
+            while (b.n > lead && (b.s[b.n - 1] == ' ' || b.s[b.n - 1] == '\t'))
+                b.s[--b.n] = '\0';
+            if (lead) { memmove(b.s, b.s + lead, b.n - lead + 1); b.n -= lead; }
         }
         if (row_push(row, &b) != 0) goto nomem;
         if (c->p < c->end && *c->p == ',') { c->p++; continue; }

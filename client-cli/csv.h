@@ -25,7 +25,8 @@ void cli_csv_init(cli_csv *c, const char *buf, size_t len);
 /* Next record into *row (cleared first).  Returns 1 for a record, 0 at the
 ** end, -1 on malformed input (err names the line), -2 out of memory.
 ** Records end at LF, CRLF or CR; quoted cells may hold newlines, commas and
-** doubled quotes.  Blank lines are skipped. */
+** doubled quotes (kept verbatim); unquoted cells are trimmed of spaces and
+** tabs.  Blank lines are skipped. */
 int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen);
 void cli_csv_row_clear(cli_csv_row *row);
 
