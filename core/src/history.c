@@ -14,6 +14,19 @@ static void set_text(json_t *o, const char *k, sqlite3_stmt *st, int col)
     json_object_set_new(o, k, v ? json_string(v) : json_null());
 }
 
+/* The engine writes deleted = "0" with every edit of an existing record
+** (so a delete meets concurrent edits, rule 5).  Where that changes
+** nothing (the record was not deleted before) it is not news to a reader
+** of the timeline; an undelete ("1" -> "0") still shows. */
+static int liveness_mark(sqlite3_stmt *st)
+{
+    const char *field = (const char *)sqlite3_column_text(st, 5);
+    const char *value = (const char *)sqlite3_column_text(st, 6);
+    const char *prev = (const char *)sqlite3_column_text(st, 7);
+    return field && strcmp(field, "deleted") == 0 && value &&
+           strcmp(value, "0") == 0 && (!prev || strcmp(prev, "0") == 0);
+}
+
 int fds_history(fds_replica *r, const char *id, json_t **out)
 {
     char full[FDSP_MAX_ID + 1];
@@ -53,6 +66,8 @@ int fds_history(fds_replica *r, const char *id, json_t **out)
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         char at[40];
+        if (liveness_mark(st))
+            continue;
         json_t *e = json_object();
         if (!e)
             break;
