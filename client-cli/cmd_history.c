@@ -30,8 +30,9 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
     size_t i;
     json_t *e;
     json_array_foreach(out, i, e) {
-        printf("%s  %s%s@%.8s%s  %s/%s: ", cli_local_time(cli_str(e, "at"), tb),
-               cli_c(ctx, CLI_C_DIM), cli_str(e, "user"), cli_str(e, "device"),
+        const char *user = cli_str(e, "user");
+        printf("%s  %s%s%s%.8s%s  %s/%s: ", cli_local_time(cli_str(e, "at"), tb),
+               cli_c(ctx, CLI_C_DIM), user, *user ? "@" : "", cli_str(e, "device"),
                cli_c(ctx, CLI_C_RESET), cli_str(e, "table"), cli_str(e, "field"));
         put_value(json_object_get(e, "previous"), 30);
         fputs(" → ", stdout);
@@ -53,7 +54,8 @@ static void side(const cli_ctx *ctx, const char *label, const json_t *s)
     json_t *v = json_object_get(s, "value");
     if (json_is_string(v)) cli_put_cell(stdout, json_string_value(v), 30, 1);
     else cli_put_cell(stdout, "∅", 30, 1);
-    printf("  %s@%.8s  %s\n", cli_str(s, "user"), cli_str(s, "device"),
+    const char *user = cli_str(s, "user");
+    printf("  %s%s%.8s  %s\n", user, *user ? "@" : "", cli_str(s, "device"),
            cli_local_time(cli_str(s, "at"), tb));
 }
 

@@ -59,7 +59,8 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         {"server", CLI_VALUE}, {"token", CLI_VALUE}, {"ca", CLI_VALUE},
         {"force", CLI_FLAG}, {"offline", CLI_FLAG}, {NULL, 0} };
     cli_args a;
-    char *old = NULL, ca[PATH_MAX] = "";
+    char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
+    char ca[PATH_MAX] = "";
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
@@ -84,6 +85,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_outbox_count(ctx->r, &pending);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     old = meta(ctx->r, "server");
+    old_token = meta(ctx->r, "token");
+    old_ca = meta(ctx->r, "ca");
+    old_cursor = meta(ctx->r, "cursor");
     int moved = old && strcmp(old, server) != 0;
     if (moved && pending > 0 && !cli_has(&a, "force")) {
         rc = cli_fail(ctx, CLI_USAGE,
@@ -118,8 +122,18 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
                           "when the server is reachable", *err ? err : "server unreachable");
             goto done;
         }
+        if (rc == CLI_REFUSED) {
+            /* A refused token is no use: put the previous settings back. */
+            fds_meta_set(ctx->r, "server", old ? old : "");
+            fds_meta_set(ctx->r, "token", old_token ? old_token : "");
+            fds_meta_set(ctx->r, "ca", old_ca ? old_ca : "");
+            if (moved) fds_meta_set(ctx->r, "cursor", old_cursor ? old_cursor : "0");
+            rc = cli_fail(ctx, rc, "%s (settings not changed)",
+                          *err ? err : "refused by the server");
+            goto done;
+        }
         if (rc != CLI_OK) {
-            rc = cli_fail(ctx, rc, "%s (settings saved; rerun fieldsync init to change them)",
+            rc = cli_fail(ctx, rc, "%s (settings saved; run fieldsync sync to retry)",
                           *err ? err : "first sync failed");
             goto done;
         }
@@ -147,6 +161,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     }
 done:
     free(old);
+    free(old_token);
+    free(old_ca);
+    free(old_cursor);
     cli_args_free(&a);
     return rc;
 }

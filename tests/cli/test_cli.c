@@ -1359,6 +1359,142 @@ static void test_init_and_sync_offline(void **state)
     same(s0, snapshot());
 }
 
+#ifdef SERVER_BIN
+/* ---- init / sync against a real fieldsync-server on 127.0.0.1 ------------------ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void test_init_and_sync_with_server(void **state)
+{
+    (void)state;
+    char cmd[2048], srv[700], url[64], ca[760], token[256] = "";
+    snprintf(srv, sizeof srv, "%s/srv", g_dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv);
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
+             SERVER_BIN, srv);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' user add alice --role rep --data '%s' --json",
+             SERVER_BIN, srv);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *u = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_non_null(u);
+    snprintf(token, sizeof token, "%s", jstr(u, "token"));
+    json_decref(u);
+    assert_true(strlen(token) > 10);
+
+    int port = free_port();
+    char listen[64], logp[760];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
+    snprintf(logp, sizeof logp, "%s/server.log", g_dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(SERVER_BIN, SERVER_BIN, "serve", "--data", srv, "--listen", listen,
+              (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
+    assert_true(port_open(port));
+
+    const char *b = path_in("b.db"), *c = path_in("c.db");
+    char *id = add("离线客户", "--phone", "13800000009");   /* before init */
+    res r = fs("--json", "init", "--server", url, "--token", token, "--ca", ca);
+    expect(r, 0);
+    assert_true(json_is_true(json_object_get(r.json, "synced")));
+    assert_string_equal(jstr(r.json, "user"), "alice");
+    assert_true(json_integer_value(json_object_get(r.json, "pushed")) >= 1);
+    res_free(&r);
+    snap s = snapshot();
+    assert_int_equal(s.outbox, 0);          /* acknowledged */
+
+    r = raw(NULL, "--db", b, "init", "--server", url, "--token", token, "--ca", ca);
+    expect(r, 0);
+    assert_non_null(strstr(r.out, "pulled"));
+    res_free(&r);
+    r = raw(NULL, "--db", b, "customer", "show", id, "--json");
+    expect(r, 0);
+    assert_string_equal(jstr(r.json, "name"), "离线客户");
+    res_free(&r);
+
+    r = fs("customer", "edit", id, "--phone", "13911112222");
+    expect(r, 0);
+    res_free(&r);
+    r = fs("sync", "--json");
+    expect(r, 0);
+    /* the phone, plus whatever bookkeeping fields core writes with it */
+    assert_true(json_integer_value(json_object_get(r.json, "pushed")) >= 1);
+    assert_true(json_is_integer(json_object_get(r.json, "pulled")));
+    assert_true(json_is_integer(json_object_get(r.json, "conflicts")));
+    res_free(&r);
+    r = raw(NULL, "--db", b, "sync");
+    expect(r, 0);
+    assert_non_null(strstr(r.out, "pulled "));
+    assert_null(strstr(r.out, "pulled 0"));
+    res_free(&r);
+    r = raw(NULL, "--db", b, "customer", "show", id, "--json");
+    expect(r, 0);
+    assert_string_equal(jstr(r.json, "phone"), "13911112222");
+    res_free(&r);
+
+    /* A refused token: 5, and the replica is left uninitialised. */
+    r = raw(NULL, "--db", c, "init", "--server", url, "--token", "fs_wrong", "--ca", ca);
+    expect_refusal(&r, 5, NULL);
+    res_free(&r);
+    r = raw(NULL, "--db", c, "sync");
+    expect_refusal(&r, 2, "not initialised");
+    res_free(&r);
+
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    /* Server gone: unreachable, 4; the change waits in the outbox. */
+    r = fs("customer", "edit", id, "--title", "经理");
+    expect(r, 0);
+    res_free(&r);
+    r = fs("sync");
+    expect_refusal(&r, 4, NULL);
+    res_free(&r);
+    s = snapshot();
+    assert_true(s.outbox >= 1);
+    free(id);
+}
+#endif
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -1382,6 +1518,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_template_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_color, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_and_sync_offline, setup, teardown),
+#ifdef SERVER_BIN
+        cmocka_unit_test_setup_teardown(test_init_and_sync_with_server, setup, teardown),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
