@@ -207,7 +207,13 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--json") == 0) ctx.json = 1;
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) help = 1;
         else if (strncmp(argv[i], "--db=", 5) == 0) ctx.db_path = argv[i] + 5;
-        else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) ctx.db_path = argv[++i];
+        else if (strcmp(argv[i], "--db") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "fieldsync: --db needs a PATH\n");
+                return CLI_USAGE;
+            }
+            ctx.db_path = argv[++i];
+        }
         else if (strcmp(argv[i], "--version") == 0) {
             printf("fieldsync 0.1.0\n");
             return CLI_OK;
