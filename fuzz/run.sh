@@ -39,7 +39,7 @@ for target in fuzz_proto fuzz_register fuzz_session; do
     if [ -d "$src/fuzz/corpus/$target" ]; then
         cp "$src/fuzz/corpus/$target"/* "$corpus"/ 2>/dev/null
     fi
-    echo "== $target: ${secs}s, corpus $corpus ($(ls "$corpus" | wc -l) inputs)"
+    echo "== $target: ${secs}s, corpus $corpus ($(find "$corpus" -type f | wc -l) inputs)"
     "$bin" -max_len=65536 -max_total_time="$secs" -timeout=20 \
         -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" "$corpus" \
@@ -52,7 +52,7 @@ for target in fuzz_proto fuzz_register fuzz_session; do
         echo "== $target: FAILED (exit $rc); log $work/$target.log"
         grep -E 'ERROR|SUMMARY|runtime error' "$work/$target.log" | head -5 |
             sed 's/^/   /'
-        ls "$artifacts" | sed 's/^/   artifact: /'
+        find "$artifacts" -type f | sed 's/^/   artifact: /'
         status=1
     else
         echo "== $target: ok"
