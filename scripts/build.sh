@@ -19,7 +19,7 @@ for arg in "$@"; do
         --sanitize)  features+=(asan) ;;
         --core-only) features+=(core) ;;
         --fuzz)      features+=(fuzz) ;;
-        -h|--help)   sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help)   fds_usage "$0"; exit 0 ;;
         *)           fds_die "unknown option '$arg' (see --help)" ;;
     esac
 done

@@ -15,6 +15,12 @@ export DEBIAN_FRONTEND=noninteractive
 fds_say() { printf '==> %s\n' "$*"; }
 fds_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# Print the comment block at the top of script $1 (its usage), less the
+# shebang and shellcheck directives.
+fds_usage() {
+    sed -n '2,/^[^#]/{/^#/!d;/shellcheck/d;s/^# \{0,1\}//;p}' "$1"
+}
+
 # Run "$@" as root.  Root runs it directly; anyone else needs sudo that does
 # not prompt (CI and the scripts never have a terminal to answer on).
 fds_as_root() {

@@ -19,7 +19,7 @@ data=${FIELDSYNC_DATA:-/var/lib/fieldsync}
 listen=${FIELDSYNC_LISTEN:-0.0.0.0:8443}
 port=${listen##*:}
 
-bash "$FDS_ROOT/scripts/setup.sh"
+bash "$FDS_ROOT/scripts/setup.sh" --no-browser
 fds_build release
 server="$(fds_build_dir release)/sync-server/fieldsync-server"
 [ -x "$server" ] || fds_die "the build made no $server"

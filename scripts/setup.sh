@@ -4,7 +4,13 @@
 # are missing and runs apt-get (update + install) only for those, so a
 # second run on a ready machine touches nothing and needs no network.
 #
-# Usage: scripts/setup.sh          (as root, or as a user with sudo)
+# Then, when it exists, scripts/setup-web.sh: what the dashboard build and
+# the browser tests need (Node.js packages, Chromium), kept in its own
+# script by the dashboard's owner.
+#
+# Usage: scripts/setup.sh [--no-browser]   (as root, or as a user with sudo)
+#   --no-browser   passed on to setup-web.sh: no Chromium or browser-test
+#                  packages (what a server needs; serve.sh uses it)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -28,6 +34,15 @@ FDS_PACKAGES=(
     libc-bin            # iconv, used by the UTF-8 tests
 )
 
+web_args=()
+for arg in "$@"; do
+    case "$arg" in
+        --no-browser) web_args+=(--no-browser) ;;
+        -h|--help)    fds_usage "$0"; exit 0 ;;
+        *)            fds_die "setup: unknown option '$arg' (see --help)" ;;
+    esac
+done
+
 missing=()
 for p in "${FDS_PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -36,11 +51,14 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
     fds_say "setup: all ${#FDS_PACKAGES[@]} packages already installed"
-    exit 0
+else
+    fds_say "setup: installing ${missing[*]}"
+    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-fds_say "setup: installing ${missing[*]}"
-fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-    --no-install-recommends "${missing[@]}" </dev/null
+if [ -f "$FDS_ROOT/scripts/setup-web.sh" ]; then
+    bash "$FDS_ROOT/scripts/setup-web.sh" "${web_args[@]}"
+fi
 fds_say "setup: done"
