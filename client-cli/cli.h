@@ -94,6 +94,10 @@ void cli_warn(const cli_ctx *ctx, const char *fmt, ...)
 /* One JSON document on stdout (indented, UTF-8 kept readable). */
 int cli_json_print(const json_t *j);
 
+/* Before a human view: blank out control characters in every string of j
+** (data typed on other devices must not drive this terminal with escape
+** sequences).  JSON output is left exact. */
+void cli_scrub(json_t *j);
 /* Display width of UTF-8 text (CJK counts 2). */
 size_t cli_width(const char *s);
 /* Print s padded or truncated (with an ellipsis) to exactly w columns. */

@@ -41,6 +41,7 @@ static int add_for_customer(cli_ctx *ctx, const char *prefix, add_fn fn,
     int frc = fn(ctx->r, id, in, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) { rc = cli_json_print(out); goto done; }
+    cli_scrub(out);
     const char *at = cli_str(out, "at");
     if (!*at) at = cli_str(out, "due");
     printf("Added %s %s  %s\n", what, cli_short(cli_str(out, "id"), idb),
@@ -126,9 +127,13 @@ int cli_plan_done(cli_ctx *ctx, int argc, char **argv)
         goto done;
     int frc = fds_plan_done(ctx->r, id, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    if (ctx->json) rc = cli_json_print(out);
-    else printf("Done: %s  %s\n", cli_local_time(cli_str(out, "due"), tb),
-                cli_str(out, "content"));
+    if (ctx->json) {
+        rc = cli_json_print(out);
+    } else {
+        cli_scrub(out);
+        printf("Done: %s  %s\n", cli_local_time(cli_str(out, "due"), tb),
+               cli_str(out, "content"));
+    }
 done:
     free(id);
     json_decref(out);
@@ -153,9 +158,13 @@ int cli_stage(cli_ctx *ctx, int argc, char **argv)
         goto done;
     int frc = fds_stage_set(ctx->r, id, a.pos[1], note, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    if (ctx->json) rc = cli_json_print(out);
-    else printf("Stage: %s%s%s\n", cli_str(out, "from"),
-                *cli_str(out, "from") ? " → " : "", cli_str(out, "to"));
+    if (ctx->json) {
+        rc = cli_json_print(out);
+    } else {
+        cli_scrub(out);
+        printf("Stage: %s%s%s\n", cli_str(out, "from"),
+               *cli_str(out, "from") ? " → " : "", cli_str(out, "to"));
+    }
 done:
     free(id);
     json_decref(out);

@@ -133,8 +133,9 @@ fail:
     return rc;
 }
 
-static void print_brief(const cli_ctx *ctx, const char *verb, const json_t *c)
+static void print_brief(const cli_ctx *ctx, const char *verb, json_t *c)
 {
+    cli_scrub(c);
     printf("%s customer %s%s%s  %s\n", verb, cli_c(ctx, CLI_C_BOLD),
            cli_str(c, "name"), cli_c(ctx, CLI_C_RESET), cli_str(c, "id"));
 }
@@ -202,6 +203,8 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     if (ctx->json) { rc = cli_json_print(list); goto done; }
     if (json_array_size(list) == 0) { printf("No customers.\n"); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
+    cli_scrub(list);
+    cli_scrub(stages);
 
     static const char *const hdr[] = {
         "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "OWNER" };
@@ -279,6 +282,7 @@ int cli_customer_delete(cli_ctx *ctx, int argc, char **argv)
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else {
+        cli_scrub(old);
         printf("Deleted customer %s  %s\n", old ? cli_str(old, "name") : "", id);
     }
 done:
@@ -305,11 +309,14 @@ static int owner_change(cli_ctx *ctx, int argc, char **argv, int what)
                         : fds_customer_share(ctx->r, id, user, what == 1);
     if (frc == FDS_OK) frc = fds_customer_get(ctx->r, id, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    if (ctx->json) rc = cli_json_print(out);
-    else
+    if (ctx->json) {
+        rc = cli_json_print(out);
+    } else {
+        cli_scrub(out);
         printf("%s customer %s %s %s (the server checks this at the next sync)\n",
                what == 0 ? "Assigned" : what == 1 ? "Shared" : "Unshared",
                cli_str(out, "name"), what == 2 ? "from" : "to", user);
+    }
 done:
     free(id);
     json_decref(out);

@@ -84,6 +84,7 @@ int cli_field_list(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_fielddef_list(ctx->r, &defs);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) { rc = cli_json_print(defs); goto done; }
+    cli_scrub(defs);
     if (json_array_size(defs) == 0) {
         printf("No custom fields (add one with `fieldsync field add`).\n");
         goto done;

@@ -27,6 +27,7 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_history(ctx->r, id, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) { rc = cli_json_print(out); goto done; }
+    cli_scrub(out);
     size_t i;
     json_t *e;
     json_array_foreach(out, i, e) {
@@ -70,6 +71,7 @@ int cli_conflicts(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_conflicts(ctx->r, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) { rc = cli_json_print(out); goto done; }
+    cli_scrub(out);
     if (json_array_size(out) == 0) { printf("No open conflicts.\n"); goto done; }
     size_t i;
     json_t *c;
@@ -80,6 +82,7 @@ int cli_conflicts(cli_ctx *ctx, int argc, char **argv)
         if (strcmp(tbl, "customer") == 0 &&
             fds_customer_get(ctx->r, rec, &cust) != FDS_OK)
             cust = NULL;
+        cli_scrub(cust);
         printf("%s!%s %s  %s %s%s%s  field %s%s%s\n", cli_c(ctx, CLI_C_RED),
                cli_c(ctx, CLI_C_RESET), cli_short(cli_str(c, "id"), idb),
                *tbl ? tbl : "record", cli_short(rec, rb),

@@ -180,6 +180,9 @@ int cli_customer_show(cli_ctx *ctx, int argc, char **argv)
     if (ctx->json) { rc = cli_json_print(sheet); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
     if (fds_fielddef_list(ctx->r, &defs) != FDS_OK) defs = NULL;
+    cli_scrub(sheet);
+    cli_scrub(stages);
+    cli_scrub(defs);
     printf("%s%s%s  %s\n", cli_c(ctx, CLI_C_BOLD), cli_str(sheet, "name"),
            cli_c(ctx, CLI_C_RESET), cli_str(sheet, "id"));
     basic_info(ctx, sheet, defs);

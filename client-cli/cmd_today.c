@@ -44,6 +44,7 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_today(ctx->r, date, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) { rc = cli_json_print(out); goto done; }
+    cli_scrub(out);
 
     json_t *plans = json_object_get(out, "plans");
     json_t *bdays = json_object_get(out, "birthdays");

@@ -10,27 +10,34 @@
 #include "cli.h"
 
 /* ---- Errors ------------------------------------------------------------------ */
+/* One stderr line: prefix, message with control characters (newlines
+** included: it must stay one line) blanked, newline. */
+static void err_line(const cli_ctx *ctx, const char *kind, const char *fmt,
+                     va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (unsigned char *p = (unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) *p = ' ';
+    fprintf(stderr, "fieldsync: %s%s%s%s\n", ctx && ctx->cmd ? ctx->cmd : "",
+            ctx && ctx->cmd ? ": " : "", kind, msg);
+}
+
 int cli_fail(const cli_ctx *ctx, int code, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "fieldsync: %s%s", ctx && ctx->cmd ? ctx->cmd : "",
-            ctx && ctx->cmd ? ": " : "");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    err_line(ctx, "", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return code;
 }
 
 void cli_warn(const cli_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "fieldsync: %s%swarning: ", ctx && ctx->cmd ? ctx->cmd : "",
-            ctx && ctx->cmd ? ": " : "");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    err_line(ctx, "warning: ", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int cli_code_of(int rc)
@@ -48,13 +55,7 @@ int cli_core_fail(const cli_ctx *ctx, int rc)
 {
     const char *m = ctx->r ? fds_errmsg(ctx->r) : NULL;
     if (!m || !*m) m = fds_errstr(rc);
-    /* Keep it one line even if core's text spans several. */
-    char line[1024];
-    size_t n = 0;
-    for (; m[n] && n + 1 < sizeof line; n++)
-        line[n] = (m[n] == '\n' || m[n] == '\r') ? ' ' : m[n];
-    line[n] = '\0';
-    return cli_fail(ctx, cli_code_of(rc), "%s", line);
+    return cli_fail(ctx, cli_code_of(rc), "%s", m);
 }
 
 int cli_json_print(const json_t *j)
@@ -253,4 +254,49 @@ int cli_utf8_ok(const char *s)
     json_t *j = json_string(s);     /* jansson validates UTF-8 */
     json_decref(j);
     return j != NULL;
+}
+
+/* ---- Terminal safety ---------------------------------------------------------- */
+/* Copy of s with C0 controls (but newline), DEL and C1 controls (U+0080..
+** U+009F) replaced by spaces; NULL when s needs no change. */
+static char *scrubbed(const char *s)
+{
+    int dirty = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f ||
+            (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            dirty = 1;
+    if (!dirty) return NULL;
+    char *out = strdup(s);
+    if (!out) return NULL;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) { out[n++] = ' '; p++; }
+        else if ((*p < 0x20 && *p != '\n') || *p == 0x7f) out[n++] = ' ';
+        else out[n++] = (char)*p;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+void cli_scrub(json_t *j)
+{
+    const char *k;
+    size_t i;
+    json_t *v;
+    if (json_is_object(j)) {
+        json_object_foreach(j, k, v) {
+            char *s = json_is_string(v) ? scrubbed(json_string_value(v)) : NULL;
+            if (s) json_string_set(v, s);
+            else cli_scrub(v);
+            free(s);
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v) {
+            char *s = json_is_string(v) ? scrubbed(json_string_value(v)) : NULL;
+            if (s) json_string_set(v, s);
+            else cli_scrub(v);
+            free(s);
+        }
+    }
 }

@@ -1293,14 +1293,22 @@ static void test_no_color(void **state)
 {
     (void)state;
     free(add("彩色", NULL, NULL));
+    /* Data from other devices never reaches the terminal as escapes. */
+    free(add("evil\x1b[2Jname", NULL, NULL));
     char *with = run_tty(0), *without = run_tty(1);
     assert_non_null(strstr(with, "\x1b["));
-    assert_null(strstr(without, "\x1b["));
+    assert_null(strstr(with, "\x1b[2J"));
+    assert_null(strstr(without, "\x1b"));
     assert_non_null(strstr(without, "彩色"));
+    assert_non_null(strstr(without, "evil [2Jname"));
     free(with);
     free(without);
     res r = fs("customer", "list");     /* a pipe: never colour */
-    assert_null(strstr(r.out, "\x1b["));
+    assert_null(strstr(r.out, "\x1b"));
+    res_free(&r);
+    r = fs("customer", "list", "--json");  /* JSON keeps the exact text */
+    expect(r, 0);
+    assert_non_null(strstr(r.out, "evil\\u001B[2Jname"));
     res_free(&r);
 }
 
