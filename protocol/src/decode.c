@@ -278,8 +278,14 @@ int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
     /* DECODE_ANY so a scalar top level is reported like an array: the wrong
     ** type, rather than as a syntax error.  No JSON_ALLOW_NUL: "\u0000" is
     ** refused, so every decoded string is a C string. */
+    memset(&je, 0, sizeof je);
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES |
                               JSON_DECODE_ANY, &je);
+    if (root == NULL && je.text[0] == '\0')
+        /* jansson 2.14 fails without a message (or code) only when its
+        ** lexer cannot allocate its first buffer. */
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, NULL,
+                          "out of memory");
     if (root == NULL)
         return fdsp__fail(err, errlen, parse_error_code(&je), NULL, NULL,
                           "at byte %d: %s", je.position, je.text);

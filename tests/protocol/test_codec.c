@@ -1211,6 +1211,104 @@ static void test_encode_checks(void **state)
     expect_encode(NULL, FDSP_E_VALUE);
 }
 
+/* ---- out of memory ------------------------------------------------------------
+** The test binary is linked with -Wl,--wrap=malloc,--wrap=calloc, so every
+** allocation the codec itself makes passes through here; fail_after = n
+** makes the (n+1)th one fail (once).  Each run must end in FDSP_OK with the
+** right bytes or in FDSP_E_NOMEM, never a crash, and (under ASan) never a
+** leak.  jansson's own allocations are left alone: jansson 2.14's lexer
+** ignores a failed buffer growth (lex_save) and can silently drop a byte
+** of a string, so failing them would test jansson, not the codec. */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+
+static long fail_after = -1;   /* test-only state: -1 = disarmed */
+
+static int alloc_fails(void)
+{
+    if (fail_after < 0)
+        return 0;
+    if (fail_after-- == 0) {
+        fail_after = -1;
+        return 1;
+    }
+    return 0;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    return alloc_fails() ? NULL : __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : __real_calloc(n, size);
+}
+
+static void test_out_of_memory(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < N_SAMPLES; s++) {
+        char *want;
+        size_t want_n;
+        fdsp_msg *ref = expect_n(samples[s], strlen(samples[s]), FDSP_OK);
+        assert_int_equal(fdsp_encode(ref, &want, &want_n), FDSP_OK);
+        int fired = 1, nomem = 0;
+        for (long n = 0; fired; n++) {
+            fdsp_msg *m = NULL;
+            char *b = NULL;
+            size_t bn = 0;
+            char err[128];
+            fail_after = n;
+            int rc = fdsp_decode(samples[s], strlen(samples[s]), &m, err,
+                                 sizeof err);
+            if (rc != FDSP_OK)
+                assert_null(m);         /* no half-decoded message */
+            else
+                rc = fdsp_encode(m, &b, &bn);
+            fired = fail_after < 0;
+            fail_after = -1;
+            if (rc != FDSP_OK && rc != FDSP_E_NOMEM)
+                fail_msg("%s: allocation %ld failing gave %s (%s)", samples[s],
+                         n, fdsp_errname(rc), err);
+            if (rc == FDSP_OK) {
+                /* A failure may not silently change the result. */
+                assert_int_equal(bn, want_n);
+                assert_memory_equal(b, want, bn);
+            }
+            if (rc == FDSP_E_NOMEM) {
+                assert_true(fired);
+                assert_null(b);
+                nomem++;
+            }
+            free(b);
+            fdsp_msg_free(m);
+        }
+        assert_true(nomem > 0);
+        free(want);
+        fdsp_msg_free(ref);
+    }
+    /* The copy helpers report NOMEM and leave dst cleared. */
+    fdsp_change a, b;
+    make_change(&a, "name", "x", 1);
+    for (long n = 0; n < 12; n++) {
+        fail_after = n;
+        int rc = fdsp_change_copy(&b, &a);
+        fail_after = -1;
+        if (rc == FDSP_OK)
+            assert_change_eq(&a, &b);
+        else {
+            assert_int_equal(rc, FDSP_E_NOMEM);
+            assert_null(b.table);
+            assert_null(b.vv.e);
+        }
+        fdsp_change_clear(&b);
+    }
+    fdsp_change_clear(&a);
+}
+
 /* ---- names ----------------------------------------------------------------------- */
 
 static void test_names(void **state)
@@ -1358,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_change_copy_and_json),
         cmocka_unit_test(test_encode_checks),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_data_valid),
         cmocka_unit_test(test_data_invalid),
     };
