@@ -885,7 +885,9 @@ static void test_conflicts(void **state)
     expect(r, 3);
     res_free(&r);
 
-    r = raw(NULL, "--db", b, "conflicts", "resolve", cid, "--keep", "theirs", "--json");
+    char cpre[9];
+    snprintf(cpre, sizeof cpre, "%.8s", cid);   /* ids by prefix here too */
+    r = raw(NULL, "--db", b, "conflicts", "resolve", cpre, "--keep", "theirs", "--json");
     expect(r, 0);
     res_free(&r);
     r = raw(NULL, "--db", b, "conflicts", "--json");
@@ -1478,6 +1480,49 @@ static void test_init_and_sync_with_server(void **state)
     expect(r, 0);
     assert_string_equal(jstr(r.json, "phone"), "13911112222");
     res_free(&r);
+
+    /* sync --watch on A receives B's change live, and ends cleanly on
+    ** SIGINT with its summary. */
+    char wout[760];
+    snprintf(wout, sizeof wout, "%s/watch.out", g_dir);
+    pid_t w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int fd = open(wout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        char **env = make_env(NULL);
+        execve(FIELDSYNC_BIN, (char *const[]){ FIELDSYNC_BIN, "--db", g_db, "sync",
+               "--watch", "--json", NULL }, env);
+        _exit(127);
+    }
+    usleep(500000);
+    r = raw(NULL, "--db", b, "customer", "edit", id, "--company", "实时推送");
+    expect(r, 0);
+    res_free(&r);
+    r = raw(NULL, "--db", b, "sync");
+    expect(r, 0);
+    res_free(&r);
+    int live = 0;
+    for (int i = 0; i < 100 && !live; i++) {
+        usleep(100000);
+        r = fs("customer", "show", id, "--json");
+        live = r.code == 0 && strcmp(jstr(r.json, "company"), "实时推送") == 0;
+        res_free(&r);
+    }
+    kill(w, SIGINT);
+    int wst;
+    waitpid(w, &wst, 0);
+    assert_true(live);
+    assert_true(WIFEXITED(wst));
+    assert_int_equal(WEXITSTATUS(wst), 0);
+    size_t wl;
+    char *wt = read_text(wout, &wl);
+    json_t *wj = json_loads(wt, 0, NULL);
+    if (!wj) fail_msg("watch output is not one JSON document: %s", wt);
+    assert_true(json_integer_value(json_object_get(wj, "pulled")) >= 1);
+    json_decref(wj);
+    free(wt);
 
     /* A refused token: 5, and the replica is left uninitialised. */
     r = raw(NULL, "--db", c, "init", "--server", url, "--token", "fs_wrong", "--ca", ca);
