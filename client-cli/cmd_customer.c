@@ -182,6 +182,20 @@ const char *cli_stage_label(const json_t *stages, const char *key,
     return buf;
 }
 
+/* The Chinese label of a stage when it has one (shorter in a table),
+** else its key. */
+static const char *stage_short(const json_t *stages, const char *key,
+                               char *buf, size_t len)
+{
+    size_t i;
+    json_t *s;
+    snprintf(buf, len, "%s", key);
+    json_array_foreach(stages, i, s)
+        if (strcmp(cli_str(s, "key"), key) == 0 && *cli_str(s, "label_zh"))
+            snprintf(buf, len, "%s", cli_str(s, "label_zh"));
+    return buf;
+}
+
 int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
@@ -208,7 +222,8 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
 
     static const char *const hdr[] = {
         "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "OWNER" };
-    static const size_t maxw[] = { 2, 8, 16, 20, 15, 16, 12 };
+    /* Fits 80 columns: flags, short id, and cells cut with an ellipsis. */
+    static const size_t maxw[] = { 2, 8, 12, 13, 13, 10, 10 };
     t = cli_table_new(7, hdr, maxw);
     if (!t) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     size_t i;
@@ -222,7 +237,7 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
         const char *row[7] = {
             flags, cli_short(cli_str(c, "id"), idb), cli_str(c, "name"),
             cli_str(c, "company"), cli_str(c, "phone"),
-            cli_stage_label(stages, cli_str(c, "stage"), stb, sizeof stb),
+            stage_short(stages, cli_str(c, "stage"), stb, sizeof stb),
             cli_str(c, "owner") };
         if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     }
