@@ -1,6 +1,6 @@
 /*
-** cmd_io.c — `export` (CSV for Excel or JSON) and `import` (CSV in UTF-8 or
-** GB18030 with English or Chinese headers, or an exported JSON file).
+** cmd_import.c — `import`: CSV in UTF-8 or GB18030 with English or Chinese
+** headers, or an exported JSON file.
 **
 ** Import is all-or-nothing: every row runs inside one fds_begin() and the
 ** whole batch is rolled back if any row is invalid, unless --skip-invalid
@@ -17,11 +17,6 @@
 
 #define CLI_IMPORT_MAX (64L * 1024 * 1024)  /* bytes in one import file */
 
-/* The standard columns, in export order. */
-static const char *const std_cols[] = {
-    "id", "name", "phone", "email", "wechat", "company", "title", "birthday",
-    "notes", "owner", "tags", "stage", "cycle", NULL };
-
 /* Chinese (and other common) headers of hand-made sheets. */
 static const char *const aliases[][2] = {
     {"编号", "id"}, {"姓名", "name"}, {"名字", "name"}, {"客户", "name"},
@@ -33,123 +28,6 @@ static const char *const aliases[][2] = {
     {"生日", "birthday"}, {"备注", "notes"}, {"偏好", "notes"},
     {"负责人", "owner"}, {"标签", "tags"}, {"阶段", "stage"},
     {"销售阶段", "stage"}, {"跟进周期", "cycle"} };
-
-/* ---- Export -------------------------------------------------------------------- */
-/* Text of a JSON value for a CSV cell: malloc'd ("" for absent/null). */
-static char *value_text(const json_t *v)
-{
-    char buf[64];
-    if (json_is_string(v)) return strdup(json_string_value(v));
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        return strdup(buf);
-    }
-    if (json_is_real(v)) { snprintf(buf, sizeof buf, "%.15g", json_real_value(v)); return strdup(buf); }
-    if (json_is_boolean(v)) return strdup(json_is_true(v) ? "1" : "0");
-    if (json_is_array(v)) {
-        size_t i, n = 1;
-        json_t *e;
-        json_array_foreach(v, i, e) n += (json_string_value(e) ? strlen(json_string_value(e)) : 0) + 1;
-        char *s = malloc(n);
-        if (!s) return NULL;
-        s[0] = '\0';
-        json_array_foreach(v, i, e) {
-            if (i) strcat(s, ",");
-            if (json_string_value(e)) strcat(s, json_string_value(e));
-        }
-        return s;
-    }
-    return strdup("");
-}
-
-static int put_value(FILE *f, const json_t *v, int first)
-{
-    char *s = value_text(v);
-    if (!s) return -1;
-    cli_csv_put(f, s, first);
-    free(s);
-    return 0;
-}
-
-static int export_csv(FILE *f, const json_t *list, const json_t *defs)
-{
-    size_t i, j;
-    json_t *c, *d;
-    fputs("\xef\xbb\xbf", f);      /* BOM: Excel then reads UTF-8 */
-    for (i = 0; std_cols[i]; i++) cli_csv_put(f, std_cols[i], i == 0);
-    json_array_foreach(defs, j, d) cli_csv_put(f, cli_str(d, "key"), 0);
-    cli_csv_eol(f);
-    json_array_foreach(list, j, c) {
-        for (i = 0; std_cols[i]; i++)
-            if (put_value(f, json_object_get(c, std_cols[i]), i == 0) != 0) return -1;
-        size_t k;
-        json_array_foreach(defs, k, d)
-            if (put_value(f, json_object_get(json_object_get(c, "fields"),
-                                             cli_str(d, "key")), 0) != 0)
-                return -1;
-        cli_csv_eol(f);
-    }
-    return 0;
-}
-
-int cli_export(cli_ctx *ctx, int argc, char **argv)
-{
-    static const cli_opt opts[] = {
-        {"format", CLI_VALUE}, {"out", CLI_VALUE}, {NULL, 0} };
-    cli_args a;
-    json_t *list = NULL, *defs = NULL;
-    FILE *f = NULL;
-    int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
-    if (rc) goto done;
-    const char *fmt = cli_arg(&a, "format"), *out = cli_arg(&a, "out");
-    if (!fmt) fmt = ctx->json && !out ? "json" : "csv";
-    if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "invalid --format \"%s\" (csv or json)", fmt);
-        goto done;
-    }
-    if (ctx->json && !out && strcmp(fmt, "csv") == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "--json prints JSON: use --format json, or --out FILE for CSV");
-        goto done;
-    }
-    if ((rc = cli_open(ctx))) goto done;
-    fds_query q;
-    memset(&q, 0, sizeof q);
-    int frc = fds_customer_list(ctx->r, &q, &list);
-    if (frc == FDS_OK) frc = fds_fielddef_list(ctx->r, &defs);
-    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    size_t i;
-    json_t *c;
-    json_array_foreach(list, i, c) {   /* list-only marks are not data */
-        json_object_del(c, "unsynced");
-        json_object_del(c, "conflicts");
-    }
-    f = out ? fopen(out, "wb") : stdout;
-    if (!f) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out); goto done; }
-    int wrc = strcmp(fmt, "csv") == 0 ? export_csv(f, list, defs)
-              : json_dumpf(list, f, JSON_INDENT(2));
-    if (strcmp(fmt, "json") == 0 && wrc == 0) fputc('\n', f);
-    if (out) {
-        if (fclose(f) != 0) wrc = -1;
-    } else if (fflush(f) != 0) {
-        wrc = -1;
-    }
-    f = NULL;
-    if (wrc != 0) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out ? out : "output"); goto done; }
-    if (out && ctx->json) {
-        json_t *o = json_pack("{s:s,s:s,s:I}", "out", out, "format", fmt,
-                              "customers", (json_int_t)json_array_size(list));
-        rc = o ? cli_json_print(o) : CLI_FAIL;
-        json_decref(o);
-    } else if (out) {
-        printf("Exported %zu customer%s to %s\n", json_array_size(list),
-               json_array_size(list) == 1 ? "" : "s", out);
-    }
-done:
-    json_decref(list);
-    json_decref(defs);
-    cli_args_free(&a);
-    return rc;
-}
 
 /* ---- Import: reading and decoding ----------------------------------------- */
 static int read_all(const cli_ctx *ctx, const char *path, char **buf, size_t *len)
@@ -345,8 +223,8 @@ static int map_header(import_state *s, const cli_csv_row *hdr, const json_t *def
         size_t n = strlen(h);
         while (n > 0 && h[n - 1] == ' ') h[--n] = '\0';
         const char *key = NULL;
-        for (int k = 0; std_cols[k] && !key; k++)
-            if (strcasecmp(h, std_cols[k]) == 0) key = std_cols[k];
+        for (int k = 0; cli_std_cols[k] && !key; k++)
+            if (strcasecmp(h, cli_std_cols[k]) == 0) key = cli_std_cols[k];
         for (size_t k = 0; !key && k < sizeof aliases / sizeof aliases[0]; k++)
             if (strcmp(h, aliases[k][0]) == 0) key = aliases[k][1];
         if (key) {
@@ -449,21 +327,21 @@ static int import_json(import_state *s, const char *buf, size_t len)
         if (!json_is_object(c)) { row_error(s, "record", rec, "not an object"); continue; }
         json_t *in = json_object();
         int bad = 0;
-        for (int k = 1; std_cols[k] && !bad; k++) {
-            json_t *v = json_object_get(c, std_cols[k]);
+        for (int k = 1; cli_std_cols[k] && !bad; k++) {
+            json_t *v = json_object_get(c, cli_std_cols[k]);
             if (!v || json_is_null(v)) continue;
-            column col = { COL_STD, std_cols[k] };
-            if (strcmp(std_cols[k], "tags") == 0 && json_is_array(v)) {
+            column col = { COL_STD, cli_std_cols[k] };
+            if (strcmp(cli_std_cols[k], "tags") == 0 && json_is_array(v)) {
                 json_object_set(in, "tags", v);
                 continue;
             }
-            if (strcmp(std_cols[k], "cycle") == 0 && json_is_integer(v)) {
+            if (strcmp(cli_std_cols[k], "cycle") == 0 && json_is_integer(v)) {
                 json_object_set(in, "cycle", v);
                 continue;
             }
-            col.kind = strcmp(std_cols[k], "tags") == 0 ? COL_TAGS
-                     : strcmp(std_cols[k], "cycle") == 0 ? COL_CYCLE : COL_STD;
-            char *t = value_text(v);
+            col.kind = strcmp(cli_std_cols[k], "tags") == 0 ? COL_TAGS
+                     : strcmp(cli_std_cols[k], "cycle") == 0 ? COL_CYCLE : COL_STD;
+            char *t = cli_value_text(v);
             if (!t || set_cell(s, in, &col, t, err, sizeof err) != 0) bad = 1;
             free(t);
         }
@@ -473,7 +351,7 @@ static int import_json(import_state *s, const char *buf, size_t len)
             const char *k;
             json_t *v;
             json_object_foreach(f, k, v) {
-                char *t = value_text(v);
+                char *t = cli_value_text(v);
                 if (t) json_object_set_new(nf, k, json_string(t));
                 free(t);
             }
