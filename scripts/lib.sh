@@ -41,10 +41,10 @@ fds_build_dir() {
     if [ $# -eq 0 ]; then echo "$FDS_ROOT/build"; else echo "$FDS_ROOT/build-$*"; fi
 }
 
-# fds_build FEATURE...: configure (if needed) and build that folder.  The
+# fds_configure FEATURE...: configure the folder for those features.  The
 # cmake options for each feature live here only, so build.sh, serve.sh and
 # test.sh always build a kind the same way.
-fds_build() {
+fds_configure() {
     local dir f cc="" opts=()
     dir=$(fds_build_dir "$@")
     for f in "$@"; do
@@ -62,6 +62,19 @@ fds_build() {
     else
         cmake -S "$FDS_ROOT" -B "$dir" "${opts[@]}"
     fi
-    fds_say "build ${dir#"$FDS_ROOT"/} (-j$FDS_JOBS)"
-    cmake --build "$dir" -j"$FDS_JOBS"
+}
+
+# fds_compile DIR [TARGET...]: build the given targets (default: all).
+fds_compile() {
+    local dir=$1 targets=()
+    shift
+    for t in "$@"; do targets+=(--target "$t"); done
+    fds_say "build ${dir#"$FDS_ROOT"/}${*:+ ($*)} (-j$FDS_JOBS)"
+    cmake --build "$dir" -j"$FDS_JOBS" "${targets[@]}"
+}
+
+# fds_build FEATURE...: configure and build everything in that folder.
+fds_build() {
+    fds_configure "$@"
+    fds_compile "$(fds_build_dir "$@")"
 }
