@@ -1,0 +1,203 @@
+// customer.js — one customer's follow-up sheet (客户跟进单) in its four
+// parts, plus feedback and the timeline, from GET /api/customers/ID.  The
+// "as of" picker reloads the sheet with ?as_of= (the sheet as it stood at
+// that time, rebuilt by the server from the history); the chosen time is
+// kept in the hash so a reload shows the same view.
+
+import { api, query } from './api.js';
+import { h, fill } from './dom.js';
+import { fmtTime, isoToLocalInput, localInputToIso, shortId } from './format.js';
+import { fieldLabel, methodLabel, stageLabel, t } from './i18n.js';
+
+const BASIC_FIELDS = ['name', 'phone', 'email', 'wechat', 'company', 'title', 'birthday', 'notes', 'owner', 'tags', 'cycle'];
+
+function section(id, titleKey, extraClass = '') {
+  return h('section', { class: `card ${extraClass}`, id, 'aria-labelledby': `${id}-title` },
+    h('h2', { id: `${id}-title`, dataset: { i18n: titleKey } }, t(titleKey)),
+    h('div', { class: 'body' }));
+}
+
+function empty() { return h('p', { class: 'empty', dataset: { i18n: 'none' } }, t('none')); }
+
+function th(k) { return h('th', { scope: 'col', dataset: { i18n: k } }, t(k)); }
+
+function valueText(v) {
+  if (v === null || v === undefined) return '∅';
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+export function mountCustomer(root, app, id, params) {
+  let asOf = params.get('as_of') || null;
+
+  const title = h('h1', { id: 'cust-name' });
+  const meta = h('p', { class: 'muted', id: 'cust-meta' });
+  const input = h('input', { type: 'datetime-local', step: '1', id: 'asof-input', name: 'as_of' });
+  const label = h('label', { for: 'asof-input', dataset: { i18n: 'sheet.asof' } }, t('sheet.asof'));
+  const apply = h('button', { type: 'submit', id: 'asof-apply', dataset: { i18n: 'sheet.asof.apply' } }, t('sheet.asof.apply'));
+  const now = h('button', { type: 'button', class: 'secondary', id: 'asof-now', dataset: { i18n: 'sheet.asof.now' } }, t('sheet.asof.now'));
+  const asofForm = h('form', { class: 'asof', id: 'asof-form' }, label, input, apply, now);
+  const banner = h('p', { class: 'banner', id: 'asof-banner', role: 'status', hidden: true });
+  const status = h('p', { class: 'status', id: 'sheet-status', role: 'status' });
+
+  const basic = section('sheet-basic', 'sheet.basic');
+  const followups = section('sheet-followups', 'sheet.followups');
+  const progress = section('sheet-progress', 'sheet.progress');
+  const plans = section('sheet-plans', 'sheet.plans');
+  const feedback = section('sheet-feedback', 'sheet.feedback');
+  const timeline = section('sheet-timeline', 'sheet.timeline', 'wide');
+
+  const view = h('div', { class: 'view customer', id: 'view-customer', dataset: { customer: id } },
+    h('div', { class: 'sheet-head' },
+      h('div', null,
+        h('a', { href: '#/customers', class: 'back', dataset: { i18n: 'cust.back' } }, t('cust.back')),
+        title, meta),
+      asofForm),
+    banner, status,
+    h('div', { class: 'grid sheet' }, basic, followups, progress, plans, feedback, timeline));
+  fill(root, view);
+
+  let sheet = null;
+  let seq = 0;
+
+  function setAsOf(iso) {
+    asOf = iso;
+    history.replaceState(null, '', `#/customers/${encodeURIComponent(id)}${query({ as_of: asOf })}`);
+    update();
+  }
+
+  asofForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    setAsOf(localInputToIso(input.value));
+  });
+  now.addEventListener('click', () => { input.value = ''; setAsOf(null); });
+
+  function render() {
+    if (!sheet) return;
+    const s = app.summary() || {};
+    const stageDefs = s.stage_defs || [];
+    const fieldDefs = s.field_defs || [];
+    view.dataset.asOf = asOf || '';
+    title.textContent = sheet.name || shortId(sheet.id);
+    fill(meta,
+      h('span', { class: `stage stage-${sheet.stage}`, id: 'cust-stage', dataset: { stage: sheet.stage } }, stageLabel(stageDefs, sheet.stage)),
+      ` · ${t('field.owner')}: ${sheet.owner || ''}`);
+    if (asOf) {
+      banner.hidden = false;
+      banner.textContent = t('sheet.asof.banner', { time: fmtTime(asOf) });
+      if (document.activeElement !== input) input.value = isoToLocalInput(asOf);
+    } else {
+      banner.hidden = true;
+      if (document.activeElement !== input) input.value = '';
+    }
+
+    // 1. Basic information, then custom fields.
+    const rows = [];
+    for (const f of BASIC_FIELDS) {
+      let v = sheet[f];
+      if (v === undefined || v === null || v === '') continue;
+      if (Array.isArray(v)) v = v.join(', ');
+      rows.push(h('dt', { dataset: { i18n: `field.${f}` } }, t(`field.${f}`)),
+        h('dd', { dataset: { field: f } }, String(v)));
+    }
+    for (const [k, v] of Object.entries(sheet.fields || {})) {
+      if (v === null || v === '') continue;
+      rows.push(h('dt', null, fieldLabel(fieldDefs, k)), h('dd', { dataset: { field: `fields.${k}` } }, valueText(v)));
+    }
+    fill(basic.querySelector('.body'), h('dl', { class: 'kv' }, rows));
+
+    // 2. Follow-ups, newest first (the server's order).
+    const fu = sheet.followups || [];
+    fill(followups.querySelector('.body'), fu.length === 0 ? empty()
+      : h('ol', { class: 'entries', id: 'followup-list' }, fu.map((f) => h('li', { dataset: { followup: f.id } },
+        h('div', { class: 'entry-head' },
+          h('span', { class: 'badge' }, methodLabel(f.method)),
+          h('time', { datetime: f.at }, fmtTime(f.at)),
+          h('span', { class: 'muted' }, f.author || '')),
+        h('p', { class: 'content' }, f.content || ''),
+        f.result ? h('p', { class: 'result' }, `→ ${f.result}`) : null))));
+
+    // 3. Sales progress: the stage path, then each change with its note.
+    const path = stageDefs.filter((d) => !d.lost || d.key === sheet.stage);
+    const cur = path.findIndex((d) => d.key === sheet.stage);
+    const visited = new Set((sheet.stages || []).map((c) => c.to));
+    const stages = sheet.stages || [];
+    fill(progress.querySelector('.body'),
+      h('ol', { class: 'stage-path', id: 'stage-path' }, path.map((d, i) => h('li', {
+        class: `${i < cur || visited.has(d.key) ? 'reached' : ''}${d.key === sheet.stage ? ' current' : ''}${d.lost ? ' lost' : ''}`,
+        dataset: { stage: d.key },
+        'aria-current': d.key === sheet.stage ? 'step' : null,
+      }, stageLabel(stageDefs, d.key)))),
+      stages.length === 0 ? null
+        : h('table', { class: 'data', id: 'stage-changes' },
+          h('thead', null, h('tr', null, th('col.at'), th('col.change'), th('col.content'))),
+          h('tbody', null, stages.map((c) => h('tr', { dataset: { to: c.to } },
+            h('td', null, h('time', { datetime: c.at }, fmtTime(c.at))),
+            h('td', null, `${stageLabel(stageDefs, c.from)} → ${stageLabel(stageDefs, c.to)}`),
+            h('td', null, c.note || '', c.author ? h('span', { class: 'muted' }, ` — ${c.author}`) : null))))));
+
+    // 4. Next plans.
+    const pl = sheet.plans || [];
+    const nowMs = Date.now();
+    fill(plans.querySelector('.body'), pl.length === 0 ? empty()
+      : h('table', { class: 'data', id: 'plan-table' },
+        h('thead', null, h('tr', null, th('col.due'), th('col.method'), th('col.content'), th('col.status'))),
+        h('tbody', null, pl.map((p) => {
+          const state = p.done ? 'done' : (Date.parse(p.due) < nowMs ? 'overdue' : 'open');
+          return h('tr', { dataset: { plan: p.id, state } },
+            h('td', null, h('time', { datetime: p.due }, fmtTime(p.due))),
+            h('td', null, methodLabel(p.method)),
+            h('td', null, p.content || ''),
+            h('td', null, h('span', { class: `badge ${state}` }, t(`plan.${state}`))));
+        }))));
+
+    // Customer feedback.
+    const fb = sheet.feedback || [];
+    fill(feedback.querySelector('.body'), fb.length === 0 ? empty()
+      : h('ol', { class: 'entries', id: 'feedback-list' }, fb.map((f) => h('li', { dataset: { feedback: f.id } },
+        h('div', { class: 'entry-head' }, h('time', { datetime: f.at }, fmtTime(f.at)), h('span', { class: 'muted' }, f.author || '')),
+        h('p', { class: 'content' }, f.content || '')))));
+
+    // Timeline, newest first on screen; each row can become the as-of time.
+    const tl = [...(sheet.timeline || [])].reverse();
+    fill(timeline.querySelector('.body'), tl.length === 0 ? empty()
+      : h('div', { class: 'scroll-y' }, h('table', { class: 'data', id: 'timeline-table' },
+        h('thead', null, h('tr', null, th('col.at'), th('col.user'), th('col.device'), th('col.field'), th('col.change'), h('th'))),
+        h('tbody', null, tl.map((e) => h('tr', { dataset: { table: e.table, field: e.field, at: e.at } },
+          h('td', null, h('time', { datetime: e.at }, fmtTime(e.at))),
+          h('td', null, e.user || ''),
+          h('td', { title: e.device || '' }, h('code', null, shortId(e.device))),
+          h('td', null, e.table === 'customer' ? e.field : `${e.table}.${e.field}`),
+          h('td', { class: 'change' },
+            e.previous === null || e.previous === undefined ? null : h('del', null, valueText(e.previous)),
+            e.previous === null || e.previous === undefined ? null : ' → ',
+            h('ins', null, valueText(e.value))),
+          h('td', null, h('button', {
+            type: 'button', class: 'link', dataset: { asOf: e.at, i18n: 'sheet.asof.row' },
+            onclick: () => setAsOf(e.at),
+          }, t('sheet.asof.row')))))))));
+  }
+
+  async function update() {
+    const my = ++seq;
+    try {
+      const data = await api(`/api/customers/${encodeURIComponent(id)}${query({ as_of: asOf })}`);
+      if (my !== seq) return;
+      sheet = data;
+      status.textContent = '';
+      status.classList.remove('error');
+      render();
+    } catch (e) {
+      if (e.status === 401 || my !== seq) return;
+      sheet = null;
+      const key = e.status === 403 ? 'error.forbidden' : e.status === 404 ? 'error.notfound' : null;
+      status.textContent = key ? t(key) : t('error.load', { msg: e.message });
+      status.classList.add('error');
+      view.dataset.asOf = asOf || '';
+      title.textContent = shortId(id);
+      for (const s of [basic, followups, progress, plans, feedback, timeline]) fill(s.querySelector('.body'));
+    }
+  }
+
+  return { update, relabel: render, destroy() {} };
+}

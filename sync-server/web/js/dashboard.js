@@ -1,0 +1,232 @@
+// dashboard.js — the office's overview: KPIs, the charts behind
+// GET /api/analysis, and the lists (birthdays, conflicts, devices, reps).
+// Built once on mount; update() refetches and fills the same elements, so a
+// live refresh keeps scroll position and charts update in place.
+
+import { api } from './api.js';
+import { drawChart, destroyCharts, colour } from './charts.js';
+import { h, fill } from './dom.js';
+import { fmtDays, fmtNumber, fmtPercent, fmtTime, shortId } from './format.js';
+import { stageLabel, t } from './i18n.js';
+
+function card(id, titleKey, { wide = false, noteKey = null, chart = true } = {}) {
+  return h('section', { class: `card${wide ? ' wide' : ''}`, id, 'aria-labelledby': `${id}-title` },
+    h('h2', { id: `${id}-title`, dataset: { i18n: titleKey } }, t(titleKey)),
+    noteKey ? h('p', { class: 'note', dataset: { i18n: noteKey } }, t(noteKey)) : null,
+    chart ? h('div', { class: 'chart-box' }, h('canvas', { role: 'img', 'aria-labelledby': `${id}-title` })) : null,
+    h('div', { class: 'figures' }));
+}
+
+function th(key) { return h('th', { scope: 'col', dataset: { i18n: key } }, t(key)); }
+
+function empty() { return h('p', { class: 'empty', dataset: { i18n: 'none' } }, t('none')); }
+
+function custLink(id, name) {
+  return h('a', { href: `#/customers/${encodeURIComponent(id)}`, dataset: { customer: id } }, name || shortId(id));
+}
+
+export function mountDashboard(root, app) {
+  const kpis = h('section', { class: 'kpis', id: 'kpis', 'aria-label': 'KPI' });
+  const grid = h('div', { class: 'grid' },
+    card('funnel', 'chart.funnel', { noteKey: 'chart.funnel.note' }),
+    card('weekly', 'chart.weekly'),
+    card('overdue', 'chart.overdue'),
+    card('ttw', 'chart.ttw'),
+    card('hours', 'chart.hours', { wide: true, noteKey: 'chart.hours.note', chart: false }),
+    card('birthdays', 'list.birthdays', { chart: false }),
+    card('conflicts', 'list.conflicts', { chart: false }),
+    card('reps', 'list.reps', { chart: false }),
+    card('devices', 'list.devices', { chart: false }));
+  const status = h('p', { class: 'status', id: 'dash-status', role: 'status' });
+  fill(root, h('div', { class: 'view dashboard', id: 'view-dashboard' }, kpis, status, grid));
+
+  let last = null;
+
+  function render() {
+    if (!last) return;
+    const { summary, analysis } = last;
+    const defs = summary.stage_defs || [];
+    renderKpis(kpis, summary);
+    renderFunnel(root.querySelector('#funnel'), analysis.funnel || [], defs);
+    renderWeekly(root.querySelector('#weekly'), analysis.followups_per_rep_week || []);
+    renderOverdue(root.querySelector('#overdue'), analysis.overdue_per_rep || []);
+    renderTtw(root.querySelector('#ttw'), analysis.time_to_won || []);
+    renderHours(root.querySelector('#hours'), analysis.win_hours || []);
+    renderBirthdays(root.querySelector('#birthdays'), analysis.birthdays || []);
+    renderConflicts(root.querySelector('#conflicts'), analysis.conflicts || []);
+    renderReps(root.querySelector('#reps'), summary.reps || []);
+    renderDevices(root.querySelector('#devices'), analysis.devices || []);
+    status.textContent = t('updated', { time: fmtTime(new Date().toISOString()) });
+    status.classList.remove('error');
+  }
+
+  async function update() {
+    try {
+      const [summary, analysis] = await Promise.all([api('/api/summary'), api('/api/analysis')]);
+      app.setSummary(summary);
+      last = { summary, analysis };
+      render();
+      root.querySelector('#view-dashboard').dataset.head = summary.head ?? '';
+    } catch (e) {
+      if (e.status === 401) return;
+      status.textContent = t('error.load', { msg: e.message });
+      status.classList.add('error');
+    }
+  }
+
+  return { update, relabel: render, destroy() { destroyCharts(root); } };
+}
+
+function renderKpis(el, s) {
+  const reps = s.reps || [];
+  const total = s.customers ?? Object.values(s.stages || {}).reduce((a, b) => a + b, 0);
+  const f7 = reps.reduce((a, r) => a + (r.followups_7d || 0), 0);
+  const items = [
+    ['customers', 'kpi.customers', total],
+    ['followups7', 'kpi.followups7', f7],
+    ['overdue', 'kpi.overdue', s.overdue ?? 0],
+    ['conflicts', 'kpi.conflicts', s.conflicts ?? 0],
+  ];
+  fill(el, items.map(([k, label, v]) =>
+    h('div', { class: `kpi${(k === 'overdue' || k === 'conflicts') && v > 0 ? ' warn' : ''}`, dataset: { kpi: k, value: v } },
+      h('span', { class: 'kpi-value' }, fmtNumber(v)),
+      h('span', { class: 'kpi-label', dataset: { i18n: label } }, t(label)))));
+}
+
+function renderFunnel(card, rows, defs) {
+  const labels = rows.map((r) => stageLabel(defs, r.stage));
+  drawChart(card.querySelector('canvas'), {
+    type: 'bar',
+    data: {
+      labels,
+      datasets: [
+        { label: t('col.reached'), data: rows.map((r) => r.reached), backgroundColor: colour(0) },
+        { label: t('col.count'), data: rows.map((r) => r.count), backgroundColor: colour(1) },
+      ],
+    },
+    options: { indexAxis: 'y', scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  const body = rows.map((r, i) => h('tr', { dataset: { stage: r.stage } },
+    h('th', { scope: 'row' }, labels[i]),
+    h('td', { class: 'num', dataset: { col: 'count', value: r.count } }, fmtNumber(r.count)),
+    h('td', { class: 'num', dataset: { col: 'reached', value: r.reached } }, fmtNumber(r.reached)),
+    h('td', { class: 'num', dataset: { col: 'conversion', value: r.conversion ?? '' } }, fmtPercent(r.conversion))));
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'funnel-table' },
+      h('thead', null, h('tr', null, th('col.stage'), th('col.count'), th('col.reached'), th('col.conversion'))),
+      h('tbody', null, body)));
+}
+
+function renderWeekly(card, rows) {
+  const weeks = [...new Set(rows.map((r) => r.week))].sort();
+  const users = [...new Set(rows.map((r) => r.user))].sort();
+  const count = (u, w) => rows.filter((r) => r.user === u && r.week === w).reduce((a, r) => a + r.count, 0);
+  drawChart(card.querySelector('canvas'), {
+    type: 'bar',
+    data: {
+      labels: weeks,
+      datasets: users.map((u, i) => ({ label: u, data: weeks.map((w) => count(u, w)), backgroundColor: colour(i) })),
+    },
+    options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('div', { class: 'scroll-x' }, h('table', { class: 'data', id: 'weekly-table' },
+      h('thead', null, h('tr', null, th('col.rep'), weeks.map((w) => h('th', { scope: 'col' }, w)))),
+      h('tbody', null, users.map((u) => h('tr', { dataset: { user: u } },
+        h('th', { scope: 'row' }, u),
+        weeks.map((w) => h('td', { class: 'num', dataset: { week: w, value: count(u, w) } }, fmtNumber(count(u, w))))))))));
+}
+
+function renderOverdue(card, rows) {
+  drawChart(card.querySelector('canvas'), {
+    type: 'bar',
+    data: {
+      labels: rows.map((r) => r.user),
+      datasets: [{ label: t('col.overdue'), data: rows.map((r) => r.overdue), backgroundColor: colour(2) }],
+    },
+    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'overdue-table' },
+      h('thead', null, h('tr', null, th('col.rep'), th('col.overdue'))),
+      h('tbody', null, rows.map((r) => h('tr', { dataset: { user: r.user } },
+        h('th', { scope: 'row' }, r.user),
+        h('td', { class: 'num', dataset: { col: 'overdue', value: r.overdue } }, fmtNumber(r.overdue)))))));
+}
+
+function renderTtw(card, rows) {
+  drawChart(card.querySelector('canvas'), {
+    type: 'bar',
+    data: {
+      labels: rows.map((r) => r.name || shortId(r.customer)),
+      datasets: [{ label: t('col.days'), data: rows.map((r) => r.days), backgroundColor: colour(3) }],
+    },
+    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+  });
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'ttw-table' },
+      h('thead', null, h('tr', null, th('col.customer'), th('col.days'))),
+      h('tbody', null, rows.map((r) => h('tr', { dataset: { customer: r.customer } },
+        h('th', { scope: 'row' }, custLink(r.customer, r.name)),
+        h('td', { class: 'num', dataset: { col: 'days', value: r.days } }, fmtNumber(r.days)))))));
+}
+
+// A 7 × 24 grid of cells, darker for more follow-ups; each cell shows its
+// count and carries it in data-count.
+function renderHours(card, rows) {
+  const counts = new Map(rows.map((r) => [`${r.weekday}:${r.hour}`, r.count]));
+  const max = Math.max(0, ...rows.map((r) => r.count));
+  const level = (n) => (n === 0 || max === 0 ? 0 : Math.max(1, Math.ceil((n / max) * 5)));
+  const head = h('div', { class: 'hm-row hm-head' }, h('span', { class: 'hm-label' }),
+    Array.from({ length: 24 }, (_, hr) => h('span', { class: 'hm-hour' }, String(hr))));
+  const body = Array.from({ length: 7 }, (_, wd) => h('div', { class: 'hm-row', dataset: { weekday: wd } },
+    h('span', { class: 'hm-label', dataset: { i18n: `weekday.${wd}` } }, t(`weekday.${wd}`)),
+    Array.from({ length: 24 }, (_, hr) => {
+      const n = counts.get(`${wd}:${hr}`) || 0;
+      return h('span', {
+        class: `hm-cell heat-${level(n)}`,
+        dataset: { weekday: wd, hour: hr, count: n },
+        title: `${t(`weekday.${wd}`)} ${String(hr).padStart(2, '0')}:00 — ${n}`,
+      }, n > 0 ? String(n) : '');
+    })));
+  fill(card.querySelector('.figures'), h('div', { class: 'heatmap', id: 'heatmap', role: 'table' }, head, body));
+}
+
+function renderBirthdays(card, rows) {
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('ul', { class: 'plain', id: 'birthday-list' }, rows.map((r) => h('li', { dataset: { customer: r.id, days: r.days } },
+      custLink(r.id, r.name),
+      h('span', { class: 'muted' }, ` ${r.birthday} · `),
+      h('span', { class: r.days === 0 ? 'badge today' : 'badge' }, fmtDays(r.days))))));
+}
+
+function renderConflicts(card, rows) {
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('ul', { class: 'plain conflicts', id: 'conflict-list' }, rows.map((c) => h('li', { dataset: { conflict: c.id } },
+      h('div', null, custLink(c.customer || c.record, c.name), h('span', { class: 'muted' }, ` · ${c.table}.${c.field}`)),
+      h('ul', { class: 'values' }, (c.values || []).map((v) => h('li', null,
+        h('code', null, v.value === null ? '∅' : String(v.value)),
+        h('span', { class: 'muted' }, ` — ${v.user}, ${shortId(v.device)}, ${fmtTime(v.at)}`))))))));
+}
+
+function renderReps(card, rows) {
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'reps-table' },
+      h('thead', null, h('tr', null, th('col.rep'), th('col.customers'), th('col.followups7'), th('col.overdue'), th('col.lastsync'))),
+      h('tbody', null, rows.map((r) => h('tr', { dataset: { user: r.user } },
+        h('th', { scope: 'row' }, r.user),
+        h('td', { class: 'num', dataset: { col: 'customers', value: r.customers } }, fmtNumber(r.customers)),
+        h('td', { class: 'num', dataset: { col: 'followups_7d', value: r.followups_7d } }, fmtNumber(r.followups_7d)),
+        h('td', { class: 'num', dataset: { col: 'overdue', value: r.overdue } }, fmtNumber(r.overdue)),
+        h('td', { dataset: { col: 'last_sync', value: r.last_sync ?? '' } }, fmtTime(r.last_sync)))))));
+}
+
+function renderDevices(card, rows) {
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'devices-table' },
+      h('thead', null, h('tr', null, th('col.device'), th('col.user'), th('col.lastsync'))),
+      h('tbody', null, rows.map((r) => h('tr', { dataset: { device: r.device } },
+        h('td', { title: r.device }, h('code', null, shortId(r.device))),
+        h('td', null, r.user),
+        h('td', { dataset: { col: 'last_sync', value: r.last_sync ?? '' } }, fmtTime(r.last_sync)))))));
+}

@@ -1,0 +1,60 @@
+// format.js — numbers and times for display, in the interface's language.
+// The raw values also go into data-* attributes so tests and scripts can
+// read them without parsing localised text.
+
+import { locale, t } from './i18n.js';
+
+export function fmtTime(iso) {
+  if (!iso) return t('never');
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(locale(), {
+    year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+  }).format(d);
+}
+
+export function fmtDate(iso) {
+  if (!iso) return '';
+  // Plain dates ("1990-12-05") are calendar dates, not instants: show as is.
+  if (/^\d{4}-\d{2}-\d{2}$/.test(iso)) return iso;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return String(iso);
+  return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+}
+
+export function fmtPercent(x) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '–';
+  return new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 1 }).format(x);
+}
+
+export function fmtNumber(x) {
+  if (x === null || x === undefined) return '–';
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(x);
+}
+
+export function fmtDays(n) {
+  return n === 0 ? t('days.today') : t('days.in', { n });
+}
+
+// "2026-11-28T15:45:22Z" -> "2026-11-28T23:45:22" in the browser's zone,
+// the value format of <input type="datetime-local" step="1">.
+export function isoToLocalInput(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+// The inverse: a datetime-local value (local time) -> RFC 3339 UTC, whole
+// seconds, as the API wants.  null if empty or invalid.
+export function localInputToIso(value) {
+  if (!value) return null;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return null;
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export function shortId(id) {
+  return id ? String(id).slice(0, 8) : '';
+}

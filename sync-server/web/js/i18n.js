@@ -1,0 +1,280 @@
+// i18n.js — the interface's two languages.  The choice is the browser's
+// language until the user picks one in the header; the pick is kept in
+// localStorage (a preference, nothing secret).  Elements carry
+// data-i18n="key" (text), data-i18n-placeholder / -title / -aria-label.
+
+const STORE_KEY = 'fieldsync.lang';
+
+const DICT = {
+  en: {
+    'app.title': 'fieldsync',
+    'app.subtitle': 'Central office',
+    'nav.dashboard': 'Dashboard',
+    'nav.customers': 'Customers',
+    'lang.label': 'Language',
+    'live.live': 'Live',
+    'live.connecting': 'Connecting…',
+    'live.offline': 'Offline, retrying',
+    'signin.title': 'Sign in',
+    'signin.lead': 'Paste your access token. It is sent once to the server, which keeps you signed in with a secure cookie.',
+    'signin.token': 'Access token',
+    'signin.submit': 'Sign in',
+    'signin.bad': 'That token was not accepted.',
+    'signin.busy': 'Too many attempts; wait a minute.',
+    'signout': 'Sign out',
+    'role.rep': 'rep',
+    'role.manager': 'manager',
+    'role.admin': 'admin',
+    'error.load': 'Could not load data: {msg}',
+    'error.forbidden': 'You may not see this customer.',
+    'error.notfound': 'No such customer (at that time).',
+    'loading': 'Loading…',
+    'updated': 'Updated {time}',
+    'kpi.customers': 'Customers',
+    'kpi.followups7': 'Follow-ups, last 7 days',
+    'kpi.overdue': 'Overdue plans',
+    'kpi.conflicts': 'Open conflicts',
+    'chart.funnel': 'Pipeline funnel',
+    'chart.funnel.note': 'Customers that reached each stage, and conversion from the stage before.',
+    'chart.weekly': 'Follow-ups per rep per week',
+    'chart.overdue': 'Overdue plans per rep',
+    'chart.ttw': 'Days from first follow-up to won',
+    'chart.hours': 'When customers buy',
+    'chart.hours.note': 'Follow-ups before a win, by weekday and hour.',
+    'list.birthdays': 'Upcoming birthdays',
+    'list.conflicts': 'Open conflicts',
+    'list.devices': 'Device sync',
+    'list.reps': 'Reps',
+    'col.stage': 'Stage',
+    'col.count': 'In stage',
+    'col.reached': 'Reached',
+    'col.conversion': 'Conversion',
+    'col.rep': 'Rep',
+    'col.week': 'Week',
+    'col.followups': 'Follow-ups',
+    'col.overdue': 'Overdue',
+    'col.customer': 'Customer',
+    'col.days': 'Days',
+    'col.device': 'Device',
+    'col.user': 'User',
+    'col.lastsync': 'Last sync',
+    'col.customers': 'Customers',
+    'col.followups7': 'Follow-ups (7 d)',
+    'col.name': 'Name',
+    'col.company': 'Company',
+    'col.phone': 'Phone',
+    'col.owner': 'Owner',
+    'col.updated': 'Updated',
+    'col.birthday': 'Birthday',
+    'col.field': 'Field',
+    'col.values': 'Values',
+    'col.at': 'Time',
+    'col.change': 'Change',
+    'col.due': 'Due',
+    'col.method': 'Method',
+    'col.content': 'Content',
+    'col.status': 'Status',
+    'never': 'never',
+    'none': 'Nothing here.',
+    'days.today': 'today',
+    'days.in': 'in {n} d',
+    'weekday.0': 'Mon', 'weekday.1': 'Tue', 'weekday.2': 'Wed', 'weekday.3': 'Thu',
+    'weekday.4': 'Fri', 'weekday.5': 'Sat', 'weekday.6': 'Sun',
+    'cust.search': 'Search name, company, phone…',
+    'cust.stage.any': 'All stages',
+    'cust.owner.any': 'All owners',
+    'cust.count': '{n} customers',
+    'cust.export': 'Export CSV',
+    'cust.back': '← Customers',
+    'cust.conflicts': '{n} conflicts',
+    'sheet.basic': 'Customer information',
+    'sheet.followups': 'Follow-ups',
+    'sheet.progress': 'Sales progress',
+    'sheet.plans': 'Next follow-up plans',
+    'sheet.feedback': 'Customer feedback',
+    'sheet.timeline': 'Timeline',
+    'sheet.asof': 'As of',
+    'sheet.asof.apply': 'Show',
+    'sheet.asof.now': 'Now',
+    'sheet.asof.banner': 'Showing the sheet as it stood at {time}.',
+    'sheet.asof.row': 'As of this',
+    'plan.done': 'done',
+    'plan.open': 'open',
+    'plan.overdue': 'overdue',
+    'field.name': 'Name', 'field.phone': 'Phone', 'field.email': 'Email',
+    'field.wechat': 'WeChat', 'field.company': 'Company', 'field.title': 'Title',
+    'field.birthday': 'Birthday', 'field.notes': 'Preferences / notes',
+    'field.owner': 'Owner', 'field.tags': 'Tags', 'field.stage': 'Stage',
+    'field.cycle': 'Follow-up cycle (days)',
+    'method.phone': 'Phone', 'method.email': 'Email', 'method.visit': 'Visit',
+    'method.wechat': 'WeChat', 'method.meeting': 'Meeting', 'method.other': 'Other',
+  },
+  zh: {
+    'app.title': 'fieldsync',
+    'app.subtitle': '总部',
+    'nav.dashboard': '总览',
+    'nav.customers': '客户',
+    'lang.label': '语言',
+    'live.live': '实时',
+    'live.connecting': '连接中…',
+    'live.offline': '离线，正在重试',
+    'signin.title': '登录',
+    'signin.lead': '粘贴您的访问令牌。令牌只发送给服务器一次，之后由安全 Cookie 保持登录。',
+    'signin.token': '访问令牌',
+    'signin.submit': '登录',
+    'signin.bad': '令牌无效。',
+    'signin.busy': '尝试次数过多，请一分钟后再试。',
+    'signout': '退出',
+    'role.rep': '销售',
+    'role.manager': '经理',
+    'role.admin': '管理员',
+    'error.load': '数据加载失败：{msg}',
+    'error.forbidden': '您无权查看该客户。',
+    'error.notfound': '没有该客户（在该时间点）。',
+    'loading': '加载中…',
+    'updated': '更新于 {time}',
+    'kpi.customers': '客户数',
+    'kpi.followups7': '近 7 天跟进',
+    'kpi.overdue': '逾期计划',
+    'kpi.conflicts': '未解决冲突',
+    'chart.funnel': '销售漏斗',
+    'chart.funnel.note': '到达各阶段的客户数，以及相对上一阶段的转化率。',
+    'chart.weekly': '每位销售每周跟进次数',
+    'chart.overdue': '每位销售的逾期计划',
+    'chart.ttw': '从首次跟进到成交的天数',
+    'chart.hours': '客户何时成交',
+    'chart.hours.note': '成交前的跟进，按星期和小时统计。',
+    'list.birthdays': '即将到来的生日',
+    'list.conflicts': '未解决冲突',
+    'list.devices': '设备同步',
+    'list.reps': '销售人员',
+    'col.stage': '阶段',
+    'col.count': '当前',
+    'col.reached': '到达',
+    'col.conversion': '转化率',
+    'col.rep': '销售',
+    'col.week': '周',
+    'col.followups': '跟进次数',
+    'col.overdue': '逾期',
+    'col.customer': '客户',
+    'col.days': '天数',
+    'col.device': '设备',
+    'col.user': '用户',
+    'col.lastsync': '最近同步',
+    'col.customers': '客户数',
+    'col.followups7': '跟进（7 天）',
+    'col.name': '姓名',
+    'col.company': '公司',
+    'col.phone': '电话',
+    'col.owner': '负责人',
+    'col.updated': '更新时间',
+    'col.birthday': '生日',
+    'col.field': '字段',
+    'col.values': '各方取值',
+    'col.at': '时间',
+    'col.change': '变更',
+    'col.due': '到期',
+    'col.method': '方式',
+    'col.content': '内容',
+    'col.status': '状态',
+    'never': '从未',
+    'none': '暂无。',
+    'days.today': '今天',
+    'days.in': '{n} 天后',
+    'weekday.0': '周一', 'weekday.1': '周二', 'weekday.2': '周三', 'weekday.3': '周四',
+    'weekday.4': '周五', 'weekday.5': '周六', 'weekday.6': '周日',
+    'cust.search': '搜索姓名、公司、电话…',
+    'cust.stage.any': '全部阶段',
+    'cust.owner.any': '全部负责人',
+    'cust.count': '共 {n} 位客户',
+    'cust.export': '导出 CSV',
+    'cust.back': '← 客户列表',
+    'cust.conflicts': '{n} 个冲突',
+    'sheet.basic': '客户基本信息',
+    'sheet.followups': '跟进情况',
+    'sheet.progress': '销售进展',
+    'sheet.plans': '下次跟进计划',
+    'sheet.feedback': '客户反馈',
+    'sheet.timeline': '变更记录',
+    'sheet.asof': '查看时间点',
+    'sheet.asof.apply': '查看',
+    'sheet.asof.now': '当前',
+    'sheet.asof.banner': '显示的是 {time} 时的跟进单。',
+    'sheet.asof.row': '查看此时',
+    'plan.done': '已完成',
+    'plan.open': '待办',
+    'plan.overdue': '已逾期',
+    'field.name': '姓名', 'field.phone': '电话', 'field.email': '邮箱',
+    'field.wechat': '微信', 'field.company': '公司', 'field.title': '职位',
+    'field.birthday': '生日', 'field.notes': '偏好 / 备注',
+    'field.owner': '负责人', 'field.tags': '标签', 'field.stage': '阶段',
+    'field.cycle': '跟进周期（天）',
+    'method.phone': '电话', 'method.email': '邮件', 'method.visit': '拜访',
+    'method.wechat': '微信', 'method.meeting': '会议', 'method.other': '其他',
+  },
+};
+
+export const LANGS = ['en', 'zh'];
+
+function initialLang() {
+  let saved = null;
+  try { saved = localStorage.getItem(STORE_KEY); } catch { /* storage off */ }
+  if (LANGS.includes(saved)) return saved;
+  const nav = (navigator.languages && navigator.languages[0]) || navigator.language || 'en';
+  return nav.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+let lang = initialLang();
+const listeners = new Set();
+
+export function getLang() { return lang; }
+
+// BCP 47 tag for <html lang> and Intl formatting.
+export function locale() { return lang === 'zh' ? 'zh-CN' : 'en'; }
+
+export function setLang(next) {
+  if (!LANGS.includes(next) || next === lang) return;
+  lang = next;
+  try { localStorage.setItem(STORE_KEY, next); } catch { /* storage off */ }
+  applyI18n(document);
+  for (const fn of listeners) fn(lang);
+}
+
+export function onLangChange(fn) { listeners.add(fn); }
+
+export function t(key, vars) {
+  let s = DICT[lang][key] ?? DICT.en[key] ?? key;
+  if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+  return s;
+}
+
+export function applyI18n(root) {
+  document.documentElement.lang = locale();
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+  for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll('[data-i18n-aria-label]')) el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
+  if (root === document) document.title = `${t('app.title')} · ${t('app.subtitle')}`;
+}
+
+// A stage's label from its definition, in the current language.
+export function stageLabel(defs, key) {
+  const d = defs && defs.find((s) => s.key === key);
+  if (!d) return key ?? '';
+  if (lang === 'zh' && d.label_zh) return d.label_zh;
+  return d.label || d.key;
+}
+
+export function fieldLabel(defs, key) {
+  const d = defs && defs.find((f) => f.key === key);
+  if (!d) return key;
+  if (lang === 'zh' && d.label_zh) return d.label_zh;
+  return d.label || d.key;
+}
+
+export function methodLabel(m) {
+  if (!m) return '';
+  const k = `method.${m}`;
+  const s = t(k);
+  return s === k ? m : s;
+}

@@ -1,0 +1,329 @@
+// dashboard.test.mjs — the central office's view end to end: a real
+// fieldsync-server fed by real devices (the fieldsync CLI), seen through
+// headless Chromium.  Sign in, the funnel and the other figures with the
+// right numbers, the customer list, a customer's sheet, the "as of" picker
+// showing an earlier value, a device's change appearing without a reload,
+// the Chinese/English switch, a rep seeing only their own customers, sign
+// out.  Screenshots of each page go to FIELDSYNC_SCREENSHOT_DIR.
+//
+// The data (team east: manager boss, reps alice and bob; team west: carol):
+//   alice: Acme 李 (lead; phone 111 then 222), Beta 王 (intent; a phone
+//          conflict between alice's two devices; a plan 2 days overdue),
+//          Gamma 张 (quote; birthday in 3 days)
+//   bob:   Delta 赵 (contract then won; first follow-up 10 days ago at
+//          00:00 UTC), Epsilon 钱 (lost)
+//   carol: Zeta 孙 (intent) — not visible to boss, who manages east only.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  launchBrowser, newPage, screenshot, signIn, sleep, Server, waitIn,
+} from './lib/harness.mjs';
+
+const DAY = 86_400_000;
+
+function ymd(ms) { return new Date(ms).toISOString().slice(0, 10); }
+
+// Expected per docs/API.md: furthest stage reached, conversion from the
+// stage before.
+const FUNNEL = {
+  lead: { count: 1, reached: 5, conversion: null },
+  intent: { count: 1, reached: 3, conversion: 0.6 },
+  proposal: { count: 0, reached: 2, conversion: 0.6667 },
+  quote: { count: 1, reached: 2, conversion: 1 },
+  contract: { count: 0, reached: 1, conversion: 0.5 },
+  won: { count: 1, reached: 1, conversion: 1 },
+  lost: { count: 1, reached: 1, conversion: null },
+};
+
+describe('central-office dashboard against a real server and devices', { timeout: 300_000 }, () => {
+  let server;
+  let browser;
+  let page;            // boss's page, reused across the tests in order
+  const ids = {};
+  const dev = {};
+  const won = { at: 0 };
+
+  before(async () => {
+    server = new Server();
+    await server.init();
+    await server.addUser('boss', 'manager', 'east');
+    await server.addUser('alice', 'rep', 'east');
+    await server.addUser('bob', 'rep', 'east');
+    await server.addUser('carol', 'rep', 'west');
+    await server.start();
+
+    dev.alice = await server.device('alice-laptop', 'alice');
+    dev.alicePhone = await server.device('alice-phone', 'alice');
+    dev.bob = await server.device('bob-laptop', 'bob');
+    dev.carol = await server.device('carol-laptop', 'carol');
+
+    const now = Date.now();
+    ids.acme = (await dev.alice.addCustomer('Acme 李', { phone: '111', company: 'Acme Ltd' })).id;
+    await dev.alice.followup(ids.acme, 'first call about pumps', { result: 'interested' });
+    ids.beta = (await dev.alice.addCustomer('Beta 王', { phone: '300' })).id;
+    await dev.alice.stage(ids.beta, 'intent', 'wants a demo');
+    await dev.alice.plan(ids.beta, ymd(now - 2 * DAY), 'bring samples');
+    const bday = new Date(now + 3 * DAY);
+    ids.gamma = (await dev.alice.addCustomer('Gamma 张', { birthday: `1990-${ymd(bday.getTime()).slice(5)}` })).id;
+    await dev.alice.stage(ids.gamma, 'quote', 'price sent');
+    await dev.alice.sync();
+
+    won.firstFollowup = Date.parse(`${ymd(now - 10 * DAY)}T00:00:00Z`);
+    ids.delta = (await dev.bob.addCustomer('Delta 赵', { company: 'Delta Freight' })).id;
+    await dev.bob.followup(ids.delta, 'site visit', { method: 'visit', at: ymd(won.firstFollowup) });
+    await dev.bob.stage(ids.delta, 'contract', 'signed draft');
+    await dev.bob.stage(ids.delta, 'won', 'paid');
+    won.at = Date.now();
+    ids.epsilon = (await dev.bob.addCustomer('Epsilon 钱', {})).id;
+    await dev.bob.stage(ids.epsilon, 'lost', 'chose a competitor');
+    await dev.bob.sync();
+
+    ids.zeta = (await dev.carol.addCustomer('Zeta 孙', {})).id;
+    await dev.carol.stage(ids.zeta, 'intent', 'west coast');
+    await dev.carol.sync();
+
+    // A conflict: both of alice's devices change Beta's phone, neither
+    // having seen the other's change.
+    await dev.alicePhone.sync();
+    await dev.alice.edit(ids.beta, { phone: '333' });
+    await dev.alicePhone.edit(ids.beta, { phone: '444' });
+    await dev.alice.sync();
+    await dev.alicePhone.sync();
+
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    if (page) await page.context().close().catch(() => {});
+    if (browser) await browser.close();
+    if (server) {
+      if (process.exitCode) console.error(server.logText());
+      await server.stop();
+    }
+  });
+
+  test('sign in with a token: the session is an HttpOnly cookie, the token is kept nowhere', async () => {
+    page = await newPage(browser);
+    await signIn(page, server, 'boss');
+    assert.equal(await page.locator('#who-user').textContent(), 'boss');
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'fs_session');
+    assert.ok(session, 'fs_session cookie set');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.secure, true);
+    assert.equal(session.sameSite, 'Strict');
+    const token = server.tokens.boss;
+    assert.ok(!page.url().includes(token), 'token not in the URL');
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    assert.ok(!stored.includes(token), 'token not in storage or readable cookies');
+    assert.ok(!stored.includes(session.value), 'session id not readable by script');
+    assert.equal(await page.inputValue('#token'), '', 'the form forgot the token');
+  });
+
+  test('the funnel shows the right numbers per stage, with conversion', async () => {
+    await waitIn(page, 'the funnel table', () => document.querySelectorAll('#funnel-table tbody tr').length > 0);
+    const rows = await page.$$eval('#funnel-table tbody tr', (trs) => trs.map((tr) => ({
+      stage: tr.dataset.stage,
+      label: tr.querySelector('th').textContent,
+      count: Number(tr.querySelector('[data-col="count"]').dataset.value),
+      reached: Number(tr.querySelector('[data-col="reached"]').dataset.value),
+      conversion: tr.querySelector('[data-col="conversion"]').dataset.value,
+      shown: tr.querySelector('[data-col="conversion"]').textContent,
+    })));
+    assert.deepEqual(rows.map((r) => r.stage), Object.keys(FUNNEL), 'every stage, in pipeline order');
+    for (const r of rows) {
+      const want = FUNNEL[r.stage];
+      assert.equal(r.count, want.count, `${r.stage} count`);
+      assert.equal(r.reached, want.reached, `${r.stage} reached`);
+      if (want.conversion === null) assert.equal(r.conversion, '', `${r.stage} conversion`);
+      else assert.ok(Math.abs(Number(r.conversion) - want.conversion) < 0.001, `${r.stage} conversion ${r.conversion}`);
+    }
+    assert.equal(rows.find((r) => r.stage === 'lead').label, 'Lead');
+    assert.equal(rows.find((r) => r.stage === 'intent').shown, '60%');
+    // The chart is drawn too (Chart.js on the canvas).
+    assert.equal(await page.evaluate(() => !!window.Chart.getChart(document.querySelector('#funnel canvas'))), true);
+  });
+
+  test('the other figures: KPIs, reps, overdue, time to won, win hours, birthdays, conflicts, devices', async () => {
+    const kpi = async (k) => Number(await page.getAttribute(`[data-kpi="${k}"]`, 'data-value'));
+    assert.equal(await kpi('customers'), 5, 'boss sees team east only');
+    assert.equal(await kpi('overdue'), 1);
+    assert.equal(await kpi('conflicts'), 1);
+
+    const reps = await page.$$eval('#reps-table tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.dataset.user,
+      Number(tr.querySelector('[data-col="customers"]').dataset.value)])));
+    assert.deepEqual(reps, { alice: 3, bob: 2 });
+
+    const overdue = await page.$$eval('#overdue-table tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.dataset.user,
+      Number(tr.querySelector('[data-col="overdue"]').dataset.value)])));
+    assert.equal(overdue.alice, 1);
+    assert.equal(overdue.bob ?? 0, 0);
+
+    const weekly = await page.$$eval('#weekly-table tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.dataset.user,
+      [...tr.querySelectorAll('td')].reduce((a, td) => a + Number(td.dataset.value), 0)])));
+    assert.deepEqual(weekly, { alice: 1, bob: 1 }, 'follow-ups per rep over the weeks shown');
+
+    const ttw = await page.$$eval('#ttw-table tbody tr', (trs) => trs.map((tr) => ({
+      customer: tr.dataset.customer, days: Number(tr.querySelector('[data-col="days"]').dataset.value) })));
+    assert.equal(ttw.length, 1);
+    assert.equal(ttw[0].customer, ids.delta);
+    const days = (won.at - won.firstFollowup) / DAY;
+    assert.ok(Math.abs(ttw[0].days - days) <= 0.15, `time to won ${ttw[0].days} ≈ ${days.toFixed(2)}`);
+
+    const wd = (new Date(won.firstFollowup).getUTCDay() + 6) % 7;   // Monday = 0
+    assert.equal(await page.getAttribute(`#heatmap .hm-cell[data-weekday="${wd}"][data-hour="0"]`, 'data-count'), '1');
+    const total = await page.$$eval('#heatmap .hm-cell', (cs) => cs.reduce((a, c) => a + Number(c.dataset.count), 0));
+    assert.equal(total, 1, 'only follow-ups of won customers count');
+
+    const bdays = await page.$$eval('#birthday-list li', (lis) => lis.map((li) => [li.dataset.customer, li.dataset.days]));
+    assert.deepEqual(bdays, [[ids.gamma, '3']]);
+
+    const conflict = page.locator('#conflict-list > li');
+    assert.equal(await conflict.count(), 1);
+    const text = await conflict.textContent();
+    assert.ok(text.includes('Beta 王') && text.includes('333') && text.includes('444'), text);
+
+    const devices = await page.$$eval('#devices-table tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent).sort());
+    assert.deepEqual(devices, ['alice', 'alice', 'bob'], 'the devices of team east, each once');
+
+    await screenshot(page, 'dashboard');
+    assert.deepEqual(await page.evaluate(() => window.__csp), []);
+  });
+
+  test('the customer list searches and filters', async () => {
+    await page.click('#nav a[data-route="customers"]');
+    await waitIn(page, 'five customers', () => document.querySelectorAll('#cust-table tbody tr').length === 5);
+    const names = await page.$$eval('#cust-table tbody tr th a', (as) => as.map((a) => a.textContent));
+    assert.deepEqual(names, ['Acme 李', 'Beta 王', 'Delta 赵', 'Epsilon 钱', 'Gamma 张']);
+
+    await page.fill('#cust-search', '赵');
+    await waitIn(page, 'search for 赵', () => document.querySelectorAll('#cust-table tbody tr').length === 1);
+    assert.equal(await page.locator('#cust-table tbody tr th a').textContent(), 'Delta 赵');
+    await page.fill('#cust-search', '');
+    await waitIn(page, 'search cleared', () => document.querySelectorAll('#cust-table tbody tr').length === 5);
+
+    await page.selectOption('#cust-owner', 'bob');
+    await waitIn(page, 'owner bob', () => [...document.querySelectorAll('#cust-table tbody tr')].every((tr) => tr.dataset.owner === 'bob')
+      && document.querySelectorAll('#cust-table tbody tr').length === 2);
+    await page.selectOption('#cust-owner', '');
+    await page.selectOption('#cust-stage', 'quote');
+    await waitIn(page, 'stage quote', () => document.querySelectorAll('#cust-table tbody tr').length === 1
+      && document.querySelector('#cust-table tbody tr').dataset.stage === 'quote');
+    await page.selectOption('#cust-stage', '');
+    await waitIn(page, 'all again', () => document.querySelectorAll('#cust-table tbody tr').length === 5);
+    await screenshot(page, 'customers');
+  });
+
+  test('a customer page shows the four-part sheet and its timeline', async () => {
+    await page.click(`#cust-table tr[data-customer="${ids.acme}"] th a`);
+    await waitIn(page, 'the sheet', () => document.querySelector('#sheet-basic dd[data-field="phone"]'));
+    assert.equal(await page.locator('#cust-name').textContent(), 'Acme 李');
+    assert.equal(await page.locator('#sheet-basic dd[data-field="phone"]').textContent(), '111');
+    assert.equal(await page.locator('#sheet-basic dd[data-field="company"]').textContent(), 'Acme Ltd');
+    assert.match(await page.locator('#followup-list').textContent(), /first call about pumps/);
+    assert.equal(await page.getAttribute('#stage-path li.current', 'data-stage'), 'lead');
+    assert.ok(await page.locator('#sheet-plans').isVisible());
+    assert.ok(await page.locator('#timeline-table tbody tr').count() >= 3, 'timeline rows');
+    assert.match(page.url(), new RegExp(`#/customers/${ids.acme}$`));
+    await screenshot(page, 'customer');
+  });
+
+  test('"as of" an earlier time shows the earlier value', async () => {
+    await sleep(1200);
+    const between = new Date(Date.now() - 100);
+    await sleep(1200);
+    await dev.alice.edit(ids.acme, { phone: '222' });
+    await dev.alice.sync();
+    // The live channel refreshes the open sheet.
+    await waitIn(page, 'phone 222', () => document.querySelector('#sheet-basic dd[data-field="phone"]')?.textContent === '222');
+
+    const local = between.toISOString().slice(0, 19);   // the context runs in UTC
+    await page.fill('#asof-input', local);
+    await page.click('#asof-apply');
+    await waitIn(page, 'phone 111 as of before the edit', () => document.querySelector('#sheet-basic dd[data-field="phone"]')?.textContent === '111');
+    assert.equal(await page.locator('#asof-banner').isVisible(), true);
+    assert.equal(await page.getAttribute('#view-customer', 'data-as-of'), `${local}Z`);
+    const tl = await page.locator('#timeline-table').textContent();
+    assert.ok(!tl.includes('222'), 'the timeline stops at the as-of time');
+    assert.match(page.url(), /as_of=/);
+    await screenshot(page, 'customer-asof');
+
+    await page.click('#asof-now');
+    await waitIn(page, 'phone 222 now', () => document.querySelector('#sheet-basic dd[data-field="phone"]')?.textContent === '222');
+    assert.equal(await page.locator('#asof-banner').isVisible(), false);
+  });
+
+  test("a device's change appears without a reload", async () => {
+    await page.click('#nav a[data-route="dashboard"]');
+    await waitIn(page, 'lead count 1', () => document.querySelector('#funnel-table tr[data-stage="lead"] [data-col="count"]')?.dataset.value === '1');
+    await waitIn(page, 'the live channel', () => document.querySelector('#live')?.dataset.state === 'live');
+    let navigations = 0;
+    const onNav = (f) => { if (f === page.mainFrame()) navigations += 1; };
+    page.on('framenavigated', onNav);
+    await page.evaluate(() => { window.__sameDocument = 'yes'; });
+
+    await dev.alice.addCustomer('Eta 周', { phone: '555' });
+    await dev.alice.sync();
+
+    await waitIn(page, 'lead count 2', () => document.querySelector('#funnel-table tr[data-stage="lead"] [data-col="count"]')?.dataset.value === '2');
+    assert.equal(await page.getAttribute('[data-kpi="customers"]', 'data-value'), '6');
+    assert.equal(await page.evaluate(() => window.__sameDocument), 'yes', 'the page was not reloaded');
+    assert.equal(navigations, 0, 'no navigation happened');
+    page.off('framenavigated', onNav);
+    await screenshot(page, 'dashboard-live');
+  });
+
+  test('the Chinese/English switch relabels the page and is remembered', async () => {
+    await page.selectOption('#lang', 'zh');
+    await waitIn(page, 'Chinese nav', () => document.querySelector('#nav a[data-route="customers"]').textContent === '客户');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+    assert.equal(await page.locator('#funnel-table tr[data-stage="lead"] th').textContent(), '新线索');
+    assert.equal(await page.locator('#funnel-title').textContent(), '销售漏斗');
+    await page.reload();
+    await waitIn(page, 'Chinese after reload', () => document.querySelector('#funnel-table tr[data-stage="lead"] th')?.textContent === '新线索');
+    await screenshot(page, 'dashboard-zh');
+
+    await page.goto(`${server.url}/#/customers/${ids.gamma}`);
+    await waitIn(page, 'Chinese sheet', () => document.querySelector('#sheet-basic-title')?.textContent === '客户基本信息');
+    assert.equal(await page.locator('#sheet-progress-title').textContent(), '销售进展');
+    assert.equal(await page.locator('#cust-stage').textContent(), '报价');
+    await screenshot(page, 'customer-zh');
+
+    await page.selectOption('#lang', 'en');
+    await waitIn(page, 'English again', () => document.querySelector('#sheet-basic-title')?.textContent === 'Customer information');
+  });
+
+  test('a rep sees only their own customers', async () => {
+    const rep = await newPage(browser);
+    try {
+      await signIn(rep, server, 'bob');
+      await waitIn(rep, "bob's funnel", () => document.querySelectorAll('#funnel-table tbody tr').length > 0);
+      assert.equal(await rep.getAttribute('[data-kpi="customers"]', 'data-value'), '2');
+      assert.equal(await rep.getAttribute('#funnel-table tr[data-stage="lead"] [data-col="reached"]', 'data-value'), '2');
+      await screenshot(rep, 'dashboard-rep');
+      await rep.click('#nav a[data-route="customers"]');
+      await waitIn(rep, "bob's customers", () => document.querySelectorAll('#cust-table tbody tr').length === 2);
+      const owners = await rep.$$eval('#cust-table tbody tr', (trs) => [...new Set(trs.map((tr) => tr.dataset.owner))]);
+      assert.deepEqual(owners, ['bob']);
+      await rep.goto(`${server.url}/#/customers/${ids.acme}`);
+      await waitIn(rep, 'refusal', () => document.querySelector('#sheet-status')?.classList.contains('error'));
+      assert.equal(await rep.locator('#sheet-status').textContent(), 'You may not see this customer.');
+      assert.deepEqual(rep.problems.filter((p) => !/status of 403/.test(p)), []);
+    } finally {
+      await rep.context().close();
+    }
+  });
+
+  test('sign out returns to the sign-in page and ends the session', async () => {
+    await page.goto(`${server.url}/#/dashboard`);
+    await page.locator('#signout').waitFor({ state: 'visible' });
+    await page.click('#signout');
+    await page.locator('#signin').waitFor({ state: 'visible' });
+    const me = await page.evaluate(async () => (await fetch('/api/me', { credentials: 'same-origin' })).status);
+    assert.equal(me, 401);
+    await page.reload();
+    await page.locator('#signin').waitFor({ state: 'visible' });
+    assert.deepEqual(page.problems, []);
+  });
+});
