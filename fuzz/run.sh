@@ -40,7 +40,12 @@ for target in fuzz_proto fuzz_register fuzz_session; do
         cp "$src/fuzz/corpus/$target"/* "$corpus"/ 2>/dev/null
     fi
     echo "== $target: ${secs}s, corpus $corpus ($(find "$corpus" -type f | wc -l) inputs)"
-    "$bin" -max_len=65536 -max_total_time="$secs" -timeout=20 \
+    dict=
+    if [ -f "$src/fuzz/$target.dict" ]; then
+        dict=-dict=$src/fuzz/$target.dict
+    fi
+    # shellcheck disable=SC2086 # $dict is empty or one word
+    "$bin" $dict -max_len=65536 -max_total_time="$secs" -timeout=20 \
         -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$artifacts/" "$corpus" \
         >"$work/$target.log" 2>&1
