@@ -16,6 +16,7 @@
 static const char serve_help[] =
     "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
+    "       [--max-batch N]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
     "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
@@ -24,6 +25,8 @@ static const char serve_help[] =
     "not be readable by group or others.  Logs go to stderr (default level\n"
     "info: one line per connection, push and pull).  SIGTERM/SIGINT stop the\n"
     "server cleanly; acknowledged changes are always on disk.\n"
+    "--max-batch N caps the changes sent per pull answer (default and maximum\n"
+    "500); smaller batches mean more, smaller messages on slow links.\n"
     "--store postgresql://... is not available in this build.\n";
 
 /* The one flag the signal handler touches. */
@@ -79,10 +82,12 @@ int fsv_cmd_serve(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},
         {"log-level", required_argument, NULL, 'L'},
         {"store", required_argument, NULL, 's'},
+        {"max-batch", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
-    int level = FSV_LOG_INFO, c;
+    int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
+    char *end;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -101,6 +106,13 @@ int fsv_cmd_serve(int argc, char **argv)
             fsv_fail("--store %s: only the embedded SQLite store is available"
                      " in this build", optarg);
             return FSV_EXIT_USAGE;
+        case 'b':
+            max_batch = (int)strtol(optarg, &end, 10);
+            if (*end || max_batch < 1 || max_batch > FDSP_MAX_BATCH) {
+                fsv_fail("--max-batch must be 1..%d", FDSP_MAX_BATCH);
+                return FSV_EXIT_USAGE;
+            }
+            break;
         case 'h': fputs(serve_help, stdout); return FSV_EXIT_OK;
         default: fputs(serve_help, stderr); return FSV_EXIT_USAGE;
         }
@@ -153,7 +165,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key};
+    fsv_config cfg = {host, port, cert, key, max_batch};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

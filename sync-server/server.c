@@ -58,6 +58,8 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     memset(&srv, 0, sizeof srv);
     srv.store = store;
     srv.stop = stop;
+    srv.max_batch = cfg->max_batch > 0 && cfg->max_batch < FDSP_MAX_BATCH
+                        ? cfg->max_batch : FDSP_MAX_BATCH;
 
     memset(&info, 0, sizeof info);
     info.port = cfg->port;

@@ -29,6 +29,7 @@ typedef struct fsv_config {
     int port;
     const char *cert;       /* PEM certificate (chain) */
     const char *key;        /* PEM private key, mode 0600 */
+    int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
 } fsv_config;
 
 struct fsv_session;
@@ -40,6 +41,7 @@ typedef struct fsv_server {
     volatile sig_atomic_t *stop;    /* set by the signal handler */
     lws_sorted_usec_list_t tick;    /* wakes the loop to notice *stop */
     int shutting_down;
+    int max_batch;                  /* from fsv_config */
 } fsv_server;
 
 /* One sync connection (lws allocates and frees it as per-session data). */

@@ -357,8 +357,8 @@ static int on_pull(fsv_session *s, const fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
-    int limit = m->limit > 0 && m->limit < FDSP_MAX_BATCH ? m->limit
-                                                          : FDSP_MAX_BATCH;
+    int limit = m->limit > 0 && m->limit < s->srv->max_batch
+                    ? m->limit : s->srv->max_batch;
     struct fsv_vis_filter f = {st, &s->user};
     fdsp_change *ch = NULL;
     size_t n = 0;

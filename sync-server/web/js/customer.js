@@ -27,6 +27,23 @@ function valueText(v) {
   return String(v);
 }
 
+// A timeline row's field: the customer's own fields by their label, a
+// child record's as table.field (followup.content).
+function timelineField(e) {
+  if (e.table !== 'customer') return `${e.table}.${e.field}`;
+  const k = `field.${e.field}`;
+  const s = t(k);
+  return s === k ? e.field : s;
+}
+
+// Stage keys read better as their labels (lead -> 新线索).
+function timelineValue(stageDefs, e, v) {
+  const isStage = (e.table === 'customer' && e.field === 'stage')
+    || (e.table === 'stagechg' && (e.field === 'from' || e.field === 'to'));
+  if (isStage && typeof v === 'string') return stageLabel(stageDefs, v);
+  return valueText(v);
+}
+
 export function mountCustomer(root, app, id, params) {
   let asOf = params.get('as_of') || null;
 
@@ -167,11 +184,11 @@ export function mountCustomer(root, app, id, params) {
           h('td', null, h('time', { datetime: e.at }, fmtTime(e.at))),
           h('td', null, e.user || ''),
           h('td', { title: e.device || '' }, h('code', null, shortId(e.device))),
-          h('td', null, e.table === 'customer' ? e.field : `${e.table}.${e.field}`),
+          h('td', null, timelineField(e)),
           h('td', { class: 'change' },
-            e.previous === null || e.previous === undefined ? null : h('del', null, valueText(e.previous)),
+            e.previous === null || e.previous === undefined ? null : h('del', null, timelineValue(stageDefs, e, e.previous)),
             e.previous === null || e.previous === undefined ? null : ' → ',
-            h('ins', null, valueText(e.value))),
+            h('ins', null, timelineValue(stageDefs, e, e.value))),
           h('td', null, h('button', {
             type: 'button', class: 'link', dataset: { asOf: e.at, i18n: 'sheet.asof.row' },
             onclick: () => setAsOf(e.at),

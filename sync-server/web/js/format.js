@@ -4,14 +4,13 @@
 
 import { locale, t } from './i18n.js';
 
+// "2026-11-28 15:45:22" in the browser's time zone: unambiguous in both
+// languages and short enough for table cells.
 export function fmtTime(iso) {
   if (!iso) return t('never');
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  return new Intl.DateTimeFormat(locale(), {
-    year: 'numeric', month: '2-digit', day: '2-digit',
-    hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
-  }).format(d);
+  return isoToLocalInput(iso).replace('T', ' ');
 }
 
 export function fmtDate(iso) {
