@@ -189,7 +189,7 @@ function renderHours(card, rows) {
         title: `${t(`weekday.${wd}`)} ${String(hr).padStart(2, '0')}:00 — ${n}`,
       }, n > 0 ? String(n) : '');
     })));
-  fill(card.querySelector('.figures'), h('div', { class: 'heatmap', id: 'heatmap', role: 'table' }, head, body));
+  fill(card.querySelector('.figures'), h('div', { class: 'heatmap', id: 'heatmap' }, head, body));
 }
 
 function renderBirthdays(card, rows) {
