@@ -36,26 +36,25 @@ mkdir -p "$data" 2>/dev/null || fds_die "cannot create $data: run as root or set
 chmod 0700 "$data"
 
 if [ ! -e "$data/ca.pem" ]; then
+    # Names for the server certificate, each once.
+    read -r -a names <<<"${FIELDSYNC_SAN:-$(hostname) $(hostname -f 2>/dev/null || true) $(hostname -I 2>/dev/null || true)}"
     sans=()
-    if [ -n "${FIELDSYNC_SAN:-}" ]; then
-        read -r -a names <<<"$FIELDSYNC_SAN"
-    else
-        read -r -a names <<<"$(hostname) $(hostname -f 2>/dev/null || true) $(hostname -I 2>/dev/null || true)"
-    fi
-    for n in "${names[@]}"; do sans+=(--san "$n"); done
+    while read -r n; do
+        [ -n "$n" ] && sans+=(--san "$n")
+    done < <(printf '%s\n' "${names[@]}" | sort -u)
     fds_say "first run: creating the central store, CA and first admin token in $data"
-    # init prints the admin token once, and how to connect a device and open
-    # the dashboard.
+    # init prints the admin token once; the lines below say where to use it
+    # with the address this script listens on.
     "$server" init --data "$data" "${sans[@]}"
-else
-    cat <<EOF
+    echo
+fi
+cat <<EOF
 ==> fieldsync data in $data
     CA certificate devices pin:  $data/ca.pem
     make a device token:         $server user add NAME --role rep|manager|admin [--team T] --data $data
     connect a device:            fieldsync init --server wss://$host:$port --token TOKEN --ca ca.pem
     dashboard (admin token):     https://$host:$port/
 EOF
-fi
 
 store=()
 [ -n "${FIELDSYNC_STORE:-}" ] && store=(--store "$FIELDSYNC_STORE")
