@@ -310,6 +310,16 @@ fds_replica *th_replica(th_server *s, const char *name)
     return r;
 }
 
+fds_replica *th_replica_try(th_server *s, const char *name)
+{
+    char path[400], err[256];
+    snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
+    fds_replica *r = NULL;
+    if (fds_replica_open(path, NULL, &r, err, sizeof err) != FDS_OK)
+        return NULL;
+    return r;
+}
+
 int th_sync_err(th_server *s, fds_replica *r, const char *token,
                 fds_session_stats *st, char *err, size_t errlen)
 {

@@ -52,6 +52,9 @@ int th_admin(th_server *s, char *out, size_t outlen, ...);
 
 /* Open (creating) replica dir/NAME.db. */
 fds_replica *th_replica(th_server *s, const char *name);
+/* Same, but NULL instead of failing (the file may be busy being created
+** by another process). */
+fds_replica *th_replica_try(th_server *s, const char *name);
 /* One sync of r with token (CA pinned); returns cli_sync's exit code. */
 int th_sync(th_server *s, fds_replica *r, const char *token,
             fds_session_stats *st);
