@@ -15,12 +15,19 @@ static void heading(const cli_ctx *ctx, const char *zh, const char *en)
            cli_c(ctx, CLI_C_RESET));
 }
 
+/* "  label            value"; a multi-line value (notes) continues under
+** its first line. */
 static void line(const char *label, const char *value)
 {
     if (!value || !*value) return;
     fputs("  ", stdout);
     cli_put_cell(stdout, label, 16, 1);
-    printf("  %s\n", value);
+    fputs("  ", stdout);
+    for (; *value; value++) {
+        fputc(*value, stdout);
+        if (*value == '\n' && value[1]) fputs("                    ", stdout);
+    }
+    fputc('\n', stdout);
 }
 
 static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)

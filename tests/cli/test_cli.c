@@ -898,6 +898,32 @@ static void test_conflicts(void **state)
     expect(r, 0);
     assert_string_equal(jstr(r.json, "phone"), "111");
     res_free(&r);
+
+    /* A second conflict, settled with a new value of the person's choosing. */
+    r = fs("customer", "edit", id, "--title", "经理");
+    expect(r, 0);
+    res_free(&r);
+    r = raw(NULL, "--db", b, "customer", "edit", id, "--title", "总监");
+    expect(r, 0);
+    res_free(&r);
+    assert_int_equal(merge(a, b), 0);
+    r = raw(NULL, "--db", b, "conflicts", "--json");
+    expect(r, 0);
+    assert_int_equal(json_array_size(r.json), 1);
+    assert_string_equal(jstr(json_array_get(r.json, 0), "field"), "title");
+    snprintf(cid, sizeof cid, "%s", jstr(json_array_get(r.json, 0), "id"));
+    res_free(&r);
+    r = raw(NULL, "--db", b, "conflicts", "resolve", cid, "--value", "销售总监");
+    expect(r, 0);
+    res_free(&r);
+    r = raw(NULL, "--db", b, "customer", "show", id, "--json");
+    expect(r, 0);
+    assert_string_equal(jstr(r.json, "title"), "销售总监");
+    res_free(&r);
+    r = raw(NULL, "--db", b, "conflicts", "--json");
+    expect(r, 0);
+    assert_int_equal(json_array_size(r.json), 0);
+    res_free(&r);
     free(id);
 }
 
