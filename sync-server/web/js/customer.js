@@ -55,7 +55,7 @@ export function mountCustomer(root, app, id, params) {
   const now = h('button', { type: 'button', class: 'secondary', id: 'asof-now', dataset: { i18n: 'sheet.asof.now' } }, t('sheet.asof.now'));
   const asofForm = h('form', { class: 'asof', id: 'asof-form' }, label, input, apply, now);
   const banner = h('p', { class: 'banner', id: 'asof-banner', role: 'status', hidden: true });
-  const status = h('p', { class: 'status', id: 'sheet-status', role: 'status' });
+  const status = h('p', { class: 'status', id: 'sheet-status', role: 'status' }, t('loading'));
 
   const basic = section('sheet-basic', 'sheet.basic');
   const followups = section('sheet-followups', 'sheet.followups');

@@ -20,7 +20,7 @@ export function mountCustomers(root, app, params) {
   const owner = h('select', { id: 'cust-owner', name: 'owner', dataset: { i18nAriaLabel: 'col.owner' }, 'aria-label': t('col.owner') });
   const count = h('span', { class: 'muted', id: 'cust-count', role: 'status' });
   const exportLink = h('a', { class: 'button secondary', href: '/api/export.csv', download: 'fieldsync-export.csv', dataset: { i18n: 'cust.export' } }, t('cust.export'));
-  const results = h('div', { class: 'card', id: 'cust-results' });
+  const results = h('div', { class: 'card', id: 'cust-results' }, h('p', { class: 'muted' }, t('loading')));
   const form = h('form', { class: 'filters', id: 'cust-filters', role: 'search' }, search, stage, owner, count, exportLink);
   fill(root, h('div', { class: 'view customers', id: 'view-customers' }, form, results));
 

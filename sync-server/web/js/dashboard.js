@@ -37,7 +37,7 @@ export function mountDashboard(root, app) {
     card('conflicts', 'list.conflicts', { chart: false }),
     card('reps', 'list.reps', { chart: false }),
     card('devices', 'list.devices', { chart: false }));
-  const status = h('p', { class: 'status', id: 'dash-status', role: 'status' });
+  const status = h('p', { class: 'status', id: 'dash-status', role: 'status' }, t('loading'));
   fill(root, h('div', { class: 'view dashboard', id: 'view-dashboard' }, kpis, status, grid));
 
   let last = null;
