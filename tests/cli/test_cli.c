@@ -19,6 +19,7 @@
 #include <locale.h>
 #include <poll.h>
 #include <pty.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,8 @@
 
 static char g_dir[512];
 static char g_db[600];
+static pid_t g_server;      /* a fieldsync-server started by a test, or 0 */
+static pid_t g_watch;       /* a `sync --watch` started by a test, or 0 */
 
 /* ---- Running the binary ------------------------------------------------------ */
 typedef struct res {
@@ -293,6 +296,16 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (g_watch > 0) {      /* the test failed before stopping it */
+        kill(g_watch, SIGKILL);
+        waitpid(g_watch, NULL, 0);
+        g_watch = 0;
+    }
+    if (g_server > 0) {
+        kill(g_server, SIGTERM);
+        waitpid(g_server, NULL, 0);
+        g_server = 0;
+    }
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     return system(cmd) == 0 ? 0 : -1;
@@ -1464,6 +1477,7 @@ static void test_init_and_sync_with_server(void **state)
               (char *)NULL);
         _exit(127);
     }
+    g_server = pid;
     for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
     assert_true(port_open(port));
 
@@ -1522,6 +1536,7 @@ static void test_init_and_sync_with_server(void **state)
                "--watch", "--json", NULL }, env);
         _exit(127);
     }
+    g_watch = w;
     usleep(500000);
     r = raw(NULL, "--db", b, "customer", "edit", id, "--company", "实时推送");
     expect(r, 0);
@@ -1539,6 +1554,7 @@ static void test_init_and_sync_with_server(void **state)
     kill(w, SIGINT);
     int wst;
     waitpid(w, &wst, 0);
+    g_watch = 0;
     assert_true(live);
     assert_true(WIFEXITED(wst));
     assert_int_equal(WEXITSTATUS(wst), 0);
@@ -1559,8 +1575,8 @@ static void test_init_and_sync_with_server(void **state)
     res_free(&r);
 
     kill(pid, SIGTERM);
-    int st;
-    waitpid(pid, &st, 0);
+    waitpid(pid, NULL, 0);
+    g_server = 0;
     /* Server gone: unreachable, 4; the change waits in the outbox. */
     r = fs("customer", "edit", id, "--title", "经理");
     expect(r, 0);
