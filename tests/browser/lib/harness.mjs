@@ -132,6 +132,11 @@ export class Server {
     this.proc.stdout.on('data', keep);
     this.proc.stderr.on('data', keep);
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, sig) => resolve({ code, sig })));
+    // If this test process dies before stop() (a timeout, a crash), the
+    // server must not outlive it.
+    const proc = this.proc;
+    this.onExit = () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); };
+    process.on('exit', this.onExit);
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       if (this.proc.exitCode !== null) throw new Error(`fieldsync-server exited at start:\n${this.logText()}`);
@@ -164,6 +169,7 @@ export class Server {
       }
     }
     this.proc = null;
+    if (this.onExit) process.off('exit', this.onExit);
     if (!process.env.FIELDSYNC_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
