@@ -32,9 +32,9 @@ export function mountDashboard(root, app) {
     card('weekly', 'chart.weekly'),
     card('overdue', 'chart.overdue'),
     card('ttw', 'chart.ttw'),
-    card('hours', 'chart.hours', { wide: true, noteKey: 'chart.hours.note', chart: false }),
     card('birthdays', 'list.birthdays', { chart: false }),
     card('conflicts', 'list.conflicts', { chart: false }),
+    card('hours', 'chart.hours', { wide: true, noteKey: 'chart.hours.note', chart: false }),
     card('reps', 'list.reps', { chart: false }),
     card('devices', 'list.devices', { chart: false }));
   const status = h('p', { class: 'status', id: 'dash-status', role: 'status' }, t('loading'));
