@@ -85,6 +85,14 @@ export function mountCustomers(root, app, params) {
     history.replaceState(null, '', `#/customers${q}`);
   }
 
+  // A click anywhere on a row opens the customer (the name stays a real
+  // link for keyboard users and middle-click).
+  results.addEventListener('click', (e) => {
+    const tr = e.target.closest('tr[data-customer]');
+    if (!tr || e.target.closest('a')) return;
+    location.hash = `#/customers/${encodeURIComponent(tr.dataset.customer)}`;
+  });
+
   let timer = null;
   search.addEventListener('input', () => {
     clearTimeout(timer);
