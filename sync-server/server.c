@@ -27,11 +27,12 @@ static const struct lws_protocols protocols[] = {
      FSV_TX_CHUNK, 0, NULL, FSV_TX_CHUNK},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
-static const struct lws_extension extensions[] = {
-    {"permessage-deflate", lws_extension_callback_pm_deflate,
-     "permessage-deflate; client_no_context_takeover;"
-     " client_max_window_bits"},
-    {NULL, NULL, NULL}};
+/* No permessage-deflate: with libwebsockets 4.1.6 over TLS, inflating
+** large client messages fails with zlib's "invalid distance too far back"
+** and drops the connection (bench_sync reproduces it at a few hundred
+** changes per push; the same lws bug is reported as ttyd#1254 and fixed in
+** later lws releases).  Correctness first: devices and server agree to
+** send uncompressed frames until the distribution's lws is newer. */
 
 /* Pings after FSV_IDLE_PING_S of silence, hang up after FSV_IDLE_HANGUP_S. */
 static const lws_retry_bo_t idle_policy = {
@@ -66,7 +67,6 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     info.iface = (strcmp(cfg->host, "0.0.0.0") == 0 || strcmp(cfg->host, "::") == 0)
                      ? NULL : cfg->host;
     info.protocols = protocols;
-    info.extensions = extensions;
     info.vhost_name = "fieldsync";
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
                    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |

@@ -1,0 +1,430 @@
+/*
+** bench_sync.c — sync throughput through a real fieldsync-server over TLS.
+**
+**   bench_sync [REPS [CUSTOMERS [FOLLOWUPS]]]      (default 10 1000 5)
+**
+** Starts fieldsync-server (init, one rep user per device, serve on a free
+** 127.0.0.1 port; the binary is $FIELDSYNC_SERVER or ../sync-server/
+** fieldsync-server next to this program), writes REPS x CUSTOMERS
+** customers with FOLLOWUPS follow-ups each into one replica per rep,
+** pushes all replicas concurrently (one process per device), then pulls
+** everything into a fresh admin device.  In the same run it inserts the
+** same rows into a bare SQLite file (WAL, synchronous=FULL, 500 rows per
+** transaction, like one sync batch) and prints records/s for each and the
+** ratios.  A "record" is a customer or a follow-up; each is several field
+** changes on the wire.
+**
+** The transport is compiled in from client-cli so this program links only
+** libfieldsync, libwebsockets and OpenSSL.
+*/
+#include "../client-cli/transport_lws.c"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <sqlite3.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define MAX_REPS 64
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench_sync: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static char server_bin[4096];
+static char data_dir[512];
+static char ca_path[600];
+
+/* Run the server binary with args (NULL-terminated) + --data; stdout into
+** out.  Returns the exit code. */
+static int admin(char *out, size_t outlen, ...)
+{
+    char *argv[32];
+    int n = 0;
+    argv[n++] = server_bin;
+    va_list ap;
+    va_start(ap, outlen);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 28)
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n++] = (char *)"--data";
+    argv[n++] = data_dir;
+    argv[n] = NULL;
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        die("pipe failed");
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        close(pfd[0]);
+        close(pfd[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t used = 0;
+    ssize_t k;
+    while ((k = read(pfd[0], out + used, outlen - used - 1)) > 0)
+        used += (size_t)k;
+    out[used] = '\0';
+    close(pfd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static void token_of(const char *json, char *tok, size_t len)
+{
+    json_t *j = json_loads(json, 0, NULL);
+    const char *t = j ? json_string_value(json_object_get(j, "token")) : NULL;
+    if (!t)
+        die("cannot read a token from: %s", json);
+    snprintf(tok, len, "%s", t);
+    json_decref(j);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    socklen_t sl = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+        die("no free port");
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+static pid_t start_server(int port, const char *log)
+{
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(server_bin, server_bin, "serve", "--data", data_dir, "--listen",
+              listen, "--log-level", "warn", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && !port_open(port); i++)
+        usleep(20000);
+    if (!port_open(port))
+        die("server did not start (see %s)", log);
+    return pid;
+}
+
+static int rm_one(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+    (void)st;
+    (void)f;
+    (void)w;
+    return remove(p);
+}
+
+/* One generated customer / follow-up, shared by the device and the bare
+** SQLite runs so both store the same rows. */
+static void customer_fields(int rep, int i, char *name, char *phone,
+                            char *company, size_t len)
+{
+    snprintf(name, len, "客户 %02d-%05d", rep, i);
+    snprintf(phone, len, "+86 138%04d%04d", rep, i);
+    snprintf(company, len, "Company %d of rep %d", i % 97, rep);
+}
+
+static void followup_content(int rep, int i, int k, char *buf, size_t len)
+{
+    snprintf(buf, len, "Follow-up %d with customer %d of rep %d: discussed the"
+             " quote, next step a visit 下周拜访", k, i, rep);
+}
+
+static fds_replica *open_replica(const char *dir, const char *name)
+{
+    char path[700], err[256];
+    fds_replica *r = NULL;
+    snprintf(path, sizeof path, "%s/%s.db", dir, name);
+    if (fds_replica_open(path, NULL, &r, err, sizeof err) != FDS_OK)
+        die("open %s: %s", path, err);
+    return r;
+}
+
+static void generate(fds_replica *r, int rep, int customers, int followups)
+{
+    char name[128], phone[128], company[128], content[256];
+    if (fds_begin(r) != FDS_OK)
+        die("begin: %s", fds_errmsg(r));
+    for (int i = 0; i < customers; i++) {
+        customer_fields(rep, i, name, phone, company, sizeof name);
+        json_t *in = json_pack("{s:s, s:s, s:s}", "name", name, "phone", phone,
+                               "company", company), *out = NULL;
+        if (fds_customer_add(r, in, &out, NULL) != FDS_OK)
+            die("customer add: %s", fds_errmsg(r));
+        char id[64];
+        snprintf(id, sizeof id, "%s", json_string_value(json_object_get(out, "id")));
+        json_decref(in);
+        json_decref(out);
+        for (int k = 0; k < followups; k++) {
+            followup_content(rep, i, k, content, sizeof content);
+            in = json_pack("{s:s, s:s}", "method", "phone", "content", content);
+            if (fds_followup_add(r, id, in, &out) != FDS_OK)
+                die("followup add: %s", fds_errmsg(r));
+            json_decref(in);
+            json_decref(out);
+        }
+    }
+    if (fds_commit(r) != FDS_OK)
+        die("commit: %s", fds_errmsg(r));
+}
+
+static int sync_once(fds_replica *r, const char *url, const char *token,
+                     fds_session_stats *st)
+{
+    cli_sync_opts o;
+    char err[512];
+    memset(&o, 0, sizeof o);
+    o.server = url;
+    o.token = token;
+    o.ca_path = ca_path;
+    o.timeout_secs = 120;
+    int rc = cli_sync(r, &o, st, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "bench_sync: sync failed (%d): %s\n", rc, err);
+    return rc;
+}
+
+/* The same rows into a bare SQLite file, 500 per transaction. */
+static double bare_sqlite(const char *dir, int reps, int customers,
+                          int followups)
+{
+    char path[700];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/bare.db", dir);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("sqlite open");
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE customer(id TEXT PRIMARY KEY, name TEXT, phone TEXT,"
+                 " company TEXT, owner TEXT);"
+                 "CREATE TABLE followup(id TEXT PRIMARY KEY, customer TEXT,"
+                 " method TEXT, content TEXT, at TEXT);", NULL, NULL, NULL);
+    sqlite3_stmt *ci, *fi;
+    sqlite3_prepare_v2(db, "INSERT INTO customer VALUES (?1, ?2, ?3, ?4, ?5)",
+                       -1, &ci, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO followup VALUES (?1, ?2, 'phone', ?3,"
+                       " '2026-11-28T10:00:00Z')", -1, &fi, NULL);
+    char name[128], phone[128], company[128], content[256], id[64], fid[80],
+        owner[32];
+    long rows = 0;
+    double t0 = now_s();
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    for (int rep = 0; rep < reps; rep++) {
+        snprintf(owner, sizeof owner, "rep%02d", rep);
+        for (int i = 0; i < customers; i++) {
+            customer_fields(rep, i, name, phone, company, sizeof name);
+            snprintf(id, sizeof id, "c-%02d-%06d", rep, i);
+            sqlite3_bind_text(ci, 1, id, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ci, 2, name, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ci, 3, phone, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ci, 4, company, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ci, 5, owner, -1, SQLITE_TRANSIENT);
+            sqlite3_step(ci);
+            sqlite3_reset(ci);
+            if (++rows % 500 == 0)
+                sqlite3_exec(db, "COMMIT; BEGIN", NULL, NULL, NULL);
+            for (int k = 0; k < followups; k++) {
+                followup_content(rep, i, k, content, sizeof content);
+                snprintf(fid, sizeof fid, "%s-%d", id, k);
+                sqlite3_bind_text(fi, 1, fid, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(fi, 2, id, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(fi, 3, content, -1, SQLITE_TRANSIENT);
+                sqlite3_step(fi);
+                sqlite3_reset(fi);
+                if (++rows % 500 == 0)
+                    sqlite3_exec(db, "COMMIT; BEGIN", NULL, NULL, NULL);
+            }
+        }
+    }
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    double dt = now_s() - t0;
+    sqlite3_finalize(ci);
+    sqlite3_finalize(fi);
+    sqlite3_close(db);
+    return dt;
+}
+
+static void find_server(const char *argv0)
+{
+    const char *env = getenv("FIELDSYNC_SERVER");
+    if (env) {
+        snprintf(server_bin, sizeof server_bin, "%s", env);
+    } else {
+        char self[3072];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0)
+            snprintf(self, sizeof self, "%s", argv0);
+        else
+            self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(server_bin, sizeof server_bin, "%s/../sync-server/fieldsync-server",
+                 self);
+    }
+    if (access(server_bin, X_OK) != 0)
+        die("cannot run %s (set FIELDSYNC_SERVER)", server_bin);
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 10;
+    int customers = argc > 2 ? atoi(argv[2]) : 1000;
+    int followups = argc > 3 ? atoi(argv[3]) : 5;
+    if (reps < 1 || reps > MAX_REPS || customers < 1 || followups < 0)
+        die("usage: bench_sync [REPS(1..%d) [CUSTOMERS [FOLLOWUPS]]]", MAX_REPS);
+    find_server(argv[0]);
+    signal(SIGPIPE, SIG_IGN);
+
+    char dir[] = "/tmp/fieldsync-bench-XXXXXX";
+    if (!mkdtemp(dir))
+        die("mkdtemp failed");
+    snprintf(data_dir, sizeof data_dir, "%s/data", dir);
+    snprintf(ca_path, sizeof ca_path, "%s/ca.pem", data_dir);
+    char out[8192], tok[MAX_REPS][80], admin_tok[80], log[600];
+    if (admin(out, sizeof out, "init", "--json", NULL) != 0)
+        die("init failed");
+    token_of(out, admin_tok, sizeof admin_tok);
+    for (int i = 0; i < reps; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "rep%02d", i);
+        if (admin(out, sizeof out, "user", "add", name, "--role", "rep",
+                  "--json", NULL) != 0)
+            die("user add failed");
+        token_of(out, tok[i], sizeof tok[i]);
+    }
+    int port = free_port();
+    char url[64];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    pid_t server = start_server(port, log);
+
+    long records = (long)reps * customers * (1 + followups);
+    printf("fieldsync sync benchmark: %d reps x %d customers x %d follow-ups"
+           " = %ld records\n", reps, customers, followups, records);
+
+    /* Local writes (not part of the sync figures). */
+    double t0 = now_s();
+    int64_t changes = 0;
+    for (int i = 0; i < reps; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "rep%02d", i);
+        fds_replica *r = open_replica(dir, name);
+        generate(r, i, customers, followups);
+        int64_t n = 0;
+        fds_outbox_count(r, &n);
+        changes += n;
+        fds_replica_close(r);
+    }
+    double t_gen = now_s() - t0;
+    printf("  device writes:  %8.2f s  %10.0f records/s  (%lld field changes)\n",
+           t_gen, records / t_gen, (long long)changes);
+
+    /* Push: every rep's device at once. */
+    fflush(stdout);
+    pid_t kids[MAX_REPS];
+    t0 = now_s();
+    for (int i = 0; i < reps; i++) {
+        kids[i] = fork();
+        if (kids[i] == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            char name[32];
+            snprintf(name, sizeof name, "rep%02d", i);
+            fds_replica *r = open_replica(dir, name);
+            fds_session_stats st;
+            int rc = sync_once(r, url, tok[i], &st);
+            fds_replica_close(r);
+            _exit(rc);
+        }
+    }
+    int failed = 0;
+    for (int i = 0; i < reps; i++) {
+        int status;
+        waitpid(kids[i], &status, 0);
+        failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    double t_push = now_s() - t0;
+    if (failed)
+        die("a device failed to push (see %s)", log);
+
+    /* Pull everything into a fresh head-office device. */
+    fds_replica *hq = open_replica(dir, "hq");
+    fds_session_stats st;
+    t0 = now_s();
+    if (sync_once(hq, url, admin_tok, &st) != 0)
+        die("pull failed");
+    double t_pull = now_s() - t0;
+    fds_replica_close(hq);
+    if (st.pulled != changes)
+        die("pulled %lld changes, expected %lld", (long long)st.pulled,
+            (long long)changes);
+
+    kill(server, SIGTERM);
+    waitpid(server, NULL, 0);
+
+    double t_bare = bare_sqlite(dir, reps, customers, followups);
+
+    double push_rps = records / t_push, pull_rps = records / t_pull;
+    double bare_rps = records / t_bare;
+    printf("  push (%2d devices concurrently): %8.2f s  %10.0f records/s"
+           "  %10.0f changes/s\n", reps, t_push, push_rps, changes / t_push);
+    printf("  pull (1 fresh device):          %8.2f s  %10.0f records/s"
+           "  %10.0f changes/s\n", t_pull, pull_rps, changes / t_pull);
+    printf("  bare SQLite inserts:            %8.2f s  %10.0f records/s\n",
+           t_bare, bare_rps);
+    printf("  ratio push / bare SQLite: %.3f\n", push_rps / bare_rps);
+    printf("  ratio pull / bare SQLite: %.3f\n", pull_rps / bare_rps);
+
+    if (!getenv("FIELDSYNC_BENCH_KEEP"))
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    else
+        printf("  kept %s\n", dir);
+    return 0;
+}
