@@ -405,16 +405,46 @@ done:
     return rc;
 }
 
+/* A stage changed by an edit is recorded like fds_stage_set does (the
+** pipeline stays traceable), except that a lost stage, which needs a
+** reason, must go through fds_stage_set.  *chg: the stage change record. */
+static int stage_record(fds_replica *r, const char *id, const char *from,
+                        const char *to, json_t **chg)
+{
+    json_t *st = NULL;
+    char now[40];
+    int rc = fds__stage_find(r, to, &st);
+    if (rc != FDS_OK)
+        return rc;
+    int lost = json_is_true(json_object_get(st, "lost"));
+    json_decref(st);
+    if (lost)
+        return fds__error(r, FDS_INVALID, "moving to stage \"%s\" needs a note "
+                          "saying why the customer was lost: use the stage "
+                          "command with --note", to);
+    fds_time_format(fds__now_ms(r), now, sizeof now);
+    *chg = json_pack("{s:s, s:s, s:s}", "customer", id, "to", to, "at", now);
+    if (!*chg)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    if (from)
+        json_object_set_new(*chg, "from", json_string(from));
+    if (r->user && *r->user)
+        json_object_set_new(*chg, "author", json_string(r->user));
+    return FDS_OK;
+}
+
 int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
                       json_t **out)
 {
-    char full[FDSP_MAX_ID + 1];
-    json_t *writes = NULL, *cur = NULL;
+    char full[FDSP_MAX_ID + 1], chg_id[FDS__UUID_LEN + 1];
+    json_t *writes = NULL, *cur = NULL, *chg = NULL;
     if (out)
         *out = NULL;
     if (!r || !id || !in)
         return FDS_INVALID;
     int rc = fds__resolve(r, "customer", id, full);
+    if (rc == FDS_OK)
+        rc = fds__uuid(r, chg_id);
     if (rc != FDS_OK)
         return rc;
     if (!(writes = json_object())) {
@@ -436,16 +466,29 @@ int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
         if ((!old && !nv) || (old && nv && strcmp(old, nv) == 0))
             json_object_del(writes, k);
     }
+    json_t *stv = json_object_get(writes, "stage");
+    if (stv && json_is_null(stv)) {
+        rc = fds__error(r, FDS_INVALID, "stage cannot be cleared: move the "
+                        "customer to another stage instead");
+        goto done;
+    }
+    if (stv && (rc = stage_record(r, full, fds__jstr(cur, "stage"),
+                                  json_string_value(stv), &chg)) != FDS_OK)
+        goto done;
     if (json_object_size(writes) > 0) {
         if ((rc = fds__begin(r)) != FDS_OK)
             goto done;
-        rc = fds__end(r, fds__write(r, "customer", full, writes));
+        rc = fds__write(r, "customer", full, writes);
+        if (rc == FDS_OK && chg)
+            rc = fds__write(r, "stagechg", chg_id, chg);
+        rc = fds__end(r, rc);
     }
     if (rc == FDS_OK && out)
         rc = fds__customer_json(r, full, 0, out);
 done:
     json_decref(writes);
     json_decref(cur);
+    json_decref(chg);
     return rc;
 }
 
