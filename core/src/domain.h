@@ -113,7 +113,8 @@ json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs);
 ** in creation order (first log row).  *out new array. */
 int fds__children(fds_replica *r, const char *tbl, const char *customer,
                   json_t **out);
-/* First and last log time of a record (0 if it has no log rows). */
+/* at_ms of the first and the last log row of a record (log order; 0 if it
+** has none): its creation and last update time. */
 int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
                       int64_t *first, int64_t *last);
 /* "NAME (abcd1234)" for messages; writes into buf. */
