@@ -510,6 +510,28 @@ static void test_live_watch(void **state)
     }
     assert_true(seen);
 
+    /* The server restarts: the watcher reconnects (backoff 1, 2, 4.. s) and
+    ** keeps receiving. */
+    th_stop(sp, SIGTERM);
+    th_start(sp, NULL);
+    char *c2 = th_customer(a, "After Restart");
+    assert_int_equal(th_sync(sp, a, alice, NULL), 0);
+    deadline = th_ms() + 20000;
+    seen = 0;
+    while (!seen && th_ms() < deadline) {
+        fds_replica *probe = th_replica_try(sp, "watcher");
+        if (probe) {
+            char *name = th_field(probe, c2, "name");
+            seen = strcmp(name, "After Restart") == 0;
+            free(name);
+            fds_replica_close(probe);
+        }
+        if (!seen)
+            sleep_ms(100);
+    }
+    assert_true(seen);
+    free(c2);
+
     kill(w, SIGTERM);
     assert_int_equal(th_reap(sp, w, 10000), 0);
     free(c);
