@@ -68,6 +68,21 @@ static int user_version(fds_replica *r, int *v)
     return FDS_OK;
 }
 
+static int is_wal(fds_replica *r, int *wal)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "PRAGMA journal_mode", -1, &st, NULL))
+        return fds__dberror(r, "reading journal mode");
+    int rc = sqlite3_step(st);
+    const unsigned char *m = rc == SQLITE_ROW ? sqlite3_column_text(st, 0)
+                                              : NULL;
+    *wal = m != NULL && sqlite3_stricmp((const char *)m, "wal") == 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return fds__dberror(r, "reading journal mode");
+    return FDS_OK;
+}
+
 int fds__schema_open(fds_replica *r, int in_memory)
 {
     int v, rc;
@@ -80,7 +95,14 @@ int fds__schema_open(fds_replica *r, int in_memory)
     if (in_memory) {
         rc = exec(r, "PRAGMA synchronous=OFF", "setting synchronous");
     } else {
-        rc = exec(r, "PRAGMA journal_mode=WAL", "enabling WAL");
+        /* WAL is persistent in the file: switch only once.  Switching needs
+        ** an exclusive lock, and SQLite does not wait on a busy handler for
+        ** it, so re-issuing it on every open would fail whenever another
+        ** process (a running `sync --watch`) has the replica open. */
+        int wal;
+        rc = is_wal(r, &wal);
+        if (rc == FDS_OK && !wal)
+            rc = exec(r, "PRAGMA journal_mode=WAL", "enabling WAL");
         if (rc == FDS_OK)
             rc = exec(r, "PRAGMA synchronous=FULL", "setting synchronous");
     }

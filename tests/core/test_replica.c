@@ -178,6 +178,23 @@ static void test_newer_schema_refused(void **state)
     assert_non_null(strstr(err, "newer"));
 }
 
+/* A second process (a CLI command next to `sync --watch`) can open the
+** replica while the first is in the middle of a write transaction. */
+static void test_open_while_writing(void **state)
+{
+    (void)state;
+    fds_replica *a = open_file(NULL);
+    assert_int_equal(fds_begin(a), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "x"), FDS_OK);
+    fds_replica *b = open_file(NULL);
+    assert_string_equal(fds_replica_device(a), fds_replica_device(b));
+    assert_int_equal(fds__exists(b, "customer", "c1"), 0);  /* not committed */
+    assert_int_equal(fds_commit(a), FDS_OK);
+    assert_int_equal(fds__exists(b, "customer", "c1"), 1);
+    fds_replica_close(b);
+    fds_replica_close(a);
+}
+
 static void test_open_bad_path(void **state)
 {
     (void)state;
@@ -394,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_distinct_ids),
         cmocka_unit_test_setup_teardown(test_file_settings, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_open_while_writing, setup_dir, teardown_dir),
         cmocka_unit_test(test_open_bad_path),
         cmocka_unit_test(test_write_read_exists),
         cmocka_unit_test(test_write_logs_change),
