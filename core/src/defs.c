@@ -173,8 +173,12 @@ int fds_stagedef_list(fds_replica *r, json_t **out)
     }
     const char *k;
     json_t *s;
-    json_object_foreach(map, k, s)
+    json_object_foreach(map, k, s) {
+        /* every stage has both labels, so a Chinese UI never shows a blank */
+        if (!fds__jstr(s, "label_zh"))
+            json_object_set(s, "label_zh", json_object_get(s, "label"));
         json_array_append(arr, s);
+    }
     if (sort_defs(arr)) {
         rc = fds__error(r, FDS_NOMEM, "out of memory");
         goto done;

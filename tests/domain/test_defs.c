@@ -114,6 +114,7 @@ static void stage_definitions(void **state)
     json_t *last = json_array_get(l, json_array_size(l) - 1);
     assert_string_equal(str(last, "key"), "archived");
     assert_string_equal(str(last, "label"), "archived");
+    assert_string_equal(str(last, "label_zh"), "archived");   /* never blank */
     assert_true(json_is_true(json_object_get(last, "lost")));
     json_decref(l);
     /* the first stage is where new customers start */
