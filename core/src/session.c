@@ -500,8 +500,7 @@ static int on_notify(fds_session *s, const fdsp_msg *m)
 static int on_error(fds_session *s, const fdsp_msg *m)
 {
     const char *name = fdsp_errname(m->code);
-    if (m->code == FDSP_E_AUTH ||
-        (m->code == FDSP_E_FORBIDDEN && (m->fatal || m->batch == 0)))
+    if (m->code == FDSP_E_AUTH || (m->code == FDSP_E_FORBIDDEN && m->fatal))
         return fail(s, FDS_PERM, "server refused (%s): %s", name, m->message);
     if (m->fatal)
         return fail(s, FDS_ERROR, "server error (%s): %s", name, m->message);

@@ -556,6 +556,71 @@ static void test_auth_error(void **state)
     fds_replica_close(a);
 }
 
+static void feed_msg(fds_session *ss, const fdsp_msg *m, int want)
+{
+    char *buf;
+    size_t len;
+    assert_int_equal(fdsp_encode(m, &buf, &len), FDSP_OK);
+    assert_int_equal(fds_session_feed(ss, buf, len), want);
+    free(buf);
+}
+
+/* A non-fatal error about a push leaves its rows in the outbox for the
+** next session; a fatal one ends the session. */
+static void test_server_errors(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 20);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "x"), FDS_OK);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);   /* hello */
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(fds_session_feed(ss, s->out[0], s->out_len[0]), FDS_OK);
+    drop_replies(s);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);   /* push 1 */
+    free(buf);
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_ERROR;
+    m.code = FDSP_E_RATE;
+    m.message = "slow down";
+    m.batch = 1;
+    feed_msg(ss, &m, FDS_OK);
+    assert_non_null(strstr(fds_session_errmsg(ss), "slow down"));
+    /* Not resent in this session; the session pulls and goes idle. */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    assert_non_null(strstr(buf, "\"pull\""));
+    srv_handle(s, buf, len);
+    free(buf);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(outbox(a), 1);
+    /* Non-fatal forbidden without a batch is not a session failure. */
+    m.code = FDSP_E_FORBIDDEN;
+    m.batch = 0;
+    feed_msg(ss, &m, FDS_OK);
+    /* Fatal internal error: the session fails, not with FDS_PERM. */
+    m.code = FDSP_E_INTERNAL;
+    m.message = "disk full";
+    m.fatal = 1;
+    feed_msg(ss, &m, FDS_ERROR);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+    assert_non_null(strstr(fds_session_errmsg(ss), "disk full"));
+    fds_session_free(ss);
+    /* The next session delivers the row. */
+    sync_once(a, s);
+    assert_int_equal(outbox(a), 0);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
 /* Hostile or out-of-state input: FDS_PROTO, never a crash or a change. */
 static void test_protocol_violations(void **state)
 {
@@ -624,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_refusal_recorded),
         cmocka_unit_test(test_many_batches),
         cmocka_unit_test(test_auth_error),
+        cmocka_unit_test(test_server_errors),
         cmocka_unit_test(test_protocol_violations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
