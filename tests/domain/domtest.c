@@ -38,7 +38,11 @@ fds_replica *dom_open(dom_env *e, int64_t start_ms, const char *user)
     tzset();
     memset(e, 0, sizeof *e);
     e->now = start_ms;
-    e->rng = 0x9E3779B97F4A7C15ULL;
+    /* seeded by the start time: two replicas opened at different times
+    ** get different device ids */
+    e->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)start_ms * 0x100000001b3ULL);
+    if (e->rng == 0)
+        e->rng = 1;
     e->env.now_ms = fake_now;
     e->env.random = fake_random;
     e->env.ud = e;

@@ -18,7 +18,8 @@ typedef struct dom_env {
 /* Zone used by every domain test: UTC+8 (China), no DST, no tzdata. */
 #define DOM_TZ "CST-8"
 
-/* Set TZ, the clock to start_ms and open an in-memory replica for user
+/* Set TZ, the clock to start_ms (also the random seed) and open an
+** in-memory replica for user
 ** (may be ""). */
 fds_replica *dom_open(dom_env *e, int64_t start_ms, const char *user);
 /* ms of a UTC instant given as RFC 3339 text (fails the test if bad). */

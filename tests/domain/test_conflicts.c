@@ -203,6 +203,103 @@ static void children_and_third_parties(void **state)
     fds_replica_close(r);
 }
 
+/* Ship src's local changes after *cursor to dst (as a server would relay
+** them), via the change log. */
+static void ship(fds_replica *src, fds_replica *dst, int64_t *cursor)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(src->db,
+        "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user FROM log "
+        "WHERE origin = 1 AND lseq > ?1 ORDER BY lseq", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, *cursor);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        fdsp_change c;
+        memset(&c, 0, sizeof c);
+        *cursor = sqlite3_column_int64(st, 0);
+        c.table = (char *)sqlite3_column_text(st, 1);
+        c.record = (char *)sqlite3_column_text(st, 2);
+        c.field = (char *)sqlite3_column_text(st, 3);
+        c.value = (char *)sqlite3_column_text(st, 4);
+        json_t *vv = json_loads((const char *)sqlite3_column_text(st, 5), 0, NULL);
+        assert_non_null(vv);
+        assert_int_equal(fds__vv_from_json(vv, &c.vv), FDS_OK);
+        json_decref(vv);
+        c.hlc = (uint64_t)sqlite3_column_int64(st, 6);
+        c.device = (char *)sqlite3_column_text(st, 7);
+        c.user = (char *)sqlite3_column_text(st, 8);
+        int outcome;
+        assert_int_equal(fds__apply(dst, &c, &outcome), FDS_OK);
+        fds__vv_clear(&c.vv);
+    }
+    sqlite3_finalize(st);
+}
+
+/* Two replicas that edit the same field concurrently show the same
+** conflict under the same id, each calling its own value "mine"; one
+** resolution settles it on both. */
+static void replicas_agree(void **state)
+{
+    (void)state;
+    dom_env ea, eb;
+    fds_replica *a = dom_open(&ea, START, "alice");
+    fds_replica *b = dom_open(&eb, START + 10, "bob");
+    int64_t ab = 0, ba = 0;
+    char id[FDSP_MAX_ID + 1];
+    dom_add(a, "{\"name\":\"张三\",\"phone\":\"13800000000\"}", id);
+    ship(a, b, &ab);
+    json_t *in = dom_json("{\"phone\":\"13811111111\"}"), *out = NULL;
+    assert_int_equal(fds_customer_edit(a, id, in, &out), FDS_OK);
+    json_decref(out);
+    json_decref(in);
+    in = dom_json("{\"phone\":\"13922222222\"}");
+    assert_int_equal(fds_customer_edit(b, id, in, &out), FDS_OK);
+    json_decref(out);
+    json_decref(in);
+    ship(a, b, &ab);
+    ship(b, a, &ba);
+    json_t *ca = conflicts(a), *cb = conflicts(b);
+    assert_int_equal(json_array_size(ca), 1);
+    assert_int_equal(json_array_size(cb), 1);
+    json_t *xa = json_array_get(ca, 0), *xb = json_array_get(cb, 0);
+    assert_string_equal(str(xa, "id"), str(xb, "id"));
+    assert_string_equal(str(json_object_get(xa, "mine"), "value"), "13811111111");
+    assert_string_equal(str(json_object_get(xb, "mine"), "value"), "13922222222");
+    assert_string_equal(str(json_object_get(xa, "theirs"), "user"), "bob");
+    char cid[17];
+    snprintf(cid, sizeof cid, "%s", str(xa, "id"));
+    json_decref(ca);
+    json_decref(cb);
+    /* both show the same winner meanwhile */
+    json_t *ga = NULL, *gb = NULL;
+    assert_int_equal(fds_customer_get(a, id, &ga), FDS_OK);
+    assert_int_equal(fds_customer_get(b, id, &gb), FDS_OK);
+    assert_string_equal(str(ga, "phone"), str(gb, "phone"));
+    json_decref(ga);
+    json_decref(gb);
+    /* alice keeps hers; bob receives the resolution and is settled too */
+    assert_int_equal(fds_conflict_resolve(a, cid, "mine", NULL), FDS_OK);
+    ship(a, b, &ab);
+    ca = conflicts(a);
+    cb = conflicts(b);
+    assert_int_equal(json_array_size(ca), 0);
+    assert_int_equal(json_array_size(cb), 0);
+    json_decref(ca);
+    json_decref(cb);
+    assert_int_equal(fds_customer_get(b, id, &gb), FDS_OK);
+    assert_string_equal(str(gb, "phone"), "13811111111");
+    json_decref(gb);
+    /* the resolution reached bob: his history shows alice's decision */
+    json_t *h = NULL;
+    assert_int_equal(fds_history(b, id, &h), FDS_OK);
+    json_t *last = json_array_get(h, json_array_size(h) - 1);
+    assert_string_equal(str(last, "field"), "phone");
+    assert_string_equal(str(last, "user"), "alice");
+    assert_string_equal(str(last, "value"), "13811111111");
+    json_decref(h);
+    fds_replica_close(a);
+    fds_replica_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +307,7 @@ int main(void)
         cmocka_unit_test(resolve_each_way),
         cmocka_unit_test(refusals),
         cmocka_unit_test(children_and_third_parties),
+        cmocka_unit_test(replicas_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
