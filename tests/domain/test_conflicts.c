@@ -300,6 +300,53 @@ static void replicas_agree(void **state)
     fds_replica_close(b);
 }
 
+/* Rule 5 as a person sees it: alice deletes a customer while bob edits it;
+** both replicas list the conflict on "deleted", and keeping bob's side
+** brings the customer back everywhere. */
+static void delete_against_edit(void **state)
+{
+    (void)state;
+    dom_env ea, eb;
+    fds_replica *a = dom_open(&ea, START, "alice");
+    fds_replica *b = dom_open(&eb, START + 10, "bob");
+    int64_t ab = 0, ba = 0;
+    char id[FDSP_MAX_ID + 1];
+    dom_add(a, "{\"name\":\"张三\"}", id);
+    ship(a, b, &ab);
+    assert_int_equal(fds_customer_delete(a, id), FDS_OK);
+    json_t *in = dom_json("{\"company\":\"北京科技有限公司\"}"), *out = NULL;
+    assert_int_equal(fds_customer_edit(b, id, in, &out), FDS_OK);
+    json_decref(out);
+    json_decref(in);
+    ship(a, b, &ab);
+    ship(b, a, &ba);
+    json_t *ca = conflicts(a), *cb = conflicts(b);
+    assert_int_equal(json_array_size(ca), 1);
+    assert_int_equal(json_array_size(cb), 1);
+    json_t *xa = json_array_get(ca, 0);
+    assert_string_equal(str(xa, "field"), "deleted");
+    assert_string_equal(str(xa, "id"), str(json_array_get(cb, 0), "id"));
+    assert_string_equal(str(xa, "customer_name"), "张三");
+    assert_string_equal(str(json_object_get(xa, "mine"), "value"), "1");
+    assert_string_equal(str(json_object_get(xa, "theirs"), "value"), "0");
+    assert_int_equal(fds_conflict_resolve(a, str(xa, "id"), "theirs", NULL), FDS_OK);
+    json_decref(ca);
+    json_decref(cb);
+    ship(a, b, &ab);
+    json_t *ga = NULL, *gb = NULL;
+    assert_int_equal(fds_customer_get(a, id, &ga), FDS_OK);
+    assert_int_equal(fds_customer_get(b, id, &gb), FDS_OK);
+    assert_string_equal(str(ga, "company"), "北京科技有限公司");
+    assert_true(json_equal(json_object_get(ga, "company"), json_object_get(gb, "company")));
+    json_decref(ga);
+    json_decref(gb);
+    ca = conflicts(b);
+    assert_int_equal(json_array_size(ca), 0);
+    json_decref(ca);
+    fds_replica_close(a);
+    fds_replica_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +355,7 @@ int main(void)
         cmocka_unit_test(refusals),
         cmocka_unit_test(children_and_third_parties),
         cmocka_unit_test(replicas_agree),
+        cmocka_unit_test(delete_against_edit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
