@@ -80,7 +80,7 @@ static int entry_of(fds_replica *r, const char *tbl, const char *rid,
             mine = i;
             break;
         }
-    for (size_t i = 0; i < reg.n && reg.n > 0; i++)
+    for (size_t i = 0; i < reg.n; i++)
         if (i != mine && !same_value(reg.v[i].value, reg.v[mine].value)) {
             theirs = i;
             break;
