@@ -74,6 +74,7 @@ typedef struct conn {
     int progress_lines;
     int retry;                  /* index into backoff_s */
     int64_t retry_at_ms;        /* 0 = no reconnect pending */
+    int64_t outbox_poll_ms;     /* next outbox look in watch mode */
     int timeout_s;
     lws_sorted_usec_list_t tick;
 } conn;
@@ -429,9 +430,11 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         lost(c, 4, "the server stopped answering");
     }
-    /* Watch: pick up changes other processes made to the replica. */
-    if (c->o->watch && c->sess && c->established &&
+    /* Watch: pick up changes other processes made to the replica (once a
+    ** second). */
+    if (c->o->watch && c->sess && c->established && now >= c->outbox_poll_ms &&
         fds_session_state(c->sess) == FDS_SESSION_IDLE) {
+        c->outbox_poll_ms = now + 1000;
         int64_t n = 0;
         if (fds_outbox_count(c->r, &n) == FDS_OK && n > 0) {
             fds_session_local_changed(c->sess);

@@ -73,6 +73,7 @@ typedef struct fsv_session {
     int throttled;
     int64_t connected_ms;
     int64_t pushed, pulled;     /* changes accepted / sent */
+    int64_t cursor;             /* last seq this device was sent up to */
 } fsv_session;
 
 /* Run the server until *stop becomes non-zero.  Returns 0 after a clean

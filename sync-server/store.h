@@ -139,7 +139,8 @@ int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
 int fsv_store_token_list(fsv_store *s, const char *user, json_t **out);
 int fsv_store_token_revoke(fsv_store *s, const char *token_id);
 
-/* Note a device's sync: user, server time, the head it saw. */
+/* Note a device's sync: user, token, server time and the sequence it has
+** been sent up to (its cursor as far as the server knows). */
 int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
                           const char *token_id, int64_t now_ms, int64_t head);
 

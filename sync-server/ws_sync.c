@@ -229,6 +229,7 @@ static int on_hello(fsv_session *s, const fdsp_msg *m)
         return send_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
     }
     s->hello_done = 1;
+    s->cursor = m->cursor;
     fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
              " client=%s", s->user.name, s->user.role, s->device, s->peer,
              (long long)m->cursor, (long long)head, m->client ? m->client : "-");
@@ -410,6 +411,7 @@ static int on_pull(fsv_session *s, const fdsp_msg *m)
         result = enqueue(s, buf, len);
         free(buf);
         s->pulled += (int64_t)take;
+        s->cursor = r.last;
         fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
                  " ms=%lld", s->user.name, s->device, (long long)m->after, take,
                  (long long)r.last, r.more, (long long)(fsv_now_ms() - t0));
@@ -624,6 +626,21 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         lws_sul_cancel(&s->rate_sul);
         if (s->linked) {
             unlink_session(s);
+            /* The device's last sync and how far it got, for the admin. */
+            if (s->hello_done) {
+                fsv_store *st = s->srv->store;
+                int rc = fsv_store_begin(st);
+                if (rc == FSV_OK)
+                    rc = fsv_store_device_seen(st, s->device, s->user.name,
+                                               s->token_id, fsv_now_ms(),
+                                               s->cursor);
+                if (rc == FSV_OK)
+                    rc = fsv_store_commit(st);
+                if (rc != FSV_OK) {
+                    fsv_store_rollback(st);
+                    fsv_warn("device %s: %s", s->device, fsv_store_errmsg(st));
+                }
+            }
             fsv_info("disconnect user=%s device=%s peer=%s pushed=%lld pulled=%lld"
                  " ms=%lld", s->user.name, s->device[0] ? s->device : "-",
                  s->peer, (long long)s->pushed, (long long)s->pulled,
