@@ -122,6 +122,11 @@ const char *fds_session_errmsg(const fds_session *s)
 
 void fds_session_local_changed(fds_session *s)
 {
+    /* With nothing in flight, every unacknowledged row is eligible again:
+    ** this also retries a batch the server answered with a non-fatal
+    ** error (at the caller's pace, e.g. once a second in watch mode). */
+    if (s->n_fl == 0)
+        s->pushed_upto = 0;
     if (s->state == FDS_SESSION_IDLE)
         s->state = FDS_SESSION_SYNCING;
 }

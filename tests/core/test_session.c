@@ -604,6 +604,12 @@ static void test_server_errors(void **state)
     pump(ss, s, -1);
     assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
     assert_int_equal(outbox(a), 1);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    /* Watch mode pokes the session: the row is retried and acked. */
+    fds_session_local_changed(ss);
+    pump(ss, s, -1);
+    assert_int_equal(outbox(a), 0);
+    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "1"), FDS_OK);
     /* Non-fatal forbidden without a batch is not a session failure. */
     m.code = FDSP_E_FORBIDDEN;
     m.batch = 0;
