@@ -192,9 +192,11 @@ static void test_exit_codes(void **state)
     th_user(sp, "alice", "rep", NULL, alice);
     fds_replica *r = th_replica(sp, "r");
 
-    /* Nobody listens yet. */
+    /* SIGTERM stops the server cleanly (exit 0); then nobody listens. */
     th_start(sp, NULL);
-    th_stop(sp, SIGTERM);
+    int status = th_stop(sp, SIGTERM);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
     assert_int_equal(th_sync_err(sp, r, alice, NULL, err, sizeof err), 4);
     assert_non_null(strstr(err, "unreachable"));
 
@@ -668,6 +670,37 @@ static void test_admin_cli(void **state)
     size_t n = fread(blob, 1, sizeof blob, f);
     fclose(f);
     assert_null(memmem(blob, n, tok + 3, 64));
+    char dbfile[400];
+    snprintf(dbfile, sizeof dbfile, "%s/fieldsync.db", sp->data);
+    struct stat dst;
+    assert_int_equal(stat(dbfile, &dst), 0);
+    assert_int_equal(dst.st_mode & 0777, 0600);
+    assert_int_equal(stat(sp->data, &dst), 0);
+    assert_int_equal(dst.st_mode & 0777, 0700);
+
+    /* init repairs missing files: a lost key brings a new CA and server
+    ** certificate, the store and its users stay, no new admin token. */
+    char key0[400];
+    snprintf(key0, sizeof key0, "%s/server.key", sp->data);
+    assert_int_equal(unlink(key0), 0);
+    assert_int_equal(th_admin(sp, out, sizeof out, "init", "--json", NULL), 0);
+    assert_null(strstr(out, "\"token\""));
+    assert_int_equal(access(key0, R_OK), 0);
+    struct stat kst;
+    assert_int_equal(stat(key0, &kst), 0);
+    assert_int_equal(kst.st_mode & 0777, 0600);
+    assert_int_equal(th_admin(sp, out, sizeof out, "user", "list", "--json",
+                              NULL), 0);
+    users = json_loads(out, 0, NULL);
+    assert_int_equal(json_array_size(users), 2);
+    json_decref(users);
+
+    /* Usage errors. */
+    assert_int_equal(th_admin(sp, out, sizeof out, "serve", "--store",
+                              "postgresql://x", NULL), 2);
+    assert_int_equal(th_admin(sp, out, sizeof out, "serve", "--listen",
+                              "127.0.0.1:notaport", NULL), 2);
+    assert_int_equal(th_admin(sp, out, sizeof out, "user", NULL), 2);
 
     /* serve refuses a group-readable key. */
     char key[400];
