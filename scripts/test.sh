@@ -9,6 +9,9 @@
 #           libwebsockets or OpenSSL) + ctest
 #   fuzz    build-fuzz/ (clang, libFuzzer): the fuzz_* targets, then
 #           fuzz/run.sh BUILD SECONDS
+#   release build-release/ (-O3): built, not tested again; it is what
+#           scripts/serve.sh runs, so CI proves the README's first command
+#           builds (and serve.sh then starts without a rebuild)
 #
 # Environment:
 #   FIELDSYNC_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing
@@ -21,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 fuzz_seconds=${FIELDSYNC_FUZZ_SECONDS:-60}
 test_timeout=${FIELDSYNC_TEST_TIMEOUT:-300}
-stages=${FIELDSYNC_STAGES:-setup normal asan core fuzz}
+stages=${FIELDSYNC_STAGES:-setup normal asan core fuzz release}
 log_dir=$(mktemp -d)
 
 # Sanitizer reports must fail the test that triggers them, with a stack.
@@ -90,10 +93,11 @@ run_ctest() {
     return "$rc"
 }
 
-stage_setup()  { bash "$FDS_ROOT/scripts/setup.sh"; }
-stage_normal() { fds_build;           run_ctest "$(fds_build_dir)"; }
-stage_asan()   { fds_build asan;      run_ctest "$(fds_build_dir asan)"; }
-stage_core()   { fds_build core;      run_ctest "$(fds_build_dir core)"; }
+stage_setup()   { bash "$FDS_ROOT/scripts/setup.sh"; }
+stage_normal()  { fds_build;           run_ctest "$(fds_build_dir)"; }
+stage_asan()    { fds_build asan;      run_ctest "$(fds_build_dir asan)"; }
+stage_core()    { fds_build core;      run_ctest "$(fds_build_dir core)"; }
+stage_release() { fds_build release; stage_note="built"; }
 # The fuzz stage builds only the fuzz targets (every target named fuzz_*):
 # the rest of the tree is already built and tested with gcc above, and the
 # project's warning-free rule is for gcc.
@@ -121,8 +125,9 @@ stage_fuzz() {
     fi
 }
 
-stage setup  stage_setup
-stage normal stage_normal
-stage asan   stage_asan
-stage core   stage_core
-stage fuzz   stage_fuzz
+stage setup   stage_setup
+stage normal  stage_normal
+stage asan    stage_asan
+stage core    stage_core
+stage fuzz    stage_fuzz
+stage release stage_release
