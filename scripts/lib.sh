@@ -33,6 +33,27 @@ fds_as_root() {
     fi
 }
 
+# fds_apt_install WHO PACKAGE...: install those of the Debian packages that
+# dpkg says are not installed; apt-get (update + install) runs only when
+# one is missing, so a ready machine needs no network.  WHO names the
+# caller in the messages.
+fds_apt_install() {
+    local who=$1 p status missing=()
+    shift
+    for p in "$@"; do
+        status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+        [ "$status" = installed ] || missing+=("$p")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        fds_say "$who: all $# packages already installed"
+        return 0
+    fi
+    fds_say "$who: installing ${missing[*]}"
+    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+        --no-install-recommends "${missing[@]}" </dev/null
+}
+
 # A build is named by the features it has, any of: release, asan, core,
 # fuzz.  fds_build_dir FEATURE... gives its folder: build/ for none, else
 # build-<features joined by ->/, e.g. build-asan/, build-core/.

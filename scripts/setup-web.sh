@@ -32,18 +32,8 @@ if [ "$want_browser" -eq 1 ]; then
     packages+=(chromium fonts-noto-cjk)   # fonts: Chinese text in screenshots
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$status" = installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    fds_say "setup-web: installing ${missing[*]}"
-    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "${missing[@]}" </dev/null
-else
-    fds_say "setup-web: system packages already installed"
+if [ ${#packages[@]} -gt 0 ]; then
+    fds_apt_install setup-web "${packages[@]}"
 fi
 
 # npm ci DIR: install exactly the locked versions, only when needed.

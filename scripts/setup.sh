@@ -43,20 +43,7 @@ for arg in "$@"; do
     esac
 done
 
-missing=()
-for p in "${FDS_PACKAGES[@]}"; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-    [ "$status" = installed ] || missing+=("$p")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    fds_say "setup: all ${#FDS_PACKAGES[@]} packages already installed"
-else
-    fds_say "setup: installing ${missing[*]}"
-    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-    fds_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends "${missing[@]}" </dev/null
-fi
+fds_apt_install setup "${FDS_PACKAGES[@]}"
 
 if [ -f "$FDS_ROOT/scripts/setup-web.sh" ]; then
     bash "$FDS_ROOT/scripts/setup-web.sh" "${web_args[@]}"
