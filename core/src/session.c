@@ -272,20 +272,26 @@ static int send_push(fds_session *s, char **buf, size_t *len)
     m.changes = c;
     m.n_changes = n;
     /* Large values can push a full batch past the frame limit: halve the
-    ** batch until it fits (one change always fits). */
+    ** batch until it fits (one change always fits).
+    ** The encoder refuses a frame over FDSP_MAX_FRAME with FDSP_E_TOOBIG
+    ** (it never hands out a frame the peer would refuse). */
     for (;;) {
-        rc = emit(s, &m, buf, len);
-        if (rc != FDS_OK || *len <= FDSP_MAX_FRAME || m.n_changes == 1)
-            break;
-        free(*buf);
-        *buf = NULL;
-        m.n_changes = (m.n_changes + 1) / 2;
-    }
-    if (rc == FDS_OK && *len > FDSP_MAX_FRAME) {
-        free(*buf);
-        *buf = NULL;
-        rc = fail(s, FDS_TOOBIG, "change %s/%s/%s does not fit in a frame",
-                  c[0].table, c[0].record, c[0].field);
+        int erc = fdsp_encode(&m, buf, len);
+        if (erc == FDSP_OK && *len > FDSP_MAX_FRAME) {
+            free(*buf);
+            *buf = NULL;
+            erc = FDSP_E_TOOBIG;
+        }
+        if (erc == FDSP_E_TOOBIG && m.n_changes > 1) {
+            m.n_changes = (m.n_changes + 1) / 2;
+            continue;
+        }
+        if (erc == FDSP_E_TOOBIG)
+            rc = fail(s, FDS_TOOBIG, "change %s/%s/%s does not fit in a frame",
+                      c[0].table, c[0].record, c[0].field);
+        else
+            rc = erc == FDSP_OK ? FDS_OK : emit(s, &m, buf, len);
+        break;
     }
     size_t sent = m.n_changes;
     free_changes(c, n);

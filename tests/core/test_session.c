@@ -530,6 +530,57 @@ static void test_many_batches(void **state)
     srv_free(s);
 }
 
+/* 300 changes of ~16 KiB each are ~5 MB: over FDSP_MAX_FRAME as one batch,
+** so the session must split the push into frames that fit, and every
+** change must still arrive exactly once. */
+static void test_big_values_split(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 19);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->page = 40;          /* this in-test server does not split its pages */
+    char *big = malloc(FDSP_MAX_VALUE + 1);
+    assert_non_null(big);
+    memset(big, 'x', FDSP_MAX_VALUE);
+    big[FDSP_MAX_VALUE] = 0;
+    assert_int_equal(fds_begin(a), FDS_OK);
+    for (int i = 0; i < 300; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__write1(a, "customer", rid, "notes", big), FDS_OK);
+    }
+    assert_int_equal(fds_commit(a), FDS_OK);
+    free(big);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);   /* hello */
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(fds_session_feed(ss, s->out[0], s->out_len[0]), FDS_OK);
+    drop_replies(s);
+    int pushes = 0;
+    while (fds_session_next(ss, &buf, &len) == FDS_OK) {
+        assert_true(len <= FDSP_MAX_FRAME);
+        srv_handle(s, buf, len);
+        free(buf);
+        pushes++;
+    }
+    assert_true(pushes >= 2);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(outbox(a), 0);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.pushed, 300);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
 static void test_auth_error(void **state)
 {
     (void)state;
@@ -830,6 +881,7 @@ int main(void)
         cmocka_unit_test(test_revoke_purges),
         cmocka_unit_test(test_refusal_recorded),
         cmocka_unit_test(test_many_batches),
+        cmocka_unit_test(test_big_values_split),
         cmocka_unit_test(test_auth_error),
         cmocka_unit_test(test_server_errors),
         cmocka_unit_test(test_protocol_violations),
