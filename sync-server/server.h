@@ -87,6 +87,23 @@ int fsv_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
 int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
 
+/* ws_sync.c: a session's output.  enqueue copies buf; send encodes m
+** (which it only borrows); error sends an error message and, when fatal,
+** closes the connection once it is written.  All return 0 or -1 (close). */
+int fsv_sess_enqueue(fsv_session *s, const char *buf, size_t len);
+int fsv_sess_send(fsv_session *s, const fdsp_msg *m);
+int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
+                   const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+/* sync_ops.c: the device's messages.  Return 0, or -1 to close. */
+int fsv_sync_hello(fsv_session *s, const fdsp_msg *m);
+int fsv_sync_push(fsv_session *s, fdsp_msg *m);   /* sets each change's user */
+int fsv_sync_pull(fsv_session *s, const fdsp_msg *m);
+
 /* Queue a polite close (GOINGAWAY) on every session (shutdown). */
 void fsv_sync_close_all(fsv_server *srv);
 

@@ -1,7 +1,8 @@
 /*
-** ws_sync.c — the sync WebSocket protocol (FDSP_SUBPROTOCOL): token
-** authentication on upgrade, message reassembly, hello/push/pull handling
-** against the store, the per-session output queue and live fan-out.
+** ws_sync.c — the sync WebSocket protocol's transport side
+** (FDSP_SUBPROTOCOL): token authentication on upgrade, message reassembly,
+** the rate limit, the per-session output queue and the session list.  What
+** each message means to the store is sync_ops.c.
 */
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,13 +12,12 @@
 #include "log.h"
 #include "server.h"
 #include "token.h"
-#include "visibility.h"
 
 /* ---- Output queue ------------------------------------------------------------ */
 
 /* Queue one message; it is sent in FSV_TX_CHUNK frames, one lws_write per
 ** WRITEABLE callback.  Takes ownership of nothing: copies buf. */
-static int enqueue(fsv_session *s, const char *buf, size_t len)
+int fsv_sess_enqueue(fsv_session *s, const char *buf, size_t len)
 {
     struct fsv_out *o = malloc(sizeof *o + LWS_PRE + len);
     if (!o)
@@ -35,7 +35,7 @@ static int enqueue(fsv_session *s, const char *buf, size_t len)
     return 0;
 }
 
-static int send_msg(fsv_session *s, const fdsp_msg *m)
+int fsv_sess_send(fsv_session *s, const fdsp_msg *m)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -45,20 +45,14 @@ static int send_msg(fsv_session *s, const fdsp_msg *m)
                 s->user.name, s->device, fdsp_errname(rc));
         return -1;
     }
-    rc = enqueue(s, buf, len);
+    rc = fsv_sess_enqueue(s, buf, len);
     free(buf);
     return rc;
 }
 
 /* Send an error message; fatal ones close the connection after it. */
-static int send_error(fsv_session *s, int code, int64_t batch, int fatal,
-                      const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 5, 6)))
-#endif
-    ;
-static int send_error(fsv_session *s, int code, int64_t batch, int fatal,
-                      const char *fmt, ...)
+int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
+                   const char *fmt, ...)
 {
     char text[FDSP_MAX_TEXT];
     va_list ap;
@@ -80,7 +74,7 @@ static int send_error(fsv_session *s, int code, int64_t batch, int fatal,
                                               : LWS_CLOSE_STATUS_POLICY_VIOLATION;
     }
     /* The struct only borrows text: do not fdsp_msg_free it. */
-    return send_msg(s, &m);
+    return fsv_sess_send(s, &m);
 }
 
 static void free_queue(fsv_session *s)
@@ -161,299 +155,36 @@ void fsv_sync_close_all(fsv_server *srv)
     }
 }
 
-/* 1 if user u may see at least one of the changes. */
-static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
-                    size_t n)
-{
-    if (fsv_vis_sees_all(u))
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        if (c[i].seq == 0)
-            continue; /* not appended (re-sent or refused) */
-        char *customer = NULL, *creator = NULL;
-        if (fsv_store_record_info(st, c[i].table, c[i].record, &customer,
-                                  &creator) != FSV_OK)
-            continue;
-        fsv_row row = {c[i].table, c[i].record, c[i].field, customer, creator};
-        int vis = fsv_vis_row(st, u, &row);
-        free(customer);
-        free(creator);
-        if (vis > 0)
-            return 1;
-    }
-    return 0;
-}
-
-/* After a push committed: tell every other session that may see one of the
-** new changes to pull (rule 10: server push, no polling). */
-static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
-                    int64_t head)
-{
-    fsv_server *srv = from->srv;
-    fdsp_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = FDSP_NOTIFY;
-    m.head = head;
-    if (fsv_store_begin_read(srv->store) != FSV_OK)
-        return;
-    for (fsv_session *s = srv->sessions; s; s = s->next) {
-        if (s == from || !s->hello_done || s->close_after_send)
-            continue;
-        if (sees_any(srv->store, &s->user, c, n) && send_msg(s, &m) == 0)
-            fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
-                      (long long)head);
-    }
-    fsv_store_rollback(srv->store);
-}
-
-/* ---- Messages ---------------------------------------------------------------------- */
-
-static int on_hello(fsv_session *s, const fdsp_msg *m)
-{
-    fsv_store *st = s->srv->store;
-    if (!m->device || !m->device[0])
-        return send_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
-    snprintf(s->device, sizeof s->device, "%s", m->device);
-    int64_t head = 0;
-    int rc = fsv_store_begin(st);
-    if (rc == FSV_OK)
-        rc = fsv_store_head(st, &head);
-    if (rc == FSV_OK)
-        rc = fsv_store_device_seen(st, s->device, s->user.name, s->token_id,
-                                   fsv_now_ms(), head);
-    if (rc == FSV_OK)
-        rc = fsv_store_commit(st);
-    if (rc != FSV_OK) {
-        fsv_store_rollback(st);
-        fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
-        return send_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
-    }
-    s->hello_done = 1;
-    s->cursor = m->cursor;
-    fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
-             " client=%s", s->user.name, s->user.role, s->device, s->peer,
-             (long long)m->cursor, (long long)head, m->client ? m->client : "-");
-    fdsp_msg w;
-    memset(&w, 0, sizeof w);
-    w.type = FDSP_WELCOME;
-    w.version = FDSP_VERSION;
-    w.user = s->user.name;
-    w.role = s->user.role;
-    w.device = s->device;
-    w.head = head;
-    return send_msg(s, &w);
-}
-
-/* Merge one batch in one transaction; ack only after the commit. */
-static int on_push(fsv_session *s, fdsp_msg *m)
-{
-    fsv_store *st = s->srv->store;
-    int64_t t0 = fsv_now_ms();
-    fdsp_refusal *ref = m->n_changes ? calloc(m->n_changes, sizeof *ref) : NULL;
-    size_t n_ref = 0, accepted = 0, appended = 0;
-    int rc = FSV_OK;
-
-    if (m->n_changes && !ref)
-        return send_error(s, FDSP_E_INTERNAL, m->batch, 0, "out of memory");
-    rc = fsv_store_begin(st);
-    for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
-        fdsp_change *c = &m->changes[i];
-        char why[FDSP_MAX_TEXT];
-        int code = 0;
-
-        if (!c->device || strcmp(c->device, s->device) != 0) {
-            code = FDSP_E_VALUE;
-            snprintf(why, sizeof why, "%s %s field %s: made by device %s, not"
-                     " by this connection's device", c->table, c->record,
-                     c->field, c->device ? c->device : "-");
-        }
-        if (!code) {
-            code = fsv_vis_check_write(st, &s->user, c, why, sizeof why);
-            if (code < 0) {
-                rc = FSV_ERROR;
-                break;
-            }
-        }
-        if (!code) {
-            int count = 0, has = 0;
-            rc = fsv_store_field_count(st, c->table, c->record, c->field,
-                                       &count, &has);
-            if (rc != FSV_OK)
-                break;
-            if (!has && count >= FDSP_MAX_FIELDS) {
-                code = FDSP_E_LIMIT;
-                snprintf(why, sizeof why, "%s %s field %s: the record already"
-                         " has %d fields (limit)", c->table, c->record, c->field,
-                         FDSP_MAX_FIELDS);
-            }
-        }
-        if (code) {
-            ref[n_ref].index = i;
-            ref[n_ref].code = code;
-            ref[n_ref].message = strdup(why);
-            if (!ref[n_ref].message) {
-                rc = FSV_NOMEM;
-                break;
-            }
-            n_ref++;
-            c->seq = 0;
-            continue;
-        }
-        /* The server's word on who and when. */
-        char *user = strdup(s->user.name);
-        if (!user) {
-            rc = FSV_NOMEM;
-            break;
-        }
-        free(c->user);
-        c->user = user;
-        c->server_ms = t0;
-        int outcome;
-        rc = fsv_store_merge_change(st, c, &outcome);
-        if (rc != FSV_OK)
-            break;
-        accepted++;
-        if (c->seq)
-            appended++;
-    }
-    int64_t head = 0;
-    if (rc == FSV_OK)
-        rc = fsv_store_head(st, &head);
-    if (rc == FSV_OK)
-        rc = fsv_store_commit(st);
-    int result;
-    if (rc != FSV_OK) {
-        fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
-                s->device, (long long)m->batch, fsv_store_errmsg(st));
-        fsv_store_rollback(st);
-        result = send_error(s, FDSP_E_INTERNAL, m->batch, 0,
-                            "batch %lld not stored (server storage failure);"
-                            " nothing of it was applied, send it again later",
-                            (long long)m->batch);
-    } else {
-        fdsp_msg a;
-        memset(&a, 0, sizeof a);
-        a.type = FDSP_ACK;
-        a.batch = m->batch;
-        a.accepted = accepted;
-        a.refused = ref;
-        a.n_refused = n_ref;
-        result = send_msg(s, &a);
-        s->pushed += (int64_t)accepted;
-        fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
-                 " new=%zu refused=%zu head=%lld ms=%lld", s->user.name,
-                 s->device, (long long)m->batch, m->n_changes, accepted,
-                 appended, n_ref, (long long)head,
-                 (long long)(fsv_now_ms() - t0));
-        if (appended)
-            fan_out(s, m->changes, m->n_changes, head);
-    }
-    for (size_t i = 0; i < n_ref; i++)
-        free(ref[i].message);
-    free(ref);
-    return result;
-}
-
-static int on_pull(fsv_session *s, const fdsp_msg *m)
-{
-    fsv_store *st = s->srv->store;
-    int64_t t0 = fsv_now_ms();
-    int limit = m->limit > 0 && m->limit < s->srv->max_batch
-                    ? m->limit : s->srv->max_batch;
-    struct fsv_vis_filter f = {st, &s->user};
-    fdsp_change *ch = NULL;
-    size_t n = 0;
-    int64_t last = 0;
-    int more = 0;
-
-    if (m->after < 0)
-        return send_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
-    int rc = fsv_store_begin_read(st);
-    if (rc == FSV_OK)
-        rc = fsv_store_changes_after(st, m->after, limit, s->device,
-                                     fsv_vis_filter_fn, &f, &ch, &n, &last,
-                                     &more);
-    fsv_store_rollback(st); /* end of the read snapshot */
-    if (rc != FSV_OK) {
-        fsv_err("pull from %s/%s: %s", s->user.name, s->device,
-                fsv_store_errmsg(st));
-        return send_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
-    }
-
-    fdsp_msg r;
-    memset(&r, 0, sizeof r);
-    r.type = FDSP_CHANGES;
-    r.changes = ch;
-    char *buf = NULL;
-    size_t len = 0;
-    size_t take = n;
-    int result = -1;
-    /* Large values can push a full batch over FDSP_MAX_FRAME: halve the
-    ** batch until it fits (the cursor then stops at the last one sent). */
-    for (;;) {
-        r.n_changes = take;
-        r.last = take < n ? ch[take - 1].seq : last;
-        r.more = take < n ? 1 : more;
-        rc = fdsp_encode(&r, &buf, &len);
-        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
-            break;
-        free(buf);
-        buf = NULL;
-        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
-            take <= 1) {
-            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
-                    s->device, fdsp_errname(rc));
-            break;
-        }
-        take /= 2;
-    }
-    if (buf) {
-        result = enqueue(s, buf, len);
-        free(buf);
-        s->pulled += (int64_t)take;
-        s->cursor = r.last;
-        fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
-                 " ms=%lld", s->user.name, s->device, (long long)m->after, take,
-                 (long long)r.last, r.more, (long long)(fsv_now_ms() - t0));
-    } else {
-        result = send_error(s, FDSP_E_INTERNAL, 0, 0, "cannot encode changes");
-    }
-    for (size_t i = 0; i < n; i++)
-        fdsp_change_clear(&ch[i]);
-    free(ch);
-    return result;
-}
-
 static int handle_message(fsv_session *s, const char *buf, size_t len)
 {
     fdsp_msg *m = NULL;
     char err[256];
     int rc = fdsp_decode(buf, len, &m, err, sizeof err);
     if (rc != FDSP_OK)
-        return send_error(s, rc, 0, 1, "%s", err);
+        return fsv_sess_error(s, rc, 0, 1, "%s", err);
     int result = 0;
     if (!s->hello_done && m->type != FDSP_HELLO) {
-        result = send_error(s, FDSP_E_STATE, 0, 1, "%s before hello",
+        result = fsv_sess_error(s, FDSP_E_STATE, 0, 1, "%s before hello",
                             fdsp_typename(m->type));
     } else {
         switch (m->type) {
         case FDSP_HELLO:
             result = s->hello_done
-                         ? send_error(s, FDSP_E_STATE, 0, 1, "second hello")
-                         : on_hello(s, m);
+                         ? fsv_sess_error(s, FDSP_E_STATE, 0, 1, "second hello")
+                         : fsv_sync_hello(s, m);
             break;
         case FDSP_PUSH:
-            result = on_push(s, m);
+            result = fsv_sync_push(s, m);
             break;
         case FDSP_PULL:
-            result = on_pull(s, m);
+            result = fsv_sync_pull(s, m);
             break;
         case FDSP_ERROR:
             fsv_warn("device %s/%s reports %s: %s", s->user.name, s->device,
                      fdsp_errname(m->code), m->message ? m->message : "");
             break;
         default:
-            result = send_error(s, FDSP_E_STATE, 0, 1, "a device may not send %s",
+            result = fsv_sess_error(s, FDSP_E_STATE, 0, 1, "a device may not send %s",
                                 fdsp_typename(m->type));
         }
     }
@@ -510,7 +241,7 @@ static int on_receive(fsv_session *s, const void *in, size_t len)
         s->rx_len = 0;
         s->rx_discard = !final;
         lws_rx_flow_control(s->wsi, 0);
-        return send_error(s, FDSP_E_TOOBIG, 0, 1, "message over %d bytes",
+        return fsv_sess_error(s, FDSP_E_TOOBIG, 0, 1, "message over %d bytes",
                           FDSP_MAX_FRAME);
     }
     if (s->rx_len + len > s->rx_cap) {

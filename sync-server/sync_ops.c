@@ -1,0 +1,275 @@
+/*
+** sync_ops.c — what hello, push and pull do to the store, and the live
+** fan-out after a push.  Each runs its store transaction to completion
+** before returning (see the threading note in server.h); a push is acked
+** only after its COMMIT returned.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+#include "visibility.h"
+
+/* 1 if user u may see at least one of the changes. */
+static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
+                    size_t n)
+{
+    if (fsv_vis_sees_all(u))
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].seq == 0)
+            continue; /* not appended (re-sent or refused) */
+        char *customer = NULL, *creator = NULL;
+        if (fsv_store_record_info(st, c[i].table, c[i].record, &customer,
+                                  &creator) != FSV_OK)
+            continue;
+        fsv_row row = {c[i].table, c[i].record, c[i].field, customer, creator};
+        int vis = fsv_vis_row(st, u, &row);
+        free(customer);
+        free(creator);
+        if (vis > 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* After a push committed: tell every other session that may see one of the
+** new changes to pull (rule 10: server push, no polling). */
+static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
+                    int64_t head)
+{
+    fsv_server *srv = from->srv;
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_NOTIFY;
+    m.head = head;
+    if (fsv_store_begin_read(srv->store) != FSV_OK)
+        return;
+    for (fsv_session *s = srv->sessions; s; s = s->next) {
+        if (s == from || !s->hello_done || s->close_after_send)
+            continue;
+        if (sees_any(srv->store, &s->user, c, n) && fsv_sess_send(s, &m) == 0)
+            fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
+                      (long long)head);
+    }
+    fsv_store_rollback(srv->store);
+}
+
+
+int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    if (!m->device || !m->device[0])
+        return fsv_sess_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
+    snprintf(s->device, sizeof s->device, "%s", m->device);
+    int64_t head = 0;
+    int rc = fsv_store_begin(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK)
+        rc = fsv_store_device_seen(st, s->device, s->user.name, s->token_id,
+                                   fsv_now_ms(), head);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    if (rc != FSV_OK) {
+        fsv_store_rollback(st);
+        fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
+        return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
+    }
+    s->hello_done = 1;
+    s->cursor = m->cursor;
+    fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
+             " client=%s", s->user.name, s->user.role, s->device, s->peer,
+             (long long)m->cursor, (long long)head, m->client ? m->client : "-");
+    fdsp_msg w;
+    memset(&w, 0, sizeof w);
+    w.type = FDSP_WELCOME;
+    w.version = FDSP_VERSION;
+    w.user = s->user.name;
+    w.role = s->user.role;
+    w.device = s->device;
+    w.head = head;
+    return fsv_sess_send(s, &w);
+}
+
+/* Merge one batch in one transaction; ack only after the commit. */
+int fsv_sync_push(fsv_session *s, fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    fdsp_refusal *ref = m->n_changes ? calloc(m->n_changes, sizeof *ref) : NULL;
+    size_t n_ref = 0, accepted = 0, appended = 0;
+    int rc = FSV_OK;
+
+    if (m->n_changes && !ref)
+        return fsv_sess_error(s, FDSP_E_INTERNAL, m->batch, 0, "out of memory");
+    rc = fsv_store_begin(st);
+    for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
+        fdsp_change *c = &m->changes[i];
+        char why[FDSP_MAX_TEXT];
+        int code = 0;
+
+        if (!c->device || strcmp(c->device, s->device) != 0) {
+            code = FDSP_E_VALUE;
+            snprintf(why, sizeof why, "%s %s field %s: made by device %s, not"
+                     " by this connection's device", c->table, c->record,
+                     c->field, c->device ? c->device : "-");
+        }
+        if (!code) {
+            code = fsv_vis_check_write(st, &s->user, c, why, sizeof why);
+            if (code < 0) {
+                rc = FSV_ERROR;
+                break;
+            }
+        }
+        if (!code) {
+            int count = 0, has = 0;
+            rc = fsv_store_field_count(st, c->table, c->record, c->field,
+                                       &count, &has);
+            if (rc != FSV_OK)
+                break;
+            if (!has && count >= FDSP_MAX_FIELDS) {
+                code = FDSP_E_LIMIT;
+                snprintf(why, sizeof why, "%s %s field %s: the record already"
+                         " has %d fields (limit)", c->table, c->record, c->field,
+                         FDSP_MAX_FIELDS);
+            }
+        }
+        if (code) {
+            ref[n_ref].index = i;
+            ref[n_ref].code = code;
+            ref[n_ref].message = strdup(why);
+            if (!ref[n_ref].message) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            n_ref++;
+            c->seq = 0;
+            continue;
+        }
+        /* The server's word on who and when. */
+        char *user = strdup(s->user.name);
+        if (!user) {
+            rc = FSV_NOMEM;
+            break;
+        }
+        free(c->user);
+        c->user = user;
+        c->server_ms = t0;
+        int outcome;
+        rc = fsv_store_merge_change(st, c, &outcome);
+        if (rc != FSV_OK)
+            break;
+        accepted++;
+        if (c->seq)
+            appended++;
+    }
+    int64_t head = 0;
+    if (rc == FSV_OK)
+        rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    int result;
+    if (rc != FSV_OK) {
+        fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
+                s->device, (long long)m->batch, fsv_store_errmsg(st));
+        fsv_store_rollback(st);
+        result = fsv_sess_error(s, FDSP_E_INTERNAL, m->batch, 0,
+                            "batch %lld not stored (server storage failure);"
+                            " nothing of it was applied, send it again later",
+                            (long long)m->batch);
+    } else {
+        fdsp_msg a;
+        memset(&a, 0, sizeof a);
+        a.type = FDSP_ACK;
+        a.batch = m->batch;
+        a.accepted = accepted;
+        a.refused = ref;
+        a.n_refused = n_ref;
+        result = fsv_sess_send(s, &a);
+        s->pushed += (int64_t)accepted;
+        fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
+                 " new=%zu refused=%zu head=%lld ms=%lld", s->user.name,
+                 s->device, (long long)m->batch, m->n_changes, accepted,
+                 appended, n_ref, (long long)head,
+                 (long long)(fsv_now_ms() - t0));
+        if (appended)
+            fan_out(s, m->changes, m->n_changes, head);
+    }
+    for (size_t i = 0; i < n_ref; i++)
+        free(ref[i].message);
+    free(ref);
+    return result;
+}
+
+int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    int limit = m->limit > 0 && m->limit < s->srv->max_batch
+                    ? m->limit : s->srv->max_batch;
+    struct fsv_vis_filter f = {st, &s->user};
+    fdsp_change *ch = NULL;
+    size_t n = 0;
+    int64_t last = 0;
+    int more = 0;
+
+    if (m->after < 0)
+        return fsv_sess_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_changes_after(st, m->after, limit, s->device,
+                                     fsv_vis_filter_fn, &f, &ch, &n, &last,
+                                     &more);
+    fsv_store_rollback(st); /* end of the read snapshot */
+    if (rc != FSV_OK) {
+        fsv_err("pull from %s/%s: %s", s->user.name, s->device,
+                fsv_store_errmsg(st));
+        return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
+    }
+
+    fdsp_msg r;
+    memset(&r, 0, sizeof r);
+    r.type = FDSP_CHANGES;
+    r.changes = ch;
+    char *buf = NULL;
+    size_t len = 0;
+    size_t take = n;
+    int result = -1;
+    /* Large values can push a full batch over FDSP_MAX_FRAME: halve the
+    ** batch until it fits (the cursor then stops at the last one sent). */
+    for (;;) {
+        r.n_changes = take;
+        r.last = take < n ? ch[take - 1].seq : last;
+        r.more = take < n ? 1 : more;
+        rc = fdsp_encode(&r, &buf, &len);
+        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
+            break;
+        free(buf);
+        buf = NULL;
+        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
+            take <= 1) {
+            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
+                    s->device, fdsp_errname(rc));
+            break;
+        }
+        take /= 2;
+    }
+    if (buf) {
+        result = fsv_sess_enqueue(s, buf, len);
+        free(buf);
+        s->pulled += (int64_t)take;
+        s->cursor = r.last;
+        fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
+                 " ms=%lld", s->user.name, s->device, (long long)m->after, take,
+                 (long long)r.last, r.more, (long long)(fsv_now_ms() - t0));
+    } else {
+        result = fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0, "cannot encode changes");
+    }
+    for (size_t i = 0; i < n; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+    return result;
+}
