@@ -232,7 +232,7 @@ static int load_identity(fds_replica *r)
     } else if (rc != FDS_NOTFOUND) {
         return rc;
     }
-    int64_t v;
+    int64_t v = 0;
     if ((rc = fds__meta_get_i64(r, "counter", 0, &v)) != FDS_OK)
         return rc;
     r->counter = (uint64_t)v;
