@@ -515,6 +515,11 @@ static int on_error(fds_session *s, const fdsp_msg *m)
         return fail(s, FDS_PERM, "server refused (%s): %s", name, m->message);
     if (m->fatal)
         return fail(s, FDS_ERROR, "server error (%s): %s", name, m->message);
+    /* A non-fatal rate_limited about no batch is advisory: the server
+    ** only slowed its reading and still answers every message (PROTOCOL.md
+    ** §1 Rate), so nothing is lost and nothing is to be retried. */
+    if (m->code == FDSP_E_RATE && m->batch == 0)
+        return FDS_OK;
     snprintf(s->errmsg, sizeof s->errmsg, "server error (%s): %s", name,
              m->message);
     /* Not fatal: a push batch the server did not take stays in the outbox

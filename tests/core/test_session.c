@@ -680,6 +680,48 @@ static void test_server_errors(void **state)
     srv_free(s);
 }
 
+/* A non-fatal rate_limited naming no batch is advisory (the server paused
+** reading, PROTOCOL.md §1): a pull in flight is still answered and must
+** still be accepted, and the sync ends without an error. */
+static void test_rate_limited_advisory(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 21);
+    fds_replica *a = test_open(&t), *b = test_open(&t);
+    srv *s = srv_new();
+    s->page = 3;
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__write1(a, "customer", rid, "name", rid), FDS_OK);
+    }
+    sync_once(a, s);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(b, &ss), FDS_OK);
+    pump(ss, s, 2);             /* welcome, first page; next pull in flight */
+    assert_true(s->n_out > 0);  /* its answer is waiting */
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_ERROR;
+    m.code = FDSP_E_RATE;
+    m.message = "more than 50 messages per second";
+    feed_msg(ss, &m, FDS_OK);
+    assert_string_equal(fds_session_errmsg(ss), "");
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_string_equal(fds_session_errmsg(ss), "");
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__exists(b, "customer", rid), 1);
+    }
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
 /* Hostile or out-of-state input: FDS_PROTO, never a crash or a change. */
 static void test_protocol_violations(void **state)
 {
@@ -884,6 +926,7 @@ int main(void)
         cmocka_unit_test(test_big_values_split),
         cmocka_unit_test(test_auth_error),
         cmocka_unit_test(test_server_errors),
+        cmocka_unit_test(test_rate_limited_advisory),
         cmocka_unit_test(test_protocol_violations),
         cmocka_unit_test(test_session_property),
     };
