@@ -755,8 +755,8 @@ static void test_protocol_violations(void **state)
     const char *late[] = {
         "{\"type\":\"ack\",\"batch\":99,\"accepted\":1,\"refused\":[]}",
         "{\"type\":\"changes\",\"changes\":[],\"last\":5,\"more\":false}",
-        "{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":"
-        "[{\"i\":7,\"code\":\"forbidden\",\"message\":\"m\"}]}",
+        ("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":"
+         "[{\"i\":7,\"code\":\"forbidden\",\"message\":\"m\"}]}"),
     };
     for (size_t i = 0; i < sizeof late / sizeof late[0]; i++) {
         fds_session *ss;
