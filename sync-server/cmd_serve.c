@@ -16,7 +16,7 @@
 static const char serve_help[] =
     "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
-    "       [--max-batch N]\n"
+    "       [--max-batch N] [--web DIR]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
     "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
@@ -27,6 +27,8 @@ static const char serve_help[] =
     "server cleanly; acknowledged changes are always on disk.\n"
     "--max-batch N caps the changes sent per pull answer (default and maximum\n"
     "500); smaller batches mean more, smaller messages on slow links.\n"
+    "--web DIR serves the dashboard from DIR (default: $FIELDSYNC_WEB_DIR,\n"
+    "then the installed dashboard, then the build's sync-server/web/dist).\n"
     "--store postgresql://... is not available in this build.\n";
 
 /* The one flag the signal handler touches. */
@@ -83,9 +85,11 @@ int fsv_cmd_serve(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {"store", required_argument, NULL, 's'},
         {"max-batch", required_argument, NULL, 'b'},
+        {"web", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
+    const char *web = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     char *end;
 
@@ -96,6 +100,7 @@ int fsv_cmd_serve(int argc, char **argv)
         case 'l': listen = optarg; break;
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
+        case 'w': web = optarg; break;
         case 'L':
             if (fsv_log_parse_level(optarg, &level) != 0) {
                 fsv_fail("--log-level must be error, warn, info or debug");
@@ -165,7 +170,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch};
+    fsv_config cfg = {host, port, cert, key, max_batch, web};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

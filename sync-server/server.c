@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "api.h"
 #include "log.h"
 
 #define TICK_US (200 * LWS_US_PER_MS)
@@ -22,9 +23,10 @@ int64_t fsv_now_ms(void)
 
 static const struct lws_protocols protocols[] = {
     /* HTTP first: plain requests (dashboard) bind to protocols[0]. */
-    {"http", fsv_http_callback, 0, 0, 0, NULL, 0},
+    {"http", fsv_http_callback, sizeof(fsv_http_conn), 0, 0, NULL, 0},
     {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_session),
      FSV_TX_CHUNK, 0, NULL, FSV_TX_CHUNK},
+    {FSV_LIVE_PROTOCOL, fsv_live_callback, sizeof(fsv_live), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* No permessage-deflate: with libwebsockets 4.1.6 over TLS, inflating
@@ -83,8 +85,14 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     info.user = &srv;
 
     fsv_log_route_lws();
+    srv.api = fsv_api_new(&srv, cfg->web_dir);
+    if (!srv.api) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     srv.ctx = lws_create_context(&info);
     if (!srv.ctx) {
+        fsv_api_free(srv.api);
         snprintf(err, errlen, "cannot start listening on %s:%d with %s / %s"
                  " (port in use, bad address or unreadable certificate)",
                  cfg->host, cfg->port, cfg->cert, cfg->key);
@@ -103,11 +111,14 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     fsv_info("shutting down");
     srv.shutting_down = 1;
     fsv_sync_close_all(&srv);
+    fsv_live_close_all(srv.api);
     int64_t deadline = fsv_now_ms() + FSV_SHUTDOWN_MS;
     while (n >= 0 && srv.sessions && fsv_now_ms() < deadline)
         n = lws_service(srv.ctx, 0);
     lws_sul_cancel(&srv.tick);
+    fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
+    fsv_api_free(srv.api);
     fsv_info("stopped");
     return 0;
 }

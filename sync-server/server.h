@@ -30,9 +30,11 @@ typedef struct fsv_config {
     const char *cert;       /* PEM certificate (chain) */
     const char *key;        /* PEM private key, mode 0600 */
     int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
+    const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
 } fsv_config;
 
 struct fsv_session;
+struct fsv_api;
 
 typedef struct fsv_server {
     struct lws_context *ctx;
@@ -42,6 +44,7 @@ typedef struct fsv_server {
     lws_sorted_usec_list_t tick;    /* wakes the loop to notice *stop */
     int shutting_down;
     int max_batch;                  /* from fsv_config */
+    struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
 } fsv_server;
 
 /* One sync connection (lws allocates and frees it as per-session data). */

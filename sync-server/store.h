@@ -144,4 +144,9 @@ int fsv_store_token_revoke(fsv_store *s, const char *token_id);
 int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
                           const char *token_id, int64_t now_ms, int64_t head);
 
+/* ---- Dashboard API reads (store_sqlite_api.c) ------------------------------ */
+/* Every device that has synced: [{"device","user","last_sync_ms"}] (0 if
+** never), newest first.  Inside or outside a read transaction. */
+int fsv_store_api_devices(fsv_store *s, json_t **out);
+
 #endif /* FSV_STORE_H */

@@ -1,0 +1,55 @@
+/*
+** store_sqlite_api.c — the SQLite queries behind the dashboard API
+** (declared at the end of store.h).  Kept apart from store_sqlite.c so the
+** API's reads never touch the sync path's prepared statements.
+**
+** The store handle is opaque outside store_sqlite.c; its first member is
+** the sqlite3 connection (struct fsv_store { sqlite3 *db; ... }), and C11
+** 6.7.2.1p15 lets a pointer to a structure be converted to a pointer to its
+** first member.  Statements here are prepared per call (the dashboard's
+** reads are rare next to sync traffic).
+*/
+#include <sqlite3.h>
+#include <string.h>
+
+#include "store.h"
+
+static sqlite3 *db_of(fsv_store *s)
+{
+    return *(sqlite3 **)(void *)s;
+}
+
+int fsv_store_api_devices(fsv_store *s, json_t **out)
+{
+    static const char sql[] =
+        "SELECT device, user, COALESCE(last_sync_ms, 0) FROM devices"
+        " ORDER BY COALESCE(last_sync_ms, 0) DESC, device";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    json_t *arr = json_array();
+    if (!arr)
+        return FSV_NOMEM;
+    if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK) {
+        json_decref(arr);
+        return FSV_ERROR;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *dev = (const char *)sqlite3_column_text(st, 0);
+        const char *user = (const char *)sqlite3_column_text(st, 1);
+        json_t *o = json_pack("{s:s, s:s, s:I}", "device", dev ? dev : "",
+                              "user", user ? user : "", "last_sync_ms",
+                              (json_int_t)sqlite3_column_int64(st, 2));
+        if (!o || json_array_append_new(arr, o) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(arr);
+        return rc == SQLITE_NOMEM ? FSV_NOMEM : FSV_ERROR;
+    }
+    *out = arr;
+    return FSV_OK;
+}
