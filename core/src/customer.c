@@ -4,7 +4,8 @@
 ** A customer is the set of registers (tbl "customer", rid = its id); its
 ** JSON is assembled from their current winning values.  Children (follow-
 ** ups, plans, feedback, stage changes, shares) point at it through their
-** "customer" register and are found with the reg_by_value index.
+** "customer" register and are found with the reg_by_value index (partial:
+** field = 'customer', so queries for children repeat that term).
 */
 #include "domain.h"
 
@@ -314,13 +315,13 @@ static int duplicates(fds_replica *r, const json_t *writes, const char *self,
         if (!ids)
             return fds__error(r, FDS_NOMEM, "out of memory");
         sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_BY_VALUE,
-            "SELECT rid FROM reg WHERE tbl = ?1 AND field = ?2 AND value = ?3 "
-            "ORDER BY rid");
+            "SELECT rid FROM reg WHERE tbl = 'customer' "
+            "AND field IN ('phone', 'wechat') AND field = +?2 AND value = ?3 "
+            "ORDER BY rid");   /* reg_by_contact; +?2: see schema.c */
         if (!st) {
             json_decref(ids);
             return FDS_DB;
         }
-        sqlite3_bind_text(st, 1, "customer", -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
         int s;

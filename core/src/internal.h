@@ -18,7 +18,12 @@
 **       versions TEXT NOT NULL,-- fds_register_to_json(), canonical bytes
 **       conflict INTEGER NOT NULL DEFAULT 0, -- fds_register_in_conflict()
 **       PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID
-**   index reg_by_value ON reg(tbl, field, value)   -- children by customer
+**   index reg_by_value ON reg(tbl, value) WHERE field = 'customer'
+**                                       -- children by customer (schema 2)
+**   index reg_by_contact ON reg(field, value)
+**         WHERE field IN ('phone', 'wechat')
+**                                       -- duplicate warnings (schema 2)
+**   index reg_conflict ON reg(conflict) WHERE conflict <> 0
 **
 **   log(lseq INTEGER PRIMARY KEY,   -- local order of application
 **       tbl, rid, field, value,     -- the change
@@ -54,7 +59,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#define FDS__SCHEMA_VERSION 1
+#define FDS__SCHEMA_VERSION 2
 #define FDS__ERRMSG_MAX 512
 #define FDS__UUID_LEN 36
 
@@ -183,14 +188,41 @@ void fds__vv_clear(fdsp_vv *vv);
 json_t *fds__vv_to_json(const fdsp_vv *vv);  /* {"device":counter,...} */
 int fds__vv_from_json(const json_t *j, fdsp_vv *out);
 char *fds__vv_dump(const fdsp_vv *vv);       /* canonical text, malloc'd */
+/* The same through jansson: the reference the hand-built text must equal
+** (tests compare them). */
+char *fds__vv_dump_jansson(const fdsp_vv *vv);
+
+/* Canonical JSON text built by hand (vv.c): the same bytes as
+** json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) of the jansson value, at
+** a fraction of the cost (no tree, no key sort, no per-value allocation).
+** A buffer collects the text; oom is sticky and checked once at the end. */
+typedef struct fds__buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} fds__buf;
+void fds__buf_put(fds__buf *b, const char *s, size_t n);
+/* A JSON string: s must be valid UTF-8 (fds__utf8_valid). */
+void fds__buf_str(fds__buf *b, const char *s);
+void fds__buf_i64(fds__buf *b, int64_t v);
+/* {"device":counter,...}; returns 0 (and writes nothing) if vv is not
+** strictly sorted with valid UTF-8 devices: the caller falls back to
+** jansson, whose output is the reference. */
+int fds__buf_vv(fds__buf *b, const fdsp_vv *vv);
+/* 1 if s[0..n) is UTF-8 that jansson accepts (no overlongs, surrogates or
+** code points over U+10FFFF, no NUL), else 0. */
+int fds__utf8_valid(const char *s, size_t n);
 
 /* Deep copy / release of a change (same layout as fdsp_change_copy/clear,
 ** kept here so the merge does not depend on the codec). */
 int fds__change_copy(fdsp_change *dst, const fdsp_change *src);
 void fds__change_clear(fdsp_change *c);
 
-/* Canonical text of a register (what reg.versions holds), malloc'd. */
+/* Canonical text of a register (what reg.versions holds), malloc'd:
+** json_dumps(fds_register_to_json(reg), JSON_COMPACT | JSON_SORT_KEYS),
+** built by hand; fds__register_dump_jansson is that reference. */
 char *fds__register_dump(const fds_register *reg);
+char *fds__register_dump_jansson(const fds_register *reg);
 
 /* Load / store one field register from reg.  load gives n == 0 when the
 ** field was never written. */

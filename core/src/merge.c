@@ -266,7 +266,46 @@ int fds_register_from_json(const json_t *j, fds_register *out)
     return FDS_OK;
 }
 
+/* Keys in sorted order: d, h, u, v, vv.  Anything the hand encoder cannot
+** vouch for (a string that is not valid UTF-8, an unsorted vector) takes
+** the jansson path, whose output is the definition. */
 char *fds__register_dump(const fds_register *reg)
+{
+    fds__buf b = {NULL, 0, 0, 0};
+    int ok = 1;
+    fds__buf_put(&b, "[", 1);
+    for (size_t i = 0; ok && reg && i < reg->n; i++) {
+        const fdsp_change *v = &reg->v[i];
+        const char *d = v->device ? v->device : "";
+        const char *u = v->user ? v->user : "";
+        if (!fds__utf8_valid(d, strlen(d)) || !fds__utf8_valid(u, strlen(u)) ||
+            (v->value && !fds__utf8_valid(v->value, strlen(v->value)))) {
+            ok = 0;
+            break;
+        }
+        fds__buf_put(&b, i ? ",{\"d\":" : "{\"d\":", i ? 6 : 5);
+        fds__buf_str(&b, d);
+        fds__buf_put(&b, ",\"h\":", 5);
+        fds__buf_i64(&b, (int64_t)v->hlc);
+        fds__buf_put(&b, ",\"u\":", 5);
+        fds__buf_str(&b, u);
+        fds__buf_put(&b, ",\"v\":", 5);
+        if (v->value)
+            fds__buf_str(&b, v->value);
+        else
+            fds__buf_put(&b, "null", 4);
+        fds__buf_put(&b, ",\"vv\":", 6);
+        ok = fds__buf_vv(&b, &v->vv);
+        fds__buf_put(&b, "}", 1);
+    }
+    fds__buf_put(&b, "]", 1);
+    if (ok && !b.oom)
+        return b.p;
+    free(b.p);
+    return ok ? NULL : fds__register_dump_jansson(reg);
+}
+
+char *fds__register_dump_jansson(const fds_register *reg)
 {
     json_t *j = fds_register_to_json(reg);
     if (j == NULL)

@@ -53,7 +53,8 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
     out->n = 0;
     out->v = NULL;
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_GET,
-        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
+        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 "
+        "AND field = +?3");     /* +?3: no re-prepare per field (schema.c) */
     if (st == NULL)
         return FDS_DB;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -148,21 +149,30 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "appending to log");
 }
 
-/* One local write (body of fds__write1, inside a transaction). */
+/* One local write (body of fds__write1, inside a transaction).  `cur` is
+** the register as stored, when the caller has already loaded it; NULL to
+** load it here.  `fresh`: the record has no register at all (checked by
+** the caller in this transaction), so there is nothing to load: the new
+** version's vv is just this device's next counter. */
 static int write_one(fds_replica *r, const char *tbl, const char *rid,
-                     const char *field, const char *value)
+                     const char *field, const char *value,
+                     const fds_register *cur, int fresh)
 {
     int rc;
     if ((rc = check_name(r, "field name", field, FDSP_MAX_NAME)) != FDS_OK ||
         (rc = check_value(r, field, value)) != FDS_OK)
         return rc;
-    fds_register reg = {0, NULL};
-    if ((rc = fds__reg_load(r, tbl, rid, field, &reg)) != FDS_OK)
-        return rc;
     fdsp_change c;
     memset(&c, 0, sizeof c);
-    rc = fds_register_vv(&reg, &c.vv);
-    fds_register_clear(&reg);
+    if (cur != NULL) {
+        rc = fds_register_vv(cur, &c.vv);
+    } else if (!fresh) {
+        fds_register reg = {0, NULL};
+        if ((rc = fds__reg_load(r, tbl, rid, field, &reg)) != FDS_OK)
+            return rc;
+        rc = fds_register_vv(&reg, &c.vv);
+        fds_register_clear(&reg);
+    }
     if (rc != FDS_OK)
         return fds__error(r, rc, "out of memory");
 
@@ -205,11 +215,10 @@ static int mark_alive(fds_replica *r, const char *tbl, const char *rid)
     int rc = fds__reg_load(r, tbl, rid, "deleted", &reg);
     if (rc != FDS_OK)
         return rc;
-    int in_conflict = fds_register_in_conflict(&reg);
+    if (!fds_register_in_conflict(&reg))
+        rc = write_one(r, tbl, rid, "deleted", "0", &reg, 0);
     fds_register_clear(&reg);
-    if (in_conflict)
-        return FDS_OK;
-    return write_one(r, tbl, rid, "deleted", "0");
+    return rc;
 }
 
 static int check_record(fds_replica *r, const char *tbl, const char *rid)
@@ -226,12 +235,13 @@ int fds__write1(fds_replica *r, const char *tbl, const char *rid,
     int rc = check_record(r, tbl, rid);
     if (rc != FDS_OK)
         return rc;
-    int existed = fds__exists_any(r, tbl, rid);
-    if (existed < 0)
-        return FDS_DB;
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
-    rc = write_one(r, tbl, rid, field, value);
+    /* Inside the transaction, so nothing can add a register in between. */
+    int existed = fds__exists_any(r, tbl, rid);
+    if (existed < 0)
+        return fds__end(r, FDS_DB);
+    rc = write_one(r, tbl, rid, field, value, NULL, !existed);
     if (rc == FDS_OK && existed && field && strcmp(field, "deleted") != 0)
         rc = mark_alive(r, tbl, rid);
     return fds__end(r, rc);
@@ -245,11 +255,12 @@ int fds__write(fds_replica *r, const char *tbl, const char *rid,
         return rc;
     if (!json_is_object(fields))
         return fds__error(r, FDS_INVALID, "fields must be an object");
-    int existed = fds__exists_any(r, tbl, rid);
-    if (existed < 0)
-        return FDS_DB;
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
+    /* Inside the transaction, so nothing can add a register in between. */
+    int existed = fds__exists_any(r, tbl, rid);
+    if (existed < 0)
+        return fds__end(r, FDS_DB);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)fields, k, v) {
@@ -259,7 +270,8 @@ int fds__write(fds_replica *r, const char *tbl, const char *rid,
             break;
         }
         rc = write_one(r, tbl, rid, k,
-                       json_is_string(v) ? json_string_value(v) : NULL);
+                       json_is_string(v) ? json_string_value(v) : NULL,
+                       NULL, !existed);
         if (rc != FDS_OK)
             break;
     }

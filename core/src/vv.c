@@ -10,6 +10,7 @@
 */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,7 +163,143 @@ int fds__vv_from_json(const json_t *j, fdsp_vv *out)
     return FDS_OK;
 }
 
+/* ---- Hand-built canonical JSON ------------------------------------------- */
+
+void fds__buf_put(fds__buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* jansson's dump_string without JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH:
+** only '"', '\\' and control characters are escaped, the rest is copied. */
+void fds__buf_str(fds__buf *b, const char *s)
+{
+    fds__buf_put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        fds__buf_put(b, run, (size_t)(s - run));
+        char esc[8];
+        switch (ch) {
+        case '"':  fds__buf_put(b, "\\\"", 2); break;
+        case '\\': fds__buf_put(b, "\\\\", 2); break;
+        case '\b': fds__buf_put(b, "\\b", 2); break;
+        case '\f': fds__buf_put(b, "\\f", 2); break;
+        case '\n': fds__buf_put(b, "\\n", 2); break;
+        case '\r': fds__buf_put(b, "\\r", 2); break;
+        case '\t': fds__buf_put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", (unsigned)ch);
+            fds__buf_put(b, esc, 6);
+            break;
+        }
+        run = s + 1;
+    }
+    fds__buf_put(b, run, (size_t)(s - run));
+    fds__buf_put(b, "\"", 1);
+}
+
+void fds__buf_i64(fds__buf *b, int64_t v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
+    fds__buf_put(b, tmp, (size_t)n);
+}
+
+int fds__buf_vv(fds__buf *b, const fdsp_vv *vv)
+{
+    for (size_t i = 0; i < vv->n; i++) {
+        const char *d = vv->e[i].device;
+        if (d == NULL || !fds__utf8_valid(d, strlen(d)) ||
+            (i > 0 && strcmp(vv->e[i - 1].device, d) >= 0))
+            return 0;
+    }
+    fds__buf_put(b, "{", 1);
+    for (size_t i = 0; i < vv->n; i++) {
+        if (i > 0)
+            fds__buf_put(b, ",", 1);
+        fds__buf_str(b, vv->e[i].device);
+        fds__buf_put(b, ":", 1);
+        fds__buf_i64(b, (int64_t)vv->e[i].counter);  /* json_int_t, as jansson */
+    }
+    fds__buf_put(b, "}", 1);
+    return 1;
+}
+
+/* The checks of jansson's utf8_check_first / utf8_check_full. */
+int fds__utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c == 0)
+            return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c < 0xC2)
+            return 0;                       /* continuation or overlong */
+        else if (c <= 0xDF)
+            len = 2, cp = c & 0x1F;
+        else if (c <= 0xEF)
+            len = 3, cp = c & 0x0F;
+        else if (c <= 0xF4)
+            len = 4, cp = c & 0x07;
+        else
+            return 0;
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            unsigned u = s[i + k];
+            if (u < 0x80 || u > 0xBF)
+                return 0;
+            cp = (cp << 6) | (u & 0x3F);
+        }
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+            (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 char *fds__vv_dump(const fdsp_vv *vv)
+{
+    fds__buf b = {NULL, 0, 0, 0};
+    if (fds__buf_vv(&b, vv)) {
+        if (b.oom) {
+            free(b.p);
+            return NULL;
+        }
+        return b.p;
+    }
+    free(b.p);
+    return fds__vv_dump_jansson(vv);
+}
+
+char *fds__vv_dump_jansson(const fdsp_vv *vv)
 {
     json_t *j = fds__vv_to_json(vv);
     if (j == NULL)
