@@ -44,6 +44,45 @@ static json_t *counts_json(const fds_session_stats *st)
                      "refused", (json_int_t)st->refused);
 }
 
+/* Refusals recorded so far (0 if they cannot be read). */
+static size_t refusal_count(fds_replica *r)
+{
+    json_t *a = NULL;
+    if (fds_refusals(r, &a) != FDS_OK) return 0;
+    size_t n = json_array_size(a);
+    json_decref(a);
+    return n;
+}
+
+/* The refusals recorded since `before` (fds_refusals lists newest first),
+** oldest first, as a new array; NULL if none or unreadable. */
+static json_t *new_refusals(fds_replica *r, size_t before)
+{
+    json_t *a = NULL;
+    if (fds_refusals(r, &a) != FDS_OK) return NULL;
+    size_t n = json_array_size(a);
+    json_t *out = n > before ? json_array() : NULL;
+    for (size_t i = n - before; out && i-- > 0; )
+        json_array_append(out, json_array_get(a, i));
+    json_decref(a);
+    return out;
+}
+
+/* One line per change the server refused in this sync: what and why. */
+static void print_refusals(const json_t *list)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) {
+        const char *rec = json_string_value(json_object_get(o, "record"));
+        printf("refused: %s %.8s field %s: %s\n",
+               json_string_value(json_object_get(o, "table")),
+               rec ? rec : "?",
+               json_string_value(json_object_get(o, "field")),
+               json_string_value(json_object_get(o, "message")));
+    }
+}
+
 static void hints(const cli_ctx *ctx, const fds_session_stats *st)
 {
     if (st->conflicts)
@@ -173,6 +212,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     static const cli_opt opts[] = { {"watch", CLI_FLAG}, {NULL, 0} };
     cli_args a;
     char *server = NULL, *token = NULL, *ca = NULL, err[512] = "";
+    json_t *refused = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     if ((rc = cli_open(ctx))) goto done;
@@ -193,20 +233,28 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     so.ca_path = ca;
     so.watch = cli_has(&a, "watch");
     so.progress = !ctx->json;
+    size_t before = refusal_count(ctx->r);
     rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+    refused = new_refusals(ctx->r, before);
     if (rc != CLI_OK) {
+        /* What was refused before the failure still reaches the rep. */
+        if (refused && !ctx->json) print_refusals(refused);
         rc = cli_fail(ctx, rc, "%s", *err ? err : "sync failed");
         goto done;
     }
     if (ctx->json) {
         json_t *o = counts_json(&st);
+        if (o) json_object_set_new(o, "refusals",
+                                   refused ? json_incref(refused) : json_array());
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else {
         print_counts(&st);
+        print_refusals(refused);
         hints(ctx, &st);
     }
 done:
+    json_decref(refused);
     free(server);
     free(token);
     free(ca);

@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "api.h"
+#include "authlim.h"
 #include "log.h"
 
 #define TICK_US (200 * LWS_US_PER_MS)
@@ -119,6 +120,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
     fsv_api_free(srv.api);
+    fsv_authlim_free(srv.authlim);
     fsv_info("stopped");
     return 0;
 }

@@ -45,6 +45,7 @@ typedef struct fsv_server {
     int shutting_down;
     int max_batch;                  /* from fsv_config */
     struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
+    struct fsv_authlim *authlim;    /* failed logins per address (authlim.c) */
 } fsv_server;
 
 /* One sync connection (lws allocates and frees it as per-session data). */
@@ -77,6 +78,12 @@ typedef struct fsv_session {
     int64_t connected_ms;
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
+    /* Security (docs/SECURITY.md). */
+    lws_sorted_usec_list_t auth_sul;    /* re-checks the token every second */
+    int rate_warned;            /* rate_limited already said this window */
+    int64_t vis_done;           /* visibility events handled up to this seq */
+    fdsp_change *resend;        /* full state still to send (assign/share) */
+    size_t n_resend, resend_pos;
 } fsv_session;
 
 /* Run the server until *stop becomes non-zero.  Returns 0 after a clean

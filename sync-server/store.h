@@ -144,6 +144,29 @@ int fsv_store_token_revoke(fsv_store *s, const char *token_id);
 int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
                           const char *token_id, int64_t now_ms, int64_t head);
 
+
+/* ---- Security (docs/SECURITY.md) ---------------------------------------------- */
+/* 1 in *live if token_id exists, is not revoked and its user is enabled.
+** Run by every live session once a second, so a `token revoke` or
+** `user disable` made by another process closes the session at once. */
+int fsv_store_token_live(fsv_store *s, const char *token_id, int *live);
+
+/* Note that the change appended as `seq` may have changed who sees
+** `customer` (its owner or one of its shares was written).  Inside the push
+** transaction. */
+int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer);
+/* Customers with a visibility event in (after, upto], each once, in a
+** malloc'd array of malloc'd strings (*n of them; free each, then it). */
+int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                         char ***customers, size_t *n);
+/* The full current state of a customer: every version of every register of
+** the customer and of its children (records whose "customer" is it), as
+** changes (seq set to 0, table/record/field filled).  Appended to *out
+** (malloc'd array of *n changes, grown as needed; free each with
+** fdsp_change_clear, then the array). */
+int fsv_store_customer_state(fsv_store *s, const char *customer,
+                             fdsp_change **out, size_t *n);
+
 /* ---- Dashboard API reads (store_sqlite_api.c) ------------------------------ */
 /* Every device that has synced: [{"device","user","last_sync_ms"}] (0 if
 ** never), newest first.  Inside or outside a read transaction. */

@@ -12,6 +12,7 @@
 **   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
 **          last_used_ms)
 **   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head)
+**   visev(seq PRIMARY KEY, customer)   -- owner/share writes (visibility)
 ** WAL journal and synchronous=FULL: a commit that returned is on disk, so an
 ** ack sent after it survives kill -9 and power loss.
 */
@@ -56,6 +57,10 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS devices(device TEXT PRIMARY KEY,"
     "  user TEXT NOT NULL, token_id TEXT, last_sync_ms INTEGER,"
     "  last_head INTEGER);"
+    /* visibility events: a change that wrote a customer's owner or a share
+    ** (security: revoke / full state on the next pull) */
+    "CREATE TABLE IF NOT EXISTS visev(seq INTEGER PRIMARY KEY,"
+    "  customer TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', " SCHEMA_VERSION ");";
 
 /* Prepared statements kept on the handle, prepared on first use. */
@@ -66,7 +71,8 @@ enum {
     ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
-    ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST__COUNT
+    ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST_TOKEN_LIVE, ST_VISEV_ADD,
+    ST_VISEV_LIST, ST_CUST_REGS, ST__COUNT
 };
 
 static const char *const stmt_sql[ST__COUNT] = {
@@ -122,6 +128,17 @@ static const char *const stmt_sql[ST__COUNT] = {
                        " token_id=excluded.token_id,"
                        " last_sync_ms=excluded.last_sync_ms,"
                        " last_head=excluded.last_head",
+    [ST_TOKEN_LIVE] = "SELECT t.revoked_ms IS NULL AND u.disabled=0"
+                      " FROM tokens t JOIN users u ON u.name=t.user"
+                      " WHERE t.token_id=?1",
+    [ST_VISEV_ADD] = "INSERT OR IGNORE INTO visev(seq, customer) VALUES (?1, ?2)",
+    [ST_VISEV_LIST] = "SELECT customer FROM visev WHERE seq > ?1 AND seq <= ?2"
+                      " GROUP BY customer ORDER BY min(seq)",
+    [ST_CUST_REGS] = "SELECT tbl, rid, field, versions FROM reg"
+                     " WHERE tbl='customer' AND rid=?1"
+                     " UNION ALL SELECT g.tbl, g.rid, g.field, g.versions"
+                     " FROM rec r JOIN reg g ON g.tbl=r.tbl AND g.rid=r.rid"
+                     " WHERE r.customer=?1 AND r.tbl<>'customer'",
 };
 
 struct fsv_store {
@@ -964,4 +981,136 @@ int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, head);
     return step_done(s, st, "device");
+}
+
+/* ---- Security: live token checks, visibility events, full state ---------------- */
+
+int fsv_store_token_live(fsv_store *s, const char *token_id, int *live)
+{
+    *live = 0;
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_LIVE);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, token_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *live = sqlite3_column_int(st, 0) != 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return dberr(s, "token check");
+    return FSV_OK;
+}
+
+int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer)
+{
+    sqlite3_stmt *st = stmt(s, ST_VISEV_ADD);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_int64(st, 1, seq);
+    bind_text(st, 2, customer);
+    return step_done(s, st, "visibility event");
+}
+
+int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                         char ***customers, size_t *n)
+{
+    *customers = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt(s, ST_VISEV_LIST);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
+    char **arr = NULL;
+    size_t got = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (got == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **p = realloc(arr, ncap * sizeof *p);
+            if (!p)
+                break;
+            arr = p;
+            cap = ncap;
+        }
+        if (!(arr[got] = col_dup(st, 0)))
+            break;
+        got++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < got; i++)
+            free(arr[i]);
+        free(arr);
+        return rc == SQLITE_ROW ? seterr(s, FSV_NOMEM, "out of memory")
+                                : dberr(s, "visibility events");
+    }
+    *customers = arr;
+    *n = got;
+    return FSV_OK;
+}
+
+/* Append every version of one register row to *out. */
+static int append_versions(fsv_store *s, sqlite3_stmt *st, fdsp_change **out,
+                           size_t *n, size_t *cap)
+{
+    const char *tbl = (const char *)sqlite3_column_text(st, 0);
+    const char *rid = (const char *)sqlite3_column_text(st, 1);
+    const char *field = (const char *)sqlite3_column_text(st, 2);
+    const char *txt = (const char *)sqlite3_column_text(st, 3);
+    json_error_t jerr;
+    json_t *j = txt ? json_loads(txt, 0, &jerr) : NULL;
+    fds_register reg = {0, NULL};
+    if (!tbl || !rid || !field || !j || fds_register_from_json(j, &reg) != FDS_OK) {
+        json_decref(j);
+        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
+                      tbl ? tbl : "?", rid ? rid : "?", field ? field : "?");
+    }
+    json_decref(j);
+    int rc = FSV_OK;
+    for (size_t i = 0; i < reg.n && rc == FSV_OK; i++) {
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            fdsp_change *p = realloc(*out, ncap * sizeof *p);
+            if (!p) {
+                rc = seterr(s, FSV_NOMEM, "out of memory");
+                break;
+            }
+            *out = p;
+            *cap = ncap;
+        }
+        /* Move the version out of the register into the array. */
+        fdsp_change *c = &(*out)[*n];
+        *c = reg.v[i];
+        memset(&reg.v[i], 0, sizeof reg.v[i]);
+        free(c->table);
+        free(c->record);
+        free(c->field);
+        c->table = strdup(tbl);
+        c->record = strdup(rid);
+        c->field = strdup(field);
+        c->seq = 0;
+        (*n)++;
+        if (!c->table || !c->record || !c->field)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+    }
+    fds_register_clear(&reg);
+    return rc;
+}
+
+int fsv_store_customer_state(fsv_store *s, const char *customer,
+                             fdsp_change **out, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, ST_CUST_REGS);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, customer);
+    size_t cap = *n; /* the array may be exactly full: grow before writing */
+    int rc, res = FSV_OK;
+    while (res == FSV_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        res = append_versions(s, st, out, n, &cap);
+    if (res == FSV_OK && rc != SQLITE_DONE)
+        res = dberr(s, "customer state");
+    sqlite3_reset(st);
+    return res;
 }

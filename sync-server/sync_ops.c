@@ -38,7 +38,7 @@ static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
 /* After a push committed: tell every other session that may see one of the
 ** new changes to pull (rule 10: server push, no polling). */
 static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
-                    int64_t head)
+                    int64_t head, int vis_changed)
 {
     fsv_server *srv = from->srv;
     fdsp_msg m;
@@ -48,9 +48,15 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
     if (fsv_store_begin_read(srv->store) != FSV_OK)
         return;
     for (fsv_session *s = srv->sessions; s; s = s->next) {
-        if (s == from || !s->hello_done || s->close_after_send)
+        if (!s->hello_done || s->close_after_send)
             continue;
-        if (sees_any(srv->store, &s->user, c, n) && fsv_sess_send(s, &m) == 0)
+        /* Who sees what changed (assign, share, unshare): every device
+        ** pulls, and its pull brings the revoke or the full state — even
+        ** the pushing device, which may have given the customer away. */
+        if (s == from && !vis_changed)
+            continue;
+        if ((vis_changed || sees_any(srv->store, &s->user, c, n)) &&
+            fsv_sess_send(s, &m) == 0)
             fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
                       (long long)head);
     }
@@ -94,6 +100,30 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
     return fsv_sess_send(s, &w);
 }
 
+/* Does change c alter who sees a customer?  Writing a customer's owner
+** (assign) or any field of a share record ("CUSTOMER:USER").  The customer
+** goes into cust[FDSP_MAX_ID + 1]. */
+static int vis_customer(const fdsp_change *c, char *cust)
+{
+    const char *id = NULL;
+    size_t len = 0;
+    if (strcmp(c->table, "customer") == 0 && strcmp(c->field, "owner") == 0) {
+        id = c->record;
+        len = strlen(id);
+    } else if (strcmp(c->table, "share") == 0) {
+        const char *colon = strchr(c->record, ':');
+        if (!colon)
+            return 0;
+        id = c->record;
+        len = (size_t)(colon - id);
+    }
+    if (!id || len == 0 || len > FDSP_MAX_ID)
+        return 0;
+    memcpy(cust, id, len);
+    cust[len] = '\0';
+    return 1;
+}
+
 /* Merge one batch in one transaction; ack only after the commit. */
 int fsv_sync_push(fsv_session *s, fdsp_msg *m)
 {
@@ -101,7 +131,8 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
     int64_t t0 = fsv_now_ms();
     fdsp_refusal *ref = m->n_changes ? calloc(m->n_changes, sizeof *ref) : NULL;
     size_t n_ref = 0, accepted = 0, appended = 0;
-    int rc = FSV_OK;
+    int rc = FSV_OK, vis_changed = 0;
+    struct fsv_vis_cache vc = {NULL, 0, 0};
 
     if (m->n_changes && !ref)
         return fsv_sess_error(s, FDSP_E_INTERNAL, m->batch, 0, "out of memory");
@@ -118,7 +149,8 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
                      c->field, c->device ? c->device : "-");
         }
         if (!code) {
-            code = fsv_vis_check_write(st, &s->user, c, why, sizeof why);
+            code = fsv_vis_check_write_cached(st, &s->user, c, &vc, why,
+                                              sizeof why);
             if (code < 0) {
                 rc = FSV_ERROR;
                 break;
@@ -163,9 +195,18 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         if (rc != FSV_OK)
             break;
         accepted++;
-        if (c->seq)
+        if (c->seq) {
             appended++;
+            char cust[FDSP_MAX_ID + 1];
+            if (vis_customer(c, cust)) {
+                rc = fsv_store_vis_event_add(st, c->seq, cust);
+                if (rc != FSV_OK)
+                    break;
+                vis_changed = 1;
+            }
+        }
     }
+    fsv_vis_cache_clear(&vc);
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
@@ -196,12 +237,152 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
                  appended, n_ref, (long long)head,
                  (long long)(fsv_now_ms() - t0));
         if (appended)
-            fan_out(s, m->changes, m->n_changes, head);
+            fan_out(s, m->changes, m->n_changes, head, vis_changed);
     }
     for (size_t i = 0; i < n_ref; i++)
         free(ref[i].message);
     free(ref);
     return result;
+}
+
+/* Encode a changes message of up to n changes, halving until it fits in
+** FDSP_MAX_FRAME (large values), and queue it.  *sent is how many went;
+** when fewer than n, last is the seq of the last one sent (if last_fixed is
+** 0) and more is 1.  Returns 0, or -1 to close. */
+static int send_changes(fsv_session *s, fdsp_change *ch, size_t n, int64_t last,
+                        int more, int last_fixed, size_t *sent)
+{
+    fdsp_msg r;
+    memset(&r, 0, sizeof r);
+    r.type = FDSP_CHANGES;
+    r.changes = ch;
+    char *buf = NULL;
+    size_t len = 0, take = n;
+    *sent = 0;
+    for (;;) {
+        r.n_changes = take;
+        r.last = take < n && !last_fixed ? ch[take - 1].seq : last;
+        r.more = take < n ? 1 : more;
+        int rc = fdsp_encode(&r, &buf, &len);
+        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
+            break;
+        free(buf);
+        buf = NULL;
+        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
+            take <= 1) {
+            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
+                    s->device, fdsp_errname(rc));
+            return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0,
+                                  "cannot encode changes");
+        }
+        take /= 2;
+    }
+    int result = fsv_sess_enqueue(s, buf, len);
+    free(buf);
+    s->pulled += (int64_t)take;
+    s->cursor = r.last;
+    *sent = take;
+    return result;
+}
+
+/* Send revoke messages for the customers in ids (FDSP_MAX_REVOKE each). */
+static int send_revokes(fsv_session *s, char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i += FDSP_MAX_REVOKE) {
+        size_t k = n - i < FDSP_MAX_REVOKE ? n - i : FDSP_MAX_REVOKE;
+        fdsp_record_ref *refs = calloc(k, sizeof *refs);
+        if (!refs)
+            return -1;
+        for (size_t j = 0; j < k; j++) {
+            refs[j].table = (char *)"customer";
+            refs[j].record = ids[i + j];
+        }
+        fdsp_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = FDSP_REVOKE;
+        m.records = refs;
+        m.n_records = k;
+        int rc = fsv_sess_send(s, &m);   /* borrows refs: not fdsp_msg_free */
+        free(refs);
+        if (rc != 0)
+            return rc;
+        fsv_info("revoke user=%s device=%s customers=%zu", s->user.name,
+                 s->device, k);
+    }
+    return 0;
+}
+
+/* Visibility events (assign, share, unshare) after `from` that this
+** device has not been told about: customers it no longer sees are revoked
+** at once; customers it sees now get their full current state queued in
+** s->resend (sent by the following pulls before any history), because
+** their earlier history may lie before the device's cursor.  A fresh
+** device (after == 0) gets everything from the history scan anyway.
+** Inside the pull's read transaction.  Returns FSV_OK or a store error;
+** *close set if the connection must close. */
+static int visibility_events(fsv_session *s, int64_t after, int *close)
+{
+    fsv_store *st = s->srv->store;
+    int64_t head = 0, from = after > s->vis_done ? after : s->vis_done;
+    *close = 0;
+    int rc = fsv_store_head(st, &head);
+    if (rc != FSV_OK || head <= from || fsv_vis_sees_all(&s->user)) {
+        if (rc == FSV_OK && head > s->vis_done)
+            s->vis_done = head;
+        return rc;
+    }
+    char **ids = NULL;
+    size_t n = 0, n_gone = 0;
+    rc = fsv_store_vis_events(st, from, head, &ids, &n);
+    for (size_t i = 0; rc == FSV_OK && i < n; i++) {
+        int vis = fsv_vis_customer(st, &s->user, ids[i]);
+        if (vis < 0) {
+            rc = FSV_ERROR;
+        } else if (!vis) {
+            char *t = ids[n_gone];      /* gather the revoked at the front */
+            ids[n_gone++] = ids[i];
+            ids[i] = t;
+        } else if (after > 0) {
+            size_t before = s->n_resend;
+            rc = fsv_store_customer_state(st, ids[i], &s->resend, &s->n_resend);
+            for (size_t j = before; j < s->n_resend; j++)
+                s->resend[j].seq = head;   /* s >= 1; ordering is moot */
+            if (rc == FSV_OK && s->n_resend > before)
+                fsv_info("resend user=%s device=%s customer=%s changes=%zu",
+                         s->user.name, s->device, ids[i], s->n_resend - before);
+        }
+    }
+    if (rc == FSV_OK) {
+        s->vis_done = head;
+        if (n_gone && send_revokes(s, ids, n_gone) != 0)
+            *close = 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return rc;
+}
+
+/* Send the next page of a queued full-state resend.  The cursor does not
+** move (last = after) and more is set, so the device pulls again. */
+static int send_resend(fsv_session *s, int64_t after, int limit)
+{
+    size_t left = s->n_resend - s->resend_pos, sent = 0;
+    size_t take = left < (size_t)limit ? left : (size_t)limit;
+    int rc = send_changes(s, s->resend + s->resend_pos, take, after, 1, 1,
+                          &sent);
+    for (size_t i = 0; i < sent; i++)
+        fdsp_change_clear(&s->resend[s->resend_pos + i]);
+    s->resend_pos += sent;
+    if (s->resend_pos == s->n_resend) {
+        free(s->resend);
+        s->resend = NULL;
+        s->n_resend = s->resend_pos = 0;
+    }
+    fsv_info("pull user=%s device=%s after=%lld resent=%zu left=%zu",
+             s->user.name, s->device, (long long)after, sent,
+             s->n_resend - s->resend_pos);
+    return rc;
 }
 
 int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
@@ -214,12 +395,16 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
     fdsp_change *ch = NULL;
     size_t n = 0;
     int64_t last = 0;
-    int more = 0;
+    int more = 0, close = 0;
 
     if (m->after < 0)
         return fsv_sess_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
+    if (s->resend_pos < s->n_resend)
+        return send_resend(s, m->after, limit);
     int rc = fsv_store_begin_read(st);
     if (rc == FSV_OK)
+        rc = visibility_events(s, m->after, &close);
+    if (rc == FSV_OK && !close && s->resend_pos == s->n_resend)
         rc = fsv_store_changes_after(st, m->after, limit, s->device,
                                      fsv_vis_filter_fn, &f, &ch, &n, &last,
                                      &more);
@@ -229,45 +414,18 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
                 fsv_store_errmsg(st));
         return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
     }
+    if (close)
+        return -1;
+    if (s->resend_pos < s->n_resend)
+        return send_resend(s, m->after, limit);
 
-    fdsp_msg r;
-    memset(&r, 0, sizeof r);
-    r.type = FDSP_CHANGES;
-    r.changes = ch;
-    char *buf = NULL;
-    size_t len = 0;
-    size_t take = n;
-    int result = -1;
-    /* Large values can push a full batch over FDSP_MAX_FRAME: halve the
-    ** batch until it fits (the cursor then stops at the last one sent). */
-    for (;;) {
-        r.n_changes = take;
-        r.last = take < n ? ch[take - 1].seq : last;
-        r.more = take < n ? 1 : more;
-        rc = fdsp_encode(&r, &buf, &len);
-        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
-            break;
-        free(buf);
-        buf = NULL;
-        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
-            take <= 1) {
-            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
-                    s->device, fdsp_errname(rc));
-            break;
-        }
-        take /= 2;
-    }
-    if (buf) {
-        result = fsv_sess_enqueue(s, buf, len);
-        free(buf);
-        s->pulled += (int64_t)take;
-        s->cursor = r.last;
+    size_t take = 0;
+    int result = send_changes(s, ch, n, last, more, 0, &take);
+    if (take || n == 0)
         fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
                  " ms=%lld", s->user.name, s->device, (long long)m->after, take,
-                 (long long)r.last, r.more, (long long)(fsv_now_ms() - t0));
-    } else {
-        result = fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0, "cannot encode changes");
-    }
+                 (long long)s->cursor, take < n ? 1 : more,
+                 (long long)(fsv_now_ms() - t0));
     for (size_t i = 0; i < n; i++)
         fdsp_change_clear(&ch[i]);
     free(ch);

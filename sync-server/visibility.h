@@ -12,12 +12,14 @@
 **    creator only.
 **  - fielddef and stagedef (definitions) are visible to everyone; only
 **    managers and admins may write them.
-**  - a rep may change "owner" only of a customer they own (giving it away);
-**    a shared customer's owner stays with its owner.
-** Not done here (next issue): revoke messages when a customer is reassigned
-** or unshared, and bringing a reassigned customer's history to the new
-** owner on their next pull (rows before the device's cursor are not
-** re-sent).
+**  - "owner" (customer assign) is written by managers (on customers they
+**    see) and admins; a rep may only name themselves on a new customer.
+**  - a share record ("CUSTOMER:USER", fields customer, user, deleted) is
+**    written only by the customer's owner, a manager of the owner's team, a
+**    head-office manager or an admin, and its fields must match its name.
+** Who-sees-what changes (assign, share, unshare) are recorded as visibility
+** events; sync_ops.c turns them into revoke messages and full-state resends
+** on each device's next pull (docs/SECURITY.md).
 */
 #ifndef FSV_VISIBILITY_H
 #define FSV_VISIBILITY_H
@@ -44,11 +46,29 @@ struct fsv_vis_filter {
 };
 int fsv_vis_filter_fn(void *ud, const fsv_row *row);
 
+/* 1 if u may share/unshare customer (see above), 0 if not, <0 on error. */
+int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer);
+
 /* May u write change c?  0 if yes; FDSP_E_FORBIDDEN with a message naming
 ** the table, record and field in why; <0 on store error.  Called inside the
 ** push transaction, before c is merged, so earlier changes of the same
 ** batch (a new customer, its owner) are already visible. */
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
                         char *why, size_t whylen);
+
+/* The same with a per-batch cache: a customer's visibility is taken as it
+** was at its first change in the batch, so a batch that reassigns a
+** customer (owner, then core's deleted=0 on the same record) is not
+** refused half-way by its own reassignment.  Owner, share and definition
+** rules are still checked for every change.  Zero-initialise the cache;
+** fsv_vis_cache_clear after the batch. */
+struct fsv_vis_cache {
+    struct { char customer[FDSP_MAX_ID + 1]; int vis; } *e;
+    size_t n, cap;
+};
+int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
+                               const fdsp_change *c, struct fsv_vis_cache *vc,
+                               char *why, size_t whylen);
+void fsv_vis_cache_clear(struct fsv_vis_cache *vc);
 
 #endif /* FSV_VISIBILITY_H */

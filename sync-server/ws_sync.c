@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authlim.h"
 #include "log.h"
 #include "server.h"
 #include "token.h"
+
+#define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
+#define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
 
 /* ---- Output queue ------------------------------------------------------------ */
 
@@ -204,8 +208,9 @@ static void rate_resume(lws_sorted_usec_list_t *sul)
 }
 
 /* Count one message; past the limit stop reading until the second is
-** over.  A well-behaved device is slowed, not failed; flooding costs the
-** server nothing because unread data stays in the socket. */
+** over and send one non-fatal rate_limited error (PROTOCOL.md §1, Rate).
+** A well-behaved device is slowed, not failed; flooding costs the server
+** nothing because unread data stays in the socket. */
 static void rate_count(fsv_session *s)
 {
     int64_t now = fsv_now_ms();
@@ -221,6 +226,15 @@ static void rate_count(fsv_session *s)
             wait_ms = 1;
         fsv_debug("rate limit: %s/%s paused %lld ms", s->user.name, s->device,
                   (long long)wait_ms);
+        /* Say so once per connection (advisory, not fatal: the messages
+        ** are still all answered, later).  Repeating it every second
+        ** would only add to the traffic of a flooding peer. */
+        if (!s->rate_warned) {
+            s->rate_warned = 1;
+            fsv_sess_error(s, FDSP_E_RATE, 0, 0, "more than %d messages per"
+                           " second: reading paused for %lld ms",
+                           FDSP_RATE_PER_SEC, (long long)wait_ms);
+        }
         lws_sul_schedule(lws_get_context(s->wsi), 0, &s->rate_sul, rate_resume,
                          wait_ms * LWS_US_PER_MS);
     }
@@ -277,6 +291,17 @@ static int on_receive(fsv_session *s, const void *in, size_t len)
 
 /* ---- Authentication on upgrade ---------------------------------------------------- */
 
+/* Count a failed authentication from the session's address (and log it). */
+static void auth_failed(fsv_server *srv, fsv_session *s, const char *why)
+{
+    fsv_warn("refused connection from %s: %s", s->peer, why);
+    if (fsv_authlim_fail(srv->authlim, s->peer, fsv_now_ms()))
+        fsv_warn("%d failed authentications from %s within %d s: refusing it"
+                 " for %d s", FSV_AUTH_FAIL_MAX, s->peer,
+                 FSV_AUTH_FAIL_WINDOW_S, FSV_AUTH_BLOCK_S);
+}
+
+/* 0 ok, 401 bad token, 429 address blocked after too many failures. */
 static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
 {
     char hdr[256];
@@ -286,14 +311,21 @@ static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
     s->wsi = wsi;
     s->srv = srv;
     lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+    if (!srv->authlim)
+        srv->authlim = fsv_authlim_new();   /* NULL: limiter off, not fatal */
+    int64_t wait = fsv_authlim_blocked(srv->authlim, s->peer, fsv_now_ms());
+    if (wait > 0) {
+        fsv_warn("refused connection from %s: too many failed authentications"
+                 " (blocked for %lld s more)", s->peer, (long long)wait);
+        return 429;
+    }
     int n = lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION);
     const char *tok = NULL;
     if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0)
         tok = hdr + 7;
     if (!tok || fsv_token_hash(tok, hash) != 0) {
-        fsv_warn("refused connection from %s: %s", s->peer,
-                 tok ? "malformed token" : "no bearer token");
-        return -1;
+        auth_failed(srv, s, tok ? "malformed token" : "no bearer token");
+        return 401;
     }
     int rc = fsv_store_begin(srv->store);
     if (rc == FSV_OK)
@@ -303,11 +335,36 @@ static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
     else
         fsv_store_rollback(srv->store);
     if (rc != FSV_OK) {
-        fsv_warn("refused connection from %s: %s", s->peer,
-                 fsv_store_errmsg(srv->store));
-        return -1;
+        auth_failed(srv, s, fsv_store_errmsg(srv->store));
+        return 401;
     }
     return 0;
+}
+
+/* Once a second: is the token still live?  `token revoke` and `user
+** disable` run in another process; this is how the serving process learns
+** of them and closes the connection at once (docs/SECURITY.md). */
+static void auth_check(lws_sorted_usec_list_t *sul)
+{
+    fsv_session *s = lws_container_of(sul, fsv_session, auth_sul);
+    if (s->close_after_send)
+        return;
+    int live = 1;
+    if (fsv_store_token_live(s->srv->store, s->token_id, &live) != FSV_OK) {
+        fsv_warn("token check for %s: %s", s->user.name,
+                 fsv_store_errmsg(s->srv->store));
+        live = 1;   /* a storage hiccup is not a revocation: check again */
+    }
+    if (live) {
+        lws_sul_schedule(lws_get_context(s->wsi), 0, &s->auth_sul, auth_check,
+                         AUTH_CHECK_US);
+        return;
+    }
+    fsv_info("closing user=%s device=%s token=%s: token revoked or user"
+             " disabled", s->user.name, s->device[0] ? s->device : "-",
+             s->token_id);
+    fsv_sess_error(s, FDSP_E_AUTH, 0, 1, "token revoked or user disabled");
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, FATAL_CLOSE_S);
 }
 
 int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -321,7 +378,13 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (!s || !srv || srv->shutting_down)
             return -1;
-        if (authenticate(wsi, s, srv) != 0) {
+        switch (authenticate(wsi, s, srv)) {
+        case 0:
+            break;
+        case 429:
+            lws_return_http_status(wsi, 429, "too many failed authentications");
+            return -1;
+        default:
             /* Answer 401 so the device can tell a refused token from an
             ** unreachable server, then drop the connection. */
             lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED,
@@ -337,6 +400,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->connected_ms = fsv_now_ms();
         s->rate_start_ms = s->connected_ms;
         link_session(s);
+        lws_sul_schedule(ctx, 0, &s->auth_sul, auth_check, AUTH_CHECK_US);
         fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
                  s->user.role, s->token_id, s->peer);
         return 0;
@@ -355,6 +419,12 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (!s || !s->srv)
             return 0;
         lws_sul_cancel(&s->rate_sul);
+        lws_sul_cancel(&s->auth_sul);
+        for (size_t i = s->resend_pos; i < s->n_resend; i++)
+            fdsp_change_clear(&s->resend[i]);
+        free(s->resend);
+        s->resend = NULL;
+        s->n_resend = s->resend_pos = 0;
         if (s->linked) {
             unlink_session(s);
             /* The device's last sync and how far it got, for the admin. */

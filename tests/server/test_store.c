@@ -307,8 +307,10 @@ static void test_visibility_rules(void **state)
     assert_int_equal(fsv_vis_check_write(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     assert_non_null(strstr(why, "owner"));
-    /* alice, the owner, may give it away. */
-    assert_int_equal(fsv_vis_check_write(f->s, &alice, &c, why, sizeof why), 0);
+    /* Nor may alice, the owner (a rep): assigning is a manager's job. */
+    assert_int_equal(fsv_vis_check_write(f->s, &alice, &c, why, sizeof why),
+                     FDSP_E_FORBIDDEN);
+    assert_int_equal(fsv_vis_check_write(f->s, &mona, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
     merge(f->s, "share", "c1:bob", "deleted", "1", "da", 6, 6, "alice", NULL);
     assert_int_equal(fsv_vis_customer(f->s, &bob, "c1"), 0);
