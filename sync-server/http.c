@@ -22,7 +22,7 @@
 #include "api.h"
 #include "log.h"
 
-#define CHUNK     (16 * 1024)
+#define CHUNK     4000            /* within lws's default service buffer */
 #define FILE_MAX  (16 * 1024 * 1024)
 
 static const char builtin_page[] =
@@ -366,6 +366,16 @@ static int write_body(struct lws *wsi, fsv_http_conn *c)
         return 0;
     size_t left = c->resp.len - c->sent;
     size_t n = left > CHUNK ? CHUNK : left;
+    /* HTTP/2 flow control: never more than the peer's window allows; lws
+    ** calls WRITEABLE again when the window opens. */
+    lws_fileofs_t allow = lws_get_peer_write_allowance(wsi);
+    if (allow >= 0 && (lws_fileofs_t)n > allow) {
+        if (allow == 0 && left) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+        n = (size_t)allow;
+    }
     unsigned char *buf = malloc(LWS_PRE + n + 1);
     if (!buf)
         return -1;
