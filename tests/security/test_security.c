@@ -186,6 +186,9 @@ static void test_visibility(void **state)
     char *why = last_refusal(rc);
     assert_non_null(strstr(why, "fielddef"));
     free(why);
+    int64_t pending = -1;
+    assert_int_equal(fds_outbox_count(rc, &pending), FDS_OK);
+    assert_int_equal(pending, 0);   /* refused: dropped, recorded */
     json_t *sdef = json_pack("{s:s, s:s}", "key", "trial", "label", "Trial");
     assert_int_equal(fds_stagedef_set(rm, sdef), FDS_OK);
     assert_int_equal(th_sync(sp, rm, mona, &st), 0);
@@ -682,6 +685,47 @@ static void test_injection(void **state)
     fds_replica_close(rm);
 }
 
+/* The CLI shows each refusal of the sync it ran, and --json counts them. */
+static void test_cli_refusals(void **state)
+{
+    th_server *sp = *state;
+    char alice[80];
+    th_init(sp);
+    th_user(sp, "alice", "rep", "north", alice);
+    th_start(sp, NULL);
+    char db[400], txt[65536];
+    snprintf(db, sizeof db, "%s/cli.db", sp->dir);
+    assert_int_equal(cli(txt, sizeof txt, db, "init", "--server", sp->url,
+                         "--token", alice, "--ca", sp->ca, NULL), 0);
+    assert_int_equal(cli(txt, sizeof txt, db, "field", "add", "budget",
+                         "--label", "Budget", "--type", "number", NULL), 0);
+    assert_int_equal(cli(txt, sizeof txt, db, "customer", "add", "--name",
+                         "Mine", NULL), 0);
+    assert_int_equal(cli(txt, sizeof txt, db, "sync", "--json", NULL), 0);
+    json_t *j = json_loads(txt, 0, NULL);
+    assert_non_null(j);
+    json_int_t refused = json_integer_value(json_object_get(j, "refused"));
+    assert_true(refused >= 1);
+    assert_true(json_integer_value(json_object_get(j, "pushed")) >= 1);
+    json_t *list = json_object_get(j, "refusals");
+    assert_int_equal((json_int_t)json_array_size(list), refused);
+    const char *m = json_string_value(json_object_get(json_array_get(list, 0),
+                                                      "message"));
+    assert_non_null(strstr(m, "fielddef"));
+    json_decref(j);
+    /* Dropped from the outbox: the next sync pushes and refuses nothing. */
+    assert_int_equal(cli(txt, sizeof txt, db, "sync", "--json", NULL), 0);
+    j = json_loads(txt, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "refused")), 0);
+    assert_int_equal(json_integer_value(json_object_get(j, "pushed")), 0);
+    json_decref(j);
+    /* Text mode: one line per refusal naming record and field. */
+    assert_int_equal(cli(txt, sizeof txt, db, "field", "add", "region",
+                         "--label", "Region", "--type", "text", NULL), 0);
+    assert_int_equal(cli(txt, sizeof txt, db, "sync", NULL), 0);
+    assert_non_null(strstr(txt, "refused: fielddef region field "));
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -693,6 +737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_rate_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli_refusals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
