@@ -47,6 +47,7 @@ typedef struct fsv_api {
     lws_sorted_usec_list_t live_sul;
     int live_timer;                 /* live_sul scheduled */
     int64_t live_head;              /* head last announced */
+    unsigned live_ticks;            /* credentials re-checked every 4th */
 } fsv_api;
 
 /* Create/free the API state; web_dir as given by --web (may be NULL). */
@@ -103,6 +104,7 @@ typedef struct fsv_live {
     int hello_pending;
     int bye_pending;
     char bye[64];
+    char auth[256], cookie[1024];   /* the upgrade's credentials, re-checked */
 } fsv_live;
 
 /* Query parameter (decoded), NULL if absent. */

@@ -339,6 +339,12 @@ static int send_headers(struct lws *wsi, fsv_http_conn *c)
                                     r->ctype ? r->ctype : "text/plain",
                                     r->len, &p, end))
         return -1;
+    /* lws's best-practice set has no HSTS; this port is TLS only. */
+    static const char sts[] = "max-age=15768000; includeSubDomains";
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"strict-transport-security:",
+                                    (const unsigned char *)sts, (int)sizeof sts - 1,
+                                    &p, end))
+        return -1;
     for (size_t i = 0; i < r->n_hdr; i++)
         if (lws_add_http_header_by_name(wsi, (const unsigned char *)r->hdr_name[i],
                                         (const unsigned char *)r->hdr_value[i],

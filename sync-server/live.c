@@ -87,6 +87,18 @@ static void tick(lws_sorted_usec_list_t *sul)
     api->live_timer = 0;
     if (!api->live)
         return;                     /* rescheduled by the next socket */
+    /* Once a second: a revoked token, a disabled user, a signed-out or
+    ** expired session ends the socket with a bye. */
+    if (++api->live_ticks % 4 == 0)
+        for (fsv_live *l = api->live; l; l = l->next) {
+            fsv_user u;
+            if (!l->bye_pending &&
+                fsv_auth_headers(api, l->auth, l->cookie, &u) != 0) {
+                l->bye_pending = 1;
+                snprintf(l->bye, sizeof l->bye, "session expired or token revoked");
+                lws_callback_on_writable(l->wsi);
+            }
+        }
     if (fsv_store_head(api->srv->store, &head) == FSV_OK && head > api->live_head) {
         for (fsv_live *l = api->live; l; l = l->next)
             if (sees_new(api->srv->store, &l->user, api->live_head, head)) {
@@ -134,7 +146,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
     struct lws_context *ctx = lws_get_context(wsi);
     fsv_server *srv = ctx ? lws_context_user(ctx) : NULL;
     fsv_api *api = srv ? srv->api : NULL;
-    char auth[256], cookie[1024], peer[64];
+    char peer[64];
     (void)in;
     (void)len;
 
@@ -149,12 +161,13 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
             lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, "cross-origin");
             return -1;
         }
-        auth[0] = cookie[0] = '\0';
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
-            lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION);
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE) > 0)
-            lws_hdr_copy(wsi, cookie, sizeof cookie, WSI_TOKEN_HTTP_COOKIE);
-        if (fsv_auth_headers(api, auth, cookie, &l->user) != 0) {
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+            lws_hdr_copy(wsi, l->auth, sizeof l->auth, WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+            l->auth[0] = '\0';
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE) > 0 &&
+            lws_hdr_copy(wsi, l->cookie, sizeof l->cookie, WSI_TOKEN_HTTP_COOKIE) < 0)
+            l->cookie[0] = '\0';
+        if (fsv_auth_headers(api, l->auth, l->cookie, &l->user) != 0) {
             fsv_warn("refused /live from %s: not signed in", peer);
             lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "sign in first");
             return -1;

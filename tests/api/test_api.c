@@ -393,7 +393,54 @@ static void test_live(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "type")), "changed");
     assert_true(num(j, "head") > head);
     json_decref(j);
+
+    /* Disabling the user ends the socket with a bye (last test: boss is
+    ** not used after this). */
+    assert_int_equal(th_admin(&fx.srv, NULL, 0, "user", "disable", "boss", NULL), 0);
+    assert_int_equal(rw_recv(&c, &msg, &len), 1);
+    j = json_loads(msg, 0, NULL);
+    free(msg);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "bye");
+    json_decref(j);
     rw_close(&c);
+    ta_resp r = get("/api/summary", fx.tok_boss);
+    assert_int_equal(r.status, 401);
+    ta_resp_free(&r);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    /* A body over 16 KiB: 413. */
+    char *big = malloc(20000);
+    memset(big, 'x', 19999);
+    big[19999] = '\0';
+    ta_resp r = ta_request(fx.srv.port, fx.srv.ca, "POST", "/api/login",
+                           "Content-Type: application/json\r\n", big);
+    free(big);
+    assert_int_equal(r.status, 413);
+    ta_resp_free(&r);
+    /* Static files: no way out of the web folder. */
+    r = get("/../../etc/passwd", NULL);
+    assert_true(r.status == 404 || r.status == 400 || r.status == 403);
+    assert_null(strstr(r.body ? r.body : "", "root:"));
+    ta_resp_free(&r);
+    /* Ten failed logins from one address (one was made by
+    ** test_login_cookie), then 429 for the rest of the minute. */
+    const char *bad = "{\"token\":\"fs_1111111111111111111111111111111111111111111111111111111111111111\"}";
+    int saw429 = 0;
+    for (int i = 0; i < 12; i++) {
+        r = ta_request(fx.srv.port, fx.srv.ca, "POST", "/api/login",
+                       "Content-Type: application/json\r\n", bad);
+        assert_true(r.status == 401 || r.status == 429);
+        if (i < 9)
+            assert_int_equal(r.status, 401);
+        else
+            assert_int_equal(r.status, 429);
+        saw429 |= r.status == 429;
+        ta_resp_free(&r);
+    }
+    assert_true(saw429);
 }
 
 int main(void)
@@ -406,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_as_of),
         cmocka_unit_test(test_export_csv),
         cmocka_unit_test(test_live),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
