@@ -521,6 +521,11 @@ static void test_files(void **state)
         else
             assert_int_not_equal(i, 0);
     }
+    /* Nor does the server's log name a token. */
+    char logp[400];
+    snprintf(logp, sizeof logp, "%s/server.log", sp->dir);
+    for (int i = 0; tokens[i]; i++)
+        assert_false(file_has(logp, tokens[i] + 3));
     fds_replica_close(r);
     fds_replica_close(r2);
 }
@@ -724,6 +729,17 @@ static void test_cli_refusals(void **state)
                          "--label", "Region", "--type", "text", NULL), 0);
     assert_int_equal(cli(txt, sizeof txt, db, "sync", NULL), 0);
     assert_non_null(strstr(txt, "refused: fielddef region field "));
+    /* The CLI's replica holds the token: 0600, with its -wal/-shm. */
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[420];
+        struct stat stt;
+        snprintf(p, sizeof p, "%s%s", db, sfx[i]);
+        if (stat(p, &stt) == 0)
+            assert_int_equal(stt.st_mode & 0777, 0600);
+        else
+            assert_int_not_equal(i, 0);
+    }
 }
 
 int main(void)
