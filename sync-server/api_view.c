@@ -4,9 +4,10 @@
 ** file answers its sans-I/O session in place of the network, with welcome
 ** and changes messages read from the store through the same visibility
 ** filter the sync protocol uses.  Bringing a view up to date feeds only the
-** rows after its cursor.  When those rows reassign a customer or change a
-** share, the user's visible set may have grown into earlier history, so the
-** view is rebuilt from the start.
+** rows after its cursor.  When the rows after it reassign a customer or
+** change a share (visible to the user or not), the user's visible set may
+** have grown into earlier history or shrunk, so the view is rebuilt from
+** the start.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +31,17 @@ typedef struct feed_opts {
     const fsv_user *user;
     const char *customer;           /* only this customer's rows (+ defs) */
     int64_t asof_s;                 /* only rows at or before; <0: all */
-    int widened;                    /* out: owner/share rows were fed */
+    int widened;                    /* out: owner/share rows were scanned */
 } feed_opts;
 
 static int row_filter(void *ud, const fsv_row *row)
 {
     feed_opts *o = ud;
+    /* Seen whether or not the user may see the row: a customer given away
+    ** must leave the view as surely as one received must enter it. */
+    if ((strcmp(row->tbl, "customer") == 0 && strcmp(row->field, "owner") == 0) ||
+        strcmp(row->tbl, "share") == 0)
+        o->widened = 1;
     if (o->customer) {
         int defs = strcmp(row->tbl, "stagedef") == 0 ||
                    strcmp(row->tbl, "fielddef") == 0;
@@ -68,10 +74,6 @@ static int answer_pull(feed_opts *o, const fdsp_msg *pull, char **buf,
         for (size_t i = 0; i < n; i++) {
             int drop = o->asof_s >= 0 &&
                        (int64_t)((ch[i].hlc >> 16) / 1000) > o->asof_s;
-            if (!drop && ((strcmp(ch[i].table, "customer") == 0 &&
-                           strcmp(ch[i].field, "owner") == 0) ||
-                          strcmp(ch[i].table, "share") == 0))
-                o->widened = 1;
             if (drop)
                 fdsp_change_clear(&ch[i]);
             else if (keep++ != i)

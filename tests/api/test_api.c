@@ -73,7 +73,8 @@ static void add_customer(const char *dev, const char *args, char *id)
 static void sync_dev(const char *dev)
 {
     json_t *j = cli(dev, "sync");
-    assert_int_equal(json_integer_value(json_object_get(j, "refused")), 0);
+    if (json_integer_value(json_object_get(j, "refused")) != 0)
+        fail_msg("%s: refused: %s", dev, json_dumps(j, JSON_COMPACT));
     json_decref(j);
 }
 
@@ -364,6 +365,37 @@ static void test_export_csv(void **state)
     ta_resp_free(&r);
 }
 
+/* A customer given away leaves the giver's figures and enters the
+** receiver's, although both users' views were built before. */
+static void test_reassign(void **state)
+{
+    (void)state;
+    char path[160];
+    json_t *s = get_json("/api/summary", fx.tok_bob);
+    assert_int_equal(num(s, "customers"), 1);
+    json_decref(s);
+    /* The manager reassigns it (from a device that first pulls it). */
+    device("boss", fx.tok_boss);
+    sync_dev("boss");
+    json_decref(cli("boss", "customer assign %s bob", fx.beta));
+    sync_dev("boss");
+    s = get_json("/api/summary", fx.tok_alice);
+    assert_int_equal(num(s, "customers"), 1);
+    json_decref(s);
+    s = get_json("/api/summary", fx.tok_bob);
+    assert_int_equal(num(s, "customers"), 2);
+    assert_int_equal(num(json_object_get(s, "stages"), "intent"), 1);
+    json_decref(s);
+    snprintf(path, sizeof path, "/api/customers/%s", fx.beta);
+    ta_resp r = get(path, fx.tok_alice);
+    assert_int_equal(r.status, 403);
+    ta_resp_free(&r);
+    json_t *c = get_json(path, fx.tok_bob);
+    assert_string_equal(json_string_value(json_object_get(c, "owner")), "bob");
+    assert_true(json_array_size(json_object_get(c, "timeline")) > 2);
+    json_decref(c);
+}
+
 static void test_live(void **state)
 {
     (void)state;
@@ -452,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_customers_and_403),
         cmocka_unit_test(test_as_of),
         cmocka_unit_test(test_export_csv),
+        cmocka_unit_test(test_reassign),
         cmocka_unit_test(test_live),
         cmocka_unit_test(test_limits),
     };
