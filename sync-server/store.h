@@ -152,13 +152,17 @@ int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
 int fsv_store_token_live(fsv_store *s, const char *token_id, int *live);
 
 /* Note that the change appended as `seq` may have changed who sees
-** `customer` (its owner or one of its shares was written).  Inside the push
-** transaction. */
-int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer);
-/* Customers with a visibility event in (after, upto], each once, in a
-** malloc'd array of malloc'd strings (*n of them; free each, then it). */
+** `customer`: it wrote the customer's owner (user = the owner before it) or
+** a share of it (user = the user shared with).  Only that user, and the
+** managers of that user's team, can have lost sight of the customer by it.
+** Inside the push transaction. */
+int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                            const char *user);
+/* The events in (after, upto], each (customer, user) pair once, oldest
+** first: malloc'd arrays of malloc'd strings, *n pairs (free each string,
+** then both arrays). */
 int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
-                         char ***customers, size_t *n);
+                         char ***customers, char ***users, size_t *n);
 /* The full current state of a customer: every version of every register of
 ** the customer and of its children (records whose "customer" is it), as
 ** changes (seq set to 0, table/record/field filled).  Appended to *out

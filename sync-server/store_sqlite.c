@@ -12,7 +12,8 @@
 **   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
 **          last_used_ms)
 **   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head)
-**   visev(seq PRIMARY KEY, customer)   -- owner/share writes (visibility)
+**   vis_event(seq PRIMARY KEY, customer, user) -- owner/share writes: who
+**       may have lost sight (the previous owner, the user shared with)
 ** WAL journal and synchronous=FULL: a commit that returned is on disk, so an
 ** ack sent after it survives kill -9 and power loss.
 */
@@ -37,7 +38,10 @@ static const char *const schema_sql =
     "  field TEXT NOT NULL, value TEXT, versions TEXT NOT NULL,"
     "  conflict INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS reg_by_value ON reg(tbl, field, value);"
+    /* reg_by_value(tbl, field, value) indexed every value, follow-up text
+    ** included, and no query reads it (records are found through rec):
+    ** its upkeep was a large share of a merge.  Dropped in place. */
+    "DROP INDEX IF EXISTS reg_by_value;"
     "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY,"
     "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
     "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
@@ -59,8 +63,8 @@ static const char *const schema_sql =
     "  last_head INTEGER);"
     /* visibility events: a change that wrote a customer's owner or a share
     ** (security: revoke / full state on the next pull) */
-    "CREATE TABLE IF NOT EXISTS visev(seq INTEGER PRIMARY KEY,"
-    "  customer TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS vis_event(seq INTEGER PRIMARY KEY,"
+    "  customer TEXT NOT NULL, user TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', " SCHEMA_VERSION ");";
 
 /* Prepared statements kept on the handle, prepared on first use. */
@@ -131,9 +135,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOKEN_LIVE] = "SELECT t.revoked_ms IS NULL AND u.disabled=0"
                       " FROM tokens t JOIN users u ON u.name=t.user"
                       " WHERE t.token_id=?1",
-    [ST_VISEV_ADD] = "INSERT OR IGNORE INTO visev(seq, customer) VALUES (?1, ?2)",
-    [ST_VISEV_LIST] = "SELECT customer FROM visev WHERE seq > ?1 AND seq <= ?2"
-                      " GROUP BY customer ORDER BY min(seq)",
+    [ST_VISEV_ADD] = "INSERT OR IGNORE INTO vis_event(seq, customer, user)"
+                     " VALUES (?1, ?2, ?3)",
+    [ST_VISEV_LIST] = "SELECT customer, user FROM vis_event"
+                      " WHERE seq > ?1 AND seq <= ?2"
+                      " GROUP BY customer, user ORDER BY min(seq)",
     [ST_CUST_REGS] = "SELECT tbl, rid, field, versions FROM reg"
                      " WHERE tbl='customer' AND rid=?1"
                      " UNION ALL SELECT g.tbl, g.rid, g.field, g.versions"
@@ -396,26 +402,28 @@ static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg)
     }
     if (rc != SQLITE_ROW)
         return dberr(s, "load register");
-    json_error_t jerr;
-    const char *txt = (const char *)sqlite3_column_text(st, 0);
-    json_t *j = txt ? json_loads(txt, 0, &jerr) : NULL;
+    rc = fds_register_parse((const char *)sqlite3_column_text(st, 0), reg);
     sqlite3_reset(st);
-    if (!j)
-        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
-                      c->table, c->record, c->field);
-    rc = fds_register_from_json(j, reg);
-    json_decref(j);
+    if (rc == FDS_NOMEM)
+        return seterr(s, FSV_NOMEM, "out of memory");
     if (rc != FDS_OK)
         return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
                       c->table, c->record, c->field);
     return FSV_OK;
 }
 
+/* The merge path's strings outlive each step: bind without a copy. */
+static void bind_static(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg)
 {
-    json_t *j = fds_register_to_json(reg);
-    char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(j);
+    char *txt = fds_register_dump(reg);     /* canonical bytes, as replicas */
     if (!txt)
         return seterr(s, FSV_NOMEM, "out of memory");
     sqlite3_stmt *st = stmt(s, ST_REG_PUT);
@@ -423,11 +431,11 @@ static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg)
         free(txt);
         return FSV_ERROR;
     }
-    bind_text(st, 1, c->table);
-    bind_text(st, 2, c->record);
-    bind_text(st, 3, c->field);
-    bind_text(st, 4, reg->n ? reg->v[0].value : NULL);
-    bind_text(st, 5, txt);
+    bind_static(st, 1, c->table);
+    bind_static(st, 2, c->record);
+    bind_static(st, 3, c->field);
+    bind_static(st, 4, reg->n ? reg->v[0].value : NULL);
+    bind_static(st, 5, txt);
     sqlite3_bind_int(st, 6, fds_register_in_conflict(reg));
     int rc = step_done(s, st, "save register");
     free(txt);
@@ -436,9 +444,7 @@ static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg)
 
 static int hist_add(fsv_store *s, fdsp_change *c)
 {
-    json_t *vj = fdsp_vv_to_json(&c->vv);
-    char *vv = vj ? json_dumps(vj, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(vj);
+    char *vv = fds_vv_dump(&c->vv);     /* sorted keys, compact */
     if (!vv)
         return seterr(s, FSV_NOMEM, "out of memory");
     sqlite3_stmt *st = stmt(s, ST_HIST_ADD);
@@ -446,14 +452,14 @@ static int hist_add(fsv_store *s, fdsp_change *c)
         free(vv);
         return FSV_ERROR;
     }
-    bind_text(st, 1, c->table);
-    bind_text(st, 2, c->record);
-    bind_text(st, 3, c->field);
-    bind_text(st, 4, c->value);
-    bind_text(st, 5, vv);
+    bind_static(st, 1, c->table);
+    bind_static(st, 2, c->record);
+    bind_static(st, 3, c->field);
+    bind_static(st, 4, c->value);
+    bind_static(st, 5, vv);
     sqlite3_bind_int64(st, 6, (sqlite3_int64)c->hlc);
-    bind_text(st, 7, c->device);
-    bind_text(st, 8, c->user ? c->user : "");
+    bind_static(st, 7, c->device);
+    bind_static(st, 8, c->user ? c->user : "");
     sqlite3_bind_int64(st, 9, c->server_ms);
     int rc = step_done(s, st, "append history");
     free(vv);
@@ -470,19 +476,19 @@ static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *re
     sqlite3_stmt *st = stmt(s, ST_REC_ADD);
     if (!st)
         return FSV_ERROR;
-    bind_text(st, 1, c->table);
-    bind_text(st, 2, c->record);
-    bind_text(st, 3, is_customer ? c->record : NULL);
-    bind_text(st, 4, c->user ? c->user : "");
+    bind_static(st, 1, c->table);
+    bind_static(st, 2, c->record);
+    bind_static(st, 3, is_customer ? c->record : NULL);
+    bind_static(st, 4, c->user ? c->user : "");
     int rc = step_done(s, st, "record index");
     if (rc != FSV_OK || is_customer || strcmp(c->field, "customer") != 0)
         return rc;
     st = stmt(s, ST_REC_SET_CUSTOMER);
     if (!st)
         return FSV_ERROR;
-    bind_text(st, 1, c->table);
-    bind_text(st, 2, c->record);
-    bind_text(st, 3, reg->n ? reg->v[0].value : NULL);
+    bind_static(st, 1, c->table);
+    bind_static(st, 2, c->record);
+    bind_static(st, 3, reg->n ? reg->v[0].value : NULL);
     return step_done(s, st, "record index");
 }
 
@@ -563,6 +569,57 @@ int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
     return FSV_OK;
 }
 
+/* The filter's last answer, for the record it was asked about.  A record's
+** fields are consecutive in history (pushed together), and the filter's
+** answer depends only on the record (tbl, rid, customer, creator), never on
+** the field, and cannot change inside the scan's read transaction: one
+** answer serves the record's run of rows. */
+typedef struct vis_memo {
+    int valid, vis;
+    char tbl[FDSP_MAX_NAME + 1], rid[FDSP_MAX_ID + 1];
+    char customer[FDSP_MAX_ID + 2], creator[FDSP_MAX_ID + 2]; /* "\1"+text */
+} vis_memo;
+
+/* NULL is kept as "" and text as "\1text", so the two never compare equal. */
+static int memo_put(char *dst, size_t cap, const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n + 2 > cap)
+        return 0;
+    if (v) {
+        dst[0] = '\1';
+        memcpy(dst + 1, v, n + 1);
+    } else {
+        dst[0] = '\0';
+    }
+    return 1;
+}
+
+static int memo_same(const char *kept, const char *v)
+{
+    return v ? kept[0] == '\1' && strcmp(kept + 1, v) == 0 : kept[0] == '\0';
+}
+
+static int memo_hit(const vis_memo *m, const fsv_row *row)
+{
+    return m->valid && row->tbl && row->rid && strcmp(m->tbl, row->tbl) == 0 &&
+           strcmp(m->rid, row->rid) == 0 && memo_same(m->customer, row->customer) &&
+           memo_same(m->creator, row->creator);
+}
+
+static void memo_keep(vis_memo *m, const fsv_row *row, int vis)
+{
+    m->valid = row->tbl && row->rid && strlen(row->tbl) < sizeof m->tbl &&
+               strlen(row->rid) < sizeof m->rid &&
+               memo_put(m->customer, sizeof m->customer, row->customer) &&
+               memo_put(m->creator, sizeof m->creator, row->creator);
+    if (m->valid) {
+        strcpy(m->tbl, row->tbl);
+        strcpy(m->rid, row->rid);
+        m->vis = vis;
+    }
+}
+
 /* Fill c from a scan row (columns as in ST_SCAN). */
 static int row_to_change(fsv_store *s, sqlite3_stmt *st, fdsp_change *c)
 {
@@ -581,13 +638,12 @@ static int row_to_change(fsv_store *s, sqlite3_stmt *st, fdsp_change *c)
         fdsp_change_clear(c);
         return seterr(s, FSV_NOMEM, "out of memory");
     }
-    json_error_t jerr;
-    const char *vvt = (const char *)sqlite3_column_text(st, 5);
-    json_t *vj = vvt ? json_loads(vvt, 0, &jerr) : NULL;
-    char msg[128];
-    int rc = vj ? fdsp_vv_from_json(vj, &c->vv, msg, sizeof msg) : FDSP_E_JSON;
-    json_decref(vj);
-    if (rc != FDSP_OK) {
+    int rc = fds_vv_parse((const char *)sqlite3_column_text(st, 5), &c->vv);
+    if (rc == FDS_NOMEM) {
+        fdsp_change_clear(c);
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
+    if (rc != FDS_OK) {
         fdsp_change_clear(c);
         return seterr(s, FSV_ERROR, "store: history row %lld has a corrupt"
                       " version vector", (long long)sqlite3_column_int64(st, 0));
@@ -617,6 +673,8 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
     size_t got = 0, scanned = 0;
     int64_t pos = after;
     int full = 0;
+    vis_memo memo;
+    memo.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
         sqlite3_stmt *st = stmt(s, ST_SCAN);
@@ -644,7 +702,10 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
                 };
                 /* The filter runs its own lookups on other statements;
                 ** this one stays positioned on its row. */
-                int vis = filter(ud, &row);
+                int hit = memo_hit(&memo, &row);
+                int vis = hit ? memo.vis : filter(ud, &row);
+                if (!hit && vis >= 0)
+                    memo_keep(&memo, &row, vis);
                 if (vis < 0) {
                     rc = FSV_ERROR;
                     break;
@@ -1001,51 +1062,67 @@ int fsv_store_token_live(fsv_store *s, const char *token_id, int *live)
     return FSV_OK;
 }
 
-int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer)
+int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                            const char *user)
 {
     sqlite3_stmt *st = stmt(s, ST_VISEV_ADD);
     if (!st)
         return FSV_ERROR;
     sqlite3_bind_int64(st, 1, seq);
     bind_text(st, 2, customer);
+    bind_text(st, 3, user ? user : "");
     return step_done(s, st, "visibility event");
 }
 
 int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
-                         char ***customers, size_t *n)
+                         char ***customers, char ***users, size_t *n)
 {
-    *customers = NULL;
+    *customers = *users = NULL;
     *n = 0;
     sqlite3_stmt *st = stmt(s, ST_VISEV_LIST);
     if (!st)
         return FSV_ERROR;
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, upto);
-    char **arr = NULL;
+    char **cs = NULL, **us = NULL;
     size_t got = 0, cap = 0;
-    int rc;
+    int rc, oom = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (got == cap) {
             size_t ncap = cap ? cap * 2 : 16;
-            char **p = realloc(arr, ncap * sizeof *p);
-            if (!p)
+            char **p = realloc(cs, ncap * sizeof *p);
+            if (p)
+                cs = p;
+            char **q = p ? realloc(us, ncap * sizeof *q) : NULL;
+            if (q)
+                us = q;
+            if (!p || !q) {
+                oom = 1;
                 break;
-            arr = p;
+            }
             cap = ncap;
         }
-        if (!(arr[got] = col_dup(st, 0)))
-            break;
+        cs[got] = col_dup(st, 0);
+        us[got] = col_dup(st, 1);
         got++;
+        if (!cs[got - 1] || !us[got - 1]) {
+            oom = 1;
+            break;
+        }
     }
     sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < got; i++)
-            free(arr[i]);
-        free(arr);
-        return rc == SQLITE_ROW ? seterr(s, FSV_NOMEM, "out of memory")
-                                : dberr(s, "visibility events");
+    if (oom || rc != SQLITE_DONE) {
+        for (size_t i = 0; i < got; i++) {
+            free(cs[i]);
+            free(us[i]);
+        }
+        free(cs);
+        free(us);
+        return oom ? seterr(s, FSV_NOMEM, "out of memory")
+                   : dberr(s, "visibility events");
     }
-    *customers = arr;
+    *customers = cs;
+    *users = us;
     *n = got;
     return FSV_OK;
 }

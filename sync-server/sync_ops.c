@@ -102,26 +102,38 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
 
 /* Does change c alter who sees a customer?  Writing a customer's owner
 ** (assign) or any field of a share record ("CUSTOMER:USER").  The customer
-** goes into cust[FDSP_MAX_ID + 1]. */
-static int vis_customer(const fdsp_change *c, char *cust)
+** goes into cust[FDSP_MAX_ID + 1]; *user is who may lose sight by it (the
+** owner before the change, or the user shared with; malloc'd).  Call before
+** c is merged.  1 yes, 0 no, <0 store error. */
+static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
+                      char **user)
 {
-    const char *id = NULL;
-    size_t len = 0;
+    *user = NULL;
     if (strcmp(c->table, "customer") == 0 && strcmp(c->field, "owner") == 0) {
-        id = c->record;
-        len = strlen(id);
-    } else if (strcmp(c->table, "share") == 0) {
-        const char *colon = strchr(c->record, ':');
-        if (!colon)
+        if (strlen(c->record) > FDSP_MAX_ID)
             return 0;
-        id = c->record;
-        len = (size_t)(colon - id);
+        strcpy(cust, c->record);
+        if (fsv_vis_owner(st, cust, user) != 0)
+            return -1;
+        /* A new customer (no owner yet: all its rows lie after everyone's
+        ** cursor) or an owner re-stated changes nobody's view. */
+        if (!*user || (c->value && strcmp(*user, c->value) == 0)) {
+            free(*user);
+            *user = NULL;
+            return 0;
+        }
+        return 1;
     }
-    if (!id || len == 0 || len > FDSP_MAX_ID)
+    if (strcmp(c->table, "share") != 0)
         return 0;
-    memcpy(cust, id, len);
+    const char *colon = strchr(c->record, ':');
+    size_t len = colon ? (size_t)(colon - c->record) : 0;
+    if (len == 0 || len > FDSP_MAX_ID)
+        return 0;
+    memcpy(cust, c->record, len);
     cust[len] = '\0';
-    return 1;
+    *user = strdup(colon + 1);
+    return *user ? 1 : -1;
 }
 
 /* Merge one batch in one transaction; ack only after the commit. */
@@ -190,21 +202,24 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         free(c->user);
         c->user = user;
         c->server_ms = t0;
+        char cust[FDSP_MAX_ID + 1], *lost = NULL;
+        int vch = vis_change(st, c, cust, &lost);
+        if (vch < 0) {
+            rc = FSV_ERROR;
+            break;
+        }
         int outcome;
         rc = fsv_store_merge_change(st, c, &outcome);
+        if (rc == FSV_OK && c->seq && vch) {
+            rc = fsv_store_vis_event_add(st, c->seq, cust, lost);
+            vis_changed = 1;
+        }
+        free(lost);
         if (rc != FSV_OK)
             break;
         accepted++;
-        if (c->seq) {
+        if (c->seq)
             appended++;
-            char cust[FDSP_MAX_ID + 1];
-            if (vis_customer(c, cust)) {
-                rc = fsv_store_vis_event_add(st, c->seq, cust);
-                if (rc != FSV_OK)
-                    break;
-                vis_changed = 1;
-            }
-        }
     }
     fsv_vis_cache_clear(&vc);
     int64_t head = 0;
@@ -331,22 +346,42 @@ static int visibility_events(fsv_session *s, int64_t after, int *close)
             s->vis_done = head;
         return rc;
     }
-    char **ids = NULL;
+    char **ids = NULL, **users = NULL;
     size_t n = 0, n_gone = 0;
-    rc = fsv_store_vis_events(st, from, head, &ids, &n);
+    char **gone = NULL;
+    rc = fsv_store_vis_events(st, from, head, &ids, &users, &n);
+    if (rc == FSV_OK && n && !(gone = calloc(n, sizeof *gone)))
+        rc = FSV_NOMEM;
     for (size_t i = 0; rc == FSV_OK && i < n; i++) {
+        /* One decision per customer (events come in (customer, user)
+        ** pairs): the first pair of each customer decides, looking at all
+        ** of its pairs for the revoke. */
+        size_t j = 0;
+        while (j < i && strcmp(ids[j], ids[i]) != 0)
+            j++;
+        if (j < i)
+            continue;
         int vis = fsv_vis_customer(st, &s->user, ids[i]);
         if (vis < 0) {
             rc = FSV_ERROR;
         } else if (!vis) {
-            char *t = ids[n_gone];      /* gather the revoked at the front */
-            ids[n_gone++] = ids[i];
-            ids[i] = t;
+            /* Revoke only where the user may have had it, so nobody learns
+            ** the ids of customers they never saw. */
+            int seen = 0;
+            for (size_t k = i; !seen && k < n; k++) {
+                if (strcmp(ids[k], ids[i]) != 0)
+                    continue;
+                seen = fsv_vis_may_have_seen(st, &s->user, users[k]);
+                if (seen < 0)
+                    rc = FSV_ERROR;
+            }
+            if (seen > 0)
+                gone[n_gone++] = ids[i];
         } else if (after > 0) {
             size_t before = s->n_resend;
             rc = fsv_store_customer_state(st, ids[i], &s->resend, &s->n_resend);
-            for (size_t j = before; j < s->n_resend; j++)
-                s->resend[j].seq = head;   /* s >= 1; ordering is moot */
+            for (size_t k = before; k < s->n_resend; k++)
+                s->resend[k].seq = head;   /* s >= 1; ordering is moot */
             if (rc == FSV_OK && s->n_resend > before)
                 fsv_info("resend user=%s device=%s customer=%s changes=%zu",
                          s->user.name, s->device, ids[i], s->n_resend - before);
@@ -354,12 +389,16 @@ static int visibility_events(fsv_session *s, int64_t after, int *close)
     }
     if (rc == FSV_OK) {
         s->vis_done = head;
-        if (n_gone && send_revokes(s, ids, n_gone) != 0)
+        if (n_gone && send_revokes(s, gone, n_gone) != 0)
             *close = 1;
     }
-    for (size_t i = 0; i < n; i++)
+    free(gone);
+    for (size_t i = 0; i < n; i++) {
         free(ids[i]);
+        free(users[i]);
+    }
     free(ids);
+    free(users);
     return rc;
 }
 

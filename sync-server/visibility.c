@@ -45,6 +45,28 @@ static int customer_owner(fsv_store *s, const char *customer, char **owner)
     return FSV_OK;
 }
 
+int fsv_vis_owner(fsv_store *s, const char *customer, char **owner)
+{
+    return customer_owner(s, customer, owner) == FSV_OK ? 0 : -1;
+}
+
+int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user)
+{
+    if (!user || !user[0])
+        return 0;
+    if (strcmp(u->name, user) == 0)
+        return 1;
+    if (strcmp(u->role, "manager") != 0 || !u->team[0])
+        return 0;
+    fsv_user o;
+    int rc = fsv_store_user_get(s, user, &o);
+    if (rc == FSV_NOTFOUND)
+        return 0;
+    if (rc != FSV_OK)
+        return -1;
+    return strcmp(o.team, u->team) == 0;
+}
+
 int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer)
 {
     if (fsv_vis_sees_all(u))

@@ -31,6 +31,16 @@
 /* 1 if u sees everything (admin, or manager of team "*"). */
 int fsv_vis_sees_all(const fsv_user *u);
 
+/* The effective owner of a customer (owner field, else creator) into
+** *owner (malloc'd; NULL if the customer is unknown).  0, or -1 on error. */
+int fsv_vis_owner(fsv_store *s, const char *customer, char **owner);
+
+/* Could u have seen a customer through `user` (the previous owner or the
+** user it was shared with)?  u is that user, or a manager of that user's
+** team.  1/0, <0 on store error.  Decides who is sent a revoke, so nobody
+** learns the ids of customers they never saw. */
+int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user);
+
 /* 1 if u may see customer `customer`, 0 if not, <0 on store error. */
 int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer);
 

@@ -263,6 +263,9 @@ static void test_share_assign(void **state)
     assert_true(st.revoked >= 1);
     assert_false(has_customer(rc, ca));
     assert_int_equal(sec_rows_of(sp, "c", ca), 0);
+    /* A bystander is not even told the customer's id. */
+    assert_int_equal(th_sync(sp, rb, bob, &st), 0);
+    assert_int_equal(st.revoked, 0);
 
     /* A rep may not assign, not even her own customer. */
     assert_int_equal(fds_customer_assign(ra, ca, "bob"), FDS_OK);
@@ -304,6 +307,8 @@ static void test_share_assign(void **state)
     assert_int_equal(sec_rows_of(sp, "aw", ca), 0);
     kill(wa, SIGTERM);
     assert_int_equal(th_reap(sp, wa, 10000), 0);
+    assert_int_equal(th_sync(sp, rc, carol, &st), 0);
+    assert_int_equal(st.revoked, 0);
 
     /* The manager still sees it (bob is not in her team, but mona made the
     ** move): no — it left her team, so her device drops it too. */
