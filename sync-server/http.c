@@ -448,6 +448,8 @@ int fsv_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_HTTP_BODY:
         if (!c)
             return -1;
+        if (!len || !in || c->responding)
+            return 0;
         if (c->too_big || c->body_len + len > FSV_API_BODY_MAX) {
             c->too_big = 1;
             return 0;
