@@ -80,7 +80,7 @@ typedef struct fsv_session {
     int64_t cursor;             /* last seq this device was sent up to */
     /* Security (docs/SECURITY.md). */
     lws_sorted_usec_list_t auth_sul;    /* re-checks the token every second */
-    int rate_warned;            /* rate_limited already said this window */
+    int rate_warned;            /* rate_limited sent (once per connection) */
     int64_t vis_done;           /* visibility events handled up to this seq */
     fdsp_change *resend;        /* full state still to send (assign/share) */
     size_t n_resend, resend_pos;
