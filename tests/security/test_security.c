@@ -136,7 +136,7 @@ static void test_visibility(void **state)
     ** first is refused naming record and field, the second applied. */
     rw_conn c;
     sec_raw_hello(sp, &c, bob, "dev-bob-raw");
-    char push[1024];
+    char push[2048];
     snprintf(push, sizeof push,
              "{\"type\":\"push\",\"batch\":1,\"changes\":["
              "{\"t\":\"customer\",\"r\":\"%s\",\"f\":\"phone\",\"v\":\"666\","
@@ -165,8 +165,26 @@ static void test_visibility(void **state)
     assert_non_null(strstr(m1, "content"));
     json_decref(j);
     free(ack);
+    /* Nor may bob share alice's customer with himself, directly or by a
+    ** share of his own customer whose fields name hers. */
+    snprintf(push, sizeof push,
+             "{\"type\":\"push\",\"batch\":2,\"changes\":["
+             "{\"t\":\"share\",\"r\":\"%s:bob\",\"f\":\"customer\",\"v\":\"%s\","
+             "\"vv\":{\"dev-bob-raw\":4},\"h\":\"0190a1b2c3d40003\",\"d\":\"dev-bob-raw\"},"
+             "{\"t\":\"share\",\"r\":\"%s:bob\",\"f\":\"customer\",\"v\":\"%s\","
+             "\"vv\":{\"dev-bob-raw\":5},\"h\":\"0190a1b2c3d40004\",\"d\":\"dev-bob-raw\"}]}",
+             ca, ca, cb, ca);
+    assert_int_equal(rw_send(&c, push), 0);
+    ack = sec_recv_type(&c, "ack");
+    assert_non_null(ack);
+    j = json_loads(ack, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(j, "accepted")), 0);
+    assert_int_equal(json_array_size(json_object_get(j, "refused")), 2);
+    json_decref(j);
+    free(ack);
     rw_close(&c);
     assert_int_equal(th_sync(sp, rb, bob, NULL), 0);
+    assert_false(has_customer(rb, ca));
     char *co = th_field(rb, cb, "company");
     assert_string_equal(co, "Bob Ltd");
     free(co);
