@@ -64,6 +64,9 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     srv.stop = stop;
     srv.max_batch = cfg->max_batch > 0 && cfg->max_batch < FDSP_MAX_BATCH
                         ? cfg->max_batch : FDSP_MAX_BATCH;
+    /* Failed logins per address, shared by every authenticating handler
+    ** (authlim.h); NULL (out of memory) only turns the limit off. */
+    srv.authlim = fsv_authlim_new();
 
     memset(&info, 0, sizeof info);
     info.port = cfg->port;
