@@ -301,7 +301,11 @@ static void read_request(struct lws *wsi, fsv_http_conn *c, const char *uri)
 {
     fsv_req *q = &c->req;
     q->method = method_of(wsi);
-    snprintf(q->path, sizeof q->path, "%s", uri ? uri : "/");
+    /* A path too long for the buffer is answered 404, never truncated. */
+    if (uri && strlen(uri) >= sizeof q->path)
+        q->path[0] = '\0';
+    else
+        snprintf(q->path, sizeof q->path, "%s", uri ? uri : "/");
     hdr(wsi, q->auth, sizeof q->auth, WSI_TOKEN_HTTP_AUTHORIZATION);
     hdr(wsi, q->cookie, sizeof q->cookie, WSI_TOKEN_HTTP_COOKIE);
     hdr(wsi, q->ctype, sizeof q->ctype, WSI_TOKEN_HTTP_CONTENT_TYPE);

@@ -36,7 +36,19 @@ struct fsv_failrate {
 
 static const char cookie_attrs[] = "; HttpOnly; Secure; SameSite=Strict; Path=/";
 
-/* The enabled user of a live token (by hash). */
+/* The enabled user of a live token (by hash), a read: only sign-in notes
+** the token's use (a write). */
+static int check_hash(fsv_store *st, const unsigned char hash[FSV_TOKEN_HASH],
+                      fsv_user *u)
+{
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK) {
+        rc = fsv_store_api_token_check(st, hash, u);
+        fsv_store_rollback(st);
+    }
+    return rc;
+}
+
 static int auth_hash(fsv_store *st, const unsigned char hash[FSV_TOKEN_HASH],
                      fsv_user *u)
 {
@@ -118,12 +130,12 @@ int fsv_auth_headers(fsv_api *api, const char *auth, const char *cookie,
     if (auth && auth[0]) {
         if (bearer(auth, hash) != 0)
             return -1;
-        return auth_hash(api->srv->store, hash, u) == FSV_OK ? 0 : -1;
+        return check_hash(api->srv->store, hash, u) == FSV_OK ? 0 : -1;
     }
     struct fsv_websess *w = cookie ? find_session(api, cookie) : NULL;
     if (!w)
         return -1;
-    return auth_hash(api->srv->store, w->token_hash, u) == FSV_OK ? 0 : -1;
+    return check_hash(api->srv->store, w->token_hash, u) == FSV_OK ? 0 : -1;
 }
 
 int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u, fsv_resp *resp)

@@ -175,5 +175,11 @@ int fsv_store_customer_state(fsv_store *s, const char *customer,
 /* Every device that has synced: [{"device","user","last_sync_ms"}] (0 if
 ** never), newest first.  Inside or outside a read transaction. */
 int fsv_store_api_devices(fsv_store *s, json_t **out);
+/* Like fsv_store_token_auth without noting the token's last use: a pure
+** read, so API requests and the /live re-check never write.  FSV_OK with
+** *u, FSV_NOTFOUND for unknown, revoked or disabled. */
+int fsv_store_api_token_check(fsv_store *s,
+                              const unsigned char hash[FSV_TOKEN_HASH],
+                              fsv_user *u);
 
 #endif /* FSV_STORE_H */
