@@ -100,6 +100,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     cli_args a;
     char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
     char ca[PATH_MAX] = "";
+    json_t *refused = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
@@ -155,7 +156,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         so.token = token;
         so.ca_path = *ca ? ca : NULL;
         so.progress = !ctx->json;
+        size_t before = refusal_count(ctx->r);
         rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+        refused = new_refusals(ctx->r, before);
         if (rc == CLI_UNREACHABLE) {
             rc = cli_fail(ctx, rc, "%s; the settings are saved: run fieldsync sync "
                           "when the server is reachable", *err ? err : "server unreachable");
@@ -186,6 +189,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
             json_object_set_new(o, "device", json_string(fds_replica_device(ctx->r)));
             json_object_set_new(o, "user", json_string(user ? user : ""));
             json_object_set_new(o, "synced", json_boolean(synced));
+            if (synced)
+                json_object_set_new(o, "refusals", refused ? json_incref(refused)
+                                                           : json_array());
         }
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
@@ -193,12 +199,14 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         printf("Initialised: %s as %s (device %.8s)\n", server,
                user && *user ? user : "?", fds_replica_device(ctx->r));
         print_counts(&st);
+        print_refusals(refused);
         hints(ctx, &st);
     } else {
         printf("Saved %s (offline: nothing checked yet; run fieldsync sync to connect)\n",
                server);
     }
 done:
+    json_decref(refused);
     free(old);
     free(old_token);
     free(old_ca);
