@@ -187,7 +187,8 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
         l->linked = 1;
         schedule(api);
         lws_callback_on_writable(wsi);
-        fsv_info("live connect user=%s", l->user.name);
+        fsv_info("live connect user=%s over %s", l->user.name,
+                 lws_get_network_wsi(wsi) != wsi ? "HTTP/2" : "HTTP/1.1");
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
