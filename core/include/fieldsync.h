@@ -231,6 +231,17 @@ FDS_API int fds_register_vv(const fds_register *reg, fdsp_vv *out);
 ** back; used by every store so all replicas save identical bytes. */
 FDS_API json_t *fds_register_to_json(const fds_register *reg);
 FDS_API int fds_register_from_json(const json_t *j, fds_register *out);
+/* The canonical text itself, as every store keeps it: the bytes of
+** json_dumps(fds_register_to_json(reg), JSON_COMPACT | JSON_SORT_KEYS),
+** built without a jansson tree (malloc'd; NULL only when out of memory or
+** when jansson too would fail).  fds_register_parse reads any JSON text
+** fds_register_from_json accepts, the canonical shape without jansson:
+** FDS_OK, FDS_INVALID or FDS_NOMEM.  fds_vv_dump / fds_vv_parse do the
+** same for a version vector ({"device":counter,...}, sorted keys). */
+FDS_API char *fds_register_dump(const fds_register *reg);
+FDS_API int fds_register_parse(const char *text, fds_register *out);
+FDS_API char *fds_vv_dump(const fdsp_vv *vv);
+FDS_API int fds_vv_parse(const char *text, fdsp_vv *out);
 /* 1 if the register holds versions with two or more distinct values. */
 FDS_API int fds_register_in_conflict(const fds_register *reg);
 

@@ -75,7 +75,7 @@ static int add_child(fds_replica *r, const char *tbl, const char *customer,
         return rc;
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
-    rc = fds__end(r, fds__write(r, tbl, id, writes));
+    rc = fds__end(r, fds__write_known(r, tbl, id, writes, 0));   /* new id */
     if (rc == FDS_OK && out)
         *out = fds__child_json(tbl, id, writes);
     return rc;
@@ -221,7 +221,7 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
         goto done;
     if ((rc = fds__begin(r)) != FDS_OK)
         goto done;
-    rc = fds__write(r, "stagechg", id, w);
+    rc = fds__write_known(r, "stagechg", id, w, 0);             /* new id */
     if (rc == FDS_OK)
         rc = fds__write1(r, "customer", full, "stage", key);
     rc = fds__end(r, rc);

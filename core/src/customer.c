@@ -95,20 +95,12 @@ static json_t *customer_from_regs(const char *id, const json_t *regs)
     return o;
 }
 
-int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
-                       json_t **out)
+/* The customer's JSON from its current register values (regs). */
+static int customer_json_from(fds_replica *r, const char *id,
+                              const json_t *regs, json_t **out)
 {
-    json_t *regs = NULL;
-    *out = NULL;
-    int rc = fds__read(r, "customer", id, &regs);
-    if (rc == FDS_NOTFOUND || (rc == FDS_OK && !include_deleted && is_deleted(regs))) {
-        json_decref(regs);
-        return fds__error(r, FDS_NOTFOUND, "no customer with id \"%s\"", id);
-    }
-    if (rc != FDS_OK)
-        return rc;
+    int rc;
     json_t *o = customer_from_regs(id, regs);
-    json_decref(regs);
     if (!o)
         return fds__error(r, FDS_NOMEM, "out of memory");
     int64_t first, last;
@@ -123,6 +115,23 @@ int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
     }
     *out = o;
     return FDS_OK;
+}
+
+int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
+                       json_t **out)
+{
+    json_t *regs = NULL;
+    *out = NULL;
+    int rc = fds__read(r, "customer", id, &regs);
+    if (rc == FDS_NOTFOUND || (rc == FDS_OK && !include_deleted && is_deleted(regs))) {
+        json_decref(regs);
+        return fds__error(r, FDS_NOTFOUND, "no customer with id \"%s\"", id);
+    }
+    if (rc != FDS_OK)
+        return rc;
+    rc = customer_json_from(r, id, regs, out);
+    json_decref(regs);
+    return rc;
 }
 
 void fds__customer_label(fds_replica *r, const char *id, char *buf, size_t len)
@@ -399,7 +408,7 @@ int fds_customer_add(fds_replica *r, const json_t *in, json_t **out,
         goto done;
     if ((rc = fds__begin(r)) != FDS_OK)
         goto done;
-    rc = fds__end(r, fds__write(r, "customer", id, writes));
+    rc = fds__end(r, fds__write_known(r, "customer", id, writes, 0)); /* new */
     if (rc == FDS_OK && out)
         rc = fds__customer_json(r, id, 0, out);
     if (rc == FDS_OK && warnings) {
@@ -485,13 +494,22 @@ int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
     if (json_object_size(writes) > 0) {
         if ((rc = fds__begin(r)) != FDS_OK)
             goto done;
-        rc = fds__write(r, "customer", full, writes);
+        /* cur was read: the record has registers; chg_id is new */
+        rc = fds__write_known(r, "customer", full, writes, 1);
         if (rc == FDS_OK && chg)
-            rc = fds__write(r, "stagechg", chg_id, chg);
+            rc = fds__write_known(r, "stagechg", chg_id, chg, 0);
         rc = fds__end(r, rc);
     }
-    if (rc == FDS_OK && out)
-        rc = fds__customer_json(r, full, 0, out);
+    /* The registers now hold cur overwritten by writes: a local write wins
+    ** its register outright.  deleted: resolve found the customer live, and
+    ** rule 5 only ever writes "0" (or leaves a conflicted register as it
+    ** was), so it stays not deleted.  No need to read back what we wrote. */
+    if (rc == FDS_OK && out) {
+        if (json_object_update(cur, writes) != 0)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        else
+            rc = customer_json_from(r, full, cur, out);
+    }
 done:
     json_decref(writes);
     json_decref(cur);

@@ -89,6 +89,7 @@ enum {
     FDS__ST_LOG_GET,
     FDS__ST_PURGE_REC_LOG,
     FDS__ST_PURGE_REC_REG,
+    FDS__ST_META_CLOCK,
     FDS__ST_ENGINE_END,         /* must stay <= 32 */
     FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
@@ -141,6 +142,11 @@ int fds__write(fds_replica *r, const char *tbl, const char *rid,
 ** concurrent with a delete conflicts on the "deleted" register (unless
 ** that register is already in conflict, which is left for the user).
 ** Brand-new records get no such extra write. */
+/* fds__write when the caller knows whether the record has registers (it
+** just made the id: 0; it just read the record: 1), which saves a lookup;
+** -1: not known, look (that is fds__write). */
+int fds__write_known(fds_replica *r, const char *tbl, const char *rid,
+                     const json_t *fields, int existed);
 /* Same, one field. */
 int fds__write1(fds_replica *r, const char *tbl, const char *rid,
                 const char *field, const char *value);
@@ -209,6 +215,12 @@ void fds__buf_i64(fds__buf *b, int64_t v);
 ** strictly sorted with valid UTF-8 devices: the caller falls back to
 ** jansson, whose output is the reference. */
 int fds__buf_vv(fds__buf *b, const fdsp_vv *vv);
+/* Parsing canonical text without a jansson tree (vv.c): 1 parsed and *pp
+** advanced, 0 not in the plain canonical shape (the caller falls back to
+** jansson, which decides), -1 out of memory. */
+int fds__parse_str(const char **pp, char **out);
+int fds__parse_i64(const char **pp, int64_t *out);
+int fds__vv_parse(const char **pp, fdsp_vv *out);
 /* 1 if s[0..n) is UTF-8 that jansson accepts (no overlongs, surrogates or
 ** code points over U+10FFFF, no NUL), else 0. */
 int fds__utf8_valid(const char *s, size_t n);

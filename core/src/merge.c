@@ -266,6 +266,94 @@ int fds_register_from_json(const json_t *j, fds_register *out)
     return FDS_OK;
 }
 
+/* The canonical text as fds__register_dump writes it, parsed without a
+** jansson tree: 1 ok, 0 not in that exact shape (fall back), -1 no memory. */
+static int parse_fast(const char *text, fds_register *out)
+{
+    const char *p = text;
+    size_t cap = 0;
+    int rc = 1;
+    out->n = 0;
+    out->v = NULL;
+    if (*p++ != '[')
+        return 0;
+    while (*p != ']') {
+        if (out->n > 0 && *p++ != ',') {
+            rc = 0;
+            break;
+        }
+        if (out->n == cap) {
+            size_t ncap = cap ? cap * 2 : 2;
+            fdsp_change *v = realloc(out->v, ncap * sizeof *v);
+            if (v == NULL) {
+                rc = -1;
+                break;
+            }
+            out->v = v;
+            cap = ncap;
+        }
+        fdsp_change *c = &out->v[out->n];
+        memset(c, 0, sizeof *c);
+        out->n++;
+        int64_t h;
+        if (strncmp(p, "{\"d\":", 5) != 0) { rc = 0; break; }
+        p += 5;
+        if ((rc = fds__parse_str(&p, &c->device)) != 1) break;
+        if (strncmp(p, ",\"h\":", 5) != 0) { rc = 0; break; }
+        p += 5;
+        if (!fds__parse_i64(&p, &h)) { rc = 0; break; }
+        c->hlc = (uint64_t)h;
+        if (strncmp(p, ",\"u\":", 5) != 0) { rc = 0; break; }
+        p += 5;
+        if ((rc = fds__parse_str(&p, &c->user)) != 1) break;
+        if (strncmp(p, ",\"v\":", 5) != 0) { rc = 0; break; }
+        p += 5;
+        if (strncmp(p, "null", 4) == 0)
+            p += 4;
+        else if ((rc = fds__parse_str(&p, &c->value)) != 1)
+            break;
+        if (strncmp(p, ",\"vv\":", 6) != 0) { rc = 0; break; }
+        p += 6;
+        if ((rc = fds__vv_parse(&p, &c->vv)) != 1) break;
+        if (*p++ != '}') { rc = 0; break; }
+    }
+    if (rc == 1 && p[1] != '\0')
+        rc = 0;
+    if (rc != 1) {
+        fds_register_clear(out);
+        return rc;
+    }
+    if (out->n == 0) {
+        free(out->v);
+        out->v = NULL;
+    } else if (out->n > 1) {
+        qsort(out->v, out->n, sizeof *out->v, version_order);
+    }
+    return 1;
+}
+
+int fds_register_parse(const char *text, fds_register *out)
+{
+    out->n = 0;
+    out->v = NULL;
+    if (text == NULL)
+        return FDS_INVALID;
+    int fast = parse_fast(text, out);
+    if (fast == 1)
+        return FDS_OK;
+    if (fast < 0)
+        return FDS_NOMEM;
+    json_t *j = json_loads(text, 0, NULL);
+    int rc = j ? fds_register_from_json(j, out) : FDS_INVALID;
+    json_decref(j);
+    return rc;
+}
+
+char *fds_register_dump(const fds_register *reg)
+{
+    return fds__register_dump(reg);
+}
+
 /* Keys in sorted order: d, h, u, v, vv.  Anything the hand encoder cannot
 ** vouch for (a string that is not valid UTF-8, an unsorted vector) takes
 ** the jansson path, whose output is the definition. */

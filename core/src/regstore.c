@@ -39,11 +39,9 @@ static int check_value(fds_replica *r, const char *field, const char *value)
         return fds__error(r, FDS_TOOBIG,
                           "value of %s is %zu bytes, over the limit of %d",
                           field, n, FDSP_MAX_VALUE);
-    json_t *j = json_stringn(value, n);     /* NULL if not valid UTF-8 */
-    if (j == NULL)
+    if (!fds__utf8_valid(value, n))         /* what json_stringn refuses */
         return fds__error(r, FDS_INVALID, "value of %s is not valid UTF-8",
                           field);
-    json_decref(j);
     return FDS_OK;
 }
 
@@ -70,11 +68,8 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
         sqlite3_reset(st);
         return rc;
     }
-    json_error_t jerr;
-    json_t *j = json_loads((const char *)sqlite3_column_text(st, 0), 0, &jerr);
+    rc = fds_register_parse((const char *)sqlite3_column_text(st, 0), out);
     sqlite3_reset(st);
-    rc = j ? fds_register_from_json(j, out) : FDS_INVALID;
-    json_decref(j);
     if (rc == FDS_NOMEM)
         return fds__error(r, rc, "out of memory");
     if (rc != FDS_OK)
@@ -250,6 +245,12 @@ int fds__write1(fds_replica *r, const char *tbl, const char *rid,
 int fds__write(fds_replica *r, const char *tbl, const char *rid,
                const json_t *fields)
 {
+    return fds__write_known(r, tbl, rid, fields, -1);
+}
+
+int fds__write_known(fds_replica *r, const char *tbl, const char *rid,
+                     const json_t *fields, int existed)
+{
     int rc = check_record(r, tbl, rid);
     if (rc != FDS_OK)
         return rc;
@@ -258,7 +259,8 @@ int fds__write(fds_replica *r, const char *tbl, const char *rid,
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
     /* Inside the transaction, so nothing can add a register in between. */
-    int existed = fds__exists_any(r, tbl, rid);
+    if (existed < 0)
+        existed = fds__exists_any(r, tbl, rid);
     if (existed < 0)
         return fds__end(r, FDS_DB);
     const char *k;

@@ -133,12 +133,23 @@ static int flush_clock(fds_replica *r)
 {
     if (!r->meta_dirty)
         return FDS_OK;
-    int rc = fds__meta_set_i64(r, "counter", (int64_t)r->counter);
-    if (rc == FDS_OK)
-        rc = fds__meta_set_i64(r, "hlc", (int64_t)r->hlc);
-    if (rc == FDS_OK)
-        r->meta_dirty = 0;
-    return rc;
+    /* One statement for both rows (as text, like fds__meta_set_i64). */
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_META_CLOCK,
+        "INSERT INTO meta(key, value) VALUES('counter', ?1), ('hlc', ?2) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    if (st == NULL)
+        return FDS_DB;
+    char counter[32], hlc[32];
+    snprintf(counter, sizeof counter, "%" PRId64, (int64_t)r->counter);
+    snprintf(hlc, sizeof hlc, "%" PRId64, (int64_t)r->hlc);
+    sqlite3_bind_text(st, 1, counter, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hlc, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return fds__dberror(r, "saving clock");
+    r->meta_dirty = 0;
+    return FDS_OK;
 }
 
 int fds__end(fds_replica *r, int rc)

@@ -227,10 +227,7 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
             rc = FDS_NOMEM;
             break;
         }
-        json_t *vv = json_loads((const char *)sqlite3_column_text(st, 5), 0,
-                                NULL);
-        rc = vv ? fds__vv_from_json(vv, &x->vv) : FDS_INVALID;
-        json_decref(vv);
+        rc = fds_vv_parse((const char *)sqlite3_column_text(st, 5), &x->vv);
     }
     if (rc == FDS_OK && step != SQLITE_DONE)
         rc = fds__dberror(r, "reading outbox");

@@ -220,8 +220,15 @@ void fds__buf_str(fds__buf *b, const char *s)
 void fds__buf_i64(fds__buf *b, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    fds__buf_put(b, tmp, (size_t)n);
+    char *e = tmp + sizeof tmp, *p = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    fds__buf_put(b, p, (size_t)(e - p));
 }
 
 int fds__buf_vv(fds__buf *b, const fdsp_vv *vv)
@@ -283,6 +290,206 @@ int fds__utf8_valid(const char *str, size_t n)
         i += len;
     }
     return 1;
+}
+
+/* ---- Parsing the canonical text ------------------------------------------ */
+
+/* A JSON string at *pp (which must start with '"') into a malloc'd *out.
+** 1 on success, 0 if the text is anything but what jansson would accept
+** plainly (the caller falls back to jansson), -1 out of memory. */
+int fds__parse_str(const char **pp, char **out)
+{
+    const char *p = *pp;
+    *out = NULL;
+    if (*p != '"')
+        return 0;
+    p++;
+    const char *q = p;
+    size_t n = 0;
+    int esc = 0;
+    for (; *q != '"'; q++, n++) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch < 0x20)
+            return 0;               /* raw control character or end of text */
+        if (ch == '\\') {
+            esc = 1;
+            q++;
+            if (*q == 'u') {
+                for (int k = 1; k <= 4; k++)
+                    if (!q[k])
+                        return 0;
+                q += 4;
+                n += 2;             /* a BMP code point is at most 3 bytes */
+            } else if (*q == '\0') {
+                return 0;
+            }
+        }
+    }
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        return -1;
+    size_t k = 0;
+    if (!esc) {
+        memcpy(d, p, n);
+        k = n;
+    } else {
+        for (const char *r = p; r < q; r++) {
+            if (*r != '\\') {
+                d[k++] = *r;
+                continue;
+            }
+            r++;
+            switch (*r) {
+            case '"': d[k++] = '"'; break;
+            case '\\': d[k++] = '\\'; break;
+            case '/': d[k++] = '/'; break;
+            case 'b': d[k++] = '\b'; break;
+            case 'f': d[k++] = '\f'; break;
+            case 'n': d[k++] = '\n'; break;
+            case 'r': d[k++] = '\r'; break;
+            case 't': d[k++] = '\t'; break;
+            case 'u': {
+                unsigned cp = 0;
+                for (int i = 1; i <= 4; i++) {
+                    char h = r[i];
+                    cp <<= 4;
+                    if (h >= '0' && h <= '9') cp |= (unsigned)(h - '0');
+                    else if (h >= 'a' && h <= 'f') cp |= (unsigned)(h - 'a' + 10);
+                    else if (h >= 'A' && h <= 'F') cp |= (unsigned)(h - 'A' + 10);
+                    else goto fallback;
+                }
+                r += 4;
+                /* NUL and surrogates (pairs included): jansson decides */
+                if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+                    goto fallback;
+                if (cp < 0x80) {
+                    d[k++] = (char)cp;
+                } else if (cp < 0x800) {
+                    d[k++] = (char)(0xC0 | (cp >> 6));
+                    d[k++] = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    d[k++] = (char)(0xE0 | (cp >> 12));
+                    d[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    d[k++] = (char)(0x80 | (cp & 0x3F));
+                }
+                break;
+            }
+            default:
+                goto fallback;
+            }
+        }
+    }
+    d[k] = '\0';
+    if (!fds__utf8_valid(d, k))
+        goto fallback;
+    *out = d;
+    *pp = q + 1;
+    return 1;
+fallback:
+    free(d);
+    return 0;
+}
+
+/* A JSON integer (json_int_t range, no leading zeros, no fraction). */
+int fds__parse_i64(const char **pp, int64_t *out)
+{
+    const char *p = *pp;
+    int neg = *p == '-';
+    if (neg)
+        p++;
+    if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9'))
+        return 0;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (++digits > 19)
+            return 0;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (*p == '.' || *p == 'e' || *p == 'E')
+        return 0;
+    if (v > (uint64_t)INT64_MAX + (uint64_t)neg)
+        return 0;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    *pp = p;
+    return 1;
+}
+
+int fds__vv_parse(const char **pp, fdsp_vv *out)
+{
+    const char *p = *pp;
+    out->n = 0;
+    out->e = NULL;
+    if (*p++ != '{')
+        return 0;
+    size_t cap = 0;
+    int rc = 1;
+    while (*p != '}') {
+        if (out->n > 0 && *p++ != ',') {
+            rc = 0;
+            break;
+        }
+        char *dev = NULL;
+        int64_t ctr;
+        int s = fds__parse_str(&p, &dev);
+        if (s <= 0) {
+            rc = s;
+            break;
+        }
+        /* what fds__vv_from_json would refuse or reorder: jansson decides */
+        if (*p++ != ':' || !fds__parse_i64(&p, &ctr) || ctr < 1 ||
+            dev[0] == '\0' || strlen(dev) > FDSP_MAX_ID ||
+            out->n >= FDSP_MAX_VV ||
+            (out->n > 0 && strcmp(out->e[out->n - 1].device, dev) >= 0)) {
+            free(dev);
+            rc = 0;
+            break;
+        }
+        if (out->n == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            fdsp_vv_entry *e = realloc(out->e, ncap * sizeof *e);
+            if (e == NULL) {
+                free(dev);
+                rc = -1;
+                break;
+            }
+            out->e = e;
+            cap = ncap;
+        }
+        out->e[out->n].device = dev;
+        out->e[out->n].counter = (uint64_t)ctr;
+        out->n++;
+    }
+    if (rc != 1) {
+        fds__vv_clear(out);
+        return rc;
+    }
+    *pp = p + 1;
+    return 1;
+}
+
+int fds_vv_parse(const char *text, fdsp_vv *out)
+{
+    const char *p = text;
+    out->n = 0;
+    out->e = NULL;
+    if (text == NULL)
+        return FDS_INVALID;
+    int fast = fds__vv_parse(&p, out);
+    if (fast == 1 && *p == '\0')
+        return FDS_OK;
+    fds__vv_clear(out);
+    if (fast < 0)
+        return FDS_NOMEM;
+    json_t *j = json_loads(text, 0, NULL);
+    int rc = j ? fds__vv_from_json(j, out) : FDS_INVALID;
+    json_decref(j);
+    return rc;
+}
+
+char *fds_vv_dump(const fdsp_vv *vv)
+{
+    return fds__vv_dump(vv);
 }
 
 char *fds__vv_dump(const fdsp_vv *vv)

@@ -192,6 +192,109 @@ static void stored_registers_are_canonical(void **state)
     fds_replica_close(r);
 }
 
+/* fds_register_parse gives what jansson + fds_register_from_json give, for
+** canonical text (fast path) and for any other JSON (fallback). */
+static void assert_parse_matches(const char *text)
+{
+    fds_register fast = {0, NULL}, ref = {0, NULL};
+    json_t *j = json_loads(text, 0, NULL);
+    int rref = j ? fds_register_from_json(j, &ref) : FDS_INVALID;
+    json_decref(j);
+    int rfast = fds_register_parse(text, &fast);
+    assert_int_equal(rfast, rref);
+    if (rref == FDS_OK) {
+        char *a = fds__register_dump_jansson(&fast);
+        char *b = fds__register_dump_jansson(&ref);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+    }
+    fds_register_clear(&fast);
+    fds_register_clear(&ref);
+}
+
+static void parse_round_trip(void **state)
+{
+    (void)state;
+    fdsp_vv_entry e1[2] = {{"a", 3}, {"b", 1}}, e2[1] = {{"b", 9}};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        fdsp_change v[2];
+        memset(v, 0, sizeof v);
+        v[0].value = (char *)values[i]; v[0].device = "a"; v[0].user = "u\n1";
+        v[0].hlc = UINT64_C(0x8000000000000001);      /* prints negative */
+        v[0].vv.n = 2; v[0].vv.e = e1;
+        v[1].value = "其他"; v[1].device = "b"; v[1].user = "";
+        v[1].hlc = 5; v[1].vv.n = 1; v[1].vv.e = e2;
+        for (size_t n = 1; n <= 2; n++) {
+            fds_register reg = {n, v};
+            char *text = fds__register_dump(&reg);
+            assert_non_null(text);
+            assert_parse_matches(text);
+            fds_register back = {0, NULL};
+            assert_int_equal(fds_register_parse(text, &back), FDS_OK);
+            char *again = fds__register_dump(&back);
+            assert_string_equal(text, again);
+            free(again);
+            fds_register_clear(&back);
+            free(text);
+        }
+    }
+}
+
+static void parse_other_json(void **state)
+{
+    (void)state;
+    const char *cases[] = {
+        "[]", " [ ] ", "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":\"\\u00e9\\/\","
+        "\"vv\":{\"a\":1}}]",
+        "[{\"vv\":{\"a\":1},\"v\":null,\"u\":\"x\",\"h\":1,\"d\":\"a\"}]",
+        "[{\"d\":\"a\",\"h\":1,\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":\"\\ud83d\\ude00\",\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":\"\\u0000\",\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":null,\"vv\":{\"b\":1,\"a\":2}}]",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":0}}]",
+        "[{\"d\":\"a\",\"h\":1.5,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":01,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":99999999999999999999,\"u\":\"x\",\"v\":null,"
+        "\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":1}}] x",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":1}}",
+        "[{\"d\":\"a\\x\",\"h\":1,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"a\",\"h\":1,\"u\":\"x\",\"v\":\"tab\there\",\"vv\":{\"a\":1}}]",
+        "[{\"d\":\"\xC3\x28\",\"h\":1,\"u\":\"x\",\"v\":null,\"vv\":{\"a\":1}}]",
+        "{}", "", "[1]", "[{}]", "nul",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_parse_matches(cases[i]);
+}
+
+static void vv_parse_matches(void **state)
+{
+    (void)state;
+    const char *cases[] = {
+        "{}", "{\"a\":1}", "{\"a\":1,\"b\":9223372036854775807}", "{\"b\":1,\"a\":2}",
+        "{\"a\":0}", "{\"\":1}", "{\"a\":-1}", "{\"a\":1} ", "{\"a\":\"1\"}", "[]",
+        "{\"a\":1,\"a\":2}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fdsp_vv fast = {0, NULL}, ref = {0, NULL};
+        json_t *j = json_loads(cases[i], 0, NULL);
+        int rref = j ? fds__vv_from_json(j, &ref) : FDS_INVALID;
+        json_decref(j);
+        assert_int_equal(fds_vv_parse(cases[i], &fast), rref);
+        if (rref == FDS_OK) {
+            char *a = fds__vv_dump_jansson(&fast), *b = fds__vv_dump_jansson(&ref);
+            assert_string_equal(a, b);
+            free(a);
+            free(b);
+        }
+        fds__vv_clear(&fast);
+        fds__vv_clear(&ref);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +304,9 @@ int main(void)
         cmocka_unit_test(fallbacks),
         cmocka_unit_test(utf8_check_matches_jansson),
         cmocka_unit_test(stored_registers_are_canonical),
+        cmocka_unit_test(parse_round_trip),
+        cmocka_unit_test(parse_other_json),
+        cmocka_unit_test(vv_parse_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
