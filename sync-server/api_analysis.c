@@ -316,20 +316,50 @@ static int cmp_conflict(const void *a, const void *b)
     return strcmp(latest_at(*(json_t *const *)b), latest_at(*(json_t *const *)a));
 }
 
-/* Open conflicts, newest first; "values" winner first (the view wrote none
-** of the versions, so core's "mine" is the winner). */
-static json_t *conflicts(fds_replica *r)
+/* Every version of a conflicted register, winner first, from the store;
+** core's mine/theirs pair if the store cannot say (the view wrote none of
+** the versions, so "mine" is the winner). */
+static json_t *versions(fsv_store *st, json_t *c)
+{
+    fds_register reg;
+    json_t *values = json_array();
+    memset(&reg, 0, sizeof reg);
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK) {
+        rc = fsv_store_api_register(st, json_string_value(json_object_get(c, "table")),
+                                    json_string_value(json_object_get(c, "record")),
+                                    json_string_value(json_object_get(c, "field")), &reg);
+        fsv_store_rollback(st);
+    }
+    if (rc == FSV_OK && reg.n >= 2) {
+        for (size_t i = 0; i < reg.n; i++) {
+            char at[40];
+            const fdsp_change *v = &reg.v[i];
+            fds_time_format((int64_t)(v->hlc >> 16), at, sizeof at);
+            json_array_append_new(values, json_pack(
+                "{s:o, s:s, s:s, s:s}", "value", v->value ? json_string(v->value) : json_null(),
+                "user", v->user ? v->user : "", "device", v->device ? v->device : "",
+                "at", at));
+        }
+    } else {
+        if (json_object_get(c, "mine"))
+            json_array_append(values, json_object_get(c, "mine"));
+        if (json_object_get(c, "theirs"))
+            json_array_append(values, json_object_get(c, "theirs"));
+    }
+    fds_register_clear(&reg);
+    return values;
+}
+
+/* Open conflicts, newest first. */
+static json_t *conflicts(fsv_store *st, fds_replica *r)
 {
     json_t *list = NULL, *out = json_array(), *c;
     size_t i;
     if (fds_conflicts(r, &list) != FDS_OK)
         return out;
     json_array_foreach(list, i, c) {
-        json_t *values = json_array();
-        if (json_object_get(c, "mine"))
-            json_array_append(values, json_object_get(c, "mine"));
-        if (json_object_get(c, "theirs"))
-            json_array_append(values, json_object_get(c, "theirs"));
+        json_t *values = versions(st, c);
         json_t *cust = json_object_get(c, "customer");
         json_t *name = json_object_get(c, "customer_name");
         json_array_append_new(out, json_pack(
@@ -403,7 +433,7 @@ void fsv_api_analysis(fsv_api *api, const fsv_user *u, fsv_resp *resp)
                             "overdue_per_rep", overdue,
                             "time_to_won", ttw, "win_hours", hours,
                             "birthdays", birthdays(sheets, now),
-                            "conflicts", conflicts(r),
+                            "conflicts", conflicts(api->srv->store, r),
                             "devices", devices(api, u, reps));
     json_decref(reps);
     json_decref(defs);

@@ -181,5 +181,9 @@ int fsv_store_api_devices(fsv_store *s, json_t **out);
 int fsv_store_api_token_check(fsv_store *s,
                               const unsigned char hash[FSV_TOKEN_HASH],
                               fsv_user *u);
+/* The register of one field as stored (every concurrent version, winner
+** first).  FSV_NOTFOUND if never written.  Free with fds_register_clear. */
+int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, fds_register *out);
 
 #endif /* FSV_STORE_H */

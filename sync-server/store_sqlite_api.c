@@ -88,3 +88,28 @@ int fsv_store_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_H
     sqlite3_finalize(st);
     return out;
 }
+
+int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, fds_register *out)
+{
+    static const char sql[] =
+        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3";
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK)
+        return FSV_ERROR;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = FSV_NOTFOUND;
+    if (rc == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 0);
+        json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+        ret = j && fds_register_from_json(j, out) == FDS_OK ? FSV_OK : FSV_ERROR;
+        json_decref(j);
+    } else if (rc != SQLITE_DONE) {
+        ret = FSV_ERROR;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}

@@ -365,6 +365,39 @@ static void test_export_csv(void **state)
     ta_resp_free(&r);
 }
 
+/* Two devices of alice change Beta's phone without seeing each other's
+** change: one open conflict, listed with both values. */
+static void test_conflicts(void **state)
+{
+    (void)state;
+    device("alice2", fx.tok_alice);
+    sync_dev("alice2");
+    json_decref(cli("alice", "customer edit %s --phone 333", fx.beta));
+    json_decref(cli("alice2", "customer edit %s --phone 444", fx.beta));
+    sync_dev("alice");
+    sync_dev("alice2");
+    json_t *s = get_json("/api/summary", fx.tok_boss);
+    assert_int_equal(num(s, "conflicts"), 1);
+    json_decref(s);
+    s = get_json("/api/analysis", fx.tok_alice);
+    json_t *list = json_object_get(s, "conflicts");
+    assert_int_equal(json_array_size(list), 1);
+    json_t *c = json_array_get(list, 0);
+    assert_string_equal(json_string_value(json_object_get(c, "customer")), fx.beta);
+    assert_string_equal(json_string_value(json_object_get(c, "name")), "Beta");
+    assert_string_equal(json_string_value(json_object_get(c, "field")), "phone");
+    json_t *values = json_object_get(c, "values");
+    assert_int_equal(json_array_size(values), 2);
+    const char *a = json_string_value(json_object_get(json_array_get(values, 0), "value"));
+    const char *b = json_string_value(json_object_get(json_array_get(values, 1), "value"));
+    assert_true((strcmp(a, "333") == 0 && strcmp(b, "444") == 0) ||
+                (strcmp(a, "444") == 0 && strcmp(b, "333") == 0));
+    json_decref(s);
+    s = get_json("/api/analysis", fx.tok_carol);    /* not carol's */
+    assert_int_equal(json_array_size(json_object_get(s, "conflicts")), 0);
+    json_decref(s);
+}
+
 /* A customer given away leaves the giver's figures and enters the
 ** receiver's, although both users' views were built before. */
 static void test_reassign(void **state)
@@ -484,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_customers_and_403),
         cmocka_unit_test(test_as_of),
         cmocka_unit_test(test_export_csv),
+        cmocka_unit_test(test_conflicts),
         cmocka_unit_test(test_reassign),
         cmocka_unit_test(test_live),
         cmocka_unit_test(test_limits),
