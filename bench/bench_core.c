@@ -6,7 +6,9 @@
 ** customer field.  Through libfieldsync each is one transaction that also
 ** writes per-field registers (with version vectors) and appends every field
 ** change to the local change log; a plain app would insert or update one
-** row.  This program times both in the same run, on files in a fresh temp
+** row (checking that the customer exists, through a foreign key) and, for
+** an edit, read the customer back to show it, as fds_customer_edit returns
+** it.  This program times both in the same run, on files in a fresh temp
 ** folder, with the SAME durability settings: the plain database copies the
 ** journal mode and synchronous level the replica's connection actually
 ** uses (read back from it, so the comparison follows schema.c), then both
@@ -53,6 +55,7 @@ typedef struct bench_plain {
     sqlite3_stmt *add_customer;
     sqlite3_stmt *add_followup;
     sqlite3_stmt *edit_phone;
+    sqlite3_stmt *get_customer;
     char (*ids)[BENCH_ID_LEN + 1];
 } bench_plain;
 
@@ -114,14 +117,28 @@ static sqlite3_stmt *plain_prepare(sqlite3 *db, const char *sql)
 }
 
 /* Run a prepared statement with its bindings in its own transaction, as
-** an app saving one action would. */
-static void plain_step_tx(sqlite3 *db, sqlite3_stmt *st)
+** an app saving one action would.  If `back` is not NULL it is stepped
+** through in the same transaction (reading the saved row back, as an app
+** showing the result does), every column fetched. */
+static void plain_step_tx(sqlite3 *db, sqlite3_stmt *st, sqlite3_stmt *back)
 {
     plain_exec(db, "BEGIN IMMEDIATE");
     if (sqlite3_step(st) != SQLITE_DONE)
         bench_fail("plain step", sqlite3_errmsg(db));
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (back) {
+        int rc, rows = 0;
+        while ((rc = sqlite3_step(back)) == SQLITE_ROW) {
+            for (int i = 0; i < sqlite3_column_count(back); i++)
+                (void)sqlite3_column_text(back, i);
+            rows++;
+        }
+        if (rc != SQLITE_DONE || rows != 1)
+            bench_fail("plain read back", sqlite3_errmsg(db));
+        sqlite3_reset(back);
+        sqlite3_clear_bindings(back);
+    }
     plain_exec(db, "COMMIT");
 }
 
@@ -136,6 +153,9 @@ static void plain_open(bench_plain *p, const char *path, const char *journal,
     plain_exec(p->db, sql);
     snprintf(sql, sizeof sql, "PRAGMA synchronous=%d", synchronous);
     plain_exec(p->db, sql);
+    /* A follow-up must name an existing customer (the replica refuses an
+    ** unknown one too): let SQLite check the REFERENCES. */
+    plain_exec(p->db, "PRAGMA foreign_keys=ON");
     plain_exec(p->db,
         "CREATE TABLE customer(id TEXT PRIMARY KEY, name TEXT NOT NULL,"
         " phone TEXT, email TEXT, wechat TEXT, company TEXT, title TEXT,"
@@ -152,6 +172,9 @@ static void plain_open(bench_plain *p, const char *path, const char *journal,
         " author) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'bench')");
     p->edit_phone = plain_prepare(p->db,
         "UPDATE customer SET phone = ?1, updated = ?2 WHERE id = ?3");
+    p->get_customer = plain_prepare(p->db,
+        "SELECT id, name, phone, email, wechat, company, title, owner, stage,"
+        " updated FROM customer WHERE id = ?1");
     p->ids = calloc((size_t)customers, sizeof *p->ids);
     if (!p->ids)
         bench_fail("plain", "out of memory");
@@ -164,7 +187,7 @@ static void plain_open(bench_plain *p, const char *path, const char *journal,
         sqlite3_bind_text(p->add_customer, 2, name, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(p->add_customer, 3, "华东物流", -1, SQLITE_STATIC);
         sqlite3_bind_text(p->add_customer, 4, at, -1, SQLITE_TRANSIENT);
-        plain_step_tx(p->db, p->add_customer);
+        plain_step_tx(p->db, p->add_customer, NULL);
     }
 }
 
@@ -173,6 +196,7 @@ static void plain_close(bench_plain *p)
     sqlite3_finalize(p->add_customer);
     sqlite3_finalize(p->add_followup);
     sqlite3_finalize(p->edit_phone);
+    sqlite3_finalize(p->get_customer);
     sqlite3_close(p->db);
     free(p->ids);
 }
@@ -191,7 +215,7 @@ static void plain_followups(bench_plain *p, int n, int customers, int seq)
         sqlite3_bind_text(p->add_followup, 4, at, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(p->add_followup, 5, content, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(p->add_followup, 6, "interested", -1, SQLITE_STATIC);
-        plain_step_tx(p->db, p->add_followup);
+        plain_step_tx(p->db, p->add_followup, NULL);
     }
 }
 
@@ -206,7 +230,10 @@ static void plain_edits(bench_plain *p, int n, int customers, int seq)
         sqlite3_bind_text(p->edit_phone, 2, at, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(p->edit_phone, 3, p->ids[(seq + i) % customers], -1,
                           SQLITE_STATIC);
-        plain_step_tx(p->db, p->edit_phone);
+        /* fds_customer_edit returns the edited customer: read it back */
+        sqlite3_bind_text(p->get_customer, 1, p->ids[(seq + i) % customers], -1,
+                          SQLITE_STATIC);
+        plain_step_tx(p->db, p->edit_phone, p->get_customer);
     }
 }
 

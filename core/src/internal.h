@@ -163,6 +163,10 @@ int fds__exists_any(fds_replica *r, const char *tbl, const char *rid);
 ** append to the log (origin 0) and advance the hlc.  Must run inside
 ** fds__begin.  *outcome is FDS_MERGE_*. */
 int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome);
+/* The same without a savepoint of its own, for a caller whose transaction
+** is rolled back whole when any change fails (a pulled batch): on error
+** the replica may hold part of this change until that rollback. */
+int fds__apply_in(fds_replica *r, const fdsp_change *c, int *outcome);
 
 /* Remove a record and its dependants (followups, plans, feedback, stage
 ** changes, shares of a customer) from the replica entirely: registers and

@@ -443,6 +443,17 @@ static int apply_one(fds_replica *r, const fdsp_change *c, int *outcome)
     return rc;
 }
 
+int fds__apply_in(fds_replica *r, const fdsp_change *c, int *outcome)
+{
+    int dummy;
+    if (outcome == NULL)
+        outcome = &dummy;
+    *outcome = FDS_MERGE_NOOP;
+    if (r->tx_depth <= 0)
+        return fds__error(r, FDS_ERROR, "no open transaction");
+    return apply_one(r, c, outcome);
+}
+
 int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome)
 {
     int dummy;

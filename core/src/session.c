@@ -457,7 +457,8 @@ static int on_changes(fds_session *s, const fdsp_msg *m)
     int rc = fds__begin(s->r), began = rc == FDS_OK;
     for (size_t i = 0; rc == FDS_OK && i < m->n_changes; i++) {
         int outcome;
-        rc = fds__apply(s->r, &m->changes[i], &outcome);
+        /* no savepoint per change: an error rolls the whole batch back */
+        rc = fds__apply_in(s->r, &m->changes[i], &outcome);
         conflicts += outcome == FDS_MERGE_CONFLICT;
     }
     int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
