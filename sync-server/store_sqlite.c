@@ -18,6 +18,7 @@
 ** ack sent after it survives kill -9 and power loss.
 */
 #include "store.h"
+#include "store_sqlite_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -153,6 +154,11 @@ struct fsv_store {
     sqlite3_stmt *st[ST__COUNT];
     char errmsg[512];
 };
+
+sqlite3 *fsv__store_sqlite_db(fsv_store *s)
+{
+    return s->db;
+}
 
 /* ---- Helpers ----------------------------------------------------------------- */
 

@@ -3,21 +3,20 @@
 ** (declared at the end of store.h).  Kept apart from store_sqlite.c so the
 ** API's reads never touch the sync path's prepared statements.
 **
-** The store handle is opaque outside store_sqlite.c; its first member is
-** the sqlite3 connection (struct fsv_store { sqlite3 *db; ... }), and C11
-** 6.7.2.1p15 lets a pointer to a structure be converted to a pointer to its
-** first member.  Statements here are prepared per call (the dashboard's
-** reads are rare next to sync traffic).
+** The connection comes from store_sqlite.c through store_sqlite_int.h.
+** Statements here are prepared per call (the dashboard's reads are rare
+** next to sync traffic).
 */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "store.h"
+#include "store_sqlite_int.h"
 
 static sqlite3 *db_of(fsv_store *s)
 {
-    return *(sqlite3 **)(void *)s;
+    return fsv__store_sqlite_db(s);
 }
 
 int fsv_store_api_devices(fsv_store *s, json_t **out)
