@@ -10,8 +10,8 @@
 #   FIELDSYNC_SAN     extra names/addresses for the server certificate,
 #                     space-separated (first run only; default: this host's
 #                     name and addresses)
-#   FIELDSYNC_STORE   postgresql://... to use PostgreSQL instead of the
-#                     SQLite store under the data folder
+#   FIELDSYNC_STORE   passed to `serve --store`; only the embedded SQLite
+#                     store exists today (postgresql:// is refused)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
