@@ -390,16 +390,28 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
     return rc;
 }
 
-static int mark_acked(fds_replica *r, int64_t lseq)
+/* Acknowledge log rows ACK_CHUNK at a time: one statement per chunk
+** instead of one per row (unused slots stay NULL, which matches nothing). */
+#define ACK_CHUNK 32
+static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
 {
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK,
-        "UPDATE log SET acked = 1 WHERE lseq = ?1");
-    if (st == NULL)
-        return FDS_DB;
-    sqlite3_bind_int64(st, 1, lseq);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "acknowledging");
+    static const char sql[] =
+        "UPDATE log SET acked = 1 WHERE lseq IN ("
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+        "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, "
+        "?29, ?30, ?31, ?32)";
+    for (size_t i = 0; i < n; i += ACK_CHUNK) {
+        sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
+        if (st == NULL)
+            return FDS_DB;
+        for (size_t k = 0; k < ACK_CHUNK && i + k < n; k++)
+            sqlite3_bind_int64(st, (int)k + 1, lseq[i + k]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            return fds__dberror(r, "acknowledging");
+    }
+    return FDS_OK;
 }
 
 static int on_ack(fds_session *s, const fdsp_msg *m)
@@ -421,8 +433,8 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     /* Every change of the batch leaves the outbox: accepted ones are
     ** committed on the server, refused ones would be refused again. */
     int rc = fds__begin(s->r), began = rc == FDS_OK;
-    for (size_t i = 0; rc == FDS_OK && i < f->n; i++)
-        rc = mark_acked(s->r, f->lseq[i]);
+    if (rc == FDS_OK)
+        rc = mark_acked(s->r, f->lseq, f->n);
     for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
         rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i]);
     if (began)
