@@ -96,15 +96,18 @@ static json_t *customer_from_regs(const char *id, const json_t *regs)
 }
 
 /* The customer's JSON from its current register values (regs). */
+/* last_ms > 0: the at_ms of the record's last log row, known to the caller
+** (it just wrote that row); else it is looked up. */
 static int customer_json_from(fds_replica *r, const char *id,
-                              const json_t *regs, json_t **out)
+                              const json_t *regs, int64_t last_ms, json_t **out)
 {
     int rc;
     json_t *o = customer_from_regs(id, regs);
     if (!o)
         return fds__error(r, FDS_NOMEM, "out of memory");
-    int64_t first, last;
-    if ((rc = fds__record_times(r, "customer", id, &first, &last)) != FDS_OK) {
+    int64_t first, last = last_ms;
+    if (last <= 0 &&
+        (rc = fds__record_times(r, "customer", id, &first, &last)) != FDS_OK) {
         json_decref(o);
         return rc;
     }
@@ -129,7 +132,7 @@ int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
     }
     if (rc != FDS_OK)
         return rc;
-    rc = customer_json_from(r, id, regs, out);
+    rc = customer_json_from(r, id, regs, 0, out);
     json_decref(regs);
     return rc;
 }
@@ -459,8 +462,6 @@ int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
     if (!r || !id || !in)
         return FDS_INVALID;
     int rc = fds__resolve(r, "customer", id, full);
-    if (rc == FDS_OK)
-        rc = fds__uuid(r, chg_id);
     if (rc != FDS_OK)
         return rc;
     if (!(writes = json_object())) {
@@ -491,12 +492,14 @@ int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
     if (stv && (rc = stage_record(r, full, fds__jstr(cur, "stage"),
                                   json_string_value(stv), &chg)) != FDS_OK)
         goto done;
+    int64_t last_ms = 0;      /* at_ms of the customer's newest log row */
     if (json_object_size(writes) > 0) {
         if ((rc = fds__begin(r)) != FDS_OK)
             goto done;
         /* cur was read: the record has registers; chg_id is new */
         rc = fds__write_known(r, "customer", full, writes, 1);
-        if (rc == FDS_OK && chg)
+        last_ms = r->last_write_ms;     /* its rows are the newest */
+        if (rc == FDS_OK && chg && (rc = fds__uuid(r, chg_id)) == FDS_OK)
             rc = fds__write_known(r, "stagechg", chg_id, chg, 0);
         rc = fds__end(r, rc);
     }
@@ -508,7 +511,7 @@ int fds_customer_edit(fds_replica *r, const char *id, const json_t *in,
         if (json_object_update(cur, writes) != 0)
             rc = fds__error(r, FDS_NOMEM, "out of memory");
         else
-            rc = customer_json_from(r, full, cur, out);
+            rc = customer_json_from(r, full, cur, last_ms, out);
     }
 done:
     json_decref(writes);

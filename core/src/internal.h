@@ -104,6 +104,7 @@ struct fds_replica {
     uint64_t hlc;               /* last hlc (mirrors meta) */
     int tx_depth;               /* savepoint nesting depth */
     int meta_dirty;             /* counter/hlc changed since last saved */
+    int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];
     char errmsg[FDS__ERRMSG_MAX];
 };

@@ -193,6 +193,7 @@ static int write_one(fds_replica *r, const char *tbl, const char *rid,
         r->counter = counter;
         r->hlc = hlc;
         r->meta_dirty = 1;
+        r->last_write_ms = now;
     }
     return rc;
 }
