@@ -533,13 +533,42 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
     return 0;
 }
 
+/* rx_buffer_size FDSP_MAX_FRAME lets permessage-deflate use a 1 MiB
+** inflate buffer (below). */
 static const struct lws_protocols client_protocols[] = {
-    {LOCAL_NAME, callback, 0, FRAME_CHUNK, 0, NULL, FRAME_CHUNK},
+    {LOCAL_NAME, callback, 0, FDSP_MAX_FRAME, 0, NULL, FRAME_CHUNK},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
-/* No permessage-deflate extension: lws 4.1.6's inflate breaks on large
-** messages over TLS (see sync-server/server.c); the server does not offer
-** it either. */
+/* permessage-deflate, offered to the server.  lws 4.1.6 corrupts a large
+** compressed message over TLS when one inflate call fills its output buffer
+** before using up its input (see sync-server/server.c).  A 1 MiB inflate
+** buffer (rx_buf_size 20) holds any message we accept, so that never
+** happens; tx_buf_size 16 (64 KiB) lets a FRAME_CHUNK frame compress in one
+** step. */
+static int pmd_callback(struct lws_context *ctx, const struct lws_extension *ext,
+                        struct lws *wsi, enum lws_extension_callback_reasons reason,
+                        void *user, void *in, size_t len)
+{
+    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
+                                               in, len);
+    if (reason == LWS_EXT_CB_CLIENT_CONSTRUCT && rc == 0) {
+        /* After CONSTRUCT user points at the new private state. */
+        static const char *const opt[][2] = {{"rx_buf_size", "20"},
+                                             {"tx_buf_size", "16"}};
+        for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+            struct lws_ext_option_arg oa = {opt[i][0], 0, opt[i][1], 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, *(void **)user, &oa, 0))
+                return -1;
+        }
+    }
+    return rc;
+}
+
+static const struct lws_extension client_extensions[] = {
+    {"permessage-deflate", pmd_callback,
+     "permessage-deflate; client_max_window_bits"},
+    {NULL, NULL, NULL}};
 
 int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
              char *err, size_t errlen)
@@ -581,6 +610,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = client_protocols;
+    info.extensions = client_extensions;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     if (ca) {
         /* Pinned CA: trust it and nothing else. */

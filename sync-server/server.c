@@ -25,17 +25,61 @@ int64_t fsv_now_ms(void)
 static const struct lws_protocols protocols[] = {
     /* HTTP first: plain requests (dashboard) bind to protocols[0]. */
     {"http", fsv_http_callback, sizeof(fsv_http_conn), 0, 0, NULL, 0},
+    /* rx_buffer_size FDSP_MAX_FRAME: permessage-deflate sizes its
+    ** inflate buffer from it (see pmd_sync_only below). */
     {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_session),
-     FSV_TX_CHUNK, 0, NULL, FSV_TX_CHUNK},
+     FDSP_MAX_FRAME, 0, NULL, FSV_TX_CHUNK},
     {FSV_LIVE_PROTOCOL, fsv_live_callback, sizeof(fsv_live), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
-/* No permessage-deflate: with libwebsockets 4.1.6 over TLS, inflating
-** large client messages fails with zlib's "invalid distance too far back"
-** and drops the connection (bench_sync reproduces it at a few hundred
-** changes per push; the same lws bug is reported as ttyd#1254 and fixed in
-** later lws releases).  Correctness first: devices and server agree to
-** send uncompressed frames until the distribution's lws is newer. */
+/* permessage-deflate (RFC 7692) on the sync protocol, whenever the device
+** offers it.
+**
+** libwebsockets 4.1.6 inflates into a buffer of 2^rx_buf_size bytes
+** (default 1 KiB).  When one inflate call fills it, the unused compressed
+** input stays where lws read it, and lws reads more data (over TLS, the
+** next buffered record) over it before finishing: the inflater then sees
+** other bytes and the connection drops with "invalid distance too far
+** back" or "invalid stored block lengths" (the bug of lws PR #3014 and
+** ttyd#1254).  A message we accept is at most FDSP_MAX_FRAME bytes once
+** inflated, so a 1 MiB inflate buffer (rx_buf_size 20; lws caps it at the
+** protocol's rx_buffer_size, hence FDSP_MAX_FRAME there) means no call
+** stops with input left.  A message over the limit may still fail that
+** way; it is refused with a close anyway.  tx_buf_size 16 (64 KiB) takes
+** the deflate output of a whole FSV_TX_CHUNK frame plus what zlib held
+** back, so each lws_write compresses in one step.
+**
+** Other protocols (the dashboard's /live) stay uncompressed: their
+** messages are small, and over HTTP/2 lws 4.1 returns the compressed
+** length from lws_write. */
+static int pmd_sync_only(struct lws_context *ctx, const struct lws_extension *ext,
+                         struct lws *wsi, enum lws_extension_callback_reasons reason,
+                         void *user, void *in, size_t len)
+{
+    if (reason == LWS_EXT_CB_CONSTRUCT) {
+        const struct lws_protocols *p = lws_get_protocol(wsi);
+        if (!p || !p->name || strcmp(p->name, FDSP_SUBPROTOCOL) != 0)
+            return -1;      /* not constructed: not negotiated */
+    }
+    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
+                                               in, len);
+    if (reason == LWS_EXT_CB_CONSTRUCT && rc == 0) {
+        /* After CONSTRUCT user points at the new private state. */
+        static const char *const opt[][2] = {{"rx_buf_size", "20"},
+                                             {"tx_buf_size", "16"}};
+        for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+            struct lws_ext_option_arg oa = {opt[i][0], 0, opt[i][1], 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, *(void **)user, &oa, 0))
+                return -1;
+        }
+    }
+    return rc;
+}
+
+static const struct lws_extension extensions[] = {
+    {"permessage-deflate", pmd_sync_only, "permessage-deflate"},
+    {NULL, NULL, NULL}};
 
 /* Pings after FSV_IDLE_PING_S of silence, hang up after FSV_IDLE_HANGUP_S. */
 static const lws_retry_bo_t idle_policy = {
@@ -73,6 +117,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     info.iface = (strcmp(cfg->host, "0.0.0.0") == 0 || strcmp(cfg->host, "::") == 0)
                      ? NULL : cfg->host;
     info.protocols = protocols;
+    info.extensions = extensions;
     info.vhost_name = "fieldsync";
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
                    LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
