@@ -26,9 +26,10 @@ FDS_PACKAGES=(
     libjansson-dev      # the wire codec and record JSON
     libwebsockets-dev   # the server and the device's sync transport
     libssl-dev          # TLS, the private CA and certificates
+    zlib1g-dev          # tests/server deflates frames itself (permessage-deflate)
     openssl             # the openssl tool: inspecting the certificates
     libcmocka-dev       # the test framework
-    libpq-dev           # the server's PostgreSQL store
+    libpq-dev           # the PostgreSQL store (planned; installed so it can build)
     binutils            # readelf and nm: tests check what libfieldsync links
     ca-certificates
     libc-bin            # iconv, used by the UTF-8 tests
