@@ -498,6 +498,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         char why[256];
         snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
         int refused = in && strstr((const char *)in, "unauthorized") != NULL;
+        /* 429: the server is refusing this address after repeated failed
+        ** sign-ins — an authentication refusal, not an unreachable server. */
+        if (wsi && lws_http_client_http_response(wsi) == 429) {
+            refused = 1;
+            snprintf(why, sizeof why, "too many failed sign-ins from this "
+                     "address (HTTP 429); wait a minute and check the token");
+        }
         if (c->wsi == wsi)  /* not an attempt we already abandoned */
             lost(c, refused ? 5 : 4, why);
         return 0;
