@@ -446,6 +446,13 @@ static void test_auth_rate_limit(void **state)
     assert_int_equal(rw_connect(&c, sp->port, sp->ca, 0), 0);
     assert_int_equal(rw_upgrade(&c, sp->admin, FDSP_SUBPROTOCOL), 429);
     rw_close(&c);
+    /* A device behind that address is told it is an auth refusal (exit 5,
+    ** naming the throttle), not that the server is unreachable (4). */
+    fds_replica *r = th_replica(sp, "throttled");
+    char err[512];
+    assert_int_equal(th_sync_err(sp, r, sp->admin, NULL, err, sizeof err), 5);
+    assert_non_null(strstr(err, "429"));
+    fds_replica_close(r);
     /* The server logged it and is up. */
     assert_int_equal(kill(sp->pid, 0), 0);
 }
