@@ -51,8 +51,7 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
     out->n = 0;
     out->v = NULL;
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_GET,
-        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 "
-        "AND field = +?3");     /* +?3: no re-prepare per field (schema.c) */
+        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
     if (st == NULL)
         return FDS_DB;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);

@@ -47,13 +47,15 @@ static const char *const migrations[] = {
     ** (duplicate warnings), so index just those.  A query uses a partial
     ** index only when its WHERE repeats the index's WHERE terms; the
     ** queries in customer.c, history.c, today.c and regstore.c do.
-    ** Beware the other side of that rule: SQLite compares every "column =
-    ** ?N" of a query against "column = 'literal'" terms of partial index
-    ** WHEREs and then re-prepares the statement whenever ?N is re-bound
-    ** (a bound value might make the index usable).  So no index WHERE has
-    ** a "tbl = ..." term, and lookups that bind a field name write
-    ** "field = +?N", which the planner still uses as a key but which is
-    ** not compared with an index's WHERE. */
+    ** Beware the other side of that rule: when SQLite plans a query (any
+    ** but a full primary-key lookup), it compares each "column = ?N" with
+    ** the "column = 'literal'" terms of partial index WHEREs, and from then
+    ** on re-prepares the statement whenever ?N is re-bound (the value might
+    ** make the index usable).  So no index WHERE has a "tbl = ..." term
+    ** (every record lookup binds tbl), and a query that binds a field name
+    ** without being a full-key lookup writes "field = +?N", still a key
+    ** for the planner but never compared with an index's WHERE.
+    ** tests/core/test_schema2.c checks that nothing is re-prepared. */
     "DROP INDEX reg_by_value;"
     "CREATE INDEX reg_by_value ON reg(tbl, value) WHERE field = 'customer';"
     "CREATE INDEX reg_by_contact ON reg(field, value)"
