@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "collate.h"
 
 /* Plain text options that map 1:1 onto customer fields of the same name. */
 static const char *const text_fields[] = {
@@ -214,6 +215,8 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     q.search = cli_arg(&a, "search");
     int frc = fds_customer_list(ctx->r, &q, &list);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    /* Core gives byte order; a reader wants pinyin (collate.h). */
+    if (cli_collate_customers(list) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     if (ctx->json) { rc = cli_json_print(list); goto done; }
     if (json_array_size(list) == 0) { printf("No customers.\n"); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;

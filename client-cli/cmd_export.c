@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "collate.h"
 #include "csv.h"
 
 /* The standard columns, in export order (import reads the same names). */
@@ -94,6 +95,8 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_customer_list(ctx->r, &q, &list);
     if (frc == FDS_OK) frc = fds_fielddef_list(ctx->r, &defs);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    /* The same order as `customer list` (collate.h). */
+    if (cli_collate_customers(list) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {   /* list-only marks are not data */

@@ -33,6 +33,7 @@ FDS_PACKAGES=(
     binutils            # readelf and nm: tests check what libfieldsync links
     ca-certificates
     libc-bin            # iconv, used by the UTF-8 tests
+    locales             # locale-gen: zh_CN.UTF-8, the CLI's pinyin name order
 )
 
 web_args=()
@@ -45,6 +46,36 @@ for arg in "$@"; do
 done
 
 fds_apt_install setup "${FDS_PACKAGES[@]}"
+
+# glibc's zh_CN.UTF-8: `customer list` and `export` sort Chinese names by
+# pinyin with it (client-cli/collate.c) and tests/cli fails without it.
+# Debian's `locales` has the definition but compiles only the locales that
+# are uncommented in /etc/locale.gen, so uncomment (or add) that line and
+# run locale-gen, only when `locale -a` lacks it.
+# (`locale -a` is read into a variable first: with pipefail, grep -q
+# closing the pipe early could fail the test by SIGPIPE.)
+fds_has_zh_locale() {
+    local all
+    all=$(locale -a 2>/dev/null || true)
+    grep -qix 'zh_CN\.utf-\{0,1\}8' <<<"$all"
+}
+fds_zh_locale() {
+    local gen=/etc/locale.gen line='zh_CN.UTF-8 UTF-8'
+    if fds_has_zh_locale; then
+        fds_say "setup: locale zh_CN.UTF-8 already generated"
+        return 0
+    fi
+    fds_say "setup: generating locale zh_CN.UTF-8"
+    if [ -f "$gen" ] && grep -q "^# *$line\$" "$gen"; then
+        fds_as_root sed -i "s/^# *\($line\)\$/\1/" "$gen"
+    elif ! { [ -f "$gen" ] && grep -q "^$line\$" "$gen"; }; then
+        printf '%s\n' "$line" | fds_as_root tee -a "$gen" >/dev/null
+    fi
+    fds_as_root locale-gen </dev/null
+    fds_has_zh_locale ||
+        fds_die "setup: locale-gen did not produce zh_CN.UTF-8 (see $gen)"
+}
+fds_zh_locale
 
 if [ -f "$FDS_ROOT/scripts/setup-web.sh" ]; then
     bash "$FDS_ROOT/scripts/setup-web.sh" "${web_args[@]}"

@@ -587,6 +587,81 @@ static void test_list_chinese_search(void **state)
     res_free(&r);
 }
 
+/* Human output lists names[] in that order: each appears, after the one
+** before it. */
+static void expect_text_order(const char *out, const char *const *names)
+{
+    const char *prev = out;
+    for (size_t i = 0; names[i]; i++) {
+        const char *p = strstr(out, names[i]);
+        if (!p) fail_msg("\"%s\" missing from:\n%s", names[i], out);
+        if (p < prev)
+            fail_msg("\"%s\" is listed before \"%s\":\n%s", names[i],
+                     names[i - 1], out);
+        prev = p;
+    }
+}
+
+/* A JSON array of customers has exactly names[], in that order. */
+static void expect_json_order(const json_t *list, const char *const *names)
+{
+    size_t n = 0;
+    while (names[n]) n++;
+    assert_int_equal(json_array_size(list), n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(jstr(json_array_get(list, i), "name"), names[i]) != 0)
+            fail_msg("entry %zu is \"%s\", want \"%s\" (pinyin order)", i,
+                     jstr(json_array_get(list, i), "name"), names[i]);
+}
+
+/* Chinese names sort by pinyin (client-cli/collate.c), not by code point:
+** byte order would give 张三 (U+5F20) 李四 (U+674E) 王五 (U+738B) 赵六
+** (U+8D75); a reader expects li, wang, zhang, zhao.  The collation comes
+** from glibc's zh_CN.UTF-8, which scripts/setup.sh generates; a machine
+** without it fails here, naming the locale, rather than passing quietly. */
+static void test_list_pinyin_order(void **state)
+{
+    (void)state;
+    locale_t zh = newlocale(LC_COLLATE_MASK, "zh_CN.UTF-8", (locale_t)0);
+    if (!zh)
+        fail_msg("locale zh_CN.UTF-8 is missing (not in `locale -a`): the "
+                 "CLI needs it for pinyin order; scripts/setup.sh installs "
+                 "`locales` and generates it");
+    freelocale(zh);
+    free(add("张三", NULL, NULL));
+    free(add("赵六", NULL, NULL));
+    free(add("王五", NULL, NULL));
+    free(add("李四", NULL, NULL));
+    static const char *const want[] = { "李四", "王五", "张三", "赵六", NULL };
+
+    res r = fs("customer", "list");
+    expect(r, 0);
+    expect_text_order(r.out, want);
+    res_free(&r);
+    r = fs("customer", "list", "--json");
+    expect(r, 0);
+    expect_json_order(r.json, want);
+    res_free(&r);
+    r = fs("export", "--format", "json");
+    expect(r, 0);
+    expect_json_order(r.json, want);
+    res_free(&r);
+
+    /* A second 王五: equal names follow id order, the same on every run. */
+    char *w2 = add("王五", "--phone", "13800000009");
+    r = fs("customer", "list", "--json");
+    expect(r, 0);
+    static const char *const want5[] = {
+        "李四", "王五", "王五", "张三", "赵六", NULL };
+    expect_json_order(r.json, want5);
+    const char *a = jstr(json_array_get(r.json, 1), "id");
+    const char *b = jstr(json_array_get(r.json, 2), "id");
+    assert_true(strcmp(a, b) < 0);
+    assert_true(strcmp(a, w2) == 0 || strcmp(b, w2) == 0);
+    res_free(&r);
+    free(w2);
+}
+
 static void test_edit_and_history(void **state)
 {
     (void)state;
@@ -1600,6 +1675,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_customer_add_show_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_customer_add_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_chinese_search, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_pinyin_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_edit_and_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_assign_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_activity, setup, teardown),
