@@ -12,7 +12,10 @@
 ** same rows into a bare SQLite file (WAL, synchronous=FULL, 500 rows per
 ** transaction, like one sync batch) and prints records/s for each and the
 ** ratios.  A "record" is a customer or a follow-up; each is several field
-** changes on the wire.
+** changes on the wire.  Two more bare baselines put the ratio in context:
+** one row per field change (the same rows fieldsync moves), and per field
+** change a register upsert plus a history append (the least any merging
+** store with a history writes).
 **
 ** The transport is compiled in from client-cli so this program links only
 ** libfieldsync, libwebsockets and OpenSSL.
@@ -355,6 +358,85 @@ static double bare_fields(const char *dir, int reps, int customers,
     return dt;
 }
 
+/* The floor of a store that merges per field and keeps a history, as any
+** merging sync server must: per field change, one upsert of its register
+** row (a B-tree lookup, then an insert or an update) and one append to a
+** history table keyed by sequence, 500 changes per transaction.  No
+** version vectors, no visibility, no codec, no network. */
+static double bare_merge(const char *dir, int reps, int customers,
+                         int followups, long *nrows)
+{
+    char path[700];
+    sqlite3 *db;
+    snprintf(path, sizeof path, "%s/bare-merge.db", dir);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die("sqlite open");
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE reg(tbl TEXT, rid TEXT, field TEXT, value TEXT,"
+                 " seq INTEGER, PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;"
+                 "CREATE TABLE hist(seq INTEGER PRIMARY KEY, tbl TEXT, rid TEXT,"
+                 " field TEXT, value TEXT);", NULL, NULL, NULL);
+    sqlite3_stmt *up, *hi;
+    sqlite3_prepare_v2(db, "INSERT INTO reg VALUES (?1, ?2, ?3, ?4, ?5)"
+                       " ON CONFLICT DO UPDATE SET value = excluded.value,"
+                       " seq = excluded.seq", -1, &up, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO hist VALUES (?1, ?2, ?3, ?4, ?5)", -1,
+                       &hi, NULL);
+    char name[128], phone[128], company[128], content[256], id[64], fid[80],
+        owner[32];
+    long rows = 0;
+    double t0 = now_s();
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+#define MERGE_ROW(T, R, F, V) do { \
+        rows++; \
+        sqlite3_bind_int64(hi, 1, rows); \
+        sqlite3_bind_text(hi, 2, (T), -1, SQLITE_STATIC); \
+        sqlite3_bind_text(hi, 3, (R), -1, SQLITE_TRANSIENT); \
+        sqlite3_bind_text(hi, 4, (F), -1, SQLITE_STATIC); \
+        sqlite3_bind_text(hi, 5, (V), -1, SQLITE_TRANSIENT); \
+        sqlite3_step(hi); \
+        sqlite3_reset(hi); \
+        sqlite3_bind_text(up, 1, (T), -1, SQLITE_STATIC); \
+        sqlite3_bind_text(up, 2, (R), -1, SQLITE_TRANSIENT); \
+        sqlite3_bind_text(up, 3, (F), -1, SQLITE_STATIC); \
+        sqlite3_bind_text(up, 4, (V), -1, SQLITE_TRANSIENT); \
+        sqlite3_bind_int64(up, 5, rows); \
+        sqlite3_step(up); \
+        sqlite3_reset(up); \
+        if (rows % 500 == 0) \
+            sqlite3_exec(db, "COMMIT; BEGIN", NULL, NULL, NULL); \
+    } while (0)
+    for (int rep = 0; rep < reps; rep++) {
+        snprintf(owner, sizeof owner, "rep%02d", rep);
+        for (int i = 0; i < customers; i++) {
+            customer_fields(rep, i, name, phone, company, sizeof name);
+            snprintf(id, sizeof id, "c-%02d-%06d", rep, i);
+            MERGE_ROW("customer", id, "name", name);
+            MERGE_ROW("customer", id, "phone", phone);
+            MERGE_ROW("customer", id, "company", company);
+            MERGE_ROW("customer", id, "owner", owner);
+            MERGE_ROW("customer", id, "stage", "lead");
+            for (int k = 0; k < followups; k++) {
+                followup_content(rep, i, k, content, sizeof content);
+                snprintf(fid, sizeof fid, "%s-%d", id, k);
+                MERGE_ROW("followup", fid, "customer", id);
+                MERGE_ROW("followup", fid, "method", "phone");
+                MERGE_ROW("followup", fid, "content", content);
+                MERGE_ROW("followup", fid, "at", "2026-11-28T10:00:00Z");
+                MERGE_ROW("followup", fid, "author", owner);
+            }
+        }
+    }
+#undef MERGE_ROW
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    double dt = now_s() - t0;
+    sqlite3_finalize(up);
+    sqlite3_finalize(hi);
+    sqlite3_close(db);
+    *nrows = rows;
+    return dt;
+}
+
 static void find_server(const char *argv0)
 {
     const char *env = getenv("FIELDSYNC_SERVER");
@@ -482,6 +564,8 @@ int main(int argc, char **argv)
     double t_bare = bare_sqlite(dir, reps, customers, followups);
     long field_rows = 0;
     double t_fields = bare_fields(dir, reps, customers, followups, &field_rows);
+    long merge_rows = 0;
+    double t_merge = bare_merge(dir, reps, customers, followups, &merge_rows);
 
     double push_rps = records / t_push, pull_rps = records / t_pull;
     double bare_rps = records / t_bare;
@@ -494,8 +578,19 @@ int main(int argc, char **argv)
     printf("  bare SQLite, a row per field:   %8.2f s  %10.0f records/s"
            "  %10.0f rows/s\n", t_fields, records / t_fields,
            field_rows / t_fields);
-    printf("  ratio push / bare SQLite: %.3f\n", push_rps / bare_rps);
-    printf("  ratio pull / bare SQLite: %.3f\n", pull_rps / bare_rps);
+    printf("  bare SQLite, register + history: %5.2f s  %10.0f records/s"
+           "  %10.0f changes/s\n", t_merge, records / t_merge,
+           merge_rows / t_merge);
+    printf("  ratio push / bare SQLite records:        %.3f\n",
+           push_rps / bare_rps);
+    printf("  ratio pull / bare SQLite records:        %.3f\n",
+           pull_rps / bare_rps);
+    printf("  ratio push / bare row per field:         %.3f\n",
+           (changes / t_push) / (field_rows / t_fields));
+    printf("  ratio pull / bare row per field:         %.3f\n",
+           (changes / t_pull) / (field_rows / t_fields));
+    printf("  ratio push / bare register + history:    %.3f\n",
+           (changes / t_push) / (merge_rows / t_merge));
 
     if (!getenv("FIELDSYNC_BENCH_KEEP"))
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
