@@ -5,6 +5,7 @@
 ** 0600 because the token is in it.
 */
 #include <limits.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -215,6 +216,43 @@ done:
     return rc;
 }
 
+/* What a watching rep has been shown so far (human output only). */
+typedef struct watch_view {
+    fds_replica *r;
+    size_t refusals_shown;      /* refusals printed (count in fds_refusals) */
+    fds_session_stats shown;    /* counters as of the last line */
+} watch_view;
+
+/* sync --watch, about once a second while idle: one timestamped line when
+** something moved, and each new refusal as it comes, so a rep who leaves
+** the watch running sees at once what the server would not take. */
+static void watch_idle(void *arg, const fds_session_stats *st)
+{
+    watch_view *w = arg;
+    fds_session_stats d = {
+        st->pushed - w->shown.pushed, st->pulled - w->shown.pulled,
+        st->conflicts - w->shown.conflicts, st->refused - w->shown.refused,
+        st->revoked - w->shown.revoked };
+    if (d.pushed || d.pulled || d.conflicts || d.refused || d.revoked) {
+        char when[16];
+        time_t now = time(NULL);
+        struct tm tmv;
+        strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tmv));
+        printf("%s pushed %lld, pulled %lld", when, (long long)d.pushed,
+               (long long)d.pulled);
+        if (d.conflicts) printf(", %lld conflicts", (long long)d.conflicts);
+        if (d.refused) printf(", %lld refused", (long long)d.refused);
+        if (d.revoked) printf(", %lld no longer visible", (long long)d.revoked);
+        printf("\n");
+        w->shown = *st;
+    }
+    json_t *fresh = new_refusals(w->r, w->refusals_shown);
+    print_refusals(fresh);
+    w->refusals_shown += json_array_size(fresh);
+    json_decref(fresh);
+    fflush(stdout);
+}
+
 int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = { {"watch", CLI_FLAG}, {NULL, 0} };
@@ -242,11 +280,19 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     so.watch = cli_has(&a, "watch");
     so.progress = !ctx->json;
     size_t before = refusal_count(ctx->r);
+    watch_view wv = { ctx->r, before, {0, 0, 0, 0, 0} };
+    if (so.watch && !ctx->json) {
+        so.on_idle = watch_idle;
+        so.on_idle_arg = &wv;
+    }
     rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+    /* Human output lists only what the watch has not shown yet. */
+    json_t *unshown = ctx->json ? NULL : new_refusals(ctx->r, wv.refusals_shown);
     refused = new_refusals(ctx->r, before);
     if (rc != CLI_OK) {
         /* What was refused before the failure still reaches the rep. */
-        if (refused && !ctx->json) print_refusals(refused);
+        print_refusals(unshown);
+        json_decref(unshown);
         rc = cli_fail(ctx, rc, "%s", *err ? err : "sync failed");
         goto done;
     }
@@ -258,9 +304,10 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         json_decref(o);
     } else {
         print_counts(&st);
-        print_refusals(refused);
+        print_refusals(unshown);
         hints(ctx, &st);
     }
+    json_decref(unshown);
 done:
     json_decref(refused);
     free(server);

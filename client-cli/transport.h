@@ -20,6 +20,12 @@ typedef struct cli_sync_opts {
                             ** takes more than a second */
     int log_level;          /* 0 quiet, 1 info, 2 debug (stderr) */
     int timeout_secs;       /* connect/idle deadline for one sync; 0 = 30 */
+    /* Watch mode only (may be NULL): called about once a second while the
+    ** session is idle, with the counters so far (summed over reconnects),
+    ** so a watching rep sees what arrived and what was refused as it
+    ** happens rather than at the end. */
+    void (*on_idle)(void *arg, const fds_session_stats *so_far);
+    void *on_idle_arg;
 } cli_sync_opts;
 
 /* Run one sync (or, with watch, sync until interrupted).  Fills *st with

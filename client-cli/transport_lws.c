@@ -184,17 +184,27 @@ static void drop_queue(conn *c)
 
 /* ---- Session ---------------------------------------------------------------------- */
 
+/* The counters of every session of this run so far: those of the ended
+** sessions plus the live one's. */
+static fds_session_stats stats_so_far(const conn *c)
+{
+    fds_session_stats st = c->total, cur;
+    if (!c->sess)
+        return st;
+    fds_session_stats_get(c->sess, &cur);
+    st.pushed += cur.pushed;
+    st.pulled += cur.pulled;
+    st.conflicts += cur.conflicts;
+    st.refused += cur.refused;
+    st.revoked += cur.revoked;
+    return st;
+}
+
 static void end_session(conn *c)
 {
     if (!c->sess)
         return;
-    fds_session_stats st;
-    fds_session_stats_get(c->sess, &st);
-    c->total.pushed += st.pushed;
-    c->total.pulled += st.pulled;
-    c->total.conflicts += st.conflicts;
-    c->total.refused += st.refused;
-    c->total.revoked += st.revoked;
+    c->total = stats_so_far(c);
     fds_session_free(c->sess);
     c->sess = NULL;
 }
@@ -440,16 +450,14 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
             fds_session_local_changed(c->sess);
             pump(c);
         }
+        if (c->o->on_idle) {
+            fds_session_stats st = stats_so_far(c);
+            c->o->on_idle(c->o->on_idle_arg, &st);
+        }
     }
     if (c->o->progress && !c->o->watch && now - c->started_ms >= PROGRESS_MS &&
         (now - c->started_ms) / 1000 > c->progress_lines) {
-        fds_session_stats st = c->total;
-        if (c->sess) {
-            fds_session_stats cur;
-            fds_session_stats_get(c->sess, &cur);
-            st.pushed += cur.pushed;
-            st.pulled += cur.pulled;
-        }
+        fds_session_stats st = stats_so_far(c);
         c->progress_lines = (int)((now - c->started_ms) / 1000);
         fprintf(stderr, "syncing: pushed %lld/%lld, pulled %lld\n",
                 (long long)st.pushed, (long long)c->outbox_start,

@@ -1641,6 +1641,55 @@ static void test_init_and_sync_with_server(void **state)
     json_decref(wj);
     free(wt);
 
+    /* Human sync --watch: what arrives and what the server refuses is shown
+    ** while the watch runs, not only at the end.  alice is a rep, so her
+    ** field definition is refused; B's edit arrives live. */
+    w = fork();
+    assert_true(w >= 0);
+    if (w == 0) {
+        int fd = open(wout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        char **env = make_env(NULL);
+        execve(FIELDSYNC_BIN, (char *const[]){ FIELDSYNC_BIN, "--db", g_db, "sync",
+               "--watch", NULL }, env);
+        _exit(127);
+    }
+    g_watch = w;
+    usleep(500000);
+    r = fs("field", "add", "quota", "--label", "Quota", "--type", "number");
+    expect(r, 0);
+    res_free(&r);
+    r = raw(NULL, "--db", b, "customer", "edit", id, "--company", "看得见");
+    expect(r, 0);
+    res_free(&r);
+    r = raw(NULL, "--db", b, "sync");
+    expect(r, 0);
+    res_free(&r);
+    int seen_refusal = 0, seen_pull = 0;
+    for (int i = 0; i < 150 && !(seen_refusal && seen_pull); i++) {
+        usleep(100000);
+        wt = read_text(wout, &wl);
+        seen_refusal = wt && strstr(wt, "refused: ") && strstr(wt, "quota");
+        seen_pull = wt && strstr(wt, "pulled 2"); /* the edit and deleted="0" */
+        free(wt);
+    }
+    kill(w, SIGINT);
+    waitpid(w, &wst, 0);
+    g_watch = 0;
+    wt = read_text(wout, &wl);
+    if (!seen_refusal || !seen_pull)
+        fail_msg("watch did not show the refusal and the pull while running:\n%s", wt);
+    assert_true(WIFEXITED(wst));
+    assert_int_equal(WEXITSTATUS(wst), 0);
+    /* The definition's two fields (label, type), each shown once: the
+    ** summary at the end does not repeat them. */
+    int lines = 0;
+    for (char *q = wt; (q = strstr(q, "refused: ")) != NULL; q++)
+        lines++;
+    assert_int_equal(lines, 2);
+    free(wt);
+
     /* A refused token: 5, and the replica is left uninitialised. */
     r = raw(NULL, "--db", c, "init", "--server", url, "--token", "fs_wrong", "--ca", ca);
     expect_refusal(&r, 5, NULL);
