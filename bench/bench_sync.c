@@ -294,147 +294,130 @@ static double bare_sqlite(const char *dir, int reps, int customers,
     return dt;
 }
 
-/* A storage bound for a per-field model: one row per field change (the
-** fields the replica writes: a customer's name, phone, company, owner and
-** stage; a follow-up's customer, method, content, at and author) into a
+/* Every field change the devices write, in order: a customer's name,
+** phone, company, owner and stage; a follow-up's customer, method, content,
+** at and author.  fn gets each one with its 1-based ordinal. */
+typedef void (*field_fn)(void *arg, long n, const char *tbl, const char *rid,
+                         const char *field, const char *value);
+
+static long each_field(int reps, int customers, int followups, field_fn fn,
+                       void *arg)
+{
+    char name[128], phone[128], company[128], content[256], id[64], fid[80],
+        owner[32];
+    long n = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        snprintf(owner, sizeof owner, "rep%02d", rep);
+        for (int i = 0; i < customers; i++) {
+            customer_fields(rep, i, name, phone, company, sizeof name);
+            snprintf(id, sizeof id, "c-%02d-%06d", rep, i);
+            fn(arg, ++n, "customer", id, "name", name);
+            fn(arg, ++n, "customer", id, "phone", phone);
+            fn(arg, ++n, "customer", id, "company", company);
+            fn(arg, ++n, "customer", id, "owner", owner);
+            fn(arg, ++n, "customer", id, "stage", "lead");
+            for (int k = 0; k < followups; k++) {
+                followup_content(rep, i, k, content, sizeof content);
+                snprintf(fid, sizeof fid, "%s-%d", id, k);
+                fn(arg, ++n, "followup", fid, "customer", id);
+                fn(arg, ++n, "followup", fid, "method", "phone");
+                fn(arg, ++n, "followup", fid, "content", content);
+                fn(arg, ++n, "followup", fid, "at", "2026-11-28T10:00:00Z");
+                fn(arg, ++n, "followup", fid, "author", owner);
+            }
+        }
+    }
+    return n;
+}
+
+/* A bare per-field baseline: its database, and the statements run for
+** each field change (the second may be NULL). */
+typedef struct bare_run {
+    sqlite3 *db;
+    sqlite3_stmt *st[2];
+} bare_run;
+
+/* Bind (tbl, rid, field, value) as ?1..?4 and the ordinal as ?5 where the
+** statement has it, run every statement, and commit every 500 changes. */
+static void bare_row(void *arg, long n, const char *tbl, const char *rid,
+                     const char *field, const char *value)
+{
+    bare_run *b = arg;
+    for (int i = 0; i < 2 && b->st[i]; i++) {
+        sqlite3_stmt *st = b->st[i];
+        sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rid, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, value, -1, SQLITE_TRANSIENT);
+        if (sqlite3_bind_parameter_count(st) >= 5)
+            sqlite3_bind_int64(st, 5, n);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            die("bare insert: %s", sqlite3_errmsg(b->db));
+        sqlite3_reset(st);
+    }
+    if (n % 500 == 0)
+        sqlite3_exec(b->db, "COMMIT; BEGIN", NULL, NULL, NULL);
+}
+
+/* Run one per-field baseline in a fresh file: schema, then each field
+** change through the statements sql[0] (and sql[1] if not NULL).  Returns
+** the seconds taken; *nrows is the number of field changes. */
+static double bare_per_field(const char *dir, const char *file,
+                             const char *schema, const char *sql0,
+                             const char *sql1, int reps, int customers,
+                             int followups, long *nrows)
+{
+    char path[700];
+    bare_run b = {NULL, {NULL, NULL}};
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (sqlite3_open(path, &b.db) != SQLITE_OK ||
+        sqlite3_exec(b.db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(b.db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(b.db, sql0, -1, &b.st[0], NULL) != SQLITE_OK ||
+        (sql1 && sqlite3_prepare_v2(b.db, sql1, -1, &b.st[1], NULL) != SQLITE_OK))
+        die("bare %s: %s", file, sqlite3_errmsg(b.db));
+    double t0 = now_s();
+    sqlite3_exec(b.db, "BEGIN", NULL, NULL, NULL);
+    *nrows = each_field(reps, customers, followups, bare_row, &b);
+    sqlite3_exec(b.db, "COMMIT", NULL, NULL, NULL);
+    double dt = now_s() - t0;
+    sqlite3_finalize(b.st[0]);
+    sqlite3_finalize(b.st[1]);
+    sqlite3_close(b.db);
+    return dt;
+}
+
+/* A storage bound for a per-field model: one row per field change into a
 ** bare keyed table, 500 rows per transaction.  No merge, no log, no
 ** network: it shows what the field-level shape alone costs SQLite. */
 static double bare_fields(const char *dir, int reps, int customers,
                           int followups, long *nrows)
 {
-    char path[700];
-    sqlite3 *db;
-    snprintf(path, sizeof path, "%s/bare-fields.db", dir);
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        die("sqlite open");
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                 "CREATE TABLE chg(tbl TEXT, rid TEXT, field TEXT, value TEXT,"
-                 " PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;", NULL, NULL, NULL);
-    sqlite3_stmt *ins;
-    sqlite3_prepare_v2(db, "INSERT INTO chg VALUES (?1, ?2, ?3, ?4)", -1, &ins,
-                       NULL);
-    char name[128], phone[128], company[128], content[256], id[64], fid[80],
-        owner[32];
-    long rows = 0;
-    double t0 = now_s();
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-#define BARE_ROW(T, R, F, V) do { \
-        sqlite3_bind_text(ins, 1, (T), -1, SQLITE_STATIC); \
-        sqlite3_bind_text(ins, 2, (R), -1, SQLITE_TRANSIENT); \
-        sqlite3_bind_text(ins, 3, (F), -1, SQLITE_STATIC); \
-        sqlite3_bind_text(ins, 4, (V), -1, SQLITE_TRANSIENT); \
-        sqlite3_step(ins); \
-        sqlite3_reset(ins); \
-        if (++rows % 500 == 0) \
-            sqlite3_exec(db, "COMMIT; BEGIN", NULL, NULL, NULL); \
-    } while (0)
-    for (int rep = 0; rep < reps; rep++) {
-        snprintf(owner, sizeof owner, "rep%02d", rep);
-        for (int i = 0; i < customers; i++) {
-            customer_fields(rep, i, name, phone, company, sizeof name);
-            snprintf(id, sizeof id, "c-%02d-%06d", rep, i);
-            BARE_ROW("customer", id, "name", name);
-            BARE_ROW("customer", id, "phone", phone);
-            BARE_ROW("customer", id, "company", company);
-            BARE_ROW("customer", id, "owner", owner);
-            BARE_ROW("customer", id, "stage", "lead");
-            for (int k = 0; k < followups; k++) {
-                followup_content(rep, i, k, content, sizeof content);
-                snprintf(fid, sizeof fid, "%s-%d", id, k);
-                BARE_ROW("followup", fid, "customer", id);
-                BARE_ROW("followup", fid, "method", "phone");
-                BARE_ROW("followup", fid, "content", content);
-                BARE_ROW("followup", fid, "at", "2026-11-28T10:00:00Z");
-                BARE_ROW("followup", fid, "author", owner);
-            }
-        }
-    }
-#undef BARE_ROW
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    double dt = now_s() - t0;
-    sqlite3_finalize(ins);
-    sqlite3_close(db);
-    *nrows = rows;
-    return dt;
+    return bare_per_field(dir, "bare-fields.db",
+        "CREATE TABLE chg(tbl TEXT, rid TEXT, field TEXT, value TEXT,"
+        " PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;",
+        "INSERT INTO chg VALUES (?1, ?2, ?3, ?4)", NULL,
+        reps, customers, followups, nrows);
 }
 
 /* The floor of a store that merges per field and keeps a history, as any
-** merging sync server must: per field change, one upsert of its register
-** row (a B-tree lookup, then an insert or an update) and one append to a
-** history table keyed by sequence, 500 changes per transaction.  No
+** merging sync server must: per field change, one append to a history
+** table keyed by sequence and one upsert of its register row (a B-tree
+** lookup, then an insert or an update), 500 changes per transaction.  No
 ** version vectors, no visibility, no codec, no network. */
 static double bare_merge(const char *dir, int reps, int customers,
                          int followups, long *nrows)
 {
-    char path[700];
-    sqlite3 *db;
-    snprintf(path, sizeof path, "%s/bare-merge.db", dir);
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        die("sqlite open");
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                 "CREATE TABLE reg(tbl TEXT, rid TEXT, field TEXT, value TEXT,"
-                 " seq INTEGER, PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;"
-                 "CREATE TABLE hist(seq INTEGER PRIMARY KEY, tbl TEXT, rid TEXT,"
-                 " field TEXT, value TEXT);", NULL, NULL, NULL);
-    sqlite3_stmt *up, *hi;
-    sqlite3_prepare_v2(db, "INSERT INTO reg VALUES (?1, ?2, ?3, ?4, ?5)"
-                       " ON CONFLICT DO UPDATE SET value = excluded.value,"
-                       " seq = excluded.seq", -1, &up, NULL);
-    sqlite3_prepare_v2(db, "INSERT INTO hist VALUES (?1, ?2, ?3, ?4, ?5)", -1,
-                       &hi, NULL);
-    char name[128], phone[128], company[128], content[256], id[64], fid[80],
-        owner[32];
-    long rows = 0;
-    double t0 = now_s();
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-#define MERGE_ROW(T, R, F, V) do { \
-        rows++; \
-        sqlite3_bind_int64(hi, 1, rows); \
-        sqlite3_bind_text(hi, 2, (T), -1, SQLITE_STATIC); \
-        sqlite3_bind_text(hi, 3, (R), -1, SQLITE_TRANSIENT); \
-        sqlite3_bind_text(hi, 4, (F), -1, SQLITE_STATIC); \
-        sqlite3_bind_text(hi, 5, (V), -1, SQLITE_TRANSIENT); \
-        sqlite3_step(hi); \
-        sqlite3_reset(hi); \
-        sqlite3_bind_text(up, 1, (T), -1, SQLITE_STATIC); \
-        sqlite3_bind_text(up, 2, (R), -1, SQLITE_TRANSIENT); \
-        sqlite3_bind_text(up, 3, (F), -1, SQLITE_STATIC); \
-        sqlite3_bind_text(up, 4, (V), -1, SQLITE_TRANSIENT); \
-        sqlite3_bind_int64(up, 5, rows); \
-        sqlite3_step(up); \
-        sqlite3_reset(up); \
-        if (rows % 500 == 0) \
-            sqlite3_exec(db, "COMMIT; BEGIN", NULL, NULL, NULL); \
-    } while (0)
-    for (int rep = 0; rep < reps; rep++) {
-        snprintf(owner, sizeof owner, "rep%02d", rep);
-        for (int i = 0; i < customers; i++) {
-            customer_fields(rep, i, name, phone, company, sizeof name);
-            snprintf(id, sizeof id, "c-%02d-%06d", rep, i);
-            MERGE_ROW("customer", id, "name", name);
-            MERGE_ROW("customer", id, "phone", phone);
-            MERGE_ROW("customer", id, "company", company);
-            MERGE_ROW("customer", id, "owner", owner);
-            MERGE_ROW("customer", id, "stage", "lead");
-            for (int k = 0; k < followups; k++) {
-                followup_content(rep, i, k, content, sizeof content);
-                snprintf(fid, sizeof fid, "%s-%d", id, k);
-                MERGE_ROW("followup", fid, "customer", id);
-                MERGE_ROW("followup", fid, "method", "phone");
-                MERGE_ROW("followup", fid, "content", content);
-                MERGE_ROW("followup", fid, "at", "2026-11-28T10:00:00Z");
-                MERGE_ROW("followup", fid, "author", owner);
-            }
-        }
-    }
-#undef MERGE_ROW
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    double dt = now_s() - t0;
-    sqlite3_finalize(up);
-    sqlite3_finalize(hi);
-    sqlite3_close(db);
-    *nrows = rows;
-    return dt;
+    return bare_per_field(dir, "bare-merge.db",
+        "CREATE TABLE reg(tbl TEXT, rid TEXT, field TEXT, value TEXT,"
+        " seq INTEGER, PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;"
+        "CREATE TABLE hist(tbl TEXT, rid TEXT, field TEXT, value TEXT,"
+        " seq INTEGER PRIMARY KEY);",
+        "INSERT INTO hist VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO reg VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE"
+        " SET value = excluded.value, seq = excluded.seq",
+        reps, customers, followups, nrows);
 }
 
 static void find_server(const char *argv0)

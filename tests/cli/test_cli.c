@@ -1517,6 +1517,46 @@ static int port_open(int port)
     return ok;
 }
 
+/* Run argv in the background with stdout and stderr to the file out,
+** in env (NULL: this process's environment). */
+static pid_t spawn_logged(const char *out, char *const argv[], char **env)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (env)
+            execve(argv[0], argv, env);
+        else
+            execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* `fieldsync --db g_db sync --watch [--json]` in the background, its
+** output to out; remembered in g_watch for the teardown. */
+static pid_t start_watch(const char *out, int json)
+{
+    g_watch = spawn_logged(out, (char *const[]){ FIELDSYNC_BIN, "--db", g_db,
+                           "sync", "--watch", json ? "--json" : NULL, NULL },
+                           make_env(NULL));
+    return g_watch;
+}
+
+/* On replica db: set the company of customer id, then sync. */
+static void edit_and_sync(const char *db, const char *id, const char *company)
+{
+    res r = raw(NULL, "--db", db, "customer", "edit", id, "--company", company);
+    expect(r, 0);
+    res_free(&r);
+    r = raw(NULL, "--db", db, "sync");
+    expect(r, 0);
+    res_free(&r);
+}
+
 static void test_init_and_sync_with_server(void **state)
 {
     (void)state;
@@ -1542,16 +1582,8 @@ static void test_init_and_sync_with_server(void **state)
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
     snprintf(logp, sizeof logp, "%s/server.log", g_dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(SERVER_BIN, SERVER_BIN, "serve", "--data", srv, "--listen", listen,
-              (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
+                             "--data", srv, "--listen", listen, NULL }, NULL);
     g_server = pid;
     for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
     assert_true(port_open(port));
@@ -1600,25 +1632,9 @@ static void test_init_and_sync_with_server(void **state)
     ** SIGINT with its summary. */
     char wout[760];
     snprintf(wout, sizeof wout, "%s/watch.out", g_dir);
-    pid_t w = fork();
-    assert_true(w >= 0);
-    if (w == 0) {
-        int fd = open(wout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        char **env = make_env(NULL);
-        execve(FIELDSYNC_BIN, (char *const[]){ FIELDSYNC_BIN, "--db", g_db, "sync",
-               "--watch", "--json", NULL }, env);
-        _exit(127);
-    }
-    g_watch = w;
+    pid_t w = start_watch(wout, 1);
     usleep(500000);
-    r = raw(NULL, "--db", b, "customer", "edit", id, "--company", "实时推送");
-    expect(r, 0);
-    res_free(&r);
-    r = raw(NULL, "--db", b, "sync");
-    expect(r, 0);
-    res_free(&r);
+    edit_and_sync(b, id, "实时推送");
     int live = 0;
     for (int i = 0; i < 100 && !live; i++) {
         usleep(100000);
@@ -1644,28 +1660,12 @@ static void test_init_and_sync_with_server(void **state)
     /* Human sync --watch: what arrives and what the server refuses is shown
     ** while the watch runs, not only at the end.  alice is a rep, so her
     ** field definition is refused; B's edit arrives live. */
-    w = fork();
-    assert_true(w >= 0);
-    if (w == 0) {
-        int fd = open(wout, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        char **env = make_env(NULL);
-        execve(FIELDSYNC_BIN, (char *const[]){ FIELDSYNC_BIN, "--db", g_db, "sync",
-               "--watch", NULL }, env);
-        _exit(127);
-    }
-    g_watch = w;
+    w = start_watch(wout, 0);
     usleep(500000);
     r = fs("field", "add", "quota", "--label", "Quota", "--type", "number");
     expect(r, 0);
     res_free(&r);
-    r = raw(NULL, "--db", b, "customer", "edit", id, "--company", "看得见");
-    expect(r, 0);
-    res_free(&r);
-    r = raw(NULL, "--db", b, "sync");
-    expect(r, 0);
-    res_free(&r);
+    edit_and_sync(b, id, "看得见");
     int seen_refusal = 0, seen_pull = 0;
     for (int i = 0; i < 150 && !(seen_refusal && seen_pull); i++) {
         usleep(100000);
