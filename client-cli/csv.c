@@ -96,6 +96,7 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
                 } else if (ch == '\n' || (ch == '\r' && (c->p >= c->end || *c->p != '\n'))) {
                     c->line++;
                 }
+                if (ch == '\0') goto nul;
                 if (cell_put(&b, ch) != 0) goto nomem;
             }
             while (c->p < c->end && (*c->p == ' ' || *c->p == '\t')) c->p++;
@@ -110,6 +111,7 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
                              "(quote the whole cell and double the quote)", c->line);
                     goto bad;
                 }
+                if (*c->p == '\0') goto nul;
                 if (cell_put(&b, *c->p++) != 0) goto nomem;
             }
             size_t lead = 0;
@@ -123,6 +125,11 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
         eol(c);
         return 1;
     }
+nul:
+    /* A cell is a C string: a NUL would silently cut it short. */
+    snprintf(err, errlen, "line %ld: a NUL byte (not a text file; if it is"
+             " UTF-16, save it as CSV UTF-8)", c->line);
+    goto bad;
 nomem:
     free(b.s);
     cli_csv_row_clear(row);
@@ -138,8 +145,10 @@ void cli_csv_put(FILE *f, const char *s, int first)
     if (!first) fputc(',', f);
     if (!s) s = "";
     size_t n = strlen(s);
+    /* Edge spaces and tabs too: the reader trims them from unquoted cells. */
     int quote = strpbrk(s, ",\"\r\n") != NULL ||
-                (n > 0 && (s[0] == ' ' || s[n - 1] == ' '));
+                (n > 0 && (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' ||
+                           s[n - 1] == '\t'));
     if (!quote) { fputs(s, f); return; }
     fputc('"', f);
     for (; *s; s++) {

@@ -26,11 +26,12 @@ void cli_csv_init(cli_csv *c, const char *buf, size_t len);
 ** end, -1 on malformed input (err names the line), -2 out of memory.
 ** Records end at LF, CRLF or CR; quoted cells may hold newlines, commas and
 ** doubled quotes (kept verbatim); unquoted cells are trimmed of spaces and
-** tabs.  Blank lines are skipped. */
+** tabs.  Blank lines are skipped.  A NUL byte anywhere in a record is
+** malformed (a cell is a C string; UTF-16 files are full of them). */
 int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen);
 void cli_csv_row_clear(cli_csv_row *row);
 
-/* Write one cell (quoted when it holds , " CR LF or edge spaces), preceded
+/* Write one cell (quoted when it holds , " CR LF or edge spaces/tabs), preceded
 ** by a comma unless first; cli_csv_eol ends the record with CRLF. */
 void cli_csv_put(FILE *f, const char *s, int first);
 void cli_csv_eol(FILE *f);

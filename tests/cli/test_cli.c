@@ -1258,6 +1258,15 @@ static void test_import_invalid_writes_nothing(void **state)
     r = fs("import", path_in("q.csv"));
     expect(r, 2);
     res_free(&r);
+    /* A NUL byte (a UTF-16 file saved by mistake) is named, not cut. */
+    FILE *nf = fopen(path_in("nul.csv"), "wb");
+    assert_non_null(nf);
+    fwrite("name,notes\nX,a\0b\n", 1, 18, nf);
+    fclose(nf);
+    r = fs("import", path_in("nul.csv"));
+    expect_refusal(&r, 2, "NUL byte");
+    assert_non_null(strstr(r.err, "line 2"));
+    res_free(&r);
     r = fs("import", path_in("missing.csv"));
     expect(r, 3);
     res_free(&r);
