@@ -69,18 +69,27 @@ static json_t *new_refusals(fds_replica *r, size_t before)
     return out;
 }
 
-/* One line per change the server refused in this sync: what and why. */
+/* One line per change the server refused in this sync: what and why.
+** The server's message names the record and field too ("forbidden:
+** customer ID field owner: why"); that name is dropped from it, as the
+** line already starts with it (the id shortened to 8 characters). */
 static void print_refusals(const json_t *list)
 {
     size_t i;
     json_t *o;
     json_array_foreach(list, i, o) {
+        const char *tbl = json_string_value(json_object_get(o, "table"));
         const char *rec = json_string_value(json_object_get(o, "record"));
-        printf("refused: %s %.8s field %s: %s\n",
-               json_string_value(json_object_get(o, "table")),
-               rec ? rec : "?",
-               json_string_value(json_object_get(o, "field")),
-               json_string_value(json_object_get(o, "message")));
+        const char *fld = json_string_value(json_object_get(o, "field"));
+        const char *msg = json_string_value(json_object_get(o, "message"));
+        char named[256];
+        snprintf(named, sizeof named, "%s %s field %s: ", tbl ? tbl : "",
+                 rec ? rec : "", fld ? fld : "");
+        const char *at = msg ? strstr(msg, named) : NULL;
+        int code_len = at ? (int)(at - msg) : 0;
+        printf("refused: %s %.8s field %s: %.*s%s\n", tbl ? tbl : "?",
+               rec ? rec : "?", fld ? fld : "?", code_len, msg ? msg : "",
+               at ? at + strlen(named) : msg ? msg : "");
     }
 }
 

@@ -1697,6 +1697,8 @@ static void test_init_and_sync_with_server(void **state)
     for (char *q = wt; (q = strstr(q, "refused: ")) != NULL; q++)
         lines++;
     assert_int_equal(lines, 2);
+    /* The record and field are named once per line, then code and why. */
+    assert_non_null(strstr(wt, "refused: fielddef quota field label: forbidden: "));
     free(wt);
 
     /* A refused token: 5, and the replica is left uninitialised. */
