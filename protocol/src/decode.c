@@ -116,6 +116,7 @@ typedef struct dctx {
     size_t el_cap[A__N];
     vvcap *vv;
     size_t vv_n, vv_cap;
+    size_t depth;           /* open objects and arrays */
     /* spilled keys */
     hent *ht;
     size_t ht_cap, ht_n;
@@ -236,6 +237,12 @@ static int parse_int(const unsigned char *p, size_t n, int64_t *out)
 {
     int neg = p[0] == '-';
     uint64_t v = 0, lim = neg ? (uint64_t)1 << 63 : ((uint64_t)1 << 63) - 1;
+    if (n - (size_t)neg <= 18) {        /* < 10^18: cannot overflow */
+        for (size_t i = (size_t)neg; i < n; i++)
+            v = v * 10 + (unsigned)(p[i] - '0');
+        *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+        return 1;
+    }
     for (size_t i = neg ? 1 : 0; i < n; i++) {
         unsigned d = (unsigned)(p[i] - '0');
         if (v > (lim - d) / 10)
@@ -376,6 +383,34 @@ static size_t put_utf8(char *o, uint32_t cp)
     return 4;
 }
 
+/* 1 for a byte that ends a plain run of string text: a control character,
+** '"', '\\', or the first byte of a non-ASCII character. */
+static const unsigned char str_stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* 1 if none of the eight bytes at p ends a plain run of string text: no
+** control character, no byte >= 0x80, no '"', no '\'.  (The usual SWAR
+** tests; a false alarm only sends the caller to its byte loop.) */
+static inline int plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t x, q, e;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    e = x ^ (ones * '\\');
+    return ((x & high) | ((x - ones * 0x20) & ~x & high) |
+            ((q - ones) & ~q & high) | ((e - ones) & ~e & high)) == 0;
+}
+
 /* A string token; c->pos is just after the opening quote.  jansson reads a
 ** string in two passes: the first finds the closing quote and refuses raw
 ** control characters, bad escapes and bad UTF-8; only then does the second
@@ -392,8 +427,9 @@ static int lex_string(dctx *c, tok *t)
     int bad_sur = 0, nul = 0;
 
     for (;;) {
-        while (i < len && b[i] >= 0x20 && b[i] < 0x80 && b[i] != '"' &&
-               b[i] != '\\')
+        while (i + 8 <= len && plain8(b + i))
+            i += 8;
+        while (i < len && !str_stop[b[i]])
             i++;
         if (i >= len)
             return jerr(c, FDSP_E_JSON, i, "premature end of input");
@@ -544,9 +580,22 @@ static int lex_scan(dctx *c, tok *t)
     return jerr(c, FDSP_E_JSON, i, "invalid token");
 }
 
-/* The token, also left in t->t (T_ERR with c->rc set on error). */
+/* The token, also left in t->t (T_ERR with c->rc set on error).  Most
+** tokens are one structural byte after no or little whitespace: those are
+** read here, inline, and only the rest go through lex_scan. */
 static inline int lex(dctx *c, tok *t)
 {
+    size_t i = c->pos;
+    if (i < c->len) {
+        unsigned ch = c->b[i];
+        if (ch == ' ' && i + 1 < c->len)
+            ch = c->b[++i];
+        if (ch == ':' || ch == ',' || ch == '{' || ch == '}' || ch == '[' ||
+            ch == ']') {
+            c->pos = i + 1;
+            return t->t = (int)ch;
+        }
+    }
     return t->t = lex_scan(c, t);
 }
 
@@ -653,13 +702,37 @@ static int key_ok(dctx *c, keyset *ks, const tok *t, size_t at, uint32_t bit)
 
 /* ---- Parser ---------------------------------------------------------------------
 ** Each parse function gets the value's first token in *t and returns 0, or
-** -1 with c->rc set.  Nesting is bounded by the depth pre-scan. */
+** -1 with c->rc set.
+**
+** Depth: the reference runs fdsp__depth_ok over the whole buffer before
+** parsing, and FDSP_E_DEPTH beats every other error.  On input that parses
+** that pre-scan sees exactly the real nesting, and on a prefix that parsed
+** so far too; so the reader tracks the nesting itself, stops at the first
+** level past FDSP_MAX_DEPTH, and runs the pre-scan only when it failed
+** (fdsp_decode), where it decides between FDSP_E_DEPTH and the error found.
+** That keeps the byte-by-byte pre-scan off every message that decodes. */
+static inline int leave(dctx *c)
+{
+    c->depth--;
+    return 0;
+}
+
+static int enter(dctx *c)
+{
+    if (++c->depth > FDSP_MAX_DEPTH) {
+        jerr(c, FDSP_E_DEPTH, c->pos, "nesting deeper than FDSP_MAX_DEPTH");
+        return -1;
+    }
+    return 0;
+}
 
 static int parse_value(dctx *c, tok *t, slot *dst);
 
 /* A JSON object whose members are checked and skipped; *count its size. */
 static int parse_object_any(dctx *c, tok *t, int64_t *count)
 {
+    if (enter(c) != 0)
+        return -1;
     keyset ks;
     ks.known = 0;
     ks.n = 0;
@@ -667,7 +740,7 @@ static int parse_object_any(dctx *c, tok *t, int64_t *count)
     int64_t n = 0;
     if (lex(c, t) == '}') {
         *count = 0;
-        return 0;
+        return leave(c);
     }
     for (;;) {
         size_t at = c->pos;
@@ -691,15 +764,17 @@ static int parse_object_any(dctx *c, tok *t, int64_t *count)
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
     *count = n;
-    return 0;
+    return leave(c);
 }
 
 static int parse_array_any(dctx *c, tok *t, int64_t *count)
 {
+    if (enter(c) != 0)
+        return -1;
     int64_t n = 0;
     if (lex(c, t) == ']') {
         *count = 0;
-        return 0;
+        return leave(c);
     }
     while (t->t != T_EOF && t->t != T_ERR) {
         if (parse_value(c, t, NULL) != 0)
@@ -713,7 +788,7 @@ static int parse_array_any(dctx *c, tok *t, int64_t *count)
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "']' expected"), -1);
     *count = n;
-    return 0;
+    return leave(c);
 }
 
 /* Any value; its kind and scalar go to dst if dst is not NULL. */
@@ -805,6 +880,8 @@ static int elem_key(int arr, const char *k, size_t n)
 ** FDSP_MAX_VV; past that only the count matters). */
 static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
 {
+    if (enter(c) != 0)
+        return -1;
     keyset ks;
     ks.known = 0;
     ks.n = 0;
@@ -815,7 +892,7 @@ static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
     e->vv_n = 0;
     if (lex(c, t) == '}') {
         dst->u.i = 0;
-        return 0;
+        return leave(c);
     }
     for (;;) {
         size_t at = c->pos;
@@ -860,18 +937,20 @@ static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
     dst->u.i = n;
-    return 0;
+    return leave(c);
 }
 
 /* An element object of changes / refused / records. */
 static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
 {
+    if (enter(c) != 0)
+        return -1;
     keyset ks;
     ks.known = 0;
     ks.n = 0;
     ks.serial = 0;
     if (lex(c, t) == '}')
-        return 0;
+        return leave(c);
     for (;;) {
         size_t at = c->pos;
         if (t->t != T_STR)
@@ -898,18 +977,20 @@ static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
     if (t->t != '}')
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    return 0;
+    return leave(c);
 }
 
 /* changes / refused / records: elements captured (up to the limit; past
 ** it only the count matters). */
 static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
 {
+    if (enter(c) != 0)
+        return -1;
     int64_t n = 0;
     dst->kind = V_ARR;
     dst->u.i = 0;
     if (lex(c, t) == ']')
-        return 0;
+        return leave(c);
     while (t->t != T_EOF && t->t != T_ERR) {
         int r;
         if ((size_t)n < arr_max[arr]) {
@@ -949,18 +1030,20 @@ static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "']' expected"), -1);
     dst->u.i = n;
-    return 0;
+    return leave(c);
 }
 
 /* The message object. */
 static int parse_top_object(dctx *c, tok *t)
 {
+    if (enter(c) != 0)
+        return -1;
     keyset ks;
     ks.known = 0;
     ks.n = 0;
     ks.serial = 0;
     if (lex(c, t) == '}')
-        return 0;
+        return leave(c);
     for (;;) {
         size_t at = c->pos;
         if (t->t != T_STR)
@@ -991,7 +1074,7 @@ static int parse_top_object(dctx *c, tok *t)
     if (t->t != '}')
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    return 0;
+    return leave(c);
 }
 
 /* ---- Field checks, in the reference decoder's order -------------------------------
@@ -1235,7 +1318,9 @@ static int read_change(const dctx *c, const elem *e, const char *path,
         rc = fdsp__fail(err, errlen, FDSP_E_MISSING, path, "vv", "required");
         goto fail;
     }
-    snprintf(sub, sizeof sub, "%s%svv", path, path[0] ? "." : "");
+    sub[0] = '\0';
+    if (err != NULL && errlen > 0)
+        snprintf(sub, sizeof sub, "%s%svv", path, path[0] ? "." : "");
     if ((rc = read_vv(c, e, sub, &out->vv, err, errlen)))
         goto fail;
 
@@ -1290,11 +1375,18 @@ static int read_changes(const dctx *c, fdsp_msg *m, size_t lo, int need_seq,
         return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "changes",
                           "out of memory");
     for (size_t i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "changes[%zu]", i);
-        rc = read_change(c, &c->el[A_CHANGES][i], path, need_seq,
-                         &m->changes[i], err, errlen);
-        if (rc != FDSP_OK)
-            return rc;
+        const elem *e = &c->el[A_CHANGES][i];
+        /* Formatting the path costs more than checking a change: check
+        ** without an error line, and only a refused change again with one
+        ** (the checks are pure, so the second run refuses the same way). */
+        rc = read_change(c, e, "", need_seq, &m->changes[i], NULL, 0);
+        if (rc != FDSP_OK) {
+            snprintf(path, sizeof path, "changes[%zu]", i);
+            rc = read_change(c, e, path, need_seq, &m->changes[i], err,
+                             errlen);
+            if (rc != FDSP_OK)
+                return rc;
+        }
         m->n_changes = i + 1;
     }
     return FDSP_OK;
@@ -1489,10 +1581,6 @@ int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
         return fdsp__fail(err, errlen, FDSP_E_TOOBIG, NULL, NULL,
                           "message of %zu bytes is over FDSP_MAX_FRAME (%d)",
                           len, FDSP_MAX_FRAME);
-    if (!fdsp__depth_ok(buf, len, FDSP_MAX_DEPTH))
-        return fdsp__fail(err, errlen, FDSP_E_DEPTH, NULL, NULL,
-                          "nesting deeper than FDSP_MAX_DEPTH (%d)",
-                          FDSP_MAX_DEPTH);
 
     dctx c;
     memset(&c, 0, sizeof c);
@@ -1511,6 +1599,11 @@ int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
         jerr(&c, FDSP_E_JSON, c.pos, "end of file expected");
     if (c.rc != FDSP_OK) {
         dctx_free(&c);
+        /* The reference's pre-scan ran first: too deep beats all else. */
+        if (!fdsp__depth_ok(buf, len, FDSP_MAX_DEPTH))
+            return fdsp__fail(err, errlen, FDSP_E_DEPTH, NULL, NULL,
+                              "nesting deeper than FDSP_MAX_DEPTH (%d)",
+                              FDSP_MAX_DEPTH);
         return c.rc;
     }
     if (!is_obj) {

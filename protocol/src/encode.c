@@ -184,6 +184,20 @@ static inline int needs_escape(unsigned char c)
     return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* 1 if none of the eight bytes at p needs an escape (SWAR; bytes >= 0x80
+** pass, as they are written raw). */
+static inline int plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t x, q, e;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    e = x ^ (ones * '\\');
+    return (((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) |
+            ((e - ones) & ~e & high)) == 0;
+}
+
 /* A JSON string of s[0..n), escaped as jansson's dump_string does without
 ** JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH.  s is valid UTF-8 (checked). */
 static void wstrn(wbuf *w, const char *s, size_t n)
@@ -198,6 +212,8 @@ static void wstrn(wbuf *w, const char *s, size_t n)
     w->p[w->n++] = '"';
     while (i < n) {
         size_t run = i;
+        while (run + 8 <= n && plain8(p + run))
+            run += 8;
         while (run < n && !needs_escape(p[run]))
             run++;
         wmem(w, s + i, run - i);
@@ -307,23 +323,12 @@ static void wchanges(wbuf *w, const fdsp_msg *m)
     wch(w, ']');
 }
 
-/* A first guess at the size, so most messages need one allocation. */
+/* A first guess at the size, so most messages need one allocation (the
+** buffer grows if not).  No strlen: the strings are measured as written. */
 static size_t estimate(const fdsp_msg *m)
 {
-    size_t n = 128;
-    for (size_t i = 0; i < m->n_changes; i++) {
-        const fdsp_change *c = &m->changes[i];
-        n += 160 + strlen(c->table) + strlen(c->record) + strlen(c->field) +
-             strlen(c->device) + (c->user ? strlen(c->user) : 0) +
-             (c->value ? strlen(c->value) + 8 : 0) + c->vv.n * 48;
-    }
-    for (size_t i = 0; i < m->n_refused; i++)
-        n += 64 + strlen(m->refused[i].message);
-    n += m->n_records * 96;
-    if (m->message != NULL)
-        n += strlen(m->message);
-    if (m->client != NULL)
-        n += strlen(m->client);
+    size_t n = 256 + m->n_changes * 320 + m->n_refused * 96 +
+               m->n_records * 96;
     return n > FDSP_MAX_FRAME ? FDSP_MAX_FRAME : n;
 }
 
