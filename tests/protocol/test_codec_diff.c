@@ -653,6 +653,67 @@ static void test_encode_structs(void **state)
     fdsp_msg_free(m);
 }
 
+/* An encoding of exactly FDSP_MAX_FRAME bytes is sent; one byte more is
+** too big.  Values are grown one byte at a time to hit the edge. */
+static void test_encode_frame_edge(void **state)
+{
+    (void)state;
+    const size_t n_chg = 66;
+    fdsp_msg *m = fdsp_msg_new(FDSP_PUSH);
+    m->batch = 1;
+    m->n_changes = n_chg;
+    m->changes = calloc(n_chg, sizeof *m->changes);
+    size_t len[66];
+    for (size_t i = 0; i < n_chg; i++) {
+        fdsp_change *c = &m->changes[i];
+        c->table = strdup("t");
+        c->record = strdup("r");
+        c->field = strdup("f");
+        len[i] = 15000;
+        c->value = rep('x', FDSP_MAX_VALUE);
+        c->value[len[i]] = '\0';
+        c->device = strdup("d");
+        c->vv.n = 1;
+        c->vv.e = calloc(1, sizeof *c->vv.e);
+        c->vv.e[0].device = strdup("d");
+        c->vv.e[0].counter = 1;
+    }
+    size_t n;
+    int rc;
+    char *b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    free(b);
+    /* Grow the values until the text is exactly one frame. */
+    size_t need = FDSP_MAX_FRAME - n, i = 0;
+    while (need > 0) {
+        size_t add = FDSP_MAX_VALUE - len[i];
+        if (add > need)
+            add = need;
+        memset(m->changes[i].value + len[i], 'y', add);
+        len[i] += add;
+        m->changes[i].value[len[i]] = '\0';
+        need -= add;
+        i++;
+    }
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_int_equal(n, FDSP_MAX_FRAME);
+    expect_n(b, n, FDSP_OK);
+    free(b);
+    /* One byte more: a quote, which is escaped (two bytes), less one 'y'. */
+    m->changes[0].value[0] = '"';
+    m->changes[0].value[len[0] - 1] = '\0';
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_int_equal(n, FDSP_MAX_FRAME);
+    free(b);
+    m->changes[0].value[len[0] - 1] = 'y';
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_E_TOOBIG);
+    assert_null(b);
+    fdsp_msg_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_encode_structs),
+        cmocka_unit_test(test_encode_frame_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
