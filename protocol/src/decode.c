@@ -595,6 +595,10 @@ static inline int lex(dctx *c, tok *t)
             c->pos = i + 1;
             return t->t = (int)ch;
         }
+        if (ch == '"') {
+            c->pos = i + 1;
+            return t->t = lex_string(c, t);
+        }
     }
     return t->t = lex_scan(c, t);
 }
@@ -674,7 +678,8 @@ static int ks_add(dctx *c, keyset *ks, const char *k, size_t n)
 
 /* Key check common to every object: NUL (jansson refuses it before the
 ** duplicate check), then duplicates.  `bit` is the schema key's bit or 0. */
-static int key_ok(dctx *c, keyset *ks, const tok *t, size_t at, uint32_t bit)
+static inline int key_ok(dctx *c, keyset *ks, const tok *t, size_t at,
+                         uint32_t bit)
 {
     if (t->nul) {
         jerr(c, FDSP_E_VALUE, at, "NUL byte in object key not supported");
