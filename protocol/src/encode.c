@@ -129,7 +129,9 @@ static int wgrow(wbuf *w, size_t need)
         cap *= 2;
     if (cap > FDSP_MAX_FRAME + 1)
         cap = FDSP_MAX_FRAME + 1;
-    char *p = realloc(w->p, cap);
+    /* malloc first (so the tests' allocation-failure hook reaches it),
+    ** realloc to grow. */
+    char *p = w->p == NULL ? malloc(cap) : realloc(w->p, cap);
     if (p == NULL) {
         w->oom = 1;
         return -1;
