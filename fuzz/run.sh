@@ -1,7 +1,7 @@
 #!/bin/sh
 # fuzz/run.sh BUILD_DIR SECONDS — run every built libFuzzer target for
-# SECONDS each, seeded from tests/protocol/valid (fuzz_proto: invalid too)
-# and fuzz/corpus/<target>/.
+# SECONDS each, seeded from tests/protocol/valid (fuzz_proto and
+# fuzz_codec_diff: invalid too) and fuzz/corpus/<target>/.
 # The working corpus and any crash artifacts go under BUILD_DIR/fuzz-work/,
 # never into the source tree.  Exits non-zero if any target crashes,
 # leaks or trips a sanitizer, or if no target was built.
@@ -19,7 +19,7 @@ work=$(cd "$build" && pwd)/fuzz-work
 status=0
 ran=0
 
-for target in fuzz_proto fuzz_register fuzz_session fuzz_csv fuzz_input; do
+for target in fuzz_proto fuzz_codec_diff fuzz_register fuzz_session fuzz_csv fuzz_input; do
     bin=$build/fuzz/$target
     if [ ! -x "$bin" ]; then
         echo "== $target: not built, skipped"
@@ -33,7 +33,7 @@ for target in fuzz_proto fuzz_register fuzz_session fuzz_csv fuzz_input; do
     # out of the repository.
     cp "$src"/tests/protocol/valid/*.json "$corpus"/ 2>/dev/null
     # The decoder also starts from every refusal case.
-    if [ "$target" = fuzz_proto ]; then
+    if [ "$target" = fuzz_proto ] || [ "$target" = fuzz_codec_diff ]; then
         cp "$src"/tests/protocol/invalid/*.json "$corpus"/ 2>/dev/null
     fi
     if [ -d "$src/fuzz/corpus/$target" ]; then
@@ -43,6 +43,8 @@ for target in fuzz_proto fuzz_register fuzz_session fuzz_csv fuzz_input; do
     dict=
     if [ -f "$src/fuzz/$target.dict" ]; then
         dict=-dict=$src/fuzz/$target.dict
+    elif [ "$target" = fuzz_codec_diff ]; then
+        dict=-dict=$src/fuzz/fuzz_proto.dict    # the same wire vocabulary
     fi
     # shellcheck disable=SC2086 # $dict is empty or one word
     "$bin" $dict -max_len=65536 -max_total_time="$secs" -timeout=20 \

@@ -9,11 +9,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Eight bytes at a time: 1 if all of them are in 0x01..0x7f (no NUL, no
+** high bit).  A zero byte gives 0xff or 0xfe in x - 0x01.., so it shows. */
+static inline int ascii8(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return ((x | (x - 0x0101010101010101ULL)) & 0x8080808080808080ULL) == 0;
+}
+
 int fdsp__utf8_ok(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
+        while (i + 8 <= n && ascii8(p + i))
+            i += 8;
+        if (i >= n)
+            break;
         unsigned c = p[i];
         size_t need;
         uint32_t cp, min;
@@ -47,16 +60,27 @@ int fdsp__utf8_ok(const char *s, size_t n)
     return 1;
 }
 
-static int id_byte_ok(unsigned char c)
-{
-    return c >= 0x21 && c <= 0x7e && c != '"' && c != '\'' && c != '\\';
-}
-
-static int name_byte_ok(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.';
-}
+/* Bit 1: a byte an ID may hold (0x21..0x7e but " ' \).  Bit 2: a byte a
+** NAME may hold ([a-z0-9_.]).  A table, so a string is checked with one
+** load and one AND per byte. */
+static const unsigned char str_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 3, 1,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 3,
+    1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 int fdsp__check_str(const char *s, size_t n, int kind, const char **why)
 {
@@ -80,14 +104,14 @@ int fdsp__check_str(const char *s, size_t n, int kind, const char **why)
             *why = "must not be empty";
             return FDSP_E_VALUE;
         }
-        for (size_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if (kind == FDSP__ID ? !id_byte_ok(c) : !name_byte_ok(c)) {
-                *why = kind == FDSP__ID
-                    ? "id must be printable ASCII without spaces, quotes or backslash"
-                    : "name must be [a-z0-9_.]";
-                return FDSP_E_VALUE;
-            }
+        unsigned want = kind == FDSP__ID ? 1 : 2, all = want;
+        for (size_t i = 0; i < n; i++)
+            all &= str_class[(unsigned char)s[i]];
+        if (all == 0) {
+            *why = kind == FDSP__ID
+                ? "id must be printable ASCII without spaces, quotes or backslash"
+                : "name must be [a-z0-9_.]";
+            return FDSP_E_VALUE;
         }
         return FDSP_OK;
     }

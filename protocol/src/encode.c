@@ -1,13 +1,23 @@
 /*
-** encode.c — fdsp_msg to compact JSON bytes.  The struct is checked first
-** with the decoder's rules (a peer must never receive what we would refuse),
-** then built with keys in one fixed order per type, so equal structs give
+** encode.c — fdsp_msg to compact JSON bytes, written straight into one
+** growing buffer (no jansson tree).  The struct is checked first with the
+** decoder's rules (a peer must never receive what we would refuse), then
+** written with keys in one fixed order per type, so equal structs give
 ** equal bytes.
+**
+** The bytes are exactly what json_dumpb(JSON_COMPACT) of the tree the old
+** encoder built gave (ref/ref_encode.c, held to it by the differential
+** tests and fuzz_codec_diff): "," and ":" without spaces; in strings only
+** '"', '\' and the control characters below 0x20 are escaped (\b \f \n \r
+** \t by letter, the rest as \u00XX with uppercase hex); '/', DEL and every
+** non-ASCII character are written as they are.
 */
 #include "proto_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- Checks (shared with the reference encoder) ----------------------------- */
 
 static int check_changes(const fdsp_msg *m, size_t lo, int need_seq)
 {
@@ -25,7 +35,7 @@ static int check_changes(const fdsp_msg *m, size_t lo, int need_seq)
     return FDSP_OK;
 }
 
-static int check_msg(const fdsp_msg *m)
+int fdsp__check_msg(const fdsp_msg *m)
 {
     int rc;
     switch (m->type) {
@@ -93,111 +103,333 @@ static int check_msg(const fdsp_msg *m)
     return FDSP_E_UNKNOWN_TYPE;
 }
 
-/* Set o[key] = v, stealing v; -1 if v is NULL (OOM) or the set fails. */
-static int put(json_t *o, const char *key, json_t *v)
+/* ---- The output buffer ---------------------------------------------------------
+** Appends never fail visibly: on OOM or once the text passes FDSP_MAX_FRAME
+** the buffer stops growing and remembers why; fdsp_encode looks once at the
+** end.  Past the frame limit nothing more is written, so a message far too
+** large costs at most one frame of work. */
+typedef struct wbuf {
+    char *p;
+    size_t n;       /* bytes written */
+    size_t cap;     /* bytes allocated (one more is kept for the NUL) */
+    int oom;        /* allocation failed */
+    int big;        /* text longer than FDSP_MAX_FRAME */
+} wbuf;
+
+static int wgrow(wbuf *w, size_t need)
 {
-    if (v == NULL)
+    if (w->oom || w->big)
         return -1;
-    return json_object_set_new(o, key, v);
+    if (w->n + need > FDSP_MAX_FRAME) {
+        w->big = 1;
+        return -1;
+    }
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap < w->n + need + 1)
+        cap *= 2;
+    if (cap > FDSP_MAX_FRAME + 1)
+        cap = FDSP_MAX_FRAME + 1;
+    /* malloc first (so the tests' allocation-failure hook reaches it),
+    ** realloc to grow. */
+    char *p = w->p == NULL ? malloc(cap) : realloc(w->p, cap);
+    if (p == NULL) {
+        w->oom = 1;
+        return -1;
+    }
+    w->p = p;
+    w->cap = cap;
+    return 0;
 }
 
-static json_t *changes_json(const fdsp_msg *m)
+/* Room for need more bytes (plus the final NUL), or -1. */
+static inline int wroom(wbuf *w, size_t need)
 {
-    json_t *a = json_array();
-    if (a == NULL)
-        return NULL;
+    if (w->n + need < w->cap)
+        return 0;
+    return wgrow(w, need);
+}
+
+static inline void wmem(wbuf *w, const char *s, size_t n)
+{
+    if (wroom(w, n) == 0) {
+        memcpy(w->p + w->n, s, n);
+        w->n += n;
+    }
+}
+
+#define WLIT(w, lit) wmem((w), (lit), sizeof(lit) - 1)
+
+static inline void wch(wbuf *w, char c)
+{
+    if (wroom(w, 1) == 0)
+        w->p[w->n++] = c;
+}
+
+/* Decimal, as jansson's "%lld". */
+static void wint(wbuf *w, int64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        tmp[--i] = '-';
+    wmem(w, tmp + i, sizeof tmp - i);
+}
+
+/* Bytes that end a run of plain string bytes: '"', '\' and controls. */
+static inline int needs_escape(unsigned char c)
+{
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* 1 if none of the eight bytes at p needs an escape (SWAR; bytes >= 0x80
+** pass, as they are written raw). */
+static inline int plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t x, q, e;
+    memcpy(&x, p, 8);
+    q = x ^ (ones * '"');
+    e = x ^ (ones * '\\');
+    return (((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) |
+            ((e - ones) & ~e & high)) == 0;
+}
+
+/* A JSON string of s[0..n), escaped as jansson's dump_string does without
+** JSON_ENSURE_ASCII / JSON_ESCAPE_SLASH.  s is valid UTF-8 (checked). */
+static void wstrn(wbuf *w, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    /* Worst case every byte becomes \u00XX: reserve for the common case
+    ** (no escapes) and grow again only if an escape turns up. */
+    if (wroom(w, n + 2) != 0)
+        return;
+    w->p[w->n++] = '"';
+    while (i < n) {
+        size_t run = i;
+        while (run + 8 <= n && plain8(p + run))
+            run += 8;
+        while (run < n && !needs_escape(p[run]))
+            run++;
+        wmem(w, s + i, run - i);
+        if (run == n)
+            break;
+        unsigned char c = p[run];
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t k = 2;
+        switch (c) {
+        case '"':  esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+            esc[4] = hex[c >> 4]; esc[5] = hex[c & 0xf];
+            k = 6;
+            break;
+        }
+        wmem(w, esc, k);
+        i = run + 1;
+    }
+    wch(w, '"');
+}
+
+static inline void wstr(wbuf *w, const char *s)
+{
+    wstrn(w, s, strlen(s));
+}
+
+/* ---- Messages ------------------------------------------------------------------ */
+
+/* The vv object, keys in strcmp order whatever order the struct has (the
+** checks guarantee 1..FDSP_MAX_VV entries, distinct non-NULL devices). */
+static void wvv(wbuf *w, const fdsp_vv *vv)
+{
+    const fdsp_vv_entry *idx[FDSP_MAX_VV];
+    size_t n = vv->n;
+    for (size_t i = 0; i < n; i++) {
+        const fdsp_vv_entry *e = &vv->e[i];
+        size_t k = i;
+        while (k > 0 && strcmp(idx[k - 1]->device, e->device) > 0) {
+            idx[k] = idx[k - 1];
+            k--;
+        }
+        idx[k] = e;
+    }
+    wch(w, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            wch(w, ',');
+        wstr(w, idx[i]->device);
+        wch(w, ':');
+        wint(w, (int64_t)idx[i]->counter);
+    }
+    wch(w, '}');
+}
+
+/* One change, as fdsp_change_to_json builds it. */
+static void wchange(wbuf *w, const fdsp_change *c)
+{
+    char hlc[17];
+    WLIT(w, "{\"t\":");
+    wstr(w, c->table);
+    WLIT(w, ",\"r\":");
+    wstr(w, c->record);
+    WLIT(w, ",\"f\":");
+    wstr(w, c->field);
+    WLIT(w, ",\"v\":");
+    if (c->value != NULL)
+        wstr(w, c->value);
+    else
+        WLIT(w, "null");
+    WLIT(w, ",\"vv\":");
+    wvv(w, &c->vv);
+    fdsp__hlc_format(c->hlc, hlc);
+    WLIT(w, ",\"h\":\"");
+    wmem(w, hlc, 16);
+    WLIT(w, "\",\"d\":");
+    wstr(w, c->device);
+    if (c->user != NULL && c->user[0] != '\0') {
+        WLIT(w, ",\"u\":");
+        wstr(w, c->user);
+    }
+    if (c->seq != 0) {
+        WLIT(w, ",\"s\":");
+        wint(w, c->seq);
+    }
+    if (c->server_ms != 0) {
+        WLIT(w, ",\"at\":");
+        wint(w, c->server_ms);
+    }
+    wch(w, '}');
+}
+
+static void wchanges(wbuf *w, const fdsp_msg *m)
+{
+    wch(w, '[');
     for (size_t i = 0; i < m->n_changes; i++) {
-        json_t *c = fdsp_change_to_json(&m->changes[i]);
-        if (c == NULL || json_array_append_new(a, c) != 0) {
-            json_decref(a);
-            return NULL;
-        }
+        if (i > 0)
+            wch(w, ',');
+        wchange(w, &m->changes[i]);
     }
-    return a;
+    wch(w, ']');
 }
 
-static json_t *refused_json(const fdsp_msg *m)
+/* A first guess at the size, so most messages need one allocation (the
+** buffer grows if not).  No strlen: the strings are measured as written. */
+static size_t estimate(const fdsp_msg *m)
 {
-    json_t *a = json_array();
-    if (a == NULL)
-        return NULL;
-    for (size_t i = 0; i < m->n_refused; i++) {
-        const fdsp_refusal *f = &m->refused[i];
-        json_t *o = json_object();
-        if (o == NULL ||
-            put(o, "i", json_integer((json_int_t)f->index)) ||
-            put(o, "code", json_string(fdsp_errname(f->code))) ||
-            put(o, "message", json_string(f->message)) ||
-            json_array_append_new(a, o) != 0) {
-            json_decref(o);
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
+    size_t n = 256 + m->n_changes * 320 + m->n_refused * 96 +
+               m->n_records * 96;
+    return n > FDSP_MAX_FRAME ? FDSP_MAX_FRAME : n;
 }
 
-static json_t *records_json(const fdsp_msg *m)
-{
-    json_t *a = json_array();
-    if (a == NULL)
-        return NULL;
-    for (size_t i = 0; i < m->n_records; i++) {
-        json_t *o = json_object();
-        if (o == NULL ||
-            put(o, "t", json_string(m->records[i].table)) ||
-            put(o, "r", json_string(m->records[i].record)) ||
-            json_array_append_new(a, o) != 0) {
-            json_decref(o);
-            json_decref(a);
-            return NULL;
-        }
-    }
-    return a;
-}
-
-/* Members after "type", in the order PROTOCOL.md lists them.  -1 on OOM. */
-static int build_body(json_t *o, const fdsp_msg *m)
+/* Members after "type", in the order PROTOCOL.md lists them. */
+static void wbody(wbuf *w, const fdsp_msg *m)
 {
     switch (m->type) {
     case FDSP_HELLO:
-        return put(o, "v", json_integer(FDSP_VERSION)) ||
-               put(o, "device", json_string(m->device)) ||
-               put(o, "cursor", json_integer(m->cursor)) ||
-               (m->client != NULL &&
-                put(o, "client", json_string(m->client)))
-               ? -1 : 0;
+        WLIT(w, ",\"v\":1,\"device\":");
+        wstr(w, m->device);
+        WLIT(w, ",\"cursor\":");
+        wint(w, m->cursor);
+        if (m->client != NULL) {
+            WLIT(w, ",\"client\":");
+            wstr(w, m->client);
+        }
+        break;
     case FDSP_WELCOME:
-        return put(o, "v", json_integer(FDSP_VERSION)) ||
-               put(o, "user", json_string(m->user)) ||
-               put(o, "role", json_string(m->role)) ||
-               put(o, "device", json_string(m->device)) ||
-               put(o, "head", json_integer(m->head)) ? -1 : 0;
+        WLIT(w, ",\"v\":1,\"user\":");
+        wstr(w, m->user);
+        WLIT(w, ",\"role\":");
+        wstr(w, m->role);
+        WLIT(w, ",\"device\":");
+        wstr(w, m->device);
+        WLIT(w, ",\"head\":");
+        wint(w, m->head);
+        break;
     case FDSP_PUSH:
-        return put(o, "batch", json_integer(m->batch)) ||
-               put(o, "changes", changes_json(m)) ? -1 : 0;
+        WLIT(w, ",\"batch\":");
+        wint(w, m->batch);
+        WLIT(w, ",\"changes\":");
+        wchanges(w, m);
+        break;
     case FDSP_ACK:
-        return put(o, "batch", json_integer(m->batch)) ||
-               put(o, "accepted", json_integer((json_int_t)m->accepted)) ||
-               put(o, "refused", refused_json(m)) ? -1 : 0;
+        WLIT(w, ",\"batch\":");
+        wint(w, m->batch);
+        WLIT(w, ",\"accepted\":");
+        wint(w, (int64_t)m->accepted);
+        WLIT(w, ",\"refused\":[");
+        for (size_t i = 0; i < m->n_refused; i++) {
+            const fdsp_refusal *f = &m->refused[i];
+            if (i > 0)
+                wch(w, ',');
+            WLIT(w, "{\"i\":");
+            wint(w, (int64_t)f->index);
+            WLIT(w, ",\"code\":");
+            wstr(w, fdsp_errname(f->code));
+            WLIT(w, ",\"message\":");
+            wstr(w, f->message);
+            wch(w, '}');
+        }
+        wch(w, ']');
+        break;
     case FDSP_PULL:
-        return put(o, "after", json_integer(m->after)) ||
-               put(o, "limit", json_integer(m->limit)) ? -1 : 0;
+        WLIT(w, ",\"after\":");
+        wint(w, m->after);
+        WLIT(w, ",\"limit\":");
+        wint(w, m->limit);
+        break;
     case FDSP_CHANGES:
-        return put(o, "changes", changes_json(m)) ||
-               put(o, "last", json_integer(m->last)) ||
-               put(o, "more", json_boolean(m->more)) ? -1 : 0;
+        WLIT(w, ",\"changes\":");
+        wchanges(w, m);
+        WLIT(w, ",\"last\":");
+        wint(w, m->last);
+        if (m->more)
+            WLIT(w, ",\"more\":true");
+        else
+            WLIT(w, ",\"more\":false");
+        break;
     case FDSP_REVOKE:
-        return put(o, "records", records_json(m)) ? -1 : 0;
+        WLIT(w, ",\"records\":[");
+        for (size_t i = 0; i < m->n_records; i++) {
+            if (i > 0)
+                wch(w, ',');
+            WLIT(w, "{\"t\":");
+            wstr(w, m->records[i].table);
+            WLIT(w, ",\"r\":");
+            wstr(w, m->records[i].record);
+            wch(w, '}');
+        }
+        wch(w, ']');
+        break;
     case FDSP_NOTIFY:
-        return put(o, "head", json_integer(m->head)) ? -1 : 0;
+        WLIT(w, ",\"head\":");
+        wint(w, m->head);
+        break;
     case FDSP_ERROR:
-        return put(o, "code", json_string(fdsp_errname(m->code))) ||
-               put(o, "message", json_string(m->message)) ||
-               (m->batch != 0 && put(o, "batch", json_integer(m->batch))) ||
-               (m->fatal && put(o, "fatal", json_true())) ? -1 : 0;
+        WLIT(w, ",\"code\":");
+        wstr(w, fdsp_errname(m->code));
+        WLIT(w, ",\"message\":");
+        wstr(w, m->message);
+        if (m->batch != 0) {
+            WLIT(w, ",\"batch\":");
+            wint(w, m->batch);
+        }
+        if (m->fatal)
+            WLIT(w, ",\"fatal\":true");
+        break;
     }
-    return -1;
 }
 
 int fdsp_encode(const fdsp_msg *m, char **out, size_t *len)
@@ -211,43 +443,27 @@ int fdsp_encode(const fdsp_msg *m, char **out, size_t *len)
     const char *tname = fdsp_typename(m->type);
     if (tname == NULL)
         return FDSP_E_UNKNOWN_TYPE;
-    int rc = check_msg(m);
+    int rc = fdsp__check_msg(m);
     if (rc != FDSP_OK)
         return rc;
 
-    json_t *o = json_object();
-    if (o == NULL)
-        return FDSP_E_NOMEM;
-    if (put(o, "type", json_string(tname)) || build_body(o, m)) {
-        json_decref(o);
-        return FDSP_E_NOMEM;
+    wbuf w = {NULL, 0, 0, 0, 0};
+    if (wgrow(&w, estimate(m)) != 0) {
+        free(w.p);
+        return w.big ? FDSP_E_TOOBIG : FDSP_E_NOMEM;
     }
-    /* Insertion order is kept by jansson's dump (no JSON_SORT_KEYS). */
-    const size_t flags = JSON_COMPACT;
-    size_t n = json_dumpb(o, NULL, 0, flags);
-    if (n == 0) {
-        json_decref(o);
-        return FDSP_E_NOMEM;
-    }
+    WLIT(&w, "{\"type\":");
+    wstr(&w, tname);
+    wbody(&w, m);
+    wch(&w, '}');
     /* 500 changes of 16 KiB values exceed the frame: the caller splits. */
-    if (n > FDSP_MAX_FRAME) {
-        json_decref(o);
-        return FDSP_E_TOOBIG;
+    if (w.oom || w.big) {
+        free(w.p);
+        return w.oom ? FDSP_E_NOMEM : FDSP_E_TOOBIG;
     }
-    char *buf = malloc(n + 1);
-    if (buf == NULL) {
-        json_decref(o);
-        return FDSP_E_NOMEM;
-    }
-    if (json_dumpb(o, buf, n, flags) != n) {
-        free(buf);
-        json_decref(o);
-        return FDSP_E_NOMEM;
-    }
-    json_decref(o);
-    buf[n] = '\0';
-    *out = buf;
+    w.p[w.n] = '\0';
+    *out = w.p;
     if (len != NULL)
-        *len = n;
+        *len = w.n;
     return FDSP_OK;
 }

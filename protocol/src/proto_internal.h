@@ -84,8 +84,20 @@ int fdsp__check_vv(const fdsp_vv *vv);
 int fdsp__check_change(const fdsp_change *c, int need_seq);
 int fdsp__check_int(int64_t v, int64_t lo, int64_t hi, int hi_code);
 int fdsp__check_cstr(const char *s, int kind, int required);
+/* Every check of a whole message, in the order fdsp_encode applies them:
+** FDSP_OK or the code fdsp_decode would give its encoded form. */
+int fdsp__check_msg(const fdsp_msg *m);
 
 /* Error codes that may appear on the wire (everything but OK and NOMEM). */
 int fdsp__wire_code_ok(int code);
+
+/* ---- Reference codec (protocol/src/ref/) ----------------------------------
+** The jansson-tree decoder and encoder that decode.c and encode.c replaced,
+** with the same contracts as fdsp_decode / fdsp_encode.  Linked only into
+** the tests and the fuzz targets (fds_proto_ref), as the oracle for the
+** differential checks; the shipped library does not contain them. */
+int fdsp__ref_decode(const char *buf, size_t len, fdsp_msg **out,
+                     char *err, size_t errlen);
+int fdsp__ref_encode(const fdsp_msg *m, char **out, size_t *len);
 
 #endif /* FDSP_PROTO_INTERNAL_H */

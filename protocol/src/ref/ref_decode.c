@@ -1,0 +1,321 @@
+/*
+** ref_decode.c — the reference decoder: bytes to fdsp_msg through a jansson
+** tree.  This was fdsp_decode until the hand-written reader in decode.c
+** replaced it; it is kept, unchanged but for its name, as the oracle the
+** differential tests and the fuzz_codec_diff target hold decode.c to.  It
+** is compiled into those only, never into the shipped library.
+**
+** Cheap structural checks (size, nesting) run before jansson parses; then
+** every member is read through read.c so each refusal names its field.
+*/
+#include "../proto_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Error codes arrive on the wire by name.  Names this version does not know
+** read as "internal" (a newer peer may add codes); "ok" and "no_memory" are
+** never valid on the wire. */
+static int read_code(const json_t *o, const char *path, int *out,
+                     char *err, size_t errlen)
+{
+    char *name = NULL;
+    int rc = fdsp__get_str(o, path, "code", FDSP__NAME, 1, &name, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    int code = fdsp_errcode(name);
+    free(name);
+    if (!fdsp__wire_code_ok(code))
+        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, "code",
+                          "not an error code");
+    *out = code;
+    return FDSP_OK;
+}
+
+/* "v" first: a message of another version may have other fields, and the
+** peer needs to hear about the version, not about a field. */
+static int read_version(const json_t *o, int *out, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(o, "v");
+    if (v == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_MISSING, NULL, "v", "required");
+    if (!json_is_integer(v))
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "v",
+                          "must be an integer");
+    if (json_integer_value(v) != FDSP_VERSION)
+        return fdsp__fail(err, errlen, FDSP_E_VERSION, NULL, "v",
+                          "version %lld is not supported (this side speaks %d)",
+                          (long long)json_integer_value(v), FDSP_VERSION);
+    *out = FDSP_VERSION;
+    return FDSP_OK;
+}
+
+static int read_changes(const json_t *o, fdsp_msg *m, size_t lo, int need_seq,
+                        char *err, size_t errlen)
+{
+    const json_t *arr;
+    char path[32];
+    int rc = fdsp__get_array(o, NULL, "changes", lo, FDSP_MAX_BATCH, &arr,
+                             err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return FDSP_OK;
+    m->changes = calloc(n, sizeof *m->changes);
+    if (m->changes == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "changes",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "changes[%zu]", i);
+        rc = fdsp__change_from_json(json_array_get(arr, i), path, need_seq,
+                                    &m->changes[i], err, errlen);
+        if (rc != FDSP_OK)
+            return rc;
+        m->n_changes = i + 1;
+    }
+    return FDSP_OK;
+}
+
+static int read_refused(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    const json_t *arr;
+    char path[32];
+    int rc = fdsp__get_array(o, NULL, "refused", 0, FDSP_MAX_BATCH, &arr,
+                             err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return FDSP_OK;
+    m->refused = calloc(n, sizeof *m->refused);
+    if (m->refused == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "refused",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(arr, i);
+        fdsp_refusal *f = &m->refused[i];
+        int64_t idx = 0;
+        snprintf(path, sizeof path, "refused[%zu]", i);
+        m->n_refused = i + 1;
+        if (!json_is_object(r))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an object");
+        /* An index past any possible batch is a bad value, not a limit. */
+        if ((rc = fdsp__get_int(r, path, "i", 1, 0, FDSP_MAX_BATCH - 1,
+                                FDSP_E_VALUE, &idx, err, errlen)) ||
+            (rc = read_code(r, path, &f->code, err, errlen)) ||
+            (rc = fdsp__get_str(r, path, "message", FDSP__TEXT, 1,
+                                &f->message, err, errlen)))
+            return rc;
+        f->index = (size_t)idx;
+    }
+    return FDSP_OK;
+}
+
+static int read_records(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    const json_t *arr;
+    char path[32];
+    int rc = fdsp__get_array(o, NULL, "records", 1, FDSP_MAX_REVOKE, &arr,
+                             err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    size_t n = json_array_size(arr);
+    m->records = calloc(n, sizeof *m->records);
+    if (m->records == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "records",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(arr, i);
+        fdsp_record_ref *ref = &m->records[i];
+        snprintf(path, sizeof path, "records[%zu]", i);
+        m->n_records = i + 1;
+        if (!json_is_object(r))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an object");
+        if ((rc = fdsp__get_str(r, path, "t", FDSP__NAME, 1, &ref->table,
+                                err, errlen)) ||
+            (rc = fdsp__get_str(r, path, "r", FDSP__ID, 1, &ref->record,
+                                err, errlen)))
+            return rc;
+    }
+    return FDSP_OK;
+}
+
+static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    int64_t x = 0;
+    int rc;
+    switch (m->type) {
+    case FDSP_HELLO:
+        if ((rc = read_version(o, &m->version, err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "device", FDSP__ID, 1, &m->device,
+                                err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "cursor", 1, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->cursor, err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "client", FDSP__TEXT, 0, &m->client,
+                                err, errlen)))
+            return rc;
+        return FDSP_OK;
+    case FDSP_WELCOME:
+        if ((rc = read_version(o, &m->version, err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "user", FDSP__ID, 1, &m->user,
+                                err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "role", FDSP__TEXT, 1, &m->role,
+                                err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "device", FDSP__ID, 1, &m->device,
+                                err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "head", 1, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->head, err, errlen)))
+            return rc;
+        return FDSP_OK;
+    case FDSP_PUSH:
+        if ((rc = fdsp__get_int(o, NULL, "batch", 1, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->batch, err, errlen)))
+            return rc;
+        return read_changes(o, m, 1, 0, err, errlen);
+    case FDSP_ACK:
+        if ((rc = fdsp__get_int(o, NULL, "batch", 1, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->batch, err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "accepted", 1, 0, FDSP_MAX_BATCH,
+                                FDSP_E_LIMIT, &x, err, errlen)))
+            return rc;
+        m->accepted = (size_t)x;
+        return read_refused(o, m, err, errlen);
+    case FDSP_PULL:
+        if ((rc = fdsp__get_int(o, NULL, "after", 1, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->after, err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "limit", 1, 1, FDSP_MAX_BATCH,
+                                FDSP_E_LIMIT, &x, err, errlen)))
+            return rc;
+        m->limit = (int)x;
+        return FDSP_OK;
+    case FDSP_CHANGES:
+        if ((rc = read_changes(o, m, 0, 1, err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "last", 1, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->last, err, errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "more", 1, &m->more, err, errlen)))
+            return rc;
+        return FDSP_OK;
+    case FDSP_REVOKE:
+        return read_records(o, m, err, errlen);
+    case FDSP_NOTIFY:
+        return fdsp__get_int(o, NULL, "head", 1, 0, FDSP__MAX_INT,
+                             FDSP_E_VALUE, &m->head, err, errlen);
+    case FDSP_ERROR:
+        if ((rc = read_code(o, NULL, &m->code, err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "message", FDSP__TEXT, 1,
+                                &m->message, err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "batch", 0, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->batch, err, errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "fatal", 0, &m->fatal, err,
+                                 errlen)))
+            return rc;
+        return FDSP_OK;
+    }
+    return fdsp__fail(err, errlen, FDSP_E_UNKNOWN_TYPE, NULL, "type",
+                      "unknown message type");
+}
+
+/* jansson's parse failures, in protocol terms. */
+static int parse_error_code(const json_error_t *e)
+{
+    switch (json_error_code(e)) {
+    case json_error_invalid_utf8:      return FDSP_E_UTF8;
+    case json_error_duplicate_key:     return FDSP_E_DUPKEY;
+    case json_error_stack_overflow:    return FDSP_E_DEPTH;
+    case json_error_out_of_memory:     return FDSP_E_NOMEM;
+    case json_error_numeric_overflow:  return FDSP_E_VALUE;
+    case json_error_null_character:    return FDSP_E_VALUE;  /* \u0000 */
+    case json_error_null_byte_in_key:  return FDSP_E_VALUE;
+    default:                           return FDSP_E_JSON;
+    }
+}
+
+static int find_type(const json_t *o, fdsp_type *out, char *err, size_t errlen)
+{
+    const json_t *t = json_object_get(o, "type");
+    if (t == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_MISSING, NULL, "type",
+                          "required");
+    if (!json_is_string(t))
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "type",
+                          "must be a string");
+    const char *s = json_string_value(t);
+    size_t n = json_string_length(t);
+    for (int i = FDSP_HELLO; i <= FDSP_ERROR; i++) {
+        const char *name = fdsp_typename(i);
+        if (strlen(name) == n && memcmp(name, s, n) == 0) {
+            *out = (fdsp_type)i;
+            return FDSP_OK;
+        }
+    }
+    return fdsp__fail(err, errlen, FDSP_E_UNKNOWN_TYPE, NULL, "type",
+                      "unknown message type");
+}
+
+int fdsp__ref_decode(const char *buf, size_t len, fdsp_msg **out,
+                     char *err, size_t errlen)
+{
+    json_error_t je;
+    fdsp_type type = FDSP_HELLO;
+    int rc;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (out == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_VALUE, NULL, NULL, "no output");
+    *out = NULL;
+    if (buf == NULL) {
+        buf = "";
+        len = 0;
+    }
+    if (len > FDSP_MAX_FRAME)
+        return fdsp__fail(err, errlen, FDSP_E_TOOBIG, NULL, NULL,
+                          "message of %zu bytes is over FDSP_MAX_FRAME (%d)",
+                          len, FDSP_MAX_FRAME);
+    if (!fdsp__depth_ok(buf, len, FDSP_MAX_DEPTH))
+        return fdsp__fail(err, errlen, FDSP_E_DEPTH, NULL, NULL,
+                          "nesting deeper than FDSP_MAX_DEPTH (%d)",
+                          FDSP_MAX_DEPTH);
+    /* DECODE_ANY so a scalar top level is reported like an array: the wrong
+    ** type, rather than as a syntax error.  No JSON_ALLOW_NUL: "\u0000" is
+    ** refused, so every decoded string is a C string. */
+    memset(&je, 0, sizeof je);
+    json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES |
+                              JSON_DECODE_ANY, &je);
+    if (root == NULL && je.text[0] == '\0')
+        /* jansson 2.14 fails without a message (or code) only when its
+        ** lexer cannot allocate its first buffer. */
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, NULL,
+                          "out of memory");
+    if (root == NULL)
+        return fdsp__fail(err, errlen, parse_error_code(&je), NULL, NULL,
+                          "at byte %d: %s", je.position, je.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, NULL,
+                          "message must be a JSON object");
+    }
+    rc = find_type(root, &type, err, errlen);
+    if (rc != FDSP_OK) {
+        json_decref(root);
+        return rc;
+    }
+    fdsp_msg *m = fdsp_msg_new(type);
+    if (m == NULL) {
+        json_decref(root);
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, NULL,
+                          "out of memory");
+    }
+    rc = read_body(root, m, err, errlen);
+    json_decref(root);
+    if (rc != FDSP_OK) {
+        fdsp_msg_free(m);
+        return rc;
+    }
+    *out = m;
+    return FDSP_OK;
+}

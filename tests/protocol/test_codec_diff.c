@@ -1,0 +1,731 @@
+/*
+** test_codec_diff.c — the direct codec (protocol/src/decode.c, encode.c)
+** against the jansson reference it replaced (protocol/src/ref/).
+**
+**   same code     both decoders give the same FDSP_E_* code for the input;
+**                 a refusal found in the fields (not in the JSON itself)
+**                 has the same error line, word for word
+**   same bytes    a decoded message encodes to the same bytes with both
+**                 encoders, and decodes again to the same
+**   data cases    every tests/protocol/valid/ and invalid/ case
+**   edge cases    escapes, surrogates, numbers, NUL bytes, duplicate keys
+**                 at any depth, depth and batch and value limits exactly
+**   structs       awkward strings and invalid structs through both encoders
+*/
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fieldsync_proto.h"
+#include "proto_internal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* JSON-level refusals carry jansson's or the reader's own wording, which
+** differ; both start like this.  Every other error line must be equal. */
+#define PARSE_PREFIX "at byte "
+
+static int starts_with(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Both encoders on m: same code, same bytes.  Returns the bytes (or NULL
+** if refused); caller frees. */
+static char *encode_both(const fdsp_msg *m, size_t *n_out, int *rc_out)
+{
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int ra = fdsp_encode(m, &a, &na);
+    int rb = fdsp__ref_encode(m, &b, &nb);
+    if (ra != rb)
+        fail_msg("encode: direct %s, reference %s", fdsp_errname(ra),
+                 fdsp_errname(rb));
+    if (ra == FDSP_OK) {
+        if (na != nb || memcmp(a, b, na) != 0)
+            fail_msg("encode bytes differ:\n direct    %.*s\n reference %.*s",
+                     (int)na, a, (int)nb, b);
+        assert_int_equal(a[na], '\0');
+    } else {
+        assert_null(a);
+        assert_null(b);
+    }
+    free(b);
+    *n_out = na;
+    *rc_out = ra;
+    return a;
+}
+
+/* The whole differential check for one input; returns the code. */
+static int diff_n(const char *buf, size_t len)
+{
+    fdsp_msg *m1 = NULL, *m2 = NULL;
+    char e1[256], e2[256];
+    int r1 = fdsp_decode(buf, len, &m1, e1, sizeof e1);
+    int r2 = fdsp__ref_decode(buf, len, &m2, e2, sizeof e2);
+    if (r1 != r2)
+        fail_msg("decode: direct %s (%s), reference %s (%s) for: %.300s",
+                 fdsp_errname(r1), e1, fdsp_errname(r2), e2,
+                 buf ? buf : "(null)");
+    if (r1 != FDSP_OK) {
+        assert_null(m1);
+        assert_true(strlen(e1) > 0);
+        if (starts_with(e2, PARSE_PREFIX)) {
+            if (!starts_with(e1, PARSE_PREFIX))
+                fail_msg("error line \"%s\" vs reference \"%s\"", e1, e2);
+        } else if (strcmp(e1, e2) != 0) {
+            fail_msg("error line \"%s\" vs reference \"%s\"", e1, e2);
+        }
+        return r1;
+    }
+    size_t n1, n2;
+    int rc1, rc2;
+    char *b1 = encode_both(m1, &n1, &rc1);
+    char *b2 = encode_both(m2, &n2, &rc2);
+    assert_int_equal(rc1, FDSP_OK);
+    assert_int_equal(rc2, FDSP_OK);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    /* The canonical form decodes again, the same way, to the same bytes. */
+    fdsp_msg *m3 = NULL, *m4 = NULL;
+    assert_int_equal(fdsp_decode(b1, n1, &m3, e1, sizeof e1), FDSP_OK);
+    assert_int_equal(fdsp__ref_decode(b1, n1, &m4, e2, sizeof e2), FDSP_OK);
+    size_t n3, n4;
+    char *b3 = encode_both(m3, &n3, &rc1);
+    char *b4 = encode_both(m4, &n4, &rc2);
+    assert_int_equal(n3, n1);
+    assert_memory_equal(b3, b1, n1);
+    assert_int_equal(n4, n1);
+    assert_memory_equal(b4, b1, n1);
+    free(b1);
+    free(b2);
+    free(b3);
+    free(b4);
+    fdsp_msg_free(m1);
+    fdsp_msg_free(m2);
+    fdsp_msg_free(m3);
+    fdsp_msg_free(m4);
+    return FDSP_OK;
+}
+
+static int diff(const char *s)
+{
+    return diff_n(s, strlen(s));
+}
+
+/* diff, and the code must be `want`. */
+static void expect(const char *s, int want)
+{
+    int rc = diff(s);
+    if (rc != want)
+        fail_msg("expected %s, got %s for: %.300s", fdsp_errname(want),
+                 fdsp_errname(rc), s);
+}
+
+static void expect_n(const char *s, size_t n, int want)
+{
+    int rc = diff_n(s, n);
+    if (rc != want)
+        fail_msg("expected %s, got %s for: %.300s", fdsp_errname(want),
+                 fdsp_errname(rc), s);
+}
+
+static char *rep(char c, size_t n)
+{
+    char *s = malloc(n + 1);
+    assert_non_null(s);
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* printf into a new buffer. */
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    va_start(ap, f);
+    vsnprintf(s, (size_t)n + 1, f, ap);
+    va_end(ap);
+    return s;
+}
+
+#define CHG(v) "{\"t\":\"customer\",\"r\":\"r1\",\"f\":\"name\",\"v\":" v \
+               ",\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\",\"d\":\"a\"}"
+#define PUSH(v) "{\"type\":\"push\",\"batch\":1,\"changes\":[" CHG(v) "]}"
+#define NOTIFY(x) "{\"type\":\"notify\",\"head\":1,\"x\":" x "}"
+
+/* ---- data cases ------------------------------------------------------------ */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = '\0';
+    *len = (size_t)n;
+    return buf;
+}
+
+static int run_dir(const char *sub)
+{
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/%s", FDSP_TEST_DATA_DIR, sub);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        fail_msg("cannot open %s", dir);
+    int count = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        size_t nl = strlen(ent->d_name);
+        if (nl < 5 || strcmp(ent->d_name + nl - 5, ".json") != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
+        size_t len;
+        char *buf = slurp(path, &len);
+        print_message("  %s/%s\n", sub, ent->d_name);
+        diff_n(buf, len);
+        free(buf);
+        count++;
+    }
+    closedir(d);
+    return count;
+}
+
+static void test_data_cases(void **state)
+{
+    (void)state;
+    assert_true(run_dir("valid") >= 10);
+    assert_true(run_dir("invalid") >= 10);
+}
+
+/* ---- strings ----------------------------------------------------------------- */
+
+static void test_strings(void **state)
+{
+    (void)state;
+    /* Every simple escape, and \u escapes of every width. */
+    expect(PUSH("\"\\\"\\\\\\/\\b\\f\\n\\r\\t\""), FDSP_OK);
+    expect(PUSH("\"\\u0041\\u00e9\\u00E9\\u4e2d\\uFFFF\\u0001\\u001f\\u007f\""),
+           FDSP_OK);
+    /* Surrogate pairs: good, reversed, lone, split by other text. */
+    expect(PUSH("\"\\ud83d\\ude00\""), FDSP_OK);
+    expect(PUSH("\"x\\uD83D\\uDE00y\""), FDSP_OK);
+    expect(PUSH("\"\\ude00\\ud83d\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ud83d\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ud83dx\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ud83d\\n\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ud83d\\ud83d\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ud83d\\u0041\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ude00\""), FDSP_E_JSON);
+    expect(PUSH("\"\\ud83d\xc3\xa9\""), FDSP_E_JSON);
+    /* A lone surrogate is found after the closing quote: bad UTF-8 later
+    ** in the same string comes first; later in the message it does not. */
+    expect(PUSH("\"\\ud83d \xff\""), FDSP_E_UTF8);
+    expect("{\"type\":\"notify\",\"x\":\"\\ud800\",\"y\":\"\xff\"}", FDSP_E_JSON);
+    /* \u0000 is a bad value, unless the string is otherwise bad JSON. */
+    expect(PUSH("\"\\u0000\""), FDSP_E_VALUE);
+    expect(PUSH("\"\\u0000\\ud800\""), FDSP_E_JSON);
+    expect(NOTIFY("{\"k\\u0000\":1}"), FDSP_E_VALUE);
+    expect(NOTIFY("{\"k\\u0000\":1,\"k\\u0000\":1}"), FDSP_E_VALUE);
+    expect(NOTIFY("[\"\\u0000\"]"), FDSP_E_VALUE);
+    /* Bad escapes, truncations, raw controls. */
+    expect(PUSH("\"\\x\""), FDSP_E_JSON);
+    expect(PUSH("\"\\u12\""), FDSP_E_JSON);
+    expect(PUSH("\"\\u12g4\""), FDSP_E_JSON);
+    expect(PUSH("\"\\u12\xff\""), FDSP_E_UTF8);
+    expect(PUSH("\"\\\xff\""), FDSP_E_UTF8);
+    expect(PUSH("\"\\\xc3\xa9\""), FDSP_E_JSON);
+    expect(PUSH("\"\t\""), FDSP_E_JSON);
+    expect(PUSH("\"\x7f\""), FDSP_OK);
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":\"abc", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":\"abc\\", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":\"abc\\u00", FDSP_E_JSON);
+    expect("{\"type\":\"notify\",\"head\":1,\"x\":\"\xe4\xb8", FDSP_E_UTF8);
+    /* Escaped keys are the same keys. */
+    expect("{\"typ\\u0065\":\"notify\",\"head\":1}", FDSP_OK);
+    expect("{\"type\":\"notify\",\"h\\u0065ad\":1,\"head\":2}", FDSP_E_DUPKEY);
+    expect("{\"type\":\"noti\\u0066y\",\"head\":1}", FDSP_OK);
+    /* UTF-8: every kind of bad sequence, in keys and outside strings. */
+    const char *const bad[] = {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf",
+                               "\xc3", "\xe0\x80\x80", "\xe0\x9f\xbf",
+                               "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\x80",
+                               "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff",
+                               "\xe4\xb8", "\xe4\x41\x41"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *s = fmt(PUSH("\"%s\""), bad[i]);
+        expect(s, FDSP_E_UTF8);
+        free(s);
+        s = fmt("{\"type\":\"notify\",\"head\":1,\"%s\":1}", bad[i]);
+        expect(s, FDSP_E_UTF8);
+        free(s);
+        s = fmt("{\"type\":\"notify\",\"head\":1}%s", bad[i]);
+        expect(s, FDSP_E_UTF8);
+        free(s);
+        s = fmt("{\"type\":\"notify\",\"head\":1%s}", bad[i]);
+        expect(s, FDSP_E_UTF8);
+        free(s);
+        s = fmt("{\"type\":\"notify\",\"head\":tru%s}", bad[i]);
+        expect(s, FDSP_E_UTF8);
+        free(s);
+    }
+    const char *const good[] = {"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80",
+                                "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
+                                "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char *s = fmt(PUSH("\"%s\""), good[i]);
+        expect(s, FDSP_OK);
+        free(s);
+        /* A valid character where a token belongs is bad JSON. */
+        s = fmt("{\"type\":\"notify\",\"head\":1%s}", good[i]);
+        expect(s, FDSP_E_JSON);
+        free(s);
+    }
+}
+
+/* ---- numbers ------------------------------------------------------------------ */
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    const struct { const char *v; int code; } cases[] = {
+        {"0", FDSP_OK}, {"-0", FDSP_OK}, {"1", FDSP_OK},
+        {"9007199254740992", FDSP_OK}, {"9007199254740993", FDSP_E_VALUE},
+        {"9223372036854775807", FDSP_E_VALUE},
+        {"9223372036854775808", FDSP_E_VALUE},
+        {"-9223372036854775808", FDSP_E_VALUE},
+        {"-9223372036854775809", FDSP_E_VALUE},
+        {"99999999999999999999999999", FDSP_E_VALUE},
+        {"1.0", FDSP_E_TYPE}, {"1e3", FDSP_E_TYPE}, {"1E3", FDSP_E_TYPE},
+        {"1e+3", FDSP_E_TYPE}, {"1e-3", FDSP_E_TYPE}, {"-0.0", FDSP_E_TYPE},
+        {"1e308", FDSP_E_TYPE}, {"1e309", FDSP_E_VALUE},
+        {"-1e309", FDSP_E_VALUE}, {"1e-400", FDSP_E_TYPE},
+        {"179769313486231570000e288", FDSP_E_TYPE},
+        {"179769313486231581e291", FDSP_E_VALUE},
+        {"0.000001e314", FDSP_E_TYPE}, {"0.000001e315", FDSP_E_VALUE},
+        {"1e99999999999999999999", FDSP_E_VALUE},
+        {"0e99999999999999999999", FDSP_E_TYPE},
+        {"01", FDSP_E_JSON}, {"-", FDSP_E_JSON}, {"-a", FDSP_E_JSON},
+        {"+1", FDSP_E_JSON}, {"1.", FDSP_E_JSON}, {"1.e3", FDSP_E_JSON},
+        {".5", FDSP_E_JSON}, {"1e", FDSP_E_JSON}, {"1e+", FDSP_E_JSON},
+        {"--1", FDSP_E_JSON}, {"1x", FDSP_E_JSON}, {"0x10", FDSP_E_JSON},
+        {"1 2", FDSP_E_JSON}, {"Infinity", FDSP_E_JSON}, {"NaN", FDSP_E_JSON},
+        {"true", FDSP_E_TYPE}, {"nul", FDSP_E_JSON}, {"nulls", FDSP_E_JSON},
+        {"True", FDSP_E_JSON},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = fmt("{\"type\":\"notify\",\"head\":%s}", cases[i].v);
+        expect(s, cases[i].code);
+        free(s);
+        /* Inside an ignored member every number is fine but overflow. */
+        s = fmt(NOTIFY("[%s]"), cases[i].v);
+        diff(s);
+        free(s);
+    }
+    /* An overflowing number is found while it is read: before the syntax
+    ** error it sits in. */
+    expect(NOTIFY("1 99999999999999999999"), FDSP_E_VALUE);
+    expect("{\"type\":\"notify\",\"head\":1,99999999999999999999:1}",
+           FDSP_E_VALUE);
+    expect("{\"type\":\"notify\",\"head\":1,1e999:1}", FDSP_E_VALUE);
+    /* One NUL byte right after a number or literal is skipped (jansson);
+    ** anywhere else it is bad JSON. */
+    expect_n("{\"type\":\"notify\",\"head\":1\0}", 27, FDSP_OK);
+    expect_n("{\"type\":\"notify\",\"head\":1\0\0}", 28, FDSP_E_JSON);
+    expect_n("{\"type\":\"notify\",\"head\":1,\"x\":true\0}", 36, FDSP_OK);
+    expect_n("{\"type\":\"notify\",\"head\":1,\"x\":1.5\0}", 35, FDSP_OK);
+    expect_n("{\"type\":\"notify\",\"head\":1 \0}", 28, FDSP_E_JSON);
+    expect_n("{\"type\":\"notify\",\"head\":1}\0", 27, FDSP_E_JSON);
+    expect_n("1\0", 2, FDSP_E_TYPE);
+    expect_n("\0", 1, FDSP_E_JSON);
+    /* Top-level scalars parse first: their JSON errors come first. */
+    expect("99999999999999999999", FDSP_E_VALUE);
+    expect("\"\\u0000\"", FDSP_E_VALUE);
+    expect("\"\\ud800\"", FDSP_E_JSON);
+    expect("[1,]", FDSP_E_JSON);
+    expect("[1,2] ", FDSP_E_TYPE);
+}
+
+/* ---- structure --------------------------------------------------------------- */
+
+static void test_structure(void **state)
+{
+    (void)state;
+    const char *const cases[] = {
+        "", " ", "{", "}", "{}", "[", "]", "[]", "{\"type\"}", "{\"type\":}",
+        "{\"type\":\"notify\",}", "{\"type\":\"notify\" \"head\":1}",
+        "{\"type\":\"notify\",\"head\":1,}", "{,\"type\":\"notify\"}",
+        "{\"type\":\"notify\";\"head\":1}", "{\"type\"::\"notify\"}",
+        "{\"type\":\"notify\",\"head\":1]", "[{\"type\":\"notify\"}}",
+        NOTIFY("[1 2]"), NOTIFY("[1,,2]"), NOTIFY("[,]"), NOTIFY("{1:2}"),
+        NOTIFY("{\"a\" 1}"), NOTIFY("{\"a\":1 \"b\":2}"), NOTIFY("[}"),
+        NOTIFY("{]"), NOTIFY("[[]]"), NOTIFY("{\"a\":{}}"), NOTIFY("\"\""),
+        NOTIFY("null"), NOTIFY("[true,false,null,1,-1.5e-3,\"s\",{},[]]"),
+        "\t\r\n {\"type\" : \"notify\" , \"head\" : 1 } \r\n\t",
+        "{\"type\":\"notify\",\"head\":1}\v", "\xef\xbb\xbf{\"type\":\"notify\",\"head\":1}",
+        "{\"type\":\"notify\",\"head\":1}{", "{\"type\":\"notify\",\"head\":1}]",
+        "{\"type\":\"notify\",\"head\":1}\"x",
+        "{\"type\":\"notify\",\"head\":1}\"\xff",
+        "{\"type\":\"notify\",\"head\":1,\"x\":\"a\"\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":\"a\"\"\xff\"}",
+        "{\"type\":\"notify\",\"head\":1,\"x\" \"\xff\"}",
+        "{\"type\":\"notify\",\"head\":1,\"x\" x\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":-\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":1.\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":1e\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":01\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":\xff}",
+        "{\"type\":\"notify\",\"head\":1,\"x\":@\xff}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        diff(cases[i]);
+    expect_n(NULL, 0, FDSP_E_JSON);
+}
+
+/* Duplicate keys at every depth, also in members nobody reads. */
+static void test_duplicates(void **state)
+{
+    (void)state;
+    expect(NOTIFY("{\"a\":1,\"a\":2}"), FDSP_E_DUPKEY);
+    expect(NOTIFY("[{\"a\":[{\"b\":1,\"b\":1}]}]"), FDSP_E_DUPKEY);
+    expect(NOTIFY("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,"
+                  "\"h\":8,\"i\":9,\"j\":10,\"a\":11}"), FDSP_E_DUPKEY);
+    expect(NOTIFY("{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,\"g\":7,"
+                  "\"h\":8,\"i\":9,\"j\":10,\"k\":11}"), FDSP_OK);
+    /* A duplicate before a syntax error wins; after one it does not. */
+    expect(NOTIFY("{\"a\":1,\"a\":2 x}"), FDSP_E_DUPKEY);
+    expect(NOTIFY("{\"a\":1 x,\"a\":2}"), FDSP_E_JSON);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"t\":\"c\"}]}",
+           FDSP_E_DUPKEY);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"vv\":{\"a\":1,\"a\":1}}]}",
+           FDSP_E_DUPKEY);
+    expect("{\"type\":\"revoke\",\"records\":[{\"t\":\"c\",\"r\":\"r\",\"x\":1,"
+           "\"x\":1}]}", FDSP_E_DUPKEY);
+    /* Thousands of distinct keys (the hash table), and one repeated. */
+    size_t n = 5000;
+    char *big = malloc(n * 16 + 64);
+    assert_non_null(big);
+    size_t k = (size_t)sprintf(big, "{\"type\":\"notify\",\"head\":1");
+    for (size_t i = 0; i < n; i++)
+        k += (size_t)sprintf(big + k, ",\"k%zu\":%zu", i, i);
+    strcpy(big + k, "}");
+    expect(big, FDSP_OK);
+    strcpy(big + k, ",\"k4321\":0}");
+    expect(big, FDSP_E_DUPKEY);
+    /* The same in a vv: too many entries, but the duplicate comes first. */
+    k = (size_t)sprintf(big, "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"vv\":{");
+    for (size_t i = 0; i < 200; i++)
+        k += (size_t)sprintf(big + k, "%s\"d%zu\":1", i ? "," : "", i);
+    strcpy(big + k, "}}]}");
+    expect(big, FDSP_E_MISSING);
+    strcpy(big + k, ",\"d7\":1}}]}");
+    expect(big, FDSP_E_DUPKEY);
+    free(big);
+}
+
+/* ---- limits exactly ------------------------------------------------------------- */
+
+static void test_limits(void **state)
+{
+    (void)state;
+    /* Depth: the message is level 1; 8 levels pass, 9 do not. */
+    expect(NOTIFY("[[[[[[[1]]]]]]]"), FDSP_OK);
+    expect(NOTIFY("[[[[[[[[1]]]]]]]]"), FDSP_E_DEPTH);
+    expect(NOTIFY("[{\"a\":[{\"b\":[{\"c\":[1]}]}]}]"), FDSP_OK);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+           "\"f\":\"f\",\"v\":null,\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\","
+           "\"d\":\"a\",\"x\":[[[[1]]]]}]}", FDSP_OK);
+    /* A value of exactly FDSP_MAX_VALUE bytes, and one more; escaped, the
+    ** limit counts decoded bytes. */
+    for (size_t n = FDSP_MAX_VALUE; n <= FDSP_MAX_VALUE + 1; n++) {
+        char *v = rep('v', n);
+        char *s = fmt(PUSH("\"%s\""), v);
+        expect(s, n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK);
+        free(s);
+        free(v);
+        size_t m = n / 2;
+        char *u = malloc(m * 6 + (n - 2 * m) * 6 + 1);
+        assert_non_null(u);
+        size_t k = 0;
+        for (size_t i = 0; i < m; i++)      /* \u00e9: 2 bytes each */
+            k += (size_t)sprintf(u + k, "\\u00e9");
+        if (n % 2)
+            k += (size_t)sprintf(u + k, "\\n");
+        s = fmt(PUSH("\"%s\""), u);
+        expect(s, n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK);
+        free(s);
+        free(u);
+    }
+    /* A batch of exactly FDSP_MAX_BATCH changes, and one more. */
+    for (size_t n = FDSP_MAX_BATCH; n <= FDSP_MAX_BATCH + 1; n++) {
+        size_t one = strlen(CHG("\"x\"")) + 1;
+        char *s = malloc(n * one + 64);
+        assert_non_null(s);
+        size_t k = (size_t)sprintf(s, "{\"type\":\"push\",\"batch\":1,\"changes\":[");
+        for (size_t i = 0; i < n; i++)
+            k += (size_t)sprintf(s + k, "%s" CHG("\"x\""), i ? "," : "");
+        strcpy(s + k, "]}");
+        expect(s, n > FDSP_MAX_BATCH ? FDSP_E_LIMIT : FDSP_OK);
+        free(s);
+    }
+    /* Frame size exactly. */
+    const char *msg = "{\"type\":\"notify\",\"head\":1}";
+    char *buf = rep(' ', FDSP_MAX_FRAME + 1);
+    memcpy(buf, msg, strlen(msg));
+    expect_n(buf, FDSP_MAX_FRAME, FDSP_OK);
+    expect_n(buf, FDSP_MAX_FRAME + 1, FDSP_E_TOOBIG);
+    free(buf);
+}
+
+/* ---- field errors: order and wording ----------------------------------------- */
+
+static void test_field_errors(void **state)
+{
+    (void)state;
+    const char *const cases[] = {
+        /* message checks before change checks, changes in index order,
+        ** fields in the reference's order whatever their byte order */
+        "{\"changes\":[{}],\"type\":\"push\"}",
+        "{\"type\":\"push\",\"changes\":[1],\"batch\":-1}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"d\":1,\"t\":\"A\"}]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[" CHG("1") "," CHG("\"x\"") "]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[" CHG("\"x\"") ",{\"h\":1}]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+        "\"f\":\"f\",\"v\":null,\"vv\":{\"a\":0,\"B\":\"x\"},\"h\":\"0\",\"d\":\"a\"}]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+        "\"f\":\"f\",\"v\":null,\"vv\":{\"a b\":1},\"h\":\"0\",\"d\":\"a\"}]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+        "\"f\":\"f\",\"v\":null,\"vv\":[],\"h\":\"0\",\"d\":\"a\"}]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+        "\"f\":\"f\",\"v\":null,\"vv\":{},\"h\":\"0\",\"d\":\"a\"}]}",
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+        "\"f\":\"f\",\"v\":null,\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\","
+        "\"d\":\"a\",\"u\":null,\"s\":null,\"at\":null}]}",
+        "{\"type\":\"changes\",\"changes\":[{\"t\":\"c\",\"r\":\"r\","
+        "\"f\":\"f\",\"v\":null,\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\","
+        "\"d\":\"a\",\"s\":null}],\"last\":1,\"more\":true}",
+        "{\"type\":\"changes\",\"more\":1,\"last\":-1,\"changes\":{}}",
+        "{\"type\":\"ack\",\"refused\":[{\"message\":1}],\"accepted\":0,\"batch\":1}",
+        "{\"type\":\"ack\",\"refused\":[{\"i\":1,\"code\":\"ok\",\"message\":1}],"
+        "\"accepted\":0,\"batch\":1}",
+        "{\"type\":\"ack\",\"refused\":[{\"i\":1,\"code\":\"brand_new\","
+        "\"message\":\"m\"}],\"accepted\":0,\"batch\":1}",
+        "{\"type\":\"revoke\",\"records\":[{\"r\":\"a b\",\"t\":\"T\"}]}",
+        "{\"type\":\"revoke\",\"records\":[{\"t\":\"t\",\"r\":\"r\"},2]}",
+        "{\"type\":\"error\",\"fatal\":1,\"batch\":1.5,\"message\":\"m\","
+        "\"code\":\"auth\"}",
+        "{\"type\":\"error\",\"fatal\":null,\"batch\":null,\"message\":\"m\","
+        "\"code\":\"auth\"}",
+        "{\"type\":\"hello\",\"device\":\"d\",\"cursor\":0,\"v\":1.0}",
+        "{\"type\":\"hello\",\"device\":\"d\",\"cursor\":0,\"v\":-0}",
+        "{\"type\":\"hello\",\"device\":\"d\",\"cursor\":0,\"v\":1,\"client\":null}",
+        "{\"type\":\"hello\",\"device\":\"d\",\"cursor\":0,\"v\":1,\"client\":\"\"}",
+        "{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"\","
+        "\"device\":\"d\",\"head\":0}",
+        "{\"type\":\"pull\",\"limit\":0,\"after\":-1}",
+        "{\"type\":null}", "{\"type\":\"NOTIFY\"}", "{\"head\":1}",
+        "{\"type\":\"notify\",\"head\":\"1\"}",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        diff(cases[i]);
+}
+
+/* ---- the encoders on structs ------------------------------------------------------ */
+
+static void test_encode_structs(void **state)
+{
+    (void)state;
+    /* Every control character, '/', DEL, quotes, non-ASCII. */
+    char awkward[200];
+    size_t k = 0;
+    for (int c = 1; c < 0x20; c++)
+        awkward[k++] = (char)c;
+    strcpy(awkward + k, "/\x7f\"\\ \xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80");
+
+    fdsp_msg *m = fdsp_msg_new(FDSP_PUSH);
+    m->batch = 9007199254740992LL;
+    m->n_changes = 2;
+    m->changes = calloc(2, sizeof *m->changes);
+    for (int i = 0; i < 2; i++) {
+        fdsp_change *c = &m->changes[i];
+        c->table = strdup("customer");
+        c->record = strdup("r/1");
+        c->field = strdup("f.x_1");
+        c->value = i ? strdup(awkward) : NULL;
+        c->device = strdup("dev");
+        c->user = strdup(i ? "bob" : "");
+        c->hlc = i ? UINT64_MAX : 0;
+        c->seq = i ? 9007199254740992LL : 0;
+        c->server_ms = i;
+        c->vv.n = 3;
+        c->vv.e = calloc(3, sizeof *c->vv.e);
+        c->vv.e[0].device = strdup("zz");
+        c->vv.e[1].device = strdup("Aa");
+        c->vv.e[2].device = strdup("a~");
+        c->vv.e[0].counter = 1;
+        c->vv.e[1].counter = 9007199254740992ULL;
+        c->vv.e[2].counter = 42;
+    }
+    size_t n;
+    int rc;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->type = FDSP_CHANGES;          /* change 0 has no seq */
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    m->changes[0].seq = 1;
+    m->more = 7;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->changes[1].vv.e[2].counter = 0;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_ERROR);
+    m->code = FDSP_E_FORBIDDEN;
+    m->message = strdup(awkward);
+    m->fatal = 3;
+    m->batch = 5;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_HELLO);
+    m->device = strdup("d");
+    m->client = strdup("");
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_ACK);
+    m->accepted = 3;
+    m->n_refused = 2;
+    m->refused = calloc(2, sizeof *m->refused);
+    m->refused[0].index = 499;
+    m->refused[0].code = FDSP_E_INTERNAL;
+    m->refused[0].message = strdup(awkward);
+    m->refused[1].code = FDSP_E_JSON;
+    m->refused[1].message = strdup("");
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    fdsp_msg_free(m);
+
+    /* Too big for a frame: both refuse it the same way. */
+    m = fdsp_msg_new(FDSP_PUSH);
+    m->n_changes = FDSP_MAX_BATCH;
+    m->changes = calloc(FDSP_MAX_BATCH, sizeof *m->changes);
+    for (size_t i = 0; i < FDSP_MAX_BATCH; i++) {
+        fdsp_change *c = &m->changes[i];
+        c->table = strdup("t");
+        c->record = strdup("r");
+        c->field = strdup("f");
+        c->value = rep('\n', 1100);     /* 2200 bytes escaped */
+        c->device = strdup("d");
+        c->vv.n = 1;
+        c->vv.e = calloc(1, sizeof *c->vv.e);
+        c->vv.e[0].device = strdup("d");
+        c->vv.e[0].counter = 1;
+    }
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_TOOBIG);
+    m->n_changes = 400;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->n_changes = FDSP_MAX_BATCH;
+    fdsp_msg_free(m);
+}
+
+/* An encoding of exactly FDSP_MAX_FRAME bytes is sent; one byte more is
+** too big.  Values are grown one byte at a time to hit the edge. */
+static void test_encode_frame_edge(void **state)
+{
+    (void)state;
+    const size_t n_chg = 66;
+    fdsp_msg *m = fdsp_msg_new(FDSP_PUSH);
+    m->batch = 1;
+    m->n_changes = n_chg;
+    m->changes = calloc(n_chg, sizeof *m->changes);
+    size_t len[66];
+    for (size_t i = 0; i < n_chg; i++) {
+        fdsp_change *c = &m->changes[i];
+        c->table = strdup("t");
+        c->record = strdup("r");
+        c->field = strdup("f");
+        len[i] = 15000;
+        c->value = rep('x', FDSP_MAX_VALUE);
+        c->value[len[i]] = '\0';
+        c->device = strdup("d");
+        c->vv.n = 1;
+        c->vv.e = calloc(1, sizeof *c->vv.e);
+        c->vv.e[0].device = strdup("d");
+        c->vv.e[0].counter = 1;
+    }
+    size_t n;
+    int rc;
+    char *b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    free(b);
+    /* Grow the values until the text is exactly one frame. */
+    size_t need = FDSP_MAX_FRAME - n, i = 0;
+    while (need > 0) {
+        size_t add = FDSP_MAX_VALUE - len[i];
+        if (add > need)
+            add = need;
+        memset(m->changes[i].value + len[i], 'y', add);
+        len[i] += add;
+        m->changes[i].value[len[i]] = '\0';
+        need -= add;
+        i++;
+    }
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_int_equal(n, FDSP_MAX_FRAME);
+    expect_n(b, n, FDSP_OK);
+    free(b);
+    /* One byte more: a quote, which is escaped (two bytes), less one 'y'. */
+    m->changes[0].value[0] = '"';
+    m->changes[0].value[len[0] - 1] = '\0';
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_int_equal(n, FDSP_MAX_FRAME);
+    free(b);
+    m->changes[0].value[len[0] - 1] = 'y';
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_E_TOOBIG);
+    assert_null(b);
+    fdsp_msg_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_data_cases),
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_field_errors),
+        cmocka_unit_test(test_encode_structs),
+        cmocka_unit_test(test_encode_frame_edge),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
