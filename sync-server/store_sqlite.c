@@ -47,7 +47,11 @@ static const char *const schema_sql =
     "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
     "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
     "  user TEXT NOT NULL, server_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS history_by_rec ON history(tbl, rid, seq);"
+    /* history_by_rec(tbl, rid, seq) was kept up on every append and no
+    ** query reads it (history is read by seq; a record's state comes from
+    ** reg): a text-keyed B-tree insert per change for nothing.  Dropped in
+    ** place, as reg_by_value. */
+    "DROP INDEX IF EXISTS history_by_rec;"
     "CREATE TABLE IF NOT EXISTS rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
     "  customer TEXT, creator TEXT NOT NULL,"
     "  PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
@@ -71,8 +75,8 @@ static const char *const schema_sql =
 /* Prepared statements kept on the handle, prepared on first use. */
 enum {
     ST_BEGIN_W, ST_BEGIN_R, ST_COMMIT, ST_ROLLBACK, ST_HEAD,
-    ST_REG_GET, ST_REG_PUT, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
-    ST_REC_SET_CUSTOMER, ST_FIELD_COUNT, ST_FIELD_HAS, ST_SCAN,
+    ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
+    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_ALL,
     ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
@@ -87,23 +91,29 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
     [ST_REG_GET] = "SELECT versions FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
-    [ST_REG_PUT] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                   " ON CONFLICT(tbl, rid, field) DO UPDATE SET"
-                   " value=excluded.value, versions=excluded.versions,"
-                   " conflict=excluded.conflict",
+    /* merge_change knows whether the register exists (it just read it, or
+    ** the transaction's memo says the record has no such field), so it
+    ** inserts or updates instead of an upsert's extra probe. */
+    [ST_REG_INS] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_REG_UPD] = "UPDATE reg SET value=?4, versions=?5, conflict=?6"
+                   " WHERE tbl=?1 AND rid=?2 AND field=?3",
     [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
                     " user, server_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
     [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
                    " VALUES (?1, ?2, ?3, ?4)",
     [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
-    [ST_FIELD_COUNT] = "SELECT count(*) FROM reg WHERE tbl=?1 AND rid=?2",
+    [ST_FIELD_LIST] = "SELECT field FROM reg WHERE tbl=?1 AND rid=?2",
     [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
     [ST_SCAN] = "SELECT h.seq, h.tbl, h.rid, h.field, h.value, h.vv, h.hlc,"
                 " h.device, h.user, h.server_ms, r.customer, r.creator"
                 " FROM history h LEFT JOIN rec r ON r.tbl=h.tbl AND r.rid=h.rid"
                 " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2",
+    /* The same for a caller without a filter: no record index join. */
+    [ST_SCAN_ALL] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                    " server_ms FROM history WHERE seq > ?1 ORDER BY seq"
+                    " LIMIT ?2",
     [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
                          " AND field='deleted'",
     [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
@@ -148,12 +158,43 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE r.customer=?1 AND r.tbl<>'customer'",
 };
 
+/* What one transaction has learnt about a record (tbl, rid): its row in the
+** record index and the names of its stored fields.  Inside a transaction
+** the snapshot cannot change under us (a write transaction holds the write
+** lock; a read one sees a fixed snapshot), and every write to reg and rec
+** goes through fsv_store_merge_change, which keeps the memo up to date; so
+** each record costs one index lookup and one field scan per batch instead
+** of several per change.  Cleared at every begin, commit and rollback and
+** after any failed merge.  A record whose strings do not fit is not
+** memoised: every call then asks SQLite, as before. */
+enum { REC_UNSEEN = 0, REC_ABSENT, REC_PRESENT };
+typedef struct rec_memo {
+    struct rec_memo *next;          /* hash chain */
+    unsigned hash;
+    int rec;                        /* REC_*: the rec row */
+    int has_customer;               /* customer not NULL (REC_PRESENT) */
+    int fields_loaded;              /* fields[] lists every stored field */
+    size_t n_fields, cap_fields;
+    char (*fields)[FDSP_MAX_NAME + 1];
+    char tbl[FDSP_MAX_NAME + 1];
+    char rid[FDSP_MAX_ID + 1];
+    char customer[FDSP_MAX_ID + 1];
+    char creator[FDSP_MAX_ID + 1];
+} rec_memo;
+
+#define MEMO_BUCKETS 1024           /* power of two */
+#define MEMO_MAX     8192           /* records memoised per transaction */
+
 struct fsv_store {
     sqlite3 *db;
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
+    rec_memo **memo;                /* MEMO_BUCKETS chains, or NULL */
+    size_t n_memo;
     char errmsg[512];
 };
+
+static void memo_clear(fsv_store *s);
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s)
 {
@@ -210,6 +251,16 @@ static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
              : sqlite3_bind_null(st, i);
+}
+
+/* The store's own strings and the merge path's outlive each step: bind
+** without a copy. */
+static void bind_static(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 /* Run a statement that returns no rows. */
@@ -272,10 +323,13 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
     /* A 64 MiB page cache keeps the hot registers and the history tail in
-    ** memory; the server is the only writer of this file. */
+    ** memory; the server is the only writer of this file.  Reads of pages
+    ** outside the WAL go through a 256 MiB memory map instead of read()
+    ** and a copy.  synchronous=FULL stays: an acked change is on disk. */
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
-                            " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
+                            " PRAGMA temp_store=MEMORY;"
+                            " PRAGMA mmap_size=268435456;", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path,
                  msg ? msg : sqlite3_errmsg(s->db));
@@ -292,6 +346,7 @@ void fsv_store_close(fsv_store *s)
 {
     if (!s)
         return;
+    memo_clear(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -313,6 +368,7 @@ static int tx(fsv_store *s, int slot, const char *what)
 
 int fsv_store_begin(fsv_store *s)
 {
+    memo_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     s->in_tx = rc == FSV_OK;
     return rc;
@@ -320,6 +376,7 @@ int fsv_store_begin(fsv_store *s)
 
 int fsv_store_begin_read(fsv_store *s)
 {
+    memo_clear(s);
     int rc = tx(s, ST_BEGIN_R, "begin");
     s->in_tx = rc == FSV_OK;
     return rc;
@@ -327,6 +384,7 @@ int fsv_store_begin_read(fsv_store *s)
 
 int fsv_store_commit(fsv_store *s)
 {
+    memo_clear(s);
     int rc = tx(s, ST_COMMIT, "commit");
     if (rc != FSV_OK) {
         /* A failed COMMIT (e.g. disk full) leaves the transaction open:
@@ -342,6 +400,7 @@ int fsv_store_commit(fsv_store *s)
 
 int fsv_store_rollback(fsv_store *s)
 {
+    memo_clear(s);
     s->in_tx = 0;
     if (sqlite3_get_autocommit(s->db))
         return FSV_OK;
@@ -391,23 +450,186 @@ int fsv_store_history_count(fsv_store *s, int64_t *n)
 
 /* ---- Registers and history ----------------------------------------------------- */
 
-static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg)
+/* ---- The transaction's record memo (see struct rec_memo) ------------------ */
+
+static unsigned memo_hash(const char *tbl, const char *rid)
+{
+    unsigned h = 2166136261u;   /* FNV-1a over "tbl\0rid" */
+    for (const unsigned char *p = (const unsigned char *)tbl; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h *= 16777619u;
+    for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static void memo_clear(fsv_store *s)
+{
+    if (!s->memo)
+        return;
+    for (size_t i = 0; i < MEMO_BUCKETS; i++) {
+        rec_memo *m = s->memo[i];
+        while (m) {
+            rec_memo *next = m->next;
+            free(m->fields);
+            free(m);
+            m = next;
+        }
+    }
+    free(s->memo);
+    s->memo = NULL;
+    s->n_memo = 0;
+}
+
+/* The memo of (tbl, rid), created empty when missing; NULL outside a
+** transaction, for strings that do not fit, at MEMO_MAX or out of memory
+** (the caller then asks SQLite). */
+static rec_memo *memo_get(fsv_store *s, const char *tbl, const char *rid)
+{
+    if (!s->in_tx || !tbl || !rid)
+        return NULL;
+    size_t lt = strlen(tbl), lr = strlen(rid);
+    if (lt > FDSP_MAX_NAME || lr > FDSP_MAX_ID)
+        return NULL;
+    unsigned h = memo_hash(tbl, rid);
+    if (s->memo) {
+        for (rec_memo *m = s->memo[h & (MEMO_BUCKETS - 1)]; m; m = m->next)
+            if (m->hash == h && strcmp(m->rid, rid) == 0 &&
+                strcmp(m->tbl, tbl) == 0)
+                return m;
+    } else {
+        s->memo = calloc(MEMO_BUCKETS, sizeof *s->memo);
+        if (!s->memo)
+            return NULL;
+    }
+    if (s->n_memo >= MEMO_MAX)
+        return NULL;
+    rec_memo *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->hash = h;
+    memcpy(m->tbl, tbl, lt + 1);
+    memcpy(m->rid, rid, lr + 1);
+    m->next = s->memo[h & (MEMO_BUCKETS - 1)];
+    s->memo[h & (MEMO_BUCKETS - 1)] = m;
+    s->n_memo++;
+    return m;
+}
+
+/* Copy a nullable string into a memo slot; 0 if it does not fit. */
+static int memo_str(char *dst, size_t cap, const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n >= cap)
+        return 0;
+    memcpy(dst, v ? v : "", n + 1);
+    return 1;
+}
+
+/* Fill m's record-index part from the rec table.  FSV_OK (m->rec set, or
+** left REC_UNSEEN when its strings do not fit) or a store error. */
+static int memo_load_rec(fsv_store *s, rec_memo *m)
+{
+    sqlite3_stmt *st = stmt(s, ST_REC_GET);
+    if (!st)
+        return FSV_ERROR;
+    bind_static(st, 1, m->tbl);
+    bind_static(st, 2, m->rid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        m->rec = REC_ABSENT;
+    } else if (rc == SQLITE_ROW) {
+        m->has_customer = sqlite3_column_type(st, 0) != SQLITE_NULL;
+        if (memo_str(m->customer, sizeof m->customer,
+                     (const char *)sqlite3_column_text(st, 0)) &&
+            memo_str(m->creator, sizeof m->creator,
+                     (const char *)sqlite3_column_text(st, 1)))
+            m->rec = REC_PRESENT;
+    } else {
+        sqlite3_reset(st);
+        return dberr(s, "record index");
+    }
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+static int memo_has_field(const rec_memo *m, const char *field)
+{
+    for (size_t i = 0; i < m->n_fields; i++)
+        if (strcmp(m->fields[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+/* Note a field as stored; 0 if it cannot (then the memo stops vouching for
+** the record's fields). */
+static int memo_add_field(rec_memo *m, const char *field)
+{
+    size_t n = strlen(field);
+    if (n > FDSP_MAX_NAME)
+        return 0;
+    if (m->n_fields == m->cap_fields) {
+        size_t cap = m->cap_fields ? m->cap_fields * 2 : 8;
+        void *p = realloc(m->fields, cap * sizeof *m->fields);
+        if (!p)
+            return 0;
+        m->fields = p;
+        m->cap_fields = cap;
+    }
+    memcpy(m->fields[m->n_fields++], field, n + 1);
+    return 1;
+}
+
+/* Fill m's list of stored fields (one scan of the record's registers). */
+static int memo_load_fields(fsv_store *s, rec_memo *m)
+{
+    sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
+    if (!st)
+        return FSV_ERROR;
+    bind_static(st, 1, m->tbl);
+    bind_static(st, 2, m->rid);
+    m->n_fields = 0;
+    int rc, ok = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        if (ok && !(f && memo_add_field(m, f)))
+            ok = 0;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return dberr(s, "field list");
+    m->fields_loaded = ok;
+    if (!ok)
+        m->n_fields = 0;
+    return FSV_OK;
+}
+
+/* ---- Registers and history ----------------------------------------------------- */
+
+/* Load c's register into reg (empty if never written); *found 1 if it
+** exists. */
+static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg,
+                    int *found)
 {
     reg->n = 0;
     reg->v = NULL;
+    *found = 0;
     sqlite3_stmt *st = stmt(s, ST_REG_GET);
     if (!st)
         return FSV_ERROR;
-    bind_text(st, 1, c->table);
-    bind_text(st, 2, c->record);
-    bind_text(st, 3, c->field);
+    bind_static(st, 1, c->table);
+    bind_static(st, 2, c->record);
+    bind_static(st, 3, c->field);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
         return FSV_OK;
     }
-    if (rc != SQLITE_ROW)
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
         return dberr(s, "load register");
+    }
+    *found = 1;
     rc = fds_register_parse((const char *)sqlite3_column_text(st, 0), reg);
     sqlite3_reset(st);
     if (rc == FDS_NOMEM)
@@ -418,21 +640,13 @@ static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg)
     return FSV_OK;
 }
 
-/* The merge path's strings outlive each step: bind without a copy. */
-static void bind_static(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg)
+static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg,
+                    int exists)
 {
     char *txt = fds_register_dump(reg);     /* canonical bytes, as replicas */
     if (!txt)
         return seterr(s, FSV_NOMEM, "out of memory");
-    sqlite3_stmt *st = stmt(s, ST_REG_PUT);
+    sqlite3_stmt *st = stmt(s, exists ? ST_REG_UPD : ST_REG_INS);
     if (!st) {
         free(txt);
         return FSV_ERROR;
@@ -475,75 +689,156 @@ static int hist_add(fsv_store *s, fdsp_change *c)
 }
 
 /* Keep the record index: creator on first sight, customer link from a
-** child's "customer" register (its merged winner). */
-static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg)
+** child's "customer" register (its merged winner).  With the record's memo
+** (m, its rec part known) only what changes is written: the row once, the
+** customer link when it moves; without, INSERT OR IGNORE and UPDATE. */
+static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg,
+                      rec_memo *m)
 {
     int is_customer = strcmp(c->table, "customer") == 0;
-    sqlite3_stmt *st = stmt(s, ST_REC_ADD);
+    int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
+    const char *winner = reg->n ? reg->v[0].value : NULL;
+    const char *creator = c->user ? c->user : "";
+    sqlite3_stmt *st;
+    int rc;
+
+    if (m && m->rec == REC_ABSENT) {
+        /* A new record: one insert carries its customer link too. */
+        const char *cust = is_customer ? c->record : sets_customer ? winner : NULL;
+        st = stmt(s, ST_REC_ADD);
+        if (!st)
+            return FSV_ERROR;
+        bind_static(st, 1, c->table);
+        bind_static(st, 2, c->record);
+        bind_static(st, 3, cust);
+        bind_static(st, 4, creator);
+        rc = step_done(s, st, "record index");
+        if (rc == FSV_OK) {
+            m->has_customer = cust != NULL;
+            if (memo_str(m->customer, sizeof m->customer, cust) &&
+                memo_str(m->creator, sizeof m->creator, creator))
+                m->rec = REC_PRESENT;
+            else
+                m->rec = REC_UNSEEN;    /* ask SQLite next time */
+        }
+        return rc;
+    }
+    if (m && m->rec == REC_PRESENT) {
+        if (!sets_customer ||
+            (winner ? m->has_customer && strcmp(m->customer, winner) == 0
+                    : !m->has_customer))
+            return FSV_OK;      /* the row already says it */
+        st = stmt(s, ST_REC_SET_CUSTOMER);
+        if (!st)
+            return FSV_ERROR;
+        bind_static(st, 1, c->table);
+        bind_static(st, 2, c->record);
+        bind_static(st, 3, winner);
+        rc = step_done(s, st, "record index");
+        if (rc == FSV_OK) {
+            m->has_customer = winner != NULL;
+            if (!memo_str(m->customer, sizeof m->customer, winner))
+                m->rec = REC_UNSEEN;
+        }
+        return rc;
+    }
+    st = stmt(s, ST_REC_ADD);
     if (!st)
         return FSV_ERROR;
     bind_static(st, 1, c->table);
     bind_static(st, 2, c->record);
     bind_static(st, 3, is_customer ? c->record : NULL);
-    bind_static(st, 4, c->user ? c->user : "");
-    int rc = step_done(s, st, "record index");
-    if (rc != FSV_OK || is_customer || strcmp(c->field, "customer") != 0)
+    bind_static(st, 4, creator);
+    rc = step_done(s, st, "record index");
+    if (rc != FSV_OK || !sets_customer)
         return rc;
     st = stmt(s, ST_REC_SET_CUSTOMER);
     if (!st)
         return FSV_ERROR;
     bind_static(st, 1, c->table);
     bind_static(st, 2, c->record);
-    bind_static(st, 3, reg->n ? reg->v[0].value : NULL);
+    bind_static(st, 3, winner);
     return step_done(s, st, "record index");
 }
 
-int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
+static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
 {
     fds_register cur, next = {0, NULL};
+    rec_memo *m = memo_get(s, c->table, c->record);
+    int rc = FSV_OK, found = 0;
     c->seq = 0;
-    int rc = reg_load(s, c, &cur);
+    if (m && m->rec == REC_UNSEEN)
+        rc = memo_load_rec(s, m);
     if (rc != FSV_OK)
         return rc;
+    if (m && m->fields_loaded && !memo_has_field(m, c->field)) {
+        cur.n = 0;      /* the memo vouches: never written */
+        cur.v = NULL;
+    } else {
+        rc = reg_load(s, c, &cur, &found);
+        if (rc != FSV_OK)
+            return rc;
+    }
     if (fds_merge(&cur, c, &next, outcome) != FDS_OK) {
         fds_register_clear(&cur);
         return seterr(s, FSV_NOMEM, "merge failed (out of memory)");
     }
     fds_register_clear(&cur);
     if (*outcome != FDS_MERGE_NOOP) {
-        rc = reg_save(s, c, &next);
+        rc = reg_save(s, c, &next, found);
         if (rc == FSV_OK)
             rc = hist_add(s, c);
         if (rc == FSV_OK)
-            rc = rec_update(s, c, &next);
+            rc = rec_update(s, c, &next, m && m->rec != REC_UNSEEN ? m : NULL);
+        if (rc == FSV_OK && m && m->fields_loaded && !found &&
+            !memo_add_field(m, c->field)) {
+            m->fields_loaded = 0;
+            m->n_fields = 0;
+        }
     }
     fds_register_clear(&next);
+    return rc;
+}
+
+int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
+{
+    int rc = merge_change(s, c, outcome);
+    if (rc != FSV_OK)
+        memo_clear(s);  /* a statement may have failed half-way */
     return rc;
 }
 
 int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, int *count, int *has_field)
 {
-    sqlite3_stmt *st = stmt(s, ST_FIELD_COUNT);
+    rec_memo *m = memo_get(s, tbl, rid);
+    if (m && !m->fields_loaded) {
+        int rc = memo_load_fields(s, m);
+        if (rc != FSV_OK)
+            return rc;
+    }
+    if (m && m->fields_loaded) {
+        *count = (int)m->n_fields;
+        *has_field = memo_has_field(m, field);
+        return FSV_OK;
+    }
+    sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
     if (!st)
         return FSV_ERROR;
     bind_text(st, 1, tbl);
     bind_text(st, 2, rid);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    int rc, n = 0, has = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        n++;
+        if (f && strcmp(f, field) == 0)
+            has = 1;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
         return dberr(s, "field count");
-    *count = sqlite3_column_int(st, 0);
-    sqlite3_reset(st);
-    st = stmt(s, ST_FIELD_HAS);
-    if (!st)
-        return FSV_ERROR;
-    bind_text(st, 1, tbl);
-    bind_text(st, 2, rid);
-    bind_text(st, 3, field);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return dberr(s, "field lookup");
-    *has_field = rc == SQLITE_ROW;
+    *count = n;
+    *has_field = has;
     return FSV_OK;
 }
 
@@ -683,7 +978,7 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
     memo.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
-        sqlite3_stmt *st = stmt(s, ST_SCAN);
+        sqlite3_stmt *st = stmt(s, filter ? ST_SCAN : ST_SCAN_ALL);
         if (!st) {
             rc = FSV_ERROR;
             break;
@@ -758,6 +1053,25 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
 {
     *customer = NULL;
     *creator = NULL;
+    rec_memo *m = memo_get(s, tbl, rid);
+    if (m && m->rec == REC_UNSEEN) {
+        int rc = memo_load_rec(s, m);
+        if (rc != FSV_OK)
+            return rc;
+    }
+    if (m && m->rec == REC_ABSENT)
+        return FSV_NOTFOUND;
+    if (m && m->rec == REC_PRESENT) {
+        *customer = m->has_customer ? strdup(m->customer) : NULL;
+        *creator = strdup(m->creator);
+        if ((m->has_customer && !*customer) || !*creator) {
+            free(*customer);
+            free(*creator);
+            *customer = *creator = NULL;
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+        return FSV_OK;
+    }
     sqlite3_stmt *st = stmt(s, ST_REC_GET);
     if (!st)
         return FSV_ERROR;
@@ -768,8 +1082,10 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
         sqlite3_reset(st);
         return FSV_NOTFOUND;
     }
-    if (rc != SQLITE_ROW)
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
         return dberr(s, "record index");
+    }
     int has_cust = sqlite3_column_type(st, 0) != SQLITE_NULL;
     *customer = has_cust ? col_dup(st, 0) : NULL;
     *creator = col_dup(st, 1);
