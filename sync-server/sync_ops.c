@@ -12,7 +12,8 @@
 #include "server.h"
 #include "visibility.h"
 
-/* 1 if user u may see at least one of the changes. */
+/* 1 if user u may see at least one of the changes (change by change: the
+** fallback when the fan-out set cannot be built). */
 static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
                     size_t n)
 {
@@ -36,7 +37,10 @@ static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
 }
 
 /* After a push committed: tell every other session that may see one of the
-** new changes to pull (rule 10: server push, no polling). */
+** new changes to pull (rule 10: server push, no polling).  The batch is
+** reduced once to the customers and creators deciding who sees it
+** (fsv_vis_set), so each session costs a decision per distinct customer,
+** not store lookups per change. */
 static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
                     int64_t head, int vis_changed)
 {
@@ -47,6 +51,8 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
     m.head = head;
     if (fsv_store_begin_read(srv->store) != FSV_OK)
         return;
+    fsv_vis_set *set = NULL;
+    int set_tried = 0;
     for (fsv_session *s = srv->sessions; s; s = s->next) {
         if (!s->hello_done || s->close_after_send)
             continue;
@@ -55,11 +61,21 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
         ** the pushing device, which may have given the customer away. */
         if (s == from && !vis_changed)
             continue;
-        if ((vis_changed || sees_any(srv->store, &s->user, c, n)) &&
-            fsv_sess_send(s, &m) == 0)
+        int sees = vis_changed || fsv_vis_sees_all(&s->user);
+        if (!sees) {
+            if (!set_tried) {
+                set_tried = 1;
+                if (fsv_vis_set_build(srv->store, c, n, &set) != FSV_OK)
+                    set = NULL;
+            }
+            sees = set ? fsv_vis_set_sees_any(set, &s->user)
+                       : sees_any(srv->store, &s->user, c, n);
+        }
+        if (sees && fsv_sess_send(s, &m) == 0)
             fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
                       (long long)head);
     }
+    fsv_vis_set_free(set);
     fsv_store_rollback(srv->store);
 }
 
@@ -430,7 +446,14 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
     int64_t t0 = fsv_now_ms();
     int limit = m->limit > 0 && m->limit < s->srv->max_batch
                     ? m->limit : s->srv->max_batch;
-    struct fsv_vis_filter f = {st, &s->user};
+    /* Each customer's verdict is looked up once per pull; a user who sees
+    ** everything needs no filter (nor the record index join). */
+    struct fsv_vis_memo_filter f;
+    memset(&f, 0, sizeof f);
+    f.store = st;
+    f.user = &s->user;
+    fsv_row_filter filter = fsv_vis_sees_all(&s->user) ? NULL
+                                                       : fsv_vis_memo_filter_fn;
     fdsp_change *ch = NULL;
     size_t n = 0;
     int64_t last = 0;
@@ -445,9 +468,9 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
         rc = visibility_events(s, m->after, &close);
     if (rc == FSV_OK && !close && s->resend_pos == s->n_resend)
         rc = fsv_store_changes_after(st, m->after, limit, s->device,
-                                     fsv_vis_filter_fn, &f, &ch, &n, &last,
-                                     &more);
+                                     filter, &f, &ch, &n, &last, &more);
     fsv_store_rollback(st); /* end of the read snapshot */
+    fsv_vis_memo_filter_clear(&f);
     if (rc != FSV_OK) {
         fsv_err("pull from %s/%s: %s", s->user.name, s->device,
                 fsv_store_errmsg(st));
