@@ -157,13 +157,12 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
-    fdsp_refusal *ref = m->n_changes ? calloc(m->n_changes, sizeof *ref) : NULL;
+    /* Refusals are rare: their array is made at the first one. */
+    fdsp_refusal *ref = NULL;
     size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
     struct fsv_vis_cache vc = {NULL, 0, 0};
 
-    if (m->n_changes && !ref)
-        return fsv_sess_error(s, FDSP_E_INTERNAL, m->batch, 0, "out of memory");
     rc = fsv_store_begin(st);
     for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
         fdsp_change *c = &m->changes[i];
@@ -198,6 +197,10 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             }
         }
         if (code) {
+            if (!ref && !(ref = calloc(m->n_changes, sizeof *ref))) {
+                rc = FSV_NOMEM;
+                break;
+            }
             ref[n_ref].index = i;
             ref[n_ref].code = code;
             ref[n_ref].message = strdup(why);
