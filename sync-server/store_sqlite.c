@@ -183,18 +183,24 @@ typedef struct rec_memo {
 } rec_memo;
 
 #define MEMO_BUCKETS 1024           /* power of two */
+#define MEMO_CHUNK   128            /* entries per allocation */
 #define MEMO_MAX     8192           /* records memoised per transaction */
 
 struct fsv_store {
     sqlite3 *db;
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
-    rec_memo **memo;                /* MEMO_BUCKETS chains, or NULL */
-    size_t n_memo;
+    /* The memo's storage is kept from one transaction to the next (a
+    ** batch would otherwise pay an allocation per record): MEMO_BUCKETS
+    ** chains, and entries in chunks of MEMO_CHUNK, n_memo of them in use. */
+    rec_memo **memo;
+    rec_memo **chunks;
+    size_t n_chunks, n_memo;
     char errmsg[512];
 };
 
 static void memo_clear(fsv_store *s);
+static void memo_free(fsv_store *s);
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s)
 {
@@ -346,7 +352,7 @@ void fsv_store_close(fsv_store *s)
 {
     if (!s)
         return;
-    memo_clear(s);
+    memo_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -463,22 +469,26 @@ static unsigned memo_hash(const char *tbl, const char *rid)
     return h;
 }
 
+/* Forget every record (the storage stays for the next transaction). */
 static void memo_clear(fsv_store *s)
 {
-    if (!s->memo)
-        return;
-    for (size_t i = 0; i < MEMO_BUCKETS; i++) {
-        rec_memo *m = s->memo[i];
-        while (m) {
-            rec_memo *next = m->next;
-            free(m->fields);
-            free(m);
-            m = next;
-        }
-    }
-    free(s->memo);
-    s->memo = NULL;
+    if (s->memo && s->n_memo)
+        memset(s->memo, 0, MEMO_BUCKETS * sizeof *s->memo);
     s->n_memo = 0;
+}
+
+/* Release the memo's storage (closing the store). */
+static void memo_free(fsv_store *s)
+{
+    for (size_t i = 0; i < s->n_chunks; i++) {
+        for (size_t j = 0; j < MEMO_CHUNK; j++)
+            free(s->chunks[i][j].fields);
+        free(s->chunks[i]);
+    }
+    free(s->chunks);
+    free(s->memo);
+    s->chunks = s->memo = NULL;
+    s->n_chunks = s->n_memo = 0;
 }
 
 /* The memo of (tbl, rid), created empty when missing; NULL outside a
@@ -492,27 +502,34 @@ static rec_memo *memo_get(fsv_store *s, const char *tbl, const char *rid)
     if (lt > FDSP_MAX_NAME || lr > FDSP_MAX_ID)
         return NULL;
     unsigned h = memo_hash(tbl, rid);
-    if (s->memo) {
-        for (rec_memo *m = s->memo[h & (MEMO_BUCKETS - 1)]; m; m = m->next)
-            if (m->hash == h && strcmp(m->rid, rid) == 0 &&
-                strcmp(m->tbl, tbl) == 0)
-                return m;
-    } else {
-        s->memo = calloc(MEMO_BUCKETS, sizeof *s->memo);
-        if (!s->memo)
-            return NULL;
-    }
+    if (!s->memo && !(s->memo = calloc(MEMO_BUCKETS, sizeof *s->memo)))
+        return NULL;
+    rec_memo **head = &s->memo[h & (MEMO_BUCKETS - 1)];
+    for (rec_memo *m = *head; m; m = m->next)
+        if (m->hash == h && strcmp(m->rid, rid) == 0 && strcmp(m->tbl, tbl) == 0)
+            return m;
     if (s->n_memo >= MEMO_MAX)
         return NULL;
-    rec_memo *m = calloc(1, sizeof *m);
-    if (!m)
-        return NULL;
+    if (s->n_memo == s->n_chunks * MEMO_CHUNK) {
+        rec_memo **cv = realloc(s->chunks, (s->n_chunks + 1) * sizeof *cv);
+        if (!cv)
+            return NULL;
+        s->chunks = cv;
+        if (!(cv[s->n_chunks] = calloc(MEMO_CHUNK, sizeof **cv)))
+            return NULL;
+        s->n_chunks++;
+    }
+    rec_memo *m = &s->chunks[s->n_memo / MEMO_CHUNK][s->n_memo % MEMO_CHUNK];
+    s->n_memo++;
+    /* A reused entry keeps only its field array's storage. */
+    m->next = *head;
     m->hash = h;
+    m->rec = REC_UNSEEN;
+    m->has_customer = m->fields_loaded = 0;
+    m->n_fields = 0;
     memcpy(m->tbl, tbl, lt + 1);
     memcpy(m->rid, rid, lr + 1);
-    m->next = s->memo[h & (MEMO_BUCKETS - 1)];
-    s->memo[h & (MEMO_BUCKETS - 1)] = m;
-    s->n_memo++;
+    *head = m;
     return m;
 }
 
