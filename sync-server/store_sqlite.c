@@ -76,7 +76,7 @@ static const char *const schema_sql =
 enum {
     ST_BEGIN_W, ST_BEGIN_R, ST_COMMIT, ST_ROLLBACK, ST_HEAD,
     ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
-    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_ALL,
+    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN,
     ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
@@ -106,14 +106,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
     [ST_FIELD_LIST] = "SELECT field FROM reg WHERE tbl=?1 AND rid=?2",
     [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
-    [ST_SCAN] = "SELECT h.seq, h.tbl, h.rid, h.field, h.value, h.vv, h.hlc,"
-                " h.device, h.user, h.server_ms, r.customer, r.creator"
-                " FROM history h LEFT JOIN rec r ON r.tbl=h.tbl AND r.rid=h.rid"
-                " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2",
-    /* The same for a caller without a filter: no record index join. */
-    [ST_SCAN_ALL] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
-                    " server_ms FROM history WHERE seq > ?1 ORDER BY seq"
-                    " LIMIT ?2",
+    /* The record index is read per record run by the filter's caller
+    ** (fsv_store_changes_after), not joined per row. */
+    [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                " server_ms FROM history WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
                          " AND field='deleted'",
     [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
@@ -889,53 +885,54 @@ int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
 
 /* The filter's last answer, for the record it was asked about.  A record's
 ** fields are consecutive in history (pushed together), and the filter's
-** answer depends only on the record (tbl, rid, customer, creator), never on
-** the field, and cannot change inside the scan's read transaction: one
-** answer serves the record's run of rows. */
+** answer depends only on the record (tbl, rid, and its customer and
+** creator, which cannot change inside the scan's read snapshot), never on
+** the field: one answer, and one record index lookup, serve the record's
+** run of rows. */
 typedef struct vis_memo {
     int valid, vis;
     char tbl[FDSP_MAX_NAME + 1], rid[FDSP_MAX_ID + 1];
-    char customer[FDSP_MAX_ID + 2], creator[FDSP_MAX_ID + 2]; /* "\1"+text */
 } vis_memo;
 
-/* NULL is kept as "" and text as "\1text", so the two never compare equal. */
-static int memo_put(char *dst, size_t cap, const char *v)
+static int memo_hit(const vis_memo *m, const char *tbl, const char *rid)
 {
-    size_t n = v ? strlen(v) : 0;
-    if (n + 2 > cap)
-        return 0;
-    if (v) {
-        dst[0] = '\1';
-        memcpy(dst + 1, v, n + 1);
-    } else {
-        dst[0] = '\0';
-    }
-    return 1;
+    return m->valid && tbl && rid && strcmp(m->rid, rid) == 0 &&
+           strcmp(m->tbl, tbl) == 0;
 }
 
-static int memo_same(const char *kept, const char *v)
+static void memo_keep(vis_memo *m, const char *tbl, const char *rid, int vis)
 {
-    return v ? kept[0] == '\1' && strcmp(kept + 1, v) == 0 : kept[0] == '\0';
-}
-
-static int memo_hit(const vis_memo *m, const fsv_row *row)
-{
-    return m->valid && row->tbl && row->rid && strcmp(m->tbl, row->tbl) == 0 &&
-           strcmp(m->rid, row->rid) == 0 && memo_same(m->customer, row->customer) &&
-           memo_same(m->creator, row->creator);
-}
-
-static void memo_keep(vis_memo *m, const fsv_row *row, int vis)
-{
-    m->valid = row->tbl && row->rid && strlen(row->tbl) < sizeof m->tbl &&
-               strlen(row->rid) < sizeof m->rid &&
-               memo_put(m->customer, sizeof m->customer, row->customer) &&
-               memo_put(m->creator, sizeof m->creator, row->creator);
+    m->valid = tbl && rid && strlen(tbl) < sizeof m->tbl &&
+               strlen(rid) < sizeof m->rid;
     if (m->valid) {
-        strcpy(m->tbl, row->tbl);
-        strcpy(m->rid, row->rid);
+        strcpy(m->tbl, tbl);
+        strcpy(m->rid, rid);
         m->vis = vis;
     }
+}
+
+/* Ask the filter about a scan row: its record's customer and creator come
+** from the record index (NULL when the record is not in it). */
+static int filter_row(fsv_store *s, sqlite3_stmt *st, fsv_row_filter filter,
+                      void *ud, int *vis)
+{
+    fsv_row row = {
+        .tbl = (const char *)sqlite3_column_text(st, 1),
+        .rid = (const char *)sqlite3_column_text(st, 2),
+        .field = (const char *)sqlite3_column_text(st, 3),
+    };
+    char *customer = NULL, *creator = NULL;
+    int rc = row.tbl && row.rid ? fsv_store_record_info(s, row.tbl, row.rid,
+                                                        &customer, &creator)
+                                : FSV_NOTFOUND;
+    if (rc != FSV_OK && rc != FSV_NOTFOUND)
+        return rc;
+    row.customer = customer;
+    row.creator = creator;
+    *vis = filter(ud, &row);
+    free(customer);
+    free(creator);
+    return FSV_OK;
 }
 
 /* Fill c from a scan row (columns as in ST_SCAN). */
@@ -995,7 +992,7 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
     memo.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
-        sqlite3_stmt *st = stmt(s, filter ? ST_SCAN : ST_SCAN_ALL);
+        sqlite3_stmt *st = stmt(s, ST_SCAN);
         if (!st) {
             rc = FSV_ERROR;
             break;
@@ -1011,19 +1008,21 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
             if (exclude_device && dev && strcmp(dev, exclude_device) == 0)
                 goto next_row;
             if (filter) {
-                fsv_row row = {
-                    .tbl = (const char *)sqlite3_column_text(st, 1),
-                    .rid = (const char *)sqlite3_column_text(st, 2),
-                    .field = (const char *)sqlite3_column_text(st, 3),
-                    .customer = (const char *)sqlite3_column_text(st, 10),
-                    .creator = (const char *)sqlite3_column_text(st, 11),
-                };
                 /* The filter runs its own lookups on other statements;
                 ** this one stays positioned on its row. */
-                int hit = memo_hit(&memo, &row);
-                int vis = hit ? memo.vis : filter(ud, &row);
-                if (!hit && vis >= 0)
-                    memo_keep(&memo, &row, vis);
+                const char *tbl = (const char *)sqlite3_column_text(st, 1);
+                const char *rid = (const char *)sqlite3_column_text(st, 2);
+                int vis = 0;
+                if (memo_hit(&memo, tbl, rid)) {
+                    vis = memo.vis;
+                } else {
+                    rc = filter_row(s, st, filter, ud, &vis);
+                    if (rc != FSV_OK)
+                        break;
+                    if (vis >= 0)
+                        memo_keep(&memo, (const char *)sqlite3_column_text(st, 1),
+                                  (const char *)sqlite3_column_text(st, 2), vis);
+                }
                 if (vis < 0) {
                     rc = FSV_ERROR;
                     break;
