@@ -40,9 +40,12 @@ static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
 ** new changes to pull (rule 10: server push, no polling).  The batch is
 ** reduced once to the customers and creators deciding who sees it
 ** (fsv_vis_set), so each session costs a decision per distinct customer,
-** not store lookups per change. */
+** not store lookups per change.  set (taken over and freed; may be NULL)
+** was built by the push just before its commit, from the record index as
+** that commit left it: this thread is the store's only writer, so it is
+** what a lookup after the commit would find. */
 static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
-                    int64_t head, int vis_changed)
+                    int64_t head, int vis_changed, fsv_vis_set *set)
 {
     fsv_server *srv = from->srv;
     fdsp_msg m;
@@ -51,8 +54,7 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
     m.head = head;
     if (fsv_store_begin_read(srv->store) != FSV_OK)
         return;
-    fsv_vis_set *set = NULL;
-    int set_tried = 0;
+    int set_tried = set != NULL;
     for (fsv_session *s = srv->sessions; s; s = s->next) {
         if (!s->hello_done || s->close_after_send)
             continue;
@@ -152,6 +154,16 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
     return *user ? 1 : -1;
 }
 
+/* 1 if some other session may have to be asked whether it sees a push. */
+static int others_to_ask(const fsv_session *from)
+{
+    for (const fsv_session *s = from->srv->sessions; s; s = s->next)
+        if (s != from && s->hello_done && !s->close_after_send &&
+            !fsv_vis_sees_all(&s->user))
+            return 1;
+    return 0;
+}
+
 /* Merge one batch in one transaction; ack only after the commit. */
 int fsv_sync_push(fsv_session *s, fdsp_msg *m)
 {
@@ -241,6 +253,13 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             appended++;
     }
     fsv_vis_cache_clear(&vc);
+    /* Who may see the batch, decided from the record index while this
+    ** transaction's memo still holds it (see fan_out); only needed when
+    ** some other session may have to be asked. */
+    fsv_vis_set *set = NULL;
+    if (rc == FSV_OK && appended && !vis_changed && others_to_ask(s) &&
+        fsv_vis_set_build(st, m->changes, m->n_changes, &set) != FSV_OK)
+        set = NULL;     /* fan_out builds it, or asks change by change */
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
@@ -270,9 +289,12 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
                  s->device, (long long)m->batch, m->n_changes, accepted,
                  appended, n_ref, (long long)head,
                  (long long)(fsv_now_ms() - t0));
-        if (appended)
-            fan_out(s, m->changes, m->n_changes, head, vis_changed);
+        if (appended) {
+            fan_out(s, m->changes, m->n_changes, head, vis_changed, set);
+            set = NULL;
+        }
     }
+    fsv_vis_set_free(set);
     for (size_t i = 0; i < n_ref; i++)
         free(ref[i].message);
     free(ref);
