@@ -76,7 +76,8 @@ static const char *const schema_sql =
 enum {
     ST_BEGIN_W, ST_BEGIN_R, ST_COMMIT, ST_ROLLBACK, ST_HEAD,
     ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
-    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN,
+    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_KEYS,
+    ST_HIST_ROW,
     ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
@@ -110,6 +111,12 @@ static const char *const stmt_sql[ST__COUNT] = {
     ** (fsv_store_changes_after), not joined per row. */
     [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
                 " server_ms FROM history WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    /* A filtered scan mostly skips rows (other users' records): it reads
+    ** only what deciding needs, and fetches a row it keeps by its seq. */
+    [ST_SCAN_KEYS] = "SELECT seq, tbl, rid, field, device FROM history"
+                     " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_HIST_ROW] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                    " server_ms FROM history WHERE seq = ?1",
     [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
                          " AND field='deleted'",
     [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
@@ -966,6 +973,25 @@ static int row_to_change(fsv_store *s, sqlite3_stmt *st, fdsp_change *c)
     return FSV_OK;
 }
 
+/* Fill c from the history row seq (a row a filtered scan keeps). */
+static int fetch_row(fsv_store *s, int64_t seq, fdsp_change *c)
+{
+    sqlite3_stmt *st = stmt(s, ST_HIST_ROW);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = row_to_change(s, st, c);
+    else if (rc == SQLITE_DONE)
+        rc = seterr(s, FSV_ERROR, "store: history row %lld vanished",
+                    (long long)seq);
+    else
+        rc = dberr(s, "history row");
+    sqlite3_reset(st);
+    return rc;
+}
+
 int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
                             const char *exclude_device, fsv_row_filter filter,
                             void *ud, fdsp_change **out, size_t *n,
@@ -992,7 +1018,7 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
     memo.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
-        sqlite3_stmt *st = stmt(s, ST_SCAN);
+        sqlite3_stmt *st = stmt(s, filter ? ST_SCAN_KEYS : ST_SCAN);
         if (!st) {
             rc = FSV_ERROR;
             break;
@@ -1004,7 +1030,8 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
             rows++;
             scanned++;
             pos = sqlite3_column_int64(st, 0);
-            const char *dev = (const char *)sqlite3_column_text(st, 7);
+            /* Columns 0-3 (seq, tbl, rid, field) are the same in both scans. */
+            const char *dev = (const char *)sqlite3_column_text(st, filter ? 4 : 7);
             if (exclude_device && dev && strcmp(dev, exclude_device) == 0)
                 goto next_row;
             if (filter) {
@@ -1030,7 +1057,8 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
                 if (!vis)
                     goto next_row;
             }
-            rc = row_to_change(s, st, &arr[got]);
+            rc = filter ? fetch_row(s, pos, &arr[got])
+                        : row_to_change(s, st, &arr[got]);
             if (rc != FSV_OK)
                 break;
             if (++got == (size_t)limit) {

@@ -479,6 +479,14 @@ static void test_field_limit_count(void **state)
     expect_fields(f->s, "customer", "big", "more", FDSP_MAX_FIELDS, 0);
 }
 
+static int note_field(void *ud, const fsv_row *row)
+{
+    assert_string_equal(row->customer, "c1");
+    assert_string_equal(row->creator, "alice");
+    snprintf(ud, 32, "%s", row->field);
+    return 1;
+}
+
 /* A store made before history_by_rec was dropped: opening it drops the
 ** index in place and keeps every row; the history still reads by seq. */
 static void test_migrate_history_index(void **state)
@@ -520,6 +528,26 @@ static void test_migrate_history_index(void **state)
     assert_int_equal(got, 2);
     assert_string_equal(ch[0].field, "name");
     assert_string_equal(ch[1].field, "phone");
+    for (size_t i = 0; i < got; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+    /* A filtered scan shows the filter the row's own field and its record
+    ** index entry, and returns the whole rows it keeps. */
+    char seen[32] = "";
+    assert_int_equal(fsv_store_begin_read(f->s), FSV_OK);
+    assert_int_equal(fsv_store_changes_after(f->s, 0, 10, NULL, note_field,
+                                             seen, &ch, &got, &last, &more),
+                     FSV_OK);
+    assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+    assert_string_equal(seen, "name");  /* first row of the record's run */
+    assert_int_equal(got, 2);
+    assert_int_equal(ch[1].seq, 2);
+    assert_string_equal(ch[1].field, "phone");
+    assert_string_equal(ch[1].value, "1");
+    assert_string_equal(ch[1].device, "d1");
+    assert_string_equal(ch[1].user, "alice");
+    assert_int_equal(ch[1].vv.n, 1);
+    assert_int_equal(last, 2);
     for (size_t i = 0; i < got; i++)
         fdsp_change_clear(&ch[i]);
     free(ch);
