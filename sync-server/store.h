@@ -13,7 +13,11 @@
 ** the text of the last failure.  One handle is used by one thread.
 ** Transactions: merge_change and the record/acl lookups may be called
 ** inside fsv_store_begin .. commit/rollback; the admin calls (users, tokens)
-** run their own transaction when none is open.
+** run their own transaction when none is open.  Inside a transaction the
+** store remembers what it has read and written of each record (its record
+** index entry and field names), so a batch pays one lookup per record, not
+** per change; this relies on every write to the registers and the record
+** index going through fsv_store_merge_change on this handle.
 */
 #ifndef FSV_STORE_H
 #define FSV_STORE_H
