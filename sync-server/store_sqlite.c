@@ -332,13 +332,13 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
     /* A 64 MiB page cache keeps the hot registers and the history tail in
-    ** memory; the server is the only writer of this file.  Reads of pages
-    ** outside the WAL go through a 256 MiB memory map instead of read()
-    ** and a copy.  synchronous=FULL stays: an acked change is on disk. */
+    ** memory; the server is the only writer of this file.  No mmap_size:
+    ** measured, it saved nothing here (the working set is in the cache)
+    ** and would turn an I/O error into SIGBUS.  synchronous=FULL stays: an
+    ** acked change is on disk. */
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
-                            " PRAGMA temp_store=MEMORY;"
-                            " PRAGMA mmap_size=268435456;", NULL, NULL, &msg) != SQLITE_OK ||
+                            " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path,
                  msg ? msg : sqlite3_errmsg(s->db));
