@@ -124,6 +124,13 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
 int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
                         int *shared);
 
+/* The users customer is shared with: for each share record "CUSTOMER:USER"
+** of it, USER, unless the record's deleted field says "1" (the users
+** fsv_store_is_shared answers 1 for, in one scan).  *users is a malloc'd
+** array of *n malloc'd names (free each, then the array). */
+int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+                           size_t *n);
+
 /* ---- Users, tokens, devices --------------------------------------------------- */
 int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
                        const char *team);

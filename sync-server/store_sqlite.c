@@ -78,7 +78,7 @@ enum {
     ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
     ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_KEYS,
     ST_HIST_ROW,
-    ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
+    ST_SHARE_DELETED, ST_SHARE_ANY, ST_SHARE_USERS, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
     ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST_TOKEN_LIVE, ST_VISEV_ADD,
@@ -120,6 +120,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
                          " AND field='deleted'",
     [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
+    /* Every share record of a customer: rids "CUSTOMER:..." are exactly
+    ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
+    [ST_SHARE_USERS] = "SELECT rid, field, value FROM reg WHERE tbl='share'"
+                       " AND rid >= ?1 AND rid < ?2 ORDER BY rid",
     [ST_HIST_COUNT] = "SELECT count(*) FROM history",
     [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
@@ -1175,6 +1179,91 @@ int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
         return dberr(s, "share lookup");
     }
     sqlite3_reset(st);
+    return FSV_OK;
+}
+
+int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+                           size_t *n)
+{
+    *users = NULL;
+    *n = 0;
+    size_t len = strlen(customer);
+    char *lo = malloc(len + 2), *hi = malloc(len + 2);
+    sqlite3_stmt *st = lo && hi ? stmt(s, ST_SHARE_USERS) : NULL;
+    if (!st) {
+        free(lo);
+        free(hi);
+        return lo && hi ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+    }
+    memcpy(lo, customer, len);
+    memcpy(hi, customer, len);
+    lo[len] = ':';
+    hi[len] = ';';
+    lo[len + 1] = hi[len + 1] = '\0';
+    bind_static(st, 1, lo);
+    bind_static(st, 2, hi);
+    char **v = NULL;
+    size_t got = 0, cap = 0;
+    char *cur = NULL;           /* rid of the share being read */
+    int deleted = 0, rc = FSV_OK, step;
+    for (;;) {
+        step = sqlite3_step(st);
+        const char *rid = step == SQLITE_ROW
+                              ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        /* A share ends where the next rid starts (or the rows end): it
+        ** counts unless its deleted field says "1" (fsv_store_is_shared). */
+        if (cur && (!rid || strcmp(rid, cur) != 0)) {
+            if (!deleted) {
+                if (got == cap) {
+                    size_t ncap = cap ? cap * 2 : 8;
+                    char **p = realloc(v, ncap * sizeof *p);
+                    if (!p) {
+                        rc = seterr(s, FSV_NOMEM, "out of memory");
+                        break;
+                    }
+                    v = p;
+                    cap = ncap;
+                }
+                char *u = strdup(cur + len + 1);
+                if (!u) {
+                    rc = seterr(s, FSV_NOMEM, "out of memory");
+                    break;
+                }
+                v[got++] = u;
+            }
+            free(cur);
+            cur = NULL;
+        }
+        if (step != SQLITE_ROW)
+            break;
+        if (!rid)
+            continue;
+        if (!cur) {
+            if (!(cur = strdup(rid))) {
+                rc = seterr(s, FSV_NOMEM, "out of memory");
+                break;
+            }
+            deleted = 0;
+        }
+        const char *field = (const char *)sqlite3_column_text(st, 1);
+        const char *value = (const char *)sqlite3_column_text(st, 2);
+        if (field && strcmp(field, "deleted") == 0)
+            deleted = value && strcmp(value, "1") == 0;
+    }
+    if (rc == FSV_OK && step != SQLITE_DONE)
+        rc = dberr(s, "share list");
+    sqlite3_reset(st);
+    free(cur);
+    free(lo);
+    free(hi);
+    if (rc != FSV_OK) {
+        for (size_t i = 0; i < got; i++)
+            free(v[i]);
+        free(v);
+        return rc;
+    }
+    *users = v;
+    *n = got;
     return FSV_OK;
 }
 

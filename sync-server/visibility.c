@@ -76,7 +76,31 @@ typedef struct cust_info {
     char *owner;                    /* NULL: customer unknown */
     int team_done, team_rc;         /* fsv_store_user_get(owner) */
     char team[FSV_NAME_MAX + 1];
+    /* Asked for many users (a fan-out set): everyone it is shared with, in
+    ** one scan, instead of a share lookup per user. */
+    int share_list, shares_done, shares_rc;
+    char **shares;
+    size_t n_shares;
 } cust_info;
+
+/* fsv_store_is_shared(ci->id, user), from the share list if ci keeps one. */
+static int cust_info_shared(fsv_store *s, cust_info *ci, const char *user,
+                            int *shared)
+{
+    if (!ci->share_list)
+        return fsv_store_is_shared(s, ci->id, user, shared);
+    if (!ci->shares_done) {
+        ci->shares_rc = fsv_store_shared_users(s, ci->id, &ci->shares,
+                                               &ci->n_shares);
+        ci->shares_done = 1;
+    }
+    *shared = 0;
+    if (ci->shares_rc != FSV_OK)
+        return ci->shares_rc;
+    for (size_t i = 0; i < ci->n_shares && !*shared; i++)
+        *shared = strcmp(ci->shares[i], user) == 0;
+    return FSV_OK;
+}
 
 /* fsv_vis_customer on a cust_info (u does not see everything). */
 static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u)
@@ -107,7 +131,7 @@ static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u)
     }
     if (vis == 0) {
         int shared = 0;
-        if (fsv_store_is_shared(s, ci->id, u->name, &shared) != FSV_OK)
+        if (cust_info_shared(s, ci, u->name, &shared) != FSV_OK)
             return -1;
         vis = shared;
     }
@@ -370,8 +394,12 @@ void fsv_vis_set_free(fsv_vis_set *vs)
     for (size_t i = 0; i < vs->n_creators; i++)
         free(vs->creators[i]);
     for (size_t i = 0; i < vs->n_cust; i++) {
-        free((char *)vs->cust[i].id);
-        free(vs->cust[i].owner);
+        cust_info *ci = &vs->cust[i];
+        free((char *)ci->id);
+        free(ci->owner);
+        for (size_t j = 0; j < ci->n_shares; j++)
+            free(ci->shares[j]);
+        free(ci->shares);
     }
     free(vs->creators);
     free(vs->cust);
@@ -451,8 +479,10 @@ int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
     if (rc == FSV_OK && n_custs && !(vs->cust = calloc(n_custs, sizeof *vs->cust)))
         rc = FSV_NOMEM;
     for (size_t i = 0; i < n_custs; i++) {
-        if (rc == FSV_OK)
-            vs->cust[vs->n_cust++].id = custs[i];
+        if (rc == FSV_OK) {
+            vs->cust[vs->n_cust].id = custs[i];
+            vs->cust[vs->n_cust++].share_list = 1;
+        }
         else
             free(custs[i]);
     }

@@ -564,9 +564,11 @@ static void test_vis_set_and_memo(void **state)
     add_user(f->s, "mona", "manager", "north");
     add_user(f->s, "sam", "manager", "south");
     add_user(f->s, "root", "admin", "");
-    fsv_user us[6] = {user(f->s, "alice"), user(f->s, "bob"),
+    add_user(f->s, "dave", "rep", "north");
+    fsv_user us[7] = {user(f->s, "alice"), user(f->s, "bob"),
                       user(f->s, "carl"), user(f->s, "mona"),
-                      user(f->s, "sam"), user(f->s, "root")};
+                      user(f->s, "sam"), user(f->s, "root"),
+                      user(f->s, "dave")};
 
     /* c1 alice's; c2 bob's, shared with carl; f1 (c1), f2 (c2), f3 orphan
     ** of alice's; d1 a definition. */
@@ -577,6 +579,32 @@ static void test_vis_set_and_memo(void **state)
     merge(f->s, "followup", "f2", "customer", "c2", "db", 3, 5, "bob", NULL);
     merge(f->s, "followup", "f3", "content", "x", "da", 3, 6, "alice", NULL);
     merge(f->s, "fielddef", "d1", "label", "L", "dm", 1, 7, "mona", NULL);
+    /* c1 shared with dave (live), with bob (unshared), with carl (deleted
+    ** set back to "0"); c10's share must not count for c1. */
+    merge(f->s, "share", "c1:dave", "user", "dave", "da", 4, 8, "alice", NULL);
+    merge(f->s, "share", "c1:bob", "user", "bob", "da", 5, 9, "alice", NULL);
+    merge(f->s, "share", "c1:bob", "deleted", "1", "da", 6, 10, "alice", NULL);
+    merge(f->s, "share", "c1:carl", "deleted", "0", "da", 7, 11, "alice", NULL);
+    merge(f->s, "share", "c10:sam", "user", "sam", "da", 8, 12, "alice", NULL);
+    /* The share list answers as the per-user lookup. */
+    static const char *const custs[] = {"c1", "c2", "c10", "c9", "c"};
+    for (size_t i = 0; i < sizeof custs / sizeof custs[0]; i++) {
+        char **sh = NULL;
+        size_t nsh = 0;
+        assert_int_equal(fsv_store_shared_users(f->s, custs[i], &sh, &nsh),
+                         FSV_OK);
+        for (size_t k = 0; k < 7; k++) {
+            int want = -1, in = 0;
+            assert_int_equal(fsv_store_is_shared(f->s, custs[i], us[k].name,
+                                                 &want), FSV_OK);
+            for (size_t j = 0; j < nsh; j++)
+                in |= strcmp(sh[j], us[k].name) == 0;
+            assert_int_equal(in, want);
+        }
+        for (size_t j = 0; j < nsh; j++)
+            free(sh[j]);
+        free(sh);
+    }
 
     static const char *const batches[][3][2] = {
         {{"customer", "c1"}, {"followup", "f1"}, {NULL, NULL}},
@@ -584,6 +612,7 @@ static void test_vis_set_and_memo(void **state)
         {{"followup", "f3"}, {NULL, NULL}, {NULL, NULL}},
         {{"followup", "f1"}, {"fielddef", "d1"}, {NULL, NULL}},
         {{"followup", "nosuch"}, {"customer", "c2"}, {NULL, NULL}},
+        {{"share", "c1:dave"}, {"followup", "f1"}, {"customer", "c1"}},
     };
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
         fdsp_change c[3];
@@ -598,7 +627,7 @@ static void test_vis_set_and_memo(void **state)
         assert_int_equal(fsv_store_begin_read(f->s), FSV_OK);
         fsv_vis_set *set = NULL;
         assert_int_equal(fsv_vis_set_build(f->s, c, n, &set), FSV_OK);
-        for (size_t k = 0; k < 6; k++) {
+        for (size_t k = 0; k < 7; k++) {
             int want = fsv_vis_sees_all(&us[k]);  /* as fan_out's sees_any */
             for (size_t i = 0; i < n && !want; i++) {
                 char *cu = NULL, *cr = NULL;
@@ -633,6 +662,16 @@ static void test_vis_set_and_memo(void **state)
     assert_int_equal(fsv_vis_set_sees_any(set, &us[3]), 0);    /* mona: north */
     assert_int_equal(fsv_vis_set_sees_any(set, &us[4]), 1);    /* sam: south */
     assert_int_equal(fsv_vis_set_sees_any(set, &us[5]), 1);    /* root */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[6]), 0);    /* dave */
+    fsv_vis_set_free(set);
+    /* c1 through its shares: dave and carl yes, bob (unshared) no. */
+    one.table = (char *)"customer";
+    one.record = (char *)"c1";
+    assert_int_equal(fsv_vis_set_build(f->s, &one, 1, &set), FSV_OK);
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[6]), 1);    /* dave */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[2]), 1);    /* carl */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[1]), 0);    /* bob */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[4]), 0);    /* sam */
     fsv_vis_set_free(set);
 
     /* The memo filter over every row of the history, for each user, twice
@@ -647,7 +686,7 @@ static void test_vis_set_and_memo(void **state)
         {"fielddef", "d1", "label", NULL, "mona"},
         {"followup", "f9", "content", "c9", "bob"},
     };
-    for (size_t k = 0; k < 6; k++) {
+    for (size_t k = 0; k < 7; k++) {
         struct fsv_vis_filter plain = {f->s, &us[k]};
         struct fsv_vis_memo_filter mf;
         memset(&mf, 0, sizeof mf);
