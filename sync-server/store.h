@@ -13,7 +13,11 @@
 ** the text of the last failure.  One handle is used by one thread.
 ** Transactions: merge_change and the record/acl lookups may be called
 ** inside fsv_store_begin .. commit/rollback; the admin calls (users, tokens)
-** run their own transaction when none is open.
+** run their own transaction when none is open.  Inside a transaction the
+** store remembers what it has read and written of each record (its record
+** index entry and field names), so a batch pays one lookup per record, not
+** per change; this relies on every write to the registers and the record
+** index going through fsv_store_merge_change on this handle.
 */
 #ifndef FSV_STORE_H
 #define FSV_STORE_H
@@ -119,6 +123,13 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
 /* 1 in *shared if customer is shared with user (a live share record). */
 int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
                         int *shared);
+
+/* The users customer is shared with: for each share record "CUSTOMER:USER"
+** of it, USER, unless the record's deleted field says "1" (the users
+** fsv_store_is_shared answers 1 for, in one scan).  *users is a malloc'd
+** array of *n malloc'd names (free each, then the array). */
+int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+                           size_t *n);
 
 /* ---- Users, tokens, devices --------------------------------------------------- */
 int fsv_store_user_add(fsv_store *s, const char *name, const char *role,

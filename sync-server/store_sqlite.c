@@ -47,7 +47,11 @@ static const char *const schema_sql =
     "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
     "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
     "  user TEXT NOT NULL, server_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS history_by_rec ON history(tbl, rid, seq);"
+    /* history_by_rec(tbl, rid, seq) was kept up on every append and no
+    ** query reads it (history is read by seq; a record's state comes from
+    ** reg): a text-keyed B-tree insert per change for nothing.  Dropped in
+    ** place, as reg_by_value. */
+    "DROP INDEX IF EXISTS history_by_rec;"
     "CREATE TABLE IF NOT EXISTS rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
     "  customer TEXT, creator TEXT NOT NULL,"
     "  PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
@@ -71,9 +75,10 @@ static const char *const schema_sql =
 /* Prepared statements kept on the handle, prepared on first use. */
 enum {
     ST_BEGIN_W, ST_BEGIN_R, ST_COMMIT, ST_ROLLBACK, ST_HEAD,
-    ST_REG_GET, ST_REG_PUT, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
-    ST_REC_SET_CUSTOMER, ST_FIELD_COUNT, ST_FIELD_HAS, ST_SCAN,
-    ST_SHARE_DELETED, ST_SHARE_ANY, ST_HIST_COUNT,
+    ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
+    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_KEYS,
+    ST_HIST_ROW,
+    ST_SHARE_DELETED, ST_SHARE_ANY, ST_SHARE_USERS, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
     ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST_TOKEN_LIVE, ST_VISEV_ADD,
@@ -87,26 +92,38 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
     [ST_REG_GET] = "SELECT versions FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
-    [ST_REG_PUT] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                   " ON CONFLICT(tbl, rid, field) DO UPDATE SET"
-                   " value=excluded.value, versions=excluded.versions,"
-                   " conflict=excluded.conflict",
+    /* merge_change knows whether the register exists (it just read it, or
+    ** the transaction's memo says the record has no such field), so it
+    ** inserts or updates instead of an upsert's extra probe. */
+    [ST_REG_INS] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_REG_UPD] = "UPDATE reg SET value=?4, versions=?5, conflict=?6"
+                   " WHERE tbl=?1 AND rid=?2 AND field=?3",
     [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
                     " user, server_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
     [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
                    " VALUES (?1, ?2, ?3, ?4)",
     [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
-    [ST_FIELD_COUNT] = "SELECT count(*) FROM reg WHERE tbl=?1 AND rid=?2",
+    [ST_FIELD_LIST] = "SELECT field FROM reg WHERE tbl=?1 AND rid=?2",
     [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
-    [ST_SCAN] = "SELECT h.seq, h.tbl, h.rid, h.field, h.value, h.vv, h.hlc,"
-                " h.device, h.user, h.server_ms, r.customer, r.creator"
-                " FROM history h LEFT JOIN rec r ON r.tbl=h.tbl AND r.rid=h.rid"
-                " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2",
+    /* The record index is read per record run by the filter's caller
+    ** (fsv_store_changes_after), not joined per row. */
+    [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                " server_ms FROM history WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    /* A filtered scan mostly skips rows (other users' records): it reads
+    ** only what deciding needs, and fetches a row it keeps by its seq. */
+    [ST_SCAN_KEYS] = "SELECT seq, tbl, rid, field, device FROM history"
+                     " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_HIST_ROW] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                    " server_ms FROM history WHERE seq = ?1",
     [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
                          " AND field='deleted'",
     [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
+    /* Every share record of a customer: rids "CUSTOMER:..." are exactly
+    ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
+    [ST_SHARE_USERS] = "SELECT rid, field, value FROM reg WHERE tbl='share'"
+                       " AND rid >= ?1 AND rid < ?2 ORDER BY rid",
     [ST_HIST_COUNT] = "SELECT count(*) FROM history",
     [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
@@ -148,12 +165,49 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE r.customer=?1 AND r.tbl<>'customer'",
 };
 
+/* What one transaction has learnt about a record (tbl, rid): its row in the
+** record index and the names of its stored fields.  Inside a transaction
+** the snapshot cannot change under us (a write transaction holds the write
+** lock; a read one sees a fixed snapshot), and every write to reg and rec
+** goes through fsv_store_merge_change, which keeps the memo up to date; so
+** each record costs one index lookup and one field scan per batch instead
+** of several per change.  Cleared at every begin, commit and rollback and
+** after any failed merge.  A record whose strings do not fit is not
+** memoised: every call then asks SQLite, as before. */
+enum { REC_UNSEEN = 0, REC_ABSENT, REC_PRESENT };
+typedef struct rec_memo {
+    struct rec_memo *next;          /* hash chain */
+    unsigned hash;
+    int rec;                        /* REC_*: the rec row */
+    int has_customer;               /* customer not NULL (REC_PRESENT) */
+    int fields_loaded;              /* fields[] lists every stored field */
+    size_t n_fields, cap_fields;
+    char (*fields)[FDSP_MAX_NAME + 1];
+    char tbl[FDSP_MAX_NAME + 1];
+    char rid[FDSP_MAX_ID + 1];
+    char customer[FDSP_MAX_ID + 1];
+    char creator[FDSP_MAX_ID + 1];
+} rec_memo;
+
+#define MEMO_BUCKETS 1024           /* power of two */
+#define MEMO_CHUNK   128            /* entries per allocation */
+#define MEMO_MAX     8192           /* records memoised per transaction */
+
 struct fsv_store {
     sqlite3 *db;
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
+    /* The memo's storage is kept from one transaction to the next (a
+    ** batch would otherwise pay an allocation per record): MEMO_BUCKETS
+    ** chains, and entries in chunks of MEMO_CHUNK, n_memo of them in use. */
+    rec_memo **memo;
+    rec_memo **chunks;
+    size_t n_chunks, n_memo;
     char errmsg[512];
 };
+
+static void memo_clear(fsv_store *s);
+static void memo_free(fsv_store *s);
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s)
 {
@@ -210,6 +264,16 @@ static int bind_text(sqlite3_stmt *st, int i, const char *v)
 {
     return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
              : sqlite3_bind_null(st, i);
+}
+
+/* The store's own strings and the merge path's outlive each step: bind
+** without a copy. */
+static void bind_static(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
 }
 
 /* Run a statement that returns no rows. */
@@ -272,7 +336,10 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
     /* A 64 MiB page cache keeps the hot registers and the history tail in
-    ** memory; the server is the only writer of this file. */
+    ** memory; the server is the only writer of this file.  No mmap_size:
+    ** measured, it saved nothing here (the working set is in the cache)
+    ** and would turn an I/O error into SIGBUS.  synchronous=FULL stays: an
+    ** acked change is on disk. */
     if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
                             " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
@@ -292,6 +359,7 @@ void fsv_store_close(fsv_store *s)
 {
     if (!s)
         return;
+    memo_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
@@ -313,6 +381,7 @@ static int tx(fsv_store *s, int slot, const char *what)
 
 int fsv_store_begin(fsv_store *s)
 {
+    memo_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     s->in_tx = rc == FSV_OK;
     return rc;
@@ -320,6 +389,7 @@ int fsv_store_begin(fsv_store *s)
 
 int fsv_store_begin_read(fsv_store *s)
 {
+    memo_clear(s);
     int rc = tx(s, ST_BEGIN_R, "begin");
     s->in_tx = rc == FSV_OK;
     return rc;
@@ -327,6 +397,7 @@ int fsv_store_begin_read(fsv_store *s)
 
 int fsv_store_commit(fsv_store *s)
 {
+    memo_clear(s);
     int rc = tx(s, ST_COMMIT, "commit");
     if (rc != FSV_OK) {
         /* A failed COMMIT (e.g. disk full) leaves the transaction open:
@@ -342,6 +413,7 @@ int fsv_store_commit(fsv_store *s)
 
 int fsv_store_rollback(fsv_store *s)
 {
+    memo_clear(s);
     s->in_tx = 0;
     if (sqlite3_get_autocommit(s->db))
         return FSV_OK;
@@ -391,23 +463,197 @@ int fsv_store_history_count(fsv_store *s, int64_t *n)
 
 /* ---- Registers and history ----------------------------------------------------- */
 
-static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg)
+/* ---- The transaction's record memo (see struct rec_memo) ------------------ */
+
+static unsigned memo_hash(const char *tbl, const char *rid)
+{
+    unsigned h = 2166136261u;   /* FNV-1a over "tbl\0rid" */
+    for (const unsigned char *p = (const unsigned char *)tbl; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    h *= 16777619u;
+    for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* Forget every record (the storage stays for the next transaction). */
+static void memo_clear(fsv_store *s)
+{
+    if (s->memo && s->n_memo)
+        memset(s->memo, 0, MEMO_BUCKETS * sizeof *s->memo);
+    s->n_memo = 0;
+}
+
+/* Release the memo's storage (closing the store). */
+static void memo_free(fsv_store *s)
+{
+    for (size_t i = 0; i < s->n_chunks; i++) {
+        for (size_t j = 0; j < MEMO_CHUNK; j++)
+            free(s->chunks[i][j].fields);
+        free(s->chunks[i]);
+    }
+    free(s->chunks);
+    free(s->memo);
+    s->chunks = s->memo = NULL;
+    s->n_chunks = s->n_memo = 0;
+}
+
+/* The memo of (tbl, rid), created empty when missing; NULL outside a
+** transaction, for strings that do not fit, at MEMO_MAX or out of memory
+** (the caller then asks SQLite). */
+static rec_memo *memo_get(fsv_store *s, const char *tbl, const char *rid)
+{
+    if (!s->in_tx || !tbl || !rid)
+        return NULL;
+    size_t lt = strlen(tbl), lr = strlen(rid);
+    if (lt > FDSP_MAX_NAME || lr > FDSP_MAX_ID)
+        return NULL;
+    unsigned h = memo_hash(tbl, rid);
+    if (!s->memo && !(s->memo = calloc(MEMO_BUCKETS, sizeof *s->memo)))
+        return NULL;
+    rec_memo **head = &s->memo[h & (MEMO_BUCKETS - 1)];
+    for (rec_memo *m = *head; m; m = m->next)
+        if (m->hash == h && strcmp(m->rid, rid) == 0 && strcmp(m->tbl, tbl) == 0)
+            return m;
+    if (s->n_memo >= MEMO_MAX)
+        return NULL;
+    if (s->n_memo == s->n_chunks * MEMO_CHUNK) {
+        rec_memo **cv = realloc(s->chunks, (s->n_chunks + 1) * sizeof *cv);
+        if (!cv)
+            return NULL;
+        s->chunks = cv;
+        if (!(cv[s->n_chunks] = calloc(MEMO_CHUNK, sizeof **cv)))
+            return NULL;
+        s->n_chunks++;
+    }
+    rec_memo *m = &s->chunks[s->n_memo / MEMO_CHUNK][s->n_memo % MEMO_CHUNK];
+    s->n_memo++;
+    /* A reused entry keeps only its field array's storage. */
+    m->next = *head;
+    m->hash = h;
+    m->rec = REC_UNSEEN;
+    m->has_customer = m->fields_loaded = 0;
+    m->n_fields = 0;
+    memcpy(m->tbl, tbl, lt + 1);
+    memcpy(m->rid, rid, lr + 1);
+    *head = m;
+    return m;
+}
+
+/* Copy a nullable string into a memo slot; 0 if it does not fit. */
+static int memo_str(char *dst, size_t cap, const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    if (n >= cap)
+        return 0;
+    memcpy(dst, v ? v : "", n + 1);
+    return 1;
+}
+
+/* Fill m's record-index part from the rec table.  FSV_OK (m->rec set, or
+** left REC_UNSEEN when its strings do not fit) or a store error. */
+static int memo_load_rec(fsv_store *s, rec_memo *m)
+{
+    sqlite3_stmt *st = stmt(s, ST_REC_GET);
+    if (!st)
+        return FSV_ERROR;
+    bind_static(st, 1, m->tbl);
+    bind_static(st, 2, m->rid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        m->rec = REC_ABSENT;
+    } else if (rc == SQLITE_ROW) {
+        m->has_customer = sqlite3_column_type(st, 0) != SQLITE_NULL;
+        if (memo_str(m->customer, sizeof m->customer,
+                     (const char *)sqlite3_column_text(st, 0)) &&
+            memo_str(m->creator, sizeof m->creator,
+                     (const char *)sqlite3_column_text(st, 1)))
+            m->rec = REC_PRESENT;
+    } else {
+        sqlite3_reset(st);
+        return dberr(s, "record index");
+    }
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+static int memo_has_field(const rec_memo *m, const char *field)
+{
+    for (size_t i = 0; i < m->n_fields; i++)
+        if (strcmp(m->fields[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+/* Note a field as stored; 0 if it cannot (then the memo stops vouching for
+** the record's fields). */
+static int memo_add_field(rec_memo *m, const char *field)
+{
+    size_t n = strlen(field);
+    if (n > FDSP_MAX_NAME)
+        return 0;
+    if (m->n_fields == m->cap_fields) {
+        size_t cap = m->cap_fields ? m->cap_fields * 2 : 8;
+        void *p = realloc(m->fields, cap * sizeof *m->fields);
+        if (!p)
+            return 0;
+        m->fields = p;
+        m->cap_fields = cap;
+    }
+    memcpy(m->fields[m->n_fields++], field, n + 1);
+    return 1;
+}
+
+/* Fill m's list of stored fields (one scan of the record's registers). */
+static int memo_load_fields(fsv_store *s, rec_memo *m)
+{
+    sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
+    if (!st)
+        return FSV_ERROR;
+    bind_static(st, 1, m->tbl);
+    bind_static(st, 2, m->rid);
+    m->n_fields = 0;
+    int rc, ok = 1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        if (ok && !(f && memo_add_field(m, f)))
+            ok = 0;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return dberr(s, "field list");
+    m->fields_loaded = ok;
+    if (!ok)
+        m->n_fields = 0;
+    return FSV_OK;
+}
+
+/* ---- Registers and history ----------------------------------------------------- */
+
+/* Load c's register into reg (empty if never written); *found 1 if it
+** exists. */
+static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg,
+                    int *found)
 {
     reg->n = 0;
     reg->v = NULL;
+    *found = 0;
     sqlite3_stmt *st = stmt(s, ST_REG_GET);
     if (!st)
         return FSV_ERROR;
-    bind_text(st, 1, c->table);
-    bind_text(st, 2, c->record);
-    bind_text(st, 3, c->field);
+    bind_static(st, 1, c->table);
+    bind_static(st, 2, c->record);
+    bind_static(st, 3, c->field);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
         return FSV_OK;
     }
-    if (rc != SQLITE_ROW)
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
         return dberr(s, "load register");
+    }
+    *found = 1;
     rc = fds_register_parse((const char *)sqlite3_column_text(st, 0), reg);
     sqlite3_reset(st);
     if (rc == FDS_NOMEM)
@@ -418,21 +664,13 @@ static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg)
     return FSV_OK;
 }
 
-/* The merge path's strings outlive each step: bind without a copy. */
-static void bind_static(sqlite3_stmt *st, int i, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg)
+static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg,
+                    int exists)
 {
     char *txt = fds_register_dump(reg);     /* canonical bytes, as replicas */
     if (!txt)
         return seterr(s, FSV_NOMEM, "out of memory");
-    sqlite3_stmt *st = stmt(s, ST_REG_PUT);
+    sqlite3_stmt *st = stmt(s, exists ? ST_REG_UPD : ST_REG_INS);
     if (!st) {
         free(txt);
         return FSV_ERROR;
@@ -475,75 +713,156 @@ static int hist_add(fsv_store *s, fdsp_change *c)
 }
 
 /* Keep the record index: creator on first sight, customer link from a
-** child's "customer" register (its merged winner). */
-static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg)
+** child's "customer" register (its merged winner).  With the record's memo
+** (m, its rec part known) only what changes is written: the row once, the
+** customer link when it moves; without, INSERT OR IGNORE and UPDATE. */
+static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg,
+                      rec_memo *m)
 {
     int is_customer = strcmp(c->table, "customer") == 0;
-    sqlite3_stmt *st = stmt(s, ST_REC_ADD);
+    int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
+    const char *winner = reg->n ? reg->v[0].value : NULL;
+    const char *creator = c->user ? c->user : "";
+    sqlite3_stmt *st;
+    int rc;
+
+    if (m && m->rec == REC_ABSENT) {
+        /* A new record: one insert carries its customer link too. */
+        const char *cust = is_customer ? c->record : sets_customer ? winner : NULL;
+        st = stmt(s, ST_REC_ADD);
+        if (!st)
+            return FSV_ERROR;
+        bind_static(st, 1, c->table);
+        bind_static(st, 2, c->record);
+        bind_static(st, 3, cust);
+        bind_static(st, 4, creator);
+        rc = step_done(s, st, "record index");
+        if (rc == FSV_OK) {
+            m->has_customer = cust != NULL;
+            if (memo_str(m->customer, sizeof m->customer, cust) &&
+                memo_str(m->creator, sizeof m->creator, creator))
+                m->rec = REC_PRESENT;
+            else
+                m->rec = REC_UNSEEN;    /* ask SQLite next time */
+        }
+        return rc;
+    }
+    if (m && m->rec == REC_PRESENT) {
+        if (!sets_customer ||
+            (winner ? m->has_customer && strcmp(m->customer, winner) == 0
+                    : !m->has_customer))
+            return FSV_OK;      /* the row already says it */
+        st = stmt(s, ST_REC_SET_CUSTOMER);
+        if (!st)
+            return FSV_ERROR;
+        bind_static(st, 1, c->table);
+        bind_static(st, 2, c->record);
+        bind_static(st, 3, winner);
+        rc = step_done(s, st, "record index");
+        if (rc == FSV_OK) {
+            m->has_customer = winner != NULL;
+            if (!memo_str(m->customer, sizeof m->customer, winner))
+                m->rec = REC_UNSEEN;
+        }
+        return rc;
+    }
+    st = stmt(s, ST_REC_ADD);
     if (!st)
         return FSV_ERROR;
     bind_static(st, 1, c->table);
     bind_static(st, 2, c->record);
     bind_static(st, 3, is_customer ? c->record : NULL);
-    bind_static(st, 4, c->user ? c->user : "");
-    int rc = step_done(s, st, "record index");
-    if (rc != FSV_OK || is_customer || strcmp(c->field, "customer") != 0)
+    bind_static(st, 4, creator);
+    rc = step_done(s, st, "record index");
+    if (rc != FSV_OK || !sets_customer)
         return rc;
     st = stmt(s, ST_REC_SET_CUSTOMER);
     if (!st)
         return FSV_ERROR;
     bind_static(st, 1, c->table);
     bind_static(st, 2, c->record);
-    bind_static(st, 3, reg->n ? reg->v[0].value : NULL);
+    bind_static(st, 3, winner);
     return step_done(s, st, "record index");
 }
 
-int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
+static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
 {
     fds_register cur, next = {0, NULL};
+    rec_memo *m = memo_get(s, c->table, c->record);
+    int rc = FSV_OK, found = 0;
     c->seq = 0;
-    int rc = reg_load(s, c, &cur);
+    if (m && m->rec == REC_UNSEEN)
+        rc = memo_load_rec(s, m);
     if (rc != FSV_OK)
         return rc;
+    if (m && m->fields_loaded && !memo_has_field(m, c->field)) {
+        cur.n = 0;      /* the memo vouches: never written */
+        cur.v = NULL;
+    } else {
+        rc = reg_load(s, c, &cur, &found);
+        if (rc != FSV_OK)
+            return rc;
+    }
     if (fds_merge(&cur, c, &next, outcome) != FDS_OK) {
         fds_register_clear(&cur);
         return seterr(s, FSV_NOMEM, "merge failed (out of memory)");
     }
     fds_register_clear(&cur);
     if (*outcome != FDS_MERGE_NOOP) {
-        rc = reg_save(s, c, &next);
+        rc = reg_save(s, c, &next, found);
         if (rc == FSV_OK)
             rc = hist_add(s, c);
         if (rc == FSV_OK)
-            rc = rec_update(s, c, &next);
+            rc = rec_update(s, c, &next, m && m->rec != REC_UNSEEN ? m : NULL);
+        if (rc == FSV_OK && m && m->fields_loaded && !found &&
+            !memo_add_field(m, c->field)) {
+            m->fields_loaded = 0;
+            m->n_fields = 0;
+        }
     }
     fds_register_clear(&next);
+    return rc;
+}
+
+int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
+{
+    int rc = merge_change(s, c, outcome);
+    if (rc != FSV_OK)
+        memo_clear(s);  /* a statement may have failed half-way */
     return rc;
 }
 
 int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, int *count, int *has_field)
 {
-    sqlite3_stmt *st = stmt(s, ST_FIELD_COUNT);
+    rec_memo *m = memo_get(s, tbl, rid);
+    if (m && !m->fields_loaded) {
+        int rc = memo_load_fields(s, m);
+        if (rc != FSV_OK)
+            return rc;
+    }
+    if (m && m->fields_loaded) {
+        *count = (int)m->n_fields;
+        *has_field = memo_has_field(m, field);
+        return FSV_OK;
+    }
+    sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
     if (!st)
         return FSV_ERROR;
     bind_text(st, 1, tbl);
     bind_text(st, 2, rid);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    int rc, n = 0, has = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        n++;
+        if (f && strcmp(f, field) == 0)
+            has = 1;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
         return dberr(s, "field count");
-    *count = sqlite3_column_int(st, 0);
-    sqlite3_reset(st);
-    st = stmt(s, ST_FIELD_HAS);
-    if (!st)
-        return FSV_ERROR;
-    bind_text(st, 1, tbl);
-    bind_text(st, 2, rid);
-    bind_text(st, 3, field);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return dberr(s, "field lookup");
-    *has_field = rc == SQLITE_ROW;
+    *count = n;
+    *has_field = has;
     return FSV_OK;
 }
 
@@ -577,53 +896,54 @@ int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
 
 /* The filter's last answer, for the record it was asked about.  A record's
 ** fields are consecutive in history (pushed together), and the filter's
-** answer depends only on the record (tbl, rid, customer, creator), never on
-** the field, and cannot change inside the scan's read transaction: one
-** answer serves the record's run of rows. */
+** answer depends only on the record (tbl, rid, and its customer and
+** creator, which cannot change inside the scan's read snapshot), never on
+** the field: one answer, and one record index lookup, serve the record's
+** run of rows. */
 typedef struct vis_memo {
     int valid, vis;
     char tbl[FDSP_MAX_NAME + 1], rid[FDSP_MAX_ID + 1];
-    char customer[FDSP_MAX_ID + 2], creator[FDSP_MAX_ID + 2]; /* "\1"+text */
 } vis_memo;
 
-/* NULL is kept as "" and text as "\1text", so the two never compare equal. */
-static int memo_put(char *dst, size_t cap, const char *v)
+static int memo_hit(const vis_memo *m, const char *tbl, const char *rid)
 {
-    size_t n = v ? strlen(v) : 0;
-    if (n + 2 > cap)
-        return 0;
-    if (v) {
-        dst[0] = '\1';
-        memcpy(dst + 1, v, n + 1);
-    } else {
-        dst[0] = '\0';
-    }
-    return 1;
+    return m->valid && tbl && rid && strcmp(m->rid, rid) == 0 &&
+           strcmp(m->tbl, tbl) == 0;
 }
 
-static int memo_same(const char *kept, const char *v)
+static void memo_keep(vis_memo *m, const char *tbl, const char *rid, int vis)
 {
-    return v ? kept[0] == '\1' && strcmp(kept + 1, v) == 0 : kept[0] == '\0';
-}
-
-static int memo_hit(const vis_memo *m, const fsv_row *row)
-{
-    return m->valid && row->tbl && row->rid && strcmp(m->tbl, row->tbl) == 0 &&
-           strcmp(m->rid, row->rid) == 0 && memo_same(m->customer, row->customer) &&
-           memo_same(m->creator, row->creator);
-}
-
-static void memo_keep(vis_memo *m, const fsv_row *row, int vis)
-{
-    m->valid = row->tbl && row->rid && strlen(row->tbl) < sizeof m->tbl &&
-               strlen(row->rid) < sizeof m->rid &&
-               memo_put(m->customer, sizeof m->customer, row->customer) &&
-               memo_put(m->creator, sizeof m->creator, row->creator);
+    m->valid = tbl && rid && strlen(tbl) < sizeof m->tbl &&
+               strlen(rid) < sizeof m->rid;
     if (m->valid) {
-        strcpy(m->tbl, row->tbl);
-        strcpy(m->rid, row->rid);
+        strcpy(m->tbl, tbl);
+        strcpy(m->rid, rid);
         m->vis = vis;
     }
+}
+
+/* Ask the filter about a scan row: its record's customer and creator come
+** from the record index (NULL when the record is not in it). */
+static int filter_row(fsv_store *s, sqlite3_stmt *st, fsv_row_filter filter,
+                      void *ud, int *vis)
+{
+    fsv_row row = {
+        .tbl = (const char *)sqlite3_column_text(st, 1),
+        .rid = (const char *)sqlite3_column_text(st, 2),
+        .field = (const char *)sqlite3_column_text(st, 3),
+    };
+    char *customer = NULL, *creator = NULL;
+    int rc = row.tbl && row.rid ? fsv_store_record_info(s, row.tbl, row.rid,
+                                                        &customer, &creator)
+                                : FSV_NOTFOUND;
+    if (rc != FSV_OK && rc != FSV_NOTFOUND)
+        return rc;
+    row.customer = customer;
+    row.creator = creator;
+    *vis = filter(ud, &row);
+    free(customer);
+    free(creator);
+    return FSV_OK;
 }
 
 /* Fill c from a scan row (columns as in ST_SCAN). */
@@ -657,6 +977,25 @@ static int row_to_change(fsv_store *s, sqlite3_stmt *st, fdsp_change *c)
     return FSV_OK;
 }
 
+/* Fill c from the history row seq (a row a filtered scan keeps). */
+static int fetch_row(fsv_store *s, int64_t seq, fdsp_change *c)
+{
+    sqlite3_stmt *st = stmt(s, ST_HIST_ROW);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_int64(st, 1, seq);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = row_to_change(s, st, c);
+    else if (rc == SQLITE_DONE)
+        rc = seterr(s, FSV_ERROR, "store: history row %lld vanished",
+                    (long long)seq);
+    else
+        rc = dberr(s, "history row");
+    sqlite3_reset(st);
+    return rc;
+}
+
 int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
                             const char *exclude_device, fsv_row_filter filter,
                             void *ud, fdsp_change **out, size_t *n,
@@ -683,7 +1022,7 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
     memo.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
-        sqlite3_stmt *st = stmt(s, ST_SCAN);
+        sqlite3_stmt *st = stmt(s, filter ? ST_SCAN_KEYS : ST_SCAN);
         if (!st) {
             rc = FSV_ERROR;
             break;
@@ -695,23 +1034,26 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
             rows++;
             scanned++;
             pos = sqlite3_column_int64(st, 0);
-            const char *dev = (const char *)sqlite3_column_text(st, 7);
+            /* Columns 0-3 (seq, tbl, rid, field) are the same in both scans. */
+            const char *dev = (const char *)sqlite3_column_text(st, filter ? 4 : 7);
             if (exclude_device && dev && strcmp(dev, exclude_device) == 0)
                 goto next_row;
             if (filter) {
-                fsv_row row = {
-                    .tbl = (const char *)sqlite3_column_text(st, 1),
-                    .rid = (const char *)sqlite3_column_text(st, 2),
-                    .field = (const char *)sqlite3_column_text(st, 3),
-                    .customer = (const char *)sqlite3_column_text(st, 10),
-                    .creator = (const char *)sqlite3_column_text(st, 11),
-                };
                 /* The filter runs its own lookups on other statements;
                 ** this one stays positioned on its row. */
-                int hit = memo_hit(&memo, &row);
-                int vis = hit ? memo.vis : filter(ud, &row);
-                if (!hit && vis >= 0)
-                    memo_keep(&memo, &row, vis);
+                const char *tbl = (const char *)sqlite3_column_text(st, 1);
+                const char *rid = (const char *)sqlite3_column_text(st, 2);
+                int vis = 0;
+                if (memo_hit(&memo, tbl, rid)) {
+                    vis = memo.vis;
+                } else {
+                    rc = filter_row(s, st, filter, ud, &vis);
+                    if (rc != FSV_OK)
+                        break;
+                    if (vis >= 0)
+                        memo_keep(&memo, (const char *)sqlite3_column_text(st, 1),
+                                  (const char *)sqlite3_column_text(st, 2), vis);
+                }
                 if (vis < 0) {
                     rc = FSV_ERROR;
                     break;
@@ -719,7 +1061,8 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
                 if (!vis)
                     goto next_row;
             }
-            rc = row_to_change(s, st, &arr[got]);
+            rc = filter ? fetch_row(s, pos, &arr[got])
+                        : row_to_change(s, st, &arr[got]);
             if (rc != FSV_OK)
                 break;
             if (++got == (size_t)limit) {
@@ -758,6 +1101,25 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
 {
     *customer = NULL;
     *creator = NULL;
+    rec_memo *m = memo_get(s, tbl, rid);
+    if (m && m->rec == REC_UNSEEN) {
+        int rc = memo_load_rec(s, m);
+        if (rc != FSV_OK)
+            return rc;
+    }
+    if (m && m->rec == REC_ABSENT)
+        return FSV_NOTFOUND;
+    if (m && m->rec == REC_PRESENT) {
+        *customer = m->has_customer ? strdup(m->customer) : NULL;
+        *creator = strdup(m->creator);
+        if ((m->has_customer && !*customer) || !*creator) {
+            free(*customer);
+            free(*creator);
+            *customer = *creator = NULL;
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+        return FSV_OK;
+    }
     sqlite3_stmt *st = stmt(s, ST_REC_GET);
     if (!st)
         return FSV_ERROR;
@@ -768,8 +1130,10 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
         sqlite3_reset(st);
         return FSV_NOTFOUND;
     }
-    if (rc != SQLITE_ROW)
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
         return dberr(s, "record index");
+    }
     int has_cust = sqlite3_column_type(st, 0) != SQLITE_NULL;
     *customer = has_cust ? col_dup(st, 0) : NULL;
     *creator = col_dup(st, 1);
@@ -815,6 +1179,91 @@ int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
         return dberr(s, "share lookup");
     }
     sqlite3_reset(st);
+    return FSV_OK;
+}
+
+int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+                           size_t *n)
+{
+    *users = NULL;
+    *n = 0;
+    size_t len = strlen(customer);
+    char *lo = malloc(len + 2), *hi = malloc(len + 2);
+    sqlite3_stmt *st = lo && hi ? stmt(s, ST_SHARE_USERS) : NULL;
+    if (!st) {
+        free(lo);
+        free(hi);
+        return lo && hi ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+    }
+    memcpy(lo, customer, len);
+    memcpy(hi, customer, len);
+    lo[len] = ':';
+    hi[len] = ';';
+    lo[len + 1] = hi[len + 1] = '\0';
+    bind_static(st, 1, lo);
+    bind_static(st, 2, hi);
+    char **v = NULL;
+    size_t got = 0, cap = 0;
+    char *cur = NULL;           /* rid of the share being read */
+    int deleted = 0, rc = FSV_OK, step;
+    for (;;) {
+        step = sqlite3_step(st);
+        const char *rid = step == SQLITE_ROW
+                              ? (const char *)sqlite3_column_text(st, 0) : NULL;
+        /* A share ends where the next rid starts (or the rows end): it
+        ** counts unless its deleted field says "1" (fsv_store_is_shared). */
+        if (cur && (!rid || strcmp(rid, cur) != 0)) {
+            if (!deleted) {
+                if (got == cap) {
+                    size_t ncap = cap ? cap * 2 : 8;
+                    char **p = realloc(v, ncap * sizeof *p);
+                    if (!p) {
+                        rc = seterr(s, FSV_NOMEM, "out of memory");
+                        break;
+                    }
+                    v = p;
+                    cap = ncap;
+                }
+                char *u = strdup(cur + len + 1);
+                if (!u) {
+                    rc = seterr(s, FSV_NOMEM, "out of memory");
+                    break;
+                }
+                v[got++] = u;
+            }
+            free(cur);
+            cur = NULL;
+        }
+        if (step != SQLITE_ROW)
+            break;
+        if (!rid)
+            continue;
+        if (!cur) {
+            if (!(cur = strdup(rid))) {
+                rc = seterr(s, FSV_NOMEM, "out of memory");
+                break;
+            }
+            deleted = 0;
+        }
+        const char *field = (const char *)sqlite3_column_text(st, 1);
+        const char *value = (const char *)sqlite3_column_text(st, 2);
+        if (field && strcmp(field, "deleted") == 0)
+            deleted = value && strcmp(value, "1") == 0;
+    }
+    if (rc == FSV_OK && step != SQLITE_DONE)
+        rc = dberr(s, "share list");
+    sqlite3_reset(st);
+    free(cur);
+    free(lo);
+    free(hi);
+    if (rc != FSV_OK) {
+        for (size_t i = 0; i < got; i++)
+            free(v[i]);
+        free(v);
+        return rc;
+    }
+    *users = v;
+    *n = got;
     return FSV_OK;
 }
 

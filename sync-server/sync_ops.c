@@ -12,7 +12,8 @@
 #include "server.h"
 #include "visibility.h"
 
-/* 1 if user u may see at least one of the changes. */
+/* 1 if user u may see at least one of the changes (change by change: the
+** fallback when the fan-out set cannot be built). */
 static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
                     size_t n)
 {
@@ -36,9 +37,15 @@ static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
 }
 
 /* After a push committed: tell every other session that may see one of the
-** new changes to pull (rule 10: server push, no polling). */
+** new changes to pull (rule 10: server push, no polling).  The batch is
+** reduced once to the customers and creators deciding who sees it
+** (fsv_vis_set), so each session costs a decision per distinct customer,
+** not store lookups per change.  set (taken over and freed; may be NULL)
+** was built by the push just before its commit, from the record index as
+** that commit left it: this thread is the store's only writer, so it is
+** what a lookup after the commit would find. */
 static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
-                    int64_t head, int vis_changed)
+                    int64_t head, int vis_changed, fsv_vis_set *set)
 {
     fsv_server *srv = from->srv;
     fdsp_msg m;
@@ -47,6 +54,7 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
     m.head = head;
     if (fsv_store_begin_read(srv->store) != FSV_OK)
         return;
+    int set_tried = set != NULL;
     for (fsv_session *s = srv->sessions; s; s = s->next) {
         if (!s->hello_done || s->close_after_send)
             continue;
@@ -55,11 +63,21 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
         ** the pushing device, which may have given the customer away. */
         if (s == from && !vis_changed)
             continue;
-        if ((vis_changed || sees_any(srv->store, &s->user, c, n)) &&
-            fsv_sess_send(s, &m) == 0)
+        int sees = vis_changed || fsv_vis_sees_all(&s->user);
+        if (!sees) {
+            if (!set_tried) {
+                set_tried = 1;
+                if (fsv_vis_set_build(srv->store, c, n, &set) != FSV_OK)
+                    set = NULL;
+            }
+            sees = set ? fsv_vis_set_sees_any(set, &s->user)
+                       : sees_any(srv->store, &s->user, c, n);
+        }
+        if (sees && fsv_sess_send(s, &m) == 0)
             fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
                       (long long)head);
     }
+    fsv_vis_set_free(set);
     fsv_store_rollback(srv->store);
 }
 
@@ -136,18 +154,27 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
     return *user ? 1 : -1;
 }
 
+/* 1 if some other session may have to be asked whether it sees a push. */
+static int others_to_ask(const fsv_session *from)
+{
+    for (const fsv_session *s = from->srv->sessions; s; s = s->next)
+        if (s != from && s->hello_done && !s->close_after_send &&
+            !fsv_vis_sees_all(&s->user))
+            return 1;
+    return 0;
+}
+
 /* Merge one batch in one transaction; ack only after the commit. */
 int fsv_sync_push(fsv_session *s, fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
-    fdsp_refusal *ref = m->n_changes ? calloc(m->n_changes, sizeof *ref) : NULL;
+    /* Refusals are rare: their array is made at the first one. */
+    fdsp_refusal *ref = NULL;
     size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
     struct fsv_vis_cache vc = {NULL, 0, 0};
 
-    if (m->n_changes && !ref)
-        return fsv_sess_error(s, FDSP_E_INTERNAL, m->batch, 0, "out of memory");
     rc = fsv_store_begin(st);
     for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
         fdsp_change *c = &m->changes[i];
@@ -182,6 +209,10 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             }
         }
         if (code) {
+            if (!ref && !(ref = calloc(m->n_changes, sizeof *ref))) {
+                rc = FSV_NOMEM;
+                break;
+            }
             ref[n_ref].index = i;
             ref[n_ref].code = code;
             ref[n_ref].message = strdup(why);
@@ -222,6 +253,13 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             appended++;
     }
     fsv_vis_cache_clear(&vc);
+    /* Who may see the batch, decided from the record index while this
+    ** transaction's memo still holds it (see fan_out); only needed when
+    ** some other session may have to be asked. */
+    fsv_vis_set *set = NULL;
+    if (rc == FSV_OK && appended && !vis_changed && others_to_ask(s) &&
+        fsv_vis_set_build(st, m->changes, m->n_changes, &set) != FSV_OK)
+        set = NULL;     /* fan_out builds it, or asks change by change */
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
@@ -251,9 +289,12 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
                  s->device, (long long)m->batch, m->n_changes, accepted,
                  appended, n_ref, (long long)head,
                  (long long)(fsv_now_ms() - t0));
-        if (appended)
-            fan_out(s, m->changes, m->n_changes, head, vis_changed);
+        if (appended) {
+            fan_out(s, m->changes, m->n_changes, head, vis_changed, set);
+            set = NULL;
+        }
     }
+    fsv_vis_set_free(set);
     for (size_t i = 0; i < n_ref; i++)
         free(ref[i].message);
     free(ref);
@@ -430,7 +471,14 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
     int64_t t0 = fsv_now_ms();
     int limit = m->limit > 0 && m->limit < s->srv->max_batch
                     ? m->limit : s->srv->max_batch;
-    struct fsv_vis_filter f = {st, &s->user};
+    /* Each customer's verdict is looked up once per pull; a user who sees
+    ** everything needs no filter (nor the record index join). */
+    struct fsv_vis_memo_filter f;
+    memset(&f, 0, sizeof f);
+    f.store = st;
+    f.user = &s->user;
+    fsv_row_filter filter = fsv_vis_sees_all(&s->user) ? NULL
+                                                       : fsv_vis_memo_filter_fn;
     fdsp_change *ch = NULL;
     size_t n = 0;
     int64_t last = 0;
@@ -445,9 +493,9 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
         rc = visibility_events(s, m->after, &close);
     if (rc == FSV_OK && !close && s->resend_pos == s->n_resend)
         rc = fsv_store_changes_after(st, m->after, limit, s->device,
-                                     fsv_vis_filter_fn, &f, &ch, &n, &last,
-                                     &more);
+                                     filter, &f, &ch, &n, &last, &more);
     fsv_store_rollback(st); /* end of the read snapshot */
+    fsv_vis_memo_filter_clear(&f);
     if (rc != FSV_OK) {
         fsv_err("pull from %s/%s: %s", s->user.name, s->device,
                 fsv_store_errmsg(st));

@@ -67,33 +67,86 @@ int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user)
     return strcmp(o.team, u->team) == 0;
 }
 
+/* What deciding a customer's visibility needs, looked up once and kept:
+** its effective owner and that owner's team.  fsv_vis_customer fills one
+** per call; a fan-out set keeps one per customer for every session. */
+typedef struct cust_info {
+    const char *id;
+    int owner_done, owner_rc;       /* customer_owner looked up; its result */
+    char *owner;                    /* NULL: customer unknown */
+    int team_done, team_rc;         /* fsv_store_user_get(owner) */
+    char team[FSV_NAME_MAX + 1];
+    /* Asked for many users (a fan-out set): everyone it is shared with, in
+    ** one scan, instead of a share lookup per user. */
+    int share_list, shares_done, shares_rc;
+    char **shares;
+    size_t n_shares;
+} cust_info;
+
+/* fsv_store_is_shared(ci->id, user), from the share list if ci keeps one. */
+static int cust_info_shared(fsv_store *s, cust_info *ci, const char *user,
+                            int *shared)
+{
+    if (!ci->share_list)
+        return fsv_store_is_shared(s, ci->id, user, shared);
+    if (!ci->shares_done) {
+        ci->shares_rc = fsv_store_shared_users(s, ci->id, &ci->shares,
+                                               &ci->n_shares);
+        ci->shares_done = 1;
+    }
+    *shared = 0;
+    if (ci->shares_rc != FSV_OK)
+        return ci->shares_rc;
+    for (size_t i = 0; i < ci->n_shares && !*shared; i++)
+        *shared = strcmp(ci->shares[i], user) == 0;
+    return FSV_OK;
+}
+
+/* fsv_vis_customer on a cust_info (u does not see everything). */
+static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u)
+{
+    if (!ci->owner_done) {
+        ci->owner_rc = customer_owner(s, ci->id, &ci->owner);
+        ci->owner_done = 1;
+    }
+    if (ci->owner_rc != FSV_OK)
+        return -1;
+    int vis = 0;
+    if (!ci->owner) {
+        vis = 0; /* unknown customer: nobody but the all-seeing */
+    } else if (strcmp(ci->owner, u->name) == 0) {
+        vis = 1;
+    } else if (strcmp(u->role, "manager") == 0 && u->team[0]) {
+        if (!ci->team_done) {
+            fsv_user o;
+            ci->team_rc = fsv_store_user_get(s, ci->owner, &o);
+            if (ci->team_rc == FSV_OK)
+                memcpy(ci->team, o.team, sizeof ci->team);
+            ci->team_done = 1;
+        }
+        if (ci->team_rc == FSV_OK)
+            vis = strcmp(ci->team, u->team) == 0;
+        else if (ci->team_rc != FSV_NOTFOUND)
+            vis = -1;
+    }
+    if (vis == 0) {
+        int shared = 0;
+        if (cust_info_shared(s, ci, u->name, &shared) != FSV_OK)
+            return -1;
+        vis = shared;
+    }
+    return vis;
+}
+
 int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer)
 {
     if (fsv_vis_sees_all(u))
         return 1;
-    char *owner = NULL;
-    if (customer_owner(s, customer, &owner) != FSV_OK)
-        return -1;
-    int vis = 0;
-    if (!owner) {
-        vis = 0; /* unknown customer: nobody but the all-seeing */
-    } else if (strcmp(owner, u->name) == 0) {
-        vis = 1;
-    } else if (strcmp(u->role, "manager") == 0 && u->team[0]) {
-        fsv_user o;
-        int rc = fsv_store_user_get(s, owner, &o);
-        if (rc == FSV_OK)
-            vis = strcmp(o.team, u->team) == 0;
-        else if (rc != FSV_NOTFOUND)
-            vis = -1;
-    }
-    free(owner);
-    if (vis == 0) {
-        int shared = 0;
-        if (fsv_store_is_shared(s, customer, u->name, &shared) != FSV_OK)
-            return -1;
-        vis = shared;
-    }
+    cust_info ci;
+    memset(&ci, 0, sizeof ci);
+    ci.id = customer;
+    int vis = cust_info_vis(s, &ci, u);
+    free(ci.owner);
     return vis;
 }
 
@@ -308,4 +361,219 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
     free(customer);
     free(creator);
     return result;
+}
+
+/* ---- Fan-out sets and the pull's customer memo ------------------------------ */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_change_rec(const void *a, const void *b)
+{
+    const fdsp_change *x = *(const fdsp_change *const *)a;
+    const fdsp_change *y = *(const fdsp_change *const *)b;
+    int d = strcmp(x->table, y->table);
+    return d ? d : strcmp(x->record, y->record);
+}
+
+struct fsv_vis_set {
+    fsv_store *store;
+    int any;                /* a definition: everyone sees it */
+    char **creators;        /* orphan children: their creators see them */
+    size_t n_creators;
+    cust_info *cust;        /* distinct customers, by id */
+    size_t n_cust;
+};
+
+void fsv_vis_set_free(fsv_vis_set *vs)
+{
+    if (!vs)
+        return;
+    for (size_t i = 0; i < vs->n_creators; i++)
+        free(vs->creators[i]);
+    for (size_t i = 0; i < vs->n_cust; i++) {
+        cust_info *ci = &vs->cust[i];
+        free((char *)ci->id);
+        free(ci->owner);
+        for (size_t j = 0; j < ci->n_shares; j++)
+            free(ci->shares[j]);
+        free(ci->shares);
+    }
+    free(vs->creators);
+    free(vs->cust);
+    free(vs);
+}
+
+/* Sort and drop repeats of n strings (freeing the repeats); the count. */
+static size_t uniq_strs(char **v, size_t n)
+{
+    if (n < 2)
+        return n;
+    qsort(v, n, sizeof *v, cmp_str);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(v[i], v[k - 1]) == 0)
+            free(v[i]);
+        else
+            v[k++] = v[i];
+    }
+    return k;
+}
+
+int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
+                      fsv_vis_set **out)
+{
+    *out = NULL;
+    fsv_vis_set *vs = calloc(1, sizeof *vs);
+    const fdsp_change **recs = n ? calloc(n, sizeof *recs) : NULL;
+    char **custs = n ? calloc(n, sizeof *custs) : NULL;
+    if (vs)
+        vs->creators = n ? calloc(n, sizeof *vs->creators) : NULL;
+    if (!vs || (n && (!recs || !custs || !vs->creators))) {
+        free(recs);
+        free(custs);
+        fsv_vis_set_free(vs);
+        return FSV_NOMEM;
+    }
+    vs->store = s;
+    size_t n_recs = 0, n_custs = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].seq != 0)      /* appended (not re-sent or refused) */
+            recs[n_recs++] = &c[i];
+    qsort(recs, n_recs, sizeof *recs, cmp_change_rec);
+    int rc = FSV_OK;
+    for (size_t i = 0; rc == FSV_OK && !vs->any && i < n_recs; i++) {
+        if (i && cmp_change_rec(&recs[i - 1], &recs[i]) == 0)
+            continue;   /* one decision per record */
+        const fdsp_change *r = recs[i];
+        char *customer = NULL, *creator = NULL;
+        /* As sees_any: a record the index cannot answer for counts for
+        ** nobody (the row would be skipped). */
+        if (fsv_store_record_info(s, r->table, r->record, &customer,
+                                  &creator) != FSV_OK)
+            continue;
+        char *key = NULL;
+        if (is_definition(r->table)) {
+            vs->any = 1;
+        } else if (strcmp(r->table, "customer") == 0) {
+            key = strdup(r->record);
+            if (key)
+                custs[n_custs++] = key;
+        } else if (customer) {
+            custs[n_custs++] = key = customer;
+            customer = NULL;
+        } else {
+            vs->creators[vs->n_creators++] = key = creator;
+            creator = NULL;
+        }
+        if (!key && !vs->any)
+            rc = FSV_NOMEM;
+        free(customer);
+        free(creator);
+    }
+    free(recs);
+    n_custs = uniq_strs(custs, n_custs);
+    vs->n_creators = uniq_strs(vs->creators, vs->n_creators);
+    if (rc == FSV_OK && n_custs && !(vs->cust = calloc(n_custs, sizeof *vs->cust)))
+        rc = FSV_NOMEM;
+    for (size_t i = 0; i < n_custs; i++) {
+        if (rc == FSV_OK) {
+            vs->cust[vs->n_cust].id = custs[i];
+            vs->cust[vs->n_cust++].share_list = 1;
+        }
+        else
+            free(custs[i]);
+    }
+    free(custs);
+    if (rc != FSV_OK) {
+        fsv_vis_set_free(vs);
+        return rc;
+    }
+    *out = vs;
+    return FSV_OK;
+}
+
+int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u)
+{
+    if (fsv_vis_sees_all(u) || vs->any)
+        return 1;
+    for (size_t i = 0; i < vs->n_creators; i++)
+        if (strcmp(vs->creators[i], u->name) == 0)
+            return 1;
+    for (size_t i = 0; i < vs->n_cust; i++)
+        if (cust_info_vis(vs->store, &vs->cust[i], u) > 0)
+            return 1;
+    return 0;
+}
+
+static unsigned str_hash(const char *v)
+{
+    unsigned h = 2166136261u;   /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* The memoised verdict slot for customer (its key NULL if empty); NULL if
+** the table cannot grow. */
+static struct fsv_vis_memo_slot *memo_slot(struct fsv_vis_memo_filter *f,
+                                           const char *customer)
+{
+    if (2 * (f->n + 1) > f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 256;
+        struct fsv_vis_memo_slot *e = calloc(cap, sizeof *e);
+        if (!e)
+            return NULL;
+        for (size_t i = 0; i < f->cap; i++) {
+            if (!f->e[i].customer)
+                continue;
+            size_t j = str_hash(f->e[i].customer) & (cap - 1);
+            while (e[j].customer)
+                j = (j + 1) & (cap - 1);
+            e[j] = f->e[i];
+        }
+        free(f->e);
+        f->e = e;
+        f->cap = cap;
+    }
+    size_t j = str_hash(customer) & (f->cap - 1);
+    while (f->e[j].customer && strcmp(f->e[j].customer, customer) != 0)
+        j = (j + 1) & (f->cap - 1);
+    return &f->e[j];
+}
+
+static int memo_customer(struct fsv_vis_memo_filter *f, const char *customer)
+{
+    struct fsv_vis_memo_slot *e = memo_slot(f, customer);
+    if (e && e->customer)
+        return e->vis;
+    int vis = fsv_vis_customer(f->store, f->user, customer);
+    if (vis >= 0 && e && (e->customer = strdup(customer)) != NULL) {
+        e->vis = vis;
+        f->n++;
+    }
+    return vis;
+}
+
+int fsv_vis_memo_filter_fn(void *ud, const fsv_row *row)
+{
+    struct fsv_vis_memo_filter *f = ud;
+    if (fsv_vis_sees_all(f->user) || is_definition(row->tbl))
+        return 1;
+    if (strcmp(row->tbl, "customer") == 0)
+        return memo_customer(f, row->rid);
+    if (!row->customer)
+        return row->creator && strcmp(row->creator, f->user->name) == 0;
+    return memo_customer(f, row->customer);
+}
+
+void fsv_vis_memo_filter_clear(struct fsv_vis_memo_filter *f)
+{
+    for (size_t i = 0; i < f->cap; i++)
+        free(f->e[i].customer);
+    free(f->e);
+    f->e = NULL;
+    f->n = f->cap = 0;
 }

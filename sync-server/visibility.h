@@ -81,4 +81,35 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
                                char *why, size_t whylen);
 void fsv_vis_cache_clear(struct fsv_vis_cache *vc);
 
+/* Who may see a pushed batch (the live fan-out): the batch's appended
+** changes (seq != 0) reduced once to their distinct records, then to the
+** customers and creators that decide who sees them, so each session costs
+** one decision per distinct customer rather than store lookups per change.
+** fsv_vis_set_sees_any(set, u) answers exactly as asking fsv_vis_row for
+** each appended change until one is visible (a record the index does not
+** know counts for nobody; an error counts as not visible).  Build and ask
+** inside one read transaction.  FSV_OK, or FSV_NOMEM with *out NULL. */
+typedef struct fsv_vis_set fsv_vis_set;
+int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
+                      fsv_vis_set **out);
+/* 1 if u may see at least one change of the set, 0 if not. */
+int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u);
+void fsv_vis_set_free(fsv_vis_set *vs);
+
+/* fsv_vis_filter_fn with a memo of each customer's verdict, for one scan
+** inside one read transaction (where no verdict can change).  Set store
+** and user, zero the rest; fsv_vis_memo_filter_clear after the scan. */
+struct fsv_vis_memo_slot {
+    char *customer;
+    int vis;
+};
+struct fsv_vis_memo_filter {
+    fsv_store *store;
+    const fsv_user *user;
+    struct fsv_vis_memo_slot *e;
+    size_t n, cap;
+};
+int fsv_vis_memo_filter_fn(void *ud, const fsv_row *row);
+void fsv_vis_memo_filter_clear(struct fsv_vis_memo_filter *f);
+
 #endif /* FSV_VISIBILITY_H */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "token.h"
@@ -328,6 +329,378 @@ static void test_visibility_rules(void **state)
     fdsp_change_clear(&c);
 }
 
+/* Merge one change inside the caller's transaction. */
+static int merge_in(fsv_store *s, const char *tbl, const char *rid,
+                    const char *field, const char *value, const char *device,
+                    uint64_t counter, uint64_t hlc, const char *user,
+                    int64_t *seq)
+{
+    fdsp_change c;
+    int outcome = -1;
+    mk(&c, tbl, rid, field, value, device, counter, hlc, user);
+    assert_int_equal(fsv_store_merge_change(s, &c, &outcome), FSV_OK);
+    if (seq)
+        *seq = c.seq;
+    fdsp_change_clear(&c);
+    return outcome;
+}
+
+static void expect_fields(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, int count, int has)
+{
+    int n = -1, h = -1;
+    assert_int_equal(fsv_store_field_count(s, tbl, rid, field, &n, &h), FSV_OK);
+    assert_int_equal(n, count);
+    assert_int_equal(h, has);
+}
+
+static void expect_rec(fsv_store *s, const char *tbl, const char *rid,
+                       int rc, const char *customer, const char *creator)
+{
+    char *cu = NULL, *cr = NULL;
+    assert_int_equal(fsv_store_record_info(s, tbl, rid, &cu, &cr), rc);
+    if (customer)
+        assert_string_equal(cu, customer);
+    else
+        assert_null(cu);
+    if (creator)
+        assert_string_equal(cr, creator);
+    else
+        assert_null(cr);
+    free(cu);
+    free(cr);
+}
+
+/* The store's per-transaction record memo: field counts, the record index
+** and register existence stay exact across the merges of one batch, agree
+** with what a fresh transaction reads from disk, and a rollback forgets
+** what the batch did. */
+static void test_batch_memo(void **state)
+{
+    fixture *f = *state;
+    int64_t seq = -1;
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    expect_fields(f->s, "customer", "c1", "name", 0, 0);
+    expect_rec(f->s, "customer", "c1", FSV_NOTFOUND, NULL, NULL);
+    assert_int_equal(merge_in(f->s, "customer", "c1", "name", "A", "d1", 1, 1,
+                              "alice", NULL), FDS_MERGE_WIN);
+    expect_fields(f->s, "customer", "c1", "name", 1, 1);
+    expect_fields(f->s, "customer", "c1", "phone", 1, 0);
+    expect_rec(f->s, "customer", "c1", FSV_OK, "c1", "alice");
+    /* The same change again in the same batch: a no-op, not logged. */
+    assert_int_equal(merge_in(f->s, "customer", "c1", "name", "A", "d1", 1, 1,
+                              "alice", &seq), FDS_MERGE_NOOP);
+    assert_int_equal(seq, 0);
+    assert_int_equal(merge_in(f->s, "customer", "c1", "phone", "5", "d1", 2, 2,
+                              "alice", NULL), FDS_MERGE_WIN);
+    expect_fields(f->s, "customer", "c1", "phone", 2, 1);
+    /* A child: no customer first, then attached, then moved (the merged
+    ** winner decides), a losing write leaves the link alone. */
+    assert_int_equal(merge_in(f->s, "followup", "f1", "content", "x", "d1", 3, 3,
+                              "alice", NULL), FDS_MERGE_WIN);
+    expect_rec(f->s, "followup", "f1", FSV_OK, NULL, "alice");
+    assert_int_equal(merge_in(f->s, "followup", "f1", "customer", "c1", "d1", 4,
+                              4, "alice", NULL), FDS_MERGE_WIN);
+    expect_rec(f->s, "followup", "f1", FSV_OK, "c1", "alice");
+    merge_in(f->s, "followup", "f1", "customer", "c2", "d2", 1, 9, "bob", NULL);
+    expect_rec(f->s, "followup", "f1", FSV_OK, "c2", "alice");
+    merge_in(f->s, "followup", "f1", "customer", "c3", "d3", 1, 5, "carl", NULL);
+    expect_rec(f->s, "followup", "f1", FSV_OK, "c2", "alice");
+    /* A new child attached by its first change. */
+    merge_in(f->s, "followup", "f2", "customer", "c1", "d2", 2, 10, "bob", NULL);
+    expect_rec(f->s, "followup", "f2", FSV_OK, "c1", "bob");
+    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
+
+    /* Outside a transaction (no memo) the disk says the same. */
+    expect_fields(f->s, "customer", "c1", "name", 2, 1);
+    expect_rec(f->s, "customer", "c1", FSV_OK, "c1", "alice");
+    expect_rec(f->s, "followup", "f1", FSV_OK, "c2", "alice");
+    expect_rec(f->s, "followup", "f2", FSV_OK, "c1", "bob");
+    char *v = NULL;
+    assert_int_equal(fsv_store_field_value(f->s, "followup", "f1", "customer",
+                                           &v), FSV_OK);
+    assert_string_equal(v, "c2");
+    free(v);
+
+    /* A known record in a new batch: updates go to the stored registers. */
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    expect_fields(f->s, "customer", "c1", "name", 2, 1);
+    assert_int_equal(merge_in(f->s, "customer", "c1", "name", "B", "d1", 5, 11,
+                              "alice", NULL), FDS_MERGE_WIN);
+    expect_fields(f->s, "customer", "c1", "name", 2, 1);
+    assert_int_equal(merge_in(f->s, "customer", "c1", "name", "B", "d1", 5, 11,
+                              "alice", NULL), FDS_MERGE_NOOP);
+    /* Back to the first customer: the link moves with the winner. */
+    merge_in(f->s, "followup", "f1", "customer", "c1", "d2", 3, 12, "bob", NULL);
+    expect_rec(f->s, "followup", "f1", FSV_OK, "c1", "alice");
+    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
+    assert_int_equal(fsv_store_field_value(f->s, "customer", "c1", "name", &v),
+                     FSV_OK);
+    assert_string_equal(v, "B");
+    free(v);
+    expect_rec(f->s, "followup", "f1", FSV_OK, "c1", "alice");
+
+    /* A rolled-back batch is forgotten by the memo too. */
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    merge_in(f->s, "customer", "c5", "name", "N", "d1", 6, 13, "alice", NULL);
+    merge_in(f->s, "customer", "c1", "email", "e", "d1", 7, 14, "alice", NULL);
+    expect_fields(f->s, "customer", "c1", "email", 3, 1);
+    expect_rec(f->s, "customer", "c5", FSV_OK, "c5", "alice");
+    assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    expect_rec(f->s, "customer", "c5", FSV_NOTFOUND, NULL, NULL);
+    expect_fields(f->s, "customer", "c5", "name", 0, 0);
+    expect_fields(f->s, "customer", "c1", "email", 2, 0);
+    /* ... and the register it had created is written again, not updated. */
+    merge_in(f->s, "customer", "c1", "email", "e", "d1", 7, 14, "alice", NULL);
+    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
+    expect_fields(f->s, "customer", "c1", "email", 3, 1);
+}
+
+/* FDSP_MAX_FIELDS counts the fields a batch adds to a record, in the same
+** batch and across batches. */
+static void test_field_limit_count(void **state)
+{
+    fixture *f = *state;
+    char field[16];
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    for (int i = 0; i < FDSP_MAX_FIELDS - 1; i++) {
+        snprintf(field, sizeof field, "f%d", i);
+        merge_in(f->s, "customer", "big", field, "v", "d1", (uint64_t)i + 1,
+                 (uint64_t)i + 1, "alice", NULL);
+    }
+    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    expect_fields(f->s, "customer", "big", "f0", FDSP_MAX_FIELDS - 1, 1);
+    merge_in(f->s, "customer", "big", "last", "v", "d1", 100, 100, "alice", NULL);
+    expect_fields(f->s, "customer", "big", "more", FDSP_MAX_FIELDS, 0);
+    expect_fields(f->s, "customer", "big", "last", FDSP_MAX_FIELDS, 1);
+    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
+    expect_fields(f->s, "customer", "big", "more", FDSP_MAX_FIELDS, 0);
+}
+
+static int note_field(void *ud, const fsv_row *row)
+{
+    assert_string_equal(row->customer, "c1");
+    assert_string_equal(row->creator, "alice");
+    snprintf(ud, 32, "%s", row->field);
+    return 1;
+}
+
+/* A store made before history_by_rec was dropped: opening it drops the
+** index in place and keeps every row; the history still reads by seq. */
+static void test_migrate_history_index(void **state)
+{
+    fixture *f = *state;
+    merge(f->s, "customer", "c1", "name", "A", "d1", 1, 1, "alice", NULL);
+    fsv_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE INDEX history_by_rec ON"
+                                  " history(tbl, rid, seq)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[256];
+    assert_int_equal(fsv_store_open(f->path, 0, &f->s, err, sizeof err), FSV_OK);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master"
+                                        " WHERE name='history_by_rec'", -1, &st,
+                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    int64_t n = 0, s2 = 0;
+    merge(f->s, "customer", "c1", "phone", "1", "d1", 2, 2, "alice", &s2);
+    assert_int_equal(fsv_store_history_count(f->s, &n), FSV_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(s2, 2);
+    fdsp_change *ch = NULL;
+    size_t got = 0;
+    int64_t last = 0;
+    int more = 0;
+    assert_int_equal(fsv_store_begin_read(f->s), FSV_OK);
+    assert_int_equal(fsv_store_changes_after(f->s, 0, 10, NULL, NULL, NULL, &ch,
+                                             &got, &last, &more), FSV_OK);
+    assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+    assert_int_equal(got, 2);
+    assert_string_equal(ch[0].field, "name");
+    assert_string_equal(ch[1].field, "phone");
+    for (size_t i = 0; i < got; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+    /* A filtered scan shows the filter the row's own field and its record
+    ** index entry, and returns the whole rows it keeps. */
+    char seen[32] = "";
+    assert_int_equal(fsv_store_begin_read(f->s), FSV_OK);
+    assert_int_equal(fsv_store_changes_after(f->s, 0, 10, NULL, note_field,
+                                             seen, &ch, &got, &last, &more),
+                     FSV_OK);
+    assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+    assert_string_equal(seen, "name");  /* first row of the record's run */
+    assert_int_equal(got, 2);
+    assert_int_equal(ch[1].seq, 2);
+    assert_string_equal(ch[1].field, "phone");
+    assert_string_equal(ch[1].value, "1");
+    assert_string_equal(ch[1].device, "d1");
+    assert_string_equal(ch[1].user, "alice");
+    assert_int_equal(ch[1].vv.n, 1);
+    assert_int_equal(last, 2);
+    for (size_t i = 0; i < got; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+}
+
+/* The fan-out set answers as asking fsv_vis_row change by change, and the
+** pull's memo filter as fsv_vis_filter_fn row by row. */
+static void test_vis_set_and_memo(void **state)
+{
+    fixture *f = *state;
+    add_user(f->s, "alice", "rep", "north");
+    add_user(f->s, "bob", "rep", "south");
+    add_user(f->s, "carl", "rep", "south");
+    add_user(f->s, "mona", "manager", "north");
+    add_user(f->s, "sam", "manager", "south");
+    add_user(f->s, "root", "admin", "");
+    add_user(f->s, "dave", "rep", "north");
+    fsv_user us[7] = {user(f->s, "alice"), user(f->s, "bob"),
+                      user(f->s, "carl"), user(f->s, "mona"),
+                      user(f->s, "sam"), user(f->s, "root"),
+                      user(f->s, "dave")};
+
+    /* c1 alice's; c2 bob's, shared with carl; f1 (c1), f2 (c2), f3 orphan
+    ** of alice's; d1 a definition. */
+    merge(f->s, "customer", "c1", "name", "One", "da", 1, 1, "alice", NULL);
+    merge(f->s, "customer", "c2", "name", "Two", "db", 1, 2, "bob", NULL);
+    merge(f->s, "share", "c2:carl", "user", "carl", "db", 2, 3, "bob", NULL);
+    merge(f->s, "followup", "f1", "customer", "c1", "da", 2, 4, "alice", NULL);
+    merge(f->s, "followup", "f2", "customer", "c2", "db", 3, 5, "bob", NULL);
+    merge(f->s, "followup", "f3", "content", "x", "da", 3, 6, "alice", NULL);
+    merge(f->s, "fielddef", "d1", "label", "L", "dm", 1, 7, "mona", NULL);
+    /* c1 shared with dave (live), with bob (unshared), with carl (deleted
+    ** set back to "0"); c10's share must not count for c1. */
+    merge(f->s, "share", "c1:dave", "user", "dave", "da", 4, 8, "alice", NULL);
+    merge(f->s, "share", "c1:bob", "user", "bob", "da", 5, 9, "alice", NULL);
+    merge(f->s, "share", "c1:bob", "deleted", "1", "da", 6, 10, "alice", NULL);
+    merge(f->s, "share", "c1:carl", "deleted", "0", "da", 7, 11, "alice", NULL);
+    merge(f->s, "share", "c10:sam", "user", "sam", "da", 8, 12, "alice", NULL);
+    /* The share list answers as the per-user lookup. */
+    static const char *const custs[] = {"c1", "c2", "c10", "c9", "c"};
+    for (size_t i = 0; i < sizeof custs / sizeof custs[0]; i++) {
+        char **sh = NULL;
+        size_t nsh = 0;
+        assert_int_equal(fsv_store_shared_users(f->s, custs[i], &sh, &nsh),
+                         FSV_OK);
+        for (size_t k = 0; k < 7; k++) {
+            int want = -1, in = 0;
+            assert_int_equal(fsv_store_is_shared(f->s, custs[i], us[k].name,
+                                                 &want), FSV_OK);
+            for (size_t j = 0; j < nsh; j++)
+                in |= strcmp(sh[j], us[k].name) == 0;
+            assert_int_equal(in, want);
+        }
+        for (size_t j = 0; j < nsh; j++)
+            free(sh[j]);
+        free(sh);
+    }
+
+    static const char *const batches[][3][2] = {
+        {{"customer", "c1"}, {"followup", "f1"}, {NULL, NULL}},
+        {{"followup", "f2"}, {"followup", "f2"}, {"customer", "c2"}},
+        {{"followup", "f3"}, {NULL, NULL}, {NULL, NULL}},
+        {{"followup", "f1"}, {"fielddef", "d1"}, {NULL, NULL}},
+        {{"followup", "nosuch"}, {"customer", "c2"}, {NULL, NULL}},
+        {{"share", "c1:dave"}, {"followup", "f1"}, {"customer", "c1"}},
+    };
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        fdsp_change c[3];
+        memset(c, 0, sizeof c);
+        size_t n = 0;
+        for (size_t i = 0; i < 3 && batches[b][i][0]; i++, n++) {
+            c[n].table = (char *)batches[b][i][0];
+            c[n].record = (char *)batches[b][i][1];
+            c[n].field = (char *)"x";
+            c[n].seq = (b == 4 && i == 1) ? 0 : 1;  /* refused: not counted */
+        }
+        assert_int_equal(fsv_store_begin_read(f->s), FSV_OK);
+        fsv_vis_set *set = NULL;
+        assert_int_equal(fsv_vis_set_build(f->s, c, n, &set), FSV_OK);
+        for (size_t k = 0; k < 7; k++) {
+            int want = fsv_vis_sees_all(&us[k]);  /* as fan_out's sees_any */
+            for (size_t i = 0; i < n && !want; i++) {
+                char *cu = NULL, *cr = NULL;
+                if (!c[i].seq || fsv_store_record_info(f->s, c[i].table,
+                                                       c[i].record, &cu,
+                                                       &cr) != FSV_OK)
+                    continue;
+                fsv_row row = {c[i].table, c[i].record, c[i].field, cu, cr};
+                want = fsv_vis_row(f->s, &us[k], &row) > 0;
+                free(cu);
+                free(cr);
+            }
+            assert_int_equal(fsv_vis_set_sees_any(set, &us[k]), want);
+        }
+        fsv_vis_set_free(set);
+        assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+    }
+
+    /* Spot checks of the rules themselves. */
+    fdsp_change one;
+    memset(&one, 0, sizeof one);
+    one.table = (char *)"followup";
+    one.record = (char *)"f2";
+    one.field = (char *)"x";
+    one.seq = 9;
+    fsv_vis_set *set = NULL;
+    assert_int_equal(fsv_store_begin_read(f->s), FSV_OK);
+    assert_int_equal(fsv_vis_set_build(f->s, &one, 1, &set), FSV_OK);
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[0]), 0);    /* alice */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[1]), 1);    /* bob */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[2]), 1);    /* carl: shared */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[3]), 0);    /* mona: north */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[4]), 1);    /* sam: south */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[5]), 1);    /* root */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[6]), 0);    /* dave */
+    fsv_vis_set_free(set);
+    /* c1 through its shares: dave and carl yes, bob (unshared) no. */
+    one.table = (char *)"customer";
+    one.record = (char *)"c1";
+    assert_int_equal(fsv_vis_set_build(f->s, &one, 1, &set), FSV_OK);
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[6]), 1);    /* dave */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[2]), 1);    /* carl */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[1]), 0);    /* bob */
+    assert_int_equal(fsv_vis_set_sees_any(set, &us[4]), 0);    /* sam */
+    fsv_vis_set_free(set);
+
+    /* The memo filter over every row of the history, for each user, twice
+    ** (the second pass from the memo). */
+    fsv_row rows[] = {
+        {"customer", "c1", "name", "c1", "alice"},
+        {"customer", "c2", "name", "c2", "bob"},
+        {"share", "c2:carl", "user", NULL, "bob"},
+        {"followup", "f1", "customer", "c1", "alice"},
+        {"followup", "f2", "customer", "c2", "bob"},
+        {"followup", "f3", "content", NULL, "alice"},
+        {"fielddef", "d1", "label", NULL, "mona"},
+        {"followup", "f9", "content", "c9", "bob"},
+    };
+    for (size_t k = 0; k < 7; k++) {
+        struct fsv_vis_filter plain = {f->s, &us[k]};
+        struct fsv_vis_memo_filter mf;
+        memset(&mf, 0, sizeof mf);
+        mf.store = f->s;
+        mf.user = &us[k];
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+                assert_int_equal(fsv_vis_memo_filter_fn(&mf, &rows[i]),
+                                 fsv_vis_filter_fn(&plain, &rows[i]));
+        fsv_vis_memo_filter_clear(&mf);
+    }
+    assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +709,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changes_after, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_visibility_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_memo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_field_limit_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_history_index, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_vis_set_and_memo, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
