@@ -131,8 +131,8 @@ static void expect_n(const char *s, size_t n, int want)
 {
     int rc = diff_n(s, n);
     if (rc != want)
-        fail_msg("expected %s, got %s for: %.300s", fdsp_errname(want),
-                 fdsp_errname(rc), s);
+        fail_msg("expected %s, got %s for: %.*s", fdsp_errname(want),
+                 fdsp_errname(rc), (int)(n < 300 ? n : 300), s ? s : "");
 }
 
 static char *rep(char c, size_t n)
