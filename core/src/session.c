@@ -21,12 +21,75 @@
 */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WINDOW 4                    /* unacknowledged push batches */
 #define CLIENT_NAME "libfieldsync/0.1"
+
+/* The strings and vectors of a push batch live in an arena kept by the
+** session: its blocks are reused batch after batch, so reading the outbox
+** allocates nothing per change once the first batch has been read. */
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t used, cap;
+    max_align_t data[];
+} arena_blk;
+
+typedef struct arena {
+    arena_blk *head;                /* in use; head is being filled */
+    arena_blk *spare;               /* emptied by arena_reset */
+} arena;
+
+#define ARENA_BLOCK (60 * 1024)
+
+static void *arena_alloc(arena *a, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    arena_blk *b = a->head;
+    if (b == NULL || b->cap - b->used < n) {
+        arena_blk **pp = &a->spare;
+        while (*pp && (*pp)->cap < n)
+            pp = &(*pp)->next;
+        if ((b = *pp) != NULL) {
+            *pp = b->next;
+        } else {
+            size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+            if ((b = malloc(sizeof *b + cap)) == NULL)
+                return NULL;
+            b->cap = cap;
+        }
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void arena_reset(arena *a)
+{
+    while (a->head) {
+        arena_blk *b = a->head;
+        a->head = b->next;
+        b->used = 0;
+        b->next = a->spare;
+        a->spare = b;
+    }
+}
+
+static void arena_free(arena *a)
+{
+    arena_reset(a);
+    while (a->spare) {
+        arena_blk *next = a->spare->next;
+        free(a->spare);
+        a->spare = next;
+    }
+}
 
 typedef struct inflight {
     int64_t batch;
@@ -47,6 +110,7 @@ struct fds_session {
     int64_t cursor;                 /* mirrors meta "cursor" */
     int64_t head;                   /* latest server seq we were told of */
     fds_session_stats stats;
+    arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
 };
 
@@ -102,6 +166,7 @@ void fds_session_free(fds_session *s)
         return;
     for (size_t i = 0; i < s->n_fl; i++)
         inflight_clear(&s->fl[i]);
+    arena_free(&s->mem);
     free(s);
 }
 
@@ -174,26 +239,110 @@ static int send_pull(fds_session *s, char **buf, size_t *len)
     return rc;
 }
 
-static void free_changes(fdsp_change *c, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        fds__vv_clear(&c[i].vv);
-        free(c[i].table);
-        free(c[i].record);
-        free(c[i].field);
-        free(c[i].value);
-        free(c[i].device);
-    }
-    free(c);
-}
-
-static char *col_dup(sqlite3_stmt *st, int i)
+/* Column i as an arena string; NULL for SQL NULL (*oom set on failure). */
+static char *col_arena(arena *a, sqlite3_stmt *st, int i, int *oom)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
+    if (t == NULL) {
+        if (sqlite3_column_type(st, i) != SQLITE_NULL)
+            *oom = 1;
+        return NULL;
+    }
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    char *d = arena_alloc(a, n + 1);
+    if (d == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(d, t, n + 1);
+    return d;
 }
 
-/* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto. */
+/* The vv text of a log row into the arena: what fds_vv_parse gives.  The
+** plain canonical form (what log_add stores: ASCII device ids without
+** escapes, strictly sorted) is read in place; anything else goes through
+** fds_vv_parse and is copied. */
+static int vv_arena(arena *a, const char *text, fdsp_vv *out)
+{
+    out->n = 0;
+    out->e = NULL;
+    const char *p = text;
+    size_t n = 0;
+    int plain = text != NULL && *p++ == '{';
+    /* count entries first: one arena array, no growth */
+    for (const char *q = p; plain && *q && *q != '}'; q++)
+        n += *q == ':';
+    if (plain && (n == 0 || n > FDSP_MAX_VV))
+        plain = n == 0 && p[0] == '}' && p[1] == '\0';
+    if (plain && n > 0) {
+        fdsp_vv_entry *e = arena_alloc(a, n * sizeof *e);
+        if (e == NULL)
+            return FDS_NOMEM;
+        size_t k = 0;
+        while (plain && k < n) {
+            if ((k > 0 && *p++ != ',') || *p++ != '"') {
+                plain = 0;
+                break;
+            }
+            const char *d = p;
+            while (*p > 0x20 && *p != '"' && *p != '\\' &&
+                   (unsigned char)*p < 0x80)
+                p++;
+            size_t len = (size_t)(p - d);
+            int64_t ctr;
+            if (*p++ != '"' || len == 0 || len > FDSP_MAX_ID || *p++ != ':' ||
+                !fds__parse_i64(&p, &ctr) || ctr < 1) {
+                plain = 0;
+                break;
+            }
+            char *dev = arena_alloc(a, len + 1);
+            if (dev == NULL)
+                return FDS_NOMEM;
+            memcpy(dev, d, len);
+            dev[len] = '\0';
+            if (k > 0 && strcmp(e[k - 1].device, dev) >= 0) {
+                plain = 0;
+                break;
+            }
+            e[k].device = dev;
+            e[k].counter = (uint64_t)ctr;
+            k++;
+        }
+        if (plain && p[0] == '}' && p[1] == '\0') {
+            out->n = n;
+            out->e = e;
+            return FDS_OK;
+        }
+        plain = 0;
+    } else if (plain) {
+        return FDS_OK;                  /* "{}" */
+    }
+    fdsp_vv t;
+    int rc = fds_vv_parse(text, &t);
+    if (rc != FDS_OK)
+        return rc;
+    if (t.n > 0) {
+        out->e = arena_alloc(a, t.n * sizeof *out->e);
+        for (size_t i = 0; out->e && i < t.n; i++) {
+            size_t len = strlen(t.e[i].device);
+            char *dev = arena_alloc(a, len + 1);
+            if (dev == NULL) {
+                out->e = NULL;
+                break;
+            }
+            memcpy(dev, t.e[i].device, len + 1);
+            out->e[i].device = dev;
+            out->e[i].counter = t.e[i].counter;
+        }
+        rc = out->e ? FDS_OK : FDS_NOMEM;
+        out->n = out->e ? t.n : 0;
+    }
+    fds__vv_clear(&t);
+    return rc;
+}
+
+/* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto: *out and
+** every string and vector in it live in s->mem until the next read. */
 static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
                        size_t *n)
 {
@@ -208,26 +357,29 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         return FDS_DB;
     sqlite3_bind_int64(st, 1, s->pushed_upto);
     sqlite3_bind_int(st, 2, FDSP_MAX_BATCH);
-    fdsp_change *c = calloc(FDSP_MAX_BATCH, sizeof *c);
+    arena *a = &s->mem;
+    arena_reset(a);
+    fdsp_change *c = arena_alloc(a, FDSP_MAX_BATCH * sizeof *c);
     int64_t *ls = calloc(FDSP_MAX_BATCH, sizeof *ls);
     int rc = (c && ls) ? FDS_OK : FDS_NOMEM, step;
     size_t k = 0;
     while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         fdsp_change *x = &c[k];
+        int oom = 0;
+        memset(x, 0, sizeof *x);
         ls[k] = sqlite3_column_int64(st, 0);
         k++;
-        x->table = col_dup(st, 1);
-        x->record = col_dup(st, 2);
-        x->field = col_dup(st, 3);
-        x->value = col_dup(st, 4);
-        x->device = col_dup(st, 7);
+        x->table = col_arena(a, st, 1, &oom);
+        x->record = col_arena(a, st, 2, &oom);
+        x->field = col_arena(a, st, 3, &oom);
+        x->value = col_arena(a, st, 4, &oom);
+        x->device = col_arena(a, st, 7, &oom);
         x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
-        if (!x->table || !x->record || !x->field || !x->device ||
-            (sqlite3_column_type(st, 4) != SQLITE_NULL && !x->value)) {
+        if (oom || !x->table || !x->record || !x->field || !x->device) {
             rc = FDS_NOMEM;
             break;
         }
-        rc = fds_vv_parse((const char *)sqlite3_column_text(st, 5), &x->vv);
+        rc = vv_arena(a, (const char *)sqlite3_column_text(st, 5), &x->vv);
     }
     if (rc == FDS_OK && step != SQLITE_DONE)
         rc = fds__dberror(r, "reading outbox");
@@ -238,7 +390,6 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
                         (long long)ls[k - 1]);
     sqlite3_reset(st);
     if (rc != FDS_OK || k == 0) {
-        free_changes(c, k);
         free(ls);
         return rc;
     }
@@ -291,7 +442,6 @@ static int send_push(fds_session *s, char **buf, size_t *len)
         break;
     }
     size_t sent = m.n_changes;
-    free_changes(c, n);
     if (rc != FDS_OK) {
         free(ls);
         return rc;
@@ -356,6 +506,12 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
 /* Look up a refusal's change in the log for the refusal record. */
 static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
 {
@@ -390,28 +546,74 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
     return rc;
 }
 
-/* Acknowledge log rows ACK_CHUNK at a time: one statement per chunk
-** instead of one per row (unused slots stay NULL, which matches nothing). */
+/* Acknowledge log rows.  A batch's rows are mostly consecutive lseqs (the
+** outbox read them in lseq order, and only received changes interleave):
+** a run of consecutive lseqs is one range statement, which walks the rows
+** in order instead of looking each one up (the same rows as listing them,
+** since every lseq of the run is in the batch).  Lseqs outside such runs
+** go ACK_CHUNK at a time into one IN statement (unused slots stay NULL,
+** which matches nothing). */
 #define ACK_CHUNK 32
-static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
+#define ACK_RUN 4                   /* shortest run worth a range statement */
+
+static int ack_step(fds_replica *r, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "acknowledging");
+}
+
+static int ack_range(fds_replica *r, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK_RANGE,
+        "UPDATE log SET acked = 1 WHERE lseq BETWEEN ?1 AND ?2");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    return ack_step(r, st);
+}
+
+static int ack_list(fds_replica *r, const int64_t *lseq, size_t n)
 {
     static const char sql[] =
         "UPDATE log SET acked = 1 WHERE lseq IN ("
         "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
         "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, "
         "?29, ?30, ?31, ?32)";
-    for (size_t i = 0; i < n; i += ACK_CHUNK) {
-        sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
-        if (st == NULL)
-            return FDS_DB;
-        for (size_t k = 0; k < ACK_CHUNK && i + k < n; k++)
-            sqlite3_bind_int64(st, (int)k + 1, lseq[i + k]);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return fds__dberror(r, "acknowledging");
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
+    if (st == NULL)
+        return FDS_DB;
+    for (size_t k = 0; k < n; k++)
+        sqlite3_bind_int64(st, (int)k + 1, lseq[k]);
+    return ack_step(r, st);
+}
+
+static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
+{
+    int64_t pend[ACK_CHUNK];
+    size_t n_pend = 0;
+    int rc = FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < n;) {
+        size_t j = i + 1;
+        while (j < n && lseq[j - 1] < INT64_MAX && lseq[j] == lseq[j - 1] + 1)
+            j++;
+        if (j - i >= ACK_RUN) {
+            rc = ack_range(r, lseq[i], lseq[j - 1]);
+        } else {
+            for (size_t k = i; rc == FDS_OK && k < j; k++) {
+                pend[n_pend++] = lseq[k];
+                if (n_pend == ACK_CHUNK) {
+                    rc = ack_list(r, pend, n_pend);
+                    n_pend = 0;
+                }
+            }
+        }
+        i = j;
     }
-    return FDS_OK;
+    if (rc == FDS_OK && n_pend > 0)
+        rc = ack_list(r, pend, n_pend);
+    return rc;
 }
 
 static int on_ack(fds_session *s, const fdsp_msg *m)
@@ -467,12 +669,9 @@ static int on_changes(fds_session *s, const fdsp_msg *m)
         return fail(s, FDS_PROTO, "changes say more but do not advance");
     int64_t conflicts = 0;
     int rc = fds__begin(s->r), began = rc == FDS_OK;
-    for (size_t i = 0; rc == FDS_OK && i < m->n_changes; i++) {
-        int outcome;
-        /* no savepoint per change: an error rolls the whole batch back */
-        rc = fds__apply_in(s->r, &m->changes[i], &outcome);
-        conflicts += outcome == FDS_MERGE_CONFLICT;
-    }
+    /* no savepoint per change: an error rolls the whole batch back */
+    if (rc == FDS_OK)
+        rc = fds__apply_batch(s->r, m->changes, m->n_changes, &conflicts);
     int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
     if (rc == FDS_OK && cursor != s->cursor)
         rc = fds__meta_set_i64(s->r, "cursor", cursor);
