@@ -292,6 +292,91 @@ static void test_handshake_push_ack(void **state)
     srv_free(s);
 }
 
+static int64_t count_of(fds_replica *r, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A received change from another device, applied as a pull would. */
+static void receive(fds_replica *r, const char *rid, uint64_t counter)
+{
+    fdsp_change c;
+    memset(&c, 0, sizeof c);
+    c.table = (char *)"customer";
+    c.record = (char *)rid;
+    c.field = (char *)"name";
+    c.value = (char *)"from b";
+    c.device = (char *)"bbbbbbbb-0000-4000-8000-000000000000";
+    c.user = (char *)"bob";
+    c.hlc = (uint64_t)1700000000000 << 16 | counter;
+    assert_int_equal(fds__vv_set(&c.vv, c.device, counter), FDS_OK);
+    int outcome;
+    assert_int_equal(fds__apply(r, &c, &outcome), FDS_OK);
+    fds__vv_clear(&c.vv);
+}
+
+/* An ack marks exactly the pushed rows, whether their lseqs run on (one
+** range statement) or are interleaved with received rows; an outbox row
+** whose vv text is not in the plain canonical form is pushed as
+** fds_vv_parse reads it. */
+static void test_ack_runs_and_vv_forms(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 31);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "A",
+                          "phone", "1", "email", "e", "company", "c",
+                          "title", "t", "notes", "n");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);  /* 1-6 */
+    json_decref(f);
+    receive(a, "x1", 1);                                            /* 7 */
+    receive(a, "x2", 1);                                            /* 8 */
+    assert_int_equal(fds__write1(a, "customer", "c2", "name", "B"), FDS_OK);
+    receive(a, "x3", 1);                                            /* 10 */
+    assert_int_equal(fds__write1(a, "customer", "c3", "name", "C"), FDS_OK);
+    receive(a, "x4", 1);                                            /* 12 */
+    f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "D", "phone", "2",
+                  "email", "f", "company", "d", "title", "u");
+    assert_int_equal(fds__write(a, "customer", "c4", f), FDS_OK);  /* 13-17 */
+    json_decref(f);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log"), 17);
+    assert_int_equal(outbox(a), 13);
+    /* lseq 9: escapes and spaces, which only jansson reads */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE log SET vv = '{ \"%.8s\\u002d%s\" : 9 }' "
+             "WHERE lseq = 9", fds_replica_device(a),
+             fds_replica_device(a) + 9);
+    assert_int_equal(sqlite3_exec(a->db, sql, NULL, NULL, NULL), SQLITE_OK);
+
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.pushed, 13);
+    assert_int_equal(outbox(a), 0);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 1 "
+                                 "AND acked = 1"), 13);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 0 "
+                                 "AND acked <> 0"), 0);
+    int found = 0;
+    for (size_t i = 0; i < s->n_log; i++) {
+        const fdsp_change *c = &s->log[i];
+        if (strcmp(c->record, "c2") != 0)
+            continue;
+        found = 1;
+        assert_int_equal(c->vv.n, 1);
+        assert_string_equal(c->vv.e[0].device, fds_replica_device(a));
+        assert_int_equal(c->vv.e[0].counter, 9);
+    }
+    assert_true(found);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
 /* Rule 6: a change stays in the outbox until acked; resending is harmless. */
 static void test_lost_ack_resend(void **state)
 {
@@ -918,6 +1003,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_push_ack),
         cmocka_unit_test(test_lost_ack_resend),
+        cmocka_unit_test(test_ack_runs_and_vv_forms),
         cmocka_unit_test(test_pull_batches_resume),
         cmocka_unit_test(test_notify_triggers_pull),
         cmocka_unit_test(test_revoke_purges),
