@@ -349,13 +349,15 @@ int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
     return FDS_OK;
 }
 
-/* Registers of a record: *n rows, *deleted 1 if deleted = "1". */
+/* Registers of a record: *n > 0 if it has any, *deleted 1 if deleted =
+** "1".  Two key lookups, not a walk over every register of the record. */
 static int record_state(fds_replica *r, const char *tbl, const char *rid,
                         int *n, int *deleted)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_EXISTS,
-        "SELECT count(*), max(field = 'deleted' AND value = '1') "
-        "FROM reg WHERE tbl = ?1 AND rid = ?2");
+        "SELECT EXISTS(SELECT 1 FROM reg WHERE tbl = ?1 AND rid = ?2), "
+        "EXISTS(SELECT 1 FROM reg WHERE tbl = ?1 AND rid = ?2 "
+        "AND field = 'deleted' AND value = '1')");
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
