@@ -29,7 +29,9 @@
 **       tbl, rid, field, value,     -- the change
 **       vv TEXT, hlc INTEGER, device TEXT, user TEXT,
 **       origin INTEGER,             -- 1 made here, 0 received
-**       acked INTEGER,              -- origin=1: 1 once the server acked it
+**       acked INTEGER,              -- origin=1: 1 once the server acked it,
+**                                   --   2 if it refused it (the change never
+**                                   --   took effect: see fds__reg_rebuild)
 **       sseq INTEGER,               -- server sequence when known
 **       at_ms INTEGER)              -- server time if known, else local time
 **   index log_outbox ON log(lseq) WHERE origin = 1 AND acked = 0
@@ -92,6 +94,10 @@ enum {
     FDS__ST_META_CLOCK,
     FDS__ST_REG_RECORD,
     FDS__ST_LOG_ACK_RANGE,
+    FDS__ST_LOG_REFUSE,
+    FDS__ST_LOG_FIELD,
+    FDS__ST_REG_DEL,
+    FDS__ST_PURGE_REFUSED,
     FDS__ST_ENGINE_END,         /* must stay <= 32 */
     FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
@@ -265,6 +271,16 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg);
+
+/* Rebuild register (tbl, rid, field) from the log rows this replica holds
+** for it, leaving out every change the server refused (acked = 2), folded
+** with fds_merge: the versions, conflict flag and canonical bytes are those
+** the replica would hold had the refused changes never been made.  No
+** version left: the reg row goes.  A version still in the register keeps
+** the user stored there (adopt_user may have given it the server's).  Must
+** run inside fds__begin. */
+int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
+                     const char *field);
 
 /* Remove one record (registers and log rows) from the replica; for
 ** table "customer" this is fds__purge_customer. */

@@ -667,11 +667,126 @@ int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome)
     return fds__end(r, apply_one(r, c, outcome));
 }
 
+/* ---- Refused changes ---------------------------------------------------------
+** The log keeps every version this replica wrote or applied (only a revoke
+** purges rows), and the register is the fds_merge fold of exactly those
+** rows: a local write dominates the register it was made on (fold: WIN
+** alone), an applied change merged as logged, and a change that merged as
+** NOOP is not logged but changes nothing in the fold either.  So folding
+** the rows again without the refused ones gives the register this replica
+** would hold had the refused writes never been made: the same versions,
+** conflict flag and canonical bytes (the merge is order-independent). */
+
+int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
+                     const char *field)
+{
+    if (r->tx_depth <= 0)
+        return fds__error(r, FDS_ERROR, "no open transaction");
+    fds_register old = {0, NULL};
+    int rc = fds__reg_load(r, tbl, rid, field, &old);
+    if (rc != FDS_OK)
+        return rc;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_FIELD,
+        "SELECT value, vv, hlc, device, user FROM log "
+        "WHERE tbl = ?1 AND rid = ?2 AND field = ?3 AND acked <> 2 "
+        "ORDER BY lseq");
+    if (st == NULL) {
+        fds_register_clear(&old);
+        return FDS_DB;
+    }
+    bind_str(st, 1, tbl);
+    bind_str(st, 2, rid);
+    bind_str(st, 3, field);
+    fds_register reg = {0, NULL};
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        fdsp_change c;
+        memset(&c, 0, sizeof c);
+        c.value = (char *)sqlite3_column_text(st, 0);   /* borrowed */
+        c.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+        c.device = (char *)sqlite3_column_text(st, 3);
+        c.user = (char *)sqlite3_column_text(st, 4);
+        const char *vv = (const char *)sqlite3_column_text(st, 1);
+        if (c.device == NULL || c.user == NULL) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
+        }
+        if ((rc = fds_vv_parse(vv, &c.vv)) != FDS_OK) {
+            rc = rc == FDS_NOMEM ? fds__error(r, rc, "out of memory")
+                                 : fds__error(r, FDS_DB, "log row of "
+                                              "%s/%s/%s is corrupt", tbl, rid,
+                                              field);
+            break;
+        }
+        fds_register next = {0, NULL};
+        int outcome;
+        rc = fds_merge(&reg, &c, &next, &outcome);
+        fds__vv_clear(&c.vv);
+        if (rc != FDS_OK) {
+            rc = fds__error(r, rc, "merging %s/%s/%s failed", tbl, rid, field);
+            break;
+        }
+        fds_register_clear(&reg);
+        reg = next;
+    }
+    if (rc == FDS_OK && step != SQLITE_DONE)
+        rc = fds__dberror(r, "reading log");
+    sqlite3_reset(st);
+    /* A sequenced copy may have given a version the user the server
+    ** recorded (adopt_user), which its log row does not carry: keep it. */
+    for (size_t i = 0; rc == FDS_OK && i < reg.n; i++) {
+        fdsp_change *v = &reg.v[i];
+        for (size_t j = 0; j < old.n; j++) {
+            const fdsp_change *o = &old.v[j];
+            if (o->hlc != v->hlc || !o->device || !v->device || !o->user ||
+                strcmp(o->device, v->device) != 0 ||
+                fds_vv_compare(&o->vv, &v->vv) != FDS_VV_EQUAL)
+                continue;
+            if (v->user == NULL || strcmp(o->user, v->user) != 0) {
+                char *u = strdup(o->user);
+                if (u == NULL) {
+                    rc = fds__error(r, FDS_NOMEM, "out of memory");
+                    break;
+                }
+                free(v->user);
+                v->user = u;
+            }
+            break;
+        }
+    }
+    fds_register_clear(&old);
+    if (rc == FDS_OK && reg.n > 0) {
+        rc = fds__reg_save(r, tbl, rid, field, &reg);
+    } else if (rc == FDS_OK) {
+        st = fds__stmt(r, FDS__ST_REG_DEL,
+            "DELETE FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
+        if (st == NULL) {
+            rc = FDS_DB;
+        } else {
+            bind_str(st, 1, tbl);
+            bind_str(st, 2, rid);
+            bind_str(st, 3, field);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = fds__dberror(r, "removing register");
+            sqlite3_reset(st);
+        }
+    }
+    fds_register_clear(&reg);
+    return rc;
+}
+
 int fds__purge_customer(fds_replica *r, const char *customer)
 {
     /* Dependants are the records whose "customer" register names it
     ** (followup, plan, feedback, stagechg, share and any later kind). */
-    static const char *const sql[2] = {
+    /* A dependant made only of refused writes has no register left
+    ** (fds__reg_rebuild removed them) but keeps its log rows: the refusal
+    ** table, small, names it by its refused "customer" change.  Its rows go
+    ** first, while the registers of real dependants still tell them apart. */
+    static const char *const sql[3] = {
+        "DELETE FROM log WHERE (tbl, rid) IN (SELECT f.tbl, f.rid FROM "
+        "refusal f WHERE f.field = 'customer' AND f.value = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM reg g WHERE g.tbl = f.tbl AND g.rid = f.rid))",
         "DELETE FROM log WHERE (tbl = 'customer' AND rid = ?1) OR "
         "(tbl, rid) IN (SELECT tbl, rid FROM reg "
         "               WHERE field = 'customer' AND value = ?1)",
@@ -679,11 +794,12 @@ int fds__purge_customer(fds_replica *r, const char *customer)
         "(tbl, rid) IN (SELECT tbl, rid FROM reg "
         "               WHERE field = 'customer' AND value = ?1)",
     };
-    static const int slot[2] = {FDS__ST_PURGE_LOG, FDS__ST_PURGE_REG};
+    static const int slot[3] = {FDS__ST_PURGE_REFUSED, FDS__ST_PURGE_LOG,
+                                FDS__ST_PURGE_REG};
     int rc = fds__begin(r);
     if (rc != FDS_OK)
         return rc;
-    for (int i = 0; i < 2 && rc == FDS_OK; i++) {
+    for (int i = 0; i < 3 && rc == FDS_OK; i++) {
         sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
         if (st == NULL) {
             rc = FDS_DB;

@@ -512,10 +512,15 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
-/* Look up a refusal's change in the log for the refusal record. */
-static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
+/* Record a refusal: the change (looked up in the log) goes into the
+** refusal table and its log row is marked refused (acked = 2), so it never
+** counts again (fds__reg_rebuild, history).  *key gets the change's table,
+** record and field (malloc'd; left zeroed when the row was purged). */
+static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
+                          fdsp_change *key)
 {
     fds_replica *r = s->r;
+    memset(key, 0, sizeof *key);
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_GET,
         "SELECT tbl, rid, field, value FROM log WHERE lseq = ?1");
     if (st == NULL)
@@ -542,7 +547,55 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
                                                                 f->message)
                                               : fds__error(r, FDS_NOMEM,
                                                            "out of memory");
-    fds__change_clear(&c);
+    if (rc == FDS_OK) {
+        st = fds__stmt(r, FDS__ST_LOG_REFUSE,
+                       "UPDATE log SET acked = 2 WHERE lseq = ?1");
+        if (st == NULL) {
+            rc = FDS_DB;
+        } else {
+            sqlite3_bind_int64(st, 1, lseq);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = fds__dberror(r, "marking refused change");
+            sqlite3_reset(st);
+        }
+    }
+    if (rc == FDS_OK) {
+        free(c.value);
+        c.value = NULL;
+        *key = c;                       /* table, record, field move out */
+    } else {
+        fds__change_clear(&c);
+    }
+    return rc;
+}
+
+/* A refused change must not stay in the register it was written to: once
+** every refusal of the ack is marked, each register they touched is
+** rebuilt from its remaining log rows (fds__reg_rebuild), once, however
+** many of its changes were refused.
+**
+** A later local write on top of a refused one (same field, still in the
+** outbox or in flight) stays: it is the user's latest intent, and the
+** server judges it on its own when it arrives.  Its vector already covers
+** the refused version, so the rebuilt register is that write alone, exactly
+** as if the refused write had never been made; if it is refused in turn,
+** its own refusal rebuilds the register again without either. */
+static int rebuild_refused(fds_replica *r, fdsp_change *key, size_t n)
+{
+    int rc = FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < n; i++) {
+        if (key[i].table == NULL)
+            continue;
+        size_t j = 0;
+        while (j < i && !(key[j].table &&
+                          strcmp(key[j].table, key[i].table) == 0 &&
+                          strcmp(key[j].record, key[i].record) == 0 &&
+                          strcmp(key[j].field, key[i].field) == 0))
+            j++;
+        if (j == i)
+            rc = fds__reg_rebuild(r, key[i].table, key[i].record,
+                                  key[i].field);
+    }
     return rc;
 }
 
@@ -634,11 +687,21 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
                         f->n);
     /* Every change of the batch leaves the outbox: accepted ones are
     ** committed on the server, refused ones would be refused again. */
+    fdsp_change *key = NULL;
+    if (m->n_refused > 0 &&
+        (key = calloc(m->n_refused, sizeof *key)) == NULL)
+        return fail(s, FDS_NOMEM, "out of memory");
     int rc = fds__begin(s->r), began = rc == FDS_OK;
     if (rc == FDS_OK)
         rc = mark_acked(s->r, f->lseq, f->n);
     for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
-        rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i]);
+        rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i],
+                            &key[i]);
+    if (rc == FDS_OK)
+        rc = rebuild_refused(s->r, key, m->n_refused);
+    for (size_t i = 0; i < m->n_refused; i++)
+        fds__change_clear(&key[i]);
+    free(key);
     if (began)
         rc = fds__end(s->r, rc);
     if (rc != FDS_OK)

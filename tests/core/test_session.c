@@ -30,6 +30,7 @@ typedef struct srv {
     int page;                       /* changes per pull answer */
     const char *user;
     const char *refuse_table;       /* changes to it are refused */
+    const char *refuse_value;       /* changes setting it are refused */
     int drop_acks;                  /* commit pushes but lose the acks */
     char *out[16];                  /* replies waiting for the device */
     size_t out_len[16];
@@ -138,8 +139,10 @@ static void srv_handle(srv *s, const char *buf, size_t len)
         fdsp_refusal ref[FDSP_MAX_BATCH];
         size_t nref = 0;
         for (size_t i = 0; i < in->n_changes; i++) {
-            if (s->refuse_table &&
-                strcmp(in->changes[i].table, s->refuse_table) == 0) {
+            if ((s->refuse_table &&
+                 strcmp(in->changes[i].table, s->refuse_table) == 0) ||
+                (s->refuse_value && in->changes[i].value &&
+                 strcmp(in->changes[i].value, s->refuse_value) == 0)) {
                 ref[nref].index = i;
                 ref[nref].code = FDSP_E_FORBIDDEN;
                 ref[nref].message = "you may not change that record";
@@ -533,6 +536,27 @@ static void test_revoke_purges(void **state)
     fds_session_stats_get(sb, &st);
     assert_int_equal(st.revoked, 1);
     fds_session_free(sb);
+
+    /* A dependant made only of refused writes has no register left, but
+    ** its log rows still name the customer: a revoke removes them too. */
+    s->refuse_table = "share";
+    assert_int_equal(fds__write1(b, "share", "c2:x", "customer", "c2"), FDS_OK);
+    assert_int_equal(fds__write1(b, "followup", "f2", "customer", "c2"), FDS_OK);
+    sync_once(b, s);
+    assert_int_equal(fds__exists_any(b, "share", "c2:x"), 0);
+    assert_int_equal(count_of(b, "SELECT count(*) FROM log WHERE tbl = "
+                                 "'share'"), 1);
+    assert_int_equal(fds_session_new(b, &sb), FDS_OK);
+    pump(sb, s, -1);
+    rec.record = "c2";
+    srv_send(s, &m);
+    pump(sb, s, -1);
+    fds_session_free(sb);
+    assert_int_equal(fds__exists(b, "customer", "c2"), 0);
+    assert_int_equal(count_of(b, "SELECT count(*) FROM log WHERE value = 'c2' "
+                                 "OR rid = 'c2'"), 0);
+    assert_int_equal(count_of(b, "SELECT count(*) FROM reg WHERE value = 'c2' "
+                                 "OR rid = 'c2'"), 0);
     fds_replica_close(b);
     srv_free(s);
 }
@@ -567,6 +591,268 @@ static void test_refusal_recorded(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(r0, "message")),
                            "may not"));
     json_decref(list);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* The stored register text ("" when there is no reg row) and flag. */
+static char *reg_versions(fds_replica *r, const char *tbl, const char *rid,
+                          const char *field, int *conflict)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db,
+        "SELECT versions, conflict FROM reg WHERE tbl = ?1 AND rid = ?2 "
+        "AND field = ?3", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    char *out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+        if (conflict)
+            *conflict = sqlite3_column_int(st, 1);
+    } else {
+        out = strdup("");
+        if (conflict)
+            *conflict = -1;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* The fake server's register text for tbl/rid/field ("" if none). */
+static char *srv_versions(srv *s, const char *tbl, const char *rid,
+                          const char *field)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s/%s", tbl, rid, field);
+    for (size_t i = 0; i < s->n_regs; i++)
+        if (strcmp(s->regs[i].key, key) == 0)
+            return fds__register_dump(&s->regs[i].reg);
+    return strdup("");
+}
+
+static void assert_same_as_server(fds_replica *r, srv *s, const char *tbl,
+                                  const char *rid, const char *field)
+{
+    char *mine = reg_versions(r, tbl, rid, field, NULL);
+    char *theirs = srv_versions(s, tbl, rid, field);
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+}
+
+/* Does the history of customer rid mention value v? */
+static int history_has(fds_replica *r, const char *rid, const char *v)
+{
+    json_t *h = NULL;
+    assert_int_equal(fds_history(r, rid, &h), FDS_OK);
+    int found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(h, i, e) {
+        const char *x = json_string_value(json_object_get(e, "value"));
+        const char *p = json_string_value(json_object_get(e, "previous"));
+        found |= (x && strcmp(x, v) == 0) || (p && strcmp(p, v) == 0);
+    }
+    json_decref(h);
+    return found;
+}
+
+static size_t n_conflicts(fds_replica *r)
+{
+    json_t *c = NULL;
+    assert_int_equal(fds_conflicts(r, &c), FDS_OK);
+    size_t n = json_array_size(c);
+    json_decref(c);
+    return n;
+}
+
+/* A refused change leaves the register as it was before it: the same
+** versions and bytes as the server's, whether one or several writes of
+** the field were refused in a batch; a record made only of refused writes
+** disappears; the refused value does not show in the history. */
+static void test_refusal_rebuilds_register(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 21);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    s->refuse_table = "secret";
+    json_t *f = json_pack("{s:s, s:s}", "name", "A", "phone", "1");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);
+    json_decref(f);
+    sync_once(a, s);
+    int conflict;
+    char *before = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_int_equal(conflict, 0);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+
+    /* One refused write. */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    char *v = value_of(a, "customer", "c1", "name");
+    assert_string_equal(v, "bad");
+    free(v);
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.refused, 1);
+    char *after = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_string_equal(after, before);
+    assert_int_equal(conflict, 0);
+    free(after);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "deleted");
+    assert_false(history_has(a, "c1", "bad"));
+    assert_true(history_has(a, "c1", "A"));
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 1 "
+                                 "AND acked = 2"), 1);
+
+    /* Several refused writes of one field in one batch. */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "bad"), FDS_OK);
+    st = sync_once(a, s);
+    assert_int_equal(st.refused, 3);
+    after = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_string_equal(after, before);
+    free(after);
+    v = value_of(a, "customer", "c1", "phone");
+    assert_string_equal(v, "1");
+    free(v);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "phone");
+    assert_false(history_has(a, "c1", "bad"));
+
+    /* A record made only of refused writes disappears. */
+    f = json_pack("{s:s, s:s}", "name", "S", "phone", "2");
+    assert_int_equal(fds__write(a, "secret", "s1", f), FDS_OK);
+    json_decref(f);
+    assert_int_equal(fds__exists_any(a, "secret", "s1"), 1);
+    st = sync_once(a, s);
+    assert_int_equal(st.refused, 2);
+    assert_int_equal(fds__exists_any(a, "secret", "s1"), 0);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM reg WHERE tbl = "
+                                 "'secret'"), 0);
+    json_t *list = NULL;
+    assert_int_equal(fds_refusals(a, &list), FDS_OK);
+    assert_int_equal(json_array_size(list), 6);
+    json_decref(list);
+    /* Nothing comes back on a later sync. */
+    sync_once(a, s);
+    after = reg_versions(a, "customer", "c1", "name", NULL);
+    assert_string_equal(after, before);
+    free(after);
+    assert_int_equal(fds__exists_any(a, "secret", "s1"), 0);
+    free(before);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* A local write made on top of a refused one before the refusal arrived
+** stays (it is still to be pushed and judged on its own): the register is
+** that write alone, and once it is accepted, equal to the server's. */
+static void test_refusal_under_pending_write(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 22);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(a, s);
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    char *buf;
+    size_t len;
+    /* hello -> welcome */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(s->n_out, 1);
+    assert_int_equal(fds_session_feed(ss, s->out[0], s->out_len[0]), FDS_OK);
+    drop_replies(s);
+    /* push of "bad" (and deleted = "0"); the ack is held back */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    assert_non_null(strstr(buf, "\"push\""));
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(s->n_out, 1);
+    /* meanwhile the user writes again */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "good"), FDS_OK);
+    assert_int_equal(outbox(a), 4);
+    pump(ss, s, 1);                     /* the ack: "bad" refused */
+    char *v = value_of(a, "customer", "c1", "name");
+    assert_string_equal(v, "good");
+    free(v);
+    assert_int_equal(outbox(a), 2);     /* "good" and its deleted = "0" */
+    fds_register reg = {0, NULL};
+    assert_int_equal(fds__reg_load(a, "customer", "c1", "name", &reg), FDS_OK);
+    assert_int_equal(reg.n, 1);
+    fds_register_clear(&reg);
+    pump(ss, s, -1);
+    fds_session_free(ss);
+    sync_once(a, s);
+    assert_int_equal(outbox(a), 0);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "deleted");
+    assert_false(history_has(a, "c1", "bad"));
+    assert_true(history_has(a, "c1", "good"));
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* A refused write that had settled a conflict: the conflict comes back as
+** it was; a refused write in conflict with a received one: the conflict
+** goes. */
+static void test_refusal_and_conflicts(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 23);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(a, s);
+    receive(a, "c1", 1);                /* concurrent with "A" */
+    int conflict;
+    char *before = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_int_equal(conflict, 1);
+    assert_int_equal(n_conflicts(a), 1);
+    /* settle it with a write the server refuses */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    assert_int_equal(n_conflicts(a), 0);
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.refused, 1);
+    char *after = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_string_equal(after, before);
+    assert_int_equal(conflict, 1);
+    assert_int_equal(n_conflicts(a), 1);
+    free(after);
+    free(before);
+
+    /* c2: a refused write, then a concurrent received one: both held until
+    ** the refusal, then the received one alone. */
+    assert_int_equal(fds__write1(a, "customer", "c2", "name", "bad"), FDS_OK);
+    receive(a, "c2", 2);
+    char *with = reg_versions(a, "customer", "c2", "name", &conflict);
+    assert_int_equal(conflict, 1);
+    free(with);
+    st = sync_once(a, s);
+    assert_int_equal(st.refused, 1);
+    char *v = value_of(a, "customer", "c2", "name");
+    assert_string_equal(v, "from b");
+    free(v);
+    fds_register reg = {0, NULL};
+    assert_int_equal(fds__reg_load(a, "customer", "c2", "name", &reg), FDS_OK);
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.v[0].user, "bob");
+    fds_register_clear(&reg);
+    assert_int_equal(n_conflicts(a), 1);   /* c1 only */
     fds_replica_close(a);
     srv_free(s);
 }
@@ -944,6 +1230,8 @@ static void run_session_seed(unsigned seed)
     fds_replica *r[3];
     srv *s = srv_new();
     s->page = 1 + (int)(test_rand(&rng) % 4);
+    if (seed % 2 == 0)
+        s->refuse_value = "z";          /* refused writes must not stay */
     for (int i = 0; i < 3; i++) {
         test_env_init(&env[i], 1700000000000 + (int64_t)(test_rand(&rng) % 3000),
                       seed * 7 + (unsigned)i);
@@ -1008,6 +1296,9 @@ int main(void)
         cmocka_unit_test(test_notify_triggers_pull),
         cmocka_unit_test(test_revoke_purges),
         cmocka_unit_test(test_refusal_recorded),
+        cmocka_unit_test(test_refusal_rebuilds_register),
+        cmocka_unit_test(test_refusal_under_pending_write),
+        cmocka_unit_test(test_refusal_and_conflicts),
         cmocka_unit_test(test_many_batches),
         cmocka_unit_test(test_big_values_split),
         cmocka_unit_test(test_auth_error),
