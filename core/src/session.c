@@ -9,6 +9,14 @@
 **              batch is acked and nothing is left to push, pull after the
 **              cursor; changes are applied in one transaction together with
 **              the cursor advance; more=1 pulls again.
+**              Pipelined pulls: a page with more=1 is held, the pull after
+**              its `last` goes out first, then the held page is applied
+**              (fds_session_next after that, the next feed, or
+**              fds_session_apply), so the server prepares a page while we
+**              apply the one before.  The stored cursor still moves only in
+**              the transaction that applied a page: a held page that is
+**              lost is pulled again, and a page that fails to apply fails
+**              the session, so no page after it is applied.
 **   IDLE       nothing in flight and caught up.  A notify with head beyond
 **              the cursor, or fds_session_local_changed(), goes back to
 **              SYNCING.
@@ -107,6 +115,11 @@ struct fds_session {
     int64_t pushed_upto;            /* highest lseq sent this session */
     int pulling;                    /* a pull is awaiting its changes */
     int pull_wanted;                /* pull once the push side is quiet */
+    int64_t pull_after;             /* `after` of the last pull given */
+    fdsp_msg *held;                 /* received page not yet applied */
+    int prefetch;                   /* pull after prefetch_after to give */
+    int64_t prefetch_after;
+    int manual_apply;               /* only fds_session_apply applies */
     int64_t cursor;                 /* mirrors meta "cursor" */
     int64_t head;                   /* latest server seq we were told of */
     fds_session_stats stats;
@@ -167,6 +180,7 @@ void fds_session_free(fds_session *s)
     for (size_t i = 0; i < s->n_fl; i++)
         inflight_clear(&s->fl[i]);
     arena_free(&s->mem);
+    fdsp_msg_free(s->held);             /* never applied: pulled again */
     free(s);
 }
 
@@ -224,19 +238,53 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     return rc;
 }
 
-static int send_pull(fds_session *s, char **buf, size_t *len)
+static int send_pull(fds_session *s, int64_t after, char **buf, size_t *len)
 {
     fdsp_msg m;
     memset(&m, 0, sizeof m);
     m.type = FDSP_PULL;
-    m.after = s->cursor;
+    m.after = after;
     m.limit = FDSP_MAX_BATCH;
     int rc = emit(s, &m, buf, len);
     if (rc == FDS_OK) {
         s->pulling = 1;
         s->pull_wanted = 0;
+        s->prefetch = 0;
+        s->pull_after = after;
     }
     return rc;
+}
+
+/* Apply the held page: its changes and the cursor advance in one
+** transaction.  On failure the session fails, so no later page is applied
+** and the next session pulls again after the stored cursor. */
+static int apply_held(fds_session *s)
+{
+    fdsp_msg *m = s->held;
+    s->held = NULL;
+    int64_t conflicts = 0;
+    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    /* no savepoint per change: an error rolls the whole batch back */
+    if (rc == FDS_OK)
+        rc = fds__apply_batch(s->r, m->changes, m->n_changes, &conflicts);
+    int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
+    if (rc == FDS_OK && cursor != s->cursor)
+        rc = fds__meta_set_i64(s->r, "cursor", cursor);
+    if (began)
+        rc = fds__end(s->r, rc);
+    if (rc != FDS_OK) {
+        fdsp_msg_free(m);
+        s->prefetch = 0;
+        return fail_db(s, rc);
+    }
+    s->cursor = cursor;
+    s->stats.pulled += (int64_t)m->n_changes;
+    s->stats.conflicts += conflicts;
+    /* more=1: the pull after it is given (or about to be) already */
+    if (!m->more && !s->pulling && !s->prefetch && s->head > s->cursor)
+        s->pull_wanted = 1;
+    fdsp_msg_free(m);
+    return FDS_OK;
 }
 
 /* Column i as an arena string; NULL for SQL NULL (*oom set on failure). */
@@ -472,11 +520,22 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
         if (rc != FDS_DONE)
             return rc;
     }
-    if (s->n_fl > 0 || s->pulling)
-        return FDS_DONE;                /* wait for acks / changes */
+    /* The pull after a held page goes out before that page is applied
+    ** (pulls wait for the push side to be quiet, as always). */
+    if (s->prefetch && s->n_fl == 0) {
+        s->state = FDS_SESSION_SYNCING;
+        return send_pull(s, s->prefetch_after, buf, len);
+    }
+    if (s->held && !s->manual_apply) {
+        int rc = apply_held(s);
+        if (rc != FDS_OK)
+            return rc;
+    }
+    if (s->n_fl > 0 || s->pulling || s->held)
+        return FDS_DONE;                /* wait for acks / changes / apply */
     if (s->pull_wanted) {
         s->state = FDS_SESSION_SYNCING;
-        return send_pull(s, buf, len);
+        return send_pull(s, s->cursor, buf, len);
     }
     s->state = FDS_SESSION_IDLE;
     return FDS_DONE;
@@ -723,32 +782,39 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
-static int on_changes(fds_session *s, const fdsp_msg *m)
+/* A page of changes is held (the session takes m) until applied: see
+** apply_held and the pipelining note at the top. */
+static int on_changes(fds_session *s, fdsp_msg *m)
 {
-    if (!s->pulling || s->state != FDS_SESSION_SYNCING)
+    if (!s->pulling || s->state != FDS_SESSION_SYNCING || s->held)
         return fail(s, FDS_PROTO, "unexpected changes");
     /* "more" without progress would make us pull the same page forever. */
-    if (m->more && m->n_changes == 0 && m->last <= s->cursor)
+    if (m->more && m->n_changes == 0 && m->last <= s->pull_after)
         return fail(s, FDS_PROTO, "changes say more but do not advance");
-    int64_t conflicts = 0;
-    int rc = fds__begin(s->r), began = rc == FDS_OK;
-    /* no savepoint per change: an error rolls the whole batch back */
-    if (rc == FDS_OK)
-        rc = fds__apply_batch(s->r, m->changes, m->n_changes, &conflicts);
-    int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
-    if (rc == FDS_OK && cursor != s->cursor)
-        rc = fds__meta_set_i64(s->r, "cursor", cursor);
-    if (began)
-        rc = fds__end(s->r, rc);
-    if (rc != FDS_OK)
-        return fail_db(s, rc);
-    s->cursor = cursor;
-    s->stats.pulled += (int64_t)m->n_changes;
-    s->stats.conflicts += conflicts;
     s->pulling = 0;
-    if (m->more || s->head > s->cursor)
-        s->pull_wanted = 1;
+    s->held = m;
+    if (m->more) {
+        s->prefetch = 1;
+        s->prefetch_after = m->last > s->pull_after ? m->last : s->pull_after;
+    }
     return FDS_OK;
+}
+
+void fds_session_set_manual_apply(fds_session *s, int on)
+{
+    s->manual_apply = on != 0;
+}
+
+int fds_session_apply_pending(const fds_session *s)
+{
+    return s->held != NULL && s->state != FDS_SESSION_FAILED;
+}
+
+int fds_session_apply(fds_session *s)
+{
+    if (s->held == NULL || s->state == FDS_SESSION_FAILED)
+        return FDS_DONE;
+    return apply_held(s);
 }
 
 static int on_revoke(fds_session *s, const fdsp_msg *m)
@@ -810,6 +876,7 @@ static int on_error(fds_session *s, const fdsp_msg *m)
     } else if (s->pulling) {
         s->pulling = 0;
         s->pull_wanted = 0;
+        s->prefetch = 0;
     }
     return FDS_OK;
 }
@@ -820,6 +887,12 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         return FDS_PROTO;
     if (buf == NULL)
         return fail(s, FDS_PROTO, "empty message");
+    /* Messages take effect in the order they arrived: a held page first. */
+    if (s->held) {
+        int arc = apply_held(s);
+        if (arc != FDS_OK)
+            return arc;
+    }
     fdsp_msg *m = NULL;
     char err[256] = "";
     int prc = fdsp_decode(buf, len, &m, err, sizeof err);
@@ -835,7 +908,11 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         switch (m->type) {
         case FDSP_WELCOME: rc = on_welcome(s, m); break;
         case FDSP_ACK:     rc = on_ack(s, m); break;
-        case FDSP_CHANGES: rc = on_changes(s, m); break;
+        case FDSP_CHANGES:
+            rc = on_changes(s, m);
+            if (rc == FDS_OK)
+                m = NULL;               /* held by the session */
+            break;
         case FDSP_REVOKE:  rc = on_revoke(s, m); break;
         case FDSP_NOTIFY:  rc = on_notify(s, m); break;
         case FDSP_ERROR:   rc = on_error(s, m); break;

@@ -407,6 +407,262 @@ static void test_lost_ack_resend(void **state)
     srv_free(s);
 }
 
+/* ---- Pipelined pulls ---------------------------------------------------------- */
+
+/* Give the session's next message to the server; its type name. */
+static const char *give(fds_session *ss, srv *s)
+{
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    fdsp_msg *m = NULL;
+    assert_int_equal(fdsp_decode(buf, len, &m, NULL, 0), FDSP_OK);
+    const char *type = fdsp_typename(m->type);
+    fdsp_msg_free(m);
+    srv_handle(s, buf, len);
+    free(buf);
+    return type;
+}
+
+/* Feed the oldest reply; the feed's result. */
+static int take(fds_session *ss, srv *s)
+{
+    assert_true(s->n_out > 0);
+    char *r = s->out[0];
+    size_t rl = s->out_len[0];
+    memmove(&s->out[0], &s->out[1], (size_t)(s->n_out - 1) * sizeof s->out[0]);
+    memmove(&s->out_len[0], &s->out_len[1],
+            (size_t)(s->n_out - 1) * sizeof s->out_len[0]);
+    s->n_out--;
+    int rc = fds_session_feed(ss, r, rl);
+    free(r);
+    return rc;
+}
+
+static int64_t cursor_of(fds_replica *r)
+{
+    int64_t cur = -1;
+    assert_int_equal(fds__meta_get_i64(r, "cursor", 0, &cur), FDS_OK);
+    return cur;
+}
+
+/* A server with 10 changes in pages of 3, and a fresh replica b in a
+** session that has had its welcome. */
+static srv *paged_server(test_env *t, fds_replica **a, fds_replica **b,
+                         fds_session **ss)
+{
+    *a = test_open(t);
+    *b = test_open(t);
+    srv *s = srv_new();
+    s->page = 3;
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__write1(*a, "customer", rid, "name", rid), FDS_OK);
+    }
+    sync_once(*a, s);
+    s->pulls = 0;
+    assert_int_equal(fds_session_new(*b, ss), FDS_OK);
+    assert_string_equal(give(*ss, s), "hello");
+    assert_int_equal(take(*ss, s), FDS_OK);
+    return s;
+}
+
+static void assert_all_exist(fds_replica *b, int n)
+{
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__exists(b, "customer", rid), i < n);
+    }
+}
+
+/* The pull for page N+1 goes out before page N is applied; the stored
+** cursor moves only when a page is applied. */
+static void test_pull_pipelined(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 31);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(s->last_pull_after, 0);
+    assert_int_equal(take(ss, s), FDS_OK);          /* page 1: held */
+    assert_int_equal(fds_session_apply_pending(ss), 1);
+    assert_int_equal(cursor_of(b), 0);
+    assert_string_equal(give(ss, s), "pull");       /* for page 2 */
+    assert_int_equal(s->last_pull_after, 3);
+    assert_int_equal(cursor_of(b), 0);              /* not yet applied */
+    assert_all_exist(b, 0);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE); /* applies */
+    assert_int_equal(fds_session_apply_pending(ss), 0);
+    assert_int_equal(cursor_of(b), 3);
+    assert_all_exist(b, 3);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(cursor_of(b), 10);
+    assert_all_exist(b, 10);
+    assert_int_equal(s->pulls, 4);                  /* 3 + 3 + 3 + 1 */
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.pulled, 10);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* Manual mode: only fds_session_apply applies (or the next feed, first);
+** the session is not idle while a page is held. */
+static void test_pull_manual_apply(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 32);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    fds_session_set_manual_apply(ss, 1);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_apply(ss), FDS_DONE);  /* nothing held */
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1 */
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(cursor_of(b), 0);
+    assert_int_equal(fds_session_apply(ss), FDS_OK);
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 2: held */
+    assert_string_equal(give(ss, s), "pull");           /* after 6 */
+    assert_int_equal(s->last_pull_after, 6);
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(take(ss, s), FDS_OK);      /* page 3: page 2 first */
+    assert_int_equal(cursor_of(b), 6);
+    assert_string_equal(give(ss, s), "pull");           /* after 9 */
+    assert_int_equal(fds_session_apply(ss), FDS_OK);
+    assert_int_equal(cursor_of(b), 9);
+    assert_int_equal(take(ss, s), FDS_OK);              /* last page */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
+    assert_int_equal(fds_session_apply_pending(ss), 1);
+    assert_int_equal(fds_session_apply(ss), FDS_OK);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(cursor_of(b), 10);
+    assert_all_exist(b, 10);
+    assert_int_equal(s->n_out, 0);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A held page lost with the session is pulled again by the next one. */
+static void test_pull_held_page_lost(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 33);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1: held */
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    fds_session_free(ss);                               /* link gone */
+    drop_replies(s);
+    assert_int_equal(cursor_of(b), 0);
+    assert_all_exist(b, 0);
+    s->pulls = 0;
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 10);
+    assert_int_equal(s->pulls, 4);
+    assert_all_exist(b, 10);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A page that fails to apply fails the session: the page after it, already
+** asked for, is not applied, and the next session resumes from the stored
+** cursor. */
+static void test_pull_failed_apply(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 34);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_int_equal(sqlite3_exec(b->db, "CREATE TEMP TRIGGER boom BEFORE "
+        "INSERT ON main.reg WHEN NEW.rid = 'c4' BEGIN SELECT RAISE(ABORT, "
+        "'boom'); END", NULL, NULL, NULL), SQLITE_OK);
+    char *buf;
+    size_t len;
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1 */
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 2: c3-c5 */
+    assert_string_equal(give(ss, s), "pull");           /* after 6 */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DB);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+    assert_int_equal(take(ss, s), FDS_PROTO);           /* page 3 refused */
+    assert_int_equal(fds_session_apply(ss), FDS_DONE);
+    assert_int_equal(cursor_of(b), 3);
+    assert_all_exist(b, 3);
+    fds_session_free(ss);
+    drop_replies(s);
+    assert_int_equal(sqlite3_exec(b->db, "DROP TRIGGER boom", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 7);
+    assert_all_exist(b, 10);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A message arriving while a page is held takes effect after that page:
+** a revoke of a record in it leaves nothing behind. */
+static void test_pull_held_then_revoke(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 35);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1: held */
+    fdsp_record_ref rec = {"customer", "c1"};
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_REVOKE;
+    m.records = &rec;
+    m.n_records = 1;
+    srv_send(s, &m);
+    assert_int_equal(take(ss, s), FDS_OK);              /* the revoke */
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(fds__exists(b, "customer", "c0"), 1);
+    assert_int_equal(fds__exists_any(b, "customer", "c1"), 0);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(fds__exists_any(b, "customer", "c1"), 0);
+    assert_int_equal(fds__exists(b, "customer", "c9"), 1);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
 /* Rule 7: pulls come in batches and an interrupted pull resumes. */
 static void test_pull_batches_resume(void **state)
 {
@@ -1293,6 +1549,11 @@ int main(void)
         cmocka_unit_test(test_lost_ack_resend),
         cmocka_unit_test(test_ack_runs_and_vv_forms),
         cmocka_unit_test(test_pull_batches_resume),
+        cmocka_unit_test(test_pull_pipelined),
+        cmocka_unit_test(test_pull_manual_apply),
+        cmocka_unit_test(test_pull_held_page_lost),
+        cmocka_unit_test(test_pull_failed_apply),
+        cmocka_unit_test(test_pull_held_then_revoke),
         cmocka_unit_test(test_notify_triggers_pull),
         cmocka_unit_test(test_revoke_purges),
         cmocka_unit_test(test_refusal_recorded),
