@@ -117,6 +117,9 @@ struct fds_session {
     int pull_wanted;                /* pull once the push side is quiet */
     int64_t pull_after;             /* `after` of the last pull given */
     fdsp_msg *held;                 /* received page not yet applied */
+    char *raw;                      /* or its bytes, not yet decoded */
+    size_t raw_len;
+    int64_t raw_last;               /* its `last`, read ahead (peek_more) */
     int prefetch;                   /* pull after prefetch_after to give */
     int64_t prefetch_after;
     int manual_apply;               /* only fds_session_apply applies */
@@ -181,6 +184,7 @@ void fds_session_free(fds_session *s)
         inflight_clear(&s->fl[i]);
     arena_free(&s->mem);
     fdsp_msg_free(s->held);             /* never applied: pulled again */
+    free(s->raw);
     free(s);
 }
 
@@ -260,6 +264,28 @@ static int send_pull(fds_session *s, int64_t after, char **buf, size_t *len)
 ** and the next session pulls again after the stored cursor. */
 static int apply_held(fds_session *s)
 {
+    if (s->raw) {
+        /* Decoded only now (the pull after it is out): anything but the
+        ** page peek_more read fails the session before it applies. */
+        char *raw = s->raw;
+        s->raw = NULL;
+        fdsp_msg *d = NULL;
+        char err[256] = "";
+        int prc = fdsp_decode(raw, s->raw_len, &d, err, sizeof err);
+        free(raw);
+        if (prc != FDSP_OK) {
+            s->prefetch = 0;
+            return fail(s, FDS_PROTO, "undecodable message (%s): %s",
+                        fdsp_errname(prc), err);
+        }
+        if (d->type != FDSP_CHANGES || !d->more || d->last != s->raw_last) {
+            fdsp_msg_free(d);
+            s->prefetch = 0;
+            return fail(s, FDS_PROTO, "changes message differs from its "
+                        "read-ahead");
+        }
+        s->held = d;
+    }
     fdsp_msg *m = s->held;
     s->held = NULL;
     int64_t conflicts = 0;
@@ -526,12 +552,12 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
         s->state = FDS_SESSION_SYNCING;
         return send_pull(s, s->prefetch_after, buf, len);
     }
-    if (s->held && !s->manual_apply) {
+    if ((s->held || s->raw) && !s->manual_apply) {
         int rc = apply_held(s);
         if (rc != FDS_OK)
             return rc;
     }
-    if (s->n_fl > 0 || s->pulling || s->held)
+    if (s->n_fl > 0 || s->pulling || s->held || s->raw)
         return FDS_DONE;                /* wait for acks / changes / apply */
     if (s->pull_wanted) {
         s->state = FDS_SESSION_SYNCING;
@@ -786,7 +812,7 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
 ** apply_held and the pipelining note at the top. */
 static int on_changes(fds_session *s, fdsp_msg *m)
 {
-    if (!s->pulling || s->state != FDS_SESSION_SYNCING || s->held)
+    if (!s->pulling || s->state != FDS_SESSION_SYNCING || s->held || s->raw)
         return fail(s, FDS_PROTO, "unexpected changes");
     /* "more" without progress would make us pull the same page forever. */
     if (m->more && m->n_changes == 0 && m->last <= s->pull_after)
@@ -807,12 +833,13 @@ void fds_session_set_manual_apply(fds_session *s, int on)
 
 int fds_session_apply_pending(const fds_session *s)
 {
-    return s->held != NULL && s->state != FDS_SESSION_FAILED;
+    return (s->held || s->raw) && s->state != FDS_SESSION_FAILED;
 }
 
 int fds_session_apply(fds_session *s)
 {
-    if (s->held == NULL || s->state == FDS_SESSION_FAILED)
+    if ((s->held == NULL && s->raw == NULL) ||
+        s->state == FDS_SESSION_FAILED)
         return FDS_DONE;
     return apply_held(s);
 }
@@ -881,6 +908,36 @@ static int on_error(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
+/* 1 and *last if buf is, by its first and last bytes, a changes page
+** saying more in the compact shape the server writes:
+**     {"type":"changes", ... ,"last":N,"more":true}
+** In valid JSON those bytes can only be the top-level members (a quote
+** inside a string is escaped, so `,"last":` and `,"more":` there cannot be
+** preceded by a bare comma), so this is only a shortcut: the page is still
+** decoded in full, and apply_held fails the session unless the decoder
+** reads the same.  0 for any other shape: the message is decoded now. */
+static int peek_more(const char *buf, size_t len, int64_t *last)
+{
+    static const char head[] = "{\"type\":\"changes\",";
+    static const char key[] = ",\"last\":";
+    static const char tail[] = ",\"more\":true}";
+    size_t nh = sizeof head - 1, nk = sizeof key - 1, nt = sizeof tail - 1;
+    if (len < nh + nk + nt + 1 || memcmp(buf, head, nh) != 0 ||
+        memcmp(buf + len - nt, tail, nt) != 0)
+        return 0;
+    const char *end = buf + len - nt, *p = end;
+    int64_t v = 0;
+    while (p > buf + nh + nk && p[-1] >= '0' && p[-1] <= '9' && end - p < 18)
+        p--;
+    if (p == end || (end - p > 1 && *p == '0') ||
+        memcmp(p - nk, key, nk) != 0)
+        return 0;
+    for (const char *q = p; q < end; q++)
+        v = v * 10 + (*q - '0');
+    *last = v;
+    return 1;
+}
+
 int fds_session_feed(fds_session *s, const char *buf, size_t len)
 {
     if (s->state == FDS_SESSION_FAILED)
@@ -888,10 +945,25 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
     if (buf == NULL)
         return fail(s, FDS_PROTO, "empty message");
     /* Messages take effect in the order they arrived: a held page first. */
-    if (s->held) {
+    if (s->held || s->raw) {
         int arc = apply_held(s);
         if (arc != FDS_OK)
             return arc;
+    }
+    /* A page saying more, read ahead: held undecoded, so the pull after it
+    ** goes out before the decoding too (apply_held decodes and checks). */
+    int64_t last;
+    if (s->pulling && s->state == FDS_SESSION_SYNCING &&
+        peek_more(buf, len, &last) && last > s->pull_after) {
+        if ((s->raw = malloc(len)) == NULL)
+            return fail(s, FDS_NOMEM, "out of memory");
+        memcpy(s->raw, buf, len);
+        s->raw_len = len;
+        s->raw_last = last;
+        s->pulling = 0;
+        s->prefetch = 1;
+        s->prefetch_after = last;
+        return FDS_OK;
     }
     fdsp_msg *m = NULL;
     char err[256] = "";

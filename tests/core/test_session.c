@@ -630,6 +630,43 @@ static void test_pull_failed_apply(void **state)
     srv_free(s);
 }
 
+/* A page read ahead (its pull after already out) that does not decode
+** fails the session when it is to be applied: nothing of it, nor of the
+** page after it, is applied. */
+static void test_pull_read_ahead_bad(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 36);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    drop_replies(s);
+    static const char bad[] =
+        "{\"type\":\"changes\",\"changes\":[{\"bogus\":1}],\"last\":3,"
+        "\"more\":true}";
+    assert_int_equal(fds_session_feed(ss, bad, sizeof bad - 1), FDS_OK);
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    assert_int_equal(s->last_pull_after, 3);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_PROTO);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+    assert_non_null(strstr(fds_session_errmsg(ss), "undecodable"));
+    assert_int_equal(take(ss, s), FDS_PROTO);           /* page 2 refused */
+    assert_int_equal(cursor_of(b), 0);
+    assert_all_exist(b, 0);
+    fds_session_free(ss);
+    drop_replies(s);
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 10);
+    assert_all_exist(b, 10);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
 /* A message arriving while a page is held takes effect after that page:
 ** a revoke of a record in it leaves nothing behind. */
 static void test_pull_held_then_revoke(void **state)
@@ -1554,6 +1591,7 @@ int main(void)
         cmocka_unit_test(test_pull_held_page_lost),
         cmocka_unit_test(test_pull_failed_apply),
         cmocka_unit_test(test_pull_held_then_revoke),
+        cmocka_unit_test(test_pull_read_ahead_bad),
         cmocka_unit_test(test_notify_triggers_pull),
         cmocka_unit_test(test_revoke_purges),
         cmocka_unit_test(test_refusal_recorded),
