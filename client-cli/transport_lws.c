@@ -6,7 +6,11 @@
 ** what to say; this file only moves bytes: every message fds_session_next()
 ** produces is queued and written in FRAME_CHUNK frames, one lws_write per
 ** CLIENT_WRITEABLE; received fragments are reassembled (capped at
-** FDSP_MAX_FRAME) and fed whole to fds_session_feed().  A 1 s timer drives
+** FDSP_MAX_FRAME) and fed whole to fds_session_feed().  Pulled pages are
+** applied in manual mode (fds_session_set_manual_apply): a page that says
+** "more" is held while the pull for the next one is queued, and applied by
+** the service loop once the queue is written (apply_held), so the server
+** prepares the next page while this device applies the last.  A 1 s timer drives
 ** the progress line, the answer deadline, and in --watch mode the outbox
 ** poll (changes made by other processes) and the stop signal.
 */
@@ -249,6 +253,21 @@ static void pump(conn *c)
     }
     if (c->oh || c->closing)
         lws_callback_on_writable(c->wsi);
+}
+
+/* Apply a held page once everything the session gave us has been written
+** (the pull for the next page is on its way).  Called from the service
+** loop, between lws_service turns, not from a callback. */
+static void apply_held(conn *c)
+{
+    if (!c->sess || c->done || !c->wsi || c->oh ||
+        !fds_session_apply_pending(c->sess))
+        return;
+    if (fds_session_apply(c->sess) != FDS_OK) {
+        finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+        return;
+    }
+    pump(c);
 }
 
 static void on_message(conn *c)
@@ -499,6 +518,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             finish(c, 1, "cannot start a sync session: %s", fds_errmsg(c->r));
             return -1;
         }
+        fds_session_set_manual_apply(c->sess, 1);
         pump(c);
         return 0;
 
@@ -661,8 +681,10 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
         lost(c, 4, "cannot start a connection");
 
     int n = 0;
-    while (!c->done && n >= 0)
+    while (!c->done && n >= 0) {
         n = lws_service(c->ctx, 0);
+        apply_held(c);
+    }
 
     lws_sul_cancel(&c->tick);
     lws_context_destroy(c->ctx);    /* closes whatever is still open */

@@ -297,6 +297,36 @@ FDS_API void fds_session_stats_get(const fds_session *s, fds_session_stats *st);
 /* Text of the last server error or protocol failure, "" if none. */
 FDS_API const char *fds_session_errmsg(const fds_session *s);
 
+/* Pulled pages overlap the server's work with ours.  A received page of
+** changes that says "more" is held, not applied, and the next
+** fds_session_next() gives the pull for the page after it first, so the
+** server prepares page N+1 while this device applies page N.  The held
+** page is applied (cursor and changes in one transaction, as always) by:
+**   - the fds_session_next() call after the one that gave that pull (a
+**     caller whose send() has written the pull by then loses nothing), or
+**     any call once no pull is to be given first;
+**   - fds_session_feed() of the next message, before it is handled (so
+**     messages take effect in the order they arrived);
+**   - fds_session_apply(), the only way in manual mode.
+** A held page that is never applied (session freed, link lost) is pulled
+** again by the next session: the stored cursor has not moved past it, and
+** after a page fails to apply the session is FAILED, so no later page is
+** applied either.  A page whose first and last bytes show a compact
+** changes message saying more is held undecoded (so the pull goes out
+** before the decoding as well) and decoded when applied: a page that does
+** not decode then fails the session with FDS_PROTO from whichever call
+** applies it (fds_session_next, fds_session_feed or fds_session_apply). */
+/* Manual mode (on = 1): fds_session_next() never applies the held page;
+** the caller calls fds_session_apply() once what next() gave has been
+** written (an event loop whose writes complete later). */
+FDS_API void fds_session_set_manual_apply(fds_session *s, int on);
+/* 1 if a received page is held, waiting to be applied. */
+FDS_API int fds_session_apply_pending(const fds_session *s);
+/* Apply the held page: FDS_OK, FDS_DONE if none is held (or the session
+** has failed), else FDS_PROTO (it does not decode) or the storage error;
+** the session is then FAILED. */
+FDS_API int fds_session_apply(fds_session *s);
+
 /* Refusals recorded from acks: [{"table","record","field","value","code",
 ** "message","at"}], newest first. */
 FDS_API int fds_refusals(fds_replica *r, json_t **out);

@@ -35,12 +35,12 @@ int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
 {
     /* First and last row in log order: two seeks on log_by_rec (whose
     ** keys end in lseq), where min/max(at_ms) would visit every row of a
-    ** long-lived record. */
+    ** long-lived record.  Refused changes (acked = 2) never took effect. */
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_REC_TIMES,
         "SELECT (SELECT at_ms FROM log WHERE tbl = ?1 AND rid = ?2 "
-        "        ORDER BY lseq LIMIT 1), "
+        "        AND acked <> 2 ORDER BY lseq LIMIT 1), "
         "       (SELECT at_ms FROM log WHERE tbl = ?1 AND rid = ?2 "
-        "        ORDER BY lseq DESC LIMIT 1)");
+        "        AND acked <> 2 ORDER BY lseq DESC LIMIT 1)");
     if (!st)
         return FDS_DB;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);

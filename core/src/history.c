@@ -3,6 +3,9 @@
 ** registers and to those of its follow-ups, plans, feedback, stage changes
 ** and shares, as the local log holds them (local writes and changes
 ** received from the server alike), with the value each change replaced.
+** Changes the server refused (log acked = 2) never took effect: they are
+** left out, both as entries and as the value a later change replaced
+** (fds_refusals lists them).
 */
 #include "domain.h"
 
@@ -53,10 +56,10 @@ int fds_history(fds_replica *r, const char *id, json_t **out)
         "  AND field = 'customer' AND value = ?1) "
         "SELECT l.at_ms, l.user, l.device, l.tbl, l.rid, l.field, l.value, "
         "  (SELECT p.value FROM log p WHERE p.tbl = l.tbl AND p.rid = l.rid "
-        "   AND p.field = l.field AND p.lseq < l.lseq "
+        "   AND p.field = l.field AND p.lseq < l.lseq AND p.acked <> 2 "
         "   ORDER BY p.lseq DESC LIMIT 1) "
         "FROM recs JOIN log l ON l.tbl = recs.t AND l.rid = recs.id "
-        "ORDER BY l.at_ms, l.lseq");
+        "WHERE l.acked <> 2 ORDER BY l.at_ms, l.lseq");
     if (!st)
         return FDS_DB;
     json_t *arr = json_array();

@@ -109,6 +109,20 @@ static int resolve(fds_replica *r, const char *tbl, const char *prefix,
     if (strlen(prefix) > FDSP_MAX_ID)
         return fds__error(r, FDS_NOTFOUND, "no %s with id \"%.64s...\"",
                           table_word(tbl), prefix);
+    /* A full id (what scripts and the CLI's own output pass) that names a
+    ** live record resolves to itself: the candidate scan would list it
+    ** first and pick it as the exact match, whatever else shares the
+    ** prefix.  One lookup of the record instead of the DISTINCT scan with
+    ** a deleted check per register; anything else takes the scan. */
+    if (strlen(prefix) == FDS__UUID_LEN && strcmp(tbl, "conflict") != 0) {
+        int live = fds__exists(r, tbl, prefix);
+        if (live < 0)
+            return FDS_DB;
+        if (live) {
+            memcpy(out, prefix, FDS__UUID_LEN + 1);
+            return FDS_OK;
+        }
+    }
     json_t *c = json_array();
     if (!c)
         return fds__error(r, FDS_NOMEM, "out of memory");

@@ -29,7 +29,9 @@
 **       tbl, rid, field, value,     -- the change
 **       vv TEXT, hlc INTEGER, device TEXT, user TEXT,
 **       origin INTEGER,             -- 1 made here, 0 received
-**       acked INTEGER,              -- origin=1: 1 once the server acked it
+**       acked INTEGER,              -- origin=1: 1 once the server acked it,
+**                                   --   2 if it refused it (the change never
+**                                   --   took effect: see fds__reg_rebuild)
 **       sseq INTEGER,               -- server sequence when known
 **       at_ms INTEGER)              -- server time if known, else local time
 **   index log_outbox ON log(lseq) WHERE origin = 1 AND acked = 0
@@ -90,10 +92,23 @@ enum {
     FDS__ST_PURGE_REC_LOG,
     FDS__ST_PURGE_REC_REG,
     FDS__ST_META_CLOCK,
+    FDS__ST_REG_RECORD,
+    FDS__ST_LOG_ACK_RANGE,
+    FDS__ST_LOG_REFUSE,
+    FDS__ST_LOG_FIELD,
+    FDS__ST_REG_DEL,
+    FDS__ST_PURGE_REFUSED,
     FDS__ST_ENGINE_END,         /* must stay <= 32 */
     FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
 };
+
+/* A growing text buffer (vv.c); oom is sticky and checked once at the end. */
+typedef struct fds__buf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} fds__buf;
 
 struct fds_replica {
     sqlite3 *db;
@@ -106,6 +121,7 @@ struct fds_replica {
     int meta_dirty;             /* counter/hlc changed since last saved */
     int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];
+    fds__buf scratch;           /* canonical text being bound (regstore.c) */
     char errmsg[FDS__ERRMSG_MAX];
 };
 
@@ -168,6 +184,13 @@ int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome);
 ** is rolled back whole when any change fails (a pulled batch): on error
 ** the replica may hold part of this change until that rollback. */
 int fds__apply_in(fds_replica *r, const fdsp_change *c, int *outcome);
+/* fds__apply_in for c[0..n) in order, adding the number of changes that
+** merged as FDS_MERGE_CONFLICT to *conflicts: the same result as one call
+** per change, but a run of changes to one record reads its registers with
+** one scan, and a register that does not exist is not looked up per change
+** (regstore.c). */
+int fds__apply_batch(fds_replica *r, const fdsp_change *c, size_t n,
+                     int64_t *conflicts);
 
 /* Remove a record and its dependants (followups, plans, feedback, stage
 ** changes, shares of a customer) from the replica entirely: registers and
@@ -207,14 +230,12 @@ char *fds__vv_dump_jansson(const fdsp_vv *vv);
 ** json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) of the jansson value, at
 ** a fraction of the cost (no tree, no key sort, no per-value allocation).
 ** A buffer collects the text; oom is sticky and checked once at the end. */
-typedef struct fds__buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} fds__buf;
 void fds__buf_put(fds__buf *b, const char *s, size_t n);
 /* A JSON string: s must be valid UTF-8 (fds__utf8_valid). */
 void fds__buf_str(fds__buf *b, const char *s);
+/* The same, checking in the same pass that s is valid UTF-8: 0 if it is
+** not (b then holds a partial text the caller discards). */
+int fds__buf_str_utf8(fds__buf *b, const char *s);
 void fds__buf_i64(fds__buf *b, int64_t v);
 /* {"device":counter,...}; returns 0 (and writes nothing) if vv is not
 ** strictly sorted with valid UTF-8 devices: the caller falls back to
@@ -239,6 +260,9 @@ void fds__change_clear(fdsp_change *c);
 ** json_dumps(fds_register_to_json(reg), JSON_COMPACT | JSON_SORT_KEYS),
 ** built by hand; fds__register_dump_jansson is that reference. */
 char *fds__register_dump(const fds_register *reg);
+/* The same text appended to b: 1 written (check b->oom), 0 only jansson
+** can write it (b then holds a partial text to discard). */
+int fds__register_dump_buf(fds__buf *b, const fds_register *reg);
 char *fds__register_dump_jansson(const fds_register *reg);
 
 /* Load / store one field register from reg.  load gives n == 0 when the
@@ -247,6 +271,16 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg);
+
+/* Rebuild register (tbl, rid, field) from the log rows this replica holds
+** for it, leaving out every change the server refused (acked = 2), folded
+** with fds_merge: the versions, conflict flag and canonical bytes are those
+** the replica would hold had the refused changes never been made.  No
+** version left: the reg row goes.  A version still in the register keeps
+** the user stored there (adopt_user may have given it the server's).  Must
+** run inside fds__begin. */
+int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
+                     const char *field);
 
 /* Remove one record (registers and log rows) from the replica; for
 ** table "customer" this is fds__purge_customer. */

@@ -357,40 +357,46 @@ char *fds_register_dump(const fds_register *reg)
 /* Keys in sorted order: d, h, u, v, vv.  Anything the hand encoder cannot
 ** vouch for (a string that is not valid UTF-8, an unsorted vector) takes
 ** the jansson path, whose output is the definition. */
+int fds__register_dump_buf(fds__buf *b, const fds_register *reg)
+{
+    fds__buf_put(b, "[", 1);
+    for (size_t i = 0; reg && i < reg->n; i++) {
+        const fdsp_change *v = &reg->v[i];
+        fds__buf_put(b, i ? ",{\"d\":" : "{\"d\":", i ? 6 : 5);
+        if (!fds__buf_str_utf8(b, v->device ? v->device : ""))
+            return 0;
+        fds__buf_put(b, ",\"h\":", 5);
+        fds__buf_i64(b, (int64_t)v->hlc);
+        fds__buf_put(b, ",\"u\":", 5);
+        if (!fds__buf_str_utf8(b, v->user ? v->user : ""))
+            return 0;
+        fds__buf_put(b, ",\"v\":", 5);
+        if (v->value) {
+            if (!fds__buf_str_utf8(b, v->value))
+                return 0;
+        } else {
+            fds__buf_put(b, "null", 4);
+        }
+        fds__buf_put(b, ",\"vv\":", 6);
+        if (!fds__buf_vv(b, &v->vv))
+            return 0;
+        fds__buf_put(b, "}", 1);
+    }
+    fds__buf_put(b, "]", 1);
+    return 1;
+}
+
 char *fds__register_dump(const fds_register *reg)
 {
     fds__buf b = {NULL, 0, 0, 0};
-    int ok = 1;
-    fds__buf_put(&b, "[", 1);
-    for (size_t i = 0; ok && reg && i < reg->n; i++) {
-        const fdsp_change *v = &reg->v[i];
-        const char *d = v->device ? v->device : "";
-        const char *u = v->user ? v->user : "";
-        if (!fds__utf8_valid(d, strlen(d)) || !fds__utf8_valid(u, strlen(u)) ||
-            (v->value && !fds__utf8_valid(v->value, strlen(v->value)))) {
-            ok = 0;
-            break;
-        }
-        fds__buf_put(&b, i ? ",{\"d\":" : "{\"d\":", i ? 6 : 5);
-        fds__buf_str(&b, d);
-        fds__buf_put(&b, ",\"h\":", 5);
-        fds__buf_i64(&b, (int64_t)v->hlc);
-        fds__buf_put(&b, ",\"u\":", 5);
-        fds__buf_str(&b, u);
-        fds__buf_put(&b, ",\"v\":", 5);
-        if (v->value)
-            fds__buf_str(&b, v->value);
-        else
-            fds__buf_put(&b, "null", 4);
-        fds__buf_put(&b, ",\"vv\":", 6);
-        ok = fds__buf_vv(&b, &v->vv);
-        fds__buf_put(&b, "}", 1);
+    if (fds__register_dump_buf(&b, reg)) {
+        if (!b.oom)
+            return b.p;
+        free(b.p);
+        return NULL;
     }
-    fds__buf_put(&b, "]", 1);
-    if (ok && !b.oom)
-        return b.p;
     free(b.p);
-    return ok ? NULL : fds__register_dump_jansson(reg);
+    return fds__register_dump_jansson(reg);
 }
 
 char *fds__register_dump_jansson(const fds_register *reg)

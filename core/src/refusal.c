@@ -3,7 +3,10 @@
 **
 ** A refused change is dropped from the outbox (re-sending would be refused
 ** again) and recorded here with the server's message, so `fieldsync sync`
-** can say what was not accepted and why.
+** can say what was not accepted and why.  Its log row is marked refused
+** (acked = 2) and the register it was written to is rebuilt without it in
+** the same transaction (session.c on_ack, fds__reg_rebuild): the replica
+** does not keep a value the server never took.
 */
 #include "internal.h"
 

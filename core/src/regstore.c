@@ -77,12 +77,31 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
     return FDS_OK;
 }
 
+/* Bind text with its length known (saves SQLite a strlen). */
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, (int)strlen(s), SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg)
 {
-    char *versions = fds__register_dump(reg);
-    if (versions == NULL)
+    /* The canonical text goes into the handle's scratch buffer (no
+    ** allocation per save once it has grown); only text the hand encoder
+    ** cannot vouch for takes jansson's malloc'd path. */
+    fds__buf *b = &r->scratch;
+    char *versions = NULL;
+    b->n = 0;
+    b->oom = 0;
+    if (!fds__register_dump_buf(b, reg)) {
+        if ((versions = fds__register_dump_jansson(reg)) == NULL)
+            return fds__error(r, FDS_NOMEM, "out of memory");
+    } else if (b->oom || b->p == NULL) {
         return fds__error(r, FDS_NOMEM, "out of memory");
+    }
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_PUT,
         "INSERT INTO reg(tbl, rid, field, value, versions, conflict) "
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tbl, rid, field) DO "
@@ -92,14 +111,14 @@ int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
         free(versions);
         return FDS_DB;
     }
-    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-    if (reg->n > 0 && reg->v[0].value)
-        sqlite3_bind_text(st, 4, reg->v[0].value, -1, SQLITE_STATIC);
+    bind_str(st, 1, tbl);
+    bind_str(st, 2, rid);
+    bind_str(st, 3, field);
+    bind_str(st, 4, reg->n > 0 ? reg->v[0].value : NULL);
+    if (versions)
+        bind_str(st, 5, versions);
     else
-        sqlite3_bind_null(st, 4);
-    sqlite3_bind_text(st, 5, versions, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, b->p, (int)b->n, SQLITE_STATIC);
     sqlite3_bind_int(st, 6, fds_register_in_conflict(reg));
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -112,9 +131,16 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
                    const char *field, const fdsp_change *c, int origin,
                    int64_t sseq, int64_t at_ms)
 {
-    char *vv = fds__vv_dump(&c->vv);
-    if (vv == NULL)
+    fds__buf *b = &r->scratch;
+    char *vv = NULL;
+    b->n = 0;
+    b->oom = 0;
+    if (!fds__buf_vv(b, &c->vv)) {
+        if ((vv = fds__vv_dump_jansson(&c->vv)) == NULL)
+            return fds__error(r, FDS_NOMEM, "out of memory");
+    } else if (b->oom || b->p == NULL) {
         return fds__error(r, FDS_NOMEM, "out of memory");
+    }
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ADD,
         "INSERT INTO log(tbl, rid, field, value, vv, hlc, device, user, "
         "origin, acked, sseq, at_ms) "
@@ -123,17 +149,17 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
         free(vv);
         return FDS_DB;
     }
-    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-    if (c->value)
-        sqlite3_bind_text(st, 4, c->value, -1, SQLITE_STATIC);
+    bind_str(st, 1, tbl);
+    bind_str(st, 2, rid);
+    bind_str(st, 3, field);
+    bind_str(st, 4, c->value);
+    if (vv)
+        bind_str(st, 5, vv);
     else
-        sqlite3_bind_null(st, 4);
-    sqlite3_bind_text(st, 5, vv, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, b->p, (int)b->n, SQLITE_STATIC);
     sqlite3_bind_int64(st, 6, (int64_t)c->hlc);
-    sqlite3_bind_text(st, 7, c->device ? c->device : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 8, c->user ? c->user : "", -1, SQLITE_STATIC);
+    bind_str(st, 7, c->device ? c->device : "");
+    bind_str(st, 8, c->user ? c->user : "");
     sqlite3_bind_int(st, 9, origin);
     sqlite3_bind_int64(st, 10, sseq);
     sqlite3_bind_int64(st, 11, at_ms);
@@ -323,13 +349,15 @@ int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
     return FDS_OK;
 }
 
-/* Registers of a record: *n rows, *deleted 1 if deleted = "1". */
+/* Registers of a record: *n > 0 if it has any, *deleted 1 if deleted =
+** "1".  Two key lookups, not a walk over every register of the record. */
 static int record_state(fds_replica *r, const char *tbl, const char *rid,
                         int *n, int *deleted)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_EXISTS,
-        "SELECT count(*), max(field = 'deleted' AND value = '1') "
-        "FROM reg WHERE tbl = ?1 AND rid = ?2");
+        "SELECT EXISTS(SELECT 1 FROM reg WHERE tbl = ?1 AND rid = ?2), "
+        "EXISTS(SELECT 1 FROM reg WHERE tbl = ?1 AND rid = ?2 "
+        "AND field = 'deleted' AND value = '1')");
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -406,39 +434,212 @@ static int adopt_user(fds_register *reg, const fdsp_change *c)
     return 0;
 }
 
-static int apply_one(fds_replica *r, const fdsp_change *c, int *outcome)
+/* Merge c into *cur (the register as stored, n == 0 if there is none;
+** cleared here), store the result and log the change. */
+static int apply_to(fds_replica *r, const fdsp_change *c, fds_register *cur,
+                    int *outcome)
 {
-    int rc = check_change(r, c);
-    if (rc != FDS_OK)
-        return rc;
-    fds_register cur = {0, NULL}, next = {0, NULL};
-    if ((rc = fds__reg_load(r, c->table, c->record, c->field, &cur)) != FDS_OK)
-        return rc;
-    rc = fds_merge(&cur, c, &next, outcome);
-    fds_register_clear(&cur);
-    if (rc != FDS_OK)
-        return fds__error(r, rc, "merging %s/%s/%s failed", c->table,
-                          c->record, c->field);
+    static const fdsp_vv none = {0, NULL};
+    fds_register next = {0, NULL};
     int64_t now = fds__now_ms(r);
-    if (*outcome != FDS_MERGE_NOOP) {
-        rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+    int rc = FDS_OK;
+    if (cur->n == 0 && !fds__vv_leq(&c->vv, &none)) {
+        /* Nothing stored: the merge result is c alone (what fds_merge
+        ** would build by copying it), so store a borrowed view of it. */
+        fds_register_clear(cur);
+        fdsp_change one;
+        memset(&one, 0, sizeof one);
+        one.value = c->value;
+        one.device = c->device ? c->device : "";
+        one.user = c->user ? c->user : "";
+        one.hlc = c->hlc;
+        one.vv = c->vv;
+        fds_register alone = {1, &one};
+        *outcome = FDS_MERGE_WIN;
+        rc = fds__reg_save(r, c->table, c->record, c->field, &alone);
         if (rc == FDS_OK)
             rc = log_add(r, c->table, c->record, c->field, c, 0, c->seq,
                          c->server_ms > 0 ? c->server_ms : now);
     } else {
-        int a = adopt_user(&next, c);
-        if (a < 0)
-            rc = fds__error(r, FDS_NOMEM, "out of memory");
-        else if (a > 0)
+        rc = fds_merge(cur, c, &next, outcome);
+        fds_register_clear(cur);
+        if (rc != FDS_OK)
+            return fds__error(r, rc, "merging %s/%s/%s failed", c->table,
+                              c->record, c->field);
+        if (*outcome != FDS_MERGE_NOOP) {
             rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+            if (rc == FDS_OK)
+                rc = log_add(r, c->table, c->record, c->field, c, 0, c->seq,
+                             c->server_ms > 0 ? c->server_ms : now);
+        } else {
+            int a = adopt_user(&next, c);
+            if (a < 0)
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+            else if (a > 0)
+                rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+        }
+        fds_register_clear(&next);
     }
-    fds_register_clear(&next);
     if (rc == FDS_OK) {
         uint64_t h = fds_hlc_recv(r->hlc, c->hlc, now);
         if (h != r->hlc) {
             r->hlc = h;
             r->meta_dirty = 1;
         }
+    }
+    return rc;
+}
+
+static int apply_one(fds_replica *r, const fdsp_change *c, int *outcome)
+{
+    int rc = check_change(r, c);
+    if (rc != FDS_OK)
+        return rc;
+    fds_register cur = {0, NULL};
+    if ((rc = fds__reg_load(r, c->table, c->record, c->field, &cur)) != FDS_OK)
+        return rc;
+    return apply_to(r, c, &cur, outcome);
+}
+
+/* ---- A pulled batch ---------------------------------------------------------
+** Changes arrive grouped by record (a record's fields are written, pushed
+** and sequenced together).  For a run of changes to one record, one scan of
+** the record's registers replaces a point lookup per change: for a record
+** this replica has never seen (a fresh pull) the scan is a single B-tree
+** descent that finds nothing, and no register is read at all. */
+
+#define GROUP_FIELDS 64     /* distinct fields handled by one scan */
+
+enum { SLOT_ABSENT, SLOT_LOADED, SLOT_USED };
+
+typedef struct group_slot {
+    const char *field;      /* borrowed from the change */
+    int state;              /* SLOT_* */
+    int rc;                 /* parse result of the stored register */
+    fds_register reg;       /* SLOT_LOADED: the register as stored */
+} group_slot;
+
+static int same_record(const fdsp_change *a, const fdsp_change *b)
+{
+    return a->table && b->table && a->record && b->record &&
+           strcmp(a->table, b->table) == 0 &&
+           strcmp(a->record, b->record) == 0;
+}
+
+static group_slot *slot_of(group_slot *slot, size_t n, const char *field)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(slot[i].field, field) == 0)
+            return &slot[i];
+    return NULL;
+}
+
+/* Read the registers of c[0]'s record that the changes touch. */
+static int scan_record(fds_replica *r, const fdsp_change *c, group_slot *slot,
+                       size_t n_slot)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_RECORD,
+        "SELECT field, versions FROM reg WHERE tbl = ?1 AND rid = ?2");
+    if (st == NULL)
+        return FDS_DB;
+    bind_str(st, 1, c->table);
+    bind_str(st, 2, c->record);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(st, 0);
+        group_slot *g = f ? slot_of(slot, n_slot, f) : NULL;
+        if (g == NULL || g->state != SLOT_ABSENT)
+            continue;
+        g->state = SLOT_LOADED;
+        g->rc = fds_register_parse((const char *)sqlite3_column_text(st, 1),
+                                   &g->reg);
+    }
+    int rc = step == SQLITE_DONE ? FDS_OK
+                                 : fds__dberror(r, "reading register");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* Apply c[0..n) (n >= 2, one record, check_change(c[0]) passed). */
+static int apply_group(fds_replica *r, const fdsp_change *c, size_t n,
+                       int64_t *conflicts)
+{
+    group_slot slot[GROUP_FIELDS];
+    size_t n_slot = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].field == NULL || slot_of(slot, n_slot, c[i].field))
+            continue;
+        slot[n_slot].field = c[i].field;
+        slot[n_slot].state = SLOT_ABSENT;
+        slot[n_slot].rc = FDS_OK;
+        slot[n_slot].reg.n = 0;
+        slot[n_slot].reg.v = NULL;
+        n_slot++;
+    }
+    int rc = scan_record(r, c, slot, n_slot);
+    for (size_t i = 0; rc == FDS_OK && i < n; i++) {
+        const fdsp_change *x = &c[i];
+        int outcome = FDS_MERGE_NOOP;
+        if (i > 0 && (rc = check_change(r, x)) != FDS_OK)
+            break;
+        group_slot *g = slot_of(slot, n_slot, x->field);
+        fds_register cur = {0, NULL};
+        if (g->state == SLOT_USED) {
+            /* written earlier in this run: read what was stored */
+            rc = fds__reg_load(r, x->table, x->record, x->field, &cur);
+        } else if (g->state == SLOT_LOADED && g->rc == FDS_NOMEM) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        } else if (g->state == SLOT_LOADED && g->rc != FDS_OK) {
+            rc = fds__error(r, FDS_DB, "register %s/%s/%s is corrupt",
+                            x->table, x->record, x->field);
+        } else {
+            cur = g->reg;               /* moved: apply_to clears it */
+            g->reg.n = 0;
+            g->reg.v = NULL;
+        }
+        g->state = SLOT_USED;
+        if (rc == FDS_OK)
+            rc = apply_to(r, x, &cur, &outcome);
+        fds_register_clear(&cur);
+        *conflicts += outcome == FDS_MERGE_CONFLICT;
+    }
+    for (size_t i = 0; i < n_slot; i++)
+        fds_register_clear(&slot[i].reg);
+    return rc;
+}
+
+int fds__apply_batch(fds_replica *r, const fdsp_change *c, size_t n,
+                     int64_t *conflicts)
+{
+    if (r->tx_depth <= 0)
+        return fds__error(r, FDS_ERROR, "no open transaction");
+    int rc = FDS_OK;
+    size_t i = 0;
+    while (rc == FDS_OK && i < n) {
+        /* the run of changes to c[i]'s record, at most GROUP_FIELDS fields */
+        size_t j = i + 1, fields = 1;
+        while (j < n && same_record(&c[i], &c[j])) {
+            size_t k = i;
+            while (k < j && !(c[k].field && c[j].field &&
+                              strcmp(c[k].field, c[j].field) == 0))
+                k++;
+            if (k == j && ++fields > GROUP_FIELDS)
+                break;
+            j++;
+        }
+        if ((rc = check_change(r, &c[i])) != FDS_OK)
+            break;
+        if (j - i == 1) {
+            int outcome = FDS_MERGE_NOOP;
+            fds_register cur = {0, NULL};
+            rc = fds__reg_load(r, c[i].table, c[i].record, c[i].field, &cur);
+            if (rc == FDS_OK)
+                rc = apply_to(r, &c[i], &cur, &outcome);
+            *conflicts += outcome == FDS_MERGE_CONFLICT;
+        } else {
+            rc = apply_group(r, &c[i], j - i, conflicts);
+        }
+        i = j;
     }
     return rc;
 }
@@ -466,11 +667,126 @@ int fds__apply(fds_replica *r, const fdsp_change *c, int *outcome)
     return fds__end(r, apply_one(r, c, outcome));
 }
 
+/* ---- Refused changes ---------------------------------------------------------
+** The log keeps every version this replica wrote or applied (only a revoke
+** purges rows), and the register is the fds_merge fold of exactly those
+** rows: a local write dominates the register it was made on (fold: WIN
+** alone), an applied change merged as logged, and a change that merged as
+** NOOP is not logged but changes nothing in the fold either.  So folding
+** the rows again without the refused ones gives the register this replica
+** would hold had the refused writes never been made: the same versions,
+** conflict flag and canonical bytes (the merge is order-independent). */
+
+int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
+                     const char *field)
+{
+    if (r->tx_depth <= 0)
+        return fds__error(r, FDS_ERROR, "no open transaction");
+    fds_register old = {0, NULL};
+    int rc = fds__reg_load(r, tbl, rid, field, &old);
+    if (rc != FDS_OK)
+        return rc;
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_FIELD,
+        "SELECT value, vv, hlc, device, user FROM log "
+        "WHERE tbl = ?1 AND rid = ?2 AND field = ?3 AND acked <> 2 "
+        "ORDER BY lseq");
+    if (st == NULL) {
+        fds_register_clear(&old);
+        return FDS_DB;
+    }
+    bind_str(st, 1, tbl);
+    bind_str(st, 2, rid);
+    bind_str(st, 3, field);
+    fds_register reg = {0, NULL};
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        fdsp_change c;
+        memset(&c, 0, sizeof c);
+        c.value = (char *)sqlite3_column_text(st, 0);   /* borrowed */
+        c.hlc = (uint64_t)sqlite3_column_int64(st, 2);
+        c.device = (char *)sqlite3_column_text(st, 3);
+        c.user = (char *)sqlite3_column_text(st, 4);
+        const char *vv = (const char *)sqlite3_column_text(st, 1);
+        if (c.device == NULL || c.user == NULL) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
+        }
+        if ((rc = fds_vv_parse(vv, &c.vv)) != FDS_OK) {
+            rc = rc == FDS_NOMEM ? fds__error(r, rc, "out of memory")
+                                 : fds__error(r, FDS_DB, "log row of "
+                                              "%s/%s/%s is corrupt", tbl, rid,
+                                              field);
+            break;
+        }
+        fds_register next = {0, NULL};
+        int outcome;
+        rc = fds_merge(&reg, &c, &next, &outcome);
+        fds__vv_clear(&c.vv);
+        if (rc != FDS_OK) {
+            rc = fds__error(r, rc, "merging %s/%s/%s failed", tbl, rid, field);
+            break;
+        }
+        fds_register_clear(&reg);
+        reg = next;
+    }
+    if (rc == FDS_OK && step != SQLITE_DONE)
+        rc = fds__dberror(r, "reading log");
+    sqlite3_reset(st);
+    /* A sequenced copy may have given a version the user the server
+    ** recorded (adopt_user), which its log row does not carry: keep it. */
+    for (size_t i = 0; rc == FDS_OK && i < reg.n; i++) {
+        fdsp_change *v = &reg.v[i];
+        for (size_t j = 0; j < old.n; j++) {
+            const fdsp_change *o = &old.v[j];
+            if (o->hlc != v->hlc || !o->device || !v->device || !o->user ||
+                strcmp(o->device, v->device) != 0 ||
+                fds_vv_compare(&o->vv, &v->vv) != FDS_VV_EQUAL)
+                continue;
+            if (v->user == NULL || strcmp(o->user, v->user) != 0) {
+                char *u = strdup(o->user);
+                if (u == NULL) {
+                    rc = fds__error(r, FDS_NOMEM, "out of memory");
+                    break;
+                }
+                free(v->user);
+                v->user = u;
+            }
+            break;
+        }
+    }
+    fds_register_clear(&old);
+    if (rc == FDS_OK && reg.n > 0) {
+        rc = fds__reg_save(r, tbl, rid, field, &reg);
+    } else if (rc == FDS_OK) {
+        st = fds__stmt(r, FDS__ST_REG_DEL,
+            "DELETE FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
+        if (st == NULL) {
+            rc = FDS_DB;
+        } else {
+            bind_str(st, 1, tbl);
+            bind_str(st, 2, rid);
+            bind_str(st, 3, field);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = fds__dberror(r, "removing register");
+            sqlite3_reset(st);
+        }
+    }
+    fds_register_clear(&reg);
+    return rc;
+}
+
 int fds__purge_customer(fds_replica *r, const char *customer)
 {
     /* Dependants are the records whose "customer" register names it
     ** (followup, plan, feedback, stagechg, share and any later kind). */
-    static const char *const sql[2] = {
+    /* A dependant made only of refused writes has no register left
+    ** (fds__reg_rebuild removed them) but keeps its log rows: the refusal
+    ** table, small, names it by its refused "customer" change.  Its rows go
+    ** first, while the registers of real dependants still tell them apart. */
+    static const char *const sql[3] = {
+        "DELETE FROM log WHERE (tbl, rid) IN (SELECT f.tbl, f.rid FROM "
+        "refusal f WHERE f.field = 'customer' AND f.value = ?1 AND NOT EXISTS "
+        "(SELECT 1 FROM reg g WHERE g.tbl = f.tbl AND g.rid = f.rid))",
         "DELETE FROM log WHERE (tbl = 'customer' AND rid = ?1) OR "
         "(tbl, rid) IN (SELECT tbl, rid FROM reg "
         "               WHERE field = 'customer' AND value = ?1)",
@@ -478,11 +794,12 @@ int fds__purge_customer(fds_replica *r, const char *customer)
         "(tbl, rid) IN (SELECT tbl, rid FROM reg "
         "               WHERE field = 'customer' AND value = ?1)",
     };
-    static const int slot[2] = {FDS__ST_PURGE_LOG, FDS__ST_PURGE_REG};
+    static const int slot[3] = {FDS__ST_PURGE_REFUSED, FDS__ST_PURGE_LOG,
+                                FDS__ST_PURGE_REG};
     int rc = fds__begin(r);
     if (rc != FDS_OK)
         return rc;
-    for (int i = 0; i < 2 && rc == FDS_OK; i++) {
+    for (int i = 0; i < 3 && rc == FDS_OK; i++) {
         sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
         if (st == NULL) {
             rc = FDS_DB;

@@ -311,6 +311,7 @@ void fds_replica_close(fds_replica *r)
     for (int i = 0; i < FDS__ST__COUNT; i++)
         sqlite3_finalize(r->st[i]);
     sqlite3_close(r->db);   /* an open transaction is rolled back */
+    free(r->scratch.p);
     free(r->user);
     free(r);
 }

@@ -9,6 +9,14 @@
 **              batch is acked and nothing is left to push, pull after the
 **              cursor; changes are applied in one transaction together with
 **              the cursor advance; more=1 pulls again.
+**              Pipelined pulls: a page with more=1 is held, the pull after
+**              its `last` goes out first, then the held page is applied
+**              (fds_session_next after that, the next feed, or
+**              fds_session_apply), so the server prepares a page while we
+**              apply the one before.  The stored cursor still moves only in
+**              the transaction that applied a page: a held page that is
+**              lost is pulled again, and a page that fails to apply fails
+**              the session, so no page after it is applied.
 **   IDLE       nothing in flight and caught up.  A notify with head beyond
 **              the cursor, or fds_session_local_changed(), goes back to
 **              SYNCING.
@@ -21,12 +29,75 @@
 */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WINDOW 4                    /* unacknowledged push batches */
 #define CLIENT_NAME "libfieldsync/0.1"
+
+/* The strings and vectors of a push batch live in an arena kept by the
+** session: its blocks are reused batch after batch, so reading the outbox
+** allocates nothing per change once the first batch has been read. */
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t used, cap;
+    max_align_t data[];
+} arena_blk;
+
+typedef struct arena {
+    arena_blk *head;                /* in use; head is being filled */
+    arena_blk *spare;               /* emptied by arena_reset */
+} arena;
+
+#define ARENA_BLOCK (60 * 1024)
+
+static void *arena_alloc(arena *a, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    arena_blk *b = a->head;
+    if (b == NULL || b->cap - b->used < n) {
+        arena_blk **pp = &a->spare;
+        while (*pp && (*pp)->cap < n)
+            pp = &(*pp)->next;
+        if ((b = *pp) != NULL) {
+            *pp = b->next;
+        } else {
+            size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+            if ((b = malloc(sizeof *b + cap)) == NULL)
+                return NULL;
+            b->cap = cap;
+        }
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void arena_reset(arena *a)
+{
+    while (a->head) {
+        arena_blk *b = a->head;
+        a->head = b->next;
+        b->used = 0;
+        b->next = a->spare;
+        a->spare = b;
+    }
+}
+
+static void arena_free(arena *a)
+{
+    arena_reset(a);
+    while (a->spare) {
+        arena_blk *next = a->spare->next;
+        free(a->spare);
+        a->spare = next;
+    }
+}
 
 typedef struct inflight {
     int64_t batch;
@@ -44,9 +115,18 @@ struct fds_session {
     int64_t pushed_upto;            /* highest lseq sent this session */
     int pulling;                    /* a pull is awaiting its changes */
     int pull_wanted;                /* pull once the push side is quiet */
+    int64_t pull_after;             /* `after` of the last pull given */
+    fdsp_msg *held;                 /* received page not yet applied */
+    char *raw;                      /* or its bytes, not yet decoded */
+    size_t raw_len;
+    int64_t raw_last;               /* its `last`, read ahead (peek_more) */
+    int prefetch;                   /* pull after prefetch_after to give */
+    int64_t prefetch_after;
+    int manual_apply;               /* only fds_session_apply applies */
     int64_t cursor;                 /* mirrors meta "cursor" */
     int64_t head;                   /* latest server seq we were told of */
     fds_session_stats stats;
+    arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
 };
 
@@ -102,6 +182,9 @@ void fds_session_free(fds_session *s)
         return;
     for (size_t i = 0; i < s->n_fl; i++)
         inflight_clear(&s->fl[i]);
+    arena_free(&s->mem);
+    fdsp_msg_free(s->held);             /* never applied: pulled again */
+    free(s->raw);
     free(s);
 }
 
@@ -159,41 +242,181 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     return rc;
 }
 
-static int send_pull(fds_session *s, char **buf, size_t *len)
+static int send_pull(fds_session *s, int64_t after, char **buf, size_t *len)
 {
     fdsp_msg m;
     memset(&m, 0, sizeof m);
     m.type = FDSP_PULL;
-    m.after = s->cursor;
+    m.after = after;
     m.limit = FDSP_MAX_BATCH;
     int rc = emit(s, &m, buf, len);
     if (rc == FDS_OK) {
         s->pulling = 1;
         s->pull_wanted = 0;
+        s->prefetch = 0;
+        s->pull_after = after;
     }
     return rc;
 }
 
-static void free_changes(fdsp_change *c, size_t n)
+/* Apply the held page: its changes and the cursor advance in one
+** transaction.  On failure the session fails, so no later page is applied
+** and the next session pulls again after the stored cursor. */
+static int apply_held(fds_session *s)
 {
-    for (size_t i = 0; i < n; i++) {
-        fds__vv_clear(&c[i].vv);
-        free(c[i].table);
-        free(c[i].record);
-        free(c[i].field);
-        free(c[i].value);
-        free(c[i].device);
+    if (s->raw) {
+        /* Decoded only now (the pull after it is out): anything but the
+        ** page peek_more read fails the session before it applies. */
+        char *raw = s->raw;
+        s->raw = NULL;
+        fdsp_msg *d = NULL;
+        char err[256] = "";
+        int prc = fdsp_decode(raw, s->raw_len, &d, err, sizeof err);
+        free(raw);
+        if (prc != FDSP_OK) {
+            s->prefetch = 0;
+            return fail(s, FDS_PROTO, "undecodable message (%s): %s",
+                        fdsp_errname(prc), err);
+        }
+        if (d->type != FDSP_CHANGES || !d->more || d->last != s->raw_last) {
+            fdsp_msg_free(d);
+            s->prefetch = 0;
+            return fail(s, FDS_PROTO, "changes message differs from its "
+                        "read-ahead");
+        }
+        s->held = d;
     }
-    free(c);
+    fdsp_msg *m = s->held;
+    s->held = NULL;
+    int64_t conflicts = 0;
+    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    /* no savepoint per change: an error rolls the whole batch back */
+    if (rc == FDS_OK)
+        rc = fds__apply_batch(s->r, m->changes, m->n_changes, &conflicts);
+    int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
+    if (rc == FDS_OK && cursor != s->cursor)
+        rc = fds__meta_set_i64(s->r, "cursor", cursor);
+    if (began)
+        rc = fds__end(s->r, rc);
+    if (rc != FDS_OK) {
+        fdsp_msg_free(m);
+        s->prefetch = 0;
+        return fail_db(s, rc);
+    }
+    s->cursor = cursor;
+    s->stats.pulled += (int64_t)m->n_changes;
+    s->stats.conflicts += conflicts;
+    /* more=1: the pull after it is given (or about to be) already */
+    if (!m->more && !s->pulling && !s->prefetch && s->head > s->cursor)
+        s->pull_wanted = 1;
+    fdsp_msg_free(m);
+    return FDS_OK;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+/* Column i as an arena string; NULL for SQL NULL (*oom set on failure). */
+static char *col_arena(arena *a, sqlite3_stmt *st, int i, int *oom)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
+    if (t == NULL) {
+        if (sqlite3_column_type(st, i) != SQLITE_NULL)
+            *oom = 1;
+        return NULL;
+    }
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    char *d = arena_alloc(a, n + 1);
+    if (d == NULL) {
+        *oom = 1;
+        return NULL;
+    }
+    memcpy(d, t, n + 1);
+    return d;
 }
 
-/* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto. */
+/* The vv text of a log row into the arena: what fds_vv_parse gives.  The
+** plain canonical form (what log_add stores: ASCII device ids without
+** escapes, strictly sorted) is read in place; anything else goes through
+** fds_vv_parse and is copied. */
+static int vv_arena(arena *a, const char *text, fdsp_vv *out)
+{
+    out->n = 0;
+    out->e = NULL;
+    const char *p = text;
+    size_t n = 0;
+    int plain = text != NULL && *p++ == '{';
+    /* count entries first: one arena array, no growth */
+    for (const char *q = p; plain && *q && *q != '}'; q++)
+        n += *q == ':';
+    if (plain && (n == 0 || n > FDSP_MAX_VV))
+        plain = n == 0 && p[0] == '}' && p[1] == '\0';
+    if (plain && n > 0) {
+        fdsp_vv_entry *e = arena_alloc(a, n * sizeof *e);
+        if (e == NULL)
+            return FDS_NOMEM;
+        size_t k = 0;
+        while (plain && k < n) {
+            if ((k > 0 && *p++ != ',') || *p++ != '"') {
+                plain = 0;
+                break;
+            }
+            const char *d = p;
+            while (*p > 0x20 && *p != '"' && *p != '\\' &&
+                   (unsigned char)*p < 0x80)
+                p++;
+            size_t len = (size_t)(p - d);
+            int64_t ctr;
+            if (*p++ != '"' || len == 0 || len > FDSP_MAX_ID || *p++ != ':' ||
+                !fds__parse_i64(&p, &ctr) || ctr < 1) {
+                plain = 0;
+                break;
+            }
+            char *dev = arena_alloc(a, len + 1);
+            if (dev == NULL)
+                return FDS_NOMEM;
+            memcpy(dev, d, len);
+            dev[len] = '\0';
+            if (k > 0 && strcmp(e[k - 1].device, dev) >= 0) {
+                plain = 0;
+                break;
+            }
+            e[k].device = dev;
+            e[k].counter = (uint64_t)ctr;
+            k++;
+        }
+        if (plain && p[0] == '}' && p[1] == '\0') {
+            out->n = n;
+            out->e = e;
+            return FDS_OK;
+        }
+        plain = 0;
+    } else if (plain) {
+        return FDS_OK;                  /* "{}" */
+    }
+    fdsp_vv t;
+    int rc = fds_vv_parse(text, &t);
+    if (rc != FDS_OK)
+        return rc;
+    if (t.n > 0) {
+        out->e = arena_alloc(a, t.n * sizeof *out->e);
+        for (size_t i = 0; out->e && i < t.n; i++) {
+            size_t len = strlen(t.e[i].device);
+            char *dev = arena_alloc(a, len + 1);
+            if (dev == NULL) {
+                out->e = NULL;
+                break;
+            }
+            memcpy(dev, t.e[i].device, len + 1);
+            out->e[i].device = dev;
+            out->e[i].counter = t.e[i].counter;
+        }
+        rc = out->e ? FDS_OK : FDS_NOMEM;
+        out->n = out->e ? t.n : 0;
+    }
+    fds__vv_clear(&t);
+    return rc;
+}
+
+/* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto: *out and
+** every string and vector in it live in s->mem until the next read. */
 static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
                        size_t *n)
 {
@@ -208,26 +431,29 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         return FDS_DB;
     sqlite3_bind_int64(st, 1, s->pushed_upto);
     sqlite3_bind_int(st, 2, FDSP_MAX_BATCH);
-    fdsp_change *c = calloc(FDSP_MAX_BATCH, sizeof *c);
+    arena *a = &s->mem;
+    arena_reset(a);
+    fdsp_change *c = arena_alloc(a, FDSP_MAX_BATCH * sizeof *c);
     int64_t *ls = calloc(FDSP_MAX_BATCH, sizeof *ls);
     int rc = (c && ls) ? FDS_OK : FDS_NOMEM, step;
     size_t k = 0;
     while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         fdsp_change *x = &c[k];
+        int oom = 0;
+        memset(x, 0, sizeof *x);
         ls[k] = sqlite3_column_int64(st, 0);
         k++;
-        x->table = col_dup(st, 1);
-        x->record = col_dup(st, 2);
-        x->field = col_dup(st, 3);
-        x->value = col_dup(st, 4);
-        x->device = col_dup(st, 7);
+        x->table = col_arena(a, st, 1, &oom);
+        x->record = col_arena(a, st, 2, &oom);
+        x->field = col_arena(a, st, 3, &oom);
+        x->value = col_arena(a, st, 4, &oom);
+        x->device = col_arena(a, st, 7, &oom);
         x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
-        if (!x->table || !x->record || !x->field || !x->device ||
-            (sqlite3_column_type(st, 4) != SQLITE_NULL && !x->value)) {
+        if (oom || !x->table || !x->record || !x->field || !x->device) {
             rc = FDS_NOMEM;
             break;
         }
-        rc = fds_vv_parse((const char *)sqlite3_column_text(st, 5), &x->vv);
+        rc = vv_arena(a, (const char *)sqlite3_column_text(st, 5), &x->vv);
     }
     if (rc == FDS_OK && step != SQLITE_DONE)
         rc = fds__dberror(r, "reading outbox");
@@ -238,7 +464,6 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
                         (long long)ls[k - 1]);
     sqlite3_reset(st);
     if (rc != FDS_OK || k == 0) {
-        free_changes(c, k);
         free(ls);
         return rc;
     }
@@ -291,7 +516,6 @@ static int send_push(fds_session *s, char **buf, size_t *len)
         break;
     }
     size_t sent = m.n_changes;
-    free_changes(c, n);
     if (rc != FDS_OK) {
         free(ls);
         return rc;
@@ -322,11 +546,22 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
         if (rc != FDS_DONE)
             return rc;
     }
-    if (s->n_fl > 0 || s->pulling)
-        return FDS_DONE;                /* wait for acks / changes */
+    /* The pull after a held page goes out before that page is applied
+    ** (pulls wait for the push side to be quiet, as always). */
+    if (s->prefetch && s->n_fl == 0) {
+        s->state = FDS_SESSION_SYNCING;
+        return send_pull(s, s->prefetch_after, buf, len);
+    }
+    if ((s->held || s->raw) && !s->manual_apply) {
+        int rc = apply_held(s);
+        if (rc != FDS_OK)
+            return rc;
+    }
+    if (s->n_fl > 0 || s->pulling || s->held || s->raw)
+        return FDS_DONE;                /* wait for acks / changes / apply */
     if (s->pull_wanted) {
         s->state = FDS_SESSION_SYNCING;
-        return send_pull(s, buf, len);
+        return send_pull(s, s->cursor, buf, len);
     }
     s->state = FDS_SESSION_IDLE;
     return FDS_DONE;
@@ -356,10 +591,21 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
-/* Look up a refusal's change in the log for the refusal record. */
-static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+/* Record a refusal: the change (looked up in the log) goes into the
+** refusal table and its log row is marked refused (acked = 2), so it never
+** counts again (fds__reg_rebuild, history).  *key gets the change's table,
+** record and field (malloc'd; left zeroed when the row was purged). */
+static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
+                          fdsp_change *key)
 {
     fds_replica *r = s->r;
+    memset(key, 0, sizeof *key);
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_GET,
         "SELECT tbl, rid, field, value FROM log WHERE lseq = ?1");
     if (st == NULL)
@@ -386,32 +632,126 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f)
                                                                 f->message)
                                               : fds__error(r, FDS_NOMEM,
                                                            "out of memory");
-    fds__change_clear(&c);
+    if (rc == FDS_OK) {
+        st = fds__stmt(r, FDS__ST_LOG_REFUSE,
+                       "UPDATE log SET acked = 2 WHERE lseq = ?1");
+        if (st == NULL) {
+            rc = FDS_DB;
+        } else {
+            sqlite3_bind_int64(st, 1, lseq);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = fds__dberror(r, "marking refused change");
+            sqlite3_reset(st);
+        }
+    }
+    if (rc == FDS_OK) {
+        free(c.value);
+        c.value = NULL;
+        *key = c;                       /* table, record, field move out */
+    } else {
+        fds__change_clear(&c);
+    }
     return rc;
 }
 
-/* Acknowledge log rows ACK_CHUNK at a time: one statement per chunk
-** instead of one per row (unused slots stay NULL, which matches nothing). */
+/* A refused change must not stay in the register it was written to: once
+** every refusal of the ack is marked, each register they touched is
+** rebuilt from its remaining log rows (fds__reg_rebuild), once, however
+** many of its changes were refused.
+**
+** A later local write on top of a refused one (same field, still in the
+** outbox or in flight) stays: it is the user's latest intent, and the
+** server judges it on its own when it arrives.  Its vector already covers
+** the refused version, so the rebuilt register is that write alone, exactly
+** as if the refused write had never been made; if it is refused in turn,
+** its own refusal rebuilds the register again without either. */
+static int rebuild_refused(fds_replica *r, fdsp_change *key, size_t n)
+{
+    int rc = FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < n; i++) {
+        if (key[i].table == NULL)
+            continue;
+        size_t j = 0;
+        while (j < i && !(key[j].table &&
+                          strcmp(key[j].table, key[i].table) == 0 &&
+                          strcmp(key[j].record, key[i].record) == 0 &&
+                          strcmp(key[j].field, key[i].field) == 0))
+            j++;
+        if (j == i)
+            rc = fds__reg_rebuild(r, key[i].table, key[i].record,
+                                  key[i].field);
+    }
+    return rc;
+}
+
+/* Acknowledge log rows.  A batch's rows are mostly consecutive lseqs (the
+** outbox read them in lseq order, and only received changes interleave):
+** a run of consecutive lseqs is one range statement, which walks the rows
+** in order instead of looking each one up (the same rows as listing them,
+** since every lseq of the run is in the batch).  Lseqs outside such runs
+** go ACK_CHUNK at a time into one IN statement (unused slots stay NULL,
+** which matches nothing). */
 #define ACK_CHUNK 32
-static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
+#define ACK_RUN 4                   /* shortest run worth a range statement */
+
+static int ack_step(fds_replica *r, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "acknowledging");
+}
+
+static int ack_range(fds_replica *r, int64_t lo, int64_t hi)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK_RANGE,
+        "UPDATE log SET acked = 1 WHERE lseq BETWEEN ?1 AND ?2");
+    if (st == NULL)
+        return FDS_DB;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    return ack_step(r, st);
+}
+
+static int ack_list(fds_replica *r, const int64_t *lseq, size_t n)
 {
     static const char sql[] =
         "UPDATE log SET acked = 1 WHERE lseq IN ("
         "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
         "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, "
         "?29, ?30, ?31, ?32)";
-    for (size_t i = 0; i < n; i += ACK_CHUNK) {
-        sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
-        if (st == NULL)
-            return FDS_DB;
-        for (size_t k = 0; k < ACK_CHUNK && i + k < n; k++)
-            sqlite3_bind_int64(st, (int)k + 1, lseq[i + k]);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            return fds__dberror(r, "acknowledging");
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
+    if (st == NULL)
+        return FDS_DB;
+    for (size_t k = 0; k < n; k++)
+        sqlite3_bind_int64(st, (int)k + 1, lseq[k]);
+    return ack_step(r, st);
+}
+
+static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
+{
+    int64_t pend[ACK_CHUNK];
+    size_t n_pend = 0;
+    int rc = FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < n;) {
+        size_t j = i + 1;
+        while (j < n && lseq[j - 1] < INT64_MAX && lseq[j] == lseq[j - 1] + 1)
+            j++;
+        if (j - i >= ACK_RUN) {
+            rc = ack_range(r, lseq[i], lseq[j - 1]);
+        } else {
+            for (size_t k = i; rc == FDS_OK && k < j; k++) {
+                pend[n_pend++] = lseq[k];
+                if (n_pend == ACK_CHUNK) {
+                    rc = ack_list(r, pend, n_pend);
+                    n_pend = 0;
+                }
+            }
+        }
+        i = j;
     }
-    return FDS_OK;
+    if (rc == FDS_OK && n_pend > 0)
+        rc = ack_list(r, pend, n_pend);
+    return rc;
 }
 
 static int on_ack(fds_session *s, const fdsp_msg *m)
@@ -432,11 +772,21 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
                         f->n);
     /* Every change of the batch leaves the outbox: accepted ones are
     ** committed on the server, refused ones would be refused again. */
+    fdsp_change *key = NULL;
+    if (m->n_refused > 0 &&
+        (key = calloc(m->n_refused, sizeof *key)) == NULL)
+        return fail(s, FDS_NOMEM, "out of memory");
     int rc = fds__begin(s->r), began = rc == FDS_OK;
     if (rc == FDS_OK)
         rc = mark_acked(s->r, f->lseq, f->n);
     for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
-        rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i]);
+        rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i],
+                            &key[i]);
+    if (rc == FDS_OK)
+        rc = rebuild_refused(s->r, key, m->n_refused);
+    for (size_t i = 0; i < m->n_refused; i++)
+        fds__change_clear(&key[i]);
+    free(key);
     if (began)
         rc = fds__end(s->r, rc);
     if (rc != FDS_OK)
@@ -458,35 +808,40 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
-static int on_changes(fds_session *s, const fdsp_msg *m)
+/* A page of changes is held (the session takes m) until applied: see
+** apply_held and the pipelining note at the top. */
+static int on_changes(fds_session *s, fdsp_msg *m)
 {
-    if (!s->pulling || s->state != FDS_SESSION_SYNCING)
+    if (!s->pulling || s->state != FDS_SESSION_SYNCING || s->held || s->raw)
         return fail(s, FDS_PROTO, "unexpected changes");
     /* "more" without progress would make us pull the same page forever. */
-    if (m->more && m->n_changes == 0 && m->last <= s->cursor)
+    if (m->more && m->n_changes == 0 && m->last <= s->pull_after)
         return fail(s, FDS_PROTO, "changes say more but do not advance");
-    int64_t conflicts = 0;
-    int rc = fds__begin(s->r), began = rc == FDS_OK;
-    for (size_t i = 0; rc == FDS_OK && i < m->n_changes; i++) {
-        int outcome;
-        /* no savepoint per change: an error rolls the whole batch back */
-        rc = fds__apply_in(s->r, &m->changes[i], &outcome);
-        conflicts += outcome == FDS_MERGE_CONFLICT;
-    }
-    int64_t cursor = m->last > s->cursor ? m->last : s->cursor;
-    if (rc == FDS_OK && cursor != s->cursor)
-        rc = fds__meta_set_i64(s->r, "cursor", cursor);
-    if (began)
-        rc = fds__end(s->r, rc);
-    if (rc != FDS_OK)
-        return fail_db(s, rc);
-    s->cursor = cursor;
-    s->stats.pulled += (int64_t)m->n_changes;
-    s->stats.conflicts += conflicts;
     s->pulling = 0;
-    if (m->more || s->head > s->cursor)
-        s->pull_wanted = 1;
+    s->held = m;
+    if (m->more) {
+        s->prefetch = 1;
+        s->prefetch_after = m->last > s->pull_after ? m->last : s->pull_after;
+    }
     return FDS_OK;
+}
+
+void fds_session_set_manual_apply(fds_session *s, int on)
+{
+    s->manual_apply = on != 0;
+}
+
+int fds_session_apply_pending(const fds_session *s)
+{
+    return (s->held || s->raw) && s->state != FDS_SESSION_FAILED;
+}
+
+int fds_session_apply(fds_session *s)
+{
+    if ((s->held == NULL && s->raw == NULL) ||
+        s->state == FDS_SESSION_FAILED)
+        return FDS_DONE;
+    return apply_held(s);
 }
 
 static int on_revoke(fds_session *s, const fdsp_msg *m)
@@ -548,8 +903,39 @@ static int on_error(fds_session *s, const fdsp_msg *m)
     } else if (s->pulling) {
         s->pulling = 0;
         s->pull_wanted = 0;
+        s->prefetch = 0;
     }
     return FDS_OK;
+}
+
+/* 1 and *last if buf is, by its first and last bytes, a changes page
+** saying more in the compact shape the server writes:
+**     {"type":"changes", ... ,"last":N,"more":true}
+** In valid JSON those bytes can only be the top-level members (a quote
+** inside a string is escaped, so `,"last":` and `,"more":` there cannot be
+** preceded by a bare comma), so this is only a shortcut: the page is still
+** decoded in full, and apply_held fails the session unless the decoder
+** reads the same.  0 for any other shape: the message is decoded now. */
+static int peek_more(const char *buf, size_t len, int64_t *last)
+{
+    static const char head[] = "{\"type\":\"changes\",";
+    static const char key[] = ",\"last\":";
+    static const char tail[] = ",\"more\":true}";
+    size_t nh = sizeof head - 1, nk = sizeof key - 1, nt = sizeof tail - 1;
+    if (len < nh + nk + nt + 1 || memcmp(buf, head, nh) != 0 ||
+        memcmp(buf + len - nt, tail, nt) != 0)
+        return 0;
+    const char *end = buf + len - nt, *p = end;
+    int64_t v = 0;
+    while (p > buf + nh + nk && p[-1] >= '0' && p[-1] <= '9' && end - p < 18)
+        p--;
+    if (p == end || (end - p > 1 && *p == '0') ||
+        memcmp(p - nk, key, nk) != 0)
+        return 0;
+    for (const char *q = p; q < end; q++)
+        v = v * 10 + (*q - '0');
+    *last = v;
+    return 1;
 }
 
 int fds_session_feed(fds_session *s, const char *buf, size_t len)
@@ -558,6 +944,27 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         return FDS_PROTO;
     if (buf == NULL)
         return fail(s, FDS_PROTO, "empty message");
+    /* Messages take effect in the order they arrived: a held page first. */
+    if (s->held || s->raw) {
+        int arc = apply_held(s);
+        if (arc != FDS_OK)
+            return arc;
+    }
+    /* A page saying more, read ahead: held undecoded, so the pull after it
+    ** goes out before the decoding too (apply_held decodes and checks). */
+    int64_t last;
+    if (s->pulling && s->state == FDS_SESSION_SYNCING &&
+        peek_more(buf, len, &last) && last > s->pull_after) {
+        if ((s->raw = malloc(len)) == NULL)
+            return fail(s, FDS_NOMEM, "out of memory");
+        memcpy(s->raw, buf, len);
+        s->raw_len = len;
+        s->raw_last = last;
+        s->pulling = 0;
+        s->prefetch = 1;
+        s->prefetch_after = last;
+        return FDS_OK;
+    }
     fdsp_msg *m = NULL;
     char err[256] = "";
     int prc = fdsp_decode(buf, len, &m, err, sizeof err);
@@ -573,7 +980,11 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         switch (m->type) {
         case FDSP_WELCOME: rc = on_welcome(s, m); break;
         case FDSP_ACK:     rc = on_ack(s, m); break;
-        case FDSP_CHANGES: rc = on_changes(s, m); break;
+        case FDSP_CHANGES:
+            rc = on_changes(s, m);
+            if (rc == FDS_OK)
+                m = NULL;               /* held by the session */
+            break;
         case FDSP_REVOKE:  rc = on_revoke(s, m); break;
         case FDSP_NOTIFY:  rc = on_notify(s, m); break;
         case FDSP_ERROR:   rc = on_error(s, m); break;

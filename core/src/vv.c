@@ -217,6 +217,77 @@ void fds__buf_str(fds__buf *b, const char *s)
     fds__buf_put(b, "\"", 1);
 }
 
+/* Length of the valid UTF-8 sequence at s (lead byte >= 0x80), 0 if it is
+** not one: the checks of fds__utf8_valid.  s is NUL-terminated, and NUL is
+** never a continuation byte, so nothing is read past the end. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t len;
+    uint32_t cp;
+    if (c < 0xC2)
+        return 0;
+    else if (c <= 0xDF)
+        len = 2, cp = c & 0x1F;
+    else if (c <= 0xEF)
+        len = 3, cp = c & 0x0F;
+    else if (c <= 0xF4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        unsigned u = s[k];
+        if (u < 0x80 || u > 0xBF)
+            return 0;
+        cp = (cp << 6) | (u & 0x3F);
+    }
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+        (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+        return 0;
+    return len;
+}
+
+int fds__buf_str_utf8(fds__buf *b, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str, *run = s;
+    fds__buf_put(b, "\"", 1);
+    for (;;) {
+        unsigned ch = *s;
+        if (ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\') {
+            s++;
+            continue;
+        }
+        if (ch == 0)
+            break;
+        if (ch >= 0x80) {
+            size_t len = utf8_seq(s);
+            if (len == 0)
+                return 0;
+            s += len;
+            continue;
+        }
+        fds__buf_put(b, (const char *)run, (size_t)(s - run));
+        char esc[8];
+        switch (ch) {
+        case '"':  fds__buf_put(b, "\\\"", 2); break;
+        case '\\': fds__buf_put(b, "\\\\", 2); break;
+        case '\b': fds__buf_put(b, "\\b", 2); break;
+        case '\f': fds__buf_put(b, "\\f", 2); break;
+        case '\n': fds__buf_put(b, "\\n", 2); break;
+        case '\r': fds__buf_put(b, "\\r", 2); break;
+        case '\t': fds__buf_put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", ch);
+            fds__buf_put(b, esc, 6);
+            break;
+        }
+        run = ++s;
+    }
+    fds__buf_put(b, (const char *)run, (size_t)(s - run));
+    fds__buf_put(b, "\"", 1);
+    return 1;
+}
+
 void fds__buf_i64(fds__buf *b, int64_t v)
 {
     char tmp[24];
@@ -233,22 +304,28 @@ void fds__buf_i64(fds__buf *b, int64_t v)
 
 int fds__buf_vv(fds__buf *b, const fdsp_vv *vv)
 {
-    for (size_t i = 0; i < vv->n; i++) {
-        const char *d = vv->e[i].device;
-        if (d == NULL || !fds__utf8_valid(d, strlen(d)) ||
-            (i > 0 && strcmp(vv->e[i - 1].device, d) >= 0))
-            return 0;
-    }
+    /* One pass that checks while it writes; on failure the text written
+    ** so far is taken back, so the caller sees nothing written. */
+    size_t start = b->n;
     fds__buf_put(b, "{", 1);
     for (size_t i = 0; i < vv->n; i++) {
+        const char *d = vv->e[i].device;
+        if (d == NULL || (i > 0 && strcmp(vv->e[i - 1].device, d) >= 0))
+            goto undo;
         if (i > 0)
             fds__buf_put(b, ",", 1);
-        fds__buf_str(b, vv->e[i].device);
+        if (!fds__buf_str_utf8(b, d))
+            goto undo;
         fds__buf_put(b, ":", 1);
         fds__buf_i64(b, (int64_t)vv->e[i].counter);  /* json_int_t, as jansson */
     }
     fds__buf_put(b, "}", 1);
     return 1;
+undo:
+    b->n = start;
+    if (b->p)
+        b->p[start] = '\0';
+    return 0;
 }
 
 /* The checks of jansson's utf8_check_first / utf8_check_full. */

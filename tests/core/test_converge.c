@@ -120,6 +120,31 @@ static void exchange(world *w, unsigned pct)
         pairs[b][1] = t1;
     }
     int batched = pick(w, 2);
+    if (batched && pick(w, 2)) {
+        /* As a session applies a pulled page: each replica's share in one
+        ** fds__apply_batch call (runs of one record read together). */
+        size_t cap = 2 * np + 1;
+        fdsp_change *batch = malloc(cap * sizeof *batch);
+        for (int i = 0; i < w->n; i++) {
+            size_t m = 0;
+            for (size_t p = 0; p < np; p++) {
+                if ((int)pairs[p][0] != i)
+                    continue;
+                batch[m++] = w->h.ch[pairs[p][1]];
+                if (pick(w, 8) == 0)
+                    batch[m++] = w->h.ch[pairs[p][1]];  /* duplicate */
+                w->h.delivered[i][pairs[p][1]] = 1;
+            }
+            int64_t conflicts = 0;
+            assert_int_equal(fds_begin(w->r[i]), FDS_OK);
+            if (fds__apply_batch(w->r[i], batch, m, &conflicts) != FDS_OK)
+                fail_msg("seed %u: batch on replica %d failed: %s", w->seed,
+                         i, fds_errmsg(w->r[i]));
+            assert_int_equal(fds_commit(w->r[i]), FDS_OK);
+        }
+        free(batch);
+        return;
+    }
     for (int i = 0; batched && i < w->n; i++)
         assert_int_equal(fds_begin(w->r[i]), FDS_OK);
     for (size_t p = 0; p < np; p++) {
@@ -318,6 +343,110 @@ static void test_property_converge(void **state)
     unsigned n = many && *many ? (unsigned)strtoul(many, NULL, 10) : 2000;
     for (unsigned seed = 1; seed <= n; seed++)
         run_seed(seed);
+}
+
+/* log rows of a replica in one text (every column). */
+static char *log_text(fds_replica *r)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db,
+        "SELECT lseq, tbl, rid, field, quote(value), vv, hlc, device, user, "
+        "origin, acked, sseq, at_ms FROM log ORDER BY lseq", -1, &st, NULL),
+        SQLITE_OK);
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char line[4096];
+        int n = 0;
+        for (int k = 0; k < 13; k++)
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s|",
+                          (const char *)sqlite3_column_text(st, k));
+        n += snprintf(line + n, sizeof line - (size_t)n, "\n");
+        while (len + (size_t)n + 1 > cap)
+            out = realloc(out, cap *= 2);
+        memcpy(out + len, line, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* fds__apply_batch (a pulled page) stores and logs exactly what applying
+** the same changes one by one does, with runs of one record (new ones and
+** existing ones), repeated fields in a run, duplicates and conflicts. */
+static void test_batch_equals_one_by_one(void **state)
+{
+    (void)state;
+    for (unsigned seed = 1; seed <= 300; seed++) {
+        world *w = calloc(1, sizeof *w);
+        w->seed = seed;
+        w->rng = (uint64_t)seed * 0x2545F4914F6CDD1DULL + 7;
+        w->n = 3;
+        for (int i = 0; i < w->n; i++) {
+            test_env_init(&w->env[i], 1700000000000 + (int64_t)pick(w, 5000),
+                          seed * 17 + (unsigned)i + 1);
+            w->r[i] = test_open(&w->env[i]);
+            assert_int_equal(fds_replica_set_user(w->r[i], "u"), FDS_OK);
+        }
+        for (int i = 0; i < w->n; i++) {
+            int writes = 2 + (int)pick(w, 10);
+            for (int k = 0; k < writes && w->h.n + 8 < MAXCH; k++)
+                random_write(w, i);
+            collect(w, i);
+        }
+        /* x and y start equal (same device id and clock): some changes
+        ** applied to both one by one, then the rest x as one batch and y
+        ** one by one.  The rest is sorted by record in runs, as pulled. */
+        test_env ex, ey;
+        test_env_init(&ex, 1700000002000, seed * 17 + 99);
+        test_env_init(&ey, 1700000002000, seed * 17 + 99);
+        fds_replica *x = test_open(&ex), *y = test_open(&ey);
+        fdsp_change *rest = malloc(2 * MAXCH * sizeof *rest);
+        size_t m = 0;
+        int outcome;
+        for (size_t k = 0; k < w->h.n; k++) {
+            if (pick(w, 3) == 0) {
+                assert_int_equal(fds__apply(x, &w->h.ch[k], &outcome), FDS_OK);
+                assert_int_equal(fds__apply(y, &w->h.ch[k], &outcome), FDS_OK);
+            } else {
+                rest[m++] = w->h.ch[k];
+                if (pick(w, 6) == 0)
+                    rest[m++] = w->h.ch[k];
+            }
+        }
+        for (size_t a = 1; a < m; a++)          /* stable sort by record */
+            for (size_t b = a; b > 0 && pick(w, 4) &&
+                 strcmp(rest[b - 1].record, rest[b].record) > 0; b--) {
+                fdsp_change t = rest[b - 1];
+                rest[b - 1] = rest[b];
+                rest[b] = t;
+            }
+        int64_t cx = 0, cy = 0;
+        assert_int_equal(fds_begin(x), FDS_OK);
+        assert_int_equal(fds__apply_batch(x, rest, m, &cx), FDS_OK);
+        assert_int_equal(fds_commit(x), FDS_OK);
+        assert_int_equal(fds_begin(y), FDS_OK);
+        for (size_t k = 0; k < m; k++) {
+            assert_int_equal(fds__apply_in(y, &rest[k], &outcome), FDS_OK);
+            cy += outcome == FDS_MERGE_CONFLICT;
+        }
+        assert_int_equal(fds_commit(y), FDS_OK);
+        assert_int_equal(cx, cy);
+        char *rx = reg_text(x), *ry = reg_text(y);
+        char *lx = log_text(x), *ly = log_text(y);
+        if (strcmp(rx, ry) != 0 || strcmp(lx, ly) != 0)
+            fail_msg("seed %u: batch and one-by-one differ", seed);
+        free(rx);
+        free(ry);
+        free(lx);
+        free(ly);
+        free(rest);
+        fds_replica_close(x);
+        fds_replica_close(y);
+        world_free(w);
+        free(w);
+    }
 }
 
 /* ---- One test per rule ------------------------------------------------------- */
@@ -539,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_rule4_fields_independent),
         cmocka_unit_test(test_rule5_delete_vs_edit),
         cmocka_unit_test(test_property_converge),
+        cmocka_unit_test(test_batch_equals_one_by_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,6 +30,7 @@ typedef struct srv {
     int page;                       /* changes per pull answer */
     const char *user;
     const char *refuse_table;       /* changes to it are refused */
+    const char *refuse_value;       /* changes setting it are refused */
     int drop_acks;                  /* commit pushes but lose the acks */
     char *out[16];                  /* replies waiting for the device */
     size_t out_len[16];
@@ -138,8 +139,10 @@ static void srv_handle(srv *s, const char *buf, size_t len)
         fdsp_refusal ref[FDSP_MAX_BATCH];
         size_t nref = 0;
         for (size_t i = 0; i < in->n_changes; i++) {
-            if (s->refuse_table &&
-                strcmp(in->changes[i].table, s->refuse_table) == 0) {
+            if ((s->refuse_table &&
+                 strcmp(in->changes[i].table, s->refuse_table) == 0) ||
+                (s->refuse_value && in->changes[i].value &&
+                 strcmp(in->changes[i].value, s->refuse_value) == 0)) {
                 ref[nref].index = i;
                 ref[nref].code = FDSP_E_FORBIDDEN;
                 ref[nref].message = "you may not change that record";
@@ -292,6 +295,91 @@ static void test_handshake_push_ack(void **state)
     srv_free(s);
 }
 
+static int64_t count_of(fds_replica *r, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A received change from another device, applied as a pull would. */
+static void receive(fds_replica *r, const char *rid, uint64_t counter)
+{
+    fdsp_change c;
+    memset(&c, 0, sizeof c);
+    c.table = (char *)"customer";
+    c.record = (char *)rid;
+    c.field = (char *)"name";
+    c.value = (char *)"from b";
+    c.device = (char *)"bbbbbbbb-0000-4000-8000-000000000000";
+    c.user = (char *)"bob";
+    c.hlc = (uint64_t)1700000000000 << 16 | counter;
+    assert_int_equal(fds__vv_set(&c.vv, c.device, counter), FDS_OK);
+    int outcome;
+    assert_int_equal(fds__apply(r, &c, &outcome), FDS_OK);
+    fds__vv_clear(&c.vv);
+}
+
+/* An ack marks exactly the pushed rows, whether their lseqs run on (one
+** range statement) or are interleaved with received rows; an outbox row
+** whose vv text is not in the plain canonical form is pushed as
+** fds_vv_parse reads it. */
+static void test_ack_runs_and_vv_forms(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 31);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", "A",
+                          "phone", "1", "email", "e", "company", "c",
+                          "title", "t", "notes", "n");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);  /* 1-6 */
+    json_decref(f);
+    receive(a, "x1", 1);                                            /* 7 */
+    receive(a, "x2", 1);                                            /* 8 */
+    assert_int_equal(fds__write1(a, "customer", "c2", "name", "B"), FDS_OK);
+    receive(a, "x3", 1);                                            /* 10 */
+    assert_int_equal(fds__write1(a, "customer", "c3", "name", "C"), FDS_OK);
+    receive(a, "x4", 1);                                            /* 12 */
+    f = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "D", "phone", "2",
+                  "email", "f", "company", "d", "title", "u");
+    assert_int_equal(fds__write(a, "customer", "c4", f), FDS_OK);  /* 13-17 */
+    json_decref(f);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log"), 17);
+    assert_int_equal(outbox(a), 13);
+    /* lseq 9: escapes and spaces, which only jansson reads */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE log SET vv = '{ \"%.8s\\u002d%s\" : 9 }' "
+             "WHERE lseq = 9", fds_replica_device(a),
+             fds_replica_device(a) + 9);
+    assert_int_equal(sqlite3_exec(a->db, sql, NULL, NULL, NULL), SQLITE_OK);
+
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.pushed, 13);
+    assert_int_equal(outbox(a), 0);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 1 "
+                                 "AND acked = 1"), 13);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 0 "
+                                 "AND acked <> 0"), 0);
+    int found = 0;
+    for (size_t i = 0; i < s->n_log; i++) {
+        const fdsp_change *c = &s->log[i];
+        if (strcmp(c->record, "c2") != 0)
+            continue;
+        found = 1;
+        assert_int_equal(c->vv.n, 1);
+        assert_string_equal(c->vv.e[0].device, fds_replica_device(a));
+        assert_int_equal(c->vv.e[0].counter, 9);
+    }
+    assert_true(found);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
 /* Rule 6: a change stays in the outbox until acked; resending is harmless. */
 static void test_lost_ack_resend(void **state)
 {
@@ -316,6 +404,299 @@ static void test_lost_ack_resend(void **state)
     assert_int_equal(outbox(a), 0);
     assert_int_equal(s->n_log, 1);          /* the resend was a no-op */
     fds_replica_close(a);
+    srv_free(s);
+}
+
+/* ---- Pipelined pulls ---------------------------------------------------------- */
+
+/* Give the session's next message to the server; its type name. */
+static const char *give(fds_session *ss, srv *s)
+{
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    fdsp_msg *m = NULL;
+    assert_int_equal(fdsp_decode(buf, len, &m, NULL, 0), FDSP_OK);
+    const char *type = fdsp_typename(m->type);
+    fdsp_msg_free(m);
+    srv_handle(s, buf, len);
+    free(buf);
+    return type;
+}
+
+/* Feed the oldest reply; the feed's result. */
+static int take(fds_session *ss, srv *s)
+{
+    assert_true(s->n_out > 0);
+    char *r = s->out[0];
+    size_t rl = s->out_len[0];
+    memmove(&s->out[0], &s->out[1], (size_t)(s->n_out - 1) * sizeof s->out[0]);
+    memmove(&s->out_len[0], &s->out_len[1],
+            (size_t)(s->n_out - 1) * sizeof s->out_len[0]);
+    s->n_out--;
+    int rc = fds_session_feed(ss, r, rl);
+    free(r);
+    return rc;
+}
+
+static int64_t cursor_of(fds_replica *r)
+{
+    int64_t cur = -1;
+    assert_int_equal(fds__meta_get_i64(r, "cursor", 0, &cur), FDS_OK);
+    return cur;
+}
+
+/* A server with 10 changes in pages of 3, and a fresh replica b in a
+** session that has had its welcome. */
+static srv *paged_server(test_env *t, fds_replica **a, fds_replica **b,
+                         fds_session **ss)
+{
+    *a = test_open(t);
+    *b = test_open(t);
+    srv *s = srv_new();
+    s->page = 3;
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__write1(*a, "customer", rid, "name", rid), FDS_OK);
+    }
+    sync_once(*a, s);
+    s->pulls = 0;
+    assert_int_equal(fds_session_new(*b, ss), FDS_OK);
+    assert_string_equal(give(*ss, s), "hello");
+    assert_int_equal(take(*ss, s), FDS_OK);
+    return s;
+}
+
+static void assert_all_exist(fds_replica *b, int n)
+{
+    for (int i = 0; i < 10; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "c%d", i);
+        assert_int_equal(fds__exists(b, "customer", rid), i < n);
+    }
+}
+
+/* The pull for page N+1 goes out before page N is applied; the stored
+** cursor moves only when a page is applied. */
+static void test_pull_pipelined(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 31);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(s->last_pull_after, 0);
+    assert_int_equal(take(ss, s), FDS_OK);          /* page 1: held */
+    assert_int_equal(fds_session_apply_pending(ss), 1);
+    assert_int_equal(cursor_of(b), 0);
+    assert_string_equal(give(ss, s), "pull");       /* for page 2 */
+    assert_int_equal(s->last_pull_after, 3);
+    assert_int_equal(cursor_of(b), 0);              /* not yet applied */
+    assert_all_exist(b, 0);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE); /* applies */
+    assert_int_equal(fds_session_apply_pending(ss), 0);
+    assert_int_equal(cursor_of(b), 3);
+    assert_all_exist(b, 3);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(cursor_of(b), 10);
+    assert_all_exist(b, 10);
+    assert_int_equal(s->pulls, 4);                  /* 3 + 3 + 3 + 1 */
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.pulled, 10);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* Manual mode: only fds_session_apply applies (or the next feed, first);
+** the session is not idle while a page is held. */
+static void test_pull_manual_apply(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 32);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    fds_session_set_manual_apply(ss, 1);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_apply(ss), FDS_DONE);  /* nothing held */
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1 */
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(cursor_of(b), 0);
+    assert_int_equal(fds_session_apply(ss), FDS_OK);
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 2: held */
+    assert_string_equal(give(ss, s), "pull");           /* after 6 */
+    assert_int_equal(s->last_pull_after, 6);
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(take(ss, s), FDS_OK);      /* page 3: page 2 first */
+    assert_int_equal(cursor_of(b), 6);
+    assert_string_equal(give(ss, s), "pull");           /* after 9 */
+    assert_int_equal(fds_session_apply(ss), FDS_OK);
+    assert_int_equal(cursor_of(b), 9);
+    assert_int_equal(take(ss, s), FDS_OK);              /* last page */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
+    assert_int_equal(fds_session_apply_pending(ss), 1);
+    assert_int_equal(fds_session_apply(ss), FDS_OK);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(cursor_of(b), 10);
+    assert_all_exist(b, 10);
+    assert_int_equal(s->n_out, 0);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A held page lost with the session is pulled again by the next one. */
+static void test_pull_held_page_lost(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 33);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1: held */
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    fds_session_free(ss);                               /* link gone */
+    drop_replies(s);
+    assert_int_equal(cursor_of(b), 0);
+    assert_all_exist(b, 0);
+    s->pulls = 0;
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 10);
+    assert_int_equal(s->pulls, 4);
+    assert_all_exist(b, 10);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A page that fails to apply fails the session: the page after it, already
+** asked for, is not applied, and the next session resumes from the stored
+** cursor. */
+static void test_pull_failed_apply(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 34);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_int_equal(sqlite3_exec(b->db, "CREATE TEMP TRIGGER boom BEFORE "
+        "INSERT ON main.reg WHEN NEW.rid = 'c4' BEGIN SELECT RAISE(ABORT, "
+        "'boom'); END", NULL, NULL, NULL), SQLITE_OK);
+    char *buf;
+    size_t len;
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1 */
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 2: c3-c5 */
+    assert_string_equal(give(ss, s), "pull");           /* after 6 */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DB);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+    assert_int_equal(take(ss, s), FDS_PROTO);           /* page 3 refused */
+    assert_int_equal(fds_session_apply(ss), FDS_DONE);
+    assert_int_equal(cursor_of(b), 3);
+    assert_all_exist(b, 3);
+    fds_session_free(ss);
+    drop_replies(s);
+    assert_int_equal(sqlite3_exec(b->db, "DROP TRIGGER boom", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 7);
+    assert_all_exist(b, 10);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A page read ahead (its pull after already out) that does not decode
+** fails the session when it is to be applied: nothing of it, nor of the
+** page after it, is applied. */
+static void test_pull_read_ahead_bad(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 36);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    drop_replies(s);
+    static const char bad[] =
+        "{\"type\":\"changes\",\"changes\":[{\"bogus\":1}],\"last\":3,"
+        "\"more\":true}";
+    assert_int_equal(fds_session_feed(ss, bad, sizeof bad - 1), FDS_OK);
+    assert_string_equal(give(ss, s), "pull");           /* after 3 */
+    assert_int_equal(s->last_pull_after, 3);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_PROTO);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
+    assert_non_null(strstr(fds_session_errmsg(ss), "undecodable"));
+    assert_int_equal(take(ss, s), FDS_PROTO);           /* page 2 refused */
+    assert_int_equal(cursor_of(b), 0);
+    assert_all_exist(b, 0);
+    fds_session_free(ss);
+    drop_replies(s);
+    fds_session_stats st = sync_once(b, s);
+    assert_int_equal(st.pulled, 10);
+    assert_all_exist(b, 10);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
+/* A message arriving while a page is held takes effect after that page:
+** a revoke of a record in it leaves nothing behind. */
+static void test_pull_held_then_revoke(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 35);
+    fds_replica *a, *b;
+    fds_session *ss;
+    srv *s = paged_server(&t, &a, &b, &ss);
+    assert_string_equal(give(ss, s), "pull");
+    assert_int_equal(take(ss, s), FDS_OK);              /* page 1: held */
+    fdsp_record_ref rec = {"customer", "c1"};
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_REVOKE;
+    m.records = &rec;
+    m.n_records = 1;
+    srv_send(s, &m);
+    assert_int_equal(take(ss, s), FDS_OK);              /* the revoke */
+    assert_int_equal(cursor_of(b), 3);
+    assert_int_equal(fds__exists(b, "customer", "c0"), 1);
+    assert_int_equal(fds__exists_any(b, "customer", "c1"), 0);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_int_equal(fds__exists_any(b, "customer", "c1"), 0);
+    assert_int_equal(fds__exists(b, "customer", "c9"), 1);
+    fds_session_free(ss);
+    fds_replica_close(a);
+    fds_replica_close(b);
     srv_free(s);
 }
 
@@ -448,6 +829,27 @@ static void test_revoke_purges(void **state)
     fds_session_stats_get(sb, &st);
     assert_int_equal(st.revoked, 1);
     fds_session_free(sb);
+
+    /* A dependant made only of refused writes has no register left, but
+    ** its log rows still name the customer: a revoke removes them too. */
+    s->refuse_table = "share";
+    assert_int_equal(fds__write1(b, "share", "c2:x", "customer", "c2"), FDS_OK);
+    assert_int_equal(fds__write1(b, "followup", "f2", "customer", "c2"), FDS_OK);
+    sync_once(b, s);
+    assert_int_equal(fds__exists_any(b, "share", "c2:x"), 0);
+    assert_int_equal(count_of(b, "SELECT count(*) FROM log WHERE tbl = "
+                                 "'share'"), 1);
+    assert_int_equal(fds_session_new(b, &sb), FDS_OK);
+    pump(sb, s, -1);
+    rec.record = "c2";
+    srv_send(s, &m);
+    pump(sb, s, -1);
+    fds_session_free(sb);
+    assert_int_equal(fds__exists(b, "customer", "c2"), 0);
+    assert_int_equal(count_of(b, "SELECT count(*) FROM log WHERE value = 'c2' "
+                                 "OR rid = 'c2'"), 0);
+    assert_int_equal(count_of(b, "SELECT count(*) FROM reg WHERE value = 'c2' "
+                                 "OR rid = 'c2'"), 0);
     fds_replica_close(b);
     srv_free(s);
 }
@@ -482,6 +884,268 @@ static void test_refusal_recorded(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(r0, "message")),
                            "may not"));
     json_decref(list);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* The stored register text ("" when there is no reg row) and flag. */
+static char *reg_versions(fds_replica *r, const char *tbl, const char *rid,
+                          const char *field, int *conflict)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db,
+        "SELECT versions, conflict FROM reg WHERE tbl = ?1 AND rid = ?2 "
+        "AND field = ?3", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    char *out;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+        if (conflict)
+            *conflict = sqlite3_column_int(st, 1);
+    } else {
+        out = strdup("");
+        if (conflict)
+            *conflict = -1;
+    }
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* The fake server's register text for tbl/rid/field ("" if none). */
+static char *srv_versions(srv *s, const char *tbl, const char *rid,
+                          const char *field)
+{
+    char key[200];
+    snprintf(key, sizeof key, "%s/%s/%s", tbl, rid, field);
+    for (size_t i = 0; i < s->n_regs; i++)
+        if (strcmp(s->regs[i].key, key) == 0)
+            return fds__register_dump(&s->regs[i].reg);
+    return strdup("");
+}
+
+static void assert_same_as_server(fds_replica *r, srv *s, const char *tbl,
+                                  const char *rid, const char *field)
+{
+    char *mine = reg_versions(r, tbl, rid, field, NULL);
+    char *theirs = srv_versions(s, tbl, rid, field);
+    assert_string_equal(mine, theirs);
+    free(mine);
+    free(theirs);
+}
+
+/* Does the history of customer rid mention value v? */
+static int history_has(fds_replica *r, const char *rid, const char *v)
+{
+    json_t *h = NULL;
+    assert_int_equal(fds_history(r, rid, &h), FDS_OK);
+    int found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(h, i, e) {
+        const char *x = json_string_value(json_object_get(e, "value"));
+        const char *p = json_string_value(json_object_get(e, "previous"));
+        found |= (x && strcmp(x, v) == 0) || (p && strcmp(p, v) == 0);
+    }
+    json_decref(h);
+    return found;
+}
+
+static size_t n_conflicts(fds_replica *r)
+{
+    json_t *c = NULL;
+    assert_int_equal(fds_conflicts(r, &c), FDS_OK);
+    size_t n = json_array_size(c);
+    json_decref(c);
+    return n;
+}
+
+/* A refused change leaves the register as it was before it: the same
+** versions and bytes as the server's, whether one or several writes of
+** the field were refused in a batch; a record made only of refused writes
+** disappears; the refused value does not show in the history. */
+static void test_refusal_rebuilds_register(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 21);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    s->refuse_table = "secret";
+    json_t *f = json_pack("{s:s, s:s}", "name", "A", "phone", "1");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);
+    json_decref(f);
+    sync_once(a, s);
+    int conflict;
+    char *before = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_int_equal(conflict, 0);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+
+    /* One refused write. */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    char *v = value_of(a, "customer", "c1", "name");
+    assert_string_equal(v, "bad");
+    free(v);
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.refused, 1);
+    char *after = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_string_equal(after, before);
+    assert_int_equal(conflict, 0);
+    free(after);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "deleted");
+    assert_false(history_has(a, "c1", "bad"));
+    assert_true(history_has(a, "c1", "A"));
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 1 "
+                                 "AND acked = 2"), 1);
+
+    /* Several refused writes of one field in one batch. */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    assert_int_equal(fds__write1(a, "customer", "c1", "phone", "bad"), FDS_OK);
+    st = sync_once(a, s);
+    assert_int_equal(st.refused, 3);
+    after = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_string_equal(after, before);
+    free(after);
+    v = value_of(a, "customer", "c1", "phone");
+    assert_string_equal(v, "1");
+    free(v);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "phone");
+    assert_false(history_has(a, "c1", "bad"));
+
+    /* A record made only of refused writes disappears. */
+    f = json_pack("{s:s, s:s}", "name", "S", "phone", "2");
+    assert_int_equal(fds__write(a, "secret", "s1", f), FDS_OK);
+    json_decref(f);
+    assert_int_equal(fds__exists_any(a, "secret", "s1"), 1);
+    st = sync_once(a, s);
+    assert_int_equal(st.refused, 2);
+    assert_int_equal(fds__exists_any(a, "secret", "s1"), 0);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM reg WHERE tbl = "
+                                 "'secret'"), 0);
+    json_t *list = NULL;
+    assert_int_equal(fds_refusals(a, &list), FDS_OK);
+    assert_int_equal(json_array_size(list), 6);
+    json_decref(list);
+    /* Nothing comes back on a later sync. */
+    sync_once(a, s);
+    after = reg_versions(a, "customer", "c1", "name", NULL);
+    assert_string_equal(after, before);
+    free(after);
+    assert_int_equal(fds__exists_any(a, "secret", "s1"), 0);
+    free(before);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* A local write made on top of a refused one before the refusal arrived
+** stays (it is still to be pushed and judged on its own): the register is
+** that write alone, and once it is accepted, equal to the server's. */
+static void test_refusal_under_pending_write(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 22);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(a, s);
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    char *buf;
+    size_t len;
+    /* hello -> welcome */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(s->n_out, 1);
+    assert_int_equal(fds_session_feed(ss, s->out[0], s->out_len[0]), FDS_OK);
+    drop_replies(s);
+    /* push of "bad" (and deleted = "0"); the ack is held back */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    assert_non_null(strstr(buf, "\"push\""));
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(s->n_out, 1);
+    /* meanwhile the user writes again */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "good"), FDS_OK);
+    assert_int_equal(outbox(a), 4);
+    pump(ss, s, 1);                     /* the ack: "bad" refused */
+    char *v = value_of(a, "customer", "c1", "name");
+    assert_string_equal(v, "good");
+    free(v);
+    assert_int_equal(outbox(a), 2);     /* "good" and its deleted = "0" */
+    fds_register reg = {0, NULL};
+    assert_int_equal(fds__reg_load(a, "customer", "c1", "name", &reg), FDS_OK);
+    assert_int_equal(reg.n, 1);
+    fds_register_clear(&reg);
+    pump(ss, s, -1);
+    fds_session_free(ss);
+    sync_once(a, s);
+    assert_int_equal(outbox(a), 0);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "deleted");
+    assert_false(history_has(a, "c1", "bad"));
+    assert_true(history_has(a, "c1", "good"));
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* A refused write that had settled a conflict: the conflict comes back as
+** it was; a refused write in conflict with a received one: the conflict
+** goes. */
+static void test_refusal_and_conflicts(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 23);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(a, s);
+    receive(a, "c1", 1);                /* concurrent with "A" */
+    int conflict;
+    char *before = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_int_equal(conflict, 1);
+    assert_int_equal(n_conflicts(a), 1);
+    /* settle it with a write the server refuses */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
+    assert_int_equal(n_conflicts(a), 0);
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.refused, 1);
+    char *after = reg_versions(a, "customer", "c1", "name", &conflict);
+    assert_string_equal(after, before);
+    assert_int_equal(conflict, 1);
+    assert_int_equal(n_conflicts(a), 1);
+    free(after);
+    free(before);
+
+    /* c2: a refused write, then a concurrent received one: both held until
+    ** the refusal, then the received one alone. */
+    assert_int_equal(fds__write1(a, "customer", "c2", "name", "bad"), FDS_OK);
+    receive(a, "c2", 2);
+    char *with = reg_versions(a, "customer", "c2", "name", &conflict);
+    assert_int_equal(conflict, 1);
+    free(with);
+    st = sync_once(a, s);
+    assert_int_equal(st.refused, 1);
+    char *v = value_of(a, "customer", "c2", "name");
+    assert_string_equal(v, "from b");
+    free(v);
+    fds_register reg = {0, NULL};
+    assert_int_equal(fds__reg_load(a, "customer", "c2", "name", &reg), FDS_OK);
+    assert_int_equal(reg.n, 1);
+    assert_string_equal(reg.v[0].user, "bob");
+    fds_register_clear(&reg);
+    assert_int_equal(n_conflicts(a), 1);   /* c1 only */
     fds_replica_close(a);
     srv_free(s);
 }
@@ -859,6 +1523,8 @@ static void run_session_seed(unsigned seed)
     fds_replica *r[3];
     srv *s = srv_new();
     s->page = 1 + (int)(test_rand(&rng) % 4);
+    if (seed % 2 == 0)
+        s->refuse_value = "z";          /* refused writes must not stay */
     for (int i = 0; i < 3; i++) {
         test_env_init(&env[i], 1700000000000 + (int64_t)(test_rand(&rng) % 3000),
                       seed * 7 + (unsigned)i);
@@ -918,10 +1584,20 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_push_ack),
         cmocka_unit_test(test_lost_ack_resend),
+        cmocka_unit_test(test_ack_runs_and_vv_forms),
         cmocka_unit_test(test_pull_batches_resume),
+        cmocka_unit_test(test_pull_pipelined),
+        cmocka_unit_test(test_pull_manual_apply),
+        cmocka_unit_test(test_pull_held_page_lost),
+        cmocka_unit_test(test_pull_failed_apply),
+        cmocka_unit_test(test_pull_held_then_revoke),
+        cmocka_unit_test(test_pull_read_ahead_bad),
         cmocka_unit_test(test_notify_triggers_pull),
         cmocka_unit_test(test_revoke_purges),
         cmocka_unit_test(test_refusal_recorded),
+        cmocka_unit_test(test_refusal_rebuilds_register),
+        cmocka_unit_test(test_refusal_under_pending_write),
+        cmocka_unit_test(test_refusal_and_conflicts),
         cmocka_unit_test(test_many_batches),
         cmocka_unit_test(test_big_values_split),
         cmocka_unit_test(test_auth_error),

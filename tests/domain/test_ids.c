@@ -113,6 +113,38 @@ static void ambiguous_and_unknown(void **state)
     fds_replica_close(r);
 }
 
+/* A full id resolves to its record (the fast path), also when a longer id
+** starts with it; once deleted it gives way to the longer one, as the
+** prefix scan decides; upper case is still forgiven. */
+static void full_ids(void **state)
+{
+    (void)state;
+    dom_env e;
+    fds_replica *r = dom_open(&e, START, "alice");
+    char id[FDSP_MAX_ID + 1], longer[FDSP_MAX_ID + 2], up[FDSP_MAX_ID + 1];
+    dom_add(r, "{\"name\":\"王五\"}", id);
+    assert_int_equal(strlen(id), 36);
+    snprintf(longer, sizeof longer, "%sx", id);
+    assert_int_equal(fds__write1(r, "customer", longer, "name", "L"), FDS_OK);
+    char *full = NULL;
+    assert_int_equal(fds_resolve_id(r, "customer", id, &full), FDS_OK);
+    assert_string_equal(full, id);
+    free(full);
+    for (size_t i = 0; i <= 36; i++)
+        up[i] = (char)toupper((unsigned char)id[i]);
+    assert_int_equal(fds_resolve_id(r, "customer", up, &full), FDS_OK);
+    assert_string_equal(full, id);
+    free(full);
+    assert_int_equal(fds_resolve_id(r, "followup", id, &full), FDS_NOTFOUND);
+    assert_int_equal(fds_customer_delete(r, id), FDS_OK);
+    assert_int_equal(fds_resolve_id(r, "customer", id, &full), FDS_OK);
+    assert_string_equal(full, longer);
+    free(full);
+    assert_int_equal(fds_customer_delete(r, longer), FDS_OK);
+    assert_int_equal(fds_resolve_id(r, "customer", id, &full), FDS_NOTFOUND);
+    fds_replica_close(r);
+}
+
 static void child_tables(void **state)
 {
     (void)state;
@@ -169,6 +201,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unique_prefix),
         cmocka_unit_test(ambiguous_and_unknown),
+        cmocka_unit_test(full_ids),
         cmocka_unit_test(child_tables),
         cmocka_unit_test(conflict_id_is_deterministic),
     };

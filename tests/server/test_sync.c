@@ -540,6 +540,39 @@ static void test_live_watch(void **state)
     fds_replica_close(a);
     }
 
+/* The stored versions text of a register of replica dir/NAME.db ("" when
+** there is none): test-only SQL on the replica file. */
+static char *reg_bytes(th_server *sp, const char *name, const char *tbl,
+                       const char *rid, const char *field)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s.db", sp->dir, name);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3",
+        -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    char *out = strdup(sqlite3_step(st) == SQLITE_ROW
+                       ? (const char *)sqlite3_column_text(st, 0) : "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+static size_t n_conflicts(fds_replica *r)
+{
+    json_t *c = NULL;
+    assert_int_equal(fds_conflicts(r, &c), FDS_OK);
+    size_t n = json_array_size(c);
+    json_decref(c);
+    return n;
+}
+
 /* ---- Rule 8 baseline: reps see their own customers only -------------------- */
 
 static void test_visibility(void **state)
@@ -608,7 +641,19 @@ static void test_visibility(void **state)
     assert_int_equal(th_sync(sp, ra, alice, NULL), 0);
     char *owner = th_field(ra, ca, "owner");
     assert_string_not_equal(owner, "carol");  /* the refused write stayed out */
+    /* ...of carol's replica too: after a sync its register is the server's
+    ** (the same bytes alice holds), not carol's refused value. */
+    char *owner_c = th_field(rc, ca, "owner");
+    assert_string_equal(owner_c, owner);
+    free(owner_c);
     free(owner);
+    assert_int_equal(th_sync(sp, rc, carol, NULL), 0);
+    char *bytes_a = reg_bytes(sp, "alice", "customer", ca, "owner");
+    char *bytes_c = reg_bytes(sp, "carol", "customer", ca, "owner");
+    assert_string_equal(bytes_c, bytes_a);  /* "" if alice never set it */
+    free(bytes_a);
+    free(bytes_c);
+    assert_int_equal(n_conflicts(rc), 0);
 
     /* Reps may not write field definitions; managers may. */
     json_t *def = json_pack("{s:s, s:s, s:s}", "key", "budget", "label",
@@ -616,6 +661,14 @@ static void test_visibility(void **state)
     assert_int_equal(fds_fielddef_set(rb, def), FDS_OK);
     assert_int_equal(th_sync(sp, rb, bob, &st), 0);
     assert_true(st.refused >= 1);
+    /* The refused definition is gone from bob's replica too. */
+    json_t *bdefs = NULL;
+    assert_int_equal(fds_fielddef_list(rb, &bdefs), FDS_OK);
+    assert_int_equal(json_array_size(bdefs), 0);
+    json_decref(bdefs);
+    char *bl = reg_bytes(sp, "bob", "fielddef", "budget", "label");
+    assert_string_equal(bl, "");
+    free(bl);
     assert_int_equal(fds_fielddef_set(rm, def), FDS_OK);
     assert_int_equal(th_sync(sp, rm, mgr, &st), 0);
     assert_int_equal(st.refused, 0);
@@ -626,6 +679,15 @@ static void test_visibility(void **state)
     assert_int_equal(fds_fielddef_list(rb, &defs), FDS_OK);
     assert_true(json_array_size(defs) >= 1);
     json_decref(defs);
+    /* bob holds mona's definition alone, byte for byte (no conflict with
+    ** his refused one). */
+    char *lb = reg_bytes(sp, "bob", "fielddef", "budget", "label");
+    char *lm = reg_bytes(sp, "mona", "fielddef", "budget", "label");
+    assert_string_not_equal(lm, "");
+    assert_string_equal(lb, lm);
+    free(lb);
+    free(lm);
+    assert_int_equal(n_conflicts(rb), 0);
 
     free(ca);
     free(cb);
