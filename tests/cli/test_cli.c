@@ -1549,9 +1549,11 @@ static pid_t spawn_logged(const char *out, char *const argv[], char **env)
 ** output to out; remembered in g_watch for the teardown. */
 static pid_t start_watch(const char *out, int json)
 {
+    char **env = make_env(NULL);
     g_watch = spawn_logged(out, (char *const[]){ FIELDSYNC_BIN, "--db", g_db,
                            "sync", "--watch", json ? "--json" : NULL, NULL },
-                           make_env(NULL));
+                           env);
+    free_env(env);
     return g_watch;
 }
 
