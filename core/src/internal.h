@@ -98,6 +98,8 @@ enum {
     FDS__ST_LOG_FIELD,
     FDS__ST_REG_DEL,
     FDS__ST_PURGE_REFUSED,
+    FDS__ST_SYNC_NORMAL,
+    FDS__ST_SYNC_FULL,
     FDS__ST_ENGINE_END,         /* must stay <= 32 */
     FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
@@ -119,6 +121,7 @@ struct fds_replica {
     uint64_t hlc;               /* last hlc (mirrors meta) */
     int tx_depth;               /* savepoint nesting depth */
     int meta_dirty;             /* counter/hlc changed since last saved */
+    int durable;                /* 1: a file at synchronous=FULL (not :memory:) */
     int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];
     fds__buf scratch;           /* canonical text being bound (regstore.c) */
@@ -142,6 +145,12 @@ sqlite3_stmt *fds__stmt(fds_replica *r, int slot, const char *sql);
 ** is FDS_OK and rolls back otherwise, returning rc (or the commit error). */
 int fds__begin(fds_replica *r);
 int fds__end(fds_replica *r, int rc);
+/* The same for what the server already holds safely: a pulled page with
+** its cursor, a push's acks.  When it is the outermost transaction of a
+** file replica, it commits at synchronous=NORMAL (no fsync; see
+** replica.c) and puts FULL back after. */
+int fds__begin_relaxed(fds_replica *r);
+int fds__end_relaxed(fds_replica *r, int rc);
 
 int64_t fds__now_ms(fds_replica *r);
 /* 36-char random UUID (v4) into out[37] from env.random. */

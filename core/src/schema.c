@@ -14,6 +14,9 @@
 **  - synchronous=FULL: in WAL mode NORMAL may lose the last commits on
 **    power loss; FULL fsyncs the WAL at every commit, so a rep's saved
 **    entry, or a cursor advanced past changes we applied, is never lost.
+**    Sync bookkeeping the server already holds (a pulled page with its
+**    cursor, a push's acks) commits at NORMAL: fds__begin_relaxed in
+**    replica.c says why that loses nothing.
 **    In-memory replicas (tests) use OFF: there is nothing to sync.
 **  - foreign keys: not used; the data model is registers, not relations.
 */

@@ -289,7 +289,8 @@ static int apply_held(fds_session *s)
     fdsp_msg *m = s->held;
     s->held = NULL;
     int64_t conflicts = 0;
-    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    /* The server holds the page: no fsync (fds__begin_relaxed). */
+    int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
     /* no savepoint per change: an error rolls the whole batch back */
     if (rc == FDS_OK)
         rc = fds__apply_batch(s->r, m->changes, m->n_changes, &conflicts);
@@ -297,7 +298,7 @@ static int apply_held(fds_session *s)
     if (rc == FDS_OK && cursor != s->cursor)
         rc = fds__meta_set_i64(s->r, "cursor", cursor);
     if (began)
-        rc = fds__end(s->r, rc);
+        rc = fds__end_relaxed(s->r, rc);
     if (rc != FDS_OK) {
         fdsp_msg_free(m);
         s->prefetch = 0;
@@ -776,7 +777,8 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     if (m->n_refused > 0 &&
         (key = calloc(m->n_refused, sizeof *key)) == NULL)
         return fail(s, FDS_NOMEM, "out of memory");
-    int rc = fds__begin(s->r), began = rc == FDS_OK;
+    /* Committed on the server: a lost ack only resends (fds__begin_relaxed). */
+    int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
     if (rc == FDS_OK)
         rc = mark_acked(s->r, f->lseq, f->n);
     for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
@@ -788,7 +790,7 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
         fds__change_clear(&key[i]);
     free(key);
     if (began)
-        rc = fds__end(s->r, rc);
+        rc = fds__end_relaxed(s->r, rc);
     if (rc != FDS_OK)
         return fail_db(s, rc);
     /* Count distinct refused indexes (a peer may repeat one). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "internal.h"
@@ -749,6 +750,77 @@ static void test_pull_batches_resume(void **state)
     fds_replica_close(a);
     fds_replica_close(b);
     srv_free(s);
+}
+
+/* Statements that set synchronous=NORMAL on a connection (trace hook). */
+static int count_normal(unsigned type, void *ud, void *p, void *x)
+{
+    (void)type;
+    (void)p;
+    if (strstr((const char *)x, "synchronous=NORMAL"))
+        ++*(int *)ud;
+    return 0;
+}
+
+static int sync_level(fds_replica *r)
+{
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(r->db, "PRAGMA synchronous", -1, &q,
+                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return v;
+}
+
+/* A file replica commits a pulled page and a push's acks without an fsync
+** (synchronous=NORMAL: the server holds both), and a rep's own writes at
+** FULL: the level is FULL again after every sync transaction. */
+static void test_sync_commits_relaxed(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 29);
+    char dir[] = "/tmp/fds-relaxed-XXXXXX", pa[64], pb[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(pa, sizeof pa, "%s/a.db", dir);
+    snprintf(pb, sizeof pb, "%s/b.db", dir);
+    fds_replica *a, *b;
+    assert_int_equal(fds_replica_open(pa, &t.env, &a, err, sizeof err), FDS_OK);
+    assert_int_equal(fds_replica_open(pb, &t.env, &b, err, sizeof err), FDS_OK);
+    int na = 0, nb = 0;
+    sqlite3_trace_v2(a->db, SQLITE_TRACE_STMT, count_normal, &na);
+    sqlite3_trace_v2(b->db, SQLITE_TRACE_STMT, count_normal, &nb);
+    assert_int_equal(sync_level(a), 2);
+
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "x"), FDS_OK);
+    assert_int_equal(na, 0);                /* a rep's write: FULL */
+    srv *s = srv_new();
+    sync_once(a, s);                        /* push, ack */
+    assert_true(na >= 1);
+    assert_int_equal(sync_level(a), 2);
+    sync_once(b, s);                        /* pull a page */
+    assert_true(nb >= 1);
+    assert_int_equal(sync_level(b), 2);
+    assert_int_equal(fds__exists(b, "customer", "c1"), 1);
+    na = 0;
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "y"), FDS_OK);
+    assert_int_equal(na, 0);
+
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+    unlink(pa);
+    unlink(pb);
+    char side[80];
+    const char *suffix[] = {"-wal", "-shm"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(side, sizeof side, "%s%s", pa, suffix[i]);
+        unlink(side);
+        snprintf(side, sizeof side, "%s%s", pb, suffix[i]);
+        unlink(side);
+    }
+    rmdir(dir);
 }
 
 /* Live: a notify beyond the cursor starts a pull on an idle session. */
@@ -1586,6 +1658,7 @@ int main(void)
         cmocka_unit_test(test_lost_ack_resend),
         cmocka_unit_test(test_ack_runs_and_vv_forms),
         cmocka_unit_test(test_pull_batches_resume),
+        cmocka_unit_test(test_sync_commits_relaxed),
         cmocka_unit_test(test_pull_pipelined),
         cmocka_unit_test(test_pull_manual_apply),
         cmocka_unit_test(test_pull_held_page_lost),
