@@ -731,45 +731,114 @@ static int enter(dctx *c)
     return 0;
 }
 
+/* ---- Object skeleton --------------------------------------------------------------
+** Every object parser runs the same member loop:
+**
+**     if ((r = obj_open(c, t, &ks)) != 0)
+**         return r < 0 ? -1 : 0;              (error, or '{}')
+**     do {
+**         int k = obj_key(c, t, &ks, KEYS_..., ...);
+**         if (k < KEY_SKIP) return -1;
+**         ... parse the value starting at *t ...
+**     } while ((r = obj_next(c, t)) > 0);
+**     return r;
+**
+** The helpers are forced inline (gcc -O2 would call obj_key, +4 % decode
+** instructions) and the key set is a constant at each call, so the
+** classifier folds in and the hot path costs what the loops written out did. */
+#if defined(__GNUC__)
+#  define OBJ_INLINE static inline __attribute__((always_inline))
+#else
+#  define OBJ_INLINE static inline
+#endif
+enum { KEY_ERR = -2, KEY_SKIP = -1 };   /* obj_key besides a schema index */
+enum { KEYS_NONE = -1, KEYS_TOP = -2 }; /* key sets besides an elem array */
+
+/* enter, a fresh key set and the first token: 1 for an empty object (depth
+** left again), 0 when a member follows, -1 on error. */
+OBJ_INLINE int obj_open(dctx *c, tok *t, keyset *ks)
+{
+    if (enter(c) != 0)
+        return -1;
+    ks->known = 0;
+    ks->n = 0;
+    ks->serial = 0;
+    if (lex(c, t) == '}') {
+        leave(c);
+        return 1;
+    }
+    return 0;
+}
+
+static int top_key(const char *k, size_t n);
+static int elem_key(int arr, const char *k, size_t n);
+
+/* A member's key in *t, classified by `keys` (KEYS_NONE: every key skipped;
+** KEYS_TOP: the message's keys; else an A_* element array), checked for NUL
+** and duplicates, then ':' and the value's first token.  Returns the schema
+** index, KEY_SKIP, or KEY_ERR with c->rc set.  The key's bytes go to *key
+** and *keyn when key is not NULL (they point into the buffer). */
+OBJ_INLINE int obj_key(dctx *c, tok *t, keyset *ks, int keys,
+                          const char **key, size_t *keyn)
+{
+    size_t at = c->pos;
+    if (t->t != T_STR)
+        return t->t == T_ERR ? KEY_ERR
+            : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), KEY_ERR);
+    int k = KEY_SKIP;
+    if (keys == KEYS_TOP)
+        k = t->nul ? KEY_SKIP : top_key(t->s, t->n);
+    else if (keys != KEYS_NONE)
+        k = t->nul ? KEY_SKIP : elem_key(keys, t->s, t->n);
+    if (!key_ok(c, ks, t, at, k >= 0 ? 1u << k : 0))
+        return KEY_ERR;
+    if (key != NULL) {
+        *key = t->s;
+        *keyn = t->n;
+    }
+    if (lex(c, t) != ':')
+        return t->t == T_ERR ? KEY_ERR
+            : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), KEY_ERR);
+    lex(c, t);
+    return k;
+}
+
+/* After a member's value: 1 if another member follows (its key in *t), 0
+** at the closing '}' (depth left), -1 on error. */
+OBJ_INLINE int obj_next(dctx *c, tok *t)
+{
+    if (lex(c, t) == ',') {
+        lex(c, t);
+        return 1;
+    }
+    if (t->t != '}')
+        return t->t == T_ERR ? -1
+            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
+    leave(c);
+    return 0;
+}
+
 static int parse_value(dctx *c, tok *t, slot *dst);
 
 /* A JSON object whose members are checked and skipped; *count its size. */
 static int parse_object_any(dctx *c, tok *t, int64_t *count)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
     int64_t n = 0;
-    if (lex(c, t) == '}') {
+    int r = obj_open(c, t, &ks);
+    if (r != 0) {
         *count = 0;
-        return leave(c);
+        return r < 0 ? -1 : 0;
     }
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        if (!key_ok(c, &ks, t, at, 0))
+    do {
+        if (obj_key(c, t, &ks, KEYS_NONE, NULL, NULL) == KEY_ERR)
             return -1;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
         if (parse_value(c, t, NULL) != 0)
             return -1;
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
+    } while ((r = obj_next(c, t)) > 0);
     *count = n;
-    return leave(c);
+    return r;
 }
 
 static int parse_array_any(dctx *c, tok *t, int64_t *count)
@@ -885,33 +954,22 @@ static int elem_key(int arr, const char *k, size_t n)
 ** FDSP_MAX_VV; past that only the count matters). */
 static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
     int64_t n = 0;
+    int r = obj_open(c, t, &ks);
+    if (r < 0)
+        return -1;
     dst->kind = V_OBJ;
     e->vv_at = c->vv_n;
     e->vv_n = 0;
-    if (lex(c, t) == '}') {
-        dst->u.i = 0;
-        return leave(c);
-    }
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        if (!key_ok(c, &ks, t, at, 0))
+    dst->u.i = 0;
+    if (r > 0)
+        return 0;
+    do {
+        const char *dev;
+        size_t devn;
+        if (obj_key(c, t, &ks, KEYS_NONE, &dev, &devn) == KEY_ERR)
             return -1;
-        const char *dev = t->s;
-        size_t devn = t->n;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
         slot v;
         if (parse_value(c, t, &v) != 0)
             return -1;
@@ -934,55 +992,30 @@ static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
             e->vv_n++;
         }
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
+    } while ((r = obj_next(c, t)) > 0);
     dst->u.i = n;
-    return leave(c);
+    return r;
 }
 
 /* An element object of changes / refused / records. */
 static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
-    if (lex(c, t) == '}')
-        return leave(c);
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        int k = t->nul ? -1 : elem_key(arr, t->s, t->n);
-        if (!key_ok(c, &ks, t, at, k >= 0 ? 1u << k : 0))
+    int r = obj_open(c, t, &ks);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
+        int k = obj_key(c, t, &ks, arr, NULL, NULL);
+        if (k == KEY_ERR)
             return -1;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
-        int r;
         if (k == C_VV && arr == A_CHANGES && t->t == '{')
             r = parse_vv(c, t, e, &e->k[C_VV]);
         else
             r = parse_value(c, t, k >= 0 ? &e->k[k] : NULL);
         if (r != 0)
             return -1;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    return leave(c);
+    } while ((r = obj_next(c, t)) > 0);
+    return r;
 }
 
 /* changes / refused / records: elements captured (up to the limit; past
@@ -1041,27 +1074,14 @@ static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
 /* The message object. */
 static int parse_top_object(dctx *c, tok *t)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
-    if (lex(c, t) == '}')
-        return leave(c);
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        int k = t->nul ? -1 : top_key(t->s, t->n);
-        if (!key_ok(c, &ks, t, at, k >= 0 ? 1u << k : 0))
+    int r = obj_open(c, t, &ks);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
+        int k = obj_key(c, t, &ks, KEYS_TOP, NULL, NULL);
+        if (k == KEY_ERR)
             return -1;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
-        int r;
         if (t->t == '[' && k == K_CHANGES)
             r = parse_elem_array(c, t, A_CHANGES, &c->top[k]);
         else if (t->t == '[' && k == K_REFUSED)
@@ -1072,14 +1092,8 @@ static int parse_top_object(dctx *c, tok *t)
             r = parse_value(c, t, k >= 0 ? &c->top[k] : NULL);
         if (r != 0)
             return -1;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    return leave(c);
+    } while ((r = obj_next(c, t)) > 0);
+    return r;
 }
 
 /* ---- Field checks, in the reference decoder's order -------------------------------
