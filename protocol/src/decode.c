@@ -731,7 +731,7 @@ static int enter(dctx *c)
     return 0;
 }
 
-/* ---- Object skeleton --------------------------------------------------------------
+/* ---- Object and array skeletons --------------------------------------------------
 ** Every object parser runs the same member loop:
 **
 **     if ((r = obj_open(c, t, &ks)) != 0)
@@ -818,6 +818,51 @@ OBJ_INLINE int obj_next(dctx *c, tok *t)
     return 0;
 }
 
+/* The array loop, the same way:
+**
+**     if ((r = arr_open(c, t)) != 0)
+**         return r < 0 ? -1 : 0;              (error, or '[]')
+**     do {
+**         ... parse the element starting at *t ...
+**     } while ((r = arr_next(c, t)) > 0);
+**     return r;
+**
+** An element never starts at the end of input or a lexer error: that token
+** is the "']' expected" error (or the lexer's) as where the array closes. */
+static int arr_unclosed(dctx *c, const tok *t)
+{
+    if (t->t != T_ERR)
+        jerr(c, FDSP_E_JSON, c->pos, "']' expected");
+    return -1;
+}
+
+/* enter and the first token: 1 for an empty array (depth left again), 0
+** when an element follows, -1 on error. */
+OBJ_INLINE int arr_open(dctx *c, tok *t)
+{
+    if (enter(c) != 0)
+        return -1;
+    if (lex(c, t) == ']') {
+        leave(c);
+        return 1;
+    }
+    return t->t == T_EOF || t->t == T_ERR ? arr_unclosed(c, t) : 0;
+}
+
+/* After an element: 1 if another follows (its first token in *t), 0 at the
+** closing ']' (depth left), -1 on error. */
+OBJ_INLINE int arr_next(dctx *c, tok *t)
+{
+    if (lex(c, t) == ',') {
+        if (lex(c, t) != T_EOF && t->t != T_ERR)
+            return 1;
+    } else if (t->t == ']') {
+        leave(c);
+        return 0;
+    }
+    return arr_unclosed(c, t);
+}
+
 static int parse_value(dctx *c, tok *t, slot *dst);
 
 /* A JSON object whose members are checked and skipped; *count its size. */
@@ -843,26 +888,19 @@ static int parse_object_any(dctx *c, tok *t, int64_t *count)
 
 static int parse_array_any(dctx *c, tok *t, int64_t *count)
 {
-    if (enter(c) != 0)
-        return -1;
     int64_t n = 0;
-    if (lex(c, t) == ']') {
+    int r = arr_open(c, t);
+    if (r != 0) {
         *count = 0;
-        return leave(c);
+        return r < 0 ? -1 : 0;
     }
-    while (t->t != T_EOF && t->t != T_ERR) {
+    do {
         if (parse_value(c, t, NULL) != 0)
             return -1;
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != ']')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "']' expected"), -1);
+    } while ((r = arr_next(c, t)) > 0);
     *count = n;
-    return leave(c);
+    return r;
 }
 
 /* Any value; its kind and scalar go to dst if dst is not NULL. */
@@ -1022,15 +1060,13 @@ static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
 ** it only the count matters). */
 static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
 {
-    if (enter(c) != 0)
-        return -1;
     int64_t n = 0;
     dst->kind = V_ARR;
     dst->u.i = 0;
-    if (lex(c, t) == ']')
-        return leave(c);
-    while (t->t != T_EOF && t->t != T_ERR) {
-        int r;
+    int r = arr_open(c, t);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
         if ((size_t)n < arr_max[arr]) {
             if ((size_t)n == c->el_cap[arr]) {
                 size_t cap = c->el_cap[arr] ? c->el_cap[arr] * 2 : 16;
@@ -1060,15 +1096,9 @@ static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
         if (r != 0)
             return -1;
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != ']')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "']' expected"), -1);
+    } while ((r = arr_next(c, t)) > 0);
     dst->u.i = n;
-    return leave(c);
+    return r;
 }
 
 /* The message object. */
