@@ -1263,52 +1263,18 @@ static int read_vv(const dctx *c, const elem *e, const char *path,
                    fdsp_vv *out, char *err, size_t errlen)
 {
     const slot *j = &e->k[C_VV];
-    const char *why;
-    int rc;
-    out->n = 0;
-    out->e = NULL;
-    if (j->kind != V_OBJ)
-        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                          "must be an object of device: counter");
-    size_t n = (size_t)j->u.i;
-    if (n == 0)
-        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                          "must not be empty");
-    if (n > FDSP_MAX_VV)
-        return fdsp__fail(err, errlen, FDSP_E_LIMIT, path, NULL,
-                          "more than FDSP_MAX_VV (%d) entries", FDSP_MAX_VV);
-    out->e = calloc(n, sizeof *out->e);
-    if (out->e == NULL)
-        return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                          "out of memory");
+    int rc = fdsp__vv_start(j->kind == V_OBJ,
+                            j->kind == V_OBJ ? (size_t)j->u.i : 0,
+                            path, out, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
     for (size_t i = 0; i < e->vv_n; i++) {
         const vvcap *x = &c->vv[e->vv_at + i];
-        rc = fdsp__check_str(x->dev, x->n, FDSP__ID, &why);
-        if (rc != FDSP_OK) {
-            fdsp__fail(err, errlen, rc, path, NULL, "device %s", why);
+        char *dev;
+        rc = fdsp__vv_entry(x->dev, x->n, x->kind == V_INT, x->i, path, &dev,
+                            err, errlen);
+        if (rc != FDSP_OK)
             goto fail;
-        }
-        if (x->kind != V_INT) {
-            rc = fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                            "counter must be an integer");
-            goto fail;
-        }
-        if (x->i < 1) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "counter must be >= 1");
-            goto fail;
-        }
-        if (x->i > FDSP__MAX_INT) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "counter must be <= 2^53");
-            goto fail;
-        }
-        char *dev = fdsp__strndup(x->dev, x->n);
-        if (dev == NULL) {
-            rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                            "out of memory");
-            goto fail;
-        }
         /* Insertion into strcmp order: a vv is short. */
         size_t k = out->n;
         while (k > 0 && strcmp(out->e[k - 1].device, dev) > 0) {
@@ -1320,12 +1286,9 @@ static int read_vv(const dctx *c, const elem *e, const char *path,
         out->n++;
     }
     /* The reader refused duplicate keys already; kept as in change.c. */
-    for (size_t i = 1; i < out->n; i++)
-        if (strcmp(out->e[i - 1].device, out->e[i].device) == 0) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "duplicate device");
-            goto fail;
-        }
+    rc = fdsp__vv_no_dup(out, path, err, errlen);
+    if (rc != FDSP_OK)
+        goto fail;
     return FDSP_OK;
 fail:
     fdsp_vv_clear(out);
