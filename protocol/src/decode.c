@@ -865,40 +865,24 @@ OBJ_INLINE int arr_next(dctx *c, tok *t)
 
 static int parse_value(dctx *c, tok *t, slot *dst);
 
-/* A JSON object whose members are checked and skipped; *count its size. */
-static int parse_object_any(dctx *c, tok *t, int64_t *count)
+/* A JSON object (obj) or array whose members are checked and skipped;
+** *count its size.  Off the hot path: only values the schema skips. */
+static int parse_skipped(dctx *c, tok *t, int obj, int64_t *count)
 {
     keyset ks;
     int64_t n = 0;
-    int r = obj_open(c, t, &ks);
+    int r = obj ? obj_open(c, t, &ks) : arr_open(c, t);
     if (r != 0) {
         *count = 0;
         return r < 0 ? -1 : 0;
     }
     do {
-        if (obj_key(c, t, &ks, KEYS_NONE, NULL, NULL) == KEY_ERR)
+        if (obj && obj_key(c, t, &ks, KEYS_NONE, NULL, NULL) == KEY_ERR)
             return -1;
         if (parse_value(c, t, NULL) != 0)
             return -1;
         n++;
-    } while ((r = obj_next(c, t)) > 0);
-    *count = n;
-    return r;
-}
-
-static int parse_array_any(dctx *c, tok *t, int64_t *count)
-{
-    int64_t n = 0;
-    int r = arr_open(c, t);
-    if (r != 0) {
-        *count = 0;
-        return r < 0 ? -1 : 0;
-    }
-    do {
-        if (parse_value(c, t, NULL) != 0)
-            return -1;
-        n++;
-    } while ((r = arr_next(c, t)) > 0);
+    } while ((r = obj ? obj_next(c, t) : arr_next(c, t)) > 0);
     *count = n;
     return r;
 }
@@ -929,10 +913,10 @@ static int parse_value(dctx *c, tok *t, slot *dst)
     case T_NULL:  dst->kind = V_NULL; return 0;
     case '{':
         dst->kind = V_OBJ;
-        return parse_object_any(c, t, &dst->u.i);
+        return parse_skipped(c, t, 1, &dst->u.i);
     case '[':
         dst->kind = V_ARR;
-        return parse_array_any(c, t, &dst->u.i);
+        return parse_skipped(c, t, 0, &dst->u.i);
     case T_ERR:
         return -1;
     default:
