@@ -145,19 +145,42 @@ static char *rep(char c, size_t n)
 }
 
 /* printf into a new buffer. */
-static char *fmt(const char *f, ...)
+static char *vfmt(const char *f, va_list ap)
 {
-    va_list ap;
-    va_start(ap, f);
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
     assert_true(n >= 0);
     char *s = malloc((size_t)n + 1);
     assert_non_null(s);
-    va_start(ap, f);
-    vsnprintf(s, (size_t)n + 1, f, ap);
-    va_end(ap);
+    vsnprintf(s, (size_t)n + 1, f, again);
+    va_end(again);
     return s;
+}
+
+/* diff of printf(f, ...); its code. */
+__attribute__((format(printf, 1, 2)))
+static int diff_fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = vfmt(f, ap);
+    va_end(ap);
+    int rc = diff(s);
+    free(s);
+    return rc;
+}
+
+/* expect of printf(f, ...). */
+__attribute__((format(printf, 2, 3)))
+static void expect_fmt(int want, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = vfmt(f, ap);
+    va_end(ap);
+    expect(s, want);
+    free(s);
 }
 
 #define CHG(v) "{\"t\":\"customer\",\"r\":\"r1\",\"f\":\"name\",\"v\":" v \
@@ -270,33 +293,22 @@ static void test_strings(void **state)
                                "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff",
                                "\xe4\xb8", "\xe4\x41\x41"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *s = fmt(PUSH("\"%s\""), bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":1,\"%s\":1}", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":1}%s", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":1%s}", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":tru%s}", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
+        expect_fmt(FDSP_E_UTF8, PUSH("\"%s\""), bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":1,\"%s\":1}",
+                   bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":1}%s", bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":1%s}", bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":tru%s}",
+                   bad[i]);
     }
     const char *const good[] = {"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80",
                                 "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
                                 "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        char *s = fmt(PUSH("\"%s\""), good[i]);
-        expect(s, FDSP_OK);
-        free(s);
+        expect_fmt(FDSP_OK, PUSH("\"%s\""), good[i]);
         /* A valid character where a token belongs is bad JSON. */
-        s = fmt("{\"type\":\"notify\",\"head\":1%s}", good[i]);
-        expect(s, FDSP_E_JSON);
-        free(s);
+        expect_fmt(FDSP_E_JSON, "{\"type\":\"notify\",\"head\":1%s}",
+                   good[i]);
     }
 }
 
@@ -331,13 +343,10 @@ static void test_numbers(void **state)
         {"True", FDSP_E_JSON},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *s = fmt("{\"type\":\"notify\",\"head\":%s}", cases[i].v);
-        expect(s, cases[i].code);
-        free(s);
+        expect_fmt(cases[i].code, "{\"type\":\"notify\",\"head\":%s}",
+                   cases[i].v);
         /* Inside an ignored member every number is fine but overflow. */
-        s = fmt(NOTIFY("[%s]"), cases[i].v);
-        diff(s);
-        free(s);
+        diff_fmt(NOTIFY("[%s]"), cases[i].v);
     }
     /* An overflowing number is found while it is read: before the syntax
     ** error it sits in. */
@@ -456,9 +465,8 @@ static void test_limits(void **state)
     ** limit counts decoded bytes. */
     for (size_t n = FDSP_MAX_VALUE; n <= FDSP_MAX_VALUE + 1; n++) {
         char *v = rep('v', n);
-        char *s = fmt(PUSH("\"%s\""), v);
-        expect(s, n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK);
-        free(s);
+        expect_fmt(n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK, PUSH("\"%s\""),
+                   v);
         free(v);
         size_t m = n / 2;
         char *u = malloc(m * 6 + (n - 2 * m) * 6 + 1);
@@ -468,9 +476,8 @@ static void test_limits(void **state)
             k += (size_t)sprintf(u + k, "\\u00e9");
         if (n % 2)
             k += (size_t)sprintf(u + k, "\\n");
-        s = fmt(PUSH("\"%s\""), u);
-        expect(s, n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK);
-        free(s);
+        expect_fmt(n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK, PUSH("\"%s\""),
+                   u);
         free(u);
     }
     /* A batch of exactly FDSP_MAX_BATCH changes, and one more. */
