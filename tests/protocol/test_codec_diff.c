@@ -20,8 +20,8 @@
 
 #include "fieldsync_proto.h"
 #include "proto_internal.h"
+#include "cases.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,53 +190,20 @@ static void expect_fmt(int want, const char *f, ...)
 
 /* ---- data cases ------------------------------------------------------------ */
 
-static char *slurp(const char *path, size_t *len)
+static void diff_case(const char *sub, const char *name, const char *buf,
+                      size_t len, void *ud)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
-static int run_dir(const char *sub)
-{
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/%s", FDSP_TEST_DATA_DIR, sub);
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        fail_msg("cannot open %s", dir);
-    int count = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        size_t nl = strlen(ent->d_name);
-        if (nl < 5 || strcmp(ent->d_name + nl - 5, ".json") != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        size_t len;
-        char *buf = slurp(path, &len);
-        print_message("  %s/%s\n", sub, ent->d_name);
-        diff_n(buf, len);
-        free(buf);
-        count++;
-    }
-    closedir(d);
-    return count;
+    (void)sub;
+    (void)name;
+    (void)ud;
+    diff_n(buf, len);
 }
 
 static void test_data_cases(void **state)
 {
     (void)state;
-    assert_true(run_dir("valid") >= 10);
-    assert_true(run_dir("invalid") >= 10);
+    assert_true(tcase_each("valid", diff_case, NULL) >= 10);
+    assert_true(tcase_each("invalid", diff_case, NULL) >= 10);
 }
 
 /* ---- strings ----------------------------------------------------------------- */
