@@ -301,6 +301,25 @@ static int real_overflows(const unsigned char *p, size_t n, int *oom)
     return d == HUGE_VAL || d == -HUGE_VAL;
 }
 
+/* Forced inline: for helpers on the hot path that gcc -O2 would call. */
+#if defined(__GNUC__)
+#  define HOT_INLINE static inline __attribute__((always_inline))
+#else
+#  define HOT_INLINE static inline
+#endif
+
+/* One or more digits at i (*ch = peek(c, *i)): 0 with *i and *ch past
+** them, or T_ERR (the lexer's error, or "invalid token" here). */
+HOT_INLINE int lex_digits(dctx *c, size_t *i, int *ch)
+{
+    if (!is_digit(*ch))
+        return *ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, *i, "invalid token");
+    do
+        *ch = peek(c, ++*i);
+    while (is_digit(*ch));
+    return *ch == P_ERR ? T_ERR : 0;
+}
+
 static int lex_number(dctx *c, tok *t, size_t start)
 {
     size_t i = start;
@@ -312,15 +331,11 @@ static int lex_number(dctx *c, tok *t, size_t start)
         ch = peek(c, ++i);
         if (is_digit(ch))
             return jerr(c, FDSP_E_JSON, i, "invalid token");
-    } else if (is_digit(ch)) {
-        do
-            ch = peek(c, ++i);
-        while (is_digit(ch));
-    } else {
-        return ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, i, "invalid token");
-    }
-    if (ch == P_ERR)
+        if (ch == P_ERR)
+            return T_ERR;
+    } else if (lex_digits(c, &i, &ch) != 0) {
         return T_ERR;
+    }
     if (ch != '.' && ch != 'e' && ch != 'E') {
         if (!parse_int(c->b + start, i - start, &t->i))
             return jerr(c, FDSP_E_VALUE, start, "integer out of range");
@@ -329,24 +344,14 @@ static int lex_number(dctx *c, tok *t, size_t start)
     }
     if (ch == '.') {
         ch = peek(c, ++i);
-        if (!is_digit(ch))
-            return ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, i, "invalid token");
-        do
-            ch = peek(c, ++i);
-        while (is_digit(ch));
-        if (ch == P_ERR)
+        if (lex_digits(c, &i, &ch) != 0)
             return T_ERR;
     }
     if (ch == 'e' || ch == 'E') {
         ch = peek(c, ++i);
         if (ch == '+' || ch == '-')
             ch = peek(c, ++i);
-        if (!is_digit(ch))
-            return ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, i, "invalid token");
-        do
-            ch = peek(c, ++i);
-        while (is_digit(ch));
-        if (ch == P_ERR)
+        if (lex_digits(c, &i, &ch) != 0)
             return T_ERR;
     }
     int oom = 0;
@@ -743,20 +748,15 @@ static int enter(dctx *c)
 **     } while ((r = obj_next(c, t)) > 0);
 **     return r;
 **
-** The helpers are forced inline (gcc -O2 would call obj_key, +4 % decode
+** The helpers are HOT_INLINE (gcc -O2 would call obj_key, +4 % decode
 ** instructions) and the key set is a constant at each call, so the
 ** classifier folds in and the hot path costs what the loops written out did. */
-#if defined(__GNUC__)
-#  define OBJ_INLINE static inline __attribute__((always_inline))
-#else
-#  define OBJ_INLINE static inline
-#endif
 enum { KEY_ERR = -2, KEY_SKIP = -1 };   /* obj_key besides a schema index */
 enum { KEYS_NONE = -1, KEYS_TOP = -2 }; /* key sets besides an elem array */
 
 /* enter, a fresh key set and the first token: 1 for an empty object (depth
 ** left again), 0 when a member follows, -1 on error. */
-OBJ_INLINE int obj_open(dctx *c, tok *t, keyset *ks)
+HOT_INLINE int obj_open(dctx *c, tok *t, keyset *ks)
 {
     if (enter(c) != 0)
         return -1;
@@ -778,7 +778,7 @@ static int elem_key(int arr, const char *k, size_t n);
 ** and duplicates, then ':' and the value's first token.  Returns the schema
 ** index, KEY_SKIP, or KEY_ERR with c->rc set.  The key's bytes go to *key
 ** and *keyn when key is not NULL (they point into the buffer). */
-OBJ_INLINE int obj_key(dctx *c, tok *t, keyset *ks, int keys,
+HOT_INLINE int obj_key(dctx *c, tok *t, keyset *ks, int keys,
                           const char **key, size_t *keyn)
 {
     size_t at = c->pos;
@@ -805,7 +805,7 @@ OBJ_INLINE int obj_key(dctx *c, tok *t, keyset *ks, int keys,
 
 /* After a member's value: 1 if another member follows (its key in *t), 0
 ** at the closing '}' (depth left), -1 on error. */
-OBJ_INLINE int obj_next(dctx *c, tok *t)
+HOT_INLINE int obj_next(dctx *c, tok *t)
 {
     if (lex(c, t) == ',') {
         lex(c, t);
@@ -838,7 +838,7 @@ static int arr_unclosed(dctx *c, const tok *t)
 
 /* enter and the first token: 1 for an empty array (depth left again), 0
 ** when an element follows, -1 on error. */
-OBJ_INLINE int arr_open(dctx *c, tok *t)
+HOT_INLINE int arr_open(dctx *c, tok *t)
 {
     if (enter(c) != 0)
         return -1;
@@ -851,7 +851,7 @@ OBJ_INLINE int arr_open(dctx *c, tok *t)
 
 /* After an element: 1 if another follows (its first token in *t), 0 at the
 ** closing ']' (depth left), -1 on error. */
-OBJ_INLINE int arr_next(dctx *c, tok *t)
+HOT_INLINE int arr_next(dctx *c, tok *t)
 {
     if (lex(c, t) == ',') {
         if (lex(c, t) != T_EOF && t->t != T_ERR)
