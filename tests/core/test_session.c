@@ -233,16 +233,16 @@ static int64_t outbox(fds_replica *r)
     return n;
 }
 
-static char *value_of(fds_replica *r, const char *tbl, const char *rid,
-                      const char *field)
+/* The field of the record on r is the string want. */
+static void assert_value(fds_replica *r, const char *tbl, const char *rid,
+                         const char *field, const char *want)
 {
     json_t *o = NULL;
-    if (fds__read(r, tbl, rid, &o) != FDS_OK)
-        return NULL;
+    assert_int_equal(fds__read(r, tbl, rid, &o), FDS_OK);
     const char *v = json_string_value(json_object_get(o, field));
-    char *s = v ? strdup(v) : NULL;
+    assert_non_null(v);
+    assert_string_equal(v, want);
     json_decref(o);
-    return s;
 }
 
 /* ---- Tests ------------------------------------------------------------------- */
@@ -307,6 +307,19 @@ static int64_t count_of(fds_replica *r, const char *sql)
 }
 
 /* A received change from another device, applied as a pull would. */
+/* A server that refuses the value "bad", holding c1.name = "A" from a new
+** replica *a. */
+static srv *refusing_server(test_env *t, uint64_t seed, fds_replica **a)
+{
+    test_env_init(t, 1700000000000, seed);
+    *a = test_open(t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    assert_int_equal(fds__write1(*a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(*a, s);
+    return s;
+}
+
 static void receive(fds_replica *r, const char *rid, uint64_t counter)
 {
     fdsp_change c;
@@ -840,9 +853,7 @@ static void test_notify_triggers_pull(void **state)
     srv_send(s, &m);
     pump(sb, s, -1);
     assert_int_equal(fds_session_state(sb), FDS_SESSION_IDLE);
-    char *v = value_of(b, "customer", "c1", "name");
-    assert_string_equal(v, "from A");
-    free(v);
+    assert_value(b, "customer", "c1", "name", "from A");
 
     /* Local change in watch mode: pushed without a new session. */
     assert_int_equal(fds__write1(b, "customer", "c1", "phone", "9"), FDS_OK);
@@ -1042,9 +1053,7 @@ static void test_refusal_rebuilds_register(void **state)
 
     /* One refused write. */
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
-    char *v = value_of(a, "customer", "c1", "name");
-    assert_string_equal(v, "bad");
-    free(v);
+    assert_value(a, "customer", "c1", "name", "bad");
     fds_session_stats st = sync_once(a, s);
     assert_int_equal(st.refused, 1);
     char *after = reg_versions(a, "customer", "c1", "name", &conflict);
@@ -1067,9 +1076,7 @@ static void test_refusal_rebuilds_register(void **state)
     after = reg_versions(a, "customer", "c1", "name", &conflict);
     assert_string_equal(after, before);
     free(after);
-    v = value_of(a, "customer", "c1", "phone");
-    assert_string_equal(v, "1");
-    free(v);
+    assert_value(a, "customer", "c1", "phone", "1");
     assert_same_as_server(a, s, "customer", "c1", "name");
     assert_same_as_server(a, s, "customer", "c1", "phone");
     assert_false(history_has(a, "c1", "bad"));
@@ -1106,12 +1113,8 @@ static void test_refusal_under_pending_write(void **state)
 {
     (void)state;
     test_env t;
-    test_env_init(&t, 1700000000000, 22);
-    fds_replica *a = test_open(&t);
-    srv *s = srv_new();
-    s->refuse_value = "bad";
-    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
-    sync_once(a, s);
+    fds_replica *a;
+    srv *s = refusing_server(&t, 22, &a);
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
 
     fds_session *ss;
@@ -1135,9 +1138,7 @@ static void test_refusal_under_pending_write(void **state)
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "good"), FDS_OK);
     assert_int_equal(outbox(a), 4);
     pump(ss, s, 1);                     /* the ack: "bad" refused */
-    char *v = value_of(a, "customer", "c1", "name");
-    assert_string_equal(v, "good");
-    free(v);
+    assert_value(a, "customer", "c1", "name", "good");
     assert_int_equal(outbox(a), 2);     /* "good" and its deleted = "0" */
     fds_register reg = {0, NULL};
     assert_int_equal(fds__reg_load(a, "customer", "c1", "name", &reg), FDS_OK);
@@ -1162,12 +1163,8 @@ static void test_refusal_and_conflicts(void **state)
 {
     (void)state;
     test_env t;
-    test_env_init(&t, 1700000000000, 23);
-    fds_replica *a = test_open(&t);
-    srv *s = srv_new();
-    s->refuse_value = "bad";
-    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
-    sync_once(a, s);
+    fds_replica *a;
+    srv *s = refusing_server(&t, 23, &a);
     receive(a, "c1", 1);                /* concurrent with "A" */
     int conflict;
     char *before = reg_versions(a, "customer", "c1", "name", &conflict);
@@ -1194,9 +1191,7 @@ static void test_refusal_and_conflicts(void **state)
     free(with);
     st = sync_once(a, s);
     assert_int_equal(st.refused, 1);
-    char *v = value_of(a, "customer", "c2", "name");
-    assert_string_equal(v, "from b");
-    free(v);
+    assert_value(a, "customer", "c2", "name", "from b");
     fds_register reg = {0, NULL};
     assert_int_equal(fds__reg_load(a, "customer", "c2", "name", &reg), FDS_OK);
     assert_int_equal(reg.n, 1);
