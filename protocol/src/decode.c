@@ -406,14 +406,9 @@ static const unsigned char str_stop[256] = {
 ** tests; a false alarm only sends the caller to its byte loop.) */
 static inline int plain8(const unsigned char *p)
 {
-    const uint64_t ones = 0x0101010101010101ULL;
-    const uint64_t high = 0x8080808080808080ULL;
-    uint64_t x, q, e;
+    uint64_t x;
     memcpy(&x, p, 8);
-    q = x ^ (ones * '"');
-    e = x ^ (ones * '\\');
-    return ((x & high) | ((x - ones * 0x20) & ~x & high) |
-            ((q - ones) & ~q & high) | ((e - ones) & ~e & high)) == 0;
+    return ((x & 0x8080808080808080ULL) | fdsp__ctl_quote8(x)) == 0;
 }
 
 /* A string token; c->pos is just after the opening quote.  jansson reads a

@@ -72,6 +72,20 @@ int fdsp__get_array(const json_t *o, const char *path, const char *key,
                     size_t lo, size_t hi, const json_t **out,
                     char *err, size_t errlen);
 
+/* For the string loops of the reader and the writer, eight bytes at a time
+** (x as loaded by memcpy): nonzero if one of them is a control character,
+** '"' or '\'.  The usual SWAR tests; a false alarm only sends the caller
+** to its byte loop. */
+static inline uint64_t fdsp__ctl_quote8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"');
+    uint64_t e = x ^ (ones * '\\');
+    return ((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) |
+           ((e - ones) & ~e & high);
+}
+
 /* Change and version-vector readers with a path prefix for messages, e.g.
 ** "changes[3]".  need_seq: the change must carry "s" >= 1 (changes msg). */
 int fdsp__change_from_json(const json_t *j, const char *path, int need_seq,
