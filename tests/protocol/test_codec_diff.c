@@ -61,6 +61,13 @@ static char *encode_both(const fdsp_msg *m, size_t *n_out, int *rc_out)
     return a;
 }
 
+static void assert_same_bytes(const char *a, size_t na, const char *b,
+                              size_t nb)
+{
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+}
+
 /* The whole differential check for one input; returns the code. */
 static int diff_n(const char *buf, size_t len)
 {
@@ -89,8 +96,7 @@ static int diff_n(const char *buf, size_t len)
     char *b2 = encode_both(m2, &n2, &rc2);
     assert_int_equal(rc1, FDSP_OK);
     assert_int_equal(rc2, FDSP_OK);
-    assert_int_equal(n1, n2);
-    assert_memory_equal(b1, b2, n1);
+    assert_same_bytes(b1, n1, b2, n2);
     /* The canonical form decodes again, the same way, to the same bytes. */
     fdsp_msg *m3 = NULL, *m4 = NULL;
     assert_int_equal(fdsp_decode(b1, n1, &m3, e1, sizeof e1), FDSP_OK);
@@ -98,10 +104,8 @@ static int diff_n(const char *buf, size_t len)
     size_t n3, n4;
     char *b3 = encode_both(m3, &n3, &rc1);
     char *b4 = encode_both(m4, &n4, &rc2);
-    assert_int_equal(n3, n1);
-    assert_memory_equal(b3, b1, n1);
-    assert_int_equal(n4, n1);
-    assert_memory_equal(b4, b1, n1);
+    assert_same_bytes(b3, n3, b1, n1);
+    assert_same_bytes(b4, n4, b1, n1);
     free(b1);
     free(b2);
     free(b3);
