@@ -232,66 +232,28 @@ int fdsp__vv_from_json(const json_t *j, const char *path, fdsp_vv *out,
     const char *key;
     size_t keylen;
     json_t *val;
-    const char *why;
-    int rc;
-
-    out->n = 0;
-    out->e = NULL;
-    if (!json_is_object(j))
-        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                          "must be an object of device: counter");
-    size_t n = json_object_size(j);
-    if (n == 0)
-        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                          "must not be empty");
-    if (n > FDSP_MAX_VV)
-        return fdsp__fail(err, errlen, FDSP_E_LIMIT, path, NULL,
-                          "more than FDSP_MAX_VV (%d) entries", FDSP_MAX_VV);
-    out->e = calloc(n, sizeof *out->e);
-    if (out->e == NULL)
-        return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                          "out of memory");
+    int rc = fdsp__vv_start(json_is_object(j),
+                            json_is_object(j) ? json_object_size(j) : 0,
+                            path, out, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
     json_object_keylen_foreach((json_t *)j, key, keylen, val) {
-        rc = fdsp__check_str(key, keylen, FDSP__ID, &why);
-        if (rc != FDSP_OK) {
-            fdsp__fail(err, errlen, rc, path, NULL, "device %s", why);
-            goto fail;
-        }
-        if (!json_is_integer(val)) {
-            rc = fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                            "counter must be an integer");
-            goto fail;
-        }
-        json_int_t c = json_integer_value(val);
-        if (c < 1) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "counter must be >= 1");
-            goto fail;
-        }
-        if (c > FDSP__MAX_INT) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "counter must be <= 2^53");
-            goto fail;
-        }
         fdsp_vv_entry *e = &out->e[out->n];
-        e->device = fdsp__strndup(key, keylen);
-        if (e->device == NULL) {
-            rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                            "out of memory");
+        rc = fdsp__vv_entry(key, keylen, json_is_integer(val),
+                            json_is_integer(val) ? json_integer_value(val)
+                                                 : 0,
+                            path, &e->device, err, errlen);
+        if (rc != FDSP_OK)
             goto fail;
-        }
-        e->counter = (uint64_t)c;
+        e->counter = (uint64_t)json_integer_value(val);
         out->n++;
     }
     qsort(out->e, out->n, sizeof *out->e, cmp_entry);
     /* A parsed object cannot repeat a key, but one built through the
     ** jansson API from other input is checked the same way. */
-    for (size_t i = 1; i < out->n; i++)
-        if (strcmp(out->e[i - 1].device, out->e[i].device) == 0) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "duplicate device");
-            goto fail;
-        }
+    rc = fdsp__vv_no_dup(out, path, err, errlen);
+    if (rc != FDSP_OK)
+        goto fail;
     return FDSP_OK;
 fail:
     fdsp_vv_clear(out);

@@ -301,6 +301,25 @@ static int real_overflows(const unsigned char *p, size_t n, int *oom)
     return d == HUGE_VAL || d == -HUGE_VAL;
 }
 
+/* Forced inline: for helpers on the hot path that gcc -O2 would call. */
+#if defined(__GNUC__)
+#  define HOT_INLINE static inline __attribute__((always_inline))
+#else
+#  define HOT_INLINE static inline
+#endif
+
+/* One or more digits at i (*ch = peek(c, *i)): 0 with *i and *ch past
+** them, or T_ERR (the lexer's error, or "invalid token" here). */
+HOT_INLINE int lex_digits(dctx *c, size_t *i, int *ch)
+{
+    if (!is_digit(*ch))
+        return *ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, *i, "invalid token");
+    do
+        *ch = peek(c, ++*i);
+    while (is_digit(*ch));
+    return *ch == P_ERR ? T_ERR : 0;
+}
+
 static int lex_number(dctx *c, tok *t, size_t start)
 {
     size_t i = start;
@@ -312,15 +331,11 @@ static int lex_number(dctx *c, tok *t, size_t start)
         ch = peek(c, ++i);
         if (is_digit(ch))
             return jerr(c, FDSP_E_JSON, i, "invalid token");
-    } else if (is_digit(ch)) {
-        do
-            ch = peek(c, ++i);
-        while (is_digit(ch));
-    } else {
-        return ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, i, "invalid token");
-    }
-    if (ch == P_ERR)
+        if (ch == P_ERR)
+            return T_ERR;
+    } else if (lex_digits(c, &i, &ch) != 0) {
         return T_ERR;
+    }
     if (ch != '.' && ch != 'e' && ch != 'E') {
         if (!parse_int(c->b + start, i - start, &t->i))
             return jerr(c, FDSP_E_VALUE, start, "integer out of range");
@@ -329,24 +344,14 @@ static int lex_number(dctx *c, tok *t, size_t start)
     }
     if (ch == '.') {
         ch = peek(c, ++i);
-        if (!is_digit(ch))
-            return ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, i, "invalid token");
-        do
-            ch = peek(c, ++i);
-        while (is_digit(ch));
-        if (ch == P_ERR)
+        if (lex_digits(c, &i, &ch) != 0)
             return T_ERR;
     }
     if (ch == 'e' || ch == 'E') {
         ch = peek(c, ++i);
         if (ch == '+' || ch == '-')
             ch = peek(c, ++i);
-        if (!is_digit(ch))
-            return ch == P_ERR ? T_ERR : jerr(c, FDSP_E_JSON, i, "invalid token");
-        do
-            ch = peek(c, ++i);
-        while (is_digit(ch));
-        if (ch == P_ERR)
+        if (lex_digits(c, &i, &ch) != 0)
             return T_ERR;
     }
     int oom = 0;
@@ -401,14 +406,9 @@ static const unsigned char str_stop[256] = {
 ** tests; a false alarm only sends the caller to its byte loop.) */
 static inline int plain8(const unsigned char *p)
 {
-    const uint64_t ones = 0x0101010101010101ULL;
-    const uint64_t high = 0x8080808080808080ULL;
-    uint64_t x, q, e;
+    uint64_t x;
     memcpy(&x, p, 8);
-    q = x ^ (ones * '"');
-    e = x ^ (ones * '\\');
-    return ((x & high) | ((x - ones * 0x20) & ~x & high) |
-            ((q - ones) & ~q & high) | ((e - ones) & ~e & high)) == 0;
+    return ((x & 0x8080808080808080ULL) | fdsp__ctl_quote8(x)) == 0;
 }
 
 /* A string token; c->pos is just after the opening quote.  jansson reads a
@@ -731,69 +731,155 @@ static int enter(dctx *c)
     return 0;
 }
 
-static int parse_value(dctx *c, tok *t, slot *dst);
+/* ---- Object and array skeletons --------------------------------------------------
+** Every object parser runs the same member loop:
+**
+**     if ((r = obj_open(c, t, &ks)) != 0)
+**         return r < 0 ? -1 : 0;              (error, or '{}')
+**     do {
+**         int k = obj_key(c, t, &ks, KEYS_..., ...);
+**         if (k < KEY_SKIP) return -1;
+**         ... parse the value starting at *t ...
+**     } while ((r = obj_next(c, t)) > 0);
+**     return r;
+**
+** The helpers are HOT_INLINE (gcc -O2 would call obj_key, +4 % decode
+** instructions) and the key set is a constant at each call, so the
+** classifier folds in and the hot path costs what the loops written out did. */
+enum { KEY_ERR = -2, KEY_SKIP = -1 };   /* obj_key besides a schema index */
+enum { KEYS_NONE = -1, KEYS_TOP = -2 }; /* key sets besides an elem array */
 
-/* A JSON object whose members are checked and skipped; *count its size. */
-static int parse_object_any(dctx *c, tok *t, int64_t *count)
+/* enter, a fresh key set and the first token: 1 for an empty object (depth
+** left again), 0 when a member follows, -1 on error. */
+HOT_INLINE int obj_open(dctx *c, tok *t, keyset *ks)
 {
     if (enter(c) != 0)
         return -1;
-    keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
-    int64_t n = 0;
+    ks->known = 0;
+    ks->n = 0;
+    ks->serial = 0;
     if (lex(c, t) == '}') {
-        *count = 0;
-        return leave(c);
+        leave(c);
+        return 1;
     }
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        if (!key_ok(c, &ks, t, at, 0))
-            return -1;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
+    return 0;
+}
+
+static int top_key(const char *k, size_t n);
+static int elem_key(int arr, const char *k, size_t n);
+
+/* A member's key in *t, classified by `keys` (KEYS_NONE: every key skipped;
+** KEYS_TOP: the message's keys; else an A_* element array), checked for NUL
+** and duplicates, then ':' and the value's first token.  Returns the schema
+** index, KEY_SKIP, or KEY_ERR with c->rc set.  The key's bytes go to *key
+** and *keyn when key is not NULL (they point into the buffer). */
+HOT_INLINE int obj_key(dctx *c, tok *t, keyset *ks, int keys,
+                          const char **key, size_t *keyn)
+{
+    size_t at = c->pos;
+    if (t->t != T_STR)
+        return t->t == T_ERR ? KEY_ERR
+            : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), KEY_ERR);
+    int k = KEY_SKIP;
+    if (keys == KEYS_TOP)
+        k = t->nul ? KEY_SKIP : top_key(t->s, t->n);
+    else if (keys != KEYS_NONE)
+        k = t->nul ? KEY_SKIP : elem_key(keys, t->s, t->n);
+    if (!key_ok(c, ks, t, at, k >= 0 ? 1u << k : 0))
+        return KEY_ERR;
+    if (key != NULL) {
+        *key = t->s;
+        *keyn = t->n;
+    }
+    if (lex(c, t) != ':')
+        return t->t == T_ERR ? KEY_ERR
+            : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), KEY_ERR);
+    lex(c, t);
+    return k;
+}
+
+/* After a member's value: 1 if another member follows (its key in *t), 0
+** at the closing '}' (depth left), -1 on error. */
+HOT_INLINE int obj_next(dctx *c, tok *t)
+{
+    if (lex(c, t) == ',') {
         lex(c, t);
-        if (parse_value(c, t, NULL) != 0)
-            return -1;
-        n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
+        return 1;
     }
     if (t->t != '}')
         return t->t == T_ERR ? -1
             : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    *count = n;
-    return leave(c);
+    leave(c);
+    return 0;
 }
 
-static int parse_array_any(dctx *c, tok *t, int64_t *count)
+/* The array loop, the same way:
+**
+**     if ((r = arr_open(c, t)) != 0)
+**         return r < 0 ? -1 : 0;              (error, or '[]')
+**     do {
+**         ... parse the element starting at *t ...
+**     } while ((r = arr_next(c, t)) > 0);
+**     return r;
+**
+** An element never starts at the end of input or a lexer error: that token
+** is the "']' expected" error (or the lexer's) as where the array closes. */
+static int arr_unclosed(dctx *c, const tok *t)
+{
+    if (t->t != T_ERR)
+        jerr(c, FDSP_E_JSON, c->pos, "']' expected");
+    return -1;
+}
+
+/* enter and the first token: 1 for an empty array (depth left again), 0
+** when an element follows, -1 on error. */
+HOT_INLINE int arr_open(dctx *c, tok *t)
 {
     if (enter(c) != 0)
         return -1;
-    int64_t n = 0;
     if (lex(c, t) == ']') {
-        *count = 0;
-        return leave(c);
+        leave(c);
+        return 1;
     }
-    while (t->t != T_EOF && t->t != T_ERR) {
+    return t->t == T_EOF || t->t == T_ERR ? arr_unclosed(c, t) : 0;
+}
+
+/* After an element: 1 if another follows (its first token in *t), 0 at the
+** closing ']' (depth left), -1 on error. */
+HOT_INLINE int arr_next(dctx *c, tok *t)
+{
+    if (lex(c, t) == ',') {
+        if (lex(c, t) != T_EOF && t->t != T_ERR)
+            return 1;
+    } else if (t->t == ']') {
+        leave(c);
+        return 0;
+    }
+    return arr_unclosed(c, t);
+}
+
+static int parse_value(dctx *c, tok *t, slot *dst);
+
+/* A JSON object (obj) or array whose members are checked and skipped;
+** *count its size.  Off the hot path: only values the schema skips. */
+static int parse_skipped(dctx *c, tok *t, int obj, int64_t *count)
+{
+    keyset ks;
+    int64_t n = 0;
+    int r = obj ? obj_open(c, t, &ks) : arr_open(c, t);
+    if (r != 0) {
+        *count = 0;
+        return r < 0 ? -1 : 0;
+    }
+    do {
+        if (obj && obj_key(c, t, &ks, KEYS_NONE, NULL, NULL) == KEY_ERR)
+            return -1;
         if (parse_value(c, t, NULL) != 0)
             return -1;
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != ']')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "']' expected"), -1);
+    } while ((r = obj ? obj_next(c, t) : arr_next(c, t)) > 0);
     *count = n;
-    return leave(c);
+    return r;
 }
 
 /* Any value; its kind and scalar go to dst if dst is not NULL. */
@@ -822,10 +908,10 @@ static int parse_value(dctx *c, tok *t, slot *dst)
     case T_NULL:  dst->kind = V_NULL; return 0;
     case '{':
         dst->kind = V_OBJ;
-        return parse_object_any(c, t, &dst->u.i);
+        return parse_skipped(c, t, 1, &dst->u.i);
     case '[':
         dst->kind = V_ARR;
-        return parse_array_any(c, t, &dst->u.i);
+        return parse_skipped(c, t, 0, &dst->u.i);
     case T_ERR:
         return -1;
     default:
@@ -885,33 +971,22 @@ static int elem_key(int arr, const char *k, size_t n)
 ** FDSP_MAX_VV; past that only the count matters). */
 static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
     int64_t n = 0;
+    int r = obj_open(c, t, &ks);
+    if (r < 0)
+        return -1;
     dst->kind = V_OBJ;
     e->vv_at = c->vv_n;
     e->vv_n = 0;
-    if (lex(c, t) == '}') {
-        dst->u.i = 0;
-        return leave(c);
-    }
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        if (!key_ok(c, &ks, t, at, 0))
+    dst->u.i = 0;
+    if (r > 0)
+        return 0;
+    do {
+        const char *dev;
+        size_t devn;
+        if (obj_key(c, t, &ks, KEYS_NONE, &dev, &devn) == KEY_ERR)
             return -1;
-        const char *dev = t->s;
-        size_t devn = t->n;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
         slot v;
         if (parse_value(c, t, &v) != 0)
             return -1;
@@ -934,70 +1009,43 @@ static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
             e->vv_n++;
         }
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
+    } while ((r = obj_next(c, t)) > 0);
     dst->u.i = n;
-    return leave(c);
+    return r;
 }
 
 /* An element object of changes / refused / records. */
 static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
-    if (lex(c, t) == '}')
-        return leave(c);
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        int k = t->nul ? -1 : elem_key(arr, t->s, t->n);
-        if (!key_ok(c, &ks, t, at, k >= 0 ? 1u << k : 0))
+    int r = obj_open(c, t, &ks);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
+        int k = obj_key(c, t, &ks, arr, NULL, NULL);
+        if (k == KEY_ERR)
             return -1;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
-        int r;
         if (k == C_VV && arr == A_CHANGES && t->t == '{')
             r = parse_vv(c, t, e, &e->k[C_VV]);
         else
             r = parse_value(c, t, k >= 0 ? &e->k[k] : NULL);
         if (r != 0)
             return -1;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    return leave(c);
+    } while ((r = obj_next(c, t)) > 0);
+    return r;
 }
 
 /* changes / refused / records: elements captured (up to the limit; past
 ** it only the count matters). */
 static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
 {
-    if (enter(c) != 0)
-        return -1;
     int64_t n = 0;
     dst->kind = V_ARR;
     dst->u.i = 0;
-    if (lex(c, t) == ']')
-        return leave(c);
-    while (t->t != T_EOF && t->t != T_ERR) {
-        int r;
+    int r = arr_open(c, t);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
         if ((size_t)n < arr_max[arr]) {
             if ((size_t)n == c->el_cap[arr]) {
                 size_t cap = c->el_cap[arr] ? c->el_cap[arr] * 2 : 16;
@@ -1027,41 +1075,22 @@ static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
         if (r != 0)
             return -1;
         n++;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != ']')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "']' expected"), -1);
+    } while ((r = arr_next(c, t)) > 0);
     dst->u.i = n;
-    return leave(c);
+    return r;
 }
 
 /* The message object. */
 static int parse_top_object(dctx *c, tok *t)
 {
-    if (enter(c) != 0)
-        return -1;
     keyset ks;
-    ks.known = 0;
-    ks.n = 0;
-    ks.serial = 0;
-    if (lex(c, t) == '}')
-        return leave(c);
-    for (;;) {
-        size_t at = c->pos;
-        if (t->t != T_STR)
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, at, "string or '}' expected"), -1);
-        int k = t->nul ? -1 : top_key(t->s, t->n);
-        if (!key_ok(c, &ks, t, at, k >= 0 ? 1u << k : 0))
+    int r = obj_open(c, t, &ks);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
+        int k = obj_key(c, t, &ks, KEYS_TOP, NULL, NULL);
+        if (k == KEY_ERR)
             return -1;
-        if (lex(c, t) != ':')
-            return t->t == T_ERR ? -1
-                : (jerr(c, FDSP_E_JSON, c->pos, "':' expected"), -1);
-        lex(c, t);
-        int r;
         if (t->t == '[' && k == K_CHANGES)
             r = parse_elem_array(c, t, A_CHANGES, &c->top[k]);
         else if (t->t == '[' && k == K_REFUSED)
@@ -1072,14 +1101,8 @@ static int parse_top_object(dctx *c, tok *t)
             r = parse_value(c, t, k >= 0 ? &c->top[k] : NULL);
         if (r != 0)
             return -1;
-        if (lex(c, t) != ',')
-            break;
-        lex(c, t);
-    }
-    if (t->t != '}')
-        return t->t == T_ERR ? -1
-            : (jerr(c, FDSP_E_JSON, c->pos, "'}' expected"), -1);
-    return leave(c);
+    } while ((r = obj_next(c, t)) > 0);
+    return r;
 }
 
 /* ---- Field checks, in the reference decoder's order -------------------------------
@@ -1219,52 +1242,18 @@ static int read_vv(const dctx *c, const elem *e, const char *path,
                    fdsp_vv *out, char *err, size_t errlen)
 {
     const slot *j = &e->k[C_VV];
-    const char *why;
-    int rc;
-    out->n = 0;
-    out->e = NULL;
-    if (j->kind != V_OBJ)
-        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                          "must be an object of device: counter");
-    size_t n = (size_t)j->u.i;
-    if (n == 0)
-        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                          "must not be empty");
-    if (n > FDSP_MAX_VV)
-        return fdsp__fail(err, errlen, FDSP_E_LIMIT, path, NULL,
-                          "more than FDSP_MAX_VV (%d) entries", FDSP_MAX_VV);
-    out->e = calloc(n, sizeof *out->e);
-    if (out->e == NULL)
-        return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                          "out of memory");
+    int rc = fdsp__vv_start(j->kind == V_OBJ,
+                            j->kind == V_OBJ ? (size_t)j->u.i : 0,
+                            path, out, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
     for (size_t i = 0; i < e->vv_n; i++) {
         const vvcap *x = &c->vv[e->vv_at + i];
-        rc = fdsp__check_str(x->dev, x->n, FDSP__ID, &why);
-        if (rc != FDSP_OK) {
-            fdsp__fail(err, errlen, rc, path, NULL, "device %s", why);
+        char *dev;
+        rc = fdsp__vv_entry(x->dev, x->n, x->kind == V_INT, x->i, path, &dev,
+                            err, errlen);
+        if (rc != FDSP_OK)
             goto fail;
-        }
-        if (x->kind != V_INT) {
-            rc = fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                            "counter must be an integer");
-            goto fail;
-        }
-        if (x->i < 1) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "counter must be >= 1");
-            goto fail;
-        }
-        if (x->i > FDSP__MAX_INT) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "counter must be <= 2^53");
-            goto fail;
-        }
-        char *dev = fdsp__strndup(x->dev, x->n);
-        if (dev == NULL) {
-            rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                            "out of memory");
-            goto fail;
-        }
         /* Insertion into strcmp order: a vv is short. */
         size_t k = out->n;
         while (k > 0 && strcmp(out->e[k - 1].device, dev) > 0) {
@@ -1276,12 +1265,9 @@ static int read_vv(const dctx *c, const elem *e, const char *path,
         out->n++;
     }
     /* The reader refused duplicate keys already; kept as in change.c. */
-    for (size_t i = 1; i < out->n; i++)
-        if (strcmp(out->e[i - 1].device, out->e[i].device) == 0) {
-            rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                            "duplicate device");
-            goto fail;
-        }
+    rc = fdsp__vv_no_dup(out, path, err, errlen);
+    if (rc != FDSP_OK)
+        goto fail;
     return FDSP_OK;
 fail:
     fdsp_vv_clear(out);

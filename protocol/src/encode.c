@@ -190,14 +190,9 @@ static inline int needs_escape(unsigned char c)
 ** pass, as they are written raw). */
 static inline int plain8(const unsigned char *p)
 {
-    const uint64_t ones = 0x0101010101010101ULL;
-    const uint64_t high = 0x8080808080808080ULL;
-    uint64_t x, q, e;
+    uint64_t x;
     memcpy(&x, p, 8);
-    q = x ^ (ones * '"');
-    e = x ^ (ones * '\\');
-    return (((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) |
-            ((e - ones) & ~e & high)) == 0;
+    return fdsp__ctl_quote8(x) == 0;
 }
 
 /* A JSON string of s[0..n), escaped as jansson's dump_string does without

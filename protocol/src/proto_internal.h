@@ -10,6 +10,8 @@
 
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Largest integer a JSON number may carry on the wire: 2^53, the last
 ** integer a JavaScript peer represents exactly. */
@@ -70,12 +72,87 @@ int fdsp__get_array(const json_t *o, const char *path, const char *key,
                     size_t lo, size_t hi, const json_t **out,
                     char *err, size_t errlen);
 
+/* For the string loops of the reader and the writer, eight bytes at a time
+** (x as loaded by memcpy): nonzero if one of them is a control character,
+** '"' or '\'.  The usual SWAR tests; a false alarm only sends the caller
+** to its byte loop. */
+static inline uint64_t fdsp__ctl_quote8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"');
+    uint64_t e = x ^ (ones * '\\');
+    return ((x - ones * 0x20) & ~x & high) | ((q - ones) & ~q & high) |
+           ((e - ones) & ~e & high);
+}
+
 /* Change and version-vector readers with a path prefix for messages, e.g.
 ** "changes[3]".  need_seq: the change must carry "s" >= 1 (changes msg). */
 int fdsp__change_from_json(const json_t *j, const char *path, int need_seq,
                            fdsp_change *out, char *err, size_t errlen);
 int fdsp__vv_from_json(const json_t *j, const char *path, fdsp_vv *out,
                        char *err, size_t errlen);
+
+/* The steps of a vv reader shared by fdsp__vv_from_json and the direct
+** decoder, error lines included.  vv_start: out empty, then the value's
+** checks (is_object, its n entries) and room for n entries.  vv_entry: one
+** entry's checks (counter is counter_is_int ? counter : not an integer),
+** then *dev a copy of the device.  vv_no_dup: no device twice in a sorted
+** out.  On failure out is left for fdsp_vv_clear (vv_start: empty).
+** They are inline: they run for every change decoded (out of line they
+** cost fdsp_decode ~1 %). */
+static inline int fdsp__vv_start(int is_object, size_t n, const char *path, fdsp_vv *out,
+                   char *err, size_t errlen)
+{
+    out->n = 0;
+    out->e = NULL;
+    if (!is_object)
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                          "must be an object of device: counter");
+    if (n == 0)
+        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                          "must not be empty");
+    if (n > FDSP_MAX_VV)
+        return fdsp__fail(err, errlen, FDSP_E_LIMIT, path, NULL,
+                          "more than FDSP_MAX_VV (%d) entries", FDSP_MAX_VV);
+    out->e = calloc(n, sizeof *out->e);
+    if (out->e == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
+                          "out of memory");
+    return FDSP_OK;
+}
+static inline int fdsp__vv_no_dup(const fdsp_vv *out, const char *path,
+                    char *err, size_t errlen)
+{
+    for (size_t i = 1; i < out->n; i++)
+        if (strcmp(out->e[i - 1].device, out->e[i].device) == 0)
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "duplicate device");
+    return FDSP_OK;
+}
+static inline int fdsp__vv_entry(const char *key, size_t keylen, int counter_is_int,
+                   int64_t counter, const char *path, char **dev,
+                   char *err, size_t errlen)
+{
+    const char *why;
+    int rc = fdsp__check_str(key, keylen, FDSP__ID, &why);
+    if (rc != FDSP_OK)
+        return fdsp__fail(err, errlen, rc, path, NULL, "device %s", why);
+    if (!counter_is_int)
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                          "counter must be an integer");
+    if (counter < 1)
+        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                          "counter must be >= 1");
+    if (counter > FDSP__MAX_INT)
+        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                          "counter must be <= 2^53");
+    *dev = fdsp__strndup(key, keylen);
+    if (*dev == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
+                          "out of memory");
+    return FDSP_OK;
+}
 
 /* ---- Checking structs (encoder side) --------------------------------------
 ** The same rules as the readers above; return FDSP_OK or the code

@@ -233,16 +233,16 @@ static int64_t outbox(fds_replica *r)
     return n;
 }
 
-static char *value_of(fds_replica *r, const char *tbl, const char *rid,
-                      const char *field)
+/* The field of the record on r is the string want. */
+static void assert_value(fds_replica *r, const char *tbl, const char *rid,
+                         const char *field, const char *want)
 {
     json_t *o = NULL;
-    if (fds__read(r, tbl, rid, &o) != FDS_OK)
-        return NULL;
+    assert_int_equal(fds__read(r, tbl, rid, &o), FDS_OK);
     const char *v = json_string_value(json_object_get(o, field));
-    char *s = v ? strdup(v) : NULL;
+    assert_non_null(v);
+    assert_string_equal(v, want);
     json_decref(o);
-    return s;
 }
 
 /* ---- Tests ------------------------------------------------------------------- */
@@ -307,6 +307,19 @@ static int64_t count_of(fds_replica *r, const char *sql)
 }
 
 /* A received change from another device, applied as a pull would. */
+/* A server that refuses the value "bad", holding c1.name = "A" from a new
+** replica *a. */
+static srv *refusing_server(test_env *t, uint64_t seed, fds_replica **a)
+{
+    test_env_init(t, 1700000000000, seed);
+    *a = test_open(t);
+    srv *s = srv_new();
+    s->refuse_value = "bad";
+    assert_int_equal(fds__write1(*a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(*a, s);
+    return s;
+}
+
 static void receive(fds_replica *r, const char *rid, uint64_t counter)
 {
     fdsp_change c;
@@ -447,28 +460,21 @@ static int64_t cursor_of(fds_replica *r)
     return cur;
 }
 
-/* A server with 10 changes in pages of 3, and a fresh replica b in a
-** session that has had its welcome. */
-static srv *paged_server(test_env *t, fds_replica **a, fds_replica **b,
-                         fds_session **ss)
+/* customers c0..c9 written on a and pushed to a server that pages by 3. */
+static srv *ten_on_server(fds_replica *a)
 {
-    *a = test_open(t);
-    *b = test_open(t);
     srv *s = srv_new();
     s->page = 3;
     for (int i = 0; i < 10; i++) {
         char rid[16];
         snprintf(rid, sizeof rid, "c%d", i);
-        assert_int_equal(fds__write1(*a, "customer", rid, "name", rid), FDS_OK);
+        assert_int_equal(fds__write1(a, "customer", rid, "name", rid), FDS_OK);
     }
-    sync_once(*a, s);
-    s->pulls = 0;
-    assert_int_equal(fds_session_new(*b, ss), FDS_OK);
-    assert_string_equal(give(*ss, s), "hello");
-    assert_int_equal(take(*ss, s), FDS_OK);
+    sync_once(a, s);
     return s;
 }
 
+/* Of c0..c9, exactly the first n exist on b. */
 static void assert_all_exist(fds_replica *b, int n)
 {
     for (int i = 0; i < 10; i++) {
@@ -478,44 +484,83 @@ static void assert_all_exist(fds_replica *b, int n)
     }
 }
 
+/* The pipelined-pull fixture: a server with 10 changes from a in pages of
+** 3, and a fresh replica b in a session ss that has had its welcome. */
+typedef struct paged {
+    test_env t;
+    fds_replica *a, *b;
+    fds_session *ss;        /* NULL once paged_drop ended it */
+    srv *s;
+} paged;
+
+static void paged_open(paged *p, uint64_t seed)
+{
+    test_env_init(&p->t, 1700000000000, seed);
+    p->a = test_open(&p->t);
+    p->b = test_open(&p->t);
+    p->s = ten_on_server(p->a);
+    p->s->pulls = 0;
+    assert_int_equal(fds_session_new(p->b, &p->ss), FDS_OK);
+    assert_string_equal(give(p->ss, p->s), "hello");
+    assert_int_equal(take(p->ss, p->s), FDS_OK);
+}
+
+/* The link is gone: the session ends and the replies in flight with it. */
+static void paged_drop(paged *p)
+{
+    fds_session_free(p->ss);
+    p->ss = NULL;
+    drop_replies(p->s);
+}
+
+/* A new session brings b up to date: `pulled` changes, all 10 there. */
+static void paged_resync(paged *p, int64_t pulled)
+{
+    fds_session_stats st = sync_once(p->b, p->s);
+    assert_int_equal(st.pulled, pulled);
+    assert_all_exist(p->b, 10);
+}
+
+static void paged_close(paged *p)
+{
+    fds_session_free(p->ss);
+    fds_replica_close(p->a);
+    fds_replica_close(p->b);
+    srv_free(p->s);
+}
+
 /* The pull for page N+1 goes out before page N is applied; the stored
 ** cursor moves only when a page is applied. */
 static void test_pull_pipelined(void **state)
 {
     (void)state;
-    test_env t;
-    test_env_init(&t, 1700000000000, 31);
-    fds_replica *a, *b;
-    fds_session *ss;
-    srv *s = paged_server(&t, &a, &b, &ss);
-    assert_string_equal(give(ss, s), "pull");
-    assert_int_equal(s->last_pull_after, 0);
-    assert_int_equal(take(ss, s), FDS_OK);          /* page 1: held */
-    assert_int_equal(fds_session_apply_pending(ss), 1);
-    assert_int_equal(cursor_of(b), 0);
-    assert_string_equal(give(ss, s), "pull");       /* for page 2 */
-    assert_int_equal(s->last_pull_after, 3);
-    assert_int_equal(cursor_of(b), 0);              /* not yet applied */
-    assert_all_exist(b, 0);
+    paged p;
+    paged_open(&p, 31);
+    assert_string_equal(give(p.ss, p.s), "pull");
+    assert_int_equal(p.s->last_pull_after, 0);
+    assert_int_equal(take(p.ss, p.s), FDS_OK);          /* page 1: held */
+    assert_int_equal(fds_session_apply_pending(p.ss), 1);
+    assert_int_equal(cursor_of(p.b), 0);
+    assert_string_equal(give(p.ss, p.s), "pull");       /* for page 2 */
+    assert_int_equal(p.s->last_pull_after, 3);
+    assert_int_equal(cursor_of(p.b), 0);              /* not yet applied */
+    assert_all_exist(p.b, 0);
     char *buf;
     size_t len;
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE); /* applies */
-    assert_int_equal(fds_session_apply_pending(ss), 0);
-    assert_int_equal(cursor_of(b), 3);
-    assert_all_exist(b, 3);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
-    pump(ss, s, -1);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
-    assert_int_equal(cursor_of(b), 10);
-    assert_all_exist(b, 10);
-    assert_int_equal(s->pulls, 4);                  /* 3 + 3 + 3 + 1 */
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_DONE); /* applies */
+    assert_int_equal(fds_session_apply_pending(p.ss), 0);
+    assert_int_equal(cursor_of(p.b), 3);
+    assert_all_exist(p.b, 3);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_SYNCING);
+    pump(p.ss, p.s, -1);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_IDLE);
+    assert_int_equal(cursor_of(p.b), 10);
+    assert_all_exist(p.b, 10);
+    assert_int_equal(p.s->pulls, 4);                  /* 3 + 3 + 3 + 1 */
     fds_session_stats st;
-    fds_session_stats_get(ss, &st);
+    fds_session_stats_get(p.ss, &st);
     assert_int_equal(st.pulled, 10);
-    fds_session_free(ss);
-    fds_replica_close(a);
-    fds_replica_close(b);
-    srv_free(s);
+    paged_close(&p);
 }
 
 /* Manual mode: only fds_session_apply applies (or the next feed, first);
@@ -523,71 +568,57 @@ static void test_pull_pipelined(void **state)
 static void test_pull_manual_apply(void **state)
 {
     (void)state;
-    test_env t;
-    test_env_init(&t, 1700000000000, 32);
-    fds_replica *a, *b;
-    fds_session *ss;
-    srv *s = paged_server(&t, &a, &b, &ss);
-    fds_session_set_manual_apply(ss, 1);
+    paged p;
+    paged_open(&p, 32);
+    fds_session_set_manual_apply(p.ss, 1);
     char *buf;
     size_t len;
-    assert_int_equal(fds_session_apply(ss), FDS_DONE);  /* nothing held */
-    assert_string_equal(give(ss, s), "pull");
-    assert_int_equal(take(ss, s), FDS_OK);              /* page 1 */
-    assert_string_equal(give(ss, s), "pull");           /* after 3 */
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
-    assert_int_equal(cursor_of(b), 0);
-    assert_int_equal(fds_session_apply(ss), FDS_OK);
-    assert_int_equal(cursor_of(b), 3);
-    assert_int_equal(take(ss, s), FDS_OK);              /* page 2: held */
-    assert_string_equal(give(ss, s), "pull");           /* after 6 */
-    assert_int_equal(s->last_pull_after, 6);
-    assert_int_equal(cursor_of(b), 3);
-    assert_int_equal(take(ss, s), FDS_OK);      /* page 3: page 2 first */
-    assert_int_equal(cursor_of(b), 6);
-    assert_string_equal(give(ss, s), "pull");           /* after 9 */
-    assert_int_equal(fds_session_apply(ss), FDS_OK);
-    assert_int_equal(cursor_of(b), 9);
-    assert_int_equal(take(ss, s), FDS_OK);              /* last page */
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING);
-    assert_int_equal(fds_session_apply_pending(ss), 1);
-    assert_int_equal(fds_session_apply(ss), FDS_OK);
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
-    assert_int_equal(cursor_of(b), 10);
-    assert_all_exist(b, 10);
-    assert_int_equal(s->n_out, 0);
-    fds_session_free(ss);
-    fds_replica_close(a);
-    fds_replica_close(b);
-    srv_free(s);
+    assert_int_equal(fds_session_apply(p.ss), FDS_DONE);  /* nothing held */
+    assert_string_equal(give(p.ss, p.s), "pull");
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* page 1 */
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 3 */
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_DONE);
+    assert_int_equal(cursor_of(p.b), 0);
+    assert_int_equal(fds_session_apply(p.ss), FDS_OK);
+    assert_int_equal(cursor_of(p.b), 3);
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* page 2: held */
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 6 */
+    assert_int_equal(p.s->last_pull_after, 6);
+    assert_int_equal(cursor_of(p.b), 3);
+    assert_int_equal(take(p.ss, p.s), FDS_OK);      /* page 3: page 2 first */
+    assert_int_equal(cursor_of(p.b), 6);
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 9 */
+    assert_int_equal(fds_session_apply(p.ss), FDS_OK);
+    assert_int_equal(cursor_of(p.b), 9);
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* last page */
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_SYNCING);
+    assert_int_equal(fds_session_apply_pending(p.ss), 1);
+    assert_int_equal(fds_session_apply(p.ss), FDS_OK);
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_IDLE);
+    assert_int_equal(cursor_of(p.b), 10);
+    assert_all_exist(p.b, 10);
+    assert_int_equal(p.s->n_out, 0);
+    paged_close(&p);
 }
 
 /* A held page lost with the session is pulled again by the next one. */
 static void test_pull_held_page_lost(void **state)
 {
     (void)state;
-    test_env t;
-    test_env_init(&t, 1700000000000, 33);
-    fds_replica *a, *b;
-    fds_session *ss;
-    srv *s = paged_server(&t, &a, &b, &ss);
-    assert_string_equal(give(ss, s), "pull");
-    assert_int_equal(take(ss, s), FDS_OK);              /* page 1: held */
-    assert_string_equal(give(ss, s), "pull");           /* after 3 */
-    fds_session_free(ss);                               /* link gone */
-    drop_replies(s);
-    assert_int_equal(cursor_of(b), 0);
-    assert_all_exist(b, 0);
-    s->pulls = 0;
-    fds_session_stats st = sync_once(b, s);
-    assert_int_equal(st.pulled, 10);
-    assert_int_equal(s->pulls, 4);
-    assert_all_exist(b, 10);
-    fds_replica_close(a);
-    fds_replica_close(b);
-    srv_free(s);
+    paged p;
+    paged_open(&p, 33);
+    assert_string_equal(give(p.ss, p.s), "pull");
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* page 1: held */
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 3 */
+    paged_drop(&p);                                     /* link gone */
+    assert_int_equal(cursor_of(p.b), 0);
+    assert_all_exist(p.b, 0);
+    p.s->pulls = 0;
+    paged_resync(&p, 10);
+    assert_int_equal(p.s->pulls, 4);
+    paged_close(&p);
 }
 
 /* A page that fails to apply fails the session: the page after it, already
@@ -596,39 +627,31 @@ static void test_pull_held_page_lost(void **state)
 static void test_pull_failed_apply(void **state)
 {
     (void)state;
-    test_env t;
-    test_env_init(&t, 1700000000000, 34);
-    fds_replica *a, *b;
-    fds_session *ss;
-    srv *s = paged_server(&t, &a, &b, &ss);
-    assert_int_equal(sqlite3_exec(b->db, "CREATE TEMP TRIGGER boom BEFORE "
+    paged p;
+    paged_open(&p, 34);
+    assert_int_equal(sqlite3_exec(p.b->db, "CREATE TEMP TRIGGER boom BEFORE "
         "INSERT ON main.reg WHEN NEW.rid = 'c4' BEGIN SELECT RAISE(ABORT, "
         "'boom'); END", NULL, NULL, NULL), SQLITE_OK);
     char *buf;
     size_t len;
-    assert_string_equal(give(ss, s), "pull");
-    assert_int_equal(take(ss, s), FDS_OK);              /* page 1 */
-    assert_string_equal(give(ss, s), "pull");           /* after 3 */
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
-    assert_int_equal(cursor_of(b), 3);
-    assert_int_equal(take(ss, s), FDS_OK);              /* page 2: c3-c5 */
-    assert_string_equal(give(ss, s), "pull");           /* after 6 */
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DB);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
-    assert_int_equal(take(ss, s), FDS_PROTO);           /* page 3 refused */
-    assert_int_equal(fds_session_apply(ss), FDS_DONE);
-    assert_int_equal(cursor_of(b), 3);
-    assert_all_exist(b, 3);
-    fds_session_free(ss);
-    drop_replies(s);
-    assert_int_equal(sqlite3_exec(b->db, "DROP TRIGGER boom", NULL, NULL,
+    assert_string_equal(give(p.ss, p.s), "pull");
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* page 1 */
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 3 */
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_DONE);
+    assert_int_equal(cursor_of(p.b), 3);
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* page 2: c3-c5 */
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 6 */
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_DB);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_FAILED);
+    assert_int_equal(take(p.ss, p.s), FDS_PROTO);           /* page 3 refused */
+    assert_int_equal(fds_session_apply(p.ss), FDS_DONE);
+    assert_int_equal(cursor_of(p.b), 3);
+    assert_all_exist(p.b, 3);
+    paged_drop(&p);
+    assert_int_equal(sqlite3_exec(p.b->db, "DROP TRIGGER boom", NULL, NULL,
                                   NULL), SQLITE_OK);
-    fds_session_stats st = sync_once(b, s);
-    assert_int_equal(st.pulled, 7);
-    assert_all_exist(b, 10);
-    fds_replica_close(a);
-    fds_replica_close(b);
-    srv_free(s);
+    paged_resync(&p, 7);
+    paged_close(&p);
 }
 
 /* A page read ahead (its pull after already out) that does not decode
@@ -637,35 +660,27 @@ static void test_pull_failed_apply(void **state)
 static void test_pull_read_ahead_bad(void **state)
 {
     (void)state;
-    test_env t;
-    test_env_init(&t, 1700000000000, 36);
-    fds_replica *a, *b;
-    fds_session *ss;
-    srv *s = paged_server(&t, &a, &b, &ss);
-    assert_string_equal(give(ss, s), "pull");
-    drop_replies(s);
+    paged p;
+    paged_open(&p, 36);
+    assert_string_equal(give(p.ss, p.s), "pull");
+    drop_replies(p.s);
     static const char bad[] =
         "{\"type\":\"changes\",\"changes\":[{\"bogus\":1}],\"last\":3,"
         "\"more\":true}";
-    assert_int_equal(fds_session_feed(ss, bad, sizeof bad - 1), FDS_OK);
-    assert_string_equal(give(ss, s), "pull");           /* after 3 */
-    assert_int_equal(s->last_pull_after, 3);
+    assert_int_equal(fds_session_feed(p.ss, bad, sizeof bad - 1), FDS_OK);
+    assert_string_equal(give(p.ss, p.s), "pull");           /* after 3 */
+    assert_int_equal(p.s->last_pull_after, 3);
     char *buf;
     size_t len;
-    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_PROTO);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_FAILED);
-    assert_non_null(strstr(fds_session_errmsg(ss), "undecodable"));
-    assert_int_equal(take(ss, s), FDS_PROTO);           /* page 2 refused */
-    assert_int_equal(cursor_of(b), 0);
-    assert_all_exist(b, 0);
-    fds_session_free(ss);
-    drop_replies(s);
-    fds_session_stats st = sync_once(b, s);
-    assert_int_equal(st.pulled, 10);
-    assert_all_exist(b, 10);
-    fds_replica_close(a);
-    fds_replica_close(b);
-    srv_free(s);
+    assert_int_equal(fds_session_next(p.ss, &buf, &len), FDS_PROTO);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_FAILED);
+    assert_non_null(strstr(fds_session_errmsg(p.ss), "undecodable"));
+    assert_int_equal(take(p.ss, p.s), FDS_PROTO);           /* page 2 refused */
+    assert_int_equal(cursor_of(p.b), 0);
+    assert_all_exist(p.b, 0);
+    paged_drop(&p);
+    paged_resync(&p, 10);
+    paged_close(&p);
 }
 
 /* A message arriving while a page is held takes effect after that page:
@@ -673,32 +688,26 @@ static void test_pull_read_ahead_bad(void **state)
 static void test_pull_held_then_revoke(void **state)
 {
     (void)state;
-    test_env t;
-    test_env_init(&t, 1700000000000, 35);
-    fds_replica *a, *b;
-    fds_session *ss;
-    srv *s = paged_server(&t, &a, &b, &ss);
-    assert_string_equal(give(ss, s), "pull");
-    assert_int_equal(take(ss, s), FDS_OK);              /* page 1: held */
+    paged p;
+    paged_open(&p, 35);
+    assert_string_equal(give(p.ss, p.s), "pull");
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* page 1: held */
     fdsp_record_ref rec = {"customer", "c1"};
     fdsp_msg m;
     memset(&m, 0, sizeof m);
     m.type = FDSP_REVOKE;
     m.records = &rec;
     m.n_records = 1;
-    srv_send(s, &m);
-    assert_int_equal(take(ss, s), FDS_OK);              /* the revoke */
-    assert_int_equal(cursor_of(b), 3);
-    assert_int_equal(fds__exists(b, "customer", "c0"), 1);
-    assert_int_equal(fds__exists_any(b, "customer", "c1"), 0);
-    pump(ss, s, -1);
-    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
-    assert_int_equal(fds__exists_any(b, "customer", "c1"), 0);
-    assert_int_equal(fds__exists(b, "customer", "c9"), 1);
-    fds_session_free(ss);
-    fds_replica_close(a);
-    fds_replica_close(b);
-    srv_free(s);
+    srv_send(p.s, &m);
+    assert_int_equal(take(p.ss, p.s), FDS_OK);              /* the revoke */
+    assert_int_equal(cursor_of(p.b), 3);
+    assert_int_equal(fds__exists(p.b, "customer", "c0"), 1);
+    assert_int_equal(fds__exists_any(p.b, "customer", "c1"), 0);
+    pump(p.ss, p.s, -1);
+    assert_int_equal(fds_session_state(p.ss), FDS_SESSION_IDLE);
+    assert_int_equal(fds__exists_any(p.b, "customer", "c1"), 0);
+    assert_int_equal(fds__exists(p.b, "customer", "c9"), 1);
+    paged_close(&p);
 }
 
 /* Rule 7: pulls come in batches and an interrupted pull resumes. */
@@ -708,14 +717,7 @@ static void test_pull_batches_resume(void **state)
     test_env t;
     test_env_init(&t, 1700000000000, 13);
     fds_replica *a = test_open(&t), *b = test_open(&t);
-    srv *s = srv_new();
-    s->page = 3;
-    for (int i = 0; i < 10; i++) {
-        char rid[16];
-        snprintf(rid, sizeof rid, "c%d", i);
-        assert_int_equal(fds__write1(a, "customer", rid, "name", rid), FDS_OK);
-    }
-    sync_once(a, s);
+    srv *s = ten_on_server(a);
     assert_int_equal(s->n_log, 10);
 
     /* B: handshake + first page only, then the link drops. */
@@ -734,11 +736,7 @@ static void test_pull_batches_resume(void **state)
     fds_session_stats st = sync_once(b, s);
     assert_int_equal(st.pulled, 7);         /* resumed after 3 */
     assert_int_equal(s->pulls, 3);          /* 3 + 3 + 1 */
-    for (int i = 0; i < 10; i++) {
-        char rid[16];
-        snprintf(rid, sizeof rid, "c%d", i);
-        assert_int_equal(fds__exists(b, "customer", rid), 1);
-    }
+    assert_all_exist(b, 10);
     /* Received changes are logged with their server sequence. */
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(b->db, "SELECT count(*), max(sseq) "
@@ -855,9 +853,7 @@ static void test_notify_triggers_pull(void **state)
     srv_send(s, &m);
     pump(sb, s, -1);
     assert_int_equal(fds_session_state(sb), FDS_SESSION_IDLE);
-    char *v = value_of(b, "customer", "c1", "name");
-    assert_string_equal(v, "from A");
-    free(v);
+    assert_value(b, "customer", "c1", "name", "from A");
 
     /* Local change in watch mode: pushed without a new session. */
     assert_int_equal(fds__write1(b, "customer", "c1", "phone", "9"), FDS_OK);
@@ -1057,9 +1053,7 @@ static void test_refusal_rebuilds_register(void **state)
 
     /* One refused write. */
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
-    char *v = value_of(a, "customer", "c1", "name");
-    assert_string_equal(v, "bad");
-    free(v);
+    assert_value(a, "customer", "c1", "name", "bad");
     fds_session_stats st = sync_once(a, s);
     assert_int_equal(st.refused, 1);
     char *after = reg_versions(a, "customer", "c1", "name", &conflict);
@@ -1082,9 +1076,7 @@ static void test_refusal_rebuilds_register(void **state)
     after = reg_versions(a, "customer", "c1", "name", &conflict);
     assert_string_equal(after, before);
     free(after);
-    v = value_of(a, "customer", "c1", "phone");
-    assert_string_equal(v, "1");
-    free(v);
+    assert_value(a, "customer", "c1", "phone", "1");
     assert_same_as_server(a, s, "customer", "c1", "name");
     assert_same_as_server(a, s, "customer", "c1", "phone");
     assert_false(history_has(a, "c1", "bad"));
@@ -1121,12 +1113,8 @@ static void test_refusal_under_pending_write(void **state)
 {
     (void)state;
     test_env t;
-    test_env_init(&t, 1700000000000, 22);
-    fds_replica *a = test_open(&t);
-    srv *s = srv_new();
-    s->refuse_value = "bad";
-    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
-    sync_once(a, s);
+    fds_replica *a;
+    srv *s = refusing_server(&t, 22, &a);
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "bad"), FDS_OK);
 
     fds_session *ss;
@@ -1150,9 +1138,7 @@ static void test_refusal_under_pending_write(void **state)
     assert_int_equal(fds__write1(a, "customer", "c1", "name", "good"), FDS_OK);
     assert_int_equal(outbox(a), 4);
     pump(ss, s, 1);                     /* the ack: "bad" refused */
-    char *v = value_of(a, "customer", "c1", "name");
-    assert_string_equal(v, "good");
-    free(v);
+    assert_value(a, "customer", "c1", "name", "good");
     assert_int_equal(outbox(a), 2);     /* "good" and its deleted = "0" */
     fds_register reg = {0, NULL};
     assert_int_equal(fds__reg_load(a, "customer", "c1", "name", &reg), FDS_OK);
@@ -1177,12 +1163,8 @@ static void test_refusal_and_conflicts(void **state)
 {
     (void)state;
     test_env t;
-    test_env_init(&t, 1700000000000, 23);
-    fds_replica *a = test_open(&t);
-    srv *s = srv_new();
-    s->refuse_value = "bad";
-    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
-    sync_once(a, s);
+    fds_replica *a;
+    srv *s = refusing_server(&t, 23, &a);
     receive(a, "c1", 1);                /* concurrent with "A" */
     int conflict;
     char *before = reg_versions(a, "customer", "c1", "name", &conflict);
@@ -1209,9 +1191,7 @@ static void test_refusal_and_conflicts(void **state)
     free(with);
     st = sync_once(a, s);
     assert_int_equal(st.refused, 1);
-    char *v = value_of(a, "customer", "c2", "name");
-    assert_string_equal(v, "from b");
-    free(v);
+    assert_value(a, "customer", "c2", "name", "from b");
     fds_register reg = {0, NULL};
     assert_int_equal(fds__reg_load(a, "customer", "c2", "name", &reg), FDS_OK);
     assert_int_equal(reg.n, 1);

@@ -20,8 +20,8 @@
 #include <cmocka.h>
 
 #include "fieldsync_proto.h"
+#include "cases.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1334,95 +1334,54 @@ static void test_names(void **state)
 
 /* ---- data cases ------------------------------------------------------------------ */
 
-static char *slurp(const char *path, size_t *len)
+/* A case of sub ("valid": must decode; "invalid": its file name is
+** "<case>--<wire error name>.json"), and what it decodes to round-trips. */
+static void run_case(const char *sub, const char *name, const char *buf,
+                     size_t len, void *ud)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-/* Walks dir; returns how many .json cases ran. */
-static int run_cases(const char *sub, int valid)
-{
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/%s", FDSP_TEST_DATA_DIR, sub);
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        fail_msg("cannot open %s", dir);
-    int count = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        if (!ends_with(ent->d_name, ".json"))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        size_t len;
-        char *buf = slurp(path, &len);
-        int want = FDSP_OK;
-        if (!valid) {
-            /* "<case>--<wire error name>.json" */
-            const char *sep = strstr(ent->d_name, "--");
-            if (sep == NULL)
-                fail_msg("%s: invalid case name lacks --<code>", ent->d_name);
-            char name[64];
-            size_t n = strlen(sep + 2) - strlen(".json");
-            assert_true(n < sizeof name);
-            memcpy(name, sep + 2, n);
-            name[n] = '\0';
-            want = fdsp_errcode(name);
-            if (strcmp(fdsp_errname(want), name) != 0 || want == FDSP_OK)
-                fail_msg("%s: \"%s\" is not an error code name", ent->d_name,
-                         name);
-        }
-        print_message("  %s/%s\n", sub, ent->d_name);
-        fdsp_msg *m = expect_n(buf, len, want);
-        if (m != NULL) {
-            /* Canonical form: re-encoding what was decoded is a fixpoint. */
-            char *b1, *b2;
-            size_t n1, n2;
-            assert_int_equal(fdsp_encode(m, &b1, &n1), FDSP_OK);
-            fdsp_msg *m2 = expect_n(b1, n1, FDSP_OK);
-            assert_msg_eq(m, m2);
-            assert_int_equal(fdsp_encode(m2, &b2, &n2), FDSP_OK);
-            assert_int_equal(n1, n2);
-            assert_memory_equal(b1, b2, n1);
-            free(b1);
-            free(b2);
-            fdsp_msg_free(m2);
-            fdsp_msg_free(m);
-        }
-        free(buf);
-        count++;
+    (void)ud;
+    int want = FDSP_OK;
+    if (strcmp(sub, "valid") != 0) {
+        const char *sep = strstr(name, "--");
+        if (sep == NULL)
+            fail_msg("%s: invalid case name lacks --<code>", name);
+        char code[64];
+        size_t n = strlen(sep + 2) - strlen(".json");
+        assert_true(n < sizeof code);
+        memcpy(code, sep + 2, n);
+        code[n] = '\0';
+        want = fdsp_errcode(code);
+        if (strcmp(fdsp_errname(want), code) != 0 || want == FDSP_OK)
+            fail_msg("%s: \"%s\" is not an error code name", name, code);
     }
-    closedir(d);
-    return count;
+    fdsp_msg *m = expect_n(buf, len, want);
+    if (m != NULL) {
+        /* Canonical form: re-encoding what was decoded is a fixpoint. */
+        char *b1, *b2;
+        size_t n1, n2;
+        assert_int_equal(fdsp_encode(m, &b1, &n1), FDSP_OK);
+        fdsp_msg *m2 = expect_n(b1, n1, FDSP_OK);
+        assert_msg_eq(m, m2);
+        assert_int_equal(fdsp_encode(m2, &b2, &n2), FDSP_OK);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(b1, b2, n1);
+        free(b1);
+        free(b2);
+        fdsp_msg_free(m2);
+        fdsp_msg_free(m);
+    }
 }
 
 static void test_data_valid(void **state)
 {
     (void)state;
-    assert_true(run_cases("valid", 1) >= 10);
+    assert_true(tcase_each("valid", run_case, NULL) >= 10);
 }
 
 static void test_data_invalid(void **state)
 {
     (void)state;
-    assert_true(run_cases("invalid", 0) >= 10);
+    assert_true(tcase_each("invalid", run_case, NULL) >= 10);
 }
 
 int main(void)

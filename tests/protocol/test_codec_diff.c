@@ -20,8 +20,8 @@
 
 #include "fieldsync_proto.h"
 #include "proto_internal.h"
+#include "cases.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +61,13 @@ static char *encode_both(const fdsp_msg *m, size_t *n_out, int *rc_out)
     return a;
 }
 
+static void assert_same_bytes(const char *a, size_t na, const char *b,
+                              size_t nb)
+{
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+}
+
 /* The whole differential check for one input; returns the code. */
 static int diff_n(const char *buf, size_t len)
 {
@@ -89,8 +96,7 @@ static int diff_n(const char *buf, size_t len)
     char *b2 = encode_both(m2, &n2, &rc2);
     assert_int_equal(rc1, FDSP_OK);
     assert_int_equal(rc2, FDSP_OK);
-    assert_int_equal(n1, n2);
-    assert_memory_equal(b1, b2, n1);
+    assert_same_bytes(b1, n1, b2, n2);
     /* The canonical form decodes again, the same way, to the same bytes. */
     fdsp_msg *m3 = NULL, *m4 = NULL;
     assert_int_equal(fdsp_decode(b1, n1, &m3, e1, sizeof e1), FDSP_OK);
@@ -98,10 +104,8 @@ static int diff_n(const char *buf, size_t len)
     size_t n3, n4;
     char *b3 = encode_both(m3, &n3, &rc1);
     char *b4 = encode_both(m4, &n4, &rc2);
-    assert_int_equal(n3, n1);
-    assert_memory_equal(b3, b1, n1);
-    assert_int_equal(n4, n1);
-    assert_memory_equal(b4, b1, n1);
+    assert_same_bytes(b3, n3, b1, n1);
+    assert_same_bytes(b4, n4, b1, n1);
     free(b1);
     free(b2);
     free(b3);
@@ -145,19 +149,42 @@ static char *rep(char c, size_t n)
 }
 
 /* printf into a new buffer. */
-static char *fmt(const char *f, ...)
+static char *vfmt(const char *f, va_list ap)
 {
-    va_list ap;
-    va_start(ap, f);
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
     assert_true(n >= 0);
     char *s = malloc((size_t)n + 1);
     assert_non_null(s);
-    va_start(ap, f);
-    vsnprintf(s, (size_t)n + 1, f, ap);
-    va_end(ap);
+    vsnprintf(s, (size_t)n + 1, f, again);
+    va_end(again);
     return s;
+}
+
+/* diff of printf(f, ...); its code. */
+__attribute__((format(printf, 1, 2)))
+static int diff_fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = vfmt(f, ap);
+    va_end(ap);
+    int rc = diff(s);
+    free(s);
+    return rc;
+}
+
+/* expect of printf(f, ...). */
+__attribute__((format(printf, 2, 3)))
+static void expect_fmt(int want, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = vfmt(f, ap);
+    va_end(ap);
+    expect(s, want);
+    free(s);
 }
 
 #define CHG(v) "{\"t\":\"customer\",\"r\":\"r1\",\"f\":\"name\",\"v\":" v \
@@ -167,53 +194,20 @@ static char *fmt(const char *f, ...)
 
 /* ---- data cases ------------------------------------------------------------ */
 
-static char *slurp(const char *path, size_t *len)
+static void diff_case(const char *sub, const char *name, const char *buf,
+                      size_t len, void *ud)
 {
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
-static int run_dir(const char *sub)
-{
-    char dir[512], path[1024];
-    snprintf(dir, sizeof dir, "%s/%s", FDSP_TEST_DATA_DIR, sub);
-    DIR *d = opendir(dir);
-    if (d == NULL)
-        fail_msg("cannot open %s", dir);
-    int count = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL) {
-        size_t nl = strlen(ent->d_name);
-        if (nl < 5 || strcmp(ent->d_name + nl - 5, ".json") != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, ent->d_name);
-        size_t len;
-        char *buf = slurp(path, &len);
-        print_message("  %s/%s\n", sub, ent->d_name);
-        diff_n(buf, len);
-        free(buf);
-        count++;
-    }
-    closedir(d);
-    return count;
+    (void)sub;
+    (void)name;
+    (void)ud;
+    diff_n(buf, len);
 }
 
 static void test_data_cases(void **state)
 {
     (void)state;
-    assert_true(run_dir("valid") >= 10);
-    assert_true(run_dir("invalid") >= 10);
+    assert_true(tcase_each("valid", diff_case, NULL) >= 10);
+    assert_true(tcase_each("invalid", diff_case, NULL) >= 10);
 }
 
 /* ---- strings ----------------------------------------------------------------- */
@@ -270,33 +264,22 @@ static void test_strings(void **state)
                                "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff",
                                "\xe4\xb8", "\xe4\x41\x41"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char *s = fmt(PUSH("\"%s\""), bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":1,\"%s\":1}", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":1}%s", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":1%s}", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
-        s = fmt("{\"type\":\"notify\",\"head\":tru%s}", bad[i]);
-        expect(s, FDSP_E_UTF8);
-        free(s);
+        expect_fmt(FDSP_E_UTF8, PUSH("\"%s\""), bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":1,\"%s\":1}",
+                   bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":1}%s", bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":1%s}", bad[i]);
+        expect_fmt(FDSP_E_UTF8, "{\"type\":\"notify\",\"head\":tru%s}",
+                   bad[i]);
     }
     const char *const good[] = {"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80",
                                 "\xed\x9f\xbf", "\xee\x80\x80", "\xef\xbf\xbf",
                                 "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-        char *s = fmt(PUSH("\"%s\""), good[i]);
-        expect(s, FDSP_OK);
-        free(s);
+        expect_fmt(FDSP_OK, PUSH("\"%s\""), good[i]);
         /* A valid character where a token belongs is bad JSON. */
-        s = fmt("{\"type\":\"notify\",\"head\":1%s}", good[i]);
-        expect(s, FDSP_E_JSON);
-        free(s);
+        expect_fmt(FDSP_E_JSON, "{\"type\":\"notify\",\"head\":1%s}",
+                   good[i]);
     }
 }
 
@@ -331,13 +314,10 @@ static void test_numbers(void **state)
         {"True", FDSP_E_JSON},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *s = fmt("{\"type\":\"notify\",\"head\":%s}", cases[i].v);
-        expect(s, cases[i].code);
-        free(s);
+        expect_fmt(cases[i].code, "{\"type\":\"notify\",\"head\":%s}",
+                   cases[i].v);
         /* Inside an ignored member every number is fine but overflow. */
-        s = fmt(NOTIFY("[%s]"), cases[i].v);
-        diff(s);
-        free(s);
+        diff_fmt(NOTIFY("[%s]"), cases[i].v);
     }
     /* An overflowing number is found while it is read: before the syntax
     ** error it sits in. */
@@ -456,9 +436,8 @@ static void test_limits(void **state)
     ** limit counts decoded bytes. */
     for (size_t n = FDSP_MAX_VALUE; n <= FDSP_MAX_VALUE + 1; n++) {
         char *v = rep('v', n);
-        char *s = fmt(PUSH("\"%s\""), v);
-        expect(s, n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK);
-        free(s);
+        expect_fmt(n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK, PUSH("\"%s\""),
+                   v);
         free(v);
         size_t m = n / 2;
         char *u = malloc(m * 6 + (n - 2 * m) * 6 + 1);
@@ -468,9 +447,8 @@ static void test_limits(void **state)
             k += (size_t)sprintf(u + k, "\\u00e9");
         if (n % 2)
             k += (size_t)sprintf(u + k, "\\n");
-        s = fmt(PUSH("\"%s\""), u);
-        expect(s, n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK);
-        free(s);
+        expect_fmt(n > FDSP_MAX_VALUE ? FDSP_E_LIMIT : FDSP_OK, PUSH("\"%s\""),
+                   u);
         free(u);
     }
     /* A batch of exactly FDSP_MAX_BATCH changes, and one more. */
