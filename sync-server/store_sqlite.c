@@ -1338,24 +1338,20 @@ static json_t *time_json(sqlite3_stmt *st, int i)
     return json_string(buf);
 }
 
-int fsv_store_user_list(fsv_store *s, json_t **out)
+/* Step st (bound already) to the end, each row made into an object by
+** row(st), into a new array *out.  `what` names the listing in errors. */
+static int list_rows(fsv_store *s, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
+                     const char *what, json_t **out)
 {
     *out = NULL;
     json_t *arr = json_array();
-    sqlite3_stmt *st = arr ? stmt(s, ST_USER_LIST) : NULL;
-    if (!st) {
-        json_decref(arr);
-        return arr ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+    if (!arr) {
+        sqlite3_reset(st);
+        return seterr(s, FSV_NOMEM, "out of memory");
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}",
-                              "user", (const char *)sqlite3_column_text(st, 0),
-                              "role", (const char *)sqlite3_column_text(st, 1),
-                              "team", (const char *)sqlite3_column_text(st, 2),
-                              "disabled", sqlite3_column_int(st, 3),
-                              "created", time_json(st, 4),
-                              "tokens", (json_int_t)sqlite3_column_int64(st, 5));
+        json_t *o = row(st);
         if (!o || json_array_append_new(arr, o) != 0) {
             sqlite3_reset(st);
             json_decref(arr);
@@ -1365,10 +1361,30 @@ int fsv_store_user_list(fsv_store *s, json_t **out)
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         json_decref(arr);
-        return dberr(s, "list users");
+        return dberr(s, what);
     }
     *out = arr;
     return FSV_OK;
+}
+
+static json_t *user_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}",
+                     "user", (const char *)sqlite3_column_text(st, 0),
+                     "role", (const char *)sqlite3_column_text(st, 1),
+                     "team", (const char *)sqlite3_column_text(st, 2),
+                     "disabled", sqlite3_column_int(st, 3),
+                     "created", time_json(st, 4),
+                     "tokens", (json_int_t)sqlite3_column_int64(st, 5));
+}
+
+int fsv_store_user_list(fsv_store *s, json_t **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = stmt(s, ST_USER_LIST);
+    if (!st)
+        return FSV_ERROR;
+    return list_rows(s, st, user_row, "list users", out);
 }
 
 int fsv_store_user_disable(fsv_store *s, const char *name)
@@ -1436,6 +1452,16 @@ int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
     return step_done(s, st, "token last use");
 }
 
+static json_t *token_row(sqlite3_stmt *st)
+{
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}",
+                     "token_id", (const char *)sqlite3_column_text(st, 0),
+                     "user", (const char *)sqlite3_column_text(st, 1),
+                     "created", time_json(st, 2),
+                     "revoked", time_json(st, 3),
+                     "last_used", time_json(st, 4));
+}
+
 int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
 {
     *out = NULL;
@@ -1443,33 +1469,11 @@ int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
     int rc = fsv_store_user_get(s, user, &u);
     if (rc != FSV_OK)
         return rc;
-    json_t *arr = json_array();
-    sqlite3_stmt *st = arr ? stmt(s, ST_TOKEN_LIST) : NULL;
-    if (!st) {
-        json_decref(arr);
-        return arr ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
-    }
+    sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST);
+    if (!st)
+        return FSV_ERROR;
     bind_text(st, 1, user);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}",
-                              "token_id", (const char *)sqlite3_column_text(st, 0),
-                              "user", (const char *)sqlite3_column_text(st, 1),
-                              "created", time_json(st, 2),
-                              "revoked", time_json(st, 3),
-                              "last_used", time_json(st, 4));
-        if (!o || json_array_append_new(arr, o) != 0) {
-            sqlite3_reset(st);
-            json_decref(arr);
-            return seterr(s, FSV_NOMEM, "out of memory");
-        }
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return dberr(s, "list tokens");
-    }
-    *out = arr;
-    return FSV_OK;
+    return list_rows(s, st, token_row, "list tokens", out);
 }
 
 int fsv_store_token_revoke(fsv_store *s, const char *token_id)
