@@ -83,13 +83,6 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
 }
 
 
-/* Until the wire carries them (trust-proto). */
-#define HELLO_STORE(m) ((const char *)NULL)
-#define HELLO_EPOCH(m) ((int64_t)0)
-#define HELLO_COUNTER(m) ((int64_t)-1)
-#define WELCOME_TRUST(w, counter, store, epoch, time) \
-    ((void)(counter), (void)(store), (void)(epoch), (void)(time))
-
 /* A reset device's second hello on the same connection: forget what the
 ** session knew of the old id (its clashes, queued full state, cursor). */
 static void session_reset(fsv_session *s, const char *device)
@@ -160,8 +153,8 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
     /* Rule 13: a device that has seen more than this store holds, or
     ** another store or epoch, is talking to a restored server; its
     ** re-sends of others' changes are accepted (relayed). */
-    const char *h_store = HELLO_STORE(m);
-    int64_t h_epoch = HELLO_EPOCH(m);
+    const char *h_store = m->store;
+    int64_t h_epoch = m->epoch;
     s->restore = m->cursor > head ||
                  (h_store && strcmp(h_store, store_id) != 0) ||
                  (h_epoch && h_epoch != epoch);
@@ -173,8 +166,7 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
                  (long long)epoch);
     /* Rule 12: a device behind what the server accepted from it resets
     ** and says hello once more on this connection. */
-    int64_t h_counter = HELLO_COUNTER(m);
-    s->rehello_ok = h_counter >= 0 && counter > h_counter;
+    s->rehello_ok = counter > m->dev_counter;   /* absent: 0 */
     fdsp_msg w;
     memset(&w, 0, sizeof w);
     w.type = FDSP_WELCOME;
@@ -183,7 +175,10 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
     w.role = s->user.role;
     w.device = s->device;
     w.head = head;
-    WELCOME_TRUST(w, counter, store_id, epoch, fsv_now_ms());
+    w.dev_counter = counter;
+    w.store = store_id[0] ? store_id : NULL;
+    w.epoch = epoch;
+    w.server_time = fsv_now_ms();
     return fsv_sess_send(s, &w);
 }
 
@@ -236,7 +231,7 @@ static int others_to_ask(const fsv_session *from)
 /* The ack's stamps (rule 14): for change i of the push, the HLC the server
 ** stored and the device must keep. */
 struct push_stamps {
-    struct push_stamp { size_t i; uint64_t h; } *v;
+    fdsp_stamp *v;
     size_t n;
 };
 
@@ -246,13 +241,11 @@ static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
     if (!p)
         return -1;
     ps->v = p;
-    ps->v[ps->n].i = i;
-    ps->v[ps->n].h = h;
+    ps->v[ps->n].index = i;
+    ps->v[ps->n].hlc = h;
     ps->n++;
     return 0;
 }
-
-#define PUSH_STAMPS_TO_ACK(a, ps) ((void)0)
 
 
 /* Merge one batch in one transaction; ack only after the commit. */
@@ -415,7 +408,8 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         a.accepted = accepted;
         a.refused = ref;
         a.n_refused = n_ref;
-        PUSH_STAMPS_TO_ACK(a, ps);
+        a.stamps = ps.v;
+        a.n_stamps = ps.n;
         result = fsv_sess_send(s, &a);
         s->pushed += (int64_t)accepted;
         fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"

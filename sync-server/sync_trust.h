@@ -15,13 +15,14 @@
 #include "server.h"
 
 /* A change whose HLC is more than this ahead of the server's clock is
-** re-stamped with the server's HLC (rule 14); the same bound core uses. */
+** re-stamped with the server's HLC (rule 14).  core's fieldsync.h defines
+** it for the device (branch trust-device), with the same guard. */
 #ifndef FDS_CLOCK_BOUND_MS
 #define FDS_CLOCK_BOUND_MS (5 * 60 * 1000)
 #endif
 
-/* The device_clash error code (FDSP_E_CLASH on the wire). */
-#define FSV_E_CLASH FDSP_E_VALUE
+/* The device_clash refusal (rule 12). */
+#define FSV_E_CLASH FDSP_E_CLASH
 
 /* The accepted counters of one push, loaded once per device and batch and
 ** raised by the changes accepted earlier in it (rule 15 step 2). */
