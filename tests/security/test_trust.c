@@ -705,6 +705,7 @@ static void test_backup_while_serving(void **state)
                                    vv1("dev-a", 3), h));
     assert_int_equal(accepted_of(ack), 1);
     json_decref(ack);
+    rw_close(&a);
     json_t *w = hello(s, &a, alice, "dev-a", NULL);
     long long old_epoch = json_integer_value(json_object_get(w, "epoch"));
     char old_store[64];
