@@ -103,6 +103,7 @@ typedef struct inflight {
     int64_t batch;
     size_t n;
     int64_t *lseq;                  /* log rows carried, in batch order */
+    int resend;                     /* rule 13: rows re-sent, not the outbox */
 } inflight;
 
 struct fds_session {
@@ -126,6 +127,13 @@ struct fds_session {
     int64_t cursor;                 /* mirrors meta "cursor" */
     int64_t head;                   /* latest server seq we were told of */
     fds_session_stats stats;
+    /* Trust (rules 12-14; the functions in "Trust" below). */
+    int reset_wanted;               /* rule 12: reset once nothing in flight */
+    uint64_t reset_counter;         /* the welcome's counter (0: a clash) */
+    int resets;                     /* done on this connection (at most 1) */
+    int64_t resent_upto;            /* highest re-send row pushed */
+    int resending;                  /* re-send rows may be left to push */
+    json_t *notes;                  /* fds_session_notes */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
 };
@@ -135,6 +143,11 @@ static int fail(fds_session *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Trust (rules 12-14): defined in their own section below. */
+static sqlite3_stmt *resend_stmt(fds_replica *r);
+static int hello_trust(fds_session *s, fdsp_msg *m, char **store);
+static int reset_next(fds_session *s, char **buf, size_t *len);
 
 static int fail(fds_session *s, int rc, const char *fmt, ...)
 {
@@ -162,6 +175,8 @@ int fds_session_new(fds_replica *r, fds_session **out)
     s->state = FDS_SESSION_HANDSHAKE;
     s->next_batch = 1;
     int rc = fds__meta_get_i64(r, "cursor", 0, &s->cursor);
+    if (rc == FDS_OK && (s->notes = json_array()) == NULL)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     if (rc != FDS_OK) {
         free(s);
         return rc;
@@ -185,6 +200,7 @@ void fds_session_free(fds_session *s)
     arena_free(&s->mem);
     fdsp_msg_free(s->held);             /* never applied: pulled again */
     free(s->raw);
+    json_decref(s->notes);
     free(s);
 }
 
@@ -203,13 +219,39 @@ const char *fds_session_errmsg(const fds_session *s)
     return s->errmsg;
 }
 
+const json_t *fds_session_notes(const fds_session *s)
+{
+    return s->notes;
+}
+
+static void note(fds_session *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* A note that cannot be stored (out of memory) is lost: it is a log line,
+** not state. */
+static void note(fds_session *s, const char *fmt, ...)
+{
+    char buf[FDS__ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_array_append_new(s->notes, json_string(buf));
+}
+
 void fds_session_local_changed(fds_session *s)
 {
     /* With nothing in flight, every unacknowledged row is eligible again:
     ** this also retries a batch the server answered with a non-fatal
     ** error (at the caller's pace, e.g. once a second in watch mode). */
-    if (s->n_fl == 0)
+    if (s->n_fl == 0) {
         s->pushed_upto = 0;
+        s->resent_upto = 0;
+        s->resending = 1;
+    }
     if (s->state == FDS_SESSION_IDLE)
         s->state = FDS_SESSION_SYNCING;
 }
@@ -236,7 +278,11 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     m.device = s->r->device;
     m.cursor = s->cursor;
     m.client = CLIENT_NAME;
-    int rc = emit(s, &m, buf, len);
+    char *store = NULL;
+    int rc = hello_trust(s, &m, &store);
+    if (rc == FDS_OK)
+        rc = emit(s, &m, buf, len);
+    free(store);
     if (rc == FDS_OK)
         s->hello_sent = 1;
     return rc;
@@ -417,20 +463,22 @@ static int vv_arena(arena *a, const char *text, fdsp_vv *out)
 }
 
 /* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto: *out and
-** every string and vector in it live in s->mem until the next read. */
+** every string and vector in it live in s->mem until the next read.
+** resend: the rows queued for re-send after s->resent_upto instead (rule
+** 13), with the user each was stored with (resend_stmt). */
 static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
-                       size_t *n)
+                       size_t *n, int resend)
 {
     fds_replica *r = s->r;
     *out = NULL;
     *lseq = NULL;
     *n = 0;
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_OUTBOX_LIST,
+    sqlite3_stmt *st = resend ? resend_stmt(r) : fds__stmt(r, FDS__ST_OUTBOX_LIST,
         "SELECT lseq, tbl, rid, field, value, vv, hlc, device FROM log "
         "WHERE origin = 1 AND acked = 0 AND lseq > ?1 ORDER BY lseq LIMIT ?2");
     if (st == NULL)
         return FDS_DB;
-    sqlite3_bind_int64(st, 1, s->pushed_upto);
+    sqlite3_bind_int64(st, 1, resend ? s->resent_upto : s->pushed_upto);
     sqlite3_bind_int(st, 2, FDSP_MAX_BATCH);
     arena *a = &s->mem;
     arena_reset(a);
@@ -449,8 +497,11 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         x->field = col_arena(a, st, 3, &oom);
         x->value = col_arena(a, st, 4, &oom);
         x->device = col_arena(a, st, 7, &oom);
+        if (resend)
+            x->user = col_arena(a, st, 8, &oom);
         x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
-        if (oom || !x->table || !x->record || !x->field || !x->device) {
+        if (oom || !x->table || !x->record || !x->field || !x->device ||
+            (resend && !x->user)) {
             rc = FDS_NOMEM;
             break;
         }
@@ -463,7 +514,10 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     else if (rc != FDS_OK)
         rc = fds__error(r, FDS_DB, "outbox row %lld is corrupt",
                         (long long)ls[k - 1]);
-    sqlite3_reset(st);
+    if (resend)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
     if (rc != FDS_OK || k == 0) {
         free(ls);
         return rc;
@@ -474,18 +528,19 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     return FDS_OK;
 }
 
-/* Push the next outbox rows.  FDS_DONE if there are none. */
-static int send_push(fds_session *s, char **buf, size_t *len)
+/* Push the next outbox rows (resend: the next rows queued for re-send,
+** rule 13).  FDS_DONE if there are none. */
+static int send_push(fds_session *s, char **buf, size_t *len, int resend)
 {
     fdsp_change *c;
     int64_t *ls;
     size_t n;
-    int rc = load_outbox(s, &c, &ls, &n);
+    int rc = load_outbox(s, &c, &ls, &n, resend);
     if (rc != FDS_OK)
         return fail_db(s, rc);
     if (n == 0)
         return FDS_DONE;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; !resend && i < n; i++)
         c[i].user = s->r->user;         /* borrowed; not freed below */
 
     fdsp_msg m;
@@ -525,7 +580,11 @@ static int send_push(fds_session *s, char **buf, size_t *len)
     f->batch = s->next_batch++;
     f->n = sent;
     f->lseq = ls;
-    s->pushed_upto = ls[sent - 1];
+    f->resend = resend;
+    if (resend)
+        s->resent_upto = ls[sent - 1];
+    else
+        s->pushed_upto = ls[sent - 1];
     s->state = FDS_SESSION_SYNCING;
     return FDS_OK;
 }
@@ -542,8 +601,16 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     default:
         break;
     }
+    if (s->reset_wanted)
+        return reset_next(s, buf, len);
     if (s->n_fl < WINDOW) {
-        int rc = send_push(s, buf, len);
+        int rc = send_push(s, buf, len, 0);
+        if (rc == FDS_DONE && s->resending) {
+            /* the outbox first, then re-sends (rule 13) */
+            rc = send_push(s, buf, len, 1);
+            if (rc == FDS_DONE)
+                s->resending = 0;
+        }
         if (rc != FDS_DONE)
             return rc;
     }
@@ -568,6 +635,198 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     return FDS_DONE;
 }
 
+
+/* ---- Trust: rules 12-14 (docs/internals/trust.md) ---------------------------
+** Kept together here, apart from the push/pull machinery they hook into;
+** the replica work itself is in trust.c. */
+
+/* The rows queued for re-send (rule 13), as load_outbox reads them plus
+** the user each was stored with.  Prepared per batch (finalized by
+** load_outbox): a re-send happens once per server restore. */
+static sqlite3_stmt *resend_stmt(fds_replica *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db,
+            "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user "
+            "FROM log WHERE resend = 1 AND lseq > ?1 ORDER BY lseq LIMIT ?2",
+            -1, &st, NULL) != SQLITE_OK) {
+        fds__dberror(r, "preparing re-send");
+        return NULL;
+    }
+    return st;
+}
+
+/* The hello's trust members: the replica's counter, and the store id and
+** epoch of its last welcome when it has them (*store is malloc'd). */
+static int hello_trust(fds_session *s, fdsp_msg *m, char **store)
+{
+    *store = NULL;
+    m->dev_counter = (int64_t)s->r->counter;
+    int rc = fds_meta_get(s->r, "store", store);
+    if (rc == FDS_NOTFOUND)
+        return FDS_OK;
+    if (rc == FDS_OK)
+        rc = fds__meta_get_i64(s->r, "epoch", 0, &m->epoch);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    m->store = *store;
+    return FDS_OK;
+}
+
+/* Rule 12, once no push is in flight: stop pushing (next() comes here
+** instead), let pulls already asked for arrive and apply, then reset the
+** replica and say hello again under the new id on this connection. */
+static int reset_next(fds_session *s, char **buf, size_t *len)
+{
+    if ((s->held || s->raw) && !s->manual_apply) {
+        int rc = apply_held(s);
+        if (rc != FDS_OK)
+            return rc;
+    }
+    s->prefetch = 0;                    /* pulled from 0 again after */
+    s->pull_wanted = 0;
+    if (s->n_fl > 0 || s->pulling || s->held || s->raw)
+        return FDS_DONE;
+    char old[FDS__UUID_LEN + 1];
+    memcpy(old, s->r->device, sizeof old);
+    int rc = fds__device_reset(s->r, s->reset_counter);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    note(s, "device reset: this replica was restored or copied (device %s "
+         "%s); it now syncs as device %s", old,
+         s->reset_counter ? "is behind the server's counter"
+                          : "clashed with another copy",
+         s->r->device);
+    s->reset_wanted = 0;
+    s->resets++;
+    s->stats.device_reset = 1;
+    s->cursor = 0;
+    s->head = 0;
+    s->pushed_upto = 0;
+    s->resent_upto = 0;
+    s->pull_after = 0;
+    s->state = FDS_SESSION_HANDSHAKE;
+    s->hello_sent = 0;
+    return send_hello(s, buf, len);
+}
+
+/* The welcome's trust members (after the user and role are stored).
+** *done = 1 when a reset is due: the rest of this welcome is not used
+** (the hello after the reset still shows the stored store and epoch). */
+static int welcome_trust(fds_session *s, const fdsp_msg *m, int *done)
+{
+    fds_replica *r = s->r;
+    *done = 0;
+    if (m->dev_counter > 0 && (uint64_t)m->dev_counter > r->counter &&
+        s->resets == 0) {
+        s->reset_wanted = 1;
+        s->reset_counter = (uint64_t)m->dev_counter;
+        *done = 1;
+        return FDS_OK;
+    }
+    if (m->server_time > 0) {
+        s->stats.clock_known = 1;
+        s->stats.clock_skew_ms = m->server_time - fds__now_ms(r);
+    }
+    char *store = NULL;
+    int64_t epoch = 0;
+    int rc = fds_meta_get(r, "store", &store);
+    if (rc == FDS_NOTFOUND)
+        rc = FDS_OK;
+    else if (rc == FDS_OK)
+        rc = fds__meta_get_i64(r, "epoch", 0, &epoch);
+    if (rc != FDS_OK) {
+        free(store);
+        return fail_db(s, rc);
+    }
+    int moved = store != NULL && m->store != NULL &&
+                (strcmp(store, m->store) != 0 || epoch != m->epoch);
+    int behind = s->cursor > m->head;
+    int restored = moved || behind;
+    int64_t queued = 0;
+    rc = fds__begin(r);
+    if (rc == FDS_OK) {
+        if (m->store != NULL)
+            rc = fds_meta_set(r, "store", m->store);
+        if (rc == FDS_OK && m->store != NULL)
+            rc = fds__meta_set_i64(r, "epoch", m->epoch);
+        if (rc == FDS_OK && restored)
+            rc = fds__server_restored(r, &queued);
+        rc = fds__end(r, rc);
+    }
+    if (rc != FDS_OK) {
+        free(store);
+        return fail_db(s, rc);
+    }
+    if (restored) {
+        if (moved)
+            note(s, "server restored: store %s epoch %lld, this replica last "
+                 "synced with store %s epoch %lld; re-sending %lld changes",
+                 m->store, (long long)m->epoch, store, (long long)epoch,
+                 (long long)queued);
+        else
+            note(s, "server restored: its head %lld is behind this replica's "
+                 "cursor %lld; re-sending %lld changes", (long long)m->head,
+                 (long long)s->cursor, (long long)queued);
+        s->stats.server_restored = 1;
+        s->stats.resent += queued;
+        s->cursor = 0;
+    }
+    free(store);
+    s->resending = 1;                   /* also an earlier, interrupted one */
+    s->resent_upto = 0;
+    return FDS_OK;
+}
+
+/* Rule 14: the HLCs the server stored for changes of batch f where they
+** differ from what was pushed.  Inside the ack's transaction. */
+static int apply_stamps(fds_session *s, const inflight *f, const fdsp_msg *m)
+{
+    int rc = FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < m->n_stamps; i++)
+        rc = fds__apply_stamp(s->r, f->lseq[m->stamps[i].index],
+                              m->stamps[i].hlc);
+    return rc;
+}
+
+/* The ack of a re-send batch (rule 13): every row is answered.  A refused
+** one was not this user's work here (another device's change, or one the
+** server had accepted before it was restored): dropped quietly, with a
+** note, never a refusal record or an undo. */
+static int ack_resend(fds_session *s, const inflight *f, const fdsp_msg *m)
+{
+    int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
+    if (rc == FDS_OK)
+        rc = fds__resend_done(s->r, f->lseq, f->n);
+    if (rc == FDS_OK)
+        rc = apply_stamps(s, f, m);
+    if (began)
+        rc = fds__end_relaxed(s->r, rc);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    size_t refused = 0;
+    for (size_t i = 0; i < m->n_refused; i++) {
+        size_t j = 0;
+        while (j < i && m->refused[j].index != m->refused[i].index)
+            j++;
+        if (j < i)
+            continue;
+        refused++;
+        note(s, "re-sent change dropped (%s): %s",
+             fdsp_errname(m->refused[i].code),
+             m->refused[i].message ? m->refused[i].message : "");
+    }
+    s->stats.relay_dropped += (int64_t)refused;
+    return FDS_OK;
+}
+
+/* 1 if refusal i of an ack is a clash (rule 12): not a refusal of the
+** user's work, the change is re-stamped and re-sent after the reset. */
+static int is_clash(const fdsp_refusal *f)
+{
+    return f->code == FDSP_E_CLASH;
+}
+
 /* ---- Incoming -------------------------------------------------------------- */
 
 static int on_welcome(fds_session *s, const fdsp_msg *m)
@@ -586,8 +845,13 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     }
     if (rc != FDS_OK)
         return fail_db(s, rc);
-    s->head = m->head;
+    int reset = 0;
+    if ((rc = welcome_trust(s, m, &reset)) != FDS_OK)
+        return rc;
     s->state = FDS_SESSION_SYNCING;
+    if (reset)                          /* next() resets and says hello */
+        return FDS_OK;
+    s->head = m->head;
     s->pull_wanted = 1;                 /* always catch up once */
     return FDS_OK;
 }
@@ -771,6 +1035,21 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
             return fail(s, FDS_PROTO, "ack of batch %lld refuses change %zu "
                         "of %zu", (long long)m->batch, m->refused[i].index,
                         f->n);
+    for (size_t i = 0; i < m->n_stamps; i++)
+        if (m->stamps[i].index >= f->n)
+            return fail(s, FDS_PROTO, "ack of batch %lld stamps change %zu "
+                        "of %zu", (long long)m->batch, m->stamps[i].index,
+                        f->n);
+    if (f->resend) {
+        int arc = ack_resend(s, f, m);
+        if (arc != FDS_OK)
+            return arc;
+        inflight_clear(f);
+        memmove(&s->fl[k], &s->fl[k + 1], (s->n_fl - k - 1) * sizeof *f);
+        s->n_fl--;
+        memset(&s->fl[s->n_fl], 0, sizeof *f);
+        return FDS_OK;
+    }
     /* Every change of the batch leaves the outbox: accepted ones are
     ** committed on the server, refused ones would be refused again. */
     fdsp_change *key = NULL;
@@ -781,9 +1060,19 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
     if (rc == FDS_OK)
         rc = mark_acked(s->r, f->lseq, f->n);
-    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
+    if (rc == FDS_OK)
+        rc = apply_stamps(s, f, m);
+    size_t clashes = 0;
+    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++) {
+        if (is_clash(&m->refused[i])) {
+            /* rule 12: stays in the outbox, re-stamped by the reset */
+            rc = fds__unack(s->r, f->lseq[m->refused[i].index]);
+            clashes++;
+            continue;
+        }
         rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i],
                             &key[i]);
+    }
     if (rc == FDS_OK)
         rc = rebuild_refused(s->r, key, m->n_refused);
     for (size_t i = 0; i < m->n_refused; i++)
@@ -794,14 +1083,21 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     if (rc != FDS_OK)
         return fail_db(s, rc);
     /* Count distinct refused indexes (a peer may repeat one). */
-    size_t refused = 0;
+    size_t refused = 0, clashed = 0;
     for (size_t i = 0; i < m->n_refused; i++) {
         size_t j = 0;
         while (j < i && m->refused[j].index != m->refused[i].index)
             j++;
-        refused += j == i;
+        if (j == i && is_clash(&m->refused[i]))
+            clashed++;
+        else
+            refused += j == i;
     }
-    s->stats.pushed += (int64_t)(f->n - refused);
+    if (clashes > 0 && !s->reset_wanted && s->resets == 0) {
+        s->reset_wanted = 1;            /* next() waits, then resets */
+        s->reset_counter = 0;
+    }
+    s->stats.pushed += (int64_t)(f->n - refused - clashed);
     s->stats.refused += (int64_t)refused;
     inflight_clear(f);
     memmove(&s->fl[k], &s->fl[k + 1], (s->n_fl - k - 1) * sizeof *f);
