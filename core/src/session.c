@@ -103,7 +103,8 @@ typedef struct inflight {
     int64_t batch;
     size_t n;
     int64_t *lseq;                  /* log rows carried, in batch order */
-    int resend;                     /* rule 13: rows re-sent, not the outbox */
+    unsigned char *rs;              /* rule 13: rs[i] 1 if row i is a
+                                    ** re-send; NULL: all outbox rows */
 } inflight;
 
 struct fds_session {
@@ -131,8 +132,7 @@ struct fds_session {
     int reset_wanted;               /* rule 12: reset once nothing in flight */
     uint64_t reset_counter;         /* the welcome's counter (0: a clash) */
     int resets;                     /* done on this connection (at most 1) */
-    int64_t resent_upto;            /* highest re-send row pushed */
-    int resending;                  /* re-send rows may be left to push */
+    int resending;                  /* rows queued for re-send may be left */
     json_t *notes;                  /* fds_session_notes */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
@@ -148,6 +148,8 @@ static int fail(fds_session *s, int rc, const char *fmt, ...)
 static sqlite3_stmt *resend_stmt(fds_replica *r);
 static int hello_trust(fds_session *s, fdsp_msg *m, char **store);
 static int reset_next(fds_session *s, char **buf, size_t *len);
+static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n);
+static int resend_left(fds_session *s);
 
 static int fail(fds_session *s, int rc, const char *fmt, ...)
 {
@@ -188,6 +190,7 @@ int fds_session_new(fds_replica *r, fds_session **out)
 static void inflight_clear(inflight *f)
 {
     free(f->lseq);
+    free(f->rs);
     memset(f, 0, sizeof *f);
 }
 
@@ -249,7 +252,6 @@ void fds_session_local_changed(fds_session *s)
     ** error (at the caller's pace, e.g. once a second in watch mode). */
     if (s->n_fl == 0) {
         s->pushed_upto = 0;
-        s->resent_upto = 0;
         s->resending = 1;
     }
     if (s->state == FDS_SESSION_IDLE)
@@ -464,10 +466,11 @@ static int vv_arena(arena *a, const char *text, fdsp_vv *out)
 
 /* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto: *out and
 ** every string and vector in it live in s->mem until the next read.
-** resend: the rows queued for re-send after s->resent_upto instead (rule
-** 13), with the user each was stored with (resend_stmt). */
+** resend: the rows queued for re-send too, in one lseq order with the
+** outbox (rule 13; resend_stmt), each with the user it was stored with and
+** *rs[i] saying which rows are re-sends (malloc'd). */
 static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
-                       size_t *n, int resend)
+                       size_t *n, int resend, unsigned char **rs)
 {
     fds_replica *r = s->r;
     *out = NULL;
@@ -478,12 +481,14 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         "WHERE origin = 1 AND acked = 0 AND lseq > ?1 ORDER BY lseq LIMIT ?2");
     if (st == NULL)
         return FDS_DB;
-    sqlite3_bind_int64(st, 1, resend ? s->resent_upto : s->pushed_upto);
+    sqlite3_bind_int64(st, 1, s->pushed_upto);
     sqlite3_bind_int(st, 2, FDSP_MAX_BATCH);
     arena *a = &s->mem;
     arena_reset(a);
     fdsp_change *c = arena_alloc(a, FDSP_MAX_BATCH * sizeof *c);
     int64_t *ls = calloc(FDSP_MAX_BATCH, sizeof *ls);
+    if (resend && (*rs = calloc(FDSP_MAX_BATCH, 1)) == NULL)
+        ls = (free(ls), NULL);
     int rc = (c && ls) ? FDS_OK : FDS_NOMEM, step;
     size_t k = 0;
     while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -497,8 +502,10 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         x->field = col_arena(a, st, 3, &oom);
         x->value = col_arena(a, st, 4, &oom);
         x->device = col_arena(a, st, 7, &oom);
-        if (resend)
+        if (resend && ((*rs)[k - 1] = sqlite3_column_int(st, 9) != 0))
             x->user = col_arena(a, st, 8, &oom);
+        else if (resend)
+            x->user = s->r->user;       /* an outbox row, as below */
         x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
         if (oom || !x->table || !x->record || !x->field || !x->device ||
             (resend && !x->user)) {
@@ -520,6 +527,10 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         sqlite3_reset(st);
     if (rc != FDS_OK || k == 0) {
         free(ls);
+        if (resend) {
+            free(*rs);
+            *rs = NULL;
+        }
         return rc;
     }
     *out = c;
@@ -528,18 +539,22 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     return FDS_OK;
 }
 
-/* Push the next outbox rows (resend: the next rows queued for re-send,
-** rule 13).  FDS_DONE if there are none. */
-static int send_push(fds_session *s, char **buf, size_t *len, int resend)
+/* Push the next outbox rows (while s->resending, the rows queued for
+** re-send among them, rule 13).  FDS_DONE if there are none. */
+static int send_push(fds_session *s, char **buf, size_t *len)
 {
     fdsp_change *c;
     int64_t *ls;
+    unsigned char *rs = NULL;
     size_t n;
-    int rc = load_outbox(s, &c, &ls, &n, resend);
+    int resend = s->resending;
+    int rc = load_outbox(s, &c, &ls, &n, resend, &rs);
     if (rc != FDS_OK)
         return fail_db(s, rc);
-    if (n == 0)
+    if (n == 0) {
+        s->resending = 0;               /* nothing queued is left */
         return FDS_DONE;
+    }
     for (size_t i = 0; !resend && i < n; i++)
         c[i].user = s->r->user;         /* borrowed; not freed below */
 
@@ -574,17 +589,15 @@ static int send_push(fds_session *s, char **buf, size_t *len, int resend)
     size_t sent = m.n_changes;
     if (rc != FDS_OK) {
         free(ls);
+        free(rs);
         return rc;
     }
     inflight *f = &s->fl[s->n_fl++];
     f->batch = s->next_batch++;
     f->n = sent;
     f->lseq = ls;
-    f->resend = resend;
-    if (resend)
-        s->resent_upto = ls[sent - 1];
-    else
-        s->pushed_upto = ls[sent - 1];
+    f->rs = rs;
+    s->pushed_upto = ls[sent - 1];
     s->state = FDS_SESSION_SYNCING;
     return FDS_OK;
 }
@@ -604,13 +617,7 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     if (s->reset_wanted)
         return reset_next(s, buf, len);
     if (s->n_fl < WINDOW) {
-        int rc = send_push(s, buf, len, 0);
-        if (rc == FDS_DONE && s->resending) {
-            /* the outbox first, then re-sends (rule 13) */
-            rc = send_push(s, buf, len, 1);
-            if (rc == FDS_DONE)
-                s->resending = 0;
-        }
+        int rc = send_push(s, buf, len);
         if (rc != FDS_DONE)
             return rc;
     }
@@ -640,15 +647,26 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
 ** Kept together here, apart from the push/pull machinery they hook into;
 ** the replica work itself is in trust.c. */
 
-/* The rows queued for re-send (rule 13), as load_outbox reads them plus
-** the user each was stored with.  Prepared per batch (finalized by
-** load_outbox): a re-send happens once per server restore. */
+/* While re-sending (rule 13): the outbox and the rows queued for re-send,
+** as load_outbox reads them plus the user each was stored with and the
+** resend flag, in the order this replica logged them.  That order, not
+** "the outbox first", is what the server's rule 15 needs: a device's own
+** changes arrive in counter order (an acknowledged change re-sent after a
+** newer one would name a counter the server has passed without holding
+** it: a clash), and every change after those its vector names (a local
+** write on top of a received change must not arrive before it).  Two
+** partial-index scans merged in lseq order.  Prepared per batch
+** (finalized by load_outbox): a re-send happens once per server restore. */
 static sqlite3_stmt *resend_stmt(fds_replica *r)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db,
-            "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user "
-            "FROM log WHERE resend = 1 AND lseq > ?1 ORDER BY lseq LIMIT ?2",
+            "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user, "
+            "resend FROM log WHERE origin = 1 AND acked = 0 AND lseq > ?1 "
+            "UNION ALL "
+            "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user, "
+            "resend FROM log WHERE resend = 1 AND lseq > ?1 "
+            "ORDER BY 1 LIMIT ?2",
             -1, &st, NULL) != SQLITE_OK) {
         fds__dberror(r, "preparing re-send");
         return NULL;
@@ -703,7 +721,6 @@ static int reset_next(fds_session *s, char **buf, size_t *len)
     s->cursor = 0;
     s->head = 0;
     s->pushed_upto = 0;
-    s->resent_upto = 0;
     s->pull_after = 0;
     s->state = FDS_SESSION_HANDSHAKE;
     s->hello_sent = 0;
@@ -773,9 +790,17 @@ static int welcome_trust(fds_session *s, const fdsp_msg *m, int *done)
         s->cursor = 0;
     }
     free(store);
-    s->resending = 1;                   /* also an earlier, interrupted one */
-    s->resent_upto = 0;
+    /* also a re-send an earlier session did not finish */
+    if ((rc = resend_left(s)) != FDS_OK)
+        return rc;
     return FDS_OK;
+}
+
+/* 1 if refusal i of an ack is a clash (rule 12): not a refusal of the
+** user's work, the change is re-stamped and re-sent after the reset. */
+static int is_clash(const fdsp_refusal *f)
+{
+    return f->code == FDSP_E_CLASH;
 }
 
 /* Rule 14: the HLCs the server stored for changes of batch f where they
@@ -789,43 +814,22 @@ static int apply_stamps(fds_session *s, const inflight *f, const fdsp_msg *m)
     return rc;
 }
 
-/* The ack of a re-send batch (rule 13): every row is answered.  A refused
-** one was not this user's work here (another device's change, or one the
-** server had accepted before it was restored): dropped quietly, with a
-** note, never a refusal record or an undo. */
-static int ack_resend(fds_session *s, const inflight *f, const fdsp_msg *m)
+/* Rule 13: set s->resending when rows are queued for re-send (a restore
+** seen now, or one an earlier session did not finish). */
+static int resend_left(fds_session *s)
 {
-    int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
-    if (rc == FDS_OK)
-        rc = fds__resend_done(s->r, f->lseq, f->n);
-    if (rc == FDS_OK)
-        rc = apply_stamps(s, f, m);
-    if (began)
-        rc = fds__end_relaxed(s->r, rc);
-    if (rc != FDS_OK)
-        return fail_db(s, rc);
-    size_t refused = 0;
-    for (size_t i = 0; i < m->n_refused; i++) {
-        size_t j = 0;
-        while (j < i && m->refused[j].index != m->refused[i].index)
-            j++;
-        if (j < i)
-            continue;
-        refused++;
-        note(s, "re-sent change dropped (%s): %s",
-             fdsp_errname(m->refused[i].code),
-             m->refused[i].message ? m->refused[i].message : "");
-    }
-    s->stats.relay_dropped += (int64_t)refused;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->r->db, "SELECT 1 FROM log WHERE resend = 1 "
+                           "LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return fail_db(s, fds__dberror(s->r, "reading re-send queue"));
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return fail_db(s, fds__dberror(s->r, "reading re-send queue"));
+    s->resending = step == SQLITE_ROW;
     return FDS_OK;
 }
 
-/* 1 if refusal i of an ack is a clash (rule 12): not a refusal of the
-** user's work, the change is re-stamped and re-sent after the reset. */
-static int is_clash(const fdsp_refusal *f)
-{
-    return f->code == FDSP_E_CLASH;
-}
 
 /* ---- Incoming -------------------------------------------------------------- */
 
@@ -1019,6 +1023,77 @@ static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
     return rc;
 }
 
+/* Trust, rule 13: the ack of a batch carrying re-sent rows (f->rs).
+** Outbox rows are answered as on_ack does; re-sent rows leave the queue
+** whatever the answer.  A refused re-sent row was not this user's work
+** here (another device's change, or one of its own the server had taken
+** before it was restored): dropped quietly with a note, never recorded as
+** a refusal nor undone.  Clashes of outbox rows reset as on_ack does. */
+static int ack_mixed(fds_session *s, const inflight *f, const fdsp_msg *m)
+{
+    int64_t *own = malloc((f->n + 1) * sizeof *own);
+    int64_t *re = malloc((f->n + 1) * sizeof *re);
+    fdsp_change *key = calloc(m->n_refused + 1, sizeof *key);
+    unsigned char *seen = calloc(f->n + 1, 1);
+    if (!own || !re || !key || !seen) {
+        free(own);
+        free(re);
+        free(key);
+        free(seen);
+        return fail(s, FDS_NOMEM, "out of memory");
+    }
+    size_t n_own = 0, n_re = 0, refused = 0, clashed = 0, dropped = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->rs[i])
+            re[n_re++] = f->lseq[i];
+        else
+            own[n_own++] = f->lseq[i];
+    }
+    int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
+    if (rc == FDS_OK)
+        rc = mark_acked(s->r, own, n_own);
+    if (rc == FDS_OK)
+        rc = fds__resend_done(s->r, re, n_re);
+    if (rc == FDS_OK)
+        rc = apply_stamps(s, f, m);
+    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++) {
+        const fdsp_refusal *x = &m->refused[i];
+        if (seen[x->index]++)
+            continue;                   /* a peer may repeat one */
+        if (f->rs[x->index]) {
+            note(s, "re-sent change dropped (%s): %s", fdsp_errname(x->code),
+                 x->message ? x->message : "");
+            dropped++;
+        } else if (is_clash(x)) {
+            rc = fds__unack(s->r, f->lseq[x->index]);
+            clashed++;
+        } else {
+            rc = record_refusal(s, f->lseq[x->index], x, &key[i]);
+            refused++;
+        }
+    }
+    if (rc == FDS_OK)
+        rc = rebuild_refused(s->r, key, m->n_refused);
+    for (size_t i = 0; i < m->n_refused; i++)
+        fds__change_clear(&key[i]);
+    free(own);
+    free(re);
+    free(key);
+    free(seen);
+    if (began)
+        rc = fds__end_relaxed(s->r, rc);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    if (clashed > 0 && !s->reset_wanted && s->resets == 0) {
+        s->reset_wanted = 1;
+        s->reset_counter = 0;
+    }
+    s->stats.pushed += (int64_t)(f->n - refused - clashed - dropped);
+    s->stats.refused += (int64_t)refused;
+    s->stats.relay_dropped += (int64_t)dropped;
+    return FDS_OK;
+}
+
 static int on_ack(fds_session *s, const fdsp_msg *m)
 {
     if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
@@ -1040,8 +1115,8 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
             return fail(s, FDS_PROTO, "ack of batch %lld stamps change %zu "
                         "of %zu", (long long)m->batch, m->stamps[i].index,
                         f->n);
-    if (f->resend) {
-        int arc = ack_resend(s, f, m);
+    if (f->rs) {                        /* a batch with re-sends */
+        int arc = ack_mixed(s, f, m);
         if (arc != FDS_OK)
             return arc;
         inflight_clear(f);
