@@ -1258,6 +1258,11 @@ static int on_error(fds_session *s, const fdsp_msg *m)
     ** §1 Rate), so nothing is lost and nothing is to be retried. */
     if (m->code == FDSP_E_RATE && m->batch == 0)
         return FDS_OK;
+    /* Rule 12: a whole batch answered with device_clash: its rows stay
+    ** in the outbox (below) and the replica resets once nothing is in
+    ** flight, as for clash refusals in an ack. */
+    if (m->code == FDSP_E_CLASH && m->batch != 0 && s->resets == 0)
+        s->reset_wanted = 1;
     snprintf(s->errmsg, sizeof s->errmsg, "server error (%s): %s", name,
              m->message);
     /* Not fatal: a push batch the server did not take stays in the outbox
