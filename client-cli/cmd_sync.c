@@ -147,6 +147,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         {"force", CLI_FLAG}, {"offline", CLI_FLAG}, {NULL, 0} };
     cli_args a;
     char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
+    char *old_store = NULL, *old_epoch = NULL;
     char ca[PATH_MAX] = "";
     json_t *refused = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
@@ -176,6 +177,8 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     old_token = meta(ctx->r, "token");
     old_ca = meta(ctx->r, "ca");
     old_cursor = meta(ctx->r, "cursor");
+    old_store = meta(ctx->r, "store");
+    old_epoch = meta(ctx->r, "epoch");
     int moved = old && strcmp(old, server) != 0;
     if (moved && pending > 0 && !cli_has(&a, "force")) {
         rc = cli_fail(ctx, CLI_USAGE,
@@ -185,8 +188,12 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     /* A new server has its own sequence numbers: pull it from the start
-    ** (the outbox is kept either way, so no typed work is lost). */
+    ** (the outbox is kept either way, so no typed work is lost).  It is
+    ** not the old server restored (rule 13): forget the old store id, so
+    ** its welcome is a first one and nothing is re-sent to it. */
     if ((moved && (frc = fds_meta_set(ctx->r, "cursor", "0")) != FDS_OK) ||
+        (moved && (frc = fds_meta_set(ctx->r, "store", "")) != FDS_OK) ||
+        (moved && (frc = fds_meta_set(ctx->r, "epoch", "0")) != FDS_OK) ||
         (frc = fds_meta_set(ctx->r, "server", server)) != FDS_OK ||
         (frc = fds_meta_set(ctx->r, "token", token)) != FDS_OK ||
         (frc = fds_meta_set(ctx->r, "ca", ca)) != FDS_OK) {
@@ -217,7 +224,11 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
             fds_meta_set(ctx->r, "server", old ? old : "");
             fds_meta_set(ctx->r, "token", old_token ? old_token : "");
             fds_meta_set(ctx->r, "ca", old_ca ? old_ca : "");
-            if (moved) fds_meta_set(ctx->r, "cursor", old_cursor ? old_cursor : "0");
+            if (moved) {
+                fds_meta_set(ctx->r, "cursor", old_cursor ? old_cursor : "0");
+                fds_meta_set(ctx->r, "store", old_store ? old_store : "");
+                fds_meta_set(ctx->r, "epoch", old_epoch ? old_epoch : "0");
+            }
             rc = cli_fail(ctx, rc, "%s (settings not changed)",
                           *err ? err : "refused by the server");
             goto done;
@@ -259,6 +270,8 @@ done:
     free(old_token);
     free(old_ca);
     free(old_cursor);
+    free(old_store);
+    free(old_epoch);
     cli_args_free(&a);
     return rc;
 }

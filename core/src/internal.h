@@ -11,7 +11,8 @@
 **       counter  – last local write counter (version-vector entry)
 **       hlc      – last hybrid logical clock value issued or received
 **       cursor   – last server sequence applied (rule 7)
-**       store, epoch – the store id and epoch of the last welcome (rule 13)
+**       store, epoch – the store id and epoch of the last welcome (rule 13;
+**                store "" after init moved to another server: unknown)
 **       plus free settings (server, token, ca) via fds_meta_get/set.
 **
 **   reg(tbl TEXT, rid TEXT, field TEXT,

@@ -681,8 +681,8 @@ static int hello_trust(fds_session *s, fdsp_msg *m, char **store)
     *store = NULL;
     m->dev_counter = (int64_t)s->r->counter;
     int rc = fds_meta_get(s->r, "store", store);
-    if (rc == FDS_NOTFOUND)
-        return FDS_OK;
+    if (rc == FDS_NOTFOUND || (rc == FDS_OK && **store == '\0'))
+        return FDS_OK;                  /* "" : forgotten (a new server) */
     if (rc == FDS_OK)
         rc = fds__meta_get_i64(s->r, "epoch", 0, &m->epoch);
     if (rc != FDS_OK)
@@ -756,7 +756,7 @@ static int welcome_trust(fds_session *s, const fdsp_msg *m, int *done)
         free(store);
         return fail_db(s, rc);
     }
-    int moved = store != NULL && m->store != NULL &&
+    int moved = store != NULL && *store != '\0' && m->store != NULL &&
                 (strcmp(store, m->store) != 0 || epoch != m->epoch);
     int behind = s->cursor > m->head;
     int restored = moved || behind;
