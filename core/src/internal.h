@@ -13,6 +13,8 @@
 **       cursor   – last server sequence applied (rule 7)
 **       store, epoch – the store id and epoch of the last welcome (rule 13;
 **                store "" after init moved to another server: unknown)
+**       restore_store, restore_epoch – a restored store's, while the
+**                re-send to it is not done (they then become store/epoch)
 **       plus free settings (server, token, ca) via fds_meta_get/set.
 **
 **   reg(tbl TEXT, rid TEXT, field TEXT,

@@ -150,6 +150,9 @@ static int hello_trust(fds_session *s, fdsp_msg *m, char **store);
 static int reset_next(fds_session *s, char **buf, size_t *len);
 static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n);
 static int resend_left(fds_session *s);
+static int restore_finish(fds_session *s);
+static int meta_store(fds_replica *r, const char *skey, const char *ekey,
+                      char **store, int64_t *epoch);
 
 static int fail(fds_session *s, int rc, const char *fmt, ...)
 {
@@ -745,34 +748,59 @@ static int welcome_trust(fds_session *s, const fdsp_msg *m, int *done)
         s->stats.clock_known = 1;
         s->stats.clock_skew_ms = m->server_time - fds__now_ms(r);
     }
-    char *store = NULL;
-    int64_t epoch = 0;
-    int rc = fds_meta_get(r, "store", &store);
-    if (rc == FDS_NOTFOUND)
-        rc = FDS_OK;
-    else if (rc == FDS_OK)
-        rc = fds__meta_get_i64(r, "epoch", 0, &epoch);
+    char *store = NULL, *pend = NULL;
+    int64_t epoch = 0, pend_epoch = 0;
+    /* a re-send finished but not yet recorded so: record it first */
+    int rc = restore_finish(s);
+    if (rc != FDS_OK)
+        return rc;
+    rc = meta_store(r, "store", "epoch", &store, &epoch);
+    if (rc == FDS_OK)
+        rc = meta_store(r, "restore_store", "restore_epoch", &pend,
+                        &pend_epoch);
+    if (rc == FDS_OK)
+        rc = resend_left(s);
     if (rc != FDS_OK) {
         free(store);
-        return fail_db(s, rc);
+        free(pend);
+        return rc;
     }
-    int moved = store != NULL && *store != '\0' && m->store != NULL &&
+    int moved = store != NULL && m->store != NULL &&
                 (strcmp(store, m->store) != 0 || epoch != m->epoch);
     int behind = s->cursor > m->head;
-    int restored = moved || behind;
+    /* The restore an earlier session saw, its re-send not finished: go
+    ** on (the hello still showed the old store, so the server takes the
+    ** relayed changes), without queueing everything again. */
+    int going_on = moved && pend != NULL &&
+                   strcmp(pend, m->store) == 0 && pend_epoch == m->epoch &&
+                   !behind;
+    int restored = (moved || behind) && !going_on;
     int64_t queued = 0;
     rc = fds__begin(r);
-    if (rc == FDS_OK) {
-        if (m->store != NULL)
-            rc = fds_meta_set(r, "store", m->store);
-        if (rc == FDS_OK && m->store != NULL)
+    int began = rc == FDS_OK;
+    /* The store and epoch are kept as the hello's until the re-send is
+    ** done (restore_finish): until then the server must see the restore. */
+    if (rc == FDS_OK && m->store != NULL && !moved && !behind && !pend) {
+        rc = fds_meta_set(r, "store", m->store);
+        if (rc == FDS_OK)
             rc = fds__meta_set_i64(r, "epoch", m->epoch);
-        if (rc == FDS_OK && restored)
-            rc = fds__server_restored(r, &queued);
-        rc = fds__end(r, rc);
     }
+    if (rc == FDS_OK && restored) {
+        if (m->store != NULL) {
+            rc = fds_meta_set(r, "restore_store", m->store);
+            if (rc == FDS_OK)
+                rc = fds__meta_set_i64(r, "restore_epoch", m->epoch);
+        }
+        if (rc == FDS_OK && store == NULL && m->store != NULL)
+            rc = fds_meta_set(r, "store", m->store);
+        if (rc == FDS_OK)
+            rc = fds__server_restored(r, &queued);
+    }
+    if (began)
+        rc = fds__end(r, rc);
     if (rc != FDS_OK) {
         free(store);
+        free(pend);
         return fail_db(s, rc);
     }
     if (restored) {
@@ -788,11 +816,14 @@ static int welcome_trust(fds_session *s, const fdsp_msg *m, int *done)
         s->stats.server_restored = 1;
         s->stats.resent += queued;
         s->cursor = 0;
+        s->resending = queued > 0;
+    } else if (going_on) {
+        note(s, "server restored: going on with the re-send an earlier sync "
+             "began");
+        s->stats.server_restored = 1;
     }
     free(store);
-    /* also a re-send an earlier session did not finish */
-    if ((rc = resend_left(s)) != FDS_OK)
-        return rc;
+    free(pend);
     return FDS_OK;
 }
 
@@ -812,6 +843,53 @@ static int apply_stamps(fds_session *s, const inflight *f, const fdsp_msg *m)
         rc = fds__apply_stamp(s->r, f->lseq[m->stamps[i].index],
                               m->stamps[i].hlc);
     return rc;
+}
+
+/* A store id and epoch from meta: *store NULL when unset or "" (a new
+** server after init, or nothing pending). */
+static int meta_store(fds_replica *r, const char *skey, const char *ekey,
+                      char **store, int64_t *epoch)
+{
+    *store = NULL;
+    *epoch = 0;
+    int rc = fds_meta_get(r, skey, store);
+    if (rc == FDS_NOTFOUND)
+        return FDS_OK;
+    if (rc == FDS_OK && **store == '\0') {
+        free(*store);
+        *store = NULL;
+        return FDS_OK;
+    }
+    if (rc == FDS_OK)
+        rc = fds__meta_get_i64(r, ekey, 0, epoch);
+    return rc;
+}
+
+/* The re-send after a restore is done (nothing queued is left): the
+** restored store's id and epoch become the ones the hello shows. */
+static int restore_finish(fds_session *s)
+{
+    char *pend = NULL;
+    int64_t pend_epoch = 0;
+    int rc = meta_store(s->r, "restore_store", "restore_epoch", &pend,
+                        &pend_epoch);
+    if (rc == FDS_OK && pend != NULL)
+        rc = resend_left(s);
+    if (rc == FDS_OK && pend != NULL && !s->resending) {
+        rc = fds__begin(s->r);
+        if (rc == FDS_OK) {
+            rc = fds_meta_set(s->r, "store", pend);
+            if (rc == FDS_OK)
+                rc = fds__meta_set_i64(s->r, "epoch", pend_epoch);
+            if (rc == FDS_OK)
+                rc = fds_meta_set(s->r, "restore_store", "");
+            rc = fds__end(s->r, rc);
+        }
+        if (rc == FDS_OK)
+            note(s, "server restored: every change re-sent");
+    }
+    free(pend);
+    return rc == FDS_OK ? FDS_OK : fail_db(s, rc);
 }
 
 /* Rule 13: set s->resending when rows are queued for re-send (a restore
@@ -1088,6 +1166,11 @@ static int ack_mixed(fds_session *s, const inflight *f, const fdsp_msg *m)
         s->reset_wanted = 1;
         s->reset_counter = 0;
     }
+    int resending = s->resending;
+    rc = restore_finish(s);             /* the last re-sent rows answered? */
+    s->resending = resending;           /* send_push finds out itself */
+    if (rc != FDS_OK)
+        return rc;
     s->stats.pushed += (int64_t)(f->n - refused - clashed - dropped);
     s->stats.refused += (int64_t)refused;
     s->stats.relay_dropped += (int64_t)dropped;

@@ -2155,11 +2155,19 @@ static void test_trust_resend_resumes(void **state)
     drop_replies(s2);
     assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE resend = 1"),
                      200);
+    /* The next hello still shows the old epoch, so the server knows the
+    ** re-send (relayed changes included) goes on; nothing is queued twice. */
     fds_session_stats st = sync_once(a, s2);
-    assert_int_equal(st.server_restored, 0);
+    assert_int_equal(s2->last_hello_epoch, 1);
+    assert_int_equal(st.server_restored, 1);
+    assert_int_equal(st.resent, 0);
     assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE resend = 1"),
                      0);
     assert_int_equal(s2->n_log, 700);
+    /* done: the restored store's epoch is the one shown from now on */
+    st = sync_once(a, s2);
+    assert_int_equal(s2->last_hello_epoch, 2);
+    assert_int_equal(st.server_restored, 0);
     fds_replica_close(a);
     srv_free(s1);
     srv_free(s2);
