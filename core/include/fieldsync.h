@@ -339,6 +339,11 @@ FDS_API int fds_session_feed(fds_session *s, const char *buf, size_t len);
 FDS_API void fds_session_local_changed(fds_session *s);
 FDS_API int fds_session_state(const fds_session *s);
 FDS_API void fds_session_stats_get(const fds_session *s, fds_session_stats *st);
+/* Fold the stats of a later session of the same run into *total: counters
+** add up, device_reset and server_restored stay set once set, the clock
+** skew is the later one when known. */
+FDS_API void fds_session_stats_add(fds_session_stats *total,
+                                   const fds_session_stats *later);
 /* Text of the last server error or protocol failure, "" if none. */
 FDS_API const char *fds_session_errmsg(const fds_session *s);
 /* What the session did that is not an error but worth a log line (a

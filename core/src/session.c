@@ -220,6 +220,23 @@ void fds_session_stats_get(const fds_session *s, fds_session_stats *st)
     *st = s->stats;
 }
 
+void fds_session_stats_add(fds_session_stats *t, const fds_session_stats *l)
+{
+    t->pushed += l->pushed;
+    t->pulled += l->pulled;
+    t->conflicts += l->conflicts;
+    t->refused += l->refused;
+    t->revoked += l->revoked;
+    t->device_reset |= l->device_reset;
+    t->server_restored |= l->server_restored;
+    t->resent += l->resent;
+    t->relay_dropped += l->relay_dropped;
+    if (l->clock_known) {
+        t->clock_known = 1;
+        t->clock_skew_ms = l->clock_skew_ms;
+    }
+}
+
 const char *fds_session_errmsg(const fds_session *s)
 {
     return s->errmsg;
