@@ -507,8 +507,10 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     arena_reset(a);
     fdsp_change *c = arena_alloc(a, FDSP_MAX_BATCH * sizeof *c);
     int64_t *ls = calloc(FDSP_MAX_BATCH, sizeof *ls);
-    if (resend && (*rs = calloc(FDSP_MAX_BATCH, 1)) == NULL)
-        ls = (free(ls), NULL);
+    if (resend && (*rs = calloc(FDSP_MAX_BATCH, 1)) == NULL) {
+        free(ls);
+        ls = NULL;
+    }
     int rc = (c && ls) ? FDS_OK : FDS_NOMEM, step;
     size_t k = 0;
     while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -522,10 +524,11 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         x->field = col_arena(a, st, 3, &oom);
         x->value = col_arena(a, st, 4, &oom);
         x->device = col_arena(a, st, 7, &oom);
-        if (resend && ((*rs)[k - 1] = sqlite3_column_int(st, 9) != 0))
-            x->user = col_arena(a, st, 8, &oom);
-        else if (resend)
-            x->user = s->r->user;       /* an outbox row, as below */
+        if (resend) {
+            /* a re-sent row keeps its user; an outbox row, as below */
+            (*rs)[k - 1] = sqlite3_column_int(st, 9) != 0;
+            x->user = (*rs)[k - 1] ? col_arena(a, st, 8, &oom) : s->r->user;
+        }
         x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
         if (oom || !x->table || !x->record || !x->field || !x->device ||
             (resend && !x->user)) {
@@ -661,7 +664,6 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     s->state = FDS_SESSION_IDLE;
     return FDS_DONE;
 }
-
 
 /* ---- Trust: rules 12-14 (docs/internals/trust.md) ---------------------------
 ** Kept together here, apart from the push/pull machinery they hook into;
