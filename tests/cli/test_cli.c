@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <wchar.h>
 
@@ -1733,9 +1732,10 @@ static void test_init_and_sync_with_server(void **state)
 ** a restart, so the devices' URL stays). */
 static void trust_serve(const char *srv, int port)
 {
+    static int started;
     char listen[64], logp[760];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-    snprintf(logp, sizeof logp, "%s/server-%d.log", g_dir, (int)time(NULL));
+    snprintf(logp, sizeof logp, "%s/server-%d.log", g_dir, ++started);
     g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
                             "--data", (char *)srv, "--listen", listen, NULL },
                             NULL);
