@@ -52,7 +52,8 @@ enum {
     FDS_PROTO,          /* protocol violation by the peer */
     FDS_PERM,           /* refused by the server: auth or permission */
     FDS_DONE,           /* not an error: nothing (more) to do */
-    FDS_SCHEMA          /* replica file from a newer fieldsync */
+    FDS_SCHEMA,         /* replica file from a newer fieldsync */
+    FDS_NOTREPLICA      /* existing file that is not a fieldsync replica */
 };
 
 FDS_API const char *fds_errstr(int rc);        /* static text for a code */
@@ -70,9 +71,12 @@ typedef struct fds_env {
 /* ---- Replica handle ------------------------------------------------------- */
 typedef struct fds_replica fds_replica;
 
-/* Open (creating if needed, mode 0600) the replica at path; ":memory:" gives
-** an in-memory replica.  Creates the schema or migrates it in place; a file
-** made by a newer schema fails with FDS_SCHEMA.  A new replica gets a random
+/* Open the replica at path; ":memory:" gives an in-memory replica.  Only a
+** path that does not exist is created (mode 0600) as a new replica; an
+** existing file that is empty, not an SQLite database, or one without
+** fieldsync's schema fails with FDS_NOTREPLICA and is left byte-identical.
+** Migrates the schema in place; a file made by a newer schema fails with
+** FDS_SCHEMA.  A new replica gets a random
 ** device id.  env may be NULL; it is copied.  On failure *out is NULL and, if
 ** errbuf is non-NULL, errbuf (errlen bytes) holds the reason. */
 FDS_API int fds_replica_open(const char *path, const fds_env *env,

@@ -215,6 +215,10 @@ int fds__random(fds_replica *r, unsigned char *buf, size_t n);
 /* Create or migrate the schema of r->db in place (schema.c).  FDS_SCHEMA if
 ** the file was made by a newer schema. */
 int fds__schema_open(fds_replica *r, int in_memory);
+/* An existing file (issue 10) must already be a fieldsync replica: a
+** schema version this fieldsync knows and its tables.  FDS_NOTREPLICA
+** naming path and what is wrong otherwise; reads only. */
+int fds__schema_check(fds_replica *r, const char *path);
 
 /* Integer meta values ("counter", "hlc", "cursor"); get yields dflt when
 ** unset. */
@@ -274,8 +278,14 @@ char *fds__register_dump(const fds_register *reg);
 int fds__register_dump_buf(fds__buf *b, const fds_register *reg);
 char *fds__register_dump_jansson(const fds_register *reg);
 
+/* Parse a stored register's versions text (issue 10): FDS_DB naming
+** tbl/rid/field when it does not parse or is not a register a replica can
+** hold (no versions, a version without device or vector). */
+int fds__reg_parse(fds_replica *r, const char *tbl, const char *rid,
+                   const char *field, const char *text, fds_register *out);
+
 /* Load / store one field register from reg.  load gives n == 0 when the
-** field was never written. */
+** field was never written; a stored but corrupt register is FDS_DB. */
 int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,

@@ -1727,6 +1727,76 @@ static void test_init_and_sync_with_server(void **state)
 }
 #endif
 
+/* ---- Issue 10: files that are not replicas, corrupt registers --------------- */
+
+/* `fieldsync --db path customer list` must exit 1 with one line naming the
+** file and saying want, and leave the file byte-identical. */
+static void expect_not_replica(const char *path, const char *want)
+{
+    size_t n0, n1;
+    char *before = read_text(path, &n0);
+    res r = raw(NULL, "--db", path, "customer", "list");
+    expect_refusal(&r, 1, path);
+    if (!strstr(r.err, want))
+        fail_msg("stderr \"%s\" does not say \"%s\"", r.err, want);
+    res_free(&r);
+    /* the same for a write and for sync */
+    r = raw(NULL, "--db", path, "customer", "add", "--name", "x");
+    expect_refusal(&r, 1, path);
+    res_free(&r);
+    char *after = read_text(path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
+}
+
+static void test_not_a_replica_refused(void **state)
+{
+    (void)state;
+    const char *empty = path_in("empty.db"), *text = path_in("notes.txt");
+    const char *foreign = path_in("other.sqlite");
+    write_file(empty, "");
+    expect_not_replica(empty, "empty file (0 bytes)");
+    write_file(text, "name,phone\nAnn,1\n");
+    expect_not_replica(text, "not an SQLite database");
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'CREATE TABLE t(a); "
+             "INSERT INTO t VALUES(1);'", foreign);
+    assert_int_equal(system(cmd), 0);
+    expect_not_replica(foreign, "without fieldsync's schema");
+    /* a path that does not exist is a new replica */
+    res r = raw(NULL, "--db", path_in("new.db"), "customer", "list");
+    expect(r, 0);
+    res_free(&r);
+}
+
+/* A register whose stored versions are not a register: exit 1 naming the
+** table, record and field; nothing overwrites it. */
+static void test_corrupt_register_refused(void **state)
+{
+    (void)state;
+    char *id = add("张三", "--phone", "13800000001");
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"UPDATE reg SET versions = "
+             "'[]' WHERE tbl = 'customer' AND rid = '%s' AND "
+             "field = 'phone'\"", g_db, id);
+    assert_int_equal(system(cmd), 0);
+    size_t n0, n1;
+    char *before = read_text(g_db, &n0);
+    res r = fs("customer", "edit", id, "--phone", "13900000002");
+    char want[200];
+    snprintf(want, sizeof want, "register customer/%s/phone is corrupt", id);
+    expect_refusal(&r, 1, want);
+    res_free(&r);
+    char *after = read_text(g_db, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
+    free(id);
+}
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -1751,6 +1821,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_template_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_color, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_and_sync_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_replica_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_register_refused, setup, teardown),
 #ifdef SERVER_BIN
         cmocka_unit_test_setup_teardown(test_init_and_sync_with_server, setup, teardown),
 #endif
