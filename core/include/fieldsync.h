@@ -282,6 +282,8 @@ typedef struct fds_session_stats {
     int64_t conflicts;      /* merges that produced a conflict */
     int64_t refused;        /* pushed changes the server refused */
     int64_t revoked;        /* records dropped on the server's word */
+    int64_t repaired;       /* checksum buckets the server repaired */
+    int64_t repaired_records; /* records whose registers that dropped */
 } fds_session_stats;
 
 FDS_API int fds_session_new(fds_replica *r, fds_session **out);
@@ -300,6 +302,19 @@ FDS_API int fds_session_state(const fds_session *s);
 FDS_API void fds_session_stats_get(const fds_session *s, fds_session_stats *st);
 /* Text of the last server error or protocol failure, "" if none. */
 FDS_API const char *fds_session_errmsg(const fds_session *s);
+
+/* The checksum safety net (docs/internals/trust.md).  With on = 1, once the
+** session has pushed everything (outbox empty) and caught up (a changes page
+** said more=false), it sends `sums`, the per-bucket checksums of the
+** replica's registers from a full scan, and stays SYNCING until the
+** server's `repair`; for each bucket named there it drops the registers of
+** that bucket's records (never the log, the outbox or the cursor) and pulls
+** the full state the server queued.  Once per session, or, with
+** interval_ms > 0, again when that long has passed (sync --watch).  Off by
+** default. */
+FDS_API void fds_session_set_sums(fds_session *s, int on, int64_t interval_ms);
+/* The replica's bucket checksums (one full scan in a read transaction). */
+FDS_API int fds_replica_sums(fds_replica *r, uint64_t sums[FDSP_SUM_BUCKETS]);
 
 /* Pulled pages overlap the server's work with ours.  A received page of
 ** changes that says "more" is held, not applied, and the next
