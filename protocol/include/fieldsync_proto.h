@@ -41,6 +41,7 @@ extern "C" {
 #define FDSP_MAX_TEXT       1024        /* bytes in messages/roles/client */
 #define FDSP_MAX_FIELDS     64          /* distinct fields of one record (server) */
 #define FDSP_RATE_PER_SEC   50          /* messages per second per connection */
+#define FDSP_SUM_BUCKETS    64          /* checksum buckets in sums / repair */
 
 /* ---- Error codes (wire names in parentheses, see fdsp_errname) ---------- */
 typedef enum fdsp_err {
@@ -62,6 +63,11 @@ typedef enum fdsp_err {
     FDSP_E_STATE,               /* "bad_state": message not valid now */
     FDSP_E_INTERNAL,            /* "internal": server-side failure */
     FDSP_E_NOMEM,               /* "no_memory" (never sent on the wire) */
+    FDSP_E_CLASH,               /* "device_clash": a pushed change reuses a
+                                ** device id and counter that already name
+                                ** another change on the server (a restored
+                                ** or copied replica).  In error and in ack
+                                ** refusals. */
     FDSP_E__COUNT
 } fdsp_err;
 
@@ -123,7 +129,9 @@ typedef enum fdsp_type {
     FDSP_CHANGES,   /* server -> device: a batch of sequenced changes */
     FDSP_REVOKE,    /* server -> device: drop these records */
     FDSP_NOTIFY,    /* server -> device: new changes exist up to head */
-    FDSP_ERROR      /* either way: something was refused */
+    FDSP_ERROR,     /* either way: something was refused */
+    FDSP_SUMS,      /* device -> server: per-bucket checksums of its replica */
+    FDSP_REPAIR     /* server -> device: the buckets whose checksums differ */
 } fdsp_type;
 
 FDS_API const char *fdsp_typename(int type);    /* "hello", …; NULL if bad */
@@ -134,6 +142,13 @@ typedef struct fdsp_refusal {
     char *message;          /* names the record and field */
 } fdsp_refusal;
 
+/* ack: the HLC the server stored for change `index` of the push, where it
+** differs from the pushed one (re-stamped); the device keeps this one. */
+typedef struct fdsp_stamp {
+    size_t index;           /* index of the change in the push batch */
+    uint64_t hlc;           /* on the wire 16 lowercase hex digits, as "h" */
+} fdsp_stamp;
+
 typedef struct fdsp_record_ref {
     char *table;
     char *record;
@@ -143,8 +158,9 @@ typedef struct fdsp_record_ref {
 ** are meaningful, the rest stay zero/NULL. */
 typedef struct fdsp_msg {
     fdsp_type type;
-    /* hello: version, device, cursor, client
-    ** welcome: version, user, role, device, head */
+    /* hello: version, device, cursor, dev_counter, store, epoch, client
+    ** welcome: version, user, role, device, head, dev_counter, store,
+    **          epoch, server_time */
     int version;
     char *device;
     char *user;
@@ -152,7 +168,16 @@ typedef struct fdsp_msg {
     char *client;           /* free-form client name/version, optional */
     int64_t cursor;         /* hello: last server seq the device applied */
     int64_t head;           /* welcome/notify: server's latest seq */
-    /* push: batch, changes;  ack: batch, accepted, refused;
+    /* The optional trust members (docs/internals/trust.md); 0 / NULL means
+    ** absent and is not written, so old peers interoperate. */
+    int64_t dev_counter;    /* "counter": hello: the device's highest own
+                            ** counter; welcome: the highest the server
+                            ** accepted from this device id.  0..2^53 */
+    char *store;            /* "store": id of the server's store (hello: the
+                            ** one last welcomed by); optional ID */
+    int64_t epoch;          /* "epoch": that store's epoch, 0..2^53 */
+    int64_t server_time;    /* welcome "time": server clock, ms, 0..2^53 */
+    /* push: batch, changes;  ack: batch, accepted, refused, stamps;
     ** pull: after, limit;    changes: changes, last, more */
     int64_t batch;
     fdsp_change *changes;
@@ -160,6 +185,8 @@ typedef struct fdsp_msg {
     size_t accepted;
     fdsp_refusal *refused;
     size_t n_refused;
+    fdsp_stamp *stamps;     /* ack: 0..FDSP_MAX_BATCH, omitted when none */
+    size_t n_stamps;
     int64_t after;
     int limit;              /* pull: max changes wanted, 1..FDSP_MAX_BATCH */
     int64_t last;           /* changes: seq of the last change in this batch,
@@ -172,6 +199,12 @@ typedef struct fdsp_msg {
     int code;
     char *message;
     int fatal;              /* 1: the sender closes the stream after this */
+    /* sums: exactly FDSP_SUM_BUCKETS checksums, bucket b at sums[b] */
+    uint64_t *sums;
+    size_t n_sums;
+    /* repair: 0..FDSP_SUM_BUCKETS bucket numbers, each 0..FDSP_SUM_BUCKETS-1 */
+    int *buckets;
+    size_t n_buckets;
 } fdsp_msg;
 
 /* Decode one message from buf[0..len).  Refuses (with the code named) input
@@ -198,6 +231,34 @@ FDS_API int fdsp_encode(const fdsp_msg *m, char **out, size_t *len);
 /* A zeroed message of the given type (free with fdsp_msg_free). */
 FDS_API fdsp_msg *fdsp_msg_new(fdsp_type type);
 FDS_API void fdsp_msg_free(fdsp_msg *m);
+
+/* ---- Replica checksums (the sums / repair safety net) -----------------------
+** Both are pure and fixed forever: a device and a server (possibly another
+** implementation, see PROTOCOL.md section 10) must compute the same values.
+**
+** FNV-1a 64: h = 0xcbf29ce484222325; for each byte b: h ^= b,
+** h *= 0x100000001b3 (mod 2^64).
+** splitmix64 finaliser: z ^= z >> 30; z *= 0xbf58476d1ce4e5b9;
+** z ^= z >> 27; z *= 0x94d049bb133111eb; z ^= z >> 31 (mod 2^64).
+**
+** fdsp_sum_register: the checksum of one field register: splitmix64 of the
+** FNV-1a 64 of the bytes  tbl 0x00 rid 0x00 field 0x00 bytes[0..len)
+** (each string without its terminating NUL, then one 0 byte, so no two
+** different quadruples share their input).  bytes is the stored value; a
+** NULL bytes hashes as len 0.  A bucket's checksum is the XOR of the
+** register checksums in it (order-free, see PROTOCOL.md).  NULL bytes
+** hashes as no bytes, like ""; a caller that must tell a cleared field from
+** an empty one puts that in its canonical bytes.  NULL strings hash as "".
+**
+** fdsp_sum_bucket: the bucket of a record key (docs/internals/trust.md: the
+** record's customer id, or its own id if it has no customer): the top
+** six bits of splitmix64 of the FNV-1a 64 of the key's bytes (without
+** NUL), i.e. z >> 58, in 0..FDSP_SUM_BUCKETS-1.  NULL is bucket 0.  (The
+** finaliser because FNV-1a's own top bits spread short ids badly.) */
+FDS_API uint64_t fdsp_sum_register(const char *tbl, const char *rid,
+                                   const char *field, const char *bytes,
+                                   size_t len);
+FDS_API int fdsp_sum_bucket(const char *key);
 
 #ifdef __cplusplus
 }

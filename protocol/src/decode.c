@@ -50,15 +50,19 @@ typedef struct slot {
 /* Message keys. */
 enum { K_TYPE, K_V, K_DEVICE, K_CURSOR, K_CLIENT, K_USER, K_ROLE, K_HEAD,
        K_BATCH, K_CHANGES, K_ACCEPTED, K_REFUSED, K_AFTER, K_LIMIT, K_LAST,
-       K_MORE, K_RECORDS, K_CODE, K_MESSAGE, K_FATAL, K__TOP };
+       K_MORE, K_RECORDS, K_CODE, K_MESSAGE, K_FATAL, K_COUNTER, K_STORE,
+       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K__TOP };
 /* Change keys; a refusal uses R_*, a revoked record C_T and C_R. */
 enum { C_T, C_R, C_F, C_V, C_VV, C_H, C_D, C_U, C_S, C_AT, C__N };
 enum { R_I, R_CODE, R_MESSAGE };
+/* A stamp's keys; a bucket (sums / repair) is a scalar, kept in k[0]. */
+enum { S_I, S_H };
 
 /* Which array of the message an element belongs to. */
-enum { A_CHANGES, A_REFUSED, A_RECORDS, A__N };
+enum { A_CHANGES, A_REFUSED, A_RECORDS, A_STAMPS, A_BUCKETS, A__N };
 static const size_t arr_max[A__N] = {FDSP_MAX_BATCH, FDSP_MAX_BATCH,
-                                     FDSP_MAX_REVOKE};
+                                     FDSP_MAX_REVOKE, FDSP_MAX_BATCH,
+                                     FDSP_SUM_BUCKETS};
 
 /* One vv entry: device (span) and counter. */
 typedef struct vvcap {
@@ -75,6 +79,8 @@ typedef struct elem {
     size_t vv_at;           /* first of its vv entries in dctx.vv */
     size_t vv_n;            /* entries captured (<= FDSP_MAX_VV) */
 } elem;
+
+_Static_assert(K__TOP <= 32, "keyset.known has one bit per message key");
 
 /* ---- Duplicate keys --------------------------------------------------------------
 ** jansson refuses a key its object already has.  Keys the protocol knows are
@@ -926,7 +932,8 @@ static int top_key(const char *k, size_t n)
     static const char *const names[K__TOP] = {
         "type", "v", "device", "cursor", "client", "user", "role", "head",
         "batch", "changes", "accepted", "refused", "after", "limit", "last",
-        "more", "records", "code", "message", "fatal"};
+        "more", "records", "code", "message", "fatal", "counter", "store",
+        "epoch", "time", "stamps", "buckets"};
     for (int i = 0; i < K__TOP; i++)
         if (names[i][0] == (n ? k[0] : 0) && strlen(names[i]) == n &&
             memcmp(names[i], k, n) == 0)
@@ -936,6 +943,15 @@ static int top_key(const char *k, size_t n)
 
 static int elem_key(int arr, const char *k, size_t n)
 {
+    if (arr == A_BUCKETS)
+        return -1;
+    if (arr == A_STAMPS) {
+        if (n == 1 && k[0] == 'i')
+            return S_I;
+        if (n == 1 && k[0] == 'h')
+            return S_H;
+        return -1;
+    }
     if (arr == A_REFUSED) {
         if (n == 1 && k[0] == 'i')
             return R_I;
@@ -1065,9 +1081,9 @@ static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
                 e->kind = V_OBJ;
                 r = parse_elem_object(c, t, arr, e);
             } else {
-                slot s;
-                r = parse_value(c, t, &s);
-                e->kind = s.kind;
+                /* A scalar element (a bucket) is kept in k[0]. */
+                r = parse_value(c, t, &e->k[0]);
+                e->kind = e->k[0].kind;
             }
         } else {
             r = parse_value(c, t, NULL);
@@ -1097,6 +1113,10 @@ static int parse_top_object(dctx *c, tok *t)
             r = parse_elem_array(c, t, A_REFUSED, &c->top[k]);
         else if (t->t == '[' && k == K_RECORDS)
             r = parse_elem_array(c, t, A_RECORDS, &c->top[k]);
+        else if (t->t == '[' && k == K_STAMPS)
+            r = parse_elem_array(c, t, A_STAMPS, &c->top[k]);
+        else if (t->t == '[' && k == K_BUCKETS)
+            r = parse_elem_array(c, t, A_BUCKETS, &c->top[k]);
         else
             r = parse_value(c, t, k >= 0 ? &c->top[k] : NULL);
         if (r != 0)
@@ -1447,6 +1467,122 @@ static int read_records(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* The optional trust members of hello and welcome, as ref_decode.c. */
+static int read_trust(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
+{
+    const slot *o = c->top;
+    int rc;
+    if ((rc = get_int(&o[K_COUNTER], NULL, "counter", 0, 0, FDSP__MAX_INT,
+                      FDSP_E_VALUE, &m->dev_counter, err, errlen)) ||
+        (rc = get_str(&o[K_STORE], NULL, "store", FDSP__ID, 0, &m->store,
+                      err, errlen)) ||
+        (rc = get_int(&o[K_EPOCH], NULL, "epoch", 0, 0, FDSP__MAX_INT,
+                      FDSP_E_VALUE, &m->epoch, err, errlen)))
+        return rc;
+    return FDSP_OK;
+}
+
+static int read_stamps(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
+{
+    char path[32];
+    size_t n = 0;
+    if (member(&c->top[K_STAMPS], 0) == NULL)
+        return FDSP_OK;
+    int rc = get_array(&c->top[K_STAMPS], NULL, "stamps", 0, FDSP_MAX_BATCH,
+                       &n, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    if (n == 0)
+        return FDSP_OK;
+    m->stamps = calloc(n, sizeof *m->stamps);
+    if (m->stamps == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "stamps",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const elem *e = &c->el[A_STAMPS][i];
+        fdsp_stamp *st = &m->stamps[i];
+        const slot *h = &e->k[S_H];
+        int64_t idx = 0;
+        snprintf(path, sizeof path, "stamps[%zu]", i);
+        m->n_stamps = i + 1;
+        if (e->kind != V_OBJ)
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an object");
+        if ((rc = get_int(&e->k[S_I], path, "i", 1, 0, FDSP_MAX_BATCH - 1,
+                          FDSP_E_VALUE, &idx, err, errlen)))
+            return rc;
+        st->index = (size_t)idx;
+        if (h->kind == V_NONE)
+            return fdsp__fail(err, errlen, FDSP_E_MISSING, path, "h",
+                              "required");
+        if (h->kind != V_STR)
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, "h",
+                              "must be a string");
+        if (!fdsp__hlc_parse(h->s, h->u.n, &st->hlc))
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, "h",
+                              "must be 16 lowercase hex digits");
+    }
+    return FDSP_OK;
+}
+
+static int read_sums(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
+{
+    char path[32];
+    size_t n = 0;
+    int rc = get_array(&c->top[K_BUCKETS], NULL, "buckets", FDSP_SUM_BUCKETS,
+                       FDSP_SUM_BUCKETS, &n, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    m->sums = calloc(FDSP_SUM_BUCKETS, sizeof *m->sums);
+    if (m->sums == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "buckets",
+                          "out of memory");
+    m->n_sums = FDSP_SUM_BUCKETS;
+    for (size_t i = 0; i < FDSP_SUM_BUCKETS; i++) {
+        const slot *v = &c->el[A_BUCKETS][i].k[0];
+        snprintf(path, sizeof path, "buckets[%zu]", i);
+        if (v->kind != V_STR)
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be a string");
+        if (!fdsp__hlc_parse(v->s, v->u.n, &m->sums[i]))
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "must be 16 lowercase hex digits");
+    }
+    return FDSP_OK;
+}
+
+static int read_repair(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
+{
+    char path[32];
+    size_t n = 0;
+    int rc = get_array(&c->top[K_BUCKETS], NULL, "buckets", 0,
+                       FDSP_SUM_BUCKETS, &n, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    if (n == 0)
+        return FDSP_OK;
+    m->buckets = calloc(n, sizeof *m->buckets);
+    if (m->buckets == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "buckets",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const slot *v = &c->el[A_BUCKETS][i].k[0];
+        snprintf(path, sizeof path, "buckets[%zu]", i);
+        m->n_buckets = i + 1;
+        if (v->kind != V_INT)
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an integer");
+        if (v->u.i < 0)
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "must be >= 0");
+        if (v->u.i > FDSP_SUM_BUCKETS - 1)
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "must be <= %d", FDSP_SUM_BUCKETS - 1);
+        m->buckets[i] = (int)v->u.i;
+    }
+    return FDSP_OK;
+}
+
 static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
 {
     const slot *o = c->top;
@@ -1459,6 +1595,7 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
                           &m->device, err, errlen)) ||
             (rc = get_int(&o[K_CURSOR], NULL, "cursor", 1, 0, FDSP__MAX_INT,
                           FDSP_E_VALUE, &m->cursor, err, errlen)) ||
+            (rc = read_trust(c, m, err, errlen)) ||
             (rc = get_str(&o[K_CLIENT], NULL, "client", FDSP__TEXT, 0,
                           &m->client, err, errlen)))
             return rc;
@@ -1472,7 +1609,10 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
             (rc = get_str(&o[K_DEVICE], NULL, "device", FDSP__ID, 1,
                           &m->device, err, errlen)) ||
             (rc = get_int(&o[K_HEAD], NULL, "head", 1, 0, FDSP__MAX_INT,
-                          FDSP_E_VALUE, &m->head, err, errlen)))
+                          FDSP_E_VALUE, &m->head, err, errlen)) ||
+            (rc = read_trust(c, m, err, errlen)) ||
+            (rc = get_int(&o[K_TIME], NULL, "time", 0, 0, FDSP__MAX_INT,
+                          FDSP_E_VALUE, &m->server_time, err, errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_PUSH:
@@ -1487,7 +1627,9 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
                           FDSP_MAX_BATCH, FDSP_E_LIMIT, &x, err, errlen)))
             return rc;
         m->accepted = (size_t)x;
-        return read_refused(c, m, err, errlen);
+        if ((rc = read_refused(c, m, err, errlen)))
+            return rc;
+        return read_stamps(c, m, err, errlen);
     case FDSP_PULL:
         if ((rc = get_int(&o[K_AFTER], NULL, "after", 1, 0, FDSP__MAX_INT,
                           FDSP_E_VALUE, &m->after, err, errlen)) ||
@@ -1519,6 +1661,10 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
                            errlen)))
             return rc;
         return FDSP_OK;
+    case FDSP_SUMS:
+        return read_sums(c, m, err, errlen);
+    case FDSP_REPAIR:
+        return read_repair(c, m, err, errlen);
     }
     return fdsp__fail(err, errlen, FDSP_E_UNKNOWN_TYPE, NULL, "type",
                       "unknown message type");
@@ -1533,7 +1679,7 @@ static int find_type(const dctx *c, fdsp_type *out, char *err, size_t errlen)
     if (t->kind != V_STR)
         return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "type",
                           "must be a string");
-    for (int i = FDSP_HELLO; i <= FDSP_ERROR; i++) {
+    for (int i = FDSP_HELLO; i <= FDSP_REPAIR; i++) {
         const char *name = fdsp_typename(i);
         if (strlen(name) == t->u.n && memcmp(name, t->s, t->u.n) == 0) {
             *out = (fdsp_type)i;

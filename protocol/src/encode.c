@@ -35,6 +35,18 @@ static int check_changes(const fdsp_msg *m, size_t lo, int need_seq)
     return FDSP_OK;
 }
 
+/* The optional trust members of hello and welcome: counter, store, epoch
+** (0 / NULL: absent, not written). */
+static int check_trust(const fdsp_msg *m)
+{
+    int rc;
+    if ((rc = fdsp__check_int(m->dev_counter, 0, FDSP__MAX_INT,
+                              FDSP_E_VALUE)) ||
+        (rc = fdsp__check_cstr(m->store, FDSP__ID, 0)))
+        return rc;
+    return fdsp__check_int(m->epoch, 0, FDSP__MAX_INT, FDSP_E_VALUE);
+}
+
 int fdsp__check_msg(const fdsp_msg *m)
 {
     int rc;
@@ -43,7 +55,8 @@ int fdsp__check_msg(const fdsp_msg *m)
         if (m->version != FDSP_VERSION)
             return FDSP_E_VERSION;
         if ((rc = fdsp__check_cstr(m->device, FDSP__ID, 1)) ||
-            (rc = fdsp__check_int(m->cursor, 0, FDSP__MAX_INT, FDSP_E_VALUE)))
+            (rc = fdsp__check_int(m->cursor, 0, FDSP__MAX_INT, FDSP_E_VALUE)) ||
+            (rc = check_trust(m)))
             return rc;
         return fdsp__check_cstr(m->client, FDSP__TEXT, 0);
     case FDSP_WELCOME:
@@ -51,9 +64,12 @@ int fdsp__check_msg(const fdsp_msg *m)
             return FDSP_E_VERSION;
         if ((rc = fdsp__check_cstr(m->user, FDSP__ID, 1)) ||
             (rc = fdsp__check_cstr(m->role, FDSP__TEXT, 1)) ||
-            (rc = fdsp__check_cstr(m->device, FDSP__ID, 1)))
+            (rc = fdsp__check_cstr(m->device, FDSP__ID, 1)) ||
+            (rc = fdsp__check_int(m->head, 0, FDSP__MAX_INT, FDSP_E_VALUE)) ||
+            (rc = check_trust(m)))
             return rc;
-        return fdsp__check_int(m->head, 0, FDSP__MAX_INT, FDSP_E_VALUE);
+        return fdsp__check_int(m->server_time, 0, FDSP__MAX_INT,
+                               FDSP_E_VALUE);
     case FDSP_PUSH:
         if ((rc = fdsp__check_int(m->batch, 0, FDSP__MAX_INT, FDSP_E_VALUE)))
             return rc;
@@ -72,6 +88,13 @@ int fdsp__check_msg(const fdsp_msg *m)
             if ((rc = fdsp__check_cstr(f->message, FDSP__TEXT, 1)))
                 return rc;
         }
+        if (m->n_stamps > FDSP_MAX_BATCH)
+            return FDSP_E_LIMIT;
+        if (m->n_stamps > 0 && m->stamps == NULL)
+            return FDSP_E_VALUE;
+        for (size_t i = 0; i < m->n_stamps; i++)
+            if (m->stamps[i].index >= FDSP_MAX_BATCH)
+                return FDSP_E_VALUE;
         return FDSP_OK;
     case FDSP_PULL:
         if ((rc = fdsp__check_int(m->after, 0, FDSP__MAX_INT, FDSP_E_VALUE)))
@@ -99,6 +122,23 @@ int fdsp__check_msg(const fdsp_msg *m)
         if ((rc = fdsp__check_cstr(m->message, FDSP__TEXT, 1)))
             return rc;
         return fdsp__check_int(m->batch, 0, FDSP__MAX_INT, FDSP_E_VALUE);
+    case FDSP_SUMS:
+        /* Exactly one checksum per bucket: fewer is a bad value, more a
+        ** limit, as the decoder's array check has it. */
+        if (m->n_sums > FDSP_SUM_BUCKETS)
+            return FDSP_E_LIMIT;
+        if (m->n_sums < FDSP_SUM_BUCKETS || m->sums == NULL)
+            return FDSP_E_VALUE;
+        return FDSP_OK;
+    case FDSP_REPAIR:
+        if (m->n_buckets > FDSP_SUM_BUCKETS)
+            return FDSP_E_LIMIT;
+        if (m->n_buckets > 0 && m->buckets == NULL)
+            return FDSP_E_VALUE;
+        for (size_t i = 0; i < m->n_buckets; i++)
+            if (m->buckets[i] < 0 || m->buckets[i] >= FDSP_SUM_BUCKETS)
+                return FDSP_E_VALUE;
+        return FDSP_OK;
     }
     return FDSP_E_UNKNOWN_TYPE;
 }
@@ -325,8 +365,30 @@ static void wchanges(wbuf *w, const fdsp_msg *m)
 static size_t estimate(const fdsp_msg *m)
 {
     size_t n = 256 + m->n_changes * 320 + m->n_refused * 96 +
-               m->n_records * 96;
+               m->n_records * 96 + m->n_stamps * 40 + m->n_sums * 20 +
+               m->n_buckets * 4;
     return n > FDSP_MAX_FRAME ? FDSP_MAX_FRAME : n;
+}
+
+/* ,"key":v for an optional integer member; nothing when v is 0. */
+static void wopt_int(wbuf *w, const char *keylit, size_t keyn, int64_t v)
+{
+    if (v != 0) {
+        wmem(w, keylit, keyn);
+        wint(w, v);
+    }
+}
+#define WOPT_INT(w, lit, v) wopt_int((w), (lit), sizeof(lit) - 1, (v))
+
+/* hello / welcome: counter, store, epoch, each only when present. */
+static void wtrust(wbuf *w, const fdsp_msg *m)
+{
+    WOPT_INT(w, ",\"counter\":", m->dev_counter);
+    if (m->store != NULL) {
+        WLIT(w, ",\"store\":");
+        wstr(w, m->store);
+    }
+    WOPT_INT(w, ",\"epoch\":", m->epoch);
 }
 
 /* Members after "type", in the order PROTOCOL.md lists them. */
@@ -338,6 +400,7 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         wstr(w, m->device);
         WLIT(w, ",\"cursor\":");
         wint(w, m->cursor);
+        wtrust(w, m);
         if (m->client != NULL) {
             WLIT(w, ",\"client\":");
             wstr(w, m->client);
@@ -352,6 +415,8 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         wstr(w, m->device);
         WLIT(w, ",\"head\":");
         wint(w, m->head);
+        wtrust(w, m);
+        WOPT_INT(w, ",\"time\":", m->server_time);
         break;
     case FDSP_PUSH:
         WLIT(w, ",\"batch\":");
@@ -378,6 +443,21 @@ static void wbody(wbuf *w, const fdsp_msg *m)
             wch(w, '}');
         }
         wch(w, ']');
+        if (m->n_stamps > 0) {
+            WLIT(w, ",\"stamps\":[");
+            for (size_t i = 0; i < m->n_stamps; i++) {
+                char hlc[17];
+                if (i > 0)
+                    wch(w, ',');
+                WLIT(w, "{\"i\":");
+                wint(w, (int64_t)m->stamps[i].index);
+                fdsp__hlc_format(m->stamps[i].hlc, hlc);
+                WLIT(w, ",\"h\":\"");
+                wmem(w, hlc, 16);
+                WLIT(w, "\"}");
+            }
+            wch(w, ']');
+        }
         break;
     case FDSP_PULL:
         WLIT(w, ",\"after\":");
@@ -423,6 +503,28 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         }
         if (m->fatal)
             WLIT(w, ",\"fatal\":true");
+        break;
+    case FDSP_SUMS:
+        WLIT(w, ",\"buckets\":[");
+        for (size_t i = 0; i < m->n_sums; i++) {
+            char hex[17];
+            if (i > 0)
+                wch(w, ',');
+            fdsp__hlc_format(m->sums[i], hex);
+            wch(w, '"');
+            wmem(w, hex, 16);
+            wch(w, '"');
+        }
+        wch(w, ']');
+        break;
+    case FDSP_REPAIR:
+        WLIT(w, ",\"buckets\":[");
+        for (size_t i = 0; i < m->n_buckets; i++) {
+            if (i > 0)
+                wch(w, ',');
+            wint(w, m->buckets[i]);
+        }
+        wch(w, ']');
         break;
     }
 }

@@ -24,6 +24,7 @@ static const char *const err_names[FDSP_E__COUNT] = {
     [FDSP_E_STATE] = "bad_state",
     [FDSP_E_INTERNAL] = "internal",
     [FDSP_E_NOMEM] = "no_memory",
+    [FDSP_E_CLASH] = "device_clash",
 };
 
 const char *fdsp_errname(int code)
@@ -47,12 +48,13 @@ static const char *const type_names[] = {
     [FDSP_PUSH] = "push",       [FDSP_ACK] = "ack",
     [FDSP_PULL] = "pull",       [FDSP_CHANGES] = "changes",
     [FDSP_REVOKE] = "revoke",   [FDSP_NOTIFY] = "notify",
-    [FDSP_ERROR] = "error",
+    [FDSP_ERROR] = "error",     [FDSP_SUMS] = "sums",
+    [FDSP_REPAIR] = "repair",
 };
 
 const char *fdsp_typename(int type)
 {
-    if (type < FDSP_HELLO || type > FDSP_ERROR)
+    if (type < FDSP_HELLO || type > FDSP_REPAIR)
         return NULL;
     return type_names[type];
 }

@@ -31,6 +31,10 @@ void fdsp_msg_free(fdsp_msg *m)
     for (size_t i = 0; i < m->n_refused && m->refused != NULL; i++)
         free(m->refused[i].message);
     free(m->refused);
+    free(m->stamps);
+    free(m->store);
+    free(m->sums);
+    free(m->buckets);
     for (size_t i = 0; i < m->n_records && m->records != NULL; i++) {
         free(m->records[i].table);
         free(m->records[i].record);

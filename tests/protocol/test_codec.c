@@ -39,15 +39,23 @@
     "\"vv\":{\"" D1 "\":3},\"h\":\"0190a1b2c3d40000\",\"d\":\"" D1 "\","   \
     "\"u\":\"alice\",\"s\":9,\"at\":1717000000000}"
 
+/* 64 bucket checksums, as in a sums message. */
+#define SUM1 "\"0123456789abcdef\""
+#define SUMS4 SUM1 "," SUM1 "," SUM1 "," SUM1
+#define SUMS16 SUMS4 "," SUMS4 "," SUMS4 "," SUMS4
+#define SUMS64 SUMS16 "," SUMS16 "," SUMS16 "," SUMS16
+
 /* One valid message of every type; the generic tests mutate these. */
 static const char *const samples[] = {
     "{\"type\":\"hello\",\"v\":1,\"device\":\"" D1 "\",\"cursor\":4,"
-    "\"client\":\"cli/1\"}",
+    "\"counter\":17,\"store\":\"st-1\",\"epoch\":2,\"client\":\"cli/1\"}",
     "{\"type\":\"welcome\",\"v\":1,\"user\":\"alice\",\"role\":\"rep\","
-    "\"device\":\"" D1 "\",\"head\":12}",
+    "\"device\":\"" D1 "\",\"head\":12,\"counter\":5,\"store\":\"st-1\","
+    "\"epoch\":2,\"time\":1717000000000}",
     "{\"type\":\"push\",\"batch\":3,\"changes\":[" CHANGE_JSON "]}",
     "{\"type\":\"ack\",\"batch\":3,\"accepted\":0,\"refused\":[{\"i\":0,"
-    "\"code\":\"forbidden\",\"message\":\"no\"}]}",
+    "\"code\":\"forbidden\",\"message\":\"no\"}],"
+    "\"stamps\":[{\"i\":1,\"h\":\"0190a1b2c3d40007\"}]}",
     "{\"type\":\"pull\",\"after\":0,\"limit\":100}",
     "{\"type\":\"changes\",\"changes\":[" SEQ_CHANGE_JSON "],\"last\":9,"
     "\"more\":false}",
@@ -55,6 +63,8 @@ static const char *const samples[] = {
     "{\"type\":\"notify\",\"head\":12}",
     "{\"type\":\"error\",\"code\":\"limit\",\"message\":\"too many\","
     "\"batch\":3,\"fatal\":true}",
+    "{\"type\":\"sums\",\"buckets\":[" SUMS64 "]}",
+    "{\"type\":\"repair\",\"buckets\":[0,7,63]}",
 };
 #define N_SAMPLES (sizeof samples / sizeof samples[0])
 
@@ -69,6 +79,8 @@ static const char *const required[N_SAMPLES][6] = {
     {"type", "records", NULL},
     {"type", "head", NULL},
     {"type", "code", "message", NULL},
+    {"type", "buckets", NULL},
+    {"type", "buckets", NULL},
 };
 static const char *const change_required[] = {"t", "r", "f", "v", "vv", "h",
                                               "d", NULL};
@@ -198,6 +210,21 @@ static void assert_msg_eq(const fdsp_msg *a, const fdsp_msg *b)
     assert_int_equal(a->code, b->code);
     assert_str_eq(a->message, b->message);
     assert_int_equal(!!a->fatal, !!b->fatal);
+    assert_int_equal(a->dev_counter, b->dev_counter);
+    assert_str_eq(a->store, b->store);
+    assert_int_equal(a->epoch, b->epoch);
+    assert_int_equal(a->server_time, b->server_time);
+    assert_int_equal(a->n_stamps, b->n_stamps);
+    for (size_t i = 0; i < a->n_stamps; i++) {
+        assert_int_equal(a->stamps[i].index, b->stamps[i].index);
+        assert_int_equal(a->stamps[i].hlc, b->stamps[i].hlc);
+    }
+    assert_int_equal(a->n_sums, b->n_sums);
+    for (size_t i = 0; i < a->n_sums; i++)
+        assert_int_equal(a->sums[i], b->sums[i]);
+    assert_int_equal(a->n_buckets, b->n_buckets);
+    for (size_t i = 0; i < a->n_buckets; i++)
+        assert_int_equal(a->buckets[i], b->buckets[i]);
 }
 
 /* encode -> decode gives an equal struct; encoding it again, and encoding
@@ -608,6 +635,14 @@ static void test_missing_fields(void **state)
         expect_json(j, FDSP_E_MISSING);
         json_decref(j);
     }
+    const char *const stamp_keys[] = {"i", "h"};
+    for (size_t k = 0; k < 2; k++) {
+        j = load(samples[3]);
+        json_object_del(json_array_get(json_object_get(j, "stamps"), 0),
+                        stamp_keys[k]);
+        expect_json(j, FDSP_E_MISSING);
+        json_decref(j);
+    }
     const char *const rec_keys[] = {"t", "r"};
     for (size_t k = 0; k < 2; k++) {
         j = load(samples[6]);
@@ -659,6 +694,7 @@ static void test_wrong_types(void **state)
     wrong_types_of(samples[5], "changes");
     wrong_types_of(samples[3], "refused");
     wrong_types_of(samples[6], "records");
+    wrong_types_of(samples[3], "stamps");
     /* A required member given null is the wrong type, except "v" (clear). */
     expect("{\"type\":\"notify\",\"head\":null}", FDSP_E_TYPE);
     expect("{\"type\":\"hello\",\"v\":1,\"device\":null,\"cursor\":0}",
@@ -713,6 +749,7 @@ static void test_numbers(void **state)
         numbers_of(samples[s], NULL);
     numbers_of(samples[5], "changes");
     numbers_of(samples[3], "refused");
+    numbers_of(samples[3], "stamps");
     /* 2^53 itself is allowed; integers jansson cannot hold are bad values. */
     expect("{\"type\":\"notify\",\"head\":9007199254740992}", FDSP_OK);
     expect("{\"type\":\"notify\",\"head\":" MAX_INT_P1 "}", FDSP_E_VALUE);
@@ -1311,6 +1348,484 @@ static void test_out_of_memory(void **state)
 
 /* ---- names ----------------------------------------------------------------------- */
 
+/* ---- trust additions (docs/internals/trust.md, "Wire additions") ------------- */
+
+static void test_roundtrip_trust_hello_welcome(void **state)
+{
+    (void)state;
+    fdsp_msg *m = fdsp_msg_new(FDSP_HELLO);
+    m->device = xstrdup(D1);
+    m->cursor = 42;
+    m->dev_counter = 17;
+    m->store = xstrdup("st-9");
+    m->epoch = 3;
+    m->client = xstrdup("cli/1");
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"hello\",\"v\":1,\"device\":\"" D1
+                           "\",\"cursor\":42,\"counter\":17,\"store\":\"st-9\","
+                           "\"epoch\":3,\"client\":\"cli/1\"}");
+    free(b);
+    /* Each one absent alone: omitted, the rest stay in order. */
+    m->dev_counter = 0;
+    b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"hello\",\"v\":1,\"device\":\"" D1
+                           "\",\"cursor\":42,\"store\":\"st-9\",\"epoch\":3,"
+                           "\"client\":\"cli/1\"}");
+    free(b);
+    free(m->store);
+    m->store = NULL;
+    m->dev_counter = (int64_t)1 << 53;
+    m->epoch = 0;
+    b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"hello\",\"v\":1,\"device\":\"" D1
+                           "\",\"cursor\":42,\"counter\":9007199254740992,"
+                           "\"client\":\"cli/1\"}");
+    free(b);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_WELCOME);
+    m->user = xstrdup("alice");
+    m->role = xstrdup("rep");
+    m->device = xstrdup(D2);
+    m->head = 12;
+    m->dev_counter = 5;
+    m->store = xstrdup("st-9");
+    m->epoch = 1;
+    m->server_time = 1717000000123;
+    b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"welcome\",\"v\":1,\"user\":\"alice\","
+                           "\"role\":\"rep\",\"device\":\"" D2 "\",\"head\":12,"
+                           "\"counter\":5,\"store\":\"st-9\",\"epoch\":1,"
+                           "\"time\":1717000000123}");
+    free(b);
+    /* A zeroed struct is the old message, byte for byte. */
+    m->dev_counter = m->epoch = m->server_time = 0;
+    free(m->store);
+    m->store = NULL;
+    b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"welcome\",\"v\":1,\"user\":\"alice\","
+                           "\"role\":\"rep\",\"device\":\"" D2 "\",\"head\":12}");
+    free(b);
+    fdsp_msg_free(m);
+
+    /* Old peers: absent, null and 0 all read as absent. */
+    fdsp_msg *d = expect_n(samples[0], strlen(samples[0]), FDSP_OK);
+    assert_int_equal(d->dev_counter, 17);
+    assert_string_equal(d->store, "st-1");
+    assert_int_equal(d->epoch, 2);
+    fdsp_msg_free(d);
+    const char *old = "{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0}";
+    d = expect_n(old, strlen(old), FDSP_OK);
+    assert_int_equal(d->dev_counter, 0);
+    assert_null(d->store);
+    assert_int_equal(d->epoch, 0);
+    fdsp_msg_free(d);
+    const char *nul = "{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"r\","
+                      "\"device\":\"d\",\"head\":0,\"counter\":null,\"store\":null,"
+                      "\"epoch\":null,\"time\":null}";
+    d = expect_n(nul, strlen(nul), FDSP_OK);
+    assert_int_equal(d->dev_counter, 0);
+    assert_null(d->store);
+    assert_int_equal(d->epoch, 0);
+    assert_int_equal(d->server_time, 0);
+    fdsp_msg_free(d);
+    expect("{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"r\","
+           "\"device\":\"d\",\"head\":0,\"counter\":0,\"epoch\":0,\"time\":0}",
+           FDSP_OK);
+}
+
+static void test_trust_hello_welcome_refusals(void **state)
+{
+    (void)state;
+    char err[256];
+#define HELLO_PRE "{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0,"
+#define WELCOME_PRE "{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"r\"," \
+                    "\"device\":\"d\",\"head\":0,"
+    assert_int_equal(dec(HELLO_PRE "\"counter\":\"3\"}", err, sizeof err),
+                     FDSP_E_TYPE);
+    assert_string_equal(err, "counter: must be an integer");
+    assert_int_equal(dec(HELLO_PRE "\"counter\":-1}", err, sizeof err),
+                     FDSP_E_VALUE);
+    assert_string_equal(err, "counter: must be >= 0");
+    expect(HELLO_PRE "\"counter\":" MAX_INT_P1 "}", FDSP_E_VALUE);
+    expect(HELLO_PRE "\"counter\":1.0}", FDSP_E_TYPE);
+    assert_int_equal(dec(HELLO_PRE "\"store\":7}", err, sizeof err),
+                     FDSP_E_TYPE);
+    assert_string_equal(err, "store: must be a string");
+    expect(HELLO_PRE "\"store\":\"\"}", FDSP_E_VALUE);
+    expect(HELLO_PRE "\"store\":\"a b\"}", FDSP_E_VALUE);
+    char *longid = rep('s', FDSP_MAX_ID + 1);
+    char *buf = malloc(strlen(longid) + 128);
+    assert_non_null(buf);
+    sprintf(buf, HELLO_PRE "\"store\":\"%s\"}", longid);
+    expect(buf, FDSP_E_LIMIT);
+    longid[FDSP_MAX_ID] = '\0';
+    sprintf(buf, HELLO_PRE "\"store\":\"%s\"}", longid);
+    expect(buf, FDSP_OK);
+    free(buf);
+    free(longid);
+    expect(HELLO_PRE "\"epoch\":-5}", FDSP_E_VALUE);
+    expect(HELLO_PRE "\"epoch\":true}", FDSP_E_TYPE);
+    /* welcome "time" only belongs to welcome: ignored in hello. */
+    expect(HELLO_PRE "\"time\":\"x\"}", FDSP_OK);
+    assert_int_equal(dec(WELCOME_PRE "\"time\":-1}", err, sizeof err),
+                     FDSP_E_VALUE);
+    assert_string_equal(err, "time: must be >= 0");
+    expect(WELCOME_PRE "\"time\":\"now\"}", FDSP_E_TYPE);
+    expect(WELCOME_PRE "\"time\":" MAX_INT_P1 "}", FDSP_E_VALUE);
+    expect(WELCOME_PRE "\"counter\":[]}", FDSP_E_TYPE);
+    expect(WELCOME_PRE "\"store\":\"x\\\\y\"}", FDSP_E_VALUE);
+    expect(WELCOME_PRE "\"epoch\":{}}", FDSP_E_TYPE);
+    /* Checks run in key order: counter before store before epoch. */
+    assert_int_equal(dec(WELCOME_PRE "\"epoch\":-1,\"store\":1,\"counter\":-1}",
+                         err, sizeof err), FDSP_E_VALUE);
+    assert_string_equal(err, "counter: must be >= 0");
+    /* Duplicates of the new keys are duplicates. */
+    expect(HELLO_PRE "\"epoch\":1,\"epoch\":1}", FDSP_E_DUPKEY);
+#undef HELLO_PRE
+#undef WELCOME_PRE
+
+    /* The encoder refuses the same. */
+    fdsp_msg *m = fdsp_msg_new(FDSP_HELLO);
+    m->device = xstrdup("d");
+    m->dev_counter = -1;
+    expect_encode(m, FDSP_E_VALUE);
+    m->dev_counter = ((int64_t)1 << 53) + 1;
+    expect_encode(m, FDSP_E_VALUE);
+    m->dev_counter = 0;
+    m->store = xstrdup("");
+    expect_encode(m, FDSP_E_VALUE);
+    free(m->store);
+    m->store = rep('s', FDSP_MAX_ID + 1);
+    expect_encode(m, FDSP_E_LIMIT);
+    free(m->store);
+    m->store = NULL;
+    m->epoch = -2;
+    expect_encode(m, FDSP_E_VALUE);
+    m->epoch = 0;
+    m->server_time = -1;        /* not a hello member: not looked at */
+    expect_encode(m, FDSP_OK);
+    fdsp_msg_free(m);
+    m = fdsp_msg_new(FDSP_WELCOME);
+    m->user = xstrdup("u");
+    m->role = xstrdup("r");
+    m->device = xstrdup("d");
+    m->server_time = -1;
+    expect_encode(m, FDSP_E_VALUE);
+    m->server_time = 0;
+    m->store = xstrdup("bad id");
+    expect_encode(m, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+}
+
+static void test_trust_ack_stamps(void **state)
+{
+    (void)state;
+    char err[256];
+    fdsp_msg *m = fdsp_msg_new(FDSP_ACK);
+    m->batch = 4;
+    m->accepted = 2;
+    m->refused = calloc(1, sizeof *m->refused);
+    m->n_refused = 1;
+    m->refused[0].index = 2;
+    m->refused[0].code = FDSP_E_CLASH;
+    m->refused[0].message = xstrdup("customer/c-1 name: device d counter 9");
+    m->stamps = calloc(2, sizeof *m->stamps);
+    m->n_stamps = 2;
+    m->stamps[0].index = 0;
+    m->stamps[0].hlc = UINT64_C(0x0190a1b2c3d40009);
+    m->stamps[1].index = FDSP_MAX_BATCH - 1;
+    m->stamps[1].hlc = UINT64_MAX;
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"ack\",\"batch\":4,\"accepted\":2,"
+                           "\"refused\":[{\"i\":2,\"code\":\"device_clash\","
+                           "\"message\":\"customer/c-1 name: device d counter 9\"}],"
+                           "\"stamps\":[{\"i\":0,\"h\":\"0190a1b2c3d40009\"},"
+                           "{\"i\":499,\"h\":\"ffffffffffffffff\"}]}");
+    free(b);
+    /* No stamps: omitted (and an old ack decodes with none). */
+    m->n_stamps = 0;
+    b = roundtrip(m);
+    assert_null(strstr(b, "stamps"));
+    free(b);
+    /* Encoder refusals. */
+    m->n_stamps = 2;
+    m->stamps[1].index = FDSP_MAX_BATCH;
+    expect_encode(m, FDSP_E_VALUE);
+    m->stamps[1].index = 1;
+    m->n_stamps = FDSP_MAX_BATCH + 1;
+    expect_encode(m, FDSP_E_LIMIT);
+    free(m->stamps);
+    m->stamps = NULL;
+    m->n_stamps = 1;
+    expect_encode(m, FDSP_E_VALUE);
+    m->n_stamps = 0;
+    expect_encode(m, FDSP_OK);
+    fdsp_msg_free(m);
+
+#define ACK_PRE "{\"type\":\"ack\",\"batch\":1,\"accepted\":1,\"refused\":[],"
+    fdsp_msg *d = expect_n(ACK_PRE "\"stamps\":null}",
+                           strlen(ACK_PRE "\"stamps\":null}"), FDSP_OK);
+    assert_int_equal(d->n_stamps, 0);
+    assert_null(d->stamps);
+    fdsp_msg_free(d);
+    expect(ACK_PRE "\"stamps\":[]}", FDSP_OK);
+    expect(ACK_PRE "\"stamps\":[{\"i\":0,\"h\":\"0000000000000000\",\"x\":1}]}",
+           FDSP_OK);
+    assert_int_equal(dec(ACK_PRE "\"stamps\":{}}", err, sizeof err),
+                     FDSP_E_TYPE);
+    assert_string_equal(err, "stamps: must be an array");
+    assert_int_equal(dec(ACK_PRE "\"stamps\":[1]}", err, sizeof err),
+                     FDSP_E_TYPE);
+    assert_string_equal(err, "stamps[0]: must be an object");
+    assert_int_equal(dec(ACK_PRE "\"stamps\":[{\"i\":500,\"h\":\"0000000000000000\"}]}",
+                         err, sizeof err), FDSP_E_VALUE);
+    assert_string_equal(err, "stamps[0].i: must be <= 499");
+    expect(ACK_PRE "\"stamps\":[{\"i\":-1,\"h\":\"0000000000000000\"}]}",
+           FDSP_E_VALUE);
+    assert_int_equal(dec(ACK_PRE "\"stamps\":[{\"h\":\"0000000000000000\"}]}",
+                         err, sizeof err), FDSP_E_MISSING);
+    assert_string_equal(err, "stamps[0].i: required");
+    assert_int_equal(dec(ACK_PRE "\"stamps\":[{\"i\":0}]}", err, sizeof err),
+                     FDSP_E_MISSING);
+    assert_string_equal(err, "stamps[0].h: required");
+    expect(ACK_PRE "\"stamps\":[{\"i\":0,\"h\":null}]}", FDSP_E_TYPE);
+    expect(ACK_PRE "\"stamps\":[{\"i\":0,\"h\":12}]}", FDSP_E_TYPE);
+    assert_int_equal(dec(ACK_PRE "\"stamps\":[{\"i\":0,\"h\":\"0000000000000000\"},"
+                         "{\"i\":1,\"h\":\"000000000000000G\"}]}", err, sizeof err),
+                     FDSP_E_VALUE);
+    assert_string_equal(err, "stamps[1].h: must be 16 lowercase hex digits");
+    expect(ACK_PRE "\"stamps\":[{\"i\":0,\"h\":\"ABCDEF0000000000\"}]}",
+           FDSP_E_VALUE);
+    expect(ACK_PRE "\"stamps\":[{\"i\":0,\"h\":\"000000000000000\"}]}",
+           FDSP_E_VALUE);
+    expect(ACK_PRE "\"stamps\":[{\"i\":0,\"i\":0,\"h\":\"0000000000000000\"}]}",
+           FDSP_E_DUPKEY);
+#undef ACK_PRE
+    /* FDSP_MAX_BATCH stamps pass, one more is a limit. */
+    for (size_t n = FDSP_MAX_BATCH; n <= FDSP_MAX_BATCH + 1; n++) {
+        size_t cap = 128 + n * 40;
+        char *s = malloc(cap);
+        assert_non_null(s);
+        size_t o = (size_t)sprintf(s, "{\"type\":\"ack\",\"batch\":1,"
+                                      "\"accepted\":0,\"refused\":[],\"stamps\":[");
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)sprintf(s + o, "%s{\"i\":%zu,\"h\":\"0000000000000001\"}",
+                                 i ? "," : "", i % FDSP_MAX_BATCH);
+        strcpy(s + o, "]}");
+        expect(s, n > FDSP_MAX_BATCH ? FDSP_E_LIMIT : FDSP_OK);
+        free(s);
+    }
+}
+
+static void test_trust_device_clash(void **state)
+{
+    (void)state;
+    assert_int_equal(FDSP_E_CLASH, 18);
+    assert_string_equal(fdsp_errname(FDSP_E_CLASH), "device_clash");
+    assert_int_equal(fdsp_errcode("device_clash"), FDSP_E_CLASH);
+    fdsp_msg *m = fdsp_msg_new(FDSP_ERROR);
+    m->code = FDSP_E_CLASH;
+    m->message = xstrdup("device d counter 9 names another change");
+    m->batch = 3;
+    m->fatal = 1;
+    char *b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"error\",\"code\":\"device_clash\","
+                           "\"message\":\"device d counter 9 names another change\","
+                           "\"batch\":3,\"fatal\":true}");
+    free(b);
+    fdsp_msg_free(m);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":[{\"i\":0,"
+           "\"code\":\"device_clash\",\"message\":\"m\"}]}", FDSP_OK);
+}
+
+/* sums with 64 entries written by a loop; entry `bad` (if < n) replaced. */
+static char *sums_json(size_t n, size_t bad, const char *badval)
+{
+    char *s = malloc(64 + n * 24 + strlen(badval));
+    assert_non_null(s);
+    size_t o = (size_t)sprintf(s, "{\"type\":\"sums\",\"buckets\":[");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(s + o, "%s%s", i ? "," : "",
+                             i == bad ? badval : "\"00000000000000ff\"");
+    strcpy(s + o, "]}");
+    return s;
+}
+
+static void test_trust_sums(void **state)
+{
+    (void)state;
+    char err[256];
+    fdsp_msg *m = fdsp_msg_new(FDSP_SUMS);
+    m->sums = calloc(FDSP_SUM_BUCKETS, sizeof *m->sums);
+    m->n_sums = FDSP_SUM_BUCKETS;
+    for (size_t i = 0; i < FDSP_SUM_BUCKETS; i++)
+        m->sums[i] = i * UINT64_C(0x0101010101010101);
+    m->sums[63] = UINT64_MAX;
+    char *b = roundtrip(m);
+    assert_int_equal(strncmp(b, "{\"type\":\"sums\",\"buckets\":[\"0000000000000000\","
+                                "\"0101010101010101\",", 64), 0);
+    assert_non_null(strstr(b, ",\"ffffffffffffffff\"]}"));
+    assert_int_equal(strlen(b), strlen("{\"type\":\"sums\",\"buckets\":[]}") +
+                                    64 * 18 + 63);
+    free(b);
+    m->n_sums = 63;
+    expect_encode(m, FDSP_E_VALUE);
+    m->n_sums = 65;
+    expect_encode(m, FDSP_E_LIMIT);
+    m->n_sums = 0;
+    expect_encode(m, FDSP_E_VALUE);
+    free(m->sums);
+    m->sums = NULL;
+    m->n_sums = FDSP_SUM_BUCKETS;
+    expect_encode(m, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    char *s = sums_json(64, 99, "");
+    expect(s, FDSP_OK);
+    free(s);
+    s = sums_json(63, 99, "");
+    assert_int_equal(dec(s, err, sizeof err), FDSP_E_VALUE);
+    assert_string_equal(err, "buckets: fewer than 64 entries");
+    free(s);
+    s = sums_json(65, 99, "");
+    assert_int_equal(dec(s, err, sizeof err), FDSP_E_LIMIT);
+    assert_string_equal(err, "buckets: more than 64 entries");
+    free(s);
+    s = sums_json(64, 5, "\"00000000000000FF\"");
+    assert_int_equal(dec(s, err, sizeof err), FDSP_E_VALUE);
+    assert_string_equal(err, "buckets[5]: must be 16 lowercase hex digits");
+    free(s);
+    s = sums_json(64, 0, "\"0000000000000000f\"");
+    expect(s, FDSP_E_VALUE);
+    free(s);
+    s = sums_json(64, 63, "\"\"");
+    expect(s, FDSP_E_VALUE);
+    free(s);
+    s = sums_json(64, 63, "\"000000000000000x\"");
+    expect(s, FDSP_E_VALUE);
+    free(s);
+    s = sums_json(64, 9, "255");
+    assert_int_equal(dec(s, err, sizeof err), FDSP_E_TYPE);
+    assert_string_equal(err, "buckets[9]: must be a string");
+    free(s);
+    s = sums_json(64, 9, "null");
+    expect(s, FDSP_E_TYPE);
+    free(s);
+    s = sums_json(64, 9, "[\"00000000000000ff\"]");
+    expect(s, FDSP_E_TYPE);
+    free(s);
+    expect("{\"type\":\"sums\"}", FDSP_E_MISSING);
+    expect("{\"type\":\"sums\",\"buckets\":null}", FDSP_E_TYPE);
+    expect("{\"type\":\"sums\",\"buckets\":{}}", FDSP_E_TYPE);
+    expect("{\"type\":\"sums\",\"buckets\":[]}", FDSP_E_VALUE);
+}
+
+static void test_trust_repair(void **state)
+{
+    (void)state;
+    char err[256];
+    fdsp_msg *m = fdsp_msg_new(FDSP_REPAIR);
+    char *b = roundtrip(m);                 /* all buckets equal */
+    assert_string_equal(b, "{\"type\":\"repair\",\"buckets\":[]}");
+    free(b);
+    m->buckets = calloc(FDSP_SUM_BUCKETS, sizeof *m->buckets);
+    m->n_buckets = 3;
+    m->buckets[0] = 0;
+    m->buckets[1] = 9;
+    m->buckets[2] = FDSP_SUM_BUCKETS - 1;
+    b = roundtrip(m);
+    assert_string_equal(b, "{\"type\":\"repair\",\"buckets\":[0,9,63]}");
+    free(b);
+    m->n_buckets = FDSP_SUM_BUCKETS;
+    for (int i = 0; i < FDSP_SUM_BUCKETS; i++)
+        m->buckets[i] = FDSP_SUM_BUCKETS - 1 - i;
+    free(roundtrip(m));
+    m->buckets[7] = FDSP_SUM_BUCKETS;
+    expect_encode(m, FDSP_E_VALUE);
+    m->buckets[7] = -1;
+    expect_encode(m, FDSP_E_VALUE);
+    m->buckets[7] = 7;
+    m->n_buckets = FDSP_SUM_BUCKETS + 1;
+    expect_encode(m, FDSP_E_LIMIT);
+    free(m->buckets);
+    m->buckets = NULL;
+    m->n_buckets = 1;
+    expect_encode(m, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    assert_int_equal(dec("{\"type\":\"repair\",\"buckets\":[1,64]}", err,
+                         sizeof err), FDSP_E_VALUE);
+    assert_string_equal(err, "buckets[1]: must be <= 63");
+    assert_int_equal(dec("{\"type\":\"repair\",\"buckets\":[-1]}", err,
+                         sizeof err), FDSP_E_VALUE);
+    assert_string_equal(err, "buckets[0]: must be >= 0");
+    assert_int_equal(dec("{\"type\":\"repair\",\"buckets\":[\"1\"]}", err,
+                         sizeof err), FDSP_E_TYPE);
+    assert_string_equal(err, "buckets[0]: must be an integer");
+    expect("{\"type\":\"repair\",\"buckets\":[1.0]}", FDSP_E_TYPE);
+    expect("{\"type\":\"repair\",\"buckets\":[null]}", FDSP_E_TYPE);
+    expect("{\"type\":\"repair\",\"buckets\":[{}]}", FDSP_E_TYPE);
+    expect("{\"type\":\"repair\",\"buckets\":[" MAX_INT_P1 "]}", FDSP_E_VALUE);
+    expect("{\"type\":\"repair\",\"buckets\":[99999999999999999999]}",
+           FDSP_E_VALUE);
+    expect("{\"type\":\"repair\"}", FDSP_E_MISSING);
+    expect("{\"type\":\"repair\",\"buckets\":3}", FDSP_E_TYPE);
+    /* Duplicates are in range: accepted (the server never sends them). */
+    expect("{\"type\":\"repair\",\"buckets\":[4,4]}", FDSP_OK);
+    /* 64 entries pass, 65 are a limit. */
+    char s[512];
+    size_t o = (size_t)sprintf(s, "{\"type\":\"repair\",\"buckets\":[");
+    for (int i = 0; i < FDSP_SUM_BUCKETS; i++)
+        o += (size_t)sprintf(s + o, "%s%d", i ? "," : "", i);
+    strcpy(s + o, "]}");
+    expect(s, FDSP_OK);
+    strcpy(s + o, ",0]}");
+    assert_int_equal(dec(s, err, sizeof err), FDSP_E_LIMIT);
+    assert_string_equal(err, "buckets: more than 64 entries");
+}
+
+/* Fixed vectors: PROTOCOL.md section 10 defines the functions; these values
+** were checked against an independent implementation of that text. */
+static void test_trust_sum_functions(void **state)
+{
+    (void)state;
+    assert_int_equal(fdsp_sum_register("", "", "", NULL, 0),
+                     UINT64_C(0xea84b5f3461f8f55));
+    assert_int_equal(fdsp_sum_register("", "", "", "", 0),
+                     UINT64_C(0xea84b5f3461f8f55));
+    assert_int_equal(fdsp_sum_register("customer", "c-1", "name", "Alice", 5),
+                     UINT64_C(0x23bb4a4f5230991c));
+    assert_int_equal(fdsp_sum_register("customer", "c-1", "name", "", 0),
+                     UINT64_C(0x86ef6df5431f23a1));
+    /* The framing: moving a byte across a boundary changes the sum. */
+    assert_int_equal(fdsp_sum_register("customer", "c-1", "nam", "e", 1),
+                     UINT64_C(0x557e7f2a072d7b7e));
+    assert_int_equal(fdsp_sum_register("followup", "f-9", "note",
+                                       "王小明", strlen("王小明")),
+                     UINT64_C(0x93bc63a6ad569416));
+    /* len counts, not NUL: bytes after a NUL are hashed. */
+    assert_int_not_equal(fdsp_sum_register("t", "r", "f", "a\0b", 3),
+                         fdsp_sum_register("t", "r", "f", "a", 1));
+    assert_int_equal(fdsp_sum_bucket(""), 61);
+    assert_int_equal(fdsp_sum_bucket("a"), 0);
+    assert_int_equal(fdsp_sum_bucket("c-1"), 52);
+    assert_int_equal(fdsp_sum_bucket(D1), 10);
+    assert_int_equal(fdsp_sum_bucket("customer-42"), 56);
+    assert_int_equal(fdsp_sum_bucket(NULL), 0);
+    /* Every bucket is reachable and in range, even for sequential ids. */
+    int seen[FDSP_SUM_BUCKETS] = {0};
+    for (int i = 0; i < 4096; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        int bk = fdsp_sum_bucket(key);
+        assert_true(bk >= 0 && bk < FDSP_SUM_BUCKETS);
+        seen[bk] = 1;
+    }
+    for (int i = 0; i < FDSP_SUM_BUCKETS; i++)
+        assert_true(seen[i]);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -1327,7 +1842,9 @@ static void test_names(void **state)
     assert_int_equal(fdsp_errcode(NULL), FDSP_E_INTERNAL);
     assert_string_equal(fdsp_typename(FDSP_CHANGES), "changes");
     assert_null(fdsp_typename(0));
-    assert_null(fdsp_typename(FDSP_ERROR + 1));
+    assert_string_equal(fdsp_typename(FDSP_SUMS), "sums");
+    assert_string_equal(fdsp_typename(FDSP_REPAIR), "repair");
+    assert_null(fdsp_typename(FDSP_REPAIR + 1));
     assert_null(fdsp_msg_new((fdsp_type)0));
     fdsp_msg_free(NULL);
 }
@@ -1388,6 +1905,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_hello),
+        cmocka_unit_test(test_roundtrip_trust_hello_welcome),
+        cmocka_unit_test(test_trust_hello_welcome_refusals),
+        cmocka_unit_test(test_trust_ack_stamps),
+        cmocka_unit_test(test_trust_device_clash),
+        cmocka_unit_test(test_trust_sums),
+        cmocka_unit_test(test_trust_repair),
+        cmocka_unit_test(test_trust_sum_functions),
         cmocka_unit_test(test_roundtrip_welcome),
         cmocka_unit_test(test_roundtrip_push),
         cmocka_unit_test(test_roundtrip_ack),

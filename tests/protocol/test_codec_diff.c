@@ -525,6 +525,209 @@ static void test_field_errors(void **state)
         diff(cases[i]);
 }
 
+/* ---- trust additions (hello/welcome members, stamps, sums, repair) --------------- */
+
+/* A sums message of n entries, entry `bad` (if < n) replaced by badval. */
+static char *sums_msg(size_t n, size_t bad, const char *badval)
+{
+    char *s = malloc(64 + n * 24 + strlen(badval));
+    assert_non_null(s);
+    size_t o = (size_t)sprintf(s, "{\"type\":\"sums\",\"buckets\":[");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(s + o, "%s%s", i ? "," : "",
+                             i == bad ? badval : "\"0123456789abcdef\"");
+    strcpy(s + o, "]}");
+    return s;
+}
+
+static void test_trust_inputs(void **state)
+{
+    (void)state;
+#define HELLO "{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0"
+#define WELCOME "{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"r\"," \
+                "\"device\":\"d\",\"head\":0"
+#define ACK "{\"type\":\"ack\",\"batch\":1,\"accepted\":1,\"refused\":[]"
+    const char *const ok[] = {
+        HELLO ",\"counter\":1,\"store\":\"s\",\"epoch\":1}",
+        HELLO ",\"epoch\":9007199254740992,\"store\":\"s\",\"counter\":0}",
+        HELLO ",\"counter\":null,\"store\":null,\"epoch\":null,\"time\":[1]}",
+        WELCOME ",\"time\":5,\"epoch\":4,\"store\":\"~\",\"counter\":3}",
+        WELCOME ",\"time\":0,\"stamps\":{},\"buckets\":7}",
+        ACK ",\"stamps\":[{\"h\":\"ffffffffffffffff\",\"i\":499}]}",
+        ACK ",\"stamps\":null}",
+        ACK ",\"stamps\":[]}",
+        ACK ",\"stamps\":[{\"i\":0,\"h\":\"0000000000000000\",\"z\":[{}]}]}",
+        "{\"type\":\"ack\",\"stamps\":[{\"i\":3,\"h\":\"0000000000000001\"}],"
+        "\"batch\":2,\"accepted\":0,\"refused\":[{\"i\":0,\"code\":"
+        "\"device_clash\",\"message\":\"m\"}]}",
+        "{\"type\":\"error\",\"code\":\"device_clash\",\"message\":\"\"}",
+        "{\"type\":\"repair\",\"buckets\":[]}",
+        "{\"type\":\"repair\",\"buckets\":[63,0,5,5],\"stamps\":1}",
+        "{\"buckets\":[1],\"type\":\"repair\"}",
+        "{\"type\":\"repair\",\"buckets\":[-0]}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        expect(ok[i], FDSP_OK);
+    const char *const bad[] = {
+        HELLO ",\"counter\":-1}", HELLO ",\"counter\":\"1\"}",
+        HELLO ",\"counter\":1e2}", HELLO ",\"counter\":9007199254740993}",
+        HELLO ",\"store\":\"\"}", HELLO ",\"store\":\"a\\\"b\"}",
+        HELLO ",\"store\":1}", HELLO ",\"store\":\"\\u00e9\"}",
+        HELLO ",\"epoch\":-1}", HELLO ",\"epoch\":false}",
+        HELLO ",\"epoch\":-1,\"store\":1,\"counter\":\"x\",\"client\":3}",
+        HELLO ",\"client\":3,\"epoch\":-1}",
+        HELLO ",\"counter\":1,\"counter\":2}",
+        WELCOME ",\"time\":-1}", WELCOME ",\"time\":\"1\"}",
+        WELCOME ",\"time\":1,\"epoch\":-1}", WELCOME ",\"head\":-1,\"time\":-1}",
+        ACK ",\"stamps\":{}}", ACK ",\"stamps\":1}", ACK ",\"stamps\":[1]}",
+        ACK ",\"stamps\":[null]}", ACK ",\"stamps\":[{}]}",
+        ACK ",\"stamps\":[{\"i\":500,\"h\":\"0000000000000000\"}]}",
+        ACK ",\"stamps\":[{\"i\":-1,\"h\":\"0000000000000000\"}]}",
+        ACK ",\"stamps\":[{\"i\":1.5,\"h\":\"0000000000000000\"}]}",
+        ACK ",\"stamps\":[{\"i\":0}]}", ACK ",\"stamps\":[{\"i\":0,\"h\":0}]}",
+        ACK ",\"stamps\":[{\"i\":0,\"h\":\"0000000000000000\"},{\"h\":\"x\"}]}",
+        ACK ",\"stamps\":[{\"i\":0,\"h\":\"000000000000000A\"}]}",
+        ACK ",\"stamps\":[{\"i\":0,\"h\":\"00000000000000000\"}]}",
+        ACK ",\"stamps\":[{\"i\":0,\"h\":\"0\",\"h\":\"1\"}]}",
+        "{\"type\":\"ack\",\"batch\":1,\"accepted\":1,\"refused\":[1],"
+        "\"stamps\":[1]}",
+        "{\"type\":\"ack\",\"batch\":1,\"accepted\":1,\"refused\":[],"
+        "\"stamps\":[{\"i\":0,\"h\":\"0000000000000000\"}],\"stamps\":[]}",
+        "{\"type\":\"sums\"}", "{\"type\":\"sums\",\"buckets\":null}",
+        "{\"type\":\"sums\",\"buckets\":[]}", "{\"type\":\"sums\",\"buckets\":\"\"}",
+        "{\"type\":\"repair\"}", "{\"type\":\"repair\",\"buckets\":null}",
+        "{\"type\":\"repair\",\"buckets\":[64]}",
+        "{\"type\":\"repair\",\"buckets\":[-1]}",
+        "{\"type\":\"repair\",\"buckets\":[1,\"2\"]}",
+        "{\"type\":\"repair\",\"buckets\":[1.0]}",
+        "{\"type\":\"repair\",\"buckets\":[{\"a\":1}]}",
+        "{\"type\":\"repair\",\"buckets\":[[]]}",
+        "{\"type\":\"repair\",\"buckets\":[true]}",
+        "{\"type\":\"repair\",\"buckets\":[99999999999999999999]}",
+        "{\"type\":\"repair\",\"buckets\":[1,]}",
+        "{\"type\":\"repair\",\"buckets\":[{\"a\":1,\"a\":2}]}",
+        "{\"type\":\"repair\",\"buckets\":[\"\\u0000\"]}",
+        "{\"type\":\"SUMS\",\"buckets\":[]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (diff(bad[i]) == FDSP_OK)
+            fail_msg("accepted: %s", bad[i]);
+#undef HELLO
+#undef WELCOME
+#undef ACK
+    /* sums: 63, 64, 65 entries; each wrong element kind at each end. */
+    char *s;
+    for (size_t n = 62; n <= 66; n++) {
+        s = sums_msg(n, 99, "");
+        expect(s, n == 64 ? FDSP_OK : n < 64 ? FDSP_E_VALUE : FDSP_E_LIMIT);
+        free(s);
+    }
+    const char *const elems[] = {"1", "null", "true", "[]", "{}", "\"\"",
+                                 "\"0123456789ABCDEF\"", "\"0123456789abcde\"",
+                                 "\"0123456789abcdef0\"", "\"0x23456789abcdef\"",
+                                 "{\"a\":[1,2]}", "1.5", "\"\\u0030123456789abcdef\""};
+    const size_t at[] = {0, 31, 63};
+    for (size_t e = 0; e < sizeof elems / sizeof elems[0]; e++)
+        for (size_t k = 0; k < 3; k++) {
+            s = sums_msg(64, at[k], elems[e]);
+            diff(s);
+            free(s);
+        }
+    /* repair: 64 and 65 entries. */
+    for (int n = 64; n <= 65; n++) {
+        char buf[512];
+        size_t o = (size_t)sprintf(buf, "{\"type\":\"repair\",\"buckets\":[");
+        for (int i = 0; i < n; i++)
+            o += (size_t)sprintf(buf + o, "%s%d", i ? "," : "", i % 64);
+        strcpy(buf + o, "]}");
+        expect(buf, n == 64 ? FDSP_OK : FDSP_E_LIMIT);
+    }
+    /* stamps: 500 and 501 entries. */
+    for (size_t n = FDSP_MAX_BATCH; n <= FDSP_MAX_BATCH + 1; n++) {
+        char *b = malloc(128 + n * 40);
+        assert_non_null(b);
+        size_t o = (size_t)sprintf(b, "{\"type\":\"ack\",\"batch\":1,"
+                                      "\"accepted\":0,\"refused\":[],\"stamps\":[");
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)sprintf(b + o, "%s{\"i\":%zu,\"h\":\"00000000000000%02zx\"}",
+                                 i ? "," : "", i % FDSP_MAX_BATCH, i % 256);
+        strcpy(b + o, "]}");
+        expect(b, n > FDSP_MAX_BATCH ? FDSP_E_LIMIT : FDSP_OK);
+        free(b);
+    }
+}
+
+static void test_trust_structs(void **state)
+{
+    (void)state;
+    size_t n;
+    int rc;
+    fdsp_msg *m = fdsp_msg_new(FDSP_WELCOME);
+    m->user = strdup("u");
+    m->role = strdup("r");
+    m->device = strdup("d");
+    m->dev_counter = 9007199254740992LL;
+    m->store = strdup("store-1");
+    m->epoch = 1;
+    m->server_time = 1717000000000;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->type = FDSP_HELLO;           /* time is not a hello member */
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->epoch = -1;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    m->epoch = 0;
+    free(m->store);
+    m->store = strdup("");
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_ACK);
+    m->n_stamps = 3;
+    m->stamps = calloc(3, sizeof *m->stamps);
+    m->stamps[0].hlc = UINT64_MAX;
+    m->stamps[1].index = 499;
+    m->stamps[2].index = 7;
+    m->stamps[2].hlc = 0x0190a1b2c3d40000ULL;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->stamps[1].index = 500;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_SUMS);
+    m->n_sums = FDSP_SUM_BUCKETS;
+    m->sums = calloc(FDSP_SUM_BUCKETS + 1, sizeof *m->sums);
+    for (size_t i = 0; i <= FDSP_SUM_BUCKETS; i++)
+        m->sums[i] = ~(uint64_t)0 / (i + 1);
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->n_sums = FDSP_SUM_BUCKETS + 1;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_LIMIT);
+    m->n_sums = FDSP_SUM_BUCKETS - 1;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+
+    m = fdsp_msg_new(FDSP_REPAIR);
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->n_buckets = 2;
+    m->buckets = calloc(2, sizeof *m->buckets);
+    m->buckets[0] = 63;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_OK);
+    m->buckets[1] = 64;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+}
+
 /* ---- the encoders on structs ------------------------------------------------------ */
 
 static void test_encode_structs(void **state)
@@ -704,6 +907,8 @@ int main(void)
         cmocka_unit_test(test_field_errors),
         cmocka_unit_test(test_encode_structs),
         cmocka_unit_test(test_encode_frame_edge),
+        cmocka_unit_test(test_trust_inputs),
+        cmocka_unit_test(test_trust_structs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,130 @@ static int read_records(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* The optional trust members of hello and welcome: counter, store, epoch.
+** 0 reads as absent, as the encoder writes it. */
+static int read_trust(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = fdsp__get_int(o, NULL, "counter", 0, 0, FDSP__MAX_INT,
+                            FDSP_E_VALUE, &m->dev_counter, err, errlen)) ||
+        (rc = fdsp__get_str(o, NULL, "store", FDSP__ID, 0, &m->store, err,
+                            errlen)) ||
+        (rc = fdsp__get_int(o, NULL, "epoch", 0, 0, FDSP__MAX_INT,
+                            FDSP_E_VALUE, &m->epoch, err, errlen)))
+        return rc;
+    return FDSP_OK;
+}
+
+/* ack "stamps": optional (absent or null: none). */
+static int read_stamps(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    const json_t *arr = json_object_get(o, "stamps");
+    char path[32];
+    if (arr == NULL || json_is_null(arr))
+        return FDSP_OK;
+    int rc = fdsp__get_array(o, NULL, "stamps", 0, FDSP_MAX_BATCH, &arr,
+                             err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return FDSP_OK;
+    m->stamps = calloc(n, sizeof *m->stamps);
+    if (m->stamps == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "stamps",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(arr, i);
+        fdsp_stamp *st = &m->stamps[i];
+        int64_t idx = 0;
+        snprintf(path, sizeof path, "stamps[%zu]", i);
+        m->n_stamps = i + 1;
+        if (!json_is_object(r))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an object");
+        if ((rc = fdsp__get_int(r, path, "i", 1, 0, FDSP_MAX_BATCH - 1,
+                                FDSP_E_VALUE, &idx, err, errlen)))
+            return rc;
+        st->index = (size_t)idx;
+        const json_t *h = json_object_get(r, "h");
+        if (h == NULL)
+            return fdsp__fail(err, errlen, FDSP_E_MISSING, path, "h",
+                              "required");
+        if (!json_is_string(h))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, "h",
+                              "must be a string");
+        if (!fdsp__hlc_parse(json_string_value(h), json_string_length(h),
+                             &st->hlc))
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, "h",
+                              "must be 16 lowercase hex digits");
+    }
+    return FDSP_OK;
+}
+
+/* sums "buckets": exactly FDSP_SUM_BUCKETS strings of 16 lowercase hex. */
+static int read_sums(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    const json_t *arr;
+    char path[32];
+    int rc = fdsp__get_array(o, NULL, "buckets", FDSP_SUM_BUCKETS,
+                             FDSP_SUM_BUCKETS, &arr, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    m->sums = calloc(FDSP_SUM_BUCKETS, sizeof *m->sums);
+    if (m->sums == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "buckets",
+                          "out of memory");
+    m->n_sums = FDSP_SUM_BUCKETS;
+    for (size_t i = 0; i < FDSP_SUM_BUCKETS; i++) {
+        const json_t *v = json_array_get(arr, i);
+        snprintf(path, sizeof path, "buckets[%zu]", i);
+        if (!json_is_string(v))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be a string");
+        if (!fdsp__hlc_parse(json_string_value(v), json_string_length(v),
+                             &m->sums[i]))
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "must be 16 lowercase hex digits");
+    }
+    return FDSP_OK;
+}
+
+/* repair "buckets": 0..FDSP_SUM_BUCKETS bucket numbers. */
+static int read_repair(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    const json_t *arr;
+    char path[32];
+    int rc = fdsp__get_array(o, NULL, "buckets", 0, FDSP_SUM_BUCKETS, &arr,
+                             err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return FDSP_OK;
+    m->buckets = calloc(n, sizeof *m->buckets);
+    if (m->buckets == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "buckets",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(arr, i);
+        snprintf(path, sizeof path, "buckets[%zu]", i);
+        m->n_buckets = i + 1;
+        if (!json_is_integer(v))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an integer");
+        json_int_t b = json_integer_value(v);
+        if (b < 0)
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "must be >= 0");
+        if (b > FDSP_SUM_BUCKETS - 1)
+            return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
+                              "must be <= %d", FDSP_SUM_BUCKETS - 1);
+        m->buckets[i] = (int)b;
+    }
+    return FDSP_OK;
+}
+
 static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
 {
     int64_t x = 0;
@@ -155,6 +279,7 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
                                 err, errlen)) ||
             (rc = fdsp__get_int(o, NULL, "cursor", 1, 0, FDSP__MAX_INT,
                                 FDSP_E_VALUE, &m->cursor, err, errlen)) ||
+            (rc = read_trust(o, m, err, errlen)) ||
             (rc = fdsp__get_str(o, NULL, "client", FDSP__TEXT, 0, &m->client,
                                 err, errlen)))
             return rc;
@@ -168,7 +293,10 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
             (rc = fdsp__get_str(o, NULL, "device", FDSP__ID, 1, &m->device,
                                 err, errlen)) ||
             (rc = fdsp__get_int(o, NULL, "head", 1, 0, FDSP__MAX_INT,
-                                FDSP_E_VALUE, &m->head, err, errlen)))
+                                FDSP_E_VALUE, &m->head, err, errlen)) ||
+            (rc = read_trust(o, m, err, errlen)) ||
+            (rc = fdsp__get_int(o, NULL, "time", 0, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->server_time, err, errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_PUSH:
@@ -183,7 +311,9 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
                                 FDSP_E_LIMIT, &x, err, errlen)))
             return rc;
         m->accepted = (size_t)x;
-        return read_refused(o, m, err, errlen);
+        if ((rc = read_refused(o, m, err, errlen)))
+            return rc;
+        return read_stamps(o, m, err, errlen);
     case FDSP_PULL:
         if ((rc = fdsp__get_int(o, NULL, "after", 1, 0, FDSP__MAX_INT,
                                 FDSP_E_VALUE, &m->after, err, errlen)) ||
@@ -214,6 +344,10 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
                                  errlen)))
             return rc;
         return FDSP_OK;
+    case FDSP_SUMS:
+        return read_sums(o, m, err, errlen);
+    case FDSP_REPAIR:
+        return read_repair(o, m, err, errlen);
     }
     return fdsp__fail(err, errlen, FDSP_E_UNKNOWN_TYPE, NULL, "type",
                       "unknown message type");
@@ -245,7 +379,7 @@ static int find_type(const json_t *o, fdsp_type *out, char *err, size_t errlen)
                           "must be a string");
     const char *s = json_string_value(t);
     size_t n = json_string_length(t);
-    for (int i = FDSP_HELLO; i <= FDSP_ERROR; i++) {
+    for (int i = FDSP_HELLO; i <= FDSP_REPAIR; i++) {
         const char *name = fdsp_typename(i);
         if (strlen(name) == n && memcmp(name, s, n) == 0) {
             *out = (fdsp_type)i;

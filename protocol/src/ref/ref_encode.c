@@ -74,6 +74,66 @@ static json_t *records_json(const fdsp_msg *m)
     return a;
 }
 
+static json_t *stamps_json(const fdsp_msg *m)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->n_stamps; i++) {
+        char hlc[17];
+        fdsp__hlc_format(m->stamps[i].hlc, hlc);
+        json_t *o = json_object();
+        if (o == NULL ||
+            put(o, "i", json_integer((json_int_t)m->stamps[i].index)) ||
+            put(o, "h", json_string(hlc)) ||
+            json_array_append_new(a, o) != 0) {
+            json_decref(o);
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *sums_json(const fdsp_msg *m)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->n_sums; i++) {
+        char hex[17];
+        fdsp__hlc_format(m->sums[i], hex);
+        if (json_array_append_new(a, json_string(hex)) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+static json_t *buckets_json(const fdsp_msg *m)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->n_buckets; i++)
+        if (json_array_append_new(a, json_integer(m->buckets[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    return a;
+}
+
+/* hello / welcome: the optional counter, store, epoch.  -1 on OOM. */
+static int put_trust(json_t *o, const fdsp_msg *m)
+{
+    return (m->dev_counter != 0 &&
+            put(o, "counter", json_integer(m->dev_counter))) ||
+           (m->store != NULL && put(o, "store", json_string(m->store))) ||
+           (m->epoch != 0 && put(o, "epoch", json_integer(m->epoch)))
+           ? -1 : 0;
+}
+
 /* Members after "type", in the order PROTOCOL.md lists them.  -1 on OOM. */
 static int build_body(json_t *o, const fdsp_msg *m)
 {
@@ -82,6 +142,7 @@ static int build_body(json_t *o, const fdsp_msg *m)
         return put(o, "v", json_integer(FDSP_VERSION)) ||
                put(o, "device", json_string(m->device)) ||
                put(o, "cursor", json_integer(m->cursor)) ||
+               put_trust(o, m) ||
                (m->client != NULL &&
                 put(o, "client", json_string(m->client)))
                ? -1 : 0;
@@ -90,14 +151,19 @@ static int build_body(json_t *o, const fdsp_msg *m)
                put(o, "user", json_string(m->user)) ||
                put(o, "role", json_string(m->role)) ||
                put(o, "device", json_string(m->device)) ||
-               put(o, "head", json_integer(m->head)) ? -1 : 0;
+               put(o, "head", json_integer(m->head)) ||
+               put_trust(o, m) ||
+               (m->server_time != 0 &&
+                put(o, "time", json_integer(m->server_time))) ? -1 : 0;
     case FDSP_PUSH:
         return put(o, "batch", json_integer(m->batch)) ||
                put(o, "changes", changes_json(m)) ? -1 : 0;
     case FDSP_ACK:
         return put(o, "batch", json_integer(m->batch)) ||
                put(o, "accepted", json_integer((json_int_t)m->accepted)) ||
-               put(o, "refused", refused_json(m)) ? -1 : 0;
+               put(o, "refused", refused_json(m)) ||
+               (m->n_stamps > 0 && put(o, "stamps", stamps_json(m)))
+               ? -1 : 0;
     case FDSP_PULL:
         return put(o, "after", json_integer(m->after)) ||
                put(o, "limit", json_integer(m->limit)) ? -1 : 0;
@@ -114,6 +180,10 @@ static int build_body(json_t *o, const fdsp_msg *m)
                put(o, "message", json_string(m->message)) ||
                (m->batch != 0 && put(o, "batch", json_integer(m->batch))) ||
                (m->fatal && put(o, "fatal", json_true())) ? -1 : 0;
+    case FDSP_SUMS:
+        return put(o, "buckets", sums_json(m)) ? -1 : 0;
+    case FDSP_REPAIR:
+        return put(o, "buckets", buckets_json(m)) ? -1 : 0;
     }
     return -1;
 }
