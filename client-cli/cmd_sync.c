@@ -35,14 +35,20 @@ static void print_counts(const fds_session_stats *st)
            st->conflicts == 1 ? "" : "s");
     if (st->refused) printf(", %lld refused", (long long)st->refused);
     printf("\n");
+    if (st->repaired)
+        printf("repaired: %lld checksum bucket%s differed from the server; "
+               "%lld record%s re-fetched\n", (long long)st->repaired,
+               st->repaired == 1 ? "" : "s", (long long)st->repaired_records,
+               st->repaired_records == 1 ? "" : "s");
 }
 
 static json_t *counts_json(const fds_session_stats *st)
 {
-    return json_pack("{s:I,s:I,s:I,s:I}", "pushed", (json_int_t)st->pushed,
+    return json_pack("{s:I,s:I,s:I,s:I,s:I}", "pushed", (json_int_t)st->pushed,
                      "pulled", (json_int_t)st->pulled,
                      "conflicts", (json_int_t)st->conflicts,
-                     "refused", (json_int_t)st->refused);
+                     "refused", (json_int_t)st->refused,
+                     "repaired", (json_int_t)st->repaired);
 }
 
 /* Refusals recorded so far (0 if they cannot be read). */
@@ -238,11 +244,16 @@ typedef struct watch_view {
 static void watch_idle(void *arg, const fds_session_stats *st)
 {
     watch_view *w = arg;
-    fds_session_stats d = {
-        st->pushed - w->shown.pushed, st->pulled - w->shown.pulled,
-        st->conflicts - w->shown.conflicts, st->refused - w->shown.refused,
-        st->revoked - w->shown.revoked };
-    if (d.pushed || d.pulled || d.conflicts || d.refused || d.revoked) {
+    fds_session_stats d;
+    memset(&d, 0, sizeof d);
+    d.pushed = st->pushed - w->shown.pushed;
+    d.pulled = st->pulled - w->shown.pulled;
+    d.conflicts = st->conflicts - w->shown.conflicts;
+    d.refused = st->refused - w->shown.refused;
+    d.revoked = st->revoked - w->shown.revoked;
+    d.repaired = st->repaired - w->shown.repaired;
+    if (d.pushed || d.pulled || d.conflicts || d.refused || d.revoked ||
+        d.repaired) {
         char when[16];
         time_t now = time(NULL);
         struct tm tmv;
@@ -252,6 +263,8 @@ static void watch_idle(void *arg, const fds_session_stats *st)
         if (d.conflicts) printf(", %lld conflicts", (long long)d.conflicts);
         if (d.refused) printf(", %lld refused", (long long)d.refused);
         if (d.revoked) printf(", %lld no longer visible", (long long)d.revoked);
+        if (d.repaired) printf(", %lld checksum bucket%s repaired",
+                               (long long)d.repaired, d.repaired == 1 ? "" : "s");
         printf("\n");
         w->shown = *st;
     }
@@ -289,7 +302,10 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     so.watch = cli_has(&a, "watch");
     so.progress = !ctx->json;
     size_t before = refusal_count(ctx->r);
-    watch_view wv = { ctx->r, before, {0, 0, 0, 0, 0} };
+    watch_view wv;
+    memset(&wv, 0, sizeof wv);
+    wv.r = ctx->r;
+    wv.refusals_shown = before;
     if (so.watch && !ctx->json) {
         so.on_idle = watch_idle;
         so.on_idle_arg = &wv;

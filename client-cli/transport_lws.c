@@ -201,6 +201,8 @@ static fds_session_stats stats_so_far(const conn *c)
     st.conflicts += cur.conflicts;
     st.refused += cur.refused;
     st.revoked += cur.revoked;
+    st.repaired += cur.repaired;
+    st.repaired_records += cur.repaired_records;
     return st;
 }
 
@@ -519,6 +521,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         }
         fds_session_set_manual_apply(c->sess, 1);
+        /* The checksum safety net: once per session, and in a long watch
+        ** at most every CLI_SUMS_WATCH_MS (docs/internals/trust.md). */
+        fds_session_set_sums(c->sess, 1, c->o->watch ? CLI_SUMS_WATCH_MS : 0);
         pump(c);
         return 0;
 

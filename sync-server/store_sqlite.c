@@ -214,6 +214,12 @@ sqlite3 *fsv__store_sqlite_db(fsv_store *s)
     return s->db;
 }
 
+int fsv__store_sums_msg(fsv_store *s, int rc, const char *text)
+{
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", text);
+    return rc;
+}
+
 /* ---- Helpers ----------------------------------------------------------------- */
 
 static int64_t now_ms(void)
@@ -349,6 +355,12 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
         sqlite3_free(msg);
         sqlite3_close(s->db);
         free(s);
+        return FSV_ERROR;
+    }
+    /* The checksum table and its triggers (store_sqlite_sums.c). */
+    if (fsv__store_sums_open(s) != FSV_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
+        fsv_store_close(s);
         return FSV_ERROR;
     }
     *out = s;

@@ -11,4 +11,12 @@
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s);
 
+/* store_sqlite_sums.c: the checksum table (docs/internals/trust.md, the
+** safety net).  sums_open registers its SQL functions on the connection
+** and, on a store without the table, creates it with its triggers and
+** fills it; run by fsv_store_open.  sums_msg sets the store's message to
+** text and returns rc. */
+int fsv__store_sums_open(fsv_store *s);
+int fsv__store_sums_msg(fsv_store *s, int rc, const char *text);
+
 #endif /* FSV_STORE_SQLITE_INT_H */
