@@ -35,37 +35,63 @@
 ** its versions: no canonical versions text is ever these bytes. */
 static const char MISMATCH[] = "\x01value-differs-from-versions";
 
+/* Step over a JSON string at *pp (no copy): 1 and *pp past it, with
+** *esc 1 if it holds a backslash escape; 0 if *pp is no string. */
+static int skip_str(const char **pp, int *esc)
+{
+    const char *p = *pp;
+    if (*p++ != '"')
+        return 0;
+    *esc = 0;
+    for (; *p != '"'; p++) {
+        if (*p == '\0')
+            return 0;
+        if (*p == '\\') {
+            *esc = 1;
+            if (*++p == '\0')
+                return 0;
+        }
+    }
+    *pp = p + 1;
+    return 1;
+}
+
 /* 1 if the first version's value in a canonical versions text is `value`
 ** (NULL: null), 0 if it differs, -1 if the text is not in the canonical
-** shape (then the caller parses it in full). */
+** shape (then the caller parses it in full).  Allocates only for a value
+** with escapes: this runs once per register of the replica. */
 static int winner_is(const char *text, const char *value)
 {
     const char *p = text;
-    char *s = NULL;
     int64_t h;
+    int esc;
     if (strncmp(p, "[{\"d\":", 6) != 0)
         return -1;
     p += 6;
-    if (fds__parse_str(&p, &s) != 1)
-        return -1;
-    free(s);
-    if (strncmp(p, ",\"h\":", 5) != 0)
+    if (!skip_str(&p, &esc) || strncmp(p, ",\"h\":", 5) != 0)
         return -1;
     p += 5;
     if (!fds__parse_i64(&p, &h) || strncmp(p, ",\"u\":", 5) != 0)
         return -1;
     p += 5;
-    if (fds__parse_str(&p, &s) != 1)
-        return -1;
-    free(s);
-    if (strncmp(p, ",\"v\":", 5) != 0)
+    if (!skip_str(&p, &esc) || strncmp(p, ",\"v\":", 5) != 0)
         return -1;
     p += 5;
     if (strncmp(p, "null", 4) == 0)
         return value == NULL;
+    const char *q = p;
+    if (!skip_str(&q, &esc))
+        return -1;
+    if (value == NULL)
+        return 0;
+    if (!esc) {
+        size_t n = (size_t)(q - p) - 2;
+        return strlen(value) == n && memcmp(p + 1, value, n) == 0;
+    }
+    char *s = NULL;
     if (fds__parse_str(&p, &s) != 1)
         return -1;
-    int same = value != NULL && strcmp(s, value) == 0;
+    int same = strcmp(s, value) == 0;
     free(s);
     return same;
 }
