@@ -18,5 +18,10 @@ sqlite3 *fsv__store_sqlite_db(fsv_store *s);
 ** text and returns rc. */
 int fsv__store_sums_open(fsv_store *s);
 int fsv__store_sums_msg(fsv_store *s, int rc, const char *text);
+/* The deltas the triggers noted in the open write transaction, written to
+** the table: fsv_store_commit calls it just before COMMIT. */
+int fsv__store_sums_flush(fsv_store *s);
+/* Where the handle keeps store_sqlite_sums.c's state (owned by SQLite). */
+void **fsv__store_sums_slot(fsv_store *s);
 
 #endif /* FSV_STORE_SQLITE_INT_H */

@@ -187,7 +187,8 @@ static void test_migration_fills(void **state)
     build(f);
     assert_int_equal(sqlite3_exec(fsv__store_sqlite_db(f->s),
         "DROP TRIGGER regsum_reg_ins; DROP TRIGGER regsum_reg_upd;"
-        "DROP TRIGGER regsum_reg_del; DROP TRIGGER regsum_rec_ins;"
+        "DROP TRIGGER regsum_reg_del; DROP TRIGGER regsum_reg_move;"
+        "DROP TRIGGER regsum_rec_ins;"
         "DROP TRIGGER regsum_rec_upd; DROP TRIGGER regsum_rec_del;"
         "DROP TABLE regsum;", NULL, NULL, NULL), SQLITE_OK);
     fsv_store_close(f->s);
