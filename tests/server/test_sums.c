@@ -278,6 +278,45 @@ static void test_rep_sees_own_only(void **state)
     assert_int_equal(differ(srv, again), 0);
 }
 
+/* A rolled-back merge leaves no delta behind; a commit that bypasses
+** fsv_store_commit with deltas pending is refused, not silently wrong. */
+static void test_rollback_and_stray_commit(void **state)
+{
+    fixture *f = *state;
+    build(f);
+    fdsp_change c;
+    memset(&c, 0, sizeof c);
+    c.table = "customer";
+    c.record = "c1";
+    c.field = "name";
+    c.value = "Annie";
+    c.device = "da";
+    c.user = "alice";
+    c.hlc = 99 << 16;
+    assert_int_equal(fds__vv_set(&c.vv, "da", 99), FDS_OK);
+    int outcome;
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    assert_int_equal(fsv_store_merge_change(f->s, &c, &outcome), FSV_OK);
+    assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
+    fds__vv_clear(&c.vv);
+    assert_table_right(f->s);
+    merge(f, "customer", "c1", "phone", "137", "da", 100, "alice");
+    assert_table_right(f->s);
+    sqlite3 *db = fsv__store_sqlite_db(f->s);
+    assert_int_equal(sqlite3_exec(db, "BEGIN; UPDATE reg SET versions = "
+        "replace(versions, 'Bo', 'Bx') WHERE rid = 'c2'", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_not_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL),
+                         SQLITE_OK);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    assert_table_right(f->s);
+    char *v = NULL;
+    assert_int_equal(fsv_store_field_value(f->s, "customer", "c2", "name", &v),
+                     FSV_OK);
+    assert_string_equal(v, "Bo");
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +324,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migration_fills, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_equals_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rep_sees_own_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_and_stray_commit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
