@@ -205,6 +205,194 @@ static void test_repair_drops_bucket_only(void **state)
     fds_replica_close(r);
 }
 
+/* ---- The session: sums once caught up, repair then pull ----------------------- */
+
+static fdsp_msg *next_msg(fds_session *ss, int want_type)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = fds_session_next(ss, &buf, &len);
+    if (rc != FDS_OK)
+        fail_msg("next: %d (%s), wanted %s", rc, fds_session_errmsg(ss),
+                 fdsp_typename(want_type));
+    fdsp_msg *m = NULL;
+    assert_int_equal(fdsp_decode(buf, len, &m, NULL, 0), FDSP_OK);
+    free(buf);
+    if ((int)m->type != want_type)
+        fail_msg("session sent %s, wanted %s", fdsp_typename(m->type),
+                 fdsp_typename(want_type));
+    return m;
+}
+
+static void feed(fds_session *ss, const fdsp_msg *m)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fdsp_encode(m, &buf, &len), FDSP_OK);
+    int rc = fds_session_feed(ss, buf, len);
+    free(buf);
+    if (rc != FDS_OK)
+        fail_msg("feed %s: %s", fdsp_typename(m->type), fds_session_errmsg(ss));
+}
+
+static char *versions_of(fds_replica *r, const char *rid, const char *field)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db, "SELECT versions FROM reg "
+        "WHERE rid = ?1 AND field = ?2", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+    char *v = strdup(sqlite3_step(st) == SQLITE_ROW
+                     ? (const char *)sqlite3_column_text(st, 0) : "");
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* hello, welcome, push, ack, pull, an empty last page: caught up. */
+static void handshake_and_catch_up(fds_session *ss, fds_replica *r)
+{
+    fdsp_msg *m = next_msg(ss, FDSP_HELLO);
+    fdsp_msg w;
+    memset(&w, 0, sizeof w);
+    w.type = FDSP_WELCOME;
+    w.version = FDSP_VERSION;
+    w.user = "alice";
+    w.role = "rep";
+    w.device = (char *)fds_replica_device(r);
+    feed(ss, &w);
+    fdsp_msg_free(m);
+    int64_t ob = 0;
+    assert_int_equal(fds_outbox_count(r, &ob), FDS_OK);
+    if (ob > 0) {
+        m = next_msg(ss, FDSP_PUSH);
+        fdsp_msg a;
+        memset(&a, 0, sizeof a);
+        a.type = FDSP_ACK;
+        a.batch = m->batch;
+        a.accepted = m->n_changes;
+        feed(ss, &a);
+        fdsp_msg_free(m);
+    }
+    m = next_msg(ss, FDSP_PULL);
+    fdsp_msg c;
+    memset(&c, 0, sizeof c);
+    c.type = FDSP_CHANGES;
+    c.last = m->after;
+    feed(ss, &c);
+    fdsp_msg_free(m);
+}
+
+static void test_session_sums_and_repair(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 5);
+    fds_replica *r = test_open(&t);
+    assert_int_equal(fds__write1(r, "customer", "c1", "name", "Ann"), FDS_OK);
+    assert_int_equal(fds__write1(r, "customer", "c1", "phone", "138"), FDS_OK);
+    assert_int_equal(fds__write1(r, "customer", "c2", "name", "Bo"), FDS_OK);
+    char *name = versions_of(r, "c1", "name"), *phone = versions_of(r, "c1", "phone");
+    char *del = versions_of(r, "c1", "deleted");
+
+    fds_session *ss = NULL;
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    fds_session_set_sums(ss, 1, 0);
+    handshake_and_catch_up(ss, r);
+    /* pushed everything and caught up: the sums of a full scan */
+    fdsp_msg *m = next_msg(ss, FDSP_SUMS);
+    uint64_t want[FDSP_SUM_BUCKETS];
+    assert_int_equal(fds_replica_sums(r, want), FDS_OK);
+    assert_int_equal(m->n_sums, FDSP_SUM_BUCKETS);
+    assert_memory_equal(m->sums, want, sizeof want);
+    fdsp_msg_free(m);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_SYNCING); /* waits */
+
+    /* the server says c1's bucket differs */
+    int64_t logs = count(r, "SELECT count(*) FROM log");
+    int b = fdsp_sum_bucket("c1");
+    fdsp_msg rep;
+    memset(&rep, 0, sizeof rep);
+    rep.type = FDSP_REPAIR;
+    rep.buckets = &b;
+    rep.n_buckets = 1;
+    feed(ss, &rep);
+    assert_int_equal(fds__exists_any(r, "customer", "c1"), 0);
+    assert_int_equal(count(r, "SELECT count(*) FROM log"), logs);
+    if (fdsp_sum_bucket("c2") != b)
+        assert_int_equal(fds__exists_any(r, "customer", "c2"), 1);
+
+    /* it pulls; the resend brings c1's full state back */
+    m = next_msg(ss, FDSP_PULL);
+    fds_register regs[3];
+    const char *const texts[3] = {name, phone, del};
+    fdsp_change back[3];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fds_register_parse(texts[i], &regs[i]), FDS_OK);
+        assert_int_equal(regs[i].n, 1);
+        back[i] = regs[i].v[0];
+        back[i].table = "customer";
+        back[i].record = "c1";
+        back[i].field = i == 0 ? "name" : i == 1 ? "phone" : "deleted";
+        back[i].seq = 1;
+    }
+    fdsp_msg c;
+    memset(&c, 0, sizeof c);
+    c.type = FDSP_CHANGES;
+    c.changes = back;
+    c.n_changes = 3;
+    c.last = m->after;
+    feed(ss, &c);
+    fdsp_msg_free(m);
+    for (int i = 0; i < 3; i++) {
+        back[i].table = back[i].record = back[i].field = NULL;
+        regs[i].v[0].table = regs[i].v[0].record = regs[i].v[0].field = NULL;
+        fds_register_clear(&regs[i]);
+    }
+    /* once per session: idle now, no second sums */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    char *now = versions_of(r, "c1", "phone");
+    assert_string_equal(now, phone);
+    free(now);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.repaired, 1);
+    assert_true(st.repaired_records >= 1);
+    fds_session_free(ss);
+
+    /* off by default: caught up means idle, nothing more is sent */
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    handshake_and_catch_up(ss, r);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_free(ss);
+
+    /* with something still in the outbox, no sums (pushed first) */
+    assert_int_equal(fds__write1(r, "customer", "c3", "name", "Cy"), FDS_OK);
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    fds_session_set_sums(ss, 1, 0);
+    m = next_msg(ss, FDSP_HELLO);
+    fdsp_msg_free(m);
+    fdsp_msg w;
+    memset(&w, 0, sizeof w);
+    w.type = FDSP_WELCOME;
+    w.version = FDSP_VERSION;
+    w.user = "alice";
+    w.role = "rep";
+    w.device = (char *)fds_replica_device(r);
+    feed(ss, &w);
+    m = next_msg(ss, FDSP_PUSH);       /* not sums */
+    fdsp_msg_free(m);
+    fds_session_free(ss);
+    free(name);
+    free(phone);
+    free(del);
+    fds_replica_close(r);
+}
+
 /* FDS_SUMS_BENCH=N: the scan's cost on a file replica of N records. */
 static void bench_scan(void **state)
 {
@@ -268,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_equal_replicas_equal_sums),
         cmocka_unit_test(test_one_register_one_bucket),
         cmocka_unit_test(test_repair_drops_bucket_only),
+        cmocka_unit_test(test_session_sums_and_repair),
         cmocka_unit_test(bench_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
