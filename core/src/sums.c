@@ -332,8 +332,18 @@ int fds__sums_on_repair(fds__sums_ctl *c, fds_replica *r, const fdsp_msg *m,
     if (!c->awaiting)
         return fds__error(r, FDS_PROTO, "unexpected repair");
     c->awaiting = 0;
+    /* A rep wrote something since the sums went out (sync --watch): the
+    ** server's resend was taken before that push, and our own changes
+    ** never come back in a pull, so dropping now would hide the new write
+    ** on this device.  Leave the buckets for the next check. */
+    int64_t outbox = 0;
+    int rc = fds_outbox_count(r, &outbox);
+    if (rc != FDS_OK)
+        return rc;
+    if (outbox > 0)
+        return FDS_OK;
     int64_t records = 0;
-    int rc = fds__sums_repair(r, m->buckets, m->n_buckets, &records);
+    rc = fds__sums_repair(r, m->buckets, m->n_buckets, &records);
     if (rc != FDS_OK)
         return rc;
     if (m->n_buckets > 0) {
