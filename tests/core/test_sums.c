@@ -391,6 +391,22 @@ static void test_session_sums_and_repair(void **state)
     assert_value_phone(r, "139");
     fds_session_free(ss);
 
+    /* a server that does not know sums answers with an error: idle */
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    fds_session_set_sums(ss, 1, 0);
+    handshake_and_catch_up(ss, r);
+    m = next_msg(ss, FDSP_SUMS);
+    fdsp_msg_free(m);
+    fdsp_msg e;
+    memset(&e, 0, sizeof e);
+    e.type = FDSP_ERROR;
+    e.code = FDSP_E_STATE;
+    e.message = "a device may not send sums";
+    feed(ss, &e);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_free(ss);
+
     /* with something still in the outbox, no sums (pushed first) */
     assert_int_equal(fds__write1(r, "customer", "c3", "name", "Cy"), FDS_OK);
     assert_int_equal(fds_session_new(r, &ss), FDS_OK);
