@@ -316,6 +316,7 @@ int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,
 ** calls the three functions below; everything else lives in sums.c. */
 typedef struct fds__sums_ctl {
     int enabled;            /* fds_session_set_sums */
+    int server_knows;       /* the welcome carried `store` */
     int64_t interval_ms;    /* > 0: again after this long (watch); else once */
     int caught_up;          /* a changes page with more=false was applied */
     int awaiting;           /* sums sent, repair not yet received */

@@ -1024,7 +1024,12 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
                   fdsp_typename(m->type));
     } else {
         switch (m->type) {
-        case FDSP_WELCOME: rc = on_welcome(s, m); break;
+        case FDSP_WELCOME:
+            rc = on_welcome(s, m);
+            /* PROTOCOL.md step 7: only a server whose welcome names its
+            ** store knows sums (an old one would fail the connection). */
+            s->sums.server_knows = rc == FDS_OK && m->store != NULL;
+            break;
         case FDSP_ACK:     rc = on_ack(s, m); break;
         case FDSP_CHANGES:
             rc = on_changes(s, m);

@@ -290,7 +290,7 @@ int fds__sums_repair(fds_replica *r, const int *buckets, size_t n,
 
 int fds__sums_due(const fds__sums_ctl *c, fds_replica *r)
 {
-    if (!c->enabled || c->awaiting || !c->caught_up)
+    if (!c->enabled || !c->server_knows || c->awaiting || !c->caught_up)
         return 0;
     if (c->sent && (c->interval_ms <= 0 ||
                     fds__now_ms(r) - c->sent_ms < c->interval_ms))

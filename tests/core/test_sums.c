@@ -249,7 +249,8 @@ static char *versions_of(fds_replica *r, const char *rid, const char *field)
 }
 
 /* hello, welcome, push, ack, pull, an empty last page: caught up. */
-static void handshake_and_catch_up(fds_session *ss, fds_replica *r)
+static void handshake_and_catch_up_as(fds_session *ss, fds_replica *r,
+                                      const char *store)
 {
     fdsp_msg *m = next_msg(ss, FDSP_HELLO);
     fdsp_msg w;
@@ -259,6 +260,7 @@ static void handshake_and_catch_up(fds_session *ss, fds_replica *r)
     w.user = "alice";
     w.role = "rep";
     w.device = (char *)fds_replica_device(r);
+    w.store = (char *)store;    /* non-NULL: a server that knows sums */
     feed(ss, &w);
     fdsp_msg_free(m);
     int64_t ob = 0;
@@ -280,6 +282,11 @@ static void handshake_and_catch_up(fds_session *ss, fds_replica *r)
     c.last = m->after;
     feed(ss, &c);
     fdsp_msg_free(m);
+}
+
+static void handshake_and_catch_up(fds_session *ss, fds_replica *r)
+{
+    handshake_and_catch_up_as(ss, r, "store-1");
 }
 
 static void assert_value_phone(fds_replica *r, const char *want)
@@ -389,6 +396,14 @@ static void test_session_sums_and_repair(void **state)
     feed(ss, &rep);
     assert_int_equal(fds__exists_any(r, "customer", "c1"), 1);
     assert_value_phone(r, "139");
+    fds_session_free(ss);
+
+    /* a welcome without `store` (an old server): no sums at all */
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    fds_session_set_sums(ss, 1, 0);
+    handshake_and_catch_up_as(ss, r, NULL);
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
     fds_session_free(ss);
 
     /* a server that does not know sums answers with an error: idle */
