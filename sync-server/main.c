@@ -18,6 +18,7 @@ static const char usage[] =
     "  token revoke TOKEN_ID --data DIR\n"
     "  serve --data DIR [--listen HOST:PORT] [--cert F --key F]\n"
     "        [--log-level error|warn|info|debug]\n"
+    "  backup --data DIR --out FILE          online copy of the store (new epoch)\n"
     "\n"
     "Admin commands accept --json.  Run `fieldsync-server COMMAND --help` for\n"
     "details.  Exit codes: 0 ok, 1 failure, 2 usage, 3 not found.\n";
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
         return fsv_cmd_user(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return fsv_cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return fsv_cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return fsv_cmd_serve(argc - 1, argv + 1);
     fsv_fail("unknown command \"%s\" (try --help)", cmd);

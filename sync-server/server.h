@@ -46,6 +46,7 @@ typedef struct fsv_server {
     int max_batch;                  /* from fsv_config */
     struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
     struct fsv_authlim *authlim;    /* failed logins per address (authlim.c) */
+    uint64_t hlc;                   /* the server's HLC (rule 14, sync_trust.c) */
 } fsv_server;
 
 /* One sync connection (lws allocates and frees it as per-session data). */
@@ -84,6 +85,11 @@ typedef struct fsv_session {
     int64_t vis_done;           /* visibility events handled up to this seq */
     fdsp_change *resend;        /* full state still to send (assign/share) */
     size_t n_resend, resend_pos;
+    /* Trust (rules 11-15, sync_trust.c, docs/internals/trust.md). */
+    int restore;                /* the hello showed a restored server */
+    int rehello_ok;             /* one more hello allowed (a device reset) */
+    char **clashed;             /* devices refused with device_clash here */
+    size_t n_clashed;
 } fsv_session;
 
 /* Run the server until *stop becomes non-zero.  Returns 0 after a clean

@@ -182,6 +182,47 @@ int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
 int fsv_store_customer_state(fsv_store *s, const char *customer,
                              fdsp_change **out, size_t *n);
 
+/* ---- Trust: identity and time (rules 11-15, store_sqlite_trust.c) --------- */
+/* docs/internals/trust.md.  Every call but fsv_store_backup inside a
+** transaction (or in its own, as the admin calls). */
+#define FSV_STORE_ID_LEN 36     /* UUID text */
+
+/* This store's id (random UUID made at init or by the migration) and
+** epoch (ms at init; a restored backup has its backup time). */
+int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+                       int64_t *epoch);
+
+/* The user a device id is bound to (user[FSV_NAME_MAX + 1]) and the
+** highest own counter the server has accepted from it.  FSV_NOTFOUND
+** (user "" and counter 0) for a device never seen. */
+int fsv_store_device_get(fsv_store *s, const char *device, char *user,
+                         int64_t *counter);
+
+/* Raise a device's accepted counter to at least counter, binding an
+** unknown device to user (a device first seen through a relayed change). */
+int fsv_store_device_accept(fsv_store *s, const char *device, const char *user,
+                            int64_t counter);
+
+/* The history row that device's own counter k names (the first, if a store
+** from before rule 15 holds several): table, record, field, value, vv, hlc,
+** device, user, seq into *out (free with fdsp_change_clear).  FSV_NOTFOUND
+** if none. */
+int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k,
+                                fdsp_change *out);
+
+/* fsv_store_merge_change for a change relayed by another device after a
+** server restore (rule 13): the history row names relay. */
+int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+                            int *outcome);
+
+/* Copy the store online and consistently (SQLite's backup API, one read
+** snapshot: it works while serve writes) into a new file dst (created
+** 0600; FSV_EXISTS if dst exists, nothing written), then write epoch
+** into the copy's meta: a restored backup is a new epoch (rule 13).
+** Not inside a transaction.  The copy's history row count into *rows. */
+int fsv_store_backup(fsv_store *s, const char *dst, int64_t epoch,
+                     int64_t *rows, char *err, size_t errlen);
+
 /* ---- Dashboard API reads (store_sqlite_api.c) ------------------------------ */
 /* Every device that has synced: [{"device","user","last_sync_ms"}] (0 if
 ** never), newest first.  Inside or outside a read transaction. */

@@ -1,17 +1,22 @@
 /*
 ** store_sqlite.c — the central store on one SQLite file (store.h).
 **
-** Schema (version 1):
-**   meta(key PRIMARY KEY, value)                 schema version, created time
+** Schema (version 2; store_sqlite_trust.c migrates version 1 in place):
+**   meta(key PRIMARY KEY, value)                 schema version, store_id,
+**                                                epoch (rule 13)
 **   reg(tbl, rid, field, value, versions, conflict)  -- as the devices' reg:
 **       versions = fds_register_to_json() dumped compact with sorted keys
 **   history(seq INTEGER PRIMARY KEY, tbl, rid, field, value, vv, hlc,
-**           device, user, server_ms)             -- the authoritative log
+**           device, user, server_ms, dctr, relay) -- the authoritative log;
+**       dctr = vv[device], the row's own device counter; relay = the device
+**       that re-sent it for another after a server restore (else NULL)
 **   rec(tbl, rid, customer, creator)             -- record index (visibility)
 **   users(name PRIMARY KEY, role, team, disabled, created_ms)
 **   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
 **          last_used_ms)
-**   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head)
+**   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head,
+**           counter)  -- user: the binding of rule 11; counter: the highest
+**           own counter accepted from the device (rule 15)
 **   vis_event(seq PRIMARY KEY, customer, user) -- owner/share writes: who
 **       may have lost sight (the previous owner, the user shared with)
 ** WAL journal and synchronous=FULL: a commit that returned is on disk, so an
@@ -31,7 +36,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "1"
+#define SCHEMA_VERSION "2"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -46,7 +51,8 @@ static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY,"
     "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
     "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
-    "  user TEXT NOT NULL, server_ms INTEGER NOT NULL);"
+    "  user TEXT NOT NULL, server_ms INTEGER NOT NULL, dctr INTEGER,"
+    "  relay TEXT);"
     /* history_by_rec(tbl, rid, seq) was kept up on every append and no
     ** query reads it (history is read by seq; a record's state comes from
     ** reg): a text-keyed B-tree insert per change for nothing.  Dropped in
@@ -65,7 +71,7 @@ static const char *const schema_sql =
     "CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens(user);"
     "CREATE TABLE IF NOT EXISTS devices(device TEXT PRIMARY KEY,"
     "  user TEXT NOT NULL, token_id TEXT, last_sync_ms INTEGER,"
-    "  last_head INTEGER);"
+    "  last_head INTEGER, counter INTEGER NOT NULL DEFAULT 0);"
     /* visibility events: a change that wrote a customer's owner or a share
     ** (security: revoke / full state on the next pull) */
     "CREATE TABLE IF NOT EXISTS vis_event(seq INTEGER PRIMARY KEY,"
@@ -100,7 +106,8 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_REG_UPD] = "UPDATE reg SET value=?4, versions=?5, conflict=?6"
                    " WHERE tbl=?1 AND rid=?2 AND field=?3",
     [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
-                    " user, server_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    " user, server_ms, dctr, relay)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
     [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
                    " VALUES (?1, ?2, ?3, ?4)",
@@ -146,7 +153,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " AND revoked_ms IS NULL",
     [ST_DEVICE_SEEN] = "INSERT INTO devices(device, user, token_id, last_sync_ms,"
                        " last_head) VALUES (?1, ?2, ?3, ?4, ?5)"
-                       " ON CONFLICT(device) DO UPDATE SET user=excluded.user,"
+                       /* The user is the device's binding (rule 11): the
+                       ** hello checked it, a sync never rewrites it. */
+                       " ON CONFLICT(device) DO UPDATE SET"
                        " token_id=excluded.token_id,"
                        " last_sync_ms=excluded.last_sync_ms,"
                        " last_head=excluded.last_head",
@@ -204,6 +213,11 @@ struct fsv_store {
     rec_memo **memo;
     rec_memo **chunks;
     size_t n_chunks, n_memo;
+    /* The relaying device of the change being merged (history.relay),
+    ** NULL normally (fsv_store_merge_relayed). */
+    const char *relay;
+    /* Statements of the other store_sqlite*.c files (fsv__store_prepared). */
+    sqlite3_stmt *xst[FSV__XST_MAX];
     char errmsg[512];
 };
 
@@ -224,6 +238,25 @@ int fsv__store_sums_msg(fsv_store *s, int rc, const char *text)
 {
     snprintf(s->errmsg, sizeof s->errmsg, "%s", text);
     return rc;
+}
+
+sqlite3_stmt *fsv__store_prepared(fsv_store *s, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= FSV__XST_MAX)
+        return NULL;
+    sqlite3_stmt *st = s->xst[slot];
+    if (!st) {
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->xst[slot], NULL) != SQLITE_OK) {
+            snprintf(s->errmsg, sizeof s->errmsg, "store: prepare: %s",
+                     sqlite3_errmsg(s->db));
+            return NULL;
+        }
+        return s->xst[slot];
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
 }
 
 /* ---- Helpers ----------------------------------------------------------------- */
@@ -252,6 +285,17 @@ static int seterr(fsv_store *s, int rc, const char *fmt, ...)
 static int dberr(fsv_store *s, const char *what)
 {
     return seterr(s, FSV_ERROR, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+int fsv__store_dberr(fsv_store *s, const char *what)
+{
+    return dberr(s, what);
+}
+
+int fsv__store_msg(fsv_store *s, int rc, const char *text)
+{
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", text);
+    return rc;
 }
 
 /* The statement for a slot, reset with bindings cleared. */
@@ -363,6 +407,12 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
         free(s);
         return FSV_ERROR;
     }
+    /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c). */
+    if (fsv__store_trust_open(s) != FSV_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
+        fsv_store_close(s);
+        return FSV_ERROR;
+    }
     /* The checksum table and its triggers (store_sqlite_sums.c). */
     if (fsv__store_sums_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
@@ -380,6 +430,8 @@ void fsv_store_close(fsv_store *s)
     memo_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < FSV__XST_MAX; i++)
+        sqlite3_finalize(s->xst[i]);
     sqlite3_close(s->db);
     free(s);
 }
@@ -725,6 +777,13 @@ static int hist_add(fsv_store *s, fdsp_change *c)
     bind_static(st, 7, c->device);
     bind_static(st, 8, c->user ? c->user : "");
     sqlite3_bind_int64(st, 9, c->server_ms);
+    /* dctr: the row's own device counter, so a (device, counter) names one
+    ** row (rule 15); NULL only for a change without its own entry, which
+    ** a push never stores. */
+    for (size_t i = 0; i < c->vv.n; i++)
+        if (c->device && strcmp(c->vv.e[i].device, c->device) == 0)
+            sqlite3_bind_int64(st, 10, (sqlite3_int64)c->vv.e[i].counter);
+    bind_static(st, 11, s->relay);
     int rc = step_done(s, st, "append history");
     free(vv);
     if (rc == FSV_OK)
@@ -849,6 +908,15 @@ int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     int rc = merge_change(s, c, outcome);
     if (rc != FSV_OK)
         memo_clear(s);  /* a statement may have failed half-way */
+    return rc;
+}
+
+int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+                            int *outcome)
+{
+    s->relay = relay;
+    int rc = fsv_store_merge_change(s, c, outcome);
+    s->relay = NULL;
     return rc;
 }
 

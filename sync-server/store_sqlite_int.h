@@ -23,5 +23,20 @@ int fsv__store_sums_msg(fsv_store *s, int rc, const char *text);
 int fsv__store_sums_flush(fsv_store *s);
 /* Where the handle keeps store_sqlite_sums.c's state (owned by SQLite). */
 void **fsv__store_sums_slot(fsv_store *s);
+/* Prepared statements of the store files other than store_sqlite.c, kept on
+** the handle in slots 0..FSV__XST_MAX-1 (each file owns a range: see its
+** enum).  Returns the statement reset with bindings cleared, or NULL with
+** the store's message set. */
+#define FSV__XST_MAX 32
+sqlite3_stmt *fsv__store_prepared(fsv_store *s, int slot, const char *sql);
+/* Set the store's message: "store: WHAT: <SQLite's message>", returning
+** FSV_ERROR; or text itself, returning rc. */
+int fsv__store_dberr(fsv_store *s, const char *what);
+int fsv__store_msg(fsv_store *s, int rc, const char *text);
+
+/* store_sqlite_trust.c: run by fsv_store_open after the schema: migrates a
+** schema-1 store to 2 in place and makes the store id and epoch if
+** missing. */
+int fsv__store_trust_open(fsv_store *s);
 
 #endif /* FSV_STORE_SQLITE_INT_H */

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "sync_trust.h"
 #include "visibility.h"
 
 /* 1 if user u may see at least one of the changes (change by change: the
@@ -82,18 +83,57 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
 }
 
 
+/* A reset device's second hello on the same connection: forget what the
+** session knew of the old id (its clashes, queued full state, cursor). */
+static void session_reset(fsv_session *s, const char *device)
+{
+    fsv_info("reset: user=%s device %s -> %s (device reset itself)",
+             s->user.name, s->device, device);
+    fsv_trust_session_clear(s);
+    for (size_t i = s->resend_pos; i < s->n_resend; i++)
+        fdsp_change_clear(&s->resend[i]);
+    free(s->resend);
+    s->resend = NULL;
+    s->n_resend = s->resend_pos = 0;
+    s->vis_done = 0;
+    s->cursor = 0;
+    s->restore = 0;
+    s->rehello_ok = 0;
+}
+
 int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     if (!m->device || !m->device[0])
         return fsv_sess_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
-    snprintf(s->device, sizeof s->device, "%s", m->device);
-    int64_t head = 0;
+    int again = s->hello_done;  /* ws_sync.c let it through: rehello_ok */
+    if (again && strcmp(m->device, s->device) == 0)
+        return fsv_sess_error(s, FDSP_E_STATE, 0, 1, "second hello with the"
+                              " same device id %s (a reset device takes a new"
+                              " one)", m->device);
+    int64_t head = 0, counter = 0, epoch = 0;
+    char bound[FSV_NAME_MAX + 1] = "", store_id[FSV_STORE_ID_LEN + 1] = "";
     int rc = fsv_store_begin(st);
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK) {
+        rc = fsv_store_device_get(st, m->device, bound, &counter);
+        if (rc == FSV_NOTFOUND)
+            rc = FSV_OK;
+    }
+    if (rc == FSV_OK && bound[0] && strcmp(bound, s->user.name) != 0) {
+        /* Rule 11: the device id is bound to the user of its first hello.
+        ** Nothing is recorded. */
+        fsv_store_rollback(st);
+        fsv_warn("hello refused: user=%s device=%s is bound to another user"
+                 " peer=%s", s->user.name, m->device, s->peer);
+        return fsv_sess_error(s, FDSP_E_FORBIDDEN, 0, 1,
+                              "device %s belongs to another user", m->device);
+    }
     if (rc == FSV_OK)
-        rc = fsv_store_device_seen(st, s->device, s->user.name, s->token_id,
+        rc = fsv_store_identity(st, store_id, &epoch);
+    if (rc == FSV_OK)
+        rc = fsv_store_device_seen(st, m->device, s->user.name, s->token_id,
                                    fsv_now_ms(), head);
     if (rc == FSV_OK)
         rc = fsv_store_commit(st);
@@ -102,11 +142,31 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
         fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
         return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
     }
+    if (again)
+        session_reset(s, m->device);
+    snprintf(s->device, sizeof s->device, "%s", m->device);
     s->hello_done = 1;
     s->cursor = m->cursor;
     fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
              " client=%s", s->user.name, s->user.role, s->device, s->peer,
              (long long)m->cursor, (long long)head, m->client ? m->client : "-");
+    /* Rule 13: a device that has seen more than this store holds, or
+    ** another store or epoch, is talking to a restored server; its
+    ** re-sends of others' changes are accepted (relayed). */
+    const char *h_store = m->store;
+    int64_t h_epoch = m->epoch;
+    s->restore = m->cursor > head ||
+                 (h_store && strcmp(h_store, store_id) != 0) ||
+                 (h_epoch && h_epoch != epoch);
+    if (s->restore)
+        fsv_info("restore: device %s cursor %lld head %lld store/epoch %s/%lld"
+                 " (this store %s/%lld): re-sending", s->device,
+                 (long long)m->cursor, (long long)head,
+                 h_store ? h_store : "-", (long long)h_epoch, store_id,
+                 (long long)epoch);
+    /* Rule 12: a device behind what the server accepted from it resets
+    ** and says hello once more on this connection. */
+    s->rehello_ok = counter > m->dev_counter;   /* absent: 0 */
     fdsp_msg w;
     memset(&w, 0, sizeof w);
     w.type = FDSP_WELCOME;
@@ -115,6 +175,10 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
     w.role = s->user.role;
     w.device = s->device;
     w.head = head;
+    w.dev_counter = counter;
+    w.store = store_id[0] ? store_id : NULL;
+    w.epoch = epoch;
+    w.server_time = fsv_now_ms();
     return fsv_sess_send(s, &w);
 }
 
@@ -164,6 +228,26 @@ static int others_to_ask(const fsv_session *from)
     return 0;
 }
 
+/* The ack's stamps (rule 14): for change i of the push, the HLC the server
+** stored and the device must keep. */
+struct push_stamps {
+    fdsp_stamp *v;
+    size_t n;
+};
+
+static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
+{
+    void *p = realloc(ps->v, (ps->n + 1) * sizeof *ps->v);
+    if (!p)
+        return -1;
+    ps->v = p;
+    ps->v[ps->n].index = i;
+    ps->v[ps->n].hlc = h;
+    ps->n++;
+    return 0;
+}
+
+
 /* Merge one batch in one transaction; ack only after the commit. */
 int fsv_sync_push(fsv_session *s, fdsp_msg *m)
 {
@@ -174,18 +258,47 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
     size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
     struct fsv_vis_cache vc = {NULL, 0, 0};
+    /* Rules 11-15 (sync_trust.c): the batch's accepted counters, and the
+    ** HLCs the device must keep (ack stamps), made at the first one. */
+    fsv_trust_batch *tb = fsv_trust_batch_new();
+    struct push_stamps ps = {NULL, 0};
 
-    rc = fsv_store_begin(st);
+    rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
     for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
         fdsp_change *c = &m->changes[i];
         char why[FDSP_MAX_TEXT];
-        int code = 0;
+        int code = 0, verdict = 0;
+        uint64_t stored_hlc = 0;
+        /* Another device's change: only a re-send after a server restore
+        ** (rule 13), which keeps its d and u. */
+        int relayed = !c->device || strcmp(c->device, s->device) != 0;
 
-        if (!c->device || strcmp(c->device, s->device) != 0) {
+        if (relayed && (!c->device || !s->restore)) {
             code = FDSP_E_VALUE;
             snprintf(why, sizeof why, "%s %s field %s: made by device %s, not"
                      " by this connection's device", c->table, c->record,
                      c->field, c->device ? c->device : "-");
+        }
+        if (!code) {
+            code = fsv_trust_check(s, tb, c, relayed, &verdict, &stored_hlc,
+                                   why, sizeof why);
+            if (code < 0) {
+                rc = FSV_ERROR;
+                break;
+            }
+            if (code == FSV_E_CLASH)
+                s->rehello_ok = 1;  /* the device resets and says hello */
+        }
+        if (!code && verdict == FSV_TRUST_DUP) {
+            /* A re-sent duplicate: accepted, nothing appended; the device
+            ** keeps the HLC the server stored (rule 14's stamp). */
+            c->seq = 0;
+            accepted++;
+            if (stored_hlc != c->hlc && push_stamp(&ps, i, stored_hlc) != 0) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            continue;
         }
         if (!code) {
             code = fsv_vis_check_write_cached(st, &s->user, c, &vc, why,
@@ -224,15 +337,22 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             c->seq = 0;
             continue;
         }
-        /* The server's word on who and when. */
-        char *user = strdup(s->user.name);
-        if (!user) {
+        /* The server's word on who and when (a relayed change keeps the
+        ** user it was made by, checked by fsv_trust_check). */
+        if (!relayed) {
+            char *user = strdup(s->user.name);
+            if (!user) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            free(c->user);
+            c->user = user;
+        }
+        c->server_ms = t0;
+        if (fsv_trust_clock(s->srv, c, t0) && push_stamp(&ps, i, c->hlc) != 0) {
             rc = FSV_NOMEM;
             break;
         }
-        free(c->user);
-        c->user = user;
-        c->server_ms = t0;
         char cust[FDSP_MAX_ID + 1], *lost = NULL;
         int vch = vis_change(st, c, cust, &lost);
         if (vch < 0) {
@@ -240,7 +360,10 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             break;
         }
         int outcome;
-        rc = fsv_store_merge_change(st, c, &outcome);
+        rc = relayed ? fsv_store_merge_relayed(st, c, s->device, &outcome)
+                     : fsv_store_merge_change(st, c, &outcome);
+        if (rc == FSV_OK && fsv_trust_accepted(tb, c) != 0)
+            rc = FSV_ERROR;
         if (rc == FSV_OK && c->seq && vch) {
             rc = fsv_store_vis_event_add(st, c->seq, cust, lost);
             vis_changed = 1;
@@ -253,6 +376,9 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             appended++;
     }
     fsv_vis_cache_clear(&vc);
+    if (rc == FSV_OK)
+        rc = fsv_trust_flush(st, tb);
+    fsv_trust_batch_free(tb);
     /* Who may see the batch, decided from the record index while this
     ** transaction's memo still holds it (see fan_out); only needed when
     ** some other session may have to be asked. */
@@ -282,6 +408,8 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         a.accepted = accepted;
         a.refused = ref;
         a.n_refused = n_ref;
+        a.stamps = ps.v;
+        a.n_stamps = ps.n;
         result = fsv_sess_send(s, &a);
         s->pushed += (int64_t)accepted;
         fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
@@ -298,6 +426,7 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
     for (size_t i = 0; i < n_ref; i++)
         free(ref[i].message);
     free(ref);
+    free(ps.v);
     return result;
 }
 

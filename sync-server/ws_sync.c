@@ -12,6 +12,7 @@
 #include "authlim.h"
 #include "log.h"
 #include "server.h"
+#include "sync_trust.h"
 #include "token.h"
 
 #define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
@@ -173,7 +174,9 @@ static int handle_message(fsv_session *s, const char *buf, size_t len)
     } else {
         switch (m->type) {
         case FDSP_HELLO:
-            result = s->hello_done
+            /* One more hello only from a device that reset itself (after
+            ** a welcome counter above its own or a device_clash). */
+            result = s->hello_done && !s->rehello_ok
                          ? fsv_sess_error(s, FDSP_E_STATE, 0, 1, "second hello")
                          : fsv_sync_hello(s, m);
             break;
@@ -453,6 +456,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         free(s->rx);
         s->rx = NULL;
         free_queue(s);
+        fsv_trust_session_clear(s);
         return 0;
 
     default:
