@@ -44,11 +44,49 @@ static void print_counts(const fds_session_stats *st)
 
 static json_t *counts_json(const fds_session_stats *st)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I}", "pushed", (json_int_t)st->pushed,
-                     "pulled", (json_int_t)st->pulled,
-                     "conflicts", (json_int_t)st->conflicts,
-                     "refused", (json_int_t)st->refused,
-                     "repaired", (json_int_t)st->repaired);
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:b}",
+                          "pushed", (json_int_t)st->pushed,
+                          "pulled", (json_int_t)st->pulled,
+                          "conflicts", (json_int_t)st->conflicts,
+                          "refused", (json_int_t)st->refused,
+                          "repaired", (json_int_t)st->repaired,
+                          "device_reset", st->device_reset != 0,
+                          "server_restored", st->server_restored != 0);
+    if (o && st->clock_known &&
+        json_object_set_new(o, "clock_skew_ms",
+                            json_integer((json_int_t)st->clock_skew_ms)) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+/* Rules 12-14 (docs/internals/trust.md): one line for each that happened
+** (--json: in the document instead), and the clock warning on stderr in
+** both modes.  Each is shown once per sync (watch mode: when it happens). */
+static void print_trust(const cli_ctx *ctx, const fds_session_stats *st,
+                        const fds_session_stats *shown)
+{
+    if (ctx->json) {
+        /* the document says it all but the warning */
+    } else if (st->device_reset && !shown->device_reset)
+        printf("This device was restored or copied: it now syncs as device "
+               "%.8s; nothing was lost.\n", fds_replica_device(ctx->r));
+    if (!ctx->json && st->server_restored && !shown->server_restored)
+        printf("The server was restored from a backup: this device re-sent "
+               "%lld change%s it held.\n", (long long)st->resent,
+               st->resent == 1 ? "" : "s");
+    if (st->clock_known && !shown->clock_known &&
+        (st->clock_skew_ms > FDS_CLOCK_BOUND_MS ||
+         st->clock_skew_ms < -FDS_CLOCK_BOUND_MS)) {
+        long long min = (long long)(st->clock_skew_ms < 0 ? -st->clock_skew_ms
+                                                          : st->clock_skew_ms)
+                        / 60000;
+        cli_warn(ctx, "this device's clock is %lld minutes off the server's "
+                 "(%s): set the right time; changes are kept, stamped with "
+                 "the server's time", min,
+                 st->clock_skew_ms > 0 ? "behind" : "ahead");
+    }
 }
 
 /* Refusals recorded so far (0 if they cannot be read). */
@@ -115,6 +153,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         {"force", CLI_FLAG}, {"offline", CLI_FLAG}, {NULL, 0} };
     cli_args a;
     char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
+    char *old_store = NULL, *old_epoch = NULL;
     char ca[PATH_MAX] = "";
     json_t *refused = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
@@ -144,6 +183,8 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     old_token = meta(ctx->r, "token");
     old_ca = meta(ctx->r, "ca");
     old_cursor = meta(ctx->r, "cursor");
+    old_store = meta(ctx->r, "store");
+    old_epoch = meta(ctx->r, "epoch");
     int moved = old && strcmp(old, server) != 0;
     if (moved && pending > 0 && !cli_has(&a, "force")) {
         rc = cli_fail(ctx, CLI_USAGE,
@@ -153,8 +194,12 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         goto done;
     }
     /* A new server has its own sequence numbers: pull it from the start
-    ** (the outbox is kept either way, so no typed work is lost). */
+    ** (the outbox is kept either way, so no typed work is lost).  It is
+    ** not the old server restored (rule 13): forget the old store id, so
+    ** its welcome is a first one and nothing is re-sent to it. */
     if ((moved && (frc = fds_meta_set(ctx->r, "cursor", "0")) != FDS_OK) ||
+        (moved && (frc = fds_meta_set(ctx->r, "store", "")) != FDS_OK) ||
+        (moved && (frc = fds_meta_set(ctx->r, "epoch", "0")) != FDS_OK) ||
         (frc = fds_meta_set(ctx->r, "server", server)) != FDS_OK ||
         (frc = fds_meta_set(ctx->r, "token", token)) != FDS_OK ||
         (frc = fds_meta_set(ctx->r, "ca", ca)) != FDS_OK) {
@@ -185,7 +230,11 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
             fds_meta_set(ctx->r, "server", old ? old : "");
             fds_meta_set(ctx->r, "token", old_token ? old_token : "");
             fds_meta_set(ctx->r, "ca", old_ca ? old_ca : "");
-            if (moved) fds_meta_set(ctx->r, "cursor", old_cursor ? old_cursor : "0");
+            if (moved) {
+                fds_meta_set(ctx->r, "cursor", old_cursor ? old_cursor : "0");
+                fds_meta_set(ctx->r, "store", old_store ? old_store : "");
+                fds_meta_set(ctx->r, "epoch", old_epoch ? old_epoch : "0");
+            }
             rc = cli_fail(ctx, rc, "%s (settings not changed)",
                           *err ? err : "refused by the server");
             goto done;
@@ -227,15 +276,19 @@ done:
     free(old_token);
     free(old_ca);
     free(old_cursor);
+    free(old_store);
+    free(old_epoch);
     cli_args_free(&a);
     return rc;
 }
 
 /* What a watching rep has been shown so far (human output only). */
 typedef struct watch_view {
+    const cli_ctx *ctx;
     fds_replica *r;
     size_t refusals_shown;      /* refusals printed (count in fds_refusals) */
     fds_session_stats shown;    /* counters as of the last line */
+    fds_session_stats trust;    /* rules 12-14 lines shown */
 } watch_view;
 
 /* sync --watch, about once a second while idle: one timestamped line when
@@ -268,6 +321,8 @@ static void watch_idle(void *arg, const fds_session_stats *st)
         printf("\n");
         w->shown = *st;
     }
+    print_trust(w->ctx, st, &w->trust);
+    w->trust = *st;
     json_t *fresh = new_refusals(w->r, w->refusals_shown);
     print_refusals(fresh);
     w->refusals_shown += json_array_size(fresh);
@@ -304,6 +359,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     size_t before = refusal_count(ctx->r);
     watch_view wv;
     memset(&wv, 0, sizeof wv);
+    wv.ctx = ctx;
     wv.r = ctx->r;
     wv.refusals_shown = before;
     if (so.watch && !ctx->json) {
@@ -327,8 +383,10 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
                                    refused ? json_incref(refused) : json_array());
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
+        print_trust(ctx, &st, &wv.trust);
     } else {
         print_counts(&st);
+        print_trust(ctx, &st, &wv.trust);
         print_refusals(unshown);
         hints(ctx, &st);
     }

@@ -196,13 +196,7 @@ static fds_session_stats stats_so_far(const conn *c)
     if (!c->sess)
         return st;
     fds_session_stats_get(c->sess, &cur);
-    st.pushed += cur.pushed;
-    st.pulled += cur.pulled;
-    st.conflicts += cur.conflicts;
-    st.refused += cur.refused;
-    st.revoked += cur.revoked;
-    st.repaired += cur.repaired;
-    st.repaired_records += cur.repaired_records;
+    fds_session_stats_add(&st, &cur);   /* counters, and the trust flags */
     return st;
 }
 

@@ -249,8 +249,19 @@ FDS_API int fds_vv_parse(const char *text, fdsp_vv *out);
 /* 1 if the register holds versions with two or more distinct values. */
 FDS_API int fds_register_in_conflict(const fds_register *reg);
 
+/* Rule 14: how far ahead of a clock a time may be.  The server re-stamps
+** a pushed change more than this ahead of its clock; no replica's HLC is
+** moved by a received time past its own clock plus this; the device warns
+** when the server's clock and its own differ by more. */
+#ifndef FDS_CLOCK_BOUND_MS
+#define FDS_CLOCK_BOUND_MS (5 * 60 * 1000)
+#endif
+
 /* Hybrid logical clock: next local time given the last one and the wall
-** clock; and the receive rule given a remote time. */
+** clock; and the receive rule given a remote time: the greater of last and
+** remote, plus one, or the wall clock if later, but never past now_ms +
+** FDS_CLOCK_BOUND_MS (then the greater of last and that bound: a clock
+** already past it stays). */
 FDS_API uint64_t fds_hlc_next(uint64_t last, int64_t now_ms);
 FDS_API uint64_t fds_hlc_recv(uint64_t last, uint64_t remote, int64_t now_ms);
 
@@ -268,7 +279,25 @@ FDS_API uint64_t fds_hlc_recv(uint64_t last, uint64_t remote, int64_t now_ms);
 ** the cursor advances in that same transaction, so an interrupted pull
 ** resumes where it stopped.  Acks remove acknowledged changes from the
 ** outbox; refused changes are dropped from the outbox and recorded in the
-** replica (fds_refusals). */
+** replica (fds_refusals).
+**
+** Trust (DESIGN.md rules 12-14, docs/internals/trust.md): the hello carries
+** the replica's counter and the store id and epoch of its last welcome.
+**  - Rule 12: a welcome whose counter is above the replica's, or an ack
+**    refusing a change with device_clash, makes the session stop pushing,
+**    wait until nothing is in flight, and reset the replica in one
+**    transaction (fresh device id, outbox re-stamped under it, cursor 0);
+**    then next() gives a new hello with the new id on the same connection.
+**    Clash refusals are not refusals: those changes stay in the outbox.
+**  - Rule 13: a welcome with another store id or epoch than the stored
+**    ones, or a head below the cursor, means the server was restored: in
+**    one transaction the cursor goes to 0 and every change the replica
+**    holds is queued for re-send (after the outbox), pushed with its own
+**    device, user, vector and time.  A refused re-sent change is dropped
+**    quietly (fds_session_notes), never recorded as a refusal.
+**  - Rule 14: an ack's stamps replace the HLC of the log row and of the
+**    register version; the welcome's time gives the clock skew.
+** fds_session_stats says what happened. */
 typedef struct fds_session fds_session;
 
 enum { FDS_SESSION_HANDSHAKE = 0, /* hello sent, waiting for welcome */
@@ -282,6 +311,22 @@ typedef struct fds_session_stats {
     int64_t conflicts;      /* merges that produced a conflict */
     int64_t refused;        /* pushed changes the server refused */
     int64_t revoked;        /* records dropped on the server's word */
+    /* Rules 12-14 (docs/internals/trust.md): */
+    int device_reset;       /* 1: this replica was restored or copied, and
+                            ** now syncs under a new device id
+                            ** (fds_replica_device); its unacknowledged
+                            ** changes were re-stamped, none dropped */
+    int server_restored;    /* 1: the server was restored from a backup;
+                            ** this replica pulls from 0 again and re-sends
+                            ** every change it holds */
+    int64_t resent;         /* changes queued for that re-send */
+    int64_t relay_dropped;  /* re-sent changes the server refused: not the
+                            ** user's work here, dropped quietly (named in
+                            ** fds_session_notes) */
+    int clock_known;        /* 1: clock_skew_ms is set (the welcome gave the
+                            ** server's time) */
+    int64_t clock_skew_ms;  /* server clock minus this device's, at the
+                            ** welcome; |skew| > FDS_CLOCK_BOUND_MS: warn */
     int64_t repaired;       /* checksum buckets the server repaired */
     int64_t repaired_records; /* records whose registers that dropped */
 } fds_session_stats;
@@ -300,8 +345,17 @@ FDS_API int fds_session_feed(fds_session *s, const char *buf, size_t len);
 FDS_API void fds_session_local_changed(fds_session *s);
 FDS_API int fds_session_state(const fds_session *s);
 FDS_API void fds_session_stats_get(const fds_session *s, fds_session_stats *st);
+/* Fold the stats of a later session of the same run into *total: counters
+** add up, device_reset and server_restored stay set once set, the clock
+** skew is the later one when known. */
+FDS_API void fds_session_stats_add(fds_session_stats *total,
+                                   const fds_session_stats *later);
 /* Text of the last server error or protocol failure, "" if none. */
 FDS_API const char *fds_session_errmsg(const fds_session *s);
+/* What the session did that is not an error but worth a log line (a
+** device reset, a server restore, a dropped re-sent change): a BORROWED
+** JSON array of strings, oldest first, valid until fds_session_free. */
+FDS_API const json_t *fds_session_notes(const fds_session *s);
 
 /* The checksum safety net (docs/internals/trust.md).  With on = 1, once the
 ** session has pushed everything (outbox empty) and caught up (a changes page

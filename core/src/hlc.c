@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <time.h>
 
 #define HLC_SHIFT 16
@@ -45,13 +46,22 @@ uint64_t fds_hlc_next(uint64_t last, int64_t now_ms)
     return next;
 }
 
+/* Rule 14: a received time never carries this clock past its own wall
+** clock + FDS_CLOCK_BOUND_MS.  Without the bound, one device with a clock
+** a year ahead would drag every replica's HLC a year ahead for good, and
+** their writes would then win every concurrent edit.  A remote time beyond
+** the bound counts as the bound; a clock already past it (its own writes
+** before the wall clock was set back) just stays where it is. */
 uint64_t fds_hlc_recv(uint64_t last, uint64_t remote, int64_t now_ms)
 {
     uint64_t p = physical(now_ms);
+    int64_t cap_ms = now_ms > INT64_MAX - FDS_CLOCK_BOUND_MS
+                         ? INT64_MAX : now_ms + FDS_CLOCK_BOUND_MS;
+    uint64_t cap = physical(cap_ms);
     uint64_t m = last > remote ? last : remote;
-    if (m == UINT64_MAX)            /* hostile remote value: saturate */
-        return m;
-    uint64_t next = p > m ? p : m + 1;
-    assert(next > last && next > remote);
+    uint64_t next = m == UINT64_MAX ? m : (p > m ? p : m + 1);
+    if (next > cap)
+        next = last > cap ? last : cap;
+    assert(next >= last && next <= (cap > last ? cap : last));
     return next;
 }

@@ -11,6 +11,10 @@
 **       counter  – last local write counter (version-vector entry)
 **       hlc      – last hybrid logical clock value issued or received
 **       cursor   – last server sequence applied (rule 7)
+**       store, epoch – the store id and epoch of the last welcome (rule 13;
+**                store "" after init moved to another server: unknown)
+**       restore_store, restore_epoch – a restored store's, while the
+**                re-send to it is not done (they then become store/epoch)
 **       plus free settings (server, token, ca) via fds_meta_get/set.
 **
 **   reg(tbl TEXT, rid TEXT, field TEXT,
@@ -33,8 +37,11 @@
 **                                   --   2 if it refused it (the change never
 **                                   --   took effect: see fds__reg_rebuild)
 **       sseq INTEGER,               -- server sequence when known
-**       at_ms INTEGER)              -- server time if known, else local time
+**       at_ms INTEGER,              -- server time if known, else local time
+**       resend INTEGER)             -- 1: to push again, the server was
+**                                   --   restored (rule 13; schema 3)
 **   index log_outbox ON log(lseq) WHERE origin = 1 AND acked = 0
+**   index log_resend ON log(lseq) WHERE resend = 1        (schema 3)
 **   index log_by_rec ON log(tbl, rid)
 **
 **   refusal(id INTEGER PRIMARY KEY, tbl, rid, field, value, code INTEGER,
@@ -61,7 +68,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#define FDS__SCHEMA_VERSION 2
+#define FDS__SCHEMA_VERSION 3
 #define FDS__ERRMSG_MAX 512
 #define FDS__UUID_LEN 36
 
@@ -304,6 +311,27 @@ int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
 /* Remove one record (registers and log rows) from the replica; for
 ** table "customer" this is fds__purge_customer. */
 int fds__purge_record(fds_replica *r, const char *tbl, const char *rid);
+
+/* ---- Trust: rules 12-14 on the device (trust.c) ------------------------- */
+/* Rule 12, in one transaction: a fresh random device id; the counter goes
+** on from max(own, server_counter); every outbox row gets the new id, its
+** vector keeps of the old id only what the server acknowledged to this
+** replica and gets the new id's next counter; the registers they touched
+** are rebuilt from the log; cursor 0.  r->device is the new id after. */
+int fds__device_reset(fds_replica *r, uint64_t server_counter);
+/* Rule 13, in one transaction: cursor 0 and every log row that took effect
+** and is not in the outbox (received, or own and acknowledged) marked for
+** re-send; *queued gets how many. */
+int fds__server_restored(fds_replica *r, int64_t *queued);
+/* Rows re-sent and answered (accepted or refused): no longer queued. */
+int fds__resend_done(fds_replica *r, const int64_t *lseq, size_t n);
+/* An own row marked acknowledged goes back to the outbox (a clash
+** refusal: re-sent under the new id after the reset). */
+int fds__unack(fds_replica *r, int64_t lseq);
+/* Rule 14: the server stored log row lseq with this HLC; the row and the
+** register version it made take it (register rebuilt from the log, so its
+** bytes are the server's).  Must run inside fds__begin. */
+int fds__apply_stamp(fds_replica *r, int64_t lseq, uint64_t hlc);
 
 /* ---- Refusals (refusal.c) ---------------------------------------------- */
 int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,

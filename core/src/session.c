@@ -103,6 +103,8 @@ typedef struct inflight {
     int64_t batch;
     size_t n;
     int64_t *lseq;                  /* log rows carried, in batch order */
+    unsigned char *rs;              /* rule 13: rs[i] 1 if row i is a
+                                    ** re-send; NULL: all outbox rows */
 } inflight;
 
 struct fds_session {
@@ -126,6 +128,12 @@ struct fds_session {
     int64_t cursor;                 /* mirrors meta "cursor" */
     int64_t head;                   /* latest server seq we were told of */
     fds_session_stats stats;
+    /* Trust (rules 12-14; the functions in "Trust" below). */
+    int reset_wanted;               /* rule 12: reset once nothing in flight */
+    uint64_t reset_counter;         /* the welcome's counter (0: a clash) */
+    int resets;                     /* done on this connection (at most 1) */
+    int resending;                  /* rows queued for re-send may be left */
+    json_t *notes;                  /* fds_session_notes */
     fds__sums_ctl sums;             /* checksum safety net (sums.c) */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
@@ -136,6 +144,16 @@ static int fail(fds_session *s, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* Trust (rules 12-14): defined in their own section below. */
+static sqlite3_stmt *resend_stmt(fds_replica *r);
+static int hello_trust(fds_session *s, fdsp_msg *m, char **store);
+static int reset_next(fds_session *s, char **buf, size_t *len);
+static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n);
+static int resend_left(fds_session *s);
+static int restore_finish(fds_session *s);
+static int meta_store(fds_replica *r, const char *skey, const char *ekey,
+                      char **store, int64_t *epoch);
 
 static int fail(fds_session *s, int rc, const char *fmt, ...)
 {
@@ -163,6 +181,8 @@ int fds_session_new(fds_replica *r, fds_session **out)
     s->state = FDS_SESSION_HANDSHAKE;
     s->next_batch = 1;
     int rc = fds__meta_get_i64(r, "cursor", 0, &s->cursor);
+    if (rc == FDS_OK && (s->notes = json_array()) == NULL)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     if (rc != FDS_OK) {
         free(s);
         return rc;
@@ -174,6 +194,7 @@ int fds_session_new(fds_replica *r, fds_session **out)
 static void inflight_clear(inflight *f)
 {
     free(f->lseq);
+    free(f->rs);
     memset(f, 0, sizeof *f);
 }
 
@@ -186,6 +207,7 @@ void fds_session_free(fds_session *s)
     arena_free(&s->mem);
     fdsp_msg_free(s->held);             /* never applied: pulled again */
     free(s->raw);
+    json_decref(s->notes);
     free(s);
 }
 
@@ -233,9 +255,51 @@ static int on_repair(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
+void fds_session_stats_add(fds_session_stats *t, const fds_session_stats *l)
+{
+    t->pushed += l->pushed;
+    t->pulled += l->pulled;
+    t->conflicts += l->conflicts;
+    t->refused += l->refused;
+    t->revoked += l->revoked;
+    t->device_reset |= l->device_reset;
+    t->server_restored |= l->server_restored;
+    t->resent += l->resent;
+    t->relay_dropped += l->relay_dropped;
+    t->repaired += l->repaired;
+    t->repaired_records += l->repaired_records;
+    if (l->clock_known) {
+        t->clock_known = 1;
+        t->clock_skew_ms = l->clock_skew_ms;
+    }
+}
+
 const char *fds_session_errmsg(const fds_session *s)
 {
     return s->errmsg;
+}
+
+const json_t *fds_session_notes(const fds_session *s)
+{
+    return s->notes;
+}
+
+static void note(fds_session *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* A note that cannot be stored (out of memory) is lost: it is a log line,
+** not state. */
+static void note(fds_session *s, const char *fmt, ...)
+{
+    char buf[FDS__ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    json_array_append_new(s->notes, json_string(buf));
 }
 
 void fds_session_local_changed(fds_session *s)
@@ -243,8 +307,10 @@ void fds_session_local_changed(fds_session *s)
     /* With nothing in flight, every unacknowledged row is eligible again:
     ** this also retries a batch the server answered with a non-fatal
     ** error (at the caller's pace, e.g. once a second in watch mode). */
-    if (s->n_fl == 0)
+    if (s->n_fl == 0) {
         s->pushed_upto = 0;
+        s->resending = 1;
+    }
     if (s->state == FDS_SESSION_IDLE)
         s->state = FDS_SESSION_SYNCING;
 }
@@ -271,7 +337,11 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     m.device = s->r->device;
     m.cursor = s->cursor;
     m.client = CLIENT_NAME;
-    int rc = emit(s, &m, buf, len);
+    char *store = NULL;
+    int rc = hello_trust(s, &m, &store);
+    if (rc == FDS_OK)
+        rc = emit(s, &m, buf, len);
+    free(store);
     if (rc == FDS_OK)
         s->hello_sent = 1;
     return rc;
@@ -454,15 +524,18 @@ static int vv_arena(arena *a, const char *text, fdsp_vv *out)
 }
 
 /* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto: *out and
-** every string and vector in it live in s->mem until the next read. */
+** every string and vector in it live in s->mem until the next read.
+** resend: the rows queued for re-send too, in one lseq order with the
+** outbox (rule 13; resend_stmt), each with the user it was stored with and
+** *rs[i] saying which rows are re-sends (malloc'd). */
 static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
-                       size_t *n)
+                       size_t *n, int resend, unsigned char **rs)
 {
     fds_replica *r = s->r;
     *out = NULL;
     *lseq = NULL;
     *n = 0;
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_OUTBOX_LIST,
+    sqlite3_stmt *st = resend ? resend_stmt(r) : fds__stmt(r, FDS__ST_OUTBOX_LIST,
         "SELECT lseq, tbl, rid, field, value, vv, hlc, device FROM log "
         "WHERE origin = 1 AND acked = 0 AND lseq > ?1 ORDER BY lseq LIMIT ?2");
     if (st == NULL)
@@ -473,6 +546,10 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     arena_reset(a);
     fdsp_change *c = arena_alloc(a, FDSP_MAX_BATCH * sizeof *c);
     int64_t *ls = calloc(FDSP_MAX_BATCH, sizeof *ls);
+    if (resend && (*rs = calloc(FDSP_MAX_BATCH, 1)) == NULL) {
+        free(ls);
+        ls = NULL;
+    }
     int rc = (c && ls) ? FDS_OK : FDS_NOMEM, step;
     size_t k = 0;
     while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -486,8 +563,14 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         x->field = col_arena(a, st, 3, &oom);
         x->value = col_arena(a, st, 4, &oom);
         x->device = col_arena(a, st, 7, &oom);
+        if (resend) {
+            /* a re-sent row keeps its user; an outbox row, as below */
+            (*rs)[k - 1] = sqlite3_column_int(st, 9) != 0;
+            x->user = (*rs)[k - 1] ? col_arena(a, st, 8, &oom) : s->r->user;
+        }
         x->hlc = (uint64_t)sqlite3_column_int64(st, 6);
-        if (oom || !x->table || !x->record || !x->field || !x->device) {
+        if (oom || !x->table || !x->record || !x->field || !x->device ||
+            (resend && !x->user)) {
             rc = FDS_NOMEM;
             break;
         }
@@ -500,9 +583,16 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     else if (rc != FDS_OK)
         rc = fds__error(r, FDS_DB, "outbox row %lld is corrupt",
                         (long long)ls[k - 1]);
-    sqlite3_reset(st);
+    if (resend)
+        sqlite3_finalize(st);
+    else
+        sqlite3_reset(st);
     if (rc != FDS_OK || k == 0) {
         free(ls);
+        if (resend) {
+            free(*rs);
+            *rs = NULL;
+        }
         return rc;
     }
     *out = c;
@@ -511,18 +601,23 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     return FDS_OK;
 }
 
-/* Push the next outbox rows.  FDS_DONE if there are none. */
+/* Push the next outbox rows (while s->resending, the rows queued for
+** re-send among them, rule 13).  FDS_DONE if there are none. */
 static int send_push(fds_session *s, char **buf, size_t *len)
 {
     fdsp_change *c;
     int64_t *ls;
+    unsigned char *rs = NULL;
     size_t n;
-    int rc = load_outbox(s, &c, &ls, &n);
+    int resend = s->resending;
+    int rc = load_outbox(s, &c, &ls, &n, resend, &rs);
     if (rc != FDS_OK)
         return fail_db(s, rc);
-    if (n == 0)
+    if (n == 0) {
+        s->resending = 0;               /* nothing queued is left */
         return FDS_DONE;
-    for (size_t i = 0; i < n; i++)
+    }
+    for (size_t i = 0; !resend && i < n; i++)
         c[i].user = s->r->user;         /* borrowed; not freed below */
 
     fdsp_msg m;
@@ -556,12 +651,14 @@ static int send_push(fds_session *s, char **buf, size_t *len)
     size_t sent = m.n_changes;
     if (rc != FDS_OK) {
         free(ls);
+        free(rs);
         return rc;
     }
     inflight *f = &s->fl[s->n_fl++];
     f->batch = s->next_batch++;
     f->n = sent;
     f->lseq = ls;
+    f->rs = rs;
     s->pushed_upto = ls[sent - 1];
     s->state = FDS_SESSION_SYNCING;
     return FDS_OK;
@@ -579,6 +676,8 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     default:
         break;
     }
+    if (s->reset_wanted)
+        return reset_next(s, buf, len);
     if (s->n_fl < WINDOW) {
         int rc = send_push(s, buf, len);
         if (rc != FDS_DONE)
@@ -610,6 +709,269 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     return FDS_DONE;
 }
 
+/* ---- Trust: rules 12-14 (docs/internals/trust.md) ---------------------------
+** Kept together here, apart from the push/pull machinery they hook into;
+** the replica work itself is in trust.c. */
+
+/* While re-sending (rule 13): the outbox and the rows queued for re-send,
+** as load_outbox reads them plus the user each was stored with and the
+** resend flag, in the order this replica logged them.  That order, not
+** "the outbox first", is what the server's rule 15 needs: a device's own
+** changes arrive in counter order (an acknowledged change re-sent after a
+** newer one would name a counter the server has passed without holding
+** it: a clash), and every change after those its vector names (a local
+** write on top of a received change must not arrive before it).  Two
+** partial-index scans merged in lseq order.  Prepared per batch
+** (finalized by load_outbox): a re-send happens once per server restore. */
+static sqlite3_stmt *resend_stmt(fds_replica *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db,
+            "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user, "
+            "resend FROM log WHERE origin = 1 AND acked = 0 AND lseq > ?1 "
+            "UNION ALL "
+            "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user, "
+            "resend FROM log WHERE resend = 1 AND lseq > ?1 "
+            "ORDER BY 1 LIMIT ?2",
+            -1, &st, NULL) != SQLITE_OK) {
+        fds__dberror(r, "preparing re-send");
+        return NULL;
+    }
+    return st;
+}
+
+/* The hello's trust members: the replica's counter, and the store id and
+** epoch of its last welcome when it has them (*store is malloc'd). */
+static int hello_trust(fds_session *s, fdsp_msg *m, char **store)
+{
+    *store = NULL;
+    m->dev_counter = (int64_t)s->r->counter;
+    int rc = fds_meta_get(s->r, "store", store);
+    if (rc == FDS_NOTFOUND || (rc == FDS_OK && **store == '\0'))
+        return FDS_OK;                  /* "" : forgotten (a new server) */
+    if (rc == FDS_OK)
+        rc = fds__meta_get_i64(s->r, "epoch", 0, &m->epoch);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    m->store = *store;
+    return FDS_OK;
+}
+
+/* Rule 12, once no push is in flight: stop pushing (next() comes here
+** instead), let pulls already asked for arrive and apply, then reset the
+** replica and say hello again under the new id on this connection. */
+static int reset_next(fds_session *s, char **buf, size_t *len)
+{
+    if ((s->held || s->raw) && !s->manual_apply) {
+        int rc = apply_held(s);
+        if (rc != FDS_OK)
+            return rc;
+    }
+    s->prefetch = 0;                    /* pulled from 0 again after */
+    s->pull_wanted = 0;
+    if (s->n_fl > 0 || s->pulling || s->held || s->raw)
+        return FDS_DONE;
+    char old[FDS__UUID_LEN + 1];
+    memcpy(old, s->r->device, sizeof old);
+    int rc = fds__device_reset(s->r, s->reset_counter);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    note(s, "device reset: this replica was restored or copied (device %s "
+         "%s); it now syncs as device %s", old,
+         s->reset_counter ? "is behind the server's counter"
+                          : "clashed with another copy",
+         s->r->device);
+    s->reset_wanted = 0;
+    s->resets++;
+    s->stats.device_reset = 1;
+    s->cursor = 0;
+    s->head = 0;
+    s->pushed_upto = 0;
+    s->pull_after = 0;
+    s->state = FDS_SESSION_HANDSHAKE;
+    s->hello_sent = 0;
+    return send_hello(s, buf, len);
+}
+
+/* The welcome's trust members (after the user and role are stored).
+** *done = 1 when a reset is due: the rest of this welcome is not used
+** (the hello after the reset still shows the stored store and epoch). */
+static int welcome_trust(fds_session *s, const fdsp_msg *m, int *done)
+{
+    fds_replica *r = s->r;
+    *done = 0;
+    if (m->dev_counter > 0 && (uint64_t)m->dev_counter > r->counter &&
+        s->resets == 0) {
+        s->reset_wanted = 1;
+        s->reset_counter = (uint64_t)m->dev_counter;
+        *done = 1;
+        return FDS_OK;
+    }
+    if (m->server_time > 0) {
+        s->stats.clock_known = 1;
+        s->stats.clock_skew_ms = m->server_time - fds__now_ms(r);
+    }
+    char *store = NULL, *pend = NULL;
+    int64_t epoch = 0, pend_epoch = 0;
+    /* a re-send finished but not yet recorded so: record it first */
+    int rc = restore_finish(s);
+    if (rc != FDS_OK)
+        return rc;
+    rc = meta_store(r, "store", "epoch", &store, &epoch);
+    if (rc == FDS_OK)
+        rc = meta_store(r, "restore_store", "restore_epoch", &pend,
+                        &pend_epoch);
+    if (rc == FDS_OK)
+        rc = resend_left(s);
+    if (rc != FDS_OK) {
+        free(store);
+        free(pend);
+        return rc;
+    }
+    int moved = store != NULL && m->store != NULL &&
+                (strcmp(store, m->store) != 0 || epoch != m->epoch);
+    int behind = s->cursor > m->head;
+    /* The restore an earlier session saw, its re-send not finished: go
+    ** on (the hello still showed the old store, so the server takes the
+    ** relayed changes), without queueing everything again. */
+    int going_on = moved && pend != NULL &&
+                   strcmp(pend, m->store) == 0 && pend_epoch == m->epoch &&
+                   !behind;
+    int restored = (moved || behind) && !going_on;
+    int64_t queued = 0;
+    rc = fds__begin(r);
+    int began = rc == FDS_OK;
+    /* The store and epoch are kept as the hello's until the re-send is
+    ** done (restore_finish): until then the server must see the restore. */
+    if (rc == FDS_OK && m->store != NULL && !moved && !behind && !pend) {
+        rc = fds_meta_set(r, "store", m->store);
+        if (rc == FDS_OK)
+            rc = fds__meta_set_i64(r, "epoch", m->epoch);
+    }
+    if (rc == FDS_OK && restored) {
+        if (m->store != NULL) {
+            rc = fds_meta_set(r, "restore_store", m->store);
+            if (rc == FDS_OK)
+                rc = fds__meta_set_i64(r, "restore_epoch", m->epoch);
+        }
+        if (rc == FDS_OK && store == NULL && m->store != NULL)
+            rc = fds_meta_set(r, "store", m->store);
+        if (rc == FDS_OK)
+            rc = fds__server_restored(r, &queued);
+    }
+    if (began)
+        rc = fds__end(r, rc);
+    if (rc != FDS_OK) {
+        free(store);
+        free(pend);
+        return fail_db(s, rc);
+    }
+    if (restored) {
+        if (moved)
+            note(s, "server restored: store %s epoch %lld, this replica last "
+                 "synced with store %s epoch %lld; re-sending %lld changes",
+                 m->store, (long long)m->epoch, store, (long long)epoch,
+                 (long long)queued);
+        else
+            note(s, "server restored: its head %lld is behind this replica's "
+                 "cursor %lld; re-sending %lld changes", (long long)m->head,
+                 (long long)s->cursor, (long long)queued);
+        s->stats.server_restored = 1;
+        s->stats.resent += queued;
+        s->cursor = 0;
+        s->resending = queued > 0;
+    } else if (going_on) {
+        note(s, "server restored: going on with the re-send an earlier sync "
+             "began");
+        s->stats.server_restored = 1;
+    }
+    free(store);
+    free(pend);
+    return FDS_OK;
+}
+
+/* 1 if refusal i of an ack is a clash (rule 12): not a refusal of the
+** user's work, the change is re-stamped and re-sent after the reset. */
+static int is_clash(const fdsp_refusal *f)
+{
+    return f->code == FDSP_E_CLASH;
+}
+
+/* Rule 14: the HLCs the server stored for changes of batch f where they
+** differ from what was pushed.  Inside the ack's transaction. */
+static int apply_stamps(fds_session *s, const inflight *f, const fdsp_msg *m)
+{
+    int rc = FDS_OK;
+    for (size_t i = 0; rc == FDS_OK && i < m->n_stamps; i++)
+        rc = fds__apply_stamp(s->r, f->lseq[m->stamps[i].index],
+                              m->stamps[i].hlc);
+    return rc;
+}
+
+/* A store id and epoch from meta: *store NULL when unset or "" (a new
+** server after init, or nothing pending). */
+static int meta_store(fds_replica *r, const char *skey, const char *ekey,
+                      char **store, int64_t *epoch)
+{
+    *store = NULL;
+    *epoch = 0;
+    int rc = fds_meta_get(r, skey, store);
+    if (rc == FDS_NOTFOUND)
+        return FDS_OK;
+    if (rc == FDS_OK && **store == '\0') {
+        free(*store);
+        *store = NULL;
+        return FDS_OK;
+    }
+    if (rc == FDS_OK)
+        rc = fds__meta_get_i64(r, ekey, 0, epoch);
+    return rc;
+}
+
+/* The re-send after a restore is done (nothing queued is left): the
+** restored store's id and epoch become the ones the hello shows. */
+static int restore_finish(fds_session *s)
+{
+    char *pend = NULL;
+    int64_t pend_epoch = 0;
+    int rc = meta_store(s->r, "restore_store", "restore_epoch", &pend,
+                        &pend_epoch);
+    if (rc == FDS_OK && pend != NULL)
+        rc = resend_left(s);
+    if (rc == FDS_OK && pend != NULL && !s->resending) {
+        rc = fds__begin(s->r);
+        if (rc == FDS_OK) {
+            rc = fds_meta_set(s->r, "store", pend);
+            if (rc == FDS_OK)
+                rc = fds__meta_set_i64(s->r, "epoch", pend_epoch);
+            if (rc == FDS_OK)
+                rc = fds_meta_set(s->r, "restore_store", "");
+            rc = fds__end(s->r, rc);
+        }
+        if (rc == FDS_OK)
+            note(s, "server restored: every change re-sent");
+    }
+    free(pend);
+    return rc == FDS_OK ? FDS_OK : fail_db(s, rc);
+}
+
+/* Rule 13: set s->resending when rows are queued for re-send (a restore
+** seen now, or one an earlier session did not finish). */
+static int resend_left(fds_session *s)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->r->db, "SELECT 1 FROM log WHERE resend = 1 "
+                           "LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return fail_db(s, fds__dberror(s->r, "reading re-send queue"));
+    int step = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        return fail_db(s, fds__dberror(s->r, "reading re-send queue"));
+    s->resending = step == SQLITE_ROW;
+    return FDS_OK;
+}
+
+
 /* ---- Incoming -------------------------------------------------------------- */
 
 static int on_welcome(fds_session *s, const fdsp_msg *m)
@@ -628,8 +990,13 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     }
     if (rc != FDS_OK)
         return fail_db(s, rc);
-    s->head = m->head;
+    int reset = 0;
+    if ((rc = welcome_trust(s, m, &reset)) != FDS_OK)
+        return rc;
     s->state = FDS_SESSION_SYNCING;
+    if (reset)                          /* next() resets and says hello */
+        return FDS_OK;
+    s->head = m->head;
     s->pull_wanted = 1;                 /* always catch up once */
     return FDS_OK;
 }
@@ -797,6 +1164,82 @@ static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
     return rc;
 }
 
+/* Trust, rule 13: the ack of a batch carrying re-sent rows (f->rs).
+** Outbox rows are answered as on_ack does; re-sent rows leave the queue
+** whatever the answer.  A refused re-sent row was not this user's work
+** here (another device's change, or one of its own the server had taken
+** before it was restored): dropped quietly with a note, never recorded as
+** a refusal nor undone.  Clashes of outbox rows reset as on_ack does. */
+static int ack_mixed(fds_session *s, const inflight *f, const fdsp_msg *m)
+{
+    int64_t *own = malloc((f->n + 1) * sizeof *own);
+    int64_t *re = malloc((f->n + 1) * sizeof *re);
+    fdsp_change *key = calloc(m->n_refused + 1, sizeof *key);
+    unsigned char *seen = calloc(f->n + 1, 1);
+    if (!own || !re || !key || !seen) {
+        free(own);
+        free(re);
+        free(key);
+        free(seen);
+        return fail(s, FDS_NOMEM, "out of memory");
+    }
+    size_t n_own = 0, n_re = 0, refused = 0, clashed = 0, dropped = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->rs[i])
+            re[n_re++] = f->lseq[i];
+        else
+            own[n_own++] = f->lseq[i];
+    }
+    int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
+    if (rc == FDS_OK)
+        rc = mark_acked(s->r, own, n_own);
+    if (rc == FDS_OK)
+        rc = fds__resend_done(s->r, re, n_re);
+    if (rc == FDS_OK)
+        rc = apply_stamps(s, f, m);
+    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++) {
+        const fdsp_refusal *x = &m->refused[i];
+        if (seen[x->index]++)
+            continue;                   /* a peer may repeat one */
+        if (f->rs[x->index]) {
+            note(s, "re-sent change dropped (%s): %s", fdsp_errname(x->code),
+                 x->message ? x->message : "");
+            dropped++;
+        } else if (is_clash(x)) {
+            rc = fds__unack(s->r, f->lseq[x->index]);
+            clashed++;
+        } else {
+            rc = record_refusal(s, f->lseq[x->index], x, &key[i]);
+            refused++;
+        }
+    }
+    if (rc == FDS_OK)
+        rc = rebuild_refused(s->r, key, m->n_refused);
+    for (size_t i = 0; i < m->n_refused; i++)
+        fds__change_clear(&key[i]);
+    free(own);
+    free(re);
+    free(key);
+    free(seen);
+    if (began)
+        rc = fds__end_relaxed(s->r, rc);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    if (clashed > 0 && !s->reset_wanted && s->resets == 0) {
+        s->reset_wanted = 1;
+        s->reset_counter = 0;
+    }
+    int resending = s->resending;
+    rc = restore_finish(s);             /* the last re-sent rows answered? */
+    s->resending = resending;           /* send_push finds out itself */
+    if (rc != FDS_OK)
+        return rc;
+    s->stats.pushed += (int64_t)(f->n - refused - clashed - dropped);
+    s->stats.refused += (int64_t)refused;
+    s->stats.relay_dropped += (int64_t)dropped;
+    return FDS_OK;
+}
+
 static int on_ack(fds_session *s, const fdsp_msg *m)
 {
     if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
@@ -813,6 +1256,21 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
             return fail(s, FDS_PROTO, "ack of batch %lld refuses change %zu "
                         "of %zu", (long long)m->batch, m->refused[i].index,
                         f->n);
+    for (size_t i = 0; i < m->n_stamps; i++)
+        if (m->stamps[i].index >= f->n)
+            return fail(s, FDS_PROTO, "ack of batch %lld stamps change %zu "
+                        "of %zu", (long long)m->batch, m->stamps[i].index,
+                        f->n);
+    if (f->rs) {                        /* a batch with re-sends */
+        int arc = ack_mixed(s, f, m);
+        if (arc != FDS_OK)
+            return arc;
+        inflight_clear(f);
+        memmove(&s->fl[k], &s->fl[k + 1], (s->n_fl - k - 1) * sizeof *f);
+        s->n_fl--;
+        memset(&s->fl[s->n_fl], 0, sizeof *f);
+        return FDS_OK;
+    }
     /* Every change of the batch leaves the outbox: accepted ones are
     ** committed on the server, refused ones would be refused again. */
     fdsp_change *key = NULL;
@@ -823,9 +1281,19 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     int rc = fds__begin_relaxed(s->r), began = rc == FDS_OK;
     if (rc == FDS_OK)
         rc = mark_acked(s->r, f->lseq, f->n);
-    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++)
+    if (rc == FDS_OK)
+        rc = apply_stamps(s, f, m);
+    size_t clashes = 0;
+    for (size_t i = 0; rc == FDS_OK && i < m->n_refused; i++) {
+        if (is_clash(&m->refused[i])) {
+            /* rule 12: stays in the outbox, re-stamped by the reset */
+            rc = fds__unack(s->r, f->lseq[m->refused[i].index]);
+            clashes++;
+            continue;
+        }
         rc = record_refusal(s, f->lseq[m->refused[i].index], &m->refused[i],
                             &key[i]);
+    }
     if (rc == FDS_OK)
         rc = rebuild_refused(s->r, key, m->n_refused);
     for (size_t i = 0; i < m->n_refused; i++)
@@ -836,14 +1304,21 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     if (rc != FDS_OK)
         return fail_db(s, rc);
     /* Count distinct refused indexes (a peer may repeat one). */
-    size_t refused = 0;
+    size_t refused = 0, clashed = 0;
     for (size_t i = 0; i < m->n_refused; i++) {
         size_t j = 0;
         while (j < i && m->refused[j].index != m->refused[i].index)
             j++;
-        refused += j == i;
+        if (j == i && is_clash(&m->refused[i]))
+            clashed++;
+        else
+            refused += j == i;
     }
-    s->stats.pushed += (int64_t)(f->n - refused);
+    if (clashes > 0 && !s->reset_wanted && s->resets == 0) {
+        s->reset_wanted = 1;            /* next() waits, then resets */
+        s->reset_counter = 0;
+    }
+    s->stats.pushed += (int64_t)(f->n - refused - clashed);
     s->stats.refused += (int64_t)refused;
     inflight_clear(f);
     memmove(&s->fl[k], &s->fl[k + 1], (s->n_fl - k - 1) * sizeof *f);
@@ -929,6 +1404,11 @@ static int on_error(fds_session *s, const fdsp_msg *m)
     ** §1 Rate), so nothing is lost and nothing is to be retried. */
     if (m->code == FDSP_E_RATE && m->batch == 0)
         return FDS_OK;
+    /* Rule 12: a whole batch answered with device_clash: its rows stay
+    ** in the outbox (below) and the replica resets once nothing is in
+    ** flight, as for clash refusals in an ack. */
+    if (m->code == FDSP_E_CLASH && m->batch != 0 && s->resets == 0)
+        s->reset_wanted = 1;
     snprintf(s->errmsg, sizeof s->errmsg, "server error (%s): %s", name,
              m->message);
     /* Not fatal: a push batch the server did not take stays in the outbox

@@ -1728,6 +1728,221 @@ static void test_init_and_sync_with_server(void **state)
     free(id);
 }
 
+/* ---- Trust end to end (DESIGN.md rules 12-14, docs/internals/trust.md) ----- */
+
+/* Start `fieldsync-server serve` on srv at port (the same port again after
+** a restart, so the devices' URL stays). */
+static void trust_serve(const char *srv, int port)
+{
+    static int started;
+    char listen[64], logp[760];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(logp, sizeof logp, "%s/server-%d.log", g_dir, ++started);
+    g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
+                            "--data", (char *)srv, "--listen", listen, NULL },
+                            NULL);
+    for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
+    assert_true(port_open(port));
+}
+
+static void trust_stop(void)
+{
+    kill(g_server, SIGTERM);
+    waitpid(g_server, NULL, 0);
+    g_server = 0;
+}
+
+/* cp a replica or store file (and its WAL, which holds the last commits
+** until a checkpoint) as a backup tool or a phone restore would. */
+static void copy_db(const char *from, const char *to)
+{
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "rm -f '%s-wal' '%s-shm' && cp '%s' '%s' && "
+             "{ [ ! -e '%s-wal' ] || cp '%s-wal' '%s-wal'; }",
+             to, to, from, to, from, from, to);
+    assert_int_equal(system(cmd), 0);
+}
+
+static char *trust_add(const char *db, const char *name)
+{
+    res r = raw(NULL, "--db", db, "--json", "customer", "add", "--name", name);
+    expect(r, 0);
+    char *id = strdup(jstr(r.json, "id"));
+    res_free(&r);
+    return id;
+}
+
+/* `sync --json` on db: exit 0; the document, which always says
+** device_reset and server_restored. */
+static json_t *trust_sync(const char *db)
+{
+    res r = raw(NULL, "--db", db, "sync", "--json");
+    expect(r, 0);
+    json_t *j = json_incref(r.json);
+    res_free(&r);
+    assert_true(json_is_boolean(json_object_get(j, "device_reset")));
+    assert_true(json_is_boolean(json_object_get(j, "server_restored")));
+    assert_true(json_is_integer(json_object_get(j, "clock_skew_ms")));
+    return j;
+}
+
+/* The customer names db holds, sorted, one string. */
+static char *trust_names(const char *db)
+{
+    res r = raw(NULL, "--db", db, "--json", "customer", "list");
+    expect(r, 0);
+    size_t n = json_array_size(r.json);
+    const char *names[64];
+    assert_true(n < 64);
+    for (size_t i = 0; i < n; i++)
+        names[i] = jstr(json_array_get(r.json, i), "name");
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && strcmp(names[b - 1], names[b]) > 0; b--) {
+            const char *t = names[b];
+            names[b] = names[b - 1];
+            names[b - 1] = t;
+        }
+    char *out = calloc(1, 64 * 64);
+    for (size_t i = 0; i < n; i++) {
+        strcat(out, names[i]);
+        strcat(out, ",");
+    }
+    res_free(&r);
+    return out;
+}
+
+static void expect_names(const char *db, const char *want)
+{
+    char *got = trust_names(db);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s holds %s, want %s", db, got, want);
+    free(got);
+}
+
+static void test_trust_restore_and_clone(void **state)
+{
+    (void)state;
+    char cmd[2048], srv[700], url[64], ca[760], token[256] = "";
+    snprintf(srv, sizeof srv, "%s/srv", g_dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv);
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
+             SERVER_BIN, srv);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' user add alice --role rep --data '%s' --json",
+             SERVER_BIN, srv);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *u = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_non_null(u);
+    snprintf(token, sizeof token, "%s", jstr(u, "token"));
+    json_decref(u);
+    int port = free_port();
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
+    trust_serve(srv, port);
+
+    char phone[700], bak[700], clone[700], other[700], fresh[700];
+    snprintf(phone, sizeof phone, "%s", path_in("phone.db"));
+    snprintf(bak, sizeof bak, "%s", path_in("phone-backup.db"));
+    snprintf(clone, sizeof clone, "%s", path_in("clone.db"));
+    snprintf(other, sizeof other, "%s", path_in("other.db"));
+    snprintf(fresh, sizeof fresh, "%s", path_in("fresh.db"));
+    const char *dbs[] = {phone, other};
+    for (int i = 0; i < 2; i++) {
+        res r = raw(NULL, "--db", dbs[i], "init", "--server", url, "--token",
+                    token, "--ca", ca);
+        expect(r, 0);
+        res_free(&r);
+    }
+
+    /* 1. A phone restored from a copy of its replica file made before it
+    ** synced more: it resets (new device id), keeps what it wrote after the
+    ** restore, and gets back what it synced after the copy. */
+    free(trust_add(phone, "甲"));
+    json_decref(trust_sync(phone));
+    copy_db(phone, bak);
+    free(trust_add(phone, "乙"));
+    json_decref(trust_sync(phone));
+    copy_db(bak, phone);                        /* restored */
+    free(trust_add(phone, "丙"));
+    json_t *j = trust_sync(phone);
+    assert_true(json_is_true(json_object_get(j, "device_reset")));
+    assert_true(json_is_false(json_object_get(j, "server_restored")));
+    json_decref(j);
+    expect_names(phone, "丙,乙,甲,");
+    res r = raw(NULL, "--db", phone, "sync");   /* human: nothing to say */
+    expect(r, 0);
+    assert_null(strstr(r.out, "restored or copied"));
+    res_free(&r);
+    json_decref(trust_sync(other));
+    expect_names(other, "丙,乙,甲,");
+
+    /* 2. The replica file copied to a second device: both write, both
+    ** sync; one of them resets, both writes survive everywhere. */
+    copy_db(phone, clone);
+    free(trust_add(phone, "丁"));
+    free(trust_add(clone, "戊"));
+    j = trust_sync(phone);
+    int resets = json_is_true(json_object_get(j, "device_reset"));
+    json_decref(j);
+    r = raw(NULL, "--db", clone, "sync");       /* the human line */
+    expect(r, 0);
+    int clone_reset = strstr(r.out, "This device was restored or copied: it "
+                             "now syncs as device ") != NULL;
+    assert_non_null(strstr(r.out, "nothing was lost."));
+    res_free(&r);
+    resets += clone_reset;
+    assert_int_equal(resets, 1);
+    json_decref(trust_sync(phone));
+    json_decref(trust_sync(other));
+    const char *all5 = "丁,丙,乙,戊,甲,";
+    expect_names(phone, all5);
+    expect_names(clone, all5);
+    expect_names(other, all5);
+
+    /* 3. The server restored from `fieldsync-server backup`: the changes it
+    ** lost come back from the devices; every replica converges. */
+    char sbak[760];
+    snprintf(sbak, sizeof sbak, "%s/store-backup.db", g_dir);
+    snprintf(cmd, sizeof cmd, "'%s' backup --data '%s' --out '%s' >/dev/null",
+             SERVER_BIN, srv, sbak);
+    assert_int_equal(system(cmd), 0);
+    free(trust_add(phone, "己"));
+    free(trust_add(other, "庚"));
+    json_decref(trust_sync(phone));
+    json_decref(trust_sync(other));
+    json_decref(trust_sync(phone));
+    trust_stop();
+    char store[760];
+    snprintf(store, sizeof store, "%s/fieldsync.db", srv);
+    copy_db(sbak, store);
+    trust_serve(srv, port);
+    j = trust_sync(phone);
+    assert_true(json_is_true(json_object_get(j, "server_restored")));
+    assert_true(json_is_false(json_object_get(j, "device_reset")));
+    json_decref(j);
+    r = raw(NULL, "--db", other, "sync");
+    expect(r, 0);
+    assert_non_null(strstr(r.out, "The server was restored from a backup: "
+                           "this device re-sent "));
+    res_free(&r);
+    json_decref(trust_sync(clone));
+    r = raw(NULL, "--db", fresh, "init", "--server", url, "--token", token,
+            "--ca", ca);
+    expect(r, 0);
+    res_free(&r);
+    const char *all7 = "丁,丙,乙,己,庚,戊,甲,";
+    expect_names(fresh, all7);
+    json_decref(trust_sync(phone));
+    expect_names(phone, all7);
+    expect_names(other, all7);
+    expect_names(clone, all7);
+    j = trust_sync(phone);                      /* healed: a normal sync */
+    assert_true(json_is_false(json_object_get(j, "server_restored")));
+    json_decref(j);
+}
+
+
 /* ---- The checksum safety net end to end (docs/internals/trust.md) ---------- */
 
 /* `fieldsync-server user add NAME --role rep` on srv: its token. */
@@ -1908,7 +2123,6 @@ static void test_sums_repair_with_server(void **state)
     free(id);
 }
 #endif
-
 /* ---- Issue 10: files that are not replicas, corrupt registers --------------- */
 
 /* `fieldsync --db path customer list` must exit 1 with one line naming the
@@ -1979,6 +2193,7 @@ static void test_corrupt_register_refused(void **state)
     free(id);
 }
 
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -2008,6 +2223,7 @@ int main(void)
 #ifdef SERVER_BIN
         cmocka_unit_test_setup_teardown(test_init_and_sync_with_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sums_repair_with_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_trust_restore_and_clone, setup, teardown),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

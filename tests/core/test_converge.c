@@ -10,6 +10,16 @@
 ** each register must equal the pure merge of every change of that field
 ** (an oracle independent of the replicas' history).
 **
+** The hub also plays the server's part of rules 12-14 (trust.md): it keeps
+** the highest counter accepted per device id, answers a push whose
+** (device, counter) names another change with a clash, re-stamps changes
+** whose HLC is more than FDS_CLOCK_BOUND_MS ahead of its clock, and tells
+** a replica whose counter is below the accepted one (the welcome).  Some
+** seeds restore a replica from an earlier copy of its file, clone one
+** replica over another (two copies of one device id), or run one replica's
+** clock an hour ahead: every replica still converges, and every change the
+** hub acknowledged is in every replica (the oracle folds them all).
+**
 ** FDS_SEED=N replays one seed; FDS_SEEDS=N sets how many seeds run
 ** (default 2000).  A failure names the seed, the replica and the register.
 */
@@ -19,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "internal.h"
@@ -26,6 +37,10 @@
 
 #define MAXREP 5
 #define MAXCH 256
+#define MAXDEV 32
+/* The hub's clock, for re-stamping (rule 14): the replicas' own clocks
+** start within 5 s before it, except a skewed one. */
+#define HUB_NOW_MS 1700000010000LL
 
 /* A change as the hub carries it. */
 typedef struct hub {
@@ -35,6 +50,12 @@ typedef struct hub {
     int64_t collected[MAXREP];         /* last lseq read from each replica */
     /* delivered[i][k]: change k reached replica i */
     unsigned char delivered[MAXREP][MAXCH];
+    /* the server's part (rules 12-14) */
+    char dev[MAXDEV][FDS__UUID_LEN + 1];
+    uint64_t acc[MAXDEV];           /* highest counter accepted per device */
+    int n_dev;
+    uint64_t hlc;                   /* the hub's last re-stamp */
+    int resets, restamps;
 } hub;
 
 typedef struct world {
@@ -51,16 +72,84 @@ static unsigned pick(world *w, unsigned n)
     return (unsigned)(test_rand(&w->rng) % n);
 }
 
-/* Copy replica i's new local changes (log origin 1) into the hub. */
-static void collect(world *w, int i)
+static uint64_t *hub_acc(hub *h, const char *device)
+{
+    for (int i = 0; i < h->n_dev; i++)
+        if (strcmp(h->dev[i], device) == 0)
+            return &h->acc[i];
+    assert_true(h->n_dev < MAXDEV);
+    snprintf(h->dev[h->n_dev], sizeof h->dev[0], "%s", device);
+    h->acc[h->n_dev] = 0;
+    return &h->acc[h->n_dev++];
+}
+
+static int same_change(const fdsp_change *a, const fdsp_change *b)
+{
+    return !strcmp(a->table, b->table) && !strcmp(a->record, b->record) &&
+           !strcmp(a->field, b->field) &&
+           ((!a->value && !b->value) ||
+            (a->value && b->value && !strcmp(a->value, b->value))) &&
+           fds_vv_compare(&a->vv, &b->vv) == FDS_VV_EQUAL;
+}
+
+enum { HUB_NEW, HUB_DUP, HUB_CLASH };
+
+/* Rule 15 step 3 as the server plays it: a change whose own counter the
+** hub has passed is a duplicate when it holds the same change under that
+** (device, counter), else a clash. */
+static int hub_check(hub *h, const fdsp_change *c, size_t *dup)
+{
+    uint64_t k = fds__vv_get(&c->vv, c->device);
+    if (k > *hub_acc(h, c->device))
+        return HUB_NEW;
+    for (size_t j = 0; j < h->n; j++)
+        if (strcmp(h->ch[j].device, c->device) == 0 &&
+            fds__vv_get(&h->ch[j].vv, c->device) == k) {
+            *dup = j;
+            return same_change(&h->ch[j], c) ? HUB_DUP : HUB_CLASH;
+        }
+    return HUB_CLASH;
+}
+
+static void sql_exec(fds_replica *r, const char *sql, int64_t v)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_int64(st, 1, v);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+/* Rule 12 on replica i (fds__device_reset), and what the session does
+** after: cursor 0, so it gets everything again (the hub redelivers). */
+static void reset_replica(world *w, int i, uint64_t server_counter)
+{
+    if (fds__device_reset(w->r[i], server_counter) != FDS_OK)
+        fail_msg("seed %u: reset of replica %d failed: %s", w->seed, i,
+                 fds_errmsg(w->r[i]));
+    for (size_t k = 0; k < w->h.n; k++)
+        w->h.delivered[i][k] = w->h.author[k] == i;
+    w->h.resets++;
+}
+
+/* Push replica i's outbox to the hub (the server's part of rules 12-15),
+** acking what the hub took. */
+static void collect_once(world *w, int i, int *clashed)
 {
     fds_replica *r = w->r[i];
+    *clashed = 0;
+    /* the welcome: counter above the replica's own */
+    uint64_t acc = *hub_acc(&w->h, fds_replica_device(r));
+    if (acc > r->counter)
+        reset_replica(w, i, acc);
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(r->db,
         "SELECT lseq, tbl, rid, field, value, vv, hlc, device, user FROM log "
-        "WHERE origin = 1 AND lseq > ?1 ORDER BY lseq", -1, &st, NULL),
+        "WHERE origin = 1 AND acked = 0 ORDER BY lseq", -1, &st, NULL),
         SQLITE_OK);
-    sqlite3_bind_int64(st, 1, w->h.collected[i]);
+    int64_t stamped[MAXCH], acked[MAXCH];
+    uint64_t stamp[MAXCH];
+    size_t n_st = 0, n_ack = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         assert_true(w->h.n < MAXCH);
         fdsp_change *c = &w->h.ch[w->h.n];
@@ -77,11 +166,94 @@ static void collect(world *w, int i)
         c->hlc = (uint64_t)sqlite3_column_int64(st, 6);
         c->device = strdup((const char *)sqlite3_column_text(st, 7));
         c->user = strdup((const char *)sqlite3_column_text(st, 8));
+        int64_t lseq = sqlite3_column_int64(st, 0);
+        size_t dup = 0;
+        int verdict = hub_check(&w->h, c, &dup);
+        if (verdict != HUB_NEW) {
+            fds__change_clear(c);
+            if (verdict == HUB_CLASH) {
+                *clashed = 1;           /* and every later change of it */
+                break;
+            }
+            acked[n_ack++] = lseq;
+            if (w->h.ch[dup].hlc != (uint64_t)sqlite3_column_int64(st, 6)) {
+                stamped[n_st] = lseq;
+                stamp[n_st++] = w->h.ch[dup].hlc;
+            }
+            continue;
+        }
+        *hub_acc(&w->h, c->device) = fds__vv_get(&c->vv, c->device);
+        uint64_t bound = (uint64_t)(HUB_NOW_MS + FDS_CLOCK_BOUND_MS) << 16;
+        if (c->hlc > bound) {           /* rule 14: re-stamped */
+            w->h.hlc = fds_hlc_next(w->h.hlc, HUB_NOW_MS);
+            c->hlc = w->h.hlc;
+            stamped[n_st] = lseq;
+            stamp[n_st++] = c->hlc;
+            w->h.restamps++;
+        }
+        acked[n_ack++] = lseq;
+        w->h.collected[i] = lseq;
         w->h.author[w->h.n] = i;
         w->h.delivered[i][w->h.n] = 1;
         w->h.n++;
     }
     sqlite3_finalize(st);
+    /* the ack: rows taken leave the outbox, stamps are kept */
+    assert_int_equal(fds_begin(r), FDS_OK);
+    for (size_t k = 0; k < n_ack; k++)
+        sql_exec(r, "UPDATE log SET acked = 1 WHERE lseq = ?1", acked[k]);
+    for (size_t k = 0; k < n_st; k++)
+        if (fds__apply_stamp(r, stamped[k], stamp[k]) != FDS_OK)
+            fail_msg("seed %u: stamp on replica %d failed: %s", w->seed, i,
+                     fds_errmsg(r));
+    assert_int_equal(fds_commit(r), FDS_OK);
+}
+
+/* Copy replica i's new local changes (its outbox) into the hub; after a
+** clash the replica resets and pushes again under its new id. */
+static void collect(world *w, int i)
+{
+    int clashed;
+    collect_once(w, i, &clashed);
+    if (clashed) {
+        reset_replica(w, i, 0);
+        collect_once(w, i, &clashed);
+        if (clashed)
+            fail_msg("seed %u: replica %d clashes after its reset", w->seed,
+                     i);
+    }
+}
+
+/* A copy of replica i's file (a backup, or a phone cloned from it). */
+static void copy_file(world *w, int i, const char *path)
+{
+    unlink(path);
+    char sql[256];
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", path);
+    assert_int_equal(sqlite3_exec(w->r[i]->db, sql, NULL, NULL, NULL),
+                     SQLITE_OK);
+}
+
+static fds_replica *open_file(world *w, int i, const char *path)
+{
+    fds_replica *r = NULL;
+    char err[256] = "";
+    if (fds_replica_open(path, &w->env[i].env, &r, err, sizeof err) != FDS_OK)
+        fail_msg("seed %u: cannot open copy: %s", w->seed, err);
+    /* a test file: no fsync per commit (thousands of seeds) */
+    assert_int_equal(sqlite3_exec(r->db, "PRAGMA synchronous=OFF", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    return r;
+}
+
+static void drop_file(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int k = 0; k < 3; k++) {
+        char p[200];
+        snprintf(p, sizeof p, "%s%s", path, suffix[k]);
+        unlink(p);
+    }
 }
 
 static void deliver(world *w, int i, size_t k)
@@ -281,26 +453,106 @@ static void world_free(world *w)
         fds__change_clear(&w->h.ch[k]);
 }
 
-static void run_seed(unsigned seed)
+/* Trust events of a seed (rules 12 and 14), picked up front. */
+typedef struct trust_plan {
+    int backup_round, restore_round, restored;  /* -1: none */
+    int clone_round, clone_from, clone_to;      /* -1: none */
+    int skewed;                                 /* replica an hour ahead */
+    char path[128];
+    size_t saved_n;                             /* hub size at the backup */
+    unsigned char saved[MAXCH];                 /* its delivered row then */
+} trust_plan;
+
+/* Replica tp->restored goes back to the backup: it lacks what it wrote
+** and received after it, and what it wrote after it is, to it, another
+** device's (the hub redelivers it). */
+static void restore_backup(world *w, trust_plan *tp)
+{
+    int i = tp->restored;
+    fds_replica_close(w->r[i]);
+    w->r[i] = open_file(w, i, tp->path);
+    for (size_t k = 0; k < w->h.n; k++) {
+        if (k >= tp->saved_n && w->h.author[k] == i)
+            w->h.author[k] = -1;
+        w->h.delivered[i][k] = k < tp->saved_n ? tp->saved[k] : 0;
+    }
+}
+
+/* Replica `to` becomes a clone of replica `from` (same device id): what it
+** wrote before is, to it, another device's now. */
+static void clone_replica(world *w, trust_plan *tp)
+{
+    int from = tp->clone_from, to = tp->clone_to;
+    char path[160];
+    snprintf(path, sizeof path, "%s.clone", tp->path);
+    copy_file(w, from, path);
+    fds_replica_close(w->r[to]);
+    w->r[to] = open_file(w, to, path);
+    for (size_t k = 0; k < w->h.n; k++) {
+        if (w->h.author[k] == to)
+            w->h.author[k] = -1;
+        w->h.delivered[to][k] = w->h.author[k] == from ? 1
+                                : w->h.delivered[from][k];
+    }
+    /* the clone's file lives on in w->r[to]: it is removed at the end */
+}
+
+/* What the trust events of all seeds did (the test checks they ran). */
+typedef struct trust_count {
+    int resets, restamps;
+} trust_count;
+
+static void run_seed(unsigned seed, trust_count *tc)
 {
     world *w = calloc(1, sizeof *w);
     w->seed = seed;
     w->rng = (uint64_t)seed * 0x9E3779B97F4A7C15ULL + 1;
     w->n = 3 + (int)pick(w, 3);
+    trust_plan tp;
+    memset(&tp, 0, sizeof tp);
+    /* copies live in memory where there is a tmpfs: fsyncs cost nothing */
+    snprintf(tp.path, sizeof tp.path, "%s/fds-converge-%ld-%u.db",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
+             (long)getpid(), seed);
+    tp.backup_round = tp.restore_round = tp.clone_round = tp.skewed = -1;
+    int rounds = 2 + (int)pick(w, 3);
+    unsigned event = pick(w, 4);
+    if (event == 1) {                   /* a phone restored from a backup */
+        tp.backup_round = (int)pick(w, (unsigned)rounds - 1);
+        tp.restore_round = tp.backup_round + 1 +
+                           (int)pick(w, (unsigned)(rounds - tp.backup_round - 1));
+        tp.restored = (int)pick(w, (unsigned)w->n);
+    } else if (event == 2) {            /* a phone cloned over another */
+        tp.clone_round = (int)pick(w, (unsigned)rounds);
+        tp.clone_from = (int)pick(w, (unsigned)w->n);
+        tp.clone_to = (tp.clone_from + 1 + (int)pick(w, (unsigned)w->n - 1)) %
+                      w->n;
+    } else if (event == 3) {            /* a clock an hour ahead */
+        tp.skewed = (int)pick(w, (unsigned)w->n);
+    }
     for (int i = 0; i < w->n; i++) {
         /* Skewed clocks, some running behind the others. */
-        test_env_init(&w->env[i], 1700000000000 + (int64_t)pick(w, 5000),
+        test_env_init(&w->env[i], 1700000000000 + (int64_t)pick(w, 5000) +
+                      (i == tp.skewed ? 3600000 : 0),
                       seed * 31 + (unsigned)i + 1);
         w->env[i].step = (int64_t)pick(w, 3);
         w->r[i] = test_open(&w->env[i]);
         assert_int_equal(fds_replica_set_user(w->r[i], "u"), FDS_OK);
     }
-    int rounds = 2 + (int)pick(w, 3);
     for (int round = 0; round < rounds; round++) {
+        if (round == tp.restore_round)
+            restore_backup(w, &tp);
+        if (round == tp.clone_round)
+            clone_replica(w, &tp);
         for (int i = 0; i < w->n; i++) {
             int writes = (int)pick(w, 4);
             for (int k = 0; k < writes && w->h.n + 8 < MAXCH; k++)
                 random_write(w, i);
+            if (round == tp.backup_round && i == tp.restored) {
+                copy_file(w, i, tp.path);   /* before it syncs */
+                tp.saved_n = w->h.n;
+                memcpy(tp.saved, w->h.delivered[i], sizeof tp.saved);
+            }
             collect(w, i);
         }
         exchange(w, 20 + pick(w, 60));         /* partial, lossy */
@@ -327,7 +579,22 @@ static void run_seed(unsigned seed)
     }
     free(ref);
     check_oracle(w);
+    if (tp.skewed >= 0 && w->h.n > 0 && w->h.restamps == 0) {
+        /* every change of the skewed replica was re-stamped: none of the
+        ** replicas holds a time an hour ahead */
+        for (size_t k = 0; k < w->h.n; k++)
+            assert_true(w->h.ch[k].hlc <=
+                        (uint64_t)(HUB_NOW_MS + FDS_CLOCK_BOUND_MS) << 16);
+    }
+    if (tc) {
+        tc->resets += w->h.resets;
+        tc->restamps += w->h.restamps;
+    }
     world_free(w);
+    drop_file(tp.path);
+    char clone[160];
+    snprintf(clone, sizeof clone, "%s.clone", tp.path);
+    drop_file(clone);
     free(w);
 }
 
@@ -336,13 +603,21 @@ static void test_property_converge(void **state)
     (void)state;
     const char *one = getenv("FDS_SEED");
     if (one && *one) {
-        run_seed((unsigned)strtoul(one, NULL, 10));
+        run_seed((unsigned)strtoul(one, NULL, 10), NULL);
         return;
     }
     const char *many = getenv("FDS_SEEDS");
     unsigned n = many && *many ? (unsigned)strtoul(many, NULL, 10) : 2000;
+    trust_count tc = {0, 0};
     for (unsigned seed = 1; seed <= n; seed++)
-        run_seed(seed);
+        run_seed(seed, &tc);
+    /* the restores, clones and skewed clocks did happen */
+    if (n >= 100) {
+        assert_true(tc.resets > (int)(n / 20));
+        assert_true(tc.restamps > (int)(n / 20));
+    }
+    fprintf(stderr, "converge: %u seeds, %d device resets, %d re-stamps\n",
+            n, tc.resets, tc.restamps);
 }
 
 /* log rows of a replica in one text (every column). */

@@ -114,7 +114,8 @@ static void test_migrates_schema1_in_place(void **state)
     fds_replica *r = NULL;
     char err[256] = "";
     assert_int_equal(fds_replica_open(path, NULL, &r, err, sizeof err), FDS_OK);
-    assert_int_equal(query_i64(r->db, "PRAGMA user_version"), 2);
+    assert_int_equal(query_i64(r->db, "PRAGMA user_version"),
+                     FDS__SCHEMA_VERSION);
     /* the data is still there */
     json_t *o = NULL;
     assert_int_equal(fds__read(r, "customer", "c1", &o), FDS_OK);
@@ -136,9 +137,41 @@ static void test_migrates_schema1_in_place(void **state)
                                "tbl = 'followup' AND field = 'customer' "
                                "AND value = 'c1'"), 1);
     fds_replica_close(r);
-    /* a second open finds version 2 and changes nothing */
+    /* a second open finds the current version and changes nothing */
     assert_int_equal(fds_replica_open(path, NULL, &r, err, sizeof err), FDS_OK);
-    assert_int_equal(query_i64(r->db, "PRAGMA user_version"), 2);
+    assert_int_equal(query_i64(r->db, "PRAGMA user_version"),
+                     FDS__SCHEMA_VERSION);
+    fds_replica_close(r);
+}
+
+/* A schema-2 file (as fieldsync left it before rule 13) with an unsynced
+** write opens as schema 3: log.resend exists, is 0 everywhere (nothing to
+** re-send), and the unsynced write is still in the outbox. */
+static void test_migrates_schema2_to_3(void **state)
+{
+    (void)state;
+    fds_replica *r = NULL;
+    char err[256] = "";
+    assert_int_equal(fds_replica_open(path, NULL, &r, err, sizeof err), FDS_OK);
+    assert_int_equal(fds__write1(r, "customer", "c1", "name", "Ann"), FDS_OK);
+    fds_replica_close(r);
+    /* back to what schema 2 had */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX log_resend;"
+                                  "ALTER TABLE log DROP COLUMN resend;"
+                                  "PRAGMA user_version=2;", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(fds_replica_open(path, NULL, &r, err, sizeof err), FDS_OK);
+    assert_int_equal(query_i64(r->db, "PRAGMA user_version"), 3);
+    assert_int_equal(query_i64(r->db, "SELECT count(*) FROM log WHERE "
+                               "resend = 0"), 1);
+    assert_int_equal(query_i64(r->db, "SELECT count(*) FROM sqlite_master "
+                               "WHERE name = 'log_resend'"), 1);
+    int64_t n = 0;
+    assert_int_equal(fds_outbox_count(r, &n), FDS_OK);
+    assert_int_equal(n, 1);
     fds_replica_close(r);
 }
 
@@ -180,6 +213,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_register_lookup_not_reprepared,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_schema2_to_3, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,6 +38,23 @@ typedef struct srv {
     int n_out;
     int64_t pulls;                  /* pull requests seen */
     int64_t last_pull_after;
+    /* Trust (rules 12-14), played as docs/internals/trust.md says the real
+    ** server does when `trust` is set: */
+    int trust;
+    char dev[8][40];                /* accepted[]: highest counter per device */
+    uint64_t acc[8];
+    int n_dev;
+    char clash_dev[40];             /* refused from here on (this connection) */
+    const char *store;              /* welcome store id and epoch */
+    int64_t epoch;
+    int64_t time;                   /* welcome time (0: not sent) */
+    uint64_t restamp_above;         /* hlc above this is re-stamped (0: never) */
+    uint64_t stamp;                 /* the last re-stamp given */
+    int hellos;                     /* hellos seen */
+    char last_hello_dev[40];
+    int64_t last_hello_counter;
+    char last_hello_store[40];
+    int64_t last_hello_epoch;
 } srv;
 
 static void srv_free(srv *s)
@@ -120,6 +137,68 @@ static void srv_changes(srv *s, int64_t after, int limit)
     srv_send(s, &m);
 }
 
+static uint64_t *srv_acc(srv *s, const char *device)
+{
+    for (int i = 0; i < s->n_dev; i++)
+        if (strcmp(s->dev[i], device) == 0)
+            return &s->acc[i];
+    assert_true(s->n_dev < 8);
+    snprintf(s->dev[s->n_dev], sizeof s->dev[0], "%s", device);
+    s->acc[s->n_dev] = 0;
+    return &s->acc[s->n_dev++];
+}
+
+static int same_change(const fdsp_change *a, const fdsp_change *b)
+{
+    return !strcmp(a->table, b->table) && !strcmp(a->record, b->record) &&
+           !strcmp(a->field, b->field) &&
+           ((!a->value && !b->value) ||
+            (a->value && b->value && !strcmp(a->value, b->value))) &&
+           fds_vv_compare(&a->vv, &b->vv) == FDS_VV_EQUAL;
+}
+
+/* Rule 15 step 3 and rule 14 for pushed change c (index i): 1 if it was
+** handled here (refused as a clash, or a duplicate already held), 0 if it
+** is new (accepted[] moved; c->hlc re-stamped if too far ahead). */
+static int srv_trust(srv *s, fdsp_change *c, size_t i, fdsp_refusal *ref,
+                     size_t *nref, fdsp_stamp *stamps, size_t *nst)
+{
+    uint64_t k = fds__vv_get(&c->vv, c->device), *acc = srv_acc(s, c->device);
+    if (s->clash_dev[0] && strcmp(s->clash_dev, c->device) == 0)
+        goto clash;
+    if (k <= *acc) {
+        for (size_t j = 0; j < s->n_log; j++) {
+            const fdsp_change *l = &s->log[j];
+            if (strcmp(l->device, c->device) != 0 ||
+                fds__vv_get(&l->vv, l->device) != k)
+                continue;
+            if (!same_change(l, c))
+                goto clash;
+            if (l->hlc != c->hlc) {
+                stamps[*nst].index = i;
+                stamps[(*nst)++].hlc = l->hlc;
+            }
+            return 1;                   /* a re-sent duplicate */
+        }
+        goto clash;
+    }
+    *acc = k;
+    if (s->restamp_above && c->hlc > s->restamp_above) {
+        s->stamp = s->stamp ? s->stamp + 1 : s->restamp_above - 1000;
+        c->hlc = s->stamp;
+        stamps[*nst].index = i;
+        stamps[(*nst)++].hlc = c->hlc;
+    }
+    return 0;
+clash:
+    snprintf(s->clash_dev, sizeof s->clash_dev, "%s", c->device);
+    ref[*nref].index = i;
+    ref[*nref].code = FDSP_E_CLASH;
+    ref[*nref].message = "device clash";
+    (*nref)++;
+    return 1;
+}
+
 static void srv_handle(srv *s, const char *buf, size_t len)
 {
     fdsp_msg *in = NULL;
@@ -134,12 +213,30 @@ static void srv_handle(srv *s, const char *buf, size_t len)
         m.role = "rep";
         m.device = in->device;
         m.head = (int64_t)s->n_log;
+        s->hellos++;
+        s->clash_dev[0] = '\0';
+        snprintf(s->last_hello_dev, sizeof s->last_hello_dev, "%s",
+                 in->device);
+        s->last_hello_counter = in->dev_counter;
+        snprintf(s->last_hello_store, sizeof s->last_hello_store, "%s",
+                 in->store ? in->store : "");
+        s->last_hello_epoch = in->epoch;
+        if (s->trust) {
+            m.dev_counter = (int64_t)*srv_acc(s, in->device);
+            m.store = (char *)s->store;
+            m.epoch = s->epoch;
+            m.server_time = s->time;
+        }
         srv_send(s, &m);
         break;
     case FDSP_PUSH: {
         fdsp_refusal ref[FDSP_MAX_BATCH];
-        size_t nref = 0;
+        fdsp_stamp stamps[FDSP_MAX_BATCH];
+        size_t nref = 0, nst = 0;
         for (size_t i = 0; i < in->n_changes; i++) {
+            if (s->trust && srv_trust(s, &in->changes[i], i, ref, &nref,
+                                      stamps, &nst))
+                continue;
             if ((s->refuse_table &&
                  strcmp(in->changes[i].table, s->refuse_table) == 0) ||
                 (s->refuse_value && in->changes[i].value &&
@@ -158,6 +255,8 @@ static void srv_handle(srv *s, const char *buf, size_t len)
             m.accepted = in->n_changes - nref;
             m.refused = nref ? ref : NULL;
             m.n_refused = nref;
+            m.stamps = nst ? stamps : NULL;
+            m.n_stamps = nst;
             srv_send(s, &m);
         }
         break;
@@ -1631,6 +1730,449 @@ static void test_session_property(void **state)
         run_session_seed(seed);
 }
 
+
+/* ---- Trust: rules 12-14 ------------------------------------------------------ */
+
+static srv *trust_server(const char *store, int64_t epoch)
+{
+    srv *s = srv_new();
+    s->trust = 1;
+    s->store = store;
+    s->epoch = epoch;
+    return s;
+}
+
+/* A copy of replica r's file, as a backup or a cloned phone holds it,
+** opened as a replica of its own (path is removed first). */
+static fds_replica *copy_of(fds_replica *r, test_env *t, const char *path)
+{
+    unlink(path);
+    char sql[256];
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", path);
+    assert_int_equal(sqlite3_exec(r->db, sql, NULL, NULL, NULL), SQLITE_OK);
+    fds_replica *c = NULL;
+    char err[256] = "";
+    assert_int_equal(fds_replica_open(path, &t->env, &c, err, sizeof err),
+                     FDS_OK);
+    return c;
+}
+
+static void drop_file(const char *path)
+{
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+}
+
+static char *text_of(fds_replica *r, const char *sql)
+{
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(r->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    char *v = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Give the session's next message to the server (it must have one). */
+static void next_to(fds_session *ss, srv *s, char **keep)
+{
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    srv_handle(s, buf, len);
+    if (keep)
+        *keep = buf;
+    else
+        free(buf);
+}
+
+static void feed_one(fds_session *ss, srv *s)
+{
+    assert_true(s->n_out > 0);
+    char *r = s->out[0];
+    size_t rl = s->out_len[0];
+    memmove(&s->out[0], &s->out[1], (size_t)(s->n_out - 1) * sizeof s->out[0]);
+    memmove(&s->out_len[0], &s->out_len[1],
+            (size_t)(s->n_out - 1) * sizeof s->out_len[0]);
+    s->n_out--;
+    assert_int_equal(fds_session_feed(ss, r, rl), FDS_OK);
+    free(r);
+}
+
+static int notes_mention(const fds_session *ss, const char *what)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(fds_session_notes(ss), i, n)
+        if (strstr(json_string_value(n), what))
+            return 1;
+    return 0;
+}
+
+/* Rule 12: a phone restored from a backup made before it synced more.  The
+** welcome's counter is above its own: the session resets the replica (new
+** id, outbox re-stamped, cursor 0), says hello again under the new id on
+** the same connection, and gets back what the phone synced after the
+** backup.  Nothing is lost. */
+static void test_trust_restored_device_resets(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 41);
+    fds_replica *a = test_open(&t);
+    srv *s = trust_server("store-1", 7);
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(a, s);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/fds-trust-%ld.db", (long)getpid());
+    fds_replica *b = copy_of(a, &t, path);          /* the backup */
+    json_t *f = json_pack("{s:s}", "phone", "1");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);
+    json_decref(f);
+    assert_int_equal(fds__write1(a, "customer", "c2", "name", "B"), FDS_OK);
+    sync_once(a, s);
+    uint64_t server_ctr = *srv_acc(s, fds_replica_device(a));
+    assert_true(server_ctr >= 3);
+    char old[64];
+    snprintf(old, sizeof old, "%s", fds_replica_device(a));
+    fds_replica_close(a);                           /* the phone is lost */
+
+    /* The restored phone writes before it syncs. */
+    assert_string_equal(fds_replica_device(b), old);
+    assert_int_equal(fds__write1(b, "customer", "c3", "name", "C"), FDS_OK);
+    assert_true(b->counter < server_ctr);
+    int64_t before = s->hellos;
+    fds_session *ss;
+    assert_int_equal(fds_session_new(b, &ss), FDS_OK);
+    next_to(ss, s, NULL);                           /* hello */
+    assert_int_equal(s->last_hello_counter, (int64_t)b->counter);
+    assert_string_equal(s->last_hello_store, "store-1");
+    assert_int_equal(s->last_hello_epoch, 7);
+    feed_one(ss, s);                                /* welcome: counter above */
+    char *hello = NULL;
+    next_to(ss, s, &hello);                         /* hello again */
+    assert_non_null(strstr(hello, "\"hello\""));
+    free(hello);
+    assert_int_equal(s->hellos, before + 2);
+    assert_string_not_equal(fds_replica_device(b), old);
+    assert_string_equal(s->last_hello_dev, fds_replica_device(b));
+    /* the store it last synced with is still shown after the reset */
+    assert_string_equal(s->last_hello_store, "store-1");
+    /* re-stamped: new id, old-id knowledge cut to what was acked (1), the
+    ** new id's counter going on from the server's */
+    char want[200], *vv = text_of(b, "SELECT vv || device FROM log WHERE "
+                                     "origin = 1 AND acked = 0");
+    const char *lo = strcmp(old, fds_replica_device(b)) < 0 ? old
+                                                            : fds_replica_device(b);
+    const char *hi = lo == old ? fds_replica_device(b) : old;
+    snprintf(want, sizeof want, "{\"%s\":%llu,\"%s\":%llu}%s", lo,
+             lo == old ? 1ULL : (unsigned long long)server_ctr + 1, hi,
+             hi == old ? 1ULL : (unsigned long long)server_ctr + 1,
+             fds_replica_device(b));
+    assert_string_equal(vv, want);
+    free(vv);
+    int64_t cur = -1;
+    assert_int_equal(fds__meta_get_i64(b, "cursor", 0, &cur), FDS_OK);
+    assert_int_equal(cur, 0);
+    assert_int_equal((int64_t)b->counter, (int64_t)server_ctr + 1);
+
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.device_reset, 1);
+    assert_int_equal(st.server_restored, 0);
+    assert_int_equal(st.refused, 0);
+    assert_true(notes_mention(ss, "device reset"));
+    fds_session_free(ss);
+    assert_int_equal(outbox(b), 0);
+    /* what the lost phone synced after the backup came back */
+    assert_value(b, "customer", "c1", "phone", "1");
+    assert_value(b, "customer", "c2", "name", "B");
+    assert_value(b, "customer", "c3", "name", "C");
+    assert_same_as_server(b, s, "customer", "c3", "name");
+    assert_same_as_server(b, s, "customer", "c1", "phone");
+    fds_replica_close(b);
+    drop_file(path);
+    srv_free(s);
+}
+
+/* Rule 12: two copies of one replica both write; the second to push gets
+** device_clash on its first batch and every later one.  It pushes no more,
+** resets only once all its batches are answered, keeps every clashed
+** change (no refusal, no undo) and pushes them under its new id. */
+static void test_trust_clash_waits_for_acks(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 42);
+    fds_replica *a = test_open(&t);
+    srv *s = trust_server("store-1", 1);
+    assert_int_equal(fds__write1(a, "customer", "c0", "name", "X"), FDS_OK);
+    sync_once(a, s);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/fds-clash-%ld.db", (long)getpid());
+    fds_replica *b = copy_of(a, &t, path);          /* a cloned phone */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "fromA"), FDS_OK);
+    sync_once(a, s);
+    char old[64];
+    snprintf(old, sizeof old, "%s", fds_replica_device(b));
+    assert_int_equal(fds_begin(b), FDS_OK);
+    for (int i = 0; i < 600; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "k%d", i);
+        assert_int_equal(fds__write1(b, "customer", rid, "name", "fromB"),
+                         FDS_OK);
+    }
+    assert_int_equal(fds_commit(b), FDS_OK);
+
+    fds_session *ss;
+    assert_int_equal(fds_session_new(b, &ss), FDS_OK);
+    next_to(ss, s, NULL);                           /* hello */
+    feed_one(ss, s);                                /* welcome: no reset */
+    next_to(ss, s, NULL);                           /* push 1 (500) */
+    next_to(ss, s, NULL);                           /* push 2 (100) */
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    feed_one(ss, s);                                /* ack 1: all clash */
+    /* batch 2 still in flight: nothing is sent, nothing reset yet */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_DONE);
+    assert_string_equal(fds_replica_device(b), old);
+    feed_one(ss, s);                                /* ack 2: all clash */
+    assert_int_equal(fds_session_next(ss, &buf, &len), FDS_OK);
+    assert_non_null(strstr(buf, "\"hello\""));
+    assert_string_not_equal(fds_replica_device(b), old);
+    assert_non_null(strstr(buf, fds_replica_device(b)));
+    srv_handle(s, buf, len);
+    free(buf);
+    assert_int_equal(outbox(b), 600);               /* all kept */
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.device_reset, 1);
+    assert_int_equal(st.refused, 0);
+    assert_int_equal(st.pushed, 600);
+    fds_session_free(ss);
+    assert_int_equal(outbox(b), 0);
+    json_t *list = NULL;
+    assert_int_equal(fds_refusals(b, &list), FDS_OK);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    /* both copies' writes survive */
+    assert_value(b, "customer", "c1", "name", "fromA");
+    assert_value(b, "customer", "k599", "name", "fromB");
+    assert_same_as_server(b, s, "customer", "k0", "name");
+    size_t mine = 0;
+    for (size_t i = 0; i < s->n_log; i++)
+        mine += strcmp(s->log[i].device, fds_replica_device(b)) == 0;
+    assert_int_equal(mine, 600);
+    fds_replica_close(b);
+    fds_replica_close(a);
+    drop_file(path);
+    srv_free(s);
+}
+
+/* Rule 14: a device whose clock runs an hour ahead.  The server re-stamps
+** its changes; the ack's stamps give the log row and the register the
+** server's bytes; the welcome's time gives the skew to warn about. */
+static void test_trust_stamps_and_skew(void **state)
+{
+    (void)state;
+    const int64_t server_now = 1700000000000;
+    test_env t;
+    test_env_init(&t, server_now + 3600000, 43);
+    fds_replica *a = test_open(&t);
+    srv *s = trust_server("store-1", 1);
+    s->time = server_now;
+    s->restamp_above = (uint64_t)(server_now + FDS_CLOCK_BOUND_MS) << 16;
+    json_t *f = json_pack("{s:s, s:s}", "name", "A", "phone", "1");
+    assert_int_equal(fds__write(a, "customer", "c1", f), FDS_OK);
+    json_decref(f);
+    fds_session_stats st = sync_once(a, s);
+    assert_int_equal(st.pushed, 2);
+    assert_int_equal(st.clock_known, 1);
+    assert_true(st.clock_skew_ms <= -3600000 &&
+                st.clock_skew_ms > -3600000 - 1000);
+    /* the rows keep the server's stamps */
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE origin = 1 "
+                                 "AND hlc >= (1700000300000 << 16)"), 0);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_same_as_server(a, s, "customer", "c1", "phone");
+    /* a later edit on top still wins everywhere (vectors decide) */
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A2"), FDS_OK);
+    sync_once(a, s);
+    assert_same_as_server(a, s, "customer", "c1", "name");
+    assert_value(a, "customer", "c1", "name", "A2");
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* Rule 14: a pulled change a year ahead does not drag this replica's HLC
+** past its clock + FDS_CLOCK_BOUND_MS. */
+static void test_trust_hlc_bound_on_pull(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 44);
+    fds_replica *a = test_open(&t);
+    srv *s = srv_new();
+    fdsp_change c;
+    memset(&c, 0, sizeof c);
+    c.table = (char *)"customer";
+    c.record = (char *)"c9";
+    c.field = (char *)"name";
+    c.value = (char *)"future";
+    c.device = (char *)"bbbbbbbb-0000-4000-8000-000000000000";
+    c.user = (char *)"bob";
+    c.hlc = (uint64_t)(1700000000000 + 365LL * 86400000) << 16;
+    assert_int_equal(fds__vv_set(&c.vv, c.device, 1), FDS_OK);
+    srv_accept(s, &c);
+    fds__vv_clear(&c.vv);
+    sync_once(a, s);
+    assert_value(a, "customer", "c9", "name", "future");
+    assert_true(a->hlc <= (uint64_t)(t.now + FDS_CLOCK_BOUND_MS) << 16);
+    int64_t h = 0;
+    assert_int_equal(fds__meta_get_i64(a, "hlc", 0, &h), FDS_OK);
+    assert_true((uint64_t)h <= (uint64_t)(t.now + FDS_CLOCK_BOUND_MS) << 16);
+    fds_replica_close(a);
+    srv_free(s);
+}
+
+/* Rule 13: the server is restored from a backup that has none of this
+** replica's changes.  The new epoch shows it: cursor 0, and every change
+** the replica holds (its own acknowledged ones and those it received) is
+** pushed again with its own device, user, vector and time; a refused
+** relayed change is dropped quietly (no refusal, no undo). */
+static void test_trust_server_restored(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 45);
+    fds_replica *a = test_open(&t), *o = test_open(&t);
+    srv *s1 = trust_server("store-1", 1);
+    s1->user = "bob";
+    assert_int_equal(fds__write1(o, "customer", "c2", "name", "B"), FDS_OK);
+    assert_int_equal(fds__write1(o, "secret", "s1", "name", "x"), FDS_OK);
+    sync_once(o, s1);
+    s1->user = "alice";
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "A"), FDS_OK);
+    sync_once(a, s1);
+    assert_value(a, "customer", "c2", "name", "B");
+    assert_int_equal(s1->n_log, 3);
+
+    srv *s2 = trust_server("store-1", 2);           /* restored: lost all */
+    s2->refuse_table = "secret";
+    assert_int_equal(fds__write1(a, "customer", "c3", "name", "new"), FDS_OK);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    pump(ss, s2, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    assert_string_equal(s2->last_hello_store, "store-1");
+    assert_int_equal(s2->last_hello_epoch, 1);
+    fds_session_stats st;
+    fds_session_stats_get(ss, &st);
+    assert_int_equal(st.server_restored, 1);
+    assert_int_equal(st.device_reset, 0);
+    assert_int_equal(st.resent, 3);
+    assert_int_equal(st.relay_dropped, 1);
+    assert_int_equal(st.refused, 0);
+    assert_true(notes_mention(ss, "server restored"));
+    assert_true(notes_mention(ss, "dropped"));
+    fds_session_free(ss);
+    /* everything in the order this replica logged it (rule 15 needs own
+    ** counters in order, and what a vector names first) */
+    assert_int_equal(s2->n_log, 3);
+    assert_string_equal(s2->log[0].record, "c1");
+    assert_string_equal(s2->log[2].record, "c3");
+    for (size_t i = 0; i < s1->n_log; i++) {
+        const fdsp_change *was = &s1->log[i];
+        int found = strcmp(was->table, "secret") == 0;
+        for (size_t j = 0; j < s2->n_log && !found; j++) {
+            const fdsp_change *now = &s2->log[j];
+            found = same_change(was, now) && was->hlc == now->hlc &&
+                    strcmp(was->device, now->device) == 0;
+        }
+        assert_true(found);
+    }
+    /* dropped quietly: nothing recorded, nothing undone */
+    json_t *list = NULL;
+    assert_int_equal(fds_refusals(a, &list), FDS_OK);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    assert_value(a, "secret", "s1", "name", "x");
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE resend = 1"), 0);
+    int64_t cur = -1;
+    assert_int_equal(fds__meta_get_i64(a, "cursor", 0, &cur), FDS_OK);
+    assert_int_equal(cur, (int64_t)s2->n_log);
+    /* the new epoch is stored: the next sync is a normal one */
+    fds_session_stats again = sync_once(a, s2);
+    assert_int_equal(again.server_restored, 0);
+
+    /* Same store and epoch, but a head below the cursor: restored too. */
+    srv *s3 = trust_server("store-1", 2);
+    st = sync_once(a, s3);
+    assert_int_equal(st.server_restored, 1);
+    assert_int_equal(s3->n_log, 4);       /* s3 takes "secret" */
+    fds_replica_close(a);
+    fds_replica_close(o);
+    srv_free(s1);
+    srv_free(s2);
+    srv_free(s3);
+}
+
+/* Rule 13: a re-send cut short goes on in the next session, although that
+** welcome no longer shows a restore. */
+static void test_trust_resend_resumes(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 46);
+    fds_replica *a = test_open(&t);
+    srv *s1 = trust_server("store-1", 1);
+    assert_int_equal(fds_begin(a), FDS_OK);
+    for (int i = 0; i < 700; i++) {
+        char rid[16];
+        snprintf(rid, sizeof rid, "k%d", i);
+        assert_int_equal(fds__write1(a, "customer", rid, "name", "v"), FDS_OK);
+    }
+    assert_int_equal(fds_commit(a), FDS_OK);
+    sync_once(a, s1);
+    srv *s2 = trust_server("store-1", 2);
+    fds_session *ss;
+    assert_int_equal(fds_session_new(a, &ss), FDS_OK);
+    next_to(ss, s2, NULL);                          /* hello */
+    feed_one(ss, s2);                               /* welcome: restored */
+    next_to(ss, s2, NULL);                          /* re-send 1 (500) */
+    next_to(ss, s2, NULL);                          /* re-send 2 (200) */
+    feed_one(ss, s2);                               /* ack 1 only */
+    fds_session_free(ss);                           /* link lost */
+    drop_replies(s2);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE resend = 1"),
+                     200);
+    /* The next hello still shows the old epoch, so the server knows the
+    ** re-send (relayed changes included) goes on; nothing is queued twice. */
+    fds_session_stats st = sync_once(a, s2);
+    assert_int_equal(s2->last_hello_epoch, 1);
+    assert_int_equal(st.server_restored, 1);
+    assert_int_equal(st.resent, 0);
+    assert_int_equal(count_of(a, "SELECT count(*) FROM log WHERE resend = 1"),
+                     0);
+    assert_int_equal(s2->n_log, 700);
+    /* done: the restored store's epoch is the one shown from now on */
+    st = sync_once(a, s2);
+    assert_int_equal(s2->last_hello_epoch, 2);
+    assert_int_equal(st.server_restored, 0);
+    fds_replica_close(a);
+    srv_free(s1);
+    srv_free(s2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1658,6 +2200,12 @@ int main(void)
         cmocka_unit_test(test_rate_limited_advisory),
         cmocka_unit_test(test_protocol_violations),
         cmocka_unit_test(test_session_property),
+        cmocka_unit_test(test_trust_restored_device_resets),
+        cmocka_unit_test(test_trust_clash_waits_for_acks),
+        cmocka_unit_test(test_trust_stamps_and_skew),
+        cmocka_unit_test(test_trust_hlc_bound_on_pull),
+        cmocka_unit_test(test_trust_server_restored),
+        cmocka_unit_test(test_trust_resend_resumes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -350,14 +350,39 @@ static void test_hlc(void **state)
     assert_true(w > ((uint64_t)5000 << 16));
     assert_true(fds_hlc_next(w, 1000) > w);
     assert_int_equal(fds_hlc_recv(w, 0, 9000), (uint64_t)9000 << 16);
-    assert_int_equal(fds_hlc_recv(1, UINT64_MAX, 0), UINT64_MAX);
     assert_int_equal(fds_hlc_next(0, -5), 1);
+}
+
+/* Rule 14: a received time never moves the clock past the wall clock plus
+** FDS_CLOCK_BOUND_MS; within the bound the usual rule holds. */
+static void test_hlc_recv_bounded(void **state)
+{
+    (void)state;
+    const int64_t now = 1700000000000;
+    const uint64_t cap = (uint64_t)(now + FDS_CLOCK_BOUND_MS) << 16;
+    uint64_t last = (uint64_t)now << 16;
+    /* a year ahead, or hostile: the bound, not the remote time */
+    uint64_t year = (uint64_t)(now + 365LL * 86400000) << 16;
+    assert_int_equal(fds_hlc_recv(last, year, now), cap);
+    assert_int_equal(fds_hlc_recv(1, UINT64_MAX, 0),
+                     (uint64_t)FDS_CLOCK_BOUND_MS << 16);
+    /* just inside the bound: the remote time plus one */
+    uint64_t near = cap - 10;
+    assert_int_equal(fds_hlc_recv(last, near, now), near + 1);
+    /* a clock already past the bound (its own writes before the wall
+    ** clock was set back) stays where it is */
+    uint64_t past = cap + 1000;
+    assert_int_equal(fds_hlc_recv(past, year, now), past);
+    assert_true(fds_hlc_recv(past, 0, now) >= past);
+    /* and a local write after it still moves on */
+    assert_true(fds_hlc_next(fds_hlc_recv(last, year, now), now) > cap);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vv_compare_join),
+        cmocka_unit_test(test_hlc_recv_bounded),
         cmocka_unit_test(test_merge_outcomes),
         cmocka_unit_test(test_winner_tie_on_hlc_uses_device),
         cmocka_unit_test(test_identical_values_not_conflict),
