@@ -35,15 +35,21 @@ static void print_counts(const fds_session_stats *st)
            st->conflicts == 1 ? "" : "s");
     if (st->refused) printf(", %lld refused", (long long)st->refused);
     printf("\n");
+    if (st->repaired)
+        printf("repaired: %lld checksum bucket%s differed from the server; "
+               "%lld record%s re-fetched\n", (long long)st->repaired,
+               st->repaired == 1 ? "" : "s", (long long)st->repaired_records,
+               st->repaired_records == 1 ? "" : "s");
 }
 
 static json_t *counts_json(const fds_session_stats *st)
 {
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:b,s:b}",
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:b,s:b}",
                           "pushed", (json_int_t)st->pushed,
                           "pulled", (json_int_t)st->pulled,
                           "conflicts", (json_int_t)st->conflicts,
                           "refused", (json_int_t)st->refused,
+                          "repaired", (json_int_t)st->repaired,
                           "device_reset", st->device_reset != 0,
                           "server_restored", st->server_restored != 0);
     if (o && st->clock_known &&
@@ -298,7 +304,9 @@ static void watch_idle(void *arg, const fds_session_stats *st)
     d.conflicts = st->conflicts - w->shown.conflicts;
     d.refused = st->refused - w->shown.refused;
     d.revoked = st->revoked - w->shown.revoked;
-    if (d.pushed || d.pulled || d.conflicts || d.refused || d.revoked) {
+    d.repaired = st->repaired - w->shown.repaired;
+    if (d.pushed || d.pulled || d.conflicts || d.refused || d.revoked ||
+        d.repaired) {
         char when[16];
         time_t now = time(NULL);
         struct tm tmv;
@@ -308,6 +316,8 @@ static void watch_idle(void *arg, const fds_session_stats *st)
         if (d.conflicts) printf(", %lld conflicts", (long long)d.conflicts);
         if (d.refused) printf(", %lld refused", (long long)d.refused);
         if (d.revoked) printf(", %lld no longer visible", (long long)d.revoked);
+        if (d.repaired) printf(", %lld checksum bucket%s repaired",
+                               (long long)d.repaired, d.repaired == 1 ? "" : "s");
         printf("\n");
         w->shown = *st;
     }

@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include "fieldsync.h"
 
+/* sync --watch sends its replica checksums at most this often (a full
+** scan of the registers; see docs/internals/trust.md for its cost). */
+#define CLI_SUMS_WATCH_MS (15 * 60 * 1000)
+
 typedef struct cli_sync_opts {
     const char *server;     /* "wss://HOST:PORT" (required) */
     const char *token;      /* device token (required) */

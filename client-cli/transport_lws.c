@@ -515,6 +515,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         }
         fds_session_set_manual_apply(c->sess, 1);
+        /* The checksum safety net: once per session, and in a long watch
+        ** at most every CLI_SUMS_WATCH_MS (docs/internals/trust.md). */
+        fds_session_set_sums(c->sess, 1, c->o->watch ? CLI_SUMS_WATCH_MS : 0);
         pump(c);
         return 0;
 

@@ -119,6 +119,16 @@ int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
 int fsv_sync_hello(fsv_session *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_session *s, fdsp_msg *m);   /* sets each change's user */
 int fsv_sync_pull(fsv_session *s, const fdsp_msg *m);
+/* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
+** net): answers repair and queues the differing buckets' full state in
+** s->resend for the following pulls.  0, or -1 to close. */
+int fsv_sync_sums(fsv_session *s, const fdsp_msg *m);
+/* The bucket checksums of what u may see (the XOR of the visible keys'
+** checksums).  With keys non-NULL, *keys (malloc'd) and *n_keys are those
+** visible keys.  Inside a read transaction. */
+int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
+                      uint64_t sums[FDSP_SUM_BUCKETS], fsv_sum_key **keys,
+                      size_t *n_keys);
 
 /* Queue a polite close (GOINGAWAY) on every session (shutdown). */
 void fsv_sync_close_all(fsv_server *srv);

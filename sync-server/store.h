@@ -238,4 +238,22 @@ int fsv_store_api_token_check(fsv_store *s,
 int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
                            const char *field, fds_register *out);
 
+/* ---- Checksum safety net (store_sqlite_sums.c, docs/internals/trust.md) --- */
+/* The checksum of every customer key: ktbl "customer" and key a customer
+** id (the customer and every record whose customer it is), or ktbl a
+** record's table and key its id for a record with no customer
+** (definitions, orphan children).  sum is the XOR of fdsp_sum_register
+** over the registers under that key, kept in every merge transaction.
+** *out malloc'd (free it), *n keys; keys whose sum is 0 are left out. */
+typedef struct fsv_sum_key {
+    char ktbl[FDSP_MAX_NAME + 1];
+    char key[FDSP_MAX_ID + 1];
+    uint64_t sum;
+} fsv_sum_key;
+int fsv_store_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
+/* Every version of every register of one record, as changes (seq 0),
+** appended to *out as fsv_store_customer_state does. */
+int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
+                           fdsp_change **out, size_t *n);
+
 #endif /* FSV_STORE_H */

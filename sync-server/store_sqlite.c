@@ -204,6 +204,7 @@ typedef struct rec_memo {
 
 struct fsv_store {
     sqlite3 *db;
+    void *sums;     /* store_sqlite_sums.c's per-transaction deltas */
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a
@@ -226,6 +227,17 @@ static void memo_free(fsv_store *s);
 sqlite3 *fsv__store_sqlite_db(fsv_store *s)
 {
     return s->db;
+}
+
+void **fsv__store_sums_slot(fsv_store *s)
+{
+    return &s->sums;
+}
+
+int fsv__store_sums_msg(fsv_store *s, int rc, const char *text)
+{
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", text);
+    return rc;
 }
 
 sqlite3_stmt *fsv__store_prepared(fsv_store *s, int slot, const char *sql)
@@ -401,6 +413,12 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
         fsv_store_close(s);
         return FSV_ERROR;
     }
+    /* The checksum table and its triggers (store_sqlite_sums.c). */
+    if (fsv__store_sums_open(s) != FSV_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
+        fsv_store_close(s);
+        return FSV_ERROR;
+    }
     *out = s;
     return FSV_OK;
 }
@@ -450,7 +468,9 @@ int fsv_store_begin_read(fsv_store *s)
 int fsv_store_commit(fsv_store *s)
 {
     memo_clear(s);
-    int rc = tx(s, ST_COMMIT, "commit");
+    int rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
+    if (rc == FSV_OK)
+        rc = tx(s, ST_COMMIT, "commit");
     if (rc != FSV_OK) {
         /* A failed COMMIT (e.g. disk full) leaves the transaction open:
         ** roll it back so nothing is half-applied. */

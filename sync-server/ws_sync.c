@@ -186,6 +186,9 @@ static int handle_message(fsv_session *s, const char *buf, size_t len)
         case FDSP_PULL:
             result = fsv_sync_pull(s, m);
             break;
+        case FDSP_SUMS:
+            result = fsv_sync_sums(s, m);
+            break;
         case FDSP_ERROR:
             fsv_warn("device %s/%s reports %s: %s", s->user.name, s->device,
                      fdsp_errname(m->code), m->message ? m->message : "");

@@ -52,7 +52,8 @@ enum {
     FDS_PROTO,          /* protocol violation by the peer */
     FDS_PERM,           /* refused by the server: auth or permission */
     FDS_DONE,           /* not an error: nothing (more) to do */
-    FDS_SCHEMA          /* replica file from a newer fieldsync */
+    FDS_SCHEMA,         /* replica file from a newer fieldsync */
+    FDS_NOTREPLICA      /* existing file that is not a fieldsync replica */
 };
 
 FDS_API const char *fds_errstr(int rc);        /* static text for a code */
@@ -70,9 +71,12 @@ typedef struct fds_env {
 /* ---- Replica handle ------------------------------------------------------- */
 typedef struct fds_replica fds_replica;
 
-/* Open (creating if needed, mode 0600) the replica at path; ":memory:" gives
-** an in-memory replica.  Creates the schema or migrates it in place; a file
-** made by a newer schema fails with FDS_SCHEMA.  A new replica gets a random
+/* Open the replica at path; ":memory:" gives an in-memory replica.  Only a
+** path that does not exist is created (mode 0600) as a new replica; an
+** existing file that is empty, not an SQLite database, or one without
+** fieldsync's schema fails with FDS_NOTREPLICA and is left byte-identical.
+** Migrates the schema in place; a file made by a newer schema fails with
+** FDS_SCHEMA.  A new replica gets a random
 ** device id.  env may be NULL; it is copied.  On failure *out is NULL and, if
 ** errbuf is non-NULL, errbuf (errlen bytes) holds the reason. */
 FDS_API int fds_replica_open(const char *path, const fds_env *env,
@@ -323,6 +327,8 @@ typedef struct fds_session_stats {
                             ** server's time) */
     int64_t clock_skew_ms;  /* server clock minus this device's, at the
                             ** welcome; |skew| > FDS_CLOCK_BOUND_MS: warn */
+    int64_t repaired;       /* checksum buckets the server repaired */
+    int64_t repaired_records; /* records whose registers that dropped */
 } fds_session_stats;
 
 FDS_API int fds_session_new(fds_replica *r, fds_session **out);
@@ -350,6 +356,19 @@ FDS_API const char *fds_session_errmsg(const fds_session *s);
 ** device reset, a server restore, a dropped re-sent change): a BORROWED
 ** JSON array of strings, oldest first, valid until fds_session_free. */
 FDS_API const json_t *fds_session_notes(const fds_session *s);
+
+/* The checksum safety net (docs/internals/trust.md).  With on = 1, once the
+** session has pushed everything (outbox empty) and caught up (a changes page
+** said more=false), it sends `sums`, the per-bucket checksums of the
+** replica's registers from a full scan, and stays SYNCING until the
+** server's `repair`; for each bucket named there it drops the registers of
+** that bucket's records (never the log, the outbox or the cursor) and pulls
+** the full state the server queued.  Once per session, or, with
+** interval_ms > 0, again when that long has passed (sync --watch).  Off by
+** default. */
+FDS_API void fds_session_set_sums(fds_session *s, int on, int64_t interval_ms);
+/* The replica's bucket checksums (one full scan in a read transaction). */
+FDS_API int fds_replica_sums(fds_replica *r, uint64_t sums[FDSP_SUM_BUCKETS]);
 
 /* Pulled pages overlap the server's work with ours.  A received page of
 ** changes that says "more" is held, not applied, and the next

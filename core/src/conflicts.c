@@ -62,18 +62,10 @@ static int entry_of(fds_replica *r, const char *tbl, const char *rid,
                     const char *field, const char *versions, json_t **out)
 {
     fds_register reg;
-    json_error_t jerr;
     *out = NULL;
-    memset(&reg, 0, sizeof reg);
-    json_t *j = json_loads(versions, 0, &jerr);
-    if (!j)
-        return fds__error(r, FDS_ERROR, "register %s/%s/%s: unreadable versions: %s",
-                          tbl, rid, field, jerr.text);
-    int rc = fds_register_from_json(j, &reg);
-    json_decref(j);
+    int rc = fds__reg_parse(r, tbl, rid, field, versions, &reg);
     if (rc != FDS_OK)
-        return fds__error(r, FDS_ERROR, "register %s/%s/%s: unreadable versions",
-                          tbl, rid, field);
+        return rc;
     size_t mine = 0, theirs = reg.n;
     for (size_t i = 0; i < reg.n; i++)
         if (reg.v[i].device && strcmp(reg.v[i].device, r->device) == 0) {

@@ -25,6 +25,7 @@ const char *fds_errstr(int rc)
     case FDS_PERM:      return "permission refused";
     case FDS_DONE:      return "done";
     case FDS_SCHEMA:    return "replica made by a newer fieldsync";
+    case FDS_NOTREPLICA: return "not a fieldsync replica";
     default:            return "unknown error";
     }
 }

@@ -222,6 +222,10 @@ int fds__random(fds_replica *r, unsigned char *buf, size_t n);
 /* Create or migrate the schema of r->db in place (schema.c).  FDS_SCHEMA if
 ** the file was made by a newer schema. */
 int fds__schema_open(fds_replica *r, int in_memory);
+/* An existing file (issue 10) must already be a fieldsync replica: a
+** schema version this fieldsync knows and its tables.  FDS_NOTREPLICA
+** naming path and what is wrong otherwise; reads only. */
+int fds__schema_check(fds_replica *r, const char *path);
 
 /* Integer meta values ("counter", "hlc", "cursor"); get yields dflt when
 ** unset. */
@@ -281,8 +285,14 @@ char *fds__register_dump(const fds_register *reg);
 int fds__register_dump_buf(fds__buf *b, const fds_register *reg);
 char *fds__register_dump_jansson(const fds_register *reg);
 
+/* Parse a stored register's versions text (issue 10): FDS_DB naming
+** tbl/rid/field when it does not parse or is not a register a replica can
+** hold (no versions, a version without device or vector). */
+int fds__reg_parse(fds_replica *r, const char *tbl, const char *rid,
+                   const char *field, const char *text, fds_register *out);
+
 /* Load / store one field register from reg.  load gives n == 0 when the
-** field was never written. */
+** field was never written; a stored but corrupt register is FDS_DB. */
 int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
@@ -326,5 +336,40 @@ int fds__apply_stamp(fds_replica *r, int64_t lseq, uint64_t hlc);
 /* ---- Refusals (refusal.c) ---------------------------------------------- */
 int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,
                      const char *message);
+
+
+/* ---- Checksum safety net (sums.c, docs/internals/trust.md) -------------------
+** What a session keeps to send `sums` once it has pushed everything and
+** caught up, and to handle the server's `repair`.  session.c embeds one and
+** calls the three functions below; everything else lives in sums.c. */
+typedef struct fds__sums_ctl {
+    int enabled;            /* fds_session_set_sums */
+    int server_knows;       /* the welcome carried `store` */
+    int64_t interval_ms;    /* > 0: again after this long (watch); else once */
+    int caught_up;          /* a changes page with more=false was applied */
+    int awaiting;           /* sums sent, repair not yet received */
+    int sent;
+    int64_t sent_ms;
+    int64_t repaired;       /* buckets repaired this session */
+    int64_t records;        /* records whose registers were dropped */
+} fds__sums_ctl;
+
+/* The bucket checksums of every register of the replica (full scan). */
+int fds__sums_compute(fds_replica *r, uint64_t sums[FDSP_SUM_BUCKETS]);
+/* Drop, in one transaction, the registers of every record whose key falls
+** in one of the buckets (log, outbox and cursor untouched); *records is how
+** many records lost their registers.  FDS_PROTO for a bucket out of range. */
+int fds__sums_repair(fds_replica *r, const int *buckets, size_t n,
+                     int64_t *records);
+/* 1 if the session should send sums now (enabled, caught up, outbox empty,
+** not sent yet, or the interval passed). */
+int fds__sums_due(const fds__sums_ctl *c, fds_replica *r);
+/* The sums message (*buf malloc'd); marks c as awaiting the repair. */
+int fds__sums_message(fds__sums_ctl *c, fds_replica *r, char **buf,
+                      size_t *len);
+/* Handle a repair: drop the buckets' registers; *pull 1 if the session must
+** pull (the server queued the buckets' full state). */
+int fds__sums_on_repair(fds__sums_ctl *c, fds_replica *r, const fdsp_msg *m,
+                        int *pull);
 
 #endif /* FDS_INTERNAL_H */

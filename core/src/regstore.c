@@ -45,6 +45,38 @@ static int check_value(fds_replica *r, const char *field, const char *value)
     return FDS_OK;
 }
 
+/* A stored register's versions (issue 10): the text must parse and be a
+** register a replica can hold: at least one version (a register row is
+** only ever written with one), each naming its device and with a
+** non-empty vector.  Anything else is damage done behind the core's back;
+** reading it as empty would let the next write or merge overwrite it, so
+** it is an error naming the register.  *out is cleared on failure. */
+int fds__reg_parse(fds_replica *r, const char *tbl, const char *rid,
+                   const char *field, const char *text, fds_register *out)
+{
+    int rc = fds_register_parse(text, out);
+    if (rc == FDS_NOMEM)
+        return fds__error(r, rc, "out of memory");
+    if (rc != FDS_OK)
+        return fds__error(r, FDS_DB, "register %s/%s/%s is corrupt: its "
+                          "versions are %s", tbl, rid, field,
+                          text ? "not a valid register" : "missing");
+    const char *why = out->n == 0 ? "an empty list" : NULL;
+    for (size_t i = 0; why == NULL && i < out->n; i++) {
+        const fdsp_change *v = &out->v[i];
+        if (v->device == NULL || v->device[0] == '\0')
+            why = "a version without its device";
+        else if (v->vv.n == 0)
+            why = "a version with an empty vector";
+    }
+    if (why != NULL) {
+        fds_register_clear(out);
+        return fds__error(r, FDS_DB, "register %s/%s/%s is corrupt: its "
+                          "versions are %s", tbl, rid, field, why);
+    }
+    return FDS_OK;
+}
+
 int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out)
 {
@@ -67,14 +99,10 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
         sqlite3_reset(st);
         return rc;
     }
-    rc = fds_register_parse((const char *)sqlite3_column_text(st, 0), out);
+    rc = fds__reg_parse(r, tbl, rid, field,
+                        (const char *)sqlite3_column_text(st, 0), out);
     sqlite3_reset(st);
-    if (rc == FDS_NOMEM)
-        return fds__error(r, rc, "out of memory");
-    if (rc != FDS_OK)
-        return fds__error(r, FDS_DB, "register %s/%s/%s is corrupt",
-                          tbl, rid, field);
-    return FDS_OK;
+    return rc;
 }
 
 /* Bind text with its length known (saves SQLite a strlen). */
@@ -551,8 +579,9 @@ static int scan_record(fds_replica *r, const fdsp_change *c, group_slot *slot,
         if (g == NULL || g->state != SLOT_ABSENT)
             continue;
         g->state = SLOT_LOADED;
-        g->rc = fds_register_parse((const char *)sqlite3_column_text(st, 1),
-                                   &g->reg);
+        g->rc = fds__reg_parse(r, c->table, c->record, f,
+                               (const char *)sqlite3_column_text(st, 1),
+                               &g->reg);
     }
     int rc = step == SQLITE_DONE ? FDS_OK
                                  : fds__dberror(r, "reading register");
@@ -587,11 +616,14 @@ static int apply_group(fds_replica *r, const fdsp_change *c, size_t n,
         if (g->state == SLOT_USED) {
             /* written earlier in this run: read what was stored */
             rc = fds__reg_load(r, x->table, x->record, x->field, &cur);
-        } else if (g->state == SLOT_LOADED && g->rc == FDS_NOMEM) {
-            rc = fds__error(r, FDS_NOMEM, "out of memory");
         } else if (g->state == SLOT_LOADED && g->rc != FDS_OK) {
-            rc = fds__error(r, FDS_DB, "register %s/%s/%s is corrupt",
-                            x->table, x->record, x->field);
+            /* re-parse for the message: a later slot may have replaced it */
+            fds_register bad = {0, NULL};
+            rc = fds__reg_load(r, x->table, x->record, x->field, &bad);
+            fds_register_clear(&bad);
+            if (rc == FDS_OK)
+                rc = fds__error(r, FDS_DB, "register %s/%s/%s is corrupt",
+                                x->table, x->record, x->field);
         } else {
             cur = g->reg;               /* moved: apply_to clears it */
             g->reg.n = 0;

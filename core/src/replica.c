@@ -10,6 +10,7 @@
 */
 #include "internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -248,19 +249,65 @@ int fds_rollback(fds_replica *r)
 
 /* Create the file with mode 0600 before SQLite touches it, so customer
 ** data is never readable by others, whatever the umask.  SQLite gives the
-** -wal and -shm files the database file's permissions. */
-static int create_private(const char *path, char *err, size_t errlen)
+** -wal and -shm files the database file's permissions.
+**
+** Only a path that does not exist becomes a new replica (issue 10): an
+** existing file, empty or not, is checked (check_existing, then
+** fds__schema_check) and never written before it passed.  *existed tells
+** the caller which case it is. */
+static int create_private(const char *path, int *existed, char *err,
+                          size_t errlen)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    *existed = 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        *existed = 1;
+        return FDS_OK;
+    }
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create %s", path);
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return FDS_ERROR;
+    }
+    fchmod(fd, 0600);   /* whatever the umask */
+    close(fd);
+    return FDS_OK;
+}
+
+/* What can be told of an existing file without SQLite: an empty file or
+** one without the SQLite header is not a replica.  Read-only: the file
+** stays byte-identical. */
+static int check_existing(const char *path, char *err, size_t errlen)
+{
+    static const char magic[16] = "SQLite format 3";   /* with its NUL */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return FDS_ERROR;
     }
     struct stat sb;
-    if (fstat(fd, &sb) == 0 && sb.st_size == 0)
-        fchmod(fd, 0600);   /* a file we just made, or an empty one */
+    char head[16];
+    ssize_t n = 0;
+    int rc = FDS_OK;
+    if (fstat(fd, &sb) != 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        rc = FDS_ERROR;
+    } else if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s is not a regular file, not a fieldsync "
+                 "replica", path);
+        rc = FDS_NOTREPLICA;
+    } else if (sb.st_size == 0) {
+        snprintf(err, errlen, "%s is an empty file (0 bytes), not a "
+                 "fieldsync replica; left untouched (remove it to start a "
+                 "new replica there)", path);
+        rc = FDS_NOTREPLICA;
+    } else if ((n = read(fd, head, sizeof head)) != (ssize_t)sizeof head ||
+               memcmp(head, magic, sizeof magic) != 0) {
+        snprintf(err, errlen, "%s is not an SQLite database, not a "
+                 "fieldsync replica; left untouched", path);
+        rc = FDS_NOTREPLICA;
+    }
     close(fd);
-    return FDS_OK;
+    return rc;
 }
 
 static int load_identity(fds_replica *r)
@@ -311,8 +358,13 @@ int fds_replica_open(const char *path, const fds_env *env,
         return FDS_INVALID;
     }
     int in_memory = strcmp(path, ":memory:") == 0;
-    if (!in_memory && create_private(path, errbuf, errlen) != FDS_OK)
-        return FDS_ERROR;
+    int existed = 0, rc;
+    if (!in_memory) {
+        if ((rc = create_private(path, &existed, errbuf, errlen)) != FDS_OK)
+            return rc;
+        if (existed && (rc = check_existing(path, errbuf, errlen)) != FDS_OK)
+            return rc;
+    }
 
     fds_replica *r = calloc(1, sizeof *r);
     if (r == NULL || (r->user = strdup("")) == NULL) {
@@ -322,10 +374,12 @@ int fds_replica_open(const char *path, const fds_env *env,
     }
     if (env)
         r->env = *env;
-    int rc;
+    /* No SQLITE_OPEN_CREATE for a file that existed: if it vanished since,
+    ** that is an error, not a new replica. */
     if (sqlite3_open_v2(path, &r->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                        (existed ? 0 : SQLITE_OPEN_CREATE),
+                        NULL) != SQLITE_OK) {
         rc = fds__error(r, FDS_DB, "cannot open %s: %s", path,
                         r->db ? sqlite3_errmsg(r->db) : "out of memory");
         goto fail;
@@ -333,6 +387,8 @@ int fds_replica_open(const char *path, const fds_env *env,
     sqlite3_extended_result_codes(r->db, 1);
     sqlite3_busy_timeout(r->db, 5000);  /* CLI next to a running sync */
     r->durable = !in_memory;
+    if (existed && (rc = fds__schema_check(r, path)) != FDS_OK)
+        goto fail;
     if ((rc = fds__schema_open(r, in_memory)) != FDS_OK)
         goto fail;
     if ((rc = fds__begin(r)) != FDS_OK)

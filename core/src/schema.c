@@ -162,3 +162,35 @@ fail:
     sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }
+
+/* Issue 10: fds__schema_open would take any SQLite file with user_version 0
+** for an empty replica and create the schema in it, turning another
+** program's database (or a fieldsync file whose tables were dropped) into
+** a "new replica".  Only a path that did not exist becomes one. */
+int fds__schema_check(fds_replica *r, const char *path)
+{
+    int v, rc;
+    if ((rc = user_version(r, &v)) != FDS_OK)
+        return fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
+                          "replica: %s", path, sqlite3_errmsg(r->db));
+    if (v > FDS__SCHEMA_VERSION)
+        return FDS_OK;                  /* fds__schema_open says FDS_SCHEMA */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+            "AND name IN ('meta', 'reg', 'log')", -1, &st, NULL) != SQLITE_OK)
+        return fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
+                          "replica: %s", path, sqlite3_errmsg(r->db));
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (n < 0)
+        return fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
+                          "replica: %s", path, sqlite3_errmsg(r->db));
+    if (v == 0 || n != 3)
+        return fds__error(r, FDS_NOTREPLICA, "%s is an SQLite database "
+                          "without fieldsync's schema (%s), not a fieldsync "
+                          "replica; left untouched", path,
+                          v == 0 ? "no schema version"
+                                 : "its meta, reg and log tables are missing");
+    return FDS_OK;
+}

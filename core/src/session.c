@@ -134,6 +134,7 @@ struct fds_session {
     int resets;                     /* done on this connection (at most 1) */
     int resending;                  /* rows queued for re-send may be left */
     json_t *notes;                  /* fds_session_notes */
+    fds__sums_ctl sums;             /* checksum safety net (sums.c) */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
 };
@@ -218,6 +219,40 @@ int fds_session_state(const fds_session *s)
 void fds_session_stats_get(const fds_session *s, fds_session_stats *st)
 {
     *st = s->stats;
+    st->repaired = s->sums.repaired;
+    st->repaired_records = s->sums.records;
+}
+
+void fds_session_set_sums(fds_session *s, int on, int64_t interval_ms)
+{
+    s->sums.enabled = on != 0;
+    s->sums.interval_ms = interval_ms;
+}
+
+/* Pushed everything and caught up: the checksums, when due (sums.c). */
+static int send_sums(fds_session *s, char **buf, size_t *len)
+{
+    if (!fds__sums_due(&s->sums, s->r))
+        return FDS_DONE;
+    int rc = fds__sums_message(&s->sums, s->r, buf, len);
+    if (rc != FDS_OK)
+        return fail_db(s, rc);
+    s->state = FDS_SESSION_SYNCING;
+    return FDS_OK;
+}
+
+static int on_repair(fds_session *s, const fdsp_msg *m)
+{
+    int pull = 0;
+    int rc = fds__sums_on_repair(&s->sums, s->r, m, &pull);
+    if (rc != FDS_OK)
+        return rc == FDS_PROTO ? fail(s, rc, "%s", fds_errmsg(s->r))
+                               : fail_db(s, rc);
+    if (pull) {
+        s->pull_wanted = 1;
+        s->state = FDS_SESSION_SYNCING;
+    }
+    return FDS_OK;
 }
 
 void fds_session_stats_add(fds_session_stats *t, const fds_session_stats *l)
@@ -231,6 +266,8 @@ void fds_session_stats_add(fds_session_stats *t, const fds_session_stats *l)
     t->server_restored |= l->server_restored;
     t->resent += l->resent;
     t->relay_dropped += l->relay_dropped;
+    t->repaired += l->repaired;
+    t->repaired_records += l->repaired_records;
     if (l->clock_known) {
         t->clock_known = 1;
         t->clock_skew_ms = l->clock_skew_ms;
@@ -373,6 +410,8 @@ static int apply_held(fds_session *s)
         return fail_db(s, rc);
     }
     s->cursor = cursor;
+    if (!m->more)
+        s->sums.caught_up = 1;
     s->stats.pulled += (int64_t)m->n_changes;
     s->stats.conflicts += conflicts;
     /* more=1: the pull after it is given (or about to be) already */
@@ -661,6 +700,11 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
         s->state = FDS_SESSION_SYNCING;
         return send_pull(s, s->cursor, buf, len);
     }
+    int src = send_sums(s, buf, len);
+    if (src != FDS_DONE)
+        return src;
+    if (s->sums.awaiting)
+        return FDS_DONE;                /* wait for the repair */
     s->state = FDS_SESSION_IDLE;
     return FDS_DONE;
 }
@@ -1384,6 +1428,8 @@ static int on_error(fds_session *s, const fdsp_msg *m)
         s->pulling = 0;
         s->pull_wanted = 0;
         s->prefetch = 0;
+    } else if (s->sums.awaiting) {
+        s->sums.awaiting = 0;   /* a server without sums: no repair comes */
     }
     return FDS_OK;
 }
@@ -1458,7 +1504,12 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
                   fdsp_typename(m->type));
     } else {
         switch (m->type) {
-        case FDSP_WELCOME: rc = on_welcome(s, m); break;
+        case FDSP_WELCOME:
+            rc = on_welcome(s, m);
+            /* PROTOCOL.md step 7: only a server whose welcome names its
+            ** store knows sums (an old one would fail the connection). */
+            s->sums.server_knows = rc == FDS_OK && m->store != NULL;
+            break;
         case FDSP_ACK:     rc = on_ack(s, m); break;
         case FDSP_CHANGES:
             rc = on_changes(s, m);
@@ -1468,6 +1519,7 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         case FDSP_REVOKE:  rc = on_revoke(s, m); break;
         case FDSP_NOTIFY:  rc = on_notify(s, m); break;
         case FDSP_ERROR:   rc = on_error(s, m); break;
+        case FDSP_REPAIR:  rc = on_repair(s, m); break;
         default:
             rc = fail(s, FDS_PROTO, "a server does not send %s",
                       fdsp_typename(m->type));

@@ -28,6 +28,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include <sqlite3.h>
+
 #include "fieldsync.h"
 #include "csv.h"
 
@@ -1940,7 +1942,257 @@ static void test_trust_restore_and_clone(void **state)
     json_decref(j);
 }
 
+
+/* ---- The checksum safety net end to end (docs/internals/trust.md) ---------- */
+
+/* `fieldsync-server user add NAME --role rep` on srv: its token. */
+static void server_user(const char *srv, const char *name, char *token,
+                        size_t len)
+{
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "'%s' user add %s --role rep --data '%s' --json",
+             SERVER_BIN, name, srv);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *u = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_non_null(u);
+    snprintf(token, len, "%s", jstr(u, "token"));
+    json_decref(u);
+    assert_true(strlen(token) > 10);
+}
+
+/* Run sql on a replica file directly (behind the core's back). */
+static void sql_on(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    char *err = NULL;
+    if (sqlite3_exec(h, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", sql, err);
+    sqlite3_close(h);
+}
+
+/* The stored versions text of a register, malloc'd ("" if none). */
+static char *versions_on(const char *db, const char *rid, const char *field)
+{
+    sqlite3 *h = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT versions FROM reg WHERE "
+        "rid = ?1 AND field = ?2", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
+    char *v = strdup(sqlite3_step(st) == SQLITE_ROW
+                     ? (const char *)sqlite3_column_text(st, 0) : "");
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+/* A device syncs; its replica file is damaged with sqlite3 (a register's
+** value and versions); the next sync repairs it from the server over real
+** TLS, says so in --json and in one human line, and the server logs the
+** bucket and the record.  Another rep's customer is never named to alice
+** nor sent to her device. */
+static void test_sums_repair_with_server(void **state)
+{
+    (void)state;
+    char cmd[2048], srv[700], url[64], ca[760], alice[256], bob[256];
+    snprintf(srv, sizeof srv, "%s/srv", g_dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv);
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
+             SERVER_BIN, srv);
+    assert_int_equal(system(cmd), 0);
+    server_user(srv, "alice", alice, sizeof alice);
+    server_user(srv, "bob", bob, sizeof bob);
+    int port = free_port();
+    char listen[64], logp[760];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
+    snprintf(logp, sizeof logp, "%s/server.log", g_dir);
+    g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
+                            "--data", srv, "--listen", listen, NULL }, NULL);
+    for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
+    assert_true(port_open(port));
+
+    /* bob's customer, on the server only */
+    const char *bdb = path_in("bob.db"), *fresh = path_in("fresh.db");
+    res r = raw(NULL, "--db", bdb, "--json", "customer", "add", "--name", "鲍勃客户",
+                "--phone", "13700000007");
+    expect(r, 0);
+    char *bob_id = strdup(jstr(r.json, "id"));
+    res_free(&r);
+    r = raw(NULL, "--db", bdb, "init", "--server", url, "--token", bob, "--ca", ca);
+    expect(r, 0);
+    res_free(&r);
+
+    char *id = add("张三", "--phone", "13800000001");
+    r = fs("--json", "init", "--server", url, "--token", alice, "--ca", ca);
+    expect(r, 0);
+    res_free(&r);
+    r = fs("sync", "--json");
+    expect(r, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "repaired")), 0);
+    res_free(&r);
+    char *good = versions_on(g_db, id, "phone");
+    assert_non_null(strstr(good, "13800000001"));
+
+    /* damage value and versions behind the core's back */
+    snprintf(cmd, sizeof cmd, "UPDATE reg SET value = '13900000666', versions ="
+             " replace(versions, '13800000001', '13900000666') WHERE rid = '%s'"
+             " AND field = 'phone'", id);
+    sql_on(g_db, cmd);
+    char *bad = versions_on(g_db, id, "phone");
+    assert_string_not_equal(bad, good);
+    free(bad);
+    r = fs("customer", "show", id, "--json");
+    expect(r, 0);
+    assert_string_equal(jstr(r.json, "phone"), "13900000666");
+    res_free(&r);
+
+    r = fs("sync", "--json");
+    expect(r, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "repaired")), 1);
+    res_free(&r);
+    char *now = versions_on(g_db, id, "phone");
+    assert_string_equal(now, good);             /* the server's bytes again */
+    free(now);
+    r = fs("customer", "show", id, "--json");
+    expect(r, 0);
+    assert_string_equal(jstr(r.json, "phone"), "13800000001");
+    res_free(&r);
+    /* equal to a fresh replica of the same user, register by register */
+    r = raw(NULL, "--db", fresh, "init", "--server", url, "--token", alice,
+            "--ca", ca);
+    expect(r, 0);
+    res_free(&r);
+    static const char *const fields[] = {"name", "phone", "deleted"};
+    for (size_t i = 0; i < 3; i++) {
+        char *x = versions_on(g_db, id, fields[i]);
+        char *y = versions_on(fresh, id, fields[i]);
+        assert_string_equal(x, y);
+        free(x);
+        free(y);
+    }
+    /* a sync with nothing damaged repairs nothing */
+    r = fs("sync", "--json");
+    expect(r, 0);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "repaired")), 0);
+    res_free(&r);
+
+    /* the human output says it in one line; a whole register gone too */
+    snprintf(cmd, sizeof cmd, "DELETE FROM reg WHERE rid = '%s' AND "
+             "field = 'name'", id);
+    sql_on(g_db, cmd);
+    r = fs("sync");
+    expect(r, 0);
+    if (!strstr(r.out, "repaired: 1 checksum bucket differed from the server"))
+        fail_msg("no repair line in: %s", r.out);
+    res_free(&r);
+    r = fs("customer", "show", id, "--json");
+    expect(r, 0);
+    assert_string_equal(jstr(r.json, "name"), "张三");
+    res_free(&r);
+
+    /* the server logged the bucket and the record; bob's customer never
+    ** reached alice, in the log's repair lines nor on her device */
+    size_t ll;
+    char *log = read_text(logp, &ll);
+    char want[128];
+    snprintf(want, sizeof want, "customer/%s", id);
+    int repairs = 0;
+    for (char *line = log; line && *line; ) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        if (strstr(line, "repair user=alice")) {
+            repairs++;
+            assert_non_null(strstr(line, "bucket="));
+            assert_non_null(strstr(line, want));
+            assert_null(strstr(line, bob_id));
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(log);
+    assert_int_equal(repairs, 2);
+    r = fs("customer", "show", bob_id, "--json");
+    expect(r, 3);
+    res_free(&r);
+    free(good);
+    free(bob_id);
+    free(id);
+}
 #endif
+/* ---- Issue 10: files that are not replicas, corrupt registers --------------- */
+
+/* `fieldsync --db path customer list` must exit 1 with one line naming the
+** file and saying want, and leave the file byte-identical. */
+static void expect_not_replica(const char *path, const char *want)
+{
+    size_t n0, n1;
+    char *before = read_text(path, &n0);
+    res r = raw(NULL, "--db", path, "customer", "list");
+    expect_refusal(&r, 1, path);
+    if (!strstr(r.err, want))
+        fail_msg("stderr \"%s\" does not say \"%s\"", r.err, want);
+    res_free(&r);
+    /* the same for a write and for sync */
+    r = raw(NULL, "--db", path, "customer", "add", "--name", "x");
+    expect_refusal(&r, 1, path);
+    res_free(&r);
+    char *after = read_text(path, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
+}
+
+static void test_not_a_replica_refused(void **state)
+{
+    (void)state;
+    const char *empty = path_in("empty.db"), *text = path_in("notes.txt");
+    const char *foreign = path_in("other.sqlite");
+    write_file(empty, "");
+    expect_not_replica(empty, "empty file (0 bytes)");
+    write_file(text, "name,phone\nAnn,1\n");
+    expect_not_replica(text, "not an SQLite database");
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'CREATE TABLE t(a); "
+             "INSERT INTO t VALUES(1);'", foreign);
+    assert_int_equal(system(cmd), 0);
+    expect_not_replica(foreign, "without fieldsync's schema");
+    /* a path that does not exist is a new replica */
+    res r = raw(NULL, "--db", path_in("new.db"), "customer", "list");
+    expect(r, 0);
+    res_free(&r);
+}
+
+/* A register whose stored versions are not a register: exit 1 naming the
+** table, record and field; nothing overwrites it. */
+static void test_corrupt_register_refused(void **state)
+{
+    (void)state;
+    char *id = add("张三", "--phone", "13800000001");
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"UPDATE reg SET versions = "
+             "'[]' WHERE tbl = 'customer' AND rid = '%s' AND "
+             "field = 'phone'\"", g_db, id);
+    assert_int_equal(system(cmd), 0);
+    size_t n0, n1;
+    char *before = read_text(g_db, &n0);
+    res r = fs("customer", "edit", id, "--phone", "13900000002");
+    char want[200];
+    snprintf(want, sizeof want, "register customer/%s/phone is corrupt", id);
+    expect_refusal(&r, 1, want);
+    res_free(&r);
+    char *after = read_text(g_db, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0);
+    free(before);
+    free(after);
+    free(id);
+}
+
 
 int main(void)
 {
@@ -1966,8 +2218,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_template_apply, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_color, setup, teardown),
         cmocka_unit_test_setup_teardown(test_init_and_sync_offline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_a_replica_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_register_refused, setup, teardown),
 #ifdef SERVER_BIN
         cmocka_unit_test_setup_teardown(test_init_and_sync_with_server, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sums_repair_with_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trust_restore_and_clone, setup, teardown),
 #endif
     };
