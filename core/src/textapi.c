@@ -100,14 +100,16 @@ int fds_customer_get_text(fds_replica *r, const char *id, char **out)
 {
     json_t *res = NULL;
     *out = NULL;
-    return finish(r, fds_customer_get(r, id, &res), res, out);
+    int rc = fds_customer_get(r, id, &res);   /* before finish() reads res */
+    return finish(r, rc, res, out);
 }
 
 int fds_customer_sheet_text(fds_replica *r, const char *id, char **out)
 {
     json_t *res = NULL;
     *out = NULL;
-    return finish(r, fds_customer_sheet(r, id, &res), res, out);
+    int rc = fds_customer_sheet(r, id, &res);   /* before finish() reads res */
+    return finish(r, rc, res, out);
 }
 
 int fds_customer_list_text(fds_replica *r, const char *query, char **out)
@@ -177,14 +179,16 @@ int fds_today_text(fds_replica *r, const char *date, char **out)
 {
     json_t *res = NULL;
     *out = NULL;
-    return finish(r, fds_today(r, date, &res), res, out);
+    int rc = fds_today(r, date, &res);   /* before finish() reads res */
+    return finish(r, rc, res, out);
 }
 
 int fds_conflicts_text(fds_replica *r, char **out)
 {
     json_t *res = NULL;
     *out = NULL;
-    return finish(r, fds_conflicts(r, &res), res, out);
+    int rc = fds_conflicts(r, &res);   /* before finish() reads res */
+    return finish(r, rc, res, out);
 }
 
 char *fds_session_stats_text(const fds_session *s)
