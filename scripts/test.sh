@@ -115,10 +115,10 @@ stage_arm() {
         "$triplet-strip" -o "$dir/libfieldsync.stripped" "$dir/core/libfieldsync.so"
         bytes=$(stat -c %s "$dir/libfieldsync.stripped")
         fds_say "arm: $a stripped libfieldsync.so: $bytes bytes"
-        notes+=("$a: $stage_note, lib $(( bytes / 1024 )) KiB")
+        notes+=("$a: $stage_note, lib $(( bytes / 1024 )) KiB;")
         [ "$rc" -eq 0 ] || { stage_note="${notes[*]}"; return "$rc"; }
     done
-    stage_note="${notes[*]}"
+    stage_note="${notes[*]%;} (converge: ${FIELDSYNC_ARM_SEEDS:-100} seeds)"
 }
 # The fuzz stage builds only the fuzz targets (every target named fuzz_*):
 # the rest of the tree is already built and tested with gcc above, and the
