@@ -106,7 +106,7 @@ stage_asan()    { fds_build asan;      run_ctest "$(fds_build_dir asan)"; }
 stage_core()    { fds_build core;      run_ctest "$(fds_build_dir core)"; }
 stage_release() { fds_build release; stage_note="built"; }
 stage_arm() {
-    local a dir triplet bytes notes=() rc=0
+    local a dir triplet bytes notes="" rc=0
     for a in arm64 armhf; do
         dir=$(fds_build_dir "$a")
         fds_build "$a"
@@ -115,10 +115,10 @@ stage_arm() {
         "$triplet-strip" -o "$dir/libfieldsync.stripped" "$dir/core/libfieldsync.so"
         bytes=$(stat -c %s "$dir/libfieldsync.stripped")
         fds_say "arm: $a stripped libfieldsync.so: $bytes bytes"
-        notes+=("$a: $stage_note, lib $(( bytes / 1024 )) KiB;")
-        [ "$rc" -eq 0 ] || { stage_note="${notes[*]}"; return "$rc"; }
+        notes="$notes${notes:+; }$a: $stage_note, lib $(( bytes / 1024 )) KiB"
+        [ "$rc" -eq 0 ] || { stage_note=$notes; return "$rc"; }
     done
-    stage_note="${notes[*]%;} (converge: ${FIELDSYNC_ARM_SEEDS:-100} seeds)"
+    stage_note="$notes (converge: ${FIELDSYNC_ARM_SEEDS:-100} seeds)"
 }
 # The fuzz stage builds only the fuzz targets (every target named fuzz_*):
 # the rest of the tree is already built and tested with gcc above, and the
