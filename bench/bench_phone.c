@@ -54,6 +54,9 @@
 #include "rawws.h"
 
 static int n_records = 60000, piece_ms = 2000, day_changes = 200;
+static char self_path[4096];    /* this program, for the -F child (not
+                                ** /proc/self/exe: under valgrind that is
+                                ** valgrind's own launcher) */
 
 static double now_ms(void)
 {
@@ -192,6 +195,8 @@ static long long file_bytes(const char *path)
     return n;
 }
 
+static void replica_breakdown(const char *path, long long records);
+
 static void print_run(const char *what, const run *x, long long records)
 {
     printf("%-22s %7lld records %8.0f ms  up %6lld msgs %10lld B (%6.1f B/rec, deflated %6.1f)"
@@ -278,25 +283,14 @@ static void phone_limits(void **state)
     assert_int_equal(pipe(pfd), 0);
     pid_t kid = th_fork(s);
     if (kid == 0) {
+        /* A fresh process (exec), so its RSS is the first sync's alone. */
+        char port[16], fd[16];
+        snprintf(port, sizeof port, "%d", s->port);
+        snprintf(fd, sizeof fd, "%d", pfd[1]);
         close(pfd[0]);
-        fds_replica *ph = th_replica(s, "phone");
-        dir_init(&first.up);
-        dir_init(&first.down);
-        sqlite3_memory_highwater(1);
-        mem[0] = rss_kib();
-        int st = sync_piece(s, ph, s->admin, &first, 0);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        mem[1] = ru.ru_maxrss;
-        mem[2] = sqlite3_memory_highwater(0);
-        CALLGRIND_DUMP_STATS_AT("first-sync");
-        fds_replica_close(ph);
-        dir_end(&first.up);
-        dir_end(&first.down);
-        if (write(pfd[1], &first, sizeof first) != (ssize_t)sizeof first ||
-            write(pfd[1], mem, sizeof mem) != (ssize_t)sizeof mem)
-            _exit(1);
-        _exit(st == FDS_SESSION_IDLE ? 0 : 1);
+        execl(self_path, "bench_phone", "-F", path, port, s->ca,
+              s->admin, fd, (char *)NULL);
+        _exit(127);
     }
     close(pfd[1]);
     assert_int_equal(read(pfd[0], &first, sizeof first), (ssize_t)sizeof first);
@@ -304,6 +298,7 @@ static void phone_limits(void **state)
     close(pfd[0]);
     assert_int_equal(th_reap(s, kid, 3600000), 0);
     long long replica_bytes = file_bytes(path);     /* closed: WAL folded in */
+    replica_breakdown(path, records);
     fds_replica *ph = th_replica(s, "phone");
     assert_int_equal(count_records(ph), records);
     print_run("first sync", &first, records);
@@ -390,6 +385,64 @@ static void phone_limits(void **state)
     fds_replica_close(team);
 }
 
+/* -F REPLICA PORT CA TOKEN FD: the first sync alone, in this fresh
+** process; the figures go to FD as binary (run, then mem[3]). */
+static const char *f_args[5];
+static int f_fd = -1;
+
+static void first_sync_child(void **state)
+{
+    (void)state;
+    th_server s;
+    memset(&s, 0, sizeof s);
+    s.port = atoi(f_args[1]);
+    snprintf(s.ca, sizeof s.ca, "%s", f_args[2]);
+    run first;
+    memset(&first, 0, sizeof first);
+    long long mem[3] = { 0, 0, 0 };     /* RSS before, peak RSS, SQLite peak */
+    fds_replica *ph = NULL;
+    char err[256];
+    assert_int_equal(fds_replica_open(f_args[0], NULL, &ph, err, sizeof err), FDS_OK);
+    dir_init(&first.up);
+    dir_init(&first.down);
+    sqlite3_memory_highwater(1);
+    mem[0] = rss_kib();
+    int st = sync_piece(&s, ph, f_args[3], &first, 0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    mem[1] = ru.ru_maxrss;
+    mem[2] = sqlite3_memory_highwater(0);
+    CALLGRIND_DUMP_STATS_AT("first-sync");
+    fds_replica_close(ph);
+    dir_end(&first.up);
+    dir_end(&first.down);
+    assert_int_equal(st, FDS_SESSION_IDLE);
+    assert_int_equal(write(f_fd, &first, sizeof first), (ssize_t)sizeof first);
+    assert_int_equal(write(f_fd, mem, sizeof mem), (ssize_t)sizeof mem);
+}
+
+/* Where the replica's bytes are: pages per table and index (dbstat). */
+static void replica_breakdown(const char *path, long long records)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT name, SUM(pgsize), SUM(payload) FROM dbstat "
+                               "GROUP BY name ORDER BY 2 DESC", -1, &st, NULL) != SQLITE_OK) {
+        printf("replica breakdown: dbstat not available (%s)\n", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return;
+    }
+    printf("replica breakdown (table/index: bytes per record, of which payload):");
+    while (sqlite3_step(st) == SQLITE_ROW)
+        printf(" %s %.0f (%.0f)", (const char *)sqlite3_column_text(st, 0),
+               (double)sqlite3_column_int64(st, 1) / records,
+               (double)sqlite3_column_int64(st, 2) / records);
+    printf("\n");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static int setup(void **state)
 {
     th_server *s = calloc(1, sizeof *s);
@@ -407,8 +460,20 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "n:p:d:")) != -1) {
+    if (!realpath(argv[0], self_path))
+        snprintf(self_path, sizeof self_path, "%s", argv[0]);
+    while ((opt = getopt(argc, argv, "n:p:d:F")) != -1) {
         switch (opt) {
+        case 'F':
+            if (argc - optind != 5)
+                return 2;
+            for (int i = 0; i < 5; i++)
+                f_args[i] = argv[optind + i];
+            f_fd = atoi(argv[optind + 4]);
+            {
+                const struct CMUnitTest child[] = { cmocka_unit_test(first_sync_child) };
+                return cmocka_run_group_tests(child, NULL, NULL);
+            }
         case 'n': n_records = atoi(optarg); break;
         case 'p': piece_ms = atoi(optarg); break;
         case 'd': day_changes = atoi(optarg); break;
