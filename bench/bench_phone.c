@@ -22,7 +22,7 @@
 ** as permessage-deflate would (one zlib stream per direction, a sync
 ** flush per message: context takeover, which the server and CLI
 ** negotiate); replica size; peak memory (SQLite's own high-water mark and
-** the process's peak RSS over its RSS before the sync).
+** the peak RSS (VmHWM) of a fresh process doing only the first sync).
 **
 ** Instructions: under valgrind --tool=callgrind --collect-atstart=no, only
 ** the core's calls (fds_session_next/feed/apply) are collected, and a
@@ -38,6 +38,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <malloc.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -118,6 +119,21 @@ static long rss_kib(void)
         fclose(f);
     }
     return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Peak RSS of this process image: VmHWM, which exec resets (getrusage's
+** ru_maxrss does not: it keeps the forking parent's peak). */
+static long hwm_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
 }
 
 /* One connection and one session; stops when idle, or (budget_ms > 0)
@@ -408,10 +424,11 @@ static void first_sync_child(void **state)
     sqlite3_memory_highwater(1);
     mem[0] = rss_kib();
     int st = sync_piece(&s, ph, f_args[3], &first, 0);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    mem[1] = ru.ru_maxrss;
+    mem[1] = hwm_kib();
     mem[2] = sqlite3_memory_highwater(0);
+    struct mallinfo2 mi = mallinfo2();
+    fprintf(stderr, "first-sync child: heap in use %.1f MiB, heap arena %.1f MiB, mmapped %.1f MiB, RSS now %.1f MiB\n",
+            mi.uordblks / 1048576.0, mi.arena / 1048576.0, mi.hblkhd / 1048576.0, rss_kib() / 1024.0);
     CALLGRIND_DUMP_STATS_AT("first-sync");
     fds_replica_close(ph);
     dir_end(&first.up);
