@@ -24,10 +24,11 @@
 ** negotiate); replica size; peak memory (SQLite's own high-water mark and
 ** the peak RSS (VmHWM) of a fresh process doing only the first sync).
 **
-** Instructions: under valgrind --tool=callgrind --collect-atstart=no, only
-** the core's calls (fds_session_next/feed/apply) are collected, and a
-** dump is made after each part ("first-sync", "day-sync"): see
-** docs/BENCHMARKS.md.  Without valgrind those macros do nothing.
+** Instructions: under valgrind --tool=callgrind --instr-atstart=no
+** --collect-atstart=no, only the two syncs are instrumented and in them only
+** the core's calls (fds_session_new/next/feed) are collected, and a dump
+** is made after each ("first-sync", "day-sync"): see docs/BENCHMARKS.md.
+** Without valgrind those macros do nothing.
 **
 ** It is a cmocka program only so the harness's checks work; ctest does not
 ** run it.
@@ -347,8 +348,10 @@ static void phone_limits(void **state)
     memset(&day, 0, sizeof day);
     dir_init(&day.up);
     dir_init(&day.down);
+    CALLGRIND_START_INSTRUMENTATION;
     assert_int_equal(sync_piece(s, ph, s->admin, &day, 0), FDS_SESSION_IDLE);
     CALLGRIND_DUMP_STATS_AT("day-sync");
+    CALLGRIND_STOP_INSTRUMENTATION;
     print_run("day sync", &day, day_records);
     printf("day sync: %d records touched (%d follow-ups, %d edits each side), "
            "%lld changes pushed, %lld pulled\n", day_records, fu, edits,
@@ -423,6 +426,7 @@ static void first_sync_child(void **state)
     dir_init(&first.down);
     sqlite3_memory_highwater(1);
     mem[0] = rss_kib();
+    CALLGRIND_START_INSTRUMENTATION;
     int st = sync_piece(&s, ph, f_args[3], &first, 0);
     mem[1] = hwm_kib();
     mem[2] = sqlite3_memory_highwater(0);
