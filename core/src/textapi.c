@@ -137,10 +137,12 @@ int fds_customer_list_text(fds_replica *r, const char *query, char **out)
             } else if (strcmp(k, "include_deleted") == 0 && json_is_boolean(v)) {
                 q.include_deleted = json_is_true(v);
             } else {
+                /* the message first: k lives in j */
+                rc = fds__error(r, FDS_INVALID, "customer query: \"%s\" is "
+                                "not one of stage, owner, search (strings) "
+                                "or include_deleted (boolean)", k);
                 json_decref(j);
-                return fds__error(r, FDS_INVALID, "customer query: \"%s\" is "
-                                  "not one of stage, owner, search (strings) "
-                                  "or include_deleted (boolean)", k);
+                return rc;
             }
         }
     }
