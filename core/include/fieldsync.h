@@ -10,7 +10,8 @@
 **    of the last failure on that handle, naming what was wrong.
 **  - json_t **out parameters receive a NEW reference (json_decref it).
 **  - json_t * inputs are BORROWED (never stolen).
-**  - char **out parameters are malloc'd; release with free().
+**  - char **out parameters are malloc'd; release with free(), or
+**    fds_free() (what a binding must use: see "JSON text entry points").
 **  - Every *_close and *_free function accepts NULL.
 **  - Each record-changing call is one SQLite transaction (a savepoint when
 **    called inside fds_begin/fds_commit, so several calls can be made
