@@ -8,10 +8,11 @@
 **
 ** Starts the real fieldsync-server (tests/server/harness.c), fills it from a
 ** team device (RECORDS records: one customer per 5 follow-ups), then runs
-** the phone's side in this process through core's sans-I/O session, over a
-** plain blocking TLS WebSocket client (tests/server/rawws.c) so every byte
-** of every message is counted here:
-**   1. first sync of a fresh replica, in one piece;
+** the phone's side through core's sans-I/O session, over a plain blocking
+** TLS WebSocket client (tests/server/rawws.c) so every byte of every
+** message is counted here:
+**   1. first sync of a fresh replica, in one piece, in a fresh process of
+**      its own (this program exec'd with -F), so its memory is its own;
 **   2. a day: the phone logs follow-ups and edits, the team does too,
 **      about DAY_CHANGES field changes in all, then one sync;
 **   3. first sync of another fresh replica in pieces of about PIECE_MS of
@@ -20,8 +21,8 @@
 **      new connection and session.  It must complete, with every record.
 ** Figures per record: message bytes each way, and the same bytes deflated
 ** as permessage-deflate would (one zlib stream per direction, a sync
-** flush per message: context takeover, which the server and CLI
-** negotiate); replica size; peak memory (SQLite's own high-water mark and
+** flush per message: context takeover, the default the CLI offers and the
+** server accepts); replica size; peak memory (SQLite's own high-water mark and
 ** the peak RSS (VmHWM) of a fresh process doing only the first sync).
 **
 ** Instructions: under valgrind --tool=callgrind --instr-atstart=no
@@ -45,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
