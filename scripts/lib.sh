@@ -55,7 +55,8 @@ fds_apt_install() {
 }
 
 # A build is named by the features it has, any of: release, asan, core,
-# fuzz.  fds_build_dir FEATURE... gives its folder: build/ for none, else
+# fuzz, arm64, armhf (the last two cross-build core + protocol for ARM with
+# cmake/toolchain-*.cmake; their tests run under qemu-user).  fds_build_dir FEATURE... gives its folder: build/ for none, else
 # build-<features joined by ->/, e.g. build-asan/, build-core/.
 fds_build_dir() {
     local IFS=-
@@ -74,6 +75,9 @@ fds_configure() {
             asan)    opts+=(-DFIELDSYNC_SANITIZE=ON) ;;
             core)    opts+=(-DFIELDSYNC_CORE_ONLY=ON) ;;
             fuzz)    opts+=(-DFIELDSYNC_FUZZ=ON -DFIELDSYNC_CORE_ONLY=ON); cc=clang ;;
+            arm64|armhf)
+                     opts+=(-DCMAKE_TOOLCHAIN_FILE="$FDS_ROOT/cmake/toolchain-$f.cmake"
+                            -DFIELDSYNC_CORE_ONLY=ON -DFIELDSYNC_BENCH=OFF) ;;
             *)       fds_die "unknown build feature '$f'" ;;
         esac
     done

@@ -34,7 +34,31 @@ FDS_PACKAGES=(
     ca-certificates
     libc-bin            # iconv, used by the UTF-8 tests
     locales             # locale-gen: zh_CN.UTF-8, the CLI's pinyin name order
+    # Phones (issue 16): core + protocol cross-built for ARM and tested
+    # under qemu-user (test.sh stage arm), and the JVM program that embeds
+    # libfieldsync through JNA as an Android app would (tests/jvm).
+    gcc-aarch64-linux-gnu       # 64-bit ARM cross compiler (arm64 phones)
+    gcc-arm-linux-gnueabihf     # 32-bit ARM cross compiler (armv7 phones)
+    qemu-user                   # runs the ARM test binaries (no binfmt needed)
+    libsqlite3-dev:arm64 libjansson-dev:arm64 libcmocka-dev:arm64  # multiarch:
+    libsqlite3-dev:armhf libjansson-dev:armhf libcmocka-dev:armhf  # the same libraries for ARM
+    openjdk-17-jdk-headless     # javac/java for tests/jvm
+    libjna-java                 # JNA: Java calls libfieldsync with no JNI code of ours
 )
+
+# The :arm64 and :armhf packages above need those architectures known to
+# dpkg first (then fds_apt_install's apt-get update fetches their lists).
+fds_multiarch() {
+    local a known
+    known=$(dpkg --print-foreign-architectures)
+    for a in arm64 armhf; do
+        if ! grep -qx "$a" <<<"$known"; then
+            fds_say "setup: dpkg --add-architecture $a"
+            fds_as_root dpkg --add-architecture "$a"
+        fi
+    done
+}
+fds_multiarch
 
 web_args=()
 for arg in "$@"; do

@@ -10,7 +10,8 @@
 **    of the last failure on that handle, naming what was wrong.
 **  - json_t **out parameters receive a NEW reference (json_decref it).
 **  - json_t * inputs are BORROWED (never stolen).
-**  - char **out parameters are malloc'd; release with free().
+**  - char **out parameters are malloc'd; release with free(), or
+**    fds_free() (what a binding must use: see "JSON text entry points").
 **  - Every *_close and *_free function accepts NULL.
 **  - Each record-changing call is one SQLite transaction (a savepoint when
 **    called inside fds_begin/fds_commit, so several calls can be made
@@ -403,6 +404,50 @@ FDS_API int fds_session_apply(fds_session *s);
 /* Refusals recorded from acks: [{"table","record","field","value","code",
 ** "message","at"}], newest first. */
 FDS_API int fds_refusals(fds_replica *r, json_t **out);
+
+/* ---- JSON text entry points (bindings) --------------------------------------
+** The same calls with UTF-8 JSON text in place of jansson trees, so a
+** binding (JNA on Android, Swift, Kotlin/Native, any FFI; docs/EMBEDDING.md)
+** needs only pointers, ints and strings, and never jansson's types.
+** Ownership, for these and for the whole API:
+**  - const char * inputs are BORROWED: read during the call, never kept.
+**  - char **out receives a NEW malloc'd NUL-terminated text, or NULL when
+**    the call fails; release it with fds_free().  A binding must call
+**    fds_free(), not its own runtime's free(): the library's allocator is
+**    the one that made it.  fds_free() also releases every other malloc'd
+**    result of the API (fds_session_next's buffer, fds_meta_get's value,
+**    fds_resolve_id's id, fds_register_dump's text).
+**  - const char * results (fds_errmsg, fds_errstr, fds_replica_device,
+**    fds_replica_user, fds_session_errmsg) are BORROWED: valid until the
+**    next call on the same handle; copy them at once.
+**  - Input that is not JSON, or not the shape the json_t call takes, is
+**    FDS_INVALID, and fds_errmsg(r) says where.
+**  - Output is compact JSON with the object keys in the json_t call's order.
+** Record shapes are those at the top of this file. */
+FDS_API void fds_free(void *p);
+/* fds_customer_add; *warnings (may be NULL) gets a JSON array of strings,
+** "[]" when there is none. */
+FDS_API int fds_customer_add_text(fds_replica *r, const char *in, char **out,
+                                  char **warnings);
+FDS_API int fds_customer_edit_text(fds_replica *r, const char *id,
+                                   const char *in, char **out);
+FDS_API int fds_customer_get_text(fds_replica *r, const char *id, char **out);
+FDS_API int fds_customer_sheet_text(fds_replica *r, const char *id, char **out);
+/* query: NULL (all) or {"stage","owner","search": string or null,
+** "include_deleted": bool}, each optional (the fields of fds_query). */
+FDS_API int fds_customer_list_text(fds_replica *r, const char *query,
+                                   char **out);
+FDS_API int fds_followup_add_text(fds_replica *r, const char *customer,
+                                  const char *in, char **out);
+FDS_API int fds_plan_add_text(fds_replica *r, const char *customer,
+                              const char *in, char **out);
+FDS_API int fds_today_text(fds_replica *r, const char *date, char **out);
+FDS_API int fds_conflicts_text(fds_replica *r, char **out);
+/* The session's counters as {"pushed","pulled","conflicts","refused",
+** "revoked","state"}: new fields are added as keys, so a binding does not
+** depend on the layout of fds_session_stats.  malloc'd (fds_free), NULL
+** only when out of memory. */
+FDS_API char *fds_session_stats_text(const fds_session *s);
 
 #ifdef __cplusplus
 }

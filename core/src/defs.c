@@ -235,16 +235,19 @@ int fds__stage_find(fds_replica *r, const char *text, json_t **stage)
                       text, keys[0] ? keys : "(no stages defined)");
 }
 
-/* Integer from a JSON number or numeric string, within [lo, hi]. */
-static int take_int(fds_replica *r, const char *what, const json_t *v, long lo,
-                    long hi, char out[24])
+/* Integer from a JSON number or numeric string, within [lo, hi].  In
+** long long, not long: on 32-bit ARM a long is 32 bits, and 4294967306
+** (2^32 + 10) cast to long passed as 10 there while 64-bit devices
+** refused it. */
+static int take_int(fds_replica *r, const char *what, const json_t *v,
+                    long long lo, long long hi, char out[24])
 {
-    long x;
+    long long x;
     if (json_is_integer(v)) {
-        x = (long)json_integer_value(v);
+        x = (long long)json_integer_value(v);
     } else if (json_is_string(v)) {
         char *end = NULL;
-        x = strtol(json_string_value(v), &end, 10);
+        x = strtoll(json_string_value(v), &end, 10);
         if (end == json_string_value(v) || *end)
             return fds__bad_value(r, what, json_string_value(v),
                                   "expected a whole number");
@@ -254,12 +257,12 @@ static int take_int(fds_replica *r, const char *what, const json_t *v, long lo,
     }
     if (x < lo || x > hi) {
         char shown[24];
-        snprintf(shown, sizeof shown, "%ld", x);
+        snprintf(shown, sizeof shown, "%lld", x);
         char why[64];
-        snprintf(why, sizeof why, "expected %ld to %ld", lo, hi);
+        snprintf(why, sizeof why, "expected %lld to %lld", lo, hi);
         return fds__bad_value(r, what, shown, why);
     }
-    snprintf(out, 24, "%ld", x);
+    snprintf(out, 24, "%lld", x);
     return FDS_OK;
 }
 

@@ -11,16 +11,6 @@
 #include "internal.h"
 
 #include <stdio.h>
-#include <time.h>
-
-/* RFC 3339 UTC text of ms (kept local: refusals need no time parsing). */
-static void format_at(int64_t ms, char *buf, size_t len)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, len, "1970-01-01T00:00:00Z");
-}
 
 int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,
                      const char *message)
@@ -57,7 +47,7 @@ int fds_refusals(fds_replica *r, json_t **out)
     int rc;
     while (a && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         char at[40];
-        format_at(sqlite3_column_int64(st, 6), at, sizeof at);
+        fds_time_format(sqlite3_column_int64(st, 6), at, sizeof at);
         const char *v = (const char *)sqlite3_column_text(st, 3);
         json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:i, s:s, s:s}",
             "table", (const char *)sqlite3_column_text(st, 0),

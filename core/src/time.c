@@ -63,24 +63,55 @@ int fds__days_in_month(int y, int m)
     return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
 
+/* A 32-bit time_t (32-bit Android's bionic; glibc on 32-bit ARM without
+** _TIME_BITS=64) ends on 2038-01-19, and mktime() then fails with -1: a
+** plan due in 2040 would have been stored as 1969-12-31.  Between 1901 and
+** 2099 the calendar repeats every 28 years (same weekdays, same leap
+** years; 10227 days), so a local time out of time_t's range is converted
+** in the year moved by whole 28-year cycles into 1902..2037, under that
+** year's zone rules, and moved back by the exact number of days.  (Past
+** 2099 a skipped leap day makes it a day out at most; zone rules of the
+** far future are a guess anyway.)  With a 64-bit time_t no time moves. */
+#define CYCLE_YEARS 28
+#define CYCLE_DAYS 10227
+
+/* Cycles to subtract from year y to bring it into time_t's range. */
+static int cycles_for_year(int y)
+{
+    if (sizeof(time_t) >= 8)
+        return 0;
+    if (y > 2037)
+        return (y - 2037 + CYCLE_YEARS - 1) / CYCLE_YEARS;
+    if (y < 1902)
+        return -((1902 - y + CYCLE_YEARS - 1) / CYCLE_YEARS);
+    return 0;
+}
+
 void fds__local_date(int64_t ms, int *y, int *m, int *d)
 {
-    time_t t = (time_t)floor_div(ms, 1000);
+    int uy, um, ud;
+    fds__civil_from_days(floor_div(ms, 86400000), &uy, &um, &ud);
+    int k = cycles_for_year(uy);
+    int64_t secs = floor_div(ms, 1000) - (int64_t)k * CYCLE_DAYS * 86400;
+    time_t t = (time_t)secs;
     struct tm tm;
-    if (!localtime_r(&t, &tm)) {
-        fds__civil_from_days(floor_div(ms, 86400000), y, m, d);
+    if ((int64_t)t != secs || !localtime_r(&t, &tm)) {
+        *y = uy;
+        *m = um;
+        *d = ud;
         return;
     }
-    *y = tm.tm_year + 1900;
+    *y = tm.tm_year + 1900 + k * CYCLE_YEARS;
     *m = tm.tm_mon + 1;
     *d = tm.tm_mday;
 }
 
 static int64_t local_ms(int y, int mo, int d, int h, int mi, int s)
 {
+    int k = cycles_for_year(y);
     struct tm tm;
     memset(&tm, 0, sizeof tm);
-    tm.tm_year = y - 1900;
+    tm.tm_year = y - k * CYCLE_YEARS - 1900;
     tm.tm_mon = mo - 1;
     tm.tm_mday = d;
     tm.tm_hour = h;
@@ -88,7 +119,7 @@ static int64_t local_ms(int y, int mo, int d, int h, int mi, int s)
     tm.tm_sec = s;
     tm.tm_isdst = -1;           /* let the zone rules decide */
     time_t t = mktime(&tm);
-    return (int64_t)t * 1000;
+    return ((int64_t)t + (int64_t)k * CYCLE_DAYS * 86400) * 1000;
 }
 
 int64_t fds__local_midnight(int y, int m, int d)

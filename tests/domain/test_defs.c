@@ -142,6 +142,26 @@ static void stage_definitions(void **state)
     fds_replica_close(r);
 }
 
+/* Orders and probabilities beyond 32 bits are refused on every device:
+** on 32-bit ARM, where long is 32 bits, 4294967306 (2^32 + 10) was cut
+** to 10 and accepted, so replicas disagreed on what is valid. */
+static void integers_past_32_bits(void **state)
+{
+    (void)state;
+    dom_env e;
+    fds_replica *r = dom_open(&e, START, "alice");
+    assert_int_equal(set_stage(r, "{\"key\":\"demo\",\"order\":4294967306}"),
+                     FDS_INVALID);
+    assert_int_equal(set_stage(r, "{\"key\":\"demo\",\"order\":\"4294967306\"}"),
+                     FDS_INVALID);
+    assert_int_equal(set_stage(r, "{\"key\":\"demo\",\"probability\":4294967346}"),
+                     FDS_INVALID);
+    assert_int_equal(set_field(r, "{\"key\":\"k\",\"label\":\"K\",\"type\":\"text\","
+                                  "\"order\":-4294967286}"), FDS_INVALID);
+    assert_int_equal(set_stage(r, "{\"key\":\"demo\",\"order\":99999}"), FDS_OK);
+    fds_replica_close(r);
+}
+
 static void field_definitions(void **state)
 {
     (void)state;
@@ -329,6 +349,7 @@ int main(void)
         cmocka_unit_test(builtin_stages),
         cmocka_unit_test(stage_definitions),
         cmocka_unit_test(field_definitions),
+        cmocka_unit_test(integers_past_32_bits),
         cmocka_unit_test(shipped_templates),
         cmocka_unit_test(template_is_atomic),
     };
