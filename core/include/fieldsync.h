@@ -444,7 +444,9 @@ FDS_API int fds_plan_add_text(fds_replica *r, const char *customer,
 FDS_API int fds_today_text(fds_replica *r, const char *date, char **out);
 FDS_API int fds_conflicts_text(fds_replica *r, char **out);
 /* The session's counters as {"pushed","pulled","conflicts","refused",
-** "revoked","state"}: new fields are added as keys, so a binding does not
+** "revoked","device_reset","server_restored","resent","relay_dropped",
+** "repaired","repaired_records","state","notes":[TEXT...],
+** "clock_skew_ms" (only when known)}: new fields are added as keys, so a binding does not
 ** depend on the layout of fds_session_stats.  malloc'd (fds_free), NULL
 ** only when out of memory. */
 FDS_API char *fds_session_stats_text(const fds_session *s);

@@ -197,15 +197,32 @@ char *fds_session_stats_text(const fds_session *s)
 {
     fds_session_stats st;
     fds_session_stats_get(s, &st);
-    json_t *j = json_pack("{sIsIsIsIsIsi}",
+    /* Every member of fds_session_stats by name, so a binding never
+    ** depends on the struct's layout; notes (reset, restore, dropped
+    ** relays) as the array fds_session_notes holds. */
+    const json_t *notes = fds_session_notes(s);    /* never NULL */
+    json_t *j = json_pack("{sIsIsIsIsIsbsbsIsIsIsIsisO}",
                           "pushed", (json_int_t)st.pushed,
                           "pulled", (json_int_t)st.pulled,
                           "conflicts", (json_int_t)st.conflicts,
                           "refused", (json_int_t)st.refused,
                           "revoked", (json_int_t)st.revoked,
-                          "state", fds_session_state(s));
+                          "device_reset", st.device_reset,
+                          "server_restored", st.server_restored,
+                          "resent", (json_int_t)st.resent,
+                          "relay_dropped", (json_int_t)st.relay_dropped,
+                          "repaired", (json_int_t)st.repaired,
+                          "repaired_records", (json_int_t)st.repaired_records,
+                          "state", fds_session_state(s),
+                          "notes", (json_t *)notes);   /* O: a new ref */
     if (j == NULL)
         return NULL;
+    if (st.clock_known &&
+        json_object_set_new(j, "clock_skew_ms",
+                            json_integer((json_int_t)st.clock_skew_ms)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
     char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(j);
     return text;
