@@ -34,6 +34,8 @@ FDS_PACKAGES=(
     ca-certificates
     libc-bin            # iconv, used by the UTF-8 tests
     locales             # locale-gen: zh_CN.UTF-8, the CLI's pinyin name order
+    faketime            # libfaketime: tests/faults moves the CLI's clock years
+                        # off to check the TLS certificate-date error (rule 14)
 )
 
 web_args=()

@@ -22,7 +22,6 @@
 ** One thread, poll(); each direction has one buffer that is refilled only
 ** once written out, so a slow side slows the other (like TCP).
 */
-#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
