@@ -119,12 +119,41 @@ static int step_done(fds_replica *r, sqlite3_stmt *st, const char *what)
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, what);
 }
 
+/* The counter and hlc are cached in the handle and written back by
+** flush_clock.  Another process may have written this replica since this
+** handle last looked (the CLI editing beside a running `sync --watch`):
+** without this, the watch's next pulled page wrote its stale counter back
+** and the CLI's next edit reused a counter the server had already
+** accepted, which it then acked and dropped as already seen (found by
+** tests/faults/test_devices.c, issue 10).  Read inside the transaction,
+** so a writer that commits after this read makes our write fail busy
+** instead of being overwritten. */
+static int reload_clock(fds_replica *r)
+{
+    int64_t v = 0;
+    int rc = fds__meta_get_i64(r, "counter", 0, &v);
+    if (rc == FDS_OK && (uint64_t)v > r->counter)
+        r->counter = (uint64_t)v;
+    if (rc == FDS_OK)
+        rc = fds__meta_get_i64(r, "hlc", 0, &v);
+    if (rc == FDS_OK && (uint64_t)v > r->hlc)
+        r->hlc = (uint64_t)v;
+    return rc;
+}
+
 int fds__begin(fds_replica *r)
 {
     int rc = step_done(r, fds__stmt(r, FDS__ST_SAVEPOINT, "SAVEPOINT fds"),
                        "starting transaction");
     if (rc == FDS_OK)
         r->tx_depth++;
+    if (rc == FDS_OK && r->tx_depth == 1 && (rc = reload_clock(r)) != FDS_OK) {
+        step_done(r, fds__stmt(r, FDS__ST_ROLLBACK_TO, "ROLLBACK TO fds"),
+                  "rolling back");
+        step_done(r, fds__stmt(r, FDS__ST_RELEASE, "RELEASE fds"),
+                  "rolling back");
+        r->tx_depth--;
+    }
     return rc;
 }
 
