@@ -19,8 +19,9 @@
 **          after 2 KB..240 KB; stall after 0..64 KB (nothing more moves,
 **          closed after 8 s); slow (about 200 KB/s, chunks of 1..4 KB every
 **          10 ms).  The same seed gives the same sequence of choices.
-** One thread, poll(); each direction has one buffer that is refilled only
-** once written out, so a slow side slows the other (like TCP).
+** One thread, poll(), no blocking call on a connection; each direction
+** has one buffer that is refilled only once written out, so a slow side
+** slows the other (like TCP).
 */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -154,7 +155,9 @@ static int pump_dir(pconn *p, int from, int to, dir *d, short rev, short wev,
             want = (size_t)(p->limit - p->passed);
         if (want == 0)
             return p->mode == M_CUT ? -1 : 0;
-        ssize_t n = read(from, d->buf, want);
+        ssize_t n = recv(from, d->buf, want, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return 0;
         if (n <= 0)
             return -1;
         d->len = (size_t)n;
@@ -162,8 +165,11 @@ static int pump_dir(pconn *p, int from, int to, dir *d, short rev, short wev,
         p->passed += n;
     }
     if (d->len > d->off && (wev & POLLOUT)) {
-        ssize_t n = send(to, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
-        if (n < 0 && errno != EAGAIN)
+        /* Never block: a peer that stops reading (the server throttling
+        ** a session) must not freeze every other connection. */
+        ssize_t n = send(to, d->buf + d->off, d->len - d->off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
         if (n > 0)
             d->off += (size_t)n;

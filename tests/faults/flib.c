@@ -38,6 +38,10 @@ static char **make_env(const char *const *extra)
                           "HOME", NULL};
     for (size_t i = 0; pass[i]; i++) {
         const char *v = getenv(pass[i]);
+        size_t kl = strlen(pass[i]);
+        for (size_t j = 0; v && extra && extra[j]; j++)
+            if (strncmp(extra[j], pass[i], kl) == 0 && extra[j][kl] == '=')
+                v = NULL;           /* the caller's value wins */
         if (v && n < 38) {
             char *e = malloc(strlen(pass[i]) + strlen(v) + 2);
             sprintf(e, "%s=%s", pass[i], v);
