@@ -15,10 +15,12 @@
 **          handshake that hangs.
 **   cut    forward, and close both sides once BYTES (both directions
 **          together) have passed: a link that drops every BYTES.
-**   chaos  a seeded schedule picks, connection by connection: pass; cut
-**          after 2 KB..240 KB; stall after 0..64 KB (nothing more moves,
-**          closed after 8 s); slow (about 200 KB/s, chunks of 1..4 KB every
-**          10 ms).  The same seed gives the same sequence of choices.
+**   chaos  a seeded schedule picks, connection by connection: pass (35 %);
+**          cut after 1 KB..256 KB (35 %); stall after 256 B..128 KB
+**          (12 %: nothing more moves, closed after 8 s); slow (18 %: about
+**          250 KB/s, chunks of 1..4 KB every 10 ms).  Byte counts are
+**          spread evenly over powers of two, so the TLS handshake, small
+**          messages and large pushes are all hit.  The same seed gives the same sequence of choices.
 ** One thread, poll(), no blocking call on a connection; each direction
 ** has one buffer that is refilled only once written out, so a slow side
 ** slows the other (like TCP).
@@ -85,6 +87,14 @@ static long long rnd_range(long long lo, long long hi)
     return lo + (long long)(rnd() % (uint64_t)(hi - lo + 1));
 }
 
+/* A byte count spread evenly over powers of two, 2^lo .. 2^hi: as many
+** cuts inside the TLS handshake (a few KB) as inside a large push. */
+static long long log_bytes(int lo, int hi)
+{
+    int b = (int)rnd_range(lo, hi - 1);
+    return (1LL << b) + rnd_range(0, (1LL << b) - 1);
+}
+
 static void drop(pconn *p, const char *why)
 {
     if (g_verbose)
@@ -123,10 +133,10 @@ static void choose(pconn *p, int mode, long long cut)
             p->mode = M_PASS;
         } else if (r < 70) {
             p->mode = M_CUT;
-            p->limit = rnd_range(2048, 240 * 1024);
+            p->limit = log_bytes(10, 18);
         } else if (r < 82) {
             p->mode = M_STALL;
-            p->limit = rnd_range(0, 64 * 1024);
+            p->limit = log_bytes(8, 17);
         } else {
             p->mode = M_SLOW;
         }

@@ -33,7 +33,7 @@
 
 #include "flib.h"
 
-#define ROUNDS    8
+#define ROUNDS    10
 #define ROUND_MS  9000          /* a round's syncs are killed after this */
 #define N_DEV     4
 
