@@ -422,11 +422,17 @@ static void test_devices_through_faults(void **state)
     for (int i = 0; i < N_DEV; i++) {
         if (!g_d[i].watch)
             continue;
-        int status;
-        if (waitpid(g_d[i].pid, &status, WNOHANG) != 0) {
+        int status = 0;
+        pid_t w = waitpid(g_d[i].pid, &status, WNOHANG);
+        if (w != 0) {
             char *l = fl_slurp(watch_log);
-            fail_msg("%s: sync --watch died during the faults: %s",
-                     g_d[i].name, l);
+            for (char *q = l; *q; q++)      /* one line in cmocka's output */
+                if (*q == '\n')
+                    *q = '|';
+            fail_msg("%s: sync --watch died during the faults (waitpid %d,"
+                     " exit %d, signal %d): %s", g_d[i].name, (int)w,
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+                     WIFSIGNALED(status) ? WTERMSIG(status) : 0, l);
         }
         kill(g_d[i].pid, SIGTERM);
         assert_int_equal(th_reap(&g_s, g_d[i].pid, 10000), 0);
