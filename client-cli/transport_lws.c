@@ -94,7 +94,7 @@ typedef struct conn {
     ** a device clock off by years must be told as such, not as a wrong
     ** CA file (rule 14). */
     int cert_date_err;
-    char cert_window[96];
+    char cert_window[160];
     lws_sorted_usec_list_t tick;
 } conn;
 
@@ -401,7 +401,8 @@ static int connect_now(conn *c)
     ci.ssl_connection = LCCSCF_USE_SSL;
     ci.retry_and_idle_policy = &idle_policy;
     /* No ci.pwsi: lws would write into c->wsi behind our back.  c->wsi is
-    ** only ever set here and cleared by forget_wsi(); a failure inside the
+    ** only ever set here, and cleared before anything frees the wsi
+    ** (lost(), the deadlines in tick_cb, WSI_DESTROY); a failure inside the
     ** call arrives as CONNECTION_ERROR with c->wsi still NULL, so it is
     ** handled (by our return value) exactly once. */
     c->attempt_ms = now_ms();
@@ -444,7 +445,7 @@ static void lost(conn *c, int code, const char *why)
         gmtime_r(&t, &tm);
         strftime(now_s, sizeof now_s, "%Y-%m-%d %H:%M UTC", &tm);
         finish(c, code, "server unreachable: TLS handshake failed: by this "
-               "device's clock (%s) the server's certificate %s (%s); "
+               "device's clock (%s) the server's certificate chain %s (%s); "
                "check the device's date and time", now_s,
                c->cert_date_err == X509_V_ERR_CERT_NOT_YET_VALID
                    ? "is not valid yet" : "has expired",
@@ -612,8 +613,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                 char from[16], to[16];
                 strftime(from, sizeof from, "%Y-%m-%d", &a);
                 strftime(to, sizeof to, "%Y-%m-%d", &b);
+                char cn[64] = "";
+                X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+                                          NID_commonName, cn, sizeof cn);
                 snprintf(c->cert_window, sizeof c->cert_window,
-                         "it is valid from %s to %s", from, to);
+                         "\"%s\" is valid from %s to %s",
+                         cn[0] ? cn : "?", from, to);
             }
         }
         return 0;
