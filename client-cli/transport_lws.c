@@ -18,6 +18,9 @@
 
 #include <libwebsockets.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +83,18 @@ typedef struct conn {
     int64_t retry_at_ms;        /* 0 = no reconnect pending */
     int64_t outbox_poll_ms;     /* next outbox look in watch mode */
     int timeout_s;
+    /* Changes per push for the next session (adaptive batches, issue 10):
+    ** halved after a connection ended with pushes unacknowledged, grown
+    ** back by acks inside the session.  Carried across reconnects here and
+    ** across one-shot runs in replica meta "push_limit" (cli_sync). */
+    int push_limit;
+    /* The first certificate date failure OpenSSL reported during this
+    ** connection's handshake (X509_V_ERR_CERT_NOT_YET_VALID or
+    ** _HAS_EXPIRED, 0 if none), with the validity of that certificate:
+    ** a device clock off by years must be told as such, not as a wrong
+    ** CA file (rule 14). */
+    int cert_date_err;
+    char cert_window[160];
     lws_sorted_usec_list_t tick;
 } conn;
 
@@ -204,6 +219,14 @@ static void end_session(conn *c)
 {
     if (!c->sess)
         return;
+    /* A link that drops in the middle of a push (one that cuts every N
+    ** bytes, say) would fail the same way forever with the same batches:
+    ** halve them for the next attempt, down to one change, so each attempt
+    ** gets something acked.  Acks in the session doubled it back. */
+    int lim = fds_session_push_limit(c->sess);
+    if (fds_session_push_unacked(c->sess) > 0)
+        lim = lim > 1 ? lim / 2 : 1;
+    c->push_limit = lim;
     c->total = stats_so_far(c);
     fds_session_free(c->sess);
     c->sess = NULL;
@@ -373,19 +396,25 @@ static int connect_now(conn *c)
     ci.local_protocol_name = LOCAL_NAME;
     ci.ssl_connection = LCCSCF_USE_SSL;
     ci.retry_and_idle_policy = &idle_policy;
-    ci.pwsi = &c->wsi;
+    /* No ci.pwsi: lws would write into c->wsi behind our back.  c->wsi is
+    ** only ever set here, and cleared before anything frees the wsi
+    ** (lost(), the deadlines in tick_cb, WSI_DESTROY); a failure inside the
+    ** call arrives as CONNECTION_ERROR with c->wsi still NULL, so it is
+    ** handled (by our return value) exactly once. */
     c->attempt_ms = now_ms();
     c->retry_at_ms = 0;
     c->closing = 0;
     c->established = 0;
-    if (!lws_client_connect_via_info(&ci)) {
-        c->wsi = NULL;
-        return -1;
-    }
-    return 0;
+    c->cert_date_err = 0;
+    c->cert_window[0] = '\0';
+    c->wsi = NULL;
+    c->wsi = lws_client_connect_via_info(&ci);
+    return c->wsi ? 0 : -1;
 }
 
-/* A connection attempt failed or an established one dropped. */
+/* A connection attempt failed or an established one dropped.  The caller
+** has already let go of the wsi (c->wsi is NULL or about to be freed by
+** lws): nothing here or after touches it. */
 static void lost(conn *c, int code, const char *why)
 {
     c->wsi = NULL;
@@ -405,7 +434,19 @@ static void lost(conn *c, int code, const char *why)
     }
     if (code == 5)
         finish(c, 5, "token refused by the server (%s)", why);
-    else if (strstr(why, "SSL") || strstr(why, "ssl") || strstr(why, "tls"))
+    else if (c->cert_date_err) {
+        char now_s[40];
+        time_t t = time(NULL);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(now_s, sizeof now_s, "%Y-%m-%d %H:%M UTC", &tm);
+        finish(c, code, "server unreachable: TLS handshake failed: by this "
+               "device's clock (%s) the server's certificate chain %s (%s); "
+               "check the device's date and time", now_s,
+               c->cert_date_err == X509_V_ERR_CERT_NOT_YET_VALID
+                   ? "is not valid yet" : "has expired",
+               c->cert_window[0] ? c->cert_window : "validity unknown");
+    } else if (strstr(why, "SSL") || strstr(why, "ssl") || strstr(why, "tls"))
         finish(c, code, "server unreachable: TLS handshake failed (is the"
                " CA file the server's ca.pem, and is %s in its certificate?):"
                " %s", c->host, why);
@@ -443,10 +484,17 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     /* Deadlines: a connection that never comes up, a server that stops
     ** answering in the middle of a sync. */
     if (c->wsi && !c->established && now - c->attempt_ms > c->timeout_s * 1000LL) {
+        /* Our deadline comes before lws' own (timeout_secs is longer, see
+        ** cli_sync), so this wsi is still alive: WSI_DESTROY would have
+        ** cleared c->wsi otherwise.  Let go of it first, then kill it. */
         struct lws *w = c->wsi;
+        char why[400];
         c->wsi = NULL;
         lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        lost(c, 4, "connection timed out");
+        snprintf(why, sizeof why, "no answer from %s:%d within %d s (TCP or"
+                 " TLS handshake never completed)", c->host, c->port,
+                 c->timeout_s);
+        lost(c, 4, why);
     } else if (c->wsi && c->established && c->sess &&
                fds_session_state(c->sess) != FDS_SESSION_IDLE &&
                now - c->last_rx_ms > c->timeout_s * 1000LL) {
@@ -518,6 +566,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         /* The checksum safety net: once per session, and in a long watch
         ** at most every CLI_SUMS_WATCH_MS (docs/internals/trust.md). */
         fds_session_set_sums(c->sess, 1, c->o->watch ? CLI_SUMS_WATCH_MS : 0);
+        fds_session_set_push_limit(c->sess, c->push_limit);
         pump(c);
         return 0;
 
@@ -546,6 +595,43 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (c->done && !c->closing)
             return -1;
         return write_next(c, wsi);
+
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION: {
+        /* user: the X509_STORE_CTX; len: OpenSSL's verdict so far.  Only
+        ** noted, never changed: lws still refuses what OpenSSL refused. */
+        X509_STORE_CTX *xs = user;
+        int e = xs ? X509_STORE_CTX_get_error(xs) : 0;
+        if (!len && !c->cert_date_err &&
+            (e == X509_V_ERR_CERT_NOT_YET_VALID ||
+             e == X509_V_ERR_CERT_HAS_EXPIRED)) {
+            X509 *x = X509_STORE_CTX_get_current_cert(xs);
+            struct tm a, b;
+            c->cert_date_err = e;
+            if (x && ASN1_TIME_to_tm(X509_get0_notBefore(x), &a) == 1 &&
+                ASN1_TIME_to_tm(X509_get0_notAfter(x), &b) == 1) {
+                char from[16], to[16];
+                strftime(from, sizeof from, "%Y-%m-%d", &a);
+                strftime(to, sizeof to, "%Y-%m-%d", &b);
+                char cn[64] = "";
+                X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+                                          NID_commonName, cn, sizeof cn);
+                snprintf(c->cert_window, sizeof c->cert_window,
+                         "\"%s\" is valid from %s to %s",
+                         cn[0] ? cn : "?", from, to);
+            }
+        }
+        return 0;
+    }
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* The last word on any wsi: if lws frees ours without a
+        ** CONNECTION_ERROR or CLIENT_CLOSED first (its own timeout in the
+        ** middle of a TLS handshake does), the pointer must not outlive it:
+        ** the 1 s timer would otherwise call lws_set_timeout on freed
+        ** memory (issue 10: exit 139 after a 30 s stall). */
+        if (c->wsi == wsi)
+            lost(c, 4, "connection closed before it was established");
+        return 0;
 
     case LWS_CALLBACK_CLIENT_CLOSED:
         if (c->wsi != wsi)
@@ -604,6 +690,29 @@ static const struct lws_extension client_extensions[] = {
      "permessage-deflate; client_max_window_bits"},
     {NULL, NULL, NULL}};
 
+/* Replica meta "push_limit": changes per push the next sync starts with
+** (absent: FDSP_MAX_BATCH). */
+static int push_limit_load(fds_replica *r)
+{
+    char *v = NULL;
+    int lim = FDSP_MAX_BATCH;
+    if (fds_meta_get(r, "push_limit", &v) == FDS_OK && v) {
+        long n = strtol(v, NULL, 10);
+        if (n >= 1 && n <= FDSP_MAX_BATCH)
+            lim = (int)n;
+    }
+    free(v);
+    return lim;
+}
+
+static void push_limit_save(fds_replica *r, int lim)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%d", lim);
+    /* Best effort: losing it only costs a full-size first batch. */
+    (void)fds_meta_set(r, "push_limit", v);
+}
+
 int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
              char *err, size_t errlen)
 {
@@ -616,6 +725,16 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     c->r = r;
     c->o = o;
     c->timeout_s = o->timeout_secs > 0 ? o->timeout_secs : 30;
+    /* FIELDSYNC_TIMEOUT=SECONDS (1..3600) overrides the deadline: tests use
+    ** it to see a stalled server in seconds, and a rep on a very slow link
+    ** can raise it (client-cli/README.md). */
+    const char *tenv = getenv("FIELDSYNC_TIMEOUT");
+    if (o->timeout_secs <= 0 && tenv && *tenv) {
+        char *end;
+        long t = strtol(tenv, &end, 10);
+        if (*end == '\0' && t >= 1 && t <= 3600)
+            c->timeout_s = (int)t;
+    }
     if (!o->server || parse_url(c, o->server) != 0) {
         snprintf(err, errlen, "bad server address \"%s\" (expected"
                  " wss://HOST:PORT)", o->server ? o->server : "");
@@ -653,7 +772,10 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     }
     info.ssl_client_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
                                   SSL_OP_NO_TLSv1_1;
-    info.timeout_secs = (unsigned int)c->timeout_s;
+    /* lws' own deadline (handshake steps) comes well after ours, so our
+    ** timer, which knows what to tell the rep, is the one that acts; lws'
+    ** remains a backstop (WSI_DESTROY handles it). */
+    info.timeout_secs = (unsigned int)c->timeout_s + 15;
     info.user = c;
     c->ctx = lws_create_context(&info);
     if (!c->ctx) {
@@ -675,6 +797,11 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
 
     c->started_ms = now_ms();
     fds_outbox_count(r, &c->outbox_start);
+    /* The batch limit the last run ended with: a one-shot `sync` is its own
+    ** process, so without this every run over a link that cuts would start
+    ** at full batches again and never progress. */
+    int saved_limit = push_limit_load(r);
+    c->push_limit = saved_limit;
     lws_sul_schedule(c->ctx, 0, &c->tick, tick_cb, TICK_US);
     if (connect_now(c) != 0)
         lost(c, 4, "cannot start a connection");
@@ -697,6 +824,8 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
         fprintf(stderr, "syncing: done, pushed %lld, pulled %lld\n",
                 (long long)c->total.pushed, (long long)c->total.pulled);
 
+    if (c->push_limit != saved_limit)
+        push_limit_save(r, c->push_limit);
     *st = c->total;
     int code = c->code;
     if (code != 0)

@@ -44,6 +44,8 @@ FDS_PACKAGES=(
     libsqlite3-dev:armhf libjansson-dev:armhf libcmocka-dev:armhf  # the same libraries for ARM
     openjdk-17-jdk-headless     # javac/java for tests/jvm
     libjna-java                 # JNA: Java calls libfieldsync with no JNI code of ours
+    faketime            # libfaketime: tests/faults moves the CLI's clock years
+                        # off to check the TLS certificate-date error (rule 14)
 )
 
 # The :arm64 and :armhf packages above need those architectures known to

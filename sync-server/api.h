@@ -48,6 +48,8 @@ typedef struct fsv_api {
     int live_timer;                 /* live_sul scheduled */
     int64_t live_head;              /* head last announced */
     unsigned live_ticks;            /* credentials re-checked every 4th */
+    int64_t live_dv;                /* store data_version at the last check */
+    int live_recheck;               /* a socket joined: check all next time */
 } fsv_api;
 
 /* Create/free the API state; web_dir as given by --web (may be NULL). */
@@ -129,6 +131,10 @@ int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u,
 /* Same for a /live upgrade, from the raw header values; 0 ok, -1 refused. */
 int fsv_auth_headers(fsv_api *api, const char *auth, const char *cookie,
                      fsv_user *u);
+/* Without touching the store: 0 if the cookie no longer names a login
+** session (expired or signed out), 1 otherwise (a bearer token is only
+** ever refused by the store: fsv_auth_headers). */
+int fsv_auth_known(fsv_api *api, const char *auth, const char *cookie);
 void fsv_api_login(fsv_api *api, const fsv_req *q, fsv_resp *resp);
 void fsv_api_logout(fsv_api *api, const fsv_req *q, fsv_resp *resp);
 void fsv_api_me(fsv_api *api, const fsv_req *q, fsv_resp *resp);

@@ -138,6 +138,13 @@ int fsv_auth_headers(fsv_api *api, const char *auth, const char *cookie,
     return check_hash(api->srv->store, w->token_hash, u) == FSV_OK ? 0 : -1;
 }
 
+int fsv_auth_known(fsv_api *api, const char *auth, const char *cookie)
+{
+    if (auth && auth[0])
+        return 1;
+    return cookie && find_session(api, cookie) != NULL;
+}
+
 int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u, fsv_resp *resp)
 {
     if (fsv_auth_headers(api, q->auth, q->cookie, u) == 0)

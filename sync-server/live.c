@@ -88,17 +88,29 @@ static void tick(lws_sorted_usec_list_t *sul)
     if (!api->live)
         return;                     /* rescheduled by the next socket */
     /* Once a second: a revoked token, a disabled user, a signed-out or
-    ** expired session ends the socket with a bye. */
-    if (++api->live_ticks % 4 == 0)
+    ** expired session ends the socket with a bye.  Login sessions live in
+    ** memory and are checked every time; the store (tokens, users) only
+    ** when another process committed since the last look (PRAGMA
+    ** data_version, as for sync sessions in ws_sync.c): an idle dashboard
+    ** costs no query per socket per second. */
+    if (++api->live_ticks % 4 == 0) {
+        int64_t dv = 0;
+        int changed = api->live_recheck ||
+                      fsv_store_data_version(api->srv->store, &dv) != FSV_OK ||
+                      dv != api->live_dv;
+        api->live_dv = dv;
+        api->live_recheck = 0;
         for (fsv_live *l = api->live; l; l = l->next) {
             fsv_user u;
             if (!l->bye_pending &&
-                fsv_auth_headers(api, l->auth, l->cookie, &u) != 0) {
+                (changed ? fsv_auth_headers(api, l->auth, l->cookie, &u) != 0
+                         : !fsv_auth_known(api, l->auth, l->cookie))) {
                 l->bye_pending = 1;
                 snprintf(l->bye, sizeof l->bye, "session expired or token revoked");
                 lws_callback_on_writable(l->wsi);
             }
         }
+    }
     if (fsv_store_head(api->srv->store, &head) == FSV_OK && head > api->live_head) {
         for (fsv_live *l = api->live; l; l = l->next)
             if (sees_new(api->srv->store, &l->user, api->live_head, head)) {
@@ -184,6 +196,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
             fsv_store_head(api->srv->store, &api->live_head);
         l->next = api->live;
         api->live = l;
+        api->live_recheck = 1;
         l->linked = 1;
         schedule(api);
         lws_callback_on_writable(wsi);

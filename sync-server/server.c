@@ -165,6 +165,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     while (n >= 0 && srv.sessions && fsv_now_ms() < deadline)
         n = lws_service(srv.ctx, 0);
     lws_sul_cancel(&srv.tick);
+    lws_sul_cancel(&srv.auth_tick);
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
     fsv_api_free(srv.api);

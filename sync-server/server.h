@@ -47,6 +47,12 @@ typedef struct fsv_server {
     struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
     struct fsv_authlim *authlim;    /* failed logins per address (authlim.c) */
     uint64_t hlc;                   /* the server's HLC (rule 14, sync_trust.c) */
+    /* Token re-checks (ws_sync.c auth_tick): one timer for all sessions,
+    ** running while any is connected; the store's data_version it last
+    ** saw, -1 to re-check every session on the next tick. */
+    lws_sorted_usec_list_t auth_tick;
+    int auth_timer;
+    int64_t auth_dv;
 } fsv_server;
 
 /* One sync connection (lws allocates and frees it as per-session data). */
@@ -80,7 +86,6 @@ typedef struct fsv_session {
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
     /* Security (docs/SECURITY.md). */
-    lws_sorted_usec_list_t auth_sul;    /* re-checks the token every second */
     int rate_warned;            /* rate_limited sent (once per connection) */
     int64_t vis_done;           /* visibility events handled up to this seq */
     fdsp_change *resend;        /* full state still to send (assign/share) */

@@ -158,9 +158,18 @@ int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
 
 /* ---- Security (docs/SECURITY.md) ---------------------------------------------- */
 /* 1 in *live if token_id exists, is not revoked and its user is enabled.
-** Run by every live session once a second, so a `token revoke` or
-** `user disable` made by another process closes the session at once. */
+** Run for every connected session when fsv_store_data_version() changed,
+** so a `token revoke` or `user disable` made by another process closes
+** the session at once (ws_sync.c auth_tick). */
 int fsv_store_token_live(fsv_store *s, const char *token_id, int *live);
+
+/* SQLite's PRAGMA data_version of the server's connection: it changes
+** whenever another connection (another process: `token revoke`, `user
+** disable`, `user add`, ...) has committed, and never for this
+** connection's own commits.  One cheap call tells the server whether
+** anything written elsewhere could have revoked a live token, so the
+** per-session checks run only then (store_sqlite_api.c). */
+int fsv_store_data_version(fsv_store *s, int64_t *version);
 
 /* Note that the change appended as `seq` may have changed who sees
 ** `customer`: it wrote the customer's owner (user = the owner before it) or

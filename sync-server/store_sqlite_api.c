@@ -112,3 +112,18 @@ int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
     sqlite3_finalize(st);
     return ret;
 }
+
+/* Prepared per call like the rest of this file: once a second at most. */
+int fsv_store_data_version(fsv_store *s, int64_t *version)
+{
+    sqlite3_stmt *st = NULL;
+    *version = 0;
+    if (sqlite3_prepare_v2(db_of(s), "PRAGMA data_version", -1, &st,
+                           NULL) != SQLITE_OK)
+        return FSV_ERROR;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? FSV_OK : FSV_ERROR;
+}

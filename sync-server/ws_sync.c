@@ -347,30 +347,65 @@ static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
     return 0;
 }
 
-/* Once a second: is the token still live?  `token revoke` and `user
-** disable` run in another process; this is how the serving process learns
-** of them and closes the connection at once (docs/SECURITY.md). */
-static void auth_check(lws_sorted_usec_list_t *sul)
+/* Is the token of s still live?  If not, tell the device and close. */
+static void auth_check(fsv_session *s)
 {
-    fsv_session *s = lws_container_of(sul, fsv_session, auth_sul);
+    int live = 1;
     if (s->close_after_send)
         return;
-    int live = 1;
     if (fsv_store_token_live(s->srv->store, s->token_id, &live) != FSV_OK) {
         fsv_warn("token check for %s: %s", s->user.name,
                  fsv_store_errmsg(s->srv->store));
         live = 1;   /* a storage hiccup is not a revocation: check again */
+        s->srv->auth_dv = -1;
     }
-    if (live) {
-        lws_sul_schedule(lws_get_context(s->wsi), 0, &s->auth_sul, auth_check,
-                         AUTH_CHECK_US);
+    if (live)
         return;
-    }
     fsv_info("closing user=%s device=%s token=%s: token revoked or user"
              " disabled", s->user.name, s->device[0] ? s->device : "-",
              s->token_id);
     fsv_sess_error(s, FDSP_E_AUTH, 0, 1, "token revoked or user disabled");
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, FATAL_CLOSE_S);
+}
+
+/* Once a second, for all sessions together: `token revoke` and `user
+** disable` run in another process, and this is how the serving process
+** learns of them and closes the connections at once (docs/SECURITY.md).
+** An idle server must cost nothing per connection, so each tick asks the
+** store one question, "did another process commit since the last tick?"
+** (PRAGMA data_version), and checks the sessions' tokens only when it
+** did.  Issue 10: a token query per connection per second cost about half
+** a core at 3,000 idle devices. */
+static void auth_tick(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, auth_tick);
+    int64_t dv = 0;
+    srv->auth_timer = 0;
+    if (!srv->sessions)
+        return;                     /* rescheduled by the next connection */
+    if (fsv_store_data_version(srv->store, &dv) != FSV_OK) {
+        fsv_warn("token checks: %s", fsv_store_errmsg(srv->store));
+        dv = -1;                    /* check every session, and again next time */
+    }
+    if (dv == -1 || dv != srv->auth_dv) {
+        srv->auth_dv = dv;
+        for (fsv_session *s = srv->sessions; s; s = s->next)
+            auth_check(s);
+    }
+    srv->auth_timer = 1;
+    lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);
+}
+
+/* A session joined: make sure the timer runs.  A timer that was stopped
+** (no sessions) has no baseline: its first tick checks every session, so
+** a revocation committed between this session's sign-in and now is seen. */
+static void auth_watch(fsv_server *srv)
+{
+    if (srv->auth_timer)
+        return;
+    srv->auth_timer = 1;
+    srv->auth_dv = -1;
+    lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);
 }
 
 int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -406,7 +441,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->connected_ms = fsv_now_ms();
         s->rate_start_ms = s->connected_ms;
         link_session(s);
-        lws_sul_schedule(ctx, 0, &s->auth_sul, auth_check, AUTH_CHECK_US);
+        auth_watch(srv);
         fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
                  s->user.role, s->token_id, s->peer);
         return 0;
@@ -425,7 +460,6 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (!s || !s->srv)
             return 0;
         lws_sul_cancel(&s->rate_sul);
-        lws_sul_cancel(&s->auth_sul);
         for (size_t i = s->resend_pos; i < s->n_resend; i++)
             fdsp_change_clear(&s->resend[i]);
         free(s->resend);

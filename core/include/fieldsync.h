@@ -371,6 +371,23 @@ FDS_API void fds_session_set_sums(fds_session *s, int on, int64_t interval_ms);
 /* The replica's bucket checksums (one full scan in a read transaction). */
 FDS_API int fds_replica_sums(fds_replica *r, uint64_t sums[FDSP_SUM_BUCKETS]);
 
+/* Adaptive push batches, for links that drop after a number of bytes.  A
+** push carries at most the session's push limit of changes (initially
+** FDSP_MAX_BATCH; still halved further if a batch would not fit in one
+** frame).  Every ack doubles the limit, up to FDSP_MAX_BATCH, so a good
+** link gets back to full batches quickly.  The session never lowers it
+** itself: a transport whose connection ended with changes still
+** unacknowledged (fds_session_push_unacked() > 0 just before
+** fds_session_free) should start the next session at half of
+** fds_session_push_limit(), down to 1, so a link that cuts every N bytes
+** still acks something on each attempt.  set: n <= 0 or above
+** FDSP_MAX_BATCH means FDSP_MAX_BATCH.  push_limit: the current limit
+** (after the doublings of this session's acks).  push_unacked: changes
+** pushed in this session and not yet acknowledged. */
+FDS_API void fds_session_set_push_limit(fds_session *s, int n);
+FDS_API int fds_session_push_limit(const fds_session *s);
+FDS_API int64_t fds_session_push_unacked(const fds_session *s);
+
 /* Pulled pages overlap the server's work with ours.  A received page of
 ** changes that says "more" is held, not applied, and the next
 ** fds_session_next() gives the pull for the page after it first, so the

@@ -128,6 +128,8 @@ struct fds_replica {
     uint64_t hlc;               /* last hlc (mirrors meta) */
     int tx_depth;               /* savepoint nesting depth */
     int meta_dirty;             /* counter/hlc changed since last saved */
+    int clock_checked;          /* counter/hlc re-read from meta in this
+                                ** outermost transaction (regstore.c) */
     int durable;                /* 1: a file at synchronous=FULL (not :memory:) */
     int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];

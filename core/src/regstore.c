@@ -197,6 +197,31 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "appending to log");
 }
 
+/* The counter and hlc are cached in the handle.  Another process may have
+** written this replica since the handle last looked (the CLI editing
+** beside a running `sync --watch`): once per outermost transaction, before
+** the first local write takes a counter, take the stored ones if they are
+** ahead, so no counter is used twice (issue 10).  Read in the write's own
+** transaction, which has already read (and will write) the replica, so a
+** writer committing after this read makes ours fail busy instead of
+** racing it. */
+static int clock_refresh(fds_replica *r)
+{
+    int64_t v = 0;
+    if (r->clock_checked)
+        return FDS_OK;
+    int rc = fds__meta_get_i64(r, "counter", 0, &v);
+    if (rc == FDS_OK && (uint64_t)v > r->counter)
+        r->counter = (uint64_t)v;
+    if (rc == FDS_OK)
+        rc = fds__meta_get_i64(r, "hlc", 0, &v);
+    if (rc == FDS_OK && (uint64_t)v > r->hlc)
+        r->hlc = (uint64_t)v;
+    if (rc == FDS_OK)
+        r->clock_checked = 1;
+    return rc;
+}
+
 /* One local write (body of fds__write1, inside a transaction).  `cur` is
 ** the register as stored, when the caller has already loaded it; NULL to
 ** load it here.  `fresh`: the record has no register at all (checked by
@@ -224,6 +249,10 @@ static int write_one(fds_replica *r, const char *tbl, const char *rid,
     if (rc != FDS_OK)
         return fds__error(r, rc, "out of memory");
 
+    if ((rc = clock_refresh(r)) != FDS_OK) {
+        fds__vv_clear(&c.vv);
+        return rc;
+    }
     int64_t now = fds__now_ms(r);
     uint64_t counter = r->counter + 1;
     uint64_t hlc = fds_hlc_next(r->hlc, now);

@@ -120,12 +120,53 @@ static int step_done(fds_replica *r, sqlite3_stmt *st, const char *what)
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, what);
 }
 
+/* Outermost transactions are BEGIN IMMEDIATE: they take the write lock
+** first, waiting up to the busy timeout for another process (the CLI
+** beside a running `sync --watch`).  A deferred one reads first, and if
+** another process commits before its first write, SQLite fails that write
+** at once with "database is locked" (a stale snapshot cannot be waited
+** out): faults_devices saw a watch die that way while the rep edited. */
+static int exec_tx(fds_replica *r, const char *sql, const char *what)
+{
+    if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fds__dberror(r, what);
+    return FDS_OK;
+}
+
+/* immediate 0: a deferred outermost transaction, for the one that mostly
+** reads (the identity at open), so opening never waits for a writer. */
+static int begin_tx(fds_replica *r, int immediate)
+{
+    int rc = FDS_OK;
+    if (immediate && r->tx_depth == 0 && sqlite3_get_autocommit(r->db) &&
+        (rc = exec_tx(r, "BEGIN IMMEDIATE", "starting transaction")) != FDS_OK)
+        return rc;
+    rc = step_done(r, fds__stmt(r, FDS__ST_SAVEPOINT, "SAVEPOINT fds"),
+                   "starting transaction");
+    if (rc != FDS_OK && r->tx_depth == 0 && !sqlite3_get_autocommit(r->db))
+        exec_tx(r, "ROLLBACK", "rolling back");
+    if (rc == FDS_OK && r->tx_depth++ == 0)
+        r->clock_checked = 0;   /* another process may write in between */
+    return rc;
+}
+
 int fds__begin(fds_replica *r)
 {
-    int rc = step_done(r, fds__stmt(r, FDS__ST_SAVEPOINT, "SAVEPOINT fds"),
-                       "starting transaction");
-    if (rc == FDS_OK)
-        r->tx_depth++;
+    return begin_tx(r, 1);
+}
+
+/* After the outermost savepoint is released: end the BEGIN IMMEDIATE. */
+static int end_outer(fds_replica *r, int rc)
+{
+    if (r->tx_depth != 0 || sqlite3_get_autocommit(r->db))
+        return rc;
+    if (rc == FDS_OK && (rc = exec_tx(r, "COMMIT", "committing transaction"))
+            == FDS_OK)
+        return FDS_OK;
+    char keep[FDS__ERRMSG_MAX];
+    memcpy(keep, r->errmsg, sizeof keep);
+    exec_tx(r, "ROLLBACK", "rolling back");
+    memcpy(r->errmsg, keep, sizeof keep);
     return rc;
 }
 
@@ -134,10 +175,17 @@ static int flush_clock(fds_replica *r)
 {
     if (!r->meta_dirty)
         return FDS_OK;
-    /* One statement for both rows (as text, like fds__meta_set_i64). */
+    /* One statement for both rows (as text, like fds__meta_set_i64).  The
+    ** counter never goes down: another process (the CLI beside a running
+    ** `sync --watch`) may have written past this handle's cached copy, and
+    ** writing the stale copy back made its next edit reuse a counter the
+    ** server had already accepted, acked and dropped as seen (issue 10,
+    ** tests/faults/test_devices.c). */
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_META_CLOCK,
         "INSERT INTO meta(key, value) VALUES('counter', ?1), ('hlc', ?2) "
-        "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+        "ON CONFLICT(key) DO UPDATE SET value = CASE WHEN key = 'counter' "
+        "AND CAST(value AS INTEGER) > CAST(excluded.value AS INTEGER) "
+        "THEN value ELSE excluded.value END");
     if (st == NULL)
         return FDS_DB;
     char counter[32], hlc[32];
@@ -165,7 +213,10 @@ int fds__end(fds_replica *r, int rc)
                        "committing transaction");
         if (rc == FDS_OK) {
             r->tx_depth--;
-            return FDS_OK;
+            rc = end_outer(r, FDS_OK);
+            if (rc != FDS_OK)
+                r->meta_dirty = 1;
+            return rc;
         }
     }
     /* Roll back this savepoint, then release it so the nesting unwinds.
@@ -181,7 +232,7 @@ int fds__end(fds_replica *r, int rc)
     r->tx_depth--;
     if (r->tx_depth == 0)
         r->meta_dirty = 1;
-    return rc;
+    return end_outer(r, rc);
 }
 
 /* Sync bookkeeping need not wait for the disk.  A pulled page and the
@@ -391,7 +442,7 @@ int fds_replica_open(const char *path, const fds_env *env,
         goto fail;
     if ((rc = fds__schema_open(r, in_memory)) != FDS_OK)
         goto fail;
-    if ((rc = fds__begin(r)) != FDS_OK)
+    if ((rc = begin_tx(r, 0)) != FDS_OK)
         goto fail;
     rc = fds__end(r, load_identity(r));
     if (rc != FDS_OK)

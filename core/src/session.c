@@ -137,6 +137,9 @@ struct fds_session {
     fds__sums_ctl sums;             /* checksum safety net (sums.c) */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
+    int push_limit;                 /* changes per push, 1..FDSP_MAX_BATCH:
+                                    ** fds_session_set_push_limit, doubled
+                                    ** by each ack (see there) */
 };
 
 static int fail(fds_session *s, int rc, const char *fmt, ...)
@@ -180,6 +183,7 @@ int fds_session_new(fds_replica *r, fds_session **out)
     s->r = r;
     s->state = FDS_SESSION_HANDSHAKE;
     s->next_batch = 1;
+    s->push_limit = FDSP_MAX_BATCH;
     int rc = fds__meta_get_i64(r, "cursor", 0, &s->cursor);
     if (rc == FDS_OK && (s->notes = json_array()) == NULL)
         rc = fds__error(r, FDS_NOMEM, "out of memory");
@@ -523,7 +527,7 @@ static int vv_arena(arena *a, const char *text, fdsp_vv *out)
     return rc;
 }
 
-/* Read up to FDSP_MAX_BATCH outbox rows after s->pushed_upto: *out and
+/* Read up to s->push_limit outbox rows after s->pushed_upto: *out and
 ** every string and vector in it live in s->mem until the next read.
 ** resend: the rows queued for re-send too, in one lseq order with the
 ** outbox (rule 13; resend_stmt), each with the user it was stored with and
@@ -541,7 +545,7 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
     if (st == NULL)
         return FDS_DB;
     sqlite3_bind_int64(st, 1, s->pushed_upto);
-    sqlite3_bind_int(st, 2, FDSP_MAX_BATCH);
+    sqlite3_bind_int(st, 2, s->push_limit);
     arena *a = &s->mem;
     arena_reset(a);
     fdsp_change *c = arena_alloc(a, FDSP_MAX_BATCH * sizeof *c);
@@ -1320,6 +1324,9 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     }
     s->stats.pushed += (int64_t)(f->n - refused - clashed);
     s->stats.refused += (int64_t)refused;
+    /* The link carried a batch: let the next ones grow back. */
+    s->push_limit = s->push_limit > FDSP_MAX_BATCH / 2 ? FDSP_MAX_BATCH
+                                                       : s->push_limit * 2;
     inflight_clear(f);
     memmove(&s->fl[k], &s->fl[k + 1], (s->n_fl - k - 1) * sizeof *f);
     s->n_fl--;
@@ -1528,4 +1535,25 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
     }
     fdsp_msg_free(m);
     return rc;
+}
+
+/* ---- Adaptive push batches (issue 10) --------------------------------------
+** Kept apart from the rest of the session so the transport can carry the
+** limit between connections; see fieldsync.h. */
+void fds_session_set_push_limit(fds_session *s, int n)
+{
+    s->push_limit = n <= 0 || n > FDSP_MAX_BATCH ? FDSP_MAX_BATCH : n;
+}
+
+int fds_session_push_limit(const fds_session *s)
+{
+    return s->push_limit;
+}
+
+int64_t fds_session_push_unacked(const fds_session *s)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < s->n_fl; i++)
+        n += (int64_t)s->fl[i].n;
+    return n;
 }

@@ -352,17 +352,34 @@ static void test_revoke_disable_live(void **state)
     th_user(sp, "bob", "rep", "north", bob);
     th_start(sp, NULL);
 
+    char carol[80];
+    th_user(sp, "carol", "rep", "north", carol);
     pid_t wa = sec_sync_child(sp, "aw", alice, 1);
     pid_t wb = sec_sync_child(sp, "bw", bob, 1);
+    pid_t wc = sec_sync_child(sp, "cw", carol, 1);
     sec_wait_connected(sp, "aw");
     sec_wait_connected(sp, "bw");
+    sec_wait_connected(sp, "cw");
 
+    /* At once: the server looks once a second (one data_version query for
+    ** all sessions, issue 10), so well within 5 s. */
     sec_token_id(sp, "alice", tid, sizeof tid);
+    long long t0 = th_ms();
     assert_int_equal(th_admin(sp, NULL, 0, "token", "revoke", tid, NULL), 0);
     assert_int_equal(th_reap(sp, wa, 10000), 5);
+    assert_true(th_ms() - t0 < 5000);
 
+    t0 = th_ms();
     assert_int_equal(th_admin(sp, NULL, 0, "user", "disable", "bob", NULL), 0);
     assert_int_equal(th_reap(sp, wb, 10000), 5);
+    assert_true(th_ms() - t0 < 5000);
+
+    /* Re-checking every session after a write elsewhere closes only the
+    ** revoked ones: carol's watch is still connected. */
+    int status;
+    assert_int_equal(waitpid(wc, &status, WNOHANG), 0);
+    kill(wc, SIGTERM);
+    th_reap(sp, wc, 10000);
 
     /* And from then on. */
     fds_replica *r = th_replica(sp, "x");
