@@ -17,6 +17,7 @@ static const cli_opt add_opts[] = {
     {"wechat", CLI_VALUE}, {"company", CLI_VALUE}, {"title", CLI_VALUE},
     {"birthday", CLI_VALUE}, {"notes", CLI_VALUE}, {"owner", CLI_VALUE},
     {"stage", CLI_VALUE}, {"tags", CLI_VALUE}, {"cycle", CLI_VALUE},
+    {"amount", CLI_VALUE}, {"expected-close", CLI_VALUE},
     {"set", CLI_MULTI}, {NULL, 0} };
 
 /* `edit` takes no --owner/--stage: those have their own commands (assign,
@@ -25,7 +26,8 @@ static const cli_opt edit_opts[] = {
     {"name", CLI_VALUE}, {"phone", CLI_VALUE}, {"email", CLI_VALUE},
     {"wechat", CLI_VALUE}, {"company", CLI_VALUE}, {"title", CLI_VALUE},
     {"birthday", CLI_VALUE}, {"notes", CLI_VALUE}, {"tags", CLI_VALUE},
-    {"cycle", CLI_VALUE}, {"set", CLI_MULTI}, {NULL, 0} };
+    {"cycle", CLI_VALUE}, {"amount", CLI_VALUE}, {"expected-close", CLI_VALUE},
+    {"set", CLI_MULTI}, {NULL, 0} };
 
 static json_t *utf8_string(const cli_ctx *ctx, const char *opt, const char *v,
                            int *rc)
@@ -90,6 +92,16 @@ static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
         json_t *t = (edit && !*tags) ? json_null() : cli_split_tags(tags);
         if (!t) { rc = cli_fail(ctx, CLI_USAGE, "--tags is not valid UTF-8 text"); goto fail; }
         json_object_set_new(in, "tags", t);
+    }
+    /* The deal: core validates and names a bad value ("invalid amount"). */
+    static const char *const deal[][2] = {
+        {"amount", "amount"}, {"expected-close", "expected_close"} };
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = cli_arg(a, deal[i][0]);
+        if (!v) continue;
+        json_t *s = !*v ? (edit ? json_null() : NULL) : utf8_string(ctx, deal[i][0], v, &rc);
+        if (!s && rc) goto fail;
+        if (s) json_object_set_new(in, deal[i][1], s);
     }
     const char *cycle = cli_arg(a, "cycle");
     if (cycle) {

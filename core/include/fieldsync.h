@@ -155,14 +155,36 @@ FDS_API int fds_followup_add(fds_replica *r, const char *customer,
 /* in: {"content" (required), "at"} */
 FDS_API int fds_feedback_add(fds_replica *r, const char *customer,
                              const json_t *in, json_t **out);
-/* Move to stage (a defined stage key).  Moving to a lost stage requires a
-** non-empty note.  Records a stage change and sets the customer's stage. */
+/* Move to stage (a defined stage key).  Moving to a lost stage, or out of
+** a won one, requires a non-empty note.  Records a stage change and sets
+** the customer's stage.  A customer already at that stage is no change:
+** FDS_OK with *out = {"customer","from","to","unchanged":true} and nothing
+** written. */
 FDS_API int fds_stage_set(fds_replica *r, const char *customer,
                           const char *stage, const char *note, json_t **out);
 /* in: {"due" (required), "method", "content"} */
 FDS_API int fds_plan_add(fds_replica *r, const char *customer,
                          const json_t *in, json_t **out);
 FDS_API int fds_plan_done(fds_replica *r, const char *plan_id, json_t **out);
+/* fds_plan_done with the outcome: result (may be NULL) is stored in the
+** plan's "result".  Fields already as asked are not written again. */
+FDS_API int fds_plan_finish(fds_replica *r, const char *plan_id,
+                            const char *result, json_t **out);
+
+/* Corrections.  id: full id or unique prefix of a live record.
+** followup in: any of {"method","content","result","at"}; plan in: any of
+** {"due","method","content","result"}; null or "" clears an optional field
+** (method, content and at of a follow-up and due of a plan cannot be
+** cleared).  Only fields whose value changes are written.  *out (may be
+** NULL): the record after the edit.  delete writes the record's "deleted"
+** register (a tombstone that syncs); *out (may be NULL): the record as it
+** was. */
+FDS_API int fds_followup_edit(fds_replica *r, const char *id,
+                              const json_t *in, json_t **out);
+FDS_API int fds_followup_delete(fds_replica *r, const char *id, json_t **out);
+FDS_API int fds_plan_edit(fds_replica *r, const char *id, const json_t *in,
+                          json_t **out);
+FDS_API int fds_plan_delete(fds_replica *r, const char *id, json_t **out);
 
 /* ---- Definitions: custom fields, pipeline stages, templates ----------------- */
 /* def: {"key","label","type": text|number|date|choice|phone|email,
@@ -201,6 +223,14 @@ FDS_API int fds_conflict_resolve(fds_replica *r, const char *conflict_id,
 /* Parse "YYYY-MM-DD", "YYYY-MM-DD HH:MM" (local time) or RFC 3339 into ms
 ** since the epoch.  FDS_INVALID if it is none of those. */
 FDS_API int fds_time_parse(const char *text, int64_t *ms);
+/* fds_time_parse plus the words people type, relative to now_ms in the
+** local zone: today, tomorrow, 今天, 明天, 后天 (今日, 明日), weekday names
+** (mon..sun, monday..sunday, 周一..周日, 星期一..星期日: the next one to
+** come, never today), each with an optional " HH:MM"; also Excel's
+** "YYYY/M/D [H:MM]".  *ms: local midnight of the day when no time is given,
+** and *date_only (may be NULL) = 1 then (also for "YYYY-MM-DD"). */
+FDS_API int fds_time_parse_rel(const char *text, int64_t now_ms, int64_t *ms,
+                               int *date_only);
 /* Format ms as RFC 3339 UTC into buf (>= 32 bytes). */
 FDS_API void fds_time_format(int64_t ms, char *buf, size_t len);
 

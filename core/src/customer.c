@@ -81,6 +81,20 @@ static json_t *customer_from_regs(const char *id, const json_t *regs)
         }
         json_object_set_new(o, "tags", t);
     }
+    /* The deal: amount is a number (null when unknown), expected_close a
+    ** date "YYYY-MM-DD" or null; both always present so a forecast reader
+    ** needs no guess. */
+    const char *amount = fds__jstr(regs, "amount");
+    char *aend = NULL;
+    double av = amount ? strtod(amount, &aend) : 0;
+    if (amount && aend != amount && *aend == '\0')
+        json_object_set_new(o, "amount", av == (double)(json_int_t)av && av < 9e15
+                                             ? json_integer((json_int_t)av)
+                                             : json_real(av));
+    else
+        json_object_set_new(o, "amount", json_null());
+    const char *close = fds__jstr(regs, "expected_close");
+    json_object_set_new(o, "expected_close", close ? json_string(close) : json_null());
     const char *cycle = fds__jstr(regs, "cycle");
     long c = cycle ? strtol(cycle, NULL, 10) : 0;
     json_object_set_new(o, "cycle", json_integer(c > 0 ? c : FDS__DEFAULT_CYCLE));
@@ -249,7 +263,8 @@ static int is_text_field(const char *k)
     for (int i = 0; text_fields[i]; i++)
         if (strcmp(k, text_fields[i]) == 0)
             return 1;
-    return strcmp(k, "tags") == 0 || strcmp(k, "cycle") == 0;
+    return strcmp(k, "tags") == 0 || strcmp(k, "cycle") == 0 ||
+           strcmp(k, "amount") == 0 || strcmp(k, "expected_close") == 0;
 }
 
 /* Validate one input value and add it to writes as field: text|null. */
@@ -441,6 +456,15 @@ static int stage_record(fds_replica *r, const char *id, const char *from,
         return fds__error(r, FDS_INVALID, "moving to stage \"%s\" needs a note "
                           "saying why the customer was lost: use the stage "
                           "command with --note", to);
+    if (from && fds__stage_find(r, from, &st) == FDS_OK) {
+        int won = json_is_true(json_object_get(st, "won"));
+        json_decref(st);
+        if (won)
+            return fds__error(r, FDS_INVALID, "moving out of stage \"%s\" "
+                              "needs a note saying why the won deal is "
+                              "reopened: use the stage command with --note",
+                              from);
+    }
     fds_time_format(fds__now_ms(r), now, sizeof now);
     *chg = json_pack("{s:s, s:s, s:s}", "customer", id, "to", to, "at", now);
     if (!*chg)

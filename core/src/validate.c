@@ -229,16 +229,80 @@ static int parse_number(const char *s)
     return end != s && *end == '\0' && isfinite(d);
 }
 
-/* A stored time: any fds_time_parse form, normalised to RFC 3339 UTC. */
+#define TIME_FORMS "expected YYYY-MM-DD, YYYY-MM-DD HH:MM, YYYY/M/D, " \
+    "RFC 3339, today, tomorrow, 明天, 后天, mon..sun or 周一..周日 " \
+    "(with an optional HH:MM)"
+
+/* A stored time: any fds_time_parse_rel form, normalised to RFC 3339 UTC.
+** When day_ok and no time of day was given, the local date "YYYY-MM-DD"
+** itself is stored: a plan for "that day" (docs/internals/core.md). */
 static int norm_time(fds_replica *r, const char *what, const char *value,
+                     int day_ok, char **norm)
+{
+    int64_t ms;
+    int date_only = 0;
+    char buf[40];
+    if (fds_time_parse_rel(value, fds__now_ms(r), &ms, &date_only) != FDS_OK)
+        return fds__bad_value(r, what, value, TIME_FORMS);
+    if (day_ok && date_only) {
+        int y, m, d;
+        fds__local_date(ms, &y, &m, &d);
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    } else {
+        fds_time_format(ms, buf, sizeof buf);
+    }
+    *norm = strdup(buf);
+    return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+}
+
+/* A calendar date (expected close): any accepted time names its local
+** day, stored "YYYY-MM-DD". */
+static int norm_date(fds_replica *r, const char *what, const char *value,
                      char **norm)
 {
     int64_t ms;
-    char buf[40];
-    if (fds_time_parse(value, &ms) != FDS_OK)
+    int y, m, d;
+    char buf[16];
+    if (fds__parse_ymd(value, &y, &m, &d) == 0)
+        return FDS_OK;
+    if (fds_time_parse_rel(value, fds__now_ms(r), &ms, NULL) != FDS_OK)
         return fds__bad_value(r, what, value,
-                              "expected YYYY-MM-DD, YYYY-MM-DD HH:MM or RFC 3339");
-    fds_time_format(ms, buf, sizeof buf);
+                              "expected a date YYYY-MM-DD (or YYYY/M/D, "
+                              "today, 明天, mon..sun, 周一..周日)");
+    fds__local_date(ms, &y, &m, &d);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    *norm = strdup(buf);
+    return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+}
+
+/* A deal amount: a finite, non-negative decimal number; thousands
+** separators (50,000) and a leading currency sign (¥ ￥ $) are dropped.
+** Stored as the number's shortest decimal text. */
+static int norm_amount(fds_replica *r, const char *value, char **norm)
+{
+    char buf[64];
+    size_t n = 0;
+    const char *p = value;
+    if (strncmp(p, "\xc2\xa5", 2) == 0)            /* ¥ */
+        p += 2;
+    else if (strncmp(p, "\xef\xbf\xa5", 3) == 0)  /* ￥ */
+        p += 3;
+    else if (*p == '$')
+        p++;
+    for (; *p && n < sizeof buf - 1; p++)
+        if (*p != ',')
+            buf[n++] = *p;
+    buf[n] = '\0';
+    char *end = NULL;
+    double d = n ? strtod(buf, &end) : 0;
+    if (!n || *p || *end || !isfinite(d) || buf[0] == '+' || buf[0] == ' ' ||
+        strpbrk(buf, "xXpPnN"))
+        return fds__bad_value(r, "amount", value, "expected a number (480000 or 480,000.50)");
+    if (d < 0)
+        return fds__bad_value(r, "amount", value, "an amount cannot be negative");
+    if (d > 1e15)
+        return fds__bad_value(r, "amount", value, "too large (limit 10^15)");
+    snprintf(buf, sizeof buf, "%.15g", d);
     *norm = strdup(buf);
     return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
 }
@@ -321,9 +385,19 @@ static int check_customer(fds_replica *r, const char *field, const char *value,
         if (value && !fds__valid_email(value))
             return fds__bad_value(r, "email", value, "expected name@domain");
     } else if (strcmp(field, "birthday") == 0) {
+        int64_t ms;
+        if (value && !fds__valid_date(value, 1) && strchr(value, '/') &&
+            fds_time_parse(value, &ms) == FDS_OK)
+            return norm_date(r, "birthday", value, norm);   /* Excel's 1990/12/4 */
         if (value && !fds__valid_date(value, 1))
             return fds__bad_value(r, "birthday", value,
                                   "expected a date YYYY-MM-DD or MM-DD");
+    } else if (strcmp(field, "expected_close") == 0) {
+        if (value)
+            return norm_date(r, "expected close date", value, norm);
+    } else if (strcmp(field, "amount") == 0) {
+        if (value)
+            return norm_amount(r, value, norm);
     } else if (strcmp(field, "tags") == 0) {
         if (value)
             return norm_tags(r, value, norm);
@@ -381,7 +455,9 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
         if (!value && (strcmp(field, "due") == 0))
             return fds__error(r, FDS_INVALID, "a plan needs a due time");
         if (value)
-            return norm_time(r, field, value, norm);
+            return norm_time(r, field, value,
+                             strcmp(tbl, "plan") == 0 && strcmp(field, "due") == 0,
+                             norm);
     } else if (strcmp(field, "content") == 0) {
         if (!value && strcmp(tbl, "plan") != 0)
             return fds__error(r, FDS_INVALID, "content is required");
