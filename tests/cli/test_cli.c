@@ -2193,7 +2193,7 @@ static void test_corrupt_register_refused(void **state)
     free(id);
 }
 
-
+#ifndef TEST_CLI_NO_MAIN   /* test_sheet.c reuses the helpers above */
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -2228,3 +2228,4 @@ int main(void)
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
+#endif

@@ -1,0 +1,310 @@
+/*
+** test_sheet.c — issue 13 through the real `fieldsync` binary: a rep fixes
+** mistakes (follow-up and plan corrections, stage rules), types the dates
+** people type, records the deal's money, finds and sorts customers, and
+** moves sheets through Excel safely.
+**
+** The helpers (run the binary, inspect the replica, fixtures) are those of
+** test_cli.c, included here without its main.
+*/
+#define TEST_CLI_NO_MAIN
+#if defined(__GNUC__)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#endif
+#include "test_cli.c"
+
+#include <time.h>
+
+/* Run and expect exit 0; returns the result (caller frees). */
+static res ok(res r)
+{
+    expect(r, 0);
+    return r;
+}
+
+static char *json_id(const json_t *o)
+{
+    return strdup(jstr(o, "id"));
+}
+
+/* ---- 1. Corrections ---------------------------------------------------------- */
+static void test_followup_and_plan_corrections(void **state)
+{
+    (void)state;
+    char *id = add("刘洋", "--company", "华星科技");
+    char *other = add("张伟", NULL, NULL);
+    char pre[8];
+    snprintf(pre, sizeof pre, "%.4s", id);
+
+    /* the confirmation names the customer a short prefix hit */
+    res r = ok(fs("followup", "add", pre, "--method", "phone", "--content", "问候"));
+    assert_non_null(strstr(r.out, "Added follow-up to 刘洋 (华星科技)"));
+    res_free(&r);
+    r = ok(fs("--json", "followup", "add", id, "--method", "visit", "--content", "演示"));
+    char *fid = json_id(r.json);
+    res_free(&r);
+
+    /* edit: only the given fields change; the sheet shows the new text */
+    r = ok(fs("followup", "edit", fid, "--content", "演示新版本", "--result", "下周报价"));
+    assert_non_null(strstr(r.out, "刘洋 (华星科技)"));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "show", id));
+    json_t *f = json_array_get(json_object_get(r.json, "followups"), 0);
+    int found = 0;
+    size_t i;
+    json_array_foreach(json_object_get(r.json, "followups"), i, f)
+        if (strcmp(jstr(f, "id"), fid) == 0) {
+            found = 1;
+            assert_string_equal(jstr(f, "content"), "演示新版本");
+            assert_string_equal(jstr(f, "result"), "下周报价");
+            assert_string_equal(jstr(f, "method"), "visit");
+        }
+    assert_true(found);
+    res_free(&r);
+    /* a required field cannot be cleared; nothing is written */
+    snap before = snapshot();
+    r = fs("followup", "edit", fid, "--content", "");
+    expect_refusal(&r, 2, "content");
+    res_free(&r);
+    same(before, snapshot());
+    /* an edit that changes nothing writes nothing */
+    r = ok(fs("followup", "edit", fid, "--content", "演示新版本"));
+    res_free(&r);
+    same(before, snapshot());
+
+    /* delete: gone from the sheet, its id no longer resolves */
+    r = ok(fs("followup", "delete", fid));
+    assert_non_null(strstr(r.out, "Deleted follow-up of 刘洋"));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "show", id));
+    assert_int_equal(json_array_size(json_object_get(r.json, "followups")), 1);
+    res_free(&r);
+    r = fs("followup", "delete", fid);
+    expect(r, 3);
+    res_free(&r);
+
+    /* plans: edit the time, done with a result, delete */
+    r = ok(fs("--json", "plan", id, "--at", "2026-12-05 10:00", "--content", "确认报价"));
+    char *pid = json_id(r.json);
+    res_free(&r);
+    r = ok(fs("--json", "plan", "edit", pid, "--at", "2026-12-06 15:00", "--method", "电话"));
+    assert_string_equal(jstr(r.json, "due"), "2026-12-06T07:00:00Z");
+    assert_string_equal(jstr(r.json, "method"), "phone");
+    assert_string_equal(jstr(r.json, "content"), "确认报价");
+    res_free(&r);
+    r = ok(fs("plan", "done", pid, "--result", "客户同意下周签约"));
+    assert_non_null(strstr(r.out, "刘洋 (华星科技)"));
+    assert_non_null(strstr(r.out, "客户同意下周签约"));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "show", id));
+    json_t *p = json_array_get(json_object_get(r.json, "plans"), 0);
+    assert_true(json_is_true(json_object_get(p, "done")));
+    assert_string_equal(jstr(p, "result"), "客户同意下周签约");
+    res_free(&r);
+    r = ok(fs("plan", "delete", pid));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "show", id));
+    assert_int_equal(json_array_size(json_object_get(r.json, "plans")), 0);
+    res_free(&r);
+
+    /* the wrong customer stays untouched throughout */
+    r = ok(fs("--json", "customer", "show", other));
+    assert_int_equal(json_array_size(json_object_get(r.json, "followups")), 0);
+    res_free(&r);
+    free(pid);
+    free(fid);
+    free(id);
+    free(other);
+}
+
+static void test_stage_rules(void **state)
+{
+    (void)state;
+    char *id = add("王芳", NULL, NULL);
+    res r = ok(fs("stage", id, "won"));
+    res_free(&r);
+    /* already there: exit 0, nothing written */
+    snap before = snapshot();
+    r = ok(fs("stage", id, "won"));
+    assert_non_null(strstr(r.out, "already"));
+    res_free(&r);
+    r = ok(fs("--json", "stage", id, "成交"));
+    assert_true(json_is_true(json_object_get(r.json, "unchanged")));
+    res_free(&r);
+    same(before, snapshot());
+    /* leaving won needs a note, as entering lost does */
+    r = fs("stage", id, "contract");
+    expect_refusal(&r, 2, "won");
+    res_free(&r);
+    same(before, snapshot());
+    r = ok(fs("stage", id, "contract", "--note", "合同作废，重新谈"));
+    res_free(&r);
+    r = fs("stage", id, "lost");
+    expect_refusal(&r, 2, "note");
+    res_free(&r);
+    free(id);
+}
+
+/* ---- 2. Dates ---------------------------------------------------------------- */
+/* Local (Asia/Shanghai, as the children run) date n days from now. */
+static void shanghai_day(int n, char out[16])
+{
+    time_t t = time(NULL) + (time_t)n * 86400 + 8 * 3600;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
+}
+
+static void test_dates_people_type(void **state)
+{
+    (void)state;
+    char *id = add("赵磊", NULL, NULL);
+    char d0[16], d1[16], d2[16];
+    shanghai_day(0, d0);
+    shanghai_day(1, d1);
+    shanghai_day(2, d2);
+    static const struct { const char *in; int plus; const char *tail; } cases[] = {
+        {"today", 0, NULL}, {"今天", 0, NULL}, {"tomorrow", 1, NULL},
+        {"明天", 1, NULL}, {"后天", 2, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        res r = ok(fs("--json", "plan", id, "--at", cases[i].in));
+        const char *want = cases[i].plus == 0 ? d0 : cases[i].plus == 1 ? d1 : d2;
+        /* a day without a time is stored as that day */
+        if (strcmp(jstr(r.json, "due"), want) != 0)
+            fail_msg("%s: due %s, want %s", cases[i].in, jstr(r.json, "due"), want);
+        res_free(&r);
+    }
+    /* 明天 14:00 is 06:00Z in Shanghai */
+    res r = ok(fs("--json", "plan", id, "--at", "明天 14:00"));
+    char want[40];
+    snprintf(want, sizeof want, "%sT06:00:00Z", d1);
+    assert_string_equal(jstr(r.json, "due"), want);
+    res_free(&r);
+    /* weekdays: the next one to come, 1..7 days ahead, English and Chinese */
+    static const char *const wd[] = { "mon", "周二", "wed", "周四", "fri", "周六",
+                                      "sun", "周日", "星期一" };
+    for (size_t i = 0; i < sizeof wd / sizeof wd[0]; i++) {
+        r = ok(fs("--json", "plan", id, "--at", wd[i]));
+        const char *due = jstr(r.json, "due");
+        int hit = 0;
+        for (int k = 1; k <= 7; k++) {
+            char dk[16];
+            shanghai_day(k, dk);
+            hit |= strcmp(due, dk) == 0;
+        }
+        if (!hit) fail_msg("%s: due %s is not within the next 7 days", wd[i], due);
+        res_free(&r);
+    }
+    r = ok(fs("--json", "plan", id, "--at", "fri 09:30"));
+    assert_non_null(strstr(jstr(r.json, "due"), "T01:30:00Z"));
+    res_free(&r);
+    /* Excel's dates */
+    r = ok(fs("--json", "plan", id, "--at", "2026/12/5 14:00"));
+    assert_string_equal(jstr(r.json, "due"), "2026-12-05T06:00:00Z");
+    res_free(&r);
+    r = ok(fs("--json", "plan", id, "--at", "2026/12/5"));
+    assert_string_equal(jstr(r.json, "due"), "2026-12-05");
+    res_free(&r);
+    r = ok(fs("--json", "followup", "add", id, "--method", "phone", "--content", "x",
+              "--at", "2026/1/9 8:05"));
+    assert_string_equal(jstr(r.json, "at"), "2026-01-09T00:05:00Z");
+    res_free(&r);
+    /* a date-only plan is shown without a time */
+    r = ok(fs("plan", id, "--at", "2026-12-24"));
+    assert_non_null(strstr(r.out, "2026-12-24  "));
+    assert_null(strstr(r.out, "2026-12-24 00:00"));
+    res_free(&r);
+    r = ok(fs("customer", "show", id));
+    assert_null(strstr(r.out, "00:00"));
+    res_free(&r);
+    /* it is due that whole day, not overdue at 00:00 */
+    r = ok(fs("--json", "today", "--date", "2026-12-24"));
+    size_t i;
+    json_t *p;
+    int seen = 0;
+    json_array_foreach(json_object_get(r.json, "plans"), i, p)
+        if (strcmp(jstr(p, "due"), "2026-12-24") == 0) {
+            seen = 1;
+            assert_false(json_is_true(json_object_get(p, "overdue")));
+        }
+    assert_true(seen);
+    res_free(&r);
+    /* a bad one names itself */
+    r = fs("plan", id, "--at", "someday");
+    expect_refusal(&r, 2, "someday");
+    res_free(&r);
+    r = fs("plan", id, "--at", "2026/13/5");
+    expect_refusal(&r, 2, "2026/13/5");
+    res_free(&r);
+    /* birthdays without a year keep working; Excel's with a year too */
+    r = ok(fs("--json", "customer", "edit", id, "--birthday", "12-04"));
+    assert_string_equal(jstr(r.json, "birthday"), "12-04");
+    res_free(&r);
+    r = ok(fs("--json", "customer", "edit", id, "--birthday", "1990/12/4"));
+    assert_string_equal(jstr(r.json, "birthday"), "1990-12-04");
+    res_free(&r);
+    free(id);
+}
+
+/* ---- 3. Money ---------------------------------------------------------------- */
+static void test_amount_and_expected_close(void **state)
+{
+    (void)state;
+    res r = ok(fs("--json", "customer", "add", "--name", "华星科技采购",
+                  "--amount", "480,000", "--expected-close", "2027/3/31"));
+    char *id = json_id(r.json);
+    json_t *a = json_object_get(r.json, "amount");
+    assert_true(json_is_number(a));
+    assert_true(json_number_value(a) == 480000);
+    assert_string_equal(jstr(r.json, "expected_close"), "2027-03-31");
+    res_free(&r);
+    /* unset: null, present in every customer object */
+    char *b = add("无金额", NULL, NULL);
+    r = ok(fs("--json", "customer", "show", b));
+    assert_true(json_is_null(json_object_get(r.json, "amount")));
+    assert_true(json_is_null(json_object_get(r.json, "expected_close")));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "list"));
+    assert_non_null(json_object_get(json_array_get(r.json, 0), "amount"));
+    res_free(&r);
+    /* edit, clear, decimals */
+    r = ok(fs("--json", "customer", "edit", id, "--amount", "12.5"));
+    assert_true(json_number_value(json_object_get(r.json, "amount")) == 12.5);
+    res_free(&r);
+    r = ok(fs("--json", "customer", "edit", id, "--amount", ""));
+    assert_true(json_is_null(json_object_get(r.json, "amount")));
+    res_free(&r);
+    r = ok(fs("customer", "edit", id, "--amount", "98000"));
+    res_free(&r);
+    r = ok(fs("customer", "show", id));
+    assert_non_null(strstr(r.out, "98,000"));
+    assert_non_null(strstr(r.out, "2027-03-31"));
+    res_free(&r);
+    /* refusals name the value and write nothing */
+    snap before = snapshot();
+    r = fs("customer", "edit", id, "--amount", "十万");
+    expect_refusal(&r, 2, "十万");
+    res_free(&r);
+    r = fs("customer", "edit", id, "--amount", "-5");
+    expect_refusal(&r, 2, "-5");
+    res_free(&r);
+    r = fs("customer", "edit", id, "--expected-close", "2027-02-30");
+    expect_refusal(&r, 2, "2027-02-30");
+    res_free(&r);
+    same(before, snapshot());
+    free(id);
+    free(b);
+}
+
+int main(void)
+{
+    setlocale(LC_CTYPE, "C.UTF-8");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_followup_and_plan_corrections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stage_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dates_people_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_amount_and_expected_close, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
