@@ -213,7 +213,7 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"stage", CLI_VALUE}, {"owner", CLI_VALUE}, {"search", CLI_VALUE},
-        {NULL, 0} };
+        {"sort", CLI_VALUE}, {NULL, 0} };
     cli_args a;
     json_t *list = NULL, *stages = NULL;
     cli_table *t = NULL;
@@ -225,10 +225,17 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     q.stage = cli_arg(&a, "stage");
     q.owner = cli_arg(&a, "owner");
     q.search = cli_arg(&a, "search");
+    q.sort = cli_arg(&a, "sort");
+    q.activity = 1;
+    const char *sort = q.sort ? q.sort : "name";
     int frc = fds_customer_list(ctx->r, &q, &list);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    /* Core gives byte order; a reader wants pinyin (collate.h). */
-    if (cli_collate_customers(list) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    /* Core gives byte order; a reader wants pinyin (collate.h).  Other
+    ** sorts are core's (ties in byte order of the name). */
+    if (strcmp(sort, "name") == 0 && cli_collate_customers(list) != 0) {
+        rc = cli_fail(ctx, CLI_FAIL, "out of memory");
+        goto done;
+    }
     if (ctx->json) { rc = cli_json_print(list); goto done; }
     if (json_array_size(list) == 0) { printf("No customers.\n"); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
@@ -236,23 +243,27 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     cli_scrub(stages);
 
     static const char *const hdr[] = {
-        "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "OWNER" };
-    /* Fits 80 columns: flags, short id, and cells cut with an ellipsis. */
-    static const size_t maxw[] = { 2, 8, 12, 13, 13, 10, 10 };
-    t = cli_table_new(7, hdr, maxw);
+        "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "AMOUNT", "NEXT PLAN",
+        "LAST FOLLOW-UP", "OWNER" };
+    /* Flags, short id, and cells cut with an ellipsis (CJK counts 2). */
+    static const size_t maxw[] = { 2, 8, 12, 12, 13, 8, 11, 16, 16, 10 };
+    t = cli_table_new(10, hdr, maxw);
     if (!t) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-        char flags[3] = "", idb[16], stb[96];
+        char flags[3] = "", idb[16], stb[96], amt[48], nb[32], lb[32];
         size_t n = 0;
         if (json_is_true(json_object_get(c, "unsynced"))) flags[n++] = '*';
         if (json_integer_value(json_object_get(c, "conflicts")) > 0) flags[n++] = '!';
         flags[n] = '\0';
-        const char *row[7] = {
+        const char *row[10] = {
             flags, cli_short(cli_str(c, "id"), idb), cli_str(c, "name"),
             cli_str(c, "company"), cli_str(c, "phone"),
             stage_short(stages, cli_str(c, "stage"), stb, sizeof stb),
+            cli_amount_text(json_object_get(c, "amount"), amt, sizeof amt),
+            cli_local_time(cli_str(c, "next_plan"), nb),
+            cli_local_time(cli_str(c, "last_followup"), lb),
             cli_str(c, "owner") };
         if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     }

@@ -134,12 +134,26 @@ typedef struct fds_query {
     const char *stage;      /* NULL = any */
     const char *owner;      /* NULL = any */
     const char *search;     /* substring of name/company/phone/email/wechat/
-                            ** title/notes/tags, case-insensitive for ASCII,
-                            ** any UTF-8 (Chinese) text; NULL = all */
+                            ** title/notes/tags/custom fields or of the text
+                            ** (content, result) of a live follow-up,
+                            ** case-insensitive for ASCII, any UTF-8 (Chinese)
+                            ** text; a phone matches ignoring spaces, - and +;
+                            ** letters also match the name's pinyin, full or
+                            ** initials ("zw" finds 张伟); NULL = all */
     int include_deleted;
+    /* Added in the second round (zero = as before). */
+    const char *sort;       /* NULL or "name": by name; "next": soonest open
+                            ** plan first (none last); "last": last follow-up
+                            ** longest ago first (never first); "amount":
+                            ** largest first (none last) */
+    int activity;           /* 1: each customer also carries "next_plan" (due
+                            ** of its earliest open plan) and "last_followup"
+                            ** (time of its latest follow-up), or null; implied
+                            ** by sort next|last */
 } fds_query;
-/* Array of customer objects sorted by name (UTF-8 byte order, then id).
-** Each carries "unsynced": bool and "conflicts": n. */
+/* Array of customer objects sorted as q->sort says (ties and "name": UTF-8
+** byte order of the name, then id).  Each carries "unsynced": bool and
+** "conflicts": n.  An unknown sort is FDS_INVALID naming it. */
 FDS_API int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out);
 
 /* Reassign / share (the server decides whether the user may). */

@@ -25,6 +25,22 @@ static const struct {
     {"拜访", "visit"},      {"面谈", "visit"},      {"上门", "visit"},
     {"微信", "wechat"},     {"会议", "meeting"},    {"其他", "other"},
     {"其它", "other"},
+    /* the longer words reps write in a sheet's 跟进方式 column */
+    {"打电话", "phone"},    {"电话沟通", "phone"},  {"电话联系", "phone"},
+    {"电话回访", "phone"},  {"致电", "phone"},      {"通话", "phone"},
+    {"来电", "phone"},      {"手机", "phone"},      {"phone call", "phone"},
+    {"发邮件", "email"},    {"邮件沟通", "email"},  {"邮箱", "email"},
+    {"上门拜访", "visit"},  {"拜访客户", "visit"},  {"客户拜访", "visit"},
+    {"实地拜访", "visit"},  {"现场拜访", "visit"},  {"登门拜访", "visit"},
+    {"当面", "visit"},      {"见面", "visit"},      {"面访", "visit"},
+    {"上门服务", "visit"},  {"in person", "visit"}, {"on-site", "visit"},
+    {"onsite", "visit"},
+    {"微信沟通", "wechat"}, {"微信联系", "wechat"}, {"微信聊天", "wechat"},
+    {"加微信", "wechat"},   {"企业微信", "wechat"}, {"weixin", "wechat"},
+    {"开会", "meeting"},    {"会面", "meeting"},    {"视频会议", "meeting"},
+    {"电话会议", "meeting"}, {"线上会议", "meeting"}, {"网络会议", "meeting"},
+    {"腾讯会议", "meeting"}, {"视频", "meeting"},   {"video call", "meeting"},
+    {"其他方式", "other"},  {"短信", "other"},
 };
 
 const char *fds__method_canon(const char *text)
@@ -446,7 +462,8 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
         if (value && !m)
             return fds__bad_value(r, "method", value,
                                   "expected phone, email, visit, wechat, meeting "
-                                  "or other");
+                                  "or other (or 电话, 邮件, 上门拜访, 微信, 会议, "
+                                  "其他)");
         if (m) {
             *norm = strdup(m);
             return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
