@@ -297,6 +297,156 @@ static void test_amount_and_expected_close(void **state)
     free(b);
 }
 
+/* ---- 4. Finding and sorting ---------------------------------------------- */
+static size_t count_search(const char *q, const char *want_name)
+{
+    res r = ok(fs("--json", "customer", "list", "--search", q));
+    size_t n = json_array_size(r.json), i;
+    json_t *c;
+    int seen = want_name == NULL;
+    json_array_foreach(r.json, i, c)
+        seen |= want_name && strcmp(jstr(c, "name"), want_name) == 0;
+    if (!seen) fail_msg("--search %s did not find %s: %s", q, want_name, r.out);
+    res_free(&r);
+    return n;
+}
+
+static void test_search_pinyin_company_phone_followup(void **state)
+{
+    (void)state;
+    char *zw = add("张伟", "--phone", "+86 138-0013-8000");
+    char *lw = add("李伟", "--company", "远航物流");
+    char *zx = add("曾小贤", NULL, NULL);
+    res r = ok(fs("followup", "add", lw, "--method", "visit", "--content",
+                  "带了样机演示冷链方案"));
+    res_free(&r);
+    /* pinyin: initials, full, mixed, any case, polyphonic surname */
+    assert_int_equal(count_search("zw", "张伟"), 1);
+    assert_int_equal(count_search("zhangwei", "张伟"), 1);
+    assert_int_equal(count_search("ZhangW", "张伟"), 1);
+    assert_int_equal(count_search("zhang wei", "张伟"), 1);
+    assert_int_equal(count_search("wei", NULL), 2);          /* 张伟 and 李伟 */
+    assert_int_equal(count_search("zxx", "曾小贤"), 1);
+    assert_int_equal(count_search("zengxiaoxian", "曾小贤"), 1);
+    assert_int_equal(count_search("qqq", NULL), 0);
+    /* company, phone however it is typed, follow-up text */
+    assert_int_equal(count_search("远航", "李伟"), 1);
+    assert_int_equal(count_search("13800138000", "张伟"), 1);
+    assert_int_equal(count_search("138 0013 8000", "张伟"), 1);
+    assert_int_equal(count_search("冷链", "李伟"), 1);
+    /* a deleted follow-up no longer finds its customer */
+    r = ok(fs("--json", "customer", "show", lw));
+    char *fid = json_id(json_array_get(json_object_get(r.json, "followups"), 0));
+    res_free(&r);
+    r = ok(fs("followup", "delete", fid));
+    res_free(&r);
+    assert_int_equal(count_search("冷链", NULL), 0);
+    free(fid);
+    free(zw);
+    free(lw);
+    free(zx);
+}
+
+static void test_list_sort_and_columns(void **state)
+{
+    (void)state;
+    res r = ok(fs("--json", "customer", "add", "--name", "阿明", "--amount", "5000"));
+    char *a = json_id(r.json);
+    res_free(&r);
+    r = ok(fs("--json", "customer", "add", "--name", "宝华", "--amount", "900000"));
+    char *b = json_id(r.json);
+    res_free(&r);
+    char *c = add("陈晨", NULL, NULL);
+    /* plans: b soonest, a later, c none; follow-ups: c long ago, a recent */
+    r = ok(fs("plan", b, "--at", "2030-01-02 09:00")); res_free(&r);
+    r = ok(fs("plan", a, "--at", "2030-03-01")); res_free(&r);
+    r = ok(fs("followup", "add", c, "--method", "phone", "--content", "x",
+              "--at", "2025-01-01 10:00")); res_free(&r);
+    r = ok(fs("followup", "add", a, "--method", "phone", "--content", "y",
+              "--at", "2026-06-01 10:00")); res_free(&r);
+
+    const char *want[][3] = {
+        {"name", "阿明", "宝华"}, {"amount", "宝华", "阿明"},
+        {"next", "宝华", "阿明"}, {"last", "宝华", "陈晨"},
+    };
+    for (size_t i = 0; i < 4; i++) {
+        r = ok(fs("--json", "customer", "list", "--sort", want[i][0]));
+        assert_int_equal(json_array_size(r.json), 3);
+        if (strcmp(jstr(json_array_get(r.json, 0), "name"), want[i][1]) ||
+            strcmp(jstr(json_array_get(r.json, 1), "name"), want[i][2]))
+            fail_msg("--sort %s: %s", want[i][0], r.out);
+        res_free(&r);
+    }
+    /* the JSON carries the columns */
+    r = ok(fs("--json", "customer", "list", "--sort", "next"));
+    json_t *first = json_array_get(r.json, 0);
+    assert_string_equal(jstr(first, "next_plan"), "2030-01-02T01:00:00Z");
+    assert_true(json_is_null(json_object_get(first, "last_followup")));
+    assert_string_equal(jstr(json_array_get(r.json, 1), "next_plan"), "2030-03-01");
+    res_free(&r);
+    /* the table shows them, aligned in display columns */
+    r = ok(fs("customer", "list", "--sort", "amount"));
+    assert_non_null(strstr(r.out, "NEXT PLAN"));
+    assert_non_null(strstr(r.out, "LAST FOLLOW-UP"));
+    assert_non_null(strstr(r.out, "900,000"));
+    assert_non_null(strstr(r.out, "2030-01-02 09:00"));
+    assert_non_null(strstr(r.out, "2030-03-01"));
+    /* every row's AMOUNT starts at the header's display column */
+    char *hdr = r.out;
+    char *amt = strstr(hdr, "AMOUNT");
+    size_t col = (size_t)(amt - hdr);
+    char *line = strchr(hdr, '\n') + 1;
+    char *row = strstr(line, "宝华");
+    assert_non_null(row);
+    char *row_start = row;
+    while (row_start > r.out && row_start[-1] != '\n') row_start--;
+    char *num = strstr(row_start, "900,000");
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%.*s", (int)(num - row_start), row_start);
+    size_t w = 0;
+    mbstate_t mb;
+    memset(&mb, 0, sizeof mb);
+    const char *p = tmp;
+    wchar_t wc;
+    size_t k;
+    while ((k = mbrtowc(&wc, p, strlen(p), &mb)) > 0 && k < (size_t)-2) {
+        w += (size_t)wcwidth(wc);
+        p += k;
+    }
+    if (w != col) fail_msg("AMOUNT at column %zu, its value at %zu:\n%s", col, w, r.out);
+    res_free(&r);
+    r = fs("customer", "list", "--sort", "size");
+    expect_refusal(&r, 2, "size");
+    res_free(&r);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* ---- 6. Method words --------------------------------------------------------- */
+static void test_method_words(void **state)
+{
+    (void)state;
+    char *id = add("周杰", NULL, NULL);
+    static const char *const words[][2] = {
+        {"上门拜访", "visit"}, {"拜访", "visit"}, {"打电话", "phone"},
+        {"电话沟通", "phone"}, {"微信沟通", "wechat"}, {"视频会议", "meeting"},
+        {"发邮件", "email"}, {"其他", "other"}, {"Visit", "visit"},
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        res r = ok(fs("--json", "followup", "add", id, "--method", words[i][0],
+                      "--content", "x"));
+        if (strcmp(jstr(r.json, "method"), words[i][1]) != 0)
+            fail_msg("%s -> %s, want %s", words[i][0], jstr(r.json, "method"),
+                     words[i][1]);
+        res_free(&r);
+    }
+    res r = fs("followup", "add", id, "--method", "飞鸽传书", "--content", "x");
+    expect_refusal(&r, 2, "飞鸽传书");
+    res_free(&r);
+    free(id);
+}
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -305,6 +455,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stage_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dates_people_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_amount_and_expected_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_search_pinyin_company_phone_followup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_sort_and_columns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_method_words, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
