@@ -142,6 +142,8 @@ const char *cli_short(const char *id, char buf[16]);
 /* ---- Export/import shared (cmd_export.c) ---------------------------------- */
 /* Customer columns in export order, NULL-terminated. */
 extern const char *const cli_std_cols[];
+/* Follow-up columns {key, Chinese header}, {NULL, NULL}-terminated. */
+extern const char *const cli_followup_cols[][2];
 /* Text of a JSON value for a CSV cell, malloc'd: strings as is, numbers in
 ** decimal, arrays joined with ",", "" for null/absent.  NULL on OOM. */
 char *cli_value_text(const json_t *v);
