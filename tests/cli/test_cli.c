@@ -1060,7 +1060,7 @@ static void test_csv_round_trip(void **state)
     size_t len;
     char *text = read_text(a_csv, &len);
     const char *hdr = "\xef\xbb\xbfid,name,phone,email,wechat,company,title,birthday,"
-                      "notes,owner,tags,stage,cycle\r\n";
+                      "notes,owner,tags,stage,cycle,amount,expected_close\r\n";
     assert_memory_equal(text, hdr, strlen(hdr));
     /* Every record ends with CRLF (the one LF inside a quoted cell aside). */
     int crlf = 0;
@@ -1186,7 +1186,7 @@ static void test_custom_fields_export(void **state)
     res_free(&r);
     size_t len;
     char *t = read_text(path_in("f.csv"), &len);
-    assert_non_null(strstr(t, "cycle,budget,level\r\n"));
+    assert_non_null(strstr(t, "cycle,amount,expected_close,budget,level\r\n"));
     free(t);
     write_file(path_in("zh.csv"), "姓名,预算,Level\n新客户,1200,C\n");
     r = fs("import", path_in("zh.csv"));

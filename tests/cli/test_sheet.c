@@ -447,6 +447,178 @@ static void test_method_words(void **state)
     free(id);
 }
 
+/* ---- 5. Data safety: CSV ------------------------------------------------- */
+static void test_csv_formula_injection_and_phone(void **state)
+{
+    (void)state;
+    res r = ok(fs("--json", "customer", "add", "--name", "=cmd|' /C calc'!A0",
+                  "--phone", "+86 138-0013-8000", "--notes", "@SUM(A1)",
+                  "--company", "-2+3", "--title", "'=already quoted"));
+    char *id = json_id(r.json);
+    res_free(&r);
+    r = ok(fs("followup", "add", id, "--method", "phone", "--content",
+              "=HYPERLINK(\"http://evil\",\"x\")"));
+    res_free(&r);
+    const char *csv = path_in("c.csv"), *fcsv = path_in("f.csv");
+    r = ok(fs("export", "--out", csv)); res_free(&r);
+    r = ok(fs("export", "--followups", "--out", fcsv)); res_free(&r);
+    /* no data cell of either file starts with a formula trigger */
+    const char *files[] = { csv, fcsv };
+    for (int k = 0; k < 2; k++) {
+        json_t *rows = csv_rows(files[k]);
+        size_t i, j;
+        json_t *row, *cell;
+        json_array_foreach(rows, i, row) {
+            if (i == 0) continue;
+            json_array_foreach(row, j, cell) {
+                const char *v = json_string_value(cell);
+                const char *p = v;
+                while (*p == ' ') p++;
+                if (strchr("=+-@\t\r", *p) && *p)
+                    fail_msg("%s: cell \"%s\" would run as a formula", files[k], v);
+            }
+        }
+        json_decref(rows);
+    }
+    size_t len;
+    char *text = read_text(csv, &len);
+    assert_non_null(strstr(text, ",'+86 138-0013-8000,"));
+    assert_non_null(strstr(text, "''=already quoted"));
+    free(text);
+    /* and back into a fresh replica: every value exactly as typed */
+    const char *b = path_in("b.db");
+    r = ok(raw(NULL, "--db", b, "import", csv)); res_free(&r);
+    r = ok(raw(NULL, "--db", b, "import", fcsv)); res_free(&r);
+    r = ok(raw(NULL, "--db", b, "--json", "customer", "list"));
+    char *nid = json_id(json_array_get(r.json, 0));
+    res_free(&r);
+    r = ok(raw(NULL, "--db", b, "--json", "customer", "show", nid));
+    assert_string_equal(jstr(r.json, "name"), "=cmd|' /C calc'!A0");
+    assert_string_equal(jstr(r.json, "phone"), "+86 138-0013-8000");
+    assert_string_equal(jstr(r.json, "notes"), "@SUM(A1)");
+    assert_string_equal(jstr(r.json, "company"), "-2+3");
+    assert_string_equal(jstr(r.json, "title"), "'=already quoted");
+    json_t *f = json_array_get(json_object_get(r.json, "followups"), 0);
+    assert_string_equal(jstr(f, "content"), "=HYPERLINK(\"http://evil\",\"x\")");
+    res_free(&r);
+    /* a hand-made sheet: leading spaces before a formula are not trimmed
+    ** away to make one; an unmarked apostrophe stays */
+    write_file(path_in("h.csv"), "name,notes\r\n王五,   =1+2\r\n赵六,'hello\r\n");
+    r = ok(fs("--json", "import", path_in("h.csv")));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "list", "--search", "赵六"));
+    assert_string_equal(jstr(json_array_get(r.json, 0), "notes"), "'hello");
+    res_free(&r);
+    r = ok(fs("export", "--out", path_in("h2.csv")));
+    res_free(&r);
+    text = read_text(path_in("h2.csv"), &len);
+    assert_null(strstr(text, ",=1+2"));
+    assert_null(strstr(text, ",   =1+2"));
+    free(text);
+    free(nid);
+    free(id);
+}
+
+static void test_import_twice_matches(void **state)
+{
+    (void)state;
+    char *zw = add("张伟", "--phone", "13800138000");
+    char *ww = add("王伟", "--wechat", "wangwei_88");
+    /* a hand-made sheet without ids: one row per existing customer (phone
+    ** written another way, WeChat) and one new */
+    write_file(path_in("s.csv"),
+               "姓名,手机,微信,公司,金额,预计成交日期\r\n"
+               "张伟,+86 138 0013 8000,,华星科技,480000,2027/3/31\r\n"
+               "王伟大,,wangwei_88,远航物流,,\r\n"
+               "李雷,13900000000,,,12.5,\r\n");
+    res r = ok(fs("--json", "import", path_in("s.csv")));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "created")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r.json, "updated")), 2);
+    json_t *m = json_object_get(r.json, "matched");
+    assert_int_equal(json_array_size(m), 2);
+    assert_string_equal(jstr(json_array_get(m, 0), "by"), "phone");
+    assert_string_equal(jstr(json_array_get(m, 0), "id"), zw);
+    assert_string_equal(jstr(json_array_get(m, 1), "by"), "wechat");
+    assert_string_equal(jstr(json_array_get(m, 1), "id"), ww);
+    res_free(&r);
+    r = ok(fs("--json", "customer", "show", zw));
+    assert_string_equal(jstr(r.json, "company"), "华星科技");
+    assert_string_equal(jstr(r.json, "phone"), "13800138000");   /* not rewritten */
+    assert_true(json_number_value(json_object_get(r.json, "amount")) == 480000);
+    assert_string_equal(jstr(r.json, "expected_close"), "2027-03-31");
+    res_free(&r);
+    /* the same sheet again: nothing new, nothing written */
+    snap before = snapshot();
+    r = ok(fs("import", path_in("s.csv")));
+    assert_non_null(strstr(r.out, "0 created"));
+    assert_non_null(strstr(r.out, "matched by phone"));
+    assert_non_null(strstr(r.out, "matched by wechat"));
+    res_free(&r);
+    same(before, snapshot());
+    assert_int_equal(before.customers, 3);
+    free(zw);
+    free(ww);
+}
+
+static void test_followups_export_import(void **state)
+{
+    (void)state;
+    char *a = add("刘洋", "--company", "华星科技");
+    char *b = add("刘洋", "--company", "远航物流");     /* same name */
+    res r = ok(fs("followup", "add", a, "--method", "visit", "--content", "演示",
+                  "--at", "2026-11-20 14:05", "--result", "下周报价"));
+    res_free(&r);
+    r = ok(fs("followup", "add", b, "--method", "wechat", "--content", "发资料"));
+    res_free(&r);
+    const char *f = path_in("f.csv");
+    r = ok(fs("export", "--followups", "--out", f));
+    assert_non_null(strstr(r.out, "2 follow-ups"));
+    res_free(&r);
+    size_t len;
+    char *text = read_text(f, &len);
+    assert_non_null(strstr(text, "编号,客户编号,客户,公司,跟进时间,跟进方式,跟进内容,跟进结果,跟进人\r\n"));
+    assert_non_null(strstr(text, "2026-11-20 14:05:00,拜访,演示,下周报价"));
+    free(text);
+    /* into its own replica: recognised by id, nothing changes */
+    snap before = snapshot();
+    r = ok(fs("--json", "import", f));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "unchanged")), 2);
+    assert_string_equal(jstr(r.json, "records"), "followups");
+    res_free(&r);
+    same(before, snapshot());
+    /* a team's Excel history without ids: by customer name and company,
+    ** Excel's dates, method words */
+    write_file(path_in("h.csv"),
+               "客户,公司,跟进时间,跟进方式,跟进内容,跟进结果\r\n"
+               "刘洋,远航物流,2026/11/2 9:30,上门拜访,看仓库,满意\r\n");
+    r = ok(fs("--json", "import", path_in("h.csv")));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "created")), 1);
+    res_free(&r);
+    r = ok(fs("--json", "customer", "show", b));
+    json_t *fu;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(r.json, "followups"), i, fu)
+        if (strcmp(jstr(fu, "content"), "看仓库") == 0) {
+            seen = 1;
+            assert_string_equal(jstr(fu, "method"), "visit");
+            assert_string_equal(jstr(fu, "at"), "2026-11-02T01:30:00Z");
+        }
+    assert_true(seen);
+    res_free(&r);
+    r = ok(fs("--json", "import", path_in("h.csv")));        /* twice: no copy */
+    assert_int_equal(json_integer_value(json_object_get(r.json, "created")), 0);
+    res_free(&r);
+    /* a name that is two customers must name the company */
+    write_file(path_in("x.csv"), "客户,跟进内容,跟进方式\r\n刘洋,电话,电话\r\n");
+    r = fs("import", path_in("x.csv"));
+    expect(r, 2);
+    assert_non_null(strstr(r.err, "公司"));
+    res_free(&r);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -458,6 +630,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_pinyin_company_phone_followup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_sort_and_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_method_words, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csv_formula_injection_and_phone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_twice_matches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_followups_export_import, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
