@@ -200,6 +200,14 @@ FDS_API int fds_plan_edit(fds_replica *r, const char *id, const json_t *in,
                           json_t **out);
 FDS_API int fds_plan_delete(fds_replica *r, const char *id, json_t **out);
 
+/* A record named for people, for messages about it (a sync refusal): a
+** customer "NAME (COMPANY)", a child record "follow-up of NAME (COMPANY)",
+** a definition "field definition KEY"; "TABLE ID8" when the replica does
+** not have it.  Deleted records are named as well.  *out: free with
+** fds_free. */
+FDS_API int fds_record_label(fds_replica *r, const char *table, const char *id,
+                             char **out);
+
 /* ---- Definitions: custom fields, pipeline stages, templates ----------------- */
 /* def: {"key","label","type": text|number|date|choice|phone|email,
 **       "choices":[..] (choice only), "order"} */

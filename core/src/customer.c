@@ -734,3 +734,65 @@ int fds_customer_share(fds_replica *r, const char *id, const char *user,
     json_decref(w);
     return rc;
 }
+
+/* ---- names for messages ------------------------------------------------------- */
+
+/* "NAME (COMPANY)" of a customer's registers, or NULL without a name. */
+static char *customer_words(const json_t *regs)
+{
+    const char *name = fds__jstr(regs, "name"), *co = fds__jstr(regs, "company");
+    char buf[FDS__ERRMSG_MAX];
+    if (!name)
+        return NULL;
+    if (co)
+        snprintf(buf, sizeof buf, "%s (%s)", name, co);
+    else
+        snprintf(buf, sizeof buf, "%s", name);
+    return strdup(buf);
+}
+
+int fds_record_label(fds_replica *r, const char *table, const char *id,
+                     char **out)
+{
+    static const struct { const char *tbl, *word; } words[] = {
+        {"customer", "customer"}, {"followup", "follow-up"}, {"plan", "plan"},
+        {"feedback", "feedback"}, {"stagechg", "stage change"},
+        {"share", "share"}, {"fielddef", "field definition"},
+        {"stagedef", "stage definition"},
+    };
+    char buf[FDS__ERRMSG_MAX];
+    const char *word = table;
+    json_t *regs = NULL, *cust = NULL;
+    if (!out)
+        return FDS_INVALID;
+    *out = NULL;
+    if (!r || !table || !id)
+        return FDS_INVALID;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(words[i].tbl, table) == 0)
+            word = words[i].word;
+    /* Deleted records are named too: a refusal may be about a delete. */
+    int have = fds__read(r, table, id, &regs) == FDS_OK;
+    if (strcmp(table, "customer") == 0 && have) {
+        *out = customer_words(regs);
+    } else if (strcmp(table, "fielddef") == 0 || strcmp(table, "stagedef") == 0) {
+        snprintf(buf, sizeof buf, "%s %s", word, id);
+        *out = strdup(buf);
+    } else if (have && fds__jstr(regs, "customer")) {
+        char *cw = NULL;
+        if (fds__read(r, "customer", fds__jstr(regs, "customer"), &cust) == FDS_OK)
+            cw = customer_words(cust);
+        if (cw) {
+            snprintf(buf, sizeof buf, "%s of %s", word, cw);
+            *out = strdup(buf);
+        }
+        free(cw);
+    }
+    if (!*out) {
+        snprintf(buf, sizeof buf, "%s %.8s", word, id);
+        *out = strdup(buf);
+    }
+    json_decref(regs);
+    json_decref(cust);
+    return *out ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+}
