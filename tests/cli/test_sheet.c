@@ -619,6 +619,110 @@ static void test_followups_export_import(void **state)
     free(b);
 }
 
+/* ---- 5. History after concurrent edits ------------------------------------- */
+static json_t *phone_entries(const char *db, const char *id)
+{
+    res r = ok(raw(NULL, "--db", db, "--json", "history", id));
+    json_t *out = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(r.json, i, e)
+        if (strcmp(jstr(e, "field"), "phone") == 0 && strcmp(jstr(e, "table"), "customer") == 0)
+            json_array_append(out, e);
+    res_free(&r);
+    return out;
+}
+
+static void test_history_concurrent_and_resolution(void **state)
+{
+    (void)state;
+    const char *a = g_db, *b = path_in("b.db");
+    char *id = add("历史客户", "--phone", "100");
+    assert_int_equal(merge(a, b), 0);
+    /* both edit the phone from 100 without knowing of the other */
+    res r = ok(fs("customer", "edit", id, "--phone", "111")); res_free(&r);
+    r = ok(raw(NULL, "--db", b, "customer", "edit", id, "--phone", "222")); res_free(&r);
+    assert_int_equal(merge(a, b), 0);
+    /* b keeps theirs (111): a resolution that keeps a value */
+    r = ok(raw(NULL, "--db", b, "--json", "conflicts"));
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s", jstr(json_array_get(r.json, 0), "id"));
+    res_free(&r);
+    r = ok(raw(NULL, "--db", b, "conflicts", "resolve", cid, "--keep", "theirs"));
+    res_free(&r);
+    assert_int_equal(merge(b, a), 0);       /* merge_tool moves one way */
+    /* on both replicas, whatever order the log holds the changes in, each
+    ** change replaced 100 on the replica that made it */
+    const char *dbs[] = { a, b };
+    for (int k = 0; k < 2; k++) {
+        json_t *ph = phone_entries(dbs[k], id);
+        size_t i;
+        json_t *e;
+        int seen111 = 0, seen222 = 0, seen_res = 0;
+        json_array_foreach(ph, i, e) {
+            const char *v = jstr(e, "value");
+            json_t *rep = json_object_get(e, "replaced");
+            if (json_array_size(rep) > 1) {
+                seen_res = 1;
+                assert_string_equal(v, "111");
+                assert_int_equal(json_array_size(rep), 2);
+                continue;
+            }
+            if (strcmp(v, "111") == 0 || strcmp(v, "222") == 0) {
+                if (strcmp(jstr(e, "previous"), "100") != 0)
+                    fail_msg("db %d: %s replaced \"%s\", want 100", k, v,
+                             jstr(e, "previous"));
+                /* and each is marked concurrent with the other */
+                json_t *c = json_object_get(e, "concurrent");
+                assert_int_equal(json_array_size(c), 1);
+                assert_string_equal(json_string_value(json_array_get(c, 0)),
+                                    strcmp(v, "111") == 0 ? "222" : "111");
+                seen111 |= strcmp(v, "111") == 0;
+                seen222 |= strcmp(v, "222") == 0;
+            }
+        }
+        assert_true(seen111 && seen222 && seen_res);
+        json_decref(ph);
+    }
+    /* the human view: no "111 → 111", the settled values instead */
+    r = ok(raw(NULL, "--db", a, "history", id));
+    assert_null(strstr(r.out, "111 → 111"));
+    assert_non_null(strstr(r.out, "conflict resolved"));
+    assert_non_null(strstr(r.out, "concurrent with"));
+    res_free(&r);
+    free(id);
+}
+
+/* ---- 5. Role known to the device ------------------------------------------ */
+static void test_rep_role_refused_up_front(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    char *id = add("角色", NULL, NULL);     /* makes the replica */
+    free(id);
+    assert_int_equal(sqlite3_open(g_db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "INSERT OR REPLACE INTO meta(key, value) "
+                                  "VALUES ('role', 'rep')", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    snap before = snapshot();
+    res r = fs("template", "apply", "software");
+    expect_refusal(&r, 5, "rep");
+    assert_null(strstr(r.out, "Applied"));
+    res_free(&r);
+    r = fs("field", "add", "quota", "--label", "Quota", "--type", "number");
+    expect_refusal(&r, 5, "rep");
+    res_free(&r);
+    same(before, snapshot());
+    /* a manager's device applies it */
+    assert_int_equal(sqlite3_open(g_db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = 'manager' "
+                                  "WHERE key = 'role'", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    r = ok(fs("template", "apply", "software"));
+    assert_non_null(strstr(r.out, "Applied"));
+    res_free(&r);
+}
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -633,6 +737,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_csv_formula_injection_and_phone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_twice_matches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_followups_export_import, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_concurrent_and_resolution, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rep_role_refused_up_front, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
