@@ -751,6 +751,49 @@ static char *customer_words(const json_t *regs)
     return strdup(buf);
 }
 
+/* The last value the log holds for a register (the record may be gone
+** from reg: a refused record is removed when its user may not see it).
+** Refused changes count too: they are what the user typed. */
+static json_t *logged_value(fds_replica *r, const char *tbl, const char *rid,
+                            const char *field)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_LOG_VALUE,
+        "SELECT value FROM log WHERE tbl = ?1 AND rid = ?2 AND field = ?3 "
+        "AND value IS NOT NULL ORDER BY lseq DESC LIMIT 1");
+    json_t *v = NULL;
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = json_string((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return v;
+}
+
+/* Registers of a record, from reg or else from what the log remembers of
+** the fields a label needs. */
+static json_t *label_regs(fds_replica *r, const char *tbl, const char *rid)
+{
+    static const char *const fields[] = {"name", "company", "customer", NULL};
+    json_t *regs = NULL;
+    if (fds__read(r, tbl, rid, &regs) == FDS_OK)
+        return regs;
+    if (!(regs = json_object()))
+        return NULL;
+    for (int i = 0; fields[i]; i++) {
+        json_t *v = logged_value(r, tbl, rid, fields[i]);
+        if (v)
+            json_object_set_new(regs, fields[i], v);
+    }
+    if (json_object_size(regs) == 0) {
+        json_decref(regs);
+        return NULL;
+    }
+    return regs;
+}
+
 int fds_record_label(fds_replica *r, const char *table, const char *id,
                      char **out)
 {
@@ -771,8 +814,10 @@ int fds_record_label(fds_replica *r, const char *table, const char *id,
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (strcmp(words[i].tbl, table) == 0)
             word = words[i].word;
-    /* Deleted records are named too: a refusal may be about a delete. */
-    int have = fds__read(r, table, id, &regs) == FDS_OK;
+    /* Deleted records are named too: a refusal may be about a delete; and
+    ** records the server refused may be gone: the log still names them. */
+    regs = label_regs(r, table, id);
+    int have = regs != NULL;
     if (strcmp(table, "customer") == 0 && have) {
         *out = customer_words(regs);
     } else if (strcmp(table, "fielddef") == 0 || strcmp(table, "stagedef") == 0) {
@@ -780,7 +825,7 @@ int fds_record_label(fds_replica *r, const char *table, const char *id,
         *out = strdup(buf);
     } else if (have && fds__jstr(regs, "customer")) {
         char *cw = NULL;
-        if (fds__read(r, "customer", fds__jstr(regs, "customer"), &cust) == FDS_OK)
+        if ((cust = label_regs(r, "customer", fds__jstr(regs, "customer"))) != NULL)
             cw = customer_words(cust);
         if (cw) {
             snprintf(buf, sizeof buf, "%s of %s", word, cw);

@@ -723,6 +723,161 @@ static void test_rep_role_refused_up_front(void **state)
     res_free(&r);
 }
 
+/* ---- 7. Layout ------------------------------------------------------------ */
+/* Display column (CJK 2) where needle starts in the line of out holding it. */
+static size_t display_col(const char *out, const char *needle)
+{
+    const char *at = strstr(out, needle);
+    assert_non_null(at);
+    const char *ls = at;
+    while (ls > out && ls[-1] != '\n') ls--;
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%.*s", (int)(at - ls), ls);
+    size_t w = 0, k;
+    mbstate_t mb;
+    wchar_t wc;
+    memset(&mb, 0, sizeof mb);
+    for (const char *p = tmp; (k = mbrtowc(&wc, p, strlen(p), &mb)) > 0 && k < (size_t)-2; p += k)
+        w += (size_t)wcwidth(wc);
+    return w;
+}
+
+static void test_today_columns_align(void **state)
+{
+    (void)state;
+    free(add("张伟", "--birthday", "12-03"));
+    free(add("Bob Smith", "--birthday", "1990-12-04"));
+    free(add("欧阳娜娜", "--birthday", "12-05"));
+    char *id = add("刘洋", NULL, NULL);
+    res r = ok(fs("plan", id, "--at", "2026-12-01", "--method", "phone", "--content", "甲"));
+    res_free(&r);
+    r = ok(fs("plan", id, "--at", "2026-12-01 15:00", "--method", "visit", "--content", "乙"));
+    res_free(&r);
+    r = ok(fs("today", "--date", "2026-12-01"));
+    size_t c1 = display_col(r.out, "张伟"), c2 = display_col(r.out, "Bob Smith"),
+           c3 = display_col(r.out, "欧阳娜娜");
+    if (c1 != c2 || c2 != c3) fail_msg("birthday names at %zu, %zu, %zu:\n%s", c1, c2, c3, r.out);
+    size_t d1 = display_col(r.out, "in 2 days"), d2 = display_col(r.out, "in 4 days");
+    if (d1 != d2) fail_msg("birthday days at %zu, %zu:\n%s", d1, d2, r.out);
+    /* plans: a day without a time and a timed one line up too */
+    size_t p1 = display_col(r.out, "甲"), p2 = display_col(r.out, "乙");
+    if (p1 != p2) fail_msg("plan contents at %zu, %zu:\n%s", p1, p2, r.out);
+    res_free(&r);
+    free(id);
+}
+
+/* ---- 5/7. Sync against the real server: conflicts counted as listed,
+** refusals named, "1 conflict" ---------------------------------------------- */
+#ifdef SERVER_BIN
+static char *server_token(const char *srv, const char *user, const char *role)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' user add %s --role %s --data '%s' --json",
+             SERVER_BIN, user, role, srv);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *u = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_non_null(u);
+    char *t = strdup(jstr(u, "token"));
+    json_decref(u);
+    return t;
+}
+
+static void test_sync_conflicts_and_refusals(void **state)
+{
+    (void)state;
+    char cmd[2048], srv[700], url[64], ca[760];
+    snprintf(srv, sizeof srv, "%s/srv", g_dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv);
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
+             SERVER_BIN, srv);
+    assert_int_equal(system(cmd), 0);
+    char *alice = server_token(srv, "alice", "manager");
+    char *bob = server_token(srv, "bob", "rep");
+    int port = free_port();
+    char listen[64], logp[760];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
+    snprintf(logp, sizeof logp, "%s/server.log", g_dir);
+    g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
+                            "--data", srv, "--listen", listen, NULL }, NULL);
+    for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
+    assert_true(port_open(port));
+
+    const char *a2 = path_in("a2.db"), *fresh = path_in("fresh.db");
+    res r = ok(fs("init", "--server", url, "--token", alice, "--ca", ca)); res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "init", "--server", url, "--token", alice, "--ca", ca));
+    res_free(&r);
+    r = ok(fs("--json", "customer", "add", "--name", "冲突", "--company", "华星科技",
+              "--phone", "100"));
+    char *id = json_id(r.json);
+    res_free(&r);
+    r = ok(fs("sync")); res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "sync")); res_free(&r);
+    /* one concurrent edit of one field: exactly one conflict, as listed */
+    r = ok(fs("customer", "edit", id, "--phone", "111")); res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "customer", "edit", id, "--phone", "222")); res_free(&r);
+    r = ok(fs("sync")); res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "--json", "sync"));
+    int64_t counted = json_integer_value(json_object_get(r.json, "conflicts"));
+    res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "--json", "conflicts"));
+    size_t listed = json_array_size(r.json);
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s", jstr(json_array_get(r.json, 0), "id"));
+    res_free(&r);
+    assert_int_equal(listed, 1);
+    assert_int_equal(counted, (int64_t)listed);
+    /* the human line says "1 conflict" */
+    r = ok(raw(NULL, "--db", a2, "customer", "edit", id, "--title", "x"));
+    res_free(&r);
+    /* resolve it and sync it everywhere */
+    r = ok(raw(NULL, "--db", a2, "conflicts", "resolve", cid, "--keep", "mine"));
+    res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "sync")); res_free(&r);
+    r = ok(fs("sync"));
+    assert_non_null(strstr(r.out, " 0 conflicts"));
+    res_free(&r);
+    /* a fresh device pulls the whole story: nothing open, nothing counted */
+    r = ok(raw(NULL, "--db", fresh, "--json", "init", "--server", url, "--token", alice,
+               "--ca", ca));
+    assert_int_equal(json_integer_value(json_object_get(r.json, "conflicts")), 0);
+    res_free(&r);
+    r = ok(raw(NULL, "--db", fresh, "--json", "conflicts"));
+    assert_int_equal(json_array_size(r.json), 0);
+    res_free(&r);
+
+    /* bob (a rep) edits a customer he may not see: the refusal names it */
+    const char *bdb = path_in("bob.db");
+    r = ok(raw(NULL, "--db", bdb, "init", "--server", url, "--token", bob, "--ca", ca));
+    res_free(&r);
+    assert_int_equal(merge(g_db, bdb), 0);      /* a copy of alice's customer */
+    r = ok(raw(NULL, "--db", bdb, "customer", "edit", id, "--title", "偷改"));
+    res_free(&r);
+    r = raw(NULL, "--db", bdb, "sync");
+    if (!strstr(r.out, "refused: 冲突 (华星科技)"))
+        fail_msg("refusal does not name the customer (exit %d):\n%s\n%s", r.code, r.out, r.err);
+    char short_id[64];
+    snprintf(short_id, sizeof short_id, "refused: customer %.8s", id);
+    assert_null(strstr(r.out, short_id));
+    res_free(&r);
+    /* and "1 conflict", not "1 conflicts" */
+    r = ok(fs("customer", "edit", id, "--notes", "甲"));
+    res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "customer", "edit", id, "--notes", "乙"));
+    res_free(&r);
+    r = ok(fs("sync")); res_free(&r);
+    r = ok(raw(NULL, "--db", a2, "sync"));
+    if (!strstr(r.out, ", 1 conflict\n") && !strstr(r.out, ", 1 conflict,"))
+        fail_msg("sync said: %s", r.out);
+    res_free(&r);
+    free(id);
+    free(alice);
+    free(bob);
+}
+#endif
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
@@ -739,6 +894,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_followups_export_import, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_concurrent_and_resolution, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rep_role_refused_up_front, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_today_columns_align, setup, teardown),
+#ifdef SERVER_BIN
+        cmocka_unit_test_setup_teardown(test_sync_conflicts_and_refusals, setup, teardown),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
