@@ -839,11 +839,31 @@ static void test_sync_conflicts_and_refusals(void **state)
     r = ok(fs("sync"));
     assert_non_null(strstr(r.out, " 0 conflicts"));
     res_free(&r);
+    /* the new fields travel like any other: the server takes them */
+    r = ok(fs("customer", "edit", id, "--amount", "480000", "--expected-close", "2027/3/31"));
+    res_free(&r);
+    r = ok(fs("--json", "plan", id, "--at", "2027-01-05"));
+    char *pid = json_id(r.json);
+    res_free(&r);
+    r = ok(fs("plan", "done", pid, "--result", "签了"));
+    res_free(&r);
+    r = ok(fs("--json", "sync"));
+    assert_int_equal(json_array_size(json_object_get(r.json, "refusals")), 0);
+    res_free(&r);
     /* a fresh device pulls the whole story: nothing open, nothing counted */
     r = ok(raw(NULL, "--db", fresh, "--json", "init", "--server", url, "--token", alice,
                "--ca", ca));
     assert_int_equal(json_integer_value(json_object_get(r.json, "conflicts")), 0);
     res_free(&r);
+    r = ok(raw(NULL, "--db", fresh, "--json", "customer", "show", id));
+    assert_true(json_number_value(json_object_get(r.json, "amount")) == 480000);
+    assert_string_equal(jstr(r.json, "expected_close"), "2027-03-31");
+    json_t *pl = json_array_get(json_object_get(r.json, "plans"), 0);
+    assert_string_equal(jstr(pl, "due"), "2027-01-05");
+    assert_string_equal(jstr(pl, "result"), "签了");
+    assert_true(json_is_true(json_object_get(pl, "done")));
+    res_free(&r);
+    free(pid);
     r = ok(raw(NULL, "--db", fresh, "--json", "conflicts"));
     assert_int_equal(json_array_size(r.json), 0);
     res_free(&r);
