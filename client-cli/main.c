@@ -117,10 +117,14 @@ static const cli_command commands[] = {
     {"today", NULL, cli_today,
      "today [--date DATE]",
      "The daily list: plans due and overdue (oldest first), birthdays in the\n"
-     "next 7 days, customers whose follow-up cycle has run out.",
+     "next 7 days, customers whose follow-up cycle has run out.  DATE also\n"
+     "takes tomorrow, 明天, fri, 周五 ...",
      "fieldsync today --date 2026-12-01"},
     {"history", NULL, cli_history,
-     "history ID", "A customer's timeline: who changed what, where, when, and from what.",
+     "history ID",
+     "A customer's timeline: who changed what, where, when, and from what\n"
+     "(the value the change replaced on the device that made it).  Values\n"
+     "written concurrently are marked; a resolution shows the values it settled.",
      "fieldsync history 3f2a"},
     {"conflicts", "resolve", cli_conflicts_resolve,
      "conflicts resolve CONFLICT_ID (--keep mine|theirs | --value VALUE)",
@@ -131,17 +135,25 @@ static const cli_command commands[] = {
      "fieldsync conflicts"},
     {"sync", NULL, cli_sync_cmd,
      "sync [--watch]",
-     "Push local changes and pull others' (with --watch: stay connected).",
+     "Push local changes and pull others' (with --watch: stay connected).\n"
+     "Counts the conflicts it opened, as `fieldsync conflicts` lists them, and\n"
+     "names each record the server refused.",
      "fieldsync sync"},
     {"export", NULL, cli_export,
-     "export [--format csv|json] [--out FILE]",
-     "Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.",
+     "export [--format csv|json] [--out FILE] [--followups]",
+     "Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.  With\n"
+     "--followups, every follow-up instead, with Chinese headers (编号 客户编号\n"
+     "客户 公司 跟进时间 跟进方式 跟进内容 跟进结果 跟进人).  A cell Excel would\n"
+     "run as a formula (= + - @ first) gets a leading ' that import removes.",
      "fieldsync export --format csv --out customers.csv"},
     {"import", NULL, cli_import,
-     "import FILE [--skip-invalid]",
+     "import FILE [--skip-invalid] [--followups]",
      "Import customers from CSV (UTF-8 or GB18030; English or Chinese headers)\n"
-     "or from an exported JSON file.  A row whose id exists updates it; other\n"
-     "rows create customers; empty cells leave a field unchanged.  Nothing is\n"
+     "or from an exported JSON file.  A row updates the customer with its id,\n"
+     "or else with its phone or WeChat id (each match is reported), so a\n"
+     "sheet imported twice is not doubled; other rows create customers; empty\n"
+     "cells leave a field unchanged.  A follow-up sheet (跟进内容 column, or\n"
+     "--followups) adds follow-ups to the customers it names.  Nothing is\n"
      "written if any row is invalid, unless --skip-invalid.",
      "fieldsync import customers.csv"},
     {"field", "add", cli_field_add,
@@ -154,7 +166,8 @@ static const cli_command commands[] = {
     {"template", "apply", cli_template_apply,
      "template apply NAME",
      "Apply a business template (custom fields and stages): software, logistics,\n"
-     "design, ... read from $FIELDSYNC_TEMPLATES or the installed templates.",
+     "design, ... read from $FIELDSYNC_TEMPLATES or the installed templates.\n"
+     "Managers and admins only: a device that synced as a rep's refuses (exit 5).",
      "fieldsync template apply software"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
