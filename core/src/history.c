@@ -9,6 +9,7 @@
 */
 #include "domain.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,16 +39,8 @@ typedef struct hrow {
     int vv_ok;
     uint64_t hlc;
     int skip;           /* bookkeeping row, left out of the result */
+    size_t first, next; /* rows of the same register: first, next (n: end) */
 } hrow;
-
-static int same_register(const json_t *a, const json_t *b)
-{
-    static const char *const k[] = {"table", "record", "field"};
-    for (int i = 0; i < 3; i++)
-        if (!json_equal(json_object_get(a, k[i]), json_object_get(b, k[i])))
-            return 0;
-    return 1;
-}
 
 /* "previous" as the replica that made each change saw it: the local log's
 ** order is the order changes arrived here, and after concurrent edits the
@@ -59,21 +52,52 @@ static int same_register(const json_t *a, const json_t *b)
 ** not "X -> X") and "previous" is the one that had won (greater HLC, then
 ** device).  None: "previous" is null.  A change that another change of the
 ** register is concurrent with gets "concurrent": [their values]. */
+/* Chain the rows of each register (first, next), so the comparisons
+** below stay within a register: a long timeline costs n log n, not n^3. */
+static int chain_registers(hrow *rows, size_t n)
+{
+    json_t *last = json_object();       /* register key -> last row index */
+    if (!last)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char key[3 * (FDSP_MAX_ID + 8)];
+        const char *t = fds__jstr(rows[i].e, "table"), *rid = fds__jstr(rows[i].e, "record"),
+                   *f = fds__jstr(rows[i].e, "field");
+        snprintf(key, sizeof key, "%s\x1f%s\x1f%s", t ? t : "", rid ? rid : "", f ? f : "");
+        json_t *prev = json_object_get(last, key);
+        rows[i].next = n;
+        if (prev) {
+            size_t p = (size_t)json_integer_value(prev);
+            rows[p].next = i;
+            rows[i].first = rows[p].first;
+        } else {
+            rows[i].first = i;
+        }
+        json_object_set_new(last, key, json_integer((json_int_t)i));
+    }
+    json_decref(last);
+    return 0;
+}
+
 static void causal_previous(hrow *rows, size_t n)
 {
+    size_t *lat = n ? calloc(n, sizeof *lat) : NULL;
+    if (!lat || chain_registers(rows, n) != 0) {
+        free(lat);
+        return;                     /* out of memory: log-order values stay */
+    }
     for (size_t i = 0; i < n; i++) {
         if (!rows[i].vv_ok)
             continue;               /* keep the log-order value */
         json_t *e = rows[i].e, *latest = json_array(), *conc = json_array();
-        size_t *lat = calloc(n, sizeof *lat), nl = 0;
-        if (!latest || !conc || !lat) {
+        size_t nl = 0;
+        if (!latest || !conc) {
             json_decref(latest);
             json_decref(conc);
-            free(lat);
             continue;
         }
-        for (size_t j = 0; j < n; j++) {
-            if (j == i || !rows[j].vv_ok || !same_register(e, rows[j].e))
+        for (size_t j = rows[i].first; j < n; j = rows[j].next) {
+            if (j == i || !rows[j].vv_ok)
                 continue;
             int c = fds_vv_compare(&rows[j].vv, &rows[i].vv);
             if (c == FDS_VV_CONCURRENT) {
@@ -81,9 +105,8 @@ static void causal_previous(hrow *rows, size_t n)
             } else if (c == FDS_VV_LESS) {
                 /* j precedes i: keep it unless another predecessor is later */
                 int dominated = 0;
-                for (size_t k = 0; k < n && !dominated; k++)
+                for (size_t k = rows[i].first; k < n && !dominated; k = rows[k].next)
                     if (k != j && k != i && rows[k].vv_ok &&
-                        same_register(e, rows[k].e) &&
                         fds_vv_compare(&rows[k].vv, &rows[i].vv) == FDS_VV_LESS &&
                         fds_vv_compare(&rows[j].vv, &rows[k].vv) == FDS_VV_LESS)
                         dominated = 1;
@@ -116,8 +139,8 @@ static void causal_previous(hrow *rows, size_t n)
             json_object_set(e, "concurrent", conc);
         json_decref(latest);
         json_decref(conc);
-        free(lat);
     }
+    free(lat);
 }
 
 int fds_history(fds_replica *r, const char *id, json_t **out)
