@@ -71,8 +71,9 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
         "  OR substr(x.field, 1, 2) = 'f.') "
         "  AND instr(lower(x.value), lower(?4)) > 0) "
         /* a phone typed with other spacing: ?5 is the query's digits */
-        "  OR (?5 IS NOT NULL AND x.field = 'phone' AND instr(replace(replace("
-        "    replace(replace(x.value, ' ', ''), '-', ''), '+', ''), '(', ''), ?5) > 0) "
+        "  OR (?5 IS NOT NULL AND x.field = 'phone' AND instr(replace(replace(replace("
+        "    replace(replace(x.value, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), "
+        "    ?5) > 0) "
         /* pinyin of the name (pinyin.c), only for a query of letters */
         "  OR (?6 AND x.field = 'name' AND fds_pinyin(x.value, ?4)))) "
         /* the text of a live follow-up of this customer */
@@ -122,8 +123,9 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "listing customers");
 }
 
-/* map customer -> time text of its soonest open plan (want_min) or of its
-** latest follow-up, compared as instants (a plan's due may be a date). */
+/* map customer -> time text of its soonest open plan (plans) or of its
+** latest live follow-up, compared as instants (a plan's due may be a
+** date). */
 static int activity_times(fds_replica *r, int plans, json_t *map)
 {
     sqlite3_stmt *st = plans
