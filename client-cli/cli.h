@@ -121,6 +121,17 @@ const char *cli_local_time(const char *text, char buf[32]);
 /* Parse a user time into canonical RFC 3339 UTC; CLI_USAGE if invalid. */
 int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
                    char out[40]);
+/* cli_parse_time with the words of fds_time_parse_rel (明天 14:00, fri);
+** when day_ok and no time of day was given, out is the local date
+** "YYYY-MM-DD" (a plan for that day). */
+int cli_parse_when(const cli_ctx *ctx, const char *what, const char *text,
+                   int day_ok, char out[40]);
+/* "NAME (COMPANY)" (or "NAME") of customer id, for confirmations that
+** show which customer a short prefix hit; writes into buf. */
+const char *cli_customer_phrase(const cli_ctx *ctx, const char *id, char *buf,
+                                size_t len);
+/* A customer's amount for people: "480,000" ("" when null). */
+const char *cli_amount_text(const json_t *v, char *buf, size_t len);
 /* 1 if s is valid UTF-8 (what core and JSON accept). */
 int cli_utf8_ok(const char *s);
 /* JSON string member or "" (never NULL). */
@@ -131,6 +142,8 @@ const char *cli_short(const char *id, char buf[16]);
 /* ---- Export/import shared (cmd_export.c) ---------------------------------- */
 /* Customer columns in export order, NULL-terminated. */
 extern const char *const cli_std_cols[];
+/* Follow-up columns {key, Chinese header}, {NULL, NULL}-terminated. */
+extern const char *const cli_followup_cols[][2];
 /* Text of a JSON value for a CSV cell, malloc'd: strings as is, numbers in
 ** decimal, arrays joined with ",", "" for null/absent.  NULL on OOM. */
 char *cli_value_text(const json_t *v);
@@ -151,6 +164,10 @@ int cli_feedback_add(cli_ctx *ctx, int argc, char **argv);
 int cli_stage(cli_ctx *ctx, int argc, char **argv);
 int cli_plan(cli_ctx *ctx, int argc, char **argv);
 int cli_plan_done(cli_ctx *ctx, int argc, char **argv);
+int cli_plan_edit(cli_ctx *ctx, int argc, char **argv);
+int cli_plan_delete(cli_ctx *ctx, int argc, char **argv);
+int cli_followup_edit(cli_ctx *ctx, int argc, char **argv);
+int cli_followup_delete(cli_ctx *ctx, int argc, char **argv);
 int cli_today(cli_ctx *ctx, int argc, char **argv);
 int cli_history(cli_ctx *ctx, int argc, char **argv);
 int cli_conflicts(cli_ctx *ctx, int argc, char **argv);

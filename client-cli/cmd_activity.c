@@ -16,13 +16,14 @@ static int put_text(const cli_ctx *ctx, json_t *in, const char *key,
     return CLI_OK;
 }
 
-/* Set key to the canonical form of a user-typed time (if given). */
+/* Set key to the canonical form of a user-typed time (if given); a plan's
+** due (day_ok) keeps a date without a time as that day. */
 static int put_time(const cli_ctx *ctx, json_t *in, const char *key,
-                    const char *what, const char *v)
+                    const char *what, const char *v, int day_ok)
 {
     char t[40];
     if (!v) return CLI_OK;
-    int rc = cli_parse_time(ctx, what, v, t);
+    int rc = cli_parse_when(ctx, what, v, day_ok, t);
     if (rc) return rc;
     json_object_set_new(in, key, json_string(t));
     return CLI_OK;
@@ -44,8 +45,11 @@ static int add_for_customer(cli_ctx *ctx, const char *prefix, add_fn fn,
     cli_scrub(out);
     const char *at = cli_str(out, "at");
     if (!*at) at = cli_str(out, "due");
-    printf("Added %s %s  %s\n", what, cli_short(cli_str(out, "id"), idb),
-           cli_local_time(at, tb));
+    char who[400];
+    /* Name the customer: a short prefix that hit the wrong one shows. */
+    printf("Added %s to %s  %s  %s\n", what,
+           cli_customer_phrase(ctx, id, who, sizeof who),
+           cli_local_time(at, tb), cli_short(cli_str(out, "id"), idb));
 done:
     free(id);
     json_decref(out);
@@ -66,7 +70,7 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
     if ((rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
         (rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))) ||
         (rc = put_text(ctx, in, "result", "result", cli_arg(&a, "result"))) ||
-        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"))))
+        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
     rc = add_for_customer(ctx, a.pos[0], fds_followup_add, in, "follow-up");
 done:
@@ -85,7 +89,7 @@ int cli_feedback_add(cli_ctx *ctx, int argc, char **argv)
     if (rc) goto done;
     if (!cli_arg(&a, "content")) { rc = cli_fail(ctx, CLI_USAGE, "missing --content TEXT"); goto done; }
     if ((rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))) ||
-        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"))))
+        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
     rc = add_for_customer(ctx, a.pos[0], fds_feedback_add, in, "feedback");
 done:
@@ -104,7 +108,7 @@ int cli_plan(cli_ctx *ctx, int argc, char **argv)
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
     if (!cli_arg(&a, "at")) { rc = cli_fail(ctx, CLI_USAGE, "missing --at TIME"); goto done; }
-    if ((rc = put_time(ctx, in, "due", "time", cli_arg(&a, "at"))) ||
+    if ((rc = put_time(ctx, in, "due", "time", cli_arg(&a, "at"), 1)) ||
         (rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
         (rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))))
         goto done;
@@ -117,26 +121,147 @@ done:
 
 int cli_plan_done(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = { {NULL, 0} };
+    static const cli_opt opts[] = { {"result", CLI_VALUE}, {NULL, 0} };
     cli_args a;
-    char *id = NULL, tb[32];
+    char *id = NULL, tb[32], who[400];
     json_t *out = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
+    const char *result = cli_arg(&a, "result");
+    if (result && !cli_utf8_ok(result)) {
+        rc = cli_fail(ctx, CLI_USAGE, "--result is not valid UTF-8 text");
+        goto done;
+    }
     if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "plan", a.pos[0], &id)))
         goto done;
-    int frc = fds_plan_done(ctx->r, id, &out);
+    int frc = fds_plan_finish(ctx->r, id, result, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) {
         rc = cli_json_print(out);
     } else {
         cli_scrub(out);
-        printf("Done: %s  %s\n", cli_local_time(cli_str(out, "due"), tb),
-               cli_str(out, "content"));
+        printf("Done: %s  %s  %s%s%s\n",
+               cli_customer_phrase(ctx, cli_str(out, "customer"), who, sizeof who),
+               cli_local_time(cli_str(out, "due"), tb), cli_str(out, "content"),
+               *cli_str(out, "result") ? "  → " : "", cli_str(out, "result"));
     }
 done:
     free(id);
     json_decref(out);
+    cli_args_free(&a);
+    return rc;
+}
+
+typedef int (*edit_fn)(fds_replica *, const char *, const json_t *, json_t **);
+typedef int (*del_fn)(fds_replica *, const char *, json_t **);
+
+/* Common tail of the corrections: resolve, call core, say what changed on
+** which customer's sheet. */
+static int correct(cli_ctx *ctx, const char *tbl, const char *prefix,
+                   edit_fn edit, del_fn del, const json_t *in, const char *what)
+{
+    char *id = NULL, tb[32], idb[16], who[400];
+    json_t *out = NULL;
+    int rc = cli_open(ctx);
+    if (rc || (rc = cli_resolve(ctx, tbl, prefix, &id))) goto done;
+    int frc = edit ? edit(ctx->r, id, in, &out) : del(ctx->r, id, &out);
+    if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    if (ctx->json) {
+        if (!edit) {
+            json_t *o = json_pack("{s:s,s:b}", "id", id, "deleted", 1);
+            rc = o ? cli_json_print(o) : CLI_FAIL;
+            json_decref(o);
+        } else {
+            rc = cli_json_print(out);
+        }
+        goto done;
+    }
+    cli_scrub(out);
+    const char *at = cli_str(out, "at");
+    if (!*at) at = cli_str(out, "due");
+    printf("%s %s of %s  %s  %s  %s\n", edit ? "Updated" : "Deleted", what,
+           cli_customer_phrase(ctx, cli_str(out, "customer"), who, sizeof who),
+           cli_local_time(at, tb), cli_str(out, "content"),
+           cli_short(id, idb));
+done:
+    free(id);
+    json_decref(out);
+    return rc;
+}
+
+/* On an edit an empty value clears an optional field (JSON null). */
+static int put_edit_text(const cli_ctx *ctx, json_t *in, const char *key,
+                         const char *v)
+{
+    if (v && !*v) { json_object_set_new(in, key, json_null()); return CLI_OK; }
+    return put_text(ctx, in, key, key, v);
+}
+
+int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {
+        {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
+        {"at", CLI_VALUE}, {NULL, 0} };
+    cli_args a;
+    json_t *in = json_object();
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (rc) goto done;
+    if ((rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
+        (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))) ||
+        (rc = put_edit_text(ctx, in, "result", cli_arg(&a, "result"))) ||
+        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
+        goto done;
+    if (json_object_size(in) == 0) {
+        rc = cli_fail(ctx, CLI_USAGE, "nothing to change (give --method, --content, --result or --at)");
+        goto done;
+    }
+    rc = correct(ctx, "followup", a.pos[0], fds_followup_edit, NULL, in, "follow-up");
+done:
+    json_decref(in);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_followup_delete(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (!rc) rc = correct(ctx, "followup", a.pos[0], NULL, fds_followup_delete, NULL, "follow-up");
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_plan_edit(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = {
+        {"at", CLI_VALUE}, {"method", CLI_VALUE}, {"content", CLI_VALUE},
+        {NULL, 0} };
+    cli_args a;
+    json_t *in = json_object();
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (rc) goto done;
+    if ((rc = put_time(ctx, in, "due", "time", cli_arg(&a, "at"), 1)) ||
+        (rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
+        (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))))
+        goto done;
+    if (json_object_size(in) == 0) {
+        rc = cli_fail(ctx, CLI_USAGE, "nothing to change (give --at, --method or --content)");
+        goto done;
+    }
+    rc = correct(ctx, "plan", a.pos[0], fds_plan_edit, NULL, in, "plan");
+done:
+    json_decref(in);
+    cli_args_free(&a);
+    return rc;
+}
+
+int cli_plan_delete(cli_ctx *ctx, int argc, char **argv)
+{
+    static const cli_opt opts[] = { {NULL, 0} };
+    cli_args a;
+    int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
+    if (!rc) rc = correct(ctx, "plan", a.pos[0], NULL, fds_plan_delete, NULL, "plan");
     cli_args_free(&a);
     return rc;
 }
@@ -161,9 +286,15 @@ int cli_stage(cli_ctx *ctx, int argc, char **argv)
     if (ctx->json) {
         rc = cli_json_print(out);
     } else {
+        char who[400];
         cli_scrub(out);
-        printf("Stage: %s%s%s\n", cli_str(out, "from"),
-               *cli_str(out, "from") ? " → " : "", cli_str(out, "to"));
+        cli_customer_phrase(ctx, id, who, sizeof who);
+        if (json_is_true(json_object_get(out, "unchanged")))
+            printf("%s is already at stage %s: nothing changed\n", who,
+                   cli_str(out, "to"));
+        else
+            printf("Stage of %s: %s%s%s\n", who, cli_str(out, "from"),
+                   *cli_str(out, "from") ? " → " : "", cli_str(out, "to"));
     }
 done:
     free(id);

@@ -17,6 +17,7 @@ static const cli_opt add_opts[] = {
     {"wechat", CLI_VALUE}, {"company", CLI_VALUE}, {"title", CLI_VALUE},
     {"birthday", CLI_VALUE}, {"notes", CLI_VALUE}, {"owner", CLI_VALUE},
     {"stage", CLI_VALUE}, {"tags", CLI_VALUE}, {"cycle", CLI_VALUE},
+    {"amount", CLI_VALUE}, {"expected-close", CLI_VALUE},
     {"set", CLI_MULTI}, {NULL, 0} };
 
 /* `edit` takes no --owner/--stage: those have their own commands (assign,
@@ -25,7 +26,8 @@ static const cli_opt edit_opts[] = {
     {"name", CLI_VALUE}, {"phone", CLI_VALUE}, {"email", CLI_VALUE},
     {"wechat", CLI_VALUE}, {"company", CLI_VALUE}, {"title", CLI_VALUE},
     {"birthday", CLI_VALUE}, {"notes", CLI_VALUE}, {"tags", CLI_VALUE},
-    {"cycle", CLI_VALUE}, {"set", CLI_MULTI}, {NULL, 0} };
+    {"cycle", CLI_VALUE}, {"amount", CLI_VALUE}, {"expected-close", CLI_VALUE},
+    {"set", CLI_MULTI}, {NULL, 0} };
 
 static json_t *utf8_string(const cli_ctx *ctx, const char *opt, const char *v,
                            int *rc)
@@ -90,6 +92,16 @@ static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
         json_t *t = (edit && !*tags) ? json_null() : cli_split_tags(tags);
         if (!t) { rc = cli_fail(ctx, CLI_USAGE, "--tags is not valid UTF-8 text"); goto fail; }
         json_object_set_new(in, "tags", t);
+    }
+    /* The deal: core validates and names a bad value ("invalid amount"). */
+    static const char *const deal[][2] = {
+        {"amount", "amount"}, {"expected-close", "expected_close"} };
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = cli_arg(a, deal[i][0]);
+        if (!v) continue;
+        json_t *s = !*v ? (edit ? json_null() : NULL) : utf8_string(ctx, deal[i][0], v, &rc);
+        if (!s && rc) goto fail;
+        if (s) json_object_set_new(in, deal[i][1], s);
     }
     const char *cycle = cli_arg(a, "cycle");
     if (cycle) {
@@ -201,7 +213,7 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"stage", CLI_VALUE}, {"owner", CLI_VALUE}, {"search", CLI_VALUE},
-        {NULL, 0} };
+        {"sort", CLI_VALUE}, {NULL, 0} };
     cli_args a;
     json_t *list = NULL, *stages = NULL;
     cli_table *t = NULL;
@@ -213,10 +225,17 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     q.stage = cli_arg(&a, "stage");
     q.owner = cli_arg(&a, "owner");
     q.search = cli_arg(&a, "search");
+    q.sort = cli_arg(&a, "sort");
+    q.activity = 1;
+    const char *sort = q.sort ? q.sort : "name";
     int frc = fds_customer_list(ctx->r, &q, &list);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    /* Core gives byte order; a reader wants pinyin (collate.h). */
-    if (cli_collate_customers(list) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    /* Core gives byte order; a reader wants pinyin (collate.h).  Other
+    ** sorts are core's (ties in byte order of the name). */
+    if (strcmp(sort, "name") == 0 && cli_collate_customers(list) != 0) {
+        rc = cli_fail(ctx, CLI_FAIL, "out of memory");
+        goto done;
+    }
     if (ctx->json) { rc = cli_json_print(list); goto done; }
     if (json_array_size(list) == 0) { printf("No customers.\n"); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
@@ -224,23 +243,27 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     cli_scrub(stages);
 
     static const char *const hdr[] = {
-        "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "OWNER" };
-    /* Fits 80 columns: flags, short id, and cells cut with an ellipsis. */
-    static const size_t maxw[] = { 2, 8, 12, 13, 13, 10, 10 };
-    t = cli_table_new(7, hdr, maxw);
+        "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "AMOUNT", "NEXT PLAN",
+        "LAST FOLLOW-UP", "OWNER" };
+    /* Flags, short id, and cells cut with an ellipsis (CJK counts 2). */
+    static const size_t maxw[] = { 2, 8, 12, 12, 13, 8, 11, 16, 16, 10 };
+    t = cli_table_new(10, hdr, maxw);
     if (!t) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-        char flags[3] = "", idb[16], stb[96];
+        char flags[3] = "", idb[16], stb[96], amt[48], nb[32], lb[32];
         size_t n = 0;
         if (json_is_true(json_object_get(c, "unsynced"))) flags[n++] = '*';
         if (json_integer_value(json_object_get(c, "conflicts")) > 0) flags[n++] = '!';
         flags[n] = '\0';
-        const char *row[7] = {
+        const char *row[10] = {
             flags, cli_short(cli_str(c, "id"), idb), cli_str(c, "name"),
             cli_str(c, "company"), cli_str(c, "phone"),
             stage_short(stages, cli_str(c, "stage"), stb, sizeof stb),
+            cli_amount_text(json_object_get(c, "amount"), amt, sizeof amt),
+            cli_local_time(cli_str(c, "next_plan"), nb),
+            cli_local_time(cli_str(c, "last_followup"), lb),
             cli_str(c, "owner") };
         if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
     }

@@ -5,6 +5,7 @@
 */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "cli.h"
 #include "collate.h"
 #include "csv.h"
@@ -12,7 +13,15 @@
 /* The standard columns, in export order (import reads the same names). */
 const char *const cli_std_cols[] = {
     "id", "name", "phone", "email", "wechat", "company", "title", "birthday",
-    "notes", "owner", "tags", "stage", "cycle", NULL };
+    "notes", "owner", "tags", "stage", "cycle", "amount", "expected_close", NULL };
+
+/* Follow-up columns: the record's key and the Chinese header a sales team's
+** sheet (跟进记录) uses.  Import reads either. */
+const char *const cli_followup_cols[][2] = {
+    {"id", "编号"}, {"customer", "客户编号"}, {"customer_name", "客户"},
+    {"company", "公司"}, {"at", "跟进时间"}, {"method", "跟进方式"},
+    {"content", "跟进内容"}, {"result", "跟进结果"}, {"author", "跟进人"},
+    {NULL, NULL} };
 
 char *cli_value_text(const json_t *v)
 {
@@ -44,7 +53,7 @@ static int put_value(FILE *f, const json_t *v, int first)
 {
     char *s = cli_value_text(v);
     if (!s) return -1;
-    cli_csv_put(f, s, first);
+    cli_csv_put_safe(f, s, first);      /* data: never a formula */
     free(s);
     return 0;
 }
@@ -70,10 +79,78 @@ static int export_csv(FILE *f, const json_t *list, const json_t *defs)
     return 0;
 }
 
+/* Every live follow-up of the customers in list (their order), newest
+** first within a customer, each with customer_name and company. */
+static int followup_rows(cli_ctx *ctx, const json_t *list, json_t **out)
+{
+    json_t *rows = json_array();
+    size_t i;
+    json_t *c;
+    if (!rows) return FDS_NOMEM;
+    json_array_foreach(list, i, c) {
+        json_t *sheet = NULL;
+        int frc = fds_customer_sheet(ctx->r, cli_str(c, "id"), &sheet);
+        if (frc != FDS_OK) { json_decref(rows); return frc; }
+        size_t j;
+        json_t *fu;
+        json_array_foreach(json_object_get(sheet, "followups"), j, fu) {
+            json_object_set_new(fu, "customer_name", json_string(cli_str(c, "name")));
+            if (*cli_str(c, "company"))
+                json_object_set_new(fu, "company", json_string(cli_str(c, "company")));
+            json_array_append(rows, fu);
+        }
+        json_decref(sheet);
+    }
+    *out = rows;
+    return FDS_OK;
+}
+
+/* RFC 3339 -> local "YYYY-MM-DD HH:MM:SS": what Excel shows and import
+** reads back to the same second. */
+static const char *local_seconds(const char *text, char buf[32])
+{
+    int64_t ms;
+    if (fds_time_parse(text, &ms) != FDS_OK) return text;
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm))
+        return text;
+    return buf;
+}
+
+static int export_followups_csv(FILE *f, const json_t *rows)
+{
+    size_t i, j;
+    json_t *fu;
+    char tb[32];
+    fputs("\xef\xbb\xbf", f);
+    for (i = 0; cli_followup_cols[i][0]; i++) cli_csv_put(f, cli_followup_cols[i][1], i == 0);
+    cli_csv_eol(f);
+    json_array_foreach(rows, j, fu) {
+        for (i = 0; cli_followup_cols[i][0]; i++) {
+            const char *k = cli_followup_cols[i][0];
+            const char *v = cli_str(fu, k);
+            if (strcmp(k, "at") == 0) v = local_seconds(v, tb);  /* as Excel shows */
+            else if (strcmp(k, "method") == 0 && *v) {
+                const char *label = cli_method_label(v);  /* "电话 phone" */
+                size_t n = strcspn(label, " ");
+                char m[32];
+                snprintf(m, sizeof m, "%.*s", (int)n, label);
+                cli_csv_put_safe(f, m, i == 0);
+                continue;
+            }
+            cli_csv_put_safe(f, v, i == 0);
+        }
+        cli_csv_eol(f);
+    }
+    return 0;
+}
+
 int cli_export(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
-        {"format", CLI_VALUE}, {"out", CLI_VALUE}, {NULL, 0} };
+        {"format", CLI_VALUE}, {"out", CLI_VALUE}, {"followups", CLI_FLAG},
+        {NULL, 0} };
     cli_args a;
     json_t *list = NULL, *defs = NULL;
     FILE *f = NULL;
@@ -103,9 +180,18 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
         json_object_del(c, "unsynced");
         json_object_del(c, "conflicts");
     }
+    int followups = cli_has(&a, "followups");
+    if (followups) {
+        json_t *rows = NULL;
+        frc = followup_rows(ctx, list, &rows);
+        if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+        json_decref(list);
+        list = rows;
+    }
     f = out ? fopen(out, "wb") : stdout;
     if (!f) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out); goto done; }
-    int wrc = strcmp(fmt, "csv") == 0 ? export_csv(f, list, defs)
+    int wrc = strcmp(fmt, "csv") == 0
+              ? (followups ? export_followups_csv(f, list) : export_csv(f, list, defs))
               : json_dumpf(list, f, JSON_INDENT(2));
     if (strcmp(fmt, "json") == 0 && wrc == 0) fputc('\n', f);
     if (out) {
@@ -117,11 +203,13 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
     if (wrc != 0) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out ? out : "output"); goto done; }
     if (out && ctx->json) {
         json_t *o = json_pack("{s:s,s:s,s:I}", "out", out, "format", fmt,
-                              "customers", (json_int_t)json_array_size(list));
+                              followups ? "followups" : "customers",
+                              (json_int_t)json_array_size(list));
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else if (out) {
-        printf("Exported %zu customer%s to %s\n", json_array_size(list),
+        printf("Exported %zu %s%s to %s\n", json_array_size(list),
+               followups ? "follow-up" : "customer",
                json_array_size(list) == 1 ? "" : "s", out);
     }
 done:

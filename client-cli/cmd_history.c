@@ -35,9 +35,35 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
         printf("%s  %s%s%s%.8s%s  %s/%s: ", cli_local_time(cli_str(e, "at"), tb),
                cli_c(ctx, CLI_C_DIM), user, *user ? "@" : "", cli_str(e, "device"),
                cli_c(ctx, CLI_C_RESET), cli_str(e, "table"), cli_str(e, "field"));
-        put_value(json_object_get(e, "previous"), 30);
-        fputs(" → ", stdout);
-        put_value(json_object_get(e, "value"), 40);
+        json_t *replaced = json_object_get(e, "replaced");
+        if (json_array_size(replaced) > 1) {
+            /* a resolution: the values it settled, not "X → X" */
+            size_t k;
+            json_t *v;
+            json_array_foreach(replaced, k, v) {
+                if (k) fputs(" | ", stdout);
+                put_value(v, 20);
+            }
+            fputs(" → ", stdout);
+            put_value(json_object_get(e, "value"), 40);
+            fputs("  (conflict resolved)", stdout);
+        } else {
+            put_value(json_object_get(e, "previous"), 30);
+            fputs(" → ", stdout);
+            put_value(json_object_get(e, "value"), 40);
+        }
+        json_t *conc = json_object_get(e, "concurrent");
+        if (json_array_size(conc) > 0) {
+            /* written without knowing of another value: merge picked one */
+            printf("  %s(concurrent with ", cli_c(ctx, CLI_C_YELLOW));
+            size_t k;
+            json_t *v;
+            json_array_foreach(conc, k, v) {
+                if (k) fputs(", ", stdout);
+                put_value(v, 20);
+            }
+            printf(")%s", cli_c(ctx, CLI_C_RESET));
+        }
         fputc('\n', stdout);
     }
     if (json_array_size(out) == 0) printf("No history.\n");

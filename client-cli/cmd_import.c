@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include "cli.h"
 #include "csv.h"
 
@@ -27,7 +28,11 @@ static const char *const aliases[][2] = {
     {"公司名称", "company"}, {"职位", "title"}, {"职务", "title"},
     {"生日", "birthday"}, {"备注", "notes"}, {"偏好", "notes"},
     {"负责人", "owner"}, {"标签", "tags"}, {"阶段", "stage"},
-    {"销售阶段", "stage"}, {"跟进周期", "cycle"} };
+    {"销售阶段", "stage"}, {"跟进周期", "cycle"}, {"金额", "amount"},
+    {"预计金额", "amount"}, {"合同金额", "amount"}, {"成交金额", "amount"},
+    {"商机金额", "amount"}, {"预计成交", "expected_close"},
+    {"预计成交日期", "expected_close"}, {"预计签约日期", "expected_close"},
+    {"expected close", "expected_close"} };
 
 /* ---- Import: reading and decoding ----------------------------------------- */
 static int read_all(const cli_ctx *ctx, const char *path, char **buf, size_t *len)
@@ -92,7 +97,78 @@ typedef struct import_state {
     int skip_invalid;
     long created, updated, unchanged, skipped;
     json_t *errors;         /* [{"line","error"}] */
+    /* Matching rows to customers the replica has (importing a sheet twice
+    ** must not double it): phone digits -> id, WeChat id -> id. */
+    json_t *by_phone, *by_wechat;
+    json_t *matched;        /* [{"line","id","name","by"}] */
+    int followups;          /* --followups: the file holds follow-ups */
+    int followups_seen;     /* it did (flag or header) */
 } import_state;
+
+/* The digits of a phone number, without a leading China code (+86 or
+** 0086), so "+86 138-0013-8000" and "13800138000" are one number. */
+static void phone_key(const char *phone, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *p = phone; *p && n + 1 < len; p++)
+        if (*p >= '0' && *p <= '9') out[n++] = *p;
+    out[n] = '\0';
+    if (n == 13 && strncmp(out, "86", 2) == 0) memmove(out, out + 2, n - 1);
+    else if (n == 15 && strncmp(out, "0086", 4) == 0) memmove(out, out + 4, n - 3);
+}
+
+static void index_customer(import_state *s, const json_t *c)
+{
+    char key[64];
+    const char *id = cli_str(c, "id");
+    if (*cli_str(c, "phone")) {
+        phone_key(cli_str(c, "phone"), key, sizeof key);
+        if (strlen(key) >= 5 && !json_object_get(s->by_phone, key))
+            json_object_set_new(s->by_phone, key, json_string(id));
+    }
+    if (*cli_str(c, "wechat") && !json_object_get(s->by_wechat, cli_str(c, "wechat")))
+        json_object_set_new(s->by_wechat, cli_str(c, "wechat"), json_string(id));
+}
+
+static int index_customers(import_state *s)
+{
+    fds_query q;
+    json_t *list = NULL;
+    memset(&q, 0, sizeof q);
+    int frc = fds_customer_list(s->ctx->r, &q, &list);
+    if (frc != FDS_OK) return frc;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c) index_customer(s, c);
+    json_decref(list);
+    return FDS_OK;
+}
+
+/* Id of the customer this row is, and how it was recognised (NULL: new). */
+static const char *match_row(import_state *s, const char *id, const json_t *in,
+                             const char **by)
+{
+    static char full[128];
+    json_t *cur = NULL;
+    *by = NULL;
+    if (id && *id && fds_customer_get(s->ctx->r, id, &cur) == FDS_OK) {
+        snprintf(full, sizeof full, "%s", cli_str(cur, "id"));
+        json_decref(cur);
+        *by = "id";
+        return full;
+    }
+    const char *phone = json_string_value(json_object_get(in, "phone"));
+    if (phone) {
+        char key[64];
+        phone_key(phone, key, sizeof key);
+        const char *hit = json_string_value(json_object_get(s->by_phone, key));
+        if (hit) { *by = "phone"; return hit; }
+    }
+    const char *wx = json_string_value(json_object_get(in, "wechat"));
+    const char *hit = wx ? json_string_value(json_object_get(s->by_wechat, wx)) : NULL;
+    if (hit) { *by = "wechat"; return hit; }
+    return NULL;
+}
 
 static void row_error(import_state *s, const char *where, long line,
                       const char *msg)
@@ -142,6 +218,18 @@ static int set_cell(const import_state *s, json_t *in, const column *col,
     return 0;
 }
 
+/* Same value as text: a CSV cell "480000" is the number 480000. */
+static int same_value(const json_t *a, const json_t *b)
+{
+    if (json_equal(a, b)) return 1;
+    if (!a || !b || json_is_array(a) || json_is_array(b)) return 0;
+    char *x = cli_value_text(a), *y = cli_value_text(b);
+    int eq = x && y && strcmp(x, y) == 0;
+    free(x);
+    free(y);
+    return eq;
+}
+
 /* Drop from in what cur already has, so re-importing an export writes
 ** nothing. */
 static void drop_unchanged(json_t *in, const json_t *cur)
@@ -157,7 +245,7 @@ static void drop_unchanged(json_t *in, const json_t *cur)
                 if (json_equal(fv, json_object_get(cf, fk)))
                     json_object_del(v, fk);
             if (json_object_size(v) == 0) json_object_del(in, k);
-        } else if (json_equal(v, json_object_get(cur, k))) {
+        } else if (same_value(v, json_object_get(cur, k))) {
             json_object_del(in, k);
         }
     }
@@ -171,7 +259,24 @@ static int apply_row(import_state *s, const char *where, long line,
     json_t *cur = NULL, *out = NULL, *warn = NULL;
     int frc;
     char msg[600];
-    if (id && *id && fds_customer_get(r, id, &cur) == FDS_OK) {
+    const char *by = NULL;
+    const char *hit = match_row(s, id, in, &by);
+    char full[128];
+    if (hit) snprintf(full, sizeof full, "%s", hit);
+    id = hit ? full : NULL;
+    if (id && fds_customer_get(r, id, &cur) == FDS_OK) {
+        json_t *m = json_pack("{s:I,s:s,s:s,s:s}", "line", (json_int_t)line,
+                              "id", id, "name", cli_str(cur, "name"), "by", by);
+        if (m) json_array_append_new(s->matched, m);
+        /* the same number written another way ("+86 138-..." for
+        ** "138...") is not a change */
+        const char *np = json_string_value(json_object_get(in, "phone"));
+        if (np && *cli_str(cur, "phone")) {
+            char k1[64], k2[64];
+            phone_key(np, k1, sizeof k1);
+            phone_key(cli_str(cur, "phone"), k2, sizeof k2);
+            if (strcmp(k1, k2) == 0) json_object_del(in, "phone");
+        }
         drop_unchanged(in, cur);
         /* Stage and owner have their own operations (a stage change is a
         ** dated record of the pipeline; owner is a reassignment). */
@@ -197,6 +302,7 @@ static int apply_row(import_state *s, const char *where, long line,
         frc = fds_customer_add(r, in, &out, &warn);
         if (frc == FDS_OK) {
             s->created++;
+            index_customer(s, out);     /* a later row with its phone is it */
             size_t i;
             json_t *w;
             json_array_foreach(warn, i, w)
@@ -211,6 +317,187 @@ static int apply_row(import_state *s, const char *where, long line,
     json_decref(out);
     json_decref(warn);
     return frc == FDS_OK ? 0 : -1;
+}
+
+
+/* ---- Import: follow-ups (跟进记录) ------------------------------------------ */
+/* Headers of a follow-up sheet besides cli_followup_cols' keys and Chinese
+** headers. */
+static const char *const fu_aliases[][2] = {
+    {"客户名称", "customer_name"}, {"客户姓名", "customer_name"},
+    {"姓名", "customer_name"}, {"name", "customer_name"},
+    {"公司名称", "company"}, {"方式", "method"}, {"联系方式", "method"},
+    {"时间", "at"}, {"日期", "at"}, {"跟进日期", "at"}, {"time", "at"},
+    {"内容", "content"}, {"沟通内容", "content"}, {"跟进情况", "content"},
+    {"结果", "result"}, {"负责人", "author"}, {"销售", "author"},
+    {"customer_id", "customer"} };
+
+static const char *fu_key(const char *h)
+{
+    for (int k = 0; cli_followup_cols[k][0]; k++)
+        if (strcasecmp(h, cli_followup_cols[k][0]) == 0 ||
+            strcmp(h, cli_followup_cols[k][1]) == 0)
+            return cli_followup_cols[k][0];
+    for (size_t k = 0; k < sizeof fu_aliases / sizeof fu_aliases[0]; k++)
+        if (strcasecmp(h, fu_aliases[k][0]) == 0) return fu_aliases[k][1];
+    return NULL;
+}
+
+/* The customer a follow-up row belongs to: its id column, else its name
+** (and company, when given) among the replica's customers. */
+static int fu_customer(import_state *s, const json_t *row, char *out, size_t len,
+                       char *err, size_t errlen)
+{
+    const char *cid = cli_str(row, "customer");
+    json_t *c = NULL;
+    if (*cid && fds_customer_get(s->ctx->r, cid, &c) == FDS_OK) {
+        snprintf(out, len, "%s", cli_str(c, "id"));
+        json_decref(c);
+        return 0;
+    }
+    const char *name = cli_str(row, "customer_name"), *co = cli_str(row, "company");
+    if (!*name) {
+        snprintf(err, errlen, "no customer: give the 客户 (customer_name) or "
+                 "客户编号 (customer) column");
+        return -1;
+    }
+    fds_query q;
+    json_t *list = NULL;
+    memset(&q, 0, sizeof q);
+    q.search = name;
+    if (fds_customer_list(s->ctx->r, &q, &list) != FDS_OK) {
+        snprintf(err, errlen, "%s", fds_errmsg(s->ctx->r));
+        return -1;
+    }
+    size_t i, n = 0;
+    json_t *e;
+    json_array_foreach(list, i, e)
+        if (strcmp(cli_str(e, "name"), name) == 0 &&
+            (!*co || strcmp(cli_str(e, "company"), co) == 0)) {
+            if (n++ == 0) snprintf(out, len, "%s", cli_str(e, "id"));
+        }
+    json_decref(list);
+    if (n == 1) return 0;
+    if (n == 0)
+        snprintf(err, errlen, "no customer named \"%s\"%s%s%s (import the customers "
+                 "first)", name, *co ? " at \"" : "", co, *co ? "\"" : "");
+    else
+        snprintf(err, errlen, "%zu customers are named \"%s\": add the 公司 (company) "
+                 "or 客户编号 (customer) column", n, name);
+    return -1;
+}
+
+/* One follow-up row {key: text}: update the follow-up with its id, skip
+** one the customer already has (same time and content), or add it. */
+static void apply_followup(import_state *s, const char *where, long line,
+                           json_t *row)
+{
+    s->followups_seen = 1;
+    fds_replica *r = s->ctx->r;
+    char cust[128], err[600], at[40];
+    json_t *in = json_object(), *sheet = NULL, *out = NULL;
+    int64_t before = 0, after = 0;
+    int frc = FDS_OK;
+    if (fu_customer(s, row, cust, sizeof cust, err, sizeof err) != 0) {
+        row_error(s, where, line, err);
+        goto done;
+    }
+    static const char *const keys[] = {"method", "content", "result", NULL};
+    for (int k = 0; keys[k]; k++)
+        if (*cli_str(row, keys[k]))
+            json_object_set_new(in, keys[k], json_string(cli_str(row, keys[k])));
+    if (*cli_str(row, "at")) {
+        int64_t ms;
+        if (fds_time_parse_rel(cli_str(row, "at"), (int64_t)time(NULL) * 1000, &ms,
+                               NULL) != FDS_OK) {
+            snprintf(err, sizeof err, "invalid time \"%s\" (use YYYY-MM-DD HH:MM "
+                     "or YYYY/M/D H:MM)", cli_str(row, "at"));
+            row_error(s, where, line, err);
+            goto done;
+        }
+        fds_time_format(ms, at, sizeof at);
+        json_object_set_new(in, "at", json_string(at));
+    }
+    fds_outbox_count(r, &before);
+    const char *fid = cli_str(row, "id");
+    char *full = NULL;
+    if (*fid && fds_resolve_id(r, "followup", fid, &full) == FDS_OK) {
+        frc = fds_followup_edit(r, full, in, &out);
+        fds_free(full);
+        fds_outbox_count(r, &after);
+        if (frc == FDS_OK) { if (after > before) s->updated++; else s->unchanged++; }
+    } else {
+        /* a hand-made sheet has no ids: the same visit imported twice is
+        ** recognised by its customer, time and content */
+        int dup = 0;
+        if (fds_customer_sheet(r, cust, &sheet) == FDS_OK && json_object_get(in, "at")) {
+            size_t i;
+            json_t *f;
+            json_array_foreach(json_object_get(sheet, "followups"), i, f)
+                dup |= strcmp(cli_str(f, "at"), cli_str(in, "at")) == 0 &&
+                       strcmp(cli_str(f, "content"), cli_str(in, "content")) == 0;
+        }
+        if (dup) {
+            s->unchanged++;
+        } else {
+            frc = fds_followup_add(r, cust, in, &out);
+            if (frc == FDS_OK) s->created++;
+        }
+    }
+    if (frc != FDS_OK) row_error(s, where, line, fds_errmsg(r));
+done:
+    json_decref(in);
+    json_decref(sheet);
+    json_decref(out);
+}
+
+static int import_followups_csv(import_state *s, cli_csv *c, cli_csv_row *hdr)
+{
+    const char **keys = calloc(hdr->n + 1, sizeof *keys);
+    cli_csv_row row = { NULL, 0, 0 };
+    char err[600];
+    int rc = CLI_OK, n;
+    if (!keys) return cli_fail(s->ctx, CLI_FAIL, "out of memory");
+    for (size_t i = 0; i < hdr->n; i++) {
+        keys[i] = fu_key(hdr->cells[i]);
+        if (!keys[i] && *hdr->cells[i]) {
+            rc = cli_fail(s->ctx, CLI_USAGE, "line %ld: unknown follow-up column \"%s\" "
+                          "(编号 客户编号 客户 公司 跟进时间 跟进方式 跟进内容 跟进结果 跟进人)",
+                          hdr->line, hdr->cells[i]);
+            goto done;
+        }
+    }
+    while ((n = cli_csv_next(c, &row, err, sizeof err)) == 1) {
+        json_t *o = json_object();
+        int any = 0;
+        for (size_t i = 0; i < hdr->n && i < row.n; i++) {
+            cli_csv_unguard(row.cells[i]);
+            if (!keys[i] || !*row.cells[i]) continue;
+            json_object_set_new(o, keys[i], json_string(row.cells[i]));
+            any = 1;
+        }
+        if (any) apply_followup(s, "line", row.line, o);
+        json_decref(o);
+    }
+    if (n < 0) rc = cli_fail(s->ctx, n == -2 ? CLI_FAIL : CLI_USAGE, "%s",
+                             n == -2 ? "out of memory" : err);
+done:
+    free(keys);
+    cli_csv_row_clear(&row);
+    return rc;
+}
+
+/* A header row that names a follow-up's content and no customer name is a
+** follow-up sheet. */
+static int is_followup_header(const cli_csv_row *hdr)
+{
+    int content = 0, name = 0;
+    for (size_t i = 0; i < hdr->n; i++) {
+        const char *k = fu_key(hdr->cells[i]);
+        content |= k && strcmp(k, "content") == 0;
+        name |= strcasecmp(hdr->cells[i], "name") == 0 || strcmp(hdr->cells[i], "姓名") == 0;
+    }
+    return content && !name;
 }
 
 /* ---- Import: CSV and JSON ------------------------------------------------------- */
@@ -257,7 +544,7 @@ static int map_header(import_state *s, const cli_csv_row *hdr, const json_t *def
 }
 
 static int import_csv(import_state *s, const char *buf, size_t len,
-                      const json_t *defs)
+                      const json_t *defs, int followups)
 {
     cli_csv c;
     cli_csv_row row = { NULL, 0, 0 };
@@ -271,6 +558,17 @@ static int import_csv(import_state *s, const char *buf, size_t len,
         rc = n == 0 ? cli_fail(s->ctx, CLI_USAGE, "empty file: no header row")
                     : cli_fail(s->ctx, n == -2 ? CLI_FAIL : CLI_USAGE, "%s",
                                n == -2 ? "out of memory" : err);
+        goto done;
+    }
+    for (size_t i = 0; i < row.n; i++) {     /* headers: edge spaces are layout */
+        char *h = row.cells[i];
+        size_t b = strspn(h, " "), e = strlen(h);
+        while (e > b && h[e - 1] == ' ') e--;
+        memmove(h, h + b, e - b);
+        h[e - b] = '\0';
+    }
+    if (followups || is_followup_header(&row)) {
+        rc = import_followups_csv(s, &c, &row);
         goto done;
     }
     ncols = row.n;
@@ -292,6 +590,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
         const char *id = NULL;
         int bad = 0, any = 0;
         for (size_t i = 0; i < ncols && i < row.n && !bad; i++) {
+            cli_csv_unguard(row.cells[i]);   /* the ' export put before = + - @ */
             const char *v = row.cells[i];    /* the reader trimmed unquoted cells */
             if (!*v) continue;
             any = 1;
@@ -322,6 +621,21 @@ static int import_json(import_state *s, const char *buf, size_t len)
     size_t i;
     json_t *c;
     char err[600];
+    json_t *first = json_array_get(arr, 0);
+    if (s->followups || (json_object_get(first, "content") && !json_object_get(first, "name"))) {
+        json_array_foreach(arr, i, c) {
+            if (!json_is_object(c)) { row_error(s, "record", (long)i + 1, "not an object"); continue; }
+            json_t *o = json_object();
+            for (int k = 0; cli_followup_cols[k][0]; k++) {
+                json_t *v = json_object_get(c, cli_followup_cols[k][0]);
+                if (json_is_string(v)) json_object_set(o, cli_followup_cols[k][0], v);
+            }
+            apply_followup(s, "record", (long)i + 1, o);
+            json_decref(o);
+        }
+        json_decref(arr);
+        return CLI_OK;
+    }
     json_array_foreach(arr, i, c) {
         long rec = (long)i + 1;
         if (!json_is_object(c)) { row_error(s, "record", rec, "not an object"); continue; }
@@ -367,7 +681,8 @@ static int import_json(import_state *s, const char *buf, size_t len)
 
 int cli_import(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = { {"skip-invalid", CLI_FLAG}, {NULL, 0} };
+    static const cli_opt opts[] = { {"skip-invalid", CLI_FLAG}, {"followups", CLI_FLAG},
+                                    {NULL, 0} };
     cli_args a;
     char *buf = NULL;
     size_t len = 0;
@@ -376,10 +691,14 @@ int cli_import(cli_ctx *ctx, int argc, char **argv)
     memset(&s, 0, sizeof s);
     s.ctx = ctx;
     s.errors = json_array();
+    s.by_phone = json_object();
+    s.by_wechat = json_object();
+    s.matched = json_array();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
     const char *path = a.pos[0];
     s.skip_invalid = cli_has(&a, "skip-invalid");
+    s.followups = cli_has(&a, "followups");
     if ((rc = read_all(ctx, path, &buf, &len)) || (rc = decode(ctx, path, &buf, &len)))
         goto done;
     if ((rc = cli_open(ctx))) goto done;
@@ -388,8 +707,9 @@ int cli_import(cli_ctx *ctx, int argc, char **argv)
     if (frc == FDS_OK) frc = fds_begin(ctx->r);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     s.stages = stages;
+    if ((frc = index_customers(&s)) != FDS_OK) { fds_rollback(ctx->r); rc = cli_core_fail(ctx, frc); goto done; }
     size_t lead = strspn(buf, " \t\r\n");
-    rc = buf[lead] == '[' ? import_json(&s, buf, len) : import_csv(&s, buf, len, defs);
+    rc = buf[lead] == '[' ? import_json(&s, buf, len) : import_csv(&s, buf, len, defs, s.followups);
     size_t nerr = json_array_size(s.errors);
     s.skipped = (long)nerr;
     if (rc == CLI_OK && nerr > 0 && !s.skip_invalid) {
@@ -402,14 +722,29 @@ int cli_import(cli_ctx *ctx, int argc, char **argv)
     if (rc != CLI_OK) { fds_rollback(ctx->r); goto done; }
     if ((frc = fds_commit(ctx->r)) != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) {
-        json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:O}", "created", (json_int_t)s.created,
+        json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:O,s:O}",
+                              "records", s.followups_seen ? "followups" : "customers",
+                              "created", (json_int_t)s.created,
                               "updated", (json_int_t)s.updated,
                               "unchanged", (json_int_t)s.unchanged,
-                              "skipped", (json_int_t)s.skipped, "errors", s.errors);
+                              "skipped", (json_int_t)s.skipped, "errors", s.errors,
+                              "matched", s.matched);
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else {
-        printf("Imported: %ld created, %ld updated, %ld unchanged, %ld skipped\n",
+        /* Say which existing customers rows were taken as (and by what),
+        ** so a wrong match is seen. */
+        size_t i, nm = json_array_size(s.matched);
+        json_t *m;
+        json_array_foreach(s.matched, i, m) {
+            if (i == 20) { printf("  … and %zu more matched\n", nm - 20); break; }
+            char idb[16];
+            printf("  line %lld: %s (%s) matched by %s\n",
+                   (long long)json_integer_value(json_object_get(m, "line")),
+                   cli_str(m, "name"), cli_short(cli_str(m, "id"), idb), cli_str(m, "by"));
+        }
+        printf("Imported%s: %ld created, %ld updated, %ld unchanged, %ld skipped\n",
+               s.followups_seen ? " follow-ups" : "",
                s.created, s.updated, s.unchanged, s.skipped);
     }
 done:
@@ -417,6 +752,9 @@ done:
     json_decref(defs);
     json_decref(stages);
     json_decref(s.errors);
+    json_decref(s.by_phone);
+    json_decref(s.by_wechat);
+    json_decref(s.matched);
     cli_args_free(&a);
     return rc;
 }

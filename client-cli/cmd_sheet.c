@@ -21,11 +21,11 @@ static void line(const char *label, const char *value)
 {
     if (!value || !*value) return;
     fputs("  ", stdout);
-    cli_put_cell(stdout, label, 16, 1);
+    cli_put_cell(stdout, label, 24, 1);
     fputs("  ", stdout);
     for (; *value; value++) {
         fputc(*value, stdout);
-        if (*value == '\n' && value[1]) fputs("                    ", stdout);
+        if (*value == '\n' && value[1]) fputs("                            ", stdout);
     }
     fputc('\n', stdout);
 }
@@ -40,6 +40,9 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
     heading(ctx, "基本信息", "Basic info");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         line(rows[i][1], cli_str(c, rows[i][0]));
+    char money[64];
+    line("金额 Amount", cli_amount_text(json_object_get(c, "amount"), money, sizeof money));
+    line("预计成交 Expected close", cli_str(c, "expected_close"));
     json_t *tags = json_object_get(c, "tags");
     if (json_array_size(tags) > 0) {
         char buf[1024] = "";
@@ -86,15 +89,18 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
 
 static void followups(const cli_ctx *ctx, const json_t *list)
 {
-    char tb[32];
+    char tb[32], idb[16];
     size_t i;
     json_t *f;
     heading(ctx, "跟进记录", "Follow-ups");
     if (json_array_size(list) == 0) { printf("  (none)\n"); return; }
     json_array_foreach(list, i, f) {
-        printf("  %s  %s%s%s  %s\n", cli_local_time(cli_str(f, "at"), tb),
+        /* the short id: what `followup edit|delete` takes */
+        printf("  %s  %s%s%s  %s  %s%s%s\n", cli_local_time(cli_str(f, "at"), tb),
                cli_c(ctx, CLI_C_BOLD), cli_method_label(cli_str(f, "method")),
-               cli_c(ctx, CLI_C_RESET), cli_str(f, "content"));
+               cli_c(ctx, CLI_C_RESET), cli_str(f, "content"),
+               cli_c(ctx, CLI_C_DIM), cli_short(cli_str(f, "id"), idb),
+               cli_c(ctx, CLI_C_RESET));
         if (*cli_str(f, "result"))
             printf("                    → %s\n", cli_str(f, "result"));
         if (*cli_str(f, "author"))
@@ -162,10 +168,11 @@ static void plans(const cli_ctx *ctx, const json_t *list)
             int done = json_is_true(json_object_get(p, "done"));
             if (done != pass) continue;
             open += !done;
-            printf("  %s%s  %s  %s  %s%s  %s\n",
+            printf("  %s%s  %s  %s  %s%s%s%s  %s\n",
                    done ? cli_c(ctx, CLI_C_DIM) : "",
                    done ? "✓" : "○", cli_local_time(cli_str(p, "due"), tb),
                    cli_method_label(cli_str(p, "method")), cli_str(p, "content"),
+                   *cli_str(p, "result") ? "  → " : "", cli_str(p, "result"),
                    done ? cli_c(ctx, CLI_C_RESET) : "",
                    cli_short(cli_str(p, "id"), idb));
         }

@@ -113,28 +113,87 @@ static json_t *new_refusals(fds_replica *r, size_t before)
     return out;
 }
 
-/* One line per change the server refused in this sync: what and why.
-** The server's message names the record and field too ("forbidden:
-** customer ID field owner: why"); that name is dropped from it, as the
-** line already starts with it (the id shortened to 8 characters). */
-static void print_refusals(const json_t *list)
+/* One line per record and reason the server refused in this sync, the
+** record named as a person knows it ("follow-up of 张伟 (华星科技)", not
+** an 8-character id), with the refused fields: a template a rep applied
+** is a few lines, not one per field.  The server's message names the
+** record and field too ("forbidden: customer ID field owner: why"); that
+** name is dropped from it. */
+static void print_refusals(fds_replica *r, const json_t *list)
 {
-    size_t i;
-    json_t *o;
-    json_array_foreach(list, i, o) {
-        const char *tbl = json_string_value(json_object_get(o, "table"));
-        const char *rec = json_string_value(json_object_get(o, "record"));
-        const char *fld = json_string_value(json_object_get(o, "field"));
-        const char *msg = json_string_value(json_object_get(o, "message"));
+    size_t i, n = json_array_size(list);
+    for (i = 0; i < n; ) {
+        json_t *o = json_array_get(list, i);
+        const char *tbl = cli_str(o, "table"), *rec = cli_str(o, "record");
+        const char *fld = cli_str(o, "field"), *msg = cli_str(o, "message");
         char named[256];
-        snprintf(named, sizeof named, "%s %s field %s: ", tbl ? tbl : "",
-                 rec ? rec : "", fld ? fld : "");
-        const char *at = msg ? strstr(msg, named) : NULL;
-        int code_len = at ? (int)(at - msg) : 0;
-        printf("refused: %s %.8s field %s: %.*s%s\n", tbl ? tbl : "?",
-               rec ? rec : "?", fld ? fld : "?", code_len, msg ? msg : "",
-               at ? at + strlen(named) : msg ? msg : "");
+        snprintf(named, sizeof named, "%s %s field %s: ", tbl, rec, fld);
+        const char *at = strstr(msg, named);
+        char why[1024];
+        snprintf(why, sizeof why, "%.*s%s", at ? (int)(at - msg) : 0, msg,
+                 at ? at + strlen(named) : msg);
+        /* the fields of the following refusals of this record, same reason */
+        char fields[512];
+        snprintf(fields, sizeof fields, "%s", fld);
+        size_t j = i + 1;
+        for (; j < n; j++) {
+            json_t *p = json_array_get(list, j);
+            if (strcmp(cli_str(p, "table"), tbl) || strcmp(cli_str(p, "record"), rec))
+                break;
+            char pn[256], pwhy[1024];
+            const char *pm = cli_str(p, "message");
+            snprintf(pn, sizeof pn, "%s %s field %s: ", tbl, rec, cli_str(p, "field"));
+            const char *pa = strstr(pm, pn);
+            snprintf(pwhy, sizeof pwhy, "%.*s%s", pa ? (int)(pa - pm) : 0, pm,
+                     pa ? pa + strlen(pn) : pm);
+            if (strcmp(pwhy, why) != 0) break;
+            size_t fl = strlen(fields);
+            snprintf(fields + fl, sizeof fields - fl, ", %s", cli_str(p, "field"));
+        }
+        char *label = NULL;
+        if (fds_record_label(r, tbl, rec, &label) != FDS_OK) label = NULL;
+        json_t *lj = json_string(label ? label : rec);
+        cli_scrub(lj);
+        printf("refused: %s (%s): %s\n", json_string_value(lj), fields, why);
+        json_decref(lj);
+        fds_free(label);
+        i = j;
     }
+}
+
+/* Ids of the conflicts `fieldsync conflicts` lists now: the set sync
+** counts against (merge outcomes include registers no one sees and
+** conflicts settled later in the same pull). */
+static json_t *open_conflicts(fds_replica *r)
+{
+    json_t *list = NULL, *ids = json_object();
+    if (!ids) return NULL;
+    if (fds_conflicts(r, &list) == FDS_OK) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(list, i, c)
+            json_object_set_new(ids, cli_str(c, "id"), json_true());
+    }
+    json_decref(list);
+    return ids;
+}
+
+/* Conflicts open now that were not open in `before`; before is updated
+** to the current set when update. */
+static int64_t new_conflicts(fds_replica *r, json_t *before, int update)
+{
+    json_t *now = open_conflicts(r);
+    int64_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(now, k, v)
+        if (!json_object_get(before, k)) n++;
+    if (update && now) {
+        json_object_clear(before);
+        json_object_update(before, now);
+    }
+    json_decref(now);
+    return n;
 }
 
 static void hints(const cli_ctx *ctx, const fds_session_stats *st)
@@ -218,7 +277,10 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         so.ca_path = *ca ? ca : NULL;
         so.progress = !ctx->json;
         size_t before = refusal_count(ctx->r);
+        json_t *open0 = open_conflicts(ctx->r);
         rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+        st.conflicts = new_conflicts(ctx->r, open0, 0);
+        json_decref(open0);
         refused = new_refusals(ctx->r, before);
         if (rc == CLI_UNREACHABLE) {
             rc = cli_fail(ctx, rc, "%s; the settings are saved: run fieldsync sync "
@@ -264,7 +326,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         printf("Initialised: %s as %s (device %.8s)\n", server,
                user && *user ? user : "?", fds_replica_device(ctx->r));
         print_counts(&st);
-        print_refusals(refused);
+        print_refusals(ctx->r, refused);
         hints(ctx, &st);
     } else {
         printf("Saved %s (offline: nothing checked yet; run fieldsync sync to connect)\n",
@@ -289,6 +351,7 @@ typedef struct watch_view {
     size_t refusals_shown;      /* refusals printed (count in fds_refusals) */
     fds_session_stats shown;    /* counters as of the last line */
     fds_session_stats trust;    /* rules 12-14 lines shown */
+    json_t *conflicts;          /* conflict ids open at the last line */
 } watch_view;
 
 /* sync --watch, about once a second while idle: one timestamped line when
@@ -301,7 +364,8 @@ static void watch_idle(void *arg, const fds_session_stats *st)
     memset(&d, 0, sizeof d);
     d.pushed = st->pushed - w->shown.pushed;
     d.pulled = st->pulled - w->shown.pulled;
-    d.conflicts = st->conflicts - w->shown.conflicts;
+    d.conflicts = (st->pulled != w->shown.pulled || st->conflicts != w->shown.conflicts)
+                  ? new_conflicts(w->r, w->conflicts, 1) : 0;
     d.refused = st->refused - w->shown.refused;
     d.revoked = st->revoked - w->shown.revoked;
     d.repaired = st->repaired - w->shown.repaired;
@@ -313,7 +377,8 @@ static void watch_idle(void *arg, const fds_session_stats *st)
         strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tmv));
         printf("%s pushed %lld, pulled %lld", when, (long long)d.pushed,
                (long long)d.pulled);
-        if (d.conflicts) printf(", %lld conflicts", (long long)d.conflicts);
+        if (d.conflicts) printf(", %lld conflict%s", (long long)d.conflicts,
+                                d.conflicts == 1 ? "" : "s");
         if (d.refused) printf(", %lld refused", (long long)d.refused);
         if (d.revoked) printf(", %lld no longer visible", (long long)d.revoked);
         if (d.repaired) printf(", %lld checksum bucket%s repaired",
@@ -324,7 +389,7 @@ static void watch_idle(void *arg, const fds_session_stats *st)
     print_trust(w->ctx, st, &w->trust);
     w->trust = *st;
     json_t *fresh = new_refusals(w->r, w->refusals_shown);
-    print_refusals(fresh);
+    print_refusals(w->r, fresh);
     w->refusals_shown += json_array_size(fresh);
     json_decref(fresh);
     fflush(stdout);
@@ -362,17 +427,24 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     wv.ctx = ctx;
     wv.r = ctx->r;
     wv.refusals_shown = before;
+    json_t *open0 = open_conflicts(ctx->r);
+    wv.conflicts = open_conflicts(ctx->r);
     if (so.watch && !ctx->json) {
         so.on_idle = watch_idle;
         so.on_idle_arg = &wv;
     }
     rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+    /* Conflicts as `fieldsync conflicts` lists them: the ones this sync
+    ** opened (not merge outcomes, see open_conflicts). */
+    st.conflicts = new_conflicts(ctx->r, open0, 0);
+    json_decref(open0);
+    json_decref(wv.conflicts);
     /* Human output lists only what the watch has not shown yet. */
     json_t *unshown = ctx->json ? NULL : new_refusals(ctx->r, wv.refusals_shown);
     refused = new_refusals(ctx->r, before);
     if (rc != CLI_OK) {
         /* What was refused before the failure still reaches the rep. */
-        print_refusals(unshown);
+        print_refusals(ctx->r, unshown);
         json_decref(unshown);
         rc = cli_fail(ctx, rc, "%s", *err ? err : "sync failed");
         goto done;
@@ -387,7 +459,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     } else {
         print_counts(&st);
         print_trust(ctx, &st, &wv.trust);
-        print_refusals(unshown);
+        print_refusals(ctx->r, unshown);
         hints(ctx, &st);
     }
     json_decref(unshown);

@@ -25,8 +25,9 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     const char *d = cli_arg(&a, "date");
     if (d) {
         /* Any accepted time names its local calendar day. */
-        if (fds_time_parse(d, &day_ms) != FDS_OK) {
-            rc = cli_fail(ctx, CLI_USAGE, "invalid date \"%s\" (use YYYY-MM-DD)", d);
+        if (fds_time_parse_rel(d, (int64_t)time(NULL) * 1000, &day_ms, NULL) != FDS_OK) {
+            rc = cli_fail(ctx, CLI_USAGE, "invalid date \"%s\" (use YYYY-MM-DD, "
+                          "YYYY/M/D, tomorrow, 明天, mon..sun or 周一..周日)", d);
             goto done;
         }
     } else {
@@ -58,21 +59,32 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     json_array_foreach(plans, i, p) {
         int64_t due = 0;
         int late = fds_time_parse(cli_str(p, "due"), &due) == FDS_OK && due < start_ms;
-        printf("  %s%s%s  ", late ? cli_c(ctx, CLI_C_RED) : "",
-               cli_local_time(cli_str(p, "due"), tb), late ? cli_c(ctx, CLI_C_RESET) : "");
+        /* Fixed display widths (CJK counts 2): a plan for a day has no
+        ** time, a method label may be missing; columns still line up. */
+        printf("  %s", late ? cli_c(ctx, CLI_C_RED) : "");
+        cli_put_cell(stdout, cli_local_time(cli_str(p, "due"), tb), 16, 1);
+        printf("%s  ", late ? cli_c(ctx, CLI_C_RESET) : "");
         cli_put_cell(stdout, cli_str(p, "customer_name"), 12, 1);
-        printf("  %s  %s%s  %s\n", cli_method_label(cli_str(p, "method")),
-               cli_str(p, "content"), late ? "  (overdue 逾期)" : "",
-               cli_short(cli_str(p, "id"), idb));
+        fputs("  ", stdout);
+        cli_put_cell(stdout, cli_method_label(cli_str(p, "method")), 14, 1);
+        printf("  %s  %s%s\n", cli_short(cli_str(p, "id"), idb),
+               cli_str(p, "content"), late ? "  (overdue 逾期)" : "");
     }
     printf("\n");
     section(ctx, "生日提醒 Birthdays (7 days)", json_array_size(bdays));
     json_array_foreach(bdays, i, p) {
         json_int_t days = json_integer_value(json_object_get(p, "days"));
-        printf("  %s  ", cli_str(p, "birthday"));
+        /* "12-04" (no year) and "1990-12-04" in one 10-column cell */
+        fputs("  ", stdout);
+        cli_put_cell(stdout, cli_str(p, "birthday"), 10, 1);
+        fputs("  ", stdout);
         cli_put_cell(stdout, cli_str(p, "name"), 12, 1);
-        if (days == 0) printf("  today 今天");
-        else printf("  in %lld day%s", (long long)days, days == 1 ? "" : "s");
+        char when[32];
+        if (days == 0) snprintf(when, sizeof when, "today 今天");
+        else snprintf(when, sizeof when, "in %lld day%s", (long long)days,
+                      days == 1 ? "" : "s");
+        fputs("  ", stdout);
+        cli_put_cell(stdout, when, 14, 1);
         printf("  %s\n", cli_short(cli_str(p, "id"), idb));
     }
     printf("\n");
@@ -80,7 +92,7 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     json_array_foreach(quiet, i, p) {
         const char *last = cli_str(p, "last_followup");
         printf("  ");
-        cli_put_cell(stdout, cli_str(p, "name"), 12, 1);
+        cli_put_cell(stdout, cli_str(p, "name"), 16, 1);
         printf("  %lld days quiet (cycle %lld), last follow-up %s  %s\n",
                (long long)json_integer_value(json_object_get(p, "days_quiet")),
                (long long)json_integer_value(json_object_get(p, "cycle")),

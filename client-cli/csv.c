@@ -116,6 +116,9 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
             }
             size_t lead = 0;
             while (lead < b.n && (b.s[lead] == ' ' || b.s[lead] == '\t')) lead++;
+            /* Spaces that hide a formula are kept: " =cmd" stays text as
+            ** typed, and export marks it (cli_csv_put_safe). */
+            if (lead < b.n && strchr("=+-@", b.s[lead])) lead = 0;
             while (b.n > lead && (b.s[b.n - 1] == ' ' || b.s[b.n - 1] == '\t'))
                 b.s[--b.n] = '\0';
             if (lead) { memmove(b.s, b.s + lead, b.n - lead + 1); b.n -= lead; }
@@ -156,6 +159,45 @@ void cli_csv_put(FILE *f, const char *s, int first)
         fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* OWASP's CSV injection advice: a cell that starts with = + - @ (or tab
+** or CR) is a formula to Excel and LibreOffice.  Such a cell, and one that
+** only hides the trigger behind spaces or behind quote marks we added
+** before, gets one more leading "'" (which Excel shows as a text marker
+** and does not display).  The rule is a bijection, so import can take the
+** mark off exactly where export put it (cli_csv_unguard). */
+static int guarded_form(const char *s, size_t quotes_needed)
+{
+    size_t q = 0;
+    while (s[q] == '\'') q++;
+    if (q < quotes_needed) return 0;
+    const char *p = s + q;
+    while (*p == ' ') p++;
+    return *p == '=' || *p == '+' || *p == '-' || *p == '@' || *p == '\t' ||
+           *p == '\r';
+}
+
+void cli_csv_put_safe(FILE *f, const char *s, int first)
+{
+    if (s && guarded_form(s, 0)) {
+        size_t n = strlen(s);
+        char *g = malloc(n + 2);
+        if (g) {
+            g[0] = '\'';
+            memcpy(g + 1, s, n + 1);
+            cli_csv_put(f, g, first);
+            free(g);
+            return;
+        }
+    }
+    cli_csv_put(f, s, first);
+}
+
+void cli_csv_unguard(char *text)
+{
+    if (text && guarded_form(text, 1))
+        memmove(text, text + 1, strlen(text));
 }
 
 void cli_csv_eol(FILE *f)

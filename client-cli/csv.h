@@ -26,7 +26,7 @@ void cli_csv_init(cli_csv *c, const char *buf, size_t len);
 ** end, -1 on malformed input (err names the line), -2 out of memory.
 ** Records end at LF, CRLF or CR; quoted cells may hold newlines, commas and
 ** doubled quotes (kept verbatim); unquoted cells are trimmed of spaces and
-** tabs.  Blank lines are skipped.  A NUL byte anywhere in a record is
+** tabs (leading ones only when no = + - @ follows them).  Blank lines are skipped.  A NUL byte anywhere in a record is
 ** malformed (a cell is a C string; UTF-16 files are full of them). */
 int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen);
 void cli_csv_row_clear(cli_csv_row *row);
@@ -35,6 +35,14 @@ void cli_csv_row_clear(cli_csv_row *row);
 ** by a comma unless first; cli_csv_eol ends the record with CRLF. */
 void cli_csv_put(FILE *f, const char *s, int first);
 void cli_csv_eol(FILE *f);
+/* cli_csv_put for data cells: a cell Excel would run as a formula (it
+** starts with = + - @ tab or CR, possibly after spaces) is written with a
+** leading "'" (OWASP); so is one that starts with "'"s before such a
+** trigger, which keeps the mark reversible. */
+void cli_csv_put_safe(FILE *f, const char *s, int first);
+/* Import's inverse: drop one leading "'" from a cell that starts with "'"s
+** before a trigger (exactly the cells cli_csv_put_safe marked).  In place. */
+void cli_csv_unguard(char *text);
 
 /* 1 if buf[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 int cli_utf8_valid(const char *buf, size_t len);

@@ -32,15 +32,22 @@ static const cli_command commands[] = {
     {"customer", "add", cli_customer_add,
      "customer add --name NAME [--phone P] [--email E] [--wechat W] [--company C]\n"
      "       [--title T] [--birthday DATE] [--notes TEXT] [--tags a,b] [--owner USER]\n"
-     "       [--stage S] [--cycle DAYS] [--set KEY=VALUE]...",
+     "       [--stage S] [--cycle DAYS] [--amount NUMBER] [--expected-close DATE]\n"
+     "       [--set KEY=VALUE]...",
      "Add a customer.  --cycle is the follow-up cycle in days (default 14);\n"
+     "--amount is the deal's value (480000 or 480,000.50) and --expected-close\n"
+     "the day it should close (2027-03-31, 2027/3/31, fri, 周五);\n"
      "--set fills a custom field (see `fieldsync field list`).  A phone or WeChat\n"
      "id already used by another customer is reported as a warning.",
      "fieldsync customer add --name 张伟 --phone 13800138000 --company 华星科技 --set budget=50000"},
     {"customer", "list", cli_customer_list,
-     "customer list [--stage S] [--owner USER] [--search TEXT]",
-     "List customers by name.  Marks: * unsynced changes, ! open conflicts.",
-     "fieldsync customer list --search 华星"},
+     "customer list [--stage S] [--owner USER] [--search TEXT] [--sort name|next|last|amount]",
+     "List customers with their next plan and last follow-up.  --search finds\n"
+     "name, pinyin or initials (zw finds 张伟), company, phone, WeChat, email,\n"
+     "notes, tags and follow-up text.  --sort: name (pinyin, the default), next\n"
+     "(next open plan, soonest first), last (last follow-up, longest ago first)\n"
+     "or amount (largest first).  Marks: * unsynced changes, ! open conflicts.",
+     "fieldsync customer list --search zw --sort next"},
     {"customer", "show", cli_customer_show,
      "customer show ID",
      "The whole follow-up sheet: basic info, follow-ups, sales progress, next plans.",
@@ -48,7 +55,7 @@ static const cli_command commands[] = {
     {"customer", "edit", cli_customer_edit,
      "customer edit ID [--name N] [--phone P] [--email E] [--wechat W] [--company C]\n"
      "       [--title T] [--birthday DATE] [--notes TEXT] [--tags a,b] [--cycle DAYS]\n"
-     "       [--set KEY=VALUE]...",
+     "       [--amount NUMBER] [--expected-close DATE] [--set KEY=VALUE]...",
      "Change the given fields only; an empty value (--phone \"\") clears a field.",
      "fieldsync customer edit 3f2a --title 采购总监 --set budget=80000"},
     {"customer", "delete", cli_customer_delete,
@@ -67,8 +74,18 @@ static const cli_command commands[] = {
     {"followup", "add", cli_followup_add,
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
      "       [--result TEXT] [--at TIME]",
-     "Record a follow-up with a customer (TIME defaults to now).",
-     "fieldsync followup add 3f2a --method visit --content \"演示了新版本\" --result \"下周报价\""},
+     "Record a follow-up with a customer (TIME defaults to now).  --method also\n"
+     "takes the words people write: 电话, 打电话, 邮件, 上门拜访, 拜访, 面谈,\n"
+     "微信, 会议, 视频会议, 其他 ...  The confirmation names the customer.",
+     "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
+    {"followup", "edit", cli_followup_edit,
+     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]",
+     "Correct a follow-up: only the given fields change (--result \"\" clears it).",
+     "fieldsync followup edit 5d0c --at \"2026-12-01 15:30\" --content \"电话确认了报价\""},
+    {"followup", "delete", cli_followup_delete,
+     "followup delete FOLLOWUP_ID",
+     "Delete a follow-up logged by mistake (a tombstone that syncs; history keeps it).",
+     "fieldsync followup delete 5d0c"},
     {"feedback", "add", cli_feedback_add,
      "feedback add ID --content TEXT [--at TIME]",
      "Record the customer's own feedback.",
@@ -76,22 +93,38 @@ static const cli_command commands[] = {
     {"stage", NULL, cli_stage,
      "stage ID STAGE [--note TEXT]",
      "Move a customer to a sales stage (lead, intent, proposal, quote, contract,\n"
-     "won, lost or a template's stage).  Moving to lost requires --note.",
+     "won, lost or a template's stage).  Moving to lost, or out of won, requires\n"
+     "--note.  Asking for the stage the customer is at changes nothing (exit 0).",
      "fieldsync stage 3f2a quote --note \"报价 48 万\""},
     {"plan", "done", cli_plan_done,
-     "plan done PLAN_ID", "Mark a planned follow-up as done.",
-     "fieldsync plan done 9c1e"},
+     "plan done PLAN_ID [--result TEXT]",
+     "Mark a planned follow-up as done, with what came of it.",
+     "fieldsync plan done 9c1e --result \"客户同意下周签约\""},
+    {"plan", "edit", cli_plan_edit,
+     "plan edit PLAN_ID [--at TIME] [--method M] [--content T]",
+     "Move or reword a planned follow-up: only the given fields change.",
+     "fieldsync plan edit 9c1e --at \"周五 10:00\""},
+    {"plan", "delete", cli_plan_delete,
+     "plan delete PLAN_ID", "Delete a planned follow-up (a tombstone that syncs).",
+     "fieldsync plan delete 9c1e"},
     {"plan", NULL, cli_plan,
      "plan ID --at TIME [--method METHOD] [--content TEXT]",
-     "Plan the next follow-up with a customer.",
+     "Plan the next follow-up with a customer.  TIME: YYYY-MM-DD [HH:MM],\n"
+     "YYYY/M/D [HH:MM], today, tomorrow, 今天, 明天, 后天, mon..sun or 周一..周日\n"
+     "(the next one to come), each with an optional HH:MM.  A day without a\n"
+     "time is a plan for that day, shown without a time.",
      "fieldsync plan 3f2a --at \"2026-12-01 10:00\" --method phone --content \"确认报价\""},
     {"today", NULL, cli_today,
      "today [--date DATE]",
      "The daily list: plans due and overdue (oldest first), birthdays in the\n"
-     "next 7 days, customers whose follow-up cycle has run out.",
+     "next 7 days, customers whose follow-up cycle has run out.  DATE also\n"
+     "takes tomorrow, 明天, fri, 周五 ...",
      "fieldsync today --date 2026-12-01"},
     {"history", NULL, cli_history,
-     "history ID", "A customer's timeline: who changed what, where, when, and from what.",
+     "history ID",
+     "A customer's timeline: who changed what, where, when, and from what\n"
+     "(the value the change replaced on the device that made it).  Values\n"
+     "written concurrently are marked; a resolution shows the values it settled.",
      "fieldsync history 3f2a"},
     {"conflicts", "resolve", cli_conflicts_resolve,
      "conflicts resolve CONFLICT_ID (--keep mine|theirs | --value VALUE)",
@@ -102,17 +135,25 @@ static const cli_command commands[] = {
      "fieldsync conflicts"},
     {"sync", NULL, cli_sync_cmd,
      "sync [--watch]",
-     "Push local changes and pull others' (with --watch: stay connected).",
+     "Push local changes and pull others' (with --watch: stay connected).\n"
+     "Counts the conflicts it opened, as `fieldsync conflicts` lists them, and\n"
+     "names each record the server refused.",
      "fieldsync sync"},
     {"export", NULL, cli_export,
-     "export [--format csv|json] [--out FILE]",
-     "Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.",
+     "export [--format csv|json] [--out FILE] [--followups]",
+     "Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.  With\n"
+     "--followups, every follow-up instead, with Chinese headers (编号 客户编号\n"
+     "客户 公司 跟进时间 跟进方式 跟进内容 跟进结果 跟进人).  A cell Excel would\n"
+     "run as a formula (= + - @ first) gets a leading ' that import removes.",
      "fieldsync export --format csv --out customers.csv"},
     {"import", NULL, cli_import,
-     "import FILE [--skip-invalid]",
+     "import FILE [--skip-invalid] [--followups]",
      "Import customers from CSV (UTF-8 or GB18030; English or Chinese headers)\n"
-     "or from an exported JSON file.  A row whose id exists updates it; other\n"
-     "rows create customers; empty cells leave a field unchanged.  Nothing is\n"
+     "or from an exported JSON file.  A row updates the customer with its id,\n"
+     "or else with its phone or WeChat id (each match is reported), so a\n"
+     "sheet imported twice is not doubled; other rows create customers; empty\n"
+     "cells leave a field unchanged.  A follow-up sheet (跟进内容 column, or\n"
+     "--followups) adds follow-ups to the customers it names.  Nothing is\n"
      "written if any row is invalid, unless --skip-invalid.",
      "fieldsync import customers.csv"},
     {"field", "add", cli_field_add,
@@ -125,7 +166,8 @@ static const cli_command commands[] = {
     {"template", "apply", cli_template_apply,
      "template apply NAME",
      "Apply a business template (custom fields and stages): software, logistics,\n"
-     "design, ... read from $FIELDSYNC_TEMPLATES or the installed templates.",
+     "design, ... read from $FIELDSYNC_TEMPLATES or the installed templates.\n"
+     "Managers and admins only: a device that synced as a rep's refuses (exit 5).",
      "fieldsync template apply software"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

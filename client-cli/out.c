@@ -214,6 +214,11 @@ const char *cli_local_time(const char *text, char buf[32])
 {
     int64_t ms;
     if (!text || !*text) { buf[0] = '\0'; return buf; }
+    /* A plan for a day (no time of day) is shown as that day. */
+    if (strlen(text) == 10 && text[4] == '-' && text[7] == '-') {
+        snprintf(buf, 32, "%s", text);
+        return buf;
+    }
     if (fds_time_parse(text, &ms) != FDS_OK) {
         snprintf(buf, 32, "%s", text);
         return buf;
@@ -228,13 +233,43 @@ const char *cli_local_time(const char *text, char buf[32])
 int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
                    char out[40])
 {
+    return cli_parse_when(ctx, what, text, 0, out);
+}
+
+int cli_parse_when(const cli_ctx *ctx, const char *what, const char *text,
+                   int day_ok, char out[40])
+{
     int64_t ms;
-    if (fds_time_parse(text, &ms) != FDS_OK)
+    int date_only = 0;
+    if (fds_time_parse_rel(text, (int64_t)time(NULL) * 1000, &ms, &date_only) != FDS_OK)
         return cli_fail(ctx, CLI_USAGE,
-                        "invalid %s \"%s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\" "
-                        "or RFC 3339)", what, text);
+                        "invalid %s \"%s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", "
+                        "YYYY/M/D, today, tomorrow, 明天, 后天, mon..sun or 周一..周日, "
+                        "optionally followed by HH:MM)", what, text);
+    if (day_ok && date_only) {
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        if (localtime_r(&t, &tm) && strftime(out, 40, "%Y-%m-%d", &tm) > 0)
+            return CLI_OK;
+    }
     fds_time_format(ms, out, 40);
     return CLI_OK;
+}
+
+const char *cli_customer_phrase(const cli_ctx *ctx, const char *id, char *buf,
+                                size_t len)
+{
+    json_t *c = NULL;
+    if (!ctx->r || fds_customer_get(ctx->r, id, &c) != FDS_OK) {
+        snprintf(buf, len, "customer %.8s", id ? id : "");
+        return buf;
+    }
+    cli_scrub(c);
+    const char *co = cli_str(c, "company");
+    if (*co) snprintf(buf, len, "%s (%s)", cli_str(c, "name"), co);
+    else snprintf(buf, len, "%s", cli_str(c, "name"));
+    json_decref(c);
+    return buf;
 }
 
 /* ---- Labels ------------------------------------------------------------------ */
@@ -299,4 +334,23 @@ void cli_scrub(json_t *j)
             free(s);
         }
     }
+}
+
+const char *cli_amount_text(const json_t *v, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (json_is_integer(v)) {
+        /* 480000 -> 480,000: money is read in thousands */
+        char digits[32];
+        snprintf(digits, sizeof digits, "%lld", (long long)json_integer_value(v));
+        size_t n = strlen(digits), o = 0;
+        for (size_t i = 0; i < n && o + 2 < len; i++) {
+            if (i && digits[0] != '-' && (n - i) % 3 == 0) buf[o++] = ',';
+            buf[o++] = digits[i];
+        }
+        buf[o] = '\0';
+    } else if (json_is_real(v)) {
+        snprintf(buf, len, "%.2f", json_real_value(v));
+    }
+    return buf;
 }

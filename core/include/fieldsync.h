@@ -134,12 +134,26 @@ typedef struct fds_query {
     const char *stage;      /* NULL = any */
     const char *owner;      /* NULL = any */
     const char *search;     /* substring of name/company/phone/email/wechat/
-                            ** title/notes/tags, case-insensitive for ASCII,
-                            ** any UTF-8 (Chinese) text; NULL = all */
+                            ** title/notes/tags/custom fields or of the text
+                            ** (content, result) of a live follow-up,
+                            ** case-insensitive for ASCII, any UTF-8 (Chinese)
+                            ** text; a phone matches ignoring spaces, - and +;
+                            ** letters also match the name's pinyin, full or
+                            ** initials ("zw" finds 张伟); NULL = all */
     int include_deleted;
+    /* Added in the second round (zero = as before). */
+    const char *sort;       /* NULL or "name": by name; "next": soonest open
+                            ** plan first (none last); "last": last follow-up
+                            ** longest ago first (never first); "amount":
+                            ** largest first (none last) */
+    int activity;           /* 1: each customer also carries "next_plan" (due
+                            ** of its earliest open plan) and "last_followup"
+                            ** (time of its latest follow-up), or null; implied
+                            ** by sort next|last */
 } fds_query;
-/* Array of customer objects sorted by name (UTF-8 byte order, then id).
-** Each carries "unsynced": bool and "conflicts": n. */
+/* Array of customer objects sorted as q->sort says (ties and "name": UTF-8
+** byte order of the name, then id).  Each carries "unsynced": bool and
+** "conflicts": n.  An unknown sort is FDS_INVALID naming it. */
 FDS_API int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out);
 
 /* Reassign / share (the server decides whether the user may). */
@@ -155,14 +169,44 @@ FDS_API int fds_followup_add(fds_replica *r, const char *customer,
 /* in: {"content" (required), "at"} */
 FDS_API int fds_feedback_add(fds_replica *r, const char *customer,
                              const json_t *in, json_t **out);
-/* Move to stage (a defined stage key).  Moving to a lost stage requires a
-** non-empty note.  Records a stage change and sets the customer's stage. */
+/* Move to stage (a defined stage key).  Moving to a lost stage, or out of
+** a won one, requires a non-empty note.  Records a stage change and sets
+** the customer's stage.  A customer already at that stage is no change:
+** FDS_OK with *out = {"customer","from","to","unchanged":true} and nothing
+** written. */
 FDS_API int fds_stage_set(fds_replica *r, const char *customer,
                           const char *stage, const char *note, json_t **out);
 /* in: {"due" (required), "method", "content"} */
 FDS_API int fds_plan_add(fds_replica *r, const char *customer,
                          const json_t *in, json_t **out);
 FDS_API int fds_plan_done(fds_replica *r, const char *plan_id, json_t **out);
+/* fds_plan_done with the outcome: result (may be NULL) is stored in the
+** plan's "result".  Fields already as asked are not written again. */
+FDS_API int fds_plan_finish(fds_replica *r, const char *plan_id,
+                            const char *result, json_t **out);
+
+/* Corrections.  id: full id or unique prefix of a live record.
+** followup in: any of {"method","content","result","at"}; plan in: any of
+** {"due","method","content","result"}; null or "" clears an optional field
+** (method, content and at of a follow-up and due of a plan cannot be
+** cleared).  Only fields whose value changes are written.  *out (may be
+** NULL): the record after the edit.  delete writes the record's "deleted"
+** register (a tombstone that syncs); *out (may be NULL): the record as it
+** was. */
+FDS_API int fds_followup_edit(fds_replica *r, const char *id,
+                              const json_t *in, json_t **out);
+FDS_API int fds_followup_delete(fds_replica *r, const char *id, json_t **out);
+FDS_API int fds_plan_edit(fds_replica *r, const char *id, const json_t *in,
+                          json_t **out);
+FDS_API int fds_plan_delete(fds_replica *r, const char *id, json_t **out);
+
+/* A record named for people, for messages about it (a sync refusal): a
+** customer "NAME (COMPANY)", a child record "follow-up of NAME (COMPANY)",
+** a definition "field definition KEY"; "TABLE ID8" when the replica does
+** not have it.  Deleted records are named as well.  *out: free with
+** fds_free. */
+FDS_API int fds_record_label(fds_replica *r, const char *table, const char *id,
+                             char **out);
 
 /* ---- Definitions: custom fields, pipeline stages, templates ----------------- */
 /* def: {"key","label","type": text|number|date|choice|phone|email,
@@ -201,6 +245,14 @@ FDS_API int fds_conflict_resolve(fds_replica *r, const char *conflict_id,
 /* Parse "YYYY-MM-DD", "YYYY-MM-DD HH:MM" (local time) or RFC 3339 into ms
 ** since the epoch.  FDS_INVALID if it is none of those. */
 FDS_API int fds_time_parse(const char *text, int64_t *ms);
+/* fds_time_parse plus the words people type, relative to now_ms in the
+** local zone: today, tomorrow, 今天, 明天, 后天 (今日, 明日), weekday names
+** (mon..sun, monday..sunday, 周一..周日, 星期一..星期日: the next one to
+** come, never today), each with an optional " HH:MM"; also Excel's
+** "YYYY/M/D [H:MM]".  *ms: local midnight of the day when no time is given,
+** and *date_only (may be NULL) = 1 then (also for "YYYY-MM-DD"). */
+FDS_API int fds_time_parse_rel(const char *text, int64_t now_ms, int64_t *ms,
+                               int *date_only);
 /* Format ms as RFC 3339 UTC into buf (>= 32 bytes). */
 FDS_API void fds_time_format(int64_t ms, char *buf, size_t len);
 

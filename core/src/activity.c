@@ -144,29 +144,181 @@ int fds_plan_add(fds_replica *r, const char *customer, const json_t *in,
 
 int fds_plan_done(fds_replica *r, const char *plan_id, json_t **out)
 {
+    return fds_plan_finish(r, plan_id, NULL, out);
+}
+
+int fds_plan_finish(fds_replica *r, const char *plan_id, const char *result,
+                    json_t **out)
+{
     char full[FDSP_MAX_ID + 1];
-    json_t *regs = NULL;
+    json_t *regs = NULL, *w = NULL, *resj = NULL;
+    char *res_text = NULL;
     if (out)
         *out = NULL;
     if (!r || !plan_id)
         return FDS_INVALID;
     int rc = fds__resolve(r, "plan", plan_id, full);
+    if (rc == FDS_OK && result) {
+        if (!(resj = json_string(result)))
+            rc = fds__error(r, FDS_INVALID, "the result is not valid UTF-8");
+        else
+            rc = fds__json_text(r, "result", resj, 0, &res_text);
+    }
     if (rc == FDS_OK)
         rc = fds__read(r, "plan", full, &regs);
     if (rc != FDS_OK)
-        return rc;
-    const char *done = fds__jstr(regs, "done");
-    if (!done || strcmp(done, "1") != 0) {
+        goto done;
+    if (!(w = json_object())) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    /* Write only what changes: marking a done plan done again is no new
+    ** version (it would conflict with a concurrent edit for nothing). */
+    const char *d = fds__jstr(regs, "done");
+    if (!d || strcmp(d, "1") != 0)
+        json_object_set_new(w, "done", json_string("1"));
+    const char *old = fds__jstr(regs, "result");
+    if (res_text && (!old || strcmp(old, res_text) != 0))
+        json_object_set_new(w, "result", json_string(res_text));
+    if (json_object_size(w) > 0) {
         rc = fds__begin(r);
         if (rc == FDS_OK)
-            rc = fds__end(r, fds__write1(r, "plan", full, "done", "1"));
-        if (rc == FDS_OK)
-            json_object_set_new(regs, "done", json_string("1"));
+            rc = fds__end(r, fds__write_known(r, "plan", full, w, 1));
+        if (rc == FDS_OK && json_object_update(regs, w) != 0)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
     }
     if (rc == FDS_OK && out)
         *out = fds__child_json("plan", full, regs);
+done:
+    json_decref(regs);
+    json_decref(w);
+    json_decref(resj);
+    free(res_text);
+    return rc;
+}
+
+/* Change the given fields of an existing child record (a follow-up or a
+** plan): keys as for add; null or "" clears an optional field, a required
+** one (required[]) cannot be cleared.  Only fields whose value changes are
+** written, so an edit that changes nothing is no new version. */
+static int edit_child(fds_replica *r, const char *tbl, const char *id,
+                      const json_t *in, const char *const *keys,
+                      const char *const *required, json_t **out)
+{
+    char full[FDSP_MAX_ID + 1];
+    json_t *regs = NULL, *w = NULL;
+    if (out)
+        *out = NULL;
+    if (!r || !id)
+        return FDS_INVALID;
+    if (!json_is_object(in))
+        return fds__error(r, FDS_INVALID, "%s input must be a JSON object",
+                          table_word(tbl));
+    int rc = fds__resolve(r, tbl, id, full);
+    if (rc == FDS_OK)
+        rc = fds__read(r, tbl, full, &regs);
+    if (rc != FDS_OK)
+        return rc;
+    if (!(w = json_object())) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)in, k, v) {
+        char *text = NULL, *norm = NULL;
+        if (ignored(k))
+            continue;
+        if (!allowed(keys, k)) {
+            rc = fds__error(r, FDS_INVALID, "unknown %s field \"%s\"",
+                            table_word(tbl), k);
+            goto done;
+        }
+        rc = fds__json_text(r, k, v, 0, &text);
+        if (rc == FDS_OK && !text && allowed(required, k))
+            rc = fds__error(r, FDS_INVALID, "%s: %s cannot be cleared",
+                            table_word(tbl), k);
+        if (rc == FDS_OK && text)
+            rc = fds__validate_value(r, tbl, k, text, &norm);
+        if (rc == FDS_OK) {
+            const char *old = fds__jstr(regs, k);
+            if (norm && (!old || strcmp(old, norm) != 0))
+                json_object_set_new(w, k, json_string(norm));
+            else if (!norm && old)
+                json_object_set_new(w, k, json_null());
+        }
+        free(text);
+        free(norm);
+        if (rc != FDS_OK)
+            goto done;
+    }
+    if (json_object_size(w) > 0) {
+        rc = fds__begin(r);
+        if (rc == FDS_OK)
+            rc = fds__end(r, fds__write_known(r, tbl, full, w, 1));
+        json_object_foreach(w, k, v) {
+            if (json_is_null(v))
+                json_object_del(regs, k);
+            else
+                json_object_set(regs, k, v);
+        }
+    }
+    if (rc == FDS_OK && out)
+        *out = fds__child_json(tbl, full, regs);
+done:
+    json_decref(regs);
+    json_decref(w);
+    return rc;
+}
+
+/* Tombstone a child record (rule 5): it leaves the sheet and the daily
+** list on every replica; history keeps it. */
+static int delete_child(fds_replica *r, const char *tbl, const char *id,
+                        json_t **out)
+{
+    char full[FDSP_MAX_ID + 1];
+    json_t *regs = NULL;
+    if (out)
+        *out = NULL;
+    if (!r || !id)
+        return FDS_INVALID;
+    int rc = fds__resolve(r, tbl, id, full);
+    if (rc == FDS_OK && out)
+        rc = fds__read(r, tbl, full, &regs);
+    if (rc == FDS_OK)
+        rc = fds__begin(r);
+    if (rc == FDS_OK)
+        rc = fds__end(r, fds__write1(r, tbl, full, "deleted", "1"));
+    if (rc == FDS_OK && out)
+        *out = fds__child_json(tbl, full, regs);
     json_decref(regs);
     return rc;
+}
+
+int fds_followup_edit(fds_replica *r, const char *id, const json_t *in,
+                      json_t **out)
+{
+    static const char *const keys[] = {"method", "content", "result", "at", NULL};
+    static const char *const required[] = {"method", "content", "at", NULL};
+    return edit_child(r, "followup", id, in, keys, required, out);
+}
+
+int fds_followup_delete(fds_replica *r, const char *id, json_t **out)
+{
+    return delete_child(r, "followup", id, out);
+}
+
+int fds_plan_edit(fds_replica *r, const char *id, const json_t *in,
+                  json_t **out)
+{
+    static const char *const keys[] = {"due", "method", "content", "result", NULL};
+    static const char *const required[] = {"due", NULL};
+    return edit_child(r, "plan", id, in, keys, required, out);
+}
+
+int fds_plan_delete(fds_replica *r, const char *id, json_t **out)
+{
+    return delete_child(r, "plan", id, out);
 }
 
 int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
@@ -195,17 +347,35 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
         goto done;
     const char *key = fds__jstr(st, "key");
     const char *from = fds__jstr(cur, "stage");
+    if (from && strcmp(from, key) == 0) {
+        /* Asking for the stage the customer is at is no change, and not an
+        ** error: a script or a rep repeating a move must not fail. */
+        if (out) {
+            *out = json_pack("{s:s, s:s, s:s, s:b}", "customer", full, "from",
+                             from, "to", key, "unchanged", 1);
+            if (!*out)
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+        }
+        goto done;
+    }
     if (json_is_true(json_object_get(st, "lost")) && !note_text) {
         rc = fds__error(r, FDS_INVALID,
                         "moving to stage \"%s\" needs a note saying why the "
                         "customer was lost", key);
         goto done;
     }
-    if (from && strcmp(from, key) == 0) {
-        char label[160];
-        fds__customer_label(r, full, label, sizeof label);
-        rc = fds__error(r, FDS_INVALID, "%s is already in stage \"%s\"", label, key);
-        goto done;
+    if (from && !note_text) {
+        /* Undoing a won deal is as weighty as losing one: say why. */
+        json_t *fst = NULL;
+        int won = fds__stage_find(r, from, &fst) == FDS_OK &&
+                  json_is_true(json_object_get(fst, "won"));
+        json_decref(fst);
+        if (won) {
+            rc = fds__error(r, FDS_INVALID,
+                            "moving out of stage \"%s\" needs a note saying "
+                            "why the won deal is reopened", from);
+            goto done;
+        }
     }
     if (!(w = authored_defaults(r, 1))) {
         rc = fds__error(r, FDS_NOMEM, "out of memory");

@@ -81,6 +81,20 @@ static json_t *customer_from_regs(const char *id, const json_t *regs)
         }
         json_object_set_new(o, "tags", t);
     }
+    /* The deal: amount is a number (null when unknown), expected_close a
+    ** date "YYYY-MM-DD" or null; both always present so a forecast reader
+    ** needs no guess. */
+    const char *amount = fds__jstr(regs, "amount");
+    char *aend = NULL;
+    double av = amount ? strtod(amount, &aend) : 0;
+    if (amount && aend != amount && *aend == '\0')
+        json_object_set_new(o, "amount", av == (double)(json_int_t)av && av < 9e15
+                                             ? json_integer((json_int_t)av)
+                                             : json_real(av));
+    else
+        json_object_set_new(o, "amount", json_null());
+    const char *close = fds__jstr(regs, "expected_close");
+    json_object_set_new(o, "expected_close", close ? json_string(close) : json_null());
     const char *cycle = fds__jstr(regs, "cycle");
     long c = cycle ? strtol(cycle, NULL, 10) : 0;
     json_object_set_new(o, "cycle", json_integer(c > 0 ? c : FDS__DEFAULT_CYCLE));
@@ -249,7 +263,8 @@ static int is_text_field(const char *k)
     for (int i = 0; text_fields[i]; i++)
         if (strcmp(k, text_fields[i]) == 0)
             return 1;
-    return strcmp(k, "tags") == 0 || strcmp(k, "cycle") == 0;
+    return strcmp(k, "tags") == 0 || strcmp(k, "cycle") == 0 ||
+           strcmp(k, "amount") == 0 || strcmp(k, "expected_close") == 0;
 }
 
 /* Validate one input value and add it to writes as field: text|null. */
@@ -441,6 +456,15 @@ static int stage_record(fds_replica *r, const char *id, const char *from,
         return fds__error(r, FDS_INVALID, "moving to stage \"%s\" needs a note "
                           "saying why the customer was lost: use the stage "
                           "command with --note", to);
+    if (from && fds__stage_find(r, from, &st) == FDS_OK) {
+        int won = json_is_true(json_object_get(st, "won"));
+        json_decref(st);
+        if (won)
+            return fds__error(r, FDS_INVALID, "moving out of stage \"%s\" "
+                              "needs a note saying why the won deal is "
+                              "reopened: use the stage command with --note",
+                              from);
+    }
     fds_time_format(fds__now_ms(r), now, sizeof now);
     *chg = json_pack("{s:s, s:s, s:s}", "customer", id, "to", to, "at", now);
     if (!*chg)
@@ -709,4 +733,111 @@ int fds_customer_share(fds_replica *r, const char *id, const char *user,
         rc = fds__end(r, fds__write(r, "share", rid, w));
     json_decref(w);
     return rc;
+}
+
+/* ---- names for messages ------------------------------------------------------- */
+
+/* "NAME (COMPANY)" of a customer's registers, or NULL without a name. */
+static char *customer_words(const json_t *regs)
+{
+    const char *name = fds__jstr(regs, "name"), *co = fds__jstr(regs, "company");
+    char buf[FDS__ERRMSG_MAX];
+    if (!name)
+        return NULL;
+    if (co)
+        snprintf(buf, sizeof buf, "%s (%s)", name, co);
+    else
+        snprintf(buf, sizeof buf, "%s", name);
+    return strdup(buf);
+}
+
+/* The last value the log holds for a register (the record may be gone
+** from reg: a refused record is removed when its user may not see it).
+** Refused changes count too: they are what the user typed. */
+static json_t *logged_value(fds_replica *r, const char *tbl, const char *rid,
+                            const char *field)
+{
+    sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_LOG_VALUE,
+        "SELECT value FROM log WHERE tbl = ?1 AND rid = ?2 AND field = ?3 "
+        "AND value IS NOT NULL ORDER BY lseq DESC LIMIT 1");
+    json_t *v = NULL;
+    if (!st)
+        return NULL;
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = json_string((const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return v;
+}
+
+/* Registers of a record, from reg or else from what the log remembers of
+** the fields a label needs. */
+static json_t *label_regs(fds_replica *r, const char *tbl, const char *rid)
+{
+    static const char *const fields[] = {"name", "company", "customer", NULL};
+    json_t *regs = NULL;
+    if (fds__read(r, tbl, rid, &regs) == FDS_OK)
+        return regs;
+    if (!(regs = json_object()))
+        return NULL;
+    for (int i = 0; fields[i]; i++) {
+        json_t *v = logged_value(r, tbl, rid, fields[i]);
+        if (v)
+            json_object_set_new(regs, fields[i], v);
+    }
+    if (json_object_size(regs) == 0) {
+        json_decref(regs);
+        return NULL;
+    }
+    return regs;
+}
+
+int fds_record_label(fds_replica *r, const char *table, const char *id,
+                     char **out)
+{
+    static const struct { const char *tbl, *word; } words[] = {
+        {"customer", "customer"}, {"followup", "follow-up"}, {"plan", "plan"},
+        {"feedback", "feedback"}, {"stagechg", "stage change"},
+        {"share", "share"}, {"fielddef", "field definition"},
+        {"stagedef", "stage definition"},
+    };
+    char buf[FDS__ERRMSG_MAX];
+    const char *word = table;
+    json_t *regs = NULL, *cust = NULL;
+    if (!out)
+        return FDS_INVALID;
+    *out = NULL;
+    if (!r || !table || !id)
+        return FDS_INVALID;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(words[i].tbl, table) == 0)
+            word = words[i].word;
+    /* Deleted records are named too: a refusal may be about a delete; and
+    ** records the server refused may be gone: the log still names them. */
+    regs = label_regs(r, table, id);
+    int have = regs != NULL;
+    if (strcmp(table, "customer") == 0 && have) {
+        *out = customer_words(regs);
+    } else if (strcmp(table, "fielddef") == 0 || strcmp(table, "stagedef") == 0) {
+        snprintf(buf, sizeof buf, "%s %s", word, id);
+        *out = strdup(buf);
+    } else if (have && fds__jstr(regs, "customer")) {
+        char *cw = NULL;
+        if ((cust = label_regs(r, "customer", fds__jstr(regs, "customer"))) != NULL)
+            cw = customer_words(cust);
+        if (cw) {
+            snprintf(buf, sizeof buf, "%s of %s", word, cw);
+            *out = strdup(buf);
+        }
+        free(cw);
+    }
+    if (!*out) {
+        snprintf(buf, sizeof buf, "%s %.8s", word, id);
+        *out = strdup(buf);
+    }
+    json_decref(regs);
+    json_decref(cust);
+    return *out ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
 }

@@ -325,10 +325,32 @@ static int write_changes(fds_replica *r, const char *tbl, const char *key,
     return fds__end(r, fds__write(r, tbl, key, w));
 }
 
+/* The server refuses a rep's definitions (fields, stages, templates); a
+** device that synced knows its user's role (meta "role", written from the
+** server's welcome) and refuses up front rather than write changes that
+** the next sync rolls back one refusal line at a time.  A device that
+** never synced does not know, and lets the server decide. */
+static int may_define(fds_replica *r, const char *what)
+{
+    char *role = NULL;
+    if (fds_meta_get(r, "role", &role) != FDS_OK)
+        return FDS_OK;
+    int rep = role && strcmp(role, "rep") == 0;
+    free(role);
+    if (rep)
+        return fds__error(r, FDS_PERM, "%s: a rep cannot change custom fields or "
+                          "stages (the server refuses it); ask a manager or an "
+                          "admin", what);
+    return FDS_OK;
+}
+
 int fds_stagedef_set(fds_replica *r, const json_t *def)
 {
     if (!r)
         return FDS_INVALID;
+    int prc = may_define(r, "stage definition");
+    if (prc != FDS_OK)
+        return prc;
     if (!json_is_object(def))
         return fds__error(r, FDS_INVALID, "a stage definition must be an object");
     const char *key = fds__jstr(def, "key");
@@ -549,6 +571,9 @@ int fds_fielddef_set(fds_replica *r, const json_t *def)
                                         "phone", "email", NULL};
     if (!r)
         return FDS_INVALID;
+    int prc = may_define(r, "field definition");
+    if (prc != FDS_OK)
+        return prc;
     if (!json_is_object(def))
         return fds__error(r, FDS_INVALID, "a field definition must be an object");
     const char *key = fds__jstr(def, "key");
@@ -640,6 +665,9 @@ int fds_template_apply(fds_replica *r, const json_t *tpl)
 {
     if (!r)
         return FDS_INVALID;
+    int prc = may_define(r, "template");
+    if (prc != FDS_OK)
+        return prc;
     if (!json_is_object(tpl))
         return fds__error(r, FDS_INVALID, "a template must be a JSON object");
     const char *name = fds__jstr(tpl, "name");

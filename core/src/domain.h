@@ -32,6 +32,9 @@ enum {
     FDS__ST_D_FOLLOWUP_ATS,     /* "at" of a customer's live follow-ups */
     FDS__ST_D_HISTORY,          /* a customer's timeline from the log */
     FDS__ST_D_CUSTOMER_IDS,     /* live customers */
+    FDS__ST_D_NEXT_PLANS,       /* (customer, due) of open plans */
+    FDS__ST_D_LAST_FOLLOWUPS,   /* (customer, at) of live follow-ups */
+    FDS__ST_D_LOG_VALUE,        /* last logged value of one register */
     FDS__ST_D__END              /* must stay <= FDS__ST__COUNT */
 };
 

@@ -7,8 +7,10 @@
 ** ICU), which is exactly "case-insensitive for ASCII, any UTF-8 text".
 */
 #include "domain.h"
+#include "pinyin.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Map customer id -> value from a two-column statement (customer, n). */
@@ -64,10 +66,23 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
         "AND (?3 IS NULL OR EXISTS (SELECT 1 FROM reg o WHERE o.tbl = 'customer' "
         "  AND o.rid = c.rid AND o.field = 'owner' AND o.value = ?3)) "
         "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM reg x WHERE x.tbl = 'customer' "
-        "  AND x.rid = c.rid AND (x.field IN ('name', 'company', 'phone', "
+        "  AND x.rid = c.rid AND (((x.field IN ('name', 'company', 'phone', "
         "  'email', 'wechat', 'title', 'notes', 'tags') "
         "  OR substr(x.field, 1, 2) = 'f.') "
-        "  AND instr(lower(x.value), lower(?4)) > 0)) "
+        "  AND instr(lower(x.value), lower(?4)) > 0) "
+        /* a phone typed with other spacing: ?5 is the query's digits */
+        "  OR (?5 IS NOT NULL AND x.field = 'phone' AND instr(replace(replace(replace("
+        "    replace(replace(x.value, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), "
+        "    ?5) > 0) "
+        /* pinyin of the name (pinyin.c), only for a query of letters */
+        "  OR (?6 AND x.field = 'name' AND fds_pinyin(x.value, ?4)))) "
+        /* the text of a live follow-up of this customer */
+        "  OR EXISTS (SELECT 1 FROM reg fc JOIN reg ft ON ft.tbl = 'followup' "
+        "    AND ft.rid = fc.rid WHERE fc.tbl = 'followup' AND fc.field = 'customer' "
+        "    AND fc.value = c.rid AND ft.field IN ('content', 'result') "
+        "    AND instr(lower(ft.value), lower(?4)) > 0 "
+        "    AND NOT EXISTS (SELECT 1 FROM reg fd WHERE fd.tbl = 'followup' "
+        "      AND fd.rid = fc.rid AND fd.field = 'deleted' AND fd.value = '1'))) "
         "ORDER BY (SELECT n.value FROM reg n WHERE n.tbl = 'customer' "
         "  AND n.rid = c.rid AND n.field = 'name'), c.rid");
     if (!st)
@@ -77,14 +92,125 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
         sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
     if (q && q->owner)
         sqlite3_bind_text(st, 3, q->owner, -1, SQLITE_STATIC);
-    if (q && q->search && *q->search)
+    char digits[64];
+    size_t nd = 0;
+    if (q && q->search && *q->search) {
         sqlite3_bind_text(st, 4, q->search, -1, SQLITE_STATIC);
+        /* digits of a query that looks like a phone number (3+ digits and
+        ** only phone punctuation besides) */
+        int phone_like = 1;
+        for (const char *p = q->search; *p && phone_like; p++) {
+            if (*p >= '0' && *p <= '9') {
+                if (nd < sizeof digits - 1)
+                    digits[nd++] = *p;
+            } else if (!strchr(" -+()", *p)) {
+                phone_like = 0;
+            }
+        }
+        digits[nd] = '\0';
+        if (phone_like && nd >= 3)
+            sqlite3_bind_text(st, 5, digits, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, fds__pinyin_query(q->search));
+    } else {
+        sqlite3_bind_int(st, 6, 0);
+    }
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(ids, json_string((const char *)
                                                sqlite3_column_text(st, 0)));
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);     /* ?5 must not outlive this query */
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "listing customers");
+}
+
+/* map customer -> time text of its soonest open plan (plans) or of its
+** latest live follow-up, compared as instants (a plan's due may be a
+** date). */
+static int activity_times(fds_replica *r, int plans, json_t *map)
+{
+    sqlite3_stmt *st = plans
+        ? fds__stmt(r, FDS__ST_D_NEXT_PLANS,
+            "SELECT c.value, d.value FROM reg c JOIN reg d ON d.tbl = 'plan' "
+            "AND d.rid = c.rid AND d.field = 'due' WHERE c.tbl = 'plan' "
+            "AND c.field = 'customer' AND NOT EXISTS (SELECT 1 FROM reg x "
+            "WHERE x.tbl = 'plan' AND x.rid = c.rid AND x.value = '1' "
+            "AND x.field IN ('done', 'deleted'))")
+        : fds__stmt(r, FDS__ST_D_LAST_FOLLOWUPS,
+            "SELECT c.value, a.value FROM reg c JOIN reg a ON a.tbl = 'followup' "
+            "AND a.rid = c.rid AND a.field = 'at' WHERE c.tbl = 'followup' "
+            "AND c.field = 'customer' AND NOT EXISTS (SELECT 1 FROM reg x "
+            "WHERE x.tbl = 'followup' AND x.rid = c.rid AND x.field = 'deleted' "
+            "AND x.value = '1')");
+    if (!st)
+        return FDS_DB;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *cust = (const char *)sqlite3_column_text(st, 0);
+        const char *t = (const char *)sqlite3_column_text(st, 1);
+        if (!cust || !t)
+            continue;
+        int64_t ms = fds__time_or_zero(t);
+        const char *cur = json_string_value(json_object_get(map, cust));
+        int64_t cms = cur ? fds__time_or_zero(cur) : 0;
+        if (!cur || (plans ? ms < cms : ms > cms))
+            json_object_set_new(map, cust, json_string(t));
+    }
+    sqlite3_reset(st);
+    return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "reading plans and follow-ups");
+}
+
+typedef struct sort_item {
+    json_t *c;
+    int has;            /* the key is known */
+    double key;         /* smaller first (negated where largest first) */
+    size_t idx;         /* name order from SQL: breaks ties */
+} sort_item;
+
+static int cmp_item(const void *a, const void *b)
+{
+    const sort_item *x = a, *y = b;
+    if (x->has != y->has)
+        return x->has ? -1 : 1;     /* unknown keys last */
+    if (x->has && x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Reorder arr (name order) by sort ("next", "last", "amount"). */
+static int sort_list(fds_replica *r, json_t *arr, const char *sort)
+{
+    size_t n = json_array_size(arr);
+    if (n < 2)
+        return FDS_OK;
+    sort_item *it = calloc(n, sizeof *it);
+    if (!it)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(arr, i);
+        it[i].c = json_incref(c);
+        it[i].idx = i;
+        if (strcmp(sort, "amount") == 0) {
+            json_t *a = json_object_get(c, "amount");
+            it[i].has = json_is_number(a);
+            it[i].key = -json_number_value(a);
+        } else if (strcmp(sort, "next") == 0) {
+            const char *t = json_string_value(json_object_get(c, "next_plan"));
+            it[i].has = t != NULL;
+            it[i].key = t ? (double)fds__time_or_zero(t) : 0;
+        } else {
+            /* last follow-up longest ago first; never followed up first of
+            ** all: the customers most in need of a call lead the list */
+            const char *t = json_string_value(json_object_get(c, "last_followup"));
+            it[i].has = 1;
+            it[i].key = t ? (double)fds__time_or_zero(t) : -1e300;
+        }
+    }
+    qsort(it, n, sizeof *it, cmp_item);
+    json_array_clear(arr);
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, it[i].c);
+    free(it);
+    return FDS_OK;
 }
 
 int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out)
@@ -104,6 +230,23 @@ int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out)
         /* a stage may be named by key or label, as everywhere else */
         rc = fds__stage_find(r, q->stage, &st);
         stage = fds__jstr(st, "key");
+    }
+    const char *sort = q && q->sort && *q->sort ? q->sort : "name";
+    if (rc == FDS_OK && strcmp(sort, "name") && strcmp(sort, "next") &&
+        strcmp(sort, "last") && strcmp(sort, "amount"))
+        rc = fds__bad_value(r, "sort", sort, "expected name, next, last or amount");
+    int activity = (q && q->activity) || !strcmp(sort, "next") ||
+                   !strcmp(sort, "last");
+    json_t *next = NULL, *last = NULL;
+    if (rc == FDS_OK && activity) {
+        next = json_object();
+        last = json_object();
+        if (!next || !last)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        if (rc == FDS_OK)
+            rc = activity_times(r, 1, next);
+        if (rc == FDS_OK)
+            rc = activity_times(r, 0, last);
     }
     if (rc == FDS_OK)
         rc = matching_ids(r, q, stage, ids);
@@ -130,8 +273,17 @@ int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out)
         json_t *n = json_object_get(conflicts, id);
         json_object_set_new(c, "conflicts",
                             json_integer(n ? json_integer_value(n) : 0));
+        if (activity) {
+            json_t *np = json_object_get(next, id), *lf = json_object_get(last, id);
+            json_object_set_new(c, "next_plan", np ? json_incref(np) : json_null());
+            json_object_set_new(c, "last_followup", lf ? json_incref(lf) : json_null());
+        }
         json_array_append_new(arr, c);
     }
+    if (rc == FDS_OK && strcmp(sort, "name") != 0)
+        rc = sort_list(r, arr, sort);
+    json_decref(next);
+    json_decref(last);
     json_decref(ids);
     json_decref(unsynced);
     json_decref(conflicts);

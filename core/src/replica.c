@@ -9,6 +9,7 @@
 ** writing ten fields costs two meta writes, not twenty.
 */
 #include "internal.h"
+#include "pinyin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -437,6 +438,11 @@ int fds_replica_open(const char *path, const fds_env *env,
     }
     sqlite3_extended_result_codes(r->db, 1);
     sqlite3_busy_timeout(r->db, 5000);  /* CLI next to a running sync */
+    /* customer search by pinyin (query.c) */
+    if (fds__pinyin_register(r->db) != SQLITE_OK) {
+        rc = fds__error(r, FDS_DB, "cannot register the pinyin search function");
+        goto fail;
+    }
     r->durable = !in_memory;
     if (existed && (rc = fds__schema_check(r, path)) != FDS_OK)
         goto fail;

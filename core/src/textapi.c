@@ -131,16 +131,19 @@ int fds_customer_list_text(fds_replica *r, const char *query, char **out)
         json_object_foreach(j, k, v) {
             const char **slot = strcmp(k, "stage") == 0  ? &q.stage
                               : strcmp(k, "owner") == 0  ? &q.owner
-                              : strcmp(k, "search") == 0 ? &q.search : NULL;
+                              : strcmp(k, "search") == 0 ? &q.search
+                              : strcmp(k, "sort") == 0   ? &q.sort : NULL;
             if (slot != NULL && (json_is_string(v) || json_is_null(v))) {
                 *slot = json_string_value(v);   /* NULL for null */
             } else if (strcmp(k, "include_deleted") == 0 && json_is_boolean(v)) {
                 q.include_deleted = json_is_true(v);
+            } else if (strcmp(k, "activity") == 0 && json_is_boolean(v)) {
+                q.activity = json_is_true(v);
             } else {
                 /* the message first: k lives in j */
                 rc = fds__error(r, FDS_INVALID, "customer query: \"%s\" is "
-                                "not one of stage, owner, search (strings) "
-                                "or include_deleted (boolean)", k);
+                                "not one of stage, owner, search, sort (strings), "
+                                "include_deleted or activity (booleans)", k);
                 json_decref(j);
                 return rc;
             }

@@ -157,7 +157,57 @@ int fds__parse_ymd(const char *s, int *y, int *m, int *d)
     return parse_date_prefix(s, y, m, d);
 }
 
+/* Excel's dates: "YYYY/M/D" with an optional " H:MM[:SS]" (what a sheet
+** re-saved by Excel on a Chinese Windows writes).  *has_time says whether
+** a time was given.  0 ok, -1 not this form. */
+static int parse_excel(const char *s, int *y, int *mo, int *d, int *h,
+                       int *mi, int *sec, int *has_time)
+{
+    int v[6] = {0, 0, 0, 0, 0, 0}, n = 0, len;
+    const char *p = s;
+    /* year: exactly 4 digits */
+    if (digits(p, 4, &v[0]) || p[4] != '/')
+        return -1;
+    p += 5;
+    for (n = 1; n < 3; n++) {
+        for (len = 0; p[len] >= '0' && p[len] <= '9' && len < 3; len++)
+            v[n] = v[n] * 10 + (p[len] - '0');
+        if (len < 1 || len > 2)
+            return -1;
+        p += len;
+        if (n == 1 && *p++ != '/')
+            return -1;
+    }
+    *has_time = 0;
+    if (*p == ' ' || *p == 'T') {
+        p++;
+        for (n = 3; n < 6; n++) {
+            for (len = 0; p[len] >= '0' && p[len] <= '9' && len < 3; len++)
+                v[n] = v[n] * 10 + (p[len] - '0');
+            if (len < 1 || len > 2 || (n > 3 && len != 2))
+                return -1;
+            p += len;
+            if (*p != ':')
+                break;
+            if (n == 5)
+                return -1;
+            p++;
+        }
+        if (n == 3)
+            return -1;          /* an hour needs its minutes */
+        *has_time = 1;
+    }
+    if (*p != '\0')
+        return -1;
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > fds__days_in_month(v[0], v[1]) ||
+        v[3] > 23 || v[4] > 59 || v[5] > 59)
+        return -1;
+    *y = v[0]; *mo = v[1]; *d = v[2]; *h = v[3]; *mi = v[4]; *sec = v[5];
+    return 0;
+}
+
 /* Accepted forms (anything else, including trailing text, is refused):
+**   YYYY/M/D [H:MM[:SS]]                 Excel's; local time
 **   YYYY-MM-DD                           local midnight
 **   YYYY-MM-DD HH:MM[:SS]                local time
 **   YYYY-MM-DDTHH:MM[:SS]                local time (ISO 8601 without zone)
@@ -168,6 +218,11 @@ int fds_time_parse(const char *text, int64_t *ms)
     if (!text || !ms)
         return FDS_INVALID;
     size_t n = strlen(text);
+    int has_time;
+    if (parse_excel(text, &y, &mo, &d, &h, &mi, &s, &has_time) == 0) {
+        *ms = local_ms(y, mo, d, h, mi, s);
+        return FDS_OK;
+    }
     if (n < 10 || parse_date_prefix(text, &y, &mo, &d))
         return FDS_INVALID;
     if (n == 10) {
@@ -246,4 +301,102 @@ int64_t fds__time_or_zero(const char *text)
     if (text && fds_time_parse(text, &ms) == FDS_OK)
         return ms;
     return 0;
+}
+
+/* ---- words people type for a day ------------------------------------------- */
+
+/* Day words: offset in days from today, or a weekday (0 = Monday). */
+static const struct {
+    const char *word;
+    int offset;         /* -1: a weekday */
+    int wday;           /* 0 = Monday .. 6 = Sunday */
+} day_words[] = {
+    {"today", 0, 0},     {"tomorrow", 1, 0},  {"今天", 0, 0},
+    {"明天", 1, 0},      {"后天", 2, 0},      {"今日", 0, 0},
+    {"明日", 1, 0},
+    {"mon", -1, 0}, {"tue", -1, 1}, {"wed", -1, 2}, {"thu", -1, 3},
+    {"fri", -1, 4}, {"sat", -1, 5}, {"sun", -1, 6},
+    {"monday", -1, 0}, {"tuesday", -1, 1}, {"wednesday", -1, 2},
+    {"thursday", -1, 3}, {"friday", -1, 4}, {"saturday", -1, 5},
+    {"sunday", -1, 6},
+    {"周一", -1, 0}, {"周二", -1, 1}, {"周三", -1, 2}, {"周四", -1, 3},
+    {"周五", -1, 4}, {"周六", -1, 5}, {"周日", -1, 6}, {"周天", -1, 6},
+    {"星期一", -1, 0}, {"星期二", -1, 1}, {"星期三", -1, 2},
+    {"星期四", -1, 3}, {"星期五", -1, 4}, {"星期六", -1, 5},
+    {"星期日", -1, 6}, {"星期天", -1, 6},
+};
+
+/* ASCII case-insensitive compare of the n bytes at s with word. */
+static int word_is(const char *s, size_t n, const char *word)
+{
+    if (strlen(word) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != word[i])
+            return 0;
+    }
+    return 1;
+}
+
+int fds_time_parse_rel(const char *text, int64_t now_ms, int64_t *ms,
+                       int *date_only)
+{
+    int y, m, d, h = 0, mi = 0;
+    if (!text || !ms)
+        return FDS_INVALID;
+    if (date_only)
+        *date_only = 0;
+    /* the absolute forms first: a date without a time is date-only */
+    if (fds_time_parse(text, ms) == FDS_OK) {
+        int hh, mm, ss, has_time = 1;
+        if (fds__parse_ymd(text, &y, &m, &d) == 0)
+            has_time = 0;
+        else if (parse_excel(text, &y, &m, &d, &hh, &mm, &ss, &has_time) != 0)
+            has_time = 1;
+        if (date_only)
+            *date_only = !has_time;
+        return FDS_OK;
+    }
+    size_t n = strcspn(text, " ");
+    int found = -1;
+    for (size_t i = 0; i < sizeof day_words / sizeof day_words[0]; i++)
+        if (word_is(text, n, day_words[i].word)) {
+            found = (int)i;
+            break;
+        }
+    if (found < 0)
+        return FDS_INVALID;
+    const char *p = text + n;
+    int has_time = 0;
+    if (*p == ' ') {
+        while (*p == ' ')
+            p++;
+        /* H:MM or HH:MM */
+        int len = (p[0] >= '0' && p[0] <= '9') ? ((p[1] >= '0' && p[1] <= '9') ? 2 : 1) : 0;
+        if (len == 0 || digits(p, len, &h) || p[len] != ':' ||
+            digits(p + len + 1, 2, &mi) || p[len + 3] != '\0' || h > 23 || mi > 59)
+            return FDS_INVALID;
+        has_time = 1;
+    } else if (*p != '\0') {
+        return FDS_INVALID;
+    }
+    fds__local_date(now_ms, &y, &m, &d);
+    int64_t today = fds__days_from_civil(y, m, d);
+    int64_t day;
+    if (day_words[found].offset >= 0) {
+        day = today + day_words[found].offset;
+    } else {
+        /* 1970-01-01 was a Thursday (3 with Monday = 0) */
+        int64_t wd = ((today % 7) + 7 + 3) % 7;
+        int64_t ahead = (day_words[found].wday - wd + 7) % 7;
+        day = today + (ahead == 0 ? 7 : ahead);     /* the next one to come */
+    }
+    fds__civil_from_days(day, &y, &m, &d);
+    *ms = local_ms(y, m, d, h, mi, 0);
+    if (date_only)
+        *date_only = !has_time;
+    return FDS_OK;
 }

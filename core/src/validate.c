@@ -25,6 +25,22 @@ static const struct {
     {"拜访", "visit"},      {"面谈", "visit"},      {"上门", "visit"},
     {"微信", "wechat"},     {"会议", "meeting"},    {"其他", "other"},
     {"其它", "other"},
+    /* the longer words reps write in a sheet's 跟进方式 column */
+    {"打电话", "phone"},    {"电话沟通", "phone"},  {"电话联系", "phone"},
+    {"电话回访", "phone"},  {"致电", "phone"},      {"通话", "phone"},
+    {"来电", "phone"},      {"手机", "phone"},      {"phone call", "phone"},
+    {"发邮件", "email"},    {"邮件沟通", "email"},  {"邮箱", "email"},
+    {"上门拜访", "visit"},  {"拜访客户", "visit"},  {"客户拜访", "visit"},
+    {"实地拜访", "visit"},  {"现场拜访", "visit"},  {"登门拜访", "visit"},
+    {"当面", "visit"},      {"见面", "visit"},      {"面访", "visit"},
+    {"上门服务", "visit"},  {"in person", "visit"}, {"on-site", "visit"},
+    {"onsite", "visit"},
+    {"微信沟通", "wechat"}, {"微信联系", "wechat"}, {"微信聊天", "wechat"},
+    {"加微信", "wechat"},   {"企业微信", "wechat"}, {"weixin", "wechat"},
+    {"开会", "meeting"},    {"会面", "meeting"},    {"视频会议", "meeting"},
+    {"电话会议", "meeting"}, {"线上会议", "meeting"}, {"网络会议", "meeting"},
+    {"腾讯会议", "meeting"}, {"视频", "meeting"},   {"video call", "meeting"},
+    {"其他方式", "other"},  {"短信", "other"},
 };
 
 const char *fds__method_canon(const char *text)
@@ -229,16 +245,80 @@ static int parse_number(const char *s)
     return end != s && *end == '\0' && isfinite(d);
 }
 
-/* A stored time: any fds_time_parse form, normalised to RFC 3339 UTC. */
+#define TIME_FORMS "expected YYYY-MM-DD, YYYY-MM-DD HH:MM, YYYY/M/D, " \
+    "RFC 3339, today, tomorrow, 明天, 后天, mon..sun or 周一..周日 " \
+    "(with an optional HH:MM)"
+
+/* A stored time: any fds_time_parse_rel form, normalised to RFC 3339 UTC.
+** When day_ok and no time of day was given, the local date "YYYY-MM-DD"
+** itself is stored: a plan for "that day" (docs/internals/core.md). */
 static int norm_time(fds_replica *r, const char *what, const char *value,
+                     int day_ok, char **norm)
+{
+    int64_t ms;
+    int date_only = 0;
+    char buf[40];
+    if (fds_time_parse_rel(value, fds__now_ms(r), &ms, &date_only) != FDS_OK)
+        return fds__bad_value(r, what, value, TIME_FORMS);
+    if (day_ok && date_only) {
+        int y, m, d;
+        fds__local_date(ms, &y, &m, &d);
+        snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    } else {
+        fds_time_format(ms, buf, sizeof buf);
+    }
+    *norm = strdup(buf);
+    return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+}
+
+/* A calendar date (expected close): any accepted time names its local
+** day, stored "YYYY-MM-DD". */
+static int norm_date(fds_replica *r, const char *what, const char *value,
                      char **norm)
 {
     int64_t ms;
-    char buf[40];
-    if (fds_time_parse(value, &ms) != FDS_OK)
+    int y, m, d;
+    char buf[16];
+    if (fds__parse_ymd(value, &y, &m, &d) == 0)
+        return FDS_OK;
+    if (fds_time_parse_rel(value, fds__now_ms(r), &ms, NULL) != FDS_OK)
         return fds__bad_value(r, what, value,
-                              "expected YYYY-MM-DD, YYYY-MM-DD HH:MM or RFC 3339");
-    fds_time_format(ms, buf, sizeof buf);
+                              "expected a date YYYY-MM-DD (or YYYY/M/D, "
+                              "today, 明天, mon..sun, 周一..周日)");
+    fds__local_date(ms, &y, &m, &d);
+    snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+    *norm = strdup(buf);
+    return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
+}
+
+/* A deal amount: a finite, non-negative decimal number; thousands
+** separators (50,000) and a leading currency sign (¥ ￥ $) are dropped.
+** Stored as the number's shortest decimal text. */
+static int norm_amount(fds_replica *r, const char *value, char **norm)
+{
+    char buf[64];
+    size_t n = 0;
+    const char *p = value;
+    if (strncmp(p, "\xc2\xa5", 2) == 0)            /* ¥ */
+        p += 2;
+    else if (strncmp(p, "\xef\xbf\xa5", 3) == 0)  /* ￥ */
+        p += 3;
+    else if (*p == '$')
+        p++;
+    for (; *p && n < sizeof buf - 1; p++)
+        if (*p != ',')
+            buf[n++] = *p;
+    buf[n] = '\0';
+    char *end = NULL;
+    double d = n ? strtod(buf, &end) : 0;
+    if (!n || *p || *end || !isfinite(d) || buf[0] == '+' || buf[0] == ' ' ||
+        strpbrk(buf, "xXpPnN"))
+        return fds__bad_value(r, "amount", value, "expected a number (480000 or 480,000.50)");
+    if (d < 0)
+        return fds__bad_value(r, "amount", value, "an amount cannot be negative");
+    if (d > 1e15)
+        return fds__bad_value(r, "amount", value, "too large (limit 10^15)");
+    snprintf(buf, sizeof buf, "%.15g", d);
     *norm = strdup(buf);
     return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
 }
@@ -321,9 +401,19 @@ static int check_customer(fds_replica *r, const char *field, const char *value,
         if (value && !fds__valid_email(value))
             return fds__bad_value(r, "email", value, "expected name@domain");
     } else if (strcmp(field, "birthday") == 0) {
+        int64_t ms;
+        if (value && !fds__valid_date(value, 1) && strchr(value, '/') &&
+            fds_time_parse(value, &ms) == FDS_OK)
+            return norm_date(r, "birthday", value, norm);   /* Excel's 1990/12/4 */
         if (value && !fds__valid_date(value, 1))
             return fds__bad_value(r, "birthday", value,
                                   "expected a date YYYY-MM-DD or MM-DD");
+    } else if (strcmp(field, "expected_close") == 0) {
+        if (value)
+            return norm_date(r, "expected close date", value, norm);
+    } else if (strcmp(field, "amount") == 0) {
+        if (value)
+            return norm_amount(r, value, norm);
     } else if (strcmp(field, "tags") == 0) {
         if (value)
             return norm_tags(r, value, norm);
@@ -372,7 +462,8 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
         if (value && !m)
             return fds__bad_value(r, "method", value,
                                   "expected phone, email, visit, wechat, meeting "
-                                  "or other");
+                                  "or other (or 电话, 邮件, 上门拜访, 微信, 会议, "
+                                  "其他)");
         if (m) {
             *norm = strdup(m);
             return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
@@ -381,7 +472,9 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
         if (!value && (strcmp(field, "due") == 0))
             return fds__error(r, FDS_INVALID, "a plan needs a due time");
         if (value)
-            return norm_time(r, field, value, norm);
+            return norm_time(r, field, value,
+                             strcmp(tbl, "plan") == 0 && strcmp(field, "due") == 0,
+                             norm);
     } else if (strcmp(field, "content") == 0) {
         if (!value && strcmp(tbl, "plan") != 0)
             return fds__error(r, FDS_INVALID, "content is required");

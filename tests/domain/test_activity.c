@@ -162,8 +162,16 @@ static void stage_path(void **state)
     assert_null(json_object_get(sc, "note"));
     json_decref(sc);
     assert_int_equal(fds_stage_set(r, id, "Quote", NULL, NULL), FDS_OK);   /* label */
-    /* the same stage again is refused: nothing to record */
-    assert_int_equal(fds_stage_set(r, id, "quote", NULL, NULL), FDS_INVALID);
+    /* the same stage again is no change: OK, nothing written (issue 13) */
+    {
+        int64_t regs0 = dom_count(r, "reg"), logs0 = dom_count(r, "log");
+        json_t *same = NULL;
+        assert_int_equal(fds_stage_set(r, id, "quote", NULL, &same), FDS_OK);
+        assert_true(json_is_true(json_object_get(same, "unchanged")));
+        json_decref(same);
+        assert_int_equal(dom_count(r, "reg"), regs0);
+        assert_int_equal(dom_count(r, "log"), logs0);
+    }
     assert_int_equal(fds_stage_set(r, id, "closing", NULL, NULL), FDS_INVALID);
     assert_non_null(strstr(fds_errmsg(r), "unknown stage \"closing\""));
     /* lost needs a note; refusal writes nothing */

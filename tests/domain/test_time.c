@@ -94,7 +94,9 @@ static void refusals(void **state)
     (void)state;
     static const char *const bad[] = {
         "", "2026", "2026-13-01", "2026-00-10", "2026-02-30", "2026-02-29",
-        "2026-04-31", "2026-11-00", "2026-1-5", "28/11/2026", "2026/11/28",
+        "2026-04-31", "2026-11-00", "2026-1-5", "28/11/2026", "2026/13/5",
+        "2026/2/30", "2026/11/28 9", "2026/11/28 9:5", "2026/11/28 24:00",
+        "26/11/28", "2026/11/", "2026/011/28", "2026/11/28 09:30:00:00",
         "2026-11-28x", "2026-11-28 ", "2026-11-28T", "2026-11-28T9:30Z",
         "2026-11-28T25:00Z", "2026-11-28T24:00:00Z", "2026-11-28T09:60Z",
         "2026-11-28T09:30:61Z", "2026-11-28T09:30:00+8:00",
@@ -165,6 +167,49 @@ static void civil_days(void **state)
     assert_int_equal(fds__local_midnight(2026, 12, 32), parse("2027-01-01"));
 }
 
+/* Excel's dates and the words people type (issue 13), at a fixed now:
+** Thursday 2026-12-03 10:00 in UTC+8. */
+static void excel_and_words(void **state)
+{
+    (void)state;
+    setenv("TZ", DOM_TZ, 1);
+    tzset();
+    assert_int_equal(parse("2026/12/5"), fds__local_midnight(2026, 12, 5));
+    assert_int_equal(parse("2026/12/5 14:00"), parse("2026-12-05T06:00:00Z"));
+    assert_int_equal(parse("2026/1/9 8:05:30"), parse("2026-01-09T00:05:30Z"));
+    int64_t now = parse("2026-12-03T02:00:00Z"), ms;
+    int d0;
+    static const struct { const char *in; int y, m, d, h, mi, date_only; } ok[] = {
+        {"today", 2026, 12, 3, 0, 0, 1},      {"TODAY", 2026, 12, 3, 0, 0, 1},
+        {"tomorrow", 2026, 12, 4, 0, 0, 1},   {"今天", 2026, 12, 3, 0, 0, 1},
+        {"明天", 2026, 12, 4, 0, 0, 1},       {"后天", 2026, 12, 5, 0, 0, 1},
+        {"明天 14:00", 2026, 12, 4, 14, 0, 0}, {"tomorrow 9:30", 2026, 12, 4, 9, 30, 0},
+        {"fri", 2026, 12, 4, 0, 0, 1},        {"mon", 2026, 12, 7, 0, 0, 1},
+        {"thu", 2026, 12, 10, 0, 0, 1},       /* the next one to come, not today */
+        {"周一", 2026, 12, 7, 0, 0, 1},       {"周日 10:00", 2026, 12, 6, 10, 0, 0},
+        {"星期三", 2026, 12, 9, 0, 0, 1},     {"Saturday", 2026, 12, 5, 0, 0, 1},
+        {"2026-12-24", 2026, 12, 24, 0, 0, 1}, {"2026/12/24", 2026, 12, 24, 0, 0, 1},
+        {"2026/12/24 8:00", 2026, 12, 24, 8, 0, 0},
+        {"2026-12-24 08:00", 2026, 12, 24, 8, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        d0 = -1;
+        if (fds_time_parse_rel(ok[i].in, now, &ms, &d0) != FDS_OK)
+            fail_msg("refused \"%s\"", ok[i].in);
+        int64_t want = fds__local_midnight(ok[i].y, ok[i].m, ok[i].d) +
+                       ((int64_t)ok[i].h * 60 + ok[i].mi) * 60000;
+        if (ms != want || d0 != ok[i].date_only)
+            fail_msg("\"%s\": %lld (date_only %d), want %lld (%d)", ok[i].in,
+                     (long long)ms, d0, (long long)want, ok[i].date_only);
+    }
+    static const char *const bad[] = {
+        "yesterday", "明天14:00", "fri 25:00", "mon 9", "周八", "next mon",
+        "today 9:5", "tomorrow x", "", NULL };
+    for (int i = 0; bad[i]; i++)
+        if (fds_time_parse_rel(bad[i], now, &ms, NULL) != FDS_INVALID)
+            fail_msg("accepted \"%s\"", bad[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +217,7 @@ int main(void)
         cmocka_unit_test(local_forms),
         cmocka_unit_test(local_forms_past_2038),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(excel_and_words),
         cmocka_unit_test(formatting),
         cmocka_unit_test(civil_days),
     };

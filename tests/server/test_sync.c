@@ -658,6 +658,11 @@ static void test_visibility(void **state)
     /* Reps may not write field definitions; managers may. */
     json_t *def = json_pack("{s:s, s:s, s:s}", "key", "budget", "label",
                             "Budget", "type", "number");
+    /* bob's device knows it is a rep's since its first sync and refuses
+    ** up front (issue 13); one that does not know yet writes it, and the
+    ** server must refuse it: that is what this checks. */
+    assert_int_equal(fds_fielddef_set(rb, def), FDS_PERM);
+    assert_int_equal(fds_meta_set(rb, "role", ""), FDS_OK);
     assert_int_equal(fds_fielddef_set(rb, def), FDS_OK);
     assert_int_equal(th_sync(sp, rb, bob, &st), 0);
     assert_true(st.refused >= 1);
