@@ -68,8 +68,8 @@ static const char *const migrations[] = {
     ** still to go, so an interrupted re-send goes on in the next session
     ** (the welcome that showed the restore is not seen twice).  Existing
     ** rows get 0: nothing to re-send. */
-    "ALTER TABLE log ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;",
+    ("ALTER TABLE log ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
