@@ -84,6 +84,20 @@ typedef struct fieldkey {
     char *tbl, *rid, *field;
 } fieldkey;
 
+/* Room for one more element in arr (n used of *cap, elsize bytes each),
+** doubling from 64: the array to use from now on, or NULL when out of
+** memory (arr is then still valid, and still the caller's to free). */
+static void *grow(void *arr, size_t n, size_t *cap, size_t elsize)
+{
+    if (n < *cap)
+        return arr;
+    size_t ncap = *cap ? 2 * *cap : 64;
+    void *p = realloc(arr, ncap * elsize);
+    if (p != NULL)
+        *cap = ncap;
+    return p;
+}
+
 static int load_outbox_rows(fds_replica *r, restamp **rows, size_t *n)
 {
     *rows = NULL;
@@ -96,16 +110,12 @@ static int load_outbox_rows(fds_replica *r, restamp **rows, size_t *n)
     size_t cap = 0;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? 2 * cap : 64;
-            restamp *p = realloc(*rows, ncap * sizeof *p);
-            if (p == NULL) {
-                rc = fds__error(r, FDS_NOMEM, "out of memory");
-                break;
-            }
-            *rows = p;
-            cap = ncap;
+        restamp *more = grow(*rows, *n, &cap, sizeof **rows);
+        if (more == NULL) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
         }
+        *rows = more;
         const char *vv = (const char *)sqlite3_column_text(st, 1);
         restamp *x = &(*rows)[*n];
         x->lseq = sqlite3_column_int64(st, 0);
@@ -133,16 +143,12 @@ static int load_outbox_fields(fds_replica *r, fieldkey **keys, size_t *n)
     size_t cap = 0;
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*n == cap) {
-            size_t ncap = cap ? 2 * cap : 64;
-            fieldkey *p = realloc(*keys, ncap * sizeof *p);
-            if (p == NULL) {
-                rc = fds__error(r, FDS_NOMEM, "out of memory");
-                break;
-            }
-            *keys = p;
-            cap = ncap;
+        fieldkey *more = grow(*keys, *n, &cap, sizeof **keys);
+        if (more == NULL) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
         }
+        *keys = more;
         fieldkey *k = &(*keys)[(*n)++];
         k->tbl = strdup((const char *)sqlite3_column_text(st, 0));
         k->rid = strdup((const char *)sqlite3_column_text(st, 1));
