@@ -72,7 +72,13 @@ int fsv_cmd_backup(int argc, char **argv)
     /* Never the live epoch, even with a clock that stands still. */
     if (epoch <= live_epoch)
         epoch = live_epoch + 1;
-    rc = fsv_store_backup(s, out, epoch, &rows, err, sizeof err);
+    char dst[4096 + 8];
+    if (snprintf(dst, sizeof dst, "sqlite:%s", out) >= (int)sizeof dst) {
+        fsv_store_close(s);
+        fsv_fail("--out path too long");
+        return FSV_EXIT_USAGE;
+    }
+    rc = fsv_store_backup(s, dst, epoch, &rows, err, sizeof err);
     fsv_store_close(s);
     if (rc != FSV_OK) {
         fsv_fail("%s", err);

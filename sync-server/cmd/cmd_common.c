@@ -39,18 +39,24 @@ int fsv_exit_for(int store_rc)
     }
 }
 
+int fsv_data_store_url(char *buf, size_t cap, const char *dir)
+{
+    int n = snprintf(buf, cap, "sqlite:%s/%s", dir, FSV_STORE_FILE);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
 int fsv_open_data_store(const char *data_dir, fsv_store **out)
 {
-    char path[4096], err[1024];
+    char url[4096], err[1024];
     if (!data_dir) {
         fsv_fail("--data DIR is required");
         return FSV_EXIT_USAGE;
     }
-    if (fsv_path(path, sizeof path, data_dir, FSV_STORE_FILE) != 0) {
+    if (fsv_data_store_url(url, sizeof url, data_dir) != 0) {
         fsv_fail("--data path too long");
         return FSV_EXIT_USAGE;
     }
-    int rc = fsv_store_open(path, 0, out, err, sizeof err);
+    int rc = fsv_store_open(url, 0, out, err, sizeof err);
     if (rc != FSV_OK) {
         fsv_fail("%s", err);
         return FSV_EXIT_FAIL;

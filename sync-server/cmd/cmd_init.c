@@ -127,7 +127,7 @@ int fsv_cmd_init(int argc, char **argv)
             return FSV_EXIT_FAIL;
         }
     }
-    if (fsv_path(path, sizeof path, data, FSV_STORE_FILE) != 0) {
+    if (fsv_data_store_url(path, sizeof path, data) != 0) {
         fsv_fail("--data path too long");
         return FSV_EXIT_USAGE;
     }

@@ -25,6 +25,9 @@ int fsv_cmd_backup(int argc, char **argv);
 
 /* "DIR/name" into buf; -1 if it does not fit. */
 int fsv_path(char *buf, size_t cap, const char *dir, const char *name);
+/* The default store URL of a data folder: "sqlite:DIR/" FSV_STORE_FILE
+** into buf; -1 if it does not fit. */
+int fsv_data_store_url(char *buf, size_t cap, const char *dir);
 /* Open the store under data_dir (which must have been initialised); prints
 ** the reason and returns an exit code on failure, 0 with *out on success. */
 int fsv_open_data_store(const char *data_dir, fsv_store **out);

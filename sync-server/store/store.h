@@ -1,7 +1,9 @@
 /*
-** store.h — the server's central store, behind a small interface so the
-** SQLite implementation (store_sqlite.c, one file under --data) and a later
-** PostgreSQL one are interchangeable.  Nothing outside store_*.c speaks SQL.
+** store.h — the server's central store.  sync/, api/ and cmd/ use only
+** this header; the backends (store/sqlite/, next store/postgresql/) are
+** tables of these functions behind it (store_backend.h), picked by the URL
+** given to fsv_store_open.  store.c holds the rules that are the same for
+** every backend (names and roles, what a share record means).
 **
 ** Contents: the authoritative field registers (same canonical bytes as the
 ** devices' reg table, via fds_register_to_json), the history log (every
@@ -9,15 +11,35 @@
 ** HLC time and server time), a record index (record -> customer, creator)
 ** that serves visibility, users, device tokens (hashes only) and devices.
 **
-** Calls return FSV_OK (0) or one of the codes below; fsv_store_errmsg() has
-** the text of the last failure.  One handle is used by one thread.
-** Transactions: merge_change and the record/acl lookups may be called
-** inside fsv_store_begin .. commit/rollback; the admin calls (users, tokens)
-** run their own transaction when none is open.  Inside a transaction the
-** store remembers what it has read and written of each record (its record
-** index entry and field names), so a batch pays one lookup per record, not
-** per change; this relies on every write to the registers and the record
-** index going through fsv_store_merge_change on this handle.
+** Errors: calls return FSV_OK (0) or one of the FSV_* codes below; after a
+** failing call fsv_store_errmsg() names what was wrong (every call sets it
+** on failure) and fsv_errstr() gives the code's text.
+**
+** Concurrency contract (what every backend guarantees, and all the
+** server may assume):
+**  - One handle is used by one thread.  Several handles (in one process or
+**    several: `serve` and the admin commands, or several `serve` processes
+**    on one database) may use one store at once, and their write
+**    transactions may run at the same time.
+**  - A write transaction is atomic and isolated: its merges see the
+**    registers as of its own reads and either all commit or none.  Two
+**    writers never lose each other's change to one register; if the
+**    backend cannot serialise them it fails one with FSV_BUSY.
+**  - FSV_BUSY means "nothing was done, try the whole transaction again":
+**    the caller rolls back and retries (or answers busy).  No other code
+**    is retryable.
+**  - A read transaction sees one consistent snapshot.
+**  - No gaps below the head: fsv_store_head and fsv_store_changes_after
+**    never return a sequence number s while a change with a number below s
+**    may still commit.  A device that stores the cursor a pull returned
+**    never skips a change committed later (a backend whose sequence
+**    numbers can commit out of order holds the head back to the highest
+**    number below which everything committed).
+**  - Inside one transaction the handle may remember what it read of a
+**    record (record index entry, field names); it forgets at begin, commit
+**    and rollback, so memos never outlive the transaction's snapshot.
+**  - A commit that returned FSV_OK is durable (an ack sent after it
+**    survives a crash and power loss).
 */
 #ifndef FSV_STORE_H
 #define FSV_STORE_H
@@ -35,8 +57,13 @@ enum {
     FSV_NOTFOUND,       /* no such user/token/record */
     FSV_EXISTS,         /* user already exists / store already initialised */
     FSV_NOMEM,
-    FSV_INVALID         /* bad argument (e.g. unknown role) */
+    FSV_INVALID,        /* bad argument (e.g. unknown role) */
+    FSV_BUSY            /* conflicting writer: roll back, retry the whole
+                        ** transaction (the only retryable code) */
 };
+
+/* The text of an FSV_* code ("not found", ...); never NULL. */
+const char *fsv_errstr(int rc);
 
 #define FSV_NAME_MAX 64         /* user, team and role names */
 
@@ -49,15 +76,18 @@ typedef struct fsv_user {
 
 typedef struct fsv_store fsv_store;
 
-/* Open the store file at path (created 0600 with its schema when create is
-** set; otherwise it must exist).  WAL journal, synchronous=FULL. */
-int fsv_store_open(const char *path, int create, fsv_store **out,
+/* Open the store named by url: "sqlite:PATH" (the file PATH, created 0600
+** with its schema when create is set; otherwise it must exist), or
+** "postgresql://..." (not built yet: FSV_INVALID with a message saying
+** so).  On failure err has the reason. */
+int fsv_store_open(const char *url, int create, fsv_store **out,
                    char *err, size_t errlen);
 void fsv_store_close(fsv_store *s);
 const char *fsv_store_errmsg(const fsv_store *s);
 
-/* Write transaction (takes the write lock at once) / read transaction
-** (a consistent snapshot) / end.  Not nestable. */
+/* Write transaction / read transaction (a consistent snapshot) / end.
+** Not nestable.  See the concurrency contract above; any of them (and any
+** call inside a write transaction) may fail with FSV_BUSY. */
 int fsv_store_begin(fsv_store *s);
 int fsv_store_begin_read(fsv_store *s);
 int fsv_store_commit(fsv_store *s);
@@ -120,7 +150,8 @@ int fsv_store_history_count(fsv_store *s, int64_t *n);
 ** FSV_NOTFOUND if the server has never seen the record. */
 int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
                           char **customer, char **creator);
-/* 1 in *shared if customer is shared with user (a live share record). */
+/* 1 in *shared if customer is shared with user: a share record
+** "CUSTOMER:USER" exists and its deleted field is not "1" (store.c). */
 int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
                         int *shared);
 
@@ -163,12 +194,11 @@ int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
 ** the session at once (ws_sync.c auth_tick). */
 int fsv_store_token_live(fsv_store *s, const char *token_id, int *live);
 
-/* SQLite's PRAGMA data_version of the server's connection: it changes
-** whenever another connection (another process: `token revoke`, `user
-** disable`, `user add`, ...) has committed, and never for this
-** connection's own commits.  One cheap call tells the server whether
-** anything written elsewhere could have revoked a live token, so the
-** per-session checks run only then (store_sqlite_api.c). */
+/* A number that changes whenever another handle (another process:
+** `token revoke`, `user disable`, `user add`, ...) has committed, and
+** never for this handle's own commits.  One cheap call tells the server
+** whether anything written elsewhere could have revoked a live token, so
+** the per-connection checks run only then. */
 int fsv_store_data_version(fsv_store *s, int64_t *version);
 
 /* Note that the change appended as `seq` may have changed who sees
@@ -191,7 +221,7 @@ int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
 int fsv_store_customer_state(fsv_store *s, const char *customer,
                              fdsp_change **out, size_t *n);
 
-/* ---- Trust: identity and time (rules 11-15, store_sqlite_trust.c) --------- */
+/* ---- Trust: identity and time (rules 11-15) ---------------------------------- */
 /* docs/internals/trust.md.  Every call but fsv_store_backup inside a
 ** transaction (or in its own, as the admin calls). */
 #define FSV_STORE_ID_LEN 36     /* UUID text */
@@ -224,15 +254,16 @@ int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k,
 int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
                             int *outcome);
 
-/* Copy the store online and consistently (SQLite's backup API, one read
-** snapshot: it works while serve writes) into a new file dst (created
-** 0600; FSV_EXISTS if dst exists, nothing written), then write epoch
-** into the copy's meta: a restored backup is a new epoch (rule 13).
-** Not inside a transaction.  The copy's history row count into *rows. */
+/* Copy the store online and consistently (one read snapshot: it works
+** while serve writes) into a new store named by the URL dst, of the same
+** backend ("sqlite:FILE": created 0600; FSV_EXISTS if it exists, nothing
+** written), then write epoch into the copy: a restored backup is a new
+** epoch (rule 13).  Not inside a transaction.  The copy's history row
+** count into *rows. */
 int fsv_store_backup(fsv_store *s, const char *dst, int64_t epoch,
                      int64_t *rows, char *err, size_t errlen);
 
-/* ---- Dashboard API reads (store_sqlite_api.c) ------------------------------ */
+/* ---- Dashboard API reads -------------------------------------------------------- */
 /* Every device that has synced: [{"device","user","last_sync_ms"}] (0 if
 ** never), newest first.  Inside or outside a read transaction. */
 int fsv_store_api_devices(fsv_store *s, json_t **out);
@@ -247,7 +278,7 @@ int fsv_store_api_token_check(fsv_store *s,
 int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
                            const char *field, fds_register *out);
 
-/* ---- Checksum safety net (store_sqlite_sums.c, docs/internals/trust.md) --- */
+/* ---- Checksum safety net (docs/internals/trust.md) ------------------------------ */
 /* The checksum of every customer key: ktbl "customer" and key a customer
 ** id (the customer and every record whose customer it is), or ktbl a
 ** record's table and key its id for a record with no customer

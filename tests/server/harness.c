@@ -369,7 +369,7 @@ char *th_field(fds_replica *r, const char *id, const char *field)
 long long th_history_count(th_server *s)
 {
     char path[400], err[256];
-    snprintf(path, sizeof path, "%s/fieldsync.db", s->data);
+    snprintf(path, sizeof path, "sqlite:%s/fieldsync.db", s->data);
     fsv_store *st = NULL;
     if (fsv_store_open(path, 0, &st, err, sizeof err) != FSV_OK)
         fail_msg("open store: %s", err);

@@ -22,6 +22,7 @@
 typedef struct fixture {
     char dir[64];
     char path[128];
+    char url[160];          /* "sqlite:" path: the store URL */
     fsv_store *s;
 } fixture;
 
@@ -32,8 +33,9 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
     char err[256];
-    if (fsv_store_open(f->path, 1, &f->s, err, sizeof err) != FSV_OK)
+    if (fsv_store_open(f->url, 1, &f->s, err, sizeof err) != FSV_OK)
         return -1;
     *state = f;
     return 0;
@@ -502,7 +504,7 @@ static void test_migrate_history_index(void **state)
                      SQLITE_OK);
     sqlite3_close(db);
     char err[256];
-    assert_int_equal(fsv_store_open(f->path, 0, &f->s, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_open(f->url, 0, &f->s, err, sizeof err), FSV_OK);
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master"

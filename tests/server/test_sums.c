@@ -25,6 +25,7 @@
 typedef struct fixture {
     char dir[64];
     char path[128];
+    char url[160];          /* "sqlite:" path: the store URL */
     fsv_store *s;
     fdsp_change log[64];        /* every change merged, for the device */
     size_t n_log;
@@ -37,8 +38,9 @@ static int setup(void **state)
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
+    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
     char err[256];
-    if (fsv_store_open(f->path, 1, &f->s, err, sizeof err) != FSV_OK)
+    if (fsv_store_open(f->url, 1, &f->s, err, sizeof err) != FSV_OK)
         return -1;
     *state = f;
     return 0;
@@ -193,7 +195,7 @@ static void test_migration_fills(void **state)
         "DROP TABLE regsum;", NULL, NULL, NULL), SQLITE_OK);
     fsv_store_close(f->s);
     char err[256];
-    assert_int_equal(fsv_store_open(f->path, 0, &f->s, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_open(f->url, 0, &f->s, err, sizeof err), FSV_OK);
     assert_table_right(f->s);
     merge(f, "customer", "c2", "phone", "139", "db", 6, "bob");
     assert_table_right(f->s);

@@ -84,7 +84,7 @@ enum {
     ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
     ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_KEYS,
     ST_HIST_ROW,
-    ST_SHARE_DELETED, ST_SHARE_ANY, ST_SHARE_USERS, ST_HIST_COUNT,
+    ST_SHARE_USERS, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
     ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST_TOKEN_LIVE, ST_VISEV_ADD,
@@ -124,9 +124,6 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [ST_HIST_ROW] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
                     " server_ms FROM history WHERE seq = ?1",
-    [ST_SHARE_DELETED] = "SELECT value FROM reg WHERE tbl='share' AND rid=?1"
-                         " AND field='deleted'",
-    [ST_SHARE_ANY] = "SELECT 1 FROM reg WHERE tbl='share' AND rid=?1 LIMIT 1",
     /* Every share record of a customer: rids "CUSTOMER:..." are exactly
     ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
     [ST_SHARE_USERS] = "SELECT rid, field, value FROM reg WHERE tbl='share'"
@@ -202,7 +199,10 @@ typedef struct rec_memo {
 #define MEMO_CHUNK   128            /* entries per allocation */
 #define MEMO_MAX     8192           /* records memoised per transaction */
 
-struct fsv_store {
+/* The SQLite handle: the generic one first, so an fsv_store * from
+** store.c is an fsv_sqlite * here (as sqlite3_file in a VFS). */
+typedef struct fsv_sqlite {
+    fsv_store base;
     sqlite3 *db;
     void *sums;     /* store_sqlite_sums.c's per-transaction deltas */
     int in_tx;
@@ -218,41 +218,41 @@ struct fsv_store {
     const char *relay;
     /* Statements of the other store_sqlite*.c files (fsv__store_prepared). */
     sqlite3_stmt *xst[FSV__XST_MAX];
-    char errmsg[512];
-};
+} fsv_sqlite;
+
+#define SQ(s) ((fsv_sqlite *)(s))
 
 static void memo_clear(fsv_store *s);
 static void memo_free(fsv_store *s);
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s)
 {
-    return s->db;
+    return SQ(s)->db;
 }
 
 void **fsv__store_sums_slot(fsv_store *s)
 {
-    return &s->sums;
+    return &SQ(s)->sums;
 }
 
 int fsv__store_sums_msg(fsv_store *s, int rc, const char *text)
 {
-    snprintf(s->errmsg, sizeof s->errmsg, "%s", text);
-    return rc;
+    return fsv__store_setmsg(s, rc, "%s", text);
 }
 
 sqlite3_stmt *fsv__store_prepared(fsv_store *s, int slot, const char *sql)
 {
     if (slot < 0 || slot >= FSV__XST_MAX)
         return NULL;
-    sqlite3_stmt *st = s->xst[slot];
+    sqlite3_stmt *st = SQ(s)->xst[slot];
     if (!st) {
-        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                               &s->xst[slot], NULL) != SQLITE_OK) {
-            snprintf(s->errmsg, sizeof s->errmsg, "store: prepare: %s",
-                     sqlite3_errmsg(s->db));
+        if (sqlite3_prepare_v3(SQ(s)->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &SQ(s)->xst[slot], NULL) != SQLITE_OK) {
+            fsv__store_setmsg(s, FSV_ERROR, "store: prepare: %s",
+                              sqlite3_errmsg(SQ(s)->db));
             return NULL;
         }
-        return s->xst[slot];
+        return SQ(s)->xst[slot];
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -268,23 +268,16 @@ static int64_t now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static int seterr(fsv_store *s, int rc, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int seterr(fsv_store *s, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
-    va_end(ap);
-    return rc;
-}
+#define seterr fsv__store_setmsg
 
+/* SQLite's busy (another writer held the lock past the busy timeout) is
+** the interface's retryable FSV_BUSY; anything else is FSV_ERROR. */
 static int dberr(fsv_store *s, const char *what)
 {
-    return seterr(s, FSV_ERROR, "store: %s: %s", what, sqlite3_errmsg(s->db));
+    int code = sqlite3_errcode(SQ(s)->db) & 0xff;
+    return seterr(s, code == SQLITE_BUSY || code == SQLITE_LOCKED
+                         ? FSV_BUSY : FSV_ERROR,
+                  "store: %s: %s", what, sqlite3_errmsg(SQ(s)->db));
 }
 
 int fsv__store_dberr(fsv_store *s, const char *what)
@@ -294,22 +287,21 @@ int fsv__store_dberr(fsv_store *s, const char *what)
 
 int fsv__store_msg(fsv_store *s, int rc, const char *text)
 {
-    snprintf(s->errmsg, sizeof s->errmsg, "%s", text);
-    return rc;
+    return seterr(s, rc, "%s", text);
 }
 
 /* The statement for a slot, reset with bindings cleared. */
 static sqlite3_stmt *stmt(fsv_store *s, int slot)
 {
-    sqlite3_stmt *st = s->st[slot];
+    sqlite3_stmt *st = SQ(s)->st[slot];
     if (!st) {
-        if (sqlite3_prepare_v3(s->db, stmt_sql[slot], -1,
-                               SQLITE_PREPARE_PERSISTENT, &s->st[slot],
+        if (sqlite3_prepare_v3(SQ(s)->db, stmt_sql[slot], -1,
+                               SQLITE_PREPARE_PERSISTENT, &SQ(s)->st[slot],
                                NULL) != SQLITE_OK) {
             dberr(s, "prepare");
             return NULL;
         }
-        return s->st[slot];
+        return SQ(s)->st[slot];
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -356,11 +348,11 @@ static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
 
 /* ---- Open / close / transactions --------------------------------------------- */
 
-int fsv_store_open(const char *path, int create, fsv_store **out,
+int fsv_sqlite_open(const char *path, int create, fsv_store **out,
                    char *err, size_t errlen)
 {
     *out = NULL;
-    fsv_store *s = calloc(1, sizeof *s);
+    fsv_store *s = calloc(1, sizeof(fsv_sqlite));
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return FSV_NOMEM;
@@ -382,63 +374,58 @@ int fsv_store_open(const char *path, int create, fsv_store **out,
         return FSV_NOTFOUND;
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &SQ(s)->db, flags, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot open store %s: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : "out of memory");
-        sqlite3_close(s->db);
+                 SQ(s)->db ? sqlite3_errmsg(SQ(s)->db) : "out of memory");
+        sqlite3_close(SQ(s)->db);
         free(s);
         return FSV_ERROR;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_timeout(SQ(s)->db, 5000);
     char *msg = NULL;
     /* A 64 MiB page cache keeps the hot registers and the history tail in
     ** memory; the server is the only writer of this file.  No mmap_size:
     ** measured, it saved nothing here (the working set is in the cache)
     ** and would turn an I/O error into SIGBUS.  synchronous=FULL stays: an
     ** acked change is on disk. */
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+    if (sqlite3_exec(SQ(s)->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
                             " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        sqlite3_exec(SQ(s)->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path,
-                 msg ? msg : sqlite3_errmsg(s->db));
+                 msg ? msg : sqlite3_errmsg(SQ(s)->db));
         sqlite3_free(msg);
-        sqlite3_close(s->db);
+        sqlite3_close(SQ(s)->db);
         free(s);
         return FSV_ERROR;
     }
     /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c). */
     if (fsv__store_trust_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
-        fsv_store_close(s);
+        fsv_sqlite_close(s);
         return FSV_ERROR;
     }
     /* The checksum table and its triggers (store_sqlite_sums.c). */
     if (fsv__store_sums_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
-        fsv_store_close(s);
+        fsv_sqlite_close(s);
         return FSV_ERROR;
     }
     *out = s;
     return FSV_OK;
 }
 
-void fsv_store_close(fsv_store *s)
+void fsv_sqlite_close(fsv_store *s)
 {
     if (!s)
         return;
     memo_free(s);
     for (int i = 0; i < ST__COUNT; i++)
-        sqlite3_finalize(s->st[i]);
+        sqlite3_finalize(SQ(s)->st[i]);
     for (int i = 0; i < FSV__XST_MAX; i++)
-        sqlite3_finalize(s->xst[i]);
-    sqlite3_close(s->db);
+        sqlite3_finalize(SQ(s)->xst[i]);
+    sqlite3_close(SQ(s)->db);
     free(s);
-}
-
-const char *fsv_store_errmsg(const fsv_store *s)
-{
-    return s ? s->errmsg : "out of memory";
 }
 
 static int tx(fsv_store *s, int slot, const char *what)
@@ -449,23 +436,23 @@ static int tx(fsv_store *s, int slot, const char *what)
     return step_done(s, st, what);
 }
 
-int fsv_store_begin(fsv_store *s)
+int fsv_sqlite_begin(fsv_store *s)
 {
     memo_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
-    s->in_tx = rc == FSV_OK;
+    SQ(s)->in_tx = rc == FSV_OK;
     return rc;
 }
 
-int fsv_store_begin_read(fsv_store *s)
+int fsv_sqlite_begin_read(fsv_store *s)
 {
     memo_clear(s);
     int rc = tx(s, ST_BEGIN_R, "begin");
-    s->in_tx = rc == FSV_OK;
+    SQ(s)->in_tx = rc == FSV_OK;
     return rc;
 }
 
-int fsv_store_commit(fsv_store *s)
+int fsv_sqlite_commit(fsv_store *s)
 {
     memo_clear(s);
     int rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
@@ -479,15 +466,15 @@ int fsv_store_commit(fsv_store *s)
         tx(s, ST_ROLLBACK, "rollback");
         memcpy(s->errmsg, keep, sizeof keep);
     }
-    s->in_tx = 0;
+    SQ(s)->in_tx = 0;
     return rc;
 }
 
-int fsv_store_rollback(fsv_store *s)
+int fsv_sqlite_rollback(fsv_store *s)
 {
     memo_clear(s);
-    s->in_tx = 0;
-    if (sqlite3_get_autocommit(s->db))
+    SQ(s)->in_tx = 0;
+    if (sqlite3_get_autocommit(SQ(s)->db))
         return FSV_OK;
     return tx(s, ST_ROLLBACK, "rollback");
 }
@@ -495,8 +482,8 @@ int fsv_store_rollback(fsv_store *s)
 /* Admin calls run in their own transaction unless the caller opened one. */
 static int auto_begin(fsv_store *s, int *mine)
 {
-    *mine = !s->in_tx;
-    return *mine ? fsv_store_begin(s) : FSV_OK;
+    *mine = !SQ(s)->in_tx;
+    return *mine ? fsv_sqlite_begin(s) : FSV_OK;
 }
 
 static int auto_end(fsv_store *s, int mine, int rc)
@@ -504,12 +491,12 @@ static int auto_end(fsv_store *s, int mine, int rc)
     if (!mine)
         return rc;
     if (rc == FSV_OK)
-        return fsv_store_commit(s);
-    fsv_store_rollback(s);
+        return fsv_sqlite_commit(s);
+    fsv_sqlite_rollback(s);
     return rc;
 }
 
-int fsv_store_head(fsv_store *s, int64_t *head)
+int fsv_sqlite_head(fsv_store *s, int64_t *head)
 {
     sqlite3_stmt *st = stmt(s, ST_HEAD);
     if (!st)
@@ -521,7 +508,7 @@ int fsv_store_head(fsv_store *s, int64_t *head)
     return FSV_OK;
 }
 
-int fsv_store_history_count(fsv_store *s, int64_t *n)
+int fsv_sqlite_history_count(fsv_store *s, int64_t *n)
 {
     sqlite3_stmt *st = stmt(s, ST_HIST_COUNT);
     if (!st)
@@ -551,23 +538,23 @@ static unsigned memo_hash(const char *tbl, const char *rid)
 /* Forget every record (the storage stays for the next transaction). */
 static void memo_clear(fsv_store *s)
 {
-    if (s->memo && s->n_memo)
-        memset(s->memo, 0, MEMO_BUCKETS * sizeof *s->memo);
-    s->n_memo = 0;
+    if (SQ(s)->memo && SQ(s)->n_memo)
+        memset(SQ(s)->memo, 0, MEMO_BUCKETS * sizeof *SQ(s)->memo);
+    SQ(s)->n_memo = 0;
 }
 
 /* Release the memo's storage (closing the store). */
 static void memo_free(fsv_store *s)
 {
-    for (size_t i = 0; i < s->n_chunks; i++) {
+    for (size_t i = 0; i < SQ(s)->n_chunks; i++) {
         for (size_t j = 0; j < MEMO_CHUNK; j++)
-            free(s->chunks[i][j].fields);
-        free(s->chunks[i]);
+            free(SQ(s)->chunks[i][j].fields);
+        free(SQ(s)->chunks[i]);
     }
-    free(s->chunks);
-    free(s->memo);
-    s->chunks = s->memo = NULL;
-    s->n_chunks = s->n_memo = 0;
+    free(SQ(s)->chunks);
+    free(SQ(s)->memo);
+    SQ(s)->chunks = SQ(s)->memo = NULL;
+    SQ(s)->n_chunks = SQ(s)->n_memo = 0;
 }
 
 /* The memo of (tbl, rid), created empty when missing; NULL outside a
@@ -575,31 +562,31 @@ static void memo_free(fsv_store *s)
 ** (the caller then asks SQLite). */
 static rec_memo *memo_get(fsv_store *s, const char *tbl, const char *rid)
 {
-    if (!s->in_tx || !tbl || !rid)
+    if (!SQ(s)->in_tx || !tbl || !rid)
         return NULL;
     size_t lt = strlen(tbl), lr = strlen(rid);
     if (lt > FDSP_MAX_NAME || lr > FDSP_MAX_ID)
         return NULL;
     unsigned h = memo_hash(tbl, rid);
-    if (!s->memo && !(s->memo = calloc(MEMO_BUCKETS, sizeof *s->memo)))
+    if (!SQ(s)->memo && !(SQ(s)->memo = calloc(MEMO_BUCKETS, sizeof *SQ(s)->memo)))
         return NULL;
-    rec_memo **head = &s->memo[h & (MEMO_BUCKETS - 1)];
+    rec_memo **head = &SQ(s)->memo[h & (MEMO_BUCKETS - 1)];
     for (rec_memo *m = *head; m; m = m->next)
         if (m->hash == h && strcmp(m->rid, rid) == 0 && strcmp(m->tbl, tbl) == 0)
             return m;
-    if (s->n_memo >= MEMO_MAX)
+    if (SQ(s)->n_memo >= MEMO_MAX)
         return NULL;
-    if (s->n_memo == s->n_chunks * MEMO_CHUNK) {
-        rec_memo **cv = realloc(s->chunks, (s->n_chunks + 1) * sizeof *cv);
+    if (SQ(s)->n_memo == SQ(s)->n_chunks * MEMO_CHUNK) {
+        rec_memo **cv = realloc(SQ(s)->chunks, (SQ(s)->n_chunks + 1) * sizeof *cv);
         if (!cv)
             return NULL;
-        s->chunks = cv;
-        if (!(cv[s->n_chunks] = calloc(MEMO_CHUNK, sizeof **cv)))
+        SQ(s)->chunks = cv;
+        if (!(cv[SQ(s)->n_chunks] = calloc(MEMO_CHUNK, sizeof **cv)))
             return NULL;
-        s->n_chunks++;
+        SQ(s)->n_chunks++;
     }
-    rec_memo *m = &s->chunks[s->n_memo / MEMO_CHUNK][s->n_memo % MEMO_CHUNK];
-    s->n_memo++;
+    rec_memo *m = &SQ(s)->chunks[SQ(s)->n_memo / MEMO_CHUNK][SQ(s)->n_memo % MEMO_CHUNK];
+    SQ(s)->n_memo++;
     /* A reused entry keeps only its field array's storage. */
     m->next = *head;
     m->hash = h;
@@ -783,11 +770,11 @@ static int hist_add(fsv_store *s, fdsp_change *c)
     for (size_t i = 0; i < c->vv.n; i++)
         if (c->device && strcmp(c->vv.e[i].device, c->device) == 0)
             sqlite3_bind_int64(st, 10, (sqlite3_int64)c->vv.e[i].counter);
-    bind_static(st, 11, s->relay);
+    bind_static(st, 11, SQ(s)->relay);
     int rc = step_done(s, st, "append history");
     free(vv);
     if (rc == FSV_OK)
-        c->seq = sqlite3_last_insert_rowid(s->db);
+        c->seq = sqlite3_last_insert_rowid(SQ(s)->db);
     return rc;
 }
 
@@ -903,7 +890,7 @@ static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     return rc;
 }
 
-int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
+int fsv_sqlite_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
 {
     int rc = merge_change(s, c, outcome);
     if (rc != FSV_OK)
@@ -911,16 +898,16 @@ int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     return rc;
 }
 
-int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+int fsv_sqlite_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
                             int *outcome)
 {
-    s->relay = relay;
-    int rc = fsv_store_merge_change(s, c, outcome);
-    s->relay = NULL;
+    SQ(s)->relay = relay;
+    int rc = fsv_sqlite_merge_change(s, c, outcome);
+    SQ(s)->relay = NULL;
     return rc;
 }
 
-int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
+int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, int *count, int *has_field)
 {
     rec_memo *m = memo_get(s, tbl, rid);
@@ -954,7 +941,7 @@ int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
     return FSV_OK;
 }
 
-int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
+int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, char **value)
 {
     *value = NULL;
@@ -1021,7 +1008,7 @@ static int filter_row(fsv_store *s, sqlite3_stmt *st, fsv_row_filter filter,
         .field = (const char *)sqlite3_column_text(st, 3),
     };
     char *customer = NULL, *creator = NULL;
-    int rc = row.tbl && row.rid ? fsv_store_record_info(s, row.tbl, row.rid,
+    int rc = row.tbl && row.rid ? fsv_sqlite_record_info(s, row.tbl, row.rid,
                                                         &customer, &creator)
                                 : FSV_NOTFOUND;
     if (rc != FSV_OK && rc != FSV_NOTFOUND)
@@ -1084,14 +1071,14 @@ static int fetch_row(fsv_store *s, int64_t seq, fdsp_change *c)
     return rc;
 }
 
-int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
+int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                             const char *exclude_device, fsv_row_filter filter,
                             void *ud, fdsp_change **out, size_t *n,
                             int64_t *last, int *more)
 {
     enum { CHUNK = 1000 };
     int64_t head;
-    int rc = fsv_store_head(s, &head);
+    int rc = fsv_sqlite_head(s, &head);
     *out = NULL;
     *n = 0;
     *last = after;
@@ -1184,7 +1171,7 @@ int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
 
 /* ---- Record index ------------------------------------------------------------------ */
 
-int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
+int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
                           char **customer, char **creator)
 {
     *customer = NULL;
@@ -1235,42 +1222,7 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
     return FSV_OK;
 }
 
-int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
-                        int *shared)
-{
-    char rid[2 * (FDSP_MAX_ID + 1) + 2];
-    *shared = 0;
-    if (snprintf(rid, sizeof rid, "%s:%s", customer, user) >= (int)sizeof rid)
-        return FSV_OK; /* longer than any id the protocol admits */
-    sqlite3_stmt *st = stmt(s, ST_SHARE_ANY);
-    if (!st)
-        return FSV_ERROR;
-    bind_text(st, 1, rid);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_DONE)
-        return FSV_OK;
-    if (rc != SQLITE_ROW)
-        return dberr(s, "share lookup");
-    st = stmt(s, ST_SHARE_DELETED);
-    if (!st)
-        return FSV_ERROR;
-    bind_text(st, 1, rid);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *v = sqlite3_column_text(st, 0);
-        *shared = !(v && strcmp((const char *)v, "1") == 0);
-    } else if (rc == SQLITE_DONE) {
-        *shared = 1;
-    } else {
-        sqlite3_reset(st);
-        return dberr(s, "share lookup");
-    }
-    sqlite3_reset(st);
-    return FSV_OK;
-}
-
-int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+int fsv_sqlite_shared_users(fsv_store *s, const char *customer, char ***users,
                            size_t *n)
 {
     *users = NULL;
@@ -1357,28 +1309,15 @@ int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
 
 /* ---- Users ------------------------------------------------------------------------ */
 
-static int valid_role(const char *role)
-{
-    return strcmp(role, "rep") == 0 || strcmp(role, "manager") == 0 ||
-           strcmp(role, "admin") == 0;
-}
-
-int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
+int fsv_sqlite_user_add(fsv_store *s, const char *name, const char *role,
                        const char *team)
 {
-    if (!name[0] || strlen(name) > FSV_NAME_MAX || strchr(name, ':'))
-        return seterr(s, FSV_INVALID, "user name must be 1..%d bytes without ':'",
-                      FSV_NAME_MAX);
-    if (!valid_role(role))
-        return seterr(s, FSV_INVALID, "role must be rep, manager or admin, not \"%s\"",
-                      role);
-    if (team && strlen(team) > FSV_NAME_MAX)
-        return seterr(s, FSV_INVALID, "team name over %d bytes", FSV_NAME_MAX);
+    /* store.c checked name, role and team (backend-neutral rules). */
     int mine, rc = auto_begin(s, &mine);
     if (rc != FSV_OK)
         return rc;
     fsv_user u;
-    rc = fsv_store_user_get(s, name, &u);
+    rc = fsv_sqlite_user_get(s, name, &u);
     if (rc == FSV_OK) {
         rc = seterr(s, FSV_EXISTS, "user %s already exists", name);
     } else if (rc == FSV_NOTFOUND) {
@@ -1395,7 +1334,7 @@ int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
     return auto_end(s, mine, rc);
 }
 
-int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u)
+int fsv_sqlite_user_get(fsv_store *s, const char *name, fsv_user *u)
 {
     memset(u, 0, sizeof *u);
     sqlite3_stmt *st = stmt(s, ST_USER_GET);
@@ -1466,7 +1405,7 @@ static json_t *user_row(sqlite3_stmt *st)
                      "tokens", (json_int_t)sqlite3_column_int64(st, 5));
 }
 
-int fsv_store_user_list(fsv_store *s, json_t **out)
+int fsv_sqlite_user_list(fsv_store *s, json_t **out)
 {
     *out = NULL;
     sqlite3_stmt *st = stmt(s, ST_USER_LIST);
@@ -1475,21 +1414,21 @@ int fsv_store_user_list(fsv_store *s, json_t **out)
     return list_rows(s, st, user_row, "list users", out);
 }
 
-int fsv_store_user_disable(fsv_store *s, const char *name)
+int fsv_sqlite_user_disable(fsv_store *s, const char *name)
 {
     sqlite3_stmt *st = stmt(s, ST_USER_DISABLE);
     if (!st)
         return FSV_ERROR;
     bind_text(st, 1, name);
     int rc = step_done(s, st, "disable user");
-    if (rc == FSV_OK && sqlite3_changes(s->db) == 0)
+    if (rc == FSV_OK && sqlite3_changes(SQ(s)->db) == 0)
         return seterr(s, FSV_NOTFOUND, "no user %s", name);
     return rc;
 }
 
 /* ---- Tokens ------------------------------------------------------------------------ */
 
-int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user,
+int fsv_sqlite_token_add(fsv_store *s, const char *token_id, const char *user,
                         const unsigned char hash[FSV_TOKEN_HASH])
 {
     sqlite3_stmt *st = stmt(s, ST_TOKEN_ADD);
@@ -1502,7 +1441,7 @@ int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user,
     return step_done(s, st, "add token");
 }
 
-int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+int fsv_sqlite_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
                          fsv_user *u, char *id)
 {
     memset(u, 0, sizeof *u);
@@ -1550,11 +1489,11 @@ static json_t *token_row(sqlite3_stmt *st)
                      "last_used", time_json(st, 4));
 }
 
-int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
+int fsv_sqlite_token_list(fsv_store *s, const char *user, json_t **out)
 {
     *out = NULL;
     fsv_user u;
-    int rc = fsv_store_user_get(s, user, &u);
+    int rc = fsv_sqlite_user_get(s, user, &u);
     if (rc != FSV_OK)
         return rc;
     sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST);
@@ -1564,7 +1503,7 @@ int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
     return list_rows(s, st, token_row, "list tokens", out);
 }
 
-int fsv_store_token_revoke(fsv_store *s, const char *token_id)
+int fsv_sqlite_token_revoke(fsv_store *s, const char *token_id)
 {
     sqlite3_stmt *st = stmt(s, ST_TOKEN_REVOKE);
     if (!st)
@@ -1572,12 +1511,12 @@ int fsv_store_token_revoke(fsv_store *s, const char *token_id)
     bind_text(st, 1, token_id);
     sqlite3_bind_int64(st, 2, now_ms());
     int rc = step_done(s, st, "revoke token");
-    if (rc == FSV_OK && sqlite3_changes(s->db) == 0)
+    if (rc == FSV_OK && sqlite3_changes(SQ(s)->db) == 0)
         return seterr(s, FSV_NOTFOUND, "no live token %s", token_id);
     return rc;
 }
 
-int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
+int fsv_sqlite_device_seen(fsv_store *s, const char *device, const char *user,
                           const char *token_id, int64_t now, int64_t head)
 {
     sqlite3_stmt *st = stmt(s, ST_DEVICE_SEEN);
@@ -1593,7 +1532,7 @@ int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
 
 /* ---- Security: live token checks, visibility events, full state ---------------- */
 
-int fsv_store_token_live(fsv_store *s, const char *token_id, int *live)
+int fsv_sqlite_token_live(fsv_store *s, const char *token_id, int *live)
 {
     *live = 0;
     sqlite3_stmt *st = stmt(s, ST_TOKEN_LIVE);
@@ -1609,7 +1548,7 @@ int fsv_store_token_live(fsv_store *s, const char *token_id, int *live)
     return FSV_OK;
 }
 
-int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
                             const char *user)
 {
     sqlite3_stmt *st = stmt(s, ST_VISEV_ADD);
@@ -1621,7 +1560,7 @@ int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
     return step_done(s, st, "visibility event");
 }
 
-int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
+int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
                          char ***customers, char ***users, size_t *n)
 {
     *customers = *users = NULL;
@@ -1722,7 +1661,7 @@ static int append_versions(fsv_store *s, sqlite3_stmt *st, fdsp_change **out,
     return rc;
 }
 
-int fsv_store_customer_state(fsv_store *s, const char *customer,
+int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
                              fdsp_change **out, size_t *n)
 {
     sqlite3_stmt *st = stmt(s, ST_CUST_REGS);
@@ -1738,3 +1677,48 @@ int fsv_store_customer_state(fsv_store *s, const char *customer,
     sqlite3_reset(st);
     return res;
 }
+
+/* ---- The backend table (store_backend.h) ---------------------------------- */
+
+const fsv_store_backend fsv_store_sqlite = {
+    .scheme = "sqlite",
+    .open = fsv_sqlite_open,
+    .close = fsv_sqlite_close,
+    .backup = fsv_sqlite_backup,
+    .begin = fsv_sqlite_begin,
+    .begin_read = fsv_sqlite_begin_read,
+    .commit = fsv_sqlite_commit,
+    .rollback = fsv_sqlite_rollback,
+    .head = fsv_sqlite_head,
+    .history_count = fsv_sqlite_history_count,
+    .merge_change = fsv_sqlite_merge_change,
+    .merge_relayed = fsv_sqlite_merge_relayed,
+    .field_count = fsv_sqlite_field_count,
+    .field_value = fsv_sqlite_field_value,
+    .changes_after = fsv_sqlite_changes_after,
+    .record_info = fsv_sqlite_record_info,
+    .shared_users = fsv_sqlite_shared_users,
+    .user_add = fsv_sqlite_user_add,
+    .user_get = fsv_sqlite_user_get,
+    .user_list = fsv_sqlite_user_list,
+    .user_disable = fsv_sqlite_user_disable,
+    .token_add = fsv_sqlite_token_add,
+    .token_auth = fsv_sqlite_token_auth,
+    .token_list = fsv_sqlite_token_list,
+    .token_revoke = fsv_sqlite_token_revoke,
+    .device_seen = fsv_sqlite_device_seen,
+    .token_live = fsv_sqlite_token_live,
+    .data_version = fsv_sqlite_data_version,
+    .vis_event_add = fsv_sqlite_vis_event_add,
+    .vis_events = fsv_sqlite_vis_events,
+    .customer_state = fsv_sqlite_customer_state,
+    .identity = fsv_sqlite_identity,
+    .device_get = fsv_sqlite_device_get,
+    .device_accept = fsv_sqlite_device_accept,
+    .change_by_counter = fsv_sqlite_change_by_counter,
+    .api_devices = fsv_sqlite_api_devices,
+    .api_token_check = fsv_sqlite_api_token_check,
+    .api_register = fsv_sqlite_api_register,
+    .sum_keys = fsv_sqlite_sum_keys,
+    .record_state = fsv_sqlite_record_state,
+};

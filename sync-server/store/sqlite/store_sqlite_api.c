@@ -19,7 +19,7 @@ static sqlite3 *db_of(fsv_store *s)
     return fsv__store_sqlite_db(s);
 }
 
-int fsv_store_api_devices(fsv_store *s, json_t **out)
+int fsv_sqlite_api_devices(fsv_store *s, json_t **out)
 {
     static const char sql[] =
         "SELECT device, user, COALESCE(last_sync_ms, 0) FROM devices"
@@ -54,7 +54,7 @@ int fsv_store_api_devices(fsv_store *s, json_t **out)
     return FSV_OK;
 }
 
-int fsv_store_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+int fsv_sqlite_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
                               fsv_user *u)
 {
     static const char sql[] =
@@ -88,7 +88,7 @@ int fsv_store_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_H
     return out;
 }
 
-int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
+int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
                            const char *field, fds_register *out)
 {
     static const char sql[] =
@@ -114,7 +114,7 @@ int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
 }
 
 /* Prepared per call like the rest of this file: once a second at most. */
-int fsv_store_data_version(fsv_store *s, int64_t *version)
+int fsv_sqlite_data_version(fsv_store *s, int64_t *version)
 {
     sqlite3_stmt *st = NULL;
     *version = 0;

@@ -365,7 +365,7 @@ int fsv__store_sums_flush(fsv_store *s)
     return rc;
 }
 
-int fsv_store_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n)
+int fsv_sqlite_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -404,7 +404,7 @@ int fsv_store_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n)
     return rc;
 }
 
-int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
+int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid,
                            fdsp_change **out, size_t *n)
 {
     sqlite3 *db = fsv__store_sqlite_db(s);

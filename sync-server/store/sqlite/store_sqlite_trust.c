@@ -220,7 +220,7 @@ int fsv__store_trust_open(fsv_store *s)
     return rc;
 }
 
-int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
                        int64_t *epoch)
 {
     char ep[32];
@@ -231,7 +231,7 @@ int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
     return rc;
 }
 
-int fsv_store_device_get(fsv_store *s, const char *device, char *user,
+int fsv_sqlite_device_get(fsv_store *s, const char *device, char *user,
                          int64_t *counter)
 {
     user[0] = '\0';
@@ -254,7 +254,7 @@ int fsv_store_device_get(fsv_store *s, const char *device, char *user,
     return FSV_OK;
 }
 
-int fsv_store_device_accept(fsv_store *s, const char *device, const char *user,
+int fsv_sqlite_device_accept(fsv_store *s, const char *device, const char *user,
                             int64_t counter)
 {
     sqlite3_stmt *st = xt(s, XT_DEV_ACCEPT);
@@ -275,7 +275,7 @@ static char *dup_col(sqlite3_stmt *st, int i)
     return t ? strdup((const char *)t) : NULL;
 }
 
-int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k,
+int fsv_sqlite_change_by_counter(fsv_store *s, const char *device, int64_t k,
                                 fdsp_change *out)
 {
     memset(out, 0, sizeof *out);
@@ -319,7 +319,7 @@ int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k,
 
 /* ---- Backup ----------------------------------------------------------------------- */
 
-int fsv_store_backup(fsv_store *s, const char *dst, int64_t epoch,
+int fsv_sqlite_backup(fsv_store *s, const char *dst, int64_t epoch,
                      int64_t *rows, char *err, size_t errlen)
 {
     *rows = 0;
