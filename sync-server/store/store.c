@@ -255,9 +255,42 @@ int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u)
     CALL(s, "user get", s->be->user_get(s, name, u));
 }
 
+/* A stored time as the lists show it: local ISO text, or null. */
+static json_t *time_json(int64_t ms)
+{
+    if (ms == FSV_NO_TIME)
+        return json_null();
+    char buf[40];
+    fds_time_format(ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
 int fsv_store_user_list(fsv_store *s, json_t **out)
 {
-    CALL(s, "user list", s->be->user_list(s, out));
+    *out = NULL;
+    unsigned gen = s->msg_gen;
+    fsv_user_row *r = NULL;
+    size_t n = 0;
+    int rc = s->be->user_rows(s, &r, &n);
+    json_t *arr = rc == FSV_OK ? json_array() : NULL;
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}",
+                              "user", r[i].user.name, "role", r[i].user.role,
+                              "team", r[i].user.team,
+                              "disabled", r[i].user.disabled,
+                              "created", time_json(r[i].created_ms),
+                              "tokens", (json_int_t)r[i].tokens);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    free(r);
+    if (rc == FSV_OK && !arr)
+        rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+    if (rc == FSV_OK)
+        *out = arr;
+    return finish(s, gen, rc, "list users");
 }
 
 int fsv_store_user_disable(fsv_store *s, const char *name)
@@ -277,7 +310,32 @@ int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
 
 int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
 {
-    CALL(s, "token list", s->be->token_list(s, user, out));
+    *out = NULL;
+    unsigned gen = s->msg_gen;
+    fsv_user u;
+    int rc = s->be->user_get(s, user, &u);      /* no such user: FSV_NOTFOUND */
+    fsv_token_row *r = NULL;
+    size_t n = 0;
+    if (rc == FSV_OK)
+        rc = s->be->token_rows(s, user, &r, &n);
+    json_t *arr = rc == FSV_OK ? json_array() : NULL;
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}",
+                              "token_id", r[i].token_id, "user", r[i].user,
+                              "created", time_json(r[i].created_ms),
+                              "revoked", time_json(r[i].revoked_ms),
+                              "last_used", time_json(r[i].last_used_ms));
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    free(r);
+    if (rc == FSV_OK && !arr)
+        rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+    if (rc == FSV_OK)
+        *out = arr;
+    return finish(s, gen, rc, "list tokens");
 }
 
 int fsv_store_token_revoke(fsv_store *s, const char *token_id)

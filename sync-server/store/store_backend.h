@@ -33,6 +33,21 @@ int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
 #endif
     ;
 
+/* The rows of the user and token lists; store.c makes their JSON.  A time
+** never set is FSV_NO_TIME.  Arrays malloc'd, in the order store.h names
+** (users by name; a user's tokens by creation, then id). */
+#define FSV_NO_TIME INT64_MIN
+typedef struct fsv_user_row {
+    fsv_user user;
+    int64_t created_ms;
+    int64_t tokens;         /* live (unrevoked) tokens */
+} fsv_user_row;
+typedef struct fsv_token_row {
+    char token_id[FSV_TOKEN_ID_LEN + 1];
+    char user[FSV_NAME_MAX + 1];
+    int64_t created_ms, revoked_ms, last_used_ms;
+} fsv_token_row;
+
 typedef struct fsv_store_backend {
     const char *scheme;     /* the URL scheme: "sqlite" for sqlite:PATH */
     /* where: the URL after "scheme:".  On failure err has the reason. */
@@ -57,11 +72,11 @@ typedef struct fsv_store_backend {
     int (*shared_users)(fsv_store *s, const char *customer, char ***users, size_t *n);
     int (*user_add)(fsv_store *s, const char *name, const char *role, const char *team);
     int (*user_get)(fsv_store *s, const char *name, fsv_user *u);
-    int (*user_list)(fsv_store *s, json_t **out);
+    int (*user_rows)(fsv_store *s, fsv_user_row **out, size_t *n);
     int (*user_disable)(fsv_store *s, const char *name);
     int (*token_add)(fsv_store *s, const char *token_id, const char *user, const unsigned char hash[FSV_TOKEN_HASH]);
     int (*token_auth)(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u, char *id);
-    int (*token_list)(fsv_store *s, const char *user, json_t **out);
+    int (*token_rows)(fsv_store *s, const char *user, fsv_token_row **out, size_t *n);
     int (*token_revoke)(fsv_store *s, const char *token_id);
     int (*device_seen)(fsv_store *s, const char *device, const char *user, const char *token_id, int64_t now_ms, int64_t head);
     int (*token_live)(fsv_store *s, const char *token_id, int *live);

@@ -1,8 +1,12 @@
 /*
-** test_store.c — the server's SQLite store and the visibility baseline,
-** without a network: merge + history (rules 3, 6), changes_after with its
-** cursor, device exclusion and filter (rule 7), tokens (hash only,
-** revoke, disable) and who may see/write what (rule 8 baseline).
+** test_store.c — the store conformance suite: every backend in backends[]
+** (below) runs the same tests through store/store.h, without a network:
+** merge + history (rules 3, 6), changes_after with its cursor, device
+** exclusion and filter (rule 7), tokens (hash only, revoke, disable), user
+** and token lists, opening by URL, the error convention (a message on
+** every failure) and who may see/write what (rule 8 baseline).  A new
+** backend adds one row to backends[]; tests that look inside one backend's
+** storage (the SQLite migration) run in that backend's own group.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,19 +25,53 @@
 
 typedef struct fixture {
     char dir[64];
-    char path[128];
-    char url[160];          /* "sqlite:" path: the store URL */
+    char path[128];         /* the SQLite backend's file (its own tests) */
+    char url[160];          /* the store's URL */
     fsv_store *s;
 } fixture;
 
-static int setup(void **state)
+/* ---- The backends under test ------------------------------------------------ */
+
+/* SQLite: a file in a fresh temporary folder. */
+static int sqlite_make(fixture *f)
 {
-    fixture *f = calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/fsv-store-XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
     snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
     snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
+    return 0;
+}
+
+static void sqlite_destroy(fixture *f)
+{
+    char p[160];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+}
+
+/* One row per backend: make sets f->url to a fresh, not yet created
+** store; destroy removes it after the store is closed. */
+typedef struct backend {
+    const char *name;
+    int (*make)(fixture *f);
+    void (*destroy)(fixture *f);
+} backend;
+
+static const backend backends[] = {
+    {"sqlite", sqlite_make, sqlite_destroy},
+};
+static const backend *current = &backends[0];
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f || current->make(f) != 0)
+        return -1;
     char err[256];
     if (fsv_store_open(f->url, 1, &f->s, err, sizeof err) != FSV_OK)
         return -1;
@@ -44,14 +82,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[160];
     fsv_store_close(f->s);
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    current->destroy(f);
     free(f);
     return 0;
 }
@@ -703,9 +735,137 @@ static void test_vis_set_and_memo(void **state)
     assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
 }
 
+/* Opening by URL: a backend not built and an unknown scheme are refused
+** with a message naming them; nothing is opened. */
+static void test_open_urls(void **state)
+{
+    (void)state;
+    fsv_store *s = (fsv_store *)1;
+    char err[256] = "";
+    assert_int_equal(fsv_store_open("postgresql://db.example/fs", 0, &s, err,
+                                    sizeof err), FSV_INVALID);
+    assert_null(s);
+    assert_non_null(strstr(err, "postgresql"));
+    assert_non_null(strstr(err, "not built yet"));
+    assert_int_equal(fsv_store_open("nosuch:x", 0, &s, err, sizeof err),
+                     FSV_INVALID);
+    assert_non_null(strstr(err, "nosuch:x"));
+    assert_int_equal(fsv_store_open("/plain/path.db", 0, &s, err, sizeof err),
+                     FSV_INVALID);
+    assert_int_equal(fsv_store_open("sqlite:", 0, &s, err, sizeof err),
+                     FSV_INVALID);
+    assert_null(s);
+}
+
+/* Every failing call leaves its own message (never the previous
+** failure's), and fsv_errstr names every code. */
+static void test_error_messages(void **state)
+{
+    fixture *f = *state;
+    char *v = (char *)"x";
+    fds_register reg;
+    fsv_user u;
+    json_t *list = NULL;
+    assert_int_equal(fsv_store_user_add(f->s, "bad:name", "rep", NULL),
+                     FSV_INVALID);
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    assert_int_equal(fsv_store_field_value(f->s, "customer", "nope", "name",
+                                           &v), FSV_NOTFOUND);
+    assert_null(v);
+    assert_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "not found"));
+    assert_int_equal(fsv_store_user_add(f->s, "bad:name", "rep", NULL),
+                     FSV_INVALID);
+    assert_int_equal(fsv_store_api_register(f->s, "customer", "nope", "name",
+                                            &reg), FSV_NOTFOUND);
+    assert_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "nope"));
+    assert_int_equal(fsv_store_user_get(f->s, "ghost", &u), FSV_NOTFOUND);
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "ghost"));
+    assert_int_equal(fsv_store_token_list(f->s, "ghost2", &list),
+                     FSV_NOTFOUND);
+    assert_null(list);
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "ghost2"));
+    unsigned char hash[FSV_TOKEN_HASH] = {0};
+    assert_int_equal(fsv_store_user_add(f->s, "bad:name", "rep", NULL),
+                     FSV_INVALID);
+    assert_int_equal(fsv_store_api_token_check(f->s, hash, &u), FSV_NOTFOUND);
+    assert_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    int codes[] = {FSV_OK, FSV_ERROR, FSV_NOTFOUND, FSV_EXISTS, FSV_NOMEM,
+                   FSV_INVALID, FSV_BUSY};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        assert_non_null(fsv_errstr(codes[i]));
+        assert_null(strstr(fsv_errstr(codes[i]), "unknown"));
+    }
+    assert_non_null(strstr(fsv_errstr(12345), "unknown"));
+}
+
+/* The user and token lists' JSON shapes (store.c makes them for every
+** backend): keys, types, order by name, live token count, null times. */
+static void test_list_shapes(void **state)
+{
+    fixture *f = *state;
+    char tok[FSV_TOKEN_LEN + 1], id[FSV_TOKEN_ID_LEN + 1];
+    unsigned char hash[FSV_TOKEN_HASH];
+    add_user(f->s, "zoe", "manager", "north");
+    add_user(f->s, "al", "rep", NULL);
+    assert_int_equal(fsv_token_new(tok, hash, id), 0);
+    assert_int_equal(fsv_store_token_add(f->s, id, "zoe", hash), FSV_OK);
+    json_t *users = NULL, *toks = NULL;
+    assert_int_equal(fsv_store_user_list(f->s, &users), FSV_OK);
+    assert_int_equal(json_array_size(users), 2);
+    json_t *al = json_array_get(users, 0), *zoe = json_array_get(users, 1);
+    assert_string_equal(json_string_value(json_object_get(al, "user")), "al");
+    assert_string_equal(json_string_value(json_object_get(al, "team")), "");
+    assert_true(json_is_false(json_object_get(al, "disabled")));
+    assert_true(json_is_string(json_object_get(al, "created")));
+    assert_int_equal(json_integer_value(json_object_get(al, "tokens")), 0);
+    assert_string_equal(json_string_value(json_object_get(zoe, "role")),
+                        "manager");
+    assert_int_equal(json_integer_value(json_object_get(zoe, "tokens")), 1);
+    assert_int_equal(json_object_size(zoe), 6);
+    assert_int_equal(fsv_store_token_list(f->s, "zoe", &toks), FSV_OK);
+    assert_int_equal(json_array_size(toks), 1);
+    json_t *t0 = json_array_get(toks, 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "token_id")), id);
+    assert_string_equal(json_string_value(json_object_get(t0, "user")), "zoe");
+    assert_true(json_is_string(json_object_get(t0, "created")));
+    assert_true(json_is_null(json_object_get(t0, "revoked")));
+    assert_true(json_is_null(json_object_get(t0, "last_used")));
+    assert_int_equal(json_object_size(t0), 5);
+    json_decref(users);
+    json_decref(toks);
+}
+
+/* A share record gives sight while it lives; deleted "1" ends it, any
+** other deleted value does not (store.c's rule, the same on every backend). */
+static void test_share_meaning(void **state)
+{
+    fixture *f = *state;
+    int shared = -1;
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 0);
+    merge(f->s, "share", "c1:bob", "customer", "c1", "d1", 1, 1, "alice", NULL);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 1);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "carol", &shared), FSV_OK);
+    assert_int_equal(shared, 0);
+    merge(f->s, "share", "c1:bob", "deleted", "0", "d1", 2, 2, "alice", NULL);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 1);
+    merge(f->s, "share", "c1:bob", "deleted", "1", "d1", 3, 3, "alice", NULL);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 0);
+}
+
 int main(void)
 {
+    /* The conformance suite: the same tests on every backend. */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_urls),
+        cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_share_meaning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_after, setup, teardown),
@@ -713,9 +873,24 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_visibility_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_memo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_limit_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_history_index, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(test_vis_set_and_memo, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Tests that look inside the SQLite backend's file. */
+    const struct CMUnitTest sqlite_tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_history_index, setup,
+                                        teardown),
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        char name[64];
+        current = &backends[i];
+        snprintf(name, sizeof name, "store conformance: %s", current->name);
+        failed += _cmocka_run_group_tests(name, tests,
+                                          sizeof tests / sizeof tests[0],
+                                          NULL, NULL);
+        if (strcmp(current->name, "sqlite") == 0)
+            failed += cmocka_run_group_tests_name("store: sqlite backend",
+                                                  sqlite_tests, NULL, NULL);
+    }
+    return failed;
 }

@@ -1356,62 +1356,70 @@ int fsv_sqlite_user_get(fsv_store *s, const char *name, fsv_user *u)
     return FSV_OK;
 }
 
-static json_t *time_json(sqlite3_stmt *st, int i)
+static int64_t col_time(sqlite3_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
-        return json_null();
-    char buf[40];
-    fds_time_format(sqlite3_column_int64(st, i), buf, sizeof buf);
-    return json_string(buf);
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+               ? FSV_NO_TIME : sqlite3_column_int64(st, i);
 }
 
-/* Step st (bound already) to the end, each row made into an object by
-** row(st), into a new array *out.  `what` names the listing in errors. */
-static int list_rows(fsv_store *s, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *),
-                     const char *what, json_t **out)
+/* Step st (bound already) to the end, each row read by row(st, elem) into
+** a growing array of elements of size sz: *out malloc'd, *n rows.  `what`
+** names the listing in errors.  (store.c makes the JSON of the lists.) */
+static int read_rows(fsv_store *s, sqlite3_stmt *st, size_t sz,
+                     void (*row)(sqlite3_stmt *, void *), const char *what,
+                     void **out, size_t *n)
 {
     *out = NULL;
-    json_t *arr = json_array();
-    if (!arr) {
-        sqlite3_reset(st);
-        return seterr(s, FSV_NOMEM, "out of memory");
-    }
+    *n = 0;
+    unsigned char *v = NULL;
+    size_t got = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = row(st);
-        if (!o || json_array_append_new(arr, o) != 0) {
-            sqlite3_reset(st);
-            json_decref(arr);
-            return seterr(s, FSV_NOMEM, "out of memory");
+        if (got == cap) {
+            size_t ncap = cap ? 2 * cap : 16;
+            unsigned char *nv = realloc(v, ncap * sz);
+            if (!nv) {
+                sqlite3_reset(st);
+                free(v);
+                return seterr(s, FSV_NOMEM, "out of memory");
+            }
+            v = nv;
+            cap = ncap;
         }
+        memset(v + got * sz, 0, sz);
+        row(st, v + got * sz);
+        got++;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
-        json_decref(arr);
+        free(v);
         return dberr(s, what);
     }
-    *out = arr;
+    *out = v;
+    *n = got;
     return FSV_OK;
 }
 
-static json_t *user_row(sqlite3_stmt *st)
+static void user_row(sqlite3_stmt *st, void *elem)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}",
-                     "user", (const char *)sqlite3_column_text(st, 0),
-                     "role", (const char *)sqlite3_column_text(st, 1),
-                     "team", (const char *)sqlite3_column_text(st, 2),
-                     "disabled", sqlite3_column_int(st, 3),
-                     "created", time_json(st, 4),
-                     "tokens", (json_int_t)sqlite3_column_int64(st, 5));
+    fsv_user_row *r = elem;
+    col_copy(st, 0, r->user.name, sizeof r->user.name);
+    col_copy(st, 1, r->user.role, sizeof r->user.role);
+    col_copy(st, 2, r->user.team, sizeof r->user.team);
+    r->user.disabled = sqlite3_column_int(st, 3);
+    r->created_ms = col_time(st, 4);
+    r->tokens = sqlite3_column_int64(st, 5);
 }
 
-int fsv_sqlite_user_list(fsv_store *s, json_t **out)
+int fsv_sqlite_user_rows(fsv_store *s, fsv_user_row **out, size_t *n)
 {
     *out = NULL;
+    *n = 0;
     sqlite3_stmt *st = stmt(s, ST_USER_LIST);
     if (!st)
         return FSV_ERROR;
-    return list_rows(s, st, user_row, "list users", out);
+    return read_rows(s, st, sizeof **out, user_row, "list users",
+                     (void **)out, n);
 }
 
 int fsv_sqlite_user_disable(fsv_store *s, const char *name)
@@ -1479,28 +1487,27 @@ int fsv_sqlite_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH]
     return step_done(s, st, "token last use");
 }
 
-static json_t *token_row(sqlite3_stmt *st)
+static void token_row(sqlite3_stmt *st, void *elem)
 {
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}",
-                     "token_id", (const char *)sqlite3_column_text(st, 0),
-                     "user", (const char *)sqlite3_column_text(st, 1),
-                     "created", time_json(st, 2),
-                     "revoked", time_json(st, 3),
-                     "last_used", time_json(st, 4));
+    fsv_token_row *r = elem;
+    col_copy(st, 0, r->token_id, sizeof r->token_id);
+    col_copy(st, 1, r->user, sizeof r->user);
+    r->created_ms = col_time(st, 2);
+    r->revoked_ms = col_time(st, 3);
+    r->last_used_ms = col_time(st, 4);
 }
 
-int fsv_sqlite_token_list(fsv_store *s, const char *user, json_t **out)
+int fsv_sqlite_token_rows(fsv_store *s, const char *user, fsv_token_row **out,
+                          size_t *n)
 {
     *out = NULL;
-    fsv_user u;
-    int rc = fsv_sqlite_user_get(s, user, &u);
-    if (rc != FSV_OK)
-        return rc;
+    *n = 0;
     sqlite3_stmt *st = stmt(s, ST_TOKEN_LIST);
     if (!st)
         return FSV_ERROR;
     bind_text(st, 1, user);
-    return list_rows(s, st, token_row, "list tokens", out);
+    return read_rows(s, st, sizeof **out, token_row, "list tokens",
+                     (void **)out, n);
 }
 
 int fsv_sqlite_token_revoke(fsv_store *s, const char *token_id)
@@ -1700,11 +1707,11 @@ const fsv_store_backend fsv_store_sqlite = {
     .shared_users = fsv_sqlite_shared_users,
     .user_add = fsv_sqlite_user_add,
     .user_get = fsv_sqlite_user_get,
-    .user_list = fsv_sqlite_user_list,
+    .user_rows = fsv_sqlite_user_rows,
     .user_disable = fsv_sqlite_user_disable,
     .token_add = fsv_sqlite_token_add,
     .token_auth = fsv_sqlite_token_auth,
-    .token_list = fsv_sqlite_token_list,
+    .token_rows = fsv_sqlite_token_rows,
     .token_revoke = fsv_sqlite_token_revoke,
     .device_seen = fsv_sqlite_device_seen,
     .token_live = fsv_sqlite_token_live,

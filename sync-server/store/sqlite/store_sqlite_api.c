@@ -28,10 +28,10 @@ int fsv_sqlite_api_devices(fsv_store *s, json_t **out)
     *out = NULL;
     json_t *arr = json_array();
     if (!arr)
-        return FSV_NOMEM;
+        return fsv__store_msg(s, FSV_NOMEM, "out of memory");
     if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK) {
         json_decref(arr);
-        return FSV_ERROR;
+        return fsv__store_dberr(s, "list devices");
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -45,11 +45,14 @@ int fsv_sqlite_api_devices(fsv_store *s, json_t **out)
             break;
         }
     }
-    sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
         json_decref(arr);
-        return rc == SQLITE_NOMEM ? FSV_NOMEM : FSV_ERROR;
+        rc = rc == SQLITE_NOMEM ? fsv__store_msg(s, FSV_NOMEM, "out of memory")
+                                : fsv__store_dberr(s, "list devices");
+        sqlite3_finalize(st);
+        return rc;
     }
+    sqlite3_finalize(st);
     *out = arr;
     return FSV_OK;
 }
@@ -64,7 +67,7 @@ int fsv_sqlite_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_
     sqlite3_stmt *st = NULL;
     memset(u, 0, sizeof *u);
     if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK)
-        return FSV_ERROR;
+        return fsv__store_dberr(s, "token check");
     sqlite3_bind_blob(st, 1, hash, FSV_TOKEN_HASH, SQLITE_STATIC);
     int rc = sqlite3_step(st), out = FSV_NOTFOUND;
     if (rc == SQLITE_ROW) {
@@ -82,9 +85,11 @@ int fsv_sqlite_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_
             out = FSV_OK;
         }
     } else if (rc != SQLITE_DONE) {
-        out = FSV_ERROR;
+        out = fsv__store_dberr(s, "token check");
     }
     sqlite3_finalize(st);
+    if (out == FSV_NOTFOUND)
+        fsv__store_msg(s, out, "token unknown, revoked or disabled");
     return out;
 }
 
@@ -96,7 +101,7 @@ int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
     if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK)
-        return FSV_ERROR;
+        return fsv__store_dberr(s, "register");
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
@@ -106,8 +111,14 @@ int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
         json_t *j = text ? json_loads(text, 0, NULL) : NULL;
         ret = j && fds_register_from_json(j, out) == FDS_OK ? FSV_OK : FSV_ERROR;
         json_decref(j);
+        if (ret != FSV_OK)
+            fsv__store_setmsg(s, ret, "store: register %s/%s/%s: stored"
+                              " versions are not a register", tbl, rid, field);
     } else if (rc != SQLITE_DONE) {
-        ret = FSV_ERROR;
+        ret = fsv__store_dberr(s, "register");
+    } else {
+        fsv__store_setmsg(s, ret, "store: no register %s/%s/%s", tbl, rid,
+                          field);
     }
     sqlite3_finalize(st);
     return ret;
@@ -120,10 +131,12 @@ int fsv_sqlite_data_version(fsv_store *s, int64_t *version)
     *version = 0;
     if (sqlite3_prepare_v2(db_of(s), "PRAGMA data_version", -1, &st,
                            NULL) != SQLITE_OK)
-        return FSV_ERROR;
+        return fsv__store_dberr(s, "data version");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *version = sqlite3_column_int64(st, 0);
+    else
+        rc = fsv__store_dberr(s, "data version");
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? FSV_OK : FSV_ERROR;
+    return rc == SQLITE_ROW ? FSV_OK : rc;
 }

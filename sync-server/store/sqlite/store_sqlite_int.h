@@ -63,11 +63,11 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid, char 
 int fsv_sqlite_shared_users(fsv_store *s, const char *customer, char ***users, size_t *n);
 int fsv_sqlite_user_add(fsv_store *s, const char *name, const char *role, const char *team);
 int fsv_sqlite_user_get(fsv_store *s, const char *name, fsv_user *u);
-int fsv_sqlite_user_list(fsv_store *s, json_t **out);
+int fsv_sqlite_user_rows(fsv_store *s, fsv_user_row **out, size_t *n);
 int fsv_sqlite_user_disable(fsv_store *s, const char *name);
 int fsv_sqlite_token_add(fsv_store *s, const char *token_id, const char *user, const unsigned char hash[FSV_TOKEN_HASH]);
 int fsv_sqlite_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u, char *id);
-int fsv_sqlite_token_list(fsv_store *s, const char *user, json_t **out);
+int fsv_sqlite_token_rows(fsv_store *s, const char *user, fsv_token_row **out, size_t *n);
 int fsv_sqlite_token_revoke(fsv_store *s, const char *token_id);
 int fsv_sqlite_device_seen(fsv_store *s, const char *device, const char *user, const char *token_id, int64_t now_ms, int64_t head);
 int fsv_sqlite_token_live(fsv_store *s, const char *token_id, int *live);
