@@ -90,11 +90,11 @@ static int check_access(fsv_api *api, const fsv_user *u, const char *id,
         fsv_resp_error(resp, 404, "no customer %.64s...", id);
         return -1;
     }
-    int rc = fsv_store_begin_read(st), vis = -1;
+    int rc = fsv_store_begin_read(st), vis = 0;
     if (rc == FSV_OK) {
         rc = fsv_store_record_info(st, "customer", id, &customer, &creator);
         if (rc == FSV_OK)
-            vis = fsv_vis_customer(st, u, id);
+            rc = fsv_vis_customer(st, u, id, &vis);
         fsv_store_rollback(st);
     }
     free(customer);
@@ -103,7 +103,7 @@ static int check_access(fsv_api *api, const fsv_user *u, const char *id,
         fsv_resp_error(resp, 404, "no customer %s", id);
         return -1;
     }
-    if (rc != FSV_OK || vis < 0) {
+    if (rc != FSV_OK) {
         fsv_resp_error(resp, 500, "the store failed while looking up customer %s", id);
         return -1;
     }

@@ -34,9 +34,10 @@ typedef struct feed_opts {
     int widened;                    /* out: owner/share rows were scanned */
 } feed_opts;
 
-static int row_filter(void *ud, const fsv_row *row)
+static int row_filter(void *ud, const fsv_row *row, int *include)
 {
     feed_opts *o = ud;
+    *include = 0;
     /* Seen whether or not the user may see the row: a customer given away
     ** must leave the view as surely as one received must enter it. */
     if ((strcmp(row->tbl, "customer") == 0 && strcmp(row->field, "owner") == 0) ||
@@ -46,10 +47,10 @@ static int row_filter(void *ud, const fsv_row *row)
         int defs = strcmp(row->tbl, "stagedef") == 0 ||
                    strcmp(row->tbl, "fielddef") == 0;
         if (!defs && (!row->customer || strcmp(row->customer, o->customer) != 0))
-            return 0;
+            return FSV_OK;
     }
     struct fsv_vis_filter f = {o->store, o->user};
-    return fsv_vis_filter_fn(&f, row);
+    return fsv_vis_filter_fn(&f, row, include);
 }
 
 /* The answer to a pull: a changes message, halving the batch until its

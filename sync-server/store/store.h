@@ -124,8 +124,9 @@ typedef struct fsv_row {
     const char *customer;   /* from the record index; NULL if unknown */
     const char *creator;    /* user who first wrote the record */
 } fsv_row;
-/* Return 1 to include the row, 0 to skip it, <0 to abort (error). */
-typedef int (*fsv_row_filter)(void *ud, const fsv_row *row);
+/* FSV_OK with *include 1 (send the row) or 0 (skip it); any other code
+** aborts the scan with that code. */
+typedef int (*fsv_row_filter)(void *ud, const fsv_row *row, int *include);
 
 /* Changes with seq > after, in order, skipping rows made by exclude_device
 ** (may be NULL) and rows the filter rejects, at most `limit` of them.

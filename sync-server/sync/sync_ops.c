@@ -28,10 +28,11 @@ static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
                                   &creator) != FSV_OK)
             continue;
         fsv_row row = {c[i].table, c[i].record, c[i].field, customer, creator};
-        int vis = fsv_vis_row(st, u, &row);
+        int vis = 0;
+        int rc = fsv_vis_row(st, u, &row, &vis);
         free(customer);
         free(creator);
-        if (vis > 0)
+        if (rc == FSV_OK && vis)
             return 1;
     }
     return 0;
@@ -195,7 +196,7 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
         if (strlen(c->record) > FDSP_MAX_ID)
             return 0;
         strcpy(cust, c->record);
-        if (fsv_vis_owner(st, cust, user) != 0)
+        if (fsv_vis_owner(st, cust, user) != FSV_OK)
             return -1;
         /* A new customer (no owner yet: all its rows lie after everyone's
         ** cursor) or an owner re-stated changes nobody's view. */
@@ -531,21 +532,22 @@ static int visibility_events(fsv_session *s, int64_t after, int *close)
             j++;
         if (j < i)
             continue;
-        int vis = fsv_vis_customer(st, &s->user, ids[i]);
-        if (vis < 0) {
-            rc = FSV_ERROR;
+        int vis = 0;
+        rc = fsv_vis_customer(st, &s->user, ids[i], &vis);
+        if (rc != FSV_OK) {
+            break;
         } else if (!vis) {
             /* Revoke only where the user may have had it, so nobody learns
             ** the ids of customers they never saw. */
             int seen = 0;
-            for (size_t k = i; !seen && k < n; k++) {
+            for (size_t k = i; rc == FSV_OK && !seen && k < n; k++) {
                 if (strcmp(ids[k], ids[i]) != 0)
                     continue;
-                seen = fsv_vis_may_have_seen(st, &s->user, users[k]);
-                if (seen < 0)
-                    rc = FSV_ERROR;
+                rc = fsv_vis_may_have_seen(st, &s->user, users[k], &seen);
+                if (rc != FSV_OK)
+                    seen = 0;
             }
-            if (seen > 0)
+            if (rc == FSV_OK && seen)
                 gone[n_gone++] = ids[i];
         } else if (after > 0) {
             size_t before = s->n_resend;

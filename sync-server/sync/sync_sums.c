@@ -29,21 +29,28 @@ static int is_definition(const char *tbl)
     return strcmp(tbl, "fielddef") == 0 || strcmp(tbl, "stagedef") == 0;
 }
 
-/* May u see the records under key k?  1/0, <0 on store error. */
-static int key_visible(fsv_store *st, const fsv_user *u, const fsv_sum_key *k)
+/* May u see the records under key k?  FSV_OK with *vis 1/0, or the
+** store's code. */
+static int key_visible(fsv_store *st, const fsv_user *u, const fsv_sum_key *k,
+                       int *vis)
 {
-    if (fsv_vis_sees_all(u) || is_definition(k->ktbl))
-        return 1;
+    *vis = 0;
+    if (fsv_vis_sees_all(u) || is_definition(k->ktbl)) {
+        *vis = 1;
+        return FSV_OK;
+    }
     if (strcmp(k->ktbl, "customer") == 0)
-        return fsv_vis_customer(st, u, k->key);
+        return fsv_vis_customer(st, u, k->key, vis);
     /* A record with no customer: its creator sees it (fsv_vis_row). */
     char *customer = NULL, *creator = NULL;
     int rc = fsv_store_record_info(st, k->ktbl, k->key, &customer, &creator);
-    int vis = rc == FSV_OK ? creator && strcmp(creator, u->name) == 0
-                           : rc == FSV_NOTFOUND ? 0 : -1;
+    if (rc == FSV_OK)
+        *vis = creator && strcmp(creator, u->name) == 0;
+    else if (rc == FSV_NOTFOUND)
+        rc = FSV_OK;
     free(customer);
     free(creator);
-    return vis;
+    return rc;
 }
 
 int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
@@ -55,10 +62,9 @@ int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
     size_t n = 0, kept = 0;
     int rc = fsv_store_sum_keys(st, &k, &n);
     for (size_t i = 0; rc == FSV_OK && i < n; i++) {
-        int vis = key_visible(st, u, &k[i]);
-        if (vis < 0)
-            rc = FSV_ERROR;
-        else if (vis) {
+        int vis = 0;
+        rc = key_visible(st, u, &k[i], &vis);
+        if (rc == FSV_OK && vis) {
             sums[fdsp_sum_bucket(k[i].key)] ^= k[i].sum;
             k[kept++] = k[i];
         }

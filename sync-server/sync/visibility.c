@@ -47,24 +47,28 @@ static int customer_owner(fsv_store *s, const char *customer, char **owner)
 
 int fsv_vis_owner(fsv_store *s, const char *customer, char **owner)
 {
-    return customer_owner(s, customer, owner) == FSV_OK ? 0 : -1;
+    return customer_owner(s, customer, owner);
 }
 
-int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user)
+int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user,
+                          int *seen)
 {
+    *seen = 0;
     if (!user || !user[0])
-        return 0;
-    if (strcmp(u->name, user) == 0)
-        return 1;
+        return FSV_OK;
+    if (strcmp(u->name, user) == 0) {
+        *seen = 1;
+        return FSV_OK;
+    }
     if (strcmp(u->role, "manager") != 0 || !u->team[0])
-        return 0;
+        return FSV_OK;
     fsv_user o;
     int rc = fsv_store_user_get(s, user, &o);
     if (rc == FSV_NOTFOUND)
-        return 0;
-    if (rc != FSV_OK)
-        return -1;
-    return strcmp(o.team, u->team) == 0;
+        return FSV_OK;
+    if (rc == FSV_OK)
+        *seen = strcmp(o.team, u->team) == 0;
+    return rc;
 }
 
 /* What deciding a customer's visibility needs, looked up once and kept:
@@ -102,15 +106,18 @@ static int cust_info_shared(fsv_store *s, cust_info *ci, const char *user,
     return FSV_OK;
 }
 
-/* fsv_vis_customer on a cust_info (u does not see everything). */
-static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u)
+/* fsv_vis_customer on a cust_info (u does not see everything): FSV_OK
+** with *sees 1/0, or the store's code. */
+static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u,
+                         int *sees)
 {
+    *sees = 0;
     if (!ci->owner_done) {
         ci->owner_rc = customer_owner(s, ci->id, &ci->owner);
         ci->owner_done = 1;
     }
     if (ci->owner_rc != FSV_OK)
-        return -1;
+        return ci->owner_rc;
     int vis = 0;
     if (!ci->owner) {
         vis = 0; /* unknown customer: nobody but the all-seeing */
@@ -127,44 +134,53 @@ static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u)
         if (ci->team_rc == FSV_OK)
             vis = strcmp(ci->team, u->team) == 0;
         else if (ci->team_rc != FSV_NOTFOUND)
-            vis = -1;
+            return ci->team_rc;
     }
     if (vis == 0) {
-        int shared = 0;
-        if (cust_info_shared(s, ci, u->name, &shared) != FSV_OK)
-            return -1;
-        vis = shared;
+        int rc = cust_info_shared(s, ci, u->name, &vis);
+        if (rc != FSV_OK)
+            return rc;
     }
-    return vis;
+    *sees = vis;
+    return FSV_OK;
 }
 
-int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer)
+int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer,
+                     int *sees)
 {
-    if (fsv_vis_sees_all(u))
-        return 1;
+    if (fsv_vis_sees_all(u)) {
+        *sees = 1;
+        return FSV_OK;
+    }
     cust_info ci;
     memset(&ci, 0, sizeof ci);
     ci.id = customer;
-    int vis = cust_info_vis(s, &ci, u);
+    int rc = cust_info_vis(s, &ci, u, sees);
     free(ci.owner);
-    return vis;
+    return rc;
 }
 
-int fsv_vis_row(fsv_store *s, const fsv_user *u, const fsv_row *row)
+int fsv_vis_row(fsv_store *s, const fsv_user *u, const fsv_row *row,
+                int *sees)
 {
-    if (fsv_vis_sees_all(u) || is_definition(row->tbl))
-        return 1;
+    *sees = 0;
+    if (fsv_vis_sees_all(u) || is_definition(row->tbl)) {
+        *sees = 1;
+        return FSV_OK;
+    }
     if (strcmp(row->tbl, "customer") == 0)
-        return fsv_vis_customer(s, u, row->rid);
-    if (!row->customer)
-        return row->creator && strcmp(row->creator, u->name) == 0;
-    return fsv_vis_customer(s, u, row->customer);
+        return fsv_vis_customer(s, u, row->rid, sees);
+    if (!row->customer) {
+        *sees = row->creator && strcmp(row->creator, u->name) == 0;
+        return FSV_OK;
+    }
+    return fsv_vis_customer(s, u, row->customer, sees);
 }
 
-int fsv_vis_filter_fn(void *ud, const fsv_row *row)
+int fsv_vis_filter_fn(void *ud, const fsv_row *row, int *include)
 {
     const struct fsv_vis_filter *f = ud;
-    return fsv_vis_row(f->store, f->user, row);
+    return fsv_vis_row(f->store, f->user, row, include);
 }
 
 static int forbid(char *why, size_t whylen, const fdsp_change *c,
@@ -175,41 +191,50 @@ static int forbid(char *why, size_t whylen, const fdsp_change *c,
     return FDSP_E_FORBIDDEN;
 }
 
-/* Visibility as first seen in this batch (see fsv_vis_cache in the header). */
+/* Visibility as first seen in this batch (see fsv_vis_cache in the
+** header): FSV_OK with *vis 1/0, or the store's code.  if_unknown: the
+** answer for a customer the server does not know (-1: ask anyway). */
 static int vis_cached(fsv_store *s, const fsv_user *u, struct fsv_vis_cache *vc,
-                      const char *customer, int if_unknown)
+                      const char *customer, int if_unknown, int *vis)
 {
     if (vc) {
-        for (size_t i = 0; i < vc->n; i++)
-            if (strcmp(vc->e[i].customer, customer) == 0)
-                return vc->e[i].vis;
+        for (size_t i = 0; i < vc->n; i++) {
+            if (strcmp(vc->e[i].customer, customer) == 0) {
+                *vis = vc->e[i].vis;
+                return FSV_OK;
+            }
+        }
     }
-    int vis;
+    int rc;
+    *vis = 0;
     if (if_unknown >= 0) {
         char *cust = NULL, *creator = NULL;
-        int rc = fsv_store_record_info(s, "customer", customer, &cust, &creator);
+        rc = fsv_store_record_info(s, "customer", customer, &cust, &creator);
         free(cust);
         free(creator);
-        if (rc != FSV_OK && rc != FSV_NOTFOUND)
-            return -1;
-        vis = rc == FSV_NOTFOUND ? if_unknown : fsv_vis_customer(s, u, customer);
+        if (rc == FSV_NOTFOUND) {
+            *vis = if_unknown;
+            rc = FSV_OK;
+        } else if (rc == FSV_OK) {
+            rc = fsv_vis_customer(s, u, customer, vis);
+        }
     } else {
-        vis = fsv_vis_customer(s, u, customer);
+        rc = fsv_vis_customer(s, u, customer, vis);
     }
-    if (vis < 0 || !vc)
-        return vis;
+    if (rc != FSV_OK || !vc)
+        return rc;
     if (vc->n == vc->cap) {
         size_t cap = vc->cap ? vc->cap * 2 : 16;
         void *p = realloc(vc->e, cap * sizeof *vc->e);
         if (!p)
-            return vis;     /* uncached is still right */
+            return FSV_OK;      /* uncached is still right */
         vc->e = p;
         vc->cap = cap;
     }
     snprintf(vc->e[vc->n].customer, sizeof vc->e[vc->n].customer, "%s", customer);
-    vc->e[vc->n].vis = vis;
+    vc->e[vc->n].vis = *vis;
     vc->n++;
-    return vis;
+    return FSV_OK;
 }
 
 void fsv_vis_cache_clear(struct fsv_vis_cache *vc)
@@ -222,28 +247,31 @@ void fsv_vis_cache_clear(struct fsv_vis_cache *vc)
 }
 
 /* May u manage who sees `customer` (share/unshare it)?  Its owner, a
-** manager of the owner's team, a head-office manager and an admin.
-** 1 yes, 0 no, <0 store error. */
-int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer)
+** manager of the owner's team, a head-office manager and an admin. */
+int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
+                      int *may)
 {
-    if (fsv_vis_sees_all(u))
-        return 1;
+    *may = 0;
+    if (fsv_vis_sees_all(u)) {
+        *may = 1;
+        return FSV_OK;
+    }
     char *owner = NULL;
-    if (customer_owner(s, customer, &owner) != FSV_OK)
-        return -1;
-    int ok = 0;
+    int rc = customer_owner(s, customer, &owner);
+    if (rc != FSV_OK)
+        return rc;
     if (owner && strcmp(owner, u->name) == 0) {
-        ok = 1;
+        *may = 1;
     } else if (owner && strcmp(u->role, "manager") == 0 && u->team[0]) {
         fsv_user o;
-        int rc = fsv_store_user_get(s, owner, &o);
+        rc = fsv_store_user_get(s, owner, &o);
         if (rc == FSV_OK)
-            ok = strcmp(o.team, u->team) == 0;
-        else if (rc != FSV_NOTFOUND)
-            ok = -1;
+            *may = strcmp(o.team, u->team) == 0;
+        else if (rc == FSV_NOTFOUND)
+            rc = FSV_OK;
     }
     free(owner);
-    return ok;
+    return rc;
 }
 
 /* A share record is "CUSTOMER:USER"; its customer and user fields must say
@@ -266,8 +294,8 @@ static int check_share(fsv_store *s, const fsv_user *u, const fdsp_change *c,
     if (strcmp(c->field, "user") == 0 &&
         (!c->value || strcmp(c->value, colon + 1) != 0))
         return forbid(why, whylen, c, "the user must match the share's name");
-    int ok = fsv_vis_may_share(s, u, customer);
-    if (ok < 0)
+    int ok = 0;
+    if (fsv_vis_may_share(s, u, customer, &ok) != FSV_OK)
         return -1;
     if (!ok)
         return forbid(why, whylen, c, "only the customer's owner, a manager of"
@@ -329,8 +357,8 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
 
     if (strcmp(c->table, "customer") == 0) {
         /* A new customer is the writer's own; a known one must be visible. */
-        int vis = vis_cached(s, u, vc, c->record, 1);
-        if (vis < 0)
+        int vis = 0;
+        if (vis_cached(s, u, vc, c->record, 1, &vis) != FSV_OK)
             result = -1;
         else if (!vis)
             result = forbid(why, whylen, c, "customer not visible to you");
@@ -340,8 +368,8 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
         /* A child: its (current) customer must be visible, and so must the
         ** customer it is being attached to. */
         if (known && customer) {
-            int vis = vis_cached(s, u, vc, customer, -1);
-            if (vis < 0)
+            int vis = 0;
+            if (vis_cached(s, u, vc, customer, -1, &vis) != FSV_OK)
                 result = -1;
             else if (!vis)
                 result = forbid(why, whylen, c, "its customer is not visible"
@@ -350,8 +378,8 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
             result = forbid(why, whylen, c, "record belongs to another user");
         }
         if (result == 0 && strcmp(c->field, "customer") == 0 && c->value) {
-            int vis = vis_cached(s, u, vc, c->value, -1);
-            if (vis < 0)
+            int vis = 0;
+            if (vis_cached(s, u, vc, c->value, -1, &vis) != FSV_OK)
                 result = -1;
             else if (!vis)
                 result = forbid(why, whylen, c, "target customer not visible"
@@ -502,9 +530,11 @@ int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u)
     for (size_t i = 0; i < vs->n_creators; i++)
         if (strcmp(vs->creators[i], u->name) == 0)
             return 1;
-    for (size_t i = 0; i < vs->n_cust; i++)
-        if (cust_info_vis(vs->store, &vs->cust[i], u) > 0)
+    for (size_t i = 0; i < vs->n_cust; i++) {
+        int vis = 0;
+        if (cust_info_vis(vs->store, &vs->cust[i], u, &vis) == FSV_OK && vis)
             return 1;
+    }
     return 0;
 }
 
@@ -544,29 +574,37 @@ static struct fsv_vis_memo_slot *memo_slot(struct fsv_vis_memo_filter *f,
     return &f->e[j];
 }
 
-static int memo_customer(struct fsv_vis_memo_filter *f, const char *customer)
+static int memo_customer(struct fsv_vis_memo_filter *f, const char *customer,
+                         int *vis)
 {
     struct fsv_vis_memo_slot *e = memo_slot(f, customer);
-    if (e && e->customer)
-        return e->vis;
-    int vis = fsv_vis_customer(f->store, f->user, customer);
-    if (vis >= 0 && e && (e->customer = strdup(customer)) != NULL) {
-        e->vis = vis;
+    if (e && e->customer) {
+        *vis = e->vis;
+        return FSV_OK;
+    }
+    int rc = fsv_vis_customer(f->store, f->user, customer, vis);
+    if (rc == FSV_OK && e && (e->customer = strdup(customer)) != NULL) {
+        e->vis = *vis;
         f->n++;
     }
-    return vis;
+    return rc;
 }
 
-int fsv_vis_memo_filter_fn(void *ud, const fsv_row *row)
+int fsv_vis_memo_filter_fn(void *ud, const fsv_row *row, int *include)
 {
     struct fsv_vis_memo_filter *f = ud;
-    if (fsv_vis_sees_all(f->user) || is_definition(row->tbl))
-        return 1;
+    *include = 0;
+    if (fsv_vis_sees_all(f->user) || is_definition(row->tbl)) {
+        *include = 1;
+        return FSV_OK;
+    }
     if (strcmp(row->tbl, "customer") == 0)
-        return memo_customer(f, row->rid);
-    if (!row->customer)
-        return row->creator && strcmp(row->creator, f->user->name) == 0;
-    return memo_customer(f, row->customer);
+        return memo_customer(f, row->rid, include);
+    if (!row->customer) {
+        *include = row->creator && strcmp(row->creator, f->user->name) == 0;
+        return FSV_OK;
+    }
+    return memo_customer(f, row->customer, include);
 }
 
 void fsv_vis_memo_filter_clear(struct fsv_vis_memo_filter *f)

@@ -31,22 +31,28 @@
 /* 1 if u sees everything (admin, or manager of team "*"). */
 int fsv_vis_sees_all(const fsv_user *u);
 
+/* Every question below returns FSV_OK with its answer in the out
+** parameter (1 yes, 0 no), or the store's FSV_* code (answer 0). */
+
 /* The effective owner of a customer (owner field, else creator) into
-** *owner (malloc'd; NULL if the customer is unknown).  0, or -1 on error. */
+** *owner (malloc'd; NULL if the customer is unknown). */
 int fsv_vis_owner(fsv_store *s, const char *customer, char **owner);
 
 /* Could u have seen a customer through `user` (the previous owner or the
 ** user it was shared with)?  u is that user, or a manager of that user's
-** team.  1/0, <0 on store error.  Decides who is sent a revoke, so nobody
-** learns the ids of customers they never saw. */
-int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user);
+** team.  Decides who is sent a revoke, so nobody learns the ids of
+** customers they never saw. */
+int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user,
+                          int *seen);
 
-/* 1 if u may see customer `customer`, 0 if not, <0 on store error. */
-int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer);
+/* Whether u may see customer `customer`. */
+int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer,
+                     int *sees);
 
-/* 1 if u may see a history row (its record's customer and creator from the
-** record index), 0 if not, <0 on store error. */
-int fsv_vis_row(fsv_store *s, const fsv_user *u, const fsv_row *row);
+/* Whether u may see a history row (its record's customer and creator from
+** the record index). */
+int fsv_vis_row(fsv_store *s, const fsv_user *u, const fsv_row *row,
+                int *sees);
 
 /* An fsv_row_filter for fsv_store_changes_after: ud is a
 ** struct fsv_vis_filter. */
@@ -54,10 +60,11 @@ struct fsv_vis_filter {
     fsv_store *store;
     const fsv_user *user;
 };
-int fsv_vis_filter_fn(void *ud, const fsv_row *row);
+int fsv_vis_filter_fn(void *ud, const fsv_row *row, int *include);
 
-/* 1 if u may share/unshare customer (see above), 0 if not, <0 on error. */
-int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer);
+/* Whether u may share/unshare customer (see above). */
+int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
+                      int *may);
 
 /* May u write change c?  0 if yes; FDSP_E_FORBIDDEN with a message naming
 ** the table, record and field in why; <0 on store error.  Called inside the
@@ -109,7 +116,7 @@ struct fsv_vis_memo_filter {
     struct fsv_vis_memo_slot *e;
     size_t n, cap;
 };
-int fsv_vis_memo_filter_fn(void *ud, const fsv_row *row);
+int fsv_vis_memo_filter_fn(void *ud, const fsv_row *row, int *include);
 void fsv_vis_memo_filter_clear(struct fsv_vis_memo_filter *f);
 
 #endif /* FSV_VISIBILITY_H */

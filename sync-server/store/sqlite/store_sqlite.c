@@ -1015,10 +1015,10 @@ static int filter_row(fsv_store *s, sqlite3_stmt *st, fsv_row_filter filter,
         return rc;
     row.customer = customer;
     row.creator = creator;
-    *vis = filter(ud, &row);
+    rc = filter(ud, &row, vis);
     free(customer);
     free(creator);
-    return FSV_OK;
+    return rc;
 }
 
 /* Fill c from a scan row (columns as in ST_SCAN). */
@@ -1125,13 +1125,8 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                     rc = filter_row(s, st, filter, ud, &vis);
                     if (rc != FSV_OK)
                         break;
-                    if (vis >= 0)
-                        memo_keep(&memo, (const char *)sqlite3_column_text(st, 1),
-                                  (const char *)sqlite3_column_text(st, 2), vis);
-                }
-                if (vis < 0) {
-                    rc = FSV_ERROR;
-                    break;
+                    memo_keep(&memo, (const char *)sqlite3_column_text(st, 1),
+                              (const char *)sqlite3_column_text(st, 2), vis);
                 }
                 if (!vis)
                     goto next_row;
