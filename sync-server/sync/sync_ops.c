@@ -281,12 +281,10 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
                      c->field, c->device ? c->device : "-");
         }
         if (!code) {
-            code = fsv_trust_check(s, tb, c, relayed, &verdict, &stored_hlc,
-                                   why, sizeof why);
-            if (code < 0) {
-                rc = FSV_ERROR;
+            rc = fsv_trust_check(s, tb, c, relayed, &verdict, &stored_hlc,
+                                 &code, why, sizeof why);
+            if (rc != FSV_OK)
                 break;
-            }
             if (code == FSV_E_CLASH)
                 s->rehello_ok = 1;  /* the device resets and says hello */
         }
@@ -302,12 +300,10 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
             continue;
         }
         if (!code) {
-            code = fsv_vis_check_write_cached(st, &s->user, c, &vc, why,
-                                              sizeof why);
-            if (code < 0) {
-                rc = FSV_ERROR;
+            rc = fsv_vis_check_write_cached(st, &s->user, c, &vc, &code,
+                                            why, sizeof why);
+            if (rc != FSV_OK)
                 break;
-            }
         }
         if (!code) {
             int count = 0, has = 0;
@@ -363,7 +359,7 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         int outcome;
         rc = relayed ? fsv_store_merge_relayed(st, c, s->device, &outcome)
                      : fsv_store_merge_change(st, c, &outcome);
-        if (rc == FSV_OK && fsv_trust_accepted(tb, c) != 0)
+        if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
             rc = FSV_ERROR;
         if (rc == FSV_OK && c->seq && vch) {
             rc = fsv_store_vis_event_add(st, c->seq, cust, lost);

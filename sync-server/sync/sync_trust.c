@@ -56,13 +56,13 @@ static int grow(fsv_trust_batch *b)
     size_t cap = b->cap ? b->cap * 2 : 8;
     acc_entry *e = realloc(b->e, cap * sizeof *e);
     if (!e)
-        return -1;
+        return FSV_NOMEM;
     b->e = e;
     b->cap = cap;
     size_t ns = cap * 2;
     uint32_t *slot = calloc(ns, sizeof *slot);
     if (!slot)
-        return -1;
+        return FSV_NOMEM;
     for (size_t i = 0; i < b->n; i++) {
         size_t j = dev_hash(e[i].device) & (ns - 1);
         while (slot[j])
@@ -72,7 +72,7 @@ static int grow(fsv_trust_batch *b)
     free(b->slot);
     b->slot = slot;
     b->n_slots = ns;
-    return 0;
+    return FSV_OK;
 }
 
 /* The batch's entry of device, or NULL; *jp the free slot it would take. */
@@ -107,7 +107,7 @@ static acc_entry *acc_get(fsv_store *st, fsv_trust_batch *b, const char *device,
     if (found)
         return found;
     if (b->n == b->cap) {
-        if (grow(b) != 0) {
+        if (grow(b) != FSV_OK) {
             *rc = FSV_NOMEM;
             return NULL;
         }
@@ -163,12 +163,12 @@ static int clash_add(fsv_session *s, const char *device)
 {
     char **v = realloc(s->clashed, (s->n_clashed + 1) * sizeof *v);
     if (!v)
-        return -1;
+        return FSV_NOMEM;
     s->clashed = v;
     if (!(v[s->n_clashed] = strdup(device)))
-        return -1;
+        return FSV_NOMEM;
     s->n_clashed++;
-    return 0;
+    return FSV_OK;
 }
 
 void fsv_trust_session_clear(fsv_session *s)
@@ -180,12 +180,21 @@ void fsv_trust_session_clear(fsv_session *s)
     s->n_clashed = 0;
 }
 
+/* Refuse the change: *refusal = code (why already written); a refusal is
+** an answer, so the call itself succeeded. */
+static int refuse(int *refusal, int code)
+{
+    *refusal = code;
+    return FSV_OK;
+}
+
 int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
                     int relayed, int *verdict, uint64_t *stored_hlc,
-                    char *why, size_t whylen)
+                    int *refusal, char *why, size_t whylen)
 {
     fsv_store *st = s->srv->store;
     int rc;
+    *refusal = 0;
     *verdict = 0;
     *stored_hlc = 0;
     if (clashed(s, c->device)) {
@@ -193,17 +202,17 @@ int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
                  " counter on this connection (device_clash); nothing more"
                  " of it is accepted until it resets", c->table, c->record,
                  c->field, c->device);
-        return FSV_E_CLASH;
+        return refuse(refusal, FSV_E_CLASH);
     }
     uint64_t k = own_counter(c);
     if (k == 0) {
         snprintf(why, whylen, "%s %s field %s: vv has no entry for its own"
                  " device %s", c->table, c->record, c->field, c->device);
-        return FDSP_E_VALUE;
+        return refuse(refusal, FDSP_E_VALUE);
     }
     acc_entry *own = acc_get(st, b, c->device, &rc);
     if (!own)
-        return -1;
+        return rc;
     if (relayed) {
         /* Rule 13: a relayed change keeps its d and u, bounded: u must be
         ** a known user, and d (if bound) bound to u (rule 11). */
@@ -213,13 +222,13 @@ int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
             snprintf(why, whylen, "%s %s field %s: relayed change names"
                      " user %s, which this server does not know", c->table,
                      c->record, c->field, c->user ? c->user : "-");
-            return FDSP_E_VALUE;
+            return refuse(refusal, FDSP_E_VALUE);
         }
         if (own->user[0] && strcmp(own->user, c->user) != 0) {
             snprintf(why, whylen, "%s %s field %s: relayed change says device"
                      " %s is user %s's, it belongs to another user", c->table,
                      c->record, c->field, c->device, c->user);
-            return FDSP_E_FORBIDDEN;
+            return refuse(refusal, FDSP_E_FORBIDDEN);
         }
     }
     for (size_t i = 0; i < c->vv.n; i++) {
@@ -228,37 +237,37 @@ int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
             continue;
         acc_entry *e = acc_get(st, b, ve->device, &rc);
         if (!e)
-            return -1;
+            return rc;
         if ((int64_t)ve->counter > e->counter) {
             snprintf(why, whylen, "%s %s field %s: vv claims device %s counter"
                      " %llu, the server has only accepted %lld from it",
                      c->table, c->record, c->field, ve->device,
                      (unsigned long long)ve->counter, (long long)e->counter);
-            return FDSP_E_VALUE;
+            return refuse(refusal, FDSP_E_VALUE);
         }
     }
     /* acc_get may have moved the table: look own up again. */
     own = acc_get(st, b, c->device, &rc);
     if (!own)
-        return -1;
+        return rc;
     if ((int64_t)k > own->counter) {
         *verdict = FSV_TRUST_NEW;
-        return 0;
+        return FSV_OK;
     }
     fdsp_change h;
     rc = fsv_store_change_by_counter(st, c->device, (int64_t)k, &h);
     if (rc != FSV_OK && rc != FSV_NOTFOUND)
-        return -1;
+        return rc;
     int dup = rc == FSV_OK && same_change(c, &h);
     uint64_t hlc = h.hlc;
     fdsp_change_clear(&h);
     if (dup) {
         *verdict = FSV_TRUST_DUP;
         *stored_hlc = hlc;
-        return 0;
+        return FSV_OK;
     }
-    if (clash_add(s, c->device) != 0)
-        return -1;
+    if (clash_add(s, c->device) != FSV_OK)
+        return FSV_NOMEM;
     fsv_warn("device_clash: user=%s device=%s counter=%llu names %s on the"
              " server (%s %s field %s pushed)", s->user.name, c->device,
              (unsigned long long)k, rc == FSV_OK ? "another change" : "a"
@@ -267,7 +276,7 @@ int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
     snprintf(why, whylen, "%s %s field %s: device %s counter %llu already"
              " names another change on the server (device_clash)", c->table,
              c->record, c->field, c->device, (unsigned long long)k);
-    return FSV_E_CLASH;
+    return refuse(refusal, FSV_E_CLASH);
 }
 
 int fsv_trust_accepted(fsv_trust_batch *b, const fdsp_change *c)
@@ -276,7 +285,7 @@ int fsv_trust_accepted(fsv_trust_batch *b, const fdsp_change *c)
     size_t j;
     acc_entry *e = acc_find(b, c->device, &j);
     if (!e)
-        return -1;  /* fsv_trust_check loaded it: cannot happen */
+        return FSV_INVALID; /* fsv_trust_check loaded it: cannot happen */
     if ((int64_t)k > e->counter) {
         e->counter = (int64_t)k;
         e->dirty = 1;
@@ -285,7 +294,7 @@ int fsv_trust_accepted(fsv_trust_batch *b, const fdsp_change *c)
         if (!e->user[0] && c->user)
             snprintf(e->user, sizeof e->user, "%s", c->user);
     }
-    return 0;
+    return FSV_OK;
 }
 
 int fsv_trust_flush(fsv_store *st, fsv_trust_batch *b)

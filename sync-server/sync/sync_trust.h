@@ -35,16 +35,18 @@ enum { FSV_TRUST_NEW = 1, FSV_TRUST_DUP = 2 };
 /* Rule 15 for change c of a push on session s (inside the push's write
 ** transaction).  relayed: c->device is not the connection's device (a
 ** restore re-send): c->user must name a known user and the device, if
-** bound, must be bound to that user.  Returns 0 with *verdict NEW (store
-** it) or DUP (a re-sent duplicate of the history row (d, vv[d]): accept it
-** without storing, *stored_hlc is that row's HLC); an FDSP_E_* refusal
-** code with why (naming table, record, field and the claim), after which a
-** device_clash also refuses every later change of c->device on this
-** connection; or -1 on a store error. */
+** bound, must be bound to that user.  Returns FSV_OK with either *refusal
+** 0 and *verdict NEW (store it) or DUP (a re-sent duplicate of the history
+** row (d, vv[d]): accept it without storing, *stored_hlc is that row's
+** HLC), or *refusal an FDSP_E_* code with why (naming table, record, field
+** and the claim), after which a device_clash also refuses every later
+** change of c->device on this connection.  Any other return is the
+** store's (or FSV_NOMEM's) failure. */
 int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
                     int relayed, int *verdict, uint64_t *stored_hlc,
-                    char *why, size_t whylen);
-/* c (NEW) was stored: its device's accepted counter becomes vv[d]. */
+                    int *refusal, char *why, size_t whylen);
+/* c (NEW) was stored: its device's accepted counter becomes vv[d].
+** FSV_OK. */
 int fsv_trust_accepted(fsv_trust_batch *b, const fdsp_change *c);
 /* Write the raised counters (before the push commits).  FSV_OK or a store
 ** error. */

@@ -183,12 +183,15 @@ int fsv_vis_filter_fn(void *ud, const fsv_row *row, int *include)
     return fsv_vis_row(f->store, f->user, row, include);
 }
 
-static int forbid(char *why, size_t whylen, const fdsp_change *c,
+/* Refuse c: *refusal = FDSP_E_FORBIDDEN, why names the change and the
+** reason.  Returns FSV_OK (a refusal is an answer, not a failure). */
+static int forbid(int *refusal, char *why, size_t whylen, const fdsp_change *c,
                   const char *reason)
 {
     snprintf(why, whylen, "forbidden: %s %s field %s: %s", c->table, c->record,
              c->field, reason);
-    return FDSP_E_FORBIDDEN;
+    *refusal = FDSP_E_FORBIDDEN;
+    return FSV_OK;
 }
 
 /* Visibility as first seen in this batch (see fsv_vis_cache in the
@@ -277,11 +280,12 @@ int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
 /* A share record is "CUSTOMER:USER"; its customer and user fields must say
 ** the same, and only who may share the customer may write it. */
 static int check_share(fsv_store *s, const fsv_user *u, const fdsp_change *c,
-                       char *why, size_t whylen)
+                       int *refusal, char *why, size_t whylen)
 {
     const char *colon = strchr(c->record, ':');
     if (!colon || colon == c->record || !colon[1])
-        return forbid(why, whylen, c, "a share record is named CUSTOMER:USER");
+        return forbid(refusal, why, whylen, c,
+                      "a share record is named CUSTOMER:USER");
     char customer[FDSP_MAX_ID + 1];
     size_t clen = (size_t)(colon - c->record);
     if (clen > FDSP_MAX_ID)
@@ -290,105 +294,108 @@ static int check_share(fsv_store *s, const fsv_user *u, const fdsp_change *c,
     customer[clen] = '\0';
     if (strcmp(c->field, "customer") == 0 &&
         (!c->value || strcmp(c->value, customer) != 0))
-        return forbid(why, whylen, c, "the customer must match the share's name");
+        return forbid(refusal, why, whylen, c,
+                      "the customer must match the share's name");
     if (strcmp(c->field, "user") == 0 &&
         (!c->value || strcmp(c->value, colon + 1) != 0))
-        return forbid(why, whylen, c, "the user must match the share's name");
+        return forbid(refusal, why, whylen, c,
+                      "the user must match the share's name");
     int ok = 0;
-    if (fsv_vis_may_share(s, u, customer, &ok) != FSV_OK)
-        return -1;
-    if (!ok)
-        return forbid(why, whylen, c, "only the customer's owner, a manager of"
-                      " the owner's team or an admin may share or unshare it");
-    return 0;
+    int rc = fsv_vis_may_share(s, u, customer, &ok);
+    if (rc != FSV_OK || ok)
+        return rc;
+    return forbid(refusal, why, whylen, c, "only the customer's owner, a"
+                  " manager of the owner's team or an admin may share or"
+                  " unshare it");
 }
 
 /* Owner writes: managers and admins assign (to anyone, on customers they
 ** see); a rep may only name themselves on a customer that is theirs or new. */
 static int check_owner(fsv_store *s, const fsv_user *u, const fdsp_change *c,
-                       int known, char *why, size_t whylen)
+                       int known, int *refusal, char *why, size_t whylen)
 {
     if (strcmp(u->role, "rep") != 0)
-        return 0;
+        return FSV_OK;
     int self = !c->value || !c->value[0] || strcmp(c->value, u->name) == 0;
     if (!known)
-        return self ? 0 : forbid(why, whylen, c, "only a manager may assign"
-                                 " a customer to another user");
+        return self ? FSV_OK
+                    : forbid(refusal, why, whylen, c, "only a manager may"
+                             " assign a customer to another user");
     char *owner = NULL;
-    if (customer_owner(s, c->record, &owner) != FSV_OK)
-        return -1;
+    int rc = customer_owner(s, c->record, &owner);
+    if (rc != FSV_OK)
+        return rc;
     int mine = owner && strcmp(owner, u->name) == 0;
     free(owner);
     if (mine && self && c->value && c->value[0])
-        return 0;   /* re-stating the current owner changes nothing */
-    return forbid(why, whylen, c, "only a manager may reassign a customer");
+        return FSV_OK;  /* re-stating the current owner changes nothing */
+    return forbid(refusal, why, whylen, c,
+                  "only a manager may reassign a customer");
 }
 
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
-                        char *why, size_t whylen)
+                        int *refusal, char *why, size_t whylen)
 {
-    return fsv_vis_check_write_cached(s, u, c, NULL, why, whylen);
+    return fsv_vis_check_write_cached(s, u, c, NULL, refusal, why, whylen);
 }
 
 int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
                                const fdsp_change *c, struct fsv_vis_cache *vc,
-                               char *why, size_t whylen)
+                               int *refusal, char *why, size_t whylen)
 {
     int all = fsv_vis_sees_all(u);
     int is_rep = strcmp(u->role, "rep") == 0;
+    *refusal = 0;
 
     if (is_definition(c->table))
-        return is_rep ? forbid(why, whylen, c, "only managers and admins"
-                               " change definitions") : 0;
+        return is_rep ? forbid(refusal, why, whylen, c, "only managers and"
+                               " admins change definitions") : FSV_OK;
     if (strcmp(c->table, "share") == 0) {
-        int rc = check_share(s, u, c, why, whylen);
-        if (rc != 0)
+        int rc = check_share(s, u, c, refusal, why, whylen);
+        if (rc != FSV_OK || *refusal)
             return rc;
     }
     if (all)
-        return 0;
+        return FSV_OK;
 
     char *customer = NULL, *creator = NULL;
     int rc = fsv_store_record_info(s, c->table, c->record, &customer, &creator);
     if (rc != FSV_OK && rc != FSV_NOTFOUND)
-        return -1;
+        return rc;
     int known = rc == FSV_OK;
-    int result = 0;
+    int vis = 0;
+    rc = FSV_OK;
 
     if (strcmp(c->table, "customer") == 0) {
         /* A new customer is the writer's own; a known one must be visible. */
-        int vis = 0;
-        if (vis_cached(s, u, vc, c->record, 1, &vis) != FSV_OK)
-            result = -1;
-        else if (!vis)
-            result = forbid(why, whylen, c, "customer not visible to you");
-        else if (strcmp(c->field, "owner") == 0)
-            result = check_owner(s, u, c, known, why, whylen);
+        rc = vis_cached(s, u, vc, c->record, 1, &vis);
+        if (rc == FSV_OK && !vis)
+            rc = forbid(refusal, why, whylen, c, "customer not visible to you");
+        else if (rc == FSV_OK && strcmp(c->field, "owner") == 0)
+            rc = check_owner(s, u, c, known, refusal, why, whylen);
     } else {
         /* A child: its (current) customer must be visible, and so must the
         ** customer it is being attached to. */
         if (known && customer) {
-            int vis = 0;
-            if (vis_cached(s, u, vc, customer, -1, &vis) != FSV_OK)
-                result = -1;
-            else if (!vis)
-                result = forbid(why, whylen, c, "its customer is not visible"
-                                " to you");
+            rc = vis_cached(s, u, vc, customer, -1, &vis);
+            if (rc == FSV_OK && !vis)
+                rc = forbid(refusal, why, whylen, c, "its customer is not"
+                            " visible to you");
         } else if (known && strcmp(creator, u->name) != 0) {
-            result = forbid(why, whylen, c, "record belongs to another user");
+            rc = forbid(refusal, why, whylen, c,
+                        "record belongs to another user");
         }
-        if (result == 0 && strcmp(c->field, "customer") == 0 && c->value) {
-            int vis = 0;
-            if (vis_cached(s, u, vc, c->value, -1, &vis) != FSV_OK)
-                result = -1;
-            else if (!vis)
-                result = forbid(why, whylen, c, "target customer not visible"
-                                " to you");
+        if (rc == FSV_OK && !*refusal && strcmp(c->field, "customer") == 0 &&
+            c->value) {
+            rc = vis_cached(s, u, vc, c->value, -1, &vis);
+            if (rc == FSV_OK && !vis)
+                rc = forbid(refusal, why, whylen, c, "target customer not"
+                            " visible to you");
         }
     }
     free(customer);
     free(creator);
-    return result;
+    return rc;
 }
 
 /* ---- Fan-out sets and the pull's customer memo ------------------------------ */

@@ -66,12 +66,13 @@ int fsv_vis_filter_fn(void *ud, const fsv_row *row, int *include);
 int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
                       int *may);
 
-/* May u write change c?  0 if yes; FDSP_E_FORBIDDEN with a message naming
-** the table, record and field in why; <0 on store error.  Called inside the
-** push transaction, before c is merged, so earlier changes of the same
-** batch (a new customer, its owner) are already visible. */
+/* May u write change c?  FSV_OK with *refusal 0 (yes) or FDSP_E_FORBIDDEN
+** and a message naming the table, record and field in why; or the store's
+** code.  Called inside the push transaction, before c is merged, so
+** earlier changes of the same batch (a new customer, its owner) are
+** already visible. */
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
-                        char *why, size_t whylen);
+                        int *refusal, char *why, size_t whylen);
 
 /* The same with a per-batch cache: a customer's visibility is taken as it
 ** was at its first change in the batch, so a batch that reassigns a
@@ -85,7 +86,7 @@ struct fsv_vis_cache {
 };
 int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
                                const fdsp_change *c, struct fsv_vis_cache *vc,
-                               char *why, size_t whylen);
+                               int *refusal, char *why, size_t whylen);
 void fsv_vis_cache_clear(struct fsv_vis_cache *vc);
 
 /* Who may see a pushed batch (the live fan-out): the batch's appended
