@@ -27,12 +27,10 @@
 #define FSV_API_ARGS_MAX  8             /* query parameters kept */
 #define FSV_SESSION_TTL_S (12 * 3600)   /* login session lifetime */
 #define FSV_SESSION_MAX   4096          /* login sessions kept at once */
-#define FSV_LOGIN_FAILS   10            /* failed logins per address/minute */
 #define FSV_LIVE_MS       250           /* /live head check and coalescing */
 #define FSV_LIVE_PROTOCOL "fieldsync.live"
 
 struct fsv_websess;
-struct fsv_failrate;
 struct fsv_view;
 struct fsv_live;
 
@@ -41,7 +39,6 @@ typedef struct fsv_api {
     fsv_server *srv;
     char web_dir[4096];             /* "" = built-in page only */
     struct fsv_websess *sessions;   /* login sessions */
-    struct fsv_failrate *fails;     /* failed logins per address */
     struct fsv_view *views;         /* one replica per API user */
     struct fsv_live *live;          /* open /live sockets */
     lws_sorted_usec_list_t live_sul;

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "authlim.h"
 #include "log.h"
 
 #define SID_BYTES 32
@@ -25,13 +26,6 @@ struct fsv_websess {
     unsigned char sid_hash[SHA256_DIGEST_LENGTH];
     unsigned char token_hash[FSV_TOKEN_HASH];
     int64_t expires_ms;
-};
-
-struct fsv_failrate {
-    struct fsv_failrate *next;
-    char peer[64];
-    int64_t window_ms;          /* start of the current minute */
-    int fails;
 };
 
 static const char cookie_attrs[] = "; HttpOnly; Secure; SameSite=Strict; Path=/";
@@ -145,10 +139,38 @@ int fsv_auth_known(fsv_api *api, const char *auth, const char *cookie)
     return cookie && find_session(api, cookie) != NULL;
 }
 
+/* ---- Failed authentications (one limiter, authlim.h) --------------------------- */
+
+/* Login and bearer failures count in the server's one limiter, with the
+** sync WebSocket's upgrades (ws_sync.c): FSV_AUTH_FAIL_MAX failures from an
+** address within FSV_AUTH_FAIL_WINDOW_S block it for FSV_AUTH_BLOCK_S. */
+static void auth_failed(fsv_api *api, const char *peer, const char *what)
+{
+    fsv_warn("refused %s from %s: unknown or revoked token", what, peer);
+    if (fsv_authlim_fail(api->srv->authlim, peer, fsv_now_ms()))
+        fsv_warn("%d failed authentications from %s within %d s: refusing it"
+                 " for %d s", FSV_AUTH_FAIL_MAX, peer, FSV_AUTH_FAIL_WINDOW_S,
+                 FSV_AUTH_BLOCK_S);
+}
+
+static int auth_blocked(fsv_api *api, const char *peer)
+{
+    return fsv_authlim_blocked(api->srv->authlim, peer, fsv_now_ms()) > 0;
+}
+
 int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u, fsv_resp *resp)
 {
+    /* A bearer token from an address that failed too often is not even
+    ** looked at (as the sync upgrade and login). */
+    if (q->auth[0] && auth_blocked(api, q->peer)) {
+        fsv_resp_error(resp, 429, "too many failed authentications from %s:"
+                       " wait a minute", q->peer);
+        return -1;
+    }
     if (fsv_auth_headers(api, q->auth, q->cookie, u) == 0)
         return 0;
+    if (q->auth[0])
+        auth_failed(api, q->peer, "bearer token");
     if (q->auth[0])
         fsv_resp_error(resp, 401, "unknown or revoked token");
     else if (q->cookie[0] && strstr(q->cookie, "fs_session="))
@@ -171,47 +193,12 @@ void fsv_api_me(fsv_api *api, const fsv_req *q, fsv_resp *resp)
         fsv_resp_json(resp, 200, me_json(&u));
 }
 
-/* ---- Failed-login rate limit -------------------------------------------------- */
-
-static struct fsv_failrate *rate_of(fsv_api *api, const char *peer, int64_t now)
-{
-    struct fsv_failrate **pp = &api->fails, *hit = NULL;
-    while (*pp) {                   /* drop windows that are over */
-        struct fsv_failrate *f = *pp;
-        if (now - f->window_ms >= 60000) {
-            *pp = f->next;
-            free(f);
-        } else {
-            if (strcmp(f->peer, peer) == 0)
-                hit = f;
-            pp = &f->next;
-        }
-    }
-    return hit;
-}
-
-static void note_failure(fsv_api *api, const char *peer, int64_t now)
-{
-    struct fsv_failrate *f = rate_of(api, peer, now);
-    if (!f) {
-        f = calloc(1, sizeof *f);
-        if (!f)
-            return;
-        snprintf(f->peer, sizeof f->peer, "%s", peer);
-        f->window_ms = now;
-        f->next = api->fails;
-        api->fails = f;
-    }
-    f->fails++;
-}
-
 /* ---- Login / logout --------------------------------------------------------------- */
 
 void fsv_api_login(fsv_api *api, const fsv_req *q, fsv_resp *resp)
 {
     int64_t now = fsv_now_ms();
-    struct fsv_failrate *f = rate_of(api, q->peer, now);
-    if (f && f->fails >= FSV_LOGIN_FAILS) {
+    if (auth_blocked(api, q->peer)) {
         fsv_resp_error(resp, 429, "too many failed sign-ins from %s: wait a minute", q->peer);
         return;
     }
@@ -234,8 +221,7 @@ void fsv_api_login(fsv_api *api, const fsv_req *q, fsv_resp *resp)
     json_decref(body);
     if (rc != FSV_OK) {
         if (rc == FSV_NOTFOUND) {
-            note_failure(api, q->peer, now);
-            fsv_warn("refused sign-in from %s: unknown or revoked token", q->peer);
+            auth_failed(api, q->peer, "sign-in");
             fsv_resp_error(resp, 401, "unknown or revoked token");
         } else {
             fsv_resp_error(resp, 500, "the store failed while checking the token");
@@ -299,9 +285,4 @@ void fsv_api_logout(fsv_api *api, const fsv_req *q, fsv_resp *resp)
 void fsv_auth_free(fsv_api *api)
 {
     expire(api, INT64_MAX);
-    while (api->fails) {
-        struct fsv_failrate *f = api->fails;
-        api->fails = f->next;
-        free(f);
-    }
 }
