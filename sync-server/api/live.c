@@ -40,35 +40,20 @@ static int send_text(struct lws *wsi, json_t *j)
     return w < (int)n ? -1 : 0;
 }
 
-/* 1 if u may see a history row after `after` up to `head`. */
+/* 1 if u may see a history row after `after` up to `head`
+** (fsv_vis_sees_history); when unsure (a store error), 1: the page
+** refetches. */
 static int sees_new(fsv_store *st, const fsv_user *u, int64_t after, int64_t head)
 {
     if (fsv_vis_sees_all(u))
         return 1;
-    struct fsv_vis_filter f = {st, u};
-    int found = 0;
     if (fsv_store_begin_read(st) != FSV_OK)
-        return 1;                   /* when unsure, let the page refetch */
-    while (!found && after < head) {
-        fdsp_change *ch = NULL;
-        size_t n = 0;
-        int64_t last = after;
-        int more = 0;
-        if (fsv_store_changes_after(st, after, 1, NULL, fsv_vis_filter_fn, &f,
-                                    &ch, &n, &last, &more) != FSV_OK) {
-            found = 1;
-            break;
-        }
-        for (size_t i = 0; i < n; i++)
-            fdsp_change_clear(&ch[i]);
-        free(ch);
-        found = n > 0 && last <= head;
-        if (!more || last <= after)
-            break;
-        after = last;
-    }
+        return 1;
+    int sees = 0;
+    if (fsv_vis_sees_history(st, u, after, head, &sees) != FSV_OK)
+        sees = 1;
     fsv_store_rollback(st);
-    return found;
+    return sees;
 }
 
 static void schedule(fsv_api *api)

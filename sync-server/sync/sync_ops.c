@@ -13,31 +13,6 @@
 #include "sync_trust.h"
 #include "visibility.h"
 
-/* 1 if user u may see at least one of the changes (change by change: the
-** fallback when the fan-out set cannot be built). */
-static int sees_any(fsv_store *st, const fsv_user *u, const fdsp_change *c,
-                    size_t n)
-{
-    if (fsv_vis_sees_all(u))
-        return 1;
-    for (size_t i = 0; i < n; i++) {
-        if (c[i].seq == 0)
-            continue; /* not appended (re-sent or refused) */
-        char *customer = NULL, *creator = NULL;
-        if (fsv_store_record_info(st, c[i].table, c[i].record, &customer,
-                                  &creator) != FSV_OK)
-            continue;
-        fsv_row row = {c[i].table, c[i].record, c[i].field, customer, creator};
-        int vis = 0;
-        int rc = fsv_vis_row(st, u, &row, &vis);
-        free(customer);
-        free(creator);
-        if (rc == FSV_OK && vis)
-            return 1;
-    }
-    return 0;
-}
-
 /* After a push committed: tell every other session that may see one of the
 ** new changes to pull (rule 10: server push, no polling).  The batch is
 ** reduced once to the customers and creators deciding who sees it
@@ -73,7 +48,7 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
                     set = NULL;
             }
             sees = set ? fsv_vis_set_sees_any(set, &s->user)
-                       : sees_any(srv->store, &s->user, c, n);
+                       : fsv_vis_sees_any(srv->store, &s->user, c, n);
         }
         if (sees && fsv_sess_send(s, &m) == 0)
             fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,

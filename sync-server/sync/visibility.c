@@ -545,6 +545,67 @@ int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u)
     return 0;
 }
 
+/* ---- Does u see any of these changes? ------------------------------------------ */
+/* One question, one definition: u sees a change when fsv_vis_row says so
+** for its record as the record index has it.  fsv_vis_sees_any asks it
+** change by change, fsv_vis_set_sees_any the same from a set built once,
+** fsv_vis_sees_history of the history rows in a range. */
+
+int fsv_vis_sees_any(fsv_store *s, const fsv_user *u, const fdsp_change *c,
+                     size_t n)
+{
+    if (fsv_vis_sees_all(u))
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].seq == 0)
+            continue; /* not appended (re-sent or refused) */
+        char *customer = NULL, *creator = NULL;
+        if (fsv_store_record_info(s, c[i].table, c[i].record, &customer,
+                                  &creator) != FSV_OK)
+            continue;
+        fsv_row row = {c[i].table, c[i].record, c[i].field, customer, creator};
+        int vis = 0;
+        int rc = fsv_vis_row(s, u, &row, &vis);
+        free(customer);
+        free(creator);
+        if (rc == FSV_OK && vis)
+            return 1;
+    }
+    return 0;
+}
+
+int fsv_vis_sees_history(fsv_store *s, const fsv_user *u, int64_t after,
+                         int64_t head, int *sees)
+{
+    *sees = 0;
+    if (fsv_vis_sees_all(u)) {
+        *sees = after < head;
+        return FSV_OK;
+    }
+    struct fsv_vis_filter f = {s, u};
+    while (after < head) {
+        fdsp_change *ch = NULL;
+        size_t n = 0;
+        int64_t last = after;
+        int more = 0;
+        int rc = fsv_store_changes_after(s, after, 1, NULL, fsv_vis_filter_fn,
+                                         &f, &ch, &n, &last, &more);
+        if (rc != FSV_OK)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            fdsp_change_clear(&ch[i]);
+        free(ch);
+        if (n > 0 && last <= head) {
+            *sees = 1;
+            return FSV_OK;
+        }
+        if (!more || last <= after)
+            break;
+        after = last;
+    }
+    return FSV_OK;
+}
+
 static unsigned str_hash(const char *v)
 {
     unsigned h = 2166136261u;   /* FNV-1a */

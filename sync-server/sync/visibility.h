@@ -102,6 +102,19 @@ int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
                       fsv_vis_set **out);
 /* 1 if u may see at least one change of the set, 0 if not. */
 int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u);
+
+/* The same question without a set (its fallback when the set cannot be
+** built): 1 if u may see at least one appended change (seq != 0) of c,
+** asked change by change; a record the index does not know, or an error,
+** counts as not visible.  Inside a read transaction. */
+int fsv_vis_sees_any(fsv_store *s, const fsv_user *u, const fdsp_change *c,
+                     size_t n);
+
+/* The same question of the history rows in (after, head]: *sees 1 if u
+** may see at least one of them (the dashboard's /live).  FSV_OK or the
+** store's code.  Inside a read transaction. */
+int fsv_vis_sees_history(fsv_store *s, const fsv_user *u, int64_t after,
+                         int64_t head, int *sees);
 void fsv_vis_set_free(fsv_vis_set *vs);
 
 /* fsv_vis_filter_fn with a memo of each customer's verdict, for one scan

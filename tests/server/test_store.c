@@ -696,7 +696,7 @@ static void test_vis_set_and_memo(void **state)
         fsv_vis_set *set = NULL;
         assert_int_equal(fsv_vis_set_build(f->s, c, n, &set), FSV_OK);
         for (size_t k = 0; k < 7; k++) {
-            int want = fsv_vis_sees_all(&us[k]);  /* as fan_out's sees_any */
+            int want = fsv_vis_sees_all(&us[k]);  /* change by change */
             for (size_t i = 0; i < n && !want; i++) {
                 char *cu = NULL, *cr = NULL;
                 if (!c[i].seq || fsv_store_record_info(f->s, c[i].table,
@@ -709,6 +709,8 @@ static void test_vis_set_and_memo(void **state)
                 free(cr);
             }
             assert_int_equal(fsv_vis_set_sees_any(set, &us[k]), want);
+            /* The one question, asked without a set, answers the same. */
+            assert_int_equal(fsv_vis_sees_any(f->s, &us[k], c, n), want);
         }
         fsv_vis_set_free(set);
         assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
