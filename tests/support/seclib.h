@@ -1,6 +1,6 @@
 /*
 ** seclib.h — helpers shared by the tests/security executables, on top of
-** the harness copied from tests/server (harness.h, rawws.h).
+** the shared harness (tests/support: harness.h, rawws.h).
 */
 #ifndef SEC_SECLIB_H
 #define SEC_SECLIB_H

@@ -2,6 +2,7 @@
 ** harness.c — process and replica helpers for tests/server (harness.h).
 */
 #include "harness.h"
+#include "netutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -138,37 +139,11 @@ void th_user(th_server *s, const char *name, const char *role,
     json_token(out, tok);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
 void th_start(th_server *s, ...)
 {
     if (!s->port) {
-        s->port = free_port();
+        s->port = ts_free_port();
+        assert_true(s->port > 0);
         snprintf(s->url, sizeof s->url, "wss://127.0.0.1:%d", s->port);
     }
     char listen[64], log[400];
@@ -205,7 +180,7 @@ void th_start(th_server *s, ...)
     }
     s->pid = pid;
     long long deadline = th_ms() + 10000;
-    while (!port_open(s->port)) {
+    while (!ts_port_open(s->port)) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
             s->pid = 0;
