@@ -27,7 +27,7 @@ static const struct lws_protocols protocols[] = {
     {"http", fsv_http_callback, sizeof(fsv_http_conn), 0, 0, NULL, 0},
     /* rx_buffer_size FDSP_MAX_FRAME: permessage-deflate sizes its
     ** inflate buffer from it (see pmd_sync_only below). */
-    {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_session),
+    {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_conn),
      FDSP_MAX_FRAME, 0, NULL, FSV_TX_CHUNK},
     {FSV_LIVE_PROTOCOL, fsv_live_callback, sizeof(fsv_live), 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
@@ -162,7 +162,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     fsv_sync_close_all(&srv);
     fsv_live_close_all(srv.api);
     int64_t deadline = fsv_now_ms() + FSV_SHUTDOWN_MS;
-    while (n >= 0 && srv.sessions && fsv_now_ms() < deadline)
+    while (n >= 0 && srv.conns && fsv_now_ms() < deadline)
         n = lws_service(srv.ctx, 0);
     lws_sul_cancel(&srv.tick);
     lws_sul_cancel(&srv.auth_tick);

@@ -33,13 +33,13 @@ typedef struct fsv_config {
     const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
 } fsv_config;
 
-struct fsv_session;
+struct fsv_conn;
 struct fsv_api;
 
 typedef struct fsv_server {
     struct lws_context *ctx;
     fsv_store *store;
-    struct fsv_session *sessions;   /* established sync sessions */
+    struct fsv_conn *conns;         /* established sync connections */
     volatile sig_atomic_t *stop;    /* set by the signal handler */
     lws_sorted_usec_list_t tick;    /* wakes the loop to notice *stop */
     int shutting_down;
@@ -55,18 +55,22 @@ typedef struct fsv_server {
     int64_t auth_dv;
 } fsv_server;
 
-/* One sync connection (lws allocates and frees it as per-session data). */
+/* A queued outgoing message of a sync connection. */
 struct fsv_out {
     struct fsv_out *next;
     size_t len, off;            /* message length, bytes already sent */
     unsigned char buf[];        /* LWS_PRE headroom + message */
 };
 
-typedef struct fsv_session {
+/* One device's sync WebSocket connection (lws allocates and frees it as
+** per-session data).  Named conn, not session: core's fds_session is the
+** device's sans-I/O sync state, and "session" on the server means a
+** dashboard login (http_auth.c). */
+typedef struct fsv_conn {
     struct lws *wsi;
     fsv_server *srv;
-    struct fsv_session *next;
-    int linked;                 /* in srv->sessions */
+    struct fsv_conn *next;
+    int linked;                 /* in srv->conns */
     fsv_user user;              /* from the token (FILTER_PROTOCOL_CONNECTION) */
     char token_id[FSV_TOKEN_ID_LEN + 1];
     char device[FDSP_MAX_ID + 1];   /* from hello; "" before */
@@ -95,7 +99,7 @@ typedef struct fsv_session {
     int rehello_ok;             /* one more hello allowed (a device reset) */
     char **clashed;             /* devices refused with device_clash here */
     size_t n_clashed;
-} fsv_session;
+} fsv_conn;
 
 /* Run the server until *stop becomes non-zero.  Returns 0 after a clean
 ** shutdown, -1 if it could not start (message in err). */
@@ -111,9 +115,9 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
 /* ws_sync.c: a session's output.  enqueue copies buf; send encodes m
 ** (which it only borrows); error sends an error message and, when fatal,
 ** closes the connection once it is written.  All return 0 or -1 (close). */
-int fsv_sess_enqueue(fsv_session *s, const char *buf, size_t len);
-int fsv_sess_send(fsv_session *s, const fdsp_msg *m);
-int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
+int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len);
+int fsv_conn_send(fsv_conn *s, const fdsp_msg *m);
+int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
                    const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
@@ -121,13 +125,13 @@ int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
     ;
 
 /* sync_ops.c: the device's messages.  Return 0, or -1 to close. */
-int fsv_sync_hello(fsv_session *s, const fdsp_msg *m);
-int fsv_sync_push(fsv_session *s, fdsp_msg *m);   /* sets each change's user */
-int fsv_sync_pull(fsv_session *s, const fdsp_msg *m);
+int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
+int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
+int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
 /* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
 ** net): answers repair and queues the differing buckets' full state in
 ** s->resend for the following pulls.  0, or -1 to close. */
-int fsv_sync_sums(fsv_session *s, const fdsp_msg *m);
+int fsv_sync_sums(fsv_conn *s, const fdsp_msg *m);
 /* The bucket checksums of what u may see (the XOR of the visible keys'
 ** checksums).  With keys non-NULL, *keys (malloc'd) and *n_keys are those
 ** visible keys.  Inside a read transaction. */

@@ -21,7 +21,7 @@
 ** was built by the push just before its commit, from the record index as
 ** that commit left it: this thread is the store's only writer, so it is
 ** what a lookup after the commit would find. */
-static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
+static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
                     int64_t head, int vis_changed, fsv_vis_set *set)
 {
     fsv_server *srv = from->srv;
@@ -32,7 +32,7 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
     if (fsv_store_begin_read(srv->store) != FSV_OK)
         return;
     int set_tried = set != NULL;
-    for (fsv_session *s = srv->sessions; s; s = s->next) {
+    for (fsv_conn *s = srv->conns; s; s = s->next) {
         if (!s->hello_done || s->close_after_send)
             continue;
         /* Who sees what changed (assign, share, unshare): every device
@@ -50,7 +50,7 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
             sees = set ? fsv_vis_set_sees_any(set, &s->user)
                        : fsv_vis_sees_any(srv->store, &s->user, c, n);
         }
-        if (sees && fsv_sess_send(s, &m) == 0)
+        if (sees && fsv_conn_send(s, &m) == 0)
             fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
                       (long long)head);
     }
@@ -61,11 +61,11 @@ static void fan_out(fsv_session *from, const fdsp_change *c, size_t n,
 
 /* A reset device's second hello on the same connection: forget what the
 ** session knew of the old id (its clashes, queued full state, cursor). */
-static void session_reset(fsv_session *s, const char *device)
+static void session_reset(fsv_conn *s, const char *device)
 {
     fsv_info("reset: user=%s device %s -> %s (device reset itself)",
              s->user.name, s->device, device);
-    fsv_trust_session_clear(s);
+    fsv_trust_conn_clear(s);
     for (size_t i = s->resend_pos; i < s->n_resend; i++)
         fdsp_change_clear(&s->resend[i]);
     free(s->resend);
@@ -77,14 +77,14 @@ static void session_reset(fsv_session *s, const char *device)
     s->rehello_ok = 0;
 }
 
-int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
+int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     if (!m->device || !m->device[0])
-        return fsv_sess_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
+        return fsv_conn_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
     int again = s->hello_done;  /* ws_sync.c let it through: rehello_ok */
     if (again && strcmp(m->device, s->device) == 0)
-        return fsv_sess_error(s, FDSP_E_STATE, 0, 1, "second hello with the"
+        return fsv_conn_error(s, FDSP_E_STATE, 0, 1, "second hello with the"
                               " same device id %s (a reset device takes a new"
                               " one)", m->device);
     int64_t head = 0, counter = 0, epoch = 0;
@@ -103,7 +103,7 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
         fsv_store_rollback(st);
         fsv_warn("hello refused: user=%s device=%s is bound to another user"
                  " peer=%s", s->user.name, m->device, s->peer);
-        return fsv_sess_error(s, FDSP_E_FORBIDDEN, 0, 1,
+        return fsv_conn_error(s, FDSP_E_FORBIDDEN, 0, 1,
                               "device %s belongs to another user", m->device);
     }
     if (rc == FSV_OK)
@@ -116,7 +116,7 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
     if (rc != FSV_OK) {
         fsv_store_rollback(st);
         fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
-        return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
     }
     if (again)
         session_reset(s, m->device);
@@ -155,7 +155,7 @@ int fsv_sync_hello(fsv_session *s, const fdsp_msg *m)
     w.store = store_id[0] ? store_id : NULL;
     w.epoch = epoch;
     w.server_time = fsv_now_ms();
-    return fsv_sess_send(s, &w);
+    return fsv_conn_send(s, &w);
 }
 
 /* Does change c alter who sees a customer?  Writing a customer's owner
@@ -195,9 +195,9 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
 }
 
 /* 1 if some other session may have to be asked whether it sees a push. */
-static int others_to_ask(const fsv_session *from)
+static int others_to_ask(const fsv_conn *from)
 {
-    for (const fsv_session *s = from->srv->sessions; s; s = s->next)
+    for (const fsv_conn *s = from->srv->conns; s; s = s->next)
         if (s != from && s->hello_done && !s->close_after_send &&
             !fsv_vis_sees_all(&s->user))
             return 1;
@@ -225,7 +225,7 @@ static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
 
 
 /* Merge one batch in one transaction; ack only after the commit. */
-int fsv_sync_push(fsv_session *s, fdsp_msg *m)
+int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
@@ -368,7 +368,7 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
                 s->device, (long long)m->batch, fsv_store_errmsg(st));
         fsv_store_rollback(st);
-        result = fsv_sess_error(s, FDSP_E_INTERNAL, m->batch, 0,
+        result = fsv_conn_error(s, FDSP_E_INTERNAL, m->batch, 0,
                             "batch %lld not stored (server storage failure);"
                             " nothing of it was applied, send it again later",
                             (long long)m->batch);
@@ -382,7 +382,7 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
         a.n_refused = n_ref;
         a.stamps = ps.v;
         a.n_stamps = ps.n;
-        result = fsv_sess_send(s, &a);
+        result = fsv_conn_send(s, &a);
         s->pushed += (int64_t)accepted;
         fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
                  " new=%zu refused=%zu head=%lld ms=%lld", s->user.name,
@@ -406,7 +406,7 @@ int fsv_sync_push(fsv_session *s, fdsp_msg *m)
 ** FDSP_MAX_FRAME (large values), and queue it.  *sent is how many went;
 ** when fewer than n, last is the seq of the last one sent (if last_fixed is
 ** 0) and more is 1.  Returns 0, or -1 to close. */
-static int send_changes(fsv_session *s, fdsp_change *ch, size_t n, int64_t last,
+static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
                         int more, int last_fixed, size_t *sent)
 {
     fdsp_msg r;
@@ -429,12 +429,12 @@ static int send_changes(fsv_session *s, fdsp_change *ch, size_t n, int64_t last,
             take <= 1) {
             fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
                     s->device, fdsp_errname(rc));
-            return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0,
+            return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
                                   "cannot encode changes");
         }
         take /= 2;
     }
-    int result = fsv_sess_enqueue(s, buf, len);
+    int result = fsv_conn_enqueue(s, buf, len);
     free(buf);
     s->pulled += (int64_t)take;
     s->cursor = r.last;
@@ -443,7 +443,7 @@ static int send_changes(fsv_session *s, fdsp_change *ch, size_t n, int64_t last,
 }
 
 /* Send revoke messages for the customers in ids (FDSP_MAX_REVOKE each). */
-static int send_revokes(fsv_session *s, char **ids, size_t n)
+static int send_revokes(fsv_conn *s, char **ids, size_t n)
 {
     for (size_t i = 0; i < n; i += FDSP_MAX_REVOKE) {
         size_t k = n - i < FDSP_MAX_REVOKE ? n - i : FDSP_MAX_REVOKE;
@@ -459,7 +459,7 @@ static int send_revokes(fsv_session *s, char **ids, size_t n)
         m.type = FDSP_REVOKE;
         m.records = refs;
         m.n_records = k;
-        int rc = fsv_sess_send(s, &m);   /* borrows refs: not fdsp_msg_free */
+        int rc = fsv_conn_send(s, &m);   /* borrows refs: not fdsp_msg_free */
         free(refs);
         if (rc != 0)
             return rc;
@@ -477,7 +477,7 @@ static int send_revokes(fsv_session *s, char **ids, size_t n)
 ** device (after == 0) gets everything from the history scan anyway.
 ** Inside the pull's read transaction.  Returns FSV_OK or a store error;
 ** *close set if the connection must close. */
-static int visibility_events(fsv_session *s, int64_t after, int *close)
+static int visibility_events(fsv_conn *s, int64_t after, int *close)
 {
     fsv_store *st = s->srv->store;
     int64_t head = 0, from = after > s->vis_done ? after : s->vis_done;
@@ -547,7 +547,7 @@ static int visibility_events(fsv_session *s, int64_t after, int *close)
 
 /* Send the next page of a queued full-state resend.  The cursor does not
 ** move (last = after) and more is set, so the device pulls again. */
-static int send_resend(fsv_session *s, int64_t after, int limit)
+static int send_resend(fsv_conn *s, int64_t after, int limit)
 {
     size_t left = s->n_resend - s->resend_pos, sent = 0;
     size_t take = left < (size_t)limit ? left : (size_t)limit;
@@ -567,7 +567,7 @@ static int send_resend(fsv_session *s, int64_t after, int limit)
     return rc;
 }
 
-int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
+int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
@@ -587,7 +587,7 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
     int more = 0, close = 0;
 
     if (m->after < 0)
-        return fsv_sess_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
+        return fsv_conn_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
     if (s->resend_pos < s->n_resend)
         return send_resend(s, m->after, limit);
     int rc = fsv_store_begin_read(st);
@@ -601,7 +601,7 @@ int fsv_sync_pull(fsv_session *s, const fdsp_msg *m)
     if (rc != FSV_OK) {
         fsv_err("pull from %s/%s: %s", s->user.name, s->device,
                 fsv_store_errmsg(st));
-        return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
     }
     if (close)
         return -1;

@@ -83,7 +83,7 @@ int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
 
 /* Queue the full state of the visible keys of the differing buckets and
 ** log them: one line per bucket naming its records. */
-static int queue_buckets(fsv_session *s, const fsv_sum_key *k, size_t n,
+static int queue_buckets(fsv_conn *s, const fsv_sum_key *k, size_t n,
                          const unsigned char *differs, const uint64_t *mine,
                          const uint64_t *theirs, int64_t head)
 {
@@ -123,11 +123,11 @@ static int queue_buckets(fsv_session *s, const fsv_sum_key *k, size_t n,
     return rc;
 }
 
-int fsv_sync_sums(fsv_session *s, const fdsp_msg *m)
+int fsv_sync_sums(fsv_conn *s, const fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     if (m->n_sums != FDSP_SUM_BUCKETS || m->sums == NULL)
-        return fsv_sess_error(s, FDSP_E_VALUE, 0, 0, "sums needs %d buckets",
+        return fsv_conn_error(s, FDSP_E_VALUE, 0, 0, "sums needs %d buckets",
                               FDSP_SUM_BUCKETS);
     int64_t t0 = fsv_now_ms(), head = 0;
     uint64_t mine[FDSP_SUM_BUCKETS];
@@ -153,7 +153,7 @@ int fsv_sync_sums(fsv_session *s, const fdsp_msg *m)
     if (rc != FSV_OK) {
         fsv_err("sums from %s/%s: %s", s->user.name, s->device,
                 fsv_store_errmsg(st));
-        return fsv_sess_error(s, FDSP_E_INTERNAL, 0, 0,
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
                               "server storage failure");
     }
     fsv_info("sums user=%s device=%s differ=%zu keys=%zu ms=%lld",
@@ -164,5 +164,5 @@ int fsv_sync_sums(fsv_session *s, const fdsp_msg *m)
     r.type = FDSP_REPAIR;
     r.buckets = buckets;
     r.n_buckets = n_diff;
-    return fsv_sess_send(s, &r);       /* borrows buckets */
+    return fsv_conn_send(s, &r);       /* borrows buckets */
 }

@@ -151,7 +151,7 @@ static int same_change(const fdsp_change *a, const fdsp_change *b)
     return 1;
 }
 
-static int clashed(const fsv_session *s, const char *device)
+static int clashed(const fsv_conn *s, const char *device)
 {
     for (size_t i = 0; i < s->n_clashed; i++)
         if (strcmp(s->clashed[i], device) == 0)
@@ -159,7 +159,7 @@ static int clashed(const fsv_session *s, const char *device)
     return 0;
 }
 
-static int clash_add(fsv_session *s, const char *device)
+static int clash_add(fsv_conn *s, const char *device)
 {
     char **v = realloc(s->clashed, (s->n_clashed + 1) * sizeof *v);
     if (!v)
@@ -171,7 +171,7 @@ static int clash_add(fsv_session *s, const char *device)
     return FSV_OK;
 }
 
-void fsv_trust_session_clear(fsv_session *s)
+void fsv_trust_conn_clear(fsv_conn *s)
 {
     for (size_t i = 0; i < s->n_clashed; i++)
         free(s->clashed[i]);
@@ -188,7 +188,7 @@ static int refuse(int *refusal, int code)
     return FSV_OK;
 }
 
-int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
+int fsv_trust_check(fsv_conn *s, fsv_trust_batch *b, const fdsp_change *c,
                     int relayed, int *verdict, uint64_t *stored_hlc,
                     int *refusal, char *why, size_t whylen)
 {

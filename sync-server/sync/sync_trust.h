@@ -42,7 +42,7 @@ enum { FSV_TRUST_NEW = 1, FSV_TRUST_DUP = 2 };
 ** and the claim), after which a device_clash also refuses every later
 ** change of c->device on this connection.  Any other return is the
 ** store's (or FSV_NOMEM's) failure. */
-int fsv_trust_check(fsv_session *s, fsv_trust_batch *b, const fdsp_change *c,
+int fsv_trust_check(fsv_conn *s, fsv_trust_batch *b, const fdsp_change *c,
                     int relayed, int *verdict, uint64_t *stored_hlc,
                     int *refusal, char *why, size_t whylen);
 /* c (NEW) was stored: its device's accepted counter becomes vv[d].
@@ -60,6 +60,6 @@ int fsv_trust_clock(fsv_server *srv, fdsp_change *c, int64_t now_ms);
 
 /* Forget the per-connection trust state (clashed devices) on close or on
 ** the hello of a reset device. */
-void fsv_trust_session_clear(fsv_session *s);
+void fsv_trust_conn_clear(fsv_conn *s);
 
 #endif /* FSV_SYNC_TRUST_H */

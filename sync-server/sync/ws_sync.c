@@ -22,7 +22,7 @@
 
 /* Queue one message; it is sent in FSV_TX_CHUNK frames, one lws_write per
 ** WRITEABLE callback.  Takes ownership of nothing: copies buf. */
-int fsv_sess_enqueue(fsv_session *s, const char *buf, size_t len)
+int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len)
 {
     struct fsv_out *o = malloc(sizeof *o + LWS_PRE + len);
     if (!o)
@@ -40,7 +40,7 @@ int fsv_sess_enqueue(fsv_session *s, const char *buf, size_t len)
     return 0;
 }
 
-int fsv_sess_send(fsv_session *s, const fdsp_msg *m)
+int fsv_conn_send(fsv_conn *s, const fdsp_msg *m)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -50,13 +50,13 @@ int fsv_sess_send(fsv_session *s, const fdsp_msg *m)
                 s->user.name, s->device, fdsp_errname(rc));
         return -1;
     }
-    rc = fsv_sess_enqueue(s, buf, len);
+    rc = fsv_conn_enqueue(s, buf, len);
     free(buf);
     return rc;
 }
 
 /* Send an error message; fatal ones close the connection after it. */
-int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
+int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
                    const char *fmt, ...)
 {
     char text[FDSP_MAX_TEXT];
@@ -79,10 +79,10 @@ int fsv_sess_error(fsv_session *s, int code, int64_t batch, int fatal,
                                               : LWS_CLOSE_STATUS_POLICY_VIOLATION;
     }
     /* The struct only borrows text: do not fdsp_msg_free it. */
-    return fsv_sess_send(s, &m);
+    return fsv_conn_send(s, &m);
 }
 
-static void free_queue(fsv_session *s)
+static void free_queue(fsv_conn *s)
 {
     struct fsv_out *o = s->out_head;
     while (o) {
@@ -94,7 +94,7 @@ static void free_queue(fsv_session *s)
 }
 
 /* Write the next frame of the queue head.  Returns -1 to close. */
-static int write_next(fsv_session *s)
+static int write_next(fsv_conn *s)
 {
     struct fsv_out *o = s->out_head;
     if (!o) {
@@ -131,18 +131,18 @@ static int write_next(fsv_session *s)
 
 /* ---- Session list and fan-out --------------------------------------------------- */
 
-static void link_session(fsv_session *s)
+static void link_session(fsv_conn *s)
 {
-    s->next = s->srv->sessions;
-    s->srv->sessions = s;
+    s->next = s->srv->conns;
+    s->srv->conns = s;
     s->linked = 1;
 }
 
-static void unlink_session(fsv_session *s)
+static void unlink_session(fsv_conn *s)
 {
     if (!s->linked)
         return;
-    for (fsv_session **pp = &s->srv->sessions; *pp; pp = &(*pp)->next) {
+    for (fsv_conn **pp = &s->srv->conns; *pp; pp = &(*pp)->next) {
         if (*pp == s) {
             *pp = s->next;
             break;
@@ -153,23 +153,23 @@ static void unlink_session(fsv_session *s)
 
 void fsv_sync_close_all(fsv_server *srv)
 {
-    for (fsv_session *s = srv->sessions; s; s = s->next) {
+    for (fsv_conn *s = srv->conns; s; s = s->next) {
         s->close_after_send = 1;
         s->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
         lws_callback_on_writable(s->wsi);
     }
 }
 
-static int handle_message(fsv_session *s, const char *buf, size_t len)
+static int handle_message(fsv_conn *s, const char *buf, size_t len)
 {
     fdsp_msg *m = NULL;
     char err[256];
     int rc = fdsp_decode(buf, len, &m, err, sizeof err);
     if (rc != FDSP_OK)
-        return fsv_sess_error(s, rc, 0, 1, "%s", err);
+        return fsv_conn_error(s, rc, 0, 1, "%s", err);
     int result = 0;
     if (!s->hello_done && m->type != FDSP_HELLO) {
-        result = fsv_sess_error(s, FDSP_E_STATE, 0, 1, "%s before hello",
+        result = fsv_conn_error(s, FDSP_E_STATE, 0, 1, "%s before hello",
                             fdsp_typename(m->type));
     } else {
         switch (m->type) {
@@ -177,7 +177,7 @@ static int handle_message(fsv_session *s, const char *buf, size_t len)
             /* One more hello only from a device that reset itself (after
             ** a welcome counter above its own or a device_clash). */
             result = s->hello_done && !s->rehello_ok
-                         ? fsv_sess_error(s, FDSP_E_STATE, 0, 1, "second hello")
+                         ? fsv_conn_error(s, FDSP_E_STATE, 0, 1, "second hello")
                          : fsv_sync_hello(s, m);
             break;
         case FDSP_PUSH:
@@ -194,7 +194,7 @@ static int handle_message(fsv_session *s, const char *buf, size_t len)
                      fdsp_errname(m->code), m->message ? m->message : "");
             break;
         default:
-            result = fsv_sess_error(s, FDSP_E_STATE, 0, 1, "a device may not send %s",
+            result = fsv_conn_error(s, FDSP_E_STATE, 0, 1, "a device may not send %s",
                                 fdsp_typename(m->type));
         }
     }
@@ -206,7 +206,7 @@ static int handle_message(fsv_session *s, const char *buf, size_t len)
 
 static void rate_resume(lws_sorted_usec_list_t *sul)
 {
-    fsv_session *s = lws_container_of(sul, fsv_session, rate_sul);
+    fsv_conn *s = lws_container_of(sul, fsv_conn, rate_sul);
     s->throttled = 0;
     s->rate_count = 0;
     s->rate_start_ms = fsv_now_ms();
@@ -217,7 +217,7 @@ static void rate_resume(lws_sorted_usec_list_t *sul)
 ** over and send one non-fatal rate_limited error (PROTOCOL.md §1, Rate).
 ** A well-behaved device is slowed, not failed; flooding costs the server
 ** nothing because unread data stays in the socket. */
-static void rate_count(fsv_session *s)
+static void rate_count(fsv_conn *s)
 {
     int64_t now = fsv_now_ms();
     if (now - s->rate_start_ms >= 1000) {
@@ -237,7 +237,7 @@ static void rate_count(fsv_session *s)
         ** would only add to the traffic of a flooding peer. */
         if (!s->rate_warned) {
             s->rate_warned = 1;
-            fsv_sess_error(s, FDSP_E_RATE, 0, 0, "more than %d messages per"
+            fsv_conn_error(s, FDSP_E_RATE, 0, 0, "more than %d messages per"
                            " second: reading paused for %lld ms",
                            FDSP_RATE_PER_SEC, (long long)wait_ms);
         }
@@ -248,7 +248,7 @@ static void rate_count(fsv_session *s)
 
 /* ---- Receive path ------------------------------------------------------------------ */
 
-static int on_receive(fsv_session *s, const void *in, size_t len)
+static int on_receive(fsv_conn *s, const void *in, size_t len)
 {
     int final = lws_is_final_fragment(s->wsi) &&
                 !lws_remaining_packet_payload(s->wsi);
@@ -261,7 +261,7 @@ static int on_receive(fsv_session *s, const void *in, size_t len)
         s->rx_len = 0;
         s->rx_discard = !final;
         lws_rx_flow_control(s->wsi, 0);
-        return fsv_sess_error(s, FDSP_E_TOOBIG, 0, 1, "message over %d bytes",
+        return fsv_conn_error(s, FDSP_E_TOOBIG, 0, 1, "message over %d bytes",
                           FDSP_MAX_FRAME);
     }
     if (s->rx_len + len > s->rx_cap) {
@@ -298,7 +298,7 @@ static int on_receive(fsv_session *s, const void *in, size_t len)
 /* ---- Authentication on upgrade ---------------------------------------------------- */
 
 /* Count a failed authentication from the session's address (and log it). */
-static void auth_failed(fsv_server *srv, fsv_session *s, const char *why)
+static void auth_failed(fsv_server *srv, fsv_conn *s, const char *why)
 {
     fsv_warn("refused connection from %s: %s", s->peer, why);
     if (fsv_authlim_fail(srv->authlim, s->peer, fsv_now_ms()))
@@ -308,7 +308,7 @@ static void auth_failed(fsv_server *srv, fsv_session *s, const char *why)
 }
 
 /* 0 ok, 401 bad token, 429 address blocked after too many failures. */
-static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
+static int authenticate(struct lws *wsi, fsv_conn *s, fsv_server *srv)
 {
     char hdr[256];
     unsigned char hash[FSV_TOKEN_HASH];
@@ -348,7 +348,7 @@ static int authenticate(struct lws *wsi, fsv_session *s, fsv_server *srv)
 }
 
 /* Is the token of s still live?  If not, tell the device and close. */
-static void auth_check(fsv_session *s)
+static void auth_check(fsv_conn *s)
 {
     int live = 1;
     if (s->close_after_send)
@@ -364,7 +364,7 @@ static void auth_check(fsv_session *s)
     fsv_info("closing user=%s device=%s token=%s: token revoked or user"
              " disabled", s->user.name, s->device[0] ? s->device : "-",
              s->token_id);
-    fsv_sess_error(s, FDSP_E_AUTH, 0, 1, "token revoked or user disabled");
+    fsv_conn_error(s, FDSP_E_AUTH, 0, 1, "token revoked or user disabled");
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, FATAL_CLOSE_S);
 }
 
@@ -381,7 +381,7 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
     fsv_server *srv = lws_container_of(sul, fsv_server, auth_tick);
     int64_t dv = 0;
     srv->auth_timer = 0;
-    if (!srv->sessions)
+    if (!srv->conns)
         return;                     /* rescheduled by the next connection */
     if (fsv_store_data_version(srv->store, &dv) != FSV_OK) {
         fsv_warn("token checks: %s", fsv_store_errmsg(srv->store));
@@ -389,7 +389,7 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
     }
     if (dv == -1 || dv != srv->auth_dv) {
         srv->auth_dv = dv;
-        for (fsv_session *s = srv->sessions; s; s = s->next)
+        for (fsv_conn *s = srv->conns; s; s = s->next)
             auth_check(s);
     }
     srv->auth_timer = 1;
@@ -411,7 +411,7 @@ static void auth_watch(fsv_server *srv)
 int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len)
 {
-    fsv_session *s = user;
+    fsv_conn *s = user;
     struct lws_context *ctx = lws_get_context(wsi);
     fsv_server *srv = ctx ? lws_context_user(ctx) : NULL;
 
@@ -490,7 +490,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         free(s->rx);
         s->rx = NULL;
         free_queue(s);
-        fsv_trust_session_clear(s);
+        fsv_trust_conn_clear(s);
         return 0;
 
     default:
