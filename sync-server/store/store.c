@@ -265,6 +265,46 @@ static json_t *time_json(int64_t ms)
     return json_string(buf);
 }
 
+static json_t *user_json(const void *rows, size_t i)
+{
+    const fsv_user_row *r = (const fsv_user_row *)rows + i;
+    return json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}", "user", r->user.name,
+                     "role", r->user.role, "team", r->user.team,
+                     "disabled", r->user.disabled,
+                     "created", time_json(r->created_ms),
+                     "tokens", (json_int_t)r->tokens);
+}
+
+static json_t *token_json(const void *rows, size_t i)
+{
+    const fsv_token_row *r = (const fsv_token_row *)rows + i;
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "token_id", r->token_id,
+                     "user", r->user, "created", time_json(r->created_ms),
+                     "revoked", time_json(r->revoked_ms),
+                     "last_used", time_json(r->last_used_ms));
+}
+
+/* The JSON array of n backend rows (freed here), one object each by row();
+** rc is the backend's answer, passed through. */
+static int list_json(fsv_store *s, int rc, void *rows, size_t n,
+                     json_t *(*row)(const void *, size_t), json_t **out)
+{
+    json_t *arr = rc == FSV_OK ? json_array() : NULL;
+    for (size_t i = 0; arr && i < n; i++) {
+        json_t *o = row(rows, i);
+        if (!o || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    free(rows);
+    if (rc == FSV_OK && !arr)
+        rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+    if (rc == FSV_OK)
+        *out = arr;
+    return rc;
+}
+
 int fsv_store_user_list(fsv_store *s, json_t **out)
 {
     *out = NULL;
@@ -272,25 +312,8 @@ int fsv_store_user_list(fsv_store *s, json_t **out)
     fsv_user_row *r = NULL;
     size_t n = 0;
     int rc = s->be->user_rows(s, &r, &n);
-    json_t *arr = rc == FSV_OK ? json_array() : NULL;
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}",
-                              "user", r[i].user.name, "role", r[i].user.role,
-                              "team", r[i].user.team,
-                              "disabled", r[i].user.disabled,
-                              "created", time_json(r[i].created_ms),
-                              "tokens", (json_int_t)r[i].tokens);
-        if (!o || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    free(r);
-    if (rc == FSV_OK && !arr)
-        rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
-    if (rc == FSV_OK)
-        *out = arr;
-    return finish(s, gen, rc, "list users");
+    return finish(s, gen, list_json(s, rc, r, n, user_json, out),
+                  "list users");
 }
 
 int fsv_store_user_disable(fsv_store *s, const char *name)
@@ -318,24 +341,8 @@ int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
     size_t n = 0;
     if (rc == FSV_OK)
         rc = s->be->token_rows(s, user, &r, &n);
-    json_t *arr = rc == FSV_OK ? json_array() : NULL;
-    for (size_t i = 0; arr && i < n; i++) {
-        json_t *o = json_pack("{s:s, s:s, s:o, s:o, s:o}",
-                              "token_id", r[i].token_id, "user", r[i].user,
-                              "created", time_json(r[i].created_ms),
-                              "revoked", time_json(r[i].revoked_ms),
-                              "last_used", time_json(r[i].last_used_ms));
-        if (!o || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    free(r);
-    if (rc == FSV_OK && !arr)
-        rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
-    if (rc == FSV_OK)
-        *out = arr;
-    return finish(s, gen, rc, "list tokens");
+    return finish(s, gen, list_json(s, rc, r, n, token_json, out),
+                  "list tokens");
 }
 
 int fsv_store_token_revoke(fsv_store *s, const char *token_id)

@@ -496,28 +496,27 @@ static int auto_end(fsv_store *s, int mine, int rc)
     return rc;
 }
 
-int fsv_sqlite_head(fsv_store *s, int64_t *head)
+/* The one integer a statement without parameters answers. */
+static int one_int64(fsv_store *s, int slot, const char *what, int64_t *out)
 {
-    sqlite3_stmt *st = stmt(s, ST_HEAD);
+    sqlite3_stmt *st = stmt(s, slot);
     if (!st)
         return FSV_ERROR;
     if (sqlite3_step(st) != SQLITE_ROW)
-        return dberr(s, "head");
-    *head = sqlite3_column_int64(st, 0);
+        return dberr(s, what);
+    *out = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return FSV_OK;
 }
 
+int fsv_sqlite_head(fsv_store *s, int64_t *head)
+{
+    return one_int64(s, ST_HEAD, "head", head);
+}
+
 int fsv_sqlite_history_count(fsv_store *s, int64_t *n)
 {
-    sqlite3_stmt *st = stmt(s, ST_HIST_COUNT);
-    if (!st)
-        return FSV_ERROR;
-    if (sqlite3_step(st) != SQLITE_ROW)
-        return dberr(s, "history count");
-    *n = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return FSV_OK;
+    return one_int64(s, ST_HIST_COUNT, "history count", n);
 }
 
 /* ---- Registers and history ----------------------------------------------------- */
