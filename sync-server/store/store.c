@@ -183,6 +183,56 @@ int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
     return finish(s, gen, rc, "share lookup");
 }
 
+void fsv_rec_values_free(fsv_rec_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].rid);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+/* The users customer is shared with: the share records "CUSTOMER:USER"
+** whose deleted field is not "1" (fsv_store_is_shared's rule, in one scan). */
+int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+                           size_t *n)
+{
+    *users = NULL;
+    *n = 0;
+    unsigned gen = s->msg_gen;
+    size_t len = strlen(customer);
+    char *prefix = malloc(len + 2);
+    if (!prefix)
+        return fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+    memcpy(prefix, customer, len);
+    memcpy(prefix + len, ":", 2);
+    fsv_rec_value *v = NULL;
+    size_t nv = 0, got = 0;
+    int rc = s->be->prefix_values(s, "share", prefix, "deleted", &v, &nv);
+    free(prefix);
+    char **u = rc == FSV_OK && nv ? calloc(nv, sizeof *u) : NULL;
+    if (rc == FSV_OK && nv && !u)
+        rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+    for (size_t i = 0; rc == FSV_OK && i < nv; i++) {
+        if (v[i].value && strcmp(v[i].value, "1") == 0)
+            continue;
+        if (!(u[got] = strdup(v[i].rid + len + 1)))
+            rc = fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+        else
+            got++;
+    }
+    fsv_rec_values_free(v, nv);
+    if (rc != FSV_OK) {
+        for (size_t i = 0; i < got; i++)
+            free(u[i]);
+        free(u);
+        return finish(s, gen, rc, "share list");
+    }
+    *users = u;
+    *n = got;
+    return FSV_OK;
+}
+
 /* ---- Everything else: straight to the backend ------------------------------------ */
 
 int fsv_store_begin(fsv_store *s)
@@ -245,10 +295,6 @@ int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid, char *
     CALL(s, "record info", s->be->record_info(s, tbl, rid, customer, creator));
 }
 
-int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users, size_t *n)
-{
-    CALL(s, "shared users", s->be->shared_users(s, customer, users, n));
-}
 
 int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u)
 {

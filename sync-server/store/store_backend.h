@@ -48,6 +48,13 @@ typedef struct fsv_token_row {
     int64_t created_ms, revoked_ms, last_used_ms;
 } fsv_token_row;
 
+/* A record id and one field's value (prefix_values). */
+typedef struct fsv_rec_value {
+    char *rid;
+    char *value;
+} fsv_rec_value;
+void fsv_rec_values_free(fsv_rec_value *v, size_t n);
+
 typedef struct fsv_store_backend {
     const char *scheme;     /* the URL scheme: "sqlite" for sqlite:PATH */
     /* where: the URL after "scheme:".  On failure err has the reason. */
@@ -69,7 +76,11 @@ typedef struct fsv_store_backend {
     int (*field_value)(fsv_store *s, const char *tbl, const char *rid, const char *field, char **value);
     int (*changes_after)(fsv_store *s, int64_t after, int limit, const char *exclude_device, fsv_row_filter filter, void *ud, fdsp_change **out, size_t *n, int64_t *last, int *more);
     int (*record_info)(fsv_store *s, const char *tbl, const char *rid, char **customer, char **creator);
-    int (*shared_users)(fsv_store *s, const char *customer, char ***users, size_t *n);
+    /* Every record of table tbl whose id starts with prefix (non-empty), in
+    ** id order: its id and the value of its field `field` (NULL if it has
+    ** none or it holds null).  Free with fsv_rec_values_free. */
+    int (*prefix_values)(fsv_store *s, const char *tbl, const char *prefix,
+                         const char *field, fsv_rec_value **out, size_t *n);
     int (*user_add)(fsv_store *s, const char *name, const char *role, const char *team);
     int (*user_get)(fsv_store *s, const char *name, fsv_user *u);
     int (*user_rows)(fsv_store *s, fsv_user_row **out, size_t *n);

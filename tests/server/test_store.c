@@ -890,9 +890,28 @@ static void test_share_meaning(void **state)
     merge(f->s, "share", "c1:bob", "deleted", "0", "d1", 2, 2, "alice", NULL);
     assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
     assert_int_equal(shared, 1);
-    merge(f->s, "share", "c1:bob", "deleted", "1", "d1", 3, 3, "alice", NULL);
+    /* The one-scan list agrees; a customer whose id is a prefix of
+    ** another's ("c1" and "c10") keeps its own shares. */
+    merge(f->s, "share", "c1:carol", "customer", "c1", "d1", 4, 4, "alice", NULL);
+    merge(f->s, "share", "c10:dave", "customer", "c10", "d1", 5, 5, "alice",
+          NULL);
+    char **users = NULL;
+    size_t n = 0;
+    assert_int_equal(fsv_store_shared_users(f->s, "c1", &users, &n), FSV_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(users[0], "bob");
+    assert_string_equal(users[1], "carol");
+    for (size_t i = 0; i < n; i++)
+        free(users[i]);
+    free(users);
+    merge(f->s, "share", "c1:bob", "deleted", "1", "d1", 6, 6, "alice", NULL);
     assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
     assert_int_equal(shared, 0);
+    assert_int_equal(fsv_store_shared_users(f->s, "c1", &users, &n), FSV_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(users[0], "carol");
+    free(users[0]);
+    free(users);
 }
 
 int main(void)

@@ -84,7 +84,7 @@ enum {
     ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
     ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_KEYS,
     ST_HIST_ROW,
-    ST_SHARE_USERS, ST_HIST_COUNT,
+    ST_PREFIX_VALUES, ST_HIST_COUNT,
     ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
     ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
     ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST_TOKEN_LIVE, ST_VISEV_ADD,
@@ -126,8 +126,8 @@ static const char *const stmt_sql[ST__COUNT] = {
                     " server_ms FROM history WHERE seq = ?1",
     /* Every share record of a customer: rids "CUSTOMER:..." are exactly
     ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
-    [ST_SHARE_USERS] = "SELECT rid, field, value FROM reg WHERE tbl='share'"
-                       " AND rid >= ?1 AND rid < ?2 ORDER BY rid",
+    [ST_PREFIX_VALUES] = "SELECT rid, field, value FROM reg WHERE tbl=?1"
+                         " AND rid >= ?2 AND rid < ?3 ORDER BY rid",
     [ST_HIST_COUNT] = "SELECT count(*) FROM history",
     [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
@@ -1216,87 +1216,72 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
     return FSV_OK;
 }
 
-int fsv_sqlite_shared_users(fsv_store *s, const char *customer, char ***users,
-                           size_t *n)
+int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl,
+                             const char *prefix, const char *field,
+                             fsv_rec_value **out, size_t *n)
 {
-    *users = NULL;
+    *out = NULL;
     *n = 0;
-    size_t len = strlen(customer);
-    char *lo = malloc(len + 2), *hi = malloc(len + 2);
-    sqlite3_stmt *st = lo && hi ? stmt(s, ST_SHARE_USERS) : NULL;
+    size_t len = strlen(prefix);
+    if (!len || (unsigned char)prefix[len - 1] == 0xff)
+        return seterr(s, FSV_INVALID, "store: record prefix \"%s\" cannot"
+                      " bound a range", prefix);
+    /* The ids starting with prefix are exactly those from prefix up to
+    ** (not including) prefix with its last byte raised by one. */
+    char *hi = strdup(prefix);
+    sqlite3_stmt *st = hi ? stmt(s, ST_PREFIX_VALUES) : NULL;
     if (!st) {
-        free(lo);
         free(hi);
-        return lo && hi ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+        return hi ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
     }
-    memcpy(lo, customer, len);
-    memcpy(hi, customer, len);
-    lo[len] = ':';
-    hi[len] = ';';
-    lo[len + 1] = hi[len + 1] = '\0';
-    bind_static(st, 1, lo);
-    bind_static(st, 2, hi);
-    char **v = NULL;
+    hi[len - 1]++;
+    bind_static(st, 1, tbl);
+    bind_static(st, 2, prefix);
+    bind_static(st, 3, hi);
+    fsv_rec_value *v = NULL;
     size_t got = 0, cap = 0;
-    char *cur = NULL;           /* rid of the share being read */
-    int deleted = 0, rc = FSV_OK, step;
-    for (;;) {
-        step = sqlite3_step(st);
-        const char *rid = step == SQLITE_ROW
-                              ? (const char *)sqlite3_column_text(st, 0) : NULL;
-        /* A share ends where the next rid starts (or the rows end): it
-        ** counts unless its deleted field says "1" (fsv_store_is_shared). */
-        if (cur && (!rid || strcmp(rid, cur) != 0)) {
-            if (!deleted) {
-                if (got == cap) {
-                    size_t ncap = cap ? cap * 2 : 8;
-                    char **p = realloc(v, ncap * sizeof *p);
-                    if (!p) {
-                        rc = seterr(s, FSV_NOMEM, "out of memory");
-                        break;
-                    }
-                    v = p;
-                    cap = ncap;
-                }
-                char *u = strdup(cur + len + 1);
-                if (!u) {
+    int rc = FSV_OK, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *rid = (const char *)sqlite3_column_text(st, 0);
+        const char *f = (const char *)sqlite3_column_text(st, 1);
+        const char *value = (const char *)sqlite3_column_text(st, 2);
+        if (!rid)
+            continue;
+        /* A record's rows are consecutive (ORDER BY rid): a new rid starts
+        ** a new element. */
+        if (!got || strcmp(v[got - 1].rid, rid) != 0) {
+            if (got == cap) {
+                size_t ncap = cap ? cap * 2 : 8;
+                fsv_rec_value *p = realloc(v, ncap * sizeof *p);
+                if (!p) {
                     rc = seterr(s, FSV_NOMEM, "out of memory");
                     break;
                 }
-                v[got++] = u;
+                v = p;
+                cap = ncap;
             }
-            free(cur);
-            cur = NULL;
-        }
-        if (step != SQLITE_ROW)
-            break;
-        if (!rid)
-            continue;
-        if (!cur) {
-            if (!(cur = strdup(rid))) {
+            v[got].value = NULL;
+            if (!(v[got].rid = strdup(rid))) {
                 rc = seterr(s, FSV_NOMEM, "out of memory");
                 break;
             }
-            deleted = 0;
+            got++;
         }
-        const char *field = (const char *)sqlite3_column_text(st, 1);
-        const char *value = (const char *)sqlite3_column_text(st, 2);
-        if (field && strcmp(field, "deleted") == 0)
-            deleted = value && strcmp(value, "1") == 0;
+        if (f && strcmp(f, field) == 0 && value && !v[got - 1].value &&
+            !(v[got - 1].value = strdup(value))) {
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+            break;
+        }
     }
     if (rc == FSV_OK && step != SQLITE_DONE)
-        rc = dberr(s, "share list");
+        rc = dberr(s, "records by prefix");
     sqlite3_reset(st);
-    free(cur);
-    free(lo);
     free(hi);
     if (rc != FSV_OK) {
-        for (size_t i = 0; i < got; i++)
-            free(v[i]);
-        free(v);
+        fsv_rec_values_free(v, got);
         return rc;
     }
-    *users = v;
+    *out = v;
     *n = got;
     return FSV_OK;
 }
@@ -1698,7 +1683,7 @@ const fsv_store_backend fsv_store_sqlite = {
     .field_value = fsv_sqlite_field_value,
     .changes_after = fsv_sqlite_changes_after,
     .record_info = fsv_sqlite_record_info,
-    .shared_users = fsv_sqlite_shared_users,
+    .prefix_values = fsv_sqlite_prefix_values,
     .user_add = fsv_sqlite_user_add,
     .user_get = fsv_sqlite_user_get,
     .user_rows = fsv_sqlite_user_rows,

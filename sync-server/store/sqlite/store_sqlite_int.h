@@ -60,7 +60,8 @@ int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid, const
 int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid, const char *field, char **value);
 int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit, const char *exclude_device, fsv_row_filter filter, void *ud, fdsp_change **out, size_t *n, int64_t *last, int *more);
 int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid, char **customer, char **creator);
-int fsv_sqlite_shared_users(fsv_store *s, const char *customer, char ***users, size_t *n);
+int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl, const char *prefix,
+                             const char *field, fsv_rec_value **out, size_t *n);
 int fsv_sqlite_user_add(fsv_store *s, const char *name, const char *role, const char *team);
 int fsv_sqlite_user_get(fsv_store *s, const char *name, fsv_user *u);
 int fsv_sqlite_user_rows(fsv_store *s, fsv_user_row **out, size_t *n);
