@@ -351,6 +351,24 @@ static int list_json(fsv_store *s, int rc, void *rows, size_t n,
     return rc;
 }
 
+static json_t *device_json(const void *rows, size_t i)
+{
+    const fsv_device_row *r = (const fsv_device_row *)rows + i;
+    return json_pack("{s:s, s:s, s:I}", "device", r->device, "user", r->user,
+                     "last_sync_ms", (json_int_t)r->last_sync_ms);
+}
+
+int fsv_store_api_devices(fsv_store *s, json_t **out)
+{
+    *out = NULL;
+    unsigned gen = s->msg_gen;
+    fsv_device_row *r = NULL;
+    size_t n = 0;
+    int rc = s->be->device_rows(s, &r, &n);
+    return finish(s, gen, list_json(s, rc, r, n, device_json, out),
+                  "list devices");
+}
+
 int fsv_store_user_list(fsv_store *s, json_t **out)
 {
     *out = NULL;
@@ -446,10 +464,6 @@ int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k, fds
     CALL(s, "change by counter", s->be->change_by_counter(s, device, k, out));
 }
 
-int fsv_store_api_devices(fsv_store *s, json_t **out)
-{
-    CALL(s, "api devices", s->be->api_devices(s, out));
-}
 
 int fsv_store_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u)
 {

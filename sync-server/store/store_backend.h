@@ -47,6 +47,12 @@ typedef struct fsv_token_row {
     char user[FSV_NAME_MAX + 1];
     int64_t created_ms, revoked_ms, last_used_ms;
 } fsv_token_row;
+/* Devices that synced, newest first (then by id); 0 if never. */
+typedef struct fsv_device_row {
+    char device[FDSP_MAX_ID + 1];
+    char user[FSV_NAME_MAX + 1];
+    int64_t last_sync_ms;
+} fsv_device_row;
 
 /* A record id and one field's value (prefix_values). */
 typedef struct fsv_rec_value {
@@ -99,7 +105,7 @@ typedef struct fsv_store_backend {
     int (*device_get)(fsv_store *s, const char *device, char *user, int64_t *counter);
     int (*device_accept)(fsv_store *s, const char *device, const char *user, int64_t counter);
     int (*change_by_counter)(fsv_store *s, const char *device, int64_t k, fdsp_change *out);
-    int (*api_devices)(fsv_store *s, json_t **out);
+    int (*device_rows)(fsv_store *s, fsv_device_row **out, size_t *n);
     int (*api_token_check)(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u);
     int (*api_register)(fsv_store *s, const char *tbl, const char *rid, const char *field, fds_register *out);
     int (*sum_keys)(fsv_store *s, fsv_sum_key **out, size_t *n);

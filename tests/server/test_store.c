@@ -872,6 +872,21 @@ static void test_list_shapes(void **state)
     assert_int_equal(json_object_size(t0), 5);
     json_decref(users);
     json_decref(toks);
+    /* Devices: newest sync first. */
+    json_t *devs = NULL;
+    assert_int_equal(fsv_store_device_seen(f->s, "dA", "zoe", id, 1000, 0),
+                     FSV_OK);
+    assert_int_equal(fsv_store_device_seen(f->s, "dB", "al", id, 2000, 0),
+                     FSV_OK);
+    assert_int_equal(fsv_store_api_devices(f->s, &devs), FSV_OK);
+    assert_int_equal(json_array_size(devs), 2);
+    json_t *d0 = json_array_get(devs, 0);
+    assert_string_equal(json_string_value(json_object_get(d0, "device")), "dB");
+    assert_string_equal(json_string_value(json_object_get(d0, "user")), "al");
+    assert_int_equal(json_integer_value(json_object_get(d0, "last_sync_ms")),
+                     2000);
+    assert_int_equal(json_object_size(d0), 3);
+    json_decref(devs);
 }
 
 /* A share record gives sight while it lives; deleted "1" ends it, any

@@ -19,41 +19,47 @@ static sqlite3 *db_of(fsv_store *s)
     return fsv__store_sqlite_db(s);
 }
 
-int fsv_sqlite_api_devices(fsv_store *s, json_t **out)
+int fsv_sqlite_device_rows(fsv_store *s, fsv_device_row **out, size_t *n)
 {
     static const char sql[] =
         "SELECT device, user, COALESCE(last_sync_ms, 0) FROM devices"
         " ORDER BY COALESCE(last_sync_ms, 0) DESC, device";
     sqlite3_stmt *st = NULL;
     *out = NULL;
-    json_t *arr = json_array();
-    if (!arr)
-        return fsv__store_msg(s, FSV_NOMEM, "out of memory");
-    if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK) {
-        json_decref(arr);
+    *n = 0;
+    if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK)
         return fsv__store_dberr(s, "list devices");
-    }
+    fsv_device_row *v = NULL;
+    size_t got = 0, cap = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (got == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            fsv_device_row *p = realloc(v, ncap * sizeof *p);
+            if (!p) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            v = p;
+            cap = ncap;
+        }
         const char *dev = (const char *)sqlite3_column_text(st, 0);
         const char *user = (const char *)sqlite3_column_text(st, 1);
-        json_t *o = json_pack("{s:s, s:s, s:I}", "device", dev ? dev : "",
-                              "user", user ? user : "", "last_sync_ms",
-                              (json_int_t)sqlite3_column_int64(st, 2));
-        if (!o || json_array_append_new(arr, o) != 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
+        fsv_device_row *r = &v[got++];
+        snprintf(r->device, sizeof r->device, "%s", dev ? dev : "");
+        snprintf(r->user, sizeof r->user, "%s", user ? user : "");
+        r->last_sync_ms = sqlite3_column_int64(st, 2);
     }
     if (rc != SQLITE_DONE) {
-        json_decref(arr);
+        free(v);
         rc = rc == SQLITE_NOMEM ? fsv__store_msg(s, FSV_NOMEM, "out of memory")
                                 : fsv__store_dberr(s, "list devices");
         sqlite3_finalize(st);
         return rc;
     }
     sqlite3_finalize(st);
-    *out = arr;
+    *out = v;
+    *n = got;
     return FSV_OK;
 }
 

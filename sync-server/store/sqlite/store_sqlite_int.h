@@ -80,7 +80,7 @@ int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1], int64_t *ep
 int fsv_sqlite_device_get(fsv_store *s, const char *device, char *user, int64_t *counter);
 int fsv_sqlite_device_accept(fsv_store *s, const char *device, const char *user, int64_t counter);
 int fsv_sqlite_change_by_counter(fsv_store *s, const char *device, int64_t k, fdsp_change *out);
-int fsv_sqlite_api_devices(fsv_store *s, json_t **out);
+int fsv_sqlite_device_rows(fsv_store *s, fsv_device_row **out, size_t *n);
 int fsv_sqlite_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u);
 int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid, const char *field, fds_register *out);
 int fsv_sqlite_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
