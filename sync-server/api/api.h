@@ -121,11 +121,15 @@ void fsv_resp_header(fsv_resp *r, const char *name, const char *value);
 void fsv_resp_clear(fsv_resp *r);
 
 /* ---- Authentication (http_auth.c) ------------------------------------------ */
-/* Who is calling: bearer token first, else the fs_session cookie.  0 with
-** *u filled; else resp holds the 401/500 and -1 is returned. */
+/* Who is calling: bearer token first, else the fs_session cookie.  FSV_OK
+** with *u filled; else resp holds the 401 (429 for an address the limiter
+** blocked) and the code is returned: FSV_NOTFOUND / FSV_INVALID for
+** refused credentials, the store's code for a failure. */
 int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u,
                     fsv_resp *resp);
-/* Same for a /live upgrade, from the raw header values; 0 ok, -1 refused. */
+/* Same for a /live upgrade, from the raw header values, without writing a
+** response or counting failures: FSV_OK, FSV_NOTFOUND (unknown, revoked or
+** no session), FSV_INVALID (not a bearer token) or the store's code. */
 int fsv_auth_headers(fsv_api *api, const char *auth, const char *cookie,
                      fsv_user *u);
 /* Without touching the store: 0 if the cookie no longer names a login

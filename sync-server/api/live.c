@@ -88,7 +88,7 @@ static void tick(lws_sorted_usec_list_t *sul)
         for (fsv_live *l = api->live; l; l = l->next) {
             fsv_user u;
             if (!l->bye_pending &&
-                (changed ? fsv_auth_headers(api, l->auth, l->cookie, &u) != 0
+                (changed ? fsv_auth_headers(api, l->auth, l->cookie, &u) != FSV_OK
                          : !fsv_auth_known(api, l->auth, l->cookie))) {
                 l->bye_pending = 1;
                 snprintf(l->bye, sizeof l->bye, "session expired or token revoked");
@@ -164,7 +164,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE) > 0 &&
             lws_hdr_copy(wsi, l->cookie, sizeof l->cookie, WSI_TOKEN_HTTP_COOKIE) < 0)
             l->cookie[0] = '\0';
-        if (fsv_auth_headers(api, l->auth, l->cookie, &l->user) != 0) {
+        if (fsv_auth_headers(api, l->auth, l->cookie, &l->user) != FSV_OK) {
             fsv_warn("refused /live from %s: not signed in", peer);
             lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "sign in first");
             return -1;

@@ -60,7 +60,7 @@ static int auth_hash(fsv_store *st, const unsigned char hash[FSV_TOKEN_HASH],
 static int bearer(const char *auth, unsigned char hash[FSV_TOKEN_HASH])
 {
     if (strncasecmp(auth, "Bearer ", 7) != 0)
-        return -1;
+        return FSV_INVALID;
     return fsv_token_hash(auth + 7, hash);
 }
 
@@ -122,14 +122,13 @@ int fsv_auth_headers(fsv_api *api, const char *auth, const char *cookie,
 {
     unsigned char hash[FSV_TOKEN_HASH];
     if (auth && auth[0]) {
-        if (bearer(auth, hash) != 0)
-            return -1;
-        return check_hash(api->srv->store, hash, u) == FSV_OK ? 0 : -1;
+        int rc = bearer(auth, hash);
+        return rc == FSV_OK ? check_hash(api->srv->store, hash, u) : rc;
     }
     struct fsv_websess *w = cookie ? find_session(api, cookie) : NULL;
     if (!w)
-        return -1;
-    return check_hash(api->srv->store, w->token_hash, u) == FSV_OK ? 0 : -1;
+        return FSV_NOTFOUND;
+    return check_hash(api->srv->store, w->token_hash, u);
 }
 
 int fsv_auth_known(fsv_api *api, const char *auth, const char *cookie)
@@ -165,11 +164,13 @@ int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u, fsv_resp *resp)
     if (q->auth[0] && auth_blocked(api, q->peer)) {
         fsv_resp_error(resp, 429, "too many failed authentications from %s:"
                        " wait a minute", q->peer);
-        return -1;
+        return FSV_INVALID;
     }
-    if (fsv_auth_headers(api, q->auth, q->cookie, u) == 0)
-        return 0;
-    if (q->auth[0])
+    int rc = fsv_auth_headers(api, q->auth, q->cookie, u);
+    if (rc == FSV_OK)
+        return FSV_OK;
+    /* Only a token the server refused counts, not a store failure. */
+    if (q->auth[0] && (rc == FSV_NOTFOUND || rc == FSV_INVALID))
         auth_failed(api, q->peer, "bearer token");
     if (q->auth[0])
         fsv_resp_error(resp, 401, "unknown or revoked token");
@@ -177,7 +178,7 @@ int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u, fsv_resp *resp)
         fsv_resp_error(resp, 401, "the session has expired or is unknown: sign in again");
     else
         fsv_resp_error(resp, 401, "sign in first: send Authorization: Bearer TOKEN or the fs_session cookie");
-    return -1;
+    return rc;
 }
 
 static json_t *me_json(const fsv_user *u)
@@ -189,7 +190,7 @@ static json_t *me_json(const fsv_user *u)
 void fsv_api_me(fsv_api *api, const fsv_req *q, fsv_resp *resp)
 {
     fsv_user u;
-    if (fsv_auth_caller(api, q, &u, resp) == 0)
+    if (fsv_auth_caller(api, q, &u, resp) == FSV_OK)
         fsv_resp_json(resp, 200, me_json(&u));
 }
 
@@ -216,7 +217,7 @@ void fsv_api_login(fsv_api *api, const fsv_req *q, fsv_resp *resp)
     }
     unsigned char hash[FSV_TOKEN_HASH];
     fsv_user u;
-    int rc = fsv_token_hash(json_string_value(tok), hash) == 0
+    int rc = fsv_token_hash(json_string_value(tok), hash) == FSV_OK
                  ? auth_hash(api->srv->store, hash, &u) : FSV_NOTFOUND;
     json_decref(body);
     if (rc != FSV_OK) {

@@ -28,7 +28,7 @@ static int fail(char *err, size_t errlen, const char *what)
         ERR_error_string_n(e, ossl, sizeof ossl);
     snprintf(err, errlen, "%s%s%s", what, ossl[0] ? ": " : "", ossl);
     ERR_clear_error();
-    return -1;
+    return FSV_ERROR;
 }
 
 static EVP_PKEY *new_key(void)
@@ -41,14 +41,14 @@ static int set_serial(X509 *x)
 {
     unsigned char buf[20];
     if (RAND_bytes(buf, sizeof buf) != 1)
-        return -1;
+        return FSV_ERROR;
     buf[0] &= 0x7f;
     BIGNUM *bn = BN_bin2bn(buf, sizeof buf, NULL);
     if (!bn)
-        return -1;
+        return FSV_ERROR;
     ASN1_INTEGER *ai = BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
     BN_free(bn);
-    return ai ? 0 : -1;
+    return ai ? FSV_OK : FSV_ERROR;
 }
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
@@ -58,10 +58,10 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
     X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
     if (!ex)
-        return -1;
+        return FSV_ERROR;
     int ok = X509_add_ext(cert, ex, -1);
     X509_EXTENSION_free(ex);
-    return ok == 1 ? 0 : -1;
+    return ok == 1 ? FSV_OK : FSV_ERROR;
 }
 
 static X509 *new_cert(EVP_PKEY *key, const char *cn, long days)
@@ -70,7 +70,7 @@ static X509 *new_cert(EVP_PKEY *key, const char *cn, long days)
     if (!x)
         return NULL;
     X509_NAME *name = X509_get_subject_name(x);
-    if (X509_set_version(x, 2) != 1 || set_serial(x) != 0 ||
+    if (X509_set_version(x, 2) != 1 || set_serial(x) != FSV_OK ||
         !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
         !X509_gmtime_adj(X509_getm_notAfter(x), days * 24L * 3600L) ||
         X509_set_pubkey(x, key) != 1 ||
@@ -91,13 +91,13 @@ static int san_append(char *buf, size_t cap, const char *name)
     unsigned char tmp[16];
     const char *kind = "DNS";
     if (!name[0] || strpbrk(name, ",\n\r") != NULL)
-        return -1;
+        return FSV_ERROR;
     if (inet_pton(AF_INET, name, tmp) == 1 || inet_pton(AF_INET6, name, tmp) == 1)
         kind = "IP";
     size_t used = strlen(buf);
     int n = snprintf(buf + used, cap - used, "%s%s:%s", used ? "," : "", kind,
                      name);
-    return (n < 0 || (size_t)n >= cap - used) ? -1 : 0;
+    return (n < 0 || (size_t)n >= cap - used) ? FSV_INVALID : FSV_OK;
 }
 
 /* Write a PEM file with the given mode, replacing any existing one. */
@@ -110,14 +110,14 @@ static int write_pem(const char *dir, const char *file, mode_t mode,
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        return -1;
+        return FSV_ERROR;
     }
     fchmod(fd, mode); /* umask must not widen or narrow what we chose */
     FILE *f = fdopen(fd, "w");
     if (!f) {
         close(fd);
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
-        return -1;
+        return FSV_ERROR;
     }
     int ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
                  : PEM_write_X509(f, cert);
@@ -127,9 +127,9 @@ static int write_pem(const char *dir, const char *file, mode_t mode,
         ok = 0;
     if (ok != 1) {
         snprintf(err, errlen, "cannot write %s", path);
-        return -1;
+        return FSV_ERROR;
     }
-    return 0;
+    return FSV_OK;
 }
 
 int fsv_pki_create(const char *dir, const char *const *sans, size_t n_sans,
@@ -137,7 +137,7 @@ int fsv_pki_create(const char *dir, const char *const *sans, size_t n_sans,
 {
     EVP_PKEY *ca_key = NULL, *srv_key = NULL;
     X509 *ca = NULL, *srv = NULL;
-    int rc = -1;
+    int rc = FSV_ERROR;
     char san[4096] = "";
 
     ca_key = new_key();
@@ -159,7 +159,7 @@ int fsv_pki_create(const char *dir, const char *const *sans, size_t n_sans,
     }
 
     for (size_t i = 0; i < n_sans; i++) {
-        if (san_append(san, sizeof san, sans[i]) != 0) {
+        if (san_append(san, sizeof san, sans[i]) != FSV_OK) {
             snprintf(err, errlen, "bad or too many subject names (at \"%s\")",
                      sans[i]);
             goto out;
@@ -183,7 +183,7 @@ int fsv_pki_create(const char *dir, const char *const *sans, size_t n_sans,
         write_pem(dir, "server.key", 0600, srv_key, NULL, err, errlen) ||
         write_pem(dir, "server.pem", 0600, NULL, srv, err, errlen))
         goto out;
-    rc = 0;
+    rc = FSV_OK;
 out:
     X509_free(ca);
     X509_free(srv);
@@ -198,13 +198,13 @@ int fsv_pki_check_key_mode(const char *path, char *err, size_t errlen)
     if (stat(path, &st) != 0) {
         snprintf(err, errlen, "cannot read private key %s: %s", path,
                  strerror(errno));
-        return -1;
+        return FSV_ERROR;
     }
     if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         snprintf(err, errlen,
                  "private key %s is accessible by group or others (mode %03o);"
                  " run: chmod 600 %s", path, (unsigned)(st.st_mode & 0777), path);
-        return -1;
+        return FSV_ERROR;
     }
-    return 0;
+    return FSV_OK;
 }

@@ -10,15 +10,18 @@
 
 #include <stddef.h>
 
+#include "errors.h"
+
 /* Create ca.pem/ca.key and server.pem/server.key under dir.  sans: DNS
 ** names or IP literals (IPv4/IPv6), n_sans of them; duplicates are fine.
 ** Existing files are overwritten only via the caller's choice (init checks
-** first).  0 on success, -1 with a message in err. */
+** first).  FSV_OK, or FSV_ERROR with a message in err. */
 int fsv_pki_create(const char *dir, const char *const *sans, size_t n_sans,
                    char *err, size_t errlen);
 
-/* 0 if the file at path exists and is readable by its owner only (no group
-** or other permission bits), -1 otherwise with a message in err. */
+/* FSV_OK if the file at path exists and is readable by its owner only (no
+** group or other permission bits), FSV_ERROR otherwise with a message in
+** err. */
 int fsv_pki_check_key_mode(const char *path, char *err, size_t errlen);
 
 #endif /* FSV_PKI_H */

@@ -23,8 +23,8 @@ static int sha256(const void *data, size_t len, unsigned char out[FSV_TOKEN_HASH
     unsigned int n = 0;
     if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 ||
         n != FSV_TOKEN_HASH)
-        return -1;
-    return 0;
+        return FSV_ERROR;
+    return FSV_OK;
 }
 
 int fsv_token_new(char *token, unsigned char hash[FSV_TOKEN_HASH], char *id)
@@ -32,7 +32,7 @@ int fsv_token_new(char *token, unsigned char hash[FSV_TOKEN_HASH], char *id)
     unsigned char raw[FSV_TOKEN_BYTES], rid[8];
 
     if (RAND_bytes(raw, sizeof raw) != 1 || RAND_bytes(rid, sizeof rid) != 1)
-        return -1;
+        return FSV_ERROR;
     memcpy(token, FSV_TOKEN_PREFIX, 3);
     hex(raw, sizeof raw, token + 3);
     memcpy(id, "tk_", 3);
@@ -45,11 +45,11 @@ int fsv_token_hash(const char *token, unsigned char hash[FSV_TOKEN_HASH])
 {
     if (!token || strlen(token) != FSV_TOKEN_LEN ||
         strncmp(token, FSV_TOKEN_PREFIX, 3) != 0)
-        return -1;
+        return FSV_INVALID;
     for (size_t i = 3; i < FSV_TOKEN_LEN; i++) {
         char c = token[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return -1;
+            return FSV_INVALID;
     }
     return sha256(token, FSV_TOKEN_LEN, hash);
 }

@@ -8,6 +8,8 @@
 #ifndef FSV_TOKEN_H
 #define FSV_TOKEN_H
 
+#include "errors.h"
+
 #include <stddef.h>
 
 #define FSV_TOKEN_PREFIX   "fs_"
@@ -17,13 +19,13 @@
 #define FSV_TOKEN_ID_LEN   (3 + 16)
 
 /* New token text into token[FSV_TOKEN_LEN + 1], its hash into hash, and a
-** new token id into id[FSV_TOKEN_ID_LEN + 1].  0 on success, -1 if the
-** CSPRNG failed. */
+** new token id into id[FSV_TOKEN_ID_LEN + 1].  FSV_OK, or FSV_ERROR if the
+** CSPRNG (or the digest) failed. */
 int fsv_token_new(char *token, unsigned char hash[FSV_TOKEN_HASH], char *id);
 
-/* Hash of a presented token.  -1 if it is not of the token shape (wrong
-** prefix/length/characters): such a token can never match, and refusing it
-** early keeps junk out of the lookup. */
+/* Hash of a presented token.  FSV_OK; FSV_INVALID if it is not of the
+** token shape (wrong prefix/length/characters): such a token can never
+** match, and refusing it early keeps junk out of the lookup. */
 int fsv_token_hash(const char *token, unsigned char hash[FSV_TOKEN_HASH]);
 
 /* Constant-time equality of two hashes (CRYPTO_memcmp). */

@@ -69,7 +69,7 @@ int fsv_issue_token(fsv_store *s, const char *user, const char *role,
 {
     char token[FSV_TOKEN_LEN + 1], id[FSV_TOKEN_ID_LEN + 1];
     unsigned char hash[FSV_TOKEN_HASH];
-    if (fsv_token_new(token, hash, id) != 0) {
+    if (fsv_token_new(token, hash, id) != FSV_OK) {
         fsv_fail("cannot generate a token: the random generator failed");
         return FSV_EXIT_FAIL;
     }

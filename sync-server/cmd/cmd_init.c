@@ -122,7 +122,7 @@ int fsv_cmd_init(int argc, char **argv)
 
     char err[1024], path[4096];
     if (!have_pki) {
-        if (fsv_pki_create(data, sans, n_sans, err, sizeof err) != 0) {
+        if (fsv_pki_create(data, sans, n_sans, err, sizeof err) != FSV_OK) {
             fsv_fail("%s", err);
             return FSV_EXIT_FAIL;
         }

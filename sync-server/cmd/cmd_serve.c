@@ -151,7 +151,7 @@ int fsv_cmd_serve(int argc, char **argv)
         cert = cert_path;
         key = key_path;
     }
-    if (fsv_pki_check_key_mode(key, err, sizeof err) != 0) {
+    if (fsv_pki_check_key_mode(key, err, sizeof err) != FSV_OK) {
         fsv_fail("%s", err);
         return FSV_EXIT_FAIL;
     }

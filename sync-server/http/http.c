@@ -232,7 +232,7 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
         return;
     }
     fsv_user u;
-    if (fsv_auth_caller(api, q, &u, r) != 0)
+    if (fsv_auth_caller(api, q, &u, r) != FSV_OK)
         return;
     if (strcmp(p, "/api/me") == 0)
         fsv_api_me(api, q, r);

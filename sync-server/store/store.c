@@ -21,19 +21,6 @@ static const fsv_store_backend *const backends[] = {
 /* Known schemes whose backend is not built yet, for a clear message. */
 static const char *const planned[] = { "postgresql", "postgres" };
 
-const char *fsv_errstr(int rc)
-{
-    switch (rc) {
-    case FSV_OK:       return "ok";
-    case FSV_ERROR:    return "storage failure";
-    case FSV_NOTFOUND: return "not found";
-    case FSV_EXISTS:   return "already exists";
-    case FSV_NOMEM:    return "out of memory";
-    case FSV_INVALID:  return "invalid argument";
-    case FSV_BUSY:     return "busy (another writer): try again";
-    default:           return "unknown error";
-    }
-}
 
 int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
 {

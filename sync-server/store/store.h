@@ -51,19 +51,7 @@
 #include "fieldsync.h"
 #include "token.h"
 
-enum {
-    FSV_OK = 0,
-    FSV_ERROR = 1,      /* storage failure (message has the details) */
-    FSV_NOTFOUND,       /* no such user/token/record */
-    FSV_EXISTS,         /* user already exists / store already initialised */
-    FSV_NOMEM,
-    FSV_INVALID,        /* bad argument (e.g. unknown role) */
-    FSV_BUSY            /* conflicting writer: roll back, retry the whole
-                        ** transaction (the only retryable code) */
-};
-
-/* The text of an FSV_* code ("not found", ...); never NULL. */
-const char *fsv_errstr(int rc);
+#include "errors.h"        /* FSV_OK, FSV_* codes, fsv_errstr */
 
 #define FSV_NAME_MAX 64         /* user, team and role names */
 

@@ -329,7 +329,7 @@ static int authenticate(struct lws *wsi, fsv_conn *s, fsv_server *srv)
     const char *tok = NULL;
     if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0)
         tok = hdr + 7;
-    if (!tok || fsv_token_hash(tok, hash) != 0) {
+    if (!tok || fsv_token_hash(tok, hash) != FSV_OK) {
         auth_failed(srv, s, tok ? "malformed token" : "no bearer token");
         return 401;
     }

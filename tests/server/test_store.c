@@ -298,7 +298,7 @@ static void test_tokens(void **state)
     assert_string_equal(u.team, "north");
     assert_string_equal(id2, id);
     /* Not a token shape; a different token. */
-    assert_int_equal(fsv_token_hash("fs_xyz", h2), -1);
+    assert_int_equal(fsv_token_hash("fs_xyz", h2), FSV_INVALID);
     tok[10] = tok[10] == 'a' ? 'b' : 'a';
     assert_int_equal(fsv_token_hash(tok, h2), 0);
     assert_int_equal(fsv_store_token_auth(f->s, h2, &u, id2), FSV_NOTFOUND);
