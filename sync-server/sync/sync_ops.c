@@ -162,36 +162,41 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
 ** (assign) or any field of a share record ("CUSTOMER:USER").  The customer
 ** goes into cust[FDSP_MAX_ID + 1]; *user is who may lose sight by it (the
 ** owner before the change, or the user shared with; malloc'd).  Call before
-** c is merged.  1 yes, 0 no, <0 store error. */
+** c is merged.  FSV_OK with *changes 1 (yes) or 0, or the store's code. */
 static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
-                      char **user)
+                      char **user, int *changes)
 {
     *user = NULL;
+    *changes = 0;
     if (strcmp(c->table, "customer") == 0 && strcmp(c->field, "owner") == 0) {
         if (strlen(c->record) > FDSP_MAX_ID)
-            return 0;
+            return FSV_OK;
         strcpy(cust, c->record);
-        if (fsv_vis_owner(st, cust, user) != FSV_OK)
-            return -1;
+        int rc = fsv_vis_owner(st, cust, user);
+        if (rc != FSV_OK)
+            return rc;
         /* A new customer (no owner yet: all its rows lie after everyone's
         ** cursor) or an owner re-stated changes nobody's view. */
         if (!*user || (c->value && strcmp(*user, c->value) == 0)) {
             free(*user);
             *user = NULL;
-            return 0;
+            return FSV_OK;
         }
-        return 1;
+        *changes = 1;
+        return FSV_OK;
     }
     if (strcmp(c->table, "share") != 0)
-        return 0;
+        return FSV_OK;
     const char *colon = strchr(c->record, ':');
     size_t len = colon ? (size_t)(colon - c->record) : 0;
     if (len == 0 || len > FDSP_MAX_ID)
-        return 0;
+        return FSV_OK;
     memcpy(cust, c->record, len);
     cust[len] = '\0';
-    *user = strdup(colon + 1);
-    return *user ? 1 : -1;
+    if (!(*user = strdup(colon + 1)))
+        return FSV_NOMEM;
+    *changes = 1;
+    return FSV_OK;
 }
 
 /* 1 if some other session may have to be asked whether it sees a push. */
@@ -215,12 +220,12 @@ static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
 {
     void *p = realloc(ps->v, (ps->n + 1) * sizeof *ps->v);
     if (!p)
-        return -1;
+        return FSV_NOMEM;
     ps->v = p;
     ps->v[ps->n].index = i;
     ps->v[ps->n].hlc = h;
     ps->n++;
-    return 0;
+    return FSV_OK;
 }
 
 
@@ -268,7 +273,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
             ** keeps the HLC the server stored (rule 14's stamp). */
             c->seq = 0;
             accepted++;
-            if (stored_hlc != c->hlc && push_stamp(&ps, i, stored_hlc) != 0) {
+            if (stored_hlc != c->hlc && push_stamp(&ps, i, stored_hlc) != FSV_OK) {
                 rc = FSV_NOMEM;
                 break;
             }
@@ -321,16 +326,15 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
             c->user = user;
         }
         c->server_ms = t0;
-        if (fsv_trust_clock(s->srv, c, t0) && push_stamp(&ps, i, c->hlc) != 0) {
+        if (fsv_trust_clock(s->srv, c, t0) && push_stamp(&ps, i, c->hlc) != FSV_OK) {
             rc = FSV_NOMEM;
             break;
         }
         char cust[FDSP_MAX_ID + 1], *lost = NULL;
-        int vch = vis_change(st, c, cust, &lost);
-        if (vch < 0) {
-            rc = FSV_ERROR;
+        int vch = 0;
+        rc = vis_change(st, c, cust, &lost, &vch);
+        if (rc != FSV_OK)
             break;
-        }
         int outcome;
         rc = relayed ? fsv_store_merge_relayed(st, c, s->device, &outcome)
                      : fsv_store_merge_change(st, c, &outcome);

@@ -7,6 +7,12 @@
 ** a device is not an error of the call: it is an answer (an FDSP_E_* code
 ** in an out parameter, see fsv_vis_check_write).  Commands turn codes into
 ** exit codes (cmd/cmds.h).
+**
+** Not codes, so not FSV_*: what libwebsockets' callbacks return, and the
+** per-connection handlers that run inside them (fsv_conn_*, fsv_sync_*,
+** the API's request handlers) return 0 to go on or -1 to close the
+** connection, as lws itself does; booleans (fsv_vis_sees_all, ...) return
+** 1/0 and cannot fail.
 */
 #ifndef FSV_ERRORS_H
 #define FSV_ERRORS_H
