@@ -19,8 +19,7 @@ static const fsv_store_backend *const backends[] = {
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
 /* Known schemes whose backend is not built yet, for a clear message. */
-static const char *const planned[] = { "postgresql", "postgres" };
-
+static const char *const planned[] = {"postgresql", "postgres"};
 
 int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
 {
@@ -41,9 +40,11 @@ static int finish(fsv_store *s, unsigned gen, int rc, const char *what)
         fsv__store_setmsg(s, rc, "store: %s: %s", what, fsv_errstr(rc));
     return rc;
 }
-#define CALL(s, what, expr) \
-    do { unsigned gen_ = (s)->msg_gen; \
-         return finish((s), gen_, (expr), (what)); } while (0)
+#define CALL(s, what, expr)                       \
+    do {                                          \
+        unsigned gen_ = (s)->msg_gen;             \
+        return finish((s), gen_, (expr), (what)); \
+    } while (0)
 
 /* The backend named by url's scheme, and where the rest starts. */
 static int pick(const char *url, const fsv_store_backend **be,
@@ -61,8 +62,10 @@ static int pick(const char *url, const fsv_store_backend **be,
     }
     for (size_t i = 0; colon && i < sizeof planned / sizeof planned[0]; i++) {
         if (strlen(planned[i]) == n && memcmp(planned[i], url, n) == 0) {
-            snprintf(err, errlen, "store URL %s: the %.*s backend is not built"
-                     " yet (use sqlite:PATH)", url, (int)n, url);
+            snprintf(err, errlen,
+                     "store URL %s: the %.*s backend is not built"
+                     " yet (use sqlite:PATH)",
+                     url, (int)n, url);
             return FSV_INVALID;
         }
     }
@@ -118,7 +121,7 @@ int fsv_store_backup(fsv_store *s, const char *dst, int64_t epoch,
     return rc;
 }
 
-/* ---- Backend-neutral rules ------------------------------------------------------ */
+/* ---- Backend-neutral rules --------------------------------------------- */
 
 static int valid_role(const char *role)
 {
@@ -130,11 +133,15 @@ int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
                        const char *team)
 {
     if (!name[0] || strlen(name) > FSV_NAME_MAX || strchr(name, ':'))
-        return fsv__store_setmsg(s, FSV_INVALID, "user name must be 1..%d"
-                                 " bytes without ':'", FSV_NAME_MAX);
+        return fsv__store_setmsg(s, FSV_INVALID,
+                                 "user name must be 1..%d"
+                                 " bytes without ':'",
+                                 FSV_NAME_MAX);
     if (!valid_role(role))
-        return fsv__store_setmsg(s, FSV_INVALID, "role must be rep, manager"
-                                 " or admin, not \"%s\"", role);
+        return fsv__store_setmsg(s, FSV_INVALID,
+                                 "role must be rep, manager"
+                                 " or admin, not \"%s\"",
+                                 role);
     if (team && strlen(team) > FSV_NAME_MAX)
         return fsv__store_setmsg(s, FSV_INVALID, "team name over %d bytes",
                                  FSV_NAME_MAX);
@@ -152,8 +159,8 @@ int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
         return FSV_OK; /* longer than any id the protocol admits */
     int count = 0, has_deleted = 0;
     unsigned gen = s->msg_gen;
-    int rc = s->be->field_count(s, "share", rid, "deleted", &count,
-                                &has_deleted);
+    int rc =
+        s->be->field_count(s, "share", rid, "deleted", &count, &has_deleted);
     if (rc != FSV_OK || count == 0)
         return finish(s, gen, rc, "share lookup");
     if (!has_deleted) {
@@ -220,7 +227,7 @@ int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
     return FSV_OK;
 }
 
-/* ---- Everything else: straight to the backend ------------------------------------ */
+/* ---- Everything else: straight to the backend -------------------------- */
 
 int fsv_store_begin(fsv_store *s)
 {
@@ -257,31 +264,40 @@ int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     CALL(s, "merge change", s->be->merge_change(s, c, outcome));
 }
 
-int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay, int *outcome)
+int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+                            int *outcome)
 {
     CALL(s, "merge relayed", s->be->merge_relayed(s, c, relay, outcome));
 }
 
-int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid, const char *field, int *count, int *has_field)
+int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, int *count, int *has_field)
 {
-    CALL(s, "field count", s->be->field_count(s, tbl, rid, field, count, has_field));
+    CALL(s, "field count",
+         s->be->field_count(s, tbl, rid, field, count, has_field));
 }
 
-int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid, const char *field, char **value)
+int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, char **value)
 {
     CALL(s, "field value", s->be->field_value(s, tbl, rid, field, value));
 }
 
-int fsv_store_changes_after(fsv_store *s, int64_t after, int limit, const char *exclude_device, fsv_row_filter filter, void *ud, fdsp_change **out, size_t *n, int64_t *last, int *more)
+int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
+                            const char *exclude_device, fsv_row_filter filter,
+                            void *ud, fdsp_change **out, size_t *n,
+                            int64_t *last, int *more)
 {
-    CALL(s, "changes after", s->be->changes_after(s, after, limit, exclude_device, filter, ud, out, n, last, more));
+    CALL(s, "changes after",
+         s->be->changes_after(s, after, limit, exclude_device, filter, ud, out,
+                              n, last, more));
 }
 
-int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid, char **customer, char **creator)
+int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
+                          char **customer, char **creator)
 {
     CALL(s, "record info", s->be->record_info(s, tbl, rid, customer, creator));
 }
-
 
 int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u)
 {
@@ -302,9 +318,8 @@ static json_t *user_json(const void *rows, size_t i)
 {
     const fsv_user_row *r = (const fsv_user_row *)rows + i;
     return json_pack("{s:s, s:s, s:s, s:b, s:o, s:I}", "user", r->user.name,
-                     "role", r->user.role, "team", r->user.team,
-                     "disabled", r->user.disabled,
-                     "created", time_json(r->created_ms),
+                     "role", r->user.role, "team", r->user.team, "disabled",
+                     r->user.disabled, "created", time_json(r->created_ms),
                      "tokens", (json_int_t)r->tokens);
 }
 
@@ -313,8 +328,8 @@ static json_t *token_json(const void *rows, size_t i)
     const fsv_token_row *r = (const fsv_token_row *)rows + i;
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "token_id", r->token_id,
                      "user", r->user, "created", time_json(r->created_ms),
-                     "revoked", time_json(r->revoked_ms),
-                     "last_used", time_json(r->last_used_ms));
+                     "revoked", time_json(r->revoked_ms), "last_used",
+                     time_json(r->last_used_ms));
 }
 
 /* The JSON array of n backend rows (freed here), one object each by row();
@@ -363,8 +378,7 @@ int fsv_store_user_list(fsv_store *s, json_t **out)
     fsv_user_row *r = NULL;
     size_t n = 0;
     int rc = s->be->user_rows(s, &r, &n);
-    return finish(s, gen, list_json(s, rc, r, n, user_json, out),
-                  "list users");
+    return finish(s, gen, list_json(s, rc, r, n, user_json, out), "list users");
 }
 
 int fsv_store_user_disable(fsv_store *s, const char *name)
@@ -372,12 +386,14 @@ int fsv_store_user_disable(fsv_store *s, const char *name)
     CALL(s, "user disable", s->be->user_disable(s, name));
 }
 
-int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user, const unsigned char hash[FSV_TOKEN_HASH])
+int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user,
+                        const unsigned char hash[FSV_TOKEN_HASH])
 {
     CALL(s, "token add", s->be->token_add(s, token_id, user, hash));
 }
 
-int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u, char *id)
+int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+                         fsv_user *u, char *id)
 {
     CALL(s, "token auth", s->be->token_auth(s, hash, u, id));
 }
@@ -387,7 +403,7 @@ int fsv_store_token_list(fsv_store *s, const char *user, json_t **out)
     *out = NULL;
     unsigned gen = s->msg_gen;
     fsv_user u;
-    int rc = s->be->user_get(s, user, &u);      /* no such user: FSV_NOTFOUND */
+    int rc = s->be->user_get(s, user, &u); /* no such user: FSV_NOTFOUND */
     fsv_token_row *r = NULL;
     size_t n = 0;
     if (rc == FSV_OK)
@@ -401,9 +417,11 @@ int fsv_store_token_revoke(fsv_store *s, const char *token_id)
     CALL(s, "token revoke", s->be->token_revoke(s, token_id));
 }
 
-int fsv_store_device_seen(fsv_store *s, const char *device, const char *user, const char *token_id, int64_t now_ms, int64_t head)
+int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
+                          const char *token_id, int64_t now_ms, int64_t head)
 {
-    CALL(s, "device seen", s->be->device_seen(s, device, user, token_id, now_ms, head));
+    CALL(s, "device seen",
+         s->be->device_seen(s, device, user, token_id, now_ms, head));
 }
 
 int fsv_store_token_live(fsv_store *s, const char *token_id, int *live)
@@ -416,48 +434,58 @@ int fsv_store_data_version(fsv_store *s, int64_t *version)
     CALL(s, "data version", s->be->data_version(s, version));
 }
 
-int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer, const char *user)
+int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                            const char *user)
 {
     CALL(s, "vis event add", s->be->vis_event_add(s, seq, customer, user));
 }
 
-int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto, char ***customers, char ***users, size_t *n)
+int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                         char ***customers, char ***users, size_t *n)
 {
-    CALL(s, "vis events", s->be->vis_events(s, after, upto, customers, users, n));
+    CALL(s, "vis events",
+         s->be->vis_events(s, after, upto, customers, users, n));
 }
 
-int fsv_store_customer_state(fsv_store *s, const char *customer, fdsp_change **out, size_t *n)
+int fsv_store_customer_state(fsv_store *s, const char *customer,
+                             fdsp_change **out, size_t *n)
 {
     CALL(s, "customer state", s->be->customer_state(s, customer, out, n));
 }
 
-int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1], int64_t *epoch)
+int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+                       int64_t *epoch)
 {
     CALL(s, "identity", s->be->identity(s, id, epoch));
 }
 
-int fsv_store_device_get(fsv_store *s, const char *device, char *user, int64_t *counter)
+int fsv_store_device_get(fsv_store *s, const char *device, char *user,
+                         int64_t *counter)
 {
     CALL(s, "device get", s->be->device_get(s, device, user, counter));
 }
 
-int fsv_store_device_accept(fsv_store *s, const char *device, const char *user, int64_t counter)
+int fsv_store_device_accept(fsv_store *s, const char *device, const char *user,
+                            int64_t counter)
 {
     CALL(s, "device accept", s->be->device_accept(s, device, user, counter));
 }
 
-int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k, fdsp_change *out)
+int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k,
+                                fdsp_change *out)
 {
     CALL(s, "change by counter", s->be->change_by_counter(s, device, k, out));
 }
 
-
-int fsv_store_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u)
+int fsv_store_api_token_check(fsv_store *s,
+                              const unsigned char hash[FSV_TOKEN_HASH],
+                              fsv_user *u)
 {
     CALL(s, "api token check", s->be->api_token_check(s, hash, u));
 }
 
-int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid, const char *field, fds_register *out)
+int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, fds_register *out)
 {
     CALL(s, "api register", s->be->api_register(s, tbl, rid, field, out));
 }
@@ -467,8 +495,8 @@ int fsv_store_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n)
     CALL(s, "sum keys", s->be->sum_keys(s, out, n));
 }
 
-int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid, fdsp_change **out, size_t *n)
+int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
+                           fdsp_change **out, size_t *n)
 {
     CALL(s, "record state", s->be->record_state(s, tbl, rid, out, n));
 }
-

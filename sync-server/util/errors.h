@@ -19,12 +19,12 @@
 
 enum {
     FSV_OK = 0,
-    FSV_ERROR = 1,      /* storage or system failure (message: details) */
-    FSV_NOTFOUND,       /* no such user/token/record */
-    FSV_EXISTS,         /* user already exists / store already initialised */
+    FSV_ERROR = 1, /* storage or system failure (message: details) */
+    FSV_NOTFOUND,  /* no such user/token/record */
+    FSV_EXISTS,    /* user already exists / store already initialised */
     FSV_NOMEM,
-    FSV_INVALID,        /* bad argument (e.g. unknown role) */
-    FSV_BUSY            /* conflicting writer: roll back, retry the whole
+    FSV_INVALID, /* bad argument (e.g. unknown role) */
+    FSV_BUSY     /* conflicting writer: roll back, retry the whole
                         ** transaction (the only retryable code) */
 };
 

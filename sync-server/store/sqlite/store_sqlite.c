@@ -171,9 +171,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                      " WHERE r.customer=?1 AND r.tbl<>'customer'",
 };
 
-/* What one transaction has learnt about a record (tbl, rid): its row in the
-** record index and the names of its stored fields.  Inside a transaction
-** the snapshot cannot change under us (a write transaction holds the write
+/* txrec: what one transaction has learnt about a record (tbl, rid): its
+** row in the record index and the names of its stored fields.  Inside a
+** transaction the snapshot cannot change under us (a write transaction holds the write
 ** lock; a read one sees a fixed snapshot), and every write to reg and rec
 ** goes through fsv_store_merge_change, which keeps the memo up to date; so
 ** each record costs one index lookup and one field scan per batch instead
@@ -181,8 +181,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 ** after any failed merge.  A record whose strings do not fit is not
 ** memoised: every call then asks SQLite, as before. */
 enum { REC_UNSEEN = 0, REC_ABSENT, REC_PRESENT };
-typedef struct rec_memo {
-    struct rec_memo *next;          /* hash chain */
+typedef struct txrec {
+    struct txrec *next;             /* hash chain */
     unsigned hash;
     int rec;                        /* REC_*: the rec row */
     int has_customer;               /* customer not NULL (REC_PRESENT) */
@@ -193,11 +193,11 @@ typedef struct rec_memo {
     char rid[FDSP_MAX_ID + 1];
     char customer[FDSP_MAX_ID + 1];
     char creator[FDSP_MAX_ID + 1];
-} rec_memo;
+} txrec;
 
-#define MEMO_BUCKETS 1024           /* power of two */
-#define MEMO_CHUNK   128            /* entries per allocation */
-#define MEMO_MAX     8192           /* records memoised per transaction */
+#define TXREC_BUCKETS 1024           /* power of two */
+#define TXREC_CHUNK   128            /* entries per allocation */
+#define TXREC_MAX     8192           /* records memoised per transaction */
 
 /* The SQLite handle: the generic one first, so an fsv_store * from
 ** store.c is an fsv_sqlite * here (as sqlite3_file in a VFS). */
@@ -208,11 +208,11 @@ typedef struct fsv_sqlite {
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a
-    ** batch would otherwise pay an allocation per record): MEMO_BUCKETS
-    ** chains, and entries in chunks of MEMO_CHUNK, n_memo of them in use. */
-    rec_memo **memo;
-    rec_memo **chunks;
-    size_t n_chunks, n_memo;
+    ** batch would otherwise pay an allocation per record): TXREC_BUCKETS
+    ** chains, and entries in chunks of TXREC_CHUNK, n_txrec of them in use. */
+    txrec **buckets;
+    txrec **chunks;
+    size_t n_chunks, n_txrec;
     /* The relaying device of the change being merged (history.relay),
     ** NULL normally (fsv_store_merge_relayed). */
     const char *relay;
@@ -222,8 +222,8 @@ typedef struct fsv_sqlite {
 
 #define SQ(s) ((fsv_sqlite *)(s))
 
-static void memo_clear(fsv_store *s);
-static void memo_free(fsv_store *s);
+static void txrec_clear(fsv_store *s);
+static void txrec_free(fsv_store *s);
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s)
 {
@@ -419,7 +419,7 @@ void fsv_sqlite_close(fsv_store *s)
 {
     if (!s)
         return;
-    memo_free(s);
+    txrec_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(SQ(s)->st[i]);
     for (int i = 0; i < FSV__XST_MAX; i++)
@@ -438,7 +438,7 @@ static int tx(fsv_store *s, int slot, const char *what)
 
 int fsv_sqlite_begin(fsv_store *s)
 {
-    memo_clear(s);
+    txrec_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
     return rc;
@@ -446,7 +446,7 @@ int fsv_sqlite_begin(fsv_store *s)
 
 int fsv_sqlite_begin_read(fsv_store *s)
 {
-    memo_clear(s);
+    txrec_clear(s);
     int rc = tx(s, ST_BEGIN_R, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
     return rc;
@@ -454,7 +454,7 @@ int fsv_sqlite_begin_read(fsv_store *s)
 
 int fsv_sqlite_commit(fsv_store *s)
 {
-    memo_clear(s);
+    txrec_clear(s);
     int rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
     if (rc == FSV_OK)
         rc = tx(s, ST_COMMIT, "commit");
@@ -472,7 +472,7 @@ int fsv_sqlite_commit(fsv_store *s)
 
 int fsv_sqlite_rollback(fsv_store *s)
 {
-    memo_clear(s);
+    txrec_clear(s);
     SQ(s)->in_tx = 0;
     if (sqlite3_get_autocommit(SQ(s)->db))
         return FSV_OK;
@@ -521,9 +521,9 @@ int fsv_sqlite_history_count(fsv_store *s, int64_t *n)
 
 /* ---- Registers and history ----------------------------------------------------- */
 
-/* ---- The transaction's record memo (see struct rec_memo) ------------------ */
+/* ---- The transaction's record cache (txrec; see the struct) ---------- */
 
-static unsigned memo_hash(const char *tbl, const char *rid)
+static unsigned txrec_hash(const char *tbl, const char *rid)
 {
     unsigned h = 2166136261u;   /* FNV-1a over "tbl\0rid" */
     for (const unsigned char *p = (const unsigned char *)tbl; *p; p++)
@@ -535,57 +535,57 @@ static unsigned memo_hash(const char *tbl, const char *rid)
 }
 
 /* Forget every record (the storage stays for the next transaction). */
-static void memo_clear(fsv_store *s)
+static void txrec_clear(fsv_store *s)
 {
-    if (SQ(s)->memo && SQ(s)->n_memo)
-        memset(SQ(s)->memo, 0, MEMO_BUCKETS * sizeof *SQ(s)->memo);
-    SQ(s)->n_memo = 0;
+    if (SQ(s)->buckets && SQ(s)->n_txrec)
+        memset(SQ(s)->buckets, 0, TXREC_BUCKETS * sizeof *SQ(s)->buckets);
+    SQ(s)->n_txrec = 0;
 }
 
 /* Release the memo's storage (closing the store). */
-static void memo_free(fsv_store *s)
+static void txrec_free(fsv_store *s)
 {
     for (size_t i = 0; i < SQ(s)->n_chunks; i++) {
-        for (size_t j = 0; j < MEMO_CHUNK; j++)
+        for (size_t j = 0; j < TXREC_CHUNK; j++)
             free(SQ(s)->chunks[i][j].fields);
         free(SQ(s)->chunks[i]);
     }
     free(SQ(s)->chunks);
-    free(SQ(s)->memo);
-    SQ(s)->chunks = SQ(s)->memo = NULL;
-    SQ(s)->n_chunks = SQ(s)->n_memo = 0;
+    free(SQ(s)->buckets);
+    SQ(s)->chunks = SQ(s)->buckets = NULL;
+    SQ(s)->n_chunks = SQ(s)->n_txrec = 0;
 }
 
 /* The memo of (tbl, rid), created empty when missing; NULL outside a
-** transaction, for strings that do not fit, at MEMO_MAX or out of memory
+** transaction, for strings that do not fit, at TXREC_MAX or out of memory
 ** (the caller then asks SQLite). */
-static rec_memo *memo_get(fsv_store *s, const char *tbl, const char *rid)
+static txrec *txrec_get(fsv_store *s, const char *tbl, const char *rid)
 {
     if (!SQ(s)->in_tx || !tbl || !rid)
         return NULL;
     size_t lt = strlen(tbl), lr = strlen(rid);
     if (lt > FDSP_MAX_NAME || lr > FDSP_MAX_ID)
         return NULL;
-    unsigned h = memo_hash(tbl, rid);
-    if (!SQ(s)->memo && !(SQ(s)->memo = calloc(MEMO_BUCKETS, sizeof *SQ(s)->memo)))
+    unsigned h = txrec_hash(tbl, rid);
+    if (!SQ(s)->buckets && !(SQ(s)->buckets = calloc(TXREC_BUCKETS, sizeof *SQ(s)->buckets)))
         return NULL;
-    rec_memo **head = &SQ(s)->memo[h & (MEMO_BUCKETS - 1)];
-    for (rec_memo *m = *head; m; m = m->next)
+    txrec **head = &SQ(s)->buckets[h & (TXREC_BUCKETS - 1)];
+    for (txrec *m = *head; m; m = m->next)
         if (m->hash == h && strcmp(m->rid, rid) == 0 && strcmp(m->tbl, tbl) == 0)
             return m;
-    if (SQ(s)->n_memo >= MEMO_MAX)
+    if (SQ(s)->n_txrec >= TXREC_MAX)
         return NULL;
-    if (SQ(s)->n_memo == SQ(s)->n_chunks * MEMO_CHUNK) {
-        rec_memo **cv = realloc(SQ(s)->chunks, (SQ(s)->n_chunks + 1) * sizeof *cv);
+    if (SQ(s)->n_txrec == SQ(s)->n_chunks * TXREC_CHUNK) {
+        txrec **cv = realloc(SQ(s)->chunks, (SQ(s)->n_chunks + 1) * sizeof *cv);
         if (!cv)
             return NULL;
         SQ(s)->chunks = cv;
-        if (!(cv[SQ(s)->n_chunks] = calloc(MEMO_CHUNK, sizeof **cv)))
+        if (!(cv[SQ(s)->n_chunks] = calloc(TXREC_CHUNK, sizeof **cv)))
             return NULL;
         SQ(s)->n_chunks++;
     }
-    rec_memo *m = &SQ(s)->chunks[SQ(s)->n_memo / MEMO_CHUNK][SQ(s)->n_memo % MEMO_CHUNK];
-    SQ(s)->n_memo++;
+    txrec *m = &SQ(s)->chunks[SQ(s)->n_txrec / TXREC_CHUNK][SQ(s)->n_txrec % TXREC_CHUNK];
+    SQ(s)->n_txrec++;
     /* A reused entry keeps only its field array's storage. */
     m->next = *head;
     m->hash = h;
@@ -599,7 +599,7 @@ static rec_memo *memo_get(fsv_store *s, const char *tbl, const char *rid)
 }
 
 /* Copy a nullable string into a memo slot; 0 if it does not fit. */
-static int memo_str(char *dst, size_t cap, const char *v)
+static int txrec_str(char *dst, size_t cap, const char *v)
 {
     size_t n = v ? strlen(v) : 0;
     if (n >= cap)
@@ -610,7 +610,7 @@ static int memo_str(char *dst, size_t cap, const char *v)
 
 /* Fill m's record-index part from the rec table.  FSV_OK (m->rec set, or
 ** left REC_UNSEEN when its strings do not fit) or a store error. */
-static int memo_load_rec(fsv_store *s, rec_memo *m)
+static int txrec_load_rec(fsv_store *s, txrec *m)
 {
     sqlite3_stmt *st = stmt(s, ST_REC_GET);
     if (!st)
@@ -622,9 +622,9 @@ static int memo_load_rec(fsv_store *s, rec_memo *m)
         m->rec = REC_ABSENT;
     } else if (rc == SQLITE_ROW) {
         m->has_customer = sqlite3_column_type(st, 0) != SQLITE_NULL;
-        if (memo_str(m->customer, sizeof m->customer,
+        if (txrec_str(m->customer, sizeof m->customer,
                      (const char *)sqlite3_column_text(st, 0)) &&
-            memo_str(m->creator, sizeof m->creator,
+            txrec_str(m->creator, sizeof m->creator,
                      (const char *)sqlite3_column_text(st, 1)))
             m->rec = REC_PRESENT;
     } else {
@@ -635,7 +635,7 @@ static int memo_load_rec(fsv_store *s, rec_memo *m)
     return FSV_OK;
 }
 
-static int memo_has_field(const rec_memo *m, const char *field)
+static int txrec_has_field(const txrec *m, const char *field)
 {
     for (size_t i = 0; i < m->n_fields; i++)
         if (strcmp(m->fields[i], field) == 0)
@@ -645,7 +645,7 @@ static int memo_has_field(const rec_memo *m, const char *field)
 
 /* Note a field as stored; 0 if it cannot (then the memo stops vouching for
 ** the record's fields). */
-static int memo_add_field(rec_memo *m, const char *field)
+static int txrec_add_field(txrec *m, const char *field)
 {
     size_t n = strlen(field);
     if (n > FDSP_MAX_NAME)
@@ -663,7 +663,7 @@ static int memo_add_field(rec_memo *m, const char *field)
 }
 
 /* Fill m's list of stored fields (one scan of the record's registers). */
-static int memo_load_fields(fsv_store *s, rec_memo *m)
+static int txrec_load_fields(fsv_store *s, txrec *m)
 {
     sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
     if (!st)
@@ -674,7 +674,7 @@ static int memo_load_fields(fsv_store *s, rec_memo *m)
     int rc, ok = 1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(st, 0);
-        if (ok && !(f && memo_add_field(m, f)))
+        if (ok && !(f && txrec_add_field(m, f)))
             ok = 0;
     }
     sqlite3_reset(st);
@@ -782,7 +782,7 @@ static int hist_add(fsv_store *s, fdsp_change *c)
 ** (m, its rec part known) only what changes is written: the row once, the
 ** customer link when it moves; without, INSERT OR IGNORE and UPDATE. */
 static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg,
-                      rec_memo *m)
+                      txrec *m)
 {
     int is_customer = strcmp(c->table, "customer") == 0;
     int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
@@ -804,8 +804,8 @@ static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *re
         rc = step_done(s, st, "record index");
         if (rc == FSV_OK) {
             m->has_customer = cust != NULL;
-            if (memo_str(m->customer, sizeof m->customer, cust) &&
-                memo_str(m->creator, sizeof m->creator, creator))
+            if (txrec_str(m->customer, sizeof m->customer, cust) &&
+                txrec_str(m->creator, sizeof m->creator, creator))
                 m->rec = REC_PRESENT;
             else
                 m->rec = REC_UNSEEN;    /* ask SQLite next time */
@@ -826,7 +826,7 @@ static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *re
         rc = step_done(s, st, "record index");
         if (rc == FSV_OK) {
             m->has_customer = winner != NULL;
-            if (!memo_str(m->customer, sizeof m->customer, winner))
+            if (!txrec_str(m->customer, sizeof m->customer, winner))
                 m->rec = REC_UNSEEN;
         }
         return rc;
@@ -853,14 +853,14 @@ static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *re
 static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
 {
     fds_register cur, next = {0, NULL};
-    rec_memo *m = memo_get(s, c->table, c->record);
+    txrec *m = txrec_get(s, c->table, c->record);
     int rc = FSV_OK, found = 0;
     c->seq = 0;
     if (m && m->rec == REC_UNSEEN)
-        rc = memo_load_rec(s, m);
+        rc = txrec_load_rec(s, m);
     if (rc != FSV_OK)
         return rc;
-    if (m && m->fields_loaded && !memo_has_field(m, c->field)) {
+    if (m && m->fields_loaded && !txrec_has_field(m, c->field)) {
         cur.n = 0;      /* the memo vouches: never written */
         cur.v = NULL;
     } else {
@@ -880,7 +880,7 @@ static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
         if (rc == FSV_OK)
             rc = rec_update(s, c, &next, m && m->rec != REC_UNSEEN ? m : NULL);
         if (rc == FSV_OK && m && m->fields_loaded && !found &&
-            !memo_add_field(m, c->field)) {
+            !txrec_add_field(m, c->field)) {
             m->fields_loaded = 0;
             m->n_fields = 0;
         }
@@ -893,7 +893,7 @@ int fsv_sqlite_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
 {
     int rc = merge_change(s, c, outcome);
     if (rc != FSV_OK)
-        memo_clear(s);  /* a statement may have failed half-way */
+        txrec_clear(s);  /* a statement may have failed half-way */
     return rc;
 }
 
@@ -909,15 +909,15 @@ int fsv_sqlite_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
 int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, int *count, int *has_field)
 {
-    rec_memo *m = memo_get(s, tbl, rid);
+    txrec *m = txrec_get(s, tbl, rid);
     if (m && !m->fields_loaded) {
-        int rc = memo_load_fields(s, m);
+        int rc = txrec_load_fields(s, m);
         if (rc != FSV_OK)
             return rc;
     }
     if (m && m->fields_loaded) {
         *count = (int)m->n_fields;
-        *has_field = memo_has_field(m, field);
+        *has_field = txrec_has_field(m, field);
         return FSV_OK;
     }
     sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
@@ -974,18 +974,19 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
 ** creator, which cannot change inside the scan's read snapshot), never on
 ** the field: one answer, and one record index lookup, serve the record's
 ** run of rows. */
-typedef struct vis_memo {
+typedef struct scan_verdict {
     int valid, vis;
     char tbl[FDSP_MAX_NAME + 1], rid[FDSP_MAX_ID + 1];
-} vis_memo;
+} scan_verdict;
 
-static int memo_hit(const vis_memo *m, const char *tbl, const char *rid)
+static int verdict_hit(const scan_verdict *m, const char *tbl, const char *rid)
 {
     return m->valid && tbl && rid && strcmp(m->rid, rid) == 0 &&
            strcmp(m->tbl, tbl) == 0;
 }
 
-static void memo_keep(vis_memo *m, const char *tbl, const char *rid, int vis)
+static void verdict_keep(scan_verdict *m, const char *tbl, const char *rid,
+                         int vis)
 {
     m->valid = tbl && rid && strlen(tbl) < sizeof m->tbl &&
                strlen(rid) < sizeof m->rid;
@@ -1092,8 +1093,8 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
     size_t got = 0, scanned = 0;
     int64_t pos = after;
     int full = 0;
-    vis_memo memo;
-    memo.valid = 0;
+    scan_verdict verdict;
+    verdict.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
         sqlite3_stmt *st = stmt(s, filter ? ST_SCAN_KEYS : ST_SCAN);
@@ -1118,13 +1119,13 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                 const char *tbl = (const char *)sqlite3_column_text(st, 1);
                 const char *rid = (const char *)sqlite3_column_text(st, 2);
                 int vis = 0;
-                if (memo_hit(&memo, tbl, rid)) {
-                    vis = memo.vis;
+                if (verdict_hit(&verdict, tbl, rid)) {
+                    vis = verdict.vis;
                 } else {
                     rc = filter_row(s, st, filter, ud, &vis);
                     if (rc != FSV_OK)
                         break;
-                    memo_keep(&memo, (const char *)sqlite3_column_text(st, 1),
+                    verdict_keep(&verdict, (const char *)sqlite3_column_text(st, 1),
                               (const char *)sqlite3_column_text(st, 2), vis);
                 }
                 if (!vis)
@@ -1170,9 +1171,9 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
 {
     *customer = NULL;
     *creator = NULL;
-    rec_memo *m = memo_get(s, tbl, rid);
+    txrec *m = txrec_get(s, tbl, rid);
     if (m && m->rec == REC_UNSEEN) {
-        int rc = memo_load_rec(s, m);
+        int rc = txrec_load_rec(s, m);
         if (rc != FSV_OK)
             return rc;
     }

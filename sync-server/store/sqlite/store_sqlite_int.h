@@ -1,6 +1,6 @@
 /*
-** store_sqlite_int.h — private to the SQLite backend's files
-** (everything in store/sqlite/): the connection behind an fsv_store handle and the
+** store_sqlite_int.h — private to the SQLite backend's files (everything
+** in store/sqlite/): the connection behind an fsv_store handle and the
 ** backend's entries (store_backend.h's table, fsv_store_sqlite, is at the
 ** end of store_sqlite.c).  Nothing outside store/sqlite/ includes this.
 */
@@ -43,8 +43,8 @@ int fsv__store_trust_open(fsv_store *s);
 
 /* The backend's entries: each has the contract of the store.h function of
 ** the same name (fsv_store_X -> fsv_sqlite_X). */
-int fsv_sqlite_open(const char *path, int create, fsv_store **out,
-                    char *err, size_t errlen);
+int fsv_sqlite_open(const char *path, int create, fsv_store **out, char *err,
+                    size_t errlen);
 void fsv_sqlite_close(fsv_store *s);
 int fsv_sqlite_backup(fsv_store *s, const char *dst, int64_t epoch,
                       int64_t *rows, char *err, size_t errlen);
@@ -55,35 +55,59 @@ int fsv_sqlite_rollback(fsv_store *s);
 int fsv_sqlite_head(fsv_store *s, int64_t *head);
 int fsv_sqlite_history_count(fsv_store *s, int64_t *n);
 int fsv_sqlite_merge_change(fsv_store *s, fdsp_change *c, int *outcome);
-int fsv_sqlite_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay, int *outcome);
-int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid, const char *field, int *count, int *has_field);
-int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid, const char *field, char **value);
-int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit, const char *exclude_device, fsv_row_filter filter, void *ud, fdsp_change **out, size_t *n, int64_t *last, int *more);
-int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid, char **customer, char **creator);
+int fsv_sqlite_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+                             int *outcome);
+int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, int *count, int *has_field);
+int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, char **value);
+int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
+                             const char *exclude_device, fsv_row_filter filter,
+                             void *ud, fdsp_change **out, size_t *n,
+                             int64_t *last, int *more);
+int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
+                           char **customer, char **creator);
 int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl, const char *prefix,
                              const char *field, fsv_rec_value **out, size_t *n);
-int fsv_sqlite_user_add(fsv_store *s, const char *name, const char *role, const char *team);
+int fsv_sqlite_user_add(fsv_store *s, const char *name, const char *role,
+                        const char *team);
 int fsv_sqlite_user_get(fsv_store *s, const char *name, fsv_user *u);
 int fsv_sqlite_user_rows(fsv_store *s, fsv_user_row **out, size_t *n);
 int fsv_sqlite_user_disable(fsv_store *s, const char *name);
-int fsv_sqlite_token_add(fsv_store *s, const char *token_id, const char *user, const unsigned char hash[FSV_TOKEN_HASH]);
-int fsv_sqlite_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u, char *id);
-int fsv_sqlite_token_rows(fsv_store *s, const char *user, fsv_token_row **out, size_t *n);
+int fsv_sqlite_token_add(fsv_store *s, const char *token_id, const char *user,
+                         const unsigned char hash[FSV_TOKEN_HASH]);
+int fsv_sqlite_token_auth(fsv_store *s,
+                          const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u,
+                          char *id);
+int fsv_sqlite_token_rows(fsv_store *s, const char *user, fsv_token_row **out,
+                          size_t *n);
 int fsv_sqlite_token_revoke(fsv_store *s, const char *token_id);
-int fsv_sqlite_device_seen(fsv_store *s, const char *device, const char *user, const char *token_id, int64_t now_ms, int64_t head);
+int fsv_sqlite_device_seen(fsv_store *s, const char *device, const char *user,
+                           const char *token_id, int64_t now_ms, int64_t head);
 int fsv_sqlite_token_live(fsv_store *s, const char *token_id, int *live);
 int fsv_sqlite_data_version(fsv_store *s, int64_t *version);
-int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer, const char *user);
-int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto, char ***customers, char ***users, size_t *n);
-int fsv_sqlite_customer_state(fsv_store *s, const char *customer, fdsp_change **out, size_t *n);
-int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1], int64_t *epoch);
-int fsv_sqlite_device_get(fsv_store *s, const char *device, char *user, int64_t *counter);
-int fsv_sqlite_device_accept(fsv_store *s, const char *device, const char *user, int64_t counter);
-int fsv_sqlite_change_by_counter(fsv_store *s, const char *device, int64_t k, fdsp_change *out);
+int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                             const char *user);
+int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                          char ***customers, char ***users, size_t *n);
+int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
+                              fdsp_change **out, size_t *n);
+int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+                        int64_t *epoch);
+int fsv_sqlite_device_get(fsv_store *s, const char *device, char *user,
+                          int64_t *counter);
+int fsv_sqlite_device_accept(fsv_store *s, const char *device, const char *user,
+                             int64_t counter);
+int fsv_sqlite_change_by_counter(fsv_store *s, const char *device, int64_t k,
+                                 fdsp_change *out);
 int fsv_sqlite_device_rows(fsv_store *s, fsv_device_row **out, size_t *n);
-int fsv_sqlite_api_token_check(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u);
-int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid, const char *field, fds_register *out);
+int fsv_sqlite_api_token_check(fsv_store *s,
+                               const unsigned char hash[FSV_TOKEN_HASH],
+                               fsv_user *u);
+int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
+                            const char *field, fds_register *out);
 int fsv_sqlite_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
-int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid, fdsp_change **out, size_t *n);
+int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid,
+                            fdsp_change **out, size_t *n);
 
 #endif /* FSV_STORE_SQLITE_INT_H */
