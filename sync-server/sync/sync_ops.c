@@ -19,8 +19,12 @@
 ** (fsv_vis_set), so each session costs a decision per distinct customer,
 ** not store lookups per change.  set (taken over and freed; may be NULL)
 ** was built by the push just before its commit, from the record index as
-** that commit left it: this thread is the store's only writer, so it is
-** what a lookup after the commit would find. */
+** that commit left it.  Another writer (another process, under the store's
+** concurrency contract) may change who sees a customer right after; its
+** change is then a visibility event of its own, which every device's next
+** pull applies, so a notify decided on this snapshot is never the last
+** word.  (Devices connected to another process are notified by that
+** process: cross-process fan-out is the PostgreSQL backend's issue.) */
 static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
                     int64_t head, int vis_changed, fsv_vis_set *set)
 {
