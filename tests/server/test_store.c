@@ -1,12 +1,14 @@
 /*
-** test_store.c — the store conformance suite: every backend in backends[]
-** (below) runs the same tests through store/store.h, without a network:
+** test_store.c — the store conformance suite: every backend listed in
+** store_backends.c runs the same tests through store/store.h, without a
+** network:
 ** merge + history (rules 3, 6), changes_after with its cursor, device
 ** exclusion and filter (rule 7), tokens (hash only, revoke, disable), user
 ** and token lists, opening by URL, the error convention (a message on
 ** every failure) and who may see/write what (rule 8 baseline).  A new
-** backend adds one row to backends[]; tests that look inside one backend's
-** storage (the SQLite migration) run in that backend's own group.
+** backend adds one row to store_backends.c; tests that look inside one
+** backend's storage (the SQLite migration) run in that backend's own
+** group.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,60 +22,25 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_backends.h"
 #include "token.h"
 #include "visibility.h"
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];         /* the SQLite backend's file (its own tests) */
-    char url[160];          /* the store's URL */
+    ts_store_place place;   /* dir, path (SQLite's own tests), url */
     fsv_store *s;
 } fixture;
 
-/* ---- The backends under test ------------------------------------------------ */
-
-/* SQLite: a file in a fresh temporary folder. */
-static int sqlite_make(fixture *f)
-{
-    snprintf(f->dir, sizeof f->dir, "/tmp/fsv-store-XXXXXX");
-    if (!mkdtemp(f->dir))
-        return -1;
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
-    snprintf(f->url, sizeof f->url, "sqlite:%s", f->path);
-    return 0;
-}
-
-static void sqlite_destroy(fixture *f)
-{
-    char p[160];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
-}
-
-/* One row per backend: make sets f->url to a fresh, not yet created
-** store; destroy removes it after the store is closed. */
-typedef struct backend {
-    const char *name;
-    int (*make)(fixture *f);
-    void (*destroy)(fixture *f);
-} backend;
-
-static const backend backends[] = {
-    {"sqlite", sqlite_make, sqlite_destroy},
-};
-static const backend *current = &backends[0];
+/* The backend the running group tests (main loops over them). */
+static const ts_store_backend *current = &ts_store_backends[0];
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (!f || current->make(f) != 0)
+    if (!f || current->make(&f->place, "store") != 0)
         return -1;
     char err[256];
-    if (fsv_store_open(f->url, 1, &f->s, err, sizeof err) != FSV_OK)
+    if (fsv_store_open(f->place.url, 1, &f->s, err, sizeof err) != FSV_OK)
         return -1;
     *state = f;
     return 0;
@@ -83,7 +50,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     fsv_store_close(f->s);
-    current->destroy(f);
+    current->destroy(&f->place);
     free(f);
     return 0;
 }
@@ -564,14 +531,14 @@ static void test_migrate_history_index(void **state)
     fsv_store_close(f->s);
     f->s = NULL;
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->place.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE INDEX history_by_rec ON"
                                   " history(tbl, rid, seq)", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     char err[256];
-    assert_int_equal(fsv_store_open(f->url, 0, &f->s, err, sizeof err), FSV_OK);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(fsv_store_open(f->place.url, 0, &f->s, err, sizeof err), FSV_OK);
+    assert_int_equal(sqlite3_open(f->place.path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master"
                                         " WHERE name='history_by_rec'", -1, &st,
@@ -952,9 +919,9 @@ int main(void)
                                         teardown),
     };
     int failed = 0;
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+    for (size_t i = 0; i < ts_n_store_backends; i++) {
         char name[64];
-        current = &backends[i];
+        current = &ts_store_backends[i];
         snprintf(name, sizeof name, "store conformance: %s", current->name);
         failed += _cmocka_run_group_tests(name, tests,
                                           sizeof tests / sizeof tests[0],
