@@ -44,14 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The store's message: "store: WHAT: <SQLite's message>", FSV_ERROR. */
-static int dberr(fsv_store *s, const char *what)
-{
-    char m[400];
-    snprintf(m, sizeof m, "store: %s: %s", what,
-             sqlite3_errmsg(fsv__store_sqlite_db(s)));
-    return fsv__store_sums_msg(s, FSV_ERROR, m);
-}
+/* dberr (store_sqlite_int.h): "store: WHAT: <SQLite's message>". */
 
 /* fsv_sum(tbl, rid, field, versions): fdsp_sum_register as an int64. */
 static void sql_sum(sqlite3_context *ctx, int argc, sqlite3_value **argv)
