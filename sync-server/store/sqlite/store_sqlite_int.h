@@ -135,6 +135,11 @@ int fsv__sq_auto_end(fsv_store *s, int mine, int rc);
 ** every begin, commit, rollback) / release its storage (close). */
 void fsv__sq_txrec_clear(fsv_store *s);
 void fsv__sq_txrec_free(fsv_store *s);
+/* The versions of the register in st's current row (columns tbl, rid,
+** field, versions) appended to *out as changes (seq 0), the array grown
+** from *cap as needed (store_sqlite_vis.c). */
+int fsv__sq_append_versions(fsv_store *s, sqlite3_stmt *st,
+                            fdsp_change **out, size_t *n, size_t *cap);
 
 static inline sqlite3_stmt *stmt(fsv_store *s, int slot)
 {

@@ -402,51 +402,16 @@ int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid,
 {
     sqlite3 *db = fsv__store_sqlite_db(s);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT field, versions FROM reg WHERE "
-                           "tbl = ?1 AND rid = ?2", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT tbl, rid, field, versions FROM reg"
+                           " WHERE tbl = ?1 AND rid = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
         return dberr(s, "record state");
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     size_t cap = *n;    /* may be exactly full: grow before writing */
     int rc = FSV_OK, step;
-    while (rc == FSV_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *field = (const char *)sqlite3_column_text(st, 0);
-        fds_register reg = {0, NULL};
-        if (!field || fds_register_parse((const char *)sqlite3_column_text(st, 1),
-                                         &reg) != FDS_OK) {
-            char m[256];
-            snprintf(m, sizeof m, "store: register %s/%s/%s is corrupt", tbl,
-                     rid, field ? field : "?");
-            rc = fsv__store_sums_msg(s, FSV_ERROR, m);
-            break;
-        }
-        for (size_t i = 0; rc == FSV_OK && i < reg.n; i++) {
-            if (*n == cap) {
-                size_t ncap = cap ? cap * 2 : 64;
-                fdsp_change *p = realloc(*out, ncap * sizeof *p);
-                if (!p) {
-                    rc = fsv__store_sums_msg(s, FSV_NOMEM, "out of memory");
-                    break;
-                }
-                *out = p;
-                cap = ncap;
-            }
-            fdsp_change *c = &(*out)[*n];
-            *c = reg.v[i];                  /* moved out of the register */
-            memset(&reg.v[i], 0, sizeof reg.v[i]);
-            free(c->table);
-            free(c->record);
-            free(c->field);
-            c->table = strdup(tbl);
-            c->record = strdup(rid);
-            c->field = strdup(field);
-            c->seq = 0;
-            (*n)++;
-            if (!c->table || !c->record || !c->field)
-                rc = fsv__store_sums_msg(s, FSV_NOMEM, "out of memory");
-        }
-        fds_register_clear(&reg);
-    }
+    while (rc == FSV_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fsv__sq_append_versions(s, st, out, n, &cap);
     if (rc == FSV_OK && step != SQLITE_DONE)
         rc = dberr(s, "record state");
     sqlite3_finalize(st);

@@ -147,8 +147,8 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
 }
 
 /* Append every version of one register row to *out. */
-static int append_versions(fsv_store *s, sqlite3_stmt *st, fdsp_change **out,
-                           size_t *n, size_t *cap)
+int fsv__sq_append_versions(fsv_store *s, sqlite3_stmt *st,
+                            fdsp_change **out, size_t *n, size_t *cap)
 {
     const char *tbl = (const char *)sqlite3_column_text(st, 0);
     const char *rid = (const char *)sqlite3_column_text(st, 1);
@@ -204,7 +204,7 @@ int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
     size_t cap = *n; /* the array may be exactly full: grow before writing */
     int rc, res = FSV_OK;
     while (res == FSV_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        res = append_versions(s, st, out, n, &cap);
+        res = fsv__sq_append_versions(s, st, out, n, &cap);
     if (res == FSV_OK && rc != SQLITE_DONE)
         res = dberr(s, "customer state");
     sqlite3_reset(st);
