@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "fieldsync_proto.h"
+#include "netutil.h"
 #include "rawws.h"
 
 static int run_out(char *const argv[], char *out, size_t outlen)
@@ -79,20 +80,6 @@ static long cpu_ticks(pid_t pid)
     return ut + stt;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    bind(fd, (struct sockaddr *)&a, sizeof a);
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 1000;
@@ -119,7 +106,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    int port = free_port();
+    int port = ts_free_port();
     char listen[64], log[96];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
     snprintf(log, sizeof log, "%s/serve.log", dir);

@@ -6,10 +6,10 @@
 **   bench_phone [-n RECORDS] [-p PIECE_MS] [-d DAY_CHANGES]
 **               (default -n 60000 -p 2000 -d 200)
 **
-** Starts the real fieldsync-server (tests/server/harness.c), fills it from a
+** Starts the real fieldsync-server (tests/support/harness.c), fills it from a
 ** team device (RECORDS records: one customer per 5 follow-ups), then runs
 ** the phone's side through core's sans-I/O session, over a plain blocking
-** TLS WebSocket client (tests/server/rawws.c) so every byte of every
+** TLS WebSocket client (tests/support/rawws.c) so every byte of every
 ** message is counted here:
 **   1. first sync of a fresh replica, in one piece, in a fresh process of
 **      its own (this program exec'd with -F), so its memory is its own;

@@ -21,6 +21,7 @@
 ** libfieldsync, libwebsockets and OpenSSL.
 */
 #include "../client-cli/transport_lws.c"
+#include "netutil.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -106,34 +107,6 @@ static void token_of(const char *json, char *tok, size_t len)
     json_decref(j);
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    socklen_t sl = sizeof sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
-        die("no free port");
-    close(fd);
-    return ntohs(sa.sin_port);
-}
-
-static int port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-    close(fd);
-    return ok;
-}
-
 static pid_t start_server(int port, const char *log)
 {
     char listen[64];
@@ -150,9 +123,9 @@ static pid_t start_server(int port, const char *log)
               listen, "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 500 && !port_open(port); i++)
+    for (int i = 0; i < 500 && !ts_port_open(port); i++)
         usleep(20000);
-    if (!port_open(port))
+    if (!ts_port_open(port))
         die("server did not start (see %s)", log);
     return pid;
 }
@@ -469,7 +442,9 @@ int main(int argc, char **argv)
             die("user add failed");
         token_of(out, tok[i], sizeof tok[i]);
     }
-    int port = free_port();
+    int port = ts_free_port();
+    if (port < 0)
+        die("no free port");
     char url[64];
     snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
     snprintf(log, sizeof log, "%s/server.log", dir);

@@ -1,6 +1,6 @@
 /*
 ** http_client.h — one HTTPS/1.1 request to the test server over the raw
-** TLS connection of tests/server/rawws.c (CA pinned, 10 s timeouts).
+** TLS connection of tests/support/rawws.c (CA pinned, 10 s timeouts).
 */
 #ifndef TA_HTTP_CLIENT_H
 #define TA_HTTP_CLIENT_H

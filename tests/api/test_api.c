@@ -490,15 +490,18 @@ static void test_limits(void **state)
     assert_true(r.status == 404 || r.status == 400 || r.status == 403);
     assert_null(strstr(r.body ? r.body : "", "root:"));
     ta_resp_free(&r);
-    /* Ten failed logins from one address (one was made by
-    ** test_login_cookie), then 429 for the rest of the minute. */
+    /* One limiter counts every failed authentication from an address:
+    ** logins, bearer tokens and sync upgrades.  Three failures came
+    ** before (a login in test_login_cookie, a bearer token in
+    ** test_unauthenticated, the revoked token in test_live): seven more
+    ** failed logins make ten, then 429 for the rest of the minute. */
     const char *bad = "{\"token\":\"fs_1111111111111111111111111111111111111111111111111111111111111111\"}";
     int saw429 = 0;
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < 9; i++) {
         r = ta_request(fx.srv.port, fx.srv.ca, "POST", "/api/login",
                        "Content-Type: application/json\r\n", bad);
         assert_true(r.status == 401 || r.status == 429);
-        if (i < 9)
+        if (i < 7)
             assert_int_equal(r.status, 401);
         else
             assert_int_equal(r.status, 429);
@@ -506,6 +509,15 @@ static void test_limits(void **state)
         ta_resp_free(&r);
     }
     assert_true(saw429);
+    /* Blocked: a bearer request is refused before its token is looked at
+    ** (even a good one), and so is a device's sync upgrade. */
+    r = get("/api/me", fx.tok_alice);
+    assert_int_equal(r.status, 429);
+    ta_resp_free(&r);
+    rw_conn c;
+    assert_int_equal(rw_connect(&c, fx.srv.port, fx.srv.ca, 0), 0);
+    assert_int_equal(rw_upgrade(&c, fx.tok_alice, FDSP_SUBPROTOCOL), 429);
+    rw_close(&c);
 }
 
 int main(void)

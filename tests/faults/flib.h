@@ -1,7 +1,7 @@
 /*
 ** flib.h — helpers for tests/faults: run the real `fieldsync` CLI as a
 ** child process (environment, timeout, captured output), start
-** fault_proxy in front of a th_server (tests/server/harness.h), and a
+** fault_proxy in front of a th_server (tests/support/harness.h), and a
 ** listener that accepts TCP and never answers.
 */
 #ifndef FL_FLIB_H

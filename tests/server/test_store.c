@@ -1,8 +1,14 @@
 /*
-** test_store.c — the server's SQLite store and the visibility baseline,
-** without a network: merge + history (rules 3, 6), changes_after with its
-** cursor, device exclusion and filter (rule 7), tokens (hash only,
-** revoke, disable) and who may see/write what (rule 8 baseline).
+** test_store.c — the store conformance suite: every backend listed in
+** store_backends.c runs the same tests through store/store.h, without a
+** network:
+** merge + history (rules 3, 6), changes_after with its cursor, device
+** exclusion and filter (rule 7), tokens (hash only, revoke, disable), user
+** and token lists, opening by URL, the error convention (a message on
+** every failure) and who may see/write what (rule 8 baseline).  A new
+** backend adds one row to store_backends.c; tests that look inside one
+** backend's storage (the SQLite migration) run in that backend's own
+** group.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,24 +22,25 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_backends.h"
 #include "token.h"
 #include "visibility.h"
 
 typedef struct fixture {
-    char dir[64];
-    char path[128];
+    ts_store_place place;   /* dir, path (SQLite's own tests), url */
     fsv_store *s;
 } fixture;
+
+/* The backend the running group tests (main loops over them). */
+static const ts_store_backend *current = &ts_store_backends[0];
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/fsv-store-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f || current->make(&f->place, "store") != 0)
         return -1;
-    snprintf(f->path, sizeof f->path, "%s/store.db", f->dir);
     char err[256];
-    if (fsv_store_open(f->path, 1, &f->s, err, sizeof err) != FSV_OK)
+    if (fsv_store_open(f->place.url, 1, &f->s, err, sizeof err) != FSV_OK)
         return -1;
     *state = f;
     return 0;
@@ -42,14 +49,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[160];
     fsv_store_close(f->s);
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", f->path, sfx[i]);
-        unlink(p);
-    }
-    rmdir(f->dir);
+    current->destroy(&f->place);
     free(f);
     return 0;
 }
@@ -155,11 +156,44 @@ static void test_rollback(void **state)
                                            &creator), FSV_NOTFOUND);
 }
 
-static int only_c2(void *ud, const fsv_row *row)
+static int only_c2(void *ud, const fsv_row *row, int *include)
 {
     (void)ud;
-    return strcmp(row->rid, "c2") == 0 ||
-           (row->customer && strcmp(row->customer, "c2") == 0);
+    *include = strcmp(row->rid, "c2") == 0 ||
+               (row->customer && strcmp(row->customer, "c2") == 0);
+    return FSV_OK;
+}
+
+/* The visibility questions' answers, asserting they did not fail. */
+static int sees_customer(fsv_store *s, const fsv_user *u, const char *c)
+{
+    int sees = -1;
+    assert_int_equal(fsv_vis_customer(s, u, c, &sees), FSV_OK);
+    return sees;
+}
+
+static int sees_row(fsv_store *s, const fsv_user *u, const fsv_row *row)
+{
+    int sees = -1;
+    assert_int_equal(fsv_vis_row(s, u, row, &sees), FSV_OK);
+    return sees;
+}
+
+/* fsv_vis_check_write's refusal (0: allowed), asserting it did not fail. */
+static int write_refusal(fsv_store *s, const fsv_user *u, const fdsp_change *c,
+                         char *why, size_t whylen)
+{
+    int refusal = -1;
+    assert_int_equal(fsv_vis_check_write(s, u, c, &refusal, why, whylen),
+                     FSV_OK);
+    return refusal;
+}
+
+static int filter_answer(fsv_row_filter fn, void *ud, const fsv_row *row)
+{
+    int include = -1;
+    assert_int_equal(fn(ud, row, &include), FSV_OK);
+    return include;
 }
 
 /* Rule 7: batches after a cursor, the puller's own device left out, a
@@ -231,7 +265,7 @@ static void test_tokens(void **state)
     assert_string_equal(u.team, "north");
     assert_string_equal(id2, id);
     /* Not a token shape; a different token. */
-    assert_int_equal(fsv_token_hash("fs_xyz", h2), -1);
+    assert_int_equal(fsv_token_hash("fs_xyz", h2), FSV_INVALID);
     tok[10] = tok[10] == 'a' ? 'b' : 'a';
     assert_int_equal(fsv_token_hash(tok, h2), 0);
     assert_int_equal(fsv_store_token_auth(f->s, h2, &u, id2), FSV_NOTFOUND);
@@ -267,65 +301,65 @@ static void test_visibility_rules(void **state)
     merge(f->s, "customer", "c1", "name", "One", "da", 1, 1, "alice", NULL);
     merge(f->s, "followup", "f1", "content", "x", "da", 2, 2, "alice", NULL);
     merge(f->s, "followup", "f1", "customer", "c1", "da", 3, 3, "alice", NULL);
-    assert_int_equal(fsv_vis_customer(f->s, &alice, "c1"), 1);
-    assert_int_equal(fsv_vis_customer(f->s, &bob, "c1"), 0);
-    assert_int_equal(fsv_vis_customer(f->s, &mona, "c1"), 1);
-    assert_int_equal(fsv_vis_customer(f->s, &hq, "c1"), 1);
-    assert_int_equal(fsv_vis_customer(f->s, &root, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &alice, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &bob, "c1"), 0);
+    assert_int_equal(sees_customer(f->s, &mona, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &hq, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &root, "c1"), 1);
     fsv_row frow = {"followup", "f1", "content", "c1", "alice"};
-    assert_int_equal(fsv_vis_row(f->s, &bob, &frow), 0);
-    assert_int_equal(fsv_vis_row(f->s, &alice, &frow), 1);
+    assert_int_equal(sees_row(f->s, &bob, &frow), 0);
+    assert_int_equal(sees_row(f->s, &alice, &frow), 1);
     fsv_row def = {"fielddef", "budget", "label", NULL, "hq"};
-    assert_int_equal(fsv_vis_row(f->s, &bob, &def), 1);
+    assert_int_equal(sees_row(f->s, &bob, &def), 1);
 
     /* Writes. */
     char why[256];
     fdsp_change c;
     mk(&c, "customer", "c1", "phone", "1", "db", 1, 9, "bob");
-    assert_int_equal(fsv_vis_check_write(f->s, &bob, &c, why, sizeof why),
+    assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     assert_non_null(strstr(why, "c1"));
     assert_non_null(strstr(why, "phone"));
-    assert_int_equal(fsv_vis_check_write(f->s, &alice, &c, why, sizeof why), 0);
+    assert_int_equal(write_refusal(f->s, &alice, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
     /* bob attaching his follow-up to alice's customer. */
     mk(&c, "followup", "f2", "customer", "c1", "db", 2, 9, "bob");
-    assert_int_equal(fsv_vis_check_write(f->s, &bob, &c, why, sizeof why),
+    assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     fdsp_change_clear(&c);
     /* Definitions: managers yes, reps no. */
     mk(&c, "fielddef", "budget", "label", "B", "db", 3, 9, "bob");
-    assert_int_equal(fsv_vis_check_write(f->s, &bob, &c, why, sizeof why),
+    assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
-    assert_int_equal(fsv_vis_check_write(f->s, &mona, &c, why, sizeof why), 0);
+    assert_int_equal(write_refusal(f->s, &mona, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
 
     /* Share c1 with bob: he sees it and may edit, not reassign it. */
     merge(f->s, "share", "c1:bob", "customer", "c1", "da", 4, 4, "alice", NULL);
     merge(f->s, "share", "c1:bob", "user", "bob", "da", 5, 5, "alice", NULL);
-    assert_int_equal(fsv_vis_customer(f->s, &bob, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &bob, "c1"), 1);
     mk(&c, "customer", "c1", "owner", "bob", "db", 4, 9, "bob");
-    assert_int_equal(fsv_vis_check_write(f->s, &bob, &c, why, sizeof why),
+    assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     assert_non_null(strstr(why, "owner"));
     /* Nor may alice, the owner (a rep): assigning is a manager's job. */
-    assert_int_equal(fsv_vis_check_write(f->s, &alice, &c, why, sizeof why),
+    assert_int_equal(write_refusal(f->s, &alice, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
-    assert_int_equal(fsv_vis_check_write(f->s, &mona, &c, why, sizeof why), 0);
+    assert_int_equal(write_refusal(f->s, &mona, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
     merge(f->s, "share", "c1:bob", "deleted", "1", "da", 6, 6, "alice", NULL);
-    assert_int_equal(fsv_vis_customer(f->s, &bob, "c1"), 0);
+    assert_int_equal(sees_customer(f->s, &bob, "c1"), 0);
 
     /* Reassigned to bob (south): bob sees it, alice and mona no longer. */
     merge(f->s, "customer", "c1", "owner", "bob", "da", 7, 7, "alice", NULL);
-    assert_int_equal(fsv_vis_customer(f->s, &bob, "c1"), 1);
-    assert_int_equal(fsv_vis_customer(f->s, &alice, "c1"), 0);
-    assert_int_equal(fsv_vis_customer(f->s, &mona, "c1"), 0);
-    assert_int_equal(fsv_vis_customer(f->s, &hq, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &bob, "c1"), 1);
+    assert_int_equal(sees_customer(f->s, &alice, "c1"), 0);
+    assert_int_equal(sees_customer(f->s, &mona, "c1"), 0);
+    assert_int_equal(sees_customer(f->s, &hq, "c1"), 1);
 
     /* A brand-new customer is the writer's own. */
     mk(&c, "customer", "new", "name", "N", "db", 5, 9, "bob");
-    assert_int_equal(fsv_vis_check_write(f->s, &bob, &c, why, sizeof why), 0);
+    assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
 }
 
@@ -479,12 +513,13 @@ static void test_field_limit_count(void **state)
     expect_fields(f->s, "customer", "big", "more", FDSP_MAX_FIELDS, 0);
 }
 
-static int note_field(void *ud, const fsv_row *row)
+static int note_field(void *ud, const fsv_row *row, int *include)
 {
     assert_string_equal(row->customer, "c1");
     assert_string_equal(row->creator, "alice");
     snprintf(ud, 32, "%s", row->field);
-    return 1;
+    *include = 1;
+    return FSV_OK;
 }
 
 /* A store made before history_by_rec was dropped: opening it drops the
@@ -496,14 +531,14 @@ static void test_migrate_history_index(void **state)
     fsv_store_close(f->s);
     f->s = NULL;
     sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->place.path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE INDEX history_by_rec ON"
                                   " history(tbl, rid, seq)", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     char err[256];
-    assert_int_equal(fsv_store_open(f->path, 0, &f->s, err, sizeof err), FSV_OK);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(fsv_store_open(f->place.url, 0, &f->s, err, sizeof err), FSV_OK);
+    assert_int_equal(sqlite3_open(f->place.path, &db), SQLITE_OK);
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master"
                                         " WHERE name='history_by_rec'", -1, &st,
@@ -628,7 +663,7 @@ static void test_vis_set_and_memo(void **state)
         fsv_vis_set *set = NULL;
         assert_int_equal(fsv_vis_set_build(f->s, c, n, &set), FSV_OK);
         for (size_t k = 0; k < 7; k++) {
-            int want = fsv_vis_sees_all(&us[k]);  /* as fan_out's sees_any */
+            int want = fsv_vis_sees_all(&us[k]);  /* change by change */
             for (size_t i = 0; i < n && !want; i++) {
                 char *cu = NULL, *cr = NULL;
                 if (!c[i].seq || fsv_store_record_info(f->s, c[i].table,
@@ -636,11 +671,13 @@ static void test_vis_set_and_memo(void **state)
                                                        &cr) != FSV_OK)
                     continue;
                 fsv_row row = {c[i].table, c[i].record, c[i].field, cu, cr};
-                want = fsv_vis_row(f->s, &us[k], &row) > 0;
+                want = sees_row(f->s, &us[k], &row);
                 free(cu);
                 free(cr);
             }
             assert_int_equal(fsv_vis_set_sees_any(set, &us[k]), want);
+            /* The one question, asked without a set, answers the same. */
+            assert_int_equal(fsv_vis_sees_any(f->s, &us[k], c, n), want);
         }
         fsv_vis_set_free(set);
         assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
@@ -694,16 +731,179 @@ static void test_vis_set_and_memo(void **state)
         mf.user = &us[k];
         for (int pass = 0; pass < 2; pass++)
             for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-                assert_int_equal(fsv_vis_memo_filter_fn(&mf, &rows[i]),
-                                 fsv_vis_filter_fn(&plain, &rows[i]));
+                assert_int_equal(
+                    filter_answer(fsv_vis_memo_filter_fn, &mf, &rows[i]),
+                    filter_answer(fsv_vis_filter_fn, &plain, &rows[i]));
         fsv_vis_memo_filter_clear(&mf);
     }
     assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
 }
 
+/* Opening by URL: a backend not built and an unknown scheme are refused
+** with a message naming them; nothing is opened. */
+static void test_open_urls(void **state)
+{
+    (void)state;
+    fsv_store *s = (fsv_store *)1;
+    char err[256] = "";
+    assert_int_equal(fsv_store_open("postgresql://db.example/fs", 0, &s, err,
+                                    sizeof err), FSV_INVALID);
+    assert_null(s);
+    assert_non_null(strstr(err, "postgresql"));
+    assert_non_null(strstr(err, "not built yet"));
+    assert_int_equal(fsv_store_open("nosuch:x", 0, &s, err, sizeof err),
+                     FSV_INVALID);
+    assert_non_null(strstr(err, "nosuch:x"));
+    assert_int_equal(fsv_store_open("/plain/path.db", 0, &s, err, sizeof err),
+                     FSV_INVALID);
+    assert_int_equal(fsv_store_open("sqlite:", 0, &s, err, sizeof err),
+                     FSV_INVALID);
+    assert_null(s);
+}
+
+/* Every failing call leaves its own message (never the previous
+** failure's), and fsv_errstr names every code. */
+static void test_error_messages(void **state)
+{
+    fixture *f = *state;
+    char *v = (char *)"x";
+    fds_register reg;
+    fsv_user u;
+    json_t *list = NULL;
+    assert_int_equal(fsv_store_user_add(f->s, "bad:name", "rep", NULL),
+                     FSV_INVALID);
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    assert_int_equal(fsv_store_field_value(f->s, "customer", "nope", "name",
+                                           &v), FSV_NOTFOUND);
+    assert_null(v);
+    assert_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "not found"));
+    assert_int_equal(fsv_store_user_add(f->s, "bad:name", "rep", NULL),
+                     FSV_INVALID);
+    assert_int_equal(fsv_store_api_register(f->s, "customer", "nope", "name",
+                                            &reg), FSV_NOTFOUND);
+    assert_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "nope"));
+    assert_int_equal(fsv_store_user_get(f->s, "ghost", &u), FSV_NOTFOUND);
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "ghost"));
+    assert_int_equal(fsv_store_token_list(f->s, "ghost2", &list),
+                     FSV_NOTFOUND);
+    assert_null(list);
+    assert_non_null(strstr(fsv_store_errmsg(f->s), "ghost2"));
+    unsigned char hash[FSV_TOKEN_HASH] = {0};
+    assert_int_equal(fsv_store_user_add(f->s, "bad:name", "rep", NULL),
+                     FSV_INVALID);
+    assert_int_equal(fsv_store_api_token_check(f->s, hash, &u), FSV_NOTFOUND);
+    assert_null(strstr(fsv_store_errmsg(f->s), "user name"));
+    int codes[] = {FSV_OK, FSV_ERROR, FSV_NOTFOUND, FSV_EXISTS, FSV_NOMEM,
+                   FSV_INVALID, FSV_BUSY};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        assert_non_null(fsv_errstr(codes[i]));
+        assert_null(strstr(fsv_errstr(codes[i]), "unknown"));
+    }
+    assert_non_null(strstr(fsv_errstr(12345), "unknown"));
+}
+
+/* The user and token lists' JSON shapes (store.c makes them for every
+** backend): keys, types, order by name, live token count, null times. */
+static void test_list_shapes(void **state)
+{
+    fixture *f = *state;
+    char tok[FSV_TOKEN_LEN + 1], id[FSV_TOKEN_ID_LEN + 1];
+    unsigned char hash[FSV_TOKEN_HASH];
+    add_user(f->s, "zoe", "manager", "north");
+    add_user(f->s, "al", "rep", NULL);
+    assert_int_equal(fsv_token_new(tok, hash, id), 0);
+    assert_int_equal(fsv_store_token_add(f->s, id, "zoe", hash), FSV_OK);
+    json_t *users = NULL, *toks = NULL;
+    assert_int_equal(fsv_store_user_list(f->s, &users), FSV_OK);
+    assert_int_equal(json_array_size(users), 2);
+    json_t *al = json_array_get(users, 0), *zoe = json_array_get(users, 1);
+    assert_string_equal(json_string_value(json_object_get(al, "user")), "al");
+    assert_string_equal(json_string_value(json_object_get(al, "team")), "");
+    assert_true(json_is_false(json_object_get(al, "disabled")));
+    assert_true(json_is_string(json_object_get(al, "created")));
+    assert_int_equal(json_integer_value(json_object_get(al, "tokens")), 0);
+    assert_string_equal(json_string_value(json_object_get(zoe, "role")),
+                        "manager");
+    assert_int_equal(json_integer_value(json_object_get(zoe, "tokens")), 1);
+    assert_int_equal(json_object_size(zoe), 6);
+    assert_int_equal(fsv_store_token_list(f->s, "zoe", &toks), FSV_OK);
+    assert_int_equal(json_array_size(toks), 1);
+    json_t *t0 = json_array_get(toks, 0);
+    assert_string_equal(json_string_value(json_object_get(t0, "token_id")), id);
+    assert_string_equal(json_string_value(json_object_get(t0, "user")), "zoe");
+    assert_true(json_is_string(json_object_get(t0, "created")));
+    assert_true(json_is_null(json_object_get(t0, "revoked")));
+    assert_true(json_is_null(json_object_get(t0, "last_used")));
+    assert_int_equal(json_object_size(t0), 5);
+    json_decref(users);
+    json_decref(toks);
+    /* Devices: newest sync first. */
+    json_t *devs = NULL;
+    assert_int_equal(fsv_store_device_seen(f->s, "dA", "zoe", id, 1000, 0),
+                     FSV_OK);
+    assert_int_equal(fsv_store_device_seen(f->s, "dB", "al", id, 2000, 0),
+                     FSV_OK);
+    assert_int_equal(fsv_store_api_devices(f->s, &devs), FSV_OK);
+    assert_int_equal(json_array_size(devs), 2);
+    json_t *d0 = json_array_get(devs, 0);
+    assert_string_equal(json_string_value(json_object_get(d0, "device")), "dB");
+    assert_string_equal(json_string_value(json_object_get(d0, "user")), "al");
+    assert_int_equal(json_integer_value(json_object_get(d0, "last_sync_ms")),
+                     2000);
+    assert_int_equal(json_object_size(d0), 3);
+    json_decref(devs);
+}
+
+/* A share record gives sight while it lives; deleted "1" ends it, any
+** other deleted value does not (store.c's rule, the same on every backend). */
+static void test_share_meaning(void **state)
+{
+    fixture *f = *state;
+    int shared = -1;
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 0);
+    merge(f->s, "share", "c1:bob", "customer", "c1", "d1", 1, 1, "alice", NULL);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 1);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "carol", &shared), FSV_OK);
+    assert_int_equal(shared, 0);
+    merge(f->s, "share", "c1:bob", "deleted", "0", "d1", 2, 2, "alice", NULL);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 1);
+    /* The one-scan list agrees; a customer whose id is a prefix of
+    ** another's ("c1" and "c10") keeps its own shares. */
+    merge(f->s, "share", "c1:carol", "customer", "c1", "d1", 4, 4, "alice", NULL);
+    merge(f->s, "share", "c10:dave", "customer", "c10", "d1", 5, 5, "alice",
+          NULL);
+    char **users = NULL;
+    size_t n = 0;
+    assert_int_equal(fsv_store_shared_users(f->s, "c1", &users, &n), FSV_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(users[0], "bob");
+    assert_string_equal(users[1], "carol");
+    for (size_t i = 0; i < n; i++)
+        free(users[i]);
+    free(users);
+    merge(f->s, "share", "c1:bob", "deleted", "1", "d1", 6, 6, "alice", NULL);
+    assert_int_equal(fsv_store_is_shared(f->s, "c1", "bob", &shared), FSV_OK);
+    assert_int_equal(shared, 0);
+    assert_int_equal(fsv_store_shared_users(f->s, "c1", &users, &n), FSV_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(users[0], "carol");
+    free(users[0]);
+    free(users);
+}
+
 int main(void)
 {
+    /* The conformance suite: the same tests on every backend. */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_urls),
+        cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_share_meaning, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_after, setup, teardown),
@@ -711,9 +911,24 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_visibility_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_memo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_limit_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_history_index, setup,
-                                        teardown),
         cmocka_unit_test_setup_teardown(test_vis_set_and_memo, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* Tests that look inside the SQLite backend's file. */
+    const struct CMUnitTest sqlite_tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_history_index, setup,
+                                        teardown),
+    };
+    int failed = 0;
+    for (size_t i = 0; i < ts_n_store_backends; i++) {
+        char name[64];
+        current = &ts_store_backends[i];
+        snprintf(name, sizeof name, "store conformance: %s", current->name);
+        failed += _cmocka_run_group_tests(name, tests,
+                                          sizeof tests / sizeof tests[0],
+                                          NULL, NULL);
+        if (strcmp(current->name, "sqlite") == 0)
+            failed += cmocka_run_group_tests_name("store: sqlite backend",
+                                                  sqlite_tests, NULL, NULL);
+    }
+    return failed;
 }

@@ -1,0 +1,185 @@
+/*
+** api.h — the HTTPS JSON API, the dashboard's static files and the /live
+** push channel (docs/API.md).  Internal to fieldsync-server.
+**
+** Where the figures come from: for each API user the server keeps a "view",
+** an in-memory libfieldsync replica fed through the ordinary sans-I/O sync
+** session from the authoritative history with the very visibility filter
+** device sync uses (fsv_vis_filter_fn).  The view is what a device of that
+** user would hold, so every customer object, sheet, timeline, stage and
+** field definition and conflict is built by core's own functions in the
+** CLI's --json shapes.  A view is brought up to the store's head before
+** each request (only the new rows are fed); "as of" sheets are built in a
+** fresh replica from the rows at or before that time.
+**
+** Everything runs on the lws service thread (see server.h).
+*/
+#ifndef FSV_API_H
+#define FSV_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+
+#define FSV_API_BODY_MAX  (16 * 1024)   /* request bodies (413 above) */
+#define FSV_API_ARGS_MAX  8             /* query parameters kept */
+#define FSV_SESSION_TTL_S (12 * 3600)   /* login session lifetime */
+#define FSV_SESSION_MAX   4096          /* login sessions kept at once */
+#define FSV_LIVE_MS       250           /* /live head check and coalescing */
+#define FSV_LIVE_PROTOCOL "fieldsync.live"
+
+struct fsv_websess;
+struct fsv_view;
+struct fsv_live;
+
+/* Per-server API state (hangs off fsv_server.api). */
+typedef struct fsv_api {
+    fsv_server *srv;
+    char web_dir[4096];             /* "" = built-in page only */
+    struct fsv_websess *sessions;   /* login sessions */
+    struct fsv_view *views;         /* one replica per API user */
+    struct fsv_live *live;          /* open /live sockets */
+    lws_sorted_usec_list_t live_sul;
+    int live_timer;                 /* live_sul scheduled */
+    int64_t live_head;              /* head last announced */
+    unsigned live_ticks;            /* credentials re-checked every 4th */
+    int64_t live_dv;                /* store data_version at the last check */
+    int live_recheck;               /* a socket joined: check all next time */
+} fsv_api;
+
+/* Create/free the API state; web_dir as given by --web (may be NULL). */
+fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir);
+void fsv_api_free(fsv_api *api);
+
+/* ---- Requests and responses (http.c) ------------------------------------- */
+enum { FSV_GET = 1, FSV_POST, FSV_OTHER };
+
+typedef struct fsv_req {
+    int method;
+    char path[512];
+    char *arg_name[FSV_API_ARGS_MAX], *arg_value[FSV_API_ARGS_MAX];
+    size_t n_args;
+    char auth[256];             /* Authorization header */
+    char cookie[1024];
+    char ctype[128];
+    char peer[64];
+    const char *body;           /* POST body (NUL-terminated) */
+    size_t body_len;
+} fsv_req;
+
+#define FSV_RESP_HDRS 3
+typedef struct fsv_resp {
+    int status;
+    const char *ctype;          /* static string */
+    char *body;                 /* malloc'd; NULL = empty */
+    size_t len;
+    const char *hdr_name[FSV_RESP_HDRS];    /* "set-cookie:" …, static */
+    char *hdr_value[FSV_RESP_HDRS];         /* malloc'd */
+    size_t n_hdr;
+} fsv_resp;
+
+/* One HTTP transaction (the "http" protocol's per-session data). */
+typedef struct fsv_http_conn {
+    fsv_req req;
+    char *body;                 /* POST body being received */
+    size_t body_len;
+    int too_big;
+    int responding;             /* headers sent, body going out */
+    fsv_resp resp;
+    size_t sent;
+} fsv_http_conn;
+
+/* One /live socket (the "fieldsync.live" protocol's per-session data). */
+typedef struct fsv_live {
+    struct fsv_live *next;
+    struct lws *wsi;
+    fsv_api *api;
+    fsv_user user;
+    int linked;
+    int64_t sent_head;          /* head last told to this socket */
+    int64_t want_head;          /* head to tell next (0: nothing) */
+    int hello_pending;
+    int bye_pending;
+    char bye[64];
+    char auth[256], cookie[1024];   /* the upgrade's credentials, re-checked */
+} fsv_live;
+
+/* Query parameter (decoded), NULL if absent. */
+const char *fsv_req_arg(const fsv_req *q, const char *name);
+
+/* Fill resp: a JSON body (steals j; NULL j means 500), an error object
+** {"error": msg}, a raw body (copied), an extra header (value copied). */
+void fsv_resp_json(fsv_resp *r, int status, json_t *j);
+void fsv_resp_error(fsv_resp *r, int status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void fsv_resp_header(fsv_resp *r, const char *name, const char *value);
+void fsv_resp_clear(fsv_resp *r);
+
+/* ---- Authentication (http_auth.c) ------------------------------------------ */
+/* Who is calling: bearer token first, else the fs_session cookie.  FSV_OK
+** with *u filled; else resp holds the 401 (429 for an address the limiter
+** blocked) and the code is returned: FSV_NOTFOUND / FSV_INVALID for
+** refused credentials, the store's code for a failure. */
+int fsv_auth_caller(fsv_api *api, const fsv_req *q, fsv_user *u,
+                    fsv_resp *resp);
+/* Same for a /live upgrade, from the raw header values, without writing a
+** response or counting failures: FSV_OK, FSV_NOTFOUND (unknown, revoked or
+** no session), FSV_INVALID (not a bearer token) or the store's code. */
+int fsv_auth_headers(fsv_api *api, const char *auth, const char *cookie,
+                     fsv_user *u);
+/* Without touching the store: 0 if the cookie no longer names a login
+** session (expired or signed out), 1 otherwise (a bearer token is only
+** ever refused by the store: fsv_auth_headers). */
+int fsv_auth_known(fsv_api *api, const char *auth, const char *cookie);
+void fsv_api_login(fsv_api *api, const fsv_req *q, fsv_resp *resp);
+void fsv_api_logout(fsv_api *api, const fsv_req *q, fsv_resp *resp);
+void fsv_api_me(fsv_api *api, const fsv_req *q, fsv_resp *resp);
+void fsv_auth_free(fsv_api *api);
+
+/* ---- Views (api_view.c) ------------------------------------------------------- */
+/* The replica of what u may see, brought up to the store's head (*head).
+** Borrowed: valid until the next call.  FSV_OK or FSV_ERROR (logged). */
+int fsv_view_get(fsv_api *api, const fsv_user *u, fds_replica **r,
+                 int64_t *head);
+/* A new replica with only customer's records (and the definitions) as
+** they stood at asof_s (unix seconds): rows whose change time, in whole
+** seconds, is not after it.  Caller closes it. */
+int fsv_view_asof(fsv_api *api, const fsv_user *u, const char *customer,
+                  int64_t asof_s, fds_replica **r);
+void fsv_view_free_all(fsv_api *api);
+
+/* ---- Handlers (api_*.c): fill resp for an authenticated caller ----------- */
+void fsv_api_summary(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+void fsv_api_analysis(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                       fsv_resp *resp);
+void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,
+                      const fsv_req *q, fsv_resp *resp);
+void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+
+/* ---- Shared figures (api_figures.c) -------------------------------------------- */
+/* Visible customers (not deleted) with their sheets: array of sheet
+** objects sorted by name; and the stage definitions. */
+int fsv_fig_sheets(fds_replica *r, json_t **sheets);
+/* Per-rep rows of docs/API.md "summary.reps" over sheets, for caller u. */
+json_t *fsv_fig_reps(fsv_api *api, const fsv_user *u, json_t *sheets,
+                     int64_t now_ms);
+/* Milliseconds of an RFC 3339 / date string, -1 if absent or unreadable. */
+int64_t fsv_fig_ms(const json_t *obj, const char *key);
+/* 1 if stage key is a won/lost stage in defs. */
+int fsv_fig_stage_flag(const json_t *defs, const char *key, const char *flag);
+
+/* ---- /live (live.c) ------------------------------------------------------------- */
+int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len);
+/* Shutdown: say bye on every socket / stop the head timer (before the
+** context is destroyed). */
+void fsv_live_close_all(fsv_api *api);
+void fsv_live_stop(fsv_api *api);
+
+#endif /* FSV_API_H */

@@ -1,0 +1,180 @@
+/*
+** cmd_serve.c — `fieldsync-server serve`: checks the key, opens the store,
+** installs the signal handlers and runs the event loop (server.c).
+*/
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "log.h"
+#include "pki.h"
+#include "server.h"
+
+static const char serve_help[] =
+    "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
+    "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
+    "       [--max-batch N] [--web DIR]\n"
+    "\n"
+    "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
+    "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
+    "(this machine only); use 0.0.0.0:8443 or [::]:8443 to serve the network.\n"
+    "--cert/--key default to DIR/server.pem and DIR/server.key; the key must\n"
+    "not be readable by group or others.  Logs go to stderr (default level\n"
+    "info: one line per connection, push and pull).  SIGTERM/SIGINT stop the\n"
+    "server cleanly; acknowledged changes are always on disk.\n"
+    "--max-batch N caps the changes sent per pull answer (default and maximum\n"
+    "500); smaller batches mean more, smaller messages on slow links.\n"
+    "--web DIR serves the dashboard from DIR (default: $FIELDSYNC_WEB_DIR,\n"
+    "then the installed dashboard, then the build's sync-server/web/dist).\n"
+    "--store postgresql://... is not available in this build.\n";
+
+/* The one flag the signal handler touches. */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" / "PORT". */
+static int parse_listen(const char *arg, char *host, size_t cap, int *port)
+{
+    const char *colon;
+    if (arg[0] == '[') {
+        const char *close = strchr(arg, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        if ((size_t)(close - arg - 1) >= cap)
+            return -1;
+        memcpy(host, arg + 1, (size_t)(close - arg - 1));
+        host[close - arg - 1] = '\0';
+        colon = close + 1;
+    } else {
+        colon = strrchr(arg, ':');
+        if (!colon) {
+            snprintf(host, cap, "%s", FSV_DEFAULT_HOST);
+            colon = arg - 1;
+        } else {
+            if ((size_t)(colon - arg) >= cap)
+                return -1;
+            memcpy(host, arg, (size_t)(colon - arg));
+            host[colon - arg] = '\0';
+            if (!host[0])
+                snprintf(host, cap, "%s", "0.0.0.0");
+        }
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || p < 1 || p > 65535)
+        return -1;
+    *port = (int)p;
+    return 0;
+}
+
+int fsv_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"cert", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"store", required_argument, NULL, 's'},
+        {"max-batch", required_argument, NULL, 'b'},
+        {"web", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
+    const char *web = NULL;
+    int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
+    char *end;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'c': cert = optarg; break;
+        case 'k': key = optarg; break;
+        case 'w': web = optarg; break;
+        case 'L':
+            if (fsv_log_parse_level(optarg, &level) != 0) {
+                fsv_fail("--log-level must be error, warn, info or debug");
+                return FSV_EXIT_USAGE;
+            }
+            break;
+        case 's':
+            fsv_fail("--store %s: only the embedded SQLite store is available"
+                     " in this build", optarg);
+            return FSV_EXIT_USAGE;
+        case 'b':
+            max_batch = (int)strtol(optarg, &end, 10);
+            if (*end || max_batch < 1 || max_batch > FDSP_MAX_BATCH) {
+                fsv_fail("--max-batch must be 1..%d", FDSP_MAX_BATCH);
+                return FSV_EXIT_USAGE;
+            }
+            break;
+        case 'h': fputs(serve_help, stdout); return FSV_EXIT_OK;
+        default: fputs(serve_help, stderr); return FSV_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fsv_fail("unexpected argument \"%s\"", argv[optind]);
+        return FSV_EXIT_USAGE;
+    }
+    if (!data) {
+        fsv_fail("--data DIR is required");
+        return FSV_EXIT_USAGE;
+    }
+    if ((cert == NULL) != (key == NULL)) {
+        fsv_fail("--cert and --key go together");
+        return FSV_EXIT_USAGE;
+    }
+    char host[256];
+    int port = FSV_DEFAULT_PORT;
+    snprintf(host, sizeof host, "%s", FSV_DEFAULT_HOST);
+    if (listen && parse_listen(listen, host, sizeof host, &port) != 0) {
+        fsv_fail("--listen %s: expected HOST:PORT", listen);
+        return FSV_EXIT_USAGE;
+    }
+    char cert_path[4096], key_path[4096], err[1024];
+    if (!cert) {
+        if (fsv_path(cert_path, sizeof cert_path, data, "server.pem") ||
+            fsv_path(key_path, sizeof key_path, data, "server.key")) {
+            fsv_fail("--data path too long");
+            return FSV_EXIT_USAGE;
+        }
+        cert = cert_path;
+        key = key_path;
+    }
+    if (fsv_pki_check_key_mode(key, err, sizeof err) != FSV_OK) {
+        fsv_fail("%s", err);
+        return FSV_EXIT_FAIL;
+    }
+
+    fsv_log_set_level(level);
+    fsv_store *s;
+    int code = fsv_open_data_store(data, &s);
+    if (code != FSV_EXIT_OK)
+        return code;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    fsv_config cfg = {host, port, cert, key, max_batch, web};
+    if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
+        fsv_fail("%s", err);
+        code = FSV_EXIT_FAIL;
+    }
+    fsv_store_close(s);
+    return code;
+}

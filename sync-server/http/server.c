@@ -1,0 +1,175 @@
+/*
+** server.c — libwebsockets context, TLS set-up and the service loop.
+*/
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "api.h"
+#include "authlim.h"
+#include "log.h"
+
+#define TICK_US (200 * LWS_US_PER_MS)
+
+int64_t fsv_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static const struct lws_protocols protocols[] = {
+    /* HTTP first: plain requests (dashboard) bind to protocols[0]. */
+    {"http", fsv_http_callback, sizeof(fsv_http_conn), 0, 0, NULL, 0},
+    /* rx_buffer_size FDSP_MAX_FRAME: permessage-deflate sizes its
+    ** inflate buffer from it (see pmd_sync_only below). */
+    {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_conn),
+     FDSP_MAX_FRAME, 0, NULL, FSV_TX_CHUNK},
+    {FSV_LIVE_PROTOCOL, fsv_live_callback, sizeof(fsv_live), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* permessage-deflate (RFC 7692) on the sync protocol, whenever the device
+** offers it.
+**
+** libwebsockets 4.1.6 inflates into a buffer of 2^rx_buf_size bytes
+** (default 1 KiB).  When one inflate call fills it, the unused compressed
+** input stays where lws read it, and lws reads more data (over TLS, the
+** next buffered record) over it before finishing: the inflater then sees
+** other bytes and the connection drops with "invalid distance too far
+** back" or "invalid stored block lengths" (the bug of lws PR #3014 and
+** ttyd#1254).  A message we accept is at most FDSP_MAX_FRAME bytes once
+** inflated, so a 1 MiB inflate buffer (rx_buf_size 20; lws caps it at the
+** protocol's rx_buffer_size, hence FDSP_MAX_FRAME there) means no call
+** stops with input left.  A message over the limit may still fail that
+** way; it is refused with a close anyway.  tx_buf_size 16 (64 KiB) takes
+** the deflate output of a whole FSV_TX_CHUNK frame plus what zlib held
+** back, so each lws_write compresses in one step.
+**
+** Other protocols (the dashboard's /live) stay uncompressed: their
+** messages are small, and over HTTP/2 lws 4.1 returns the compressed
+** length from lws_write. */
+static int pmd_sync_only(struct lws_context *ctx, const struct lws_extension *ext,
+                         struct lws *wsi, enum lws_extension_callback_reasons reason,
+                         void *user, void *in, size_t len)
+{
+    if (reason == LWS_EXT_CB_CONSTRUCT) {
+        const struct lws_protocols *p = lws_get_protocol(wsi);
+        if (!p || !p->name || strcmp(p->name, FDSP_SUBPROTOCOL) != 0)
+            return -1;      /* not constructed: not negotiated */
+    }
+    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
+                                               in, len);
+    if (reason == LWS_EXT_CB_CONSTRUCT && rc == 0) {
+        /* After CONSTRUCT user points at the new private state. */
+        static const char *const opt[][2] = {{"rx_buf_size", "20"},
+                                             {"tx_buf_size", "16"}};
+        for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+            struct lws_ext_option_arg oa = {opt[i][0], 0, opt[i][1], 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, *(void **)user, &oa, 0))
+                return -1;
+        }
+    }
+    return rc;
+}
+
+static const struct lws_extension extensions[] = {
+    {"permessage-deflate", pmd_sync_only, "permessage-deflate"},
+    {NULL, NULL, NULL}};
+
+/* Pings after FSV_IDLE_PING_S of silence, hang up after FSV_IDLE_HANGUP_S. */
+static const lws_retry_bo_t idle_policy = {
+    .secs_since_valid_ping = FSV_IDLE_PING_S,
+    .secs_since_valid_hangup = FSV_IDLE_HANGUP_S,
+};
+
+/* Periodic wake-up: lws_service() may otherwise sleep until the next
+** network event, and the signal that set *stop may have arrived while we
+** were not in poll(). */
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, tick);
+    lws_sul_schedule(srv->ctx, 0, &srv->tick, tick_cb, TICK_US);
+}
+
+int fsv_server_run(const fsv_config *cfg, fsv_store *store,
+                   volatile sig_atomic_t *stop, char *err, size_t errlen)
+{
+    fsv_server srv;
+    struct lws_context_creation_info info;
+    unsigned char tmp[16];
+
+    memset(&srv, 0, sizeof srv);
+    srv.store = store;
+    srv.stop = stop;
+    srv.max_batch = cfg->max_batch > 0 && cfg->max_batch < FDSP_MAX_BATCH
+                        ? cfg->max_batch : FDSP_MAX_BATCH;
+    /* Failed logins per address, shared by every authenticating handler
+    ** (authlim.h); NULL (out of memory) only turns the limit off. */
+    srv.authlim = fsv_authlim_new();
+
+    memset(&info, 0, sizeof info);
+    info.port = cfg->port;
+    info.iface = (strcmp(cfg->host, "0.0.0.0") == 0 || strcmp(cfg->host, "::") == 0)
+                     ? NULL : cfg->host;
+    info.protocols = protocols;
+    info.extensions = extensions;
+    info.vhost_name = "fieldsync";
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (inet_pton(AF_INET, cfg->host, tmp) == 1)
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.ssl_cert_filepath = cfg->cert;
+    info.ssl_private_key_filepath = cfg->key;
+    /* TLS 1.2 or newer only. */
+    info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+                           SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION;
+    info.retry_and_idle_policy = &idle_policy;
+    info.timeout_secs = 20;     /* handshakes and HTTP transactions */
+    info.user = &srv;
+
+    fsv_log_route_lws();
+    srv.api = fsv_api_new(&srv, cfg->web_dir);
+    if (!srv.api) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv.ctx = lws_create_context(&info);
+    if (!srv.ctx) {
+        fsv_api_free(srv.api);
+        snprintf(err, errlen, "cannot start listening on %s:%d with %s / %s"
+                 " (port in use, bad address or unreadable certificate)",
+                 cfg->host, cfg->port, cfg->cert, cfg->key);
+        return -1;
+    }
+    fsv_info("listening on wss://%s:%d (TLS 1.2+, sync protocol %s)",
+             cfg->host, cfg->port, FDSP_SUBPROTOCOL);
+    lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
+
+    int n = 0;
+    while (n >= 0 && !*stop)
+        n = lws_service(srv.ctx, 0);
+
+    /* Every transaction ran to completion inside its callback, so nothing
+    ** is in flight here.  Say goodbye politely, within a bounded time. */
+    fsv_info("shutting down");
+    srv.shutting_down = 1;
+    fsv_sync_close_all(&srv);
+    fsv_live_close_all(srv.api);
+    int64_t deadline = fsv_now_ms() + FSV_SHUTDOWN_MS;
+    while (n >= 0 && srv.conns && fsv_now_ms() < deadline)
+        n = lws_service(srv.ctx, 0);
+    lws_sul_cancel(&srv.tick);
+    lws_sul_cancel(&srv.auth_tick);
+    fsv_live_stop(srv.api);
+    lws_context_destroy(srv.ctx);
+    fsv_api_free(srv.api);
+    fsv_authlim_free(srv.authlim);
+    fsv_info("stopped");
+    return 0;
+}

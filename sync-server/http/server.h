@@ -1,0 +1,147 @@
+/*
+** server.h — the libwebsockets server: one TLS port carrying the HTTP
+** handler (http.c: dashboard and, later, the JSON API) and the sync
+** WebSocket protocol (ws_sync.c).
+**
+** Threading model: one thread.  libwebsockets (built with LWS_MAX_SMP 1)
+** runs every callback on the service thread, and each push or pull runs its
+** store transaction to completion inside its callback, so transactions
+** never interleave and no locking exists anywhere.  SQLite with WAL and
+** synchronous=FULL makes a push's commit durable before its ack is queued.
+*/
+#ifndef FSV_SERVER_H
+#define FSV_SERVER_H
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define FSV_TX_CHUNK      (32 * 1024)   /* bytes per WebSocket frame we send */
+#define FSV_IDLE_PING_S   60            /* ping after this much silence */
+#define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
+#define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
+
+typedef struct fsv_config {
+    const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
+    int port;
+    const char *cert;       /* PEM certificate (chain) */
+    const char *key;        /* PEM private key, mode 0600 */
+    int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
+    const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
+} fsv_config;
+
+struct fsv_conn;
+struct fsv_api;
+
+typedef struct fsv_server {
+    struct lws_context *ctx;
+    fsv_store *store;
+    struct fsv_conn *conns;         /* established sync connections */
+    volatile sig_atomic_t *stop;    /* set by the signal handler */
+    lws_sorted_usec_list_t tick;    /* wakes the loop to notice *stop */
+    int shutting_down;
+    int max_batch;                  /* from fsv_config */
+    struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
+    struct fsv_authlim *authlim;    /* failed logins per address (authlim.c) */
+    uint64_t hlc;                   /* the server's HLC (rule 14, sync_trust.c) */
+    /* Token re-checks (ws_sync.c auth_tick): one timer for all sessions,
+    ** running while any is connected; the store's data_version it last
+    ** saw, -1 to re-check every session on the next tick. */
+    lws_sorted_usec_list_t auth_tick;
+    int auth_timer;
+    int64_t auth_dv;
+} fsv_server;
+
+/* A queued outgoing message of a sync connection. */
+struct fsv_out {
+    struct fsv_out *next;
+    size_t len, off;            /* message length, bytes already sent */
+    unsigned char buf[];        /* LWS_PRE headroom + message */
+};
+
+/* One device's sync WebSocket connection (lws allocates and frees it as
+** per-session data).  Named conn, not session: core's fds_session is the
+** device's sans-I/O sync state, and "session" on the server means a
+** dashboard login (http_auth.c). */
+typedef struct fsv_conn {
+    struct lws *wsi;
+    fsv_server *srv;
+    struct fsv_conn *next;
+    int linked;                 /* in srv->conns */
+    fsv_user user;              /* from the token (FILTER_PROTOCOL_CONNECTION) */
+    char token_id[FSV_TOKEN_ID_LEN + 1];
+    char device[FDSP_MAX_ID + 1];   /* from hello; "" before */
+    char peer[64];
+    int hello_done;
+    unsigned char *rx;          /* message being reassembled */
+    size_t rx_len, rx_cap;
+    int rx_discard;             /* dropping an oversized message */
+    struct fsv_out *out_head, *out_tail;
+    int close_after_send;       /* close once the queue drains */
+    int close_code;             /* LWS_CLOSE_STATUS_* for that close */
+    int64_t rate_start_ms;      /* start of the current 1 s window */
+    int rate_count;             /* messages in it */
+    lws_sorted_usec_list_t rate_sul;    /* re-enables reading */
+    int throttled;
+    int64_t connected_ms;
+    int64_t pushed, pulled;     /* changes accepted / sent */
+    int64_t cursor;             /* last seq this device was sent up to */
+    /* Security (docs/SECURITY.md). */
+    int rate_warned;            /* rate_limited sent (once per connection) */
+    int64_t vis_done;           /* visibility events handled up to this seq */
+    fdsp_change *resend;        /* full state still to send (assign/share) */
+    size_t n_resend, resend_pos;
+    /* Trust (rules 11-15, sync_trust.c, docs/internals/trust.md). */
+    int restore;                /* the hello showed a restored server */
+    int rehello_ok;             /* one more hello allowed (a device reset) */
+    char **clashed;             /* devices refused with device_clash here */
+    size_t n_clashed;
+} fsv_conn;
+
+/* Run the server until *stop becomes non-zero.  Returns 0 after a clean
+** shutdown, -1 if it could not start (message in err). */
+int fsv_server_run(const fsv_config *cfg, fsv_store *store,
+                   volatile sig_atomic_t *stop, char *err, size_t errlen);
+
+/* Protocol callbacks (http.c, ws_sync.c). */
+int fsv_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len);
+int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len);
+
+/* ws_sync.c: a session's output.  enqueue copies buf; send encodes m
+** (which it only borrows); error sends an error message and, when fatal,
+** closes the connection once it is written.  All return 0 or -1 (close). */
+int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len);
+int fsv_conn_send(fsv_conn *s, const fdsp_msg *m);
+int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
+                   const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+/* sync_ops.c: the device's messages.  Return 0, or -1 to close. */
+int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
+int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
+int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
+/* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
+** net): answers repair and queues the differing buckets' full state in
+** s->resend for the following pulls.  0, or -1 to close. */
+int fsv_sync_sums(fsv_conn *s, const fdsp_msg *m);
+/* The bucket checksums of what u may see (the XOR of the visible keys'
+** checksums).  With keys non-NULL, *keys (malloc'd) and *n_keys are those
+** visible keys.  Inside a read transaction. */
+int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
+                      uint64_t sums[FDSP_SUM_BUCKETS], fsv_sum_key **keys,
+                      size_t *n_keys);
+
+/* Queue a polite close (GOINGAWAY) on every session (shutdown). */
+void fsv_sync_close_all(fsv_server *srv);
+
+int64_t fsv_now_ms(void);
+
+#endif /* FSV_SERVER_H */

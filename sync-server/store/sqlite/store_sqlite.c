@@ -1,0 +1,463 @@
+/*
+** store_sqlite.c — the central store on one SQLite file (store.h): the
+** schema, the prepared statements, open/close, transactions and the
+** backend table.  The rest of the backend, by section:
+** store_sqlite_merge.c (txrec, registers, merge, record index),
+** store_sqlite_history.c (scans), store_sqlite_users.c (users, tokens,
+** devices), store_sqlite_vis.c (shares by prefix, visibility events, full
+** state), store_sqlite_trust.c (rules 11-15, backup), store_sqlite_sums.c
+** (checksums), store_sqlite_api.c (dashboard reads).
+**
+** Schema (version 2; store_sqlite_trust.c migrates version 1 in place):
+**   meta(key PRIMARY KEY, value)                 schema version, store_id,
+**                                                epoch (rule 13)
+**   reg(tbl, rid, field, value, versions, conflict)  -- as the devices' reg:
+**       versions = fds_register_to_json() dumped compact with sorted keys
+**   history(seq INTEGER PRIMARY KEY, tbl, rid, field, value, vv, hlc,
+**           device, user, server_ms, dctr, relay) -- the authoritative log;
+**       dctr = vv[device], the row's own device counter; relay = the device
+**       that re-sent it for another after a server restore (else NULL)
+**   rec(tbl, rid, customer, creator)             -- record index (visibility)
+**   users(name PRIMARY KEY, role, team, disabled, created_ms)
+**   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
+**          last_used_ms)
+**   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head,
+**           counter)  -- user: the binding of rule 11; counter: the highest
+**           own counter accepted from the device (rule 15)
+**   vis_event(seq PRIMARY KEY, customer, user) -- owner/share writes: who
+**       may have lost sight (the previous owner, the user shared with)
+** WAL journal and synchronous=FULL: a commit that returned is on disk, so an
+** ack sent after it survives kill -9 and power loss.
+*/
+#include "store.h"
+#include "store_sqlite_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION "2"
+
+static const char *const schema_sql =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS reg(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    "  field TEXT NOT NULL, value TEXT, versions TEXT NOT NULL,"
+    "  conflict INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID;"
+    /* reg_by_value(tbl, field, value) indexed every value, follow-up text
+    ** included, and no query reads it (records are found through rec):
+    ** its upkeep was a large share of a merge.  Dropped in place. */
+    "DROP INDEX IF EXISTS reg_by_value;"
+    "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY,"
+    "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
+    "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
+    "  user TEXT NOT NULL, server_ms INTEGER NOT NULL, dctr INTEGER,"
+    "  relay TEXT);"
+    /* history_by_rec(tbl, rid, seq) was kept up on every append and no
+    ** query reads it (history is read by seq; a record's state comes from
+    ** reg): a text-keyed B-tree insert per change for nothing.  Dropped in
+    ** place, as reg_by_value. */
+    "DROP INDEX IF EXISTS history_by_rec;"
+    "CREATE TABLE IF NOT EXISTS rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    "  customer TEXT, creator TEXT NOT NULL,"
+    "  PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS rec_by_customer ON rec(customer);"
+    "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL, team TEXT NOT NULL DEFAULT '',"
+    "  disabled INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS tokens(token_id TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL REFERENCES users(name), hash BLOB NOT NULL UNIQUE,"
+    "  created_ms INTEGER NOT NULL, revoked_ms INTEGER, last_used_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS tokens_by_user ON tokens(user);"
+    "CREATE TABLE IF NOT EXISTS devices(device TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL, token_id TEXT, last_sync_ms INTEGER,"
+    "  last_head INTEGER, counter INTEGER NOT NULL DEFAULT 0);"
+    /* visibility events: a change that wrote a customer's owner or a share
+    ** (security: revoke / full state on the next pull) */
+    "CREATE TABLE IF NOT EXISTS vis_event(seq INTEGER PRIMARY KEY,"
+    "  customer TEXT NOT NULL, user TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', " SCHEMA_VERSION ");";
+
+
+static const char *const stmt_sql[ST__COUNT] = {
+    [ST_BEGIN_W] = "BEGIN IMMEDIATE",
+    [ST_BEGIN_R] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
+    [ST_REG_GET] = "SELECT versions FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
+    /* merge_change knows whether the register exists (it just read it, or
+    ** the transaction's memo says the record has no such field), so it
+    ** inserts or updates instead of an upsert's extra probe. */
+    [ST_REG_INS] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_REG_UPD] = "UPDATE reg SET value=?4, versions=?5, conflict=?6"
+                   " WHERE tbl=?1 AND rid=?2 AND field=?3",
+    [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
+                    " user, server_ms, dctr, relay)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
+    [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
+    [ST_FIELD_LIST] = "SELECT field FROM reg WHERE tbl=?1 AND rid=?2",
+    [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
+    /* The record index is read per record run by the filter's caller
+    ** (fsv_store_changes_after), not joined per row. */
+    [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                " server_ms FROM history WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    /* A filtered scan mostly skips rows (other users' records): it reads
+    ** only what deciding needs, and fetches a row it keeps by its seq. */
+    [ST_SCAN_KEYS] = "SELECT seq, tbl, rid, field, device FROM history"
+                     " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_HIST_ROW] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
+                    " server_ms FROM history WHERE seq = ?1",
+    /* Every share record of a customer: rids "CUSTOMER:..." are exactly
+    ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
+    [ST_PREFIX_VALUES] = "SELECT rid, field, value FROM reg WHERE tbl=?1"
+                         " AND rid >= ?2 AND rid < ?3 ORDER BY rid",
+    [ST_HIST_COUNT] = "SELECT count(*) FROM history",
+    [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
+                    " VALUES (?1, ?2, ?3, ?4)",
+    [ST_USER_GET] = "SELECT name, role, team, disabled FROM users WHERE name=?1",
+    [ST_USER_LIST] = "SELECT u.name, u.role, u.team, u.disabled, u.created_ms,"
+                     " (SELECT count(*) FROM tokens t WHERE t.user=u.name"
+                     "  AND t.revoked_ms IS NULL) FROM users u ORDER BY u.name",
+    [ST_USER_DISABLE] = "UPDATE users SET disabled=1 WHERE name=?1",
+    [ST_TOKEN_ADD] = "INSERT INTO tokens(token_id, user, hash, created_ms)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [ST_TOKEN_AUTH] = "SELECT t.hash, t.token_id, u.name, u.role, u.team"
+                      " FROM tokens t JOIN users u ON u.name=t.user"
+                      " WHERE t.hash=?1 AND t.revoked_ms IS NULL"
+                      " AND u.disabled=0",
+    [ST_TOKEN_TOUCH] = "UPDATE tokens SET last_used_ms=?2 WHERE token_id=?1",
+    [ST_TOKEN_LIST] = "SELECT token_id, user, created_ms, revoked_ms,"
+                      " last_used_ms FROM tokens WHERE user=?1"
+                      " ORDER BY created_ms, token_id",
+    [ST_TOKEN_REVOKE] = "UPDATE tokens SET revoked_ms=?2 WHERE token_id=?1"
+                        " AND revoked_ms IS NULL",
+    [ST_DEVICE_SEEN] = "INSERT INTO devices(device, user, token_id, last_sync_ms,"
+                       " last_head) VALUES (?1, ?2, ?3, ?4, ?5)"
+                       /* The user is the device's binding (rule 11): the
+                       ** hello checked it, a sync never rewrites it. */
+                       " ON CONFLICT(device) DO UPDATE SET"
+                       " token_id=excluded.token_id,"
+                       " last_sync_ms=excluded.last_sync_ms,"
+                       " last_head=excluded.last_head",
+    [ST_TOKEN_LIVE] = "SELECT t.revoked_ms IS NULL AND u.disabled=0"
+                      " FROM tokens t JOIN users u ON u.name=t.user"
+                      " WHERE t.token_id=?1",
+    [ST_VISEV_ADD] = "INSERT OR IGNORE INTO vis_event(seq, customer, user)"
+                     " VALUES (?1, ?2, ?3)",
+    [ST_VISEV_LIST] = "SELECT customer, user FROM vis_event"
+                      " WHERE seq > ?1 AND seq <= ?2"
+                      " GROUP BY customer, user ORDER BY min(seq)",
+    [ST_CUST_REGS] = "SELECT tbl, rid, field, versions FROM reg"
+                     " WHERE tbl='customer' AND rid=?1"
+                     " UNION ALL SELECT g.tbl, g.rid, g.field, g.versions"
+                     " FROM rec r JOIN reg g ON g.tbl=r.tbl AND g.rid=r.rid"
+                     " WHERE r.customer=?1 AND r.tbl<>'customer'",
+};
+
+
+
+sqlite3 *fsv__store_sqlite_db(fsv_store *s)
+{
+    return SQ(s)->db;
+}
+
+void **fsv__store_sums_slot(fsv_store *s)
+{
+    return &SQ(s)->sums;
+}
+
+int fsv__store_sums_msg(fsv_store *s, int rc, const char *text)
+{
+    return fsv__store_setmsg(s, rc, "%s", text);
+}
+
+sqlite3_stmt *fsv__store_prepared(fsv_store *s, int slot, const char *sql)
+{
+    if (slot < 0 || slot >= FSV__XST_MAX)
+        return NULL;
+    sqlite3_stmt *st = SQ(s)->xst[slot];
+    if (!st) {
+        if (sqlite3_prepare_v3(SQ(s)->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                               &SQ(s)->xst[slot], NULL) != SQLITE_OK) {
+            fsv__store_setmsg(s, FSV_ERROR, "store: prepare: %s",
+                              sqlite3_errmsg(SQ(s)->db));
+            return NULL;
+        }
+        return SQ(s)->xst[slot];
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* ---- Helpers ----------------------------------------------------------------- */
+
+/* SQLite's busy (another writer held the lock past the busy timeout) is
+** the interface's retryable FSV_BUSY; anything else is FSV_ERROR. */
+int fsv__store_dberr(fsv_store *s, const char *what)
+{
+    int code = sqlite3_errcode(SQ(s)->db) & 0xff;
+    return seterr(s, code == SQLITE_BUSY || code == SQLITE_LOCKED
+                         ? FSV_BUSY : FSV_ERROR,
+                  "store: %s: %s", what, sqlite3_errmsg(SQ(s)->db));
+}
+
+int fsv__store_msg(fsv_store *s, int rc, const char *text)
+{
+    return seterr(s, rc, "%s", text);
+}
+
+sqlite3_stmt *fsv__sq_stmt(fsv_store *s, int slot)
+{
+    sqlite3_stmt *st = SQ(s)->st[slot];
+    if (!st) {
+        if (sqlite3_prepare_v3(SQ(s)->db, stmt_sql[slot], -1,
+                               SQLITE_PREPARE_PERSISTENT, &SQ(s)->st[slot],
+                               NULL) != SQLITE_OK) {
+            dberr(s, "prepare");
+            return NULL;
+        }
+        return SQ(s)->st[slot];
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+int fsv__sq_step_done(fsv_store *s, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return dberr(s, what);
+    return FSV_OK;
+}
+
+/* ---- Open / close / transactions --------------------------------------------- */
+
+int fsv_sqlite_open(const char *path, int create, fsv_store **out,
+                   char *err, size_t errlen)
+{
+    *out = NULL;
+    fsv_store *s = calloc(1, sizeof(fsv_sqlite));
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return FSV_NOMEM;
+    }
+    if (create) {
+        /* Create the file ourselves so it is 0600 whatever the umask. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+            free(s);
+            return FSV_ERROR;
+        }
+        fchmod(fd, 0600);
+        close(fd);
+    } else if (access(path, R_OK | W_OK) != 0) {
+        snprintf(err, errlen, "cannot open store %s: %s (run `fieldsync-server"
+                 " init --data DIR` first)", path, strerror(errno));
+        free(s);
+        return FSV_NOTFOUND;
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &SQ(s)->db, flags, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open store %s: %s", path,
+                 SQ(s)->db ? sqlite3_errmsg(SQ(s)->db) : "out of memory");
+        sqlite3_close(SQ(s)->db);
+        free(s);
+        return FSV_ERROR;
+    }
+    sqlite3_busy_timeout(SQ(s)->db, 5000);
+    char *msg = NULL;
+    /* A 64 MiB page cache keeps the hot registers and the history tail in
+    ** memory; the server is the only writer of this file.  No mmap_size:
+    ** measured, it saved nothing here (the working set is in the cache)
+    ** and would turn an I/O error into SIGBUS.  synchronous=FULL stays: an
+    ** acked change is on disk. */
+    if (sqlite3_exec(SQ(s)->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                            " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
+                            " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(SQ(s)->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path,
+                 msg ? msg : sqlite3_errmsg(SQ(s)->db));
+        sqlite3_free(msg);
+        sqlite3_close(SQ(s)->db);
+        free(s);
+        return FSV_ERROR;
+    }
+    /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c). */
+    if (fsv__store_trust_open(s) != FSV_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
+        fsv_sqlite_close(s);
+        return FSV_ERROR;
+    }
+    /* The checksum table and its triggers (store_sqlite_sums.c). */
+    if (fsv__store_sums_open(s) != FSV_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
+        fsv_sqlite_close(s);
+        return FSV_ERROR;
+    }
+    *out = s;
+    return FSV_OK;
+}
+
+void fsv_sqlite_close(fsv_store *s)
+{
+    if (!s)
+        return;
+    fsv__sq_txrec_free(s);
+    for (int i = 0; i < ST__COUNT; i++)
+        sqlite3_finalize(SQ(s)->st[i]);
+    for (int i = 0; i < FSV__XST_MAX; i++)
+        sqlite3_finalize(SQ(s)->xst[i]);
+    sqlite3_close(SQ(s)->db);
+    free(s);
+}
+
+static int tx(fsv_store *s, int slot, const char *what)
+{
+    sqlite3_stmt *st = stmt(s, slot);
+    if (!st)
+        return FSV_ERROR;
+    return step_done(s, st, what);
+}
+
+int fsv_sqlite_begin(fsv_store *s)
+{
+    fsv__sq_txrec_clear(s);
+    int rc = tx(s, ST_BEGIN_W, "begin");
+    SQ(s)->in_tx = rc == FSV_OK;
+    return rc;
+}
+
+int fsv_sqlite_begin_read(fsv_store *s)
+{
+    fsv__sq_txrec_clear(s);
+    int rc = tx(s, ST_BEGIN_R, "begin");
+    SQ(s)->in_tx = rc == FSV_OK;
+    return rc;
+}
+
+int fsv_sqlite_commit(fsv_store *s)
+{
+    fsv__sq_txrec_clear(s);
+    int rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
+    if (rc == FSV_OK)
+        rc = tx(s, ST_COMMIT, "commit");
+    if (rc != FSV_OK) {
+        /* A failed COMMIT (e.g. disk full) leaves the transaction open:
+        ** roll it back so nothing is half-applied. */
+        char keep[sizeof s->errmsg];
+        memcpy(keep, s->errmsg, sizeof keep);
+        tx(s, ST_ROLLBACK, "rollback");
+        memcpy(s->errmsg, keep, sizeof keep);
+    }
+    SQ(s)->in_tx = 0;
+    return rc;
+}
+
+int fsv_sqlite_rollback(fsv_store *s)
+{
+    fsv__sq_txrec_clear(s);
+    SQ(s)->in_tx = 0;
+    if (sqlite3_get_autocommit(SQ(s)->db))
+        return FSV_OK;
+    return tx(s, ST_ROLLBACK, "rollback");
+}
+
+int fsv__sq_auto_begin(fsv_store *s, int *mine)
+{
+    *mine = !SQ(s)->in_tx;
+    return *mine ? fsv_sqlite_begin(s) : FSV_OK;
+}
+
+int fsv__sq_auto_end(fsv_store *s, int mine, int rc)
+{
+    if (!mine)
+        return rc;
+    if (rc == FSV_OK)
+        return fsv_sqlite_commit(s);
+    fsv_sqlite_rollback(s);
+    return rc;
+}
+
+/* The one integer a statement without parameters answers. */
+static int one_int64(fsv_store *s, int slot, const char *what, int64_t *out)
+{
+    sqlite3_stmt *st = stmt(s, slot);
+    if (!st)
+        return FSV_ERROR;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return dberr(s, what);
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return FSV_OK;
+}
+
+int fsv_sqlite_head(fsv_store *s, int64_t *head)
+{
+    return one_int64(s, ST_HEAD, "head", head);
+}
+
+int fsv_sqlite_history_count(fsv_store *s, int64_t *n)
+{
+    return one_int64(s, ST_HIST_COUNT, "history count", n);
+}
+
+/* ---- The backend table (store_backend.h) ---------------------------------- */
+
+const fsv_store_backend fsv_store_sqlite = {
+    .scheme = "sqlite",
+    .open = fsv_sqlite_open,
+    .close = fsv_sqlite_close,
+    .backup = fsv_sqlite_backup,
+    .begin = fsv_sqlite_begin,
+    .begin_read = fsv_sqlite_begin_read,
+    .commit = fsv_sqlite_commit,
+    .rollback = fsv_sqlite_rollback,
+    .head = fsv_sqlite_head,
+    .history_count = fsv_sqlite_history_count,
+    .merge_change = fsv_sqlite_merge_change,
+    .merge_relayed = fsv_sqlite_merge_relayed,
+    .field_count = fsv_sqlite_field_count,
+    .field_value = fsv_sqlite_field_value,
+    .changes_after = fsv_sqlite_changes_after,
+    .record_info = fsv_sqlite_record_info,
+    .prefix_values = fsv_sqlite_prefix_values,
+    .user_add = fsv_sqlite_user_add,
+    .user_get = fsv_sqlite_user_get,
+    .user_rows = fsv_sqlite_user_rows,
+    .user_disable = fsv_sqlite_user_disable,
+    .token_add = fsv_sqlite_token_add,
+    .token_auth = fsv_sqlite_token_auth,
+    .token_rows = fsv_sqlite_token_rows,
+    .token_revoke = fsv_sqlite_token_revoke,
+    .device_seen = fsv_sqlite_device_seen,
+    .token_live = fsv_sqlite_token_live,
+    .data_version = fsv_sqlite_data_version,
+    .vis_event_add = fsv_sqlite_vis_event_add,
+    .vis_events = fsv_sqlite_vis_events,
+    .customer_state = fsv_sqlite_customer_state,
+    .identity = fsv_sqlite_identity,
+    .device_get = fsv_sqlite_device_get,
+    .device_accept = fsv_sqlite_device_accept,
+    .change_by_counter = fsv_sqlite_change_by_counter,
+    .device_rows = fsv_sqlite_device_rows,
+    .api_token_check = fsv_sqlite_api_token_check,
+    .api_register = fsv_sqlite_api_register,
+    .sum_keys = fsv_sqlite_sum_keys,
+    .record_state = fsv_sqlite_record_state,
+};

@@ -1,0 +1,256 @@
+/*
+** store_sqlite_int.h — private to the SQLite backend's files (everything
+** in store/sqlite/): the connection behind an fsv_store handle and the
+** backend's entries (store_backend.h's table, fsv_store_sqlite, is at the
+** end of store_sqlite.c).  Nothing outside store/sqlite/ includes this.
+*/
+#ifndef FSV_STORE_SQLITE_INT_H
+#define FSV_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include "store.h"
+#include "store_backend.h"
+
+sqlite3 *fsv__store_sqlite_db(fsv_store *s);
+
+/* store_sqlite_sums.c: the checksum table (docs/internals/trust.md, the
+** safety net).  sums_open registers its SQL functions on the connection
+** and, on a store without the table, creates it with its triggers and
+** fills it; run by fsv_store_open.  sums_msg sets the store's message to
+** text and returns rc. */
+int fsv__store_sums_open(fsv_store *s);
+int fsv__store_sums_msg(fsv_store *s, int rc, const char *text);
+/* The deltas the triggers noted in the open write transaction, written to
+** the table: fsv_store_commit calls it just before COMMIT. */
+int fsv__store_sums_flush(fsv_store *s);
+/* Where the handle keeps store_sqlite_sums.c's state (owned by SQLite). */
+void **fsv__store_sums_slot(fsv_store *s);
+/* Prepared statements of the store files other than store_sqlite.c, kept on
+** the handle in slots 0..FSV__XST_MAX-1 (each file owns a range: see its
+** enum).  Returns the statement reset with bindings cleared, or NULL with
+** the store's message set. */
+#define FSV__XST_MAX 32
+sqlite3_stmt *fsv__store_prepared(fsv_store *s, int slot, const char *sql);
+/* Set the store's message: "store: WHAT: <SQLite's message>", returning
+** FSV_ERROR; or text itself, returning rc. */
+int fsv__store_dberr(fsv_store *s, const char *what);
+int fsv__store_msg(fsv_store *s, int rc, const char *text);
+
+/* store_sqlite_trust.c: run by fsv_store_open after the schema: migrates a
+** schema-1 store to 2 in place and makes the store id and epoch if
+** missing. */
+int fsv__store_trust_open(fsv_store *s);
+
+/* ---- The handle ------------------------------------------------------------ */
+
+/* Prepared statements kept on the handle, prepared on first use. */
+enum {
+    ST_BEGIN_W, ST_BEGIN_R, ST_COMMIT, ST_ROLLBACK, ST_HEAD,
+    ST_REG_GET, ST_REG_INS, ST_REG_UPD, ST_HIST_ADD, ST_REC_GET, ST_REC_ADD,
+    ST_REC_SET_CUSTOMER, ST_FIELD_LIST, ST_FIELD_HAS, ST_SCAN, ST_SCAN_KEYS,
+    ST_HIST_ROW,
+    ST_PREFIX_VALUES, ST_HIST_COUNT,
+    ST_USER_ADD, ST_USER_GET, ST_USER_LIST, ST_USER_DISABLE,
+    ST_TOKEN_ADD, ST_TOKEN_AUTH, ST_TOKEN_TOUCH, ST_TOKEN_LIST,
+    ST_TOKEN_REVOKE, ST_DEVICE_SEEN, ST_TOKEN_LIVE, ST_VISEV_ADD,
+    ST_VISEV_LIST, ST_CUST_REGS, ST__COUNT
+};
+
+/* txrec: what one transaction has learnt about a record (tbl, rid): its
+** row in the record index and the names of its stored fields.  Inside a
+** transaction the snapshot cannot change under us (a write transaction holds the write
+** lock; a read one sees a fixed snapshot), and every write to reg and rec
+** goes through fsv_store_merge_change, which keeps the memo up to date; so
+** each record costs one index lookup and one field scan per batch instead
+** of several per change.  Cleared at every begin, commit and rollback and
+** after any failed merge.  A record whose strings do not fit is not
+** memoised: every call then asks SQLite, as before. */
+enum { REC_UNSEEN = 0, REC_ABSENT, REC_PRESENT };
+typedef struct txrec {
+    struct txrec *next;             /* hash chain */
+    unsigned hash;
+    int rec;                        /* REC_*: the rec row */
+    int has_customer;               /* customer not NULL (REC_PRESENT) */
+    int fields_loaded;              /* fields[] lists every stored field */
+    size_t n_fields, cap_fields;
+    char (*fields)[FDSP_MAX_NAME + 1];
+    char tbl[FDSP_MAX_NAME + 1];
+    char rid[FDSP_MAX_ID + 1];
+    char customer[FDSP_MAX_ID + 1];
+    char creator[FDSP_MAX_ID + 1];
+} txrec;
+
+#define TXREC_BUCKETS 1024           /* power of two */
+#define TXREC_CHUNK   128            /* entries per allocation */
+#define TXREC_MAX     8192           /* records memoised per transaction */
+
+/* The SQLite handle: the generic one first, so an fsv_store * from
+** store.c is an fsv_sqlite * here (as sqlite3_file in a VFS). */
+typedef struct fsv_sqlite {
+    fsv_store base;
+    sqlite3 *db;
+    void *sums;     /* store_sqlite_sums.c's per-transaction deltas */
+    int in_tx;
+    sqlite3_stmt *st[ST__COUNT];
+    /* The memo's storage is kept from one transaction to the next (a
+    ** batch would otherwise pay an allocation per record): TXREC_BUCKETS
+    ** chains, and entries in chunks of TXREC_CHUNK, n_txrec of them in use. */
+    txrec **buckets;
+    txrec **chunks;
+    size_t n_chunks, n_txrec;
+    /* The relaying device of the change being merged (history.relay),
+    ** NULL normally (fsv_store_merge_relayed). */
+    const char *relay;
+    /* Statements of the other store_sqlite*.c files (fsv__store_prepared). */
+    sqlite3_stmt *xst[FSV__XST_MAX];
+} fsv_sqlite;
+
+#define SQ(s) ((fsv_sqlite *)(s))
+
+/* ---- Shared by the backend's files (store_sqlite.c defines the rest) ---- */
+
+#define seterr fsv__store_setmsg
+
+static inline int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The statement for a slot (ST_*), reset with bindings cleared; NULL with
+** the message set. */
+sqlite3_stmt *fsv__sq_stmt(fsv_store *s, int slot);
+/* Run a statement that returns no rows. */
+int fsv__sq_step_done(fsv_store *s, sqlite3_stmt *st, const char *what);
+/* Admin calls run in their own transaction unless the caller opened one. */
+int fsv__sq_auto_begin(fsv_store *s, int *mine);
+int fsv__sq_auto_end(fsv_store *s, int mine, int rc);
+/* The transaction's record cache (store_sqlite_merge.c): forget it (at
+** every begin, commit, rollback) / release its storage (close). */
+void fsv__sq_txrec_clear(fsv_store *s);
+void fsv__sq_txrec_free(fsv_store *s);
+/* The versions of the register in st's current row (columns tbl, rid,
+** field, versions) appended to *out as changes (seq 0), the array grown
+** from *cap as needed (store_sqlite_vis.c). */
+int fsv__sq_append_versions(fsv_store *s, sqlite3_stmt *st,
+                            fdsp_change **out, size_t *n, size_t *cap);
+
+static inline sqlite3_stmt *stmt(fsv_store *s, int slot)
+{
+    return fsv__sq_stmt(s, slot);
+}
+
+static inline int dberr(fsv_store *s, const char *what)
+{
+    return fsv__store_dberr(s, what);
+}
+
+static inline int step_done(fsv_store *s, sqlite3_stmt *st, const char *what)
+{
+    return fsv__sq_step_done(s, st, what);
+}
+
+static inline int bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT)
+             : sqlite3_bind_null(st, i);
+}
+
+/* The store's own strings and the merge path's outlive each step: bind
+** without a copy. */
+static inline void bind_static(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static inline char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static inline void col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+/* The backend's entries: each has the contract of the store.h function of
+** the same name (fsv_store_X -> fsv_sqlite_X). */
+int fsv_sqlite_open(const char *path, int create, fsv_store **out, char *err,
+                    size_t errlen);
+void fsv_sqlite_close(fsv_store *s);
+int fsv_sqlite_backup(fsv_store *s, const char *dst, int64_t epoch,
+                      int64_t *rows, char *err, size_t errlen);
+int fsv_sqlite_begin(fsv_store *s);
+int fsv_sqlite_begin_read(fsv_store *s);
+int fsv_sqlite_commit(fsv_store *s);
+int fsv_sqlite_rollback(fsv_store *s);
+int fsv_sqlite_head(fsv_store *s, int64_t *head);
+int fsv_sqlite_history_count(fsv_store *s, int64_t *n);
+int fsv_sqlite_merge_change(fsv_store *s, fdsp_change *c, int *outcome);
+int fsv_sqlite_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+                             int *outcome);
+int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, int *count, int *has_field);
+int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, char **value);
+int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
+                             const char *exclude_device, fsv_row_filter filter,
+                             void *ud, fdsp_change **out, size_t *n,
+                             int64_t *last, int *more);
+int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
+                           char **customer, char **creator);
+int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl, const char *prefix,
+                             const char *field, fsv_rec_value **out, size_t *n);
+int fsv_sqlite_user_add(fsv_store *s, const char *name, const char *role,
+                        const char *team);
+int fsv_sqlite_user_get(fsv_store *s, const char *name, fsv_user *u);
+int fsv_sqlite_user_rows(fsv_store *s, fsv_user_row **out, size_t *n);
+int fsv_sqlite_user_disable(fsv_store *s, const char *name);
+int fsv_sqlite_token_add(fsv_store *s, const char *token_id, const char *user,
+                         const unsigned char hash[FSV_TOKEN_HASH]);
+int fsv_sqlite_token_auth(fsv_store *s,
+                          const unsigned char hash[FSV_TOKEN_HASH], fsv_user *u,
+                          char *id);
+int fsv_sqlite_token_rows(fsv_store *s, const char *user, fsv_token_row **out,
+                          size_t *n);
+int fsv_sqlite_token_revoke(fsv_store *s, const char *token_id);
+int fsv_sqlite_device_seen(fsv_store *s, const char *device, const char *user,
+                           const char *token_id, int64_t now_ms, int64_t head);
+int fsv_sqlite_token_live(fsv_store *s, const char *token_id, int *live);
+int fsv_sqlite_data_version(fsv_store *s, int64_t *version);
+int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                             const char *user);
+int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                          char ***customers, char ***users, size_t *n);
+int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
+                              fdsp_change **out, size_t *n);
+int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+                        int64_t *epoch);
+int fsv_sqlite_device_get(fsv_store *s, const char *device, char *user,
+                          int64_t *counter);
+int fsv_sqlite_device_accept(fsv_store *s, const char *device, const char *user,
+                             int64_t counter);
+int fsv_sqlite_change_by_counter(fsv_store *s, const char *device, int64_t k,
+                                 fdsp_change *out);
+int fsv_sqlite_device_rows(fsv_store *s, fsv_device_row **out, size_t *n);
+int fsv_sqlite_api_token_check(fsv_store *s,
+                               const unsigned char hash[FSV_TOKEN_HASH],
+                               fsv_user *u);
+int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
+                            const char *field, fds_register *out);
+int fsv_sqlite_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
+int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid,
+                            fdsp_change **out, size_t *n);
+
+#endif /* FSV_STORE_SQLITE_INT_H */

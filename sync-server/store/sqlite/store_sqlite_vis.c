@@ -1,0 +1,212 @@
+/*
+** store_sqlite_vis.c — the SQLite backend's reads for
+** visibility: records by id prefix (shares), visibility events, a
+** customer's full state (store.h).
+*/
+#include "store.h"
+#include "store_sqlite_int.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl,
+                             const char *prefix, const char *field,
+                             fsv_rec_value **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t len = strlen(prefix);
+    if (!len || (unsigned char)prefix[len - 1] == 0xff)
+        return seterr(s, FSV_INVALID, "store: record prefix \"%s\" cannot"
+                      " bound a range", prefix);
+    /* The ids starting with prefix are exactly those from prefix up to
+    ** (not including) prefix with its last byte raised by one. */
+    char *hi = strdup(prefix);
+    sqlite3_stmt *st = hi ? stmt(s, ST_PREFIX_VALUES) : NULL;
+    if (!st) {
+        free(hi);
+        return hi ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
+    }
+    hi[len - 1]++;
+    bind_static(st, 1, tbl);
+    bind_static(st, 2, prefix);
+    bind_static(st, 3, hi);
+    fsv_rec_value *v = NULL;
+    size_t got = 0, cap = 0;
+    int rc = FSV_OK, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *rid = (const char *)sqlite3_column_text(st, 0);
+        const char *f = (const char *)sqlite3_column_text(st, 1);
+        const char *value = (const char *)sqlite3_column_text(st, 2);
+        if (!rid)
+            continue;
+        /* A record's rows are consecutive (ORDER BY rid): a new rid starts
+        ** a new element. */
+        if (!got || strcmp(v[got - 1].rid, rid) != 0) {
+            if (got == cap) {
+                size_t ncap = cap ? cap * 2 : 8;
+                fsv_rec_value *p = realloc(v, ncap * sizeof *p);
+                if (!p) {
+                    rc = seterr(s, FSV_NOMEM, "out of memory");
+                    break;
+                }
+                v = p;
+                cap = ncap;
+            }
+            v[got].value = NULL;
+            if (!(v[got].rid = strdup(rid))) {
+                rc = seterr(s, FSV_NOMEM, "out of memory");
+                break;
+            }
+            got++;
+        }
+        if (f && strcmp(f, field) == 0 && value && !v[got - 1].value &&
+            !(v[got - 1].value = strdup(value))) {
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+            break;
+        }
+    }
+    if (rc == FSV_OK && step != SQLITE_DONE)
+        rc = dberr(s, "records by prefix");
+    sqlite3_reset(st);
+    free(hi);
+    if (rc != FSV_OK) {
+        fsv_rec_values_free(v, got);
+        return rc;
+    }
+    *out = v;
+    *n = got;
+    return FSV_OK;
+}
+
+int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                            const char *user)
+{
+    sqlite3_stmt *st = stmt(s, ST_VISEV_ADD);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_int64(st, 1, seq);
+    bind_text(st, 2, customer);
+    bind_text(st, 3, user ? user : "");
+    return step_done(s, st, "visibility event");
+}
+
+int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                         char ***customers, char ***users, size_t *n)
+{
+    *customers = *users = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt(s, ST_VISEV_LIST);
+    if (!st)
+        return FSV_ERROR;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
+    char **cs = NULL, **us = NULL;
+    size_t got = 0, cap = 0;
+    int rc, oom = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (got == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **p = realloc(cs, ncap * sizeof *p);
+            if (p)
+                cs = p;
+            char **q = p ? realloc(us, ncap * sizeof *q) : NULL;
+            if (q)
+                us = q;
+            if (!p || !q) {
+                oom = 1;
+                break;
+            }
+            cap = ncap;
+        }
+        cs[got] = col_dup(st, 0);
+        us[got] = col_dup(st, 1);
+        got++;
+        if (!cs[got - 1] || !us[got - 1]) {
+            oom = 1;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (oom || rc != SQLITE_DONE) {
+        for (size_t i = 0; i < got; i++) {
+            free(cs[i]);
+            free(us[i]);
+        }
+        free(cs);
+        free(us);
+        return oom ? seterr(s, FSV_NOMEM, "out of memory")
+                   : dberr(s, "visibility events");
+    }
+    *customers = cs;
+    *users = us;
+    *n = got;
+    return FSV_OK;
+}
+
+/* Append every version of one register row to *out. */
+int fsv__sq_append_versions(fsv_store *s, sqlite3_stmt *st,
+                            fdsp_change **out, size_t *n, size_t *cap)
+{
+    const char *tbl = (const char *)sqlite3_column_text(st, 0);
+    const char *rid = (const char *)sqlite3_column_text(st, 1);
+    const char *field = (const char *)sqlite3_column_text(st, 2);
+    const char *txt = (const char *)sqlite3_column_text(st, 3);
+    json_error_t jerr;
+    json_t *j = txt ? json_loads(txt, 0, &jerr) : NULL;
+    fds_register reg = {0, NULL};
+    if (!tbl || !rid || !field || !j || fds_register_from_json(j, &reg) != FDS_OK) {
+        json_decref(j);
+        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
+                      tbl ? tbl : "?", rid ? rid : "?", field ? field : "?");
+    }
+    json_decref(j);
+    int rc = FSV_OK;
+    for (size_t i = 0; i < reg.n && rc == FSV_OK; i++) {
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 64;
+            fdsp_change *p = realloc(*out, ncap * sizeof *p);
+            if (!p) {
+                rc = seterr(s, FSV_NOMEM, "out of memory");
+                break;
+            }
+            *out = p;
+            *cap = ncap;
+        }
+        /* Move the version out of the register into the array. */
+        fdsp_change *c = &(*out)[*n];
+        *c = reg.v[i];
+        memset(&reg.v[i], 0, sizeof reg.v[i]);
+        free(c->table);
+        free(c->record);
+        free(c->field);
+        c->table = strdup(tbl);
+        c->record = strdup(rid);
+        c->field = strdup(field);
+        c->seq = 0;
+        (*n)++;
+        if (!c->table || !c->record || !c->field)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+    }
+    fds_register_clear(&reg);
+    return rc;
+}
+
+int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
+                             fdsp_change **out, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, ST_CUST_REGS);
+    if (!st)
+        return FSV_ERROR;
+    bind_text(st, 1, customer);
+    size_t cap = *n; /* the array may be exactly full: grow before writing */
+    int rc, res = FSV_OK;
+    while (res == FSV_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        res = fsv__sq_append_versions(s, st, out, n, &cap);
+    if (res == FSV_OK && rc != SQLITE_DONE)
+        res = dberr(s, "customer state");
+    sqlite3_reset(st);
+    return res;
+}

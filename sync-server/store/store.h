@@ -1,0 +1,288 @@
+/*
+** store.h — the server's central store.  sync/, api/ and cmd/ use only
+** this header; the backends (store/sqlite/, next store/postgresql/) are
+** tables of these functions behind it (store_backend.h), picked by the URL
+** given to fsv_store_open.  store.c holds the rules that are the same for
+** every backend (names and roles, what a share record means).
+**
+** Contents: the authoritative field registers (same canonical bytes as the
+** devices' reg table, via fds_register_to_json), the history log (every
+** accepted change under a global sequence number with user, device, device
+** HLC time and server time), a record index (record -> customer, creator)
+** that serves visibility, users, device tokens (hashes only) and devices.
+**
+** Errors: calls return FSV_OK (0) or one of the FSV_* codes below; after a
+** failing call fsv_store_errmsg() names what was wrong (every call sets it
+** on failure) and fsv_errstr() gives the code's text.
+**
+** Concurrency contract (what every backend guarantees, and all the
+** server may assume):
+**  - One handle is used by one thread.  Several handles (in one process or
+**    several: `serve` and the admin commands, or several `serve` processes
+**    on one database) may use one store at once, and their write
+**    transactions may run at the same time.
+**  - A write transaction is atomic and isolated: its merges see the
+**    registers as of its own reads and either all commit or none.  Two
+**    writers never lose each other's change to one register; if the
+**    backend cannot serialise them it fails one with FSV_BUSY.
+**  - FSV_BUSY means "nothing was done, try the whole transaction again":
+**    the caller rolls back and retries (or answers busy).  No other code
+**    is retryable.
+**  - A read transaction sees one consistent snapshot.
+**  - No gaps below the head: fsv_store_head and fsv_store_changes_after
+**    never return a sequence number s while a change with a number below s
+**    may still commit.  A device that stores the cursor a pull returned
+**    never skips a change committed later (a backend whose sequence
+**    numbers can commit out of order holds the head back to the highest
+**    number below which everything committed).
+**  - Inside one transaction the handle may remember what it read of a
+**    record (record index entry, field names); it forgets at begin, commit
+**    and rollback, so memos never outlive the transaction's snapshot.
+**  - A commit that returned FSV_OK is durable (an ack sent after it
+**    survives a crash and power loss).
+*/
+#ifndef FSV_STORE_H
+#define FSV_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fieldsync.h"
+#include "token.h"
+
+#include "errors.h"        /* FSV_OK, FSV_* codes, fsv_errstr */
+
+#define FSV_NAME_MAX 64         /* user, team and role names */
+
+typedef struct fsv_user {
+    char name[FSV_NAME_MAX + 1];
+    char role[FSV_NAME_MAX + 1];    /* "rep" | "manager" | "admin" */
+    char team[FSV_NAME_MAX + 1];    /* "" if none; "*" = every team */
+    int disabled;
+} fsv_user;
+
+typedef struct fsv_store fsv_store;
+
+/* Open the store named by url: "sqlite:PATH" (the file PATH, created 0600
+** with its schema when create is set; otherwise it must exist), or
+** "postgresql://..." (not built yet: FSV_INVALID with a message saying
+** so).  On failure err has the reason. */
+int fsv_store_open(const char *url, int create, fsv_store **out,
+                   char *err, size_t errlen);
+void fsv_store_close(fsv_store *s);
+const char *fsv_store_errmsg(const fsv_store *s);
+
+/* Write transaction / read transaction (a consistent snapshot) / end.
+** Not nestable.  See the concurrency contract above; any of them (and any
+** call inside a write transaction) may fail with FSV_BUSY. */
+int fsv_store_begin(fsv_store *s);
+int fsv_store_begin_read(fsv_store *s);
+int fsv_store_commit(fsv_store *s);
+int fsv_store_rollback(fsv_store *s);
+
+/* Latest history sequence number (0 if none). */
+int fsv_store_head(fsv_store *s, int64_t *head);
+
+/* ---- Registers and history ------------------------------------------------ */
+/* Merge c (c->user and c->server_ms already set by the caller) into its
+** field register with fds_merge and save the register.  Unless the outcome
+** is FDS_MERGE_NOOP (already seen: a re-sent change), append c to the
+** history under the next sequence number and set c->seq (else c->seq = 0).
+** Keeps the record index: a new record gets creator c->user; a "customer"
+** field of a child record sets its customer.  Must be inside a write
+** transaction. */
+int fsv_store_merge_change(fsv_store *s, fdsp_change *c, int *outcome);
+
+/* Number of distinct fields stored for a record, and whether `field` is
+** one of them (enforces FDSP_MAX_FIELDS). */
+int fsv_store_field_count(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, int *count, int *has_field);
+
+/* Current winning value of a field: *value malloc'd (NULL if the register
+** holds null).  FSV_NOTFOUND if never written. */
+int fsv_store_field_value(fsv_store *s, const char *tbl, const char *rid,
+                          const char *field, char **value);
+
+/* A history row as the visibility filter sees it. */
+typedef struct fsv_row {
+    const char *tbl;
+    const char *rid;
+    const char *field;
+    const char *customer;   /* from the record index; NULL if unknown */
+    const char *creator;    /* user who first wrote the record */
+} fsv_row;
+/* FSV_OK with *include 1 (send the row) or 0 (skip it); any other code
+** aborts the scan with that code. */
+typedef int (*fsv_row_filter)(void *ud, const fsv_row *row, int *include);
+
+/* Changes with seq > after, in order, skipping rows made by exclude_device
+** (may be NULL) and rows the filter rejects, at most `limit` of them.
+** *out is a malloc'd array of *n changes (free each with fdsp_change_clear,
+** then free the array).  *last is the seq the scan reached (the cursor the
+** device may store); *more is 1 if history continues past *last.  A scan
+** stops after FSV_SCAN_MAX rows even if fewer than limit matched, so a
+** device that may see little of a long history gets empty batches with
+** more=1 rather than one long stall.  Call inside a read transaction. */
+#define FSV_SCAN_MAX 20000
+int fsv_store_changes_after(fsv_store *s, int64_t after, int limit,
+                            const char *exclude_device, fsv_row_filter filter,
+                            void *ud, fdsp_change **out, size_t *n,
+                            int64_t *last, int *more);
+
+/* Number of history rows (all, for tests and the dashboard). */
+int fsv_store_history_count(fsv_store *s, int64_t *n);
+
+/* ---- Record index (visibility) ---------------------------------------------- */
+/* The customer a record belongs to (*customer malloc'd, NULL if unknown)
+** and its creator (*creator malloc'd).  For a customer record, itself.
+** FSV_NOTFOUND if the server has never seen the record. */
+int fsv_store_record_info(fsv_store *s, const char *tbl, const char *rid,
+                          char **customer, char **creator);
+/* 1 in *shared if customer is shared with user: a share record
+** "CUSTOMER:USER" exists and its deleted field is not "1" (store.c). */
+int fsv_store_is_shared(fsv_store *s, const char *customer, const char *user,
+                        int *shared);
+
+/* The users customer is shared with: for each share record "CUSTOMER:USER"
+** of it, USER, unless the record's deleted field says "1" (the users
+** fsv_store_is_shared answers 1 for, in one scan).  *users is a malloc'd
+** array of *n malloc'd names (free each, then the array). */
+int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
+                           size_t *n);
+
+/* ---- Users, tokens, devices --------------------------------------------------- */
+int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
+                       const char *team);
+int fsv_store_user_get(fsv_store *s, const char *name, fsv_user *u);
+/* [{"user","role","team","disabled":bool,"created","tokens":n}] by name. */
+int fsv_store_user_list(fsv_store *s, json_t **out);
+int fsv_store_user_disable(fsv_store *s, const char *name);
+
+int fsv_store_token_add(fsv_store *s, const char *token_id, const char *user,
+                        const unsigned char hash[FSV_TOKEN_HASH]);
+/* The enabled user owning the live (unrevoked) token with this hash, and its
+** token id (id[FSV_TOKEN_ID_LEN + 1]).  FSV_NOTFOUND for unknown, revoked
+** or disabled. */
+int fsv_store_token_auth(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+                         fsv_user *u, char *id);
+/* [{"token_id","user","created","revoked","last_used"}] */
+int fsv_store_token_list(fsv_store *s, const char *user, json_t **out);
+int fsv_store_token_revoke(fsv_store *s, const char *token_id);
+
+/* Note a device's sync: user, token, server time and the sequence it has
+** been sent up to (its cursor as far as the server knows). */
+int fsv_store_device_seen(fsv_store *s, const char *device, const char *user,
+                          const char *token_id, int64_t now_ms, int64_t head);
+
+
+/* ---- Security (docs/SECURITY.md) ---------------------------------------------- */
+/* 1 in *live if token_id exists, is not revoked and its user is enabled.
+** Run for every connected session when fsv_store_data_version() changed,
+** so a `token revoke` or `user disable` made by another process closes
+** the session at once (ws_sync.c auth_tick). */
+int fsv_store_token_live(fsv_store *s, const char *token_id, int *live);
+
+/* A number that changes whenever another handle (another process:
+** `token revoke`, `user disable`, `user add`, ...) has committed, and
+** never for this handle's own commits.  One cheap call tells the server
+** whether anything written elsewhere could have revoked a live token, so
+** the per-connection checks run only then. */
+int fsv_store_data_version(fsv_store *s, int64_t *version);
+
+/* Note that the change appended as `seq` may have changed who sees
+** `customer`: it wrote the customer's owner (user = the owner before it) or
+** a share of it (user = the user shared with).  Only that user, and the
+** managers of that user's team, can have lost sight of the customer by it.
+** Inside the push transaction. */
+int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
+                            const char *user);
+/* The events in (after, upto], each (customer, user) pair once, oldest
+** first: malloc'd arrays of malloc'd strings, *n pairs (free each string,
+** then both arrays). */
+int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
+                         char ***customers, char ***users, size_t *n);
+/* The full current state of a customer: every version of every register of
+** the customer and of its children (records whose "customer" is it), as
+** changes (seq set to 0, table/record/field filled).  Appended to *out
+** (malloc'd array of *n changes, grown as needed; free each with
+** fdsp_change_clear, then the array). */
+int fsv_store_customer_state(fsv_store *s, const char *customer,
+                             fdsp_change **out, size_t *n);
+
+/* ---- Trust: identity and time (rules 11-15) ---------------------------------- */
+/* docs/internals/trust.md.  Every call but fsv_store_backup inside a
+** transaction (or in its own, as the admin calls). */
+#define FSV_STORE_ID_LEN 36     /* UUID text */
+
+/* This store's id (random UUID made at init or by the migration) and
+** epoch (ms at init; a restored backup has its backup time). */
+int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+                       int64_t *epoch);
+
+/* The user a device id is bound to (user[FSV_NAME_MAX + 1]) and the
+** highest own counter the server has accepted from it.  FSV_NOTFOUND
+** (user "" and counter 0) for a device never seen. */
+int fsv_store_device_get(fsv_store *s, const char *device, char *user,
+                         int64_t *counter);
+
+/* Raise a device's accepted counter to at least counter, binding an
+** unknown device to user (a device first seen through a relayed change). */
+int fsv_store_device_accept(fsv_store *s, const char *device, const char *user,
+                            int64_t counter);
+
+/* The history row that device's own counter k names (the first, if a store
+** from before rule 15 holds several): table, record, field, value, vv, hlc,
+** device, user, seq into *out (free with fdsp_change_clear).  FSV_NOTFOUND
+** if none. */
+int fsv_store_change_by_counter(fsv_store *s, const char *device, int64_t k,
+                                fdsp_change *out);
+
+/* fsv_store_merge_change for a change relayed by another device after a
+** server restore (rule 13): the history row names relay. */
+int fsv_store_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
+                            int *outcome);
+
+/* Copy the store online and consistently (one read snapshot: it works
+** while serve writes) into a new store named by the URL dst, of the same
+** backend ("sqlite:FILE": created 0600; FSV_EXISTS if it exists, nothing
+** written), then write epoch into the copy: a restored backup is a new
+** epoch (rule 13).  Not inside a transaction.  The copy's history row
+** count into *rows. */
+int fsv_store_backup(fsv_store *s, const char *dst, int64_t epoch,
+                     int64_t *rows, char *err, size_t errlen);
+
+/* ---- Dashboard API reads -------------------------------------------------------- */
+/* Every device that has synced: [{"device","user","last_sync_ms"}] (0 if
+** never), newest first.  Inside or outside a read transaction. */
+int fsv_store_api_devices(fsv_store *s, json_t **out);
+/* Like fsv_store_token_auth without noting the token's last use: a pure
+** read, so API requests and the /live re-check never write.  FSV_OK with
+** *u, FSV_NOTFOUND for unknown, revoked or disabled. */
+int fsv_store_api_token_check(fsv_store *s,
+                              const unsigned char hash[FSV_TOKEN_HASH],
+                              fsv_user *u);
+/* The register of one field as stored (every concurrent version, winner
+** first).  FSV_NOTFOUND if never written.  Free with fds_register_clear. */
+int fsv_store_api_register(fsv_store *s, const char *tbl, const char *rid,
+                           const char *field, fds_register *out);
+
+/* ---- Checksum safety net (docs/internals/trust.md) ------------------------------ */
+/* The checksum of every customer key: ktbl "customer" and key a customer
+** id (the customer and every record whose customer it is), or ktbl a
+** record's table and key its id for a record with no customer
+** (definitions, orphan children).  sum is the XOR of fdsp_sum_register
+** over the registers under that key, kept in every merge transaction.
+** *out malloc'd (free it), *n keys; keys whose sum is 0 are left out. */
+typedef struct fsv_sum_key {
+    char ktbl[FDSP_MAX_NAME + 1];
+    char key[FDSP_MAX_ID + 1];
+    uint64_t sum;
+} fsv_sum_key;
+int fsv_store_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
+/* Every version of every register of one record, as changes (seq 0),
+** appended to *out as fsv_store_customer_state does. */
+int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
+                           fdsp_change **out, size_t *n);
+
+#endif /* FSV_STORE_H */

@@ -1,0 +1,141 @@
+/*
+** store_backend.h — what a store backend implements (store.h's functions,
+** as a table), seen only by store.c and the backends under store/NAME/.
+** Like SQLite's VFS or curl's TLS backends: a backend is a folder and one
+** fsv_store_backend table; store.c picks it by the URL's scheme and calls
+** through the table, so sync/, api/ and cmd/ never name a backend.
+**
+** A backend's handle starts with struct fsv_store (cast it to the
+** backend's own type: struct fsv_sqlite { fsv_store base; ... }).  Every
+** entry has the contract of the store.h function of the same name, except
+** that store.c has already checked what store.h calls backend-neutral
+** (names, roles, the meaning of share records; see store.c), and that a
+** failing entry should set the handle's message with fsv__store_setmsg
+** (store.c sets a generic one from fsv_errstr() when it did not).
+*/
+#ifndef FSV_STORE_BACKEND_H
+#define FSV_STORE_BACKEND_H
+
+#include "store.h"
+
+#define FSV_STORE_MSG_MAX 512
+
+struct fsv_store {
+    const struct fsv_store_backend *be;
+    unsigned msg_gen; /* bumped by every fsv__store_setmsg */
+    char errmsg[FSV_STORE_MSG_MAX];
+};
+
+/* Set the handle's message (printf format) and return rc. */
+int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* The rows of the user and token lists; store.c makes their JSON.  A time
+** never set is FSV_NO_TIME.  Arrays malloc'd, in the order store.h names
+** (users by name; a user's tokens by creation, then id). */
+#define FSV_NO_TIME INT64_MIN
+typedef struct fsv_user_row {
+    fsv_user user;
+    int64_t created_ms;
+    int64_t tokens; /* live (unrevoked) tokens */
+} fsv_user_row;
+typedef struct fsv_token_row {
+    char token_id[FSV_TOKEN_ID_LEN + 1];
+    char user[FSV_NAME_MAX + 1];
+    int64_t created_ms, revoked_ms, last_used_ms;
+} fsv_token_row;
+/* Devices that synced, newest first (then by id); 0 if never. */
+typedef struct fsv_device_row {
+    char device[FDSP_MAX_ID + 1];
+    char user[FSV_NAME_MAX + 1];
+    int64_t last_sync_ms;
+} fsv_device_row;
+
+/* A record id and one field's value (prefix_values). */
+typedef struct fsv_rec_value {
+    char *rid;
+    char *value;
+} fsv_rec_value;
+void fsv_rec_values_free(fsv_rec_value *v, size_t n);
+
+typedef struct fsv_store_backend {
+    const char *scheme; /* the URL scheme: "sqlite" for sqlite:PATH */
+    /* where: the URL after "scheme:".  On failure err has the reason. */
+    int (*open)(const char *where, int create, fsv_store **out, char *err,
+                size_t errlen);
+    void (*close)(fsv_store *s);
+    /* dst: the destination URL after "scheme:" (same backend). */
+    int (*backup)(fsv_store *s, const char *dst, int64_t epoch, int64_t *rows,
+                  char *err, size_t errlen);
+    int (*begin)(fsv_store *s);
+    int (*begin_read)(fsv_store *s);
+    int (*commit)(fsv_store *s);
+    int (*rollback)(fsv_store *s);
+    int (*head)(fsv_store *s, int64_t *head);
+    int (*history_count)(fsv_store *s, int64_t *n);
+    int (*merge_change)(fsv_store *s, fdsp_change *c, int *outcome);
+    int (*merge_relayed)(fsv_store *s, fdsp_change *c, const char *relay,
+                         int *outcome);
+    int (*field_count)(fsv_store *s, const char *tbl, const char *rid,
+                       const char *field, int *count, int *has_field);
+    int (*field_value)(fsv_store *s, const char *tbl, const char *rid,
+                       const char *field, char **value);
+    int (*changes_after)(fsv_store *s, int64_t after, int limit,
+                         const char *exclude_device, fsv_row_filter filter,
+                         void *ud, fdsp_change **out, size_t *n, int64_t *last,
+                         int *more);
+    int (*record_info)(fsv_store *s, const char *tbl, const char *rid,
+                       char **customer, char **creator);
+    /* Every record of table tbl whose id starts with prefix (non-empty), in
+    ** id order: its id and the value of its field `field` (NULL if it has
+    ** none or it holds null).  Free with fsv_rec_values_free. */
+    int (*prefix_values)(fsv_store *s, const char *tbl, const char *prefix,
+                         const char *field, fsv_rec_value **out, size_t *n);
+    int (*user_add)(fsv_store *s, const char *name, const char *role,
+                    const char *team);
+    int (*user_get)(fsv_store *s, const char *name, fsv_user *u);
+    int (*user_rows)(fsv_store *s, fsv_user_row **out, size_t *n);
+    int (*user_disable)(fsv_store *s, const char *name);
+    int (*token_add)(fsv_store *s, const char *token_id, const char *user,
+                     const unsigned char hash[FSV_TOKEN_HASH]);
+    int (*token_auth)(fsv_store *s, const unsigned char hash[FSV_TOKEN_HASH],
+                      fsv_user *u, char *id);
+    int (*token_rows)(fsv_store *s, const char *user, fsv_token_row **out,
+                      size_t *n);
+    int (*token_revoke)(fsv_store *s, const char *token_id);
+    int (*device_seen)(fsv_store *s, const char *device, const char *user,
+                       const char *token_id, int64_t now_ms, int64_t head);
+    int (*token_live)(fsv_store *s, const char *token_id, int *live);
+    int (*data_version)(fsv_store *s, int64_t *version);
+    int (*vis_event_add)(fsv_store *s, int64_t seq, const char *customer,
+                         const char *user);
+    int (*vis_events)(fsv_store *s, int64_t after, int64_t upto,
+                      char ***customers, char ***users, size_t *n);
+    int (*customer_state)(fsv_store *s, const char *customer, fdsp_change **out,
+                          size_t *n);
+    int (*identity)(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
+                    int64_t *epoch);
+    int (*device_get)(fsv_store *s, const char *device, char *user,
+                      int64_t *counter);
+    int (*device_accept)(fsv_store *s, const char *device, const char *user,
+                         int64_t counter);
+    int (*change_by_counter)(fsv_store *s, const char *device, int64_t k,
+                             fdsp_change *out);
+    int (*device_rows)(fsv_store *s, fsv_device_row **out, size_t *n);
+    int (*api_token_check)(fsv_store *s,
+                           const unsigned char hash[FSV_TOKEN_HASH],
+                           fsv_user *u);
+    int (*api_register)(fsv_store *s, const char *tbl, const char *rid,
+                        const char *field, fds_register *out);
+    int (*sum_keys)(fsv_store *s, fsv_sum_key **out, size_t *n);
+    int (*record_state)(fsv_store *s, const char *tbl, const char *rid,
+                        fdsp_change **out, size_t *n);
+} fsv_store_backend;
+
+/* The backends built in (store.c lists them in one table). */
+extern const fsv_store_backend fsv_store_sqlite;
+
+#endif /* FSV_STORE_BACKEND_H */

@@ -1,0 +1,630 @@
+/*
+** sync_ops.c — what hello, push and pull do to the store, and the live
+** fan-out after a push.  Each runs its store transaction to completion
+** before returning (see the threading note in server.h); a push is acked
+** only after its COMMIT returned.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "server.h"
+#include "sync_trust.h"
+#include "visibility.h"
+
+/* After a push committed: tell every other session that may see one of the
+** new changes to pull (rule 10: server push, no polling).  The batch is
+** reduced once to the customers and creators deciding who sees it
+** (fsv_vis_set), so each session costs a decision per distinct customer,
+** not store lookups per change.  set (taken over and freed; may be NULL)
+** was built by the push just before its commit, from the record index as
+** that commit left it.  Another writer (another process, under the store's
+** concurrency contract) may change who sees a customer right after; its
+** change is then a visibility event of its own, which every device's next
+** pull applies, so a notify decided on this snapshot is never the last
+** word.  (Devices connected to another process are notified by that
+** process: cross-process fan-out is the PostgreSQL backend's issue.) */
+static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
+                    int64_t head, int vis_changed, fsv_vis_set *set)
+{
+    fsv_server *srv = from->srv;
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_NOTIFY;
+    m.head = head;
+    if (fsv_store_begin_read(srv->store) != FSV_OK)
+        return;
+    int set_tried = set != NULL;
+    for (fsv_conn *s = srv->conns; s; s = s->next) {
+        if (!s->hello_done || s->close_after_send)
+            continue;
+        /* Who sees what changed (assign, share, unshare): every device
+        ** pulls, and its pull brings the revoke or the full state — even
+        ** the pushing device, which may have given the customer away. */
+        if (s == from && !vis_changed)
+            continue;
+        int sees = vis_changed || fsv_vis_sees_all(&s->user);
+        if (!sees) {
+            if (!set_tried) {
+                set_tried = 1;
+                if (fsv_vis_set_build(srv->store, c, n, &set) != FSV_OK)
+                    set = NULL;
+            }
+            sees = set ? fsv_vis_set_sees_any(set, &s->user)
+                       : fsv_vis_sees_any(srv->store, &s->user, c, n);
+        }
+        if (sees && fsv_conn_send(s, &m) == 0)
+            fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
+                      (long long)head);
+    }
+    fsv_vis_set_free(set);
+    fsv_store_rollback(srv->store);
+}
+
+
+/* A reset device's second hello on the same connection: forget what the
+** session knew of the old id (its clashes, queued full state, cursor). */
+static void session_reset(fsv_conn *s, const char *device)
+{
+    fsv_info("reset: user=%s device %s -> %s (device reset itself)",
+             s->user.name, s->device, device);
+    fsv_trust_conn_clear(s);
+    for (size_t i = s->resend_pos; i < s->n_resend; i++)
+        fdsp_change_clear(&s->resend[i]);
+    free(s->resend);
+    s->resend = NULL;
+    s->n_resend = s->resend_pos = 0;
+    s->vis_done = 0;
+    s->cursor = 0;
+    s->restore = 0;
+    s->rehello_ok = 0;
+}
+
+int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    if (!m->device || !m->device[0])
+        return fsv_conn_error(s, FDSP_E_MISSING, 0, 1, "hello without a device id");
+    int again = s->hello_done;  /* ws_sync.c let it through: rehello_ok */
+    if (again && strcmp(m->device, s->device) == 0)
+        return fsv_conn_error(s, FDSP_E_STATE, 0, 1, "second hello with the"
+                              " same device id %s (a reset device takes a new"
+                              " one)", m->device);
+    int64_t head = 0, counter = 0, epoch = 0;
+    char bound[FSV_NAME_MAX + 1] = "", store_id[FSV_STORE_ID_LEN + 1] = "";
+    int rc = fsv_store_begin(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK) {
+        rc = fsv_store_device_get(st, m->device, bound, &counter);
+        if (rc == FSV_NOTFOUND)
+            rc = FSV_OK;
+    }
+    if (rc == FSV_OK && bound[0] && strcmp(bound, s->user.name) != 0) {
+        /* Rule 11: the device id is bound to the user of its first hello.
+        ** Nothing is recorded. */
+        fsv_store_rollback(st);
+        fsv_warn("hello refused: user=%s device=%s is bound to another user"
+                 " peer=%s", s->user.name, m->device, s->peer);
+        return fsv_conn_error(s, FDSP_E_FORBIDDEN, 0, 1,
+                              "device %s belongs to another user", m->device);
+    }
+    if (rc == FSV_OK)
+        rc = fsv_store_identity(st, store_id, &epoch);
+    if (rc == FSV_OK)
+        rc = fsv_store_device_seen(st, m->device, s->user.name, s->token_id,
+                                   fsv_now_ms(), head);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    if (rc != FSV_OK) {
+        fsv_store_rollback(st);
+        fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
+    }
+    if (again)
+        session_reset(s, m->device);
+    snprintf(s->device, sizeof s->device, "%s", m->device);
+    s->hello_done = 1;
+    s->cursor = m->cursor;
+    fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
+             " client=%s", s->user.name, s->user.role, s->device, s->peer,
+             (long long)m->cursor, (long long)head, m->client ? m->client : "-");
+    /* Rule 13: a device that has seen more than this store holds, or
+    ** another store or epoch, is talking to a restored server; its
+    ** re-sends of others' changes are accepted (relayed). */
+    const char *h_store = m->store;
+    int64_t h_epoch = m->epoch;
+    s->restore = m->cursor > head ||
+                 (h_store && strcmp(h_store, store_id) != 0) ||
+                 (h_epoch && h_epoch != epoch);
+    if (s->restore)
+        fsv_info("restore: device %s cursor %lld head %lld store/epoch %s/%lld"
+                 " (this store %s/%lld): re-sending", s->device,
+                 (long long)m->cursor, (long long)head,
+                 h_store ? h_store : "-", (long long)h_epoch, store_id,
+                 (long long)epoch);
+    /* Rule 12: a device behind what the server accepted from it resets
+    ** and says hello once more on this connection. */
+    s->rehello_ok = counter > m->dev_counter;   /* absent: 0 */
+    fdsp_msg w;
+    memset(&w, 0, sizeof w);
+    w.type = FDSP_WELCOME;
+    w.version = FDSP_VERSION;
+    w.user = s->user.name;
+    w.role = s->user.role;
+    w.device = s->device;
+    w.head = head;
+    w.dev_counter = counter;
+    w.store = store_id[0] ? store_id : NULL;
+    w.epoch = epoch;
+    w.server_time = fsv_now_ms();
+    return fsv_conn_send(s, &w);
+}
+
+/* Does change c alter who sees a customer?  Writing a customer's owner
+** (assign) or any field of a share record ("CUSTOMER:USER").  The customer
+** goes into cust[FDSP_MAX_ID + 1]; *user is who may lose sight by it (the
+** owner before the change, or the user shared with; malloc'd).  Call before
+** c is merged.  FSV_OK with *changes 1 (yes) or 0, or the store's code. */
+static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
+                      char **user, int *changes)
+{
+    *user = NULL;
+    *changes = 0;
+    if (strcmp(c->table, "customer") == 0 && strcmp(c->field, "owner") == 0) {
+        if (strlen(c->record) > FDSP_MAX_ID)
+            return FSV_OK;
+        strcpy(cust, c->record);
+        int rc = fsv_vis_owner(st, cust, user);
+        if (rc != FSV_OK)
+            return rc;
+        /* A new customer (no owner yet: all its rows lie after everyone's
+        ** cursor) or an owner re-stated changes nobody's view. */
+        if (!*user || (c->value && strcmp(*user, c->value) == 0)) {
+            free(*user);
+            *user = NULL;
+            return FSV_OK;
+        }
+        *changes = 1;
+        return FSV_OK;
+    }
+    if (strcmp(c->table, "share") != 0)
+        return FSV_OK;
+    const char *colon = strchr(c->record, ':');
+    size_t len = colon ? (size_t)(colon - c->record) : 0;
+    if (len == 0 || len > FDSP_MAX_ID)
+        return FSV_OK;
+    memcpy(cust, c->record, len);
+    cust[len] = '\0';
+    if (!(*user = strdup(colon + 1)))
+        return FSV_NOMEM;
+    *changes = 1;
+    return FSV_OK;
+}
+
+/* 1 if some other session may have to be asked whether it sees a push. */
+static int others_to_ask(const fsv_conn *from)
+{
+    for (const fsv_conn *s = from->srv->conns; s; s = s->next)
+        if (s != from && s->hello_done && !s->close_after_send &&
+            !fsv_vis_sees_all(&s->user))
+            return 1;
+    return 0;
+}
+
+/* The ack's stamps (rule 14): for change i of the push, the HLC the server
+** stored and the device must keep. */
+struct push_stamps {
+    fdsp_stamp *v;
+    size_t n;
+};
+
+static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
+{
+    void *p = realloc(ps->v, (ps->n + 1) * sizeof *ps->v);
+    if (!p)
+        return FSV_NOMEM;
+    ps->v = p;
+    ps->v[ps->n].index = i;
+    ps->v[ps->n].hlc = h;
+    ps->n++;
+    return FSV_OK;
+}
+
+
+/* Merge one batch in one transaction; ack only after the commit. */
+int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    /* Refusals are rare: their array is made at the first one. */
+    fdsp_refusal *ref = NULL;
+    size_t n_ref = 0, accepted = 0, appended = 0;
+    int rc = FSV_OK, vis_changed = 0;
+    struct fsv_vis_cache vc = {NULL, 0, 0};
+    /* Rules 11-15 (sync_trust.c): the batch's accepted counters, and the
+    ** HLCs the device must keep (ack stamps), made at the first one. */
+    fsv_trust_batch *tb = fsv_trust_batch_new();
+    struct push_stamps ps = {NULL, 0};
+
+    rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
+    for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
+        fdsp_change *c = &m->changes[i];
+        char why[FDSP_MAX_TEXT];
+        int code = 0, verdict = 0;
+        uint64_t stored_hlc = 0;
+        /* Another device's change: only a re-send after a server restore
+        ** (rule 13), which keeps its d and u. */
+        int relayed = !c->device || strcmp(c->device, s->device) != 0;
+
+        if (relayed && (!c->device || !s->restore)) {
+            code = FDSP_E_VALUE;
+            snprintf(why, sizeof why, "%s %s field %s: made by device %s, not"
+                     " by this connection's device", c->table, c->record,
+                     c->field, c->device ? c->device : "-");
+        }
+        if (!code) {
+            rc = fsv_trust_check(s, tb, c, relayed, &verdict, &stored_hlc,
+                                 &code, why, sizeof why);
+            if (rc != FSV_OK)
+                break;
+            if (code == FSV_E_CLASH)
+                s->rehello_ok = 1;  /* the device resets and says hello */
+        }
+        if (!code && verdict == FSV_TRUST_DUP) {
+            /* A re-sent duplicate: accepted, nothing appended; the device
+            ** keeps the HLC the server stored (rule 14's stamp). */
+            c->seq = 0;
+            accepted++;
+            if (stored_hlc != c->hlc && push_stamp(&ps, i, stored_hlc) != FSV_OK) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            continue;
+        }
+        if (!code) {
+            rc = fsv_vis_check_write_cached(st, &s->user, c, &vc, &code,
+                                            why, sizeof why);
+            if (rc != FSV_OK)
+                break;
+        }
+        if (!code) {
+            int count = 0, has = 0;
+            rc = fsv_store_field_count(st, c->table, c->record, c->field,
+                                       &count, &has);
+            if (rc != FSV_OK)
+                break;
+            if (!has && count >= FDSP_MAX_FIELDS) {
+                code = FDSP_E_LIMIT;
+                snprintf(why, sizeof why, "%s %s field %s: the record already"
+                         " has %d fields (limit)", c->table, c->record, c->field,
+                         FDSP_MAX_FIELDS);
+            }
+        }
+        if (code) {
+            if (!ref && !(ref = calloc(m->n_changes, sizeof *ref))) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            ref[n_ref].index = i;
+            ref[n_ref].code = code;
+            ref[n_ref].message = strdup(why);
+            if (!ref[n_ref].message) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            n_ref++;
+            c->seq = 0;
+            continue;
+        }
+        /* The server's word on who and when (a relayed change keeps the
+        ** user it was made by, checked by fsv_trust_check). */
+        if (!relayed) {
+            char *user = strdup(s->user.name);
+            if (!user) {
+                rc = FSV_NOMEM;
+                break;
+            }
+            free(c->user);
+            c->user = user;
+        }
+        c->server_ms = t0;
+        if (fsv_trust_clock(s->srv, c, t0) && push_stamp(&ps, i, c->hlc) != FSV_OK) {
+            rc = FSV_NOMEM;
+            break;
+        }
+        char cust[FDSP_MAX_ID + 1], *lost = NULL;
+        int vch = 0;
+        rc = vis_change(st, c, cust, &lost, &vch);
+        if (rc != FSV_OK)
+            break;
+        int outcome;
+        rc = relayed ? fsv_store_merge_relayed(st, c, s->device, &outcome)
+                     : fsv_store_merge_change(st, c, &outcome);
+        if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
+            rc = FSV_ERROR;
+        if (rc == FSV_OK && c->seq && vch) {
+            rc = fsv_store_vis_event_add(st, c->seq, cust, lost);
+            vis_changed = 1;
+        }
+        free(lost);
+        if (rc != FSV_OK)
+            break;
+        accepted++;
+        if (c->seq)
+            appended++;
+    }
+    fsv_vis_cache_clear(&vc);
+    if (rc == FSV_OK)
+        rc = fsv_trust_flush(st, tb);
+    fsv_trust_batch_free(tb);
+    /* Who may see the batch, decided from the record index while this
+    ** transaction's memo still holds it (see fan_out); only needed when
+    ** some other session may have to be asked. */
+    fsv_vis_set *set = NULL;
+    if (rc == FSV_OK && appended && !vis_changed && others_to_ask(s) &&
+        fsv_vis_set_build(st, m->changes, m->n_changes, &set) != FSV_OK)
+        set = NULL;     /* fan_out builds it, or asks change by change */
+    int64_t head = 0;
+    if (rc == FSV_OK)
+        rc = fsv_store_head(st, &head);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    int result;
+    if (rc != FSV_OK) {
+        fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
+                s->device, (long long)m->batch, fsv_store_errmsg(st));
+        fsv_store_rollback(st);
+        result = fsv_conn_error(s, FDSP_E_INTERNAL, m->batch, 0,
+                            "batch %lld not stored (server storage failure);"
+                            " nothing of it was applied, send it again later",
+                            (long long)m->batch);
+    } else {
+        fdsp_msg a;
+        memset(&a, 0, sizeof a);
+        a.type = FDSP_ACK;
+        a.batch = m->batch;
+        a.accepted = accepted;
+        a.refused = ref;
+        a.n_refused = n_ref;
+        a.stamps = ps.v;
+        a.n_stamps = ps.n;
+        result = fsv_conn_send(s, &a);
+        s->pushed += (int64_t)accepted;
+        fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
+                 " new=%zu refused=%zu head=%lld ms=%lld", s->user.name,
+                 s->device, (long long)m->batch, m->n_changes, accepted,
+                 appended, n_ref, (long long)head,
+                 (long long)(fsv_now_ms() - t0));
+        if (appended) {
+            fan_out(s, m->changes, m->n_changes, head, vis_changed, set);
+            set = NULL;
+        }
+    }
+    fsv_vis_set_free(set);
+    for (size_t i = 0; i < n_ref; i++)
+        free(ref[i].message);
+    free(ref);
+    free(ps.v);
+    return result;
+}
+
+/* Encode a changes message of up to n changes, halving until it fits in
+** FDSP_MAX_FRAME (large values), and queue it.  *sent is how many went;
+** when fewer than n, last is the seq of the last one sent (if last_fixed is
+** 0) and more is 1.  Returns 0, or -1 to close. */
+static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
+                        int more, int last_fixed, size_t *sent)
+{
+    fdsp_msg r;
+    memset(&r, 0, sizeof r);
+    r.type = FDSP_CHANGES;
+    r.changes = ch;
+    char *buf = NULL;
+    size_t len = 0, take = n;
+    *sent = 0;
+    for (;;) {
+        r.n_changes = take;
+        r.last = take < n && !last_fixed ? ch[take - 1].seq : last;
+        r.more = take < n ? 1 : more;
+        int rc = fdsp_encode(&r, &buf, &len);
+        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
+            break;
+        free(buf);
+        buf = NULL;
+        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
+            take <= 1) {
+            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
+                    s->device, fdsp_errname(rc));
+            return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
+                                  "cannot encode changes");
+        }
+        take /= 2;
+    }
+    int result = fsv_conn_enqueue(s, buf, len);
+    free(buf);
+    s->pulled += (int64_t)take;
+    s->cursor = r.last;
+    *sent = take;
+    return result;
+}
+
+/* Send revoke messages for the customers in ids (FDSP_MAX_REVOKE each). */
+static int send_revokes(fsv_conn *s, char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i += FDSP_MAX_REVOKE) {
+        size_t k = n - i < FDSP_MAX_REVOKE ? n - i : FDSP_MAX_REVOKE;
+        fdsp_record_ref *refs = calloc(k, sizeof *refs);
+        if (!refs)
+            return -1;
+        for (size_t j = 0; j < k; j++) {
+            refs[j].table = (char *)"customer";
+            refs[j].record = ids[i + j];
+        }
+        fdsp_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = FDSP_REVOKE;
+        m.records = refs;
+        m.n_records = k;
+        int rc = fsv_conn_send(s, &m);   /* borrows refs: not fdsp_msg_free */
+        free(refs);
+        if (rc != 0)
+            return rc;
+        fsv_info("revoke user=%s device=%s customers=%zu", s->user.name,
+                 s->device, k);
+    }
+    return 0;
+}
+
+/* Visibility events (assign, share, unshare) after `from` that this
+** device has not been told about: customers it no longer sees are revoked
+** at once; customers it sees now get their full current state queued in
+** s->resend (sent by the following pulls before any history), because
+** their earlier history may lie before the device's cursor.  A fresh
+** device (after == 0) gets everything from the history scan anyway.
+** Inside the pull's read transaction.  Returns FSV_OK or a store error;
+** *close set if the connection must close. */
+static int visibility_events(fsv_conn *s, int64_t after, int *close)
+{
+    fsv_store *st = s->srv->store;
+    int64_t head = 0, from = after > s->vis_done ? after : s->vis_done;
+    *close = 0;
+    int rc = fsv_store_head(st, &head);
+    if (rc != FSV_OK || head <= from || fsv_vis_sees_all(&s->user)) {
+        if (rc == FSV_OK && head > s->vis_done)
+            s->vis_done = head;
+        return rc;
+    }
+    char **ids = NULL, **users = NULL;
+    size_t n = 0, n_gone = 0;
+    char **gone = NULL;
+    rc = fsv_store_vis_events(st, from, head, &ids, &users, &n);
+    if (rc == FSV_OK && n && !(gone = calloc(n, sizeof *gone)))
+        rc = FSV_NOMEM;
+    for (size_t i = 0; rc == FSV_OK && i < n; i++) {
+        /* One decision per customer (events come in (customer, user)
+        ** pairs): the first pair of each customer decides, looking at all
+        ** of its pairs for the revoke. */
+        size_t j = 0;
+        while (j < i && strcmp(ids[j], ids[i]) != 0)
+            j++;
+        if (j < i)
+            continue;
+        int vis = 0;
+        rc = fsv_vis_customer(st, &s->user, ids[i], &vis);
+        if (rc != FSV_OK) {
+            break;
+        } else if (!vis) {
+            /* Revoke only where the user may have had it, so nobody learns
+            ** the ids of customers they never saw. */
+            int seen = 0;
+            for (size_t k = i; rc == FSV_OK && !seen && k < n; k++) {
+                if (strcmp(ids[k], ids[i]) != 0)
+                    continue;
+                rc = fsv_vis_may_have_seen(st, &s->user, users[k], &seen);
+                if (rc != FSV_OK)
+                    seen = 0;
+            }
+            if (rc == FSV_OK && seen)
+                gone[n_gone++] = ids[i];
+        } else if (after > 0) {
+            size_t before = s->n_resend;
+            rc = fsv_store_customer_state(st, ids[i], &s->resend, &s->n_resend);
+            for (size_t k = before; k < s->n_resend; k++)
+                s->resend[k].seq = head;   /* s >= 1; ordering is moot */
+            if (rc == FSV_OK && s->n_resend > before)
+                fsv_info("resend user=%s device=%s customer=%s changes=%zu",
+                         s->user.name, s->device, ids[i], s->n_resend - before);
+        }
+    }
+    if (rc == FSV_OK) {
+        s->vis_done = head;
+        if (n_gone && send_revokes(s, gone, n_gone) != 0)
+            *close = 1;
+    }
+    free(gone);
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+        free(users[i]);
+    }
+    free(ids);
+    free(users);
+    return rc;
+}
+
+/* Send the next page of a queued full-state resend.  The cursor does not
+** move (last = after) and more is set, so the device pulls again. */
+static int send_resend(fsv_conn *s, int64_t after, int limit)
+{
+    size_t left = s->n_resend - s->resend_pos, sent = 0;
+    size_t take = left < (size_t)limit ? left : (size_t)limit;
+    int rc = send_changes(s, s->resend + s->resend_pos, take, after, 1, 1,
+                          &sent);
+    for (size_t i = 0; i < sent; i++)
+        fdsp_change_clear(&s->resend[s->resend_pos + i]);
+    s->resend_pos += sent;
+    if (s->resend_pos == s->n_resend) {
+        free(s->resend);
+        s->resend = NULL;
+        s->n_resend = s->resend_pos = 0;
+    }
+    fsv_info("pull user=%s device=%s after=%lld resent=%zu left=%zu",
+             s->user.name, s->device, (long long)after, sent,
+             s->n_resend - s->resend_pos);
+    return rc;
+}
+
+int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    int limit = m->limit > 0 && m->limit < s->srv->max_batch
+                    ? m->limit : s->srv->max_batch;
+    /* Each customer's verdict is looked up once per pull; a user who sees
+    ** everything needs no filter (nor the record index join). */
+    struct fsv_vis_memo_filter f;
+    memset(&f, 0, sizeof f);
+    f.store = st;
+    f.user = &s->user;
+    fsv_row_filter filter = fsv_vis_sees_all(&s->user) ? NULL
+                                                       : fsv_vis_memo_filter_fn;
+    fdsp_change *ch = NULL;
+    size_t n = 0;
+    int64_t last = 0;
+    int more = 0, close = 0;
+
+    if (m->after < 0)
+        return fsv_conn_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
+    if (s->resend_pos < s->n_resend)
+        return send_resend(s, m->after, limit);
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK)
+        rc = visibility_events(s, m->after, &close);
+    if (rc == FSV_OK && !close && s->resend_pos == s->n_resend)
+        rc = fsv_store_changes_after(st, m->after, limit, s->device,
+                                     filter, &f, &ch, &n, &last, &more);
+    fsv_store_rollback(st); /* end of the read snapshot */
+    fsv_vis_memo_filter_clear(&f);
+    if (rc != FSV_OK) {
+        fsv_err("pull from %s/%s: %s", s->user.name, s->device,
+                fsv_store_errmsg(st));
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
+    }
+    if (close)
+        return -1;
+    if (s->resend_pos < s->n_resend)
+        return send_resend(s, m->after, limit);
+
+    size_t take = 0;
+    int result = send_changes(s, ch, n, last, more, 0, &take);
+    if (take || n == 0)
+        fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
+                 " ms=%lld", s->user.name, s->device, (long long)m->after, take,
+                 (long long)s->cursor, take < n ? 1 : more,
+                 (long long)(fsv_now_ms() - t0));
+    for (size_t i = 0; i < n; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+    return result;
+}

@@ -1,0 +1,500 @@
+/*
+** ws_sync.c — the sync WebSocket protocol's transport side
+** (FDSP_SUBPROTOCOL): token authentication on upgrade, message reassembly,
+** the rate limit, the per-session output queue and the session list.  What
+** each message means to the store is sync_ops.c.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authlim.h"
+#include "log.h"
+#include "server.h"
+#include "sync_trust.h"
+#include "token.h"
+
+#define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
+#define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
+
+/* ---- Output queue ------------------------------------------------------------ */
+
+/* Queue one message; it is sent in FSV_TX_CHUNK frames, one lws_write per
+** WRITEABLE callback.  Takes ownership of nothing: copies buf. */
+int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len)
+{
+    struct fsv_out *o = malloc(sizeof *o + LWS_PRE + len);
+    if (!o)
+        return -1;
+    o->next = NULL;
+    o->len = len;
+    o->off = 0;
+    memcpy(o->buf + LWS_PRE, buf, len);
+    if (s->out_tail)
+        s->out_tail->next = o;
+    else
+        s->out_head = o;
+    s->out_tail = o;
+    lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+int fsv_conn_send(fsv_conn *s, const fdsp_msg *m)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = fdsp_encode(m, &buf, &len);
+    if (rc != FDSP_OK) {
+        fsv_err("cannot encode %s for %s/%s: %s", fdsp_typename(m->type),
+                s->user.name, s->device, fdsp_errname(rc));
+        return -1;
+    }
+    rc = fsv_conn_enqueue(s, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* Send an error message; fatal ones close the connection after it. */
+int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
+                   const char *fmt, ...)
+{
+    char text[FDSP_MAX_TEXT];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_ERROR;
+    m.code = code;
+    m.message = text;
+    m.batch = batch;
+    m.fatal = fatal;
+    fsv_warn("error to %s/%s (%s): %s: %s", s->user.name,
+             s->device[0] ? s->device : "-", s->peer, fdsp_errname(code), text);
+    if (fatal) {
+        s->close_after_send = 1;
+        s->close_code = code == FDSP_E_TOOBIG ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
+                                              : LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    }
+    /* The struct only borrows text: do not fdsp_msg_free it. */
+    return fsv_conn_send(s, &m);
+}
+
+static void free_queue(fsv_conn *s)
+{
+    struct fsv_out *o = s->out_head;
+    while (o) {
+        struct fsv_out *next = o->next;
+        free(o);
+        o = next;
+    }
+    s->out_head = s->out_tail = NULL;
+}
+
+/* Write the next frame of the queue head.  Returns -1 to close. */
+static int write_next(fsv_conn *s)
+{
+    struct fsv_out *o = s->out_head;
+    if (!o) {
+        if (s->close_after_send) {
+            lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                             NULL, 0);
+            return -1;
+        }
+        return 0;
+    }
+    size_t chunk = o->len - o->off;
+    if (chunk > FSV_TX_CHUNK)
+        chunk = FSV_TX_CHUNK;
+    int first = o->off == 0, last = o->off + chunk == o->len;
+    int flags = lws_write_ws_flags(LWS_WRITE_TEXT, first, last);
+    /* lws needs LWS_PRE writable bytes before the payload; for later
+    ** chunks those bytes are already-sent message data, which we may
+    ** scribble over. */
+    unsigned char *p = o->buf + LWS_PRE + o->off;
+    int n = lws_write(s->wsi, p, chunk, (enum lws_write_protocol)flags);
+    if (n < (int)chunk)
+        return -1;
+    o->off += chunk;
+    if (last) {
+        s->out_head = o->next;
+        if (!s->out_head)
+            s->out_tail = NULL;
+        free(o);
+    }
+    if (s->out_head || s->close_after_send)
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+/* ---- Session list and fan-out --------------------------------------------------- */
+
+static void link_session(fsv_conn *s)
+{
+    s->next = s->srv->conns;
+    s->srv->conns = s;
+    s->linked = 1;
+}
+
+static void unlink_session(fsv_conn *s)
+{
+    if (!s->linked)
+        return;
+    for (fsv_conn **pp = &s->srv->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    }
+    s->linked = 0;
+}
+
+void fsv_sync_close_all(fsv_server *srv)
+{
+    for (fsv_conn *s = srv->conns; s; s = s->next) {
+        s->close_after_send = 1;
+        s->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+        lws_callback_on_writable(s->wsi);
+    }
+}
+
+static int handle_message(fsv_conn *s, const char *buf, size_t len)
+{
+    fdsp_msg *m = NULL;
+    char err[256];
+    int rc = fdsp_decode(buf, len, &m, err, sizeof err);
+    if (rc != FDSP_OK)
+        return fsv_conn_error(s, rc, 0, 1, "%s", err);
+    int result = 0;
+    if (!s->hello_done && m->type != FDSP_HELLO) {
+        result = fsv_conn_error(s, FDSP_E_STATE, 0, 1, "%s before hello",
+                            fdsp_typename(m->type));
+    } else {
+        switch (m->type) {
+        case FDSP_HELLO:
+            /* One more hello only from a device that reset itself (after
+            ** a welcome counter above its own or a device_clash). */
+            result = s->hello_done && !s->rehello_ok
+                         ? fsv_conn_error(s, FDSP_E_STATE, 0, 1, "second hello")
+                         : fsv_sync_hello(s, m);
+            break;
+        case FDSP_PUSH:
+            result = fsv_sync_push(s, m);
+            break;
+        case FDSP_PULL:
+            result = fsv_sync_pull(s, m);
+            break;
+        case FDSP_SUMS:
+            result = fsv_sync_sums(s, m);
+            break;
+        case FDSP_ERROR:
+            fsv_warn("device %s/%s reports %s: %s", s->user.name, s->device,
+                     fdsp_errname(m->code), m->message ? m->message : "");
+            break;
+        default:
+            result = fsv_conn_error(s, FDSP_E_STATE, 0, 1, "a device may not send %s",
+                                fdsp_typename(m->type));
+        }
+    }
+    fdsp_msg_free(m);
+    return result;
+}
+
+/* ---- Rate limit: FDSP_RATE_PER_SEC messages per connection per second --- */
+
+static void rate_resume(lws_sorted_usec_list_t *sul)
+{
+    fsv_conn *s = lws_container_of(sul, fsv_conn, rate_sul);
+    s->throttled = 0;
+    s->rate_count = 0;
+    s->rate_start_ms = fsv_now_ms();
+    lws_rx_flow_control(s->wsi, 1);
+}
+
+/* Count one message; past the limit stop reading until the second is
+** over and send one non-fatal rate_limited error (PROTOCOL.md §1, Rate).
+** A well-behaved device is slowed, not failed; flooding costs the server
+** nothing because unread data stays in the socket. */
+static void rate_count(fsv_conn *s)
+{
+    int64_t now = fsv_now_ms();
+    if (now - s->rate_start_ms >= 1000) {
+        s->rate_start_ms = now;
+        s->rate_count = 0;
+    }
+    if (++s->rate_count >= FDSP_RATE_PER_SEC && !s->throttled) {
+        s->throttled = 1;
+        lws_rx_flow_control(s->wsi, 0);
+        int64_t wait_ms = 1000 - (now - s->rate_start_ms);
+        if (wait_ms < 1)
+            wait_ms = 1;
+        fsv_debug("rate limit: %s/%s paused %lld ms", s->user.name, s->device,
+                  (long long)wait_ms);
+        /* Say so once per connection (advisory, not fatal: the messages
+        ** are still all answered, later).  Repeating it every second
+        ** would only add to the traffic of a flooding peer. */
+        if (!s->rate_warned) {
+            s->rate_warned = 1;
+            fsv_conn_error(s, FDSP_E_RATE, 0, 0, "more than %d messages per"
+                           " second: reading paused for %lld ms",
+                           FDSP_RATE_PER_SEC, (long long)wait_ms);
+        }
+        lws_sul_schedule(lws_get_context(s->wsi), 0, &s->rate_sul, rate_resume,
+                         wait_ms * LWS_US_PER_MS);
+    }
+}
+
+/* ---- Receive path ------------------------------------------------------------------ */
+
+static int on_receive(fsv_conn *s, const void *in, size_t len)
+{
+    int final = lws_is_final_fragment(s->wsi) &&
+                !lws_remaining_packet_payload(s->wsi);
+    if (s->rx_discard) {
+        if (final)
+            s->rx_discard = 0;
+        return 0;
+    }
+    if (s->rx_len + len > FDSP_MAX_FRAME) {
+        s->rx_len = 0;
+        s->rx_discard = !final;
+        lws_rx_flow_control(s->wsi, 0);
+        return fsv_conn_error(s, FDSP_E_TOOBIG, 0, 1, "message over %d bytes",
+                          FDSP_MAX_FRAME);
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t cap = s->rx_cap ? s->rx_cap : 4096;
+        while (cap < s->rx_len + len)
+            cap *= 2;
+        if (cap > FDSP_MAX_FRAME)
+            cap = FDSP_MAX_FRAME;
+        unsigned char *p = realloc(s->rx, cap);
+        if (!p)
+            return -1;
+        s->rx = p;
+        s->rx_cap = cap;
+    }
+    if (len)
+        memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (!final)
+        return 0;
+    size_t n = s->rx_len;
+    s->rx_len = 0;
+    lws_validity_confirmed(s->wsi);
+    rate_count(s);
+    int rc = handle_message(s, (const char *)s->rx, n);
+    /* Keep small buffers for the next message, release big ones. */
+    if (s->rx_cap > 256 * 1024) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+    return rc;
+}
+
+/* ---- Authentication on upgrade ---------------------------------------------------- */
+
+/* Count a failed authentication from the session's address (and log it). */
+static void auth_failed(fsv_server *srv, fsv_conn *s, const char *why)
+{
+    fsv_warn("refused connection from %s: %s", s->peer, why);
+    if (fsv_authlim_fail(srv->authlim, s->peer, fsv_now_ms()))
+        fsv_warn("%d failed authentications from %s within %d s: refusing it"
+                 " for %d s", FSV_AUTH_FAIL_MAX, s->peer,
+                 FSV_AUTH_FAIL_WINDOW_S, FSV_AUTH_BLOCK_S);
+}
+
+/* 0 ok, 401 bad token, 429 address blocked after too many failures. */
+static int authenticate(struct lws *wsi, fsv_conn *s, fsv_server *srv)
+{
+    char hdr[256];
+    unsigned char hash[FSV_TOKEN_HASH];
+
+    memset(s, 0, sizeof *s);
+    s->wsi = wsi;
+    s->srv = srv;
+    lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+    if (!srv->authlim)
+        srv->authlim = fsv_authlim_new();   /* NULL: limiter off, not fatal */
+    int64_t wait = fsv_authlim_blocked(srv->authlim, s->peer, fsv_now_ms());
+    if (wait > 0) {
+        fsv_warn("refused connection from %s: too many failed authentications"
+                 " (blocked for %lld s more)", s->peer, (long long)wait);
+        return 429;
+    }
+    int n = lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION);
+    const char *tok = NULL;
+    if (n > 7 && strncasecmp(hdr, "Bearer ", 7) == 0)
+        tok = hdr + 7;
+    if (!tok || fsv_token_hash(tok, hash) != FSV_OK) {
+        auth_failed(srv, s, tok ? "malformed token" : "no bearer token");
+        return 401;
+    }
+    int rc = fsv_store_begin(srv->store);
+    if (rc == FSV_OK)
+        rc = fsv_store_token_auth(srv->store, hash, &s->user, s->token_id);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(srv->store);
+    else
+        fsv_store_rollback(srv->store);
+    if (rc != FSV_OK) {
+        auth_failed(srv, s, fsv_store_errmsg(srv->store));
+        return 401;
+    }
+    return 0;
+}
+
+/* Is the token of s still live?  If not, tell the device and close. */
+static void auth_check(fsv_conn *s)
+{
+    int live = 1;
+    if (s->close_after_send)
+        return;
+    if (fsv_store_token_live(s->srv->store, s->token_id, &live) != FSV_OK) {
+        fsv_warn("token check for %s: %s", s->user.name,
+                 fsv_store_errmsg(s->srv->store));
+        live = 1;   /* a storage hiccup is not a revocation: check again */
+        s->srv->auth_dv = -1;
+    }
+    if (live)
+        return;
+    fsv_info("closing user=%s device=%s token=%s: token revoked or user"
+             " disabled", s->user.name, s->device[0] ? s->device : "-",
+             s->token_id);
+    fsv_conn_error(s, FDSP_E_AUTH, 0, 1, "token revoked or user disabled");
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, FATAL_CLOSE_S);
+}
+
+/* Once a second, for all sessions together: `token revoke` and `user
+** disable` run in another process, and this is how the serving process
+** learns of them and closes the connections at once (docs/SECURITY.md).
+** An idle server must cost nothing per connection, so each tick asks the
+** store one question, "did another process commit since the last tick?"
+** (PRAGMA data_version), and checks the sessions' tokens only when it
+** did.  Issue 10: a token query per connection per second cost about half
+** a core at 3,000 idle devices. */
+static void auth_tick(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, auth_tick);
+    int64_t dv = 0;
+    srv->auth_timer = 0;
+    if (!srv->conns)
+        return;                     /* rescheduled by the next connection */
+    if (fsv_store_data_version(srv->store, &dv) != FSV_OK) {
+        fsv_warn("token checks: %s", fsv_store_errmsg(srv->store));
+        dv = -1;                    /* check every session, and again next time */
+    }
+    if (dv == -1 || dv != srv->auth_dv) {
+        srv->auth_dv = dv;
+        for (fsv_conn *s = srv->conns; s; s = s->next)
+            auth_check(s);
+    }
+    srv->auth_timer = 1;
+    lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);
+}
+
+/* A session joined: make sure the timer runs.  A timer that was stopped
+** (no sessions) has no baseline: its first tick checks every session, so
+** a revocation committed between this session's sign-in and now is seen. */
+static void auth_watch(fsv_server *srv)
+{
+    if (srv->auth_timer)
+        return;
+    srv->auth_timer = 1;
+    srv->auth_dv = -1;
+    lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);
+}
+
+int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len)
+{
+    fsv_conn *s = user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    fsv_server *srv = ctx ? lws_context_user(ctx) : NULL;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!s || !srv || srv->shutting_down)
+            return -1;
+        switch (authenticate(wsi, s, srv)) {
+        case 0:
+            break;
+        case 429:
+            lws_return_http_status(wsi, 429, "too many failed authentications");
+            return -1;
+        default:
+            /* Answer 401 so the device can tell a refused token from an
+            ** unreachable server, then drop the connection. */
+            lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED,
+                                   "token refused");
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!s || !srv)
+            return -1;
+        s->wsi = wsi;
+        s->connected_ms = fsv_now_ms();
+        s->rate_start_ms = s->connected_ms;
+        link_session(s);
+        auth_watch(srv);
+        fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
+                 s->user.role, s->token_id, s->peer);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        if (!s || s->close_after_send)
+            return 0;
+        return on_receive(s, in, len);
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!s)
+            return 0;
+        return write_next(s);
+
+    case LWS_CALLBACK_CLOSED:
+        if (!s || !s->srv)
+            return 0;
+        lws_sul_cancel(&s->rate_sul);
+        for (size_t i = s->resend_pos; i < s->n_resend; i++)
+            fdsp_change_clear(&s->resend[i]);
+        free(s->resend);
+        s->resend = NULL;
+        s->n_resend = s->resend_pos = 0;
+        if (s->linked) {
+            unlink_session(s);
+            /* The device's last sync and how far it got, for the admin. */
+            if (s->hello_done) {
+                fsv_store *st = s->srv->store;
+                int rc = fsv_store_begin(st);
+                if (rc == FSV_OK)
+                    rc = fsv_store_device_seen(st, s->device, s->user.name,
+                                               s->token_id, fsv_now_ms(),
+                                               s->cursor);
+                if (rc == FSV_OK)
+                    rc = fsv_store_commit(st);
+                if (rc != FSV_OK) {
+                    fsv_store_rollback(st);
+                    fsv_warn("device %s: %s", s->device, fsv_store_errmsg(st));
+                }
+            }
+            fsv_info("disconnect user=%s device=%s peer=%s pushed=%lld pulled=%lld"
+                 " ms=%lld", s->user.name, s->device[0] ? s->device : "-",
+                 s->peer, (long long)s->pushed, (long long)s->pulled,
+                 (long long)(fsv_now_ms() - s->connected_ms));
+        }
+        free(s->rx);
+        s->rx = NULL;
+        free_queue(s);
+        fsv_trust_conn_clear(s);
+        return 0;
+
+    default:
+        break;
+    }
+    return 0;
+}

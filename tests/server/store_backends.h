@@ -1,0 +1,30 @@
+/*
+** store_backends.h — the store backends the store tests run against
+** (test_store.c's conformance suite, test_sums.c's store part): one row
+** each.  A new backend adds its row in store_backends.c and every suite
+** runs against it; nothing else in the tests changes.
+*/
+#ifndef FSV_TEST_STORE_BACKENDS_H
+#define FSV_TEST_STORE_BACKENDS_H
+
+#include <stddef.h>
+
+/* Where one test's fresh store lives. */
+typedef struct ts_store_place {
+    char dir[64];       /* a temporary folder the backend may use */
+    char path[128];     /* the SQLite backend's file ("" for others) */
+    char url[160];      /* what fsv_store_open takes */
+} ts_store_place;
+
+typedef struct ts_store_backend {
+    const char *name;
+    /* Make a place for a new, not yet created store: 0 or -1. */
+    int (*make)(ts_store_place *p, const char *tag);
+    /* Remove it (the store is closed). */
+    void (*destroy)(ts_store_place *p);
+} ts_store_backend;
+
+extern const ts_store_backend ts_store_backends[];
+extern const size_t ts_n_store_backends;
+
+#endif /* FSV_TEST_STORE_BACKENDS_H */
