@@ -186,7 +186,7 @@ static int group_setup(void **state)
     th_user(&w->s, "mona", "manager", "*", w->mona);
     th_user(&w->s, "eve", "rep", "south", w->eve);
     th_start(&w->s, NULL);
-    w->watcher = sec_sync_child(&w->s, "mw", w->mona, 1);
+    w->watcher = th_sync_child(&w->s, "mw", w->mona, 1);
     sec_wait_connected(&w->s, "mw");
     w->ra = th_replica(&w->s, "a");
     *state = w;

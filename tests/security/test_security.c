@@ -28,25 +28,6 @@
 
 #include "seclib.h"
 
-static int setup(void **state)
-{
-    th_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    alarm(240);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    th_server *s = *state;
-    alarm(0);
-    th_cleanup(s);
-    free(s);
-    return 0;
-}
-
 static int has_customer(fds_replica *r, const char *id)
 {
     json_t *x = NULL;
@@ -113,8 +94,8 @@ static void test_visibility(void **state)
 
     /* Live fan-out: watchers for mona and bob; alice's new customer reaches
     ** mona's watcher with no sync run there, and never bob's. */
-    pid_t wm = sec_sync_child(sp, "mw", mona, 1);
-    pid_t wb = sec_sync_child(sp, "bw", bob, 1);
+    pid_t wm = th_sync_child(sp, "mw", mona, 1);
+    pid_t wb = th_sync_child(sp, "bw", bob, 1);
     sec_wait_connected(sp, "mw");
     sec_wait_connected(sp, "bw");
     char *ca2 = th_customer(ra, "Alice Live");
@@ -304,7 +285,7 @@ static void test_share_assign(void **state)
 
     /* The north manager reassigns it to bob (south): bob's next pull brings
     ** all of it, alice's device drops all of it — while alice watches. */
-    pid_t wa = sec_sync_child(sp, "aw", alice, 1);
+    pid_t wa = th_sync_child(sp, "aw", alice, 1);
     sec_wait_connected(sp, "aw");
     assert_true(sec_wait_customer(sp, "aw", ca, "Shared Co"));
     assert_int_equal(th_sync(sp, rm, mona, NULL), 0);
@@ -361,9 +342,9 @@ static void test_revoke_disable_live(void **state)
 
     char carol[80];
     th_user(sp, "carol", "rep", "north", carol);
-    pid_t wa = sec_sync_child(sp, "aw", alice, 1);
-    pid_t wb = sec_sync_child(sp, "bw", bob, 1);
-    pid_t wc = sec_sync_child(sp, "cw", carol, 1);
+    pid_t wa = th_sync_child(sp, "aw", alice, 1);
+    pid_t wb = th_sync_child(sp, "bw", bob, 1);
+    pid_t wc = th_sync_child(sp, "cw", carol, 1);
     sec_wait_connected(sp, "aw");
     sec_wait_connected(sp, "bw");
     sec_wait_connected(sp, "cw");
@@ -816,14 +797,18 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_visibility, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_share_assign, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_revoke_disable_live, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tls_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_auth_rate_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_files, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_visibility, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_share_assign, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_revoke_disable_live, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_only, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_auth_rate_limit, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_files, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_injection, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_refusals, th_test_setup,
+                                        th_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

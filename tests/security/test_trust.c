@@ -32,25 +32,6 @@
 
 #define CLOCK_BOUND_MS (5 * 60 * 1000)
 
-static int setup(void **state)
-{
-    th_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    alarm(240);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    th_server *s = *state;
-    alarm(0);
-    th_cleanup(s);
-    free(s);
-    return 0;
-}
-
 static long long now_ms(void)
 {
     struct timespec ts;
@@ -867,22 +848,22 @@ static void test_store_migration_1_to_2(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_device_bound_to_its_user, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_vv_claims_checked, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_duplicate_and_clash, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_welcome_trust_members, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_clock_bound_restamps, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_relay_only_in_restore_mode, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_backup_while_serving, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_store_migration_1_to_2, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_device_bound_to_its_user, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_vv_claims_checked, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_and_clash, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_welcome_trust_members, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_clock_bound_restamps, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_relay_only_in_restore_mode, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_backup_while_serving, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_store_migration_1_to_2, th_test_setup,
+                                        th_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,27 +37,6 @@
 #define CHUNK (32 * 1024)       /* bytes of plain text per sent fragment */
 #define OFFER "permessage-deflate; client_max_window_bits"
 
-static int setup(void **state)
-{
-    th_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    alarm(240);
-    th_init(s);
-    th_start(s, NULL);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    th_server *s = *state;
-    alarm(0);
-    th_cleanup(s);
-    free(s);
-    return 0;
-}
-
 /* ---- Raw TLS I/O ------------------------------------------------------------ */
 
 static void ssl_write_all(rw_conn *c, const void *buf, size_t len)
@@ -547,9 +526,12 @@ static void test_cli_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_raw_large_messages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cli_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_negotiation, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_large_messages, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_round_trip, th_test_setup_started,
+                                        th_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

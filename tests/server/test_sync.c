@@ -92,27 +92,6 @@ static char *conflict_sig(fds_replica *r)
     return strdup(buf);
 }
 
-/* Each test gets a fresh server record; teardown stops whatever it started
-** even when an assertion failed half-way.  An alarm bounds every test. */
-static int setup(void **state)
-{
-    th_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    *state = s;
-    alarm(150);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    th_server *s = *state;
-    alarm(0);
-    th_cleanup(s);
-    free(s);
-    return 0;
-}
-
 /* ---- Offline edits, any sync order, same result everywhere (rules 3-5) --- */
 
 static void test_converge(void **state)
@@ -322,37 +301,6 @@ static size_t n_customers(fds_replica *r)
     return n;
 }
 
-/* Run one sync of replica file NAME in a child process; returns its pid.
-** The child uses no cmocka assertions: its exit code is cli_sync's (or 99
-** if the replica would not open). */
-static pid_t sync_child(th_server *s, const char *name, const char *token,
-                        int watch)
-{
-    /* Create the replica file here first: two processes creating one
-    ** SQLite file at once race on switching it to WAL. */
-    fds_replica_close(th_replica(s, name));
-    pid_t pid = th_fork(s);
-    if (pid == 0) {
-        char path[400], err[512];
-        fds_replica *r = NULL;
-        snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
-        if (fds_replica_open(path, NULL, &r, err, sizeof err) != FDS_OK)
-            _exit(99);
-        cli_sync_opts o;
-        fds_session_stats st;
-        memset(&o, 0, sizeof o);
-        o.server = s->url;
-        o.token = token;
-        o.ca_path = s->ca;
-        o.watch = watch;
-        o.timeout_secs = 20;
-        int rc = cli_sync(r, &o, &st, err, sizeof err);
-        fds_replica_close(r);
-        _exit(rc);
-    }
-    return pid;
-}
-
 static int64_t cursor_of(th_server *s, const char *name)
 {
     fds_replica *r = th_replica_try(s, name);
@@ -382,7 +330,7 @@ static void test_kill9_push(void **state)
     assert_true(total > 3 * FDSP_MAX_BATCH);
     fds_replica_close(r);
 
-    pid_t child = sync_child(sp, "big", alice, 0);
+    pid_t child = th_sync_child(sp, "big", alice, 0);
     /* Wait for the first committed batch, then kill the server hard. */
     long long deadline = th_ms() + 20000;
     while (th_history_count(sp) == 0 && th_ms() < deadline)
@@ -425,7 +373,7 @@ static void test_resume_pull(void **state)
     fds_replica_close(src);
     long long head = th_history_count(sp);
 
-    pid_t child = sync_child(sp, "dst", alice, 0);
+    pid_t child = th_sync_child(sp, "dst", alice, 0);
     long long deadline = th_ms() + 20000;
     int64_t cut = 0;
     while (th_ms() < deadline) {
@@ -461,7 +409,7 @@ static void test_live_watch(void **state)
     th_start(sp, NULL);
 
     /* The watcher connects first (its replica user is set on welcome). */
-    pid_t w = sync_child(sp, "watcher", alice, 1);
+    pid_t w = th_sync_child(sp, "watcher", alice, 1);
     long long deadline = th_ms() + 10000;
     for (;;) {
         fds_replica *probe = th_replica_try(sp, "watcher");
@@ -782,14 +730,15 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_admin_cli, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_converge, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lost_ack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_visibility, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_live_watch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill9_push, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resume_pull, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_admin_cli, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_exit_codes, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_converge, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_lost_ack, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_visibility, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_live_watch, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_push, th_test_setup, th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_resume_pull, th_test_setup,
+                                        th_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

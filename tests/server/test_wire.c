@@ -21,27 +21,6 @@
 #include "harness.h"
 #include "rawws.h"
 
-static int setup(void **state)
-{
-    th_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return -1;
-    alarm(120);
-    th_init(s);
-    th_start(s, NULL);
-    *state = s;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    th_server *s = *state;
-    alarm(0);
-    th_cleanup(s);
-    free(s);
-    return 0;
-}
-
 /* Connected and upgraded with the admin token. */
 static void open_ws(th_server *s, rw_conn *c)
 {
@@ -260,13 +239,18 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_tls_and_http, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_upgrade_refusals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_violations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_too_big, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_device_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_rate_limit_slows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_and_http, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_refusals, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_violations, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_too_big, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_device_refused, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_rate_limit_slows, th_test_setup_started,
+                                        th_test_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

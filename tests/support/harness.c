@@ -353,3 +353,61 @@ long long th_history_count(th_server *s)
     fsv_store_close(st);
     return (long long)n;
 }
+
+pid_t th_sync_child(th_server *s, const char *name, const char *token,
+                    int watch)
+{
+    /* Create the replica here first: two processes creating one SQLite
+    ** file at once race on switching it to WAL. */
+    fds_replica_close(th_replica(s, name));
+    pid_t pid = th_fork(s);
+    if (pid == 0) {
+        char path[400], err[512];
+        fds_replica *r = NULL;
+        snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
+        if (fds_replica_open(path, NULL, &r, err, sizeof err) != FDS_OK)
+            _exit(99);
+        cli_sync_opts o;
+        fds_session_stats st;
+        memset(&o, 0, sizeof o);
+        o.server = s->url;
+        o.token = token;
+        o.ca_path = s->ca;
+        o.watch = watch;
+        o.timeout_secs = 20;
+        int rc = cli_sync(r, &o, &st, err, sizeof err);
+        if (rc != 0)
+            fprintf(stderr, "sync child %s: exit %d: %s\n", name, rc, err);
+        fds_replica_close(r);
+        _exit(rc);
+    }
+    return pid;
+}
+
+int th_test_setup(void **state)
+{
+    th_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return -1;
+    alarm(TH_TEST_ALARM_S);
+    *state = s;
+    return 0;
+}
+
+int th_test_setup_started(void **state)
+{
+    if (th_test_setup(state) != 0)
+        return -1;
+    th_init(*state);
+    th_start(*state, NULL);
+    return 0;
+}
+
+int th_test_teardown(void **state)
+{
+    th_server *s = *state;
+    alarm(0);
+    th_cleanup(s);
+    free(s);
+    return 0;
+}

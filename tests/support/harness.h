@@ -71,4 +71,20 @@ long long th_history_count(th_server *s);
 /* ms since some fixed point. */
 long long th_ms(void);
 
+/* Run one sync (watch: `sync --watch`) of replica file dir/NAME.db in a
+** th_fork child; returns its pid.  The child's exit code is cli_sync's (99
+** if the replica would not open); a failure is told on stderr. */
+pid_t th_sync_child(th_server *s, const char *name, const char *token,
+                    int watch);
+
+/* cmocka setup/teardown for tests that start their own server: a fresh
+** th_server in *state, every test bounded by an alarm of TH_TEST_ALARM_S
+** seconds, and whatever the test started stopped even when an assertion
+** failed half-way.  th_test_setup_started also inits and starts a server
+** with no users beyond the admin. */
+#define TH_TEST_ALARM_S 240
+int th_test_setup(void **state);
+int th_test_setup_started(void **state);
+int th_test_teardown(void **state);
+
 #endif /* TH_HARNESS_H */

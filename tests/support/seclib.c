@@ -22,36 +22,6 @@ void sec_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-pid_t sec_sync_child(th_server *s, const char *name, const char *token,
-                     int watch)
-{
-    /* Create the replica here first: two processes creating one SQLite
-    ** file at once race on switching it to WAL. */
-    fds_replica_close(th_replica(s, name));
-    pid_t pid = th_fork(s);
-    if (pid == 0) {
-        char path[400], err[512];
-        fds_replica *r = NULL;
-        snprintf(path, sizeof path, "%s/%s.db", s->dir, name);
-        if (fds_replica_open(path, NULL, &r, err, sizeof err) != FDS_OK)
-            _exit(99);
-        cli_sync_opts o;
-        fds_session_stats st;
-        memset(&o, 0, sizeof o);
-        o.server = s->url;
-        o.token = token;
-        o.ca_path = s->ca;
-        o.watch = watch;
-        o.timeout_secs = 20;
-        int rc = cli_sync(r, &o, &st, err, sizeof err);
-        if (rc != 0)
-            fprintf(stderr, "sync child %s: exit %d: %s\n", name, rc, err);
-        fds_replica_close(r);
-        _exit(rc);
-    }
-    return pid;
-}
-
 void sec_wait_connected(th_server *s, const char *name)
 {
     long long deadline = th_ms() + 10000;

@@ -15,8 +15,6 @@ void sec_sleep_ms(int ms);
 
 /* cli_sync of replica file dir/NAME.db in a child (watch or not); the
 ** child's exit code is cli_sync's (99 if the replica would not open). */
-pid_t sec_sync_child(th_server *s, const char *name, const char *token,
-                     int watch);
 /* Wait (bounded, 10 s) until replica NAME has its user (a watcher is
 ** connected); fails the test otherwise. */
 void sec_wait_connected(th_server *s, const char *name);
