@@ -2,6 +2,7 @@
 ** store_backends.c — the store backends under test (store_backends.h).
 */
 #include "store_backends.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,3 +35,24 @@ const ts_store_backend ts_store_backends[] = {
 };
 const size_t ts_n_store_backends =
     sizeof ts_store_backends / sizeof ts_store_backends[0];
+
+int ts_store_fresh(const ts_store_backend *b, ts_store_place *p,
+                   const char *tag, fsv_store **out)
+{
+    char err[256];
+    *out = NULL;
+    if (b->make(p, tag) != 0)
+        return -1;
+    if (fsv_store_open(p->url, 1, out, err, sizeof err) != FSV_OK) {
+        fprintf(stderr, "%s store at %s: %s\n", b->name, p->url, err);
+        b->destroy(p);
+        return -1;
+    }
+    return 0;
+}
+
+void ts_store_gone(const ts_store_backend *b, ts_store_place *p, fsv_store *s)
+{
+    fsv_store_close(s);
+    b->destroy(p);
+}

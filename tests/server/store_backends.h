@@ -27,4 +27,14 @@ typedef struct ts_store_backend {
 extern const ts_store_backend ts_store_backends[];
 extern const size_t ts_n_store_backends;
 
+typedef struct fsv_store fsv_store;
+
+/* A fresh store of backend b for one test: its place made (tag names the
+** temporary folder) and the store created and opened into *out.  0, or -1
+** with nothing left behind. */
+int ts_store_fresh(const ts_store_backend *b, ts_store_place *p,
+                   const char *tag, fsv_store **out);
+/* Close s (may be NULL) and remove its place. */
+void ts_store_gone(const ts_store_backend *b, ts_store_place *p, fsv_store *s);
+
 #endif /* FSV_TEST_STORE_BACKENDS_H */

@@ -37,11 +37,10 @@ static const ts_store_backend *current = &ts_store_backends[0];
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    if (!f || current->make(&f->place, "store") != 0)
+    if (!f || ts_store_fresh(current, &f->place, "store", &f->s) != 0) {
+        free(f);
         return -1;
-    char err[256];
-    if (fsv_store_open(f->place.url, 1, &f->s, err, sizeof err) != FSV_OK)
-        return -1;
+    }
     *state = f;
     return 0;
 }
@@ -49,8 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    fsv_store_close(f->s);
-    current->destroy(&f->place);
+    ts_store_gone(current, &f->place, f->s);
     free(f);
     return 0;
 }
