@@ -132,13 +132,10 @@ int fsv_listen_check(const char *host, int port, char *err, size_t errlen)
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     snprintf(service, sizeof service, "%d", port);
-    int g = getaddrinfo(host && *host ? host : NULL, service, &hints, &res);
-    if (g != 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s is not a name or"
-                 " address of this machine (%s)", host, port, host,
-                 gai_strerror(g));
-        return -1;
-    }
+    /* Not an address: libwebsockets also takes an interface name (eth0);
+    ** it says itself whether it can listen there. */
+    if (getaddrinfo(host && *host ? host : NULL, service, &hints, &res) != 0)
+        return 0;
     int rc = 0, e = 0;
     int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
     if (fd >= 0) {

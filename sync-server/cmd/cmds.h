@@ -44,8 +44,9 @@ void fsv_fail(const char *fmt, ...)
 /* Can serve listen on host:port?  Binds a socket there (SO_REUSEADDR, as
 ** libwebsockets does) and closes it.  0 if so; -1 with one sentence in err
 ** naming the address and what to do (port in use, a privileged port, an
-** address this machine does not have).  Asked before libwebsockets starts,
-** whose own failure is several log lines. */
+** address this machine does not have).  A host that is no address (an
+** interface name) is left to libwebsockets: 0.  Asked before
+** libwebsockets starts, whose own failure is several log lines. */
 int fsv_listen_check(const char *host, int port, char *err, size_t errlen);
 /* Exit code for a store return code. */
 int fsv_exit_for(int store_rc);
