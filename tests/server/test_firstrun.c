@@ -99,7 +99,8 @@ static char **env_with(const char *data, char *buf, size_t cap)
     env[n++] = "PATH=/usr/bin:/bin";
     env[n++] = "LANG=C.UTF-8";
     if (data) {
-        snprintf(buf, cap, "FIELDSYNC_DATA=%s", data);
+        int k = snprintf(buf, cap, "FIELDSYNC_DATA=%s", data);
+        assert_true(k > 0 && (size_t)k < cap);
         env[n++] = buf;
     }
     env[n] = NULL;
