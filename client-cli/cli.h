@@ -140,13 +140,10 @@ const char *cli_str(const json_t *obj, const char *key);
 const char *cli_short(const char *id, char buf[16]);
 
 /* ---- Export/import shared (cmd_export.c) ---------------------------------- */
-/* Customer columns in export order, NULL-terminated. */
-extern const char *const cli_std_cols[];
+/* The customer columns and cell text are text/sheet_csv.h's
+** (fdt_customer_cols, fdt_value_text): the server's export writes the same. */
 /* Follow-up columns {key, Chinese header}, {NULL, NULL}-terminated. */
 extern const char *const cli_followup_cols[][2];
-/* Text of a JSON value for a CSV cell, malloc'd: strings as is, numbers in
-** decimal, arrays joined with ",", "" for null/absent.  NULL on OOM. */
-char *cli_value_text(const json_t *v);
 
 /* ---- Commands --------------------------------------------------------------- */
 typedef int (*cli_cmd_fn)(cli_ctx *ctx, int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
-** cmd_export.c — `export`: customers as CSV for Excel (UTF-8 with BOM, CRLF,
-** RFC 4180 quoting, one column per custom field after the standard ones) or
-** as a JSON array of customer objects.
+** cmd_export.c — `export`: customers as CSV for Excel (text/sheet_csv.c,
+** the same writer as the server's /api/export.csv: UTF-8 with BOM, CRLF,
+** RFC 4180 quoting, the formula guard, one column per custom field after
+** the standard ones), follow-ups as CSV, or a JSON array of customers.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -9,11 +10,7 @@
 #include "cli.h"
 #include "collate.h"
 #include "csv.h"
-
-/* The standard columns, in export order (import reads the same names). */
-const char *const cli_std_cols[] = {
-    "id", "name", "phone", "email", "wechat", "company", "title", "birthday",
-    "notes", "owner", "tags", "stage", "cycle", "amount", "expected_close", NULL };
+#include "sheet_csv.h"
 
 /* Follow-up columns: the record's key and the Chinese header a sales team's
 ** sheet (跟进记录) uses.  Import reads either. */
@@ -22,62 +19,6 @@ const char *const cli_followup_cols[][2] = {
     {"company", "公司"}, {"at", "跟进时间"}, {"method", "跟进方式"},
     {"content", "跟进内容"}, {"result", "跟进结果"}, {"author", "跟进人"},
     {NULL, NULL} };
-
-char *cli_value_text(const json_t *v)
-{
-    char buf[64];
-    if (json_is_string(v)) return strdup(json_string_value(v));
-    if (json_is_integer(v)) {
-        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        return strdup(buf);
-    }
-    if (json_is_real(v)) { snprintf(buf, sizeof buf, "%.15g", json_real_value(v)); return strdup(buf); }
-    if (json_is_boolean(v)) return strdup(json_is_true(v) ? "1" : "0");
-    if (json_is_array(v)) {
-        size_t i, n = 1;
-        json_t *e;
-        json_array_foreach(v, i, e) n += (json_string_value(e) ? strlen(json_string_value(e)) : 0) + 1;
-        char *s = malloc(n);
-        if (!s) return NULL;
-        s[0] = '\0';
-        json_array_foreach(v, i, e) {
-            if (i) strcat(s, ",");
-            if (json_string_value(e)) strcat(s, json_string_value(e));
-        }
-        return s;
-    }
-    return strdup("");
-}
-
-static int put_value(FILE *f, const json_t *v, int first)
-{
-    char *s = cli_value_text(v);
-    if (!s) return -1;
-    cli_csv_put_safe(f, s, first);      /* data: never a formula */
-    free(s);
-    return 0;
-}
-
-static int export_csv(FILE *f, const json_t *list, const json_t *defs)
-{
-    size_t i, j;
-    json_t *c, *d;
-    fputs("\xef\xbb\xbf", f);      /* BOM: Excel then reads UTF-8 */
-    for (i = 0; cli_std_cols[i]; i++) cli_csv_put(f, cli_std_cols[i], i == 0);
-    json_array_foreach(defs, j, d) cli_csv_put(f, cli_str(d, "key"), 0);
-    cli_csv_eol(f);
-    json_array_foreach(list, j, c) {
-        for (i = 0; cli_std_cols[i]; i++)
-            if (put_value(f, json_object_get(c, cli_std_cols[i]), i == 0) != 0) return -1;
-        size_t k;
-        json_array_foreach(defs, k, d)
-            if (put_value(f, json_object_get(json_object_get(c, "fields"),
-                                             cli_str(d, "key")), 0) != 0)
-                return -1;
-        cli_csv_eol(f);
-    }
-    return 0;
-}
 
 /* Every live follow-up of the customers in list (their order), newest
 ** first within a customer, each with customer_name and company. */
@@ -124,8 +65,8 @@ static int export_followups_csv(FILE *f, const json_t *rows)
     json_t *fu;
     char tb[32];
     fputs("\xef\xbb\xbf", f);
-    for (i = 0; cli_followup_cols[i][0]; i++) cli_csv_put(f, cli_followup_cols[i][1], i == 0);
-    cli_csv_eol(f);
+    for (i = 0; cli_followup_cols[i][0]; i++) fdt_csv_put(f, cli_followup_cols[i][1], i == 0);
+    fdt_csv_eol(f);
     json_array_foreach(rows, j, fu) {
         for (i = 0; cli_followup_cols[i][0]; i++) {
             const char *k = cli_followup_cols[i][0];
@@ -136,12 +77,12 @@ static int export_followups_csv(FILE *f, const json_t *rows)
                 size_t n = strcspn(label, " ");
                 char m[32];
                 snprintf(m, sizeof m, "%.*s", (int)n, label);
-                cli_csv_put_safe(f, m, i == 0);
+                fdt_csv_put_safe(f, m, i == 0);
                 continue;
             }
-            cli_csv_put_safe(f, v, i == 0);
+            fdt_csv_put_safe(f, v, i == 0);
         }
-        cli_csv_eol(f);
+        fdt_csv_eol(f);
     }
     return 0;
 }
@@ -191,7 +132,7 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
     f = out ? fopen(out, "wb") : stdout;
     if (!f) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out); goto done; }
     int wrc = strcmp(fmt, "csv") == 0
-              ? (followups ? export_followups_csv(f, list) : export_csv(f, list, defs))
+              ? (followups ? export_followups_csv(f, list) : fdt_csv_customers(f, list, defs))
               : json_dumpf(list, f, JSON_INDENT(2));
     if (strcmp(fmt, "json") == 0 && wrc == 0) fputc('\n', f);
     if (out) {

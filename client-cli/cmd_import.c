@@ -15,6 +15,7 @@
 #include <time.h>
 #include "cli.h"
 #include "csv.h"
+#include "sheet_csv.h"
 
 #define CLI_IMPORT_MAX (64L * 1024 * 1024)  /* bytes in one import file */
 
@@ -72,10 +73,10 @@ static int decode(const cli_ctx *ctx, const char *path, char **buf, size_t *len)
         memmove(*buf, *buf + 3, *len - 3 + 1);
         *len -= 3;
     }
-    if (cli_utf8_valid(*buf, *len)) return CLI_OK;
+    if (fdt_utf8_valid(*buf, *len)) return CLI_OK;
     char *u;
     size_t ulen;
-    if (cli_gb18030_to_utf8(*buf, *len, &u, &ulen) != 0)
+    if (fdt_gb18030_to_utf8(*buf, *len, &u, &ulen) != 0)
         return cli_fail(ctx, CLI_USAGE, "%s is neither UTF-8 nor GB18030 text", path);
     free(*buf);
     *buf = u;
@@ -223,7 +224,7 @@ static int same_value(const json_t *a, const json_t *b)
 {
     if (json_equal(a, b)) return 1;
     if (!a || !b || json_is_array(a) || json_is_array(b)) return 0;
-    char *x = cli_value_text(a), *y = cli_value_text(b);
+    char *x = fdt_value_text(a), *y = fdt_value_text(b);
     int eq = x && y && strcmp(x, y) == 0;
     free(x);
     free(y);
@@ -451,10 +452,10 @@ done:
     json_decref(out);
 }
 
-static int import_followups_csv(import_state *s, cli_csv *c, cli_csv_row *hdr)
+static int import_followups_csv(import_state *s, fdt_csv *c, fdt_csv_row *hdr)
 {
     const char **keys = calloc(hdr->n + 1, sizeof *keys);
-    cli_csv_row row = { NULL, 0, 0 };
+    fdt_csv_row row = { NULL, 0, 0 };
     char err[600];
     int rc = CLI_OK, n;
     if (!keys) return cli_fail(s->ctx, CLI_FAIL, "out of memory");
@@ -467,11 +468,11 @@ static int import_followups_csv(import_state *s, cli_csv *c, cli_csv_row *hdr)
             goto done;
         }
     }
-    while ((n = cli_csv_next(c, &row, err, sizeof err)) == 1) {
+    while ((n = fdt_csv_next(c, &row, err, sizeof err)) == 1) {
         json_t *o = json_object();
         int any = 0;
         for (size_t i = 0; i < hdr->n && i < row.n; i++) {
-            cli_csv_unguard(row.cells[i]);
+            fdt_csv_unguard(row.cells[i]);
             if (!keys[i] || !*row.cells[i]) continue;
             json_object_set_new(o, keys[i], json_string(row.cells[i]));
             any = 1;
@@ -483,13 +484,13 @@ static int import_followups_csv(import_state *s, cli_csv *c, cli_csv_row *hdr)
                              n == -2 ? "out of memory" : err);
 done:
     free(keys);
-    cli_csv_row_clear(&row);
+    fdt_csv_row_clear(&row);
     return rc;
 }
 
 /* A header row that names a follow-up's content and no customer name is a
 ** follow-up sheet. */
-static int is_followup_header(const cli_csv_row *hdr)
+static int is_followup_header(const fdt_csv_row *hdr)
 {
     int content = 0, name = 0;
     for (size_t i = 0; i < hdr->n; i++) {
@@ -501,7 +502,7 @@ static int is_followup_header(const cli_csv_row *hdr)
 }
 
 /* ---- Import: CSV and JSON ------------------------------------------------------- */
-static int map_header(import_state *s, const cli_csv_row *hdr, const json_t *defs,
+static int map_header(import_state *s, const fdt_csv_row *hdr, const json_t *defs,
                       column *cols)
 {
     for (size_t i = 0; i < hdr->n; i++) {
@@ -510,8 +511,8 @@ static int map_header(import_state *s, const cli_csv_row *hdr, const json_t *def
         size_t n = strlen(h);
         while (n > 0 && h[n - 1] == ' ') h[--n] = '\0';
         const char *key = NULL;
-        for (int k = 0; cli_std_cols[k] && !key; k++)
-            if (strcasecmp(h, cli_std_cols[k]) == 0) key = cli_std_cols[k];
+        for (int k = 0; fdt_customer_cols[k] && !key; k++)
+            if (strcasecmp(h, fdt_customer_cols[k]) == 0) key = fdt_customer_cols[k];
         for (size_t k = 0; !key && k < sizeof aliases / sizeof aliases[0]; k++)
             if (strcmp(h, aliases[k][0]) == 0) key = aliases[k][1];
         if (key) {
@@ -546,14 +547,14 @@ static int map_header(import_state *s, const cli_csv_row *hdr, const json_t *def
 static int import_csv(import_state *s, const char *buf, size_t len,
                       const json_t *defs, int followups)
 {
-    cli_csv c;
-    cli_csv_row row = { NULL, 0, 0 };
+    fdt_csv c;
+    fdt_csv_row row = { NULL, 0, 0 };
     column *cols = NULL;
     size_t ncols = 0;
     char err[600];
     int rc = CLI_OK, n;
-    cli_csv_init(&c, buf, len);
-    n = cli_csv_next(&c, &row, err, sizeof err);
+    fdt_csv_init(&c, buf, len);
+    n = fdt_csv_next(&c, &row, err, sizeof err);
     if (n <= 0) {
         rc = n == 0 ? cli_fail(s->ctx, CLI_USAGE, "empty file: no header row")
                     : cli_fail(s->ctx, n == -2 ? CLI_FAIL : CLI_USAGE, "%s",
@@ -576,7 +577,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
     if (!cols) { rc = cli_fail(s->ctx, CLI_FAIL, "out of memory"); goto done; }
     /* cols borrow keys from static tables and defs, never from the row. */
     if ((rc = map_header(s, &row, defs, cols))) goto done;
-    while ((n = cli_csv_next(&c, &row, err, sizeof err)) == 1) {
+    while ((n = fdt_csv_next(&c, &row, err, sizeof err)) == 1) {
         if (row.n > ncols) {
             int extra = 0;
             for (size_t i = ncols; i < row.n; i++) extra |= row.cells[i][0] != '\0';
@@ -590,7 +591,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
         const char *id = NULL;
         int bad = 0, any = 0;
         for (size_t i = 0; i < ncols && i < row.n && !bad; i++) {
-            cli_csv_unguard(row.cells[i]);   /* the ' export put before = + - @ */
+            fdt_csv_unguard(row.cells[i]);   /* the ' export put before = + - @ */
             const char *v = row.cells[i];    /* the reader trimmed unquoted cells */
             if (!*v) continue;
             any = 1;
@@ -605,7 +606,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
                              n == -2 ? "out of memory" : err);
 done:
     free(cols);
-    cli_csv_row_clear(&row);
+    fdt_csv_row_clear(&row);
     return rc;
 }
 
@@ -641,21 +642,21 @@ static int import_json(import_state *s, const char *buf, size_t len)
         if (!json_is_object(c)) { row_error(s, "record", rec, "not an object"); continue; }
         json_t *in = json_object();
         int bad = 0;
-        for (int k = 1; cli_std_cols[k] && !bad; k++) {
-            json_t *v = json_object_get(c, cli_std_cols[k]);
+        for (int k = 1; fdt_customer_cols[k] && !bad; k++) {
+            json_t *v = json_object_get(c, fdt_customer_cols[k]);
             if (!v || json_is_null(v)) continue;
-            column col = { COL_STD, cli_std_cols[k] };
-            if (strcmp(cli_std_cols[k], "tags") == 0 && json_is_array(v)) {
+            column col = { COL_STD, fdt_customer_cols[k] };
+            if (strcmp(fdt_customer_cols[k], "tags") == 0 && json_is_array(v)) {
                 json_object_set(in, "tags", v);
                 continue;
             }
-            if (strcmp(cli_std_cols[k], "cycle") == 0 && json_is_integer(v)) {
+            if (strcmp(fdt_customer_cols[k], "cycle") == 0 && json_is_integer(v)) {
                 json_object_set(in, "cycle", v);
                 continue;
             }
-            col.kind = strcmp(cli_std_cols[k], "tags") == 0 ? COL_TAGS
-                     : strcmp(cli_std_cols[k], "cycle") == 0 ? COL_CYCLE : COL_STD;
-            char *t = cli_value_text(v);
+            col.kind = strcmp(fdt_customer_cols[k], "tags") == 0 ? COL_TAGS
+                     : strcmp(fdt_customer_cols[k], "cycle") == 0 ? COL_CYCLE : COL_STD;
+            char *t = fdt_value_text(v);
             if (!t || set_cell(s, in, &col, t, err, sizeof err) != 0) bad = 1;
             free(t);
         }
@@ -665,7 +666,7 @@ static int import_json(import_state *s, const char *buf, size_t len)
             const char *k;
             json_t *v;
             json_object_foreach(f, k, v) {
-                char *t = cli_value_text(v);
+                char *t = fdt_value_text(v);
                 if (t) json_object_set_new(nf, k, json_string(t));
                 free(t);
             }

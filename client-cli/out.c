@@ -8,6 +8,7 @@
 #include <time.h>
 #include <wchar.h>
 #include "cli.h"
+#include "width.h"
 
 /* ---- Errors ------------------------------------------------------------------ */
 /* One stderr line: prefix, message with control characters (newlines
@@ -80,53 +81,16 @@ const char *cli_short(const char *id, char buf[16])
 }
 
 /* ---- Width ------------------------------------------------------------------- */
-/* Decode one character at s (n bytes left): its byte length and width.
-** Invalid bytes count as one column each so nothing is ever lost. */
-static size_t next_char(const char *s, size_t n, size_t *w)
-{
-    mbstate_t st;
-    wchar_t wc;
-    memset(&st, 0, sizeof st);
-    size_t k = mbrtowc(&wc, s, n, &st);
-    if (k == (size_t)-1 || k == (size_t)-2 || k == 0) { *w = 1; return 1; }
-    int cw = wcwidth(wc);
-    *w = cw < 0 ? 1 : (size_t)cw;
-    return k;
-}
-
+/* The CLI's names for text/width.c, which fieldsync-server's tables use
+** too (one definition of how wide CJK text is). */
 size_t cli_width(const char *s)
 {
-    size_t total = 0, n = strlen(s);
-    while (n > 0) {
-        size_t w, k = next_char(s, n, &w);
-        total += w;
-        s += k;
-        n -= k;
-    }
-    return total;
+    return fdt_width(s);
 }
 
 void cli_put_cell(FILE *f, const char *s, size_t w, int pad)
 {
-    size_t n = strlen(s), used = 0;
-    if (cli_width(s) <= w) {
-        for (; *s; s++) fputc(*s == '\n' || *s == '\t' ? ' ' : *s, f);
-        used = cli_width(s - n);
-    } else {
-        /* Truncate: keep characters up to w-1 columns, then "…". */
-        while (n > 0) {
-            size_t cw, k = next_char(s, n, &cw);
-            if (used + cw + 1 > w) break;
-            for (size_t i = 0; i < k; i++)
-                fputc(s[i] == '\n' || s[i] == '\t' ? ' ' : s[i], f);
-            used += cw;
-            s += k;
-            n -= k;
-        }
-        if (w > 0) { fputs("\xe2\x80\xa6", f); used++; }
-    }
-    if (pad)
-        for (; used < w; used++) fputc(' ', f);
+    fdt_put_cell(f, s, w, pad);
 }
 
 /* ---- Colour ------------------------------------------------------------------ */

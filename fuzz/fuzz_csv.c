@@ -1,11 +1,11 @@
 /*
 ** fuzz_csv.c — libFuzzer target for the CSV import reader and the text
-** encoding helpers (client-cli/csv.c).
+** encoding helpers (text/csv.c).
 **
 ** `fieldsync import` reads files a rep made by hand, in Excel or WPS, in
 ** UTF-8 or GB18030: any bytes must give records or a line-numbered error,
 ** never a crash.  Whatever the reader accepts must survive the writer that
-** `export` uses: put each record's cells with cli_csv_put and read them back
+** `export` uses: put each record's cells with fdt_csv_put and read them back
 ** to the same cells (export -> import loses nothing).  A GB18030 conversion
 ** that succeeds must produce valid UTF-8.
 */
@@ -19,7 +19,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Write row with the export writer and read it back: the same cells. */
-static void round_trip(const cli_csv_row *row)
+static void round_trip(const fdt_csv_row *row)
 {
     /* A record of one empty cell is written as a blank line, which the
     ** reader skips by design (blank lines in hand-made files). */
@@ -31,36 +31,36 @@ static void round_trip(const cli_csv_row *row)
     if (!f)
         abort();
     for (size_t i = 0; i < row->n; i++)
-        cli_csv_put(f, row->cells[i], i == 0);
-    cli_csv_eol(f);
+        fdt_csv_put(f, row->cells[i], i == 0);
+    fdt_csv_eol(f);
     fclose(f);
 
-    cli_csv c;
-    cli_csv_row back = {NULL, 0, 0};
+    fdt_csv c;
+    fdt_csv_row back = {NULL, 0, 0};
     char err[256];
-    cli_csv_init(&c, buf, len);
-    if (cli_csv_next(&c, &back, err, sizeof err) != 1 || back.n != row->n)
+    fdt_csv_init(&c, buf, len);
+    if (fdt_csv_next(&c, &back, err, sizeof err) != 1 || back.n != row->n)
         abort();
     for (size_t i = 0; i < row->n; i++)
         if (strcmp(back.cells[i], row->cells[i]) != 0)
             abort();
-    if (cli_csv_next(&c, &back, err, sizeof err) != 0)
+    if (fdt_csv_next(&c, &back, err, sizeof err) != 0)
         abort();
-    cli_csv_row_clear(&back);
+    fdt_csv_row_clear(&back);
     free(buf);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
-    cli_csv c;
-    cli_csv_row row = {NULL, 0, 0};
+    fdt_csv c;
+    fdt_csv_row row = {NULL, 0, 0};
     char err[256];
     long last_line = 0;
     int rc;
 
-    cli_csv_init(&c, buf, size);
-    while ((rc = cli_csv_next(&c, &row, err, sizeof err)) == 1) {
+    fdt_csv_init(&c, buf, size);
+    while ((rc = fdt_csv_next(&c, &row, err, sizeof err)) == 1) {
         if (row.n == 0 || row.line <= last_line)
             abort();            /* records move forward and hold a cell */
         last_line = row.line;
@@ -68,12 +68,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc == -1 && strncmp(err, "line ", 5) != 0)
         abort();                /* every refusal names its line */
-    cli_csv_row_clear(&row);
+    fdt_csv_row_clear(&row);
 
     char *utf8 = NULL;
     size_t n = 0;
-    if (cli_gb18030_to_utf8(buf, size, &utf8, &n) == 0) {
-        if (!cli_utf8_valid(utf8, n) || utf8[n] != '\0')
+    if (fdt_gb18030_to_utf8(buf, size, &utf8, &n) == 0) {
+        if (!fdt_utf8_valid(utf8, n) || utf8[n] != '\0')
             abort();
         free(utf8);
     }

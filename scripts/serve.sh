@@ -12,6 +12,8 @@
 #                     name and addresses)
 #   FIELDSYNC_STORE   passed to `serve --store`; only the embedded SQLite
 #                     store exists today (postgresql:// is refused)
+#   FIELDSYNC_SERVER_BIN  a fieldsync-server already built or installed: no
+#                     package set-up and no build (tests/server/test_firstrun)
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,10 +21,22 @@ data=${FIELDSYNC_DATA:-/var/lib/fieldsync}
 listen=${FIELDSYNC_LISTEN:-0.0.0.0:8443}
 port=${listen##*:}
 
-bash "$FDS_ROOT/scripts/setup.sh" --no-browser
-fds_build release
-server="$(fds_build_dir release)/sync-server/fieldsync-server"
+if [ -n "${FIELDSYNC_SERVER_BIN:-}" ]; then
+    server=$FIELDSYNC_SERVER_BIN
+    cli="$(dirname "$server")/../client-cli/fieldsync"
+else
+    bash "$FDS_ROOT/scripts/setup.sh" --no-browser
+    fds_build release
+    server="$(fds_build_dir release)/sync-server/fieldsync-server"
+    cli="$(fds_build_dir release)/client-cli/fieldsync"
+fi
 [ -x "$server" ] || fds_die "the build made no $server"
+# The device CLI: beside the server in a build, else on the PATH.
+if [ -x "$cli" ]; then
+    cli=$(cd "$(dirname "$cli")" && pwd)/fieldsync
+else
+    cli=$(command -v fieldsync || echo "fieldsync (not built here: scripts/build.sh)")
+fi
 
 # The address devices and browsers should use: this host's name when it
 # resolves, else its first address.
@@ -35,6 +49,7 @@ esac
 mkdir -p "$data" 2>/dev/null || fds_die "cannot create $data: run as root or set FIELDSYNC_DATA to a folder you own"
 chmod 0700 "$data"
 
+token=TOKEN
 if [ ! -e "$data/ca.pem" ]; then
     # Names for the server certificate, each once.
     read -r -a names <<<"${FIELDSYNC_SAN:-$(hostname) $(hostname -f 2>/dev/null || true) $(hostname -I 2>/dev/null || true)}"
@@ -43,17 +58,35 @@ if [ ! -e "$data/ca.pem" ]; then
         [ -n "$n" ] && sans+=(--san "$n")
     done < <(printf '%s\n' "${names[@]}" | sort -u)
     fds_say "first run: creating the central store, CA and first admin token in $data"
-    # init prints the admin token once; the lines below say where to use it
-    # with the address this script listens on.
-    "$server" init --data "$data" "${sans[@]}"
+    # init --json: the token is printed below with the address this script
+    # really listens on (init alone would say port 8443).
+    out=$("$server" init --data "$data" "${sans[@]}" --json) || exit 1
+    token=$(sed -n 's/^ *"token": *"\([^"]*\)".*/\1/p' <<<"$out")
+    if [ -n "$token" ]; then
+        echo "    admin token (shown only this once; keep it safe): $token"
+    else
+        token=TOKEN
+    fi
     echo
 fi
 cat <<EOF
 ==> fieldsync data in $data
-    CA certificate devices pin:  $data/ca.pem
-    make a device token:         $server user add NAME --role rep|manager|admin [--team T] --data $data
-    connect a device:            fieldsync init --server wss://$host:$port --token TOKEN --ca ca.pem
-    dashboard (admin token):     https://$host:$port/
+    CA certificate:       $data/ca.pem  (copy it to each device and browser)
+    device command:       $cli
+    connect a device:     fieldsync init --server wss://$host:$port --token $token --ca ca.pem
+    make a device token:  $server user add NAME --role rep|manager|admin [--team T] --data $data
+                          (or export FIELDSYNC_DATA=$data and leave out --data)
+    dashboard:            https://$host:$port/  (sign in with a user's token)
+    make a browser trust ca.pem (once per browser):
+      Chromium/Chrome: Settings > Privacy and security > Security > Manage certificates
+                       > Authorities > Import ca.pem, tick "Trust this certificate for
+                       identifying websites" (or: certutil -d sql:\$HOME/.pki/nssdb
+                       -A -t C,, -n fieldsync -i ca.pem)
+      Firefox:         Settings > Privacy & Security > Certificates > View Certificates
+                       > Authorities > Import ca.pem, tick "Trust this CA to identify websites"
+      Windows:         certutil -addstore -f Root ca.pem
+      macOS:           sudo security add-trusted-cert -d -r trustRoot
+                       -k /Library/Keychains/System.keychain ca.pem
 EOF
 
 store=()

@@ -68,6 +68,9 @@ typedef enum fdsp_err {
                                 ** another change on the server (a restored
                                 ** or copied replica).  In error and in ack
                                 ** refusals. */
+    FDSP_E_NO_USER,             /* "unknown_user": a change names a user
+                                ** (a customer's new owner) who does not
+                                ** exist or is disabled.  In ack refusals. */
     FDSP_E__COUNT
 } fdsp_err;
 

@@ -25,6 +25,7 @@ static const char *const err_names[FDSP_E__COUNT] = {
     [FDSP_E_INTERNAL] = "internal",
     [FDSP_E_NOMEM] = "no_memory",
     [FDSP_E_CLASH] = "device_clash",
+    [FDSP_E_NO_USER] = "unknown_user",
 };
 
 const char *fdsp_errname(int code)

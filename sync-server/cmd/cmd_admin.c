@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "cmds.h"
+#include "width.h"
 
 static const char user_help[] =
     "usage: fieldsync-server user add NAME --role rep|manager|admin [--team T]"
@@ -19,7 +20,8 @@ static const char user_help[] =
     "add prints the new user's device token once (--json: {\"user\", \"role\",\n"
     "\"token\", \"token_id\"}).  A manager sees the customers of the reps of\n"
     "their team; --team '*' makes a head-office manager who sees everything.\n"
-    "disable refuses every token of the user from now on.\n";
+    "disable refuses every token of the user from now on.  Without --data,\n"
+    "the folder is $FIELDSYNC_DATA.\n";
 
 static const char token_help[] =
     "usage: fieldsync-server token list USER --data DIR [--json]\n"
@@ -28,7 +30,8 @@ static const char token_help[] =
     "\n"
     "Tokens are stored only as SHA-256 hashes; list shows their ids and\n"
     "dates.  revoke refuses the token from the next connection on.  add issues\n"
-    "another device token for an existing user (printed once).\n";
+    "another device token for an existing user (printed once).  Without\n"
+    "--data, the folder is $FIELDSYNC_DATA.\n";
 
 struct admin_args {
     const char *data, *role, *team;
@@ -124,6 +127,59 @@ static int user_add(fsv_store *s, const struct admin_args *a)
     return FSV_EXIT_OK;
 }
 
+enum { USER_COLS = 5 };
+
+/* The cells of one user's row (tokens as text into num). */
+static void user_cells(const json_t *u, const char *cell[USER_COLS],
+                       char num[24])
+{
+    const char *v;
+    snprintf(num, 24, "%lld",
+             (long long)json_integer_value(json_object_get(u, "tokens")));
+    cell[0] = (v = json_string_value(json_object_get(u, "user"))) ? v : "";
+    cell[1] = (v = json_string_value(json_object_get(u, "role"))) ? v : "";
+    cell[2] = (v = json_string_value(json_object_get(u, "team"))) ? v : "";
+    cell[3] = json_is_true(json_object_get(u, "disabled")) ? "disabled"
+                                                           : "active";
+    cell[4] = num;
+}
+
+static void put_row(const char *const cell[USER_COLS],
+                    const size_t w[USER_COLS])
+{
+    for (int c = 0; c < USER_COLS; c++) {
+        int last = c + 1 == USER_COLS;
+        fdt_put_cell(stdout, cell[c], w[c], !last);
+        fputs(last ? "\n" : "  ", stdout);
+    }
+}
+
+/* The users as a table whose columns line up by display width: a CJK
+** name or team takes two columns a character (text/width.h, the same
+** code as the CLI's tables). */
+static void print_user_table(const json_t *arr)
+{
+    static const char *const head[USER_COLS] = {"USER", "ROLE", "TEAM",
+                                                "STATUS", "TOKENS"};
+    const char *cell[USER_COLS];
+    size_t w[USER_COLS], i;
+    char num[24];
+    const json_t *u;
+    for (int c = 0; c < USER_COLS; c++)
+        w[c] = fdt_width(head[c]);
+    json_array_foreach(arr, i, u) {
+        user_cells(u, cell, num);
+        for (int c = 0; c < USER_COLS; c++)
+            if (fdt_width(cell[c]) > w[c])
+                w[c] = fdt_width(cell[c]);
+    }
+    put_row(head, w);
+    json_array_foreach(arr, i, u) {
+        user_cells(u, cell, num);
+        put_row(cell, w);
+    }
+}
+
 static int user_list(fsv_store *s, const struct admin_args *a)
 {
     json_t *arr = NULL;
@@ -136,19 +192,7 @@ static int user_list(fsv_store *s, const struct admin_args *a)
     if (a->json) {
         code = print_json(arr);
     } else {
-        size_t i;
-        json_t *u;
-        printf("%-20s %-8s %-12s %-8s %s\n", "USER", "ROLE", "TEAM", "STATUS",
-               "TOKENS");
-        json_array_foreach(arr, i, u) {
-            printf("%-20s %-8s %-12s %-8s %lld\n",
-                   json_string_value(json_object_get(u, "user")),
-                   json_string_value(json_object_get(u, "role")),
-                   json_string_value(json_object_get(u, "team")),
-                   json_is_true(json_object_get(u, "disabled")) ? "disabled"
-                                                                 : "active",
-                   (long long)json_integer_value(json_object_get(u, "tokens")));
-        }
+        print_user_table(arr);
     }
     json_decref(arr);
     return code;

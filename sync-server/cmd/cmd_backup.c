@@ -55,6 +55,7 @@ int fsv_cmd_backup(int argc, char **argv)
         return FSV_EXIT_USAGE;
     }
     fsv_store *s = NULL;
+    data = fsv_data_dir(data);  /* --data, else $FIELDSYNC_DATA */
     int code = fsv_open_data_store(data, &s);
     if (code != FSV_EXIT_OK)
         return code;

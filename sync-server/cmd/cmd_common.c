@@ -1,10 +1,14 @@
 /*
 ** cmd_common.c — helpers shared by fieldsync-server's commands.
 */
+#include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -45,11 +49,20 @@ int fsv_data_store_url(char *buf, size_t cap, const char *dir)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
+const char *fsv_data_dir(const char *opt)
+{
+    if (opt)
+        return opt;
+    const char *env = getenv("FIELDSYNC_DATA");
+    return env && *env ? env : NULL;
+}
+
 int fsv_open_data_store(const char *data_dir, fsv_store **out)
 {
     char url[4096], err[1024];
+    data_dir = fsv_data_dir(data_dir);
     if (!data_dir) {
-        fsv_fail("--data DIR is required");
+        fsv_fail("--data DIR is required (or set FIELDSYNC_DATA)");
         return FSV_EXIT_USAGE;
     }
     if (fsv_data_store_url(url, sizeof url, data_dir) != 0) {
@@ -108,4 +121,50 @@ int fsv_issue_token(fsv_store *s, const char *user, const char *role,
     OPENSSL_cleanse(token, sizeof token);
     fflush(stdout);
     return FSV_EXIT_OK;
+}
+
+int fsv_listen_check(const char *host, int port, char *err, size_t errlen)
+{
+    struct addrinfo hints, *res = NULL;
+    char service[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(service, sizeof service, "%d", port);
+    /* Not an address: libwebsockets also takes an interface name (eth0);
+    ** it says itself whether it can listen there. */
+    if (getaddrinfo(host && *host ? host : NULL, service, &hints, &res) != 0)
+        return 0;
+    int rc = 0, e = 0;
+    int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0) {
+            e = errno;
+            rc = -1;
+        }
+        close(fd);
+    }
+    freeaddrinfo(res);
+    if (rc == 0)
+        return 0;   /* (no socket at all: let libwebsockets say why) */
+    if (e == EADDRINUSE)
+        snprintf(err, errlen, "cannot listen on %s:%d: the port is in use by"
+                 " another program (is fieldsync-server already running?);"
+                 " stop it or choose another port with --listen HOST:PORT",
+                 host, port);
+    else if (e == EACCES)
+        snprintf(err, errlen, "cannot listen on %s:%d: ports below 1024 need"
+                 " root; run as root or choose a port above 1023 with"
+                 " --listen HOST:PORT", host, port);
+    else if (e == EADDRNOTAVAIL)
+        snprintf(err, errlen, "cannot listen on %s:%d: %s is not an address"
+                 " of this machine; use one it has, or 0.0.0.0 for all",
+                 host, port, host);
+    else
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port,
+                 strerror(e));
+    return -1;
 }

@@ -94,8 +94,9 @@ int fsv_cmd_init(int argc, char **argv)
         default: fputs(init_help, stderr); return FSV_EXIT_USAGE;
         }
     }
+    data = fsv_data_dir(data);
     if (!data || optind < argc) {
-        fsv_fail(data ? "unexpected argument \"%s\"" : "--data DIR is required%s",
+        fsv_fail(data ? "unexpected argument \"%s\"" : "--data DIR is required (or set FIELDSYNC_DATA)%s",
                  data ? argv[optind] : "");
         return FSV_EXIT_USAGE;
     }

@@ -126,8 +126,8 @@ int fsv_cmd_serve(int argc, char **argv)
         fsv_fail("unexpected argument \"%s\"", argv[optind]);
         return FSV_EXIT_USAGE;
     }
-    if (!data) {
-        fsv_fail("--data DIR is required");
+    if (!(data = fsv_data_dir(data))) {
+        fsv_fail("--data DIR is required (or set FIELDSYNC_DATA)");
         return FSV_EXIT_USAGE;
     }
     if ((cert == NULL) != (key == NULL)) {
@@ -156,6 +156,11 @@ int fsv_cmd_serve(int argc, char **argv)
         return FSV_EXIT_FAIL;
     }
 
+    /* A port in use is one sentence, not libwebsockets' log lines. */
+    if (fsv_listen_check(host, port, err, sizeof err) != 0) {
+        fsv_fail("%s", err);
+        return FSV_EXIT_FAIL;
+    }
     fsv_log_set_level(level);
     fsv_store *s;
     int code = fsv_open_data_store(data, &s);

@@ -28,8 +28,12 @@ int fsv_path(char *buf, size_t cap, const char *dir, const char *name);
 /* The default store URL of a data folder: "sqlite:DIR/" FSV_STORE_FILE
 ** into buf; -1 if it does not fit. */
 int fsv_data_store_url(char *buf, size_t cap, const char *dir);
-/* Open the store under data_dir (which must have been initialised); prints
-** the reason and returns an exit code on failure, 0 with *out on success. */
+/* The data folder: the --data option if given, else $FIELDSYNC_DATA (the
+** variable scripts/serve.sh takes too), else NULL. */
+const char *fsv_data_dir(const char *opt);
+/* Open the store under data_dir (fsv_data_dir(data_dir): NULL means
+** $FIELDSYNC_DATA; it must have been initialised); prints the reason and
+** returns an exit code on failure, 0 with *out on success. */
 int fsv_open_data_store(const char *data_dir, fsv_store **out);
 /* One error line on stderr: "fieldsync-server: <msg>". */
 void fsv_fail(const char *fmt, ...)
@@ -37,6 +41,13 @@ void fsv_fail(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* Can serve listen on host:port?  Binds a socket there (SO_REUSEADDR, as
+** libwebsockets does) and closes it.  0 if so; -1 with one sentence in err
+** naming the address and what to do (port in use, a privileged port, an
+** address this machine does not have).  A host that is no address (an
+** interface name) is left to libwebsockets: 0.  Asked before
+** libwebsockets starts, whose own failure is several log lines. */
+int fsv_listen_check(const char *host, int port, char *err, size_t errlen);
 /* Exit code for a store return code. */
 int fsv_exit_for(int store_rc);
 /* Create a token for user, store its hash, print it (text or JSON with

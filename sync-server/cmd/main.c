@@ -1,6 +1,7 @@
 /*
 ** main.c — fieldsync-server: command dispatch.
 */
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,8 +21,10 @@ static const char usage[] =
     "        [--log-level error|warn|info|debug]\n"
     "  backup --data DIR --out FILE          online copy of the store (new epoch)\n"
     "\n"
-    "Admin commands accept --json.  Run `fieldsync-server COMMAND --help` for\n"
-    "details.  Exit codes: 0 ok, 1 failure, 2 usage, 3 not found.\n";
+    "Every command takes its --data DIR from $FIELDSYNC_DATA when the option\n"
+    "is not given.  Admin commands accept --json.  Run\n"
+    "`fieldsync-server COMMAND --help` for details.\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found.\n";
 
 int main(int argc, char **argv)
 {
@@ -29,6 +32,10 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return FSV_EXIT_USAGE;
     }
+    /* A UTF-8 character type, so tables of Chinese names line up
+    ** (wcwidth, text/width.h); the C locale is kept for everything else. */
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        setlocale(LC_CTYPE, "");
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
         strcmp(cmd, "help") == 0) {

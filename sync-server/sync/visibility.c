@@ -333,6 +333,38 @@ static int check_owner(fsv_store *s, const fsv_user *u, const fdsp_change *c,
                   "only a manager may reassign a customer");
 }
 
+/* A customer's new owner must be a user who can sign in: the server knows
+** every user, a device does not, so a mistyped or disabled name would be
+** accepted and the customer would vanish from everyone but head office.
+** Re-stating the current owner (a re-sent change, an owner disabled
+** since) and the writer naming themselves change nothing and pass. */
+static int check_owner_exists(fsv_store *s, const fsv_user *u,
+                              const fdsp_change *c, int *refusal, char *why,
+                              size_t whylen)
+{
+    if (!c->value || !c->value[0] || strcmp(c->value, u->name) == 0)
+        return FSV_OK;  /* back to the pool, or the writer themselves */
+    fsv_user o;
+    int rc = fsv_store_user_get(s, c->value, &o);
+    if (rc == FSV_OK && !o.disabled)
+        return FSV_OK;
+    if (rc != FSV_OK && rc != FSV_NOTFOUND)
+        return rc;
+    char *owner = NULL;
+    rc = customer_owner(s, c->record, &owner);
+    if (rc != FSV_OK)
+        return rc;
+    int same = owner && strcmp(owner, c->value) == 0;
+    free(owner);
+    if (same)
+        return FSV_OK;
+    snprintf(why, whylen, "unknown_user: %s %s field %s: no user named '%s'"
+             " (unknown or disabled); the customer keeps its owner",
+             c->table, c->record, c->field, c->value);
+    *refusal = FDSP_E_NO_USER;
+    return FSV_OK;
+}
+
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
                         int *refusal, char *why, size_t whylen)
 {
@@ -355,8 +387,11 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
         if (rc != FSV_OK || *refusal)
             return rc;
     }
+    int assign = strcmp(c->table, "customer") == 0 &&
+                 strcmp(c->field, "owner") == 0;
     if (all)
-        return FSV_OK;
+        return assign ? check_owner_exists(s, u, c, refusal, why, whylen)
+                      : FSV_OK;
 
     char *customer = NULL, *creator = NULL;
     int rc = fsv_store_record_info(s, c->table, c->record, &customer, &creator);
@@ -371,8 +406,10 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
         rc = vis_cached(s, u, vc, c->record, 1, &vis);
         if (rc == FSV_OK && !vis)
             rc = forbid(refusal, why, whylen, c, "customer not visible to you");
-        else if (rc == FSV_OK && strcmp(c->field, "owner") == 0)
+        else if (rc == FSV_OK && assign)
             rc = check_owner(s, u, c, known, refusal, why, whylen);
+        if (rc == FSV_OK && !*refusal && assign)
+            rc = check_owner_exists(s, u, c, refusal, why, whylen);
     } else {
         /* A child: its (current) customer must be visible, and so must the
         ** customer it is being attached to. */

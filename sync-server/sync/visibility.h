@@ -14,6 +14,8 @@
 **    managers and admins may write them.
 **  - "owner" (customer assign) is written by managers (on customers they
 **    see) and admins; a rep may only name themselves on a new customer.
+**    The new owner must be an enabled user (else FDSP_E_NO_USER naming
+**    it), unless it is already the owner.
 **  - a share record ("CUSTOMER:USER", fields customer, user, deleted) is
 **    written only by the customer's owner, a manager of the owner's team, a
 **    head-office manager or an admin, and its fields must match its name.
@@ -67,10 +69,10 @@ int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
                       int *may);
 
 /* May u write change c?  FSV_OK with *refusal 0 (yes) or FDSP_E_FORBIDDEN
-** and a message naming the table, record and field in why; or the store's
-** code.  Called inside the push transaction, before c is merged, so
-** earlier changes of the same batch (a new customer, its owner) are
-** already visible. */
+** (FDSP_E_NO_USER: an owner who is no enabled user) and a message naming
+** the table, record and field in why; or the store's code.  Called
+** inside the push transaction, before c is merged, so earlier changes of
+** the same batch (a new customer, its owner) are already visible. */
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
                         int *refusal, char *why, size_t whylen);
 

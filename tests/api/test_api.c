@@ -354,7 +354,7 @@ static void test_export_csv(void **state)
     assert_non_null(ta_header(&r, "content-disposition", v, sizeof v));
     assert_memory_equal(r.body, "\xef\xbb\xbf", 3);
     const char *header = "id,name,phone,email,wechat,company,title,birthday,"
-                         "notes,owner,tags,stage,cycle\r\n";
+                         "notes,owner,tags,stage,cycle,amount,expected_close\r\n";
     assert_int_equal(strncmp(r.body + 3, header, strlen(header)), 0);
     int lines = 0;
     for (const char *p = r.body; (p = strstr(p, "\r\n")); p += 2)

@@ -1025,18 +1025,18 @@ static json_t *csv_rows(const char *path)
     size_t len;
     char *buf = read_text(path, &len);
     assert_true(len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0);
-    cli_csv c;
-    cli_csv_row row = { NULL, 0, 0 };
+    fdt_csv c;
+    fdt_csv_row row = { NULL, 0, 0 };
     char err[256];
     json_t *rows = json_array();
-    cli_csv_init(&c, buf + 3, len - 3);
-    while (cli_csv_next(&c, &row, err, sizeof err) == 1) {
+    fdt_csv_init(&c, buf + 3, len - 3);
+    while (fdt_csv_next(&c, &row, err, sizeof err) == 1) {
         json_t *r = json_array();
         for (size_t i = 0; i < row.n; i++)
             json_array_append_new(r, json_string(row.cells[i]));
         json_array_append_new(rows, r);
     }
-    cli_csv_row_clear(&row);
+    fdt_csv_row_clear(&row);
     free(buf);
     return rows;
 }
@@ -1211,7 +1211,7 @@ static void test_gb18030_import(void **state)
     assert_int_equal(system(cmd), 0);
     size_t len;
     char *t = read_text(g, &len);
-    assert_false(cli_utf8_valid(t, len));      /* really not UTF-8 */
+    assert_false(fdt_utf8_valid(t, len));      /* really not UTF-8 */
     free(t);
 
     res r = fs("import", g);

@@ -1639,6 +1639,18 @@ static void test_trust_device_clash(void **state)
            "\"code\":\"device_clash\",\"message\":\"m\"}]}", FDSP_OK);
 }
 
+/* A refusal naming a user who does not exist (a manager's mistyped
+** assign): its own code, so a device can say so. */
+static void test_unknown_user_code(void **state)
+{
+    (void)state;
+    assert_int_equal(FDSP_E_NO_USER, 19);
+    assert_string_equal(fdsp_errname(FDSP_E_NO_USER), "unknown_user");
+    assert_int_equal(fdsp_errcode("unknown_user"), FDSP_E_NO_USER);
+    expect("{\"type\":\"ack\",\"batch\":1,\"accepted\":0,\"refused\":[{\"i\":0,"
+           "\"code\":\"unknown_user\",\"message\":\"m\"}]}", FDSP_OK);
+}
+
 /* sums with 64 entries written by a loop; entry `bad` (if < n) replaced. */
 static char *sums_json(size_t n, size_t bad, const char *badval)
 {
@@ -1909,6 +1921,7 @@ int main(void)
         cmocka_unit_test(test_trust_hello_welcome_refusals),
         cmocka_unit_test(test_trust_ack_stamps),
         cmocka_unit_test(test_trust_device_clash),
+        cmocka_unit_test(test_unknown_user_code),
         cmocka_unit_test(test_trust_sums),
         cmocka_unit_test(test_trust_repair),
         cmocka_unit_test(test_trust_sum_functions),

@@ -84,9 +84,11 @@ const DICT = {
     'cust.stage.any': 'All stages',
     'cust.owner.any': 'All owners',
     'cust.count': '{n} customers',
+    'cust.count.one': '{n} customer',
     'cust.export': 'Export CSV',
     'cust.back': '← Customers',
     'cust.conflicts': '{n} conflicts',
+    'cust.conflicts.one': '{n} conflict',
     'sheet.basic': 'Customer information',
     'sheet.followups': 'Follow-ups',
     'sheet.progress': 'Sales progress',
@@ -242,7 +244,17 @@ export function setLang(next) {
 
 export function onLangChange(fn) { listeners.add(fn); }
 
+// A count's form: with vars.n a number, KEY.one (if the language has it)
+// when the language's plural rules say "one" ("1 conflict"); else KEY.
+function pluralKey(key, vars) {
+  if (!vars || typeof vars.n !== 'number') return key;
+  const one = `${key}.one`;
+  if (!(one in DICT[lang])) return key;
+  return new Intl.PluralRules(locale()).select(vars.n) === 'one' ? one : key;
+}
+
 export function t(key, vars) {
+  key = pluralKey(key, vars);
   let s = DICT[lang][key] ?? DICT.en[key] ?? key;
   if (vars) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
   return s;

@@ -1,5 +1,6 @@
 /*
-** csv.c — RFC 4180 reader/writer and the encoding helpers behind import.
+** csv.c — RFC 4180 reader/writer, the formula guard, and the encoding
+** helpers behind import (csv.h).
 */
 #include <errno.h>
 #include <iconv.h>
@@ -7,14 +8,14 @@
 #include <string.h>
 #include "csv.h"
 
-void cli_csv_init(cli_csv *c, const char *buf, size_t len)
+void fdt_csv_init(fdt_csv *c, const char *buf, size_t len)
 {
     c->p = buf;
     c->end = buf + len;
     c->line = 1;
 }
 
-void cli_csv_row_clear(cli_csv_row *row)
+void fdt_csv_row_clear(fdt_csv_row *row)
 {
     for (size_t i = 0; i < row->n; i++) free(row->cells[i]);
     free(row->cells);
@@ -39,7 +40,7 @@ static int cell_put(cell *b, char ch)
     return 0;
 }
 
-static int row_push(cli_csv_row *row, cell *b)
+static int row_push(fdt_csv_row *row, cell *b)
 {
     char **cells = realloc(row->cells, (row->n + 1) * sizeof *cells);
     if (!cells) return -1;
@@ -52,7 +53,7 @@ static int row_push(cli_csv_row *row, cell *b)
 }
 
 /* Consume a line end at c->p if there is one; returns 1 if consumed. */
-static int eol(cli_csv *c)
+static int eol(fdt_csv *c)
 {
     if (c->p < c->end && *c->p == '\r') {
         c->p++;
@@ -68,9 +69,9 @@ static int eol(cli_csv *c)
     return 0;
 }
 
-int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
+int fdt_csv_next(fdt_csv *c, fdt_csv_row *row, char *err, size_t errlen)
 {
-    cli_csv_row_clear(row);
+    fdt_csv_row_clear(row);
     while (eol(c)) {}               /* blank lines */
     if (c->p >= c->end) return 0;
     row->line = c->line;
@@ -117,7 +118,7 @@ int cli_csv_next(cli_csv *c, cli_csv_row *row, char *err, size_t errlen)
             size_t lead = 0;
             while (lead < b.n && (b.s[lead] == ' ' || b.s[lead] == '\t')) lead++;
             /* Spaces that hide a formula are kept: " =cmd" stays text as
-            ** typed, and export marks it (cli_csv_put_safe). */
+            ** typed, and export marks it (fdt_csv_put_safe). */
             if (lead < b.n && strchr("=+-@", b.s[lead])) lead = 0;
             while (b.n > lead && (b.s[b.n - 1] == ' ' || b.s[b.n - 1] == '\t'))
                 b.s[--b.n] = '\0';
@@ -135,15 +136,15 @@ nul:
     goto bad;
 nomem:
     free(b.s);
-    cli_csv_row_clear(row);
+    fdt_csv_row_clear(row);
     return -2;
 bad:
     free(b.s);
-    cli_csv_row_clear(row);
+    fdt_csv_row_clear(row);
     return -1;
 }
 
-void cli_csv_put(FILE *f, const char *s, int first)
+void fdt_csv_put(FILE *f, const char *s, int first)
 {
     if (!first) fputc(',', f);
     if (!s) s = "";
@@ -166,7 +167,7 @@ void cli_csv_put(FILE *f, const char *s, int first)
 ** only hides the trigger behind spaces or behind quote marks we added
 ** before, gets one more leading "'" (which Excel shows as a text marker
 ** and does not display).  The rule is a bijection, so import can take the
-** mark off exactly where export put it (cli_csv_unguard). */
+** mark off exactly where export put it (fdt_csv_unguard). */
 static int guarded_form(const char *s, size_t quotes_needed)
 {
     size_t q = 0;
@@ -178,7 +179,7 @@ static int guarded_form(const char *s, size_t quotes_needed)
            *p == '\r';
 }
 
-void cli_csv_put_safe(FILE *f, const char *s, int first)
+void fdt_csv_put_safe(FILE *f, const char *s, int first)
 {
     if (s && guarded_form(s, 0)) {
         size_t n = strlen(s);
@@ -186,26 +187,26 @@ void cli_csv_put_safe(FILE *f, const char *s, int first)
         if (g) {
             g[0] = '\'';
             memcpy(g + 1, s, n + 1);
-            cli_csv_put(f, g, first);
+            fdt_csv_put(f, g, first);
             free(g);
             return;
         }
     }
-    cli_csv_put(f, s, first);
+    fdt_csv_put(f, s, first);
 }
 
-void cli_csv_unguard(char *text)
+void fdt_csv_unguard(char *text)
 {
     if (text && guarded_form(text, 1))
         memmove(text, text + 1, strlen(text));
 }
 
-void cli_csv_eol(FILE *f)
+void fdt_csv_eol(FILE *f)
 {
     fputs("\r\n", f);
 }
 
-int cli_utf8_valid(const char *buf, size_t len)
+int fdt_utf8_valid(const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf, *e = s + len;
     while (s < e) {
@@ -230,7 +231,7 @@ int cli_utf8_valid(const char *buf, size_t len)
     return 1;
 }
 
-int cli_gb18030_to_utf8(const char *buf, size_t len, char **out, size_t *outlen)
+int fdt_gb18030_to_utf8(const char *buf, size_t len, char **out, size_t *outlen)
 {
     *out = NULL;
     iconv_t cd = iconv_open("UTF-8", "GB18030");
