@@ -15,7 +15,38 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <jansson.h>
+#include <libintl.h>
 #include "fieldsync.h"
+
+/* ---- Language (i18n.c, po/) ------------------------------------------------ */
+/* Messages, help and headers go through GNU gettext, domain "fieldsync":
+** _() for a string used where it is written, N_() to mark one in a static
+** table (translated with _() where it is printed), ngettext() for counts.
+** JSON output never goes through them.  English is the msgid. */
+#define CLI_DOMAIN "fieldsync"
+#define _(s) gettext(s)
+#define N_(s) (s)
+/* With a context, for words whose translation depends on where they
+** stand ("email" the method 邮件, "email" the field 邮箱): C_() translates
+** in place, NC_() marks a static entry translated by cli_pgettext(). */
+#define C_(c, s) cli_pgettext(c, s)
+#define NC_(c, s) (s)
+const char *cli_pgettext(const char *context, const char *msgid);
+/* setlocale (messages from the user's environment, UTF-8 characters,
+** C numbers), bindtextdomain (catalogs next to the binary) and
+** textdomain; called first in main(). */
+void cli_i18n_init(void);
+/* 1 when the active catalog shows the Chinese labels of stages and custom
+** fields (label_zh), 0 for the English ones. */
+int cli_zh_labels(void);
+/* A core error for people in the active language: core's detail message
+** (fds_errmsg) when it is English or has no translation pattern, else its
+** translation; buf holds the result. */
+const char *cli_core_text(const char *detail, int rc, char *buf, size_t len);
+/* The word for a table in messages ("customer" -> 客户). */
+const char *cli_table_word(const char *table);
+/* A field's name in messages ("amount" -> 金额); the key when unknown. */
+const char *cli_field_word(const char *field);
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_NOTFOUND = 3,
        CLI_UNREACHABLE = 4, CLI_REFUSED = 5 };

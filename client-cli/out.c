@@ -36,7 +36,7 @@ void cli_warn(const cli_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    err_line(ctx, "warning: ", fmt, ap);
+    err_line(ctx, _("warning: "), fmt, ap);
     va_end(ap);
 }
 
@@ -53,9 +53,10 @@ int cli_code_of(int rc)
 
 int cli_core_fail(const cli_ctx *ctx, int rc)
 {
+    char buf[2048];
     const char *m = ctx->r ? fds_errmsg(ctx->r) : NULL;
-    if (!m || !*m) m = fds_errstr(rc);
-    return cli_fail(ctx, cli_code_of(rc), "%s", m);
+    return cli_fail(ctx, cli_code_of(rc), "%s",
+                    cli_core_text(m, rc, buf, sizeof buf));
 }
 
 int cli_json_print(const json_t *j)
@@ -242,10 +243,12 @@ int cli_parse_when(const cli_ctx *ctx, const char *what, const char *text,
     int64_t ms;
     int date_only = 0;
     if (fds_time_parse_rel(text, (int64_t)time(NULL) * 1000, &ms, &date_only) != FDS_OK)
+        /* TRANSLATORS: %1$s is what was expected ("time", "date"),
+           %2$s what the rep typed. */
         return cli_fail(ctx, CLI_USAGE,
-                        "invalid %s \"%s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", "
-                        "YYYY/M/D, today, tomorrow, 明天, 后天, mon..sun or 周一..周日, "
-                        "optionally followed by HH:MM)", what, text);
+                        _("invalid %1$s \"%2$s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", "
+                          "YYYY/M/D, today, tomorrow, 明天, 后天, mon..sun or 周一..周日, "
+                          "optionally followed by HH:MM)"), cli_field_word(what), text);
     if (day_ok && date_only) {
         time_t t = (time_t)(ms / 1000);
         struct tm tm;
@@ -261,7 +264,7 @@ const char *cli_customer_phrase(const cli_ctx *ctx, const char *id, char *buf,
 {
     json_t *c = NULL;
     if (!ctx->r || fds_customer_get(ctx->r, id, &c) != FDS_OK) {
-        snprintf(buf, len, "customer %.8s", id ? id : "");
+        snprintf(buf, len, _("customer %.8s"), id ? id : "");
         return buf;
     }
     cli_scrub(c);
@@ -275,12 +278,14 @@ const char *cli_customer_phrase(const cli_ctx *ctx, const char *id, char *buf,
 /* ---- Labels ------------------------------------------------------------------ */
 const char *cli_method_label(const char *method)
 {
-    static const char *const m[][2] = {
-        {"phone", "电话 phone"}, {"email", "邮件 email"}, {"visit", "拜访 visit"},
-        {"wechat", "微信 wechat"}, {"meeting", "会议 meeting"},
-        {"other", "其他 other"} };
+    /* The key is the English word; a catalog gives the Chinese one. */
+    static const char *const m[] = {
+        NC_("method", "phone"), NC_("method", "email"), NC_("method", "visit"),
+        NC_("method", "wechat"), NC_("method", "meeting"),
+        NC_("method", "other") };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
-        if (method && strcmp(m[i][0], method) == 0) return m[i][1];
+        if (method && strcmp(m[i], method) == 0)
+            return cli_pgettext("method", m[i]);
     return method ? method : "";
 }
 
