@@ -41,7 +41,7 @@ void cli_i18n_init(void);
 int cli_zh_labels(void);
 /* A core error for people in the active language: core's detail message
 ** (fds_errmsg) when it is English or has no translation pattern, else its
-** translation; buf holds the result. */
+** translation; buf holds the result.  rc FDS_OK: a warning's text. */
 const char *cli_core_text(const char *detail, int rc, char *buf, size_t len);
 /* The word for a table in messages ("customer" -> 客户). */
 const char *cli_table_word(const char *table);
@@ -214,8 +214,12 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv);
 /* Tags "a,b" (also ，；、) -> new JSON array of trimmed strings; NULL if
 ** not UTF-8. */
 json_t *cli_split_tags(const char *text);
-/* "电话 phone" for a follow-up method key (the key itself if unknown). */
+/* A follow-up method key for people, in the rep's language ("phone";
+** 电话 in Chinese); the key itself if unknown. */
 const char *cli_method_label(const char *method);
+/* The Chinese word of a method key, whatever the language (the follow-up
+** export's 跟进方式 column is data, not interface). */
+const char *cli_method_zh(const char *method);
 /* Human label of a stage key from the stage definitions ("意向确认 intent"). */
 const char *cli_stage_label(const json_t *stages, const char *key,
                             char *buf, size_t len);

@@ -132,11 +132,7 @@ static int export_followups_csv(FILE *f, const json_t *rows)
             const char *v = cli_str(fu, k);
             if (strcmp(k, "at") == 0) v = local_seconds(v, tb);  /* as Excel shows */
             else if (strcmp(k, "method") == 0 && *v) {
-                const char *label = cli_method_label(v);  /* "电话 phone" */
-                size_t n = strcspn(label, " ");
-                char m[32];
-                snprintf(m, sizeof m, "%.*s", (int)n, label);
-                cli_csv_put_safe(f, m, i == 0);
+                cli_csv_put_safe(f, cli_method_zh(v), i == 0);
                 continue;
             }
             cli_csv_put_safe(f, v, i == 0);

@@ -148,6 +148,7 @@ static const char *const field_words[][2] = {
     {"due", NC_("field", "due time")}, {"date", NC_("field", "date")},
     {"user", NC_("field", "user name")}, {"choices", NC_("field", "choices")},
     {"field key", NC_("field", "field key")},
+    {"WeChat id", NC_("field", "WeChat id")},
     {"stage key", NC_("field", "stage key")},
 };
 
@@ -263,6 +264,11 @@ static const core_pattern patterns[] = {
       N_("a choice field needs at least one choice"), {0} },
     { "no open conflict with id \"%s\"", N_("no open conflict with id \"%s\""), {W_NONE} },
     { "no replica path given", N_("no replica path given"), {0} },
+    /* a warning of customer add/edit (rc FDS_OK) */
+    { "%s \"%s\" already belongs to %s",
+      /* TRANSLATORS: %1$s "phone" or "WeChat id", %2$s the number, %3$s
+         the other customer. */
+      N_("%1$s \"%2$s\" already belongs to %3$s"), {W_FIELD, W_NONE, W_NONE} },
 };
 
 /* Reasons core gives for an invalid value. */
@@ -351,6 +357,7 @@ const char *cli_core_text(const char *detail, int rc, char *buf, size_t len)
                          arg[2], arg[3]);
         if (n >= 0) return buf;
     }
-    snprintf(buf, len, _("%1$s: %2$s"), code_text(rc), detail);
+    if (rc == FDS_OK) snprintf(buf, len, "%s", detail);     /* a warning */
+    else snprintf(buf, len, _("%1$s: %2$s"), code_text(rc), detail);
     return buf;
 }

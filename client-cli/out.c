@@ -289,6 +289,16 @@ const char *cli_method_label(const char *method)
     return method ? method : "";
 }
 
+const char *cli_method_zh(const char *method)
+{
+    static const char *const m[][2] = {
+        {"phone", "电话"}, {"email", "邮件"}, {"visit", "拜访"},
+        {"wechat", "微信"}, {"meeting", "会议"}, {"other", "其他"} };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (method && strcmp(m[i][0], method) == 0) return m[i][1];
+    return method ? method : "";
+}
+
 int cli_utf8_ok(const char *s)
 {
     json_t *j = json_string(s);     /* jansson validates UTF-8 */
