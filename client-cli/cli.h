@@ -149,6 +149,10 @@ void cli_table_free(cli_table *t);
 /* RFC 3339 (or any fds_time_parse text) -> local "YYYY-MM-DD HH:MM"; the
 ** input itself if it cannot be parsed. */
 const char *cli_local_time(const char *text, char buf[32]);
+/* The daily list's title for a local day, in the rep's language ("Today —
+** 2026-12-01, Tuesday"; 今日跟进 — 2026年12月1日 星期二); writes buf. */
+struct tm;
+const char *cli_long_date(const struct tm *tm, char *buf, size_t len);
 /* Parse a user time into canonical RFC 3339 UTC; CLI_USAGE if invalid. */
 int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
                    char out[40]);

@@ -231,6 +231,24 @@ const char *cli_local_time(const char *text, char buf[32])
     return buf;
 }
 
+const char *cli_long_date(const struct tm *tm, char *buf, size_t len)
+{
+    static const char *const wdays[] = {
+        N_("Sunday"), N_("Monday"), N_("Tuesday"), N_("Wednesday"),
+        N_("Thursday"), N_("Friday"), N_("Saturday") };
+    char date[64];
+    /* TRANSLATORS: strftime format of a date written out in a title
+       (Chinese: "%Y年%-m月%-d日", 2026年12月1日). */
+    if (strftime(date, sizeof date, _("%Y-%m-%d"), tm) == 0)
+        snprintf(date, sizeof date, "%04d-%02d-%02d", tm->tm_year + 1900,
+                 tm->tm_mon + 1, tm->tm_mday);
+    int wd = tm->tm_wday >= 0 && tm->tm_wday < 7 ? tm->tm_wday : 0;
+    /* TRANSLATORS: the daily list's title: %1$s the date, %2$s its
+       weekday. */
+    snprintf(buf, len, _("Today — %1$s, %2$s"), date, _(wdays[wd]));
+    return buf;
+}
+
 int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
                    char out[40])
 {
