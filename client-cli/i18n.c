@@ -264,6 +264,35 @@ static const core_pattern patterns[] = {
       N_("a choice field needs at least one choice"), {0} },
     { "no open conflict with id \"%s\"", N_("no open conflict with id \"%s\""), {W_NONE} },
     { "no replica path given", N_("no replica path given"), {0} },
+    /* import's row errors (cmd_import.c) and the CSV reader's (csv.c):
+    ** English in --json's "errors", translated on stderr */
+    { "tags are not valid UTF-8", N_("tags are not valid UTF-8"), {0} },
+    { "invalid cycle \"%s\" (days, 1..3650)",
+      N_("invalid cycle \"%s\" (days, 1..3650)"), {W_NONE} },
+    { "no customer: give the 客户 (customer_name) or 客户编号 (customer) column",
+      N_("no customer: give the 客户 (customer_name) or 客户编号 (customer) column"), {0} },
+    { "no customer named \"%s\" at \"%s\" (import the customers first)",
+      N_("no customer named \"%1$s\" at \"%2$s\" (import the customers first)"),
+      {W_NONE, W_NONE} },
+    { "no customer named \"%s\" (import the customers first)",
+      N_("no customer named \"%s\" (import the customers first)"), {W_NONE} },
+    { "%s customers are named \"%s\": add the 公司 (company) or 客户编号 (customer) column",
+      N_("%1$s customers are named \"%2$s\": add the 公司 (company) or 客户编号 "
+         "(customer) column"), {W_NONE, W_NONE} },
+    { "invalid time \"%s\" (use YYYY-MM-DD HH:MM or YYYY/M/D H:MM)",
+      N_("invalid time \"%s\" (use YYYY-MM-DD HH:MM or YYYY/M/D H:MM)"), {W_NONE} },
+    { "%s cells but the header has %s", N_("%1$s cells but the header has %2$s"),
+      {W_NONE, W_NONE} },
+    { "line %s: unterminated quoted cell", N_("line %s: unterminated quoted cell"),
+      {W_NONE} },
+    { "line %s: text after a closing quote", N_("line %s: text after a closing quote"),
+      {W_NONE} },
+    { "line %s: quote inside an unquoted cell (quote the whole cell and double the quote)",
+      N_("line %s: quote inside an unquoted cell (quote the whole cell and double "
+         "the quote)"), {W_NONE} },
+    { "line %s: a NUL byte (not a text file; if it is UTF-16, save it as CSV UTF-8)",
+      N_("line %s: a NUL byte (not a text file; if it is UTF-16, save it as CSV "
+         "UTF-8)"), {W_NONE} },
     /* a warning of customer add/edit (rc FDS_OK) */
     { "%s \"%s\" already belongs to %s",
       /* TRANSLATORS: %1$s "phone" or "WeChat id", %2$s the number, %3$s
