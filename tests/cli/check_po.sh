@@ -12,26 +12,25 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 bash "$root/po/extract.sh" "$tmp/fieldsync.pot" 2>"$tmp/xgettext.err" ||
     { cat "$tmp/xgettext.err" >&2; exit 1; }
-total=$(msgattrib --no-wrap "$tmp/fieldsync.pot" | grep -c '^msgid ' || true)
+total=$(( $(grep -c "^msgid " "$tmp/fieldsync.pot" || true) - 1 ))   # less the header
 fail=0
 while read -r lang; do
     case "$lang" in ''|'#'*) continue ;; esac
     msgmerge --quiet --no-wrap --no-fuzzy-matching -o "$tmp/$lang.po" \
         "$root/po/$lang.po" "$tmp/fieldsync.pot"
-    msgattrib --no-wrap --no-obsolete --untranslated -o "$tmp/$lang.untranslated" "$tmp/$lang.po"
-    msgattrib --no-wrap --no-obsolete --only-fuzzy -o "$tmp/$lang.fuzzy" "$tmp/$lang.po"
-    # the fuzzy header of an empty msgattrib output is not a message
+    # msgfmt counts them: "N translated messages, M untranslated messages,
+    # K fuzzy translations."; --check: printf arguments match their msgid
     bad=0
-    for f in untranslated fuzzy; do
-        if grep -q '^msgid "[^"]' "$tmp/$lang.$f" ||
-           grep -A1 '^msgid ""$' "$tmp/$lang.$f" | grep -q '^"[^P]'; then
-            echo "po/$lang.po: $f messages:" >&2
-            grep -v '^#' "$tmp/$lang.$f" | sed -n '/^msgid/,$p' >&2
-            bad=1
-        fi
-    done
-    msgfmt --check --statistics -o /dev/null "$tmp/$lang.po" 2>"$tmp/$lang.stat" ||
-        { cat "$tmp/$lang.stat" >&2; bad=1; }
+    msgfmt --check --statistics -o /dev/null "$tmp/$lang.po" 2>"$tmp/$lang.stat" || bad=1
+    if grep -q 'untranslated\|fuzzy' "$tmp/$lang.stat"; then
+        bad=1
+        echo "po/$lang.po: untranslated or fuzzy messages:" >&2
+        msgattrib --no-wrap --no-obsolete --untranslated "$tmp/$lang.po" 2>/dev/null |
+            grep '^msgid "[^"]' >&2 || true
+        msgattrib --no-wrap --no-obsolete --only-fuzzy "$tmp/$lang.po" 2>/dev/null |
+            grep '^msgid "[^"]' >&2 || true
+    fi
+    [ "$bad" -eq 0 ] || cat "$tmp/$lang.stat" >&2
     echo "po/$lang.po: $(cat "$tmp/$lang.stat") ($total message ids in client-cli)"
     fail=$((fail | bad))
 done < "$root/po/LINGUAS"
