@@ -17,19 +17,27 @@ static void heading(const cli_ctx *ctx, const char *title)
            cli_c(ctx, CLI_C_RESET));
 }
 
-/* "  label            value"; a multi-line value (notes) continues under
-** its first line. */
-static void line(const char *label, const char *value)
+/* "  label     value" with the label in lw display columns; a multi-line
+** value (notes) continues under its first line. */
+static void line(size_t lw, const char *label, const char *value)
 {
     if (!value || !*value) return;
     fputs("  ", stdout);
-    cli_put_cell(stdout, label, 24, 1);
+    cli_put_cell(stdout, label, lw, 1);
     fputs("  ", stdout);
     for (; *value; value++) {
         fputc(*value, stdout);
-        if (*value == '\n' && value[1]) fputs("                            ", stdout);
+        if (*value == '\n' && value[1])
+            for (size_t i = 0; i < lw + 4; i++) fputc(' ', stdout);
     }
     fputc('\n', stdout);
+}
+
+/* A custom field's label in the rep's language (label_zh in Chinese). */
+static const char *field_label(const json_t *d, const char *key)
+{
+    const char *zh = cli_str(d, "label_zh"), *en = cli_str(d, "label");
+    return cli_zh_labels() && *zh ? zh : *en ? en : *zh ? zh : key;
 }
 
 static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
@@ -39,12 +47,27 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
         {"company", N_("Company")}, {"title", N_("Title")},
         {"birthday", N_("Birthday")}, {"notes", N_("Notes")},
         {"owner", N_("Owner")} };
+    static const char *const more[] = {
+        N_("Amount"), N_("Expected close"), N_("Tags"), N_("Follow-up cycle") };
+    /* The label column: as wide as the widest label, in whatever language
+    ** (Chinese labels are short), at most 24. */
+    size_t lw = 0, di;
+    json_t *def;
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (cli_width(_(rows[i][1])) > lw) lw = cli_width(_(rows[i][1]));
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (cli_width(_(more[i])) > lw) lw = cli_width(_(more[i]));
+    json_array_foreach(defs, di, def)
+        if (json_object_get(json_object_get(c, "fields"), cli_str(def, "key")) &&
+            cli_width(field_label(def, cli_str(def, "key"))) > lw)
+            lw = cli_width(field_label(def, cli_str(def, "key")));
+    if (lw > 24) lw = 24;
     heading(ctx, _("Basic info"));
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        line(_(rows[i][1]), cli_str(c, rows[i][0]));
+        line(lw, _(rows[i][1]), cli_str(c, rows[i][0]));
     char money[64];
-    line(_("Amount"), cli_amount_text(json_object_get(c, "amount"), money, sizeof money));
-    line(_("Expected close"), cli_str(c, "expected_close"));
+    line(lw, _(more[0]), cli_amount_text(json_object_get(c, "amount"), money, sizeof money));
+    line(lw, _(more[1]), cli_str(c, "expected_close"));
     json_t *tags = json_object_get(c, "tags");
     if (json_array_size(tags) > 0) {
         char buf[1024] = "";
@@ -56,7 +79,7 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
             if (k < 0 || (size_t)k >= sizeof buf - n) break;
             n += (size_t)k;
         }
-        line(_("Tags"), buf);
+        line(lw, _(more[2]), buf);
     }
     json_t *cycle = json_object_get(c, "cycle");
     if (json_is_integer(cycle)) {
@@ -64,7 +87,7 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
         long long days = (long long)json_integer_value(cycle);
         snprintf(buf, sizeof buf, ngettext("%lld day", "%lld days",
                                            (unsigned long)days), days);
-        line(_("Follow-up cycle"), buf);
+        line(lw, _(more[3]), buf);
     }
     const char *key;
     json_t *v;
@@ -72,13 +95,10 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
         char label[160], val[64];
         snprintf(label, sizeof label, "%s", key);
         size_t i;
-        json_t *d;
-        json_array_foreach(defs, i, d) {
-            if (strcmp(cli_str(d, "key"), key) != 0) continue;
-            const char *zh = cli_str(d, "label_zh"), *en = cli_str(d, "label");
-            const char *pick = cli_zh_labels() && *zh ? zh : *en ? en : *zh ? zh : key;
-            snprintf(label, sizeof label, "%s", pick);
-        }
+        json_t *fd;
+        json_array_foreach(defs, i, fd)
+            if (strcmp(cli_str(fd, "key"), key) == 0)
+                snprintf(label, sizeof label, "%s", field_label(fd, key));
         const char *text = json_string_value(v);
         if (!text) {    /* numbers from a future core: show them anyway */
             if (json_is_integer(v))
@@ -87,7 +107,7 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
             else val[0] = '\0';
             text = val;
         }
-        line(label, text);
+        line(lw, label, text);
     }
 }
 
