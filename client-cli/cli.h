@@ -43,6 +43,11 @@ int cli_zh_labels(void);
 ** (fds_errmsg) when it is English or has no translation pattern, else its
 ** translation; buf holds the result.  rc FDS_OK: a warning's text. */
 const char *cli_core_text(const char *detail, int rc, char *buf, size_t len);
+/* 1 when a catalog other than English is in use. */
+int cli_catalog_active(void);
+/* core's name of a record (fds_record_label: "follow-up of 张伟 (华星科技)")
+** in the rep's language; writes buf. */
+const char *cli_record_text(const char *label, char *buf, size_t len);
 /* The word for a table in messages ("customer" -> 客户). */
 const char *cli_table_word(const char *table);
 /* A field's name in messages ("amount" -> 金额); the key when unknown. */

@@ -143,8 +143,10 @@ static void print_refusals(fds_replica *r, const json_t *list)
         snprintf(why, sizeof why, "%.*s%s", at ? (int)(at - msg) : 0, msg,
                  at ? at + strlen(named) : msg);
         /* the fields of the following refusals of this record, same reason */
+        /* field names in the rep's language (English: as stored) */
+        int words = cli_catalog_active();
         char fields[512];
-        snprintf(fields, sizeof fields, "%s", fld);
+        snprintf(fields, sizeof fields, "%s", words ? cli_field_word(fld) : fld);
         size_t j = i + 1;
         for (; j < n; j++) {
             json_t *p = json_array_get(list, j);
@@ -158,11 +160,14 @@ static void print_refusals(fds_replica *r, const json_t *list)
                      pa ? pa + strlen(pn) : pm);
             if (strcmp(pwhy, why) != 0) break;
             size_t fl = strlen(fields);
-            snprintf(fields + fl, sizeof fields - fl, ", %s", cli_str(p, "field"));
+            snprintf(fields + fl, sizeof fields - fl, _(", %s"),
+                     words ? cli_field_word(cli_str(p, "field")) : cli_str(p, "field"));
         }
         char *label = NULL;
         if (fds_record_label(r, tbl, rec, &label) != FDS_OK) label = NULL;
-        json_t *lj = json_string(label ? label : rec);
+        char named_h[600];
+        json_t *lj = json_string(cli_record_text(label ? label : rec, named_h,
+                                                 sizeof named_h));
         cli_scrub(lj);
         /* TRANSLATORS: %1$s the record ("张伟 (华星科技)"), %2$s its
            refused fields, %3$s the server's reason (not translated). */

@@ -119,6 +119,8 @@ static const char *const table_words[][2] = {
     {"stage change", NC_("record", "stage change")},
     {"fielddef", NC_("record", "field definition")},
     {"stagedef", NC_("record", "stage definition")},
+    {"field definition", NC_("record", "field definition")},
+    {"stage definition", NC_("record", "stage definition")},
     {"share", NC_("record", "share")},
 };
 
@@ -148,6 +150,8 @@ static const char *const field_words[][2] = {
     {"due", NC_("field", "due time")}, {"date", NC_("field", "date")},
     {"user", NC_("field", "user name")}, {"choices", NC_("field", "choices")},
     {"field key", NC_("field", "field key")},
+    {"label", NC_("field", "label")}, {"label_zh", NC_("field", "Chinese label")},
+    {"type", NC_("field", "type")}, {"deleted", NC_("field", "deleted")},
     {"WeChat id", NC_("field", "WeChat id")},
     {"stage key", NC_("field", "stage key")},
 };
@@ -354,6 +358,36 @@ static const char *code_text(int rc)
 static int translated(const char *msgid)
 {
     return gettext(msgid) != msgid;
+}
+
+int cli_catalog_active(void)
+{
+    return translated("invalid %1$s \"%2$s\": %3$s");
+}
+
+const char *cli_record_text(const char *label, char *buf, size_t len)
+{
+    /* The forms of fds_record_label (core/src/customer.c): "WORD of
+    ** CUSTOMER", "WORD ID", or the customer itself. */
+    static const char *const defs[] = { "field definition ", "stage definition " };
+    char cap[4][256];
+    snprintf(buf, len, "%s", label);
+    if (!cli_catalog_active()) return buf;
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
+        if (strncmp(label, defs[i], strlen(defs[i])) == 0) {
+            char word[64];
+            snprintf(word, sizeof word, "%.*s", (int)strlen(defs[i]) - 1, defs[i]);
+            /* TRANSLATORS: a record named by its kind and key ("field
+               definition budget"). */
+            snprintf(buf, len, _("%1$s %2$s"), cli_table_word(word),
+                     label + strlen(defs[i]));
+            return buf;
+        }
+    memset(cap, 0, sizeof cap);
+    if (match("%s of %s", label, cap, 0) && cli_table_word(cap[0]) != cap[0])
+        /* TRANSLATORS: %1$s a record kind ("follow-up"), %2$s its customer. */
+        snprintf(buf, len, _("%1$s of %2$s"), cli_table_word(cap[0]), cap[1]);
+    return buf;
 }
 
 const char *cli_core_text(const char *detail, int rc, char *buf, size_t len)

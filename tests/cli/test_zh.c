@@ -402,6 +402,90 @@ static void test_zh_installed_layout(void **state)
     free(err);
 }
 
+#ifdef SERVER_BIN
+/* ---- A real sync in Chinese: counts, a refused token, a refusal ------------------ */
+static void test_zh_sync_with_server(void **state)
+{
+    (void)state;
+    char cmd[2048], srv[700], url[64], ca[760], token[256] = "";
+    snprintf(srv, sizeof srv, "%s/srv", g_dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", srv);
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
+             SERVER_BIN, srv);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' user add alice --role rep --data '%s' --json",
+             SERVER_BIN, srv);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *u = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_non_null(u);
+    snprintf(token, sizeof token, "%s", jstr(u, "token"));
+    json_decref(u);
+    int port = free_port();
+    char listen[64], logp[760];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
+    snprintf(logp, sizeof logp, "%s/server.log", g_dir);
+    g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
+                            "--data", srv, "--listen", listen, NULL }, NULL);
+    for (int i = 0; i < 200 && !port_open(port); i++) usleep(50000);
+    assert_true(port_open(port));
+
+    char *id = add("张伟", "--company", "华星科技");
+    res r = zh("init", "--server", url, "--token", token, "--ca", ca);
+    expect(r, 0);
+    has(r.out, "已连接：");
+    has(r.out, "用户 alice");
+    has(r.out, "推送 ");
+    has(r.out, "个冲突");
+    res_free(&r);
+    r = zh("customer", "edit", id, "--title", "采购经理");
+    expect(r, 0);
+    res_free(&r);
+    r = zh("sync");
+    expect(r, 0);
+    has(r.out, "推送 ");
+    has(r.out, "拉取 ");
+    res_free(&r);
+
+    /* A rep's field definition, written by a replica that does not know
+    ** its role (meta "role" forgotten): the server refuses it, and the
+    ** refusal names the record and fields in Chinese. */
+    {
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(g_db, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "DELETE FROM meta WHERE key = 'role'",
+                                      NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    r = zh("field", "add", "quota", "--label", "Quota", "--type", "number");
+    expect(r, 0);
+    has(r.out, "已定义字段 quota");
+    res_free(&r);
+    r = zh("sync");
+    expect(r, 0);
+    has(r.out, "被拒绝：字段定义 quota（");
+    has(r.out, "类型");
+    has(r.err, "警告：");
+    has(r.err, "条修改被服务器拒绝");
+    res_free(&r);
+    /* now it knows it is a rep's: refused at once, in Chinese */
+    r = zh("field", "add", "quota2", "--label", "Quota", "--type", "number");
+    expect_refusal(&r, 5, "销售不能修改自定义字段或阶段");
+    res_free(&r);
+
+    /* a wrong token: exit 5, settings not changed */
+    const char *c = path_in("c.db");
+    const char *env[] = { "LANG=zh_CN.UTF-8", NULL };
+    r = raw(env, "--db", c, "init", "--server", url, "--token", "fs_wrong", "--ca", ca);
+    expect_refusal(&r, 5, "服务器拒绝了令牌");
+    has(r.err, "设置未更改");
+    res_free(&r);
+    free(id);
+}
+#endif
+
 /* English plurals go through ngettext too. */
 static void test_en_plurals(void **state)
 {
@@ -433,6 +517,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zh_language_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zh_installed_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_en_plurals, setup, teardown),
+#ifdef SERVER_BIN
+        cmocka_unit_test_setup_teardown(test_zh_sync_with_server, setup, teardown),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
