@@ -131,6 +131,51 @@ static void test_zh_usage_errors(void **state)
     free(id);
 }
 
+/* An ambiguous id prefix names the candidates, in Chinese. */
+static void test_zh_ambiguous_prefix(void **state)
+{
+    (void)state;
+    /* 17 customers: two of them share the first hex digit of their id */
+    char *ids[17];
+    char pre[2] = "";
+    for (int i = 0; i < 17 && !*pre; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "客户%d", i);
+        ids[i] = add(name, NULL, NULL);
+        for (int j = 0; j < i && !*pre; j++)
+            if (ids[j][0] == ids[i][0]) pre[0] = ids[i][0];
+        if (*pre) for (int k = i + 1; k < 17; k++) ids[k] = NULL;
+    }
+    assert_true(*pre);
+    res r = zh("customer", "show", pre);
+    expect_refusal(&r, 2, "不唯一，可能是：");
+    has(r.err, "客户编号“");
+    res_free(&r);
+    for (int i = 0; i < 17; i++) free(ids[i]);
+}
+
+/* import: the row errors in Chinese on stderr, English in --json. */
+static void test_zh_import_errors(void **state)
+{
+    (void)state;
+    write_file(path_in("a.csv"), "姓名,邮箱,电话\r\n王五,abc,13700000001\r\n赵六,,13700000002\r\n");
+    res r = zh("import", path_in("a.csv"));
+    expect(r, 2);
+    has(r.err, "第 2 行：邮箱“abc”无效：应为 name@domain 格式");
+    has(r.err, "未导入任何数据：1 行无效");
+    res_free(&r);
+    r = zh("--json", "import", path_in("a.csv"), "--skip-invalid");
+    expect(r, 0);
+    json_t *e = json_array_get(json_object_get(r.json, "errors"), 0);
+    assert_string_equal(jstr(e, "error"), "invalid email \"abc\": expected name@domain");
+    res_free(&r);
+    r = zh("import", path_in("a.csv"), "--skip-invalid");
+    expect(r, 0);
+    has(r.out, "第 3 行：按电话匹配到 赵六");
+    has(r.out, "已导入：新建 0，更新 0，未变 1，跳过 1");
+    res_free(&r);
+}
+
 /* ---- customer add / list / show ---------------------------------------------- */
 static void test_zh_customers(void **state)
 {
@@ -510,6 +555,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_zh_help, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zh_usage_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zh_ambiguous_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zh_import_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zh_customers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zh_activity_and_today, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zh_sync_errors, setup, teardown),
