@@ -43,6 +43,9 @@ int cli_zh_labels(void);
 ** (fds_errmsg) when it is English or has no translation pattern, else its
 ** translation; buf holds the result.  rc FDS_OK: a warning's text. */
 const char *cli_core_text(const char *detail, int rc, char *buf, size_t len);
+/* The same, naming custom fields by their labels from replica r. */
+const char *cli_core_text_r(fds_replica *r, const char *detail, int rc,
+                            char *buf, size_t len);
 /* 1 when a catalog other than English is in use. */
 int cli_catalog_active(void);
 /* core's name of a record (fds_record_label: "follow-up of 张伟 (华星科技)")

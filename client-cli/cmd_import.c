@@ -196,7 +196,7 @@ static void row_error(import_state *s, const char *where, long line,
     if (e) json_array_append_new(s->errors, e);
     /* TRANSLATORS: %1$s "line", %2$ld its number, %3$s what is wrong. */
     cli_fail(s->ctx, CLI_USAGE, _("%1$s %2$ld: %3$s"), where_word(where), line,
-             cli_core_text(msg, FDS_INVALID, human, sizeof human));
+             cli_core_text_r(s->ctx->r, msg, FDS_INVALID, human, sizeof human));
 }
 
 /* Stage given as a key or a label (English or Chinese) -> key (borrowed). */

@@ -328,12 +328,17 @@ static const char *const whys[] = {
     N_("expected 0 or 1"),
 };
 
-static const char *why_text(const char *why)
+static const char *why_text(const char *why, char *buf, size_t len)
 {
+    static const char one_of[] = "expected one of ";
     for (size_t i = 0; i < sizeof whys / sizeof whys[0]; i++)
         if (strcmp(whys[i], why) == 0) return _(whys[i]);
-    /* "not one of: a, b" (a choice field) and others: as core says */
-    return why;
+    if (strncmp(why, one_of, sizeof one_of - 1) == 0) {
+        /* a choice field: the choices as core lists them */
+        snprintf(buf, len, _("expected one of %s"), why + sizeof one_of - 1);
+        return buf;
+    }
+    return why;     /* anything else as core says it */
 }
 
 /* Texts of core's codes (fds_errstr's, translated). */
@@ -390,8 +395,40 @@ const char *cli_record_text(const char *label, char *buf, size_t len)
     return buf;
 }
 
+/* A custom field's label in the rep's language when key is one (r may be
+** NULL); else the word for a standard field. */
+static const char *field_text(fds_replica *r, const char *key, char *buf,
+                              size_t len)
+{
+    json_t *defs = NULL, *d;
+    size_t i;
+    const char *out = NULL;
+    if (r && fds_fielddef_list(r, &defs) == FDS_OK)
+        json_array_foreach(defs, i, d) {
+            if (strcmp(cli_str(d, "key"), key) != 0) continue;
+            const char *zh = cli_str(d, "label_zh"), *en = cli_str(d, "label");
+            const char *l = cli_zh_labels() && *zh ? zh : en;
+            if (*l) { snprintf(buf, len, "%s", l); out = buf; }
+        }
+    json_decref(defs);
+    return out ? out : cli_field_word(key);
+}
+
 const char *cli_core_text(const char *detail, int rc, char *buf, size_t len)
 {
+    return cli_core_text_r(NULL, detail, rc, buf, len);
+}
+
+const char *cli_core_text_r(fds_replica *r, const char *detail, int rc,
+                            char *buf, size_t len)
+{
+    /* detail may be fds_errmsg(r)'s buffer, which reading the field
+    ** definitions below could overwrite: work on a copy. */
+    char copy[1024];
+    if (detail) {
+        snprintf(copy, sizeof copy, "%s", detail);
+        detail = copy;
+    }
     if (!detail || !*detail) {
         snprintf(buf, len, "%s", translated(fds_errstr(rc)) ? _(fds_errstr(rc))
                                                             : code_text(rc));
@@ -403,15 +440,15 @@ const char *cli_core_text(const char *detail, int rc, char *buf, size_t len)
         return buf;
     }
     for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
-        char cap[4][256];
+        char cap[4][256], why[320], fld[4][160];
         memset(cap, 0, sizeof cap);
         if (!match(patterns[i].core, detail, cap, 0)) continue;
         const char *arg[4];
         for (int k = 0; k < 4; k++) {
             switch (patterns[i].kind[k]) {
-            case W_FIELD: arg[k] = cli_field_word(cap[k]); break;
+            case W_FIELD: arg[k] = field_text(r, cap[k], fld[k], sizeof fld[k]); break;
             case W_TABLE: arg[k] = cli_table_word(cap[k]); break;
-            case W_WHY:   arg[k] = why_text(cap[k]); break;
+            case W_WHY:   arg[k] = why_text(cap[k], why, sizeof why); break;
             default:      arg[k] = cap[k]; break;
             }
         }

@@ -56,7 +56,7 @@ int cli_core_fail(const cli_ctx *ctx, int rc)
     char buf[2048];
     const char *m = ctx->r ? fds_errmsg(ctx->r) : NULL;
     return cli_fail(ctx, cli_code_of(rc), "%s",
-                    cli_core_text(m, rc, buf, sizeof buf));
+                    cli_core_text_r(ctx->r, m, rc, buf, sizeof buf));
 }
 
 int cli_json_print(const json_t *j)

@@ -111,6 +111,12 @@ static void test_zh_usage_errors(void **state)
     r = zh("customer", "add", "--name", "张伟", "--amount", "十万");
     expect_refusal(&r, 2, "金额“十万”无效：应为数字");
     res_free(&r);
+    r = zh("template", "apply", "software");
+    expect(r, 0);
+    res_free(&r);
+    r = zh("customer", "add", "--name", "张伟", "--set", "seats=many");
+    expect_refusal(&r, 2, "用户数“many”无效：应为数字");   /* its Chinese label */
+    res_free(&r);
     r = zh("customer", "add", "--name", "张伟", "--email", "abc");
     expect_refusal(&r, 2, "邮箱“abc”无效");
     res_free(&r);
