@@ -416,8 +416,23 @@ static int connect_now(conn *c)
 /* A connection attempt failed or an established one dropped.  The caller
 ** has already let go of the wsi (c->wsi is NULL or about to be freed by
 ** lws): nothing here or after touches it. */
+/* libwebsockets' own words for the common failures, for a rep who reads
+** another language (English keeps lws' text as it is). */
+static const char *lws_words(const char *why)
+{
+    static const char *const words[][2] = {
+        {"Unable to connect", N_("the connection could not be made (refused, or no route)")},
+        {"HS: ws upgrade unauthorized", N_("unauthorized")},
+    };
+    if (!cli_catalog_active()) return why;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(why, words[i][0]) == 0) return _(words[i][1]);
+    return why;
+}
+
 static void lost(conn *c, int code, const char *why)
 {
+    why = lws_words(why);
     c->wsi = NULL;
     c->established = 0;
     end_session(c);
