@@ -317,7 +317,7 @@ static void test_zh_sync_errors(void **state)
     /* port 1 on loopback: nothing listens, the connection is refused */
     const char *env[] = { "LANG=zh_CN.UTF-8", "FIELDSYNC_TIMEOUT=5", NULL };
     r = raw(env, "--db", g_db, "sync");
-    expect_refusal(&r, 4, "无法连接服务器：连接不上");
+    expect_refusal(&r, 4, "无法连接服务器");     /* lws' reason may vary */
     res_free(&r);
 }
 
