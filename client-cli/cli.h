@@ -53,6 +53,10 @@ int cli_catalog_active(void);
 const char *cli_record_text(const char *label, char *buf, size_t len);
 /* The word for a table in messages ("customer" -> 客户). */
 const char *cli_table_word(const char *table);
+/* A field's name for people: a custom field ("f.KEY" or "KEY") by its
+** label from replica r in the rep's language, else cli_field_word. */
+const char *cli_field_text(fds_replica *r, const char *field, char *buf,
+                           size_t len);
 /* A field's name in messages ("amount" -> 金额); the key when unknown. */
 const char *cli_field_word(const char *field);
 

@@ -7,6 +7,19 @@
 #include <string.h>
 #include "cli.h"
 
+/* Table and field names: words in the rep's language, the stored names
+** (as in --json) in English. */
+static const char *tbl_name(const char *t)
+{
+    return cli_catalog_active() ? cli_table_word(t) : t;
+}
+
+static const char *fld_name(const cli_ctx *ctx, const char *f, char *buf,
+                            size_t len)
+{
+    return cli_catalog_active() ? cli_field_text(ctx->r, f, buf, len) : f;
+}
+
 /* A value for a one-line view: null shows as ∅, long text is cut. */
 static void put_value(const json_t *v, size_t w)
 {
@@ -18,7 +31,7 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = { {NULL, 0} };
     cli_args a;
-    char *id = NULL, tb[32];
+    char *id = NULL, tb[32], fb[160];
     json_t *out = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
@@ -34,8 +47,8 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
         const char *user = cli_str(e, "user");
         printf("%s  %s%s%s%.8s%s  %s/%s: ", cli_local_time(cli_str(e, "at"), tb),
                cli_c(ctx, CLI_C_DIM), user, *user ? "@" : "", cli_str(e, "device"),
-               cli_c(ctx, CLI_C_RESET), cli_table_word(cli_str(e, "table")),
-               cli_field_word(cli_str(e, "field")));
+               cli_c(ctx, CLI_C_RESET), tbl_name(cli_str(e, "table")),
+               fld_name(ctx, cli_str(e, "field"), fb, sizeof fb));
         json_t *replaced = json_object_get(e, "replaced");
         if (json_array_size(replaced) > 1) {
             /* a resolution: the values it settled, not "X → X" */
@@ -113,12 +126,12 @@ int cli_conflicts(cli_ctx *ctx, int argc, char **argv)
             fds_customer_get(ctx->r, rec, &cust) != FDS_OK)
             cust = NULL;
         cli_scrub(cust);
-        char fld[160];
+        char fld[160], fb[160];
         snprintf(fld, sizeof fld, "%s%s%s", cli_c(ctx, CLI_C_BOLD),
-                 cli_field_word(cli_str(c, "field")), cli_c(ctx, CLI_C_RESET));
+                 fld_name(ctx, cli_str(c, "field"), fb, sizeof fb), cli_c(ctx, CLI_C_RESET));
         printf("%s!%s %s  %s %s%s%s  ", cli_c(ctx, CLI_C_RED),
                cli_c(ctx, CLI_C_RESET), cli_short(cli_str(c, "id"), idb),
-               *tbl ? cli_table_word(tbl) : C_("record", "record"), cli_short(rec, rb),
+               *tbl ? tbl_name(tbl) : C_("record", "record"), cli_short(rec, rb),
                cust ? "  " : "", cust ? cli_str(cust, "name") : "");
         printf(_("field %s\n"), fld);
         json_decref(cust);

@@ -152,6 +152,8 @@ static const char *const field_words[][2] = {
     {"field key", NC_("field", "field key")},
     {"label", NC_("field", "label")}, {"label_zh", NC_("field", "Chinese label")},
     {"type", NC_("field", "type")}, {"deleted", NC_("field", "deleted")},
+    {"customer", NC_("field", "customer")}, {"done", NC_("field", "done")},
+    {"from", NC_("field", "from stage")}, {"to", NC_("field", "to stage")},
     {"WeChat id", NC_("field", "WeChat id")},
     {"stage key", NC_("field", "stage key")},
 };
@@ -209,7 +211,7 @@ static int match(const char *pat, const char *s, char cap[][256], int k)
     return *pat == *s && match(pat + 1, s + 1, cap, k);
 }
 
-enum { W_NONE = 0, W_FIELD, W_TABLE, W_WHY };  /* how a piece is shown */
+enum { W_NONE = 0, W_FIELD, W_TABLE, W_WHY, W_STAGE };  /* how a piece is shown */
 
 typedef struct core_pattern {
     const char *core;       /* core's English, "%s" for each piece */
@@ -236,17 +238,17 @@ static const core_pattern patterns[] = {
     { "moving to stage \"%s\" needs a note saying why the customer was lost: "
       "use the stage command with --note",
       N_("moving to stage \"%s\" needs a note saying why the customer was lost: "
-         "use the stage command with --note"), {W_NONE} },
+         "use the stage command with --note"), {W_STAGE} },
     { "moving to stage \"%s\" needs a note saying why the customer was lost",
       N_("moving to stage \"%s\" needs a note saying why the customer was lost: "
-         "use the stage command with --note"), {W_NONE} },
+         "use the stage command with --note"), {W_STAGE} },
     { "moving out of stage \"%s\" needs a note saying why the won deal is "
       "reopened: use the stage command with --note",
       N_("moving out of stage \"%s\" needs a note saying why the won deal is "
-         "reopened: use the stage command with --note"), {W_NONE} },
+         "reopened: use the stage command with --note"), {W_STAGE} },
     { "moving out of stage \"%s\" needs a note saying why the won deal is reopened",
       N_("moving out of stage \"%s\" needs a note saying why the won deal is "
-         "reopened: use the stage command with --note"), {W_NONE} },
+         "reopened: use the stage command with --note"), {W_STAGE} },
     { "unknown stage \"%s\": expected one of %s",
       N_("unknown stage \"%1$s\": expected one of %2$s"), {W_NONE, W_NONE} },
     { "stage cannot be cleared: move the customer to another stage instead",
@@ -395,11 +397,11 @@ const char *cli_record_text(const char *label, char *buf, size_t len)
     return buf;
 }
 
-/* A custom field's label in the rep's language when key is one (r may be
-** NULL); else the word for a standard field. */
-static const char *field_text(fds_replica *r, const char *key, char *buf,
-                              size_t len)
+const char *cli_field_text(fds_replica *r, const char *field, char *buf,
+                           size_t len)
 {
+    /* a custom field: "f.KEY" in registers, "KEY" in core's messages */
+    const char *key = strncmp(field, "f.", 2) == 0 ? field + 2 : field;
     json_t *defs = NULL, *d;
     size_t i;
     const char *out = NULL;
@@ -411,7 +413,18 @@ static const char *field_text(fds_replica *r, const char *key, char *buf,
             if (*l) { snprintf(buf, len, "%s", l); out = buf; }
         }
     json_decref(defs);
-    return out ? out : cli_field_word(key);
+    return out ? out : cli_field_word(field);
+}
+
+/* A stage key by its label in the rep's language (r may be NULL). */
+static const char *stage_text(fds_replica *r, const char *key, char *buf,
+                              size_t len)
+{
+    json_t *stages = NULL;
+    if (!r || fds_stagedef_list(r, &stages) != FDS_OK) return key;
+    cli_stage_label(stages, key, buf, len);
+    json_decref(stages);
+    return buf;
 }
 
 const char *cli_core_text(const char *detail, int rc, char *buf, size_t len)
@@ -446,7 +459,8 @@ const char *cli_core_text_r(fds_replica *r, const char *detail, int rc,
         const char *arg[4];
         for (int k = 0; k < 4; k++) {
             switch (patterns[i].kind[k]) {
-            case W_FIELD: arg[k] = field_text(r, cap[k], fld[k], sizeof fld[k]); break;
+            case W_FIELD: arg[k] = cli_field_text(r, cap[k], fld[k], sizeof fld[k]); break;
+            case W_STAGE: arg[k] = stage_text(r, cap[k], fld[k], sizeof fld[k]); break;
             case W_TABLE: arg[k] = cli_table_word(cap[k]); break;
             case W_WHY:   arg[k] = why_text(cap[k], why, sizeof why); break;
             default:      arg[k] = cap[k]; break;

@@ -128,7 +128,7 @@ static void test_zh_usage_errors(void **state)
     res_free(&r);
     char *id = add("王芳", NULL, NULL);
     r = zh("stage", id, "lost");
-    expect_refusal(&r, 2, "流失的原因");
+    expect_refusal(&r, 2, "进入“流失 lost”阶段需要写明客户流失的原因");
     res_free(&r);
     /* the same refusals in English, for comparison: same codes */
     r = fs("customer", "show", "ffff");
