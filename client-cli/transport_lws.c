@@ -417,16 +417,20 @@ static int connect_now(conn *c)
 ** has already let go of the wsi (c->wsi is NULL or about to be freed by
 ** lws): nothing here or after touches it. */
 /* libwebsockets' own words for the common failures, for a rep who reads
-** another language (English keeps lws' text as it is). */
+** another language; without a translation (English) lws' text as it is.
+** (This file is also linked into test and bench programs without the rest
+** of the CLI: it uses gettext itself, nothing from i18n.c.) */
 static const char *lws_words(const char *why)
 {
     static const char *const words[][2] = {
         {"Unable to connect", N_("the connection could not be made (refused, or no route)")},
         {"HS: ws upgrade unauthorized", N_("unauthorized")},
     };
-    if (!cli_catalog_active()) return why;
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        if (strcmp(why, words[i][0]) == 0) return _(words[i][1]);
+        if (strcmp(why, words[i][0]) == 0) {
+            const char *t = gettext(words[i][1]);
+            return t != words[i][1] ? t : why;
+        }
     return why;
 }
 
