@@ -26,7 +26,7 @@ int cli_args_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
     a->pos = calloc((size_t)argc + 1, sizeof *a->pos);
     a->multi = calloc(2 * (size_t)argc + 2, sizeof *a->multi);
     if (!a->pos || !a->multi)
-        return cli_fail(ctx, CLI_FAIL, "out of memory");
+        return cli_fail(ctx, CLI_FAIL, _("out of memory"));
     int only_pos = 0;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
@@ -37,7 +37,7 @@ int cli_args_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
         if (strcmp(s, "--") == 0) { only_pos = 1; continue; }
         if (s[1] != '-') {
             if (strcmp(s, "-h") == 0) continue;   /* handled by main */
-            return cli_fail(ctx, CLI_USAGE, "unknown option %s (see --help)", s);
+            return cli_fail(ctx, CLI_USAGE, _("unknown option %s (see --help)"), s);
         }
         const char *name = s + 2;
         const char *eq = strchr(name, '=');
@@ -48,7 +48,7 @@ int cli_args_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
         if (n == 2 && strncmp(name, "db", 2) == 0) {
             if (!value) {
                 if (i + 1 >= argc)
-                    return cli_fail(ctx, CLI_USAGE, "--db needs a PATH");
+                    return cli_fail(ctx, CLI_USAGE, _("--db needs a PATH"));
                 value = argv[++i];
             }
             ctx->db_path = value;
@@ -56,15 +56,15 @@ int cli_args_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
         }
         int k = find_opt(opts, name, n);
         if (k < 0)
-            return cli_fail(ctx, CLI_USAGE, "unknown option --%.*s (see --help)",
+            return cli_fail(ctx, CLI_USAGE, _("unknown option --%.*s (see --help)"),
                             (int)n, name);
         if (opts[k].kind == CLI_FLAG) {
             if (eq)
-                return cli_fail(ctx, CLI_USAGE, "--%s takes no value",
+                return cli_fail(ctx, CLI_USAGE, _("--%s takes no value"),
                                 opts[k].name);
         } else if (!value) {
             if (i + 1 >= argc)
-                return cli_fail(ctx, CLI_USAGE, "--%s needs a value",
+                return cli_fail(ctx, CLI_USAGE, _("--%s needs a value"),
                                 opts[k].name);
             value = argv[++i];
         }
@@ -77,10 +77,11 @@ int cli_args_parse(cli_ctx *ctx, int argc, char **argv, const cli_opt *opts,
         }
     }
     if (a->npos < min_pos)
-        return cli_fail(ctx, CLI_USAGE, "missing argument%s (see --help)",
-                        min_pos - a->npos > 1 ? "s" : "");
+        return cli_fail(ctx, CLI_USAGE, "%s",
+                        min_pos - a->npos > 1 ? _("missing arguments (see --help)")
+                                              : _("missing argument (see --help)"));
     if (a->npos > max_pos)
-        return cli_fail(ctx, CLI_USAGE, "unexpected argument \"%s\" (see --help)",
+        return cli_fail(ctx, CLI_USAGE, _("unexpected argument \"%s\" (see --help)"),
                         a->pos[max_pos]);
     return CLI_OK;
 }

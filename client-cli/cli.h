@@ -15,7 +15,50 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <jansson.h>
+#include <libintl.h>
 #include "fieldsync.h"
+
+/* ---- Language (i18n.c, po/) ------------------------------------------------ */
+/* Messages, help and headers go through GNU gettext, domain "fieldsync":
+** _() for a string used where it is written, N_() to mark one in a static
+** table (translated with _() where it is printed), ngettext() for counts.
+** JSON output never goes through them.  English is the msgid. */
+#define CLI_DOMAIN "fieldsync"
+#define _(s) gettext(s)
+#define N_(s) (s)
+/* With a context, for words whose translation depends on where they
+** stand ("email" the method 邮件, "email" the field 邮箱): C_() translates
+** in place, NC_() marks a static entry translated by cli_pgettext(). */
+#define C_(c, s) cli_pgettext(c, s)
+#define NC_(c, s) (s)
+const char *cli_pgettext(const char *context, const char *msgid);
+/* setlocale (messages from the user's environment, UTF-8 characters,
+** C numbers), bindtextdomain (catalogs next to the binary) and
+** textdomain; called first in main(). */
+void cli_i18n_init(void);
+/* 1 when the active catalog shows the Chinese labels of stages and custom
+** fields (label_zh), 0 for the English ones. */
+int cli_zh_labels(void);
+/* A core error for people in the active language: core's detail message
+** (fds_errmsg) when it is English or has no translation pattern, else its
+** translation; buf holds the result.  rc FDS_OK: a warning's text. */
+const char *cli_core_text(const char *detail, int rc, char *buf, size_t len);
+/* The same, naming custom fields by their labels from replica r. */
+const char *cli_core_text_r(fds_replica *r, const char *detail, int rc,
+                            char *buf, size_t len);
+/* 1 when a catalog other than English is in use. */
+int cli_catalog_active(void);
+/* core's name of a record (fds_record_label: "follow-up of 张伟 (华星科技)")
+** in the rep's language; writes buf. */
+const char *cli_record_text(const char *label, char *buf, size_t len);
+/* The word for a table in messages ("customer" -> 客户). */
+const char *cli_table_word(const char *table);
+/* A field's name for people: a custom field ("f.KEY" or "KEY") by its
+** label from replica r in the rep's language, else cli_field_word. */
+const char *cli_field_text(fds_replica *r, const char *field, char *buf,
+                           size_t len);
+/* A field's name in messages ("amount" -> 金额); the key when unknown. */
+const char *cli_field_word(const char *field);
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_NOTFOUND = 3,
        CLI_UNREACHABLE = 4, CLI_REFUSED = 5 };
@@ -118,6 +161,10 @@ void cli_table_free(cli_table *t);
 /* RFC 3339 (or any fds_time_parse text) -> local "YYYY-MM-DD HH:MM"; the
 ** input itself if it cannot be parsed. */
 const char *cli_local_time(const char *text, char buf[32]);
+/* The daily list's title for a local day, in the rep's language ("Today —
+** 2026-12-01, Tuesday"; 今日跟进 — 2026年12月1日 星期二); writes buf. */
+struct tm;
+const char *cli_long_date(const struct tm *tm, char *buf, size_t len);
 /* Parse a user time into canonical RFC 3339 UTC; CLI_USAGE if invalid. */
 int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
                    char out[40]);
@@ -180,8 +227,12 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv);
 /* Tags "a,b" (also ，；、) -> new JSON array of trimmed strings; NULL if
 ** not UTF-8. */
 json_t *cli_split_tags(const char *text);
-/* "电话 phone" for a follow-up method key (the key itself if unknown). */
+/* A follow-up method key for people, in the rep's language ("phone";
+** 电话 in Chinese); the key itself if unknown. */
 const char *cli_method_label(const char *method);
+/* The Chinese word of a method key, whatever the language (the follow-up
+** export's 跟进方式 column is data, not interface). */
+const char *cli_method_zh(const char *method);
 /* Human label of a stage key from the stage definitions ("意向确认 intent"). */
 const char *cli_stage_label(const json_t *stages, const char *key,
                             char *buf, size_t len);

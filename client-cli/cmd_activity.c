@@ -12,7 +12,7 @@ static int put_text(const cli_ctx *ctx, json_t *in, const char *key,
 {
     if (!v) return CLI_OK;
     if (json_object_set_new(in, key, json_string(v)) != 0)
-        return cli_fail(ctx, CLI_USAGE, "--%s is not valid UTF-8 text", opt);
+        return cli_fail(ctx, CLI_USAGE, _("--%s is not valid UTF-8 text"), opt);
     return CLI_OK;
 }
 
@@ -31,9 +31,11 @@ static int put_time(const cli_ctx *ctx, json_t *in, const char *key,
 
 typedef int (*add_fn)(fds_replica *, const char *, const json_t *, json_t **);
 
-/* Common tail: resolve the customer, call core, print the new record. */
+/* Common tail: resolve the customer, call core, print the new record with
+** fmt: a translated "Added ... to %1$s  %2$s  %3$s\n" (customer, time,
+** short id). */
 static int add_for_customer(cli_ctx *ctx, const char *prefix, add_fn fn,
-                            const json_t *in, const char *what)
+                            const json_t *in, const char *fmt)
 {
     char *id = NULL, tb[32], idb[16];
     json_t *out = NULL;
@@ -47,8 +49,7 @@ static int add_for_customer(cli_ctx *ctx, const char *prefix, add_fn fn,
     if (!*at) at = cli_str(out, "due");
     char who[400];
     /* Name the customer: a short prefix that hit the wrong one shows. */
-    printf("Added %s to %s  %s  %s\n", what,
-           cli_customer_phrase(ctx, id, who, sizeof who),
+    printf(fmt, cli_customer_phrase(ctx, id, who, sizeof who),
            cli_local_time(at, tb), cli_short(cli_str(out, "id"), idb));
 done:
     free(id);
@@ -65,14 +66,17 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
-    if (!cli_arg(&a, "method")) { rc = cli_fail(ctx, CLI_USAGE, "missing --method (phone, email, visit, wechat, meeting or other)"); goto done; }
-    if (!cli_arg(&a, "content")) { rc = cli_fail(ctx, CLI_USAGE, "missing --content TEXT"); goto done; }
+    if (!cli_arg(&a, "method")) { rc = cli_fail(ctx, CLI_USAGE, _("missing --method (phone, email, visit, wechat, meeting or other)")); goto done; }
+    if (!cli_arg(&a, "content")) { rc = cli_fail(ctx, CLI_USAGE, _("missing --content TEXT")); goto done; }
     if ((rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
         (rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))) ||
         (rc = put_text(ctx, in, "result", "result", cli_arg(&a, "result"))) ||
         (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
-    rc = add_for_customer(ctx, a.pos[0], fds_followup_add, in, "follow-up");
+    /* TRANSLATORS: %1$s the customer ("张伟 (华星科技)"), %2$s the time,
+       %3$s the new follow-up's short id. */
+    rc = add_for_customer(ctx, a.pos[0], fds_followup_add, in,
+                          _("Added follow-up to %1$s  %2$s  %3$s\n"));
 done:
     json_decref(in);
     cli_args_free(&a);
@@ -87,11 +91,12 @@ int cli_feedback_add(cli_ctx *ctx, int argc, char **argv)
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
-    if (!cli_arg(&a, "content")) { rc = cli_fail(ctx, CLI_USAGE, "missing --content TEXT"); goto done; }
+    if (!cli_arg(&a, "content")) { rc = cli_fail(ctx, CLI_USAGE, _("missing --content TEXT")); goto done; }
     if ((rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))) ||
         (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
-    rc = add_for_customer(ctx, a.pos[0], fds_feedback_add, in, "feedback");
+    rc = add_for_customer(ctx, a.pos[0], fds_feedback_add, in,
+                          _("Added feedback to %1$s  %2$s  %3$s\n"));
 done:
     json_decref(in);
     cli_args_free(&a);
@@ -107,12 +112,13 @@ int cli_plan(cli_ctx *ctx, int argc, char **argv)
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
-    if (!cli_arg(&a, "at")) { rc = cli_fail(ctx, CLI_USAGE, "missing --at TIME"); goto done; }
+    if (!cli_arg(&a, "at")) { rc = cli_fail(ctx, CLI_USAGE, _("missing --at TIME")); goto done; }
     if ((rc = put_time(ctx, in, "due", "time", cli_arg(&a, "at"), 1)) ||
         (rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
         (rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))))
         goto done;
-    rc = add_for_customer(ctx, a.pos[0], fds_plan_add, in, "plan");
+    rc = add_for_customer(ctx, a.pos[0], fds_plan_add, in,
+                          _("Added plan to %1$s  %2$s  %3$s\n"));
 done:
     json_decref(in);
     cli_args_free(&a);
@@ -129,7 +135,7 @@ int cli_plan_done(cli_ctx *ctx, int argc, char **argv)
     if (rc) goto done;
     const char *result = cli_arg(&a, "result");
     if (result && !cli_utf8_ok(result)) {
-        rc = cli_fail(ctx, CLI_USAGE, "--result is not valid UTF-8 text");
+        rc = cli_fail(ctx, CLI_USAGE, _("--%s is not valid UTF-8 text"), "result");
         goto done;
     }
     if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "plan", a.pos[0], &id)))
@@ -140,8 +146,9 @@ int cli_plan_done(cli_ctx *ctx, int argc, char **argv)
         rc = cli_json_print(out);
     } else {
         cli_scrub(out);
-        printf("Done: %s  %s  %s%s%s\n",
-               cli_customer_phrase(ctx, cli_str(out, "customer"), who, sizeof who),
+        printf(_("Done: %s"),
+               cli_customer_phrase(ctx, cli_str(out, "customer"), who, sizeof who));
+        printf("  %s  %s%s%s\n",
                cli_local_time(cli_str(out, "due"), tb), cli_str(out, "content"),
                *cli_str(out, "result") ? "  → " : "", cli_str(out, "result"));
     }
@@ -156,9 +163,10 @@ typedef int (*edit_fn)(fds_replica *, const char *, const json_t *, json_t **);
 typedef int (*del_fn)(fds_replica *, const char *, json_t **);
 
 /* Common tail of the corrections: resolve, call core, say what changed on
-** which customer's sheet. */
+** which customer's sheet with fmt, a translated "Updated ... of %1$s  %2$s
+** %3$s  %4$s\n" (customer, time, content, short id). */
 static int correct(cli_ctx *ctx, const char *tbl, const char *prefix,
-                   edit_fn edit, del_fn del, const json_t *in, const char *what)
+                   edit_fn edit, del_fn del, const json_t *in, const char *fmt)
 {
     char *id = NULL, tb[32], idb[16], who[400];
     json_t *out = NULL;
@@ -179,8 +187,7 @@ static int correct(cli_ctx *ctx, const char *tbl, const char *prefix,
     cli_scrub(out);
     const char *at = cli_str(out, "at");
     if (!*at) at = cli_str(out, "due");
-    printf("%s %s of %s  %s  %s  %s\n", edit ? "Updated" : "Deleted", what,
-           cli_customer_phrase(ctx, cli_str(out, "customer"), who, sizeof who),
+    printf(fmt, cli_customer_phrase(ctx, cli_str(out, "customer"), who, sizeof who),
            cli_local_time(at, tb), cli_str(out, "content"),
            cli_short(id, idb));
 done:
@@ -212,10 +219,13 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
         (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
     if (json_object_size(in) == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "nothing to change (give --method, --content, --result or --at)");
+        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --method, --content, --result or --at)"));
         goto done;
     }
-    rc = correct(ctx, "followup", a.pos[0], fds_followup_edit, NULL, in, "follow-up");
+    /* TRANSLATORS: %1$s the customer, %2$s the time, %3$s the content,
+       %4$s the short id. */
+    rc = correct(ctx, "followup", a.pos[0], fds_followup_edit, NULL, in,
+                 _("Updated follow-up of %1$s  %2$s  %3$s  %4$s\n"));
 done:
     json_decref(in);
     cli_args_free(&a);
@@ -227,7 +237,8 @@ int cli_followup_delete(cli_ctx *ctx, int argc, char **argv)
     static const cli_opt opts[] = { {NULL, 0} };
     cli_args a;
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
-    if (!rc) rc = correct(ctx, "followup", a.pos[0], NULL, fds_followup_delete, NULL, "follow-up");
+    if (!rc) rc = correct(ctx, "followup", a.pos[0], NULL, fds_followup_delete, NULL,
+                          _("Deleted follow-up of %1$s  %2$s  %3$s  %4$s\n"));
     cli_args_free(&a);
     return rc;
 }
@@ -246,10 +257,11 @@ int cli_plan_edit(cli_ctx *ctx, int argc, char **argv)
         (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))))
         goto done;
     if (json_object_size(in) == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "nothing to change (give --at, --method or --content)");
+        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --at, --method or --content)"));
         goto done;
     }
-    rc = correct(ctx, "plan", a.pos[0], fds_plan_edit, NULL, in, "plan");
+    rc = correct(ctx, "plan", a.pos[0], fds_plan_edit, NULL, in,
+                 _("Updated plan of %1$s  %2$s  %3$s  %4$s\n"));
 done:
     json_decref(in);
     cli_args_free(&a);
@@ -261,7 +273,8 @@ int cli_plan_delete(cli_ctx *ctx, int argc, char **argv)
     static const cli_opt opts[] = { {NULL, 0} };
     cli_args a;
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
-    if (!rc) rc = correct(ctx, "plan", a.pos[0], NULL, fds_plan_delete, NULL, "plan");
+    if (!rc) rc = correct(ctx, "plan", a.pos[0], NULL, fds_plan_delete, NULL,
+                          _("Deleted plan of %1$s  %2$s  %3$s  %4$s\n"));
     cli_args_free(&a);
     return rc;
 }
@@ -276,7 +289,7 @@ int cli_stage(cli_ctx *ctx, int argc, char **argv)
     if (rc) goto done;
     const char *note = cli_arg(&a, "note");
     if (note && !cli_utf8_ok(note)) {
-        rc = cli_fail(ctx, CLI_USAGE, "--note is not valid UTF-8 text");
+        rc = cli_fail(ctx, CLI_USAGE, _("--%s is not valid UTF-8 text"), "note");
         goto done;
     }
     if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
@@ -286,15 +299,24 @@ int cli_stage(cli_ctx *ctx, int argc, char **argv)
     if (ctx->json) {
         rc = cli_json_print(out);
     } else {
-        char who[400];
+        char who[400], from[96], to[96];
+        json_t *stages = NULL;
+        if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
         cli_scrub(out);
+        cli_scrub(stages);
         cli_customer_phrase(ctx, id, who, sizeof who);
+        /* Stage keys; in Chinese with their labels (意向确认 intent). */
+        cli_stage_label(stages, cli_str(out, "from"), from, sizeof from);
+        cli_stage_label(stages, cli_str(out, "to"), to, sizeof to);
+        json_decref(stages);
         if (json_is_true(json_object_get(out, "unchanged")))
-            printf("%s is already at stage %s: nothing changed\n", who,
-                   cli_str(out, "to"));
+            /* TRANSLATORS: %1$s the customer, %2$s the stage. */
+            printf(_("%1$s is already at stage %2$s: nothing changed\n"), who, to);
+        else if (*from)
+            /* TRANSLATORS: %1$s the customer, %2$s the old stage, %3$s the new. */
+            printf(_("Stage of %1$s: %2$s → %3$s\n"), who, from, to);
         else
-            printf("Stage of %s: %s%s%s\n", who, cli_str(out, "from"),
-                   *cli_str(out, "from") ? " → " : "", cli_str(out, "to"));
+            printf(_("Stage of %1$s: %2$s\n"), who, to);
     }
 done:
     free(id);

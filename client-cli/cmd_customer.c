@@ -33,7 +33,7 @@ static json_t *utf8_string(const cli_ctx *ctx, const char *opt, const char *v,
                            int *rc)
 {
     json_t *s = json_string(v);
-    if (!s) *rc = cli_fail(ctx, CLI_USAGE, "--%s is not valid UTF-8 text", opt);
+    if (!s) *rc = cli_fail(ctx, CLI_USAGE, _("--%s is not valid UTF-8 text"), opt);
     return s;
 }
 
@@ -90,7 +90,7 @@ static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
     const char *tags = cli_arg(a, "tags");
     if (tags) {
         json_t *t = (edit && !*tags) ? json_null() : cli_split_tags(tags);
-        if (!t) { rc = cli_fail(ctx, CLI_USAGE, "--tags is not valid UTF-8 text"); goto fail; }
+        if (!t) { rc = cli_fail(ctx, CLI_USAGE, _("--%s is not valid UTF-8 text"), "tags"); goto fail; }
         json_object_set_new(in, "tags", t);
     }
     /* The deal: core validates and names a bad value ("invalid amount"). */
@@ -109,7 +109,7 @@ static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
         long d = strtol(cycle, &end, 10);
         if (!*cycle || *end || d < 1 || d > 3650) {
             rc = cli_fail(ctx, CLI_USAGE,
-                          "invalid cycle \"%s\" (a number of days, 1..3650)", cycle);
+                          _("invalid cycle \"%s\" (a number of days, 1..3650)"), cycle);
             goto fail;
         }
         json_object_set_new(in, "cycle", json_integer(d));
@@ -118,12 +118,12 @@ static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
     for (size_t i = 0; (kv = cli_arg_multi(a, "set", i)); i++) {
         const char *eq = strchr(kv, '=');
         if (!eq || eq == kv) {
-            rc = cli_fail(ctx, CLI_USAGE, "invalid --set \"%s\" (use KEY=VALUE)", kv);
+            rc = cli_fail(ctx, CLI_USAGE, _("invalid --set \"%s\" (use KEY=VALUE)"), kv);
             goto fail;
         }
         char key[128];
         if ((size_t)(eq - kv) >= sizeof key) {
-            rc = cli_fail(ctx, CLI_USAGE, "field key too long in --set \"%.40s…\"", kv);
+            rc = cli_fail(ctx, CLI_USAGE, _("field key too long in --set \"%.40s…\""), kv);
             goto fail;
         }
         memcpy(key, kv, (size_t)(eq - kv));
@@ -138,7 +138,7 @@ static int customer_input(const cli_ctx *ctx, const cli_args *a, int edit,
     *out = in;
     return CLI_OK;
 nomem:
-    rc = cli_fail(ctx, CLI_FAIL, "out of memory");
+    rc = cli_fail(ctx, CLI_FAIL, _("out of memory"));
 fail:
     json_decref(in);
     json_decref(fields);
@@ -146,11 +146,14 @@ fail:
     return rc;
 }
 
-static void print_brief(const cli_ctx *ctx, const char *verb, json_t *c)
+/* fmt: a translated "... customer %1$s  %2$s\n" (name, id). */
+static void print_brief(const cli_ctx *ctx, const char *fmt, json_t *c)
 {
+    char name[1024];
     cli_scrub(c);
-    printf("%s customer %s%s%s  %s\n", verb, cli_c(ctx, CLI_C_BOLD),
-           cli_str(c, "name"), cli_c(ctx, CLI_C_RESET), cli_str(c, "id"));
+    snprintf(name, sizeof name, "%s%s%s", cli_c(ctx, CLI_C_BOLD),
+             cli_str(c, "name"), cli_c(ctx, CLI_C_RESET));
+    printf(fmt, name, cli_str(c, "id"));
 }
 
 int cli_customer_add(cli_ctx *ctx, int argc, char **argv)
@@ -160,7 +163,7 @@ int cli_customer_add(cli_ctx *ctx, int argc, char **argv)
     int rc = cli_args_parse(ctx, argc, argv, add_opts, 0, 0, &a);
     if (rc) goto done;
     const char *name = cli_arg(&a, "name");
-    if (!name || !*name) { rc = cli_fail(ctx, CLI_USAGE, "missing --name NAME"); goto done; }
+    if (!name || !*name) { rc = cli_fail(ctx, CLI_USAGE, _("missing --name NAME")); goto done; }
     if ((rc = customer_input(ctx, &a, 0, &in))) goto done;
     if ((rc = cli_open(ctx))) goto done;
     int frc = fds_customer_add(ctx->r, in, &out, &warn);
@@ -168,9 +171,14 @@ int cli_customer_add(cli_ctx *ctx, int argc, char **argv)
     size_t i;
     json_t *w;
     json_array_foreach(warn, i, w)
-        if (json_is_string(w)) cli_warn(ctx, "%s", json_string_value(w));
+        if (json_is_string(w)) {
+            char buf[1024];
+            cli_warn(ctx, "%s", cli_core_text(json_string_value(w), FDS_OK, buf,
+                                              sizeof buf));
+        }
     if (ctx->json) rc = cli_json_print(out);
-    else print_brief(ctx, "Added", out);
+    /* TRANSLATORS: %1$s the customer's name, %2$s its id. */
+    else print_brief(ctx, _("Added customer %1$s  %2$s\n"), out);
 done:
     json_decref(in);
     json_decref(out);
@@ -186,8 +194,10 @@ const char *cli_stage_label(const json_t *stages, const char *key,
     json_t *s;
     json_array_foreach(stages, i, s) {
         if (strcmp(cli_str(s, "key"), key) != 0) continue;
+        /* Chinese: the label, then the key the stage command takes;
+        ** English: the key, which is the English word. */
         const char *zh = cli_str(s, "label_zh");
-        if (*zh) snprintf(buf, len, "%s %s", zh, key);
+        if (*zh && cli_zh_labels()) snprintf(buf, len, "%s %s", zh, key);
         else snprintf(buf, len, "%s", key);
         return buf;
     }
@@ -195,8 +205,7 @@ const char *cli_stage_label(const json_t *stages, const char *key,
     return buf;
 }
 
-/* The Chinese label of a stage when it has one (shorter in a table),
-** else its key. */
+/* In Chinese the stage's Chinese label when it has one, else its key. */
 static const char *stage_short(const json_t *stages, const char *key,
                                char *buf, size_t len)
 {
@@ -204,7 +213,8 @@ static const char *stage_short(const json_t *stages, const char *key,
     json_t *s;
     snprintf(buf, len, "%s", key);
     json_array_foreach(stages, i, s)
-        if (strcmp(cli_str(s, "key"), key) == 0 && *cli_str(s, "label_zh"))
+        if (strcmp(cli_str(s, "key"), key) == 0 && *cli_str(s, "label_zh") &&
+            cli_zh_labels())
             snprintf(buf, len, "%s", cli_str(s, "label_zh"));
     return buf;
 }
@@ -233,22 +243,24 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
     /* Core gives byte order; a reader wants pinyin (collate.h).  Other
     ** sorts are core's (ties in byte order of the name). */
     if (strcmp(sort, "name") == 0 && cli_collate_customers(list) != 0) {
-        rc = cli_fail(ctx, CLI_FAIL, "out of memory");
+        rc = cli_fail(ctx, CLI_FAIL, _("out of memory"));
         goto done;
     }
     if (ctx->json) { rc = cli_json_print(list); goto done; }
-    if (json_array_size(list) == 0) { printf("No customers.\n"); goto done; }
+    if (json_array_size(list) == 0) { fputs(_("No customers.\n"), stdout); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
     cli_scrub(list);
     cli_scrub(stages);
 
-    static const char *const hdr[] = {
-        "", "ID", "NAME", "COMPANY", "PHONE", "STAGE", "AMOUNT", "NEXT PLAN",
-        "LAST FOLLOW-UP", "OWNER" };
+    static const char *const hdr_id[] = {
+        "", N_("ID"), N_("NAME"), N_("COMPANY"), N_("PHONE"), N_("STAGE"),
+        N_("AMOUNT"), N_("NEXT PLAN"), N_("LAST FOLLOW-UP"), N_("OWNER") };
+    const char *hdr[10] = { "" };
+    for (size_t k = 1; k < 10; k++) hdr[k] = _(hdr_id[k]);
     /* Flags, short id, and cells cut with an ellipsis (CJK counts 2). */
     static const size_t maxw[] = { 2, 8, 12, 12, 13, 8, 11, 16, 16, 10 };
     t = cli_table_new(10, hdr, maxw);
-    if (!t) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    if (!t) { rc = cli_fail(ctx, CLI_FAIL, _("out of memory")); goto done; }
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
@@ -265,12 +277,14 @@ int cli_customer_list(cli_ctx *ctx, int argc, char **argv)
             cli_local_time(cli_str(c, "next_plan"), nb),
             cli_local_time(cli_str(c, "last_followup"), lb),
             cli_str(c, "owner") };
-        if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+        if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, _("out of memory")); goto done; }
     }
     cli_table_print(ctx, t, stdout);
-    printf("%s%zu customer%s   * unsynced changes   ! open conflicts%s\n",
-           cli_c(ctx, CLI_C_DIM), json_array_size(list),
-           json_array_size(list) == 1 ? "" : "s", cli_c(ctx, CLI_C_RESET));
+    size_t n = json_array_size(list);
+    fputs(cli_c(ctx, CLI_C_DIM), stdout);
+    printf(ngettext("%zu customer", "%zu customers", n), n);
+    fputs(_("   * unsynced changes   ! open conflicts"), stdout);
+    printf("%s\n", cli_c(ctx, CLI_C_RESET));
 done:
     cli_table_free(t);
     json_decref(list);
@@ -288,7 +302,7 @@ int cli_customer_edit(cli_ctx *ctx, int argc, char **argv)
     if (rc) goto done;
     if ((rc = customer_input(ctx, &a, 1, &in))) goto done;
     if (json_object_size(in) == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "nothing to change (give --name, --phone, ... or --set)");
+        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --name, --phone, ... or --set)"));
         goto done;
     }
     if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
@@ -296,7 +310,7 @@ int cli_customer_edit(cli_ctx *ctx, int argc, char **argv)
     int frc = fds_customer_edit(ctx->r, id, in, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) rc = cli_json_print(out);
-    else print_brief(ctx, "Updated", out);
+    else print_brief(ctx, _("Updated customer %1$s  %2$s\n"), out);
 done:
     free(id);
     json_decref(in);
@@ -324,7 +338,7 @@ int cli_customer_delete(cli_ctx *ctx, int argc, char **argv)
         json_decref(o);
     } else {
         cli_scrub(old);
-        printf("Deleted customer %s  %s\n", old ? cli_str(old, "name") : "", id);
+        printf(_("Deleted customer %1$s  %2$s\n"), old ? cli_str(old, "name") : "", id);
     }
 done:
     free(id);
@@ -343,7 +357,7 @@ static int owner_change(cli_ctx *ctx, int argc, char **argv, int what)
     int rc = cli_args_parse(ctx, argc, argv, opts, 2, 2, &a);
     if (rc) goto done;
     const char *user = a.pos[1];
-    if (!*user) { rc = cli_fail(ctx, CLI_USAGE, "empty user name"); goto done; }
+    if (!*user) { rc = cli_fail(ctx, CLI_USAGE, _("empty user name")); goto done; }
     if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "customer", a.pos[0], &id)))
         goto done;
     int frc = what == 0 ? fds_customer_assign(ctx->r, id, user)
@@ -354,9 +368,11 @@ static int owner_change(cli_ctx *ctx, int argc, char **argv, int what)
         rc = cli_json_print(out);
     } else {
         cli_scrub(out);
-        printf("%s customer %s %s %s (the server checks this at the next sync)\n",
-               what == 0 ? "Assigned" : what == 1 ? "Shared" : "Unshared",
-               cli_str(out, "name"), what == 2 ? "from" : "to", user);
+        /* TRANSLATORS: %1$s the customer's name, %2$s a user name. */
+        printf(what == 0 ? _("Assigned customer %1$s to %2$s (the server checks this at the next sync)\n")
+               : what == 1 ? _("Shared customer %1$s to %2$s (the server checks this at the next sync)\n")
+               : _("Unshared customer %1$s from %2$s (the server checks this at the next sync)\n"),
+               cli_str(out, "name"), user);
     }
 done:
     free(id);

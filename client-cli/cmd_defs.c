@@ -21,32 +21,32 @@ int cli_field_add(cli_ctx *ctx, int argc, char **argv)
     const char *key = a.pos[0], *type = cli_arg(&a, "type");
     const char *label = cli_arg(&a, "label"), *zh = cli_arg(&a, "label-zh");
     const char *choices = cli_arg(&a, "choices");
-    if (!label || !*label) { rc = cli_fail(ctx, CLI_USAGE, "missing --label L"); goto done; }
-    if (!type) { rc = cli_fail(ctx, CLI_USAGE, "missing --type (text, number, date, choice, phone or email)"); goto done; }
+    if (!label || !*label) { rc = cli_fail(ctx, CLI_USAGE, _("missing --label L")); goto done; }
+    if (!type) { rc = cli_fail(ctx, CLI_USAGE, _("missing --type (text, number, date, choice, phone or email)")); goto done; }
     int known = 0;
     for (int i = 0; types[i]; i++) known |= strcmp(types[i], type) == 0;
     if (!known) {
-        rc = cli_fail(ctx, CLI_USAGE, "invalid field type \"%s\" (text, number, date, choice, phone or email)", type);
+        rc = cli_fail(ctx, CLI_USAGE, _("invalid field type \"%s\" (text, number, date, choice, phone or email)"), type);
         goto done;
     }
     if ((strcmp(type, "choice") == 0) != (choices != NULL)) {
-        rc = cli_fail(ctx, CLI_USAGE, strcmp(type, "choice") == 0
-                      ? "a choice field needs --choices a,b"
-                      : "--choices is only for --type choice");
+        rc = cli_fail(ctx, CLI_USAGE, "%s", strcmp(type, "choice") == 0
+                      ? _("a choice field needs --choices a,b")
+                      : _("--choices is only for --type choice"));
         goto done;
     }
     if (!cli_utf8_ok(key) || !cli_utf8_ok(label) || (zh && !cli_utf8_ok(zh))) {
-        rc = cli_fail(ctx, CLI_USAGE, "key and labels must be UTF-8 text");
+        rc = cli_fail(ctx, CLI_USAGE, _("key and labels must be UTF-8 text"));
         goto done;
     }
     def = json_pack("{s:s,s:s,s:s}", "key", key, "label", label, "type", type);
-    if (!def) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    if (!def) { rc = cli_fail(ctx, CLI_FAIL, _("out of memory")); goto done; }
     if (zh) json_object_set_new(def, "label_zh", json_string(zh));
     if (choices) {
         json_t *c = cli_split_tags(choices);
         if (!c || json_array_size(c) == 0) {
             json_decref(c);
-            rc = cli_fail(ctx, CLI_USAGE, "invalid --choices \"%s\" (use a,b,c)", choices);
+            rc = cli_fail(ctx, CLI_USAGE, _("invalid --choices \"%s\" (use a,b,c)"), choices);
             goto done;
         }
         json_object_set_new(def, "choices", c);
@@ -63,7 +63,8 @@ int cli_field_add(cli_ctx *ctx, int argc, char **argv)
                 if (strcmp(cli_str(d, "key"), key) == 0) found = d;
         rc = cli_json_print(found);
     } else {
-        printf("Field %s (%s) defined; set it with --set %s=VALUE\n", key, type, key);
+        /* TRANSLATORS: %1$s the field's key, %2$s its type. */
+        printf(_("Field %1$s (%2$s) defined; set it with --set %1$s=VALUE\n"), key, type);
     }
 done:
     json_decref(def);
@@ -86,13 +87,15 @@ int cli_field_list(cli_ctx *ctx, int argc, char **argv)
     if (ctx->json) { rc = cli_json_print(defs); goto done; }
     cli_scrub(defs);
     if (json_array_size(defs) == 0) {
-        printf("No custom fields (add one with `fieldsync field add`).\n");
+        fputs(_("No custom fields (add one with `fieldsync field add`).\n"), stdout);
         goto done;
     }
-    static const char *const hdr[] = { "KEY", "LABEL", "标签", "TYPE", "CHOICES" };
+    /* LABEL is the English label, 中文标签 the Chinese one (label_zh). */
+    const char *hdr[] = { _("KEY"), _("LABEL"), _("CHINESE LABEL"), _("TYPE"),
+                          _("CHOICES") };
     static const size_t maxw[] = { 20, 20, 16, 8, 30 };
     t = cli_table_new(5, hdr, maxw);
-    if (!t) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    if (!t) { rc = cli_fail(ctx, CLI_FAIL, _("out of memory")); goto done; }
     size_t i, j;
     json_t *d, *c;
     json_array_foreach(defs, i, d) {
@@ -106,7 +109,7 @@ int cli_field_list(cli_ctx *ctx, int argc, char **argv)
         }
         const char *row[5] = { cli_str(d, "key"), cli_str(d, "label"),
                                cli_str(d, "label_zh"), cli_str(d, "type"), ch };
-        if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+        if (cli_table_add(t, row) != 0) { rc = cli_fail(ctx, CLI_FAIL, _("out of memory")); goto done; }
     }
     cli_table_print(ctx, t, stdout);
 done:
@@ -143,18 +146,18 @@ int cli_template_apply(cli_ctx *ctx, int argc, char **argv)
     size_t n = strlen(name);
     if (n == 0 || n > 64 || strspn(name, "abcdefghijklmnopqrstuvwxyz"
                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
-        rc = cli_fail(ctx, CLI_USAGE, "invalid template name \"%s\" (e.g. software, logistics, design)", name);
+        rc = cli_fail(ctx, CLI_USAGE, _("invalid template name \"%s\" (e.g. software, logistics, design)"), name);
         goto done;
     }
     if (find_template(name, path, sizeof path) != 0) {
-        rc = cli_fail(ctx, CLI_NOTFOUND, "no template \"%s\" (looked in $FIELDSYNC_TEMPLATES, %s, %s)",
+        rc = cli_fail(ctx, CLI_NOTFOUND, _("no template \"%s\" (looked in $FIELDSYNC_TEMPLATES, %s, %s)"),
                       name, CLI_TEMPLATES_INSTALLED, CLI_TEMPLATES_SOURCE);
         goto done;
     }
     json_error_t jerr;
     tpl = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
     if (!tpl) {
-        rc = cli_fail(ctx, CLI_FAIL, "template %s: line %d: %s", path, jerr.line, jerr.text);
+        rc = cli_fail(ctx, CLI_FAIL, _("template %s: line %d: %s"), path, jerr.line, jerr.text);
         goto done;
     }
     if ((rc = cli_open(ctx))) goto done;
@@ -168,8 +171,11 @@ int cli_template_apply(cli_ctx *ctx, int argc, char **argv)
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else {
-        printf("Applied template %s: %zu field%s, %zu stage%s\n", name, nf,
-               nf == 1 ? "" : "s", ns, ns == 1 ? "" : "s");
+        char fields[64], stages[64];
+        snprintf(fields, sizeof fields, ngettext("%zu field", "%zu fields", nf), nf);
+        snprintf(stages, sizeof stages, ngettext("%zu stage", "%zu stages", ns), ns);
+        /* TRANSLATORS: %1$s the template, %2$s "3 fields", %3$s "2 stages". */
+        printf(_("Applied template %1$s: %2$s, %3$s\n"), name, fields, stages);
     }
 done:
     json_decref(tpl);

@@ -73,11 +73,7 @@ static int export_followups_csv(FILE *f, const json_t *rows)
             const char *v = cli_str(fu, k);
             if (strcmp(k, "at") == 0) v = local_seconds(v, tb);  /* as Excel shows */
             else if (strcmp(k, "method") == 0 && *v) {
-                const char *label = cli_method_label(v);  /* "电话 phone" */
-                size_t n = strcspn(label, " ");
-                char m[32];
-                snprintf(m, sizeof m, "%.*s", (int)n, label);
-                fdt_csv_put_safe(f, m, i == 0);
+                fdt_csv_put_safe(f, cli_method_zh(v), i == 0);
                 continue;
             }
             fdt_csv_put_safe(f, v, i == 0);
@@ -100,11 +96,11 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
     const char *fmt = cli_arg(&a, "format"), *out = cli_arg(&a, "out");
     if (!fmt) fmt = ctx->json && !out ? "json" : "csv";
     if (strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "invalid --format \"%s\" (csv or json)", fmt);
+        rc = cli_fail(ctx, CLI_USAGE, _("invalid --format \"%s\" (csv or json)"), fmt);
         goto done;
     }
     if (ctx->json && !out && strcmp(fmt, "csv") == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "--json prints JSON: use --format json, or --out FILE for CSV");
+        rc = cli_fail(ctx, CLI_USAGE, "%s", _("--json prints JSON: use --format json, or --out FILE for CSV"));
         goto done;
     }
     if ((rc = cli_open(ctx))) goto done;
@@ -114,7 +110,7 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
     if (frc == FDS_OK) frc = fds_fielddef_list(ctx->r, &defs);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     /* The same order as `customer list` (collate.h). */
-    if (cli_collate_customers(list) != 0) { rc = cli_fail(ctx, CLI_FAIL, "out of memory"); goto done; }
+    if (cli_collate_customers(list) != 0) { rc = cli_fail(ctx, CLI_FAIL, _("out of memory")); goto done; }
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {   /* list-only marks are not data */
@@ -130,7 +126,7 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
         list = rows;
     }
     f = out ? fopen(out, "wb") : stdout;
-    if (!f) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out); goto done; }
+    if (!f) { rc = cli_fail(ctx, CLI_FAIL, _("cannot write %s"), out); goto done; }
     int wrc = strcmp(fmt, "csv") == 0
               ? (followups ? export_followups_csv(f, list) : fdt_csv_customers(f, list, defs))
               : json_dumpf(list, f, JSON_INDENT(2));
@@ -141,7 +137,7 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
         wrc = -1;
     }
     f = NULL;
-    if (wrc != 0) { rc = cli_fail(ctx, CLI_FAIL, "cannot write %s", out ? out : "output"); goto done; }
+    if (wrc != 0) { rc = cli_fail(ctx, CLI_FAIL, _("cannot write %s"), out ? out : _("output")); goto done; }
     if (out && ctx->json) {
         json_t *o = json_pack("{s:s,s:s,s:I}", "out", out, "format", fmt,
                               followups ? "followups" : "customers",
@@ -149,9 +145,12 @@ int cli_export(cli_ctx *ctx, int argc, char **argv)
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else if (out) {
-        printf("Exported %zu %s%s to %s\n", json_array_size(list),
-               followups ? "follow-up" : "customer",
-               json_array_size(list) == 1 ? "" : "s", out);
+        size_t n = json_array_size(list);
+        /* TRANSLATORS: %1$zu how many, %2$s the file. */
+        printf(followups ? ngettext("Exported %1$zu follow-up to %2$s\n",
+                                    "Exported %1$zu follow-ups to %2$s\n", n)
+                         : ngettext("Exported %1$zu customer to %2$s\n",
+                                    "Exported %1$zu customers to %2$s\n", n), n, out);
     }
 done:
     json_decref(list);

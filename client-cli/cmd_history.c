@@ -7,6 +7,19 @@
 #include <string.h>
 #include "cli.h"
 
+/* Table and field names: words in the rep's language, the stored names
+** (as in --json) in English. */
+static const char *tbl_name(const char *t)
+{
+    return cli_catalog_active() ? cli_table_word(t) : t;
+}
+
+static const char *fld_name(const cli_ctx *ctx, const char *f, char *buf,
+                            size_t len)
+{
+    return cli_catalog_active() ? cli_field_text(ctx->r, f, buf, len) : f;
+}
+
 /* A value for a one-line view: null shows as ∅, long text is cut. */
 static void put_value(const json_t *v, size_t w)
 {
@@ -18,7 +31,7 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = { {NULL, 0} };
     cli_args a;
-    char *id = NULL, tb[32];
+    char *id = NULL, tb[32], fb[160];
     json_t *out = NULL;
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
@@ -34,7 +47,8 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
         const char *user = cli_str(e, "user");
         printf("%s  %s%s%s%.8s%s  %s/%s: ", cli_local_time(cli_str(e, "at"), tb),
                cli_c(ctx, CLI_C_DIM), user, *user ? "@" : "", cli_str(e, "device"),
-               cli_c(ctx, CLI_C_RESET), cli_str(e, "table"), cli_str(e, "field"));
+               cli_c(ctx, CLI_C_RESET), tbl_name(cli_str(e, "table")),
+               fld_name(ctx, cli_str(e, "field"), fb, sizeof fb));
         json_t *replaced = json_object_get(e, "replaced");
         if (json_array_size(replaced) > 1) {
             /* a resolution: the values it settled, not "X → X" */
@@ -46,7 +60,7 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
             }
             fputs(" → ", stdout);
             put_value(json_object_get(e, "value"), 40);
-            fputs("  (conflict resolved)", stdout);
+            fputs(_("  (conflict resolved)"), stdout);
         } else {
             put_value(json_object_get(e, "previous"), 30);
             fputs(" → ", stdout);
@@ -55,18 +69,18 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
         json_t *conc = json_object_get(e, "concurrent");
         if (json_array_size(conc) > 0) {
             /* written without knowing of another value: merge picked one */
-            printf("  %s(concurrent with ", cli_c(ctx, CLI_C_YELLOW));
+            printf("  %s%s", cli_c(ctx, CLI_C_YELLOW), _("(concurrent with "));
             size_t k;
             json_t *v;
             json_array_foreach(conc, k, v) {
                 if (k) fputs(", ", stdout);
                 put_value(v, 20);
             }
-            printf(")%s", cli_c(ctx, CLI_C_RESET));
+            printf("%s%s", _(")"), cli_c(ctx, CLI_C_RESET));
         }
         fputc('\n', stdout);
     }
-    if (json_array_size(out) == 0) printf("No history.\n");
+    if (json_array_size(out) == 0) fputs(_("No history.\n"), stdout);
 done:
     free(id);
     json_decref(out);
@@ -77,7 +91,10 @@ done:
 static void side(const cli_ctx *ctx, const char *label, const json_t *s)
 {
     char tb[32];
-    printf("    %s%-7s%s ", cli_c(ctx, CLI_C_BOLD), label, cli_c(ctx, CLI_C_RESET));
+    /* 7 display columns: "theirs", 对方 */
+    printf("    %s", cli_c(ctx, CLI_C_BOLD));
+    cli_put_cell(stdout, label, 7, 1);
+    printf("%s ", cli_c(ctx, CLI_C_RESET));
     json_t *v = json_object_get(s, "value");
     if (json_is_string(v)) cli_put_cell(stdout, json_string_value(v), 30, 1);
     else cli_put_cell(stdout, "∅", 30, 1);
@@ -98,7 +115,7 @@ int cli_conflicts(cli_ctx *ctx, int argc, char **argv)
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
     if (ctx->json) { rc = cli_json_print(out); goto done; }
     cli_scrub(out);
-    if (json_array_size(out) == 0) { printf("No open conflicts.\n"); goto done; }
+    if (json_array_size(out) == 0) { fputs(_("No open conflicts.\n"), stdout); goto done; }
     size_t i;
     json_t *c;
     json_array_foreach(out, i, c) {
@@ -109,17 +126,20 @@ int cli_conflicts(cli_ctx *ctx, int argc, char **argv)
             fds_customer_get(ctx->r, rec, &cust) != FDS_OK)
             cust = NULL;
         cli_scrub(cust);
-        printf("%s!%s %s  %s %s%s%s  field %s%s%s\n", cli_c(ctx, CLI_C_RED),
+        char fld[160], fb[160];
+        snprintf(fld, sizeof fld, "%s%s%s", cli_c(ctx, CLI_C_BOLD),
+                 fld_name(ctx, cli_str(c, "field"), fb, sizeof fb), cli_c(ctx, CLI_C_RESET));
+        printf("%s!%s %s  %s %s%s%s  ", cli_c(ctx, CLI_C_RED),
                cli_c(ctx, CLI_C_RESET), cli_short(cli_str(c, "id"), idb),
-               *tbl ? tbl : "record", cli_short(rec, rb),
-               cust ? "  " : "", cust ? cli_str(cust, "name") : "",
-               cli_c(ctx, CLI_C_BOLD), cli_str(c, "field"), cli_c(ctx, CLI_C_RESET));
+               *tbl ? tbl_name(tbl) : C_("record", "record"), cli_short(rec, rb),
+               cust ? "  " : "", cust ? cli_str(cust, "name") : "");
+        printf(_("field %s\n"), fld);
         json_decref(cust);
-        side(ctx, "mine", json_object_get(c, "mine"));
-        side(ctx, "theirs", json_object_get(c, "theirs"));
+        side(ctx, C_("conflict side", "mine"), json_object_get(c, "mine"));
+        side(ctx, C_("conflict side", "theirs"), json_object_get(c, "theirs"));
     }
-    printf("Resolve with: fieldsync conflicts resolve ID --keep mine|theirs "
-           "(or --value VALUE)\n");
+    fputs(_("Resolve with: fieldsync conflicts resolve ID --keep mine|theirs "
+            "(or --value VALUE)\n"), stdout);
 done:
     json_decref(out);
     cli_args_free(&a);
@@ -136,15 +156,15 @@ int cli_conflicts_resolve(cli_ctx *ctx, int argc, char **argv)
     if (rc) goto done;
     const char *keep = cli_arg(&a, "keep"), *value = cli_arg(&a, "value");
     if (!!keep == !!value) {
-        rc = cli_fail(ctx, CLI_USAGE, "give exactly one of --keep mine|theirs or --value VALUE");
+        rc = cli_fail(ctx, CLI_USAGE, _("give exactly one of --keep mine|theirs or --value VALUE"));
         goto done;
     }
     if (keep && strcmp(keep, "mine") != 0 && strcmp(keep, "theirs") != 0) {
-        rc = cli_fail(ctx, CLI_USAGE, "invalid --keep \"%s\" (mine or theirs)", keep);
+        rc = cli_fail(ctx, CLI_USAGE, _("invalid --keep \"%s\" (mine or theirs)"), keep);
         goto done;
     }
     if (value && !cli_utf8_ok(value)) {
-        rc = cli_fail(ctx, CLI_USAGE, "--value is not valid UTF-8 text");
+        rc = cli_fail(ctx, CLI_USAGE, _("--%s is not valid UTF-8 text"), "value");
         goto done;
     }
     if ((rc = cli_open(ctx)) || (rc = cli_resolve(ctx, "conflict", a.pos[0], &id)))
@@ -157,8 +177,9 @@ int cli_conflicts_resolve(cli_ctx *ctx, int argc, char **argv)
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else {
-        printf("Resolved conflict %s (%s); sync to settle it everywhere.\n", id,
-               keep ? keep : "new value");
+        /* TRANSLATORS: %1$s the conflict's id, %2$s which side was kept. */
+        printf(_("Resolved conflict %1$s (%2$s); sync to settle it everywhere.\n"), id,
+               keep ? C_("conflict side", keep) : _("new value"));
     }
 done:
     free(id);

@@ -39,7 +39,7 @@ static const char *const aliases[][2] = {
 static int read_all(const cli_ctx *ctx, const char *path, char **buf, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) return cli_fail(ctx, CLI_NOTFOUND, "cannot open %s", path);
+    if (!f) return cli_fail(ctx, CLI_NOTFOUND, _("cannot open %s"), path);
     size_t cap = 65536, n = 0;
     char *b = malloc(cap + 1);
     int rc = CLI_OK;
@@ -48,15 +48,15 @@ static int read_all(const cli_ctx *ctx, const char *path, char **buf, size_t *le
         n += k;
         if (k == 0) break;
         if (n == cap) {
-            if ((long)cap >= CLI_IMPORT_MAX) { rc = cli_fail(ctx, CLI_USAGE, "%s is over %ld MiB", path, CLI_IMPORT_MAX >> 20); break; }
+            if ((long)cap >= CLI_IMPORT_MAX) { rc = cli_fail(ctx, CLI_USAGE, _("%s is over %ld MiB"), path, CLI_IMPORT_MAX >> 20); break; }
             char *nb = realloc(b, 2 * cap + 1);
             if (!nb) { free(b); b = NULL; break; }
             b = nb;
             cap *= 2;
         }
     }
-    if (!b) rc = cli_fail(ctx, CLI_FAIL, "out of memory");
-    else if (ferror(f)) rc = cli_fail(ctx, CLI_FAIL, "cannot read %s", path);
+    if (!b) rc = cli_fail(ctx, CLI_FAIL, _("out of memory"));
+    else if (ferror(f)) rc = cli_fail(ctx, CLI_FAIL, _("cannot read %s"), path);
     if (f != stdin) fclose(f);
     if (rc) { free(b); return rc; }
     b[n] = '\0';
@@ -77,7 +77,7 @@ static int decode(const cli_ctx *ctx, const char *path, char **buf, size_t *len)
     char *u;
     size_t ulen;
     if (fdt_gb18030_to_utf8(*buf, *len, &u, &ulen) != 0)
-        return cli_fail(ctx, CLI_USAGE, "%s is neither UTF-8 nor GB18030 text", path);
+        return cli_fail(ctx, CLI_USAGE, _("%s is neither UTF-8 nor GB18030 text"), path);
     free(*buf);
     *buf = u;
     *len = ulen;
@@ -171,12 +171,33 @@ static const char *match_row(import_state *s, const char *id, const json_t *in,
     return NULL;
 }
 
+/* A csv.c error (English) in the rep's language; err is rewritten. */
+static const char *csv_text(char *err)
+{
+    char human[600];
+    snprintf(err, 600, "%s", cli_core_text(err, FDS_INVALID, human, sizeof human));
+    return err;
+}
+
+/* "line" (where) for people. */
+static const char *where_word(const char *where)
+{
+    static const char *const words[] = { NC_("import", "line") };
+    return strcmp(where, words[0]) == 0 ? cli_pgettext("import", words[0]) : where;
+}
+
+/* A row's error: English in --json's "errors" (machine output), the rep's
+** language on stderr (translated like core's messages, by cli_core_text:
+** these texts come from core, csv.c and this file). */
 static void row_error(import_state *s, const char *where, long line,
                       const char *msg)
 {
+    char human[1024];
     json_t *e = json_pack("{s:I,s:s}", "line", (json_int_t)line, "error", msg);
     if (e) json_array_append_new(s->errors, e);
-    cli_fail(s->ctx, CLI_USAGE, "%s %ld: %s", where, line, msg);
+    /* TRANSLATORS: %1$s "line", %2$ld its number, %3$s what is wrong. */
+    cli_fail(s->ctx, CLI_USAGE, _("%1$s %2$ld: %3$s"), where_word(where), line,
+             cli_core_text_r(s->ctx->r, msg, FDS_INVALID, human, sizeof human));
 }
 
 /* Stage given as a key or a label (English or Chinese) -> key (borrowed). */
@@ -307,7 +328,12 @@ static int apply_row(import_state *s, const char *where, long line,
             size_t i;
             json_t *w;
             json_array_foreach(warn, i, w)
-                cli_warn(s->ctx, "%s %ld: %s", where, line, json_string_value(w));
+            {
+                char human[1024];
+                cli_warn(s->ctx, _("%1$s %2$ld: %3$s"), where_word(where), line,
+                         cli_core_text(json_string_value(w), FDS_OK, human,
+                                       sizeof human));
+            }
         }
     }
     if (frc != FDS_OK) {
@@ -458,12 +484,12 @@ static int import_followups_csv(import_state *s, fdt_csv *c, fdt_csv_row *hdr)
     fdt_csv_row row = { NULL, 0, 0 };
     char err[600];
     int rc = CLI_OK, n;
-    if (!keys) return cli_fail(s->ctx, CLI_FAIL, "out of memory");
+    if (!keys) return cli_fail(s->ctx, CLI_FAIL, _("out of memory"));
     for (size_t i = 0; i < hdr->n; i++) {
         keys[i] = fu_key(hdr->cells[i]);
         if (!keys[i] && *hdr->cells[i]) {
-            rc = cli_fail(s->ctx, CLI_USAGE, "line %ld: unknown follow-up column \"%s\" "
-                          "(编号 客户编号 客户 公司 跟进时间 跟进方式 跟进内容 跟进结果 跟进人)",
+            rc = cli_fail(s->ctx, CLI_USAGE, _("line %ld: unknown follow-up column \"%s\" "
+                          "(编号 客户编号 客户 公司 跟进时间 跟进方式 跟进内容 跟进结果 跟进人)"),
                           hdr->line, hdr->cells[i]);
             goto done;
         }
@@ -481,7 +507,7 @@ static int import_followups_csv(import_state *s, fdt_csv *c, fdt_csv_row *hdr)
         json_decref(o);
     }
     if (n < 0) rc = cli_fail(s->ctx, n == -2 ? CLI_FAIL : CLI_USAGE, "%s",
-                             n == -2 ? "out of memory" : err);
+                             n == -2 ? _("out of memory") : csv_text(err));
 done:
     free(keys);
     fdt_csv_row_clear(&row);
@@ -532,13 +558,13 @@ static int map_header(import_state *s, const fdt_csv_row *hdr, const json_t *def
                     break;
                 }
             if (!cols[i].key)
-                return cli_fail(s->ctx, CLI_USAGE, "line %ld: unknown column \"%s\" "
+                return cli_fail(s->ctx, CLI_USAGE, _("line %ld: unknown column \"%s\" "
                                 "(not a customer field nor a defined custom field: see "
-                                "fieldsync field list)", hdr->line, h);
+                                "fieldsync field list)"), hdr->line, h);
         }
         for (size_t j = 0; j < i; j++)
             if (cols[j].kind == cols[i].kind && strcmp(cols[j].key, cols[i].key) == 0)
-                return cli_fail(s->ctx, CLI_USAGE, "line %ld: column \"%s\" given twice",
+                return cli_fail(s->ctx, CLI_USAGE, _("line %ld: column \"%s\" given twice"),
                                 hdr->line, h);
     }
     return CLI_OK;
@@ -556,9 +582,9 @@ static int import_csv(import_state *s, const char *buf, size_t len,
     fdt_csv_init(&c, buf, len);
     n = fdt_csv_next(&c, &row, err, sizeof err);
     if (n <= 0) {
-        rc = n == 0 ? cli_fail(s->ctx, CLI_USAGE, "empty file: no header row")
+        rc = n == 0 ? cli_fail(s->ctx, CLI_USAGE, "%s", _("empty file: no header row"))
                     : cli_fail(s->ctx, n == -2 ? CLI_FAIL : CLI_USAGE, "%s",
-                               n == -2 ? "out of memory" : err);
+                               n == -2 ? _("out of memory") : csv_text(err));
         goto done;
     }
     for (size_t i = 0; i < row.n; i++) {     /* headers: edge spaces are layout */
@@ -574,7 +600,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
     }
     ncols = row.n;
     cols = calloc(ncols, sizeof *cols);
-    if (!cols) { rc = cli_fail(s->ctx, CLI_FAIL, "out of memory"); goto done; }
+    if (!cols) { rc = cli_fail(s->ctx, CLI_FAIL, _("out of memory")); goto done; }
     /* cols borrow keys from static tables and defs, never from the row. */
     if ((rc = map_header(s, &row, defs, cols))) goto done;
     while ((n = fdt_csv_next(&c, &row, err, sizeof err)) == 1) {
@@ -603,7 +629,7 @@ static int import_csv(import_state *s, const char *buf, size_t len,
         json_decref(in);
     }
     if (n < 0) rc = cli_fail(s->ctx, n == -2 ? CLI_FAIL : CLI_USAGE, "%s",
-                             n == -2 ? "out of memory" : err);
+                             n == -2 ? _("out of memory") : csv_text(err));
 done:
     free(cols);
     fdt_csv_row_clear(&row);
@@ -616,8 +642,8 @@ static int import_json(import_state *s, const char *buf, size_t len)
     json_t *arr = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_array(arr)) {
         json_decref(arr);
-        return cli_fail(s->ctx, CLI_USAGE, "line %d: %s", jerr.line,
-                        arr ? "expected an array of customers" : jerr.text);
+        return cli_fail(s->ctx, CLI_USAGE, _("line %d: %s"), jerr.line,
+                        arr ? _("expected an array of customers") : jerr.text);
     }
     size_t i;
     json_t *c;
@@ -715,9 +741,12 @@ int cli_import(cli_ctx *ctx, int argc, char **argv)
     s.skipped = (long)nerr;
     if (rc == CLI_OK && nerr > 0 && !s.skip_invalid) {
         fds_rollback(ctx->r);
-        rc = cli_fail(ctx, CLI_USAGE, "nothing imported: %zu invalid row%s (fix them, "
-                      "or pass --skip-invalid to import the others)", nerr,
-                      nerr == 1 ? "" : "s");
+        rc = cli_fail(ctx, CLI_USAGE,
+                      ngettext("nothing imported: %zu invalid row (fix it, "
+                               "or pass --skip-invalid to import the others)",
+                               "nothing imported: %zu invalid rows (fix them, "
+                               "or pass --skip-invalid to import the others)", nerr),
+                      nerr);
         goto done;
     }
     if (rc != CLI_OK) { fds_rollback(ctx->r); goto done; }
@@ -738,14 +767,19 @@ int cli_import(cli_ctx *ctx, int argc, char **argv)
         size_t i, nm = json_array_size(s.matched);
         json_t *m;
         json_array_foreach(s.matched, i, m) {
-            if (i == 20) { printf("  … and %zu more matched\n", nm - 20); break; }
+            if (i == 20) { printf(_("  … and %zu more matched\n"), nm - 20); break; }
             char idb[16];
-            printf("  line %lld: %s (%s) matched by %s\n",
+            const char *by = cli_str(m, "by");
+            /* TRANSLATORS: %1$lld a line of the file, %2$s the customer's
+               name, %3$s its short id, %4$s "id", "phone" or "wechat". */
+            printf(_("  line %1$lld: %2$s (%3$s) matched by %4$s\n"),
                    (long long)json_integer_value(json_object_get(m, "line")),
-                   cli_str(m, "name"), cli_short(cli_str(m, "id"), idb), cli_str(m, "by"));
+                   cli_str(m, "name"), cli_short(cli_str(m, "id"), idb),
+                   strcmp(by, "id") == 0 ? C_("matched by", "id") : cli_field_word(by));
         }
-        printf("Imported%s: %ld created, %ld updated, %ld unchanged, %ld skipped\n",
-               s.followups_seen ? " follow-ups" : "",
+        printf(s.followups_seen
+               ? _("Imported follow-ups: %ld created, %ld updated, %ld unchanged, %ld skipped\n")
+               : _("Imported: %ld created, %ld updated, %ld unchanged, %ld skipped\n"),
                s.created, s.updated, s.unchanged, s.skipped);
     }
 done:

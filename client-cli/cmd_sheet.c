@@ -4,45 +4,70 @@
 **   基本信息 basic info, 跟进记录 follow-ups (newest first),
 **   销售进展 sales progress (stage path and dated changes),
 **   下次跟进 next follow-up plans.
+** The headings and labels are in the rep's language (po/); custom field
+** labels use the definition's label_zh in Chinese, its label in English.
 */
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 
-static void heading(const cli_ctx *ctx, const char *zh, const char *en)
+static void heading(const cli_ctx *ctx, const char *title)
 {
-    printf("\n%s── %s %s ──%s\n", cli_c(ctx, CLI_C_CYAN), zh, en,
+    printf("\n%s── %s ──%s\n", cli_c(ctx, CLI_C_CYAN), title,
            cli_c(ctx, CLI_C_RESET));
 }
 
-/* "  label            value"; a multi-line value (notes) continues under
-** its first line. */
-static void line(const char *label, const char *value)
+/* "  label     value" with the label in lw display columns; a multi-line
+** value (notes) continues under its first line. */
+static void line(size_t lw, const char *label, const char *value)
 {
     if (!value || !*value) return;
     fputs("  ", stdout);
-    cli_put_cell(stdout, label, 24, 1);
+    cli_put_cell(stdout, label, lw, 1);
     fputs("  ", stdout);
     for (; *value; value++) {
         fputc(*value, stdout);
-        if (*value == '\n' && value[1]) fputs("                            ", stdout);
+        if (*value == '\n' && value[1])
+            for (size_t i = 0; i < lw + 4; i++) fputc(' ', stdout);
     }
     fputc('\n', stdout);
+}
+
+/* A custom field's label in the rep's language (label_zh in Chinese). */
+static const char *field_label(const json_t *d, const char *key)
+{
+    const char *zh = cli_str(d, "label_zh"), *en = cli_str(d, "label");
+    return cli_zh_labels() && *zh ? zh : *en ? en : *zh ? zh : key;
 }
 
 static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
 {
     static const char *const rows[][2] = {
-        {"phone", "电话 Phone"}, {"email", "邮箱 Email"}, {"wechat", "微信 WeChat"},
-        {"company", "公司 Company"}, {"title", "职位 Title"},
-        {"birthday", "生日 Birthday"}, {"notes", "偏好 Notes"},
-        {"owner", "负责人 Owner"} };
-    heading(ctx, "基本信息", "Basic info");
+        {"phone", N_("Phone")}, {"email", N_("Email")}, {"wechat", N_("WeChat")},
+        {"company", N_("Company")}, {"title", N_("Title")},
+        {"birthday", N_("Birthday")}, {"notes", N_("Notes")},
+        {"owner", N_("Owner")} };
+    static const char *const more[] = {
+        N_("Amount"), N_("Expected close"), N_("Tags"), N_("Follow-up cycle") };
+    /* The label column: as wide as the widest label, in whatever language
+    ** (Chinese labels are short), at most 24. */
+    size_t lw = 0, di;
+    json_t *def;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        line(rows[i][1], cli_str(c, rows[i][0]));
+        if (cli_width(_(rows[i][1])) > lw) lw = cli_width(_(rows[i][1]));
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (cli_width(_(more[i])) > lw) lw = cli_width(_(more[i]));
+    json_array_foreach(defs, di, def)
+        if (json_object_get(json_object_get(c, "fields"), cli_str(def, "key")) &&
+            cli_width(field_label(def, cli_str(def, "key"))) > lw)
+            lw = cli_width(field_label(def, cli_str(def, "key")));
+    if (lw > 24) lw = 24;
+    heading(ctx, _("Basic info"));
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        line(lw, _(rows[i][1]), cli_str(c, rows[i][0]));
     char money[64];
-    line("金额 Amount", cli_amount_text(json_object_get(c, "amount"), money, sizeof money));
-    line("预计成交 Expected close", cli_str(c, "expected_close"));
+    line(lw, _(more[0]), cli_amount_text(json_object_get(c, "amount"), money, sizeof money));
+    line(lw, _(more[1]), cli_str(c, "expected_close"));
     json_t *tags = json_object_get(c, "tags");
     if (json_array_size(tags) > 0) {
         char buf[1024] = "";
@@ -54,13 +79,15 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
             if (k < 0 || (size_t)k >= sizeof buf - n) break;
             n += (size_t)k;
         }
-        line("标签 Tags", buf);
+        line(lw, _(more[2]), buf);
     }
     json_t *cycle = json_object_get(c, "cycle");
     if (json_is_integer(cycle)) {
         char buf[48];
-        snprintf(buf, sizeof buf, "%lld 天 days", (long long)json_integer_value(cycle));
-        line("跟进周期 Cycle", buf);
+        long long days = (long long)json_integer_value(cycle);
+        snprintf(buf, sizeof buf, ngettext("%lld day", "%lld days",
+                                           (unsigned long)days), days);
+        line(lw, _(more[3]), buf);
     }
     const char *key;
     json_t *v;
@@ -68,13 +95,10 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
         char label[160], val[64];
         snprintf(label, sizeof label, "%s", key);
         size_t i;
-        json_t *d;
-        json_array_foreach(defs, i, d) {
-            if (strcmp(cli_str(d, "key"), key) != 0) continue;
-            const char *zh = cli_str(d, "label_zh"), *en = cli_str(d, "label");
-            snprintf(label, sizeof label, "%s%s%s", zh, *zh && *en ? " " : "",
-                     *zh || *en ? en : key);
-        }
+        json_t *fd;
+        json_array_foreach(defs, i, fd)
+            if (strcmp(cli_str(fd, "key"), key) == 0)
+                snprintf(label, sizeof label, "%s", field_label(fd, key));
         const char *text = json_string_value(v);
         if (!text) {    /* numbers from a future core: show them anyway */
             if (json_is_integer(v))
@@ -83,7 +107,7 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
             else val[0] = '\0';
             text = val;
         }
-        line(label, text);
+        line(lw, label, text);
     }
 }
 
@@ -92,8 +116,8 @@ static void followups(const cli_ctx *ctx, const json_t *list)
     char tb[32], idb[16];
     size_t i;
     json_t *f;
-    heading(ctx, "跟进记录", "Follow-ups");
-    if (json_array_size(list) == 0) { printf("  (none)\n"); return; }
+    heading(ctx, _("Follow-ups"));
+    if (json_array_size(list) == 0) { printf("  %s\n", _("(none)")); return; }
     json_array_foreach(list, i, f) {
         /* the short id: what `followup edit|delete` takes */
         printf("  %s  %s%s%s  %s  %s%s%s\n", cli_local_time(cli_str(f, "at"), tb),
@@ -115,7 +139,8 @@ static void feedback(const cli_ctx *ctx, const json_t *list)
     size_t i;
     json_t *f;
     if (json_array_size(list) == 0) return;
-    printf("  %s客户反馈 Feedback%s\n", cli_c(ctx, CLI_C_BOLD), cli_c(ctx, CLI_C_RESET));
+    printf("  %s%s%s\n", cli_c(ctx, CLI_C_BOLD), _("Customer feedback"),
+           cli_c(ctx, CLI_C_RESET));
     json_array_foreach(list, i, f)
         printf("  %s  %s\n", cli_local_time(cli_str(f, "at"), tb),
                cli_str(f, "content"));
@@ -128,7 +153,7 @@ static void progress(const cli_ctx *ctx, const json_t *c, const json_t *changes,
     size_t i;
     json_t *s;
     const char *cur = cli_str(c, "stage");
-    heading(ctx, "销售进展", "Sales progress");
+    heading(ctx, _("Sales progress"));
     /* The path: every stage in order, the current one marked. */
     fputs("  ", stdout);
     json_array_foreach(stages, i, s) {
@@ -138,6 +163,8 @@ static void progress(const cli_ctx *ctx, const json_t *c, const json_t *changes,
         if (here) printf("%s[%s]%s", cli_c(ctx, CLI_C_GREEN),
                          cli_stage_label(stages, key, lb, sizeof lb),
                          cli_c(ctx, CLI_C_RESET));
+        else if (cli_zh_labels() && *cli_str(s, "label_zh"))
+            fputs(cli_str(s, "label_zh"), stdout);
         else fputs(key, stdout);
     }
     if (json_array_size(stages) == 0) fputs(cur, stdout);
@@ -161,7 +188,7 @@ static void plans(const cli_ctx *ctx, const json_t *list)
     char tb[32], idb[16];
     size_t i, open = 0;
     json_t *p;
-    heading(ctx, "下次跟进", "Next follow-up");
+    heading(ctx, _("Next follow-up"));
     /* Open plans first (by due, as core orders them), then the done ones. */
     for (int pass = 0; pass < 2; pass++)
         json_array_foreach(list, i, p) {
@@ -176,7 +203,8 @@ static void plans(const cli_ctx *ctx, const json_t *list)
                    done ? cli_c(ctx, CLI_C_RESET) : "",
                    cli_short(cli_str(p, "id"), idb));
         }
-    if (open == 0) printf("  (no open plan: `fieldsync plan ID --at TIME`)\n");
+    if (open == 0)
+        printf("  %s\n", _("(no open plan: `fieldsync plan ID --at TIME`)"));
 }
 
 int cli_customer_show(cli_ctx *ctx, int argc, char **argv)

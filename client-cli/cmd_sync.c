@@ -30,16 +30,20 @@ static int valid_server(const char *s)
 
 static void print_counts(const fds_session_stats *st)
 {
-    printf("pushed %lld, pulled %lld, %lld conflict%s",
-           (long long)st->pushed, (long long)st->pulled, (long long)st->conflicts,
-           st->conflicts == 1 ? "" : "s");
-    if (st->refused) printf(", %lld refused", (long long)st->refused);
+    printf(_("pushed %lld, pulled %lld"), (long long)st->pushed,
+           (long long)st->pulled);
+    printf(ngettext(", %lld conflict", ", %lld conflicts",
+                    (unsigned long)st->conflicts), (long long)st->conflicts);
+    if (st->refused) printf(_(", %lld refused"), (long long)st->refused);
     printf("\n");
-    if (st->repaired)
-        printf("repaired: %lld checksum bucket%s differed from the server; "
-               "%lld record%s re-fetched\n", (long long)st->repaired,
-               st->repaired == 1 ? "" : "s", (long long)st->repaired_records,
-               st->repaired_records == 1 ? "" : "s");
+    if (st->repaired) {
+        printf(ngettext("repaired: %lld checksum bucket differed from the server; ",
+                        "repaired: %lld checksum buckets differed from the server; ",
+                        (unsigned long)st->repaired), (long long)st->repaired);
+        printf(ngettext("%lld record re-fetched\n", "%lld records re-fetched\n",
+                        (unsigned long)st->repaired_records),
+               (long long)st->repaired_records);
+    }
 }
 
 static json_t *counts_json(const fds_session_stats *st)
@@ -70,22 +74,28 @@ static void print_trust(const cli_ctx *ctx, const fds_session_stats *st,
     if (ctx->json) {
         /* the document says it all but the warning */
     } else if (st->device_reset && !shown->device_reset)
-        printf("This device was restored or copied: it now syncs as device "
-               "%.8s; nothing was lost.\n", fds_replica_device(ctx->r));
+        printf(_("This device was restored or copied: it now syncs as device "
+                 "%.8s; nothing was lost.\n"), fds_replica_device(ctx->r));
     if (!ctx->json && st->server_restored && !shown->server_restored)
-        printf("The server was restored from a backup: this device re-sent "
-               "%lld change%s it held.\n", (long long)st->resent,
-               st->resent == 1 ? "" : "s");
+        printf(ngettext("The server was restored from a backup: this device re-sent "
+                        "%lld change it held.\n",
+                        "The server was restored from a backup: this device re-sent "
+                        "%lld changes it held.\n", (unsigned long)st->resent),
+               (long long)st->resent);
     if (st->clock_known && !shown->clock_known &&
         (st->clock_skew_ms > FDS_CLOCK_BOUND_MS ||
          st->clock_skew_ms < -FDS_CLOCK_BOUND_MS)) {
         long long min = (long long)(st->clock_skew_ms < 0 ? -st->clock_skew_ms
                                                           : st->clock_skew_ms)
                         / 60000;
-        cli_warn(ctx, "this device's clock is %lld minutes off the server's "
-                 "(%s): set the right time; changes are kept, stamped with "
-                 "the server's time", min,
-                 st->clock_skew_ms > 0 ? "behind" : "ahead");
+        if (st->clock_skew_ms > 0)
+            cli_warn(ctx, _("this device's clock is %lld minutes off the server's "
+                            "(behind): set the right time; changes are kept, "
+                            "stamped with the server's time"), min);
+        else
+            cli_warn(ctx, _("this device's clock is %lld minutes off the server's "
+                            "(ahead): set the right time; changes are kept, "
+                            "stamped with the server's time"), min);
     }
 }
 
@@ -133,8 +143,10 @@ static void print_refusals(fds_replica *r, const json_t *list)
         snprintf(why, sizeof why, "%.*s%s", at ? (int)(at - msg) : 0, msg,
                  at ? at + strlen(named) : msg);
         /* the fields of the following refusals of this record, same reason */
+        /* field names in the rep's language (English: as stored) */
+        int words = cli_catalog_active();
         char fields[512];
-        snprintf(fields, sizeof fields, "%s", fld);
+        snprintf(fields, sizeof fields, "%s", words ? cli_field_word(fld) : fld);
         size_t j = i + 1;
         for (; j < n; j++) {
             json_t *p = json_array_get(list, j);
@@ -148,13 +160,18 @@ static void print_refusals(fds_replica *r, const json_t *list)
                      pa ? pa + strlen(pn) : pm);
             if (strcmp(pwhy, why) != 0) break;
             size_t fl = strlen(fields);
-            snprintf(fields + fl, sizeof fields - fl, ", %s", cli_str(p, "field"));
+            snprintf(fields + fl, sizeof fields - fl, _(", %s"),
+                     words ? cli_field_word(cli_str(p, "field")) : cli_str(p, "field"));
         }
         char *label = NULL;
         if (fds_record_label(r, tbl, rec, &label) != FDS_OK) label = NULL;
-        json_t *lj = json_string(label ? label : rec);
+        char named_h[600];
+        json_t *lj = json_string(cli_record_text(label ? label : rec, named_h,
+                                                 sizeof named_h));
         cli_scrub(lj);
-        printf("refused: %s (%s): %s\n", json_string_value(lj), fields, why);
+        /* TRANSLATORS: %1$s the record ("张伟 (华星科技)"), %2$s its
+           refused fields, %3$s the server's reason (not translated). */
+        printf(_("refused: %1$s (%2$s): %3$s\n"), json_string_value(lj), fields, why);
         json_decref(lj);
         fds_free(label);
         i = j;
@@ -199,10 +216,12 @@ static int64_t new_conflicts(fds_replica *r, json_t *before, int update)
 static void hints(const cli_ctx *ctx, const fds_session_stats *st)
 {
     if (st->conflicts)
-        printf("Review conflicts with: fieldsync conflicts\n");
+        fputs(_("Review conflicts with: fieldsync conflicts\n"), stdout);
     if (st->refused)
-        cli_warn(ctx, "%lld change%s refused by the server (not yours to change)",
-                 (long long)st->refused, st->refused == 1 ? " was" : "s were");
+        cli_warn(ctx, ngettext("%lld change was refused by the server (not yours to change)",
+                               "%lld changes were refused by the server (not yours to change)",
+                               (unsigned long)st->refused),
+                 (long long)st->refused);
 }
 
 int cli_init(cli_ctx *ctx, int argc, char **argv)
@@ -218,19 +237,19 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
-    if (!server) { rc = cli_fail(ctx, CLI_USAGE, "missing --server wss://HOST:PORT"); goto done; }
+    if (!server) { rc = cli_fail(ctx, CLI_USAGE, _("missing --server wss://HOST:PORT")); goto done; }
     if (!valid_server(server)) {
-        rc = cli_fail(ctx, CLI_USAGE, "invalid server \"%s\" (use wss://HOST:PORT; TLS only)", server);
+        rc = cli_fail(ctx, CLI_USAGE, _("invalid server \"%s\" (use wss://HOST:PORT; TLS only)"), server);
         goto done;
     }
     if (!token || !*token || strpbrk(token, " \t\r\n")) {
-        rc = cli_fail(ctx, CLI_USAGE, "missing or invalid --token TOKEN");
+        rc = cli_fail(ctx, CLI_USAGE, _("missing or invalid --token TOKEN"));
         goto done;
     }
     if (cli_arg(&a, "ca")) {
         /* Absolute, so `sync` works from any directory later. */
         if (!realpath(cli_arg(&a, "ca"), ca) || access(ca, R_OK) != 0) {
-            rc = cli_fail(ctx, CLI_USAGE, "cannot read CA file \"%s\"", cli_arg(&a, "ca"));
+            rc = cli_fail(ctx, CLI_USAGE, _("cannot read CA file \"%s\""), cli_arg(&a, "ca"));
             goto done;
         }
     }
@@ -247,9 +266,15 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     int moved = old && strcmp(old, server) != 0;
     if (moved && pending > 0 && !cli_has(&a, "force")) {
         rc = cli_fail(ctx, CLI_USAGE,
-                      "this replica has %lld unsynced change%s for %s; run fieldsync "
-                      "sync first, or pass --force to keep them and push them to %s",
-                      (long long)pending, pending == 1 ? "" : "s", old, server);
+                      /* TRANSLATORS: %1$lld changes, %2$s the old server,
+                         %3$s the new one. */
+                      ngettext("this replica has %1$lld unsynced change for %2$s; "
+                               "run fieldsync sync first, or pass --force to keep "
+                               "it and push it to %3$s",
+                               "this replica has %1$lld unsynced changes for %2$s; "
+                               "run fieldsync sync first, or pass --force to keep "
+                               "them and push them to %3$s", (unsigned long)pending),
+                      (long long)pending, old, server);
         goto done;
     }
     /* A new server has its own sequence numbers: pull it from the start
@@ -283,8 +308,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         json_decref(open0);
         refused = new_refusals(ctx->r, before);
         if (rc == CLI_UNREACHABLE) {
-            rc = cli_fail(ctx, rc, "%s; the settings are saved: run fieldsync sync "
-                          "when the server is reachable", *err ? err : "server unreachable");
+            rc = cli_fail(ctx, rc, _("%s; the settings are saved: run fieldsync sync "
+                                     "when the server is reachable"),
+                          *err ? err : _("server unreachable"));
             goto done;
         }
         if (rc == CLI_REFUSED) {
@@ -297,13 +323,13 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
                 fds_meta_set(ctx->r, "store", old_store ? old_store : "");
                 fds_meta_set(ctx->r, "epoch", old_epoch ? old_epoch : "0");
             }
-            rc = cli_fail(ctx, rc, "%s (settings not changed)",
-                          *err ? err : "refused by the server");
+            rc = cli_fail(ctx, rc, _("%s (settings not changed)"),
+                          *err ? err : _("refused by the server"));
             goto done;
         }
         if (rc != CLI_OK) {
-            rc = cli_fail(ctx, rc, "%s (settings saved; run fieldsync sync to retry)",
-                          *err ? err : "first sync failed");
+            rc = cli_fail(ctx, rc, _("%s (settings saved; run fieldsync sync to retry)"),
+                          *err ? err : _("first sync failed"));
             goto done;
         }
         synced = 1;
@@ -323,13 +349,14 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
     } else if (synced) {
-        printf("Initialised: %s as %s (device %.8s)\n", server,
+        /* TRANSLATORS: %1$s the server, %2$s the user, %3$.8s the device. */
+        printf(_("Initialised: %1$s as %2$s (device %3$.8s)\n"), server,
                user && *user ? user : "?", fds_replica_device(ctx->r));
         print_counts(&st);
         print_refusals(ctx->r, refused);
         hints(ctx, &st);
     } else {
-        printf("Saved %s (offline: nothing checked yet; run fieldsync sync to connect)\n",
+        printf(_("Saved %s (offline: nothing checked yet; run fieldsync sync to connect)\n"),
                server);
     }
 done:
@@ -375,14 +402,18 @@ static void watch_idle(void *arg, const fds_session_stats *st)
         time_t now = time(NULL);
         struct tm tmv;
         strftime(when, sizeof when, "%H:%M:%S", localtime_r(&now, &tmv));
-        printf("%s pushed %lld, pulled %lld", when, (long long)d.pushed,
+        printf("%s ", when);
+        printf(_("pushed %lld, pulled %lld"), (long long)d.pushed,
                (long long)d.pulled);
-        if (d.conflicts) printf(", %lld conflict%s", (long long)d.conflicts,
-                                d.conflicts == 1 ? "" : "s");
-        if (d.refused) printf(", %lld refused", (long long)d.refused);
-        if (d.revoked) printf(", %lld no longer visible", (long long)d.revoked);
-        if (d.repaired) printf(", %lld checksum bucket%s repaired",
-                               (long long)d.repaired, d.repaired == 1 ? "" : "s");
+        if (d.conflicts)
+            printf(ngettext(", %lld conflict", ", %lld conflicts",
+                            (unsigned long)d.conflicts), (long long)d.conflicts);
+        if (d.refused) printf(_(", %lld refused"), (long long)d.refused);
+        if (d.revoked) printf(_(", %lld no longer visible"), (long long)d.revoked);
+        if (d.repaired)
+            printf(ngettext(", %lld checksum bucket repaired",
+                            ", %lld checksum buckets repaired",
+                            (unsigned long)d.repaired), (long long)d.repaired);
         printf("\n");
         w->shown = *st;
     }
@@ -408,8 +439,8 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     token = meta(ctx->r, "token");
     ca = meta(ctx->r, "ca");
     if (!server || !token) {
-        rc = cli_fail(ctx, CLI_USAGE, "not initialised: run fieldsync init --server "
-                      "wss://HOST:PORT --token TOKEN");
+        rc = cli_fail(ctx, CLI_USAGE, _("not initialised: run fieldsync init --server "
+                                        "wss://HOST:PORT --token TOKEN"));
         goto done;
     }
     cli_sync_opts so;
@@ -446,7 +477,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         /* What was refused before the failure still reaches the rep. */
         print_refusals(ctx->r, unshown);
         json_decref(unshown);
-        rc = cli_fail(ctx, rc, "%s", *err ? err : "sync failed");
+        rc = cli_fail(ctx, rc, "%s", *err ? err : _("sync failed"));
         goto done;
     }
     if (ctx->json) {

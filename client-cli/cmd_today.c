@@ -9,8 +9,12 @@
 
 static void section(const cli_ctx *ctx, const char *title, size_t n)
 {
-    printf("%s%s%s (%zu)\n", cli_c(ctx, CLI_C_BOLD), title,
-           cli_c(ctx, CLI_C_RESET), n);
+    char bold[160];
+    snprintf(bold, sizeof bold, "%s%s%s", cli_c(ctx, CLI_C_BOLD), title,
+             cli_c(ctx, CLI_C_RESET));
+    /* TRANSLATORS: a section of the daily list: %1$s its title, %2$zu
+       how many entries it has. */
+    printf(_("%1$s (%2$zu)\n"), bold, n);
 }
 
 int cli_today(cli_ctx *ctx, int argc, char **argv)
@@ -26,8 +30,8 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     if (d) {
         /* Any accepted time names its local calendar day. */
         if (fds_time_parse_rel(d, (int64_t)time(NULL) * 1000, &day_ms, NULL) != FDS_OK) {
-            rc = cli_fail(ctx, CLI_USAGE, "invalid date \"%s\" (use YYYY-MM-DD, "
-                          "YYYY/M/D, tomorrow, 明天, mon..sun or 周一..周日)", d);
+            rc = cli_fail(ctx, CLI_USAGE, _("invalid date \"%s\" (use YYYY-MM-DD, "
+                          "YYYY/M/D, tomorrow, 明天, mon..sun or 周一..周日)"), d);
             goto done;
         }
     } else {
@@ -53,9 +57,10 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     size_t i;
     json_t *p;
     char tb[32], idb[16];
-    printf("%s今日跟进 Today — %s%s\n\n", cli_c(ctx, CLI_C_BOLD), date,
+    char day[96];
+    printf("%s%s%s\n\n", cli_c(ctx, CLI_C_BOLD), cli_long_date(&tm, day, sizeof day),
            cli_c(ctx, CLI_C_RESET));
-    section(ctx, "待办跟进 Plans due", json_array_size(plans));
+    section(ctx, _("Plans due"), json_array_size(plans));
     json_array_foreach(plans, i, p) {
         int64_t due = 0;
         int late = fds_time_parse(cli_str(p, "due"), &due) == FDS_OK && due < start_ms;
@@ -68,10 +73,10 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
         fputs("  ", stdout);
         cli_put_cell(stdout, cli_method_label(cli_str(p, "method")), 14, 1);
         printf("  %s  %s%s\n", cli_short(cli_str(p, "id"), idb),
-               cli_str(p, "content"), late ? "  (overdue 逾期)" : "");
+               cli_str(p, "content"), late ? _("  (overdue)") : "");
     }
     printf("\n");
-    section(ctx, "生日提醒 Birthdays (7 days)", json_array_size(bdays));
+    section(ctx, _("Birthdays (7 days)"), json_array_size(bdays));
     json_array_foreach(bdays, i, p) {
         json_int_t days = json_integer_value(json_object_get(p, "days"));
         /* "12-04" (no year) and "1990-12-04" in one 10-column cell */
@@ -80,24 +85,27 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
         fputs("  ", stdout);
         cli_put_cell(stdout, cli_str(p, "name"), 12, 1);
         char when[32];
-        if (days == 0) snprintf(when, sizeof when, "today 今天");
-        else snprintf(when, sizeof when, "in %lld day%s", (long long)days,
-                      days == 1 ? "" : "s");
+        if (days == 0) snprintf(when, sizeof when, "%s", _("today"));
+        else snprintf(when, sizeof when, ngettext("in %lld day", "in %lld days",
+                      (unsigned long)days), (long long)days);
         fputs("  ", stdout);
         cli_put_cell(stdout, when, 14, 1);
         printf("  %s\n", cli_short(cli_str(p, "id"), idb));
     }
     printf("\n");
-    section(ctx, "久未跟进 Gone quiet", json_array_size(quiet));
+    section(ctx, _("Gone quiet"), json_array_size(quiet));
     json_array_foreach(quiet, i, p) {
         const char *last = cli_str(p, "last_followup");
         printf("  ");
         cli_put_cell(stdout, cli_str(p, "name"), 16, 1);
-        printf("  %lld days quiet (cycle %lld), last follow-up %s  %s\n",
+        /* TRANSLATORS: %1$lld days without a follow-up, %2$lld the
+           customer's follow-up cycle in days, %3$s the last follow-up's
+           time (or "never"). */
+        printf(_("  %1$lld days quiet (cycle %2$lld), last follow-up %3$s"),
                (long long)json_integer_value(json_object_get(p, "days_quiet")),
                (long long)json_integer_value(json_object_get(p, "cycle")),
-               *last ? cli_local_time(last, tb) : "never",
-               cli_short(cli_str(p, "id"), idb));
+               *last ? cli_local_time(last, tb) : _("never"));
+        printf("  %s\n", cli_short(cli_str(p, "id"), idb));
     }
 done:
     json_decref(out);

@@ -24,175 +24,178 @@ typedef struct cli_command {
 static const cli_command commands[] = {
     {"init", NULL, cli_init,
      "init --server wss://HOST:PORT --token TOKEN [--ca CA.pem] [--force] [--offline]",
-     "Point this replica at a sync server and run a first sync to check the\n"
+     N_("Point this replica at a sync server and run a first sync to check the\n"
      "token and CA.  Refuses (exit 2) to switch a replica holding unsynced\n"
      "changes to a different server unless --force (the changes are kept).\n"
-     "--offline saves the settings without connecting.",
+     "--offline saves the settings without connecting."),
      "fieldsync init --server wss://sync.example.com:7443 --token T0KEN --ca ca.pem"},
     {"customer", "add", cli_customer_add,
      "customer add --name NAME [--phone P] [--email E] [--wechat W] [--company C]\n"
      "       [--title T] [--birthday DATE] [--notes TEXT] [--tags a,b] [--owner USER]\n"
      "       [--stage S] [--cycle DAYS] [--amount NUMBER] [--expected-close DATE]\n"
      "       [--set KEY=VALUE]...",
-     "Add a customer.  --cycle is the follow-up cycle in days (default 14);\n"
+     N_("Add a customer.  --cycle is the follow-up cycle in days (default 14);\n"
      "--amount is the deal's value (480000 or 480,000.50) and --expected-close\n"
      "the day it should close (2027-03-31, 2027/3/31, fri, 周五);\n"
      "--set fills a custom field (see `fieldsync field list`).  A phone or WeChat\n"
-     "id already used by another customer is reported as a warning.",
+     "id already used by another customer is reported as a warning."),
      "fieldsync customer add --name 张伟 --phone 13800138000 --company 华星科技 --set budget=50000"},
     {"customer", "list", cli_customer_list,
      "customer list [--stage S] [--owner USER] [--search TEXT] [--sort name|next|last|amount]",
-     "List customers with their next plan and last follow-up.  --search finds\n"
+     N_("List customers with their next plan and last follow-up.  --search finds\n"
      "name, pinyin or initials (zw finds 张伟), company, phone, WeChat, email,\n"
      "notes, tags and follow-up text.  --sort: name (pinyin, the default), next\n"
      "(next open plan, soonest first), last (last follow-up, longest ago first)\n"
-     "or amount (largest first).  Marks: * unsynced changes, ! open conflicts.",
+     "or amount (largest first).  Marks: * unsynced changes, ! open conflicts."),
      "fieldsync customer list --search zw --sort next"},
     {"customer", "show", cli_customer_show,
      "customer show ID",
-     "The whole follow-up sheet: basic info, follow-ups, sales progress, next plans.",
+     N_("The whole follow-up sheet: basic info, follow-ups, sales progress, next plans."),
      "fieldsync customer show 3f2a"},
     {"customer", "edit", cli_customer_edit,
      "customer edit ID [--name N] [--phone P] [--email E] [--wechat W] [--company C]\n"
      "       [--title T] [--birthday DATE] [--notes TEXT] [--tags a,b] [--cycle DAYS]\n"
      "       [--amount NUMBER] [--expected-close DATE] [--set KEY=VALUE]...",
-     "Change the given fields only; an empty value (--phone \"\") clears a field.",
+     N_("Change the given fields only; an empty value (--phone \"\") clears a field."),
      "fieldsync customer edit 3f2a --title 采购总监 --set budget=80000"},
     {"customer", "delete", cli_customer_delete,
-     "customer delete ID", "Delete a customer (a tombstone that syncs).",
+     "customer delete ID", N_("Delete a customer (a tombstone that syncs)."),
      "fieldsync customer delete 3f2a"},
     {"customer", "assign", cli_customer_assign,
      "customer assign ID USER",
-     "Reassign a customer to another rep (the server checks you are their manager).",
+     N_("Reassign a customer to another rep (the server checks you are their manager)."),
      "fieldsync customer assign 3f2a wangfang"},
     {"customer", "share", cli_customer_share,
-     "customer share ID USER", "Share a customer with another user.",
+     "customer share ID USER", N_("Share a customer with another user."),
      "fieldsync customer share 3f2a lina"},
     {"customer", "unshare", cli_customer_unshare,
-     "customer unshare ID USER", "Stop sharing a customer with a user.",
+     "customer unshare ID USER", N_("Stop sharing a customer with a user."),
      "fieldsync customer unshare 3f2a lina"},
     {"followup", "add", cli_followup_add,
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
      "       [--result TEXT] [--at TIME]",
-     "Record a follow-up with a customer (TIME defaults to now).  --method also\n"
+     N_("Record a follow-up with a customer (TIME defaults to now).  --method also\n"
      "takes the words people write: 电话, 打电话, 邮件, 上门拜访, 拜访, 面谈,\n"
-     "微信, 会议, 视频会议, 其他 ...  The confirmation names the customer.",
+     "微信, 会议, 视频会议, 其他 ...  The confirmation names the customer."),
      "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
     {"followup", "edit", cli_followup_edit,
      "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]",
-     "Correct a follow-up: only the given fields change (--result \"\" clears it).",
+     N_("Correct a follow-up: only the given fields change (--result \"\" clears it)."),
      "fieldsync followup edit 5d0c --at \"2026-12-01 15:30\" --content \"电话确认了报价\""},
     {"followup", "delete", cli_followup_delete,
      "followup delete FOLLOWUP_ID",
-     "Delete a follow-up logged by mistake (a tombstone that syncs; history keeps it).",
+     N_("Delete a follow-up logged by mistake (a tombstone that syncs; history keeps it)."),
      "fieldsync followup delete 5d0c"},
     {"feedback", "add", cli_feedback_add,
      "feedback add ID --content TEXT [--at TIME]",
-     "Record the customer's own feedback.",
+     N_("Record the customer's own feedback."),
      "fieldsync feedback add 3f2a --content \"希望增加移动端\""},
     {"stage", NULL, cli_stage,
      "stage ID STAGE [--note TEXT]",
-     "Move a customer to a sales stage (lead, intent, proposal, quote, contract,\n"
+     N_("Move a customer to a sales stage (lead, intent, proposal, quote, contract,\n"
      "won, lost or a template's stage).  Moving to lost, or out of won, requires\n"
-     "--note.  Asking for the stage the customer is at changes nothing (exit 0).",
+     "--note.  Asking for the stage the customer is at changes nothing (exit 0)."),
      "fieldsync stage 3f2a quote --note \"报价 48 万\""},
     {"plan", "done", cli_plan_done,
      "plan done PLAN_ID [--result TEXT]",
-     "Mark a planned follow-up as done, with what came of it.",
+     N_("Mark a planned follow-up as done, with what came of it."),
      "fieldsync plan done 9c1e --result \"客户同意下周签约\""},
     {"plan", "edit", cli_plan_edit,
      "plan edit PLAN_ID [--at TIME] [--method M] [--content T]",
-     "Move or reword a planned follow-up: only the given fields change.",
+     N_("Move or reword a planned follow-up: only the given fields change."),
      "fieldsync plan edit 9c1e --at \"周五 10:00\""},
     {"plan", "delete", cli_plan_delete,
-     "plan delete PLAN_ID", "Delete a planned follow-up (a tombstone that syncs).",
+     "plan delete PLAN_ID", N_("Delete a planned follow-up (a tombstone that syncs)."),
      "fieldsync plan delete 9c1e"},
     {"plan", NULL, cli_plan,
      "plan ID --at TIME [--method METHOD] [--content TEXT]",
-     "Plan the next follow-up with a customer.  TIME: YYYY-MM-DD [HH:MM],\n"
+     N_("Plan the next follow-up with a customer.  TIME: YYYY-MM-DD [HH:MM],\n"
      "YYYY/M/D [HH:MM], today, tomorrow, 今天, 明天, 后天, mon..sun or 周一..周日\n"
      "(the next one to come), each with an optional HH:MM.  A day without a\n"
-     "time is a plan for that day, shown without a time.",
+     "time is a plan for that day, shown without a time."),
      "fieldsync plan 3f2a --at \"2026-12-01 10:00\" --method phone --content \"确认报价\""},
     {"today", NULL, cli_today,
      "today [--date DATE]",
-     "The daily list: plans due and overdue (oldest first), birthdays in the\n"
+     N_("The daily list: plans due and overdue (oldest first), birthdays in the\n"
      "next 7 days, customers whose follow-up cycle has run out.  DATE also\n"
-     "takes tomorrow, 明天, fri, 周五 ...",
+     "takes tomorrow, 明天, fri, 周五 ..."),
      "fieldsync today --date 2026-12-01"},
     {"history", NULL, cli_history,
      "history ID",
-     "A customer's timeline: who changed what, where, when, and from what\n"
+     N_("A customer's timeline: who changed what, where, when, and from what\n"
      "(the value the change replaced on the device that made it).  Values\n"
-     "written concurrently are marked; a resolution shows the values it settled.",
+     "written concurrently are marked; a resolution shows the values it settled."),
      "fieldsync history 3f2a"},
     {"conflicts", "resolve", cli_conflicts_resolve,
      "conflicts resolve CONFLICT_ID (--keep mine|theirs | --value VALUE)",
-     "Settle a conflict on every replica by keeping one side or writing a new value.",
+     N_("Settle a conflict on every replica by keeping one side or writing a new value."),
      "fieldsync conflicts resolve 77ab --keep theirs"},
     {"conflicts", NULL, cli_conflicts,
-     "conflicts", "Open conflicts: both values with author, device and time.",
+     "conflicts", N_("Open conflicts: both values with author, device and time."),
      "fieldsync conflicts"},
     {"sync", NULL, cli_sync_cmd,
      "sync [--watch]",
-     "Push local changes and pull others' (with --watch: stay connected).\n"
+     N_("Push local changes and pull others' (with --watch: stay connected).\n"
      "Counts the conflicts it opened, as `fieldsync conflicts` lists them, and\n"
-     "names each record the server refused.",
+     "names each record the server refused."),
      "fieldsync sync"},
     {"export", NULL, cli_export,
      "export [--format csv|json] [--out FILE] [--followups]",
-     "Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.  With\n"
+     N_("Export customers: CSV for Excel (UTF-8 with BOM, CRLF) or JSON.  With\n"
      "--followups, every follow-up instead, with Chinese headers (编号 客户编号\n"
      "客户 公司 跟进时间 跟进方式 跟进内容 跟进结果 跟进人).  A cell Excel would\n"
-     "run as a formula (= + - @ first) gets a leading ' that import removes.",
+     "run as a formula (= + - @ first) gets a leading ' that import removes."),
      "fieldsync export --format csv --out customers.csv"},
     {"import", NULL, cli_import,
      "import FILE [--skip-invalid] [--followups]",
-     "Import customers from CSV (UTF-8 or GB18030; English or Chinese headers)\n"
+     N_("Import customers from CSV (UTF-8 or GB18030; English or Chinese headers)\n"
      "or from an exported JSON file.  A row updates the customer with its id,\n"
      "or else with its phone or WeChat id (each match is reported), so a\n"
      "sheet imported twice is not doubled; other rows create customers; empty\n"
      "cells leave a field unchanged.  A follow-up sheet (跟进内容 column, or\n"
      "--followups) adds follow-ups to the customers it names.  Nothing is\n"
-     "written if any row is invalid, unless --skip-invalid.",
+     "written if any row is invalid, unless --skip-invalid."),
      "fieldsync import customers.csv"},
     {"field", "add", cli_field_add,
      "field add KEY --label L [--label-zh L] --type text|number|date|choice|phone|email\n"
      "       [--choices a,b]",
-     "Define a custom customer field (set it with --set KEY=VALUE).",
+     N_("Define a custom customer field (set it with --set KEY=VALUE)."),
      "fieldsync field add budget --label Budget --label-zh 预算 --type number"},
     {"field", "list", cli_field_list,
-     "field list", "List custom field definitions.", "fieldsync field list"},
+     "field list", N_("List custom field definitions."), "fieldsync field list"},
     {"template", "apply", cli_template_apply,
      "template apply NAME",
-     "Apply a business template (custom fields and stages): software, logistics,\n"
+     N_("Apply a business template (custom fields and stages): software, logistics,\n"
      "design, ... read from $FIELDSYNC_TEMPLATES or the installed templates.\n"
-     "Managers and admins only: a device that synced as a rep's refuses (exit 5).",
+     "Managers and admins only: a device that synced as a rep's refuses (exit 5)."),
      "fieldsync template apply software"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void print_command_help(const cli_command *c)
 {
-    printf("Usage: fieldsync %s\n\n%s\n\nGlobal options: --db PATH, --json, --help\n\n"
-           "Example:\n  %s\n", c->usage, c->summary, c->example);
+    /* TRANSLATORS: %1$s is the command's syntax (not translated), %2$s
+       its description, %3$s an example command line. */
+    printf(_("Usage: fieldsync %1$s\n\n%2$s\n\nGlobal options: --db PATH, --json, --help\n\n"
+             "Example:\n  %3$s\n"), c->usage, _(c->summary), c->example);
 }
 
 static void print_overview(FILE *f)
 {
-    fprintf(f, "Usage: fieldsync [--db PATH] [--json] COMMAND [ARGS]\n\n"
-               "The rep's customer follow-up sheet, offline first.\n\nCommands:\n");
+    fputs(_("Usage: fieldsync [--db PATH] [--json] COMMAND [ARGS]\n\n"
+            "The rep's customer follow-up sheet, offline first.\n\nCommands:\n"), f);
     for (size_t i = 0; i < NCOMMANDS; i++) {
         const char *u = commands[i].usage;
         size_t n = strcspn(u, "\n");
         fprintf(f, "  fieldsync %.*s\n", (int)n, u);
     }
-    fprintf(f, "  fieldsync help [COMMAND]\n\n"
-               "Replica: --db PATH, else $FIELDSYNC_DB, else "
-               "$XDG_DATA_HOME/fieldsync/replica.db.\n"
-               "Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 not found,\n"
-               "4 server unreachable, 5 authentication or permission refused.\n\n"
-               "Example:\n  fieldsync customer add --name 张伟 --phone 13800138000\n");
+    fputs("  fieldsync help [COMMAND]\n\n", f);
+    fputs(_("Replica: --db PATH, else $FIELDSYNC_DB, else "
+            "$XDG_DATA_HOME/fieldsync/replica.db.\n"
+            "Exit codes: 0 ok, 1 failure, 2 usage or invalid input, 3 not found,\n"
+            "4 server unreachable, 5 authentication or permission refused.\n\n"
+            "Example:\n"), f);
+    fputs("  fieldsync customer add --name 张伟 --phone 13800138000\n", f);
 }
 
 static int is_global(const char *s)
@@ -227,19 +230,18 @@ static int help_for(int argc, char **argv)
                                   &group);
     if (c) { print_command_help(c); return CLI_OK; }
     if (group) {
-        printf("Usage:\n");
+        fputs(_("Usage:\n"), stdout);
         for (size_t i = 0; i < NCOMMANDS; i++)
             if (strcmp(commands[i].w1, argv[0]) == 0)
                 printf("  fieldsync %s\n", commands[i].usage);
         return CLI_OK;
     }
-    fprintf(stderr, "fieldsync: help: unknown command \"%s\"\n", argv[0]);
-    return CLI_USAGE;
+    return cli_fail(NULL, CLI_USAGE, _("help: unknown command \"%s\""), argv[0]);
 }
 
 int main(int argc, char **argv)
 {
-    if (!setlocale(LC_CTYPE, "C.UTF-8")) setlocale(LC_CTYPE, "");
+    cli_i18n_init();
     umask(077);     /* replica, exports: readable by the owner only */
 
     cli_ctx ctx;
@@ -251,8 +253,7 @@ int main(int argc, char **argv)
         else if (strncmp(argv[i], "--db=", 5) == 0) ctx.db_path = argv[i] + 5;
         else if (strcmp(argv[i], "--db") == 0) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "fieldsync: --db needs a PATH\n");
-                return CLI_USAGE;
+                return cli_fail(NULL, CLI_USAGE, _("--db needs a PATH"));
             }
             ctx.db_path = argv[++i];
         }
@@ -260,9 +261,8 @@ int main(int argc, char **argv)
             printf("fieldsync 0.1.0\n");
             return CLI_OK;
         } else {
-            fprintf(stderr, "fieldsync: unknown option %s (see fieldsync --help)\n",
-                    argv[i]);
-            return CLI_USAGE;
+            return cli_fail(NULL, CLI_USAGE,
+                            _("unknown option %s (see fieldsync --help)"), argv[i]);
         }
     }
     if (i >= argc) {
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 
     /* Remaining arguments for the command, without the consumed words. */
     char **sub = calloc((size_t)argc + 1, sizeof *sub);
-    if (!sub) { fprintf(stderr, "fieldsync: out of memory\n"); return CLI_FAIL; }
+    if (!sub) return cli_fail(NULL, CLI_FAIL, _("out of memory"));
     int nsub = 0;
     for (int k = i + 1; k < argc; k++) {
         if (used2 && k == j) continue;
@@ -299,16 +299,20 @@ int main(int argc, char **argv)
         char *words[1] = { argv[i] };
         if (help) rc = help_for(1, words);
         else {
-            fprintf(stderr, "fieldsync: %s: missing or unknown subcommand%s%s%s "
-                            "(see fieldsync help %s)\n", argv[i],
-                    j < argc ? " \"" : "", j < argc ? argv[j] : "",
-                    j < argc ? "\"" : "", argv[i]);
-            rc = CLI_USAGE;
+            if (j < argc)
+                /* TRANSLATORS: %1$s is a command group ("customer"), %2$s
+                   the word that followed it. */
+                rc = cli_fail(NULL, CLI_USAGE,
+                              _("%1$s: missing or unknown subcommand \"%2$s\" "
+                                "(see fieldsync help %1$s)"), argv[i], argv[j]);
+            else
+                rc = cli_fail(NULL, CLI_USAGE,
+                              _("%1$s: missing or unknown subcommand "
+                                "(see fieldsync help %1$s)"), argv[i]);
         }
     } else if (!c) {
-        fprintf(stderr, "fieldsync: unknown command \"%s\" (see fieldsync --help)\n",
-                argv[i]);
-        rc = CLI_USAGE;
+        rc = cli_fail(NULL, CLI_USAGE,
+                      _("unknown command \"%s\" (see fieldsync --help)"), argv[i]);
     } else if (help) {
         print_command_help(c);
         rc = CLI_OK;
@@ -325,8 +329,7 @@ int main(int argc, char **argv)
     }
     free(sub);
     if (fflush(stdout) != 0 && rc == CLI_OK) {
-        fprintf(stderr, "fieldsync: cannot write output\n");
-        rc = CLI_FAIL;
+        rc = cli_fail(NULL, CLI_FAIL, _("cannot write output"));
     }
     return rc;
 }

@@ -37,7 +37,7 @@ void cli_warn(const cli_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    err_line(ctx, "warning: ", fmt, ap);
+    err_line(ctx, _("warning: "), fmt, ap);
     va_end(ap);
 }
 
@@ -54,9 +54,10 @@ int cli_code_of(int rc)
 
 int cli_core_fail(const cli_ctx *ctx, int rc)
 {
+    char buf[2048];
     const char *m = ctx->r ? fds_errmsg(ctx->r) : NULL;
-    if (!m || !*m) m = fds_errstr(rc);
-    return cli_fail(ctx, cli_code_of(rc), "%s", m);
+    return cli_fail(ctx, cli_code_of(rc), "%s",
+                    cli_core_text_r(ctx->r, m, rc, buf, sizeof buf));
 }
 
 int cli_json_print(const json_t *j)
@@ -194,6 +195,24 @@ const char *cli_local_time(const char *text, char buf[32])
     return buf;
 }
 
+const char *cli_long_date(const struct tm *tm, char *buf, size_t len)
+{
+    static const char *const wdays[] = {
+        N_("Sunday"), N_("Monday"), N_("Tuesday"), N_("Wednesday"),
+        N_("Thursday"), N_("Friday"), N_("Saturday") };
+    char date[64];
+    /* TRANSLATORS: strftime format of a date written out in a title
+       (Chinese: "%Y年%-m月%-d日", 2026年12月1日). */
+    if (strftime(date, sizeof date, _("%Y-%m-%d"), tm) == 0)
+        snprintf(date, sizeof date, "%04d-%02d-%02d", tm->tm_year + 1900,
+                 tm->tm_mon + 1, tm->tm_mday);
+    int wd = tm->tm_wday >= 0 && tm->tm_wday < 7 ? tm->tm_wday : 0;
+    /* TRANSLATORS: the daily list's title: %1$s the date, %2$s its
+       weekday. */
+    snprintf(buf, len, _("Today — %1$s, %2$s"), date, _(wdays[wd]));
+    return buf;
+}
+
 int cli_parse_time(const cli_ctx *ctx, const char *what, const char *text,
                    char out[40])
 {
@@ -206,10 +225,12 @@ int cli_parse_when(const cli_ctx *ctx, const char *what, const char *text,
     int64_t ms;
     int date_only = 0;
     if (fds_time_parse_rel(text, (int64_t)time(NULL) * 1000, &ms, &date_only) != FDS_OK)
+        /* TRANSLATORS: %1$s is what was expected ("time", "date"),
+           %2$s what the rep typed. */
         return cli_fail(ctx, CLI_USAGE,
-                        "invalid %s \"%s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", "
-                        "YYYY/M/D, today, tomorrow, 明天, 后天, mon..sun or 周一..周日, "
-                        "optionally followed by HH:MM)", what, text);
+                        _("invalid %1$s \"%2$s\" (use YYYY-MM-DD, \"YYYY-MM-DD HH:MM\", "
+                          "YYYY/M/D, today, tomorrow, 明天, 后天, mon..sun or 周一..周日, "
+                          "optionally followed by HH:MM)"), cli_field_word(what), text);
     if (day_ok && date_only) {
         time_t t = (time_t)(ms / 1000);
         struct tm tm;
@@ -225,7 +246,7 @@ const char *cli_customer_phrase(const cli_ctx *ctx, const char *id, char *buf,
 {
     json_t *c = NULL;
     if (!ctx->r || fds_customer_get(ctx->r, id, &c) != FDS_OK) {
-        snprintf(buf, len, "customer %.8s", id ? id : "");
+        snprintf(buf, len, _("customer %.8s"), id ? id : "");
         return buf;
     }
     cli_scrub(c);
@@ -239,10 +260,22 @@ const char *cli_customer_phrase(const cli_ctx *ctx, const char *id, char *buf,
 /* ---- Labels ------------------------------------------------------------------ */
 const char *cli_method_label(const char *method)
 {
+    /* The key is the English word; a catalog gives the Chinese one. */
+    static const char *const m[] = {
+        NC_("method", "phone"), NC_("method", "email"), NC_("method", "visit"),
+        NC_("method", "wechat"), NC_("method", "meeting"),
+        NC_("method", "other") };
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (method && strcmp(m[i], method) == 0)
+            return cli_pgettext("method", m[i]);
+    return method ? method : "";
+}
+
+const char *cli_method_zh(const char *method)
+{
     static const char *const m[][2] = {
-        {"phone", "电话 phone"}, {"email", "邮件 email"}, {"visit", "拜访 visit"},
-        {"wechat", "微信 wechat"}, {"meeting", "会议 meeting"},
-        {"other", "其他 other"} };
+        {"phone", "电话"}, {"email", "邮件"}, {"visit", "拜访"},
+        {"wechat", "微信"}, {"meeting", "会议"}, {"other", "其他"} };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (method && strcmp(m[i][0], method) == 0) return m[i][1];
     return method ? method : "";

@@ -45,15 +45,17 @@ int cli_open(cli_ctx *ctx)
     if (ctx->r) return CLI_OK;
     if (cli_db_path(ctx, path, sizeof path) != 0)
         return cli_fail(ctx, CLI_USAGE,
-                        "no replica path: pass --db PATH or set FIELDSYNC_DB");
+                        _("no replica path: pass --db PATH or set FIELDSYNC_DB"));
     if (strcmp(path, ":memory:") != 0 && make_parents(path) != 0)
-        return cli_fail(ctx, CLI_FAIL, "cannot create the directory of %s: %s",
+        return cli_fail(ctx, CLI_FAIL, _("cannot create the directory of %s: %s"),
                         path, strerror(errno));
     int rc = fds_replica_open(path, NULL, &ctx->r, err, sizeof err);
-    if (rc != FDS_OK)
+    if (rc != FDS_OK) {
+        char why[1024];
         return cli_fail(ctx, rc == FDS_SCHEMA ? CLI_FAIL : cli_code_of(rc),
-                        "cannot open replica %s: %s", path,
-                        *err ? err : fds_errstr(rc));
+                        _("cannot open replica %s: %s"), path,
+                        cli_core_text(err, rc, why, sizeof why));
+    }
     if (strcmp(path, ":memory:") != 0)
         chmod(path, 0600);  /* core creates it 0600; also tighten an old file */
     return CLI_OK;
@@ -70,10 +72,13 @@ int cli_resolve(cli_ctx *ctx, const char *table, const char *prefix,
 {
     *full = NULL;
     if (!prefix || !*prefix)
-        return cli_fail(ctx, CLI_USAGE, "empty %s id", table);
+        return cli_fail(ctx, CLI_USAGE, _("empty %s id"), cli_table_word(table));
     int rc = fds_resolve_id(ctx->r, table, prefix, full);
     if (rc == FDS_NOTFOUND)
-        return cli_fail(ctx, CLI_NOTFOUND, "no %s with id \"%s\"", table, prefix);
+        /* TRANSLATORS: %1$s is a record kind ("customer"), %2$s the id
+           prefix the rep typed. */
+        return cli_fail(ctx, CLI_NOTFOUND, _("no %1$s with id \"%2$s\""),
+                        cli_table_word(table), prefix);
     if (rc != FDS_OK)
         return cli_core_fail(ctx, rc);
     return CLI_OK;

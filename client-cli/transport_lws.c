@@ -14,6 +14,7 @@
 ** the progress line, the answer deadline, and in --watch mode the outbox
 ** poll (changes made by other processes) and the stop signal.
 */
+#include "cli.h"          /* _(): the messages are the rep's (po/) */
 #include "transport.h"
 
 #include <libwebsockets.h>
@@ -245,19 +246,19 @@ static void pump(conn *c)
             break;
         if (rc != FDS_OK) {
             free(buf);
-            finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+            finish(c, 1, _("sync failed: %s"), fds_session_errmsg(c->sess));
             return;
         }
         rc = enqueue(c, buf, len);
         free(buf);
         if (rc != 0) {
-            finish(c, 1, "out of memory");
+            finish(c, 1, _("out of memory"));
             return;
         }
     }
     int state = fds_session_state(c->sess);
     if (state == FDS_SESSION_FAILED) {
-        finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+        finish(c, 1, _("sync failed: %s"), fds_session_errmsg(c->sess));
         return;
     }
     if (state == FDS_SESSION_IDLE && !c->oh && !c->o->watch && !c->closing) {
@@ -283,7 +284,7 @@ static void apply_held(conn *c)
         !fds_session_apply_pending(c->sess))
         return;
     if (fds_session_apply(c->sess) != FDS_OK) {
-        finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+        finish(c, 1, _("sync failed: %s"), fds_session_errmsg(c->sess));
         return;
     }
     pump(c);
@@ -298,11 +299,11 @@ static void on_message(conn *c)
         return;
     }
     if (rc == FDS_PROTO) {
-        finish(c, 1, "protocol error: %s", fds_session_errmsg(c->sess));
+        finish(c, 1, _("protocol error: %s"), fds_session_errmsg(c->sess));
         return;
     }
     if (rc != FDS_OK) {
-        finish(c, 1, "sync failed: %s", fds_session_errmsg(c->sess));
+        finish(c, 1, _("sync failed: %s"), fds_session_errmsg(c->sess));
         return;
     }
     pump(c);
@@ -348,7 +349,7 @@ static int on_receive(conn *c, struct lws *wsi, const void *in, size_t len)
         return 0;
     if (c->rx_len + len > FDSP_MAX_FRAME) {
         c->rx_discard = 1;
-        finish(c, 1, "protocol error: server message over %d bytes",
+        finish(c, 1, _("protocol error: server message over %d bytes"),
                FDSP_MAX_FRAME);
         return -1;
     }
@@ -358,7 +359,7 @@ static int on_receive(conn *c, struct lws *wsi, const void *in, size_t len)
             cap *= 2;
         unsigned char *p = realloc(c->rx, cap);
         if (!p) {
-            finish(c, 1, "out of memory");
+            finish(c, 1, _("out of memory"));
             return -1;
         }
         c->rx = p;
@@ -415,8 +416,27 @@ static int connect_now(conn *c)
 /* A connection attempt failed or an established one dropped.  The caller
 ** has already let go of the wsi (c->wsi is NULL or about to be freed by
 ** lws): nothing here or after touches it. */
+/* libwebsockets' own words for the common failures, for a rep who reads
+** another language; without a translation (English) lws' text as it is.
+** (This file is also linked into test and bench programs without the rest
+** of the CLI: it uses gettext itself, nothing from i18n.c.) */
+static const char *lws_words(const char *why)
+{
+    static const char *const words[][2] = {
+        {"Unable to connect", N_("the connection could not be made (refused, or no route)")},
+        {"HS: ws upgrade unauthorized", N_("unauthorized")},
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(why, words[i][0]) == 0) {
+            const char *t = gettext(words[i][1]);
+            return t != words[i][1] ? t : why;
+        }
+    return why;
+}
+
 static void lost(conn *c, int code, const char *why)
 {
+    why = lws_words(why);
     c->wsi = NULL;
     c->established = 0;
     end_session(c);
@@ -427,31 +447,33 @@ static void lost(conn *c, int code, const char *why)
         int wait = backoff_s[c->retry < N_BACKOFF ? c->retry : N_BACKOFF - 1];
         if (c->retry < N_BACKOFF - 1)
             c->retry++;
-        if (c->o->log_level >= 1)
-            fprintf(stderr, "fieldsync: %s; reconnecting in %d s\n", why, wait);
+        if (c->o->log_level >= 1) {
+            fputs("fieldsync: ", stderr);
+            fprintf(stderr, _("%s; reconnecting in %d s\n"), why, wait);
+        }
         c->retry_at_ms = now_ms() + (int64_t)wait * 1000;
         return;
     }
     if (code == 5)
-        finish(c, 5, "token refused by the server (%s)", why);
+        finish(c, 5, _("token refused by the server (%s)"), why);
     else if (c->cert_date_err) {
         char now_s[40];
         time_t t = time(NULL);
         struct tm tm;
         gmtime_r(&t, &tm);
         strftime(now_s, sizeof now_s, "%Y-%m-%d %H:%M UTC", &tm);
-        finish(c, code, "server unreachable: TLS handshake failed: by this "
+        finish(c, code, _("server unreachable: TLS handshake failed: by this "
                "device's clock (%s) the server's certificate chain %s (%s); "
-               "check the device's date and time", now_s,
+               "check the device's date and time"), now_s,
                c->cert_date_err == X509_V_ERR_CERT_NOT_YET_VALID
-                   ? "is not valid yet" : "has expired",
-               c->cert_window[0] ? c->cert_window : "validity unknown");
+                   ? _("is not valid yet") : _("has expired"),
+               c->cert_window[0] ? c->cert_window : _("validity unknown"));
     } else if (strstr(why, "SSL") || strstr(why, "ssl") || strstr(why, "tls"))
-        finish(c, code, "server unreachable: TLS handshake failed (is the"
+        finish(c, code, _("server unreachable: TLS handshake failed (is the"
                " CA file the server's ca.pem, and is %s in its certificate?):"
-               " %s", c->host, why);
+               " %s"), c->host, why);
     else
-        finish(c, code, "server unreachable: %s", why);
+        finish(c, code, _("server unreachable: %s"), why);
 }
 
 /* ---- Timer -------------------------------------------------------------------------- */
@@ -479,7 +501,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
     }
     if (c->retry_at_ms && now >= c->retry_at_ms && !c->wsi) {
         if (connect_now(c) != 0)
-            lost(c, 4, "cannot start a connection");
+            lost(c, 4, _("cannot start a connection"));
     }
     /* Deadlines: a connection that never comes up, a server that stops
     ** answering in the middle of a sync. */
@@ -491,8 +513,8 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         char why[400];
         c->wsi = NULL;
         lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        snprintf(why, sizeof why, "no answer from %s:%d within %d s (TCP or"
-                 " TLS handshake never completed)", c->host, c->port,
+        snprintf(why, sizeof why, _("no answer from %s:%d within %d s (TCP or"
+                 " TLS handshake never completed)"), c->host, c->port,
                  c->timeout_s);
         lost(c, 4, why);
     } else if (c->wsi && c->established && c->sess &&
@@ -501,7 +523,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         struct lws *w = c->wsi;
         c->wsi = NULL;
         lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        lost(c, 4, "the server stopped answering");
+        lost(c, 4, _("the server stopped answering"));
     }
     /* Watch: pick up changes other processes made to the replica (once a
     ** second). */
@@ -522,7 +544,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         (now - c->started_ms) / 1000 > c->progress_lines) {
         fds_session_stats st = stats_so_far(c);
         c->progress_lines = (int)((now - c->started_ms) / 1000);
-        fprintf(stderr, "syncing: pushed %lld/%lld, pulled %lld\n",
+        fprintf(stderr, _("syncing: pushed %lld/%lld, pulled %lld\n"),
                 (long long)st.pushed, (long long)c->outbox_start,
                 (long long)st.pulled);
     }
@@ -556,10 +578,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         c->established = 1;
         c->retry = 0;
         c->last_rx_ms = now_ms();
-        if (c->o->log_level >= 1)
-            fprintf(stderr, "fieldsync: connected to %s:%d\n", c->host, c->port);
+        if (c->o->log_level >= 1) {
+            fputs("fieldsync: ", stderr);
+            fprintf(stderr, _("connected to %s:%d\n"), c->host, c->port);
+        }
         if (fds_session_new(c->r, &c->sess) != FDS_OK) {
-            finish(c, 1, "cannot start a sync session: %s", fds_errmsg(c->r));
+            finish(c, 1, _("cannot start a sync session: %s"), fds_errmsg(c->r));
             return -1;
         }
         fds_session_set_manual_apply(c->sess, 1);
@@ -572,14 +596,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
         char why[256];
-        snprintf(why, sizeof why, "%s", in ? (const char *)in : "connection failed");
+        snprintf(why, sizeof why, "%s", in ? (const char *)in : _("connection failed"));
         int refused = in && strstr((const char *)in, "unauthorized") != NULL;
         /* 429: the server is refusing this address after repeated failed
         ** sign-ins — an authentication refusal, not an unreachable server. */
         if (wsi && lws_http_client_http_response(wsi) == 429) {
             refused = 1;
-            snprintf(why, sizeof why, "too many failed sign-ins from this "
-                     "address (HTTP 429); wait a minute and check the token");
+            snprintf(why, sizeof why, _("too many failed sign-ins from this "
+                     "address (HTTP 429); wait a minute and check the token"));
         }
         if (c->wsi == wsi)  /* not an attempt we already abandoned */
             lost(c, refused ? 5 : 4, why);
@@ -630,7 +654,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         ** the 1 s timer would otherwise call lws_set_timeout on freed
         ** memory (issue 10: exit 139 after a 30 s stall). */
         if (c->wsi == wsi)
-            lost(c, 4, "connection closed before it was established");
+            lost(c, 4, _("connection closed before it was established"));
         return 0;
 
     case LWS_CALLBACK_CLIENT_CLOSED:
@@ -644,7 +668,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             finish(c, 0, NULL);
             return 0;
         }
-        lost(c, 4, "connection lost");
+        lost(c, 4, _("connection lost"));
         return 0;
 
     default:
@@ -719,7 +743,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     conn *c = calloc(1, sizeof *c);
     memset(st, 0, sizeof *st);
     if (!c) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, _("out of memory"));
         return 1;
     }
     c->r = r;
@@ -736,21 +760,21 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
             c->timeout_s = (int)t;
     }
     if (!o->server || parse_url(c, o->server) != 0) {
-        snprintf(err, errlen, "bad server address \"%s\" (expected"
-                 " wss://HOST:PORT)", o->server ? o->server : "");
+        snprintf(err, errlen, _("bad server address \"%s\" (expected"
+                 " wss://HOST:PORT)"), o->server ? o->server : "");
         free(c);
         return 1;
     }
     if (!o->token || !o->token[0] ||
         snprintf(c->auth, sizeof c->auth, "Bearer %s", o->token) >=
             (int)sizeof c->auth || strpbrk(o->token, "\r\n")) {
-        snprintf(err, errlen, "missing or malformed device token");
+        snprintf(err, errlen, _("missing or malformed device token"));
         free(c);
         return 1;
     }
     const char *ca = o->ca_path && o->ca_path[0] ? o->ca_path : NULL;
     if (ca && access(ca, R_OK) != 0) {
-        snprintf(err, errlen, "cannot read CA file %s", ca);
+        snprintf(err, errlen, _("cannot read CA file %s"), ca);
         free(c);
         return 1;
     }
@@ -779,7 +803,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     info.user = c;
     c->ctx = lws_create_context(&info);
     if (!c->ctx) {
-        snprintf(err, errlen, "cannot set up TLS (bad CA file %s?)",
+        snprintf(err, errlen, _("cannot set up TLS (bad CA file %s?)"),
                  ca ? ca : "(system)");
         free(c);
         return 1;
@@ -804,7 +828,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     c->push_limit = saved_limit;
     lws_sul_schedule(c->ctx, 0, &c->tick, tick_cb, TICK_US);
     if (connect_now(c) != 0)
-        lost(c, 4, "cannot start a connection");
+        lost(c, 4, _("cannot start a connection"));
 
     int n = 0;
     while (!c->done && n >= 0) {
@@ -821,7 +845,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
         sigaction(SIGTERM, &old_term, NULL);
     }
     if (c->progress_lines && o->progress)
-        fprintf(stderr, "syncing: done, pushed %lld, pulled %lld\n",
+        fprintf(stderr, _("syncing: done, pushed %lld, pulled %lld\n"),
                 (long long)c->total.pushed, (long long)c->total.pulled);
 
     if (c->push_limit != saved_limit)
@@ -829,7 +853,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     *st = c->total;
     int code = c->code;
     if (code != 0)
-        snprintf(err, errlen, "%s", c->err[0] ? c->err : "sync failed");
+        snprintf(err, errlen, "%s", c->err[0] ? c->err : _("sync failed"));
     free(c->rx);
     free(c);
     return code;

@@ -34,6 +34,8 @@ FDS_PACKAGES=(
     ca-certificates
     libc-bin            # iconv, used by the UTF-8 tests
     locales             # locale-gen: zh_CN.UTF-8, the CLI's pinyin name order
+    gettext             # msgfmt builds the CLI's message catalogs (po/); xgettext,
+                        # msgmerge, msgattrib: the completeness test (cli_po_complete)
     # Phones (issue 16): core + protocol cross-built for ARM and tested
     # under qemu-user (test.sh stage arm), and the JVM program that embeds
     # libfieldsync through JNA as an Android app would (tests/jvm).

@@ -486,7 +486,8 @@ static void test_customer_add_show_json(void **state)
     /* Human sheet: the four parts. */
     r = fs("customer", "show", id);
     expect(r, 0);
-    const char *parts[] = { "基本信息", "跟进记录", "销售进展", "下次跟进", "华星科技" };
+    const char *parts[] = { "Basic info", "Follow-ups", "Sales progress", "Next follow-up",
+                            "华星科技" };
     for (int i = 0; i < 5; i++) assert_non_null(strstr(r.out, parts[i]));
     res_free(&r);
 }
