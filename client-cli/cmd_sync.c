@@ -218,8 +218,10 @@ static void hints(const cli_ctx *ctx, const fds_session_stats *st)
     if (st->conflicts)
         fputs(_("Review conflicts with: fieldsync conflicts\n"), stdout);
     if (st->refused)
-        cli_warn(ctx, ngettext("%lld change was refused by the server (not yours to change)",
-                               "%lld changes were refused by the server (not yours to change)",
+        /* Each refusal was printed above with its reason (forbidden,
+        ** unknown_user, limit...): the summary must not guess one. */
+        cli_warn(ctx, ngettext("%lld change was refused by the server and undone here (reasons above)",
+                               "%lld changes were refused by the server and undone here (reasons above)",
                                (unsigned long)st->refused),
                  (long long)st->refused);
 }
