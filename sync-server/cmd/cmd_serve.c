@@ -16,7 +16,7 @@
 static const char serve_help[] =
     "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
-    "       [--max-batch N] [--web DIR]\n"
+    "       [--max-batch N] [--web DIR] [--tls-profile intermediate|modern]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
     "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
@@ -29,6 +29,8 @@ static const char serve_help[] =
     "500); smaller batches mean more, smaller messages on slow links.\n"
     "--web DIR serves the dashboard from DIR (default: $FIELDSYNC_WEB_DIR,\n"
     "then the installed dashboard, then the build's sync-server/web/dist).\n"
+    "--tls-profile intermediate (default) offers TLS 1.2 with AEAD ciphers\n"
+    "and TLS 1.3 (Mozilla's intermediate profile); modern offers TLS 1.3 only.\n"
     "--store postgresql://... is not available in this build.\n";
 
 /* The one flag the signal handler touches. */
@@ -86,11 +88,13 @@ int fsv_cmd_serve(int argc, char **argv)
         {"store", required_argument, NULL, 's'},
         {"max-batch", required_argument, NULL, 'b'},
         {"web", required_argument, NULL, 'w'},
+        {"tls-profile", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
     const char *web = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
+    int tls_profile = FSV_TLS_INTERMEDIATE;
     char *end;
 
     optind = 1;
@@ -101,6 +105,16 @@ int fsv_cmd_serve(int argc, char **argv)
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
         case 'w': web = optarg; break;
+        case 'T':
+            if (strcmp(optarg, "intermediate") == 0)
+                tls_profile = FSV_TLS_INTERMEDIATE;
+            else if (strcmp(optarg, "modern") == 0)
+                tls_profile = FSV_TLS_MODERN;
+            else {
+                fsv_fail("--tls-profile must be intermediate or modern");
+                return FSV_EXIT_USAGE;
+            }
+            break;
         case 'L':
             if (fsv_log_parse_level(optarg, &level) != 0) {
                 fsv_fail("--log-level must be error, warn, info or debug");
@@ -170,7 +184,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch, web};
+    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

@@ -126,9 +126,15 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.ssl_cert_filepath = cfg->cert;
     info.ssl_private_key_filepath = cfg->key;
-    /* TLS 1.2 or newer only. */
+    /* TLS 1.2 or newer only (1.3 only with the modern profile), AEAD
+    ** ciphers only, the server's order first (server.h, FSV_TLS_*). */
     info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
-                           SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION;
+                           SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION |
+                           SSL_OP_CIPHER_SERVER_PREFERENCE;
+    if (cfg->tls_profile == FSV_TLS_MODERN)
+        info.ssl_options_set |= SSL_OP_NO_TLSv1_2;
+    info.ssl_cipher_list = FSV_TLS12_CIPHERS;
+    info.tls1_3_plus_cipher_list = FSV_TLS13_SUITES;
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 20;     /* handshakes and HTTP transactions */
     info.user = &srv;
@@ -147,8 +153,11 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
                  cfg->host, cfg->port, cfg->cert, cfg->key);
         return -1;
     }
-    fsv_info("listening on wss://%s:%d (TLS 1.2+, sync protocol %s)",
-             cfg->host, cfg->port, FDSP_SUBPROTOCOL);
+    fsv_info("listening on wss://%s:%d (TLS %s, sync protocol %s)",
+             cfg->host, cfg->port,
+             cfg->tls_profile == FSV_TLS_MODERN ? "1.3 (modern)"
+                                                : "1.2+ (intermediate)",
+             FDSP_SUBPROTOCOL);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
 
     int n = 0;
