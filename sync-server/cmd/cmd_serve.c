@@ -184,7 +184,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile};
+    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

@@ -21,6 +21,8 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
+#include "ops.h"
 
 #define CHUNK     4000            /* within lws's default service buffer */
 #define FILE_MAX  (16 * 1024 * 1024)
@@ -251,6 +253,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
 
 static void route(fsv_api *api, fsv_http_conn *c)
 {
+    if (fsv_ops_route(api, &c->req, &c->resp))
+        return;
     if (strncmp(c->req.path, "/api/", 5) == 0 || strcmp(c->req.path, "/api") == 0) {
         route_api(api, c);
         return;
@@ -365,6 +369,7 @@ static int send_headers(struct lws *wsi, fsv_http_conn *c)
 static int respond(struct lws *wsi, fsv_api *api, fsv_http_conn *c)
 {
     route(api, c);
+    fsv_metrics_http(api->srv->metrics, c->resp.status);
     if (c->resp.status >= 400)
         fsv_debug("http %s -> %d", c->req.path, c->resp.status);
     return send_headers(wsi, c);

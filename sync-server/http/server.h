@@ -49,10 +49,12 @@ typedef struct fsv_config {
     int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
     const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
     int tls_profile;        /* FSV_TLS_INTERMEDIATE or FSV_TLS_MODERN */
+    const char *data_dir;   /* --data DIR (the metrics token's hash is there) */
 } fsv_config;
 
 struct fsv_conn;
 struct fsv_api;
+struct fsv_metrics;
 
 typedef struct fsv_server {
     struct lws_context *ctx;
@@ -65,6 +67,8 @@ typedef struct fsv_server {
     struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
     struct fsv_authlim *authlim;    /* failed logins per address (authlim.c) */
     uint64_t hlc;                   /* the server's HLC (rule 14, sync_trust.c) */
+    struct fsv_metrics *metrics;    /* counters for GET /metrics (metrics.h) */
+    const char *data_dir;           /* from fsv_config (ops.c) */
     /* Token re-checks (ws_sync.c auth_tick): one timer for all sessions,
     ** running while any is connected; the store's data_version it last
     ** saw, -1 to re-check every session on the next tick. */

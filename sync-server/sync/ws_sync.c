@@ -11,6 +11,7 @@
 
 #include "authlim.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "sync_trust.h"
 #include "token.h"
@@ -71,6 +72,7 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
     m.message = text;
     m.batch = batch;
     m.fatal = fatal;
+    fsv_metrics_error_sent(s->srv ? s->srv->metrics : NULL, code);
     fsv_warn("error to %s/%s (%s): %s: %s", s->user.name,
              s->device[0] ? s->device : "-", s->peer, fdsp_errname(code), text);
     if (fatal) {
@@ -226,6 +228,7 @@ static void rate_count(fsv_conn *s)
     }
     if (++s->rate_count >= FDSP_RATE_PER_SEC && !s->throttled) {
         s->throttled = 1;
+        fsv_metrics_inc(s->srv->metrics, FSV_C_RATE_LIMITED);
         lws_rx_flow_control(s->wsi, 0);
         int64_t wait_ms = 1000 - (now - s->rate_start_ms);
         if (wait_ms < 1)
@@ -300,6 +303,7 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
 /* Count a failed authentication from the session's address (and log it). */
 static void auth_failed(fsv_server *srv, fsv_conn *s, const char *why)
 {
+    fsv_metrics_inc(srv->metrics, FSV_C_AUTH_FAILED);
     fsv_warn("refused connection from %s: %s", s->peer, why);
     if (fsv_authlim_fail(srv->authlim, s->peer, fsv_now_ms()))
         fsv_warn("%d failed authentications from %s within %d s: refusing it"
@@ -321,6 +325,7 @@ static int authenticate(struct lws *wsi, fsv_conn *s, fsv_server *srv)
         srv->authlim = fsv_authlim_new();   /* NULL: limiter off, not fatal */
     int64_t wait = fsv_authlim_blocked(srv->authlim, s->peer, fsv_now_ms());
     if (wait > 0) {
+        fsv_metrics_inc(srv->metrics, FSV_C_AUTH_BLOCKED);
         fsv_warn("refused connection from %s: too many failed authentications"
                  " (blocked for %lld s more)", s->peer, (long long)wait);
         return 429;
@@ -442,6 +447,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->rate_start_ms = s->connected_ms;
         link_session(s);
         auth_watch(srv);
+        fsv_metrics_inc(srv->metrics, FSV_C_CONNECTS);
         fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
                  s->user.role, s->token_id, s->peer);
         return 0;
