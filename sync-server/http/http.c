@@ -371,7 +371,7 @@ static int respond(struct lws *wsi, fsv_api *api, fsv_http_conn *c)
     route(api, c);
     fsv_metrics_http(api->srv->metrics, c->resp.status);
     if (c->resp.status >= 400)
-        fsv_debug("http %s -> %d", c->req.path, c->resp.status);
+        fsv_debug("http path=%s status=%d", c->req.path, c->resp.status);
     return send_headers(wsi, c);
 }
 
@@ -544,12 +544,12 @@ fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir)
             break;
         }
         if (i < 2 && cands[i] && cands[i][0])
-            fsv_warn("dashboard folder %s has no index.html; ignored", cands[i]);
+            fsv_warn("dashboard_ignored dir=%s why=%s", cands[i], "no index.html");
     }
     if (api->web_dir[0])
-        fsv_info("dashboard from %s", api->web_dir);
+        fsv_info("dashboard dir=%s", api->web_dir);
     else
-        fsv_info("dashboard not installed: / serves the built-in page");
+        fsv_info("dashboard dir=- why=%s", "not installed: / serves the built-in page");
     return api;
 }
 

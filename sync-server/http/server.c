@@ -50,7 +50,9 @@ static int http_entry(struct lws *wsi, enum lws_callback_reasons reason,
                 strchr(peer, ' '))
                 snprintf(peer, sizeof peer, "-");
             fsv_metrics_inc(srv->metrics, FSV_C_TLS_FAILED);
-            fsv_info("tls_failed peer=%s alert=%s dir=%s", peer,
+            /* A TCP-only probe (a load balancer's port check) is gone
+            ** before its alert: counted, but logged at debug only. */
+            fsv_log(peer[0] == '-' ? FSV_LOG_DEBUG : FSV_LOG_INFO, "tls_failed peer=%s alert=%s dir=%s", peer,
                      SSL_alert_desc_string_long(si->ret),
                      (si->where & SSL_CB_READ) ? "received" : "sent");
         }
@@ -204,10 +206,9 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
                  cfg->host, cfg->port, cfg->cert, cfg->key);
         return -1;
     }
-    fsv_info("listening on wss://%s:%d (TLS %s, sync protocol %s)",
+    fsv_info("listening url=wss://%s:%d tls_profile=%s protocol=%s",
              cfg->host, cfg->port,
-             cfg->tls_profile == FSV_TLS_MODERN ? "1.3 (modern)"
-                                                : "1.2+ (intermediate)",
+             cfg->tls_profile == FSV_TLS_MODERN ? "modern" : "intermediate",
              FDSP_SUBPROTOCOL);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
 
@@ -217,7 +218,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
 
     /* Every transaction ran to completion inside its callback, so nothing
     ** is in flight here.  Say goodbye politely, within a bounded time. */
-    fsv_info("shutting down");
+    fsv_info("shutting_down");
     srv.shutting_down = 1;
     fsv_sync_close_all(&srv);
     fsv_live_close_all(srv.api);

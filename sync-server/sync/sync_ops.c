@@ -57,7 +57,7 @@ static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
         }
         if (sees && fsv_conn_send(s, &m) == 0) {
             fsv_metrics_inc(srv->metrics, FSV_C_NOTIFIES);
-            fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
+            fsv_debug("notify user=%s device=%s head=%lld", s->user.name, s->device,
                       (long long)head);
         }
     }
@@ -70,8 +70,8 @@ static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
 ** session knew of the old id (its clashes, queued full state, cursor). */
 static void session_reset(fsv_conn *s, const char *device)
 {
-    fsv_info("reset: user=%s device %s -> %s (device reset itself)",
-             s->user.name, s->device, device);
+    fsv_info("reset user=%s device=%s new_device=%s why=%s",
+             s->user.name, s->device, device, "the device reset itself");
     fsv_trust_conn_clear(s);
     for (size_t i = s->resend_pos; i < s->n_resend; i++)
         fdsp_change_clear(&s->resend[i]);
@@ -108,8 +108,9 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
         /* Rule 11: the device id is bound to the user of its first hello.
         ** Nothing is recorded. */
         fsv_store_rollback(st);
-        fsv_warn("hello refused: user=%s device=%s is bound to another user"
-                 " peer=%s", s->user.name, m->device, s->peer);
+        fsv_warn("hello_refused user=%s device=%s peer=%s why=%s",
+                 s->user.name, m->device, s->peer,
+                 "the device is bound to another user");
         return fsv_conn_error(s, FDSP_E_FORBIDDEN, 0, 1,
                               "device %s belongs to another user", m->device);
     }
@@ -122,7 +123,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
         rc = fsv_store_commit(st);
     if (rc != FSV_OK) {
         fsv_store_rollback(st);
-        fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
+        fsv_err("hello_failed user=%s why=%s", s->user.name, fsv_store_errmsg(st));
         return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
     }
     if (again)
@@ -142,8 +143,8 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
                  (h_store && strcmp(h_store, store_id) != 0) ||
                  (h_epoch && h_epoch != epoch);
     if (s->restore)
-        fsv_info("restore: device %s cursor %lld head %lld store/epoch %s/%lld"
-                 " (this store %s/%lld): re-sending", s->device,
+        fsv_info("restore device=%s cursor=%lld head=%lld device_store=%s"
+                 " device_epoch=%lld store=%s epoch=%lld", s->device,
                  (long long)m->cursor, (long long)head,
                  h_store ? h_store : "-", (long long)h_epoch, store_id,
                  (long long)epoch);
@@ -384,7 +385,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         fsv_metrics_observe(mx, FSV_H_STORE_WRITE, fsv_metrics_now_us() - tx_us);
     int result;
     if (rc != FSV_OK) {
-        fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
+        fsv_err("push_failed user=%s device=%s batch=%lld why=%s", s->user.name,
                 s->device, (long long)m->batch, fsv_store_errmsg(st));
         fsv_store_rollback(st);
         result = fsv_conn_error(s, FDSP_E_INTERNAL, m->batch, 0,
@@ -455,8 +456,8 @@ static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
         buf = NULL;
         if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
             take <= 1) {
-            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
-                    s->device, fdsp_errname(rc));
+            fsv_err("pull_failed user=%s device=%s why=%s", s->user.name,
+                    s->device, fdsp_errname(rc));   /* encoding the changes */
             return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
                                   "cannot encode changes");
         }
@@ -631,7 +632,7 @@ int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
                         fsv_metrics_now_us() - tx_us);
     fsv_vis_memo_filter_clear(&f);
     if (rc != FSV_OK) {
-        fsv_err("pull from %s/%s: %s", s->user.name, s->device,
+        fsv_err("pull_failed user=%s device=%s why=%s", s->user.name, s->device,
                 fsv_store_errmsg(st));
         return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
     }
