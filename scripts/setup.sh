@@ -52,6 +52,8 @@ FDS_PACKAGES=(
     sslscan
     testssl.sh
     systemd             # systemd-analyze verify (ctest package_deb)
+    curl                # package_deb asks the unpacked server's /healthz
+    dpkg-dev            # dpkg-shlibdeps: the package's library dependencies
 )
 
 # The :arm64 and :armhf packages above need those architectures known to

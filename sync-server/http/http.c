@@ -517,13 +517,35 @@ static int has_index(const char *dir)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* share/fieldsync/web beside the running binary's bin/ (the Debian
+** package's /usr/bin -> /usr/share, or any prefix it was copied to), so an
+** installed server finds its dashboard whatever prefix it was built for.
+** "" when /proc/self/exe cannot be read. */
+static void beside_exe(char *out, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';                             /* .../bin */
+    if (snprintf(out, cap, "%s/../share/fieldsync/web", exe) >= (int)cap)
+        out[0] = '\0';
+}
+
 fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir)
 {
     fsv_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
     api->srv = srv;
-    const char *cands[4] = {web_dir, getenv("FIELDSYNC_WEB_DIR"),
+    char rel[4200];
+    beside_exe(rel, sizeof rel);
+    const char *cands[5] = {web_dir, getenv("FIELDSYNC_WEB_DIR"), rel,
 #ifdef FSV_WEB_INSTALL_DIR
                             FSV_WEB_INSTALL_DIR,
 #else
@@ -535,7 +557,7 @@ fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir)
                             NULL
 #endif
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (has_index(cands[i])) {
             snprintf(api->web_dir, sizeof api->web_dir, "%s", cands[i]);
             size_t n = strlen(api->web_dir);

@@ -13,6 +13,7 @@
 #include "authlim.h"
 #include "log.h"
 #include "metrics.h"
+#include "sdnotify.h"
 
 #define TICK_US (200 * LWS_US_PER_MS)
 
@@ -211,6 +212,8 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
              cfg->tls_profile == FSV_TLS_MODERN ? "modern" : "intermediate",
              FDSP_SUBPROTOCOL);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
+    /* systemd (Type=notify): the port listens now. */
+    fsv_sd_notify("READY=1\nSTATUS=serving");
 
     int n = 0;
     while (n >= 0 && !*stop)
@@ -219,6 +222,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     /* Every transaction ran to completion inside its callback, so nothing
     ** is in flight here.  Say goodbye politely, within a bounded time. */
     fsv_info("shutting_down");
+    fsv_sd_notify("STOPPING=1");
     srv.shutting_down = 1;
     fsv_sync_close_all(&srv);
     fsv_live_close_all(srv.api);

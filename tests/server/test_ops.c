@@ -3,7 +3,8 @@
 ** GET /metrics in Prometheus' text format, scraped before and after
 ** devices sync (the counters and histograms move by what happened), only
 ** with the scraper's own token; GET /healthz, 200 while the store takes
-** a write lock and 503 while another process holds it.
+** a write lock and 503 while another process holds it; systemd's
+** readiness messages (sd_notify).
 */
 #include <setjmp.h>
 #include <signal.h>
@@ -18,6 +19,9 @@
 #include <jansson.h>
 #include <openssl/ssl.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 
 #include "harness.h"
 #include "http_client.h"
@@ -262,12 +266,62 @@ static void test_healthz(void **state)
     ta_resp_free(&r);
 }
 
+/* One datagram from the NOTIFY_SOCKET we bound (10 s at most). */
+static void expect_notify(int fd, const char *want)
+{
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    if (!strstr(buf, want))
+        fail_msg("sd_notify sent \"%s\", expected %s", buf, want);
+}
+
+/* systemd's Type=notify (packaging/fieldsync-server.service): READY=1
+** once the port listens, STOPPING=1 when SIGTERM starts the close. */
+static void test_sd_notify(void **state)
+{
+    th_server *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    *state = s;
+    alarm(60);
+    th_init(s);
+    char path[400];
+    snprintf(path, sizeof path, "%s/notify.sock", s->dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    assert_true(strlen(path) < sizeof a.sun_path);
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setenv("NOTIFY_SOCKET", path, 1);   /* the server inherits it */
+    th_start(s, NULL);
+    unsetenv("NOTIFY_SOCKET");
+    expect_notify(fd, "READY=1");
+    ta_resp r = ta_request(s->port, s->ca, "GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);    /* ready meant serving */
+    ta_resp_free(&r);
+    kill(s->pid, SIGTERM);
+    expect_notify(fd, "STOPPING=1");
+    close(fd);
+}
+
+static int teardown_only(void **state)
+{
+    return *state ? teardown(state) : 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(test_healthz, setup, teardown),
+        cmocka_unit_test_teardown(test_sd_notify, teardown_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
