@@ -174,9 +174,16 @@ static void test_metrics(void **state)
     fds_session_stats st;
     assert_int_equal(th_sync(s, rb, bob, &st), 0);
     assert_true(st.refused >= 1);
-    rw_conn c;
+    rw_conn c, live;
     assert_int_equal(rw_connect(&c, s->port, s->ca, 0), 0);
     assert_int_equal(rw_upgrade(&c, s->admin, FDSP_SUBPROTOCOL), 101);
+    /* A dashboard's /live socket, open while scraping. */
+    assert_int_equal(rw_connect(&live, s->port, s->ca, 0), 0);
+    assert_int_equal(rw_upgrade(&live, s->admin, "fieldsync.live"), 101);
+    char *hello = NULL;
+    size_t hello_len = 0;
+    assert_int_equal(rw_recv(&live, &hello, &hello_len), 1);   /* linked */
+    free(hello);
 
     char *after = scrape(s, tok);
     check_format(after);
@@ -197,9 +204,12 @@ static void test_metrics(void **state)
     assert_true(value(after, "fieldsync_push_duration_seconds_sum") > 0);
     /* The open raw connection counts; the head is the store's. */
     assert_true(value(after, "fieldsync_connected_devices") >= 1);
+    assert_int_equal((int)value(after, "fieldsync_connected_dashboards"), 1);
+    assert_int_equal((int)value(before, "fieldsync_connected_dashboards"), 0);
     assert_int_equal((long long)value(after, "fieldsync_history_head"),
                      th_history_count(s));
     rw_close(&c);
+    rw_close(&live);
     free(before);
     free(after);
 
