@@ -216,6 +216,7 @@ static void test_metrics(void **state)
     /* A handshake the profile refuses is a TLS failure. */
     before = scrape(s, tok);
     assert_int_equal(rw_connect(&c, s->port, s->ca, TLS1_1_VERSION), -1);
+    rw_close(&c);
     after = scrape(s, tok);
     assert_true(DIFF("fieldsync_tls_handshake_failures_total") >= 1);
     free(before);
