@@ -119,13 +119,22 @@ done:
     return rc;
 }
 
-/* templates/NAME.json from $FIELDSYNC_TEMPLATES, the installed data dir,
-** then the source tree; path filled in on success. */
+/* templates/NAME.json from $FIELDSYNC_TEMPLATES, share/fieldsync/templates
+** beside the binary's bin/ (a package installs under /usr whatever prefix
+** the build had), the installed data dir, then the source tree; path
+** filled in on success. */
 static int find_template(const char *name, char *path, size_t len)
 {
-    const char *dirs[3] = { getenv("FIELDSYNC_TEMPLATES"),
+    char rel[4096] = "", exe[3800];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = k > 0 ? (exe[k] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        snprintf(rel, sizeof rel, "%s/../share/fieldsync/templates", exe);
+    }
+    const char *dirs[4] = { getenv("FIELDSYNC_TEMPLATES"), rel,
                             CLI_TEMPLATES_INSTALLED, CLI_TEMPLATES_SOURCE };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         if (!dirs[i] || !*dirs[i]) continue;
         int n = snprintf(path, len, "%s/%s.json", dirs[i], name);
         if (n > 0 && (size_t)n < len && access(path, R_OK) == 0) return 0;

@@ -55,7 +55,7 @@ fds_apt_install() {
 }
 
 # A build is named by the features it has, any of: release, asan, core,
-# fuzz, arm64, armhf (the last two cross-build core + protocol for ARM with
+# fuzz, deb (Release for /usr, no tests: scripts/package.sh), arm64, armhf (the last two cross-build core + protocol for ARM with
 # cmake/toolchain-*.cmake; their tests run under qemu-user).  fds_build_dir FEATURE... gives its folder: build/ for none, else
 # build-<features joined by ->/, e.g. build-asan/, build-core/.
 fds_build_dir() {
@@ -72,6 +72,8 @@ fds_configure() {
     for f in "$@"; do
         case "$f" in
             release) opts+=(-DCMAKE_BUILD_TYPE=Release) ;;
+            deb)     opts+=(-DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr
+                            -DFIELDSYNC_TESTS=OFF -DFIELDSYNC_BENCH=OFF) ;;
             asan)    opts+=(-DFIELDSYNC_SANITIZE=ON) ;;
             core)    opts+=(-DFIELDSYNC_CORE_ONLY=ON) ;;
             fuzz)    opts+=(-DFIELDSYNC_FUZZ=ON -DFIELDSYNC_CORE_ONLY=ON); cc=clang ;;

@@ -48,6 +48,14 @@ FDS_PACKAGES=(
     libjna-java                 # JNA: Java calls libfieldsync with no JNI code of ours
     faketime            # libfaketime: tests/faults moves the CLI's clock years
                         # off to check the TLS certificate-date error (rule 14)
+    # Operations (issue 20): the TLS scanners that check the server's
+    # profile (ctest server_tls runs sslscan; testssl.sh for a full audit,
+    # docs/SERVER.md), and systemd-analyze for the package's unit.
+    sslscan
+    testssl.sh
+    systemd             # systemd-analyze verify (ctest package_deb)
+    curl                # package_deb asks the unpacked server's /healthz
+    dpkg-dev            # dpkg-shlibdeps: the package's library dependencies
 )
 
 # The :arm64 and :armhf packages above need those architectures known to

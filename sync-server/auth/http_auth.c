@@ -145,10 +145,11 @@ int fsv_auth_known(fsv_api *api, const char *auth, const char *cookie)
 ** address within FSV_AUTH_FAIL_WINDOW_S block it for FSV_AUTH_BLOCK_S. */
 static void auth_failed(fsv_api *api, const char *peer, const char *what)
 {
-    fsv_warn("refused %s from %s: unknown or revoked token", what, peer);
+    fsv_warn("auth_refused what=%s peer=%s why=%s", what, peer,
+             "unknown or revoked token");
     if (fsv_authlim_fail(api->srv->authlim, peer, fsv_now_ms()))
-        fsv_warn("%d failed authentications from %s within %d s: refusing it"
-                 " for %d s", FSV_AUTH_FAIL_MAX, peer, FSV_AUTH_FAIL_WINDOW_S,
+        fsv_warn("auth_blocked peer=%s failures=%d window_s=%d block_s=%d",
+                 peer, FSV_AUTH_FAIL_MAX, FSV_AUTH_FAIL_WINDOW_S,
                  FSV_AUTH_BLOCK_S);
 }
 

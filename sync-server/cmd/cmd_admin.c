@@ -7,8 +7,10 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 
 #include "cmds.h"
+#include "metrics_token.h"
 #include "width.h"
 
 static const char user_help[] =
@@ -27,11 +29,14 @@ static const char token_help[] =
     "usage: fieldsync-server token list USER --data DIR [--json]\n"
     "       fieldsync-server token revoke TOKEN_ID --data DIR [--json]\n"
     "       fieldsync-server token add USER --data DIR [--json]\n"
+    "       fieldsync-server token metrics --data DIR [--json]\n"
     "\n"
     "Tokens are stored only as SHA-256 hashes; list shows their ids and\n"
     "dates.  revoke refuses the token from the next connection on.  add issues\n"
-    "another device token for an existing user (printed once).  Without\n"
-    "--data, the folder is $FIELDSYNC_DATA.\n";
+    "another device token for an existing user (printed once).  metrics\n"
+    "makes the token a Prometheus scraper sends to GET /metrics (printed once;\n"
+    "it replaces the previous one, and opens nothing but the metrics).\n"
+    "Without --data, the folder is $FIELDSYNC_DATA.\n";
 
 struct admin_args {
     const char *data, *role, *team;
@@ -237,6 +242,35 @@ int fsv_cmd_user(int argc, char **argv)
     return code;
 }
 
+/* `token metrics`: the scraper's token (auth/metrics_token.h).  The data
+** folder must exist (made by init), so a typo'd --data fails loudly. */
+static int metrics_token(const struct admin_args *a)
+{
+    char tok[FSV_METRICS_TOKEN_LEN + 1], err[512];
+    fsv_store *s;
+    int code = fsv_open_data_store(a->data, &s);
+    if (code != FSV_EXIT_OK)
+        return code;
+    fsv_store_close(s);
+    if (fsv_metrics_token_new(a->data, tok, err, sizeof err) != FSV_OK) {
+        fsv_fail("%s", err);
+        return FSV_EXIT_FAIL;
+    }
+    if (a->json) {
+        json_t *j = json_pack("{s:s,s:s}", "token", tok, "file",
+                              FSV_METRICS_TOKEN_FILE);
+        code = print_json(j);
+        json_decref(j);
+    } else {
+        printf("metrics token (shown once; the server keeps only its hash in"
+               " %s/%s):\n%s\n"
+               "Scrape with:  Authorization: Bearer %s  (GET /metrics)\n",
+               a->data, FSV_METRICS_TOKEN_FILE, tok, tok);
+    }
+    OPENSSL_cleanse(tok, sizeof tok);
+    return code;
+}
+
 int fsv_cmd_token(int argc, char **argv)
 {
     struct admin_args a;
@@ -245,6 +279,8 @@ int fsv_cmd_token(int argc, char **argv)
         return FSV_EXIT_OK;
     if (p == -2)
         return FSV_EXIT_USAGE;
+    if (a.n_pos == 1 && strcmp(a.pos[0], "metrics") == 0)
+        return metrics_token(&a);
     if (a.n_pos != 2 || (strcmp(a.pos[0], "list") && strcmp(a.pos[0], "revoke") &&
                          strcmp(a.pos[0], "add")))
         return usage_err(token_help, "token: expected list USER, revoke"

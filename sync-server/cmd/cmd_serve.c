@@ -16,19 +16,24 @@
 static const char serve_help[] =
     "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
-    "       [--max-batch N] [--web DIR]\n"
+    "       [--log-format kv|json]\n"
+    "       [--max-batch N] [--web DIR] [--tls-profile intermediate|modern]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
     "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
     "(this machine only); use 0.0.0.0:8443 or [::]:8443 to serve the network.\n"
     "--cert/--key default to DIR/server.pem and DIR/server.key; the key must\n"
-    "not be readable by group or others.  Logs go to stderr (default level\n"
-    "info: one line per connection, push and pull).  SIGTERM/SIGINT stop the\n"
+    "not be readable by group or others.  Logs go to stderr, one line per\n"
+    "event (default level info: connections, pushes, pulls), as key=value\n"
+    "pairs or, with --log-format json, one JSON object a line; never a token,\n"
+    "cookie or request body.  SIGTERM/SIGINT stop the\n"
     "server cleanly; acknowledged changes are always on disk.\n"
     "--max-batch N caps the changes sent per pull answer (default and maximum\n"
     "500); smaller batches mean more, smaller messages on slow links.\n"
     "--web DIR serves the dashboard from DIR (default: $FIELDSYNC_WEB_DIR,\n"
     "then the installed dashboard, then the build's sync-server/web/dist).\n"
+    "--tls-profile intermediate (default) offers TLS 1.2 with AEAD ciphers\n"
+    "and TLS 1.3 (Mozilla's intermediate profile); modern offers TLS 1.3 only.\n"
     "--store postgresql://... is not available in this build.\n";
 
 /* The one flag the signal handler touches. */
@@ -86,11 +91,14 @@ int fsv_cmd_serve(int argc, char **argv)
         {"store", required_argument, NULL, 's'},
         {"max-batch", required_argument, NULL, 'b'},
         {"web", required_argument, NULL, 'w'},
+        {"tls-profile", required_argument, NULL, 'T'},
+        {"log-format", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
     const char *web = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
+    int tls_profile = FSV_TLS_INTERMEDIATE, log_format = FSV_LOG_KV;
     char *end;
 
     optind = 1;
@@ -101,6 +109,22 @@ int fsv_cmd_serve(int argc, char **argv)
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
         case 'w': web = optarg; break;
+        case 'F':
+            if (fsv_log_parse_format(optarg, &log_format) != 0) {
+                fsv_fail("--log-format must be kv or json");
+                return FSV_EXIT_USAGE;
+            }
+            break;
+        case 'T':
+            if (strcmp(optarg, "intermediate") == 0)
+                tls_profile = FSV_TLS_INTERMEDIATE;
+            else if (strcmp(optarg, "modern") == 0)
+                tls_profile = FSV_TLS_MODERN;
+            else {
+                fsv_fail("--tls-profile must be intermediate or modern");
+                return FSV_EXIT_USAGE;
+            }
+            break;
         case 'L':
             if (fsv_log_parse_level(optarg, &level) != 0) {
                 fsv_fail("--log-level must be error, warn, info or debug");
@@ -162,6 +186,7 @@ int fsv_cmd_serve(int argc, char **argv)
         return FSV_EXIT_FAIL;
     }
     fsv_log_set_level(level);
+    fsv_log_set_format(log_format);
     fsv_store *s;
     int code = fsv_open_data_store(data, &s);
     if (code != FSV_EXIT_OK)
@@ -175,7 +200,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch, web};
+    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

@@ -17,6 +17,7 @@ static const char usage[] =
     "  user disable NAME --data DIR\n"
     "  token list USER --data DIR\n"
     "  token revoke TOKEN_ID --data DIR\n"
+    "  token metrics --data DIR             the /metrics scraper's token\n"
     "  serve --data DIR [--listen HOST:PORT] [--cert F --key F]\n"
     "        [--log-level error|warn|info|debug]\n"
     "  backup --data DIR --out FILE          online copy of the store (new epoch)\n"

@@ -21,6 +21,8 @@
 
 #include "api.h"
 #include "log.h"
+#include "metrics.h"
+#include "ops.h"
 
 #define CHUNK     4000            /* within lws's default service buffer */
 #define FILE_MAX  (16 * 1024 * 1024)
@@ -251,6 +253,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
 
 static void route(fsv_api *api, fsv_http_conn *c)
 {
+    if (fsv_ops_route(api, &c->req, &c->resp))
+        return;
     if (strncmp(c->req.path, "/api/", 5) == 0 || strcmp(c->req.path, "/api") == 0) {
         route_api(api, c);
         return;
@@ -365,8 +369,9 @@ static int send_headers(struct lws *wsi, fsv_http_conn *c)
 static int respond(struct lws *wsi, fsv_api *api, fsv_http_conn *c)
 {
     route(api, c);
+    fsv_metrics_http(api->srv->metrics, c->resp.status);
     if (c->resp.status >= 400)
-        fsv_debug("http %s -> %d", c->req.path, c->resp.status);
+        fsv_debug("http path=%s status=%d", c->req.path, c->resp.status);
     return send_headers(wsi, c);
 }
 
@@ -512,13 +517,35 @@ static int has_index(const char *dir)
     return stat(p, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+/* share/fieldsync/web beside the running binary's bin/ (the Debian
+** package's /usr/bin -> /usr/share, or any prefix it was copied to), so an
+** installed server finds its dashboard whatever prefix it was built for.
+** "" when /proc/self/exe cannot be read. */
+static void beside_exe(char *out, size_t cap)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    out[0] = '\0';
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';                             /* .../bin */
+    if (snprintf(out, cap, "%s/../share/fieldsync/web", exe) >= (int)cap)
+        out[0] = '\0';
+}
+
 fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir)
 {
     fsv_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
     api->srv = srv;
-    const char *cands[4] = {web_dir, getenv("FIELDSYNC_WEB_DIR"),
+    char rel[4200];
+    beside_exe(rel, sizeof rel);
+    const char *cands[5] = {web_dir, getenv("FIELDSYNC_WEB_DIR"), rel,
 #ifdef FSV_WEB_INSTALL_DIR
                             FSV_WEB_INSTALL_DIR,
 #else
@@ -530,7 +557,7 @@ fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir)
                             NULL
 #endif
     };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (has_index(cands[i])) {
             snprintf(api->web_dir, sizeof api->web_dir, "%s", cands[i]);
             size_t n = strlen(api->web_dir);
@@ -539,12 +566,12 @@ fsv_api *fsv_api_new(fsv_server *srv, const char *web_dir)
             break;
         }
         if (i < 2 && cands[i] && cands[i][0])
-            fsv_warn("dashboard folder %s has no index.html; ignored", cands[i]);
+            fsv_warn("dashboard_ignored dir=%s why=%s", cands[i], "no index.html");
     }
     if (api->web_dir[0])
-        fsv_info("dashboard from %s", api->web_dir);
+        fsv_info("dashboard dir=%s", api->web_dir);
     else
-        fsv_info("dashboard not installed: / serves the built-in page");
+        fsv_info("dashboard dir=- why=%s", "not installed: / serves the built-in page");
     return api;
 }
 

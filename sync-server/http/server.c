@@ -12,6 +12,8 @@
 #include "api.h"
 #include "authlim.h"
 #include "log.h"
+#include "metrics.h"
+#include "sdnotify.h"
 
 #define TICK_US (200 * LWS_US_PER_MS)
 
@@ -22,9 +24,47 @@ int64_t fsv_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* protocols[0]'s callback: http.c's, plus the TLS events libwebsockets
+** reports on a connection before any protocol is chosen (it sends
+** LWS_CALLBACK_SSL_INFO to protocols[0]; ssl_info_event_mask below asks
+** for alerts only).  A fatal alert, sent (no shared cipher or version, a
+** malformed hello) or received (the client refused our certificate), ends
+** the handshake: that is what fieldsync_tls_handshake_failures_total
+** counts.  Warning alerts (close_notify) are normal closes. */
+static int http_entry(struct lws *wsi, enum lws_callback_reasons reason,
+                      void *user, void *in, size_t len)
+{
+    if (reason == LWS_CALLBACK_SSL_INFO) {
+        const struct lws_ssl_info *si = in;
+        struct lws_context *ctx = lws_get_context(wsi);
+        fsv_server *srv = ctx ? lws_context_user(ctx) : NULL;
+        SSL *ssl = lws_get_ssl(wsi);
+        /* Before the peer's Finished message: still in the handshake.
+        ** (After it, a fatal alert is a connection dying, not a failed
+        ** handshake; OpenSSL reports e.g. decode_error when a client
+        ** drops the TCP connection without close_notify.) */
+        if (si && srv && ssl && (si->where & SSL_CB_ALERT) &&
+            (si->ret >> 8) == SSL3_AL_FATAL &&
+            SSL_get_peer_finished(ssl, NULL, 0) == 0) {
+            char peer[64] = "";
+            if (!lws_get_peer_simple(wsi, peer, sizeof peer) ||
+                strchr(peer, ' '))
+                snprintf(peer, sizeof peer, "-");
+            fsv_metrics_inc(srv->metrics, FSV_C_TLS_FAILED);
+            /* A TCP-only probe (a load balancer's port check) is gone
+            ** before its alert: counted, but logged at debug only. */
+            fsv_log(peer[0] == '-' ? FSV_LOG_DEBUG : FSV_LOG_INFO, "tls_failed peer=%s alert=%s dir=%s", peer,
+                     SSL_alert_desc_string_long(si->ret),
+                     (si->where & SSL_CB_READ) ? "received" : "sent");
+        }
+        return 0;
+    }
+    return fsv_http_callback(wsi, reason, user, in, len);
+}
+
 static const struct lws_protocols protocols[] = {
     /* HTTP first: plain requests (dashboard) bind to protocols[0]. */
-    {"http", fsv_http_callback, sizeof(fsv_http_conn), 0, 0, NULL, 0},
+    {"http", http_entry, sizeof(fsv_http_conn), 0, 0, NULL, 0},
     /* rx_buffer_size FDSP_MAX_FRAME: permessage-deflate sizes its
     ** inflate buffer from it (see pmd_sync_only below). */
     {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_conn),
@@ -106,6 +146,8 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     memset(&srv, 0, sizeof srv);
     srv.store = store;
     srv.stop = stop;
+    srv.data_dir = cfg->data_dir;
+    srv.metrics = fsv_metrics_new();    /* NULL: counters off, not fatal */
     srv.max_batch = cfg->max_batch > 0 && cfg->max_batch < FDSP_MAX_BATCH
                         ? cfg->max_batch : FDSP_MAX_BATCH;
     /* Failed logins per address, shared by every authenticating handler
@@ -126,30 +168,52 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     info.ssl_cert_filepath = cfg->cert;
     info.ssl_private_key_filepath = cfg->key;
-    /* TLS 1.2 or newer only. */
+    /* TLS 1.2 or newer only (1.3 only with the modern profile), AEAD
+    ** ciphers only, the server's order first (server.h, FSV_TLS_*). */
     info.ssl_options_set = SSL_OP_NO_SSLv2 | SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
-                           SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION;
+                           SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION |
+                           SSL_OP_CIPHER_SERVER_PREFERENCE;
+    if (cfg->tls_profile == FSV_TLS_MODERN)
+        info.ssl_options_set |= SSL_OP_NO_TLSv1_2;
+    info.ssl_cipher_list = FSV_TLS12_CIPHERS;
+    info.tls1_3_plus_cipher_list = FSV_TLS13_SUITES;
+    info.ssl_info_event_mask = SSL_CB_ALERT;    /* http_entry */
     info.retry_and_idle_policy = &idle_policy;
     info.timeout_secs = 20;     /* handshakes and HTTP transactions */
+    /* lws 4.1 arms keepalive_timeout (default 5 s) on an HTTP/2 network
+    ** connection at every frame it reads, and checks it once the callback
+    ** returns: a request that waited on the store's lock for its whole
+    ** busy timeout (5 s, SQLite) lost its connection before its answer
+    ** went out (found by /healthz answering 503 over HTTP/2).  It must
+    ** exceed the store's busy timeout. */
+    info.keepalive_timeout = 15;
     info.user = &srv;
 
     fsv_log_route_lws();
     srv.api = fsv_api_new(&srv, cfg->web_dir);
     if (!srv.api) {
+        fsv_metrics_free(srv.metrics);
+        fsv_authlim_free(srv.authlim);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     srv.ctx = lws_create_context(&info);
     if (!srv.ctx) {
         fsv_api_free(srv.api);
+        fsv_metrics_free(srv.metrics);
+        fsv_authlim_free(srv.authlim);
         snprintf(err, errlen, "cannot start listening on %s:%d with %s / %s"
                  " (port in use, bad address or unreadable certificate)",
                  cfg->host, cfg->port, cfg->cert, cfg->key);
         return -1;
     }
-    fsv_info("listening on wss://%s:%d (TLS 1.2+, sync protocol %s)",
-             cfg->host, cfg->port, FDSP_SUBPROTOCOL);
+    fsv_info("listening url=wss://%s:%d tls_profile=%s protocol=%s",
+             cfg->host, cfg->port,
+             cfg->tls_profile == FSV_TLS_MODERN ? "modern" : "intermediate",
+             FDSP_SUBPROTOCOL);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
+    /* systemd (Type=notify): the port listens now. */
+    fsv_sd_notify("READY=1\nSTATUS=serving");
 
     int n = 0;
     while (n >= 0 && !*stop)
@@ -157,7 +221,8 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
 
     /* Every transaction ran to completion inside its callback, so nothing
     ** is in flight here.  Say goodbye politely, within a bounded time. */
-    fsv_info("shutting down");
+    fsv_info("shutting_down");
+    fsv_sd_notify("STOPPING=1");
     srv.shutting_down = 1;
     fsv_sync_close_all(&srv);
     fsv_live_close_all(srv.api);
@@ -170,6 +235,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     lws_context_destroy(srv.ctx);
     fsv_api_free(srv.api);
     fsv_authlim_free(srv.authlim);
+    fsv_metrics_free(srv.metrics);
     fsv_info("stopped");
     return 0;
 }

@@ -24,6 +24,23 @@
 #define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
 #define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
 
+/* TLS profiles (Mozilla's server-side TLS recommendations, v5.7).
+** intermediate: TLS 1.2 with AEAD ciphers only (ECDHE + AES-GCM or
+** ChaCha20-Poly1305; DHE needs DH parameters the server never loads, so it
+** is never offered) and TLS 1.3 with its three standard suites.
+** modern: TLS 1.3 only.  Every phone and browser since 2018 speaks 1.3; a
+** site with no older clients picks modern. */
+enum { FSV_TLS_INTERMEDIATE = 0, FSV_TLS_MODERN = 1 };
+#define FSV_TLS12_CIPHERS                                                    \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"             \
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"             \
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"             \
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:"                   \
+    "DHE-RSA-CHACHA20-POLY1305"
+#define FSV_TLS13_SUITES                                                     \
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                         \
+    "TLS_CHACHA20_POLY1305_SHA256"
+
 typedef struct fsv_config {
     const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
     int port;
@@ -31,10 +48,13 @@ typedef struct fsv_config {
     const char *key;        /* PEM private key, mode 0600 */
     int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
     const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
+    int tls_profile;        /* FSV_TLS_INTERMEDIATE or FSV_TLS_MODERN */
+    const char *data_dir;   /* --data DIR (the metrics token's hash is there) */
 } fsv_config;
 
 struct fsv_conn;
 struct fsv_api;
+struct fsv_metrics;
 
 typedef struct fsv_server {
     struct lws_context *ctx;
@@ -47,6 +67,8 @@ typedef struct fsv_server {
     struct fsv_api *api;            /* HTTP API, dashboard, /live (api.h) */
     struct fsv_authlim *authlim;    /* failed logins per address (authlim.c) */
     uint64_t hlc;                   /* the server's HLC (rule 14, sync_trust.c) */
+    struct fsv_metrics *metrics;    /* counters for GET /metrics (metrics.h) */
+    const char *data_dir;           /* from fsv_config (ops.c) */
     /* Token re-checks (ws_sync.c auth_tick): one timer for all sessions,
     ** running while any is connected; the store's data_version it last
     ** saw, -1 to re-check every session on the next tick. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "sync_trust.h"
 #include "visibility.h"
@@ -54,9 +55,11 @@ static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
             sees = set ? fsv_vis_set_sees_any(set, &s->user)
                        : fsv_vis_sees_any(srv->store, &s->user, c, n);
         }
-        if (sees && fsv_conn_send(s, &m) == 0)
-            fsv_debug("notify %s/%s head=%lld", s->user.name, s->device,
+        if (sees && fsv_conn_send(s, &m) == 0) {
+            fsv_metrics_inc(srv->metrics, FSV_C_NOTIFIES);
+            fsv_debug("notify user=%s device=%s head=%lld", s->user.name, s->device,
                       (long long)head);
+        }
     }
     fsv_vis_set_free(set);
     fsv_store_rollback(srv->store);
@@ -67,8 +70,8 @@ static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
 ** session knew of the old id (its clashes, queued full state, cursor). */
 static void session_reset(fsv_conn *s, const char *device)
 {
-    fsv_info("reset: user=%s device %s -> %s (device reset itself)",
-             s->user.name, s->device, device);
+    fsv_info("reset user=%s device=%s new_device=%s why=%s",
+             s->user.name, s->device, device, "the device reset itself");
     fsv_trust_conn_clear(s);
     for (size_t i = s->resend_pos; i < s->n_resend; i++)
         fdsp_change_clear(&s->resend[i]);
@@ -105,8 +108,9 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
         /* Rule 11: the device id is bound to the user of its first hello.
         ** Nothing is recorded. */
         fsv_store_rollback(st);
-        fsv_warn("hello refused: user=%s device=%s is bound to another user"
-                 " peer=%s", s->user.name, m->device, s->peer);
+        fsv_warn("hello_refused user=%s device=%s peer=%s why=%s",
+                 s->user.name, m->device, s->peer,
+                 "the device is bound to another user");
         return fsv_conn_error(s, FDSP_E_FORBIDDEN, 0, 1,
                               "device %s belongs to another user", m->device);
     }
@@ -119,7 +123,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
         rc = fsv_store_commit(st);
     if (rc != FSV_OK) {
         fsv_store_rollback(st);
-        fsv_err("hello from %s: %s", s->user.name, fsv_store_errmsg(st));
+        fsv_err("hello_failed user=%s why=%s", s->user.name, fsv_store_errmsg(st));
         return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 1, "server storage failure");
     }
     if (again)
@@ -139,8 +143,8 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
                  (h_store && strcmp(h_store, store_id) != 0) ||
                  (h_epoch && h_epoch != epoch);
     if (s->restore)
-        fsv_info("restore: device %s cursor %lld head %lld store/epoch %s/%lld"
-                 " (this store %s/%lld): re-sending", s->device,
+        fsv_info("restore device=%s cursor=%lld head=%lld device_store=%s"
+                 " device_epoch=%lld store=%s epoch=%lld", s->device,
                  (long long)m->cursor, (long long)head,
                  h_store ? h_store : "-", (long long)h_epoch, store_id,
                  (long long)epoch);
@@ -238,6 +242,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
+    int64_t t0_us = fsv_metrics_now_us(), tx_us = 0;
+    size_t conflicts = 0;
     /* Refusals are rare: their array is made at the first one. */
     fdsp_refusal *ref = NULL;
     size_t n_ref = 0, accepted = 0, appended = 0;
@@ -249,6 +255,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     struct push_stamps ps = {NULL, 0};
 
     rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
+    tx_us = fsv_metrics_now_us();
     for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
         fdsp_change *c = &m->changes[i];
         char why[FDSP_MAX_TEXT];
@@ -339,7 +346,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         rc = vis_change(st, c, cust, &lost, &vch);
         if (rc != FSV_OK)
             break;
-        int outcome;
+        int outcome = FDS_MERGE_NOOP;
         rc = relayed ? fsv_store_merge_relayed(st, c, s->device, &outcome)
                      : fsv_store_merge_change(st, c, &outcome);
         if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
@@ -354,6 +361,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         accepted++;
         if (c->seq)
             appended++;
+        if (outcome == FDS_MERGE_CONFLICT)
+            conflicts++;
     }
     fsv_vis_cache_clear(&vc);
     if (rc == FSV_OK)
@@ -371,9 +380,12 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         rc = fsv_store_head(st, &head);
     if (rc == FSV_OK)
         rc = fsv_store_commit(st);
+    fsv_metrics *mx = s->srv->metrics;
+    if (rc == FSV_OK)
+        fsv_metrics_observe(mx, FSV_H_STORE_WRITE, fsv_metrics_now_us() - tx_us);
     int result;
     if (rc != FSV_OK) {
-        fsv_err("push from %s/%s batch %lld rolled back: %s", s->user.name,
+        fsv_err("push_failed user=%s device=%s batch=%lld why=%s", s->user.name,
                 s->device, (long long)m->batch, fsv_store_errmsg(st));
         fsv_store_rollback(st);
         result = fsv_conn_error(s, FDSP_E_INTERNAL, m->batch, 0,
@@ -392,13 +404,22 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         a.n_stamps = ps.n;
         result = fsv_conn_send(s, &a);
         s->pushed += (int64_t)accepted;
+        fsv_metrics_inc(mx, FSV_C_PUSHES);
+        fsv_metrics_add(mx, FSV_C_MERGED, appended);
+        fsv_metrics_add(mx, FSV_C_DUPLICATES, accepted - appended);
+        fsv_metrics_add(mx, FSV_C_CONFLICTS, conflicts);
+        for (size_t i = 0; i < n_ref; i++)
+            fsv_metrics_refused(mx, ref[i].code);
         fsv_info("push user=%s device=%s batch=%lld changes=%zu accepted=%zu"
                  " new=%zu refused=%zu head=%lld ms=%lld", s->user.name,
                  s->device, (long long)m->batch, m->n_changes, accepted,
                  appended, n_ref, (long long)head,
                  (long long)(fsv_now_ms() - t0));
+        fsv_metrics_observe(mx, FSV_H_PUSH, fsv_metrics_now_us() - t0_us);
         if (appended) {
+            int64_t f0 = fsv_metrics_now_us();
             fan_out(s, m->changes, m->n_changes, head, vis_changed, set);
+            fsv_metrics_observe(mx, FSV_H_FANOUT, fsv_metrics_now_us() - f0);
             set = NULL;
         }
     }
@@ -435,8 +456,8 @@ static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
         buf = NULL;
         if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
             take <= 1) {
-            fsv_err("pull from %s/%s: cannot encode changes: %s", s->user.name,
-                    s->device, fdsp_errname(rc));
+            fsv_err("pull_failed user=%s device=%s why=%s", s->user.name,
+                    s->device, fdsp_errname(rc));   /* encoding the changes */
             return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
                                   "cannot encode changes");
         }
@@ -579,6 +600,7 @@ int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
 {
     fsv_store *st = s->srv->store;
     int64_t t0 = fsv_now_ms();
+    int64_t t0_us = fsv_metrics_now_us();
     int limit = m->limit > 0 && m->limit < s->srv->max_batch
                     ? m->limit : s->srv->max_batch;
     /* Each customer's verdict is looked up once per pull; a user who sees
@@ -599,15 +621,18 @@ int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
     if (s->resend_pos < s->n_resend)
         return send_resend(s, m->after, limit);
     int rc = fsv_store_begin_read(st);
+    int64_t tx_us = fsv_metrics_now_us();
     if (rc == FSV_OK)
         rc = visibility_events(s, m->after, &close);
     if (rc == FSV_OK && !close && s->resend_pos == s->n_resend)
         rc = fsv_store_changes_after(st, m->after, limit, s->device,
                                      filter, &f, &ch, &n, &last, &more);
     fsv_store_rollback(st); /* end of the read snapshot */
+    fsv_metrics_observe(s->srv->metrics, FSV_H_STORE_READ,
+                        fsv_metrics_now_us() - tx_us);
     fsv_vis_memo_filter_clear(&f);
     if (rc != FSV_OK) {
-        fsv_err("pull from %s/%s: %s", s->user.name, s->device,
+        fsv_err("pull_failed user=%s device=%s why=%s", s->user.name, s->device,
                 fsv_store_errmsg(st));
         return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0, "server storage failure");
     }
@@ -618,6 +643,9 @@ int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
 
     size_t take = 0;
     int result = send_changes(s, ch, n, last, more, 0, &take);
+    fsv_metrics_inc(s->srv->metrics, FSV_C_PULLS);
+    fsv_metrics_add(s->srv->metrics, FSV_C_SENT, take);
+    fsv_metrics_observe(s->srv->metrics, FSV_H_PULL, fsv_metrics_now_us() - t0_us);
     if (take || n == 0)
         fsv_info("pull user=%s device=%s after=%lld sent=%zu last=%lld more=%d"
                  " ms=%lld", s->user.name, s->device, (long long)m->after, take,

@@ -115,8 +115,8 @@ static int queue_buckets(fsv_conn *s, const fsv_sum_key *k, size_t n,
         }
         for (size_t i = before; i < s->n_resend; i++)
             s->resend[i].seq = head > 0 ? head : 1;  /* ordering is moot */
-        fsv_warn("repair user=%s device=%s bucket=%d server=%016" PRIx64
-                 " device=%016" PRIx64 " keys=%zu changes=%zu: %s",
+        fsv_warn("repair user=%s device=%s bucket=%d server_sum=%016" PRIx64
+                 " device_sum=%016" PRIx64 " keys=%zu changes=%zu records=%s",
                  s->user.name, s->device, b, mine[b], theirs[b], n_rec,
                  s->n_resend - before, n_rec ? list : "(none on the server)");
     }
@@ -151,7 +151,7 @@ int fsv_sync_sums(fsv_conn *s, const fdsp_msg *m)
     fsv_store_rollback(st);     /* end of the read snapshot */
     free(keys);
     if (rc != FSV_OK) {
-        fsv_err("sums from %s/%s: %s", s->user.name, s->device,
+        fsv_err("sums_failed user=%s device=%s why=%s", s->user.name, s->device,
                 fsv_store_errmsg(st));
         return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
                               "server storage failure");

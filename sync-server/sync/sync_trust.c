@@ -268,11 +268,12 @@ int fsv_trust_check(fsv_conn *s, fsv_trust_batch *b, const fdsp_change *c,
     }
     if (clash_add(s, c->device) != FSV_OK)
         return FSV_NOMEM;
-    fsv_warn("device_clash: user=%s device=%s counter=%llu names %s on the"
-             " server (%s %s field %s pushed)", s->user.name, c->device,
-             (unsigned long long)k, rc == FSV_OK ? "another change" : "a"
-             " change the server does not have", c->table, c->record,
-             c->field);
+    fsv_warn("device_clash user=%s device=%s counter=%llu names=%s table=%s"
+             " record=%s field=%s", s->user.name, c->device,
+             (unsigned long long)k, rc == FSV_OK ? "another change"
+                                                  : "a change the server does"
+                                                    " not have",
+             c->table, c->record, c->field);
     snprintf(why, whylen, "%s %s field %s: device %s counter %llu already"
              " names another change on the server (device_clash)", c->table,
              c->record, c->field, c->device, (unsigned long long)k);

@@ -11,6 +11,7 @@
 
 #include "authlim.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "sync_trust.h"
 #include "token.h"
@@ -46,7 +47,7 @@ int fsv_conn_send(fsv_conn *s, const fdsp_msg *m)
     size_t len = 0;
     int rc = fdsp_encode(m, &buf, &len);
     if (rc != FDSP_OK) {
-        fsv_err("cannot encode %s for %s/%s: %s", fdsp_typename(m->type),
+        fsv_err("encode_failed type=%s user=%s device=%s why=%s", fdsp_typename(m->type),
                 s->user.name, s->device, fdsp_errname(rc));
         return -1;
     }
@@ -71,8 +72,11 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
     m.message = text;
     m.batch = batch;
     m.fatal = fatal;
-    fsv_warn("error to %s/%s (%s): %s: %s", s->user.name,
-             s->device[0] ? s->device : "-", s->peer, fdsp_errname(code), text);
+    fsv_metrics_error_sent(s->srv ? s->srv->metrics : NULL, code);
+    fsv_warn("error_sent user=%s device=%s peer=%s code=%s fatal=%d why=%s",
+             s->user.name,
+             s->device[0] ? s->device : "-", s->peer, fdsp_errname(code), fatal,
+             text);
     if (fatal) {
         s->close_after_send = 1;
         s->close_code = code == FDSP_E_TOOBIG ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE
@@ -190,7 +194,7 @@ static int handle_message(fsv_conn *s, const char *buf, size_t len)
             result = fsv_sync_sums(s, m);
             break;
         case FDSP_ERROR:
-            fsv_warn("device %s/%s reports %s: %s", s->user.name, s->device,
+            fsv_warn("device_error user=%s device=%s code=%s why=%s", s->user.name, s->device,
                      fdsp_errname(m->code), m->message ? m->message : "");
             break;
         default:
@@ -226,11 +230,12 @@ static void rate_count(fsv_conn *s)
     }
     if (++s->rate_count >= FDSP_RATE_PER_SEC && !s->throttled) {
         s->throttled = 1;
+        fsv_metrics_inc(s->srv->metrics, FSV_C_RATE_LIMITED);
         lws_rx_flow_control(s->wsi, 0);
         int64_t wait_ms = 1000 - (now - s->rate_start_ms);
         if (wait_ms < 1)
             wait_ms = 1;
-        fsv_debug("rate limit: %s/%s paused %lld ms", s->user.name, s->device,
+        fsv_debug("rate_limited user=%s device=%s paused_ms=%lld", s->user.name, s->device,
                   (long long)wait_ms);
         /* Say so once per connection (advisory, not fatal: the messages
         ** are still all answered, later).  Repeating it every second
@@ -300,11 +305,12 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
 /* Count a failed authentication from the session's address (and log it). */
 static void auth_failed(fsv_server *srv, fsv_conn *s, const char *why)
 {
-    fsv_warn("refused connection from %s: %s", s->peer, why);
+    fsv_metrics_inc(srv->metrics, FSV_C_AUTH_FAILED);
+    fsv_warn("auth_refused peer=%s why=%s", s->peer, why);
     if (fsv_authlim_fail(srv->authlim, s->peer, fsv_now_ms()))
-        fsv_warn("%d failed authentications from %s within %d s: refusing it"
-                 " for %d s", FSV_AUTH_FAIL_MAX, s->peer,
-                 FSV_AUTH_FAIL_WINDOW_S, FSV_AUTH_BLOCK_S);
+        fsv_warn("auth_blocked peer=%s failures=%d window_s=%d block_s=%d",
+                 s->peer, FSV_AUTH_FAIL_MAX, FSV_AUTH_FAIL_WINDOW_S,
+                 FSV_AUTH_BLOCK_S);
 }
 
 /* 0 ok, 401 bad token, 429 address blocked after too many failures. */
@@ -321,8 +327,9 @@ static int authenticate(struct lws *wsi, fsv_conn *s, fsv_server *srv)
         srv->authlim = fsv_authlim_new();   /* NULL: limiter off, not fatal */
     int64_t wait = fsv_authlim_blocked(srv->authlim, s->peer, fsv_now_ms());
     if (wait > 0) {
-        fsv_warn("refused connection from %s: too many failed authentications"
-                 " (blocked for %lld s more)", s->peer, (long long)wait);
+        fsv_metrics_inc(srv->metrics, FSV_C_AUTH_BLOCKED);
+        fsv_warn("auth_refused peer=%s why=%s blocked_s=%lld", s->peer,
+                 "too many failed authentications", (long long)wait);
         return 429;
     }
     int n = lws_hdr_copy(wsi, hdr, sizeof hdr, WSI_TOKEN_HTTP_AUTHORIZATION);
@@ -354,16 +361,16 @@ static void auth_check(fsv_conn *s)
     if (s->close_after_send)
         return;
     if (fsv_store_token_live(s->srv->store, s->token_id, &live) != FSV_OK) {
-        fsv_warn("token check for %s: %s", s->user.name,
+        fsv_warn("token_check_failed user=%s why=%s", s->user.name,
                  fsv_store_errmsg(s->srv->store));
         live = 1;   /* a storage hiccup is not a revocation: check again */
         s->srv->auth_dv = -1;
     }
     if (live)
         return;
-    fsv_info("closing user=%s device=%s token=%s: token revoked or user"
-             " disabled", s->user.name, s->device[0] ? s->device : "-",
-             s->token_id);
+    fsv_info("closing user=%s device=%s token=%s why=%s", s->user.name,
+             s->device[0] ? s->device : "-", s->token_id,
+             "token revoked or user disabled");
     fsv_conn_error(s, FDSP_E_AUTH, 0, 1, "token revoked or user disabled");
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, FATAL_CLOSE_S);
 }
@@ -384,7 +391,7 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
     if (!srv->conns)
         return;                     /* rescheduled by the next connection */
     if (fsv_store_data_version(srv->store, &dv) != FSV_OK) {
-        fsv_warn("token checks: %s", fsv_store_errmsg(srv->store));
+        fsv_warn("token_check_failed why=%s", fsv_store_errmsg(srv->store));
         dv = -1;                    /* check every session, and again next time */
     }
     if (dv == -1 || dv != srv->auth_dv) {
@@ -442,6 +449,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->rate_start_ms = s->connected_ms;
         link_session(s);
         auth_watch(srv);
+        fsv_metrics_inc(srv->metrics, FSV_C_CONNECTS);
         fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
                  s->user.role, s->token_id, s->peer);
         return 0;
@@ -479,7 +487,8 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
                     rc = fsv_store_commit(st);
                 if (rc != FSV_OK) {
                     fsv_store_rollback(st);
-                    fsv_warn("device %s: %s", s->device, fsv_store_errmsg(st));
+                    fsv_warn("device_seen_failed device=%s why=%s", s->device,
+                             fsv_store_errmsg(st));
                 }
             }
             fsv_info("disconnect user=%s device=%s peer=%s pushed=%lld pulled=%lld"
