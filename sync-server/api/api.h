@@ -2,15 +2,15 @@
 ** api.h — the HTTPS JSON API, the dashboard's static files and the /live
 ** push channel (docs/API.md).  Internal to fieldsync-server.
 **
-** Where the figures come from: for each API user the server keeps a "view",
-** an in-memory libfieldsync replica fed through the ordinary sans-I/O sync
-** session from the authoritative history with the very visibility filter
-** device sync uses (fsv_vis_filter_fn).  The view is what a device of that
-** user would hold, so every customer object, sheet, timeline, stage and
-** field definition and conflict is built by core's own functions in the
-** CLI's --json shapes.  A view is brought up to the store's head before
-** each request (only the new rows are fed); "as of" sheets are built in a
-** fresh replica from the rows at or before that time.
+** Where the figures come from: the store's office view (store.h): pages
+** of customers, figures and conflicts are indexed queries over
+** projections the store keeps current in every merge transaction, within
+** the caller's scope (fsv_vis_scope, the sync visibility rule).  Nothing
+** is kept per user.  One customer's sheet and timeline (and "as of" a
+** time) are built by core's own functions in a small replica fed only
+** that customer's history rows (fsv_view_sheet); the definitions come
+** from one small replica shared by every user (fsv_view_defs).  Only the
+** CSV export still uses a per-user replica of everything (fsv_view_get).
 **
 ** Everything runs on the lws service thread (see server.h).
 */
@@ -39,7 +39,9 @@ typedef struct fsv_api {
     fsv_server *srv;
     char web_dir[4096];             /* "" = built-in page only */
     struct fsv_websess *sessions;   /* login sessions */
-    struct fsv_view *views;         /* one replica per API user */
+    struct fsv_view *views;         /* one replica per export user */
+    json_t *defs_sd, *defs_fd;      /* stage/field definitions (shared) */
+    int64_t defs_head;              /* head they were read at */
     struct fsv_live *live;          /* open /live sockets */
     lws_sorted_usec_list_t live_sul;
     int live_timer;                 /* live_sul scheduled */
@@ -69,7 +71,7 @@ typedef struct fsv_req {
     size_t body_len;
 } fsv_req;
 
-#define FSV_RESP_HDRS 3
+#define FSV_RESP_HDRS 4
 typedef struct fsv_resp {
     int status;
     const char *ctype;          /* static string */
@@ -146,11 +148,18 @@ void fsv_auth_free(fsv_api *api);
 ** Borrowed: valid until the next call.  FSV_OK or FSV_ERROR (logged). */
 int fsv_view_get(fsv_api *api, const fsv_user *u, fds_replica **r,
                  int64_t *head);
-/* A new replica with only customer's records (and the definitions) as
-** they stood at asof_s (unix seconds): rows whose change time, in whole
-** seconds, is not after it.  Caller closes it. */
+/* A new replica with only customer's records (and the definitions), fed
+** the customer's history rows from the store (fsv_store_customer_history):
+** all of them (asof_s < 0) or those whose change time, in whole seconds,
+** is not after asof_s (unix seconds).  Caller closes it.  The caller has
+** checked that u may see the customer. */
+int fsv_view_sheet(fsv_api *api, const fsv_user *u, const char *customer,
+                   int64_t asof_s, fds_replica **r);
 int fsv_view_asof(fsv_api *api, const fsv_user *u, const char *customer,
                   int64_t asof_s, fds_replica **r);
+/* The stage and field definitions (fds_stagedef_list/fds_fielddef_list
+** shapes), new references; read again only when the head moved. */
+int fsv_view_defs(fsv_api *api, json_t **stage_defs, json_t **field_defs);
 void fsv_view_free_all(fsv_api *api);
 
 /* ---- Handlers (api_*.c): fill resp for an authenticated caller ----------- */

@@ -1,5 +1,12 @@
 /*
-** api_view.c — per-user replicas for the API (see api.h).  A view is an
+** api_view.c — replicas for the API (see api.h).  The office view reads the
+** store (api_customers.c, api_summary.c, api_analysis.c); replicas remain
+** only where core's own functions build the answer: one customer's sheet
+** and timeline (fsv_view_sheet: that customer's rows only), the
+** definitions (fsv_view_defs: one small replica shared by every user),
+** and the per-user view below, which only the CSV export still uses.
+**
+** The per-user view is an
 ** in-memory libfieldsync replica that plays a device of the API user: this
 ** file answers its sans-I/O session in place of the network, with welcome
 ** and changes messages read from the store through the same visibility
@@ -32,7 +39,36 @@ typedef struct feed_opts {
     const char *customer;           /* only this customer's rows (+ defs) */
     int64_t asof_s;                 /* only rows at or before; <0: all */
     int widened;                    /* out: owner/share rows were scanned */
+    /* Instead of the store's history: these rows (seq order), served as
+    ** pulls from memory. */
+    fdsp_change *rows;
+    size_t n_rows;
 } feed_opts;
+
+/* A pull answered from o->rows. */
+static int answer_rows(feed_opts *o, const fdsp_msg *pull, char **buf,
+                       size_t *len)
+{
+    size_t limit = pull->limit > 0 ? (size_t)pull->limit : FDSP_MAX_BATCH, i = 0;
+    while (i < o->n_rows && o->rows[i].seq <= pull->after)
+        i++;
+    for (;;) {
+        size_t k = o->n_rows - i < limit ? o->n_rows - i : limit;
+        fdsp_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = FDSP_CHANGES;
+        m.changes = o->rows + i;
+        m.n_changes = k;
+        m.last = k ? o->rows[i + k - 1].seq : pull->after;
+        m.more = i + k < o->n_rows;
+        int rc = fdsp_encode(&m, buf, len);
+        if (rc == FDSP_OK)
+            return 0;
+        if (rc != FDSP_E_TOOBIG || limit == 1)
+            return -1;
+        limit /= 2;
+    }
+}
 
 static int row_filter(void *ud, const fsv_row *row, int *include)
 {
@@ -130,11 +166,15 @@ static int feed(fds_replica *r, feed_opts *o)
             w.user = (char *)o->user->name;
             w.role = (char *)o->user->role;
             w.device = m->device;
-            if (fsv_store_head(o->store, &head) == FSV_OK)
-                w.head = head;
+            if (o->rows)
+                head = o->n_rows ? o->rows[o->n_rows - 1].seq : 0;
+            else if (fsv_store_head(o->store, &head) != FSV_OK)
+                head = 0;
+            w.head = head;
             rc = fdsp_encode(&w, &reply, &rlen) == FDSP_OK ? 0 : -1;
         } else if (m->type == FDSP_PULL) {
-            rc = answer_pull(o, m, &reply, &rlen);
+            rc = o->rows ? answer_rows(o, m, &reply, &rlen)
+                         : answer_pull(o, m, &reply, &rlen);
         } else {
             rc = -1;        /* a view never writes: nothing else is expected */
         }
@@ -206,7 +246,7 @@ int fsv_view_get(fsv_api *api, const fsv_user *u, fds_replica **r,
         view_free(v);
         return FSV_ERROR;
     }
-    feed_opts o = {st, u, NULL, -1, 0};
+    feed_opts o = {st, u, NULL, -1, 0, NULL, 0};
     if (v && v->head != now_head) {
         if (feed(v->r, &o) != 0 || o.widened) {
             view_free(v);
@@ -239,15 +279,97 @@ int fsv_view_get(fsv_api *api, const fsv_user *u, fds_replica **r,
     return FSV_OK;
 }
 
+/* A replica fed exactly the given rows (seq order). */
+static int replica_of(fsv_api *api, const fsv_user *u, fdsp_change *rows,
+                      size_t n, fds_replica **r)
+{
+    static fdsp_change none;
+    feed_opts o = {api->srv->store, u, NULL, -1, 0, n ? rows : &none, n};
+    return open_fed(&o, r) == 0 ? FSV_OK : FSV_ERROR;
+}
+
+static void rows_free(fdsp_change *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fdsp_change_clear(&rows[i]);
+    free(rows);
+}
+
+int fsv_view_sheet(fsv_api *api, const fsv_user *u, const char *customer,
+                   int64_t asof_s, fds_replica **r)
+{
+    fsv_store *st = api->srv->store;
+    fdsp_change *rows = NULL;
+    size_t n = 0;
+    *r = NULL;
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK) {
+        rc = fsv_store_customer_history(st, customer, asof_s, &rows, &n);
+        fsv_store_rollback(st);
+    }
+    if (rc != FSV_OK) {
+        fsv_err("api sheet %s: %s", customer, fsv_store_errmsg(st));
+        return FSV_ERROR;
+    }
+    rc = replica_of(api, u, rows, n, r);
+    rows_free(rows, n);
+    return rc;
+}
+
 int fsv_view_asof(fsv_api *api, const fsv_user *u, const char *customer,
                   int64_t asof_s, fds_replica **r)
 {
-    feed_opts o = {api->srv->store, u, customer, asof_s, 0};
-    return open_fed(&o, r) == 0 ? FSV_OK : FSV_ERROR;
+    return fsv_view_sheet(api, u, customer, asof_s, r);
+}
+
+int fsv_view_defs(fsv_api *api, json_t **stage_defs, json_t **field_defs)
+{
+    fsv_store *st = api->srv->store;
+    int64_t head = 0;
+    *stage_defs = *field_defs = NULL;
+    if (fsv_store_head(st, &head) != FSV_OK)
+        return FSV_ERROR;
+    if (!api->defs_sd || api->defs_head != head) {
+        /* The definitions' rows alone: the history of a customer id no
+        ** record has. */
+        static const fsv_user nobody = {"office", "admin", "*", 0};
+        fdsp_change *rows = NULL;
+        size_t n = 0;
+        fds_replica *r = NULL;
+        int rc = fsv_store_begin_read(st);
+        if (rc == FSV_OK) {
+            rc = fsv_store_customer_history(st, "", -1, &rows, &n);
+            fsv_store_rollback(st);
+        }
+        if (rc == FSV_OK)
+            rc = replica_of(api, &nobody, rows, n, &r);
+        rows_free(rows, n);
+        json_t *sd = NULL, *fd = NULL;
+        if (rc == FSV_OK && (fds_stagedef_list(r, &sd) != FDS_OK ||
+                             fds_fielddef_list(r, &fd) != FDS_OK))
+            rc = FSV_ERROR;
+        fds_replica_close(r);
+        if (rc != FSV_OK) {
+            json_decref(sd);
+            json_decref(fd);
+            return FSV_ERROR;
+        }
+        json_decref(api->defs_sd);
+        json_decref(api->defs_fd);
+        api->defs_sd = sd;
+        api->defs_fd = fd;
+        api->defs_head = head;
+    }
+    *stage_defs = json_incref(api->defs_sd);
+    *field_defs = json_incref(api->defs_fd);
+    return FSV_OK;
 }
 
 void fsv_view_free_all(fsv_api *api)
 {
+    json_decref(api->defs_sd);
+    json_decref(api->defs_fd);
+    api->defs_sd = api->defs_fd = NULL;
     while (api->views) {
         struct fsv_view *v = api->views;
         api->views = v->next;
