@@ -41,6 +41,7 @@ typedef struct fsv_api {
     struct fsv_websess *sessions;   /* login sessions */
     struct fsv_view *views;         /* one replica per export user */
     json_t *defs_sd, *defs_fd;      /* stage/field definitions (shared) */
+    char tz[64];                    /* serve --tz ("" = the local zone) */
     int64_t defs_head;              /* head they were read at */
     struct fsv_live *live;          /* open /live sockets */
     lws_sorted_usec_list_t live_sul;
@@ -163,24 +164,26 @@ int fsv_view_defs(fsv_api *api, json_t **stage_defs, json_t **field_defs);
 void fsv_view_free_all(fsv_api *api);
 
 /* ---- Handlers (api_*.c): fill resp for an authenticated caller ----------- */
-void fsv_api_summary(fsv_api *api, const fsv_user *u, fsv_resp *resp);
-void fsv_api_analysis(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+void fsv_api_summary(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                     fsv_resp *resp);
+void fsv_api_analysis(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                      fsv_resp *resp);
 void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
                        fsv_resp *resp);
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,
                       const fsv_req *q, fsv_resp *resp);
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp);
 
-/* ---- Shared figures (api_figures.c) -------------------------------------------- */
-/* Visible customers (not deleted) with their sheets: array of sheet
-** objects sorted by name; and the stage definitions. */
-int fsv_fig_sheets(fds_replica *r, json_t **sheets);
-/* Per-rep rows of docs/API.md "summary.reps" over sheets, for caller u. */
-json_t *fsv_fig_reps(fsv_api *api, const fsv_user *u, json_t *sheets,
-                     int64_t now_ms);
-/* Milliseconds of an RFC 3339 / date string, -1 if absent or unreadable. */
-int64_t fsv_fig_ms(const json_t *obj, const char *key);
-/* 1 if stage key is a won/lost stage in defs. */
+/* ---- Figures (api_figures.c) ---------------------------------------------------- */
+/* GET /api/summary's and /api/analysis's objects (docs/API.md) for u from
+** the store's office view, with the given definitions (fsv_view_defs),
+** "now" and, for the analysis, time zone tz (NULL or "": the server's
+** local zone).  FSV_OK with *out new, or the store's code. */
+int fsv_fig_summary(fsv_store *st, const fsv_user *u, json_t *sdefs,
+                    json_t *fdefs, int64_t now_ms, int64_t head, json_t **out);
+int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
+                     int64_t now_ms, const char *tz, int64_t head, json_t **out);
+/* 1 if stage key has flag ("won"/"lost") in defs. */
 int fsv_fig_stage_flag(const json_t *defs, const char *key, const char *flag);
 
 /* ---- /live (live.c) ------------------------------------------------------------- */

@@ -1,52 +1,68 @@
 /*
-** api_summary.c — GET /api/summary (docs/API.md): stage counts, the stage
-** and field definitions, per-rep rows and totals over what the caller may
-** see.
+** api_summary.c — GET /api/summary and GET /api/analysis (docs/API.md):
+** the figures of api_figures.c for the caller, in the zone ?tz= names
+** (else serve --tz, else the server's local zone).
 */
 #include <string.h>
 
 #include "api.h"
+#include "tzone.h"
 
-void fsv_api_summary(fsv_api *api, const fsv_user *u, fsv_resp *resp)
+/* The zone of a request: ?tz=, else serve --tz; 0, or -1 with a 400. */
+static int request_tz(fsv_api *api, const fsv_req *q, fsv_resp *resp,
+                      const char **tz)
 {
-    fds_replica *r;
-    int64_t head = 0, now = fsv_now_ms();
-    json_t *sdefs = NULL, *fdefs = NULL, *sheets = NULL, *conflicts = NULL;
-    if (fsv_view_get(api, u, &r, &head) != FSV_OK ||
-        fds_stagedef_list(r, &sdefs) != FDS_OK ||
-        fds_fielddef_list(r, &fdefs) != FDS_OK ||
-        fsv_fig_sheets(r, &sheets) != FSV_OK ||
-        fds_conflicts(r, &conflicts) != FDS_OK) {
-        json_decref(sdefs);
-        json_decref(fdefs);
-        json_decref(sheets);
-        fsv_resp_error(resp, 500, "the store failed while building the summary");
+    const char *z = fsv_req_arg(q, "tz");
+    for (size_t i = 0; i < q->n_args; i++) {
+        if (strcmp(q->arg_name[i], "tz") != 0) {
+            fsv_resp_error(resp, 400, "unknown query parameter \"%s\" (tz)",
+                           q->arg_name[i]);
+            return -1;
+        }
+    }
+    if (z && z[0] && !fsv_tz_valid(z)) {
+        fsv_resp_error(resp, 400, "tz \"%.64s\" is not a time zone this server"
+                       " knows (e.g. Asia/Shanghai, UTC)", z);
+        return -1;
+    }
+    *tz = z && z[0] ? z : api->tz;
+    return 0;
+}
+
+static void figures(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                    fsv_resp *resp, int analysis)
+{
+    const char *tz = NULL;
+    json_t *sd = NULL, *fd = NULL, *out = NULL;
+    int64_t head = 0;
+    if (request_tz(api, q, resp, &tz) != 0)
+        return;
+    int rc = fsv_view_defs(api, &sd, &fd);
+    if (rc == FSV_OK)
+        rc = fsv_store_head(api->srv->store, &head);
+    if (rc == FSV_OK)
+        rc = analysis ? fsv_fig_analysis(api->srv->store, u, sd, fsv_now_ms(), tz,
+                                         head, &out)
+                      : fsv_fig_summary(api->srv->store, u, sd, fd, fsv_now_ms(),
+                                        head, &out);
+    json_decref(sd);
+    json_decref(fd);
+    if (rc != FSV_OK) {
+        fsv_resp_error(resp, 500, "the store failed while building the %s",
+                       analysis ? "analysis" : "summary");
         return;
     }
-    json_t *stages = json_object();
-    size_t i;
-    json_t *d, *s;
-    json_array_foreach(sdefs, i, d)
-        json_object_set_new(stages, json_string_value(json_object_get(d, "key")),
-                            json_integer(0));
-    json_array_foreach(sheets, i, s) {
-        const char *st = json_string_value(json_object_get(s, "stage"));
-        json_t *n = st ? json_object_get(stages, st) : NULL;
-        if (n)
-            json_object_set_new(stages, st, json_integer(json_integer_value(n) + 1));
-    }
-    json_t *reps = fsv_fig_reps(api, u, sheets, now);
-    json_int_t overdue = 0;
-    json_array_foreach(reps, i, d)
-        overdue += json_integer_value(json_object_get(d, "overdue"));
-    json_t *out = json_pack("{s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:I}",
-                            "head", (json_int_t)head, "stages", stages,
-                            "stage_defs", sdefs, "field_defs", fdefs,
-                            "reps", reps ? reps : json_array(),
-                            "customers", (json_int_t)json_array_size(sheets),
-                            "overdue", overdue,
-                            "conflicts", (json_int_t)json_array_size(conflicts));
-    json_decref(sheets);
-    json_decref(conflicts);
     fsv_resp_json(resp, 200, out);
+}
+
+void fsv_api_summary(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                     fsv_resp *resp)
+{
+    figures(api, u, q, resp, 0);
+}
+
+void fsv_api_analysis(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                      fsv_resp *resp)
+{
+    figures(api, u, q, resp, 1);
 }

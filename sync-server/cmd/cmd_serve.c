@@ -12,11 +12,12 @@
 #include "log.h"
 #include "pki.h"
 #include "server.h"
+#include "tzone.h"
 
 static const char serve_help[] =
     "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
-    "       [--max-batch N] [--web DIR]\n"
+    "       [--max-batch N] [--web DIR] [--tz ZONE]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
     "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
@@ -29,6 +30,9 @@ static const char serve_help[] =
     "500); smaller batches mean more, smaller messages on slow links.\n"
     "--web DIR serves the dashboard from DIR (default: $FIELDSYNC_WEB_DIR,\n"
     "then the installed dashboard, then the build's sync-server/web/dist).\n"
+    "--tz ZONE is the time zone of the dashboard's weeks, hours and birthdays\n"
+    "(an IANA name such as Asia/Shanghai; default: this machine's zone); a\n"
+    "browser may ask for another with ?tz=.\n"
     "--store postgresql://... is not available in this build.\n";
 
 /* The one flag the signal handler touches. */
@@ -86,10 +90,11 @@ int fsv_cmd_serve(int argc, char **argv)
         {"store", required_argument, NULL, 's'},
         {"max-batch", required_argument, NULL, 'b'},
         {"web", required_argument, NULL, 'w'},
+        {"tz", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
-    const char *web = NULL;
+    const char *web = NULL, *tz = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     char *end;
 
@@ -101,6 +106,14 @@ int fsv_cmd_serve(int argc, char **argv)
         case 'c': cert = optarg; break;
         case 'k': key = optarg; break;
         case 'w': web = optarg; break;
+        case 'z':
+            if (!fsv_tz_valid(optarg)) {
+                fsv_fail("--tz %s: not a time zone this machine knows (an IANA"
+                         " name such as Asia/Shanghai, or UTC)", optarg);
+                return FSV_EXIT_USAGE;
+            }
+            tz = optarg;
+            break;
         case 'L':
             if (fsv_log_parse_level(optarg, &level) != 0) {
                 fsv_fail("--log-level must be error, warn, info or debug");
@@ -170,7 +183,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch, web};
+    fsv_config cfg = {host, port, cert, key, max_batch, web, tz};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

@@ -31,6 +31,7 @@ typedef struct fsv_config {
     const char *key;        /* PEM private key, mode 0600 */
     int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
     const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
+    const char *tz;         /* --tz ZONE for the figures (NULL: local) */
 } fsv_config;
 
 struct fsv_conn;
