@@ -48,8 +48,13 @@ ta_resp ta_request(int port, const char *ca, const char *method,
     long want = -1;
     char *hend = NULL;
     while (ok) {
-        if (got + 4096 > room)
+        if (got + 4096 >= room) {
+            /* hend points into buf: move it with the block */
+            size_t off = hend ? (size_t)(hend - buf) : 0;
             buf = realloc(buf, room *= 2);
+            if (hend)
+                hend = buf + off;
+        }
         int k = SSL_read(c.ssl, buf + got, 4096);
         if (k <= 0)
             break;
