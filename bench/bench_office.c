@@ -444,6 +444,9 @@ int main(int argc, char **argv)
         rw_close(&live[i]);
     stop();
     char *rm[] = {"/bin/rm", "-rf", dir, NULL};
-    run_out(rm, NULL, 0);
+    if (getenv("BENCH_OFFICE_KEEP"))    /* to look at the store afterwards */
+        printf("kept %s\n", dir);
+    else
+        run_out(rm, NULL, 0);
     return failed;
 }

@@ -116,7 +116,9 @@ typedef struct pass {
     json_t *birthdays;
     double won_sum;
     json_int_t won_n;
-    struct tm today;        /* in the figures' zone */
+    /* The next BIRTHDAY_DAYS + 1 days in the figures' zone, made once
+    ** (mktime per customer and day was most of an analysis). */
+    int day_m[BIRTHDAY_DAYS + 1], day_d[BIRTHDAY_DAYS + 1], day_leap[BIRTHDAY_DAYS + 1];
 } pass;
 
 static int leap(int y)
@@ -141,21 +143,35 @@ static int birthday_md(const char *b, int *m, int *d)
     return 0;
 }
 
+/* The calendar of today and the BIRTHDAY_DAYS days after it, in the
+** current zone. */
+static void calendar(pass *p)
+{
+    time_t now = (time_t)(p->now_ms / 1000);
+    struct tm today;
+    localtime_r(&now, &today);
+    for (int k = 0; k <= BIRTHDAY_DAYS; k++) {
+        struct tm t = today;
+        t.tm_mday += k;
+        t.tm_hour = 12;
+        t.tm_isdst = -1;
+        mktime(&t);
+        p->day_m[k] = t.tm_mon + 1;
+        p->day_d[k] = t.tm_mday;
+        p->day_leap[k] = leap(t.tm_year + 1900);
+    }
+}
+
 static void birthday(pass *p, const fsv_office_cust *c)
 {
     int m, d;
     if (!birthday_md(c->birthday, &m, &d))
         return;
     for (int k = 0; k <= BIRTHDAY_DAYS; k++) {
-        struct tm t = p->today;
-        t.tm_mday += k;
-        t.tm_hour = 12;
-        t.tm_isdst = -1;
-        mktime(&t);
         int bd = d;
-        if (m == 2 && bd == 29 && !leap(t.tm_year + 1900))
+        if (m == 2 && bd == 29 && !p->day_leap[k])
             bd = 28;
-        if (t.tm_mon + 1 == m && t.tm_mday == bd) {
+        if (p->day_m[k] == m && p->day_d[k] == bd) {
             json_array_append_new(p->birthdays, json_pack(
                 "{s:s, s:s?, s:s, s:i}", "id", c->id, "name", c->name,
                 "birthday", c->birthday, "days", k));
@@ -715,8 +731,7 @@ int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
     p.now_ms = now_ms;
     p.analysis = 1;
     fsv_tz_enter(tz, &saved);
-    time_t now = (time_t)(now_ms / 1000);
-    localtime_r(&now, &p.today);
+    calendar(&p);
     int rc = fsv_store_begin_read(st);
     if (rc == FSV_OK) {
         rc = run_pass(st, u, &sc, &p);

@@ -348,7 +348,7 @@ typedef struct fsv_office_cust {
     int64_t next_plan_ms, last_followup_ms;     /* -1 if none */
 } fsv_office_cust;
 typedef int (*fsv_office_cust_fn)(void *ud, const fsv_office_cust *c);
-/* Every visible, not deleted customer, in name order. */
+/* Every visible, not deleted customer, in no particular order. */
 int fsv_store_office_customers(fsv_store *s, const fsv_scope *sc,
                                fsv_office_cust_fn fn, void *ud);
 
@@ -361,8 +361,8 @@ typedef struct fsv_office_child {
 } fsv_office_child;
 typedef int (*fsv_office_child_fn)(void *ud, const fsv_office_child *k);
 /* The records of table tbl ("followup", "plan", "stagechg") with a time in
-** [from_ms, to_ms), by time; stage_in (NULL: any) keeps only those whose
-** customer is in one of the comma-separated stages. */
+** [from_ms, to_ms), in no particular order; stage_in (NULL: any) keeps
+** only those whose customer is in one of the comma-separated stages. */
 int fsv_store_office_children(fsv_store *s, const fsv_scope *sc,
                               const char *tbl, int64_t from_ms, int64_t to_ms,
                               const char *stage_in, fsv_office_child_fn fn,
