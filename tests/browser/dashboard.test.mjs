@@ -210,6 +210,11 @@ describe('central-office dashboard against a real server and devices', { timeout
     const devices = await page.$$eval('#devices-table tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent).sort());
     assert.deepEqual(devices, ['alice', 'alice', 'bob'], 'the devices of team east, each once');
 
+    // The money card (issue 13): one pipeline row per stage; bob's one won
+    // and one lost deal make his win rate 50 %.
+    assert.equal(await page.locator('#pipeline-table tbody tr').count(), 7);
+    assert.equal(await page.getAttribute('#winrate-table tr[data-user="bob"] [data-col="rate"]', 'data-value'), '0.5');
+
     await screenshot(page, 'dashboard');
     assert.deepEqual(await page.evaluate(() => window.__csp), []);
   });

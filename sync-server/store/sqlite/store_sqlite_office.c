@@ -13,9 +13,11 @@
 **       orders, with sentinels so every order is one ascending index
 **       (FSV_OV_NONE_LAST: no open plan / no amount sorts last; -1: never
 **       followed up sorts first)
-**   ov_child(tbl, rid, customer, at, txt, done, deleted)
+**   ov_child(tbl, rid, customer, at, txt, done, deleted, cowner, cdel)
 **       follow-ups (at, txt = author), plans (at = due, done) and stage
-**       changes (at, txt = to)
+**       changes (at, txt = to); cowner and cdel copy their customer's
+**       owner and deleted flag (cdel 1 while the customer is unknown), so
+**       a time range of everything needs no join
 **   ov_seen(customer, stage)   every value the customer's stage field
 **       has had in the history (the funnel's "really passed through")
 **   ov_share(user, customer)   live shares
@@ -49,10 +51,13 @@ static const char *const office_schema =
     "CREATE INDEX IF NOT EXISTS ov_cust_owner ON ov_cust(owner);"
     "CREATE TABLE IF NOT EXISTS ov_child(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
     "  customer TEXT, at INTEGER, txt TEXT, done INTEGER NOT NULL DEFAULT 0,"
-    "  deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, rid))"
+    "  deleted INTEGER NOT NULL DEFAULT 0, cowner TEXT,"
+    "  cdel INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (tbl, rid))"
     "  WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS ov_child_cust ON ov_child(customer, tbl, at);"
-    "CREATE INDEX IF NOT EXISTS ov_child_at ON ov_child(tbl, at);"
+    /* Covering: who sees everything reads a time range without a lookup. */
+    "CREATE INDEX IF NOT EXISTS ov_child_time ON ov_child(tbl, at, deleted,"
+    "  cdel, customer, cowner, txt, done);"
     "CREATE TABLE IF NOT EXISTS ov_seen(customer TEXT NOT NULL,"
     "  stage TEXT NOT NULL, PRIMARY KEY (customer, stage)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS ov_share(user TEXT NOT NULL,"
@@ -67,7 +72,8 @@ static const char *const office_schema =
 enum {
     XO_REGS = 8, XO_CREATOR, XO_CUST_PUT, XO_CHILD_GET, XO_CHILD_PUT,
     XO_CUST_KEYS, XO_SHARE_ADD, XO_SHARE_DEL, XO_SEEN_ADD, XO_VALUES,
-    XO_UPDATED, XO_CONFLICTS_OF, XO_HIST_OF, XO__END
+    XO_UPDATED, XO_CONFLICTS_OF, XO_HIST_OF, XO_KEYS_OF, XO_CHILD_OWNER,
+    XO__END
 };
 
 static const char *const xo_sql[XO__END] = {
@@ -91,10 +97,17 @@ static const char *const xo_sql[XO__END] = {
         " amt_k=excluded.amt_k",
     [XO_CHILD_GET] = "SELECT customer FROM ov_child WHERE tbl=?1 AND rid=?2",
     [XO_CHILD_PUT] =
-        "INSERT INTO ov_child(tbl, rid, customer, at, txt, done, deleted)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(tbl, rid) DO UPDATE"
+        "INSERT INTO ov_child(tbl, rid, customer, at, txt, done, deleted,"
+        " cowner, cdel) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " (SELECT owner FROM ov_cust WHERE rid=?3),"
+        " coalesce((SELECT deleted FROM ov_cust WHERE rid=?3), 1))"
+        " ON CONFLICT(tbl, rid) DO UPDATE"
         " SET customer=excluded.customer, at=excluded.at, txt=excluded.txt,"
-        " done=excluded.done, deleted=excluded.deleted",
+        " done=excluded.done, deleted=excluded.deleted,"
+        " cowner=excluded.cowner, cdel=excluded.cdel",
+    /* A customer's owner or deletion, copied to its records. */
+    [XO_CHILD_OWNER] = "UPDATE ov_child SET cowner=?2, cdel=?3"
+                       " WHERE customer=?1 AND (cowner IS NOT ?2 OR cdel<>?3)",
     /* A customer whose children changed: only its two activity keys. */
     [XO_CUST_KEYS] =
         "UPDATE ov_cust SET"
@@ -129,7 +142,10 @@ static const char *const xo_sql[XO__END] = {
         "  UNION ALL SELECT seq FROM history WHERE tbl IN"
         "   ('stagedef', 'fielddef'))"
         " AND (?2 < 0 OR (hlc >> 16) / 1000 <= ?2) ORDER BY seq",
+    [XO_KEYS_OF] = "SELECT next_k, last_k FROM ov_cust WHERE rid=?1",
 };
+
+_Static_assert(XO__END <= FSV__XST_MAX, "statement slots");
 
 static sqlite3_stmt *xo(fsv_store *s, int slot)
 {
@@ -321,6 +337,14 @@ static int derive_customer(fsv_store *s, const char *rid)
     sqlite3_bind_int(st, 11, del && strcmp(del, "1") == 0);
     sqlite3_bind_double(st, 12, has_amount ? -a : 1e300);
     rc = step_done(s, st, "office: customer");
+    if (rc == FSV_OK && (st = xo(s, XO_CHILD_OWNER)) == NULL)
+        rc = FSV_ERROR;
+    if (rc == FSV_OK) {
+        bind_static(st, 1, rid);
+        bind_static(st, 2, owner);
+        sqlite3_bind_int(st, 3, del && strcmp(del, "1") == 0);
+        rc = step_done(s, st, "office: records' owner");
+    }
     free(creator);
     json_decref(r);
     return rc;
@@ -685,7 +709,7 @@ int fsv_sqlite_office_values(fsv_store *s, const char *id, json_t **values,
     if (sqlite3_step(st) == SQLITE_ROW)
         *conflicts = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    if (prep(s, "SELECT next_k, last_k FROM ov_cust WHERE rid=?1", &st) != FSV_OK)
+    if (!(st = xo(s, XO_KEYS_OF)))
         return FSV_ERROR;
     bind_static(st, 1, id);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -693,7 +717,7 @@ int fsv_sqlite_office_values(fsv_store *s, const char *id, json_t **values,
         *next_ms = nk == FSV_OV_NONE_LAST ? -1 : nk;
         *last_ms = lk == -1 ? -1 : lk;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return FSV_OK;
 }
 
@@ -805,9 +829,10 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
                        "  ',' || c.stage || ',') > 0)";
     char sql[1024];
     if (sc->all && !stage_in)
-        snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, c.owner, k.txt, k.at,"
-                 " k.done FROM ov_child k JOIN ov_cust c ON c.rid = k.customer"
-                 " WHERE%s", cond);
+        snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, k.cowner, k.txt,"
+                 " k.at, k.done FROM ov_child k INDEXED BY ov_child_time"
+                 " WHERE k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
+                 " AND k.deleted = 0 AND k.cdel = 0");
     else
         snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, c.owner, k.txt, k.at,"
                  " k.done FROM ov_cust c CROSS JOIN ov_child k"
@@ -815,11 +840,13 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     int rc = prep(s, sql, &st);
     if (rc != FSV_OK)
         return rc;
-    bind_scope(st, sc);
+    if (!(sc->all && !stage_in)) {
+        bind_scope(st, sc);
+        bind_text(st, 7, stage_in);
+    }
     bind_text(st, 4, tbl);
     sqlite3_bind_int64(st, 5, from_ms);
     sqlite3_bind_int64(st, 6, to_ms);
-    bind_text(st, 7, stage_in);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         fsv_office_child k;
