@@ -73,7 +73,7 @@ enum {
     XO_REGS = 8, XO_CREATOR, XO_CUST_PUT, XO_CHILD_GET, XO_CHILD_PUT,
     XO_CUST_KEYS, XO_SHARE_ADD, XO_SHARE_DEL, XO_SEEN_ADD, XO_VALUES,
     XO_UPDATED, XO_CONFLICTS_OF, XO_HIST_OF, XO_KEYS_OF, XO_CHILD_OWNER,
-    XO__END
+    XO_CUST_GET, XO__END
 };
 
 static const char *const xo_sql[XO__END] = {
@@ -95,7 +95,8 @@ static const char *const xo_sql[XO__END] = {
         " phone=excluded.phone, deleted=excluded.deleted,"
         " next_k=excluded.next_k, last_k=excluded.last_k,"
         " amt_k=excluded.amt_k",
-    [XO_CHILD_GET] = "SELECT customer FROM ov_child WHERE tbl=?1 AND rid=?2",
+    [XO_CHILD_GET] = "SELECT customer, at, txt, done, deleted FROM ov_child"
+                     " WHERE tbl=?1 AND rid=?2",
     [XO_CHILD_PUT] =
         "INSERT INTO ov_child(tbl, rid, customer, at, txt, done, deleted,"
         " cowner, cdel) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
@@ -110,13 +111,15 @@ static const char *const xo_sql[XO__END] = {
                        " WHERE customer=?1 AND (cowner IS NOT ?2 OR cdel<>?3)",
     /* A customer whose children changed: only its two activity keys. */
     [XO_CUST_KEYS] =
-        "UPDATE ov_cust SET"
-        " next_k=coalesce((SELECT min(at) FROM ov_child WHERE customer=?1"
+        "UPDATE ov_cust SET next_k=n.nk, last_k=n.lk FROM (SELECT"
+        " coalesce((SELECT min(at) FROM ov_child WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL),"
-        "  9223372036854775807),"
-        " last_k=coalesce((SELECT max(at) FROM ov_child WHERE customer=?1"
-        "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1)"
-        " WHERE rid=?1",
+        "  9223372036854775807) AS nk,"
+        " coalesce((SELECT max(at) FROM ov_child WHERE customer=?1"
+        "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1) AS lk) n"
+        " WHERE rid=?1 AND (next_k<>n.nk OR last_k<>n.lk)",
+    [XO_CUST_GET] = "SELECT owner, name, stage, amount, close, birthday,"
+                    " company, phone, deleted FROM ov_cust WHERE rid=?1",
     [XO_SHARE_ADD] = "INSERT OR IGNORE INTO ov_share(user, customer)"
                      " VALUES (?1, ?2)",
     [XO_SHARE_DEL] = "DELETE FROM ov_share WHERE user=?1 AND customer=?2",
@@ -161,6 +164,10 @@ typedef struct ov_note {
 typedef struct ov_state {
     ov_note *v;
     size_t n, cap;
+    /* Customers whose records changed: their activity keys are
+    ** recomputed once, after every record (keys[i].tbl unused). */
+    ov_note *keys;
+    size_t nk, capk;
 } ov_state;
 
 static ov_state *state(fsv_store *s)
@@ -204,6 +211,27 @@ static int note_add(fsv_store *s, const char *tbl, const char *rid)
     return FSV_OK;
 }
 
+/* Note customer for its keys (after the records). */
+static int keys_add(fsv_store *s, const char *customer)
+{
+    ov_state *o = state(s);
+    if (o->nk && strcmp(o->keys[o->nk - 1].rid, customer) == 0)
+        return FSV_OK;
+    if (o->nk == o->capk) {
+        size_t cap = o->capk ? o->capk * 2 : 64;
+        ov_note *v = realloc(o->keys, cap * sizeof *v);
+        if (!v)
+            return seterr(s, FSV_NOMEM, "out of memory");
+        o->keys = v;
+        o->capk = cap;
+    }
+    o->keys[o->nk].tbl = NULL;
+    if (!(o->keys[o->nk].rid = strdup(customer)))
+        return seterr(s, FSV_NOMEM, "out of memory");
+    o->nk++;
+    return FSV_OK;
+}
+
 void fsv__sq_office_clear(fsv_store *s)
 {
     ov_state *o = state(s);
@@ -213,14 +241,18 @@ void fsv__sq_office_clear(fsv_store *s)
         free(o->v[i].tbl);
         free(o->v[i].rid);
     }
-    o->n = 0;
+    for (size_t i = 0; i < o->nk; i++)
+        free(o->keys[i].rid);
+    o->n = o->nk = 0;
 }
 
 void fsv__sq_office_free(fsv_store *s)
 {
     fsv__sq_office_clear(s);
-    if (state(s))
+    if (state(s)) {
         free(state(s)->v);
+        free(state(s)->keys);
+    }
     free(state(s));
     SQ(s)->office = NULL;
 }
@@ -317,6 +349,35 @@ static int derive_customer(fsv_store *s, const char *rid)
     double a = amount ? strtod(amount, &end) : 0;
     int has_amount = amount && end != amount && *end == '\0' && isfinite(a);
     const char *del = jv(r, "deleted");
+    int deleted = del && strcmp(del, "1") == 0;
+    /* What the row says now: nothing is written when it already says it
+    ** (a merge that changed a field the office does not read). */
+    int same = 0, same_owner = 0;
+    if (!(st = xo(s, XO_CUST_GET))) {
+        free(creator);
+        json_decref(r);
+        return FSV_ERROR;
+    }
+    bind_static(st, 1, rid);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+#define SAME(i, v) (sqlite3_column_type(st, i) == SQLITE_NULL                \
+                        ? (v) == NULL                                        \
+                        : (v) != NULL && strcmp((const char *)sqlite3_column_text(st, i), (v)) == 0)
+        same_owner = SAME(0, owner) && sqlite3_column_int(st, 8) == deleted;
+        same = same_owner && SAME(1, name) && SAME(2, jv(r, "stage")) &&
+               (sqlite3_column_type(st, 3) == SQLITE_NULL
+                    ? !has_amount
+                    : has_amount && sqlite3_column_double(st, 3) == a) &&
+               SAME(4, jv(r, "expected_close")) && SAME(5, jv(r, "birthday")) &&
+               SAME(6, jv(r, "company")) && SAME(7, jv(r, "phone"));
+#undef SAME
+    }
+    sqlite3_reset(st);
+    if (same) {
+        free(creator);
+        json_decref(r);
+        return FSV_OK;
+    }
     st = xo(s, XO_CUST_PUT);
     if (!st) {
         free(creator);
@@ -334,15 +395,15 @@ static int derive_customer(fsv_store *s, const char *rid)
     bind_static(st, 8, jv(r, "birthday"));
     bind_static(st, 9, jv(r, "company"));
     bind_static(st, 10, jv(r, "phone"));
-    sqlite3_bind_int(st, 11, del && strcmp(del, "1") == 0);
+    sqlite3_bind_int(st, 11, deleted);
     sqlite3_bind_double(st, 12, has_amount ? -a : 1e300);
     rc = step_done(s, st, "office: customer");
-    if (rc == FSV_OK && (st = xo(s, XO_CHILD_OWNER)) == NULL)
+    if (rc == FSV_OK && !same_owner && (st = xo(s, XO_CHILD_OWNER)) == NULL)
         rc = FSV_ERROR;
-    if (rc == FSV_OK) {
+    if (rc == FSV_OK && !same_owner) {
         bind_static(st, 1, rid);
         bind_static(st, 2, owner);
-        sqlite3_bind_int(st, 3, del && strcmp(del, "1") == 0);
+        sqlite3_bind_int(st, 3, deleted);
         rc = step_done(s, st, "office: records' owner");
     }
     free(creator);
@@ -361,46 +422,60 @@ static int customer_keys(fsv_store *s, const char *customer)
 
 static int derive_child(fsv_store *s, const char *tbl, const char *rid)
 {
-    char *before = NULL;
-    sqlite3_stmt *st = xo(s, XO_CHILD_GET);
-    if (!st)
-        return FSV_ERROR;
-    bind_static(st, 1, tbl);
-    bind_static(st, 2, rid);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        before = col_dup(st, 0);
-    sqlite3_reset(st);
     json_t *r = NULL;
     int rc = read_regs(s, XO_REGS, tbl, rid, &r);
-    if (rc != FSV_OK) {
-        free(before);
+    if (rc != FSV_OK)
         return rc;
-    }
     int plan = strcmp(tbl, "plan") == 0, fu = strcmp(tbl, "followup") == 0;
     const char *at = jv(r, plan ? "due" : "at");
     const char *txt = fu ? jv(r, "author") : plan ? NULL : jv(r, "to");
-    const char *done = jv(r, "done"), *del = jv(r, "deleted");
+    const char *d = jv(r, "done"), *del = jv(r, "deleted");
     const char *cust = jv(r, "customer");
     int64_t ms = time_or(at, INT64_MIN);
-    st = xo(s, XO_CHILD_PUT);
+    int done = d && strcmp(d, "1") == 0, deleted = del && strcmp(del, "1") == 0;
+    char *before = NULL;
+    int same = 0;
+    sqlite3_stmt *st = xo(s, XO_CHILD_GET);
     if (!st) {
-        free(before);
         json_decref(r);
         return FSV_ERROR;
     }
     bind_static(st, 1, tbl);
     bind_static(st, 2, rid);
-    bind_static(st, 3, cust);
-    if (ms != INT64_MIN)
-        sqlite3_bind_int64(st, 4, ms);
-    bind_static(st, 5, txt);
-    sqlite3_bind_int(st, 6, done && strcmp(done, "1") == 0);
-    sqlite3_bind_int(st, 7, del && strcmp(del, "1") == 0);
-    rc = step_done(s, st, "office: child");
-    if (rc == FSV_OK && cust)
-        rc = customer_keys(s, cust);
-    if (rc == FSV_OK && before && (!cust || strcmp(before, cust) != 0))
-        rc = customer_keys(s, before);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *bc = (const char *)sqlite3_column_text(st, 0);
+        const char *bt = (const char *)sqlite3_column_text(st, 2);
+        before = bc ? strdup(bc) : NULL;
+        same = (bc ? cust && strcmp(bc, cust) == 0 : !cust) &&
+               (sqlite3_column_type(st, 1) == SQLITE_NULL
+                    ? ms == INT64_MIN
+                    : sqlite3_column_int64(st, 1) == ms) &&
+               (bt ? txt && strcmp(bt, txt) == 0 : !txt) &&
+               sqlite3_column_int(st, 3) == done &&
+               sqlite3_column_int(st, 4) == deleted;
+    }
+    sqlite3_reset(st);
+    if (!same) {
+        if (!(st = xo(s, XO_CHILD_PUT))) {
+            free(before);
+            json_decref(r);
+            return FSV_ERROR;
+        }
+        bind_static(st, 1, tbl);
+        bind_static(st, 2, rid);
+        bind_static(st, 3, cust);
+        if (ms != INT64_MIN)
+            sqlite3_bind_int64(st, 4, ms);
+        bind_static(st, 5, txt);
+        sqlite3_bind_int(st, 6, done);
+        sqlite3_bind_int(st, 7, deleted);
+        rc = step_done(s, st, "office: child");
+        /* The customers' activity keys, once each, after every record. */
+        if (rc == FSV_OK && cust)
+            rc = keys_add(s, cust);
+        if (rc == FSV_OK && before && (!cust || strcmp(before, cust) != 0))
+            rc = keys_add(s, before);
+    }
     free(before);
     json_decref(r);
     return rc;
@@ -444,6 +519,11 @@ static int derive(fsv_store *s, const char *tbl, const char *rid)
     return derive_child(s, tbl, rid);
 }
 
+static int cmp_rid(const void *a, const void *b)
+{
+    return strcmp(((const ov_note *)a)->rid, ((const ov_note *)b)->rid);
+}
+
 /* Customers last: their activity keys read the children. */
 static int cmp_note(const void *a, const void *b)
 {
@@ -458,7 +538,7 @@ static int cmp_note(const void *a, const void *b)
 int fsv__sq_office_flush(fsv_store *s)
 {
     ov_state *o = state(s);
-    if (!o || !o->n)
+    if (!o || (!o->n && !o->nk))
         return FSV_OK;
     qsort(o->v, o->n, sizeof *o->v, cmp_note);
     int rc = FSV_OK;
@@ -467,6 +547,11 @@ int fsv__sq_office_flush(fsv_store *s)
             continue;
         rc = derive(s, o->v[i].tbl, o->v[i].rid);
     }
+    if (o->nk > 1)
+        qsort(o->keys, o->nk, sizeof *o->keys, cmp_rid);
+    for (size_t i = 0; rc == FSV_OK && i < o->nk; i++)
+        if (!i || strcmp(o->keys[i - 1].rid, o->keys[i].rid) != 0)
+            rc = customer_keys(s, o->keys[i].rid);
     fsv__sq_office_clear(s);
     return rc;
 }
