@@ -9,8 +9,8 @@
 ** is kept per user.  One customer's sheet and timeline (and "as of" a
 ** time) are built by core's own functions in a small replica fed only
 ** that customer's history rows (fsv_view_sheet); the definitions come
-** from one small replica shared by every user (fsv_view_defs).  Only the
-** CSV export still uses a per-user replica of everything (fsv_view_get).
+** from one small replica shared by every user (fsv_view_defs).  The CSV
+** export pages through the same office view (fsv_office_list_all).
 **
 ** Everything runs on the lws service thread (see server.h).
 */
@@ -31,7 +31,6 @@
 #define FSV_LIVE_PROTOCOL "fieldsync.live"
 
 struct fsv_websess;
-struct fsv_view;
 struct fsv_live;
 
 /* Per-server API state (hangs off fsv_server.api). */
@@ -39,7 +38,6 @@ typedef struct fsv_api {
     fsv_server *srv;
     char web_dir[4096];             /* "" = built-in page only */
     struct fsv_websess *sessions;   /* login sessions */
-    struct fsv_view *views;         /* one replica per export user */
     json_t *defs_sd, *defs_fd;      /* stage/field definitions (shared) */
     char tz[64];                    /* serve --tz ("" = the local zone) */
     int64_t defs_head;              /* head they were read at */
@@ -144,11 +142,7 @@ void fsv_api_logout(fsv_api *api, const fsv_req *q, fsv_resp *resp);
 void fsv_api_me(fsv_api *api, const fsv_req *q, fsv_resp *resp);
 void fsv_auth_free(fsv_api *api);
 
-/* ---- Views (api_view.c) ------------------------------------------------------- */
-/* The replica of what u may see, brought up to the store's head (*head).
-** Borrowed: valid until the next call.  FSV_OK or FSV_ERROR (logged). */
-int fsv_view_get(fsv_api *api, const fsv_user *u, fds_replica **r,
-                 int64_t *head);
+/* ---- Replicas for sheets (api_view.c) ----------------------------------------- */
 /* A new replica with only customer's records (and the definitions), fed
 ** the customer's history rows from the store (fsv_store_customer_history):
 ** all of them (asof_s < 0) or those whose change time, in whole seconds,
@@ -161,6 +155,7 @@ int fsv_view_asof(fsv_api *api, const fsv_user *u, const char *customer,
 /* The stage and field definitions (fds_stagedef_list/fds_fielddef_list
 ** shapes), new references; read again only when the head moved. */
 int fsv_view_defs(fsv_api *api, json_t **stage_defs, json_t **field_defs);
+/* Release the shared definitions (server shutdown). */
 void fsv_view_free_all(fsv_api *api);
 
 /* ---- Handlers (api_*.c): fill resp for an authenticated caller ----------- */
@@ -173,6 +168,10 @@ void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,
                       const fsv_req *q, fsv_resp *resp);
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+/* Every customer u may see, not deleted, in the list's shape and name
+** order (the export's rows), read page by page from the store in one
+** snapshot.  FSV_OK with *out new, or the store's code. */
+int fsv_office_list_all(fsv_api *api, const fsv_user *u, json_t **out);
 
 /* ---- Figures (api_figures.c) ---------------------------------------------------- */
 /* GET /api/summary's and /api/analysis's objects (docs/API.md) for u from

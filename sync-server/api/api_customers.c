@@ -75,6 +75,52 @@ static json_t *customer_obj(fsv_store *st, const char *id)
     return c;
 }
 
+int fsv_office_list_all(fsv_api *api, const fsv_user *u, json_t **out)
+{
+    fsv_store *st = api->srv->store;
+    fsv_scope scope;
+    fsv_page_query pq;
+    char after[FDSP_MAX_ID + 1] = "";
+    json_t *list = json_array();
+    *out = NULL;
+    fsv_vis_scope(u, &scope);
+    memset(&pq, 0, sizeof pq);
+    pq.scope = &scope;
+    pq.limit = FSV_PAGE_MAX;
+    int rc = list ? fsv_store_begin_read(st) : FSV_NOMEM, more = 1;
+    if (rc != FSV_OK) {
+        json_decref(list);
+        return rc;
+    }
+    while (rc == FSV_OK && more) {
+        char **ids = NULL;
+        size_t n = 0;
+        int64_t total;
+        pq.after = after[0] ? after : NULL;
+        rc = fsv_store_office_page(st, &pq, &ids, &n, &total, &more);
+        for (size_t i = 0; i < n; i++) {
+            json_t *c = rc == FSV_OK ? customer_obj(st, ids[i]) : NULL;
+            if (!c && rc == FSV_OK)
+                rc = FSV_ERROR;
+            else if (c)
+                json_array_append_new(list, c);
+            if (i + 1 == n)
+                snprintf(after, sizeof after, "%s", ids[i]);
+            free(ids[i]);
+        }
+        free(ids);
+        if (!n)
+            more = 0;
+    }
+    fsv_store_rollback(st);
+    if (rc != FSV_OK) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
+    return FSV_OK;
+}
+
 void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
                        fsv_resp *resp)
 {
