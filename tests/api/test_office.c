@@ -35,7 +35,7 @@ typedef struct fixture {
         tok_head[80];
     json_t *alice_ids;      /* name -> id */
     json_t *mallory_ids;    /* ids mallory may see: hers + the share */
-    char bday3[8], bday5[16];
+    char bday3[32], bday5[32];
 } fixture;
 
 static fixture fx;
