@@ -606,11 +606,13 @@ int fsv__sq_office_open(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------- */
 
-/* The scope as SQL over ov_cust c: ?1 all, ?2 user, ?3 team. */
-#define SCOPE_SQL                                                            \
-    "(?1 OR c.owner = ?2"                                                    \
-    " OR c.rid IN (SELECT customer FROM ov_share WHERE user = ?2)"           \
-    " OR (?3 <> '' AND c.owner IN (SELECT name FROM users WHERE team = ?3)))"
+/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 team. */
+#define SCOPE_ON(a)                                                          \
+    "(?1 OR " a ".owner = ?2"                                                \
+    " OR " a ".rid IN (SELECT customer FROM ov_share WHERE user = ?2)"       \
+    " OR (?3 <> '' AND " a ".owner IN (SELECT name FROM users WHERE"         \
+    " team = ?3)))"
+#define SCOPE_SQL SCOPE_ON("c")
 
 static void bind_scope(sqlite3_stmt *st, const fsv_scope *sc)
 {
@@ -714,19 +716,24 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     }
     *total = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    /* The page: keyset after the cursor customer's current sort values. */
+    /* The page: keyset after the cursor customer's current sort values.
+    ** The cursor is looked up within the scope: a customer the caller
+    ** may not see gives an empty page, so naming one's id tells nothing
+    ** about where it sorts. */
     const char *k = col ? col : "skey";
     if (col)
         snprintf(sql, sizeof sql,
                  "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL
                  " AND (?9 IS NULL OR (c.%s, c.skey, c.rid) >"
-                 " (SELECT x.%s, x.skey, x.rid FROM ov_cust x WHERE x.rid=?9))"
+                 " (SELECT x.%s, x.skey, x.rid FROM ov_cust x WHERE x.rid=?9"
+                 " AND " SCOPE_ON("x") "))"
                  " ORDER BY c.%s, c.skey, c.rid LIMIT ?10", k, k, k);
     else
         snprintf(sql, sizeof sql,
                  "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL
                  " AND (?9 IS NULL OR (c.skey, c.rid) >"
-                 " (SELECT x.skey, x.rid FROM ov_cust x WHERE x.rid=?9))"
+                 " (SELECT x.skey, x.rid FROM ov_cust x WHERE x.rid=?9"
+                 " AND " SCOPE_ON("x") "))"
                  " ORDER BY c.skey, c.rid LIMIT ?10");
     if ((rc = prep(s, sql, &st)) != FSV_OK)
         return rc;
