@@ -40,6 +40,8 @@ typedef struct fsv_api {
     struct fsv_websess *sessions;   /* login sessions */
     json_t *defs_sd, *defs_fd;      /* stage/field definitions (shared) */
     char tz[64];                    /* serve --tz ("" = the local zone) */
+    struct fsv_fig_cache *fig_cache;    /* answers shared per scope (api_summary.c) */
+    unsigned long fig_clock;
     int64_t defs_head;              /* head they were read at */
     struct fsv_live *live;          /* open /live sockets */
     lws_sorted_usec_list_t live_sul;
@@ -182,6 +184,8 @@ int fsv_fig_summary(fsv_store *st, const fsv_user *u, json_t *sdefs,
                     json_t *fdefs, int64_t now_ms, int64_t head, json_t **out);
 int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
                      int64_t now_ms, const char *tz, int64_t head, json_t **out);
+/* Free the figures' shared answers (api_summary.c; server shutdown). */
+void fsv_fig_cache_free(fsv_api *api);
 /* 1 if stage key has flag ("won"/"lost") in defs. */
 int fsv_fig_stage_flag(const json_t *defs, const char *key, const char *flag);
 

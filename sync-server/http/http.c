@@ -553,6 +553,7 @@ void fsv_api_free(fsv_api *api)
     if (!api)
         return;
     fsv_view_free_all(api);
+    fsv_fig_cache_free(api);
     fsv_auth_free(api);
     free(api);
 }
