@@ -256,6 +256,21 @@ FDS_API int fds_time_parse_rel(const char *text, int64_t now_ms, int64_t *ms,
 /* Format ms as RFC 3339 UTC into buf (>= 32 bytes). */
 FDS_API void fds_time_format(int64_t ms, char *buf, size_t len);
 
+/* ---- A server's office view (customers kept outside a replica) ----------- */
+/* The customer object (the shape above, without "updated") from values, an
+** object {FIELD: winning value text} of its registers.  *out new. */
+FDS_API int fds_customer_from_values(const char *id, const json_t *values,
+                                     json_t **out);
+/* 1 if query (letters) spells the pinyin of a run of text's characters,
+** full or initials ("zw" matches 张伟), as fds_customer_list's search. */
+FDS_API int fds_pinyin_match(const char *text, const char *query);
+/* A byte string whose memcmp order is the order a Chinese reader expects
+** for names (ideographs by pinyin, before Latin letters; case and spaces
+** second), as the CLI's zh_CN collation sorts.  Writes at most cap bytes
+** to out and returns the key's full length (call again with a larger
+** buffer if it is more than cap). */
+FDS_API size_t fds_name_key(const char *name, unsigned char *out, size_t cap);
+
 /* ---- Merge: pure functions, no storage (the server's stores call these) ---- */
 enum { FDS_VV_EQUAL = 0, FDS_VV_LESS, FDS_VV_GREATER, FDS_VV_CONCURRENT };
 FDS_API int fds_vv_compare(const fdsp_vv *a, const fdsp_vv *b);

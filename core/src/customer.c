@@ -56,7 +56,7 @@ int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "reading record times");
 }
 
-static json_t *customer_from_regs(const char *id, const json_t *regs)
+json_t *fds__customer_from_regs(const char *id, const json_t *regs)
 {
     json_t *o = json_object();
     json_t *fields = json_object();
@@ -116,7 +116,7 @@ static int customer_json_from(fds_replica *r, const char *id,
                               const json_t *regs, int64_t last_ms, json_t **out)
 {
     int rc;
-    json_t *o = customer_from_regs(id, regs);
+    json_t *o = fds__customer_from_regs(id, regs);
     if (!o)
         return fds__error(r, FDS_NOMEM, "out of memory");
     int64_t first, last = last_ms;

@@ -112,6 +112,9 @@ int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
 /* JSON of a child record (followup, plan, feedback, stagechg, share) from
 ** its registers; NULL on OOM. */
 json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs);
+/* A customer's JSON from its current register values (no "updated"):
+** NULL when out of memory. */
+json_t *fds__customer_from_regs(const char *id, const json_t *regs);
 /* Live child records of a customer in table tbl, each as fds__child_json,
 ** in creation order (first log row).  *out new array. */
 int fds__children(fds_replica *r, const char *tbl, const char *customer,

@@ -2,15 +2,15 @@
 ** api.h — the HTTPS JSON API, the dashboard's static files and the /live
 ** push channel (docs/API.md).  Internal to fieldsync-server.
 **
-** Where the figures come from: for each API user the server keeps a "view",
-** an in-memory libfieldsync replica fed through the ordinary sans-I/O sync
-** session from the authoritative history with the very visibility filter
-** device sync uses (fsv_vis_filter_fn).  The view is what a device of that
-** user would hold, so every customer object, sheet, timeline, stage and
-** field definition and conflict is built by core's own functions in the
-** CLI's --json shapes.  A view is brought up to the store's head before
-** each request (only the new rows are fed); "as of" sheets are built in a
-** fresh replica from the rows at or before that time.
+** Where the figures come from: the store's office view (store.h): pages
+** of customers, figures and conflicts are indexed queries over
+** projections the store keeps current in every merge transaction, within
+** the caller's scope (fsv_vis_scope, the sync visibility rule).  Nothing
+** is kept per user.  One customer's sheet and timeline (and "as of" a
+** time) are built by core's own functions in a small replica fed only
+** that customer's history rows (fsv_view_sheet); the definitions come
+** from one small replica shared by every user (fsv_view_defs).  The CSV
+** export pages through the same office view (fsv_office_list_all).
 **
 ** Everything runs on the lws service thread (see server.h).
 */
@@ -31,7 +31,6 @@
 #define FSV_LIVE_PROTOCOL "fieldsync.live"
 
 struct fsv_websess;
-struct fsv_view;
 struct fsv_live;
 
 /* Per-server API state (hangs off fsv_server.api). */
@@ -39,7 +38,11 @@ typedef struct fsv_api {
     fsv_server *srv;
     char web_dir[4096];             /* "" = built-in page only */
     struct fsv_websess *sessions;   /* login sessions */
-    struct fsv_view *views;         /* one replica per API user */
+    json_t *defs_sd, *defs_fd;      /* stage/field definitions (shared) */
+    char tz[64];                    /* serve --tz ("" = the local zone) */
+    struct fsv_fig_cache *fig_cache;    /* answers shared per scope (api_summary.c) */
+    unsigned long fig_clock;
+    int64_t defs_head;              /* head they were read at */
     struct fsv_live *live;          /* open /live sockets */
     lws_sorted_usec_list_t live_sul;
     int live_timer;                 /* live_sul scheduled */
@@ -69,7 +72,7 @@ typedef struct fsv_req {
     size_t body_len;
 } fsv_req;
 
-#define FSV_RESP_HDRS 3
+#define FSV_RESP_HDRS 4
 typedef struct fsv_resp {
     int status;
     const char *ctype;          /* static string */
@@ -141,37 +144,49 @@ void fsv_api_logout(fsv_api *api, const fsv_req *q, fsv_resp *resp);
 void fsv_api_me(fsv_api *api, const fsv_req *q, fsv_resp *resp);
 void fsv_auth_free(fsv_api *api);
 
-/* ---- Views (api_view.c) ------------------------------------------------------- */
-/* The replica of what u may see, brought up to the store's head (*head).
-** Borrowed: valid until the next call.  FSV_OK or FSV_ERROR (logged). */
-int fsv_view_get(fsv_api *api, const fsv_user *u, fds_replica **r,
-                 int64_t *head);
-/* A new replica with only customer's records (and the definitions) as
-** they stood at asof_s (unix seconds): rows whose change time, in whole
-** seconds, is not after it.  Caller closes it. */
+/* ---- Replicas for sheets (api_view.c) ----------------------------------------- */
+/* A new replica with only customer's records (and the definitions), fed
+** the customer's history rows from the store (fsv_store_customer_history):
+** all of them (asof_s < 0) or those whose change time, in whole seconds,
+** is not after asof_s (unix seconds).  Caller closes it.  The caller has
+** checked that u may see the customer. */
+int fsv_view_sheet(fsv_api *api, const fsv_user *u, const char *customer,
+                   int64_t asof_s, fds_replica **r);
 int fsv_view_asof(fsv_api *api, const fsv_user *u, const char *customer,
                   int64_t asof_s, fds_replica **r);
+/* The stage and field definitions (fds_stagedef_list/fds_fielddef_list
+** shapes), new references; read again only when the head moved. */
+int fsv_view_defs(fsv_api *api, json_t **stage_defs, json_t **field_defs);
+/* Release the shared definitions (server shutdown). */
 void fsv_view_free_all(fsv_api *api);
 
 /* ---- Handlers (api_*.c): fill resp for an authenticated caller ----------- */
-void fsv_api_summary(fsv_api *api, const fsv_user *u, fsv_resp *resp);
-void fsv_api_analysis(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+void fsv_api_summary(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                     fsv_resp *resp);
+void fsv_api_analysis(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                      fsv_resp *resp);
 void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
                        fsv_resp *resp);
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,
                       const fsv_req *q, fsv_resp *resp);
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+/* Every customer u may see, not deleted, in the list's shape and name
+** order (the export's rows), read page by page from the store in one
+** snapshot.  FSV_OK with *out new, or the store's code. */
+int fsv_office_list_all(fsv_api *api, const fsv_user *u, json_t **out);
 
-/* ---- Shared figures (api_figures.c) -------------------------------------------- */
-/* Visible customers (not deleted) with their sheets: array of sheet
-** objects sorted by name; and the stage definitions. */
-int fsv_fig_sheets(fds_replica *r, json_t **sheets);
-/* Per-rep rows of docs/API.md "summary.reps" over sheets, for caller u. */
-json_t *fsv_fig_reps(fsv_api *api, const fsv_user *u, json_t *sheets,
-                     int64_t now_ms);
-/* Milliseconds of an RFC 3339 / date string, -1 if absent or unreadable. */
-int64_t fsv_fig_ms(const json_t *obj, const char *key);
-/* 1 if stage key is a won/lost stage in defs. */
+/* ---- Figures (api_figures.c) ---------------------------------------------------- */
+/* GET /api/summary's and /api/analysis's objects (docs/API.md) for u from
+** the store's office view, with the given definitions (fsv_view_defs),
+** "now" and, for the analysis, time zone tz (NULL or "": the server's
+** local zone).  FSV_OK with *out new, or the store's code. */
+int fsv_fig_summary(fsv_store *st, const fsv_user *u, json_t *sdefs,
+                    json_t *fdefs, int64_t now_ms, int64_t head, json_t **out);
+int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
+                     int64_t now_ms, const char *tz, int64_t head, json_t **out);
+/* Free the figures' shared answers (api_summary.c; server shutdown). */
+void fsv_fig_cache_free(fsv_api *api);
+/* 1 if stage key has flag ("won"/"lost") in defs. */
 int fsv_fig_stage_flag(const json_t *defs, const char *key, const char *flag);
 
 /* ---- /live (live.c) ------------------------------------------------------------- */

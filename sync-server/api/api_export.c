@@ -15,18 +15,15 @@
 
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp)
 {
-    fds_replica *r;
-    int64_t head;
-    fds_query q;
-    json_t *list = NULL, *defs = NULL;
-    memset(&q, 0, sizeof q);
-    if (fsv_view_get(api, u, &r, &head) != FSV_OK ||
-        fds_customer_list(r, &q, &list) != FDS_OK ||
-        fds_fielddef_list(r, &defs) != FDS_OK) {
+    json_t *list = NULL, *defs = NULL, *sdefs = NULL;
+    /* From the store's office view, page by page (no per-user replica). */
+    if (fsv_office_list_all(api, u, &list) != FSV_OK ||
+        fsv_view_defs(api, &sdefs, &defs) != FSV_OK) {
         json_decref(list);
         fsv_resp_error(resp, 500, "the store failed while exporting");
         return;
     }
+    json_decref(sdefs);
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

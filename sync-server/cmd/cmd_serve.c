@@ -12,11 +12,12 @@
 #include "log.h"
 #include "pki.h"
 #include "server.h"
+#include "tzone.h"
 
 static const char serve_help[] =
     "usage: fieldsync-server serve --data DIR [--listen HOST:PORT]\n"
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
-    "       [--log-format kv|json]\n"
+    "       [--log-format kv|json] [--tz ZONE]\n"
     "       [--max-batch N] [--web DIR] [--tls-profile intermediate|modern]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
@@ -34,6 +35,9 @@ static const char serve_help[] =
     "then the installed dashboard, then the build's sync-server/web/dist).\n"
     "--tls-profile intermediate (default) offers TLS 1.2 with AEAD ciphers\n"
     "and TLS 1.3 (Mozilla's intermediate profile); modern offers TLS 1.3 only.\n"
+    "--tz ZONE is the time zone of the dashboard's weeks, hours and birthdays\n"
+    "(an IANA name such as Asia/Shanghai; default: this machine's zone); a\n"
+    "browser may ask for another with ?tz=.\n"
     "--store postgresql://... is not available in this build.\n";
 
 /* The one flag the signal handler touches. */
@@ -93,10 +97,11 @@ int fsv_cmd_serve(int argc, char **argv)
         {"web", required_argument, NULL, 'w'},
         {"tls-profile", required_argument, NULL, 'T'},
         {"log-format", required_argument, NULL, 'F'},
+        {"tz", required_argument, NULL, 'z'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
-    const char *web = NULL;
+    const char *web = NULL, *tz = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     int tls_profile = FSV_TLS_INTERMEDIATE, log_format = FSV_LOG_KV;
     char *end;
@@ -124,6 +129,14 @@ int fsv_cmd_serve(int argc, char **argv)
                 fsv_fail("--tls-profile must be intermediate or modern");
                 return FSV_EXIT_USAGE;
             }
+            break;
+        case 'z':
+            if (!fsv_tz_valid(optarg)) {
+                fsv_fail("--tz %s: not a time zone this machine knows (an IANA"
+                         " name such as Asia/Shanghai, or UTC)", optarg);
+                return FSV_EXIT_USAGE;
+            }
+            tz = optarg;
             break;
         case 'L':
             if (fsv_log_parse_level(optarg, &level) != 0) {
@@ -200,7 +213,7 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data};
+    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data, tz};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

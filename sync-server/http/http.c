@@ -239,9 +239,9 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
     if (strcmp(p, "/api/me") == 0)
         fsv_api_me(api, q, r);
     else if (strcmp(p, "/api/summary") == 0)
-        fsv_api_summary(api, &u, r);
+        fsv_api_summary(api, &u, q, r);
     else if (strcmp(p, "/api/analysis") == 0)
-        fsv_api_analysis(api, &u, r);
+        fsv_api_analysis(api, &u, q, r);
     else if (strcmp(p, "/api/customers") == 0)
         fsv_api_customers(api, &u, q, r);
     else if (strcmp(p, "/api/export.csv") == 0)
@@ -580,6 +580,7 @@ void fsv_api_free(fsv_api *api)
     if (!api)
         return;
     fsv_view_free_all(api);
+    fsv_fig_cache_free(api);
     fsv_auth_free(api);
     free(api);
 }

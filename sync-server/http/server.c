@@ -197,6 +197,8 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (cfg->tz)
+        snprintf(srv.api->tz, sizeof srv.api->tz, "%s", cfg->tz);
     srv.ctx = lws_create_context(&info);
     if (!srv.ctx) {
         fsv_api_free(srv.api);

@@ -50,6 +50,7 @@ typedef struct fsv_config {
     const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
     int tls_profile;        /* FSV_TLS_INTERMEDIATE or FSV_TLS_MODERN */
     const char *data_dir;   /* --data DIR (the metrics token's hash is there) */
+    const char *tz;         /* --tz ZONE for the figures (NULL: local) */
 } fsv_config;
 
 struct fsv_conn;

@@ -500,3 +500,60 @@ int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
 {
     CALL(s, "record state", s->be->record_state(s, tbl, rid, out, n));
 }
+
+/* ---- The office view ---------------------------------------------------------- */
+
+int fsv_store_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
+                          size_t *n, int64_t *total, int *more)
+{
+    *ids = NULL;
+    *n = 0;
+    *total = 0;
+    *more = 0;
+    if (!q->scope || q->limit < 1 || q->limit > FSV_PAGE_MAX)
+        return fsv__store_setmsg(s, FSV_INVALID, "a page holds 1 to %d"
+                                 " customers", FSV_PAGE_MAX);
+    CALL(s, "office page", s->be->office_page(s, q, ids, n, total, more));
+}
+
+int fsv_store_office_values(fsv_store *s, const char *id, json_t **values,
+                            int64_t *updated_ms, int64_t *conflicts,
+                            int64_t *next_ms, int64_t *last_ms)
+{
+    CALL(s, "office values", s->be->office_values(s, id, values, updated_ms,
+                                                  conflicts, next_ms, last_ms));
+}
+
+int fsv_store_customer_history(fsv_store *s, const char *customer,
+                               int64_t asof_s, fdsp_change **out, size_t *n)
+{
+    CALL(s, "customer history",
+         s->be->customer_history(s, customer, asof_s, out, n));
+}
+
+int fsv_store_office_customers(fsv_store *s, const fsv_scope *sc,
+                               fsv_office_cust_fn fn, void *ud)
+{
+    CALL(s, "office customers", s->be->office_customers(s, sc, fn, ud));
+}
+
+int fsv_store_office_children(fsv_store *s, const fsv_scope *sc,
+                              const char *tbl, int64_t from_ms, int64_t to_ms,
+                              const char *stage_in, fsv_office_child_fn fn,
+                              void *ud)
+{
+    CALL(s, "office children", s->be->office_children(s, sc, tbl, from_ms,
+                                                      to_ms, stage_in, fn, ud));
+}
+
+int fsv_store_office_reached(fsv_store *s, const fsv_scope *sc,
+                             fsv_office_count_fn fn, void *ud)
+{
+    CALL(s, "office reached", s->be->office_reached(s, sc, fn, ud));
+}
+
+int fsv_store_office_conflicts(fsv_store *s, const fsv_scope *sc,
+                               fsv_office_conflict_fn fn, void *ud)
+{
+    CALL(s, "office conflicts", s->be->office_conflicts(s, sc, fn, ud));
+}

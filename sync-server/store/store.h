@@ -285,4 +285,102 @@ int fsv_store_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
 int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
                            fdsp_change **out, size_t *n);
 
+/* ---- The office view (docs/internals/server.md, "The office view") ------------ */
+/* What the dashboard reads, without building a replica per user: the
+** backend keeps projections of the customers and their follow-ups, plans,
+** stage changes and shares current in every merge transaction (committed
+** with the changes), and answers these from indexes.  Every call reads
+** inside or outside a read transaction; callbacks get borrowed strings
+** valid during the call, and a callback's non-FSV_OK code stops the scan
+** and is returned. */
+
+/* Whose customers: everything (all), or the customers whose effective
+** owner (owner field, else creator) is user or a user of team (team
+** non-empty), and those shared with user.  visibility.c makes it from a
+** user (fsv_vis_scope): the same rule as fsv_vis_customer. */
+typedef struct fsv_scope {
+    int all;
+    const char *user;
+    const char *team;
+} fsv_scope;
+
+#define FSV_PAGE_MAX 1000
+/* One page of the visible, not deleted customers matching the filters
+** (NULL or "" = any): search (substring of name, company or phone, a
+** phone's digits without punctuation, the name's pinyin or initials for a
+** query of letters), stage (key), owner (effective owner); sorted by sort:
+** "name" (NULL: fds_name_key order, then id), "next" (soonest open plan,
+** none last), "last" (latest follow-up longest ago, never first) or
+** "amount" (largest first, none last), ties by name then id; after: the
+** id of the last customer of the previous page (the cursor), or NULL.
+** *ids: malloc'd array of *n (<= limit) malloc'd ids; *total: how many
+** match in all; *more: 1 if another page follows.  FSV_INVALID for an
+** unknown sort. */
+typedef struct fsv_page_query {
+    const fsv_scope *scope;
+    const char *search, *stage, *owner, *sort, *after;
+    int limit;              /* 1..FSV_PAGE_MAX */
+} fsv_page_query;
+int fsv_store_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
+                          size_t *n, int64_t *total, int *more);
+
+/* A customer's current register values {FIELD: value} (*values new; null
+** registers left out), the time of its record's last change (ms, its hlc),
+** the number of open conflicts on it and its records, its soonest open
+** plan and latest live follow-up (ms, -1 if none).  FSV_NOTFOUND if no
+** such customer. */
+int fsv_store_office_values(fsv_store *s, const char *id, json_t **values,
+                            int64_t *updated_ms, int64_t *conflicts,
+                            int64_t *next_ms, int64_t *last_ms);
+
+/* The history rows of one customer: its own, those of the records whose
+** customer it is (as the record index says now) and the definitions',
+** oldest first, only those whose change time (hlc) in whole seconds is
+** not after asof_s (asof_s < 0: all).  *out as fsv_store_changes_after. */
+int fsv_store_customer_history(fsv_store *s, const char *customer,
+                               int64_t asof_s, fdsp_change **out, size_t *n);
+
+/* A visible, not deleted customer as the figures need it. */
+typedef struct fsv_office_cust {
+    const char *id, *owner, *name, *stage, *close, *birthday;
+    int has_amount;
+    double amount;
+    int64_t next_plan_ms, last_followup_ms;     /* -1 if none */
+} fsv_office_cust;
+typedef int (*fsv_office_cust_fn)(void *ud, const fsv_office_cust *c);
+/* Every visible, not deleted customer, in no particular order. */
+int fsv_store_office_customers(fsv_store *s, const fsv_scope *sc,
+                               fsv_office_cust_fn fn, void *ud);
+
+/* A live follow-up (at, text = author), plan (at = due, done) or stage
+** change (at, text = to) of a visible, not deleted customer. */
+typedef struct fsv_office_child {
+    const char *tbl, *id, *customer, *owner, *text;
+    int64_t at_ms;
+    int done;
+} fsv_office_child;
+typedef int (*fsv_office_child_fn)(void *ud, const fsv_office_child *k);
+/* The records of table tbl ("followup", "plan", "stagechg") with a time in
+** [from_ms, to_ms), in no particular order; stage_in (NULL: any) keeps
+** only those whose customer is in one of the comma-separated stages. */
+int fsv_store_office_children(fsv_store *s, const fsv_scope *sc,
+                              const char *tbl, int64_t from_ms, int64_t to_ms,
+                              const char *stage_in, fsv_office_child_fn fn,
+                              void *ud);
+
+typedef int (*fsv_office_count_fn)(void *ud, const char *key, int64_t n);
+/* For each stage, how many visible, not deleted customers have had it as
+** their stage at some time (any value their stage field had in the
+** history). */
+int fsv_store_office_reached(fsv_store *s, const fsv_scope *sc,
+                             fsv_office_count_fn fn, void *ud);
+
+typedef int (*fsv_office_conflict_fn)(void *ud, const char *tbl,
+                                      const char *rid, const char *field,
+                                      const char *customer, const char *name);
+/* Open conflicts on registers of visible, not deleted customers and their
+** records, with the customer's id and name. */
+int fsv_store_office_conflicts(fsv_store *s, const fsv_scope *sc,
+                               fsv_office_conflict_fn fn, void *ud);
+
 #endif /* FSV_STORE_H */

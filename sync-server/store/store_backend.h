@@ -133,6 +133,24 @@ typedef struct fsv_store_backend {
     int (*sum_keys)(fsv_store *s, fsv_sum_key **out, size_t *n);
     int (*record_state)(fsv_store *s, const char *tbl, const char *rid,
                         fdsp_change **out, size_t *n);
+    /* The office view (store.h). */
+    int (*office_page)(fsv_store *s, const fsv_page_query *q, char ***ids,
+                       size_t *n, int64_t *total, int *more);
+    int (*office_values)(fsv_store *s, const char *id, json_t **values,
+                         int64_t *updated_ms, int64_t *conflicts,
+                         int64_t *next_ms, int64_t *last_ms);
+    int (*customer_history)(fsv_store *s, const char *customer,
+                            int64_t asof_s, fdsp_change **out, size_t *n);
+    int (*office_customers)(fsv_store *s, const fsv_scope *sc,
+                            fsv_office_cust_fn fn, void *ud);
+    int (*office_children)(fsv_store *s, const fsv_scope *sc, const char *tbl,
+                           int64_t from_ms, int64_t to_ms,
+                           const char *stage_in, fsv_office_child_fn fn,
+                           void *ud);
+    int (*office_reached)(fsv_store *s, const fsv_scope *sc,
+                          fsv_office_count_fn fn, void *ud);
+    int (*office_conflicts)(fsv_store *s, const fsv_scope *sc,
+                            fsv_office_conflict_fn fn, void *ud);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

@@ -18,6 +18,14 @@ int fsv_vis_sees_all(const fsv_user *u)
            (strcmp(u->role, "manager") == 0 && strcmp(u->team, "*") == 0);
 }
 
+void fsv_vis_scope(const fsv_user *u, fsv_scope *sc)
+{
+    sc->all = fsv_vis_sees_all(u);
+    sc->user = u->name;
+    /* cust_info_vis: a manager with a team sees its users' customers */
+    sc->team = strcmp(u->role, "manager") == 0 && u->team[0] ? u->team : "";
+}
+
 /* The effective owner of a customer: the owner field, or the creator while
 ** that is empty.  *owner malloc'd; NULL if the server does not know it. */
 static int customer_owner(fsv_store *s, const char *customer, char **owner)

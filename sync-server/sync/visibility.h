@@ -33,6 +33,13 @@
 /* 1 if u sees everything (admin, or manager of team "*"). */
 int fsv_vis_sees_all(const fsv_user *u);
 
+/* The store's office-view scope of u (store.h fsv_scope; borrows u's
+** strings): everything for who sees everything; else u's customers, those
+** shared with u, and for a manager with a team, those of the team's users:
+** the rule of fsv_vis_customer, for the office queries to apply in the
+** store. */
+void fsv_vis_scope(const fsv_user *u, fsv_scope *sc);
+
 /* Every question below returns FSV_OK with its answer in the out
 ** parameter (1 yes, 0 no), or the store's FSV_* code (answer 0). */
 

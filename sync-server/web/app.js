@@ -1,7 +1,7 @@
 // app.js — the dashboard's entry: session (sign-in/out), the header, hash
 // routing between the views, the language switch and live refresh.
 //
-// Routes: #/dashboard (default), #/customers[?search=&stage=&owner=],
+// Routes: #/dashboard (default), #/customers[?search=&stage=&owner=&sort=],
 // #/customers/ID[?as_of=RFC3339].  The token is typed into the sign-in
 // form, posted once to /api/login and dropped; from then on the HttpOnly
 // session cookie authenticates every request and the /live socket.

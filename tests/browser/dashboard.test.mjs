@@ -15,6 +15,8 @@
 //   carol: Zeta 孙 (intent) — not visible to boss, who manages east only.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   launchBrowser, newPage, screenshot, signIn, sleep, Server, waitIn,
@@ -26,12 +28,15 @@ function ymd(ms) { return new Date(ms).toISOString().slice(0, 10); }
 
 // Expected per docs/API.md: furthest stage reached, conversion from the
 // stage before.
+// A stage counts as reached only when a customer really was in it (its
+// stage field's history): Delta went lead -> contract -> won, Gamma
+// lead -> quote, so nobody reached proposal.
 const FUNNEL = {
   lead: { count: 1, reached: 5, conversion: null },
-  intent: { count: 1, reached: 3, conversion: 0.6 },
-  proposal: { count: 0, reached: 2, conversion: 0.6667 },
-  quote: { count: 1, reached: 2, conversion: 1 },
-  contract: { count: 0, reached: 1, conversion: 0.5 },
+  intent: { count: 1, reached: 1, conversion: 0.2 },
+  proposal: { count: 0, reached: 0, conversion: 0 },
+  quote: { count: 1, reached: 1, conversion: null },
+  contract: { count: 0, reached: 1, conversion: 1 },
   won: { count: 1, reached: 1, conversion: 1 },
   lost: { count: 1, reached: 1, conversion: null },
 };
@@ -158,7 +163,7 @@ describe('central-office dashboard against a real server and devices', { timeout
       else assert.ok(Math.abs(Number(r.conversion) - want.conversion) < 0.001, `${r.stage} conversion ${r.conversion}`);
     }
     assert.equal(rows.find((r) => r.stage === 'lead').label, 'Lead');
-    assert.equal(rows.find((r) => r.stage === 'intent').shown, '60%');
+    assert.equal(rows.find((r) => r.stage === 'intent').shown, '20%');
     // The chart is drawn too (Chart.js on the canvas).
     assert.equal(await page.evaluate(() => !!window.Chart.getChart(document.querySelector('#funnel canvas'))), true);
   });
@@ -204,6 +209,11 @@ describe('central-office dashboard against a real server and devices', { timeout
 
     const devices = await page.$$eval('#devices-table tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent).sort());
     assert.deepEqual(devices, ['alice', 'alice', 'bob'], 'the devices of team east, each once');
+
+    // The money card (issue 13): one pipeline row per stage; bob's one won
+    // and one lost deal make his win rate 50 %.
+    assert.equal(await page.locator('#pipeline-table tbody tr').count(), 7);
+    assert.equal(await page.getAttribute('#winrate-table tr[data-user="bob"] [data-col="rate"]', 'data-value'), '0.5');
 
     await screenshot(page, 'dashboard');
     assert.deepEqual(await page.evaluate(() => window.__csp), []);
@@ -328,6 +338,40 @@ describe('central-office dashboard against a real server and devices', { timeout
       await waitIn(rep, 'refusal', () => document.querySelector('#sheet-status')?.classList.contains('error'));
       assert.equal(await rep.locator('#sheet-status').textContent(), 'You may not see this customer.');
       assert.deepEqual(rep.problems.filter((p) => !/status of 403/.test(p)), []);
+    } finally {
+      await rep.context().close();
+    }
+  });
+
+  step('the customer list pages: 50 rows, then the next page as the list scrolls', async () => {
+    // carol (team west) gets 120 more customers, so boss's figures stay.
+    const csv = path.join(server.dir, 'many.csv');
+    const lines = ['name,phone'];
+    for (let i = 1; i <= 120; i += 1) lines.push(`Kunde ${String(i).padStart(3, '0')},139${String(i).padStart(8, '0')}`);
+    fs.writeFileSync(csv, `${lines.join('\n')}\n`);
+    await dev.carol.cli(['import', csv]);
+    await dev.carol.sync();
+    const rep = await newPage(browser);
+    try {
+      await signIn(rep, server, 'carol');
+      await rep.click('#nav a[data-route="customers"]');
+      await waitIn(rep, 'the first page', () => document.querySelectorAll('#cust-table tbody tr').length === 50);
+      assert.equal(await rep.getAttribute('#cust-count', 'data-count'), '121', 'the total is the whole list');
+      const first = await rep.$$eval('#cust-table tbody tr th a', (as) => as.slice(0, 2).map((a) => a.textContent));
+      assert.deepEqual(first, ['Kunde 001', 'Kunde 002']);
+      await rep.locator('#cust-more').scrollIntoViewIfNeeded();
+      await waitIn(rep, 'the second page', () => document.querySelectorAll('#cust-table tbody tr').length === 100);
+      await rep.click('#cust-more');
+      await waitIn(rep, 'the last page', () => document.querySelectorAll('#cust-table tbody tr').length === 121);
+      assert.equal(await rep.locator('#cust-more').isHidden(), true, 'no more pages');
+      const names = await rep.$$eval('#cust-table tbody tr th a', (as) => as.map((a) => a.textContent));
+      assert.equal(new Set(names).size, 121, 'each customer once');
+      assert.equal(names[120], 'Zeta 孙');
+      // Search is the server's: one page holds the answer.
+      await rep.fill('#cust-search', 'Kunde 11');
+      await waitIn(rep, 'search', () => document.querySelectorAll('#cust-table tbody tr').length === 10);
+      assert.equal(await rep.getAttribute('#cust-count', 'data-count'), '10');
+      assert.deepEqual(rep.problems, []);
     } finally {
       await rep.context().close();
     }

@@ -60,10 +60,9 @@ static const char *const schema_sql =
     "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
     "  user TEXT NOT NULL, server_ms INTEGER NOT NULL, dctr INTEGER,"
     "  relay TEXT);"
-    /* history_by_rec(tbl, rid, seq) was kept up on every append and no
-    ** query reads it (history is read by seq; a record's state comes from
-    ** reg): a text-keyed B-tree insert per change for nothing.  Dropped in
-    ** place, as reg_by_value. */
+    /* history_by_rec was an index no query read; the office view's
+    ** history_rec (store_sqlite_office.c) is the one a customer's sheet
+    ** reads.  The old name stays dropped. */
     "DROP INDEX IF EXISTS history_by_rec;"
     "CREATE TABLE IF NOT EXISTS rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
     "  customer TEXT, creator TEXT NOT NULL,"
@@ -304,8 +303,11 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         fsv_sqlite_close(s);
         return FSV_ERROR;
     }
-    /* The checksum table and its triggers (store_sqlite_sums.c). */
-    if (fsv__store_sums_open(s) != FSV_OK) {
+    /* The checksum table and its triggers (store_sqlite_sums.c), then the
+    ** office view's tables (store_sqlite_office.c). */
+    if (fsv__store_sums_open(s) != FSV_OK ||
+        fsv__sq_office_functions(s) != FSV_OK ||
+        fsv__sq_office_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -319,6 +321,7 @@ void fsv_sqlite_close(fsv_store *s)
     if (!s)
         return;
     fsv__sq_txrec_free(s);
+    fsv__sq_office_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(SQ(s)->st[i]);
     for (int i = 0; i < FSV__XST_MAX; i++)
@@ -338,6 +341,7 @@ static int tx(fsv_store *s, int slot, const char *what)
 int fsv_sqlite_begin(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
+    fsv__sq_office_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
     return rc;
@@ -354,7 +358,9 @@ int fsv_sqlite_begin_read(fsv_store *s)
 int fsv_sqlite_commit(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
-    int rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
+    int rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
+    if (rc == FSV_OK)
+        rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
     if (rc == FSV_OK)
         rc = tx(s, ST_COMMIT, "commit");
     if (rc != FSV_OK) {
@@ -372,6 +378,7 @@ int fsv_sqlite_commit(fsv_store *s)
 int fsv_sqlite_rollback(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
+    fsv__sq_office_clear(s);
     SQ(s)->in_tx = 0;
     if (sqlite3_get_autocommit(SQ(s)->db))
         return FSV_OK;
@@ -460,4 +467,11 @@ const fsv_store_backend fsv_store_sqlite = {
     .api_register = fsv_sqlite_api_register,
     .sum_keys = fsv_sqlite_sum_keys,
     .record_state = fsv_sqlite_record_state,
+    .office_page = fsv_sqlite_office_page,
+    .office_values = fsv_sqlite_office_values,
+    .customer_history = fsv_sqlite_customer_history,
+    .office_customers = fsv_sqlite_office_customers,
+    .office_children = fsv_sqlite_office_children,
+    .office_reached = fsv_sqlite_office_reached,
+    .office_conflicts = fsv_sqlite_office_conflicts,
 };

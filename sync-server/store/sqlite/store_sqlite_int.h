@@ -46,6 +46,19 @@ int fsv__store_msg(fsv_store *s, int rc, const char *text);
 ** missing. */
 int fsv__store_trust_open(fsv_store *s);
 
+/* store_sqlite_office.c: the office view's projections.  office_open
+** registers its SQL functions and makes (and on a store without them,
+** fills) its tables, run by fsv_store_open; office_note notes a merged
+** change (inside merge_change, after its history row); office_flush
+** re-derives the noted records (fsv_store_commit, before COMMIT);
+** office_clear forgets them (begin, rollback); office_free at close. */
+int fsv__sq_office_functions(fsv_store *s);
+int fsv__sq_office_open(fsv_store *s);
+int fsv__sq_office_note(fsv_store *s, const fdsp_change *c);
+int fsv__sq_office_flush(fsv_store *s);
+void fsv__sq_office_clear(fsv_store *s);
+void fsv__sq_office_free(fsv_store *s);
+
 /* ---- The handle ------------------------------------------------------------ */
 
 /* Prepared statements kept on the handle, prepared on first use. */
@@ -95,6 +108,7 @@ typedef struct fsv_sqlite {
     fsv_store base;
     sqlite3 *db;
     void *sums;     /* store_sqlite_sums.c's per-transaction deltas */
+    void *office;   /* store_sqlite_office.c's records noted this transaction */
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a
@@ -252,5 +266,23 @@ int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
 int fsv_sqlite_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
 int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid,
                             fdsp_change **out, size_t *n);
+
+int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
+                           size_t *n, int64_t *total, int *more);
+int fsv_sqlite_office_values(fsv_store *s, const char *id, json_t **values,
+                             int64_t *updated_ms, int64_t *conflicts,
+                             int64_t *next_ms, int64_t *last_ms);
+int fsv_sqlite_customer_history(fsv_store *s, const char *customer,
+                                int64_t asof_s, fdsp_change **out, size_t *n);
+int fsv_sqlite_office_customers(fsv_store *s, const fsv_scope *sc,
+                                fsv_office_cust_fn fn, void *ud);
+int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
+                               const char *tbl, int64_t from_ms, int64_t to_ms,
+                               const char *stage_in, fsv_office_child_fn fn,
+                               void *ud);
+int fsv_sqlite_office_reached(fsv_store *s, const fsv_scope *sc,
+                              fsv_office_count_fn fn, void *ud);
+int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
+                                fsv_office_conflict_fn fn, void *ud);
 
 #endif /* FSV_STORE_SQLITE_INT_H */

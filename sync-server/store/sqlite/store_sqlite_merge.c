@@ -372,6 +372,8 @@ static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
             rc = hist_add(s, c);
         if (rc == FSV_OK)
             rc = rec_update(s, c, &next, m && m->rec != REC_UNSEEN ? m : NULL);
+        if (rc == FSV_OK)
+            rc = fsv__sq_office_note(s, c);  /* store_sqlite_office.c */
         if (rc == FSV_OK && m && m->fields_loaded && !found &&
             !txrec_add_field(m, c->field)) {
             m->fields_loaded = 0;

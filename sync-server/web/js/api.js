@@ -12,7 +12,21 @@ export class ApiError extends Error {
 const unauthorizedListeners = new Set();
 export function onUnauthorized(fn) { unauthorizedListeners.add(fn); }
 
-export async function api(path, { method = 'GET', body, signal } = {}) {
+export async function api(path, opts = {}) {
+  return (await request(path, opts)).data;
+}
+
+// One page of a paged list (GET /api/customers): the rows, the next page's
+// path from the Link header (null on the last page) and X-Total-Count.
+export async function apiPage(path, opts = {}) {
+  const { data, res } = await request(path, opts);
+  const link = res.headers.get('Link') || '';
+  const m = /<([^>]*)>\s*;\s*rel="next"/.exec(link);
+  const total = Number(res.headers.get('X-Total-Count'));
+  return { rows: data || [], next: m ? m[1] : null, total: Number.isFinite(total) ? total : (data || []).length };
+}
+
+async function request(path, { method = 'GET', body, signal } = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
@@ -29,7 +43,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     if (e.name === 'AbortError') throw e;
     throw new ApiError(0, e.message || 'network error');
   }
-  if (res.status === 204) return null;
+  if (res.status === 204) return { data: null, res };
   let data = null;
   const text = await res.text();
   if (text) {
@@ -42,7 +56,7 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
     }
     throw new ApiError(res.status, msg);
   }
-  return data;
+  return { data, res };
 }
 
 export function query(params) {

@@ -35,6 +35,7 @@ export function mountDashboard(root, app) {
     card('birthdays', 'list.birthdays', { chart: false }),
     card('conflicts', 'list.conflicts', { chart: false }),
     card('hours', 'chart.hours', { wide: true, noteKey: 'chart.hours.note', chart: false }),
+    card('money', 'list.money', { wide: true, noteKey: 'list.money.note', chart: false }),
     card('reps', 'list.reps', { chart: false }),
     card('devices', 'list.devices', { chart: false }));
   const status = h('p', { class: 'status', id: 'dash-status', role: 'status' }, t('loading'));
@@ -54,6 +55,7 @@ export function mountDashboard(root, app) {
     renderHours(root.querySelector('#hours'), analysis.win_hours || []);
     renderBirthdays(root.querySelector('#birthdays'), analysis.birthdays || []);
     renderConflicts(root.querySelector('#conflicts'), analysis.conflicts || []);
+    renderMoney(root.querySelector('#money'), analysis.money || {}, defs);
     renderReps(root.querySelector('#reps'), summary.reps || []);
     renderDevices(root.querySelector('#devices'), analysis.devices || []);
     status.textContent = t('updated', { time: fmtTime(new Date().toISOString()) });
@@ -62,7 +64,7 @@ export function mountDashboard(root, app) {
 
   async function update() {
     try {
-      const [summary, analysis] = await Promise.all([api('/api/summary'), api('/api/analysis')]);
+      const [summary, analysis] = await Promise.all([api('/api/summary'), analysisInZone()]);
       app.setSummary(summary);
       last = { summary, analysis };
       render();
@@ -75,6 +77,52 @@ export function mountDashboard(root, app) {
   }
 
   return { update, relabel: render, destroy() { destroyCharts(root); } };
+}
+
+// The figures in this browser's time zone (weeks, hours, birthdays); the
+// server's zone if it does not know this one.
+async function analysisInZone() {
+  let zone = '';
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { zone = ''; }
+  if (zone) {
+    try {
+      return await api(`/api/analysis?tz=${encodeURIComponent(zone)}`);
+    } catch (e) {
+      if (e.status !== 400) throw e;
+    }
+  }
+  return api('/api/analysis');
+}
+
+// Issue 13's money: pipeline value per stage, the weighted forecast by
+// month of expected close, win rate per rep and the average deal.
+function renderMoney(card, m, defs) {
+  const pipeline = m.pipeline || [];
+  const forecast = m.forecast || [];
+  const rates = m.win_rate || [];
+  fill(card.querySelector('.figures'),
+    h('table', { class: 'data', id: 'pipeline-table' },
+      h('thead', null, h('tr', null, th('col.stage'), th('col.count'), th('col.value'), th('col.probability'))),
+      h('tbody', null, pipeline.map((r) => h('tr', { dataset: { stage: r.stage } },
+        h('th', { scope: 'row' }, stageLabel(defs, r.stage)),
+        h('td', { class: 'num', dataset: { col: 'count', value: r.count } }, fmtNumber(r.count)),
+        h('td', { class: 'num', dataset: { col: 'value', value: r.value } }, fmtNumber(r.value)),
+        h('td', { class: 'num', dataset: { col: 'probability', value: r.probability ?? '' } },
+          r.probability === null || r.probability === undefined ? '' : `${r.probability}%`))))),
+    forecast.length === 0 ? null : h('table', { class: 'data', id: 'forecast-table' },
+      h('thead', null, h('tr', null, th('col.month'), th('col.weighted'))),
+      h('tbody', null, forecast.map((r) => h('tr', { dataset: { month: r.month } },
+        h('th', { scope: 'row' }, r.month),
+        h('td', { class: 'num', dataset: { col: 'weighted', value: r.weighted } }, fmtNumber(r.weighted)))))),
+    rates.length === 0 ? null : h('table', { class: 'data', id: 'winrate-table' },
+      h('thead', null, h('tr', null, th('col.user'), th('col.won'), th('col.lost'), th('col.winrate'))),
+      h('tbody', null, rates.map((r) => h('tr', { dataset: { user: r.user } },
+        h('th', { scope: 'row' }, r.user),
+        h('td', { class: 'num' }, fmtNumber(r.won)),
+        h('td', { class: 'num' }, fmtNumber(r.lost)),
+        h('td', { class: 'num', dataset: { col: 'rate', value: r.rate } }, fmtPercent(r.rate)))))),
+    h('p', { class: 'note', id: 'avg-deal', dataset: { value: m.avg_deal ?? '' } },
+      t('money.avg', { v: m.avg_deal === null || m.avg_deal === undefined ? '—' : fmtNumber(m.avg_deal) })));
 }
 
 function renderKpis(el, s) {
