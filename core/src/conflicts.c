@@ -114,7 +114,7 @@ int fds_conflicts(fds_replica *r, json_t **out)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CONFLICT_ROWS,
                                  FDS__SQL_CONFLICT_ROWS);
     if (!st) {
-        rc = FDS_DB;
+        rc = fds__errcode(r);
         goto done;
     }
     int s;

@@ -42,7 +42,7 @@ int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
         "       (SELECT at_ms FROM log WHERE tbl = ?1 AND rid = ?2 "
         "        AND acked <> 2 ORDER BY lseq DESC LIMIT 1)");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     *first = *last = 0;
@@ -198,7 +198,7 @@ int fds__children(fds_replica *r, const char *tbl, const char *customer,
         "AND l.rid = x.rid) AS first FROM reg x WHERE x.tbl = ?1 "
         "AND x.field = 'customer' AND x.value = ?2 ORDER BY first, x.rid");
     if (!st) {
-        rc = FDS_DB;
+        rc = fds__errcode(r);
         goto done;
     }
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -347,7 +347,7 @@ static int duplicates(fds_replica *r, const json_t *writes, const char *self,
             "ORDER BY rid");   /* reg_by_contact; +?2: see schema.c */
         if (!st) {
             json_decref(ids);
-            return FDS_DB;
+            return fds__errcode(r);
         }
         sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);

@@ -47,7 +47,7 @@ static int table_rids(fds_replica *r, const char *tbl, json_t **out)
         "SELECT DISTINCT rid FROM reg WHERE tbl = ?1 ORDER BY rid");
     if (!st) {
         json_decref(ids);
-        return FDS_DB;
+        return fds__errcode(r);
     }
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     int s;

@@ -174,7 +174,7 @@ int fds_history(fds_replica *r, const char *id, json_t **out)
         "FROM recs JOIN log l ON l.tbl = recs.t AND l.rid = recs.id "
         "WHERE l.acked <> 2 ORDER BY l.at_ms, l.lseq");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     json_t *arr = json_array();
     hrow *rows = NULL;
     size_t n = 0, cap = 0;

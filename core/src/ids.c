@@ -46,7 +46,7 @@ static int conflict_candidates(fds_replica *r, const char *prefix, json_t *out)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CONFLICT_ROWS,
                                  FDS__SQL_CONFLICT_ROWS);
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     size_t n = strlen(prefix);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -70,7 +70,7 @@ static int record_candidates(fds_replica *r, const char *tbl,
         "AND d.rid = x.rid AND d.field = 'deleted' AND d.value = '1') "
         "ORDER BY x.rid LIMIT 6");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     /* Upper bound: the prefix with its last byte incremented.  0xFF never
     ** occurs in UTF-8, so the increment cannot overflow for valid text. */
     size_t n = strlen(prefix);
@@ -117,7 +117,7 @@ static int resolve(fds_replica *r, const char *tbl, const char *prefix,
     if (strlen(prefix) == FDS__UUID_LEN && strcmp(tbl, "conflict") != 0) {
         int live = fds__exists(r, tbl, prefix);
         if (live < 0)
-            return FDS_DB;
+            return fds__errcode(r);
         if (live) {
             memcpy(out, prefix, FDS__UUID_LEN + 1);
             return FDS_OK;

@@ -133,8 +133,14 @@ struct fds_replica {
     int durable;                /* 1: a file at synchronous=FULL (not :memory:) */
     int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];
+    /* BEGIN IMMEDIATE, COMMIT and ROLLBACK, prepared at open: a rollback
+    ** after an out-of-memory failure must not itself need memory to be
+    ** prepared, or the handle would stay inside the failed transaction
+    ** (issue 18).  The savepoint slots are prepared at open too. */
+    sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
     fds__buf scratch;           /* canonical text being bound (regstore.c) */
     char errmsg[FDS__ERRMSG_MAX];
+    int errcode;                /* the code fds__error last recorded */
 };
 
 /* Record an error on the handle and return rc. */
@@ -143,8 +149,14 @@ int fds__error(fds_replica *r, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* Record SQLite's current error on the handle; returns FDS_DB. */
+/* Record SQLite's current error on the handle; returns FDS_DB, or
+** FDS_NOMEM when SQLite ran out of memory. */
 int fds__dberror(fds_replica *r, const char *what);
+/* The code of the error just recorded on the handle (FDS_DB if none), for
+** a caller whose callee reports failure without a code (fds__stmt's NULL,
+** fds__exists' -1): an SQLITE_NOMEM there must reach the app as
+** FDS_NOMEM, not as FDS_DB (issue 18). */
+int fds__errcode(const fds_replica *r);
 
 /* Prepared statement for slot `slot` with SQL `sql` (prepared on first use,
 ** reset and bindings cleared on every call).  NULL on failure (error set). */

@@ -38,7 +38,7 @@ static int unsynced_set(fds_replica *r, json_t *map)
         "AND p.field = 'customer') END AS cust, count(*) "
         "FROM log l WHERE l.origin = 1 AND l.acked = 0 GROUP BY cust");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     return collect_counts(r, st, map, "finding unsynced changes");
 }
 
@@ -50,7 +50,7 @@ static int conflict_counts(fds_replica *r, json_t *map)
         "AND p.field = 'customer') END AS cust, count(*) "
         "FROM reg x WHERE x.conflict = 1 GROUP BY cust");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     return collect_counts(r, st, map, "counting conflicts");
 }
 
@@ -86,7 +86,7 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
         "ORDER BY (SELECT n.value FROM reg n WHERE n.tbl = 'customer' "
         "  AND n.rid = c.rid AND n.field = 'name'), c.rid");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int(st, 1, q && q->include_deleted);
     if (stage)
         sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
@@ -142,7 +142,7 @@ static int activity_times(fds_replica *r, int plans, json_t *map)
             "WHERE x.tbl = 'followup' AND x.rid = c.rid AND x.field = 'deleted' "
             "AND x.value = '1')");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *cust = (const char *)sqlite3_column_text(st, 0);

@@ -382,6 +382,10 @@ static int apply_held(fds_session *s)
         char err[256] = "";
         int prc = fdsp_decode(raw, s->raw_len, &d, err, sizeof err);
         free(raw);
+        if (prc == FDSP_E_NOMEM) {
+            s->prefetch = 0;
+            return fail(s, FDS_NOMEM, "out of memory decoding a message");
+        }
         if (prc != FDSP_OK) {
             s->prefetch = 0;
             return fail(s, FDS_PROTO, "undecodable message (%s): %s",
@@ -543,7 +547,7 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         "SELECT lseq, tbl, rid, field, value, vv, hlc, device FROM log "
         "WHERE origin = 1 AND acked = 0 AND lseq > ?1 ORDER BY lseq LIMIT ?2");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int64(st, 1, s->pushed_upto);
     sqlite3_bind_int(st, 2, s->push_limit);
     arena *a = &s->mem;
@@ -1023,7 +1027,7 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_GET,
         "SELECT tbl, rid, field, value FROM log WHERE lseq = ?1");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int64(st, 1, lseq);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {          /* purged meanwhile: nothing to say */
@@ -1050,7 +1054,7 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
         st = fds__stmt(r, FDS__ST_LOG_REFUSE,
                        "UPDATE log SET acked = 2 WHERE lseq = ?1");
         if (st == NULL) {
-            rc = FDS_DB;
+            rc = fds__errcode(r);
         } else {
             sqlite3_bind_int64(st, 1, lseq);
             if (sqlite3_step(st) != SQLITE_DONE)
@@ -1120,7 +1124,7 @@ static int ack_range(fds_replica *r, int64_t lo, int64_t hi)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK_RANGE,
         "UPDATE log SET acked = 1 WHERE lseq BETWEEN ?1 AND ?2");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int64(st, 1, lo);
     sqlite3_bind_int64(st, 2, hi);
     return ack_step(r, st);
@@ -1135,7 +1139,7 @@ static int ack_list(fds_replica *r, const int64_t *lseq, size_t n)
         "?29, ?30, ?31, ?32)";
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     for (size_t k = 0; k < n; k++)
         sqlite3_bind_int64(st, (int)k + 1, lseq[k]);
     return ack_step(r, st);
@@ -1501,6 +1505,9 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
     fdsp_msg *m = NULL;
     char err[256] = "";
     int prc = fdsp_decode(buf, len, &m, err, sizeof err);
+    /* Not the peer's fault: the message may be fine (issue 18). */
+    if (prc == FDSP_E_NOMEM)
+        return fail(s, FDS_NOMEM, "out of memory decoding a message");
     if (prc != FDSP_OK)
         return fail(s, FDS_PROTO, "undecodable message (%s): %s",
                     fdsp_errname(prc), err);

@@ -30,6 +30,9 @@ static int text_in(fds_replica *r, const char *what, const char *text,
     }
     json_error_t e;
     *out = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+    if (*out == NULL && json_error_code(&e) == json_error_out_of_memory)
+        return fds__error(r, FDS_NOMEM, "%s: out of memory reading JSON "
+                          "text", what);
     if (*out == NULL)
         return fds__error(r, FDS_INVALID, "%s: not JSON (line %d, column %d: %s)",
                           what, e.line, e.column, e.text);

@@ -87,7 +87,7 @@ static int due_plans(fds_replica *r, int64_t day_start, int64_t day_end,
         "AND x.field IN ('done', 'deleted'))");
     if (!st) {
         json_decref(cands);
-        return FDS_DB;
+        return fds__errcode(r);
     }
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -177,7 +177,7 @@ static int last_followup(fds_replica *r, const char *cust, int64_t *ms)
         "AND c.value = ?1 AND NOT EXISTS (SELECT 1 FROM reg d WHERE "
         "d.tbl = c.tbl AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1')");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, cust, -1, SQLITE_STATIC);
     *ms = 0;
     int s;
@@ -198,7 +198,7 @@ static int live_customers(fds_replica *r, json_t *ids)
         "AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1') "
         "ORDER BY c.rid");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
         json_array_append_new(ids, json_string((const char *)

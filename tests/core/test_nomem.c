@@ -297,6 +297,9 @@ typedef struct op {
     int writes;             /* 1: FDS_OK changes the replica (restore it) */
 } op;
 
+/* The attempt being checked, named when a check fails (print_context). */
+static char CTX[160];
+
 typedef struct sweep_stats {
     long attempts, nomem, ok_with_failure;
 } sweep_stats;
@@ -307,8 +310,13 @@ static void sweep_mode(fx *f, const op *o, int persist, sweep_stats *ss)
     for (long n = 1;; n++) {
         if (n > MAX_N)
             fail_msg("%s: still failing at N = %ld", o->name, n);
-        if (o->prepare)
+        if (o->prepare) {
+            /* A session's handshake writes (the user, the store): the
+            ** state to keep is the one after it. */
             assert_int_equal(o->prepare(f), FDS_OK);
+            free(before);
+            before = dump(f->path);
+        }
         fault_arm(n, persist);
         int rc = o->run(f);
         long hits = fault_disarm();
@@ -320,10 +328,12 @@ static void sweep_mode(fx *f, const op *o, int persist, sweep_stats *ss)
         if (hits == 0 && rc != FDS_OK)
             fail_msg("%s: N = %ld: FDS_NOMEM without a failed allocation",
                      o->name, n);
-        if (f->r) {
-            assert_int_equal(f->r->tx_depth, 0);
-            assert_true(sqlite3_get_autocommit(f->r->db));
-        }
+        if (f->r && (f->r->tx_depth != 0 || !sqlite3_get_autocommit(f->r->db)))
+            fail_msg("%s: N = %ld%s: rc %d and a transaction left open "
+                     "(depth %d): %s", o->name, n, persist ? "+" : "", rc,
+                     f->r->tx_depth, fds_errmsg(f->r));
+        snprintf(CTX, sizeof CTX, "%s: N = %ld%s: rc %d", o->name, n,
+                 persist ? "+" : "", rc);
         if (rc == FDS_OK) {
             o->check(f);
             if (o->done)
@@ -358,6 +368,7 @@ static void sweep(fx *f, const op *o)
     print_message("%-22s %5ld attempts, %5ld FDS_NOMEM, %3ld OK despite a "
                   "failure\n", o->name, ss.attempts, ss.nomem,
                   ss.ok_with_failure);
+    CTX[0] = '\0';
 }
 
 /* ---- Fixture content ------------------------------------------------------ */
@@ -438,9 +449,24 @@ static void fx_conflict(fx *f)
 
 /* ---- Opening -------------------------------------------------------------- */
 
+/* cmocka's test teardown: name the attempt whose check failed. */
+static int print_context(void **state)
+{
+    (void)state;
+    if (CTX[0])
+        print_error("last attempt: %s\n", CTX);
+    CTX[0] = '\0';
+    F.armed = 0;
+    return 0;
+}
+
 static int run_create(fx *f)
 {
-    return fds_replica_open(f->path, &f->t.env, &f->r, NULL, 0);
+    char err[256];
+    int rc = fds_replica_open(f->path, &f->t.env, &f->r, err, sizeof err);
+    if (rc != FDS_OK && rc != FDS_NOMEM)
+        print_error("create: %s\n", err);
+    return rc;
 }
 
 static void check_open(fx *f)
@@ -495,7 +521,11 @@ static void test_open_create(void **state)
 
 static int run_open(fx *f)
 {
-    return fds_replica_open(f->path, &f->t.env, &f->r, NULL, 0);
+    char err[256];
+    int rc = fds_replica_open(f->path, &f->t.env, &f->r, err, sizeof err);
+    if (rc != FDS_OK && rc != FDS_NOMEM)
+        print_error("open: %s\n", err);
+    return rc;
 }
 
 static int prep_open(fx *f)
@@ -1174,19 +1204,19 @@ int main(void)
 {
     fault_install();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_open_create),
-        cmocka_unit_test(test_open_existing),
-        cmocka_unit_test(test_customer_add),
-        cmocka_unit_test(test_followup_add),
-        cmocka_unit_test(test_plan_add),
-        cmocka_unit_test(test_stage),
-        cmocka_unit_test(test_conflict_resolve),
-        cmocka_unit_test(test_reads),
-        cmocka_unit_test(test_text_api),
-        cmocka_unit_test(test_session_push),
-        cmocka_unit_test(test_session_ack),
-        cmocka_unit_test(test_session_pull),
-        cmocka_unit_test(test_session_stats_text),
+        cmocka_unit_test_teardown(test_open_create, print_context),
+        cmocka_unit_test_teardown(test_open_existing, print_context),
+        cmocka_unit_test_teardown(test_customer_add, print_context),
+        cmocka_unit_test_teardown(test_followup_add, print_context),
+        cmocka_unit_test_teardown(test_plan_add, print_context),
+        cmocka_unit_test_teardown(test_stage, print_context),
+        cmocka_unit_test_teardown(test_conflict_resolve, print_context),
+        cmocka_unit_test_teardown(test_reads, print_context),
+        cmocka_unit_test_teardown(test_text_api, print_context),
+        cmocka_unit_test_teardown(test_session_push, print_context),
+        cmocka_unit_test_teardown(test_session_ack, print_context),
+        cmocka_unit_test_teardown(test_session_pull, print_context),
+        cmocka_unit_test_teardown(test_session_stats_text, print_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
