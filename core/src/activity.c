@@ -159,8 +159,10 @@ int fds_plan_finish(fds_replica *r, const char *plan_id, const char *result,
         return FDS_INVALID;
     int rc = fds__resolve(r, "plan", plan_id, full);
     if (rc == FDS_OK && result) {
-        if (!(resj = json_string(result)))
+        if (!fds__utf8_valid(result, strlen(result)))
             rc = fds__error(r, FDS_INVALID, "the result is not valid UTF-8");
+        else if (!(resj = json_string(result)))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
         else
             rc = fds__json_text(r, "result", resj, 0, &res_text);
     }
@@ -335,9 +337,10 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
     if (rc == FDS_OK)
         rc = fds__stage_find(r, stage, &st);
     if (rc == FDS_OK && note) {
-        notej = json_string(note);
-        if (!notej)
+        if (!fds__utf8_valid(note, strlen(note)))
             rc = fds__error(r, FDS_INVALID, "the note is not valid UTF-8");
+        else if (!(notej = json_string(note)))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
         else
             rc = fds__json_text(r, "note", notej, 0, &note_text);
     }

@@ -48,16 +48,24 @@ static int conflict_candidates(fds_replica *r, const char *prefix, json_t *out)
     if (!st)
         return fds__errcode(r);
     size_t n = strlen(prefix);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc, bad = 0;
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         char id[17];
-        fds__conflict_id((const char *)sqlite3_column_text(st, 0),
-                         (const char *)sqlite3_column_text(st, 1),
-                         (const char *)sqlite3_column_text(st, 2), id);
+        const char *t = (const char *)sqlite3_column_text(st, 0),
+                   *rid = (const char *)sqlite3_column_text(st, 1),
+                   *f = (const char *)sqlite3_column_text(st, 2);
+        if (!t || !rid || !f) {         /* SQLite out of memory */
+            bad = 1;
+            break;
+        }
+        fds__conflict_id(t, rid, f, id);
         if (strncasecmp(id, prefix, n) == 0 && json_array_size(out) < MAX_CANDIDATES)
-            json_array_append_new(out, json_string(id));
+            fds__jpush(out, json_string(id), &bad);
     }
     sqlite3_reset(st);
+    /* A candidate lost to out of memory must not read as "no such id". */
+    if (bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "listing conflicts");
 }
 
@@ -82,12 +90,14 @@ static int record_candidates(fds_replica *r, const char *tbl,
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, hi, (int)n, SQLITE_STATIC);
-    int rc;
+    int rc, bad = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(out, json_string((const char *)
-                                               sqlite3_column_text(st, 0)));
+        fds__jpush(out, json_string((const char *)sqlite3_column_text(st, 0)),
+                   &bad);
     sqlite3_reset(st);
     free(hi);
+    if (bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "resolving an id");
 }
 
@@ -167,9 +177,10 @@ static int resolve(fds_replica *r, const char *tbl, const char *prefix,
     for (size_t i = 0; i < n && i < MAX_CANDIDATES - 1; i++) {
         const char *id = json_string_value(json_array_get(c, i));
         char label[160];
-        if (strcmp(tbl, "customer") == 0)
-            fds__customer_label(r, id, label, sizeof label);
-        else
+        if (strcmp(tbl, "customer") == 0) {
+            if ((rc = fds__customer_label(r, id, label, sizeof label)) != FDS_OK)
+                goto done;
+        } else
             snprintf(label, sizeof label, "%s", id);
         int w = snprintf(list + used, sizeof list - used, "%s%s",
                          i ? ", " : "", label);

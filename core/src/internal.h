@@ -227,6 +227,31 @@ int fds__apply_batch(fds_replica *r, const fdsp_change *c, size_t n,
 ** log rows (the server no longer lets this device see it). */
 int fds__purge_customer(fds_replica *r, const char *customer);
 
+/* Building JSON when memory may run out (issue 18): json_object_set_new
+** and json_array_append_new return -1 when out of memory, and also when
+** the value given is NULL because making it (json_string, json_integer)
+** failed; jansson releases the value either way.  These note the failure
+** in *bad, so a builder checks once at the end and answers FDS_NOMEM
+** instead of returning a record with a field silently missing. */
+static inline void fds__jset(json_t *o, const char *k, json_t *v, int *bad)
+{
+    if (json_object_set_new(o, k, v) != 0)
+        *bad = 1;
+}
+static inline void fds__jpush(json_t *a, json_t *v, int *bad)
+{
+    if (json_array_append_new(a, v) != 0)
+        *bad = 1;
+}
+
+/* 1 if a json_loads that returned NULL ran out of memory (its error says
+** so, or, when its very first allocation failed, it set no text at all)
+** rather than finding the text invalid. */
+static inline int fds__json_oom(const json_error_t *e)
+{
+    return json_error_code(e) == json_error_out_of_memory || e->text[0] == '\0';
+}
+
 /* ---- Engine helpers (error.c random.c hlc.c vv.c merge.c schema.c
 ** replica.c regstore.c) ------------------------------------------------- */
 

@@ -30,7 +30,7 @@ static int text_in(fds_replica *r, const char *what, const char *text,
     }
     json_error_t e;
     *out = json_loads(text, JSON_REJECT_DUPLICATES, &e);
-    if (*out == NULL && json_error_code(&e) == json_error_out_of_memory)
+    if (*out == NULL && fds__json_oom(&e))
         return fds__error(r, FDS_NOMEM, "%s: out of memory reading JSON "
                           "text", what);
     if (*out == NULL)

@@ -177,11 +177,16 @@ int fds__json_text(fds_replica *r, const char *what, const json_t *v,
 static int norm_tags(fds_replica *r, const char *value, char **norm)
 {
     json_t *in = NULL, *outa = json_array();
-    int rc = FDS_OK;
+    int rc = FDS_OK, bad = 0;
     if (!outa)
         return fds__error(r, FDS_NOMEM, "out of memory");
     if (value[0] == '[') {
-        in = json_loads(value, JSON_REJECT_DUPLICATES, NULL);
+        json_error_t e;
+        in = json_loads(value, JSON_REJECT_DUPLICATES, &e);
+        if (!in && fds__json_oom(&e)) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            goto done;
+        }
         if (!json_is_array(in)) {
             rc = fds__bad_value(r, "tags", value, "expected a JSON array of text");
             goto done;
@@ -193,7 +198,7 @@ static int norm_tags(fds_replica *r, const char *value, char **norm)
             const char *e = p;
             while (*e && *e != ',' && strncmp(e, "，", 3) != 0)
                 e++;
-            json_array_append_new(in, json_stringn(p, (size_t)(e - p)));
+            fds__jpush(in, json_stringn(p, (size_t)(e - p)), &bad);
             p = *e == ',' ? e + 1 : (*e ? e + 3 : e);
         }
     }
@@ -215,8 +220,12 @@ static int norm_tags(fds_replica *r, const char *value, char **norm)
         json_array_foreach(outa, j, o)
             dup |= strcmp(json_string_value(o), s) == 0;
         if (!dup)
-            json_array_append_new(outa, json_string(s));
+            fds__jpush(outa, json_string(s), &bad);
         free(s);
+    }
+    if (bad || !in) {       /* a tag would be dropped */
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
     }
     if (json_array_size(outa) > FDS__MAX_TAGS) {
         rc = fds__error(r, FDS_TOOBIG, "too many tags: %zu (limit %d)",
