@@ -74,9 +74,8 @@ static json_t *customer_from_regs(const char *id, const json_t *regs)
     }
     const char *tags = fds__jstr(regs, "tags");
     if (tags) {
-        json_error_t e;
-        json_t *t = json_loads(tags, 0, &e);
-        if (!t && fds__json_oom(&e))
+        json_t *t = NULL;
+        if (fds__json_parse(tags, 0, &t, NULL, 0) == FDS_NOMEM)
             bad = 1;    /* not "not an array": the value is fine */
         if (!json_is_array(t)) {
             /* written by something that did not normalise: show as one tag */
@@ -467,9 +466,16 @@ int fds_customer_add(fds_replica *r, const json_t *in, json_t **out,
         goto done;
     if ((rc = fds__begin(r)) != FDS_OK)
         goto done;
-    rc = fds__end(r, fds__write_known(r, "customer", id, writes, 0)); /* new */
+    rc = fds__write_known(r, "customer", id, writes, 0);     /* new */
+    /* The record is read back inside the transaction: when that runs out
+    ** of memory, the add is undone too (FDS_NOMEM means nothing changed). */
     if (rc == FDS_OK && out)
         rc = fds__customer_json(r, id, 0, out);
+    rc = fds__end(r, rc);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
     if (rc == FDS_OK && warnings) {
         *warnings = warn;
         warn = NULL;

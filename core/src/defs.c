@@ -465,16 +465,15 @@ static json_t *fielddef_from_regs(const char *key, const json_t *regs)
         fds__jset(o, "label_zh", json_string(fds__jstr(regs, "label_zh")), &bad);
     const char *ch = fds__jstr(regs, "choices");
     if (ch) {
-        json_error_t e;
-        json_t *c = json_loads(ch, 0, &e);
+        json_t *c = NULL;
+        /* Out of memory is not "no choices": a choice field without its
+        ** choices would refuse every value. */
+        if (fds__json_parse(ch, 0, &c, NULL, 0) == FDS_NOMEM)
+            bad = 1;
         if (json_is_array(c))
             fds__jset(o, "choices", c, &bad);
         else
             json_decref(c);
-        /* Out of memory is not "no choices": a choice field without its
-        ** choices would refuse every value. */
-        if (!c && fds__json_oom(&e))
-            bad = 1;
     }
     if (bad) {
         json_decref(o);

@@ -244,13 +244,13 @@ static inline void fds__jpush(json_t *a, json_t *v, int *bad)
         *bad = 1;
 }
 
-/* 1 if a json_loads that returned NULL ran out of memory (its error says
-** so, or, when its very first allocation failed, it set no text at all)
-** rather than finding the text invalid. */
-static inline int fds__json_oom(const json_error_t *e)
-{
-    return json_error_code(e) == json_error_out_of_memory || e->text[0] == '\0';
-}
+/* Parse JSON text (one array or object) into *out (a new reference) as
+** json_loads(text, reject_dups ? JSON_REJECT_DUPLICATES : 0) would, but
+** safe when memory runs out (jsontext.c says why jansson's is not):
+** FDS_OK, FDS_NOMEM, or FDS_INVALID with err (errlen bytes, may be NULL)
+** saying where and what. */
+int fds__json_parse(const char *text, int reject_dups, json_t **out,
+                    char *err, size_t errlen);
 
 /* ---- Engine helpers (error.c random.c hlc.c vv.c merge.c schema.c
 ** replica.c regstore.c) ------------------------------------------------- */

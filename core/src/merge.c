@@ -343,10 +343,10 @@ int fds_register_parse(const char *text, fds_register *out)
         return FDS_OK;
     if (fast < 0)
         return FDS_NOMEM;
-    json_error_t e;
-    json_t *j = json_loads(text, 0, &e);
-    int rc = j ? fds_register_from_json(j, out)
-               : fds__json_oom(&e) ? FDS_NOMEM : FDS_INVALID;
+    json_t *j = NULL;
+    int rc = fds__json_parse(text, 0, &j, NULL, 0);
+    if (rc == FDS_OK)
+        rc = fds_register_from_json(j, out);
     json_decref(j);
     return rc;
 }

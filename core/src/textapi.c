@@ -28,14 +28,13 @@ static int text_in(fds_replica *r, const char *what, const char *text,
             return FDS_OK;
         return fds__error(r, FDS_INVALID, "%s: JSON text is required", what);
     }
-    json_error_t e;
-    *out = json_loads(text, JSON_REJECT_DUPLICATES, &e);
-    if (*out == NULL && fds__json_oom(&e))
+    char why[160];
+    int rc = fds__json_parse(text, 1, out, why, sizeof why);
+    if (rc == FDS_NOMEM)
         return fds__error(r, FDS_NOMEM, "%s: out of memory reading JSON "
                           "text", what);
-    if (*out == NULL)
-        return fds__error(r, FDS_INVALID, "%s: not JSON (line %d, column %d: %s)",
-                          what, e.line, e.column, e.text);
+    if (rc != FDS_OK)
+        return fds__error(r, FDS_INVALID, "%s: not JSON (%s)", what, why);
     return FDS_OK;
 }
 

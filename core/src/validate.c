@@ -181,9 +181,7 @@ static int norm_tags(fds_replica *r, const char *value, char **norm)
     if (!outa)
         return fds__error(r, FDS_NOMEM, "out of memory");
     if (value[0] == '[') {
-        json_error_t e;
-        in = json_loads(value, JSON_REJECT_DUPLICATES, &e);
-        if (!in && fds__json_oom(&e)) {
+        if (fds__json_parse(value, 1, &in, NULL, 0) == FDS_NOMEM) {
             rc = fds__error(r, FDS_NOMEM, "out of memory");
             goto done;
         }

@@ -29,6 +29,7 @@
 ** free fails it.
 */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -297,8 +298,9 @@ typedef struct op {
     int writes;             /* 1: FDS_OK changes the replica (restore it) */
 } op;
 
-/* The attempt being checked, named when a check fails (print_context). */
-static char CTX[160];
+/* The attempt being checked, named when a check fails (print_context),
+** and the one running (on_abort). */
+static char CTX[160], CTX_RUN[160];
 
 typedef struct sweep_stats {
     long attempts, nomem, ok_with_failure;
@@ -317,6 +319,8 @@ static void sweep_mode(fx *f, const op *o, int persist, sweep_stats *ss)
             free(before);
             before = dump(f->path);
         }
+        snprintf(CTX_RUN, sizeof CTX_RUN, "%s: N = %ld%s", o->name, n,
+                 persist ? "+" : "");
         fault_arm(n, persist);
         int rc = o->run(f);
         long hits = fault_disarm();
@@ -1202,8 +1206,20 @@ static void test_session_stats_text(void **state)
     fx_free(&f);
 }
 
+/* An abort (a library's assert) names the attempt that caused it. */
+static void on_abort(int sig)
+{
+    static const char m[] = "aborted during: ";
+    (void)!write(2, m, sizeof m - 1);
+    (void)!write(2, CTX_RUN, strlen(CTX_RUN));
+    (void)!write(2, "\n", 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int main(void)
 {
+    signal(SIGABRT, on_abort);
     fault_install();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_open_create, print_context),
