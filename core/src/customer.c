@@ -297,7 +297,7 @@ static int take(fds_replica *r, json_t *writes, const char *field,
     char *text = NULL, *norm = NULL;
     int rc;
     if (strcmp(field, "tags") == 0 && json_is_array(v)) {
-        text = json_dumps(v, JSON_COMPACT);
+        text = fds__json_dump(v, 0);
         if (!text)
             return fds__error(r, FDS_NOMEM, "out of memory");
         rc = FDS_OK;

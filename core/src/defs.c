@@ -582,7 +582,7 @@ static int take_choices(fds_replica *r, const json_t *v, json_t *w)
     if (rc == FDS_OK && json_array_size(clean) == 0)
         rc = fds__error(r, FDS_INVALID, "a choice field needs at least one choice");
     if (rc == FDS_OK) {
-        char *text = json_dumps(clean, JSON_COMPACT);
+        char *text = fds__json_dump(clean, 0);
         if (!text)
             rc = fds__error(r, FDS_NOMEM, "out of memory");
         else if (strlen(text) > FDSP_MAX_VALUE)

@@ -251,6 +251,10 @@ static inline void fds__jpush(json_t *a, json_t *v, int *bad)
 ** saying where and what. */
 int fds__json_parse(const char *text, int reject_dups, json_t **out,
                     char *err, size_t errlen);
+/* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY [| JSON_SORT_KEYS]), the
+** same bytes, but NULL when memory runs out rather than a text with a key
+** missing (jsontext.c).  malloc'd. */
+char *fds__json_dump(const json_t *j, int sort_keys);
 
 /* ---- Engine helpers (error.c random.c hlc.c vv.c merge.c schema.c
 ** replica.c regstore.c) ------------------------------------------------- */
@@ -284,6 +288,10 @@ char *fds__vv_dump(const fdsp_vv *vv);       /* canonical text, malloc'd */
 /* The same through jansson: the reference the hand-built text must equal
 ** (tests compare them). */
 char *fds__vv_dump_jansson(const fdsp_vv *vv);
+/* The same bytes from the jansson tree written by fds__json_dump: the
+** fallback the library uses (json_dumps can drop a key when memory runs
+** out; the _jansson functions stay as the tests' reference). */
+char *fds__vv_dump_tree(const fdsp_vv *vv);
 
 /* Canonical JSON text built by hand (vv.c): the same bytes as
 ** json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) of the jansson value, at
@@ -323,6 +331,7 @@ char *fds__register_dump(const fds_register *reg);
 ** can write it (b then holds a partial text to discard). */
 int fds__register_dump_buf(fds__buf *b, const fds_register *reg);
 char *fds__register_dump_jansson(const fds_register *reg);
+char *fds__register_dump_tree(const fds_register *reg);
 
 /* Parse a stored register's versions text (issue 10): FDS_DB naming
 ** tbl/rid/field when it does not parse or is not a register a replica can

@@ -398,7 +398,17 @@ char *fds__register_dump(const fds_register *reg)
         return NULL;
     }
     free(b.p);
-    return fds__register_dump_jansson(reg);
+    return fds__register_dump_tree(reg);
+}
+
+char *fds__register_dump_tree(const fds_register *reg)
+{
+    json_t *j = fds_register_to_json(reg);
+    if (j == NULL)
+        return NULL;
+    char *s = fds__json_dump(j, 1);
+    json_decref(j);
+    return s;
 }
 
 char *fds__register_dump_jansson(const fds_register *reg)

@@ -125,7 +125,7 @@ int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
     b->n = 0;
     b->oom = 0;
     if (!fds__register_dump_buf(b, reg)) {
-        if ((versions = fds__register_dump_jansson(reg)) == NULL)
+        if ((versions = fds__register_dump_tree(reg)) == NULL)
             return fds__error(r, FDS_NOMEM, "out of memory");
     } else if (b->oom || b->p == NULL) {
         return fds__error(r, FDS_NOMEM, "out of memory");
@@ -164,7 +164,7 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
     b->n = 0;
     b->oom = 0;
     if (!fds__buf_vv(b, &c->vv)) {
-        if ((vv = fds__vv_dump_jansson(&c->vv)) == NULL)
+        if ((vv = fds__vv_dump_tree(&c->vv)) == NULL)
             return fds__error(r, FDS_NOMEM, "out of memory");
     } else if (b->oom || b->p == NULL) {
         return fds__error(r, FDS_NOMEM, "out of memory");

@@ -230,7 +230,7 @@ static int norm_tags(fds_replica *r, const char *value, char **norm)
                         json_array_size(outa), FDS__MAX_TAGS);
         goto done;
     }
-    *norm = json_array_size(outa) ? json_dumps(outa, JSON_COMPACT) : NULL;
+    *norm = json_array_size(outa) ? fds__json_dump(outa, 0) : NULL;
     if (json_array_size(outa) && !*norm)
         rc = fds__error(r, FDS_NOMEM, "out of memory");
     else if (*norm && strlen(*norm) > FDSP_MAX_VALUE) {
@@ -376,7 +376,7 @@ static int check_custom(fds_replica *r, const char *key, const char *value,
         json_array_foreach(choices, i, c)
             found |= json_is_string(c) && strcmp(json_string_value(c), value) == 0;
         if (!found) {
-            char *list = choices ? json_dumps(choices, JSON_COMPACT) : NULL;
+            char *list = choices ? fds__json_dump(choices, 0) : NULL;
             char why[256];
             snprintf(why, sizeof why, "expected one of %s", list ? list : "[]");
             free(list);

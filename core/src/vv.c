@@ -582,7 +582,17 @@ char *fds__vv_dump(const fdsp_vv *vv)
         return b.p;
     }
     free(b.p);
-    return fds__vv_dump_jansson(vv);
+    return fds__vv_dump_tree(vv);
+}
+
+char *fds__vv_dump_tree(const fdsp_vv *vv)
+{
+    json_t *j = fds__vv_to_json(vv);
+    if (j == NULL)
+        return NULL;
+    char *s = fds__json_dump(j, 1);
+    json_decref(j);
+    return s;
 }
 
 char *fds__vv_dump_jansson(const fdsp_vv *vv)
