@@ -395,7 +395,12 @@ static int duplicates(fds_replica *r, const json_t *writes, const char *self,
             const char *other = json_string_value(idj);
             if (self && strcmp(other, self) == 0)
                 continue;
-            if (fds__exists(r, "customer", other) != 1)
+            int live = fds__exists(r, "customer", other);
+            if (live < 0) {
+                json_decref(ids);
+                return fds__errcode(r);
+            }
+            if (live != 1)
                 continue;
             char label[160], msg[FDS__ERRMSG_MAX];
             if (fds__customer_label(r, other, label, sizeof label) != FDS_OK) {
