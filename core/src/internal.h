@@ -131,6 +131,9 @@ struct fds_replica {
     int clock_checked;          /* counter/hlc re-read from meta in this
                                 ** outermost transaction (regstore.c) */
     int durable;                /* 1: a file at synchronous=FULL (not :memory:) */
+    int sync_relaxed;           /* 1: synchronous is still NORMAL after a
+                                ** relaxed commit (putting FULL back ran
+                                ** out of memory); the next write fixes it */
     int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];
     /* BEGIN IMMEDIATE, COMMIT and ROLLBACK, prepared at open: a rollback

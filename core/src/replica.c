@@ -163,11 +163,18 @@ static int prepare_tx(fds_replica *r)
     return FDS_OK;
 }
 
+static int set_sync(fds_replica *r, int normal);
+
 /* immediate 0: a deferred outermost transaction, for the one that mostly
 ** reads (the identity at open), so opening never waits for a writer. */
 static int begin_tx(fds_replica *r, int immediate)
 {
     int rc = FDS_OK;
+    if (r->sync_relaxed && r->tx_depth == 0) {
+        if ((rc = set_sync(r, 0)) != FDS_OK)
+            return rc;
+        r->sync_relaxed = 0;
+    }
     if (immediate && r->tx_depth == 0 && sqlite3_get_autocommit(r->db) &&
         (rc = exec_tx(r, r->tx_begin, "starting transaction")) != FDS_OK)
         return rc;
@@ -286,12 +293,13 @@ static int set_sync(fds_replica *r, int normal)
 int fds__begin_relaxed(fds_replica *r)
 {
     if (r->durable && r->tx_depth == 0) {
+        r->sync_relaxed = 0;        /* this one is relaxed on purpose */
         int rc = set_sync(r, 1);
         if (rc != FDS_OK)
             return rc;
         rc = fds__begin(r);
-        if (rc != FDS_OK)
-            set_sync(r, 0);
+        if (rc != FDS_OK && set_sync(r, 0) != FDS_OK)
+            r->sync_relaxed = 1;
         return rc;
     }
     return fds__begin(r);
@@ -300,11 +308,11 @@ int fds__begin_relaxed(fds_replica *r)
 int fds__end_relaxed(fds_replica *r, int rc)
 {
     rc = fds__end(r, rc);
-    if (r->durable && r->tx_depth == 0) {
-        int src = set_sync(r, 0);
-        if (rc == FDS_OK)
-            rc = src;
-    }
+    /* Putting FULL back can fail (out of memory) after the commit: that
+    ** must not report the committed page as failed.  The next outermost
+    ** transaction puts it back before it writes (begin_tx). */
+    if (r->durable && r->tx_depth == 0 && set_sync(r, 0) != FDS_OK)
+        r->sync_relaxed = 1;
     return rc;
 }
 
