@@ -211,12 +211,20 @@ json_t *fds_register_to_json(const fds_register *reg)
     json_t *a = json_array();
     for (size_t i = 0; a && reg && i < reg->n; i++) {
         const fdsp_change *v = &reg->v[i];
-        json_t *o = json_pack("{s:s, s:I, s:s, s:o?, s:o?}",
-                              "d", v->device ? v->device : "",
-                              "h", (json_int_t)v->hlc,
-                              "u", v->user ? v->user : "",
-                              "v", v->value ? json_string(v->value) : json_null(),
-                              "vv", fds__vv_to_json(&v->vv));
+        /* Made first and checked: "o?" would turn a value or vector that
+        ** could not be made (out of memory) into a silent null. */
+        json_t *val = v->value ? json_string(v->value) : json_null();
+        json_t *vv = fds__vv_to_json(&v->vv);
+        json_t *o = val && vv ? json_pack("{s:s, s:I, s:s, s:o, s:o}",
+                                          "d", v->device ? v->device : "",
+                                          "h", (json_int_t)v->hlc,
+                                          "u", v->user ? v->user : "",
+                                          "v", val, "vv", vv)
+                              : NULL;
+        if (!val || !vv) {
+            json_decref(val);
+            json_decref(vv);
+        }
         if (o == NULL || json_array_append_new(a, o) != 0) {
             json_decref(a);
             return NULL;
