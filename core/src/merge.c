@@ -212,8 +212,11 @@ json_t *fds_register_to_json(const fds_register *reg)
     for (size_t i = 0; a && reg && i < reg->n; i++) {
         const fdsp_change *v = &reg->v[i];
         /* Made first and checked: "o?" would turn a value or vector that
-        ** could not be made (out of memory) into a silent null. */
-        json_t *val = v->value ? json_string(v->value) : json_null();
+        ** could not be made (out of memory) into a silent null.  A value
+        ** that is not UTF-8 is null by definition (what jansson makes of
+        ** it; test_regdump's fallbacks). */
+        json_t *val = v->value && fds__utf8_valid(v->value, strlen(v->value))
+                      ? json_string(v->value) : json_null();
         json_t *vv = fds__vv_to_json(&v->vv);
         json_t *o = val && vv ? json_pack("{s:s, s:I, s:s, s:o, s:o}",
                                           "d", v->device ? v->device : "",
