@@ -1009,10 +1009,16 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+/* Column i, malloc'd; NULL for SQL NULL.  *oom is set when the column
+** has a value that could not be had or copied (a NULL then is no value
+** of the change, issue 18). */
+static char *col_dup(sqlite3_stmt *st, int i, int *oom)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
+    char *d = t ? strdup((const char *)t) : NULL;
+    if (!d && sqlite3_column_type(st, i) != SQLITE_NULL)
+        *oom = 1;
+    return d;
 }
 
 /* Record a refusal: the change (looked up in the log) goes into the
@@ -1040,16 +1046,16 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
         return rc;
     }
     fdsp_change c;
+    int oom = 0;
     memset(&c, 0, sizeof c);
-    c.table = col_dup(st, 0);
-    c.record = col_dup(st, 1);
-    c.field = col_dup(st, 2);
-    c.value = col_dup(st, 3);
+    c.table = col_dup(st, 0, &oom);
+    c.record = col_dup(st, 1, &oom);
+    c.field = col_dup(st, 2, &oom);
+    c.value = col_dup(st, 3, &oom);
     sqlite3_reset(st);
-    int rc = (c.table && c.record && c.field) ? fds__refusal_add(r, &c, f->code,
-                                                                f->message)
-                                              : fds__error(r, FDS_NOMEM,
-                                                           "out of memory");
+    int rc = (c.table && c.record && c.field && !oom)
+             ? fds__refusal_add(r, &c, f->code, f->message)
+             : fds__error(r, FDS_NOMEM, "out of memory");
     if (rc == FDS_OK) {
         st = fds__stmt(r, FDS__ST_LOG_REFUSE,
                        "UPDATE log SET acked = 2 WHERE lseq = ?1");

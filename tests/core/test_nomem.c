@@ -165,6 +165,7 @@ typedef struct fx {
     char *msg;              /* the reply to feed */
     size_t msg_len;
     int64_t outbox;         /* outbox rows before the operation */
+    int refuse;             /* the ack refuses the follow-up's result */
 } fx;
 
 static void rm_replica(const char *path)
@@ -1068,10 +1069,20 @@ static void feed_welcome(fx *f, int64_t head)
 static void ack_of(fx *f, const fdsp_msg *push)
 {
     fdsp_msg a;
+    fdsp_refusal ref = {0, FDSP_E_FORBIDDEN, "you may not change that record"};
     memset(&a, 0, sizeof a);
     a.type = FDSP_ACK;
     a.batch = push->batch;
     a.accepted = push->n_changes;
+    for (size_t i = 0; f->refuse && i < push->n_changes; i++)
+        if (strcmp(push->changes[i].table, "followup") == 0 &&
+            strcmp(push->changes[i].field, "result") == 0) {
+            ref.index = i;
+            a.refused = &ref;
+            a.n_refused = 1;
+            a.accepted--;
+        }
+    assert_true(!f->refuse || a.n_refused == 1);
     encode(f, &a);
 }
 
@@ -1183,7 +1194,27 @@ static void check_ack(fx *f)
     assert_int_equal(n, 0);
     fds_session_stats st;
     fds_session_stats_get(f->s, &st);
-    assert_int_equal(st.pushed, f->outbox);
+    assert_int_equal(st.pushed, f->outbox - 1);
+    assert_int_equal(st.refused, 1);
+    /* The refusal is recorded whole, and the follow-up no longer holds
+    ** the value the server did not take. */
+    json_t *refs = NULL, *sheet = NULL;
+    assert_int_equal(fds_refusals(f->r, &refs), FDS_OK);
+    assert_int_equal(json_array_size(refs), 1);
+    json_t *ref = json_array_get(refs, 0);
+    assert_string_equal(json_string_value(json_object_get(ref, "value")),
+                        "要报价");
+    assert_string_equal(json_string_value(json_object_get(ref, "field")),
+                        "result");
+    assert_string_equal(json_string_value(json_object_get(ref, "message")),
+                        "you may not change that record");
+    json_decref(refs);
+    assert_int_equal(fds_customer_sheet(f->r, f->cust, &sheet), FDS_OK);
+    json_t *fu = json_array_get(json_object_get(sheet, "followups"), 0);
+    assert_string_equal(json_string_value(json_object_get(fu, "content")),
+                        "看了仓库");
+    assert_null(json_object_get(fu, "result"));
+    json_decref(sheet);
 }
 
 static void test_session_ack(void **state)
@@ -1192,8 +1223,9 @@ static void test_session_ack(void **state)
     fx f;
     fx_replica(&f, 11);
     fx_save(&f);
-    static const op o = {"session ack", prep_ack, run_feed, drop_session,
-                         check_ack, 1};
+    f.refuse = 1;
+    static const op o = {"session ack (refusal)", prep_ack, run_feed,
+                         drop_session, check_ack, 1};
     sweep(&f, &o);
     fx_free(&f);
 }
