@@ -989,18 +989,31 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     if (strcmp(m->device, s->r->device) != 0)
         return fail(s, FDS_PROTO, "welcome names device %s, this is %s",
                     m->device, s->r->device);
-    int rc = fds__begin(s->r);
-    if (rc == FDS_OK) {
-        rc = fds_replica_set_user(s->r, m->user);
-        if (rc == FDS_OK)
-            rc = fds_meta_set(s->r, "role", m->role);
-        rc = fds__end(s->r, rc);
-    }
-    if (rc != FDS_OK)
+    /* One transaction around the user, the role and what the trust rules
+    ** write (theirs nest in it): a welcome that fails half way (out of
+    ** memory) leaves the replica as it was (issue 18). */
+    /* The handle's copy of the user goes back too when that happens. */
+    char *old_user = strdup(s->r->user);
+    if (old_user == NULL)
+        return fail(s, fds__error(s->r, FDS_NOMEM, "out of memory"),
+                    "out of memory");
+    int rc = fds__begin(s->r), reset = 0;
+    if (rc != FDS_OK) {
+        free(old_user);
         return fail_db(s, rc);
-    int reset = 0;
-    if ((rc = welcome_trust(s, m, &reset)) != FDS_OK)
-        return rc;
+    }
+    rc = fds_replica_set_user(s->r, m->user);
+    if (rc == FDS_OK)
+        rc = fds_meta_set(s->r, "role", m->role);
+    if (rc == FDS_OK)
+        rc = welcome_trust(s, m, &reset);   /* fails the session itself */
+    rc = fds__end(s->r, rc);
+    if (rc != FDS_OK) {
+        free(s->r->user);
+        s->r->user = old_user;
+        return s->state == FDS_SESSION_FAILED ? rc : fail_db(s, rc);
+    }
+    free(old_user);
     s->state = FDS_SESSION_SYNCING;
     if (reset)                          /* next() resets and says hello */
         return FDS_OK;

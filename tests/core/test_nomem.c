@@ -1049,7 +1049,9 @@ static fdsp_msg *next_msg(fx *f, fdsp_type want)
     return m;
 }
 
-static void feed_welcome(fx *f, int64_t head)
+/* The welcome to the session's hello, from store `store` (NULL: an old
+** server that names none) at epoch 1; encoded into f->msg. */
+static void welcome_msg(fx *f, int64_t head, const char *store)
 {
     fdsp_msg *hello = next_msg(f, FDSP_HELLO);
     fdsp_msg w;
@@ -1060,8 +1062,15 @@ static void feed_welcome(fx *f, int64_t head)
     w.role = "rep";
     w.device = hello->device;
     w.head = head;
+    w.store = (char *)store;
+    w.epoch = store ? 1 : 0;
     encode(f, &w);
     fdsp_msg_free(hello);
+}
+
+static void feed_welcome(fx *f, int64_t head)
+{
+    welcome_msg(f, head, NULL);
     assert_int_equal(fds_session_feed(f->s, f->msg, f->msg_len), FDS_OK);
 }
 
@@ -1127,6 +1136,38 @@ static void drop_session(fx *f)
 {
     fds_session_free(f->s);
     f->s = NULL;
+}
+
+/* Restore: the hello unarmed; the armed feed is store B's welcome. */
+static int prep_restore(fx *f)
+{
+    assert_int_equal(fds_session_new(f->r, &f->s), FDS_OK);
+    welcome_msg(f, 3, "store-b");
+    return FDS_OK;
+}
+
+static void check_restore(fx *f)
+{
+    fds_session_stats st;
+    fds_session_stats_get(f->s, &st);
+    assert_int_equal(st.server_restored, 1);
+    int64_t logged = -1, queued = -1, cursor = -1;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(f->r->db, "SELECT count(*), "
+        "sum(resend) FROM log", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    logged = sqlite3_column_int64(q, 0);
+    queued = sqlite3_column_int64(q, 1);
+    sqlite3_finalize(q);
+    assert_true(logged > 10);
+    assert_int_equal(st.resent, queued);
+    assert_true(queued > 0);
+    assert_int_equal(fds__meta_get_i64(f->r, "cursor", -1, &cursor), FDS_OK);
+    assert_int_equal(cursor, 0);
+    char *pend = NULL;
+    assert_int_equal(fds_meta_get(f->r, "restore_store", &pend), FDS_OK);
+    assert_string_equal(pend, "store-b");
+    free(pend);
 }
 
 /* Push: hello and welcome unarmed, then the armed next() gives the push. */
@@ -1289,6 +1330,32 @@ static void test_session_pull(void **state)
     fx_free(&f);
 }
 
+/* Rule 13: a replica that synced with store A is welcomed by store B (the
+** server was restored): in one transaction the cursor goes to 0 and every
+** change it holds is queued for re-send.  The sync with A is unarmed. */
+static void test_session_restore(void **state)
+{
+    (void)state;
+    fx f;
+    fx_replica(&f, 14);
+    assert_int_equal(fds_session_new(f.r, &f.s), FDS_OK);
+    welcome_msg(&f, 0, "store-a");
+    assert_int_equal(fds_session_feed(f.s, f.msg, f.msg_len), FDS_OK);
+    fdsp_msg *push = next_msg(&f, FDSP_PUSH);
+    ack_of(&f, push);
+    fdsp_msg_free(push);
+    assert_int_equal(fds_session_feed(f.s, f.msg, f.msg_len), FDS_OK);
+    fdsp_msg_free(next_msg(&f, FDSP_PULL));
+    changes_page(&f);
+    assert_int_equal(run_pull(&f), FDS_OK);
+    drop_session(&f);
+    fx_save(&f);
+    static const op o = {"session welcome (restore)", prep_restore,
+                         run_feed, drop_session, check_restore, 1};
+    sweep(&f, &o);
+    fx_free(&f);
+}
+
 static int run_stats_text(fx *f)
 {
     char *t = fds_session_stats_text(f->s);
@@ -1355,6 +1422,7 @@ int main(void)
         cmocka_unit_test_teardown(test_session_push, print_context),
         cmocka_unit_test_teardown(test_session_ack, print_context),
         cmocka_unit_test_teardown(test_session_pull, print_context),
+        cmocka_unit_test_teardown(test_session_restore, print_context),
         cmocka_unit_test_teardown(test_session_stats_text, print_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
