@@ -23,6 +23,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,24 @@ static json_t *number(jp *c)
         return j ? j : nomem(c);
     }
     double d = strtod((const char *)s, &end);
+    if (end != (const char *)c->p) {
+        /* An app that set LC_NUMERIC to a decimal comma: strtod wants the
+        ** locale's point (jansson's to_locale does the same). */
+        char buf[512];
+        size_t n = (size_t)(c->p - s);
+        const char *dp = localeconv()->decimal_point;
+        if (n >= sizeof buf || !dp || !dp[0] || dp[1])
+            return fail(c, FDS_INVALID, "invalid number");
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        char *dot = strchr(buf, '.');
+        if (dot)
+            *dot = dp[0];
+        errno = 0;
+        d = strtod(buf, &end);
+        if (end != buf + n)
+            return fail(c, FDS_INVALID, "invalid number");
+    }
     if (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL))
         return fail(c, FDS_INVALID, "real number overflow");
     json_t *j = json_real(d);
@@ -387,8 +406,10 @@ static void put_real(fds__buf *b, double v)
         b->oom = 1;             /* cannot happen for a finite double */
         return;
     }
-    for (char *q = s; *q; q++)
-        if (*q == ',')          /* a locale's decimal comma */
+    const char *dp = localeconv()->decimal_point;
+    for (char *q = s; dp && dp[0] && !dp[1] && *q; q++)
+        if (*q == dp[0])        /* a locale's decimal comma (jansson's
+                                ** from_locale) */
             *q = '.';
     if (!strchr(s, '.') && !strchr(s, 'e'))
         strcat(s, ".0");
