@@ -320,7 +320,7 @@ typedef struct sweep_stats {
 ** environment can change both: FDS_NOMEM_STRIDE (one failure, default 1)
 ** and FDS_NOMEM_STRIDE_ALL (all from N on, default 5); both 1 tries every
 ** N.  Under qemu-user (the arm stage) tests/core/CMakeLists.txt sets them
-** higher. */
+** higher (8 and 32). */
 static long stride(int persist)
 {
     const char *e = getenv(persist ? "FDS_NOMEM_STRIDE_ALL" : "FDS_NOMEM_STRIDE");
