@@ -13,6 +13,8 @@
 **  - char **out parameters are malloc'd; release with free(), or
 **    fds_free() (what a binding must use: see "JSON text entry points").
 **  - Every *_close and *_free function accepts NULL.
+**  - Out of memory is FDS_NOMEM, never an abort, another code or a partial
+**    result; the replica is then unchanged (tests/core/test_nomem.c).
 **  - Each record-changing call is one SQLite transaction (a savepoint when
 **    called inside fds_begin/fds_commit, so several calls can be made
 **    atomic together, as `import` does).
@@ -44,7 +46,8 @@ extern "C" {
 enum {
     FDS_OK = 0,
     FDS_ERROR = 1,      /* other failure */
-    FDS_NOMEM,          /* out of memory */
+    FDS_NOMEM,          /* out of memory: nothing changed, results NULL
+                        ** (docs/EMBEDDING.md "When memory runs out") */
     FDS_INVALID,        /* invalid input (bad method/time/field, missing name) */
     FDS_NOTFOUND,       /* no such record */
     FDS_AMBIGUOUS,      /* id prefix matches several records */

@@ -39,7 +39,7 @@ static int add_child(fds_replica *r, const char *tbl, const char *customer,
                      const char *const *required, json_t *writes, json_t **out)
 {
     char full[FDSP_MAX_ID + 1], id[FDS__UUID_LEN + 1];
-    int rc;
+    int rc, bad = 0;
     if (out)
         *out = NULL;
     if (!json_is_object(in))
@@ -60,24 +60,35 @@ static int add_child(fds_replica *r, const char *tbl, const char *customer,
         if (rc == FDS_OK && text)
             rc = fds__validate_value(r, tbl, k, text, &norm);
         if (rc == FDS_OK && norm)   /* null or "" keeps the default */
-            json_object_set_new(writes, k, json_string(norm));
+            fds__jset(writes, k, json_string(norm), &bad);
         free(text);
         free(norm);
         if (rc != FDS_OK)
             return rc;
+        if (bad)
+            return fds__error(r, FDS_NOMEM, "out of memory");
     }
     for (int i = 0; required[i]; i++)
         if (!fds__jstr(writes, required[i]))
             return fds__error(r, FDS_INVALID, "%s: %s is required",
                               table_word(tbl), required[i]);
-    json_object_set_new(writes, "customer", json_string(full));
+    fds__jset(writes, "customer", json_string(full), &bad);
+    if (bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     if ((rc = fds__uuid(r, id)) != FDS_OK)
         return rc;
     if ((rc = fds__begin(r)) != FDS_OK)
         return rc;
-    rc = fds__end(r, fds__write_known(r, tbl, id, writes, 0));   /* new id */
-    if (rc == FDS_OK && out)
-        *out = fds__child_json(tbl, id, writes);
+    rc = fds__write_known(r, tbl, id, writes, 0);               /* new id */
+    /* *out is made before the commit: out of memory there undoes the add
+    ** (FDS_NOMEM means nothing changed). */
+    if (rc == FDS_OK && out && !(*out = fds__child_json(tbl, id, writes)))
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    rc = fds__end(r, rc);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -86,14 +97,19 @@ static json_t *authored_defaults(fds_replica *r, int with_at)
 {
     json_t *w = json_object();
     char now[40];
+    int bad = 0;
     if (!w)
         return NULL;
     if (with_at) {
         fds_time_format(fds__now_ms(r), now, sizeof now);
-        json_object_set_new(w, "at", json_string(now));
+        fds__jset(w, "at", json_string(now), &bad);
     }
     if (r->user && *r->user)
-        json_object_set_new(w, "author", json_string(r->user));
+        fds__jset(w, "author", json_string(r->user), &bad);
+    if (bad) {
+        json_decref(w);
+        return NULL;
+    }
     return w;
 }
 
@@ -153,14 +169,17 @@ int fds_plan_finish(fds_replica *r, const char *plan_id, const char *result,
     char full[FDSP_MAX_ID + 1];
     json_t *regs = NULL, *w = NULL, *resj = NULL;
     char *res_text = NULL;
+    int bad = 0;
     if (out)
         *out = NULL;
     if (!r || !plan_id)
         return FDS_INVALID;
     int rc = fds__resolve(r, "plan", plan_id, full);
     if (rc == FDS_OK && result) {
-        if (!(resj = json_string(result)))
+        if (!fds__utf8_valid(result, strlen(result)))
             rc = fds__error(r, FDS_INVALID, "the result is not valid UTF-8");
+        else if (!(resj = json_string(result)))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
         else
             rc = fds__json_text(r, "result", resj, 0, &res_text);
     }
@@ -176,19 +195,29 @@ int fds_plan_finish(fds_replica *r, const char *plan_id, const char *result,
     ** version (it would conflict with a concurrent edit for nothing). */
     const char *d = fds__jstr(regs, "done");
     if (!d || strcmp(d, "1") != 0)
-        json_object_set_new(w, "done", json_string("1"));
+        fds__jset(w, "done", json_string("1"), &bad);
     const char *old = fds__jstr(regs, "result");
     if (res_text && (!old || strcmp(old, res_text) != 0))
-        json_object_set_new(w, "result", json_string(res_text));
-    if (json_object_size(w) > 0) {
-        rc = fds__begin(r);
-        if (rc == FDS_OK)
-            rc = fds__end(r, fds__write_known(r, "plan", full, w, 1));
-        if (rc == FDS_OK && json_object_update(regs, w) != 0)
-            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        fds__jset(w, "result", json_string(res_text), &bad);
+    if (bad) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
     }
-    if (rc == FDS_OK && out)
-        *out = fds__child_json("plan", full, regs);
+    /* *out is made before the commit, so FDS_NOMEM means nothing changed. */
+    rc = json_object_size(w) > 0 ? fds__begin(r) : FDS_OK;
+    int in_tx = json_object_size(w) > 0 && rc == FDS_OK;
+    if (in_tx)
+        rc = fds__write_known(r, "plan", full, w, 1);
+    if (rc == FDS_OK && json_object_update(regs, w) != 0)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    if (rc == FDS_OK && out && !(*out = fds__child_json("plan", full, regs)))
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    if (in_tx)
+        rc = fds__end(r, rc);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
 done:
     json_decref(regs);
     json_decref(w);
@@ -207,6 +236,7 @@ static int edit_child(fds_replica *r, const char *tbl, const char *id,
 {
     char full[FDSP_MAX_ID + 1];
     json_t *regs = NULL, *w = NULL;
+    int bad = 0;
     if (out)
         *out = NULL;
     if (!r || !id)
@@ -243,28 +273,41 @@ static int edit_child(fds_replica *r, const char *tbl, const char *id,
         if (rc == FDS_OK) {
             const char *old = fds__jstr(regs, k);
             if (norm && (!old || strcmp(old, norm) != 0))
-                json_object_set_new(w, k, json_string(norm));
+                fds__jset(w, k, json_string(norm), &bad);
             else if (!norm && old)
-                json_object_set_new(w, k, json_null());
+                fds__jset(w, k, json_null(), &bad);
         }
         free(text);
         free(norm);
+        if (rc == FDS_OK && bad)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
         if (rc != FDS_OK)
             goto done;
     }
-    if (json_object_size(w) > 0) {
-        rc = fds__begin(r);
-        if (rc == FDS_OK)
-            rc = fds__end(r, fds__write_known(r, tbl, full, w, 1));
+    /* *out is made before the commit, so FDS_NOMEM means nothing changed. */
+    int in_tx = json_object_size(w) > 0;
+    if (in_tx && (rc = fds__begin(r)) != FDS_OK)
+        goto done;
+    if (in_tx)
+        rc = fds__write_known(r, tbl, full, w, 1);
+    if (rc == FDS_OK) {
         json_object_foreach(w, k, v) {
             if (json_is_null(v))
                 json_object_del(regs, k);
             else
-                json_object_set(regs, k, v);
+                bad |= json_object_set(regs, k, v) != 0;
         }
+        if (bad)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
     }
-    if (rc == FDS_OK && out)
-        *out = fds__child_json(tbl, full, regs);
+    if (rc == FDS_OK && out && !(*out = fds__child_json(tbl, full, regs)))
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    if (in_tx)
+        rc = fds__end(r, rc);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
 done:
     json_decref(regs);
     json_decref(w);
@@ -287,10 +330,18 @@ static int delete_child(fds_replica *r, const char *tbl, const char *id,
         rc = fds__read(r, tbl, full, &regs);
     if (rc == FDS_OK)
         rc = fds__begin(r);
-    if (rc == FDS_OK)
-        rc = fds__end(r, fds__write1(r, tbl, full, "deleted", "1"));
-    if (rc == FDS_OK && out)
-        *out = fds__child_json(tbl, full, regs);
+    if (rc != FDS_OK) {
+        json_decref(regs);
+        return rc;
+    }
+    rc = fds__write1(r, tbl, full, "deleted", "1");
+    if (rc == FDS_OK && out && !(*out = fds__child_json(tbl, full, regs)))
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    rc = fds__end(r, rc);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
     json_decref(regs);
     return rc;
 }
@@ -327,6 +378,7 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
     char full[FDSP_MAX_ID + 1], id[FDS__UUID_LEN + 1];
     json_t *cur = NULL, *st = NULL, *w = NULL, *notej = NULL;
     char *note_text = NULL;
+    int bad = 0;
     if (out)
         *out = NULL;
     if (!r || !customer || !stage)
@@ -335,9 +387,10 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
     if (rc == FDS_OK)
         rc = fds__stage_find(r, stage, &st);
     if (rc == FDS_OK && note) {
-        notej = json_string(note);
-        if (!notej)
+        if (!fds__utf8_valid(note, strlen(note)))
             rc = fds__error(r, FDS_INVALID, "the note is not valid UTF-8");
+        else if (!(notej = json_string(note)))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
         else
             rc = fds__json_text(r, "note", notej, 0, &note_text);
     }
@@ -367,9 +420,13 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
     if (from && !note_text) {
         /* Undoing a won deal is as weighty as losing one: say why. */
         json_t *fst = NULL;
-        int won = fds__stage_find(r, from, &fst) == FDS_OK &&
-                  json_is_true(json_object_get(fst, "won"));
+        int frc = fds__stage_find(r, from, &fst);
+        int won = frc == FDS_OK && json_is_true(json_object_get(fst, "won"));
         json_decref(fst);
+        if (frc == FDS_NOMEM) {     /* no answer, not "not won" */
+            rc = frc;
+            goto done;
+        }
         if (won) {
             rc = fds__error(r, FDS_INVALID,
                             "moving out of stage \"%s\" needs a note saying "
@@ -381,12 +438,16 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
         rc = fds__error(r, FDS_NOMEM, "out of memory");
         goto done;
     }
-    json_object_set_new(w, "customer", json_string(full));
+    fds__jset(w, "customer", json_string(full), &bad);
     if (from)
-        json_object_set_new(w, "from", json_string(from));
-    json_object_set_new(w, "to", json_string(key));
+        fds__jset(w, "from", json_string(from), &bad);
+    fds__jset(w, "to", json_string(key), &bad);
     if (note_text)
-        json_object_set_new(w, "note", json_string(note_text));
+        fds__jset(w, "note", json_string(note_text), &bad);
+    if (bad) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
     if ((rc = fds__uuid(r, id)) != FDS_OK)
         goto done;
     if ((rc = fds__begin(r)) != FDS_OK)
@@ -394,9 +455,14 @@ int fds_stage_set(fds_replica *r, const char *customer, const char *stage,
     rc = fds__write_known(r, "stagechg", id, w, 0);             /* new id */
     if (rc == FDS_OK)
         rc = fds__write1(r, "customer", full, "stage", key);
+    /* *out is made before the commit, so FDS_NOMEM means nothing changed. */
+    if (rc == FDS_OK && out && !(*out = fds__child_json("stagechg", id, w)))
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     rc = fds__end(r, rc);
-    if (rc == FDS_OK && out)
-        *out = fds__child_json("stagechg", id, w);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
 done:
     json_decref(cur);
     json_decref(st);

@@ -20,12 +20,17 @@ static json_t *version_json(const fdsp_change *v)
     char at[40];
     fds_time_format((int64_t)(v->hlc >> 16), at, sizeof at);
     json_t *o = json_object();
+    int bad = 0;
     if (!o)
         return NULL;
-    json_object_set_new(o, "value", v->value ? json_string(v->value) : json_null());
-    json_object_set_new(o, "user", json_string(v->user ? v->user : ""));
-    json_object_set_new(o, "device", json_string(v->device ? v->device : ""));
-    json_object_set_new(o, "at", json_string(at));
+    fds__jset(o, "value", v->value ? json_string(v->value) : json_null(), &bad);
+    fds__jset(o, "user", json_string(v->user ? v->user : ""), &bad);
+    fds__jset(o, "device", json_string(v->device ? v->device : ""), &bad);
+    fds__jset(o, "at", json_string(at), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -34,26 +39,35 @@ static int same_value(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* The customer a register belongs to, and its name, for display. */
-static void add_customer(fds_replica *r, json_t *e, const char *tbl,
-                         const char *rid)
+/* The customer a register belongs to, and its name, for display: a
+** record or customer that is not there adds nothing; out of memory is
+** FDS_NOMEM, not an entry without its customer. */
+static int add_customer(fds_replica *r, json_t *e, const char *tbl,
+                        const char *rid)
 {
     json_t *regs = NULL;
     const char *cust = rid;
+    int rc = FDS_OK, bad = 0;
     if (strcmp(tbl, "customer") != 0) {
-        if (fds__read(r, tbl, rid, &regs) != FDS_OK)
-            return;
+        if ((rc = fds__read(r, tbl, rid, &regs)) != FDS_OK)
+            return rc == FDS_NOTFOUND ? FDS_OK : rc;
         cust = fds__jstr(regs, "customer");
     }
     if (cust) {
         json_t *c = NULL;
-        json_object_set_new(e, "customer", json_string(cust));
-        if (fds__read(r, "customer", cust, &c) == FDS_OK && fds__jstr(c, "name"))
-            json_object_set_new(e, "customer_name",
-                                json_string(fds__jstr(c, "name")));
+        fds__jset(e, "customer", json_string(cust), &bad);
+        rc = fds__read(r, "customer", cust, &c);
+        if (rc == FDS_OK && fds__jstr(c, "name"))
+            fds__jset(e, "customer_name", json_string(fds__jstr(c, "name")),
+                      &bad);
         json_decref(c);
+        if (rc == FDS_NOTFOUND)
+            rc = FDS_OK;
     }
     json_decref(regs);
+    if (rc == FDS_OK && bad)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    return rc;
 }
 
 /* One entry from a conflicted register's row; NULL entry (rc OK) when the
@@ -90,7 +104,10 @@ static int entry_of(fds_replica *r, const char *tbl, const char *rid,
     fds_register_clear(&reg);
     if (!e)
         return fds__error(r, FDS_NOMEM, "out of memory");
-    add_customer(r, e, tbl, rid);
+    if ((rc = add_customer(r, e, tbl, rid)) != FDS_OK) {
+        json_decref(e);
+        return rc;
+    }
     *out = e;
     return FDS_OK;
 }
@@ -114,19 +131,24 @@ int fds_conflicts(fds_replica *r, json_t **out)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CONFLICT_ROWS,
                                  FDS__SQL_CONFLICT_ROWS);
     if (!st) {
-        rc = FDS_DB;
+        rc = fds__errcode(r);
         goto done;
     }
-    int s;
+    int s, bad = 0;
+    /* json_pack of a NULL text (SQLite out of memory) fails too: noted. */
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(rows, json_pack("[s,s,s,s]",
+        fds__jpush(rows, json_pack("[s,s,s,s]",
             (const char *)sqlite3_column_text(st, 0),
             (const char *)sqlite3_column_text(st, 1),
             (const char *)sqlite3_column_text(st, 2),
-            (const char *)sqlite3_column_text(st, 3)));
+            (const char *)sqlite3_column_text(st, 3)), &bad);
     sqlite3_reset(st);
     if (s != SQLITE_DONE) {
         rc = fds__dberror(r, "listing conflicts");
+        goto done;
+    }
+    if (bad) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
         goto done;
     }
     size_t i;
@@ -143,8 +165,10 @@ int fds_conflicts(fds_replica *r, json_t **out)
                       json_string_value(json_array_get(row, 3)), &e);
         if (rc != FDS_OK)
             break;
-        if (e)
-            json_array_append_new(arr, e);
+        if (e && json_array_append_new(arr, e) != 0) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
+        }
     }
 done:
     json_decref(rows);

@@ -42,7 +42,7 @@ int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
         "       (SELECT at_ms FROM log WHERE tbl = ?1 AND rid = ?2 "
         "        AND acked <> 2 ORDER BY lseq DESC LIMIT 1)");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     *first = *last = 0;
@@ -65,21 +65,24 @@ json_t *fds__customer_from_regs(const char *id, const json_t *regs)
         json_decref(fields);
         return NULL;
     }
-    json_object_set_new(o, "id", json_string(id));
+    int bad = 0;
+    fds__jset(o, "id", json_string(id), &bad);
     for (int i = 0; text_fields[i]; i++) {
         const char *v = fds__jstr(regs, text_fields[i]);
         if (v)
-            json_object_set_new(o, text_fields[i], json_string(v));
+            fds__jset(o, text_fields[i], json_string(v), &bad);
     }
     const char *tags = fds__jstr(regs, "tags");
     if (tags) {
-        json_t *t = json_loads(tags, 0, NULL);
+        json_t *t = NULL;
+        if (fds__json_parse(tags, 0, &t, NULL, 0) == FDS_NOMEM)
+            bad = 1;    /* not "not an array": the value is fine */
         if (!json_is_array(t)) {
             /* written by something that did not normalise: show as one tag */
             json_decref(t);
             t = json_pack("[s]", tags);
         }
-        json_object_set_new(o, "tags", t);
+        fds__jset(o, "tags", t, &bad);
     }
     /* The deal: amount is a number (null when unknown), expected_close a
     ** date "YYYY-MM-DD" or null; both always present so a forecast reader
@@ -88,24 +91,30 @@ json_t *fds__customer_from_regs(const char *id, const json_t *regs)
     char *aend = NULL;
     double av = amount ? strtod(amount, &aend) : 0;
     if (amount && aend != amount && *aend == '\0')
-        json_object_set_new(o, "amount", av == (double)(json_int_t)av && av < 9e15
-                                             ? json_integer((json_int_t)av)
-                                             : json_real(av));
+        fds__jset(o, "amount", av == (double)(json_int_t)av && av < 9e15
+                                   ? json_integer((json_int_t)av)
+                                   : json_real(av), &bad);
     else
-        json_object_set_new(o, "amount", json_null());
+        fds__jset(o, "amount", json_null(), &bad);
     const char *close = fds__jstr(regs, "expected_close");
-    json_object_set_new(o, "expected_close", close ? json_string(close) : json_null());
+    fds__jset(o, "expected_close", close ? json_string(close) : json_null(),
+              &bad);
     const char *cycle = fds__jstr(regs, "cycle");
     long c = cycle ? strtol(cycle, NULL, 10) : 0;
-    json_object_set_new(o, "cycle", json_integer(c > 0 ? c : FDS__DEFAULT_CYCLE));
+    fds__jset(o, "cycle", json_integer(c > 0 ? c : FDS__DEFAULT_CYCLE), &bad);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)regs, k, v)
-        if (strncmp(k, "f.", 2) == 0 && k[2] && json_is_string(v))
-            json_object_set(fields, k + 2, v);
-    json_object_set_new(o, "fields", fields);
+        if (strncmp(k, "f.", 2) == 0 && k[2] && json_is_string(v) &&
+            json_object_set(fields, k + 2, v) != 0)
+            bad = 1;
+    fds__jset(o, "fields", fields, &bad);
     if (is_deleted(regs))
-        json_object_set_new(o, "deleted", json_true());
+        fds__jset(o, "deleted", json_true(), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -128,7 +137,10 @@ static int customer_json_from(fds_replica *r, const char *id,
     if (last > 0) {
         char buf[40];
         fds_time_format(last, buf, sizeof buf);
-        json_object_set_new(o, "updated", json_string(buf));
+        if (json_object_set_new(o, "updated", json_string(buf)) != 0) {
+            json_decref(o);
+            return fds__error(r, FDS_NOMEM, "out of memory");
+        }
     }
     *out = o;
     return FDS_OK;
@@ -151,14 +163,16 @@ int fds__customer_json(fds_replica *r, const char *id, int include_deleted,
     return rc;
 }
 
-void fds__customer_label(fds_replica *r, const char *id, char *buf, size_t len)
+int fds__customer_label(fds_replica *r, const char *id, char *buf, size_t len)
 {
     json_t *regs = NULL;
     const char *name = NULL;
-    if (fds__read(r, "customer", id, &regs) == FDS_OK)
+    int rc = fds__read(r, "customer", id, &regs);
+    if (rc == FDS_OK)
         name = fds__jstr(regs, "name");
     snprintf(buf, len, "%s (%.8s)", name ? name : "?", id);
     json_decref(regs);
+    return rc == FDS_NOMEM ? rc : FDS_OK;  /* "?" only for a missing name */
 }
 
 json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
@@ -166,20 +180,25 @@ json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
     json_t *o = json_object();
     if (!o)
         return NULL;
-    json_object_set_new(o, "id", json_string(id));
+    int bad = 0;
+    fds__jset(o, "id", json_string(id), &bad);
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)regs, k, v) {
         if (strcmp(k, "deleted") == 0 || !json_is_string(v))
             continue;
         if (strcmp(tbl, "plan") == 0 && strcmp(k, "done") == 0)
-            json_object_set_new(o, "done",
-                                json_boolean(strcmp(json_string_value(v), "1") == 0));
-        else
-            json_object_set(o, k, v);
+            fds__jset(o, "done",
+                      json_boolean(strcmp(json_string_value(v), "1") == 0), &bad);
+        else if (json_object_set(o, k, v) != 0)
+            bad = 1;
     }
     if (strcmp(tbl, "plan") == 0 && !json_object_get(o, "done"))
-        json_object_set_new(o, "done", json_false());
+        fds__jset(o, "done", json_false(), &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -198,18 +217,22 @@ int fds__children(fds_replica *r, const char *tbl, const char *customer,
         "AND l.rid = x.rid) AS first FROM reg x WHERE x.tbl = ?1 "
         "AND x.field = 'customer' AND x.value = ?2 ORDER BY first, x.rid");
     if (!st) {
-        rc = FDS_DB;
+        rc = fds__errcode(r);
         goto done;
     }
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, customer, -1, SQLITE_STATIC);
-    int s;
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string((const char *)
-                                               sqlite3_column_text(st, 0)));
+        fds__jpush(ids, json_string((const char *)sqlite3_column_text(st, 0)),
+                   &bad);
     sqlite3_reset(st);
     if (s != SQLITE_DONE) {
         rc = fds__dberror(r, "listing a customer's records");
+        goto done;
+    }
+    if (bad) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
         goto done;
     }
     size_t i;
@@ -274,7 +297,7 @@ static int take(fds_replica *r, json_t *writes, const char *field,
     char *text = NULL, *norm = NULL;
     int rc;
     if (strcmp(field, "tags") == 0 && json_is_array(v)) {
-        text = json_dumps(v, JSON_COMPACT);
+        text = fds__json_dump(v, 0);
         if (!text)
             return fds__error(r, FDS_NOMEM, "out of memory");
         rc = FDS_OK;
@@ -283,8 +306,10 @@ static int take(fds_replica *r, json_t *writes, const char *field,
     }
     if (rc == FDS_OK)
         rc = fds__validate_value(r, "customer", field, text, &norm);
-    if (rc == FDS_OK)
-        json_object_set_new(writes, field, norm ? json_string(norm) : json_null());
+    if (rc == FDS_OK &&
+        json_object_set_new(writes, field, norm ? json_string(norm)
+                                                : json_null()) != 0)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     free(text);
     free(norm);
     return rc;
@@ -347,18 +372,22 @@ static int duplicates(fds_replica *r, const json_t *writes, const char *self,
             "ORDER BY rid");   /* reg_by_contact; +?2: see schema.c */
         if (!st) {
             json_decref(ids);
-            return FDS_DB;
+            return fds__errcode(r);
         }
         sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, val, -1, SQLITE_STATIC);
-        int s;
+        int s, bad = 0;
         while ((s = sqlite3_step(st)) == SQLITE_ROW)
-            json_array_append_new(ids, json_string((const char *)
-                                                   sqlite3_column_text(st, 0)));
+            fds__jpush(ids, json_string((const char *)
+                                        sqlite3_column_text(st, 0)), &bad);
         sqlite3_reset(st);
         if (s != SQLITE_DONE) {
             json_decref(ids);
             return fds__dberror(r, "checking duplicates");
+        }
+        if (bad) {
+            json_decref(ids);
+            return fds__error(r, FDS_NOMEM, "out of memory");
         }
         size_t j;
         json_t *idj;
@@ -366,14 +395,25 @@ static int duplicates(fds_replica *r, const json_t *writes, const char *self,
             const char *other = json_string_value(idj);
             if (self && strcmp(other, self) == 0)
                 continue;
-            if (fds__exists(r, "customer", other) != 1)
+            int live = fds__exists(r, "customer", other);
+            if (live < 0) {
+                json_decref(ids);
+                return fds__errcode(r);
+            }
+            if (live != 1)
                 continue;
             char label[160], msg[FDS__ERRMSG_MAX];
-            fds__customer_label(r, other, label, sizeof label);
+            if (fds__customer_label(r, other, label, sizeof label) != FDS_OK) {
+                json_decref(ids);
+                return fds__errcode(r);
+            }
             snprintf(msg, sizeof msg, "%s \"%s\" already belongs to %s",
                      strcmp(keys[i], "wechat") == 0 ? "WeChat id" : keys[i],
                      val, label);
-            json_array_append_new(warnings, json_string(msg));
+            if (json_array_append_new(warnings, json_string(msg)) != 0) {
+                json_decref(ids);
+                return fds__error(r, FDS_NOMEM, "out of memory");
+            }
         }
         json_decref(ids);
     }
@@ -402,16 +442,21 @@ int fds_customer_add(fds_replica *r, const json_t *in, json_t **out,
         rc = fds__error(r, FDS_INVALID, "name is required");
         goto done;
     }
+    int bad = 0;
     if (!fds__jstr(writes, "owner") && r->user && *r->user)
-        json_object_set_new(writes, "owner", json_string(r->user));
+        fds__jset(writes, "owner", json_string(r->user), &bad);
     if (!fds__jstr(writes, "stage")) {
         json_t *stages = NULL;
         if ((rc = fds_stagedef_list(r, &stages)) != FDS_OK)
             goto done;
         const char *first = fds__jstr(json_array_get(stages, 0), "key");
         if (first)
-            json_object_set_new(writes, "stage", json_string(first));
+            fds__jset(writes, "stage", json_string(first), &bad);
         json_decref(stages);
+    }
+    if (bad) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
     }
     /* a null in the input of a new record means "absent": write nothing */
     const char *k;
@@ -426,9 +471,16 @@ int fds_customer_add(fds_replica *r, const json_t *in, json_t **out,
         goto done;
     if ((rc = fds__begin(r)) != FDS_OK)
         goto done;
-    rc = fds__end(r, fds__write_known(r, "customer", id, writes, 0)); /* new */
+    rc = fds__write_known(r, "customer", id, writes, 0);     /* new */
+    /* The record is read back inside the transaction: when that runs out
+    ** of memory, the add is undone too (FDS_NOMEM means nothing changed). */
     if (rc == FDS_OK && out)
         rc = fds__customer_json(r, id, 0, out);
+    rc = fds__end(r, rc);
+    if (rc != FDS_OK && out) {
+        json_decref(*out);
+        *out = NULL;
+    }
     if (rc == FDS_OK && warnings) {
         *warnings = warn;
         warn = NULL;
@@ -456,7 +508,10 @@ static int stage_record(fds_replica *r, const char *id, const char *from,
         return fds__error(r, FDS_INVALID, "moving to stage \"%s\" needs a note "
                           "saying why the customer was lost: use the stage "
                           "command with --note", to);
-    if (from && fds__stage_find(r, from, &st) == FDS_OK) {
+    /* An unknown old stage is no won one; out of memory is no answer. */
+    if (from && (rc = fds__stage_find(r, from, &st)) == FDS_NOMEM)
+        return rc;
+    if (from && rc == FDS_OK) {
         int won = json_is_true(json_object_get(st, "won"));
         json_decref(st);
         if (won)
@@ -469,10 +524,16 @@ static int stage_record(fds_replica *r, const char *id, const char *from,
     *chg = json_pack("{s:s, s:s, s:s}", "customer", id, "to", to, "at", now);
     if (!*chg)
         return fds__error(r, FDS_NOMEM, "out of memory");
+    int bad = 0;
     if (from)
-        json_object_set_new(*chg, "from", json_string(from));
+        fds__jset(*chg, "from", json_string(from), &bad);
     if (r->user && *r->user)
-        json_object_set_new(*chg, "author", json_string(r->user));
+        fds__jset(*chg, "author", json_string(r->user), &bad);
+    if (bad) {
+        json_decref(*chg);
+        *chg = NULL;
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    }
     return FDS_OK;
 }
 
@@ -608,10 +669,11 @@ static int sort_by_time(json_t *arr, const char *key, int newest_first)
     }
     qsort(k, n, sizeof *k, newest_first ? cmp_desc : cmp_asc);
     json_array_clear(arr);
+    int bad = 0;
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, k[i].item);
+        fds__jpush(arr, k[i].item, &bad);
     free(k);
-    return FDS_OK;
+    return bad ? FDS_NOMEM : FDS_OK;
 }
 
 int fds_customer_sheet(fds_replica *r, const char *id, json_t **out)
@@ -640,23 +702,28 @@ int fds_customer_sheet(fds_replica *r, const char *id, json_t **out)
         rc = fds__children(r, parts[i].tbl, full, &arr);
         if (rc == FDS_OK && sort_by_time(arr, parts[i].key, parts[i].newest_first))
             rc = fds__error(r, FDS_NOMEM, "out of memory");
-        if (rc == FDS_OK)
-            json_object_set_new(o, parts[i].name, arr);
-        else
+        if (rc == FDS_OK) {
+            if (json_object_set_new(o, parts[i].name, arr) != 0)
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+        } else {
             json_decref(arr);
+        }
     }
     if (rc == FDS_OK) {
         json_t *shares = NULL, *users = json_array();
+        int bad = users == NULL;
         rc = fds__children(r, "share", full, &shares);
         size_t i;
         json_t *s;
         json_array_foreach(shares, i, s)
             if (fds__jstr(s, "user"))
-                json_array_append(users, json_object_get(s, "user"));
+                bad |= json_array_append(users, json_object_get(s, "user")) != 0;
         if (json_array_size(users))
-            json_object_set(o, "shared", users);
+            bad |= json_object_set(o, "shared", users) != 0;
         json_decref(users);
         json_decref(shares);
+        if (rc == FDS_OK && bad)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
     }
     if (rc != FDS_OK) {
         json_decref(o);

@@ -47,17 +47,21 @@ static int table_rids(fds_replica *r, const char *tbl, json_t **out)
         "SELECT DISTINCT rid FROM reg WHERE tbl = ?1 ORDER BY rid");
     if (!st) {
         json_decref(ids);
-        return FDS_DB;
+        return fds__errcode(r);
     }
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-    int s;
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string((const char *)
-                                               sqlite3_column_text(st, 0)));
+        fds__jpush(ids, json_string((const char *)sqlite3_column_text(st, 0)),
+                   &bad);
     sqlite3_reset(st);
     if (s != SQLITE_DONE) {
         json_decref(ids);
         return fds__dberror(r, "listing definitions");
+    }
+    if (bad) {
+        json_decref(ids);
+        return fds__error(r, FDS_NOMEM, "out of memory");
     }
     *out = ids;
     return FDS_OK;
@@ -100,10 +104,11 @@ static int sort_defs(json_t *arr)
         v[i] = json_incref(json_array_get(arr, i));
     qsort(v, n, sizeof *v, cmp_order);
     json_array_clear(arr);
+    int bad = 0;
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, v[i]);
+        fds__jpush(arr, v[i], &bad);
     free(v);
-    return FDS_OK;
+    return bad ? FDS_NOMEM : FDS_OK;
 }
 
 /* ---- stages -------------------------------------------------------------------- */
@@ -117,8 +122,9 @@ int fds_stagedef_list(fds_replica *r, json_t **out)
     *out = NULL;
     if (!map)
         return fds__error(r, FDS_NOMEM, "out of memory");
+    int bad = 0;
     for (size_t i = 0; i < sizeof builtin_stages / sizeof builtin_stages[0]; i++)
-        json_object_set_new(map, builtin_stages[i].key,
+        fds__jset(map, builtin_stages[i].key,
             json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:b}",
                       "key", builtin_stages[i].key,
                       "label", builtin_stages[i].label,
@@ -126,7 +132,7 @@ int fds_stagedef_list(fds_replica *r, json_t **out)
                       "order", builtin_stages[i].order,
                       "probability", builtin_stages[i].probability,
                       "won", builtin_stages[i].won,
-                      "lost", builtin_stages[i].lost));
+                      "lost", builtin_stages[i].lost), &bad);
     if ((rc = table_rids(r, "stagedef", &ids)) != FDS_OK)
         goto done;
     size_t i;
@@ -150,21 +156,26 @@ int fds_stagedef_list(fds_replica *r, json_t **out)
             s = json_pack("{s:s, s:s, s:i, s:i, s:b, s:b}", "key", key,
                           "label", key, "order", 1000, "probability", 0,
                           "won", 0, "lost", 0);
-            json_object_set_new(map, key, s);
+            fds__jset(map, key, s, &bad);
+            if (bad) {
+                json_decref(regs);
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+                goto done;
+            }
         }
         const char *v;
         if ((v = fds__jstr(regs, "label")))
-            json_object_set_new(s, "label", json_string(v));
+            fds__jset(s, "label", json_string(v), &bad);
         if ((v = fds__jstr(regs, "label_zh")))
-            json_object_set_new(s, "label_zh", json_string(v));
+            fds__jset(s, "label_zh", json_string(v), &bad);
         if ((v = fds__jstr(regs, "order")))
-            json_object_set_new(s, "order", json_integer(int_of(v, 1000)));
+            fds__jset(s, "order", json_integer(int_of(v, 1000)), &bad);
         if ((v = fds__jstr(regs, "probability")))
-            json_object_set_new(s, "probability", json_integer(int_of(v, 0)));
+            fds__jset(s, "probability", json_integer(int_of(v, 0)), &bad);
         if ((v = fds__jstr(regs, "won")))
-            json_object_set_new(s, "won", json_boolean(flag_of(v)));
+            fds__jset(s, "won", json_boolean(flag_of(v)), &bad);
         if ((v = fds__jstr(regs, "lost")))
-            json_object_set_new(s, "lost", json_boolean(flag_of(v)));
+            fds__jset(s, "lost", json_boolean(flag_of(v)), &bad);
         json_decref(regs);
     }
     if (!(arr = json_array())) {
@@ -176,10 +187,10 @@ int fds_stagedef_list(fds_replica *r, json_t **out)
     json_object_foreach(map, k, s) {
         /* every stage has both labels, so a Chinese UI never shows a blank */
         if (!fds__jstr(s, "label_zh"))
-            json_object_set(s, "label_zh", json_object_get(s, "label"));
-        json_array_append(arr, s);
+            bad |= json_object_set(s, "label_zh", json_object_get(s, "label")) != 0;
+        bad |= json_array_append(arr, s) != 0;
     }
-    if (sort_defs(arr)) {
+    if (bad || sort_defs(arr)) {
         rc = fds__error(r, FDS_NOMEM, "out of memory");
         goto done;
     }
@@ -294,8 +305,9 @@ static int take_label(fds_replica *r, const char *what, const json_t *v,
         return rc;
     if (t && strlen(t) > MAX_LABEL) {
         rc = fds__bad_value(r, what, t, "labels are at most 200 bytes");
-    } else {
-        json_object_set_new(w, field, t ? json_string(t) : json_null());
+    } else if (json_object_set_new(w, field, t ? json_string(t)
+                                               : json_null()) != 0) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     }
     free(t);
     return rc;
@@ -360,7 +372,7 @@ int fds_stagedef_set(fds_replica *r, const json_t *def)
     json_t *w = json_object(), *list = NULL;
     if (!w)
         return fds__error(r, FDS_NOMEM, "out of memory");
-    int rc = FDS_OK;
+    int rc = FDS_OK, bad = 0;
     const char *k;
     json_t *v;
     char num[24];
@@ -372,14 +384,14 @@ int fds_stagedef_set(fds_replica *r, const json_t *def)
             rc = take_label(r, k, v, w, k);
         } else if (strcmp(k, "order") == 0) {
             if ((rc = take_int(r, "stage order", v, -100000, 100000, num)) == FDS_OK)
-                json_object_set_new(w, "order", json_string(num));
+                fds__jset(w, "order", json_string(num), &bad);
         } else if (strcmp(k, "probability") == 0) {
             if ((rc = take_int(r, "probability", v, 0, 100, num)) == FDS_OK)
-                json_object_set_new(w, "probability", json_string(num));
+                fds__jset(w, "probability", json_string(num), &bad);
         } else if (strcmp(k, "won") == 0 || strcmp(k, "lost") == 0 ||
                    strcmp(k, "deleted") == 0) {
             if ((rc = take_bool(r, k, v, &flag)) == FDS_OK)
-                json_object_set_new(w, k, json_string(flag));
+                fds__jset(w, k, json_string(flag), &bad);
         } else {
             rc = fds__error(r, FDS_INVALID, "unknown stage definition key \"%s\"", k);
         }
@@ -412,14 +424,14 @@ int fds_stagedef_set(fds_replica *r, const json_t *def)
         if (fresh) {
             /* a new stage: give it what the list needs to show it */
             if (!fds__jstr(w, "label") && !has_label)
-                json_object_set_new(w, "label", json_string(key));
+                fds__jset(w, "label", json_string(key), &bad);
             if (!fds__jstr(w, "order") && !has_order) {
                 snprintf(num, sizeof num, "%lld", (long long)maxorder + 10);
-                json_object_set_new(w, "order", json_string(num));
+                fds__jset(w, "order", json_string(num), &bad);
             }
         }
         if (!del && !cur)           /* defining it again revives it */
-            json_object_set_new(w, "deleted", json_string("0"));
+            fds__jset(w, "deleted", json_string("0"), &bad);
         const char *wo = fds__jstr(w, "won"), *lo = fds__jstr(w, "lost");
         int won = wo ? flag_of(wo) : cur && json_is_true(json_object_get(cur, "won"));
         int lost = lo ? flag_of(lo) : cur && json_is_true(json_object_get(cur, "lost"));
@@ -429,7 +441,8 @@ int fds_stagedef_set(fds_replica *r, const json_t *def)
             goto done;
         }
     }
-    rc = write_changes(r, "stagedef", key, w);
+    /* A field that did not make it into w would be silently not written. */
+    rc = bad ? fds__error(r, FDS_NOMEM, "out of memory") : write_changes(r, "stagedef", key, w);
 done:
     json_decref(w);
     json_decref(list);
@@ -447,15 +460,24 @@ static json_t *fielddef_from_regs(const char *key, const json_t *regs)
                           "order", (int)int_of(fds__jstr(regs, "order"), 0));
     if (!o)
         return NULL;
+    int bad = 0;
     if (fds__jstr(regs, "label_zh"))
-        json_object_set_new(o, "label_zh", json_string(fds__jstr(regs, "label_zh")));
+        fds__jset(o, "label_zh", json_string(fds__jstr(regs, "label_zh")), &bad);
     const char *ch = fds__jstr(regs, "choices");
     if (ch) {
-        json_t *c = json_loads(ch, 0, NULL);
+        json_t *c = NULL;
+        /* Out of memory is not "no choices": a choice field without its
+        ** choices would refuse every value. */
+        if (fds__json_parse(ch, 0, &c, NULL, 0) == FDS_NOMEM)
+            bad = 1;
         if (json_is_array(c))
-            json_object_set_new(o, "choices", c);
+            fds__jset(o, "choices", c, &bad);
         else
             json_decref(c);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
     }
     return o;
 }
@@ -496,7 +518,10 @@ int fds_fielddef_list(fds_replica *r, json_t **out)
         }
         if (rc != FDS_OK)
             break;
-        json_array_append_new(arr, d);
+        if (json_array_append_new(arr, d) != 0) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
+        }
     }
     if (rc == FDS_OK && sort_defs(arr))
         rc = fds__error(r, FDS_NOMEM, "out of memory");
@@ -516,12 +541,13 @@ static int take_choices(fds_replica *r, const json_t *v, json_t *w)
     int rc = FDS_OK;
     if (!arr)
         return fds__error(r, FDS_NOMEM, "out of memory");
+    int bad = 0;
     if (json_is_string(v)) {
         const char *p = json_string_value(v);
         while (*p) {
             const char *e = strchr(p, ',');
             size_t n = e ? (size_t)(e - p) : strlen(p);
-            json_array_append_new(arr, json_stringn(p, n));
+            fds__jpush(arr, json_stringn(p, n), &bad);
             p += n + (e ? 1 : 0);
         }
         v = arr;
@@ -530,9 +556,13 @@ static int take_choices(fds_replica *r, const json_t *v, json_t *w)
         return fds__error(r, FDS_INVALID, "invalid choices: expected a list of text");
     }
     json_t *clean = json_array();
+    if (!clean)
+        bad = 1;
     size_t i;
     json_t *c;
     json_array_foreach(v, i, c) {
+        if (bad)
+            break;
         char *t = NULL;
         if ((rc = fds__json_text(r, "choice", c, 0, &t)) != FDS_OK)
             break;
@@ -544,20 +574,22 @@ static int take_choices(fds_replica *r, const json_t *v, json_t *w)
         json_array_foreach(clean, j, o)
             dup |= strcmp(json_string_value(o), t) == 0;
         if (!dup)
-            json_array_append_new(clean, json_string(t));
+            fds__jpush(clean, json_string(t), &bad);
         free(t);
     }
+    if (rc == FDS_OK && bad)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     if (rc == FDS_OK && json_array_size(clean) == 0)
         rc = fds__error(r, FDS_INVALID, "a choice field needs at least one choice");
     if (rc == FDS_OK) {
-        char *text = json_dumps(clean, JSON_COMPACT);
+        char *text = fds__json_dump(clean, 0);
         if (!text)
             rc = fds__error(r, FDS_NOMEM, "out of memory");
         else if (strlen(text) > FDSP_MAX_VALUE)
             rc = fds__error(r, FDS_TOOBIG, "choices are too long (limit %d bytes)",
                             FDSP_MAX_VALUE);
-        else
-            json_object_set_new(w, "choices", json_string(text));
+        else if (json_object_set_new(w, "choices", json_string(text)) != 0)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
         free(text);
     }
     json_decref(clean);
@@ -583,7 +615,7 @@ int fds_fielddef_set(fds_replica *r, const json_t *def)
     json_t *w = json_object(), *cur = NULL;
     if (!w)
         return fds__error(r, FDS_NOMEM, "out of memory");
-    int rc = FDS_OK;
+    int rc = FDS_OK, bad = 0;
     const char *k;
     json_t *v;
     char num[24];
@@ -603,16 +635,16 @@ int fds_fielddef_set(fds_replica *r, const json_t *def)
                                     "expected text, number, date, choice, phone "
                                     "or email");
             else
-                json_object_set_new(w, "type", json_string(t));
+                fds__jset(w, "type", json_string(t), &bad);
         } else if (strcmp(k, "choices") == 0) {
             if (!json_is_null(v))
                 rc = take_choices(r, v, w);
         } else if (strcmp(k, "order") == 0) {
             if ((rc = take_int(r, "field order", v, -100000, 100000, num)) == FDS_OK)
-                json_object_set_new(w, "order", json_string(num));
+                fds__jset(w, "order", json_string(num), &bad);
         } else if (strcmp(k, "deleted") == 0) {
             if ((rc = take_bool(r, k, v, &flag)) == FDS_OK)
-                json_object_set_new(w, k, json_string(flag));
+                fds__jset(w, k, json_string(flag), &bad);
         } else {
             rc = fds__error(r, FDS_INVALID, "unknown field definition key \"%s\"", k);
         }
@@ -630,7 +662,7 @@ int fds_fielddef_set(fds_replica *r, const json_t *def)
             type = fds__jstr(cur, "type");
         if (!type) {
             type = "text";
-            json_object_set_new(w, "type", json_string(type));
+            fds__jset(w, "type", json_string(type), &bad);
         }
         if (strcmp(type, "choice") == 0 && !fds__jstr(w, "choices") &&
             !fds__jstr(cur, "choices")) {
@@ -639,11 +671,11 @@ int fds_fielddef_set(fds_replica *r, const json_t *def)
             goto done;
         }
         if (!fds__jstr(w, "label") && !fds__jstr(cur, "label"))
-            json_object_set_new(w, "label", json_string(key));
+            fds__jset(w, "label", json_string(key), &bad);
         if (!del && flag_of(fds__jstr(cur, "deleted")))
-            json_object_set_new(w, "deleted", json_string("0"));
+            fds__jset(w, "deleted", json_string("0"), &bad);
     }
-    rc = write_changes(r, "fielddef", key, w);
+    rc = bad ? fds__error(r, FDS_NOMEM, "out of memory") : write_changes(r, "fielddef", key, w);
 done:
     json_decref(w);
     json_decref(cur);

@@ -124,7 +124,7 @@ int fds__children(fds_replica *r, const char *tbl, const char *customer,
 int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
                       int64_t *first, int64_t *last);
 /* "NAME (abcd1234)" for messages; writes into buf. */
-void fds__customer_label(fds_replica *r, const char *id, char *buf,
+int fds__customer_label(fds_replica *r, const char *id, char *buf,
                          size_t len);
 
 /* ---- defs.c ------------------------------------------------------------------ */

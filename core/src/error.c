@@ -38,6 +38,7 @@ int fds__error(fds_replica *r, int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->errmsg, sizeof r->errmsg, fmt, ap);
     va_end(ap);
+    r->errcode = rc;
     return rc;
 }
 
@@ -46,10 +47,17 @@ int fds__dberror(fds_replica *r, const char *what)
     if (r == NULL)
         return FDS_DB;
     const char *m = r->db ? sqlite3_errmsg(r->db) : "no database";
-    /* SQLITE_NOMEM is reported as FDS_NOMEM so callers see one OOM code. */
-    if (r->db && sqlite3_errcode(r->db) == SQLITE_NOMEM)
+    /* SQLITE_NOMEM is reported as FDS_NOMEM so callers see one OOM code
+    ** (the handle has extended codes on: SQLITE_IOERR_NOMEM too). */
+    int ec = r->db ? sqlite3_extended_errcode(r->db) : SQLITE_NOMEM;
+    if ((ec & 0xff) == SQLITE_NOMEM || ec == SQLITE_IOERR_NOMEM)
         return fds__error(r, FDS_NOMEM, "%s: out of memory", what);
     return fds__error(r, FDS_DB, "%s: %s", what, m);
+}
+
+int fds__errcode(const fds_replica *r)
+{
+    return r && r->errcode != FDS_OK ? r->errcode : FDS_DB;
 }
 
 const char *fds_errmsg(const fds_replica *r)

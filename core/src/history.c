@@ -13,21 +13,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_text(json_t *o, const char *k, sqlite3_stmt *st, int col)
+/* Column text; NULL for SQL NULL.  A text SQLite could not give (out of
+** memory) sets *bad: it must not read as a null value. */
+static const char *col_text(sqlite3_stmt *st, int col, int *bad)
 {
     const char *v = (const char *)sqlite3_column_text(st, col);
-    json_object_set_new(o, k, v ? json_string(v) : json_null());
+    if (!v && sqlite3_column_type(st, col) != SQLITE_NULL)
+        *bad = 1;
+    return v;
+}
+
+static void set_text(json_t *o, const char *k, sqlite3_stmt *st, int col,
+                     int *bad)
+{
+    const char *v = col_text(st, col, bad);
+    fds__jset(o, k, v ? json_string(v) : json_null(), bad);
 }
 
 /* The engine writes deleted = "0" with every edit of an existing record
 ** (so a delete meets concurrent edits, rule 5).  Where that changes
 ** nothing (the record was not deleted before) it is not news to a reader
 ** of the timeline; an undelete ("1" -> "0") still shows. */
-static int liveness_mark(sqlite3_stmt *st)
+static int liveness_mark(sqlite3_stmt *st, int *bad)
 {
-    const char *field = (const char *)sqlite3_column_text(st, 5);
-    const char *value = (const char *)sqlite3_column_text(st, 6);
-    const char *prev = (const char *)sqlite3_column_text(st, 7);
+    const char *field = col_text(st, 5, bad);
+    const char *value = col_text(st, 6, bad);
+    const char *prev = col_text(st, 7, bad);
     return field && strcmp(field, "deleted") == 0 && value &&
            strcmp(value, "0") == 0 && (!prev || strcmp(prev, "0") == 0);
 }
@@ -73,18 +84,25 @@ static int chain_registers(hrow *rows, size_t n)
         } else {
             rows[i].first = i;
         }
-        json_object_set_new(last, key, json_integer((json_int_t)i));
+        if (json_object_set_new(last, key, json_integer((json_int_t)i)) != 0) {
+            json_decref(last);
+            return -1;
+        }
     }
     json_decref(last);
     return 0;
 }
 
-static void causal_previous(hrow *rows, size_t n)
+/* -1 when out of memory (the entries are then half done: discard them). */
+static int causal_previous(hrow *rows, size_t n)
 {
-    size_t *lat = n ? calloc(n, sizeof *lat) : NULL;
+    if (n == 0)
+        return 0;
+    size_t *lat = calloc(n, sizeof *lat);
+    int bad = 0;
     if (!lat || chain_registers(rows, n) != 0) {
         free(lat);
-        return;                     /* out of memory: log-order values stay */
+        return -1;
     }
     for (size_t i = 0; i < n; i++) {
         if (!rows[i].vv_ok)
@@ -94,14 +112,16 @@ static void causal_previous(hrow *rows, size_t n)
         if (!latest || !conc) {
             json_decref(latest);
             json_decref(conc);
-            continue;
+            bad = 1;
+            break;
         }
         for (size_t j = rows[i].first; j < n; j = rows[j].next) {
             if (j == i || !rows[j].vv_ok)
                 continue;
             int c = fds_vv_compare(&rows[j].vv, &rows[i].vv);
             if (c == FDS_VV_CONCURRENT) {
-                json_array_append(conc, json_object_get(rows[j].e, "value"));
+                bad |= json_array_append(conc, json_object_get(rows[j].e,
+                                                               "value")) != 0;
             } else if (c == FDS_VV_LESS) {
                 /* j precedes i: keep it unless another predecessor is later */
                 int dominated = 0;
@@ -129,18 +149,20 @@ static void causal_previous(hrow *rows, size_t n)
             json_array_foreach(latest, x, w)
                 seen |= json_equal(w, v);
             if (!seen)
-                json_array_append(latest, v);
+                bad |= json_array_append(latest, v) != 0;
         }
-        json_object_set(e, "previous",
-                        nl ? json_object_get(rows[win].e, "value") : json_null());
+        bad |= json_object_set(e, "previous", nl ? json_object_get(rows[win].e,
+                                                                   "value")
+                                                 : json_null()) != 0;
         if (json_array_size(latest) > 1)
-            json_object_set(e, "replaced", latest);
+            bad |= json_object_set(e, "replaced", latest) != 0;
         if (json_array_size(conc) > 0)
-            json_object_set(e, "concurrent", conc);
+            bad |= json_object_set(e, "concurrent", conc) != 0;
         json_decref(latest);
         json_decref(conc);
     }
     free(lat);
+    return bad ? -1 : 0;
 }
 
 int fds_history(fds_replica *r, const char *id, json_t **out)
@@ -174,24 +196,27 @@ int fds_history(fds_replica *r, const char *id, json_t **out)
         "FROM recs JOIN log l ON l.tbl = recs.t AND l.rid = recs.id "
         "WHERE l.acked <> 2 ORDER BY l.at_ms, l.lseq");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     json_t *arr = json_array();
     hrow *rows = NULL;
     size_t n = 0, cap = 0;
     if (!arr)
         return fds__error(r, FDS_NOMEM, "out of memory");
     sqlite3_bind_text(st, 1, full, -1, SQLITE_STATIC);
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    int s, bad = 0;
+    while (!bad && (s = sqlite3_step(st)) == SQLITE_ROW) {
         char at[40];
         json_t *e = json_object();
-        if (!e)
+        if (!e) {
+            bad = 1;
             break;
+        }
         if (n == cap) {
             size_t nc = cap ? 2 * cap : 32;
             hrow *nr = realloc(rows, nc * sizeof *nr);
             if (!nr) {
                 json_decref(e);
+                bad = 1;
                 break;
             }
             rows = nr;
@@ -199,27 +224,33 @@ int fds_history(fds_replica *r, const char *id, json_t **out)
         }
         memset(&rows[n], 0, sizeof rows[n]);
         rows[n].e = e;
-        rows[n].skip = liveness_mark(st);
+        rows[n].skip = liveness_mark(st, &bad);
         rows[n].hlc = (uint64_t)sqlite3_column_int64(st, 9);
-        const char *vv = (const char *)sqlite3_column_text(st, 8);
-        rows[n].vv_ok = vv && fds_vv_parse(vv, &rows[n].vv) == FDS_OK;
+        const char *vv = col_text(st, 8, &bad);
+        int vrc = vv ? fds_vv_parse(vv, &rows[n].vv) : FDS_INVALID;
+        rows[n].vv_ok = vrc == FDS_OK;
+        if (vrc == FDS_NOMEM)       /* not a vector to do without */
+            bad = 1;
         n++;
         fds_time_format(sqlite3_column_int64(st, 0), at, sizeof at);
-        json_object_set_new(e, "at", json_string(at));
-        set_text(e, "user", st, 1);
-        set_text(e, "device", st, 2);
-        set_text(e, "table", st, 3);
-        set_text(e, "record", st, 4);
-        set_text(e, "field", st, 5);
-        set_text(e, "value", st, 6);
-        set_text(e, "previous", st, 7);
+        fds__jset(e, "at", json_string(at), &bad);
+        set_text(e, "user", st, 1, &bad);
+        set_text(e, "device", st, 2, &bad);
+        set_text(e, "table", st, 3, &bad);
+        set_text(e, "record", st, 4, &bad);
+        set_text(e, "field", st, 5, &bad);
+        set_text(e, "value", st, 6, &bad);
+        set_text(e, "previous", st, 7, &bad);
     }
     sqlite3_reset(st);
-    if (s == SQLITE_DONE)
-        causal_previous(rows, n);
+    if (bad)
+        s = SQLITE_ROW;             /* reported as out of memory below */
+    if (s == SQLITE_DONE && causal_previous(rows, n) != 0)
+        s = SQLITE_ROW;
     for (size_t i = 0; i < n; i++) {
-        if (s == SQLITE_DONE && !rows[i].skip)
-            json_array_append(arr, rows[i].e);
+        if (s == SQLITE_DONE && !rows[i].skip &&
+            json_array_append(arr, rows[i].e) != 0)
+            s = SQLITE_ROW;
         json_decref(rows[i].e);
         if (rows[i].vv_ok)
             fdsp_vv_clear(&rows[i].vv);

@@ -46,18 +46,26 @@ static int conflict_candidates(fds_replica *r, const char *prefix, json_t *out)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CONFLICT_ROWS,
                                  FDS__SQL_CONFLICT_ROWS);
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     size_t n = strlen(prefix);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc, bad = 0;
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         char id[17];
-        fds__conflict_id((const char *)sqlite3_column_text(st, 0),
-                         (const char *)sqlite3_column_text(st, 1),
-                         (const char *)sqlite3_column_text(st, 2), id);
+        const char *t = (const char *)sqlite3_column_text(st, 0),
+                   *rid = (const char *)sqlite3_column_text(st, 1),
+                   *f = (const char *)sqlite3_column_text(st, 2);
+        if (!t || !rid || !f) {         /* SQLite out of memory */
+            bad = 1;
+            break;
+        }
+        fds__conflict_id(t, rid, f, id);
         if (strncasecmp(id, prefix, n) == 0 && json_array_size(out) < MAX_CANDIDATES)
-            json_array_append_new(out, json_string(id));
+            fds__jpush(out, json_string(id), &bad);
     }
     sqlite3_reset(st);
+    /* A candidate lost to out of memory must not read as "no such id". */
+    if (bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "listing conflicts");
 }
 
@@ -70,7 +78,7 @@ static int record_candidates(fds_replica *r, const char *tbl,
         "AND d.rid = x.rid AND d.field = 'deleted' AND d.value = '1') "
         "ORDER BY x.rid LIMIT 6");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     /* Upper bound: the prefix with its last byte incremented.  0xFF never
     ** occurs in UTF-8, so the increment cannot overflow for valid text. */
     size_t n = strlen(prefix);
@@ -82,12 +90,14 @@ static int record_candidates(fds_replica *r, const char *tbl,
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, hi, (int)n, SQLITE_STATIC);
-    int rc;
+    int rc, bad = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(out, json_string((const char *)
-                                               sqlite3_column_text(st, 0)));
+        fds__jpush(out, json_string((const char *)sqlite3_column_text(st, 0)),
+                   &bad);
     sqlite3_reset(st);
     free(hi);
+    if (bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "resolving an id");
 }
 
@@ -117,7 +127,7 @@ static int resolve(fds_replica *r, const char *tbl, const char *prefix,
     if (strlen(prefix) == FDS__UUID_LEN && strcmp(tbl, "conflict") != 0) {
         int live = fds__exists(r, tbl, prefix);
         if (live < 0)
-            return FDS_DB;
+            return fds__errcode(r);
         if (live) {
             memcpy(out, prefix, FDS__UUID_LEN + 1);
             return FDS_OK;
@@ -167,9 +177,10 @@ static int resolve(fds_replica *r, const char *tbl, const char *prefix,
     for (size_t i = 0; i < n && i < MAX_CANDIDATES - 1; i++) {
         const char *id = json_string_value(json_array_get(c, i));
         char label[160];
-        if (strcmp(tbl, "customer") == 0)
-            fds__customer_label(r, id, label, sizeof label);
-        else
+        if (strcmp(tbl, "customer") == 0) {
+            if ((rc = fds__customer_label(r, id, label, sizeof label)) != FDS_OK)
+                goto done;
+        } else
             snprintf(label, sizeof label, "%s", id);
         int w = snprintf(list + used, sizeof list - used, "%s%s",
                          i ? ", " : "", label);

@@ -131,10 +131,19 @@ struct fds_replica {
     int clock_checked;          /* counter/hlc re-read from meta in this
                                 ** outermost transaction (regstore.c) */
     int durable;                /* 1: a file at synchronous=FULL (not :memory:) */
+    int sync_relaxed;           /* 1: synchronous is still NORMAL after a
+                                ** relaxed commit (putting FULL back ran
+                                ** out of memory); the next write fixes it */
     int64_t last_write_ms;      /* at_ms of the last local write's log row */
     sqlite3_stmt *st[FDS__ST__COUNT];
+    /* BEGIN IMMEDIATE, COMMIT and ROLLBACK, prepared at open: a rollback
+    ** after an out-of-memory failure must not itself need memory to be
+    ** prepared, or the handle would stay inside the failed transaction
+    ** (issue 18).  The savepoint slots are prepared at open too. */
+    sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
     fds__buf scratch;           /* canonical text being bound (regstore.c) */
     char errmsg[FDS__ERRMSG_MAX];
+    int errcode;                /* the code fds__error last recorded */
 };
 
 /* Record an error on the handle and return rc. */
@@ -143,8 +152,14 @@ int fds__error(fds_replica *r, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-/* Record SQLite's current error on the handle; returns FDS_DB. */
+/* Record SQLite's current error on the handle; returns FDS_DB, or
+** FDS_NOMEM when SQLite ran out of memory. */
 int fds__dberror(fds_replica *r, const char *what);
+/* The code of the error just recorded on the handle (FDS_DB if none), for
+** a caller whose callee reports failure without a code (fds__stmt's NULL,
+** fds__exists' -1): an SQLITE_NOMEM there must reach the app as
+** FDS_NOMEM, not as FDS_DB (issue 18). */
+int fds__errcode(const fds_replica *r);
 
 /* Prepared statement for slot `slot` with SQL `sql` (prepared on first use,
 ** reset and bindings cleared on every call).  NULL on failure (error set). */
@@ -215,6 +230,35 @@ int fds__apply_batch(fds_replica *r, const fdsp_change *c, size_t n,
 ** log rows (the server no longer lets this device see it). */
 int fds__purge_customer(fds_replica *r, const char *customer);
 
+/* Building JSON when memory may run out (issue 18): json_object_set_new
+** and json_array_append_new return -1 when out of memory, and also when
+** the value given is NULL because making it (json_string, json_integer)
+** failed; jansson releases the value either way.  These note the failure
+** in *bad, so a builder checks once at the end and answers FDS_NOMEM
+** instead of returning a record with a field silently missing. */
+static inline void fds__jset(json_t *o, const char *k, json_t *v, int *bad)
+{
+    if (json_object_set_new(o, k, v) != 0)
+        *bad = 1;
+}
+static inline void fds__jpush(json_t *a, json_t *v, int *bad)
+{
+    if (json_array_append_new(a, v) != 0)
+        *bad = 1;
+}
+
+/* Parse JSON text (one array or object) into *out (a new reference) as
+** json_loads(text, reject_dups ? JSON_REJECT_DUPLICATES : 0) would, but
+** safe when memory runs out (jsontext.c says why jansson's is not):
+** FDS_OK, FDS_NOMEM, or FDS_INVALID with err (errlen bytes, may be NULL)
+** saying where and what. */
+int fds__json_parse(const char *text, int reject_dups, json_t **out,
+                    char *err, size_t errlen);
+/* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY [| JSON_SORT_KEYS]), the
+** same bytes, but NULL when memory runs out rather than a text with a key
+** missing (jsontext.c).  malloc'd. */
+char *fds__json_dump(const json_t *j, int sort_keys);
+
 /* ---- Engine helpers (error.c random.c hlc.c vv.c merge.c schema.c
 ** replica.c regstore.c) ------------------------------------------------- */
 
@@ -247,6 +291,10 @@ char *fds__vv_dump(const fdsp_vv *vv);       /* canonical text, malloc'd */
 /* The same through jansson: the reference the hand-built text must equal
 ** (tests compare them). */
 char *fds__vv_dump_jansson(const fdsp_vv *vv);
+/* The same bytes from the jansson tree written by fds__json_dump: the
+** fallback the library uses (json_dumps can drop a key when memory runs
+** out; the _jansson functions stay as the tests' reference). */
+char *fds__vv_dump_tree(const fdsp_vv *vv);
 
 /* Canonical JSON text built by hand (vv.c): the same bytes as
 ** json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) of the jansson value, at
@@ -286,6 +334,7 @@ char *fds__register_dump(const fds_register *reg);
 ** can write it (b then holds a partial text to discard). */
 int fds__register_dump_buf(fds__buf *b, const fds_register *reg);
 char *fds__register_dump_jansson(const fds_register *reg);
+char *fds__register_dump_tree(const fds_register *reg);
 
 /* Parse a stored register's versions text (issue 10): FDS_DB naming
 ** tbl/rid/field when it does not parse or is not a register a replica can

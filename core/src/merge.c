@@ -211,12 +211,23 @@ json_t *fds_register_to_json(const fds_register *reg)
     json_t *a = json_array();
     for (size_t i = 0; a && reg && i < reg->n; i++) {
         const fdsp_change *v = &reg->v[i];
-        json_t *o = json_pack("{s:s, s:I, s:s, s:o?, s:o?}",
-                              "d", v->device ? v->device : "",
-                              "h", (json_int_t)v->hlc,
-                              "u", v->user ? v->user : "",
-                              "v", v->value ? json_string(v->value) : json_null(),
-                              "vv", fds__vv_to_json(&v->vv));
+        /* Made first and checked: "o?" would turn a value or vector that
+        ** could not be made (out of memory) into a silent null.  A value
+        ** that is not UTF-8 is null by definition (what jansson makes of
+        ** it; test_regdump's fallbacks). */
+        json_t *val = v->value && fds__utf8_valid(v->value, strlen(v->value))
+                      ? json_string(v->value) : json_null();
+        json_t *vv = fds__vv_to_json(&v->vv);
+        json_t *o = val && vv ? json_pack("{s:s, s:I, s:s, s:o, s:o}",
+                                          "d", v->device ? v->device : "",
+                                          "h", (json_int_t)v->hlc,
+                                          "u", v->user ? v->user : "",
+                                          "v", val, "vv", vv)
+                              : NULL;
+        if (!val || !vv) {
+            json_decref(val);
+            json_decref(vv);
+        }
         if (o == NULL || json_array_append_new(a, o) != 0) {
             json_decref(a);
             return NULL;
@@ -343,8 +354,10 @@ int fds_register_parse(const char *text, fds_register *out)
         return FDS_OK;
     if (fast < 0)
         return FDS_NOMEM;
-    json_t *j = json_loads(text, 0, NULL);
-    int rc = j ? fds_register_from_json(j, out) : FDS_INVALID;
+    json_t *j = NULL;
+    int rc = fds__json_parse(text, 0, &j, NULL, 0);
+    if (rc == FDS_OK)
+        rc = fds_register_from_json(j, out);
     json_decref(j);
     return rc;
 }
@@ -396,7 +409,17 @@ char *fds__register_dump(const fds_register *reg)
         return NULL;
     }
     free(b.p);
-    return fds__register_dump_jansson(reg);
+    return fds__register_dump_tree(reg);
+}
+
+char *fds__register_dump_tree(const fds_register *reg)
+{
+    json_t *j = fds_register_to_json(reg);
+    if (j == NULL)
+        return NULL;
+    char *s = fds__json_dump(j, 1);
+    json_decref(j);
+    return s;
 }
 
 char *fds__register_dump_jansson(const fds_register *reg)

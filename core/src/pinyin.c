@@ -128,6 +128,13 @@ static void sql_pinyin(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     (void)argc;
     const char *text = (const char *)sqlite3_value_text(argv[0]);
     const char *query = (const char *)sqlite3_value_text(argv[1]);
+    /* A text SQLite could not convert is out of memory, not "no match":
+    ** the search must fail, not silently miss a customer (issue 18). */
+    if ((!text && sqlite3_value_type(argv[0]) != SQLITE_NULL) ||
+        (!query && sqlite3_value_type(argv[1]) != SQLITE_NULL)) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
     sqlite3_result_int(ctx, text && query && fds__pinyin_match(text, query));
 }
 

@@ -17,14 +17,18 @@
 static int collect_counts(fds_replica *r, sqlite3_stmt *st, json_t *map,
                           const char *what)
 {
-    int s;
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *cust = (const char *)sqlite3_column_text(st, 0);
         if (cust)
-            json_object_set_new(map, cust,
-                                json_integer(sqlite3_column_int64(st, 1)));
+            fds__jset(map, cust, json_integer(sqlite3_column_int64(st, 1)),
+                      &bad);
+        else if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+            bad = 1;                    /* SQLite out of memory */
     }
     sqlite3_reset(st);
+    if (s == SQLITE_DONE && bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, what);
 }
 
@@ -38,7 +42,7 @@ static int unsynced_set(fds_replica *r, json_t *map)
         "AND p.field = 'customer') END AS cust, count(*) "
         "FROM log l WHERE l.origin = 1 AND l.acked = 0 GROUP BY cust");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     return collect_counts(r, st, map, "finding unsynced changes");
 }
 
@@ -50,7 +54,7 @@ static int conflict_counts(fds_replica *r, json_t *map)
         "AND p.field = 'customer') END AS cust, count(*) "
         "FROM reg x WHERE x.conflict = 1 GROUP BY cust");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     return collect_counts(r, st, map, "counting conflicts");
 }
 
@@ -86,7 +90,7 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
         "ORDER BY (SELECT n.value FROM reg n WHERE n.tbl = 'customer' "
         "  AND n.rid = c.rid AND n.field = 'name'), c.rid");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int(st, 1, q && q->include_deleted);
     if (stage)
         sqlite3_bind_text(st, 2, stage, -1, SQLITE_STATIC);
@@ -114,12 +118,14 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
     } else {
         sqlite3_bind_int(st, 6, 0);
     }
-    int s;
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string((const char *)
-                                               sqlite3_column_text(st, 0)));
+        fds__jpush(ids, json_string((const char *)sqlite3_column_text(st, 0)),
+                   &bad);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);     /* ?5 must not outlive this query */
+    if (s == SQLITE_DONE && bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "listing customers");
 }
 
@@ -142,20 +148,25 @@ static int activity_times(fds_replica *r, int plans, json_t *map)
             "WHERE x.tbl = 'followup' AND x.rid = c.rid AND x.field = 'deleted' "
             "AND x.value = '1')");
     if (!st)
-        return FDS_DB;
-    int s;
+        return fds__errcode(r);
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *cust = (const char *)sqlite3_column_text(st, 0);
         const char *t = (const char *)sqlite3_column_text(st, 1);
-        if (!cust || !t)
+        if (!cust || !t) {
+            /* The join's values are never NULL: out of memory. */
+            bad = 1;
             continue;
+        }
         int64_t ms = fds__time_or_zero(t);
         const char *cur = json_string_value(json_object_get(map, cust));
         int64_t cms = cur ? fds__time_or_zero(cur) : 0;
         if (!cur || (plans ? ms < cms : ms > cms))
-            json_object_set_new(map, cust, json_string(t));
+            fds__jset(map, cust, json_string(t), &bad);
     }
     sqlite3_reset(st);
+    if (s == SQLITE_DONE && bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "reading plans and follow-ups");
 }
 
@@ -207,10 +218,11 @@ static int sort_list(fds_replica *r, json_t *arr, const char *sort)
     }
     qsort(it, n, sizeof *it, cmp_item);
     json_array_clear(arr);
+    int bad = 0;
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, it[i].c);
+        fds__jpush(arr, it[i].c, &bad);
     free(it);
-    return FDS_OK;
+    return bad ? fds__error(r, FDS_NOMEM, "out of memory") : FDS_OK;
 }
 
 int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out)
@@ -218,7 +230,7 @@ int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out)
     json_t *ids = json_array(), *unsynced = json_object(),
            *conflicts = json_object(), *arr = json_array(), *st = NULL;
     const char *stage = NULL;
-    int rc = FDS_OK;
+    int rc = FDS_OK, bad = 0;
     if (!out)
         return FDS_INVALID;
     *out = NULL;
@@ -268,17 +280,19 @@ int fds_customer_list(fds_replica *r, const fds_query *q, json_t **out)
         }
         if (rc != FDS_OK)
             break;
-        json_object_set_new(c, "unsynced",
-                            json_boolean(json_object_get(unsynced, id) != NULL));
+        fds__jset(c, "unsynced",
+                            json_boolean(json_object_get(unsynced, id) != NULL), &bad);
         json_t *n = json_object_get(conflicts, id);
-        json_object_set_new(c, "conflicts",
-                            json_integer(n ? json_integer_value(n) : 0));
+        fds__jset(c, "conflicts",
+                            json_integer(n ? json_integer_value(n) : 0), &bad);
         if (activity) {
             json_t *np = json_object_get(next, id), *lf = json_object_get(last, id);
-            json_object_set_new(c, "next_plan", np ? json_incref(np) : json_null());
-            json_object_set_new(c, "last_followup", lf ? json_incref(lf) : json_null());
+            fds__jset(c, "next_plan", np ? json_incref(np) : json_null(), &bad);
+            fds__jset(c, "last_followup", lf ? json_incref(lf) : json_null(), &bad);
         }
-        json_array_append_new(arr, c);
+        fds__jpush(arr, c, &bad);
+        if (bad)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
     }
     if (rc == FDS_OK && strcmp(sort, "name") != 0)
         rc = sort_list(r, arr, sort);

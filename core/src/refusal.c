@@ -19,7 +19,7 @@ int fds__refusal_add(fds_replica *r, const fdsp_change *c, int code,
         "INSERT INTO refusal(tbl, rid, field, value, code, message, at_ms) "
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, c->table, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, c->record, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, c->field, -1, SQLITE_STATIC);
@@ -42,7 +42,7 @@ int fds_refusals(fds_replica *r, json_t **out)
         "SELECT tbl, rid, field, value, code, message, at_ms FROM refusal "
         "ORDER BY id DESC");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     json_t *a = json_array();
     int rc;
     while (a && (rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -85,7 +85,7 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_GET,
         "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
@@ -125,7 +125,7 @@ int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
     b->n = 0;
     b->oom = 0;
     if (!fds__register_dump_buf(b, reg)) {
-        if ((versions = fds__register_dump_jansson(reg)) == NULL)
+        if ((versions = fds__register_dump_tree(reg)) == NULL)
             return fds__error(r, FDS_NOMEM, "out of memory");
     } else if (b->oom || b->p == NULL) {
         return fds__error(r, FDS_NOMEM, "out of memory");
@@ -137,7 +137,7 @@ int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
         "conflict = excluded.conflict");
     if (st == NULL) {
         free(versions);
-        return FDS_DB;
+        return fds__errcode(r);
     }
     bind_str(st, 1, tbl);
     bind_str(st, 2, rid);
@@ -164,7 +164,7 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
     b->n = 0;
     b->oom = 0;
     if (!fds__buf_vv(b, &c->vv)) {
-        if ((vv = fds__vv_dump_jansson(&c->vv)) == NULL)
+        if ((vv = fds__vv_dump_tree(&c->vv)) == NULL)
             return fds__error(r, FDS_NOMEM, "out of memory");
     } else if (b->oom || b->p == NULL) {
         return fds__error(r, FDS_NOMEM, "out of memory");
@@ -175,7 +175,7 @@ static int log_add(fds_replica *r, const char *tbl, const char *rid,
         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)");
     if (st == NULL) {
         free(vv);
-        return FDS_DB;
+        return fds__errcode(r);
     }
     bind_str(st, 1, tbl);
     bind_str(st, 2, rid);
@@ -318,7 +318,7 @@ int fds__write1(fds_replica *r, const char *tbl, const char *rid,
     /* Inside the transaction, so nothing can add a register in between. */
     int existed = fds__exists_any(r, tbl, rid);
     if (existed < 0)
-        return fds__end(r, FDS_DB);
+        return fds__end(r, fds__errcode(r));
     rc = write_one(r, tbl, rid, field, value, NULL, !existed);
     if (rc == FDS_OK && existed && field && strcmp(field, "deleted") != 0)
         rc = mark_alive(r, tbl, rid);
@@ -345,7 +345,7 @@ int fds__write_known(fds_replica *r, const char *tbl, const char *rid,
     if (existed < 0)
         existed = fds__exists_any(r, tbl, rid);
     if (existed < 0)
-        return fds__end(r, FDS_DB);
+        return fds__end(r, fds__errcode(r));
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)fields, k, v) {
@@ -372,7 +372,7 @@ int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_READ,
         "SELECT field, value FROM reg WHERE tbl = ?1 AND rid = ?2");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     json_t *o = json_object();
@@ -598,7 +598,7 @@ static int scan_record(fds_replica *r, const fdsp_change *c, group_slot *slot,
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_RECORD,
         "SELECT field, versions FROM reg WHERE tbl = ?1 AND rid = ?2");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     bind_str(st, 1, c->table);
     bind_str(st, 2, c->record);
     int step;
@@ -753,7 +753,7 @@ int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
         "ORDER BY lseq");
     if (st == NULL) {
         fds_register_clear(&old);
-        return FDS_DB;
+        return fds__errcode(r);
     }
     bind_str(st, 1, tbl);
     bind_str(st, 2, rid);
@@ -822,7 +822,7 @@ int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
         st = fds__stmt(r, FDS__ST_REG_DEL,
             "DELETE FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
         if (st == NULL) {
-            rc = FDS_DB;
+            rc = fds__errcode(r);
         } else {
             bind_str(st, 1, tbl);
             bind_str(st, 2, rid);
@@ -863,7 +863,7 @@ int fds__purge_customer(fds_replica *r, const char *customer)
     for (int i = 0; i < 3 && rc == FDS_OK; i++) {
         sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
         if (st == NULL) {
-            rc = FDS_DB;
+            rc = fds__errcode(r);
             break;
         }
         sqlite3_bind_text(st, 1, customer, -1, SQLITE_STATIC);
@@ -889,7 +889,7 @@ int fds__purge_record(fds_replica *r, const char *tbl, const char *rid)
     for (int i = 0; i < 2 && rc == FDS_OK; i++) {
         sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
         if (st == NULL) {
-            rc = FDS_DB;
+            rc = fds__errcode(r);
             break;
         }
         sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -911,7 +911,7 @@ static int fix_anonymous(fds_replica *r)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_USER_FIX_LOG,
         "UPDATE log SET user = ?1 WHERE origin = 1 AND user = ''");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, r->user, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -922,7 +922,7 @@ static int fix_anonymous(fds_replica *r)
     st = fds__stmt(r, FDS__ST_USER_FIX_SCAN,
         "SELECT tbl, rid, field FROM reg WHERE instr(versions, ?1) > 0");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, r->device, -1, SQLITE_STATIC);
     json_t *keys = json_array();
     while (keys && (rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -52,7 +52,7 @@ int fds_meta_get(fds_replica *r, const char *key, char **out)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_META_GET,
                                  "SELECT value FROM meta WHERE key = ?1");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
@@ -72,7 +72,7 @@ int fds_meta_set(fds_replica *r, const char *key, const char *value)
         "INSERT INTO meta(key, value) VALUES(?1, ?2) "
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -115,7 +115,7 @@ int fds__meta_set_i64(fds_replica *r, const char *key, int64_t v)
 static int step_done(fds_replica *r, sqlite3_stmt *st, const char *what)
 {
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, what);
@@ -127,25 +127,61 @@ static int step_done(fds_replica *r, sqlite3_stmt *st, const char *what)
 ** another process commits before its first write, SQLite fails that write
 ** at once with "database is locked" (a stale snapshot cannot be waited
 ** out): faults_devices saw a watch die that way while the rep edited. */
-static int exec_tx(fds_replica *r, const char *sql, const char *what)
+static int exec_tx(fds_replica *r, sqlite3_stmt *st, const char *what)
 {
-    if (sqlite3_exec(r->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
         return fds__dberror(r, what);
     return FDS_OK;
 }
+
+/* The statements every transaction needs, prepared once at open (see
+** tx_begin in internal.h). */
+static int prepare_tx(fds_replica *r)
+{
+    static const struct { int slot; const char *sql; } sp[] = {
+        {FDS__ST_SAVEPOINT, "SAVEPOINT fds"},
+        {FDS__ST_RELEASE, "RELEASE fds"},
+        {FDS__ST_ROLLBACK_TO, "ROLLBACK TO fds"},
+        {FDS__ST_SYNC_NORMAL, "PRAGMA synchronous=NORMAL"},
+        {FDS__ST_SYNC_FULL, "PRAGMA synchronous=FULL"},
+    };
+    struct { sqlite3_stmt **st; const char *sql; } tx[] = {
+        {&r->tx_begin, "BEGIN IMMEDIATE"},
+        {&r->tx_commit, "COMMIT"},
+        {&r->tx_rollback, "ROLLBACK"},
+    };
+    for (size_t i = 0; i < sizeof tx / sizeof tx[0]; i++)
+        if (sqlite3_prepare_v3(r->db, tx[i].sql, -1,
+                               SQLITE_PREPARE_PERSISTENT, tx[i].st,
+                               NULL) != SQLITE_OK)
+            return fds__dberror(r, "preparing statement");
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++)
+        if (fds__stmt(r, sp[i].slot, sp[i].sql) == NULL)
+            return fds__errcode(r);
+    return FDS_OK;
+}
+
+static int set_sync(fds_replica *r, int normal);
 
 /* immediate 0: a deferred outermost transaction, for the one that mostly
 ** reads (the identity at open), so opening never waits for a writer. */
 static int begin_tx(fds_replica *r, int immediate)
 {
     int rc = FDS_OK;
+    if (r->sync_relaxed && r->tx_depth == 0) {
+        if ((rc = set_sync(r, 0)) != FDS_OK)
+            return rc;
+        r->sync_relaxed = 0;
+    }
     if (immediate && r->tx_depth == 0 && sqlite3_get_autocommit(r->db) &&
-        (rc = exec_tx(r, "BEGIN IMMEDIATE", "starting transaction")) != FDS_OK)
+        (rc = exec_tx(r, r->tx_begin, "starting transaction")) != FDS_OK)
         return rc;
     rc = step_done(r, fds__stmt(r, FDS__ST_SAVEPOINT, "SAVEPOINT fds"),
                    "starting transaction");
     if (rc != FDS_OK && r->tx_depth == 0 && !sqlite3_get_autocommit(r->db))
-        exec_tx(r, "ROLLBACK", "rolling back");
+        exec_tx(r, r->tx_rollback, "rolling back");
     if (rc == FDS_OK && r->tx_depth++ == 0)
         r->clock_checked = 0;   /* another process may write in between */
     return rc;
@@ -161,12 +197,12 @@ static int end_outer(fds_replica *r, int rc)
 {
     if (r->tx_depth != 0 || sqlite3_get_autocommit(r->db))
         return rc;
-    if (rc == FDS_OK && (rc = exec_tx(r, "COMMIT", "committing transaction"))
+    if (rc == FDS_OK && (rc = exec_tx(r, r->tx_commit, "committing transaction"))
             == FDS_OK)
         return FDS_OK;
     char keep[FDS__ERRMSG_MAX];
     memcpy(keep, r->errmsg, sizeof keep);
-    exec_tx(r, "ROLLBACK", "rolling back");
+    exec_tx(r, r->tx_rollback, "rolling back");
     memcpy(r->errmsg, keep, sizeof keep);
     return rc;
 }
@@ -188,7 +224,7 @@ static int flush_clock(fds_replica *r)
         "AND CAST(value AS INTEGER) > CAST(excluded.value AS INTEGER) "
         "THEN value ELSE excluded.value END");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     char counter[32], hlc[32];
     snprintf(counter, sizeof counter, "%" PRId64, (int64_t)r->counter);
     snprintf(hlc, sizeof hlc, "%" PRId64, (int64_t)r->hlc);
@@ -257,12 +293,13 @@ static int set_sync(fds_replica *r, int normal)
 int fds__begin_relaxed(fds_replica *r)
 {
     if (r->durable && r->tx_depth == 0) {
+        r->sync_relaxed = 0;        /* this one is relaxed on purpose */
         int rc = set_sync(r, 1);
         if (rc != FDS_OK)
             return rc;
         rc = fds__begin(r);
-        if (rc != FDS_OK)
-            set_sync(r, 0);
+        if (rc != FDS_OK && set_sync(r, 0) != FDS_OK)
+            r->sync_relaxed = 1;
         return rc;
     }
     return fds__begin(r);
@@ -271,11 +308,11 @@ int fds__begin_relaxed(fds_replica *r)
 int fds__end_relaxed(fds_replica *r, int rc)
 {
     rc = fds__end(r, rc);
-    if (r->durable && r->tx_depth == 0) {
-        int src = set_sync(r, 0);
-        if (rc == FDS_OK)
-            rc = src;
-    }
+    /* Putting FULL back can fail (out of memory) after the commit: that
+    ** must not report the committed page as failed.  The next outermost
+    ** transaction puts it back before it writes (begin_tx). */
+    if (r->durable && r->tx_depth == 0 && set_sync(r, 0) != FDS_OK)
+        r->sync_relaxed = 1;
     return rc;
 }
 
@@ -422,6 +459,8 @@ int fds_replica_open(const char *path, const fds_env *env,
     if (r == NULL || (r->user = strdup("")) == NULL) {
         free(r);
         snprintf(errbuf, errlen, "out of memory");
+        if (!in_memory && !existed)
+            unlink(path);       /* see fail: below */
         return FDS_NOMEM;
     }
     if (env)
@@ -432,21 +471,30 @@ int fds_replica_open(const char *path, const fds_env *env,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
                         (existed ? 0 : SQLITE_OPEN_CREATE),
                         NULL) != SQLITE_OK) {
-        rc = fds__error(r, FDS_DB, "cannot open %s: %s", path,
+        /* A NULL db is SQLite out of memory before it had a handle. */
+        int ec = r->db ? sqlite3_errcode(r->db) : SQLITE_NOMEM;
+        rc = fds__error(r, ec == SQLITE_NOMEM ? FDS_NOMEM : FDS_DB,
+                        "cannot open %s: %s", path,
                         r->db ? sqlite3_errmsg(r->db) : "out of memory");
         goto fail;
     }
     sqlite3_extended_result_codes(r->db, 1);
     sqlite3_busy_timeout(r->db, 5000);  /* CLI next to a running sync */
     /* customer search by pinyin (query.c) */
-    if (fds__pinyin_register(r->db) != SQLITE_OK) {
-        rc = fds__error(r, FDS_DB, "cannot register the pinyin search function");
+    int prc = fds__pinyin_register(r->db);
+    if (prc != SQLITE_OK) {
+        rc = fds__error(r, prc == SQLITE_NOMEM ? FDS_NOMEM : FDS_DB,
+                        "cannot register the pinyin search function");
         goto fail;
     }
     r->durable = !in_memory;
     if (existed && (rc = fds__schema_check(r, path)) != FDS_OK)
         goto fail;
     if ((rc = fds__schema_open(r, in_memory)) != FDS_OK)
+        goto fail;
+    /* After the schema is made: a statement prepared before a schema
+    ** change would be prepared again, allocating, at its next step. */
+    if ((rc = prepare_tx(r)) != FDS_OK)
         goto fail;
     if ((rc = begin_tx(r, 0)) != FDS_OK)
         goto fail;
@@ -458,6 +506,18 @@ int fds_replica_open(const char *path, const fds_env *env,
 fail:
     snprintf(errbuf, errlen, "%s", r->errmsg);
     fds_replica_close(r);
+    /* A replica this call was creating and could not finish (out of
+    ** memory, say) is removed: left behind, the empty or half-made file
+    ** would be refused by the next open as not a replica (issue 18).
+    ** Nothing was in it yet. */
+    if (!in_memory && !existed) {
+        static const char *const side[] = {"-wal", "-shm", "-journal"};
+        char p[4096];
+        for (size_t i = 0; i < sizeof side / sizeof side[0]; i++)
+            if (snprintf(p, sizeof p, "%s%s", path, side[i]) < (int)sizeof p)
+                unlink(p);
+        unlink(path);
+    }
     return rc;
 }
 
@@ -467,6 +527,9 @@ void fds_replica_close(fds_replica *r)
         return;
     for (int i = 0; i < FDS__ST__COUNT; i++)
         sqlite3_finalize(r->st[i]);
+    sqlite3_finalize(r->tx_begin);
+    sqlite3_finalize(r->tx_commit);
+    sqlite3_finalize(r->tx_rollback);
     sqlite3_close(r->db);   /* an open transaction is rolled back */
     free(r->scratch.p);
     free(r->user);
@@ -488,7 +551,7 @@ int fds_outbox_count(fds_replica *r, int64_t *n)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_OUTBOX_COUNT,
         "SELECT count(*) FROM log WHERE origin = 1 AND acked = 0");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     int rc = sqlite3_step(st);
     *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);

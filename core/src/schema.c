@@ -167,10 +167,18 @@ fail:
 ** for an empty replica and create the schema in it, turning another
 ** program's database (or a fieldsync file whose tables were dropped) into
 ** a "new replica".  Only a path that did not exist becomes one. */
+/* Out of memory is not a verdict on the file (issue 18). */
+static int check_oom(fds_replica *r)
+{
+    return sqlite3_errcode(r->db) == SQLITE_NOMEM;
+}
+
 int fds__schema_check(fds_replica *r, const char *path)
 {
     int v, rc;
-    if ((rc = user_version(r, &v)) != FDS_OK)
+    if ((rc = user_version(r, &v)) != FDS_OK && rc == FDS_NOMEM)
+        return rc;
+    if (rc != FDS_OK)
         return fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
                           "replica: %s", path, sqlite3_errmsg(r->db));
     if (v > FDS__SCHEMA_VERSION)
@@ -179,9 +187,14 @@ int fds__schema_check(fds_replica *r, const char *path)
     if (sqlite3_prepare_v2(r->db,
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
             "AND name IN ('meta', 'reg', 'log')", -1, &st, NULL) != SQLITE_OK)
-        return fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
+        return check_oom(r) ? fds__dberror(r, "checking the schema") :
+               fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
                           "replica: %s", path, sqlite3_errmsg(r->db));
     int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    if (n < 0 && check_oom(r)) {
+        sqlite3_finalize(st);
+        return fds__dberror(r, "checking the schema");
+    }
     sqlite3_finalize(st);
     if (n < 0)
         return fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "

@@ -382,6 +382,10 @@ static int apply_held(fds_session *s)
         char err[256] = "";
         int prc = fdsp_decode(raw, s->raw_len, &d, err, sizeof err);
         free(raw);
+        if (prc == FDSP_E_NOMEM) {
+            s->prefetch = 0;
+            return fail(s, FDS_NOMEM, "out of memory decoding a message");
+        }
         if (prc != FDSP_OK) {
             s->prefetch = 0;
             return fail(s, FDS_PROTO, "undecodable message (%s): %s",
@@ -543,7 +547,7 @@ static int load_outbox(fds_session *s, fdsp_change **out, int64_t **lseq,
         "SELECT lseq, tbl, rid, field, value, vv, hlc, device FROM log "
         "WHERE origin = 1 AND acked = 0 AND lseq > ?1 ORDER BY lseq LIMIT ?2");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int64(st, 1, s->pushed_upto);
     sqlite3_bind_int(st, 2, s->push_limit);
     arena *a = &s->mem;
@@ -985,18 +989,31 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     if (strcmp(m->device, s->r->device) != 0)
         return fail(s, FDS_PROTO, "welcome names device %s, this is %s",
                     m->device, s->r->device);
-    int rc = fds__begin(s->r);
-    if (rc == FDS_OK) {
-        rc = fds_replica_set_user(s->r, m->user);
-        if (rc == FDS_OK)
-            rc = fds_meta_set(s->r, "role", m->role);
-        rc = fds__end(s->r, rc);
-    }
-    if (rc != FDS_OK)
+    /* One transaction around the user, the role and what the trust rules
+    ** write (theirs nest in it): a welcome that fails half way (out of
+    ** memory) leaves the replica as it was (issue 18). */
+    /* The handle's copy of the user goes back too when that happens. */
+    char *old_user = strdup(s->r->user);
+    if (old_user == NULL)
+        return fail(s, fds__error(s->r, FDS_NOMEM, "out of memory"),
+                    "out of memory");
+    int rc = fds__begin(s->r), reset = 0;
+    if (rc != FDS_OK) {
+        free(old_user);
         return fail_db(s, rc);
-    int reset = 0;
-    if ((rc = welcome_trust(s, m, &reset)) != FDS_OK)
-        return rc;
+    }
+    rc = fds_replica_set_user(s->r, m->user);
+    if (rc == FDS_OK)
+        rc = fds_meta_set(s->r, "role", m->role);
+    if (rc == FDS_OK)
+        rc = welcome_trust(s, m, &reset);   /* fails the session itself */
+    rc = fds__end(s->r, rc);
+    if (rc != FDS_OK) {
+        free(s->r->user);
+        s->r->user = old_user;
+        return s->state == FDS_SESSION_FAILED ? rc : fail_db(s, rc);
+    }
+    free(old_user);
     s->state = FDS_SESSION_SYNCING;
     if (reset)                          /* next() resets and says hello */
         return FDS_OK;
@@ -1005,10 +1022,16 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+/* Column i, malloc'd; NULL for SQL NULL.  *oom is set when the column
+** has a value that could not be had or copied (a NULL then is no value
+** of the change, issue 18). */
+static char *col_dup(sqlite3_stmt *st, int i, int *oom)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
+    char *d = t ? strdup((const char *)t) : NULL;
+    if (!d && sqlite3_column_type(st, i) != SQLITE_NULL)
+        *oom = 1;
+    return d;
 }
 
 /* Record a refusal: the change (looked up in the log) goes into the
@@ -1023,7 +1046,7 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_GET,
         "SELECT tbl, rid, field, value FROM log WHERE lseq = ?1");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int64(st, 1, lseq);
     int step = sqlite3_step(st);
     if (step == SQLITE_DONE) {          /* purged meanwhile: nothing to say */
@@ -1036,21 +1059,21 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
         return rc;
     }
     fdsp_change c;
+    int oom = 0;
     memset(&c, 0, sizeof c);
-    c.table = col_dup(st, 0);
-    c.record = col_dup(st, 1);
-    c.field = col_dup(st, 2);
-    c.value = col_dup(st, 3);
+    c.table = col_dup(st, 0, &oom);
+    c.record = col_dup(st, 1, &oom);
+    c.field = col_dup(st, 2, &oom);
+    c.value = col_dup(st, 3, &oom);
     sqlite3_reset(st);
-    int rc = (c.table && c.record && c.field) ? fds__refusal_add(r, &c, f->code,
-                                                                f->message)
-                                              : fds__error(r, FDS_NOMEM,
-                                                           "out of memory");
+    int rc = (c.table && c.record && c.field && !oom)
+             ? fds__refusal_add(r, &c, f->code, f->message)
+             : fds__error(r, FDS_NOMEM, "out of memory");
     if (rc == FDS_OK) {
         st = fds__stmt(r, FDS__ST_LOG_REFUSE,
                        "UPDATE log SET acked = 2 WHERE lseq = ?1");
         if (st == NULL) {
-            rc = FDS_DB;
+            rc = fds__errcode(r);
         } else {
             sqlite3_bind_int64(st, 1, lseq);
             if (sqlite3_step(st) != SQLITE_DONE)
@@ -1120,7 +1143,7 @@ static int ack_range(fds_replica *r, int64_t lo, int64_t hi)
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK_RANGE,
         "UPDATE log SET acked = 1 WHERE lseq BETWEEN ?1 AND ?2");
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_int64(st, 1, lo);
     sqlite3_bind_int64(st, 2, hi);
     return ack_step(r, st);
@@ -1135,7 +1158,7 @@ static int ack_list(fds_replica *r, const int64_t *lseq, size_t n)
         "?29, ?30, ?31, ?32)";
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
     if (st == NULL)
-        return FDS_DB;
+        return fds__errcode(r);
     for (size_t k = 0; k < n; k++)
         sqlite3_bind_int64(st, (int)k + 1, lseq[k]);
     return ack_step(r, st);
@@ -1501,6 +1524,9 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
     fdsp_msg *m = NULL;
     char err[256] = "";
     int prc = fdsp_decode(buf, len, &m, err, sizeof err);
+    /* Not the peer's fault: the message may be fine (issue 18). */
+    if (prc == FDSP_E_NOMEM)
+        return fail(s, FDS_NOMEM, "out of memory decoding a message");
     if (prc != FDSP_OK)
         return fail(s, FDS_PROTO, "undecodable message (%s): %s",
                     fdsp_errname(prc), err);

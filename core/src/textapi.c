@@ -28,19 +28,20 @@ static int text_in(fds_replica *r, const char *what, const char *text,
             return FDS_OK;
         return fds__error(r, FDS_INVALID, "%s: JSON text is required", what);
     }
-    json_error_t e;
-    *out = json_loads(text, JSON_REJECT_DUPLICATES, &e);
-    if (*out == NULL)
-        return fds__error(r, FDS_INVALID, "%s: not JSON (line %d, column %d: %s)",
-                          what, e.line, e.column, e.text);
+    char why[160];
+    int rc = fds__json_parse(text, 1, out, why, sizeof why);
+    if (rc == FDS_NOMEM)
+        return fds__error(r, FDS_NOMEM, "%s: out of memory reading JSON "
+                          "text", what);
+    if (rc != FDS_OK)
+        return fds__error(r, FDS_INVALID, "%s: not JSON (%s)", what, why);
     return FDS_OK;
 }
 
 /* Dump j (consumed) into *out; NULL j gives "null". */
 static int text_out(fds_replica *r, json_t *j, char **out)
 {
-    *out = json_dumps(j ? j : json_null(),
-                      JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    *out = fds__json_dump(j, 0);    /* json_dumps can drop a key */
     json_decref(j);
     if (*out == NULL)
         return fds__error(r, FDS_NOMEM, "out of memory writing JSON text");
@@ -226,7 +227,7 @@ char *fds_session_stats_text(const fds_session *s)
         json_decref(j);
         return NULL;
     }
-    char *text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = fds__json_dump(j, 0);
     json_decref(j);
     return text;
 }

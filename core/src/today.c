@@ -39,8 +39,13 @@ static json_t *sorted(entry *e, size_t n)
         return NULL;
     if (n > 1)
         qsort(e, n, sizeof *e, cmp_entry);
+    int bad = 0;
     for (size_t i = 0; i < n; i++)
-        json_array_append(arr, e[i].item);
+        bad |= json_array_append(arr, e[i].item) != 0;
+    if (bad) {
+        json_decref(arr);
+        return NULL;
+    }
     return arr;
 }
 
@@ -87,19 +92,26 @@ static int due_plans(fds_replica *r, int64_t day_start, int64_t day_end,
         "AND x.field IN ('done', 'deleted'))");
     if (!st) {
         json_decref(cands);
-        return FDS_DB;
+        return fds__errcode(r);
     }
-    int s;
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t due = fds__time_or_zero((const char *)sqlite3_column_text(st, 1));
+        const char *dt = (const char *)sqlite3_column_text(st, 1);
+        if (!dt && sqlite3_column_type(st, 1) != SQLITE_NULL)
+            bad = 1;            /* out of memory, not "no due time" */
+        int64_t due = fds__time_or_zero(dt);
         if (due < day_end)
-            json_array_append_new(cands, json_string((const char *)
-                                                     sqlite3_column_text(st, 0)));
+            fds__jpush(cands, json_string((const char *)
+                                          sqlite3_column_text(st, 0)), &bad);
     }
     sqlite3_reset(st);
     if (s != SQLITE_DONE) {
         json_decref(cands);
         return fds__dberror(r, "listing plans");
+    }
+    if (bad) {
+        json_decref(cands);
+        return fds__error(r, FDS_NOMEM, "out of memory");
     }
     size_t i;
     json_t *idj;
@@ -124,12 +136,12 @@ static int due_plans(fds_replica *r, int64_t day_start, int64_t day_end,
         int64_t due = fds__time_or_zero(fds__jstr(plan, "due"));
         if (item) {
             const char *name = fds__jstr(cust, "name");
-            json_object_set_new(item, "customer_name", json_string(name ? name : ""));
-            json_object_set_new(item, "overdue", json_boolean(due < day_start));
+            fds__jset(item, "customer_name", json_string(name ? name : ""), &bad);
+            fds__jset(item, "overdue", json_boolean(due < day_start), &bad);
         }
         json_decref(plan);
         json_decref(cust);
-        if (!item || grow(&e, n, &cap)) {
+        if (!item || bad || grow(&e, n, &cap)) {
             json_decref(item);
             rc = fds__error(r, FDS_NOMEM, "out of memory");
             break;
@@ -177,16 +189,21 @@ static int last_followup(fds_replica *r, const char *cust, int64_t *ms)
         "AND c.value = ?1 AND NOT EXISTS (SELECT 1 FROM reg d WHERE "
         "d.tbl = c.tbl AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1')");
     if (!st)
-        return FDS_DB;
+        return fds__errcode(r);
     sqlite3_bind_text(st, 1, cust, -1, SQLITE_STATIC);
     *ms = 0;
-    int s;
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t t = fds__time_or_zero((const char *)sqlite3_column_text(st, 0));
+        const char *at = (const char *)sqlite3_column_text(st, 0);
+        if (!at)
+            bad = 1;            /* joined on a value: out of memory */
+        int64_t t = fds__time_or_zero(at);
         if (t > *ms)
             *ms = t;
     }
     sqlite3_reset(st);
+    if (s == SQLITE_DONE && bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "reading follow-ups");
 }
 
@@ -198,12 +215,14 @@ static int live_customers(fds_replica *r, json_t *ids)
         "AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1') "
         "ORDER BY c.rid");
     if (!st)
-        return FDS_DB;
-    int s;
+        return fds__errcode(r);
+    int s, bad = 0;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string((const char *)
-                                               sqlite3_column_text(st, 0)));
+        fds__jpush(ids, json_string((const char *)sqlite3_column_text(st, 0)),
+                   &bad);
     sqlite3_reset(st);
+    if (s == SQLITE_DONE && bad)
+        return fds__error(r, FDS_NOMEM, "out of memory");
     return s == SQLITE_DONE ? FDS_OK : fds__dberror(r, "listing customers");
 }
 
@@ -216,12 +235,13 @@ static int closed_stages(fds_replica *r, json_t *set)
         return rc;
     size_t i;
     json_t *s;
+    int bad = 0;
     json_array_foreach(list, i, s)
         if (json_is_true(json_object_get(s, "won")) ||
             json_is_true(json_object_get(s, "lost")))
-            json_object_set_new(set, fds__jstr(s, "key"), json_true());
+            fds__jset(set, fds__jstr(s, "key"), json_true(), &bad);
     json_decref(list);
-    return FDS_OK;
+    return bad ? fds__error(r, FDS_NOMEM, "out of memory") : FDS_OK;
 }
 
 static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
@@ -230,7 +250,7 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
     json_t *ids = json_array(), *closed = json_object();
     entry *be = NULL, *qe = NULL;
     size_t bn = 0, bcap = 0, qn = 0, qcap = 0;
-    int rc = FDS_OK;
+    int rc = FDS_OK, bad = 0;
     if (!ids || !closed)
         rc = fds__error(r, FDS_NOMEM, "out of memory");
     if (rc == FDS_OK)
@@ -258,11 +278,16 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
                 rc = fds__error(r, FDS_NOMEM, "out of memory");
                 break;
             }
-            json_object_set_new(b, "days", json_integer(days));
+            fds__jset(b, "days", json_integer(days), &bad);
             be[bn].item = b;
             be[bn].key = days;
             be[bn].name = fds__jstr(b, "name");
             bn++;
+            if (bad) {
+                json_decref(c);
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+                break;
+            }
         }
         const char *stage = fds__jstr(c, "stage");
         if (stage && json_object_get(closed, stage)) {
@@ -275,6 +300,8 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
         int64_t base = last ? last : first;
         if (rc != FDS_OK || base == 0) {
             json_decref(c);
+            if (rc != FDS_OK)
+                break;
             continue;
         }
         int by, bm, bd;
@@ -290,15 +317,19 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
             }
             if (last) {
                 fds_time_format(last, buf, sizeof buf);
-                json_object_set_new(c, "last_followup", json_string(buf));
+                fds__jset(c, "last_followup", json_string(buf), &bad);
             } else {
-                json_object_set_new(c, "last_followup", json_null());
+                fds__jset(c, "last_followup", json_null(), &bad);
             }
-            json_object_set_new(c, "days_quiet", json_integer(quiet_days));
+            fds__jset(c, "days_quiet", json_integer(quiet_days), &bad);
             qe[qn].item = c;
             qe[qn].key = -quiet_days;       /* longest silence first */
             qe[qn].name = fds__jstr(c, "name");
             qn++;
+            if (bad) {
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+                break;
+            }
             continue;
         }
         json_decref(c);

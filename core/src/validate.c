@@ -177,11 +177,14 @@ int fds__json_text(fds_replica *r, const char *what, const json_t *v,
 static int norm_tags(fds_replica *r, const char *value, char **norm)
 {
     json_t *in = NULL, *outa = json_array();
-    int rc = FDS_OK;
+    int rc = FDS_OK, bad = 0;
     if (!outa)
         return fds__error(r, FDS_NOMEM, "out of memory");
     if (value[0] == '[') {
-        in = json_loads(value, JSON_REJECT_DUPLICATES, NULL);
+        if (fds__json_parse(value, 1, &in, NULL, 0) == FDS_NOMEM) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            goto done;
+        }
         if (!json_is_array(in)) {
             rc = fds__bad_value(r, "tags", value, "expected a JSON array of text");
             goto done;
@@ -193,7 +196,7 @@ static int norm_tags(fds_replica *r, const char *value, char **norm)
             const char *e = p;
             while (*e && *e != ',' && strncmp(e, "，", 3) != 0)
                 e++;
-            json_array_append_new(in, json_stringn(p, (size_t)(e - p)));
+            fds__jpush(in, json_stringn(p, (size_t)(e - p)), &bad);
             p = *e == ',' ? e + 1 : (*e ? e + 3 : e);
         }
     }
@@ -215,15 +218,19 @@ static int norm_tags(fds_replica *r, const char *value, char **norm)
         json_array_foreach(outa, j, o)
             dup |= strcmp(json_string_value(o), s) == 0;
         if (!dup)
-            json_array_append_new(outa, json_string(s));
+            fds__jpush(outa, json_string(s), &bad);
         free(s);
+    }
+    if (bad || !in) {       /* a tag would be dropped */
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
     }
     if (json_array_size(outa) > FDS__MAX_TAGS) {
         rc = fds__error(r, FDS_TOOBIG, "too many tags: %zu (limit %d)",
                         json_array_size(outa), FDS__MAX_TAGS);
         goto done;
     }
-    *norm = json_array_size(outa) ? json_dumps(outa, JSON_COMPACT) : NULL;
+    *norm = json_array_size(outa) ? fds__json_dump(outa, 0) : NULL;
     if (json_array_size(outa) && !*norm)
         rc = fds__error(r, FDS_NOMEM, "out of memory");
     else if (*norm && strlen(*norm) > FDSP_MAX_VALUE) {
@@ -369,7 +376,7 @@ static int check_custom(fds_replica *r, const char *key, const char *value,
         json_array_foreach(choices, i, c)
             found |= json_is_string(c) && strcmp(json_string_value(c), value) == 0;
         if (!found) {
-            char *list = choices ? json_dumps(choices, JSON_COMPACT) : NULL;
+            char *list = choices ? fds__json_dump(choices, 0) : NULL;
             char why[256];
             snprintf(why, sizeof why, "expected one of %s", list ? list : "[]");
             free(list);

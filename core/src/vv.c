@@ -558,8 +558,10 @@ int fds_vv_parse(const char *text, fdsp_vv *out)
     fds__vv_clear(out);
     if (fast < 0)
         return FDS_NOMEM;
-    json_t *j = json_loads(text, 0, NULL);
-    int rc = j ? fds__vv_from_json(j, out) : FDS_INVALID;
+    json_t *j = NULL;
+    int rc = fds__json_parse(text, 0, &j, NULL, 0);
+    if (rc == FDS_OK)
+        rc = fds__vv_from_json(j, out);
     json_decref(j);
     return rc;
 }
@@ -580,7 +582,17 @@ char *fds__vv_dump(const fdsp_vv *vv)
         return b.p;
     }
     free(b.p);
-    return fds__vv_dump_jansson(vv);
+    return fds__vv_dump_tree(vv);
+}
+
+char *fds__vv_dump_tree(const fdsp_vv *vv)
+{
+    json_t *j = fds__vv_to_json(vv);
+    if (j == NULL)
+        return NULL;
+    char *s = fds__json_dump(j, 1);
+    json_decref(j);
+    return s;
 }
 
 char *fds__vv_dump_jansson(const fdsp_vv *vv)
