@@ -283,8 +283,13 @@ int fds__meta_set_i64(fds_replica *r, const char *key, int64_t v);
 uint64_t fds__vv_get(const fdsp_vv *vv, const char *device); /* 0 if absent */
 int fds__vv_set(fdsp_vv *vv, const char *device, uint64_t counter);
 int fds__vv_leq(const fdsp_vv *a, const fdsp_vv *b);         /* a <= b */
-int fds__vv_copy(fdsp_vv *dst, const fdsp_vv *src);
-void fds__vv_clear(fdsp_vv *vv);
+/* Deep copy of a vector: protocol's fdsp_vv_copy (change.c) with core's
+** code (its only failure given a dst is out of memory).  Release is
+** protocol's fdsp_vv_clear. */
+static inline int fds__vv_copy(fdsp_vv *dst, const fdsp_vv *src)
+{
+    return fdsp_vv_copy(dst, src) == FDSP_OK ? FDS_OK : FDS_NOMEM;
+}
 json_t *fds__vv_to_json(const fdsp_vv *vv);  /* {"device":counter,...} */
 int fds__vv_from_json(const json_t *j, fdsp_vv *out);
 char *fds__vv_dump(const fdsp_vv *vv);       /* canonical text, malloc'd */
@@ -321,10 +326,12 @@ int fds__vv_parse(const char **pp, fdsp_vv *out);
 ** code points over U+10FFFF, no NUL), else 0. */
 int fds__utf8_valid(const char *s, size_t n);
 
-/* Deep copy / release of a change (same layout as fdsp_change_copy/clear,
-** kept here so the merge does not depend on the codec). */
-int fds__change_copy(fdsp_change *dst, const fdsp_change *src);
-void fds__change_clear(fdsp_change *c);
+/* Deep copy of a change: protocol's fdsp_change_copy (change.c, apart
+** from the codec) with core's code.  Release is fdsp_change_clear. */
+static inline int fds__change_copy(fdsp_change *dst, const fdsp_change *src)
+{
+    return fdsp_change_copy(dst, src) == FDSP_OK ? FDS_OK : FDS_NOMEM;
+}
 
 /* Canonical text of a register (what reg.versions holds), malloc'd:
 ** json_dumps(fds_register_to_json(reg), JSON_COMPACT | JSON_SORT_KEYS),

@@ -23,20 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fds__change_clear(fdsp_change *c)
-{
-    if (c == NULL)
-        return;
-    free(c->table);
-    free(c->record);
-    free(c->field);
-    free(c->value);
-    fds__vv_clear(&c->vv);
-    free(c->device);
-    free(c->user);
-    memset(c, 0, sizeof *c);
-}
-
+/* NULL stays NULL; anything else is duplicated (*oom set on failure). */
 static char *dup_or_null(const char *s, int *oom)
 {
     if (s == NULL)
@@ -45,28 +32,6 @@ static char *dup_or_null(const char *s, int *oom)
     if (d == NULL)
         *oom = 1;
     return d;
-}
-
-int fds__change_copy(fdsp_change *dst, const fdsp_change *src)
-{
-    int oom = 0;
-    memset(dst, 0, sizeof *dst);
-    dst->table = dup_or_null(src->table, &oom);
-    dst->record = dup_or_null(src->record, &oom);
-    dst->field = dup_or_null(src->field, &oom);
-    dst->value = dup_or_null(src->value, &oom);
-    dst->device = dup_or_null(src->device, &oom);
-    dst->user = dup_or_null(src->user, &oom);
-    dst->hlc = src->hlc;
-    dst->seq = src->seq;
-    dst->server_ms = src->server_ms;
-    if (!oom && fds__vv_copy(&dst->vv, &src->vv) != FDS_OK)
-        oom = 1;
-    if (oom) {
-        fds__change_clear(dst);
-        return FDS_NOMEM;
-    }
-    return FDS_OK;
 }
 
 /* Copy only what a register keeps of a version: value, vv, hlc, device,
@@ -84,7 +49,7 @@ static int version_copy(fdsp_change *dst, const fdsp_change *src)
     if (!oom && fds__vv_copy(&dst->vv, &src->vv) != FDS_OK)
         oom = 1;
     if (oom) {
-        fds__change_clear(dst);
+        fdsp_change_clear(dst);
         return FDS_NOMEM;
     }
     return FDS_OK;
@@ -133,7 +98,7 @@ void fds_register_clear(fds_register *reg)
     if (reg == NULL)
         return;
     for (size_t i = 0; i < reg->n; i++)
-        fds__change_clear(&reg->v[i]);
+        fdsp_change_clear(&reg->v[i]);
     free(reg->v);
     reg->v = NULL;
     reg->n = 0;
@@ -145,13 +110,13 @@ int fds_register_vv(const fds_register *reg, fdsp_vv *out)
     for (size_t i = 0; reg && i < reg->n; i++) {
         fdsp_vv t = {0, NULL};
         if (fds_vv_join(&acc, &reg->v[i].vv, &t) != FDS_OK) {
-            fds__vv_clear(&acc);
+            fdsp_vv_clear(&acc);
             return FDS_NOMEM;
         }
-        fds__vv_clear(&acc);
+        fdsp_vv_clear(&acc);
         acc = t;
     }
-    fds__vv_clear(out);
+    fdsp_vv_clear(out);
     *out = acc;
     return FDS_OK;
 }
@@ -171,7 +136,7 @@ int fds_merge(const fds_register *s, const fdsp_change *c,
     if (fds_register_vv(s, &seen) != FDS_OK)
         return FDS_NOMEM;
     int noop = fds__vv_leq(&c->vv, &seen);
-    fds__vv_clear(&seen);
+    fdsp_vv_clear(&seen);
 
     out->v = calloc(s->n + 1, sizeof *out->v);
     if (out->v == NULL)

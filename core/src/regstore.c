@@ -250,7 +250,7 @@ static int write_one(fds_replica *r, const char *tbl, const char *rid,
         return fds__error(r, rc, "out of memory");
 
     if ((rc = clock_refresh(r)) != FDS_OK) {
-        fds__vv_clear(&c.vv);
+        fdsp_vv_clear(&c.vv);
         return rc;
     }
     int64_t now = fds__now_ms(r);
@@ -261,7 +261,7 @@ static int write_one(fds_replica *r, const char *tbl, const char *rid,
     c.user = r->user;
     c.hlc = hlc;
     if (fds__vv_set(&c.vv, r->device, counter) != FDS_OK) {
-        fds__vv_clear(&c.vv);
+        fdsp_vv_clear(&c.vv);
         return fds__error(r, FDS_NOMEM, "out of memory");
     }
     /* The new register is this one version: its vv covers every version
@@ -270,7 +270,7 @@ static int write_one(fds_replica *r, const char *tbl, const char *rid,
     rc = fds__reg_save(r, tbl, rid, field, &one);
     if (rc == FDS_OK)
         rc = log_add(r, tbl, rid, field, &c, 1, 0, now);
-    fds__vv_clear(&c.vv);
+    fdsp_vv_clear(&c.vv);
     if (rc == FDS_OK) {
         r->counter = counter;
         r->hlc = hlc;
@@ -782,7 +782,7 @@ int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
         fds_register next = {0, NULL};
         int outcome;
         rc = fds_merge(&reg, &c, &next, &outcome);
-        fds__vv_clear(&c.vv);
+        fdsp_vv_clear(&c.vv);
         if (rc != FDS_OK) {
             rc = fds__error(r, rc, "merging %s/%s/%s failed", tbl, rid, field);
             break;

@@ -527,7 +527,7 @@ static int vv_arena(arena *a, const char *text, fdsp_vv *out)
         rc = out->e ? FDS_OK : FDS_NOMEM;
         out->n = out->e ? t.n : 0;
     }
-    fds__vv_clear(&t);
+    fdsp_vv_clear(&t);
     return rc;
 }
 
@@ -1086,7 +1086,7 @@ static int record_refusal(fds_session *s, int64_t lseq, const fdsp_refusal *f,
         c.value = NULL;
         *key = c;                       /* table, record, field move out */
     } else {
-        fds__change_clear(&c);
+        fdsp_change_clear(&c);
     }
     return rc;
 }
@@ -1243,7 +1243,7 @@ static int ack_mixed(fds_session *s, const inflight *f, const fdsp_msg *m)
     if (rc == FDS_OK)
         rc = rebuild_refused(s->r, key, m->n_refused);
     for (size_t i = 0; i < m->n_refused; i++)
-        fds__change_clear(&key[i]);
+        fdsp_change_clear(&key[i]);
     free(own);
     free(re);
     free(key);
@@ -1324,7 +1324,7 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
     if (rc == FDS_OK)
         rc = rebuild_refused(s->r, key, m->n_refused);
     for (size_t i = 0; i < m->n_refused; i++)
-        fds__change_clear(&key[i]);
+        fdsp_change_clear(&key[i]);
     free(key);
     if (began)
         rc = fds__end_relaxed(s->r, rc);

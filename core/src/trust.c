@@ -62,7 +62,7 @@ static int last_acked(fds_replica *r, const char *device, uint64_t *out)
         rc = fds_vv_parse(t, &vv);
         if (rc == FDS_OK) {
             *out = fds__vv_get(&vv, device);
-            fds__vv_clear(&vv);
+            fdsp_vv_clear(&vv);
         } else {
             rc = fds__error(r, rc == FDS_NOMEM ? FDS_NOMEM : FDS_DB,
                             "the vector of an acknowledged change is corrupt");
@@ -201,7 +201,7 @@ static int reset_in(fds_replica *r, uint64_t server_counter,
         if (rc == FDS_OK)
             rc = fds__vv_set(&vv, fresh, ++counter);
         char *text = rc == FDS_OK ? fds_vv_dump(&vv) : NULL;
-        fds__vv_clear(&vv);
+        fdsp_vv_clear(&vv);
         if (text == NULL) {
             rc = fds__error(r, FDS_NOMEM, "out of memory");
             break;

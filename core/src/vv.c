@@ -22,17 +22,6 @@ uint64_t fds__vv_get(const fdsp_vv *vv, const char *device)
     return 0;
 }
 
-void fds__vv_clear(fdsp_vv *vv)
-{
-    if (vv == NULL)
-        return;
-    for (size_t i = 0; i < vv->n; i++)
-        free(vv->e[i].device);
-    free(vv->e);
-    vv->e = NULL;
-    vv->n = 0;
-}
-
 int fds__vv_set(fdsp_vv *vv, const char *device, uint64_t counter)
 {
     size_t i = 0;
@@ -55,27 +44,6 @@ int fds__vv_set(fdsp_vv *vv, const char *device, uint64_t counter)
     e[i].device = d;
     e[i].counter = counter;
     vv->n++;
-    return FDS_OK;
-}
-
-int fds__vv_copy(fdsp_vv *dst, const fdsp_vv *src)
-{
-    dst->n = 0;
-    dst->e = NULL;
-    if (src == NULL || src->n == 0)
-        return FDS_OK;
-    dst->e = calloc(src->n, sizeof *dst->e);
-    if (dst->e == NULL)
-        return FDS_NOMEM;
-    for (size_t i = 0; i < src->n; i++) {
-        dst->e[i].device = strdup(src->e[i].device ? src->e[i].device : "");
-        dst->e[i].counter = src->e[i].counter;
-        dst->n++;
-        if (dst->e[i].device == NULL) {
-            fds__vv_clear(dst);
-            return FDS_NOMEM;
-        }
-    }
     return FDS_OK;
 }
 
@@ -118,12 +86,12 @@ int fds_vv_join(const fdsp_vv *a, const fdsp_vv *b, fdsp_vv *out)
             if (fds__vv_get(&t, e->device) >= e->counter)
                 continue;
             if (fds__vv_set(&t, e->device, e->counter) != FDS_OK) {
-                fds__vv_clear(&t);
+                fdsp_vv_clear(&t);
                 return FDS_NOMEM;
             }
         }
     }
-    fds__vv_clear(out);
+    fdsp_vv_clear(out);
     *out = t;
     return FDS_OK;
 }
@@ -152,11 +120,11 @@ int fds__vv_from_json(const json_t *j, fdsp_vv *out)
     json_object_foreach((json_t *)j, k, v) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 ||
             k[0] == '\0' || strlen(k) > FDSP_MAX_ID) {
-            fds__vv_clear(out);
+            fdsp_vv_clear(out);
             return FDS_INVALID;
         }
         if (fds__vv_set(out, k, (uint64_t)json_integer_value(v)) != FDS_OK) {
-            fds__vv_clear(out);
+            fdsp_vv_clear(out);
             return FDS_NOMEM;
         }
     }
@@ -538,7 +506,7 @@ int fds__vv_parse(const char **pp, fdsp_vv *out)
         out->n++;
     }
     if (rc != 1) {
-        fds__vv_clear(out);
+        fdsp_vv_clear(out);
         return rc;
     }
     *pp = p + 1;
@@ -555,7 +523,7 @@ int fds_vv_parse(const char *text, fdsp_vv *out)
     int fast = fds__vv_parse(&p, out);
     if (fast == 1 && *p == '\0')
         return FDS_OK;
-    fds__vv_clear(out);
+    fdsp_vv_clear(out);
     if (fast < 0)
         return FDS_NOMEM;
     json_t *j = NULL;

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
         json_decref(vv);
         int outcome;
         if (rc == FDS_OK) rc = fds__apply(b, &c, &outcome);
-        fds__change_clear(&c);
+        fdsp_change_clear(&c);
         n++;
     }
     sqlite3_finalize(st);

@@ -170,7 +170,7 @@ static void collect_once(world *w, int i, int *clashed)
         size_t dup = 0;
         int verdict = hub_check(&w->h, c, &dup);
         if (verdict != HUB_NEW) {
-            fds__change_clear(c);
+            fdsp_change_clear(c);
             if (verdict == HUB_CLASH) {
                 *clashed = 1;           /* and every later change of it */
                 break;
@@ -450,7 +450,7 @@ static void world_free(world *w)
     for (int i = 0; i < w->n; i++)
         fds_replica_close(w->r[i]);
     for (size_t k = 0; k < w->h.n; k++)
-        fds__change_clear(&w->h.ch[k]);
+        fdsp_change_clear(&w->h.ch[k]);
 }
 
 /* Trust events of a seed (rules 12 and 14), picked up front. */
@@ -753,7 +753,7 @@ static void ship(fds_replica *from, int64_t *seen, fds_replica *to)
     for (size_t k = 0; k < w->h.n; k++) {
         int outcome;
         assert_int_equal(fds__apply(to, &w->h.ch[k], &outcome), FDS_OK);
-        fds__change_clear(&w->h.ch[k]);
+        fdsp_change_clear(&w->h.ch[k]);
     }
     free(w);
 }

@@ -290,8 +290,8 @@ static void vv_parse_matches(void **state)
             free(a);
             free(b);
         }
-        fds__vv_clear(&fast);
-        fds__vv_clear(&ref);
+        fdsp_vv_clear(&fast);
+        fdsp_vv_clear(&ref);
     }
 }
 

@@ -229,7 +229,7 @@ static void test_corrupt_register_is_error(void **state)
         assert_int_equal(fds_begin(r), FDS_OK);
         assert_names_register(r, fds__apply_batch(r, two, 2, &conflicts));
         fds_rollback(r);
-        fds__vv_clear(&c.vv);
+        fdsp_vv_clear(&c.vv);
         v = versions_of(r);
         assert_string_equal(v, bad[i]);
         free(v);

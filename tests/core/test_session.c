@@ -60,7 +60,7 @@ typedef struct srv {
 static void srv_free(srv *s)
 {
     for (size_t i = 0; i < s->n_log; i++)
-        fds__change_clear(&s->log[i]);
+        fdsp_change_clear(&s->log[i]);
     for (size_t i = 0; i < s->n_regs; i++)
         fds_register_clear(&s->regs[i].reg);
     for (int i = 0; i < s->n_out; i++)
@@ -114,7 +114,7 @@ static void srv_accept(srv *s, const fdsp_change *pushed)
     fds_register_clear(reg);
     *reg = out;
     if (outcome == FDS_MERGE_NOOP) {
-        fds__change_clear(l);
+        fdsp_change_clear(l);
         return;
     }
     l->seq = (int64_t)++s->n_log;
@@ -433,7 +433,7 @@ static void receive(fds_replica *r, const char *rid, uint64_t counter)
     assert_int_equal(fds__vv_set(&c.vv, c.device, counter), FDS_OK);
     int outcome;
     assert_int_equal(fds__apply(r, &c, &outcome), FDS_OK);
-    fds__vv_clear(&c.vv);
+    fdsp_vv_clear(&c.vv);
 }
 
 /* An ack marks exactly the pushed rows, whether their lseqs run on (one
@@ -2033,7 +2033,7 @@ static void test_trust_hlc_bound_on_pull(void **state)
     c.hlc = (uint64_t)(1700000000000 + 365LL * 86400000) << 16;
     assert_int_equal(fds__vv_set(&c.vv, c.device, 1), FDS_OK);
     srv_accept(s, &c);
-    fds__vv_clear(&c.vv);
+    fdsp_vv_clear(&c.vv);
     sync_once(a, s);
     assert_value(a, "customer", "c9", "name", "future");
     assert_true(a->hlc <= (uint64_t)(t.now + FDS_CLOCK_BOUND_MS) << 16);

@@ -91,7 +91,7 @@ static void test_vv_compare_join(void **state)
     char *s = fds__vv_dump(&j);
     assert_string_equal(s, "{\"A\":1,\"B\":2,\"C\":1}");
     free(s);
-    fds__vv_clear(&j);
+    fdsp_vv_clear(&j);
 }
 
 static void test_merge_outcomes(void **state)
@@ -279,7 +279,7 @@ static void test_dominating_write_settles(void **state)
     assert_int_equal(fds_register_vv(&two, &j), FDS_OK);
     assert_int_equal(fds__vv_get(&j, "A"), 1);
     assert_int_equal(fds__vv_get(&j, "B"), 1);
-    fds__vv_clear(&j);
+    fdsp_vv_clear(&j);
     fds_register_clear(&two);
 }
 

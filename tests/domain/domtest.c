@@ -124,6 +124,6 @@ int dom_remote(fds_replica *r, const char *tbl, const char *rid,
     if (rc != FDS_OK)
         fprintf(stderr, "apply: %s\n", fds_errmsg(r));
     assert_int_equal(rc, FDS_OK);
-    fds__vv_clear(&c.vv);
+    fdsp_vv_clear(&c.vv);
     return outcome;
 }

@@ -229,7 +229,7 @@ static void ship(fds_replica *src, fds_replica *dst, int64_t *cursor)
         c.user = (char *)sqlite3_column_text(st, 8);
         int outcome;
         assert_int_equal(fds__apply(dst, &c, &outcome), FDS_OK);
-        fds__vv_clear(&c.vv);
+        fdsp_vv_clear(&c.vv);
     }
     sqlite3_finalize(st);
 }

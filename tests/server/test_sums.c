@@ -291,7 +291,7 @@ static void test_rollback_and_stray_commit(void **state)
     assert_int_equal(fsv_store_begin(f->s), FSV_OK);
     assert_int_equal(fsv_store_merge_change(f->s, &c, &outcome), FSV_OK);
     assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
-    fds__vv_clear(&c.vv);
+    fdsp_vv_clear(&c.vv);
     assert_table_right(f->s);
     merge(f, "customer", "c1", "phone", "137", "da", 100, "alice");
     assert_table_right(f->s);
