@@ -94,7 +94,7 @@ static int feed(fds_replica *r, feed_opts *o)
             break;
     }
     if (ret != 0)
-        fsv_err("api view for %s: %s", o->user->name, fds_session_errmsg(s));
+        fsv_err("api_view user=%s why=%s", o->user->name, fds_session_errmsg(s));
     fds_session_free(s);
     return ret;
 }
@@ -104,7 +104,7 @@ static int open_fed(feed_opts *o, fds_replica **out)
     char err[256];
     *out = NULL;
     if (fds_replica_open(":memory:", NULL, out, err, sizeof err) != FDS_OK) {
-        fsv_err("api view: %s", err);
+        fsv_err("api_view why=%s", err);
         return -1;
     }
     if (feed(*out, o) != 0) {
@@ -144,7 +144,7 @@ int fsv_view_sheet(fsv_api *api, const fsv_user *u, const char *customer,
         fsv_store_rollback(st);
     }
     if (rc != FSV_OK) {
-        fsv_err("api sheet %s: %s", customer, fsv_store_errmsg(st));
+        fsv_err("api_sheet customer=%s why=%s", customer, fsv_store_errmsg(st));
         return FSV_ERROR;
     }
     rc = replica_of(api, u, rows, n, r);

@@ -154,7 +154,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
         memset(l, 0, sizeof *l);
         lws_get_peer_simple(wsi, peer, sizeof peer);
         if (!same_origin(wsi)) {
-            fsv_warn("refused /live from %s: cross-origin upgrade", peer);
+            fsv_warn("live_refused peer=%s why=cross-origin", peer);
             lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, "cross-origin");
             return -1;
         }
@@ -165,7 +165,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
             lws_hdr_copy(wsi, l->cookie, sizeof l->cookie, WSI_TOKEN_HTTP_COOKIE) < 0)
             l->cookie[0] = '\0';
         if (fsv_auth_headers(api, l->auth, l->cookie, &l->user) != FSV_OK) {
-            fsv_warn("refused /live from %s: not signed in", peer);
+            fsv_warn("live_refused peer=%s why=not-signed-in", peer);
             lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "sign in first");
             return -1;
         }
@@ -185,8 +185,8 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
         l->linked = 1;
         schedule(api);
         lws_callback_on_writable(wsi);
-        fsv_info("live connect user=%s over %s", l->user.name,
-                 lws_get_network_wsi(wsi) != wsi ? "HTTP/2" : "HTTP/1.1");
+        fsv_info("live_connect user=%s http=%s", l->user.name,
+                 lws_get_network_wsi(wsi) != wsi ? "2" : "1.1");
         return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -222,7 +222,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_CLOSED:
         if (l) {
             unlink_live(l);
-            fsv_info("live disconnect user=%s", l->user.name);
+            fsv_info("live_disconnect user=%s", l->user.name);
         }
         return 0;
 
