@@ -130,7 +130,7 @@ static int put(writer *w, const char *tbl, const char *rid, const char *field,
                const char *value, int rep)
 {
     fdsp_change c;
-    char device[16], user[8];
+    char device[32], user[16];  /* room for any int */
     memset(&c, 0, sizeof c);
     snprintf(device, sizeof device, "bench-dev-%d", rep);
     snprintf(user, sizeof user, "r%d", rep);
