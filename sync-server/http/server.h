@@ -89,6 +89,12 @@ typedef struct fsv_conn {
     int64_t connected_ms;
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
+    /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */
+    int live;                   /* the hello said "live": takes changes
+                                ** sent unprompted */
+    int64_t live_to;            /* caught up: nothing it may see lies in
+                                ** (cursor, live_to]; -1 while not known
+                                ** (before its first complete pull) */
     /* Security (docs/SECURITY.md). */
     int rate_warned;            /* rate_limited sent (once per connection) */
     int64_t vis_done;           /* visibility events handled up to this seq */
@@ -116,6 +122,9 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
 ** (which it only borrows); error sends an error message and, when fatal,
 ** closes the connection once it is written.  All return 0 or -1 (close). */
 int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len);
+/* The same for a message given in two pieces, a then b (copied). */
+int fsv_conn_enqueue2(fsv_conn *s, const char *a, size_t alen, const char *b,
+                      size_t blen);
 int fsv_conn_send(fsv_conn *s, const fdsp_msg *m);
 int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
                    const char *fmt, ...)
@@ -128,6 +137,15 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
 int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
 int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
+/* sync_live.c: after a push from `from` committed (c: its changes, each
+** appended one with its seq; head: the head after the commit): each other
+** session that may see a change gets it, a caught-up live device as a live
+** batch encoded once per visibility class, any other a notify.  set: who
+** sees the batch, built before the commit (taken over; may be NULL). */
+struct fsv_vis_set;
+void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
+                      int64_t head, int vis_changed, struct fsv_vis_set *set);
+
 /* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
 ** net): answers repair and queues the differing buckets' full state in
 ** s->resend for the following pulls.  0, or -1 to close. */

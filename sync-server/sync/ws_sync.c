@@ -24,13 +24,22 @@
 ** WRITEABLE callback.  Takes ownership of nothing: copies buf. */
 int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len)
 {
+    return fsv_conn_enqueue2(s, buf, len, NULL, 0);
+}
+
+int fsv_conn_enqueue2(fsv_conn *s, const char *a, size_t alen, const char *b,
+                      size_t blen)
+{
+    size_t len = alen + blen;
     struct fsv_out *o = malloc(sizeof *o + LWS_PRE + len);
     if (!o)
         return -1;
     o->next = NULL;
     o->len = len;
     o->off = 0;
-    memcpy(o->buf + LWS_PRE, buf, len);
+    memcpy(o->buf + LWS_PRE, a, alen);
+    if (blen)
+        memcpy(o->buf + LWS_PRE + alen, b, blen);
     if (s->out_tail)
         s->out_tail->next = o;
     else
