@@ -147,8 +147,9 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
                  cfg->host, cfg->port, cfg->cert, cfg->key);
         return -1;
     }
-    fsv_info("listening on wss://%s:%d (TLS 1.2+, sync protocol %s)",
-             cfg->host, cfg->port, FDSP_SUBPROTOCOL);
+    fsv_info("listening on wss://%s:%d (TLS 1.2+, sync protocol %s, open-file"
+             " limit raised to %ld)", cfg->host, cfg->port, FDSP_SUBPROTOCOL,
+             cfg->open_files);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
 
     int n = 0;

@@ -31,6 +31,9 @@ typedef struct fsv_config {
     const char *key;        /* PEM private key, mode 0600 */
     int max_batch;          /* changes per changes message, 1..FDSP_MAX_BATCH */
     const char *web_dir;    /* --web DIR (NULL: env, installed, build dist) */
+    long open_files;        /* the open-file limit serve raised itself to
+                            ** (one per connection; docs/SERVER.md), for
+                            ** the start line; 0 unknown */
 } fsv_config;
 
 struct fsv_conn;
