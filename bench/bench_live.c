@@ -848,8 +848,10 @@ int main(int argc, char **argv)
     snprintf(b->dir, sizeof b->dir, "/tmp/bench_live.XXXXXX");
     if (!mkdtemp(b->dir))
         return 2;
-    snprintf(b->data, sizeof b->data, "%s/data", b->dir);
-    snprintf(b->ca, sizeof b->ca, "%s/ca.pem", b->data);
+    if (snprintf(b->data, sizeof b->data, "%s/data", b->dir) >=
+            (int)sizeof b->data ||
+        snprintf(b->ca, sizeof b->ca, "%s/ca.pem", b->data) >= (int)sizeof b->ca)
+        return 2;
     char *init[] = {(char *)b->bin, "init", "--data", b->data, NULL};
     if (run_out(init, NULL, 0) != 0) {
         fprintf(stderr, "bench_live: init failed\n");
@@ -894,7 +896,8 @@ int main(int argc, char **argv)
     b->port = ts_free_port();
     char listen[64], log[128];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", b->port);
-    snprintf(log, sizeof log, "%s/serve.log", b->dir);
+    if (snprintf(log, sizeof log, "%s/serve.log", b->dir) >= (int)sizeof log)
+        return 2;
     b->srv = fork();
     if (b->srv == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
