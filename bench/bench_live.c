@@ -29,7 +29,8 @@
 ** a baseline).  --pmd: takeover (default; what the CLI offers:
 ** "permessage-deflate; client_max_window_bits"), notakeover (also offers
 ** no context takeover both ways), off (no compression).  127.0.0.1 only;
-** bounded: every phase has a deadline.
+** bounded: every phase has a deadline.  BENCH_LIVE_KEEP=1 keeps the
+** temporary store and the server's log.
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -828,6 +829,7 @@ int main(int argc, char **argv)
     if (b->m + b->w > b->n)
         usage();
     signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -923,9 +925,9 @@ int main(int argc, char **argv)
     long hz = sysconf(_SC_CLK_TCK);
     sleep(1);
     long rss0 = proc_rss_kib(b->srv);
-    printf("bench_live: %d devices (%d watchers of team t0, %d writers, %d"
-           " idle of 9 other teams), %s, pmd %s, %.0f changes/s for %.0f s\n",
-           b->n, b->m, b->w, b->n - b->m - b->w,
+    printf("bench_live: server pid %d; %d devices (%d watchers of team t0, %d"
+           " writers, %d idle of 9 other teams), %s, pmd %s, %.0f changes/s for"
+           " %.0f s\n", (int)b->srv, b->n, b->m, b->w, b->n - b->m - b->w,
            b->live ? "live batches" : "notify-then-pull (--no-live)",
            b->pmd == PMD_OFF ? "off" : b->pmd == PMD_NOTAKEOVER
            ? "no context takeover" : "context takeover", b->rate, b->secs);
@@ -965,7 +967,7 @@ int main(int argc, char **argv)
     int64_t batches0 = b->live_batches, notif0 = b->notifies;
     int64_t pulls0 = b->pulls_sent;
     b->t_phase = now_ns();
-    long l0 = proc_cpu_ticks(b->srv);
+    long l0 = proc_cpu_ticks(b->srv), me0 = proc_cpu_ticks(getpid());
     wr_next = 0;
     int64_t tick = (int64_t)(1e9 / b->rate);
     loop(b, b->t_phase + (int64_t)(b->secs * 1e9), never, write_tick, tick);
@@ -974,7 +976,7 @@ int main(int argc, char **argv)
         changes += b->d[i].batch - 1;
     expected_in = (int)(changes * b->m);
     loop(b, now_ns() + 10LL * 1000000000LL, all_delivered, NULL, 0);
-    long l1 = proc_cpu_ticks(b->srv);
+    long l1 = proc_cpu_ticks(b->srv), me1 = proc_cpu_ticks(getpid());
     double cpu_s = (double)(l1 - l0) / hz;
     qsort(b->lat, b->n_lat, sizeof *b->lat, cmp_u32);
     printf("live: %lld changes, %lld of %d deliveries to %d watchers;"
@@ -990,6 +992,8 @@ int main(int argc, char **argv)
            (long long)(b->live_batches - batches0),
            (long long)(b->notifies - notif0),
            (long long)(b->pulls_sent - pulls0), (long long)b->skipped);
+    printf("live: this load generator's CPU %.2f s (%.1f%% of one core)\n",
+           (double)(me1 - me0) / hz, 100.0 * (double)(me1 - me0) / hz / b->secs);
     loop(b, now_ns() + 2LL * 1000000000LL, never, NULL, 0);
     long rss2 = proc_rss_kib(b->srv);
     printf("after traffic: server RSS %ld KiB (%.1f KiB per connection)\n",
@@ -1016,11 +1020,17 @@ int main(int argc, char **argv)
             rc = 1;
     }
     long rss3 = proc_rss_kib(b->srv);
-    printf("end: server RSS %ld KiB (%.1f KiB per connection); log %s\n",
-           rss3, (double)(rss3 - rss0) / b->n, log);
+    printf("end: server RSS %ld KiB (%.1f KiB per connection)%s%s\n",
+           rss3, (double)(rss3 - rss0) / b->n,
+           getenv("BENCH_LIVE_KEEP") ? "; server log " : "",
+           getenv("BENCH_LIVE_KEEP") ? log : "");
     for (int i = 0; i < b->n; i++)
         drop(b, &b->d[i], NULL);
     kill(b->srv, SIGTERM);
     waitpid(b->srv, NULL, 0);
+    if (!getenv("BENCH_LIVE_KEEP")) {
+        char *rm[] = {"/bin/rm", "-rf", b->dir, NULL};
+        run_out(rm, NULL, 0);
+    }
     return rc;
 }

@@ -61,10 +61,10 @@ static int pmd_sync_only(struct lws_context *ctx, const struct lws_extension *ex
         if (!p || !p->name || strcmp(p->name, FDSP_SUBPROTOCOL) != 0)
             return -1;      /* not constructed: not negotiated */
     }
-    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
-                                               in, len);
+    int rc = fsv_sync_pmd(ctx, ext, wsi, reason, user, in, len);
     if (reason == LWS_EXT_CB_CONSTRUCT && rc == 0) {
-        /* After CONSTRUCT user points at the new private state. */
+        /* After CONSTRUCT user points at the new private state.  What the
+        ** compression keeps while idle: fsv_sync_pmd (sync/ws_sync.c). */
         static const char *const opt[][2] = {{"rx_buf_size", "20"},
                                              {"tx_buf_size", "16"}};
         for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {

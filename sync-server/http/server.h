@@ -56,6 +56,7 @@ typedef struct fsv_server {
     lws_sorted_usec_list_t auth_tick;
     int auth_timer;
     int64_t auth_dv;
+    unsigned closes;                /* sync connections closed (ws_sync.c) */
 } fsv_server;
 
 /* A queued outgoing message of a sync connection. */
@@ -120,6 +121,11 @@ int fsv_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
 int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
+/* ws_sync.c: lws's permessage-deflate callback with what the sync
+** protocol's compression keeps between messages (issue 17). */
+int fsv_sync_pmd(struct lws_context *ctx, const struct lws_extension *ext,
+                 struct lws *wsi, enum lws_extension_callback_reasons reason,
+                 void *user, void *in, size_t len);
 
 /* ws_sync.c: a session's output.  enqueue copies buf; send encodes m
 ** (which it only borrows); error sends an error message and, when fatal,

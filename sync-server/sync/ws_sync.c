@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <malloc.h>
+#include <openssl/ssl.h>
+
 #include "authlim.h"
 #include "log.h"
 #include "server.h"
@@ -17,6 +20,7 @@
 
 #define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
 #define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
+#define TRIM_EVERY_CLOSES 256   /* malloc_trim after this many closes */
 
 /* ---- Output queue ------------------------------------------------------------ */
 
@@ -136,6 +140,61 @@ static int write_next(fsv_conn *s)
     if (s->out_head || s->close_after_send)
         lws_callback_on_writable(s->wsi);
     return 0;
+}
+
+/* ---- Memory of an idle connection (issue 17) --------------------------------- */
+
+/* permessage-deflate as libwebsockets 4.1.6 does it, and what we change.
+** lws keeps a deflater (about 256 KiB once used: window, hash chains and
+** pending buffer at memLevel 8) and an inflater (about 40 KiB) for the
+** whole life of a connection, so an idle device that once got a message
+** costs ~300 KiB.  Here:
+**  - our deflater is freed after every message ("client_no_context_takeover"
+**    is lws's name for that on a server; it reads the RFC's names from the
+**    client's side) and made at memLevel 4: each message is compressed on
+**    its own, which any peer inflates (a fresh deflate stream is a valid
+**    continuation of the one it keeps).  Sync messages are small JSON
+**    documents that rarely repeat each other, so little ratio is lost.
+**  - our inflater is freed after every message too, but only when the
+**    device said it resets its own deflater (it offered
+**    client_no_context_takeover); otherwise its messages may refer back to
+**    earlier ones and the inflater must stay.
+**  - a device that asks for server_no_context_takeover gets it echoed
+**    (our deflater resets anyway), but that name is not passed to lws,
+**    which would read it as "reset the inflater" and break a device that
+**    keeps its own context.
+** The window stays at 15 bits: lws uses one setting for both directions,
+** and our inflater must take whatever window the device deflates with. */
+int fsv_sync_pmd(struct lws_context *ctx, const struct lws_extension *ext,
+                 struct lws *wsi, enum lws_extension_callback_reasons reason,
+                 void *user, void *in, size_t len)
+{
+    enum { SERVER_NO_TAKEOVER = 0, CLIENT_NO_TAKEOVER = 1 };
+    if (reason == LWS_EXT_CB_OPTION_SET) {
+        const struct lws_ext_option_arg *oa = in;
+        if (oa->option_index == SERVER_NO_TAKEOVER)
+            return 0;
+        if (oa->option_index == CLIENT_NO_TAKEOVER) {
+            struct lws_ext_option_arg rx = {"server_no_context_takeover", 0,
+                                            NULL, 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, user, &rx, 0))
+                return -1;
+        }
+    }
+    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
+                                               in, len);
+    if (reason == LWS_EXT_CB_CONSTRUCT && rc == 0) {
+        static const char *const opt[][2] = {
+            {"client_no_context_takeover", NULL}, {"mem_level", "4"}};
+        for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+            struct lws_ext_option_arg oa = {opt[i][0], 0, opt[i][1], 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, *(void **)user, &oa, 0))
+                return -1;
+        }
+    }
+    return rc;
 }
 
 /* ---- Session list and fan-out --------------------------------------------------- */
@@ -295,12 +354,11 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
     lws_validity_confirmed(s->wsi);
     rate_count(s);
     int rc = handle_message(s, (const char *)s->rx, n);
-    /* Keep small buffers for the next message, release big ones. */
-    if (s->rx_cap > 256 * 1024) {
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_cap = 0;
-    }
+    /* Nothing is kept between messages: a device sends a few a minute,
+    ** and an idle connection should hold no buffer (issue 17). */
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_cap = 0;
     return rc;
 }
 
@@ -446,6 +504,13 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_ESTABLISHED:
         if (!s || !srv)
             return -1;
+        {
+            /* OpenSSL's 16 KiB read and write buffers are freed while the
+            ** connection has nothing buffered: most of the time. */
+            SSL *ssl = lws_get_ssl(wsi);
+            if (ssl)
+                SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+        }
         s->wsi = wsi;
         s->connected_ms = fsv_now_ms();
         s->rate_start_ms = s->connected_ms;
@@ -500,6 +565,11 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->rx = NULL;
         free_queue(s);
         fsv_trust_conn_clear(s);
+        /* A reconnect storm leaves the heap at the high-water mark of
+        ** thousands of handshakes at once; hand the free pages back to the
+        ** OS now and then (glibc only trims the top of the heap itself). */
+        if (++s->srv->closes % TRIM_EVERY_CLOSES == 0)
+            malloc_trim(0);
         return 0;
 
     default:
