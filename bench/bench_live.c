@@ -81,7 +81,10 @@ typedef struct dev {
     int64_t counter, batch;
     char cust[32];
     int acked;
+    int64_t *sent_ns;           /* send time of batch b at b % ACK_RING */
 } dev;
+
+#define ACK_RING 4096
 
 typedef struct bench {
     int n, m, w, port, pmd, live, conc, storm;
@@ -99,6 +102,8 @@ typedef struct bench {
     /* latencies of deliveries, microseconds */
     uint32_t *lat;
     size_t n_lat, cap_lat;
+    uint32_t *alat;             /* push-to-ack (the commit), microseconds */
+    size_t n_alat, cap_alat;
     int64_t deliveries;
     int64_t t_phase;            /* ns: record values sent after this */
     z_stream def;               /* shared deflater (reset per message) */
@@ -345,6 +350,10 @@ static void send_change(bench *b, dev *d, const char *field, const char *value)
 {
     d->counter++;
     d->batch++;
+    if (!d->sent_ns)
+        d->sent_ns = calloc(ACK_RING, sizeof *d->sent_ns);
+    if (d->sent_ns)
+        d->sent_ns[d->batch % ACK_RING] = now_ns();
     uint64_t hlc = ((uint64_t)wall_ms() << 16) | (uint64_t)(d->counter & 0xffff);
     ws_sendf(b, d, "{\"type\":\"push\",\"batch\":%lld,\"changes\":[{\"t\":"
              "\"customer\",\"r\":\"%s\",\"f\":\"%s\",\"v\":\"%s\",\"vv\":{\"%s\":"
@@ -416,6 +425,16 @@ static void on_message(bench *b, dev *d, char *msg)
             send_pull(b, d);
     } else if (strncmp(msg, "{\"type\":\"ack\"", 13) == 0) {
         d->acked++;
+        int64_t bt = num_after(msg, "\"batch\":");
+        if (d->sent_ns && bt > 0 && d->sent_ns[bt % ACK_RING] >= b->t_phase &&
+            b->t_phase) {
+            if (b->n_alat == b->cap_alat) {
+                b->cap_alat = b->cap_alat ? b->cap_alat * 2 : 4096;
+                b->alat = xrealloc(b->alat, b->cap_alat * sizeof *b->alat);
+            }
+            b->alat[b->n_alat++] =
+                (uint32_t)((now_ns() - d->sent_ns[bt % ACK_RING]) / 1000);
+        }
         if (!strstr(msg, "\"refused\":[]") && b->errors++ < 5)
             fprintf(stderr, "bench_live: refused: %.300s\n", msg);
     } else if (strncmp(msg, "{\"type\":\"welcome\"", 17) == 0) {
@@ -984,6 +1003,11 @@ int main(int argc, char **argv)
            (long long)changes, (long long)b->deliveries, expected_in, b->m,
            pct(b->lat, b->n_lat, 0.5), pct(b->lat, b->n_lat, 0.99),
            b->n_lat ? b->lat[b->n_lat - 1] / 1000.0 : 0.0);
+    qsort(b->alat, b->n_alat, sizeof *b->alat, cmp_u32);
+    printf("live: push-to-ack (the writer's commit) p50 %.2f ms, p99 %.2f ms,"
+           " max %.2f ms\n", pct(b->alat, b->n_alat, 0.5),
+           pct(b->alat, b->n_alat, 0.99),
+           b->n_alat ? b->alat[b->n_alat - 1] / 1000.0 : 0.0);
     printf("live: server CPU %.2f s over %.1f s (%.1f%% of one core), %.1f us"
            " per change delivered; %lld live batches, %lld notifies, %lld"
            " pulls, %lld live batches not applied\n", cpu_s, b->secs,

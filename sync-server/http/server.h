@@ -23,6 +23,10 @@
 #define FSV_IDLE_PING_S   60            /* ping after this much silence */
 #define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
 #define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
+#define FSV_LIVE_MAX_QUEUED 4           /* a device with this many messages
+                                        ** unsent gets no more live batches
+                                        ** or notifies, one notify when its
+                                        ** queue drains (sync_live.c) */
 
 typedef struct fsv_config {
     const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
@@ -99,6 +103,10 @@ typedef struct fsv_conn {
     int64_t live_to;            /* caught up: nothing it may see lies in
                                 ** (cursor, live_to]; -1 while not known
                                 ** (before its first complete pull) */
+    int out_n;                  /* messages in the output queue */
+    int64_t notify_owed;        /* head to notify once the queue drains
+                                ** (a device too far behind to be sent
+                                ** more; 0: none) */
     /* Security (docs/SECURITY.md). */
     int rate_warned;            /* rate_limited sent (once per connection) */
     int64_t vis_done;           /* visibility events handled up to this seq */

@@ -128,6 +128,10 @@ static int send_live(fsv_conn *s, const struct live_class *k, int64_t head)
 
 static void notify(fsv_conn *s, int64_t head)
 {
+    if (s->out_n >= FSV_LIVE_MAX_QUEUED) {
+        s->notify_owed = head;      /* sent when its queue drains */
+        return;
+    }
     fdsp_msg m;
     memset(&m, 0, sizeof m);
     m.type = FDSP_NOTIFY;
@@ -170,7 +174,7 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
     unsigned char *mask = chain ? malloc(n) : NULL;
     struct live_class cls[LIVE_CLASSES];
     size_t n_cls = 0;
-    int set_tried = set != NULL, n_live = 0, n_notify = 0;
+    int set_tried = set != NULL, n_live = 0, n_notify = 0, n_owed = 0;
 
     for (fsv_conn *s = srv->conns; s; s = s->next) {
         if (!s->hello_done || s->close_after_send)
@@ -223,6 +227,17 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
                 s->live_to = head;  /* nothing for it: still caught up */
             continue;
         }
+        if (s->out_n >= FSV_LIVE_MAX_QUEUED) {
+            /* It does not keep up (a slow link, or more changes than the
+            ** server can send one by one): nothing more is queued for it,
+            ** and once its queue drains it gets one notify; its pull then
+            ** brings everything since in one page.  Memory stays bounded
+            ** and a backlog costs one message, not one per change. */
+            s->live_to = -1;
+            s->notify_owed = head;
+            n_owed++;
+            continue;
+        }
         struct live_class *k =
             can_live ? class_for(cls, &n_cls, mask, c, n, head) : NULL;
         if (k && !k->failed && send_live(s, k, head) == 0) {
@@ -232,8 +247,8 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
         notify(s, head);
         n_notify++;
     }
-    fsv_debug("fan-out head=%lld live=%d notified=%d classes=%zu",
-              (long long)head, n_live, n_notify, n_cls);
+    fsv_debug("fan-out head=%lld live=%d notified=%d owed=%d classes=%zu",
+              (long long)head, n_live, n_notify, n_owed, n_cls);
     for (size_t j = 0; j < n_cls; j++) {
         free(cls[j].mask);
         free(cls[j].buf);

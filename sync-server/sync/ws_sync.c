@@ -49,6 +49,7 @@ int fsv_conn_enqueue2(fsv_conn *s, const char *a, size_t alen, const char *b,
     else
         s->out_head = o;
     s->out_tail = o;
+    s->out_n++;
     lws_callback_on_writable(s->wsi);
     return 0;
 }
@@ -104,6 +105,7 @@ static void free_queue(fsv_conn *s)
         o = next;
     }
     s->out_head = s->out_tail = NULL;
+    s->out_n = 0;
 }
 
 /* Write the next frame of the queue head.  Returns -1 to close. */
@@ -136,6 +138,17 @@ static int write_next(fsv_conn *s)
         if (!s->out_head)
             s->out_tail = NULL;
         free(o);
+        s->out_n--;
+        /* Caught up with its queue: the notify it was owed (sync_live.c). */
+        if (!s->out_head && s->notify_owed && !s->close_after_send) {
+            fdsp_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = FDSP_NOTIFY;
+            m.head = s->notify_owed;
+            s->notify_owed = 0;
+            if (fsv_conn_send(s, &m) != 0)
+                return -1;
+        }
     }
     if (s->out_head || s->close_after_send)
         lws_callback_on_writable(s->wsi);
