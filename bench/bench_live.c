@@ -3,7 +3,8 @@
 **
 **   bench_live [--devices N] [--watchers M] [--rate R] [--seconds S]
 **              [--idle-seconds I] [--pmd takeover|notakeover|off]
-**              [--no-live] [--no-storm] [--conc C] [--server BIN]
+**              [--no-live] [--no-storm] [--conc C] [--storm-conc C]
+**              [--server BIN]
 **
 ** Makes a throw-away store, serves it on 127.0.0.1 and, from this one
 ** process (non-blocking OpenSSL over epoll, a minimal WebSocket client with
@@ -23,7 +24,8 @@
 ** from the push being written to the change arriving at the watcher
 ** (p50/p99/max), and the server's CPU per change delivered; and a
 ** reconnect storm: every connection dropped at once, all reconnecting at
-** once (C in flight), time until all are served again.
+** once (all in flight, or --storm-conc C), time until all are served
+** again.  --conc: connections being set up at once in the first phase.
 **
 ** --no-live sends hellos without "live" (the old notify-then-pull path, for
 ** a baseline).  --pmd: takeover (default; what the CLI offers:
@@ -87,7 +89,7 @@ typedef struct dev {
 #define ACK_RING 4096
 
 typedef struct bench {
-    int n, m, w, port, pmd, live, conc, storm;
+    int n, m, w, port, pmd, live, conc, storm, storm_conc;
     double rate, secs, idle_secs;
     const char *bin;
     char dir[64], data[96], ca[128];
@@ -803,7 +805,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_live [--devices N] [--watchers M] [--rate R]"
             " [--seconds S] [--idle-seconds I] [--pmd takeover|notakeover|off]"
-            " [--no-live] [--no-storm] [--conc C] [--server BIN]\n");
+            " [--no-live] [--no-storm] [--conc C] [--storm-conc C]"
+            " [--server BIN]\n");
     exit(2);
 }
 
@@ -833,6 +836,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seconds")) b->secs = atof(v);
         else if (!strcmp(a, "--idle-seconds")) b->idle_secs = atof(v);
         else if (!strcmp(a, "--conc")) b->conc = atoi(v);
+        else if (!strcmp(a, "--storm-conc")) b->storm_conc = atoi(v);
         else if (!strcmp(a, "--server")) b->bin = v;
         else if (!strcmp(a, "--pmd"))
             b->pmd = !strcmp(v, "off") ? PMD_OFF
@@ -1030,16 +1034,18 @@ int main(int argc, char **argv)
             drop(b, &b->d[i], NULL);
         b->refused = 0;
         int conc = b->conc;
-        b->conc = b->n;         /* everyone at once */
+        b->conc = b->storm_conc > 0 ? b->storm_conc : b->n;  /* at once */
         double storm_s = 0;
         long s0 = proc_cpu_ticks(b->srv);
         int src = connect_all(b, &storm_s);
         long s1 = proc_cpu_ticks(b->srv);
+        int storm_conc = b->conc;
         b->conc = conc;
         printf("storm: %d of %d devices dropped and reconnecting at once,"
-               " all served again in %.2f s (%lld attempts refused or"
-               " failed and retried; server CPU %.2f s)\n", b->served, b->n,
-               storm_s, (long long)b->refused, (double)(s1 - s0) / hz);
+               " all served again in %.2f s (%d in flight at most; %lld"
+               " attempts refused or failed and retried; server CPU %.2f s)\n",
+               b->served, b->n, storm_s, storm_conc, (long long)b->refused,
+               (double)(s1 - s0) / hz);
         if (src != 0)
             rc = 1;
     }
