@@ -95,6 +95,7 @@ typedef struct fsv_conn {
     lws_sorted_usec_list_t rate_sul;    /* re-enables reading */
     int throttled;
     int64_t connected_ms;
+    int64_t valid_ms;           /* last lws_validity_confirmed */
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
     /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */

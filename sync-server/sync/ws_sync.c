@@ -21,6 +21,7 @@
 #define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
 #define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
 #define TRIM_EVERY_CLOSES 256   /* malloc_trim after this many closes */
+#define VALID_EVERY_MS (30 * 1000)  /* lws_validity_confirmed at most */
 
 /* ---- Output queue ------------------------------------------------------------ */
 
@@ -364,7 +365,16 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
         return 0;
     size_t n = s->rx_len;
     s->rx_len = 0;
-    lws_validity_confirmed(s->wsi);
+    /* Traffic proves the link alive, so the idle ping can wait; but lws
+    ** 4.1.6 re-arms the timer by inserting into one sorted list of every
+    ** connection's timers (O(connections)), so say it at most every
+    ** VALID_EVERY_MS, not per message: at 10,000 devices that insert was
+    ** the largest cost of a connection's hello and first pull (issue 17). */
+    int64_t now = fsv_now_ms();
+    if (now - s->valid_ms >= VALID_EVERY_MS) {
+        s->valid_ms = now;
+        lws_validity_confirmed(s->wsi);
+    }
     rate_count(s);
     int rc = handle_message(s, (const char *)s->rx, n);
     /* Nothing is kept between messages: a device sends a few a minute,
@@ -527,6 +537,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->wsi = wsi;
         s->connected_ms = fsv_now_ms();
         s->rate_start_ms = s->connected_ms;
+        s->valid_ms = s->connected_ms;  /* lws armed it at the upgrade */
         link_session(s);
         auth_watch(srv);
         fsv_info("connect user=%s role=%s token=%s peer=%s", s->user.name,
