@@ -169,6 +169,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     lws_sul_cancel(&srv.auth_tick);
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
+    fsv_sync_seen_flush(&srv);
     fsv_api_free(srv.api);
     fsv_authlim_free(srv.authlim);
     fsv_info("stopped");

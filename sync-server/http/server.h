@@ -61,6 +61,12 @@ typedef struct fsv_server {
     int auth_timer;
     int64_t auth_dv;
     unsigned closes;                /* sync connections closed (ws_sync.c) */
+    /* Closed devices' last sync, written in one transaction per
+    ** FSV_SEEN_FLUSH_MS (ws_sync.c), not one commit per close. */
+    struct fsv_seen *seen;
+    size_t n_seen, cap_seen;
+    lws_sorted_usec_list_t seen_sul;
+    int seen_timer;
 } fsv_server;
 
 /* A queued outgoing message of a sync connection. */
@@ -77,7 +83,7 @@ struct fsv_out {
 typedef struct fsv_conn {
     struct lws *wsi;
     fsv_server *srv;
-    struct fsv_conn *next;
+    struct fsv_conn *next, *prev;
     int linked;                 /* in srv->conns */
     fsv_user user;              /* from the token (FILTER_PROTOCOL_CONNECTION) */
     char token_id[FSV_TOKEN_ID_LEN + 1];
@@ -177,6 +183,9 @@ int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
 
 /* Queue a polite close (GOINGAWAY) on every session (shutdown). */
 void fsv_sync_close_all(fsv_server *srv);
+/* Write the closed devices' last sync still waiting (ws_sync.c); after
+** lws_context_destroy, once more, to write those of the last closes. */
+void fsv_sync_seen_flush(fsv_server *srv);
 
 int64_t fsv_now_ms(void);
 

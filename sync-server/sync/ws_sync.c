@@ -22,6 +22,7 @@
 #define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
 #define TRIM_EVERY_CLOSES 256   /* malloc_trim after this many closes */
 #define VALID_EVERY_MS (30 * 1000)  /* lws_validity_confirmed at most */
+#define FSV_SEEN_FLUSH_MS 100   /* closed devices' last sync, batched */
 
 /* ---- Output queue ------------------------------------------------------------ */
 
@@ -213,9 +214,14 @@ int fsv_sync_pmd(struct lws_context *ctx, const struct lws_extension *ext,
 
 /* ---- Session list and fan-out --------------------------------------------------- */
 
+/* Doubly linked: a close costs O(1), not a walk of every connection (a
+** reconnect storm closes thousands at once). */
 static void link_session(fsv_conn *s)
 {
+    s->prev = NULL;
     s->next = s->srv->conns;
+    if (s->next)
+        s->next->prev = s;
     s->srv->conns = s;
     s->linked = 1;
 }
@@ -224,13 +230,102 @@ static void unlink_session(fsv_conn *s)
 {
     if (!s->linked)
         return;
-    for (fsv_conn **pp = &s->srv->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == s) {
-            *pp = s->next;
-            break;
-        }
-    }
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->srv->conns = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
     s->linked = 0;
+}
+
+/* ---- The devices' last sync --------------------------------------------------- */
+
+/* One closed device's last sync, waiting for the next batch. */
+struct fsv_seen {
+    char device[FDSP_MAX_ID + 1];
+    char user[FSV_NAME_MAX + 1];
+    char token_id[FSV_TOKEN_ID_LEN + 1];
+    int64_t ms, cursor;
+};
+
+static void seen_write(fsv_store *st, const char *device, const char *user,
+                       const char *token_id, int64_t ms, int64_t cursor)
+{
+    int rc = fsv_store_begin(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_device_seen(st, device, user, token_id, ms, cursor);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    if (rc != FSV_OK) {
+        fsv_store_rollback(st);
+        fsv_warn("device %s: %s", device, fsv_store_errmsg(st));
+    }
+}
+
+void fsv_sync_seen_flush(fsv_server *srv)
+{
+    if (srv->n_seen) {
+        fsv_store *st = srv->store;
+        int rc = fsv_store_begin(st);
+        for (size_t i = 0; rc == FSV_OK && i < srv->n_seen; i++) {
+            const struct fsv_seen *e = &srv->seen[i];
+            rc = fsv_store_device_seen(st, e->device, e->user, e->token_id,
+                                       e->ms, e->cursor);
+        }
+        if (rc == FSV_OK)
+            rc = fsv_store_commit(st);
+        if (rc != FSV_OK) {
+            fsv_store_rollback(st);
+            fsv_warn("last sync of %zu devices not recorded: %s",
+                     srv->n_seen, fsv_store_errmsg(st));
+        }
+        srv->n_seen = 0;
+    }
+    if (srv->shutting_down || srv->cap_seen > 1024) {
+        free(srv->seen);
+        srv->seen = NULL;
+        srv->cap_seen = 0;
+    }
+}
+
+static void seen_tick(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, seen_sul);
+    srv->seen_timer = 0;
+    fsv_sync_seen_flush(srv);
+}
+
+/* Note s's last sync: a reconnect storm closes thousands of connections
+** at once, and a commit each (an fsync each) kept the one service thread
+** from the new handshakes for many seconds; they go in one transaction
+** per FSV_SEEN_FLUSH_MS instead. */
+static void seen_note(fsv_conn *s)
+{
+    fsv_server *srv = s->srv;
+    if (srv->n_seen == srv->cap_seen) {
+        size_t cap = srv->cap_seen ? srv->cap_seen * 2 : 64;
+        struct fsv_seen *p = realloc(srv->seen, cap * sizeof *p);
+        if (!p) {
+            seen_write(srv->store, s->device, s->user.name, s->token_id,
+                       fsv_now_ms(), s->cursor);
+            return;
+        }
+        srv->seen = p;
+        srv->cap_seen = cap;
+    }
+    struct fsv_seen *e = &srv->seen[srv->n_seen++];
+    snprintf(e->device, sizeof e->device, "%s", s->device);
+    snprintf(e->user, sizeof e->user, "%s", s->user.name);
+    snprintf(e->token_id, sizeof e->token_id, "%s", s->token_id);
+    e->ms = fsv_now_ms();
+    e->cursor = s->cursor;
+    if (!srv->seen_timer && !srv->shutting_down && srv->ctx) {
+        srv->seen_timer = 1;
+        lws_sul_schedule(srv->ctx, 0, &srv->seen_sul, seen_tick,
+                         FSV_SEEN_FLUSH_MS * LWS_US_PER_MS);
+    }
 }
 
 void fsv_sync_close_all(fsv_server *srv)
@@ -566,20 +661,8 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (s->linked) {
             unlink_session(s);
             /* The device's last sync and how far it got, for the admin. */
-            if (s->hello_done) {
-                fsv_store *st = s->srv->store;
-                int rc = fsv_store_begin(st);
-                if (rc == FSV_OK)
-                    rc = fsv_store_device_seen(st, s->device, s->user.name,
-                                               s->token_id, fsv_now_ms(),
-                                               s->cursor);
-                if (rc == FSV_OK)
-                    rc = fsv_store_commit(st);
-                if (rc != FSV_OK) {
-                    fsv_store_rollback(st);
-                    fsv_warn("device %s: %s", s->device, fsv_store_errmsg(st));
-                }
-            }
+            if (s->hello_done)
+                seen_note(s);
             fsv_info("disconnect user=%s device=%s peer=%s pushed=%lld pulled=%lld"
                  " ms=%lld", s->user.name, s->device[0] ? s->device : "-",
                  s->peer, (long long)s->pushed, (long long)s->pulled,
