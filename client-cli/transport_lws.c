@@ -709,9 +709,13 @@ static int pmd_callback(struct lws_context *ctx, const struct lws_extension *ext
     return rc;
 }
 
+/* No context takeover either way: each message is compressed on its own,
+** so neither side keeps a deflater or inflater between messages (the
+** server's memory per idle device, issue 17; docs/BENCHMARKS.md). */
 static const struct lws_extension client_extensions[] = {
     {"permessage-deflate", pmd_callback,
-     "permessage-deflate; client_max_window_bits"},
+     "permessage-deflate; client_max_window_bits; client_no_context_takeover;"
+     " server_no_context_takeover"},
     {NULL, NULL, NULL}};
 
 /* Replica meta "push_limit": changes per push the next sync starts with

@@ -400,6 +400,11 @@ typedef struct fds_session_stats {
                             ** welcome; |skew| > FDS_CLOCK_BOUND_MS: warn */
     int64_t repaired;       /* checksum buckets the server repaired */
     int64_t repaired_records; /* records whose registers that dropped */
+    /* Live batches (PROTOCOL.md §3 step 4): changes the server sent
+    ** unprompted to this caught-up device, no pull asked for them. */
+    int64_t live;           /* of pulled, those applied from live batches */
+    int64_t live_skipped;   /* live batches not applied (not on top of the
+                            ** cursor, or something in flight): pulled */
 } fds_session_stats;
 
 FDS_API int fds_session_new(fds_replica *r, fds_session **out);

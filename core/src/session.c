@@ -19,7 +19,10 @@
 **              the session, so no page after it is applied.
 **   IDLE       nothing in flight and caught up.  A notify with head beyond
 **              the cursor, or fds_session_local_changed(), goes back to
-**              SYNCING.
+**              SYNCING.  A live batch (changes with "after", sent
+**              unprompted) is held and applied like a page when it lies on
+**              top of the cursor and nothing is in flight; otherwise it
+**              only says what a notify would (on_live).
 **   FAILED     fatal server error or protocol violation; every later call
 **              is refused.
 ** Pushed rows stay in the outbox until acked, so a lost ack only means the
@@ -272,6 +275,8 @@ void fds_session_stats_add(fds_session_stats *t, const fds_session_stats *l)
     t->relay_dropped += l->relay_dropped;
     t->repaired += l->repaired;
     t->repaired_records += l->repaired_records;
+    t->live += l->live;
+    t->live_skipped += l->live_skipped;
     if (l->clock_known) {
         t->clock_known = 1;
         t->clock_skew_ms = l->clock_skew_ms;
@@ -341,6 +346,7 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     m.device = s->r->device;
     m.cursor = s->cursor;
     m.client = CLIENT_NAME;
+    m.live = 1;                     /* on_live takes unprompted changes */
     char *store = NULL;
     int rc = hello_trust(s, &m, &store);
     if (rc == FDS_OK)
@@ -391,7 +397,8 @@ static int apply_held(fds_session *s)
             return fail(s, FDS_PROTO, "undecodable message (%s): %s",
                         fdsp_errname(prc), err);
         }
-        if (d->type != FDSP_CHANGES || !d->more || d->last != s->raw_last) {
+        if (d->type != FDSP_CHANGES || !d->more || d->last != s->raw_last ||
+            d->after != 0) {
             fdsp_msg_free(d);
             s->prefetch = 0;
             return fail(s, FDS_PROTO, "changes message differs from its "
@@ -421,6 +428,8 @@ static int apply_held(fds_session *s)
     if (!m->more)
         s->sums.caught_up = 1;
     s->stats.pulled += (int64_t)m->n_changes;
+    if (m->after > 0)
+        s->stats.live += (int64_t)m->n_changes;
     s->stats.conflicts += conflicts;
     /* more=1: the pull after it is given (or about to be) already */
     if (!m->more && !s->pulling && !s->prefetch && s->head > s->cursor)
@@ -1409,6 +1418,36 @@ static int on_revoke(fds_session *s, const fdsp_msg *m)
     return FDS_OK;
 }
 
+/* A live batch (PROTOCOL.md §3 step 4): changes the server sent unprompted
+** because it took this device to be caught up at `after`.  Held and then
+** applied like a page (cursor = last in the same transaction) only when
+** it lies exactly on top of the cursor and nothing is in flight, so the
+** cursor stays exact and no change is skipped.  Otherwise it says no more
+** than a notify of its `last`: a pull in flight, or the one it asks for,
+** brings the same changes in order.  *taken 1 if the session keeps m. */
+static int on_live(fds_session *s, fdsp_msg *m, int *taken)
+{
+    *taken = 0;
+    if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
+        return fail(s, FDS_PROTO, "unexpected live changes");
+    if (m->more || m->last < m->after)
+        return fail(s, FDS_PROTO, "live changes say more or go back");
+    /* s->head is left alone: a batch that is not applied asks for one
+    ** pull (below), not for pulls until the cursor reaches its last. */
+    if (m->after != s->cursor || s->pulling || s->held || s->raw ||
+        s->prefetch || s->pull_wanted || s->n_fl > 0 || s->reset_wanted) {
+        s->stats.live_skipped++;
+        if (m->last > s->cursor) {
+            s->pull_wanted = 1;
+            s->state = FDS_SESSION_SYNCING;
+        }
+        return FDS_OK;
+    }
+    s->held = m;
+    *taken = 1;
+    return FDS_OK;
+}
+
 static int on_notify(fds_session *s, const fdsp_msg *m)
 {
     if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
@@ -1474,7 +1513,8 @@ static int on_error(fds_session *s, const fdsp_msg *m)
 ** reads the same.  0 for any other shape: the message is decoded now. */
 static int peek_more(const char *buf, size_t len, int64_t *last)
 {
-    static const char head[] = "{\"type\":\"changes\",";
+    /* a pull's answer: a live batch has "after" first (never more) */
+    static const char head[] = "{\"type\":\"changes\",\"changes\":";
     static const char key[] = ",\"last\":";
     static const char tail[] = ",\"more\":true}";
     size_t nh = sizeof head - 1, nk = sizeof key - 1, nt = sizeof tail - 1;
@@ -1545,6 +1585,13 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
             break;
         case FDSP_ACK:     rc = on_ack(s, m); break;
         case FDSP_CHANGES:
+            if (m->after > 0) {
+                int taken = 0;
+                rc = on_live(s, m, &taken);
+                if (taken)
+                    m = NULL;           /* held by the session */
+                break;
+            }
             rc = on_changes(s, m);
             if (rc == FDS_OK)
                 m = NULL;               /* held by the session */

@@ -205,7 +205,7 @@ char *fds_session_stats_text(const fds_session *s)
     ** depends on the struct's layout; notes (reset, restore, dropped
     ** relays) as the array fds_session_notes holds. */
     const json_t *notes = fds_session_notes(s);    /* never NULL */
-    json_t *j = json_pack("{sIsIsIsIsIsbsbsIsIsIsIsisO}",
+    json_t *j = json_pack("{sIsIsIsIsIsbsbsIsIsIsIsIsisO}",
                           "pushed", (json_int_t)st.pushed,
                           "pulled", (json_int_t)st.pulled,
                           "conflicts", (json_int_t)st.conflicts,
@@ -217,6 +217,7 @@ char *fds_session_stats_text(const fds_session *s)
                           "relay_dropped", (json_int_t)st.relay_dropped,
                           "repaired", (json_int_t)st.repaired,
                           "repaired_records", (json_int_t)st.repaired_records,
+                          "live", (json_int_t)st.live,
                           "state", fds_session_state(s),
                           "notes", (json_t *)notes);   /* O: a new ref */
     if (j == NULL)

@@ -161,7 +161,8 @@ typedef struct fdsp_record_ref {
 ** are meaningful, the rest stay zero/NULL. */
 typedef struct fdsp_msg {
     fdsp_type type;
-    /* hello: version, device, cursor, dev_counter, store, epoch, client
+    /* hello: version, device, cursor, dev_counter, store, epoch, client,
+    **        live
     ** welcome: version, user, role, device, head, dev_counter, store,
     **          epoch, server_time */
     int version;
@@ -180,8 +181,11 @@ typedef struct fdsp_msg {
                             ** one last welcomed by); optional ID */
     int64_t epoch;          /* "epoch": that store's epoch, 0..2^53 */
     int64_t server_time;    /* welcome "time": server clock, ms, 0..2^53 */
+    int live;               /* hello "live": 1 if the device takes changes
+                            ** the server sends unprompted (PROTOCOL.md §3
+                            ** step 4); 0 is absent and not written */
     /* push: batch, changes;  ack: batch, accepted, refused, stamps;
-    ** pull: after, limit;    changes: changes, last, more */
+    ** pull: after, limit;    changes: changes, last, more, after */
     int64_t batch;
     fdsp_change *changes;
     size_t n_changes;
@@ -190,7 +194,10 @@ typedef struct fdsp_msg {
     size_t n_refused;
     fdsp_stamp *stamps;     /* ack: 0..FDSP_MAX_BATCH, omitted when none */
     size_t n_stamps;
-    int64_t after;
+    int64_t after;          /* pull: the device's cursor; changes: 0 (a
+                            ** pull's answer, not written) or >= 1, a live
+                            ** batch that applies only on top of a cursor
+                            ** equal to it (PROTOCOL.md §3 step 4) */
     int limit;              /* pull: max changes wanted, 1..FDSP_MAX_BATCH */
     int64_t last;           /* changes: seq of the last change in this batch,
                             ** or the head the server looked up to */

@@ -51,7 +51,7 @@ typedef struct slot {
 enum { K_TYPE, K_V, K_DEVICE, K_CURSOR, K_CLIENT, K_USER, K_ROLE, K_HEAD,
        K_BATCH, K_CHANGES, K_ACCEPTED, K_REFUSED, K_AFTER, K_LIMIT, K_LAST,
        K_MORE, K_RECORDS, K_CODE, K_MESSAGE, K_FATAL, K_COUNTER, K_STORE,
-       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K__TOP };
+       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K_LIVE, K__TOP };
 /* Change keys; a refusal uses R_*, a revoked record C_T and C_R. */
 enum { C_T, C_R, C_F, C_V, C_VV, C_H, C_D, C_U, C_S, C_AT, C__N };
 enum { R_I, R_CODE, R_MESSAGE };
@@ -933,7 +933,7 @@ static int top_key(const char *k, size_t n)
         "type", "v", "device", "cursor", "client", "user", "role", "head",
         "batch", "changes", "accepted", "refused", "after", "limit", "last",
         "more", "records", "code", "message", "fatal", "counter", "store",
-        "epoch", "time", "stamps", "buckets"};
+        "epoch", "time", "stamps", "buckets", "live"};
     for (int i = 0; i < K__TOP; i++)
         if (names[i][0] == (n ? k[0] : 0) && strlen(names[i]) == n &&
             memcmp(names[i], k, n) == 0)
@@ -1597,7 +1597,9 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
                           FDSP_E_VALUE, &m->cursor, err, errlen)) ||
             (rc = read_trust(c, m, err, errlen)) ||
             (rc = get_str(&o[K_CLIENT], NULL, "client", FDSP__TEXT, 0,
-                          &m->client, err, errlen)))
+                          &m->client, err, errlen)) ||
+            (rc = get_bool(&o[K_LIVE], NULL, "live", 0, &m->live, err,
+                           errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_WELCOME:
@@ -1639,7 +1641,9 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
         m->limit = (int)x;
         return FDSP_OK;
     case FDSP_CHANGES:
-        if ((rc = read_changes(c, m, 0, 1, err, errlen)) ||
+        if ((rc = get_int(&o[K_AFTER], NULL, "after", 0, 0, FDSP__MAX_INT,
+                          FDSP_E_VALUE, &m->after, err, errlen)) ||
+            (rc = read_changes(c, m, 0, 1, err, errlen)) ||
             (rc = get_int(&o[K_LAST], NULL, "last", 1, 0, FDSP__MAX_INT,
                           FDSP_E_VALUE, &m->last, err, errlen)) ||
             (rc = get_bool(&o[K_MORE], NULL, "more", 1, &m->more, err,

@@ -101,7 +101,8 @@ int fdsp__check_msg(const fdsp_msg *m)
             return rc;
         return fdsp__check_int(m->limit, 1, FDSP_MAX_BATCH, FDSP_E_LIMIT);
     case FDSP_CHANGES:
-        if ((rc = check_changes(m, 0, 1)))
+        if ((rc = check_changes(m, 0, 1)) ||
+            (rc = fdsp__check_int(m->after, 0, FDSP__MAX_INT, FDSP_E_VALUE)))
             return rc;
         return fdsp__check_int(m->last, 0, FDSP__MAX_INT, FDSP_E_VALUE);
     case FDSP_REVOKE:
@@ -405,6 +406,8 @@ static void wbody(wbuf *w, const fdsp_msg *m)
             WLIT(w, ",\"client\":");
             wstr(w, m->client);
         }
+        if (m->live)
+            WLIT(w, ",\"live\":true");
         break;
     case FDSP_WELCOME:
         WLIT(w, ",\"v\":1,\"user\":");
@@ -466,6 +469,9 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         wint(w, m->limit);
         break;
     case FDSP_CHANGES:
+        /* "after" first: the server writes a live batch once and puts
+        ** each device's own "after" in front of the same bytes. */
+        WOPT_INT(w, ",\"after\":", m->after);
         WLIT(w, ",\"changes\":");
         wchanges(w, m);
         WLIT(w, ",\"last\":");

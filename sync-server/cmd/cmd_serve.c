@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cmds.h"
 #include "log.h"
@@ -50,6 +51,24 @@ static void on_signal(int sig)
 }
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" / "PORT". */
+/* Every connection is a file descriptor: raise the soft open-file limit
+** to the hard one (the kernel's ceiling for this process; more needs the
+** OS settings in docs/SERVER.md).  Before the libwebsockets context, which
+** sizes its descriptor table from the limit.  The limit now in force. */
+static long raise_open_files(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = rl;
+        want.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? -1 : (long)rl.rlim_cur;
+}
+
 static int parse_listen(const char *arg, char *host, size_t cap, int *port)
 {
     const char *colon;
@@ -213,7 +232,8 @@ int fsv_cmd_serve(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data, tz};
+    fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data, tz,
+                      raise_open_files()};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

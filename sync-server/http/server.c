@@ -101,10 +101,10 @@ static int pmd_sync_only(struct lws_context *ctx, const struct lws_extension *ex
         if (!p || !p->name || strcmp(p->name, FDSP_SUBPROTOCOL) != 0)
             return -1;      /* not constructed: not negotiated */
     }
-    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
-                                               in, len);
+    int rc = fsv_sync_pmd(ctx, ext, wsi, reason, user, in, len);
     if (reason == LWS_EXT_CB_CONSTRUCT && rc == 0) {
-        /* After CONSTRUCT user points at the new private state. */
+        /* After CONSTRUCT user points at the new private state.  What the
+        ** compression keeps while idle: fsv_sync_pmd (sync/ws_sync.c). */
         static const char *const opt[][2] = {{"rx_buf_size", "20"},
                                              {"tx_buf_size", "16"}};
         for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
@@ -209,10 +209,10 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
                  cfg->host, cfg->port, cfg->cert, cfg->key);
         return -1;
     }
-    fsv_info("listening url=wss://%s:%d tls_profile=%s protocol=%s",
-             cfg->host, cfg->port,
+    fsv_info("listening url=wss://%s:%d tls_profile=%s protocol=%s"
+             " open_files=%ld", cfg->host, cfg->port,
              cfg->tls_profile == FSV_TLS_MODERN ? "modern" : "intermediate",
-             FDSP_SUBPROTOCOL);
+             FDSP_SUBPROTOCOL, cfg->open_files);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
     /* systemd (Type=notify): the port listens now. */
     fsv_sd_notify("READY=1\nSTATUS=serving");
@@ -235,6 +235,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     lws_sul_cancel(&srv.auth_tick);
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
+    fsv_sync_seen_flush(&srv);
     fsv_api_free(srv.api);
     fsv_authlim_free(srv.authlim);
     fsv_metrics_free(srv.metrics);

@@ -23,6 +23,10 @@
 #define FSV_IDLE_PING_S   60            /* ping after this much silence */
 #define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
 #define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
+#define FSV_LIVE_MAX_QUEUED 4           /* a device with this many messages
+                                        ** unsent gets no more live batches
+                                        ** or notifies, one notify when its
+                                        ** queue drains (sync_live.c) */
 
 /* TLS profiles (Mozilla's server-side TLS recommendations, v5.7).
 ** intermediate: TLS 1.2 with AEAD ciphers only (ECDHE + AES-GCM or
@@ -51,6 +55,9 @@ typedef struct fsv_config {
     int tls_profile;        /* FSV_TLS_INTERMEDIATE or FSV_TLS_MODERN */
     const char *data_dir;   /* --data DIR (the metrics token's hash is there) */
     const char *tz;         /* --tz ZONE for the figures (NULL: local) */
+    long open_files;        /* the open-file limit serve raised itself to
+                            ** (one per connection; docs/SERVER.md), for
+                            ** the start line; 0 unknown */
 } fsv_config;
 
 struct fsv_conn;
@@ -76,6 +83,13 @@ typedef struct fsv_server {
     lws_sorted_usec_list_t auth_tick;
     int auth_timer;
     int64_t auth_dv;
+    unsigned closes;                /* sync connections closed (ws_sync.c) */
+    /* Closed devices' last sync, written in one transaction per
+    ** FSV_SEEN_FLUSH_MS (ws_sync.c), not one commit per close. */
+    struct fsv_seen *seen;
+    size_t n_seen, cap_seen;
+    lws_sorted_usec_list_t seen_sul;
+    int seen_timer;
 } fsv_server;
 
 /* A queued outgoing message of a sync connection. */
@@ -92,7 +106,7 @@ struct fsv_out {
 typedef struct fsv_conn {
     struct lws *wsi;
     fsv_server *srv;
-    struct fsv_conn *next;
+    struct fsv_conn *next, *prev;
     int linked;                 /* in srv->conns */
     fsv_user user;              /* from the token (FILTER_PROTOCOL_CONNECTION) */
     char token_id[FSV_TOKEN_ID_LEN + 1];
@@ -110,8 +124,19 @@ typedef struct fsv_conn {
     lws_sorted_usec_list_t rate_sul;    /* re-enables reading */
     int throttled;
     int64_t connected_ms;
+    int64_t valid_ms;           /* last lws_validity_confirmed */
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
+    /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */
+    int live;                   /* the hello said "live": takes changes
+                                ** sent unprompted */
+    int64_t live_to;            /* caught up: nothing it may see lies in
+                                ** (cursor, live_to]; -1 while not known
+                                ** (before its first complete pull) */
+    int out_n;                  /* messages in the output queue */
+    int64_t notify_owed;        /* head to notify once the queue drains
+                                ** (a device too far behind to be sent
+                                ** more; 0: none) */
     /* Security (docs/SECURITY.md). */
     int rate_warned;            /* rate_limited sent (once per connection) */
     int64_t vis_done;           /* visibility events handled up to this seq */
@@ -134,11 +159,19 @@ int fsv_http_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
 int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
                       void *user, void *in, size_t len);
+/* ws_sync.c: lws's permessage-deflate callback with what the sync
+** protocol's compression keeps between messages (issue 17). */
+int fsv_sync_pmd(struct lws_context *ctx, const struct lws_extension *ext,
+                 struct lws *wsi, enum lws_extension_callback_reasons reason,
+                 void *user, void *in, size_t len);
 
 /* ws_sync.c: a session's output.  enqueue copies buf; send encodes m
 ** (which it only borrows); error sends an error message and, when fatal,
 ** closes the connection once it is written.  All return 0 or -1 (close). */
 int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len);
+/* The same for a message given in two pieces, a then b (copied). */
+int fsv_conn_enqueue2(fsv_conn *s, const char *a, size_t alen, const char *b,
+                      size_t blen);
 int fsv_conn_send(fsv_conn *s, const fdsp_msg *m);
 int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
                    const char *fmt, ...)
@@ -151,6 +184,15 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
 int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
 int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
+/* sync_live.c: after a push from `from` committed (c: its changes, each
+** appended one with its seq; head: the head after the commit): each other
+** session that may see a change gets it, a caught-up live device as a live
+** batch encoded once per visibility class, any other a notify.  set: who
+** sees the batch, built before the commit (taken over; may be NULL). */
+struct fsv_vis_set;
+void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
+                      int64_t head, int vis_changed, struct fsv_vis_set *set);
+
 /* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
 ** net): answers repair and queues the differing buckets' full state in
 ** s->resend for the following pulls.  0, or -1 to close. */
@@ -164,6 +206,9 @@ int fsv_sums_for_user(fsv_store *st, const fsv_user *u,
 
 /* Queue a polite close (GOINGAWAY) on every session (shutdown). */
 void fsv_sync_close_all(fsv_server *srv);
+/* Write the closed devices' last sync still waiting (ws_sync.c); after
+** lws_context_destroy, once more, to write those of the last closes. */
+void fsv_sync_seen_flush(fsv_server *srv);
 
 int64_t fsv_now_ms(void);
 

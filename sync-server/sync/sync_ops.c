@@ -1,6 +1,6 @@
 /*
-** sync_ops.c — what hello, push and pull do to the store, and the live
-** fan-out after a push.  Each runs its store transaction to completion
+** sync_ops.c — what hello, push and pull do to the store (the live
+** fan-out after a push is sync_live.c).  Each runs its store transaction to completion
 ** before returning (see the threading note in server.h); a push is acked
 ** only after its COMMIT returned.
 */
@@ -13,58 +13,6 @@
 #include "server.h"
 #include "sync_trust.h"
 #include "visibility.h"
-
-/* After a push committed: tell every other session that may see one of the
-** new changes to pull (rule 10: server push, no polling).  The batch is
-** reduced once to the customers and creators deciding who sees it
-** (fsv_vis_set), so each session costs a decision per distinct customer,
-** not store lookups per change.  set (taken over and freed; may be NULL)
-** was built by the push just before its commit, from the record index as
-** that commit left it.  Another writer (another process, under the store's
-** concurrency contract) may change who sees a customer right after; its
-** change is then a visibility event of its own, which every device's next
-** pull applies, so a notify decided on this snapshot is never the last
-** word.  (Devices connected to another process are notified by that
-** process: cross-process fan-out is the PostgreSQL backend's issue.) */
-static void fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
-                    int64_t head, int vis_changed, fsv_vis_set *set)
-{
-    fsv_server *srv = from->srv;
-    fdsp_msg m;
-    memset(&m, 0, sizeof m);
-    m.type = FDSP_NOTIFY;
-    m.head = head;
-    if (fsv_store_begin_read(srv->store) != FSV_OK)
-        return;
-    int set_tried = set != NULL;
-    for (fsv_conn *s = srv->conns; s; s = s->next) {
-        if (!s->hello_done || s->close_after_send)
-            continue;
-        /* Who sees what changed (assign, share, unshare): every device
-        ** pulls, and its pull brings the revoke or the full state — even
-        ** the pushing device, which may have given the customer away. */
-        if (s == from && !vis_changed)
-            continue;
-        int sees = vis_changed || fsv_vis_sees_all(&s->user);
-        if (!sees) {
-            if (!set_tried) {
-                set_tried = 1;
-                if (fsv_vis_set_build(srv->store, c, n, &set) != FSV_OK)
-                    set = NULL;
-            }
-            sees = set ? fsv_vis_set_sees_any(set, &s->user)
-                       : fsv_vis_sees_any(srv->store, &s->user, c, n);
-        }
-        if (sees && fsv_conn_send(s, &m) == 0) {
-            fsv_metrics_inc(srv->metrics, FSV_C_NOTIFIES);
-            fsv_debug("notify user=%s device=%s head=%lld", s->user.name, s->device,
-                      (long long)head);
-        }
-    }
-    fsv_vis_set_free(set);
-    fsv_store_rollback(srv->store);
-}
-
 
 /* A reset device's second hello on the same connection: forget what the
 ** session knew of the old id (its clashes, queued full state, cursor). */
@@ -80,6 +28,7 @@ static void session_reset(fsv_conn *s, const char *device)
     s->n_resend = s->resend_pos = 0;
     s->vis_done = 0;
     s->cursor = 0;
+    s->live_to = -1;
     s->restore = 0;
     s->rehello_ok = 0;
 }
@@ -131,6 +80,8 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     snprintf(s->device, sizeof s->device, "%s", m->device);
     s->hello_done = 1;
     s->cursor = m->cursor;
+    s->live = m->live;
+    s->live_to = -1;    /* caught up only after a complete pull */
     fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
              " client=%s", s->user.name, s->user.role, s->device, s->peer,
              (long long)m->cursor, (long long)head, m->client ? m->client : "-");
@@ -369,12 +320,12 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         rc = fsv_trust_flush(st, tb);
     fsv_trust_batch_free(tb);
     /* Who may see the batch, decided from the record index while this
-    ** transaction's memo still holds it (see fan_out); only needed when
+    ** transaction's memo still holds it (see sync_live.c); only needed when
     ** some other session may have to be asked. */
     fsv_vis_set *set = NULL;
     if (rc == FSV_OK && appended && !vis_changed && others_to_ask(s) &&
         fsv_vis_set_build(st, m->changes, m->n_changes, &set) != FSV_OK)
-        set = NULL;     /* fan_out builds it, or asks change by change */
+        set = NULL;     /* the fan-out builds it, or asks change by change */
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
@@ -418,7 +369,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         fsv_metrics_observe(mx, FSV_H_PUSH, fsv_metrics_now_us() - t0_us);
         if (appended) {
             int64_t f0 = fsv_metrics_now_us();
-            fan_out(s, m->changes, m->n_changes, head, vis_changed, set);
+            fsv_live_fan_out(s, m->changes, m->n_changes, head, vis_changed,
+                             set);
             fsv_metrics_observe(mx, FSV_H_FANOUT, fsv_metrics_now_us() - f0);
             set = NULL;
         }
@@ -467,6 +419,8 @@ static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
     free(buf);
     s->pulled += (int64_t)take;
     s->cursor = r.last;
+    /* A last page: nothing after last that it may see (sync_live.c). */
+    s->live_to = r.more ? -1 : r.last;
     *sent = take;
     return result;
 }

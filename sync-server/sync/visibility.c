@@ -465,7 +465,16 @@ struct fsv_vis_set {
     size_t n_creators;
     cust_info *cust;        /* distinct customers, by id */
     size_t n_cust;
+    /* What decides change i of the batch it was built from (the live
+    ** batches' per-change question): SLOT_NONE (not appended, or a record
+    ** the index cannot answer for), SLOT_ANY (a definition), a customer
+    ** index k >= 0, or creator k as SLOT_CREATOR(k). */
+    int *slot;
+    size_t n_slot;
 };
+
+enum { SLOT_NONE = -1, SLOT_ANY = -2 };
+#define SLOT_CREATOR(k) (-3 - (int)(k))
 
 void fsv_vis_set_free(fsv_vis_set *vs)
 {
@@ -483,7 +492,40 @@ void fsv_vis_set_free(fsv_vis_set *vs)
     }
     free(vs->creators);
     free(vs->cust);
+    free(vs->slot);
     free(vs);
+}
+
+static int find_str(char *const *v, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(v[mid], key);
+        if (d == 0)
+            return (int)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int find_cust(const cust_info *v, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(v[mid].id, key);
+        if (d == 0)
+            return (int)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
 }
 
 /* Sort and drop repeats of n strings (freeing the repeats); the count. */
@@ -518,13 +560,28 @@ int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
         return FSV_NOMEM;
     }
     vs->store = s;
+    vs->n_slot = n;
+    /* Per record (in recs order): 0 none, 1 definition, 2 customer,
+    ** 3 creator, with a copy of its key; resolved to slots at the end. */
+    int *rkind = n ? calloc(n, sizeof *rkind) : NULL;
+    char **rkey = n ? calloc(n, sizeof *rkey) : NULL;
+    if (n && (!(vs->slot = malloc(n * sizeof *vs->slot)) || !rkind || !rkey)) {
+        free(rkind);
+        free(rkey);
+        free(recs);
+        free(custs);
+        fsv_vis_set_free(vs);
+        return FSV_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        vs->slot[i] = SLOT_NONE;
     size_t n_recs = 0, n_custs = 0;
     for (size_t i = 0; i < n; i++)
         if (c[i].seq != 0)      /* appended (not re-sent or refused) */
             recs[n_recs++] = &c[i];
     qsort(recs, n_recs, sizeof *recs, cmp_change_rec);
     int rc = FSV_OK;
-    for (size_t i = 0; rc == FSV_OK && !vs->any && i < n_recs; i++) {
+    for (size_t i = 0; rc == FSV_OK && i < n_recs; i++) {
         if (i && cmp_change_rec(&recs[i - 1], &recs[i]) == 0)
             continue;   /* one decision per record */
         const fdsp_change *r = recs[i];
@@ -537,23 +594,28 @@ int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
         char *key = NULL;
         if (is_definition(r->table)) {
             vs->any = 1;
+            rkind[i] = 1;
         } else if (strcmp(r->table, "customer") == 0) {
             key = strdup(r->record);
             if (key)
                 custs[n_custs++] = key;
+            rkind[i] = 2;
         } else if (customer) {
             custs[n_custs++] = key = customer;
             customer = NULL;
+            rkind[i] = 2;
         } else {
             vs->creators[vs->n_creators++] = key = creator;
             creator = NULL;
+            rkind[i] = 3;
         }
-        if (!key && !vs->any)
+        if (key && !(rkey[i] = strdup(key)))
+            rc = FSV_NOMEM;
+        if (!key && rkind[i] != 1)
             rc = FSV_NOMEM;
         free(customer);
         free(creator);
     }
-    free(recs);
     n_custs = uniq_strs(custs, n_custs);
     vs->n_creators = uniq_strs(vs->creators, vs->n_creators);
     if (rc == FSV_OK && n_custs && !(vs->cust = calloc(n_custs, sizeof *vs->cust)))
@@ -567,12 +629,52 @@ int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
             free(custs[i]);
     }
     free(custs);
+    /* Each appended change's slot: its record's (the first of a run of
+    ** equal records decided for the run). */
+    int prev = SLOT_NONE;
+    for (size_t i = 0; rc == FSV_OK && i < n_recs; i++) {
+        int slot = SLOT_NONE;
+        if (i && cmp_change_rec(&recs[i - 1], &recs[i]) == 0) {
+            slot = prev;
+        } else if (rkind[i] == 1) {
+            slot = SLOT_ANY;
+        } else if (rkind[i] == 2) {
+            int k = find_cust(vs->cust, vs->n_cust, rkey[i]);
+            slot = k >= 0 ? k : SLOT_NONE;
+        } else if (rkind[i] == 3) {
+            int k = find_str(vs->creators, vs->n_creators, rkey[i]);
+            slot = k >= 0 ? SLOT_CREATOR(k) : SLOT_NONE;
+        }
+        vs->slot[recs[i] - c] = prev = slot;
+    }
+    for (size_t i = 0; i < n_recs; i++)
+        free(rkey[i]);
+    free(rkey);
+    free(rkind);
+    free(recs);
     if (rc != FSV_OK) {
         fsv_vis_set_free(vs);
         return rc;
     }
     *out = vs;
     return FSV_OK;
+}
+
+int fsv_vis_set_sees(fsv_vis_set *vs, const fsv_user *u, size_t i)
+{
+    if (i >= vs->n_slot)
+        return 0;
+    if (fsv_vis_sees_all(u))
+        return 1;       /* as its pull, which has no filter */
+    if (vs->slot[i] == SLOT_NONE)
+        return 0;
+    if (vs->slot[i] == SLOT_ANY)
+        return 1;
+    int k = vs->slot[i];
+    if (k < 0)
+        return strcmp(vs->creators[-3 - k], u->name) == 0;
+    int vis = 0;
+    return cust_info_vis(vs->store, &vs->cust[k], u, &vis) == FSV_OK && vis;
 }
 
 int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u)

@@ -111,6 +111,12 @@ int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
                       fsv_vis_set **out);
 /* 1 if u may see at least one change of the set, 0 if not. */
 int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u);
+/* 1 if u may see change i (index into the c the set was built from), 0
+** if not: fsv_vis_row's answer for that change alone (a record the index
+** cannot answer for counts for nobody but a user who sees everything, as
+** in their pulls).  Ask only of appended changes (seq != 0).  The live
+** batches' question (sync_live.c). */
+int fsv_vis_set_sees(fsv_vis_set *vs, const fsv_user *u, size_t i);
 
 /* The same question without a set (its fallback when the set cannot be
 ** built): 1 if u may see at least one appended change (seq != 0) of c,

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <malloc.h>
+#include <openssl/ssl.h>
+
 #include "authlim.h"
 #include "log.h"
 #include "metrics.h"
@@ -18,6 +21,9 @@
 
 #define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
 #define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
+#define TRIM_EVERY_CLOSES 256   /* malloc_trim after this many closes */
+#define VALID_EVERY_MS (30 * 1000)  /* lws_validity_confirmed at most */
+#define FSV_SEEN_FLUSH_MS 100   /* closed devices' last sync, batched */
 
 /* ---- Output queue ------------------------------------------------------------ */
 
@@ -25,18 +31,28 @@
 ** WRITEABLE callback.  Takes ownership of nothing: copies buf. */
 int fsv_conn_enqueue(fsv_conn *s, const char *buf, size_t len)
 {
+    return fsv_conn_enqueue2(s, buf, len, NULL, 0);
+}
+
+int fsv_conn_enqueue2(fsv_conn *s, const char *a, size_t alen, const char *b,
+                      size_t blen)
+{
+    size_t len = alen + blen;
     struct fsv_out *o = malloc(sizeof *o + LWS_PRE + len);
     if (!o)
         return -1;
     o->next = NULL;
     o->len = len;
     o->off = 0;
-    memcpy(o->buf + LWS_PRE, buf, len);
+    memcpy(o->buf + LWS_PRE, a, alen);
+    if (blen)
+        memcpy(o->buf + LWS_PRE + alen, b, blen);
     if (s->out_tail)
         s->out_tail->next = o;
     else
         s->out_head = o;
     s->out_tail = o;
+    s->out_n++;
     lws_callback_on_writable(s->wsi);
     return 0;
 }
@@ -95,6 +111,7 @@ static void free_queue(fsv_conn *s)
         o = next;
     }
     s->out_head = s->out_tail = NULL;
+    s->out_n = 0;
 }
 
 /* Write the next frame of the queue head.  Returns -1 to close. */
@@ -127,17 +144,88 @@ static int write_next(fsv_conn *s)
         if (!s->out_head)
             s->out_tail = NULL;
         free(o);
+        s->out_n--;
+        /* Caught up with its queue: the notify it was owed (sync_live.c). */
+        if (!s->out_head && s->notify_owed && !s->close_after_send) {
+            fdsp_msg m;
+            memset(&m, 0, sizeof m);
+            m.type = FDSP_NOTIFY;
+            m.head = s->notify_owed;
+            s->notify_owed = 0;
+            if (fsv_conn_send(s, &m) != 0)
+                return -1;
+        }
     }
     if (s->out_head || s->close_after_send)
         lws_callback_on_writable(s->wsi);
     return 0;
 }
 
+/* ---- Memory of an idle connection (issue 17) --------------------------------- */
+
+/* permessage-deflate as libwebsockets 4.1.6 does it, and what we change.
+** lws keeps a deflater (about 256 KiB once used: window, hash chains and
+** pending buffer at memLevel 8) and an inflater (about 40 KiB) for the
+** whole life of a connection, so an idle device that once got a message
+** costs ~300 KiB.  Here:
+**  - our deflater is freed after every message ("client_no_context_takeover"
+**    is lws's name for that on a server; it reads the RFC's names from the
+**    client's side) and made at memLevel 4: each message is compressed on
+**    its own, which any peer inflates (a fresh deflate stream is a valid
+**    continuation of the one it keeps).  Sync messages are small JSON
+**    documents that rarely repeat each other, so little ratio is lost.
+**  - our inflater is freed after every message too, but only when the
+**    device said it resets its own deflater (it offered
+**    client_no_context_takeover); otherwise its messages may refer back to
+**    earlier ones and the inflater must stay.
+**  - a device that asks for server_no_context_takeover gets it echoed
+**    (our deflater resets anyway), but that name is not passed to lws,
+**    which would read it as "reset the inflater" and break a device that
+**    keeps its own context.
+** The window stays at 15 bits: lws uses one setting for both directions,
+** and our inflater must take whatever window the device deflates with. */
+int fsv_sync_pmd(struct lws_context *ctx, const struct lws_extension *ext,
+                 struct lws *wsi, enum lws_extension_callback_reasons reason,
+                 void *user, void *in, size_t len)
+{
+    enum { SERVER_NO_TAKEOVER = 0, CLIENT_NO_TAKEOVER = 1 };
+    if (reason == LWS_EXT_CB_OPTION_SET) {
+        const struct lws_ext_option_arg *oa = in;
+        if (oa->option_index == SERVER_NO_TAKEOVER)
+            return 0;
+        if (oa->option_index == CLIENT_NO_TAKEOVER) {
+            struct lws_ext_option_arg rx = {"server_no_context_takeover", 0,
+                                            NULL, 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, user, &rx, 0))
+                return -1;
+        }
+    }
+    int rc = lws_extension_callback_pm_deflate(ctx, ext, wsi, reason, user,
+                                               in, len);
+    if (reason == LWS_EXT_CB_CONSTRUCT && rc == 0) {
+        static const char *const opt[][2] = {
+            {"client_no_context_takeover", NULL}, {"mem_level", "4"}};
+        for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+            struct lws_ext_option_arg oa = {opt[i][0], 0, opt[i][1], 0};
+            if (lws_extension_callback_pm_deflate(ctx, ext, wsi,
+                    LWS_EXT_CB_NAMED_OPTION_SET, *(void **)user, &oa, 0))
+                return -1;
+        }
+    }
+    return rc;
+}
+
 /* ---- Session list and fan-out --------------------------------------------------- */
 
+/* Doubly linked: a close costs O(1), not a walk of every connection (a
+** reconnect storm closes thousands at once). */
 static void link_session(fsv_conn *s)
 {
+    s->prev = NULL;
     s->next = s->srv->conns;
+    if (s->next)
+        s->next->prev = s;
     s->srv->conns = s;
     s->linked = 1;
 }
@@ -146,13 +234,102 @@ static void unlink_session(fsv_conn *s)
 {
     if (!s->linked)
         return;
-    for (fsv_conn **pp = &s->srv->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == s) {
-            *pp = s->next;
-            break;
-        }
-    }
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->srv->conns = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
     s->linked = 0;
+}
+
+/* ---- The devices' last sync --------------------------------------------------- */
+
+/* One closed device's last sync, waiting for the next batch. */
+struct fsv_seen {
+    char device[FDSP_MAX_ID + 1];
+    char user[FSV_NAME_MAX + 1];
+    char token_id[FSV_TOKEN_ID_LEN + 1];
+    int64_t ms, cursor;
+};
+
+static void seen_write(fsv_store *st, const char *device, const char *user,
+                       const char *token_id, int64_t ms, int64_t cursor)
+{
+    int rc = fsv_store_begin(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_device_seen(st, device, user, token_id, ms, cursor);
+    if (rc == FSV_OK)
+        rc = fsv_store_commit(st);
+    if (rc != FSV_OK) {
+        fsv_store_rollback(st);
+        fsv_warn("device_seen_failed device=%s why=%s", device, fsv_store_errmsg(st));
+    }
+}
+
+void fsv_sync_seen_flush(fsv_server *srv)
+{
+    if (srv->n_seen) {
+        fsv_store *st = srv->store;
+        int rc = fsv_store_begin(st);
+        for (size_t i = 0; rc == FSV_OK && i < srv->n_seen; i++) {
+            const struct fsv_seen *e = &srv->seen[i];
+            rc = fsv_store_device_seen(st, e->device, e->user, e->token_id,
+                                       e->ms, e->cursor);
+        }
+        if (rc == FSV_OK)
+            rc = fsv_store_commit(st);
+        if (rc != FSV_OK) {
+            fsv_store_rollback(st);
+            fsv_warn("device_seen_failed devices=%zu why=%s", srv->n_seen,
+                     fsv_store_errmsg(st));
+        }
+        srv->n_seen = 0;
+    }
+    if (srv->shutting_down || srv->cap_seen > 1024) {
+        free(srv->seen);
+        srv->seen = NULL;
+        srv->cap_seen = 0;
+    }
+}
+
+static void seen_tick(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, seen_sul);
+    srv->seen_timer = 0;
+    fsv_sync_seen_flush(srv);
+}
+
+/* Note s's last sync: a reconnect storm closes thousands of connections
+** at once, and a commit each (an fsync each) kept the one service thread
+** from the new handshakes for many seconds; they go in one transaction
+** per FSV_SEEN_FLUSH_MS instead. */
+static void seen_note(fsv_conn *s)
+{
+    fsv_server *srv = s->srv;
+    if (srv->n_seen == srv->cap_seen) {
+        size_t cap = srv->cap_seen ? srv->cap_seen * 2 : 64;
+        struct fsv_seen *p = realloc(srv->seen, cap * sizeof *p);
+        if (!p) {
+            seen_write(srv->store, s->device, s->user.name, s->token_id,
+                       fsv_now_ms(), s->cursor);
+            return;
+        }
+        srv->seen = p;
+        srv->cap_seen = cap;
+    }
+    struct fsv_seen *e = &srv->seen[srv->n_seen++];
+    snprintf(e->device, sizeof e->device, "%s", s->device);
+    snprintf(e->user, sizeof e->user, "%s", s->user.name);
+    snprintf(e->token_id, sizeof e->token_id, "%s", s->token_id);
+    e->ms = fsv_now_ms();
+    e->cursor = s->cursor;
+    if (!srv->seen_timer && !srv->shutting_down && srv->ctx) {
+        srv->seen_timer = 1;
+        lws_sul_schedule(srv->ctx, 0, &srv->seen_sul, seen_tick,
+                         FSV_SEEN_FLUSH_MS * LWS_US_PER_MS);
+    }
 }
 
 void fsv_sync_close_all(fsv_server *srv)
@@ -288,15 +465,23 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
         return 0;
     size_t n = s->rx_len;
     s->rx_len = 0;
-    lws_validity_confirmed(s->wsi);
+    /* Traffic proves the link alive, so the idle ping can wait; but lws
+    ** 4.1.6 re-arms the timer by inserting into one sorted list of every
+    ** connection's timers (O(connections)), so say it at most every
+    ** VALID_EVERY_MS, not per message: at 10,000 devices that insert was
+    ** the largest cost of a connection's hello and first pull (issue 17). */
+    int64_t now = fsv_now_ms();
+    if (now - s->valid_ms >= VALID_EVERY_MS) {
+        s->valid_ms = now;
+        lws_validity_confirmed(s->wsi);
+    }
     rate_count(s);
     int rc = handle_message(s, (const char *)s->rx, n);
-    /* Keep small buffers for the next message, release big ones. */
-    if (s->rx_cap > 256 * 1024) {
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_cap = 0;
-    }
+    /* Nothing is kept between messages: a device sends a few a minute,
+    ** and an idle connection should hold no buffer (issue 17). */
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_cap = 0;
     return rc;
 }
 
@@ -444,9 +629,17 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_ESTABLISHED:
         if (!s || !srv)
             return -1;
+        {
+            /* OpenSSL's 16 KiB read and write buffers are freed while the
+            ** connection has nothing buffered: most of the time. */
+            SSL *ssl = lws_get_ssl(wsi);
+            if (ssl)
+                SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+        }
         s->wsi = wsi;
         s->connected_ms = fsv_now_ms();
         s->rate_start_ms = s->connected_ms;
+        s->valid_ms = s->connected_ms;  /* lws armed it at the upgrade */
         link_session(s);
         auth_watch(srv);
         fsv_metrics_inc(srv->metrics, FSV_C_CONNECTS);
@@ -476,21 +669,8 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (s->linked) {
             unlink_session(s);
             /* The device's last sync and how far it got, for the admin. */
-            if (s->hello_done) {
-                fsv_store *st = s->srv->store;
-                int rc = fsv_store_begin(st);
-                if (rc == FSV_OK)
-                    rc = fsv_store_device_seen(st, s->device, s->user.name,
-                                               s->token_id, fsv_now_ms(),
-                                               s->cursor);
-                if (rc == FSV_OK)
-                    rc = fsv_store_commit(st);
-                if (rc != FSV_OK) {
-                    fsv_store_rollback(st);
-                    fsv_warn("device_seen_failed device=%s why=%s", s->device,
-                             fsv_store_errmsg(st));
-                }
-            }
+            if (s->hello_done)
+                seen_note(s);
             fsv_info("disconnect user=%s device=%s peer=%s pushed=%lld pulled=%lld"
                  " ms=%lld", s->user.name, s->device[0] ? s->device : "-",
                  s->peer, (long long)s->pushed, (long long)s->pulled,
@@ -500,6 +680,11 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->rx = NULL;
         free_queue(s);
         fsv_trust_conn_clear(s);
+        /* A reconnect storm leaves the heap at the high-water mark of
+        ** thousands of handshakes at once; hand the free pages back to the
+        ** OS now and then (glibc only trims the top of the heap itself). */
+        if (++s->srv->closes % TRIM_EVERY_CLOSES == 0)
+            malloc_trim(0);
         return 0;
 
     default:

@@ -51,6 +51,9 @@ static const struct {
                     "Changes sent to devices in pull answers."},
     [FSV_C_NOTIFIES] = {"fieldsync_notifies_total",
                         "Live notify messages sent to devices."},
+    [FSV_C_LIVE_SENT] = {"fieldsync_changes_live_total",
+                         "Changes sent unasked to caught-up devices (live"
+                         " batches)."},
     [FSV_C_RATE_LIMITED] = {"fieldsync_rate_limited_total",
                             "Times a sync connection was paused by the message"
                             " rate limit."},

@@ -30,6 +30,7 @@ enum fsv_counter {
     FSV_C_CONFLICTS,        /* merges that made a conflict */
     FSV_C_SENT,             /* changes sent to devices by pulls */
     FSV_C_NOTIFIES,         /* live notify messages sent (fan-out) */
+    FSV_C_LIVE_SENT,        /* changes sent unasked to caught-up devices */
     FSV_C_RATE_LIMITED,     /* a connection paused by the message rate limit */
     FSV_C_AUTH_FAILED,      /* refused credentials (sync, /metrics) */
     FSV_C_AUTH_BLOCKED,     /* requests refused 429: address over the limit */

@@ -211,6 +211,7 @@ static void assert_msg_eq(const fdsp_msg *a, const fdsp_msg *b)
     assert_str_eq(a->message, b->message);
     assert_int_equal(!!a->fatal, !!b->fatal);
     assert_int_equal(a->dev_counter, b->dev_counter);
+    assert_int_equal(!!a->live, !!b->live);
     assert_str_eq(a->store, b->store);
     assert_int_equal(a->epoch, b->epoch);
     assert_int_equal(a->server_time, b->server_time);
@@ -321,6 +322,11 @@ static void test_roundtrip_hello(void **state)
     m->client = NULL;       /* optional: omitted */
     b = roundtrip(m);
     assert_null(strstr(b, "client"));
+    assert_null(strstr(b, "live"));
+    free(b);
+    m->live = 1;            /* optional: written last, only when set */
+    b = roundtrip(m);
+    assert_non_null(strstr(b, ",\"cursor\":42,\"live\":true}"));
     free(b);
     fdsp_msg_free(m);
 }
@@ -412,6 +418,12 @@ static void test_roundtrip_changes(void **state)
     assert_non_null(strstr(b, "\"d\":\"" D1 "\",\"u\":\"alice\",\"s\":11,"
                               "\"at\":1717000000011}"));
     assert_non_null(strstr(b, "\"more\":true}"));
+    free(b);
+    m->after = 9;           /* a live batch: "after" right after "type" */
+    m->more = 0;
+    b = roundtrip(m);
+    assert_int_equal(strncmp(b, "{\"type\":\"changes\",\"after\":9,"
+                                "\"changes\":[", 34), 0);
     free(b);
     fdsp_msg_free(m);
 }

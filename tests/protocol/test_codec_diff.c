@@ -895,6 +895,75 @@ static void test_encode_frame_edge(void **state)
     fdsp_msg_free(m);
 }
 
+/* ---- live additions (hello "live", a live changes batch's "after") -------------- */
+
+static void test_live_inputs(void **state)
+{
+    (void)state;
+#define HELLO "{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0"
+#define CHANGES_TAIL "\"changes\":[],\"last\":9,\"more\":false}"
+    const char *const ok[] = {
+        HELLO ",\"live\":true}", HELLO ",\"live\":false}", HELLO ",\"live\":null}",
+        "{\"type\":\"changes\",\"after\":7," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"after\":0," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"after\":null," CHANGES_TAIL,
+        "{\"type\":\"changes\"," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"last\":9,\"more\":false,\"changes\":[],"
+        "\"after\":9007199254740992}",
+        "{\"type\":\"pull\",\"after\":3,\"limit\":1,\"live\":true}",
+        "{\"type\":\"notify\",\"head\":3,\"after\":\"x\",\"live\":1}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        expect(ok[i], FDSP_OK);
+    const char *const bad[] = {
+        HELLO ",\"live\":1}", HELLO ",\"live\":\"true\"}", HELLO ",\"live\":[]}",
+        HELLO ",\"live\":true,\"live\":true}",
+        HELLO ",\"live\":1,\"counter\":-1}",
+        "{\"type\":\"changes\",\"after\":-1," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"after\":1.5," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"after\":\"1\"," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"after\":9007199254740993," CHANGES_TAIL,
+        "{\"type\":\"changes\",\"after\":-1,\"changes\":{},\"last\":-1}",
+        "{\"type\":\"changes\",\"changes\":[1],\"after\":true,\"more\":false}",
+        "{\"type\":\"changes\",\"after\":1,\"after\":2," CHANGES_TAIL,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (diff(bad[i]) == FDSP_OK)
+            fail_msg("accepted: %s", bad[i]);
+#undef HELLO
+#undef CHANGES_TAIL
+}
+
+/* Both encoders write "after" right after "type" and "live" last, and
+** omit them when 0. */
+static void test_live_structs(void **state)
+{
+    (void)state;
+    size_t n;
+    int rc;
+    fdsp_msg *m = fdsp_msg_new(FDSP_HELLO);
+    m->device = strdup("d");
+    m->live = 1;
+    char *b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_string_equal(b, "{\"type\":\"hello\",\"v\":1,\"device\":\"d\","
+                           "\"cursor\":0,\"live\":true}");
+    free(b);
+    fdsp_msg_free(m);
+    m = fdsp_msg_new(FDSP_CHANGES);
+    m->after = 41;
+    m->last = 42;
+    b = encode_both(m, &n, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_string_equal(b, "{\"type\":\"changes\",\"after\":41,\"changes\":[],"
+                           "\"last\":42,\"more\":false}");
+    free(b);
+    m->after = -1;
+    free(encode_both(m, &n, &rc));
+    assert_int_equal(rc, FDSP_E_VALUE);
+    fdsp_msg_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -909,6 +978,8 @@ int main(void)
         cmocka_unit_test(test_encode_frame_edge),
         cmocka_unit_test(test_trust_inputs),
         cmocka_unit_test(test_trust_structs),
+        cmocka_unit_test(test_live_inputs),
+        cmocka_unit_test(test_live_structs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

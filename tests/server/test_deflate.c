@@ -119,14 +119,17 @@ typedef struct pmd_conn {
     z_stream tx, rx;            /* context takeover: one stream each way */
 } pmd_conn;
 
-static void pmd_open(th_server *s, pmd_conn *p)
+/* Connect offering offer; the server's Sec-WebSocket-Extensions answer
+** goes to ext[256]. */
+static void pmd_open_offer(th_server *s, pmd_conn *p, const char *offer,
+                           char *ext)
 {
-    char head[4096], ext[256];
+    char head[4096];
     memset(p, 0, sizeof *p);
     assert_int_equal(rw_connect(&p->c, s->port, s->ca, 0), 0);
-    assert_int_equal(upgrade(&p->c, s->admin, FDSP_SUBPROTOCOL, OFFER, head,
+    assert_int_equal(upgrade(&p->c, s->admin, FDSP_SUBPROTOCOL, offer, head,
                                      sizeof head), 101);
-    header(head, "Sec-WebSocket-Extensions", ext, sizeof ext);
+    header(head, "Sec-WebSocket-Extensions", ext, 256);
     assert_non_null(strstr(ext, "permessage-deflate"));
     /* We deflate with a 2^15 window: the server must not have asked for a
     ** smaller one. */
@@ -136,6 +139,12 @@ static void pmd_open(th_server *s, pmd_conn *p)
     assert_int_equal(deflateInit2(&p->tx, 6, Z_DEFLATED, -15, 8,
                                   Z_DEFAULT_STRATEGY), Z_OK);
     assert_int_equal(inflateInit2(&p->rx, -15), Z_OK);
+}
+
+static void pmd_open(th_server *s, pmd_conn *p)
+{
+    char ext[256];
+    pmd_open_offer(s, p, OFFER, ext);
 }
 
 static void pmd_close(pmd_conn *p)
@@ -483,6 +492,53 @@ static void test_raw_large_messages(void **state)
         free(rep_v[i]);
 }
 
+/* Issue 17: the server frees its deflater after every message, and its
+** inflater too when the device promised client_no_context_takeover.  A
+** device that asks only for server_no_context_takeover and keeps its own
+** deflater's context (each message refers back to the one before) must
+** still be understood; one that resets both ways per message, too. */
+static void test_context_takeover(void **state)
+{
+    th_server *s = *state;
+    static const char *const offers[] = {
+        "permessage-deflate; server_no_context_takeover",
+        "permessage-deflate; client_max_window_bits; "
+        "client_no_context_takeover; server_no_context_takeover"};
+    for (int k = 0; k < 2; k++) {
+        pmd_conn a;
+        char ext[256], dev[32];
+        pmd_open_offer(s, &a, offers[k], ext);
+        assert_non_null(strstr(ext, "server_no_context_takeover"));
+        snprintf(dev, sizeof dev, "dev-takeover-%d", k);
+        pmd_hello(&a, dev);
+        for (int round = 0; round < 4; round++) {
+            if (k == 1) {       /* promised: every message on its own */
+                deflateReset(&a.tx);
+                inflateReset(&a.rx);
+            }
+            /* The same long text each round: with context takeover the
+            ** deflater encodes it as a reference to the round before. */
+            char *v = prose(7, 3000);
+            json_t *ch = json_pack(
+                "{s:s, s:s, s:s, s:s, s:{s:i}, s:s, s:s}", "t", "customer",
+                "r", "takeover-cust", "f", "note", "v", v, "vv", dev,
+                round + 1, "h", "0190a1b2c3d40000", "d", dev);
+            free(v);
+            int z = 0;
+            pmd_send_json(&a, json_pack("{s:s, s:i, s:[o]}", "type", "push",
+                                        "batch", round + 1, "changes", ch));
+            json_t *ack = pmd_recv(&a, &z);
+            assert_non_null(ack);
+            assert_true(z);
+            assert_string_equal(type_of(ack), "ack");
+            assert_int_equal(json_integer_value(json_object_get(ack, "batch")),
+                             round + 1);
+            json_decref(ack);
+        }
+        pmd_close(&a);
+    }
+}
+
 /* The product's own client (cli_sync offers permessage-deflate). */
 static void test_cli_round_trip(void **state)
 {
@@ -529,6 +585,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_negotiation, th_test_setup_started,
                                         th_test_teardown),
         cmocka_unit_test_setup_teardown(test_raw_large_messages, th_test_setup_started,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_context_takeover, th_test_setup_started,
                                         th_test_teardown),
         cmocka_unit_test_setup_teardown(test_cli_round_trip, th_test_setup_started,
                                         th_test_teardown),

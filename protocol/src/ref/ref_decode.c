@@ -281,7 +281,8 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
                                 FDSP_E_VALUE, &m->cursor, err, errlen)) ||
             (rc = read_trust(o, m, err, errlen)) ||
             (rc = fdsp__get_str(o, NULL, "client", FDSP__TEXT, 0, &m->client,
-                                err, errlen)))
+                                err, errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "live", 0, &m->live, err, errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_WELCOME:
@@ -323,7 +324,9 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
         m->limit = (int)x;
         return FDSP_OK;
     case FDSP_CHANGES:
-        if ((rc = read_changes(o, m, 0, 1, err, errlen)) ||
+        if ((rc = fdsp__get_int(o, NULL, "after", 0, 0, FDSP__MAX_INT,
+                                FDSP_E_VALUE, &m->after, err, errlen)) ||
+            (rc = read_changes(o, m, 0, 1, err, errlen)) ||
             (rc = fdsp__get_int(o, NULL, "last", 1, 0, FDSP__MAX_INT,
                                 FDSP_E_VALUE, &m->last, err, errlen)) ||
             (rc = fdsp__get_bool(o, NULL, "more", 1, &m->more, err, errlen)))

@@ -144,7 +144,8 @@ static int build_body(json_t *o, const fdsp_msg *m)
                put(o, "cursor", json_integer(m->cursor)) ||
                put_trust(o, m) ||
                (m->client != NULL &&
-                put(o, "client", json_string(m->client)))
+                put(o, "client", json_string(m->client))) ||
+               (m->live && put(o, "live", json_true()))
                ? -1 : 0;
     case FDSP_WELCOME:
         return put(o, "v", json_integer(FDSP_VERSION)) ||
@@ -168,7 +169,8 @@ static int build_body(json_t *o, const fdsp_msg *m)
         return put(o, "after", json_integer(m->after)) ||
                put(o, "limit", json_integer(m->limit)) ? -1 : 0;
     case FDSP_CHANGES:
-        return put(o, "changes", changes_json(m)) ||
+        return (m->after != 0 && put(o, "after", json_integer(m->after))) ||
+               put(o, "changes", changes_json(m)) ||
                put(o, "last", json_integer(m->last)) ||
                put(o, "more", json_boolean(m->more)) ? -1 : 0;
     case FDSP_REVOKE:
