@@ -25,41 +25,8 @@
 
 #include "fieldsync_proto.h"
 #include "netutil.h"
+#include "procutil.h"
 #include "rawws.h"
-
-static int run_out(char *const argv[], char *out, size_t outlen)
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t used = 0;
-    ssize_t k;
-    char sink[4096];
-    for (;;) {          /* drain it all, or the child dies of SIGPIPE */
-        int keep = out && used + 1 < outlen;
-        k = read(p[0], keep ? out + used : sink,
-                 keep ? outlen - used - 1 : sizeof sink);
-        if (k <= 0)
-            break;
-        if (keep)
-            used += (size_t)k;
-    }
-    if (out)
-        out[used] = '\0';
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static long cpu_ticks(pid_t pid)
 {
@@ -93,7 +60,7 @@ int main(int argc, char **argv)
     char *init[] = {(char *)bin, "init", "--data", data, NULL};
     char *add[] = {(char *)bin, "user", "add", "bench", "--role", "admin",
                    "--json", "--data", data, NULL};
-    if (run_out(init, NULL, 0) != 0 || run_out(add, out, sizeof out) != 0) {
+    if (ts_run_out(init, NULL, 0) != 0 || ts_run_out(add, out, sizeof out) != 0) {
         fprintf(stderr, "bench_idle: init/user add failed\n");
         return 1;
     }
@@ -145,7 +112,7 @@ int main(int argc, char **argv)
     kill(srv, SIGTERM);
     waitpid(srv, NULL, 0);
     char *rm[] = {"/bin/rm", "-rf", dir, NULL};
-    run_out(rm, NULL, 0);
+    ts_run_out(rm, NULL, 0);
     free(c);
     return up == n ? 0 : 1;
 }

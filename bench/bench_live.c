@@ -58,6 +58,7 @@
 
 #include "fieldsync_proto.h"
 #include "netutil.h"
+#include "procutil.h"
 
 enum { ROLE_IDLE, ROLE_WATCH, ROLE_WRITE };
 enum { ST_OFF, ST_TCP, ST_TLS, ST_UPGRADE, ST_WELCOME, ST_SYNC, ST_READY };
@@ -151,40 +152,6 @@ static void grow(unsigned char **b, size_t *cap, size_t need)
 
 /* ---- the server process ---------------------------------------------------- */
 
-static int run_out(char *const argv[], char *out, size_t outlen)
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t used = 0;
-    ssize_t k;
-    char sink[4096];
-    for (;;) {
-        int keep = out && used + 1 < outlen;
-        k = read(p[0], keep ? out + used : sink,
-                 keep ? outlen - used - 1 : sizeof sink);
-        if (k <= 0)
-            break;
-        if (keep)
-            used += (size_t)k;
-    }
-    if (out)
-        out[used] = '\0';
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void add_user(bench *b, int u, const char *name, const char *role,
                      const char *team)
 {
@@ -192,7 +159,7 @@ static void add_user(bench *b, int u, const char *name, const char *role,
     char *argv[] = {(char *)b->bin, "user", "add", (char *)name, "--role",
                     (char *)role, "--team", (char *)team, "--json", "--data",
                     b->data, NULL};
-    if (run_out(argv, out, sizeof out) != 0) {
+    if (ts_run_out(argv, out, sizeof out) != 0) {
         fprintf(stderr, "bench_live: user add %s failed: %s\n", name, out);
         exit(2);
     }
@@ -878,7 +845,7 @@ int main(int argc, char **argv)
         snprintf(b->ca, sizeof b->ca, "%s/ca.pem", b->data) >= (int)sizeof b->ca)
         return 2;
     char *init[] = {(char *)b->bin, "init", "--data", b->data, NULL};
-    if (run_out(init, NULL, 0) != 0) {
+    if (ts_run_out(init, NULL, 0) != 0) {
         fprintf(stderr, "bench_live: init failed\n");
         return 2;
     }
@@ -1060,7 +1027,7 @@ int main(int argc, char **argv)
     waitpid(b->srv, NULL, 0);
     if (!getenv("BENCH_LIVE_KEEP")) {
         char *rm[] = {"/bin/rm", "-rf", b->dir, NULL};
-        run_out(rm, NULL, 0);
+        ts_run_out(rm, NULL, 0);
     }
     return rc;
 }

@@ -40,6 +40,7 @@
 
 #include "http_client.h"
 #include "netutil.h"
+#include "procutil.h"
 #include "rawws.h"
 #include "store.h"
 
@@ -59,39 +60,6 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static int run_out(char *const argv[], char *out, size_t outlen)
-{
-    int p[2];
-    if (pipe(p) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        close(p[0]);
-        close(p[1]);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    close(p[1]);
-    size_t used = 0;
-    ssize_t k;
-    char sink[4096];
-    for (;;) {
-        int keep = out && used + 1 < outlen;
-        k = read(p[0], keep ? out + used : sink, keep ? outlen - used - 1 : sizeof sink);
-        if (k <= 0)
-            break;
-        if (keep)
-            used += (size_t)k;
-    }
-    if (out)
-        out[used] = '\0';
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* `user add`; the token into tok[128]. */
 static int user_add(const char *name, const char *role, const char *team,
                     char *tok)
@@ -99,7 +67,7 @@ static int user_add(const char *name, const char *role, const char *team,
     char out[4096];
     char *argv[] = {SERVER_BIN, "user", "add", (char *)name, "--role", (char *)role,
                     "--team", (char *)team, "--json", "--data", data, NULL};
-    if (run_out(argv, out, sizeof out) != 0)
+    if (ts_run_out(argv, out, sizeof out) != 0)
         return -1;
     char *t = strstr(out, "\"token\"");
     t = t ? strchr(t + 7, '"') : NULL;
@@ -318,7 +286,7 @@ int main(int argc, char **argv)
     snprintf(dbpath, sizeof dbpath, "%s/fieldsync.db", data);
     char *init[] = {SERVER_BIN, "init", "--data", data, NULL};
     static char tok_head[128], tok_mgr[128], tok_rep[128], tok[MAX_USERS][128], rtok[128];
-    int bad = run_out(init, NULL, 0) != 0;
+    int bad = ts_run_out(init, NULL, 0) != 0;
     for (int i = 0; i < REPS && !bad; i++) {
         char name[8], team[8];
         snprintf(name, sizeof name, "r%d", i);
@@ -447,6 +415,6 @@ int main(int argc, char **argv)
     if (getenv("BENCH_OFFICE_KEEP"))    /* to look at the store afterwards */
         printf("kept %s\n", dir);
     else
-        run_out(rm, NULL, 0);
+        ts_run_out(rm, NULL, 0);
     return failed;
 }
