@@ -96,7 +96,10 @@ function actionNodes(stageDefs, fieldDefs, g) {
   const f = {};
   for (const e of g.entries) f[e.field] = e;
   const v = (k) => (f[k] ? valueLabel(stageDefs, f[k], f[k].value) : '');
-  const created = g.entries.every((e) => isNull(e.previous) && !e.replaced);
+  // Created: every field's first write, including the one an add always
+  // writes (a customer's name, a child's customer); a first email is an edit.
+  const created = g.entries.every((e) => isNull(e.previous) && !e.replaced)
+    && !!f[g.table === 'customer' ? 'name' : 'customer'];
   const del = f.deleted && g.entries.length === 1;
   if (del) {
     const what = t(`tl.what.${g.table}`);
@@ -105,16 +108,16 @@ function actionNodes(stageDefs, fieldDefs, g) {
   if (created && g.table !== 'customer') {
     const marks = g.entries.flatMap((e) => concurrentMark(stageDefs, e));
     if (g.table === 'followup') {
-      return { kind: 'added', nodes: [t('tl.followup.added', { method: v('method') }), ': ', h('q', null, v('content')),
+      return { kind: 'added', nodes: [t('tl.followup.added', { method: v('method') }), t('tl.sep'), h('q', null, v('content')),
         f.result ? ` → ${v('result')}` : null, ...marks] };
     }
     if (g.table === 'plan') {
-      return { kind: 'added', nodes: [t('tl.plan.added', { due: v('due') }), f.content ? ': ' : null,
+      return { kind: 'added', nodes: [t('tl.plan.added', { due: v('due') }), f.content ? t('tl.sep') : null,
         f.content ? h('q', null, v('content')) : null, ...marks] };
     }
-    if (g.table === 'feedback') return { kind: 'added', nodes: [t('tl.feedback.added'), ': ', h('q', null, v('content')), ...marks] };
+    if (g.table === 'feedback') return { kind: 'added', nodes: [t('tl.feedback.added'), t('tl.sep'), h('q', null, v('content')), ...marks] };
     if (g.table === 'stagechg') {
-      return { kind: 'added', nodes: [`${t('field.stage')}: `, h('del', null, v('from')), ' → ', h('ins', null, v('to')),
+      return { kind: 'added', nodes: [`${t('field.stage')}${t('tl.sep')}`, h('del', null, v('from')), ' → ', h('ins', null, v('to')),
         f.note ? ` (${v('note')})` : null, ...marks] };
     }
   }
@@ -123,7 +126,7 @@ function actionNodes(stageDefs, fieldDefs, g) {
   const prefix = g.table === 'customer' ? '' : `${t(`tl.what.${g.table}`)} · `;
   g.entries.forEach((e, i) => {
     nodes.push(h('span', { class: 'tl-field', dataset: { field: e.field } },
-      `${i === 0 ? prefix : ''}${fieldName(fieldDefs, e)}: `, ...changeNodes(stageDefs, e)));
+      `${i === 0 ? prefix : ''}${fieldName(fieldDefs, e)}${t('tl.sep')}`, ...changeNodes(stageDefs, e)));
     if (i < g.entries.length - 1) nodes.push('; ');
   });
   const kind = created ? 'created' : g.entries.some((e) => e.replaced) ? 'resolved' : 'edited';
