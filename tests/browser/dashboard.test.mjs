@@ -378,6 +378,7 @@ describe('central-office dashboard against a real server and devices', { timeout
     const plan = await page.locator(`${rows}[data-table="plan"]`).textContent();
     assert.match(plan, /Plan added for \d{4}-\d{2}-\d{2}.*: bring samples/);
     assert.equal(await page.locator(`${rows}[data-table="stagechg"] td.change`).textContent(), 'Stage: Lead → Intent confirmed (wants a demo)');
+    assert.equal(await page.locator(`${rows}[data-table="customer"][data-fields="stage"]`).count(), 0, 'the stage change shown once');
     const all = await page.locator('#timeline-table tbody').textContent();
     assert.ok(!sameArrow.test(all), `no "X → X": ${all}`);
     await screenshot(page, 'customer-timeline');

@@ -38,7 +38,13 @@ function groupTimeline(entries) {
         && g.device === e.device && g.at === e.at) g.entries.push(e);
     else groups.push({ table: e.table, record: e.record, user: e.user, device: e.device, at: e.at, entries: [e] });
   }
-  return groups;
+  // A stage change writes the customer's stage and a stage-change record:
+  // one action, shown once (the record's row, which has the note).
+  const same = (a, b) => b && b.table === 'stagechg' && a.user === b.user && a.device === b.device && a.at === b.at
+    && b.entries.some((x) => x.field === 'to' && x.value === a.entries[0].value);
+  return groups.filter((g, i) => !(g.table === 'customer' && g.entries.length === 1
+    && g.entries[0].field === 'stage' && !g.entries[0].replaced && !g.entries[0].concurrent
+    && (same(g, groups[i - 1]) || same(g, groups[i + 1]))));
 }
 
 const isNull = (v) => v === null || v === undefined;
