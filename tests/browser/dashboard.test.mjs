@@ -252,7 +252,7 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.match(await page.locator('#followup-list').textContent(), /first call about pumps/);
     assert.equal(await page.getAttribute('#stage-path li.current', 'data-stage'), 'lead');
     assert.ok(await page.locator('#sheet-plans').isVisible());
-    assert.ok(await page.locator('#timeline-table tbody tr').count() >= 3, 'timeline rows');
+    assert.equal(await page.locator('#timeline-table tbody tr').count(), 2, 'timeline rows: the customer created, the follow-up added');
     assert.match(page.url(), new RegExp(`#/customers/${ids.acme}$`));
     await screenshot(page, 'customer');
   });
@@ -320,6 +320,85 @@ describe('central-office dashboard against a real server and devices', { timeout
 
     await page.selectOption('#lang', 'en');
     await waitIn(page, 'English again', () => document.querySelector('#sheet-basic-title')?.textContent === 'Customer information');
+  });
+
+  step('the timeline: one row per action, concurrent values marked, a resolution with the values it settled, in both languages', async () => {
+    const rows = '#timeline-table tbody tr';
+    // "X → X" anywhere in a text (a resolution or a rewrite read as a change).
+    const sameArrow = /(^|[\s:：;])([^\s:：;]+) → \2(?=$|[\s;])/;
+
+    // Acme: the follow-up added is one row, not one per field.
+    await page.goto(`${server.url}/#/customers/${ids.acme}`);
+    await waitIn(page, "Acme's timeline", (sel) => document.querySelectorAll(sel).length > 0, rows);
+    const fu = page.locator(`${rows}[data-table="followup"]`);
+    assert.equal(await fu.count(), 1, 'a follow-up added is one row');
+    assert.equal(await fu.getAttribute('data-kind'), 'added');
+    assert.equal(await fu.locator('td.change').textContent(), 'Follow-up added (Phone): first call about pumps → interested');
+    assert.equal(await page.locator(`${rows}[data-table="customer"][data-kind="created"]`).count(), 1, 'the customer created, one row');
+    const phone = page.locator(`${rows}[data-table="customer"][data-kind="edited"]`);
+    assert.equal(await phone.count(), 1);
+    assert.equal(await phone.locator('td.change').textContent(), 'Phone: 111 → 222');
+    const n = await page.locator(rows).count();
+    assert.equal(await page.locator(`${rows} button[data-as-of]`).count(), n, 'each row keeps its "as of this" button');
+
+    // Beta: a multi-field edit on the phone, then the phone conflict (333 on
+    // the laptop, 444 on the phone) resolved on the laptop.
+    // The edit on the phone: an action of its own, whatever the second
+    // (one record, user, device and time is one row).
+    await dev.alicePhone.edit(ids.beta, { email: 'wang@beta.cn', wechat: 'wangbeta' });
+    await dev.alicePhone.sync();
+    await dev.alice.sync();
+    const conflicts = await dev.alice.cli(['conflicts']);
+    const c = conflicts.find((x) => x.record === ids.beta && x.field === 'phone');
+    assert.ok(c, JSON.stringify(conflicts));
+    const keep = c.theirs.value;
+    await dev.alice.cli(['conflicts', 'resolve', c.id, '--keep', 'theirs']);
+    await dev.alice.sync();
+
+    await page.goto(`${server.url}/#/customers/${ids.beta}`);
+    await waitIn(page, 'the resolution', (sel) => document.querySelector(`${sel}[data-kind="resolved"]`), rows);
+    const conc = await page.$$eval(`${rows} .tl-concurrent`, (els) => els.map((e) => ({
+      field: e.dataset.field, values: JSON.parse(e.dataset.values), text: e.textContent })));
+    assert.deepEqual(conc.map((x) => x.values.join()).sort(), ['333', '444'], JSON.stringify(conc));
+    for (const x of conc) {
+      assert.equal(x.field, 'phone');
+      assert.equal(x.text, `concurrent with: ${x.values[0]}`);
+    }
+    const resolved = page.locator(`${rows}[data-kind="resolved"]`);
+    assert.equal(await resolved.count(), 1);
+    const settled = JSON.parse(await resolved.locator('.tl-settled').getAttribute('data-values'));
+    assert.deepEqual([...settled].sort(), ['333', '444']);
+    assert.equal(await resolved.locator('td.change').textContent(),
+      `Phone: resolved to ${keep} (settled: ${settled.join(', ')})`);
+    const edit = page.locator(`${rows}[data-kind="edited"]:has(.tl-field[data-field="email"])`);
+    assert.equal(await edit.count(), 1, 'one row for the edit of two fields');
+    assert.equal(await edit.locator('.tl-field').count(), 2);
+    const editText = await edit.locator('td.change').textContent();
+    assert.ok(editText.includes('Email: wang@beta.cn') && editText.includes('WeChat: wangbeta'), editText);
+    const plan = await page.locator(`${rows}[data-table="plan"]`).textContent();
+    assert.match(plan, /Plan added for \d{4}-\d{2}-\d{2}.*: bring samples/);
+    assert.equal(await page.locator(`${rows}[data-table="stagechg"] td.change`).textContent(), 'Stage: Lead → Intent confirmed (wants a demo)');
+    assert.equal(await page.locator(`${rows}[data-table="customer"][data-fields="stage"]`).count(), 0, 'the stage change shown once');
+    const all = await page.locator('#timeline-table tbody').textContent();
+    assert.ok(!sameArrow.test(all), `no "X → X": ${all}`);
+    await screenshot(page, 'customer-timeline');
+
+    // The same rows in Chinese.
+    await page.selectOption('#lang', 'zh');
+    await waitIn(page, 'Chinese timeline', (sel) => document.querySelector(`${sel}[data-kind="resolved"] td.change`)?.textContent.startsWith('电话：'), rows);
+    assert.equal(await resolved.locator('td.change').textContent(),
+      `电话：冲突已解决为 ${keep} （处理的取值：${settled.join(', ')}）`);
+    for (const t of await page.locator(`${rows} .tl-concurrent`).allTextContents()) assert.match(t, /^与以下取值同时修改：(333|444)$/);
+    assert.match(await page.locator(`${rows}[data-table="plan"]`).textContent(), /已添加计划，时间 \d{4}-\d{2}-\d{2}.*：bring samples/);
+    assert.equal(await page.locator(`${rows}[data-table="stagechg"] td.change`).textContent(), '阶段：新线索 → 意向确认 (wants a demo)');
+    const editZh = await edit.locator('td.change').textContent();
+    assert.ok(editZh.includes('邮箱：wang@beta.cn') && editZh.includes('微信：wangbeta'), editZh);
+    assert.ok(!sameArrow.test(await page.locator('#timeline-table tbody').textContent()));
+    await page.goto(`${server.url}/#/customers/${ids.acme}`);
+    await waitIn(page, 'Chinese follow-up row', (sel) => document.querySelector(`${sel}[data-table="followup"] td.change`)?.textContent.startsWith('跟进已添加（电话）：first call about pumps'), rows);
+    await screenshot(page, 'customer-timeline-zh');
+    await page.selectOption('#lang', 'en');
+    await waitIn(page, 'English again', (sel) => document.querySelector(`${sel}[data-table="followup"] td.change`)?.textContent.startsWith('Follow-up added (Phone)'), rows);
   });
 
   step('a rep sees only their own customers', async () => {

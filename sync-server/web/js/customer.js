@@ -27,21 +27,116 @@ function valueText(v) {
   return String(v);
 }
 
-// A timeline row's field: the customer's own fields by their label, a
-// child record's as table.field (followup.content).
-function timelineField(e) {
-  if (e.table !== 'customer') return `${e.table}.${e.field}`;
+// The timeline (数据可追溯) as actions: the history has one entry per
+// field, so a follow-up added is six entries; consecutive entries of one
+// record by one user on one device at one time are one action, one row.
+function groupTimeline(entries) {
+  const groups = [];
+  for (const e of entries) {
+    const g = groups[groups.length - 1];
+    if (g && g.table === e.table && g.record === e.record && g.user === e.user
+        && g.device === e.device && g.at === e.at) g.entries.push(e);
+    else groups.push({ table: e.table, record: e.record, user: e.user, device: e.device, at: e.at, entries: [e] });
+  }
+  // A stage change writes the customer's stage and a stage-change record:
+  // one action, shown once (the record's row, which has the note).
+  const same = (a, b) => b && b.table === 'stagechg' && a.user === b.user && a.device === b.device && a.at === b.at
+    && b.entries.some((x) => x.field === 'to' && x.value === a.entries[0].value);
+  return groups.filter((g, i) => !(g.table === 'customer' && g.entries.length === 1
+    && g.entries[0].field === 'stage' && !g.entries[0].replaced && !g.entries[0].concurrent
+    && (same(g, groups[i - 1]) || same(g, groups[i + 1]))));
+}
+
+const isNull = (v) => v === null || v === undefined;
+
+// A field's label: the customer's own by field.KEY, custom fields (f.KEY)
+// by their definition, a child's by field.KEY too (content, due, ...).
+function fieldName(fieldDefs, e) {
+  if (e.table === 'customer' && e.field.startsWith('f.')) return fieldLabel(fieldDefs, e.field.slice(2));
   const k = `field.${e.field}`;
   const s = t(k);
   return s === k ? e.field : s;
 }
 
-// Stage keys read better as their labels (lead -> 新线索).
-function timelineValue(stageDefs, e, v) {
-  const isStage = (e.table === 'customer' && e.field === 'stage')
+// A value as the page shows it: stage keys and methods by their labels,
+// times as local times, a plan's done flag as done/open.
+function valueLabel(stageDefs, e, v) {
+  if (isNull(v)) return '∅';
+  if (typeof v !== 'string') return valueText(v);
+  const stageField = (e.table === 'customer' && e.field === 'stage')
     || (e.table === 'stagechg' && (e.field === 'from' || e.field === 'to'));
-  if (isStage && typeof v === 'string') return stageLabel(stageDefs, v);
-  return valueText(v);
+  if (stageField) return stageLabel(stageDefs, v);
+  if (e.field === 'method') return methodLabel(v);
+  if (e.table === 'plan' && e.field === 'done') return t(v === '1' ? 'plan.done' : 'plan.open');
+  if ((e.field === 'at' || e.field === 'due') && e.table !== 'customer' && /T/.test(v)) return fmtTime(v);
+  return v;
+}
+
+// One field's change: "old → new"; a resolution shows the values it
+// settled, never "X → X"; values it was concurrent with are marked.
+function changeNodes(stageDefs, e) {
+  const out = [];
+  const val = (v) => valueLabel(stageDefs, e, v);
+  if (Array.isArray(e.replaced) && e.replaced.length > 0) {
+    out.push(h('span', { class: 'tl-resolved' }, t('tl.resolved')), ' ',
+      h('ins', null, val(e.value)), ' ',
+      h('span', { class: 'muted tl-settled', dataset: { values: JSON.stringify(e.replaced) } },
+        t('tl.settled', { values: e.replaced.map(val).join(', ') })));
+  } else if (isNull(e.previous) || val(e.previous) === val(e.value)) {
+    out.push(h('ins', null, val(e.value)));
+  } else {
+    out.push(h('del', null, val(e.previous)), ' → ', h('ins', null, val(e.value)));
+  }
+  return [...out, ...concurrentMark(stageDefs, e)];
+}
+
+// "concurrent with: X, Y": values another device wrote without seeing this.
+function concurrentMark(stageDefs, e) {
+  if (!Array.isArray(e.concurrent) || e.concurrent.length === 0) return [];
+  return [' ', h('span', { class: 'muted tl-concurrent', dataset: { field: e.field, values: JSON.stringify(e.concurrent) } },
+    t('tl.concurrent', { values: e.concurrent.map((c) => valueLabel(stageDefs, e, c)).join(', ') }))];
+}
+
+// What one action did, as a sentence in the page's language.
+function actionNodes(stageDefs, fieldDefs, g) {
+  const f = {};
+  for (const e of g.entries) f[e.field] = e;
+  const v = (k) => (f[k] ? valueLabel(stageDefs, f[k], f[k].value) : '');
+  // Created: every field's first write, including the one an add always
+  // writes (a customer's name, a child's customer); a first email is an edit.
+  const created = g.entries.every((e) => isNull(e.previous) && !e.replaced)
+    && !!f[g.table === 'customer' ? 'name' : 'customer'];
+  const del = f.deleted && g.entries.length === 1;
+  if (del) {
+    const what = t(`tl.what.${g.table}`);
+    return { kind: f.deleted.value === '1' ? 'deleted' : 'restored', nodes: [t(f.deleted.value === '1' ? 'tl.deleted' : 'tl.restored', { what })] };
+  }
+  if (created && g.table !== 'customer') {
+    const marks = g.entries.flatMap((e) => concurrentMark(stageDefs, e));
+    if (g.table === 'followup') {
+      return { kind: 'added', nodes: [t('tl.followup.added', { method: v('method') }), t('tl.sep'), h('q', null, v('content')),
+        f.result ? ` → ${v('result')}` : null, ...marks] };
+    }
+    if (g.table === 'plan') {
+      return { kind: 'added', nodes: [t('tl.plan.added', { due: v('due') }), f.content ? t('tl.sep') : null,
+        f.content ? h('q', null, v('content')) : null, ...marks] };
+    }
+    if (g.table === 'feedback') return { kind: 'added', nodes: [t('tl.feedback.added'), t('tl.sep'), h('q', null, v('content')), ...marks] };
+    if (g.table === 'stagechg') {
+      return { kind: 'added', nodes: [`${t('field.stage')}${t('tl.sep')}`, h('del', null, v('from')), ' → ', h('ins', null, v('to')),
+        f.note ? ` (${v('note')})` : null, ...marks] };
+    }
+  }
+  const nodes = [];
+  if (created && g.table === 'customer') nodes.push(h('strong', null, t('tl.customer.added')), ' ');
+  const prefix = g.table === 'customer' ? '' : `${t(`tl.what.${g.table}`)} · `;
+  g.entries.forEach((e, i) => {
+    nodes.push(h('span', { class: 'tl-field', dataset: { field: e.field } },
+      `${i === 0 ? prefix : ''}${fieldName(fieldDefs, e)}${t('tl.sep')}`, ...changeNodes(stageDefs, e)));
+    if (i < g.entries.length - 1) nodes.push('; ');
+  });
+  const kind = created ? 'created' : g.entries.some((e) => e.replaced) ? 'resolved' : 'edited';
+  return { kind, nodes };
 }
 
 export function mountCustomer(root, app, id, params) {
@@ -176,23 +271,22 @@ export function mountCustomer(root, app, id, params) {
         h('p', { class: 'content' }, f.content || '')))));
 
     // Timeline, newest first on screen; each row can become the as-of time.
-    const tl = [...(sheet.timeline || [])].reverse();
+    const tl = groupTimeline(sheet.timeline || []).reverse();
     fill(timeline.querySelector('.body'), tl.length === 0 ? empty()
       : h('div', { class: 'scroll-y' }, h('table', { class: 'data', id: 'timeline-table' },
-        h('thead', null, h('tr', null, th('col.at'), th('col.user'), th('col.device'), th('col.field'), th('col.change'), h('th'))),
-        h('tbody', null, tl.map((e) => h('tr', { dataset: { table: e.table, field: e.field, at: e.at } },
-          h('td', null, h('time', { datetime: e.at }, fmtTime(e.at))),
-          h('td', null, e.user || ''),
-          h('td', { title: e.device || '' }, h('code', null, shortId(e.device))),
-          h('td', null, timelineField(e)),
-          h('td', { class: 'change' },
-            e.previous === null || e.previous === undefined ? null : h('del', null, timelineValue(stageDefs, e, e.previous)),
-            e.previous === null || e.previous === undefined ? null : ' → ',
-            h('ins', null, timelineValue(stageDefs, e, e.value))),
-          h('td', null, h('button', {
-            type: 'button', class: 'link', dataset: { asOf: e.at, i18n: 'sheet.asof.row' },
-            onclick: () => setAsOf(e.at),
-          }, t('sheet.asof.row')))))))));
+        h('thead', null, h('tr', null, th('col.at'), th('col.user'), th('col.device'), th('col.change'), h('th'))),
+        h('tbody', null, tl.map((g) => {
+          const a = actionNodes(stageDefs, fieldDefs, g);
+          return h('tr', { dataset: { table: g.table, record: g.record, kind: a.kind, fields: g.entries.map((e) => e.field).join(','), at: g.at } },
+            h('td', null, h('time', { datetime: g.at }, fmtTime(g.at))),
+            h('td', null, g.user || ''),
+            h('td', { title: g.device || '' }, h('code', null, shortId(g.device))),
+            h('td', { class: 'change' }, ...a.nodes),
+            h('td', null, h('button', {
+              type: 'button', class: 'link', dataset: { asOf: g.at, i18n: 'sheet.asof.row' },
+              onclick: () => setAsOf(g.at),
+            }, t('sheet.asof.row'))));
+        })))));
   }
 
   async function update() {
