@@ -229,16 +229,10 @@ static void format_value(const char *f, const char *end, va_list *ap,
 
 /* ---- Writing fields ------------------------------------------------------------------ */
 
-static void put_kv_value(line *l, const char *v)
+/* v in double quotes with \" \\ \n \t escaped; other control bytes as
+** ctl_fmt ("\\x%02x" for logfmt, "\\u%04x" for JSON). */
+static void put_quoted(line *l, const char *v, const char *ctl_fmt)
 {
-    int quote = !v[0];
-    for (const unsigned char *p = (const unsigned char *)v; *p && !quote; p++)
-        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
-            quote = 1;
-    if (!quote) {
-        puts_(l, v);
-        return;
-    }
     put(l, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
         char esc[8];
@@ -251,7 +245,7 @@ static void put_kv_value(line *l, const char *v)
         } else if (*p == '\t') {
             put(l, "\\t", 2);
         } else if (*p < ' ' || *p == 0x7f) {
-            snprintf(esc, sizeof esc, "\\x%02x", *p);
+            snprintf(esc, sizeof esc, ctl_fmt, *p);
             puts_(l, esc);
         } else {
             put(l, (const char *)p, 1);
@@ -260,27 +254,21 @@ static void put_kv_value(line *l, const char *v)
     put(l, "\"", 1);
 }
 
+static void put_kv_value(line *l, const char *v)
+{
+    int quote = !v[0];
+    for (const unsigned char *p = (const unsigned char *)v; *p && !quote; p++)
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
+            quote = 1;
+    if (quote)
+        put_quoted(l, v, "\\x%02x");
+    else
+        puts_(l, v);
+}
+
 static void put_json_string(line *l, const char *v)
 {
-    put(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            put(l, esc, 2);
-        } else if (*p == '\n') {
-            put(l, "\\n", 2);
-        } else if (*p == '\t') {
-            put(l, "\\t", 2);
-        } else if (*p < ' ' || *p == 0x7f) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            puts_(l, esc);
-        } else {
-            put(l, (const char *)p, 1);
-        }
-    }
-    put(l, "\"", 1);
+    put_quoted(l, v, "\\u%04x");
 }
 
 static void field(line *l, const char *key, size_t klen, const char *v,
