@@ -443,7 +443,14 @@ static void lost(conn *c, int code, const char *why)
     drop_queue(c);
     if (c->done)
         return;
-    if (c->o->watch && code == 4 && !g_watch_stop) {
+    /* A watch asked to stop (SIGINT/SIGTERM) whose link drops meanwhile
+    ** stops cleanly, as the timer's stop does: nothing is lost (unsent
+    ** changes stay in the outbox), and the signal, not the link, ended it. */
+    if (c->o->watch && code == 4 && g_watch_stop) {
+        finish(c, 0, NULL);
+        return;
+    }
+    if (c->o->watch && code == 4) {
         int wait = backoff_s[c->retry < N_BACKOFF ? c->retry : N_BACKOFF - 1];
         if (c->retry < N_BACKOFF - 1)
             c->retry++;
