@@ -42,6 +42,9 @@ extern "C" {
 #define FDSP_MAX_FIELDS     64          /* distinct fields of one record (server) */
 #define FDSP_RATE_PER_SEC   50          /* messages per second per connection */
 #define FDSP_SUM_BUCKETS    64          /* checksum buckets in sums / repair */
+/* Change groups (PROTOCOL.md §5.1): entries in one group's "g" array.  The
+** expanded changes of a message stay within FDSP_MAX_BATCH as well. */
+#define FDSP_MAX_GROUP      FDSP_MAX_BATCH
 
 /* ---- Error codes (wire names in parentheses, see fdsp_errname) ---------- */
 typedef enum fdsp_err {
@@ -162,9 +165,9 @@ typedef struct fdsp_record_ref {
 typedef struct fdsp_msg {
     fdsp_type type;
     /* hello: version, device, cursor, dev_counter, store, epoch, client,
-    **        live
+    **        live, groups
     ** welcome: version, user, role, device, head, dev_counter, store,
-    **          epoch, server_time */
+    **          epoch, server_time, groups */
     int version;
     char *device;
     char *user;
@@ -184,6 +187,10 @@ typedef struct fdsp_msg {
     int live;               /* hello "live": 1 if the device takes changes
                             ** the server sends unprompted (PROTOCOL.md §3
                             ** step 4); 0 is absent and not written */
+    int groups;             /* hello / welcome "groups": 1 if the sender
+                            ** reads change groups (PROTOCOL.md §5.1), so
+                            ** the peer may encode with FDSP_ENC_GROUPS;
+                            ** 0 is absent and not written */
     /* push: batch, changes;  ack: batch, accepted, refused, stamps;
     ** pull: after, limit;    changes: changes, last, more, after */
     int64_t batch;
@@ -237,6 +244,18 @@ FDS_API int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
 ** FDSP_E_UNKNOWN_TYPE, and FDSP_E_TOOBIG when the encoding would exceed
 ** FDSP_MAX_FRAME (e.g. many large values: split the batch and retry). */
 FDS_API int fdsp_encode(const fdsp_msg *m, char **out, size_t *len);
+
+/* Encoder options for fdsp_encode_opt. */
+#define FDSP_ENC_GROUPS 1u  /* write runs of changes of one record by one
+                            ** device (and user) as change groups
+                            ** (PROTOCOL.md §5.1).  Only for a peer whose
+                            ** hello / welcome said "groups":true. */
+
+/* fdsp_encode with options (FDSP_ENC_*; 0 is fdsp_encode).  The decoded
+** form is the same fdsp_msg either way: groups are expanded by fdsp_decode
+** into the changes they stand for, in order. */
+FDS_API int fdsp_encode_opt(const fdsp_msg *m, unsigned opts, char **out,
+                            size_t *len);
 
 /* A zeroed message of the given type (free with fdsp_msg_free). */
 FDS_API fdsp_msg *fdsp_msg_new(fdsp_type type);

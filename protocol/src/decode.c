@@ -51,18 +51,21 @@ typedef struct slot {
 enum { K_TYPE, K_V, K_DEVICE, K_CURSOR, K_CLIENT, K_USER, K_ROLE, K_HEAD,
        K_BATCH, K_CHANGES, K_ACCEPTED, K_REFUSED, K_AFTER, K_LIMIT, K_LAST,
        K_MORE, K_RECORDS, K_CODE, K_MESSAGE, K_FATAL, K_COUNTER, K_STORE,
-       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K_LIVE, K__TOP };
+       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K_LIVE, K_GROUPS, K__TOP };
 /* Change keys; a refusal uses R_*, a revoked record C_T and C_R. */
-enum { C_T, C_R, C_F, C_V, C_VV, C_H, C_D, C_U, C_S, C_AT, C__N };
+enum { C_T, C_R, C_F, C_V, C_VV, C_H, C_D, C_U, C_S, C_AT, C_G, C__N };
 enum { R_I, R_CODE, R_MESSAGE };
 /* A stamp's keys; a bucket (sums / repair) is a scalar, kept in k[0]. */
 enum { S_I, S_H };
 
-/* Which array of the message an element belongs to. */
-enum { A_CHANGES, A_REFUSED, A_RECORDS, A_STAMPS, A_BUCKETS, A__N };
+/* Which array of the message an element belongs to.  A_ENTRIES holds the
+** entries of every change group (PROTOCOL.md §5.1), one after the other;
+** a group's elem says where its own start. */
+enum { A_CHANGES, A_REFUSED, A_RECORDS, A_STAMPS, A_BUCKETS, A_ENTRIES,
+       A__N };
 static const size_t arr_max[A__N] = {FDSP_MAX_BATCH, FDSP_MAX_BATCH,
                                      FDSP_MAX_REVOKE, FDSP_MAX_BATCH,
-                                     FDSP_SUM_BUCKETS};
+                                     FDSP_SUM_BUCKETS, FDSP_MAX_BATCH};
 
 /* One vv entry: device (span) and counter. */
 typedef struct vvcap {
@@ -78,6 +81,8 @@ typedef struct elem {
     slot k[C__N];
     size_t vv_at;           /* first of its vv entries in dctx.vv */
     size_t vv_n;            /* entries captured (<= FDSP_MAX_VV) */
+    size_t ent_at;          /* a group: first of its entries in A_ENTRIES */
+    size_t ent_n;           /* entries captured */
 } elem;
 
 _Static_assert(K__TOP <= 32, "keyset.known has one bit per message key");
@@ -120,6 +125,9 @@ typedef struct dctx {
     slot top[K__TOP];
     elem *el[A__N];
     size_t el_cap[A__N];
+    size_t ent_used;        /* entries captured in el[A_ENTRIES] */
+    size_t expanded;        /* changes before the current element of
+                            ** "changes", groups counted as their size */
     vvcap *vv;
     size_t vv_n, vv_cap;
     size_t depth;           /* open objects and arrays */
@@ -933,7 +941,7 @@ static int top_key(const char *k, size_t n)
         "type", "v", "device", "cursor", "client", "user", "role", "head",
         "batch", "changes", "accepted", "refused", "after", "limit", "last",
         "more", "records", "code", "message", "fatal", "counter", "store",
-        "epoch", "time", "stamps", "buckets", "live"};
+        "epoch", "time", "stamps", "buckets", "live", "groups"};
     for (int i = 0; i < K__TOP; i++)
         if (names[i][0] == (n ? k[0] : 0) && strlen(names[i]) == n &&
             memcmp(names[i], k, n) == 0)
@@ -961,6 +969,23 @@ static int elem_key(int arr, const char *k, size_t n)
             return R_MESSAGE;
         return -1;
     }
+    if (arr == A_ENTRIES) {
+        /* A group entry: f, v and the steps; the rest is skipped. */
+        if (n == 1) {
+            switch (k[0]) {
+            case 'f': return C_F;
+            case 'v': return C_V;
+            case 'h': return C_H;
+            case 's': return C_S;
+            default: return -1;
+            }
+        }
+        if (n == 2 && k[0] == 'v' && k[1] == 'v')
+            return C_VV;
+        if (n == 2 && k[0] == 'a' && k[1] == 't')
+            return C_AT;
+        return -1;
+    }
     if (n == 1) {
         switch (k[0]) {
         case 't': return C_T;
@@ -971,6 +996,7 @@ static int elem_key(int arr, const char *k, size_t n)
         case 'd': return arr == A_CHANGES ? C_D : -1;
         case 'u': return arr == A_CHANGES ? C_U : -1;
         case 's': return arr == A_CHANGES ? C_S : -1;
+        case 'g': return arr == A_CHANGES ? C_G : -1;
         default: return -1;
         }
     }
@@ -1030,7 +1056,9 @@ static int parse_vv(dctx *c, tok *t, elem *e, slot *dst)
     return r;
 }
 
-/* An element object of changes / refused / records. */
+static int parse_entries(dctx *c, tok *t, elem *e, slot *dst);
+
+/* An element object of changes / refused / records / a group's entries. */
 static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
 {
     keyset ks;
@@ -1041,13 +1069,66 @@ static int parse_elem_object(dctx *c, tok *t, int arr, elem *e)
         int k = obj_key(c, t, &ks, arr, NULL, NULL);
         if (k == KEY_ERR)
             return -1;
-        if (k == C_VV && arr == A_CHANGES && t->t == '{')
+        if (k == C_VV && (arr == A_CHANGES || arr == A_ENTRIES) &&
+            t->t == '{')
             r = parse_vv(c, t, e, &e->k[C_VV]);
+        else if (k == C_G && arr == A_CHANGES && t->t == '[')
+            r = parse_entries(c, t, e, &e->k[C_G]);
         else
             r = parse_value(c, t, k >= 0 ? &e->k[k] : NULL);
         if (r != 0)
             return -1;
     } while ((r = obj_next(c, t)) > 0);
+    return r;
+}
+
+/* A group's "g": its entries captured into A_ENTRIES while they are among
+** the first FDSP_MAX_BATCH changes of the message (groups expanded); past
+** that the message is refused before its entries are read, and only the
+** count matters. */
+static int parse_entries(dctx *c, tok *t, elem *e, slot *dst)
+{
+    int64_t n = 0;
+    dst->kind = V_ARR;
+    dst->u.i = 0;
+    e->ent_at = c->ent_used;
+    e->ent_n = 0;
+    int r = arr_open(c, t);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    do {
+        if (c->expanded + (size_t)n < FDSP_MAX_BATCH) {
+            if (c->ent_used == c->el_cap[A_ENTRIES]) {
+                size_t cap = c->el_cap[A_ENTRIES]
+                    ? c->el_cap[A_ENTRIES] * 2 : 16;
+                if (cap > FDSP_MAX_BATCH)
+                    cap = FDSP_MAX_BATCH;
+                elem *p = realloc(c->el[A_ENTRIES], cap * sizeof *p);
+                if (p == NULL) {
+                    nomem(c);
+                    return -1;
+                }
+                c->el[A_ENTRIES] = p;
+                c->el_cap[A_ENTRIES] = cap;
+            }
+            elem *x = &c->el[A_ENTRIES][c->ent_used++];
+            memset(x, 0, sizeof *x);
+            e->ent_n++;
+            if (t->t == '{') {
+                x->kind = V_OBJ;
+                r = parse_elem_object(c, t, A_ENTRIES, x);
+            } else {
+                r = parse_value(c, t, &x->k[0]);
+                x->kind = x->k[0].kind;
+            }
+        } else {
+            r = parse_value(c, t, NULL);
+        }
+        if (r != 0)
+            return -1;
+        n++;
+    } while ((r = arr_next(c, t)) > 0);
+    dst->u.i = n;
     return r;
 }
 
@@ -1085,6 +1166,10 @@ static int parse_elem_array(dctx *c, tok *t, int arr, slot *dst)
                 r = parse_value(c, t, &e->k[0]);
                 e->kind = e->k[0].kind;
             }
+            /* A group counts as its entries (see parse_entries). */
+            if (arr == A_CHANGES)
+                c->expanded += e->k[C_G].kind == V_ARR
+                    ? (size_t)e->k[C_G].u.i : 1;
         } else {
             r = parse_value(c, t, NULL);
         }
@@ -1370,6 +1455,206 @@ fail:
     return rc;
 }
 
+/* A group entry's "vv" delta, as ref_decode.c's vvd_from_json. */
+static int read_vvd(const dctx *c, const elem *e, const char *path,
+                    fdsp_vv *out, char *err, size_t errlen)
+{
+    const slot *j = &e->k[C_VV];
+    int rc = fdsp__vvd_start(j->kind == V_OBJ,
+                             j->kind == V_OBJ ? (size_t)j->u.i : 0,
+                             path, out, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    for (size_t i = 0; i < e->vv_n; i++) {
+        const vvcap *x = &c->vv[e->vv_at + i];
+        char *dev;
+        rc = fdsp__vvd_entry(x->dev, x->n, x->kind == V_INT, x->i, path,
+                             &dev, err, errlen);
+        if (rc != FDSP_OK) {
+            fdsp_vv_clear(out);
+            return rc;
+        }
+        size_t k = out->n;
+        while (k > 0 && strcmp(out->e[k - 1].device, dev) > 0) {
+            out->e[k] = out->e[k - 1];
+            k--;
+        }
+        out->e[k].device = dev;
+        out->e[k].counter = (uint64_t)x->i;
+        out->n++;
+    }
+    return FDSP_OK;
+}
+
+/* 1 if the element is a change group: an object with a non-null "g". */
+static int is_group(const elem *e)
+{
+    return e->kind == V_OBJ && e->k[C_G].kind != V_NONE &&
+           e->k[C_G].kind != V_NULL;
+}
+
+/* Entry k of a group into out (k == 0: out holds the header's vv, h, s,
+** at already), after prev; as ref_decode.c's read_entry. */
+static int read_entry(const dctx *c, const elem *e, const char *path,
+                      size_t k, int need_seq, int64_t sstep,
+                      const fdsp_change *prev, fdsp_change *out, char *err,
+                      size_t errlen)
+{
+    static const char *const steps[] = {"vv", "h", "s", "at"};
+    static const int step_keys[] = {C_VV, C_H, C_S, C_AT};
+    char sub[160];
+    int rc;
+    if (e->kind != V_OBJ)
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                          "entry must be an object");
+    if ((rc = get_str(&e->k[C_F], path, "f", FDSP__NAME, 1, &out->field, err,
+                      errlen)))
+        return rc;
+    if (e->k[C_V].kind == V_NONE)
+        return fdsp__fail(err, errlen, FDSP_E_MISSING, path, "v", "required");
+    if (e->k[C_V].kind != V_NULL &&
+        (rc = get_str(&e->k[C_V], path, "v", FDSP__VALUE, 1, &out->value,
+                      err, errlen)))
+        return rc;
+    if (k == 0) {
+        for (size_t i = 0; i < 4; i++)
+            if (member(&e->k[step_keys[i]], 0) != NULL)
+                return fdsp__group_first(path, steps[i], err, errlen);
+        return FDSP_OK;
+    }
+    sub[0] = '\0';
+    if (err != NULL && errlen > 0)
+        if (snprintf(sub, sizeof sub, "%s.vv", path) >= (int)sizeof sub)
+        sub[0] = '\0';      /* cannot happen: paths are short */
+    if (member(&e->k[C_VV], 0) != NULL) {
+        fdsp_vv delta;
+        if ((rc = read_vvd(c, e, sub, &delta, err, errlen)))
+            return rc;
+        rc = fdsp__group_vv(&prev->vv, prev->device, &delta, sub, &out->vv,
+                            err, errlen);
+        fdsp_vv_clear(&delta);
+    } else {
+        rc = fdsp__group_vv(&prev->vv, prev->device, NULL, sub, &out->vv,
+                            err, errlen);
+    }
+    if (rc != FDSP_OK)
+        return rc;
+    int64_t dh = 1, ds = sstep, dat = 0;
+    if ((rc = get_int(&e->k[C_H], path, "h", 0, -FDSP__MAX_STEP,
+                      FDSP__MAX_STEP, FDSP_E_VALUE, &dh, err, errlen)) ||
+        (rc = fdsp__group_step_h(prev->hlc, dh, path, &out->hlc, err,
+                                 errlen)) ||
+        (rc = get_int(&e->k[C_S], path, "s", 0, -FDSP__MAX_STEP,
+                      FDSP__MAX_STEP, FDSP_E_VALUE, &ds, err, errlen)) ||
+        (rc = fdsp__group_step_int(prev->seq, ds, need_seq ? 1 : 0, path,
+                                   "s", &out->seq, err, errlen)) ||
+        (rc = get_int(&e->k[C_AT], path, "at", 0, -FDSP__MAX_STEP,
+                      FDSP__MAX_STEP, FDSP_E_VALUE, &dat, err, errlen)) ||
+        (rc = fdsp__group_step_int(prev->server_ms, dat, 0, path, "at",
+                                   &out->server_ms, err, errlen)))
+        return rc;
+    return FDSP_OK;
+}
+
+/* A group into out[0..), at most room changes; *n_out how many.  On
+** failure every change it wrote is cleared.  As ref_decode.c's. */
+static int read_group(const dctx *c, const elem *e, const char *path,
+                      int need_seq, size_t room, fdsp_change *out,
+                      size_t *n_out, char *err, size_t errlen)
+{
+    fdsp_change h;
+    char sub[160];
+    const slot *k = e->k;
+    size_t n = 0, done = 0;
+    int rc;
+    int named = err != NULL && errlen > 0;
+
+    memset(&h, 0, sizeof h);
+    if ((rc = get_str(&k[C_T], path, "t", FDSP__NAME, 1, &h.table, err,
+                      errlen)) ||
+        (rc = get_str(&k[C_R], path, "r", FDSP__ID, 1, &h.record, err,
+                      errlen)) ||
+        (rc = get_str(&k[C_D], path, "d", FDSP__ID, 1, &h.device, err,
+                      errlen)) ||
+        (rc = get_str(&k[C_U], path, "u", FDSP__ID, 0, &h.user, err,
+                      errlen)))
+        goto fail;
+    if (k[C_VV].kind == V_NONE) {
+        rc = fdsp__fail(err, errlen, FDSP_E_MISSING, path, "vv", "required");
+        goto fail;
+    }
+    sub[0] = '\0';
+    if (named)
+        snprintf(sub, sizeof sub, "%s%svv", path, path[0] ? "." : "");
+    if ((rc = read_vv(c, e, sub, &h.vv, err, errlen)))
+        goto fail;
+    if (k[C_H].kind == V_NONE) {
+        rc = fdsp__fail(err, errlen, FDSP_E_MISSING, path, "h", "required");
+        goto fail;
+    }
+    if (k[C_H].kind != V_STR) {
+        rc = fdsp__fail(err, errlen, FDSP_E_TYPE, path, "h",
+                        "must be a string");
+        goto fail;
+    }
+    if (!fdsp__hlc_parse(k[C_H].s, k[C_H].u.n, &h.hlc)) {
+        rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, "h",
+                        "must be 16 lowercase hex digits");
+        goto fail;
+    }
+    if ((rc = get_int(&k[C_S], path, "s", need_seq, need_seq ? 1 : 0,
+                      FDSP__MAX_INT, FDSP_E_VALUE, &h.seq, err, errlen)) ||
+        (rc = get_int(&k[C_AT], path, "at", 0, 0, FDSP__MAX_INT,
+                      FDSP_E_VALUE, &h.server_ms, err, errlen)) ||
+        (rc = get_array(&k[C_G], path, "g", 1, FDSP_MAX_GROUP, &n, err,
+                        errlen)) ||
+        (rc = fdsp__group_room(n, room, path, "g", err, errlen)))
+        goto fail;
+    if (h.user == NULL && (h.user = fdsp__strndup("", 0)) == NULL) {
+        rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, "u", "out of memory");
+        goto fail;
+    }
+    int64_t sstep = fdsp__group_sstep(h.seq);
+    for (size_t i = 0; i < n; i++) {
+        fdsp_change *x = &out[i];
+        memset(x, 0, sizeof *x);
+        done = i + 1;
+        if (i == 0) {
+            x->hlc = h.hlc;
+            x->seq = h.seq;
+            x->server_ms = h.server_ms;
+            if (fdsp_vv_copy(&x->vv, &h.vv) != FDSP_OK) {
+                rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
+                                "out of memory");
+                goto fail;
+            }
+        }
+        if (named)
+            snprintf(sub, sizeof sub, "%s%sg[%zu]", path, path[0] ? "." : "",
+                     i);
+        if ((rc = read_entry(c, &c->el[A_ENTRIES][e->ent_at + i], sub, i,
+                             need_seq, sstep, i > 0 ? &out[i - 1] : NULL, x,
+                             err, errlen)))
+            goto fail;
+        if ((x->table = fdsp__strndup(h.table, strlen(h.table))) == NULL ||
+            (x->record = fdsp__strndup(h.record, strlen(h.record))) == NULL ||
+            (x->device = fdsp__strndup(h.device, strlen(h.device))) == NULL ||
+            (x->user = fdsp__strndup(h.user, strlen(h.user))) == NULL) {
+            rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, sub, NULL,
+                            "out of memory");
+            goto fail;
+        }
+    }
+    fdsp_change_clear(&h);
+    *n_out = n;
+    return FDSP_OK;
+fail:
+    for (size_t i = 0; i < done; i++)
+        fdsp_change_clear(&out[i]);
+    fdsp_change_clear(&h);
+    return rc;
+}
+
 static int read_changes(const dctx *c, fdsp_msg *m, size_t lo, int need_seq,
                         char *err, size_t errlen)
 {
@@ -1381,24 +1666,52 @@ static int read_changes(const dctx *c, fdsp_msg *m, size_t lo, int need_seq,
         return rc;
     if (n == 0)
         return FDSP_OK;
-    m->changes = calloc(n, sizeof *m->changes);
+    /* Room for the changes the groups stand for, as ref_decode.c. */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const elem *e = &c->el[A_CHANGES][i];
+        total += is_group(e) && e->k[C_G].kind == V_ARR
+            ? (size_t)e->k[C_G].u.i : 1;
+    }
+    if (total > FDSP_MAX_BATCH)
+        total = FDSP_MAX_BATCH;
+    m->changes = calloc(total > 0 ? total : 1, sizeof *m->changes);
     if (m->changes == NULL)
         return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "changes",
                           "out of memory");
     for (size_t i = 0; i < n; i++) {
         const elem *e = &c->el[A_CHANGES][i];
+        size_t room = FDSP_MAX_BATCH - m->n_changes;
         /* Formatting the path costs more than checking a change: check
         ** without an error line, and only a refused change again with one
         ** (the checks are pure, so the second run refuses the same way). */
-        rc = read_change(c, e, "", need_seq, &m->changes[i], NULL, 0);
+        if (is_group(e)) {
+            size_t got = 0;
+            rc = read_group(c, e, "", need_seq, room,
+                            &m->changes[m->n_changes], &got, NULL, 0);
+            if (rc != FDSP_OK) {
+                snprintf(path, sizeof path, "changes[%zu]", i);
+                return read_group(c, e, path, need_seq, room,
+                                  &m->changes[m->n_changes], &got, err,
+                                  errlen);
+            }
+            m->n_changes += got;
+            continue;
+        }
+        if (room == 0) {
+            snprintf(path, sizeof path, "changes[%zu]", i);
+            return fdsp__group_room(1, 0, path, NULL, err, errlen);
+        }
+        rc = read_change(c, e, "", need_seq, &m->changes[m->n_changes],
+                         NULL, 0);
         if (rc != FDSP_OK) {
             snprintf(path, sizeof path, "changes[%zu]", i);
-            rc = read_change(c, e, path, need_seq, &m->changes[i], err,
-                             errlen);
+            rc = read_change(c, e, path, need_seq, &m->changes[m->n_changes],
+                             err, errlen);
             if (rc != FDSP_OK)
                 return rc;
         }
-        m->n_changes = i + 1;
+        m->n_changes++;
     }
     return FDSP_OK;
 }
@@ -1599,6 +1912,8 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
             (rc = get_str(&o[K_CLIENT], NULL, "client", FDSP__TEXT, 0,
                           &m->client, err, errlen)) ||
             (rc = get_bool(&o[K_LIVE], NULL, "live", 0, &m->live, err,
+                           errlen)) ||
+            (rc = get_bool(&o[K_GROUPS], NULL, "groups", 0, &m->groups, err,
                            errlen)))
             return rc;
         return FDSP_OK;
@@ -1614,7 +1929,9 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
                           FDSP_E_VALUE, &m->head, err, errlen)) ||
             (rc = read_trust(c, m, err, errlen)) ||
             (rc = get_int(&o[K_TIME], NULL, "time", 0, 0, FDSP__MAX_INT,
-                          FDSP_E_VALUE, &m->server_time, err, errlen)))
+                          FDSP_E_VALUE, &m->server_time, err, errlen)) ||
+            (rc = get_bool(&o[K_GROUPS], NULL, "groups", 0, &m->groups, err,
+                           errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_PUSH:

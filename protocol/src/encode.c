@@ -287,6 +287,16 @@ static inline void wstr(wbuf *w, const char *s)
 
 /* ---- Messages ------------------------------------------------------------------ */
 
+/* ,"key":v for an optional integer member; nothing when v is 0. */
+static void wopt_int(wbuf *w, const char *keylit, size_t keyn, int64_t v)
+{
+    if (v != 0) {
+        wmem(w, keylit, keyn);
+        wint(w, v);
+    }
+}
+#define WOPT_INT(w, lit, v) wopt_int((w), (lit), sizeof(lit) - 1, (v))
+
 /* The vv object, keys in strcmp order whatever order the struct has (the
 ** checks guarantee 1..FDSP_MAX_VV entries, distinct non-NULL devices). */
 static void wvv(wbuf *w, const fdsp_vv *vv)
@@ -350,13 +360,83 @@ static void wchange(wbuf *w, const fdsp_change *c)
     wch(w, '}');
 }
 
-static void wchanges(wbuf *w, const fdsp_msg *m)
+/* A change group (PROTOCOL.md §5.1) of c[0..n), n >= 2, which
+** fdsp__group_run found groupable. */
+static void wgroup(wbuf *w, const fdsp_change *c, size_t n)
+{
+    char hlc[17];
+    const fdsp_change *h = &c[0];
+    int64_t sstep = fdsp__group_sstep(h->seq);
+    WLIT(w, "{\"t\":");
+    wstr(w, h->table);
+    WLIT(w, ",\"r\":");
+    wstr(w, h->record);
+    WLIT(w, ",\"d\":");
+    wstr(w, h->device);
+    if (h->user != NULL && h->user[0] != '\0') {
+        WLIT(w, ",\"u\":");
+        wstr(w, h->user);
+    }
+    WLIT(w, ",\"vv\":");
+    wvv(w, &h->vv);
+    fdsp__hlc_format(h->hlc, hlc);
+    WLIT(w, ",\"h\":\"");
+    wmem(w, hlc, 16);
+    wch(w, '"');
+    WOPT_INT(w, ",\"s\":", h->seq);
+    WOPT_INT(w, ",\"at\":", h->server_ms);
+    WLIT(w, ",\"g\":[");
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0)
+            wch(w, ',');
+        WLIT(w, "{\"f\":");
+        wstr(w, c[k].field);
+        WLIT(w, ",\"v\":");
+        if (c[k].value != NULL)
+            wstr(w, c[k].value);
+        else
+            WLIT(w, "null");
+        fdsp__delta d;
+        if (k > 0 && fdsp__group_delta(&c[k - 1], &c[k], &d)) {
+            if (!d.vv_default) {
+                WLIT(w, ",\"vv\":{");
+                for (size_t i = 0; i < d.nd; i++) {
+                    if (i > 0)
+                        wch(w, ',');
+                    wstr(w, d.dev[i]);
+                    wch(w, ':');
+                    wint(w, (int64_t)d.ctr[i]);
+                }
+                wch(w, '}');
+            }
+            if (d.dh != 1) {
+                WLIT(w, ",\"h\":");
+                wint(w, d.dh);
+            }
+            if (d.ds != sstep) {
+                WLIT(w, ",\"s\":");
+                wint(w, d.ds);
+            }
+            WOPT_INT(w, ",\"at\":", d.dat);
+        }
+        wch(w, '}');
+    }
+    WLIT(w, "]}");
+}
+
+static void wchanges(wbuf *w, const fdsp_msg *m, unsigned opts)
 {
     wch(w, '[');
-    for (size_t i = 0; i < m->n_changes; i++) {
+    for (size_t i = 0; i < m->n_changes;) {
+        size_t run = (opts & FDSP_ENC_GROUPS)
+            ? fdsp__group_run(&m->changes[i], m->n_changes - i) : 1;
         if (i > 0)
             wch(w, ',');
-        wchange(w, &m->changes[i]);
+        if (run > 1)
+            wgroup(w, &m->changes[i], run);
+        else
+            wchange(w, &m->changes[i]);
+        i += run;
     }
     wch(w, ']');
 }
@@ -371,15 +451,6 @@ static size_t estimate(const fdsp_msg *m)
     return n > FDSP_MAX_FRAME ? FDSP_MAX_FRAME : n;
 }
 
-/* ,"key":v for an optional integer member; nothing when v is 0. */
-static void wopt_int(wbuf *w, const char *keylit, size_t keyn, int64_t v)
-{
-    if (v != 0) {
-        wmem(w, keylit, keyn);
-        wint(w, v);
-    }
-}
-#define WOPT_INT(w, lit, v) wopt_int((w), (lit), sizeof(lit) - 1, (v))
 
 /* hello / welcome: counter, store, epoch, each only when present. */
 static void wtrust(wbuf *w, const fdsp_msg *m)
@@ -393,7 +464,7 @@ static void wtrust(wbuf *w, const fdsp_msg *m)
 }
 
 /* Members after "type", in the order PROTOCOL.md lists them. */
-static void wbody(wbuf *w, const fdsp_msg *m)
+static void wbody(wbuf *w, const fdsp_msg *m, unsigned opts)
 {
     switch (m->type) {
     case FDSP_HELLO:
@@ -408,6 +479,8 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         }
         if (m->live)
             WLIT(w, ",\"live\":true");
+        if (m->groups)
+            WLIT(w, ",\"groups\":true");
         break;
     case FDSP_WELCOME:
         WLIT(w, ",\"v\":1,\"user\":");
@@ -420,12 +493,14 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         wint(w, m->head);
         wtrust(w, m);
         WOPT_INT(w, ",\"time\":", m->server_time);
+        if (m->groups)
+            WLIT(w, ",\"groups\":true");
         break;
     case FDSP_PUSH:
         WLIT(w, ",\"batch\":");
         wint(w, m->batch);
         WLIT(w, ",\"changes\":");
-        wchanges(w, m);
+        wchanges(w, m, opts);
         break;
     case FDSP_ACK:
         WLIT(w, ",\"batch\":");
@@ -473,7 +548,7 @@ static void wbody(wbuf *w, const fdsp_msg *m)
         ** each device's own "after" in front of the same bytes. */
         WOPT_INT(w, ",\"after\":", m->after);
         WLIT(w, ",\"changes\":");
-        wchanges(w, m);
+        wchanges(w, m, opts);
         WLIT(w, ",\"last\":");
         wint(w, m->last);
         if (m->more)
@@ -537,6 +612,11 @@ static void wbody(wbuf *w, const fdsp_msg *m)
 
 int fdsp_encode(const fdsp_msg *m, char **out, size_t *len)
 {
+    return fdsp_encode_opt(m, 0, out, len);
+}
+
+int fdsp_encode_opt(const fdsp_msg *m, unsigned opts, char **out, size_t *len)
+{
     if (out != NULL)
         *out = NULL;
     if (len != NULL)
@@ -557,7 +637,7 @@ int fdsp_encode(const fdsp_msg *m, char **out, size_t *len)
     }
     WLIT(&w, "{\"type\":");
     wstr(&w, tname);
-    wbody(&w, m);
+    wbody(&w, m, opts);
     wch(&w, '}');
     /* 500 changes of 16 KiB values exceed the frame: the caller splits. */
     if (w.oom || w.big) {

@@ -165,6 +165,64 @@ int fdsp__check_cstr(const char *s, int kind, int required);
 ** FDSP_OK or the code fdsp_decode would give its encoded form. */
 int fdsp__check_msg(const fdsp_msg *m);
 
+/* ---- Change groups (group.c, PROTOCOL.md §5.1) -----------------------------
+** Shared by both encoders (which changes form a group, and each entry's
+** steps) and both decoders (the steps applied, with their error lines), so
+** the direct codec and the reference agree on everything but the JSON. */
+
+/* A signed step on the wire: -2^53..2^53. */
+#define FDSP__MAX_STEP FDSP__MAX_INT
+
+/* One entry's members after the first, from the previous change. */
+typedef struct fdsp__delta {
+    int vv_default;                 /* vv is the previous one with d's
+                                    ** counter + 1: no "vv" written */
+    size_t nd;                      /* else the "vv" delta, device order */
+    const char *dev[FDSP_MAX_VV];
+    uint64_t ctr[FDSP_MAX_VV];      /* 0: the device is dropped */
+    int64_t dh, ds, dat;            /* steps of h, s, at */
+} fdsp__delta;
+
+/* How many changes from c[0] (n of them, checked) form one group; 1 when
+** c[0] is best written plain.  A group never has fewer than 2. */
+size_t fdsp__group_run(const fdsp_change *c, size_t n);
+/* cur's delta after prev in a group; 1 if it can be written (the steps
+** fit in -2^53..2^53, the vv delta in FDSP_MAX_VV entries), else 0. */
+int fdsp__group_delta(const fdsp_change *prev, const fdsp_change *cur,
+                      fdsp__delta *d);
+/* The default step of s in a group whose first change has seq s0. */
+static inline int64_t fdsp__group_sstep(int64_t s0) { return s0 != 0; }
+/* 1 if changes a and b name the same group header (t, r, d, u). */
+int fdsp__group_same(const fdsp_change *a, const fdsp_change *b);
+
+/* Decoder side.  vv delta: like fdsp__vv_start / fdsp__vv_entry, but an
+** empty delta is allowed and a counter may be 0 (the device is dropped). */
+int fdsp__vvd_start(int is_object, size_t n, const char *path, fdsp_vv *out,
+                    char *err, size_t errlen);
+int fdsp__vvd_entry(const char *key, size_t keylen, int counter_is_int,
+                    int64_t counter, const char *path, char **dev,
+                    char *err, size_t errlen);
+/* out = prev with dev's counter + 1 (no "vv"), or prev with the sorted
+** delta applied; then the vv rules on the result (path names the entry's
+** vv).  out is empty on failure. */
+int fdsp__group_vv(const fdsp_vv *prev, const char *dev, const fdsp_vv *delta,
+                   const char *path, fdsp_vv *out, char *err, size_t errlen);
+/* The first entry takes the group's vv, h, s and at: a non-null one of
+** them there is refused (key names it). */
+int fdsp__group_first(const char *path, const char *key, char *err,
+                      size_t errlen);
+/* prev + step for h (0..2^64-1), s (lo..2^53) and at (0..2^53). */
+int fdsp__group_step_h(uint64_t prev, int64_t step, const char *path,
+                       uint64_t *out, char *err, size_t errlen);
+int fdsp__group_step_int(int64_t prev, int64_t step, int64_t lo,
+                         const char *path, const char *key, int64_t *out,
+                         char *err, size_t errlen);
+/* n more changes (a group's "g", key "g"; a plain change, key NULL)
+** against the room left in the message: FDSP_MAX_BATCH less the changes
+** before them, groups expanded. */
+int fdsp__group_room(size_t n, size_t room, const char *path,
+                     const char *key, char *err, size_t errlen);
+
 /* Error codes that may appear on the wire (everything but OK and NOMEM). */
 int fdsp__wire_code_ok(int code);
 
@@ -176,5 +234,7 @@ int fdsp__wire_code_ok(int code);
 int fdsp__ref_decode(const char *buf, size_t len, fdsp_msg **out,
                      char *err, size_t errlen);
 int fdsp__ref_encode(const fdsp_msg *m, char **out, size_t *len);
+int fdsp__ref_encode_opt(const fdsp_msg *m, unsigned opts, char **out,
+                         size_t *len);
 
 #endif /* FDSP_PROTO_INTERNAL_H */

@@ -51,6 +51,221 @@ static int read_version(const json_t *o, int *out, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* A group entry's "vv" delta: like fdsp__vv_from_json, but it may be
+** empty and a counter may be 0 (PROTOCOL.md §5.1). */
+static int vvd_from_json(const json_t *j, const char *path, fdsp_vv *out,
+                         char *err, size_t errlen)
+{
+    const char *key;
+    size_t keylen;
+    json_t *val;
+    int rc = fdsp__vvd_start(json_is_object(j),
+                             json_is_object(j) ? json_object_size(j) : 0,
+                             path, out, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    json_object_keylen_foreach((json_t *)j, key, keylen, val) {
+        fdsp_vv_entry *e = &out->e[out->n];
+        char *dev = NULL;
+        rc = fdsp__vvd_entry(key, keylen, json_is_integer(val),
+                             json_is_integer(val) ? json_integer_value(val)
+                                                  : 0,
+                             path, &dev, err, errlen);
+        if (rc != FDSP_OK) {
+            fdsp_vv_clear(out);
+            return rc;
+        }
+        /* Kept in device order, as the group rules apply it. */
+        size_t k = out->n;
+        while (k > 0 && strcmp(out->e[k - 1].device, dev) > 0) {
+            out->e[k] = out->e[k - 1];
+            k--;
+        }
+        e = &out->e[k];
+        e->device = dev;
+        e->counter = (uint64_t)json_integer_value(val);
+        out->n++;
+    }
+    return FDSP_OK;
+}
+
+/* 1 if j is a change group: an object with a non-null "g". */
+static int is_group(const json_t *j)
+{
+    const json_t *g = json_is_object(j) ? json_object_get(j, "g") : NULL;
+    return g != NULL && !json_is_null(g);
+}
+
+/* One entry k of a group into out, after prev (k > 0) or from the header
+** hdr (k == 0: out already holds the header's members). */
+static int read_entry(const json_t *j, const char *path, size_t k,
+                      int need_seq, int64_t sstep, const fdsp_change *prev,
+                      fdsp_change *out, char *err, size_t errlen)
+{
+    static const char *const steps[] = {"vv", "h", "s", "at"};
+    char sub[160];
+    const json_t *v;
+    int rc;
+    if (!json_is_object(j))
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                          "entry must be an object");
+    if ((rc = fdsp__get_str(j, path, "f", FDSP__NAME, 1, &out->field, err,
+                            errlen)))
+        return rc;
+    v = json_object_get(j, "v");
+    if (v == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_MISSING, path, "v", "required");
+    if (!json_is_null(v) &&
+        (rc = fdsp__get_str(j, path, "v", FDSP__VALUE, 1, &out->value, err,
+                            errlen)))
+        return rc;
+    if (k == 0) {
+        for (size_t i = 0; i < 4; i++) {
+            v = json_object_get(j, steps[i]);
+            if (v != NULL && !json_is_null(v))
+                return fdsp__group_first(path, steps[i], err, errlen);
+        }
+        return FDSP_OK;
+    }
+    if (snprintf(sub, sizeof sub, "%s.vv", path) >= (int)sizeof sub)
+        sub[0] = '\0';      /* cannot happen: paths are short */
+    v = json_object_get(j, "vv");
+    if (v != NULL && !json_is_null(v)) {
+        fdsp_vv delta;
+        if ((rc = vvd_from_json(v, sub, &delta, err, errlen)))
+            return rc;
+        rc = fdsp__group_vv(&prev->vv, prev->device, &delta, sub, &out->vv,
+                            err, errlen);
+        fdsp_vv_clear(&delta);
+    } else {
+        rc = fdsp__group_vv(&prev->vv, prev->device, NULL, sub, &out->vv,
+                            err, errlen);
+    }
+    if (rc != FDSP_OK)
+        return rc;
+    int64_t dh = 1, ds = sstep, dat = 0;
+    if ((rc = fdsp__get_int(j, path, "h", 0, -FDSP__MAX_STEP, FDSP__MAX_STEP,
+                            FDSP_E_VALUE, &dh, err, errlen)) ||
+        (rc = fdsp__group_step_h(prev->hlc, dh, path, &out->hlc, err,
+                                 errlen)) ||
+        (rc = fdsp__get_int(j, path, "s", 0, -FDSP__MAX_STEP, FDSP__MAX_STEP,
+                            FDSP_E_VALUE, &ds, err, errlen)) ||
+        (rc = fdsp__group_step_int(prev->seq, ds, need_seq ? 1 : 0, path,
+                                   "s", &out->seq, err, errlen)) ||
+        (rc = fdsp__get_int(j, path, "at", 0, -FDSP__MAX_STEP,
+                            FDSP__MAX_STEP, FDSP_E_VALUE, &dat, err,
+                            errlen)) ||
+        (rc = fdsp__group_step_int(prev->server_ms, dat, 0, path, "at",
+                                   &out->server_ms, err, errlen)))
+        return rc;
+    return FDSP_OK;
+}
+
+static char *dup_str(const char *s)
+{
+    return fdsp__strndup(s, strlen(s));
+}
+
+/* A group at path into out[0..), at most room changes; *n_out how many.
+** On failure every change it wrote is cleared. */
+static int read_group(const json_t *j, const char *path, int need_seq,
+                      size_t room, fdsp_change *out, size_t *n_out,
+                      char *err, size_t errlen)
+{
+    fdsp_change h;
+    const json_t *arr;
+    char sub[160];
+    size_t n = 0, done = 0;
+    int rc;
+
+    /* The header is read like a change without f and v. */
+    memset(&h, 0, sizeof h);
+    if ((rc = fdsp__get_str(j, path, "t", FDSP__NAME, 1, &h.table, err,
+                            errlen)) ||
+        (rc = fdsp__get_str(j, path, "r", FDSP__ID, 1, &h.record, err,
+                            errlen)) ||
+        (rc = fdsp__get_str(j, path, "d", FDSP__ID, 1, &h.device, err,
+                            errlen)) ||
+        (rc = fdsp__get_str(j, path, "u", FDSP__ID, 0, &h.user, err,
+                            errlen)))
+        goto fail;
+    const json_t *v = json_object_get(j, "vv");
+    if (v == NULL) {
+        rc = fdsp__fail(err, errlen, FDSP_E_MISSING, path, "vv", "required");
+        goto fail;
+    }
+    snprintf(sub, sizeof sub, "%s%svv", path, path[0] ? "." : "");
+    if ((rc = fdsp__vv_from_json(v, sub, &h.vv, err, errlen)))
+        goto fail;
+    v = json_object_get(j, "h");
+    if (v == NULL) {
+        rc = fdsp__fail(err, errlen, FDSP_E_MISSING, path, "h", "required");
+        goto fail;
+    }
+    if (!json_is_string(v)) {
+        rc = fdsp__fail(err, errlen, FDSP_E_TYPE, path, "h",
+                        "must be a string");
+        goto fail;
+    }
+    if (!fdsp__hlc_parse(json_string_value(v), json_string_length(v),
+                         &h.hlc)) {
+        rc = fdsp__fail(err, errlen, FDSP_E_VALUE, path, "h",
+                        "must be 16 lowercase hex digits");
+        goto fail;
+    }
+    if ((rc = fdsp__get_int(j, path, "s", need_seq, need_seq ? 1 : 0,
+                            FDSP__MAX_INT, FDSP_E_VALUE, &h.seq, err,
+                            errlen)) ||
+        (rc = fdsp__get_int(j, path, "at", 0, 0, FDSP__MAX_INT, FDSP_E_VALUE,
+                            &h.server_ms, err, errlen)) ||
+        (rc = fdsp__get_array(j, path, "g", 1, FDSP_MAX_GROUP, &arr, err,
+                              errlen)))
+        goto fail;
+    n = json_array_size(arr);
+    if ((rc = fdsp__group_room(n, room, path, "g", err, errlen)))
+        goto fail;
+    if (h.user == NULL && (h.user = fdsp__strndup("", 0)) == NULL) {
+        rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, "u", "out of memory");
+        goto fail;
+    }
+    int64_t sstep = fdsp__group_sstep(h.seq);
+    for (size_t k = 0; k < n; k++) {
+        fdsp_change *c = &out[k];
+        memset(c, 0, sizeof *c);
+        done = k + 1;
+        if (k == 0) {
+            c->hlc = h.hlc;
+            c->seq = h.seq;
+            c->server_ms = h.server_ms;
+            if (fdsp_vv_copy(&c->vv, &h.vv) != FDSP_OK) {
+                rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
+                                "out of memory");
+                goto fail;
+            }
+        }
+        snprintf(sub, sizeof sub, "%s%sg[%zu]", path, path[0] ? "." : "", k);
+        if ((rc = read_entry(json_array_get(arr, k), sub, k, need_seq, sstep,
+                             k > 0 ? &out[k - 1] : NULL, c, err, errlen)))
+            goto fail;
+        if ((c->table = dup_str(h.table)) == NULL ||
+            (c->record = dup_str(h.record)) == NULL ||
+            (c->device = dup_str(h.device)) == NULL ||
+            (c->user = dup_str(h.user)) == NULL) {
+            rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, sub, NULL,
+                            "out of memory");
+            goto fail;
+        }
+    }
+    fdsp_change_clear(&h);
+    *n_out = n;
+    return FDSP_OK;
+fail:
+    for (size_t k = 0; k < done; k++)
+        fdsp_change_clear(&out[k]);
+    fdsp_change_clear(&h);
+    return rc;
+}
+
 static int read_changes(const json_t *o, fdsp_msg *m, size_t lo, int need_seq,
                         char *err, size_t errlen)
 {
@@ -63,17 +278,40 @@ static int read_changes(const json_t *o, fdsp_msg *m, size_t lo, int need_seq,
     size_t n = json_array_size(arr);
     if (n == 0)
         return FDSP_OK;
-    m->changes = calloc(n, sizeof *m->changes);
+    /* Room for the changes the groups stand for (no more than a batch:
+    ** a message past that is refused before it is written). */
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *j = json_array_get(arr, i);
+        const json_t *g = is_group(j) ? json_object_get(j, "g") : NULL;
+        total += g != NULL && json_is_array(g) ? json_array_size(g) : 1;
+    }
+    if (total > FDSP_MAX_BATCH)
+        total = FDSP_MAX_BATCH;
+    m->changes = calloc(total > 0 ? total : 1, sizeof *m->changes);
     if (m->changes == NULL)
         return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "changes",
                           "out of memory");
     for (size_t i = 0; i < n; i++) {
+        const json_t *j = json_array_get(arr, i);
         snprintf(path, sizeof path, "changes[%zu]", i);
-        rc = fdsp__change_from_json(json_array_get(arr, i), path, need_seq,
-                                    &m->changes[i], err, errlen);
+        if (is_group(j)) {
+            size_t got = 0;
+            rc = read_group(j, path, need_seq, FDSP_MAX_BATCH - m->n_changes,
+                            &m->changes[m->n_changes], &got, err, errlen);
+            if (rc != FDSP_OK)
+                return rc;
+            m->n_changes += got;
+            continue;
+        }
+        if ((rc = fdsp__group_room(1, FDSP_MAX_BATCH - m->n_changes, path,
+                                   NULL, err, errlen)))
+            return rc;
+        rc = fdsp__change_from_json(j, path, need_seq,
+                                    &m->changes[m->n_changes], err, errlen);
         if (rc != FDSP_OK)
             return rc;
-        m->n_changes = i + 1;
+        m->n_changes++;
     }
     return FDSP_OK;
 }
@@ -282,7 +520,9 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
             (rc = read_trust(o, m, err, errlen)) ||
             (rc = fdsp__get_str(o, NULL, "client", FDSP__TEXT, 0, &m->client,
                                 err, errlen)) ||
-            (rc = fdsp__get_bool(o, NULL, "live", 0, &m->live, err, errlen)))
+            (rc = fdsp__get_bool(o, NULL, "live", 0, &m->live, err, errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "groups", 0, &m->groups, err,
+                                 errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_WELCOME:
@@ -297,7 +537,9 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
                                 FDSP_E_VALUE, &m->head, err, errlen)) ||
             (rc = read_trust(o, m, err, errlen)) ||
             (rc = fdsp__get_int(o, NULL, "time", 0, 0, FDSP__MAX_INT,
-                                FDSP_E_VALUE, &m->server_time, err, errlen)))
+                                FDSP_E_VALUE, &m->server_time, err, errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "groups", 0, &m->groups, err,
+                                 errlen)))
             return rc;
         return FDSP_OK;
     case FDSP_PUSH:

@@ -19,17 +19,87 @@ static int put(json_t *o, const char *key, json_t *v)
     return json_object_set_new(o, key, v);
 }
 
-static json_t *changes_json(const fdsp_msg *m)
+/* One entry of a group: f, v, and for k > 0 the steps from c[-1]. */
+static json_t *entry_json(const fdsp_change *c, size_t k, int64_t sstep)
+{
+    json_t *o = json_object();
+    if (o == NULL ||
+        put(o, "f", json_string(c->field)) ||
+        put(o, "v", c->value ? json_string(c->value) : json_null())) {
+        json_decref(o);
+        return NULL;
+    }
+    fdsp__delta d;
+    if (k == 0 || !fdsp__group_delta(c - 1, c, &d))
+        return o;
+    if (!d.vv_default) {
+        json_t *vv = json_object();
+        for (size_t i = 0; vv != NULL && i < d.nd; i++)
+            if (put(vv, d.dev[i], json_integer((json_int_t)d.ctr[i]))) {
+                json_decref(vv);
+                vv = NULL;
+            }
+        if (put(o, "vv", vv)) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    if ((d.dh != 1 && put(o, "h", json_integer(d.dh))) ||
+        (d.ds != sstep && put(o, "s", json_integer(d.ds))) ||
+        (d.dat != 0 && put(o, "at", json_integer(d.dat)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A change group of c[0..n) (PROTOCOL.md §5.1). */
+static json_t *group_json(const fdsp_change *c, size_t n)
+{
+    char hlc[17];
+    json_t *o = json_object(), *g = json_array();
+    int64_t sstep = fdsp__group_sstep(c[0].seq);
+    fdsp__hlc_format(c[0].hlc, hlc);
+    if (o == NULL || g == NULL ||
+        put(o, "t", json_string(c[0].table)) ||
+        put(o, "r", json_string(c[0].record)) ||
+        put(o, "d", json_string(c[0].device)) ||
+        (c[0].user != NULL && c[0].user[0] != '\0' &&
+         put(o, "u", json_string(c[0].user))) ||
+        put(o, "vv", fdsp_vv_to_json(&c[0].vv)) ||
+        put(o, "h", json_string(hlc)) ||
+        (c[0].seq != 0 && put(o, "s", json_integer(c[0].seq))) ||
+        (c[0].server_ms != 0 && put(o, "at", json_integer(c[0].server_ms))))
+        goto fail;
+    for (size_t k = 0; k < n; k++)
+        if (json_array_append_new(g, entry_json(&c[k], k, sstep)) != 0)
+            goto fail;
+    if (put(o, "g", g)) {
+        g = NULL;
+        goto fail;
+    }
+    return o;
+fail:
+    json_decref(g);
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *changes_json(const fdsp_msg *m, unsigned opts)
 {
     json_t *a = json_array();
     if (a == NULL)
         return NULL;
-    for (size_t i = 0; i < m->n_changes; i++) {
-        json_t *c = fdsp_change_to_json(&m->changes[i]);
+    for (size_t i = 0; i < m->n_changes;) {
+        size_t run = (opts & FDSP_ENC_GROUPS)
+            ? fdsp__group_run(&m->changes[i], m->n_changes - i) : 1;
+        json_t *c = run > 1 ? group_json(&m->changes[i], run)
+                            : fdsp_change_to_json(&m->changes[i]);
         if (c == NULL || json_array_append_new(a, c) != 0) {
             json_decref(a);
             return NULL;
         }
+        i += run;
     }
     return a;
 }
@@ -135,7 +205,7 @@ static int put_trust(json_t *o, const fdsp_msg *m)
 }
 
 /* Members after "type", in the order PROTOCOL.md lists them.  -1 on OOM. */
-static int build_body(json_t *o, const fdsp_msg *m)
+static int build_body(json_t *o, const fdsp_msg *m, unsigned opts)
 {
     switch (m->type) {
     case FDSP_HELLO:
@@ -145,7 +215,8 @@ static int build_body(json_t *o, const fdsp_msg *m)
                put_trust(o, m) ||
                (m->client != NULL &&
                 put(o, "client", json_string(m->client))) ||
-               (m->live && put(o, "live", json_true()))
+               (m->live && put(o, "live", json_true())) ||
+               (m->groups && put(o, "groups", json_true()))
                ? -1 : 0;
     case FDSP_WELCOME:
         return put(o, "v", json_integer(FDSP_VERSION)) ||
@@ -155,10 +226,11 @@ static int build_body(json_t *o, const fdsp_msg *m)
                put(o, "head", json_integer(m->head)) ||
                put_trust(o, m) ||
                (m->server_time != 0 &&
-                put(o, "time", json_integer(m->server_time))) ? -1 : 0;
+                put(o, "time", json_integer(m->server_time))) ||
+               (m->groups && put(o, "groups", json_true())) ? -1 : 0;
     case FDSP_PUSH:
         return put(o, "batch", json_integer(m->batch)) ||
-               put(o, "changes", changes_json(m)) ? -1 : 0;
+               put(o, "changes", changes_json(m, opts)) ? -1 : 0;
     case FDSP_ACK:
         return put(o, "batch", json_integer(m->batch)) ||
                put(o, "accepted", json_integer((json_int_t)m->accepted)) ||
@@ -170,7 +242,7 @@ static int build_body(json_t *o, const fdsp_msg *m)
                put(o, "limit", json_integer(m->limit)) ? -1 : 0;
     case FDSP_CHANGES:
         return (m->after != 0 && put(o, "after", json_integer(m->after))) ||
-               put(o, "changes", changes_json(m)) ||
+               put(o, "changes", changes_json(m, opts)) ||
                put(o, "last", json_integer(m->last)) ||
                put(o, "more", json_boolean(m->more)) ? -1 : 0;
     case FDSP_REVOKE:
@@ -192,6 +264,12 @@ static int build_body(json_t *o, const fdsp_msg *m)
 
 int fdsp__ref_encode(const fdsp_msg *m, char **out, size_t *len)
 {
+    return fdsp__ref_encode_opt(m, 0, out, len);
+}
+
+int fdsp__ref_encode_opt(const fdsp_msg *m, unsigned opts, char **out,
+                         size_t *len)
+{
     if (out != NULL)
         *out = NULL;
     if (len != NULL)
@@ -208,7 +286,7 @@ int fdsp__ref_encode(const fdsp_msg *m, char **out, size_t *len)
     json_t *o = json_object();
     if (o == NULL)
         return FDSP_E_NOMEM;
-    if (put(o, "type", json_string(tname)) || build_body(o, m)) {
+    if (put(o, "type", json_string(tname)) || build_body(o, m, opts)) {
         json_decref(o);
         return FDSP_E_NOMEM;
     }
