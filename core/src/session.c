@@ -140,6 +140,8 @@ struct fds_session {
     fds__sums_ctl sums;             /* checksum safety net (sums.c) */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
+    int peer_groups;                /* the welcome said "groups": pushes
+                                    ** go out as change groups */
     int push_limit;                 /* changes per push, 1..FDSP_MAX_BATCH:
                                     ** fds_session_set_push_limit, doubled
                                     ** by each ack (see there) */
@@ -347,6 +349,7 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     m.cursor = s->cursor;
     m.client = CLIENT_NAME;
     m.live = 1;                     /* on_live takes unprompted changes */
+    m.groups = 1;                   /* the codec expands change groups */
     char *store = NULL;
     int rc = hello_trust(s, &m, &store);
     if (rc == FDS_OK)
@@ -648,7 +651,8 @@ static int send_push(fds_session *s, char **buf, size_t *len)
     ** The encoder refuses a frame over FDSP_MAX_FRAME with FDSP_E_TOOBIG
     ** (it never hands out a frame the peer would refuse). */
     for (;;) {
-        int erc = fdsp_encode(&m, buf, len);
+        int erc = fdsp_encode_opt(&m, s->peer_groups ? FDSP_ENC_GROUPS : 0,
+                                  buf, len);
         if (erc == FDSP_OK && *len > FDSP_MAX_FRAME) {
             free(*buf);
             *buf = NULL;
@@ -1023,6 +1027,7 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
         return s->state == FDS_SESSION_FAILED ? rc : fail_db(s, rc);
     }
     free(old_user);
+    s->peer_groups = m->groups;         /* PROTOCOL.md §5.1 */
     s->state = FDS_SESSION_SYNCING;
     if (reset)                          /* next() resets and says hello */
         return FDS_OK;

@@ -130,6 +130,9 @@ typedef struct fsv_conn {
     /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */
     int live;                   /* the hello said "live": takes changes
                                 ** sent unprompted */
+    int groups;                 /* the hello said "groups": reads change
+                                ** groups, so changes go out grouped
+                                ** (PROTOCOL.md §5.1) */
     int64_t live_to;            /* caught up: nothing it may see lies in
                                 ** (cursor, live_to]; -1 while not known
                                 ** (before its first complete pull) */

@@ -23,7 +23,8 @@
 ** live_to behind, so the device is sent a notify and pulls.  No change can
 ** be skipped: a live batch never starts from a seq the device has not got.
 **
-** Encoded once per visibility class: devices that see the same subset of
+** Encoded once per visibility class (and wire form: grouped for devices
+** that said "groups", plain for the others): devices that see the same subset of
 ** the batch share one encoding; only the "after" in front differs, and the
 ** encoder writes "after" right after "type", so the message is that prefix
 ** plus the shared bytes (exactly what fdsp_encode would write).
@@ -51,6 +52,8 @@ struct live_class {
     size_t len;
     size_t n_changes;
     int failed;             /* not encodable in one frame: notify instead */
+    int groups;             /* encoded with change groups (its devices
+                            ** said "groups" in their hello) */
 };
 
 /* Encode the changes of c selected by mask as one changes message with
@@ -74,7 +77,8 @@ static void class_encode(struct live_class *k, const fdsp_change *c, size_t n,
     msg.changes = v;
     msg.n_changes = m;
     msg.last = head;
-    int rc = fdsp_encode(&msg, &k->buf, &k->len);
+    int rc = fdsp_encode_opt(&msg, k->groups ? FDSP_ENC_GROUPS : 0, &k->buf,
+                             &k->len);
     free(v);
     k->n_changes = m;
     if (rc != FDSP_OK || k->len + 32 > FDSP_MAX_FRAME ||
@@ -90,12 +94,12 @@ static void class_encode(struct live_class *k, const fdsp_change *c, size_t n,
 /* The class of devices seeing exactly mask, made (and encoded) at the
 ** first; NULL when there are too many classes or no memory. */
 static struct live_class *class_for(struct live_class *cls, size_t *n_cls,
-                                    const unsigned char *mask,
+                                    const unsigned char *mask, int groups,
                                     const fdsp_change *c, size_t n,
                                     int64_t head)
 {
     for (size_t j = 0; j < *n_cls; j++)
-        if (memcmp(cls[j].mask, mask, n) == 0)
+        if (cls[j].groups == groups && memcmp(cls[j].mask, mask, n) == 0)
             return &cls[j];
     if (*n_cls == LIVE_CLASSES)
         return NULL;
@@ -104,6 +108,7 @@ static struct live_class *class_for(struct live_class *cls, size_t *n_cls,
     if (!(k->mask = malloc(n)))
         return NULL;
     memcpy(k->mask, mask, n);
+    k->groups = groups;
     (*n_cls)++;
     class_encode(k, c, n, head);
     return k;
@@ -244,7 +249,7 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
             continue;
         }
         struct live_class *k =
-            can_live ? class_for(cls, &n_cls, mask, c, n, head) : NULL;
+            can_live ? class_for(cls, &n_cls, mask, s->groups, c, n, head) : NULL;
         if (k && !k->failed && send_live(s, k, head) == 0) {
             n_live++;
             continue;

@@ -81,6 +81,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     s->hello_done = 1;
     s->cursor = m->cursor;
     s->live = m->live;
+    s->groups = m->groups;
     s->live_to = -1;    /* caught up only after a complete pull */
     fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
              " client=%s", s->user.name, s->user.role, s->device, s->peer,
@@ -114,6 +115,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     w.store = store_id[0] ? store_id : NULL;
     w.epoch = epoch;
     w.server_time = fsv_now_ms();
+    w.groups = 1;       /* this server reads change groups in a push */
     return fsv_conn_send(s, &w);
 }
 
@@ -401,7 +403,8 @@ static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
         r.n_changes = take;
         r.last = take < n && !last_fixed ? ch[take - 1].seq : last;
         r.more = take < n ? 1 : more;
-        int rc = fdsp_encode(&r, &buf, &len);
+        int rc = fdsp_encode_opt(&r, s->groups ? FDSP_ENC_GROUPS : 0, &buf,
+                                 &len);
         if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
             break;
         free(buf);

@@ -68,6 +68,40 @@ static void assert_same_bytes(const char *a, size_t na, const char *b,
     assert_memory_equal(a, b, na);
 }
 
+/* The grouped form of m (FDSP_ENC_GROUPS, PROTOCOL.md §5.1): both encoders
+** give the same bytes, no longer than plain (n_plain), and both decoders
+** read them back to the message whose plain form is plain[0..n_plain). */
+static void groups_both(const fdsp_msg *m, const char *plain, size_t n_plain)
+{
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    int ra = fdsp_encode_opt(m, FDSP_ENC_GROUPS, &a, &na);
+    int rb = fdsp__ref_encode_opt(m, FDSP_ENC_GROUPS, &b, &nb);
+    assert_int_equal(ra, FDSP_OK);
+    assert_int_equal(rb, FDSP_OK);
+    if (na != nb || memcmp(a, b, na) != 0)
+        fail_msg("grouped bytes differ:\n direct    %.*s\n reference %.*s",
+                 (int)na, a, (int)nb, b);
+    assert_true(na <= n_plain);
+    fdsp_msg *d1 = NULL, *d2 = NULL;
+    char e[256];
+    if (fdsp_decode(a, na, &d1, e, sizeof e) != FDSP_OK)
+        fail_msg("grouped form refused: %s: %.*s", e, (int)na, a);
+    assert_int_equal(fdsp__ref_decode(a, na, &d2, e, sizeof e), FDSP_OK);
+    size_t n1, n2;
+    int rc1, rc2;
+    char *p1 = encode_both(d1, &n1, &rc1);
+    char *p2 = encode_both(d2, &n2, &rc2);
+    assert_same_bytes(p1, n1, plain, n_plain);
+    assert_same_bytes(p2, n2, plain, n_plain);
+    free(p1);
+    free(p2);
+    fdsp_msg_free(d1);
+    fdsp_msg_free(d2);
+    free(a);
+    free(b);
+}
+
 /* The whole differential check for one input; returns the code. */
 static int diff_n(const char *buf, size_t len)
 {
@@ -106,6 +140,7 @@ static int diff_n(const char *buf, size_t len)
     char *b4 = encode_both(m4, &n4, &rc2);
     assert_same_bytes(b3, n3, b1, n1);
     assert_same_bytes(b4, n4, b1, n1);
+    groups_both(m1, b1, n1);
     free(b1);
     free(b2);
     free(b3);
@@ -964,6 +999,375 @@ static void test_live_structs(void **state)
     fdsp_msg_free(m);
 }
 
+/* ---- change groups (PROTOCOL.md §5.1) ----------------------------------------- */
+
+#define GHDR "\"t\":\"customer\",\"r\":\"r1\",\"d\":\"a\",\"vv\":{\"a\":1}," \
+             "\"h\":\"0190a1b2c3d40000\""
+#define E0 "{\"f\":\"name\",\"v\":\"x\"}"
+#define GPUSH(entries) "{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR \
+                       ",\"g\":[" E0 entries "]}]}"
+#define GCHG(hdr, entries) "{\"type\":\"changes\",\"changes\":[{" GHDR hdr \
+                           ",\"g\":[" E0 entries "]}],\"last\":9," \
+                           "\"more\":false}"
+
+/* The error line of the direct decoder for s (which diff holds equal to
+** the reference's) contains want. */
+static void expect_line(const char *s, int code, const char *want)
+{
+    fdsp_msg *m = NULL;
+    char e[256];
+    expect(s, code);
+    assert_int_equal(fdsp_decode(s, strlen(s), &m, e, sizeof e), code);
+    if (strstr(e, want) == NULL)
+        fail_msg("error line \"%s\" lacks \"%s\"", e, want);
+}
+
+/* A push of one group: the header vv given, then n entries "{}" each
+** (default steps) after the first. */
+static char *group_of(size_t n, const char *vv, const char *d)
+{
+    size_t cap = 256 + strlen(vv) + n * 32;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    int k = snprintf(s, cap, "{\"type\":\"push\",\"batch\":1,\"changes\":[{"
+                     "\"t\":\"customer\",\"r\":\"r1\",\"d\":\"%s\",\"vv\":%s,"
+                     "\"h\":\"0190a1b2c3d40000\",\"g\":[", d, vv);
+    for (size_t i = 0; i < n; i++)
+        k += snprintf(s + k, cap - (size_t)k, "%s{\"f\":\"f%zu\",\"v\":null}",
+                      i ? "," : "", i % 60);
+    snprintf(s + k, cap - (size_t)k, "]}]}");
+    return s;
+}
+
+/* A vv object of n devices d0..d(n-1), counter c each. */
+static char *vv_of(size_t n, const char *c)
+{
+    size_t cap = 16 + n * 40;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    int k = snprintf(s, cap, "{");
+    for (size_t i = 0; i < n; i++)
+        k += snprintf(s + k, cap - (size_t)k, "%s\"d%zu\":%s", i ? "," : "",
+                      i, c);
+    snprintf(s + k, cap - (size_t)k, "}");
+    return s;
+}
+
+static void test_group_inputs(void **state)
+{
+    (void)state;
+    /* The shapes, and a group decodes to the changes it stands for. */
+    expect(GPUSH(""), FDSP_OK);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":null}"), FDSP_OK);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":\"1\",\"vv\":{\"a\":0,\"b\":2}}"),
+           FDSP_OK);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":\"1\",\"vv\":{}}"), FDSP_OK);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":\"1\",\"vv\":{\"zz\":0}}"), FDSP_OK);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":\"1\",\"vv\":null,\"h\":null}"),
+           FDSP_OK);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":\"1\",\"h\":-1,\"at\":7,\"x\":[1]}"),
+           FDSP_OK);
+    expect(GCHG(",\"u\":\"al\",\"s\":5,\"at\":100",
+                ",{\"f\":\"phone\",\"v\":\"1\"},{\"f\":\"a\",\"v\":\"2\","
+                "\"s\":0,\"at\":-100}"), FDSP_OK);
+    /* Plain and grouped changes mixed in one array. */
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[" CHG("\"p\"") ",{"
+           GHDR ",\"g\":[" E0 "]}," CHG("\"q\"") "]}", FDSP_OK);
+    fdsp_msg *m = NULL;
+    const char *mixed = "{\"type\":\"push\",\"batch\":1,\"changes\":["
+        CHG("\"p\"") ",{" GHDR ",\"u\":\"al\",\"g\":[" E0
+        ",{\"f\":\"phone\",\"v\":null,\"h\":3}]}," CHG("\"q\"") "]}";
+    assert_int_equal(fdsp_decode(mixed, strlen(mixed), &m, NULL, 0), FDSP_OK);
+    assert_int_equal(m->n_changes, 4);
+    assert_string_equal(m->changes[1].field, "name");
+    assert_string_equal(m->changes[1].user, "al");
+    assert_string_equal(m->changes[2].field, "phone");
+    assert_null(m->changes[2].value);
+    assert_string_equal(m->changes[2].record, "r1");
+    assert_string_equal(m->changes[2].device, "a");
+    assert_int_equal(m->changes[2].vv.n, 1);
+    assert_int_equal(m->changes[2].vv.e[0].counter, 2);
+    assert_int_equal(m->changes[2].hlc, 0x0190a1b2c3d40003ULL);
+    assert_string_equal(m->changes[3].value, "q");
+    fdsp_msg_free(m);
+
+    /* The group's own members, as a change's. */
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+           "\"r\":\"r1\",\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\",\"g\":["
+           E0 "]}]}", FDSP_E_MISSING);
+    expect_line("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+                "\"r\":\"r1\",\"d\":\"a\",\"h\":\"0190a1b2c3d40000\",\"g\":["
+                E0 "]}]}", FDSP_E_MISSING, "changes[0].vv: required");
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+           "\"r\":\"r1\",\"d\":\"a\",\"vv\":{\"a\":1},\"g\":[" E0 "]}]}",
+           FDSP_E_MISSING);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"u\":\"\","
+           "\"g\":[" E0 "]}]}", FDSP_E_VALUE);
+    expect("{\"type\":\"changes\",\"changes\":[{" GHDR ",\"g\":[" E0 "]}],"
+           "\"last\":9,\"more\":false}", FDSP_E_MISSING);
+    expect("{\"type\":\"changes\",\"changes\":[{" GHDR ",\"s\":0,\"g\":[" E0
+           "]}],\"last\":9,\"more\":false}", FDSP_E_VALUE);
+    /* "g": an array of 1..FDSP_MAX_GROUP entry objects; null is absent
+    ** (a plain change, here without "f"). */
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"g\":[]}]}",
+           FDSP_E_VALUE);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"g\":5}]}",
+           FDSP_E_TYPE);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"g\":{}}]}",
+           FDSP_E_TYPE);
+    expect_line("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR
+                ",\"g\":null}]}", FDSP_E_MISSING, "changes[0].f: required");
+    expect_line("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR
+                ",\"g\":[" E0 ",1]}]}", FDSP_E_TYPE,
+                "changes[0].g[1]: entry must be an object");
+    expect(GPUSH(",{\"v\":\"1\"}"), FDSP_E_MISSING);
+    expect(GPUSH(",{\"f\":\"phone\"}"), FDSP_E_MISSING);
+    expect(GPUSH(",{\"f\":\"Phone\",\"v\":\"1\"}"), FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":1}"), FDSP_E_TYPE);
+    expect(GPUSH(",{\"f\":\"phone\",\"v\":\"1\",\"f\":\"x\"}"), FDSP_E_DUPKEY);
+    /* The first entry takes the header's vv, h, s and at. */
+    expect_line("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"g\":["
+                "{\"f\":\"name\",\"v\":\"x\",\"h\":1}]}]}", FDSP_E_VALUE,
+                "changes[0].g[0].h: the first entry takes");
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"g\":["
+           "{\"f\":\"name\",\"v\":\"x\",\"vv\":{}}]}]}", FDSP_E_VALUE);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{" GHDR ",\"g\":["
+           "{\"f\":\"name\",\"v\":\"x\",\"at\":null,\"s\":null}]}]}", FDSP_OK);
+    /* Steps: the vv delta. */
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":5}"), FDSP_E_TYPE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b\":\"2\"}}"),
+           FDSP_E_TYPE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b\":-1}}"), FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b c\":1}}"),
+           FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b\":9007199254740993}}"),
+           FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b\":9007199254740992}}"),
+           FDSP_OK);
+    expect_line(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"a\":0}}"),
+                FDSP_E_VALUE, "changes[0].g[1].vv: must not be empty");
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b\":1,\"b\":2}}"),
+           FDSP_E_DUPKEY);
+    /* A delta of FDSP_MAX_VV entries, and one more; a vector that grows to
+    ** FDSP_MAX_VV entries by the default step, and one past it. */
+    char *vv = vv_of(FDSP_MAX_VV, "1"), *s1;
+    s1 = malloc(strlen(vv) + 512);
+    sprintf(s1, GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":%s}"), vv);
+    expect_line(s1, FDSP_E_LIMIT, "changes[0].g[1].vv: more than FDSP_MAX_VV");
+    free(vv);
+    vv = vv_of(FDSP_MAX_VV - 1, "1");
+    sprintf(s1, GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":%s}"), vv);
+    expect(s1, FDSP_OK);                    /* 63 + "a": 64 */
+    free(s1);
+    s1 = group_of(2, vv, "a");
+    expect(s1, FDSP_OK);
+    free(s1);
+    s1 = group_of(2, vv, "d0");
+    expect(s1, FDSP_OK);
+    free(vv);
+    free(s1);
+    vv = vv_of(FDSP_MAX_VV, "1");
+    s1 = group_of(2, vv, "d0");
+    expect(s1, FDSP_OK);                    /* d0 is in it: stays 64 */
+    free(s1);
+    s1 = group_of(2, vv, "a");
+    expect_line(s1, FDSP_E_LIMIT, "changes[0].g[1].vv: more than FDSP_MAX_VV");
+    free(s1);
+    free(vv);
+    /* The default step past the largest counter. */
+    s1 = group_of(2, "{\"a\":9007199254740991}", "a");
+    expect(s1, FDSP_OK);
+    free(s1);
+    s1 = group_of(3, "{\"a\":9007199254740991}", "a");
+    expect_line(s1, FDSP_E_VALUE, "changes[0].g[2].vv: counter must be <= 2^53");
+    free(s1);
+    /* Steps: h, s, at: integers in -2^53..2^53 that keep the value in its
+    ** range. */
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"h\":1.5}"), FDSP_E_TYPE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"h\":\"1\"}"), FDSP_E_TYPE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"h\":9007199254740992}"),
+           FDSP_OK);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"h\":9007199254740993}"),
+           FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"h\":-9007199254740993}"),
+           FDSP_E_VALUE);
+#define LOWH(step) "{\"type\":\"push\",\"batch\":1,\"changes\":[{" \
+    "\"t\":\"customer\",\"r\":\"r1\",\"d\":\"a\",\"vv\":{\"a\":1}," \
+    "\"h\":\"0000000000000005\",\"g\":[" E0 ",{\"f\":\"p\",\"v\":null," \
+    "\"h\":" step "}]}]}"
+    expect(LOWH("-5"), FDSP_OK);            /* to HLC 0 */
+    expect_line(LOWH("-6"), FDSP_E_VALUE,
+                "changes[0].g[1].h: step leaves the HLC range");
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+           "\"r\":\"r1\",\"d\":\"a\",\"vv\":{\"a\":1},\"h\":\"fffffffffffffffe\","
+           "\"g\":[" E0 ",{\"f\":\"p\",\"v\":null}]}]}", FDSP_OK);
+    expect("{\"type\":\"push\",\"batch\":1,\"changes\":[{\"t\":\"customer\","
+           "\"r\":\"r1\",\"d\":\"a\",\"vv\":{\"a\":1},\"h\":\"ffffffffffffffff\","
+           "\"g\":[" E0 ",{\"f\":\"p\",\"v\":null}]}]}", FDSP_E_VALUE);
+    expect(GCHG(",\"s\":5", ",{\"f\":\"p\",\"v\":\"1\",\"s\":-4}"), FDSP_OK);
+    expect_line(GCHG(",\"s\":5", ",{\"f\":\"p\",\"v\":\"1\",\"s\":-5}"),
+                FDSP_E_VALUE, "changes[0].g[1].s: step gives 0, must be >= 1");
+    expect(GCHG(",\"s\":9007199254740991", ",{\"f\":\"p\",\"v\":\"1\"}"),
+           FDSP_OK);
+    expect(GCHG(",\"s\":9007199254740992", ",{\"f\":\"p\",\"v\":\"1\"}"),
+           FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"s\":-1}"), FDSP_E_VALUE);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"s\":3}"), FDSP_OK);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"at\":-1}"), FDSP_E_VALUE);
+    expect(GCHG(",\"s\":5,\"at\":9007199254740992",
+                ",{\"f\":\"p\",\"v\":\"1\",\"at\":1}"), FDSP_E_VALUE);
+    /* Expanded, a message holds at most FDSP_MAX_BATCH changes: a group of
+    ** FDSP_MAX_GROUP, and one more; groups and plain changes together. */
+    s1 = group_of(FDSP_MAX_GROUP, "{\"a\":1}", "a");
+    expect(s1, FDSP_OK);
+    free(s1);
+    s1 = group_of(FDSP_MAX_GROUP + 1, "{\"a\":1}", "a");
+    expect_line(s1, FDSP_E_LIMIT, "changes[0].g: more than 500 entries");
+    free(s1);
+    size_t cap = 64 * 1024, k;
+    char *big = malloc(cap);
+    const char *one = "{\"f\":\"p\",\"v\":null}";
+    for (int extra = 0; extra < 2; extra++) {
+        /* groups of 300 and 200 (+ extra) */
+        k = (size_t)snprintf(big, cap, "{\"type\":\"push\",\"batch\":1,"
+                             "\"changes\":[{" GHDR ",\"g\":[");
+        for (int i = 0; i < 300; i++)
+            k += (size_t)snprintf(big + k, cap - k, "%s%s", i ? "," : "", one);
+        k += (size_t)snprintf(big + k, cap - k, "]},{" GHDR ",\"g\":[");
+        for (int i = 0; i < 200 + extra; i++)
+            k += (size_t)snprintf(big + k, cap - k, "%s%s", i ? "," : "", one);
+        snprintf(big + k, cap - k, "]}]}");
+        if (extra)
+            expect_line(big, FDSP_E_LIMIT, "changes[1].g: the message's "
+                        "changes, groups expanded, number more than "
+                        "FDSP_MAX_BATCH");
+        else
+            expect(big, FDSP_OK);
+        /* a group of 500 - 1 + extra, then a plain change */
+        k = (size_t)snprintf(big, cap, "{\"type\":\"push\",\"batch\":1,"
+                             "\"changes\":[{" GHDR ",\"g\":[");
+        for (int i = 0; i < 499 + extra; i++)
+            k += (size_t)snprintf(big + k, cap - k, "%s%s", i ? "," : "", one);
+        snprintf(big + k, cap - k, "]}," CHG("\"x\"") "]}");
+        if (extra)
+            expect_line(big, FDSP_E_LIMIT, "changes[1]: the message's changes");
+        else
+            expect(big, FDSP_OK);
+        /* a plain change, then a group of 500 - 1 + extra, then a broken
+        ** change (never read when the group is over) */
+        k = (size_t)snprintf(big, cap, "{\"type\":\"changes\",\"changes\":["
+                             "{\"t\":\"c\",\"r\":\"r\",\"f\":\"f\",\"v\":null,"
+                             "\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\","
+                             "\"d\":\"a\",\"s\":1},{" GHDR ",\"s\":2,\"g\":[");
+        for (int i = 0; i < 499 + extra; i++)
+            k += (size_t)snprintf(big + k, cap - k, "%s%s", i ? "," : "", one);
+        snprintf(big + k, cap - k, "]}%s],\"last\":9,\"more\":false}",
+                 extra ? ",5" : "");
+        expect(big, extra ? FDSP_E_LIMIT : FDSP_OK);
+    }
+    free(big);
+    /* A value at FDSP_MAX_VALUE and past it, in an entry. */
+    char *val = rep('x', FDSP_MAX_VALUE + 1);
+    s1 = malloc(FDSP_MAX_VALUE + 512);
+    sprintf(s1, GPUSH(",{\"f\":\"p\",\"v\":\"%s\"}"), val);
+    expect_line(s1, FDSP_E_LIMIT, "changes[0].g[1].v: value longer than");
+    val[FDSP_MAX_VALUE] = '\0';
+    sprintf(s1, GPUSH(",{\"f\":\"p\",\"v\":\"%s\"}"), val);
+    expect(s1, FDSP_OK);
+    free(s1);
+    free(val);
+    /* Nesting: the deepest a group goes (a delta at level 7) is fine. */
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"vv\":{\"b\":1},\"x\":[{}]}"),
+           FDSP_OK);
+    expect(GPUSH(",{\"f\":\"p\",\"v\":\"1\",\"x\":[[[[]]]]}"), FDSP_E_DEPTH);
+    /* hello / welcome "groups": a boolean, null is absent. */
+    expect("{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0,"
+           "\"groups\":true}", FDSP_OK);
+    expect("{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0,"
+           "\"groups\":null}", FDSP_OK);
+    expect("{\"type\":\"hello\",\"v\":1,\"device\":\"d\",\"cursor\":0,"
+           "\"groups\":1}", FDSP_E_TYPE);
+    expect("{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"rep\","
+           "\"device\":\"d\",\"head\":0,\"groups\":false}", FDSP_OK);
+    expect("{\"type\":\"welcome\",\"v\":1,\"user\":\"u\",\"role\":\"rep\","
+           "\"device\":\"d\",\"head\":0,\"groups\":\"yes\"}", FDSP_E_TYPE);
+}
+
+/* Random runs of changes through both encoders, plain and grouped: the
+** grouped form is the same changes (diff_n's groups_both) whatever the
+** steps (large HLC jumps, vectors that drop and add devices, users that
+** differ, seqs out of order). */
+static uint64_t xs(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static void test_group_structs(void **state)
+{
+    (void)state;
+    static const char *const devs[] = {"a", "b", "c", "7d3c2a10-5b4e-4f7a"};
+    static const char *const recs[] = {"r1", "r2"};
+    static const char *const users[] = {"", "alice", "bob"};
+    uint64_t x = 88172645463325252ULL;
+    for (int round = 0; round < 400; round++) {
+        fdsp_change ch[40];
+        size_t n = 1 + xs(&x) % 40;
+        int seq = (int)(xs(&x) % 2);
+        uint64_t hlc = xs(&x) % 3 == 0 ? xs(&x) : 0x0190a1b2c3d40000ULL;
+        int64_t s = 1 + (int64_t)(xs(&x) % 1000);
+        uint64_t own = 1;
+        for (size_t i = 0; i < n; i++) {
+            fdsp_change *c = &ch[i];
+            memset(c, 0, sizeof *c);
+            int mode = (int)(xs(&x) % 8);   /* 0..4: the usual next field */
+            c->table = mode == 7 ? "followup" : "customer";
+            c->record = (char *)recs[mode == 6];
+            c->field = mode == 5 ? "name" : "phone";
+            c->value = mode == 4 ? NULL : "v";
+            c->device = (char *)devs[mode == 3 ? xs(&x) % 4 : 0];
+            c->user = (char *)users[mode == 2 ? xs(&x) % 3 : 1];
+            hlc += mode == 1 ? xs(&x) : 1;
+            c->hlc = hlc;
+            s += mode == 1 ? -(int64_t)(xs(&x) % 3) : 1;
+            if (s < 1)
+                s = 1;
+            c->seq = seq ? s : 0;
+            c->server_ms = seq ? 1700000000000 + (mode == 2 ? i : 0) : 0;
+            fdsp_vv_entry *e = calloc(4, sizeof *e);
+            size_t nv = 0;
+            own += mode == 0 ? 2 : 1;
+            e[nv].device = "a";
+            e[nv++].counter = own;
+            if (mode >= 3)
+                for (size_t d = 1; d < 4; d++)
+                    if (xs(&x) % 2) {
+                        e[nv].device = (char *)devs[d];
+                        e[nv++].counter = 1 + xs(&x) % 5;
+                    }
+            c->vv.e = e;
+            c->vv.n = nv;
+        }
+        fdsp_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = seq ? FDSP_CHANGES : FDSP_PUSH;
+        m.batch = 1;
+        m.changes = ch;
+        m.n_changes = n;
+        m.last = 1;
+        size_t len;
+        int rc;
+        char *b = encode_both(&m, &len, &rc);
+        assert_int_equal(rc, FDSP_OK);
+        assert_int_equal(diff_n(b, len), FDSP_OK);
+        free(b);
+        for (size_t i = 0; i < n; i++)
+            free(ch[i].vv.e);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -980,6 +1384,8 @@ int main(void)
         cmocka_unit_test(test_trust_structs),
         cmocka_unit_test(test_live_inputs),
         cmocka_unit_test(test_live_structs),
+        cmocka_unit_test(test_group_inputs),
+        cmocka_unit_test(test_group_structs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
