@@ -6,7 +6,8 @@
 ** fields (the reference's line does not start "at byte ") has the same
 ** error line word for word.  On success both encoders give identical bytes
 ** for each decoded message, and re-decoding those bytes with either decoder
-** gives the same message again (same bytes on the next encode).
+** gives the same message again (same bytes on the next encode).  The
+** grouped form (FDSP_ENC_GROUPS) of it is held to the same.
 */
 #include "fieldsync_proto.h"
 #include "proto_internal.h"
@@ -81,6 +82,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *b4 = encode_both(m4, &n3);
     if (n3 != n1 || memcmp(b4, b1, n1) != 0)
         die("canonical form is not a fixpoint (reference)", b4, b1);
+    /* The grouped form (PROTOCOL.md §5.1): the same bytes from both
+    ** encoders, and either decoder reads it back to the same message. */
+    char *g1 = NULL, *g2 = NULL;
+    size_t ng1 = 0, ng2 = 0;
+    if (fdsp_encode_opt(m1, FDSP_ENC_GROUPS, &g1, &ng1) != FDSP_OK ||
+        fdsp__ref_encode_opt(m1, FDSP_ENC_GROUPS, &g2, &ng2) != FDSP_OK)
+        die("grouped form not encoded", "", "");
+    if (ng1 != ng2 || memcmp(g1, g2, ng1) != 0)
+        die("grouped bytes differ", g1, g2);
+    fdsp_msg *m5 = NULL, *m6 = NULL;
+    if (fdsp_decode(g1, ng1, &m5, e1, sizeof e1) != FDSP_OK ||
+        fdsp__ref_decode(g1, ng1, &m6, e2, sizeof e2) != FDSP_OK)
+        die("grouped form refused", e1, e2);
+    char *b5 = encode_both(m5, &n3);
+    if (n3 != n1 || memcmp(b5, b1, n1) != 0)
+        die("grouped form is another message", b5, b1);
+    char *b6 = encode_both(m6, &n3);
+    if (n3 != n1 || memcmp(b6, b1, n1) != 0)
+        die("grouped form is another message (reference)", b6, b1);
+    free(g1);
+    free(g2);
+    free(b5);
+    free(b6);
+    fdsp_msg_free(m5);
+    fdsp_msg_free(m6);
     free(b1);
     free(b2);
     free(b3);

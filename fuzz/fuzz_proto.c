@@ -5,7 +5,8 @@
 ** A refusal must come with a one-line, valid UTF-8 error (the server puts
 ** it in an "error" message).  An accepted message must encode, decode again
 ** to the same bytes on the next encode (the canonical form is a fixpoint),
-** and never encode larger than a frame.
+** and never encode larger than a frame; its grouped form decodes to the
+** same message.
 */
 #include "fieldsync_proto.h"
 #include "proto_internal.h"
@@ -41,6 +42,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (n1 != n2 || memcmp(b1, b2, n1) != 0)
         abort();
+    /* The grouped form (PROTOCOL.md §5.1) is the same message, no longer
+    ** than the plain one. */
+    char *g = NULL;
+    size_t ng = 0;
+    fdsp_msg *m3 = NULL;
+    if (fdsp_encode_opt(m, FDSP_ENC_GROUPS, &g, &ng) != FDSP_OK || ng > n1)
+        abort();
+    if (fdsp_decode(g, ng, &m3, err, sizeof err) != FDSP_OK)
+        abort();
+    free(b2);
+    if (fdsp_encode(m3, &b2, &n2) != FDSP_OK || n1 != n2 ||
+        memcmp(b1, b2, n1) != 0)
+        abort();
+    free(g);
+    fdsp_msg_free(m3);
     free(b1);
     free(b2);
     fdsp_msg_free(m);
