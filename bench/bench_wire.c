@@ -8,8 +8,12 @@
 **
 **   bench_wire [CUSTOMERS [FOLLOWUPS_PER_CUSTOMER [ROUNDS]]]
 **
-** defaults 200, 5, 20: 1,200 records, 6,000 field changes, each page
+** defaults 200, 5, 20: 1,200 records, 8,000 field changes, each page
 ** encoded and decoded ROUNDS times.  Bounded: a few seconds.
+**
+** BENCH_WIRE_DUMP=DIR also writes every page, plain and grouped, as
+** DIR/<pages>-<n>.<plain|grouped>.json (to time another build's codec on
+** the same bytes).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,7 +206,25 @@ typedef struct result {
     double enc_ns, dec_ns;          /* CPU per record */
 } result;
 
-static result measure(const pages *p, unsigned opts, int rounds)
+static void dump(const char *what, size_t k, unsigned opts, const char *b,
+                 size_t len)
+{
+    const char *dir = getenv("BENCH_WIRE_DUMP");
+    char path[512];
+    if (dir == NULL || dir[0] == '\0')
+        return;
+    snprintf(path, sizeof path, "%s/%s-%zu.%s.json", dir, what, k,
+             opts ? "grouped" : "plain");
+    for (char *c = path + strlen(dir); *c; c++)
+        if (*c == ' ')
+            *c = '_';
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(b, 1, len, f) != len || fclose(f) != 0)
+        die("cannot write %s", path);
+}
+
+static result measure(const char *what, const pages *p, unsigned opts,
+                      int rounds)
 {
     result r = {0, 0, 0};
     char **buf = calloc(p->n ? p->n : 1, sizeof *buf);
@@ -210,6 +232,7 @@ static result measure(const pages *p, unsigned opts, int rounds)
     for (size_t k = 0; k < p->n; k++) {
         if (fdsp_encode_opt(&p->m[k], opts, &buf[k], &len[k]) != FDSP_OK)
             die("encode%s", "");
+        dump(what, k, opts, buf[k], len[k]);
         total += len[k];
     }
     r.bytes_per_record = (double)total / (double)p->records;
@@ -245,7 +268,8 @@ static result measure(const pages *p, unsigned opts, int rounds)
 
 static void row(const char *what, const pages *p, int rounds)
 {
-    result a = measure(p, 0, rounds), b = measure(p, FDSP_ENC_GROUPS, rounds);
+    result a = measure(what, p, 0, rounds);
+    result b = measure(what, p, FDSP_ENC_GROUPS, rounds);
     printf("%-18s %7zu %6.2f %9.0f %9.0f %6.2fx %8.2f %8.2f %8.2f %8.2f\n",
            what, p->records, (double)p->changes / (double)p->records,
            a.bytes_per_record, b.bytes_per_record,
