@@ -58,6 +58,54 @@ static int step_of(uint64_t a, uint64_t b, int64_t *out)
     return 1;
 }
 
+/* Bytes of an integer as JSON. */
+static size_t int_len(int64_t v)
+{
+    size_t n = v < 0 ? 2 : 1;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    while (u >= 10) {
+        u /= 10;
+        n++;
+    }
+    return n;
+}
+
+/* Bytes of {"dev":ctr,...} (ids need no escapes), from entries e or from
+** the parallel arrays dev and ctr. */
+static size_t vv_len(const char *const *dev, const uint64_t *ctr,
+                     const fdsp_vv_entry *e, size_t n)
+{
+    size_t len = 2 + (n > 0 ? n - 1 : 0);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(e ? e[i].device : dev[i]) + 3 +
+               int_len((int64_t)(e ? e[i].counter : ctr[i]));
+    return len;
+}
+
+/* A group costs 8 bytes more than the plain form of its first change
+** (,"g":[{ }] less one comma): an entry joins a group only if it saves
+** more than that against its own plain form, so the grouped form is never
+** longer than the plain one (the tests and fuzz targets hold the codec to
+** it).  In the plain form, h is 23 bytes; 22 is counted, to be safe. */
+#define ENTRY_MARGIN 10
+
+static int entry_pays(const fdsp_change *cur, const fdsp__delta *d,
+                      int64_t sstep)
+{
+    const char *u = user_of(cur);
+    size_t plain = strlen(cur->table) + 7 + strlen(cur->record) + 7 +
+                   6 + vv_len(NULL, NULL, cur->vv.e, cur->vv.n) + 22 +
+                   strlen(cur->device) + 7 + (u ? strlen(u) + 7 : 0) +
+                   (cur->seq ? 5 + int_len(cur->seq) : 0) +
+                   (cur->server_ms ? 6 + int_len(cur->server_ms) : 0);
+    size_t entry = (d->vv_default ? 0 : 6 + vv_len(d->dev, d->ctr, NULL,
+                                                   d->nd)) +
+                   (d->dh != 1 ? 5 + int_len(d->dh) : 0) +
+                   (d->ds != sstep ? 5 + int_len(d->ds) : 0) +
+                   (d->dat != 0 ? 6 + int_len(d->dat) : 0);
+    return entry + ENTRY_MARGIN <= plain;
+}
+
 int fdsp__group_delta(const fdsp_change *prev, const fdsp_change *cur,
                       fdsp__delta *d)
 {
@@ -112,8 +160,10 @@ size_t fdsp__group_run(const fdsp_change *c, size_t n)
 {
     fdsp__delta d;
     size_t k = 1;
+    int64_t sstep = fdsp__group_sstep(c[0].seq);
     while (k < n && k < FDSP_MAX_GROUP && fdsp__group_same(&c[0], &c[k]) &&
-           fdsp__group_delta(&c[k - 1], &c[k], &d))
+           fdsp__group_delta(&c[k - 1], &c[k], &d) &&
+           entry_pays(&c[k], &d, sstep))
         k++;
     return k;
 }

@@ -1366,6 +1366,64 @@ static void test_group_structs(void **state)
         for (size_t i = 0; i < n; i++)
             free(ch[i].vv.e);
     }
+    /* Where a group would not pay (a vector that drops 63 long device
+    ** ids, steps back to no seq and no time), the change stays plain: the
+    ** grouped form is never longer (diff_n's groups_both checks it). */
+    static char ids[FDSP_MAX_VV][FDSP_MAX_ID + 1];
+    fdsp_vv_entry big[FDSP_MAX_VV], one = {"a", 2};
+    for (size_t i = 0; i < FDSP_MAX_VV; i++) {
+        snprintf(ids[i], sizeof ids[i], "%064zu", i);
+        big[i].device = ids[i];
+        big[i].counter = 9007199254740992ULL;
+    }
+    big[FDSP_MAX_VV - 1].device = "a";     /* a delta of 64 entries */
+    big[FDSP_MAX_VV - 1].counter = 1;
+    fdsp_change two[2];
+    memset(two, 0, sizeof two);
+    for (int i = 0; i < 2; i++) {
+        two[i].table = "t";
+        two[i].record = "r";
+        two[i].field = "f";
+        two[i].device = "a";
+        two[i].user = "";
+        two[i].hlc = i ? 1 : 0xfff0000000000000ULL;
+    }
+    two[0].vv.e = big;
+    two[0].vv.n = FDSP_MAX_VV;
+    two[0].seq = 9007199254740992LL;
+    two[0].server_ms = 9007199254740992LL;
+    two[1].vv.e = &one;
+    two[1].vv.n = 1;
+    fdsp_msg m2;
+    memset(&m2, 0, sizeof m2);
+    m2.type = FDSP_PUSH;
+    m2.batch = 1;
+    m2.changes = two;
+    m2.n_changes = 2;
+    size_t len;
+    int rc;
+    char *b = encode_both(&m2, &len, &rc);
+    assert_int_equal(rc, FDSP_OK);
+    assert_int_equal(diff_n(b, len), FDSP_OK);
+    free(b);
+    char *g = NULL;
+    assert_int_equal(fdsp_encode_opt(&m2, FDSP_ENC_GROUPS, &g, &len),
+                     FDSP_OK);
+    assert_null(strstr(g, "\"g\":"));
+    free(g);
+    /* The same two with the usual steps do form a group. */
+    two[0].vv.e = &one;
+    two[0].vv.n = 1;
+    one.counter = 1;
+    fdsp_vv_entry next = {"a", 2};
+    two[1].vv.e = &next;
+    two[0].hlc = 5;
+    two[1].hlc = 6;
+    two[0].seq = two[0].server_ms = 0;
+    assert_int_equal(fdsp_encode_opt(&m2, FDSP_ENC_GROUPS, &g, &len),
+                     FDSP_OK);
+    assert_non_null(strstr(g, "\"g\":"));
+    free(g);
 }
 
 int main(void)
