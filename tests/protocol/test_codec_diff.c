@@ -1386,7 +1386,7 @@ static void test_group_structs(void **state)
         two[i].field = "f";
         two[i].device = "a";
         two[i].user = "";
-        two[i].hlc = i ? 1 : 0xfff0000000000000ULL;
+        two[i].hlc = (uint64_t)i;
     }
     two[0].vv.e = big;
     two[0].vv.n = FDSP_MAX_VV;
