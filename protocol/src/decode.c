@@ -1690,10 +1690,14 @@ static int read_changes(const dctx *c, fdsp_msg *m, size_t lo, int need_seq,
             rc = read_group(c, e, "", need_seq, room,
                             &m->changes[m->n_changes], &got, NULL, 0);
             if (rc != FDSP_OK) {
+                /* Refused again, now with a line (or, after an allocation
+                ** failed, perhaps taken this time). */
                 snprintf(path, sizeof path, "changes[%zu]", i);
-                return read_group(c, e, path, need_seq, room,
-                                  &m->changes[m->n_changes], &got, err,
-                                  errlen);
+                rc = read_group(c, e, path, need_seq, room,
+                                &m->changes[m->n_changes], &got, err,
+                                errlen);
+                if (rc != FDSP_OK)
+                    return rc;
             }
             m->n_changes += got;
             continue;

@@ -1358,6 +1358,69 @@ static void test_out_of_memory(void **state)
     fdsp_change_clear(&a);
 }
 
+/* Change groups (PROTOCOL.md §5.1) under allocation failure: a group
+** that fails half way leaves no half-expanded message, and one that
+** decodes gives the same changes. */
+static void test_group_out_of_memory(void **state)
+{
+    (void)state;
+    static const char *const groups[] = {
+        "{\"type\":\"push\",\"batch\":1,\"changes\":[" CHANGE_JSON ",{\"t\":"
+        "\"customer\",\"r\":\"r1\",\"d\":\"a\",\"u\":\"al\",\"vv\":{\"a\":1,"
+        "\"b\":2},\"h\":\"0190a1b2c3d40000\",\"g\":[{\"f\":\"name\",\"v\":"
+        "\"x\"},{\"f\":\"p\",\"v\":null},{\"f\":\"q\",\"v\":\"1\",\"vv\":"
+        "{\"b\":0,\"c\":3},\"h\":-2}]}]}",
+        "{\"type\":\"changes\",\"changes\":[{\"t\":\"customer\",\"r\":\"r1\","
+        "\"d\":\"a\",\"vv\":{\"a\":1},\"h\":\"0190a1b2c3d40000\",\"s\":4,"
+        "\"at\":9,\"g\":[{\"f\":\"name\",\"v\":\"x\"},{\"f\":\"p\",\"v\":"
+        "\"y\",\"s\":0,\"at\":1}]}],\"last\":9,\"more\":false}",
+    };
+    for (size_t s = 0; s < sizeof groups / sizeof groups[0]; s++) {
+        char *want;
+        size_t want_n;
+        fdsp_msg *ref = expect_n(groups[s], strlen(groups[s]), FDSP_OK);
+        assert_int_equal(fdsp_encode(ref, &want, &want_n), FDSP_OK);
+        int fired = 1, nomem = 0;
+        for (long n = 0; fired; n++) {
+            fdsp_msg *m = NULL;
+            char *b = NULL;
+            size_t bn = 0;
+            char err[128];
+            fail_after = n;
+            int rc = fdsp_decode(groups[s], strlen(groups[s]), &m, err,
+                                 sizeof err);
+            if (rc != FDSP_OK)
+                assert_null(m);
+            else
+                rc = fdsp_encode_opt(m, FDSP_ENC_GROUPS, &b, &bn);
+            fired = fail_after < 0;
+            fail_after = -1;
+            if (rc != FDSP_OK && rc != FDSP_E_NOMEM)
+                fail_msg("allocation %ld failing gave %s (%s)", n,
+                         fdsp_errname(rc), err);
+            if (rc == FDSP_OK) {
+                fdsp_msg *back = expect_n(b, bn, FDSP_OK);
+                char *again;
+                size_t again_n;
+                assert_int_equal(fdsp_encode(back, &again, &again_n), FDSP_OK);
+                if (again_n != want_n || memcmp(again, want, want_n) != 0)
+                    fail_msg("allocation %ld failing changed the message:\n"
+                             "%s\n%s\n(grouped %s)", n, again, want, b);
+                free(again);
+                fdsp_msg_free(back);
+            } else {
+                assert_true(fired);
+                nomem++;
+            }
+            free(b);
+            fdsp_msg_free(m);
+        }
+        assert_true(nomem > 0);
+        free(want);
+        fdsp_msg_free(ref);
+    }
+}
+
 /* ---- names ----------------------------------------------------------------------- */
 
 /* ---- trust additions (docs/internals/trust.md, "Wire additions") ------------- */
@@ -1929,6 +1992,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_hello),
+        cmocka_unit_test(test_group_out_of_memory),
         cmocka_unit_test(test_roundtrip_trust_hello_welcome),
         cmocka_unit_test(test_trust_hello_welcome_refusals),
         cmocka_unit_test(test_trust_ack_stamps),
