@@ -23,11 +23,12 @@
 ** live_to behind, so the device is sent a notify and pulls.  No change can
 ** be skipped: a live batch never starts from a seq the device has not got.
 **
-** Encoded once per visibility class (and wire form: grouped for devices
-** that said "groups", plain for the others): devices that see the same subset of
-** the batch share one encoding; only the "after" in front differs, and the
-** encoder writes "after" right after "type", so the message is that prefix
-** plus the shared bytes (exactly what fdsp_encode would write).
+** Encoded once per visibility class and wire form (grouped for devices
+** that said "groups", plain for the others): devices that see the same
+** subset of the batch share one encoding; only the "after" in front
+** differs, and the encoder writes "after" right after "type", so the
+** message is that prefix plus the shared bytes (exactly what
+** fdsp_encode_opt would write).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,8 +249,8 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
             n_owed++;
             continue;
         }
-        struct live_class *k =
-            can_live ? class_for(cls, &n_cls, mask, s->groups, c, n, head) : NULL;
+        struct live_class *k = can_live
+            ? class_for(cls, &n_cls, mask, s->groups, c, n, head) : NULL;
         if (k && !k->failed && send_live(s, k, head) == 0) {
             n_live++;
             continue;
