@@ -392,8 +392,9 @@ static int record_state(fds_replica *r, const char *tbl, const char *rid,
     if (fds__rec_flush(r) != FDS_OK)
         return -1;
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_EXISTS,
-        "SELECT count(*), ifnull(max(json_extract(vals, '$.deleted') = '1'), "
-        "0) FROM rec WHERE tbl = ?1 AND rid = ?2");
+        "SELECT count(*), ifnull(max(CASE WHEN json_valid(vals) THEN "
+        "json_extract(vals, '$.deleted') = '1' END), 0) FROM rec "
+        "WHERE tbl = ?1 AND rid = ?2");   /* damage: named by the read */
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
