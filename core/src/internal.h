@@ -17,17 +17,21 @@
 **                re-send to it is not done (they then become store/epoch)
 **       plus free settings (server, token, ca) via fds_meta_get/set.
 **
-**   reg(tbl TEXT, rid TEXT, field TEXT,
-**       value TEXT,            -- the winning version's value (NULL = null)
-**       versions TEXT NOT NULL,-- fds_register_to_json(), canonical bytes
-**       conflict INTEGER NOT NULL DEFAULT 0, -- fds_register_in_conflict()
-**       PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID
-**   index reg_by_value ON reg(tbl, value) WHERE field = 'customer'
-**                                       -- children by customer (schema 2)
-**   index reg_by_contact ON reg(field, value)
-**         WHERE field IN ('phone', 'wechat')
-**                                       -- duplicate warnings (schema 2)
-**   index reg_conflict ON reg(conflict) WHERE conflict <> 0
+**   rec(tbl TEXT, rid TEXT,    -- one row per record (schema 4)
+**       vals TEXT NOT NULL,    -- {field: winning value | null}, canonical
+**                              --   JSON (json_extract reads it)
+**       meta BLOB NOT NULL,    -- every field's versions, packed (recpack.c)
+**       conflict INTEGER,      -- how many fields are in conflict
+**       cust TEXT,             -- a child record's "customer" winner
+**       phone TEXT, wechat TEXT, -- a customer's winners (duplicate checks)
+**       PRIMARY KEY (tbl, rid)) WITHOUT ROWID
+**   index rec_by_cust ON rec(cust) WHERE cust IS NOT NULL
+**   index rec_by_phone ON rec(phone) WHERE phone IS NOT NULL
+**   index rec_by_wechat ON rec(wechat) WHERE wechat IS NOT NULL
+**   index rec_conflict ON rec(conflict) WHERE conflict <> 0
+**   view reg(tbl, rid, field, value)  -- winners per field, for the shell
+**       (the library's connection shadows it with a temp view adding
+**       versions and conflict: recstore.c)
 **
 **   log(lseq INTEGER PRIMARY KEY,   -- local order of application
 **       tbl, rid, field, value,     -- the change
