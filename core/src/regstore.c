@@ -421,10 +421,11 @@ int fds__exists(fds_replica *r, const char *tbl, const char *rid)
 
 int fds__exists_any(fds_replica *r, const char *tbl, const char *rid)
 {
-    int n, deleted;
-    if (record_state(r, tbl, rid, &n, &deleted) < 0)
+    /* Only the write paths ask, right before writing the record: read it
+    ** into the cache now, so the write does not look it up again. */
+    if (fds__rec_fetch(r, tbl, rid) != FDS_OK)
         return -1;
-    return n > 0;
+    return r->rec->n > 0;
 }
 
 /* Valid shape of a remote change (the decoder checks this too; the server
