@@ -15,8 +15,10 @@
 ** cached one back if it is dirty; fds__reg_save writes through unless the
 ** caller holds the row (r->rec_hold: a local action writing several
 ** fields, a pulled run of changes to one record), which then flushes once.
-** Any transaction level ending (fds__end) flushes and forgets it: a
-** rollback undoes the row, and another process may write in between.
+** Any transaction level ending (fds__end) flushes and forgets it (a
+** rollback undoes the row), and an outermost fds__begin forgets it:
+** another process may have written since a read made outside any
+** transaction.
 */
 #include "internal.h"
 

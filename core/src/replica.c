@@ -182,8 +182,12 @@ static int begin_tx(fds_replica *r, int immediate)
                    "starting transaction");
     if (rc != FDS_OK && r->tx_depth == 0 && !sqlite3_get_autocommit(r->db))
         exec_tx(r, r->tx_rollback, "rolling back");
-    if (rc == FDS_OK && r->tx_depth++ == 0)
+    if (rc == FDS_OK && r->tx_depth++ == 0) {
         r->clock_checked = 0;   /* another process may write in between */
+        /* ...so a record read outside any transaction is read again */
+        if (r->rec_hold == 0)
+            fds__rec_forget(r);
+    }
     return rc;
 }
 
