@@ -214,8 +214,8 @@ int fds__children(fds_replica *r, const char *tbl, const char *customer,
     }
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CHILDREN,
         "SELECT x.rid, (SELECT min(l.lseq) FROM log l WHERE l.tbl = x.tbl "
-        "AND l.rid = x.rid) AS first FROM reg x WHERE x.tbl = ?1 "
-        "AND x.field = 'customer' AND x.value = ?2 ORDER BY first, x.rid");
+        "AND l.rid = x.rid) AS first FROM rec x WHERE x.cust = ?2 "
+        "AND x.tbl = ?1 ORDER BY first, x.rid");   /* rec_by_cust */
     if (!st) {
         rc = fds__errcode(r);
         goto done;
@@ -367,9 +367,9 @@ static int duplicates(fds_replica *r, const json_t *writes, const char *self,
         if (!ids)
             return fds__error(r, FDS_NOMEM, "out of memory");
         sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_BY_VALUE,
-            "SELECT rid FROM reg WHERE tbl = 'customer' "
-            "AND field IN ('phone', 'wechat') AND field = +?2 AND value = ?3 "
-            "ORDER BY rid");   /* reg_by_contact; +?2: see schema.c */
+            "SELECT rid FROM rec WHERE phone = ?3 AND ?2 = 'phone' "
+            "UNION ALL SELECT rid FROM rec WHERE wechat = ?3 "
+            "AND ?2 = 'wechat' ORDER BY 1");   /* rec_by_phone, _wechat */
         if (!st) {
             json_decref(ids);
             return fds__errcode(r);

@@ -44,7 +44,7 @@ static int table_rids(fds_replica *r, const char *tbl, json_t **out)
     if (!ids)
         return fds__error(r, FDS_NOMEM, "out of memory");
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_TABLE_RIDS,
-        "SELECT DISTINCT rid FROM reg WHERE tbl = ?1 ORDER BY rid");
+        "SELECT rid FROM rec WHERE tbl = ?1 ORDER BY rid");
     if (!st) {
         json_decref(ids);
         return fds__errcode(r);

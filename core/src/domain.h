@@ -41,8 +41,9 @@ enum {
 /* The one SQL text of slot FDS__ST_D_CONFLICT_ROWS (used by ids.c and
 ** conflicts.c; a slot must always be prepared with the same text). */
 #define FDS__SQL_CONFLICT_ROWS \
-    "SELECT tbl, rid, field, versions FROM reg WHERE conflict = 1 " \
-    "ORDER BY tbl, rid, field"
+    "SELECT r.tbl, r.rid, j.value, fds_versions(r.vals, r.meta, j.value) " \
+    "FROM rec r, json_each(fds_conflict_fields(r.vals, r.meta)) j " \
+    "WHERE r.conflict <> 0 ORDER BY r.tbl, r.rid, j.value"
 
 /* Child tables whose records carry a "customer" register. */
 #define FDS__CHILD_TABLES "'followup','plan','feedback','stagechg','share'"

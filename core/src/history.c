@@ -187,8 +187,8 @@ int fds_history(fds_replica *r, const char *id, json_t **out)
         return rc;
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_HISTORY,
         "WITH recs(t, id) AS (SELECT 'customer', ?1 UNION "
-        "  SELECT tbl, rid FROM reg WHERE tbl IN (" FDS__CHILD_TABLES ") "
-        "  AND field = 'customer' AND value = ?1) "
+        "  SELECT tbl, rid FROM rec WHERE cust = ?1 "
+        "  AND tbl IN (" FDS__CHILD_TABLES ")) "
         "SELECT l.at_ms, l.user, l.device, l.tbl, l.rid, l.field, l.value, "
         "  (SELECT p.value FROM log p WHERE p.tbl = l.tbl AND p.rid = l.rid "
         "   AND p.field = l.field AND p.lseq < l.lseq AND p.acked <> 2 "

@@ -73,9 +73,8 @@ static int record_candidates(fds_replica *r, const char *tbl,
                              const char *prefix, json_t *out)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_PREFIX,
-        "SELECT DISTINCT x.rid FROM reg x WHERE x.tbl = ?1 AND x.rid >= ?2 "
-        "AND x.rid < ?3 AND NOT EXISTS (SELECT 1 FROM reg d WHERE d.tbl = ?1 "
-        "AND d.rid = x.rid AND d.field = 'deleted' AND d.value = '1') "
+        "SELECT x.rid FROM rec x WHERE x.tbl = ?1 AND x.rid >= ?2 "
+        "AND x.rid < ?3 AND json_extract(x.vals, '$.deleted') IS NOT '1' "
         "ORDER BY x.rid LIMIT 6");
     if (!st)
         return fds__errcode(r);

@@ -17,17 +17,21 @@
 **                re-send to it is not done (they then become store/epoch)
 **       plus free settings (server, token, ca) via fds_meta_get/set.
 **
-**   reg(tbl TEXT, rid TEXT, field TEXT,
-**       value TEXT,            -- the winning version's value (NULL = null)
-**       versions TEXT NOT NULL,-- fds_register_to_json(), canonical bytes
-**       conflict INTEGER NOT NULL DEFAULT 0, -- fds_register_in_conflict()
-**       PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID
-**   index reg_by_value ON reg(tbl, value) WHERE field = 'customer'
-**                                       -- children by customer (schema 2)
-**   index reg_by_contact ON reg(field, value)
-**         WHERE field IN ('phone', 'wechat')
-**                                       -- duplicate warnings (schema 2)
-**   index reg_conflict ON reg(conflict) WHERE conflict <> 0
+**   rec(tbl TEXT, rid TEXT,    -- one row per record (schema 4)
+**       vals TEXT NOT NULL,    -- {field: winning value | null}, canonical
+**                              --   JSON (json_extract reads it)
+**       meta BLOB NOT NULL,    -- every field's versions, packed (recpack.c)
+**       conflict INTEGER,      -- how many fields are in conflict
+**       cust TEXT,             -- a child record's "customer" winner
+**       phone TEXT, wechat TEXT, -- a customer's winners (duplicate checks)
+**       PRIMARY KEY (tbl, rid)) WITHOUT ROWID
+**   index rec_by_cust ON rec(cust) WHERE cust IS NOT NULL
+**   index rec_by_phone ON rec(phone) WHERE phone IS NOT NULL
+**   index rec_by_wechat ON rec(wechat) WHERE wechat IS NOT NULL
+**   index rec_conflict ON rec(conflict) WHERE conflict <> 0
+**   view reg(tbl, rid, field, value)  -- winners per field, for the shell
+**       (the library's connection shadows it with a temp view adding
+**       versions and conflict: recstore.c)
 **
 **   log(lseq INTEGER PRIMARY KEY,   -- local order of application
 **       tbl, rid, field, value,     -- the change
@@ -68,7 +72,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#define FDS__SCHEMA_VERSION 3
+#define FDS__SCHEMA_VERSION 4
 #define FDS__ERRMSG_MAX 512
 #define FDS__UUID_LEN 36
 
@@ -142,6 +146,13 @@ struct fds_replica {
     ** (issue 18).  The savepoint slots are prepared at open too. */
     sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
     fds__buf scratch;           /* canonical text being bound (regstore.c) */
+    /* Schema 4 (regstore.c): the record being read or written, decoded,
+    ** so that an action writing several fields of one record, or a pulled
+    ** run of changes to one record, decodes and encodes its row once.
+    ** Dirty until flushed; forgotten when any transaction level ends. */
+    struct fds__rec *rec;
+    int rec_hold;               /* > 0: fds__reg_save leaves the row dirty */
+    fds__buf rec_vals, rec_meta;/* the row being bound (recpack.c) */
     char errmsg[FDS__ERRMSG_MAX];
     int errcode;                /* the code fds__error last recorded */
 };
@@ -342,6 +353,65 @@ char *fds__register_dump(const fds_register *reg);
 int fds__register_dump_buf(fds__buf *b, const fds_register *reg);
 char *fds__register_dump_jansson(const fds_register *reg);
 char *fds__register_dump_tree(const fds_register *reg);
+
+/* ---- Record rows (schema 4; recpack.c, regstore.c) ----------------------
+** A record's registers in one row: see recpack.c for the encoding. */
+typedef struct fds__field {
+    char *name;
+    fds_register reg;           /* n >= 1 */
+} fds__field;
+typedef struct fds__rec {
+    char *tbl, *rid;            /* the cached record's key (malloc'd) */
+    fds__field *f;              /* sorted by name (strcmp), like vals */
+    size_t n, cap;
+    int dirty;                  /* changed since read: to write back */
+} fds__rec;
+/* Free every field and the key; the struct is zeroed. */
+void fds__rec_clear(fds__rec *rec);
+fds__field *fds__rec_find(const fds__rec *rec, const char *field);
+/* Set field's register to *reg (moved: *reg is emptied). */
+int fds__rec_put(fds__rec *rec, const char *field, fds_register *reg);
+void fds__rec_del(fds__rec *rec, const char *field);
+/* How many fields are in conflict. */
+int fds__rec_conflicts(const fds__rec *rec);
+/* Deep copy of a register (dst is overwritten): FDS_OK or FDS_NOMEM. */
+int fds__reg_copy(fds_register *dst, const fds_register *src);
+/* vals (canonical JSON) and meta (packed versions) of rec into the two
+** buffers: FDS_OK, FDS_NOMEM, or FDS_INVALID for a register no row can
+** hold (empty, no device, bad vector, text that is not UTF-8). */
+int fds__rec_encode(const fds__rec *rec, fds__buf *vals, fds__buf *meta);
+/* Decode a row into *out's fields (its key untouched): FDS_OK, FDS_NOMEM,
+** or FDS_INVALID with *why saying what is damaged (fields then empty). */
+int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
+                    size_t mlen, fds__rec *out, const char **why);
+/* The same, reporting damage as FDS_DB naming tbl/rid (issue 10). */
+int fds__rec_parse(fds_replica *r, const char *tbl, const char *rid,
+                   const char *vals, size_t vlen, const void *meta,
+                   size_t mlen, fds__rec *out);
+/* Statement slots of the record row (schema 4 took over the reg row's). */
+#define FDS__ST_REC_GET FDS__ST_REG_GET
+#define FDS__ST_REC_PUT FDS__ST_REG_PUT
+#define FDS__ST_REC_DEL FDS__ST_REG_DEL
+/* Make tbl/rid the cached record (read and decoded; no fields if it has no
+** row), writing the previously cached one back first if dirty. */
+int fds__rec_fetch(fds_replica *r, const char *tbl, const char *rid);
+/* Write the cached record back if it is dirty (recstore.c). */
+int fds__rec_flush(fds_replica *r);
+/* Drop the cached record (after SQL that changed rec rows directly, and
+** whenever a transaction level ends: a rollback undoes the row). */
+void fds__rec_forget(fds_replica *r);
+/* Registers every record row of the replica, in (tbl, rid) order, decoded:
+** fn(ud, rec) with rec->tbl/rid set; stops at the first non-FDS_OK. */
+int fds__rec_scan(fds_replica *r, const char *where_sql,
+                  int (*fn)(void *ud, const fds__rec *rec), void *ud);
+/* The SQL functions of schema 4 on r->db (regstore.c):
+** fds_versions(vals, meta, field): the field's canonical register text;
+** fds_conflict_fields(vals, meta): JSON array of the fields in conflict. */
+int fds__rec_sql_register(sqlite3 *db);
+/* The connection's temporary `reg` view (recstore.c says why). */
+int fds__rec_temp_view(fds_replica *r);
+/* Schema 3 -> 4 (recstore.c): every reg row into record rows. */
+int fds__migrate_reg_to_rec(sqlite3 *db, char *err, size_t errlen);
 
 /* Parse a stored register's versions text (issue 10): FDS_DB naming
 ** tbl/rid/field when it does not parse or is not a register a replica can

@@ -38,8 +38,8 @@ static int unsynced_set(fds_replica *r, json_t *map)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_UNSYNCED,
         "SELECT CASE WHEN l.tbl = 'customer' THEN l.rid ELSE "
-        "(SELECT p.value FROM reg p WHERE p.tbl = l.tbl AND p.rid = l.rid "
-        "AND p.field = 'customer') END AS cust, count(*) "
+        "(SELECT p.cust FROM rec p WHERE p.tbl = l.tbl AND p.rid = l.rid) "
+        "END AS cust, count(*) "
         "FROM log l WHERE l.origin = 1 AND l.acked = 0 GROUP BY cust");
     if (!st)
         return fds__errcode(r);
@@ -49,10 +49,9 @@ static int unsynced_set(fds_replica *r, json_t *map)
 static int conflict_counts(fds_replica *r, json_t *map)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CONFLICT_COUNT,
-        "SELECT CASE WHEN x.tbl = 'customer' THEN x.rid ELSE "
-        "(SELECT p.value FROM reg p WHERE p.tbl = x.tbl AND p.rid = x.rid "
-        "AND p.field = 'customer') END AS cust, count(*) "
-        "FROM reg x WHERE x.conflict = 1 GROUP BY cust");
+        "SELECT CASE WHEN x.tbl = 'customer' THEN x.rid ELSE x.cust END "
+        "AS k, sum(x.conflict) FROM rec x WHERE x.conflict <> 0 "
+        "GROUP BY k");  /* not "cust": GROUP BY would take rec's column */   /* conflict: fields in conflict; rec_conflict */
     if (!st)
         return fds__errcode(r);
     return collect_counts(r, st, map, "counting conflicts");
@@ -62,33 +61,29 @@ static int matching_ids(fds_replica *r, const fds_query *q, const char *stage,
                         json_t *ids)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_LIST,
-        "SELECT c.rid FROM (SELECT DISTINCT rid FROM reg WHERE tbl = 'customer') c "
-        "WHERE (?1 OR NOT EXISTS (SELECT 1 FROM reg d WHERE d.tbl = 'customer' "
-        "  AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1')) "
-        "AND (?2 IS NULL OR EXISTS (SELECT 1 FROM reg s WHERE s.tbl = 'customer' "
-        "  AND s.rid = c.rid AND s.field = 'stage' AND s.value = ?2)) "
-        "AND (?3 IS NULL OR EXISTS (SELECT 1 FROM reg o WHERE o.tbl = 'customer' "
-        "  AND o.rid = c.rid AND o.field = 'owner' AND o.value = ?3)) "
-        "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM reg x WHERE x.tbl = 'customer' "
-        "  AND x.rid = c.rid AND (((x.field IN ('name', 'company', 'phone', "
+        "SELECT c.rid FROM rec c WHERE c.tbl = 'customer' "
+        "AND (?1 OR json_extract(c.vals, '$.deleted') IS NOT '1') "
+        "AND (?2 IS NULL OR json_extract(c.vals, '$.stage') = ?2) "
+        "AND (?3 IS NULL OR json_extract(c.vals, '$.owner') = ?3) "
+        /* the customer's own fields: one json_each row per field */
+        "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.vals) x "
+        "  WHERE (((x.key IN ('name', 'company', 'phone', "
         "  'email', 'wechat', 'title', 'notes', 'tags') "
-        "  OR substr(x.field, 1, 2) = 'f.') "
+        "  OR substr(x.key, 1, 2) = 'f.') "
         "  AND instr(lower(x.value), lower(?4)) > 0) "
         /* a phone typed with other spacing: ?5 is the query's digits */
-        "  OR (?5 IS NOT NULL AND x.field = 'phone' AND instr(replace(replace(replace("
+        "  OR (?5 IS NOT NULL AND x.key = 'phone' AND instr(replace(replace(replace("
         "    replace(replace(x.value, ' ', ''), '-', ''), '+', ''), '(', ''), ')', ''), "
         "    ?5) > 0) "
         /* pinyin of the name (pinyin.c), only for a query of letters */
-        "  OR (?6 AND x.field = 'name' AND fds_pinyin(x.value, ?4)))) "
+        "  OR (?6 AND x.key = 'name' AND fds_pinyin(x.value, ?4)))) "
         /* the text of a live follow-up of this customer */
-        "  OR EXISTS (SELECT 1 FROM reg fc JOIN reg ft ON ft.tbl = 'followup' "
-        "    AND ft.rid = fc.rid WHERE fc.tbl = 'followup' AND fc.field = 'customer' "
-        "    AND fc.value = c.rid AND ft.field IN ('content', 'result') "
+        "  OR EXISTS (SELECT 1 FROM rec fc, json_each(fc.vals) ft "
+        "    WHERE fc.cust = c.rid AND fc.tbl = 'followup' "
+        "    AND ft.key IN ('content', 'result') "
         "    AND instr(lower(ft.value), lower(?4)) > 0 "
-        "    AND NOT EXISTS (SELECT 1 FROM reg fd WHERE fd.tbl = 'followup' "
-        "      AND fd.rid = fc.rid AND fd.field = 'deleted' AND fd.value = '1'))) "
-        "ORDER BY (SELECT n.value FROM reg n WHERE n.tbl = 'customer' "
-        "  AND n.rid = c.rid AND n.field = 'name'), c.rid");
+        "    AND json_extract(fc.vals, '$.deleted') IS NOT '1')) "
+        "ORDER BY json_extract(c.vals, '$.name'), c.rid");
     if (!st)
         return fds__errcode(r);
     sqlite3_bind_int(st, 1, q && q->include_deleted);
@@ -136,17 +131,18 @@ static int activity_times(fds_replica *r, int plans, json_t *map)
 {
     sqlite3_stmt *st = plans
         ? fds__stmt(r, FDS__ST_D_NEXT_PLANS,
-            "SELECT c.value, d.value FROM reg c JOIN reg d ON d.tbl = 'plan' "
-            "AND d.rid = c.rid AND d.field = 'due' WHERE c.tbl = 'plan' "
-            "AND c.field = 'customer' AND NOT EXISTS (SELECT 1 FROM reg x "
-            "WHERE x.tbl = 'plan' AND x.rid = c.rid AND x.value = '1' "
-            "AND x.field IN ('done', 'deleted'))")
+            "SELECT json_extract(c.vals, '$.customer'), "
+            "json_extract(c.vals, '$.due') FROM rec c WHERE c.tbl = 'plan' "
+            "AND json_type(c.vals, '$.customer') IS NOT NULL "
+            "AND json_type(c.vals, '$.due') IS NOT NULL "
+            "AND json_extract(c.vals, '$.done') IS NOT '1' "
+            "AND json_extract(c.vals, '$.deleted') IS NOT '1'")
         : fds__stmt(r, FDS__ST_D_LAST_FOLLOWUPS,
-            "SELECT c.value, a.value FROM reg c JOIN reg a ON a.tbl = 'followup' "
-            "AND a.rid = c.rid AND a.field = 'at' WHERE c.tbl = 'followup' "
-            "AND c.field = 'customer' AND NOT EXISTS (SELECT 1 FROM reg x "
-            "WHERE x.tbl = 'followup' AND x.rid = c.rid AND x.field = 'deleted' "
-            "AND x.value = '1')");
+            "SELECT json_extract(c.vals, '$.customer'), "
+            "json_extract(c.vals, '$.at') FROM rec c WHERE c.tbl = 'followup' "
+            "AND json_type(c.vals, '$.customer') IS NOT NULL "
+            "AND json_type(c.vals, '$.at') IS NOT NULL "
+            "AND json_extract(c.vals, '$.deleted') IS NOT '1'");
     if (!st)
         return fds__errcode(r);
     int s, bad = 0;

@@ -2,10 +2,13 @@
 ** regstore.c — field registers in SQLite: local writes, remote applies,
 ** reads, purges.
 **
-** Each (tbl, rid, field) register is one reg row: the winning value (for
-** queries), the canonical JSON of all its versions (fds_register_to_json,
-** dumped compact with sorted keys, so equal registers are equal bytes on
-** every replica), and the conflict flag.  Every change that takes effect is
+** Registers merge per field (fds_merge) but are stored per record: one
+** rec row holds every field's register (schema 4; recpack.c encodes it,
+** recstore.c reads, caches and writes it).  fds__reg_load / fds__reg_save
+** work on the handle's cached record, so the fields of one action or of
+** one pulled run of changes cost one row read and one row write.  The
+** canonical text of a register (fds_register_to_json, compact, sorted
+** keys) is still what checksums and conflicts see.  Every change that takes effect is
 ** also appended to the log in the same transaction: origin 1 rows not yet
 ** acked are the outbox; origin 0 rows are what we received.
 **
@@ -82,27 +85,13 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
 {
     out->n = 0;
     out->v = NULL;
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_GET,
-        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
-    if (st == NULL)
-        return fds__errcode(r);
-    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return FDS_OK;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = fds__dberror(r, "reading register");
-        sqlite3_reset(st);
+    int rc = fds__rec_fetch(r, tbl, rid);
+    if (rc != FDS_OK)
         return rc;
-    }
-    rc = fds__reg_parse(r, tbl, rid, field,
-                        (const char *)sqlite3_column_text(st, 0), out);
-    sqlite3_reset(st);
-    return rc;
+    const fds__field *f = fds__rec_find(r->rec, field);
+    if (f && fds__reg_copy(out, &f->reg) != FDS_OK)
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    return FDS_OK;
 }
 
 /* Bind text with its length known (saves SQLite a strlen). */
@@ -117,41 +106,22 @@ static void bind_str(sqlite3_stmt *st, int i, const char *s)
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg)
 {
-    /* The canonical text goes into the handle's scratch buffer (no
-    ** allocation per save once it has grown); only text the hand encoder
-    ** cannot vouch for takes jansson's malloc'd path. */
-    fds__buf *b = &r->scratch;
-    char *versions = NULL;
-    b->n = 0;
-    b->oom = 0;
-    if (!fds__register_dump_buf(b, reg)) {
-        if ((versions = fds__register_dump_tree(reg)) == NULL)
-            return fds__error(r, FDS_NOMEM, "out of memory");
-    } else if (b->oom || b->p == NULL) {
+    int rc = fds__rec_fetch(r, tbl, rid);
+    if (rc != FDS_OK)
+        return rc;
+    fds_register copy = {0, NULL};
+    if (reg->n == 0) {
+        fds__rec_del(r->rec, field);
+    } else if (fds__reg_copy(&copy, reg) != FDS_OK ||
+               fds__rec_put(r->rec, field, &copy) != FDS_OK) {
+        fds_register_clear(&copy);
+        fds__rec_forget(r);             /* half-changed: read it again */
         return fds__error(r, FDS_NOMEM, "out of memory");
     }
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_PUT,
-        "INSERT INTO reg(tbl, rid, field, value, versions, conflict) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(tbl, rid, field) DO "
-        "UPDATE SET value = excluded.value, versions = excluded.versions, "
-        "conflict = excluded.conflict");
-    if (st == NULL) {
-        free(versions);
-        return fds__errcode(r);
-    }
-    bind_str(st, 1, tbl);
-    bind_str(st, 2, rid);
-    bind_str(st, 3, field);
-    bind_str(st, 4, reg->n > 0 ? reg->v[0].value : NULL);
-    if (versions)
-        bind_str(st, 5, versions);
-    else
-        sqlite3_bind_text(st, 5, b->p, (int)b->n, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, fds_register_in_conflict(reg));
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    free(versions);
-    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "saving register");
+    r->rec->dirty = 1;
+    /* Written through unless the caller holds the row (several fields of
+    ** one record in a row: it flushes once at the end). */
+    return r->rec_hold > 0 ? FDS_OK : fds__rec_flush(r);
 }
 
 /* Append one change to the log. */
@@ -319,9 +289,13 @@ int fds__write1(fds_replica *r, const char *tbl, const char *rid,
     int existed = fds__exists_any(r, tbl, rid);
     if (existed < 0)
         return fds__end(r, fds__errcode(r));
+    r->rec_hold++;
     rc = write_one(r, tbl, rid, field, value, NULL, !existed);
     if (rc == FDS_OK && existed && field && strcmp(field, "deleted") != 0)
         rc = mark_alive(r, tbl, rid);
+    r->rec_hold--;
+    if (rc == FDS_OK)
+        rc = fds__rec_flush(r);
     return fds__end(r, rc);
 }
 
@@ -348,6 +322,7 @@ int fds__write_known(fds_replica *r, const char *tbl, const char *rid,
         return fds__end(r, fds__errcode(r));
     const char *k;
     json_t *v;
+    r->rec_hold++;              /* the record's row: decoded and written once */
     json_object_foreach((json_t *)fields, k, v) {
         if (!json_is_string(v) && !json_is_null(v)) {
             rc = fds__error(r, FDS_INVALID,
@@ -363,44 +338,47 @@ int fds__write_known(fds_replica *r, const char *tbl, const char *rid,
     if (rc == FDS_OK && existed && json_object_size(fields) > 0 &&
         json_object_get(fields, "deleted") == NULL)
         rc = mark_alive(r, tbl, rid);
+    r->rec_hold--;
+    if (rc == FDS_OK)
+        rc = fds__rec_flush(r);
     return fds__end(r, rc);
 }
 
 int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
 {
     *out = NULL;
+    int rc = fds__rec_flush(r);
+    if (rc != FDS_OK)
+        return rc;
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_READ,
-        "SELECT field, value FROM reg WHERE tbl = ?1 AND rid = ?2");
+        "SELECT vals FROM rec WHERE tbl = ?1 AND rid = ?2");
     if (st == NULL)
         return fds__errcode(r);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    json_t *o = json_object();
-    int rc;
-    while (o && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *f = (const char *)sqlite3_column_text(st, 0);
-        json_t *v = sqlite3_column_type(st, 1) == SQLITE_NULL
-            ? json_null()
-            : json_string((const char *)sqlite3_column_text(st, 1));
-        if (v == NULL || json_object_set_new(o, f, v) != 0) {
-            json_decref(o);
-            o = NULL;
-        }
-    }
-    if (o == NULL) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
-        return fds__error(r, FDS_NOMEM, "out of memory");
+        return fds__error(r, FDS_NOTFOUND, "no %s %s", tbl, rid);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_ROW) {
         rc = fds__dberror(r, "reading record");
         sqlite3_reset(st);
-        json_decref(o);
         return rc;
     }
+    const char *vals = (const char *)sqlite3_column_text(st, 0);
+    json_t *o = NULL;
+    rc = vals ? fds__json_parse(vals, 1, &o, NULL, 0) : FDS_NOMEM;
+    if (rc == FDS_NOMEM && vals == NULL &&
+        sqlite3_errcode(r->db) != SQLITE_NOMEM)
+        rc = FDS_INVALID;
     sqlite3_reset(st);
-    if (json_object_size(o) == 0) {
+    if (rc == FDS_NOMEM)
+        return fds__error(r, rc, "out of memory");
+    if (rc != FDS_OK || !json_is_object(o) || json_object_size(o) == 0) {
         json_decref(o);
-        return fds__error(r, FDS_NOTFOUND, "no %s %s", tbl, rid);
+        return fds__error(r, FDS_DB, "record %s/%s is corrupt: its values "
+                          "are not a JSON object", tbl, rid);
     }
     *out = o;
     return FDS_OK;
@@ -411,10 +389,12 @@ int fds__read(fds_replica *r, const char *tbl, const char *rid, json_t **out)
 static int record_state(fds_replica *r, const char *tbl, const char *rid,
                         int *n, int *deleted)
 {
+    if (fds__rec_flush(r) != FDS_OK)
+        return -1;
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_EXISTS,
-        "SELECT EXISTS(SELECT 1 FROM reg WHERE tbl = ?1 AND rid = ?2), "
-        "EXISTS(SELECT 1 FROM reg WHERE tbl = ?1 AND rid = ?2 "
-        "AND field = 'deleted' AND value = '1')");
+        "SELECT count(*), ifnull(max(CASE WHEN json_valid(vals) THEN "
+        "json_extract(vals, '$.deleted') = '1' END), 0) FROM rec "
+        "WHERE tbl = ?1 AND rid = ?2");   /* damage: named by the read */
     if (st == NULL)
         return -1;
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -441,10 +421,11 @@ int fds__exists(fds_replica *r, const char *tbl, const char *rid)
 
 int fds__exists_any(fds_replica *r, const char *tbl, const char *rid)
 {
-    int n, deleted;
-    if (record_state(r, tbl, rid, &n, &deleted) < 0)
+    /* Only the write paths ask, right before writing the record: read it
+    ** into the cache now, so the write does not look it up again. */
+    if (fds__rec_fetch(r, tbl, rid) != FDS_OK)
         return -1;
-    return n > 0;
+    return r->rec->n > 0;
 }
 
 /* Valid shape of a remote change (the decoder checks this too; the server
@@ -560,114 +541,11 @@ static int apply_one(fds_replica *r, const fdsp_change *c, int *outcome)
 
 /* ---- A pulled batch ---------------------------------------------------------
 ** Changes arrive grouped by record (a record's fields are written, pushed
-** and sequenced together).  For a run of changes to one record, one scan of
-** the record's registers replaces a point lookup per change: for a record
-** this replica has never seen (a fresh pull) the scan is a single B-tree
-** descent that finds nothing, and no register is read at all. */
-
-#define GROUP_FIELDS 64     /* distinct fields handled by one scan */
-
-enum { SLOT_ABSENT, SLOT_LOADED, SLOT_USED };
-
-typedef struct group_slot {
-    const char *field;      /* borrowed from the change */
-    int state;              /* SLOT_* */
-    int rc;                 /* parse result of the stored register */
-    fds_register reg;       /* SLOT_LOADED: the register as stored */
-} group_slot;
-
-static int same_record(const fdsp_change *a, const fdsp_change *b)
-{
-    return a->table && b->table && a->record && b->record &&
-           strcmp(a->table, b->table) == 0 &&
-           strcmp(a->record, b->record) == 0;
-}
-
-static group_slot *slot_of(group_slot *slot, size_t n, const char *field)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(slot[i].field, field) == 0)
-            return &slot[i];
-    return NULL;
-}
-
-/* Read the registers of c[0]'s record that the changes touch. */
-static int scan_record(fds_replica *r, const fdsp_change *c, group_slot *slot,
-                       size_t n_slot)
-{
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_REG_RECORD,
-        "SELECT field, versions FROM reg WHERE tbl = ?1 AND rid = ?2");
-    if (st == NULL)
-        return fds__errcode(r);
-    bind_str(st, 1, c->table);
-    bind_str(st, 2, c->record);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *f = (const char *)sqlite3_column_text(st, 0);
-        group_slot *g = f ? slot_of(slot, n_slot, f) : NULL;
-        if (g == NULL || g->state != SLOT_ABSENT)
-            continue;
-        g->state = SLOT_LOADED;
-        g->rc = fds__reg_parse(r, c->table, c->record, f,
-                               (const char *)sqlite3_column_text(st, 1),
-                               &g->reg);
-    }
-    int rc = step == SQLITE_DONE ? FDS_OK
-                                 : fds__dberror(r, "reading register");
-    sqlite3_reset(st);
-    return rc;
-}
-
-/* Apply c[0..n) (n >= 2, one record, check_change(c[0]) passed). */
-static int apply_group(fds_replica *r, const fdsp_change *c, size_t n,
-                       int64_t *conflicts)
-{
-    group_slot slot[GROUP_FIELDS];
-    size_t n_slot = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (c[i].field == NULL || slot_of(slot, n_slot, c[i].field))
-            continue;
-        slot[n_slot].field = c[i].field;
-        slot[n_slot].state = SLOT_ABSENT;
-        slot[n_slot].rc = FDS_OK;
-        slot[n_slot].reg.n = 0;
-        slot[n_slot].reg.v = NULL;
-        n_slot++;
-    }
-    int rc = scan_record(r, c, slot, n_slot);
-    for (size_t i = 0; rc == FDS_OK && i < n; i++) {
-        const fdsp_change *x = &c[i];
-        int outcome = FDS_MERGE_NOOP;
-        if (i > 0 && (rc = check_change(r, x)) != FDS_OK)
-            break;
-        group_slot *g = slot_of(slot, n_slot, x->field);
-        fds_register cur = {0, NULL};
-        if (g->state == SLOT_USED) {
-            /* written earlier in this run: read what was stored */
-            rc = fds__reg_load(r, x->table, x->record, x->field, &cur);
-        } else if (g->state == SLOT_LOADED && g->rc != FDS_OK) {
-            /* re-parse for the message: a later slot may have replaced it */
-            fds_register bad = {0, NULL};
-            rc = fds__reg_load(r, x->table, x->record, x->field, &bad);
-            fds_register_clear(&bad);
-            if (rc == FDS_OK)
-                rc = fds__error(r, FDS_DB, "register %s/%s/%s is corrupt",
-                                x->table, x->record, x->field);
-        } else {
-            cur = g->reg;               /* moved: apply_to clears it */
-            g->reg.n = 0;
-            g->reg.v = NULL;
-        }
-        g->state = SLOT_USED;
-        if (rc == FDS_OK)
-            rc = apply_to(r, x, &cur, &outcome);
-        fds_register_clear(&cur);
-        *conflicts += outcome == FDS_MERGE_CONFLICT;
-    }
-    for (size_t i = 0; i < n_slot; i++)
-        fds_register_clear(&slot[i].reg);
-    return rc;
-}
+** and sequenced together).  The record's row is held for the run: read
+** and decoded once (for a record this replica has never seen, a fresh
+** pull, a single B-tree descent that finds nothing), every change merged
+** into the cached registers, and the row encoded and written once when
+** the next record's run starts or the batch ends. */
 
 int fds__apply_batch(fds_replica *r, const fdsp_change *c, size_t n,
                      int64_t *conflicts)
@@ -675,33 +553,17 @@ int fds__apply_batch(fds_replica *r, const fdsp_change *c, size_t n,
     if (r->tx_depth <= 0)
         return fds__error(r, FDS_ERROR, "no open transaction");
     int rc = FDS_OK;
-    size_t i = 0;
-    while (rc == FDS_OK && i < n) {
-        /* the run of changes to c[i]'s record, at most GROUP_FIELDS fields */
-        size_t j = i + 1, fields = 1;
-        while (j < n && same_record(&c[i], &c[j])) {
-            size_t k = i;
-            while (k < j && !(c[k].field && c[j].field &&
-                              strcmp(c[k].field, c[j].field) == 0))
-                k++;
-            if (k == j && ++fields > GROUP_FIELDS)
-                break;
-            j++;
-        }
-        if ((rc = check_change(r, &c[i])) != FDS_OK)
-            break;
-        if (j - i == 1) {
-            int outcome = FDS_MERGE_NOOP;
-            fds_register cur = {0, NULL};
-            rc = fds__reg_load(r, c[i].table, c[i].record, c[i].field, &cur);
-            if (rc == FDS_OK)
-                rc = apply_to(r, &c[i], &cur, &outcome);
-            *conflicts += outcome == FDS_MERGE_CONFLICT;
-        } else {
-            rc = apply_group(r, &c[i], j - i, conflicts);
-        }
-        i = j;
+    r->rec_hold++;
+    for (size_t i = 0; rc == FDS_OK && i < n; i++) {
+        int outcome = FDS_MERGE_NOOP;
+        rc = apply_one(r, &c[i], &outcome);
+        *conflicts += outcome == FDS_MERGE_CONFLICT;
     }
+    r->rec_hold--;
+    if (rc == FDS_OK)
+        rc = fds__rec_flush(r);
+    else
+        fds__rec_forget(r);     /* the caller rolls the batch back */
     return rc;
 }
 
@@ -816,22 +678,10 @@ int fds__reg_rebuild(fds_replica *r, const char *tbl, const char *rid,
         }
     }
     fds_register_clear(&old);
-    if (rc == FDS_OK && reg.n > 0) {
+    /* No version left (reg.n == 0): the field goes from the record, and
+    ** a record left without fields loses its row. */
+    if (rc == FDS_OK)
         rc = fds__reg_save(r, tbl, rid, field, &reg);
-    } else if (rc == FDS_OK) {
-        st = fds__stmt(r, FDS__ST_REG_DEL,
-            "DELETE FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3");
-        if (st == NULL) {
-            rc = fds__errcode(r);
-        } else {
-            bind_str(st, 1, tbl);
-            bind_str(st, 2, rid);
-            bind_str(st, 3, field);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = fds__dberror(r, "removing register");
-            sqlite3_reset(st);
-        }
-    }
     fds_register_clear(&reg);
     return rc;
 }
@@ -847,19 +697,19 @@ int fds__purge_customer(fds_replica *r, const char *customer)
     static const char *const sql[3] = {
         "DELETE FROM log WHERE (tbl, rid) IN (SELECT f.tbl, f.rid FROM "
         "refusal f WHERE f.field = 'customer' AND f.value = ?1 AND NOT EXISTS "
-        "(SELECT 1 FROM reg g WHERE g.tbl = f.tbl AND g.rid = f.rid))",
+        "(SELECT 1 FROM rec g WHERE g.tbl = f.tbl AND g.rid = f.rid))",
         "DELETE FROM log WHERE (tbl = 'customer' AND rid = ?1) OR "
-        "(tbl, rid) IN (SELECT tbl, rid FROM reg "
-        "               WHERE field = 'customer' AND value = ?1)",
-        "DELETE FROM reg WHERE (tbl = 'customer' AND rid = ?1) OR "
-        "(tbl, rid) IN (SELECT tbl, rid FROM reg "
-        "               WHERE field = 'customer' AND value = ?1)",
+        "(tbl, rid) IN (SELECT tbl, rid FROM rec WHERE cust = ?1)",
+        "DELETE FROM rec WHERE (tbl = 'customer' AND rid = ?1) OR "
+        "cust = ?1",
     };
     static const int slot[3] = {FDS__ST_PURGE_REFUSED, FDS__ST_PURGE_LOG,
                                 FDS__ST_PURGE_REG};
     int rc = fds__begin(r);
     if (rc != FDS_OK)
         return rc;
+    rc = fds__rec_flush(r);     /* rows change under the cache: */
+    fds__rec_forget(r);         /* read them again after */
     for (int i = 0; i < 3 && rc == FDS_OK; i++) {
         sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
         if (st == NULL) {
@@ -880,12 +730,14 @@ int fds__purge_record(fds_replica *r, const char *tbl, const char *rid)
         return fds__purge_customer(r, rid);
     static const char *const sql[2] = {
         "DELETE FROM log WHERE tbl = ?1 AND rid = ?2",
-        "DELETE FROM reg WHERE tbl = ?1 AND rid = ?2",
+        "DELETE FROM rec WHERE tbl = ?1 AND rid = ?2",
     };
     static const int slot[2] = {FDS__ST_PURGE_REC_LOG, FDS__ST_PURGE_REC_REG};
     int rc = fds__begin(r);
     if (rc != FDS_OK)
         return rc;
+    rc = fds__rec_flush(r);
+    fds__rec_forget(r);
     for (int i = 0; i < 2 && rc == FDS_OK; i++) {
         sqlite3_stmt *st = fds__stmt(r, slot[i], sql[i]);
         if (st == NULL) {
@@ -903,6 +755,31 @@ int fds__purge_record(fds_replica *r, const char *tbl, const char *rid)
 
 /* ---- User ------------------------------------------------------------------ */
 
+typedef struct anon_scan {
+    fds_replica *r;
+    json_t *keys;
+    int oom;
+} anon_scan;
+
+static int anon_collect(void *ud, const fds__rec *rec)
+{
+    anon_scan *a = ud;
+    for (size_t i = 0; i < rec->n; i++) {
+        const fds_register *reg = &rec->f[i].reg;
+        for (size_t j = 0; j < reg->n; j++) {
+            const fdsp_change *v = &reg->v[j];
+            if (strcmp(v->device, a->r->device) != 0 || v->user[0] != '\0')
+                continue;
+            json_t *k = json_pack("[sss]", rec->tbl, rec->rid,
+                                  rec->f[i].name);
+            if (k == NULL || json_array_append_new(a->keys, k) != 0)
+                a->oom = 1;
+            break;
+        }
+    }
+    return a->oom ? FDS_NOMEM : FDS_OK;
+}
+
 /* Writes made before the replica knew its user carry user "".  When the
 ** user becomes known, give those writes (this device's log rows and
 ** register versions) that user, as the server will record them. */
@@ -918,28 +795,20 @@ static int fix_anonymous(fds_replica *r)
     if (rc != SQLITE_DONE)
         return fds__dberror(r, "updating log user");
 
-    /* Collect first: fds__reg_load/save reuse their own statements. */
-    st = fds__stmt(r, FDS__ST_USER_FIX_SCAN,
-        "SELECT tbl, rid, field FROM reg WHERE instr(versions, ?1) > 0");
-    if (st == NULL)
-        return fds__errcode(r);
-    sqlite3_bind_text(st, 1, r->device, -1, SQLITE_STATIC);
+    /* Collect first (the scan's statement must be done before rows are
+    ** written): the fields holding an anonymous version of this device.
+    ** Device ids are packed in the row, so this decodes every record: it
+    ** runs once in a replica's life, when its user becomes known. */
     json_t *keys = json_array();
-    while (keys && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *k = json_pack("[sss]", sqlite3_column_text(st, 0),
-                              sqlite3_column_text(st, 1),
-                              sqlite3_column_text(st, 2));
-        if (k == NULL || json_array_append_new(keys, k)) {
-            json_decref(keys);
-            keys = NULL;
-        }
-    }
-    sqlite3_reset(st);
     if (keys == NULL)
         return fds__error(r, FDS_NOMEM, "out of memory");
-    if (rc != SQLITE_DONE) {
+    anon_scan a = {r, keys, 0};
+    rc = fds__rec_scan(r, NULL, anon_collect, &a);
+    if (rc == FDS_OK && a.oom)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    if (rc != FDS_OK) {
         json_decref(keys);
-        return fds__dberror(r, "scanning registers");
+        return rc;
     }
     rc = FDS_OK;
     size_t i;

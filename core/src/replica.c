@@ -182,8 +182,12 @@ static int begin_tx(fds_replica *r, int immediate)
                    "starting transaction");
     if (rc != FDS_OK && r->tx_depth == 0 && !sqlite3_get_autocommit(r->db))
         exec_tx(r, r->tx_rollback, "rolling back");
-    if (rc == FDS_OK && r->tx_depth++ == 0)
+    if (rc == FDS_OK && r->tx_depth++ == 0) {
         r->clock_checked = 0;   /* another process may write in between */
+        /* ...so a record read outside any transaction is read again */
+        if (r->rec_hold == 0)
+            fds__rec_forget(r);
+    }
     return rc;
 }
 
@@ -243,6 +247,12 @@ int fds__end(fds_replica *r, int rc)
     if (r->tx_depth <= 0)
         return rc == FDS_OK ? fds__error(r, FDS_ERROR, "no open transaction")
                             : rc;
+    /* The cached record row (recstore.c): written back if dirty, then
+    ** forgotten, whether this level commits or rolls back. */
+    if (rc == FDS_OK && r->rec_hold == 0)
+        rc = fds__rec_flush(r);
+    if (r->rec_hold == 0)
+        fds__rec_forget(r);
     if (rc == FDS_OK && r->tx_depth == 1)
         rc = flush_clock(r);
     if (rc == FDS_OK) {
@@ -487,10 +497,18 @@ int fds_replica_open(const char *path, const fds_env *env,
                         "cannot register the pinyin search function");
         goto fail;
     }
+    /* versions and conflicts of packed record rows (recstore.c) */
+    if ((prc = fds__rec_sql_register(r->db)) != SQLITE_OK) {
+        rc = fds__error(r, prc == SQLITE_NOMEM ? FDS_NOMEM : FDS_DB,
+                        "cannot register the record functions");
+        goto fail;
+    }
     r->durable = !in_memory;
     if (existed && (rc = fds__schema_check(r, path)) != FDS_OK)
         goto fail;
     if ((rc = fds__schema_open(r, in_memory)) != FDS_OK)
+        goto fail;
+    if ((rc = fds__rec_temp_view(r)) != FDS_OK)
         goto fail;
     /* After the schema is made: a statement prepared before a schema
     ** change would be prepared again, allocating, at its next step. */
@@ -532,6 +550,9 @@ void fds_replica_close(fds_replica *r)
     sqlite3_finalize(r->tx_rollback);
     sqlite3_close(r->db);   /* an open transaction is rolled back */
     free(r->scratch.p);
+    fds__rec_forget(r);
+    free(r->rec_vals.p);
+    free(r->rec_meta.p);
     free(r->user);
     free(r);
 }

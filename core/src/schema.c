@@ -24,9 +24,19 @@
 
 #include <stdio.h>
 
-static const char *const migrations[] = {
+/* One step: its SQL, then (if any) a C function for what SQL cannot do
+** (decoding and re-encoding rows), in the same transaction.  fn returns an
+** FDS code and writes what went wrong into err. */
+typedef struct migration {
+    const char *sql;
+    int (*fn)(sqlite3 *db, char *err, size_t errlen);
+} migration;
+
+static int migrate_3_4(sqlite3 *db, char *err, size_t errlen);
+
+static const migration migrations[] = {
     /* 0 -> 1: the initial schema (see internal.h). */
-    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+    {"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
     "CREATE TABLE reg(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
     " field TEXT NOT NULL, value TEXT, versions TEXT NOT NULL,"
     " conflict INTEGER NOT NULL DEFAULT 0,"
@@ -43,6 +53,7 @@ static const char *const migrations[] = {
     "CREATE INDEX log_by_rec ON log(tbl, rid);"
     "CREATE TABLE refusal(id INTEGER PRIMARY KEY, tbl TEXT, rid TEXT,"
     " field TEXT, value TEXT, code INTEGER, message TEXT, at_ms INTEGER);",
+     NULL},
     /* 1 -> 2: reg_by_value indexed every register's value, follow-up and
     ** note text included, and that maintenance was about half of a local
     ** write's CPU cost.  Lookups by value only ever ask for a record's
@@ -59,18 +70,61 @@ static const char *const migrations[] = {
     ** without being a full-key lookup writes "field = +?N", still a key
     ** for the planner but never compared with an index's WHERE.
     ** tests/core/test_schema2.c checks that nothing is re-prepared. */
-    "DROP INDEX reg_by_value;"
-    "CREATE INDEX reg_by_value ON reg(tbl, value) WHERE field = 'customer';"
-    "CREATE INDEX reg_by_contact ON reg(field, value)"
-    " WHERE field IN ('phone', 'wechat');",
+    {"DROP INDEX reg_by_value;"
+     "CREATE INDEX reg_by_value ON reg(tbl, value) WHERE field = 'customer';"
+     "CREATE INDEX reg_by_contact ON reg(field, value)"
+     " WHERE field IN ('phone', 'wechat');", NULL},
     /* 2 -> 3: rule 13.  After the server was restored from a backup, every
     ** change this replica holds is pushed again; the flag says which are
     ** still to go, so an interrupted re-send goes on in the next session
     ** (the welcome that showed the restore is not seen twice).  Existing
     ** rows get 0: nothing to re-send. */
-    ("ALTER TABLE log ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;"
-     "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;"),
+    {"ALTER TABLE log ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;"
+     "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;", NULL},
+    /* 3 -> 4: one row per record (issue 11; recpack.c, recstore.c).  The
+    ** registers of a record, one reg row per field in schema 3, become one
+    ** rec row: vals (the winners, canonical JSON: json_extract reads them)
+    ** and meta (every version, packed).  Extracted copies of the winners
+    ** the lookups by value need, each with a partial index holding only
+    ** the rows that have one: cust (a child record's customer: children of
+    ** a customer, purges), phone and wechat (a customer's: duplicate
+    ** warnings).  Columns rather than expression indexes: a query names
+    ** the column, and "cust = ?1" implies the index's "cust IS NOT NULL"
+    ** without any "column = 'literal'" term (schema 2 says why those
+    ** re-prepare).  conflict counts the fields in conflict.  The reg
+    ** rows are converted by fds__migrate_reg_to_rec (recstore.c), then reg
+    ** is dropped and a read-only view of that name lists the winners per
+    ** field, for people reading the file with the sqlite3 shell. */
+    {"CREATE TABLE rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+     " vals TEXT NOT NULL, meta BLOB NOT NULL,"
+     " conflict INTEGER NOT NULL DEFAULT 0,"
+     " cust TEXT, phone TEXT, wechat TEXT,"
+     " PRIMARY KEY(tbl, rid)) WITHOUT ROWID;",
+     migrate_3_4},
 };
+
+/* After the rows are converted: indexes built once over the full table,
+** not maintained row by row. */
+static int migrate_3_4(sqlite3 *db, char *err, size_t errlen)
+{
+    int rc = fds__migrate_reg_to_rec(db, err, errlen);
+    if (rc != FDS_OK)
+        return rc;
+    if (sqlite3_exec(db,
+            "DROP TABLE reg;"
+            "CREATE INDEX rec_by_cust ON rec(cust) WHERE cust IS NOT NULL;"
+            "CREATE INDEX rec_by_phone ON rec(phone) WHERE phone IS NOT NULL;"
+            "CREATE INDEX rec_by_wechat ON rec(wechat)"
+            " WHERE wechat IS NOT NULL;"
+            "CREATE INDEX rec_conflict ON rec(conflict) WHERE conflict <> 0;"
+            "CREATE VIEW reg AS SELECT r.tbl AS tbl, r.rid AS rid,"
+            " j.key AS field, j.value AS value FROM rec r, json_each(r.vals) j;",
+            NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        return sqlite3_errcode(db) == SQLITE_NOMEM ? FDS_NOMEM : FDS_DB;
+    }
+    return FDS_OK;
+}
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -149,8 +203,15 @@ int fds__schema_open(fds_replica *r, int in_memory)
     for (; v < FDS__SCHEMA_VERSION; v++) {
         char what[64], bump[64];
         snprintf(what, sizeof what, "migrating schema %d -> %d", v, v + 1);
-        if ((rc = exec(r, migrations[v], what)) != FDS_OK)
+        if ((rc = exec(r, migrations[v].sql, what)) != FDS_OK)
             goto fail;
+        if (migrations[v].fn) {
+            char err[FDS__ERRMSG_MAX - 64] = "";
+            if ((rc = migrations[v].fn(r->db, err, sizeof err)) != FDS_OK) {
+                rc = fds__error(r, rc, "%s: %s", what, err);
+                goto fail;
+            }
+        }
         snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
         if ((rc = exec(r, bump, what)) != FDS_OK)
             goto fail;
@@ -186,7 +247,8 @@ int fds__schema_check(fds_replica *r, const char *path)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db,
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-            "AND name IN ('meta', 'reg', 'log')", -1, &st, NULL) != SQLITE_OK)
+            "AND name IN ('meta', 'log') OR (type IN ('table', 'view') "
+            "AND name = 'reg')", -1, &st, NULL) != SQLITE_OK)
         return check_oom(r) ? fds__dberror(r, "checking the schema") :
                fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
                           "replica: %s", path, sqlite3_errmsg(r->db));

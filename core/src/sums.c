@@ -15,14 +15,15 @@
 ** record's own id; a bucket's checksum is the XOR of the checksums of the
 ** registers of the records whose key falls in it (fdsp_sum_bucket).
 **
-** The scan reads every register row from the file, not from any cache, so
+** The scan reads every record row from the file, not from any cache, so
 ** damage done behind the core's back (another program, a bad restore, a
-** disk) is seen.  The `value` column is a copy of the winning version's
-** value; a row where the two disagree gets a marker folded into its
+** disk) is seen: a row that does not decode gets a marker folded into its
 ** bucket, so the server's checksum differs and the bucket is repaired.
+** (Schema 4 keeps the winner once, in vals, so the schema-3 check that a
+** value column agrees with its versions has nothing left to compare.)
 **
-** Cost: one pass over reg in primary-key order with one FNV-1a over each
-** versions text; see docs/internals/trust.md for the figure measured on a
+** Cost: one pass over rec in primary-key order, decoding each row and
+** rebuilding each register's canonical text for one FNV-1a; see docs/internals/trust.md for the figure measured on a
 ** 60,000-record replica.
 */
 #include "internal.h"
@@ -31,88 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Folded into a bucket for a register whose value column disagrees with
-** its versions: no canonical versions text is ever these bytes. */
+/* Folded into a bucket for a record row that does not decode: no
+** canonical versions text is ever these bytes. */
 static const char MISMATCH[] = "\x01value-differs-from-versions";
-
-/* Step over a JSON string at *pp (no copy): 1 and *pp past it, with
-** *esc 1 if it holds a backslash escape; 0 if *pp is no string. */
-static int skip_str(const char **pp, int *esc)
-{
-    const char *p = *pp;
-    if (*p++ != '"')
-        return 0;
-    *esc = 0;
-    for (; *p != '"'; p++) {
-        if (*p == '\0')
-            return 0;
-        if (*p == '\\') {
-            *esc = 1;
-            if (*++p == '\0')
-                return 0;
-        }
-    }
-    *pp = p + 1;
-    return 1;
-}
-
-/* 1 if the first version's value in a canonical versions text is `value`
-** (NULL: null), 0 if it differs, -1 if the text is not in the canonical
-** shape (then the caller parses it in full).  Allocates only for a value
-** with escapes: this runs once per register of the replica. */
-static int winner_is(const char *text, const char *value)
-{
-    const char *p = text;
-    int64_t h;
-    int esc;
-    if (strncmp(p, "[{\"d\":", 6) != 0)
-        return -1;
-    p += 6;
-    if (!skip_str(&p, &esc) || strncmp(p, ",\"h\":", 5) != 0)
-        return -1;
-    p += 5;
-    if (!fds__parse_i64(&p, &h) || strncmp(p, ",\"u\":", 5) != 0)
-        return -1;
-    p += 5;
-    if (!skip_str(&p, &esc) || strncmp(p, ",\"v\":", 5) != 0)
-        return -1;
-    p += 5;
-    if (strncmp(p, "null", 4) == 0)
-        return value == NULL;
-    const char *q = p;
-    if (!skip_str(&q, &esc))
-        return -1;
-    if (value == NULL)
-        return 0;
-    if (!esc) {
-        size_t n = (size_t)(q - p) - 2;
-        return strlen(value) == n && memcmp(p + 1, value, n) == 0;
-    }
-    char *s = NULL;
-    if (fds__parse_str(&p, &s) != 1)
-        return -1;
-    int same = strcmp(s, value) == 0;
-    free(s);
-    return same;
-}
-
-/* 1 if the register row's value column is its winner's value. */
-static int value_consistent(const char *versions, const char *value)
-{
-    int w = winner_is(versions, value);
-    if (w >= 0)
-        return w;
-    fds_register reg = {0, NULL};
-    if (fds_register_parse(versions, &reg) != FDS_OK || reg.n == 0) {
-        fds_register_clear(&reg);
-        return 0;
-    }
-    const char *v = reg.v[0].value;
-    int same = (v == NULL && value == NULL) ||
-               (v != NULL && value != NULL && strcmp(v, value) == 0);
-    fds_register_clear(&reg);
-    return same;
-}
 
 /* One record of the scan: the XOR of its registers' checksums and its key. */
 typedef struct rec_acc {
@@ -134,56 +56,85 @@ static int rec_bucket(const rec_acc *a)
 /* Called once per record with its bucket; return an FDS code. */
 typedef int (*rec_fn)(void *ud, const rec_acc *a, int bucket);
 
-/* Walk every register of the replica in (tbl, rid, field) order, calling
-** fn once per record. */
+/* Walk every record row of the replica in (tbl, rid) order, calling fn
+** once per record.  Schema 4 packs a record's registers in one row: each
+** is decoded and its canonical text rebuilt (the bytes the server sums);
+** a row that does not decode folds a marker into its bucket instead, so
+** the server's checksum differs and the bucket is repaired. */
 static int scan(fds_replica *r, rec_fn fn, void *ud)
 {
     sqlite3_stmt *st = NULL;
+    int rc = fds__rec_flush(r);
+    if (rc != FDS_OK)
+        return rc;
     /* The primary key order of a WITHOUT ROWID table: no sort. */
-    if (sqlite3_prepare_v2(r->db, "SELECT tbl, rid, field, versions, value "
-                           "FROM reg ORDER BY tbl, rid, field", -1, &st,
+    if (sqlite3_prepare_v2(r->db, "SELECT tbl, rid, vals, meta, cust "
+                           "FROM rec ORDER BY tbl, rid", -1, &st,
                            NULL) != SQLITE_OK)
         return fds__dberror(r, "scanning registers");
-    rec_acc a;
-    memset(&a, 0, sizeof a);
-    int rc = FDS_OK, step;
+    fds__buf b = {NULL, 0, 0, 0};
+    int step;
     while (rc == FDS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *tbl = (const char *)sqlite3_column_text(st, 0);
         const char *rid = (const char *)sqlite3_column_text(st, 1);
-        const char *field = (const char *)sqlite3_column_text(st, 2);
-        const char *versions = (const char *)sqlite3_column_text(st, 3);
-        int vlen = sqlite3_column_bytes(st, 3);
-        const char *value = (const char *)sqlite3_column_text(st, 4);
-        if (!tbl || !rid || !field)
+        const char *vals = (const char *)sqlite3_column_text(st, 2);
+        size_t vlen = (size_t)sqlite3_column_bytes(st, 2);
+        const void *meta = sqlite3_column_blob(st, 3);
+        size_t mlen = (size_t)sqlite3_column_bytes(st, 3);
+        const char *cust = (const char *)sqlite3_column_text(st, 4);
+        if (!tbl || !rid)
             continue;   /* NOT NULL columns: only a damaged file */
-        if (a.open && (strcmp(a.tbl, tbl) != 0 || strcmp(a.rid, rid) != 0)) {
-            rc = fn(ud, &a, rec_bucket(&a));
-            free(a.customer);
-            memset(&a, 0, sizeof a);
-            if (rc != FDS_OK)
-                break;
+        rec_acc a;
+        memset(&a, 0, sizeof a);
+        snprintf(a.tbl, sizeof a.tbl, "%s", tbl);
+        snprintf(a.rid, sizeof a.rid, "%s", rid);
+        a.open = 1;
+        fds__rec rec;
+        const char *why = NULL;
+        memset(&rec, 0, sizeof rec);
+        int drc = fds__rec_decode(vals, vlen, meta, mlen, &rec, &why);
+        if (drc == FDS_NOMEM) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
         }
-        if (!a.open) {
-            snprintf(a.tbl, sizeof a.tbl, "%s", tbl);
-            snprintf(a.rid, sizeof a.rid, "%s", rid);
-            a.open = 1;
-        }
-        a.sum ^= fdsp_sum_register(tbl, rid, field, versions,
-                                   versions ? (size_t)vlen : 0);
-        if (!versions || !value_consistent(versions, value))
-            a.sum ^= fdsp_sum_register(tbl, rid, field, MISMATCH,
+        if (drc != FDS_OK) {
+            a.sum ^= fdsp_sum_register(tbl, rid, "", MISMATCH,
                                        sizeof MISMATCH - 1);
-        if (strcmp(field, "customer") == 0 && value) {
-            free(a.customer);
-            if ((a.customer = strdup(value)) == NULL)
+            if (cust && (a.customer = strdup(cust)) == NULL)
                 rc = fds__error(r, FDS_NOMEM, "out of memory");
         }
+        for (size_t i = 0; rc == FDS_OK && i < rec.n; i++) {
+            const fds__field *f = &rec.f[i];
+            b.n = 0;
+            b.oom = 0;
+            char *alt = NULL;
+            const char *text = b.p;
+            size_t tlen;
+            if (fds__register_dump_buf(&b, &f->reg) && !b.oom) {
+                text = b.p;
+                tlen = b.n;
+            } else if ((alt = fds__register_dump_tree(&f->reg)) != NULL) {
+                text = alt;
+                tlen = strlen(alt);
+            } else {
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+                break;
+            }
+            a.sum ^= fdsp_sum_register(tbl, rid, f->name, text, tlen);
+            free(alt);
+            const char *v = f->reg.v[0].value;
+            if (strcmp(f->name, "customer") == 0 && v &&
+                (a.customer = strdup(v)) == NULL)
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+        }
+        fds__rec_clear(&rec);
+        if (rc == FDS_OK)
+            rc = fn(ud, &a, rec_bucket(&a));
+        free(a.customer);
     }
     if (rc == FDS_OK && step != SQLITE_DONE)
         rc = fds__dberror(r, "scanning registers");
-    if (rc == FDS_OK && a.open)
-        rc = fn(ud, &a, rec_bucket(&a));
-    free(a.customer);
+    free(b.p);
     sqlite3_finalize(st);
     return rc;
 }
@@ -268,7 +219,7 @@ int fds__sums_repair(fds_replica *r, const int *buckets, size_t n,
     ** cursor stays: the server's resend brings the full state. */
     sqlite3_stmt *del = NULL;
     if (rc == FDS_OK && d.n &&
-        sqlite3_prepare_v2(r->db, "DELETE FROM reg WHERE tbl = ?1 AND "
+        sqlite3_prepare_v2(r->db, "DELETE FROM rec WHERE tbl = ?1 AND "
                            "rid = ?2", -1, &del, NULL) != SQLITE_OK)
         rc = fds__dberror(r, "preparing repair");
     for (size_t i = 0; rc == FDS_OK && i < d.n; i++) {

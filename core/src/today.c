@@ -86,10 +86,10 @@ static int due_plans(fds_replica *r, int64_t day_start, int64_t day_end,
     if (!cands)
         return fds__error(r, FDS_NOMEM, "out of memory");
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_PLANS_OPEN,
-        "SELECT p.rid, p.value FROM reg p WHERE p.tbl = 'plan' "
-        "AND p.field = 'due' AND NOT EXISTS (SELECT 1 FROM reg x "
-        "WHERE x.tbl = 'plan' AND x.rid = p.rid AND x.value = '1' "
-        "AND x.field IN ('done', 'deleted'))");
+        "SELECT p.rid, json_extract(p.vals, '$.due') FROM rec p "
+        "WHERE p.tbl = 'plan' AND json_type(p.vals, '$.due') IS NOT NULL "
+        "AND json_extract(p.vals, '$.done') IS NOT '1' "
+        "AND json_extract(p.vals, '$.deleted') IS NOT '1'");
     if (!st) {
         json_decref(cands);
         return fds__errcode(r);
@@ -184,10 +184,9 @@ static int64_t birthday_in(const char *b, int y, int64_t today)
 static int last_followup(fds_replica *r, const char *cust, int64_t *ms)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_FOLLOWUP_ATS,
-        "SELECT a.value FROM reg c JOIN reg a ON a.tbl = c.tbl AND a.rid = c.rid "
-        "AND a.field = 'at' WHERE c.tbl = 'followup' AND c.field = 'customer' "
-        "AND c.value = ?1 AND NOT EXISTS (SELECT 1 FROM reg d WHERE "
-        "d.tbl = c.tbl AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1')");
+        "SELECT json_extract(c.vals, '$.at') FROM rec c WHERE c.cust = ?1 "
+        "AND c.tbl = 'followup' AND json_type(c.vals, '$.at') IS NOT NULL "
+        "AND json_extract(c.vals, '$.deleted') IS NOT '1'");
     if (!st)
         return fds__errcode(r);
     sqlite3_bind_text(st, 1, cust, -1, SQLITE_STATIC);
@@ -210,10 +209,8 @@ static int last_followup(fds_replica *r, const char *cust, int64_t *ms)
 static int live_customers(fds_replica *r, json_t *ids)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CUSTOMER_IDS,
-        "SELECT DISTINCT c.rid FROM reg c WHERE c.tbl = 'customer' "
-        "AND NOT EXISTS (SELECT 1 FROM reg d WHERE d.tbl = 'customer' "
-        "AND d.rid = c.rid AND d.field = 'deleted' AND d.value = '1') "
-        "ORDER BY c.rid");
+        "SELECT c.rid FROM rec c WHERE c.tbl = 'customer' "
+        "AND json_extract(c.vals, '$.deleted') IS NOT '1' ORDER BY c.rid");
     if (!st)
         return fds__errcode(r);
     int s, bad = 0;

@@ -1997,14 +1997,18 @@ static void sql_on(const char *db, const char *sql)
     sqlite3_close(h);
 }
 
-/* The stored versions text of a register, malloc'd ("" if none). */
+/* What the replica stores for a register, malloc'd ("" if none): schema 4
+** packs a record's registers in one rec row, so its winner and the
+** record's packed versions (hex). */
 static char *versions_on(const char *db, const char *rid, const char *field)
 {
     sqlite3 *h = NULL;
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, "SELECT versions FROM reg WHERE "
-        "rid = ?1 AND field = ?2", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT ifnull(json_extract(vals, "
+        "'$.' || ?2), 'null') || '|' || hex(meta) FROM rec WHERE rid = ?1 "
+        "AND json_type(vals, '$.' || ?2) IS NOT NULL", -1, &st, NULL),
+        SQLITE_OK);
     sqlite3_bind_text(st, 1, rid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, field, -1, SQLITE_STATIC);
     char *v = strdup(sqlite3_step(st) == SQLITE_ROW
@@ -2063,9 +2067,9 @@ static void test_sums_repair_with_server(void **state)
     assert_non_null(strstr(good, "13800000001"));
 
     /* damage value and versions behind the core's back */
-    snprintf(cmd, sizeof cmd, "UPDATE reg SET value = '13900000666', versions ="
-             " replace(versions, '13800000001', '13900000666') WHERE rid = '%s'"
-             " AND field = 'phone'", id);
+    snprintf(cmd, sizeof cmd, "UPDATE rec SET phone = '13900000666', vals ="
+             " replace(vals, '13800000001', '13900000666') WHERE rid = '%s'",
+             id);
     sql_on(g_db, cmd);
     char *bad = versions_on(g_db, id, "phone");
     assert_string_not_equal(bad, good);
@@ -2105,9 +2109,8 @@ static void test_sums_repair_with_server(void **state)
     assert_int_equal(json_integer_value(json_object_get(r.json, "repaired")), 0);
     res_free(&r);
 
-    /* the human output says it in one line; a whole register gone too */
-    snprintf(cmd, sizeof cmd, "DELETE FROM reg WHERE rid = '%s' AND "
-             "field = 'name'", id);
+    /* the human output says it in one line; a whole record gone too */
+    snprintf(cmd, sizeof cmd, "DELETE FROM rec WHERE rid = '%s'", id);
     sql_on(g_db, cmd);
     r = fs("sync");
     expect(r, 0);
@@ -2198,15 +2201,14 @@ static void test_corrupt_register_refused(void **state)
     (void)state;
     char *id = add("张三", "--phone", "13800000001");
     char cmd[1600];
-    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"UPDATE reg SET versions = "
-             "'[]' WHERE tbl = 'customer' AND rid = '%s' AND "
-             "field = 'phone'\"", g_db, id);
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' \"UPDATE rec SET meta = "
+             "X'02' WHERE tbl = 'customer' AND rid = '%s'\"", g_db, id);
     assert_int_equal(system(cmd), 0);
     size_t n0, n1;
     char *before = read_text(g_db, &n0);
     res r = fs("customer", "edit", id, "--phone", "13900000002");
     char want[200];
-    snprintf(want, sizeof want, "register customer/%s/phone is corrupt", id);
+    snprintf(want, sizeof want, "record customer/%s is corrupt", id);
     expect_refusal(&r, 1, want);
     res_free(&r);
     char *after = read_text(g_db, &n1);

@@ -121,18 +121,22 @@ static void test_migrates_schema1_in_place(void **state)
     assert_int_equal(fds__read(r, "customer", "c1", &o), FDS_OK);
     assert_string_equal(json_string_value(json_object_get(o, "phone")), "+86 1");
     json_decref(o);
-    /* the indexes are the partial ones */
+    /* schema 4: the partial indexes are on the record rows' extracted
+    ** columns (schema.c, 3 -> 4) */
     assert_int_equal(query_i64(r->db, "SELECT count(*) FROM sqlite_master "
-                               "WHERE name = 'reg_by_value' AND "
-                               "sql LIKE '%WHERE field = ''customer''%'"), 1);
+                               "WHERE name = 'rec_by_cust' AND "
+                               "sql LIKE '%WHERE cust IS NOT NULL%'"), 1);
     assert_int_equal(query_i64(r->db, "SELECT count(*) FROM sqlite_master "
-                               "WHERE name = 'reg_by_contact'"), 1);
+                               "WHERE name = 'rec_by_phone'"), 1);
     /* children of a customer and phone duplicates are found by index */
-    assert_true(plan_uses(r->db, "SELECT rid FROM reg WHERE tbl = ?1 "
-                          "AND field = 'customer' AND value = ?2", "reg_by_value"));
-    assert_true(plan_uses(r->db, "SELECT rid FROM reg WHERE tbl = 'customer' "
-                          "AND field IN ('phone', 'wechat') AND field = +?2 "
-                          "AND value = ?3", "reg_by_contact"));
+    assert_true(plan_uses(r->db, "SELECT rid FROM rec WHERE cust = ?2 "
+                          "AND tbl = ?1", "rec_by_cust"));
+    assert_true(plan_uses(r->db, "SELECT rid FROM rec WHERE phone = ?3 "
+                          "AND ?2 = 'phone' UNION ALL SELECT rid FROM rec "
+                          "WHERE wechat = ?3 AND ?2 = 'wechat' ORDER BY 1",
+                          "rec_by_phone"));
+    assert_int_equal(query_i64(r->db, "SELECT cust FROM rec WHERE "
+                               "tbl = 'followup' AND rid = 'f1'"), 0);
     assert_int_equal(query_i64(r->db, "SELECT count(*) FROM reg WHERE "
                                "tbl = 'followup' AND field = 'customer' "
                                "AND value = 'c1'"), 1);
@@ -158,13 +162,22 @@ static void test_migrates_schema2_to_3(void **state)
     /* back to what schema 2 had */
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* (schema 4's record rows back to schema 2's empty reg table: the
+    ** test is about the log) */
     assert_int_equal(sqlite3_exec(db, "DROP INDEX log_resend;"
                                   "ALTER TABLE log DROP COLUMN resend;"
+                                  "DROP VIEW reg; DROP TABLE rec;"
+                                  "CREATE TABLE reg(tbl TEXT NOT NULL,"
+                                  " rid TEXT NOT NULL, field TEXT NOT NULL,"
+                                  " value TEXT, versions TEXT NOT NULL,"
+                                  " conflict INTEGER NOT NULL DEFAULT 0,"
+                                  " PRIMARY KEY(tbl, rid, field)) WITHOUT ROWID;"
                                   "PRAGMA user_version=2;", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(fds_replica_open(path, NULL, &r, err, sizeof err), FDS_OK);
-    assert_int_equal(query_i64(r->db, "PRAGMA user_version"), 3);
+    assert_int_equal(query_i64(r->db, "PRAGMA user_version"),
+                     FDS__SCHEMA_VERSION);
     assert_int_equal(query_i64(r->db, "SELECT count(*) FROM log WHERE "
                                "resend = 0"), 1);
     assert_int_equal(query_i64(r->db, "SELECT count(*) FROM sqlite_master "

@@ -729,7 +729,7 @@ static void test_pull_failed_apply(void **state)
     paged p;
     paged_open(&p, 34);
     assert_int_equal(sqlite3_exec(p.b->db, "CREATE TEMP TRIGGER boom BEFORE "
-        "INSERT ON main.reg WHEN NEW.rid = 'c4' BEGIN SELECT RAISE(ABORT, "
+        "INSERT ON main.rec WHEN NEW.rid = 'c4' BEGIN SELECT RAISE(ABORT, "
         "'boom'); END", NULL, NULL, NULL), SQLITE_OK);
     char *buf;
     size_t len;

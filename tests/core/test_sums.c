@@ -57,17 +57,19 @@ static void fill(fds_replica *r, int n)
                      FDS_OK);
 }
 
-/* Copy every reg row of a into b: byte-equal registers. */
+/* Copy every record row of a into b: byte-equal registers (schema 4:
+** one rec row per record). */
 static void copy_regs(fds_replica *a, fds_replica *b)
 {
     sqlite3_stmt *rd, *wr;
-    assert_int_equal(sqlite3_prepare_v2(a->db, "SELECT tbl, rid, field, value,"
-        " versions, conflict FROM reg", -1, &rd, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(b->db, "INSERT INTO reg VALUES"
-        " (?1, ?2, ?3, ?4, ?5, ?6)", -1, &wr, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(a->db, "SELECT tbl, rid, vals, meta,"
+        " conflict, cust, phone, wechat FROM rec", -1, &rd, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(b->db, "INSERT INTO rec(tbl, rid, "
+        "vals, meta, conflict, cust, phone, wechat) VALUES"
+        " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1, &wr, NULL), SQLITE_OK);
     while (sqlite3_step(rd) == SQLITE_ROW) {
         sqlite3_reset(wr);
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 8; i++)
             sqlite3_bind_value(wr, i + 1, sqlite3_column_value(rd, i));
         assert_int_equal(sqlite3_step(wr), SQLITE_DONE);
     }
@@ -124,31 +126,29 @@ static void test_one_register_one_bucket(void **state)
     uint64_t before[FDSP_SUM_BUCKETS], after[FDSP_SUM_BUCKETS];
     assert_int_equal(fds_replica_sums(r, before), FDS_OK);
 
-    /* versions and value changed together, behind the core's back */
-    exec_sql(r, "UPDATE reg SET value = '139', versions = replace(versions,"
-                " '\"v\":\"138\"', '\"v\":\"139\"') WHERE tbl = 'customer'"
-                " AND rid = 'c7' AND field = 'phone'");
+    /* a winning value changed behind the core's back */
+    exec_sql(r, "UPDATE rec SET vals = replace(vals, '\"phone\":\"138\"',"
+                " '\"phone\":\"139\"') WHERE tbl = 'customer' AND rid = 'c7'");
     assert_int_equal(fds_replica_sums(r, after), FDS_OK);
     assert_int_equal(differ(before, after), 1ULL << fdsp_sum_bucket("c7"));
 
     /* a child: the bucket of its customer, not its own id */
     memcpy(before, after, sizeof before);
-    exec_sql(r, "UPDATE reg SET versions = replace(versions, '\"visit\"',"
-                " '\"call\"'), value = 'call' WHERE tbl = 'followup' AND"
-                " rid = 'f9' AND field = 'content'");
+    exec_sql(r, "UPDATE rec SET vals = replace(vals, '\"visit\"',"
+                " '\"call\"') WHERE tbl = 'followup' AND rid = 'f9'");
     assert_int_equal(fds_replica_sums(r, after), FDS_OK);
     assert_int_equal(differ(before, after), 1ULL << fdsp_sum_bucket("c9"));
 
-    /* only the value column: the copy disagrees with its versions */
+    /* a row that no longer decodes (schema 4): its bucket */
     memcpy(before, after, sizeof before);
-    exec_sql(r, "UPDATE reg SET value = 'Zed' WHERE tbl = 'customer' AND"
-                " rid = 'c3' AND field = 'name'");
+    exec_sql(r, "UPDATE rec SET meta = X'02' WHERE tbl = 'customer' AND"
+                " rid = 'c3'");
     assert_int_equal(fds_replica_sums(r, after), FDS_OK);
     assert_int_equal(differ(before, after), 1ULL << fdsp_sum_bucket("c3"));
 
     /* a record gone: its bucket */
     memcpy(before, after, sizeof before);
-    exec_sql(r, "DELETE FROM reg WHERE tbl = 'followup' AND rid = 'lonely'");
+    exec_sql(r, "DELETE FROM rec WHERE tbl = 'followup' AND rid = 'lonely'");
     assert_int_equal(fds_replica_sums(r, after), FDS_OK);
     assert_int_equal(differ(before, after), 1ULL << fdsp_sum_bucket("lonely"));
     fds_replica_close(r);

@@ -228,9 +228,9 @@ static void test_device_equals_server(void **state)
     assert_int_equal(fsv_sums_for_user(f->s, &root, srv, NULL, NULL), FSV_OK);
     fsv_store_rollback(f->s);
     assert_int_equal(differ(dev, srv), 0);
-    assert_int_equal(sqlite3_exec(r->db, "UPDATE reg SET versions = replace("
-        "versions, '\"call\"', '\"mail\"'), value = 'mail' WHERE rid = 'f2'"
-        " AND field = 'content'", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(r->db, "UPDATE rec SET vals = replace("
+        "vals, '\"call\"', '\"mail\"') WHERE rid = 'f2'", NULL, NULL, NULL),
+        SQLITE_OK);     /* schema 4: the device's record row */
     assert_int_equal(fds_replica_sums(r, dev), FDS_OK);
     assert_int_equal(differ(dev, srv), 1ULL << fdsp_sum_bucket("c2"));
     fds_replica_close(r);
@@ -257,7 +257,7 @@ static void test_rep_sees_own_only(void **state)
     free(keys);
     /* what alice's device holds: every record but bob's */
     fds_replica *r = device_with(f);
-    assert_int_equal(sqlite3_exec(r->db, "DELETE FROM reg WHERE rid IN "
+    assert_int_equal(sqlite3_exec(r->db, "DELETE FROM rec WHERE rid IN "
         "('c2', 'f2')", NULL, NULL, NULL), SQLITE_OK);
     uint64_t dev[FDSP_SUM_BUCKETS];
     assert_int_equal(fds_replica_sums(r, dev), FDS_OK);

@@ -499,9 +499,13 @@ static char *reg_bytes(th_server *sp, const char *name, const char *tbl,
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3",
-        -1, &st, NULL), SQLITE_OK);
+    /* schema 4: a record's registers are one rec row; the field's winner
+    ** and the row's packed versions stand for the register's bytes */
+    if (sqlite3_prepare_v2(db,
+        "SELECT json_extract(vals, '$.' || ?3) || '|' || hex(meta) FROM rec "
+        "WHERE tbl = ?1 AND rid = ?2 AND json_type(vals, '$.' || ?3) "
+        "IS NOT NULL", -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", path, sqlite3_errmsg(db));
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
