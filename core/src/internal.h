@@ -68,7 +68,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#define FDS__SCHEMA_VERSION 3
+#define FDS__SCHEMA_VERSION 4
 #define FDS__ERRMSG_MAX 512
 #define FDS__UUID_LEN 36
 
@@ -142,6 +142,7 @@ struct fds_replica {
     ** (issue 18).  The savepoint slots are prepared at open too. */
     sqlite3_stmt *tx_begin, *tx_commit, *tx_rollback;
     fds__buf scratch;           /* canonical text being bound (regstore.c) */
+    struct fds__glog *glog;     /* change log groups, pending (grouplog.c) */
     char errmsg[FDS__ERRMSG_MAX];
     int errcode;                /* the code fds__error last recorded */
 };

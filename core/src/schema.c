@@ -21,6 +21,7 @@
 **  - foreign keys: not used; the data model is registers, not relations.
 */
 #include "internal.h"
+#include "grouplog.h"
 
 #include <stdio.h>
 
@@ -70,6 +71,16 @@ static const char *const migrations[] = {
     ** rows get 0: nothing to re-send. */
     ("ALTER TABLE log ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;"
      "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;"),
+    /* 3 -> 4: the log as one row per change group: a C step (below). */
+    NULL,
+};
+
+/* Steps that SQL alone cannot do, by the version they start from; used
+** where migrations[] holds NULL.  Each runs inside the migration
+** transaction like the SQL steps. */
+static int (*const c_steps[])(fds_replica *r) = {
+    NULL, NULL, NULL,
+    fds__glog_migrate,      /* 3 -> 4: log rows -> change groups (grouplog.c) */
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -149,7 +160,8 @@ int fds__schema_open(fds_replica *r, int in_memory)
     for (; v < FDS__SCHEMA_VERSION; v++) {
         char what[64], bump[64];
         snprintf(what, sizeof what, "migrating schema %d -> %d", v, v + 1);
-        if ((rc = exec(r, migrations[v], what)) != FDS_OK)
+        rc = migrations[v] ? exec(r, migrations[v], what) : c_steps[v](r);
+        if (rc != FDS_OK)
             goto fail;
         snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
         if ((rc = exec(r, bump, what)) != FDS_OK)
@@ -186,7 +198,8 @@ int fds__schema_check(fds_replica *r, const char *path)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db,
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-            "AND name IN ('meta', 'reg', 'log')", -1, &st, NULL) != SQLITE_OK)
+            "AND name IN ('meta', 'reg', 'log', 'glog')", -1, &st, NULL)
+            != SQLITE_OK)
         return check_oom(r) ? fds__dberror(r, "checking the schema") :
                fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
                           "replica: %s", path, sqlite3_errmsg(r->db));
@@ -204,6 +217,7 @@ int fds__schema_check(fds_replica *r, const char *path)
                           "without fieldsync's schema (%s), not a fieldsync "
                           "replica; left untouched", path,
                           v == 0 ? "no schema version"
-                                 : "its meta, reg and log tables are missing");
+                                 : "its meta, reg and log tables are "
+                                   "missing");
     return FDS_OK;
 }
