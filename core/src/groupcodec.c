@@ -8,7 +8,8 @@
 ** written once per row and vectors are deltas.
 **
 **   body    = fmt(1 byte, FDS__GROUP_FMT) nd dev*nd n entry*n
-**   dev     = len(varint 1..FDSP_MAX_ID) bytes      -- the device dictionary
+**   dev     = len(varint 1..FDSP_MAX_ID) bytes      -- the device dictionary,
+**                                                      sorted (strcmp)
 **   entry   = head(1 byte)
 **             flen(varint 1..FDSP_MAX_NAME) field
 **             [vlen(varint 0..FDSP_MAX_VALUE) value]    unless head&1 (NULL)
@@ -80,6 +81,11 @@ static size_t dict_index(const char **dict, size_t *nd, const char *d)
     return (*nd)++;
 }
 
+static int by_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static int text_ok(const char *s, size_t lo, size_t hi)
 {
     size_t n = s ? strlen(s) : 0;
@@ -135,6 +141,8 @@ int fds__group_encode(const fdsp_change *c, size_t n, const char *gdev,
         free(dict);
         return FDS_INVALID;
     }
+    /* sorted: one dictionary per set of devices, checkable by the decoder */
+    qsort(dict, nd, sizeof *dict, by_strcmp);
     unsigned char fmt = FDS__GROUP_FMT;
     fds__buf_put(b, (const char *)&fmt, 1);
     put_u(b, nd);
@@ -330,9 +338,8 @@ int fds__group_decode(const unsigned char *p, size_t len, const char *gdev,
         return FDS_NOMEM;
     for (size_t i = 0; i < nd && !d.bad && !oom; i++) {
         dict[i] = get_text(&d, 1, FDSP_MAX_ID, &oom);
-        for (size_t j = 0; dict[i] && j < i; j++)
-            if (strcmp(dict[j], dict[i]) == 0)
-                d.bad = 1;              /* the encoder never repeats one */
+        if (dict[i] && i > 0 && strcmp(dict[i - 1], dict[i]) >= 0)
+            d.bad = 1;                  /* the encoder sorts them, once each */
     }
     uint64_t n = d.bad || oom ? 0 : get_u(&d);
     if (!oom && (d.bad || n == 0 || n > FDS__GROUP_MAX))
