@@ -328,7 +328,9 @@ int fds__group_decode(const unsigned char *p, size_t len, const char *gdev,
     *n_out = 0;
     rd d = {p, p + len, 0};
     int oom = 0;
-    if (p == NULL || len < 1 || *d.p++ != FDS__GROUP_FMT || gdev == NULL)
+    /* the row's device is read from the file too */
+    if (p == NULL || len < 1 || *d.p++ != FDS__GROUP_FMT ||
+        !text_ok(gdev, 1, FDSP_MAX_ID))
         return FDS_DB;
     uint64_t nd = get_u(&d);
     if (d.bad || nd > MAX_DEVICES || nd > (uint64_t)(d.end - d.p))
