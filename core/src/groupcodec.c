@@ -8,8 +8,10 @@
 ** written once per row and vectors are deltas.
 **
 **   body    = fmt(1 byte, FDS__GROUP_FMT) nd dev*nd n entry*n
-**   dev     = len(varint 1..FDSP_MAX_ID) bytes      -- the device dictionary,
-**                                                      sorted (strcmp)
+**   dev     = len(varint 1..FDSP_MAX_ID) bytes      -- the device dictionary:
+**                                   sorted (strcmp), the row's device not in it
+**   a device reference (devidx) is 0 for the row's device, else 1 + its
+**   index in the dictionary
 **   entry   = head(1 byte)
 **             flen(varint 1..FDSP_MAX_NAME) field
 **             [vlen(varint 0..FDSP_MAX_VALUE) value]    unless head&1 (NULL)
@@ -81,6 +83,14 @@ static size_t dict_index(const char **dict, size_t *nd, const char *d)
     return (*nd)++;
 }
 
+/* A device as the body names it: 0 the row's device, else 1 + its index
+** in the dictionary. */
+static uint64_t dev_ref(const char **dict, size_t *nd, const char *gdev,
+                        const char *d)
+{
+    return strcmp(d, gdev) == 0 ? 0 : 1 + (uint64_t)dict_index(dict, nd, d);
+}
+
 static int by_strcmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -135,7 +145,8 @@ int fds__group_encode(const fdsp_change *c, size_t n, const char *gdev,
         if (strcmp(c[i].device, gdev) != 0)
             dict_index(dict, &nd, c[i].device);
         for (size_t k = 0; k < c[i].vv.n; k++)
-            dict_index(dict, &nd, c[i].vv.e[k].device);
+            if (strcmp(c[i].vv.e[k].device, gdev) != 0)
+                dict_index(dict, &nd, c[i].vv.e[k].device);
     }
     if (nd > MAX_DEVICES) {
         free(dict);
@@ -165,7 +176,7 @@ int fds__group_encode(const fdsp_change *c, size_t n, const char *gdev,
         if (x->value)
             put_bytes(b, x->value);
         if (!own)
-            put_u(b, dict_index(dict, &nd, x->device));
+            put_u(b, dev_ref(dict, &nd, gdev, x->device));
         put_s(b, (int64_t)(x->hlc - hlc));
         hlc = x->hlc;
         if (head & 4)
@@ -189,12 +200,12 @@ int fds__group_encode(const fdsp_change *c, size_t n, const char *gdev,
             int cmp = pi == prev->n ? 1 : ci == x->vv.n ? -1
                     : strcmp(prev->e[pi].device, x->vv.e[ci].device);
             if (cmp < 0) {
-                put_u(b, dict_index(dict, &nd, prev->e[pi].device));
+                put_u(b, dev_ref(dict, &nd, gdev, prev->e[pi].device));
                 put_u(b, 0);
                 pi++;
             } else if (cmp > 0 ||
                        prev->e[pi].counter != x->vv.e[ci].counter) {
-                put_u(b, dict_index(dict, &nd, x->vv.e[ci].device));
+                put_u(b, dev_ref(dict, &nd, gdev, x->vv.e[ci].device));
                 put_u(b, x->vv.e[ci].counter);
                 ci++;
                 pi += cmp == 0;
@@ -340,8 +351,9 @@ int fds__group_decode(const unsigned char *p, size_t len, const char *gdev,
         return FDS_NOMEM;
     for (size_t i = 0; i < nd && !d.bad && !oom; i++) {
         dict[i] = get_text(&d, 1, FDSP_MAX_ID, &oom);
-        if (dict[i] && i > 0 && strcmp(dict[i - 1], dict[i]) >= 0)
-            d.bad = 1;                  /* the encoder sorts them, once each */
+        if (dict[i] && ((i > 0 && strcmp(dict[i - 1], dict[i]) >= 0) ||
+                        strcmp(dict[i], gdev) == 0))
+            d.bad = 1;                  /* sorted, once each, not the row's */
     }
     uint64_t n = d.bad || oom ? 0 : get_u(&d);
     if (!oom && (d.bad || n == 0 || n > FDS__GROUP_MAX))
@@ -374,12 +386,12 @@ int fds__group_decode(const unsigned char *p, size_t len, const char *gdev,
         const char *dev = gdev;
         if (head & 2) {
             uint64_t di = get_u(&d);
-            if (d.bad || di >= nd || strcmp(dict[di], gdev) == 0) {
+            if (d.bad || di == 0 || di > nd) {
                 d.bad = 1;
                 break;
             }
-            used[di] = 1;
-            dev = dict[di];
+            used[di - 1] = 1;
+            dev = dict[di - 1];
         }
         if ((x->device = strdup(dev)) == NULL) {
             oom = 1;
@@ -418,14 +430,19 @@ int fds__group_decode(const unsigned char *p, size_t len, const char *gdev,
         for (uint64_t o = 0; o < nops && !d.bad && !oom; o++) {
             uint64_t di = get_u(&d);
             uint64_t ctr = d.bad ? 0 : get_u(&d);
-            if (d.bad || di >= nd || ctr > MAX_COUNTER ||
-                (last && strcmp(last, dict[di]) >= 0)) {
+            if (d.bad || di > nd || ctr > MAX_COUNTER) {
                 d.bad = 1;
                 break;
             }
-            last = dict[di];
-            used[di] = 1;
-            if (!vv_put(&x->vv, dict[di], ctr, &oom) && !oom)
+            const char *dn = di == 0 ? gdev : dict[di - 1];
+            if (last && strcmp(last, dn) >= 0) {
+                d.bad = 1;
+                break;
+            }
+            last = dn;
+            if (di > 0)
+                used[di - 1] = 1;
+            if (!vv_put(&x->vv, dn, ctr, &oom) && !oom)
                 d.bad = 1;
         }
         if (!d.bad && !oom && x->vv.n == 0)
