@@ -44,6 +44,12 @@
 #define FDS__GF_ACKED 0x03          /* mask: 0 not acked, 1 acked, 2 refused */
 #define FDS__GF_RESEND 0x04
 
+/* SQL: the group of this glog row holds a change the server did not
+** refuse (a flags byte other than 2 and 6, or no flags). */
+#define FDS__GLOG_TOOK_EFFECT \
+    "(flags IS NULL OR instr(flags, x'00') OR instr(flags, x'01') OR " \
+    "instr(flags, x'04') OR instr(flags, x'05'))"
+
 /* ---- Body codec (groupcodec.c): pure, no SQLite ------------------------ */
 
 /* Encode c[0..n) (field, value, vv, hlc, device, seq of each; table,

@@ -34,12 +34,13 @@ enum { C_LSEQ, C_TBL, C_RID, C_FIELD, C_VALUE, C_VV, C_HLC, C_DEVICE, C_USER,
 
 /* idxNum bits, in the order their values come in argv */
 enum { P_EQ = 1, P_LO = 2, P_HI = 4, P_TBL = 8, P_RID = 16, P_ORIGIN = 32,
-       P_ACKED = 64, P_RESEND = 128, P__N = 8 };
+       P_ACKED = 64, P_RESEND = 128, P__N = 8,
+       P_DESC = 256 };                  /* not a constraint: lseq order down */
 
 typedef struct lvtab {
     sqlite3_vtab base;
     fds_replica *r;
-    sqlite3_stmt *cache[256];       /* by where-shape; a cursor borrows */
+    sqlite3_stmt *cache[512];       /* by where-shape; a cursor borrows */
 } lvtab;
 
 typedef struct lcur {
@@ -49,6 +50,7 @@ typedef struct lcur {
     fds__grow g;
     size_t i;
     int eof;
+    int desc;                       /* changes in lseq order down */
     fds__buf vv;
 } lcur;
 
@@ -77,7 +79,7 @@ static int lv_connect(sqlite3 *db, void *aux, int argc,
 static int lv_disconnect(sqlite3_vtab *vt)
 {
     lvtab *v = (lvtab *)vt;
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < 512; i++)
         sqlite3_finalize(v->cache[i]);
     sqlite3_free(v);
     return SQLITE_OK;
@@ -136,11 +138,16 @@ static int lv_best(sqlite3_vtab *vt, sqlite3_index_info *ix)
     else if (bits & (P_LO | P_HI))
         cost = 20000;
     ix->estimatedCost = cost;
-    /* every plan reads glog in gseq order but tbl = alone (rid order) */
-    if (ix->nOrderBy == 1 && !ix->aOrderBy[0].desc &&
+    /* every plan reads glog in gseq order but tbl = alone (rid order),
+    ** up or down: "the last change of a register before this one"
+    ** (history's previous value, a record's last time) stops at once */
+    if (ix->nOrderBy == 1 &&
         (ix->aOrderBy[0].iColumn == C_LSEQ || ix->aOrderBy[0].iColumn == -1) &&
-        !((bits & P_TBL) && !(bits & P_RID)))
+        !((bits & P_TBL) && !(bits & P_RID))) {
         ix->orderByConsumed = 1;
+        if (ix->aOrderBy[0].desc)
+            ix->idxNum |= P_DESC;
+    }
     return SQLITE_OK;
 }
 
@@ -204,8 +211,10 @@ static int next_row(lcur *c)
         int rc = fds__grow_from_stmt(v->r, c->st, &c->g);
         if (rc != FDS_OK)
             return vt_error(&v->base, v->r, rc);
-        if (c->g.n > 0)
+        if (c->g.n > 0) {
+            c->i = c->desc ? c->g.n - 1 : 0;
             return SQLITE_OK;
+        }
     }
 }
 
@@ -257,6 +266,9 @@ static int lv_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
     if (val[7] && sqlite3_value_type(val[7]) == SQLITE_INTEGER &&
         sqlite3_value_int64(val[7]) == 1)
         shape |= P_RESEND;
+    c->desc = (idxNum & P_DESC) != 0;
+    if (c->desc)
+        shape |= P_DESC;
     c->shape = shape;
     c->st = v->cache[shape];
     v->cache[shape] = NULL;
@@ -275,7 +287,11 @@ static int lv_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
                 memcpy(sql + n, term[k], tl + 1);
                 n += tl;
             }
-        memcpy(sql + n, " ORDER BY gseq", sizeof " ORDER BY gseq");
+        if (shape & P_DESC)
+            memcpy(sql + n, " ORDER BY gseq DESC",
+                   sizeof " ORDER BY gseq DESC");
+        else
+            memcpy(sql + n, " ORDER BY gseq", sizeof " ORDER BY gseq");
         if (sqlite3_prepare_v3(v->r->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                &c->st, NULL) != SQLITE_OK) {
             c->st = NULL;
@@ -299,7 +315,7 @@ static int lv_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr,
 static int lv_next(sqlite3_vtab_cursor *cur)
 {
     lcur *c = (lcur *)cur;
-    if (++c->i < c->g.n)
+    if (c->desc ? c->i-- > 0 : ++c->i < c->g.n)
         return SQLITE_OK;
     return next_row(c);
 }

@@ -26,6 +26,7 @@
 
 #include "internal.h"
 #include "grouplog.h"
+#include "domain.h"
 #include "testenv.h"
 
 /* ---- The codec, differentially ---------------------------------------- */
@@ -306,6 +307,42 @@ static void test_one_row_per_action(void **state)
     fds_replica_close(r);
 }
 
+/* A record's times come from its first and last change groups that took
+** effect: a group whose every change the server refused does not count. */
+static void test_record_times_skip_refused(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 9);
+    t.step = 0;
+    fds_replica *r = test_open(&t);
+    assert_int_equal(fds__write1(r, "customer", "c1", "name", "Ann"), FDS_OK);
+    t.now += 60000;
+    json_t *f = json_pack("{s:s, s:s}", "name", "Bo", "phone", "1");
+    assert_int_equal(fds__write(r, "customer", "c1", f), FDS_OK);
+    json_decref(f);
+    int64_t first, last;
+    assert_int_equal(fds__record_times(r, "customer", "c1", &first, &last),
+                     FDS_OK);
+    assert_true(last == first + 60000);
+    /* one change of the later group refused: it still counts */
+    assert_int_equal(sqlite3_exec(r->db, "UPDATE log SET acked = 2 WHERE "
+                                  "field = 'phone'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(fds__record_times(r, "customer", "c1", &first, &last),
+                     FDS_OK);
+    assert_true(last == first + 60000);
+    /* all of it refused (one with the re-send flag too): it does not */
+    assert_int_equal(sqlite3_exec(r->db, "UPDATE log SET acked = 2, "
+                                  "resend = (field = 'name') WHERE at_ms = "
+                                  "(SELECT max(at_ms) FROM log)",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(fds__record_times(r, "customer", "c1", &first, &last),
+                     FDS_OK);
+    assert_true(last == first);
+    fds_replica_close(r);
+}
+
 static void test_damaged_row_named(void **state)
 {
     (void)state;
@@ -455,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_codec_differential),
         cmocka_unit_test(test_codec_refuses),
         cmocka_unit_test(test_one_row_per_action),
+        cmocka_unit_test(test_record_times_skip_refused),
         cmocka_unit_test(test_damaged_row_named),
         cmocka_unit_test(test_migrates_fixture),
     };
