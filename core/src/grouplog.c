@@ -192,6 +192,10 @@ int fds__glog_flush(fds_replica *r)
     fds__glog *g = r->glog;
     if (g == NULL || !g->has)
         return FDS_OK;
+    if (g->n == 0) {                /* its first change ran out of memory */
+        fds__glog_discard(r);
+        return FDS_OK;
+    }
     fds__buf *b = &g->enc;
     b->n = 0;
     b->oom = 0;
