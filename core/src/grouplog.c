@@ -498,6 +498,77 @@ int fds__glog_mark_range(fds_replica *r, int64_t lo, int64_t hi, int mask,
     return rc;
 }
 
+int fds__glog_queue_resend(fds_replica *r, int64_t *queued)
+{
+    *queued = 0;
+    int rc = fds__glog_flush(r);
+    if (rc != FDS_OK)
+        return rc;
+    /* Read every row's flags first, then write the ones that change: no
+    ** write while the scan is open. */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT gseq, n, origin, flags FROM glog "
+                           "ORDER BY gseq", -1, &st, NULL) != SQLITE_OK)
+        return fds__dberror(r, "reading log");
+    fmark *rows = NULL;
+    size_t n = 0, cap = 0;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 64;
+            fmark *more = realloc(rows, nc * sizeof *rows);
+            if (more == NULL) {
+                rc = fds__error(r, FDS_NOMEM, "out of memory");
+                break;
+            }
+            rows = more;
+            cap = nc;
+        }
+        fmark *m = &rows[n];
+        int64_t cnt = sqlite3_column_int64(st, 1);
+        const void *f = sqlite3_column_blob(st, 3);
+        int fn = sqlite3_column_bytes(st, 3);
+        m->gseq = sqlite3_column_int64(st, 0);
+        m->origin = sqlite3_column_int(st, 2);
+        m->changed = 0;
+        if (cnt < 1 || cnt > FDS__GROUP_MAX ||
+            (sqlite3_column_type(st, 3) != SQLITE_NULL && fn != cnt)) {
+            rc = fds__error(r, FDS_DB, "log row %lld is corrupt",
+                            (long long)m->gseq);
+            break;
+        }
+        if (f == NULL && fn > 0) {
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+            break;
+        }
+        m->n = (size_t)cnt;
+        if (f)
+            memcpy(m->f, f, m->n);
+        else
+            memset(m->f, 0, m->n);
+        /* what took effect here and is not in the outbox: received
+        ** changes and own acknowledged ones (refused ones never did) */
+        for (size_t k = 0; k < m->n; k++) {
+            int acked = m->f[k] & FDS__GF_ACKED;
+            if ((m->origin == 0 || acked == 1) &&
+                !(m->f[k] & FDS__GF_RESEND)) {
+                m->f[k] |= FDS__GF_RESEND;
+                m->changed = 1;
+            }
+            if (m->origin == 0 || acked == 1)
+                (*queued)++;
+        }
+        n += m->changed;
+    }
+    if (rc == FDS_OK && step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = fds__dberror(r, "reading log");
+    sqlite3_finalize(st);
+    for (size_t i = 0; rc == FDS_OK && i < n; i++)
+        rc = fmark_write(r, &rows[i]);
+    free(rows);
+    return rc;
+}
+
 /* ---- Migration from schema 3 ------------------------------------------- */
 
 int fds__glog_migrate(fds_replica *r)

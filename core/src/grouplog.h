@@ -102,6 +102,12 @@ int fds__glog_mark(fds_replica *r, const int64_t *lseq, size_t n, int mask,
 int fds__glog_mark_range(fds_replica *r, int64_t lo, int64_t hi, int mask,
                          int val);
 
+/* Rule 13: every change that took effect here and is not in the outbox
+** (received, or own and acknowledged) queued for re-send; *queued gets
+** how many (those already queued included, as an UPDATE of them would
+** count).  One row write per group that changes. */
+int fds__glog_queue_resend(fds_replica *r, int64_t *queued);
+
 /* Migration of a schema-3 log (per-change rows) into groups, in place
 ** (schema.c runs it inside the migration transaction). */
 int fds__glog_migrate(fds_replica *r);
