@@ -8,6 +8,7 @@
 ** field = 'customer', so queries for children repeat that term).
 */
 #include "domain.h"
+#include "grouplog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,14 +34,18 @@ static int is_deleted(const json_t *regs)
 int fds__record_times(fds_replica *r, const char *tbl, const char *rid,
                       int64_t *first, int64_t *last)
 {
-    /* First and last row in log order: two seeks on log_by_rec (whose
-    ** keys end in lseq), where min/max(at_ms) would visit every row of a
-    ** long-lived record.  Refused changes (acked = 2) never took effect. */
+    /* First and last row in log order: two seeks on glog_by_rec (whose
+    ** keys end in gseq), where min/max(at_ms) would visit every row of a
+    ** long-lived record.  Refused changes (acked = 2) never took effect:
+    ** a change group counts when a change of it was not refused, that is
+    ** its flags (grouplog.h: NULL all 0; a byte per change, acked in bits
+    ** 0-1, resend bit 2) hold a byte other than 2 and 6.  at_ms is the
+    ** group's, so no body is read. */
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_REC_TIMES,
-        "SELECT (SELECT at_ms FROM log WHERE tbl = ?1 AND rid = ?2 "
-        "        AND acked <> 2 ORDER BY lseq LIMIT 1), "
-        "       (SELECT at_ms FROM log WHERE tbl = ?1 AND rid = ?2 "
-        "        AND acked <> 2 ORDER BY lseq DESC LIMIT 1)");
+        "SELECT (SELECT at_ms FROM glog WHERE tbl = ?1 AND rid = ?2 "
+        "        AND " FDS__GLOG_TOOK_EFFECT " ORDER BY gseq LIMIT 1), "
+        "       (SELECT at_ms FROM glog WHERE tbl = ?1 AND rid = ?2 "
+        "        AND " FDS__GLOG_TOOK_EFFECT " ORDER BY gseq DESC LIMIT 1)");
     if (!st)
         return fds__errcode(r);
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
@@ -213,7 +218,7 @@ int fds__children(fds_replica *r, const char *tbl, const char *customer,
         goto done;
     }
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_CHILDREN,
-        "SELECT x.rid, (SELECT min(l.lseq) FROM log l WHERE l.tbl = x.tbl "
+        "SELECT x.rid, (SELECT min(l.gseq) FROM glog l WHERE l.tbl = x.tbl "
         "AND l.rid = x.rid) AS first FROM rec x WHERE x.cust = ?2 "
         "AND x.tbl = ?1 ORDER BY first, x.rid");   /* rec_by_cust */
     if (!st) {

@@ -33,20 +33,20 @@
 **       (the library's connection shadows it with a temp view adding
 **       versions and conflict: recstore.c)
 **
-**   log(lseq INTEGER PRIMARY KEY,   -- local order of application
-**       tbl, rid, field, value,     -- the change
-**       vv TEXT, hlc INTEGER, device TEXT, user TEXT,
-**       origin INTEGER,             -- 1 made here, 0 received
-**       acked INTEGER,              -- origin=1: 1 once the server acked it,
+**   log: the change log, one row per change GROUP in glog (schema 4;
+**       grouplog.h has its layout), read per change through the `log`
+**       virtual table (logvtab.c) with schema 3's columns:
+**       (lseq,                      -- gseq << 8 | index: logged order
+**        tbl, rid, field, value,    -- the change
+**        vv TEXT, hlc INTEGER, device TEXT, user TEXT,
+**        origin INTEGER,            -- 1 made here, 0 received
+**        acked INTEGER,             -- origin=1: 1 once the server acked it,
 **                                   --   2 if it refused it (the change never
 **                                   --   took effect: see fds__reg_rebuild)
-**       sseq INTEGER,               -- server sequence when known
-**       at_ms INTEGER,              -- server time if known, else local time
-**       resend INTEGER)             -- 1: to push again, the server was
-**                                   --   restored (rule 13; schema 3)
-**   index log_outbox ON log(lseq) WHERE origin = 1 AND acked = 0
-**   index log_resend ON log(lseq) WHERE resend = 1        (schema 3)
-**   index log_by_rec ON log(tbl, rid)
+**        sseq INTEGER,              -- server sequence when known
+**        at_ms INTEGER,             -- server time if known, else local time
+**        resend INTEGER)            -- 1: to push again, the server was
+**                                   --   restored (rule 13)
 **
 **   refusal(id INTEGER PRIMARY KEY, tbl, rid, field, value, code INTEGER,
 **           message TEXT, at_ms INTEGER)
@@ -72,7 +72,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#define FDS__SCHEMA_VERSION 4
+#define FDS__SCHEMA_VERSION 5
 #define FDS__ERRMSG_MAX 512
 #define FDS__UUID_LEN 36
 
@@ -153,6 +153,7 @@ struct fds_replica {
     struct fds__rec *rec;
     int rec_hold;               /* > 0: fds__reg_save leaves the row dirty */
     fds__buf rec_vals, rec_meta;/* the row being bound (recpack.c) */
+    struct fds__glog *glog;     /* change log groups, pending (grouplog.c) */
     char errmsg[FDS__ERRMSG_MAX];
     int errcode;                /* the code fds__error last recorded */
 };

@@ -17,6 +17,7 @@
 ** effect here; the server's log is the complete record (rule 9).
 */
 #include "internal.h"
+#include "grouplog.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,47 +125,13 @@ int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
     return r->rec_hold > 0 ? FDS_OK : fds__rec_flush(r);
 }
 
-/* Append one change to the log. */
+/* Append one change to the log: to the pending change group, written as
+** one row when the action's savepoint ends (grouplog.c). */
 static int log_add(fds_replica *r, const char *tbl, const char *rid,
                    const char *field, const fdsp_change *c, int origin,
                    int64_t sseq, int64_t at_ms)
 {
-    fds__buf *b = &r->scratch;
-    char *vv = NULL;
-    b->n = 0;
-    b->oom = 0;
-    if (!fds__buf_vv(b, &c->vv)) {
-        if ((vv = fds__vv_dump_tree(&c->vv)) == NULL)
-            return fds__error(r, FDS_NOMEM, "out of memory");
-    } else if (b->oom || b->p == NULL) {
-        return fds__error(r, FDS_NOMEM, "out of memory");
-    }
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ADD,
-        "INSERT INTO log(tbl, rid, field, value, vv, hlc, device, user, "
-        "origin, acked, sseq, at_ms) "
-        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?11)");
-    if (st == NULL) {
-        free(vv);
-        return fds__errcode(r);
-    }
-    bind_str(st, 1, tbl);
-    bind_str(st, 2, rid);
-    bind_str(st, 3, field);
-    bind_str(st, 4, c->value);
-    if (vv)
-        bind_str(st, 5, vv);
-    else
-        sqlite3_bind_text(st, 5, b->p, (int)b->n, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, (int64_t)c->hlc);
-    bind_str(st, 7, c->device ? c->device : "");
-    bind_str(st, 8, c->user ? c->user : "");
-    sqlite3_bind_int(st, 9, origin);
-    sqlite3_bind_int64(st, 10, sseq);
-    sqlite3_bind_int64(st, 11, at_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    free(vv);
-    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "appending to log");
+    return fds__glog_add(r, tbl, rid, field, c, origin, sseq, at_ms);
 }
 
 /* The counter and hlc are cached in the handle.  Another process may have
@@ -695,10 +662,10 @@ int fds__purge_customer(fds_replica *r, const char *customer)
     ** table, small, names it by its refused "customer" change.  Its rows go
     ** first, while the registers of real dependants still tell them apart. */
     static const char *const sql[3] = {
-        "DELETE FROM log WHERE (tbl, rid) IN (SELECT f.tbl, f.rid FROM "
+        "DELETE FROM glog WHERE (tbl, rid) IN (SELECT f.tbl, f.rid FROM "
         "refusal f WHERE f.field = 'customer' AND f.value = ?1 AND NOT EXISTS "
         "(SELECT 1 FROM rec g WHERE g.tbl = f.tbl AND g.rid = f.rid))",
-        "DELETE FROM log WHERE (tbl = 'customer' AND rid = ?1) OR "
+        "DELETE FROM glog WHERE (tbl = 'customer' AND rid = ?1) OR "
         "(tbl, rid) IN (SELECT tbl, rid FROM rec WHERE cust = ?1)",
         "DELETE FROM rec WHERE (tbl = 'customer' AND rid = ?1) OR "
         "cust = ?1",
@@ -729,7 +696,7 @@ int fds__purge_record(fds_replica *r, const char *tbl, const char *rid)
     if (strcmp(tbl, "customer") == 0)
         return fds__purge_customer(r, rid);
     static const char *const sql[2] = {
-        "DELETE FROM log WHERE tbl = ?1 AND rid = ?2",
+        "DELETE FROM glog WHERE tbl = ?1 AND rid = ?2",
         "DELETE FROM rec WHERE tbl = ?1 AND rid = ?2",
     };
     static const int slot[2] = {FDS__ST_PURGE_REC_LOG, FDS__ST_PURGE_REC_REG};
@@ -786,7 +753,7 @@ static int anon_collect(void *ud, const fds__rec *rec)
 static int fix_anonymous(fds_replica *r)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_USER_FIX_LOG,
-        "UPDATE log SET user = ?1 WHERE origin = 1 AND user = ''");
+        "UPDATE glog SET user = ?1 WHERE origin = 1 AND user = ''");
     if (st == NULL)
         return fds__errcode(r);
     sqlite3_bind_text(st, 1, r->user, -1, SQLITE_STATIC);

@@ -9,6 +9,7 @@
 ** writing ten fields costs two meta writes, not twenty.
 */
 #include "internal.h"
+#include "grouplog.h"
 #include "pinyin.h"
 
 #include <errno.h>
@@ -193,7 +194,9 @@ static int begin_tx(fds_replica *r, int immediate)
 
 int fds__begin(fds_replica *r)
 {
-    return begin_tx(r, 1);
+    /* the pending change group belongs to the savepoint it was made in */
+    int rc = fds__glog_flush(r);
+    return rc == FDS_OK ? begin_tx(r, 1) : rc;
 }
 
 /* After the outermost savepoint is released: end the BEGIN IMMEDIATE. */
@@ -253,6 +256,10 @@ int fds__end(fds_replica *r, int rc)
         rc = fds__rec_flush(r);
     if (r->rec_hold == 0)
         fds__rec_forget(r);
+    if (rc == FDS_OK)
+        rc = fds__glog_flush(r);    /* the action's change group: one row */
+    if (rc != FDS_OK)
+        fds__glog_discard(r);       /* rolled back with its savepoint */
     if (rc == FDS_OK && r->tx_depth == 1)
         rc = flush_clock(r);
     if (rc == FDS_OK) {
@@ -503,6 +510,10 @@ int fds_replica_open(const char *path, const fds_env *env,
                         "cannot register the record functions");
         goto fail;
     }
+    /* the change log per change over its group rows (grouplog.h) */
+    if ((rc = fds__glog_open(r)) != FDS_OK ||
+        (rc = fds__logvtab_register(r)) != FDS_OK)
+        goto fail;
     r->durable = !in_memory;
     if (existed && (rc = fds__schema_check(r, path)) != FDS_OK)
         goto fail;
@@ -548,6 +559,7 @@ void fds_replica_close(fds_replica *r)
     sqlite3_finalize(r->tx_begin);
     sqlite3_finalize(r->tx_commit);
     sqlite3_finalize(r->tx_rollback);
+    fds__glog_close(r);
     sqlite3_close(r->db);   /* an open transaction is rolled back */
     free(r->scratch.p);
     fds__rec_forget(r);

@@ -21,6 +21,7 @@
 **  - foreign keys: not used; the data model is registers, not relations.
 */
 #include "internal.h"
+#include "grouplog.h"
 
 #include <stdio.h>
 
@@ -28,8 +29,9 @@
 ** (decoding and re-encoding rows), in the same transaction.  fn returns an
 ** FDS code and writes what went wrong into err. */
 typedef struct migration {
-    const char *sql;
-    int (*fn)(sqlite3 *db, char *err, size_t errlen);
+    const char *sql;                                /* NULL: none */
+    int (*fn)(sqlite3 *db, char *err, size_t errlen);   /* after sql */
+    int (*rfn)(fds_replica *r);     /* a step needing the handle (last) */
 } migration;
 
 static int migrate_3_4(sqlite3 *db, char *err, size_t errlen);
@@ -53,7 +55,7 @@ static const migration migrations[] = {
     "CREATE INDEX log_by_rec ON log(tbl, rid);"
     "CREATE TABLE refusal(id INTEGER PRIMARY KEY, tbl TEXT, rid TEXT,"
     " field TEXT, value TEXT, code INTEGER, message TEXT, at_ms INTEGER);",
-     NULL},
+     NULL, NULL},
     /* 1 -> 2: reg_by_value indexed every register's value, follow-up and
     ** note text included, and that maintenance was about half of a local
     ** write's CPU cost.  Lookups by value only ever ask for a record's
@@ -73,14 +75,14 @@ static const migration migrations[] = {
     {"DROP INDEX reg_by_value;"
      "CREATE INDEX reg_by_value ON reg(tbl, value) WHERE field = 'customer';"
      "CREATE INDEX reg_by_contact ON reg(field, value)"
-     " WHERE field IN ('phone', 'wechat');", NULL},
+     " WHERE field IN ('phone', 'wechat');", NULL, NULL},
     /* 2 -> 3: rule 13.  After the server was restored from a backup, every
     ** change this replica holds is pushed again; the flag says which are
     ** still to go, so an interrupted re-send goes on in the next session
     ** (the welcome that showed the restore is not seen twice).  Existing
     ** rows get 0: nothing to re-send. */
     {"ALTER TABLE log ADD COLUMN resend INTEGER NOT NULL DEFAULT 0;"
-     "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;", NULL},
+     "CREATE INDEX log_resend ON log(lseq) WHERE resend = 1;", NULL, NULL},
     /* 3 -> 4: one row per record (issue 11; recpack.c, recstore.c).  The
     ** registers of a record, one reg row per field in schema 3, become one
     ** rec row: vals (the winners, canonical JSON: json_extract reads them)
@@ -100,7 +102,10 @@ static const migration migrations[] = {
      " conflict INTEGER NOT NULL DEFAULT 0,"
      " cust TEXT, phone TEXT, wechat TEXT,"
      " PRIMARY KEY(tbl, rid)) WITHOUT ROWID;",
-     migrate_3_4},
+     migrate_3_4, NULL},
+    /* 4 -> 5: the change log as one row per change group (issue 11;
+    ** grouplog.c): a C step on the handle, independent of the registers. */
+    {NULL, NULL, fds__glog_migrate},
 };
 
 /* After the rows are converted: indexes built once over the full table,
@@ -203,7 +208,8 @@ int fds__schema_open(fds_replica *r, int in_memory)
     for (; v < FDS__SCHEMA_VERSION; v++) {
         char what[64], bump[64];
         snprintf(what, sizeof what, "migrating schema %d -> %d", v, v + 1);
-        if ((rc = exec(r, migrations[v].sql, what)) != FDS_OK)
+        if (migrations[v].sql &&
+            (rc = exec(r, migrations[v].sql, what)) != FDS_OK)
             goto fail;
         if (migrations[v].fn) {
             char err[FDS__ERRMSG_MAX - 64] = "";
@@ -212,6 +218,8 @@ int fds__schema_open(fds_replica *r, int in_memory)
                 goto fail;
             }
         }
+        if (migrations[v].rfn && (rc = migrations[v].rfn(r)) != FDS_OK)
+            goto fail;
         snprintf(bump, sizeof bump, "PRAGMA user_version=%d", v + 1);
         if ((rc = exec(r, bump, what)) != FDS_OK)
             goto fail;
@@ -247,7 +255,7 @@ int fds__schema_check(fds_replica *r, const char *path)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(r->db,
             "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
-            "AND name IN ('meta', 'log') OR (type IN ('table', 'view') "
+            "AND name IN ('meta', 'log', 'glog') OR (type IN ('table', 'view') "
             "AND name = 'reg')", -1, &st, NULL) != SQLITE_OK)
         return check_oom(r) ? fds__dberror(r, "checking the schema") :
                fds__error(r, FDS_NOTREPLICA, "%s is not a fieldsync "
@@ -266,6 +274,7 @@ int fds__schema_check(fds_replica *r, const char *path)
                           "without fieldsync's schema (%s), not a fieldsync "
                           "replica; left untouched", path,
                           v == 0 ? "no schema version"
-                                 : "its meta, reg and log tables are missing");
+                                 : "its meta, reg and log tables are "
+                                   "missing");
     return FDS_OK;
 }

@@ -31,6 +31,7 @@
 ** messages fail with FDS_PROTO and never touch the replica.
 */
 #include "internal.h"
+#include "grouplog.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -1135,74 +1136,11 @@ static int rebuild_refused(fds_replica *r, fdsp_change *key, size_t n)
     return rc;
 }
 
-/* Acknowledge log rows.  A batch's rows are mostly consecutive lseqs (the
-** outbox read them in lseq order, and only received changes interleave):
-** a run of consecutive lseqs is one range statement, which walks the rows
-** in order instead of looking each one up (the same rows as listing them,
-** since every lseq of the run is in the batch).  Lseqs outside such runs
-** go ACK_CHUNK at a time into one IN statement (unused slots stay NULL,
-** which matches nothing). */
-#define ACK_CHUNK 32
-#define ACK_RUN 4                   /* shortest run worth a range statement */
-
-static int ack_step(fds_replica *r, sqlite3_stmt *st)
-{
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? FDS_OK : fds__dberror(r, "acknowledging");
-}
-
-static int ack_range(fds_replica *r, int64_t lo, int64_t hi)
-{
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK_RANGE,
-        "UPDATE log SET acked = 1 WHERE lseq BETWEEN ?1 AND ?2");
-    if (st == NULL)
-        return fds__errcode(r);
-    sqlite3_bind_int64(st, 1, lo);
-    sqlite3_bind_int64(st, 2, hi);
-    return ack_step(r, st);
-}
-
-static int ack_list(fds_replica *r, const int64_t *lseq, size_t n)
-{
-    static const char sql[] =
-        "UPDATE log SET acked = 1 WHERE lseq IN ("
-        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-        "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, "
-        "?29, ?30, ?31, ?32)";
-    sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_ACK, sql);
-    if (st == NULL)
-        return fds__errcode(r);
-    for (size_t k = 0; k < n; k++)
-        sqlite3_bind_int64(st, (int)k + 1, lseq[k]);
-    return ack_step(r, st);
-}
-
+/* Acknowledge changes: one read and one write per change group they
+** belong to (grouplog.c), not an UPDATE per change. */
 static int mark_acked(fds_replica *r, const int64_t *lseq, size_t n)
 {
-    int64_t pend[ACK_CHUNK];
-    size_t n_pend = 0;
-    int rc = FDS_OK;
-    for (size_t i = 0; rc == FDS_OK && i < n;) {
-        size_t j = i + 1;
-        while (j < n && lseq[j - 1] < INT64_MAX && lseq[j] == lseq[j - 1] + 1)
-            j++;
-        if (j - i >= ACK_RUN) {
-            rc = ack_range(r, lseq[i], lseq[j - 1]);
-        } else {
-            for (size_t k = i; rc == FDS_OK && k < j; k++) {
-                pend[n_pend++] = lseq[k];
-                if (n_pend == ACK_CHUNK) {
-                    rc = ack_list(r, pend, n_pend);
-                    n_pend = 0;
-                }
-            }
-        }
-        i = j;
-    }
-    if (rc == FDS_OK && n_pend > 0)
-        rc = ack_list(r, pend, n_pend);
-    return rc;
+    return fds__glog_mark(r, lseq, n, FDS__GF_ACKED, 1, -1);
 }
 
 /* Trust, rule 13: the ack of a batch carrying re-sent rows (f->rs).

@@ -10,6 +10,7 @@
 ** in the handle's statement slots (which are nearly all taken).
 */
 #include "internal.h"
+#include "grouplog.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -268,33 +269,18 @@ int fds__server_restored(fds_replica *r, int64_t *queued)
     if (rc != FDS_OK)
         return rc;
     rc = fds__meta_set_i64(r, "cursor", 0);
-    sqlite3_stmt *st = NULL;
     /* Everything that took effect here and is not in the outbox already:
     ** received rows (origin 0) and own acknowledged ones.  Refused rows
-    ** (acked = 2) never took effect. */
+    ** (acked = 2) never took effect.  Per change group, not an UPDATE of
+    ** the log table per change (grouplog.c). */
     if (rc == FDS_OK)
-        rc = prepare(r, "UPDATE log SET resend = 1 WHERE origin = 0 OR "
-                        "acked = 1", &st);
-    if (rc == FDS_OK) {
-        rc = run(r, st, "queueing changes for re-send");
-        if (rc == FDS_OK)
-            *queued = sqlite3_changes(r->db);
-    }
-    sqlite3_finalize(st);
+        rc = fds__glog_queue_resend(r, queued);
     return fds__end(r, rc);
 }
 
 int fds__resend_done(fds_replica *r, const int64_t *lseq, size_t n)
 {
-    sqlite3_stmt *st;
-    int rc = prepare(r, "UPDATE log SET resend = 0 WHERE lseq = ?1", &st);
-    for (size_t i = 0; rc == FDS_OK && i < n; i++) {
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, lseq[i]);
-        rc = run(r, st, "marking a change re-sent");
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return fds__glog_mark(r, lseq, n, FDS__GF_RESEND, 0, -1);
 }
 
 int fds__unack(fds_replica *r, int64_t lseq)

@@ -466,8 +466,10 @@ static void test_ack_runs_and_vv_forms(void **state)
     assert_int_equal(outbox(a), 13);
     /* lseq 9: escapes and spaces, which only jansson reads */
     char sql[256];
+    /* (schema 4: lseq is a change's address in its group, not its row
+    ** number; the 9th change is the one of record c2) */
     snprintf(sql, sizeof sql, "UPDATE log SET vv = '{ \"%.8s\\u002d%s\" : 9 }' "
-             "WHERE lseq = 9", fds_replica_device(a),
+             "WHERE rid = 'c2'", fds_replica_device(a),
              fds_replica_device(a) + 9);
     assert_int_equal(sqlite3_exec(a->db, sql, NULL, NULL, NULL), SQLITE_OK);
 

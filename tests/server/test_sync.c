@@ -254,7 +254,9 @@ static void test_lost_ack(void **state)
     fds_replica_close(r);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "UPDATE log SET acked=0 WHERE origin=1",
+    /* schema 4: per-change flags of each change group; NULL = all 0 */
+    assert_int_equal(sqlite3_exec(db, "UPDATE glog SET flags = NULL, "
+                                  "outbox = 1 WHERE origin = 1",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     r = th_replica(sp, "r");
