@@ -422,6 +422,13 @@ static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
     /* A last page: nothing after last that it may see (sync_live.c). */
     s->live_to = r.more ? -1 : r.last;
     *sent = take;
+    /* Work the device asked for and got: a page with more after it, full
+    ** by count or by bytes, is not charged to the rate limit (ws_sync.c);
+    ** a flood of limit-1 or empty pulls still is. */
+    int full = s->srv->max_batch < FSV_PULL_FREE_MIN ? s->srv->max_batch
+                                                     : FSV_PULL_FREE_MIN;
+    if (r.more && (take >= (size_t)full || take < n))
+        s->rate_free = 1;
     return result;
 }
 
