@@ -538,8 +538,9 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
         if (value && !m)
             return fds__bad_value(r, "method", value,
                                   "expected phone, email, visit, wechat, meeting "
-                                  "or other (or 电话, 邮件, 上门拜访, 微信, 会议, "
-                                  "其他)");
+                                  "or other, or a word for one (电话, 打电话, call; "
+                                  "邮件; 上门拜访, 拜访, 上门, 面谈, 走访; 微信, wx; "
+                                  "会议, 视频会议, 腾讯会议; 其他, 短信)");
         if (m) {
             *norm = strdup(m);
             return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");
