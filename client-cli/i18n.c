@@ -318,8 +318,9 @@ static const char *const whys[] = {
     N_("expected a date YYYY-MM-DD"),
     N_("expected a number of days from 1 to 3650"),
     N_("expected a number"),
-    N_("expected phone, email, visit, wechat, meeting or other (or 电话, 邮件, "
-       "上门拜访, 微信, 会议, 其他)"),
+    N_("expected phone, email, visit, wechat, meeting or other, or a word for "
+       "one (电话, 打电话, call; 邮件; 上门拜访, 拜访, 上门, 面谈, 走访; 微信, wx; "
+       "会议, 视频会议, 腾讯会议; 其他, 短信)"),
     N_("user names are at most 64 bytes"),
     N_("expected a whole number"),
     N_("expected true or false"),

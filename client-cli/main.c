@@ -75,8 +75,11 @@ static const cli_command commands[] = {
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
      "       [--result TEXT] [--at TIME]",
      N_("Record a follow-up with a customer (TIME defaults to now).  --method also\n"
-     "takes the words people write: 电话, 打电话, 邮件, 上门拜访, 拜访, 面谈,\n"
-     "微信, 会议, 视频会议, 其他 ...  The confirmation names the customer."),
+     "takes the words people write for each method:\n"
+     "  phone: 电话, 打电话, 电联, call, tel     email: 邮件, 发邮件, e-mail\n"
+     "  visit: 上门拜访, 拜访, 上门, 面谈, 走访   wechat: 微信, 企业微信, wx\n"
+     "  meeting: 会议, 视频会议, 腾讯会议, zoom  other: 其他, 短信\n"
+     "(blanks and a final 。 do not matter).  The confirmation names the customer."),
      "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
     {"followup", "edit", cli_followup_edit,
      "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]",

@@ -56,6 +56,8 @@ FDS_PACKAGES=(
     systemd             # systemd-analyze verify (ctest package_deb)
     curl                # package_deb asks the unpacked server's /healthz
     dpkg-dev            # dpkg-shlibdeps: the package's library dependencies
+    valgrind            # callgrind: instructions per record (bench/callgrind.sh,
+                        # bench_phone; <valgrind/callgrind.h>)
 )
 
 # The :arm64 and :armhf packages above need those architectures known to

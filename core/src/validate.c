@@ -41,7 +41,67 @@ static const struct {
     {"电话会议", "meeting"}, {"线上会议", "meeting"}, {"网络会议", "meeting"},
     {"腾讯会议", "meeting"}, {"视频", "meeting"},   {"video call", "meeting"},
     {"其他方式", "other"},  {"短信", "other"},
+    /* more words from reps' sheets and the English a rep types */
+    {"tel", "phone"},       {"telephone", "phone"}, {"phone-call", "phone"},
+    {"拨打电话", "phone"},  {"电联", "phone"},      {"电访", "phone"},
+    {"email-sent", "email"}, {"写邮件", "email"},
+    {"走访", "visit"},      {"拜会", "visit"},      {"到访", "visit"},
+    {"登门", "visit"},      {"面见", "visit"},      {"上门面谈", "visit"},
+    {"visited", "visit"},   {"face to face", "visit"}, {"f2f", "visit"},
+    {"wx", "wechat"},       {"vx", "wechat"},       {"企微", "wechat"},
+    {"微信语音", "wechat"}, {"微信电话", "wechat"}, {"微信视频", "wechat"},
+    {"we chat", "wechat"},
+    {"meet", "meeting"},    {"视频通话", "meeting"}, {"远程会议", "meeting"},
+    {"线上沟通", "meeting"}, {"zoom", "meeting"},   {"online meeting", "meeting"},
 };
+
+/* The bytes at p start a blank a rep's keyboard makes: ASCII space or tab,
+** or the CJK full-width space U+3000.  Returns its length, 0 if none. */
+static size_t blank_len(const char *p)
+{
+    if (*p == ' ' || *p == '\t')
+        return 1;
+    if ((unsigned char)p[0] == 0xE3 && (unsigned char)p[1] == 0x80 &&
+        (unsigned char)p[2] == 0x80)
+        return 3;
+    return 0;
+}
+
+/* Trailing punctuation a sheet cell or a quick note ends a word with:
+** 。，、！ (U+3002, U+FF0C, U+3001, U+FF01) and ASCII . , ! ; */
+static size_t tail_punct_len(const char *s, size_t n)
+{
+    static const char *const cjk[] = {"\xE3\x80\x82", "\xEF\xBC\x8C",
+                                      "\xE3\x80\x81", "\xEF\xBC\x81"};
+    if (n >= 1 && strchr(".,!;", s[n - 1]))
+        return 1;
+    for (size_t i = 0; n >= 3 && i < sizeof cjk / sizeof cjk[0]; i++)
+        if (memcmp(s + n - 3, cjk[i], 3) == 0)
+            return 3;
+    return 0;
+}
+
+/* text without blanks, trailing punctuation or case, into out (which holds
+** at least 64 bytes); 0 if it does not fit (no method word is that long). */
+static int method_squash(const char *text, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = text; *p;) {
+        size_t b = blank_len(p);
+        if (b) {
+            p += b;
+            continue;
+        }
+        if (n + 1 >= cap)
+            return 0;
+        out[n++] = (char)tolower((unsigned char)*p++);
+    }
+    size_t t;
+    while (n && (t = tail_punct_len(out, n)) != 0)
+        n -= t;
+    out[n] = '\0';
+    return n > 0;
+}
 
 const char *fds__method_canon(const char *text)
 {
@@ -49,6 +109,15 @@ const char *fds__method_canon(const char *text)
         return NULL;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (strcasecmp(text, methods[i].alias) == 0)
+            return methods[i].key;
+    /* "上门 拜访", " 电话 ", "拜访。", "Phone Call": the same words with the
+    ** blanks and the full stop a sheet or a phone keyboard adds. */
+    char want[64], have[64];
+    if (!method_squash(text, want, sizeof want))
+        return NULL;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (method_squash(methods[i].alias, have, sizeof have) &&
+            strcmp(want, have) == 0)
             return methods[i].key;
     return NULL;
 }
@@ -469,8 +538,9 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
         if (value && !m)
             return fds__bad_value(r, "method", value,
                                   "expected phone, email, visit, wechat, meeting "
-                                  "or other (or 电话, 邮件, 上门拜访, 微信, 会议, "
-                                  "其他)");
+                                  "or other, or a word for one (电话, 打电话, call; "
+                                  "邮件; 上门拜访, 拜访, 上门, 面谈, 走访; 微信, wx; "
+                                  "会议, 视频会议, 腾讯会议; 其他, 短信)");
         if (m) {
             *norm = strdup(m);
             return *norm ? FDS_OK : fds__error(r, FDS_NOMEM, "out of memory");

@@ -27,6 +27,12 @@
                                         ** unsent gets no more live batches
                                         ** or notifies, one notify when its
                                         ** queue drains (sync_live.c) */
+#define FSV_PULL_FREE_MIN  100          /* a pull answered with a page of at
+                                        ** least min(this, max_batch) changes
+                                        ** and more after it is not counted
+                                        ** by the rate limit (ws_sync.c) */
+#define FSV_RX_MAX_QUEUED  8            /* stop reading a connection while
+                                        ** this many answers wait unsent */
 
 /* TLS profiles (Mozilla's server-side TLS recommendations, v5.7).
 ** intermediate: TLS 1.2 with AEAD ciphers only (ECDHE + AES-GCM or
@@ -123,6 +129,11 @@ typedef struct fsv_conn {
     int rate_count;             /* messages in it */
     lws_sorted_usec_list_t rate_sul;    /* re-enables reading */
     int throttled;
+    int rate_free;              /* set by the handler: this message asked
+                                ** for work it got (a full pull page), so
+                                ** the rate limit does not count it */
+    int out_paused;             /* reading stopped: FSV_RX_MAX_QUEUED
+                                ** answers unsent (back-pressure) */
     int64_t connected_ms;
     int64_t valid_ms;           /* last lws_validity_confirmed */
     int64_t pushed, pulled;     /* changes accepted / sent */

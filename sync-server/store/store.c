@@ -435,16 +435,17 @@ int fsv_store_data_version(fsv_store *s, int64_t *version)
 }
 
 int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
-                            const char *user)
+                            const char *user, int kind)
 {
-    CALL(s, "vis event add", s->be->vis_event_add(s, seq, customer, user));
+    CALL(s, "vis event add", s->be->vis_event_add(s, seq, customer, user, kind));
 }
 
 int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
-                         char ***customers, char ***users, size_t *n)
+                         char ***customers, char ***users, int **kinds,
+                         size_t *n)
 {
     CALL(s, "vis events",
-         s->be->vis_events(s, after, upto, customers, users, n));
+         s->be->vis_events(s, after, upto, customers, users, kinds, n));
 }
 
 int fsv_store_customer_state(fsv_store *s, const char *customer,

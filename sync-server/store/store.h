@@ -194,14 +194,19 @@ int fsv_store_data_version(fsv_store *s, int64_t *version);
 ** `customer`: it wrote the customer's owner (user = the owner before it) or
 ** a share of it (user = the user shared with).  Only that user, and the
 ** managers of that user's team, can have lost sight of the customer by it.
-** Inside the push transaction. */
+** kind says which it was (FSV_VIS_OWNER, FSV_VIS_SHARE), so a pull can tell
+** who saw the customer before and send its full state only to those who
+** newly see it (issue 11); events stored before kinds were kept read back
+** as FSV_VIS_UNKNOWN.  Inside the push transaction. */
+enum { FSV_VIS_UNKNOWN = 0, FSV_VIS_OWNER = 1, FSV_VIS_SHARE = 2 };
 int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
-                            const char *user);
-/* The events in (after, upto], each (customer, user) pair once, oldest
-** first: malloc'd arrays of malloc'd strings, *n pairs (free each string,
-** then both arrays). */
+                            const char *user, int kind);
+/* The events in (after, upto], each (customer, user, kind) once, oldest
+** first: malloc'd arrays of malloc'd strings and of kinds, *n events (free
+** each string, then the three arrays). */
 int fsv_store_vis_events(fsv_store *s, int64_t after, int64_t upto,
-                         char ***customers, char ***users, size_t *n);
+                         char ***customers, char ***users, int **kinds,
+                         size_t *n);
 /* The full current state of a customer: every version of every register of
 ** the customer and of its children (records whose "customer" is it), as
 ** changes (seq set to 0, table/record/field filled).  Appended to *out

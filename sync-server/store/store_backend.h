@@ -111,9 +111,10 @@ typedef struct fsv_store_backend {
     int (*token_live)(fsv_store *s, const char *token_id, int *live);
     int (*data_version)(fsv_store *s, int64_t *version);
     int (*vis_event_add)(fsv_store *s, int64_t seq, const char *customer,
-                         const char *user);
+                         const char *user, int kind);
     int (*vis_events)(fsv_store *s, int64_t after, int64_t upto,
-                      char ***customers, char ***users, size_t *n);
+                      char ***customers, char ***users, int **kinds,
+                      size_t *n);
     int (*customer_state)(fsv_store *s, const char *customer, fdsp_change **out,
                           size_t *n);
     int (*identity)(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],

@@ -122,8 +122,10 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
 /* Does change c alter who sees a customer?  Writing a customer's owner
 ** (assign) or any field of a share record ("CUSTOMER:USER").  The customer
 ** goes into cust[FDSP_MAX_ID + 1]; *user is who may lose sight by it (the
-** owner before the change, or the user shared with; malloc'd).  Call before
-** c is merged.  FSV_OK with *changes 1 (yes) or 0, or the store's code. */
+** owner before the change, or the user shared with; malloc'd), *changes
+** which of the two it was (FSV_VIS_OWNER, FSV_VIS_SHARE).  Call before c
+** is merged.  FSV_OK with *changes non-zero (yes) or 0, or the store's
+** code. */
 static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
                       char **user, int *changes)
 {
@@ -143,7 +145,7 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
             *user = NULL;
             return FSV_OK;
         }
-        *changes = 1;
+        *changes = FSV_VIS_OWNER;
         return FSV_OK;
     }
     if (strcmp(c->table, "share") != 0)
@@ -156,7 +158,7 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
     cust[len] = '\0';
     if (!(*user = strdup(colon + 1)))
         return FSV_NOMEM;
-    *changes = 1;
+    *changes = FSV_VIS_SHARE;
     return FSV_OK;
 }
 
@@ -305,7 +307,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
             rc = FSV_ERROR;
         if (rc == FSV_OK && c->seq && vch) {
-            rc = fsv_store_vis_event_add(st, c->seq, cust, lost);
+            rc = fsv_store_vis_event_add(st, c->seq, cust, lost, vch);
             vis_changed = 1;
         }
         free(lost);
@@ -425,6 +427,13 @@ static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
     /* A last page: nothing after last that it may see (sync_live.c). */
     s->live_to = r.more ? -1 : r.last;
     *sent = take;
+    /* Work the device asked for and got: a page with more after it, full
+    ** by count or by bytes, is not charged to the rate limit (ws_sync.c);
+    ** a flood of limit-1 or empty pulls still is. */
+    int full = s->srv->max_batch < FSV_PULL_FREE_MIN ? s->srv->max_batch
+                                                     : FSV_PULL_FREE_MIN;
+    if (r.more && (take >= (size_t)full || take < n))
+        s->rate_free = 1;
     return result;
 }
 
@@ -455,14 +464,67 @@ static int send_revokes(fsv_conn *s, char **ids, size_t n)
     return 0;
 }
 
+/* Did user u already see customer cust before the visibility events
+** users/kinds[first..n) of it (those with ids[k] == cust) were written?
+** Every change of who sees a customer is such an event, so what held
+** before them is: the owner before the first owner event (its user), or
+** the current owner if there was none; and u's own share as it is now,
+** unless an event wrote it.  *saw 0 when in doubt (an event from before
+** kinds were kept): the full state is then sent, as it always was. */
+static int saw_before(fsv_store *st, const fsv_user *u, const char *cust,
+                      char **ids, char **users, const int *kinds,
+                      size_t first, size_t n, int *saw)
+{
+    const char *owner_then = NULL;
+    int share_written = 0;
+    *saw = 0;
+    for (size_t k = first; k < n; k++) {
+        if (strcmp(ids[k], cust) != 0)
+            continue;
+        if (kinds[k] == FSV_VIS_OWNER && !owner_then)
+            owner_then = users[k];      /* events come oldest first */
+        else if (kinds[k] == FSV_VIS_SHARE && strcmp(users[k], u->name) == 0)
+            share_written = 1;
+        else if (kinds[k] != FSV_VIS_OWNER && kinds[k] != FSV_VIS_SHARE)
+            return FSV_OK;              /* unknown kind: resend */
+    }
+    char *owner_now = NULL;
+    int rc = FSV_OK;
+    if (!owner_then) {
+        rc = fsv_vis_owner(st, cust, &owner_now);
+        if (rc != FSV_OK || !owner_now)
+            return rc;
+        owner_then = owner_now;
+    }
+    /* fsv_vis_customer's rule as it stood then: the owner, a manager of
+    ** the owner's team, or a user it is shared with. */
+    if (strcmp(owner_then, u->name) == 0) {
+        *saw = 1;
+    } else if (strcmp(u->role, "manager") == 0 && u->team[0]) {
+        fsv_user o;
+        int r2 = fsv_store_user_get(st, owner_then, &o);
+        if (r2 == FSV_OK)
+            *saw = strcmp(o.team, u->team) == 0;
+        else if (r2 != FSV_NOTFOUND)
+            rc = r2;
+    }
+    if (rc == FSV_OK && !*saw && !share_written)
+        rc = fsv_store_is_shared(st, cust, u->name, saw);
+    free(owner_now);
+    return rc;
+}
+
 /* Visibility events (assign, share, unshare) after `from` that this
 ** device has not been told about: customers it no longer sees are revoked
-** at once; customers it sees now get their full current state queued in
-** s->resend (sent by the following pulls before any history), because
-** their earlier history may lie before the device's cursor.  A fresh
-** device (after == 0) gets everything from the history scan anyway.
-** Inside the pull's read transaction.  Returns FSV_OK or a store error;
-** *close set if the connection must close. */
+** at once; customers it sees now and did not see before the events get
+** their full current state queued in s->resend (sent by the following
+** pulls before any history), because their earlier history may lie before
+** the device's cursor.  A device that saw the customer all along has its
+** history already and gets nothing more (sharing 100 customers with one
+** rep used to resend all of them to the owner and the owner's managers
+** too).  A fresh device (after == 0) gets everything from the history
+** scan anyway.  Inside the pull's read transaction.  Returns FSV_OK or a
+** store error; *close set if the connection must close. */
 static int visibility_events(fsv_conn *s, int64_t after, int *close)
 {
     fsv_store *st = s->srv->store;
@@ -475,9 +537,10 @@ static int visibility_events(fsv_conn *s, int64_t after, int *close)
         return rc;
     }
     char **ids = NULL, **users = NULL;
+    int *kinds = NULL;
     size_t n = 0, n_gone = 0;
     char **gone = NULL;
-    rc = fsv_store_vis_events(st, from, head, &ids, &users, &n);
+    rc = fsv_store_vis_events(st, from, head, &ids, &users, &kinds, &n);
     if (rc == FSV_OK && n && !(gone = calloc(n, sizeof *gone)))
         rc = FSV_NOMEM;
     for (size_t i = 0; rc == FSV_OK && i < n; i++) {
@@ -507,6 +570,12 @@ static int visibility_events(fsv_conn *s, int64_t after, int *close)
             if (rc == FSV_OK && seen)
                 gone[n_gone++] = ids[i];
         } else if (after > 0) {
+            int saw = 0;
+            rc = saw_before(st, &s->user, ids[i], ids, users, kinds, i, n, &saw);
+            if (rc != FSV_OK)
+                break;
+            if (saw)
+                continue;
             size_t before = s->n_resend;
             rc = fsv_store_customer_state(st, ids[i], &s->resend, &s->n_resend);
             for (size_t k = before; k < s->n_resend; k++)
@@ -528,6 +597,7 @@ static int visibility_events(fsv_conn *s, int64_t after, int *close)
     }
     free(ids);
     free(users);
+    free(kinds);
     return rc;
 }
 

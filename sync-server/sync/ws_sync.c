@@ -53,6 +53,13 @@ int fsv_conn_enqueue2(fsv_conn *s, const char *a, size_t alen, const char *b,
         s->out_head = o;
     s->out_tail = o;
     s->out_n++;
+    /* A peer that asks faster than it reads (free pull pages, say) is
+    ** not read until its answers drain: its requests wait in the socket,
+    ** not as pages in our memory. */
+    if (s->out_n >= FSV_RX_MAX_QUEUED && !s->out_paused) {
+        s->out_paused = 1;
+        lws_rx_flow_control(s->wsi, 0);
+    }
     lws_callback_on_writable(s->wsi);
     return 0;
 }
@@ -145,6 +152,11 @@ static int write_next(fsv_conn *s)
             s->out_tail = NULL;
         free(o);
         s->out_n--;
+        if (s->out_paused && s->out_n <= FSV_RX_MAX_QUEUED / 2) {
+            s->out_paused = 0;
+            if (!s->throttled)
+                lws_rx_flow_control(s->wsi, 1);
+        }
         /* Caught up with its queue: the notify it was owed (sync_live.c). */
         if (!s->out_head && s->notify_owed && !s->close_after_send) {
             fdsp_msg m;
@@ -391,13 +403,18 @@ static void rate_resume(lws_sorted_usec_list_t *sul)
     s->throttled = 0;
     s->rate_count = 0;
     s->rate_start_ms = fsv_now_ms();
-    lws_rx_flow_control(s->wsi, 1);
+    if (!s->out_paused)
+        lws_rx_flow_control(s->wsi, 1);
 }
 
 /* Count one message; past the limit stop reading until the second is
 ** over and send one non-fatal rate_limited error (PROTOCOL.md §1, Rate).
 ** A well-behaved device is slowed, not failed; flooding costs the server
-** nothing because unread data stays in the socket. */
+** nothing because unread data stays in the socket.  The limit is on what
+** a client sends, not on the pages it asked for: a pull answered with a
+** full page (fsv_sync_pull sets rate_free) is not counted, or a fresh
+** device could never pull faster than 50 pages a second; an empty or
+** short page, or a page of a few changes asked with a tiny limit, is. */
 static void rate_count(fsv_conn *s)
 {
     int64_t now = fsv_now_ms();
@@ -475,8 +492,10 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
         s->valid_ms = now;
         lws_validity_confirmed(s->wsi);
     }
-    rate_count(s);
+    s->rate_free = 0;
     int rc = handle_message(s, (const char *)s->rx, n);
+    if (!s->rate_free)
+        rate_count(s);
     /* Nothing is kept between messages: a device sends a few a minute,
     ** and an idle connection should hold no buffer (issue 17). */
     free(s->rx);

@@ -257,6 +257,22 @@ static void test_zh_activity_and_today(void **state)
     has(r.out, "已为 周杰 (华星科技) 添加跟进记录");
     has(r.out, "2026-11-01 10:00");
     res_free(&r);
+    /* the words people write, as typed (issue 11); an unknown one is
+    ** refused naming the methods and their words, in Chinese */
+    r = zh("followup", "add", id, "--method", "上门 拜访。", "--content", "看仓库",
+           "--at", "2026-11-01 09:00");
+    expect(r, 0);
+    res_free(&r);
+    r = zh("followup", "add", id, "--method", "传真", "--content", "x");
+    expect(r, 2);      /* a refused value: exit 2 */
+    has(r.err, "跟进方式“传真”无效");
+    has(r.err, "上门拜访、拜访、上门");
+    has(r.err, "微信、wx");
+    res_free(&r);
+    r = zh("followup", "add", "--help");
+    expect(r, 0);
+    has(r.out, "visit：上门拜访、拜访、上门、面谈、走访");
+    res_free(&r);
     r = zh("plan", id, "--at", "2026-11-25 09:00", "--method", "phone",
            "--content", "确认报价");
     expect(r, 0);

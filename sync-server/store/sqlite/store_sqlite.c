@@ -24,8 +24,9 @@
 **   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head,
 **           counter)  -- user: the binding of rule 11; counter: the highest
 **           own counter accepted from the device (rule 15)
-**   vis_event(seq PRIMARY KEY, customer, user) -- owner/share writes: who
-**       may have lost sight (the previous owner, the user shared with)
+**   vis_event(seq PRIMARY KEY, customer, user, kind) -- owner/share writes:
+**       who may have lost sight (the previous owner, the user shared with)
+**       and which of the two (kind 1 owner, 2 share, 0 written before kinds)
 ** WAL journal and synchronous=FULL: a commit that returned is on disk, so an
 ** ack sent after it survives kill -9 and power loss.
 */
@@ -81,7 +82,8 @@ static const char *const schema_sql =
     /* visibility events: a change that wrote a customer's owner or a share
     ** (security: revoke / full state on the next pull) */
     "CREATE TABLE IF NOT EXISTS vis_event(seq INTEGER PRIMARY KEY,"
-    "  customer TEXT NOT NULL, user TEXT NOT NULL);"
+    "  customer TEXT NOT NULL, user TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', " SCHEMA_VERSION ");";
 
 
@@ -153,11 +155,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_TOKEN_LIVE] = "SELECT t.revoked_ms IS NULL AND u.disabled=0"
                       " FROM tokens t JOIN users u ON u.name=t.user"
                       " WHERE t.token_id=?1",
-    [ST_VISEV_ADD] = "INSERT OR IGNORE INTO vis_event(seq, customer, user)"
-                     " VALUES (?1, ?2, ?3)",
-    [ST_VISEV_LIST] = "SELECT customer, user FROM vis_event"
+    [ST_VISEV_ADD] = "INSERT OR IGNORE INTO vis_event(seq, customer, user, kind)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [ST_VISEV_LIST] = "SELECT customer, user, kind FROM vis_event"
                       " WHERE seq > ?1 AND seq <= ?2"
-                      " GROUP BY customer, user ORDER BY min(seq)",
+                      " GROUP BY customer, user, kind ORDER BY min(seq)",
     [ST_CUST_REGS] = "SELECT tbl, rid, field, versions FROM reg"
                      " WHERE tbl='customer' AND rid=?1"
                      " UNION ALL SELECT g.tbl, g.rid, g.field, g.versions"
@@ -297,8 +299,9 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         free(s);
         return FSV_ERROR;
     }
-    /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c). */
-    if (fsv__store_trust_open(s) != FSV_OK) {
+    /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c);
+    ** vis_event.kind for a store made before it (store_sqlite_vis.c). */
+    if (fsv__store_trust_open(s) != FSV_OK || fsv__sq_vis_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;

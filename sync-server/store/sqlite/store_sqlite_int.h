@@ -244,9 +244,12 @@ int fsv_sqlite_device_seen(fsv_store *s, const char *device, const char *user,
 int fsv_sqlite_token_live(fsv_store *s, const char *token_id, int *live);
 int fsv_sqlite_data_version(fsv_store *s, int64_t *version);
 int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
-                             const char *user);
+                             const char *user, int kind);
 int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
-                          char ***customers, char ***users, size_t *n);
+                          char ***customers, char ***users, int **kinds,
+                          size_t *n);
+/* Adds vis_event.kind to a store made before it (store_sqlite_vis.c). */
+int fsv__sq_vis_open(fsv_store *s);
 int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
                               fdsp_change **out, size_t *n);
 int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],

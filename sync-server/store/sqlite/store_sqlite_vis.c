@@ -81,8 +81,32 @@ int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl,
     return FSV_OK;
 }
 
+int fsv__sq_vis_open(fsv_store *s)
+{
+    /* A store made before vis_event had kinds: add the column; its old
+    ** rows read as kind 0 (unknown), for which a pull resends as before.
+    ** Whether the column exists is a question SQLite answers without a
+    ** schema version (the other migrations keep their own). */
+    sqlite3 *db = SQ(s)->db;
+    sqlite3_stmt *q = NULL;
+    int has = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('vis_event')"
+                           " WHERE name = 'kind'", -1, &q, NULL) != SQLITE_OK)
+        return dberr(s, "visibility events");
+    int rc = sqlite3_step(q);
+    has = rc == SQLITE_ROW;
+    sqlite3_finalize(q);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return dberr(s, "visibility events");
+    if (!has && sqlite3_exec(db, "ALTER TABLE vis_event ADD COLUMN"
+                             " kind INTEGER NOT NULL DEFAULT 0", NULL, NULL,
+                             NULL) != SQLITE_OK)
+        return dberr(s, "visibility events");
+    return FSV_OK;
+}
+
 int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
-                            const char *user)
+                            const char *user, int kind)
 {
     sqlite3_stmt *st = stmt(s, ST_VISEV_ADD);
     if (!st)
@@ -90,13 +114,17 @@ int fsv_sqlite_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
     sqlite3_bind_int64(st, 1, seq);
     bind_text(st, 2, customer);
     bind_text(st, 3, user ? user : "");
+    sqlite3_bind_int(st, 4, kind);
     return step_done(s, st, "visibility event");
 }
 
 int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
-                         char ***customers, char ***users, size_t *n)
+                         char ***customers, char ***users, int **kinds,
+                         size_t *n)
 {
     *customers = *users = NULL;
+    if (kinds)
+        *kinds = NULL;
     *n = 0;
     sqlite3_stmt *st = stmt(s, ST_VISEV_LIST);
     if (!st)
@@ -104,6 +132,7 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, upto);
     char **cs = NULL, **us = NULL;
+    int *ks = NULL;
     size_t got = 0, cap = 0;
     int rc, oom = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -115,7 +144,10 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
             char **q = p ? realloc(us, ncap * sizeof *q) : NULL;
             if (q)
                 us = q;
-            if (!p || !q) {
+            int *k = q ? realloc(ks, ncap * sizeof *k) : NULL;
+            if (k)
+                ks = k;
+            if (!p || !q || !k) {
                 oom = 1;
                 break;
             }
@@ -123,6 +155,7 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
         }
         cs[got] = col_dup(st, 0);
         us[got] = col_dup(st, 1);
+        ks[got] = sqlite3_column_int(st, 2);
         got++;
         if (!cs[got - 1] || !us[got - 1]) {
             oom = 1;
@@ -137,11 +170,16 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
         }
         free(cs);
         free(us);
+        free(ks);
         return oom ? seterr(s, FSV_NOMEM, "out of memory")
                    : dberr(s, "visibility events");
     }
     *customers = cs;
     *users = us;
+    if (kinds)
+        *kinds = ks;
+    else
+        free(ks);
     *n = got;
     return FSV_OK;
 }
