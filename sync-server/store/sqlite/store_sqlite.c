@@ -352,6 +352,7 @@ int fsv_sqlite_begin(fsv_store *s)
     fsv__sq_office_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
+    SQ(s)->write_tx = rc == FSV_OK;
     return rc;
 }
 
@@ -360,6 +361,7 @@ int fsv_sqlite_begin_read(fsv_store *s)
     fsv__sq_txrec_clear(s);
     int rc = tx(s, ST_BEGIN_R, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
+    SQ(s)->write_tx = 0;
     return rc;
 }
 

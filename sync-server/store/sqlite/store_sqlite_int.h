@@ -90,6 +90,8 @@ typedef struct txrec {
     unsigned hash;
     int rec;                        /* REC_*: the rec row (UNSEEN: not read) */
     int has_customer;               /* customer not NULL (REC_PRESENT) */
+    int regs;                       /* f[] holds the registers (else only
+                                    ** the index part was read) */
     int dirty;                      /* registers or customer changed */
     int is_new;                     /* no rec row yet: flush inserts it */
     size_t nf, capf;                /* the registers, by field name */
@@ -116,6 +118,8 @@ typedef struct fsv_sqlite {
     void *office;   /* store_sqlite_office.c's records noted this transaction */
     void *dict;     /* store_sqlite_regs.c's name dictionary (regdict) */
     size_t n_dirty; /* txrec entries with dirty set */
+    int write_tx;   /* in_tx is a write transaction (txrec reads registers
+                    ** with the index; a read one only when asked) */
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a

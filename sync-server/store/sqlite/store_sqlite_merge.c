@@ -108,7 +108,7 @@ static txrec *txrec_get(fsv_store *s, const char *tbl, const char *rid)
     m->next = *head;
     m->hash = h;
     m->rec = REC_UNSEEN;
-    m->has_customer = m->dirty = m->is_new = 0;
+    m->has_customer = m->dirty = m->is_new = m->regs = 0;
     m->nf = 0;
     m->sum = 0;
     memcpy(m->tbl, tbl, lt + 1);
@@ -128,8 +128,9 @@ static int txrec_str(char *dst, size_t cap, const char *v)
     return 1;
 }
 
-/* Read m's rec row: the record index and its registers. */
-static int txrec_load(fsv_store *s, txrec *m)
+/* Read m's rec row: the record index and, when regs, its registers (a
+** pull's filter asks only for the index, for many records). */
+static int txrec_load(fsv_store *s, txrec *m, int regs)
 {
     sqlite3_stmt *st = stmt(s, ST_REG_GET);
     if (!st)
@@ -140,11 +141,16 @@ static int txrec_load(fsv_store *s, txrec *m)
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
         m->rec = REC_ABSENT;
+        m->regs = 1;
         return FSV_OK;
     }
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
         return dberr(s, "load record");
+    }
+    if (m->rec == REC_PRESENT) {
+        m->sum = (uint64_t)sqlite3_column_int64(st, 4);
+        goto decode;    /* the index part is known: only the registers */
     }
     m->has_customer = sqlite3_column_type(st, 0) != SQLITE_NULL;
     if (!txrec_str(m->customer, sizeof m->customer,
@@ -156,6 +162,12 @@ static int txrec_load(fsv_store *s, txrec *m)
                       " is damaged (an id too long)", m->tbl, m->rid);
     }
     m->sum = (uint64_t)sqlite3_column_int64(st, 4);
+    m->rec = REC_PRESENT;
+    if (!regs) {
+        sqlite3_reset(st);
+        return FSV_OK;
+    }
+decode:;
     fsv_regpack_field *f = NULL;
     size_t n = 0;
     rc = FSV_OK;
@@ -184,14 +196,15 @@ static int txrec_load(fsv_store *s, txrec *m)
     memset(m->fsum_ok, 0, n);
     free(f);        /* the names and registers moved into m */
     m->nf = n;
-    m->rec = REC_PRESENT;
+    m->regs = 1;
     return FSV_OK;
 }
 
-/* The memo of (tbl, rid), read; when the memo is full its dirty records
-** are written and it starts over. */
+/* The memo of (tbl, rid), read (with its registers when regs, or in a
+** write transaction); when the memo is full its dirty records are written
+** and it starts over. */
 static int txrec_need(fsv_store *s, const char *tbl, const char *rid,
-                      txrec **out)
+                      int regs, txrec **out)
 {
     *out = NULL;
     if (!SQ(s)->in_tx)
@@ -206,8 +219,9 @@ static int txrec_need(fsv_store *s, const char *tbl, const char *rid,
     }
     if (!m)
         return FSV_OK;      /* the caller asks SQLite */
-    if (m->rec == REC_UNSEEN) {
-        int rc = txrec_load(s, m);
+    regs = regs || SQ(s)->write_tx;
+    if (m->rec == REC_UNSEEN || (regs && !m->regs)) {
+        int rc = txrec_load(s, m, regs);
         if (rc != FSV_OK)
             return rc;
     }
@@ -357,7 +371,7 @@ static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     fds_register next = {0, NULL};
     txrec *m = NULL;
     c->seq = 0;
-    int rc = txrec_need(s, c->table, c->record, &m);
+    int rc = txrec_need(s, c->table, c->record, 1, &m);
     if (rc != FSV_OK)
         return rc;
     if (!m)
@@ -435,7 +449,7 @@ int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, int *count, int *has_field)
 {
     txrec *m = NULL;
-    int rc = txrec_need(s, tbl, rid, &m);
+    int rc = txrec_need(s, tbl, rid, 1, &m);
     if (rc != FSV_OK)
         return rc;
     if (m) {
@@ -469,7 +483,7 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
 {
     *value = NULL;
     txrec *m = NULL;
-    int rc = txrec_need(s, tbl, rid, &m);
+    int rc = txrec_need(s, tbl, rid, 1, &m);
     if (rc != FSV_OK)
         return rc;
     if (m) {
@@ -514,7 +528,7 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
     *customer = NULL;
     *creator = NULL;
     txrec *m = NULL;
-    int rc = txrec_need(s, tbl, rid, &m);
+    int rc = txrec_need(s, tbl, rid, 0, &m);
     if (rc != FSV_OK)
         return rc;
     if (m && m->rec == REC_ABSENT)
