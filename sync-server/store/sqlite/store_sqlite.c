@@ -368,9 +368,10 @@ int fsv_sqlite_begin_read(fsv_store *s)
 int fsv_sqlite_commit(fsv_store *s)
 {
     int rc = fsv__sq_regs_flush(s);        /* store_sqlite_merge.c */
-    fsv__sq_txrec_clear(s);
+    /* The projections derive merged records from the memo, then it goes. */
     if (rc == FSV_OK)
         rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
+    fsv__sq_txrec_clear(s);
     if (rc == FSV_OK)
         rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
     if (rc == FSV_OK)

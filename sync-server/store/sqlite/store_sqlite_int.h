@@ -179,6 +179,13 @@ int fsv__sq_regs_decode(fsv_store *s, const char *tbl, const char *rid,
                         sqlite3_stmt *st, int col_vals,
                         fsv_regpack_field **out, size_t *n);
 void fsv__sq_dict_clear(fsv_store *s);
+/* The winners of (tbl, rid) as {field: value} (nulls left out) and its
+** creator (if creator is not NULL), from this transaction's memo:
+** FSV_NOTFOUND when the memo does not hold the record's registers (then
+** read rec).  The office view derives a merged record from it at commit
+** without reading the row back (store_sqlite_merge.c). */
+int fsv__sq_regs_values(fsv_store *s, const char *tbl, const char *rid,
+                        json_t **out, char **creator);
 /* The dictionary as regpack.h's callbacks (errors set the message). */
 void fsv__sq_dict_of(fsv_store *s, fsv_regpack_dict *d);
 void fsv__sq_dict_free(fsv_store *s);

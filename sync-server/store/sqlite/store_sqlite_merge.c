@@ -571,6 +571,49 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
     return FSV_OK;
 }
 
+/* ---- The office view's reads ------------------------------------------------------ */
+
+/* The memo of (tbl, rid) if this transaction has it; never reads. */
+static txrec *txrec_lookup(fsv_store *s, const char *tbl, const char *rid)
+{
+    if (!SQ(s)->in_tx || !SQ(s)->buckets || !SQ(s)->n_txrec)
+        return NULL;
+    unsigned h = txrec_hash(tbl, rid);
+    for (txrec *m = SQ(s)->buckets[h & (TXREC_BUCKETS - 1)]; m; m = m->next)
+        if (m->hash == h && strcmp(m->rid, rid) == 0 && strcmp(m->tbl, tbl) == 0)
+            return m;
+    return NULL;
+}
+
+int fsv__sq_regs_values(fsv_store *s, const char *tbl, const char *rid,
+                        json_t **out, char **creator)
+{
+    *out = NULL;
+    if (creator)
+        *creator = NULL;
+    txrec *m = txrec_lookup(s, tbl, rid);
+    if (!m || m->rec != REC_PRESENT || !m->regs)
+        return FSV_NOTFOUND;
+    json_t *o = json_object();
+    if (!o)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->nf; i++) {
+        const char *v = m->f[i].reg.v[0].value;
+        /* values were checked as UTF-8 when they arrived */
+        if (v && json_object_set_new_nocheck(o, m->f[i].name,
+                                             json_string_nocheck(v)) != 0) {
+            json_decref(o);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+    }
+    if (creator && !(*creator = strdup(m->creator))) {
+        json_decref(o);
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
+    *out = o;
+    return FSV_OK;
+}
+
 /* ---- Writing the memo's records -------------------------------------------------- */
 
 static int txrec_write(fsv_store *s, txrec *m)

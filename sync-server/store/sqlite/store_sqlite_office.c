@@ -279,8 +279,14 @@ int fsv__sq_office_note(fsv_store *s, const fdsp_change *c)
 static int read_regs(fsv_store *s, int slot, const char *tbl, const char *rid,
                      json_t **out)
 {
-    sqlite3_stmt *st = xo(s, slot);
     *out = NULL;
+    /* A record merged in this transaction: from the merge's memo. */
+    if (slot == XO_REGS) {
+        int mrc = fsv__sq_regs_values(s, tbl, rid, out, NULL);
+        if (mrc != FSV_NOTFOUND)
+            return mrc;
+    }
+    sqlite3_stmt *st = xo(s, slot);
     if (!st)
         return FSV_ERROR;
     json_t *o = json_object();
@@ -322,20 +328,26 @@ static int64_t time_or(const char *t, int64_t none)
 static int derive_customer(fsv_store *s, const char *rid)
 {
     json_t *r = NULL;
-    int rc = read_regs(s, XO_REGS, "customer", rid, &r);
-    if (rc != FSV_OK)
-        return rc;
     char *creator = NULL;
-    sqlite3_stmt *st = xo(s, XO_CREATOR);
-    if (!st) {
-        json_decref(r);
-        return FSV_ERROR;
+    sqlite3_stmt *st;
+    /* A record merged in this transaction: from the merge's memo. */
+    int rc = fsv__sq_regs_values(s, "customer", rid, &r, &creator);
+    if (rc == FSV_NOTFOUND) {
+        rc = read_regs(s, XO_REGS, "customer", rid, &r);
+        if (rc != FSV_OK)
+            return rc;
+        if (!(st = xo(s, XO_CREATOR))) {
+            json_decref(r);
+            return FSV_ERROR;
+        }
+        bind_static(st, 1, "customer");
+        bind_static(st, 2, rid);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            creator = col_dup(st, 0);
+        sqlite3_reset(st);
+    } else if (rc != FSV_OK) {
+        return rc;
     }
-    bind_static(st, 1, "customer");
-    bind_static(st, 2, rid);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        creator = col_dup(st, 0);
-    sqlite3_reset(st);
     const char *owner = jv(r, "owner");
     if (!owner || !owner[0])
         owner = creator ? creator : "";
