@@ -43,7 +43,7 @@ static int buf_room(rp_buf *b, size_t more)
 
 static void buf_put(rp_buf *b, const void *s, size_t n)
 {
-    if (buf_room(b, n)) {
+    if (n && buf_room(b, n)) {
         memcpy(b->p + b->n, s, n);
         b->n += n;
     }
