@@ -5,8 +5,9 @@
 ** given to fsv_store_open.  store.c holds the rules that are the same for
 ** every backend (names and roles, what a share record means).
 **
-** Contents: the authoritative field registers (same canonical bytes as the
-** devices' reg table, via fds_register_to_json), the history log (every
+** Contents: the authoritative field registers (read back they dump to the
+** same canonical bytes as the devices', fds_register_dump; how a backend
+** stores them is its own business), the history log (every
 ** accepted change under a global sequence number with user, device, device
 ** HLC time and server time), a record index (record -> customer, creator)
 ** that serves visibility, users, device tokens (hashes only) and devices.

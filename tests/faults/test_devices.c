@@ -36,6 +36,8 @@
 
 /* core/src/recstore.c: fds_versions() etc. on a plain connection */
 int fds__rec_sql_register(sqlite3 *db);
+#include "fieldsync.h"
+#include "store.h"
 
 #define ROUNDS    10
 #define ROUND_MS  9000          /* a round's syncs are killed after this */
@@ -252,6 +254,65 @@ static void assert_no_duplicate_history(void)
     sqlite3_close(db);
 }
 
+/* The server's registers as rows (tbl, rid, field, value, versions) in
+** table srvreg of db: the store keeps them packed one row per record, so
+** they are read through the store (fsv_store_record_state) and dumped to
+** their canonical text, the bytes a device keeps. */
+static void server_registers(sqlite3 *db, const char *path)
+{
+    char url[420], err[256];
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    fsv_store *st = NULL;
+    if (fsv_store_open(url, 0, &st, err, sizeof err) != FSV_OK)
+        fail_msg("open store: %s", err);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE srvreg(tbl, rid, field,"
+                                  " value, versions)", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3 *sdb = open_ro(path);
+    sqlite3_stmt *recs, *ins;
+    assert_int_equal(sqlite3_prepare_v2(sdb, "SELECT tbl, rid FROM rec", -1,
+                                        &recs, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO srvreg VALUES"
+                                        " (?1, ?2, ?3, ?4, ?5)", -1, &ins,
+                                        NULL), SQLITE_OK);
+    while (sqlite3_step(recs) == SQLITE_ROW) {
+        const char *tbl = (const char *)sqlite3_column_text(recs, 0);
+        const char *rid = (const char *)sqlite3_column_text(recs, 1);
+        fdsp_change *v = NULL;
+        size_t n = 0;
+        if (fsv_store_record_state(st, tbl, rid, &v, &n) != FSV_OK)
+            fail_msg("server register of %s %s: %s", tbl, rid,
+                     fsv_store_errmsg(st));
+        /* A field's versions are consecutive, winner first. */
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && strcmp(v[j].field, v[i].field) == 0)
+                j++;
+            fds_register reg = {j - i, &v[i]};
+            char *txt = fds_register_dump(&reg);
+            assert_non_null(txt);
+            sqlite3_reset(ins);
+            sqlite3_bind_text(ins, 1, tbl, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ins, 2, rid, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(ins, 3, v[i].field, -1, SQLITE_TRANSIENT);
+            if (v[i].value)
+                sqlite3_bind_text(ins, 4, v[i].value, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(ins, 4);
+            sqlite3_bind_text(ins, 5, txt, -1, free);
+            assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+            i = j;
+        }
+        for (size_t i = 0; i < n; i++)
+            fdsp_change_clear(&v[i]);
+        free(v);
+    }
+    sqlite3_finalize(recs);
+    sqlite3_finalize(ins);
+    sqlite3_close(sdb);
+    fsv_store_close(st);
+}
+
 /* The replica's registers against the server's.  all: the replica must
 ** hold every server register (an admin sees everything); otherwise every
 ** register of each record it holds, and every customer owned by owner. */
@@ -259,24 +320,28 @@ static void assert_registers(dev *d, int all, const char *owner)
 {
     char path[400];
     store_path(path, sizeof path);
-    sqlite3 *db = open_ro(d->db);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE |
+                                     SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+                                     NULL), SQLITE_OK);
+    server_registers(db, path);
     /* Schema 4 packs a replica's registers per record: the library's SQL
     ** functions rebuild each register's canonical text (recstore.c). */
     assert_int_equal(fds__rec_sql_register(db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "CREATE TEMP VIEW dreg AS SELECT "
-        "r.tbl AS tbl, r.rid AS rid, j.key AS field, j.value AS value, "
-        "fds_versions(r.vals, r.meta, j.key) AS versions FROM main.rec r, "
-        "json_each(r.vals) j", NULL, NULL, NULL), SQLITE_OK);
     char att[512];
-    snprintf(att, sizeof att, "ATTACH '%s' AS srv", path);
+    snprintf(att, sizeof att, "ATTACH 'file:%s?mode=ro' AS dev", d->db);
     char *msg = NULL;
     if (sqlite3_exec(db, att, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("attach store: %s", msg);
+        fail_msg("attach replica: %s", msg);
+    assert_int_equal(sqlite3_exec(db, "CREATE TEMP VIEW dreg AS SELECT "
+        "r.tbl AS tbl, r.rid AS rid, j.key AS field, j.value AS value, "
+        "fds_versions(r.vals, r.meta, j.key) AS versions FROM dev.rec r, "
+        "json_each(r.vals) j", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_stmt *st;
     /* Replica registers that differ from the server's, or that it lacks. */
     assert_int_equal(sqlite3_prepare_v2(db,
         "SELECT r.tbl, r.rid, r.field, r.value, r.versions, s.value, s.versions"
-        " FROM temp.dreg r LEFT JOIN srv.reg s USING (tbl, rid, field)"
+        " FROM temp.dreg r LEFT JOIN main.srvreg s USING (tbl, rid, field)"
         " WHERE s.versions IS NULL OR r.value IS NOT s.value"
         "    OR r.versions IS NOT s.versions LIMIT 1", -1, &st, NULL),
         SQLITE_OK);
@@ -290,13 +355,13 @@ static void assert_registers(dev *d, int all, const char *owner)
     /* Server registers the replica lacks: any at all for an admin; of the
     ** records it holds, or of customers the rep owns, for the rep. */
     const char *sql = all
-        ? "SELECT s.tbl, s.rid, s.field FROM srv.reg s LEFT JOIN temp.dreg r"
+        ? "SELECT s.tbl, s.rid, s.field FROM main.srvreg s LEFT JOIN temp.dreg r"
           " USING (tbl, rid, field) WHERE r.versions IS NULL LIMIT 1"
-        : "SELECT s.tbl, s.rid, s.field FROM srv.reg s LEFT JOIN temp.dreg r"
+        : "SELECT s.tbl, s.rid, s.field FROM main.srvreg s LEFT JOIN temp.dreg r"
           " USING (tbl, rid, field) WHERE r.versions IS NULL AND ("
           "  EXISTS (SELECT 1 FROM temp.dreg m WHERE m.tbl = s.tbl"
           "          AND m.rid = s.rid)"
-          "  OR (s.tbl = 'customer' AND EXISTS (SELECT 1 FROM srv.reg o"
+          "  OR (s.tbl = 'customer' AND EXISTS (SELECT 1 FROM main.srvreg o"
           "      WHERE o.tbl = 'customer' AND o.rid = s.rid"
           "      AND o.field = 'owner' AND o.value = json_quote(?1))))"
           " LIMIT 1";

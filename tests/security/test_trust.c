@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "seclib.h"
+#include "store.h"
 
 #define CLOCK_BOUND_MS (5 * 60 * 1000)
 
@@ -209,6 +210,25 @@ static long long q_int(th_server *s, const char *file, const char *sql, ...)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+/* The canonical versions text of a register on the server (its store
+** keeps registers packed per record: read through the store). */
+static char *server_register(th_server *s, const char *tbl, const char *rid,
+                             const char *field)
+{
+    char url[420], err[256];
+    snprintf(url, sizeof url, "sqlite:%s/fieldsync.db", s->data);
+    fsv_store *st = NULL;
+    assert_int_equal(fsv_store_open(url, 0, &st, err, sizeof err), FSV_OK);
+    fds_register reg;
+    char *txt = NULL;
+    if (fsv_store_api_register(st, tbl, rid, field, &reg) == FSV_OK) {
+        txt = fds_register_dump(&reg);
+        fds_register_clear(&reg);
+    }
+    fsv_store_close(st);
+    return txt;
 }
 
 static char *q_text(th_server *s, const char *file, const char *sql,
@@ -554,8 +574,7 @@ static void test_clock_bound_restamps(void **state)
     sqlite3_finalize(st);
     sqlite3_close(db);
     assert_int_equal(seen, 2);
-    char *reg = q_text(s, NULL, "SELECT versions FROM reg WHERE rid='c-1' AND"
-                       " field='phone'", NULL);
+    char *reg = server_register(s, "customer", "c-1", "phone");
     assert_non_null(reg);
     assert_null(strstr(reg, "ffffffffffffffff"));
     free(reg);
@@ -793,10 +812,16 @@ static void test_store_migration_1_to_2(void **state)
     char sql[4096];
     snprintf(sql, sizeof sql,
              "%s ATTACH '%s' AS cur;"
-             "INSERT INTO reg SELECT * FROM cur.reg;"
+             /* registers as schema 1 kept them, one row per field (each
+             ** written once here: its one history row) */
+             "INSERT INTO reg SELECT tbl, rid, field, value,"
+             " '[{\"d\":' || json_quote(device) || ',\"h\":' || hlc ||"
+             " ',\"u\":' || json_quote(user) || ',\"v\":' ||"
+             " json_quote(value) || ',\"vv\":' || vv || '}]', 0"
+             " FROM cur.history;"
              "INSERT INTO history SELECT seq, tbl, rid, field, value, vv, hlc,"
              " device, user, server_ms FROM cur.history;"
-             "INSERT INTO rec SELECT * FROM cur.rec;"
+             "INSERT INTO rec SELECT tbl, rid, customer, creator FROM cur.rec;"
              "INSERT INTO users SELECT * FROM cur.users;"
              "INSERT INTO tokens SELECT * FROM cur.tokens;"
              "INSERT INTO devices SELECT device, user, token_id, last_sync_ms,"
@@ -812,9 +837,12 @@ static void test_store_migration_1_to_2(void **state)
                            " key='schema'"), 1);
 
     th_start(s, NULL);
-    /* Migrated in place: history kept, dctr backfilled, counter, id. */
+    /* Migrated in place: history kept, dctr backfilled, counter, id (and
+    ** on to schema 3, registers packed per record). */
     assert_int_equal(q_int(s, NULL, "SELECT value FROM meta WHERE"
-                           " key='schema'"), 2);
+                           " key='schema'"), 3);
+    assert_int_equal(q_int(s, NULL, "SELECT count(*) FROM reg WHERE"
+                           " rid='c-1'"), 3);
     assert_int_equal(hist_rows(s), 3);
     char *d = q_text(s, NULL, "SELECT group_concat(dctr) FROM (SELECT dctr"
                      " FROM history ORDER BY seq)", NULL);

@@ -8,16 +8,18 @@
 ** state), store_sqlite_trust.c (rules 11-15, backup), store_sqlite_sums.c
 ** (checksums), store_sqlite_api.c (dashboard reads).
 **
-** Schema (version 2; store_sqlite_trust.c migrates version 1 in place):
+** Schema (version 3; store_sqlite_trust.c migrates version 1 to 2 in
+** place, store_sqlite_regs.c 2 to 3):
 **   meta(key PRIMARY KEY, value)                 schema version, store_id,
 **                                                epoch (rule 13)
-**   reg(tbl, rid, field, value, versions, conflict)  -- as the devices' reg:
-**       versions = fds_register_to_json() dumped compact with sorted keys
 **   history(seq INTEGER PRIMARY KEY, tbl, rid, field, value, vv, hlc,
 **           device, user, server_ms, dctr, relay) -- the authoritative log;
 **       dctr = vv[device], the row's own device counter; relay = the device
 **       that re-sent it for another after a server restore (else NULL)
-**   rec(tbl, rid, customer, creator)             -- record index (visibility)
+**   rec(tbl, rid, customer, creator, vals, regs, conflicts, sum)
+**       -- one row per record: the record index (visibility) and all its
+**       registers packed (store_sqlite_regs.c, regpack.h)
+**   regdict(id, name)  -- device and user names of the packed registers
 **   users(name PRIMARY KEY, role, team, disabled, created_ms)
 **   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
 **          last_used_ms)
@@ -44,14 +46,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
-    "CREATE TABLE IF NOT EXISTS reg(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
-    "  field TEXT NOT NULL, value TEXT, versions TEXT NOT NULL,"
-    "  conflict INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (tbl, rid, field)) WITHOUT ROWID;"
     /* reg_by_value(tbl, field, value) indexed every value, follow-up text
     ** included, and no query reads it (records are found through rec):
     ** its upkeep was a large share of a merge.  Dropped in place. */
@@ -65,9 +63,14 @@ static const char *const schema_sql =
     ** history_rec (store_sqlite_office.c) is the one a customer's sheet
     ** reads.  The old name stays dropped. */
     "DROP INDEX IF EXISTS history_by_rec;"
+    /* A schema-2 store has rec without the register columns: the
+    ** migration (store_sqlite_regs.c) adds them. */
     "CREATE TABLE IF NOT EXISTS rec(tbl TEXT NOT NULL, rid TEXT NOT NULL,"
-    "  customer TEXT, creator TEXT NOT NULL,"
+    "  customer TEXT, creator TEXT NOT NULL, vals TEXT, regs BLOB,"
+    "  conflicts INTEGER NOT NULL DEFAULT 0, sum INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (tbl, rid)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS regdict(id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE);"
     "CREATE INDEX IF NOT EXISTS rec_by_customer ON rec(customer);"
     "CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY,"
     "  role TEXT NOT NULL, team TEXT NOT NULL DEFAULT '',"
@@ -93,14 +96,14 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
-    [ST_REG_GET] = "SELECT versions FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
-    /* merge_change knows whether the register exists (it just read it, or
-    ** the transaction's memo says the record has no such field), so it
-    ** inserts or updates instead of an upsert's extra probe. */
-    [ST_REG_INS] = "INSERT INTO reg(tbl, rid, field, value, versions, conflict)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_REG_UPD] = "UPDATE reg SET value=?4, versions=?5, conflict=?6"
-                   " WHERE tbl=?1 AND rid=?2 AND field=?3",
+    /* A record's row: its index entry and its registers, packed
+    ** (store_sqlite_merge.c reads it into the memo, writes it once). */
+    [ST_REG_GET] = "SELECT customer, creator, vals, regs, sum FROM rec"
+                   " WHERE tbl=?1 AND rid=?2",
+    [ST_REG_INS] = "INSERT INTO rec(tbl, rid, customer, creator, vals, regs,"
+                   " conflicts, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_REG_UPD] = "UPDATE rec SET customer=?3, creator=?4, vals=?5, regs=?6,"
+                   " conflicts=?7, sum=?8 WHERE tbl=?1 AND rid=?2",
     [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
                     " user, server_ms, dctr, relay)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -108,8 +111,11 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
                    " VALUES (?1, ?2, ?3, ?4)",
     [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
-    [ST_FIELD_LIST] = "SELECT field FROM reg WHERE tbl=?1 AND rid=?2",
-    [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
+    /* Outside a transaction (no memo): the winners' JSON object. */
+    [ST_FIELD_LIST] = "SELECT j.key FROM rec r, json_each(r.vals) j"
+                      " WHERE r.tbl=?1 AND r.rid=?2",
+    [ST_FIELD_HAS] = "SELECT j.value FROM rec r, json_each(r.vals) j"
+                     " WHERE r.tbl=?1 AND r.rid=?2 AND j.key=?3",
     /* The record index is read per record run by the filter's caller
     ** (fsv_store_changes_after), not joined per row. */
     [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
@@ -122,8 +128,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                     " server_ms FROM history WHERE seq = ?1",
     /* Every share record of a customer: rids "CUSTOMER:..." are exactly
     ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
-    [ST_PREFIX_VALUES] = "SELECT rid, field, value FROM reg WHERE tbl=?1"
-                         " AND rid >= ?2 AND rid < ?3 ORDER BY rid",
+    [ST_PREFIX_VALUES] = "SELECT r.rid, j.key, j.value FROM rec r,"
+                         " json_each(r.vals) j WHERE r.tbl=?1"
+                         " AND r.rid >= ?2 AND r.rid < ?3 ORDER BY r.rid",
     [ST_HIST_COUNT] = "SELECT count(*) FROM history",
     [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
@@ -160,11 +167,10 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_VISEV_LIST] = "SELECT customer, user, kind FROM vis_event"
                       " WHERE seq > ?1 AND seq <= ?2"
                       " GROUP BY customer, user, kind ORDER BY min(seq)",
-    [ST_CUST_REGS] = "SELECT tbl, rid, field, versions FROM reg"
+    [ST_CUST_REGS] = "SELECT tbl, rid, vals, regs FROM rec"
                      " WHERE tbl='customer' AND rid=?1"
-                     " UNION ALL SELECT g.tbl, g.rid, g.field, g.versions"
-                     " FROM rec r JOIN reg g ON g.tbl=r.tbl AND g.rid=r.rid"
-                     " WHERE r.customer=?1 AND r.tbl<>'customer'",
+                     " UNION ALL SELECT tbl, rid, vals, regs FROM rec"
+                     " WHERE customer=?1 AND tbl<>'customer'",
 };
 
 
@@ -300,8 +306,10 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         return FSV_ERROR;
     }
     /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c);
-    ** vis_event.kind for a store made before it (store_sqlite_vis.c). */
-    if (fsv__store_trust_open(s) != FSV_OK || fsv__sq_vis_open(s) != FSV_OK) {
+    ** vis_event.kind for a store made before it (store_sqlite_vis.c);
+    ** registers packed per record, 2 -> 3 (store_sqlite_regs.c). */
+    if (fsv__store_trust_open(s) != FSV_OK || fsv__sq_vis_open(s) != FSV_OK ||
+        fsv__sq_regs_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -325,6 +333,7 @@ void fsv_sqlite_close(fsv_store *s)
         return;
     fsv__sq_txrec_free(s);
     fsv__sq_office_free(s);
+    fsv__sq_dict_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(SQ(s)->st[i]);
     for (int i = 0; i < FSV__XST_MAX; i++)
@@ -347,6 +356,7 @@ int fsv_sqlite_begin(fsv_store *s)
     fsv__sq_office_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
+    SQ(s)->write_tx = rc == FSV_OK;
     return rc;
 }
 
@@ -355,13 +365,17 @@ int fsv_sqlite_begin_read(fsv_store *s)
     fsv__sq_txrec_clear(s);
     int rc = tx(s, ST_BEGIN_R, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
+    SQ(s)->write_tx = 0;
     return rc;
 }
 
 int fsv_sqlite_commit(fsv_store *s)
 {
+    int rc = fsv__sq_regs_flush(s);        /* store_sqlite_merge.c */
+    /* The projections derive merged records from the memo, then it goes. */
+    if (rc == FSV_OK)
+        rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
     fsv__sq_txrec_clear(s);
-    int rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
     if (rc == FSV_OK)
         rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
     if (rc == FSV_OK)
@@ -371,7 +385,9 @@ int fsv_sqlite_commit(fsv_store *s)
         ** roll it back so nothing is half-applied. */
         char keep[sizeof s->errmsg];
         memcpy(keep, s->errmsg, sizeof keep);
+        fsv__sq_office_clear(s);
         tx(s, ST_ROLLBACK, "rollback");
+        fsv__sq_dict_clear(s);
         memcpy(s->errmsg, keep, sizeof keep);
     }
     SQ(s)->in_tx = 0;
@@ -385,6 +401,7 @@ int fsv_sqlite_rollback(fsv_store *s)
     SQ(s)->in_tx = 0;
     if (sqlite3_get_autocommit(SQ(s)->db))
         return FSV_OK;
+    fsv__sq_dict_clear(s);  /* it may hold ids this transaction made */
     return tx(s, ST_ROLLBACK, "rollback");
 }
 

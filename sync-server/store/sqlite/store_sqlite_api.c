@@ -103,29 +103,39 @@ int fsv_sqlite_api_register(fsv_store *s, const char *tbl, const char *rid,
                            const char *field, fds_register *out)
 {
     static const char sql[] =
-        "SELECT versions FROM reg WHERE tbl = ?1 AND rid = ?2 AND field = ?3";
+        "SELECT vals, regs FROM rec WHERE tbl = ?1 AND rid = ?2";
     sqlite3_stmt *st = NULL;
     memset(out, 0, sizeof *out);
+    int ret = fsv__sq_regs_flush(s);
+    if (ret != FSV_OK)
+        return ret;
     if (sqlite3_prepare_v2(db_of(s), sql, -1, &st, NULL) != SQLITE_OK)
         return fsv__store_dberr(s, "register");
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, field, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st), ret = FSV_NOTFOUND;
-    if (rc == SQLITE_ROW) {
-        const char *text = (const char *)sqlite3_column_text(st, 0);
-        json_t *j = text ? json_loads(text, 0, NULL) : NULL;
-        ret = j && fds_register_from_json(j, out) == FDS_OK ? FSV_OK : FSV_ERROR;
-        json_decref(j);
-        if (ret != FSV_OK)
-            fsv__store_setmsg(s, ret, "store: register %s/%s/%s: stored"
-                              " versions are not a register", tbl, rid, field);
-    } else if (rc != SQLITE_DONE) {
+    int rc = sqlite3_step(st);
+    ret = FSV_NOTFOUND;
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        fsv_regpack_field *f = NULL;
+        size_t n = 0;
+        ret = fsv__sq_regs_decode(s, tbl, rid, st, 0, &f, &n);
+        if (ret == FSV_OK) {
+            ret = FSV_NOTFOUND;
+            for (size_t i = 0; i < n; i++)
+                if (strcmp(f[i].name, field) == 0) {
+                    *out = f[i].reg;
+                    f[i].reg.n = 0;
+                    f[i].reg.v = NULL;
+                    ret = FSV_OK;
+                }
+            fsv_regpack_free(f, n);
+        }
+    } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         ret = fsv__store_dberr(s, "register");
-    } else {
+    }
+    if (ret == FSV_NOTFOUND)
         fsv__store_setmsg(s, ret, "store: no register %s/%s/%s", tbl, rid,
                           field);
-    }
     sqlite3_finalize(st);
     return ret;
 }

@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include "store.h"
 #include "store_backend.h"
+#include "regpack.h"
 
 sqlite3 *fsv__store_sqlite_db(fsv_store *s);
 
@@ -75,23 +76,29 @@ enum {
 };
 
 /* txrec: what one transaction has learnt about a record (tbl, rid): its
-** row in the record index and the names of its stored fields.  Inside a
-** transaction the snapshot cannot change under us (a write transaction holds the write
-** lock; a read one sees a fixed snapshot), and every write to reg and rec
-** goes through fsv_store_merge_change, which keeps the memo up to date; so
-** each record costs one index lookup and one field scan per batch instead
-** of several per change.  Cleared at every begin, commit and rollback and
-** after any failed merge.  A record whose strings do not fit is not
-** memoised: every call then asks SQLite, as before. */
+** rec row, which holds the record index (customer, creator) and all its
+** registers packed (regpack.h).  Inside a transaction the snapshot cannot
+** change under us (a write transaction holds the write lock; a read one
+** sees a fixed snapshot), and every write to rec goes through
+** fsv_store_merge_change, which merges into the memo: the row is read once
+** per transaction and written once, by fsv__sq_regs_flush (at commit,
+** before a query that reads rec's registers, or when the memo is full).
+** Cleared at every begin, commit and rollback and after any failed merge. */
 enum { REC_UNSEEN = 0, REC_ABSENT, REC_PRESENT };
 typedef struct txrec {
     struct txrec *next;             /* hash chain */
     unsigned hash;
-    int rec;                        /* REC_*: the rec row */
+    int rec;                        /* REC_*: the rec row (UNSEEN: not read) */
     int has_customer;               /* customer not NULL (REC_PRESENT) */
-    int fields_loaded;              /* fields[] lists every stored field */
-    size_t n_fields, cap_fields;
-    char (*fields)[FDSP_MAX_NAME + 1];
+    int regs;                       /* f[] holds the registers (else only
+                                    ** the index part was read) */
+    int dirty;                      /* registers or customer changed */
+    int is_new;                     /* no rec row yet: flush inserts it */
+    size_t nf, capf;                /* the registers, by field name */
+    fsv_regpack_field *f;
+    uint64_t *fsum;                 /* per field: its checksum when fsum_ok */
+    unsigned char *fsum_ok;
+    uint64_t sum;                   /* XOR of the fields' checksums */
     char tbl[FDSP_MAX_NAME + 1];
     char rid[FDSP_MAX_ID + 1];
     char customer[FDSP_MAX_ID + 1];
@@ -109,6 +116,10 @@ typedef struct fsv_sqlite {
     sqlite3 *db;
     void *sums;     /* store_sqlite_sums.c's per-transaction deltas */
     void *office;   /* store_sqlite_office.c's records noted this transaction */
+    void *dict;     /* store_sqlite_regs.c's name dictionary (regdict) */
+    size_t n_dirty; /* txrec entries with dirty set */
+    int write_tx;   /* in_tx is a write transaction (txrec reads registers
+                    ** with the index; a read one only when asked) */
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a
@@ -149,11 +160,43 @@ int fsv__sq_auto_end(fsv_store *s, int mine, int rc);
 ** every begin, commit, rollback) / release its storage (close). */
 void fsv__sq_txrec_clear(fsv_store *s);
 void fsv__sq_txrec_free(fsv_store *s);
-/* The versions of the register in st's current row (columns tbl, rid,
-** field, versions) appended to *out as changes (seq 0), the array grown
-** from *cap as needed (store_sqlite_vis.c). */
+/* The versions of the registers of st's current row (columns tbl, rid,
+** vals, regs of rec) appended to *out as changes (seq 0), the array grown
+** from *cap as needed (store_sqlite_regs.c). */
 int fsv__sq_append_versions(fsv_store *s, sqlite3_stmt *st,
                             fdsp_change **out, size_t *n, size_t *cap);
+
+/* store_sqlite_regs.c: registers packed one row per record.  regs_open
+** (fsv_store_open, after trust_open) migrates a store with a `reg` table
+** (schema 2) in place; regs_flush writes the memo's dirty records (keeps
+** the memo; before commit and before SQL that reads rec's registers);
+** regs_decode decodes columns vals, regs of a rec row (error naming the
+** record); dict_clear forgets the dictionary cache (rollback), dict_free
+** releases it (close). */
+int fsv__sq_regs_open(fsv_store *s);
+int fsv__sq_regs_flush(fsv_store *s);
+int fsv__sq_regs_decode(fsv_store *s, const char *tbl, const char *rid,
+                        sqlite3_stmt *st, int col_vals,
+                        fsv_regpack_field **out, size_t *n);
+void fsv__sq_dict_clear(fsv_store *s);
+/* The winners of (tbl, rid) as {field: value} (nulls left out) and its
+** creator (if creator is not NULL), from this transaction's memo:
+** FSV_NOTFOUND when the memo does not hold the record's registers (then
+** read rec).  The office view derives a merged record from it at commit
+** without reading the row back (store_sqlite_merge.c). */
+int fsv__sq_regs_values(fsv_store *s, const char *tbl, const char *rid,
+                        json_t **out, char **creator);
+/* The dictionary as regpack.h's callbacks (errors set the message). */
+void fsv__sq_dict_of(fsv_store *s, fsv_regpack_dict *d);
+void fsv__sq_dict_free(fsv_store *s);
+/* The checksum of one register (fdsp_sum_register over its canonical
+** text); 0 with the message set when out of memory (*ok 0). */
+uint64_t fsv__sq_reg_sum(fsv_store *s, const char *tbl, const char *rid,
+                         const char *field, const fds_register *reg, int *ok);
+/* store_sqlite_sums.c: note delta for the key (ktbl, key) in the open
+** transaction (written by fsv__store_sums_flush). */
+int fsv__store_sums_note(fsv_store *s, const char *ktbl, const char *key,
+                         uint64_t delta);
 
 static inline sqlite3_stmt *stmt(fsv_store *s, int slot)
 {

@@ -3,6 +3,17 @@
 ** transaction's record cache (txrec), registers, merge (fds_merge), the
 ** history row of each merged change, the record index, field counts and
 ** values (store.h).
+**
+** A record's registers live packed in its rec row (regpack.h,
+** store_sqlite_regs.c).  A merge reads the row into the transaction's
+** memo once, merges each change into the field's register in memory, and
+** leaves the row to be written once by fsv__sq_regs_flush: a pushed
+** record of nine fields costs one row read (none when new) and one row
+** write instead of nine register rows.  Merge itself is per field as
+** before (fds_merge).  The checksum deltas (store_sqlite_sums.c) are
+** noted here, at merge time, as the triggers did: the field's old and
+** new checksums under the record's key as it is now, and the whole
+** record's when its customer link moves.
 */
 #include "store.h"
 #include "store_sqlite_int.h"
@@ -11,8 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- Registers and history ----------------------------------------------------- */
 
 /* ---- The transaction's record cache (txrec; see the struct) ---------- */
 
@@ -27,20 +36,36 @@ static unsigned txrec_hash(const char *tbl, const char *rid)
     return h;
 }
 
+static void txrec_drop_regs(txrec *m)
+{
+    for (size_t i = 0; i < m->nf; i++) {
+        free(m->f[i].name);
+        fds_register_clear(&m->f[i].reg);
+    }
+    m->nf = 0;
+}
+
 /* Forget every record (the storage stays for the next transaction). */
 void fsv__sq_txrec_clear(fsv_store *s)
 {
     if (SQ(s)->buckets && SQ(s)->n_txrec)
         memset(SQ(s)->buckets, 0, TXREC_BUCKETS * sizeof *SQ(s)->buckets);
+    for (size_t i = 0; i < SQ(s)->n_txrec; i++)
+        txrec_drop_regs(&SQ(s)->chunks[i / TXREC_CHUNK][i % TXREC_CHUNK]);
     SQ(s)->n_txrec = 0;
+    SQ(s)->n_dirty = 0;
 }
 
 /* Release the memo's storage (closing the store). */
 void fsv__sq_txrec_free(fsv_store *s)
 {
+    fsv__sq_txrec_clear(s);
     for (size_t i = 0; i < SQ(s)->n_chunks; i++) {
-        for (size_t j = 0; j < TXREC_CHUNK; j++)
-            free(SQ(s)->chunks[i][j].fields);
+        for (size_t j = 0; j < TXREC_CHUNK; j++) {
+            free(SQ(s)->chunks[i][j].f);
+            free(SQ(s)->chunks[i][j].fsum);
+            free(SQ(s)->chunks[i][j].fsum_ok);
+        }
         free(SQ(s)->chunks[i]);
     }
     free(SQ(s)->chunks);
@@ -51,7 +76,7 @@ void fsv__sq_txrec_free(fsv_store *s)
 
 /* The memo of (tbl, rid), created empty when missing; NULL outside a
 ** transaction, for strings that do not fit, at TXREC_MAX or out of memory
-** (the caller then asks SQLite). */
+** (see txrec_need). */
 static txrec *txrec_get(fsv_store *s, const char *tbl, const char *rid)
 {
     if (!SQ(s)->in_tx || !tbl || !rid)
@@ -79,14 +104,16 @@ static txrec *txrec_get(fsv_store *s, const char *tbl, const char *rid)
     }
     txrec *m = &SQ(s)->chunks[SQ(s)->n_txrec / TXREC_CHUNK][SQ(s)->n_txrec % TXREC_CHUNK];
     SQ(s)->n_txrec++;
-    /* A reused entry keeps only its field array's storage. */
+    /* A reused entry keeps only its arrays' storage. */
     m->next = *head;
     m->hash = h;
     m->rec = REC_UNSEEN;
-    m->has_customer = m->fields_loaded = 0;
-    m->n_fields = 0;
+    m->has_customer = m->dirty = m->is_new = m->regs = 0;
+    m->nf = 0;
+    m->sum = 0;
     memcpy(m->tbl, tbl, lt + 1);
     memcpy(m->rid, rid, lr + 1);
+    m->customer[0] = m->creator[0] = '\0';
     *head = m;
     return m;
 }
@@ -101,141 +128,159 @@ static int txrec_str(char *dst, size_t cap, const char *v)
     return 1;
 }
 
-/* Fill m's record-index part from the rec table.  FSV_OK (m->rec set, or
-** left REC_UNSEEN when its strings do not fit) or a store error. */
-static int txrec_load_rec(fsv_store *s, txrec *m)
+/* Read m's rec row: the record index and, when regs, its registers (a
+** pull's filter asks only for the index, for many records). */
+static int txrec_load(fsv_store *s, txrec *m, int regs)
 {
-    sqlite3_stmt *st = stmt(s, ST_REC_GET);
-    if (!st)
-        return FSV_ERROR;
-    bind_static(st, 1, m->tbl);
-    bind_static(st, 2, m->rid);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        m->rec = REC_ABSENT;
-    } else if (rc == SQLITE_ROW) {
-        m->has_customer = sqlite3_column_type(st, 0) != SQLITE_NULL;
-        if (txrec_str(m->customer, sizeof m->customer,
-                     (const char *)sqlite3_column_text(st, 0)) &&
-            txrec_str(m->creator, sizeof m->creator,
-                     (const char *)sqlite3_column_text(st, 1)))
-            m->rec = REC_PRESENT;
-    } else {
-        sqlite3_reset(st);
-        return dberr(s, "record index");
-    }
-    sqlite3_reset(st);
-    return FSV_OK;
-}
-
-static int txrec_has_field(const txrec *m, const char *field)
-{
-    for (size_t i = 0; i < m->n_fields; i++)
-        if (strcmp(m->fields[i], field) == 0)
-            return 1;
-    return 0;
-}
-
-/* Note a field as stored; 0 if it cannot (then the memo stops vouching for
-** the record's fields). */
-static int txrec_add_field(txrec *m, const char *field)
-{
-    size_t n = strlen(field);
-    if (n > FDSP_MAX_NAME)
-        return 0;
-    if (m->n_fields == m->cap_fields) {
-        size_t cap = m->cap_fields ? m->cap_fields * 2 : 8;
-        void *p = realloc(m->fields, cap * sizeof *m->fields);
-        if (!p)
-            return 0;
-        m->fields = p;
-        m->cap_fields = cap;
-    }
-    memcpy(m->fields[m->n_fields++], field, n + 1);
-    return 1;
-}
-
-/* Fill m's list of stored fields (one scan of the record's registers). */
-static int txrec_load_fields(fsv_store *s, txrec *m)
-{
-    sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
-    if (!st)
-        return FSV_ERROR;
-    bind_static(st, 1, m->tbl);
-    bind_static(st, 2, m->rid);
-    m->n_fields = 0;
-    int rc, ok = 1;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *f = (const char *)sqlite3_column_text(st, 0);
-        if (ok && !(f && txrec_add_field(m, f)))
-            ok = 0;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return dberr(s, "field list");
-    m->fields_loaded = ok;
-    if (!ok)
-        m->n_fields = 0;
-    return FSV_OK;
-}
-
-/* ---- Registers and history ----------------------------------------------------- */
-
-/* Load c's register into reg (empty if never written); *found 1 if it
-** exists. */
-static int reg_load(fsv_store *s, const fdsp_change *c, fds_register *reg,
-                    int *found)
-{
-    reg->n = 0;
-    reg->v = NULL;
-    *found = 0;
     sqlite3_stmt *st = stmt(s, ST_REG_GET);
     if (!st)
         return FSV_ERROR;
-    bind_static(st, 1, c->table);
-    bind_static(st, 2, c->record);
-    bind_static(st, 3, c->field);
+    bind_static(st, 1, m->tbl);
+    bind_static(st, 2, m->rid);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
+        m->rec = REC_ABSENT;
+        m->regs = 1;
         return FSV_OK;
     }
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
-        return dberr(s, "load register");
+        return dberr(s, "load record");
     }
-    *found = 1;
-    rc = fds_register_parse((const char *)sqlite3_column_text(st, 0), reg);
+    if (m->rec == REC_PRESENT) {
+        m->sum = (uint64_t)sqlite3_column_int64(st, 4);
+        goto decode;    /* the index part is known: only the registers */
+    }
+    m->has_customer = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (!txrec_str(m->customer, sizeof m->customer,
+                   (const char *)sqlite3_column_text(st, 0)) ||
+        !txrec_str(m->creator, sizeof m->creator,
+                   (const char *)sqlite3_column_text(st, 1))) {
+        sqlite3_reset(st);
+        return seterr(s, FSV_ERROR, "store: record %s/%s: its index entry"
+                      " is damaged (an id too long)", m->tbl, m->rid);
+    }
+    m->sum = (uint64_t)sqlite3_column_int64(st, 4);
+    m->rec = REC_PRESENT;
+    if (!regs) {
+        sqlite3_reset(st);
+        return FSV_OK;
+    }
+decode:;
+    fsv_regpack_field *f = NULL;
+    size_t n = 0;
+    rc = FSV_OK;
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+        rc = fsv__sq_regs_decode(s, m->tbl, m->rid, st, 2, &f, &n);
     sqlite3_reset(st);
-    if (rc == FDS_NOMEM)
-        return seterr(s, FSV_NOMEM, "out of memory");
-    if (rc != FDS_OK)
-        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
-                      c->table, c->record, c->field);
+    if (rc != FSV_OK)
+        return rc;
+    if (n > m->capf) {
+        fsv_regpack_field *nfv = realloc(m->f, n * sizeof *nfv);
+        uint64_t *ns = nfv ? realloc(m->fsum, n * sizeof *ns) : NULL;
+        unsigned char *no = ns ? realloc(m->fsum_ok, n) : NULL;
+        if (nfv)
+            m->f = nfv;
+        if (ns)
+            m->fsum = ns;
+        if (!no) {
+            fsv_regpack_free(f, n);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+        m->fsum_ok = no;
+        m->capf = n;
+    }
+    if (n)
+        memcpy(m->f, f, n * sizeof *f);
+    memset(m->fsum_ok, 0, n);
+    free(f);        /* the names and registers moved into m */
+    m->nf = n;
+    m->regs = 1;
     return FSV_OK;
 }
 
-static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg,
-                    int exists)
+/* The memo of (tbl, rid), read (with its registers when regs, or in a
+** write transaction); when the memo is full its dirty records are written
+** and it starts over. */
+static int txrec_need(fsv_store *s, const char *tbl, const char *rid,
+                      int regs, txrec **out)
 {
-    char *txt = fds_register_dump(reg);     /* canonical bytes, as replicas */
-    if (!txt)
-        return seterr(s, FSV_NOMEM, "out of memory");
-    sqlite3_stmt *st = stmt(s, exists ? ST_REG_UPD : ST_REG_INS);
-    if (!st) {
-        free(txt);
-        return FSV_ERROR;
+    *out = NULL;
+    if (!SQ(s)->in_tx)
+        return FSV_OK;
+    txrec *m = txrec_get(s, tbl, rid);
+    if (!m && SQ(s)->n_txrec >= TXREC_MAX) {
+        int rc = fsv__sq_regs_flush(s);
+        if (rc != FSV_OK)
+            return rc;
+        fsv__sq_txrec_clear(s);
+        m = txrec_get(s, tbl, rid);
     }
-    bind_static(st, 1, c->table);
-    bind_static(st, 2, c->record);
-    bind_static(st, 3, c->field);
-    bind_static(st, 4, reg->n ? reg->v[0].value : NULL);
-    bind_static(st, 5, txt);
-    sqlite3_bind_int(st, 6, fds_register_in_conflict(reg));
-    int rc = step_done(s, st, "save register");
-    free(txt);
-    return rc;
+    if (!m)
+        return FSV_OK;      /* the caller asks SQLite */
+    regs = regs || SQ(s)->write_tx;
+    if (m->rec == REC_UNSEEN || (regs && !m->regs)) {
+        int rc = txrec_load(s, m, regs);
+        if (rc != FSV_OK)
+            return rc;
+    }
+    *out = m;
+    return FSV_OK;
 }
+
+/* Index of field in m (binary search); -1 with *at the insertion point. */
+static long txrec_find(const txrec *m, const char *field, size_t *at)
+{
+    size_t lo = 0, hi = m->nf;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(m->f[mid].name, field);
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *at = lo;
+    return -1;
+}
+
+/* Make room for a field at position at (its name copied, register empty). */
+static int txrec_insert(fsv_store *s, txrec *m, size_t at, const char *field)
+{
+    if (m->nf == m->capf) {
+        size_t cap = m->capf ? m->capf * 2 : 8;
+        fsv_regpack_field *f = realloc(m->f, cap * sizeof *f);
+        if (f)
+            m->f = f;
+        uint64_t *su = f ? realloc(m->fsum, cap * sizeof *su) : NULL;
+        if (su)
+            m->fsum = su;
+        unsigned char *ok = su ? realloc(m->fsum_ok, cap) : NULL;
+        if (!ok)
+            return seterr(s, FSV_NOMEM, "out of memory");
+        m->fsum_ok = ok;
+        m->capf = cap;
+    }
+    char *name = strdup(field);
+    if (!name)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    size_t tail = m->nf - at;
+    memmove(&m->f[at + 1], &m->f[at], tail * sizeof *m->f);
+    memmove(&m->fsum[at + 1], &m->fsum[at], tail * sizeof *m->fsum);
+    memmove(&m->fsum_ok[at + 1], &m->fsum_ok[at], tail);
+    m->f[at].name = name;
+    m->f[at].reg.n = 0;
+    m->f[at].reg.v = NULL;
+    m->fsum[at] = 0;
+    m->fsum_ok[at] = 1;     /* an empty register adds nothing */
+    m->nf++;
+    return FSV_OK;
+}
+
+/* ---- Registers and history ----------------------------------------------------- */
 
 static int hist_add(fsv_store *s, fdsp_change *c)
 {
@@ -270,117 +315,116 @@ static int hist_add(fsv_store *s, fdsp_change *c)
     return rc;
 }
 
-/* Keep the record index: creator on first sight, customer link from a
-** child's "customer" register (its merged winner).  With the record's memo
-** (m, its rec part known) only what changes is written: the row once, the
-** customer link when it moves; without, INSERT OR IGNORE and UPDATE. */
-static int rec_update(fsv_store *s, const fdsp_change *c, const fds_register *reg,
-                      txrec *m)
+/* The key whose checksum holds m's registers: its customer, else itself. */
+static void rec_key(const txrec *m, const char **ktbl, const char **key)
+{
+    if (m->rec == REC_PRESENT && m->has_customer) {
+        *ktbl = "customer";
+        *key = m->customer;
+    } else {
+        *ktbl = m->tbl;
+        *key = m->rid;
+    }
+}
+
+/* Keep the record index in the memo: creator on first sight, customer link
+** from a child's "customer" register (its merged winner).  When the key
+** of the record's checksum moves, the record's whole checksum moves. */
+static int rec_update(fsv_store *s, const fdsp_change *c, txrec *m,
+                      const char *winner)
 {
     int is_customer = strcmp(c->table, "customer") == 0;
     int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
-    const char *winner = reg->n ? reg->v[0].value : NULL;
-    const char *creator = c->user ? c->user : "";
-    sqlite3_stmt *st;
-    int rc;
-
-    if (m && m->rec == REC_ABSENT) {
-        /* A new record: one insert carries its customer link too. */
+    const char *okt, *ok, *nkt, *nk;
+    char oldkey[FDSP_MAX_ID + 1], oldktbl[FDSP_MAX_NAME + 1];
+    rec_key(m, &okt, &ok);
+    snprintf(oldktbl, sizeof oldktbl, "%s", okt);
+    snprintf(oldkey, sizeof oldkey, "%s", ok);
+    if (m->rec == REC_ABSENT) {
         const char *cust = is_customer ? c->record : sets_customer ? winner : NULL;
-        st = stmt(s, ST_REC_ADD);
-        if (!st)
-            return FSV_ERROR;
-        bind_static(st, 1, c->table);
-        bind_static(st, 2, c->record);
-        bind_static(st, 3, cust);
-        bind_static(st, 4, creator);
-        rc = step_done(s, st, "record index");
-        if (rc == FSV_OK) {
-            m->has_customer = cust != NULL;
-            if (txrec_str(m->customer, sizeof m->customer, cust) &&
-                txrec_str(m->creator, sizeof m->creator, creator))
-                m->rec = REC_PRESENT;
-            else
-                m->rec = REC_UNSEEN;    /* ask SQLite next time */
-        }
-        return rc;
+        if (!txrec_str(m->creator, sizeof m->creator, c->user ? c->user : "") ||
+            !txrec_str(m->customer, sizeof m->customer, cust))
+            return seterr(s, FSV_INVALID, "store: record %s/%s: an id too"
+                          " long", c->table, c->record);
+        m->has_customer = cust != NULL;
+        m->rec = REC_PRESENT;
+        m->is_new = 1;
+    } else if (sets_customer &&
+               !(winner ? m->has_customer && strcmp(m->customer, winner) == 0
+                        : !m->has_customer)) {
+        if (!txrec_str(m->customer, sizeof m->customer, winner))
+            return seterr(s, FSV_INVALID, "store: record %s/%s: customer id"
+                          " too long", c->table, c->record);
+        m->has_customer = winner != NULL;
+    } else {
+        return FSV_OK;
     }
-    if (m && m->rec == REC_PRESENT) {
-        if (!sets_customer ||
-            (winner ? m->has_customer && strcmp(m->customer, winner) == 0
-                    : !m->has_customer))
-            return FSV_OK;      /* the row already says it */
-        st = stmt(s, ST_REC_SET_CUSTOMER);
-        if (!st)
-            return FSV_ERROR;
-        bind_static(st, 1, c->table);
-        bind_static(st, 2, c->record);
-        bind_static(st, 3, winner);
-        rc = step_done(s, st, "record index");
-        if (rc == FSV_OK) {
-            m->has_customer = winner != NULL;
-            if (!txrec_str(m->customer, sizeof m->customer, winner))
-                m->rec = REC_UNSEEN;
-        }
-        return rc;
-    }
-    st = stmt(s, ST_REC_ADD);
-    if (!st)
-        return FSV_ERROR;
-    bind_static(st, 1, c->table);
-    bind_static(st, 2, c->record);
-    bind_static(st, 3, is_customer ? c->record : NULL);
-    bind_static(st, 4, creator);
-    rc = step_done(s, st, "record index");
-    if (rc != FSV_OK || !sets_customer)
-        return rc;
-    st = stmt(s, ST_REC_SET_CUSTOMER);
-    if (!st)
-        return FSV_ERROR;
-    bind_static(st, 1, c->table);
-    bind_static(st, 2, c->record);
-    bind_static(st, 3, winner);
-    return step_done(s, st, "record index");
+    rec_key(m, &nkt, &nk);
+    if (m->sum == 0 || (strcmp(oldktbl, nkt) == 0 && strcmp(oldkey, nk) == 0))
+        return FSV_OK;
+    int rc = fsv__store_sums_note(s, oldktbl, oldkey, m->sum);
+    return rc == FSV_OK ? fsv__store_sums_note(s, nkt, nk, m->sum) : rc;
 }
 
 static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
 {
-    fds_register cur, next = {0, NULL};
-    txrec *m = txrec_get(s, c->table, c->record);
-    int rc = FSV_OK, found = 0;
+    fds_register next = {0, NULL};
+    txrec *m = NULL;
     c->seq = 0;
-    if (m && m->rec == REC_UNSEEN)
-        rc = txrec_load_rec(s, m);
+    int rc = txrec_need(s, c->table, c->record, 1, &m);
     if (rc != FSV_OK)
         return rc;
-    if (m && m->fields_loaded && !txrec_has_field(m, c->field)) {
-        cur.n = 0;      /* the memo vouches: never written */
-        cur.v = NULL;
-    } else {
-        rc = reg_load(s, c, &cur, &found);
-        if (rc != FSV_OK)
-            return rc;
-    }
-    if (fds_merge(&cur, c, &next, outcome) != FDS_OK) {
-        fds_register_clear(&cur);
+    if (!m)
+        return seterr(s, FSV_ERROR, "store: a merge outside a transaction"
+                      " (or an id too long): %s/%s", c->table, c->record);
+    size_t at = 0;
+    long i = txrec_find(m, c->field, &at);
+    static const fds_register none = {0, NULL};
+    const fds_register *cur = i >= 0 ? &m->f[i].reg : &none;
+    if (fds_merge(cur, c, &next, outcome) != FDS_OK)
         return seterr(s, FSV_NOMEM, "merge failed (out of memory)");
+    if (*outcome == FDS_MERGE_NOOP) {
+        fds_register_clear(&next);
+        return FSV_OK;
     }
-    fds_register_clear(&cur);
-    if (*outcome != FDS_MERGE_NOOP) {
-        rc = reg_save(s, c, &next, found);
-        if (rc == FSV_OK)
-            rc = hist_add(s, c);
-        if (rc == FSV_OK)
-            rc = rec_update(s, c, &next, m && m->rec != REC_UNSEEN ? m : NULL);
-        if (rc == FSV_OK)
-            rc = fsv__sq_office_note(s, c);  /* store_sqlite_office.c */
-        if (rc == FSV_OK && m && m->fields_loaded && !found &&
-            !txrec_add_field(m, c->field)) {
-            m->fields_loaded = 0;
-            m->n_fields = 0;
+    /* The checksum delta, under the record's key as it is now. */
+    int ok = 1;
+    uint64_t old = 0;
+    if (i >= 0 && m->fsum_ok[i])
+        old = m->fsum[i];
+    else if (i >= 0)
+        old = fsv__sq_reg_sum(s, c->table, c->record, c->field, cur, &ok);
+    uint64_t now = ok ? fsv__sq_reg_sum(s, c->table, c->record, c->field,
+                                        &next, &ok) : 0;
+    if (!ok) {
+        fds_register_clear(&next);
+        return FSV_NOMEM;
+    }
+    if (i < 0) {
+        if ((rc = txrec_insert(s, m, at, c->field)) != FSV_OK) {
+            fds_register_clear(&next);
+            return rc;
         }
+        i = (long)at;
     }
-    fds_register_clear(&next);
+    fds_register_clear(&m->f[i].reg);
+    m->f[i].reg = next;
+    m->fsum[i] = now;
+    m->fsum_ok[i] = 1;
+    m->sum ^= old ^ now;
+    if (!m->dirty) {
+        m->dirty = 1;
+        SQ(s)->n_dirty++;
+    }
+    const char *ktbl, *key;
+    rec_key(m, &ktbl, &key);
+    rc = (old ^ now) ? fsv__store_sums_note(s, ktbl, key, old ^ now) : FSV_OK;
+    if (rc == FSV_OK)
+        rc = hist_add(s, c);
+    if (rc == FSV_OK)
+        rc = rec_update(s, c, m, m->f[i].reg.v[0].value);
+    if (rc == FSV_OK)
+        rc = fsv__sq_office_note(s, c);  /* store_sqlite_office.c */
     return rc;
 }
 
@@ -404,15 +448,14 @@ int fsv_sqlite_merge_relayed(fsv_store *s, fdsp_change *c, const char *relay,
 int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, int *count, int *has_field)
 {
-    txrec *m = txrec_get(s, tbl, rid);
-    if (m && !m->fields_loaded) {
-        int rc = txrec_load_fields(s, m);
-        if (rc != FSV_OK)
-            return rc;
-    }
-    if (m && m->fields_loaded) {
-        *count = (int)m->n_fields;
-        *has_field = txrec_has_field(m, field);
+    txrec *m = NULL;
+    int rc = txrec_need(s, tbl, rid, 1, &m);
+    if (rc != FSV_OK)
+        return rc;
+    if (m) {
+        size_t at;
+        *count = (int)m->nf;
+        *has_field = txrec_find(m, field, &at) >= 0;
         return FSV_OK;
     }
     sqlite3_stmt *st = stmt(s, ST_FIELD_LIST);
@@ -420,7 +463,7 @@ int fsv_sqlite_field_count(fsv_store *s, const char *tbl, const char *rid,
         return FSV_ERROR;
     bind_text(st, 1, tbl);
     bind_text(st, 2, rid);
-    int rc, n = 0, has = 0;
+    int n = 0, has = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(st, 0);
         n++;
@@ -439,13 +482,27 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
                           const char *field, char **value)
 {
     *value = NULL;
+    txrec *m = NULL;
+    int rc = txrec_need(s, tbl, rid, 1, &m);
+    if (rc != FSV_OK)
+        return rc;
+    if (m) {
+        size_t at;
+        long i = txrec_find(m, field, &at);
+        if (i < 0)
+            return FSV_NOTFOUND;
+        const char *v = m->f[i].reg.v[0].value;
+        if (v && !(*value = strdup(v)))
+            return seterr(s, FSV_NOMEM, "out of memory");
+        return FSV_OK;
+    }
     sqlite3_stmt *st = stmt(s, ST_FIELD_HAS);
     if (!st)
         return FSV_ERROR;
     bind_text(st, 1, tbl);
     bind_text(st, 2, rid);
     bind_text(st, 3, field);
-    int rc = sqlite3_step(st);
+    rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
         return FSV_NOTFOUND;
@@ -470,15 +527,13 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
 {
     *customer = NULL;
     *creator = NULL;
-    txrec *m = txrec_get(s, tbl, rid);
-    if (m && m->rec == REC_UNSEEN) {
-        int rc = txrec_load_rec(s, m);
-        if (rc != FSV_OK)
-            return rc;
-    }
+    txrec *m = NULL;
+    int rc = txrec_need(s, tbl, rid, 0, &m);
+    if (rc != FSV_OK)
+        return rc;
     if (m && m->rec == REC_ABSENT)
         return FSV_NOTFOUND;
-    if (m && m->rec == REC_PRESENT) {
+    if (m) {
         *customer = m->has_customer ? strdup(m->customer) : NULL;
         *creator = strdup(m->creator);
         if ((m->has_customer && !*customer) || !*creator) {
@@ -494,7 +549,7 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
         return FSV_ERROR;
     bind_text(st, 1, tbl);
     bind_text(st, 2, rid);
-    int rc = sqlite3_step(st);
+    rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         sqlite3_reset(st);
         return FSV_NOTFOUND;
@@ -514,4 +569,98 @@ int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
         return seterr(s, FSV_NOMEM, "out of memory");
     }
     return FSV_OK;
+}
+
+/* ---- The office view's reads ------------------------------------------------------ */
+
+/* The memo of (tbl, rid) if this transaction has it; never reads. */
+static txrec *txrec_lookup(fsv_store *s, const char *tbl, const char *rid)
+{
+    if (!SQ(s)->in_tx || !SQ(s)->buckets || !SQ(s)->n_txrec)
+        return NULL;
+    unsigned h = txrec_hash(tbl, rid);
+    for (txrec *m = SQ(s)->buckets[h & (TXREC_BUCKETS - 1)]; m; m = m->next)
+        if (m->hash == h && strcmp(m->rid, rid) == 0 && strcmp(m->tbl, tbl) == 0)
+            return m;
+    return NULL;
+}
+
+int fsv__sq_regs_values(fsv_store *s, const char *tbl, const char *rid,
+                        json_t **out, char **creator)
+{
+    *out = NULL;
+    if (creator)
+        *creator = NULL;
+    txrec *m = txrec_lookup(s, tbl, rid);
+    if (!m || m->rec != REC_PRESENT || !m->regs)
+        return FSV_NOTFOUND;
+    json_t *o = json_object();
+    if (!o)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->nf; i++) {
+        const char *v = m->f[i].reg.v[0].value;
+        /* values were checked as UTF-8 when they arrived */
+        if (v && json_object_set_new_nocheck(o, m->f[i].name,
+                                             json_string_nocheck(v)) != 0) {
+            json_decref(o);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+    }
+    if (creator && !(*creator = strdup(m->creator))) {
+        json_decref(o);
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
+    *out = o;
+    return FSV_OK;
+}
+
+/* ---- Writing the memo's records -------------------------------------------------- */
+
+static int txrec_write(fsv_store *s, txrec *m)
+{
+    char *vals = NULL;
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    int conflicts = 0;
+    fsv_regpack_dict d;
+    fsv__sq_dict_of(s, &d);
+    int rc = fsv_regpack_encode(m->f, m->nf, &d, &vals, &blob, &len, &conflicts);
+    if (rc == FSV_RP_NOMEM)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    if (rc == FSV_RP_DICT)
+        return FSV_ERROR;       /* the dictionary set the message */
+    if (rc != FSV_RP_OK)
+        return seterr(s, FSV_ERROR, "store: record %s/%s: cannot pack its"
+                      " registers", m->tbl, m->rid);
+    sqlite3_stmt *st = stmt(s, m->is_new ? ST_REG_INS : ST_REG_UPD);
+    if (!st) {
+        free(vals);
+        free(blob);
+        return FSV_ERROR;
+    }
+    bind_static(st, 1, m->tbl);
+    bind_static(st, 2, m->rid);
+    bind_static(st, 3, m->has_customer ? m->customer : NULL);
+    bind_static(st, 4, m->creator);
+    sqlite3_bind_text(st, 5, vals, -1, free);
+    sqlite3_bind_blob(st, 6, blob, (int)len, free);
+    sqlite3_bind_int(st, 7, conflicts);
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)m->sum);
+    rc = step_done(s, st, "save record");
+    if (rc == FSV_OK) {
+        m->dirty = m->is_new = 0;
+        SQ(s)->n_dirty--;
+    }
+    return rc;
+}
+
+int fsv__sq_regs_flush(fsv_store *s)
+{
+    int rc = FSV_OK;
+    for (size_t i = 0; rc == FSV_OK && SQ(s)->n_dirty && i < SQ(s)->n_txrec; i++) {
+        txrec *m = &SQ(s)->chunks[i / TXREC_CHUNK][i % TXREC_CHUNK];
+        if (m->dirty)
+            rc = txrec_write(s, m);
+    }
+    return rc;
 }

@@ -3,7 +3,7 @@
 ** office view"): projections of the registers that the dashboard reads,
 ** kept in the merge transaction, and the indexed queries over them.
 **
-** Tables (derived: they can always be rebuilt from reg, rec and history,
+** Tables (derived: they can always be rebuilt from rec and history,
 ** and are, when a store without them is opened):
 **   ov_cust(rid, owner, name, skey, stage, amount, close, birthday,
 **           company, phone, deleted, next_k, last_k, amt_k)
@@ -63,10 +63,8 @@ static const char *const office_schema =
     "CREATE TABLE IF NOT EXISTS ov_share(user TEXT NOT NULL,"
     "  customer TEXT NOT NULL, PRIMARY KEY (user, customer)) WITHOUT ROWID;"
     /* A customer's sheet and as_of read its records' history rows. */
-    "CREATE INDEX IF NOT EXISTS history_rec ON history(tbl, rid, seq);"
-    /* Open conflicts are few: a partial index finds them at once. */
-    "CREATE INDEX IF NOT EXISTS reg_conflicts ON reg(tbl, rid)"
-    "  WHERE conflict = 1;";
+    "CREATE INDEX IF NOT EXISTS history_rec ON history(tbl, rid, seq);";
+/* Open conflicts: rec_conflicts (store_sqlite_regs.c). */
 
 /* Statement slots of this file (fsv__store_prepared): 8.. */
 enum {
@@ -77,7 +75,9 @@ enum {
 };
 
 static const char *const xo_sql[XO__END] = {
-    [XO_REGS] = "SELECT field, value FROM reg WHERE tbl=?1 AND rid=?2",
+    /* The record's winners: one row of rec, its vals object. */
+    [XO_REGS] = "SELECT j.key, j.value FROM rec r, json_each(r.vals) j"
+                " WHERE r.tbl=?1 AND r.rid=?2",
     [XO_CREATOR] = "SELECT creator FROM rec WHERE tbl=?1 AND rid=?2",
     [XO_CUST_PUT] =
         "INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
@@ -125,15 +125,14 @@ static const char *const xo_sql[XO__END] = {
     [XO_SHARE_DEL] = "DELETE FROM ov_share WHERE user=?1 AND customer=?2",
     [XO_SEEN_ADD] = "INSERT OR IGNORE INTO ov_seen(customer, stage)"
                     " VALUES (?1, ?2)",
-    [XO_VALUES] = "SELECT field, value FROM reg WHERE tbl='customer'"
-                  " AND rid=?1",
+    [XO_VALUES] = "SELECT j.key, j.value FROM rec r, json_each(r.vals) j"
+                  " WHERE r.tbl='customer' AND r.rid=?1",
     [XO_UPDATED] = "SELECT hlc FROM history WHERE tbl='customer' AND rid=?1"
                    " ORDER BY seq DESC LIMIT 1",
     [XO_CONFLICTS_OF] =
-        "SELECT (SELECT count(*) FROM reg WHERE tbl='customer' AND rid=?1"
-        "  AND conflict=1) + (SELECT count(*) FROM rec r JOIN reg g"
-        "  ON g.tbl=r.tbl AND g.rid=r.rid AND g.conflict=1"
-        "  WHERE r.customer=?1 AND r.tbl<>'customer')",
+        "SELECT coalesce((SELECT conflicts FROM rec WHERE tbl='customer'"
+        "  AND rid=?1), 0) + (SELECT coalesce(sum(conflicts), 0) FROM rec"
+        "  WHERE customer=?1 AND tbl<>'customer')",
     /* The customer's rows, its children's (as the record index has them
     ** now) and the definitions', oldest first, up to a time. */
     [XO_HIST_OF] =
@@ -280,8 +279,14 @@ int fsv__sq_office_note(fsv_store *s, const fdsp_change *c)
 static int read_regs(fsv_store *s, int slot, const char *tbl, const char *rid,
                      json_t **out)
 {
-    sqlite3_stmt *st = xo(s, slot);
     *out = NULL;
+    /* A record merged in this transaction: from the merge's memo. */
+    if (slot == XO_REGS) {
+        int mrc = fsv__sq_regs_values(s, tbl, rid, out, NULL);
+        if (mrc != FSV_NOTFOUND)
+            return mrc;
+    }
+    sqlite3_stmt *st = xo(s, slot);
     if (!st)
         return FSV_ERROR;
     json_t *o = json_object();
@@ -323,20 +328,26 @@ static int64_t time_or(const char *t, int64_t none)
 static int derive_customer(fsv_store *s, const char *rid)
 {
     json_t *r = NULL;
-    int rc = read_regs(s, XO_REGS, "customer", rid, &r);
-    if (rc != FSV_OK)
-        return rc;
     char *creator = NULL;
-    sqlite3_stmt *st = xo(s, XO_CREATOR);
-    if (!st) {
-        json_decref(r);
-        return FSV_ERROR;
+    sqlite3_stmt *st;
+    /* A record merged in this transaction: from the merge's memo. */
+    int rc = fsv__sq_regs_values(s, "customer", rid, &r, &creator);
+    if (rc == FSV_NOTFOUND) {
+        rc = read_regs(s, XO_REGS, "customer", rid, &r);
+        if (rc != FSV_OK)
+            return rc;
+        if (!(st = xo(s, XO_CREATOR))) {
+            json_decref(r);
+            return FSV_ERROR;
+        }
+        bind_static(st, 1, "customer");
+        bind_static(st, 2, rid);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            creator = col_dup(st, 0);
+        sqlite3_reset(st);
+    } else if (rc != FSV_OK) {
+        return rc;
     }
-    bind_static(st, 1, "customer");
-    bind_static(st, 2, rid);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        creator = col_dup(st, 0);
-    sqlite3_reset(st);
     const char *owner = jv(r, "owner");
     if (!owner || !owner[0])
         owner = creator ? creator : "";
@@ -987,22 +998,33 @@ int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
     sqlite3_stmt *st = NULL;
     /* The record's customer: itself, or its index entry's; visible and
     ** not deleted.  Definitions and orphans have no customer: not shown. */
-    int rc = prep(s, "SELECT g.tbl, g.rid, g.field, c.rid, c.name"
-                  " FROM reg g JOIN rec r ON r.tbl = g.tbl AND r.rid = g.rid"
-                  " JOIN ov_cust c ON c.rid = r.customer"
-                  " WHERE g.conflict = 1 AND c.deleted = 0 AND " SCOPE_SQL
-                  " ORDER BY g.tbl, g.rid, g.field", &st);
+    /* The records with any (rec_conflicts), then their fields in conflict
+    ** from the decoded registers (fields come in name order). */
+    int rc = prep(s, "SELECT r.tbl, r.rid, r.vals, r.regs, c.rid, c.name"
+                  " FROM rec r JOIN ov_cust c ON c.rid = r.customer"
+                  " WHERE r.conflicts > 0 AND c.deleted = 0 AND " SCOPE_SQL
+                  " ORDER BY r.tbl, r.rid", &st);
     if (rc != FSV_OK)
         return rc;
     bind_scope(st, sc);
     int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        if ((rc = fn(ud, (const char *)sqlite3_column_text(st, 0),
-                     (const char *)sqlite3_column_text(st, 1),
-                     (const char *)sqlite3_column_text(st, 2),
-                     (const char *)sqlite3_column_text(st, 3),
-                     (const char *)sqlite3_column_text(st, 4))) != FSV_OK)
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *tbl = (const char *)sqlite3_column_text(st, 0);
+        const char *rid = (const char *)sqlite3_column_text(st, 1);
+        fsv_regpack_field *f = NULL;
+        size_t n = 0;
+        if ((rc = fsv__sq_regs_decode(s, tbl ? tbl : "?", rid ? rid : "?",
+                                      st, 2, &f, &n)) != FSV_OK)
             break;
+        for (size_t i = 0; rc == FSV_OK && i < n; i++)
+            if (fds_register_in_conflict(&f[i].reg))
+                rc = fn(ud, tbl, rid, f[i].name,
+                        (const char *)sqlite3_column_text(st, 4),
+                        (const char *)sqlite3_column_text(st, 5));
+        fsv_regpack_free(f, n);
+        if (rc != FSV_OK)
+            break;
+    }
     sqlite3_finalize(st);
     if (rc == FSV_OK && step != SQLITE_DONE)
         return dberr(s, "office: conflicts");

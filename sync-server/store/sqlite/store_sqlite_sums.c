@@ -9,33 +9,26 @@
 **       fdsp_sum_register(tbl, rid, field, versions) over the registers of
 **       the records under that key (as a signed 64-bit integer).
 **
-** Triggers keep it, so every path that writes reg or rec (a push's merge,
-** a re-stamp, anything added later) updates it inside its own transaction
-** with no call to remember:
-**   - a register inserted / updated / deleted: its old checksum XORed out
-**     of its key, the new one in (the key is read from rec, as it is at
-**     that moment);
-**   - a record's customer link set or moved in rec (a new child, a child
-**     re-attached): the XOR of all its registers moves from the old key to
-**     the new one.
-** merge_change saves the register before it updates rec, so a child's
-** "customer" write lands under the old key and then moves with the rest.
+** The merge keeps it (store_sqlite_merge.c): a merged register's old
+** checksum XORed out of its key and the new one in (the key as the
+** record's memo has it at that moment), and a record's whole checksum
+** (rec.sum) moved when its customer link is set or moves.  Schema 2 kept
+** it with SQL triggers on reg and rec, one trigger program per register
+** write; with registers packed one row per record (store_sqlite_regs.c)
+** the merge has both registers in hand, and the migration drops them.
 **
-** The triggers do not write regsum themselves: an upsert per merged
-** change nearly doubled a merge's cost (measured: 12 -> 21 us).  They
-** hand each delta to fsv_sum_add, which XORs it into a per-key map in
-** memory; fsv_store_commit calls fsv__store_sums_flush just before COMMIT,
-** one upsert per key the transaction touched (a batch of 500 changes on
-** 100 customers: 100 upserts).  A rollback clears the map (rollback hook).
-** A commit with deltas not flushed (a path that commits some other way)
-** is refused by the commit hook, so the table never silently drifts from
+** Deltas are not written to regsum as they come: an upsert per merged
+** change nearly doubled a merge's cost (measured: 12 -> 21 us).  They go
+** through fsv__store_sums_note into a per-key map in memory;
+** fsv_store_commit calls fsv__store_sums_flush just before COMMIT, one
+** upsert per key the transaction touched (a batch of 500 changes on 100
+** customers: 100 upserts).  A rollback clears the map (rollback hook).  A
+** commit with deltas not flushed (a path that commits some other way) is
+** refused by the commit hook, so the table never silently drifts from
 ** the registers: that path fails loudly instead.
 **
-** The triggers call SQL functions registered on every connection
-** fsv_store_open makes (fsv__store_sums_open): a connection without them
-** (the sqlite3 shell) cannot write reg, which is right: only the server
-** writes the store.  A store made before this file existed gets the table,
-** the triggers and its checksums filled in one transaction at open.
+** A store made before this table existed gets it filled at open from
+** rec.sum, in one transaction.
 */
 #include "store.h"
 #include "store_sqlite_int.h"
@@ -197,76 +190,28 @@ static void agg_final(sqlite3_context *ctx)
         sqlite3_result_null(ctx);
 }
 
-/* Note delta (an SQL expression over the row k) for the key (ktbl, key). */
-#define NOTE(ktbl, key, delta, from) \
-    "SELECT fsv_sum_add(" ktbl ", " key ", " delta ") FROM " from ";"
-/* The customer of record (t, r) as rec says now, as the row k.c. */
-#define CUST_ROW(t, r) "(SELECT (SELECT customer FROM rec WHERE tbl = " t \
-                       " AND rid = " r ") AS c) AS k"
-#define KTBL(t) "CASE WHEN k.c IS NULL THEN " t " ELSE 'customer' END"
-#define KEY(r) "coalesce(k.c, " r ")"
-#define REGSUM(p) "fsv_sum(" p ".tbl, " p ".rid, " p ".field, " p ".versions)"
-/* All of a record's registers, as the row k.d (NULL if none). */
-#define RECSUM_ROW(t, r) "(SELECT (SELECT fsv_xor_agg(fsv_sum(tbl, rid," \
-    " field, versions)) FROM reg WHERE tbl = " t " AND rid = " r ") AS d) AS k"
-
 static const char *const schema_sql =
     "CREATE TABLE regsum(ktbl TEXT NOT NULL, key TEXT NOT NULL,"
     "  sum INTEGER NOT NULL, PRIMARY KEY (ktbl, key)) WITHOUT ROWID;"
-    "CREATE TRIGGER regsum_reg_ins AFTER INSERT ON reg BEGIN "
-    NOTE(KTBL("new.tbl"), KEY("new.rid"), REGSUM("new"),
-         CUST_ROW("new.tbl", "new.rid"))
-    " END;"
-    /* The common update: the same register, new versions: one delta. */
-    "CREATE TRIGGER regsum_reg_upd AFTER UPDATE ON reg"
-    " WHEN old.tbl = new.tbl AND old.rid = new.rid AND old.field = new.field"
-    " BEGIN "
-    NOTE(KTBL("new.tbl"), KEY("new.rid"),
-         "fsv_xor(" REGSUM("old") ", " REGSUM("new") ")",
-         CUST_ROW("new.tbl", "new.rid"))
-    " END;"
-    "CREATE TRIGGER regsum_reg_move AFTER UPDATE ON reg"
-    " WHEN old.tbl <> new.tbl OR old.rid <> new.rid OR old.field <> new.field"
-    " BEGIN "
-    NOTE(KTBL("old.tbl"), KEY("old.rid"), REGSUM("old"),
-         CUST_ROW("old.tbl", "old.rid"))
-    NOTE(KTBL("new.tbl"), KEY("new.rid"), REGSUM("new"),
-         CUST_ROW("new.tbl", "new.rid"))
-    " END;"
-    "CREATE TRIGGER regsum_reg_del AFTER DELETE ON reg BEGIN "
-    NOTE(KTBL("old.tbl"), KEY("old.rid"), REGSUM("old"),
-         CUST_ROW("old.tbl", "old.rid"))
-    " END;"
-    /* A new rec row: its registers saved so far sit under (tbl, rid). */
-    "CREATE TRIGGER regsum_rec_ins AFTER INSERT ON rec"
-    " WHEN new.customer IS NOT NULL AND NOT (new.tbl = 'customer' AND"
-    " new.customer = new.rid) BEGIN "
-    NOTE("new.tbl", "new.rid", "k.d", RECSUM_ROW("new.tbl", "new.rid"))
-    NOTE("'customer'", "new.customer", "k.d", RECSUM_ROW("new.tbl", "new.rid"))
-    " END;"
-    "CREATE TRIGGER regsum_rec_upd AFTER UPDATE ON rec"
-    " WHEN old.customer IS NOT new.customer OR old.tbl <> new.tbl OR"
-    " old.rid <> new.rid BEGIN "
-    NOTE("CASE WHEN old.customer IS NULL THEN old.tbl ELSE 'customer' END",
-         "coalesce(old.customer, old.rid)", "k.d",
-         RECSUM_ROW("new.tbl", "new.rid"))
-    NOTE("CASE WHEN new.customer IS NULL THEN new.tbl ELSE 'customer' END",
-         "coalesce(new.customer, new.rid)", "k.d",
-         RECSUM_ROW("new.tbl", "new.rid"))
-    " END;"
-    "CREATE TRIGGER regsum_rec_del AFTER DELETE ON rec"
-    " WHEN old.customer IS NOT NULL AND NOT (old.tbl = 'customer' AND"
-    " old.customer = old.rid) BEGIN "
-    NOTE("'customer'", "old.customer", "k.d", RECSUM_ROW("old.tbl", "old.rid"))
-    NOTE("old.tbl", "old.rid", "k.d", RECSUM_ROW("old.tbl", "old.rid"))
-    " END;"
-    /* Existing stores: every register under its key, in one pass. */
+    /* Existing stores: every record under its key, in one pass. */
     "INSERT INTO regsum(ktbl, key, sum)"
-    " SELECT CASE WHEN c.customer IS NULL THEN g.tbl ELSE 'customer' END,"
-    "  coalesce(c.customer, g.rid),"
-    "  fsv_xor_agg(fsv_sum(g.tbl, g.rid, g.field, g.versions))"
-    " FROM reg g LEFT JOIN rec c ON c.tbl = g.tbl AND c.rid = g.rid"
-    " GROUP BY 1, 2;";
+    " SELECT CASE WHEN customer IS NULL THEN tbl ELSE 'customer' END,"
+    "  coalesce(customer, rid), fsv_xor_agg(sum)"
+    " FROM rec GROUP BY 1, 2 HAVING fsv_xor_agg(sum) <> 0;";
+
+int fsv__store_sums_note(fsv_store *s, const char *ktbl, const char *key,
+                         uint64_t delta)
+{
+    sums_acc *a = *fsv__store_sums_slot(s);
+    if (!a)
+        return FSV_OK;      /* no checksum table on this handle yet */
+    if (acc_add(a, ktbl, key, delta) != 0) {
+        a->oom = 1;
+        return fsv__store_sums_msg(s, FSV_NOMEM, "store: checksum: out of"
+                                   " memory");
+    }
+    return FSV_OK;
+}
 
 static int has_table(sqlite3 *db, int *has)
 {
@@ -402,14 +347,17 @@ int fsv_sqlite_record_state(fsv_store *s, const char *tbl, const char *rid,
 {
     sqlite3 *db = fsv__store_sqlite_db(s);
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT tbl, rid, field, versions FROM reg"
+    int rc = fsv__sq_regs_flush(s);    /* this transaction's merges */
+    if (rc != FSV_OK)
+        return rc;
+    if (sqlite3_prepare_v2(db, "SELECT tbl, rid, vals, regs FROM rec"
                            " WHERE tbl = ?1 AND rid = ?2", -1, &st,
                            NULL) != SQLITE_OK)
         return dberr(s, "record state");
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, rid, -1, SQLITE_STATIC);
     size_t cap = *n;    /* may be exactly full: grow before writing */
-    int rc = FSV_OK, step;
+    int step;
     while (rc == FSV_OK && (step = sqlite3_step(st)) == SQLITE_ROW)
         rc = fsv__sq_append_versions(s, st, out, n, &cap);
     if (rc == FSV_OK && step != SQLITE_DONE)

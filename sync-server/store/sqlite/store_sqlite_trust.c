@@ -172,13 +172,14 @@ int fsv__store_trust_open(fsv_store *s)
         rc = meta_get(s, "epoch", epoch, sizeof epoch);
     if (rc != FSV_OK)
         return rc;
-    if (atoi(schema) > 2) {
+    if (atoi(schema) > 3) {
         char what[128];
         snprintf(what, sizeof what, "store schema %s is newer than this"
-                 " server's (2): upgrade fieldsync-server", schema);
+                 " server's (3): upgrade fieldsync-server", schema);
         return fsv__store_msg(s, FSV_ERROR, what);
     }
-    if (strcmp(schema, "2") == 0 && id[0] && epoch[0])
+    if ((strcmp(schema, "2") == 0 || strcmp(schema, "3") == 0) && id[0] &&
+        epoch[0])
         return FSV_OK;  /* the common case: nothing to write */
 
     /* Another process (serve and an admin command) may be opening the

@@ -30,6 +30,17 @@ int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl,
         return hi ? FSV_ERROR : seterr(s, FSV_NOMEM, "out of memory");
     }
     hi[len - 1]++;
+    /* The rows must hold this transaction's merges. */
+    int frc = fsv__sq_regs_flush(s);
+    if (frc != FSV_OK) {
+        free(hi);
+        return frc;
+    }
+    st = stmt(s, ST_PREFIX_VALUES);
+    if (!st) {
+        free(hi);
+        return FSV_ERROR;
+    }
     bind_static(st, 1, tbl);
     bind_static(st, 2, prefix);
     bind_static(st, 3, hi);
@@ -184,57 +195,12 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
     return FSV_OK;
 }
 
-/* Append every version of one register row to *out. */
-int fsv__sq_append_versions(fsv_store *s, sqlite3_stmt *st,
-                            fdsp_change **out, size_t *n, size_t *cap)
-{
-    const char *tbl = (const char *)sqlite3_column_text(st, 0);
-    const char *rid = (const char *)sqlite3_column_text(st, 1);
-    const char *field = (const char *)sqlite3_column_text(st, 2);
-    const char *txt = (const char *)sqlite3_column_text(st, 3);
-    json_error_t jerr;
-    json_t *j = txt ? json_loads(txt, 0, &jerr) : NULL;
-    fds_register reg = {0, NULL};
-    if (!tbl || !rid || !field || !j || fds_register_from_json(j, &reg) != FDS_OK) {
-        json_decref(j);
-        return seterr(s, FSV_ERROR, "store: register %s/%s/%s is corrupt",
-                      tbl ? tbl : "?", rid ? rid : "?", field ? field : "?");
-    }
-    json_decref(j);
-    int rc = FSV_OK;
-    for (size_t i = 0; i < reg.n && rc == FSV_OK; i++) {
-        if (*n == *cap) {
-            size_t ncap = *cap ? *cap * 2 : 64;
-            fdsp_change *p = realloc(*out, ncap * sizeof *p);
-            if (!p) {
-                rc = seterr(s, FSV_NOMEM, "out of memory");
-                break;
-            }
-            *out = p;
-            *cap = ncap;
-        }
-        /* Move the version out of the register into the array. */
-        fdsp_change *c = &(*out)[*n];
-        *c = reg.v[i];
-        memset(&reg.v[i], 0, sizeof reg.v[i]);
-        free(c->table);
-        free(c->record);
-        free(c->field);
-        c->table = strdup(tbl);
-        c->record = strdup(rid);
-        c->field = strdup(field);
-        c->seq = 0;
-        (*n)++;
-        if (!c->table || !c->record || !c->field)
-            rc = seterr(s, FSV_NOMEM, "out of memory");
-    }
-    fds_register_clear(&reg);
-    return rc;
-}
-
 int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
                              fdsp_change **out, size_t *n)
 {
+    int frc = fsv__sq_regs_flush(s);    /* the rows hold this transaction's */
+    if (frc != FSV_OK)
+        return frc;
     sqlite3_stmt *st = stmt(s, ST_CUST_REGS);
     if (!st)
         return FSV_ERROR;
