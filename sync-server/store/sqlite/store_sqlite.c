@@ -8,15 +8,19 @@
 ** state), store_sqlite_trust.c (rules 11-15, backup), store_sqlite_sums.c
 ** (checksums), store_sqlite_api.c (dashboard reads).
 **
-** Schema (version 2; store_sqlite_trust.c migrates version 1 in place):
+** Schema (version 3; store_sqlite_trust.c migrates version 1 to 2 in
+** place, store_sqlite_hist.c 2 to 3):
 **   meta(key PRIMARY KEY, value)                 schema version, store_id,
 **                                                epoch (rule 13)
 **   reg(tbl, rid, field, value, versions, conflict)  -- as the devices' reg:
 **       versions = fds_register_to_json() dumped compact with sorted keys
-**   history(seq INTEGER PRIMARY KEY, tbl, rid, field, value, vv, hlc,
-**           device, user, server_ms, dctr, relay) -- the authoritative log;
-**       dctr = vv[device], the row's own device counter; relay = the device
-**       that re-sent it for another after a server restore (else NULL)
+**   hist(seq INTEGER PRIMARY KEY, n, tbl, rid, dev, user, server_ms, dctr,
+**        dctr_hi, relay, body), hist_name(id, name) -- the authoritative
+**       log, one row per change group (store_sqlite_hist.c has the layout;
+**       the `history` virtual table shows it one row per change as the
+**       schema-2 table was: seq, tbl, rid, field, value, vv, hlc, device,
+**       user, server_ms, dctr = vv[device], relay = the device that re-sent
+**       it for another after a server restore)
 **   rec(tbl, rid, customer, creator)             -- record index (visibility)
 **   users(name PRIMARY KEY, role, team, disabled, created_ms)
 **   tokens(token_id PRIMARY KEY, user, hash UNIQUE, created_ms, revoked_ms,
@@ -31,6 +35,7 @@
 */
 #include "store.h"
 #include "store_sqlite_int.h"
+#include "store_sqlite_hist.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +48,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -55,11 +60,19 @@ static const char *const schema_sql =
     ** included, and no query reads it (records are found through rec):
     ** its upkeep was a large share of a merge.  Dropped in place. */
     "DROP INDEX IF EXISTS reg_by_value;"
-    "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY,"
-    "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
-    "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
-    "  user TEXT NOT NULL, server_ms INTEGER NOT NULL, dctr INTEGER,"
-    "  relay TEXT);"
+    /* The history, one row per change group (store_sqlite_hist.c): seq
+    ** is the group's last seq, n its changes.  A store of schema 1 or 2
+    ** still has its row-per-change table `history` until
+    ** fsv__sq_hist_open converts it; the index names are then taken by
+    ** that table's, and the conversion makes them on hist. */
+    "CREATE TABLE IF NOT EXISTS hist(seq INTEGER PRIMARY KEY,"
+    "  n INTEGER NOT NULL, tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    "  dev INTEGER NOT NULL, user TEXT NOT NULL, server_ms INTEGER NOT NULL,"
+    "  dctr INTEGER, dctr_hi INTEGER, relay TEXT, body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS hist_name(id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE);"
+    "CREATE INDEX IF NOT EXISTS history_rec ON hist(tbl, rid);"
+    "CREATE INDEX IF NOT EXISTS history_by_dctr ON hist(dev, dctr);"
     /* history_by_rec was an index no query read; the office view's
     ** history_rec (store_sqlite_office.c) is the one a customer's sheet
     ** reads.  The old name stays dropped. */
@@ -90,7 +103,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_R] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
+    [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM hist",
     [ST_REG_GET] = "SELECT versions FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
     /* merge_change knows whether the register exists (it just read it, or
     ** the transaction's memo says the record has no such field), so it
@@ -99,30 +112,27 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_REG_UPD] = "UPDATE reg SET value=?4, versions=?5, conflict=?6"
                    " WHERE tbl=?1 AND rid=?2 AND field=?3",
-    [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
-                    " user, server_ms, dctr, relay)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    /* Group rows are written by store_sqlite_hist.c with its own
+    ** statements; the slot stays for the layout's sake. */
+    [ST_HIST_ADD] = "SELECT 1",
     [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
     [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
                    " VALUES (?1, ?2, ?3, ?4)",
     [ST_REC_SET_CUSTOMER] = "UPDATE rec SET customer=?3 WHERE tbl=?1 AND rid=?2",
     [ST_FIELD_LIST] = "SELECT field FROM reg WHERE tbl=?1 AND rid=?2",
     [ST_FIELD_HAS] = "SELECT value FROM reg WHERE tbl=?1 AND rid=?2 AND field=?3",
-    /* The record index is read per record run by the filter's caller
-    ** (fsv_store_changes_after), not joined per row. */
-    [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
-                " server_ms FROM history WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    /* A filtered scan mostly skips rows (other users' records): it reads
-    ** only what deciding needs, and fetches a row it keeps by its seq. */
-    [ST_SCAN_KEYS] = "SELECT seq, tbl, rid, field, device FROM history"
-                     " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    [ST_HIST_ROW] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
-                    " server_ms FROM history WHERE seq = ?1",
+    /* The pull's scan: group rows whose last seq is past the cursor
+    ** (store_sqlite_history.c); the body last, so deciding on a group
+    ** reads none of it. */
+    [ST_SCAN] = "SELECT seq, n, tbl, rid, dev, user, server_ms, body"
+                " FROM hist WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_SCAN_KEYS] = "SELECT 1",
+    [ST_HIST_ROW] = "SELECT 1",
     /* Every share record of a customer: rids "CUSTOMER:..." are exactly
     ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
     [ST_PREFIX_VALUES] = "SELECT rid, field, value FROM reg WHERE tbl=?1"
                          " AND rid >= ?2 AND rid < ?3 ORDER BY rid",
-    [ST_HIST_COUNT] = "SELECT count(*) FROM history",
+    [ST_HIST_COUNT] = "SELECT coalesce(sum(n), 0) FROM hist",
     [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
     [ST_USER_GET] = "SELECT name, role, team, disabled FROM users WHERE name=?1",
@@ -286,6 +296,15 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     ** measured, it saved nothing here (the working set is in the cache)
     ** and would turn an I/O error into SIGBUS.  synchronous=FULL stays: an
     ** acked change is on disk. */
+    /* The `history` view of the group rows (store_sqlite_hist.h), before
+    ** anything reads it. */
+    if (fsv_sqlite_history_module(SQ(s)->db) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path,
+                 sqlite3_errmsg(SQ(s)->db));
+        sqlite3_close(SQ(s)->db);
+        free(s);
+        return FSV_ERROR;
+    }
     if (sqlite3_exec(SQ(s)->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
                             " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
@@ -298,7 +317,8 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         return FSV_ERROR;
     }
     /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c). */
-    if (fsv__store_trust_open(s) != FSV_OK) {
+    if (fsv__store_trust_open(s) != FSV_OK ||
+        fsv__sq_hist_open(s) != FSV_OK) {   /* 2 -> 3, store_sqlite_hist.c */
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -322,6 +342,7 @@ void fsv_sqlite_close(fsv_store *s)
         return;
     fsv__sq_txrec_free(s);
     fsv__sq_office_free(s);
+    fsv__sq_hist_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(SQ(s)->st[i]);
     for (int i = 0; i < FSV__XST_MAX; i++)
@@ -341,6 +362,7 @@ static int tx(fsv_store *s, int slot, const char *what)
 int fsv_sqlite_begin(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
+    fsv__sq_hist_clear(s, 0);
     fsv__sq_office_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
@@ -358,7 +380,9 @@ int fsv_sqlite_begin_read(fsv_store *s)
 int fsv_sqlite_commit(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
-    int rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
+    int rc = fsv__sq_hist_flush(s);        /* store_sqlite_hist.c */
+    if (rc == FSV_OK)
+        rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
     if (rc == FSV_OK)
         rc = fsv__store_sums_flush(s);     /* store_sqlite_sums.c */
     if (rc == FSV_OK)
@@ -379,6 +403,7 @@ int fsv_sqlite_rollback(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
     fsv__sq_office_clear(s);
+    fsv__sq_hist_clear(s, 1);
     SQ(s)->in_tx = 0;
     if (sqlite3_get_autocommit(SQ(s)->db))
         return FSV_OK;
@@ -416,12 +441,14 @@ static int one_int64(fsv_store *s, int slot, const char *what, int64_t *out)
 
 int fsv_sqlite_head(fsv_store *s, int64_t *head)
 {
-    return one_int64(s, ST_HEAD, "head", head);
+    int rc = fsv__sq_hist_flush(s);     /* the pending group counts */
+    return rc != FSV_OK ? rc : one_int64(s, ST_HEAD, "head", head);
 }
 
 int fsv_sqlite_history_count(fsv_store *s, int64_t *n)
 {
-    return one_int64(s, ST_HIST_COUNT, "history count", n);
+    int rc = fsv__sq_hist_flush(s);
+    return rc != FSV_OK ? rc : one_int64(s, ST_HIST_COUNT, "history count", n);
 }
 
 /* ---- The backend table (store_backend.h) ---------------------------------- */

@@ -237,39 +237,6 @@ static int reg_save(fsv_store *s, const fdsp_change *c, const fds_register *reg,
     return rc;
 }
 
-static int hist_add(fsv_store *s, fdsp_change *c)
-{
-    char *vv = fds_vv_dump(&c->vv);     /* sorted keys, compact */
-    if (!vv)
-        return seterr(s, FSV_NOMEM, "out of memory");
-    sqlite3_stmt *st = stmt(s, ST_HIST_ADD);
-    if (!st) {
-        free(vv);
-        return FSV_ERROR;
-    }
-    bind_static(st, 1, c->table);
-    bind_static(st, 2, c->record);
-    bind_static(st, 3, c->field);
-    bind_static(st, 4, c->value);
-    bind_static(st, 5, vv);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)c->hlc);
-    bind_static(st, 7, c->device);
-    bind_static(st, 8, c->user ? c->user : "");
-    sqlite3_bind_int64(st, 9, c->server_ms);
-    /* dctr: the row's own device counter, so a (device, counter) names one
-    ** row (rule 15); NULL only for a change without its own entry, which
-    ** a push never stores. */
-    for (size_t i = 0; i < c->vv.n; i++)
-        if (c->device && strcmp(c->vv.e[i].device, c->device) == 0)
-            sqlite3_bind_int64(st, 10, (sqlite3_int64)c->vv.e[i].counter);
-    bind_static(st, 11, SQ(s)->relay);
-    int rc = step_done(s, st, "append history");
-    free(vv);
-    if (rc == FSV_OK)
-        c->seq = sqlite3_last_insert_rowid(SQ(s)->db);
-    return rc;
-}
-
 /* Keep the record index: creator on first sight, customer link from a
 ** child's "customer" register (its merged winner).  With the record's memo
 ** (m, its rec part known) only what changes is written: the row once, the
@@ -369,7 +336,7 @@ static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     if (*outcome != FDS_MERGE_NOOP) {
         rc = reg_save(s, c, &next, found);
         if (rc == FSV_OK)
-            rc = hist_add(s, c);
+            rc = fsv__sq_hist_note(s, c);  /* store_sqlite_hist.c */
         if (rc == FSV_OK)
             rc = rec_update(s, c, &next, m && m->rec != REC_UNSEEN ? m : NULL);
         if (rc == FSV_OK)
