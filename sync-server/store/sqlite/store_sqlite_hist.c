@@ -470,6 +470,19 @@ int fsv__sq_hist_group(fsv_store *s, sqlite3_stmt *st, int col, int64_t after,
     return FSV_OK;
 }
 
+const char *fsv__sq_hist_first_field(fsv_store *s, const unsigned char *body,
+                                     size_t len)
+{
+    /* format byte, flags byte, then the first entry's field id */
+    uint64_t id = 0;
+    for (size_t i = 2, shift = 0; i < len && shift < 63; i++, shift += 7) {
+        id |= (uint64_t)(body[i] & 0x7f) << shift;
+        if (!(body[i] & 0x80))
+            return id <= INT64_MAX ? id_name(s, (int64_t)id) : NULL;
+    }
+    return NULL;
+}
+
 int fsv__sq_hist_id(fsv_store *s, const char *name, int64_t *id)
 {
     return name_id(s, name, 0, id);

@@ -43,9 +43,10 @@ static void verdict_keep(scan_verdict *m, const char *tbl, const char *rid,
 ** from the record index (NULL when the record is not in it).  Columns as
 ** in ST_SCAN (tbl 2, rid 3). */
 static int filter_group(fsv_store *s, const char *tbl, const char *rid,
-                        fsv_row_filter filter, void *ud, int *vis)
+                        const char *field, fsv_row_filter filter, void *ud,
+                        int *vis)
 {
-    fsv_row row = {.tbl = tbl, .rid = rid, .field = NULL};
+    fsv_row row = {.tbl = tbl, .rid = rid, .field = field};
     char *customer = NULL, *creator = NULL;
     int rc = tbl && rid ? fsv_sqlite_record_info(s, tbl, rid, &customer,
                                                  &creator)
@@ -119,7 +120,12 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                 if (verdict_hit(&verdict, tbl, rid)) {
                     vis = verdict.vis;
                 } else {
-                    rc = filter_group(s, tbl, rid, filter, ud, &vis);
+                    /* The row shown is the group's first entry (the
+                    ** filter decides by record; the field is for show). */
+                    const char *field = fsv__sq_hist_first_field(
+                        s, sqlite3_column_blob(st, 7),
+                        (size_t)sqlite3_column_bytes(st, 7));
+                    rc = filter_group(s, tbl, rid, field, filter, ud, &vis);
                     if (rc != FSV_OK)
                         break;
                     verdict_keep(&verdict, tbl, rid, vis);

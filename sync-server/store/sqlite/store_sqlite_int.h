@@ -79,6 +79,10 @@ void fsv__sq_hist_free(fsv_store *s);
 int fsv__sq_hist_group(fsv_store *s, sqlite3_stmt *st, int col, int64_t after,
                        fdsp_change *out, size_t *n);
 int fsv__sq_hist_id(fsv_store *s, const char *name, int64_t *id);
+/* The field of a group body's first entry (NULL if damaged), for the
+** pull filter's row (fsv_row.field). */
+const char *fsv__sq_hist_first_field(fsv_store *s, const unsigned char *body,
+                                     size_t len);
 int fsv__sq_hist_by_counter(fsv_store *s, const char *device, int64_t k,
                             fdsp_change *out);
 
