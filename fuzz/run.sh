@@ -19,7 +19,7 @@ work=$(cd "$build" && pwd)/fuzz-work
 status=0
 ran=0
 
-for target in fuzz_proto fuzz_codec_diff fuzz_register fuzz_session fuzz_csv fuzz_input fuzz_recpack fuzz_grouplog fuzz_regpack; do
+for target in fuzz_proto fuzz_codec_diff fuzz_register fuzz_session fuzz_csv fuzz_input fuzz_recpack fuzz_grouplog fuzz_regpack fuzz_hist; do
     bin=$build/fuzz/$target
     if [ ! -x "$bin" ]; then
         echo "== $target: not built, skipped"

@@ -38,6 +38,7 @@
 int fds__rec_sql_register(sqlite3 *db);
 #include "fieldsync.h"
 #include "store.h"
+#include "store_sqlite_hist.h"
 
 #define ROUNDS    10
 #define ROUND_MS  9000          /* a round's syncs are killed after this */
@@ -142,6 +143,10 @@ static sqlite3 *open_ro(const char *path)
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
         fail_msg("open %s: %s", path, sqlite3_errmsg(db));
     sqlite3_busy_timeout(db, 5000);
+    /* The server store's history is group rows since schema 3: its
+    ** `history` virtual table reads them one row per change. */
+    if (fsv_sqlite_history_module(db) != SQLITE_OK)
+        fail_msg("history module: %s", sqlite3_errmsg(db));
     return db;
 }
 

@@ -530,8 +530,9 @@ static void test_migrate_history_index(void **state)
     f->s = NULL;
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(f->place.path, &db), SQLITE_OK);
+    /* Schema 3: the history is group rows (hist). */
     assert_int_equal(sqlite3_exec(db, "CREATE INDEX history_by_rec ON"
-                                  " history(tbl, rid, seq)", NULL, NULL, NULL),
+                                  " hist(tbl, rid, seq)", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
     char err[256];

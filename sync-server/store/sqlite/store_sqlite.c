@@ -8,14 +8,17 @@
 ** state), store_sqlite_trust.c (rules 11-15, backup), store_sqlite_sums.c
 ** (checksums), store_sqlite_api.c (dashboard reads).
 **
-** Schema (version 3; store_sqlite_trust.c migrates version 1 to 2 in
-** place, store_sqlite_regs.c 2 to 3):
+** Schema (version 4; store_sqlite_trust.c migrates version 1 to 2 in
+** place, store_sqlite_regs.c 2 to 3, store_sqlite_hist.c 3 to 4):
 **   meta(key PRIMARY KEY, value)                 schema version, store_id,
 **                                                epoch (rule 13)
-**   history(seq INTEGER PRIMARY KEY, tbl, rid, field, value, vv, hlc,
-**           device, user, server_ms, dctr, relay) -- the authoritative log;
-**       dctr = vv[device], the row's own device counter; relay = the device
-**       that re-sent it for another after a server restore (else NULL)
+**   hist(seq INTEGER PRIMARY KEY, n, tbl, rid, dev, user, server_ms, dctr,
+**        dctr_hi, relay, body), hist_name(id, name) -- the authoritative
+**       log, one row per change group (store_sqlite_hist.c has the layout;
+**       the `history` virtual table shows it one row per change as the
+**       schema-2 table was: seq, tbl, rid, field, value, vv, hlc, device,
+**       user, server_ms, dctr = vv[device], relay = the device that re-sent
+**       it for another after a server restore)
 **   rec(tbl, rid, customer, creator, vals, regs, conflicts, sum)
 **       -- one row per record: the record index (visibility) and all its
 **       registers packed (store_sqlite_regs.c, regpack.h)
@@ -34,6 +37,7 @@
 */
 #include "store.h"
 #include "store_sqlite_int.h"
+#include "store_sqlite_hist.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,7 +50,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "3"
+#define SCHEMA_VERSION "4"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -54,11 +58,19 @@ static const char *const schema_sql =
     ** included, and no query reads it (records are found through rec):
     ** its upkeep was a large share of a merge.  Dropped in place. */
     "DROP INDEX IF EXISTS reg_by_value;"
-    "CREATE TABLE IF NOT EXISTS history(seq INTEGER PRIMARY KEY,"
-    "  tbl TEXT NOT NULL, rid TEXT NOT NULL, field TEXT NOT NULL, value TEXT,"
-    "  vv TEXT NOT NULL, hlc INTEGER NOT NULL, device TEXT NOT NULL,"
-    "  user TEXT NOT NULL, server_ms INTEGER NOT NULL, dctr INTEGER,"
-    "  relay TEXT);"
+    /* The history, one row per change group (store_sqlite_hist.c): seq
+    ** is the group's last seq, n its changes.  A store of schema 1 or 2
+    ** still has its row-per-change table `history` until
+    ** fsv__sq_hist_open converts it; the index names are then taken by
+    ** that table's, and the conversion makes them on hist. */
+    "CREATE TABLE IF NOT EXISTS hist(seq INTEGER PRIMARY KEY,"
+    "  n INTEGER NOT NULL, tbl TEXT NOT NULL, rid TEXT NOT NULL,"
+    "  dev INTEGER NOT NULL, user TEXT NOT NULL, server_ms INTEGER NOT NULL,"
+    "  dctr INTEGER, dctr_hi INTEGER, relay TEXT, body BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS hist_name(id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE);"
+    "CREATE INDEX IF NOT EXISTS history_rec ON hist(tbl, rid);"
+    "CREATE INDEX IF NOT EXISTS history_by_dctr ON hist(dev, dctr);"
     /* history_by_rec was an index no query read; the office view's
     ** history_rec (store_sqlite_office.c) is the one a customer's sheet
     ** reads.  The old name stays dropped. */
@@ -95,7 +107,7 @@ static const char *const stmt_sql[ST__COUNT] = {
     [ST_BEGIN_R] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM history",
+    [ST_HEAD] = "SELECT coalesce(max(seq), 0) FROM hist",
     /* A record's row: its index entry and its registers, packed
     ** (store_sqlite_merge.c reads it into the memo, writes it once). */
     [ST_REG_GET] = "SELECT customer, creator, vals, regs, sum FROM rec"
@@ -104,9 +116,9 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " conflicts, sum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_REG_UPD] = "UPDATE rec SET customer=?3, creator=?4, vals=?5, regs=?6,"
                    " conflicts=?7, sum=?8 WHERE tbl=?1 AND rid=?2",
-    [ST_HIST_ADD] = "INSERT INTO history(tbl, rid, field, value, vv, hlc, device,"
-                    " user, server_ms, dctr, relay)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    /* Group rows are written by store_sqlite_hist.c with its own
+    ** statements; the slot stays for the layout's sake. */
+    [ST_HIST_ADD] = "SELECT 1",
     [ST_REC_GET] = "SELECT customer, creator FROM rec WHERE tbl=?1 AND rid=?2",
     [ST_REC_ADD] = "INSERT OR IGNORE INTO rec(tbl, rid, customer, creator)"
                    " VALUES (?1, ?2, ?3, ?4)",
@@ -116,22 +128,19 @@ static const char *const stmt_sql[ST__COUNT] = {
                       " WHERE r.tbl=?1 AND r.rid=?2",
     [ST_FIELD_HAS] = "SELECT j.value FROM rec r, json_each(r.vals) j"
                      " WHERE r.tbl=?1 AND r.rid=?2 AND j.key=?3",
-    /* The record index is read per record run by the filter's caller
-    ** (fsv_store_changes_after), not joined per row. */
-    [ST_SCAN] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
-                " server_ms FROM history WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    /* A filtered scan mostly skips rows (other users' records): it reads
-    ** only what deciding needs, and fetches a row it keeps by its seq. */
-    [ST_SCAN_KEYS] = "SELECT seq, tbl, rid, field, device FROM history"
-                     " WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    [ST_HIST_ROW] = "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
-                    " server_ms FROM history WHERE seq = ?1",
+    /* The pull's scan: group rows whose last seq is past the cursor
+    ** (store_sqlite_history.c); the body last, so deciding on a group
+    ** reads none of it. */
+    [ST_SCAN] = "SELECT seq, n, tbl, rid, dev, user, server_ms, body"
+                " FROM hist WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [ST_SCAN_KEYS] = "SELECT 1",
+    [ST_HIST_ROW] = "SELECT 1",
     /* Every share record of a customer: rids "CUSTOMER:..." are exactly
     ** those from "CUSTOMER:" up to (not including) "CUSTOMER;" (':' + 1). */
     [ST_PREFIX_VALUES] = "SELECT r.rid, j.key, j.value FROM rec r,"
                          " json_each(r.vals) j WHERE r.tbl=?1"
                          " AND r.rid >= ?2 AND r.rid < ?3 ORDER BY r.rid",
-    [ST_HIST_COUNT] = "SELECT count(*) FROM history",
+    [ST_HIST_COUNT] = "SELECT coalesce(sum(n), 0) FROM hist",
     [ST_USER_ADD] = "INSERT INTO users(name, role, team, created_ms)"
                     " VALUES (?1, ?2, ?3, ?4)",
     [ST_USER_GET] = "SELECT name, role, team, disabled FROM users WHERE name=?1",
@@ -294,6 +303,15 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     ** measured, it saved nothing here (the working set is in the cache)
     ** and would turn an I/O error into SIGBUS.  synchronous=FULL stays: an
     ** acked change is on disk. */
+    /* The `history` view of the group rows (store_sqlite_hist.h), before
+    ** anything reads it. */
+    if (fsv_sqlite_history_module(SQ(s)->db) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path,
+                 sqlite3_errmsg(SQ(s)->db));
+        sqlite3_close(SQ(s)->db);
+        free(s);
+        return FSV_ERROR;
+    }
     if (sqlite3_exec(SQ(s)->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                             " PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
                             " PRAGMA temp_store=MEMORY;", NULL, NULL, &msg) != SQLITE_OK ||
@@ -307,9 +325,10 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     }
     /* Schema 1 -> 2 in place, store id and epoch (store_sqlite_trust.c);
     ** vis_event.kind for a store made before it (store_sqlite_vis.c);
-    ** registers packed per record, 2 -> 3 (store_sqlite_regs.c). */
+    ** registers packed per record, 2 -> 3 (store_sqlite_regs.c); history
+    ** as change groups, 3 -> 4 (store_sqlite_hist.c). */
     if (fsv__store_trust_open(s) != FSV_OK || fsv__sq_vis_open(s) != FSV_OK ||
-        fsv__sq_regs_open(s) != FSV_OK) {
+        fsv__sq_regs_open(s) != FSV_OK || fsv__sq_hist_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -334,6 +353,7 @@ void fsv_sqlite_close(fsv_store *s)
     fsv__sq_txrec_free(s);
     fsv__sq_office_free(s);
     fsv__sq_dict_free(s);
+    fsv__sq_hist_free(s);
     for (int i = 0; i < ST__COUNT; i++)
         sqlite3_finalize(SQ(s)->st[i]);
     for (int i = 0; i < FSV__XST_MAX; i++)
@@ -353,6 +373,7 @@ static int tx(fsv_store *s, int slot, const char *what)
 int fsv_sqlite_begin(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
+    fsv__sq_hist_clear(s, 0);
     fsv__sq_office_clear(s);
     int rc = tx(s, ST_BEGIN_W, "begin");
     SQ(s)->in_tx = rc == FSV_OK;
@@ -371,7 +392,11 @@ int fsv_sqlite_begin_read(fsv_store *s)
 
 int fsv_sqlite_commit(fsv_store *s)
 {
-    int rc = fsv__sq_regs_flush(s);        /* store_sqlite_merge.c */
+    /* The pending history group first: it is written before anything
+    ** reads history (store_sqlite_hist.c). */
+    int rc = fsv__sq_hist_flush(s);
+    if (rc == FSV_OK)
+        rc = fsv__sq_regs_flush(s);        /* store_sqlite_merge.c */
     /* The projections derive merged records from the memo, then it goes. */
     if (rc == FSV_OK)
         rc = fsv__sq_office_flush(s);      /* store_sqlite_office.c */
@@ -398,6 +423,7 @@ int fsv_sqlite_rollback(fsv_store *s)
 {
     fsv__sq_txrec_clear(s);
     fsv__sq_office_clear(s);
+    fsv__sq_hist_clear(s, 1);
     SQ(s)->in_tx = 0;
     if (sqlite3_get_autocommit(SQ(s)->db))
         return FSV_OK;
@@ -436,12 +462,14 @@ static int one_int64(fsv_store *s, int slot, const char *what, int64_t *out)
 
 int fsv_sqlite_head(fsv_store *s, int64_t *head)
 {
-    return one_int64(s, ST_HEAD, "head", head);
+    int rc = fsv__sq_hist_flush(s);     /* the pending group counts */
+    return rc != FSV_OK ? rc : one_int64(s, ST_HEAD, "head", head);
 }
 
 int fsv_sqlite_history_count(fsv_store *s, int64_t *n)
 {
-    return one_int64(s, ST_HIST_COUNT, "history count", n);
+    int rc = fsv__sq_hist_flush(s);
+    return rc != FSV_OK ? rc : one_int64(s, ST_HIST_COUNT, "history count", n);
 }
 
 /* ---- The backend table (store_backend.h) ---------------------------------- */

@@ -39,20 +39,18 @@ static void verdict_keep(scan_verdict *m, const char *tbl, const char *rid,
     }
 }
 
-/* Ask the filter about a scan row: its record's customer and creator come
-** from the record index (NULL when the record is not in it). */
-static int filter_row(fsv_store *s, sqlite3_stmt *st, fsv_row_filter filter,
-                      void *ud, int *vis)
+/* Ask the filter about a group: its record's customer and creator come
+** from the record index (NULL when the record is not in it).  Columns as
+** in ST_SCAN (tbl 2, rid 3). */
+static int filter_group(fsv_store *s, const char *tbl, const char *rid,
+                        const char *field, fsv_row_filter filter, void *ud,
+                        int *vis)
 {
-    fsv_row row = {
-        .tbl = (const char *)sqlite3_column_text(st, 1),
-        .rid = (const char *)sqlite3_column_text(st, 2),
-        .field = (const char *)sqlite3_column_text(st, 3),
-    };
+    fsv_row row = {.tbl = tbl, .rid = rid, .field = field};
     char *customer = NULL, *creator = NULL;
-    int rc = row.tbl && row.rid ? fsv_sqlite_record_info(s, row.tbl, row.rid,
-                                                        &customer, &creator)
-                                : FSV_NOTFOUND;
+    int rc = tbl && rid ? fsv_sqlite_record_info(s, tbl, rid, &customer,
+                                                 &creator)
+                        : FSV_NOTFOUND;
     if (rc != FSV_OK && rc != FSV_NOTFOUND)
         return rc;
     row.customer = customer;
@@ -63,73 +61,32 @@ static int filter_row(fsv_store *s, sqlite3_stmt *st, fsv_row_filter filter,
     return rc;
 }
 
-/* Fill c from a scan row (columns as in ST_SCAN). */
-static int row_to_change(fsv_store *s, sqlite3_stmt *st, fdsp_change *c)
-{
-    memset(c, 0, sizeof *c);
-    c->seq = sqlite3_column_int64(st, 0);
-    c->table = col_dup(st, 1);
-    c->record = col_dup(st, 2);
-    c->field = col_dup(st, 3);
-    c->value = col_dup(st, 4);
-    c->hlc = (uint64_t)sqlite3_column_int64(st, 6);
-    c->device = col_dup(st, 7);
-    c->user = col_dup(st, 8);
-    c->server_ms = sqlite3_column_int64(st, 9);
-    if (!c->table || !c->record || !c->field || !c->device || !c->user ||
-        (sqlite3_column_type(st, 4) != SQLITE_NULL && !c->value)) {
-        fdsp_change_clear(c);
-        return seterr(s, FSV_NOMEM, "out of memory");
-    }
-    int rc = fds_vv_parse((const char *)sqlite3_column_text(st, 5), &c->vv);
-    if (rc == FDS_NOMEM) {
-        fdsp_change_clear(c);
-        return seterr(s, FSV_NOMEM, "out of memory");
-    }
-    if (rc != FDS_OK) {
-        fdsp_change_clear(c);
-        return seterr(s, FSV_ERROR, "store: history row %lld has a corrupt"
-                      " version vector", (long long)sqlite3_column_int64(st, 0));
-    }
-    return FSV_OK;
-}
-
-/* Fill c from the history row seq (a row a filtered scan keeps). */
-static int fetch_row(fsv_store *s, int64_t seq, fdsp_change *c)
-{
-    sqlite3_stmt *st = stmt(s, ST_HIST_ROW);
-    if (!st)
-        return FSV_ERROR;
-    sqlite3_bind_int64(st, 1, seq);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = row_to_change(s, st, c);
-    else if (rc == SQLITE_DONE)
-        rc = seterr(s, FSV_ERROR, "store: history row %lld vanished",
-                    (long long)seq);
-    else
-        rc = dberr(s, "history row");
-    sqlite3_reset(st);
-    return rc;
-}
-
+/* The scan reads group rows (store_sqlite_hist.c): a group whose last seq
+** is past the cursor, its entries up to the cursor skipped; a page may end
+** inside a group (the next call starts after the page's last seq).  The
+** device and the record, hence the exclusion and the filter's verdict,
+** are the group's: an excluded or invisible group is passed over without
+** decoding its body.  FSV_SCAN_MAX counts changes, as before. */
 int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                             const char *exclude_device, fsv_row_filter filter,
                             void *ud, fdsp_change **out, size_t *n,
                             int64_t *last, int *more)
 {
-    enum { CHUNK = 1000 };
-    int64_t head;
-    int rc = fsv_sqlite_head(s, &head);
+    enum { CHUNK = 200 };
+    int64_t head, ex_id = 0;
+    int rc = fsv_sqlite_head(s, &head);     /* flushes a pending group */
     *out = NULL;
     *n = 0;
     *last = after;
     *more = 0;
+    if (rc == FSV_OK && exclude_device)
+        rc = fsv__sq_hist_id(s, exclude_device, &ex_id);
     if (rc != FSV_OK)
         return rc;
     if (limit <= 0)
         limit = 1;
-    fdsp_change *arr = calloc((size_t)limit, sizeof *arr);
+    fdsp_change *arr = calloc((size_t)limit + FSV__HIST_MAX_ENTRIES,
+                              sizeof *arr);
     if (!arr)
         return seterr(s, FSV_NOMEM, "out of memory");
     size_t got = 0, scanned = 0;
@@ -139,7 +96,7 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
     verdict.valid = 0;
 
     while (rc == FSV_OK && !full && pos < head && scanned < FSV_SCAN_MAX) {
-        sqlite3_stmt *st = stmt(s, filter ? ST_SCAN_KEYS : ST_SCAN);
+        sqlite3_stmt *st = stmt(s, ST_SCAN);
         if (!st) {
             rc = FSV_ERROR;
             break;
@@ -149,39 +106,49 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
         int step, rows = 0;
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             rows++;
-            scanned++;
-            pos = sqlite3_column_int64(st, 0);
-            /* Columns 0-3 (seq, tbl, rid, field) are the same in both scans. */
-            const char *dev = (const char *)sqlite3_column_text(st, filter ? 4 : 7);
-            if (exclude_device && dev && strcmp(dev, exclude_device) == 0)
-                goto next_row;
+            int64_t glast = sqlite3_column_int64(st, 0);
+            int64_t gfirst = glast - sqlite3_column_int64(st, 1) + 1;
+            scanned += (size_t)(glast - (pos >= gfirst ? pos : gfirst - 1));
+            if (ex_id && sqlite3_column_int64(st, 4) == ex_id)
+                goto next_group;
             if (filter) {
                 /* The filter runs its own lookups on other statements;
                 ** this one stays positioned on its row. */
-                const char *tbl = (const char *)sqlite3_column_text(st, 1);
-                const char *rid = (const char *)sqlite3_column_text(st, 2);
+                const char *tbl = (const char *)sqlite3_column_text(st, 2);
+                const char *rid = (const char *)sqlite3_column_text(st, 3);
                 int vis = 0;
                 if (verdict_hit(&verdict, tbl, rid)) {
                     vis = verdict.vis;
                 } else {
-                    rc = filter_row(s, st, filter, ud, &vis);
+                    /* The row shown is the group's first entry (the
+                    ** filter decides by record; the field is for show). */
+                    const char *field = fsv__sq_hist_first_field(
+                        s, sqlite3_column_blob(st, 7),
+                        (size_t)sqlite3_column_bytes(st, 7));
+                    rc = filter_group(s, tbl, rid, field, filter, ud, &vis);
                     if (rc != FSV_OK)
                         break;
-                    verdict_keep(&verdict, (const char *)sqlite3_column_text(st, 1),
-                              (const char *)sqlite3_column_text(st, 2), vis);
+                    verdict_keep(&verdict, tbl, rid, vis);
                 }
                 if (!vis)
-                    goto next_row;
+                    goto next_group;
             }
-            rc = filter ? fetch_row(s, pos, &arr[got])
-                        : row_to_change(s, st, &arr[got]);
+            size_t k = 0;
+            rc = fsv__sq_hist_group(s, st, 0, pos, &arr[got], &k);
             if (rc != FSV_OK)
                 break;
-            if (++got == (size_t)limit) {
+            if (got + k >= (size_t)limit) {
+                /* The page ends inside (or at the end of) this group. */
+                for (size_t i = (size_t)limit - got; i < k; i++)
+                    fdsp_change_clear(&arr[got + i]);
+                got = (size_t)limit;
+                pos = arr[got - 1].seq;
                 full = 1;
                 break;
             }
-        next_row:
+            got += k;
+        next_group:
+            pos = glast;
             if (scanned >= FSV_SCAN_MAX)
                 break;
         }

@@ -60,6 +60,33 @@ int fsv__sq_office_flush(fsv_store *s);
 void fsv__sq_office_clear(fsv_store *s);
 void fsv__sq_office_free(fsv_store *s);
 
+/* store_sqlite_hist.c: the history as group rows (schema 3).  hist_open
+** migrates a row-per-change history in place (run by fsv_store_open);
+** hist_note gives a merged change the next seq (c->seq) and adds it to
+** the transaction's pending group; hist_flush writes that group (commit,
+** and every history read on this connection); hist_clear forgets it
+** (begin, rollback: rolled_back also drops the name cache); hist_group
+** decodes the group row in st's columns col.. (seq, n, tbl, rid, dev,
+** user, server_ms, body) into out (room for FSV__HIST_MAX_ENTRIES), its
+** entries with seq > after, *n of them; hist_id looks a device or field
+** name up (*id 0: never stored); hist_by_counter is
+** fsv_store_change_by_counter. */
+#define FSV__HIST_MAX_ENTRIES 512
+int fsv__sq_hist_open(fsv_store *s);
+int fsv__sq_hist_note(fsv_store *s, fdsp_change *c);
+int fsv__sq_hist_flush(fsv_store *s);
+void fsv__sq_hist_clear(fsv_store *s, int rolled_back);
+void fsv__sq_hist_free(fsv_store *s);
+int fsv__sq_hist_group(fsv_store *s, sqlite3_stmt *st, int col, int64_t after,
+                       fdsp_change *out, size_t *n);
+int fsv__sq_hist_id(fsv_store *s, const char *name, int64_t *id);
+/* The field of a group body's first entry (NULL if damaged), for the
+** pull filter's row (fsv_row.field). */
+const char *fsv__sq_hist_first_field(fsv_store *s, const unsigned char *body,
+                                     size_t len);
+int fsv__sq_hist_by_counter(fsv_store *s, const char *device, int64_t k,
+                            fdsp_change *out);
+
 /* ---- The handle ------------------------------------------------------------ */
 
 /* Prepared statements kept on the handle, prepared on first use. */
@@ -120,6 +147,7 @@ typedef struct fsv_sqlite {
     size_t n_dirty; /* txrec entries with dirty set */
     int write_tx;   /* in_tx is a write transaction (txrec reads registers
                     ** with the index; a read one only when asked) */
+    void *hist;     /* store_sqlite_hist.c's pending group and name cache */
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a

@@ -282,39 +282,6 @@ static int txrec_insert(fsv_store *s, txrec *m, size_t at, const char *field)
 
 /* ---- Registers and history ----------------------------------------------------- */
 
-static int hist_add(fsv_store *s, fdsp_change *c)
-{
-    char *vv = fds_vv_dump(&c->vv);     /* sorted keys, compact */
-    if (!vv)
-        return seterr(s, FSV_NOMEM, "out of memory");
-    sqlite3_stmt *st = stmt(s, ST_HIST_ADD);
-    if (!st) {
-        free(vv);
-        return FSV_ERROR;
-    }
-    bind_static(st, 1, c->table);
-    bind_static(st, 2, c->record);
-    bind_static(st, 3, c->field);
-    bind_static(st, 4, c->value);
-    bind_static(st, 5, vv);
-    sqlite3_bind_int64(st, 6, (sqlite3_int64)c->hlc);
-    bind_static(st, 7, c->device);
-    bind_static(st, 8, c->user ? c->user : "");
-    sqlite3_bind_int64(st, 9, c->server_ms);
-    /* dctr: the row's own device counter, so a (device, counter) names one
-    ** row (rule 15); NULL only for a change without its own entry, which
-    ** a push never stores. */
-    for (size_t i = 0; i < c->vv.n; i++)
-        if (c->device && strcmp(c->vv.e[i].device, c->device) == 0)
-            sqlite3_bind_int64(st, 10, (sqlite3_int64)c->vv.e[i].counter);
-    bind_static(st, 11, SQ(s)->relay);
-    int rc = step_done(s, st, "append history");
-    free(vv);
-    if (rc == FSV_OK)
-        c->seq = sqlite3_last_insert_rowid(SQ(s)->db);
-    return rc;
-}
-
 /* The key whose checksum holds m's registers: its customer, else itself. */
 static void rec_key(const txrec *m, const char **ktbl, const char **key)
 {
@@ -420,7 +387,7 @@ static int merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     rec_key(m, &ktbl, &key);
     rc = (old ^ now) ? fsv__store_sums_note(s, ktbl, key, old ^ now) : FSV_OK;
     if (rc == FSV_OK)
-        rc = hist_add(s, c);
+        rc = fsv__sq_hist_note(s, c);  /* store_sqlite_hist.c */
     if (rc == FSV_OK)
         rc = rec_update(s, c, m, m->f[i].reg.v[0].value);
     if (rc == FSV_OK)

@@ -62,8 +62,9 @@ static const char *const office_schema =
     "  stage TEXT NOT NULL, PRIMARY KEY (customer, stage)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS ov_share(user TEXT NOT NULL,"
     "  customer TEXT NOT NULL, PRIMARY KEY (user, customer)) WITHOUT ROWID;"
-    /* A customer's sheet and as_of read its records' history rows. */
-    "CREATE INDEX IF NOT EXISTS history_rec ON history(tbl, rid, seq);";
+    /* A customer's sheet and as_of read its records' history groups
+    ** (made with hist by store_sqlite.c's schema). */
+    "CREATE INDEX IF NOT EXISTS history_rec ON hist(tbl, rid);";
 /* Open conflicts: rec_conflicts (store_sqlite_regs.c). */
 
 /* Statement slots of this file (fsv__store_prepared): 8.. */
@@ -135,15 +136,17 @@ static const char *const xo_sql[XO__END] = {
         "  WHERE customer=?1 AND tbl<>'customer')",
     /* The customer's rows, its children's (as the record index has them
     ** now) and the definitions', oldest first, up to a time. */
+    /* history is the group rows' virtual table (store_sqlite_hist.h):
+    ** each part reads its records' groups through history_rec. */
     [XO_HIST_OF] =
         "SELECT seq, tbl, rid, field, value, vv, hlc, device, user,"
-        " server_ms FROM history WHERE seq IN ("
-        "  SELECT seq FROM history WHERE tbl='customer' AND rid=?1"
-        "  UNION ALL SELECT h.seq FROM rec r JOIN history h ON h.tbl=r.tbl"
+        " server_ms FROM ("
+        "  SELECT * FROM history WHERE tbl='customer' AND rid=?1"
+        "  UNION ALL SELECT h.* FROM rec r JOIN history h ON h.tbl=r.tbl"
         "   AND h.rid=r.rid WHERE r.customer=?1 AND r.tbl<>'customer'"
-        "  UNION ALL SELECT seq FROM history WHERE tbl IN"
-        "   ('stagedef', 'fielddef'))"
-        " AND (?2 < 0 OR (hlc >> 16) / 1000 <= ?2) ORDER BY seq",
+        "  UNION ALL SELECT * FROM history WHERE tbl='stagedef'"
+        "  UNION ALL SELECT * FROM history WHERE tbl='fielddef')"
+        " WHERE (?2 < 0 OR (hlc >> 16) / 1000 <= ?2) ORDER BY seq",
     [XO_KEYS_OF] = "SELECT next_k, last_k FROM ov_cust WHERE rid=?1",
 };
 

@@ -25,7 +25,7 @@
 
 /* Statement slots of this file (fsv__store_prepared). */
 enum {
-    XT_META_GET = 0, XT_DEV_GET, XT_DEV_ACCEPT, XT_HIST_BY_CTR, XT__END
+    XT_META_GET = 0, XT_DEV_GET, XT_DEV_ACCEPT, XT__END
 };
 
 static const char *const xt_sql[XT__END] = {
@@ -34,9 +34,6 @@ static const char *const xt_sql[XT__END] = {
     [XT_DEV_ACCEPT] = "INSERT INTO devices(device, user, counter)"
                       " VALUES (?1, ?2, ?3) ON CONFLICT(device) DO UPDATE"
                       " SET counter=max(counter, excluded.counter)",
-    [XT_HIST_BY_CTR] = "SELECT seq, tbl, rid, field, value, vv, hlc, device,"
-                       " user FROM history WHERE device=?1 AND dctr=?2"
-                       " ORDER BY seq LIMIT 1",
 };
 
 static sqlite3_stmt *xt(fsv_store *s, int slot)
@@ -172,14 +169,13 @@ int fsv__store_trust_open(fsv_store *s)
         rc = meta_get(s, "epoch", epoch, sizeof epoch);
     if (rc != FSV_OK)
         return rc;
-    if (atoi(schema) > 3) {
+    if (atoi(schema) > 4) {
         char what[128];
         snprintf(what, sizeof what, "store schema %s is newer than this"
-                 " server's (3): upgrade fieldsync-server", schema);
+                 " server's (4): upgrade fieldsync-server", schema);
         return fsv__store_msg(s, FSV_ERROR, what);
     }
-    if ((strcmp(schema, "2") == 0 || strcmp(schema, "3") == 0) && id[0] &&
-        epoch[0])
+    if (atoi(schema) >= 2 && id[0] && epoch[0])
         return FSV_OK;  /* the common case: nothing to write */
 
     /* Another process (serve and an admin command) may be opening the
@@ -187,9 +183,12 @@ int fsv__store_trust_open(fsv_store *s)
     if ((rc = exec(s, "BEGIN IMMEDIATE")) != FSV_OK)
         return rc;
     rc = meta_get(s, "schema", schema, sizeof schema);
-    if (rc == FSV_OK && strcmp(schema, "1") == 0)
+    int v1 = rc == FSV_OK && strcmp(schema, "1") == 0;
+    if (v1)
         rc = migrate_1_to_2(s);
-    if (rc == FSV_OK)
+    /* On the row-per-change table only: store_sqlite_hist.c converts it
+    ** next and makes the index on the group rows (a new store has it). */
+    if (rc == FSV_OK && v1)
         rc = exec(s, "CREATE INDEX IF NOT EXISTS history_by_dctr"
                      " ON history(device, dctr);");
     if (rc == FSV_OK) {
@@ -270,52 +269,12 @@ int fsv_sqlite_device_accept(fsv_store *s, const char *device, const char *user,
                              : fsv__store_dberr(s, "device counter");
 }
 
-static char *dup_col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
-}
-
+/* The group rows cover each device's counters by range
+** (store_sqlite_hist.c). */
 int fsv_sqlite_change_by_counter(fsv_store *s, const char *device, int64_t k,
                                 fdsp_change *out)
 {
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = xt(s, XT_HIST_BY_CTR);
-    if (!st)
-        return FSV_ERROR;
-    sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, k);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(st);
-        return FSV_NOTFOUND;
-    }
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(st);
-        return fsv__store_dberr(s, "history by counter");
-    }
-    out->seq = sqlite3_column_int64(st, 0);
-    out->table = dup_col(st, 1);
-    out->record = dup_col(st, 2);
-    out->field = dup_col(st, 3);
-    out->value = dup_col(st, 4);
-    out->hlc = (uint64_t)sqlite3_column_int64(st, 6);
-    out->device = dup_col(st, 7);
-    out->user = dup_col(st, 8);
-    int bad = !out->table || !out->record || !out->field || !out->device ||
-              (sqlite3_column_type(st, 4) != SQLITE_NULL && !out->value);
-    int vrc = bad ? FDS_NOMEM
-                  : fds_vv_parse((const char *)sqlite3_column_text(st, 5),
-                                 &out->vv);
-    sqlite3_reset(st);
-    if (vrc != FDS_OK) {
-        fdsp_change_clear(out);
-        return vrc == FDS_NOMEM
-                   ? fsv__store_msg(s, FSV_NOMEM, "out of memory")
-                   : fsv__store_msg(s, FSV_ERROR, "store: a history row has a"
-                                    " corrupt version vector");
-    }
-    return FSV_OK;
+    return fsv__sq_hist_by_counter(s, device, k, out);
 }
 
 /* ---- Backup ----------------------------------------------------------------------- */
@@ -382,7 +341,7 @@ int fsv_sqlite_backup(fsv_store *s, const char *dst, int64_t epoch,
         snprintf(err, errlen, "backup epoch: %s", sqlite3_errmsg(out));
         goto fail;
     }
-    if (sqlite3_prepare_v2(out, "SELECT count(*) FROM history", -1, &st,
+    if (sqlite3_prepare_v2(out, "SELECT coalesce(sum(n), 0) FROM hist", -1, &st,
                            NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         *rows = sqlite3_column_int64(st, 0);
