@@ -126,6 +126,12 @@ typedef struct txrec {
     uint64_t *fsum;                 /* per field: its checksum when fsum_ok */
     unsigned char *fsum_ok;
     uint64_t sum;                   /* XOR of the fields' checksums */
+    /* The row's vals text when only the index part was read (a read
+    ** transaction): a one-field read (field_value) scans it instead of
+    ** decoding every register.  vals_len 0: the column was NULL. */
+    int vals_ok;
+    size_t vals_len, vals_cap;
+    char *vals;
     char tbl[FDSP_MAX_NAME + 1];
     char rid[FDSP_MAX_ID + 1];
     char customer[FDSP_MAX_ID + 1];

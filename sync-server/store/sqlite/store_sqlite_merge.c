@@ -65,6 +65,7 @@ void fsv__sq_txrec_free(fsv_store *s)
             free(SQ(s)->chunks[i][j].f);
             free(SQ(s)->chunks[i][j].fsum);
             free(SQ(s)->chunks[i][j].fsum_ok);
+            free(SQ(s)->chunks[i][j].vals);
         }
         free(SQ(s)->chunks[i]);
     }
@@ -108,7 +109,7 @@ static txrec *txrec_get(fsv_store *s, const char *tbl, const char *rid)
     m->next = *head;
     m->hash = h;
     m->rec = REC_UNSEEN;
-    m->has_customer = m->dirty = m->is_new = m->regs = 0;
+    m->has_customer = m->dirty = m->is_new = m->regs = m->vals_ok = 0;
     m->nf = 0;
     m->sum = 0;
     memcpy(m->tbl, tbl, lt + 1);
@@ -164,6 +165,22 @@ static int txrec_load(fsv_store *s, txrec *m, int regs)
     m->sum = (uint64_t)sqlite3_column_int64(st, 4);
     m->rec = REC_PRESENT;
     if (!regs) {
+        /* Keep the winners' text for field_value (the storage stays). */
+        const char *v = (const char *)sqlite3_column_text(st, 2);
+        size_t vl = v ? (size_t)sqlite3_column_bytes(st, 2) : 0;
+        if (vl > m->vals_cap) {
+            char *nv = realloc(m->vals, vl);
+            if (nv) {
+                m->vals = nv;
+                m->vals_cap = vl;
+            }
+        }
+        if (vl <= m->vals_cap) {
+            if (vl)
+                memcpy(m->vals, v, vl);
+            m->vals_len = vl;
+            m->vals_ok = 1;
+        }
         sqlite3_reset(st);
         return FSV_OK;
     }
@@ -450,8 +467,22 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
 {
     *value = NULL;
     txrec *m = NULL;
-    int rc = txrec_need(s, tbl, rid, 1, &m);
+    int rc = txrec_need(s, tbl, rid, 0, &m);
     if (rc != FSV_OK)
+        return rc;
+    if (m && !m->regs && m->vals_ok) {
+        /* Only the index part was read: the winner from vals. */
+        int found = 0;
+        if (!m->vals_len)
+            return FSV_NOTFOUND;
+        rc = fsv_regpack_find(m->vals, m->vals_len, field, &found, value);
+        if (rc == FSV_RP_NOMEM)
+            return seterr(s, FSV_NOMEM, "out of memory");
+        if (rc == FSV_RP_OK)
+            return found ? FSV_OK : FSV_NOTFOUND;
+        /* damaged: the full decode below says what is wrong */
+    }
+    if (m && !m->regs && (rc = txrec_need(s, tbl, rid, 1, &m)) != FSV_OK)
         return rc;
     if (m) {
         size_t at;
