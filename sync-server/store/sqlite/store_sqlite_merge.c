@@ -520,6 +520,26 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
 
 /* ---- Record index ------------------------------------------------------------------ */
 
+int fsv__sq_txrec_index(fsv_store *s, const char *tbl, const char *rid,
+                        int *known, const char **customer,
+                        const char **creator)
+{
+    if (!SQ(s)->in_tx || !SQ(s)->buckets || !tbl || !rid)
+        return 0;
+    unsigned h = txrec_hash(tbl, rid);
+    for (txrec *m = SQ(s)->buckets[h & (TXREC_BUCKETS - 1)]; m; m = m->next)
+        if (m->hash == h && strcmp(m->rid, rid) == 0 &&
+            strcmp(m->tbl, tbl) == 0) {
+            if (m->rec == REC_UNSEEN)
+                return 0;
+            *known = m->rec == REC_PRESENT;
+            *customer = *known && m->has_customer ? m->customer : NULL;
+            *creator = *known ? m->creator : NULL;
+            return 1;
+        }
+    return 0;
+}
+
 int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
                           char **customer, char **creator)
 {
