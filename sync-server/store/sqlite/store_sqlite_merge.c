@@ -321,10 +321,15 @@ static int rec_update(fsv_store *s, const fdsp_change *c, txrec *m,
     int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
     const char *okt, *ok, *nkt, *nk;
     char oldkey[FDSP_MAX_ID + 1], oldktbl[FDSP_MAX_NAME + 1];
+    int absent = m->rec == REC_ABSENT;
+    if (!absent && !(sets_customer &&
+                     !(winner ? m->has_customer && strcmp(m->customer, winner) == 0
+                              : !m->has_customer)))
+        return FSV_OK;      /* most merges: the index stays (no key copies) */
     rec_key(m, &okt, &ok);
     snprintf(oldktbl, sizeof oldktbl, "%s", okt);
     snprintf(oldkey, sizeof oldkey, "%s", ok);
-    if (m->rec == REC_ABSENT) {
+    if (absent) {
         const char *cust = is_customer ? c->record : sets_customer ? winner : NULL;
         if (!txrec_str(m->creator, sizeof m->creator, c->user ? c->user : "") ||
             !txrec_str(m->customer, sizeof m->customer, cust))
@@ -333,15 +338,11 @@ static int rec_update(fsv_store *s, const fdsp_change *c, txrec *m,
         m->has_customer = cust != NULL;
         m->rec = REC_PRESENT;
         m->is_new = 1;
-    } else if (sets_customer &&
-               !(winner ? m->has_customer && strcmp(m->customer, winner) == 0
-                        : !m->has_customer)) {
+    } else {    /* the customer link moves */
         if (!txrec_str(m->customer, sizeof m->customer, winner))
             return seterr(s, FSV_INVALID, "store: record %s/%s: customer id"
                           " too long", c->table, c->record);
         m->has_customer = winner != NULL;
-    } else {
-        return FSV_OK;
     }
     rec_key(m, &nkt, &nk);
     if (m->sum == 0 || (strcmp(oldktbl, nkt) == 0 && strcmp(oldkey, nk) == 0))
