@@ -186,6 +186,23 @@ static void test_round_trip(void **state)
             else
                 assert_null(one);
             free(one);
+            /* the in-place scan agrees with the full parse */
+            assert_int_equal(fsv_regpack_find(vals, strlen(vals), f[i].name,
+                                              &found, &one), FSV_RP_OK);
+            assert_true(found);
+            if (f[i].reg.v[0].value)
+                assert_string_equal(one, f[i].reg.v[0].value);
+            else
+                assert_null(one);
+            free(one);
+        }
+        {
+            int found = 1;
+            char *one = NULL;
+            assert_int_equal(fsv_regpack_find(vals, strlen(vals), "no such",
+                                              &found, &one), FSV_RP_OK);
+            assert_false(found);
+            assert_null(one);
         }
         json_decref(j);
         assert_int_equal(conflicts, want_conflicts);

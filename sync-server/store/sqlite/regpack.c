@@ -637,3 +637,70 @@ int fsv_regpack_value(const char *vals, size_t vals_len, const char *field,
     free_pairs(kv, n);
     return in.rc;
 }
+
+/* Step over the JSON string at *pp without decoding it; *esc 1 if it has
+** escapes.  0 if there is no whole string there. */
+static int skip_jstr(const char **pp, const char *end, int *esc)
+{
+    const char *p = *pp;
+    *esc = 0;
+    if (p >= end || *p != '"')
+        return 0;
+    for (p++; p < end && *p != '"'; p++) {
+        if (*p == '\\') {
+            *esc = 1;
+            if (++p >= end)
+                return 0;
+        }
+    }
+    if (p >= end)
+        return 0;
+    *pp = p + 1;
+    return 1;
+}
+
+int fsv_regpack_find(const char *vals, size_t vals_len, const char *field,
+                     int *found, char **value)
+{
+    char err[8];
+    rp_in in = {NULL, NULL, err, sizeof err, FSV_RP_OK};
+    const char *p = vals, *end = vals ? vals + vals_len : NULL;
+    size_t flen = strlen(field);
+    int esc;
+    *found = 0;
+    *value = NULL;
+    if (!vals || p >= end || *p++ != '{')
+        return FSV_RP_DAMAGED;
+    for (int first = 1; p < end && *p != '}'; first = 0) {
+        if (!first && *p++ != ',')
+            return FSV_RP_DAMAGED;
+        const char *key = p;
+        if (!skip_jstr(&p, end, &esc))
+            return FSV_RP_DAMAGED;
+        int match;
+        if (!esc) {     /* the usual case: compare in place */
+            match = (size_t)(p - key - 2) == flen &&
+                    memcmp(key + 1, field, flen) == 0;
+        } else {
+            char *k = NULL;
+            if (!get_jstr(&in, &key, end, &k))
+                return in.rc;
+            match = strcmp(k, field) == 0;
+            free(k);
+        }
+        if (p >= end || *p++ != ':')
+            return FSV_RP_DAMAGED;
+        int null = end - p >= 4 && memcmp(p, "null", 4) == 0;
+        if (match) {
+            *found = 1;
+            if (!null && !get_jstr(&in, &p, end, value))
+                return in.rc;
+            return FSV_RP_OK;
+        }
+        if (null)
+            p += 4;
+        else if (!skip_jstr(&p, end, &esc))
+            return FSV_RP_DAMAGED;
+    }
+    return p < end ? FSV_RP_OK : FSV_RP_DAMAGED;
+}

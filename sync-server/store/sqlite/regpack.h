@@ -77,4 +77,12 @@ void fsv_regpack_free(fsv_regpack_field *f, size_t n);
 int fsv_regpack_value(const char *vals, size_t vals_len, const char *field,
                       int *found, char **value);
 
+/* fsv_regpack_value without parsing the whole object: it reads up to
+** field's pair and allocates only the value (a read that wants one
+** winner, e.g. a customer's owner for visibility, for many records).
+** It checks only what it reads: FSV_RP_DAMAGED when that is not well
+** formed (the caller may then decode the row to say what is wrong). */
+int fsv_regpack_find(const char *vals, size_t vals_len, const char *field,
+                     int *found, char **value);
+
 #endif /* FSV_REGPACK_H */

@@ -40,25 +40,35 @@ static void verdict_keep(scan_verdict *m, const char *tbl, const char *rid,
 }
 
 /* Ask the filter about a group: its record's customer and creator come
-** from the record index (NULL when the record is not in it).  Columns as
-** in ST_SCAN (tbl 2, rid 3). */
-static int filter_group(fsv_store *s, const char *tbl, const char *rid,
-                        const char *field, fsv_row_filter filter, void *ud,
-                        int *vis)
+** from the record index (NULL when the record is not in it): the
+** transaction's memo when it has the record (merges not yet written),
+** else the rec row the scan joined.  Columns as in ST_SCAN (tbl 2, rid 3,
+** customer 8, creator 9, known 10). */
+static int filter_group(fsv_store *s, sqlite3_stmt *st, const char *tbl,
+                        const char *rid, const char *field,
+                        fsv_row_filter filter, void *ud, int *vis)
 {
     fsv_row row = {.tbl = tbl, .rid = rid, .field = field};
-    char *customer = NULL, *creator = NULL;
-    int rc = tbl && rid ? fsv_sqlite_record_info(s, tbl, rid, &customer,
-                                                 &creator)
-                        : FSV_NOTFOUND;
-    if (rc != FSV_OK && rc != FSV_NOTFOUND)
-        return rc;
+    int known = 0;
+    const char *customer = NULL, *creator = NULL;
+    /* The memo's strings are copied: the filter's own lookups may reuse
+    ** its entries (a full memo is flushed and cleared).  They fit: the
+    ** memo holds nothing longer.  The joined columns stay valid, the
+    ** filter steps other statements. */
+    char cbuf[FDSP_MAX_ID + 1], kbuf[FDSP_MAX_ID + 1];
+    if (fsv__sq_txrec_index(s, tbl, rid, &known, &customer, &creator)) {
+        if (customer)
+            customer = memcpy(cbuf, customer, strlen(customer) + 1);
+        if (creator)
+            creator = memcpy(kbuf, creator, strlen(creator) + 1);
+    } else {
+        known = sqlite3_column_int(st, 10);
+        customer = known ? (const char *)sqlite3_column_text(st, 8) : NULL;
+        creator = known ? (const char *)sqlite3_column_text(st, 9) : NULL;
+    }
     row.customer = customer;
     row.creator = creator;
-    rc = filter(ud, &row, vis);
-    free(customer);
-    free(creator);
-    return rc;
+    return filter(ud, &row, vis);
 }
 
 /* The scan reads group rows (store_sqlite_hist.c): a group whose last seq
@@ -125,7 +135,7 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                     const char *field = fsv__sq_hist_first_field(
                         s, sqlite3_column_blob(st, 7),
                         (size_t)sqlite3_column_bytes(st, 7));
-                    rc = filter_group(s, tbl, rid, field, filter, ud, &vis);
+                    rc = filter_group(s, st, tbl, rid, field, filter, ud, &vis);
                     if (rc != FSV_OK)
                         break;
                     verdict_keep(&verdict, tbl, rid, vis);

@@ -126,6 +126,12 @@ typedef struct txrec {
     uint64_t *fsum;                 /* per field: its checksum when fsum_ok */
     unsigned char *fsum_ok;
     uint64_t sum;                   /* XOR of the fields' checksums */
+    /* The row's vals text when only the index part was read (a read
+    ** transaction): a one-field read (field_value) scans it instead of
+    ** decoding every register.  vals_len 0: the column was NULL. */
+    int vals_ok;
+    size_t vals_len, vals_cap;
+    char *vals;
     char tbl[FDSP_MAX_NAME + 1];
     char rid[FDSP_MAX_ID + 1];
     char customer[FDSP_MAX_ID + 1];
@@ -293,6 +299,13 @@ int fsv_sqlite_changes_after(fsv_store *s, int64_t after, int limit,
                              const char *exclude_device, fsv_row_filter filter,
                              void *ud, fdsp_change **out, size_t *n,
                              int64_t *last, int *more);
+/* The memo's record index entry of (tbl, rid) when the transaction has
+** one (it may hold merges not yet written to rec): 1 with *known and the
+** strings (the memo's; valid until the memo changes), else 0 (the rec
+** row says it).  No lookup, no allocation. */
+int fsv__sq_txrec_index(fsv_store *s, const char *tbl, const char *rid,
+                        int *known, const char **customer,
+                        const char **creator);
 int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
                            char **customer, char **creator);
 int fsv_sqlite_prefix_values(fsv_store *s, const char *tbl, const char *prefix,

@@ -65,6 +65,7 @@ void fsv__sq_txrec_free(fsv_store *s)
             free(SQ(s)->chunks[i][j].f);
             free(SQ(s)->chunks[i][j].fsum);
             free(SQ(s)->chunks[i][j].fsum_ok);
+            free(SQ(s)->chunks[i][j].vals);
         }
         free(SQ(s)->chunks[i]);
     }
@@ -108,7 +109,7 @@ static txrec *txrec_get(fsv_store *s, const char *tbl, const char *rid)
     m->next = *head;
     m->hash = h;
     m->rec = REC_UNSEEN;
-    m->has_customer = m->dirty = m->is_new = m->regs = 0;
+    m->has_customer = m->dirty = m->is_new = m->regs = m->vals_ok = 0;
     m->nf = 0;
     m->sum = 0;
     memcpy(m->tbl, tbl, lt + 1);
@@ -164,6 +165,22 @@ static int txrec_load(fsv_store *s, txrec *m, int regs)
     m->sum = (uint64_t)sqlite3_column_int64(st, 4);
     m->rec = REC_PRESENT;
     if (!regs) {
+        /* Keep the winners' text for field_value (the storage stays). */
+        const char *v = (const char *)sqlite3_column_text(st, 2);
+        size_t vl = v ? (size_t)sqlite3_column_bytes(st, 2) : 0;
+        if (vl > m->vals_cap) {
+            char *nv = realloc(m->vals, vl);
+            if (nv) {
+                m->vals = nv;
+                m->vals_cap = vl;
+            }
+        }
+        if (vl <= m->vals_cap) {
+            if (vl)
+                memcpy(m->vals, v, vl);
+            m->vals_len = vl;
+            m->vals_ok = 1;
+        }
         sqlite3_reset(st);
         return FSV_OK;
     }
@@ -304,10 +321,15 @@ static int rec_update(fsv_store *s, const fdsp_change *c, txrec *m,
     int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
     const char *okt, *ok, *nkt, *nk;
     char oldkey[FDSP_MAX_ID + 1], oldktbl[FDSP_MAX_NAME + 1];
+    int absent = m->rec == REC_ABSENT;
+    if (!absent && !(sets_customer &&
+                     !(winner ? m->has_customer && strcmp(m->customer, winner) == 0
+                              : !m->has_customer)))
+        return FSV_OK;      /* most merges: the index stays (no key copies) */
     rec_key(m, &okt, &ok);
     snprintf(oldktbl, sizeof oldktbl, "%s", okt);
     snprintf(oldkey, sizeof oldkey, "%s", ok);
-    if (m->rec == REC_ABSENT) {
+    if (absent) {
         const char *cust = is_customer ? c->record : sets_customer ? winner : NULL;
         if (!txrec_str(m->creator, sizeof m->creator, c->user ? c->user : "") ||
             !txrec_str(m->customer, sizeof m->customer, cust))
@@ -316,15 +338,11 @@ static int rec_update(fsv_store *s, const fdsp_change *c, txrec *m,
         m->has_customer = cust != NULL;
         m->rec = REC_PRESENT;
         m->is_new = 1;
-    } else if (sets_customer &&
-               !(winner ? m->has_customer && strcmp(m->customer, winner) == 0
-                        : !m->has_customer)) {
+    } else {    /* the customer link moves */
         if (!txrec_str(m->customer, sizeof m->customer, winner))
             return seterr(s, FSV_INVALID, "store: record %s/%s: customer id"
                           " too long", c->table, c->record);
         m->has_customer = winner != NULL;
-    } else {
-        return FSV_OK;
     }
     rec_key(m, &nkt, &nk);
     if (m->sum == 0 || (strcmp(oldktbl, nkt) == 0 && strcmp(oldkey, nk) == 0))
@@ -450,8 +468,22 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
 {
     *value = NULL;
     txrec *m = NULL;
-    int rc = txrec_need(s, tbl, rid, 1, &m);
+    int rc = txrec_need(s, tbl, rid, 0, &m);
     if (rc != FSV_OK)
+        return rc;
+    if (m && !m->regs && m->vals_ok) {
+        /* Only the index part was read: the winner from vals. */
+        int found = 0;
+        if (!m->vals_len)
+            return FSV_NOTFOUND;
+        rc = fsv_regpack_find(m->vals, m->vals_len, field, &found, value);
+        if (rc == FSV_RP_NOMEM)
+            return seterr(s, FSV_NOMEM, "out of memory");
+        if (rc == FSV_RP_OK)
+            return found ? FSV_OK : FSV_NOTFOUND;
+        /* damaged: the full decode below says what is wrong */
+    }
+    if (m && !m->regs && (rc = txrec_need(s, tbl, rid, 1, &m)) != FSV_OK)
         return rc;
     if (m) {
         size_t at;
@@ -488,6 +520,26 @@ int fsv_sqlite_field_value(fsv_store *s, const char *tbl, const char *rid,
 }
 
 /* ---- Record index ------------------------------------------------------------------ */
+
+int fsv__sq_txrec_index(fsv_store *s, const char *tbl, const char *rid,
+                        int *known, const char **customer,
+                        const char **creator)
+{
+    if (!SQ(s)->in_tx || !SQ(s)->buckets || !tbl || !rid)
+        return 0;
+    unsigned h = txrec_hash(tbl, rid);
+    for (txrec *m = SQ(s)->buckets[h & (TXREC_BUCKETS - 1)]; m; m = m->next)
+        if (m->hash == h && strcmp(m->rid, rid) == 0 &&
+            strcmp(m->tbl, tbl) == 0) {
+            if (m->rec == REC_UNSEEN)
+                return 0;
+            *known = m->rec == REC_PRESENT;
+            *customer = *known && m->has_customer ? m->customer : NULL;
+            *creator = *known ? m->creator : NULL;
+            return 1;
+        }
+    return 0;
+}
 
 int fsv_sqlite_record_info(fsv_store *s, const char *tbl, const char *rid,
                           char **customer, char **creator)

@@ -75,6 +75,10 @@ enum {
     XO_CUST_GET, XO__END
 };
 
+/* The activity keys' min/max name ov_child_cust: left to itself (no
+** ANALYZE) the planner walks ov_child_time, every plan or follow-up in
+** time order until one of the customer's: a scan of the whole table per
+** customer at each commit instead of the customer's own rows. */
 static const char *const xo_sql[XO__END] = {
     /* The record's winners: one row of rec, its vals object. */
     [XO_REGS] = "SELECT j.key, j.value FROM rec r, json_each(r.vals) j"
@@ -84,10 +88,12 @@ static const char *const xo_sql[XO__END] = {
         "INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
         " birthday, company, phone, deleted, next_k, last_k, amt_k)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-        " coalesce((SELECT min(at) FROM ov_child WHERE customer=?1"
+        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cust"
+        " WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL), "
         "  9223372036854775807),"
-        " coalesce((SELECT max(at) FROM ov_child WHERE customer=?1"
+        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cust"
+        " WHERE customer=?1"
         "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1), ?12)"
         " ON CONFLICT(rid) DO UPDATE SET owner=excluded.owner,"
         " name=excluded.name, skey=excluded.skey, stage=excluded.stage,"
@@ -113,10 +119,12 @@ static const char *const xo_sql[XO__END] = {
     /* A customer whose children changed: only its two activity keys. */
     [XO_CUST_KEYS] =
         "UPDATE ov_cust SET next_k=n.nk, last_k=n.lk FROM (SELECT"
-        " coalesce((SELECT min(at) FROM ov_child WHERE customer=?1"
+        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cust"
+        " WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL),"
         "  9223372036854775807) AS nk,"
-        " coalesce((SELECT max(at) FROM ov_child WHERE customer=?1"
+        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cust"
+        " WHERE customer=?1"
         "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1) AS lk) n"
         " WHERE rid=?1 AND (next_k<>n.nk OR last_k<>n.lk)",
     [XO_CUST_GET] = "SELECT owner, name, stage, amount, close, birthday,"
