@@ -484,8 +484,9 @@ static int parse_vals(const char *text, size_t len, fds__rec *rec)
         int g = fds__parse_str(&p, &name);
         if (g <= 0)
             return g;
-        if (!fds__utf8_valid(name, strlen(name)) || name[0] == '\0' ||
-            strlen(name) > FDSP_MAX_NAME ||
+        /* fds__parse_str returns only valid UTF-8 without NUL: no need
+        ** to check the name or the value again. */
+        if (name[0] == '\0' || strlen(name) > FDSP_MAX_NAME ||
             (rec->n > 0 && strcmp(rec->f[rec->n - 1].name, name) >= 0) ||
             *p++ != ':') {
             free(name);
@@ -493,8 +494,7 @@ static int parse_vals(const char *text, size_t len, fds__rec *rec)
         }
         if (strncmp(p, "null", 4) == 0) {
             p += 4;
-        } else if ((g = fds__parse_str(&p, &value)) <= 0 ||
-                   !fds__utf8_valid(value, strlen(value))) {
+        } else if ((g = fds__parse_str(&p, &value)) <= 0) {
             free(name);
             free(value);
             return g < 0 ? -1 : 0;
