@@ -71,6 +71,7 @@
 #include "fieldsync.h"
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <string.h>
 
 #define FDS__SCHEMA_VERSION 5
 #define FDS__ERRMSG_MAX 512
@@ -317,7 +318,21 @@ char *fds__vv_dump_tree(const fdsp_vv *vv);
 ** json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) of the jansson value, at
 ** a fraction of the cost (no tree, no key sort, no per-value allocation).
 ** A buffer collects the text; oom is sticky and checked once at the end. */
-void fds__buf_put(fds__buf *b, const char *s, size_t n);
+void fds__buf_put_slow(fds__buf *b, const char *s, size_t n);
+/* Appends n bytes (and keeps a NUL after them).  Inline when there is
+** room: it runs tens of times for every register packed, logged or
+** summed, mostly for a byte or a few, where a call and a library memcpy
+** cost more than the copy. */
+static inline void fds__buf_put(fds__buf *b, const char *s, size_t n)
+{
+    if (!b->oom && b->n + n < b->cap) {
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+        b->p[b->n] = '\0';
+        return;
+    }
+    fds__buf_put_slow(b, s, n);
+}
 /* A JSON string: s must be valid UTF-8 (fds__utf8_valid). */
 void fds__buf_str(fds__buf *b, const char *s);
 /* The same, checking in the same pass that s is valid UTF-8: 0 if it is

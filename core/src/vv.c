@@ -133,7 +133,7 @@ int fds__vv_from_json(const json_t *j, fdsp_vv *out)
 
 /* ---- Hand-built canonical JSON ------------------------------------------- */
 
-void fds__buf_put(fds__buf *b, const char *s, size_t n)
+void fds__buf_put_slow(fds__buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
