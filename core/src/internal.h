@@ -400,6 +400,19 @@ int fds__rec_encode(const fds__rec *rec, fds__buf *vals, fds__buf *meta);
 ** or FDS_INVALID with *why saying what is damaged (fields then empty). */
 int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
                     size_t mlen, fds__rec *out, const char **why);
+/* The same for a reader that only looks (the sums scan): the versions'
+** device and user strings (vectors included) are not copied but point
+** into *strs, which the caller releases with fds__rec_clear_view after
+** the record; decoding checks exactly what fds__rec_decode checks. */
+typedef struct fds__rec_strs {
+    char **s[2];                /* devices, users */
+    size_t n[2];
+} fds__rec_strs;
+int fds__rec_decode_view(const char *vals, size_t vlen,
+                         const unsigned char *meta, size_t mlen,
+                         fds__rec *out, const char **why,
+                         fds__rec_strs *strs);
+void fds__rec_clear_view(fds__rec *rec, fds__rec_strs *strs);
 /* The same, reporting damage as FDS_DB naming tbl/rid (issue 10). */
 int fds__rec_parse(fds_replica *r, const char *tbl, const char *rid,
                    const char *vals, size_t vlen, const void *meta,
