@@ -71,6 +71,7 @@
 #include "fieldsync.h"
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <string.h>
 
 #define FDS__SCHEMA_VERSION 5
 #define FDS__ERRMSG_MAX 512
@@ -317,7 +318,21 @@ char *fds__vv_dump_tree(const fdsp_vv *vv);
 ** json_dumps(..., JSON_COMPACT | JSON_SORT_KEYS) of the jansson value, at
 ** a fraction of the cost (no tree, no key sort, no per-value allocation).
 ** A buffer collects the text; oom is sticky and checked once at the end. */
-void fds__buf_put(fds__buf *b, const char *s, size_t n);
+void fds__buf_put_slow(fds__buf *b, const char *s, size_t n);
+/* Appends n bytes (and keeps a NUL after them).  Inline when there is
+** room: it runs tens of times for every register packed, logged or
+** summed, mostly for a byte or a few, where a call and a library memcpy
+** cost more than the copy. */
+static inline void fds__buf_put(fds__buf *b, const char *s, size_t n)
+{
+    if (!b->oom && b->n + n < b->cap) {
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+        b->p[b->n] = '\0';
+        return;
+    }
+    fds__buf_put_slow(b, s, n);
+}
 /* A JSON string: s must be valid UTF-8 (fds__utf8_valid). */
 void fds__buf_str(fds__buf *b, const char *s);
 /* The same, checking in the same pass that s is valid UTF-8: 0 if it is
@@ -385,6 +400,19 @@ int fds__rec_encode(const fds__rec *rec, fds__buf *vals, fds__buf *meta);
 ** or FDS_INVALID with *why saying what is damaged (fields then empty). */
 int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
                     size_t mlen, fds__rec *out, const char **why);
+/* The same for a reader that only looks (the sums scan): the versions'
+** device and user strings (vectors included) are not copied but point
+** into *strs, which the caller releases with fds__rec_clear_view after
+** the record; decoding checks exactly what fds__rec_decode checks. */
+typedef struct fds__rec_strs {
+    char **s[2];                /* devices, users */
+    size_t n[2];
+} fds__rec_strs;
+int fds__rec_decode_view(const char *vals, size_t vlen,
+                         const unsigned char *meta, size_t mlen,
+                         fds__rec *out, const char **why,
+                         fds__rec_strs *strs);
+void fds__rec_clear_view(fds__rec *rec, fds__rec_strs *strs);
 /* The same, reporting damage as FDS_DB naming tbl/rid (issue 10). */
 int fds__rec_parse(fds_replica *r, const char *tbl, const char *rid,
                    const char *vals, size_t vlen, const void *meta,

@@ -458,12 +458,14 @@ static int get_table(rd *r, int devices, table *t)
     return 1;
 }
 
-static char *dup_entry(const table *t, uint64_t i, int *bad)
+static char *dup_entry(const table *t, uint64_t i, int *bad, int borrow)
 {
     if (i >= t->n) {
         *bad = 1;
         return NULL;
     }
+    if (borrow)
+        return t->s[i];
     char *s = strdup(t->s[i]);
     if (s == NULL)
         *bad = -1;
@@ -484,8 +486,9 @@ static int parse_vals(const char *text, size_t len, fds__rec *rec)
         int g = fds__parse_str(&p, &name);
         if (g <= 0)
             return g;
-        if (!fds__utf8_valid(name, strlen(name)) || name[0] == '\0' ||
-            strlen(name) > FDSP_MAX_NAME ||
+        /* fds__parse_str returns only valid UTF-8 without NUL: no need
+        ** to check the name or the value again. */
+        if (name[0] == '\0' || strlen(name) > FDSP_MAX_NAME ||
             (rec->n > 0 && strcmp(rec->f[rec->n - 1].name, name) >= 0) ||
             *p++ != ':') {
             free(name);
@@ -493,8 +496,7 @@ static int parse_vals(const char *text, size_t len, fds__rec *rec)
         }
         if (strncmp(p, "null", 4) == 0) {
             p += 4;
-        } else if ((g = fds__parse_str(&p, &value)) <= 0 ||
-                   !fds__utf8_valid(value, strlen(value))) {
+        } else if ((g = fds__parse_str(&p, &value)) <= 0) {
             free(name);
             free(value);
             return g < 0 ? -1 : 0;
@@ -529,9 +531,43 @@ static int vv_sorted(const fdsp_vv *vv)
     return 1;
 }
 
-int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
-                    size_t mlen, fds__rec *out, const char **why)
+/* Frees what a borrowing decode allocated: names, values, vector arrays;
+** the device and user strings belong to the tables. */
+static void clear_borrowed(fds__rec *rec)
 {
+    for (size_t i = 0; i < rec->n; i++) {
+        fds_register *reg = &rec->f[i].reg;
+        for (size_t j = 0; j < reg->n; j++) {
+            free(reg->v[j].value);
+            free(reg->v[j].vv.e);
+        }
+        free(reg->v);
+        free(rec->f[i].name);
+    }
+    free(rec->f);
+    free(rec->tbl);
+    free(rec->rid);
+    memset(rec, 0, sizeof *rec);
+}
+
+void fds__rec_clear_view(fds__rec *rec, fds__rec_strs *strs)
+{
+    clear_borrowed(rec);
+    for (int k = 0; k < 2; k++) {
+        table t = {strs->s[k], strs->n[k]};
+        table_free(&t);
+        strs->s[k] = NULL;
+        strs->n[k] = 0;
+    }
+}
+
+/* borrow: point the versions' strings into the tables (handed to *strs on
+** success) instead of copying them; the checks are the same. */
+static int decode(const char *vals, size_t vlen, const unsigned char *meta,
+                  size_t mlen, fds__rec *out, const char **why,
+                  fds__rec_strs *strs)
+{
+    const int borrow = strs != NULL;
     table dev = {NULL, 0}, usr = {NULL, 0};
     rd r = {meta, meta ? meta + mlen : NULL};
     int rc = FDS_OK, g;
@@ -571,9 +607,9 @@ int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
             if (!get_varint(&r, &di) || !get_varint(&r, &ui) ||
                 !get_varint(&r, &zz) || !get_varint(&r, &vn))
                 DAMAGE("a version is cut short");
-            c->device = dup_entry(&dev, di, &bad);
+            c->device = dup_entry(&dev, di, &bad, borrow);
             if (bad == 0)
-                c->user = dup_entry(&usr, ui, &bad);
+                c->user = dup_entry(&usr, ui, &bad, borrow);
             if (bad < 0) {
                 rc = FDS_NOMEM;
                 goto done;
@@ -595,7 +631,7 @@ int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
                 if (!get_varint(&r, &idx) || !get_varint(&r, &ctr) ||
                     ctr == 0 || ctr > MAX_COUNTER)
                     DAMAGE("a version has a bad vector");
-                c->vv.e[k].device = dup_entry(&dev, idx, &bad);
+                c->vv.e[k].device = dup_entry(&dev, idx, &bad, borrow);
                 if (bad < 0) {
                     rc = FDS_NOMEM;
                     goto done;
@@ -625,16 +661,42 @@ int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
 done:
 #undef DAMAGE
 #undef TRY
-    table_free(&dev);
-    table_free(&usr);
     if (rc != FDS_OK) {
         char *t = out->tbl, *id = out->rid;
         out->tbl = out->rid = NULL;
-        fds__rec_clear(out);
+        if (borrow)
+            clear_borrowed(out);
+        else
+            fds__rec_clear(out);
         out->tbl = t;
         out->rid = id;
     }
+    if (borrow && rc == FDS_OK) {
+        strs->s[0] = dev.s;
+        strs->n[0] = dev.n;
+        strs->s[1] = usr.s;
+        strs->n[1] = usr.n;
+    } else {
+        table_free(&dev);
+        table_free(&usr);
+    }
     return rc;
+}
+
+int fds__rec_decode(const char *vals, size_t vlen, const unsigned char *meta,
+                    size_t mlen, fds__rec *out, const char **why)
+{
+    return decode(vals, vlen, meta, mlen, out, why, NULL);
+}
+
+int fds__rec_decode_view(const char *vals, size_t vlen,
+                         const unsigned char *meta, size_t mlen,
+                         fds__rec *out, const char **why,
+                         fds__rec_strs *strs)
+{
+    strs->s[0] = strs->s[1] = NULL;
+    strs->n[0] = strs->n[1] = 0;
+    return decode(vals, vlen, meta, mlen, out, why, strs);
 }
 
 int fds__rec_parse(fds_replica *r, const char *tbl, const char *rid,

@@ -22,8 +22,9 @@
 ** (Schema 4 keeps the winner once, in vals, so the schema-3 check that a
 ** value column agrees with its versions has nothing left to compare.)
 **
-** Cost: one pass over rec in primary-key order, decoding each row and
-** rebuilding each register's canonical text for one FNV-1a; see docs/internals/trust.md for the figure measured on a
+** Cost: one pass over rec in primary-key order, decoding each row (its
+** device and user strings borrowed, not copied) and rebuilding each
+** register's canonical text for one FNV-1a; see docs/internals/trust.md for the figure measured on a
 ** 60,000-record replica.
 */
 #include "internal.h"
@@ -37,12 +38,13 @@
 static const char MISMATCH[] = "\x01value-differs-from-versions";
 
 /* One record of the scan: the XOR of its registers' checksums and its key. */
+/* Its strings point into the current row or its decoded record: valid
+** until the scan steps on, so a callback copies what it keeps. */
 typedef struct rec_acc {
-    char tbl[FDSP_MAX_NAME + 1];
-    char rid[FDSP_MAX_ID + 1];
-    char *customer;         /* its "customer" value, malloc'd, or NULL */
+    const char *tbl;
+    const char *rid;
+    const char *customer;   /* its "customer" value, or NULL */
     uint64_t sum;
-    int open;
 } rec_acc;
 
 /* The bucket of a finished record (trust.md: its key). */
@@ -86,13 +88,15 @@ static int scan(fds_replica *r, rec_fn fn, void *ud)
             continue;   /* NOT NULL columns: only a damaged file */
         rec_acc a;
         memset(&a, 0, sizeof a);
-        snprintf(a.tbl, sizeof a.tbl, "%s", tbl);
-        snprintf(a.rid, sizeof a.rid, "%s", rid);
-        a.open = 1;
+        a.tbl = tbl;
+        a.rid = rid;
         fds__rec rec;
+        fds__rec_strs strs;
         const char *why = NULL;
         memset(&rec, 0, sizeof rec);
-        int drc = fds__rec_decode(vals, vlen, meta, mlen, &rec, &why);
+        /* Only read: the versions' strings need not be copied. */
+        int drc = fds__rec_decode_view(vals, vlen, meta, mlen, &rec, &why,
+                                       &strs);
         if (drc == FDS_NOMEM) {
             rc = fds__error(r, FDS_NOMEM, "out of memory");
             break;
@@ -100,8 +104,7 @@ static int scan(fds_replica *r, rec_fn fn, void *ud)
         if (drc != FDS_OK) {
             a.sum ^= fdsp_sum_register(tbl, rid, "", MISMATCH,
                                        sizeof MISMATCH - 1);
-            if (cust && (a.customer = strdup(cust)) == NULL)
-                rc = fds__error(r, FDS_NOMEM, "out of memory");
+            a.customer = cust;
         }
         for (size_t i = 0; rc == FDS_OK && i < rec.n; i++) {
             const fds__field *f = &rec.f[i];
@@ -123,14 +126,12 @@ static int scan(fds_replica *r, rec_fn fn, void *ud)
             a.sum ^= fdsp_sum_register(tbl, rid, f->name, text, tlen);
             free(alt);
             const char *v = f->reg.v[0].value;
-            if (strcmp(f->name, "customer") == 0 && v &&
-                (a.customer = strdup(v)) == NULL)
-                rc = fds__error(r, FDS_NOMEM, "out of memory");
+            if (v && strcmp(f->name, "customer") == 0)
+                a.customer = v;
         }
-        fds__rec_clear(&rec);
         if (rc == FDS_OK)
             rc = fn(ud, &a, rec_bucket(&a));
-        free(a.customer);
+        fds__rec_clear_view(&rec, &strs);
     }
     if (rc == FDS_OK && step != SQLITE_DONE)
         rc = fds__dberror(r, "scanning registers");

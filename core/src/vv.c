@@ -133,7 +133,7 @@ int fds__vv_from_json(const json_t *j, fdsp_vv *out)
 
 /* ---- Hand-built canonical JSON ------------------------------------------- */
 
-void fds__buf_put(fds__buf *b, const char *s, size_t n)
+void fds__buf_put_slow(fds__buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -185,6 +185,47 @@ void fds__buf_str(fds__buf *b, const char *s)
     fds__buf_put(b, "\"", 1);
 }
 
+/* ---- Eight bytes at a time ------------------------------------------------
+** Most strings here are plain ASCII (device ids, users, field names, most
+** values), and these checks run on every one of them for every record
+** written, packed, logged and summed.  Testing a word of eight bytes at
+** once skips such runs; any word that is not plainly clean is left to the
+** byte-wise code below, so the result is exactly the byte-wise one. */
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static uint64_t load8(const unsigned char *s)
+{
+    uint64_t w;
+    memcpy(&w, s, sizeof w);
+    return w;
+}
+
+/* All eight bytes in 0x01..0x7F. With no high bit set, w - ONES borrows
+** (setting a high bit) exactly where a byte is 0. */
+static int ascii8(uint64_t w)
+{
+    return ((w | (w - ONES)) & HIGHS) == 0;
+}
+
+/* Nonzero iff some byte of w is 0 (exact as a yes/no). */
+static uint64_t zero8(uint64_t w)
+{
+    return (w - ONES) & ~w & HIGHS;
+}
+
+/* All eight bytes in 0x20..0x7F and none '"' or '\\': copied as they are
+** by a JSON string writer. */
+static int plain8(uint64_t w)
+{
+    if (w & HIGHS)
+        return 0;
+    /* bytes < 0x20: with no high bit set, w - 0x20.. borrows there */
+    if (((w - ONES * 0x20) & ~w & HIGHS) != 0)
+        return 0;
+    return !zero8(w ^ (ONES * '"')) && !zero8(w ^ (ONES * '\\'));
+}
+
 /* Length of the valid UTF-8 sequence at s (lead byte >= 0x80), 0 if it is
 ** not one: the checks of fds__utf8_valid.  s is NUL-terminated, and NUL is
 ** never a continuation byte, so nothing is read past the end. */
@@ -218,8 +259,11 @@ static size_t utf8_seq(const unsigned char *s)
 int fds__buf_str_utf8(fds__buf *b, const char *str)
 {
     const unsigned char *s = (const unsigned char *)str, *run = s;
+    const unsigned char *end = s + strlen(str);
     fds__buf_put(b, "\"", 1);
     for (;;) {
+        while (end - s >= 8 && plain8(load8(s)))
+            s += 8;
         unsigned ch = *s;
         if (ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\') {
             s++;
@@ -260,11 +304,27 @@ void fds__buf_i64(fds__buf *b, int64_t v)
 {
     char tmp[24];
     char *e = tmp + sizeof tmp, *p = e;
+    /* Two digits a step: an hlc has 15-16 of them, printed in every
+    ** register's canonical text (packing, logging, the sums scan). */
+    static const char pairs[] =
+        "0001020304050607080910111213141516171819"
+        "2021222324252627282930313233343536373839"
+        "4041424344454647484950515253545556575859"
+        "6061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    while (u >= 100) {
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--p = pairs[d + 1];
+        *--p = pairs[d];
+    }
+    if (u >= 10) {
+        *--p = pairs[u * 2 + 1];
+        *--p = pairs[u * 2];
+    } else {
+        *--p = (char)('0' + u);
+    }
     if (v < 0)
         *--p = '-';
     fds__buf_put(b, p, (size_t)(e - p));
@@ -302,6 +362,10 @@ int fds__utf8_valid(const char *str, size_t n)
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
     while (i < n) {
+        if (n - i >= 8 && ascii8(load8(s + i))) {
+            i += 8;
+            continue;
+        }
         unsigned c = s[i];
         size_t len;
         uint32_t cp;
