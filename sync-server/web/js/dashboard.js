@@ -240,12 +240,36 @@ function renderHours(card, rows) {
   fill(card.querySelector('.figures'), h('div', { class: 'heatmap', id: 'heatmap' }, head, body));
 }
 
+// A company's head office sees hundreds of birthdays in the window: the
+// first BIRTHDAYS_SHOWN are drawn, the rest on request, so the first paint
+// of the dashboard does not lay out a list nobody reads to the end.
+const BIRTHDAYS_SHOWN = 20;
+
+function birthdayItem(r) {
+  return h('li', { dataset: { customer: r.id, days: r.days } },
+    custLink(r.id, r.name),
+    h('span', { class: 'muted' }, ` ${r.birthday} · `),
+    h('span', { class: r.days === 0 ? 'badge today' : 'badge' }, fmtDays(r.days)));
+}
+
 function renderBirthdays(card, rows) {
-  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
-    : h('ul', { class: 'plain', id: 'birthday-list' }, rows.map((r) => h('li', { dataset: { customer: r.id, days: r.days } },
-      custLink(r.id, r.name),
-      h('span', { class: 'muted' }, ` ${r.birthday} · `),
-      h('span', { class: r.days === 0 ? 'badge today' : 'badge' }, fmtDays(r.days))))));
+  if (rows.length === 0) {
+    fill(card.querySelector('.figures'), empty());
+    return;
+  }
+  const list = h('ul', { class: 'plain', id: 'birthday-list' }, rows.slice(0, BIRTHDAYS_SHOWN).map(birthdayItem));
+  const rest = rows.length - BIRTHDAYS_SHOWN;
+  const all = rest > 0
+    ? h('button', { type: 'button', class: 'button secondary', id: 'birthday-all', dataset: { count: rows.length } },
+      t('list.showall', { n: rows.length }))
+    : null;
+  if (all) {
+    all.addEventListener('click', () => {
+      list.append(...rows.slice(BIRTHDAYS_SHOWN).map(birthdayItem));
+      all.remove();
+    });
+  }
+  fill(card.querySelector('.figures'), list, all);
 }
 
 function renderConflicts(card, rows) {
