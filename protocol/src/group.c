@@ -194,24 +194,8 @@ int fdsp__vvd_entry(const char *key, size_t keylen, int counter_is_int,
                     int64_t counter, const char *path, char **dev,
                     char *err, size_t errlen)
 {
-    const char *why;
-    int rc = fdsp__check_str(key, keylen, FDSP__ID, &why);
-    if (rc != FDSP_OK)
-        return fdsp__fail(err, errlen, rc, path, NULL, "device %s", why);
-    if (!counter_is_int)
-        return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
-                          "counter must be an integer");
-    if (counter < 0)
-        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                          "counter must be >= 0 (0 drops the device)");
-    if (counter > FDSP__MAX_INT)
-        return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                          "counter must be <= 2^53");
-    *dev = fdsp__strndup(key, keylen);
-    if (*dev == NULL)
-        return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
-                          "out of memory");
-    return FDSP_OK;
+    return fdsp__vv_entry_min(key, keylen, counter_is_int, counter, 0, path,
+                              dev, err, errlen);
 }
 
 /* Set dev's counter in the sorted vector out (room for FDSP_MAX_VV + 1

@@ -130,9 +130,13 @@ static inline int fdsp__vv_no_dup(const fdsp_vv *out, const char *path,
                               "duplicate device");
     return FDSP_OK;
 }
-static inline int fdsp__vv_entry(const char *key, size_t keylen, int counter_is_int,
-                   int64_t counter, const char *path, char **dev,
-                   char *err, size_t errlen)
+/* One vector entry, key and counter, as read: a device id and a counter
+** from min to 2^53.  A full vector takes min 1; a delta (group.c) min 0,
+** where 0 drops the device.  *dev gets the id (malloc'd). */
+static inline int fdsp__vv_entry_min(const char *key, size_t keylen,
+                                     int counter_is_int, int64_t counter,
+                                     int64_t min, const char *path, char **dev,
+                                     char *err, size_t errlen)
 {
     const char *why;
     int rc = fdsp__check_str(key, keylen, FDSP__ID, &why);
@@ -141,9 +145,10 @@ static inline int fdsp__vv_entry(const char *key, size_t keylen, int counter_is_
     if (!counter_is_int)
         return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
                           "counter must be an integer");
-    if (counter < 1)
+    if (counter < min)
         return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
-                          "counter must be >= 1");
+                          min > 0 ? "counter must be >= 1"
+                                  : "counter must be >= 0 (0 drops the device)");
     if (counter > FDSP__MAX_INT)
         return fdsp__fail(err, errlen, FDSP_E_VALUE, path, NULL,
                           "counter must be <= 2^53");
@@ -152,6 +157,14 @@ static inline int fdsp__vv_entry(const char *key, size_t keylen, int counter_is_
         return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, NULL,
                           "out of memory");
     return FDSP_OK;
+}
+
+static inline int fdsp__vv_entry(const char *key, size_t keylen, int counter_is_int,
+                   int64_t counter, const char *path, char **dev,
+                   char *err, size_t errlen)
+{
+    return fdsp__vv_entry_min(key, keylen, counter_is_int, counter, 1, path,
+                              dev, err, errlen);
 }
 
 /* ---- Checking structs (encoder side) --------------------------------------
