@@ -504,7 +504,7 @@ static int saw_before(fsv_store *st, const fsv_user *u, const char *cust,
         fsv_user o;
         int r2 = fsv_store_user_get(st, owner_then, &o);
         if (r2 == FSV_OK)
-            *saw = strcmp(o.team, u->team) == 0;
+            rc = fsv_vis_team_within(st, o.team, u->team, saw);
         else if (r2 != FSV_NOTFOUND)
             rc = r2;
     }
