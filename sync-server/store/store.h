@@ -430,7 +430,8 @@ typedef struct fsv_move {
 /* Set user name's team and/or role (NULL: keep) and record the move in
 ** the same transaction (*move_id its id; 0 if nothing changed, and no
 ** move is recorded).  team must be "", "*" or a team of the map
-** (FSV_NOTFOUND naming it); role as fsv_store_user_add.  Not inside a
+** (else FSV_INVALID naming it); role as fsv_store_user_add; FSV_NOTFOUND
+** for no such user.  Not inside a
 ** transaction. */
 int fsv_store_user_set(fsv_store *s, const char *name, const char *team,
                        const char *role, int64_t *move_id);

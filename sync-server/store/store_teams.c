@@ -163,7 +163,7 @@ int fsv_store_user_set(fsv_store *s, const char *name, const char *team,
     if (rc == FSV_OK && team && team[0] && strcmp(team, "*") != 0) {
         rc = s->be->teams_load(s, &t);
         if (rc == FSV_OK && !fsv_teams_parent(t, team))
-            rc = fsv__store_setmsg(s, FSV_NOTFOUND, "no team %s (add it"
+            rc = fsv__store_setmsg(s, FSV_INVALID, "no team %s (add it"
                                    " with `team add %s`)", team, team);
     }
     fsv_teams_free(t);
