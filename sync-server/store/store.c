@@ -246,24 +246,28 @@ int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
 int fsv_store_begin(fsv_store *s)
 {
     s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 1;
     CALL(s, "begin", s->be->begin(s));
 }
 
 int fsv_store_begin_read(fsv_store *s)
 {
     s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 1;
     CALL(s, "begin read", s->be->begin_read(s));
 }
 
 int fsv_store_commit(fsv_store *s)
 {
     s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 0;
     CALL(s, "commit", s->be->commit(s));
 }
 
 int fsv_store_rollback(fsv_store *s)
 {
     s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 0;
     CALL(s, "rollback", s->be->rollback(s));
 }
 

@@ -41,7 +41,7 @@ int fsv_store_team_map(fsv_store *s, const fsv_teams **map)
     unsigned gen = s->msg_gen;
     /* One data-version question per transaction (and per call outside
     ** one): within a transaction's snapshot nothing else can change it. */
-    if (s->teams_ok && s->teams_gen != s->tx_gen) {
+    if (s->teams_ok && (!s->tx_open || s->teams_gen != s->tx_gen)) {
         int64_t dv = 0;
         if (s->be->data_version(s, &dv) != FSV_OK || dv != s->teams_dv)
             s->teams_ok = 0;

@@ -232,6 +232,9 @@ static void test_nested_scope(void **state)
     assert_non_null(strstr(r.body, "\"west\""));
     ta_resp_free(&r);
     assert_int_equal(status_of(s, w.boss, "/api/customers?team=nowhere"), 400);
+    /* A team added while the server runs is known to it at once. */
+    admin_ok(s, "team", "add", "nowhere", "--parent", "west", NULL);
+    assert_int_equal(total_of(s, w.boss, "/api/customers?team=nowhere"), 0);
     world_free(&w);
 }
 
