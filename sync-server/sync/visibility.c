@@ -280,7 +280,8 @@ void fsv_vis_cache_clear(struct fsv_vis_cache *vc)
 }
 
 /* May u manage who sees `customer` (share/unshare it)?  Its owner, a
-** manager of the owner's team, a head-office manager and an admin. */
+** manager of the owner's team or of a team above it, a head-office
+** manager and an admin. */
 int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
                       int *may)
 {
@@ -298,8 +299,8 @@ int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
     } else if (owner && strcmp(u->role, "manager") == 0 && u->team[0]) {
         fsv_user o;
         rc = fsv_store_user_get(s, owner, &o);
-        if (rc == FSV_OK)
-            *may = strcmp(o.team, u->team) == 0;
+        if (rc == FSV_OK)   /* the owner's team, or a team below it */
+            rc = fsv_vis_team_within(s, o.team, u->team, may);
         else if (rc == FSV_NOTFOUND)
             rc = FSV_OK;
     }

@@ -232,6 +232,19 @@ static void test_nested_scope(void **state)
     assert_non_null(strstr(r.body, "\"west\""));
     ta_resp_free(&r);
     assert_int_equal(status_of(s, w.boss, "/api/customers?team=nowhere"), 400);
+    /* Managers of the teams above east_sh may share its customer: china's
+    ** (two levels up) with r2 of west ... */
+    assert_int_equal(fds_customer_share(w.bossd, w.a, "r2", 1), FDS_OK);
+    fds_session_stats st = sync_stats(s, w.bossd, w.boss);
+    assert_int_equal(st.refused, 0);
+    sync_stats(s, w.r2d, w.r2);
+    assert_true(has_customer(w.r2d, w.a));
+    /* ... and east's (one level up) with r3. */
+    assert_int_equal(fds_customer_share(w.emd, w.a, "r3", 1), FDS_OK);
+    st = sync_stats(s, w.emd, w.em);
+    assert_int_equal(st.refused, 0);
+    sync_stats(s, w.r3d, w.r3);
+    assert_true(has_customer(w.r3d, w.a));
     /* A team added while the server runs is known to it at once. */
     admin_ok(s, "team", "add", "nowhere", "--parent", "west", NULL);
     assert_int_equal(total_of(s, w.boss, "/api/customers?team=nowhere"), 0);
