@@ -26,13 +26,16 @@ struct fsv_store {
     char errmsg[FSV_STORE_MSG_MAX];
     /* store_teams.c's cache of the team map (fsv_store_team_map): valid
     ** while teams_ok and the data version is teams_dv; checked once per
-    ** transaction (tx_gen, bumped by begin/commit/rollback) and at every
-    ** call outside one. */
+    ** transaction (tx_gen, bumped by begin/commit/rollback), and outside
+    ** one at most every FSV_TEAMS_RECHECK_MS (a live fan-out asks once per
+    ** manager and customer: a data-version query each would cost more than
+    ** the decision). */
     fsv_teams *teams;
     int teams_ok;
     int64_t teams_dv;
     unsigned tx_gen, teams_gen;
     int tx_open;    /* inside begin/begin_read .. commit/rollback */
+    int64_t teams_checked_ms;   /* monotonic ms of the last check outside */
 };
 
 /* The JSON array of team and every team below it (store_teams.c), for a

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Every entry here needs the backend's: one from before teams nested (or
 ** a backend that has not added them yet) answers with a clear message. */
@@ -29,6 +30,17 @@ static int done(fsv_store *s, unsigned gen, int rc, const char *what)
     return rc;
 }
 
+/* Outside a transaction, another process's `team add` is noticed within
+** this long (the running server's moves and closes run on a 1 s tick). */
+#define FSV_TEAMS_RECHECK_MS 50
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void fsv__store_teams_forget(fsv_store *s)
 {
     s->teams_ok = 0;
@@ -41,11 +53,14 @@ int fsv_store_team_map(fsv_store *s, const fsv_teams **map)
     unsigned gen = s->msg_gen;
     /* One data-version question per transaction (and per call outside
     ** one): within a transaction's snapshot nothing else can change it. */
-    if (s->teams_ok && (!s->tx_open || s->teams_gen != s->tx_gen)) {
+    int64_t now = mono_ms();
+    if (s->teams_ok && (s->tx_open ? s->teams_gen != s->tx_gen
+                        : now - s->teams_checked_ms >= FSV_TEAMS_RECHECK_MS)) {
         int64_t dv = 0;
         if (s->be->data_version(s, &dv) != FSV_OK || dv != s->teams_dv)
             s->teams_ok = 0;
         s->teams_gen = s->tx_gen;
+        s->teams_checked_ms = now;
     }
     if (!s->teams_ok) {
         int64_t dv = 0;
@@ -59,6 +74,7 @@ int fsv_store_team_map(fsv_store *s, const fsv_teams **map)
         s->teams = t;
         s->teams_dv = dv;
         s->teams_gen = s->tx_gen;
+        s->teams_checked_ms = now;
         s->teams_ok = 1;
     }
     *map = s->teams;
