@@ -22,12 +22,20 @@ int fsv_api_team_arg(fsv_api *api, const fsv_req *q, fsv_resp *resp,
         return 0;
     if (strcmp(t, "*") == 0)
         return 0;       /* every team: no filter */
+    /* In a read transaction of its own: the map is then checked against
+    ** the store (a team another process just added is known). */
+    fsv_store *st = api->srv->store;
     const fsv_teams *map = NULL;
-    if (fsv_store_team_map(api->srv->store, &map) != FSV_OK) {
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_team_map(st, &map);
+    int known = rc == FSV_OK && fsv_teams_parent(map, t) != NULL;
+    fsv_store_rollback(st);
+    if (rc != FSV_OK) {
         fsv_resp_error(resp, 500, "the store failed while reading the teams");
         return -1;
     }
-    if (!fsv_teams_parent(map, t)) {
+    if (!known) {
         fsv_resp_error(resp, 400, "team \"%.64s\" is not a team of this"
                        " server", t);
         return -1;
@@ -40,8 +48,13 @@ void fsv_api_teams(fsv_api *api, const fsv_user *u, const fsv_req *q,
                    fsv_resp *resp)
 {
     (void)q;
+    fsv_store *st = api->srv->store;
     const fsv_teams *map = NULL;
-    if (fsv_store_team_map(api->srv->store, &map) != FSV_OK) {
+    int rc = fsv_store_begin_read(st);
+    if (rc == FSV_OK)
+        rc = fsv_store_team_map(st, &map);
+    if (rc != FSV_OK) {
+        fsv_store_rollback(st);
         fsv_resp_error(resp, 500, "the store failed while reading the teams");
         return;
     }
@@ -58,6 +71,7 @@ void fsv_api_teams(fsv_api *api, const fsv_user *u, const fsv_req *q,
                                                ? json_string(parent)
                                                : json_null()));
     }
+    fsv_store_rollback(st);     /* map borrowed until here */
     json_t *o = a ? json_pack("{s:o}", "teams", a) : NULL;
     if (!o) {
         fsv_resp_error(resp, 500, "out of memory");
