@@ -170,10 +170,30 @@ void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,
                       const fsv_req *q, fsv_resp *resp);
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+/* The same with ?team= (fsv_api_team_arg), and with the team given. */
+void fsv_api_export_team(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                         fsv_resp *resp);
+void fsv_api_export_of(fsv_api *api, const fsv_user *u, const char *team,
+                       fsv_resp *resp);
 /* Every customer u may see, not deleted, in the list's shape and name
 ** order (the export's rows), read page by page from the store in one
 ** snapshot.  FSV_OK with *out new, or the store's code. */
 int fsv_office_list_all(fsv_api *api, const fsv_user *u, json_t **out);
+/* The same for the dashboard's team filter: only the customers of team
+** and the teams below it (NULL: all of them). */
+int fsv_office_list_team(fsv_api *api, const fsv_user *u, const char *team,
+                         json_t **out);
+
+/* ---- Teams (api_teams.c) ---------------------------------------------------------- */
+/* GET /api/teams: {"teams": [{"team", "parent"}]}, the teams u may filter
+** by (everything for who sees everything; a manager's team and those
+** below it; none for a rep). */
+void fsv_api_teams(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                   fsv_resp *resp);
+/* The ?team= filter of a request: *team NULL (none) or the team (a team
+** the store knows, else a 400 naming it).  0, or -1 with resp filled. */
+int fsv_api_team_arg(fsv_api *api, const fsv_req *q, fsv_resp *resp,
+                     const char **team);
 
 /* ---- Figures (api_figures.c) ---------------------------------------------------- */
 /* GET /api/summary's and /api/analysis's objects (docs/API.md) for u from
@@ -184,6 +204,14 @@ int fsv_fig_summary(fsv_store *st, const fsv_user *u, json_t *sdefs,
                     json_t *fdefs, int64_t now_ms, int64_t head, json_t **out);
 int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
                      int64_t now_ms, const char *tz, int64_t head, json_t **out);
+/* The same with the dashboard's team filter (team NULL: none; see
+** fsv_scope.filter_team). */
+int fsv_fig_summary_team(fsv_store *st, const fsv_user *u, const char *team,
+                         json_t *sdefs, json_t *fdefs, int64_t now_ms,
+                         int64_t head, json_t **out);
+int fsv_fig_analysis_team(fsv_store *st, const fsv_user *u, const char *team,
+                          json_t *sdefs, int64_t now_ms, const char *tz,
+                          int64_t head, json_t **out);
 /* Free the figures' shared answers (api_summary.c; server shutdown). */
 void fsv_fig_cache_free(fsv_api *api);
 /* 1 if stage key has flag ("won"/"lost") in defs. */

@@ -77,6 +77,12 @@ static json_t *customer_obj(fsv_store *st, const char *id)
 
 int fsv_office_list_all(fsv_api *api, const fsv_user *u, json_t **out)
 {
+    return fsv_office_list_team(api, u, NULL, out);
+}
+
+int fsv_office_list_team(fsv_api *api, const fsv_user *u, const char *team,
+                         json_t **out)
+{
     fsv_store *st = api->srv->store;
     fsv_scope scope;
     fsv_page_query pq;
@@ -84,6 +90,7 @@ int fsv_office_list_all(fsv_api *api, const fsv_user *u, json_t **out)
     json_t *list = json_array();
     *out = NULL;
     fsv_vis_scope(u, &scope);
+    scope.filter_team = team;
     memset(&pq, 0, sizeof pq);
     pq.scope = &scope;
     pq.limit = FSV_PAGE_MAX;
@@ -125,7 +132,7 @@ void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
                        fsv_resp *resp)
 {
     static const char *const known[] = {"search", "stage", "owner", "limit",
-                                        "after", "sort", NULL};
+                                        "after", "sort", "team", NULL};
     fsv_store *st = api->srv->store;
     for (size_t i = 0; i < q->n_args; i++) {
         int ok = 0;
@@ -133,12 +140,17 @@ void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
             ok |= strcmp(q->arg_name[i], known[k]) == 0;
         if (!ok) {
             fsv_resp_error(resp, 400, "unknown query parameter \"%s\" (search,"
-                           " stage, owner, limit, after, sort)", q->arg_name[i]);
+                           " stage, owner, limit, after, sort, team)",
+                           q->arg_name[i]);
             return;
         }
     }
     fsv_scope scope;
     fsv_vis_scope(u, &scope);
+    /* ?team=T: the customers of T and the teams below it, within what u
+    ** sees (a filter never widens a scope: api_teams.c). */
+    if (fsv_api_team_arg(api, q, resp, &scope.filter_team) != 0)
+        return;
     fsv_page_query pq;
     memset(&pq, 0, sizeof pq);
     pq.scope = &scope;
@@ -218,6 +230,7 @@ void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
         link_arg(link, sizeof link, "search", pq.search);
         link_arg(link, sizeof link, "stage", pq.stage);
         link_arg(link, sizeof link, "owner", pq.owner);
+        link_arg(link, sizeof link, "team", scope.filter_team);
         memmove(link + base, link + base + 1, strlen(link + base + 1) + 1);
         size_t l = strlen(link);
         snprintf(link + l, sizeof link - l, ">; rel=\"next\"");

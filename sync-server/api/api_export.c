@@ -15,9 +15,23 @@
 
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp)
 {
+    fsv_api_export_of(api, u, NULL, resp);
+}
+
+void fsv_api_export_team(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                         fsv_resp *resp)
+{
+    const char *team = NULL;
+    if (fsv_api_team_arg(api, q, resp, &team) == 0)
+        fsv_api_export_of(api, u, team, resp);
+}
+
+void fsv_api_export_of(fsv_api *api, const fsv_user *u, const char *team,
+                       fsv_resp *resp)
+{
     json_t *list = NULL, *defs = NULL, *sdefs = NULL;
     /* From the store's office view, page by page (no per-user replica). */
-    if (fsv_office_list_all(api, u, &list) != FSV_OK ||
+    if (fsv_office_list_team(api, u, team, &list) != FSV_OK ||
         fsv_view_defs(api, &sdefs, &defs) != FSV_OK) {
         json_decref(list);
         fsv_resp_error(resp, 500, "the store failed while exporting");

@@ -346,11 +346,19 @@ static void pass_clear(pass *p)
 int fsv_fig_summary(fsv_store *st, const fsv_user *u, json_t *sdefs,
                     json_t *fdefs, int64_t now_ms, int64_t head, json_t **out)
 {
+    return fsv_fig_summary_team(st, u, NULL, sdefs, fdefs, now_ms, head, out);
+}
+
+int fsv_fig_summary_team(fsv_store *st, const fsv_user *u, const char *team,
+                         json_t *sdefs, json_t *fdefs, int64_t now_ms,
+                         int64_t head, json_t **out)
+{
     fsv_scope sc;
     pass p;
     json_int_t conflicts = 0, overdue = 0;
     *out = NULL;
     fsv_vis_scope(u, &sc);
+    sc.filter_team = team;
     memset(&p, 0, sizeof p);
     p.sdefs = sdefs;
     p.now_ms = now_ms;
@@ -718,6 +726,13 @@ static json_t *money(const json_t *sdefs, pass *p)
 int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
                      int64_t now_ms, const char *tz, int64_t head, json_t **out)
 {
+    return fsv_fig_analysis_team(st, u, NULL, sdefs, now_ms, tz, head, out);
+}
+
+int fsv_fig_analysis_team(fsv_store *st, const fsv_user *u, const char *team,
+                          json_t *sdefs, int64_t now_ms, const char *tz,
+                          int64_t head, json_t **out)
+{
     fsv_scope sc;
     pass p;
     reach r = {json_object()};
@@ -726,6 +741,7 @@ int fsv_fig_analysis(fsv_store *st, const fsv_user *u, json_t *sdefs,
     fsv_tz_saved saved;
     *out = NULL;
     fsv_vis_scope(u, &sc);
+    sc.filter_team = team;
     memset(&p, 0, sizeof p);
     p.sdefs = sdefs;
     p.now_ms = now_ms;

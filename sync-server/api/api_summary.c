@@ -79,7 +79,7 @@ static int request_tz(fsv_api *api, const fsv_req *q, fsv_resp *resp,
                       const char **tz)
 {
     /* Other parameters are ignored, as they always were here (a script's
-    ** cache-buster stays harmless). */
+    ** cache-buster stays harmless); team is figures()'s. */
     const char *z = fsv_req_arg(q, "tz");
     if (z && z[0] && !fsv_tz_valid(z)) {
         fsv_resp_error(resp, 400, "tz \"%.64s\" is not a time zone this server"
@@ -96,17 +96,20 @@ static void figures(fsv_api *api, const fsv_user *u, const fsv_req *q,
     const char *tz = NULL;
     json_t *sd = NULL, *fd = NULL, *out = NULL;
     int64_t head = 0, dv = 0, now = fsv_now_ms();
-    if (request_tz(api, q, resp, &tz) != 0)
+    const char *team = NULL;
+    if (request_tz(api, q, resp, &tz) != 0 ||
+        fsv_api_team_arg(api, q, resp, &team) != 0)
         return;
     int rc = fsv_store_head(api->srv->store, &head);
     if (rc == FSV_OK)
         rc = fsv_store_data_version(api->srv->store, &dv);
     char key[256];
-    int hit = 0, n = snprintf(key, sizeof key, "%d|%s|%s|%s|%lld|%lld|%lld|%s",
+    int hit = 0, n = snprintf(key, sizeof key, "%d|%s|%s|%s|%lld|%lld|%lld|%s|%s",
                               analysis, fsv_vis_sees_all(u) ? "*" : u->name,
                               fsv_vis_sees_all(u) ? "" : u->role,
                               fsv_vis_sees_all(u) ? "" : u->team, (long long)head,
-                              (long long)dv, (long long)(now / 60000), tz ? tz : "");
+                              (long long)dv, (long long)(now / 60000), tz ? tz : "",
+                              team ? team : "");
     struct fsv_fig_cache *c = rc == FSV_OK && n > 0 && (size_t)n < sizeof key
                                   ? slot(api, key, &hit) : NULL;
     if (c && hit) {
@@ -116,8 +119,10 @@ static void figures(fsv_api *api, const fsv_user *u, const fsv_req *q,
     if (rc == FSV_OK)
         rc = fsv_view_defs(api, &sd, &fd);
     if (rc == FSV_OK)
-        rc = analysis ? fsv_fig_analysis(api->srv->store, u, sd, now, tz, head, &out)
-                      : fsv_fig_summary(api->srv->store, u, sd, fd, now, head, &out);
+        rc = analysis ? fsv_fig_analysis_team(api->srv->store, u, team, sd,
+                                              now, tz, head, &out)
+                      : fsv_fig_summary_team(api->srv->store, u, team, sd, fd,
+                                             now, head, &out);
     json_decref(sd);
     json_decref(fd);
     if (rc != FSV_OK) {

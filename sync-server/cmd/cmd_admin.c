@@ -18,10 +18,18 @@ static const char user_help[] =
     " --data DIR [--json]\n"
     "       fieldsync-server user list --data DIR [--json]\n"
     "       fieldsync-server user disable NAME --data DIR [--json]\n"
+    "       fieldsync-server user set NAME [--team T] [--role R] --data DIR"
+    " [--json]\n"
     "\n"
     "add prints the new user's device token once (--json: {\"user\", \"role\",\n"
     "\"token\", \"token_id\"}).  A manager sees the customers of the reps of\n"
-    "their team; --team '*' makes a head-office manager who sees everything.\n"
+    "their team and of every team below it (`fieldsync-server team add`);\n"
+    "--team '*' makes a head-office manager who sees everything.  An unknown\n"
+    "team in add becomes a top-level team.\n"
+    "set moves a user to another team (one that exists, '' for none, or '*')\n"
+    "and/or role, in one step, also while the server runs: devices that lose\n"
+    "sight of customers by it get them revoked, devices that gain sight get\n"
+    "them in full (the user's own and their managers', old and new).\n"
     "disable refuses every token of the user from now on.  Without --data,\n"
     "the folder is $FIELDSYNC_DATA.\n";
 
@@ -132,6 +140,44 @@ static int user_add(fsv_store *s, const struct admin_args *a)
     return FSV_EXIT_OK;
 }
 
+/* `user set`: the move is one store transaction; the running server
+** applies it to connected devices when it sees the store change (it checks
+** once a second, as for `user disable`: ws_sync.c, sync_moves.c). */
+static int user_set(fsv_store *s, const struct admin_args *a)
+{
+    const char *name = a->pos[1];
+    if (!a->team && !a->role)
+        return usage_err(user_help, "user set: --team or --role is"
+                         " required%s", "");
+    int64_t id = 0;
+    int rc = fsv_store_user_set(s, name, a->team, a->role, &id);
+    if (rc != FSV_OK) {
+        fsv_fail("%s", fsv_store_errmsg(s));
+        return fsv_exit_for(rc);
+    }
+    fsv_user u;
+    rc = fsv_store_user_get(s, name, &u);
+    if (rc != FSV_OK) {
+        fsv_fail("%s", fsv_store_errmsg(s));
+        return fsv_exit_for(rc);
+    }
+    if (a->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:I}", "user", u.name,
+                              "role", u.role, "team", u.team, "moved", id > 0,
+                              "move", (json_int_t)id);
+        int code = print_json(o);
+        json_decref(o);
+        return code;
+    }
+    if (id > 0)
+        printf("user %s is now %s of team %s\n", u.name, u.role,
+               u.team[0] ? u.team : "(none)");
+    else
+        printf("user %s unchanged (%s of team %s)\n", u.name, u.role,
+               u.team[0] ? u.team : "(none)");
+    return FSV_EXIT_OK;
+}
+
 enum { USER_COLS = 5 };
 
 /* The cells of one user's row (tokens as text into num). */
@@ -212,10 +258,11 @@ int fsv_cmd_user(int argc, char **argv)
     if (p == -2)
         return FSV_EXIT_USAGE;
     if (a.n_pos < 1)
-        return usage_err(user_help, "user: add, list or disable?%s", "");
+        return usage_err(user_help, "user: add, list, set or disable?%s", "");
     const char *sub = a.pos[0];
     int need = strcmp(sub, "list") == 0 ? 1 : 2;
-    if (strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "disable"))
+    if (strcmp(sub, "add") && strcmp(sub, "list") && strcmp(sub, "disable") &&
+        strcmp(sub, "set"))
         return usage_err(user_help, "user: unknown subcommand \"%s\"", sub);
     if (a.n_pos != need)
         return usage_err(user_help, "user %s: wrong number of arguments", sub);
@@ -225,6 +272,8 @@ int fsv_cmd_user(int argc, char **argv)
         return code;
     if (strcmp(sub, "add") == 0) {
         code = user_add(s, &a);
+    } else if (strcmp(sub, "set") == 0) {
+        code = user_set(s, &a);
     } else if (strcmp(sub, "list") == 0) {
         code = user_list(s, &a);
     } else {

@@ -15,6 +15,11 @@ static const char usage[] =
     "  user add NAME --role rep|manager|admin [--team T] --data DIR\n"
     "  user list --data DIR\n"
     "  user disable NAME --data DIR\n"
+    "  user set NAME [--team T] [--role R] --data DIR   move a user (revoke /\n"
+    "                                        full state to the devices concerned)\n"
+    "  team add NAME [--parent TEAM] --data DIR   teams nest: a manager sees\n"
+    "                                        their team and every team below\n"
+    "  team list --data DIR\n"
     "  token list USER --data DIR\n"
     "  token revoke TOKEN_ID --data DIR\n"
     "  token metrics --data DIR             the /metrics scraper's token\n"
@@ -47,6 +52,8 @@ int main(int argc, char **argv)
         return fsv_cmd_init(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)
         return fsv_cmd_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "team") == 0)
+        return fsv_cmd_team(argc - 1, argv + 1);
     if (strcmp(cmd, "token") == 0)
         return fsv_cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0)

@@ -96,6 +96,9 @@ typedef struct fsv_server {
     size_t n_seen, cap_seen;
     lws_sorted_usec_list_t seen_sul;
     int seen_timer;
+    /* Moves (`user set`, sync_moves.c): the latest move id this process
+    ** knows of; a session applies the moves after its moves_done. */
+    int64_t moves_head;
 } fsv_server;
 
 /* A queued outgoing message of a sync connection. */
@@ -161,6 +164,9 @@ typedef struct fsv_conn {
     int rehello_ok;             /* one more hello allowed (a device reset) */
     char **clashed;             /* devices refused with device_clash here */
     size_t n_clashed;
+    /* Moves (sync_moves.c): applied up to moves_done; the device's mark in
+    ** the store says moves_saved. */
+    int64_t moves_done, moves_saved;
 } fsv_conn;
 
 /* Run the server until *stop becomes non-zero.  Returns 0 after a clean
@@ -198,6 +204,22 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
 int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
 int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
+/* sync_ops.c: revoke the customers ids[0..n) on s (FDSP_MAX_REVOKE a
+** message).  0, or -1 to close. */
+int fsv_sync_revoke(fsv_conn *s, char **ids, size_t n);
+
+/* sync_moves.c: users moved by `user set` (store.h "Teams and moves").
+** hello: read the device's mark inside the hello's transaction (FSV_OK or
+** the store's code).  apply: outside any transaction, apply the moves s
+** has not had (revokes at once, full state queued; live: also a live
+** batch to a caught-up device); 0 or -1 to close.  save: note in the
+** store that the device has had them, once the queue is delivered.
+** tick: the running server's check after another process committed. */
+int fsv_moves_hello(fsv_conn *s, const char *device);
+int fsv_moves_apply(fsv_conn *s, int live);
+int fsv_moves_save(fsv_conn *s);
+void fsv_moves_tick(fsv_server *srv);
+
 /* sync_live.c: after a push from `from` committed (c: its changes, each
 ** appended one with its seq; head: the head after the commit): each other
 ** session that may see a change gets it, a caught-up live device as a live

@@ -95,8 +95,11 @@ int fsv_store_open(const char *url, int create, fsv_store **out, char *err,
 
 void fsv_store_close(fsv_store *s)
 {
-    if (s)
+    if (s) {
+        fsv_teams_free(s->teams);
+        s->teams = NULL;
         s->be->close(s);
+    }
 }
 
 const char *fsv_store_errmsg(const fsv_store *s)
@@ -145,7 +148,18 @@ int fsv_store_user_add(fsv_store *s, const char *name, const char *role,
     if (team && strlen(team) > FSV_NAME_MAX)
         return fsv__store_setmsg(s, FSV_INVALID, "team name over %d bytes",
                                  FSV_NAME_MAX);
-    CALL(s, "add user", s->be->user_add(s, name, role, team ? team : ""));
+    unsigned gen = s->msg_gen;
+    int rc = s->be->user_add(s, name, role, team ? team : "");
+    /* An unknown team becomes a top-level one (scripts that name teams in
+    ** `user add` only, from before teams nested, keep working). */
+    if (rc == FSV_OK && team && team[0] && strcmp(team, "*") != 0 &&
+        s->be->team_put) {
+        rc = s->be->team_put(s, team, "");
+        if (rc == FSV_EXISTS)
+            rc = FSV_OK;
+        fsv__store_teams_forget(s);
+    }
+    return finish(s, gen, rc, "add user");
 }
 
 /* A share record "CUSTOMER:USER" (table share) gives USER sight of
@@ -231,21 +245,29 @@ int fsv_store_shared_users(fsv_store *s, const char *customer, char ***users,
 
 int fsv_store_begin(fsv_store *s)
 {
+    s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 1;
     CALL(s, "begin", s->be->begin(s));
 }
 
 int fsv_store_begin_read(fsv_store *s)
 {
+    s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 1;
     CALL(s, "begin read", s->be->begin_read(s));
 }
 
 int fsv_store_commit(fsv_store *s)
 {
+    s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 0;
     CALL(s, "commit", s->be->commit(s));
 }
 
 int fsv_store_rollback(fsv_store *s)
 {
+    s->tx_gen++;    /* the team map is re-checked (store_teams.c) */
+    s->tx_open = 0;
     CALL(s, "rollback", s->be->rollback(s));
 }
 

@@ -53,6 +53,7 @@
 #include "token.h"
 
 #include "errors.h"        /* FSV_OK, FSV_* codes, fsv_errstr */
+#include "teamtree.h"      /* fsv_teams: the nested teams' parent map */
 
 #define FSV_NAME_MAX 64         /* user, team and role names */
 
@@ -301,13 +302,18 @@ int fsv_store_record_state(fsv_store *s, const char *tbl, const char *rid,
 ** and is returned. */
 
 /* Whose customers: everything (all), or the customers whose effective
-** owner (owner field, else creator) is user or a user of team (team
-** non-empty), and those shared with user.  visibility.c makes it from a
+** owner (owner field, else creator) is user or a user of team or of a
+** team below it (team non-empty; fsv_teams_within), and those shared
+** with user.  visibility.c makes it from a
 ** user (fsv_vis_scope): the same rule as fsv_vis_customer. */
 typedef struct fsv_scope {
     int all;
     const char *user;
-    const char *team;
+    const char *team;       /* the team and every team below it */
+    /* The dashboard's team filter (NULL or "": none): only customers
+    ** whose effective owner is a user of this team or a team below it,
+    ** within the scope above (a filter never widens what a user sees). */
+    const char *filter_team;
 } fsv_scope;
 
 #define FSV_PAGE_MAX 1000
@@ -388,5 +394,62 @@ typedef int (*fsv_office_conflict_fn)(void *ud, const char *tbl,
 ** records, with the customer's id and name. */
 int fsv_store_office_conflicts(fsv_store *s, const fsv_scope *sc,
                                fsv_office_conflict_fn fn, void *ud);
+
+/* ---- Teams and moves (nested teams, DESIGN.md rule 8) ---------------------- */
+/* store_teams.c.  Teams nest (teamtree.h); a user's team is a name of the
+** map, "" (none) or "*" (head office).  A store whose users had teams
+** before teams nested gets each of those names as a top-level team when
+** it is opened. */
+
+/* Add team name under parent (NULL or "": top level).  FSV_EXISTS (a
+** duplicate), FSV_NOTFOUND (no such parent), FSV_INVALID (a cycle, "*",
+** a bad name), each with a message naming the team.  Not inside a
+** transaction. */
+int fsv_store_team_add(fsv_store *s, const char *name, const char *parent);
+
+/* The teams' parent map, borrowed from the handle: valid until the next
+** store call on s.  Loaded once and kept while nothing changed it (this
+** handle's own team writes, or another process's commit, as
+** fsv_store_data_version tells). */
+int fsv_store_team_map(fsv_store *s, const fsv_teams **map);
+
+/* [{"team", "parent" (null for a top-level team), "users": n}] by name. */
+int fsv_store_team_list(fsv_store *s, json_t **out);
+
+/* A user moved to another team or role (`user set`): the user's row
+** before and after, numbered by the store in the order moves commit
+** (id; not a history sequence: a move writes no history, and devices
+** keep which moves they have applied, fsv_store_move_done). */
+typedef struct fsv_move {
+    int64_t id, at_ms;
+    char user[FSV_NAME_MAX + 1];
+    char old_team[FSV_NAME_MAX + 1], old_role[FSV_NAME_MAX + 1];
+    char new_team[FSV_NAME_MAX + 1], new_role[FSV_NAME_MAX + 1];
+} fsv_move;
+
+/* Set user name's team and/or role (NULL: keep) and record the move in
+** the same transaction (*move_id its id; 0 if nothing changed, and no
+** move is recorded).  team must be "", "*" or a team of the map
+** (else FSV_INVALID naming it); role as fsv_store_user_add; FSV_NOTFOUND
+** for no such user.  Not inside a
+** transaction. */
+int fsv_store_user_set(fsv_store *s, const char *name, const char *team,
+                       const char *role, int64_t *move_id);
+
+/* The moves with id > after, oldest first: *out malloc'd (free it), *n. */
+int fsv_store_moves(fsv_store *s, int64_t after, fsv_move **out, size_t *n);
+
+/* The last move whose effects device has been given (revokes sent, full
+** state delivered).  A device never noted: the latest move (a device
+** first seen after it pulls what it may see from the start); a device
+** known when a move was made is noted at that move as not having it. */
+int fsv_store_move_done(fsv_store *s, const char *device, int64_t *done);
+/* Note that device has had the moves up to done (never lowers it). */
+int fsv_store_move_done_set(fsv_store *s, const char *device, int64_t done);
+
+/* The not deleted customers whose effective owner is owner: *ids a
+** malloc'd array of *n malloc'd ids (free each, then the array). */
+int fsv_store_owned_customers(fsv_store *s, const char *owner, char ***ids,
+                              size_t *n);
 
 #endif /* FSV_STORE_H */

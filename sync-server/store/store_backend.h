@@ -24,7 +24,26 @@ struct fsv_store {
     const struct fsv_store_backend *be;
     unsigned msg_gen; /* bumped by every fsv__store_setmsg */
     char errmsg[FSV_STORE_MSG_MAX];
+    /* store_teams.c's cache of the team map (fsv_store_team_map): valid
+    ** while teams_ok and the data version is teams_dv; checked once per
+    ** transaction (tx_gen, bumped by begin/commit/rollback), and outside
+    ** one at most every FSV_TEAMS_RECHECK_MS (a live fan-out asks once per
+    ** manager and customer: a data-version query each would cost more than
+    ** the decision). */
+    fsv_teams *teams;
+    int teams_ok;
+    int64_t teams_dv;
+    unsigned tx_gen, teams_gen;
+    int tx_open;    /* inside begin/begin_read .. commit/rollback */
+    int64_t teams_checked_ms;   /* monotonic ms of the last check outside */
 };
+
+/* The JSON array of team and every team below it (store_teams.c), for a
+** backend to match users' teams against (json_each); *json NULL when team
+** is NULL or "".  Free with free(). */
+int fsv__store_subtree_json(fsv_store *s, const char *team, char **json);
+/* Forget the cached team map (store_teams.c), after writing teams. */
+void fsv__store_teams_forget(fsv_store *s);
 
 /* Set the handle's message (printf format) and return rc. */
 int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
@@ -152,6 +171,21 @@ typedef struct fsv_store_backend {
                           fsv_office_count_fn fn, void *ud);
     int (*office_conflicts)(fsv_store *s, const fsv_scope *sc,
                             fsv_office_conflict_fn fn, void *ud);
+    /* Teams and moves (store.h; store_teams.c checks the rules).
+    ** teams_load: every team with its parent into a new map; team_put:
+    ** insert one (FSV_EXISTS if it is there); user_set: update the user's
+    ** row (team/role NULL: keep) and append the move, noting every known
+    ** device that has no move mark as not having it, in one transaction
+    ** (the caller's, if one is open). */
+    int (*teams_load)(fsv_store *s, fsv_teams **out);
+    int (*team_put)(fsv_store *s, const char *name, const char *parent);
+    int (*user_set)(fsv_store *s, const char *name, const char *team,
+                    const char *role, int64_t *move_id);
+    int (*moves)(fsv_store *s, int64_t after, fsv_move **out, size_t *n);
+    int (*move_done)(fsv_store *s, const char *device, int64_t *done);
+    int (*move_done_set)(fsv_store *s, const char *device, int64_t done);
+    int (*owned_customers)(fsv_store *s, const char *owner, char ***ids,
+                           size_t *n);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

@@ -68,6 +68,8 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     if (rc == FSV_OK)
         rc = fsv_store_device_seen(st, m->device, s->user.name, s->token_id,
                                    fsv_now_ms(), head);
+    if (rc == FSV_OK)   /* the moves this device has had (sync_moves.c) */
+        rc = fsv_moves_hello(s, m->device);
     if (rc == FSV_OK)
         rc = fsv_store_commit(st);
     if (rc != FSV_OK) {
@@ -464,6 +466,11 @@ static int send_revokes(fsv_conn *s, char **ids, size_t n)
     return 0;
 }
 
+int fsv_sync_revoke(fsv_conn *s, char **ids, size_t n)
+{
+    return send_revokes(s, ids, n);
+}
+
 /* Did user u already see customer cust before the visibility events
 ** users/kinds[first..n) of it (those with ids[k] == cust) were written?
 ** Every change of who sees a customer is such an event, so what held
@@ -504,7 +511,7 @@ static int saw_before(fsv_store *st, const fsv_user *u, const char *cust,
         fsv_user o;
         int r2 = fsv_store_user_get(st, owner_then, &o);
         if (r2 == FSV_OK)
-            *saw = strcmp(o.team, u->team) == 0;
+            rc = fsv_vis_team_within(st, o.team, u->team, saw);
         else if (r2 != FSV_NOTFOUND)
             rc = r2;
     }
@@ -645,6 +652,11 @@ int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m)
 
     if (m->after < 0)
         return fsv_conn_error(s, FDSP_E_VALUE, 0, 0, "pull after a negative seq");
+    /* Users moved since (sync_moves.c): revokes now, full state queued;
+    ** and the device's mark once what was queued has gone out. */
+    if (fsv_moves_apply(s, 0) != 0)
+        return -1;
+    fsv_moves_save(s);
     if (s->resend_pos < s->n_resend)
         return send_resend(s, m->after, limit);
     int rc = fsv_store_begin_read(st);

@@ -24,6 +24,24 @@ void fsv_vis_scope(const fsv_user *u, fsv_scope *sc)
     sc->user = u->name;
     /* cust_info_vis: a manager with a team sees its users' customers */
     sc->team = strcmp(u->role, "manager") == 0 && u->team[0] ? u->team : "";
+    sc->filter_team = NULL;
+}
+
+int fsv_vis_team_within(fsv_store *s, const char *team, const char *of,
+                        int *within)
+{
+    *within = 0;
+    if (!team || !team[0] || !of || !of[0])
+        return FSV_OK;
+    if (strcmp(team, of) == 0 || strcmp(of, "*") == 0) {
+        *within = 1;    /* no map needed */
+        return FSV_OK;
+    }
+    const fsv_teams *t = NULL;
+    int rc = fsv_store_team_map(s, &t);
+    if (rc == FSV_OK)
+        *within = fsv_teams_within(t, team, of);
+    return rc;
 }
 
 /* The effective owner of a customer: the owner field, or the creator while
@@ -75,7 +93,7 @@ int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user,
     if (rc == FSV_NOTFOUND)
         return FSV_OK;
     if (rc == FSV_OK)
-        *seen = strcmp(o.team, u->team) == 0;
+        rc = fsv_vis_team_within(s, o.team, u->team, seen);
     return rc;
 }
 
@@ -139,10 +157,14 @@ static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u,
                 memcpy(ci->team, o.team, sizeof ci->team);
             ci->team_done = 1;
         }
-        if (ci->team_rc == FSV_OK)
-            vis = strcmp(ci->team, u->team) == 0;
-        else if (ci->team_rc != FSV_NOTFOUND)
+        if (ci->team_rc == FSV_OK) {
+            /* teams nest: the owner's team, or one below it */
+            int rc = fsv_vis_team_within(s, ci->team, u->team, &vis);
+            if (rc != FSV_OK)
+                return rc;
+        } else if (ci->team_rc != FSV_NOTFOUND) {
             return ci->team_rc;
+        }
     }
     if (vis == 0) {
         int rc = cust_info_shared(s, ci, u->name, &vis);
@@ -258,7 +280,8 @@ void fsv_vis_cache_clear(struct fsv_vis_cache *vc)
 }
 
 /* May u manage who sees `customer` (share/unshare it)?  Its owner, a
-** manager of the owner's team, a head-office manager and an admin. */
+** manager of the owner's team or of a team above it, a head-office
+** manager and an admin. */
 int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
                       int *may)
 {
@@ -276,8 +299,8 @@ int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
     } else if (owner && strcmp(u->role, "manager") == 0 && u->team[0]) {
         fsv_user o;
         rc = fsv_store_user_get(s, owner, &o);
-        if (rc == FSV_OK)
-            *may = strcmp(o.team, u->team) == 0;
+        if (rc == FSV_OK)   /* the owner's team, or a team below it */
+            rc = fsv_vis_team_within(s, o.team, u->team, may);
         else if (rc == FSV_NOTFOUND)
             rc = FSV_OK;
     }

@@ -2,8 +2,8 @@
 ** visibility.h — who may see and change what (DESIGN.md rule 8, baseline).
 **
 **  - admin, and a manager of team "*" (head office): everything.
-**  - a manager: customers owned by users of their team, their own and those
-**    shared with them.
+**  - a manager: customers owned by users of their team or of a team below
+**    it (teams nest: teamtree.h), their own and those shared with them.
 **  - a rep: customers they own — the "owner" field, or the user who created
 **    the customer while owner is empty — and customers shared with them.
 **  - a customer's children (followup, plan, feedback, stagechg, share and
@@ -39,6 +39,12 @@ int fsv_vis_sees_all(const fsv_user *u);
 ** the rule of fsv_vis_customer, for the office queries to apply in the
 ** store. */
 void fsv_vis_scope(const fsv_user *u, fsv_scope *sc);
+
+/* Is team within team `of` (fsv_teams_within over the store's team map:
+** the one place the hierarchy is asked)?  FSV_OK with *within 1/0, or the
+** store's code. */
+int fsv_vis_team_within(fsv_store *s, const char *team, const char *of,
+                        int *within);
 
 /* Every question below returns FSV_OK with its answer in the out
 ** parameter (1 yes, 0 no), or the store's FSV_* code (answer 0). */

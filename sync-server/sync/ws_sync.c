@@ -602,6 +602,8 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
         srv->auth_dv = dv;
         for (fsv_conn *s = srv->conns; s; s = s->next)
             auth_check(s);
+        /* `user set` from another process: the same tick (sync_moves.c) */
+        fsv_moves_tick(srv);
     }
     srv->auth_timer = 1;
     lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);

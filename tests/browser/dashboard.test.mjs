@@ -405,6 +405,35 @@ describe('central-office dashboard against a real server and devices', { timeout
     await waitIn(page, 'English again', (sel) => document.querySelector(`${sel}[data-table="followup"] td.change`)?.textContent.startsWith('Follow-up added (Phone)'), rows);
   });
 
+  step('an admin filters the figures and the customer list by team', async () => {
+    // Teams east and west (top-level, made by `user add --team`): a team
+    // choice shows that team and the teams below it.
+    const adm = await newPage(browser);
+    try {
+      await signIn(adm, server, 'admin');
+      await waitIn(adm, 'the team filter', () => !document.querySelector('#dash-team')?.hidden
+        && document.querySelectorAll('#dash-team option').length === 3);
+      await waitIn(adm, 'the figures', () => document.querySelector('[data-kpi="customers"]')?.dataset.value);
+      const all = await adm.getAttribute('[data-kpi="customers"]', 'data-value');
+      await adm.selectOption('#dash-team', 'west');
+      await waitIn(adm, "west's figures", () => document.querySelector('[data-kpi="customers"]')?.dataset.value === '1');
+      await adm.selectOption('#dash-team', '');
+      await waitIn(adm, 'every team', (n) => document.querySelector('[data-kpi="customers"]')?.dataset.value === n, all);
+      await adm.click('#nav a[data-route="customers"]');
+      await waitIn(adm, 'every customer', (n) => document.querySelectorAll('#cust-table tbody tr').length === Number(n), all);
+      await adm.selectOption('#cust-team', 'east');
+      await waitIn(adm, "east's", (n) => document.querySelectorAll('#cust-table tbody tr').length === Number(n) - 1
+        && [...document.querySelectorAll('#cust-table tbody tr')].every((tr) => tr.dataset.owner !== 'carol'), all);
+      assert.match(await adm.getAttribute('#cust-filters a[download]', 'href'), /team=east/);
+      await adm.selectOption('#cust-team', 'west');
+      await waitIn(adm, "west's one", () => document.querySelectorAll('#cust-table tbody tr').length === 1);
+      assert.equal(await adm.locator('#cust-table tbody tr th a').textContent(), 'Zeta 孙');
+      assert.deepEqual(adm.problems, []);
+    } finally {
+      await adm.context().close();
+    }
+  });
+
   step('a rep sees only their own customers', async () => {
     const rep = await newPage(browser);
     try {

@@ -29,6 +29,8 @@
 **   devices(device PRIMARY KEY, user, token_id, last_sync_ms, last_head,
 **           counter)  -- user: the binding of rule 11; counter: the highest
 **           own counter accepted from the device (rule 15)
+**   teams, user_move, dev_move -- nested teams and moves
+**       (store_sqlite_teams.c)
 **   vis_event(seq PRIMARY KEY, customer, user, kind) -- owner/share writes:
 **       who may have lost sight (the previous owner, the user shared with)
 **       and which of the two (kind 1 owner, 2 share, 0 written before kinds)
@@ -342,7 +344,8 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     ** office view's tables (store_sqlite_office.c). */
     if (fsv__store_sums_open(s) != FSV_OK ||
         fsv__sq_office_functions(s) != FSV_OK ||
-        fsv__sq_office_open(s) != FSV_OK) {
+        fsv__sq_office_open(s) != FSV_OK ||
+        fsv__sq_teams_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -527,4 +530,11 @@ const fsv_store_backend fsv_store_sqlite = {
     .office_children = fsv_sqlite_office_children,
     .office_reached = fsv_sqlite_office_reached,
     .office_conflicts = fsv_sqlite_office_conflicts,
+    .teams_load = fsv_sqlite_teams_load,
+    .team_put = fsv_sqlite_team_put,
+    .user_set = fsv_sqlite_user_set,
+    .moves = fsv_sqlite_moves,
+    .move_done = fsv_sqlite_move_done,
+    .move_done_set = fsv_sqlite_move_done_set,
+    .owned_customers = fsv_sqlite_owned_customers,
 };

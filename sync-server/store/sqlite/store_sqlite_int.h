@@ -334,6 +334,18 @@ int fsv_sqlite_vis_events(fsv_store *s, int64_t after, int64_t upto,
                           size_t *n);
 /* Adds vis_event.kind to a store made before it (store_sqlite_vis.c). */
 int fsv__sq_vis_open(fsv_store *s);
+/* store_sqlite_teams.c: nested teams and moves (its tables, made and the
+** users' old team names migrated by teams_open at every open). */
+int fsv__sq_teams_open(fsv_store *s);
+int fsv_sqlite_teams_load(fsv_store *s, fsv_teams **out);
+int fsv_sqlite_team_put(fsv_store *s, const char *name, const char *parent);
+int fsv_sqlite_user_set(fsv_store *s, const char *name, const char *team,
+                        const char *role, int64_t *move_id);
+int fsv_sqlite_moves(fsv_store *s, int64_t after, fsv_move **out, size_t *n);
+int fsv_sqlite_move_done(fsv_store *s, const char *device, int64_t *done);
+int fsv_sqlite_move_done_set(fsv_store *s, const char *device, int64_t done);
+int fsv_sqlite_owned_customers(fsv_store *s, const char *owner, char ***ids,
+                               size_t *n);
 int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
                               fdsp_change **out, size_t *n);
 int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],

@@ -628,19 +628,38 @@ int fsv__sq_office_open(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------- */
 
-/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 team. */
+/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 the JSON array of
+** the team and the teams below it (NULL: none), ?30 the same of the
+** dashboard's team filter (NULL: none).  The subtrees come from
+** store_teams.c (fsv_teams_within), the one definition of "below". */
 #define SCOPE_ON(a)                                                          \
-    "(?1 OR " a ".owner = ?2"                                                \
+    "((?1 OR " a ".owner = ?2"                                               \
     " OR " a ".rid IN (SELECT customer FROM ov_share WHERE user = ?2)"       \
-    " OR (?3 <> '' AND " a ".owner IN (SELECT name FROM users WHERE"         \
-    " team = ?3)))"
+    " OR (?3 IS NOT NULL AND " a ".owner IN (SELECT name FROM users WHERE"   \
+    " team IN (SELECT value FROM json_each(?3)))))"                          \
+    " AND (?30 IS NULL OR " a ".owner IN (SELECT name FROM users WHERE"      \
+    " team IN (SELECT value FROM json_each(?30)))))"
 #define SCOPE_SQL SCOPE_ON("c")
 
-static void bind_scope(sqlite3_stmt *st, const fsv_scope *sc)
+/* 1 if sc is everything with no team filter (the unscoped fast paths). */
+static int scope_everything(const fsv_scope *sc)
 {
+    return sc->all && !(sc->filter_team && sc->filter_team[0]);
+}
+
+static int bind_scope(fsv_store *s, sqlite3_stmt *st, const fsv_scope *sc)
+{
+    char *team = NULL, *filter = NULL;
+    int rc = fsv__store_subtree_json(s, sc->all ? NULL : sc->team, &team);
+    if (rc == FSV_OK)
+        rc = fsv__store_subtree_json(s, sc->filter_team, &filter);
     sqlite3_bind_int(st, 1, sc->all);
     bind_text(st, 2, sc->all || !sc->user ? "" : sc->user);
-    bind_text(st, 3, sc->all || !sc->team ? "" : sc->team);
+    bind_text(st, 3, team);
+    bind_text(st, 30, filter);
+    free(team);
+    free(filter);
+    return rc;
 }
 
 static int prep(fsv_store *s, const char *sql, sqlite3_stmt **st)
@@ -730,7 +749,10 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     int rc = prep(s, sql, &st);
     if (rc != FSV_OK)
         return rc;
-    bind_scope(st, q->scope);
+    if ((rc = bind_scope(s, st, q->scope)) != FSV_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     bind_filters(st, q, digits, sizeof digits);
     if (sqlite3_step(st) != SQLITE_ROW) {
         sqlite3_finalize(st);
@@ -759,7 +781,10 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
                  " ORDER BY c.skey, c.rid LIMIT ?10");
     if ((rc = prep(s, sql, &st)) != FSV_OK)
         return rc;
-    bind_scope(st, q->scope);
+    if ((rc = bind_scope(s, st, q->scope)) != FSV_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     bind_filters(st, q, digits, sizeof digits);
     bind_text(st, 9, q->after && *q->after ? q->after : NULL);
     sqlite3_bind_int(st, 10, q->limit + 1);
@@ -900,7 +925,10 @@ int fsv_sqlite_office_customers(fsv_store *s, const fsv_scope *sc,
                   " FROM ov_cust c WHERE " SCOPE_SQL " AND c.deleted = 0", &st);
     if (rc != FSV_OK)
         return rc;
-    bind_scope(st, sc);
+    if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         fsv_office_cust c;
@@ -942,7 +970,7 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
                        " AND (?7 IS NULL OR instr(',' || ?7 || ',',"
                        "  ',' || c.stage || ',') > 0)";
     char sql[1024];
-    if (sc->all && !stage_in)
+    if (scope_everything(sc) && !stage_in)
         snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, k.cowner, k.txt,"
                  " k.at, k.done FROM ov_child k INDEXED BY ov_child_time"
                  " WHERE k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
@@ -954,8 +982,11 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     int rc = prep(s, sql, &st);
     if (rc != FSV_OK)
         return rc;
-    if (!(sc->all && !stage_in)) {
-        bind_scope(st, sc);
+    if (!(scope_everything(sc) && !stage_in)) {
+        if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+            sqlite3_finalize(st);
+            return rc;
+        }
         bind_text(st, 7, stage_in);
     }
     bind_text(st, 4, tbl);
@@ -991,7 +1022,10 @@ int fsv_sqlite_office_reached(fsv_store *s, const fsv_scope *sc,
                   " GROUP BY e.stage", &st);
     if (rc != FSV_OK)
         return rc;
-    bind_scope(st, sc);
+    if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
         if ((rc = fn(ud, (const char *)sqlite3_column_text(st, 0),
@@ -1017,7 +1051,10 @@ int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
                   " ORDER BY r.tbl, r.rid", &st);
     if (rc != FSV_OK)
         return rc;
-    bind_scope(st, sc);
+    if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+        sqlite3_finalize(st);
+        return rc;
+    }
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *tbl = (const char *)sqlite3_column_text(st, 0);

@@ -10,6 +10,7 @@ import { apiPage, query } from './api.js';
 import { h, fill } from './dom.js';
 import { fmtTime } from './format.js';
 import { stageLabel, t } from './i18n.js';
+import { loadTeams, teamSelect } from './teams.js';
 
 const SEARCH_DELAY_MS = 250;
 const PAGE = 50;
@@ -25,16 +26,17 @@ export function mountCustomers(root, app, params) {
   search.value = params.get('search') || '';
   const stage = h('select', { id: 'cust-stage', name: 'stage', dataset: { i18nAriaLabel: 'col.stage' }, 'aria-label': t('col.stage') });
   const owner = h('select', { id: 'cust-owner', name: 'owner', dataset: { i18nAriaLabel: 'col.owner' }, 'aria-label': t('col.owner') });
+  const team = teamSelect('cust-team');
   const sort = h('select', { id: 'cust-sort', name: 'sort', dataset: { i18nAriaLabel: 'cust.sort.name' }, 'aria-label': t('cust.sort.name') });
   const count = h('span', { class: 'muted', id: 'cust-count', role: 'status' });
   const exportLink = h('a', { class: 'button secondary', href: '/api/export.csv', download: 'fieldsync-export.csv', dataset: { i18n: 'cust.export' } }, t('cust.export'));
   const results = h('div', { class: 'card', id: 'cust-results' }, h('p', { class: 'muted' }, t('loading')));
   const more = h('button', { type: 'button', class: 'button secondary', id: 'cust-more', hidden: true, dataset: { i18n: 'cust.more' } }, t('cust.more'));
-  const form = h('form', { class: 'filters', id: 'cust-filters', role: 'search' }, search, stage, owner, sort, count, exportLink);
+  const form = h('form', { class: 'filters', id: 'cust-filters', role: 'search' }, search, stage, owner, team, sort, count, exportLink);
   fill(root, h('div', { class: 'view customers', id: 'view-customers' }, form, results, more));
 
   const wantedSort = params.get('sort');
-  let wanted = { stage: params.get('stage') || '', owner: params.get('owner') || '', sort: SORTS.includes(wantedSort) ? wantedSort : 'name' };
+  let wanted = { stage: params.get('stage') || '', owner: params.get('owner') || '', team: params.get('team') || '', sort: SORTS.includes(wantedSort) ? wantedSort : 'name' };
   let rows = null;
   let next = null;      // the next page's path, null on the last page
   let total = 0;
@@ -56,7 +58,12 @@ export function mountCustomers(root, app, params) {
   }
 
   function filters() {
-    return { search: search.value.trim(), stage: wanted.stage, owner: wanted.owner, sort: wanted.sort === 'name' ? '' : wanted.sort };
+    return { search: search.value.trim(), stage: wanted.stage, owner: wanted.owner, team: wanted.team, sort: wanted.sort === 'name' ? '' : wanted.sort };
+  }
+
+  // The export follows the team filter (the CSV of what is shown).
+  function exportHref() {
+    exportLink.href = `/api/export.csv${wanted.team ? query({ team: wanted.team }) : ''}`;
   }
 
   function render() {
@@ -152,6 +159,8 @@ export function mountCustomers(root, app, params) {
   stage.addEventListener('change', () => { wanted.stage = stage.value; syncHash(); restart(); });
   owner.addEventListener('change', () => { wanted.owner = owner.value; syncHash(); restart(); });
   sort.addEventListener('change', () => { wanted.sort = sort.value; syncHash(); restart(); });
+  team.addEventListener('change', () => { wanted.team = team.value; exportHref(); syncHash(); restart(); });
+  loadTeams(team, wanted.team).then(() => { wanted.team = team.value; exportHref(); });
   more.addEventListener('click', loadMore);
   // Scrolling to the end of the list fetches the next page.
   const seen = typeof IntersectionObserver === 'function'

@@ -8,6 +8,7 @@ import { drawChart, destroyCharts, colour } from './charts.js';
 import { h, fill } from './dom.js';
 import { fmtDays, fmtNumber, fmtPercent, fmtTime, shortId } from './format.js';
 import { stageLabel, t } from './i18n.js';
+import { loadTeams, teamSelect } from './teams.js';
 
 function card(id, titleKey, { wide = false, noteKey = null, chart = true } = {}) {
   return h('section', { class: `card${wide ? ' wide' : ''}`, id, 'aria-labelledby': `${id}-title` },
@@ -26,6 +27,8 @@ function custLink(id, name) {
 }
 
 export function mountDashboard(root, app) {
+  // The team filter: a team and every team below it (hidden for a rep).
+  const team = teamSelect('dash-team');
   const kpis = h('section', { class: 'kpis', id: 'kpis', 'aria-label': 'KPI' });
   const grid = h('div', { class: 'grid' },
     card('funnel', 'chart.funnel', { noteKey: 'chart.funnel.note' }),
@@ -39,7 +42,9 @@ export function mountDashboard(root, app) {
     card('reps', 'list.reps', { chart: false }),
     card('devices', 'list.devices', { chart: false }));
   const status = h('p', { class: 'status', id: 'dash-status', role: 'status' }, t('loading'));
-  fill(root, h('div', { class: 'view dashboard', id: 'view-dashboard' }, kpis, status, grid));
+  fill(root, h('div', { class: 'view dashboard', id: 'view-dashboard' }, h('form', { class: 'filters', id: 'dash-filters' }, team), kpis, status, grid));
+  loadTeams(team, '');
+  team.addEventListener('change', () => update());
 
   let last = null;
 
@@ -64,8 +69,9 @@ export function mountDashboard(root, app) {
 
   async function update() {
     try {
-      const [summary, analysis] = await Promise.all([api('/api/summary'), analysisInZone()]);
-      app.setSummary(summary);
+      const tq = team.value ? `team=${encodeURIComponent(team.value)}` : '';
+      const [summary, analysis] = await Promise.all([api(`/api/summary${tq ? `?${tq}` : ''}`), analysisInZone(tq)]);
+      if (!tq) app.setSummary(summary);
       last = { summary, analysis };
       render();
       root.querySelector('#view-dashboard').dataset.head = summary.head ?? '';
@@ -81,17 +87,17 @@ export function mountDashboard(root, app) {
 
 // The figures in this browser's time zone (weeks, hours, birthdays); the
 // server's zone if it does not know this one.
-async function analysisInZone() {
+async function analysisInZone(tq = '') {
   let zone = '';
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { zone = ''; }
   if (zone) {
     try {
-      return await api(`/api/analysis?tz=${encodeURIComponent(zone)}`);
+      return await api(`/api/analysis?tz=${encodeURIComponent(zone)}${tq ? `&${tq}` : ''}`);
     } catch (e) {
       if (e.status !== 400) throw e;
     }
   }
-  return api('/api/analysis');
+  return api(`/api/analysis${tq ? `?${tq}` : ''}`);
 }
 
 // Issue 13's money: pipeline value per stage, the weighted forecast by
