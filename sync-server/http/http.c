@@ -208,6 +208,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
                 strcmp(p, "/api/customers") == 0 ||
                 (strncmp(p, "/api/customers/", 15) == 0 && p[15] &&
                  !strchr(p + 15, '/')) ||
+                (strncmp(p, "/api/blobs/", 11) == 0 && p[11] &&
+                 !strchr(p + 11, '/')) ||
                 strcmp(p, "/api/export.csv") == 0;
     if (!known) {
         fsv_resp_error(r, 404, "no such API path: %s", p);
@@ -246,6 +248,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
         fsv_api_customers(api, &u, q, r);
     else if (strcmp(p, "/api/export.csv") == 0)
         fsv_api_export(api, &u, r);
+    else if (strncmp(p, "/api/blobs/", 11) == 0)
+        fsv_api_blob(api, &u, p + 11, r);
     else
         fsv_api_customer(api, &u, p + 15, q, r);
     fsv_resp_header(r, "cache-control:", "no-store");
