@@ -246,11 +246,53 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
-        {"at", CLI_VALUE}, {NULL, 0} };
+        {"at", CLI_VALUE}, {"photo", CLI_MULTI}, {"drop-photo", CLI_MULTI},
+        {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
+    if (cli_arg_multi(&a, "photo", 0) || cli_arg_multi(&a, "drop-photo", 0)) {
+        /* Photos first, as their own change of the "attachments" register. */
+        json_t *ph = json_object();
+        const char *drop[FDS_MAX_ATTACHMENTS + 1];
+        size_t nd = 0;
+        const char *d;
+        for (size_t i = 0; (d = cli_arg_multi(&a, "drop-photo", i)) && nd <= FDS_MAX_ATTACHMENTS; i++)
+            drop[nd++] = d;
+        char *fid = NULL;
+        if (cli_arg_multi(&a, "photo", 0) && (rc = cli_put_photos(ctx, &a, ph))) {
+            json_decref(ph);
+            goto done;
+        }
+        if (!(rc = cli_open(ctx)) && !(rc = cli_resolve(ctx, "followup", a.pos[0], &fid))) {
+            json_t *o = NULL;
+            int frc = fds_followup_photos(ctx->r, fid, json_object_get(ph, "attachments"),
+                                          drop, nd, &o);
+            if (frc != FDS_OK) rc = cli_core_fail(ctx, frc);
+            else if (json_object_size(in) == 0 && !cli_arg(&a, "method") &&
+                     !cli_arg(&a, "content") && !cli_arg(&a, "result") && !cli_arg(&a, "at")) {
+                if (ctx->json) {
+                    cli_blobs bs;
+                    char dbp[4096];
+                    if (cli_db_path(ctx, dbp, sizeof dbp) == 0 && cli_blobs_init(&bs, dbp) == 0)
+                        cli_blobs_mark(&bs, o);
+                    rc = cli_json_print(o);
+                } else {
+                    printf(_("Photos of follow-up %.8s: %zu\n"), fid,
+                           json_array_size(json_object_get(o, "attachments")));
+                }
+                json_decref(o);
+                free(fid);
+                json_decref(ph);
+                goto done;
+            }
+            json_decref(o);
+        }
+        free(fid);
+        json_decref(ph);
+        if (rc) goto done;
+    }
     if ((rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
         (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))) ||
         (rc = put_edit_text(ctx, in, "result", cli_arg(&a, "result"))) ||

@@ -84,8 +84,10 @@ static const cli_command commands[] = {
      "bytes follow separately (resumable; `sync --no-blobs` holds them back)."),
      "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
     {"followup", "edit", cli_followup_edit,
-     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]",
-     N_("Correct a follow-up: only the given fields change (--result \"\" clears it)."),
+     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]\n"
+     "       [--photo FILE]... [--drop-photo ATTACHMENT_ID]...",
+     N_("Correct a follow-up: only the given fields change (--result \"\" clears it).\n"
+     "--photo adds a photo, --drop-photo removes one (history shows both)."),
      "fieldsync followup edit 5d0c --at \"2026-12-01 15:30\" --content \"电话确认了报价\""},
     {"followup", "delete", cli_followup_delete,
      "followup delete FOLLOWUP_ID",

@@ -351,6 +351,14 @@ FDS_API uint64_t fds_hlc_recv(uint64_t last, uint64_t remote, int64_t now_ms);
 /* Every attachment of every live follow-up, as above plus "followup" and
 ** "customer" (the ids), without "have".  *out: a new array. */
 FDS_API int fds_attachments_list(fds_replica *r, json_t **out);
+/* Change a follow-up's photos: append the entries of add (may be NULL;
+** as for fds_followup_add) and remove drop[0..n_drop) (ids or unique
+** prefixes of this follow-up's attachments).  One write of the register
+** (none if nothing changes), so history shows what was added and removed.
+** *out (may be NULL): the follow-up after. */
+FDS_API int fds_followup_photos(fds_replica *r, const char *id,
+                                const json_t *add, const char *const *drop,
+                                size_t n_drop, json_t **out);
 /* One attachment by id or unique prefix (FDS_NOTFOUND, FDS_AMBIGUOUS). */
 FDS_API int fds_attachment_get(fds_replica *r, const char *prefix,
                                json_t **out);

@@ -202,3 +202,101 @@ int fds_attachment_get(fds_replica *r, const char *prefix, json_t **out)
     json_decref(a);
     return rc;
 }
+
+int fds_followup_photos(fds_replica *r, const char *id, const json_t *add,
+                        const char *const *drop, size_t n_drop, json_t **out)
+{
+    char full[FDSP_MAX_ID + 1];
+    json_t *regs = NULL, *cur = NULL, *next = NULL, *w = NULL;
+    char *text = NULL;
+    int rc, bad = 0;
+    if (out)
+        *out = NULL;
+    if (!r || !id || (add && !json_is_array(add)))
+        return FDS_INVALID;
+    if ((rc = fds__resolve(r, "followup", id, full)) != FDS_OK ||
+        (rc = fds__read(r, "followup", full, &regs)) != FDS_OK)
+        return rc;
+    cur = fds__attachments_json(fds__jstr(regs, "attachments"));
+    if (!cur)
+        cur = json_array();
+    next = json_array();
+    if (!cur || !next) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    /* Each drop names one attachment of this follow-up by a unique id
+    ** prefix. */
+    unsigned char *gone = calloc(json_array_size(cur) + 1, 1);
+    if (!gone) {
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t d = 0; rc == FDS_OK && d < n_drop; d++) {
+        size_t hits = 0, at = 0, i;
+        json_t *e;
+        json_array_foreach(cur, i, e) {
+            const char *aid = fds__jstr(e, "id");
+            if (aid && strncmp(aid, drop[d], strlen(drop[d])) == 0) {
+                hits++;
+                at = i;
+            }
+        }
+        if (hits == 0)
+            rc = fds__error(r, FDS_NOTFOUND, "this follow-up has no photo %s",
+                            drop[d]);
+        else if (hits > 1)
+            rc = fds__error(r, FDS_AMBIGUOUS, "photo id %s is ambiguous",
+                            drop[d]);
+        else
+            gone[at] = 1;
+    }
+    size_t i;
+    json_t *e;
+    json_array_foreach(cur, i, e) {
+        if (rc != FDS_OK || gone[i])
+            continue;
+        json_object_del(e, "have");
+        bad |= json_array_append(next, e) != 0;
+    }
+    free(gone);
+    json_array_foreach(add, i, e)
+        bad |= json_array_append(next, e) != 0;
+    if (rc == FDS_OK && bad)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+    if (rc == FDS_OK)
+        rc = fds__attachments_norm(r, next, &text);
+    if (rc != FDS_OK)
+        goto done;
+    const char *old = fds__jstr(regs, "attachments");
+    if ((!old && !text) || (old && text && strcmp(old, text) == 0)) {
+        rc = FDS_OK;                    /* nothing changes: no new version */
+    } else {
+        if (!(w = json_object()))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        else
+            fds__jset(w, "attachments", text ? json_string(text) : json_null(),
+                      &bad);
+        if (rc == FDS_OK && bad)
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        if (rc == FDS_OK && (rc = fds__begin(r)) == FDS_OK) {
+            rc = fds__write_known(r, "followup", full, w, 1);
+            rc = fds__end(r, rc);
+        }
+        if (rc == FDS_OK) {
+            if (text)
+                fds__jset(regs, "attachments", json_string(text), &bad);
+            else
+                json_object_del(regs, "attachments");
+        }
+    }
+    if (rc == FDS_OK && out && !(*out = fds__child_json("followup", full, regs)))
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
+done:
+    free(text);
+    json_decref(regs);
+    json_decref(cur);
+    json_decref(next);
+    json_decref(w);
+    return rc;
+}
