@@ -497,7 +497,7 @@ FDS_API const char *fds_session_errmsg(const fds_session *s);
 ** JSON array of strings, oldest first, valid until fds_session_free. */
 FDS_API const json_t *fds_session_notes(const fds_session *s);
 /* Move blob bytes in this session (only with a server whose welcome said
-** "blobs"; PROTOCOL.md §11): flags FDS_BLOBS_UP / FDS_BLOBS_DOWN; only
+** "blobs"; PROTOCOL.md §14): flags FDS_BLOBS_UP / FDS_BLOBS_DOWN; only
 ** (may be NULL) limits it to one blob (`attachment get`).  Records go
 ** first: a blob message is given by fds_session_next only when no record
 ** message is waiting, one chunk (FDSP_BLOB_CHUNK) per round trip, so a

@@ -1,5 +1,5 @@
 /*
-** blobx.c — moving blob bytes in a sync session (PROTOCOL.md §11).
+** blobx.c — moving blob bytes in a sync session (PROTOCOL.md §14).
 **
 ** The queue is built once per session from the replica's attachments:
 ** blobs whole here that the server is not known to hold (meta

@@ -1,5 +1,5 @@
 /*
-** blobx.h — the blob transfer of a sync session (PROTOCOL.md §11), kept
+** blobx.h — the blob transfer of a sync session (PROTOCOL.md §14), kept
 ** apart from session.c's record machinery: session.c asks it for a
 ** message only when it has none of its own, and hands it blob_ack and
 ** blob_data.  Sans-I/O: bytes come and go through fds_blob_io.

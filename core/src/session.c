@@ -355,7 +355,7 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     m.client = CLIENT_NAME;
     m.live = 1;                     /* on_live takes unprompted changes */
     m.groups = 1;                   /* the codec expands change groups */
-    m.blobs = s->bx != NULL;        /* PROTOCOL.md §11 */
+    m.blobs = s->bx != NULL;        /* PROTOCOL.md §14 */
     char *store = NULL;
     int rc = hello_trust(s, &m, &store);
     if (rc == FDS_OK)

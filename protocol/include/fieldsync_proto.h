@@ -45,7 +45,7 @@ extern "C" {
 /* Change groups (PROTOCOL.md §5.1): entries in one group's "g" array.  The
 ** expanded changes of a message stay within FDSP_MAX_BATCH as well. */
 #define FDSP_MAX_GROUP      FDSP_MAX_BATCH
-/* Blobs (photo attachments, PROTOCOL.md §11): bytes of data in one
+/* Blobs (photo attachments, PROTOCOL.md §14): bytes of data in one
 ** blob_put / blob_data, and the largest "size" the wire carries (servers
 ** set their own, smaller limits and refuse by name). */
 #define FDSP_BLOB_CHUNK     65536
@@ -144,7 +144,7 @@ typedef enum fdsp_type {
     FDSP_ERROR,     /* either way: something was refused */
     FDSP_SUMS,      /* device -> server: per-bucket checksums of its replica */
     FDSP_REPAIR,    /* server -> device: the buckets whose checksums differ */
-    /* Blobs (PROTOCOL.md §11), only between peers whose hello / welcome
+    /* Blobs (PROTOCOL.md §14), only between peers whose hello / welcome
     ** said "blobs":true. */
     FDSP_BLOB_PUT,  /* device -> server: one chunk of a blob (or a probe) */
     FDSP_BLOB_ACK,  /* server -> device: bytes of the blob it holds, or a
@@ -206,7 +206,7 @@ typedef struct fdsp_msg {
                             ** the peer may encode with FDSP_ENC_GROUPS;
                             ** 0 is absent and not written */
     int blobs;              /* hello / welcome "blobs": 1 if the sender
-                            ** moves blobs (PROTOCOL.md §11); 0 is absent */
+                            ** moves blobs (PROTOCOL.md §14); 0 is absent */
     /* blob_put: sha, size, offset, data;  blob_ack: sha, offset, and when
     ** refused code + message;  blob_get: sha, offset;  blob_data: sha,
     ** size, offset, data, and when refused code + message.  data is the

@@ -1,5 +1,5 @@
 /*
-** blob.c — the pure helpers of blob messages (PROTOCOL.md §11): SHA-256
+** blob.c — the pure helpers of blob messages (PROTOCOL.md §14): SHA-256
 ** (FIPS 180-4) for blob names and base64 (RFC 4648, with padding) for the
 ** bytes inside JSON.  Shared by both codecs and by device and server, so
 ** every side names and carries bytes the same way.

@@ -1902,7 +1902,7 @@ static int read_repair(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
-/* blob_put / blob_ack / blob_get / blob_data (PROTOCOL.md §11), members
+/* blob_put / blob_ack / blob_get / blob_data (PROTOCOL.md §14), members
 ** read in the order ref_decode.c reads them. */
 static int read_blob(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
 {

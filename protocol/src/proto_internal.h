@@ -226,7 +226,7 @@ int fdsp__group_room(size_t n, size_t room, const char *path,
 /* Error codes that may appear on the wire (everything but OK and NOMEM). */
 int fdsp__wire_code_ok(int code);
 
-/* ---- Blob messages (blob.c, PROTOCOL.md §11) -------------------------------- */
+/* ---- Blob messages (blob.c, PROTOCOL.md §14) -------------------------------- */
 int fdsp__sha_okn(const char *s, size_t n);     /* 64 lowercase hex digits */
 size_t fdsp__b64_len(size_t n);                 /* encoded length of n bytes */
 void fdsp__b64_encode(const unsigned char *p, size_t n, char *out);

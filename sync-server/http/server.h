@@ -161,7 +161,7 @@ typedef struct fsv_conn {
     int rehello_ok;             /* one more hello allowed (a device reset) */
     char **clashed;             /* devices refused with device_clash here */
     size_t n_clashed;
-    /* Blobs (sync_blobs.c, PROTOCOL.md §11). */
+    /* Blobs (sync_blobs.c, PROTOCOL.md §14). */
     int blobs;                  /* the hello said "blobs" */
     char blob_ok[FDSP_SHA256_HEX + 1];  /* upload of this blob was allowed */
 } fsv_conn;
@@ -201,7 +201,7 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
 int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
 int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
-/* sync_blobs.c: blob_put and blob_get (PROTOCOL.md §11). */
+/* sync_blobs.c: blob_put and blob_get (PROTOCOL.md §14). */
 int fsv_sync_blob_put(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_blob_get(fsv_conn *s, const fdsp_msg *m);
 /* sync_live.c: after a push from `from` committed (c: its changes, each

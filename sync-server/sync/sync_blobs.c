@@ -1,5 +1,5 @@
 /*
-** sync_blobs.c — blob_put and blob_get (PROTOCOL.md §11), the blob
+** sync_blobs.c — blob_put and blob_get (PROTOCOL.md §14), the blob
 ** reference table's upkeep, and the access rule shared with the dashboard
 ** API (api/api_blobs.c).
 **

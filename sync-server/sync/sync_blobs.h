@@ -1,5 +1,5 @@
 /*
-** sync_blobs.h — photo bytes on the server (PROTOCOL.md §11): files under
+** sync_blobs.h — photo bytes on the server (PROTOCOL.md §14): files under
 ** --data, who may have them, and the named limits.
 **
 **   DIR/blobs/ab/abcdef…       a whole blob, verified by its SHA-256, 0600

@@ -1937,7 +1937,7 @@ static void test_names(void **state)
     fdsp_msg_free(NULL);
 }
 
-/* ---- blobs (PROTOCOL.md §11) ------------------------------------------------------ */
+/* ---- blobs (PROTOCOL.md §14) ------------------------------------------------------ */
 
 static void sha_of(const void *p, size_t n, char hex[65])
 {

@@ -506,7 +506,7 @@ static int read_repair(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
-/* blob_put / blob_ack / blob_get / blob_data (PROTOCOL.md §11). */
+/* blob_put / blob_ack / blob_get / blob_data (PROTOCOL.md §14). */
 static int read_blob(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
 {
     int sized = m->type == FDSP_BLOB_PUT || m->type == FDSP_BLOB_DATA;

@@ -204,7 +204,7 @@ static int put_trust(json_t *o, const fdsp_msg *m)
            ? -1 : 0;
 }
 
-/* A blob message's members (PROTOCOL.md §11).  -1 on OOM. */
+/* A blob message's members (PROTOCOL.md §14).  -1 on OOM. */
 static int blob_body(json_t *o, const fdsp_msg *m)
 {
     int sized = m->type == FDSP_BLOB_PUT || m->type == FDSP_BLOB_DATA;
