@@ -206,7 +206,9 @@ enum { FSV_VIS_UNKNOWN = 0, FSV_VIS_OWNER = 1, FSV_VIS_SHARE = 2 };
 ** transaction.  blob_followups: the follow-ups naming blob sha (at most
 ** 1000; *out malloc'd strings, free each and the array).  blob_stored:
 ** blob sha is whole on disk, sent by user at at_ms (first sender wins).
-** blob_usage: bytes of the blobs user sent since since_ms. */
+** blob_usage: bytes of the blobs user sent since since_ms.  A backend
+** without blobs (no entries): blob_refs_set does nothing (the records
+** sync), the others fail naming the store. */
 typedef struct fsv_blob_ref {
     char sha[FDSP_SHA256_HEX + 1];
     int64_t size;
