@@ -204,6 +204,10 @@ int cli_customer_assign(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_share(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_unshare(cli_ctx *ctx, int argc, char **argv);
 int cli_followup_add(cli_ctx *ctx, int argc, char **argv);
+/* Photos (cmd_activity.c, cmd_attach.c; blobstore.h): --photo FILE...
+** into in's "attachments"; `attachment get`. */
+int cli_put_photos(cli_ctx *ctx, const cli_args *a, json_t *in);
+int cli_attachment_get(cli_ctx *ctx, int argc, char **argv);
 int cli_feedback_add(cli_ctx *ctx, int argc, char **argv);
 int cli_stage(cli_ctx *ctx, int argc, char **argv);
 int cli_plan(cli_ctx *ctx, int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "blobstore.h"
 
 /* Set key to the UTF-8 option value (if given). */
 static int put_text(const cli_ctx *ctx, json_t *in, const char *key,
@@ -43,7 +44,15 @@ static int add_for_customer(cli_ctx *ctx, const char *prefix, add_fn fn,
     if (rc || (rc = cli_resolve(ctx, "customer", prefix, &id))) goto done;
     int frc = fn(ctx->r, id, in, &out);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
-    if (ctx->json) { rc = cli_json_print(out); goto done; }
+    if (ctx->json) {
+        cli_blobs bs;
+        char dbp[4096];
+        if (cli_db_path(ctx, dbp, sizeof dbp) == 0 &&
+            cli_blobs_init(&bs, dbp) == 0)
+            cli_blobs_mark(&bs, out);
+        rc = cli_json_print(out);
+        goto done;
+    }
     cli_scrub(out);
     const char *at = cli_str(out, "at");
     if (!*at) at = cli_str(out, "due");
@@ -57,15 +66,44 @@ done:
     return rc;
 }
 
+/* --photo FILE...: each file copied into the blob folder (by SHA-256)
+** and named in "attachments"; the bytes sync later, apart from the
+** record (blobstore.h). */
+int cli_put_photos(cli_ctx *ctx, const cli_args *a, json_t *in)
+{
+    char dbp[4096], why[4400];
+    cli_blobs bs;
+    json_t *arr = json_array();
+    if (!arr) return cli_fail(ctx, CLI_FAIL, _("out of memory"));
+    if (cli_db_path(ctx, dbp, sizeof dbp) != 0 || cli_blobs_init(&bs, dbp) != 0) {
+        json_decref(arr);
+        return cli_fail(ctx, CLI_USAGE, _("no replica path: pass --db PATH or set FIELDSYNC_DB"));
+    }
+    const char *f;
+    for (size_t i = 0; (f = cli_arg_multi(a, "photo", i)); i++) {
+        json_t *one = NULL;
+        if (cli_blobs_add_file(&bs, f, &one, why, sizeof why) != 0) {
+            json_decref(arr);
+            return cli_fail(ctx, CLI_USAGE, _("--photo %s"), why);
+        }
+        json_array_append_new(arr, one);
+    }
+    json_object_set_new(in, "attachments", arr);
+    return CLI_OK;
+}
+
 int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
-        {"at", CLI_VALUE}, {NULL, 0} };
+        {"at", CLI_VALUE}, {"photo", CLI_MULTI}, {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
+    if (cli_arg_multi(&a, "photo", 0) &&
+        (rc = cli_put_photos(ctx, &a, in)))
+        goto done;
     if (!cli_arg(&a, "method")) { rc = cli_fail(ctx, CLI_USAGE, _("missing --method (phone, email, visit, wechat, meeting or other)")); goto done; }
     if (!cli_arg(&a, "content")) { rc = cli_fail(ctx, CLI_USAGE, _("missing --content TEXT")); goto done; }
     if ((rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
@@ -208,11 +246,53 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
-        {"at", CLI_VALUE}, {NULL, 0} };
+        {"at", CLI_VALUE}, {"photo", CLI_MULTI}, {"drop-photo", CLI_MULTI},
+        {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
+    if (cli_arg_multi(&a, "photo", 0) || cli_arg_multi(&a, "drop-photo", 0)) {
+        /* Photos first, as their own change of the "attachments" register. */
+        json_t *ph = json_object();
+        const char *drop[FDS_MAX_ATTACHMENTS + 1];
+        size_t nd = 0;
+        const char *d;
+        for (size_t i = 0; (d = cli_arg_multi(&a, "drop-photo", i)) && nd <= FDS_MAX_ATTACHMENTS; i++)
+            drop[nd++] = d;
+        char *fid = NULL;
+        if (cli_arg_multi(&a, "photo", 0) && (rc = cli_put_photos(ctx, &a, ph))) {
+            json_decref(ph);
+            goto done;
+        }
+        if (!(rc = cli_open(ctx)) && !(rc = cli_resolve(ctx, "followup", a.pos[0], &fid))) {
+            json_t *o = NULL;
+            int frc = fds_followup_photos(ctx->r, fid, json_object_get(ph, "attachments"),
+                                          drop, nd, &o);
+            if (frc != FDS_OK) rc = cli_core_fail(ctx, frc);
+            else if (json_object_size(in) == 0 && !cli_arg(&a, "method") &&
+                     !cli_arg(&a, "content") && !cli_arg(&a, "result") && !cli_arg(&a, "at")) {
+                if (ctx->json) {
+                    cli_blobs bs;
+                    char dbp[4096];
+                    if (cli_db_path(ctx, dbp, sizeof dbp) == 0 && cli_blobs_init(&bs, dbp) == 0)
+                        cli_blobs_mark(&bs, o);
+                    rc = cli_json_print(o);
+                } else {
+                    printf(_("Photos of follow-up %.8s: %zu\n"), fid,
+                           json_array_size(json_object_get(o, "attachments")));
+                }
+                json_decref(o);
+                free(fid);
+                json_decref(ph);
+                goto done;
+            }
+            json_decref(o);
+        }
+        free(fid);
+        json_decref(ph);
+        if (rc) goto done;
+    }
     if ((rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
         (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))) ||
         (rc = put_edit_text(ctx, in, "result", cli_arg(&a, "result"))) ||

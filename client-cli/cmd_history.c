@@ -27,6 +27,37 @@ static void put_value(const json_t *v, size_t w)
     cli_put_cell(stdout, json_string_value(v), w, 0);
 }
 
+/* A follow-up's photos (its "attachments" register, a JSON array as
+** text): which were added and removed, by file name, rather than the raw
+** text.  "+ shop.jpg  − old.jpg". */
+static int has_id(const json_t *arr, const char *id)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(arr, i, x)
+        if (strcmp(cli_str(x, "id"), id) == 0) return 1;
+    return 0;
+}
+
+static void photos_diff(const json_t *prev, const json_t *val)
+{
+    json_t *a = json_is_string(prev) ? json_loads(json_string_value(prev), 0, NULL) : NULL;
+    json_t *b = json_is_string(val) ? json_loads(json_string_value(val), 0, NULL) : NULL;
+    size_t i, n = 0;
+    json_t *x;
+    json_array_foreach(b, i, x)
+        if (!has_id(a, cli_str(x, "id"))) {
+            printf("%s+ %s", n++ ? "  " : "", cli_str(x, "name"));
+        }
+    json_array_foreach(a, i, x)
+        if (!has_id(b, cli_str(x, "id"))) {
+            printf("%s− %s", n++ ? "  " : "", cli_str(x, "name"));
+        }
+    if (n == 0) fputs(_("(photos unchanged)"), stdout);
+    json_decref(a);
+    json_decref(b);
+}
+
 int cli_history(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = { {NULL, 0} };
@@ -61,6 +92,9 @@ int cli_history(cli_ctx *ctx, int argc, char **argv)
             fputs(" → ", stdout);
             put_value(json_object_get(e, "value"), 40);
             fputs(_("  (conflict resolved)"), stdout);
+        } else if (strcmp(cli_str(e, "table"), "followup") == 0 &&
+                   strcmp(cli_str(e, "field"), "attachments") == 0) {
+            photos_diff(json_object_get(e, "previous"), json_object_get(e, "value"));
         } else {
             put_value(json_object_get(e, "previous"), 30);
             fputs(" → ", stdout);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "blobstore.h"
 
 static void heading(const cli_ctx *ctx, const char *title)
 {
@@ -130,6 +131,18 @@ static void followups(const cli_ctx *ctx, const json_t *list)
         if (*cli_str(f, "author"))
             printf("                    %s— %s%s\n", cli_c(ctx, CLI_C_DIM),
                    cli_str(f, "author"), cli_c(ctx, CLI_C_RESET));
+        size_t k;
+        json_t *p;
+        json_array_foreach(json_object_get(f, "attachments"), k, p) {
+            /* TRANSLATORS: a photo line: file name, short attachment id,
+               then whether its bytes are on this device. */
+            printf("                    📷 %s  %s%s%s  %s\n", cli_str(p, "name"),
+                   cli_c(ctx, CLI_C_DIM), cli_short(cli_str(p, "id"), idb),
+                   cli_c(ctx, CLI_C_RESET),
+                   json_is_true(json_object_get(p, "have"))
+                       ? _("(on this device)")
+                       : _("(not here yet: fieldsync attachment get ID --out FILE)"));
+        }
     }
 }
 
@@ -219,6 +232,13 @@ int cli_customer_show(cli_ctx *ctx, int argc, char **argv)
         goto done;
     int frc = fds_customer_sheet(ctx->r, id, &sheet);
     if (frc != FDS_OK) { rc = cli_core_fail(ctx, frc); goto done; }
+    {
+        cli_blobs bs;
+        char dbp[4096];
+        if (cli_db_path(ctx, dbp, sizeof dbp) == 0 &&
+            cli_blobs_init(&bs, dbp) == 0)
+            cli_blobs_mark(&bs, sheet);     /* "have" on each photo */
+    }
     if (ctx->json) { rc = cli_json_print(sheet); goto done; }
     if (fds_stagedef_list(ctx->r, &stages) != FDS_OK) stages = NULL;
     if (fds_fielddef_list(ctx->r, &defs) != FDS_OK) defs = NULL;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "blobstore.h"
 #include "transport.h"
 
 /* Settings from the replica: malloc'd strings, NULL when unset or "". */
@@ -430,10 +431,15 @@ static void watch_idle(void *arg, const fds_session_stats *st)
 
 int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
 {
-    static const cli_opt opts[] = { {"watch", CLI_FLAG}, {NULL, 0} };
+    static const cli_opt opts[] = { {"watch", CLI_FLAG}, {"no-blobs", CLI_FLAG},
+                                    {NULL, 0} };
     cli_args a;
     char *server = NULL, *token = NULL, *ca = NULL, err[512] = "";
-    json_t *refused = NULL;
+    json_t *refused = NULL, *photo_notes = json_array();
+    cli_blobs bs;
+    fds_blob_io bio;
+    fds_blob_stats bst;
+    memset(&bst, 0, sizeof bst);
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     if ((rc = cli_open(ctx))) goto done;
@@ -454,6 +460,18 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     so.ca_path = ca;
     so.watch = cli_has(&a, "watch");
     so.progress = !ctx->json;
+    {
+        char dbp[4096];
+        /* Photos after the records (blobstore.h), unless --no-blobs. */
+        if (!cli_has(&a, "no-blobs") && cli_db_path(ctx, dbp, sizeof dbp) == 0 &&
+            cli_blobs_init(&bs, dbp) == 0) {
+            cli_blobs_io(&bs, &bio);
+            so.blob_io = &bio;
+            so.blob_flags = FDS_BLOBS_UP | FDS_BLOBS_DOWN;
+            so.blob_stats = &bst;
+            so.blob_notes = photo_notes;
+        }
+    }
     size_t before = refusal_count(ctx->r);
     watch_view wv;
     memset(&wv, 0, sizeof wv);
@@ -486,6 +504,17 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         json_t *o = counts_json(&st);
         if (o) json_object_set_new(o, "refusals",
                                    refused ? json_incref(refused) : json_array());
+        if (o && so.blob_io)
+            json_object_set_new(o, "photos", json_pack(
+                "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:O}",
+                "uploaded", (json_int_t)bst.uploaded,
+                "downloaded", (json_int_t)bst.downloaded,
+                "refused", (json_int_t)bst.refused,
+                "failed", (json_int_t)bst.failed,
+                "bytes_up", (json_int_t)bst.bytes_up,
+                "bytes_down", (json_int_t)bst.bytes_down,
+                "chunks_up", (json_int_t)bst.chunks_up,
+                "notes", photo_notes));
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
         print_trust(ctx, &st, &wv.trust);
@@ -493,10 +522,18 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         print_counts(&st);
         print_trust(ctx, &st, &wv.trust);
         print_refusals(ctx->r, unshown);
+        if (bst.uploaded || bst.downloaded)
+            printf(_("Photos: %lld sent, %lld fetched\n"), (long long)bst.uploaded,
+                   (long long)bst.downloaded);
+        size_t i;
+        json_t *v;
+        json_array_foreach(photo_notes, i, v)
+            printf("%s\n", json_string_value(v));
         hints(ctx, &st);
     }
     json_decref(unshown);
 done:
+    json_decref(photo_notes);
     json_decref(refused);
     free(server);
     free(token);

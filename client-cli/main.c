@@ -73,17 +73,21 @@ static const cli_command commands[] = {
      "fieldsync customer unshare 3f2a lina"},
     {"followup", "add", cli_followup_add,
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
-     "       [--result TEXT] [--at TIME]",
+     "       [--result TEXT] [--at TIME] [--photo FILE]...",
      N_("Record a follow-up with a customer (TIME defaults to now).  --method also\n"
      "takes the words people write for each method:\n"
      "  phone: 电话, 打电话, 电联, call, tel     email: 邮件, 发邮件, e-mail\n"
      "  visit: 上门拜访, 拜访, 上门, 面谈, 走访   wechat: 微信, 企业微信, wx\n"
      "  meeting: 会议, 视频会议, 腾讯会议, zoom  other: 其他, 短信\n"
-     "(blanks and a final 。 do not matter).  The confirmation names the customer."),
+     "(blanks and a final 。 do not matter).  The confirmation names the customer.\n"
+     "--photo FILE (repeatable) attaches a photo: the follow-up syncs at once, the\n"
+     "bytes follow separately (resumable; `sync --no-blobs` holds them back)."),
      "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
     {"followup", "edit", cli_followup_edit,
-     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]",
-     N_("Correct a follow-up: only the given fields change (--result \"\" clears it)."),
+     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]\n"
+     "       [--photo FILE]... [--drop-photo ATTACHMENT_ID]...",
+     N_("Correct a follow-up: only the given fields change (--result \"\" clears it).\n"
+     "--photo adds a photo, --drop-photo removes one (history shows both)."),
      "fieldsync followup edit 5d0c --at \"2026-12-01 15:30\" --content \"电话确认了报价\""},
     {"followup", "delete", cli_followup_delete,
      "followup delete FOLLOWUP_ID",
@@ -136,11 +140,18 @@ static const cli_command commands[] = {
     {"conflicts", NULL, cli_conflicts,
      "conflicts", N_("Open conflicts: both values with author, device and time."),
      "fieldsync conflicts"},
+    {"attachment", "get", cli_attachment_get,
+     "attachment get ATTACHMENT_ID --out FILE",
+     N_("Write a follow-up's photo to FILE, fetching it from the server when it\n"
+     "is not on this device yet (fetched bytes must match its SHA-256)."),
+     "fieldsync attachment get 9b1e --out shopfront.jpg"},
     {"sync", NULL, cli_sync_cmd,
-     "sync [--watch]",
+     "sync [--watch] [--no-blobs]",
      N_("Push local changes and pull others' (with --watch: stay connected).\n"
      "Counts the conflicts it opened, as `fieldsync conflicts` lists them, and\n"
-     "names each record the server refused."),
+     "names each record the server refused.  Photos move after the records, in\n"
+     "chunks that resume after a cut; --no-blobs moves records only (metered\n"
+     "links: `attachment get` fetches one photo when it is opened)."),
      "fieldsync sync"},
     {"export", NULL, cli_export,
      "export [--format csv|json] [--out FILE] [--followups]",

@@ -30,6 +30,15 @@ typedef struct cli_sync_opts {
     ** happens rather than at the end. */
     void (*on_idle)(void *arg, const fds_session_stats *so_far);
     void *on_idle_arg;
+    /* Blob bytes (photos; fds_session_set_blobs).  blob_io NULL: records
+    ** only (`sync --no-blobs`).  blob_stats (may be NULL) gets the blob
+    ** counters summed over reconnects; blob_notes (may be NULL), an
+    ** array, gets the session notes about photos (refusals by name). */
+    const fds_blob_io *blob_io;
+    unsigned blob_flags;        /* FDS_BLOBS_UP | FDS_BLOBS_DOWN */
+    const char *blob_only;      /* one blob's SHA-256, or NULL */
+    fds_blob_stats *blob_stats;
+    json_t *blob_notes;
 } cli_sync_opts;
 
 /* Run one sync (or, with watch, sync until interrupted).  Fills *st with

@@ -229,6 +229,26 @@ static void end_session(conn *c)
         lim = lim > 1 ? lim / 2 : 1;
     c->push_limit = lim;
     c->total = stats_so_far(c);
+    if (c->o->blob_stats) {
+        fds_blob_stats b;
+        fds_session_blob_stats(c->sess, &b);
+        c->o->blob_stats->uploaded += b.uploaded;
+        c->o->blob_stats->downloaded += b.downloaded;
+        c->o->blob_stats->refused += b.refused;
+        c->o->blob_stats->failed += b.failed;
+        c->o->blob_stats->bytes_up += b.bytes_up;
+        c->o->blob_stats->bytes_down += b.bytes_down;
+        c->o->blob_stats->chunks_up += b.chunks_up;
+        c->o->blob_stats->left = b.left;
+    }
+    if (c->o->blob_notes) {
+        const json_t *notes = fds_session_notes(c->sess);
+        size_t i;
+        json_t *v;
+        json_array_foreach(notes, i, v)
+            if (strncmp(json_string_value(v), "photo ", 6) == 0)
+                json_array_append(c->o->blob_notes, v);
+    }
     fds_session_free(c->sess);
     c->sess = NULL;
 }
@@ -598,6 +618,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         ** at most every CLI_SUMS_WATCH_MS (docs/internals/trust.md). */
         fds_session_set_sums(c->sess, 1, c->o->watch ? CLI_SUMS_WATCH_MS : 0);
         fds_session_set_push_limit(c->sess, c->push_limit);
+        if (c->o->blob_io &&
+            fds_session_set_blobs(c->sess, c->o->blob_io, c->o->blob_flags,
+                                  c->o->blob_only) != FDS_OK) {
+            finish(c, 1, _("cannot start a sync session: %s"), fds_errmsg(c->r));
+            return -1;
+        }
         pump(c);
         return 0;
 

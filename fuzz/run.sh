@@ -19,7 +19,7 @@ work=$(cd "$build" && pwd)/fuzz-work
 status=0
 ran=0
 
-for target in fuzz_proto fuzz_codec_diff fuzz_register fuzz_session fuzz_csv fuzz_input fuzz_recpack fuzz_grouplog fuzz_regpack fuzz_hist; do
+for target in fuzz_proto fuzz_codec_diff fuzz_blob fuzz_register fuzz_session fuzz_csv fuzz_input fuzz_recpack fuzz_grouplog fuzz_regpack fuzz_hist; do
     bin=$build/fuzz/$target
     if [ ! -x "$bin" ]; then
         echo "== $target: not built, skipped"
@@ -43,7 +43,7 @@ for target in fuzz_proto fuzz_codec_diff fuzz_register fuzz_session fuzz_csv fuz
     dict=
     if [ -f "$src/fuzz/$target.dict" ]; then
         dict=-dict=$src/fuzz/$target.dict
-    elif [ "$target" = fuzz_codec_diff ]; then
+    elif [ "$target" = fuzz_codec_diff ] || [ "$target" = fuzz_blob ]; then
         dict=-dict=$src/fuzz/fuzz_proto.dict    # the same wire vocabulary
     fi
     # shellcheck disable=SC2086 # $dict is empty or one word

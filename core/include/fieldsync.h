@@ -336,6 +336,70 @@ FDS_API int fds_register_in_conflict(const fds_register *reg);
 FDS_API uint64_t fds_hlc_next(uint64_t last, int64_t now_ms);
 FDS_API uint64_t fds_hlc_recv(uint64_t last, uint64_t remote, int64_t now_ms);
 
+/* ---- Attachments (photos on a follow-up) -------------------------------------
+** A follow-up's "attachments" register holds [{"id","name","type","size",
+** "sha256"}]: the record syncs at once like any other field, the bytes
+** (a blob, named by its SHA-256) move separately (fds_session_set_blobs).
+** The replica never holds the bytes: the embedder keeps them (the CLI in a
+** folder next to the replica) and says whether it has them ("have").
+** fds_followup_add's in may carry "attachments": [{"name","type","size",
+** "sha256"}, ...] for bytes the caller already stored; each gets an id.
+** Outputs of follow-ups show "attachments" as that array with "have":
+** false, for the embedder to set. */
+#define FDS_MAX_ATTACHMENTS 20      /* per follow-up */
+#define FDS_MAX_ATTACH_NAME 255     /* bytes of a file name */
+/* Every attachment of every live follow-up, as above plus "followup" and
+** "customer" (the ids), without "have".  *out: a new array. */
+FDS_API int fds_attachments_list(fds_replica *r, json_t **out);
+/* Change a follow-up's photos: append the entries of add (may be NULL;
+** as for fds_followup_add) and remove drop[0..n_drop) (ids or unique
+** prefixes of this follow-up's attachments).  One write of the register
+** (none if nothing changes), so history shows what was added and removed.
+** *out (may be NULL): the follow-up after. */
+FDS_API int fds_followup_photos(fds_replica *r, const char *id,
+                                const json_t *add, const char *const *drop,
+                                size_t n_drop, json_t **out);
+/* One attachment by id or unique prefix (FDS_NOTFOUND, FDS_AMBIGUOUS). */
+FDS_API int fds_attachment_get(fds_replica *r, const char *prefix,
+                               json_t **out);
+
+/* What the embedder does with bytes, for the session's blob transfer.
+** Every callback returns 0 (or a count) on success and -1 on failure;
+** sha is 64 lowercase hex digits.  Called from fds_session_next/feed. */
+typedef struct fds_blob_io {
+    void *ctx;
+    /* Bytes held of blob sha: *complete 1 when the blob is whole here
+    ** (verified), else the length of a partial download (0: none). */
+    int64_t (*held)(void *ctx, const char *sha, int *complete);
+    /* Read n bytes at off of the blob (partial 0) or of its partial
+    ** download (partial 1) into buf: the count read, -1 on failure. */
+    long (*read)(void *ctx, const char *sha, int partial, int64_t off,
+                 unsigned char *buf, size_t n);
+    /* Append n bytes to the partial download of sha; off is its length
+    ** before them (the core only ever appends). */
+    int (*append)(void *ctx, const char *sha, int64_t off,
+                  const unsigned char *p, size_t n);
+    /* The partial download is whole: ok 1, its SHA-256 matched (make it
+    ** the blob); ok 0, it did not (drop it). */
+    int (*finish)(void *ctx, const char *sha, int ok);
+} fds_blob_io;
+
+#define FDS_BLOBS_UP   1u   /* upload blobs this device has, not yet
+                            ** known to be on the server */
+#define FDS_BLOBS_DOWN 2u   /* fetch referenced blobs missing here */
+
+typedef struct fds_blob_stats {
+    int64_t uploaded;       /* blobs now whole on the server */
+    int64_t downloaded;     /* blobs fetched whole and verified */
+    int64_t refused;        /* refused by the server (named in the notes) */
+    int64_t failed;         /* fetched but failed the hash check, or the
+                            ** embedder's callbacks failed */
+    int64_t bytes_up;       /* blob bytes sent */
+    int64_t bytes_down;     /* blob bytes received */
+    int64_t chunks_up;      /* blob_put messages with data */
+    int64_t left;           /* blobs still to move when the session ended */
+} fds_blob_stats;
+
 /* ---- Sans-I/O sync session -------------------------------------------------
 ** The caller moves bytes; the session decides what to say.  Typical loop:
 **     fds_session_new(r, &s);
@@ -432,6 +496,18 @@ FDS_API const char *fds_session_errmsg(const fds_session *s);
 ** device reset, a server restore, a dropped re-sent change): a BORROWED
 ** JSON array of strings, oldest first, valid until fds_session_free. */
 FDS_API const json_t *fds_session_notes(const fds_session *s);
+/* Move blob bytes in this session (only with a server whose welcome said
+** "blobs"; PROTOCOL.md §14): flags FDS_BLOBS_UP / FDS_BLOBS_DOWN; only
+** (may be NULL) limits it to one blob (`attachment get`).  Records go
+** first: a blob message is given by fds_session_next only when no record
+** message is waiting, one chunk (FDSP_BLOB_CHUNK) per round trip, so a
+** record change waits at most for one chunk ahead of it.  Uploads resume
+** at the offset the server acknowledged; downloads at the bytes held.
+** The session stays SYNCING until the blobs are moved or refused.  io is
+** copied; call before the first fds_session_next. */
+FDS_API int fds_session_set_blobs(fds_session *s, const fds_blob_io *io,
+                                  unsigned flags, const char *only);
+FDS_API void fds_session_blob_stats(const fds_session *s, fds_blob_stats *st);
 
 /* The checksum safety net (docs/internals/trust.md).  With on = 1, once the
 ** session has pushed everything (outbox empty) and caught up (a changes page

@@ -6,6 +6,7 @@
 ** one customer never touch the same register (DESIGN rule 4).
 */
 #include "domain.h"
+#include "blobx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +124,28 @@ int fds_followup_add(fds_replica *r, const char *customer, const json_t *in,
     json_t *w = authored_defaults(r, 1);
     if (!w)
         return fds__error(r, FDS_NOMEM, "out of memory");
-    int rc = add_child(r, "followup", customer, in, keys, required, w, out);
+    /* Photos (attach.c): the array becomes the register's canonical text,
+    ** each entry with its new id; the rest of in goes through add_child. */
+    const json_t *att = json_is_object(in) ? json_object_get(in, "attachments")
+                                           : NULL;
+    json_t *rest = NULL;
+    int rc = FDS_OK;
+    if (att && !json_is_null(att)) {
+        char *text = NULL;
+        rc = fds__attachments_norm(r, att, &text);
+        if (rc == FDS_OK && text && json_object_set_new(w, "attachments",
+                                                        json_string(text)))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        free(text);
+        if (rc == FDS_OK && !(rest = json_copy((json_t *)in)))
+            rc = fds__error(r, FDS_NOMEM, "out of memory");
+        if (rest)
+            json_object_del(rest, "attachments");
+    }
+    if (rc == FDS_OK)
+        rc = add_child(r, "followup", customer, rest ? rest : in, keys,
+                       required, w, out);
+    json_decref(rest);
     json_decref(w);
     return rc;
 }

@@ -8,6 +8,7 @@
 ** field = 'customer', so queries for children repeat that term).
 */
 #include "domain.h"
+#include "blobx.h"
 #include "grouplog.h"
 
 #include <stdio.h>
@@ -192,9 +193,14 @@ json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
     json_object_foreach((json_t *)regs, k, v) {
         if (strcmp(k, "deleted") == 0 || !json_is_string(v))
             continue;
+        json_t *att;
         if (strcmp(tbl, "plan") == 0 && strcmp(k, "done") == 0)
             fds__jset(o, "done",
                       json_boolean(strcmp(json_string_value(v), "1") == 0), &bad);
+        else if (strcmp(tbl, "followup") == 0 &&
+                 strcmp(k, "attachments") == 0 &&
+                 (att = fds__attachments_json(json_string_value(v))))
+            fds__jset(o, k, att, &bad);     /* attach.c: an array */
         else if (json_object_set(o, k, v) != 0)
             bad = 1;
     }

@@ -31,6 +31,7 @@
 ** messages fail with FDS_PROTO and never touch the replica.
 */
 #include "internal.h"
+#include "blobx.h"
 #include "grouplog.h"
 
 #include <stddef.h>
@@ -143,6 +144,7 @@ struct fds_session {
     char errmsg[FDS__ERRMSG_MAX];
     int peer_groups;                /* the welcome said "groups": pushes
                                     ** go out as change groups */
+    fds__blobx *bx;                 /* blob transfer (blobx.c), or NULL */
     int push_limit;                 /* changes per push, 1..FDSP_MAX_BATCH:
                                     ** fds_session_set_push_limit, doubled
                                     ** by each ack (see there) */
@@ -218,6 +220,7 @@ void fds_session_free(fds_session *s)
     fdsp_msg_free(s->held);             /* never applied: pulled again */
     free(s->raw);
     json_decref(s->notes);
+    fds__blobx_free(s->bx);
     free(s);
 }
 
@@ -323,6 +326,7 @@ void fds_session_local_changed(fds_session *s)
         s->pushed_upto = 0;
         s->resending = 1;
     }
+    fds__blobx_rescan(s->bx);          /* a new photo may be there */
     if (s->state == FDS_SESSION_IDLE)
         s->state = FDS_SESSION_SYNCING;
 }
@@ -351,6 +355,7 @@ static int send_hello(fds_session *s, char **buf, size_t *len)
     m.client = CLIENT_NAME;
     m.live = 1;                     /* on_live takes unprompted changes */
     m.groups = 1;                   /* the codec expands change groups */
+    m.blobs = s->bx != NULL;        /* PROTOCOL.md §14 */
     char *store = NULL;
     int rc = hello_trust(s, &m, &store);
     if (rc == FDS_OK)
@@ -686,6 +691,31 @@ static int send_push(fds_session *s, char **buf, size_t *len)
     return FDS_OK;
 }
 
+/* A blob message when nothing of the records' is to send (blobx.c). */
+static int blob_next(fds_session *s, char **buf, size_t *len)
+{
+    if (s->bx == NULL)
+        return FDS_DONE;
+    int rc = fds__blobx_next(s->bx, buf, len);
+    if (rc != FDS_OK && rc != FDS_DONE)
+        return fail(s, rc, "%s", fds_errmsg(s->r));
+    return rc;
+}
+
+int fds_session_set_blobs(fds_session *s, const fds_blob_io *io,
+                          unsigned flags, const char *only)
+{
+    if (s->hello_sent || s->bx)
+        return fds__error(s->r, FDS_INVALID,
+                          "blobs are set before the session starts");
+    return fds__blobx_new(s->r, io, flags, only, s->notes, &s->bx);
+}
+
+void fds_session_blob_stats(const fds_session *s, fds_blob_stats *st)
+{
+    fds__blobx_stats(s->bx, st);
+}
+
 int fds_session_next(fds_session *s, char **buf, size_t *len)
 {
     *buf = NULL;
@@ -717,7 +747,8 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
             return rc;
     }
     if (s->n_fl > 0 || s->pulling || s->held || s->raw)
-        return FDS_DONE;                /* wait for acks / changes / apply */
+        return blob_next(s, buf, len);  /* wait for acks / changes / apply;
+                                        ** a blob chunk may go meanwhile */
     if (s->pull_wanted) {
         s->state = FDS_SESSION_SYNCING;
         return send_pull(s, s->cursor, buf, len);
@@ -726,7 +757,11 @@ int fds_session_next(fds_session *s, char **buf, size_t *len)
     if (src != FDS_DONE)
         return src;
     if (s->sums.awaiting)
-        return FDS_DONE;                /* wait for the repair */
+        return blob_next(s, buf, len);  /* wait for the repair */
+    if (fds__blobx_busy(s->bx)) {       /* records done: bytes still move */
+        s->state = FDS_SESSION_SYNCING;
+        return blob_next(s, buf, len);
+    }
     s->state = FDS_SESSION_IDLE;
     return FDS_DONE;
 }
@@ -1029,6 +1064,8 @@ static int on_welcome(fds_session *s, const fdsp_msg *m)
     }
     free(old_user);
     s->peer_groups = m->groups;         /* PROTOCOL.md §5.1 */
+    if (s->bx)
+        fds__blobx_peer(s->bx, m->blobs);   /* an old server: no blobs */
     s->state = FDS_SESSION_SYNCING;
     if (reset)                          /* next() resets and says hello */
         return FDS_OK;
@@ -1543,6 +1580,12 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         case FDSP_NOTIFY:  rc = on_notify(s, m); break;
         case FDSP_ERROR:   rc = on_error(s, m); break;
         case FDSP_REPAIR:  rc = on_repair(s, m); break;
+        case FDSP_BLOB_ACK:
+        case FDSP_BLOB_DATA:
+            rc = fds__blobx_feed(s->bx, m, err, sizeof err);
+            if (rc != FDS_OK)
+                rc = fail(s, rc, "%s", err);
+            break;
         default:
             rc = fail(s, FDS_PROTO, "a server does not send %s",
                       fdsp_typename(m->type));

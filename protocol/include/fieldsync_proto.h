@@ -45,6 +45,12 @@ extern "C" {
 /* Change groups (PROTOCOL.md §5.1): entries in one group's "g" array.  The
 ** expanded changes of a message stay within FDSP_MAX_BATCH as well. */
 #define FDSP_MAX_GROUP      FDSP_MAX_BATCH
+/* Blobs (photo attachments, PROTOCOL.md §14): bytes of data in one
+** blob_put / blob_data, and the largest "size" the wire carries (servers
+** set their own, smaller limits and refuse by name). */
+#define FDSP_BLOB_CHUNK     65536
+#define FDSP_MAX_BLOB       ((int64_t)1 << 32)
+#define FDSP_SHA256_HEX     64          /* "sha": lowercase hex digits */
 
 /* ---- Error codes (wire names in parentheses, see fdsp_errname) ---------- */
 typedef enum fdsp_err {
@@ -137,8 +143,16 @@ typedef enum fdsp_type {
     FDSP_NOTIFY,    /* server -> device: new changes exist up to head */
     FDSP_ERROR,     /* either way: something was refused */
     FDSP_SUMS,      /* device -> server: per-bucket checksums of its replica */
-    FDSP_REPAIR     /* server -> device: the buckets whose checksums differ */
+    FDSP_REPAIR,    /* server -> device: the buckets whose checksums differ */
+    /* Blobs (PROTOCOL.md §14), only between peers whose hello / welcome
+    ** said "blobs":true. */
+    FDSP_BLOB_PUT,  /* device -> server: one chunk of a blob (or a probe) */
+    FDSP_BLOB_ACK,  /* server -> device: bytes of the blob it holds, or a
+                    ** refusal (code, message) */
+    FDSP_BLOB_GET,  /* device -> server: send the chunk at offset */
+    FDSP_BLOB_DATA  /* server -> device: one chunk, or a refusal */
 } fdsp_type;
+#define FDSP_TYPE_LAST FDSP_BLOB_DATA
 
 FDS_API const char *fdsp_typename(int type);    /* "hello", …; NULL if bad */
 
@@ -191,6 +205,17 @@ typedef struct fdsp_msg {
                             ** reads change groups (PROTOCOL.md §5.1), so
                             ** the peer may encode with FDSP_ENC_GROUPS;
                             ** 0 is absent and not written */
+    int blobs;              /* hello / welcome "blobs": 1 if the sender
+                            ** moves blobs (PROTOCOL.md §14); 0 is absent */
+    /* blob_put: sha, size, offset, data;  blob_ack: sha, offset, and when
+    ** refused code + message;  blob_get: sha, offset;  blob_data: sha,
+    ** size, offset, data, and when refused code + message.  data is the
+    ** raw bytes (base64 on the wire), at most FDSP_BLOB_CHUNK. */
+    char *sha;              /* 64 lowercase hex digits (SHA-256) */
+    int64_t size;           /* whole blob, 0..FDSP_MAX_BLOB */
+    int64_t offset;         /* 0..size */
+    unsigned char *data;
+    size_t n_data;
     /* push: batch, changes;  ack: batch, accepted, refused, stamps;
     ** pull: after, limit;    changes: changes, last, more, after */
     int64_t batch;
@@ -288,6 +313,23 @@ FDS_API uint64_t fdsp_sum_register(const char *tbl, const char *rid,
                                    const char *field, const char *bytes,
                                    size_t len);
 FDS_API int fdsp_sum_bucket(const char *key);
+
+/* ---- SHA-256 (FIPS 180-4), for blob names --------------------------------
+** Incremental: init, update any number of times, final writes 32 bytes.
+** fdsp_sha256_hex writes the 64 lowercase hex digits and a NUL. */
+typedef struct fdsp_sha256 {
+    uint32_t h[8];
+    uint64_t n;             /* bytes so far */
+    unsigned char buf[64];
+    size_t used;
+} fdsp_sha256;
+FDS_API void fdsp_sha256_init(fdsp_sha256 *c);
+FDS_API void fdsp_sha256_update(fdsp_sha256 *c, const void *p, size_t n);
+FDS_API void fdsp_sha256_final(fdsp_sha256 *c, unsigned char out[32]);
+FDS_API void fdsp_sha256_hex(const unsigned char d[32],
+                             char out[FDSP_SHA256_HEX + 1]);
+/* 1 if s is exactly 64 lowercase hex digits. */
+FDS_API int fdsp_sha_ok(const char *s);
 
 #ifdef __cplusplus
 }

@@ -51,7 +51,8 @@ typedef struct slot {
 enum { K_TYPE, K_V, K_DEVICE, K_CURSOR, K_CLIENT, K_USER, K_ROLE, K_HEAD,
        K_BATCH, K_CHANGES, K_ACCEPTED, K_REFUSED, K_AFTER, K_LIMIT, K_LAST,
        K_MORE, K_RECORDS, K_CODE, K_MESSAGE, K_FATAL, K_COUNTER, K_STORE,
-       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K_LIVE, K_GROUPS, K__TOP };
+       K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K_LIVE, K_GROUPS, K_BLOBS,
+       K_SHA, K_SIZE, K_OFFSET, K_DATA, K__TOP };
 /* Change keys; a refusal uses R_*, a revoked record C_T and C_R. */
 enum { C_T, C_R, C_F, C_V, C_VV, C_H, C_D, C_U, C_S, C_AT, C_G, C__N };
 enum { R_I, R_CODE, R_MESSAGE };
@@ -85,7 +86,7 @@ typedef struct elem {
     size_t ent_n;           /* entries captured */
 } elem;
 
-_Static_assert(K__TOP <= 32, "keyset.known has one bit per message key");
+_Static_assert(K__TOP <= 64, "keyset.known has one bit per message key");
 
 /* ---- Duplicate keys --------------------------------------------------------------
 ** jansson refuses a key its object already has.  Keys the protocol knows are
@@ -96,7 +97,7 @@ _Static_assert(K__TOP <= 32, "keyset.known has one bit per message key");
 #define KS_SMALL 8
 
 typedef struct keyset {
-    uint32_t known;
+    uint64_t known;
     uint32_t n;             /* other keys seen */
     uint32_t serial;        /* 0 until spilled into the table */
     struct { const char *k; size_t n; } small[KS_SMALL];
@@ -693,7 +694,7 @@ static int ks_add(dctx *c, keyset *ks, const char *k, size_t n)
 /* Key check common to every object: NUL (jansson refuses it before the
 ** duplicate check), then duplicates.  `bit` is the schema key's bit or 0. */
 static inline int key_ok(dctx *c, keyset *ks, const tok *t, size_t at,
-                         uint32_t bit)
+                         uint64_t bit)
 {
     if (t->nul) {
         jerr(c, FDSP_E_VALUE, at, "NUL byte in object key not supported");
@@ -799,7 +800,7 @@ HOT_INLINE int obj_key(dctx *c, tok *t, keyset *ks, int keys,
         k = t->nul ? KEY_SKIP : top_key(t->s, t->n);
     else if (keys != KEYS_NONE)
         k = t->nul ? KEY_SKIP : elem_key(keys, t->s, t->n);
-    if (!key_ok(c, ks, t, at, k >= 0 ? 1u << k : 0))
+    if (!key_ok(c, ks, t, at, k >= 0 ? (uint64_t)1 << k : 0))
         return KEY_ERR;
     if (key != NULL) {
         *key = t->s;
@@ -941,7 +942,8 @@ static int top_key(const char *k, size_t n)
         "type", "v", "device", "cursor", "client", "user", "role", "head",
         "batch", "changes", "accepted", "refused", "after", "limit", "last",
         "more", "records", "code", "message", "fatal", "counter", "store",
-        "epoch", "time", "stamps", "buckets", "live", "groups"};
+        "epoch", "time", "stamps", "buckets", "live", "groups", "blobs",
+        "sha", "size", "offset", "data"};
     for (int i = 0; i < K__TOP; i++)
         if (names[i][0] == (n ? k[0] : 0) && strlen(names[i]) == n &&
             memcmp(names[i], k, n) == 0)
@@ -1900,6 +1902,51 @@ static int read_repair(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* blob_put / blob_ack / blob_get / blob_data (PROTOCOL.md §14), members
+** read in the order ref_decode.c reads them. */
+static int read_blob(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
+{
+    const slot *o = c->top;
+    int sized = m->type == FDSP_BLOB_PUT || m->type == FDSP_BLOB_DATA;
+    int coded = m->type == FDSP_BLOB_ACK || m->type == FDSP_BLOB_DATA;
+    int rc;
+    const slot *v = member(&o[K_SHA], 1);
+    if (v == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_MISSING, NULL, "sha",
+                          "required");
+    if (v->kind != V_STR)
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "sha",
+                          "must be a string");
+    if ((rc = fdsp__read_sha(v->s, v->u.n, &m->sha, err, errlen)))
+        return rc;
+    if (sized &&
+        (rc = get_int(&o[K_SIZE], NULL, "size", 1, 0, FDSP_MAX_BLOB,
+                      FDSP_E_LIMIT, &m->size, err, errlen)))
+        return rc;
+    if ((rc = get_int(&o[K_OFFSET], NULL, "offset", 1, 0, FDSP_MAX_BLOB,
+                      FDSP_E_LIMIT, &m->offset, err, errlen)))
+        return rc;
+    if (sized) {
+        v = member(&o[K_DATA], 1);
+        if (v == NULL)
+            return fdsp__fail(err, errlen, FDSP_E_MISSING, NULL, "data",
+                              "required");
+        if (v->kind != V_STR)
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "data",
+                              "must be a string");
+        if ((rc = fdsp__read_data(v->s, v->u.n, &m->data, &m->n_data, err,
+                                  errlen)))
+            return rc;
+    }
+    if (coded && member(&o[K_CODE], 0) != NULL) {
+        if ((rc = read_code(&o[K_CODE], NULL, &m->code, err, errlen)) ||
+            (rc = get_str(&o[K_MESSAGE], NULL, "message", FDSP__TEXT, 1,
+                          &m->message, err, errlen)))
+            return rc;
+    }
+    return fdsp__blob_fits(m, err, errlen);
+}
+
 static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
 {
     const slot *o = c->top;
@@ -1918,6 +1965,8 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
             (rc = get_bool(&o[K_LIVE], NULL, "live", 0, &m->live, err,
                            errlen)) ||
             (rc = get_bool(&o[K_GROUPS], NULL, "groups", 0, &m->groups, err,
+                           errlen)) ||
+            (rc = get_bool(&o[K_BLOBS], NULL, "blobs", 0, &m->blobs, err,
                            errlen)))
             return rc;
         return FDSP_OK;
@@ -1935,6 +1984,8 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
             (rc = get_int(&o[K_TIME], NULL, "time", 0, 0, FDSP__MAX_INT,
                           FDSP_E_VALUE, &m->server_time, err, errlen)) ||
             (rc = get_bool(&o[K_GROUPS], NULL, "groups", 0, &m->groups, err,
+                           errlen)) ||
+            (rc = get_bool(&o[K_BLOBS], NULL, "blobs", 0, &m->blobs, err,
                            errlen)))
             return rc;
         return FDSP_OK;
@@ -1990,6 +2041,11 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
         return read_sums(c, m, err, errlen);
     case FDSP_REPAIR:
         return read_repair(c, m, err, errlen);
+    case FDSP_BLOB_PUT:
+    case FDSP_BLOB_ACK:
+    case FDSP_BLOB_GET:
+    case FDSP_BLOB_DATA:
+        return read_blob(c, m, err, errlen);
     }
     return fdsp__fail(err, errlen, FDSP_E_UNKNOWN_TYPE, NULL, "type",
                       "unknown message type");
@@ -2004,7 +2060,7 @@ static int find_type(const dctx *c, fdsp_type *out, char *err, size_t errlen)
     if (t->kind != V_STR)
         return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "type",
                           "must be a string");
-    for (int i = FDSP_HELLO; i <= FDSP_REPAIR; i++) {
+    for (int i = FDSP_HELLO; i <= FDSP_TYPE_LAST; i++) {
         const char *name = fdsp_typename(i);
         if (strlen(name) == t->u.n && memcmp(name, t->s, t->u.n) == 0) {
             *out = (fdsp_type)i;

@@ -140,6 +140,11 @@ int fdsp__check_msg(const fdsp_msg *m)
             if (m->buckets[i] < 0 || m->buckets[i] >= FDSP_SUM_BUCKETS)
                 return FDSP_E_VALUE;
         return FDSP_OK;
+    case FDSP_BLOB_PUT:
+    case FDSP_BLOB_ACK:
+    case FDSP_BLOB_GET:
+    case FDSP_BLOB_DATA:
+        return fdsp__check_blob(m);
     }
     return FDSP_E_UNKNOWN_TYPE;
 }
@@ -447,7 +452,7 @@ static size_t estimate(const fdsp_msg *m)
 {
     size_t n = 256 + m->n_changes * 320 + m->n_refused * 96 +
                m->n_records * 96 + m->n_stamps * 40 + m->n_sums * 20 +
-               m->n_buckets * 4;
+               m->n_buckets * 4 + m->n_data / 3 * 4 + 8;
     return n > FDSP_MAX_FRAME ? FDSP_MAX_FRAME : n;
 }
 
@@ -461,6 +466,36 @@ static void wtrust(wbuf *w, const fdsp_msg *m)
         wstr(w, m->store);
     }
     WOPT_INT(w, ",\"epoch\":", m->epoch);
+}
+
+/* A blob message: sha, size (put, data), offset, data (put, data), and
+** code + message when a refusal (ack, data). */
+static void wblob(wbuf *w, const fdsp_msg *m)
+{
+    int sized = m->type == FDSP_BLOB_PUT || m->type == FDSP_BLOB_DATA;
+    WLIT(w, ",\"sha\":");
+    wstr(w, m->sha);
+    if (sized) {
+        WLIT(w, ",\"size\":");
+        wint(w, m->size);
+    }
+    WLIT(w, ",\"offset\":");
+    wint(w, m->offset);
+    if (sized) {
+        size_t n = fdsp__b64_len(m->n_data);
+        WLIT(w, ",\"data\":\"");
+        if (wroom(w, n) == 0) {
+            fdsp__b64_encode(m->data, m->n_data, w->p + w->n);
+            w->n += n;
+        }
+        wch(w, '"');
+    }
+    if (m->code != 0) {
+        WLIT(w, ",\"code\":");
+        wstr(w, fdsp_errname(m->code));
+        WLIT(w, ",\"message\":");
+        wstr(w, m->message);
+    }
 }
 
 /* Members after "type", in the order PROTOCOL.md lists them. */
@@ -481,6 +516,8 @@ static void wbody(wbuf *w, const fdsp_msg *m, unsigned opts)
             WLIT(w, ",\"live\":true");
         if (m->groups)
             WLIT(w, ",\"groups\":true");
+        if (m->blobs)
+            WLIT(w, ",\"blobs\":true");
         break;
     case FDSP_WELCOME:
         WLIT(w, ",\"v\":1,\"user\":");
@@ -495,6 +532,8 @@ static void wbody(wbuf *w, const fdsp_msg *m, unsigned opts)
         WOPT_INT(w, ",\"time\":", m->server_time);
         if (m->groups)
             WLIT(w, ",\"groups\":true");
+        if (m->blobs)
+            WLIT(w, ",\"blobs\":true");
         break;
     case FDSP_PUSH:
         WLIT(w, ",\"batch\":");
@@ -606,6 +645,12 @@ static void wbody(wbuf *w, const fdsp_msg *m, unsigned opts)
             wint(w, m->buckets[i]);
         }
         wch(w, ']');
+        break;
+    case FDSP_BLOB_PUT:
+    case FDSP_BLOB_ACK:
+    case FDSP_BLOB_GET:
+    case FDSP_BLOB_DATA:
+        wblob(w, m);
         break;
     }
 }

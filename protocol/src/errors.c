@@ -51,11 +51,13 @@ static const char *const type_names[] = {
     [FDSP_REVOKE] = "revoke",   [FDSP_NOTIFY] = "notify",
     [FDSP_ERROR] = "error",     [FDSP_SUMS] = "sums",
     [FDSP_REPAIR] = "repair",
+    [FDSP_BLOB_PUT] = "blob_put", [FDSP_BLOB_ACK] = "blob_ack",
+    [FDSP_BLOB_GET] = "blob_get", [FDSP_BLOB_DATA] = "blob_data",
 };
 
 const char *fdsp_typename(int type)
 {
-    if (type < FDSP_HELLO || type > FDSP_REPAIR)
+    if (type < FDSP_HELLO || type > FDSP_TYPE_LAST)
         return NULL;
     return type_names[type];
 }

@@ -41,5 +41,7 @@ void fdsp_msg_free(fdsp_msg *m)
     }
     free(m->records);
     free(m->message);
+    free(m->sha);
+    free(m->data);
     free(m);
 }

@@ -239,6 +239,24 @@ int fdsp__group_room(size_t n, size_t room, const char *path,
 /* Error codes that may appear on the wire (everything but OK and NOMEM). */
 int fdsp__wire_code_ok(int code);
 
+/* ---- Blob messages (blob.c, PROTOCOL.md §14) -------------------------------- */
+int fdsp__sha_okn(const char *s, size_t n);     /* 64 lowercase hex digits */
+size_t fdsp__b64_len(size_t n);                 /* encoded length of n bytes */
+void fdsp__b64_encode(const unsigned char *p, size_t n, char *out);
+/* Canonical base64 of s[0..n) into out (room for n / 4 * 3 bytes): 0, or
+** -1 if s is not canonical base64. */
+int fdsp__b64_decode(const char *s, size_t n, unsigned char *out,
+                     size_t *outn);
+int fdsp__check_blob(const fdsp_msg *m);
+/* The members both decoders read the same way: "sha" (given its string)
+** and "data" (given its string; *out malloc'd, NULL when empty). */
+int fdsp__read_sha(const char *s, size_t n, char **out, char *err,
+                   size_t errlen);
+int fdsp__read_data(const char *s, size_t n, unsigned char **out,
+                    size_t *outn, char *err, size_t errlen);
+/* After both decoders read the members: data must fit in size. */
+int fdsp__blob_fits(const fdsp_msg *m, char *err, size_t errlen);
+
 /* ---- Reference codec (protocol/src/ref/) ----------------------------------
 ** The jansson-tree decoder and encoder that decode.c and encode.c replaced,
 ** with the same contracts as fdsp_decode / fdsp_encode.  Linked only into

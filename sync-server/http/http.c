@@ -209,7 +209,9 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
                 (strncmp(p, "/api/customers/", 15) == 0 && p[15] &&
                  !strchr(p + 15, '/')) ||
                 strcmp(p, "/api/export.csv") == 0 ||
-                strcmp(p, "/api/teams") == 0;
+                strcmp(p, "/api/teams") == 0 ||
+                (strncmp(p, "/api/blobs/", 11) == 0 && p[11] &&
+                 !strchr(p + 11, '/'));
     if (!known) {
         fsv_resp_error(r, 404, "no such API path: %s", p);
         return;
@@ -249,6 +251,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
         fsv_api_export_team(api, &u, q, r);
     else if (strcmp(p, "/api/teams") == 0)
         fsv_api_teams(api, &u, q, r);
+    else if (strncmp(p, "/api/blobs/", 11) == 0)
+        fsv_api_blob(api, &u, p + 11, r);
     else
         fsv_api_customer(api, &u, p + 15, q, r);
     fsv_resp_header(r, "cache-control:", "no-store");

@@ -167,6 +167,9 @@ typedef struct fsv_conn {
     /* Moves (sync_moves.c): applied up to moves_done; the device's mark in
     ** the store says moves_saved. */
     int64_t moves_done, moves_saved;
+    /* Blobs (sync_blobs.c, PROTOCOL.md §14). */
+    int blobs;                  /* the hello said "blobs" */
+    char blob_ok[FDSP_SHA256_HEX + 1];  /* upload of this blob was allowed */
 } fsv_conn;
 
 /* Run the server until *stop becomes non-zero.  Returns 0 after a clean
@@ -220,6 +223,9 @@ int fsv_moves_apply(fsv_conn *s, int live);
 int fsv_moves_save(fsv_conn *s);
 void fsv_moves_tick(fsv_server *srv);
 
+/* sync_blobs.c: blob_put and blob_get (PROTOCOL.md §14). */
+int fsv_sync_blob_put(fsv_conn *s, const fdsp_msg *m);
+int fsv_sync_blob_get(fsv_conn *s, const fdsp_msg *m);
 /* sync_live.c: after a push from `from` committed (c: its changes, each
 ** appended one with its seq; head: the head after the commit): each other
 ** session that may see a change gets it, a caught-up live device as a live

@@ -456,6 +456,45 @@ int fsv_store_data_version(fsv_store *s, int64_t *version)
     CALL(s, "data version", s->be->data_version(s, version));
 }
 
+/* Blobs: a backend without them says so by name. */
+#define BLOB_CALL(s, what, entry, args)                                    \
+    do {                                                                   \
+        if ((s)->be->entry == NULL)                                        \
+            return fsv__store_setmsg((s), FSV_ERROR, "the %s store does "  \
+                                     "not keep photo attachments yet",     \
+                                     (s)->be->scheme);                     \
+        CALL((s), what, (s)->be->entry args);                              \
+    } while (0)
+
+int fsv_store_blob_refs_set(fsv_store *s, const char *followup,
+                            const fsv_blob_ref *refs, size_t n)
+{
+    /* Called in every push that writes a follow-up's photos: a backend
+    ** without blobs must not fail the records; its photos are refused by
+    ** name when their bytes come (fsv_store_blob_followups). */
+    if (s->be->blob_refs_set == NULL)
+        return FSV_OK;
+    BLOB_CALL(s, "blob refs", blob_refs_set, (s, followup, refs, n));
+}
+
+int fsv_store_blob_followups(fsv_store *s, const char *sha, char ***out,
+                             size_t *n)
+{
+    BLOB_CALL(s, "blob followups", blob_followups, (s, sha, out, n));
+}
+
+int fsv_store_blob_stored(fsv_store *s, const char *sha, int64_t size,
+                          const char *user, int64_t at_ms)
+{
+    BLOB_CALL(s, "blob stored", blob_stored, (s, sha, size, user, at_ms));
+}
+
+int fsv_store_blob_usage(fsv_store *s, const char *user, int64_t since_ms,
+                         int64_t *bytes)
+{
+    BLOB_CALL(s, "blob usage", blob_usage, (s, user, since_ms, bytes));
+}
+
 int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
                             const char *user, int kind)
 {

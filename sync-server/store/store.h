@@ -201,6 +201,28 @@ int fsv_store_data_version(fsv_store *s, int64_t *version);
 ** newly see it (issue 11); events stored before kinds were kept read back
 ** as FSV_VIS_UNKNOWN.  Inside the push transaction. */
 enum { FSV_VIS_UNKNOWN = 0, FSV_VIS_OWNER = 1, FSV_VIS_SHARE = 2 };
+/* ---- Blobs (photo bytes; sync/sync_blobs.c keeps the files) ----------------
+** blob_refs_set: follow-up `followup` names exactly these blobs now (its
+** winning "attachments"), replacing what it named before; inside the push
+** transaction.  blob_followups: the follow-ups naming blob sha (at most
+** 1000; *out malloc'd strings, free each and the array).  blob_stored:
+** blob sha is whole on disk, sent by user at at_ms (first sender wins).
+** blob_usage: bytes of the blobs user sent since since_ms.  A backend
+** without blobs (no entries): blob_refs_set does nothing (the records
+** sync), the others fail naming the store. */
+typedef struct fsv_blob_ref {
+    char sha[FDSP_SHA256_HEX + 1];
+    int64_t size;
+} fsv_blob_ref;
+int fsv_store_blob_refs_set(fsv_store *s, const char *followup,
+                            const fsv_blob_ref *refs, size_t n);
+int fsv_store_blob_followups(fsv_store *s, const char *sha, char ***out,
+                             size_t *n);
+int fsv_store_blob_stored(fsv_store *s, const char *sha, int64_t size,
+                          const char *user, int64_t at_ms);
+int fsv_store_blob_usage(fsv_store *s, const char *user, int64_t since_ms,
+                         int64_t *bytes);
+
 int fsv_store_vis_event_add(fsv_store *s, int64_t seq, const char *customer,
                             const char *user, int kind);
 /* The events in (after, upto], each (customer, user, kind) once, oldest

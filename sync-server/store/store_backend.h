@@ -186,6 +186,16 @@ typedef struct fsv_store_backend {
     int (*move_done_set)(fsv_store *s, const char *device, int64_t done);
     int (*owned_customers)(fsv_store *s, const char *owner, char ***ids,
                            size_t *n);
+    /* Blobs (store.h "Blobs"); NULL in a backend without them, which
+    ** store.c answers with FSV_ERROR naming the store. */
+    int (*blob_refs_set)(fsv_store *s, const char *followup,
+                         const fsv_blob_ref *refs, size_t n);
+    int (*blob_followups)(fsv_store *s, const char *sha, char ***out,
+                          size_t *n);
+    int (*blob_stored)(fsv_store *s, const char *sha, int64_t size,
+                       const char *user, int64_t at_ms);
+    int (*blob_usage)(fsv_store *s, const char *user, int64_t since_ms,
+                      int64_t *bytes);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "sync_blobs.h"
 #include "sync_trust.h"
 #include "visibility.h"
 
@@ -84,6 +85,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     s->cursor = m->cursor;
     s->live = m->live;
     s->groups = m->groups;
+    s->blobs = m->blobs;
     s->live_to = -1;    /* caught up only after a complete pull */
     fsv_info("hello user=%s role=%s device=%s peer=%s cursor=%lld head=%lld"
              " client=%s", s->user.name, s->user.role, s->device, s->peer,
@@ -118,6 +120,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     w.epoch = epoch;
     w.server_time = fsv_now_ms();
     w.groups = 1;       /* this server reads change groups in a push */
+    w.blobs = m->blobs; /* and moves blobs, to a device that does */
     return fsv_conn_send(s, &w);
 }
 
@@ -308,6 +311,10 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
                      : fsv_store_merge_change(st, c, &outcome);
         if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
             rc = FSV_ERROR;
+        /* Which follow-ups name which blob, as they merge (sync_blobs.c). */
+        if (rc == FSV_OK && strcmp(c->table, "followup") == 0 &&
+            strcmp(c->field, "attachments") == 0)
+            rc = fsv_blob_refs_update(st, c->record);
         if (rc == FSV_OK && c->seq && vch) {
             rc = fsv_store_vis_event_add(st, c->seq, cust, lost, vch);
             vis_changed = 1;

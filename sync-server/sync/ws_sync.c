@@ -382,6 +382,12 @@ static int handle_message(fsv_conn *s, const char *buf, size_t len)
         case FDSP_SUMS:
             result = fsv_sync_sums(s, m);
             break;
+        case FDSP_BLOB_PUT:
+            result = fsv_sync_blob_put(s, m);
+            break;
+        case FDSP_BLOB_GET:
+            result = fsv_sync_blob_get(s, m);
+            break;
         case FDSP_ERROR:
             fsv_warn("device_error user=%s device=%s code=%s why=%s", s->user.name, s->device,
                      fdsp_errname(m->code), m->message ? m->message : "");

@@ -65,6 +65,17 @@ static const struct {
     [FSV_C_TLS_FAILED] = {"fieldsync_tls_handshake_failures_total",
                           "TLS handshakes ended by a fatal alert (sent or"
                           " received)."},
+    [FSV_C_BLOB_CHUNKS_IN] = {"fieldsync_blob_chunks_received_total",
+                              "Photo chunks (blob_put) written to disk."},
+    [FSV_C_BLOB_BYTES_IN] = {"fieldsync_blob_bytes_received_total",
+                             "Photo bytes written to disk from devices."},
+    [FSV_C_BLOB_BYTES_OUT] = {"fieldsync_blob_bytes_sent_total",
+                              "Photo bytes sent to devices."},
+    [FSV_C_BLOBS_STORED] = {"fieldsync_blobs_stored_total",
+                            "Photos made whole and verified by SHA-256."},
+    [FSV_C_BLOBS_REFUSED] = {"fieldsync_blobs_refused_total",
+                             "Photo uploads or fetches refused (limit, "
+                             "permission, hash)."},
 };
 
 static const struct {

@@ -35,6 +35,11 @@ enum fsv_counter {
     FSV_C_AUTH_FAILED,      /* refused credentials (sync, /metrics) */
     FSV_C_AUTH_BLOCKED,     /* requests refused 429: address over the limit */
     FSV_C_TLS_FAILED,       /* TLS handshakes that ended in a fatal alert */
+    FSV_C_BLOB_CHUNKS_IN,   /* blob_put chunks written (sync_blobs.c) */
+    FSV_C_BLOB_BYTES_IN,    /* blob bytes written from devices */
+    FSV_C_BLOB_BYTES_OUT,   /* blob bytes sent to devices */
+    FSV_C_BLOBS_STORED,     /* blobs made whole and verified */
+    FSV_C_BLOBS_REFUSED,    /* blob uploads or fetches refused */
     FSV_C__COUNT
 };
 

@@ -1931,9 +1931,90 @@ static void test_names(void **state)
     assert_null(fdsp_typename(0));
     assert_string_equal(fdsp_typename(FDSP_SUMS), "sums");
     assert_string_equal(fdsp_typename(FDSP_REPAIR), "repair");
-    assert_null(fdsp_typename(FDSP_REPAIR + 1));
+    assert_string_equal(fdsp_typename(FDSP_BLOB_DATA), "blob_data");
+    assert_null(fdsp_typename(FDSP_TYPE_LAST + 1));
     assert_null(fdsp_msg_new((fdsp_type)0));
     fdsp_msg_free(NULL);
+}
+
+/* ---- blobs (PROTOCOL.md §14) ------------------------------------------------------ */
+
+static void sha_of(const void *p, size_t n, char hex[65])
+{
+    fdsp_sha256 c;
+    unsigned char d[32];
+    fdsp_sha256_init(&c);
+    fdsp_sha256_update(&c, p, n);
+    fdsp_sha256_final(&c, d);
+    fdsp_sha256_hex(d, hex);
+}
+
+static void test_sha256_vectors(void **state)
+{
+    (void)state;
+    char hex[65];
+    sha_of("", 0, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha_of("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *l = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha_of(l, strlen(l), hex);
+    assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    /* Fed in odd pieces: the same digest. */
+    static unsigned char big[200000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 7 + i / 251);
+    char whole[65], parts[65];
+    sha_of(big, sizeof big, whole);
+    fdsp_sha256 c;
+    unsigned char d[32];
+    fdsp_sha256_init(&c);
+    for (size_t at = 0, step = 1; at < sizeof big; step = step * 3 % 1001 + 1) {
+        size_t k = sizeof big - at < step ? sizeof big - at : step;
+        fdsp_sha256_update(&c, big + at, k);
+        at += k;
+    }
+    fdsp_sha256_final(&c, d);
+    fdsp_sha256_hex(d, parts);
+    assert_string_equal(whole, parts);
+    assert_true(fdsp_sha_ok(whole));
+    assert_false(fdsp_sha_ok("abc"));
+}
+
+static void test_roundtrip_blob_chunk(void **state)
+{
+    (void)state;
+    /* A full chunk of every byte value survives both ways. */
+    fdsp_msg *m = fdsp_msg_new(FDSP_BLOB_DATA);
+    assert_non_null(m);
+    m->n_data = FDSP_BLOB_CHUNK;
+    m->data = malloc(m->n_data);
+    assert_non_null(m->data);
+    for (size_t i = 0; i < m->n_data; i++)
+        m->data[i] = (unsigned char)(i * 131);
+    m->sha = strdup("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    m->size = 3 * FDSP_BLOB_CHUNK;
+    m->offset = FDSP_BLOB_CHUNK;
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(fdsp_encode(m, &buf, &len), FDSP_OK);
+    fdsp_msg *d = NULL;
+    char err[256];
+    assert_int_equal(fdsp_decode(buf, len, &d, err, sizeof err), FDSP_OK);
+    assert_int_equal(d->n_data, m->n_data);
+    assert_memory_equal(d->data, m->data, m->n_data);
+    assert_int_equal(d->offset, FDSP_BLOB_CHUNK);
+    assert_int_equal(d->size, 3 * FDSP_BLOB_CHUNK);
+    /* One byte more than a chunk is refused by the encoder. */
+    m->n_data = FDSP_BLOB_CHUNK + 1;
+    unsigned char *more = realloc(m->data, m->n_data);
+    assert_non_null(more);
+    m->data = more;
+    char *b2 = NULL;
+    assert_int_equal(fdsp_encode(m, &b2, &len), FDSP_E_LIMIT);
+    free(buf);
+    fdsp_msg_free(d);
+    fdsp_msg_free(m);
 }
 
 /* ---- data cases ------------------------------------------------------------------ */
@@ -2028,6 +2109,8 @@ int main(void)
         cmocka_unit_test(test_change_copy_and_json),
         cmocka_unit_test(test_encode_checks),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_sha256_vectors),
+        cmocka_unit_test(test_roundtrip_blob_chunk),
         cmocka_unit_test(test_out_of_memory),
         cmocka_unit_test(test_data_valid),
         cmocka_unit_test(test_data_invalid),

@@ -506,6 +506,51 @@ static int read_repair(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* blob_put / blob_ack / blob_get / blob_data (PROTOCOL.md §14). */
+static int read_blob(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    int sized = m->type == FDSP_BLOB_PUT || m->type == FDSP_BLOB_DATA;
+    int coded = m->type == FDSP_BLOB_ACK || m->type == FDSP_BLOB_DATA;
+    int rc;
+    const json_t *v = json_object_get(o, "sha");
+    if (v == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_MISSING, NULL, "sha",
+                          "required");
+    if (!json_is_string(v))
+        return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "sha",
+                          "must be a string");
+    if ((rc = fdsp__read_sha(json_string_value(v), json_string_length(v),
+                             &m->sha, err, errlen)))
+        return rc;
+    if (sized &&
+        (rc = fdsp__get_int(o, NULL, "size", 1, 0, FDSP_MAX_BLOB,
+                            FDSP_E_LIMIT, &m->size, err, errlen)))
+        return rc;
+    if ((rc = fdsp__get_int(o, NULL, "offset", 1, 0, FDSP_MAX_BLOB,
+                            FDSP_E_LIMIT, &m->offset, err, errlen)))
+        return rc;
+    if (sized) {
+        v = json_object_get(o, "data");
+        if (v == NULL)
+            return fdsp__fail(err, errlen, FDSP_E_MISSING, NULL, "data",
+                              "required");
+        if (!json_is_string(v))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, NULL, "data",
+                              "must be a string");
+        if ((rc = fdsp__read_data(json_string_value(v), json_string_length(v),
+                                  &m->data, &m->n_data, err, errlen)))
+            return rc;
+    }
+    v = json_object_get(o, "code");
+    if (coded && v != NULL && !json_is_null(v)) {
+        if ((rc = read_code(o, NULL, &m->code, err, errlen)) ||
+            (rc = fdsp__get_str(o, NULL, "message", FDSP__TEXT, 1,
+                                &m->message, err, errlen)))
+            return rc;
+    }
+    return fdsp__blob_fits(m, err, errlen);
+}
+
 static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
 {
     int64_t x = 0;
@@ -522,6 +567,8 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
                                 err, errlen)) ||
             (rc = fdsp__get_bool(o, NULL, "live", 0, &m->live, err, errlen)) ||
             (rc = fdsp__get_bool(o, NULL, "groups", 0, &m->groups, err,
+                                 errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "blobs", 0, &m->blobs, err,
                                  errlen)))
             return rc;
         return FDSP_OK;
@@ -539,6 +586,8 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
             (rc = fdsp__get_int(o, NULL, "time", 0, 0, FDSP__MAX_INT,
                                 FDSP_E_VALUE, &m->server_time, err, errlen)) ||
             (rc = fdsp__get_bool(o, NULL, "groups", 0, &m->groups, err,
+                                 errlen)) ||
+            (rc = fdsp__get_bool(o, NULL, "blobs", 0, &m->blobs, err,
                                  errlen)))
             return rc;
         return FDSP_OK;
@@ -593,6 +642,11 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
         return read_sums(o, m, err, errlen);
     case FDSP_REPAIR:
         return read_repair(o, m, err, errlen);
+    case FDSP_BLOB_PUT:
+    case FDSP_BLOB_ACK:
+    case FDSP_BLOB_GET:
+    case FDSP_BLOB_DATA:
+        return read_blob(o, m, err, errlen);
     }
     return fdsp__fail(err, errlen, FDSP_E_UNKNOWN_TYPE, NULL, "type",
                       "unknown message type");
@@ -624,7 +678,7 @@ static int find_type(const json_t *o, fdsp_type *out, char *err, size_t errlen)
                           "must be a string");
     const char *s = json_string_value(t);
     size_t n = json_string_length(t);
-    for (int i = FDSP_HELLO; i <= FDSP_REPAIR; i++) {
+    for (int i = FDSP_HELLO; i <= FDSP_TYPE_LAST; i++) {
         const char *name = fdsp_typename(i);
         if (strlen(name) == n && memcmp(name, s, n) == 0) {
             *out = (fdsp_type)i;

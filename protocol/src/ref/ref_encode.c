@@ -204,6 +204,32 @@ static int put_trust(json_t *o, const fdsp_msg *m)
            ? -1 : 0;
 }
 
+/* A blob message's members (PROTOCOL.md §14).  -1 on OOM. */
+static int blob_body(json_t *o, const fdsp_msg *m)
+{
+    int sized = m->type == FDSP_BLOB_PUT || m->type == FDSP_BLOB_DATA;
+    if (put(o, "sha", json_string(m->sha)) ||
+        (sized && put(o, "size", json_integer(m->size))) ||
+        put(o, "offset", json_integer(m->offset)))
+        return -1;
+    if (sized) {
+        size_t n = fdsp__b64_len(m->n_data);
+        char *b = malloc(n + 1);
+        if (b == NULL)
+            return -1;
+        fdsp__b64_encode(m->data, m->n_data, b);
+        int rc = put(o, "data", json_stringn(b, n));
+        free(b);
+        if (rc)
+            return -1;
+    }
+    if (m->code != 0 &&
+        (put(o, "code", json_string(fdsp_errname(m->code))) ||
+         put(o, "message", json_string(m->message))))
+        return -1;
+    return 0;
+}
+
 /* Members after "type", in the order PROTOCOL.md lists them.  -1 on OOM. */
 static int build_body(json_t *o, const fdsp_msg *m, unsigned opts)
 {
@@ -216,7 +242,8 @@ static int build_body(json_t *o, const fdsp_msg *m, unsigned opts)
                (m->client != NULL &&
                 put(o, "client", json_string(m->client))) ||
                (m->live && put(o, "live", json_true())) ||
-               (m->groups && put(o, "groups", json_true()))
+               (m->groups && put(o, "groups", json_true())) ||
+               (m->blobs && put(o, "blobs", json_true()))
                ? -1 : 0;
     case FDSP_WELCOME:
         return put(o, "v", json_integer(FDSP_VERSION)) ||
@@ -227,7 +254,8 @@ static int build_body(json_t *o, const fdsp_msg *m, unsigned opts)
                put_trust(o, m) ||
                (m->server_time != 0 &&
                 put(o, "time", json_integer(m->server_time))) ||
-               (m->groups && put(o, "groups", json_true())) ? -1 : 0;
+               (m->groups && put(o, "groups", json_true())) ||
+               (m->blobs && put(o, "blobs", json_true())) ? -1 : 0;
     case FDSP_PUSH:
         return put(o, "batch", json_integer(m->batch)) ||
                put(o, "changes", changes_json(m, opts)) ? -1 : 0;
@@ -258,6 +286,11 @@ static int build_body(json_t *o, const fdsp_msg *m, unsigned opts)
         return put(o, "buckets", sums_json(m)) ? -1 : 0;
     case FDSP_REPAIR:
         return put(o, "buckets", buckets_json(m)) ? -1 : 0;
+    case FDSP_BLOB_PUT:
+    case FDSP_BLOB_ACK:
+    case FDSP_BLOB_GET:
+    case FDSP_BLOB_DATA:
+        return blob_body(o, m);
     }
     return -1;
 }

@@ -335,7 +335,8 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     ** registers packed per record, 2 -> 3 (store_sqlite_regs.c); history
     ** as change groups, 3 -> 4 (store_sqlite_hist.c). */
     if (fsv__store_trust_open(s) != FSV_OK || fsv__sq_vis_open(s) != FSV_OK ||
-        fsv__sq_regs_open(s) != FSV_OK || fsv__sq_hist_open(s) != FSV_OK) {
+        fsv__sq_regs_open(s) != FSV_OK || fsv__sq_hist_open(s) != FSV_OK ||
+        fsv__sq_blob_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -512,6 +513,10 @@ const fsv_store_backend fsv_store_sqlite = {
     .token_live = fsv_sqlite_token_live,
     .data_version = fsv_sqlite_data_version,
     .vis_event_add = fsv_sqlite_vis_event_add,
+    .blob_refs_set = fsv_sqlite_blob_refs_set,
+    .blob_followups = fsv_sqlite_blob_followups,
+    .blob_stored = fsv_sqlite_blob_stored,
+    .blob_usage = fsv_sqlite_blob_usage,
     .vis_events = fsv_sqlite_vis_events,
     .customer_state = fsv_sqlite_customer_state,
     .identity = fsv_sqlite_identity,

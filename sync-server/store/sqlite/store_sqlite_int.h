@@ -346,6 +346,16 @@ int fsv_sqlite_move_done(fsv_store *s, const char *device, int64_t *done);
 int fsv_sqlite_move_done_set(fsv_store *s, const char *device, int64_t done);
 int fsv_sqlite_owned_customers(fsv_store *s, const char *owner, char ***ids,
                                size_t *n);
+/* Blobs (store_sqlite_blob.c): the tables, and the entries. */
+int fsv__sq_blob_open(fsv_store *s);
+int fsv_sqlite_blob_refs_set(fsv_store *s, const char *followup,
+                             const fsv_blob_ref *refs, size_t n);
+int fsv_sqlite_blob_followups(fsv_store *s, const char *sha, char ***out,
+                              size_t *n);
+int fsv_sqlite_blob_stored(fsv_store *s, const char *sha, int64_t size,
+                           const char *user, int64_t at_ms);
+int fsv_sqlite_blob_usage(fsv_store *s, const char *user, int64_t since_ms,
+                          int64_t *bytes);
 int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
                               fdsp_change **out, size_t *n);
 int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],

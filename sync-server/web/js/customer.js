@@ -8,6 +8,7 @@ import { api, query } from './api.js';
 import { h, fill } from './dom.js';
 import { fmtTime, isoToLocalInput, localInputToIso, shortId } from './format.js';
 import { fieldLabel, methodLabel, stageLabel, t } from './i18n.js';
+import { photoStrip } from './photos.js';
 
 const BASIC_FIELDS = ['name', 'phone', 'email', 'wechat', 'company', 'title', 'birthday', 'notes', 'owner', 'tags', 'cycle'];
 
@@ -227,7 +228,8 @@ export function mountCustomer(root, app, id, params) {
           h('time', { datetime: f.at }, fmtTime(f.at)),
           h('span', { class: 'muted' }, f.author || '')),
         h('p', { class: 'content' }, f.content || ''),
-        f.result ? h('p', { class: 'result' }, `→ ${f.result}`) : null))));
+        f.result ? h('p', { class: 'result' }, `→ ${f.result}`) : null,
+        photoStrip(f.attachments)))));
 
     // 3. Sales progress: the stage path, then each change with its note.
     const path = stageDefs.filter((d) => !d.lost || d.key === sheet.stage);
