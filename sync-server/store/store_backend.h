@@ -152,6 +152,18 @@ typedef struct fsv_store_backend {
                           fsv_office_count_fn fn, void *ud);
     int (*office_conflicts)(fsv_store *s, const fsv_scope *sc,
                             fsv_office_conflict_fn fn, void *ud);
+    /* The customer pool (store.h). */
+    int (*pool_rules_get)(fsv_store *s, fsv_pool_rules *r);
+    int (*pool_rules_set)(fsv_store *s, const fsv_pool_rules *r);
+    int (*pool_get)(fsv_store *s, const char *customer, fsv_pool_row *out);
+    int (*pool_put)(fsv_store *s, const char *customer,
+                    const fsv_pool_row *row);
+    int (*pool_log)(fsv_store *s, const char *customer, const char *user,
+                    const char *kind, const char *team, int64_t at_ms);
+    int (*pool_log_count)(fsv_store *s, const char *user, const char *kind,
+                          int64_t since_ms, int64_t *n);
+    int (*pool_owned)(fsv_store *s, const char *user, int64_t *n);
+    int (*pool_figures)(fsv_store *s, int64_t since_ms, json_t **out);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

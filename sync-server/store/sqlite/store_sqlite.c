@@ -342,7 +342,7 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     ** office view's tables (store_sqlite_office.c). */
     if (fsv__store_sums_open(s) != FSV_OK ||
         fsv__sq_office_functions(s) != FSV_OK ||
-        fsv__sq_office_open(s) != FSV_OK) {
+        fsv__sq_office_open(s) != FSV_OK || fsv__sq_pool_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -510,6 +510,14 @@ const fsv_store_backend fsv_store_sqlite = {
     .data_version = fsv_sqlite_data_version,
     .vis_event_add = fsv_sqlite_vis_event_add,
     .vis_events = fsv_sqlite_vis_events,
+    .pool_rules_get = fsv_sqlite_pool_rules_get,
+    .pool_rules_set = fsv_sqlite_pool_rules_set,
+    .pool_get = fsv_sqlite_pool_get,
+    .pool_put = fsv_sqlite_pool_put,
+    .pool_log = fsv_sqlite_pool_log,
+    .pool_log_count = fsv_sqlite_pool_log_count,
+    .pool_owned = fsv_sqlite_pool_owned,
+    .pool_figures = fsv_sqlite_pool_figures,
     .customer_state = fsv_sqlite_customer_state,
     .identity = fsv_sqlite_identity,
     .device_get = fsv_sqlite_device_get,

@@ -360,8 +360,13 @@ static int derive_customer(fsv_store *s, const char *rid)
         return rc;
     }
     const char *owner = jv(r, "owner");
-    if (!owner || !owner[0])
+    const char *pool = jv(r, "pool");
+    /* A pool customer (owner empty, pool "1") has no owner: not the
+    ** creator's (visibility.c's customer_owner). */
+    if ((!owner || !owner[0]) && !(pool && strcmp(pool, "1") == 0))
         owner = creator ? creator : "";
+    else if (!owner)
+        owner = "";
     const char *name = jv(r, "name"), *amount = jv(r, "amount");
     unsigned char key[SKEY_MAX];
     size_t kn = fds_name_key(name, key, sizeof key);
