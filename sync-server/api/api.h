@@ -170,6 +170,9 @@ void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,
                       const fsv_req *q, fsv_resp *resp);
 void fsv_api_export(fsv_api *api, const fsv_user *u, fsv_resp *resp);
+/* GET /api/pool: the customer pool's figures (api_pool.c). */
+void fsv_api_pool(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                  fsv_resp *resp);
 /* Every customer u may see, not deleted, in the list's shape and name
 ** order (the export's rows), read page by page from the store in one
 ** snapshot.  FSV_OK with *out new, or the store's code. */

@@ -433,8 +433,9 @@ int fsv_store_pool_log_count(fsv_store *s, const char *user, const char *kind,
                              int64_t since_ms, int64_t *n);
 /* How many live customers user owns (the office view's effective owner). */
 int fsv_store_pool_owned(fsv_store *s, const char *user, int64_t *n);
-/* The dashboard's figures: {"teams":[{"team","size"}],"returned":n,
-** "claimed":n} with returned and claimed counted since since_ms.  *out new. */
+/* The dashboard's figures, per team: [{"team","size","returned","claimed",
+** "released"}] (size: its pool customers now; the others: the log's moves
+** since since_ms), by team.  *out new. */
 int fsv_store_pool_figures(fsv_store *s, int64_t since_ms, json_t **out);
 
 #endif /* FSV_STORE_H */

@@ -321,6 +321,20 @@ static int owner_since(fsv_store *st, const char *id, int64_t last_followup,
     return FSV_OK;
 }
 
+int fsv_pool_return_at(fsv_store *st, const char *id, const char *stage,
+                       int64_t last_followup_ms, int64_t return_days,
+                       int64_t *at)
+{
+    *at = -1;
+    if (stage_won(st, stage))
+        return FSV_OK;
+    int64_t base = 0;
+    int rc = owner_since(st, id, last_followup_ms, &base);
+    if (rc == FSV_OK && base > 0)
+        *at = base + return_days * FSV_DAY_MS;
+    return rc;
+}
+
 static int due_cb(void *ud, const fsv_office_cust *c)
 {
     struct due_list *d = ud;

@@ -43,6 +43,15 @@ int fsv_pool_owner_change(fsv_store *st, const fsv_user *u,
                           int *code, char *why, size_t whylen, int *kind,
                           char *team);
 
+/* When customer id (stage, last follow-up last_followup_ms or -1) goes back
+** to the pool under return_days: *at in ms, or -1 when it never does (won).
+** The owner's clock starts at the later of the last follow-up and the time
+** its owner was last set (creation, claim, assign); core's pool.c computes
+** the same on the device for today's "returning". */
+int fsv_pool_return_at(fsv_store *st, const char *id, const char *stage,
+                       int64_t last_followup_ms, int64_t return_days,
+                       int64_t *at);
+
 /* One round of the server's own pool work in one write transaction: the
 ** rules published to the devices as the pooldef record when they changed,
 ** and every customer whose owner logged no follow-up for return_days (and

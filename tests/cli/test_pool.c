@@ -28,6 +28,7 @@
 
 static char g_srv[700], g_url[64], g_ca[760], g_listen[64];
 static int g_port;
+static char g_mei[128];     /* the east manager's token (GET /api/pool) */
 
 static char *user_token(const char *user, const char *role, const char *team)
 {
@@ -64,11 +65,28 @@ static void serve(const char *shift)
         snprintf(g_url, sizeof g_url, "wss://127.0.0.1:%d", g_port);
     }
     if (shift) {
-        /* lws's timers keep the real monotonic clock; the wall clock moves. */
-        setenv("FAKETIME_DONT_FAKE_MONOTONIC", "1", 1);
-        g_server = spawn_logged(logp, (char *const[]){ (char *)FAKETIME_BIN, "-f",
-                                (char *)shift, SERVER_BIN, "serve", "--data", g_srv,
-                                "--listen", g_listen, NULL }, NULL);
+        /* libfaketime preloaded into the server itself (what the faketime
+        ** command does, but the pid is the server's, so stop_server stops
+        ** it); lws's timers keep the real monotonic clock. */
+        extern char **environ;
+        char pre[600], ft[64];
+        snprintf(pre, sizeof pre, "LD_PRELOAD=%s", FAKETIME_LIB);
+        snprintf(ft, sizeof ft, "FAKETIME=%s", shift);
+        size_t n = 0;
+        while (environ[n]) n++;
+        char **env = calloc(n + 4, sizeof *env);
+        assert_non_null(env);
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "FAKETIME", 8))
+                env[k++] = environ[i];
+        env[k++] = pre;
+        env[k++] = ft;
+        env[k++] = (char *)"FAKETIME_DONT_FAKE_MONOTONIC=1";
+        env[k] = NULL;
+        g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve", "--data",
+                                g_srv, "--listen", g_listen, NULL }, env);
+        free(env);
     } else {
         g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
                                 "--data", g_srv, "--listen", g_listen, NULL }, NULL);
@@ -83,6 +101,7 @@ static void stop_server(void)
     waitpid(g_server, NULL, 0);
     g_server = 0;
     for (int i = 0; i < 200 && port_open(g_port); i++) usleep(50000);
+    assert_false(port_open(g_port));
 }
 
 /* A server with an east team (alice, bob, dan, their manager mei) and a
@@ -102,6 +121,7 @@ static void world(void)
     char *tok[5];
     for (int i = 0; i < 5; i++)
         tok[i] = user_token(users[i][0], users[i][1], users[i][2]);
+    snprintf(g_mei, sizeof g_mei, "%s", tok[3]);
     serve(NULL);
     for (int i = 0; i < 5; i++) {
         char name[32];
@@ -238,6 +258,32 @@ static int history_has(const char *user, const char *id, const char *by,
     return found;
 }
 
+/* GET /api/pool as the east manager (curl, the CA pinned). */
+static json_t *api_pool(void)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "curl -sS --fail --cacert '%s' -H 'Authorization: Bearer %s'"
+             " https://127.0.0.1:%d/api/pool", g_ca, g_mei, g_port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *j = json_loadf(p, 0, NULL);
+    pclose(p);
+    if (!j)
+        fail_msg("GET /api/pool answered no JSON");
+    return j;
+}
+
+/* The team row of /api/pool's teams, or NULL. */
+static json_t *pool_team(json_t *pool, const char *team)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(pool, "teams"), i, t)
+        if (strcmp(jstr(t, "team"), team) == 0)
+            return t;
+    return NULL;
+}
+
 static void test_release_and_claim(void **state)
 {
     (void)state;
@@ -276,6 +322,16 @@ static void test_release_and_claim(void **state)
     json_decref(c);
     sync_ok("carl");
     assert_false(lists("carl", id));
+    /* The dashboard: east released one and claimed one this week; the
+    ** pool is empty again. */
+    json_t *pool = api_pool();
+    json_t *east = pool_team(pool, "east");
+    assert_non_null(east);
+    assert_int_equal(json_integer_value(json_object_get(east, "size")), 0);
+    assert_int_equal(json_integer_value(json_object_get(east, "released")), 1);
+    assert_int_equal(json_integer_value(json_object_get(east, "claimed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(pool, "claimed_week")), 1);
+    json_decref(pool);
     /* History: the release (alice, owner "") and the claim (bob). */
     assert_true(history_has("bob", id, "alice", "owner", ""));
     assert_true(history_has("bob", id, "alice", "pool", "1"));
@@ -438,6 +494,20 @@ static void test_automatic_return(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "returning")), 0);
     res_free(&r);
 
+    /* The dashboard, 27 days on: alice's customer is returning soon. */
+    stop_server();
+    serve("+27d");
+    json_t *pool = api_pool();
+    json_t *soon = json_object_get(pool, "returning");
+    if (json_array_size(soon) != 1)
+        fail_msg("the dashboard lists %zu customers returning soon, want 1",
+                 json_array_size(soon));
+    assert_string_equal(jstr(json_array_get(soon, 0), "id"), id);
+    assert_string_equal(jstr(json_array_get(soon, 0), "owner"), "alice");
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(pool, "rules"), "return_days")), 30);
+    json_decref(pool);
+
     /* A month on, the server returns it at start, as user system. */
     stop_server();
     serve("+31d");
@@ -453,6 +523,15 @@ static void test_automatic_return(void **state)
     sync_ok("bob");
     assert_true(in_pool_list("bob", id));
     assert_false(in_pool_list("bob", won));
+    /* The dashboard: one customer in east's pool, returned this week. */
+    pool = api_pool();
+    json_t *east = pool_team(pool, "east");
+    assert_non_null(east);
+    assert_int_equal(json_integer_value(json_object_get(east, "size")), 1);
+    assert_int_equal(json_integer_value(json_object_get(east, "returned")), 1);
+    assert_int_equal(json_integer_value(json_object_get(pool, "returned_week")), 1);
+    assert_int_equal(json_array_size(json_object_get(pool, "returning")), 0);
+    json_decref(pool);
     free(id);
     free(won);
 }

@@ -214,42 +214,39 @@ int fsv_sqlite_pool_owned(fsv_store *s, const char *user, int64_t *n)
 int fsv_sqlite_pool_figures(fsv_store *s, int64_t since_ms, json_t **out)
 {
     *out = NULL;
-    json_t *o = json_object(), *teams = json_array();
-    sqlite3_stmt *st = prep(s, "SELECT p.team, count(*) FROM pool_cust p"
-                            " JOIN ov_cust c ON c.rid = p.customer"
-                            " WHERE p.in_pool = 1 AND c.deleted = 0"
-                            " AND c.owner = '' GROUP BY p.team ORDER BY p.team");
-    if (!o || !teams || !st) {
-        json_decref(o);
+    json_t *teams = json_array();
+    /* Per team: pool customers now (live, no owner) and the log's moves
+    ** since since_ms. */
+    sqlite3_stmt *st = prep(s,
+        "SELECT team, sum(size), sum(ret), sum(clm), sum(rel) FROM ("
+        " SELECT p.team AS team, 1 AS size, 0 AS ret, 0 AS clm, 0 AS rel"
+        "  FROM pool_cust p JOIN ov_cust c ON c.rid = p.customer"
+        "  WHERE p.in_pool = 1 AND c.deleted = 0 AND c.owner = ''"
+        " UNION ALL"
+        " SELECT team, 0, kind = 'return', kind = 'claim', kind = 'release'"
+        "  FROM pool_log WHERE at_ms >= ?1)"
+        " GROUP BY team ORDER BY team");
+    if (!teams || !st) {
         json_decref(teams);
         sqlite3_finalize(st);
         return st ? seterr(s, FSV_NOMEM, "out of memory") : FSV_ERROR;
     }
-    int rc;
+    sqlite3_bind_int64(st, 1, since_ms);
+    int rc, bad = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *team = (const char *)sqlite3_column_text(st, 0);
-        json_array_append_new(teams, json_pack("{s:s, s:I}", "team",
-                              team ? team : "", "size",
-                              (json_int_t)sqlite3_column_int64(st, 1)));
+        bad |= json_array_append_new(teams, json_pack("{s:s, s:I, s:I, s:I, s:I}",
+            "team", team ? team : "",
+            "size", (json_int_t)sqlite3_column_int64(st, 1),
+            "returned", (json_int_t)sqlite3_column_int64(st, 2),
+            "claimed", (json_int_t)sqlite3_column_int64(st, 3),
+            "released", (json_int_t)sqlite3_column_int64(st, 4))) != 0;
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(o);
+    if (rc != SQLITE_DONE || bad) {
         json_decref(teams);
-        return dberr(s, "pool figures");
+        return bad ? seterr(s, FSV_NOMEM, "out of memory") : dberr(s, "pool figures");
     }
-    json_object_set_new(o, "teams", teams);
-    static const char *const kinds[] = {"return", "claim", "release"};
-    static const char *const keys[] = {"returned", "claimed", "released"};
-    for (int i = 0; i < 3; i++) {
-        int64_t n = 0;
-        int r2 = fsv_sqlite_pool_log_count(s, NULL, kinds[i], since_ms, &n);
-        if (r2 != FSV_OK) {
-            json_decref(o);
-            return r2;
-        }
-        json_object_set_new(o, keys[i], json_integer((json_int_t)n));
-    }
-    *out = o;
+    *out = teams;
     return FSV_OK;
 }
