@@ -263,7 +263,9 @@ static int publish_rules(struct sys_writer *w, const fsv_pool_rules *r,
                                        FSV_POOL_RULES_RECORD, v[i].f, &have);
         if (rc != FSV_OK && rc != FSV_NOTFOUND)
             return rc;
-        int same = have && strcmp(have, want) == 0;
+        /* Never set (no record, rule off): nothing to say, so a server
+        ** whose pool is unused writes nothing of its own. */
+        int same = have ? strcmp(have, want) == 0 : v[i].v == 0;
         free(have);
         if (same)
             continue;
