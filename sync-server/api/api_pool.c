@@ -94,7 +94,8 @@ static json_t *sorted_soon(json_t *list)
     }
     for (size_t i = 0; i < n; i++)
         v[i] = json_array_get(list, i);
-    qsort(v, n, sizeof *v, by_return);
+    if (n > 1)
+        qsort(v, n, sizeof *v, by_return);
     for (size_t i = 0; i < n && i < POOL_RETURNING_MAX; i++)
         json_array_append(out, v[i]);
     free(v);

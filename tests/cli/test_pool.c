@@ -69,18 +69,25 @@ static void serve(const char *shift)
         ** command does, but the pid is the server's, so stop_server stops
         ** it); lws's timers keep the real monotonic clock. */
         extern char **environ;
-        char pre[600], ft[64];
+        char pre[600], ft[64], asan[1200];
         snprintf(pre, sizeof pre, "LD_PRELOAD=%s", FAKETIME_LIB);
         snprintf(ft, sizeof ft, "FAKETIME=%s", shift);
+        /* An ASan build wants its runtime first; libfaketime only wraps
+        ** the clock calls, so let it be preloaded ahead. */
+        const char *ao = getenv("ASAN_OPTIONS");
+        snprintf(asan, sizeof asan, "ASAN_OPTIONS=%.1000s%sverify_asan_link_order=0",
+                 ao ? ao : "", ao && *ao ? ":" : "");
         size_t n = 0;
         while (environ[n]) n++;
-        char **env = calloc(n + 4, sizeof *env);
+        char **env = calloc(n + 5, sizeof *env);
         assert_non_null(env);
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
-            if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "FAKETIME", 8))
+            if (strncmp(environ[i], "LD_PRELOAD=", 11) && strncmp(environ[i], "FAKETIME", 8) &&
+                strncmp(environ[i], "ASAN_OPTIONS=", 13))
                 env[k++] = environ[i];
         env[k++] = pre;
+        env[k++] = asan;
         env[k++] = ft;
         env[k++] = (char *)"FAKETIME_DONT_FAKE_MONOTONIC=1";
         env[k] = NULL;
