@@ -560,10 +560,49 @@ static void test_automatic_return(void **state)
     free(won);
 }
 
+/* --help of the new commands, and the server's pool rules refusing a
+** bad value (exit 2) and keeping unset ones. */
+static void test_help_and_usage(void **state)
+{
+    (void)state;
+    static const char *const cmds[][2] = {
+        {"customer", "release"}, {"pool", "list"}, {"pool", "claim"} };
+    for (size_t i = 0; i < 3; i++) {
+        res r = raw(NULL, cmds[i][0], cmds[i][1], "--help");
+        expect(r, 0);
+        assert_non_null(strstr(r.out, "Usage: fieldsync"));
+        assert_non_null(strstr(r.out, cmds[i][1]));
+        res_free(&r);
+    }
+    res r = raw(NULL, "--db", g_db, "pool", "claim");
+    expect(r, 2);
+    res_free(&r);
+    char cmd[2048];
+    snprintf(g_srv, sizeof g_srv, "%s/srv", g_dir);
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' >/dev/null 2>&1", SERVER_BIN, g_srv);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' pool --help | grep -q return-days", SERVER_BIN);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "'%s' pool set --return-days x --data '%s' 2>/dev/null",
+             SERVER_BIN, g_srv);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+    pool_set("--return-days 30");
+    pool_set("--warn-days 4");
+    snprintf(cmd, sizeof cmd, "'%s' pool show --json --data '%s'", SERVER_BIN, g_srv);
+    FILE *p = popen(cmd, "r");
+    json_t *rules = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_int_equal(json_integer_value(json_object_get(rules, "return_days")), 30);
+    assert_int_equal(json_integer_value(json_object_get(rules, "warn_days")), 4);
+    assert_int_equal(json_integer_value(json_object_get(rules, "max_owned")), 0);
+    json_decref(rules);
+}
+
 int main(void)
 {
     setlocale(LC_CTYPE, "C.UTF-8");
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_help_and_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_double_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
