@@ -311,6 +311,10 @@ typedef struct fsv_scope {
     int all;
     const char *user;
     const char *team;
+    /* The customer pool: also the pool customers (no owner) of this pool
+    ** team (NULL or "": none).  Added last, so an initialiser that leaves
+    ** it out means none. */
+    const char *pool_team;
 } fsv_scope;
 
 #define FSV_PAGE_MAX 1000

@@ -420,7 +420,7 @@ int fsv_pool_run(fsv_store *st, int64_t now_ms, int *changed, int *returned)
     if (rc == FSV_OK)
         rc = publish_rules(&w, &r, changed);
     if (rc == FSV_OK && r.return_days > 0) {
-        fsv_scope all = {1, "", ""};
+        fsv_scope all = {1, "", "", ""};
         d.st = st;
         d.cutoff_ms = now_ms - r.return_days * FSV_DAY_MS;
         rc = fsv_store_office_customers(st, &all, due_cb, &d);

@@ -52,6 +52,10 @@ void fsv_vis_scope(const fsv_user *u, fsv_scope *sc)
     sc->user = u->name;
     /* cust_info_vis: a manager with a team sees its users' customers */
     sc->team = strcmp(u->role, "manager") == 0 && u->team[0] ? u->team : "";
+    /* and everyone with a team the pool customers of the pool it covers
+    ** (fsv_vis_pool_covers: the same team while teams are flat; nested
+    ** teams make this a set) */
+    sc->pool_team = u->team[0] ? u->team : "";
 }
 
 /* The effective owner of a customer: the owner field, or the creator while

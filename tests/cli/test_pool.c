@@ -265,19 +265,39 @@ static int history_has(const char *user, const char *id, const char *by,
     return found;
 }
 
-/* GET /api/pool as the east manager (curl, the CA pinned). */
-static json_t *api_pool(void)
+/* GET path as the east manager (curl, the CA pinned). */
+static json_t *api_get(const char *path)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "curl -sS --fail --cacert '%s' -H 'Authorization: Bearer %s'"
-             " https://127.0.0.1:%d/api/pool", g_ca, g_mei, g_port);
+             " 'https://127.0.0.1:%d%s'", g_ca, g_mei, g_port, path);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     json_t *j = json_loadf(p, 0, NULL);
     pclose(p);
     if (!j)
-        fail_msg("GET /api/pool answered no JSON");
+        fail_msg("GET %s answered no JSON", path);
     return j;
+}
+
+static json_t *api_pool(void)
+{
+    return api_get("/api/pool");
+}
+
+/* Whether the dashboard's customer list (the office view's scope) has id,
+** for the east manager. */
+static int office_lists(const char *id)
+{
+    json_t *j = api_get("/api/customers?limit=100");
+    json_t *items = json_is_array(j) ? j : json_object_get(j, "customers");
+    int found = 0;
+    size_t i;
+    json_t *c;
+    json_array_foreach(items, i, c)
+        found |= strcmp(jstr(c, "id"), id) == 0;
+    json_decref(j);
+    return found;
 }
 
 /* The team row of /api/pool's teams, or NULL. */
@@ -309,6 +329,9 @@ static void test_release_and_claim(void **state)
     assert_true(json_is_true(json_object_get(c, "pool")));
     assert_true(json_is_string(json_object_get(c, "pool_since")));
     json_decref(c);
+    /* The team's manager sees it in the dashboard's list too (the office
+    ** view's scope has the team's pool). */
+    assert_true(office_lists(id));
     /* Another team's rep neither sees nor can claim it. */
     sync_ok("carl");
     assert_false(in_pool_list("carl", id));

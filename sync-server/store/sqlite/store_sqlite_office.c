@@ -633,12 +633,16 @@ int fsv__sq_office_open(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------- */
 
-/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 team. */
+/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 team, ?20 the pool
+** team (a pool customer has owner '' and its team in pool_cust,
+** store_sqlite_pool.c; ?20 stays clear of the filters' numbers). */
 #define SCOPE_ON(a)                                                          \
     "(?1 OR " a ".owner = ?2"                                                \
     " OR " a ".rid IN (SELECT customer FROM ov_share WHERE user = ?2)"       \
     " OR (?3 <> '' AND " a ".owner IN (SELECT name FROM users WHERE"         \
-    " team = ?3)))"
+    " team = ?3))"                                                           \
+    " OR (?20 <> '' AND " a ".owner = '' AND " a ".rid IN (SELECT customer"  \
+    " FROM pool_cust WHERE in_pool = 1 AND team = ?20)))"
 #define SCOPE_SQL SCOPE_ON("c")
 
 static void bind_scope(sqlite3_stmt *st, const fsv_scope *sc)
@@ -646,6 +650,7 @@ static void bind_scope(sqlite3_stmt *st, const fsv_scope *sc)
     sqlite3_bind_int(st, 1, sc->all);
     bind_text(st, 2, sc->all || !sc->user ? "" : sc->user);
     bind_text(st, 3, sc->all || !sc->team ? "" : sc->team);
+    bind_text(st, 20, sc->all || !sc->pool_team ? "" : sc->pool_team);
 }
 
 static int prep(fsv_store *s, const char *sql, sqlite3_stmt **st)
