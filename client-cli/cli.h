@@ -201,6 +201,10 @@ int cli_customer_show(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_edit(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_delete(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_assign(cli_ctx *ctx, int argc, char **argv);
+/* cmd_pool.c: the customer pool (公海). */
+int cli_customer_release(cli_ctx *ctx, int argc, char **argv);
+int cli_pool_list(cli_ctx *ctx, int argc, char **argv);
+int cli_pool_claim(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_share(cli_ctx *ctx, int argc, char **argv);
 int cli_customer_unshare(cli_ctx *ctx, int argc, char **argv);
 int cli_followup_add(cli_ctx *ctx, int argc, char **argv);

@@ -66,6 +66,14 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
     heading(ctx, _("Basic info"));
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         line(lw, _(rows[i][1]), cli_str(c, rows[i][0]));
+    if (json_is_true(json_object_get(c, "pool"))) {
+        /* No owner: in the customer pool (公海) since pool_since. */
+        char tb[32], pb[96];
+        /* TRANSLATORS: %s the local time the customer went to the pool. */
+        snprintf(pb, sizeof pb, _("in the customer pool since %s (fieldsync pool claim ID)"),
+                 cli_local_time(cli_str(c, "pool_since"), tb));
+        line(lw, _(rows[7][1]), pb);
+    }
     char money[64];
     line(lw, _(more[0]), cli_amount_text(json_object_get(c, "amount"), money, sizeof money));
     line(lw, _(more[1]), cli_str(c, "expected_close"));

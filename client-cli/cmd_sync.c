@@ -214,6 +214,58 @@ static int64_t new_conflicts(fds_replica *r, json_t *before, int update)
     return n;
 }
 
+/* The pool customers someone else claimed first (an offline claim that
+** lost, DESIGN.md "Customer pool"), from this sync's refusals: the server
+** says "claimed_first: customer ID field F: 'NAME' was claimed first by
+** USER; ...".  One {"customer","name","by"} per customer, each told on
+** stderr (the customer has left this device's list by the server's
+** revoke); NULL when none. */
+static json_t *claimed_first(const cli_ctx *ctx, const json_t *refused)
+{
+    static const char tag[] = "claimed_first: ", mid[] = "' was claimed first by ";
+    json_t *out = NULL;
+    size_t i;
+    json_t *o;
+    json_array_foreach(refused, i, o) {
+        const char *msg = cli_str(o, "message"), *rec = cli_str(o, "record");
+        if (strncmp(msg, tag, sizeof tag - 1) != 0 ||
+            strcmp(cli_str(o, "table"), "customer") != 0)
+            continue;
+        const char *q = strstr(msg, ": '"), *m = NULL;
+        for (const char *p = q; p && (p = strstr(p, mid)) != NULL; p++)
+            m = p;                      /* the last one: a name may hold it */
+        if (!q || !m || m < q + 3)
+            continue;
+        const char *by = m + sizeof mid - 1, *end = strchr(by, ';');
+        char name[512], user[128];
+        snprintf(name, sizeof name, "%.*s", (int)(m - (q + 3)), q + 3);
+        snprintf(user, sizeof user, "%.*s", end ? (int)(end - by) : (int)strlen(by), by);
+        size_t j;
+        json_t *seen;
+        int dup = 0;
+        json_array_foreach(out, j, seen)
+            dup |= strcmp(cli_str(seen, "customer"), rec) == 0;
+        if (dup)
+            continue;
+        if (!out && !(out = json_array()))
+            return NULL;
+        json_array_append_new(out, json_pack("{s:s,s:s,s:s}", "customer", rec,
+                                             "name", name, "by", user));
+        json_t *nj = json_string(name), *uj = json_string(user);
+        cli_scrub(nj);
+        cli_scrub(uj);
+        /* TRANSLATORS: %1$s a customer's name, %2$s the user who claimed
+           it before this device's claim reached the server. */
+        cli_warn(ctx, _("%1$s was claimed first by %2$s: it has left your list"
+                        " (your follow-ups on it were kept for them)"),
+                 json_string_value(nj) ? json_string_value(nj) : name,
+                 json_string_value(uj) ? json_string_value(uj) : user);
+        json_decref(nj);
+        json_decref(uj);
+    }
+    return out;
+}
+
 static void hints(const cli_ctx *ctx, const fds_session_stats *st)
 {
     if (st->conflicts)
@@ -493,7 +545,9 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     /* Human output lists only what the watch has not shown yet. */
     json_t *unshown = ctx->json ? NULL : new_refusals(ctx->r, wv.refusals_shown);
     refused = new_refusals(ctx->r, before);
+    json_t *lost = claimed_first(ctx, refused);
     if (rc != CLI_OK) {
+        json_decref(lost);
         /* What was refused before the failure still reaches the rep. */
         print_refusals(ctx->r, unshown);
         json_decref(unshown);
@@ -515,6 +569,8 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
                 "bytes_down", (json_int_t)bst.bytes_down,
                 "chunks_up", (json_int_t)bst.chunks_up,
                 "notes", photo_notes));
+        if (o) json_object_set_new(o, "claimed_first",
+                                   lost ? json_incref(lost) : json_array());
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
         print_trust(ctx, &st, &wv.trust);
@@ -532,6 +588,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         hints(ctx, &st);
     }
     json_decref(unshown);
+    json_decref(lost);
 done:
     json_decref(photo_notes);
     json_decref(refused);

@@ -54,6 +54,7 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
     json_t *plans = json_object_get(out, "plans");
     json_t *bdays = json_object_get(out, "birthdays");
     json_t *quiet = json_object_get(out, "quiet");
+    json_t *ret = json_object_get(out, "returning");
     size_t i;
     json_t *p;
     char tb[32], idb[16];
@@ -106,6 +107,22 @@ int cli_today(cli_ctx *ctx, int argc, char **argv)
                (long long)json_integer_value(json_object_get(p, "cycle")),
                *last ? cli_local_time(last, tb) : _("never"));
         printf("  %s\n", cli_short(cli_str(p, "id"), idb));
+    }
+    if (json_array_size(ret)) {
+        printf("\n");
+        section(ctx, _("Going back to the pool"), json_array_size(ret));
+        json_array_foreach(ret, i, p) {
+            json_int_t left = json_integer_value(json_object_get(p, "days_left"));
+            printf("  ");
+            cli_put_cell(stdout, cli_str(p, "name"), 16, 1);
+            /* TRANSLATORS: %1$s when the customer goes back to the pool
+               (a local time); log a follow-up to keep it. */
+            printf(_("  returns to the pool %1$s"), cli_local_time(cli_str(p, "return_at"), tb));
+            if (left > 0)
+                printf(ngettext(" (in %lld day)", " (in %lld days)", (unsigned long)left),
+                       (long long)left);
+            printf("  %s\n", cli_short(cli_str(p, "id"), idb));
+        }
     }
 done:
     json_decref(out);

@@ -71,6 +71,24 @@ static const cli_command commands[] = {
     {"customer", "unshare", cli_customer_unshare,
      "customer unshare ID USER", N_("Stop sharing a customer with a user."),
      "fieldsync customer unshare 3f2a lina"},
+    {"customer", "release", cli_customer_release,
+     "customer release ID [--note TEXT]",
+     N_("Put a customer of yours back in the customer pool (公海), where any rep\n"
+     "of your team may claim it.  --note says why (kept in its history)."),
+     "fieldsync customer release 3f2a --note \"预算冻结，明年再联系\""},
+    {"pool", "list", cli_pool_list,
+     "pool list [--search TEXT]",
+     N_("The customers in your team's pool (公海), with the time each went there.\n"
+     "--search as in customer list."),
+     "fieldsync pool list --search 华星"},
+    {"pool", "claim", cli_pool_claim,
+     "pool claim ID",
+     N_("Claim a pool customer: it becomes yours at once on this device.  Offline\n"
+     "it is a request: if another rep's claim reached the server first, the\n"
+     "next sync says who, and the customer leaves your list (follow-ups you\n"
+     "logged on it are kept for its new owner).  The server's rules (cooldown\n"
+     "for a former owner, claims a day, customers held) may refuse it too."),
+     "fieldsync pool claim 3f2a"},
     {"followup", "add", cli_followup_add,
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
      "       [--result TEXT] [--at TIME] [--photo FILE]...",
@@ -124,8 +142,9 @@ static const cli_command commands[] = {
     {"today", NULL, cli_today,
      "today [--date DATE]",
      N_("The daily list: plans due and overdue (oldest first), birthdays in the\n"
-     "next 7 days, customers whose follow-up cycle has run out.  DATE also\n"
-     "takes tomorrow, 明天, fri, 周五 ..."),
+     "next 7 days, customers whose follow-up cycle has run out, and your\n"
+     "customers going back to the pool soon for want of a follow-up (the\n"
+     "server's rules).  DATE also takes tomorrow, 明天, fri, 周五 ..."),
      "fieldsync today --date 2026-12-01"},
     {"history", NULL, cli_history,
      "history ID",

@@ -164,6 +164,20 @@ FDS_API int fds_customer_assign(fds_replica *r, const char *id, const char *user
 FDS_API int fds_customer_share(fds_replica *r, const char *id, const char *user,
                                int shared);
 
+/* The customer pool (公海, DESIGN.md "Customer pool").  A customer JSON has
+** "pool" (true while it is in the pool: no owner) and "pool_since".
+** release: back to the pool (owner "", pool "1", pool_since now, note in
+** "pool_note"); FDS_INVALID if it is there already.  claim: this replica's
+** user becomes the owner of a pool customer (FDS_INVALID if it is not in
+** the pool); a request the server may refuse (someone claimed it first, a
+** rule), which the next sync undoes and reports.  list: the pool customers
+** this replica sees, as fds_customer_list (search as there).  *out (may be
+** NULL for release/claim): the customer after the write / a new array. */
+FDS_API int fds_customer_release(fds_replica *r, const char *id,
+                                 const char *note, json_t **out);
+FDS_API int fds_pool_claim(fds_replica *r, const char *id, json_t **out);
+FDS_API int fds_pool_list(fds_replica *r, const char *search, json_t **out);
+
 /* ---- Follow-ups, feedback, stages, plans ----------------------------------- */
 /* in: {"method": phone|email|visit|wechat|meeting|other, "content" (required),
 **      "result", "at" (default now)}.  Resets the customer's quiet cycle. */
@@ -230,7 +244,9 @@ FDS_API int fds_template_apply(fds_replica *r, const json_t *tpl);
 /* date: "YYYY-MM-DD" in local time, NULL = today.
 ** *out: {"plans": [plan + "customer_name", due or overdue, oldest first],
 **        "birthdays": [customer + "days" within the next 7 days],
-**        "quiet": [customer + "last_followup","days_quiet": cycle ran out]} */
+**        "quiet": [customer + "last_followup","days_quiet": cycle ran out],
+**        "returning": [customer + "return_at","days_left": mine, going back
+**                      to the pool within the server's warning days]} */
 FDS_API int fds_today(fds_replica *r, const char *date, json_t **out);
 /* Timeline of a customer (its own fields and its follow-ups, plans,
 ** feedback, stage changes), oldest first: [{"at","user","device","table",

@@ -115,6 +115,11 @@ json_t *fds__customer_from_regs(const char *id, const json_t *regs)
             json_object_set(fields, k + 2, v) != 0)
             bad = 1;
     fds__jset(o, "fields", fields, &bad);
+    /* The pool (公海): in it while nobody owns it and pool says "1". */
+    int pooled = fds__in_pool(regs);
+    const char *since = pooled ? fds__jstr(regs, "pool_since") : NULL;
+    fds__jset(o, "pool", json_boolean(pooled), &bad);
+    fds__jset(o, "pool_since", since ? json_string(since) : json_null(), &bad);
     if (is_deleted(regs))
         fds__jset(o, "deleted", json_true(), &bad);
     if (bad) {

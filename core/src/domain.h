@@ -105,6 +105,18 @@ int fds__resolve(fds_replica *r, const char *tbl, const char *id,
 void fds__conflict_id(const char *tbl, const char *rid, const char *field,
                       char out[17]);
 
+/* ---- pool.c (the customer pool) -------------------------------------------------- */
+/* 1 if a customer's registers say it is in the pool (owner empty, pool "1"). */
+int fds__in_pool(const json_t *regs);
+/* today's "returning": the live customers of ids owned by this replica's
+** user that go back to the pool within the warning days of the server's
+** rules (pooldef/"rules"), each with "return_at" and "days_left";
+** *out new array (empty without rules). */
+int fds__pool_returning(fds_replica *r, const json_t *ids, int64_t today,
+                        json_t **out);
+/* today.c: latest "at" of the customer's live follow-ups (0 if none). */
+int fds__last_followup(fds_replica *r, const char *cust, int64_t *ms);
+
 /* ---- customer.c -------------------------------------------------------------- */
 /* Customer JSON (see fieldsync.h) of an existing record id; include_deleted
 ** also returns deleted ones with "deleted": true. */

@@ -181,7 +181,7 @@ static int64_t birthday_in(const char *b, int y, int64_t today)
 }
 
 /* Latest "at" of the customer's live follow-ups (0 if none). */
-static int last_followup(fds_replica *r, const char *cust, int64_t *ms)
+int fds__last_followup(fds_replica *r, const char *cust, int64_t *ms)
 {
     sqlite3_stmt *st = fds__stmt(r, FDS__ST_D_FOLLOWUP_ATS,
         "SELECT json_extract(c.vals, '$.at') FROM rec c WHERE c.cust = ?1 "
@@ -242,7 +242,8 @@ static int closed_stages(fds_replica *r, json_t *set)
 }
 
 static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
-                               json_t **births, json_t **quiet)
+                               json_t **births, json_t **quiet,
+                               json_t **returning)
 {
     json_t *ids = json_array(), *closed = json_object();
     entry *be = NULL, *qe = NULL;
@@ -292,7 +293,7 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
             continue;
         }
         int64_t last = 0, first = 0, updated = 0;
-        if ((rc = last_followup(r, id, &last)) == FDS_OK)
+        if ((rc = fds__last_followup(r, id, &last)) == FDS_OK)
             rc = fds__record_times(r, "customer", id, &first, &updated);
         int64_t base = last ? last : first;
         if (rc != FDS_OK || base == 0) {
@@ -331,6 +332,8 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
         }
         json_decref(c);
     }
+    if (rc == FDS_OK)
+        rc = fds__pool_returning(r, ids, today, returning);
     if (rc == FDS_OK) {
         *births = sorted(be, bn);
         *quiet = sorted(qe, qn);
@@ -347,7 +350,7 @@ static int birthdays_and_quiet(fds_replica *r, int y, int64_t today,
 int fds_today(fds_replica *r, const char *date, json_t **out)
 {
     int y, m, d;
-    json_t *plans = NULL, *births = NULL, *quiet = NULL;
+    json_t *plans = NULL, *births = NULL, *quiet = NULL, *returning = NULL;
     if (!out)
         return FDS_INVALID;
     *out = NULL;
@@ -366,16 +369,17 @@ int fds_today(fds_replica *r, const char *date, json_t **out)
     int64_t today = fds__days_from_civil(y, m, d);
     int rc = due_plans(r, day_start, day_end, &plans);
     if (rc == FDS_OK)
-        rc = birthdays_and_quiet(r, y, today, &births, &quiet);
+        rc = birthdays_and_quiet(r, y, today, &births, &quiet, &returning);
     if (rc == FDS_OK) {
-        *out = json_pack("{s:o, s:o, s:o}", "plans", plans, "birthdays", births,
-                         "quiet", quiet);
-        plans = births = quiet = NULL;      /* stolen by "o", even on failure */
+        *out = json_pack("{s:o, s:o, s:o, s:o}", "plans", plans, "birthdays",
+                         births, "quiet", quiet, "returning", returning);
+        plans = births = quiet = returning = NULL; /* stolen by "o" */
         if (!*out)
             rc = fds__error(r, FDS_NOMEM, "out of memory");
     }
     json_decref(plans);
     json_decref(births);
     json_decref(quiet);
+    json_decref(returning);
     return rc;
 }

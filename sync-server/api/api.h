@@ -178,6 +178,9 @@ void fsv_api_export_of(fsv_api *api, const fsv_user *u, const char *team,
 /* GET /api/blobs/SHA256: a photo's bytes (api_blobs.c). */
 void fsv_api_blob(fsv_api *api, const fsv_user *u, const char *sha,
                   fsv_resp *resp);
+/* GET /api/pool: the customer pool's figures (api_pool.c). */
+void fsv_api_pool(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                  fsv_resp *resp);
 /* Every customer u may see, not deleted, in the list's shape and name
 ** order (the export's rows), read page by page from the store in one
 ** snapshot.  FSV_OK with *out new, or the store's code. */

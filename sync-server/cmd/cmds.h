@@ -23,6 +23,7 @@ int fsv_cmd_token(int argc, char **argv);
 int fsv_cmd_serve(int argc, char **argv);
 int fsv_cmd_backup(int argc, char **argv);
 int fsv_cmd_team(int argc, char **argv);     /* cmd_team.c */
+int fsv_cmd_pool(int argc, char **argv);     /* cmd_pool.c */
 
 /* "DIR/name" into buf; -1 if it does not fit. */
 int fsv_path(char *buf, size_t cap, const char *dir, const char *name);

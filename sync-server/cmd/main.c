@@ -26,6 +26,9 @@ static const char usage[] =
     "  serve --data DIR [--listen HOST:PORT] [--cert F --key F]\n"
     "        [--log-level error|warn|info|debug]\n"
     "  backup --data DIR --out FILE          online copy of the store (new epoch)\n"
+    "  pool set [--return-days N] [--warn-days N] [--cooldown-days N]\n"
+    "           [--max-claims-per-day N] [--max-owned N] --data DIR\n"
+    "  pool show --data DIR                  the customer pool's rules\n"
     "\n"
     "Every command takes its --data DIR from $FIELDSYNC_DATA when the option\n"
     "is not given.  Admin commands accept --json.  Run\n"
@@ -58,6 +61,8 @@ int main(int argc, char **argv)
         return fsv_cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0)
         return fsv_cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "pool") == 0)
+        return fsv_cmd_pool(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return fsv_cmd_serve(argc - 1, argv + 1);
     fsv_fail("unknown command \"%s\" (try --help)", cmd);

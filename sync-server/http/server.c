@@ -2,6 +2,7 @@
 ** server.c — libwebsockets context, TLS set-up and the service loop.
 */
 #include "server.h"
+#include "pool.h"
 
 #include <arpa/inet.h>
 #include <openssl/ssl.h>
@@ -214,6 +215,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
              cfg->tls_profile == FSV_TLS_MODERN ? "modern" : "intermediate",
              FDSP_SUBPROTOCOL, cfg->open_files);
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
+    fsv_pool_start(&srv);
     /* systemd (Type=notify): the port listens now. */
     fsv_sd_notify("READY=1\nSTATUS=serving");
 
@@ -233,6 +235,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         n = lws_service(srv.ctx, 0);
     lws_sul_cancel(&srv.tick);
     lws_sul_cancel(&srv.auth_tick);
+    fsv_pool_stop(&srv);
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
     fsv_sync_seen_flush(&srv);

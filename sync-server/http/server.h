@@ -99,6 +99,8 @@ typedef struct fsv_server {
     /* Moves (`user set`, sync_moves.c): the latest move id this process
     ** knows of; a session applies the moves after its moves_done. */
     int64_t moves_head;
+    /* The customer pool's automatic return (sync/pool.c): every minute. */
+    lws_sorted_usec_list_t pool_sul;
 } fsv_server;
 
 /* A queued outgoing message of a sync connection. */
@@ -239,6 +241,9 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
 ** net): answers repair and queues the differing buckets' full state in
 ** s->resend for the following pulls.  0, or -1 to close. */
 int fsv_sync_sums(fsv_conn *s, const fdsp_msg *m);
+/* Tell every connected device that the head moved to head (a notify: it
+** pulls), after a write no device pushed (sync/pool.c's return). */
+void fsv_live_notify_all(fsv_server *srv, int64_t head);
 /* The bucket checksums of what u may see (the XOR of the visible keys'
 ** checksums).  With keys non-NULL, *keys (malloc'd) and *n_keys are those
 ** visible keys.  Inside a read transaction. */

@@ -619,3 +619,48 @@ int fsv_store_office_conflicts(fsv_store *s, const fsv_scope *sc,
 {
     CALL(s, "office conflicts", s->be->office_conflicts(s, sc, fn, ud));
 }
+
+/* ---- The customer pool ------------------------------------------------------- */
+
+int fsv_store_pool_rules_get(fsv_store *s, fsv_pool_rules *r)
+{
+    CALL(s, "pool rules", s->be->pool_rules_get(s, r));
+}
+
+int fsv_store_pool_rules_set(fsv_store *s, const fsv_pool_rules *r)
+{
+    CALL(s, "pool rules", s->be->pool_rules_set(s, r));
+}
+
+int fsv_store_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out)
+{
+    CALL(s, "pool row", s->be->pool_get(s, customer, out));
+}
+
+int fsv_store_pool_put(fsv_store *s, const char *customer,
+                       const fsv_pool_row *row)
+{
+    CALL(s, "pool row", s->be->pool_put(s, customer, row));
+}
+
+int fsv_store_pool_log(fsv_store *s, const char *customer, const char *user,
+                       const char *kind, const char *team, int64_t at_ms)
+{
+    CALL(s, "pool log", s->be->pool_log(s, customer, user, kind, team, at_ms));
+}
+
+int fsv_store_pool_log_count(fsv_store *s, const char *user, const char *kind,
+                             int64_t since_ms, int64_t *n)
+{
+    CALL(s, "pool log", s->be->pool_log_count(s, user, kind, since_ms, n));
+}
+
+int fsv_store_pool_owned(fsv_store *s, const char *user, int64_t *n)
+{
+    CALL(s, "owned customers", s->be->pool_owned(s, user, n));
+}
+
+int fsv_store_pool_figures(fsv_store *s, int64_t since_ms, json_t **out)
+{
+    CALL(s, "pool figures", s->be->pool_figures(s, since_ms, out));
+}

@@ -200,7 +200,10 @@ int fsv_store_data_version(fsv_store *s, int64_t *version);
 ** who saw the customer before and send its full state only to those who
 ** newly see it (issue 11); events stored before kinds were kept read back
 ** as FSV_VIS_UNKNOWN.  Inside the push transaction. */
-enum { FSV_VIS_UNKNOWN = 0, FSV_VIS_OWNER = 1, FSV_VIS_SHARE = 2 };
+/* FSV_VIS_POOL: a claim took the customer out of a pool; user is the pool's
+** team (whoever saw it there may lose it). */
+enum { FSV_VIS_UNKNOWN = 0, FSV_VIS_OWNER = 1, FSV_VIS_SHARE = 2,
+       FSV_VIS_POOL = 3 };
 /* ---- Blobs (photo bytes; sync/sync_blobs.c keeps the files) ----------------
 ** blob_refs_set: follow-up `followup` names exactly these blobs now (its
 ** winning "attachments"), replacing what it named before; inside the push
@@ -336,6 +339,10 @@ typedef struct fsv_scope {
     ** whose effective owner is a user of this team or a team below it,
     ** within the scope above (a filter never widens what a user sees). */
     const char *filter_team;
+    /* The customer pool: also the pool customers (no owner) of the pools
+    ** this user's team sees (NULL or "": none; fsv_vis_pool_covers).
+    ** Added last, so an initialiser that leaves it out means none. */
+    const char *pool_team;
 } fsv_scope;
 
 #define FSV_PAGE_MAX 1000
@@ -473,5 +480,50 @@ int fsv_store_move_done_set(fsv_store *s, const char *device, int64_t done);
 ** malloc'd array of *n malloc'd ids (free each, then the array). */
 int fsv_store_owned_customers(fsv_store *s, const char *owner, char ***ids,
                               size_t *n);
+/* ---- The customer pool (公海, DESIGN.md "Customer pool") ---------------------- */
+/* The server's pool rules (`fieldsync-server pool set`); 0 = rule off. */
+typedef struct fsv_pool_rules {
+    int64_t return_days;        /* no follow-up by the owner for N days: back */
+    int64_t warn_days;          /* devices warn N days ahead (today: returning) */
+    int64_t cooldown_days;      /* the former owner may not reclaim for N days */
+    int64_t max_claims_per_day; /* claims per rep per (server-local) day */
+    int64_t max_owned;          /* customers a rep may own when claiming */
+} fsv_pool_rules;
+/* The rules (all 0 when never set). */
+int fsv_store_pool_rules_get(fsv_store *s, fsv_pool_rules *r);
+int fsv_store_pool_rules_set(fsv_store *s, const fsv_pool_rules *r);
+
+/* What the server keeps of a customer that went through the pool: the team
+** whose pool it is in (the team of the owner it was released or returned
+** from; the devices cannot be trusted to say it), whether it is there now,
+** since when, its owner before, and who took it out and when.  Only the
+** server decides with it (visibility of pool customers, claim rules, who
+** lost an offline claim race); the devices see the customer's registers. */
+typedef struct fsv_pool_row {
+    char team[FSV_NAME_MAX + 1];
+    int in_pool;
+    int64_t since_ms;
+    char former[FSV_NAME_MAX + 1];      /* owner it left ("" if none) */
+    char claimed_by[FSV_NAME_MAX + 1];  /* "" until claimed */
+    int64_t claimed_ms;
+} fsv_pool_row;
+/* FSV_NOTFOUND if the customer never was in the pool. */
+int fsv_store_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out);
+int fsv_store_pool_put(fsv_store *s, const char *customer,
+                       const fsv_pool_row *row);
+/* The pool's log: kind "release", "return" or "claim" of customer by user
+** (the releasing owner, the owner it was returned from, the claimer) from
+** or into team's pool at at_ms. */
+int fsv_store_pool_log(fsv_store *s, const char *customer, const char *user,
+                       const char *kind, const char *team, int64_t at_ms);
+/* How many log rows of kind by user since since_ms (user NULL: anyone). */
+int fsv_store_pool_log_count(fsv_store *s, const char *user, const char *kind,
+                             int64_t since_ms, int64_t *n);
+/* How many live customers user owns (the office view's effective owner). */
+int fsv_store_pool_owned(fsv_store *s, const char *user, int64_t *n);
+/* The dashboard's figures, per team: [{"team","size","returned","claimed",
+** "released"}] (size: its pool customers now; the others: the log's moves
+** since since_ms), by team.  *out new. */
+int fsv_store_pool_figures(fsv_store *s, int64_t since_ms, json_t **out);
 
 #endif /* FSV_STORE_H */

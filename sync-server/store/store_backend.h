@@ -42,6 +42,10 @@ struct fsv_store {
 ** backend to match users' teams against (json_each); *json NULL when team
 ** is NULL or "".  Free with free(). */
 int fsv__store_subtree_json(fsv_store *s, const char *team, char **json);
+/* The same for the pools a user of team sees (their team, the teams it
+** is within, and for a manager the teams within it); NULL for "". */
+int fsv__store_pool_teams_json(fsv_store *s, const char *team, int manager,
+                               char **json);
 /* Forget the cached team map (store_teams.c), after writing teams. */
 void fsv__store_teams_forget(fsv_store *s);
 
@@ -196,6 +200,18 @@ typedef struct fsv_store_backend {
                        const char *user, int64_t at_ms);
     int (*blob_usage)(fsv_store *s, const char *user, int64_t since_ms,
                       int64_t *bytes);
+    /* The customer pool (store.h). */
+    int (*pool_rules_get)(fsv_store *s, fsv_pool_rules *r);
+    int (*pool_rules_set)(fsv_store *s, const fsv_pool_rules *r);
+    int (*pool_get)(fsv_store *s, const char *customer, fsv_pool_row *out);
+    int (*pool_put)(fsv_store *s, const char *customer,
+                    const fsv_pool_row *row);
+    int (*pool_log)(fsv_store *s, const char *customer, const char *user,
+                    const char *kind, const char *team, int64_t at_ms);
+    int (*pool_log_count)(fsv_store *s, const char *user, const char *kind,
+                          int64_t since_ms, int64_t *n);
+    int (*pool_owned)(fsv_store *s, const char *user, int64_t *n);
+    int (*pool_figures)(fsv_store *s, int64_t since_ms, json_t **out);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

@@ -268,3 +268,10 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
     fsv_vis_set_free(set);
     fsv_store_rollback(srv->store);
 }
+
+void fsv_live_notify_all(fsv_server *srv, int64_t head)
+{
+    for (fsv_conn *s = srv->conns; s; s = s->next)
+        if (s->hello_done && !s->close_after_send)
+            notify(s, head);
+}

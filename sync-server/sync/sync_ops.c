@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "server.h"
 #include "sync_blobs.h"
+#include "pool.h"
 #include "sync_trust.h"
 #include "visibility.h"
 
@@ -208,6 +209,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     fdsp_refusal *ref = NULL;
     size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
+    int pool_claims = 0;        /* claims accepted in this batch (caps) */
     struct fsv_vis_cache vc = {NULL, 0, 0};
     /* Rules 11-15 (sync_trust.c): the batch's accepted counters, and the
     ** HLCs the device must keep (ack stamps), made at the first one. */
@@ -269,6 +271,16 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
                          FDSP_MAX_FIELDS);
             }
         }
+        /* A release or claim (pool.c): the pool's rules, its team. */
+        int pool_kind = 0;
+        char pool_team[FSV_NAME_MAX + 1] = "";
+        if (!code) {
+            rc = fsv_pool_owner_change(st, &s->user, c, t0, &pool_claims,
+                                       &code, why, sizeof why, &pool_kind,
+                                       pool_team);
+            if (rc != FSV_OK)
+                break;
+        }
         if (code) {
             if (!ref && !(ref = calloc(m->n_changes, sizeof *ref))) {
                 rc = FSV_NOMEM;
@@ -306,6 +318,19 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         rc = vis_change(st, c, cust, &lost, &vch);
         if (rc != FSV_OK)
             break;
+        if (pool_kind && vch) {
+            /* Out of the pool: who may lose it is whoever saw it there,
+            ** the users of its team, not an owner. */
+            char *team = strdup(pool_team);
+            if (!team) {
+                free(lost);
+                rc = FSV_NOMEM;
+                break;
+            }
+            free(lost);
+            lost = team;
+            vch = FSV_VIS_POOL;
+        }
         int outcome = FDS_MERGE_NOOP;
         rc = relayed ? fsv_store_merge_relayed(st, c, s->device, &outcome)
                      : fsv_store_merge_change(st, c, &outcome);
@@ -577,7 +602,10 @@ static int visibility_events(fsv_conn *s, int64_t after, int *close)
             for (size_t k = i; rc == FSV_OK && !seen && k < n; k++) {
                 if (strcmp(ids[k], ids[i]) != 0)
                     continue;
-                rc = fsv_vis_may_have_seen(st, &s->user, users[k], &seen);
+                if (kinds[k] == FSV_VIS_POOL)   /* users[k]: the pool's team */
+                    seen = fsv_vis_pool_covers(st, users[k], &s->user);
+                else
+                    rc = fsv_vis_may_have_seen(st, &s->user, users[k], &seen);
                 if (rc != FSV_OK)
                     seen = 0;
             }

@@ -26,7 +26,8 @@
 
 static int is_definition(const char *tbl)
 {
-    return strcmp(tbl, "fielddef") == 0 || strcmp(tbl, "stagedef") == 0;
+    return strcmp(tbl, "fielddef") == 0 || strcmp(tbl, "stagedef") == 0 ||
+           strcmp(tbl, FSV_POOL_RULES_TABLE) == 0;    /* visibility.c's */
 }
 
 /* May u see the records under key k?  FSV_OK with *vis 1/0, or the

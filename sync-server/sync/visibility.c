@@ -9,7 +9,43 @@
 
 static int is_definition(const char *tbl)
 {
-    return strcmp(tbl, "fielddef") == 0 || strcmp(tbl, "stagedef") == 0;
+    return strcmp(tbl, "fielddef") == 0 || strcmp(tbl, "stagedef") == 0 ||
+           strcmp(tbl, FSV_POOL_RULES_TABLE) == 0;
+}
+
+/* Pools follow the team tree: a rep sees the pool of their team and of
+** every team above it (the pool of a team is visible to the teams below),
+** a manager also the pools of the teams below their own. */
+int fsv_vis_pool_covers(fsv_store *s, const char *pool_team,
+                        const fsv_user *u)
+{
+    if (!pool_team || !pool_team[0] || !u->team[0])
+        return 0;
+    int w = 0;
+    if (fsv_vis_team_within(s, u->team, pool_team, &w) == FSV_OK && w)
+        return 1;
+    if (strcmp(u->role, "manager") == 0 &&
+        fsv_vis_team_within(s, pool_team, u->team, &w) == FSV_OK && w)
+        return 1;
+    return 0;
+}
+
+int fsv_vis_pool_lost(fsv_store *s, const fsv_user *u, const char *customer,
+                      char *by, size_t bylen)
+{
+    fsv_pool_row p;
+    if (by && bylen)
+        by[0] = '\0';
+    int rc = fsv_store_pool_get(s, customer, &p);
+    if (rc == FSV_NOTFOUND)
+        return 0;
+    if (rc != FSV_OK || p.in_pool || !p.claimed_by[0] ||
+        strcmp(p.claimed_by, u->name) == 0 ||
+        !fsv_vis_pool_covers(s, p.team, u))
+        return 0;
+    if (by && bylen)
+        snprintf(by, bylen, "%s", p.claimed_by);
+    return 1;
 }
 
 int fsv_vis_sees_all(const fsv_user *u)
@@ -25,6 +61,9 @@ void fsv_vis_scope(const fsv_user *u, fsv_scope *sc)
     /* cust_info_vis: a manager with a team sees its users' customers */
     sc->team = strcmp(u->role, "manager") == 0 && u->team[0] ? u->team : "";
     sc->filter_team = NULL;
+    /* and everyone with a team the pool customers of the pool it covers
+    ** (fsv_vis_pool_covers: their team and the teams below it) */
+    sc->pool_team = u->team[0] ? u->team : "";
 }
 
 int fsv_vis_team_within(fsv_store *s, const char *team, const char *of,
@@ -64,10 +103,25 @@ static int customer_owner(fsv_store *s, const char *customer, char **owner)
     if (val && val[0]) {
         free(creator);
         *owner = val;
-    } else {
-        free(val);
-        *owner = creator;
+        return FSV_OK;
     }
+    free(val);
+    val = NULL;
+    /* Owner empty: a pool customer (pool "1") has nobody; otherwise the
+    ** creator, as before the pool. */
+    rc = fsv_store_field_value(s, "customer", customer, "pool", &val);
+    if (rc != FSV_OK && rc != FSV_NOTFOUND) {
+        free(creator);
+        return rc;
+    }
+    if (val && strcmp(val, "1") == 0) {
+        free(creator);
+        free(val);
+        *owner = strdup("");
+        return *owner ? FSV_OK : FSV_NOMEM;
+    }
+    free(val);
+    *owner = creator;
     return FSV_OK;
 }
 
@@ -111,6 +165,8 @@ typedef struct cust_info {
     int share_list, shares_done, shares_rc;
     char **shares;
     size_t n_shares;
+    int pool_done, pool_rc;         /* fsv_store_pool_get (owner "") */
+    char pool_team[FSV_NAME_MAX + 1];
 } cust_info;
 
 /* fsv_store_is_shared(ci->id, user), from the share list if ci keeps one. */
@@ -147,6 +203,19 @@ static int cust_info_vis(fsv_store *s, cust_info *ci, const fsv_user *u,
     int vis = 0;
     if (!ci->owner) {
         vis = 0; /* unknown customer: nobody but the all-seeing */
+    } else if (!ci->owner[0]) {
+        /* A pool customer: every user of its pool's team. */
+        if (!ci->pool_done) {
+            fsv_pool_row p;
+            ci->pool_rc = fsv_store_pool_get(s, ci->id, &p);
+            if (ci->pool_rc == FSV_OK)
+                memcpy(ci->pool_team, p.team, sizeof ci->pool_team);
+            ci->pool_done = 1;
+        }
+        if (ci->pool_rc == FSV_OK)
+            vis = fsv_vis_pool_covers(s, ci->pool_team, u);
+        else if (ci->pool_rc != FSV_NOTFOUND)
+            return ci->pool_rc;
     } else if (strcmp(ci->owner, u->name) == 0) {
         vis = 1;
     } else if (strcmp(u->role, "manager") == 0 && u->team[0]) {
@@ -357,9 +426,14 @@ static int check_owner(fsv_store *s, const fsv_user *u, const fdsp_change *c,
     if (rc != FSV_OK)
         return rc;
     int mine = owner && strcmp(owner, u->name) == 0;
+    int pooled = owner && !owner[0];
     free(owner);
     if (mine && self && c->value && c->value[0])
         return FSV_OK;  /* re-stating the current owner changes nothing */
+    if (mine && c->value && !c->value[0])
+        return FSV_OK;  /* a release to the pool (sync_ops.c notes it) */
+    if (pooled && self)
+        return FSV_OK;  /* a claim: the pool's rules are sync_ops.c's */
     return forbid(refusal, why, whylen, c,
                   "only a manager may reassign a customer");
 }
@@ -410,6 +484,9 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
     int is_rep = strcmp(u->role, "rep") == 0;
     *refusal = 0;
 
+    if (strcmp(c->table, FSV_POOL_RULES_TABLE) == 0)
+        return forbid(refusal, why, whylen, c, "the pool's rules are set on"
+                      " the server (fieldsync-server pool set)");
     if (is_definition(c->table))
         return is_rep ? forbid(refusal, why, whylen, c, "only managers and"
                                " admins change definitions") : FSV_OK;
@@ -420,6 +497,13 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
     }
     int assign = strcmp(c->table, "customer") == 0 &&
                  strcmp(c->field, "owner") == 0;
+    /* "pool" only ever says "1" (a release, with owner ""): what takes a
+    ** customer out of the pool is its new owner, so a device cannot turn a
+    ** pool customer into its creator's by clearing the flag. */
+    if (!all && strcmp(c->table, "customer") == 0 &&
+        strcmp(c->field, "pool") == 0 && !(c->value && strcmp(c->value, "1") == 0))
+        return forbid(refusal, why, whylen, c, "a customer leaves the pool"
+                      " by a claim (its owner), not by its pool flag");
     if (all)
         return assign ? check_owner_exists(s, u, c, refusal, why, whylen)
                       : FSV_OK;
@@ -435,7 +519,22 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
     if (strcmp(c->table, "customer") == 0) {
         /* A new customer is the writer's own; a known one must be visible. */
         rc = vis_cached(s, u, vc, c->record, 1, &vis);
-        if (rc == FSV_OK && !vis)
+        char by[FSV_NAME_MAX + 1];
+        if (rc == FSV_OK && !vis &&
+            fsv_vis_pool_lost(s, u, c->record, by, sizeof by)) {
+            /* An offline claim (or edit) of a pool customer someone else
+            ** claimed first: say who, and the customer's name, since the
+            ** device is about to lose it (revoke). */
+            char *name = NULL;
+            if (fsv_store_field_value(s, "customer", c->record, "name",
+                                      &name) != FSV_OK)
+                name = NULL;
+            snprintf(why, whylen, "claimed_first: %s %s field %s: '%s' was"
+                     " claimed first by %s; it has left your list", c->table,
+                     c->record, c->field, name ? name : c->record, by);
+            free(name);
+            *refusal = FDSP_E_FORBIDDEN;
+        } else if (rc == FSV_OK && !vis)
             rc = forbid(refusal, why, whylen, c, "customer not visible to you");
         else if (rc == FSV_OK && assign)
             rc = check_owner(s, u, c, known, refusal, why, whylen);
@@ -444,8 +543,16 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
     } else {
         /* A child: its (current) customer must be visible, and so must the
         ** customer it is being attached to. */
+        /* A rep's own record on a pool customer that someone else
+        ** claimed first (an offline claim that lost, DESIGN.md "Customer
+        ** pool"): the follow-up stays with the customer and reaches its
+        ** new owner; the writer no longer sees it. */
+        int own = !known || (creator && strcmp(creator, u->name) == 0);
         if (known && customer) {
             rc = vis_cached(s, u, vc, customer, -1, &vis);
+            if (rc == FSV_OK && !vis && own &&
+                fsv_vis_pool_lost(s, u, customer, NULL, 0))
+                vis = 1;
             if (rc == FSV_OK && !vis)
                 rc = forbid(refusal, why, whylen, c, "its customer is not"
                             " visible to you");
@@ -456,6 +563,9 @@ int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
         if (rc == FSV_OK && !*refusal && strcmp(c->field, "customer") == 0 &&
             c->value) {
             rc = vis_cached(s, u, vc, c->value, -1, &vis);
+            if (rc == FSV_OK && !vis && own &&
+                fsv_vis_pool_lost(s, u, c->value, NULL, 0))
+                vis = 1;
             if (rc == FSV_OK && !vis)
                 rc = forbid(refusal, why, whylen, c, "target customer not"
                             " visible to you");

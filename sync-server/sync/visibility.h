@@ -6,6 +6,10 @@
 **    it (teams nest: teamtree.h), their own and those shared with them.
 **  - a rep: customers they own — the "owner" field, or the user who created
 **    the customer while owner is empty — and customers shared with them.
+**  - a pool customer (owner empty and "pool" "1") has no owner: every user
+**    of its pool's team sees it (fsv_vis_pool_covers); a rep may release
+**    their own customer (owner "") and claim a pool customer (owner =
+**    themselves), under the pool's rules (sync_ops.c, sync/pool.c).
 **  - a customer's children (followup, plan, feedback, stagechg, share and
 **    any other table carrying a "customer" field) go with their customer; a
 **    child whose customer the server does not know yet is visible to its
@@ -29,6 +33,26 @@
 #include <stddef.h>
 
 #include "store.h"
+
+/* The pool's rules as the devices read them: one definition record
+** (table pooldef, record "rules", fields return_days, warn_days,
+** cooldown_days, max_claims_per_day, max_owned) written by the server as
+** user "system" (sync/pool.c); everyone sees it, no device may write it. */
+#define FSV_POOL_RULES_TABLE "pooldef"
+#define FSV_POOL_RULES_RECORD "rules"
+
+/* 1 if user u sees the pool of pool_team: u's team is pool_team or a team
+** below it, or u manages a team pool_team is below (DESIGN.md rule 8; the
+** office view's scope asks the same through fsv__store_pool_teams_json).
+** 0 on any error reading the team map. */
+int fsv_vis_pool_covers(fsv_store *s, const char *pool_team,
+                        const fsv_user *u);
+
+/* 1 if customer left a pool u could see because someone else claimed it
+** (an offline claim u lost), with the claimer's name in by (may be NULL);
+** 0 otherwise and on any error (then the ordinary rules apply). */
+int fsv_vis_pool_lost(fsv_store *s, const fsv_user *u, const char *customer,
+                      char *by, size_t bylen);
 
 /* 1 if u sees everything (admin, or manager of team "*"). */
 int fsv_vis_sees_all(const fsv_user *u);

@@ -346,7 +346,7 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
     if (fsv__store_sums_open(s) != FSV_OK ||
         fsv__sq_office_functions(s) != FSV_OK ||
         fsv__sq_office_open(s) != FSV_OK ||
-        fsv__sq_teams_open(s) != FSV_OK) {
+        fsv__sq_teams_open(s) != FSV_OK || fsv__sq_pool_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -518,6 +518,14 @@ const fsv_store_backend fsv_store_sqlite = {
     .blob_stored = fsv_sqlite_blob_stored,
     .blob_usage = fsv_sqlite_blob_usage,
     .vis_events = fsv_sqlite_vis_events,
+    .pool_rules_get = fsv_sqlite_pool_rules_get,
+    .pool_rules_set = fsv_sqlite_pool_rules_set,
+    .pool_get = fsv_sqlite_pool_get,
+    .pool_put = fsv_sqlite_pool_put,
+    .pool_log = fsv_sqlite_pool_log,
+    .pool_log_count = fsv_sqlite_pool_log_count,
+    .pool_owned = fsv_sqlite_pool_owned,
+    .pool_figures = fsv_sqlite_pool_figures,
     .customer_state = fsv_sqlite_customer_state,
     .identity = fsv_sqlite_identity,
     .device_get = fsv_sqlite_device_get,

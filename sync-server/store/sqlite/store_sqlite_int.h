@@ -356,6 +356,20 @@ int fsv_sqlite_blob_stored(fsv_store *s, const char *sha, int64_t size,
                            const char *user, int64_t at_ms);
 int fsv_sqlite_blob_usage(fsv_store *s, const char *user, int64_t since_ms,
                           int64_t *bytes);
+/* store_sqlite_pool.c: the pool's tables (made if missing, run by
+** fsv_store_open) and the backend's pool entries (store.h). */
+int fsv__sq_pool_open(fsv_store *s);
+int fsv_sqlite_pool_rules_get(fsv_store *s, fsv_pool_rules *r);
+int fsv_sqlite_pool_rules_set(fsv_store *s, const fsv_pool_rules *r);
+int fsv_sqlite_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out);
+int fsv_sqlite_pool_put(fsv_store *s, const char *customer,
+                        const fsv_pool_row *row);
+int fsv_sqlite_pool_log(fsv_store *s, const char *customer, const char *user,
+                        const char *kind, const char *team, int64_t at_ms);
+int fsv_sqlite_pool_log_count(fsv_store *s, const char *user, const char *kind,
+                              int64_t since_ms, int64_t *n);
+int fsv_sqlite_pool_owned(fsv_store *s, const char *user, int64_t *n);
+int fsv_sqlite_pool_figures(fsv_store *s, int64_t since_ms, json_t **out);
 int fsv_sqlite_customer_state(fsv_store *s, const char *customer,
                               fdsp_change **out, size_t *n);
 int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],

@@ -360,8 +360,13 @@ static int derive_customer(fsv_store *s, const char *rid)
         return rc;
     }
     const char *owner = jv(r, "owner");
-    if (!owner || !owner[0])
+    const char *pool = jv(r, "pool");
+    /* A pool customer (owner empty, pool "1") has no owner: not the
+    ** creator's (visibility.c's customer_owner). */
+    if ((!owner || !owner[0]) && !(pool && strcmp(pool, "1") == 0))
         owner = creator ? creator : "";
+    else if (!owner)
+        owner = "";
     const char *name = jv(r, "name"), *amount = jv(r, "amount");
     unsigned char key[SKEY_MAX];
     size_t kn = fds_name_key(name, key, sizeof key);
@@ -629,16 +634,24 @@ int fsv__sq_office_open(fsv_store *s)
 /* ---- Queries ------------------------------------------------------------------- */
 
 /* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 the JSON array of
-** the team and the teams below it (NULL: none), ?30 the same of the
-** dashboard's team filter (NULL: none).  The subtrees come from
-** store_teams.c (fsv_teams_within), the one definition of "below". */
+** the team and the teams below it (NULL: none), ?20 the JSON array of the
+** pools the user sees (a pool customer has owner '' and its team in
+** pool_cust, store_sqlite_pool.c; NULL: none), ?30 the subtree of the
+** dashboard's team filter (NULL: none), which keeps the owned customers of
+** its teams and the pool customers of their pools.  The subtrees come
+** from store_teams.c (fsv_teams_within), the one definition of "below". */
 #define SCOPE_ON(a)                                                          \
     "((?1 OR " a ".owner = ?2"                                               \
     " OR " a ".rid IN (SELECT customer FROM ov_share WHERE user = ?2)"       \
     " OR (?3 IS NOT NULL AND " a ".owner IN (SELECT name FROM users WHERE"   \
-    " team IN (SELECT value FROM json_each(?3)))))"                          \
+    " team IN (SELECT value FROM json_each(?3))))"                           \
+    " OR (?20 IS NOT NULL AND " a ".owner = '' AND " a ".rid IN (SELECT"     \
+    " customer FROM pool_cust WHERE in_pool = 1 AND team IN"                 \
+    " (SELECT value FROM json_each(?20)))))"                                 \
     " AND (?30 IS NULL OR " a ".owner IN (SELECT name FROM users WHERE"      \
-    " team IN (SELECT value FROM json_each(?30)))))"
+    " team IN (SELECT value FROM json_each(?30)))"                           \
+    " OR (" a ".owner = '' AND " a ".rid IN (SELECT customer FROM pool_cust" \
+    " WHERE in_pool = 1 AND team IN (SELECT value FROM json_each(?30))))))"
 #define SCOPE_SQL SCOPE_ON("c")
 
 /* 1 if sc is everything with no team filter (the unscoped fast paths). */
@@ -649,15 +662,20 @@ static int scope_everything(const fsv_scope *sc)
 
 static int bind_scope(fsv_store *s, sqlite3_stmt *st, const fsv_scope *sc)
 {
-    char *team = NULL, *filter = NULL;
+    char *team = NULL, *filter = NULL, *pools = NULL;
     int rc = fsv__store_subtree_json(s, sc->all ? NULL : sc->team, &team);
+    if (rc == FSV_OK && !sc->all)
+        rc = fsv__store_pool_teams_json(s, sc->pool_team,
+                                        sc->team && sc->team[0], &pools);
     if (rc == FSV_OK)
         rc = fsv__store_subtree_json(s, sc->filter_team, &filter);
     sqlite3_bind_int(st, 1, sc->all);
     bind_text(st, 2, sc->all || !sc->user ? "" : sc->user);
     bind_text(st, 3, team);
+    bind_text(st, 20, pools);
     bind_text(st, 30, filter);
     free(team);
+    free(pools);
     free(filter);
     return rc;
 }

@@ -40,7 +40,9 @@ export function mountDashboard(root, app) {
     card('hours', 'chart.hours', { wide: true, noteKey: 'chart.hours.note', chart: false }),
     card('money', 'list.money', { wide: true, noteKey: 'list.money.note', chart: false }),
     card('reps', 'list.reps', { chart: false }),
-    card('devices', 'list.devices', { chart: false }));
+    card('devices', 'list.devices', { chart: false }),
+    card('pool', 'list.pool', { noteKey: 'list.pool.note', chart: false }),
+    card('returning', 'list.returning', { chart: false }));
   const status = h('p', { class: 'status', id: 'dash-status', role: 'status' }, t('loading'));
   fill(root, h('div', { class: 'view dashboard', id: 'view-dashboard' }, h('form', { class: 'filters', id: 'dash-filters' }, team), kpis, status, grid));
   loadTeams(team, '');
@@ -50,7 +52,7 @@ export function mountDashboard(root, app) {
 
   function render() {
     if (!last) return;
-    const { summary, analysis } = last;
+    const { summary, analysis, pool } = last;
     const defs = summary.stage_defs || [];
     renderKpis(kpis, summary);
     renderFunnel(root.querySelector('#funnel'), analysis.funnel || [], defs);
@@ -63,6 +65,8 @@ export function mountDashboard(root, app) {
     renderMoney(root.querySelector('#money'), analysis.money || {}, defs);
     renderReps(root.querySelector('#reps'), summary.reps || []);
     renderDevices(root.querySelector('#devices'), analysis.devices || []);
+    renderPool(root.querySelector('#pool'), pool || {});
+    renderReturning(root.querySelector('#returning'), (pool && pool.returning) || []);
     status.textContent = t('updated', { time: fmtTime(new Date().toISOString()) });
     status.classList.remove('error');
   }
@@ -70,9 +74,10 @@ export function mountDashboard(root, app) {
   async function update() {
     try {
       const tq = team.value ? `team=${encodeURIComponent(team.value)}` : '';
-      const [summary, analysis] = await Promise.all([api(`/api/summary${tq ? `?${tq}` : ''}`), analysisInZone(tq)]);
+      const [summary, analysis, pool] = await Promise.all([api(`/api/summary${tq ? `?${tq}` : ''}`), analysisInZone(tq),
+        api('/api/pool').catch((e) => { if (e.status === 401) throw e; return null; })]);
       if (!tq) app.setSummary(summary);
-      last = { summary, analysis };
+      last = { summary, analysis, pool };
       render();
       root.querySelector('#view-dashboard').dataset.head = summary.head ?? '';
     } catch (e) {
@@ -307,4 +312,28 @@ function renderDevices(card, rows) {
         h('td', { title: r.device }, h('code', null, shortId(r.device))),
         h('td', null, r.user),
         h('td', { dataset: { col: 'last_sync', value: r.last_sync ?? '' } }, fmtTime(r.last_sync)))))));
+}
+
+// The customer pool (公海, GET /api/pool): per team the customers in the
+// pool now and this week's returns, claims and releases.
+function renderPool(card, p) {
+  const teams = p.teams || [];
+  fill(card.querySelector('.figures'), teams.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'pool-table' },
+      h('thead', null, h('tr', null, th('col.team'), th('col.inpool'), th('col.returned'), th('col.claimed'), th('col.released'))),
+      h('tbody', null, teams.map((r) => h('tr', { dataset: { team: r.team } },
+        h('th', { scope: 'row' }, r.team || '—'),
+        ...['size', 'returned', 'claimed', 'released'].map((k) =>
+          h('td', { class: 'num', dataset: { col: k, value: r[k] } }, fmtNumber(r[k]))))))));
+}
+
+function renderReturning(card, rows) {
+  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
+    : h('table', { class: 'data', id: 'returning-table' },
+      h('thead', null, h('tr', null, th('col.customer'), th('col.owner'), th('col.returns'))),
+      h('tbody', null, rows.map((r) => h('tr', { dataset: { customer: r.id, days: r.days_left } },
+        h('td', null, custLink(r.id, r.name)),
+        h('td', null, r.owner),
+        h('td', { dataset: { col: 'return_at', value: r.return_at } },
+          fmtTime(r.return_at), h('span', { class: 'muted' }, ` · ${fmtDays(r.days_left)}`)))))));
 }
