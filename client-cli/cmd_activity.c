@@ -61,7 +61,8 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
-        {"at", CLI_VALUE}, {NULL, 0} };
+        {"at", CLI_VALUE}, {"location", CLI_VALUE}, {"address", CLI_VALUE},
+        {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
@@ -71,7 +72,9 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
     if ((rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
         (rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))) ||
         (rc = put_text(ctx, in, "result", "result", cli_arg(&a, "result"))) ||
-        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
+        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)) ||
+        (rc = put_text(ctx, in, "location", "location", cli_arg(&a, "location"))) ||
+        (rc = put_text(ctx, in, "address", "address", cli_arg(&a, "address"))))
         goto done;
     /* TRANSLATORS: %1$s the customer ("张伟 (华星科技)"), %2$s the time,
        %3$s the new follow-up's short id. */
@@ -208,18 +211,21 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
-        {"at", CLI_VALUE}, {NULL, 0} };
+        {"at", CLI_VALUE}, {"location", CLI_VALUE}, {"address", CLI_VALUE},
+        {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
     if (rc) goto done;
-    if ((rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
+    if ((rc = put_edit_text(ctx, in, "location", cli_arg(&a, "location"))) ||
+        (rc = put_edit_text(ctx, in, "address", cli_arg(&a, "address"))) ||
+        (rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
         (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))) ||
         (rc = put_edit_text(ctx, in, "result", cli_arg(&a, "result"))) ||
         (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
     if (json_object_size(in) == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --method, --content, --result or --at)"));
+        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --method, --content, --result, --at, --location or --address)"));
         goto done;
     }
     /* TRANSLATORS: %1$s the customer, %2$s the time, %3$s the content,

@@ -73,17 +73,22 @@ static const cli_command commands[] = {
      "fieldsync customer unshare 3f2a lina"},
     {"followup", "add", cli_followup_add,
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
-     "       [--result TEXT] [--at TIME]",
+     "       [--result TEXT] [--at TIME] [--location LAT,LON] [--address TEXT]",
      N_("Record a follow-up with a customer (TIME defaults to now).  --method also\n"
      "takes the words people write for each method:\n"
      "  phone: 电话, 打电话, 电联, call, tel     email: 邮件, 发邮件, e-mail\n"
      "  visit: 上门拜访, 拜访, 上门, 面谈, 走访   wechat: 微信, 企业微信, wx\n"
      "  meeting: 会议, 视频会议, 腾讯会议, zoom  other: 其他, 短信\n"
-     "(blanks and a final 。 do not matter).  The confirmation names the customer."),
-     "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
+     "(blanks and a final 。 do not matter).  The confirmation names the customer.\n"
+     "A check-in (拜访签到): --location LAT,LON in decimal degrees (latitude -90..90,\n"
+     "longitude -180..180, kept to six decimals) and/or --address TEXT say where\n"
+     "the follow-up was written; `customer show` and the dashboard show them."),
+     "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --location 31.2304,121.4737 --address \"人民大道200号\""},
     {"followup", "edit", cli_followup_edit,
-     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]",
-     N_("Correct a follow-up: only the given fields change (--result \"\" clears it)."),
+     "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]\n"
+     "       [--location LAT,LON] [--address TEXT]",
+     N_("Correct a follow-up: only the given fields change (--result \"\" clears it;\n"
+     "so do --location \"\" and --address \"\" for a check-in)."),
      "fieldsync followup edit 5d0c --at \"2026-12-01 15:30\" --content \"电话确认了报价\""},
     {"followup", "delete", cli_followup_delete,
      "followup delete FOLLOWUP_ID",

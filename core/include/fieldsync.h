@@ -23,7 +23,10 @@
 **   customer: {"id","name","phone","email","wechat","company","title",
 **              "birthday","notes","owner","tags":[..],"stage","cycle",
 **              "fields":{KEY:VALUE}, "updated"} — absent fields are omitted.
-**   followup: {"id","customer","method","at","content","result","author"}
+**   followup: {"id","customer","method","at","content","result","author",
+**              "location": {"lat","lon","address"} or null (a check-in:
+**              where the follow-up was written; lat/lon null when only an
+**              address was given)}
 **   plan:     {"id","customer","due","method","content","done":bool}
 **   feedback: {"id","customer","content","at","author"}
 **   stage change: {"id","customer","from","to","note","at","author"}
@@ -166,7 +169,11 @@ FDS_API int fds_customer_share(fds_replica *r, const char *id, const char *user,
 
 /* ---- Follow-ups, feedback, stages, plans ----------------------------------- */
 /* in: {"method": phone|email|visit|wechat|meeting|other, "content" (required),
-**      "result", "at" (default now)}.  Resets the customer's quiet cycle. */
+**      "result", "at" (default now), "location": "LAT,LON" (decimal
+**      degrees, latitude -90..90, longitude -180..180; stored with at most
+**      six decimals) or the {"lat","lon","address"} object of our output,
+**      "address": text}.  A bad location is FDS_INVALID naming the part
+**      that was wrong.  Resets the customer's quiet cycle. */
 FDS_API int fds_followup_add(fds_replica *r, const char *customer,
                              const json_t *in, json_t **out);
 /* in: {"content" (required), "at"} */
@@ -189,7 +196,8 @@ FDS_API int fds_plan_finish(fds_replica *r, const char *plan_id,
                             const char *result, json_t **out);
 
 /* Corrections.  id: full id or unique prefix of a live record.
-** followup in: any of {"method","content","result","at"}; plan in: any of
+** followup in: any of {"method","content","result","at","location",
+** "address"} (location as for add); plan in: any of
 ** {"due","method","content","result"}; null or "" clears an optional field
 ** (method, content and at of a follow-up and due of a plan cannot be
 ** cleared).  Only fields whose value changes are written.  *out (may be
@@ -210,6 +218,10 @@ FDS_API int fds_plan_delete(fds_replica *r, const char *id, json_t **out);
 ** fds_free. */
 FDS_API int fds_record_label(fds_replica *r, const char *table, const char *id,
                              char **out);
+
+/* Parse a stored or typed location "LAT,LON" (plain decimal degrees,
+** latitude -90..90, longitude -180..180): FDS_OK or FDS_INVALID. */
+FDS_API int fds_location_parse(const char *text, double *lat, double *lon);
 
 /* ---- Definitions: custom fields, pipeline stages, templates ----------------- */
 /* def: {"key","label","type": text|number|date|choice|phone|email,

@@ -116,15 +116,23 @@ static json_t *authored_defaults(fds_replica *r, int with_at)
 int fds_followup_add(fds_replica *r, const char *customer, const json_t *in,
                      json_t **out)
 {
-    static const char *const keys[] = {"method", "content", "result", "at", NULL};
+    static const char *const keys[] = {"method", "content", "result", "at",
+                                       "location", "address", NULL};
     static const char *const required[] = {"method", "content", NULL};
     if (!r || !customer)
         return FDS_INVALID;
+    json_t *fin = NULL;
+    int rc = fds__followup_input(r, in, &fin);
+    if (rc != FDS_OK)
+        return rc;
     json_t *w = authored_defaults(r, 1);
-    if (!w)
+    if (!w) {
+        json_decref(fin);
         return fds__error(r, FDS_NOMEM, "out of memory");
-    int rc = add_child(r, "followup", customer, in, keys, required, w, out);
+    }
+    rc = add_child(r, "followup", customer, fin, keys, required, w, out);
     json_decref(w);
+    json_decref(fin);
     return rc;
 }
 
@@ -349,9 +357,18 @@ static int delete_child(fds_replica *r, const char *tbl, const char *id,
 int fds_followup_edit(fds_replica *r, const char *id, const json_t *in,
                       json_t **out)
 {
-    static const char *const keys[] = {"method", "content", "result", "at", NULL};
+    static const char *const keys[] = {"method", "content", "result", "at",
+                                       "location", "address", NULL};
     static const char *const required[] = {"method", "content", "at", NULL};
-    return edit_child(r, "followup", id, in, keys, required, out);
+    if (!r || !id)
+        return FDS_INVALID;
+    json_t *fin = NULL;
+    int rc = fds__followup_input(r, in, &fin);
+    if (rc != FDS_OK)
+        return rc;
+    rc = edit_child(r, "followup", id, fin, keys, required, out);
+    json_decref(fin);
+    return rc;
 }
 
 int fds_followup_delete(fds_replica *r, const char *id, json_t **out)
