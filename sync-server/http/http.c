@@ -208,7 +208,9 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
                 strcmp(p, "/api/customers") == 0 ||
                 (strncmp(p, "/api/customers/", 15) == 0 && p[15] &&
                  !strchr(p + 15, '/')) ||
-                strcmp(p, "/api/export.csv") == 0;
+                strcmp(p, "/api/export.csv") == 0 ||
+                strcmp(p, "/api/checkins") == 0 ||
+                strcmp(p, "/api/duplicates") == 0;
     if (!known) {
         fsv_resp_error(r, 404, "no such API path: %s", p);
         return;
@@ -246,6 +248,10 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
         fsv_api_customers(api, &u, q, r);
     else if (strcmp(p, "/api/export.csv") == 0)
         fsv_api_export(api, &u, r);
+    else if (strcmp(p, "/api/checkins") == 0)
+        fsv_api_checkins(api, &u, q, r);
+    else if (strcmp(p, "/api/duplicates") == 0)
+        fsv_api_duplicates(api, &u, q, r);
     else
         fsv_api_customer(api, &u, p + 15, q, r);
     fsv_resp_header(r, "cache-control:", "no-store");
