@@ -99,9 +99,9 @@ static int reg_value(fsv_store *st, const char *tbl, const char *rid,
 }
 
 /* [from, to) of the local day date ("YYYY-MM-DD", or NULL: today) in the
-** current zone; -1 if date is not a date.  Writes the day into day[11]. */
+** current zone; -1 if date is not a date.  Writes the day into day[32]. */
 static int day_range(const char *date, int64_t now_ms, int64_t *from,
-                     int64_t *to, char day[11])
+                     int64_t *to, char day[32])
 {
     struct tm tm;
     memset(&tm, 0, sizeof tm);
@@ -133,8 +133,8 @@ static int day_range(const char *date, int64_t now_ms, int64_t *from,
         return -1;
     *from = (int64_t)a * 1000;
     *to = (int64_t)b * 1000;
-    snprintf(day, 11, "%04d-%02d-%02d", (start.tm_year + 1900) % 10000,
-             (start.tm_mon + 1) % 100, start.tm_mday % 100);
+    snprintf(day, 32, "%04d-%02d-%02d", start.tm_year + 1900,
+             start.tm_mon + 1, start.tm_mday);
     return 0;
 }
 
@@ -199,7 +199,7 @@ void fsv_api_checkins(fsv_api *api, const fsv_user *u, const fsv_req *q,
     }
     const char *tz = z && z[0] ? z : api->tz;
     int64_t from = 0, to = 0;
-    char day[11];
+    char day[32];
     fsv_tz_saved sv;
     fsv_tz_enter(tz, &sv);
     int bad = day_range(date && date[0] ? date : NULL, fsv_now_ms(), &from, &to, day);

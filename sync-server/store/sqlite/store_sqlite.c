@@ -338,11 +338,13 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         fsv_sqlite_close(s);
         return FSV_ERROR;
     }
-    /* The checksum table and its triggers (store_sqlite_sums.c), then the
-    ** office view's tables (store_sqlite_office.c). */
+    /* The checksum table and its triggers (store_sqlite_sums.c), the
+    ** duplicate keys (store_sqlite_dup.c: before the office view, whose
+    ** fill derives them), then the office view's tables
+    ** (store_sqlite_office.c). */
     if (fsv__store_sums_open(s) != FSV_OK ||
         fsv__sq_office_functions(s) != FSV_OK ||
-        fsv__sq_office_open(s) != FSV_OK) {
+        fsv__sq_dup_open(s) != FSV_OK || fsv__sq_office_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
         return FSV_ERROR;
@@ -527,4 +529,7 @@ const fsv_store_backend fsv_store_sqlite = {
     .office_children = fsv_sqlite_office_children,
     .office_reached = fsv_sqlite_office_reached,
     .office_conflicts = fsv_sqlite_office_conflicts,
+    .dup_matches = fsv_sqlite_dup_matches,
+    .dup_notice = fsv_sqlite_dup_notice,
+    .dup_list = fsv_sqlite_dup_list,
 };

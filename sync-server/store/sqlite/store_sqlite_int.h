@@ -369,6 +369,17 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
                                void *ud);
 int fsv_sqlite_office_reached(fsv_store *s, const fsv_scope *sc,
                               fsv_office_count_fn fn, void *ud);
+/* store_sqlite_dup.c: duplicate customers (store.h).  open: its tables,
+** filled from the customers on a store that did not have them; derive:
+** the keys of one customer again (the office view's flush calls it for
+** every customer record merged in the transaction). */
+int fsv__sq_dup_open(fsv_store *s);
+int fsv__sq_dup_derive(fsv_store *s, const char *rid);
+int fsv_sqlite_dup_matches(fsv_store *s, const char *key, const char *customer,
+                           fsv_dup_match_fn fn, void *ud);
+int fsv_sqlite_dup_notice(fsv_store *s, const char *user, int64_t now_ms,
+                          int64_t since_ms, int64_t *given);
+int fsv_sqlite_dup_list(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
                                 fsv_office_conflict_fn fn, void *ud);
 
