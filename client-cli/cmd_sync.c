@@ -99,6 +99,34 @@ static void print_trust(const cli_ctx *ctx, const fds_session_stats *st,
     }
 }
 
+/* Duplicate customers across reps (撞单) the server noticed: one line
+** each on stderr, naming the rep's customer, the other rep and the value
+** that matched.  That is all the server tells (docs/SECURITY.md). */
+static void print_duplicates(const cli_ctx *ctx, const json_t *list)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d) {
+        const char *name = cli_str(d, "name"), *owner = cli_str(d, "owner");
+        const char *what = strcmp(cli_str(d, "field"), "wechat") == 0
+                               ? _("WeChat") : _("phone");
+        char idb[16];
+        if (!*name)
+            name = cli_short(cli_str(d, "customer"), idb);
+        if (*owner)
+            /* TRANSLATORS: %1$s the rep's customer, %2$s "phone" or
+               "WeChat", %3$s the number or id, %4$s the other rep. */
+            cli_warn(ctx, _("possible duplicate customer (撞单): %1$s's %2$s %3$s "
+                            "matches a customer of %4$s"),
+                     name, what, cli_str(d, "value"), owner);
+        else
+            cli_warn(ctx, _("possible duplicate customer (撞单): %1$s's %2$s %3$s "
+                            "matches a customer of another rep (the server names "
+                            "at most a few a day; ask your manager)"),
+                     name, what, cli_str(d, "value"));
+    }
+}
+
 /* Refusals recorded so far (0 if they cannot be read). */
 static size_t refusal_count(fds_replica *r)
 {
@@ -454,6 +482,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     so.ca_path = ca;
     so.watch = cli_has(&a, "watch");
     so.progress = !ctx->json;
+    so.duplicates = json_array();
     size_t before = refusal_count(ctx->r);
     watch_view wv;
     memset(&wv, 0, sizeof wv);
@@ -475,10 +504,12 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     /* Human output lists only what the watch has not shown yet. */
     json_t *unshown = ctx->json ? NULL : new_refusals(ctx->r, wv.refusals_shown);
     refused = new_refusals(ctx->r, before);
+    print_duplicates(ctx, so.duplicates);
     if (rc != CLI_OK) {
         /* What was refused before the failure still reaches the rep. */
         print_refusals(ctx->r, unshown);
         json_decref(unshown);
+        json_decref(so.duplicates);
         rc = cli_fail(ctx, rc, "%s", *err ? err : _("sync failed"));
         goto done;
     }
@@ -486,6 +517,9 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         json_t *o = counts_json(&st);
         if (o) json_object_set_new(o, "refusals",
                                    refused ? json_incref(refused) : json_array());
+        if (o) json_object_set_new(o, "duplicates",
+                                   so.duplicates ? json_incref(so.duplicates)
+                                                 : json_array());
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
         print_trust(ctx, &st, &wv.trust);
@@ -496,6 +530,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         hints(ctx, &st);
     }
     json_decref(unshown);
+    json_decref(so.duplicates);
 done:
     json_decref(refused);
     free(server);

@@ -30,6 +30,9 @@ typedef struct cli_sync_opts {
     ** happens rather than at the end. */
     void (*on_idle)(void *arg, const fds_session_stats *so_far);
     void *on_idle_arg;
+    /* May be NULL: a JSON array the duplicate-customer notices of every
+    ** session of the run are appended to (fds_session_duplicates). */
+    json_t *duplicates;
 } cli_sync_opts;
 
 /* Run one sync (or, with watch, sync until interrupted).  Fills *st with

@@ -229,6 +229,9 @@ static void end_session(conn *c)
         lim = lim > 1 ? lim / 2 : 1;
     c->push_limit = lim;
     c->total = stats_so_far(c);
+    if (c->o->duplicates)
+        json_array_extend(c->o->duplicates,
+                          (json_t *)fds_session_duplicates(c->sess));
     fds_session_free(c->sess);
     c->sess = NULL;
 }

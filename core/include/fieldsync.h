@@ -444,6 +444,15 @@ FDS_API const char *fds_session_errmsg(const fds_session *s);
 ** device reset, a server restore, a dropped re-sent change): a BORROWED
 ** JSON array of strings, oldest first, valid until fds_session_free. */
 FDS_API const json_t *fds_session_notes(const fds_session *s);
+/* Duplicate customers across reps (撞单) the server noticed in this
+** session's acks: a pushed phone or WeChat that a customer owned by
+** another user has too.  A BORROWED JSON array, oldest first, valid until
+** fds_session_free: [{"customer": the id of this device's customer,
+** "name": its name here, "field": "phone"|"wechat", "value": the value
+** pushed, "owner": the other customer's owner, or null when the server
+** withheld the name (its daily allowance of named notices is spent)}].
+** The server tells nothing else about the other customer. */
+FDS_API const json_t *fds_session_duplicates(const fds_session *s);
 
 /* The checksum safety net (docs/internals/trust.md).  With on = 1, once the
 ** session has pushed everything (outbox empty) and caught up (a changes page
@@ -550,6 +559,7 @@ FDS_API int fds_conflicts_text(fds_replica *r, char **out);
 /* The session's counters as {"pushed","pulled","conflicts","refused",
 ** "revoked","device_reset","server_restored","resent","relay_dropped",
 ** "repaired","repaired_records","state","notes":[TEXT...],
+** "duplicates":[...] (fds_session_duplicates),
 ** "clock_skew_ms" (only when known)}: new fields are added as keys, so a binding does not
 ** depend on the layout of fds_session_stats.  malloc'd (fds_free), NULL
 ** only when out of memory. */
