@@ -463,6 +463,29 @@ describe('central-office dashboard against a real server and devices', { timeout
     }
   });
 
+  step('a check-in shows where and when on the sheet and in the day\'s check-ins per rep', async () => {
+    await dev.alice.cli(['followup', 'add', ids.beta, '--method', 'visit', '--content', 'at the shop',
+      '--location', '31.2304,121.4737', '--address', '人民大道200号']);
+    await dev.alice.sync();
+    await page.goto(`${server.url}/#/customers/${ids.beta}`);
+    await waitIn(page, 'the check-in', () => document.querySelector('#followup-list .checkin'));
+    const ck = page.locator('#followup-list .checkin');
+    assert.equal(await ck.getAttribute('data-lat'), '31.2304');
+    assert.equal(await ck.getAttribute('data-lon'), '121.4737');
+    assert.equal(await ck.getAttribute('data-address'), '人民大道200号');
+    assert.match(await ck.textContent(), /^Checked in: 人民大道200号 \(31\.2304, 121\.4737\) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    assert.match(await ck.locator('a.map').getAttribute('href'), /^https:\/\/www\.openstreetmap\.org\/\?mlat=31\.2304&mlon=121\.4737/);
+    await page.goto(`${server.url}/#/checkins`);
+    await waitIn(page, "today's check-ins", () => document.querySelector('#view-checkins section[data-rep="alice"] tr[data-checkin]'));
+    const row = page.locator('#view-checkins section[data-rep="alice"] tr[data-checkin]');
+    assert.equal(await row.count(), 1);
+    assert.equal(await row.locator('td.address').textContent(), '人民大道200号');
+    assert.equal(await row.locator('td.coords').textContent(), '31.2304, 121.4737');
+    assert.equal(await page.getAttribute('#nav a[data-route="checkins"]', 'aria-current'), 'page');
+    await screenshot(page, 'checkins');
+    assert.deepEqual(page.problems, []);
+  });
+
   step('sign out returns to the sign-in page and ends the session', async () => {
     await page.goto(`${server.url}/#/dashboard`);
     await page.locator('#signout').waitFor({ state: 'visible' });

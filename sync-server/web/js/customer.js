@@ -8,6 +8,7 @@ import { api, query } from './api.js';
 import { h, fill } from './dom.js';
 import { fmtTime, isoToLocalInput, localInputToIso, shortId } from './format.js';
 import { fieldLabel, methodLabel, stageLabel, t } from './i18n.js';
+import { mapUrl, placeText } from './fieldwork.js';
 
 const BASIC_FIELDS = ['name', 'phone', 'email', 'wechat', 'company', 'title', 'birthday', 'notes', 'owner', 'tags', 'cycle'];
 
@@ -139,6 +140,18 @@ function actionNodes(stageDefs, fieldDefs, g) {
   return { kind, nodes };
 }
 
+// A check-in (拜访签到): where (address, coordinates, a map link for a
+// person to open) and when (the follow-up's time).
+function checkinLine(f) {
+  const loc = f.location;
+  if (!loc) return null;
+  const hasXY = typeof loc.lat === 'number' && typeof loc.lon === 'number';
+  return h('p', { class: 'checkin', dataset: { lat: hasXY ? loc.lat : '', lon: hasXY ? loc.lon : '', address: loc.address || '' } },
+    t('checkin.at', { place: placeText(loc) }), ' · ',
+    h('time', { datetime: f.at }, fmtTime(f.at)),
+    hasXY ? [' · ', h('a', { href: mapUrl(loc.lat, loc.lon), rel: 'noopener noreferrer', target: '_blank', class: 'map' }, t('checkins.open'))] : null);
+}
+
 export function mountCustomer(root, app, id, params) {
   let asOf = params.get('as_of') || null;
 
@@ -227,7 +240,8 @@ export function mountCustomer(root, app, id, params) {
           h('time', { datetime: f.at }, fmtTime(f.at)),
           h('span', { class: 'muted' }, f.author || '')),
         h('p', { class: 'content' }, f.content || ''),
-        f.result ? h('p', { class: 'result' }, `→ ${f.result}`) : null))));
+        f.result ? h('p', { class: 'result' }, `→ ${f.result}`) : null,
+        checkinLine(f)))));
 
     // 3. Sales progress: the stage path, then each change with its note.
     const path = stageDefs.filter((d) => !d.lost || d.key === sheet.stage);
