@@ -109,7 +109,7 @@ static void print_duplicates(const cli_ctx *ctx, const json_t *list)
     json_array_foreach(list, i, d) {
         const char *name = cli_str(d, "name"), *owner = cli_str(d, "owner");
         const char *what = strcmp(cli_str(d, "field"), "wechat") == 0
-                               ? _("WeChat") : _("phone");
+                               ? _("WeChat") : C_("field", "phone");
         char idb[16];
         if (!*name)
             name = cli_short(cli_str(d, "customer"), idb);
