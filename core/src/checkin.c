@@ -144,9 +144,22 @@ int fds__followup_input(fds_replica *r, const json_t *in, json_t **out)
     *out = NULL;
     if (!json_is_object(in))
         return fds__error(r, FDS_INVALID, "follow-up input must be a JSON object");
-    json_t *c = json_copy((json_t *)in);
-    if (!c)
+    /* Member by member: jansson's json_copy drops a member silently when
+    ** memory runs out, which would read as "method is required". */
+    json_t *c = json_object();
+    const char *k;
+    json_t *v;
+    int oom = !c;
+    json_object_foreach((json_t *)in, k, v) {
+        if (oom || json_object_set(c, k, v) != 0) {
+            oom = 1;
+            break;
+        }
+    }
+    if (oom) {
+        json_decref(c);
         return fds__error(r, FDS_NOMEM, "out of memory");
+    }
     json_t *loc = json_object_get(c, "location");
     if (json_is_object(loc)) {
         /* Our own output coming back (show -> edit, export -> import). */
