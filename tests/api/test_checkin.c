@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -290,9 +291,46 @@ static void test_checkin_round_trip(void **state)
             snprintf(fid, sizeof fid, "%s", str(fu, "id"));
     json_decref(fl);
     assert_true(fid[0]);
+    /* A pause, so the edit's change time (whole seconds, as as_of reads
+    ** them) is later than the follow-up's own. */
+    usleep(1100 * 1000);
     f = cli("alice", "followup edit %s --location 39.9042,116.4074 --address 北京", fid);
     assert_place(json_object_get(f, "location"), 39.9042, 116.4074, "北京");
     json_decref(f);
+    json_decref(cli("alice", "sync"));
+    /* as_of: before the edit the follow-up had no place; now Beijing. */
+    char before[40], path2[256];
+    json_t *tl = get_json(path, fx.tok_boss, 200), *te;
+    /* The as-of time: the location's own change time minus a second (the
+    ** follow-up was made at least a second before: the pause above). */
+    const char *loc_at = NULL;
+    json_array_foreach(json_object_get(tl, "timeline"), i, te)
+        if (strcmp(str(te, "record"), fid) == 0 && strcmp(str(te, "field"), "location") == 0)
+            loc_at = str(te, "at");
+    assert_non_null(loc_at);
+    struct tm tmv;
+    memset(&tmv, 0, sizeof tmv);
+    assert_non_null(strptime(loc_at, "%Y-%m-%dT%H:%M:%SZ", &tmv));
+    time_t la = timegm(&tmv) - 1;
+    strftime(before, sizeof before, "%Y-%m-%dT%H:%M:%SZ", gmtime(&la));
+    int fu_seen = 0;
+    json_array_foreach(json_object_get(tl, "followups"), i, fu)
+        if (strcmp(str(fu, "id"), fid) == 0) {
+            assert_place(json_object_get(fu, "location"), 39.9042, 116.4074, "北京");
+            fu_seen = 1;
+        }
+    assert_true(fu_seen);
+    json_decref(tl);
+    snprintf(path2, sizeof path2, "/api/customers/%s?as_of=%s", cid, before);
+    tl = get_json(path2, fx.tok_boss, 200);
+    fu_seen = 0;
+    json_array_foreach(json_object_get(tl, "followups"), i, fu)
+        if (strcmp(str(fu, "id"), fid) == 0) {
+            assert_true(json_is_null(json_object_get(fu, "location")));
+            fu_seen = 1;
+        }
+    json_decref(tl);
+    assert_true(fu_seen);
     f = cli("alice", "followup edit %s --location '' --address ''", fid);
     assert_true(json_is_null(json_object_get(f, "location")));
     json_decref(f);
