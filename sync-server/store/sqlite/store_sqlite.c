@@ -359,6 +359,7 @@ void fsv_sqlite_close(fsv_store *s)
         return;
     fsv__sq_txrec_free(s);
     fsv__sq_office_free(s);
+    fsv__sq_dup_free(s);
     fsv__sq_dict_free(s);
     fsv__sq_hist_free(s);
     for (int i = 0; i < ST__COUNT; i++)

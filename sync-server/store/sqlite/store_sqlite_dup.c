@@ -11,9 +11,11 @@
 **   dup_notice(user, at)      the notices given to each user, for the
 **                             daily allowance (sync_ops.c)
 ** The owner of a match is the office view's (ov_cust.owner: the owner
-** field, else the creator).  Statements are prepared per call, not kept in
-** slots: a push that sets a phone is rare next to the ones that do not,
-** and this file then needs no slot range of its own.
+** field, else the creator).  The commit path's statements (a customer's
+** keys read, deleted, inserted) are prepared once and kept on the handle
+** (SQ(s)->dup, not the shared slots, so this file needs no slot range);
+** a customer whose keys did not change costs one indexed read.  The rest
+** (a push's lookup, the dashboard's list, the fill) are prepared per call.
 */
 #include "store.h"
 #include "store_sqlite_int.h"
@@ -31,6 +33,49 @@ static const char *const dup_schema =
     "  at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS dup_notice_user ON dup_notice(user, at);";
 
+enum { DS_KEYS, DS_DEL, DS_INS, DS__N };
+static const char *const ds_sql[DS__N] = {
+    [DS_KEYS] = "SELECT key FROM dup_key INDEXED BY dup_key_cust"
+                " WHERE customer = ?1 ORDER BY key",
+    [DS_DEL] = "DELETE FROM dup_key WHERE customer = ?1",
+    [DS_INS] = "INSERT OR IGNORE INTO dup_key(key, customer) VALUES (?1, ?2)",
+};
+
+typedef struct dup_state {
+    sqlite3_stmt *st[DS__N];
+} dup_state;
+
+/* The kept statement, reset; NULL with the message set. */
+static sqlite3_stmt *ds(fsv_store *s, int i)
+{
+    dup_state *d = SQ(s)->dup;
+    if (!d && !(d = SQ(s)->dup = calloc(1, sizeof *d))) {
+        seterr(s, FSV_NOMEM, "out of memory");
+        return NULL;
+    }
+    if (!d->st[i] &&
+        sqlite3_prepare_v3(SQ(s)->db, ds_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                           &d->st[i], NULL) != SQLITE_OK) {
+        d->st[i] = NULL;
+        dberr(s, "duplicates: prepare");
+        return NULL;
+    }
+    sqlite3_reset(d->st[i]);
+    sqlite3_clear_bindings(d->st[i]);
+    return d->st[i];
+}
+
+void fsv__sq_dup_free(fsv_store *s)
+{
+    dup_state *d = SQ(s)->dup;
+    if (!d)
+        return;
+    for (int i = 0; i < DS__N; i++)
+        sqlite3_finalize(d->st[i]);
+    free(d);
+    SQ(s)->dup = NULL;
+}
+
 static int prep(fsv_store *s, const char *sql, sqlite3_stmt **st)
 {
     if (sqlite3_prepare_v2(SQ(s)->db, sql, -1, st, NULL) != SQLITE_OK) {
@@ -41,33 +86,54 @@ static int prep(fsv_store *s, const char *sql, sqlite3_stmt **st)
 }
 
 /* Write the keys of customer rid from its winning values (phone, wechat,
-** deleted): the old ones go, the new ones come. */
+** deleted): nothing when they are the ones stored (most merges touch
+** other fields), else the old ones go and the new ones come. */
 static int put_keys(fsv_store *s, const char *rid, const char *phone,
                     const char *wechat, int deleted)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = prep(s, "DELETE FROM dup_key WHERE customer = ?1", &st);
-    if (rc != FSV_OK)
-        return rc;
+    char want[2][FSV_DUP_KEY_MAX];
+    int n = 0;
+    if (!deleted) {
+        if (fsv_dup_key("phone", phone, want[n], sizeof want[n]))
+            n++;
+        if (fsv_dup_key("wechat", wechat, want[n], sizeof want[n]))
+            n++;
+        if (n == 2 && strcmp(want[0], want[1]) > 0) {   /* key order */
+            char t[FSV_DUP_KEY_MAX];
+            memcpy(t, want[0], sizeof t);
+            memcpy(want[0], want[1], sizeof t);
+            memcpy(want[1], t, sizeof t);
+        }
+    }
+    sqlite3_stmt *st = ds(s, DS_KEYS);
+    if (!st)
+        return FSV_ERROR;
     bind_static(st, 1, rid);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = dberr(s, "duplicates: keys");
-    sqlite3_finalize(st);
-    if (rc != FSV_OK || deleted)
-        return rc;
-    const char *fields[2] = {"phone", "wechat"}, *vals[2] = {phone, wechat};
-    for (int i = 0; rc == FSV_OK && i < 2; i++) {
-        char key[FSV_DUP_KEY_MAX];
-        if (!fsv_dup_key(fields[i], vals[i], key, sizeof key))
-            continue;
-        if ((rc = prep(s, "INSERT OR IGNORE INTO dup_key(key, customer)"
-                       " VALUES (?1, ?2)", &st)) != FSV_OK)
-            return rc;
-        bind_static(st, 1, key);
+    int have = 0, same = 1, step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        same = same && have < n && k && strcmp(k, want[have]) == 0;
+        have++;
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE)
+        return dberr(s, "duplicates: keys");
+    if (same && have == n)
+        return FSV_OK;
+    if (!(st = ds(s, DS_DEL)))
+        return FSV_ERROR;
+    bind_static(st, 1, rid);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? FSV_OK
+                                             : dberr(s, "duplicates: keys");
+    sqlite3_reset(st);
+    for (int i = 0; rc == FSV_OK && i < n; i++) {
+        if (!(st = ds(s, DS_INS)))
+            return FSV_ERROR;
+        bind_static(st, 1, want[i]);
         bind_static(st, 2, rid);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = dberr(s, "duplicates: keys");
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     return rc;
 }
