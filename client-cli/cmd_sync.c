@@ -263,7 +263,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
     char *old_store = NULL, *old_epoch = NULL;
     char ca[PATH_MAX] = "";
-    json_t *refused = NULL;
+    json_t *refused = NULL, *dups = json_array();
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
@@ -331,9 +331,11 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         so.token = token;
         so.ca_path = *ca ? ca : NULL;
         so.progress = !ctx->json;
+        so.duplicates = dups;   /* customers typed before init, pushed now */
         size_t before = refusal_count(ctx->r);
         json_t *open0 = open_conflicts(ctx->r);
         rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+        print_duplicates(ctx, dups);
         st.conflicts = new_conflicts(ctx->r, open0, 0);
         json_decref(open0);
         refused = new_refusals(ctx->r, before);
@@ -375,6 +377,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
             if (synced)
                 json_object_set_new(o, "refusals", refused ? json_incref(refused)
                                                            : json_array());
+            if (synced)
+                json_object_set_new(o, "duplicates", dups ? json_incref(dups)
+                                                          : json_array());
         }
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
@@ -391,6 +396,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     }
 done:
     json_decref(refused);
+    json_decref(dups);
     free(old);
     free(old_token);
     free(old_ca);

@@ -1299,8 +1299,11 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
             return fail(s, FDS_PROTO, "ack of batch %lld stamps change %zu "
                         "of %zu", (long long)m->batch, m->stamps[i].index,
                         f->n);
-    if (m->n_notices > 0 && take_notices(s, f, m) != FDS_OK)
-        return fail(s, FDS_NOMEM, "out of memory");
+    if (m->n_notices > 0) {
+        int nrc = take_notices(s, f, m);
+        if (nrc != FDS_OK)
+            return fail_db(s, nrc);
+    }
     if (f->rs) {                        /* a batch with re-sends */
         int arc = ack_mixed(s, f, m);
         if (arc != FDS_OK)
