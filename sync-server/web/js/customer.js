@@ -115,8 +115,9 @@ function actionNodes(stageDefs, fieldDefs, g) {
   if (created && g.table !== 'customer') {
     const marks = g.entries.flatMap((e) => concurrentMark(stageDefs, e));
     if (g.table === 'followup') {
+      const place = [f.address ? v('address') : null, f.location ? `(${v('location')})` : null].filter(Boolean).join(' ');
       return { kind: 'added', nodes: [t('tl.followup.added', { method: v('method') }), t('tl.sep'), h('q', null, v('content')),
-        f.result ? ` → ${v('result')}` : null, ...marks] };
+        f.result ? ` → ${v('result')}` : null, place ? ` · ${t('checkin.at', { place })}` : null, ...marks] };
     }
     if (g.table === 'plan') {
       return { kind: 'added', nodes: [t('tl.plan.added', { due: v('due') }), f.content ? t('tl.sep') : null,

@@ -162,6 +162,7 @@ const DICT = {
     'field.at': 'Time', 'field.due': 'Due', 'field.done': 'Done', 'field.note': 'Note',
     'field.from': 'From', 'field.to': 'To', 'field.author': 'Author', 'field.customer': 'Customer',
     'field.deleted': 'Deleted',
+    'field.location': 'Check-in location', 'field.address': 'Check-in address',
   },
   zh: {
     'app.title': 'fieldsync',
@@ -316,6 +317,7 @@ const DICT = {
     'field.at': '时间', 'field.due': '到期', 'field.done': '完成', 'field.note': '备注',
     'field.from': '原阶段', 'field.to': '新阶段', 'field.author': '记录人', 'field.customer': '客户',
     'field.deleted': '已删除',
+    'field.location': '签到位置', 'field.address': '签到地址',
   },
 };
 
