@@ -475,6 +475,9 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.equal(await ck.getAttribute('data-address'), '人民大道200号');
     assert.match(await ck.textContent(), /^Checked in: 人民大道200号 \(31\.2304, 121\.4737\) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
     assert.match(await ck.locator('a.map').getAttribute('href'), /^https:\/\/www\.openstreetmap\.org\/\?mlat=31\.2304&mlon=121\.4737/);
+    // The timeline's row for it names the place, as the registers hold it.
+    const added = page.locator('#timeline-table tbody tr[data-table="followup"][data-kind="added"] td.change');
+    assert.match(await added.textContent(), /^Follow-up added \(Visit\): at the shop · Checked in: 人民大道200号 \(31\.2304,121\.4737\)$/);
     await page.goto(`${server.url}/#/checkins`);
     await waitIn(page, "today's check-ins", () => document.querySelector('#view-checkins section[data-rep="alice"] tr[data-checkin]'));
     const row = page.locator('#view-checkins section[data-rep="alice"] tr[data-checkin]');
