@@ -489,6 +489,30 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.deepEqual(page.problems, []);
   });
 
+  step('a phone that reps of two teams have is a suspected duplicate on the manager\'s list', async () => {
+    const a = await dev.alice.addCustomer('Dup 吴', { phone: '13912345678' });
+    await dev.alice.sync();
+    await dev.bob.addCustomer('Dup 周', { phone: '+86 139 1234 5678' });
+    const out = await dev.bob.sync();
+    assert.deepEqual(out.duplicates.map((d) => [d.name, d.field, d.owner]), [['Dup 周', 'phone', 'alice']]);
+    await dev.carol.addCustomer('Dup 郑', { phone: '139-1234-5678' });
+    await dev.carol.sync();
+    assert.equal(await page.locator('#nav-duplicates').isVisible(), true, 'a manager has the link');
+    await page.goto(`${server.url}/#/duplicates`);
+    await waitIn(page, 'the suspect', () => document.querySelector('#dup-table tr[data-value="13912345678"]'));
+    const row = page.locator('#dup-table tr[data-value="13912345678"]');
+    assert.equal(await row.getAttribute('data-kind'), 'phone');
+    assert.deepEqual(await row.locator('li').evaluateAll((ls) => ls.map((l) => [l.dataset.owner, l.dataset.visible])),
+      [['alice', '1'], ['bob', '1'], ['carol', '0']]);
+    assert.equal(await row.locator('li[data-owner="alice"] a').textContent(), 'Dup 吴');
+    assert.match(await row.locator('li[data-owner="alice"] a').getAttribute('href'), new RegExp(`#/customers/${a.id}$`));
+    // The other team's customer: its rep only, no name, no link.
+    assert.equal(await row.locator('li[data-owner="carol"]').textContent(), "another team's customer · carol");
+    assert.equal(await row.locator('li[data-owner="carol"] a').count(), 0);
+    await screenshot(page, 'duplicates');
+    assert.deepEqual(page.problems, []);
+  });
+
   step('sign out returns to the sign-in page and ends the session', async () => {
     await page.goto(`${server.url}/#/dashboard`);
     await page.locator('#signout').waitFor({ state: 'visible' });

@@ -125,7 +125,7 @@ export function mountDuplicates(root, app) {
     if (!data) return;
     const list = data.duplicates || [];
     fill(body, list.length === 0 ? h('p', { class: 'empty', id: 'dup-none', dataset: { i18n: 'dups.none' } }, t('dups.none'))
-      : h('table', { class: 'data', id: 'dup-table' },
+      : h('section', { class: 'card wide' }, h('div', { class: 'scroll-x' }, h('table', { class: 'data', id: 'dup-table' },
         h('thead', null, h('tr', null, ...['dups.kind', 'dups.value', 'dups.customers']
           .map((k) => h('th', { scope: 'col', dataset: { i18n: k } }, t(k))))),
         h('tbody', null, list.map((d) => h('tr', { dataset: { kind: d.kind, value: d.value } },
@@ -133,7 +133,7 @@ export function mountDuplicates(root, app) {
           h('td', null, h('code', null, d.value)),
           h('td', null, h('ul', { class: 'plain' }, d.customers.map((c) => h('li', { dataset: { owner: c.owner, visible: c.visible ? '1' : '0' } },
             c.visible ? h('a', { href: `#/customers/${encodeURIComponent(c.id)}` }, c.name || c.id) : h('span', { class: 'muted' }, t('dups.other')),
-            ` · ${c.owner}`)))))))));
+            ` · ${c.owner}`)))))))))));
   }
 
   async function update() {
