@@ -67,7 +67,7 @@ export function mountCheckins(root, app, params) {
     fill(body, reps.length === 0 ? h('p', { class: 'empty', id: 'checkin-none', dataset: { i18n: 'checkins.none' } }, t('checkins.none'))
       : reps.map((r) => h('section', { class: 'card wide', dataset: { rep: r.user } },
         h('h2', null, r.user, h('span', { class: 'muted' }, ` · ${t('checkins.count', { n: r.checkins.length })}`)),
-        h('table', { class: 'data' },
+        h('div', { class: 'scroll-x' }, h('table', { class: 'data' },
           h('thead', null, h('tr', null,
             ...['col.at', 'field.customer', 'col.method', 'checkins.address', 'checkins.coords', 'checkins.map']
               .map((k) => h('th', { scope: 'col', dataset: { i18n: k } }, t(k))))),
@@ -79,7 +79,7 @@ export function mountCheckins(root, app, params) {
           h('td', null, methodLabel(c.method)),
           h('td', { class: 'address' }, c.address || ''),
           h('td', { class: 'coords' }, typeof c.lat === 'number' ? `${c.lat}, ${c.lon}` : ''),
-          h('td', null, c.map ? h('a', { href: c.map, rel: 'noopener noreferrer', target: '_blank', class: 'map' }, t('checkins.open')) : ''))))))));
+          h('td', null, c.map ? h('a', { href: c.map, rel: 'noopener noreferrer', target: '_blank', class: 'map' }, t('checkins.open')) : '')))))))));
   }
 
   async function update() {
