@@ -96,7 +96,8 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
-        {"at", CLI_VALUE}, {"photo", CLI_MULTI}, {NULL, 0} };
+        {"at", CLI_VALUE}, {"photo", CLI_MULTI}, {"location", CLI_VALUE},
+        {"address", CLI_VALUE}, {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
     int rc = cli_args_parse(ctx, argc, argv, opts, 1, 1, &a);
@@ -109,7 +110,9 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv)
     if ((rc = put_text(ctx, in, "method", "method", cli_arg(&a, "method"))) ||
         (rc = put_text(ctx, in, "content", "content", cli_arg(&a, "content"))) ||
         (rc = put_text(ctx, in, "result", "result", cli_arg(&a, "result"))) ||
-        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
+        (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)) ||
+        (rc = put_text(ctx, in, "location", "location", cli_arg(&a, "location"))) ||
+        (rc = put_text(ctx, in, "address", "address", cli_arg(&a, "address"))))
         goto done;
     /* TRANSLATORS: %1$s the customer ("张伟 (华星科技)"), %2$s the time,
        %3$s the new follow-up's short id. */
@@ -247,6 +250,7 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
     static const cli_opt opts[] = {
         {"method", CLI_VALUE}, {"content", CLI_VALUE}, {"result", CLI_VALUE},
         {"at", CLI_VALUE}, {"photo", CLI_MULTI}, {"drop-photo", CLI_MULTI},
+        {"location", CLI_VALUE}, {"address", CLI_VALUE},
         {NULL, 0} };
     cli_args a;
     json_t *in = json_object();
@@ -271,7 +275,8 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
                                           drop, nd, &o);
             if (frc != FDS_OK) rc = cli_core_fail(ctx, frc);
             else if (json_object_size(in) == 0 && !cli_arg(&a, "method") &&
-                     !cli_arg(&a, "content") && !cli_arg(&a, "result") && !cli_arg(&a, "at")) {
+                     !cli_arg(&a, "content") && !cli_arg(&a, "result") && !cli_arg(&a, "at") &&
+                     !cli_arg(&a, "location") && !cli_arg(&a, "address")) {
                 if (ctx->json) {
                     cli_blobs bs;
                     char dbp[4096];
@@ -293,13 +298,15 @@ int cli_followup_edit(cli_ctx *ctx, int argc, char **argv)
         json_decref(ph);
         if (rc) goto done;
     }
-    if ((rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
+    if ((rc = put_edit_text(ctx, in, "location", cli_arg(&a, "location"))) ||
+        (rc = put_edit_text(ctx, in, "address", cli_arg(&a, "address"))) ||
+        (rc = put_edit_text(ctx, in, "method", cli_arg(&a, "method"))) ||
         (rc = put_edit_text(ctx, in, "content", cli_arg(&a, "content"))) ||
         (rc = put_edit_text(ctx, in, "result", cli_arg(&a, "result"))) ||
         (rc = put_time(ctx, in, "at", "time", cli_arg(&a, "at"), 0)))
         goto done;
     if (json_object_size(in) == 0) {
-        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --method, --content, --result or --at)"));
+        rc = cli_fail(ctx, CLI_USAGE, _("nothing to change (give --method, --content, --result, --at, --location or --address)"));
         goto done;
     }
     /* TRANSLATORS: %1$s the customer, %2$s the time, %3$s the content,

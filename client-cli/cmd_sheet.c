@@ -120,6 +120,24 @@ static void basic_info(const cli_ctx *ctx, const json_t *c, const json_t *defs)
     }
 }
 
+/* A check-in: where (address, then the coordinates) and when (the
+** follow-up's time), one line under the follow-up. */
+static void checkin_line(const json_t *loc, const char *at)
+{
+    char tb[32];
+    if (!json_is_object(loc))
+        return;
+    const json_t *lat = json_object_get(loc, "lat"), *lon = json_object_get(loc, "lon");
+    const char *addr = cli_str(loc, "address");
+    printf("                    %s ", _("Checked in:"));
+    if (*addr)
+        printf("%s", addr);
+    if (json_is_number(lat) && json_is_number(lon))
+        printf("%s(%.15g, %.15g)", *addr ? " " : "", json_number_value(lat),
+               json_number_value(lon));
+    printf("  %s\n", cli_local_time(at, tb));
+}
+
 static void followups(const cli_ctx *ctx, const json_t *list)
 {
     char tb[32], idb[16];
@@ -136,6 +154,7 @@ static void followups(const cli_ctx *ctx, const json_t *list)
                cli_c(ctx, CLI_C_RESET));
         if (*cli_str(f, "result"))
             printf("                    → %s\n", cli_str(f, "result"));
+        checkin_line(json_object_get(f, "location"), cli_str(f, "at"));
         if (*cli_str(f, "author"))
             printf("                    %s— %s%s\n", cli_c(ctx, CLI_C_DIM),
                    cli_str(f, "author"), cli_c(ctx, CLI_C_RESET));

@@ -100,6 +100,34 @@ static void print_trust(const cli_ctx *ctx, const fds_session_stats *st,
     }
 }
 
+/* Duplicate customers across reps (撞单) the server noticed: one line
+** each on stderr, naming the rep's customer, the other rep and the value
+** that matched.  That is all the server tells (docs/SECURITY.md). */
+static void print_duplicates(const cli_ctx *ctx, const json_t *list)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(list, i, d) {
+        const char *name = cli_str(d, "name"), *owner = cli_str(d, "owner");
+        const char *what = strcmp(cli_str(d, "field"), "wechat") == 0
+                               ? _("WeChat") : C_("field", "phone");
+        char idb[16];
+        if (!*name)
+            name = cli_short(cli_str(d, "customer"), idb);
+        if (*owner)
+            /* TRANSLATORS: %1$s the rep's customer, %2$s "phone" or
+               "WeChat", %3$s the number or id, %4$s the other rep. */
+            cli_warn(ctx, _("possible duplicate customer (撞单): %1$s's %2$s %3$s "
+                            "matches a customer of %4$s"),
+                     name, what, cli_str(d, "value"), owner);
+        else
+            cli_warn(ctx, _("possible duplicate customer (撞单): %1$s's %2$s %3$s "
+                            "matches a customer of another rep (the server names "
+                            "at most a few a day; ask your manager)"),
+                     name, what, cli_str(d, "value"));
+    }
+}
+
 /* Refusals recorded so far (0 if they cannot be read). */
 static size_t refusal_count(fds_replica *r)
 {
@@ -288,7 +316,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
     char *old_store = NULL, *old_epoch = NULL;
     char ca[PATH_MAX] = "";
-    json_t *refused = NULL;
+    json_t *refused = NULL, *dups = json_array();
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
@@ -356,9 +384,11 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         so.token = token;
         so.ca_path = *ca ? ca : NULL;
         so.progress = !ctx->json;
+        so.duplicates = dups;   /* customers typed before init, pushed now */
         size_t before = refusal_count(ctx->r);
         json_t *open0 = open_conflicts(ctx->r);
         rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+        print_duplicates(ctx, dups);
         st.conflicts = new_conflicts(ctx->r, open0, 0);
         json_decref(open0);
         refused = new_refusals(ctx->r, before);
@@ -400,6 +430,9 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
             if (synced)
                 json_object_set_new(o, "refusals", refused ? json_incref(refused)
                                                            : json_array());
+            if (synced)
+                json_object_set_new(o, "duplicates", dups ? json_incref(dups)
+                                                          : json_array());
         }
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
@@ -416,6 +449,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     }
 done:
     json_decref(refused);
+    json_decref(dups);
     free(old);
     free(old_token);
     free(old_ca);
@@ -524,6 +558,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
             so.blob_notes = photo_notes;
         }
     }
+    so.duplicates = json_array();
     size_t before = refusal_count(ctx->r);
     watch_view wv;
     memset(&wv, 0, sizeof wv);
@@ -546,11 +581,13 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     json_t *unshown = ctx->json ? NULL : new_refusals(ctx->r, wv.refusals_shown);
     refused = new_refusals(ctx->r, before);
     json_t *lost = claimed_first(ctx, refused);
+    print_duplicates(ctx, so.duplicates);
     if (rc != CLI_OK) {
         json_decref(lost);
         /* What was refused before the failure still reaches the rep. */
         print_refusals(ctx->r, unshown);
         json_decref(unshown);
+        json_decref(so.duplicates);
         rc = cli_fail(ctx, rc, "%s", *err ? err : _("sync failed"));
         goto done;
     }
@@ -571,6 +608,9 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
                 "notes", photo_notes));
         if (o) json_object_set_new(o, "claimed_first",
                                    lost ? json_incref(lost) : json_array());
+        if (o) json_object_set_new(o, "duplicates",
+                                   so.duplicates ? json_incref(so.duplicates)
+                                                 : json_array());
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
         print_trust(ctx, &st, &wv.trust);
@@ -589,6 +629,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     }
     json_decref(unshown);
     json_decref(lost);
+    json_decref(so.duplicates);
 done:
     json_decref(photo_notes);
     json_decref(refused);

@@ -91,7 +91,8 @@ static const cli_command commands[] = {
      "fieldsync pool claim 3f2a"},
     {"followup", "add", cli_followup_add,
      "followup add ID --method phone|email|visit|wechat|meeting|other --content TEXT\n"
-     "       [--result TEXT] [--at TIME] [--photo FILE]...",
+     "       [--result TEXT] [--at TIME] [--photo FILE]... [--location LAT,LON]\n"
+     "       [--address TEXT]",
      N_("Record a follow-up with a customer (TIME defaults to now).  --method also\n"
      "takes the words people write for each method:\n"
      "  phone: 电话, 打电话, 电联, call, tel     email: 邮件, 发邮件, e-mail\n"
@@ -99,12 +100,17 @@ static const cli_command commands[] = {
      "  meeting: 会议, 视频会议, 腾讯会议, zoom  other: 其他, 短信\n"
      "(blanks and a final 。 do not matter).  The confirmation names the customer.\n"
      "--photo FILE (repeatable) attaches a photo: the follow-up syncs at once, the\n"
-     "bytes follow separately (resumable; `sync --no-blobs` holds them back)."),
-     "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --result \"下周报价\""},
+     "bytes follow separately (resumable; `sync --no-blobs` holds them back).\n"
+     "A check-in (拜访签到): --location LAT,LON in decimal degrees (latitude -90..90,\n"
+     "longitude -180..180, kept to six decimals) and/or --address TEXT say where\n"
+     "the follow-up was written; `customer show` and the dashboard show them."),
+     "fieldsync followup add 3f2a --method 上门拜访 --content \"演示了新版本\" --location 31.2304,121.4737 --address \"人民大道200号\""},
     {"followup", "edit", cli_followup_edit,
      "followup edit FOLLOWUP_ID [--method M] [--content T] [--result R] [--at TIME]\n"
-     "       [--photo FILE]... [--drop-photo ATTACHMENT_ID]...",
-     N_("Correct a follow-up: only the given fields change (--result \"\" clears it).\n"
+     "       [--photo FILE]... [--drop-photo ATTACHMENT_ID]... [--location LAT,LON]\n"
+     "       [--address TEXT]",
+     N_("Correct a follow-up: only the given fields change (--result \"\" clears it;\n"
+     "so do --location \"\" and --address \"\" for a check-in).\n"
      "--photo adds a photo, --drop-photo removes one (history shows both)."),
      "fieldsync followup edit 5d0c --at \"2026-12-01 15:30\" --content \"电话确认了报价\""},
     {"followup", "delete", cli_followup_delete,

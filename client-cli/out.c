@@ -62,8 +62,12 @@ int cli_core_fail(const cli_ctx *ctx, int rc)
 
 int cli_json_print(const json_t *j)
 {
-    /* No JSON_ENSURE_ASCII: Chinese stays readable UTF-8. */
-    if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY) != 0)
+    /* No JSON_ENSURE_ASCII: Chinese stays readable UTF-8.  Reals with 15
+    ** significant digits: a check-in's 31.2304 prints as typed, not as
+    ** 31.230399999999999 (jansson's default 17), and reads back as the
+    ** same double (coordinates keep six decimals, amounts are money). */
+    if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENCODE_ANY |
+                   JSON_REAL_PRECISION(15)) != 0)
         return CLI_FAIL;
     fputc('\n', stdout);
     return CLI_OK;

@@ -39,6 +39,9 @@ typedef struct cli_sync_opts {
     const char *blob_only;      /* one blob's SHA-256, or NULL */
     fds_blob_stats *blob_stats;
     json_t *blob_notes;
+    /* May be NULL: a JSON array the duplicate-customer notices of every
+    ** session of the run are appended to (fds_session_duplicates). */
+    json_t *duplicates;
 } cli_sync_opts;
 
 /* Run one sync (or, with watch, sync until interrupted).  Fills *st with

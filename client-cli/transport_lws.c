@@ -249,6 +249,9 @@ static void end_session(conn *c)
             if (strncmp(json_string_value(v), "photo ", 6) == 0)
                 json_array_append(c->o->blob_notes, v);
     }
+    if (c->o->duplicates)
+        json_array_extend(c->o->duplicates,
+                          (json_t *)fds_session_duplicates(c->sess));
     fds_session_free(c->sess);
     c->sess = NULL;
 }

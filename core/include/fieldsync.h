@@ -23,7 +23,10 @@
 **   customer: {"id","name","phone","email","wechat","company","title",
 **              "birthday","notes","owner","tags":[..],"stage","cycle",
 **              "fields":{KEY:VALUE}, "updated"} — absent fields are omitted.
-**   followup: {"id","customer","method","at","content","result","author"}
+**   followup: {"id","customer","method","at","content","result","author",
+**              "location": {"lat","lon","address"} or null (a check-in:
+**              where the follow-up was written; lat/lon null when only an
+**              address was given)}
 **   plan:     {"id","customer","due","method","content","done":bool}
 **   feedback: {"id","customer","content","at","author"}
 **   stage change: {"id","customer","from","to","note","at","author"}
@@ -180,7 +183,11 @@ FDS_API int fds_pool_list(fds_replica *r, const char *search, json_t **out);
 
 /* ---- Follow-ups, feedback, stages, plans ----------------------------------- */
 /* in: {"method": phone|email|visit|wechat|meeting|other, "content" (required),
-**      "result", "at" (default now)}.  Resets the customer's quiet cycle. */
+**      "result", "at" (default now), "location": "LAT,LON" (decimal
+**      degrees, latitude -90..90, longitude -180..180; stored with at most
+**      six decimals) or the {"lat","lon","address"} object of our output,
+**      "address": text}.  A bad location is FDS_INVALID naming the part
+**      that was wrong.  Resets the customer's quiet cycle. */
 FDS_API int fds_followup_add(fds_replica *r, const char *customer,
                              const json_t *in, json_t **out);
 /* in: {"content" (required), "at"} */
@@ -203,7 +210,8 @@ FDS_API int fds_plan_finish(fds_replica *r, const char *plan_id,
                             const char *result, json_t **out);
 
 /* Corrections.  id: full id or unique prefix of a live record.
-** followup in: any of {"method","content","result","at"}; plan in: any of
+** followup in: any of {"method","content","result","at","location",
+** "address"} (location as for add); plan in: any of
 ** {"due","method","content","result"}; null or "" clears an optional field
 ** (method, content and at of a follow-up and due of a plan cannot be
 ** cleared).  Only fields whose value changes are written.  *out (may be
@@ -224,6 +232,10 @@ FDS_API int fds_plan_delete(fds_replica *r, const char *id, json_t **out);
 ** fds_free. */
 FDS_API int fds_record_label(fds_replica *r, const char *table, const char *id,
                              char **out);
+
+/* Parse a stored or typed location "LAT,LON" (plain decimal degrees,
+** latitude -90..90, longitude -180..180): FDS_OK or FDS_INVALID. */
+FDS_API int fds_location_parse(const char *text, double *lat, double *lon);
 
 /* ---- Definitions: custom fields, pipeline stages, templates ----------------- */
 /* def: {"key","label","type": text|number|date|choice|phone|email,
@@ -524,6 +536,15 @@ FDS_API const json_t *fds_session_notes(const fds_session *s);
 FDS_API int fds_session_set_blobs(fds_session *s, const fds_blob_io *io,
                                   unsigned flags, const char *only);
 FDS_API void fds_session_blob_stats(const fds_session *s, fds_blob_stats *st);
+/* Duplicate customers across reps (撞单) the server noticed in this
+** session's acks: a pushed phone or WeChat that a customer owned by
+** another user has too.  A BORROWED JSON array, oldest first, valid until
+** fds_session_free: [{"customer": the id of this device's customer,
+** "name": its name here, "field": "phone"|"wechat", "value": the value
+** pushed, "owner": the other customer's owner, or null when the server
+** withheld the name (its daily allowance of named notices is spent)}].
+** The server tells nothing else about the other customer. */
+FDS_API const json_t *fds_session_duplicates(const fds_session *s);
 
 /* The checksum safety net (docs/internals/trust.md).  With on = 1, once the
 ** session has pushed everything (outbox empty) and caught up (a changes page
@@ -630,6 +651,7 @@ FDS_API int fds_conflicts_text(fds_replica *r, char **out);
 /* The session's counters as {"pushed","pulled","conflicts","refused",
 ** "revoked","device_reset","server_restored","resent","relay_dropped",
 ** "repaired","repaired_records","state","notes":[TEXT...],
+** "duplicates":[...] (fds_session_duplicates),
 ** "clock_skew_ms" (only when known)}: new fields are added as keys, so a binding does not
 ** depend on the layout of fds_session_stats.  malloc'd (fds_free), NULL
 ** only when out of memory. */

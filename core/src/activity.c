@@ -117,19 +117,24 @@ static json_t *authored_defaults(fds_replica *r, int with_at)
 int fds_followup_add(fds_replica *r, const char *customer, const json_t *in,
                      json_t **out)
 {
-    static const char *const keys[] = {"method", "content", "result", "at", NULL};
+    static const char *const keys[] = {"method", "content", "result", "at",
+                                       "location", "address", NULL};
     static const char *const required[] = {"method", "content", NULL};
     if (!r || !customer)
         return FDS_INVALID;
+    json_t *fin = NULL;
+    int rc = fds__followup_input(r, in, &fin);
+    if (rc != FDS_OK)
+        return rc;
     json_t *w = authored_defaults(r, 1);
-    if (!w)
+    if (!w) {
+        json_decref(fin);
         return fds__error(r, FDS_NOMEM, "out of memory");
+    }
     /* Photos (attach.c): the array becomes the register's canonical text,
-    ** each entry with its new id; the rest of in goes through add_child. */
-    const json_t *att = json_is_object(in) ? json_object_get(in, "attachments")
-                                           : NULL;
-    json_t *rest = NULL;
-    int rc = FDS_OK;
+    ** each entry with its new id; the rest of the input (fin, our own copy)
+    ** goes through add_child. */
+    const json_t *att = json_object_get(fin, "attachments");
     if (att && !json_is_null(att)) {
         char *text = NULL;
         rc = fds__attachments_norm(r, att, &text);
@@ -137,16 +142,12 @@ int fds_followup_add(fds_replica *r, const char *customer, const json_t *in,
                                                         json_string(text)))
             rc = fds__error(r, FDS_NOMEM, "out of memory");
         free(text);
-        if (rc == FDS_OK && !(rest = json_copy((json_t *)in)))
-            rc = fds__error(r, FDS_NOMEM, "out of memory");
-        if (rest)
-            json_object_del(rest, "attachments");
     }
+    json_object_del(fin, "attachments");
     if (rc == FDS_OK)
-        rc = add_child(r, "followup", customer, rest ? rest : in, keys,
-                       required, w, out);
-    json_decref(rest);
+        rc = add_child(r, "followup", customer, fin, keys, required, w, out);
     json_decref(w);
+    json_decref(fin);
     return rc;
 }
 
@@ -371,9 +372,18 @@ static int delete_child(fds_replica *r, const char *tbl, const char *id,
 int fds_followup_edit(fds_replica *r, const char *id, const json_t *in,
                       json_t **out)
 {
-    static const char *const keys[] = {"method", "content", "result", "at", NULL};
+    static const char *const keys[] = {"method", "content", "result", "at",
+                                       "location", "address", NULL};
     static const char *const required[] = {"method", "content", "at", NULL};
-    return edit_child(r, "followup", id, in, keys, required, out);
+    if (!r || !id)
+        return FDS_INVALID;
+    json_t *fin = NULL;
+    int rc = fds__followup_input(r, in, &fin);
+    if (rc != FDS_OK)
+        return rc;
+    rc = edit_child(r, "followup", id, fin, keys, required, out);
+    json_decref(fin);
+    return rc;
 }
 
 int fds_followup_delete(fds_replica *r, const char *id, json_t **out)

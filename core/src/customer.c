@@ -191,7 +191,7 @@ json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
     json_t *o = json_object();
     if (!o)
         return NULL;
-    int bad = 0;
+    int bad = 0, fu = strcmp(tbl, "followup") == 0;
     fds__jset(o, "id", json_string(id), &bad);
     const char *k;
     json_t *v;
@@ -199,6 +199,8 @@ json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
         if (strcmp(k, "deleted") == 0 || !json_is_string(v))
             continue;
         json_t *att;
+        if (fu && (strcmp(k, "location") == 0 || strcmp(k, "address") == 0))
+            continue;   /* the "location" object below */
         if (strcmp(tbl, "plan") == 0 && strcmp(k, "done") == 0)
             fds__jset(o, "done",
                       json_boolean(strcmp(json_string_value(v), "1") == 0), &bad);
@@ -211,6 +213,8 @@ json_t *fds__child_json(const char *tbl, const char *id, const json_t *regs)
     }
     if (strcmp(tbl, "plan") == 0 && !json_object_get(o, "done"))
         fds__jset(o, "done", json_false(), &bad);
+    if (fu)
+        fds__jset(o, "location", fds__location_json(regs), &bad);
     if (bad) {
         json_decref(o);
         return NULL;

@@ -96,6 +96,19 @@ int fds__json_text(fds_replica *r, const char *what, const json_t *v,
 int fds__validate_value(fds_replica *r, const char *tbl, const char *field,
                         const char *value, char **norm);
 
+/* ---- checkin.c: a follow-up's check-in place ------------------------------- */
+/* Validate "LAT,LON" (latitude -90..90, longitude -180..180, plain decimal
+** degrees) into its stored form (*norm malloc'd): at most six decimals,
+** trailing zeros dropped.  FDS_INVALID names which part was wrong. */
+int fds__location_norm(fds_replica *r, const char *text, char **norm);
+/* "location" of a follow-up's JSON from its registers: {"lat","lon",
+** "address"} or JSON null (new reference; NULL when out of memory). */
+json_t *fds__location_json(const json_t *regs);
+/* A copy of follow-up input whose "location" may be our own output object
+** ({"lat","lon","address"}): turned into the "location" text and
+** "address" registers.  *out new. */
+int fds__followup_input(fds_replica *r, const json_t *in, json_t **out);
+
 /* ---- ids.c ------------------------------------------------------------------ */
 /* Resolve id (full or unique prefix) of an existing record into out.
 ** The error names the table in user words ("customer", "plan"). */

@@ -139,6 +139,7 @@ struct fds_session {
     int resets;                     /* done on this connection (at most 1) */
     int resending;                  /* rows queued for re-send may be left */
     json_t *notes;                  /* fds_session_notes */
+    json_t *dups;                   /* fds_session_duplicates */
     fds__sums_ctl sums;             /* checksum safety net (sums.c) */
     arena mem;                      /* the push batch being built */
     char errmsg[FDS__ERRMSG_MAX];
@@ -195,7 +196,10 @@ int fds_session_new(fds_replica *r, fds_session **out)
     int rc = fds__meta_get_i64(r, "cursor", 0, &s->cursor);
     if (rc == FDS_OK && (s->notes = json_array()) == NULL)
         rc = fds__error(r, FDS_NOMEM, "out of memory");
+    if (rc == FDS_OK && (s->dups = json_array()) == NULL)
+        rc = fds__error(r, FDS_NOMEM, "out of memory");
     if (rc != FDS_OK) {
+        json_decref(s->notes);
         free(s);
         return rc;
     }
@@ -221,6 +225,7 @@ void fds_session_free(fds_session *s)
     free(s->raw);
     json_decref(s->notes);
     fds__blobx_free(s->bx);
+    json_decref(s->dups);
     free(s);
 }
 
@@ -1256,6 +1261,60 @@ static int ack_mixed(fds_session *s, const inflight *f, const fdsp_msg *m)
     return FDS_OK;
 }
 
+const json_t *fds_session_duplicates(const fds_session *s)
+{
+    return s->dups;
+}
+
+/* The ack's duplicate-customer notices (撞单), for fds_session_duplicates:
+** the pushed change each names (its log row: customer and value), the
+** customer's name here, and the other owner the server named.  A notice
+** only informs: one whose change is no longer in the log is skipped;
+** only running out of memory is an error. */
+static int take_notices(fds_session *s, const inflight *f, const fdsp_msg *m)
+{
+    fds_replica *r = s->r;
+    for (size_t i = 0; i < m->n_notices; i++) {
+        const fdsp_notice *x = &m->notices[i];
+        if (!x->kind || strcmp(x->kind, "duplicate") != 0 || x->index >= f->n)
+            continue;   /* a kind this device does not know */
+        sqlite3_stmt *st = fds__stmt(r, FDS__ST_LOG_GET,
+            "SELECT tbl, rid, field, value FROM log WHERE lseq = ?1");
+        if (st == NULL)
+            return fds__errcode(r);
+        sqlite3_bind_int64(st, 1, f->lseq[x->index]);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_reset(st);
+            continue;
+        }
+        int oom = 0;
+        char *tbl = col_dup(st, 0, &oom), *rid = col_dup(st, 1, &oom);
+        char *field = col_dup(st, 2, &oom), *value = col_dup(st, 3, &oom);
+        sqlite3_reset(st);
+        json_t *regs = NULL, *o = NULL;
+        if (!oom && tbl && rid && strcmp(tbl, "customer") == 0) {
+            int rrc = fds__read(r, "customer", rid, &regs);
+            if (rrc == FDS_NOMEM)
+                oom = 1;
+            const char *name = rrc == FDS_OK
+                ? json_string_value(json_object_get(regs, "name")) : NULL;
+            o = json_pack("{s:s, s:s?, s:s, s:s?, s:s?}", "customer", rid,
+                          "name", name, "field", x->field, "value", value,
+                          "owner", x->owner);
+            if (!o || json_array_append_new(s->dups, o) != 0)
+                oom = 1;
+        }
+        json_decref(regs);
+        free(tbl);
+        free(rid);
+        free(field);
+        free(value);
+        if (oom)
+            return fds__error(r, FDS_NOMEM, "out of memory");
+    }
+    return FDS_OK;
+}
+
 static int on_ack(fds_session *s, const fdsp_msg *m)
 {
     if (s->state != FDS_SESSION_SYNCING && s->state != FDS_SESSION_IDLE)
@@ -1277,6 +1336,11 @@ static int on_ack(fds_session *s, const fdsp_msg *m)
             return fail(s, FDS_PROTO, "ack of batch %lld stamps change %zu "
                         "of %zu", (long long)m->batch, m->stamps[i].index,
                         f->n);
+    if (m->n_notices > 0) {
+        int nrc = take_notices(s, f, m);
+        if (nrc != FDS_OK)
+            return fail_db(s, nrc);
+    }
     if (f->rs) {                        /* a batch with re-sends */
         int arc = ack_mixed(s, f, m);
         if (arc != FDS_OK)

@@ -222,6 +222,11 @@ char *fds_session_stats_text(const fds_session *s)
                           "notes", (json_t *)notes);   /* O: a new ref */
     if (j == NULL)
         return NULL;
+    if (json_object_set(j, "duplicates",
+                        (json_t *)fds_session_duplicates(s)) != 0) {
+        json_decref(j);
+        return NULL;
+    }
     if (st.clock_known &&
         json_object_set_new(j, "clock_skew_ms",
                             json_integer((json_int_t)st.clock_skew_ms)) != 0) {

@@ -552,6 +552,9 @@ static int check_child(fds_replica *r, const char *tbl, const char *field,
             return norm_time(r, field, value,
                              strcmp(tbl, "plan") == 0 && strcmp(field, "due") == 0,
                              norm);
+    } else if (strcmp(field, "location") == 0 && strcmp(tbl, "followup") == 0) {
+        if (value)
+            return fds__location_norm(r, value, norm);
     } else if (strcmp(field, "content") == 0) {
         if (!value && strcmp(tbl, "plan") != 0)
             return fds__error(r, FDS_INVALID, "content is required");

@@ -169,6 +169,20 @@ typedef struct fdsp_stamp {
     uint64_t hlc;           /* on the wire 16 lowercase hex digits, as "h" */
 } fdsp_stamp;
 
+/* ack: something the server wants the device's user to know about change
+** `index` of the push, which it accepted all the same (PROTOCOL.md §4.4,
+** "notices").  kind "duplicate" (撞单): the change set a customer's phone
+** or WeChat (field "phone" / "wechat") to a value that a customer owned by
+** another user has too; owner names that user, or is NULL when the server
+** withheld it (the user's daily allowance of named notices is spent).
+** Nothing else about the other customer is ever sent. */
+typedef struct fdsp_notice {
+    size_t index;           /* index of the change in the push batch */
+    char *kind;             /* "duplicate"; a NAME (unknown kinds: ignore) */
+    char *field;            /* the field the notice is about; a NAME */
+    char *owner;            /* a user name, or NULL (absent) */
+} fdsp_notice;
+
 typedef struct fdsp_record_ref {
     char *table;
     char *record;
@@ -216,7 +230,7 @@ typedef struct fdsp_msg {
     int64_t offset;         /* 0..size */
     unsigned char *data;
     size_t n_data;
-    /* push: batch, changes;  ack: batch, accepted, refused, stamps;
+    /* push: batch, changes;  ack: batch, accepted, refused, stamps, notices;
     ** pull: after, limit;    changes: changes, last, more, after */
     int64_t batch;
     fdsp_change *changes;
@@ -226,6 +240,8 @@ typedef struct fdsp_msg {
     size_t n_refused;
     fdsp_stamp *stamps;     /* ack: 0..FDSP_MAX_BATCH, omitted when none */
     size_t n_stamps;
+    fdsp_notice *notices;   /* ack: 0..FDSP_MAX_BATCH, omitted when none */
+    size_t n_notices;
     int64_t after;          /* pull: the device's cursor; changes: 0 (a
                             ** pull's answer, not written) or >= 1, a live
                             ** batch that applies only on top of a cursor

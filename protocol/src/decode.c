@@ -52,21 +52,24 @@ enum { K_TYPE, K_V, K_DEVICE, K_CURSOR, K_CLIENT, K_USER, K_ROLE, K_HEAD,
        K_BATCH, K_CHANGES, K_ACCEPTED, K_REFUSED, K_AFTER, K_LIMIT, K_LAST,
        K_MORE, K_RECORDS, K_CODE, K_MESSAGE, K_FATAL, K_COUNTER, K_STORE,
        K_EPOCH, K_TIME, K_STAMPS, K_BUCKETS, K_LIVE, K_GROUPS, K_BLOBS,
-       K_SHA, K_SIZE, K_OFFSET, K_DATA, K__TOP };
+       K_SHA, K_SIZE, K_OFFSET, K_DATA, K_NOTICES, K__TOP };
 /* Change keys; a refusal uses R_*, a revoked record C_T and C_R. */
 enum { C_T, C_R, C_F, C_V, C_VV, C_H, C_D, C_U, C_S, C_AT, C_G, C__N };
 enum { R_I, R_CODE, R_MESSAGE };
 /* A stamp's keys; a bucket (sums / repair) is a scalar, kept in k[0]. */
 enum { S_I, S_H };
+/* A notice's keys (ack "notices"). */
+enum { N_I, N_KIND, N_F, N_OWNER };
 
 /* Which array of the message an element belongs to.  A_ENTRIES holds the
 ** entries of every change group (PROTOCOL.md §5.1), one after the other;
 ** a group's elem says where its own start. */
 enum { A_CHANGES, A_REFUSED, A_RECORDS, A_STAMPS, A_BUCKETS, A_ENTRIES,
-       A__N };
+       A_NOTICES, A__N };
 static const size_t arr_max[A__N] = {FDSP_MAX_BATCH, FDSP_MAX_BATCH,
                                      FDSP_MAX_REVOKE, FDSP_MAX_BATCH,
-                                     FDSP_SUM_BUCKETS, FDSP_MAX_BATCH};
+                                     FDSP_SUM_BUCKETS, FDSP_MAX_BATCH,
+                                     FDSP_MAX_BATCH};
 
 /* One vv entry: device (span) and counter. */
 typedef struct vvcap {
@@ -943,7 +946,7 @@ static int top_key(const char *k, size_t n)
         "batch", "changes", "accepted", "refused", "after", "limit", "last",
         "more", "records", "code", "message", "fatal", "counter", "store",
         "epoch", "time", "stamps", "buckets", "live", "groups", "blobs",
-        "sha", "size", "offset", "data"};
+        "sha", "size", "offset", "data", "notices"};
     for (int i = 0; i < K__TOP; i++)
         if (names[i][0] == (n ? k[0] : 0) && strlen(names[i]) == n &&
             memcmp(names[i], k, n) == 0)
@@ -960,6 +963,17 @@ static int elem_key(int arr, const char *k, size_t n)
             return S_I;
         if (n == 1 && k[0] == 'h')
             return S_H;
+        return -1;
+    }
+    if (arr == A_NOTICES) {
+        if (n == 1 && k[0] == 'i')
+            return N_I;
+        if (n == 1 && k[0] == 'f')
+            return N_F;
+        if (n == 4 && memcmp(k, "kind", 4) == 0)
+            return N_KIND;
+        if (n == 5 && memcmp(k, "owner", 5) == 0)
+            return N_OWNER;
         return -1;
     }
     if (arr == A_REFUSED) {
@@ -1202,6 +1216,8 @@ static int parse_top_object(dctx *c, tok *t)
             r = parse_elem_array(c, t, A_RECORDS, &c->top[k]);
         else if (t->t == '[' && k == K_STAMPS)
             r = parse_elem_array(c, t, A_STAMPS, &c->top[k]);
+        else if (t->t == '[' && k == K_NOTICES)
+            r = parse_elem_array(c, t, A_NOTICES, &c->top[k]);
         else if (t->t == '[' && k == K_BUCKETS)
             r = parse_elem_array(c, t, A_BUCKETS, &c->top[k]);
         else
@@ -1844,6 +1860,46 @@ static int read_stamps(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* ack "notices", as ref_decode.c. */
+static int read_notices(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
+{
+    char path[32];
+    size_t n = 0;
+    if (member(&c->top[K_NOTICES], 0) == NULL)
+        return FDSP_OK;
+    int rc = get_array(&c->top[K_NOTICES], NULL, "notices", 0, FDSP_MAX_BATCH,
+                       &n, err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    if (n == 0)
+        return FDSP_OK;
+    m->notices = calloc(n, sizeof *m->notices);
+    if (m->notices == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "notices",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const elem *e = &c->el[A_NOTICES][i];
+        fdsp_notice *x = &m->notices[i];
+        int64_t idx = 0;
+        snprintf(path, sizeof path, "notices[%zu]", i);
+        m->n_notices = i + 1;
+        if (e->kind != V_OBJ)
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an object");
+        if ((rc = get_int(&e->k[N_I], path, "i", 1, 0, FDSP_MAX_BATCH - 1,
+                          FDSP_E_VALUE, &idx, err, errlen)) ||
+            (rc = get_str(&e->k[N_KIND], path, "kind", FDSP__NAME, 1,
+                          &x->kind, err, errlen)) ||
+            (rc = get_str(&e->k[N_F], path, "f", FDSP__NAME, 1, &x->field,
+                          err, errlen)) ||
+            (rc = get_str(&e->k[N_OWNER], path, "owner", FDSP__ID, 0,
+                          &x->owner, err, errlen)))
+            return rc;
+        x->index = (size_t)idx;
+    }
+    return FDSP_OK;
+}
+
 static int read_sums(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
 {
     char path[32];
@@ -2003,7 +2059,9 @@ static int read_body(const dctx *c, fdsp_msg *m, char *err, size_t errlen)
         m->accepted = (size_t)x;
         if ((rc = read_refused(c, m, err, errlen)))
             return rc;
-        return read_stamps(c, m, err, errlen);
+        if ((rc = read_stamps(c, m, err, errlen)))
+            return rc;
+        return read_notices(c, m, err, errlen);
     case FDSP_PULL:
         if ((rc = get_int(&o[K_AFTER], NULL, "after", 1, 0, FDSP__MAX_INT,
                           FDSP_E_VALUE, &m->after, err, errlen)) ||

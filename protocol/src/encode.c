@@ -95,6 +95,19 @@ int fdsp__check_msg(const fdsp_msg *m)
         for (size_t i = 0; i < m->n_stamps; i++)
             if (m->stamps[i].index >= FDSP_MAX_BATCH)
                 return FDSP_E_VALUE;
+        if (m->n_notices > FDSP_MAX_BATCH)
+            return FDSP_E_LIMIT;
+        if (m->n_notices > 0 && m->notices == NULL)
+            return FDSP_E_VALUE;
+        for (size_t i = 0; i < m->n_notices; i++) {
+            const fdsp_notice *x = &m->notices[i];
+            if (x->index >= FDSP_MAX_BATCH)
+                return FDSP_E_VALUE;
+            if ((rc = fdsp__check_cstr(x->kind, FDSP__NAME, 1)) ||
+                (rc = fdsp__check_cstr(x->field, FDSP__NAME, 1)) ||
+                (rc = fdsp__check_cstr(x->owner, FDSP__ID, 0)))
+                return rc;
+        }
         return FDSP_OK;
     case FDSP_PULL:
         if ((rc = fdsp__check_int(m->after, 0, FDSP__MAX_INT, FDSP_E_VALUE)))
@@ -452,6 +465,7 @@ static size_t estimate(const fdsp_msg *m)
 {
     size_t n = 256 + m->n_changes * 320 + m->n_refused * 96 +
                m->n_records * 96 + m->n_stamps * 40 + m->n_sums * 20 +
+               m->n_notices * 128 +
                m->n_buckets * 4 + m->n_data / 3 * 4 + 8;
     return n > FDSP_MAX_FRAME ? FDSP_MAX_FRAME : n;
 }
@@ -572,6 +586,26 @@ static void wbody(wbuf *w, const fdsp_msg *m, unsigned opts)
                 WLIT(w, ",\"h\":\"");
                 wmem(w, hlc, 16);
                 WLIT(w, "\"}");
+            }
+            wch(w, ']');
+        }
+        if (m->n_notices > 0) {
+            WLIT(w, ",\"notices\":[");
+            for (size_t i = 0; i < m->n_notices; i++) {
+                const fdsp_notice *x = &m->notices[i];
+                if (i > 0)
+                    wch(w, ',');
+                WLIT(w, "{\"i\":");
+                wint(w, (int64_t)x->index);
+                WLIT(w, ",\"kind\":");
+                wstr(w, x->kind);
+                WLIT(w, ",\"f\":");
+                wstr(w, x->field);
+                if (x->owner) {
+                    WLIT(w, ",\"owner\":");
+                    wstr(w, x->owner);
+                }
+                wch(w, '}');
             }
             wch(w, ']');
         }

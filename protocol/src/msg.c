@@ -32,6 +32,12 @@ void fdsp_msg_free(fdsp_msg *m)
         free(m->refused[i].message);
     free(m->refused);
     free(m->stamps);
+    for (size_t i = 0; i < m->n_notices && m->notices != NULL; i++) {
+        free(m->notices[i].kind);
+        free(m->notices[i].field);
+        free(m->notices[i].owner);
+    }
+    free(m->notices);
     free(m->store);
     free(m->sums);
     free(m->buckets);

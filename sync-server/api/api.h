@@ -181,6 +181,13 @@ void fsv_api_blob(fsv_api *api, const fsv_user *u, const char *sha,
 /* GET /api/pool: the customer pool's figures (api_pool.c). */
 void fsv_api_pool(fsv_api *api, const fsv_user *u, const fsv_req *q,
                   fsv_resp *resp);
+/* GET /api/checkins (api_checkins.c): one day's check-ins per rep. */
+void fsv_api_checkins(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                      fsv_resp *resp);
+/* GET /api/duplicates (api_duplicates.c): suspected duplicate customers
+** (撞单) within the caller's scope; managers and admins only. */
+void fsv_api_duplicates(fsv_api *api, const fsv_user *u, const fsv_req *q,
+                        fsv_resp *resp);
 /* Every customer u may see, not deleted, in the list's shape and name
 ** order (the export's rows), read page by page from the store in one
 ** snapshot.  FSV_OK with *out new, or the store's code. */

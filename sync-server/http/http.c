@@ -211,6 +211,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
                  !strchr(p + 15, '/')) ||
                 strcmp(p, "/api/export.csv") == 0 ||
                 strcmp(p, "/api/teams") == 0 ||
+                strcmp(p, "/api/checkins") == 0 ||
+                strcmp(p, "/api/duplicates") == 0 ||
                 (strncmp(p, "/api/blobs/", 11) == 0 && p[11] &&
                  !strchr(p + 11, '/'));
     if (!known) {
@@ -256,6 +258,10 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
         fsv_api_teams(api, &u, q, r);
     else if (strncmp(p, "/api/blobs/", 11) == 0)
         fsv_api_blob(api, &u, p + 11, r);
+    else if (strcmp(p, "/api/checkins") == 0)
+        fsv_api_checkins(api, &u, q, r);
+    else if (strcmp(p, "/api/duplicates") == 0)
+        fsv_api_duplicates(api, &u, q, r);
     else
         fsv_api_customer(api, &u, p + 15, q, r);
     fsv_resp_header(r, "cache-control:", "no-store");

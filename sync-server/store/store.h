@@ -525,5 +525,43 @@ int fsv_store_pool_owned(fsv_store *s, const char *user, int64_t *n);
 ** "released"}] (size: its pool customers now; the others: the log's moves
 ** since since_ms), by team.  *out new. */
 int fsv_store_pool_figures(fsv_store *s, int64_t since_ms, json_t **out);
+/* ---- Duplicate customers across reps (撞单) ------------------------------------ */
+/* A customer's phone and WeChat id are kept as normalised keys (store_dup.c
+** says how: digits only and no +86/86 prefix for phones, ASCII case folded
+** for WeChat ids), maintained in every merge transaction like the office
+** view, for two questions: does a customer another rep owns have this key
+** (the push's notice, sync_ops.c), and which keys do customers of two or
+** more owners share (the dashboard's list).  Backends that do not keep the
+** keys report no matches (dup_matches, dup_notice) and refuse dup_list with
+** FSV_INVALID. */
+#define FSV_DUP_KEY_MAX 80
+/* The key of field ("phone" or "wechat") holding value into out (cap >=
+** FSV_DUP_KEY_MAX): "p:DIGITS" or "w:id".  1 if there is one, 0 if the
+** value gives none (too short, not a phone number, another field). */
+int fsv_dup_key(const char *field, const char *value, char *out, size_t cap);
+
+/* Each live (not deleted) customer other than `customer` whose phone or
+** WeChat has key, with its effective owner (owner field, else creator).
+** Borrowed strings, valid during the call; a non-FSV_OK return stops. */
+typedef int (*fsv_dup_match_fn)(void *ud, const char *customer,
+                                const char *owner);
+int fsv_store_dup_matches(fsv_store *s, const char *key, const char *customer,
+                          fsv_dup_match_fn fn, void *ud);
+
+/* Note one duplicate notice given to user at now_ms (inside the push's
+** write transaction) and say how many were noted for user at or after
+** since_ms before this one (*given): the daily allowance. */
+int fsv_store_dup_notice(fsv_store *s, const char *user, int64_t now_ms,
+                         int64_t since_ms, int64_t *given);
+
+/* Suspected duplicates, company-wide: for each key that live customers of
+** two or more owners share, every live customer with that key: key,
+** customer id, owner, name.  Ordered by key, then owner, then id.  The
+** caller applies visibility (api_duplicates.c, through visibility.c, so
+** the rule lives in one place).  Reads inside or outside a read
+** transaction. */
+typedef int (*fsv_dup_row_fn)(void *ud, const char *key, const char *customer,
+                              const char *owner, const char *name);
+int fsv_store_dup_list(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 
 #endif /* FSV_STORE_H */

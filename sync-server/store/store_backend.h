@@ -212,6 +212,13 @@ typedef struct fsv_store_backend {
                           int64_t since_ms, int64_t *n);
     int (*pool_owned)(fsv_store *s, const char *user, int64_t *n);
     int (*pool_figures)(fsv_store *s, int64_t since_ms, json_t **out);
+    /* Duplicate customers (store.h); NULL entries: the backend keeps no
+    ** keys (store_dup.c answers for it). */
+    int (*dup_matches)(fsv_store *s, const char *key, const char *customer,
+                       fsv_dup_match_fn fn, void *ud);
+    int (*dup_notice)(fsv_store *s, const char *user, int64_t now_ms,
+                      int64_t since_ms, int64_t *given);
+    int (*dup_list)(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

@@ -13,6 +13,7 @@
 #include "server.h"
 #include "sync_blobs.h"
 #include "pool.h"
+#include "sync_dup.h"
 #include "sync_trust.h"
 #include "visibility.h"
 
@@ -356,6 +357,11 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     fsv_vis_cache_clear(&vc);
     if (rc == FSV_OK)
         rc = fsv_trust_flush(st, tb);
+    /* Duplicate customers (撞单): notices in the ack, not refusals. */
+    fdsp_notice *notices = NULL;
+    size_t n_notices = 0;
+    if (rc == FSV_OK && appended)
+        rc = fsv_sync_dup_notices(s, m, t0, &notices, &n_notices);
     fsv_trust_batch_free(tb);
     /* Who may see the batch, decided from the record index while this
     ** transaction's memo still holds it (see sync_live.c); only needed when
@@ -391,6 +397,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         a.n_refused = n_ref;
         a.stamps = ps.v;
         a.n_stamps = ps.n;
+        a.notices = notices;
+        a.n_notices = n_notices;
         result = fsv_conn_send(s, &a);
         s->pushed += (int64_t)accepted;
         fsv_metrics_inc(mx, FSV_C_PUSHES);
@@ -418,6 +426,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         free(ref[i].message);
     free(ref);
     free(ps.v);
+    fsv_sync_dup_free(notices, n_notices);
     return result;
 }
 

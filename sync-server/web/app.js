@@ -2,7 +2,8 @@
 // routing between the views, the language switch and live refresh.
 //
 // Routes: #/dashboard (default), #/customers[?search=&stage=&owner=&sort=],
-// #/customers/ID[?as_of=RFC3339].  The token is typed into the sign-in
+// #/customers/ID[?as_of=RFC3339], #/checkins[?date=YYYY-MM-DD],
+// #/duplicates (managers and admins).  The token is typed into the sign-in
 // form, posted once to /api/login and dropped; from then on the HttpOnly
 // session cookie authenticates every request and the /live socket.
 
@@ -10,6 +11,7 @@ import { api, onUnauthorized } from './js/api.js';
 import { mountCustomer } from './js/customer.js';
 import { mountCustomers } from './js/customers.js';
 import { mountDashboard } from './js/dashboard.js';
+import { mountCheckins, mountDuplicates } from './js/fieldwork.js';
 import { $, fill, h } from './js/dom.js';
 import { applyI18n, getLang, onLangChange, setLang, t } from './js/i18n.js';
 import { startLive } from './js/live.js';
@@ -40,6 +42,7 @@ function showSignedIn(me) {
   $('#main').hidden = false;
   $('#nav').hidden = false;
   $('#account').hidden = false;
+  $('#nav-duplicates').hidden = !(me.role === 'manager' || me.role === 'admin');
   fill($('#who'), h('strong', { id: 'who-user' }, me.user), ' ',
     h('span', { class: 'muted', id: 'who-role', dataset: { i18n: `role.${me.role}` } }, t(`role.${me.role}`)));
   if (!state.live) {
@@ -124,6 +127,12 @@ function route() {
   } else if (parts[0] === 'customers') {
     name = 'customers';
     state.view = mountCustomers(main, app, params);
+  } else if (parts[0] === 'checkins') {
+    name = 'checkins';
+    state.view = mountCheckins(main, app, params);
+  } else if (parts[0] === 'duplicates') {
+    name = 'duplicates';
+    state.view = mountDuplicates(main, app);
   } else {
     state.view = mountDashboard(main, app);
   }

@@ -492,6 +492,56 @@ describe('central-office dashboard against a real server and devices', { timeout
     }
   });
 
+  step('a check-in shows where and when on the sheet and in the day\'s check-ins per rep', async () => {
+    await dev.alice.cli(['followup', 'add', ids.beta, '--method', 'visit', '--content', 'at the shop',
+      '--location', '31.2304,121.4737', '--address', '人民大道200号']);
+    await dev.alice.sync();
+    await page.goto(`${server.url}/#/customers/${ids.beta}`);
+    await waitIn(page, 'the check-in', () => document.querySelector('#followup-list .checkin'));
+    const ck = page.locator('#followup-list .checkin');
+    assert.equal(await ck.getAttribute('data-lat'), '31.2304');
+    assert.equal(await ck.getAttribute('data-lon'), '121.4737');
+    assert.equal(await ck.getAttribute('data-address'), '人民大道200号');
+    assert.match(await ck.textContent(), /^Checked in: 人民大道200号 \(31\.2304, 121\.4737\) · \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/);
+    assert.match(await ck.locator('a.map').getAttribute('href'), /^https:\/\/www\.openstreetmap\.org\/\?mlat=31\.2304&mlon=121\.4737/);
+    // The timeline's row for it names the place, as the registers hold it.
+    const added = page.locator('#timeline-table tbody tr[data-table="followup"][data-kind="added"] td.change');
+    assert.match(await added.textContent(), /^Follow-up added \(Visit\): at the shop · Checked in: 人民大道200号 \(31\.2304,121\.4737\)$/);
+    await page.goto(`${server.url}/#/checkins`);
+    await waitIn(page, "today's check-ins", () => document.querySelector('#view-checkins section[data-rep="alice"] tr[data-checkin]'));
+    const row = page.locator('#view-checkins section[data-rep="alice"] tr[data-checkin]');
+    assert.equal(await row.count(), 1);
+    assert.equal(await row.locator('td.address').textContent(), '人民大道200号');
+    assert.equal(await row.locator('td.coords').textContent(), '31.2304, 121.4737');
+    assert.equal(await page.getAttribute('#nav a[data-route="checkins"]', 'aria-current'), 'page');
+    await screenshot(page, 'checkins');
+    assert.deepEqual(page.problems, []);
+  });
+
+  step('a phone that reps of two teams have is a suspected duplicate on the manager\'s list', async () => {
+    const a = await dev.alice.addCustomer('Dup 吴', { phone: '13912345678' });
+    await dev.alice.sync();
+    await dev.bob.addCustomer('Dup 周', { phone: '+86 139 1234 5678' });
+    const out = await dev.bob.sync();
+    assert.deepEqual(out.duplicates.map((d) => [d.name, d.field, d.owner]), [['Dup 周', 'phone', 'alice']]);
+    await dev.carol.addCustomer('Dup 郑', { phone: '139-1234-5678' });
+    await dev.carol.sync();
+    assert.equal(await page.locator('#nav-duplicates').isVisible(), true, 'a manager has the link');
+    await page.goto(`${server.url}/#/duplicates`);
+    await waitIn(page, 'the suspect', () => document.querySelector('#dup-table tr[data-value="13912345678"]'));
+    const row = page.locator('#dup-table tr[data-value="13912345678"]');
+    assert.equal(await row.getAttribute('data-kind'), 'phone');
+    assert.deepEqual(await row.locator('li').evaluateAll((ls) => ls.map((l) => [l.dataset.owner, l.dataset.visible])),
+      [['alice', '1'], ['bob', '1'], ['carol', '0']]);
+    assert.equal(await row.locator('li[data-owner="alice"] a').textContent(), 'Dup 吴');
+    assert.match(await row.locator('li[data-owner="alice"] a').getAttribute('href'), new RegExp(`#/customers/${a.id}$`));
+    // The other team's customer: its rep only, no name, no link.
+    assert.equal(await row.locator('li[data-owner="carol"]').textContent(), "another team's customer · carol");
+    assert.equal(await row.locator('li[data-owner="carol"] a').count(), 0);
+    await screenshot(page, 'duplicates');
+    assert.deepEqual(page.problems, []);
+  });
+
   step('sign out returns to the sign-in page and ends the session', async () => {
     await page.goto(`${server.url}/#/dashboard`);
     await page.locator('#signout').waitFor({ state: 'visible' });

@@ -220,6 +220,13 @@ static void assert_msg_eq(const fdsp_msg *a, const fdsp_msg *b)
         assert_int_equal(a->stamps[i].index, b->stamps[i].index);
         assert_int_equal(a->stamps[i].hlc, b->stamps[i].hlc);
     }
+    assert_int_equal(a->n_notices, b->n_notices);
+    for (size_t i = 0; i < a->n_notices; i++) {
+        assert_int_equal(a->notices[i].index, b->notices[i].index);
+        assert_str_eq(a->notices[i].kind, b->notices[i].kind);
+        assert_str_eq(a->notices[i].field, b->notices[i].field);
+        assert_str_eq(a->notices[i].owner, b->notices[i].owner);
+    }
     assert_int_equal(a->n_sums, b->n_sums);
     for (size_t i = 0; i < a->n_sums; i++)
         assert_int_equal(a->sums[i], b->sums[i]);
@@ -383,6 +390,32 @@ static void test_roundtrip_ack(void **state)
     b = roundtrip(m);
     assert_non_null(strstr(b, "{\"i\":0,\"code\":\"forbidden\",\"message\":"));
     free(b);
+    /* Duplicate-customer notices (撞单): an owner, and one withheld. */
+    m->notices = calloc(2, sizeof *m->notices);
+    m->n_notices = 2;
+    m->notices[0].index = 1;
+    m->notices[0].kind = xstrdup("duplicate");
+    m->notices[0].field = xstrdup("phone");
+    m->notices[0].owner = xstrdup("wangfang");
+    m->notices[1].index = 1;
+    m->notices[1].kind = xstrdup("duplicate");
+    m->notices[1].field = xstrdup("wechat");
+    b = roundtrip(m);
+    assert_non_null(strstr(b, ",\"notices\":[{\"i\":1,\"kind\":\"duplicate\","
+                              "\"f\":\"phone\",\"owner\":\"wangfang\"},"
+                              "{\"i\":1,\"kind\":\"duplicate\",\"f\":\"wechat\"}]"));
+    free(b);
+    /* Refused by the encoder as the decoder would refuse them. */
+    char *out = NULL;
+    size_t len = 0;
+    free(m->notices[1].field);
+    m->notices[1].field = xstrdup("");
+    assert_int_not_equal(fdsp_encode(m, &out, &len), FDSP_OK);
+    assert_null(out);
+    free(m->notices[1].field);
+    m->notices[1].field = xstrdup("wechat");
+    m->notices[1].index = FDSP_MAX_BATCH;
+    assert_int_equal(fdsp_encode(m, &out, &len), FDSP_E_VALUE);
     fdsp_msg_free(m);
 }
 

@@ -560,6 +560,50 @@ static void test_field_errors(void **state)
         diff(cases[i]);
 }
 
+/* ---- ack notices (duplicate customers, 撞单) ------------------------------------- */
+
+static void test_notice_inputs(void **state)
+{
+    (void)state;
+#define ACK "{\"type\":\"ack\",\"batch\":1,\"accepted\":1,\"refused\":[]"
+    const char *const ok[] = {
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"duplicate\",\"f\":\"phone\","
+        "\"owner\":\"wangfang\"}]}",
+        ACK ",\"notices\":[{\"owner\":\"a\",\"f\":\"wechat\",\"kind\":\"dup\","
+        "\"i\":499,\"z\":[{}]}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"duplicate\",\"f\":\"phone\"}]}",
+        ACK ",\"notices\":null}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"p\",\"owner\":null}]}",   /* owner null: withheld, as absent */
+        ACK ",\"notices\":[]}",
+        ACK ",\"stamps\":[{\"i\":0,\"h\":\"0000000000000000\"}],\"notices\":"
+        "[{\"i\":0,\"kind\":\"k\",\"f\":\"f\"},{\"i\":0,\"kind\":\"k\",\"f\":\"g\"}]}",
+        /* not an ack: ignored as any unknown key */
+        "{\"type\":\"pull\",\"after\":0,\"limit\":1,\"notices\":[1,2]}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        expect(ok[i], FDSP_OK);
+    const char *const bad[] = {
+        ACK ",\"notices\":{}}", ACK ",\"notices\":1}", ACK ",\"notices\":[1]}",
+        ACK ",\"notices\":[null]}", ACK ",\"notices\":[{}]}",
+        ACK ",\"notices\":[{\"i\":500,\"kind\":\"d\",\"f\":\"p\"}]}",
+        ACK ",\"notices\":[{\"i\":-1,\"kind\":\"d\",\"f\":\"p\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"f\":\"p\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":1,\"f\":\"p\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"D\",\"f\":\"p\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"p\",\"owner\":\"\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"p\",\"owner\":7}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"p\",\"f\":\"q\"}]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"p\"}],\"notices\":[]}",
+        ACK ",\"notices\":[{\"i\":0,\"kind\":\"d\",\"f\":\"p\",\"owner\":\"a b\"}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (diff(bad[i]) == FDSP_OK)
+            fail_msg("accepted: %s", bad[i]);
+#undef ACK
+}
+
 /* ---- trust additions (hello/welcome members, stamps, sums, repair) --------------- */
 
 /* A sums message of n entries, entry `bad` (if < n) replaced by badval. */
@@ -1439,6 +1483,7 @@ int main(void)
         cmocka_unit_test(test_encode_structs),
         cmocka_unit_test(test_encode_frame_edge),
         cmocka_unit_test(test_trust_inputs),
+        cmocka_unit_test(test_notice_inputs),
         cmocka_unit_test(test_trust_structs),
         cmocka_unit_test(test_live_inputs),
         cmocka_unit_test(test_live_structs),

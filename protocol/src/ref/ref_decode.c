@@ -443,6 +443,49 @@ static int read_stamps(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
     return FDSP_OK;
 }
 
+/* ack "notices": optional (absent or null: none).  Each {"i", "kind",
+** "f", "owner"?}; a notice whose kind this device does not know is kept
+** (the caller ignores it), so new kinds need no new version. */
+static int read_notices(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
+{
+    const json_t *arr = json_object_get(o, "notices");
+    char path[32];
+    if (arr == NULL || json_is_null(arr))
+        return FDSP_OK;
+    int rc = fdsp__get_array(o, NULL, "notices", 0, FDSP_MAX_BATCH, &arr,
+                             err, errlen);
+    if (rc != FDSP_OK)
+        return rc;
+    size_t n = json_array_size(arr);
+    if (n == 0)
+        return FDSP_OK;
+    m->notices = calloc(n, sizeof *m->notices);
+    if (m->notices == NULL)
+        return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, "notices",
+                          "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *r = json_array_get(arr, i);
+        fdsp_notice *x = &m->notices[i];
+        int64_t idx = 0;
+        snprintf(path, sizeof path, "notices[%zu]", i);
+        m->n_notices = i + 1;
+        if (!json_is_object(r))
+            return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
+                              "must be an object");
+        if ((rc = fdsp__get_int(r, path, "i", 1, 0, FDSP_MAX_BATCH - 1,
+                                FDSP_E_VALUE, &idx, err, errlen)) ||
+            (rc = fdsp__get_str(r, path, "kind", FDSP__NAME, 1, &x->kind,
+                                err, errlen)) ||
+            (rc = fdsp__get_str(r, path, "f", FDSP__NAME, 1, &x->field,
+                                err, errlen)) ||
+            (rc = fdsp__get_str(r, path, "owner", FDSP__ID, 0, &x->owner,
+                                err, errlen)))
+            return rc;
+        x->index = (size_t)idx;
+    }
+    return FDSP_OK;
+}
+
 /* sums "buckets": exactly FDSP_SUM_BUCKETS strings of 16 lowercase hex. */
 static int read_sums(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
 {
@@ -605,7 +648,9 @@ static int read_body(const json_t *o, fdsp_msg *m, char *err, size_t errlen)
         m->accepted = (size_t)x;
         if ((rc = read_refused(o, m, err, errlen)))
             return rc;
-        return read_stamps(o, m, err, errlen);
+        if ((rc = read_stamps(o, m, err, errlen)))
+            return rc;
+        return read_notices(o, m, err, errlen);
     case FDSP_PULL:
         if ((rc = fdsp__get_int(o, NULL, "after", 1, 0, FDSP__MAX_INT,
                                 FDSP_E_VALUE, &m->after, err, errlen)) ||

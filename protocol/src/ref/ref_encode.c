@@ -144,6 +144,28 @@ static json_t *records_json(const fdsp_msg *m)
     return a;
 }
 
+static json_t *notices_json(const fdsp_msg *m)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (size_t i = 0; i < m->n_notices; i++) {
+        const fdsp_notice *x = &m->notices[i];
+        json_t *o = json_object();
+        if (o == NULL ||
+            put(o, "i", json_integer((json_int_t)x->index)) ||
+            put(o, "kind", json_string(x->kind)) ||
+            put(o, "f", json_string(x->field)) ||
+            (x->owner && put(o, "owner", json_string(x->owner))) ||
+            json_array_append_new(a, o) != 0) {
+            json_decref(o);
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 static json_t *stamps_json(const fdsp_msg *m)
 {
     json_t *a = json_array();
@@ -263,7 +285,8 @@ static int build_body(json_t *o, const fdsp_msg *m, unsigned opts)
         return put(o, "batch", json_integer(m->batch)) ||
                put(o, "accepted", json_integer((json_int_t)m->accepted)) ||
                put(o, "refused", refused_json(m)) ||
-               (m->n_stamps > 0 && put(o, "stamps", stamps_json(m)))
+               (m->n_stamps > 0 && put(o, "stamps", stamps_json(m))) ||
+               (m->n_notices > 0 && put(o, "notices", notices_json(m)))
                ? -1 : 0;
     case FDSP_PULL:
         return put(o, "after", json_integer(m->after)) ||

@@ -341,11 +341,13 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         fsv_sqlite_close(s);
         return FSV_ERROR;
     }
-    /* The checksum table and its triggers (store_sqlite_sums.c), then the
-    ** office view's tables (store_sqlite_office.c). */
+    /* The checksum table and its triggers (store_sqlite_sums.c), the
+    ** duplicate keys (store_sqlite_dup.c: before the office view, whose
+    ** fill derives them), then the office view's tables
+    ** (store_sqlite_office.c). */
     if (fsv__store_sums_open(s) != FSV_OK ||
         fsv__sq_office_functions(s) != FSV_OK ||
-        fsv__sq_office_open(s) != FSV_OK ||
+        fsv__sq_dup_open(s) != FSV_OK || fsv__sq_office_open(s) != FSV_OK ||
         fsv__sq_teams_open(s) != FSV_OK || fsv__sq_pool_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
         fsv_sqlite_close(s);
@@ -361,6 +363,7 @@ void fsv_sqlite_close(fsv_store *s)
         return;
     fsv__sq_txrec_free(s);
     fsv__sq_office_free(s);
+    fsv__sq_dup_free(s);
     fsv__sq_dict_free(s);
     fsv__sq_hist_free(s);
     for (int i = 0; i < ST__COUNT; i++)
@@ -550,4 +553,7 @@ const fsv_store_backend fsv_store_sqlite = {
     .move_done = fsv_sqlite_move_done,
     .move_done_set = fsv_sqlite_move_done_set,
     .owned_customers = fsv_sqlite_owned_customers,
+    .dup_matches = fsv_sqlite_dup_matches,
+    .dup_notice = fsv_sqlite_dup_notice,
+    .dup_list = fsv_sqlite_dup_list,
 };

@@ -154,6 +154,7 @@ typedef struct fsv_sqlite {
     int write_tx;   /* in_tx is a write transaction (txrec reads registers
                     ** with the index; a read one only when asked) */
     void *hist;     /* store_sqlite_hist.c's pending group and name cache */
+    void *dup;      /* store_sqlite_dup.c's statements (its own, not slots) */
     int in_tx;
     sqlite3_stmt *st[ST__COUNT];
     /* The memo's storage is kept from one transaction to the next (a
@@ -405,6 +406,18 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
                                void *ud);
 int fsv_sqlite_office_reached(fsv_store *s, const fsv_scope *sc,
                               fsv_office_count_fn fn, void *ud);
+/* store_sqlite_dup.c: duplicate customers (store.h).  open: its tables,
+** filled from the customers on a store that did not have them; derive:
+** the keys of one customer again (the office view's flush calls it for
+** every customer record merged in the transaction). */
+int fsv__sq_dup_open(fsv_store *s);
+int fsv__sq_dup_derive(fsv_store *s, const char *rid);
+void fsv__sq_dup_free(fsv_store *s);
+int fsv_sqlite_dup_matches(fsv_store *s, const char *key, const char *customer,
+                           fsv_dup_match_fn fn, void *ud);
+int fsv_sqlite_dup_notice(fsv_store *s, const char *user, int64_t now_ms,
+                          int64_t since_ms, int64_t *given);
+int fsv_sqlite_dup_list(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
                                 fsv_office_conflict_fn fn, void *ud);
 

@@ -539,8 +539,11 @@ static int derive_share(fsv_store *s, const char *rid)
 
 static int derive(fsv_store *s, const char *tbl, const char *rid)
 {
-    if (strcmp(tbl, "customer") == 0)
-        return derive_customer(s, rid);
+    if (strcmp(tbl, "customer") == 0) {
+        int rc = derive_customer(s, rid);
+        /* the duplicate keys (store_sqlite_dup.c) follow the customer */
+        return rc == FSV_OK ? fsv__sq_dup_derive(s, rid) : rc;
+    }
     if (strcmp(tbl, "share") == 0)
         return derive_share(s, rid);
     return derive_child(s, tbl, rid);

@@ -9,6 +9,7 @@ import { h, fill } from './dom.js';
 import { fmtTime, isoToLocalInput, localInputToIso, shortId } from './format.js';
 import { fieldLabel, methodLabel, stageLabel, t } from './i18n.js';
 import { photoStrip } from './photos.js';
+import { mapUrl, placeText } from './fieldwork.js';
 
 const BASIC_FIELDS = ['name', 'phone', 'email', 'wechat', 'company', 'title', 'birthday', 'notes', 'owner', 'tags', 'cycle'];
 
@@ -115,8 +116,9 @@ function actionNodes(stageDefs, fieldDefs, g) {
   if (created && g.table !== 'customer') {
     const marks = g.entries.flatMap((e) => concurrentMark(stageDefs, e));
     if (g.table === 'followup') {
+      const place = [f.address ? v('address') : null, f.location ? `(${v('location')})` : null].filter(Boolean).join(' ');
       return { kind: 'added', nodes: [t('tl.followup.added', { method: v('method') }), t('tl.sep'), h('q', null, v('content')),
-        f.result ? ` → ${v('result')}` : null, ...marks] };
+        f.result ? ` → ${v('result')}` : null, place ? ` · ${t('checkin.at', { place })}` : null, ...marks] };
     }
     if (g.table === 'plan') {
       return { kind: 'added', nodes: [t('tl.plan.added', { due: v('due') }), f.content ? t('tl.sep') : null,
@@ -138,6 +140,18 @@ function actionNodes(stageDefs, fieldDefs, g) {
   });
   const kind = created ? 'created' : g.entries.some((e) => e.replaced) ? 'resolved' : 'edited';
   return { kind, nodes };
+}
+
+// A check-in (拜访签到): where (address, coordinates, a map link for a
+// person to open) and when (the follow-up's time).
+function checkinLine(f) {
+  const loc = f.location;
+  if (!loc) return null;
+  const hasXY = typeof loc.lat === 'number' && typeof loc.lon === 'number';
+  return h('p', { class: 'checkin', dataset: { lat: hasXY ? loc.lat : '', lon: hasXY ? loc.lon : '', address: loc.address || '' } },
+    t('checkin.at', { place: placeText(loc) }), ' · ',
+    h('time', { datetime: f.at }, fmtTime(f.at)),
+    hasXY ? [' · ', h('a', { href: mapUrl(loc.lat, loc.lon), rel: 'noopener noreferrer', target: '_blank', class: 'map' }, t('checkins.open'))] : null);
 }
 
 export function mountCustomer(root, app, id, params) {
@@ -229,7 +243,8 @@ export function mountCustomer(root, app, id, params) {
           h('span', { class: 'muted' }, f.author || '')),
         h('p', { class: 'content' }, f.content || ''),
         f.result ? h('p', { class: 'result' }, `→ ${f.result}`) : null,
-        photoStrip(f.attachments)))));
+        photoStrip(f.attachments),
+        checkinLine(f)))));
 
     // 3. Sales progress: the stage path, then each change with its note.
     const path = stageDefs.filter((d) => !d.lost || d.key === sheet.stage);
