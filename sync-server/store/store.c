@@ -15,11 +15,10 @@
 /* Every backend built in; a new one adds its table here. */
 static const fsv_store_backend *const backends[] = {
     &fsv_store_sqlite,
+    &fsv_store_postgres,
+    &fsv_store_postgres_alias,
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
-
-/* Known schemes whose backend is not built yet, for a clear message. */
-static const char *const planned[] = {"postgresql", "postgres"};
 
 int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
 {
@@ -60,16 +59,8 @@ static int pick(const char *url, const fsv_store_backend **be,
             return FSV_OK;
         }
     }
-    for (size_t i = 0; colon && i < sizeof planned / sizeof planned[0]; i++) {
-        if (strlen(planned[i]) == n && memcmp(planned[i], url, n) == 0) {
-            snprintf(err, errlen,
-                     "store URL %s: the %.*s backend is not built"
-                     " yet (use sqlite:PATH)",
-                     url, (int)n, url);
-            return FSV_INVALID;
-        }
-    }
-    snprintf(err, errlen, "store URL \"%s\": expected sqlite:PATH",
+    snprintf(err, errlen, "store URL \"%s\": expected sqlite:PATH or"
+             " postgresql://...",
              url ? url : "");
     return FSV_INVALID;
 }
