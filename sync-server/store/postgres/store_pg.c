@@ -5,7 +5,7 @@
 ** the global order, and the backend table.  The rest of the backend:
 ** store_pg_merge.c (registers, merge, history, pulls, visibility reads),
 ** store_pg_users.c (users, tokens, devices, identity), store_pg_backup.c
-** (pg_dump).
+** (pg_dump), store_pg_sums.c (checksums).
 **
 ** Schema (PostgreSQL backend version 1; `meta.schema`, migrations below in
 ** `migrations[]`, each run once in order under an advisory lock, as the
@@ -565,13 +565,6 @@ int fsv_pg_data_version(fsv_store *s, int64_t *version)
 #define NOT_YET(what) \
     seterr(s, FSV_ERROR, "store: %s is not built on PostgreSQL yet", what)
 
-static int pg_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    return NOT_YET("the checksum table (sum_keys)");
-}
-
 static int pg_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
                           size_t *n, int64_t *total, int *more)
 {
@@ -685,7 +678,7 @@ static int pg_office_conflicts(fsv_store *s, const fsv_scope *sc,
     .device_rows = fsv_pg_device_rows,               \
     .api_token_check = fsv_pg_api_token_check,       \
     .api_register = fsv_pg_api_register,             \
-    .sum_keys = pg_sum_keys,                         \
+    .sum_keys = fsv_pg_sum_keys,                         \
     .record_state = fsv_pg_record_state,             \
     .office_page = pg_office_page,                   \
     .office_values = pg_office_values,               \

@@ -157,6 +157,8 @@ int fsv_pg_customer_state(fsv_store *s, const char *customer,
                           fdsp_change **out, size_t *n);
 int fsv_pg_record_state(fsv_store *s, const char *tbl, const char *rid,
                         fdsp_change **out, size_t *n);
+/* store_pg_sums.c: the checksum keys, computed when asked. */
+int fsv_pg_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
 /* store_pg_users.c: users, tokens, devices, identity (rules 11-15). */
 int fsv_pg_user_add(fsv_store *s, const char *name, const char *role,
                     const char *team);
