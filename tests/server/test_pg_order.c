@@ -1,0 +1,191 @@
+/*
+** test_pg_order.c — the global order on the PostgreSQL store has no gaps
+** a pull could skip (store.h's concurrency contract; issue 12): two
+** writer processes merge batches into one database at once, holding
+** their transactions open across several merges, while a third process
+** pulls in a loop from its cursor.  Every sequence number up to the head
+** must reach the puller exactly once, and the store must hold every
+** change.  With sequence numbers that commit out of order (a plain
+** PostgreSQL sequence), the puller's cursor would pass a number whose
+** transaction had not yet committed and never see it.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pgcluster.h"
+#include "store.h"
+
+#define WRITERS 2
+#define BATCHES 60
+#define PER_BATCH 5
+
+static ts_pg g_pg;
+static char g_url[256];
+
+/* One writer: BATCHES transactions of PER_BATCH merges each, a pause
+** between merges so the writers' transactions overlap.  Exit 0 or 1. */
+static int writer(int w)
+{
+    fsv_store *s = NULL;
+    char err[256], dev[16];
+    if (fsv_store_open(g_url, 0, &s, err, sizeof err) != FSV_OK) {
+        fprintf(stderr, "writer %d: %s\n", w, err);
+        return 1;
+    }
+    snprintf(dev, sizeof dev, "dev%d", w);
+    uint64_t counter = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        int rc;
+        uint64_t base = counter;
+        do {    /* FSV_BUSY: roll back and run the whole batch again */
+            counter = base;
+            rc = fsv_store_begin(s);
+            for (int k = 0; rc == FSV_OK && k < PER_BATCH; k++) {
+                char rid[32], val[16];
+                snprintf(rid, sizeof rid, "w%d-b%d-k%d", w, b, k);
+                snprintf(val, sizeof val, "%d", k);
+                fdsp_change c;
+                memset(&c, 0, sizeof c);
+                c.table = (char *)"customer";
+                c.record = rid;
+                c.field = (char *)"name";
+                c.value = val;
+                c.device = dev;
+                c.user = (char *)"alice";
+                c.hlc = (++counter) << 16;
+                c.server_ms = 1;
+                fdsp_vv_entry e = {dev, counter};
+                c.vv.n = 1;
+                c.vv.e = &e;
+                int outcome;
+                rc = fsv_store_merge_change(s, &c, &outcome);
+                usleep(200);
+            }
+            if (rc == FSV_OK)
+                rc = fsv_store_commit(s);
+            else
+                fsv_store_rollback(s);
+        } while (rc == FSV_BUSY);
+        if (rc != FSV_OK) {
+            fprintf(stderr, "writer %d: %s\n", w, fsv_store_errmsg(s));
+            fsv_store_close(s);
+            return 1;
+        }
+    }
+    fsv_store_close(s);
+    return 0;
+}
+
+static void test_no_gaps(void **state)
+{
+    (void)state;
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0)
+            _exit(writer(w));
+    }
+    fsv_store *s = NULL;
+    char err[256];
+    assert_int_equal(fsv_store_open(g_url, 0, &s, err, sizeof err), FSV_OK);
+    const int64_t total = WRITERS * BATCHES * PER_BATCH;
+    unsigned char *seen = calloc((size_t)total + 1, 1);
+    assert_non_null(seen);
+    int64_t cursor = 0, got = 0;
+    int running = WRITERS, pulls = 0;
+    /* Pull until the writers are done and the cursor reached the head. */
+    for (;;) {
+        int64_t head = 0, last = 0;
+        fdsp_change *ch = NULL;
+        size_t n = 0;
+        int more = 0;
+        assert_int_equal(fsv_store_begin_read(s), FSV_OK);
+        assert_int_equal(fsv_store_changes_after(s, cursor, 7, NULL, NULL,
+                                                 NULL, &ch, &n, &last, &more),
+                         FSV_OK);
+        assert_int_equal(fsv_store_head(s, &head), FSV_OK);
+        assert_int_equal(fsv_store_rollback(s), FSV_OK);
+        pulls++;
+        for (size_t i = 0; i < n; i++) {
+            /* Each number once, in order, none skipped. */
+            assert_int_equal(ch[i].seq, cursor + 1);
+            assert_true(ch[i].seq <= total);
+            assert_int_equal(seen[ch[i].seq], 0);
+            seen[ch[i].seq] = 1;
+            cursor = ch[i].seq;
+            got++;
+            fdsp_change_clear(&ch[i]);
+        }
+        free(ch);
+        assert_int_equal(last, cursor);
+        for (int w = 0; w < WRITERS; w++) {
+            int st;
+            if (pids[w] > 0 && waitpid(pids[w], &st, WNOHANG) == pids[w]) {
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+                pids[w] = 0;
+                running--;
+            }
+        }
+        if (!running && !more && cursor == head)
+            break;
+    }
+    assert_int_equal(got, total);
+    int64_t count = 0, head = 0;
+    assert_int_equal(fsv_store_history_count(s, &count), FSV_OK);
+    assert_int_equal(fsv_store_head(s, &head), FSV_OK);
+    assert_int_equal(count, total);
+    assert_int_equal(head, total);
+    /* Every change is in its register. */
+    for (int w = 0; w < WRITERS; w++)
+        for (int b = 0; b < BATCHES; b++) {
+            char rid[32], *v = NULL;
+            snprintf(rid, sizeof rid, "w%d-b%d-k%d", w, b, PER_BATCH - 1);
+            assert_int_equal(fsv_store_field_value(s, "customer", rid, "name",
+                                                   &v), FSV_OK);
+            free(v);
+        }
+    printf("pulled %lld changes in %d pulls while %d writers pushed\n",
+           (long long)got, pulls, WRITERS);
+    free(seen);
+    fsv_store_close(s);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char db[64], err[256];
+    fsv_store *s = NULL;
+    if (ts_pg_start(&g_pg) != 0 ||
+        ts_pg_create_db(&g_pg, "order", db, sizeof db) != 0)
+        return -1;
+    ts_pg_url(&g_pg, db, g_url, sizeof g_url);
+    if (fsv_store_open(g_url, 1, &s, err, sizeof err) != FSV_OK) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    fsv_store_close(s);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    ts_pg_stop(&g_pg);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_no_gaps)};
+    return cmocka_run_group_tests_name("postgresql: global order", tests,
+                                       group_setup, group_teardown);
+}
