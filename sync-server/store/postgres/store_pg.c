@@ -302,10 +302,16 @@ static int make_uuid(char out[FSV_STORE_ID_LEN + 1])
 static int schema_version(fsv_store *s, int *v)
 {
     *v = 0;
-    PGresult *r = PQexec(PG(s)->db,
-                         "SELECT CASE WHEN to_regclass('meta') IS NULL THEN 0"
-                         " ELSE coalesce((SELECT value::int FROM meta"
-                         " WHERE key='schema'), 0) END");
+    /* Two statements: a query naming meta fails to plan without it. */
+    PGresult *r = PQexec(PG(s)->db, "SELECT to_regclass('meta') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(s, r, "schema version");
+    int has = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!has)
+        return FSV_OK;
+    r = PQexec(PG(s)->db, "SELECT coalesce((SELECT value::int FROM meta"
+               " WHERE key='schema'), 0)");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return fail(s, r, "schema version");
     *v = atoi(PQgetvalue(r, 0, 0));
@@ -376,7 +382,7 @@ int fsv_pg_open(const char *where, int create, fsv_store **out, char *err,
     /* libpq takes the whole URL (postgresql://[user@]host/db?param=...). */
     snprintf(url, n, "postgresql:%s", where);
     PG(s)->db = PQconnectdb(url);
-    free(url);
+    PG(s)->url = url;
     if (PQstatus(PG(s)->db) != CONNECTION_OK) {
         snprintf(err, errlen, "cannot connect to the PostgreSQL store: %s",
                  PG(s)->db ? PQerrorMessage(PG(s)->db) : "out of memory");
@@ -421,6 +427,7 @@ void fsv_pg_close(fsv_store *s)
     if (!s)
         return;
     PQfinish(PG(s)->db);
+    free(PG(s)->url);
     free(s);
 }
 

@@ -67,6 +67,7 @@ static inline void p_bin(pgp *p, const void *v, int len)
 typedef struct fsv_pg {
     fsv_store base;
     PGconn *db;
+    char *url;          /* the store's URL (pg_dump connects with it) */
     unsigned char prepared[PS__COUNT];
     int in_tx, write_tx;
     int64_t head;       /* write tx: the sequencer's head, with ours */
