@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,6 +163,108 @@ static void test_no_gaps(void **state)
     fsv_store_close(s);
 }
 
+/* A writer killed with SIGKILL in the middle of a batch: nothing of it is
+** stored, its sequencer lock goes with its connection, and the next
+** writer's numbers follow the head with no gap. */
+static void test_killed_writer(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fsv_store *s = NULL;
+    char err[256];
+    assert_int_equal(fsv_store_open(g_url, 0, &s, err, sizeof err), FSV_OK);
+    int64_t head0 = 0, n0 = 0;
+    assert_int_equal(fsv_store_head(s, &head0), FSV_OK);
+    assert_int_equal(fsv_store_history_count(s, &n0), FSV_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fsv_store *w = NULL;
+        char e[256];
+        if (fsv_store_open(g_url, 0, &w, e, sizeof e) != FSV_OK ||
+            fsv_store_begin(w) != FSV_OK)
+            _exit(1);
+        for (int k = 0; k < 3; k++) {
+            char rid[32];
+            snprintf(rid, sizeof rid, "killed-%d", k);
+            fdsp_vv_entry e1 = {(char *)"dk", (uint64_t)k + 1};
+            fdsp_change c = {.table = (char *)"customer", .record = rid,
+                             .field = (char *)"name", .value = (char *)"x",
+                             .vv = {1, &e1}, .hlc = 1, .device = (char *)"dk",
+                             .user = (char *)"alice", .server_ms = 1};
+            int outcome;
+            if (fsv_store_merge_change(w, &c, &outcome) != FSV_OK)
+                _exit(1);
+        }
+        if (write(p[1], "x", 1) != 1)
+            _exit(1);
+        pause();    /* killed here, mid-transaction */
+        _exit(0);
+    }
+    close(p[1]);
+    char b;
+    assert_int_equal(read(p[0], &b, 1), 1);
+    close(p[0]);
+    kill(pid, SIGKILL);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    /* The next writer gets the lock and the next number. */
+    fdsp_vv_entry e2 = {(char *)"dn", 1};
+    fdsp_change c = {.table = (char *)"customer", .record = (char *)"after",
+                     .field = (char *)"name", .value = (char *)"y",
+                     .vv = {1, &e2}, .hlc = 2, .device = (char *)"dn",
+                     .user = (char *)"alice", .server_ms = 1};
+    int outcome;
+    assert_int_equal(fsv_store_begin(s), FSV_OK);
+    assert_int_equal(fsv_store_merge_change(s, &c, &outcome), FSV_OK);
+    assert_int_equal(c.seq, head0 + 1);
+    assert_int_equal(fsv_store_commit(s), FSV_OK);
+    int64_t n1 = 0;
+    assert_int_equal(fsv_store_history_count(s, &n1), FSV_OK);
+    assert_int_equal(n1, n0 + 1);
+    char *v = NULL;
+    assert_int_equal(fsv_store_field_value(s, "customer", "killed-0", "name",
+                                           &v), FSV_NOTFOUND);
+    fsv_store_close(s);
+}
+
+/* A writer that cannot get the sequencer within lock_timeout gets
+** FSV_BUSY (the retryable code), with nothing begun; once the holder
+** commits it gets it. */
+static void test_busy(void **state)
+{
+    (void)state;
+    char url[300], err[256];
+    /* lock_timeout 100 ms through libpq's options parameter. */
+    snprintf(url, sizeof url, "%s&options=-c%%20lock_timeout%%3D100", g_url);
+    fsv_store *a = NULL, *b = NULL;
+    assert_int_equal(fsv_store_open(g_url, 0, &a, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_open(url, 0, &b, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_begin(a), FSV_OK);
+    assert_int_equal(fsv_store_begin(b), FSV_BUSY);
+    assert_non_null(strstr(fsv_store_errmsg(b), "lock"));
+    assert_int_equal(fsv_store_rollback(b), FSV_OK);
+    assert_int_equal(fsv_store_commit(a), FSV_OK);
+    assert_int_equal(fsv_store_begin(b), FSV_OK);
+    assert_int_equal(fsv_store_commit(b), FSV_OK);
+    /* Each handle sees the other's commit in its data version, never its
+    ** own. */
+    int64_t va = 0, va2 = 0;
+    assert_int_equal(fsv_store_data_version(a, &va), FSV_OK);
+    assert_int_equal(fsv_store_begin(a), FSV_OK);
+    assert_int_equal(fsv_store_commit(a), FSV_OK);
+    assert_int_equal(fsv_store_data_version(a, &va2), FSV_OK);
+    assert_int_equal(va2, va);
+    assert_int_equal(fsv_store_begin(b), FSV_OK);
+    assert_int_equal(fsv_store_commit(b), FSV_OK);
+    assert_int_equal(fsv_store_data_version(a, &va2), FSV_OK);
+    assert_true(va2 != va);
+    fsv_store_close(a);
+    fsv_store_close(b);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -188,7 +291,11 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_no_gaps)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_gaps),
+        cmocka_unit_test(test_killed_writer),
+        cmocka_unit_test(test_busy),
+    };
     return cmocka_run_group_tests_name("postgresql: global order", tests,
                                        group_setup, group_teardown);
 }

@@ -42,7 +42,8 @@
 ** end, merges never deadlock with each other, and READ COMMITTED sees
 ** every earlier commit.  A lock not granted within lock_timeout, a
 ** deadlock or a serialization failure is FSV_BUSY (begin itself retries
-** the lock a few times first: nothing has been done then).
+** the lock a few times first: nothing has been done then).  lock_timeout
+** is 10 s unless the URL sets it (options=-c%20lock_timeout%3D...).
 */
 #include "store.h"
 #include "store_pg_int.h"
@@ -395,8 +396,14 @@ int fsv_pg_open(const char *where, int create, fsv_store **out, char *err,
     PQsetNoticeProcessor(PG(s)->db, quiet, NULL);
     /* A writer waiting for the sequencer longer than this is told busy;
     ** UTC and UTF-8 whatever the server's defaults. */
-    int rc = fsv__pg_sql(s, "SET lock_timeout = '10s'; SET TIME ZONE 'UTC';"
-                         " SET client_encoding = 'UTF8'", "connection setup");
+    int rc = fsv__pg_sql(s, "SET TIME ZONE 'UTC'; SET client_encoding ="
+                         " 'UTF8'", "connection setup");
+    /* Unless the URL set one (options=-c lock_timeout=...), 10 s. */
+    PGresult *lt = rc == FSV_OK ? PQexec(PG(s)->db, "SHOW lock_timeout") : NULL;
+    if (lt && PQresultStatus(lt) == PGRES_TUPLES_OK &&
+        strcmp(PQgetvalue(lt, 0, 0), "0") == 0)
+        rc = fsv__pg_sql(s, "SET lock_timeout = '10s'", "connection setup");
+    PQclear(lt);
     int v = 0;
     if (rc == FSV_OK && !create) {
         rc = schema_version(s, &v);
