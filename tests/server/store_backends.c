@@ -66,7 +66,7 @@ static void pg_destroy(ts_store_place *p)
 
 const ts_store_backend ts_store_backends[] = {
     {"sqlite", sqlite_make, sqlite_destroy, NULL},
-    {"postgresql", pg_make, pg_destroy, "office"},
+    {"postgresql", pg_make, pg_destroy, NULL},
 };
 
 int ts_store_lacks(const ts_store_backend *b, const char *part)

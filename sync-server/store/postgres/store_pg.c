@@ -5,7 +5,8 @@
 ** the global order, and the backend table.  The rest of the backend:
 ** store_pg_merge.c (registers, merge, history, pulls, visibility reads),
 ** store_pg_users.c (users, tokens, devices, identity), store_pg_backup.c
-** (pg_dump), store_pg_sums.c (checksums).
+** (pg_dump), store_pg_sums.c (checksums), store_pg_office.c (the
+** office view).
 **
 ** Schema (PostgreSQL backend version 1; `meta.schema`, migrations below in
 ** `migrations[]`, each run once in order under an advisory lock, as the
@@ -75,7 +76,7 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS rec(tbl text COLLATE \"C\" NOT NULL,"
     "  rid text COLLATE \"C\" NOT NULL, customer text COLLATE \"C\","
     "  creator text NOT NULL, regs jsonb NOT NULL DEFAULT '{}',"
-    "  PRIMARY KEY (tbl, rid));"
+    "  conflicts int NOT NULL DEFAULT 0, PRIMARY KEY (tbl, rid));"
     "CREATE INDEX IF NOT EXISTS rec_customer ON rec(customer);"
     "CREATE TABLE IF NOT EXISTS users(name text COLLATE \"C\" PRIMARY KEY,"
     "  role text NOT NULL, team text NOT NULL DEFAULT '',"
@@ -88,7 +89,25 @@ static const char *const migrations[] = {
     "  usr text NOT NULL, token_id text, last_sync_ms bigint,"
     "  last_head bigint, counter bigint NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS vis_event(seq bigint PRIMARY KEY,"
-    "  customer text NOT NULL, usr text NOT NULL, kind int NOT NULL DEFAULT 0);",
+    "  customer text NOT NULL, usr text NOT NULL, kind int NOT NULL DEFAULT 0);"
+    /* The office view's projections (store_pg_office.c). */
+    "CREATE TABLE IF NOT EXISTS ov_cust(rid text COLLATE \"C\" PRIMARY KEY,"
+    "  owner text NOT NULL, name text, skey bytea NOT NULL, stage text,"
+    "  amount double precision, close text, birthday text, company text,"
+    "  phone text, deleted int NOT NULL DEFAULT 0, next_k bigint NOT NULL,"
+    "  last_k bigint NOT NULL, amt_k double precision NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS ov_cust_name ON ov_cust(skey, rid);"
+    "CREATE INDEX IF NOT EXISTS ov_cust_owner ON ov_cust(owner);"
+    "CREATE TABLE IF NOT EXISTS ov_child(tbl text COLLATE \"C\" NOT NULL,"
+    "  rid text COLLATE \"C\" NOT NULL, customer text COLLATE \"C\","
+    "  at bigint, txt text, done int NOT NULL DEFAULT 0,"
+    "  deleted int NOT NULL DEFAULT 0, PRIMARY KEY (tbl, rid));"
+    "CREATE INDEX IF NOT EXISTS ov_child_cust ON ov_child(customer, tbl, at);"
+    "CREATE INDEX IF NOT EXISTS ov_child_time ON ov_child(tbl, at);"
+    "CREATE TABLE IF NOT EXISTS ov_seen(customer text COLLATE \"C\" NOT NULL,"
+    "  stage text NOT NULL, PRIMARY KEY (customer, stage));"
+    "CREATE TABLE IF NOT EXISTS ov_share(usr text NOT NULL,"
+    "  customer text COLLATE \"C\" NOT NULL, PRIMARY KEY (usr, customer));",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -140,12 +159,12 @@ static const char *const ps_sql[PS__COUNT] = {
     [PS_REC_GET] = "SELECT customer, creator, regs->>$3,"
                    " (SELECT count(*) FROM jsonb_object_keys(regs))"
                    " FROM rec WHERE tbl=$1 AND rid=$2",
-    [PS_REC_INS] = "INSERT INTO rec(tbl, rid, customer, creator, regs)"
-                   " VALUES ($1, $2, $3, $4, jsonb_build_object($5::text,"
-                   " $6::text))",
+    [PS_REC_INS] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
+                   " conflicts) VALUES ($1, $2, $3, $4,"
+                   " jsonb_build_object($5::text, $6::text), $7)",
     [PS_REC_UPD] = "UPDATE rec SET customer=$3,"
-                   " regs=regs || jsonb_build_object($4::text, $5::text)"
-                   " WHERE tbl=$1 AND rid=$2",
+                   " regs=regs || jsonb_build_object($4::text, $5::text),"
+                   " conflicts=conflicts + $6 WHERE tbl=$1 AND rid=$2",
     [PS_HIST_ADD] = "INSERT INTO hist(seq, tbl, rid, field, value, vv, hlc,"
                     " device, usr, server_ms, dctr, relay)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
@@ -433,6 +452,7 @@ void fsv_pg_close(fsv_store *s)
 {
     if (!s)
         return;
+    fsv__pg_office_free(s);
     PQfinish(PG(s)->db);
     free(PG(s)->url);
     free(s);
@@ -447,6 +467,7 @@ static void quiet_rollback(fsv_store *s)
 
 int fsv_pg_begin(fsv_store *s)
 {
+    fsv__pg_office_clear(s);
     int rc = FSV_BUSY;
     for (int i = 0; i < PG_BEGIN_TRIES && rc == FSV_BUSY; i++) {
         rc = fsv__pg_sql(s, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin");
@@ -479,7 +500,10 @@ int fsv_pg_begin_read(fsv_store *s)
 int fsv_pg_commit(fsv_store *s)
 {
     int rc = FSV_OK;
-    if (PG(s)->write_tx) {
+    /* The office view's projections of this transaction's merges. */
+    if (PG(s)->write_tx)
+        rc = fsv__pg_office_flush(s);
+    if (rc == FSV_OK && PG(s)->write_tx) {
         /* The new head and the data version, in the row we hold. */
         pgp p = {0};
         p_i64(&p, PG(s)->head);
@@ -507,6 +531,7 @@ int fsv_pg_commit(fsv_store *s)
 
 int fsv_pg_rollback(fsv_store *s)
 {
+    fsv__pg_office_clear(s);
     int was = PG(s)->in_tx;
     PG(s)->in_tx = PG(s)->write_tx = 0;
     if (!was && PQtransactionStatus(PG(s)->db) == PQTRANS_IDLE)
@@ -574,84 +599,6 @@ int fsv_pg_data_version(fsv_store *s, int64_t *version)
     return FSV_OK;
 }
 
-/* ---- Not built yet on PostgreSQL ---------------------------------------- */
-/* Each says so by name, so a caller's error is clear (store.h's message). */
-#define NOT_YET(what) \
-    seterr(s, FSV_ERROR, "store: %s is not built on PostgreSQL yet", what)
-
-static int pg_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
-                          size_t *n, int64_t *total, int *more)
-{
-    (void)q;
-    *ids = NULL;
-    *n = 0;
-    *total = 0;
-    *more = 0;
-    return NOT_YET("the office view (customer pages)");
-}
-
-static int pg_office_values(fsv_store *s, const char *id, json_t **values,
-                            int64_t *updated_ms, int64_t *conflicts,
-                            int64_t *next_ms, int64_t *last_ms)
-{
-    (void)id;
-    *values = NULL;
-    *updated_ms = *conflicts = *next_ms = *last_ms = 0;
-    return NOT_YET("the office view (customer values)");
-}
-
-static int pg_customer_history(fsv_store *s, const char *customer,
-                               int64_t asof_s, fdsp_change **out, size_t *n)
-{
-    (void)customer;
-    (void)asof_s;
-    *out = NULL;
-    *n = 0;
-    return NOT_YET("a customer's history (office view)");
-}
-
-static int pg_office_customers(fsv_store *s, const fsv_scope *sc,
-                               fsv_office_cust_fn fn, void *ud)
-{
-    (void)sc;
-    (void)fn;
-    (void)ud;
-    return NOT_YET("the office view (customers)");
-}
-
-static int pg_office_children(fsv_store *s, const fsv_scope *sc,
-                              const char *tbl, int64_t from_ms, int64_t to_ms,
-                              const char *stage_in, fsv_office_child_fn fn,
-                              void *ud)
-{
-    (void)sc;
-    (void)tbl;
-    (void)from_ms;
-    (void)to_ms;
-    (void)stage_in;
-    (void)fn;
-    (void)ud;
-    return NOT_YET("the office view (records)");
-}
-
-static int pg_office_reached(fsv_store *s, const fsv_scope *sc,
-                             fsv_office_count_fn fn, void *ud)
-{
-    (void)sc;
-    (void)fn;
-    (void)ud;
-    return NOT_YET("the office view (stages reached)");
-}
-
-static int pg_office_conflicts(fsv_store *s, const fsv_scope *sc,
-                               fsv_office_conflict_fn fn, void *ud)
-{
-    (void)sc;
-    (void)fn;
-    (void)ud;
-    return NOT_YET("the office view (conflicts)");
-}
-
 /* ---- The backend table (store_backend.h) -------------------------------- */
 
 #define PG_ENTRIES                                   \
@@ -694,13 +641,13 @@ static int pg_office_conflicts(fsv_store *s, const fsv_scope *sc,
     .api_register = fsv_pg_api_register,             \
     .sum_keys = fsv_pg_sum_keys,                         \
     .record_state = fsv_pg_record_state,             \
-    .office_page = pg_office_page,                   \
-    .office_values = pg_office_values,               \
-    .customer_history = pg_customer_history,         \
-    .office_customers = pg_office_customers,         \
-    .office_children = pg_office_children,           \
-    .office_reached = pg_office_reached,             \
-    .office_conflicts = pg_office_conflicts
+    .office_page = fsv_pg_office_page,                   \
+    .office_values = fsv_pg_office_values,               \
+    .customer_history = fsv_pg_customer_history,         \
+    .office_customers = fsv_pg_office_customers,         \
+    .office_children = fsv_pg_office_children,           \
+    .office_reached = fsv_pg_office_reached,             \
+    .office_conflicts = fsv_pg_office_conflicts
 
 /* Both schemes libpq accepts name this backend. */
 const fsv_store_backend fsv_store_postgres = {.scheme = "postgresql",

@@ -76,6 +76,7 @@ typedef struct fsv_pg {
     ** handle committed). */
     int64_t dv_seen, dv_ver;
     const char *relay;  /* merge_relayed's relay, NULL normally */
+    void *office;       /* store_pg_office.c's records noted this transaction */
 } fsv_pg;
 
 #define PG(s) ((fsv_pg *)(s))
@@ -158,6 +159,30 @@ int fsv_pg_customer_state(fsv_store *s, const char *customer,
                           fdsp_change **out, size_t *n);
 int fsv_pg_record_state(fsv_store *s, const char *tbl, const char *rid,
                         fdsp_change **out, size_t *n);
+/* store_pg_office.c: the office view.  office_note notes a merged change
+** (merge_change, after its history row); office_flush derives the noted
+** records' projections (commit, before COMMIT); office_clear forgets
+** them (begin, rollback); office_free at close. */
+int fsv__pg_office_note(fsv_store *s, const fdsp_change *c);
+int fsv__pg_office_flush(fsv_store *s);
+void fsv__pg_office_clear(fsv_store *s);
+void fsv__pg_office_free(fsv_store *s);
+int fsv_pg_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
+                       size_t *n, int64_t *total, int *more);
+int fsv_pg_office_values(fsv_store *s, const char *id, json_t **values,
+                         int64_t *updated_ms, int64_t *conflicts,
+                         int64_t *next_ms, int64_t *last_ms);
+int fsv_pg_customer_history(fsv_store *s, const char *customer,
+                            int64_t asof_s, fdsp_change **out, size_t *n);
+int fsv_pg_office_customers(fsv_store *s, const fsv_scope *sc,
+                            fsv_office_cust_fn fn, void *ud);
+int fsv_pg_office_children(fsv_store *s, const fsv_scope *sc, const char *tbl,
+                           int64_t from_ms, int64_t to_ms, const char *stage_in,
+                           fsv_office_child_fn fn, void *ud);
+int fsv_pg_office_reached(fsv_store *s, const fsv_scope *sc,
+                          fsv_office_count_fn fn, void *ud);
+int fsv_pg_office_conflicts(fsv_store *s, const fsv_scope *sc,
+                            fsv_office_conflict_fn fn, void *ud);
 /* store_pg_sums.c: the checksum keys, computed when asked. */
 int fsv_pg_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
 /* store_pg_users.c: users, tokens, devices, identity (rules 11-15). */

@@ -140,6 +140,8 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     rc = parse_reg(s, c->table, c->record, c->field, rec.reg, &cur);
     if (rc == FSV_OK && fds_merge(&cur, c, &next, outcome) != FDS_OK)
         rc = seterr(s, FSV_NOMEM, "merge failed (out of memory)");
+    int had_conflict = rc == FSV_OK && cur.n ? fds_register_in_conflict(&cur)
+                                             : 0;
     fds_register_clear(&cur);
     if (rc != FSV_OK || *outcome == FDS_MERGE_NOOP) {
         fds_register_clear(&next);
@@ -163,6 +165,9 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
         customer = c->record;
     else if (sets_customer)
         customer = winner;
+    /* rec.conflicts counts the record's registers in conflict (the
+    ** office view reads only records that have some). */
+    int dconf = fds_register_in_conflict(&next) - had_conflict;
     pgp p = {0};
     p_text(&p, c->table);
     p_text(&p, c->record);
@@ -171,10 +176,12 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
         p_text(&p, c->user ? c->user : "");
         p_text(&p, c->field);
         p_text(&p, text);
+        p_i64(&p, dconf);
         rc = fsv__pg_run(s, PS_REC_INS, &p, "save record", NULL);
     } else {
         p_text(&p, c->field);
         p_text(&p, text);
+        p_i64(&p, dconf);
         rc = fsv__pg_run(s, PS_REC_UPD, &p, "save record", NULL);
     }
     free(text);
@@ -182,6 +189,8 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     pgrec_clear(&rec);
     if (rc == FSV_OK)
         rc = hist_add(s, c);
+    if (rc == FSV_OK)
+        rc = fsv__pg_office_note(s, c);     /* store_pg_office.c */
     return rc;
 }
 
