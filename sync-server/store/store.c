@@ -84,6 +84,18 @@ int fsv_store_open(const char *url, int create, fsv_store **out, char *err,
     return rc;
 }
 
+int fsv_store_url_check(const char *url, char *err, size_t errlen)
+{
+    const fsv_store_backend *be;
+    const char *where;
+    int rc = pick(url, &be, &where, err, errlen);
+    if (rc == FSV_OK && !where[0]) {
+        snprintf(err, errlen, "store URL \"%s\" names no store", url);
+        rc = FSV_INVALID;
+    }
+    return rc;
+}
+
 void fsv_store_close(fsv_store *s)
 {
     if (s)

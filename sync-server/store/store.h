@@ -72,6 +72,9 @@ typedef struct fsv_store fsv_store;
 ** FSV_NOTFOUND).  On failure err has the reason. */
 int fsv_store_open(const char *url, int create, fsv_store **out,
                    char *err, size_t errlen);
+/* FSV_OK if url names a backend built in (its scheme), else FSV_INVALID
+** with the reason in err: a command's option check, before any work. */
+int fsv_store_url_check(const char *url, char *err, size_t errlen);
 void fsv_store_close(fsv_store *s);
 const char *fsv_store_errmsg(const fsv_store *s);
 
