@@ -7,7 +7,8 @@
 ** had been handed seq N+1 while N was still uncommitted would have
 ** stored a cursor past N and never get it), each rep holds its own.  A
 ** concurrent edit of one field through the two processes is one conflict
-** on every replica.
+** on every replica.  A `sync --watch` device on one process gets a
+** change pushed through the other without syncing again.
 */
 #include <setjmp.h>
 #include <signal.h>
@@ -200,6 +201,65 @@ static void test_two_servers(void **state)
     th_stop(&b, SIGTERM);
 }
 
+/* 1 if replica file dir/NAME.db holds a customer named name. */
+static int replica_has(th_server *s, const char *file, const char *name)
+{
+    fds_replica *r = th_replica_try(s, file);
+    if (!r)
+        return 0;
+    fds_query q;
+    memset(&q, 0, sizeof q);
+    q.search = name;
+    json_t *list = NULL;
+    int found = fds_customer_list(r, &q, &list) == FDS_OK &&
+                json_array_size(list) > 0;
+    json_decref(list);
+    fds_replica_close(r);
+    return found;
+}
+
+/* Fan-out across processes: a `sync --watch` device on process b gets a
+** change pushed through process a without syncing again (b's
+** once-a-second store check sends it a notify, and it pulls). */
+static void test_watch_across(void **state)
+{
+    th_server *a = *state;
+    char db[64], url[256], alice[80];
+    assert_int_equal(ts_pg_create_db(&g_pg, "watch", db, sizeof db), 0);
+    ts_pg_url(&g_pg, db, url, sizeof url);
+    th_init_store(a, url);
+    th_user(a, "alice", "rep", "east", alice);
+    th_start(a, NULL);
+    th_server b = *a;
+    b.port = 0;
+    b.pid = 0;
+    memset(b.children, 0, sizeof b.children);
+    th_start(&b, NULL);
+    /* The watcher's first sync, then it waits on b. */
+    fds_replica *w = th_replica(a, "watcher");
+    assert_int_equal(th_sync(&b, w, a->admin, NULL), 0);
+    fds_replica_close(w);
+    pid_t watch = th_sync_child(&b, "watcher", a->admin, 1);
+    fds_replica *ra = th_replica(a, "alice");
+    char *id = th_customer(ra, "cross-process");
+    free(id);
+    long long t0 = th_ms();
+    assert_int_equal(th_sync(a, ra, alice, NULL), 0);
+    /* Bounded wait (not a timing assertion): it must arrive. */
+    int found = 0;
+    while (!found && th_ms() - t0 < 30000) {
+        found = replica_has(a, "watcher", "cross-process");
+        if (!found)
+            usleep(50 * 1000);
+    }
+    print_message("arrived on the other process's watcher after %lld ms\n",
+                  th_ms() - t0);
+    assert_true(found);
+    fds_replica_close(ra);
+    th_reap(a, watch, 10);  /* kills the watcher */
+    th_stop(&b, SIGTERM);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -217,6 +277,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_servers, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_across, th_test_setup,
                                         th_test_teardown),
     };
     return cmocka_run_group_tests_name("postgresql: two serve processes",
