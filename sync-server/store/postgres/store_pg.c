@@ -43,8 +43,8 @@
 ** end, merges never deadlock with each other, and READ COMMITTED sees
 ** every earlier commit.  A lock not granted within lock_timeout, a
 ** deadlock or a serialization failure is FSV_BUSY (begin itself retries
-** the lock a few times first: nothing has been done then).  lock_timeout
-** is 10 s unless the URL sets it (options=-c%20lock_timeout%3D...).
+** the lock once more first: nothing has been done then).  lock_timeout
+** is 5 s unless the URL sets it (options=-c%20lock_timeout%3D...).
 */
 #include "store.h"
 #include "store_pg_int.h"
@@ -58,7 +58,7 @@
 #include <sys/time.h>
 
 #define PG_SCHEMA_VERSION 1
-#define PG_BEGIN_TRIES 3          /* begin's attempts at the sequencer lock */
+#define PG_BEGIN_TRIES 2          /* begin's attempts at the sequencer lock */
 
 /* Version 1: the whole schema.  Each later version appends one entry. */
 static const char *const migrations[] = {
@@ -140,7 +140,6 @@ static const char *const ps_sql[PS__COUNT] = {
     [PS_TOKEN_LIVE] = "SELECT (t.revoked_ms IS NULL AND u.disabled=0)::int"
                       " FROM tokens t JOIN users u ON u.name=t.usr"
                       " WHERE t.token_id=$1",
-    [PS_TOKEN_CHECK] = "SELECT 1",
     /* The user is the device's binding (rule 11): never rewritten here. */
     [PS_DEVICE_SEEN] = "INSERT INTO devices(device, usr, token_id,"
                        " last_sync_ms, last_head) VALUES ($1, $2, $3, $4, $5)"
@@ -174,7 +173,6 @@ static const char *const ps_sql[PS__COUNT] = {
                 " (r.tbl IS NOT NULL)::int"
                 " FROM hist h LEFT JOIN rec r ON r.tbl=h.tbl AND r.rid=h.rid"
                 " WHERE h.seq > $1 AND h.seq <= $3 ORDER BY h.seq LIMIT $2",
-    [PS_FIELDS] = "SELECT 1",
     [PS_PREFIX] = "SELECT rid, regs->>$4 FROM rec WHERE tbl=$1"
                   " AND rid >= $2 AND rid < $3 ORDER BY rid",
     [PS_BY_COUNTER] = "SELECT tbl, rid, field, value, vv, hlc, device, usr,"
@@ -417,11 +415,13 @@ int fsv_pg_open(const char *where, int create, fsv_store **out, char *err,
     ** UTC and UTF-8 whatever the server's defaults. */
     int rc = fsv__pg_sql(s, "SET TIME ZONE 'UTC'; SET client_encoding ="
                          " 'UTF8'", "connection setup");
-    /* Unless the URL set one (options=-c lock_timeout=...), 10 s. */
+    /* Unless the URL set one (options=-c lock_timeout=...), 5 s, as the
+    ** SQLite backend's busy timeout: serve's event loop waits that long
+    ** at most per attempt. */
     PGresult *lt = rc == FSV_OK ? PQexec(PG(s)->db, "SHOW lock_timeout") : NULL;
     if (lt && PQresultStatus(lt) == PGRES_TUPLES_OK &&
         strcmp(PQgetvalue(lt, 0, 0), "0") == 0)
-        rc = fsv__pg_sql(s, "SET lock_timeout = '10s'", "connection setup");
+        rc = fsv__pg_sql(s, "SET lock_timeout = '5s'", "connection setup");
     PQclear(lt);
     int v = 0;
     if (rc == FSV_OK && !create) {
