@@ -158,12 +158,6 @@ static const char *const ps_sql[PS__COUNT] = {
     [PS_REC_GET] = "SELECT customer, creator, regs->>$3,"
                    " (SELECT count(*) FROM jsonb_object_keys(regs))"
                    " FROM rec WHERE tbl=$1 AND rid=$2",
-    [PS_REC_INS] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
-                   " conflicts) VALUES ($1, $2, $3, $4,"
-                   " jsonb_build_object($5::text, $6::text), $7)",
-    [PS_REC_UPD] = "UPDATE rec SET customer=$3,"
-                   " regs=regs || jsonb_build_object($4::text, $5::text),"
-                   " conflicts=conflicts + $6 WHERE tbl=$1 AND rid=$2",
     [PS_HIST_ADD] = "INSERT INTO hist(seq, tbl, rid, field, value, vv, hlc,"
                     " device, usr, server_ms, dctr, relay)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
@@ -189,6 +183,13 @@ static const char *const ps_sql[PS__COUNT] = {
                      " WHERE customer=$1 AND tbl<>'customer'",
     [PS_REC_REGS] = "SELECT tbl, rid, regs::text FROM rec"
                     " WHERE tbl=$1 AND rid=$2",
+    [PS_REC_ROW] = "SELECT customer, creator, regs::text, conflicts FROM rec"
+                   " WHERE tbl=$1 AND rid=$2",
+    [PS_REC_PUT] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
+                   " conflicts) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
+                   " ON CONFLICT (tbl, rid) DO UPDATE SET"
+                   " customer=excluded.customer, regs=excluded.regs,"
+                   " conflicts=excluded.conflicts",
 };
 
 int64_t fsv__pg_now_ms(void)
@@ -245,6 +246,13 @@ static int prepare(fsv_store *s, int slot)
 PGresult *fsv__pg_exec(fsv_store *s, int slot, const pgp *p, const char *what,
                        int *rc)
 {
+    /* Statements that read rec rows see the memo's merges written. */
+    if (slot == PS_PREFIX || slot == PS_CUST_REGS || slot == PS_REC_REGS ||
+        slot == PS_SCAN) {
+        *rc = fsv__pg_memo_flush(s);
+        if (*rc != FSV_OK)
+            return NULL;
+    }
     *rc = prepare(s, slot);
     if (*rc != FSV_OK)
         return NULL;
@@ -453,6 +461,7 @@ void fsv_pg_close(fsv_store *s)
     if (!s)
         return;
     fsv__pg_office_free(s);
+    fsv__pg_memo_free(s);
     PQfinish(PG(s)->db);
     free(PG(s)->url);
     free(s);
@@ -468,6 +477,7 @@ static void quiet_rollback(fsv_store *s)
 int fsv_pg_begin(fsv_store *s)
 {
     fsv__pg_office_clear(s);
+    fsv__pg_memo_clear(s);
     int rc = FSV_BUSY;
     for (int i = 0; i < PG_BEGIN_TRIES && rc == FSV_BUSY; i++) {
         rc = fsv__pg_sql(s, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin");
@@ -500,8 +510,10 @@ int fsv_pg_begin_read(fsv_store *s)
 int fsv_pg_commit(fsv_store *s)
 {
     int rc = FSV_OK;
-    /* The office view's projections of this transaction's merges. */
+    /* The merged records, then the office view's projections of them. */
     if (PG(s)->write_tx)
+        rc = fsv__pg_memo_flush(s);
+    if (rc == FSV_OK && PG(s)->write_tx)
         rc = fsv__pg_office_flush(s);
     if (rc == FSV_OK && PG(s)->write_tx) {
         /* The new head and the data version, in the row we hold. */
@@ -525,6 +537,7 @@ int fsv_pg_commit(fsv_store *s)
         quiet_rollback(s);
         memcpy(s->errmsg, keep, sizeof keep);
     }
+    fsv__pg_memo_clear(s);
     PG(s)->in_tx = PG(s)->write_tx = 0;
     return rc;
 }
@@ -532,6 +545,7 @@ int fsv_pg_commit(fsv_store *s)
 int fsv_pg_rollback(fsv_store *s)
 {
     fsv__pg_office_clear(s);
+    fsv__pg_memo_clear(s);
     int was = PG(s)->in_tx;
     PG(s)->in_tx = PG(s)->write_tx = 0;
     if (!was && PQtransactionStatus(PG(s)->db) == PQTRANS_IDLE)

@@ -25,9 +25,9 @@ enum {
     PS_TOKEN_ADD, PS_TOKEN_AUTH, PS_TOKEN_TOUCH, PS_TOKEN_LIST,
     PS_TOKEN_REVOKE, PS_TOKEN_LIVE,
     PS_DEVICE_SEEN, PS_DEVICE_GET, PS_DEVICE_ACCEPT, PS_DEVICE_ROWS,
-    PS_REC_GET, PS_REC_INS, PS_REC_UPD, PS_HIST_ADD, PS_SCAN,
+    PS_REC_GET, PS_HIST_ADD, PS_SCAN,
     PS_PREFIX, PS_BY_COUNTER, PS_VISEV_ADD, PS_VISEV_LIST,
-    PS_CUST_REGS, PS_REC_REGS,
+    PS_CUST_REGS, PS_REC_REGS, PS_REC_ROW, PS_REC_PUT,
     PS__COUNT
 };
 
@@ -77,6 +77,7 @@ typedef struct fsv_pg {
     int64_t dv_seen, dv_ver;
     const char *relay;  /* merge_relayed's relay, NULL normally */
     void *office;       /* store_pg_office.c's records noted this transaction */
+    void *memo;         /* store_pg_memo.c's records of this write transaction */
 } fsv_pg;
 
 #define PG(s) ((fsv_pg *)(s))
@@ -159,6 +160,26 @@ int fsv_pg_customer_state(fsv_store *s, const char *customer,
                           fdsp_change **out, size_t *n);
 int fsv_pg_record_state(fsv_store *s, const char *tbl, const char *rid,
                         fdsp_change **out, size_t *n);
+/* store_pg_memo.c: the write transaction's records (see the file).
+** memo_get reads (tbl, rid) into the memo on first use (exists 0: no
+** such record yet); memo_find only looks; memo_dirty marks an entry
+** changed; memo_flush writes the changed ones (commit, and before SQL
+** that reads rec rows); memo_clear forgets (begin, commit, rollback). */
+typedef struct pg_mrec {
+    char *tbl, *rid;
+    int exists;         /* a record (in rec, or made by this transaction) */
+    char *customer, *creator;
+    json_t *regs;       /* {FIELD: canonical register text} */
+    int conflicts;      /* registers in conflict */
+    int dirty;
+} pg_mrec;
+int fsv__pg_memo_get(fsv_store *s, const char *tbl, const char *rid,
+                     pg_mrec **out);
+pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid);
+void fsv__pg_memo_dirty(fsv_store *s, pg_mrec *m);
+int fsv__pg_memo_flush(fsv_store *s);
+void fsv__pg_memo_clear(fsv_store *s);
+void fsv__pg_memo_free(fsv_store *s);
 /* store_pg_office.c: the office view.  office_note notes a merged change
 ** (merge_change, after its history row); office_flush derives the noted
 ** records' projections (commit, before COMMIT); office_clear forgets

@@ -6,14 +6,14 @@
 ** events and a customer's full state (store.h).
 **
 ** A record's registers live in its rec row as one jsonb object
-** {FIELD: canonical register text}: a merge reads the one register it
-** needs (regs->>FIELD) and writes it back with `regs || {FIELD: text}`.
+** {FIELD: canonical register text}: a write transaction reads a record's
+** row once into its memo (store_pg_memo.c), merges each change into it
+** and writes the row once.
 ** The canonical text (fds_register_dump) is kept as a string rather than
 ** as nested jsonb because jsonb does not keep bytes: every replica must
 ** hold identical register bytes.  History is one row per change.
-** (The SQLite backend's per-transaction record memo and its group rows
-** are speed-ups this backend does not have yet: each merge costs one
-** rec read and one rec write, each change one history row.)
+** (The SQLite backend's history group rows are a speed-up this backend
+** does not have yet: each change is one history row.)
 */
 #include "store.h"
 #include "store_pg_int.h"
@@ -42,6 +42,25 @@ static int rec_get(fsv_store *s, const char *tbl, const char *rid,
                    const char *field, pgrec *out)
 {
     memset(out, 0, sizeof *out);
+    /* A record this write transaction has read: the memo has it. */
+    pg_mrec *m = fsv__pg_memo_find(s, tbl, rid);
+    if (m) {
+        if (!m->exists)
+            return FSV_OK;
+        const char *t = field ? json_string_value(json_object_get(m->regs,
+                                                                  field))
+                              : NULL;
+        out->present = 1;
+        out->customer = m->customer ? strdup(m->customer) : NULL;
+        out->creator = strdup(m->creator ? m->creator : "");
+        out->reg = t ? strdup(t) : NULL;
+        out->nfields = (int64_t)json_object_size(m->regs);
+        if ((m->customer && !out->customer) || !out->creator || (t && !out->reg)) {
+            pgrec_clear(out);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+        return FSV_OK;
+    }
     pgp p = {0};
     p_text(&p, tbl);
     p_text(&p, rid);
@@ -132,12 +151,14 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     if (!PG(s)->write_tx)
         return seterr(s, FSV_ERROR, "store: a merge outside a write"
                       " transaction: %s/%s", c->table, c->record);
-    pgrec rec;
-    int rc = rec_get(s, c->table, c->record, c->field, &rec);
+    /* The record's row, once per transaction (store_pg_memo.c). */
+    pg_mrec *m = NULL;
+    int rc = fsv__pg_memo_get(s, c->table, c->record, &m);
     if (rc != FSV_OK)
         return rc;
     fds_register cur, next = {0, NULL};
-    rc = parse_reg(s, c->table, c->record, c->field, rec.reg, &cur);
+    rc = parse_reg(s, c->table, c->record, c->field,
+                   json_string_value(json_object_get(m->regs, c->field)), &cur);
     if (rc == FSV_OK && fds_merge(&cur, c, &next, outcome) != FDS_OK)
         rc = seterr(s, FSV_NOMEM, "merge failed (out of memory)");
     int had_conflict = rc == FSV_OK && cur.n ? fds_register_in_conflict(&cur)
@@ -145,48 +166,41 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     fds_register_clear(&cur);
     if (rc != FSV_OK || *outcome == FDS_MERGE_NOOP) {
         fds_register_clear(&next);
-        pgrec_clear(&rec);
         return rc;
     }
     char *text = fds_register_dump(&next);
-    if (!text) {
+    json_t *jt = text ? json_string(text) : NULL;
+    free(text);
+    if (!jt || json_object_set_new(m->regs, c->field, jt) != 0) {
         fds_register_clear(&next);
-        pgrec_clear(&rec);
         return seterr(s, FSV_NOMEM, "out of memory");
     }
+    /* rec.conflicts counts the record's registers in conflict (the
+    ** office view reads only records that have some). */
+    m->conflicts += fds_register_in_conflict(&next) - had_conflict;
     /* The record index: creator on first sight; the customer link is the
     ** record itself for a customer, else its "customer" register's
     ** winner (as the SQLite backend's). */
     const char *winner = next.v[0].value;
     int is_customer = strcmp(c->table, "customer") == 0;
     int sets_customer = !is_customer && strcmp(c->field, "customer") == 0;
-    const char *customer = rec.customer;
-    if (is_customer)
-        customer = c->record;
-    else if (sets_customer)
-        customer = winner;
-    /* rec.conflicts counts the record's registers in conflict (the
-    ** office view reads only records that have some). */
-    int dconf = fds_register_in_conflict(&next) - had_conflict;
-    pgp p = {0};
-    p_text(&p, c->table);
-    p_text(&p, c->record);
-    p_text(&p, customer);
-    if (!rec.present) {
-        p_text(&p, c->user ? c->user : "");
-        p_text(&p, c->field);
-        p_text(&p, text);
-        p_i64(&p, dconf);
-        rc = fsv__pg_run(s, PS_REC_INS, &p, "save record", NULL);
-    } else {
-        p_text(&p, c->field);
-        p_text(&p, text);
-        p_i64(&p, dconf);
-        rc = fsv__pg_run(s, PS_REC_UPD, &p, "save record", NULL);
+    if (!m->exists) {
+        m->exists = 1;
+        if (!(m->creator = strdup(c->user ? c->user : "")))
+            rc = seterr(s, FSV_NOMEM, "out of memory");
     }
-    free(text);
+    if (rc == FSV_OK && (is_customer || sets_customer)) {
+        const char *cust = is_customer ? c->record : winner;
+        char *dup = cust ? strdup(cust) : NULL;
+        if (cust && !dup) {
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+        } else {
+            free(m->customer);
+            m->customer = dup;
+        }
+    }
     fds_register_clear(&next);
-    pgrec_clear(&rec);
+    fsv__pg_memo_dirty(s, m);
     if (rc == FSV_OK)
         rc = hist_add(s, c);
     if (rc == FSV_OK)

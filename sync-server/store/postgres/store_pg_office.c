@@ -117,6 +117,9 @@ static int projected(const char *tbl)
 static PGresult *q(fsv_store *s, const char *sql, int n, const char *const *v,
                    const char *what, int *rc)
 {
+    /* The rec rows must hold the transaction's merges. */
+    if ((*rc = fsv__pg_memo_flush(s)) != FSV_OK)
+        return NULL;
     PGresult *r = PQexecParams(PG(s)->db, sql, n, NULL, v, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {

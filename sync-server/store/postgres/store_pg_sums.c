@@ -50,6 +50,9 @@ int fsv_pg_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
+    int frc = fsv__pg_memo_flush(s);    /* the rows hold this tx's merges */
+    if (frc != FSV_OK)
+        return frc;
     PGresult *r = PQexecParams(PG(s)->db, keys_sql, 0, NULL, NULL, NULL, NULL,
                                0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
