@@ -29,7 +29,9 @@ FDS_PACKAGES=(
     zlib1g-dev          # tests/server deflates frames itself (permessage-deflate)
     openssl             # the openssl tool: inspecting the certificates
     libcmocka-dev       # the test framework
-    libpq-dev           # the PostgreSQL store (planned; installed so it can build)
+    libpq-dev           # the PostgreSQL store (sync-server/store/postgres/)
+    postgresql          # initdb/pg_ctl/pg_dump: the tests' private cluster
+                        # (tests/support/pgcluster.c) and `backup --store`
     binutils            # readelf and nm: tests check what libfieldsync links
     ca-certificates
     libc-bin            # iconv, used by the UTF-8 tests

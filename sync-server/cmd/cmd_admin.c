@@ -31,7 +31,8 @@ static const char user_help[] =
     "sight of customers by it get them revoked, devices that gain sight get\n"
     "them in full (the user's own and their managers', old and new).\n"
     "disable refuses every token of the user from now on.  Without --data,\n"
-    "the folder is $FIELDSYNC_DATA.\n";
+    "the folder is $FIELDSYNC_DATA.  --store URL names a store that is not\n"
+    "the SQLite file under --data (postgresql://...; --data is then not needed).\n";
 
 static const char token_help[] =
     "usage: fieldsync-server token list USER --data DIR [--json]\n"
@@ -44,10 +45,11 @@ static const char token_help[] =
     "another device token for an existing user (printed once).  metrics\n"
     "makes the token a Prometheus scraper sends to GET /metrics (printed once;\n"
     "it replaces the previous one, and opens nothing but the metrics).\n"
-    "Without --data, the folder is $FIELDSYNC_DATA.\n";
+    "Without --data, the folder is $FIELDSYNC_DATA.  --store URL names a store\n"
+    "that is not the SQLite file under --data (postgresql://...).\n";
 
 struct admin_args {
-    const char *data, *role, *team;
+    const char *data, *role, *team, *store;
     int json;
     char **pos;     /* positional words after the command word */
     int n_pos;
@@ -61,6 +63,7 @@ static int parse(int argc, char **argv, const char *help, struct admin_args *a)
         {"data", required_argument, NULL, 'd'},
         {"role", required_argument, NULL, 'r'},
         {"team", required_argument, NULL, 't'},
+        {"store", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -72,6 +75,7 @@ static int parse(int argc, char **argv, const char *help, struct admin_args *a)
         case 'd': a->data = optarg; break;
         case 'r': a->role = optarg; break;
         case 't': a->team = optarg; break;
+        case 's': a->store = optarg; break;
         case 'j': a->json = 1; break;
         case 'h': fputs(help, stdout); return -1;
         default: fputs(help, stderr); return -2;
@@ -267,7 +271,7 @@ int fsv_cmd_user(int argc, char **argv)
     if (a.n_pos != need)
         return usage_err(user_help, "user %s: wrong number of arguments", sub);
     fsv_store *s;
-    int code = fsv_open_data_store(a.data, &s);
+    int code = fsv_open_store(a.data, a.store, &s);
     if (code != FSV_EXIT_OK)
         return code;
     if (strcmp(sub, "add") == 0) {
@@ -335,7 +339,7 @@ int fsv_cmd_token(int argc, char **argv)
         return usage_err(token_help, "token: expected list USER, revoke"
                          " TOKEN_ID or add USER%s", "");
     fsv_store *s;
-    int code = fsv_open_data_store(a.data, &s);
+    int code = fsv_open_store(a.data, a.store, &s);
     if (code != FSV_EXIT_OK)
         return code;
     int rc;

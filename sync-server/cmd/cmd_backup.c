@@ -18,8 +18,8 @@
 #include "cmds.h"
 
 static const char backup_help[] =
-    "usage: fieldsync-server backup --data DIR --out FILE [--blobs-out DIR2]\n"
-    "                               [--json]\n"
+    "usage: fieldsync-server backup --data DIR --out FILE [--store URL]\n"
+    "                               [--blobs-out DIR2] [--json]\n"
     "\n"
     "Copies the central store (DIR/" FSV_STORE_FILE ") into the new file FILE\n"
     "(mode 0600) with SQLite's online backup API: one consistent snapshot,\n"
@@ -30,6 +30,9 @@ static const char backup_help[] =
     "\n"
     "Restore: stop the server, copy FILE over DIR/" FSV_STORE_FILE " (and\n"
     "remove DIR/" FSV_STORE_FILE "-wal and -shm if present), start it again.\n"
+    "With --store postgresql://... FILE is a plain-SQL pg_dump of the store\n"
+    "(one snapshot, the new epoch written at its end): restore it with\n"
+    "`psql -d EMPTY_DB -f FILE` and point the servers' --store at EMPTY_DB.\n"
     "\n"
     "Photos are not in FILE: their bytes are files under DIR/blobs/ (named\n"
     "by SHA-256, so they never change once written).  --blobs-out DIR2\n"
@@ -139,17 +142,19 @@ int fsv_cmd_backup(int argc, char **argv)
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},
         {"out", required_argument, NULL, 'o'},
+        {"store", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
         {"blobs-out", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *data = NULL, *out = NULL, *blobs_out = NULL;
+    const char *data = NULL, *out = NULL, *blobs_out = NULL, *store_url = NULL;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
         case 'o': out = optarg; break;
+        case 's': store_url = optarg; break;
         case 'j': json = 1; break;
         case 'b': blobs_out = optarg; break;
         case 'h': fputs(backup_help, stdout); return FSV_EXIT_OK;
@@ -166,7 +171,7 @@ int fsv_cmd_backup(int argc, char **argv)
     }
     fsv_store *s = NULL;
     data = fsv_data_dir(data);  /* --data, else $FIELDSYNC_DATA */
-    int code = fsv_open_data_store(data, &s);
+    int code = fsv_open_store(data, store_url, &s);
     if (code != FSV_EXIT_OK)
         return code;
     char id[FSV_STORE_ID_LEN + 1] = "", err[1024];
@@ -184,7 +189,12 @@ int fsv_cmd_backup(int argc, char **argv)
     if (epoch <= live_epoch)
         epoch = live_epoch + 1;
     char dst[4096 + 8];
-    if (snprintf(dst, sizeof dst, "sqlite:%s", out) >= (int)sizeof dst) {
+    /* The copy is named in the store's own backend: a SQLite file, or
+    ** for PostgreSQL a pg_dump file ("postgresql:FILE"). */
+    const char *colon = store_url ? strchr(store_url, ':') : NULL;
+    int slen = colon ? (int)(colon - store_url) : 6;
+    if (snprintf(dst, sizeof dst, "%.*s:%s", slen,
+                 colon ? store_url : "sqlite", out) >= (int)sizeof dst) {
         fsv_store_close(s);
         fsv_fail("--out path too long");
         return FSV_EXIT_USAGE;
@@ -215,9 +225,15 @@ int fsv_cmd_backup(int argc, char **argv)
         free(t);
         json_decref(o);
     } else {
-        printf("backed up %s/%s to %s: store %s, %lld history rows,"
-               " new epoch %lld\n", data, FSV_STORE_FILE, out, id,
-               (long long)rows, (long long)epoch);
+        if (store_url)
+            printf("backed up the store to %s (pg_dump; load it with psql into"
+                   " an empty database): store %s, %lld history rows, new"
+                   " epoch %lld\n", out, id, (long long)rows,
+                   (long long)epoch);
+        else
+            printf("backed up %s/%s to %s: store %s, %lld history rows,"
+                   " new epoch %lld\n", data, FSV_STORE_FILE, out, id,
+                   (long long)rows, (long long)epoch);
         if (blobs_out)
             printf("photos: %lld files (%lld bytes) in %s, %lld copied now\n",
                    (long long)bfiles, (long long)bbytes, blobs_out,

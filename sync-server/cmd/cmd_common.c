@@ -77,6 +77,20 @@ int fsv_open_data_store(const char *data_dir, fsv_store **out)
     return FSV_EXIT_OK;
 }
 
+int fsv_open_store(const char *data_dir, const char *store_url,
+                   fsv_store **out)
+{
+    if (!store_url)
+        return fsv_open_data_store(data_dir, out);
+    char err[1024];
+    int rc = fsv_store_open(store_url, 0, out, err, sizeof err);
+    if (rc != FSV_OK) {
+        fsv_fail("%s", err);
+        return rc == FSV_INVALID ? FSV_EXIT_USAGE : FSV_EXIT_FAIL;
+    }
+    return FSV_EXIT_OK;
+}
+
 int fsv_issue_token(fsv_store *s, const char *user, const char *role,
                     int json, const char *hint_server, const char *hint_ca)
 {

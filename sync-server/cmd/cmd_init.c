@@ -18,7 +18,8 @@
 #define MAX_SANS 32
 
 static const char init_help[] =
-    "usage: fieldsync-server init --data DIR [--san NAME]... [--json]\n"
+    "usage: fieldsync-server init --data DIR [--san NAME]... [--store URL]"
+    " [--json]\n"
     "\n"
     "Creates DIR (mode 0700) with the central store (" FSV_STORE_FILE "), a\n"
     "private certificate authority (ca.pem, ca.key) and a server certificate\n"
@@ -26,7 +27,10 @@ static const char init_help[] =
     "this host's name and every --san NAME (DNS name or IP address), and the\n"
     "first admin user \"admin\", whose device token is printed once.\n"
     "Refuses (exit 1) when DIR is already initialised; if some files are\n"
-    "missing it recreates only those (all four certificate files together).\n";
+    "missing it recreates only those (all four certificate files together).\n"
+    "--store postgresql://... makes the store's schema in that database (it\n"
+    "must exist) instead of " FSV_STORE_FILE "; the certificates stay in DIR\n"
+    "on each host.  Every later command then takes the same --store URL.\n";
 
 /* mkdir -p: parents 0755 (subject to umask), the data directory 0700. */
 static int mkdir_p(const char *dir)
@@ -61,10 +65,11 @@ int fsv_cmd_init(int argc, char **argv)
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},
         {"san", required_argument, NULL, 's'},
+        {"store", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *data = NULL;
+    const char *data = NULL, *store_url = NULL;
     const char *sans[MAX_SANS + 5];
     size_t n_sans = 0;
     int json = 0, c;
@@ -89,6 +94,7 @@ int fsv_cmd_init(int argc, char **argv)
             }
             sans[n_sans++] = optarg;
             break;
+        case 'S': store_url = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(init_help, stdout); return FSV_EXIT_OK;
         default: fputs(init_help, stderr); return FSV_EXIT_USAGE;
@@ -112,7 +118,9 @@ int fsv_cmd_init(int argc, char **argv)
     }
     chmod(data, 0700);
 
-    int have_store = exists(data, FSV_STORE_FILE);
+    /* A store elsewhere (--store) is made or repaired in place below: its
+    ** admin user tells whether it was there. */
+    int have_store = !store_url && exists(data, FSV_STORE_FILE);
     int have_pki = exists(data, "ca.pem") && exists(data, "ca.key") &&
                    exists(data, "server.pem") && exists(data, "server.key");
     if (have_store && have_pki) {
@@ -128,7 +136,12 @@ int fsv_cmd_init(int argc, char **argv)
             return FSV_EXIT_FAIL;
         }
     }
-    if (fsv_data_store_url(path, sizeof path, data) != 0) {
+    if (store_url) {
+        if (snprintf(path, sizeof path, "%s", store_url) >= (int)sizeof path) {
+            fsv_fail("--store URL too long");
+            return FSV_EXIT_USAGE;
+        }
+    } else if (fsv_data_store_url(path, sizeof path, data) != 0) {
         fsv_fail("--data path too long");
         return FSV_EXIT_USAGE;
     }
@@ -183,8 +196,9 @@ int fsv_cmd_init(int argc, char **argv)
         code = FSV_EXIT_FAIL;
     }
     if (code == FSV_EXIT_OK && !json) {
-        printf("Start the server:\n  fieldsync-server serve --data %s\n",
-               abs_data);
+        printf("Start the server:\n  fieldsync-server serve --data %s%s%s\n",
+               abs_data, store_url ? " --store " : "",
+               store_url ? store_url : "");
         printf("Dashboard: https://%s:%d/\n", FSV_DEFAULT_HOST, FSV_DEFAULT_PORT);
         printf("(To serve other hosts, pass --listen HOST:PORT and make sure the"
                " certificate names them: --san at init.)\n");

@@ -39,7 +39,11 @@ static const char serve_help[] =
     "--tz ZONE is the time zone of the dashboard's weeks, hours and birthdays\n"
     "(an IANA name such as Asia/Shanghai; default: this machine's zone); a\n"
     "browser may ask for another with ?tz=.\n"
-    "--store postgresql://... is not available in this build.\n";
+    "--store postgresql://... serves from a PostgreSQL store made with\n"
+    "`init --store` (the certificates stay in DIR): several serve processes\n"
+    "may share one database.  Devices connected to one process learn of\n"
+    "another's changes at their next sync (no live push across processes\n"
+    "yet).\n";
 
 /* The one flag the signal handler touches. */
 static volatile sig_atomic_t g_stop;
@@ -120,6 +124,8 @@ int fsv_cmd_serve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
+    const char *store_url = NULL;
+    char err0[512];
     const char *web = NULL, *tz = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     int tls_profile = FSV_TLS_INTERMEDIATE, log_format = FSV_LOG_KV;
@@ -164,9 +170,12 @@ int fsv_cmd_serve(int argc, char **argv)
             }
             break;
         case 's':
-            fsv_fail("--store %s: only the embedded SQLite store is available"
-                     " in this build", optarg);
-            return FSV_EXIT_USAGE;
+            if (fsv_store_url_check(optarg, err0, sizeof err0) != FSV_OK) {
+                fsv_fail("--store: %s", err0);
+                return FSV_EXIT_USAGE;
+            }
+            store_url = optarg;
+            break;
         case 'b':
             max_batch = (int)strtol(optarg, &end, 10);
             if (*end || max_batch < 1 || max_batch > FDSP_MAX_BATCH) {
@@ -220,7 +229,7 @@ int fsv_cmd_serve(int argc, char **argv)
     fsv_log_set_level(level);
     fsv_log_set_format(log_format);
     fsv_store *s;
-    int code = fsv_open_data_store(data, &s);
+    int code = fsv_open_store(data, store_url, &s);
     if (code != FSV_EXIT_OK)
         return code;
 

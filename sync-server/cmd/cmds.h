@@ -37,6 +37,12 @@ const char *fsv_data_dir(const char *opt);
 ** $FIELDSYNC_DATA; it must have been initialised); prints the reason and
 ** returns an exit code on failure, 0 with *out on success. */
 int fsv_open_data_store(const char *data_dir, fsv_store **out);
+/* Open the store an admin command names: store_url ("postgresql://...",
+** "sqlite:PATH") when given, else the one under data_dir as
+** fsv_open_data_store.  The store must have been initialised.  Prints the
+** reason and returns an exit code on failure, 0 with *out on success. */
+int fsv_open_store(const char *data_dir, const char *store_url,
+                   fsv_store **out);
 /* One error line on stderr: "fieldsync-server: <msg>". */
 void fsv_fail(const char *fmt, ...)
 #if defined(__GNUC__)

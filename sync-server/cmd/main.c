@@ -31,7 +31,9 @@ static const char usage[] =
     "  pool show --data DIR                  the customer pool's rules\n"
     "\n"
     "Every command takes its --data DIR from $FIELDSYNC_DATA when the option\n"
-    "is not given.  Admin commands accept --json.  Run\n"
+    "is not given.  init, user, token, serve and backup take --store URL\n"
+    "for a store that is not the SQLite file under DIR (postgresql://...).\n"
+    "Admin commands accept --json.  Run\n"
     "`fieldsync-server COMMAND --help` for details.\n"
     "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found.\n";
 

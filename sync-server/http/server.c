@@ -146,6 +146,9 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
 
     memset(&srv, 0, sizeof srv);
     srv.store = store;
+    /* Heads up to here are no one's news (fsv_live_remote). */
+    if (fsv_store_head(store, &srv.remote_head) != FSV_OK)
+        srv.remote_head = 0;
     srv.stop = stop;
     srv.data_dir = cfg->data_dir;
     srv.metrics = fsv_metrics_new();    /* NULL: counters off, not fatal */

@@ -89,6 +89,9 @@ typedef struct fsv_server {
     lws_sorted_usec_list_t auth_tick;
     int auth_timer;
     int64_t auth_dv;
+    /* The highest head another process's commits were seen at
+    ** (fsv_live_remote, PostgreSQL's several serve processes). */
+    int64_t remote_head;
     unsigned closes;                /* sync connections closed (ws_sync.c) */
     /* Closed devices' last sync, written in one transaction per
     ** FSV_SEEN_FLUSH_MS (ws_sync.c), not one commit per close. */
@@ -236,6 +239,15 @@ int fsv_sync_blob_get(fsv_conn *s, const fdsp_msg *m);
 struct fsv_vis_set;
 void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
                       int64_t head, int vis_changed, struct fsv_vis_set *set);
+
+/* sync_live.c: another process (several serve processes on one
+** PostgreSQL store) committed and the head is now head: every session
+** whose cursor is behind it gets a notify and pulls.  Asked by the
+** once-a-second tick that watches the store's data version (ws_sync.c),
+** so a change accepted elsewhere reaches devices here within about a
+** second, with one store question per second per process, none per
+** device.  (Live batches stay within the process that took the push.) */
+void fsv_live_remote(fsv_server *srv, int64_t head);
 
 /* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
 ** net): answers repair and queues the differing buckets' full state in

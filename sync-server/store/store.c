@@ -15,11 +15,10 @@
 /* Every backend built in; a new one adds its table here. */
 static const fsv_store_backend *const backends[] = {
     &fsv_store_sqlite,
+    &fsv_store_postgres,
+    &fsv_store_postgres_alias,
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
-
-/* Known schemes whose backend is not built yet, for a clear message. */
-static const char *const planned[] = {"postgresql", "postgres"};
 
 int fsv__store_setmsg(fsv_store *s, int rc, const char *fmt, ...)
 {
@@ -60,16 +59,8 @@ static int pick(const char *url, const fsv_store_backend **be,
             return FSV_OK;
         }
     }
-    for (size_t i = 0; colon && i < sizeof planned / sizeof planned[0]; i++) {
-        if (strlen(planned[i]) == n && memcmp(planned[i], url, n) == 0) {
-            snprintf(err, errlen,
-                     "store URL %s: the %.*s backend is not built"
-                     " yet (use sqlite:PATH)",
-                     url, (int)n, url);
-            return FSV_INVALID;
-        }
-    }
-    snprintf(err, errlen, "store URL \"%s\": expected sqlite:PATH",
+    snprintf(err, errlen, "store URL \"%s\": expected sqlite:PATH or"
+             " postgresql://...",
              url ? url : "");
     return FSV_INVALID;
 }
@@ -90,6 +81,18 @@ int fsv_store_open(const char *url, int create, fsv_store **out, char *err,
     rc = be->open(where, create, out, err, errlen);
     if (rc == FSV_OK)
         (*out)->be = be;
+    return rc;
+}
+
+int fsv_store_url_check(const char *url, char *err, size_t errlen)
+{
+    const fsv_store_backend *be;
+    const char *where;
+    int rc = pick(url, &be, &where, err, errlen);
+    if (rc == FSV_OK && !where[0]) {
+        snprintf(err, errlen, "store URL \"%s\" names no store", url);
+        rc = FSV_INVALID;
+    }
     return rc;
 }
 
@@ -621,46 +624,80 @@ int fsv_store_office_conflicts(fsv_store *s, const fsv_scope *sc,
 }
 
 /* ---- The customer pool ------------------------------------------------------- */
+/* A backend without the pool's entries (NULL) has an empty pool: reads
+** answer "never pooled", rules off, nothing counted; writes are refused
+** naming the store, so a release pushed to it is refused by name rather
+** than half-kept. */
+static int no_pool(fsv_store *s)
+{
+    return fsv__store_setmsg(s, FSV_ERROR, "the %s store keeps no customer "
+                             "pool", s->be->scheme);
+}
 
 int fsv_store_pool_rules_get(fsv_store *s, fsv_pool_rules *r)
 {
+    if (!s->be->pool_rules_get) {
+        memset(r, 0, sizeof *r);
+        return FSV_OK;
+    }
     CALL(s, "pool rules", s->be->pool_rules_get(s, r));
 }
 
 int fsv_store_pool_rules_set(fsv_store *s, const fsv_pool_rules *r)
 {
+    if (!s->be->pool_rules_set)
+        return no_pool(s);
     CALL(s, "pool rules", s->be->pool_rules_set(s, r));
 }
 
 int fsv_store_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out)
 {
+    if (!s->be->pool_get)
+        return fsv__store_setmsg(s, FSV_NOTFOUND, "customer %s was never in "
+                                 "the pool", customer);
     CALL(s, "pool row", s->be->pool_get(s, customer, out));
 }
 
 int fsv_store_pool_put(fsv_store *s, const char *customer,
                        const fsv_pool_row *row)
 {
+    if (!s->be->pool_put)
+        return no_pool(s);
     CALL(s, "pool row", s->be->pool_put(s, customer, row));
 }
 
 int fsv_store_pool_log(fsv_store *s, const char *customer, const char *user,
                        const char *kind, const char *team, int64_t at_ms)
 {
+    if (!s->be->pool_log)
+        return no_pool(s);
     CALL(s, "pool log", s->be->pool_log(s, customer, user, kind, team, at_ms));
 }
 
 int fsv_store_pool_log_count(fsv_store *s, const char *user, const char *kind,
                              int64_t since_ms, int64_t *n)
 {
+    if (!s->be->pool_log_count) {
+        *n = 0;
+        return FSV_OK;
+    }
     CALL(s, "pool log", s->be->pool_log_count(s, user, kind, since_ms, n));
 }
 
 int fsv_store_pool_owned(fsv_store *s, const char *user, int64_t *n)
 {
+    if (!s->be->pool_owned) {
+        *n = 0;
+        return FSV_OK;
+    }
     CALL(s, "owned customers", s->be->pool_owned(s, user, n));
 }
 
 int fsv_store_pool_figures(fsv_store *s, int64_t since_ms, json_t **out)
 {
+    if (!s->be->pool_figures) {
+        *out = json_array();
+        return *out ? FSV_OK : fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+    }
     CALL(s, "pool figures", s->be->pool_figures(s, since_ms, out));
 }

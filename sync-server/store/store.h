@@ -1,6 +1,6 @@
 /*
 ** store.h — the server's central store.  sync/, api/ and cmd/ use only
-** this header; the backends (store/sqlite/, next store/postgresql/) are
+** this header; the backends (store/sqlite/, store/postgres/) are
 ** tables of these functions behind it (store_backend.h), picked by the URL
 ** given to fsv_store_open.  store.c holds the rules that are the same for
 ** every backend (names and roles, what a share record means).
@@ -68,10 +68,14 @@ typedef struct fsv_store fsv_store;
 
 /* Open the store named by url: "sqlite:PATH" (the file PATH, created 0600
 ** with its schema when create is set; otherwise it must exist), or
-** "postgresql://..." (not built yet: FSV_INVALID with a message saying
-** so).  On failure err has the reason. */
+** "postgresql://..." / "postgres://..." (libpq's URL: the database must
+** exist; create makes the schema in it, otherwise it must have one:
+** FSV_NOTFOUND).  On failure err has the reason. */
 int fsv_store_open(const char *url, int create, fsv_store **out,
                    char *err, size_t errlen);
+/* FSV_OK if url names a backend built in (its scheme), else FSV_INVALID
+** with the reason in err: a command's option check, before any work. */
+int fsv_store_url_check(const char *url, char *err, size_t errlen);
 void fsv_store_close(fsv_store *s);
 const char *fsv_store_errmsg(const fsv_store *s);
 

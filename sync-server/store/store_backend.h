@@ -223,5 +223,9 @@ typedef struct fsv_store_backend {
 
 /* The backends built in (store.c lists them in one table). */
 extern const fsv_store_backend fsv_store_sqlite;
+/* store/postgres/: "postgresql://..." and libpq's other spelling
+** "postgres://..." (the same entries). */
+extern const fsv_store_backend fsv_store_postgres;
+extern const fsv_store_backend fsv_store_postgres_alias;
 
 #endif /* FSV_STORE_BACKEND_H */

@@ -49,7 +49,14 @@ void fsv__store_teams_forget(fsv_store *s)
 int fsv_store_team_map(fsv_store *s, const fsv_teams **map)
 {
     *map = NULL;
-    NEED(s, teams_load);
+    if (!s->be->teams_load) {
+        /* A backend without nested teams: an empty map, so every team is
+        ** top-level and "within" means the same team (or "*"). */
+        if (!s->teams && !(s->teams = fsv_teams_new()))
+            return fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
+        *map = s->teams;
+        return FSV_OK;
+    }
     unsigned gen = s->msg_gen;
     /* One data-version question per transaction (and per call outside
     ** one): within a transaction's snapshot nothing else can change it. */

@@ -152,6 +152,23 @@ static void notify(fsv_conn *s, int64_t head)
     }
 }
 
+void fsv_live_remote(fsv_server *srv, int64_t head)
+{
+    if (head <= srv->remote_head)
+        return;
+    srv->remote_head = head;
+    int n_notify = 0;
+    for (fsv_conn *s = srv->conns; s; s = s->next) {
+        if (!s->hello_done || s->close_after_send || s->cursor >= head)
+            continue;
+        notify(s, head);
+        n_notify++;
+    }
+    if (n_notify)
+        fsv_debug("remote_head head=%lld notified=%d", (long long)head,
+                  n_notify);
+}
+
 /* The visibility set is built by the push before its commit, from the
 ** record index as that commit left it.  Another writer (another process,
 ** under the store's concurrency contract) may change who sees a customer
@@ -165,6 +182,11 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
 {
     fsv_server *srv = from->srv;
     int64_t lo = 0, hi = 0;
+    /* Our own batch's head is no other process's news: the chain below
+    ** sends a notify to every device whose live_to is behind its base,
+    ** which covers what other processes appended under it. */
+    if (head > srv->remote_head)
+        srv->remote_head = head;
     size_t appended = 0;
     for (size_t i = 0; i < n; i++) {
         if (!c[i].seq)

@@ -610,6 +610,12 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
             auth_check(s);
         /* `user set` from another process: the same tick (sync_moves.c) */
         fsv_moves_tick(srv);
+        /* Another process may have appended history (several serve
+        ** processes on one PostgreSQL store): its changes reach the
+        ** devices here through a notify and their pull. */
+        int64_t head = 0;
+        if (dv != -1 && fsv_store_head(srv->store, &head) == FSV_OK)
+            fsv_live_remote(srv, head);
     }
     srv->auth_timer = 1;
     lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);

@@ -2,10 +2,12 @@
 ** store_backends.c — the store backends under test (store_backends.h).
 */
 #include "store_backends.h"
+#include "pgcluster.h"
 #include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* SQLite: a file in a fresh temporary folder. */
@@ -30,9 +32,58 @@ static void sqlite_destroy(ts_store_place *p)
     rmdir(p->dir);
 }
 
+/* PostgreSQL: a fresh database on the process's private cluster
+** (tests/support/pgcluster.c), started at the first use and stopped at
+** exit.  p->dir holds the database's name. */
+static ts_pg g_pg;
+static int g_pg_state; /* 0 not started, 1 running, -1 failed */
+
+static void pg_atexit(void)
+{
+    ts_pg_stop(&g_pg);
+}
+
+static int pg_make(ts_store_place *p, const char *tag)
+{
+    if (g_pg_state == 0) {
+        g_pg_state = ts_pg_start(&g_pg) == 0 ? 1 : -1;
+        if (g_pg_state == 1)
+            atexit(pg_atexit);
+    }
+    if (g_pg_state != 1)
+        return -1;
+    p->path[0] = '\0';
+    if (ts_pg_create_db(&g_pg, tag, p->dir, sizeof p->dir) != 0)
+        return -1;
+    ts_pg_url(&g_pg, p->dir, p->url, sizeof p->url);
+    return 0;
+}
+
+static void pg_destroy(ts_store_place *p)
+{
+    ts_pg_drop_db(&g_pg, p->dir);
+}
+
 const ts_store_backend ts_store_backends[] = {
-    {"sqlite", sqlite_make, sqlite_destroy},
+    {"sqlite", sqlite_make, sqlite_destroy, NULL},
+    {"postgresql", pg_make, pg_destroy, NULL},
 };
+
+int ts_store_lacks(const ts_store_backend *b, const char *part)
+{
+    size_t n = strlen(part);
+    for (const char *l = b->lacks; l && *l;) {
+        const char *end = strchr(l, ',');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        if (len == n && memcmp(l, part, n) == 0) {
+            printf("[ SKIPPED  ] %s: the %s backend does not build %s yet\n",
+                   part, b->name, part);
+            return 1;
+        }
+        l = end ? end + 1 : l + len;
+    }
+    return 0;
+}
 const size_t ts_n_store_backends =
     sizeof ts_store_backends / sizeof ts_store_backends[0];
 

@@ -22,7 +22,15 @@ typedef struct ts_store_backend {
     int (*make)(ts_store_place *p, const char *tag);
     /* Remove it (the store is closed). */
     void (*destroy)(ts_store_place *p);
+    /* The parts of store.h this backend does not build yet, comma
+    ** separated ("sums,office"; NULL: none): a suite testing one of them
+    ** says SKIPPED for this backend, loudly (ts_store_lacks). */
+    const char *lacks;
 } ts_store_backend;
+
+/* 1 (after printing "SKIPPED: BACKEND lacks PART") if b does not build
+** part yet, else 0. */
+int ts_store_lacks(const ts_store_backend *b, const char *part);
 
 extern const ts_store_backend ts_store_backends[];
 extern const size_t ts_n_store_backends;

@@ -122,6 +122,10 @@ static size_t recompute(fsv_store *s, keysum *out, size_t cap)
 /* The table the merges keep equals the recomputation. */
 static void assert_table_right(fsv_store *s)
 {
+    /* The recomputation reads SQLite's rec rows; other backends are held
+    ** to the device's sums (test_device_equals_server) instead. */
+    if (strcmp(current->name, "sqlite") != 0)
+        return;
     keysum want[64];
     size_t nw = recompute(s, want, 64);
     fsv_sum_key *have = NULL;
@@ -340,6 +344,8 @@ int main(void)
     for (size_t i = 0; i < ts_n_store_backends; i++) {
         char name[64];
         current = &ts_store_backends[i];
+        if (ts_store_lacks(current, "sums"))
+            continue;
         snprintf(name, sizeof name, "sums conformance: %s", current->name);
         failed += _cmocka_run_group_tests(name, tests,
                                           sizeof tests / sizeof tests[0],

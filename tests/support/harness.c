@@ -95,11 +95,15 @@ int th_admin(th_server *s, char *out, size_t outlen, ...)
     va_list ap;
     va_start(ap, outlen);
     const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < MAX_ARGS - 4)
+    while ((a = va_arg(ap, const char *)) != NULL && n < MAX_ARGS - 6)
         argv[n++] = (char *)a;
     va_end(ap);
     argv[n++] = (char *)"--data";
     argv[n++] = s->data;
+    if (s->store[0]) {
+        argv[n++] = (char *)"--store";
+        argv[n++] = s->store;
+    }
     argv[n] = NULL;
     return run(argv, out, outlen);
 }
@@ -122,6 +126,19 @@ void th_init(th_server *s)
     assert_non_null(mkdtemp(s->dir));
     snprintf(s->data, sizeof s->data, "%s/data", s->dir);
     snprintf(s->ca, sizeof s->ca, "%s/ca.pem", s->data);
+    char out[4096];
+    assert_int_equal(th_admin(s, out, sizeof out, "init", "--json", NULL), 0);
+    json_token(out, s->admin);
+}
+
+void th_init_store(th_server *s, const char *store_url)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/fsv-test-XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    snprintf(s->data, sizeof s->data, "%s/data", s->dir);
+    snprintf(s->ca, sizeof s->ca, "%s/ca.pem", s->data);
+    snprintf(s->store, sizeof s->store, "%s", store_url);
     char out[4096];
     assert_int_equal(th_admin(s, out, sizeof out, "init", "--json", NULL), 0);
     json_token(out, s->admin);
@@ -157,6 +174,10 @@ void th_start(th_server *s, ...)
     argv[n++] = s->data;
     argv[n++] = (char *)"--listen";
     argv[n++] = listen;
+    if (s->store[0]) {
+        argv[n++] = (char *)"--store";
+        argv[n++] = s->store;
+    }
     va_list ap;
     va_start(ap, s);
     const char *a;
@@ -344,7 +365,10 @@ char *th_field(fds_replica *r, const char *id, const char *field)
 long long th_history_count(th_server *s)
 {
     char path[400], err[256];
-    snprintf(path, sizeof path, "sqlite:%s/fieldsync.db", s->data);
+    if (s->store[0])
+        snprintf(path, sizeof path, "%s", s->store);
+    else
+        snprintf(path, sizeof path, "sqlite:%s/fieldsync.db", s->data);
     fsv_store *st = NULL;
     if (fsv_store_open(path, 0, &st, err, sizeof err) != FSV_OK)
         fail_msg("open store: %s", err);

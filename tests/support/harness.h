@@ -23,6 +23,8 @@ typedef struct th_server {
     int port;
     pid_t pid;              /* serve process, 0 if not running */
     pid_t children[TH_MAX_CHILDREN];    /* th_fork children not yet reaped */
+    char store[256];        /* --store URL for every command ("": the
+                            ** SQLite store under data) */
 } th_server;
 
 /* fork() a child that dies with the test process; tracked so th_cleanup
@@ -34,6 +36,10 @@ int th_reap(th_server *s, pid_t pid, int timeout_ms);
 
 /* mkdtemp + `fieldsync-server init --json`; fails the test on error. */
 void th_init(th_server *s);
+/* th_init with the store elsewhere: `init --store URL` (a PostgreSQL
+** database, tests/support/pgcluster.h); every later command and serve
+** get --store URL too. */
+void th_init_store(th_server *s, const char *store_url);
 /* `user add NAME --role ROLE [--team T] --json`; token into tok[80]. */
 void th_user(th_server *s, const char *name, const char *role,
              const char *team, char *tok);

@@ -1,0 +1,176 @@
+/*
+** store_pg_memo.c — the PostgreSQL backend's record memo: what one write
+** transaction has read and merged of each record (its rec row: index
+** entry, registers, conflict count), so a pushed record of eight fields
+** costs one row read and one row write instead of eight of each (as the
+** SQLite backend's txrec).  The memo's rows are written by
+** fsv__pg_memo_flush: at commit, and before any statement that reads rec
+** rows other than through the memo (fsv__pg_exec knows which).  A write
+** transaction holds the sequencer, so no other writer changes a row under
+** it; a read transaction has no memo.  Cleared at begin, commit and
+** rollback.
+*/
+#include "store.h"
+#include "store_pg_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MEMO_MAX 4096   /* records kept before the memo is written and dropped */
+
+typedef struct pgmemo {
+    pg_mrec *v;
+    size_t n, cap;
+    size_t last;        /* the last hit: a record's fields come in a row */
+    int dirty;          /* some entry is dirty */
+} pgmemo;
+
+static pgmemo *memo(fsv_store *s)
+{
+    if (!PG(s)->memo)
+        PG(s)->memo = calloc(1, sizeof(pgmemo));
+    return PG(s)->memo;
+}
+
+static void mrec_free(pg_mrec *m)
+{
+    free(m->tbl);
+    free(m->rid);
+    free(m->customer);
+    free(m->creator);
+    json_decref(m->regs);
+    memset(m, 0, sizeof *m);
+}
+
+void fsv__pg_memo_clear(fsv_store *s)
+{
+    pgmemo *mm = PG(s)->memo;
+    if (!mm)
+        return;
+    for (size_t i = 0; i < mm->n; i++)
+        mrec_free(&mm->v[i]);
+    mm->n = mm->last = 0;
+    mm->dirty = 0;
+}
+
+void fsv__pg_memo_free(fsv_store *s)
+{
+    fsv__pg_memo_clear(s);
+    if (PG(s)->memo)
+        free(((pgmemo *)PG(s)->memo)->v);
+    free(PG(s)->memo);
+    PG(s)->memo = NULL;
+}
+
+pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid)
+{
+    pgmemo *mm = PG(s)->memo;
+    if (!mm || !PG(s)->write_tx)
+        return NULL;
+    if (mm->last < mm->n && strcmp(mm->v[mm->last].rid, rid) == 0 &&
+        strcmp(mm->v[mm->last].tbl, tbl) == 0)
+        return &mm->v[mm->last];
+    for (size_t i = mm->n; i-- > 0;)
+        if (strcmp(mm->v[i].rid, rid) == 0 && strcmp(mm->v[i].tbl, tbl) == 0) {
+            mm->last = i;
+            return &mm->v[i];
+        }
+    return NULL;
+}
+
+int fsv__pg_memo_flush(fsv_store *s)
+{
+    pgmemo *mm = PG(s)->memo;
+    if (!mm || !mm->dirty)
+        return FSV_OK;
+    int rc = FSV_OK;
+    for (size_t i = 0; rc == FSV_OK && i < mm->n; i++) {
+        pg_mrec *m = &mm->v[i];
+        if (!m->dirty)
+            continue;
+        char *regs = json_dumps(m->regs, JSON_COMPACT);
+        if (!regs)
+            return seterr(s, FSV_NOMEM, "out of memory");
+        pgp p = {0};
+        p_text(&p, m->tbl);
+        p_text(&p, m->rid);
+        p_text(&p, m->customer);
+        p_text(&p, m->creator ? m->creator : "");
+        p_text(&p, regs);
+        p_i64(&p, m->conflicts);
+        rc = fsv__pg_run(s, PS_REC_PUT, &p, "save record", NULL);
+        free(regs);
+        if (rc == FSV_OK)
+            m->dirty = 0;
+    }
+    if (rc == FSV_OK)
+        mm->dirty = 0;
+    return rc;
+}
+
+int fsv__pg_memo_get(fsv_store *s, const char *tbl, const char *rid,
+                     pg_mrec **out)
+{
+    *out = fsv__pg_memo_find(s, tbl, rid);
+    if (*out)
+        return FSV_OK;
+    pgmemo *mm = memo(s);
+    if (!mm)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    if (mm->n >= MEMO_MAX) {
+        int rc = fsv__pg_memo_flush(s);
+        if (rc != FSV_OK)
+            return rc;
+        fsv__pg_memo_clear(s);
+    }
+    if (mm->n == mm->cap) {
+        size_t cap = mm->cap ? mm->cap * 2 : 64;
+        pg_mrec *v = realloc(mm->v, cap * sizeof *v);
+        if (!v)
+            return seterr(s, FSV_NOMEM, "out of memory");
+        mm->v = v;
+        mm->cap = cap;
+    }
+    pgp p = {0};
+    p_text(&p, tbl);
+    p_text(&p, rid);
+    int rc;
+    PGresult *r = fsv__pg_exec(s, PS_REC_ROW, &p, "read record", &rc);
+    if (!r)
+        return rc;
+    pg_mrec *m = &mm->v[mm->n];
+    memset(m, 0, sizeof *m);
+    m->tbl = strdup(tbl);
+    m->rid = strdup(rid);
+    if (PQntuples(r) == 1) {
+        json_error_t jerr;
+        m->exists = 1;
+        m->customer = col_dup(r, 0, 0);
+        m->creator = col_dup(r, 0, 1);
+        m->regs = json_loads(PQgetvalue(r, 0, 2), 0, &jerr);
+        m->conflicts = (int)col_i64(r, 0, 3);
+        if (!json_is_object(m->regs)) {
+            PQclear(r);
+            mrec_free(m);
+            return seterr(s, FSV_ERROR, "store: record %s/%s: damaged"
+                          " registers", tbl, rid);
+        }
+    } else {
+        m->regs = json_object();
+    }
+    PQclear(r);
+    if (!m->tbl || !m->rid || !m->regs || (m->exists && !m->creator)) {
+        mrec_free(m);
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
+    mm->last = mm->n++;
+    *out = m;
+    return FSV_OK;
+}
+
+void fsv__pg_memo_dirty(fsv_store *s, pg_mrec *m)
+{
+    m->dirty = 1;
+    ((pgmemo *)PG(s)->memo)->dirty = 1;
+}

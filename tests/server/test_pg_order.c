@@ -1,0 +1,301 @@
+/*
+** test_pg_order.c — the global order on the PostgreSQL store has no gaps
+** a pull could skip (store.h's concurrency contract; issue 12): two
+** writer processes merge batches into one database at once, holding
+** their transactions open across several merges, while a third process
+** pulls in a loop from its cursor.  Every sequence number up to the head
+** must reach the puller exactly once, and the store must hold every
+** change.  With sequence numbers that commit out of order (a plain
+** PostgreSQL sequence), the puller's cursor would pass a number whose
+** transaction had not yet committed and never see it.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pgcluster.h"
+#include "store.h"
+
+#define WRITERS 2
+#define BATCHES 60
+#define PER_BATCH 5
+
+static ts_pg g_pg;
+static char g_url[256];
+
+/* One writer: BATCHES transactions of PER_BATCH merges each, a pause
+** between merges so the writers' transactions overlap.  Exit 0 or 1. */
+static int writer(int w)
+{
+    fsv_store *s = NULL;
+    char err[256], dev[16];
+    if (fsv_store_open(g_url, 0, &s, err, sizeof err) != FSV_OK) {
+        fprintf(stderr, "writer %d: %s\n", w, err);
+        return 1;
+    }
+    snprintf(dev, sizeof dev, "dev%d", w);
+    uint64_t counter = 0;
+    for (int b = 0; b < BATCHES; b++) {
+        int rc;
+        uint64_t base = counter;
+        do {    /* FSV_BUSY: roll back and run the whole batch again */
+            counter = base;
+            rc = fsv_store_begin(s);
+            for (int k = 0; rc == FSV_OK && k < PER_BATCH; k++) {
+                char rid[32], val[16];
+                snprintf(rid, sizeof rid, "w%d-b%d-k%d", w, b, k);
+                snprintf(val, sizeof val, "%d", k);
+                fdsp_change c;
+                memset(&c, 0, sizeof c);
+                c.table = (char *)"customer";
+                c.record = rid;
+                c.field = (char *)"name";
+                c.value = val;
+                c.device = dev;
+                c.user = (char *)"alice";
+                c.hlc = (++counter) << 16;
+                c.server_ms = 1;
+                fdsp_vv_entry e = {dev, counter};
+                c.vv.n = 1;
+                c.vv.e = &e;
+                int outcome;
+                rc = fsv_store_merge_change(s, &c, &outcome);
+                usleep(200);
+            }
+            if (rc == FSV_OK)
+                rc = fsv_store_commit(s);
+            else
+                fsv_store_rollback(s);
+        } while (rc == FSV_BUSY);
+        if (rc != FSV_OK) {
+            fprintf(stderr, "writer %d: %s\n", w, fsv_store_errmsg(s));
+            fsv_store_close(s);
+            return 1;
+        }
+    }
+    fsv_store_close(s);
+    return 0;
+}
+
+static void test_no_gaps(void **state)
+{
+    (void)state;
+    pid_t pids[WRITERS];
+    for (int w = 0; w < WRITERS; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0)
+            _exit(writer(w));
+    }
+    fsv_store *s = NULL;
+    char err[256];
+    assert_int_equal(fsv_store_open(g_url, 0, &s, err, sizeof err), FSV_OK);
+    const int64_t total = WRITERS * BATCHES * PER_BATCH;
+    unsigned char *seen = calloc((size_t)total + 1, 1);
+    assert_non_null(seen);
+    int64_t cursor = 0, got = 0;
+    int running = WRITERS, pulls = 0;
+    /* Pull until the writers are done and the cursor reached the head. */
+    for (;;) {
+        /* Writers that exited before this pull's snapshot have committed
+        ** everything: only then may an empty pull end the loop. */
+        int all_done = running == 0;
+        int64_t head = 0, last = 0;
+        fdsp_change *ch = NULL;
+        size_t n = 0;
+        int more = 0;
+        assert_int_equal(fsv_store_begin_read(s), FSV_OK);
+        assert_int_equal(fsv_store_changes_after(s, cursor, 7, NULL, NULL,
+                                                 NULL, &ch, &n, &last, &more),
+                         FSV_OK);
+        assert_int_equal(fsv_store_head(s, &head), FSV_OK);
+        assert_int_equal(fsv_store_rollback(s), FSV_OK);
+        pulls++;
+        for (size_t i = 0; i < n; i++) {
+            /* Each number once, in order, none skipped. */
+            assert_int_equal(ch[i].seq, cursor + 1);
+            assert_true(ch[i].seq <= total);
+            assert_int_equal(seen[ch[i].seq], 0);
+            seen[ch[i].seq] = 1;
+            cursor = ch[i].seq;
+            got++;
+            fdsp_change_clear(&ch[i]);
+        }
+        free(ch);
+        assert_int_equal(last, cursor);
+        if (all_done && !more && cursor == head)
+            break;
+        for (int w = 0; w < WRITERS; w++) {
+            int st;
+            if (pids[w] > 0 && waitpid(pids[w], &st, WNOHANG) == pids[w]) {
+                assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+                pids[w] = 0;
+                running--;
+            }
+        }
+    }
+    assert_int_equal(got, total);
+    int64_t count = 0, head = 0;
+    assert_int_equal(fsv_store_history_count(s, &count), FSV_OK);
+    assert_int_equal(fsv_store_head(s, &head), FSV_OK);
+    assert_int_equal(count, total);
+    assert_int_equal(head, total);
+    /* Every change is in its register. */
+    for (int w = 0; w < WRITERS; w++)
+        for (int b = 0; b < BATCHES; b++) {
+            char rid[32], *v = NULL;
+            snprintf(rid, sizeof rid, "w%d-b%d-k%d", w, b, PER_BATCH - 1);
+            assert_int_equal(fsv_store_field_value(s, "customer", rid, "name",
+                                                   &v), FSV_OK);
+            free(v);
+        }
+    printf("pulled %lld changes in %d pulls while %d writers pushed\n",
+           (long long)got, pulls, WRITERS);
+    free(seen);
+    fsv_store_close(s);
+}
+
+/* A writer killed with SIGKILL in the middle of a batch: nothing of it is
+** stored, its sequencer lock goes with its connection, and the next
+** writer's numbers follow the head with no gap. */
+static void test_killed_writer(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fsv_store *s = NULL;
+    char err[256];
+    assert_int_equal(fsv_store_open(g_url, 0, &s, err, sizeof err), FSV_OK);
+    int64_t head0 = 0, n0 = 0;
+    assert_int_equal(fsv_store_head(s, &head0), FSV_OK);
+    assert_int_equal(fsv_store_history_count(s, &n0), FSV_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fsv_store *w = NULL;
+        char e[256];
+        if (fsv_store_open(g_url, 0, &w, e, sizeof e) != FSV_OK ||
+            fsv_store_begin(w) != FSV_OK)
+            _exit(1);
+        for (int k = 0; k < 3; k++) {
+            char rid[32];
+            snprintf(rid, sizeof rid, "killed-%d", k);
+            fdsp_vv_entry e1 = {(char *)"dk", (uint64_t)k + 1};
+            fdsp_change c = {.table = (char *)"customer", .record = rid,
+                             .field = (char *)"name", .value = (char *)"x",
+                             .vv = {1, &e1}, .hlc = 1, .device = (char *)"dk",
+                             .user = (char *)"alice", .server_ms = 1};
+            int outcome;
+            if (fsv_store_merge_change(w, &c, &outcome) != FSV_OK)
+                _exit(1);
+        }
+        if (write(p[1], "x", 1) != 1)
+            _exit(1);
+        pause();    /* killed here, mid-transaction */
+        _exit(0);
+    }
+    close(p[1]);
+    char b;
+    assert_int_equal(read(p[0], &b, 1), 1);
+    close(p[0]);
+    kill(pid, SIGKILL);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    /* The next writer gets the lock and the next number. */
+    fdsp_vv_entry e2 = {(char *)"dn", 1};
+    fdsp_change c = {.table = (char *)"customer", .record = (char *)"after",
+                     .field = (char *)"name", .value = (char *)"y",
+                     .vv = {1, &e2}, .hlc = 2, .device = (char *)"dn",
+                     .user = (char *)"alice", .server_ms = 1};
+    int outcome;
+    assert_int_equal(fsv_store_begin(s), FSV_OK);
+    assert_int_equal(fsv_store_merge_change(s, &c, &outcome), FSV_OK);
+    assert_int_equal(c.seq, head0 + 1);
+    assert_int_equal(fsv_store_commit(s), FSV_OK);
+    int64_t n1 = 0;
+    assert_int_equal(fsv_store_history_count(s, &n1), FSV_OK);
+    assert_int_equal(n1, n0 + 1);
+    char *v = NULL;
+    assert_int_equal(fsv_store_field_value(s, "customer", "killed-0", "name",
+                                           &v), FSV_NOTFOUND);
+    fsv_store_close(s);
+}
+
+/* A writer that cannot get the sequencer within lock_timeout gets
+** FSV_BUSY (the retryable code), with nothing begun; once the holder
+** commits it gets it. */
+static void test_busy(void **state)
+{
+    (void)state;
+    char url[300], err[256];
+    /* lock_timeout 100 ms through libpq's options parameter. */
+    snprintf(url, sizeof url, "%s&options=-c%%20lock_timeout%%3D100", g_url);
+    fsv_store *a = NULL, *b = NULL;
+    assert_int_equal(fsv_store_open(g_url, 0, &a, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_open(url, 0, &b, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_begin(a), FSV_OK);
+    assert_int_equal(fsv_store_begin(b), FSV_BUSY);
+    assert_non_null(strstr(fsv_store_errmsg(b), "lock"));
+    assert_int_equal(fsv_store_rollback(b), FSV_OK);
+    assert_int_equal(fsv_store_commit(a), FSV_OK);
+    assert_int_equal(fsv_store_begin(b), FSV_OK);
+    assert_int_equal(fsv_store_commit(b), FSV_OK);
+    /* Each handle sees the other's commit in its data version, never its
+    ** own. */
+    int64_t va = 0, va2 = 0;
+    assert_int_equal(fsv_store_data_version(a, &va), FSV_OK);
+    assert_int_equal(fsv_store_begin(a), FSV_OK);
+    assert_int_equal(fsv_store_commit(a), FSV_OK);
+    assert_int_equal(fsv_store_data_version(a, &va2), FSV_OK);
+    assert_int_equal(va2, va);
+    assert_int_equal(fsv_store_begin(b), FSV_OK);
+    assert_int_equal(fsv_store_commit(b), FSV_OK);
+    assert_int_equal(fsv_store_data_version(a, &va2), FSV_OK);
+    assert_true(va2 != va);
+    fsv_store_close(a);
+    fsv_store_close(b);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char db[64], err[256];
+    fsv_store *s = NULL;
+    if (ts_pg_start(&g_pg) != 0 ||
+        ts_pg_create_db(&g_pg, "order", db, sizeof db) != 0)
+        return -1;
+    ts_pg_url(&g_pg, db, g_url, sizeof g_url);
+    if (fsv_store_open(g_url, 1, &s, err, sizeof err) != FSV_OK) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    fsv_store_close(s);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    ts_pg_stop(&g_pg);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_gaps),
+        cmocka_unit_test(test_killed_writer),
+        cmocka_unit_test(test_busy),
+    };
+    return cmocka_run_group_tests_name("postgresql: global order", tests,
+                                       group_setup, group_teardown);
+}
