@@ -203,7 +203,7 @@ static void test_migrate_fixture(void **state)
         assert_string_equal(now.r[i], old.r[i]);
     rows schema = all_rows(db, "SELECT value FROM meta WHERE key='schema'");
     assert_int_equal(schema.n, 1);
-    assert_string_equal(schema.r[0], "4");
+    assert_string_equal(schema.r[0], "5");
     rows left = all_rows(db, "SELECT name FROM sqlite_master WHERE"
                          " type='table' AND name='history'");
     assert_int_equal(left.n, 0);

@@ -210,9 +210,10 @@ static void test_migrates_and_syncs(void **state)
     free(keys);
     fsv_store_close(st);
 
-    /* 2 -> 3 (registers) and on to 4 (history groups) */
+    /* 2 -> 3 (registers), 4 (history groups) and on to 5 (teams, photos,
+    ** pool, duplicate keys) */
     assert_int_equal(count_sql(db, "SELECT value FROM meta WHERE key='schema'"),
-                     4);
+                     5);
     assert_int_equal(count_sql(db, "SELECT count(*) FROM sqlite_master WHERE"
                                    " type='table' AND name='reg'"), 0);
     /* the view a person reads with the sqlite3 shell: one row per field */

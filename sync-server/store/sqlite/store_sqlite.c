@@ -8,8 +8,10 @@
 ** state), store_sqlite_trust.c (rules 11-15, backup), store_sqlite_sums.c
 ** (checksums), store_sqlite_api.c (dashboard reads).
 **
-** Schema (version 4; store_sqlite_trust.c migrates version 1 to 2 in
-** place, store_sqlite_regs.c 2 to 3, store_sqlite_hist.c 3 to 4):
+** Schema (version 5; store_sqlite_trust.c migrates version 1 to 2 in
+** place, store_sqlite_regs.c 2 to 3, store_sqlite_hist.c 3 to 4; 4 to 5
+** is the tables of store_sqlite_teams.c, _blob.c, _pool.c and _dup.c,
+** each made if missing at open):
 **   meta(key PRIMARY KEY, value)                 schema version, store_id,
 **                                                epoch (rule 13)
 **   hist(seq INTEGER PRIMARY KEY, n, tbl, rid, dev, user, server_ms, dctr,
@@ -52,7 +54,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION "4"
+#define SCHEMA_VERSION "5"
 
 static const char *const schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -350,6 +352,19 @@ int fsv_sqlite_open(const char *path, int create, fsv_store **out,
         fsv__sq_dup_open(s) != FSV_OK || fsv__sq_office_open(s) != FSV_OK ||
         fsv__sq_teams_open(s) != FSV_OK || fsv__sq_pool_open(s) != FSV_OK) {
         snprintf(err, errlen, "cannot set up store %s: %s", path, s->errmsg);
+        fsv_sqlite_close(s);
+        return FSV_ERROR;
+    }
+    /* Schema 4 -> 5: the tables of nested teams and moves, photos, the
+    ** customer pool and duplicate keys were made (and filled from what the
+    ** store holds) by the open functions above, each IF NOT EXISTS; the
+    ** number says so, and a server older than them refuses the file
+    ** (store_sqlite_trust.c) instead of writing without keeping them. */
+    if (sqlite3_exec(SQ(s)->db, "UPDATE meta SET value='" SCHEMA_VERSION "'"
+                     " WHERE key='schema' AND value='4';", NULL, NULL,
+                     NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up store %s: %s", path,
+                 sqlite3_errmsg(SQ(s)->db));
         fsv_sqlite_close(s);
         return FSV_ERROR;
     }

@@ -169,10 +169,10 @@ int fsv__store_trust_open(fsv_store *s)
         rc = meta_get(s, "epoch", epoch, sizeof epoch);
     if (rc != FSV_OK)
         return rc;
-    if (atoi(schema) > 4) {
+    if (atoi(schema) > 5) {
         char what[128];
         snprintf(what, sizeof what, "store schema %s is newer than this"
-                 " server's (4): upgrade fieldsync-server", schema);
+                 " server's (5): upgrade fieldsync-server", schema);
         return fsv__store_msg(s, FSV_ERROR, what);
     }
     if (atoi(schema) >= 2 && id[0] && epoch[0])
