@@ -322,12 +322,37 @@ static int on_ack(fds__blobx *x, bitem *it, const fdsp_msg *m)
     return FDS_OK;
 }
 
+/* 1 if a follow-up on this device still names blob sha.  A download
+** refused as forbidden after its follow-up was revoked in this session
+** (a reassignment, a move, a claim by someone else) is no news to the
+** user: the photo left with the record. */
+static int still_named(fds__blobx *x, const char *sha)
+{
+    json_t *all = NULL;
+    if (fds_attachments_list(x->r, &all) != FDS_OK)
+        return 1;                       /* unsure: say it */
+    size_t i;
+    json_t *e;
+    int named = 0;
+    json_array_foreach(all, i, e) {
+        const char *h = fds__jstr(e, "sha256");
+        if (h && strcmp(h, sha) == 0) {
+            named = 1;
+            break;
+        }
+    }
+    json_decref(all);
+    return named;
+}
+
 static int on_data(fds__blobx *x, bitem *it, const fdsp_msg *m)
 {
     if (m->code != 0) {
-        xnote(x, "photo %s could not be fetched (%s): %s", it->name,
-              fdsp_errname(m->code), m->message);
-        x->st.refused++;
+        if (m->code != FDSP_E_FORBIDDEN || still_named(x, it->sha)) {
+            xnote(x, "photo %s could not be fetched (%s): %s", it->name,
+                  fdsp_errname(m->code), m->message);
+            x->st.refused++;
+        }
         advance(x);
         return FDS_OK;
     }
