@@ -237,17 +237,21 @@ int fsv_store_owned_customers(fsv_store *s, const char *owner, char ***ids,
                 "owned customers");
 }
 
-int fsv__store_subtree_json(fsv_store *s, const char *team, char **json)
+/* The JSON array of team and of the teams of the map related to it: with
+** down those within it (its subtree), with up those it is within (its
+** ancestors).  The team itself even when the map does not hold it (a name
+** from before teams nested is a top-level team of its own).  *json NULL
+** for no team. */
+static int teams_json(fsv_store *s, const char *team, int down, int up,
+                      char **json)
 {
     *json = NULL;
     if (!team || !team[0])
         return FSV_OK;
     const fsv_teams *t = NULL;
-    int rc = s->be->teams_load ? fsv_store_team_map(s, &t) : FSV_OK;
+    int rc = fsv_store_team_map(s, &t);
     if (rc != FSV_OK)
         return rc;
-    /* The team itself even when the map does not hold it (a name from
-    ** before teams nested is a top-level team of its own). */
     json_t *a = json_array();
     if (a && json_array_append_new(a, json_string(team)) != 0) {
         json_decref(a);
@@ -255,7 +259,9 @@ int fsv__store_subtree_json(fsv_store *s, const char *team, char **json)
     }
     for (size_t i = 0; a && i < fsv_teams_count(t); i++) {
         const char *nm = fsv_teams_name(t, i);
-        if (strcmp(nm, team) != 0 && fsv_teams_within(t, nm, team) &&
+        if (strcmp(nm, team) != 0 &&
+            ((down && fsv_teams_within(t, nm, team)) ||
+             (up && fsv_teams_within(t, team, nm))) &&
             json_array_append_new(a, json_string(nm)) != 0) {
             json_decref(a);
             a = NULL;
@@ -268,39 +274,18 @@ int fsv__store_subtree_json(fsv_store *s, const char *team, char **json)
     return FSV_OK;
 }
 
+int fsv__store_subtree_json(fsv_store *s, const char *team, char **json)
+{
+    return teams_json(s, team, 1, 0, json);
+}
+
 int fsv__store_pool_teams_json(fsv_store *s, const char *team, int manager,
                                char **json)
 {
-    *json = NULL;
-    if (!team || !team[0])
-        return FSV_OK;
-    const fsv_teams *t = NULL;
-    int rc = s->be->teams_load ? fsv_store_team_map(s, &t) : FSV_OK;
-    if (rc != FSV_OK)
-        return rc;
     /* DESIGN.md: a pool customer is visible to every rep of its team and
     ** of the teams below it; a manager also sees the pools of the teams
     ** below their own (they are customers of their subtree).  So the
     ** pools of the team, of every team it is within, and, for a manager,
     ** of every team within it (fsv_vis_pool_covers asks the same). */
-    json_t *a = json_array();
-    if (a && json_array_append_new(a, json_string(team)) != 0) {
-        json_decref(a);
-        a = NULL;
-    }
-    for (size_t i = 0; a && i < fsv_teams_count(t); i++) {
-        const char *nm = fsv_teams_name(t, i);
-        if (strcmp(nm, team) != 0 &&
-            (fsv_teams_within(t, team, nm) ||
-             (manager && fsv_teams_within(t, nm, team))) &&
-            json_array_append_new(a, json_string(nm)) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-    *json = a ? json_dumps(a, JSON_COMPACT) : NULL;
-    json_decref(a);
-    if (!*json)
-        return fsv__store_setmsg(s, FSV_NOMEM, "out of memory");
-    return FSV_OK;
+    return teams_json(s, team, manager, 1, json);
 }
