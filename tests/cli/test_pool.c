@@ -369,6 +369,65 @@ static void test_release_and_claim(void **state)
     free(id);
 }
 
+/* Pools follow the team tree (DESIGN.md: a pool customer is visible to
+** every rep of its team and of the teams below it, and the managers above
+** see it as a customer of their subtree): east_sh under east. */
+static void add_user_device(const char *user, const char *role, const char *team)
+{
+    char *tok = user_token(user, role, team);
+    res r = raw(NULL, "--db", db(user), "init", "--server", g_url, "--token", tok,
+                "--ca", g_ca);
+    expect(r, 0);
+    res_free(&r);
+    free(tok);
+}
+
+static void test_nested_pools(void **state)
+{
+    (void)state;
+    world();
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' team add east_sh --parent east --data '%s' >/dev/null",
+             SERVER_BIN, g_srv);
+    assert_int_equal(system(cmd), 0);
+    add_user_device("sam", "rep", "east_sh");
+    add_user_device("tim", "rep", "east_sh");
+
+    /* east_sh's pool: its own reps and east's manager, not east's reps. */
+    char *low = customer_of("sam", "下级客户");
+    release("sam", low);
+    sync_ok("tim");
+    sync_ok("alice");
+    sync_ok("mei");
+    sync_ok("carl");
+    assert_true(in_pool_list("tim", low));
+    assert_false(in_pool_list("alice", low));
+    assert_false(lists("alice", low));
+    assert_true(lists("mei", low));
+    assert_false(lists("carl", low));
+    res r = raw(NULL, "--db", db("alice"), "pool", "claim", low);
+    expect(r, 3);
+    res_free(&r);
+
+    /* east's pool: the reps of east and of east_sh below it. */
+    char *high = customer_of("alice", "上级客户");
+    release("alice", high);
+    sync_ok("sam");
+    sync_ok("bob");
+    sync_ok("carl");
+    assert_true(in_pool_list("sam", high));
+    assert_true(in_pool_list("bob", high));
+    assert_false(lists("carl", high));
+    /* and a rep below may claim it: it leaves the others' pools */
+    claim("sam", high);
+    sync_ok("sam");
+    sync_ok("bob");
+    assert_true(lists("sam", high));
+    assert_false(lists("bob", high));
+    free(low);
+    free(high);
+}
+
 static void test_offline_double_claim(void **state)
 {
     (void)state;
@@ -628,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_help_and_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_and_claim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_double_claim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nested_pools, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_automatic_return, setup, teardown),
     };
