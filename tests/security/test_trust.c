@@ -849,10 +849,10 @@ static void test_store_migration_1_to_2(void **state)
 
     th_start(s, NULL);
     /* Migrated in place: history kept, dctr backfilled, counter, id (and
-    ** on to schema 4: registers packed per record, the history as group
-    ** rows). */
+    ** on to schema 5: registers packed per record, the history as group
+    ** rows, the tables of teams, photos, the pool and duplicates). */
     assert_int_equal(q_int(s, NULL, "SELECT value FROM meta WHERE"
-                           " key='schema'"), 4);
+                           " key='schema'"), 5);
     assert_int_equal(q_int(s, NULL, "SELECT count(*) FROM reg WHERE"
                            " rid='c-1'"), 3);
     assert_int_equal(hist_rows(s), 3);
