@@ -80,6 +80,9 @@ typedef struct fsv_agg_child {
 } fsv_agg_child;
 int fsv__sq_agg_open(fsv_store *s);
 int fsv__sq_agg_ready(fsv_store *s);
+/* Read the aggregates (on) or answer as a store without them (still
+** keeping them): the previous setting.  For the exactness test. */
+int fsv__sq_agg_use(fsv_store *s, int on);
 void fsv__sq_agg_free(void *agg);
 void *fsv__sq_office_agg_slot(fsv_store *s);
 void fsv__sq_office_agg_set(fsv_store *s, void *agg);

@@ -75,6 +75,7 @@ static const char *const a_sql[A__END] = {
 
 typedef struct agg_state {
     int ready;
+    int unused;     /* kept but not read (fsv__sq_agg_use: tests) */
     sqlite3_stmt *st[A__END];
 } agg_state;
 
@@ -112,9 +113,26 @@ static int ready(fsv_store *s)
     return a && a->ready;
 }
 
+/* Kept and read. */
+static int usable(fsv_store *s)
+{
+    agg_state *a = ast(s);
+    return a && a->ready && !a->unused;
+}
+
 int fsv__sq_agg_ready(fsv_store *s)
 {
-    return ready(s);
+    return usable(s);
+}
+
+int fsv__sq_agg_use(fsv_store *s, int on)
+{
+    agg_state *a = ast(s);
+    if (!a)
+        return 0;
+    int was = !a->unused;
+    a->unused = !on;
+    return was;
 }
 
 /* ---- Keys -------------------------------------------------------------------- */
@@ -444,7 +462,7 @@ static int finish(fsv_store *s, sqlite3_stmt *st, int rc, int step, const char *
 int fsv_sqlite_office_agg_customers(fsv_store *s, const fsv_scope *sc,
                                     fsv_office_agg_fn fn, void *ud)
 {
-    if (!ready(s))
+    if (!usable(s))
         return seterr(s, FSV_NOTFOUND, "no office aggregates");
     sqlite3_stmt *st = NULL;
     int rc = prep_scoped(s, "SELECT owner, stage, month, n, n_amt, cents, rem"
@@ -549,7 +567,7 @@ int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
                                    const char *tbl, const int64_t *bounds,
                                    size_t nb, fsv_office_bucket_fn fn, void *ud)
 {
-    if (!ready(s))
+    if (!usable(s))
         return seterr(s, FSV_NOTFOUND, "no office aggregates");
     int kind = strcmp(tbl, "followup") == 0 ? 0 : strcmp(tbl, "plan") == 0 ? 1 : -1;
     if (kind < 0 || nb < 2)
@@ -629,6 +647,8 @@ int fsv_sqlite_office_customers_sel(fsv_store *s, const fsv_scope *sc,
                                     const char *stage_in, const char *mds,
                                     fsv_office_cust_fn fn, void *ud)
 {
+    if (!usable(s))
+        return seterr(s, FSV_NOTFOUND, "no office aggregates");
     sqlite3_stmt *st = NULL;
     /* A birthday in a plain form (YYYY-MM-DD, MM-DD, --MM-DD) ends with
     ** its MM-DD; any other form is a candidate the caller checks. */
