@@ -83,6 +83,8 @@ int fsv__sq_agg_ready(fsv_store *s);
 /* Read the aggregates (on) or answer as a store without them (still
 ** keeping them): the previous setting.  For the exactness test. */
 int fsv__sq_agg_use(fsv_store *s, int on);
+/* "a,b" as the JSON array ["a","b"] (malloc'd; NULL for NULL or ""). */
+char *fsv__sq_csv_json(const char *csv);
 void fsv__sq_agg_free(void *agg);
 void *fsv__sq_office_agg_slot(fsv_store *s);
 void fsv__sq_office_agg_set(fsv_store *s, void *agg);

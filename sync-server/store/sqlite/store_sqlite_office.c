@@ -1026,11 +1026,17 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     ** filter starts from its customers and reads each one's records by
     ** the (customer, tbl) index (CROSS JOIN fixes that order), so a rep's
     ** figures cost the rep's records, not the company's. */
-    const char *cond = " k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
-                       " AND k.deleted = 0 AND c.deleted = 0 AND " SCOPE_SQL
-                       " AND (?7 IS NULL OR instr(',' || ?7 || ',',"
-                       "  ',' || c.stage || ',') > 0)";
-    char sql[1024];
+    /* With the aggregates' stage index (store_sqlite_office_agg.c), the
+    ** stages' customers come from it. */
+    const char *cond = stage_in && fsv__sq_agg_ready(s)
+                           ? " k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
+                             " AND k.deleted = 0 AND c.deleted = 0 AND " SCOPE_SQL
+                             " AND c.stage IN (SELECT value FROM json_each(?7))"
+                           : " k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
+                             " AND k.deleted = 0 AND c.deleted = 0 AND " SCOPE_SQL
+                             " AND (?7 IS NULL OR instr(',' || ?7 || ',',"
+                             "  ',' || c.stage || ',') > 0)";
+    char sql[2048];
     if (scope_everything(sc) && !stage_in)
         snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, k.cowner, k.txt,"
                  " k.at, k.done FROM ov_child k INDEXED BY ov_child_time"
@@ -1048,7 +1054,13 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
             sqlite3_finalize(st);
             return rc;
         }
-        bind_text(st, 7, stage_in);
+        if (stage_in && fsv__sq_agg_ready(s)) {
+            char *j = fsv__sq_csv_json(stage_in);
+            bind_text(st, 7, j ? j : "[]");
+            free(j);
+        } else {
+            bind_text(st, 7, stage_in);
+        }
     }
     bind_text(st, 4, tbl);
     sqlite3_bind_int64(st, 5, from_ms);

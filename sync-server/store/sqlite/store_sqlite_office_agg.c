@@ -35,6 +35,13 @@
 #include <string.h>
 
 #define DAY_MS 86400000LL
+/* A birthday not in a plain form (YYYY-MM-DD, MM-DD, --MM-DD, which end
+** with their MM-DD). */
+#define BDAY_ODD                                                             \
+    "birthday IS NOT NULL AND NOT (birthday GLOB"                            \
+    " '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"                          \
+    " OR birthday GLOB '[0-9][0-9]-[0-9][0-9]'"                              \
+    " OR birthday GLOB '--[0-9][0-9]-[0-9][0-9]')"
 
 static const char *const agg_schema =
     "CREATE TABLE IF NOT EXISTS ov_ag_cust(owner TEXT NOT NULL,"
@@ -47,7 +54,13 @@ static const char *const agg_schema =
     "CREATE TABLE IF NOT EXISTS ov_ag_day(kind INTEGER NOT NULL,"
     "  day INTEGER NOT NULL, owner TEXT NOT NULL, author TEXT NOT NULL,"
     "  n INTEGER NOT NULL, PRIMARY KEY (kind, day, owner, author))"
-    "  WITHOUT ROWID;";
+    "  WITHOUT ROWID;"
+    /* The customers of some stages (won: the win timing), and those whose
+    ** birthday may fall in a window: MM-DD of a plain form, and every
+    ** other form (checked by the caller). */
+    "CREATE INDEX IF NOT EXISTS ov_cust_stage ON ov_cust(stage);"
+    "CREATE INDEX IF NOT EXISTS ov_cust_bday ON ov_cust(substr(birthday, -5));"
+    "CREATE INDEX IF NOT EXISTS ov_cust_bday_odd ON ov_cust(rid) WHERE " BDAY_ODD ";";
 
 enum {
     A_CUST, A_SEEN, A_DAY, A_SEEN_OF, A_KIDS_OF, A_CHILD_NOW, A_CUST_NOW,
@@ -508,60 +521,33 @@ int fsv_sqlite_office_agg_customers(fsv_store *s, const fsv_scope *sc,
     return finish(s, st, rc, step, "office aggregates: shared customers");
 }
 
-/* Raw counts of [from, to) from the time index, bucket b. */
-static int raw_counts(fsv_store *s, const fsv_scope *sc, const char *tbl,
-                      int64_t from, int64_t to, size_t b,
-                      fsv_office_bucket_fn fn, void *ud)
+/* Raw counts of [from, to) from the time index (st: RAW_SQL, scope bound),
+** bucket b. */
+#define RAW_SQL                                                              \
+    "SELECT coalesce(cowner, ''), coalesce(txt, ''), count(*) FROM ov_child" \
+    " INDEXED BY ov_child_time WHERE tbl = ?4 AND at >= ?5 AND at < ?6"      \
+    " AND deleted = 0 AND cdel = 0 AND (?7 OR done = 0)"                     \
+    " AND " OWNER_IN("coalesce(cowner, '')") " GROUP BY 1, 2"
+static int raw_counts(fsv_store *s, sqlite3_stmt *st, int fu, int64_t from,
+                      int64_t to, size_t b, fsv_office_bucket_fn fn, void *ud)
 {
     if (from >= to)
         return FSV_OK;
-    sqlite3_stmt *st = NULL;
-    int rc = prep_scoped(s, "SELECT coalesce(cowner, ''), coalesce(txt, ''),"
-                         " count(*) FROM ov_child INDEXED BY ov_child_time"
-                         " WHERE tbl = ?4 AND at >= ?5 AND at < ?6"
-                         " AND deleted = 0 AND cdel = 0 AND (?7 OR done = 0)"
-                         " AND " OWNER_IN("coalesce(cowner, '')")
-                         " GROUP BY 1, 2", sc, &st);
-    if (rc != FSV_OK)
-        return rc;
-    int fu = strcmp(tbl, "followup") == 0;
-    bind_static(st, 4, tbl);
+    sqlite3_reset(st);
     sqlite3_bind_int64(st, 5, from);
     sqlite3_bind_int64(st, 6, to);
-    sqlite3_bind_int(st, 7, fu);
-    int step;
+    int step, rc = FSV_OK;
     while ((step = sqlite3_step(st)) == SQLITE_ROW)
         if ((rc = fn(ud, b, (const char *)sqlite3_column_text(st, 0),
                      fu ? (const char *)sqlite3_column_text(st, 1) : NULL,
                      sqlite3_column_int64(st, 2))) != FSV_OK)
             break;
-    return finish(s, st, rc, step, "office aggregates: range");
+    if (rc == FSV_OK && step != SQLITE_DONE)
+        return dberr(s, "office aggregates: range");
+    return rc;
 }
 
-static int day_counts(fsv_store *s, const fsv_scope *sc, int kind,
-                      int64_t d0, int64_t d1, size_t b,
-                      fsv_office_bucket_fn fn, void *ud)
-{
-    if (d0 >= d1)
-        return FSV_OK;
-    sqlite3_stmt *st = NULL;
-    int rc = prep_scoped(s, "SELECT owner, author, sum(n) FROM ov_ag_day"
-                         " WHERE kind = ?4 AND day >= ?5 AND day < ?6"
-                         " AND n <> 0 AND " OWNER_IN("owner")
-                         " GROUP BY owner, author HAVING sum(n) <> 0", sc, &st);
-    if (rc != FSV_OK)
-        return rc;
-    sqlite3_bind_int(st, 4, kind);
-    sqlite3_bind_int64(st, 5, d0);
-    sqlite3_bind_int64(st, 6, d1);
-    int step;
-    while ((step = sqlite3_step(st)) == SQLITE_ROW)
-        if ((rc = fn(ud, b, (const char *)sqlite3_column_text(st, 0),
-                     kind == 0 ? (const char *)sqlite3_column_text(st, 1) : NULL,
-                     sqlite3_column_int64(st, 2))) != FSV_OK)
-            break;
-    return finish(s, st, rc, step, "office aggregates: days");
-}
+#define MAX_BUCKETS 64
 
 int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
                                    const char *tbl, const int64_t *bounds,
@@ -570,33 +556,74 @@ int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
     if (!usable(s))
         return seterr(s, FSV_NOTFOUND, "no office aggregates");
     int kind = strcmp(tbl, "followup") == 0 ? 0 : strcmp(tbl, "plan") == 0 ? 1 : -1;
-    if (kind < 0 || nb < 2)
+    if (kind < 0 || nb < 2 || nb > MAX_BUCKETS + 1)
         return seterr(s, FSV_INVALID, "office counts: follow-ups or plans,"
-                      " two bounds at least");
-    int rc = FSV_OK;
+                      " 2 to %d bounds", MAX_BUCKETS + 1);
+    /* Each bucket: its whole UTC days [d0, d1) from the aggregate (one
+    ** query for all), the partial days at its ends from the time index. */
+    int64_t d0[MAX_BUCKETS], d1[MAX_BUCKETS], dmin = INT64_MAX, dmax = INT64_MIN;
+    for (size_t b = 0; b + 1 < nb; b++) {
+        int64_t from = bounds[b], to = bounds[b + 1];
+        d0[b] = from == INT64_MIN ? INT64_MIN
+                : from > INT64_MAX - DAY_MS ? INT64_MAX
+                                            : day_of(from + DAY_MS - 1);
+        d1[b] = to == INT64_MAX ? INT64_MAX : day_of(to);
+        if (from >= to || d0[b] >= d1[b] || d0[b] == INT64_MAX || d1[b] == INT64_MIN) {
+            d0[b] = d1[b] = 0;      /* all raw */
+            continue;
+        }
+        if (d0[b] < dmin)
+            dmin = d0[b];
+        if (d1[b] > dmax)
+            dmax = d1[b];
+    }
+    sqlite3_stmt *raw = NULL, *st = NULL;
+    int fu = kind == 0, step = SQLITE_DONE;
+    int rc = prep_scoped(s, RAW_SQL, sc, &raw);
+    if (rc != FSV_OK)
+        return rc;
+    bind_static(raw, 4, tbl);
+    sqlite3_bind_int(raw, 7, fu);
     for (size_t b = 0; rc == FSV_OK && b + 1 < nb; b++) {
         int64_t from = bounds[b], to = bounds[b + 1];
         if (from >= to)
             continue;
-        /* Whole days [d0, d1) from the aggregate, the ends raw. */
-        int64_t d0 = from == INT64_MIN ? INT64_MIN
-                     : from > INT64_MAX - DAY_MS ? INT64_MAX
-                                                 : day_of(from + DAY_MS - 1);
-        int64_t d1 = to == INT64_MAX ? INT64_MAX : day_of(to);
-        if (d0 >= d1 || d0 == INT64_MAX || d1 == INT64_MIN) {
-            rc = raw_counts(s, sc, tbl, from, to, b, fn, ud);
+        if (d0[b] >= d1[b]) {
+            rc = raw_counts(s, raw, fu, from, to, b, fn, ud);
             continue;
         }
-        rc = day_counts(s, sc, kind, d0, d1, b, fn, ud);
-        if (rc == FSV_OK && d0 != INT64_MIN)
-            rc = raw_counts(s, sc, tbl, from, d0 * DAY_MS, b, fn, ud);
-        if (rc == FSV_OK && d1 != INT64_MAX)
-            rc = raw_counts(s, sc, tbl, d1 * DAY_MS, to, b, fn, ud);
+        if (d0[b] != INT64_MIN)
+            rc = raw_counts(s, raw, fu, from, d0[b] * DAY_MS, b, fn, ud);
+        if (rc == FSV_OK && d1[b] != INT64_MAX)
+            rc = raw_counts(s, raw, fu, d1[b] * DAY_MS, to, b, fn, ud);
+    }
+    sqlite3_finalize(raw);
+    if (rc == FSV_OK && dmin < dmax &&
+        (rc = prep_scoped(s, "SELECT day, owner, author, sum(n) FROM ov_ag_day"
+                          " WHERE kind = ?4 AND day >= ?5 AND day < ?6"
+                          " AND n <> 0 AND " OWNER_IN("owner")
+                          " GROUP BY day, owner, author HAVING sum(n) <> 0",
+                          sc, &st)) == FSV_OK) {
+        sqlite3_bind_int(st, 4, kind);
+        sqlite3_bind_int64(st, 5, dmin);
+        sqlite3_bind_int64(st, 6, dmax);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t day = sqlite3_column_int64(st, 0);
+            for (size_t b = 0; b + 1 < nb; b++)
+                if (d0[b] < d1[b] && day >= d0[b] && day < d1[b]) {
+                    rc = fn(ud, b, (const char *)sqlite3_column_text(st, 1),
+                            fu ? (const char *)sqlite3_column_text(st, 2) : NULL,
+                            sqlite3_column_int64(st, 3));
+                    break;
+                }
+            if (rc != FSV_OK)
+                break;
+        }
+        rc = finish(s, st, rc, step, "office aggregates: days");
     }
     if (rc != FSV_OK || sc->all)
         return rc;
     /* The shared extras' records, bucketed here. */
-    sqlite3_stmt *st = NULL;
     if ((rc = prep_scoped(s, "SELECT c.owner, k.txt, k.at FROM ov_cust c"
                           " CROSS JOIN ov_child k INDEXED BY ov_child_cust"
                           " ON k.customer = c.rid WHERE" EXTRA
@@ -608,7 +635,6 @@ int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
     sqlite3_bind_int64(st, 5, bounds[0]);
     sqlite3_bind_int64(st, 6, bounds[nb - 1]);
     sqlite3_bind_int(st, 7, kind == 0);
-    int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t at = sqlite3_column_int64(st, 2);
         for (size_t b = 0; b + 1 < nb; b++)
@@ -650,23 +676,24 @@ int fsv_sqlite_office_customers_sel(fsv_store *s, const fsv_scope *sc,
     if (!usable(s))
         return seterr(s, FSV_NOTFOUND, "no office aggregates");
     sqlite3_stmt *st = NULL;
-    /* A birthday in a plain form (YYYY-MM-DD, MM-DD, --MM-DD) ends with
-    ** its MM-DD; any other form is a candidate the caller checks. */
+    /* Three index lookups: the stages, the plain birthdays' MM-DD, the
+    ** other birthdays. */
     int rc = prep_scoped(s, "SELECT c.rid, c.owner, c.name, c.stage, c.amount,"
                          " c.close, c.birthday, c.next_k, c.last_k"
-                         " FROM ov_cust c WHERE c.deleted = 0 AND " SCOPE_ALL
-                         " AND ((?40 IS NOT NULL AND instr(',' || ?40 || ',',"
-                         "  ',' || c.stage || ',') > 0)"
-                         " OR (?41 IS NOT NULL AND c.birthday IS NOT NULL AND"
-                         "  (substr(c.birthday, -5) IN (SELECT value FROM"
-                         "   json_each(?41)) OR NOT (c.birthday GLOB"
-                         "   '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'"
-                         "   OR c.birthday GLOB '[0-9][0-9]-[0-9][0-9]'"
-                         "   OR c.birthday GLOB '--[0-9][0-9]-[0-9][0-9]'))))",
-                         sc, &st);
+                         " FROM ov_cust c WHERE c.rid IN ("
+                         "  SELECT rid FROM ov_cust WHERE stage IN"
+                         "   (SELECT value FROM json_each(?40))"
+                         "  UNION SELECT rid FROM ov_cust WHERE ?41 IS NOT NULL"
+                         "   AND substr(birthday, -5) IN"
+                         "   (SELECT value FROM json_each(?41))"
+                         "  UNION SELECT rid FROM ov_cust WHERE ?41 IS NOT NULL"
+                         "   AND " BDAY_ODD ")"
+                         " AND c.deleted = 0 AND " SCOPE_ALL, sc, &st);
     if (rc != FSV_OK)
         return rc;
-    bind_text(st, 40, stage_in && stage_in[0] ? stage_in : NULL);
+    char *stages = fsv__sq_csv_json(stage_in);
+    bind_text(st, 40, stages ? stages : "[]");
+    free(stages);
     bind_text(st, 41, mds);
     int step;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -687,4 +714,21 @@ int fsv_sqlite_office_customers_sel(fsv_store *s, const fsv_scope *sc,
             break;
     }
     return finish(s, st, rc, step, "office aggregates: selected customers");
+}
+
+/* "a,b" as the JSON array ["a","b"] (malloc'd; NULL for NULL or ""). */
+char *fsv__sq_csv_json(const char *csv)
+{
+    if (!csv || !csv[0])
+        return NULL;
+    json_t *a = json_array();
+    for (const char *p = csv; a && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        json_array_append_new(a, json_stringn(p, n));
+        p += n + (e != NULL);
+    }
+    char *out = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return out;
 }
