@@ -370,7 +370,10 @@ int main(int argc, char **argv)
     figures_in_process();
     if (getenv("BENCH_OFFICE_FIGURES_ONLY")) {     /* for a profiler */
         char *rm[] = {"/bin/rm", "-rf", dir, NULL};
-        ts_run_out(rm, NULL, 0);
+        if (getenv("BENCH_OFFICE_KEEP"))
+            printf("kept %s\n", dir);
+        else
+            ts_run_out(rm, NULL, 0);
         return 0;
     }
     port = ts_free_port();
