@@ -1,9 +1,12 @@
 /*
 ** api_figures.c — the dashboard's figures from the store's office view
-** (docs/API.md "summary", "analysis"): one pass over the caller's visible
-** customers and indexed scans of their follow-ups, plans and stage
-** changes, within the caller's scope (fsv_vis_scope).  Nothing is kept per
-** user; a request costs its scans.  Summary and analysis are built here so
+** (docs/API.md "summary", "analysis") within the caller's scope
+** (fsv_vis_scope): sums of the store's aggregates (per owner, kept by
+** delta in the merge transaction) and indexed queries for what is per
+** customer (won customers, birthdays, conflicts); with a backend that
+** keeps no aggregates, one pass over the visible customers and indexed
+** scans of their follow-ups, plans and stage changes.  Nothing is kept
+** per user.  Summary and analysis are built here so
 ** the exactness test (tests/server/test_office.c) runs them on a store
 ** without a server.
 */
