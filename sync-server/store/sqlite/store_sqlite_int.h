@@ -78,7 +78,8 @@ typedef struct fsv_agg_child {
     int64_t at;
     int has_at, done, deleted, cdel;
 } fsv_agg_child;
-int fsv__sq_agg_open(fsv_store *s);
+/* rebuild: the projections were just made; drop any aggregates first. */
+int fsv__sq_agg_open(fsv_store *s, int rebuild);
 int fsv__sq_agg_ready(fsv_store *s);
 /* Read the aggregates (on) or answer as a store without them (still
 ** keeping them): the previous setting.  For the exactness test. */

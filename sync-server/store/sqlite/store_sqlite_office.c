@@ -654,7 +654,7 @@ int fsv__sq_office_open(fsv_store *s)
     have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     if (have)
-        return fsv__sq_agg_open(s);     /* store_sqlite_office_agg.c */
+        return fsv__sq_agg_open(s, 0);  /* store_sqlite_office_agg.c */
     int rc = fsv_sqlite_begin(s);
     if (rc != FSV_OK)
         return rc;
@@ -681,7 +681,7 @@ int fsv__sq_office_open(fsv_store *s)
                       (const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
     if (rc == FSV_OK && (rc = fsv_sqlite_commit(s)) == FSV_OK)  /* flushes */
-        return fsv__sq_agg_open(s);
+        return fsv__sq_agg_open(s, 1);
     fsv__sq_office_clear(s);
     fsv_sqlite_rollback(s);
     return rc;

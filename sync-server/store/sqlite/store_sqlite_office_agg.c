@@ -340,7 +340,7 @@ int fsv__sq_agg_seen(fsv_store *s, const char *customer, const char *stage)
 
 /* ---- Open: the tables, filled from the projections ---------------------------- */
 
-int fsv__sq_agg_open(fsv_store *s)
+int fsv__sq_agg_open(fsv_store *s, int rebuild)
 {
     sqlite3 *db = SQ(s)->db;
     agg_state *a = ast(s);
@@ -355,7 +355,7 @@ int fsv__sq_agg_open(fsv_store *s)
         return dberr(s, "office aggregates: schema");
     int have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
-    if (have) {
+    if (have && !rebuild) {
         a->ready = 1;
         return FSV_OK;
     }
@@ -363,7 +363,12 @@ int fsv__sq_agg_open(fsv_store *s)
     if (rc != FSV_OK)
         return rc;
     char *msg = NULL;
-    if (sqlite3_exec(db, agg_schema, NULL, NULL, &msg) != SQLITE_OK ||
+    /* Projections just rebuilt: aggregates of older ones are not theirs. */
+    if ((rebuild && sqlite3_exec(db, "DROP TABLE IF EXISTS ov_ag_cust;"
+                                 " DROP TABLE IF EXISTS ov_ag_seen;"
+                                 " DROP TABLE IF EXISTS ov_ag_day;",
+                                 NULL, NULL, &msg) != SQLITE_OK) ||
+        sqlite3_exec(db, agg_schema, NULL, NULL, &msg) != SQLITE_OK ||
         sqlite3_exec(db, "INSERT INTO ov_ag_seen SELECT coalesce(c.owner, ''),"
                      " e.stage, count(*) FROM ov_seen e JOIN ov_cust c"
                      " ON c.rid = e.customer WHERE c.deleted = 0"
