@@ -25,6 +25,8 @@
 ** (fsv__sq_office_note); fsv_store_commit re-derives each noted record
 ** once from its registers just before COMMIT (fsv__sq_office_flush), so
 ** the projections commit or roll back with the changes they follow.
+** Each derivation hands the row before and after to the aggregates
+** (store_sqlite_office_agg.c), which the figures sum.
 */
 #include "store.h"
 #include "store_sqlite_int.h"

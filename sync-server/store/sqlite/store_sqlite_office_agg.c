@@ -239,12 +239,23 @@ int fsv__sq_agg_customer(fsv_store *s, const char *rid, const fsv_agg_cust *befo
         return FSV_OK;
     int was = before && !before->deleted, is = after && !after->deleted;
     int rc = FSV_OK;
-    if (was)
-        rc = cust_delta(s, before, -1);
-    if (rc == FSV_OK && is)
-        rc = cust_delta(s, after, +1);
     const char *bo = was && before->owner ? before->owner : "";
     const char *ao = is && after->owner ? after->owner : "";
+    /* A change the sums do not see (name, phone, ...): nothing to write. */
+    char bm[8], am[8];
+    if (was)
+        month_of(before, bm);
+    if (is)
+        month_of(after, am);
+    int moved = !(was && is && strcmp(bo, ao) == 0 &&
+                  strcmp(before->stage ? before->stage : "",
+                         after->stage ? after->stage : "") == 0 &&
+                  strcmp(bm, am) == 0 && before->has_amount == after->has_amount &&
+                  (!after->has_amount || before->amount == after->amount));
+    if (moved && was)
+        rc = cust_delta(s, before, -1);
+    if (moved && rc == FSV_OK && is)
+        rc = cust_delta(s, after, +1);
     if (rc != FSV_OK || (was == is && strcmp(bo, ao) == 0))
         return rc;
     /* Owner or life changed: the stages it had, and its records (whose
