@@ -1,9 +1,12 @@
 /*
 ** api_figures.c — the dashboard's figures from the store's office view
-** (docs/API.md "summary", "analysis"): one pass over the caller's visible
-** customers and indexed scans of their follow-ups, plans and stage
-** changes, within the caller's scope (fsv_vis_scope).  Nothing is kept per
-** user; a request costs its scans.  Summary and analysis are built here so
+** (docs/API.md "summary", "analysis") within the caller's scope
+** (fsv_vis_scope): sums of the store's aggregates (per owner, kept by
+** delta in the merge transaction) and indexed queries for what is per
+** customer (won customers, birthdays, conflicts); with a backend that
+** keeps no aggregates, one pass over the visible customers and indexed
+** scans of their follow-ups, plans and stage changes.  Nothing is kept
+** per user.  Summary and analysis are built here so
 ** the exactness test (tests/server/test_office.c) runs them on a store
 ** without a server.
 */
@@ -296,6 +299,111 @@ static int count_conflict(void *ud, const char *tbl, const char *rid,
     return FSV_OK;
 }
 
+/* ---- The same from the store's aggregates ------------------------------------- */
+/* A backend that keeps aggregates (store.h, fsv_store_office_agg_customers)
+** answers sums per owner, stage and month, and counts of follow-ups and
+** plans per owner in time buckets: the figures add those up instead of
+** visiting every customer.  What is per customer (won customers' names,
+** birthdays) comes from a selection of the customers concerned. */
+
+static int on_agg(void *ud, const fsv_office_agg *g)
+{
+    pass *p = ud;
+    p->customers += g->n;
+    json_t *n = g->stage ? json_object_get(p->stages, g->stage) : NULL;
+    if (n)
+        json_object_set_new(p->stages, g->stage, json_integer(json_integer_value(n) + g->n));
+    add(row_for(p->rows, g->owner ? g->owner : ""), "customers", g->n);
+    if (!p->analysis)
+        return FSV_OK;
+    int won = fsv_fig_stage_flag(p->sdefs, g->stage, "won");
+    int lost = fsv_fig_stage_flag(p->sdefs, g->stage, "lost");
+    json_t *m = g->stage ? json_object_get(p->money, g->stage) : NULL;
+    if (m) {
+        add(m, "count", g->n);
+        if (g->n_amount) {
+            add(m, "with_amount", g->n_amount);
+            add_real(m, "value", g->amount);
+        }
+    }
+    if (!won && !lost && g->n_amount && g->month && g->month[0])
+        add_real(p->forecast, g->month,
+                 g->amount * probability(p->sdefs, g->stage) / 100.0);
+    if (won || lost) {
+        const char *o = g->owner ? g->owner : "";
+        json_t *w = json_object_get(p->winrate, o);
+        if (!w) {
+            w = json_pack("{s:i, s:i}", "won", 0, "lost", 0);
+            json_object_set_new(p->winrate, o, w);
+        }
+        add(w, won ? "won" : "lost", g->n);
+    }
+    if (won && g->n_amount) {
+        p->won_sum += g->amount;
+        p->won_n += g->n_amount;
+    }
+    return FSV_OK;
+}
+
+static int on_count(void *ud, size_t bucket, const char *owner, const char *text,
+                    int64_t n)
+{
+    const char *const *what = ud;
+    (void)bucket, (void)text;
+    add(row_for((json_t *)what[0], owner ? owner : ""), what[1], n);
+    return FSV_OK;
+}
+
+/* A selected customer: a won one's name, a birthday in the window. */
+static int on_selected(void *ud, const fsv_office_cust *c)
+{
+    pass *p = ud;
+    if (fsv_fig_stage_flag(p->sdefs, c->stage, "won"))
+        json_object_set_new(p->names, c->id, json_string(c->name ? c->name : ""));
+    birthday(p, c);
+    return FSV_OK;
+}
+
+/* FSV_NOTFOUND: the store keeps no aggregates. */
+static int agg_pass(fsv_store *st, const fsv_scope *sc, pass *p)
+{
+    int rc = fsv_store_office_agg_customers(st, sc, on_agg, p);
+    if (rc != FSV_OK)
+        return rc;
+    const void *recent[2] = {p->rows, "followups_7d"};
+    const void *overdue[2] = {p->rows, "overdue"};
+    int64_t week[2] = {p->now_ms - 7 * DAY_MS, p->now_ms + 1};
+    int64_t past[2] = {INT64_MIN, p->now_ms};
+    /* Past the first call, the store has aggregates: no fallback. */
+    rc = fsv_store_office_child_counts(st, sc, "followup", week, 2, on_count,
+                                       (void *)recent);
+    if (rc == FSV_OK)
+        rc = fsv_store_office_child_counts(st, sc, "plan", past, 2, on_count,
+                                           (void *)overdue);
+    if (rc != FSV_OK || !p->analysis)
+        return rc == FSV_NOTFOUND ? FSV_ERROR : rc;
+    /* The days of the birthday window as "MM-DD" (a 29 February birthday
+    ** is shown on the 28th in other years). */
+    char won[512];
+    stages_with(p->sdefs, "won", won, sizeof won);
+    json_t *mds = json_array();
+    for (int k = 0; mds && k <= BIRTHDAY_DAYS; k++) {
+        char md[16];
+        snprintf(md, sizeof md, "%02d-%02d", p->day_m[k], p->day_d[k]);
+        json_array_append_new(mds, json_string(md));
+        if (p->day_m[k] == 2 && p->day_d[k] == 28)
+            json_array_append_new(mds, json_string("02-29"));
+    }
+    char *md_json = mds ? json_dumps(mds, JSON_COMPACT) : NULL;
+    json_decref(mds);
+    if (!md_json)
+        return FSV_NOMEM;
+    rc = fsv_store_office_customers_sel(st, sc, won[0] ? won : NULL, md_json,
+                                        on_selected, p);
+    free(md_json);
+    return rc == FSV_NOTFOUND ? FSV_ERROR : rc;
+}
+
 /* The pass and the per-rep rows for summary and analysis. */
 static int run_pass(fsv_store *st, const fsv_user *u, const fsv_scope *sc,
                     pass *p)
@@ -320,7 +428,14 @@ static int run_pass(fsv_store *st, const fsv_user *u, const fsv_scope *sc,
     }
     if (strcmp(u->role, "rep") == 0)
         row_for(p->rows, u->name);
-    int rc = fsv_store_office_customers(st, sc, on_customer, p);
+    int rc = agg_pass(st, sc, p);
+    if (rc == FSV_OK) {
+        last_syncs(st, p->rows);
+        return rc;
+    }
+    if (rc != FSV_NOTFOUND)
+        return rc;
+    rc = fsv_store_office_customers(st, sc, on_customer, p);
     if (rc == FSV_OK)
         rc = fsv_store_office_children(st, sc, "followup", p->now_ms - 7 * DAY_MS,
                                        p->now_ms + 1, NULL, on_recent, p->rows);
@@ -446,6 +561,49 @@ static int on_week(void *ud, const fsv_office_child *k)
     return FSV_OK;
 }
 
+typedef struct week_labels {
+    char label[WEEKS][16];
+    json_t *counts;
+} week_labels;
+
+static int on_week_count(void *ud, size_t bucket, const char *owner,
+                         const char *author, int64_t n)
+{
+    week_labels *w = ud;
+    char key[160];
+    (void)owner;
+    snprintf(key, sizeof key, "%s\t%s", w->label[bucket], author ? author : "");
+    json_t *c = json_object_get(w->counts, key);
+    json_object_set_new(w->counts, key, json_integer(json_integer_value(c) + n));
+    return FSV_OK;
+}
+
+/* The WEEKS weeks from the local Monday `from`, from the store's counts
+** (FSV_NOTFOUND: it keeps none). */
+static int week_counts(fsv_store *st, const fsv_scope *sc, time_t from,
+                       json_t *counts)
+{
+    int64_t bounds[WEEKS + 1];
+    week_labels w;
+    w.counts = counts;
+    struct tm tm;
+    localtime_r(&from, &tm);
+    for (int k = 0; k <= WEEKS; k++) {
+        struct tm t = tm;
+        t.tm_mday += 7 * k;
+        t.tm_isdst = -1;
+        time_t b = mktime(&t);
+        bounds[k] = (int64_t)b * 1000;
+        if (k < WEEKS) {
+            struct tm lt;
+            localtime_r(&b, &lt);
+            strftime(w.label[k], sizeof w.label[k], "%G-W%V", &lt);
+        }
+    }
+    return fsv_store_office_child_counts(st, sc, "followup", bounds, WEEKS + 1,
+                                         on_week_count, &w);
+}
+
 static json_t *weekly(fsv_store *st, const fsv_scope *sc, int64_t now_ms)
 {
     time_t start = week_start((time_t)(now_ms / 1000));
@@ -459,8 +617,11 @@ static json_t *weekly(fsv_store *st, const fsv_scope *sc, int64_t now_ms)
     tm.tm_isdst = -1;
     time_t to = mktime(&tm);
     json_t *counts = json_object(), *out = json_array(), *v;
-    if (fsv_store_office_children(st, sc, "followup", (int64_t)from * 1000,
-                                  (int64_t)to * 1000, NULL, on_week, counts) != FSV_OK) {
+    int rc = week_counts(st, sc, from, counts);
+    if (rc == FSV_NOTFOUND)
+        rc = fsv_store_office_children(st, sc, "followup", (int64_t)from * 1000,
+                                       (int64_t)to * 1000, NULL, on_week, counts);
+    if (rc != FSV_OK) {
         json_decref(counts);
         json_decref(out);
         return NULL;

@@ -701,3 +701,33 @@ int fsv_store_pool_figures(fsv_store *s, int64_t since_ms, json_t **out)
     }
     CALL(s, "pool figures", s->be->pool_figures(s, since_ms, out));
 }
+
+/* The aggregates are optional: without them, FSV_NOTFOUND (no message:
+** the caller falls back to the scans). */
+int fsv_store_office_agg_customers(fsv_store *s, const fsv_scope *sc,
+                                   fsv_office_agg_fn fn, void *ud)
+{
+    if (!s->be->office_agg_customers)
+        return FSV_NOTFOUND;
+    CALL(s, "office aggregates", s->be->office_agg_customers(s, sc, fn, ud));
+}
+
+int fsv_store_office_child_counts(fsv_store *s, const fsv_scope *sc,
+                                  const char *tbl, const int64_t *bounds,
+                                  size_t nb, fsv_office_bucket_fn fn, void *ud)
+{
+    if (!s->be->office_child_counts)
+        return FSV_NOTFOUND;
+    CALL(s, "office counts", s->be->office_child_counts(s, sc, tbl, bounds, nb,
+                                                        fn, ud));
+}
+
+int fsv_store_office_customers_sel(fsv_store *s, const fsv_scope *sc,
+                                   const char *stage_in, const char *mds,
+                                   fsv_office_cust_fn fn, void *ud)
+{
+    if (!s->be->office_customers_sel)
+        return FSV_NOTFOUND;
+    CALL(s, "office selection", s->be->office_customers_sel(s, sc, stage_in, mds,
+                                                            fn, ud));
+}

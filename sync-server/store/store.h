@@ -428,6 +428,38 @@ typedef int (*fsv_office_conflict_fn)(void *ud, const char *tbl,
 int fsv_store_office_conflicts(fsv_store *s, const fsv_scope *sc,
                                fsv_office_conflict_fn fn, void *ud);
 
+/* Aggregates (optional: a backend that keeps none answers FSV_NOTFOUND
+** to all three, and the figures scan with the calls above).  Sums over
+** the visible, not deleted customers, grouped by effective owner ("" for
+** none), stage (NULL for none) and month ("YYYY-MM", the first 7 bytes
+** of the expected close of a customer with an amount and a close of 7
+** bytes or more, else ""): n customers, n_amount of them with an amount,
+** amount their sum.  A group may come in several parts: add them up. */
+typedef struct fsv_office_agg {
+    const char *owner, *stage, *month;
+    int64_t n, n_amount;
+    double amount;
+} fsv_office_agg;
+typedef int (*fsv_office_agg_fn)(void *ud, const fsv_office_agg *g);
+int fsv_store_office_agg_customers(fsv_store *s, const fsv_scope *sc,
+                                   fsv_office_agg_fn fn, void *ud);
+/* How many live follow-ups (text: author, "" for none) or open plans
+** (text NULL) of visible, not deleted customers have a time in
+** [bounds[b], bounds[b + 1]), for each bucket b < nb - 1, by the
+** customer's effective owner; parts to add up, as above. */
+typedef int (*fsv_office_bucket_fn)(void *ud, size_t bucket, const char *owner,
+                                    const char *text, int64_t n);
+int fsv_store_office_child_counts(fsv_store *s, const fsv_scope *sc,
+                                  const char *tbl, const int64_t *bounds,
+                                  size_t nb, fsv_office_bucket_fn fn, void *ud);
+/* The visible, not deleted customers whose stage is one of stage_in
+** (comma-separated; NULL: none) or whose birthday may fall on one of the
+** days of mds (a JSON array of "MM-DD"; NULL: none): every such customer
+** and maybe others (the caller checks). */
+int fsv_store_office_customers_sel(fsv_store *s, const fsv_scope *sc,
+                                   const char *stage_in, const char *mds,
+                                   fsv_office_cust_fn fn, void *ud);
+
 /* ---- Teams and moves (nested teams, DESIGN.md rule 8) ---------------------- */
 /* store_teams.c.  Teams nest (teamtree.h); a user's team is a name of the
 ** map, "" (none) or "*" (head office).  A store whose users had teams

@@ -175,6 +175,16 @@ typedef struct fsv_store_backend {
                           fsv_office_count_fn fn, void *ud);
     int (*office_conflicts)(fsv_store *s, const fsv_scope *sc,
                             fsv_office_conflict_fn fn, void *ud);
+    /* Optional (NULL: store.c answers FSV_NOTFOUND and the figures scan
+    ** with the entries above). */
+    int (*office_agg_customers)(fsv_store *s, const fsv_scope *sc,
+                                fsv_office_agg_fn fn, void *ud);
+    int (*office_child_counts)(fsv_store *s, const fsv_scope *sc,
+                               const char *tbl, const int64_t *bounds,
+                               size_t nb, fsv_office_bucket_fn fn, void *ud);
+    int (*office_customers_sel)(fsv_store *s, const fsv_scope *sc,
+                                const char *stage_in, const char *mds,
+                                fsv_office_cust_fn fn, void *ud);
     /* Teams and moves (store.h; store_teams.c checks the rules).
     ** teams_load: every team with its parent into a new map; team_put:
     ** insert one (FSV_EXISTS if it is there); user_set: update the user's

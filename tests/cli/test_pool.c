@@ -395,7 +395,16 @@ static void test_nested_pools(void **state)
 
     /* east_sh's pool: its own reps and east's manager, not east's reps. */
     char *low = customer_of("sam", "下级客户");
+    json_t *sum = api_get("/api/summary");
+    json_int_t before = json_integer_value(json_object_get(sum, "customers"));
+    json_decref(sum);
     release("sam", low);
+    /* still one of mei's customers: the figures (aggregates) keep the
+    ** pool customers of her subtree, as her list does */
+    sum = api_get("/api/summary");
+    assert_int_equal(json_integer_value(json_object_get(sum, "customers")), before);
+    json_decref(sum);
+    assert_true(office_lists(low));
     sync_ok("tim");
     sync_ok("alice");
     sync_ok("mei");

@@ -9,6 +9,10 @@
 ** computation over the same store that uses none of the projections: the
 ** registers' winning values (fsv_store_field_value), the visibility rule
 ** (fsv_vis_customer) and the history (fsv_store_changes_after).
+** test_steps checks the aggregates (store_sqlite_office_agg.c) after every
+** random step of a history with nested teams, moves and several roles:
+** against the brute force, and the whole summary and analysis against
+** those the scans make without aggregates.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +38,12 @@
 #define DAY 86400000LL
 
 static const ts_store_backend *current = &ts_store_backends[0];
+/* The figures' "now" (check_figures): NOW_MS, or a time inside a day for
+** the random steps, so ranges start and end mid-day. */
+static int64_t g_now = NOW_MS;
+
+/* store_sqlite_office_agg.c: read the aggregates or scan (SQLite only). */
+int fsv__sq_agg_use(fsv_store *s, int on);
 
 static uint64_t rng;
 static unsigned rnd(unsigned n)
@@ -115,6 +125,13 @@ static void act(world *w)
         put(w, "customer", c, "deleted", rnd(2) ? "1" : "0", dev);
         break;
     case 7: {
+        if (rnd(3) == 0) {      /* birthdays, in every form */
+            static const char *const bd[] = {"1990-12-03", "12-05", "--12-20",
+                                             "2000-02-29", "02-28", "1990-5-3",
+                                             "1985-11-30", "x", "12-31"};
+            put(w, "customer", c, "birthday", bd[rnd(9)], dev);
+            break;
+        }
         snprintf(v, sizeof v, "%s:%s", c, users[rnd(6)]);
         put(w, "share", v, "customer", c, dev);
         put(w, "share", v, "deleted", rnd(3) ? "0" : "1", dev);
@@ -406,8 +423,8 @@ static void check_figures(world *w, const fsv_user *u, bcust *b, size_t n,
                           json_t *sdefs, const unsigned char bits[N_CUST])
 {
     json_t *sum = NULL, *ana = NULL, *fdefs = json_array();
-    assert_int_equal(fsv_fig_summary(w->s, u, sdefs, fdefs, NOW_MS, 0, &sum), FSV_OK);
-    assert_int_equal(fsv_fig_analysis(w->s, u, sdefs, NOW_MS, "UTC", 0, &ana), FSV_OK);
+    assert_int_equal(fsv_fig_summary(w->s, u, sdefs, fdefs, g_now, 0, &sum), FSV_OK);
+    assert_int_equal(fsv_fig_analysis(w->s, u, sdefs, g_now, "UTC", 0, &ana), FSV_OK);
     json_decref(fdefs);
     assert_int_equal(json_integer_value(json_object_get(sum, "customers")), (json_int_t)n);
     json_t *funnel = json_object_get(ana, "funnel");
@@ -460,13 +477,13 @@ static void check_figures(world *w, const fsv_user *u, bcust *b, size_t n,
                 if (strcmp(w->child_tbl[k], "followup") == 0) {
                     char *at = val(w->s, "followup", w->child[k], "at");
                     int64_t a = ms_of(at, -1);
-                    recent += a >= NOW_MS - 7 * DAY && a <= NOW_MS;
+                    recent += a >= g_now - 7 * DAY && a <= g_now;
                     free(at);
                 } else if (strcmp(w->child_tbl[k], "plan") == 0) {
                     char *due = val(w->s, "plan", w->child[k], "due");
                     char *done = val(w->s, "plan", w->child[k], "done");
                     int64_t d = ms_of(due, INT64_MAX);
-                    overdue += d < NOW_MS && !(done && strcmp(done, "1") == 0);
+                    overdue += d < g_now && !(done && strcmp(done, "1") == 0);
                     free(due);
                     free(done);
                 }
@@ -562,11 +579,160 @@ static void test_rebuilt_on_open(void **state)
     current->destroy(&place);
 }
 
+/* ---- After every random step: nested teams, moves, several roles ----------- */
+
+/* The figures from the aggregates equal those of the scans, whole (SQLite:
+** the scans are what a store without aggregates answers). */
+static void same_both_ways(world *w, const fsv_user *u, const char *team,
+                           json_t *sdefs, const char *tz, int step)
+{
+    json_t *fdefs = json_array(), *a[2] = {NULL, NULL}, *b[2] = {NULL, NULL};
+    for (int agg = 1; agg >= 0; agg--) {
+        fsv__sq_agg_use(w->s, agg);
+        json_t **o = agg ? a : b;
+        assert_int_equal(fsv_fig_summary_team(w->s, u, team, sdefs, fdefs, g_now, 0,
+                                              &o[0]), FSV_OK);
+        assert_int_equal(fsv_fig_analysis_team(w->s, u, team, sdefs, g_now, tz, 0,
+                                               &o[1]), FSV_OK);
+    }
+    fsv__sq_agg_use(w->s, 1);
+    for (int k = 0; k < 2; k++)
+        if (!json_equal(a[k], b[k])) {
+            char *x = json_dumps(a[k], JSON_SORT_KEYS | JSON_COMPACT);
+            char *y = json_dumps(b[k], JSON_SORT_KEYS | JSON_COMPACT);
+            fail_msg("step %d, %s team %s, %s: aggregates\n%s\nscan\n%s", step,
+                     u->name, team ? team : "-", k ? "analysis" : "summary", x, y);
+        }
+    for (int k = 0; k < 2; k++) {
+        json_decref(a[k]);
+        json_decref(b[k]);
+    }
+    json_decref(fdefs);
+}
+
+static void test_steps(void **state)
+{
+    (void)state;
+    /* t1 > t1a, t1b; t2.  r1..r4 reps (t1a, t1b, t2, t1), m1 manager of
+    ** t1 (sees t1a and t1b), m2 of t2; the viewers add a manager of t1a,
+    ** one without a team, the head office and an admin. */
+    static const fsv_user who[] = {
+        {"r1", "rep", "t1a", 0}, {"r3", "rep", "t2", 0},
+        {"m1", "manager", "t1", 0}, {"m2", "manager", "t2", 0},
+        {"ma", "manager", "t1a", 0}, {"m9", "manager", "", 0},
+        {"hq", "manager", "*", 0}, {"root", "admin", "", 0},
+    };
+    static const char *const teams_of[] = {"t1a", "t1b", "t2", "t1", "t1", "t2"};
+    static const char *const tzs[] = {"UTC", "Asia/Kolkata", "America/New_York",
+                                      "Asia/Shanghai"};
+    json_t *sdefs = defs();
+    int is_sqlite = 0;
+    for (unsigned seed = 1; seed <= 3; seed++) {
+        ts_store_place place;
+        world w;
+        char err[256];
+        memset(&w, 0, sizeof w);
+        rng = 0xD1B54A32D192ED03ULL * seed;
+        assert_int_equal(current->make(&place, "office3"), 0);
+        is_sqlite = place.path[0] != '\0';
+        assert_int_equal(fsv_store_open(place.url, 1, &w.s, err, sizeof err), FSV_OK);
+        assert_int_equal(fsv_store_team_add(w.s, "t1", NULL), FSV_OK);
+        assert_int_equal(fsv_store_team_add(w.s, "t1a", "t1"), FSV_OK);
+        assert_int_equal(fsv_store_team_add(w.s, "t1b", "t1"), FSV_OK);
+        assert_int_equal(fsv_store_team_add(w.s, "t2", NULL), FSV_OK);
+        for (int i = 0; i < 6; i++)
+            assert_int_equal(fsv_store_user_add(w.s, users[i], i < 4 ? "rep" : "manager",
+                                                teams_of[i]), FSV_OK);
+        assert_int_equal(fsv_store_user_add(w.s, "ma", "manager", "t1a"), FSV_OK);
+        /* Customers and records, then one small transaction per step. */
+        static const char *const kinds[] = {"followup", "plan", "stagechg"};
+        for (int i = 0; i < N_CUST; i++)
+            snprintf(w.cust[i], sizeof w.cust[i], "c%08x-%02d", (unsigned)rnd(1u << 30), i);
+        for (int i = 0; i < N_CHILD; i++) {
+            w.child_tbl[i] = kinds[rnd(3)];
+            snprintf(w.child[i], sizeof w.child[i], "k%08x-%02d", (unsigned)rnd(1u << 30), i);
+        }
+        assert_int_equal(fsv_store_begin(w.s), FSV_OK);
+        for (int i = 0; i < N_CUST; i++) {
+            int dev = (int)rnd(12);
+            put(&w, "customer", w.cust[i], "name", names[rnd(13)], dev);
+            put(&w, "customer", w.cust[i], "stage", "lead", dev);
+        }
+        /* Some records name their customer before it exists. */
+        for (int i = 0; i < N_CHILD; i++)
+            put(&w, w.child_tbl[i], w.child[i], "customer", w.cust[rnd(N_CUST)],
+                (int)rnd(12));
+        assert_int_equal(fsv_store_commit(w.s), FSV_OK);
+        g_now = NOW_MS + 13 * 3600000LL + 37 * 60000LL;
+        for (int step = 0; step < 30; step++) {
+            if (rnd(10) == 0) {     /* a move: scopes change, owners do not */
+                int64_t id = 0;
+                static const char *const to[] = {"t1a", "t1b", "t2", "t1", ""};
+                assert_int_equal(fsv_store_user_set(w.s, users[rnd(4)], to[rnd(5)],
+                                                    NULL, &id), FSV_OK);
+            }
+            assert_int_equal(fsv_store_begin(w.s), FSV_OK);
+            for (unsigned i = 0, n = 1 + rnd(3); i < n; i++)
+                act(&w);
+            if (rnd(8) == 0)
+                assert_int_equal(fsv_store_rollback(w.s), FSV_OK);
+            else
+                assert_int_equal(fsv_store_commit(w.s), FSV_OK);
+            unsigned char bits[N_CUST];
+            stage_history(&w, bits);
+            /* Brute force for two viewers a step (in turn), both ways
+            ** for every viewer, and with a team filter. */
+            for (size_t k = 0; k < sizeof who / sizeof who[0]; k++) {
+                if (k % 4 == (size_t)step % 4) {
+                    bcust b[N_CUST];
+                    size_t n = brute(&w, &who[k], b);
+                    check_figures(&w, &who[k], b, n, sdefs, bits);
+                    brute_free(b, n);
+                }
+                if (is_sqlite)
+                    same_both_ways(&w, &who[k], NULL, sdefs, tzs[(step + k) % 4], step);
+            }
+            if (is_sqlite) {
+                same_both_ways(&w, &who[2], "t1a", sdefs, "Asia/Kolkata", step);
+                same_both_ways(&w, &who[6], "t1", sdefs, "UTC", step);
+                same_both_ways(&w, &who[6], "t2", sdefs, "Asia/Shanghai", step);
+            }
+        }
+        /* Reopened, and with the aggregates dropped (an older store):
+        ** rebuilt at open, the same again. */
+        fsv_store_close(w.s);
+        if (is_sqlite) {
+            sqlite3 *db = NULL;
+            assert_int_equal(sqlite3_open(place.path, &db), SQLITE_OK);
+            assert_int_equal(sqlite3_exec(db, "DROP TABLE ov_ag_cust; DROP TABLE ov_ag_seen;"
+                                          " DROP TABLE ov_ag_day;", NULL, NULL, NULL),
+                             SQLITE_OK);
+            sqlite3_close(db);
+        }
+        assert_int_equal(fsv_store_open(place.url, 0, &w.s, err, sizeof err), FSV_OK);
+        unsigned char bits[N_CUST];
+        stage_history(&w, bits);
+        for (size_t k = 0; k < sizeof who / sizeof who[0]; k++) {
+            bcust b[N_CUST];
+            size_t n = brute(&w, &who[k], b);
+            check_figures(&w, &who[k], b, n, sdefs, bits);
+            brute_free(b, n);
+            if (is_sqlite)
+                same_both_ways(&w, &who[k], NULL, sdefs, "Asia/Kolkata", 99);
+        }
+        g_now = NOW_MS;
+        fsv_store_close(w.s);
+        current->destroy(&place);
+    }
+    json_decref(sdefs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact),
         cmocka_unit_test(test_rebuilt_on_open),
+        cmocka_unit_test(test_steps),
     };
     int failed = 0;
     for (size_t i = 0; i < ts_n_store_backends; i++) {

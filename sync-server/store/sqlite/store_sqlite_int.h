@@ -59,6 +59,43 @@ int fsv__sq_office_note(fsv_store *s, const fdsp_change *c);
 int fsv__sq_office_flush(fsv_store *s);
 void fsv__sq_office_clear(fsv_store *s);
 void fsv__sq_office_free(fsv_store *s);
+/* store_sqlite_office_agg.c: the office view's aggregates, kept by delta
+** from the projections' derivation.  A customer's or a record's state as
+** the aggregates read it (before: as the projection had it, NULL if it
+** had no row); agg_customer runs after the customer's row is written and
+** before its records' copies of owner and deletion are; agg_child after
+** the record's row is written; agg_seen for a stage the customer had
+** never had.  agg_slot/agg_set: the aggregates' state, kept in the
+** office state (store_sqlite_office.c frees it with fsv__sq_agg_free). */
+typedef struct fsv_agg_cust {
+    const char *owner, *stage, *close;
+    int has_amount;
+    double amount;
+    int deleted;
+} fsv_agg_cust;
+typedef struct fsv_agg_child {
+    const char *txt, *cowner;
+    int64_t at;
+    int has_at, done, deleted, cdel;
+} fsv_agg_child;
+/* rebuild: the projections were just made; drop any aggregates first. */
+int fsv__sq_agg_open(fsv_store *s, int rebuild);
+int fsv__sq_agg_ready(fsv_store *s);
+/* Read the aggregates (on) or answer as a store without them (still
+** keeping them): the previous setting.  For the exactness test. */
+int fsv__sq_agg_use(fsv_store *s, int on);
+/* "a,b" as the JSON array ["a","b"] (malloc'd; NULL for NULL or ""). */
+char *fsv__sq_csv_json(const char *csv);
+void fsv__sq_agg_free(void *agg);
+void *fsv__sq_office_agg_slot(fsv_store *s);
+void fsv__sq_office_agg_set(fsv_store *s, void *agg);
+int fsv__sq_agg_customer(fsv_store *s, const char *rid, const fsv_agg_cust *before,
+                         const fsv_agg_cust *after);
+int fsv__sq_agg_child(fsv_store *s, const char *tbl, const char *rid,
+                      const fsv_agg_child *before);
+int fsv__sq_agg_seen(fsv_store *s, const char *customer, const char *stage);
+int fsv__sq_agg_reached(fsv_store *s, const fsv_scope *sc,
+                        fsv_office_count_fn fn, void *ud);
 
 /* store_sqlite_hist.c: the history as group rows (schema 3).  hist_open
 ** migrates a row-per-change history in place (run by fsv_store_open);
@@ -420,5 +457,13 @@ int fsv_sqlite_dup_notice(fsv_store *s, const char *user, int64_t now_ms,
 int fsv_sqlite_dup_list(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
                                 fsv_office_conflict_fn fn, void *ud);
+int fsv_sqlite_office_agg_customers(fsv_store *s, const fsv_scope *sc,
+                                    fsv_office_agg_fn fn, void *ud);
+int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
+                                   const char *tbl, const int64_t *bounds,
+                                   size_t nb, fsv_office_bucket_fn fn, void *ud);
+int fsv_sqlite_office_customers_sel(fsv_store *s, const fsv_scope *sc,
+                                    const char *stage_in, const char *mds,
+                                    fsv_office_cust_fn fn, void *ud);
 
 #endif /* FSV_STORE_SQLITE_INT_H */

@@ -25,6 +25,8 @@
 ** (fsv__sq_office_note); fsv_store_commit re-derives each noted record
 ** once from its registers just before COMMIT (fsv__sq_office_flush), so
 ** the projections commit or roll back with the changes they follow.
+** Each derivation hands the row before and after to the aggregates
+** (store_sqlite_office_agg.c), which the figures sum.
 */
 #include "store.h"
 #include "store_sqlite_int.h"
@@ -102,7 +104,8 @@ static const char *const xo_sql[XO__END] = {
         " phone=excluded.phone, deleted=excluded.deleted,"
         " next_k=excluded.next_k, last_k=excluded.last_k,"
         " amt_k=excluded.amt_k",
-    [XO_CHILD_GET] = "SELECT customer, at, txt, done, deleted FROM ov_child"
+    [XO_CHILD_GET] = "SELECT customer, at, txt, done, deleted, cowner, cdel"
+                     " FROM ov_child"
                      " WHERE tbl=?1 AND rid=?2",
     [XO_CHILD_PUT] =
         "INSERT INTO ov_child(tbl, rid, customer, at, txt, done, deleted,"
@@ -178,6 +181,7 @@ typedef struct ov_state {
     ** recomputed once, after every record (keys[i].tbl unused). */
     ov_note *keys;
     size_t nk, capk;
+    void *agg;      /* store_sqlite_office_agg.c's state */
 } ov_state;
 
 static ov_state *state(fsv_store *s)
@@ -256,12 +260,24 @@ void fsv__sq_office_clear(fsv_store *s)
     o->n = o->nk = 0;
 }
 
+void *fsv__sq_office_agg_slot(fsv_store *s)
+{
+    return state(s) ? state(s)->agg : NULL;
+}
+
+void fsv__sq_office_agg_set(fsv_store *s, void *agg)
+{
+    if (state(s))
+        state(s)->agg = agg;
+}
+
 void fsv__sq_office_free(fsv_store *s)
 {
     fsv__sq_office_clear(s);
     if (state(s)) {
         free(state(s)->v);
         free(state(s)->keys);
+        fsv__sq_agg_free(state(s)->agg);
     }
     free(state(s));
     SQ(s)->office = NULL;
@@ -279,6 +295,9 @@ int fsv__sq_office_note(fsv_store *s, const fdsp_change *c)
         bind_static(st, 1, c->record);
         bind_static(st, 2, c->value);
         int rc = step_done(s, st, "office: stage seen");
+        /* A stage the customer never had: the aggregates count it. */
+        if (rc == FSV_OK && sqlite3_changes(SQ(s)->db) > 0)
+            rc = fsv__sq_agg_seen(s, c->record, c->value);
         if (rc != FSV_OK)
             return rc;
     }
@@ -379,7 +398,10 @@ static int derive_customer(fsv_store *s, const char *rid)
     int deleted = del && strcmp(del, "1") == 0;
     /* What the row says now: nothing is written when it already says it
     ** (a merge that changed a field the office does not read). */
-    int same = 0, same_owner = 0;
+    int same = 0, same_owner = 0, had = 0;
+    /* The row as it was, for the aggregates' delta. */
+    char *b_owner = NULL, *b_stage = NULL, *b_close = NULL;
+    fsv_agg_cust before = {0};
     if (!(st = xo(s, XO_CUST_GET))) {
         free(creator);
         json_decref(r);
@@ -398,6 +420,15 @@ static int derive_customer(fsv_store *s, const char *rid)
                SAME(4, jv(r, "expected_close")) && SAME(5, jv(r, "birthday")) &&
                SAME(6, jv(r, "company")) && SAME(7, jv(r, "phone"));
 #undef SAME
+        if (!same) {
+            had = 1;
+            b_owner = col_dup(st, 0);
+            b_stage = col_dup(st, 2);
+            b_close = col_dup(st, 4);
+            before.has_amount = sqlite3_column_type(st, 3) != SQLITE_NULL;
+            before.amount = sqlite3_column_double(st, 3);
+            before.deleted = sqlite3_column_int(st, 8);
+        }
     }
     sqlite3_reset(st);
     if (same) {
@@ -405,9 +436,17 @@ static int derive_customer(fsv_store *s, const char *rid)
         json_decref(r);
         return FSV_OK;
     }
+    before.owner = b_owner;
+    before.stage = b_stage;
+    before.close = b_close;
+    fsv_agg_cust after = {owner, jv(r, "stage"), jv(r, "expected_close"),
+                          has_amount, has_amount ? a : 0, deleted};
     st = xo(s, XO_CUST_PUT);
     if (!st) {
         free(creator);
+        free(b_owner);
+        free(b_stage);
+        free(b_close);
         json_decref(r);
         return FSV_ERROR;
     }
@@ -425,6 +464,11 @@ static int derive_customer(fsv_store *s, const char *rid)
     sqlite3_bind_int(st, 11, deleted);
     sqlite3_bind_double(st, 12, has_amount ? -a : 1e300);
     rc = step_done(s, st, "office: customer");
+    if (rc == FSV_OK)
+        rc = fsv__sq_agg_customer(s, rid, had ? &before : NULL, &after);
+    free(b_owner);
+    free(b_stage);
+    free(b_close);
     if (rc == FSV_OK && !same_owner && (st = xo(s, XO_CHILD_OWNER)) == NULL)
         rc = FSV_ERROR;
     if (rc == FSV_OK && !same_owner) {
@@ -460,8 +504,9 @@ static int derive_child(fsv_store *s, const char *tbl, const char *rid)
     const char *cust = jv(r, "customer");
     int64_t ms = time_or(at, INT64_MIN);
     int done = d && strcmp(d, "1") == 0, deleted = del && strcmp(del, "1") == 0;
-    char *before = NULL;
-    int same = 0;
+    char *before = NULL, *b_txt = NULL, *b_owner = NULL;
+    int same = 0, had = 0;
+    fsv_agg_child was = {0};
     sqlite3_stmt *st = xo(s, XO_CHILD_GET);
     if (!st) {
         json_decref(r);
@@ -480,11 +525,25 @@ static int derive_child(fsv_store *s, const char *tbl, const char *rid)
                (bt ? txt && strcmp(bt, txt) == 0 : !txt) &&
                sqlite3_column_int(st, 3) == done &&
                sqlite3_column_int(st, 4) == deleted;
+        if (!same) {
+            had = 1;
+            b_txt = col_dup(st, 2);
+            b_owner = col_dup(st, 5);
+            was.has_at = sqlite3_column_type(st, 1) != SQLITE_NULL;
+            was.at = sqlite3_column_int64(st, 1);
+            was.done = sqlite3_column_int(st, 3);
+            was.deleted = sqlite3_column_int(st, 4);
+            was.cdel = sqlite3_column_int(st, 6);
+        }
     }
     sqlite3_reset(st);
+    was.txt = b_txt;
+    was.cowner = b_owner;
     if (!same) {
         if (!(st = xo(s, XO_CHILD_PUT))) {
             free(before);
+            free(b_txt);
+            free(b_owner);
             json_decref(r);
             return FSV_ERROR;
         }
@@ -497,6 +556,8 @@ static int derive_child(fsv_store *s, const char *tbl, const char *rid)
         sqlite3_bind_int(st, 6, done);
         sqlite3_bind_int(st, 7, deleted);
         rc = step_done(s, st, "office: child");
+        if (rc == FSV_OK)
+            rc = fsv__sq_agg_child(s, tbl, rid, had ? &was : NULL);
         /* The customers' activity keys, once each, after every record. */
         if (rc == FSV_OK && cust)
             rc = keys_add(s, cust);
@@ -504,6 +565,8 @@ static int derive_child(fsv_store *s, const char *tbl, const char *rid)
             rc = keys_add(s, before);
     }
     free(before);
+    free(b_txt);
+    free(b_owner);
     json_decref(r);
     return rc;
 }
@@ -601,7 +664,7 @@ int fsv__sq_office_open(fsv_store *s)
     have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     if (have)
-        return FSV_OK;
+        return fsv__sq_agg_open(s, 0);  /* store_sqlite_office_agg.c */
     int rc = fsv_sqlite_begin(s);
     if (rc != FSV_OK)
         return rc;
@@ -627,8 +690,8 @@ int fsv__sq_office_open(fsv_store *s)
         rc = note_add(s, (const char *)sqlite3_column_text(st, 0),
                       (const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
-    if (rc == FSV_OK)
-        return fsv_sqlite_commit(s);   /* flushes the notes */
+    if (rc == FSV_OK && (rc = fsv_sqlite_commit(s)) == FSV_OK)  /* flushes */
+        return fsv__sq_agg_open(s, 1);
     fsv__sq_office_clear(s);
     fsv_sqlite_rollback(s);
     return rc;
@@ -986,11 +1049,17 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     ** filter starts from its customers and reads each one's records by
     ** the (customer, tbl) index (CROSS JOIN fixes that order), so a rep's
     ** figures cost the rep's records, not the company's. */
-    const char *cond = " k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
-                       " AND k.deleted = 0 AND c.deleted = 0 AND " SCOPE_SQL
-                       " AND (?7 IS NULL OR instr(',' || ?7 || ',',"
-                       "  ',' || c.stage || ',') > 0)";
-    char sql[1024];
+    /* With the aggregates' stage index (store_sqlite_office_agg.c), the
+    ** stages' customers come from it. */
+    const char *cond = stage_in && fsv__sq_agg_ready(s)
+                           ? " k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
+                             " AND k.deleted = 0 AND c.deleted = 0 AND " SCOPE_SQL
+                             " AND c.stage IN (SELECT value FROM json_each(?7))"
+                           : " k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
+                             " AND k.deleted = 0 AND c.deleted = 0 AND " SCOPE_SQL
+                             " AND (?7 IS NULL OR instr(',' || ?7 || ',',"
+                             "  ',' || c.stage || ',') > 0)";
+    char sql[2048];
     if (scope_everything(sc) && !stage_in)
         snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, k.cowner, k.txt,"
                  " k.at, k.done FROM ov_child k INDEXED BY ov_child_time"
@@ -1008,7 +1077,13 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
             sqlite3_finalize(st);
             return rc;
         }
-        bind_text(st, 7, stage_in);
+        if (stage_in && fsv__sq_agg_ready(s)) {
+            char *j = fsv__sq_csv_json(stage_in);
+            bind_text(st, 7, j ? j : "[]");
+            free(j);
+        } else {
+            bind_text(st, 7, stage_in);
+        }
     }
     bind_text(st, 4, tbl);
     sqlite3_bind_int64(st, 5, from_ms);
@@ -1036,6 +1111,8 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
 int fsv_sqlite_office_reached(fsv_store *s, const fsv_scope *sc,
                               fsv_office_count_fn fn, void *ud)
 {
+    if (fsv__sq_agg_ready(s))       /* a sum over the scope's owners */
+        return fsv__sq_agg_reached(s, sc, fn, ud);
     sqlite3_stmt *st = NULL;
     int rc = prep(s, "SELECT e.stage, count(*) FROM ov_seen e"
                   " JOIN ov_cust c ON c.rid = e.customer"
