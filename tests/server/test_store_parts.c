@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include <libpq-fe.h>
+
 #include "store.h"
 #include "store_backends.h"
 
@@ -425,6 +427,59 @@ static void test_blob_refs(void **state)
     assert_int_equal(bytes, 0);
 }
 
+static int count_match(void *ud, const char *customer, const char *owner)
+{
+    char *t = ud;
+    size_t n = strlen(t);
+    snprintf(t + n, 128 - n, "%s=%s;", customer, owner);
+    return FSV_OK;
+}
+
+/* PostgreSQL: a version-1 store (before teams, pool, photos and
+** duplicate keys had tables) is upgraded at open; the keys of the
+** customers it holds are derived, users' teams become top-level teams. */
+static void test_pg_upgrade_from_1(void **state)
+{
+    fixture *f = *state;
+    if (strcmp(current->name, "postgresql") != 0) {
+        printf("[ SKIPPED  ] the PostgreSQL schema's own versions\n");
+        return;
+    }
+    assert_int_equal(fsv_store_user_add(f->s, "alice", "rep", "east"), FSV_OK);
+    put(f, "c1", "name", "C1", "alice");
+    put(f, "c1", "phone", "+86 138-0000-1111", "alice");
+    fsv_store_close(f->s);
+    f->s = NULL;
+    /* Back to version 1: its tables only. */
+    PGconn *db = PQconnectdb(f->place.url);
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    PGresult *r = PQexec(db, "DROP TABLE teams, user_move, dev_move,"
+                         " pool_rules, pool_cust, pool_log, blob_ref, blob,"
+                         " dup_key, dup_notice;"
+                         " UPDATE meta SET value='1' WHERE key='schema'");
+    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    char err[256];
+    assert_int_equal(fsv_store_open(f->place.url, 0, &f->s, err, sizeof err),
+                     FSV_OK);
+    r = PQexec(db, "SELECT value FROM meta WHERE key='schema'");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "2");
+    PQclear(r);
+    PQfinish(db);
+    const fsv_teams *t = NULL;
+    assert_int_equal(fsv_store_team_map(f->s, &t), FSV_OK);
+    assert_string_equal(fsv_teams_parent(t, "east"), "");
+    char key[FSV_DUP_KEY_MAX], text[128] = "";
+    assert_int_equal(fsv_dup_key("phone", "13800001111", key, sizeof key), 1);
+    assert_int_equal(fsv_store_dup_matches(f->s, key, "", count_match, text),
+                     FSV_OK);
+    assert_string_equal(text, "c1=alice;");
+    fsv_pool_rules pr;
+    assert_int_equal(fsv_store_pool_rules_get(f->s, &pr), FSV_OK);
+    assert_int_equal(pr.return_days, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +488,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_rows_log_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_figures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blob_refs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_1, setup, teardown),
     };
     int failed = 0;
     for (size_t b = 0; b < ts_n_store_backends; b++) {
