@@ -3,9 +3,10 @@
 ** store.h "Duplicate customers across reps"), as store_sqlite_dup.c's:
 **   dup_key(key, customer)  the normalised phone and WeChat keys of each
 **                           live customer (fsv_dup_key), written at commit
-**                           with the office view: its flush derives each
-**                           merged customer and calls fsv__pg_dup_put, so
-**                           the keys commit or roll back with the changes
+**                           with the office view: the statement that
+**                           writes a merged customer's ov_cust row
+**                           rewrites its keys too (PG_DUP_CTE, one round
+**                           trip), so they commit or roll back with it
 **   dup_notice(usr, at)     the notices given to each user (the daily
 **                           allowance, sync_ops.c)
 ** The owner of a match is the office view's (ov_cust.owner).  Made by the
@@ -20,29 +21,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+int fsv__pg_dup_want(const char *phone, const char *wechat, int deleted,
+                     char want[2][FSV_DUP_KEY_MAX])
+{
+    int n = 0;
+    if (!deleted) {
+        if (fsv_dup_key("phone", phone, want[n], FSV_DUP_KEY_MAX))
+            n++;
+        if (fsv_dup_key("wechat", wechat, want[n], FSV_DUP_KEY_MAX))
+            n++;
+    }
+    return n;
+}
+
 int fsv__pg_dup_put(fsv_store *s, const char *rid, const char *phone,
                     const char *wechat, int deleted)
 {
     char want[2][FSV_DUP_KEY_MAX];
-    int n = 0;
-    if (!deleted) {
-        if (fsv_dup_key("phone", phone, want[n], sizeof want[n]))
-            n++;
-        if (fsv_dup_key("wechat", wechat, want[n], sizeof want[n]))
-            n++;
-    }
-    /* One round trip: the keys no longer wanted go, the wanted ones come
-    ** (a customer whose keys did not change writes nothing). */
+    int n = fsv__pg_dup_want(phone, wechat, deleted, want);
     pgp p = {0};
     p_text(&p, rid);
     p_text(&p, n > 0 ? want[0] : NULL);
     p_text(&p, n > 1 ? want[1] : NULL);
-    return fsv__pg_qrun(s, "WITH gone AS (DELETE FROM dup_key WHERE"
-                        " customer=$1 AND key IS DISTINCT FROM $2::text"
-                        " AND key IS DISTINCT FROM $3::text)"
-                        " INSERT INTO dup_key(key, customer)"
-                        " SELECT k, $1 FROM unnest(ARRAY[$2::text, $3::text])"
-                        " k WHERE k IS NOT NULL ON CONFLICT DO NOTHING", &p,
+    return fsv__pg_qrun(s, PG_DUP_CTE("$1", "$2", "$3")
+                        " SELECT 1", &p,
                         "duplicates: keys", NULL);
 }
 

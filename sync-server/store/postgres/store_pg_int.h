@@ -243,9 +243,22 @@ int fsv_pg_blob_stored(fsv_store *s, const char *sha, int64_t size,
                        const char *user, int64_t at_ms);
 int fsv_pg_blob_usage(fsv_store *s, const char *user, int64_t since_ms,
                       int64_t *bytes);
-/* store_pg_dup.c: duplicate customers.  dup_put writes a customer's keys
-** from its winning values (the office view's flush, at commit); dup_fill
-** derives every customer's (the migration to version 2). */
+/* store_pg_dup.c: duplicate customers.  dup_want: a customer's keys
+** from its winning values (0..2 into want); PG_DUP_CTE(C, K1, K2): the
+** WITH clause that makes customer C's keys exactly K1, K2 (text
+** parameters, NULL: none), writing nothing when they are already so,
+** put before the office view's ov_cust upsert (one round trip); dup_put
+** runs it alone; dup_fill derives every customer's (the migration to
+** version 2). */
+#define PG_DUP_CTE(c, k1, k2)                                               \
+    "WITH dk_gone AS (DELETE FROM dup_key WHERE customer=" c                \
+    " AND key IS DISTINCT FROM " k1 "::text"                                \
+    " AND key IS DISTINCT FROM " k2 "::text),"                              \
+    " dk_new AS (INSERT INTO dup_key(key, customer)"                        \
+    " SELECT k, " c " FROM unnest(ARRAY[" k1 "::text, " k2 "::text]) k"     \
+    " WHERE k IS NOT NULL ON CONFLICT DO NOTHING)"
+int fsv__pg_dup_want(const char *phone, const char *wechat, int deleted,
+                     char want[2][FSV_DUP_KEY_MAX]);
 int fsv__pg_dup_put(fsv_store *s, const char *rid, const char *phone,
                     const char *wechat, int deleted);
 int fsv__pg_dup_fill(fsv_store *s);

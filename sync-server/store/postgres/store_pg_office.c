@@ -252,17 +252,23 @@ static int derive_customer(fsv_store *s, const char *rid)
     char amt[64], amtk[64];
     snprintf(amt, sizeof amt, "%.17g", a);
     snprintf(amtk, sizeof amtk, "%.17g", has_amount ? -a : 1e300);
-    const char *vals[13] = {rid, owner, name, NULL, jv(r, "stage"),
+    /* The duplicate keys (store_pg_dup.c) follow the customer in the
+    ** same statement ($13, $14). */
+    char want[2][FSV_DUP_KEY_MAX];
+    int nk = fsv__pg_dup_want(jv(r, "phone"), jv(r, "wechat"), deleted, want);
+    const char *vals[14] = {rid, owner, name, NULL, jv(r, "stage"),
                             has_amount ? amt : NULL, jv(r, "expected_close"),
                             jv(r, "birthday"), jv(r, "company"),
-                            jv(r, "phone"), deleted ? "1" : "0", amtk};
-    int lens[13] = {0}, fmts[13] = {0};
+                            jv(r, "phone"), deleted ? "1" : "0", amtk,
+                            nk > 0 ? want[0] : NULL, nk > 1 ? want[1] : NULL};
+    int lens[14] = {0}, fmts[14] = {0};
     vals[3] = (const char *)key;
     lens[3] = (int)kn;
     fmts[3] = 1;
     PGresult *res = PQexecParams(
         PG(s)->db,
-        "INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
+        PG_DUP_CTE("$1", "$13", "$14")
+        " INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
         " birthday, company, phone, deleted, next_k, last_k, amt_k)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
         " coalesce((SELECT min(at) FROM ov_child WHERE customer=$1"
@@ -277,16 +283,11 @@ static int derive_customer(fsv_store *s, const char *rid)
         " phone=excluded.phone, deleted=excluded.deleted,"
         " next_k=excluded.next_k, last_k=excluded.last_k,"
         " amt_k=excluded.amt_k",
-        12, NULL, vals, lens, fmts, 0);
+        14, NULL, vals, lens, fmts, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = seterr(s, FSV_ERROR, "store: office: customer: %s",
                     PQresultErrorMessage(res));
     PQclear(res);
-    /* The duplicate keys (store_pg_dup.c) follow the customer, in the
-    ** same transaction. */
-    if (rc == FSV_OK)
-        rc = fsv__pg_dup_put(s, rid, jv(r, "phone"), jv(r, "wechat"),
-                             deleted);
     free(creator);
     json_decref(r);
     return rc;
