@@ -301,7 +301,9 @@ static int metrics_token(const struct admin_args *a)
 {
     char tok[FSV_METRICS_TOKEN_LEN + 1], err[512];
     fsv_store *s;
-    int code = fsv_open_data_store(a->data, &s);
+    /* The folder must be a server's, its store the one --store names
+    ** (the token file itself is in DIR whatever the store). */
+    int code = fsv_open_store(a->data, a->store, &s);
     if (code != FSV_EXIT_OK)
         return code;
     fsv_store_close(s);

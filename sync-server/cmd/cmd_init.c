@@ -178,6 +178,12 @@ int fsv_cmd_init(int argc, char **argv)
         } else if (code != FSV_EXIT_OK) {
             fsv_store_rollback(s);
         }
+    } else if (rc == FSV_OK && store_url && have_pki) {
+        /* As with the store in DIR: nothing was missing, nothing changed
+        ** (another host's init, with a DIR of its own, does repair). */
+        fsv_fail("%s is already initialised (store and certificates exist);"
+                 " nothing changed", data);
+        code = FSV_EXIT_FAIL;
     } else if (rc == FSV_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:s, s:b}", "data", abs_data, "ca", ca,

@@ -29,7 +29,9 @@ static const char pool_help[] =
     "and may not claim while owning --max-owned customers.  0 turns a rule\n"
     "off (every rule is off until set); options not given keep their value.\n"
     "A running server applies them at once and publishes them to devices\n"
-    "within a minute.  Without --data, the folder is $FIELDSYNC_DATA.\n";
+    "within a minute.  Without --data, the folder is $FIELDSYNC_DATA.\n"
+    "--store URL names a store that is not DIR's file (postgresql://..., as\n"
+    "`init --store`).\n";
 
 static int num(const char *opt, const char *v, int64_t *out)
 {
@@ -80,9 +82,11 @@ int fsv_cmd_pool(int argc, char **argv)
         {"max-claims-per-day", required_argument, NULL, 'm'},
         {"max-owned", required_argument, NULL, 'o'},
         {"data", required_argument, NULL, 'd'},
+        {"store", required_argument, NULL, 'S'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    const char *store_url = NULL;
     const char *data = NULL;
     const char *val[5] = {NULL, NULL, NULL, NULL, NULL};
     static const char *const names[5] = {"--return-days", "--warn-days",
@@ -97,6 +101,7 @@ int fsv_cmd_pool(int argc, char **argv)
         case 'm': val[3] = optarg; break;
         case 'o': val[4] = optarg; break;
         case 'd': data = optarg; break;
+        case 'S': store_url = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(pool_help, stdout); return FSV_EXIT_OK;
         default: fputs(pool_help, stderr); return FSV_EXIT_USAGE;
@@ -119,7 +124,7 @@ int fsv_cmd_pool(int argc, char **argv)
             return FSV_EXIT_USAGE;
     }
     fsv_store *s;
-    int code = fsv_open_data_store(data, &s);
+    int code = fsv_open_store(data, store_url, &s);
     if (code != FSV_EXIT_OK)
         return code;
     fsv_pool_rules r;

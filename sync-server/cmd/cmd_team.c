@@ -22,7 +22,8 @@ static const char team_help[] =
     "Users' teams from before teams nested are top-level teams.  Move people\n"
     "with `fieldsync-server user set NAME --team T`.  list shows each team,\n"
     "its parent and its users (--json: [{\"team\", \"parent\", \"users\"}]).\n"
-    "Without --data, the folder is $FIELDSYNC_DATA.\n";
+    "Without --data, the folder is $FIELDSYNC_DATA.  --store URL names a store\n"
+    "that is not DIR's file (postgresql://..., as `init --store`).\n";
 
 static int print_json(json_t *j)
 {
@@ -56,16 +57,19 @@ int fsv_cmd_team(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"data", required_argument, NULL, 'd'},
+        {"store", required_argument, NULL, 'S'},
         {"parent", required_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    const char *store_url = NULL;
     const char *data = NULL, *parent = NULL;
     int json = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd': data = optarg; break;
+        case 'S': store_url = optarg; break;
         case 'p': parent = optarg; break;
         case 'j': json = 1; break;
         case 'h': fputs(team_help, stdout); return FSV_EXIT_OK;
@@ -86,7 +90,7 @@ int fsv_cmd_team(int argc, char **argv)
         return FSV_EXIT_USAGE;
     }
     fsv_store *s;
-    int code = fsv_open_data_store(data, &s);
+    int code = fsv_open_store(data, store_url, &s);
     if (code != FSV_EXIT_OK)
         return code;
     int rc;

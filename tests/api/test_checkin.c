@@ -17,6 +17,9 @@
 **
 ** Users: alice, bob (reps, east), boss (manager, east), head (manager
 ** "*"), mallory (rep, west), wboss (manager, west).
+** Built twice: test_checkin on SQLite, and with FSV_CHECKIN_ON_PG
+** test_pg_checkin on `serve --store postgresql://...` (the private
+** cluster, tests/support/pgcluster.c; issue 12).
 */
 #include <stdarg.h>
 #include <setjmp.h>
@@ -122,11 +125,25 @@ static char *dumps(const json_t *j)
     return s;
 }
 
+#ifdef FSV_CHECKIN_ON_PG
+#include "pgcluster.h"
+static ts_pg g_pg;
+#endif
+
 static int setup(void **state)
 {
     (void)state;
     memset(&fx, 0, sizeof fx);
+#ifdef FSV_CHECKIN_ON_PG
+    char db[64], url[256];
+    if (ts_pg_start(&g_pg) != 0 ||
+        ts_pg_create_db(&g_pg, "checkin", db, sizeof db) != 0)
+        return -1;
+    ts_pg_url(&g_pg, db, url, sizeof url);
+    th_init_store(&fx.srv, url);
+#else
     th_init(&fx.srv);
+#endif
     th_user(&fx.srv, "alice", "rep", "east", fx.tok_alice);
     th_user(&fx.srv, "bob", "rep", "east", fx.tok_bob);
     th_user(&fx.srv, "boss", "manager", "east", fx.tok_boss);
@@ -145,6 +162,9 @@ static int teardown(void **state)
 {
     (void)state;
     th_cleanup(&fx.srv);
+#ifdef FSV_CHECKIN_ON_PG
+    ts_pg_stop(&g_pg);
+#endif
     return 0;
 }
 

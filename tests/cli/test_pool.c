@@ -16,7 +16,11 @@
 **    ahead returns the customer to the pool as user "system".
 **
 ** The helpers (run the binary, start the server) are those of test_cli.c,
-** included here without its main.
+** included here without its main.  Built twice: test_cli_pool on the
+** SQLite store, and with FSV_POOL_ON_PG test_cli_pg_pool, every server
+** command and `serve` taking --store postgresql://... (a fresh database
+** of the private cluster, tests/support/pgcluster.c, per world): issue 12,
+** one behaviour on both backends.
 */
 #define TEST_CLI_NO_MAIN
 #if defined(__GNUC__)
@@ -29,12 +33,38 @@
 static char g_srv[700], g_url[64], g_ca[760], g_listen[64];
 static int g_port;
 static char g_mei[128];     /* the east manager's token (GET /api/pool) */
+/* The store: "" for the SQLite file in g_srv, else its URL; g_store_opt
+** the shell words that name it (" --store 'URL'" or ""). */
+static char g_store_url[300], g_store_opt[320];
+
+#ifdef FSV_POOL_ON_PG
+#include "pgcluster.h"
+static ts_pg g_pg;
+static int g_pg_up;
+
+static void fresh_store(void)
+{
+    if (!g_pg_up) {
+        assert_int_equal(ts_pg_start(&g_pg), 0);
+        g_pg_up = 1;
+    }
+    char db[64];
+    assert_int_equal(ts_pg_create_db(&g_pg, "pool", db, sizeof db), 0);
+    ts_pg_url(&g_pg, db, g_store_url, sizeof g_store_url);
+    snprintf(g_store_opt, sizeof g_store_opt, " --store '%s'", g_store_url);
+}
+#else
+static void fresh_store(void)
+{
+    g_store_url[0] = g_store_opt[0] = '\0';
+}
+#endif
 
 static char *user_token(const char *user, const char *role, const char *team)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' user add %s --role %s --team %s --data '%s' --json",
-             SERVER_BIN, user, role, team, g_srv);
+    snprintf(cmd, sizeof cmd, "'%s' user add %s --role %s --team %s --data '%s'%s --json",
+             SERVER_BIN, user, role, team, g_srv, g_store_opt);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     json_t *u = json_loadf(p, 0, NULL);
@@ -49,8 +79,8 @@ static char *user_token(const char *user, const char *role, const char *team)
 static void pool_set(const char *args)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' pool set %s --data '%s' >/dev/null", SERVER_BIN,
-             args, g_srv);
+    snprintf(cmd, sizeof cmd, "'%s' pool set %s --data '%s'%s >/dev/null",
+             SERVER_BIN, args, g_srv, g_store_opt);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -92,11 +122,15 @@ static void serve(const char *shift)
         env[k++] = (char *)"FAKETIME_DONT_FAKE_MONOTONIC=1";
         env[k] = NULL;
         g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve", "--data",
-                                g_srv, "--listen", g_listen, NULL }, env);
+                                g_srv, "--listen", g_listen,
+                                g_store_url[0] ? (char *)"--store" : NULL,
+                                g_store_url, NULL }, env);
         free(env);
     } else {
         g_server = spawn_logged(logp, (char *const[]){ SERVER_BIN, "serve",
-                                "--data", g_srv, "--listen", g_listen, NULL }, NULL);
+                                "--data", g_srv, "--listen", g_listen,
+                                g_store_url[0] ? (char *)"--store" : NULL,
+                                g_store_url, NULL }, NULL);
     }
     for (int i = 0; i < 200 && !port_open(g_port); i++) usleep(50000);
     assert_true(port_open(g_port));
@@ -119,8 +153,9 @@ static void world(void)
     g_port = 0;
     snprintf(g_srv, sizeof g_srv, "%s/srv", g_dir);
     snprintf(g_ca, sizeof g_ca, "%s/ca.pem", g_srv);
-    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
-             SERVER_BIN, g_srv);
+    fresh_store();
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s'%s --san 127.0.0.1 >/dev/null 2>&1",
+             SERVER_BIN, g_srv, g_store_opt);
     assert_int_equal(system(cmd), 0);
     static const char *const users[][3] = {
         {"alice", "rep", "east"}, {"bob", "rep", "east"}, {"dan", "rep", "east"},
@@ -536,7 +571,8 @@ static void test_rules(void **state)
     json_decref(c);
     /* `pool show --json` says what was set. */
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' pool show --data '%s' --json", SERVER_BIN, g_srv);
+    snprintf(cmd, sizeof cmd, "'%s' pool show --data '%s'%s --json", SERVER_BIN, g_srv,
+             g_store_opt);
     FILE *p = popen(cmd, "r");
     json_t *rules = json_loadf(p, 0, NULL);
     pclose(p);
@@ -670,7 +706,9 @@ static void test_help_and_usage(void **state)
     res_free(&r);
     char cmd[2048];
     snprintf(g_srv, sizeof g_srv, "%s/srv", g_dir);
-    snprintf(cmd, sizeof cmd, "'%s' init --data '%s' >/dev/null 2>&1", SERVER_BIN, g_srv);
+    fresh_store();
+    snprintf(cmd, sizeof cmd, "'%s' init --data '%s'%s >/dev/null 2>&1", SERVER_BIN, g_srv,
+             g_store_opt);
     assert_int_equal(system(cmd), 0);
     snprintf(cmd, sizeof cmd, "'%s' pool --help | grep -q return-days", SERVER_BIN);
     assert_int_equal(system(cmd), 0);
@@ -679,7 +717,8 @@ static void test_help_and_usage(void **state)
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
     pool_set("--return-days 30");
     pool_set("--warn-days 4");
-    snprintf(cmd, sizeof cmd, "'%s' pool show --json --data '%s'", SERVER_BIN, g_srv);
+    snprintf(cmd, sizeof cmd, "'%s' pool show --json --data '%s'%s", SERVER_BIN, g_srv,
+             g_store_opt);
     FILE *p = popen(cmd, "r");
     json_t *rules = json_loadf(p, 0, NULL);
     pclose(p);
@@ -700,5 +739,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_automatic_return, setup, teardown),
     };
+#ifdef FSV_POOL_ON_PG
+    int failed = cmocka_run_group_tests_name("customer pool: postgresql store",
+                                             tests, NULL, NULL);
+    if (g_pg_up)
+        ts_pg_stop(&g_pg);
+    return failed;
+#else
     return cmocka_run_group_tests(tests, NULL, NULL);
+#endif
 }

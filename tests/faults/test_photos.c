@@ -10,6 +10,10 @@
 **     added while the photo is pending reach the other device;
 **   - a photo over FSV_BLOB_MAX_BYTES is refused by name while its
 **     follow-up syncs.
+** Built twice: test_faults_photos on SQLite, and with FSV_PHOTOS_ON_PG
+** test_faults_pg_photos on `serve --store postgresql://...` (the private
+** cluster, tests/support/pgcluster.c): the photos' tables are the
+** store's, the bytes files under --data DIR/blobs on both (issue 12).
 */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,11 +35,25 @@
 static th_server g_s;
 static char g_rep1[80], g_rep2[80];
 
+#ifdef FSV_PHOTOS_ON_PG
+#include "pgcluster.h"
+static ts_pg g_pg;
+#endif
+
 static int setup(void **state)
 {
     (void)state;
     memset(&g_s, 0, sizeof g_s);
+#ifdef FSV_PHOTOS_ON_PG
+    char db[64], url[256];
+    if (ts_pg_start(&g_pg) != 0 ||
+        ts_pg_create_db(&g_pg, "photos", db, sizeof db) != 0)
+        return -1;
+    ts_pg_url(&g_pg, db, url, sizeof url);
+    th_init_store(&g_s, url);
+#else
     th_init(&g_s);
+#endif
     th_user(&g_s, "rep1", "rep", NULL, g_rep1);
     th_user(&g_s, "rep2", "rep", NULL, g_rep2);
     th_start(&g_s, NULL);
@@ -46,6 +64,9 @@ static int teardown(void **state)
 {
     (void)state;
     th_cleanup(&g_s);
+#ifdef FSV_PHOTOS_ON_PG
+    ts_pg_stop(&g_pg);
+#endif
     return 0;
 }
 

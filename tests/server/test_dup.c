@@ -218,9 +218,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_and_notices, setup, teardown),
     };
     /* The backends that keep duplicate keys (store_backend.h: the others
-    ** leave dup_* NULL and report none): SQLite for now; a backend that
+    ** leave dup_* NULL and report none): SQLite and PostgreSQL; a backend that
     ** implements them adds its name here. */
-    static const char *const keeping[] = {"sqlite"};
+    static const char *const keeping[] = {"sqlite", "postgresql"};
     int failed = 0;
     for (size_t b = 0; b < ts_n_store_backends; b++) {
         current = &ts_store_backends[b];

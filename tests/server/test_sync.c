@@ -682,6 +682,7 @@ static void test_admin_cli(void **state)
                               NULL), 3);
     assert_int_equal(th_admin(sp, out, sizeof out, "user", "disable", "nobody",
                               NULL), 3);
+#ifndef FSV_HARNESS_ON_PG  /* the store file's bytes and modes: SQLite's */
     /* Tokens are stored hashed: the token text is nowhere in the store. */
     char path[400];
     snprintf(path, sizeof path, "%s/fieldsync.db", sp->data);
@@ -698,6 +699,7 @@ static void test_admin_cli(void **state)
     assert_int_equal(dst.st_mode & 0777, 0600);
     assert_int_equal(stat(sp->data, &dst), 0);
     assert_int_equal(dst.st_mode & 0777, 0700);
+#endif
 
     /* init repairs missing files: a lost key brings a new CA and server
     ** certificate, the store and its users stay, no new admin token. */
@@ -717,8 +719,10 @@ static void test_admin_cli(void **state)
     json_decref(users);
 
     /* Usage errors. */
+#ifndef FSV_HARNESS_ON_PG  /* the harness's own --store would come last */
     assert_int_equal(th_admin(sp, out, sizeof out, "serve", "--store",
                               "nosuch:x", NULL), 2);
+#endif
     assert_int_equal(th_admin(sp, out, sizeof out, "serve", "--listen",
                               "127.0.0.1:notaport", NULL), 2);
     assert_int_equal(th_admin(sp, out, sizeof out, "user", NULL), 2);

@@ -12,6 +12,9 @@
 **    learns of a move with no sync of its own: a revoke, or a live batch
 **    with the full state;
 **  - `team add` refuses an unknown parent, a cycle and a duplicate.
+** Built twice: test_server_teams on SQLite, and with FSV_TEAMS_ON_PG
+** test_server_pg_teams, the same tests with `serve --store
+** postgresql://...` on the private cluster (issue 12: one behaviour).
 */
 #include <setjmp.h>
 #include <signal.h>
@@ -28,6 +31,38 @@
 #include "harness.h"
 #include "http_client.h"
 #include "rawws.h"
+
+#ifdef FSV_TEAMS_ON_PG
+#include "pgcluster.h"
+
+static ts_pg g_pg;
+
+/* th_init on a fresh database of the private cluster. */
+static void th_init_pg(th_server *s)
+{
+    char db[64], url[256];
+    assert_int_equal(ts_pg_create_db(&g_pg, "teams", db, sizeof db), 0);
+    ts_pg_url(&g_pg, db, url, sizeof url);
+    th_init_store(s, url);
+}
+#define th_init th_init_pg
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return ts_pg_start(&g_pg);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    ts_pg_stop(&g_pg);
+    return 0;
+}
+#else
+#define group_setup NULL
+#define group_teardown NULL
+#endif
 
 static int has_customer(fds_replica *r, const char *id)
 {
@@ -507,5 +542,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_move_reaches_watchers,
                                         th_test_setup, th_test_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

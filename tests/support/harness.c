@@ -119,8 +119,37 @@ static void json_token(const char *text, char *tok)
     json_decref(j);
 }
 
+#ifdef FSV_HARNESS_ON_PG
+/* A suite built with FSV_HARNESS_ON_PG (and pgcluster.c) runs every
+** th_init server on a fresh database of one private PostgreSQL cluster,
+** started at the first th_init and stopped at exit by the process that
+** started it (not by forked children). */
+#include "pgcluster.h"
+
+static ts_pg g_th_pg;
+static pid_t g_th_pg_owner;
+
+static void th_pg_stop(void)
+{
+    if (g_th_pg_owner == getpid())
+        ts_pg_stop(&g_th_pg);
+}
+#endif
+
 void th_init(th_server *s)
 {
+#ifdef FSV_HARNESS_ON_PG
+    if (!g_th_pg_owner) {
+        assert_int_equal(ts_pg_start(&g_th_pg), 0);
+        g_th_pg_owner = getpid();
+        atexit(th_pg_stop);
+    }
+    char db[64], url[256];
+    assert_int_equal(ts_pg_create_db(&g_th_pg, "th", db, sizeof db), 0);
+    ts_pg_url(&g_th_pg, db, url, sizeof url);
+    th_init_store(s, url);
+    return;
+#endif
     memset(s, 0, sizeof *s);
     snprintf(s->dir, sizeof s->dir, "/tmp/fsv-test-XXXXXX");
     assert_non_null(mkdtemp(s->dir));

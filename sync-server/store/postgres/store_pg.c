@@ -8,7 +8,7 @@
 ** (pg_dump), store_pg_sums.c (checksums), store_pg_office.c (the
 ** office view).
 **
-** Schema (PostgreSQL backend version 1; `meta.schema`, migrations below in
+** Schema (PostgreSQL backend version 2; `meta.schema`, migrations below in
 ** `migrations[]`, each run once in order under an advisory lock, as the
 ** SQLite backend's are):
 **   meta(key, value)       schema version, store_id, epoch (rule 13)
@@ -21,6 +21,10 @@
 **                          record's registers in one row: regs is
 **                          {FIELD: canonical register text} (fds_register_dump)
 **   users, tokens(hash bytea), devices, vis_event  as the SQLite backend's
+**   ov_*                   the office view (store_pg_office.c)
+** Version 2 adds the tables of nested teams and moves (store_pg_teams.c),
+** the customer pool (store_pg_pool.c), photos (store_pg_blob.c) and
+** duplicate keys (store_pg_dup.c); a version-1 store is upgraded at open.
 ** Text keys are COLLATE "C" so order and ranges are bytewise, as SQLite's.
 **
 ** The global order (store.h: no gaps below the head).  Sequence numbers
@@ -57,7 +61,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 #define PG_BEGIN_TRIES 2          /* begin's attempts at the sequencer lock */
 
 /* Version 1: the whole schema.  Each later version appends one entry. */
@@ -108,6 +112,49 @@ static const char *const migrations[] = {
     "  stage text NOT NULL, PRIMARY KEY (customer, stage));"
     "CREATE TABLE IF NOT EXISTS ov_share(usr text NOT NULL,"
     "  customer text COLLATE \"C\" NOT NULL, PRIMARY KEY (usr, customer));",
+    /* -> 2: nested teams and moves (store_pg_teams.c), the customer pool
+    ** (store_pg_pool.c), photos (store_pg_blob.c), duplicate keys
+    ** (store_pg_dup.c; migrate() fills them from rec). */
+    "CREATE TABLE IF NOT EXISTS teams(name text COLLATE \"C\" PRIMARY KEY,"
+    "  parent text NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS user_move(id bigserial PRIMARY KEY,"
+    "  usr text NOT NULL, old_team text NOT NULL, old_role text NOT NULL,"
+    "  new_team text NOT NULL, new_role text NOT NULL, at_ms bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS dev_move(device text COLLATE \"C\" PRIMARY KEY,"
+    "  done bigint NOT NULL);"
+    /* Users' teams from before teams nested: top-level teams. */
+    "INSERT INTO teams(name, parent) SELECT DISTINCT team, '' FROM users"
+    "  WHERE team NOT IN ('', '*') ON CONFLICT DO NOTHING;"
+    "CREATE TABLE IF NOT EXISTS pool_rules(id int PRIMARY KEY CHECK (id = 1),"
+    "  return_days bigint NOT NULL DEFAULT 0,"
+    "  warn_days bigint NOT NULL DEFAULT 0,"
+    "  cooldown_days bigint NOT NULL DEFAULT 0,"
+    "  max_claims_per_day bigint NOT NULL DEFAULT 0,"
+    "  max_owned bigint NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS pool_cust(customer text COLLATE \"C\""
+    "  PRIMARY KEY, team text NOT NULL, in_pool int NOT NULL, since_ms bigint,"
+    "  former text NOT NULL DEFAULT '', claimed_by text NOT NULL DEFAULT '',"
+    "  claimed_ms bigint NOT NULL DEFAULT 0);"
+    "CREATE INDEX IF NOT EXISTS pool_cust_team ON pool_cust(team)"
+    "  WHERE in_pool = 1;"
+    "CREATE TABLE IF NOT EXISTS pool_log(customer text NOT NULL,"
+    "  usr text NOT NULL, kind text NOT NULL, team text NOT NULL,"
+    "  at_ms bigint NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS pool_log_user ON pool_log(usr, kind, at_ms);"
+    "CREATE INDEX IF NOT EXISTS pool_log_at ON pool_log(at_ms);"
+    "CREATE TABLE IF NOT EXISTS blob_ref(sha text COLLATE \"C\" NOT NULL,"
+    "  followup text COLLATE \"C\" NOT NULL, size bigint NOT NULL,"
+    "  PRIMARY KEY (sha, followup));"
+    "CREATE INDEX IF NOT EXISTS blob_ref_by_followup ON blob_ref(followup);"
+    "CREATE TABLE IF NOT EXISTS blob(sha text COLLATE \"C\" PRIMARY KEY,"
+    "  size bigint NOT NULL, usr text NOT NULL, at_ms bigint NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS blob_by_user ON blob(usr, at_ms);"
+    "CREATE TABLE IF NOT EXISTS dup_key(key text COLLATE \"C\" NOT NULL,"
+    "  customer text COLLATE \"C\" NOT NULL, PRIMARY KEY (key, customer));"
+    "CREATE INDEX IF NOT EXISTS dup_key_cust ON dup_key(customer);"
+    "CREATE TABLE IF NOT EXISTS dup_notice(usr text NOT NULL,"
+    "  at bigint NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS dup_notice_user ON dup_notice(usr, at);",
 };
 #define N_MIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 
@@ -283,6 +330,34 @@ int fsv__pg_run(fsv_store *s, int slot, const pgp *p, const char *what,
     return FSV_OK;
 }
 
+PGresult *fsv__pg_q(fsv_store *s, const char *sql, const pgp *p,
+                    const char *what, int *rc)
+{
+    PGresult *r = PQexecParams(PG(s)->db, sql, p ? p->n : 0, NULL,
+                               p ? p->v : NULL, p ? p->len : NULL,
+                               p ? p->fmt : NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        *rc = fail(s, r, what);
+        return NULL;
+    }
+    *rc = FSV_OK;
+    return r;
+}
+
+int fsv__pg_qrun(fsv_store *s, const char *sql, const pgp *p,
+                 const char *what, int64_t *changed)
+{
+    int rc;
+    PGresult *r = fsv__pg_q(s, sql, p, what, &rc);
+    if (!r)
+        return rc;
+    if (changed)
+        *changed = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return FSV_OK;
+}
+
 int fsv__pg_sql(fsv_store *s, const char *sql, const char *what)
 {
     PGresult *r = PQexec(PG(s)->db, sql);
@@ -361,8 +436,12 @@ static int migrate(fsv_store *s)
     if (rc == FSV_OK && v > PG_SCHEMA_VERSION)
         rc = seterr(s, FSV_ERROR, "store schema %d is newer than this server's"
                     " (%d): upgrade fieldsync-server", v, PG_SCHEMA_VERSION);
-    for (int i = v; rc == FSV_OK && i < N_MIGRATIONS; i++)
+    for (int i = v; rc == FSV_OK && i < N_MIGRATIONS; i++) {
         rc = fsv__pg_sql(s, migrations[i], "migrate schema");
+        /* -> 2: the duplicate keys of the customers already kept. */
+        if (rc == FSV_OK && i + 1 == 2)
+            rc = fsv__pg_dup_fill(s);
+    }
     if (rc == FSV_OK && v < PG_SCHEMA_VERSION) {
         char uuid[FSV_STORE_ID_LEN + 1], sql[256];
         if (make_uuid(uuid) != 0)
@@ -661,7 +740,29 @@ int fsv_pg_data_version(fsv_store *s, int64_t *version)
     .office_customers = fsv_pg_office_customers,         \
     .office_children = fsv_pg_office_children,           \
     .office_reached = fsv_pg_office_reached,             \
-    .office_conflicts = fsv_pg_office_conflicts
+    .office_conflicts = fsv_pg_office_conflicts,         \
+    .teams_load = fsv_pg_teams_load,                     \
+    .team_put = fsv_pg_team_put,                         \
+    .user_set = fsv_pg_user_set,                         \
+    .moves = fsv_pg_moves,                               \
+    .move_done = fsv_pg_move_done,                       \
+    .move_done_set = fsv_pg_move_done_set,               \
+    .owned_customers = fsv_pg_owned_customers,           \
+    .blob_refs_set = fsv_pg_blob_refs_set,               \
+    .blob_followups = fsv_pg_blob_followups,             \
+    .blob_stored = fsv_pg_blob_stored,                   \
+    .blob_usage = fsv_pg_blob_usage,                     \
+    .pool_rules_get = fsv_pg_pool_rules_get,             \
+    .pool_rules_set = fsv_pg_pool_rules_set,             \
+    .pool_get = fsv_pg_pool_get,                         \
+    .pool_put = fsv_pg_pool_put,                         \
+    .pool_log = fsv_pg_pool_log,                         \
+    .pool_log_count = fsv_pg_pool_log_count,             \
+    .pool_owned = fsv_pg_pool_owned,                     \
+    .pool_figures = fsv_pg_pool_figures,                 \
+    .dup_matches = fsv_pg_dup_matches,                   \
+    .dup_notice = fsv_pg_dup_notice,                     \
+    .dup_list = fsv_pg_dup_list
 
 /* Both schemes libpq accepts name this backend. */
 const fsv_store_backend fsv_store_postgres = {.scheme = "postgresql",

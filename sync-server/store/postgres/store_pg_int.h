@@ -94,6 +94,14 @@ PGresult *fsv__pg_exec(fsv_store *s, int slot, const pgp *p, const char *what,
 ** *changed the rows it changed (may be NULL). */
 int fsv__pg_run(fsv_store *s, int slot, const pgp *p, const char *what,
                 int64_t *changed);
+/* Unprepared SQL with parameters (PQexecParams), for the rare calls
+** (admin commands, pool moves, photos, duplicate keys): the result or
+** NULL with *rc and the message as fsv__pg_exec.  It does not flush the
+** memo: none of these statements reads rec. */
+PGresult *fsv__pg_q(fsv_store *s, const char *sql, const pgp *p,
+                    const char *what, int *rc);
+int fsv__pg_qrun(fsv_store *s, const char *sql, const pgp *p,
+                 const char *what, int64_t *changed);
 /* SQL text run once (no parameters): FSV_OK or the code. */
 int fsv__pg_sql(fsv_store *s, const char *sql, const char *what);
 /* Admin calls run in their own write transaction unless one is open. */
@@ -204,6 +212,61 @@ int fsv_pg_office_reached(fsv_store *s, const fsv_scope *sc,
                           fsv_office_count_fn fn, void *ud);
 int fsv_pg_office_conflicts(fsv_store *s, const fsv_scope *sc,
                             fsv_office_conflict_fn fn, void *ud);
+/* store_pg_teams.c: nested teams, moves, owned customers. */
+int fsv_pg_teams_load(fsv_store *s, fsv_teams **out);
+int fsv_pg_team_put(fsv_store *s, const char *name, const char *parent);
+int fsv_pg_user_set(fsv_store *s, const char *name, const char *team,
+                    const char *role, int64_t *move_id);
+int fsv_pg_moves(fsv_store *s, int64_t after, fsv_move **out, size_t *n);
+int fsv_pg_move_done(fsv_store *s, const char *device, int64_t *done);
+int fsv_pg_move_done_set(fsv_store *s, const char *device, int64_t done);
+int fsv_pg_owned_customers(fsv_store *s, const char *owner, char ***ids,
+                           size_t *n);
+/* store_pg_pool.c: the customer pool. */
+int fsv_pg_pool_rules_get(fsv_store *s, fsv_pool_rules *r);
+int fsv_pg_pool_rules_set(fsv_store *s, const fsv_pool_rules *r);
+int fsv_pg_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out);
+int fsv_pg_pool_put(fsv_store *s, const char *customer,
+                    const fsv_pool_row *row);
+int fsv_pg_pool_log(fsv_store *s, const char *customer, const char *user,
+                    const char *kind, const char *team, int64_t at_ms);
+int fsv_pg_pool_log_count(fsv_store *s, const char *user, const char *kind,
+                          int64_t since_ms, int64_t *n);
+int fsv_pg_pool_owned(fsv_store *s, const char *user, int64_t *n);
+int fsv_pg_pool_figures(fsv_store *s, int64_t since_ms, json_t **out);
+/* store_pg_blob.c: which follow-ups name which photos, who sent them. */
+int fsv_pg_blob_refs_set(fsv_store *s, const char *followup,
+                         const fsv_blob_ref *refs, size_t n);
+int fsv_pg_blob_followups(fsv_store *s, const char *sha, char ***out,
+                          size_t *n);
+int fsv_pg_blob_stored(fsv_store *s, const char *sha, int64_t size,
+                       const char *user, int64_t at_ms);
+int fsv_pg_blob_usage(fsv_store *s, const char *user, int64_t since_ms,
+                      int64_t *bytes);
+/* store_pg_dup.c: duplicate customers.  dup_want: a customer's keys
+** from its winning values (0..2 into want); PG_DUP_CTE(C, K1, K2): the
+** WITH clause that makes customer C's keys exactly K1, K2 (text
+** parameters, NULL: none), writing nothing when they are already so,
+** put before the office view's ov_cust upsert (one round trip); dup_put
+** runs it alone; dup_fill derives every customer's (the migration to
+** version 2). */
+#define PG_DUP_CTE(c, k1, k2)                                               \
+    "WITH dk_gone AS (DELETE FROM dup_key WHERE customer=" c                \
+    " AND key IS DISTINCT FROM " k1 "::text"                                \
+    " AND key IS DISTINCT FROM " k2 "::text),"                              \
+    " dk_new AS (INSERT INTO dup_key(key, customer)"                        \
+    " SELECT k, " c " FROM unnest(ARRAY[" k1 "::text, " k2 "::text]) k"     \
+    " WHERE k IS NOT NULL ON CONFLICT DO NOTHING)"
+int fsv__pg_dup_want(const char *phone, const char *wechat, int deleted,
+                     char want[2][FSV_DUP_KEY_MAX]);
+int fsv__pg_dup_put(fsv_store *s, const char *rid, const char *phone,
+                    const char *wechat, int deleted);
+int fsv__pg_dup_fill(fsv_store *s);
+int fsv_pg_dup_matches(fsv_store *s, const char *key, const char *customer,
+                       fsv_dup_match_fn fn, void *ud);
+int fsv_pg_dup_notice(fsv_store *s, const char *user, int64_t now_ms,
+                      int64_t since_ms, int64_t *given);
+int fsv_pg_dup_list(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 /* store_pg_sums.c: the checksum keys, computed when asked. */
 int fsv_pg_sum_keys(fsv_store *s, fsv_sum_key **out, size_t *n);
 /* store_pg_users.c: users, tokens, devices, identity (rules 11-15). */

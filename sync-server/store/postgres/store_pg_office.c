@@ -232,8 +232,13 @@ static int derive_customer(fsv_store *s, const char *rid)
     if (rc != FSV_OK || !r)
         return rc;
     const char *owner = jv(r, "owner");
-    if (!owner || !owner[0])
+    const char *pool = jv(r, "pool");
+    /* A pool customer (owner empty, pool "1") has no owner: not the
+    ** creator's (visibility.c's customer_owner), as SQLite's. */
+    if ((!owner || !owner[0]) && !(pool && strcmp(pool, "1") == 0))
         owner = creator ? creator : "";
+    else if (!owner)
+        owner = "";
     const char *name = jv(r, "name"), *amount = jv(r, "amount");
     unsigned char key[SKEY_MAX];
     size_t kn = fds_name_key(name, key, sizeof key);
@@ -247,17 +252,23 @@ static int derive_customer(fsv_store *s, const char *rid)
     char amt[64], amtk[64];
     snprintf(amt, sizeof amt, "%.17g", a);
     snprintf(amtk, sizeof amtk, "%.17g", has_amount ? -a : 1e300);
-    const char *vals[13] = {rid, owner, name, NULL, jv(r, "stage"),
+    /* The duplicate keys (store_pg_dup.c) follow the customer in the
+    ** same statement ($13, $14). */
+    char want[2][FSV_DUP_KEY_MAX];
+    int nk = fsv__pg_dup_want(jv(r, "phone"), jv(r, "wechat"), deleted, want);
+    const char *vals[14] = {rid, owner, name, NULL, jv(r, "stage"),
                             has_amount ? amt : NULL, jv(r, "expected_close"),
                             jv(r, "birthday"), jv(r, "company"),
-                            jv(r, "phone"), deleted ? "1" : "0", amtk};
-    int lens[13] = {0}, fmts[13] = {0};
+                            jv(r, "phone"), deleted ? "1" : "0", amtk,
+                            nk > 0 ? want[0] : NULL, nk > 1 ? want[1] : NULL};
+    int lens[14] = {0}, fmts[14] = {0};
     vals[3] = (const char *)key;
     lens[3] = (int)kn;
     fmts[3] = 1;
     PGresult *res = PQexecParams(
         PG(s)->db,
-        "INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
+        PG_DUP_CTE("$1", "$13", "$14")
+        " INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
         " birthday, company, phone, deleted, next_k, last_k, amt_k)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
         " coalesce((SELECT min(at) FROM ov_child WHERE customer=$1"
@@ -272,7 +283,7 @@ static int derive_customer(fsv_store *s, const char *rid)
         " phone=excluded.phone, deleted=excluded.deleted,"
         " next_k=excluded.next_k, last_k=excluded.last_k,"
         " amt_k=excluded.amt_k",
-        12, NULL, vals, lens, fmts, 0);
+        14, NULL, vals, lens, fmts, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         rc = seterr(s, FSV_ERROR, "store: office: customer: %s",
                     PQresultErrorMessage(res));
@@ -393,19 +404,58 @@ int fsv__pg_office_flush(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------ */
 
-/* The scope over ov_cust a: $1 all, $2 user, $3 team. */
+/* The scope over ov_cust a, as SQLite's (store_sqlite_office.c): $1 all,
+** $2 user, $3 the JSON array of the team and the teams below it (NULL:
+** none), $4 the JSON array of the pools the user sees (a pool customer
+** has owner '' and its team in pool_cust; NULL: none), $5 the subtree of
+** the dashboard's team filter (NULL: none), which keeps the owned
+** customers of its teams and the pool customers of their pools.  The
+** subtrees come from store_teams.c (fsv_teams_within).  A query's own
+** parameters follow, from $6. */
 #define SCOPE_ON(a)                                                          \
-    "($1::boolean OR " a ".owner = $2"                                       \
+    "(($1::boolean OR " a ".owner = $2"                                      \
     " OR " a ".rid IN (SELECT customer FROM ov_share WHERE usr = $2)"        \
-    " OR ($3 <> '' AND " a ".owner IN (SELECT name FROM users WHERE"         \
-    " team = $3)))"
+    " OR ($3::jsonb IS NOT NULL AND " a ".owner IN (SELECT name FROM users"  \
+    " WHERE team IN (SELECT jsonb_array_elements_text($3::jsonb))))"          \
+    " OR ($4::jsonb IS NOT NULL AND " a ".owner = '' AND " a ".rid IN"       \
+    " (SELECT customer FROM pool_cust WHERE in_pool = 1 AND team IN"         \
+    " (SELECT jsonb_array_elements_text($4::jsonb)))))"                      \
+    " AND ($5::jsonb IS NULL OR " a ".owner IN (SELECT name FROM users"      \
+    " WHERE team IN (SELECT jsonb_array_elements_text($5::jsonb)))"          \
+    " OR (" a ".owner = '' AND " a ".rid IN (SELECT customer FROM pool_cust" \
+    " WHERE in_pool = 1 AND team IN"                                         \
+    " (SELECT jsonb_array_elements_text($5::jsonb))))))"
 #define SCOPE_SQL SCOPE_ON("c")
+#define SCOPE_N 5
 
-static void scope_params(const fsv_scope *sc, const char **v)
+/* The scope's parameters into v[0..4]; free the JSON with scope_free. */
+typedef struct pg_scope {
+    char *team, *pools, *filter;
+} pg_scope;
+
+static int scope_params(fsv_store *s, const fsv_scope *sc, const char **v,
+                        pg_scope *ps)
 {
+    memset(ps, 0, sizeof *ps);
+    int rc = fsv__store_subtree_json(s, sc->all ? NULL : sc->team, &ps->team);
+    if (rc == FSV_OK && !sc->all)
+        rc = fsv__store_pool_teams_json(s, sc->pool_team,
+                                        sc->team && sc->team[0], &ps->pools);
+    if (rc == FSV_OK)
+        rc = fsv__store_subtree_json(s, sc->filter_team, &ps->filter);
     v[0] = sc->all ? "t" : "f";
     v[1] = sc->all || !sc->user ? "" : sc->user;
-    v[2] = sc->all || !sc->team ? "" : sc->team;
+    v[2] = ps->team;
+    v[3] = ps->pools;
+    v[4] = ps->filter;
+    return rc;
+}
+
+static void scope_free(pg_scope *ps)
+{
+    free(ps->team);
+    free(ps->pools);
+    free(ps->filter);
 }
 
 static const char *sort_col(const char *sort)
@@ -508,36 +558,37 @@ int fsv_pg_office_page(fsv_store *s, const fsv_page_query *pq, char ***ids,
         return seterr(s, FSV_INVALID, "unknown sort \"%s\" (name, next, last,"
                       " amount)", pq->sort);
     const char *k = col ? col : "skey";
-    char sql[2048];
+    char sql[4096];
     /* Every customer of the scope matching stage and owner, in the page
-    ** order, each with whether it is past the cursor ($6; the cursor is
+    ** order, each with whether it is past the cursor ($8; the cursor is
     ** looked up within the scope, so naming a customer one may not see
     ** tells nothing about where it sorts: nothing is past it). */
     if (col)
         snprintf(sql, sizeof sql,
-                 "SELECT c.rid, c.name, c.company, c.phone, ($6::text IS NULL"
+                 "SELECT c.rid, c.name, c.company, c.phone, ($8::text IS NULL"
                  " OR (c.%s, c.skey, c.rid) > (SELECT x.%s, x.skey, x.rid"
-                 " FROM ov_cust x WHERE x.rid=$6 AND " SCOPE_ON("x") "))"
+                 " FROM ov_cust x WHERE x.rid=$8 AND " SCOPE_ON("x") "))"
                  " FROM ov_cust c WHERE " SCOPE_SQL " AND c.deleted = 0"
-                 " AND ($4::text IS NULL OR c.stage = $4)"
-                 " AND ($5::text IS NULL OR c.owner = $5)"
+                 " AND ($6::text IS NULL OR c.stage = $6)"
+                 " AND ($7::text IS NULL OR c.owner = $7)"
                  " ORDER BY c.%s, c.skey, c.rid", k, k, k);
     else
         snprintf(sql, sizeof sql,
-                 "SELECT c.rid, c.name, c.company, c.phone, ($6::text IS NULL"
+                 "SELECT c.rid, c.name, c.company, c.phone, ($8::text IS NULL"
                  " OR (c.skey, c.rid) > (SELECT x.skey, x.rid"
-                 " FROM ov_cust x WHERE x.rid=$6 AND " SCOPE_ON("x") "))"
+                 " FROM ov_cust x WHERE x.rid=$8 AND " SCOPE_ON("x") "))"
                  " FROM ov_cust c WHERE " SCOPE_SQL " AND c.deleted = 0"
-                 " AND ($4::text IS NULL OR c.stage = $4)"
-                 " AND ($5::text IS NULL OR c.owner = $5)"
+                 " AND ($6::text IS NULL OR c.stage = $6)"
+                 " AND ($7::text IS NULL OR c.owner = $7)"
                  " ORDER BY c.skey, c.rid");
-    const char *v[6];
-    scope_params(pq->scope, v);
-    v[3] = pq->stage && *pq->stage ? pq->stage : NULL;
-    v[4] = pq->owner && *pq->owner ? pq->owner : NULL;
-    v[5] = pq->after && *pq->after ? pq->after : NULL;
-    int rc;
-    PGresult *r = q(s, sql, 6, v, "page", &rc);
+    const char *v[SCOPE_N + 3];
+    pg_scope ps;
+    int rc = scope_params(s, pq->scope, v, &ps);
+    v[SCOPE_N] = pq->stage && *pq->stage ? pq->stage : NULL;
+    v[SCOPE_N + 1] = pq->owner && *pq->owner ? pq->owner : NULL;
+    v[SCOPE_N + 2] = pq->after && *pq->after ? pq->after : NULL;
+    PGresult *r = rc == FSV_OK ? q(s, sql, SCOPE_N + 3, v, "page", &rc) : NULL;
+    scope_free(&ps);
     if (!r)
         return rc;
     search_q sq;
@@ -684,13 +735,15 @@ static const char *cv(const PGresult *r, int i, int col)
 int fsv_pg_office_customers(fsv_store *s, const fsv_scope *sc,
                             fsv_office_cust_fn fn, void *ud)
 {
-    const char *v[3];
-    scope_params(sc, v);
-    int rc;
-    PGresult *r = q(s, "SELECT c.rid, c.owner, c.name, c.stage, c.amount,"
-                    " c.close, c.birthday, c.next_k, c.last_k FROM ov_cust c"
-                    " WHERE " SCOPE_SQL " AND c.deleted = 0", 3, v,
-                    "customers", &rc);
+    const char *v[SCOPE_N];
+    pg_scope ps;
+    int rc = scope_params(s, sc, v, &ps);
+    PGresult *r = rc != FSV_OK ? NULL
+        : q(s, "SELECT c.rid, c.owner, c.name, c.stage, c.amount,"
+            " c.close, c.birthday, c.next_k, c.last_k FROM ov_cust c"
+            " WHERE " SCOPE_SQL " AND c.deleted = 0", SCOPE_N, v,
+            "customers", &rc);
+    scope_free(&ps);
     if (!r)
         return rc;
     for (int i = 0; rc == FSV_OK && i < PQntuples(r); i++) {
@@ -720,20 +773,22 @@ int fsv_pg_office_children(fsv_store *s, const fsv_scope *sc, const char *tbl,
     char from[24], to[24];
     snprintf(from, sizeof from, "%lld", (long long)from_ms);
     snprintf(to, sizeof to, "%lld", (long long)to_ms);
-    const char *v[7];
-    scope_params(sc, v);
-    v[3] = tbl;
-    v[4] = from;
-    v[5] = to;
-    v[6] = stage_in;
-    int rc;
-    PGresult *r = q(s, "SELECT k.rid, k.customer, c.owner, k.txt, k.at, k.done"
-                    " FROM ov_child k JOIN ov_cust c ON c.rid = k.customer"
-                    " WHERE k.tbl = $4 AND k.at >= $5::bigint"
-                    " AND k.at < $6::bigint AND k.deleted = 0"
-                    " AND c.deleted = 0 AND " SCOPE_SQL
-                    " AND ($7::text IS NULL OR position(',' || c.stage || ','"
-                    "  in ',' || $7 || ',') > 0)", 7, v, "children", &rc);
+    const char *v[SCOPE_N + 4];
+    pg_scope ps;
+    int rc = scope_params(s, sc, v, &ps);
+    v[SCOPE_N] = tbl;
+    v[SCOPE_N + 1] = from;
+    v[SCOPE_N + 2] = to;
+    v[SCOPE_N + 3] = stage_in;
+    PGresult *r = rc != FSV_OK ? NULL
+        : q(s, "SELECT k.rid, k.customer, c.owner, k.txt, k.at, k.done"
+            " FROM ov_child k JOIN ov_cust c ON c.rid = k.customer"
+            " WHERE k.tbl = $6 AND k.at >= $7::bigint"
+            " AND k.at < $8::bigint AND k.deleted = 0"
+            " AND c.deleted = 0 AND " SCOPE_SQL
+            " AND ($9::text IS NULL OR position(',' || c.stage || ','"
+            "  in ',' || $9 || ',') > 0)", SCOPE_N + 4, v, "children", &rc);
+    scope_free(&ps);
     if (!r)
         return rc;
     for (int i = 0; rc == FSV_OK && i < PQntuples(r); i++) {
@@ -755,13 +810,15 @@ int fsv_pg_office_children(fsv_store *s, const fsv_scope *sc, const char *tbl,
 int fsv_pg_office_reached(fsv_store *s, const fsv_scope *sc,
                           fsv_office_count_fn fn, void *ud)
 {
-    const char *v[3];
-    scope_params(sc, v);
-    int rc;
-    PGresult *r = q(s, "SELECT e.stage, count(*) FROM ov_seen e"
-                    " JOIN ov_cust c ON c.rid = e.customer"
-                    " WHERE c.deleted = 0 AND " SCOPE_SQL
-                    " GROUP BY e.stage", 3, v, "reached", &rc);
+    const char *v[SCOPE_N];
+    pg_scope ps;
+    int rc = scope_params(s, sc, v, &ps);
+    PGresult *r = rc != FSV_OK ? NULL
+        : q(s, "SELECT e.stage, count(*) FROM ov_seen e"
+            " JOIN ov_cust c ON c.rid = e.customer"
+            " WHERE c.deleted = 0 AND " SCOPE_SQL
+            " GROUP BY e.stage", SCOPE_N, v, "reached", &rc);
+    scope_free(&ps);
     if (!r)
         return rc;
     for (int i = 0; rc == FSV_OK && i < PQntuples(r); i++)
@@ -778,13 +835,15 @@ static int cmp_str(const void *a, const void *b)
 int fsv_pg_office_conflicts(fsv_store *s, const fsv_scope *sc,
                             fsv_office_conflict_fn fn, void *ud)
 {
-    const char *v[3];
-    scope_params(sc, v);
-    int rc;
-    PGresult *r = q(s, "SELECT r.tbl, r.rid, r.regs::text, c.rid, c.name"
-                    " FROM rec r JOIN ov_cust c ON c.rid = r.customer"
-                    " WHERE r.conflicts > 0 AND c.deleted = 0 AND " SCOPE_SQL
-                    " ORDER BY r.tbl, r.rid", 3, v, "conflicts", &rc);
+    const char *v[SCOPE_N];
+    pg_scope ps;
+    int rc = scope_params(s, sc, v, &ps);
+    PGresult *r = rc != FSV_OK ? NULL
+        : q(s, "SELECT r.tbl, r.rid, r.regs::text, c.rid, c.name"
+            " FROM rec r JOIN ov_cust c ON c.rid = r.customer"
+            " WHERE r.conflicts > 0 AND c.deleted = 0 AND " SCOPE_SQL
+            " ORDER BY r.tbl, r.rid", SCOPE_N, v, "conflicts", &rc);
+    scope_free(&ps);
     if (!r)
         return rc;
     for (int i = 0; rc == FSV_OK && i < PQntuples(r); i++) {
