@@ -422,8 +422,8 @@ static void test_nested_pools(void **state)
     (void)state;
     world();
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' team add east_sh --parent east --data '%s' >/dev/null",
-             SERVER_BIN, g_srv);
+    snprintf(cmd, sizeof cmd, "'%s' team add east_sh --parent east --data '%s'%s >/dev/null",
+             SERVER_BIN, g_srv, g_store_opt);
     assert_int_equal(system(cmd), 0);
     add_user_device("sam", "rep", "east_sh");
     add_user_device("tim", "rep", "east_sh");
