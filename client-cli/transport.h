@@ -39,6 +39,11 @@ typedef struct cli_sync_opts {
     const char *blob_only;      /* one blob's SHA-256, or NULL */
     fds_blob_stats *blob_stats;
     json_t *blob_notes;
+    /* May be NULL (fetch every missing blob): the device's setting for
+    ** fetching ahead of time (`fieldsync photos`); the bytes fetched by
+    ** earlier sessions of a watch count on top of its used_today (they
+    ** are summed in blob_stats, which it then needs). */
+    const fds_blob_policy *blob_policy;
     /* May be NULL: a JSON array the duplicate-customer notices of every
     ** session of the run are appended to (fds_session_duplicates). */
     json_t *duplicates;

@@ -240,6 +240,7 @@ static void end_session(conn *c)
         c->o->blob_stats->bytes_down += b.bytes_down;
         c->o->blob_stats->chunks_up += b.chunks_up;
         c->o->blob_stats->left = b.left;
+        c->o->blob_stats->held_back = b.held_back;
     }
     if (c->o->blob_notes) {
         const json_t *notes = fds_session_notes(c->sess);
@@ -626,6 +627,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                                   c->o->blob_only) != FDS_OK) {
             finish(c, 1, _("cannot start a sync session: %s"), fds_errmsg(c->r));
             return -1;
+        }
+        if (c->o->blob_io && c->o->blob_policy) {
+            fds_blob_policy p = *c->o->blob_policy;
+            if (c->o->blob_stats)       /* earlier sessions of this run */
+                p.used_today += c->o->blob_stats->bytes_down;
+            fds_session_set_blob_policy(c->sess, &p);
         }
         pump(c);
         return 0;
