@@ -13,6 +13,9 @@
 /* sync --watch sends its replica checksums at most this often (a full
 ** scan of the registers; see docs/internals/trust.md for its cost). */
 #define CLI_SUMS_WATCH_MS (15 * 60 * 1000)
+/* Watch: how often photos named by records whose bytes had not reached
+** the server are asked for again (the server does not say when they do). */
+#define CLI_BLOB_RETRY_MS (3 * 1000)
 
 typedef struct cli_sync_opts {
     const char *server;     /* "wss://HOST:PORT" (required) */

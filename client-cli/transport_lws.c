@@ -83,6 +83,8 @@ typedef struct conn {
     int retry;                  /* index into backoff_s */
     int64_t retry_at_ms;        /* 0 = no reconnect pending */
     int64_t outbox_poll_ms;     /* next outbox look in watch mode */
+    int64_t blob_retry_ms;      /* next look for photos not on the server
+                                ** yet in watch mode */
     int timeout_s;
     /* Changes per push for the next session (adaptive batches, issue 10):
     ** halved after a connection ended with pushes unacknowledged, grown
@@ -564,6 +566,16 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         int64_t n = 0;
         if (fds_outbox_count(c->r, &n) == FDS_OK && n > 0) {
             fds_session_local_changed(c->sess);
+            pump(c);
+        }
+        /* Photos named by records that came before their bytes reached
+        ** the server: asked for again every few seconds. */
+        fds_blob_stats b;
+        fds_session_blob_stats(c->sess, &b);
+        if (b.waiting > 0 && now >= c->blob_retry_ms &&
+            fds_session_state(c->sess) == FDS_SESSION_IDLE) {
+            c->blob_retry_ms = now + CLI_BLOB_RETRY_MS;
+            fds_session_blobs_again(c->sess);
             pump(c);
         }
         if (c->o->on_idle) {

@@ -428,6 +428,9 @@ typedef struct fds_blob_stats {
     int64_t left;           /* blobs still to move when the session ended */
     int64_t held_back;      /* missing here, not fetched ahead of time by
                             ** the setting (fds_session_set_blob_policy) */
+    int64_t waiting;        /* to fetch, but not on the server yet (the
+                            ** device that took them has not sent them):
+                            ** fds_session_blobs_again asks once more */
 } fds_blob_stats;
 
 /* ---- Sans-I/O sync session -------------------------------------------------
@@ -559,6 +562,10 @@ FDS_API int fds_blob_prefetch_ok(const fds_blob_policy *p, int64_t used,
 ** of p->used_today.  Call before the first fds_session_next. */
 FDS_API int fds_session_set_blob_policy(fds_session *s,
                                         const fds_blob_policy *p);
+/* Look again for blobs to move once the ones in hand are done: a long
+** session (watch) calls it now and then while fds_blob_stats.waiting is
+** not 0.  (New local changes and pulled records do it by themselves.) */
+FDS_API void fds_session_blobs_again(fds_session *s);
 /* Duplicate customers across reps (撞单) the server noticed in this
 ** session's acks: a pushed phone or WeChat that a customer owned by
 ** another user has too.  A BORROWED JSON array, oldest first, valid until

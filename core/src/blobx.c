@@ -52,6 +52,9 @@ struct fds__blobx {
     char (*done)[FDSP_SHA256_HEX + 1];  /* refused or failed this session:
                                         ** not tried again on a rebuild */
     size_t n_done;
+    char (*later)[FDSP_SHA256_HEX + 1]; /* not on the server yet: tried
+                                        ** again on a rebuild, told once */
+    size_t n_later;
 };
 
 int fds_blob_prefetch_ok(const fds_blob_policy *p, int64_t used,
@@ -75,6 +78,25 @@ void fds__blobx_policy(fds__blobx *x, const fds_blob_policy *p)
         return;
     x->pol = *p;
     x->has_pol = 1;
+}
+
+/* Index of sha in the "not on the server yet" list, or -1. */
+static long later_at(const fds__blobx *x, const char *sha)
+{
+    for (size_t i = 0; i < x->n_later; i++)
+        if (strcmp(x->later[i], sha) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void later_drop(fds__blobx *x, const char *sha)
+{
+    long i = later_at(x, sha);
+    if (i < 0)
+        return;
+    memmove(&x->later[i], &x->later[i + 1],
+            (x->n_later - (size_t)i - 1) * sizeof *x->later);
+    x->n_later--;
 }
 
 static int was_done(const fds__blobx *x, const char *sha)
@@ -160,6 +182,7 @@ void fds__blobx_free(fds__blobx *x)
     free(x->q);
     free(x->buf);
     free(x->done);
+    free(x->later);
     free(x);
 }
 
@@ -423,6 +446,26 @@ static int still_named(fds__blobx *x, const char *sha)
 
 static int on_data(fds__blobx *x, bitem *it, const fdsp_msg *m)
 {
+    if (m->code == FDSP_E_STATE && !x->only[0]) {
+        /* Not on the server yet (the record came first, as it should):
+        ** asked again on the next rebuild (fds__blobx_rescan), and told
+        ** once per session. */
+        if (later_at(x, it->sha) < 0) {
+            xnote(x, "photo %s could not be fetched (%s): %s", it->name,
+                  fdsp_errname(m->code), m->message);
+            x->st.refused++;
+            void *p = realloc(x->later, (x->n_later + 1) * sizeof *x->later);
+            if (p) {
+                x->later = p;
+                snprintf(x->later[x->n_later++], FDSP_SHA256_HEX + 1, "%s",
+                         it->sha);
+            } else {
+                mark_done(x, it->sha);
+            }
+        }
+        advance(x);
+        return FDS_OK;
+    }
     if (m->code != 0) {
         if (m->code != FDSP_E_FORBIDDEN || still_named(x, it->sha)) {
             xnote(x, "photo %s could not be fetched (%s): %s", it->name,
@@ -465,6 +508,7 @@ static int on_data(fds__blobx *x, bitem *it, const fdsp_msg *m)
         mark_done(x, it->sha);
     } else {
         x->st.downloaded++;
+        later_drop(x, it->sha);
         /* Whole here and on the server: nothing to upload. */
         int rc = mark_up(x, it->sha);
         if (rc != FDS_OK)
@@ -497,4 +541,5 @@ void fds__blobx_stats(const fds__blobx *x, fds_blob_stats *st)
         return;
     *st = x->st;
     st->left = (int64_t)(x->n - x->at);
+    st->waiting = (int64_t)x->n_later;
 }

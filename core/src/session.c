@@ -727,6 +727,13 @@ int fds_session_set_blob_policy(fds_session *s, const fds_blob_policy *p)
     return FDS_OK;
 }
 
+void fds_session_blobs_again(fds_session *s)
+{
+    fds__blobx_rescan(s->bx);
+    if (s->bx && s->state == FDS_SESSION_IDLE)
+        s->state = FDS_SESSION_SYNCING;
+}
+
 void fds_session_blob_stats(const fds_session *s, fds_blob_stats *st)
 {
     fds__blobx_stats(s->bx, st);
