@@ -322,6 +322,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     fds_blob_stats bst;
     fds_blob_policy pol;
     memset(&bst, 0, sizeof bst);
+    memset(&pol, 0, sizeof pol);
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
@@ -561,6 +562,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     fds_blob_stats bst;
     fds_blob_policy pol;
     memset(&bst, 0, sizeof bst);
+    memset(&pol, 0, sizeof pol);
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     if ((rc = cli_open(ctx))) goto done;

@@ -357,6 +357,57 @@ static void test_prefetch_decision(void **state)
     assert_false(fds_blob_prefetch_ok(&zero, 0, 1, 0));
 }
 
+/* A photo whose record came before its bytes reached the server: told
+** once, counted as waiting, asked again by fds_session_blobs_again in the
+** same (watch) session, and fetched once the server has it. */
+static void test_not_yet_then_again(void **state)
+{
+    (void)state;
+    test_env tb;
+    test_env_init(&tb, 1700000000000, 31);
+    fds_replica *b = test_open(&tb);
+    srv s;
+    memset(&s, 0, sizeof s);
+    s.blobs_on = 1;
+    mstore db;
+    memset(&db, 0, sizeof db);
+    char sha[65], fid[64];
+    size_t n = FDSP_BLOB_CHUNK + 10;
+    unsigned char *p = photo_followup(b, &db, n, 0, sha, fid);
+    fds_session *ss = NULL;
+    fds_blob_io io = io_of(&db);
+    assert_int_equal(fds_session_new(b, &ss), FDS_OK);
+    assert_int_equal(fds_session_set_blobs(ss, &io, FDS_BLOBS_UP | FDS_BLOBS_DOWN,
+                                           NULL), FDS_OK);
+    pump(ss, &s, -1);
+    fds_blob_stats st;
+    fds_session_blob_stats(ss, &st);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(json_array_size(fds_session_notes(ss)), 1);
+    /* Asked again while still missing there: no second note. */
+    fds_session_blobs_again(ss);
+    pump(ss, &s, -1);
+    fds_session_blob_stats(ss, &st);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(json_array_size(fds_session_notes(ss)), 1);
+    /* The bytes reach the server: the next ask fetches them. */
+    put_whole(&s.blobs, sha, p, n);
+    fds_session_blobs_again(ss);
+    pump(ss, &s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_blob_stats(ss, &st);
+    assert_int_equal(st.waiting, 0);
+    assert_int_equal(st.downloaded, 1);
+    assert_true(find(&db, sha, 0)->whole);
+    fds_session_free(ss);
+    free(p);
+    mstore_free(&db);
+    mstore_free(&s.blobs);
+    fds_replica_close(b);
+}
+
 /* The setting in a session: photos that fit the day's budget are fetched
 ** ahead of time, the rest held back (counted); manual fetches none; an
 ** open (only) is not limited; and uploads never wait for it. */
@@ -629,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_attachments_register),
         cmocka_unit_test(test_prefetch_decision),
         cmocka_unit_test(test_policy_in_session),
+        cmocka_unit_test(test_not_yet_then_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
