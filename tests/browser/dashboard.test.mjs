@@ -584,7 +584,7 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.deepEqual(page.problems, []);
   });
 
-  step('a follow-up with a photo shows its thumbnail in the sheet; a rep without sight gets 404 for it', async () => {
+  step('a follow-up with a photo shows its thumbnail in the sheet and its timeline; a rep without sight gets 404 for it', async () => {
     // A real PNG (240x160, two colours), made here: the browser decodes it.
     const file = path.join(server.dir, 'shopfront.png');
     fs.writeFileSync(file, png(240, 160));
@@ -609,6 +609,10 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.ok(px[1][2] > 200 && px[1][0] < 60, `right pixel blue: ${px[1]}`);
     assert.equal(await page.getAttribute(`#followup-list li[data-followup="${f.id}"] a`, 'href'),
       `/api/blobs/${att.sha256}`);
+    // And in the timeline, on the row of the follow-up added.
+    const tlSel = `#timeline-table tr[data-table="followup"][data-record="${f.id}"] canvas.thumb[data-sha="${att.sha256}"]`;
+    await waitIn(page, 'the timeline thumbnail drawn', (q) => document.querySelector(q)?.dataset.state === 'ready', tlSel);
+    assert.deepEqual(await page.$eval(tlSel, (c) => [c.width, c.height]), [96, 64]);
     await screenshot(page, 'customer-photo');
     assert.deepEqual(await page.evaluate(() => window.__csp), []);
 
