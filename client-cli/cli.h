@@ -212,6 +212,12 @@ int cli_followup_add(cli_ctx *ctx, int argc, char **argv);
 ** into in's "attachments"; `attachment get`. */
 int cli_put_photos(cli_ctx *ctx, const cli_args *a, json_t *in);
 int cli_attachment_get(cli_ctx *ctx, int argc, char **argv);
+/* `photos` (cmd_photos.c): the device's setting for fetching photos on
+** metered links, read as the core's policy (today's bytes included), and
+** the bytes fetched added to today's. */
+int cli_photos(cli_ctx *ctx, int argc, char **argv);
+int cli_photos_policy(fds_replica *r, fds_blob_policy *p);
+int cli_photos_spent(fds_replica *r, int64_t bytes);
 int cli_feedback_add(cli_ctx *ctx, int argc, char **argv);
 int cli_stage(cli_ctx *ctx, int argc, char **argv);
 int cli_plan(cli_ctx *ctx, int argc, char **argv);

@@ -51,6 +51,7 @@ static int fetch(cli_ctx *ctx, cli_blobs *bs, const char *sha, const char *name)
     so.blob_stats = &bst;
     so.blob_notes = notes;
     rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+    cli_photos_spent(ctx->r, bst.bytes_down);   /* an open counts today too */
     if (rc != CLI_OK) {
         rc = cli_fail(ctx, rc, "%s", *err ? err : _("sync failed"));
     } else if (!cli_blobs_have(bs, sha)) {

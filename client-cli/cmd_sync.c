@@ -316,7 +316,13 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
     char *old = NULL, *old_token = NULL, *old_ca = NULL, *old_cursor = NULL;
     char *old_store = NULL, *old_epoch = NULL;
     char ca[PATH_MAX] = "";
-    json_t *refused = NULL, *dups = json_array();
+    json_t *refused = NULL, *dups = json_array(), *photo_notes = json_array();
+    cli_blobs bs;
+    fds_blob_io bio;
+    fds_blob_stats bst;
+    fds_blob_policy pol;
+    memset(&bst, 0, sizeof bst);
+    memset(&pol, 0, sizeof pol);
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     const char *server = cli_arg(&a, "server"), *token = cli_arg(&a, "token");
@@ -385,9 +391,21 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
         so.ca_path = *ca ? ca : NULL;
         so.progress = !ctx->json;
         so.duplicates = dups;   /* customers typed before init, pushed now */
+        /* Photos as `sync` moves them (within `fieldsync photos`). */
+        char dbp[4096];
+        if (cli_db_path(ctx, dbp, sizeof dbp) == 0 && cli_blobs_init(&bs, dbp) == 0) {
+            cli_blobs_io(&bs, &bio);
+            cli_photos_policy(ctx->r, &pol);
+            so.blob_io = &bio;
+            so.blob_flags = FDS_BLOBS_UP | FDS_BLOBS_DOWN;
+            so.blob_stats = &bst;
+            so.blob_notes = photo_notes;
+            so.blob_policy = &pol;
+        }
         size_t before = refusal_count(ctx->r);
         json_t *open0 = open_conflicts(ctx->r);
         rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+        cli_photos_spent(ctx->r, bst.bytes_down);
         print_duplicates(ctx, dups);
         st.conflicts = new_conflicts(ctx->r, open0, 0);
         json_decref(open0);
@@ -433,6 +451,15 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
             if (synced)
                 json_object_set_new(o, "duplicates", dups ? json_incref(dups)
                                                           : json_array());
+            if (synced)
+                json_object_set_new(o, "photos", json_pack(
+                    "{s:I,s:I,s:I,s:I,s:I,s:O}",
+                    "uploaded", (json_int_t)bst.uploaded,
+                    "downloaded", (json_int_t)bst.downloaded,
+                    "refused", (json_int_t)bst.refused,
+                    "held_back", (json_int_t)bst.held_back,
+                    "bytes_down", (json_int_t)bst.bytes_down,
+                    "notes", photo_notes));
         }
         rc = o ? cli_json_print(o) : CLI_FAIL;
         json_decref(o);
@@ -442,6 +469,13 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
                user && *user ? user : "?", fds_replica_device(ctx->r));
         print_counts(&st);
         print_refusals(ctx->r, refused);
+        if (bst.uploaded || bst.downloaded)
+            printf(_("Photos: %lld sent, %lld fetched\n"), (long long)bst.uploaded,
+                   (long long)bst.downloaded);
+        size_t i;
+        json_t *v;
+        json_array_foreach(photo_notes, i, v)
+            printf("%s\n", json_string_value(v));
         hints(ctx, &st);
     } else {
         printf(_("Saved %s (offline: nothing checked yet; run fieldsync sync to connect)\n"),
@@ -450,6 +484,7 @@ int cli_init(cli_ctx *ctx, int argc, char **argv)
 done:
     json_decref(refused);
     json_decref(dups);
+    json_decref(photo_notes);
     free(old);
     free(old_token);
     free(old_ca);
@@ -525,7 +560,9 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
     cli_blobs bs;
     fds_blob_io bio;
     fds_blob_stats bst;
+    fds_blob_policy pol;
     memset(&bst, 0, sizeof bst);
+    memset(&pol, 0, sizeof pol);
     int rc = cli_args_parse(ctx, argc, argv, opts, 0, 0, &a);
     if (rc) goto done;
     if ((rc = cli_open(ctx))) goto done;
@@ -552,10 +589,12 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         if (!cli_has(&a, "no-blobs") && cli_db_path(ctx, dbp, sizeof dbp) == 0 &&
             cli_blobs_init(&bs, dbp) == 0) {
             cli_blobs_io(&bs, &bio);
+            cli_photos_policy(ctx->r, &pol);
             so.blob_io = &bio;
             so.blob_flags = FDS_BLOBS_UP | FDS_BLOBS_DOWN;
             so.blob_stats = &bst;
             so.blob_notes = photo_notes;
+            so.blob_policy = &pol;
         }
     }
     so.duplicates = json_array();
@@ -572,6 +611,7 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         so.on_idle_arg = &wv;
     }
     rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
+    cli_photos_spent(ctx->r, bst.bytes_down);   /* even after a failure */
     /* Conflicts as `fieldsync conflicts` lists them: the ones this sync
     ** opened (not merge outcomes, see open_conflicts). */
     st.conflicts = new_conflicts(ctx->r, open0, 0);
@@ -606,6 +646,9 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
                 "bytes_down", (json_int_t)bst.bytes_down,
                 "chunks_up", (json_int_t)bst.chunks_up,
                 "notes", photo_notes));
+        if (o && so.blob_io)
+            json_object_set_new(json_object_get(o, "photos"), "held_back",
+                                json_integer((json_int_t)bst.held_back));
         if (o) json_object_set_new(o, "claimed_first",
                                    lost ? json_incref(lost) : json_array());
         if (o) json_object_set_new(o, "duplicates",
@@ -621,6 +664,13 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         if (bst.uploaded || bst.downloaded)
             printf(_("Photos: %lld sent, %lld fetched\n"), (long long)bst.uploaded,
                    (long long)bst.downloaded);
+        if (bst.held_back)
+            printf(ngettext("%lld photo not fetched (fieldsync photos: %s); it is "
+                            "fetched when opened\n",
+                            "%lld photos not fetched (fieldsync photos: %s); they "
+                            "are fetched when opened\n", (unsigned long)bst.held_back),
+                   (long long)bst.held_back, pol.manual ? _("manual")
+                                                        : _("daily budget"));
         size_t i;
         json_t *v;
         json_array_foreach(photo_notes, i, v)

@@ -170,13 +170,26 @@ static const cli_command commands[] = {
      N_("Write a follow-up's photo to FILE, fetching it from the server when it\n"
      "is not on this device yet (fetched bytes must match its SHA-256)."),
      "fieldsync attachment get 9b1e --out shopfront.jpg"},
+    {"photos", NULL, cli_photos,
+     "photos [auto | manual | budget MB|none]",
+     N_("Show or set how this device fetches others' photos (metered links).\n"
+     "auto (the default): photos missing here are fetched at each sync, within\n"
+     "the daily budget if one is set; manual: only when opened with `attachment\n"
+     "get`.  budget MB: at most MB megabytes (1 MB = 1,048,576 bytes) a day\n"
+     "fetched ahead of time (a photo that does not fit waits to be opened, or\n"
+     "for tomorrow); none removes it.  Your own photos are always sent; only\n"
+     "`sync --no-blobs` holds them back.  --json: {\"mode\", \"budget_bytes\",\n"
+     "\"day\", \"used_today\", \"left_today\"}."),
+     "fieldsync photos budget 50"},
     {"sync", NULL, cli_sync_cmd,
      "sync [--watch] [--no-blobs]",
      N_("Push local changes and pull others' (with --watch: stay connected).\n"
      "Counts the conflicts it opened, as `fieldsync conflicts` lists them, and\n"
      "names each record the server refused.  Photos move after the records, in\n"
-     "chunks that resume after a cut; --no-blobs moves records only (metered\n"
-     "links: `attachment get` fetches one photo when it is opened)."),
+     "chunks that resume after a cut: yours are sent, others' fetched as\n"
+     "`fieldsync photos` allows (a daily budget, or only when opened);\n"
+     "--no-blobs moves records only (`attachment get` fetches one photo when\n"
+     "it is opened).  With --watch, photos named by live changes move too."),
      "fieldsync sync"},
     {"export", NULL, cli_export,
      "export [--format csv|json] [--out FILE] [--followups]",

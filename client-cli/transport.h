@@ -13,6 +13,9 @@
 /* sync --watch sends its replica checksums at most this often (a full
 ** scan of the registers; see docs/internals/trust.md for its cost). */
 #define CLI_SUMS_WATCH_MS (15 * 60 * 1000)
+/* Watch: how often photos named by records whose bytes had not reached
+** the server are asked for again (the server does not say when they do). */
+#define CLI_BLOB_RETRY_MS (3 * 1000)
 
 typedef struct cli_sync_opts {
     const char *server;     /* "wss://HOST:PORT" (required) */
@@ -39,6 +42,11 @@ typedef struct cli_sync_opts {
     const char *blob_only;      /* one blob's SHA-256, or NULL */
     fds_blob_stats *blob_stats;
     json_t *blob_notes;
+    /* May be NULL (fetch every missing blob): the device's setting for
+    ** fetching ahead of time (`fieldsync photos`); the bytes fetched by
+    ** earlier sessions of a watch count on top of its used_today (they
+    ** are summed in blob_stats, which it then needs). */
+    const fds_blob_policy *blob_policy;
     /* May be NULL: a JSON array the duplicate-customer notices of every
     ** session of the run are appended to (fds_session_duplicates). */
     json_t *duplicates;

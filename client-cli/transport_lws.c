@@ -83,6 +83,8 @@ typedef struct conn {
     int retry;                  /* index into backoff_s */
     int64_t retry_at_ms;        /* 0 = no reconnect pending */
     int64_t outbox_poll_ms;     /* next outbox look in watch mode */
+    int64_t blob_retry_ms;      /* next look for photos not on the server
+                                ** yet in watch mode */
     int timeout_s;
     /* Changes per push for the next session (adaptive batches, issue 10):
     ** halved after a connection ended with pushes unacknowledged, grown
@@ -240,6 +242,7 @@ static void end_session(conn *c)
         c->o->blob_stats->bytes_down += b.bytes_down;
         c->o->blob_stats->chunks_up += b.chunks_up;
         c->o->blob_stats->left = b.left;
+        c->o->blob_stats->held_back = b.held_back;
     }
     if (c->o->blob_notes) {
         const json_t *notes = fds_session_notes(c->sess);
@@ -565,6 +568,16 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
             fds_session_local_changed(c->sess);
             pump(c);
         }
+        /* Photos named by records that came before their bytes reached
+        ** the server: asked for again every few seconds. */
+        fds_blob_stats b;
+        fds_session_blob_stats(c->sess, &b);
+        if (b.waiting > 0 && now >= c->blob_retry_ms &&
+            fds_session_state(c->sess) == FDS_SESSION_IDLE) {
+            c->blob_retry_ms = now + CLI_BLOB_RETRY_MS;
+            fds_session_blobs_again(c->sess);
+            pump(c);
+        }
         if (c->o->on_idle) {
             fds_session_stats st = stats_so_far(c);
             c->o->on_idle(c->o->on_idle_arg, &st);
@@ -626,6 +639,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
                                   c->o->blob_only) != FDS_OK) {
             finish(c, 1, _("cannot start a sync session: %s"), fds_errmsg(c->r));
             return -1;
+        }
+        if (c->o->blob_io && c->o->blob_policy) {
+            fds_blob_policy p = *c->o->blob_policy;
+            if (c->o->blob_stats)       /* earlier sessions of this run */
+                p.used_today += c->o->blob_stats->bytes_down;
+            fds_session_set_blob_policy(c->sess, &p);
         }
         pump(c);
         return 0;

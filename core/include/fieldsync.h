@@ -426,6 +426,11 @@ typedef struct fds_blob_stats {
     int64_t bytes_down;     /* blob bytes received */
     int64_t chunks_up;      /* blob_put messages with data */
     int64_t left;           /* blobs still to move when the session ended */
+    int64_t held_back;      /* missing here, not fetched ahead of time by
+                            ** the setting (fds_session_set_blob_policy) */
+    int64_t waiting;        /* to fetch, but not on the server yet (the
+                            ** device that took them has not sent them):
+                            ** fds_session_blobs_again asks once more */
 } fds_blob_stats;
 
 /* ---- Sans-I/O sync session -------------------------------------------------
@@ -536,6 +541,31 @@ FDS_API const json_t *fds_session_notes(const fds_session *s);
 FDS_API int fds_session_set_blobs(fds_session *s, const fds_blob_io *io,
                                   unsigned flags, const char *only);
 FDS_API void fds_session_blob_stats(const fds_session *s, fds_blob_stats *st);
+/* The device's photo setting for metered links (`fieldsync photos`):
+** whether blobs missing here are fetched ahead of time (auto) or only
+** when opened (manual: `attachment get`, a session with only set), and a
+** daily budget of bytes fetched ahead of time.  Uploads of this device's
+** own photos are never held back by it. */
+typedef struct fds_blob_policy {
+    int manual;             /* 1: fetch only when opened */
+    int64_t budget;         /* bytes a day fetched ahead of time; < 0: none */
+    int64_t used_today;     /* bytes already fetched today (any way) */
+} fds_blob_policy;
+/* The decision, a pure function: 1 if a blob of `size` bytes, `held` of
+** them already here (a resumed download costs only the rest), may be
+** fetched ahead of time with `used` bytes spent today. */
+FDS_API int fds_blob_prefetch_ok(const fds_blob_policy *p, int64_t used,
+                                 int64_t size, int64_t held);
+/* Apply p to this session's downloads ahead of time (a session with
+** only set is an open: not limited).  Without it every missing blob is
+** fetched.  In a long session (watch) the bytes it fetches count on top
+** of p->used_today.  Call before the first fds_session_next. */
+FDS_API int fds_session_set_blob_policy(fds_session *s,
+                                        const fds_blob_policy *p);
+/* Look again for blobs to move once the ones in hand are done: a long
+** session (watch) calls it now and then while fds_blob_stats.waiting is
+** not 0.  (New local changes and pulled records do it by themselves.) */
+FDS_API void fds_session_blobs_again(fds_session *s);
 /* Duplicate customers across reps (撞单) the server noticed in this
 ** session's acks: a pushed phone or WeChat that a customer owned by
 ** another user has too.  A BORROWED JSON array, oldest first, valid until

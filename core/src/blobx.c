@@ -45,7 +45,78 @@ struct fds__blobx {
     fdsp_sha256 h;          /* down: hash of the bytes held so far */
     unsigned char *buf;     /* FDSP_BLOB_CHUNK */
     fds_blob_stats st;
+    int has_pol;            /* fds__blobx_policy was given */
+    fds_blob_policy pol;
+    int stale;              /* new records may name new blobs: rebuild
+                            ** the queue once it is drained */
+    char (*done)[FDSP_SHA256_HEX + 1];  /* refused or failed this session:
+                                        ** not tried again on a rebuild */
+    size_t n_done;
+    char (*later)[FDSP_SHA256_HEX + 1]; /* not on the server yet: tried
+                                        ** again on a rebuild, told once */
+    size_t n_later;
 };
+
+int fds_blob_prefetch_ok(const fds_blob_policy *p, int64_t used,
+                         int64_t size, int64_t held)
+{
+    if (!p)
+        return 1;
+    if (p->manual)
+        return 0;
+    if (p->budget < 0)
+        return 1;
+    int64_t cost = size - (held > 0 && held < size ? held : 0);
+    if (cost < 0 || used < 0)
+        return 0;
+    return used <= p->budget && cost <= p->budget - used;
+}
+
+void fds__blobx_policy(fds__blobx *x, const fds_blob_policy *p)
+{
+    if (!x || !p)
+        return;
+    x->pol = *p;
+    x->has_pol = 1;
+}
+
+/* Index of sha in the "not on the server yet" list, or -1. */
+static long later_at(const fds__blobx *x, const char *sha)
+{
+    for (size_t i = 0; i < x->n_later; i++)
+        if (strcmp(x->later[i], sha) == 0)
+            return (long)i;
+    return -1;
+}
+
+static void later_drop(fds__blobx *x, const char *sha)
+{
+    long i = later_at(x, sha);
+    if (i < 0)
+        return;
+    memmove(&x->later[i], &x->later[i + 1],
+            (x->n_later - (size_t)i - 1) * sizeof *x->later);
+    x->n_later--;
+}
+
+static int was_done(const fds__blobx *x, const char *sha)
+{
+    for (size_t i = 0; i < x->n_done; i++)
+        if (strcmp(x->done[i], sha) == 0)
+            return 1;
+    return 0;
+}
+
+/* Remember a blob refused or failed in this session (best effort: without
+** memory it is only tried again on the next rebuild). */
+static void mark_done(fds__blobx *x, const char *sha)
+{
+    void *p = realloc(x->done, (x->n_done + 1) * sizeof *x->done);
+    if (!p)
+        return;
+    x->done = p;
+    snprintf(x->done[x->n_done++], FDSP_SHA256_HEX + 1, "%s", sha);
+}
 
 static void xnote(fds__blobx *x, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -110,6 +181,8 @@ void fds__blobx_free(fds__blobx *x)
         return;
     free(x->q);
     free(x->buf);
+    free(x->done);
+    free(x->later);
     free(x);
 }
 
@@ -148,6 +221,10 @@ static int build(fds__blobx *x)
         json_decref(all);
         return fds__error(x->r, FDS_NOMEM, "out of memory");
     }
+    /* Fetching ahead of time spends the day's budget: today's bytes so
+    ** far, this session's, and what is queued before each candidate. */
+    int limit = x->has_pol && !x->only[0];
+    int64_t planned = x->pol.used_today + x->st.bytes_down;
     for (int pass = 1; pass >= 0; pass--) {
         json_t *e;
         json_array_foreach(all, i, e) {
@@ -162,14 +239,23 @@ static int build(fds__blobx *x)
                 dup = strcmp(x->q[k].sha, sha) == 0;
             if (dup)
                 continue;
+            if (was_done(x, sha))
+                continue;
             int complete = 0;
             int64_t held = x->io.held(x->io.ctx, sha, &complete);
-            (void)held;
             int up = complete && (x->flags & FDS_BLOBS_UP) &&
                      !known_up(x, sha);
             int down = !complete && (x->flags & FDS_BLOBS_DOWN);
             if ((pass == 1 && !up) || (pass == 0 && !down))
                 continue;
+            if (!up && limit) {
+                int64_t size = json_integer_value(sz);
+                if (!fds_blob_prefetch_ok(&x->pol, planned, size, held)) {
+                    x->st.held_back++;
+                    continue;
+                }
+                planned += size - (held > 0 && held < size ? held : 0);
+            }
             bitem *it = &x->q[x->n++];
             snprintf(it->sha, sizeof it->sha, "%s", sha);
             it->size = json_integer_value(sz);
@@ -186,17 +272,27 @@ static int build(fds__blobx *x)
 
 int fds__blobx_busy(const fds__blobx *x)
 {
-    return x && x->peer && (!x->built || x->at < x->n);
+    return x && x->peer && (!x->built || x->at < x->n || x->stale);
 }
 
+/* New local changes or pulled records (watch mode): look for new blobs
+** once the queue in hand is drained (a transfer is never cut short). */
 void fds__blobx_rescan(fds__blobx *x)
 {
-    if (!x || x->at < x->n || x->waiting)
+    if (x && x->built)
+        x->stale = 1;
+}
+
+static void rebuild_if_stale(fds__blobx *x)
+{
+    if (!x->stale || x->at < x->n || x->waiting)
         return;
     free(x->q);
     x->q = NULL;
     x->n = x->at = 0;
     x->built = 0;
+    x->stale = 0;
+    x->st.held_back = 0;            /* counted again by the new queue */
 }
 
 static void advance(fds__blobx *x)
@@ -250,6 +346,7 @@ int fds__blobx_next(fds__blobx *x, char **buf, size_t *len)
     *len = 0;
     if (!x || !x->peer || x->waiting)
         return FDS_DONE;
+    rebuild_if_stale(x);
     if (!x->built) {
         int rc = build(x);
         if (rc != FDS_OK)
@@ -274,6 +371,7 @@ int fds__blobx_next(fds__blobx *x, char **buf, size_t *len)
             if (got != (long)k) {
                 xnote(x, "photo %s: cannot read its bytes here", it->name);
                 x->st.failed++;
+                mark_done(x, it->sha);
                 advance(x);
                 continue;
             }
@@ -304,6 +402,7 @@ static int on_ack(fds__blobx *x, bitem *it, const fdsp_msg *m)
         xnote(x, "photo %s was refused by the server (%s): %s", it->name,
               fdsp_errname(m->code), m->message);
         x->st.refused++;
+        mark_done(x, it->sha);
         advance(x);
         return FDS_OK;
     }
@@ -347,12 +446,33 @@ static int still_named(fds__blobx *x, const char *sha)
 
 static int on_data(fds__blobx *x, bitem *it, const fdsp_msg *m)
 {
+    if (m->code == FDSP_E_STATE && !x->only[0]) {
+        /* Not on the server yet (the record came first, as it should):
+        ** asked again on the next rebuild (fds__blobx_rescan), and told
+        ** once per session. */
+        if (later_at(x, it->sha) < 0) {
+            xnote(x, "photo %s could not be fetched (%s): %s", it->name,
+                  fdsp_errname(m->code), m->message);
+            x->st.refused++;
+            void *p = realloc(x->later, (x->n_later + 1) * sizeof *x->later);
+            if (p) {
+                x->later = p;
+                snprintf(x->later[x->n_later++], FDSP_SHA256_HEX + 1, "%s",
+                         it->sha);
+            } else {
+                mark_done(x, it->sha);
+            }
+        }
+        advance(x);
+        return FDS_OK;
+    }
     if (m->code != 0) {
         if (m->code != FDSP_E_FORBIDDEN || still_named(x, it->sha)) {
             xnote(x, "photo %s could not be fetched (%s): %s", it->name,
                   fdsp_errname(m->code), m->message);
             x->st.refused++;
         }
+        mark_done(x, it->sha);
         advance(x);
         return FDS_OK;
     }
@@ -366,6 +486,7 @@ static int on_data(fds__blobx *x, bitem *it, const fdsp_msg *m)
         x->io.append(x->io.ctx, it->sha, x->off, m->data, m->n_data) != 0) {
         xnote(x, "photo %s: cannot store its bytes here", it->name);
         x->st.failed++;
+        mark_done(x, it->sha);
         advance(x);
         return FDS_OK;
     }
@@ -384,8 +505,10 @@ static int on_data(fds__blobx *x, bitem *it, const fdsp_msg *m)
         xnote(x, "photo %s: the bytes fetched do not match its SHA-256; "
               "dropped, fetched again next time", it->name);
         x->st.failed++;
+        mark_done(x, it->sha);
     } else {
         x->st.downloaded++;
+        later_drop(x, it->sha);
         /* Whole here and on the server: nothing to upload. */
         int rc = mark_up(x, it->sha);
         if (rc != FDS_OK)
@@ -418,4 +541,5 @@ void fds__blobx_stats(const fds__blobx *x, fds_blob_stats *st)
         return;
     *st = x->st;
     st->left = (int64_t)(x->n - x->at);
+    st->waiting = (int64_t)x->n_later;
 }

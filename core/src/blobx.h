@@ -31,6 +31,8 @@ int fds__blobx_feed(fds__blobx *x, const fdsp_msg *m, char *err,
 int fds__blobx_busy(const fds__blobx *x);
 /* New local changes (watch mode): look for new blobs once more. */
 void fds__blobx_rescan(fds__blobx *x);
+/* The device's setting for fetching ahead of time (fds_blob_policy). */
+void fds__blobx_policy(fds__blobx *x, const fds_blob_policy *p);
 void fds__blobx_stats(const fds__blobx *x, fds_blob_stats *st);
 
 #endif

@@ -442,6 +442,8 @@ static int apply_held(fds_session *s)
     if (!m->more)
         s->sums.caught_up = 1;
     s->stats.pulled += (int64_t)m->n_changes;
+    if (m->n_changes > 0)
+        fds__blobx_rescan(s->bx);       /* they may name new photos */
     if (m->after > 0)
         s->stats.live += (int64_t)m->n_changes;
     s->stats.conflicts += conflicts;
@@ -714,6 +716,22 @@ int fds_session_set_blobs(fds_session *s, const fds_blob_io *io,
         return fds__error(s->r, FDS_INVALID,
                           "blobs are set before the session starts");
     return fds__blobx_new(s->r, io, flags, only, s->notes, &s->bx);
+}
+
+int fds_session_set_blob_policy(fds_session *s, const fds_blob_policy *p)
+{
+    if (!s->bx || !p)
+        return fds__error(s->r, FDS_INVALID,
+                          "a blob policy needs fds_session_set_blobs first");
+    fds__blobx_policy(s->bx, p);
+    return FDS_OK;
+}
+
+void fds_session_blobs_again(fds_session *s)
+{
+    fds__blobx_rescan(s->bx);
+    if (s->bx && s->state == FDS_SESSION_IDLE)
+        s->state = FDS_SESSION_SYNCING;
 }
 
 void fds_session_blob_stats(const fds_session *s, fds_blob_stats *st)

@@ -4,7 +4,9 @@
 // right numbers, the customer list, a customer's sheet, the "as of" picker
 // showing an earlier value, a device's change appearing without a reload,
 // the Chinese/English switch, a rep seeing only their own customers, sign
-// out.  Screenshots of each page go to FIELDSYNC_SCREENSHOT_DIR.
+// out; a follow-up's photo as a thumbnail in the sheet, a 404 for a rep
+// who may not see it.  Screenshots of each page go to
+// FIELDSYNC_SCREENSHOT_DIR.
 //
 // The data (team east: manager boss, reps alice and bob; team west: carol):
 //   alice: Acme 李 (lead; phone 111 then 222), Beta 王 (intent; a phone
@@ -17,14 +19,54 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import {
-  launchBrowser, newPage, screenshot, signIn, sleep, Server, waitIn,
+  launchBrowser, newPage, request, screenshot, signIn, sleep, Server, waitIn,
 } from './lib/harness.mjs';
 
 const DAY = 86_400_000;
 
 function ymd(ms) { return new Date(ms).toISOString().slice(0, 10); }
+
+// A PNG of w x h pixels, the left half red and the right half blue
+// (node:zlib for the deflate; CRC-32 here).
+function png(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;   // bit depth
+  ihdr[9] = 2;   // RGB
+  const raw = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    const row = y * (w * 3 + 1);
+    raw[row] = 0;  // filter: none
+    for (let x = 0; x < w; x++) {
+      const p = row + 1 + x * 3;
+      if (x < w / 2) raw[p] = 255; else raw[p + 2] = 255;
+    }
+  }
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+}
 
 // Expected per docs/API.md: furthest stage reached, conversion from the
 // stage before.
@@ -539,6 +581,57 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.equal(await row.locator('li[data-owner="carol"]').textContent(), "another team's customer · carol");
     assert.equal(await row.locator('li[data-owner="carol"] a').count(), 0);
     await screenshot(page, 'duplicates');
+    assert.deepEqual(page.problems, []);
+  });
+
+  step('a follow-up with a photo shows its thumbnail in the sheet and its timeline; a rep without sight gets 404 for it', async () => {
+    // A real PNG (240x160, two colours), made here: the browser decodes it.
+    const file = path.join(server.dir, 'shopfront.png');
+    fs.writeFileSync(file, png(240, 160));
+    const f = await dev.bob.cli(['followup', 'add', ids.delta, '--method', 'visit',
+      '--content', 'shop front photo', '--photo', file]);
+    const att = f.attachments[0];
+    assert.equal(att.type, 'image/png');
+    const out = await dev.bob.sync();
+    assert.equal(out.photos.uploaded, 1, 'the photo reached the server');
+
+    await page.goto(`${server.url}/#/customers/${ids.delta}`);
+    const sel = `#followup-list li[data-followup="${f.id}"] canvas.thumb[data-sha="${att.sha256}"]`;
+    await waitIn(page, 'the thumbnail drawn', (q) => document.querySelector(q)?.dataset.state === 'ready', sel);
+    // Scaled down to 96 px on the longer side, keeping the shape.
+    assert.deepEqual(await page.$eval(sel, (c) => [c.width, c.height]), [96, 64]);
+    // Drawn from the photo's pixels (red left half, blue right half).
+    const px = await page.$eval(sel, (c) => {
+      const d = c.getContext('2d');
+      return [[...d.getImageData(10, 30, 1, 1).data], [...d.getImageData(85, 30, 1, 1).data]];
+    });
+    assert.ok(px[0][0] > 200 && px[0][2] < 60, `left pixel red: ${px[0]}`);
+    assert.ok(px[1][2] > 200 && px[1][0] < 60, `right pixel blue: ${px[1]}`);
+    assert.equal(await page.getAttribute(`#followup-list li[data-followup="${f.id}"] a`, 'href'),
+      `/api/blobs/${att.sha256}`);
+    // And in the timeline, on the row of the follow-up added.
+    const tlSel = `#timeline-table tr[data-table="followup"][data-record="${f.id}"] canvas.thumb[data-sha="${att.sha256}"]`;
+    await waitIn(page, 'the timeline thumbnail drawn', (q) => document.querySelector(q)?.dataset.state === 'ready', tlSel);
+    assert.deepEqual(await page.$eval(tlSel, (c) => [c.width, c.height]), [96, 64]);
+    await screenshot(page, 'customer-photo');
+    assert.deepEqual(await page.evaluate(() => window.__csp), []);
+
+    // carol (team west) does not see Delta: the same URL is a 404 for her,
+    // in her browser session as with her token; boss gets the bytes.
+    const rep = await newPage(browser);
+    try {
+      await signIn(rep, server, 'carol');
+      const st = await rep.evaluate(async (u) => (await fetch(u, { credentials: 'same-origin' })).status,
+        `/api/blobs/${att.sha256}`);
+      assert.equal(st, 404);
+    } finally {
+      await rep.context().close();
+    }
+    const bearer = (u) => ({ Authorization: `Bearer ${server.tokens[u]}` });
+    assert.equal((await request(server, `/api/blobs/${att.sha256}`, { headers: bearer('carol') })).status, 404);
+    const ok = await request(server, `/api/blobs/${att.sha256}`, { headers: bearer('boss') });
+    assert.equal(ok.status, 200);
+    assert.ok(ok.body.equals(fs.readFileSync(file)), 'the bytes of the photo');
     assert.deepEqual(page.problems, []);
   });
 

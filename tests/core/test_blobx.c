@@ -312,7 +312,154 @@ static unsigned char *photo_followup(fds_replica *r, mstore *dev, size_t n,
     return p;
 }
 
+/* As sync_blobs, with the device's setting (pol) and only (may be NULL). */
+static fds_blob_stats sync_pol(fds_replica *r, srv *s, mstore *dev,
+                               const fds_blob_policy *pol, const char *only)
+{
+    fds_session *ss = NULL;
+    fds_blob_io io = io_of(dev);
+    assert_int_equal(fds_session_new(r, &ss), FDS_OK);
+    assert_int_equal(fds_session_set_blobs(ss, &io, FDS_BLOBS_UP | FDS_BLOBS_DOWN,
+                                           only), FDS_OK);
+    assert_int_equal(fds_session_set_blob_policy(ss, pol), FDS_OK);
+    pump(ss, s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_blob_stats st;
+    fds_session_blob_stats(ss, &st);
+    fds_session_free(ss);
+    return st;
+}
+
 /* ---- Tests --------------------------------------------------------------------- */
+
+/* The decision is a pure function of the setting, the bytes used today,
+** the photo's size and what of it is already here. */
+static void test_prefetch_decision(void **state)
+{
+    (void)state;
+    fds_blob_policy none = {0, -1, 0}, manual = {1, -1, 0};
+    fds_blob_policy budget = {0, 1000, 0};
+    assert_true(fds_blob_prefetch_ok(NULL, 0, 1 << 20, 0));
+    assert_true(fds_blob_prefetch_ok(&none, 1LL << 40, 1 << 20, 0));
+    assert_false(fds_blob_prefetch_ok(&manual, 0, 1, 0));
+    assert_false(fds_blob_prefetch_ok(&manual, 0, 0, 0));
+    assert_true(fds_blob_prefetch_ok(&budget, 0, 1000, 0));      /* exactly */
+    assert_false(fds_blob_prefetch_ok(&budget, 0, 1001, 0));
+    assert_true(fds_blob_prefetch_ok(&budget, 600, 400, 0));
+    assert_false(fds_blob_prefetch_ok(&budget, 601, 400, 0));
+    /* a resumed download costs only the rest */
+    assert_true(fds_blob_prefetch_ok(&budget, 600, 900, 500));
+    assert_false(fds_blob_prefetch_ok(&budget, 600, 900, 499));
+    /* over budget already (an `attachment get` spent it): nothing */
+    assert_false(fds_blob_prefetch_ok(&budget, 1500, 0, 0) &&
+                 fds_blob_prefetch_ok(&budget, 1500, 1, 0));
+    fds_blob_policy zero = {0, 0, 0};
+    assert_false(fds_blob_prefetch_ok(&zero, 0, 1, 0));
+}
+
+/* A photo whose record came before its bytes reached the server: told
+** once, counted as waiting, asked again by fds_session_blobs_again in the
+** same (watch) session, and fetched once the server has it. */
+static void test_not_yet_then_again(void **state)
+{
+    (void)state;
+    test_env tb;
+    test_env_init(&tb, 1700000000000, 31);
+    fds_replica *b = test_open(&tb);
+    srv s;
+    memset(&s, 0, sizeof s);
+    s.blobs_on = 1;
+    mstore db;
+    memset(&db, 0, sizeof db);
+    char sha[65], fid[64];
+    size_t n = FDSP_BLOB_CHUNK + 10;
+    unsigned char *p = photo_followup(b, &db, n, 0, sha, fid);
+    fds_session *ss = NULL;
+    fds_blob_io io = io_of(&db);
+    assert_int_equal(fds_session_new(b, &ss), FDS_OK);
+    assert_int_equal(fds_session_set_blobs(ss, &io, FDS_BLOBS_UP | FDS_BLOBS_DOWN,
+                                           NULL), FDS_OK);
+    pump(ss, &s, -1);
+    fds_blob_stats st;
+    fds_session_blob_stats(ss, &st);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(json_array_size(fds_session_notes(ss)), 1);
+    /* Asked again while still missing there: no second note. */
+    fds_session_blobs_again(ss);
+    pump(ss, &s, -1);
+    fds_session_blob_stats(ss, &st);
+    assert_int_equal(st.waiting, 1);
+    assert_int_equal(st.refused, 1);
+    assert_int_equal(json_array_size(fds_session_notes(ss)), 1);
+    /* The bytes reach the server: the next ask fetches them. */
+    put_whole(&s.blobs, sha, p, n);
+    fds_session_blobs_again(ss);
+    pump(ss, &s, -1);
+    assert_int_equal(fds_session_state(ss), FDS_SESSION_IDLE);
+    fds_session_blob_stats(ss, &st);
+    assert_int_equal(st.waiting, 0);
+    assert_int_equal(st.downloaded, 1);
+    assert_true(find(&db, sha, 0)->whole);
+    fds_session_free(ss);
+    free(p);
+    mstore_free(&db);
+    mstore_free(&s.blobs);
+    fds_replica_close(b);
+}
+
+/* The setting in a session: photos that fit the day's budget are fetched
+** ahead of time, the rest held back (counted); manual fetches none; an
+** open (only) is not limited; and uploads never wait for it. */
+static void test_policy_in_session(void **state)
+{
+    (void)state;
+    test_env ta, tb;
+    test_env_init(&ta, 1700000000000, 21);
+    test_env_init(&tb, 1700000000000, 22);
+    fds_replica *a = test_open(&ta), *b = test_open(&tb);
+    srv s;
+    memset(&s, 0, sizeof s);
+    s.blobs_on = 1;
+    mstore da, db;
+    memset(&da, 0, sizeof da);
+    memset(&db, 0, sizeof db);
+    size_t n1 = 2 * FDSP_BLOB_CHUNK, n2 = 3 * FDSP_BLOB_CHUNK;
+    char sha1[65], sha2[65], fid[64];
+    /* A, on manual with a zero budget, still sends its own photos. */
+    fds_blob_policy amanual = {1, 0, 0};
+    free(photo_followup(a, &da, n1, 1, sha1, fid));
+    free(photo_followup(a, &da, n2, 1, sha2, fid));
+    fds_blob_stats st = sync_pol(a, &s, &da, &amanual, NULL);
+    assert_int_equal(st.uploaded, 2);
+    assert_int_equal(st.held_back, 0);
+    /* B names both without bytes. */
+    free(photo_followup(b, &db, n1, 0, sha1, fid));
+    free(photo_followup(b, &db, n2, 0, sha2, fid));
+    fds_blob_policy bmanual = {1, -1, 0};
+    st = sync_pol(b, &s, &db, &bmanual, NULL);
+    assert_int_equal(st.downloaded, 0);
+    assert_int_equal(st.held_back, 2);
+    assert_int_equal(st.bytes_down, 0);
+    /* A budget with room for the first only (used today counts). */
+    fds_blob_policy bud = {0, (int64_t)(n1 + 100), 100};
+    st = sync_pol(b, &s, &db, &bud, NULL);
+    assert_int_equal(st.downloaded, 1);
+    assert_int_equal(st.held_back, 1);
+    assert_int_equal(st.bytes_down, (int64_t)n1);
+    assert_non_null(find(&db, sha1, 0));
+    assert_null(find(&db, sha2, 0));
+    /* Opened: fetched whatever the setting. */
+    st = sync_pol(b, &s, &db, &bmanual, sha2);
+    assert_int_equal(st.downloaded, 1);
+    assert_int_equal(st.held_back, 0);
+    assert_true(find(&db, sha2, 0)->whole);
+    mstore_free(&da);
+    mstore_free(&db);
+    mstore_free(&s.blobs);
+    fds_replica_close(a);
+    fds_replica_close(b);
+}
 
 static void test_upload_then_download_verified(void **state)
 {
@@ -531,6 +678,9 @@ int main(void)
         cmocka_unit_test(test_local_change_goes_before_chunks),
         cmocka_unit_test(test_old_server_moves_nothing),
         cmocka_unit_test(test_attachments_register),
+        cmocka_unit_test(test_prefetch_decision),
+        cmocka_unit_test(test_policy_in_session),
+        cmocka_unit_test(test_not_yet_then_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

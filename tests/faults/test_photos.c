@@ -9,7 +9,13 @@
 **     server's own chunk and byte counters, GET /metrics), and records
 **     added while the photo is pending reach the other device;
 **   - a photo over FSV_BLOB_MAX_BYTES is refused by name while its
-**     follow-up syncs.
+**     follow-up syncs; so are a follow-up's photos over
+**     FSV_BLOB_MAX_FOLLOWUP and a rep's over FSV_BLOB_MAX_DAY;
+**   - the device's setting (`fieldsync photos`): a daily budget fetches
+**     what fits ahead of time (init too), manual fetches nothing until
+**     opened, own photos are sent regardless;
+**   - `sync --watch` fetches photos named by live changes and sends the
+**     photos added while it runs.
 ** Built twice: test_faults_photos on SQLite, and with FSV_PHOTOS_ON_PG
 ** test_faults_pg_photos on `serve --store postgresql://...` (the private
 ** cluster, tests/support/pgcluster.c): the photos' tables are the
@@ -25,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <sqlite3.h>
 
 #include "flib.h"
 #include "http_client.h"
@@ -33,7 +42,7 @@
 #include "sync_blobs.h"
 
 static th_server g_s;
-static char g_rep1[80], g_rep2[80];
+static char g_rep1[80], g_rep2[80], g_rep3[80], g_rep4[80], g_rep5[80];
 
 #ifdef FSV_PHOTOS_ON_PG
 #include "pgcluster.h"
@@ -56,6 +65,10 @@ static int setup(void **state)
 #endif
     th_user(&g_s, "rep1", "rep", NULL, g_rep1);
     th_user(&g_s, "rep2", "rep", NULL, g_rep2);
+    /* each later test its own rep: no photos of the others' in its sync */
+    th_user(&g_s, "rep3", "rep", NULL, g_rep3);
+    th_user(&g_s, "rep4", "rep", NULL, g_rep4);
+    th_user(&g_s, "rep5", "rep", NULL, g_rep5);
     th_start(&g_s, NULL);
     return 0;
 }
@@ -119,23 +132,22 @@ static int same_file(const char *a, const char *b)
 #define RUNJ(db, ...) runj(db, __VA_ARGS__, "--json", NULL)
 static json_t *runj(const char *db, ...)
 {
-    const char *argv[24];
+    const char *argv[24] = {NULL};
     int n = 0;
     va_list ap;
     va_start(ap, db);
     const char *a;
     while ((a = va_arg(ap, const char *)) != NULL && n < 23)
         argv[n++] = a;
+    assert_true(n <= 20);
     va_end(ap);
     argv[n] = NULL;
     fl_res r;
-    /* fl_run is variadic: pass up to 12 words. */
-    fl_run(&r, db, NULL, 120000, argv[0], n > 1 ? argv[1] : NULL,
-           n > 2 ? argv[2] : NULL, n > 3 ? argv[3] : NULL,
-           n > 4 ? argv[4] : NULL, n > 5 ? argv[5] : NULL,
-           n > 6 ? argv[6] : NULL, n > 7 ? argv[7] : NULL,
-           n > 8 ? argv[8] : NULL, n > 9 ? argv[9] : NULL,
-           n > 10 ? argv[10] : NULL, n > 11 ? argv[11] : NULL, NULL);
+    /* fl_run is variadic: pass up to 20 words (the rest are NULL). */
+    fl_run(&r, db, NULL, 120000, argv[0], argv[1], argv[2], argv[3], argv[4],
+           argv[5], argv[6], argv[7], argv[8], argv[9], argv[10], argv[11],
+           argv[12], argv[13], argv[14], argv[15], argv[16], argv[17],
+           argv[18], argv[19], NULL);
     if (r.code != 0)
         fail_msg("fieldsync %s: exit %d: %s", argv[0], r.code, r.err);
     json_error_t je;
@@ -225,11 +237,13 @@ static void test_photo_reaches_second_device(void **state)
     assert_int_equal(jint(s, "photos", "uploaded"), 1);
     assert_int_equal(jint(s, "photos", "bytes_up"), 300 * 1024);
     json_decref(s);
-    /* Device B of the same rep: the record first (init syncs records),
-    ** then the bytes. */
-    init_dev(b, g_s.url, g_rep1);
+    /* Device B of the same rep: init's first sync brings the record and
+    ** then the bytes, as sync does. */
+    s = RUNJ(b, "init", "--server", g_s.url, "--token", g_rep1, "--ca", g_s.ca);
+    assert_int_equal(jint(s, "photos", "downloaded"), 1);  /* as sync does */
+    json_decref(s);
     s = RUNJ(b, "sync");
-    assert_int_equal(jint(s, "photos", "downloaded"), 1);
+    assert_int_equal(jint(s, "photos", "downloaded"), 0);
     json_decref(s);
     json_t *g = RUNJ(b, "attachment", "get", id, "--out", out);
     assert_true(json_is_true(json_object_get(g, "have")));
@@ -407,12 +421,298 @@ static void test_over_limit_refused_by_name(void **state)
     assert_non_null(strstr(r.err, "huge.jpg"));
 }
 
+/* ---- 4. the per-follow-up and per-day limits, by name ------------------------- */
+
+/* The notes of a sync's "photos" all name `limit`; their count. */
+static size_t notes_naming(const json_t *s, const char *limit)
+{
+    const json_t *notes = json_object_get(json_object_get(s, "photos"), "notes");
+    size_t i;
+    json_t *v;
+    json_array_foreach(notes, i, v)
+        assert_non_null(strstr(json_string_value(v), limit));
+    return json_array_size(notes);
+}
+
+/* The follow-up named `name` reached a fresh device of tok's rep, with n
+** photos. */
+static void followup_reached(const char *db, const char *tok, const char *name,
+                             size_t n)
+{
+    init_dev(db, g_s.url, tok);
+    json_t *list = RUNJ(db, "customer", "list", "--search", name);
+    assert_int_equal(json_array_size(list), 1);
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s",
+             json_string_value(json_object_get(json_array_get(list, 0), "id")));
+    json_decref(list);
+    json_t *sheet = RUNJ(db, "customer", "show", cid);
+    json_t *atts = json_object_get(
+        json_array_get(json_object_get(sheet, "followups"), 0), "attachments");
+    assert_int_equal(json_array_size(atts), n);
+    json_decref(sheet);
+}
+
+static void test_followup_limit_by_name(void **state)
+{
+    (void)state;
+    char a[400], b[400], ph[4][400];
+    path_of(a, sizeof a, "a4.db");
+    path_of(b, sizeof b, "b4.db");
+    /* Four photos each under FSV_BLOB_MAX_BYTES, together over
+    ** FSV_BLOB_MAX_FOLLOWUP (the follow-up names their sizes: refused at
+    ** the probe, no byte sent). */
+    const size_t each = (size_t)(FSV_BLOB_MAX_FOLLOWUP / 4) + 4096;
+    assert_true((long long)each <= FSV_BLOB_MAX_BYTES);
+    for (int i = 0; i < 4; i++) {
+        char n[32];
+        snprintf(n, sizeof n, "order-%d.jpg", i);
+        path_of(ph[i], sizeof ph[i], n);
+        make_file(ph[i], each, 40 + (unsigned)i);
+    }
+    init_dev(a, g_s.url, g_rep3);
+    json_t *c = RUNJ(a, "customer", "add", "--name", "赵敏");
+    char cid[64];
+    snprintf(cid, sizeof cid, "%s", json_string_value(json_object_get(c, "id")));
+    json_decref(c);
+    json_t *f = RUNJ(a, "followup", "add", cid, "--method", "visit", "--content",
+                     "订单", "--photo", ph[0], "--photo", ph[1], "--photo", ph[2],
+                     "--photo", ph[3]);
+    assert_int_equal(json_array_size(json_object_get(f, "attachments")), 4);
+    json_decref(f);
+    long long bytes0 = metric("fieldsync_blob_bytes_received_total");
+    json_t *s = RUNJ(a, "sync");
+    assert_int_equal(jint(s, "photos", "refused"), 4);
+    assert_int_equal(jint(s, "photos", "uploaded"), 0);
+    assert_int_equal(jint(s, "photos", "bytes_up"), 0);
+    assert_int_equal(notes_naming(s, "FSV_BLOB_MAX_FOLLOWUP"), 4);
+    json_decref(s);
+    assert_int_equal(metric("fieldsync_blob_bytes_received_total"), bytes0);
+    followup_reached(b, g_rep3, "赵敏", 4);
+}
+
+#ifndef FSV_PHOTOS_ON_PG
+static void test_day_limit_by_name(void **state)
+{
+    (void)state;
+    char a[400], b[400], photo[400], dbp[400];
+    path_of(a, sizeof a, "a5.db");
+    path_of(b, sizeof b, "b5.db");
+    path_of(photo, sizeof photo, "day.jpg");
+    const size_t size = 1024 * 1024;
+    make_file(photo, size, 5);
+    /* rep2's photos of the last 24 hours: crafted in the store (sending
+    ** 500 MiB in a test is no better proof), leaving less than one more
+    ** photo's room; rep2 sees nothing of the other tests. */
+    snprintf(dbp, sizeof dbp, "%s/fieldsync.db", g_s.data);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    char sql[300];
+    snprintf(sql, sizeof sql, "INSERT INTO blob(sha, size, user, at_ms) VALUES"
+             "('%064d', %lld, 'rep2', CAST((julianday('now') - 2440587.5)"
+             " * 86400000 AS INTEGER))", 0,
+             (long long)(FSV_BLOB_MAX_DAY - (long long)size / 2));
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s", err);
+    sqlite3_close(db);
+    init_dev(a, g_s.url, g_rep2);
+    json_t *att = followup_with_photo(a, "钱多多", photo);
+    json_decref(att);
+    json_t *s = RUNJ(a, "sync");
+    assert_int_equal(jint(s, "photos", "refused"), 1);
+    assert_int_equal(jint(s, "photos", "bytes_up"), 0);
+    assert_int_equal(notes_naming(s, "FSV_BLOB_MAX_DAY"), 1);
+    const char *note = json_string_value(json_array_get(
+        json_object_get(json_object_get(s, "photos"), "notes"), 0));
+    assert_non_null(strstr(note, "day.jpg"));
+    assert_non_null(strstr(note, "rep2"));
+    json_decref(s);
+    /* The follow-up itself reached rep2's other device. */
+    init_dev(b, g_s.url, g_rep2);
+    json_t *list = RUNJ(b, "customer", "list", "--search", "钱多多");
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+}
+#endif
+
+/* ---- 5. the device's setting: budget, manual, init, own photos ---------------- */
+
+static void blob_file(const char *db, const char *sha, char *out, size_t n)
+{
+    snprintf(out, n, "%s.blobs/%.2s/%s", db, sha, sha);
+}
+
+static void test_budget_and_manual(void **state)
+{
+    (void)state;
+    char a[400], b[400], p1[400], p2[400], p3[400], p4[400], out[400];
+    path_of(a, sizeof a, "a6.db");
+    path_of(b, sizeof b, "b6.db");
+    path_of(p1, sizeof p1, "b-one.jpg");
+    path_of(p2, sizeof p2, "b-two.jpg");
+    path_of(p3, sizeof p3, "b-three.jpg");
+    path_of(p4, sizeof p4, "b-mine.jpg");
+    path_of(out, sizeof out, "b-two-out.jpg");
+    const size_t s1 = 600 * 1024, s2 = 700 * 1024;
+    make_file(p1, s1, 61);
+    make_file(p2, s2, 62);
+    make_file(p3, 100 * 1024, 63);
+    make_file(p4, 50 * 1024, 64);
+    /* rep1's device A: two photos on the server. */
+    init_dev(a, g_s.url, g_rep4);
+    json_t *a1 = followup_with_photo(a, "预算一", p1);
+    json_t *a2 = followup_with_photo(a, "预算二", p2);
+    json_t *s = RUNJ(a, "sync");
+    assert_int_equal(jint(s, "photos", "uploaded"), 2);
+    json_decref(s);
+    /* Device B on a 1 MB a day budget, set before init: init's first
+    ** sync fetches one photo (either fits, not both) and holds one back. */
+    s = RUNJ(b, "photos", "budget", "1");
+    assert_string_equal(json_string_value(json_object_get(s, "mode")), "auto");
+    assert_int_equal(jint(s, "budget_bytes", NULL), 1024 * 1024);
+    assert_int_equal(jint(s, "used_today", NULL), 0);
+    json_decref(s);
+    s = RUNJ(b, "init", "--server", g_s.url, "--token", g_rep4, "--ca", g_s.ca);
+    assert_int_equal(jint(s, "photos", "downloaded"), 1);
+    assert_int_equal(jint(s, "photos", "held_back"), 1);
+    int64_t got = jint(s, "photos", "bytes_down");
+    assert_true(got == (int64_t)s1 || got == (int64_t)s2);
+    json_decref(s);
+    s = RUNJ(b, "photos");
+    assert_int_equal(jint(s, "used_today", NULL), got);
+    assert_int_equal(jint(s, "left_today", NULL), 1024 * 1024 - got);
+    json_decref(s);
+    /* The next sync: still no room; the photo waits (named in the count). */
+    s = RUNJ(b, "sync");
+    assert_int_equal(jint(s, "photos", "downloaded"), 0);
+    assert_int_equal(jint(s, "photos", "held_back"), 1);
+    json_decref(s);
+    /* Opened: fetched whatever the budget, and counted. */
+    json_t *held = got == (int64_t)s1 ? a2 : a1;
+    const char *hp = got == (int64_t)s1 ? p2 : p1;
+    json_t *g = RUNJ(b, "attachment", "get",
+                     json_string_value(json_object_get(held, "id")), "--out", out);
+    assert_true(json_is_true(json_object_get(g, "fetched")));
+    json_decref(g);
+    assert_true(same_file(hp, out));
+    s = RUNJ(b, "photos");
+    assert_int_equal(jint(s, "used_today", NULL), (int64_t)(s1 + s2));
+    assert_int_equal(jint(s, "left_today", NULL), 0);
+    json_decref(s);
+    /* Manual, no budget: a new photo of A's is not fetched ahead... */
+    json_decref(RUNJ(b, "photos", "budget", "none"));
+    s = RUNJ(b, "photos", "manual");
+    assert_string_equal(json_string_value(json_object_get(s, "mode")), "manual");
+    assert_true(json_is_null(json_object_get(s, "budget_bytes")));
+    json_decref(s);
+    json_t *a3 = followup_with_photo(a, "预算三", p3);
+    json_decref(RUNJ(a, "sync"));
+    /* ...while B's own photo goes up (its budget is not an upload's). */
+    json_t *mine = followup_with_photo(b, "我的照片", p4);
+    s = RUNJ(b, "sync");
+    assert_int_equal(jint(s, "photos", "downloaded"), 0);
+    assert_int_equal(jint(s, "photos", "held_back"), 1);
+    assert_int_equal(jint(s, "photos", "uploaded"), 1);
+    json_decref(s);
+    char f[600];
+    blob_file(b, json_string_value(json_object_get(a3, "sha256")), f, sizeof f);
+    assert_int_not_equal(access(f, F_OK), 0);
+    /* Bad settings: usage errors (exit 2), nothing changed. */
+    fl_res r;
+    fl_run(&r, b, NULL, 30000, "photos", "budget", "lots", NULL);
+    assert_int_equal(r.code, 2);
+    assert_non_null(strstr(r.err, "lots"));
+    fl_run(&r, b, NULL, 30000, "photos", "sometimes", NULL);
+    assert_int_equal(r.code, 2);
+    s = RUNJ(b, "photos");
+    assert_string_equal(json_string_value(json_object_get(s, "mode")), "manual");
+    json_decref(s);
+    /* Back to auto: fetched at the next sync. */
+    json_decref(RUNJ(b, "photos", "auto"));
+    s = RUNJ(b, "sync");
+    assert_int_equal(jint(s, "photos", "downloaded"), 1);
+    assert_int_equal(jint(s, "photos", "held_back"), 0);
+    json_decref(s);
+    assert_int_equal(access(f, F_OK), 0);
+    json_decref(a1);
+    json_decref(a2);
+    json_decref(a3);
+    json_decref(mine);
+}
+
+/* ---- 6. sync --watch moves photos both ways ------------------------------------ */
+
+/* Wait (bounded, generous) for file path to exist; 1 if it does. */
+static int wait_file(const char *path)
+{
+    for (int i = 0; i < 1200; i++) {
+        if (access(path, F_OK) == 0)
+            return 1;
+        usleep(100 * 1000);
+    }
+    return 0;
+}
+
+static int wait_blob_on_server(const char *sha)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/blobs/%.2s/%s", g_s.data, sha, sha);
+    return wait_file(path);
+}
+
+static void test_watch_moves_photos(void **state)
+{
+    (void)state;
+    char a[400], b[400], p1[400], p2[400], log[400];
+    path_of(a, sizeof a, "a7.db");
+    path_of(b, sizeof b, "b7.db");
+    path_of(p1, sizeof p1, "w-live.jpg");
+    path_of(p2, sizeof p2, "w-local.jpg");
+    path_of(log, sizeof log, "watch7.log");
+    make_file(p1, 200 * 1024, 71);
+    make_file(p2, 150 * 1024, 72);
+    init_dev(a, g_s.url, g_rep5);
+    init_dev(b, g_s.url, g_rep5);
+    pid_t w = fl_spawn(&g_s, b, NULL, log, "sync", "--watch", NULL);
+    assert_true(w > 0);
+    /* A live change naming a photo: the watching device fetches it. */
+    json_t *att = followup_with_photo(a, "直播一", p1);
+    json_t *s = RUNJ(a, "sync");
+    assert_int_equal(jint(s, "photos", "uploaded"), 1);
+    json_decref(s);
+    char f[600];
+    blob_file(b, json_string_value(json_object_get(att, "sha256")), f, sizeof f);
+    assert_true(wait_file(f));
+    assert_true(same_file(p1, f));
+    /* A photo added beside the watch: sent without another sync. */
+    json_t *mine = followup_with_photo(b, "直播二", p2);
+    assert_true(wait_blob_on_server(json_string_value(json_object_get(mine, "sha256"))));
+    char sf[600];
+    const char *sha2 = json_string_value(json_object_get(mine, "sha256"));
+    snprintf(sf, sizeof sf, "%s/blobs/%.2s/%s", g_s.data, sha2, sha2);
+    assert_true(same_file(p2, sf));
+    kill(w, SIGTERM);
+    th_reap(&g_s, w, 30000);
+    json_decref(att);
+    json_decref(mine);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_photo_reaches_second_device),
         cmocka_unit_test(test_cut_resumes_and_records_pass),
         cmocka_unit_test(test_over_limit_refused_by_name),
+        cmocka_unit_test(test_followup_limit_by_name),
+#ifndef FSV_PHOTOS_ON_PG
+        /* crafts the rep's day in the SQLite file; on PostgreSQL the
+        ** day's bookkeeping (blob_usage) is server_store_parts' */
+        cmocka_unit_test(test_day_limit_by_name),
+#endif
+        cmocka_unit_test(test_budget_and_manual),
+        cmocka_unit_test(test_watch_moves_photos),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

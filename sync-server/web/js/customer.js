@@ -51,6 +51,19 @@ function groupTimeline(entries) {
 
 const isNull = (v) => v === null || v === undefined;
 
+// A follow-up's "attachments" as the history gives it: the list, or its
+// JSON text; [] when it is neither.
+function attachmentList(v) {
+  if (Array.isArray(v)) return v;
+  if (typeof v !== 'string') return [];
+  try {
+    const a = JSON.parse(v);
+    return Array.isArray(a) ? a : [];
+  } catch {
+    return [];
+  }
+}
+
 // A field's label: the customer's own by field.KEY, custom fields (f.KEY)
 // by their definition, a child's by field.KEY too (content, due, ...).
 function fieldName(fieldDefs, e) {
@@ -118,7 +131,8 @@ function actionNodes(stageDefs, fieldDefs, g) {
     if (g.table === 'followup') {
       const place = [f.address ? v('address') : null, f.location ? `(${v('location')})` : null].filter(Boolean).join(' ');
       return { kind: 'added', nodes: [t('tl.followup.added', { method: v('method') }), t('tl.sep'), h('q', null, v('content')),
-        f.result ? ` → ${v('result')}` : null, place ? ` · ${t('checkin.at', { place })}` : null, ...marks] };
+        f.result ? ` → ${v('result')}` : null, place ? ` · ${t('checkin.at', { place })}` : null, ...marks,
+        f.attachments ? photoStrip(attachmentList(f.attachments.value)) : null] };
     }
     if (g.table === 'plan') {
       return { kind: 'added', nodes: [t('tl.plan.added', { due: v('due') }), f.content ? t('tl.sep') : null,
