@@ -124,22 +124,6 @@ static void xnote(fds__blobx *x, const char *fmt, ...)
 #endif
     ;
 
-
-/* After a snprintf that may have cut a UTF-8 sequence in two: drop the
-** incomplete tail, so the text stays valid (a file name in a message). */
-static void utf8_trim(char *s)
-{
-    size_t n = strlen(s), i = n;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-        i--;                            /* back to the sequence's lead */
-    if (i == 0)
-        return;
-    unsigned char c = (unsigned char)s[i - 1];
-    size_t need = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    if (n - (i - 1) < need)
-        s[i - 1] = '\0';
-}
-
 static void xnote(fds__blobx *x, const char *fmt, ...)
 {
     char b[FDS__ERRMSG_MAX];
@@ -147,7 +131,7 @@ static void xnote(fds__blobx *x, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(b, sizeof b, fmt, ap);
     va_end(ap);
-    utf8_trim(b);
+    fdsp_utf8_trim(b);
     if (x->notes)
         json_array_append_new(x->notes, json_string(b));
 }
@@ -262,7 +246,7 @@ static int build(fds__blobx *x)
             it->up = up;
             snprintf(it->name, sizeof it->name, "%s",
                      fds__jstr(e, "name") ? fds__jstr(e, "name") : sha);
-            utf8_trim(it->name);
+            fdsp_utf8_trim(it->name);
         }
     }
     json_decref(all);

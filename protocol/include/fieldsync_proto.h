@@ -346,6 +346,9 @@ FDS_API void fdsp_sha256_hex(const unsigned char d[32],
                              char out[FDSP_SHA256_HEX + 1]);
 /* 1 if s is exactly 64 lowercase hex digits. */
 FDS_API int fdsp_sha_ok(const char *s);
+/* After a snprintf that may have cut a UTF-8 sequence in two (a photo's
+** file name in a message): drop the incomplete tail, so s stays valid. */
+FDS_API void fdsp_utf8_trim(char *s);
 
 #ifdef __cplusplus
 }

@@ -292,3 +292,16 @@ int fdsp__blob_fits(const fdsp_msg *m, char *err, size_t errlen)
                           "runs past the blob's size");
     return FDSP_OK;
 }
+
+void fdsp_utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
+        i--;                            /* back to the sequence's lead */
+    if (i == 0)
+        return;
+    unsigned char c = (unsigned char)s[i - 1];
+    size_t need = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    if (n - (i - 1) < need)
+        s[i - 1] = '\0';
+}

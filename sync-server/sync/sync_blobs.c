@@ -53,22 +53,6 @@ static int mkdir_in(const char *data_dir, const char *sub)
     return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-
-/* After a snprintf that may have cut a UTF-8 sequence in two: drop the
-** incomplete tail, so the text stays valid (a file name in a message). */
-static void utf8_trim(char *s)
-{
-    size_t n = strlen(s), i = n;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80)
-        i--;                            /* back to the sequence's lead */
-    if (i == 0)
-        return;
-    unsigned char c = (unsigned char)s[i - 1];
-    size_t need = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    if (n - (i - 1) < need)
-        s[i - 1] = '\0';
-}
-
 /* ---- References ------------------------------------------------------------ */
 
 int fsv_blob_refs_update(fsv_store *st, const char *followup)
@@ -133,7 +117,7 @@ static void followup_sizes(fsv_store *st, const char *fu, const char *sha,
             const char *nm = json_string_value(json_object_get(e, "name"));
             if (nm && namelen) {
                 snprintf(name, namelen, "%s", nm);
-                utf8_trim(name);
+                fdsp_utf8_trim(name);
             }
         }
     }
@@ -199,7 +183,7 @@ static int ack(fsv_conn *s, const char *sha, int64_t offset, int code,
         va_start(ap, fmt);
         vsnprintf(why, sizeof why, fmt, ap);
         va_end(ap);
-        utf8_trim(why);
+        fdsp_utf8_trim(why);
         m.code = code;
         m.message = why;
         m.offset = 0;
@@ -441,7 +425,7 @@ int fsv_sync_blob_get(fsv_conn *s, const fdsp_msg *m)
         char why[FDSP_MAX_TEXT];
         snprintf(why, sizeof why, "server storage failure: %s",
                  fsv_store_errmsg(st));
-        utf8_trim(why);
+        fdsp_utf8_trim(why);
         return data_refused(s, m->sha, FDSP_E_INTERNAL, why);
     }
     /* The same answer whether or not the blob exists: nothing is learnt

@@ -2012,6 +2012,17 @@ static void test_sha256_vectors(void **state)
     assert_string_equal(whole, parts);
     assert_true(fdsp_sha_ok(whole));
     assert_false(fdsp_sha_ok("abc"));
+    /* A name cut inside a UTF-8 sequence loses the broken tail only. */
+    char cut[16];
+    snprintf(cut, sizeof cut, "%s", "门店\xe7\x85");   /* 照 cut after 2 bytes */
+    fdsp_utf8_trim(cut);
+    assert_string_equal(cut, "门店");
+    snprintf(cut, sizeof cut, "%s", "门店照");
+    fdsp_utf8_trim(cut);
+    assert_string_equal(cut, "门店照");
+    snprintf(cut, sizeof cut, "%s", "ab");
+    fdsp_utf8_trim(cut);
+    assert_string_equal(cut, "ab");
 }
 
 static void test_roundtrip_blob_chunk(void **state)
