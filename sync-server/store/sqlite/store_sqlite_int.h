@@ -53,6 +53,11 @@ int fsv__store_trust_open(fsv_store *s);
 ** change (inside merge_change, after its history row); office_flush
 ** re-derives the noted records (fsv_store_commit, before COMMIT);
 ** office_clear forgets them (begin, rollback); office_free at close. */
+/* Bind a scope's parameters (store_sqlite_office.c): ?1 all, ?2 user, ?3
+** the manager's subtree, ?20 the pools the user sees, ?30 the team
+** filter's subtree, as JSON arrays (NULL: none).  Shared by the office
+** view's queries and its aggregates (store_sqlite_office_agg.c). */
+int fsv__sq_bind_scope(fsv_store *s, sqlite3_stmt *st, const fsv_scope *sc);
 int fsv__sq_office_functions(fsv_store *s);
 int fsv__sq_office_open(fsv_store *s);
 int fsv__sq_office_note(fsv_store *s, const fdsp_change *c);

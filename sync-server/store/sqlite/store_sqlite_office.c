@@ -726,7 +726,7 @@ static int scope_everything(const fsv_scope *sc)
     return sc->all && !(sc->filter_team && sc->filter_team[0]);
 }
 
-static int bind_scope(fsv_store *s, sqlite3_stmt *st, const fsv_scope *sc)
+int fsv__sq_bind_scope(fsv_store *s, sqlite3_stmt *st, const fsv_scope *sc)
 {
     char *team = NULL, *filter = NULL, *pools = NULL;
     int rc = fsv__store_subtree_json(s, sc->all ? NULL : sc->team, &team);
@@ -833,7 +833,7 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     int rc = prep(s, sql, &st);
     if (rc != FSV_OK)
         return rc;
-    if ((rc = bind_scope(s, st, q->scope)) != FSV_OK) {
+    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
         sqlite3_finalize(st);
         return rc;
     }
@@ -865,7 +865,7 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
                  " ORDER BY c.skey, c.rid LIMIT ?10");
     if ((rc = prep(s, sql, &st)) != FSV_OK)
         return rc;
-    if ((rc = bind_scope(s, st, q->scope)) != FSV_OK) {
+    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
         sqlite3_finalize(st);
         return rc;
     }
@@ -1009,7 +1009,7 @@ int fsv_sqlite_office_customers(fsv_store *s, const fsv_scope *sc,
                   " FROM ov_cust c WHERE " SCOPE_SQL " AND c.deleted = 0", &st);
     if (rc != FSV_OK)
         return rc;
-    if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+    if ((rc = fsv__sq_bind_scope(s, st, sc)) != FSV_OK) {
         sqlite3_finalize(st);
         return rc;
     }
@@ -1073,7 +1073,7 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     if (rc != FSV_OK)
         return rc;
     if (!(scope_everything(sc) && !stage_in)) {
-        if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+        if ((rc = fsv__sq_bind_scope(s, st, sc)) != FSV_OK) {
             sqlite3_finalize(st);
             return rc;
         }
@@ -1120,7 +1120,7 @@ int fsv_sqlite_office_reached(fsv_store *s, const fsv_scope *sc,
                   " GROUP BY e.stage", &st);
     if (rc != FSV_OK)
         return rc;
-    if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+    if ((rc = fsv__sq_bind_scope(s, st, sc)) != FSV_OK) {
         sqlite3_finalize(st);
         return rc;
     }
@@ -1149,7 +1149,7 @@ int fsv_sqlite_office_conflicts(fsv_store *s, const fsv_scope *sc,
                   " ORDER BY r.tbl, r.rid", &st);
     if (rc != FSV_OK)
         return rc;
-    if ((rc = bind_scope(s, st, sc)) != FSV_OK) {
+    if ((rc = fsv__sq_bind_scope(s, st, sc)) != FSV_OK) {
         sqlite3_finalize(st);
         return rc;
     }

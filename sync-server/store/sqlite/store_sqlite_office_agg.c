@@ -464,26 +464,6 @@ static int no_extras(const fsv_scope *sc)
     return sc->all && !(sc->filter_team && sc->filter_team[0]);
 }
 
-static int bind_scope(fsv_store *s, sqlite3_stmt *st, const fsv_scope *sc)
-{
-    char *team = NULL, *filter = NULL, *pools = NULL;
-    int rc = fsv__store_subtree_json(s, sc->all ? NULL : sc->team, &team);
-    if (rc == FSV_OK && !sc->all)
-        rc = fsv__store_pool_teams_json(s, sc->pool_team,
-                                        sc->team && sc->team[0], &pools);
-    if (rc == FSV_OK)
-        rc = fsv__store_subtree_json(s, sc->filter_team, &filter);
-    sqlite3_bind_int(st, 1, sc->all);
-    bind_text(st, 2, sc->all || !sc->user ? "" : sc->user);
-    bind_text(st, 3, team);
-    bind_text(st, 20, pools);
-    bind_text(st, 30, filter);
-    free(team);
-    free(pools);
-    free(filter);
-    return rc;
-}
-
 static int prep_scoped(fsv_store *s, const char *sql, const fsv_scope *sc,
                        sqlite3_stmt **st)
 {
@@ -491,7 +471,7 @@ static int prep_scoped(fsv_store *s, const char *sql, const fsv_scope *sc,
         *st = NULL;
         return dberr(s, "office aggregates: prepare");
     }
-    int rc = bind_scope(s, *st, sc);
+    int rc = fsv__sq_bind_scope(s, *st, sc);
     if (rc != FSV_OK) {
         sqlite3_finalize(*st);
         *st = NULL;
