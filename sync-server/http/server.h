@@ -245,11 +245,10 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
 
 /* sync_live.c: another process (several serve processes on one
 ** PostgreSQL store) committed and the head is now head: every session
-** whose cursor is behind it gets a notify and pulls.  Asked by the
-** once-a-second tick that watches the store's data version (ws_sync.c),
-** so a change accepted elsewhere reaches devices here within about a
-** second, with one store question per second per process, none per
-** device.  (Live batches stay within the process that took the push.) */
+** whose cursor is behind it gets a notify and pulls.  Asked at once by
+** the store's commit notification (sync_notify.c, PostgreSQL NOTIFY),
+** and as the fallback by the once-a-second tick that watches the store's
+** data version (ws_sync.c): none per device.  (Live batches stay within the process that took the push.) */
 void fsv_live_remote(fsv_server *srv, int64_t head);
 
 /* sync_notify.c: the store's commit notifications (PostgreSQL LISTEN)
