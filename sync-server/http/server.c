@@ -71,6 +71,8 @@ static const struct lws_protocols protocols[] = {
     {FDSP_SUBPROTOCOL, fsv_sync_callback, sizeof(fsv_conn),
      FDSP_MAX_FRAME, 0, NULL, FSV_TX_CHUNK},
     {FSV_LIVE_PROTOCOL, fsv_live_callback, sizeof(fsv_live), 0, 0, NULL, 0},
+    /* Not for peers: the store's LISTEN socket (sync_notify.c). */
+    {FSV_NOTIFY_PROTOCOL, fsv_notify_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* permessage-deflate (RFC 7692) on the sync protocol, whenever the device

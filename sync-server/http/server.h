@@ -92,6 +92,9 @@ typedef struct fsv_server {
     /* The highest head another process's commits were seen at
     ** (fsv_live_remote, PostgreSQL's several serve processes). */
     int64_t remote_head;
+    /* The store's commit notifications adopted into the loop
+    ** (sync_notify.c); NULL when none (SQLite, or the connection is down). */
+    struct lws *notify_wsi;
     unsigned closes;                /* sync connections closed (ws_sync.c) */
     /* Closed devices' last sync, written in one transaction per
     ** FSV_SEEN_FLUSH_MS (ws_sync.c), not one commit per close. */
@@ -242,12 +245,21 @@ void fsv_live_fan_out(fsv_conn *from, const fdsp_change *c, size_t n,
 
 /* sync_live.c: another process (several serve processes on one
 ** PostgreSQL store) committed and the head is now head: every session
-** whose cursor is behind it gets a notify and pulls.  Asked by the
-** once-a-second tick that watches the store's data version (ws_sync.c),
-** so a change accepted elsewhere reaches devices here within about a
-** second, with one store question per second per process, none per
-** device.  (Live batches stay within the process that took the push.) */
+** whose cursor is behind it gets a notify and pulls.  Asked at once by
+** the store's commit notification (sync_notify.c, PostgreSQL NOTIFY),
+** and as the fallback by the once-a-second tick that watches the store's
+** data version (ws_sync.c): none per device.  (Live batches stay within the process that took the push.) */
 void fsv_live_remote(fsv_server *srv, int64_t head);
+
+/* sync_notify.c: the store's commit notifications (PostgreSQL LISTEN)
+** in the event loop, so another process's commit reaches devices here at
+** once.  fsv_notify_watch adopts the store's descriptor when there is one
+** and none is adopted (called by the once-a-second tick: a lost
+** connection comes back).  fsv_notify_callback is the raw protocol's. */
+#define FSV_NOTIFY_PROTOCOL "fieldsync-store-notify"
+void fsv_notify_watch(fsv_server *srv);
+int fsv_notify_callback(struct lws *wsi, enum lws_callback_reasons reason,
+                        void *user, void *in, size_t len);
 
 /* sync_sums.c: a device's checksums (docs/internals/trust.md, the safety
 ** net): answers repair and queues the differing buckets' full state in

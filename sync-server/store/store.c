@@ -459,6 +459,16 @@ int fsv_store_data_version(fsv_store *s, int64_t *version)
     CALL(s, "data version", s->be->data_version(s, version));
 }
 
+int fsv_store_notify_fd(fsv_store *s)
+{
+    return s->be->notify_fd ? s->be->notify_fd(s) : -1;
+}
+
+int fsv_store_notify_drain(fsv_store *s, int64_t *head)
+{
+    return s->be->notify_drain ? s->be->notify_drain(s, head) : 0;
+}
+
 /* Blobs: a backend without them says so by name. */
 #define BLOB_CALL(s, what, entry, args)                                    \
     do {                                                                   \

@@ -196,6 +196,18 @@ int fsv_store_token_live(fsv_store *s, const char *token_id, int *live);
 ** the per-connection checks run only then. */
 int fsv_store_data_version(fsv_store *s, int64_t *version);
 
+/* Commit notifications (PostgreSQL LISTEN/NOTIFY; -1 on SQLite).
+** fsv_store_notify_fd: a descriptor that becomes readable when another
+** handle may have committed, or -1 when the backend has none or its
+** listening connection is down (the caller keeps its data_version tick
+** and asks again later: the next call reconnects).
+** fsv_store_notify_drain: read what arrived without blocking; 1 and the
+** highest head announced in *head when anything did, 0 when nothing,
+** FSV_ERROR when the connection broke (dropped; the next fd call
+** reconnects). */
+int fsv_store_notify_fd(fsv_store *s);
+int fsv_store_notify_drain(fsv_store *s, int64_t *head);
+
 /* Note that the change appended as `seq` may have changed who sees
 ** `customer`: it wrote the customer's owner (user = the owner before it) or
 ** a share of it (user = the user shared with).  Only that user, and the

@@ -133,6 +133,9 @@ typedef struct fsv_store_backend {
                        const char *token_id, int64_t now_ms, int64_t head);
     int (*token_live)(fsv_store *s, const char *token_id, int *live);
     int (*data_version)(fsv_store *s, int64_t *version);
+    /* Commit notifications from other handles (store.h); NULL: none. */
+    int (*notify_fd)(fsv_store *s);
+    int (*notify_drain)(fsv_store *s, int64_t *head);
     int (*vis_event_add)(fsv_store *s, int64_t seq, const char *customer,
                          const char *user, int kind);
     int (*vis_events)(fsv_store *s, int64_t after, int64_t upto,

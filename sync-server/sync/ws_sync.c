@@ -600,6 +600,7 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
     srv->auth_timer = 0;
     if (!srv->conns)
         return;                     /* rescheduled by the next connection */
+    fsv_notify_watch(srv);          /* a lost LISTEN connection comes back */
     if (fsv_store_data_version(srv->store, &dv) != FSV_OK) {
         fsv_warn("token_check_failed why=%s", fsv_store_errmsg(srv->store));
         dv = -1;                    /* check every session, and again next time */
@@ -630,6 +631,7 @@ static void auth_watch(fsv_server *srv)
         return;
     srv->auth_timer = 1;
     srv->auth_dv = -1;
+    fsv_notify_watch(srv);
     lws_sul_schedule(srv->ctx, 0, &srv->auth_tick, auth_tick, AUTH_CHECK_US);
 }
 

@@ -76,6 +76,8 @@ static const struct {
     [FSV_C_BLOBS_REFUSED] = {"fieldsync_blobs_refused_total",
                              "Photo uploads or fetches refused (limit, "
                              "permission, hash)."},
+    [FSV_C_REMOTE_NOTIFIED] = {"fieldsync_remote_heads_notified_total",
+                               "Other processes' commits learned by a store notification."},
 };
 
 static const struct {

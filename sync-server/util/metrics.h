@@ -40,6 +40,8 @@ enum fsv_counter {
     FSV_C_BLOB_BYTES_OUT,   /* blob bytes sent to devices */
     FSV_C_BLOBS_STORED,     /* blobs made whole and verified */
     FSV_C_BLOBS_REFUSED,    /* blob uploads or fetches refused */
+    FSV_C_REMOTE_NOTIFIED,  /* other processes' heads learned by a store
+                            ** notification (PostgreSQL NOTIFY, sync_notify.c) */
     FSV_C__COUNT
 };
 

@@ -541,6 +541,7 @@ void fsv_pg_close(fsv_store *s)
         return;
     fsv__pg_office_free(s);
     fsv__pg_memo_free(s);
+    fsv__pg_notify_free(s);
     PQfinish(PG(s)->db);
     free(PG(s)->url);
     free(s);
@@ -607,6 +608,16 @@ int fsv_pg_commit(fsv_store *s)
             PG(s)->dv_seen = dv;
         }
         PQclear(r);
+    }
+    /* One NOTIFY per committed write transaction, not per change: it is
+    ** delivered at COMMIT (and dropped on rollback), the payload is the
+    ** new head, and the other serve processes' LISTEN connections wake
+    ** at once (store_pg_notify.c). */
+    if (rc == FSV_OK && PG(s)->write_tx) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "NOTIFY fieldsync, '%lld'",
+                 (long long)PG(s)->head);
+        rc = fsv__pg_sql(s, sql, "notify");
     }
     if (rc == FSV_OK)
         rc = fsv__pg_sql(s, "COMMIT", "commit");
@@ -722,6 +733,8 @@ int fsv_pg_data_version(fsv_store *s, int64_t *version)
     .device_seen = fsv_pg_device_seen,               \
     .token_live = fsv_pg_token_live,                 \
     .data_version = fsv_pg_data_version,             \
+    .notify_fd = fsv_pg_notify_fd,                   \
+    .notify_drain = fsv_pg_notify_drain,             \
     .vis_event_add = fsv_pg_vis_event_add,           \
     .vis_events = fsv_pg_vis_events,                 \
     .customer_state = fsv_pg_customer_state,         \

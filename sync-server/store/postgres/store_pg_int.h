@@ -78,6 +78,7 @@ typedef struct fsv_pg {
     const char *relay;  /* merge_relayed's relay, NULL normally */
     void *office;       /* store_pg_office.c's records noted this transaction */
     void *memo;         /* store_pg_memo.c's records of this write transaction */
+    PGconn *listen;     /* store_pg_notify.c: LISTEN fieldsync, NULL until asked */
 } fsv_pg;
 
 #define PG(s) ((fsv_pg *)(s))
@@ -286,6 +287,10 @@ int fsv_pg_device_seen(fsv_store *s, const char *device, const char *user,
                        const char *token_id, int64_t now_ms, int64_t head);
 int fsv_pg_token_live(fsv_store *s, const char *token_id, int *live);
 int fsv_pg_data_version(fsv_store *s, int64_t *version);
+/* store_pg_notify.c: the LISTEN connection (store.h fsv_store_notify_*). */
+int fsv_pg_notify_fd(fsv_store *s);
+int fsv_pg_notify_drain(fsv_store *s, int64_t *head);
+void fsv__pg_notify_free(fsv_store *s);
 int fsv_pg_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
                     int64_t *epoch);
 int fsv_pg_device_get(fsv_store *s, const char *device, char *user,
