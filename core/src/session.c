@@ -1633,8 +1633,18 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
         return fail(s, FDS_PROTO, "undecodable message (%s): %s",
                     fdsp_errname(prc), err);
     int rc;
-    if (s->state == FDS_SESSION_HANDSHAKE && m->type != FDSP_WELCOME &&
-        m->type != FDSP_ERROR) {
+    if (s->state == FDS_SESSION_HANDSHAKE &&
+        (m->type == FDSP_NOTIFY ||
+         (m->type == FDSP_CHANGES && m->after > 0))) {
+        /* A notify or a live batch meant for this connection's previous
+        ** hello (rule 12: the reset device says hello again on the same
+        ** connection, and the server's fan-out may reach it before it
+        ** reads that hello).  Both only say "there is more": the pull
+        ** after the welcome brings it.  Dropped, not a protocol error
+        ** that would end a `sync --watch` (faults_devices saw it). */
+        rc = FDS_OK;
+    } else if (s->state == FDS_SESSION_HANDSHAKE && m->type != FDSP_WELCOME &&
+               m->type != FDSP_ERROR) {
         rc = fail(s, FDS_PROTO, "expected welcome, got %s",
                   fdsp_typename(m->type));
     } else {

@@ -970,6 +970,44 @@ static void test_notify_triggers_pull(void **state)
     srv_free(s);
 }
 
+/* A notify that reaches a session before its welcome (the server's
+** fan-out racing a hello said again on the same connection, rule 12) is
+** dropped: the pull after the welcome brings what it announced. */
+static void test_notify_before_welcome(void **state)
+{
+    (void)state;
+    test_env t;
+    test_env_init(&t, 1700000000000, 15);
+    fds_replica *a = test_open(&t), *b = test_open(&t);
+    srv *s = srv_new();
+    assert_int_equal(fds__write1(a, "customer", "c1", "name", "from A"), FDS_OK);
+    sync_once(a, s);
+    fds_session *sb;
+    assert_int_equal(fds_session_new(b, &sb), FDS_OK);
+    char *buf;
+    size_t len;
+    assert_int_equal(fds_session_next(sb, &buf, &len), FDS_OK);   /* hello */
+    fdsp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = FDSP_NOTIFY;
+    m.head = (int64_t)s->n_log;
+    char *nb = NULL;
+    size_t nl = 0;
+    assert_int_equal(fdsp_encode(&m, &nb, &nl), FDSP_OK);
+    assert_int_equal(fds_session_feed(sb, nb, nl), FDS_OK);
+    free(nb);
+    assert_int_equal(fds_session_state(sb), FDS_SESSION_HANDSHAKE);
+    srv_handle(s, buf, strlen(buf));
+    free(buf);
+    pump(sb, s, -1);
+    assert_int_equal(fds_session_state(sb), FDS_SESSION_IDLE);
+    assert_value(b, "customer", "c1", "name", "from A");
+    fds_session_free(sb);
+    fds_replica_close(a);
+    fds_replica_close(b);
+    srv_free(s);
+}
+
 static void test_revoke_purges(void **state)
 {
     (void)state;
@@ -2190,6 +2228,7 @@ int main(void)
         cmocka_unit_test(test_pull_held_then_revoke),
         cmocka_unit_test(test_pull_read_ahead_bad),
         cmocka_unit_test(test_notify_triggers_pull),
+        cmocka_unit_test(test_notify_before_welcome),
         cmocka_unit_test(test_revoke_purges),
         cmocka_unit_test(test_refusal_recorded),
         cmocka_unit_test(test_refusal_rebuilds_register),
