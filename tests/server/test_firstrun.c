@@ -347,7 +347,9 @@ static void test_serve_sh_says_the_real_port(void **state)
     snprintf(want, sizeof want, "https://127.0.0.1:%d/", port);
     if (!strstr(out, want))
         fail_msg("no dashboard URL %s:\n%s", want, out);
-    if (port != 8443 && strstr(out, "8443"))
+    /* ":8443" as a port: the random admin token may hold the digits
+    ** 8443 (one run in a thousand did). */
+    if (port != 8443 && strstr(out, ":8443"))
         fail_msg("still says 8443:\n%s", out);
     /* the admin token, once, and in the connect line */
     const char *tok = strstr(out, "admin token");
