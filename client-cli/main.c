@@ -27,7 +27,9 @@ static const cli_command commands[] = {
      N_("Point this replica at a sync server and run a first sync to check the\n"
      "token and CA.  Refuses (exit 2) to switch a replica holding unsynced\n"
      "changes to a different server unless --force (the changes are kept).\n"
-     "--offline saves the settings without connecting."),
+     "--offline saves the settings without connecting.  The first sync also\n"
+     "moves photos as `fieldsync photos` says (others' photos ahead of time\n"
+     "under `auto`, within its daily budget; your own always)."),
      "fieldsync init --server wss://sync.example.com:7443 --token T0KEN --ca ca.pem"},
     {"customer", "add", cli_customer_add,
      "customer add --name NAME [--phone P] [--email E] [--wechat W] [--company C]\n"
