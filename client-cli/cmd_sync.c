@@ -550,6 +550,17 @@ static void watch_idle(void *arg, const fds_session_stats *st)
     fflush(stdout);
 }
 
+/* cli_sync_opts' photo accounting, on the replica's meta (cmd_photos.c). */
+static int photos_spent_cb(void *r, int64_t bytes)
+{
+    return cli_photos_spent(r, bytes);
+}
+
+static void photos_policy_cb(void *r, fds_blob_policy *p)
+{
+    cli_photos_policy(r, p);
+}
+
 int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
 {
     static const cli_opt opts[] = { {"watch", CLI_FLAG}, {"no-blobs", CLI_FLAG},
@@ -610,8 +621,12 @@ int cli_sync_cmd(cli_ctx *ctx, int argc, char **argv)
         so.on_idle = watch_idle;
         so.on_idle_arg = &wv;
     }
+    if (so.blob_policy) {       /* the transport counts the day's bytes */
+        so.photos_spent = photos_spent_cb;
+        so.photos_policy = photos_policy_cb;
+        so.photos_arg = ctx->r;
+    }
     rc = cli_sync(ctx->r, &so, &st, err, sizeof err);
-    cli_photos_spent(ctx->r, bst.bytes_down);   /* even after a failure */
     /* Conflicts as `fieldsync conflicts` lists them: the ones this sync
     ** opened (not merge outcomes, see open_conflicts). */
     st.conflicts = new_conflicts(ctx->r, open0, 0);

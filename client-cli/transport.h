@@ -47,6 +47,16 @@ typedef struct cli_sync_opts {
     ** earlier sessions of a watch count on top of its used_today (they
     ** are summed in blob_stats, which it then needs). */
     const fds_blob_policy *blob_policy;
+    /* May be NULL: the day's photo bytes kept by the caller.  With them
+    ** the transport does that accounting itself: photos_spent gets the
+    ** bytes fetched since its last call, about once a second in a watch
+    ** and once at the end (so a watch that is killed, or runs past
+    ** midnight, still counts what it fetched, once), and each session
+    ** starts from photos_policy read afresh (a new day starts at 0)
+    ** instead of blob_policy.  photos_spent returns 0 once recorded. */
+    int (*photos_spent)(void *arg, int64_t bytes);
+    void (*photos_policy)(void *arg, fds_blob_policy *p);
+    void *photos_arg;
     /* May be NULL: a JSON array the duplicate-customer notices of every
     ** session of the run are appended to (fds_session_duplicates). */
     json_t *duplicates;

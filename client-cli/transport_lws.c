@@ -99,6 +99,7 @@ typedef struct conn {
     int cert_date_err;
     char cert_window[160];
     lws_sorted_usec_list_t tick;
+    int64_t photos_counted;     /* blob bytes down handed to photos_spent */
 } conn;
 
 static int64_t now_ms(void)
@@ -216,6 +217,24 @@ static fds_session_stats stats_so_far(const conn *c)
     fds_session_stats_get(c->sess, &cur);
     fds_session_stats_add(&st, &cur);   /* counters, and the trust flags */
     return st;
+}
+
+/* Hand the photo bytes fetched since the last call to photos_spent
+** (cli_sync_opts): blob_stats holds the ended sessions, the live session
+** its own. */
+static void photos_count(conn *c)
+{
+    if (!c->o->photos_spent || !c->o->blob_stats)
+        return;
+    int64_t total = c->o->blob_stats->bytes_down;
+    if (c->sess) {
+        fds_blob_stats b;
+        fds_session_blob_stats(c->sess, &b);
+        total += b.bytes_down;
+    }
+    if (total > c->photos_counted &&
+        c->o->photos_spent(c->o->photos_arg, total - c->photos_counted) == 0)
+        c->photos_counted = total;
 }
 
 static void end_session(conn *c)
@@ -558,6 +577,9 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
         lws_set_timeout(w, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
         lost(c, 4, _("the server stopped answering"));
     }
+    /* Watch: the photo bytes fetched so far counted as they come. */
+    if (c->o->watch && c->sess && fds_session_state(c->sess) == FDS_SESSION_IDLE)
+        photos_count(c);
     /* Watch: pick up changes other processes made to the replica (once a
     ** second). */
     if (c->o->watch && c->sess && c->established && now >= c->outbox_poll_ms &&
@@ -642,8 +664,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         if (c->o->blob_io && c->o->blob_policy) {
             fds_blob_policy p = *c->o->blob_policy;
-            if (c->o->blob_stats)       /* earlier sessions of this run */
-                p.used_today += c->o->blob_stats->bytes_down;
+            int64_t unsaved = c->o->blob_stats ? c->o->blob_stats->bytes_down : 0;
+            if (c->o->photos_policy) {  /* the day's count as recorded now */
+                c->o->photos_policy(c->o->photos_arg, &p);
+                unsaved -= c->photos_counted;
+            }
+            p.used_today += unsaved;    /* earlier sessions of this run */
             fds_session_set_blob_policy(c->sess, &p);
         }
         pump(c);
@@ -898,6 +924,7 @@ int cli_sync(fds_replica *r, const cli_sync_opts *o, fds_session_stats *st,
     lws_sul_cancel(&c->tick);
     lws_context_destroy(c->ctx);    /* closes whatever is still open */
     end_session(c);
+    photos_count(c);                /* what the last session fetched */
     drop_queue(c);
     if (o->watch) {
         sigaction(SIGINT, &old_int, NULL);

@@ -686,6 +686,17 @@ static void test_watch_moves_photos(void **state)
     blob_file(b, json_string_value(json_object_get(att, "sha256")), f, sizeof f);
     assert_true(wait_file(f));
     assert_true(same_file(p1, f));
+    /* The watch counts what it fetched in the day's photo bytes while it
+    ** runs (about once a second), not only when it ends. */
+    int64_t used = 0;
+    for (int i = 0; i < 600 && used < 200 * 1024; i++) {
+        json_t *ph = RUNJ(b, "photos");
+        used = jint(ph, "used_today", NULL);
+        json_decref(ph);
+        if (used < 200 * 1024)
+            usleep(100 * 1000);
+    }
+    assert_int_equal(used, 200 * 1024);
     /* A photo added beside the watch: sent without another sync. */
     json_t *mine = followup_with_photo(b, "直播二", p2);
     assert_true(wait_blob_on_server(json_string_value(json_object_get(mine, "sha256"))));
@@ -693,8 +704,12 @@ static void test_watch_moves_photos(void **state)
     const char *sha2 = json_string_value(json_object_get(mine, "sha256"));
     snprintf(sf, sizeof sf, "%s/blobs/%.2s/%s", g_s.data, sha2, sha2);
     assert_true(same_file(p2, sf));
-    kill(w, SIGTERM);
+    /* Killed, not stopped: the bytes it fetched stay counted, once. */
+    kill(w, SIGKILL);
     th_reap(&g_s, w, 30000);
+    json_t *ph = RUNJ(b, "photos");
+    assert_int_equal(jint(ph, "used_today", NULL), 200 * 1024);
+    json_decref(ph);
     json_decref(att);
     json_decref(mine);
 }
