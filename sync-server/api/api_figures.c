@@ -693,7 +693,18 @@ static int cmp_days_name(const void *a, const void *b)
         return dx < dy ? -1 : 1;
     const char *nx = json_string_value(json_object_get(x, "name"));
     const char *ny = json_string_value(json_object_get(y, "name"));
-    return strcmp(nx ? nx : "", ny ? ny : "");
+    int c = strcmp(nx ? nx : "", ny ? ny : "");
+    if (c)
+        return c;
+    /* then the id: a total order, which the paged lists' cursors need
+    ** (api_summary.c) */
+    const char *ix = json_string_value(json_object_get(x, "id"));
+    const char *iy = json_string_value(json_object_get(y, "id"));
+    if (!ix) {
+        ix = json_string_value(json_object_get(x, "customer"));
+        iy = json_string_value(json_object_get(y, "customer"));
+    }
+    return strcmp(ix ? ix : "", iy ? iy : "");
 }
 
 static json_t *sorted(json_t *arr, int (*cmp)(const void *, const void *))
