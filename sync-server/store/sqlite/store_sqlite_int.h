@@ -86,6 +86,11 @@ typedef struct fsv_agg_child {
 /* rebuild: the projections were just made; drop any aggregates first. */
 int fsv__sq_agg_open(fsv_store *s, int rebuild);
 int fsv__sq_agg_ready(fsv_store *s);
+/* The live customers of sc with stage (NULL: any) and owner (NULL: any)
+** from the aggregates (a page's total without a search); FSV_NOTFOUND
+** when the store keeps none. */
+int fsv__sq_agg_count(fsv_store *s, const fsv_scope *sc, const char *stage,
+                      const char *owner, int64_t *total);
 /* Read the aggregates (on) or answer as a store without them (still
 ** keeping them): the previous setting.  For the exactness test. */
 int fsv__sq_agg_use(fsv_store *s, int on);

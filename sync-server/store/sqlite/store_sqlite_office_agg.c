@@ -536,6 +536,38 @@ int fsv_sqlite_office_agg_customers(fsv_store *s, const fsv_scope *sc,
     return finish(s, st, rc, step, "office aggregates: shared customers");
 }
 
+int fsv__sq_agg_count(fsv_store *s, const fsv_scope *sc, const char *stage,
+                      const char *owner, int64_t *total)
+{
+    *total = 0;
+    if (!usable(s))
+        return seterr(s, FSV_NOTFOUND, "no office aggregates");
+    /* The owners' sums, then the extras (shares, pools) one by one. */
+    static const char *const sql[2] = {
+        "SELECT coalesce(sum(n), 0) FROM ov_ag_cust WHERE n <> 0"
+        " AND (?7 IS NULL OR stage = ?7) AND (?8 IS NULL OR owner = ?8)"
+        " AND " OWNER_IN("owner"),
+        "SELECT count(*) FROM ov_cust c WHERE (?7 IS NULL OR c.stage = ?7)"
+        " AND (?8 IS NULL OR c.owner = ?8) AND" EXTRA};
+    for (int k = 0; k < (no_extras(sc) ? 1 : 2); k++) {
+        sqlite3_stmt *st = NULL;
+        int rc = prep_scoped(s, sql[k], sc, &st);
+        if (rc != FSV_OK)
+            return rc;
+        if (stage)
+            sqlite3_bind_text(st, 7, stage, -1, SQLITE_TRANSIENT);
+        if (owner)
+            sqlite3_bind_text(st, 8, owner, -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            *total += sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (step != SQLITE_ROW)
+            return dberr(s, "office aggregates: count");
+    }
+    return FSV_OK;
+}
+
 /* Raw counts of [from, to) from the time index (st: RAW_SQL, scope bound),
 ** bucket b. */
 #define RAW_SQL                                                              \
