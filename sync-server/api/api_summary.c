@@ -34,18 +34,18 @@
 #define FIG_LIST_FIRST 50
 #define FIG_LIST_DEFAULT 100
 
-/* One row of a kept list: its compact JSON and its sort key (days, name,
-** id: the order of the answer, made total by the id). */
-typedef struct fig_item {
-    char *json;
-    char *name, *id;
-    long long d10;          /* days × 10 (time to won has tenths) */
-} fig_item;
-
+/* A kept list: the whole array of the analysis (its rows are dumped only
+** when a page asks for them). */
 typedef struct fig_list {
-    fig_item *v;
+    json_t *arr;
     size_t n;
 } fig_list;
+
+/* A row's sort key (days × 10: time to won has tenths; name; id). */
+typedef struct fig_key {
+    long long d10;
+    const char *name, *id;
+} fig_key;
 
 enum { FIG_BIRTHDAYS, FIG_TTW, FIG_LISTS };
 static const char *const list_name[FIG_LISTS] = {"birthdays", "time_to_won"};
@@ -61,14 +61,18 @@ struct fsv_fig_cache {
 
 static void list_free(fig_list *l)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i].json);
-        free(l->v[i].name);
-        free(l->v[i].id);
-    }
-    free(l->v);
-    l->v = NULL;
+    json_decref(l->arr);
+    l->arr = NULL;
     l->n = 0;
+}
+
+static fig_key key_of(const json_t *row, int k)
+{
+    const char *name = json_string_value(json_object_get(row, "name"));
+    const char *id = json_string_value(json_object_get(row, list_id[k]));
+    fig_key key = {llround(json_number_value(json_object_get(row, "days")) * 10),
+                   name ? name : "", id ? id : ""};
+    return key;
 }
 
 static void slot_empty(struct fsv_fig_cache *c)
@@ -139,33 +143,21 @@ static int request_tz(fsv_api *api, const fsv_req *q, fsv_resp *resp,
     return 0;
 }
 
-/* The rows of out's list name as kept items (in the answer's order),
-** the list in out cut to its first FIG_LIST_FIRST rows and its length in
-** NAME_total. */
+/* The whole list name of out kept in l; in out, its first FIG_LIST_FIRST
+** rows and its length in NAME_total. */
 static int take_list(json_t *out, int k, fig_list *l)
 {
-    json_t *arr = json_object_get(out, list_name[k]), *x;
-    size_t n = json_array_size(arr), i;
+    json_t *arr = json_object_get(out, list_name[k]), *first = json_array();
     char total[48];
-    l->v = calloc(n ? n : 1, sizeof *l->v);
-    if (!l->v)
+    if (!first)
         return FSV_NOMEM;
-    json_array_foreach(arr, i, x) {
-        fig_item *it = &l->v[l->n];
-        const char *name = json_string_value(json_object_get(x, "name"));
-        const char *id = json_string_value(json_object_get(x, list_id[k]));
-        it->json = json_dumps(x, JSON_COMPACT);
-        it->name = strdup(name ? name : "");
-        it->id = strdup(id ? id : "");
-        it->d10 = llround(json_number_value(json_object_get(x, "days")) * 10);
-        l->n++;
-        if (!it->json || !it->name || !it->id)
-            return FSV_NOMEM;
-    }
-    while (json_array_size(arr) > FIG_LIST_FIRST)
-        json_array_remove(arr, json_array_size(arr) - 1);
+    l->arr = json_incref(arr);
+    l->n = json_array_size(arr);
+    for (size_t i = 0; i < l->n && i < FIG_LIST_FIRST; i++)
+        json_array_append(first, json_array_get(arr, i));
+    json_object_set_new(out, list_name[k], first);
     snprintf(total, sizeof total, "%s_total", list_name[k]);
-    json_object_set_new(out, total, json_integer((json_int_t)n));
+    json_object_set_new(out, total, json_integer((json_int_t)l->n));
     return FSV_OK;
 }
 
@@ -235,7 +227,7 @@ static int figures_get(fsv_api *api, const fsv_user *u, const fsv_req *q,
     if (c) {                    /* out of memory for the text: not kept */
         for (int k = 0; k < FIG_LISTS; k++) {
             lists[k] = c->lists[k];
-            c->lists[k].v = NULL;
+            c->lists[k].arr = NULL;
             c->lists[k].n = 0;
         }
     }
@@ -261,18 +253,17 @@ static void figures(fsv_api *api, const fsv_user *u, const fsv_req *q,
 
 /* ---- The analysis's lists, paged ----------------------------------------------- */
 
-static int cmp_key(long long d10, const char *name, const char *id,
-                   const fig_item *it)
+static int cmp_key(const fig_key *a, const fig_key *b)
 {
-    if (d10 != it->d10)
-        return d10 < it->d10 ? -1 : 1;
-    int c = strcmp(name, it->name);
-    return c ? c : strcmp(id, it->id);
+    if (a->d10 != b->d10)
+        return a->d10 < b->d10 ? -1 : 1;
+    int c = strcmp(a->name, b->name);
+    return c ? c : strcmp(a->id, b->id);
 }
 
 /* The cursor: "D.HEX.ID", D the days times ten, HEX the name's bytes in
 ** hex, ID the row's id (the rest: ids may hold dots). */
-static int cursor_make(const fig_item *it, char *buf, size_t cap)
+static int cursor_make(const fig_key *it, char *buf, size_t cap)
 {
     size_t n = (size_t)snprintf(buf, cap, "%lld.", it->d10);
     for (const unsigned char *p = (const unsigned char *)it->name; *p; p++) {
@@ -350,11 +341,11 @@ static void list_page(fsv_api *api, const fsv_user *u, const fsv_req *q,
         }
         limit = (int)v;
     }
-    long long days = 0;
+    fig_key cur_key = {0, "", NULL};
     char name[1024];
-    const char *aid = NULL;
     if (after && after[0] &&
-        (strlen(after) > 2400 || cursor_read(after, &days, name, sizeof name, &aid) != 0)) {
+        (strlen(after) > 2400 ||
+         cursor_read(after, &cur_key.d10, name, sizeof name, &cur_key.id) != 0)) {
         fsv_resp_error(resp, 400, "after is not a cursor this server gave");
         return;
     }
@@ -368,51 +359,39 @@ static void list_page(fsv_api *api, const fsv_user *u, const fsv_req *q,
     const fig_list *l = c ? &c->lists[k] : &lists[k];
     /* The first row after the cursor (binary search: the list is sorted
     ** by its key). */
+    cur_key.name = name;
     size_t lo = 0, hi = l->n;
-    while (aid && lo < hi) {
+    while (cur_key.id && lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cmp_key(days, name, aid, &l->v[mid]) >= 0)
+        fig_key mk = key_of(json_array_get(l->arr, mid), k);
+        if (cmp_key(&cur_key, &mk) >= 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    size_t end = lo + (size_t)limit < l->n ? lo + (size_t)limit : l->n, len = 2;
-    for (size_t i = lo; i < end; i++)
-        len += strlen(l->v[i].json) + 1;
-    char *body = malloc(len + 1), num[32], cur[2600], link[3400];
-    if (!body) {
-        fsv_resp_error(resp, 500, "out of memory");
-    } else {
-        size_t n = 0;
-        body[n++] = '[';
-        for (size_t i = lo; i < end; i++) {
-            if (i > lo)
-                body[n++] = ',';
-            size_t m = strlen(l->v[i].json);
-            memcpy(body + n, l->v[i].json, m);
-            n += m;
-        }
-        body[n++] = ']';
-        body[n] = '\0';
-        fsv_resp_clear(resp);
-        resp->status = 200;
-        resp->ctype = "application/json; charset=utf-8";
-        resp->body = body;
-        resp->len = n;
-        snprintf(num, sizeof num, "%zu", l->n);
-        fsv_resp_header(resp, "x-total-count:", num);
-        if (end < l->n && end > lo && cursor_make(&l->v[end - 1], cur, sizeof cur) == 0) {
-            char lim_s[16];
-            snprintf(link, sizeof link, "</api/analysis/%s?", list_name[k]);
-            snprintf(lim_s, sizeof lim_s, "%d", limit);
-            link_arg(link, sizeof link, "limit", lim_s);
-            link_arg(link, sizeof link, "after", cur);
-            link_arg(link, sizeof link, "tz", fsv_req_arg(q, "tz"));
-            link_arg(link, sizeof link, "team", fsv_req_arg(q, "team"));
-            size_t m = strlen(link);
-            snprintf(link + m, sizeof link - m, ">; rel=\"next\"");
-            fsv_resp_header(resp, "link:", link);
-        }
+    size_t end = lo + (size_t)limit < l->n ? lo + (size_t)limit : l->n;
+    json_t *page = json_array();
+    for (size_t i = lo; page && i < end; i++)
+        json_array_append(page, json_array_get(l->arr, i));
+    char num[32], cur[2600], link[3400];
+    fig_key last = {0, "", ""};
+    if (end > lo)
+        last = key_of(json_array_get(l->arr, end - 1), k);
+    int next = end < l->n && end > lo && cursor_make(&last, cur, sizeof cur) == 0;
+    fsv_resp_json(resp, 200, page);
+    snprintf(num, sizeof num, "%zu", l->n);
+    fsv_resp_header(resp, "x-total-count:", num);
+    if (next) {
+        char lim_s[16];
+        snprintf(link, sizeof link, "</api/analysis/%s?", list_name[k]);
+        snprintf(lim_s, sizeof lim_s, "%d", limit);
+        link_arg(link, sizeof link, "limit", lim_s);
+        link_arg(link, sizeof link, "after", cur);
+        link_arg(link, sizeof link, "tz", fsv_req_arg(q, "tz"));
+        link_arg(link, sizeof link, "team", fsv_req_arg(q, "team"));
+        size_t m = strlen(link);
+        snprintf(link + m, sizeof link - m, ">; rel=\"next\"");
+        fsv_resp_header(resp, "link:", link);
     }
     for (int j = 0; j < FIG_LISTS; j++)
         list_free(&lists[j]);

@@ -40,6 +40,10 @@
 #define FSV_OV_NONE_LAST INT64_MAX
 #define SKEY_MAX 1024
 
+#define CHILD_CC_SQL                                                         \
+    "CREATE INDEX IF NOT EXISTS ov_child_cc ON ov_child(customer, tbl, at,"   \
+    "  deleted, done, txt);"
+
 static const char *const office_schema =
     "CREATE TABLE IF NOT EXISTS ov_cust(rid TEXT PRIMARY KEY,"
     "  owner TEXT NOT NULL, name TEXT, skey BLOB NOT NULL, stage TEXT,"
@@ -56,7 +60,9 @@ static const char *const office_schema =
     "  deleted INTEGER NOT NULL DEFAULT 0, cowner TEXT,"
     "  cdel INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (tbl, rid))"
     "  WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS ov_child_cust ON ov_child(customer, tbl, at);"
+    /* Covering for what is read per customer (the activity keys, the won
+    ** customers' stage changes and follow-ups): no lookup of the row. */
+    CHILD_CC_SQL
     /* Covering: who sees everything reads a time range without a lookup. */
     "CREATE INDEX IF NOT EXISTS ov_child_time ON ov_child(tbl, at, deleted,"
     "  cdel, customer, cowner, txt, done);"
@@ -77,7 +83,7 @@ enum {
     XO_CUST_GET, XO__END
 };
 
-/* The activity keys' min/max name ov_child_cust: left to itself (no
+/* The activity keys' min/max name ov_child_cc: left to itself (no
 ** ANALYZE) the planner walks ov_child_time, every plan or follow-up in
 ** time order until one of the customer's: a scan of the whole table per
 ** customer at each commit instead of the customer's own rows. */
@@ -90,11 +96,11 @@ static const char *const xo_sql[XO__END] = {
         "INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
         " birthday, company, phone, deleted, next_k, last_k, amt_k)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL), "
         "  9223372036854775807),"
-        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1), ?12)"
         " ON CONFLICT(rid) DO UPDATE SET owner=excluded.owner,"
@@ -122,11 +128,11 @@ static const char *const xo_sql[XO__END] = {
     /* A customer whose children changed: only its two activity keys. */
     [XO_CUST_KEYS] =
         "UPDATE ov_cust SET next_k=n.nk, last_k=n.lk FROM (SELECT"
-        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL),"
         "  9223372036854775807) AS nk,"
-        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1) AS lk) n"
         " WHERE rid=?1 AND (next_k<>n.nk OR last_k<>n.lk)",
@@ -663,8 +669,30 @@ int fsv__sq_office_open(fsv_store *s)
         return dberr(s, "office: schema");
     have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
-    if (have)
+    if (have) {
+        /* A store of before the covering index (ov_child_cust(customer,
+        ** tbl, at)): it is made once, in place of the old one. */
+        int cc = 0;
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE"
+                               " name='ov_child_cc'", -1, &st, NULL) != SQLITE_OK)
+            return dberr(s, "office: schema");
+        cc = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!cc) {
+            int rc = fsv_sqlite_begin(s);
+            if (rc != FSV_OK)
+                return rc;
+            if (sqlite3_exec(db, "DROP INDEX IF EXISTS ov_child_cust;" CHILD_CC_SQL,
+                             NULL, NULL, NULL) != SQLITE_OK) {
+                rc = dberr(s, "office: index");
+                fsv_sqlite_rollback(s);
+                return rc;
+            }
+            if ((rc = fsv_sqlite_commit(s)) != FSV_OK)
+                return rc;
+        }
         return fsv__sq_agg_open(s, 0);  /* store_sqlite_office_agg.c */
+    }
     int rc = fsv_sqlite_begin(s);
     if (rc != FSV_OK)
         return rc;
@@ -1076,7 +1104,7 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     else
         snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, c.owner, k.txt, k.at,"
                  " k.done FROM ov_cust c CROSS JOIN ov_child k"
-                 " INDEXED BY ov_child_cust ON k.customer = c.rid WHERE%s", cond);
+                 " INDEXED BY ov_child_cc ON k.customer = c.rid WHERE%s", cond);
     int rc = prep(s, sql, &st);
     if (rc != FSV_OK)
         return rc;

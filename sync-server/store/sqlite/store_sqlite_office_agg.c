@@ -78,7 +78,7 @@ static const char *const a_sql[A__END] = {
               " ON CONFLICT DO UPDATE SET n=n+excluded.n",
     [A_SEEN_OF] = "SELECT stage FROM ov_seen WHERE customer=?1",
     [A_KIDS_OF] = "SELECT tbl, at, txt, done, cowner, cdel FROM ov_child"
-                  " INDEXED BY ov_child_cust WHERE customer=?1"
+                  " INDEXED BY ov_child_cc WHERE customer=?1"
                   " AND tbl IN ('followup', 'plan') AND deleted=0"
                   " AND at IS NOT NULL",
     [A_CHILD_NOW] = "SELECT at, txt, done, deleted, cowner, cdel FROM ov_child"
@@ -672,7 +672,7 @@ int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
         return rc;
     /* The shared extras' records, bucketed here. */
     if ((rc = prep_scoped(s, "SELECT c.owner, k.txt, k.at FROM ov_cust c"
-                          " CROSS JOIN ov_child k INDEXED BY ov_child_cust"
+                          " CROSS JOIN ov_child k INDEXED BY ov_child_cc"
                           " ON k.customer = c.rid WHERE" EXTRA
                           " AND k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
                           " AND k.deleted = 0 AND (?7 OR k.done = 0)",
