@@ -29,6 +29,7 @@
 ** (store_sqlite_office_agg.c), which the figures sum.
 */
 #include "store.h"
+#include "store_scope_sql.h"
 #include "store_sqlite_int.h"
 
 #include <math.h>
@@ -727,25 +728,14 @@ int fsv__sq_office_open(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------- */
 
-/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 the JSON array of
+/* The scope as SQL over ov_cust a (the rule: store_scope_sql.h): ?1 all, ?2 user, ?3 the JSON array of
 ** the team and the teams below it (NULL: none), ?20 the JSON array of the
 ** pools the user sees (a pool customer has owner '' and its team in
 ** pool_cust, store_sqlite_pool.c; NULL: none), ?30 the subtree of the
 ** dashboard's team filter (NULL: none), which keeps the owned customers of
 ** its teams and the pool customers of their pools.  The subtrees come
 ** from store_teams.c (fsv_teams_within), the one definition of "below". */
-#define SCOPE_ON(a)                                                          \
-    "((?1 OR " a ".owner = ?2"                                               \
-    " OR " a ".rid IN (SELECT customer FROM ov_share WHERE user = ?2)"       \
-    " OR (?3 IS NOT NULL AND " a ".owner IN (SELECT name FROM users WHERE"   \
-    " team IN (SELECT value FROM json_each(?3))))"                           \
-    " OR (?20 IS NOT NULL AND " a ".owner = '' AND " a ".rid IN (SELECT"     \
-    " customer FROM pool_cust WHERE in_pool = 1 AND team IN"                 \
-    " (SELECT value FROM json_each(?20)))))"                                 \
-    " AND (?30 IS NULL OR " a ".owner IN (SELECT name FROM users WHERE"      \
-    " team IN (SELECT value FROM json_each(?30)))"                           \
-    " OR (" a ".owner = '' AND " a ".rid IN (SELECT customer FROM pool_cust" \
-    " WHERE in_pool = 1 AND team IN (SELECT value FROM json_each(?30))))))"
+#define SCOPE_ON(a) FSV_SCOPE(FSV_SQ, a ".owner", a ".rid")
 #define SCOPE_SQL SCOPE_ON("c")
 
 /* 1 if sc is everything with no team filter (the unscoped fast paths). */

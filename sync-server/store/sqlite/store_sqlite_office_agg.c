@@ -18,14 +18,16 @@
 ** UTC days from ov_ag_day plus the partial days at its ends from the
 ** ov_child_time index.
 **
-** The scope rule here (OWNER_IN, EXTRA) is store_sqlite_office.c's
-** SCOPE_ON split in two: keep them in step (tests/server/test_office.c
-** compares the figures with a brute force after every random step).
+** The scope rule here (OWNER_IN, EXTRA) is the one of store_scope_sql.h
+** split in two (FSV_SCOPE_OWNERS, FSV_SCOPE_EXTRA), rendered for SQLite
+** (tests/server/test_office.c compares the figures with a brute force
+** after every random step).
 **
 ** A store without these tables gets them at open, filled from the
 ** projections in one transaction (no SCHEMA_VERSION change).
 */
 #include "store.h"
+#include "store_scope_sql.h"
 #include "store_sqlite_int.h"
 
 #include <math.h>
@@ -432,27 +434,15 @@ int fsv__sq_agg_open(fsv_store *s, int rebuild)
 /* ---- Queries ------------------------------------------------------------------- */
 
 /* ?1 all, ?2 user, ?3 the user's subtree (JSON array or NULL), ?20 the
-** pools the user sees, ?30 the team filter's subtree: store_sqlite_office.c's
-** SCOPE_ON without its shares and pools (OWNER_IN), and the customers the
-** shares and the pools add (EXTRA, over c).  Pool customers (owner "")
+** pools the user sees, ?30 the team filter's subtree: the scope rule of
+** store_scope_sql.h without its shares and pools (OWNER_IN), and the
+** customers the shares and the pools add (EXTRA, over c).  Pool customers (owner "")
 ** are summed under "" for an unfiltered all-seeing scope only; any other
 ** scope reads the pool customers it sees one by one, as the shares. */
-#define OWNER_O(o)                                                           \
-    "(?1 OR " o " = ?2 OR (?3 IS NOT NULL AND " o " IN (SELECT name FROM"   \
-    " users WHERE team IN (SELECT value FROM json_each(?3)))))"
-#define OWNER_F(o)                                                           \
-    "(?30 IS NULL OR " o " IN (SELECT name FROM users WHERE team IN"         \
-    " (SELECT value FROM json_each(?30))))"
-#define OWNER_IN(o) "(" OWNER_O(o) " AND " OWNER_F(o) ")"
+#define OWNER_IN(o) FSV_SCOPE_OWNERS(FSV_SQ, o)
 #define EXTRA                                                                \
-    " c.deleted = 0 AND ((NOT ?1"                                            \
-    " AND c.rid IN (SELECT customer FROM ov_share WHERE user = ?2)"          \
-    " AND NOT " OWNER_O("coalesce(c.owner, '')")                             \
-    " AND " OWNER_F("coalesce(c.owner, '')") ")"                             \
-    " OR (coalesce(c.owner, '') = '' AND (NOT ?1 OR ?30 IS NOT NULL)"        \
-    " AND c.rid IN (SELECT customer FROM pool_cust WHERE in_pool = 1"        \
-    " AND (?1 OR team IN (SELECT value FROM json_each(?20)))"                \
-    " AND (?30 IS NULL OR team IN (SELECT value FROM json_each(?30))))))"
+    " c.deleted = 0 AND "                                                    \
+    FSV_SCOPE_EXTRA(FSV_SQ, "coalesce(c.owner, '')", "c.rid")
 /* The full scope (for the selection query). */
 #define SCOPE_ALL                                                            \
     "((" OWNER_IN("coalesce(c.owner, '')") ") OR (" EXTRA "))"
