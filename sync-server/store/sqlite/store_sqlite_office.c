@@ -189,6 +189,7 @@ typedef struct ov_state {
     ov_note *keys;
     size_t nk, capk;
     void *agg;      /* store_sqlite_office_agg.c's state */
+    void *search;   /* store_sqlite_office_search.c's */
 } ov_state;
 
 static ov_state *state(fsv_store *s)
@@ -278,6 +279,17 @@ void fsv__sq_office_agg_set(fsv_store *s, void *agg)
         state(s)->agg = agg;
 }
 
+void *fsv__sq_office_search_slot(fsv_store *s)
+{
+    return state(s) ? state(s)->search : NULL;
+}
+
+void fsv__sq_office_search_set(fsv_store *s, void *search)
+{
+    if (state(s))
+        state(s)->search = search;
+}
+
 void fsv__sq_office_free(fsv_store *s)
 {
     fsv__sq_office_clear(s);
@@ -285,6 +297,7 @@ void fsv__sq_office_free(fsv_store *s)
         free(state(s)->v);
         free(state(s)->keys);
         fsv__sq_agg_free(state(s)->agg);
+        fsv__sq_search_free(state(s)->search);
     }
     free(state(s));
     SQ(s)->office = NULL;
@@ -408,6 +421,8 @@ static int derive_customer(fsv_store *s, const char *rid)
     int same = 0, same_owner = 0, had = 0;
     /* The row as it was, for the aggregates' delta. */
     char *b_owner = NULL, *b_stage = NULL, *b_close = NULL;
+    char *b_name = NULL, *b_company = NULL, *b_phone = NULL;
+    int same_search = 0;
     fsv_agg_cust before = {0};
     if (!(st = xo(s, XO_CUST_GET))) {
         free(creator);
@@ -426,9 +441,14 @@ static int derive_customer(fsv_store *s, const char *rid)
                     : has_amount && sqlite3_column_double(st, 3) == a) &&
                SAME(4, jv(r, "expected_close")) && SAME(5, jv(r, "birthday")) &&
                SAME(6, jv(r, "company")) && SAME(7, jv(r, "phone"));
+        same_search = SAME(1, name) && SAME(6, jv(r, "company")) &&
+                      SAME(7, jv(r, "phone"));
 #undef SAME
         if (!same) {
             had = 1;
+            b_name = col_dup(st, 1);
+            b_company = col_dup(st, 6);
+            b_phone = col_dup(st, 7);
             b_owner = col_dup(st, 0);
             b_stage = col_dup(st, 2);
             b_close = col_dup(st, 4);
@@ -451,6 +471,9 @@ static int derive_customer(fsv_store *s, const char *rid)
     st = xo(s, XO_CUST_PUT);
     if (!st) {
         free(creator);
+        free(b_name);
+        free(b_company);
+        free(b_phone);
         free(b_owner);
         free(b_stage);
         free(b_close);
@@ -473,6 +496,12 @@ static int derive_customer(fsv_store *s, const char *rid)
     rc = step_done(s, st, "office: customer");
     if (rc == FSV_OK)
         rc = fsv__sq_agg_customer(s, rid, had ? &before : NULL, &after);
+    if (rc == FSV_OK && !(had && same_search))
+        rc = fsv__sq_search_put(s, rid, had, b_name, b_company, b_phone, name,
+                                jv(r, "company"), jv(r, "phone"));
+    free(b_name);
+    free(b_company);
+    free(b_phone);
     free(b_owner);
     free(b_stage);
     free(b_close);
@@ -692,7 +721,8 @@ int fsv__sq_office_open(fsv_store *s)
             if ((rc = fsv_sqlite_commit(s)) != FSV_OK)
                 return rc;
         }
-        return fsv__sq_agg_open(s, 0);  /* store_sqlite_office_agg.c */
+        int rc = fsv__sq_agg_open(s, 0);    /* store_sqlite_office_agg.c */
+        return rc == FSV_OK ? fsv__sq_search_open(s, 0) : rc;
     }
     int rc = fsv_sqlite_begin(s);
     if (rc != FSV_OK)
@@ -719,8 +749,10 @@ int fsv__sq_office_open(fsv_store *s)
         rc = note_add(s, (const char *)sqlite3_column_text(st, 0),
                       (const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
-    if (rc == FSV_OK && (rc = fsv_sqlite_commit(s)) == FSV_OK)  /* flushes */
-        return fsv__sq_agg_open(s, 1);
+    if (rc == FSV_OK && (rc = fsv_sqlite_commit(s)) == FSV_OK) {  /* flushes */
+        rc = fsv__sq_agg_open(s, 1);
+        return rc == FSV_OK ? fsv__sq_search_open(s, 1) : rc;
+    }
     fsv__sq_office_clear(s);
     fsv_sqlite_rollback(s);
     return rc;
@@ -843,28 +875,45 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     if (col && !*col)
         return seterr(s, FSV_INVALID, "unknown sort \"%s\" (name, next, last,"
                       " amount)", q->sort);
-    char sql[2048], digits[64];
+    char sql[3072], digits[64];
     sqlite3_stmt *st = NULL;
+    /* A search reads the customers its grams name (the search's index,
+    ** store_sqlite_office_search.c), each still tested by FILTER_SQL. */
+    char *grams = NULL;
+    int rc = FSV_NOTFOUND;
+    if (q->search && *q->search)
+        rc = fsv__sq_search_grams(s, q->search, &grams);
+    if (rc != FSV_OK && rc != FSV_NOTFOUND)
+        return rc;
+    const char *cand = grams ? " AND c.rid IN (SELECT rid FROM ov_gram WHERE g IN"
+                               " (SELECT value FROM json_each(?50)))" : "";
     /* The total first (same filters, no cursor): without a search, a sum
     ** of the aggregates (a count of 100,000 rows was most of a page). */
-    int rc = FSV_NOTFOUND;
+    rc = FSV_NOTFOUND;
     if (!(q->search && *q->search))
         rc = fsv__sq_agg_count(s, q->scope, q->stage && *q->stage ? q->stage : NULL,
                                q->owner && *q->owner ? q->owner : NULL, total);
-    if (rc != FSV_OK && rc != FSV_NOTFOUND)
+    if (rc != FSV_OK && rc != FSV_NOTFOUND) {
+        free(grams);
         return rc;
+    }
     if (rc == FSV_NOTFOUND) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM ov_cust c WHERE "
-                 SCOPE_SQL FILTER_SQL);
-        if ((rc = prep(s, sql, &st)) != FSV_OK)
+                 SCOPE_SQL FILTER_SQL "%s", cand);
+        if ((rc = prep(s, sql, &st)) != FSV_OK) {
+            free(grams);
             return rc;
+        }
         if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
             sqlite3_finalize(st);
+            free(grams);
             return rc;
         }
         bind_filters(st, q, digits, sizeof digits);
+        bind_text(st, 50, grams);
         if (sqlite3_step(st) != SQLITE_ROW) {
             sqlite3_finalize(st);
+            free(grams);
             return dberr(s, "office: count");
         }
         *total = sqlite3_column_int64(st, 0);
@@ -877,24 +926,29 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     const char *k = col ? col : "skey";
     if (col)
         snprintf(sql, sizeof sql,
-                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL
+                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL "%s"
                  " AND (?9 IS NULL OR (c.%s, c.skey, c.rid) >"
                  " (SELECT x.%s, x.skey, x.rid FROM ov_cust x WHERE x.rid=?9"
                  " AND " SCOPE_ON("x") "))"
-                 " ORDER BY c.%s, c.skey, c.rid LIMIT ?10", k, k, k);
+                 " ORDER BY c.%s, c.skey, c.rid LIMIT ?10", cand, k, k, k);
     else
         snprintf(sql, sizeof sql,
-                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL
+                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL "%s"
                  " AND (?9 IS NULL OR (c.skey, c.rid) >"
                  " (SELECT x.skey, x.rid FROM ov_cust x WHERE x.rid=?9"
                  " AND " SCOPE_ON("x") "))"
-                 " ORDER BY c.skey, c.rid LIMIT ?10");
-    if ((rc = prep(s, sql, &st)) != FSV_OK)
-        return rc;
-    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
-        sqlite3_finalize(st);
+                 " ORDER BY c.skey, c.rid LIMIT ?10", cand);
+    if ((rc = prep(s, sql, &st)) != FSV_OK) {
+        free(grams);
         return rc;
     }
+    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
+        sqlite3_finalize(st);
+        free(grams);
+        return rc;
+    }
+    bind_text(st, 50, grams);
+    free(grams);
     bind_filters(st, q, digits, sizeof digits);
     bind_text(st, 9, q->after && *q->after ? q->after : NULL);
     sqlite3_bind_int(st, 10, q->limit + 1);
