@@ -251,7 +251,11 @@ static void figures_in_process(void)
     for (int a = 0; a < 2; a++)
         for (int k = 0; k < 3; k++) {
             double t[2][WARM];
-            for (int way = 0; way < 2; way++) {
+            /* BENCH_OFFICE_NO_SCANS=1: the aggregates only (the scans of
+            ** a store without them take seconds each at 600,000 records). */
+            int ways = getenv("BENCH_OFFICE_NO_SCANS") ? 1 : 2;
+            t[1][WARM / 2] = -1;
+            for (int way = 0; way < ways; way++) {
                 fsv__sq_agg_use(s, way == 0);
                 for (int i = 0; i < WARM; i++)
                     t[way][i] = fig_ms(s, &who[k], sd, a);
@@ -392,6 +396,7 @@ int main(int argc, char **argv)
         {"me", "/api/me"},
         {"summary", "/api/summary"},
         {"analysis", "/api/analysis"},
+        {"analysis: birthdays, a page of 100", "/api/analysis/birthdays?limit=100"},
         {"page of 50", "/api/customers?limit=50"},
         {"page of 50, sort=last", "/api/customers?limit=50&sort=last"},
         {"page of 50, search=zhang", "/api/customers?limit=50&search=zhang"},
@@ -466,8 +471,13 @@ int main(int argc, char **argv)
         ** analysis, as the page does on "changed", and must get figures
         ** at the new head (one client: the fetches one after another,
         ** each with its TLS handshake). */
-        double heard[LIVE_ROUNDS], held[LIVE_ROUNDS];
+        /* Twice: counting the first 20 dashboards, then all of them
+        ** (every socket is read each round either way). */
         int ok = 1;
+        int counts[2] = {n_users < 20 ? n_users : 20, n_users};
+        for (int pass = 0; ok && pass < (n_users > 20 ? 2 : 1); pass++) {
+        int k_users = counts[pass];
+        double heard[LIVE_ROUNDS], held[LIVE_ROUNDS];
         for (int round = 0; ok && round < LIVE_ROUNDS; round++) {
             double t0 = now_ms(), worst = 0;
             int64_t head = 0;
@@ -484,11 +494,11 @@ int main(int argc, char **argv)
                 double t = now_ms() - t0;
                 if (!got)
                     ok = 0;
-                if (t > worst)
+                if (t > worst && i < k_users)
                     worst = t;
             }
             heard[round] = worst;
-            for (int i = 0; ok && i < n_users; i++)
+            for (int i = 0; ok && i < k_users; i++)
                 for (int a = 0; ok && a < 2; a++) {
                     char hdr[200], want[40];
                     snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", tok[i]);
@@ -504,14 +514,15 @@ int main(int argc, char **argv)
         if (ok) {
             qsort(heard, LIVE_ROUNDS, sizeof heard[0], cmp_d);
             qsort(held, LIVE_ROUNDS, sizeof held[0], cmp_d);
-            printf("live: a change committed by another process reached all %d /live"
+            printf("live: a change committed by another process reached %d /live"
                    " sockets within %.0f ms (median of %d changes; max %.0f)\n",
-                   n_users, heard[LIVE_ROUNDS / 2], LIVE_ROUNDS, heard[LIVE_ROUNDS - 1]);
-            printf("live: all %d dashboards held the updated summary and analysis"
-                   " %.0f ms after the commit (median; max %.0f)\n", n_users,
+                   k_users, heard[LIVE_ROUNDS / 2], LIVE_ROUNDS, heard[LIVE_ROUNDS - 1]);
+            printf("live: %d dashboards held the updated summary and analysis"
+                   " %.0f ms after the commit (median; max %.0f)\n", k_users,
                    held[LIVE_ROUNDS / 2], held[LIVE_ROUNDS - 1]);
         } else {
             printf("live: FAILED\n");
+        }
         }
         failed |= !ok;
         fsv_store_close(s);

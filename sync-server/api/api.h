@@ -165,6 +165,10 @@ void fsv_api_summary(fsv_api *api, const fsv_user *u, const fsv_req *q,
                      fsv_resp *resp);
 void fsv_api_analysis(fsv_api *api, const fsv_user *u, const fsv_req *q,
                       fsv_resp *resp);
+/* GET /api/analysis/birthdays and /api/analysis/time_to_won (which: the
+** list's name): the analysis's whole list, paged as /api/customers. */
+void fsv_api_analysis_list(fsv_api *api, const fsv_user *u, const char *which,
+                           const fsv_req *q, fsv_resp *resp);
 void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
                        fsv_resp *resp);
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,

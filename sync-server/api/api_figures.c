@@ -655,6 +655,10 @@ typedef struct wins {
     json_t *won_at;         /* id -> ms */
     json_t *first;          /* id -> ms */
     int cells[7][24];
+    /* The follow-ups come customer after customer: the last one's
+    ** entries, not looked up again for each of its rows. */
+    char last[160];
+    json_t *last_first, *last_won;
 } wins;
 
 static int on_win_change(void *ud, const fsv_office_child *k)
@@ -663,19 +667,30 @@ static int on_win_change(void *ud, const fsv_office_child *k)
     if (!fsv_fig_stage_flag(w->sdefs, k->text, "won"))
         return FSV_OK;
     json_t *cur = json_object_get(w->won_at, k->customer);
-    if (!cur || json_integer_value(cur) < k->at_ms)
+    if (!cur)
         json_object_set_new(w->won_at, k->customer, json_integer(k->at_ms));
+    else if (json_integer_value(cur) < k->at_ms)
+        json_integer_set(cur, k->at_ms);
     return FSV_OK;
 }
 
 static int on_win_followup(void *ud, const fsv_office_child *k)
 {
     wins *w = ud;
-    json_t *cur = json_object_get(w->first, k->customer);
-    if (!cur || json_integer_value(cur) > k->at_ms)
-        json_object_set_new(w->first, k->customer, json_integer(k->at_ms));
-    json_t *won = json_object_get(w->won_at, k->customer);
-    if (won && k->at_ms <= json_integer_value(won)) {
+    if (!k->customer)
+        return FSV_OK;
+    if (strcmp(w->last, k->customer) != 0) {
+        snprintf(w->last, sizeof w->last, "%s", k->customer);
+        w->last_first = json_object_get(w->first, k->customer);
+        w->last_won = json_object_get(w->won_at, k->customer);
+        if (!w->last_first) {
+            w->last_first = json_integer(k->at_ms);
+            json_object_set_new(w->first, k->customer, w->last_first);
+        }
+    }
+    if (json_integer_value(w->last_first) > k->at_ms)
+        json_integer_set(w->last_first, k->at_ms);
+    if (w->last_won && k->at_ms <= json_integer_value(w->last_won)) {
         time_t t = (time_t)(k->at_ms / 1000);
         struct tm tm;
         localtime_r(&t, &tm);
@@ -684,16 +699,50 @@ static int on_win_followup(void *ud, const fsv_office_child *k)
     return FSV_OK;
 }
 
-static int cmp_days_name(const void *a, const void *b)
+/* Rows sorted by days, then name, then id ("id" or "customer"): a total
+** order, which the paged lists' cursors need (api_summary.c).  The keys
+** are read once (a comparator reading the JSON objects was a tenth of a
+** head office's analysis). */
+typedef struct dn_key {
+    double days;
+    const char *name, *id;
+    json_t *row;
+} dn_key;
+
+static int cmp_dn(const void *a, const void *b)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    double dx = json_number_value(json_object_get(x, "days"));
-    double dy = json_number_value(json_object_get(y, "days"));
-    if (dx != dy)
-        return dx < dy ? -1 : 1;
-    const char *nx = json_string_value(json_object_get(x, "name"));
-    const char *ny = json_string_value(json_object_get(y, "name"));
-    return strcmp(nx ? nx : "", ny ? ny : "");
+    const dn_key *x = a, *y = b;
+    if (x->days != y->days)
+        return x->days < y->days ? -1 : 1;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->id, y->id);
+}
+
+static json_t *sorted_days_name(json_t *arr)
+{
+    size_t n = json_array_size(arr);
+    dn_key *v = calloc(n ? n : 1, sizeof *v);
+    json_t *out = json_array();
+    if (!v || !out) {
+        free(v);
+        json_decref(out);
+        return arr;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(arr, i);
+        const char *name = json_string_value(json_object_get(x, "name"));
+        const char *id = json_string_value(json_object_get(x, "id"));
+        if (!id)
+            id = json_string_value(json_object_get(x, "customer"));
+        v[i] = (dn_key){json_number_value(json_object_get(x, "days")),
+                        name ? name : "", id ? id : "", x};
+    }
+    qsort(v, n, sizeof *v, cmp_dn);
+    for (size_t i = 0; i < n; i++)
+        json_array_append(out, v[i].row);
+    free(v);
+    json_decref(arr);
+    return out;
 }
 
 static json_t *sorted(json_t *arr, int (*cmp)(const void *, const void *))
@@ -744,7 +793,7 @@ static int win_figures(fsv_store *st, const fsv_scope *sc, const json_t *sdefs,
                                                   : json_null(),
                                               "days", days));
     }
-    *ttw = sorted(*ttw, cmp_days_name);
+    *ttw = sorted_days_name(*ttw);
     *hours = json_array();
     for (int d = 0; d < 7; d++)
         for (int h = 0; h < 24; h++)
@@ -941,7 +990,7 @@ int fsv_fig_analysis_team(fsv_store *st, const fsv_user *u, const char *team,
                          "followups_per_rep_week", weeks,
                          "overdue_per_rep", overdue, "time_to_won", ttw,
                          "win_hours", hours,
-                         "birthdays", sorted(json_incref(p.birthdays), cmp_days_name),
+                         "birthdays", sorted_days_name(json_incref(p.birthdays)),
                          "conflicts", conflicts,
                          "devices", devices(st, u, reps),
                          "money", money(sdefs, &p));

@@ -205,6 +205,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
     int known = is_login || is_logout || strcmp(p, "/api/me") == 0 ||
                 strcmp(p, "/api/summary") == 0 ||
                 strcmp(p, "/api/analysis") == 0 ||
+                strcmp(p, "/api/analysis/birthdays") == 0 ||
+                strcmp(p, "/api/analysis/time_to_won") == 0 ||
                 strcmp(p, "/api/pool") == 0 ||
                 strcmp(p, "/api/customers") == 0 ||
                 (strncmp(p, "/api/customers/", 15) == 0 && p[15] &&
@@ -248,6 +250,8 @@ static void route_api(fsv_api *api, fsv_http_conn *c)
         fsv_api_summary(api, &u, q, r);
     else if (strcmp(p, "/api/analysis") == 0)
         fsv_api_analysis(api, &u, q, r);
+    else if (strncmp(p, "/api/analysis/", 14) == 0)
+        fsv_api_analysis_list(api, &u, p + 14, q, r);
     else if (strcmp(p, "/api/pool") == 0)
         fsv_api_pool(api, &u, q, r);
     else if (strcmp(p, "/api/customers") == 0)

@@ -507,6 +507,52 @@ static void test_time_zone(void **state)
     ta_resp_free(&r);
 }
 
+/* The analysis's lists paged (GET /api/analysis/birthdays, /time_to_won):
+** page after page by the Link header, the same rows in the same order as
+** the analysis gives (it cuts them only past 50), X-Total-Count equal to
+** NAME_total, and the caller's scope (mallory sees none of alice's). */
+static void test_analysis_lists(void **state)
+{
+    (void)state;
+    const char *names[] = {"birthdays", "time_to_won"};
+    for (int k = 0; k < 2; k++) {
+        char path[200], total_key[40];
+        json_t *a = get_json("/api/analysis?tz=Asia/Shanghai", fx.tok_alice);
+        json_t *whole = json_object_get(a, names[k]);
+        snprintf(total_key, sizeof total_key, "%s_total", names[k]);
+        assert_int_equal(json_integer_value(json_object_get(a, total_key)),
+                         json_array_size(whole));
+        assert_true(json_array_size(whole) >= 1);
+        snprintf(path, sizeof path, "/api/analysis/%s?limit=1&tz=Asia/Shanghai",
+                 names[k]);
+        long total = 0;
+        json_t *paged = walk(path, fx.tok_alice, 1, &total);
+        assert_int_equal(total, (long)json_array_size(whole));
+        assert_true(json_equal(paged, whole));
+        json_decref(paged);
+        json_decref(a);
+        /* mallory: her own (none), whatever cursor she is handed */
+        snprintf(path, sizeof path, "/api/analysis/%s?tz=Asia/Shanghai", names[k]);
+        paged = walk(path, fx.tok_mallory, 100, &total);
+        assert_int_equal(total, 0);
+        assert_int_equal(json_array_size(paged), 0);
+        json_decref(paged);
+    }
+    const char *bad[] = {"/api/analysis/birthdays?limit=0",
+                         "/api/analysis/birthdays?limit=1001",
+                         "/api/analysis/birthdays?after=nonsense",
+                         "/api/analysis/birthdays?page=2",
+                         "/api/analysis/time_to_won?tz=Mars/Olympus"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ta_resp r = get(bad[i], fx.tok_alice);
+        assert_int_equal(r.status, 400);
+        ta_resp_free(&r);
+    }
+    ta_resp r = get("/api/analysis/nothing", fx.tok_alice);
+    assert_int_equal(r.status, 404);
+    ta_resp_free(&r);
+}
+
 /* A change shows in the next page and figures at once (no cache to go
 ** stale): a new customer, a deletion, a reassignment. */
 static void test_current(void **state)
@@ -535,6 +581,7 @@ int main(void)
         cmocka_unit_test(test_hostile_rep),
         cmocka_unit_test(test_money),
         cmocka_unit_test(test_time_zone),
+        cmocka_unit_test(test_analysis_lists),
         cmocka_unit_test(test_current),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

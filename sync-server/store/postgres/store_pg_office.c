@@ -20,6 +20,7 @@
 */
 #include "store.h"
 #include "store_pg_int.h"
+#include "store_scope_sql.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -404,7 +405,7 @@ int fsv__pg_office_flush(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------ */
 
-/* The scope over ov_cust a, as SQLite's (store_sqlite_office.c): $1 all,
+/* The scope over ov_cust a, the rule of store_scope_sql.h as SQLite's: $1 all,
 ** $2 user, $3 the JSON array of the team and the teams below it (NULL:
 ** none), $4 the JSON array of the pools the user sees (a pool customer
 ** has owner '' and its team in pool_cust; NULL: none), $5 the subtree of
@@ -412,19 +413,7 @@ int fsv__pg_office_flush(fsv_store *s)
 ** customers of its teams and the pool customers of their pools.  The
 ** subtrees come from store_teams.c (fsv_teams_within).  A query's own
 ** parameters follow, from $6. */
-#define SCOPE_ON(a)                                                          \
-    "(($1::boolean OR " a ".owner = $2"                                      \
-    " OR " a ".rid IN (SELECT customer FROM ov_share WHERE usr = $2)"        \
-    " OR ($3::jsonb IS NOT NULL AND " a ".owner IN (SELECT name FROM users"  \
-    " WHERE team IN (SELECT jsonb_array_elements_text($3::jsonb))))"          \
-    " OR ($4::jsonb IS NOT NULL AND " a ".owner = '' AND " a ".rid IN"       \
-    " (SELECT customer FROM pool_cust WHERE in_pool = 1 AND team IN"         \
-    " (SELECT jsonb_array_elements_text($4::jsonb)))))"                      \
-    " AND ($5::jsonb IS NULL OR " a ".owner IN (SELECT name FROM users"      \
-    " WHERE team IN (SELECT jsonb_array_elements_text($5::jsonb)))"          \
-    " OR (" a ".owner = '' AND " a ".rid IN (SELECT customer FROM pool_cust" \
-    " WHERE in_pool = 1 AND team IN"                                         \
-    " (SELECT jsonb_array_elements_text($5::jsonb))))))"
+#define SCOPE_ON(a) FSV_SCOPE(FSV_PG, a ".owner", a ".rid")
 #define SCOPE_SQL SCOPE_ON("c")
 #define SCOPE_N 5
 

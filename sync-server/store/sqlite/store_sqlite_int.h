@@ -86,6 +86,23 @@ typedef struct fsv_agg_child {
 /* rebuild: the projections were just made; drop any aggregates first. */
 int fsv__sq_agg_open(fsv_store *s, int rebuild);
 int fsv__sq_agg_ready(fsv_store *s);
+/* The search's index (store_sqlite_office_search.c): made or filled at
+** open; a customer's grams kept by derive_customer; the grams a search
+** asks for as a JSON array (FSV_NOTFOUND: no index, scan). */
+void *fsv__sq_office_search_slot(fsv_store *s);
+void fsv__sq_office_search_set(fsv_store *s, void *search);
+void fsv__sq_search_free(void *search);
+int fsv__sq_search_ready(fsv_store *s);
+int fsv__sq_search_open(fsv_store *s, int rebuild);
+int fsv__sq_search_put(fsv_store *s, const char *rid, int had, const char *b_name,
+                       const char *b_company, const char *b_phone,
+                       const char *name, const char *company, const char *phone);
+int fsv__sq_search_grams(fsv_store *s, const char *search, char **json);
+/* The live customers of sc with stage (NULL: any) and owner (NULL: any)
+** from the aggregates (a page's total without a search); FSV_NOTFOUND
+** when the store keeps none. */
+int fsv__sq_agg_count(fsv_store *s, const fsv_scope *sc, const char *stage,
+                      const char *owner, int64_t *total);
 /* Read the aggregates (on) or answer as a store without them (still
 ** keeping them): the previous setting.  For the exactness test. */
 int fsv__sq_agg_use(fsv_store *s, int on);

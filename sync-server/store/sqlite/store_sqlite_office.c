@@ -29,6 +29,7 @@
 ** (store_sqlite_office_agg.c), which the figures sum.
 */
 #include "store.h"
+#include "store_scope_sql.h"
 #include "store_sqlite_int.h"
 
 #include <math.h>
@@ -39,6 +40,10 @@
 
 #define FSV_OV_NONE_LAST INT64_MAX
 #define SKEY_MAX 1024
+
+#define CHILD_CC_SQL                                                         \
+    "CREATE INDEX IF NOT EXISTS ov_child_cc ON ov_child(customer, tbl, at,"   \
+    "  deleted, done, txt);"
 
 static const char *const office_schema =
     "CREATE TABLE IF NOT EXISTS ov_cust(rid TEXT PRIMARY KEY,"
@@ -56,7 +61,9 @@ static const char *const office_schema =
     "  deleted INTEGER NOT NULL DEFAULT 0, cowner TEXT,"
     "  cdel INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (tbl, rid))"
     "  WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS ov_child_cust ON ov_child(customer, tbl, at);"
+    /* Covering for what is read per customer (the activity keys, the won
+    ** customers' stage changes and follow-ups): no lookup of the row. */
+    CHILD_CC_SQL
     /* Covering: who sees everything reads a time range without a lookup. */
     "CREATE INDEX IF NOT EXISTS ov_child_time ON ov_child(tbl, at, deleted,"
     "  cdel, customer, cowner, txt, done);"
@@ -77,7 +84,7 @@ enum {
     XO_CUST_GET, XO__END
 };
 
-/* The activity keys' min/max name ov_child_cust: left to itself (no
+/* The activity keys' min/max name ov_child_cc: left to itself (no
 ** ANALYZE) the planner walks ov_child_time, every plan or follow-up in
 ** time order until one of the customer's: a scan of the whole table per
 ** customer at each commit instead of the customer's own rows. */
@@ -90,11 +97,11 @@ static const char *const xo_sql[XO__END] = {
         "INSERT INTO ov_cust(rid, owner, name, skey, stage, amount, close,"
         " birthday, company, phone, deleted, next_k, last_k, amt_k)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL), "
         "  9223372036854775807),"
-        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1), ?12)"
         " ON CONFLICT(rid) DO UPDATE SET owner=excluded.owner,"
@@ -122,11 +129,11 @@ static const char *const xo_sql[XO__END] = {
     /* A customer whose children changed: only its two activity keys. */
     [XO_CUST_KEYS] =
         "UPDATE ov_cust SET next_k=n.nk, last_k=n.lk FROM (SELECT"
-        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT min(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='plan' AND done=0 AND deleted=0 AND at IS NOT NULL),"
         "  9223372036854775807) AS nk,"
-        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cust"
+        " coalesce((SELECT max(at) FROM ov_child INDEXED BY ov_child_cc"
         " WHERE customer=?1"
         "  AND tbl='followup' AND deleted=0 AND at IS NOT NULL), -1) AS lk) n"
         " WHERE rid=?1 AND (next_k<>n.nk OR last_k<>n.lk)",
@@ -182,6 +189,7 @@ typedef struct ov_state {
     ov_note *keys;
     size_t nk, capk;
     void *agg;      /* store_sqlite_office_agg.c's state */
+    void *search;   /* store_sqlite_office_search.c's */
 } ov_state;
 
 static ov_state *state(fsv_store *s)
@@ -271,6 +279,17 @@ void fsv__sq_office_agg_set(fsv_store *s, void *agg)
         state(s)->agg = agg;
 }
 
+void *fsv__sq_office_search_slot(fsv_store *s)
+{
+    return state(s) ? state(s)->search : NULL;
+}
+
+void fsv__sq_office_search_set(fsv_store *s, void *search)
+{
+    if (state(s))
+        state(s)->search = search;
+}
+
 void fsv__sq_office_free(fsv_store *s)
 {
     fsv__sq_office_clear(s);
@@ -278,6 +297,7 @@ void fsv__sq_office_free(fsv_store *s)
         free(state(s)->v);
         free(state(s)->keys);
         fsv__sq_agg_free(state(s)->agg);
+        fsv__sq_search_free(state(s)->search);
     }
     free(state(s));
     SQ(s)->office = NULL;
@@ -401,6 +421,8 @@ static int derive_customer(fsv_store *s, const char *rid)
     int same = 0, same_owner = 0, had = 0;
     /* The row as it was, for the aggregates' delta. */
     char *b_owner = NULL, *b_stage = NULL, *b_close = NULL;
+    char *b_name = NULL, *b_company = NULL, *b_phone = NULL;
+    int same_search = 0;
     fsv_agg_cust before = {0};
     if (!(st = xo(s, XO_CUST_GET))) {
         free(creator);
@@ -419,9 +441,14 @@ static int derive_customer(fsv_store *s, const char *rid)
                     : has_amount && sqlite3_column_double(st, 3) == a) &&
                SAME(4, jv(r, "expected_close")) && SAME(5, jv(r, "birthday")) &&
                SAME(6, jv(r, "company")) && SAME(7, jv(r, "phone"));
+        same_search = SAME(1, name) && SAME(6, jv(r, "company")) &&
+                      SAME(7, jv(r, "phone"));
 #undef SAME
         if (!same) {
             had = 1;
+            b_name = col_dup(st, 1);
+            b_company = col_dup(st, 6);
+            b_phone = col_dup(st, 7);
             b_owner = col_dup(st, 0);
             b_stage = col_dup(st, 2);
             b_close = col_dup(st, 4);
@@ -444,6 +471,9 @@ static int derive_customer(fsv_store *s, const char *rid)
     st = xo(s, XO_CUST_PUT);
     if (!st) {
         free(creator);
+        free(b_name);
+        free(b_company);
+        free(b_phone);
         free(b_owner);
         free(b_stage);
         free(b_close);
@@ -466,6 +496,12 @@ static int derive_customer(fsv_store *s, const char *rid)
     rc = step_done(s, st, "office: customer");
     if (rc == FSV_OK)
         rc = fsv__sq_agg_customer(s, rid, had ? &before : NULL, &after);
+    if (rc == FSV_OK && !(had && same_search))
+        rc = fsv__sq_search_put(s, rid, had, b_name, b_company, b_phone, name,
+                                jv(r, "company"), jv(r, "phone"));
+    free(b_name);
+    free(b_company);
+    free(b_phone);
     free(b_owner);
     free(b_stage);
     free(b_close);
@@ -663,8 +699,31 @@ int fsv__sq_office_open(fsv_store *s)
         return dberr(s, "office: schema");
     have = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
-    if (have)
-        return fsv__sq_agg_open(s, 0);  /* store_sqlite_office_agg.c */
+    if (have) {
+        /* A store of before the covering index (ov_child_cust(customer,
+        ** tbl, at)): it is made once, in place of the old one. */
+        int cc = 0;
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE"
+                               " name='ov_child_cc'", -1, &st, NULL) != SQLITE_OK)
+            return dberr(s, "office: schema");
+        cc = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_finalize(st);
+        if (!cc) {
+            int rc = fsv_sqlite_begin(s);
+            if (rc != FSV_OK)
+                return rc;
+            if (sqlite3_exec(db, "DROP INDEX IF EXISTS ov_child_cust;" CHILD_CC_SQL,
+                             NULL, NULL, NULL) != SQLITE_OK) {
+                rc = dberr(s, "office: index");
+                fsv_sqlite_rollback(s);
+                return rc;
+            }
+            if ((rc = fsv_sqlite_commit(s)) != FSV_OK)
+                return rc;
+        }
+        int rc = fsv__sq_agg_open(s, 0);    /* store_sqlite_office_agg.c */
+        return rc == FSV_OK ? fsv__sq_search_open(s, 0) : rc;
+    }
     int rc = fsv_sqlite_begin(s);
     if (rc != FSV_OK)
         return rc;
@@ -690,8 +749,10 @@ int fsv__sq_office_open(fsv_store *s)
         rc = note_add(s, (const char *)sqlite3_column_text(st, 0),
                       (const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
-    if (rc == FSV_OK && (rc = fsv_sqlite_commit(s)) == FSV_OK)  /* flushes */
-        return fsv__sq_agg_open(s, 1);
+    if (rc == FSV_OK && (rc = fsv_sqlite_commit(s)) == FSV_OK) {  /* flushes */
+        rc = fsv__sq_agg_open(s, 1);
+        return rc == FSV_OK ? fsv__sq_search_open(s, 1) : rc;
+    }
     fsv__sq_office_clear(s);
     fsv_sqlite_rollback(s);
     return rc;
@@ -699,25 +760,14 @@ int fsv__sq_office_open(fsv_store *s)
 
 /* ---- Queries ------------------------------------------------------------------- */
 
-/* The scope as SQL over ov_cust a: ?1 all, ?2 user, ?3 the JSON array of
+/* The scope as SQL over ov_cust a (the rule: store_scope_sql.h): ?1 all, ?2 user, ?3 the JSON array of
 ** the team and the teams below it (NULL: none), ?20 the JSON array of the
 ** pools the user sees (a pool customer has owner '' and its team in
 ** pool_cust, store_sqlite_pool.c; NULL: none), ?30 the subtree of the
 ** dashboard's team filter (NULL: none), which keeps the owned customers of
 ** its teams and the pool customers of their pools.  The subtrees come
 ** from store_teams.c (fsv_teams_within), the one definition of "below". */
-#define SCOPE_ON(a)                                                          \
-    "((?1 OR " a ".owner = ?2"                                               \
-    " OR " a ".rid IN (SELECT customer FROM ov_share WHERE user = ?2)"       \
-    " OR (?3 IS NOT NULL AND " a ".owner IN (SELECT name FROM users WHERE"   \
-    " team IN (SELECT value FROM json_each(?3))))"                           \
-    " OR (?20 IS NOT NULL AND " a ".owner = '' AND " a ".rid IN (SELECT"     \
-    " customer FROM pool_cust WHERE in_pool = 1 AND team IN"                 \
-    " (SELECT value FROM json_each(?20)))))"                                 \
-    " AND (?30 IS NULL OR " a ".owner IN (SELECT name FROM users WHERE"      \
-    " team IN (SELECT value FROM json_each(?30)))"                           \
-    " OR (" a ".owner = '' AND " a ".rid IN (SELECT customer FROM pool_cust" \
-    " WHERE in_pool = 1 AND team IN (SELECT value FROM json_each(?30))))))"
+#define SCOPE_ON(a) FSV_SCOPE(FSV_SQ, a ".owner", a ".rid")
 #define SCOPE_SQL SCOPE_ON("c")
 
 /* 1 if sc is everything with no team filter (the unscoped fast paths). */
@@ -825,25 +875,50 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     if (col && !*col)
         return seterr(s, FSV_INVALID, "unknown sort \"%s\" (name, next, last,"
                       " amount)", q->sort);
-    char sql[2048], digits[64];
+    char sql[3072], digits[64];
     sqlite3_stmt *st = NULL;
-    /* The total first (same filters, no cursor). */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM ov_cust c WHERE "
-             SCOPE_SQL FILTER_SQL);
-    int rc = prep(s, sql, &st);
-    if (rc != FSV_OK)
+    /* A search reads the customers its grams name (the search's index,
+    ** store_sqlite_office_search.c), each still tested by FILTER_SQL. */
+    char *grams = NULL;
+    int rc = FSV_NOTFOUND;
+    if (q->search && *q->search)
+        rc = fsv__sq_search_grams(s, q->search, &grams);
+    if (rc != FSV_OK && rc != FSV_NOTFOUND)
         return rc;
-    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
-        sqlite3_finalize(st);
+    const char *cand = grams ? " AND c.rid IN (SELECT rid FROM ov_gram WHERE g IN"
+                               " (SELECT value FROM json_each(?50)))" : "";
+    /* The total first (same filters, no cursor): without a search, a sum
+    ** of the aggregates (a count of 100,000 rows was most of a page). */
+    rc = FSV_NOTFOUND;
+    if (!(q->search && *q->search))
+        rc = fsv__sq_agg_count(s, q->scope, q->stage && *q->stage ? q->stage : NULL,
+                               q->owner && *q->owner ? q->owner : NULL, total);
+    if (rc != FSV_OK && rc != FSV_NOTFOUND) {
+        free(grams);
         return rc;
     }
-    bind_filters(st, q, digits, sizeof digits);
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (rc == FSV_NOTFOUND) {
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM ov_cust c WHERE "
+                 SCOPE_SQL FILTER_SQL "%s", cand);
+        if ((rc = prep(s, sql, &st)) != FSV_OK) {
+            free(grams);
+            return rc;
+        }
+        if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
+            sqlite3_finalize(st);
+            free(grams);
+            return rc;
+        }
+        bind_filters(st, q, digits, sizeof digits);
+        bind_text(st, 50, grams);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            sqlite3_finalize(st);
+            free(grams);
+            return dberr(s, "office: count");
+        }
+        *total = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
-        return dberr(s, "office: count");
     }
-    *total = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
     /* The page: keyset after the cursor customer's current sort values.
     ** The cursor is looked up within the scope: a customer the caller
     ** may not see gives an empty page, so naming one's id tells nothing
@@ -851,24 +926,29 @@ int fsv_sqlite_office_page(fsv_store *s, const fsv_page_query *q, char ***ids,
     const char *k = col ? col : "skey";
     if (col)
         snprintf(sql, sizeof sql,
-                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL
+                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL "%s"
                  " AND (?9 IS NULL OR (c.%s, c.skey, c.rid) >"
                  " (SELECT x.%s, x.skey, x.rid FROM ov_cust x WHERE x.rid=?9"
                  " AND " SCOPE_ON("x") "))"
-                 " ORDER BY c.%s, c.skey, c.rid LIMIT ?10", k, k, k);
+                 " ORDER BY c.%s, c.skey, c.rid LIMIT ?10", cand, k, k, k);
     else
         snprintf(sql, sizeof sql,
-                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL
+                 "SELECT c.rid FROM ov_cust c WHERE " SCOPE_SQL FILTER_SQL "%s"
                  " AND (?9 IS NULL OR (c.skey, c.rid) >"
                  " (SELECT x.skey, x.rid FROM ov_cust x WHERE x.rid=?9"
                  " AND " SCOPE_ON("x") "))"
-                 " ORDER BY c.skey, c.rid LIMIT ?10");
-    if ((rc = prep(s, sql, &st)) != FSV_OK)
-        return rc;
-    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
-        sqlite3_finalize(st);
+                 " ORDER BY c.skey, c.rid LIMIT ?10", cand);
+    if ((rc = prep(s, sql, &st)) != FSV_OK) {
+        free(grams);
         return rc;
     }
+    if ((rc = fsv__sq_bind_scope(s, st, q->scope)) != FSV_OK) {
+        sqlite3_finalize(st);
+        free(grams);
+        return rc;
+    }
+    bind_text(st, 50, grams);
+    free(grams);
     bind_filters(st, q, digits, sizeof digits);
     bind_text(st, 9, q->after && *q->after ? q->after : NULL);
     sqlite3_bind_int(st, 10, q->limit + 1);
@@ -1068,7 +1148,7 @@ int fsv_sqlite_office_children(fsv_store *s, const fsv_scope *sc,
     else
         snprintf(sql, sizeof sql, "SELECT k.rid, k.customer, c.owner, k.txt, k.at,"
                  " k.done FROM ov_cust c CROSS JOIN ov_child k"
-                 " INDEXED BY ov_child_cust ON k.customer = c.rid WHERE%s", cond);
+                 " INDEXED BY ov_child_cc ON k.customer = c.rid WHERE%s", cond);
     int rc = prep(s, sql, &st);
     if (rc != FSV_OK)
         return rc;

@@ -18,14 +18,16 @@
 ** UTC days from ov_ag_day plus the partial days at its ends from the
 ** ov_child_time index.
 **
-** The scope rule here (OWNER_IN, EXTRA) is store_sqlite_office.c's
-** SCOPE_ON split in two: keep them in step (tests/server/test_office.c
-** compares the figures with a brute force after every random step).
+** The scope rule here (OWNER_IN, EXTRA) is the one of store_scope_sql.h
+** split in two (FSV_SCOPE_OWNERS, FSV_SCOPE_EXTRA), rendered for SQLite
+** (tests/server/test_office.c compares the figures with a brute force
+** after every random step).
 **
 ** A store without these tables gets them at open, filled from the
 ** projections in one transaction (no SCHEMA_VERSION change).
 */
 #include "store.h"
+#include "store_scope_sql.h"
 #include "store_sqlite_int.h"
 
 #include <math.h>
@@ -78,7 +80,7 @@ static const char *const a_sql[A__END] = {
               " ON CONFLICT DO UPDATE SET n=n+excluded.n",
     [A_SEEN_OF] = "SELECT stage FROM ov_seen WHERE customer=?1",
     [A_KIDS_OF] = "SELECT tbl, at, txt, done, cowner, cdel FROM ov_child"
-                  " INDEXED BY ov_child_cust WHERE customer=?1"
+                  " INDEXED BY ov_child_cc WHERE customer=?1"
                   " AND tbl IN ('followup', 'plan') AND deleted=0"
                   " AND at IS NOT NULL",
     [A_CHILD_NOW] = "SELECT at, txt, done, deleted, cowner, cdel FROM ov_child"
@@ -432,27 +434,15 @@ int fsv__sq_agg_open(fsv_store *s, int rebuild)
 /* ---- Queries ------------------------------------------------------------------- */
 
 /* ?1 all, ?2 user, ?3 the user's subtree (JSON array or NULL), ?20 the
-** pools the user sees, ?30 the team filter's subtree: store_sqlite_office.c's
-** SCOPE_ON without its shares and pools (OWNER_IN), and the customers the
-** shares and the pools add (EXTRA, over c).  Pool customers (owner "")
+** pools the user sees, ?30 the team filter's subtree: the scope rule of
+** store_scope_sql.h without its shares and pools (OWNER_IN), and the
+** customers the shares and the pools add (EXTRA, over c).  Pool customers (owner "")
 ** are summed under "" for an unfiltered all-seeing scope only; any other
 ** scope reads the pool customers it sees one by one, as the shares. */
-#define OWNER_O(o)                                                           \
-    "(?1 OR " o " = ?2 OR (?3 IS NOT NULL AND " o " IN (SELECT name FROM"   \
-    " users WHERE team IN (SELECT value FROM json_each(?3)))))"
-#define OWNER_F(o)                                                           \
-    "(?30 IS NULL OR " o " IN (SELECT name FROM users WHERE team IN"         \
-    " (SELECT value FROM json_each(?30))))"
-#define OWNER_IN(o) "(" OWNER_O(o) " AND " OWNER_F(o) ")"
+#define OWNER_IN(o) FSV_SCOPE_OWNERS(FSV_SQ, o)
 #define EXTRA                                                                \
-    " c.deleted = 0 AND ((NOT ?1"                                            \
-    " AND c.rid IN (SELECT customer FROM ov_share WHERE user = ?2)"          \
-    " AND NOT " OWNER_O("coalesce(c.owner, '')")                             \
-    " AND " OWNER_F("coalesce(c.owner, '')") ")"                             \
-    " OR (coalesce(c.owner, '') = '' AND (NOT ?1 OR ?30 IS NOT NULL)"        \
-    " AND c.rid IN (SELECT customer FROM pool_cust WHERE in_pool = 1"        \
-    " AND (?1 OR team IN (SELECT value FROM json_each(?20)))"                \
-    " AND (?30 IS NULL OR team IN (SELECT value FROM json_each(?30))))))"
+    " c.deleted = 0 AND "                                                    \
+    FSV_SCOPE_EXTRA(FSV_SQ, "coalesce(c.owner, '')", "c.rid")
 /* The full scope (for the selection query). */
 #define SCOPE_ALL                                                            \
     "((" OWNER_IN("coalesce(c.owner, '')") ") OR (" EXTRA "))"
@@ -534,6 +524,38 @@ int fsv_sqlite_office_agg_customers(fsv_store *s, const fsv_scope *sc,
             break;
     }
     return finish(s, st, rc, step, "office aggregates: shared customers");
+}
+
+int fsv__sq_agg_count(fsv_store *s, const fsv_scope *sc, const char *stage,
+                      const char *owner, int64_t *total)
+{
+    *total = 0;
+    if (!usable(s))
+        return seterr(s, FSV_NOTFOUND, "no office aggregates");
+    /* The owners' sums, then the extras (shares, pools) one by one. */
+    static const char *const sql[2] = {
+        "SELECT coalesce(sum(n), 0) FROM ov_ag_cust WHERE n <> 0"
+        " AND (?7 IS NULL OR stage = ?7) AND (?8 IS NULL OR owner = ?8)"
+        " AND " OWNER_IN("owner"),
+        "SELECT count(*) FROM ov_cust c WHERE (?7 IS NULL OR c.stage = ?7)"
+        " AND (?8 IS NULL OR c.owner = ?8) AND" EXTRA};
+    for (int k = 0; k < (no_extras(sc) ? 1 : 2); k++) {
+        sqlite3_stmt *st = NULL;
+        int rc = prep_scoped(s, sql[k], sc, &st);
+        if (rc != FSV_OK)
+            return rc;
+        if (stage)
+            sqlite3_bind_text(st, 7, stage, -1, SQLITE_TRANSIENT);
+        if (owner)
+            sqlite3_bind_text(st, 8, owner, -1, SQLITE_TRANSIENT);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            *total += sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (step != SQLITE_ROW)
+            return dberr(s, "office aggregates: count");
+    }
+    return FSV_OK;
 }
 
 /* Raw counts of [from, to) from the time index (st: RAW_SQL, scope bound),
@@ -640,7 +662,7 @@ int fsv_sqlite_office_child_counts(fsv_store *s, const fsv_scope *sc,
         return rc;
     /* The shared extras' records, bucketed here. */
     if ((rc = prep_scoped(s, "SELECT c.owner, k.txt, k.at FROM ov_cust c"
-                          " CROSS JOIN ov_child k INDEXED BY ov_child_cust"
+                          " CROSS JOIN ov_child k INDEXED BY ov_child_cc"
                           " ON k.customer = c.rid WHERE" EXTRA
                           " AND k.tbl = ?4 AND k.at >= ?5 AND k.at < ?6"
                           " AND k.deleted = 0 AND (?7 OR k.done = 0)",

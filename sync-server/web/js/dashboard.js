@@ -3,7 +3,7 @@
 // Built once on mount; update() refetches and fills the same elements, so a
 // live refresh keeps scroll position and charts update in place.
 
-import { api } from './api.js';
+import { api, apiPage } from './api.js';
 import { drawChart, destroyCharts, colour } from './charts.js';
 import { h, fill } from './dom.js';
 import { fmtDays, fmtNumber, fmtPercent, fmtTime, shortId } from './format.js';
@@ -58,9 +58,9 @@ export function mountDashboard(root, app) {
     renderFunnel(root.querySelector('#funnel'), analysis.funnel || [], defs);
     renderWeekly(root.querySelector('#weekly'), analysis.followups_per_rep_week || []);
     renderOverdue(root.querySelector('#overdue'), analysis.overdue_per_rep || []);
-    renderTtw(root.querySelector('#ttw'), analysis.time_to_won || []);
+    renderTtw(root.querySelector('#ttw'), analysis.time_to_won || [], listOf(analysis, 'time_to_won'));
     renderHours(root.querySelector('#hours'), analysis.win_hours || []);
-    renderBirthdays(root.querySelector('#birthdays'), analysis.birthdays || []);
+    renderBirthdays(root.querySelector('#birthdays'), analysis.birthdays || [], listOf(analysis, 'birthdays'));
     renderConflicts(root.querySelector('#conflicts'), analysis.conflicts || []);
     renderMoney(root.querySelector('#money'), analysis.money || {}, defs);
     renderReps(root.querySelector('#reps'), summary.reps || []);
@@ -91,18 +91,46 @@ export function mountDashboard(root, app) {
 }
 
 // The figures in this browser's time zone (weeks, hours, birthdays); the
-// server's zone if it does not know this one.
+// server's zone if it does not know this one.  The query that was answered
+// is kept (as a hidden property) for paging the analysis's lists.
 async function analysisInZone(tq = '') {
   let zone = '';
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { zone = ''; }
   if (zone) {
+    const q = `tz=${encodeURIComponent(zone)}${tq ? `&${tq}` : ''}`;
     try {
-      return await api(`/api/analysis?tz=${encodeURIComponent(zone)}${tq ? `&${tq}` : ''}`);
+      return withQuery(await api(`/api/analysis?${q}`), q);
     } catch (e) {
       if (e.status !== 400) throw e;
     }
   }
-  return api(`/api/analysis${tq ? `?${tq}` : ''}`);
+  return withQuery(await api(`/api/analysis${tq ? `?${tq}` : ''}`), tq);
+}
+
+function withQuery(analysis, q) {
+  Object.defineProperty(analysis, '_query', { value: q, enumerable: false });
+  return analysis;
+}
+
+// A list of the analysis that a large office sees cut to its first rows
+// (birthdays, time_to_won): its whole length and the path of its pages
+// (GET /api/analysis/NAME, docs/API.md).
+function listOf(analysis, name) {
+  const rows = analysis[name] || [];
+  const total = Number.isFinite(analysis[`${name}_total`]) ? analysis[`${name}_total`] : rows.length;
+  const q = analysis._query || '';
+  return { total, path: `/api/analysis/${name}?limit=500${q ? `&${q}` : ''}` };
+}
+
+// Every row of such a list, page after page (Link rel="next").
+async function allRows(path) {
+  const out = [];
+  for (let next = path; next;) {
+    const page = await apiPage(next);
+    out.push(...page.rows);
+    next = page.next;
+  }
+  return out;
 }
 
 // Issue 13's money: pipeline value per stage, the weighted forecast by
@@ -213,7 +241,15 @@ function renderOverdue(card, rows) {
         h('td', { class: 'num', dataset: { col: 'overdue', value: r.overdue } }, fmtNumber(r.overdue)))))));
 }
 
-function renderTtw(card, rows) {
+function ttwRow(r) {
+  return h('tr', { dataset: { customer: r.customer } },
+    h('th', { scope: 'row' }, custLink(r.customer, r.name)),
+    h('td', { class: 'num', dataset: { col: 'days', value: r.days } }, fmtNumber(r.days)));
+}
+
+// The chart draws the rows the analysis gives (the fastest wins, at most
+// 50); "Show all N" pages the rest into the table.
+function renderTtw(card, rows, list = { total: rows.length, path: null }) {
   drawChart(card.querySelector('canvas'), {
     type: 'bar',
     data: {
@@ -222,12 +258,28 @@ function renderTtw(card, rows) {
     },
     options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
   });
-  fill(card.querySelector('.figures'), rows.length === 0 ? empty()
-    : h('table', { class: 'data', id: 'ttw-table' },
-      h('thead', null, h('tr', null, th('col.customer'), th('col.days'))),
-      h('tbody', null, rows.map((r) => h('tr', { dataset: { customer: r.customer } },
-        h('th', { scope: 'row' }, custLink(r.customer, r.name)),
-        h('td', { class: 'num', dataset: { col: 'days', value: r.days } }, fmtNumber(r.days)))))));
+  if (rows.length === 0) {
+    fill(card.querySelector('.figures'), empty());
+    return;
+  }
+  const body = h('tbody', null, rows.map(ttwRow));
+  const all = list.total > rows.length && list.path
+    ? h('button', { type: 'button', class: 'button secondary', id: 'ttw-all', dataset: { count: list.total } },
+      t('list.showall', { n: list.total }))
+    : null;
+  if (all) {
+    all.addEventListener('click', async () => {
+      all.disabled = true;
+      try {
+        fill(body, (await allRows(list.path)).map(ttwRow));
+        all.remove();
+      } catch {
+        all.disabled = false;
+      }
+    });
+  }
+  fill(card.querySelector('.figures'), h('table', { class: 'data', id: 'ttw-table' },
+    h('thead', null, h('tr', null, th('col.customer'), th('col.days'))), body), all);
 }
 
 // A 7 × 24 grid of cells, darker for more follow-ups; each cell shows its
@@ -263,24 +315,32 @@ function birthdayItem(r) {
     h('span', { class: r.days === 0 ? 'badge today' : 'badge' }, fmtDays(r.days)));
 }
 
-function renderBirthdays(card, rows) {
+// The analysis gives the first rows and the count; "Show all N" pages the
+// whole list from GET /api/analysis/birthdays.
+function renderBirthdays(card, rows, list = { total: rows.length, path: null }) {
   if (rows.length === 0) {
     fill(card.querySelector('.figures'), empty());
     return;
   }
-  const list = h('ul', { class: 'plain', id: 'birthday-list' }, rows.slice(0, BIRTHDAYS_SHOWN).map(birthdayItem));
-  const rest = rows.length - BIRTHDAYS_SHOWN;
-  const all = rest > 0
-    ? h('button', { type: 'button', class: 'button secondary', id: 'birthday-all', dataset: { count: rows.length } },
-      t('list.showall', { n: rows.length }))
+  const ul = h('ul', { class: 'plain', id: 'birthday-list' }, rows.slice(0, BIRTHDAYS_SHOWN).map(birthdayItem));
+  const total = Math.max(list.total, rows.length);
+  const all = total > BIRTHDAYS_SHOWN
+    ? h('button', { type: 'button', class: 'button secondary', id: 'birthday-all', dataset: { count: total } },
+      t('list.showall', { n: total }))
     : null;
   if (all) {
-    all.addEventListener('click', () => {
-      list.append(...rows.slice(BIRTHDAYS_SHOWN).map(birthdayItem));
-      all.remove();
+    all.addEventListener('click', async () => {
+      all.disabled = true;
+      try {
+        const every = total > rows.length && list.path ? await allRows(list.path) : rows;
+        fill(ul, every.map(birthdayItem));
+        all.remove();
+      } catch {
+        all.disabled = false;
+      }
     });
   }
-  fill(card.querySelector('.figures'), list, all);
+  fill(card.querySelector('.figures'), ul, all);
 }
 
 function renderConflicts(card, rows) {
