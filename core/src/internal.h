@@ -458,6 +458,10 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg);
+/* The same, moving *reg into the record (emptied, or cleared on failure)
+** instead of copying it. */
+int fds__reg_save_move(fds_replica *r, const char *tbl, const char *rid,
+                       const char *field, fds_register *reg);
 
 /* Rebuild register (tbl, rid, field) from the log rows this replica holds
 ** for it, leaving out every change the server refused (acked = 2), folded
