@@ -58,6 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         snprintf(b, sizeof b, "%s: %s", fdsp_errname(r2), e2);
         die("decode codes differ", a, b);
     }
+    /* the pooled decoder (a device's pulled pages): same code, same line */
+    fdsp_msg *mp = NULL;
+    char ep[256];
+    int rp = fdsp_decode_pooled(buf, size, &mp, ep, sizeof ep);
+    if (rp != r1 || (r1 != FDSP_OK && strcmp(ep, e1) != 0))
+        die("pooled decode differs", ep, e1);
     if (r1 != FDSP_OK) {
         if (m1 != NULL || e1[0] == '\0')
             die("refusal without a clean result", e1, e2);
@@ -72,6 +78,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *b2 = encode_both(m2, &n2);
     if (n1 != n2 || memcmp(b1, b2, n1) != 0)
         die("decoded messages differ", b1, b2);
+    size_t np;
+    char *bp = encode_both(mp, &np);
+    if (np != n1 || memcmp(bp, b1, n1) != 0)
+        die("pooled decode is another message", bp, b1);
+    free(bp);
+    fdsp_msg_free(mp);
     fdsp_msg *m3 = NULL, *m4 = NULL;
     if (fdsp_decode(b1, n1, &m3, e1, sizeof e1) != FDSP_OK ||
         fdsp__ref_decode(b1, n1, &m4, e2, sizeof e2) != FDSP_OK)

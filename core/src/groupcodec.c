@@ -102,11 +102,12 @@ static int text_ok(const char *s, size_t lo, size_t hi)
     return s != NULL && n >= lo && n <= hi && fds__utf8_valid(s, n);
 }
 
-static int valid_change(const fdsp_change *c)
+static int valid_change(const fdsp_change *c, int values_checked)
 {
     if (!text_ok(c->field, 1, FDSP_MAX_NAME) ||
         !text_ok(c->device, 1, FDSP_MAX_ID) ||
-        (c->value && !text_ok(c->value, 0, FDSP_MAX_VALUE)))
+        (c->value && !values_checked &&
+         !text_ok(c->value, 0, FDSP_MAX_VALUE)))
         return 0;
     if (c->field == NULL || c->field[0] == '\0' ||
         strlen(c->field) > FDSP_MAX_NAME || c->seq < 0 ||
@@ -128,11 +129,18 @@ static int valid_change(const fdsp_change *c)
 int fds__group_encode(const fdsp_change *c, size_t n, const char *gdev,
                       fds__buf *b)
 {
+    return fds__group_encode_checked(c, n, gdev, b, 0);
+}
+
+int fds__group_encode_checked(const fdsp_change *c, size_t n,
+                              const char *gdev, fds__buf *b,
+                              int values_checked)
+{
     if (n == 0 || n > FDS__GROUP_MAX || gdev == NULL)
         return FDS_INVALID;
     size_t nd = 0, cap = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!valid_change(&c[i]))
+        if (!valid_change(&c[i], values_checked))
             return FDS_INVALID;
         cap += c[i].vv.n + 1;
     }

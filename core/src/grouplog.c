@@ -36,11 +36,28 @@ struct fds__glog {
     char *tbl, *rid, *device, *user;
     int origin;
     int64_t at_ms;
+    int unchecked;      /* a value came from elsewhere than a checked write */
     size_t n;
-    fdsp_change c[FDS__GROUP_MAX];
+    fdsp_change c[FDS__GROUP_MAX];  /* strings and vectors: see pend_* */
     unsigned char flags[FDS__GROUP_MAX];
     fds__buf enc;
+    /* The pending changes' strings and vector entries live in two arenas
+    ** reused from group to group (a pulled page used to strdup five
+    ** strings and a vector per change and free them again at the flush).
+    ** The arenas may move as they grow, so a change records offsets
+    ** (NOSTR: none, GDEV: the group's device) and pend_fix points c[]
+    ** into the arenas just before the group is encoded. */
+    fds__buf sb;
+    fdsp_vv_entry *ve;
+    size_t *vdev;                   /* ve[i].device as an sb offset */
+    size_t ven, vecap;
+    struct pend_off {
+        size_t field, value, device, vv;
+    } off[FDS__GROUP_MAX];
 };
+
+#define NOSTR ((size_t)-1)
+#define GDEV ((size_t)-2)
 
 int fds__glog_open(fds_replica *r)
 {
@@ -55,8 +72,9 @@ void fds__glog_discard(fds_replica *r)
     fds__glog *g = r->glog;
     if (g == NULL || !g->has)
         return;
-    for (size_t i = 0; i < g->n; i++)
-        fdsp_change_clear(&g->c[i]);
+    g->sb.n = 0;                    /* the arenas are kept for the next */
+    g->sb.oom = 0;
+    g->ven = 0;
     free(g->tbl);
     free(g->rid);
     free(g->device);
@@ -79,6 +97,9 @@ void fds__glog_close(fds_replica *r)
     sqlite3_finalize(g->fset);
     sqlite3_finalize(g->del);
     free(g->enc.p);
+    free(g->sb.p);
+    free(g->ve);
+    free(g->vdev);
     free(g);
     r->glog = NULL;
 }
@@ -130,10 +151,41 @@ static char *dup0(const char *s)
     return strdup(s ? s : "");
 }
 
+/* s copied into the string arena, as an offset (NOSTR for NULL). */
+static size_t pend_str(fds__glog *g, const char *s)
+{
+    if (s == NULL)
+        return NOSTR;
+    size_t at = g->sb.n;
+    fds__buf_put(&g->sb, s, strlen(s) + 1);
+    return at;
+}
+
+static char *pend_at(fds__glog *g, size_t off)
+{
+    return off == NOSTR ? NULL : off == GDEV ? g->device : g->sb.p + off;
+}
+
+/* Point the pending changes into the arenas (they do not move until the
+** next pend_add). */
+static void pend_fix(fds__glog *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        fdsp_change *x = &g->c[i];
+        const struct pend_off *o = &g->off[i];
+        x->field = pend_at(g, o->field);
+        x->value = pend_at(g, o->value);
+        x->device = pend_at(g, o->device);
+        x->vv.e = g->ve + o->vv;
+        for (size_t k = 0; k < x->vv.n; k++)
+            g->ve[o->vv + k].device = pend_at(g, g->vdev[o->vv + k]);
+    }
+}
+
 /* Append c (copied) with its flags byte to the pending group. */
 static int pend_add(fds_replica *r, const char *tbl, const char *rid,
                     const fdsp_change *c, int origin, int64_t sseq,
-                    int64_t at_ms, unsigned char flags)
+                    int64_t at_ms, unsigned char flags, int checked)
 {
     if (r->glog == NULL && fds__glog_open(r) != FDS_OK)
         return fds__errcode(r);
@@ -154,6 +206,7 @@ static int pend_add(fds_replica *r, const char *tbl, const char *rid,
         g->user = dup0(user);
         g->origin = origin;
         g->at_ms = at_ms;
+        g->unchecked = 0;
         g->n = 0;
         g->has = 1;
         if (!g->tbl || !g->rid || !g->device || !g->user) {
@@ -162,18 +215,44 @@ static int pend_add(fds_replica *r, const char *tbl, const char *rid,
         }
     }
     fdsp_change *x = &g->c[g->n];
+    struct pend_off *o = &g->off[g->n];
     memset(x, 0, sizeof *x);
-    x->field = c->field ? strdup(c->field) : NULL;
-    x->value = c->value ? strdup(c->value) : NULL;
-    x->device = dup0(dev);
     x->hlc = c->hlc;
     x->seq = sseq;
-    if (x->field == NULL || (c->value && x->value == NULL) ||
-        x->device == NULL || fds__vv_copy(&x->vv, &c->vv) != FDS_OK) {
-        fdsp_change_clear(x);
+    x->vv.n = c->vv.n;
+    o->field = pend_str(g, c->field);
+    o->value = pend_str(g, c->value);
+    o->device = strcmp(dev, g->device) == 0 ? GDEV : pend_str(g, dev);
+    o->vv = g->ven;
+    if (g->ven + c->vv.n > g->vecap) {
+        size_t cap = (g->ven + c->vv.n) * 2 + 16;
+        fdsp_vv_entry *ve = realloc(g->ve, cap * sizeof *ve);
+        if (ve != NULL)
+            g->ve = ve;
+        size_t *vd = ve ? realloc(g->vdev, cap * sizeof *vd) : NULL;
+        if (vd != NULL) {
+            g->vdev = vd;
+            g->vecap = cap;
+        }
+        if (ve == NULL || vd == NULL)
+            g->sb.oom = 1;
+    }
+    for (size_t k = 0; !g->sb.oom && k < c->vv.n; k++) {
+        const char *d = c->vv.e[k].device;
+        g->ve[g->ven].counter = c->vv.e[k].counter;
+        g->vdev[g->ven] = d && strcmp(d, g->device) == 0 ? GDEV
+                                                          : pend_str(g, d);
+        g->ven++;
+    }
+    if (c->field == NULL || g->sb.oom) {
+        /* The changes before this one are whole (the arenas only grew):
+        ** forget this one alone. */
+        g->sb.oom = 0;
+        g->ven = o->vv;
         return fds__error(r, FDS_NOMEM, "out of memory");
     }
     g->flags[g->n] = flags;
+    g->unchecked |= !checked;
     g->n++;
     return FDS_OK;
 }
@@ -184,7 +263,8 @@ int fds__glog_add(fds_replica *r, const char *tbl, const char *rid,
 {
     fdsp_change x = *c;                 /* shallow: field from the caller */
     x.field = (char *)field;
-    return pend_add(r, tbl, rid, &x, origin, sseq, at_ms, 0);
+    /* log_add's callers checked the value (regstore.c check_value) */
+    return pend_add(r, tbl, rid, &x, origin, sseq, at_ms, 0, 1);
 }
 
 int fds__glog_flush(fds_replica *r)
@@ -199,7 +279,9 @@ int fds__glog_flush(fds_replica *r)
     fds__buf *b = &g->enc;
     b->n = 0;
     b->oom = 0;
-    int rc = fds__group_encode(g->c, g->n, g->device, b);
+    pend_fix(g);
+    int rc = fds__group_encode_checked(g->c, g->n, g->device, b,
+                                       !g->unchecked);
     if (rc != FDS_OK)
         return fds__error(r, FDS_INVALID, "a change of %s/%s cannot be "
                           "logged", g->tbl, g->rid);
@@ -630,7 +712,7 @@ int fds__glog_migrate(fds_replica *r)
         }
         unsigned char fl = (unsigned char)((acked & FDS__GF_ACKED) |
                                            (resend ? FDS__GF_RESEND : 0));
-        rc = pend_add(r, tbl, rid, &c, origin, sseq, at_ms, fl);
+        rc = pend_add(r, tbl, rid, &c, origin, sseq, at_ms, fl, 0);
         fdsp_vv_clear(&c.vv);
         if (rc != FDS_OK)
             break;

@@ -112,6 +112,7 @@ enum {
     FDS__ST_PURGE_REFUSED,
     FDS__ST_SYNC_NORMAL,
     FDS__ST_SYNC_FULL,
+    FDS__ST_REC_UPD,
     FDS__ST_ENGINE_END,         /* must stay <= 32 */
     FDS__ST_DOMAIN_FIRST = 32,  /* domain slots: 32..63 */
     FDS__ST__COUNT = 64
@@ -381,6 +382,8 @@ typedef struct fds__rec {
     fds__field *f;              /* sorted by name (strcmp), like vals */
     size_t n, cap;
     int dirty;                  /* changed since read: to write back */
+    int stored;                 /* its row is in the file (written back by
+                                ** UPDATE, else INSERT: no upsert probe) */
 } fds__rec;
 /* Free every field and the key; the struct is zeroed. */
 void fds__rec_clear(fds__rec *rec);
@@ -421,6 +424,7 @@ int fds__rec_parse(fds_replica *r, const char *tbl, const char *rid,
 #define FDS__ST_REC_GET FDS__ST_REG_GET
 #define FDS__ST_REC_PUT FDS__ST_REG_PUT
 #define FDS__ST_REC_DEL FDS__ST_REG_DEL
+#define FDS__ST_REC_INS FDS__ST_LOG_ADD     /* schema 5 left it free */
 /* Make tbl/rid the cached record (read and decoded; no fields if it has no
 ** row), writing the previously cached one back first if dirty. */
 int fds__rec_fetch(fds_replica *r, const char *tbl, const char *rid);
@@ -454,6 +458,10 @@ int fds__reg_load(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, fds_register *out);
 int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
                   const char *field, const fds_register *reg);
+/* The same, moving *reg into the record (emptied, or cleared on failure)
+** instead of copying it. */
+int fds__reg_save_move(fds_replica *r, const char *tbl, const char *rid,
+                       const char *field, fds_register *reg);
 
 /* Rebuild register (tbl, rid, field) from the log rows this replica holds
 ** for it, leaving out every change the server refused (acked = 2), folded

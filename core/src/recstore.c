@@ -69,6 +69,7 @@ int fds__rec_flush(fds_replica *r)
         if (rc != SQLITE_DONE)
             return fds__dberror(r, "removing record");
         c->dirty = 0;
+        c->stored = 0;
         return FDS_OK;
     }
     rc = fds__rec_encode(c, &r->rec_vals, &r->rec_meta);
@@ -77,28 +78,50 @@ int fds__rec_flush(fds_replica *r)
     if (rc != FDS_OK)
         return fds__error(r, FDS_INVALID, "record %s/%s cannot be stored",
                           c->tbl, c->rid);
-    st = fds__stmt(r, FDS__ST_REC_PUT,
-        "INSERT INTO rec(tbl, rid, vals, meta, conflict, cust, phone, wechat)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(tbl, rid) DO "
-        "UPDATE SET vals = excluded.vals, meta = excluded.meta, "
-        "conflict = excluded.conflict, cust = excluded.cust, "
-        "phone = excluded.phone, wechat = excluded.wechat");
-    if (st == NULL)
-        return fds__errcode(r);
+    /* The cache knows whether the row exists (it read it, or found none):
+    ** an INSERT or an UPDATE, not an upsert that probes for the key first.
+    ** Should the file say otherwise (a row changed by SQL behind a cache
+    ** that was not forgotten), the other statement is tried once. */
     int is_customer = strcmp(c->tbl, "customer") == 0;
-    bind_str(st, 1, c->tbl);
-    bind_str(st, 2, c->rid);
-    sqlite3_bind_text(st, 3, r->rec_vals.p, (int)r->rec_vals.n, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, r->rec_meta.p, (int)r->rec_meta.n, SQLITE_STATIC);
-    sqlite3_bind_int(st, 5, fds__rec_conflicts(c));
-    bind_str(st, 6, is_customer ? NULL : winner(c, "customer"));
-    bind_str(st, 7, is_customer ? winner(c, "phone") : NULL);
-    bind_str(st, 8, is_customer ? winner(c, "wechat") : NULL);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return fds__dberror(r, "saving record");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        st = c->stored
+            ? fds__stmt(r, FDS__ST_REC_UPD,
+                "UPDATE rec SET vals = ?3, meta = ?4, conflict = ?5, "
+                "cust = ?6, phone = ?7, wechat = ?8 "
+                "WHERE tbl = ?1 AND rid = ?2")
+            : fds__stmt(r, FDS__ST_REC_INS,
+                "INSERT INTO rec(tbl, rid, vals, meta, conflict, cust, "
+                "phone, wechat) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        if (st == NULL)
+            return fds__errcode(r);
+        bind_str(st, 1, c->tbl);
+        bind_str(st, 2, c->rid);
+        sqlite3_bind_text(st, 3, r->rec_vals.p, (int)r->rec_vals.n,
+                          SQLITE_STATIC);
+        sqlite3_bind_blob(st, 4, r->rec_meta.p, (int)r->rec_meta.n,
+                          SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, fds__rec_conflicts(c));
+        bind_str(st, 6, is_customer ? NULL : winner(c, "customer"));
+        bind_str(st, 7, is_customer ? winner(c, "phone") : NULL);
+        bind_str(st, 8, is_customer ? winner(c, "wechat") : NULL);
+        rc = sqlite3_step(st);
+        int missing = c->stored && rc == SQLITE_DONE &&
+                      sqlite3_changes(r->db) == 0;
+        int present = !c->stored && rc == SQLITE_CONSTRAINT;
+        if (rc != SQLITE_DONE && !present)
+            break;
+        sqlite3_reset(st);
+        if (!missing && !present)
+            break;
+        c->stored = !c->stored;
+    }
+    if (rc != SQLITE_DONE) {
+        rc = fds__dberror(r, "saving record");
+        sqlite3_reset(st);
+        return rc;
+    }
     c->dirty = 0;
+    c->stored = 1;
     return FDS_OK;
 }
 
@@ -135,6 +158,7 @@ int fds__rec_fetch(fds_replica *r, const char *tbl, const char *rid)
             rc = fds__error(r, FDS_NOMEM, "out of memory");
         else
             rc = fds__rec_parse(r, tbl, rid, vals, vlen, meta, mlen, c);
+        c->stored = 1;
     } else if (step != SQLITE_DONE) {
         rc = fds__dberror(r, "reading record");
     }

@@ -125,6 +125,26 @@ int fds__reg_save(fds_replica *r, const char *tbl, const char *rid,
     return r->rec_hold > 0 ? FDS_OK : fds__rec_flush(r);
 }
 
+int fds__reg_save_move(fds_replica *r, const char *tbl, const char *rid,
+                       const char *field, fds_register *reg)
+{
+    int rc = fds__rec_fetch(r, tbl, rid);
+    if (rc != FDS_OK) {
+        fds_register_clear(reg);
+        return rc;
+    }
+    if (reg->n == 0) {
+        fds__rec_del(r->rec, field);
+        fds_register_clear(reg);
+    } else if (fds__rec_put(r->rec, field, reg) != FDS_OK) {
+        fds_register_clear(reg);
+        fds__rec_forget(r);             /* as fds__reg_save */
+        return fds__error(r, FDS_NOMEM, "out of memory");
+    }
+    r->rec->dirty = 1;
+    return r->rec_hold > 0 ? FDS_OK : fds__rec_flush(r);
+}
+
 /* Append one change to the log: to the pending change group, written as
 ** one row when the action's savepoint ends (grouplog.c). */
 static int log_add(fds_replica *r, const char *tbl, const char *rid,
@@ -439,10 +459,12 @@ static int adopt_user(fds_register *reg, const fdsp_change *c)
     return 0;
 }
 
-/* Merge c into *cur (the register as stored, n == 0 if there is none;
-** cleared here), store the result and log the change. */
-static int apply_to(fds_replica *r, const fdsp_change *c, fds_register *cur,
-                    int *outcome)
+/* Merge c into *cur (the register as stored, borrowed from the record
+** cache: n == 0 if there is none), store the result and log the change.
+** The merge's result moves into the cache: the stored register is
+** neither copied out before the merge nor copied in after it. */
+static int apply_to(fds_replica *r, const fdsp_change *c,
+                    const fds_register *cur, int *outcome)
 {
     static const fdsp_vv none = {0, NULL};
     fds_register next = {0, NULL};
@@ -451,7 +473,6 @@ static int apply_to(fds_replica *r, const fdsp_change *c, fds_register *cur,
     if (cur->n == 0 && !fds__vv_leq(&c->vv, &none)) {
         /* Nothing stored: the merge result is c alone (what fds_merge
         ** would build by copying it), so store a borrowed view of it. */
-        fds_register_clear(cur);
         fdsp_change one;
         memset(&one, 0, sizeof one);
         one.value = c->value;
@@ -467,12 +488,12 @@ static int apply_to(fds_replica *r, const fdsp_change *c, fds_register *cur,
                          c->server_ms > 0 ? c->server_ms : now);
     } else {
         rc = fds_merge(cur, c, &next, outcome);
-        fds_register_clear(cur);
         if (rc != FDS_OK)
             return fds__error(r, rc, "merging %s/%s/%s failed", c->table,
                               c->record, c->field);
         if (*outcome != FDS_MERGE_NOOP) {
-            rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+            /* cur is freed with the cached register next replaces */
+            rc = fds__reg_save_move(r, c->table, c->record, c->field, &next);
             if (rc == FDS_OK)
                 rc = log_add(r, c->table, c->record, c->field, c, 0, c->seq,
                              c->server_ms > 0 ? c->server_ms : now);
@@ -481,7 +502,8 @@ static int apply_to(fds_replica *r, const fdsp_change *c, fds_register *cur,
             if (a < 0)
                 rc = fds__error(r, FDS_NOMEM, "out of memory");
             else if (a > 0)
-                rc = fds__reg_save(r, c->table, c->record, c->field, &next);
+                rc = fds__reg_save_move(r, c->table, c->record, c->field,
+                                        &next);
         }
         fds_register_clear(&next);
     }
@@ -500,10 +522,13 @@ static int apply_one(fds_replica *r, const fdsp_change *c, int *outcome)
     int rc = check_change(r, c);
     if (rc != FDS_OK)
         return rc;
-    fds_register cur = {0, NULL};
-    if ((rc = fds__reg_load(r, c->table, c->record, c->field, &cur)) != FDS_OK)
+    /* The cached record (read once per run of its changes): its register
+    ** is merged in place of a copy. */
+    if ((rc = fds__rec_fetch(r, c->table, c->record)) != FDS_OK)
         return rc;
-    return apply_to(r, c, &cur, outcome);
+    static const fds_register empty = {0, NULL};
+    const fds__field *f = fds__rec_find(r->rec, c->field);
+    return apply_to(r, c, f ? &f->reg : &empty, outcome);
 }
 
 /* ---- A pulled batch ---------------------------------------------------------

@@ -400,7 +400,7 @@ static int apply_held(fds_session *s)
         s->raw = NULL;
         fdsp_msg *d = NULL;
         char err[256] = "";
-        int prc = fdsp_decode(raw, s->raw_len, &d, err, sizeof err);
+        int prc = fdsp_decode_pooled(raw, s->raw_len, &d, err, sizeof err);
         free(raw);
         if (prc == FDSP_E_NOMEM) {
             s->prefetch = 0;
@@ -1625,7 +1625,8 @@ int fds_session_feed(fds_session *s, const char *buf, size_t len)
     }
     fdsp_msg *m = NULL;
     char err[256] = "";
-    int prc = fdsp_decode(buf, len, &m, err, sizeof err);
+    /* pooled: nothing here frees or replaces a change's strings */
+    int prc = fdsp_decode_pooled(buf, len, &m, err, sizeof err);
     /* Not the peer's fault: the message may be fine (issue 18). */
     if (prc == FDSP_E_NOMEM)
         return fail(s, FDS_NOMEM, "out of memory decoding a message");

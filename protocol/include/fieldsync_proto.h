@@ -263,6 +263,9 @@ typedef struct fdsp_msg {
     /* repair: 0..FDSP_SUM_BUCKETS bucket numbers, each 0..FDSP_SUM_BUCKETS-1 */
     int *buckets;
     size_t n_buckets;
+    /* fdsp_decode_pooled only: the changes' strings live here (owned by
+    ** the message, released by fdsp_msg_free); NULL otherwise. */
+    struct fdsp_pool *pool;
 } fdsp_msg;
 
 /* Decode one message from buf[0..len).  Refuses (with the code named) input
@@ -275,6 +278,15 @@ typedef struct fdsp_msg {
 ** Never crashes and never reads outside buf, whatever the input. */
 FDS_API int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
                         char *err, size_t errlen);
+/* The same message, but its changes' strings (table, record, field,
+** value, device, user) are carved from a few blocks the message owns, and
+** the changes of one group share their table, record, device and user:
+** about 35 fewer mallocs and frees per record of a pulled page.  For a
+** reader that only reads the changes (a device applying a page): their
+** strings must not be freed or replaced (no fdsp_change_clear on them);
+** fdsp_msg_free releases everything.  Same result codes and errors. */
+FDS_API int fdsp_decode_pooled(const char *buf, size_t len, fdsp_msg **out,
+                               char *err, size_t errlen);
 
 /* Encode a message as compact JSON (keys in a fixed order).  *out is
 ** malloc'd (free with free()), not NUL-counted in *len but NUL-terminated.

@@ -258,3 +258,44 @@ char *fdsp__strndup(const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+/* Blocks of at least POOL_BLOCK bytes, newest first.  Strings need no
+** alignment, so a block is a plain byte run after its header. */
+#define POOL_BLOCK 16384
+
+struct fdsp_pool {
+    struct fdsp_pool *next;
+    size_t used, cap;
+    char data[];
+};
+
+char *fdsp__pool_strndup(struct fdsp_pool **pool, const char *s, size_t n)
+{
+    if (pool == NULL)
+        return fdsp__strndup(s, n);
+    struct fdsp_pool *b = *pool;
+    if (b == NULL || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > POOL_BLOCK ? n + 1 : POOL_BLOCK;
+        struct fdsp_pool *nb = malloc(sizeof *nb + cap);
+        if (nb == NULL)
+            return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        *pool = b = nb;
+    }
+    char *p = b->data + b->used;
+    memcpy(p, s, n);
+    p[n] = '\0';
+    b->used += n + 1;
+    return p;
+}
+
+void fdsp__pool_free(struct fdsp_pool *pool)
+{
+    while (pool != NULL) {
+        struct fdsp_pool *next = pool->next;
+        free(pool);
+        pool = next;
+    }
+}

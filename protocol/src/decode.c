@@ -139,6 +139,8 @@ typedef struct dctx {
     hent *ht;
     size_t ht_cap, ht_n;
     uint32_t serial;
+    /* fdsp_decode_pooled: the message's pool for change strings */
+    struct fdsp_pool **pool;
 } dctx;
 
 /* Tokens, as jansson's lexer has them. */
@@ -1250,9 +1252,9 @@ static int check_span(const char *s, size_t n, int kind, const char **why)
     return fdsp__check_str(s, n, kind, why);
 }
 
-static int get_str(const slot *sl, const char *path, const char *key,
-                   int kind, int required, char **out, char *err,
-                   size_t errlen)
+static int get_str_in(struct fdsp_pool **pool, const slot *sl,
+                      const char *path, const char *key, int kind,
+                      int required, char **out, char *err, size_t errlen)
 {
     const slot *v = member(sl, required);
     const char *why;
@@ -1265,12 +1267,34 @@ static int get_str(const slot *sl, const char *path, const char *key,
     int rc = check_span(v->s, v->u.n, kind, &why);
     if (rc != FDSP_OK)
         return fdsp__fail(err, errlen, rc, path, key, "%s", why);
-    char *copy = fdsp__strndup(v->s, v->u.n);
+    char *copy = fdsp__pool_strndup(pool, v->s, v->u.n);
     if (copy == NULL)
         return fdsp__fail(err, errlen, FDSP_E_NOMEM, path, key,
                           "out of memory");
     *out = copy;
     return FDSP_OK;
+}
+
+static int get_str(const slot *sl, const char *path, const char *key,
+                   int kind, int required, char **out, char *err,
+                   size_t errlen)
+{
+    return get_str_in(NULL, sl, path, key, kind, required, out, err, errlen);
+}
+
+/* A change's strings: from the pool of a pooled decode (c->pool). */
+#define get_cstr(sl, path, key, kind, req, out, err, errlen) \
+    get_str_in(c->pool, sl, path, key, kind, req, out, err, errlen)
+
+/* Undo a change being read: a pooled one's strings stay in the pool. */
+static void change_drop(const dctx *c, fdsp_change *x)
+{
+    if (c->pool != NULL) {
+        fdsp_vv_clear(&x->vv);
+        memset(x, 0, sizeof *x);
+    } else {
+        fdsp_change_clear(x);
+    }
 }
 
 static int get_int(const slot *sl, const char *path, const char *key,
@@ -1410,11 +1434,11 @@ static int read_change(const dctx *c, const elem *e, const char *path,
     if (e->kind != V_OBJ)
         return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
                           "change must be an object");
-    if ((rc = get_str(&k[C_T], path, "t", FDSP__NAME, 1, &out->table, err,
+    if ((rc = get_cstr(&k[C_T], path, "t", FDSP__NAME, 1, &out->table, err,
                       errlen)) ||
-        (rc = get_str(&k[C_R], path, "r", FDSP__ID, 1, &out->record, err,
+        (rc = get_cstr(&k[C_R], path, "r", FDSP__ID, 1, &out->record, err,
                       errlen)) ||
-        (rc = get_str(&k[C_F], path, "f", FDSP__NAME, 1, &out->field, err,
+        (rc = get_cstr(&k[C_F], path, "f", FDSP__NAME, 1, &out->field, err,
                       errlen)))
         goto fail;
 
@@ -1424,7 +1448,7 @@ static int read_change(const dctx *c, const elem *e, const char *path,
         goto fail;
     }
     if (k[C_V].kind != V_NULL &&
-        (rc = get_str(&k[C_V], path, "v", FDSP__VALUE, 1, &out->value, err,
+        (rc = get_cstr(&k[C_V], path, "v", FDSP__VALUE, 1, &out->value, err,
                       errlen)))
         goto fail;
 
@@ -1454,22 +1478,23 @@ static int read_change(const dctx *c, const elem *e, const char *path,
     }
     out->hlc = hlc;
 
-    if ((rc = get_str(&k[C_D], path, "d", FDSP__ID, 1, &out->device, err,
+    if ((rc = get_cstr(&k[C_D], path, "d", FDSP__ID, 1, &out->device, err,
                       errlen)) ||
-        (rc = get_str(&k[C_U], path, "u", FDSP__ID, 0, &out->user, err,
+        (rc = get_cstr(&k[C_U], path, "u", FDSP__ID, 0, &out->user, err,
                       errlen)) ||
         (rc = get_int(&k[C_S], path, "s", need_seq, need_seq ? 1 : 0,
                       FDSP__MAX_INT, FDSP_E_VALUE, &out->seq, err, errlen)) ||
         (rc = get_int(&k[C_AT], path, "at", 0, 0, FDSP__MAX_INT,
                       FDSP_E_VALUE, &out->server_ms, err, errlen)))
         goto fail;
-    if (out->user == NULL && (out->user = fdsp__strndup("", 0)) == NULL) {
+    if (out->user == NULL &&
+        (out->user = fdsp__pool_strndup(c->pool, "", 0)) == NULL) {
         rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, "u", "out of memory");
         goto fail;
     }
     return FDSP_OK;
 fail:
-    fdsp_change_clear(out);
+    change_drop(c, out);
     return rc;
 }
 
@@ -1525,13 +1550,13 @@ static int read_entry(const dctx *c, const elem *e, const char *path,
     if (e->kind != V_OBJ)
         return fdsp__fail(err, errlen, FDSP_E_TYPE, path, NULL,
                           "entry must be an object");
-    if ((rc = get_str(&e->k[C_F], path, "f", FDSP__NAME, 1, &out->field, err,
+    if ((rc = get_cstr(&e->k[C_F], path, "f", FDSP__NAME, 1, &out->field, err,
                       errlen)))
         return rc;
     if (e->k[C_V].kind == V_NONE)
         return fdsp__fail(err, errlen, FDSP_E_MISSING, path, "v", "required");
     if (e->k[C_V].kind != V_NULL &&
-        (rc = get_str(&e->k[C_V], path, "v", FDSP__VALUE, 1, &out->value,
+        (rc = get_cstr(&e->k[C_V], path, "v", FDSP__VALUE, 1, &out->value,
                       err, errlen)))
         return rc;
     if (k == 0) {
@@ -1588,13 +1613,13 @@ static int read_group(const dctx *c, const elem *e, const char *path,
     int named = err != NULL && errlen > 0;
 
     memset(&h, 0, sizeof h);
-    if ((rc = get_str(&k[C_T], path, "t", FDSP__NAME, 1, &h.table, err,
+    if ((rc = get_cstr(&k[C_T], path, "t", FDSP__NAME, 1, &h.table, err,
                       errlen)) ||
-        (rc = get_str(&k[C_R], path, "r", FDSP__ID, 1, &h.record, err,
+        (rc = get_cstr(&k[C_R], path, "r", FDSP__ID, 1, &h.record, err,
                       errlen)) ||
-        (rc = get_str(&k[C_D], path, "d", FDSP__ID, 1, &h.device, err,
+        (rc = get_cstr(&k[C_D], path, "d", FDSP__ID, 1, &h.device, err,
                       errlen)) ||
-        (rc = get_str(&k[C_U], path, "u", FDSP__ID, 0, &h.user, err,
+        (rc = get_cstr(&k[C_U], path, "u", FDSP__ID, 0, &h.user, err,
                       errlen)))
         goto fail;
     if (k[C_VV].kind == V_NONE) {
@@ -1628,7 +1653,8 @@ static int read_group(const dctx *c, const elem *e, const char *path,
                         errlen)) ||
         (rc = fdsp__group_room(n, room, path, "g", err, errlen)))
         goto fail;
-    if (h.user == NULL && (h.user = fdsp__strndup("", 0)) == NULL) {
+    if (h.user == NULL &&
+        (h.user = fdsp__pool_strndup(c->pool, "", 0)) == NULL) {
         rc = fdsp__fail(err, errlen, FDSP_E_NOMEM, path, "u", "out of memory");
         goto fail;
     }
@@ -1654,7 +1680,14 @@ static int read_group(const dctx *c, const elem *e, const char *path,
                              need_seq, sstep, i > 0 ? &out[i - 1] : NULL, x,
                              err, errlen)))
             goto fail;
-        if ((x->table = fdsp__strndup(h.table, strlen(h.table))) == NULL ||
+        if (c->pool != NULL) {
+            /* one copy of the group's strings for all of its changes */
+            x->table = h.table;
+            x->record = h.record;
+            x->device = h.device;
+            x->user = h.user;
+        } else if (
+            (x->table = fdsp__strndup(h.table, strlen(h.table))) == NULL ||
             (x->record = fdsp__strndup(h.record, strlen(h.record))) == NULL ||
             (x->device = fdsp__strndup(h.device, strlen(h.device))) == NULL ||
             (x->user = fdsp__strndup(h.user, strlen(h.user))) == NULL) {
@@ -1663,13 +1696,13 @@ static int read_group(const dctx *c, const elem *e, const char *path,
             goto fail;
         }
     }
-    fdsp_change_clear(&h);
+    change_drop(c, &h);
     *n_out = n;
     return FDSP_OK;
 fail:
     for (size_t i = 0; i < done; i++)
-        fdsp_change_clear(&out[i]);
-    fdsp_change_clear(&h);
+        change_drop(c, &out[i]);
+    change_drop(c, &h);
     return rc;
 }
 
@@ -2138,8 +2171,8 @@ static void dctx_free(dctx *c)
     free(c->ht);
 }
 
-int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
-                char *err, size_t errlen)
+static int decode(const char *buf, size_t len, fdsp_msg **out,
+                  char *err, size_t errlen, int pooled)
 {
     fdsp_type type = FDSP_HELLO;
     int rc;
@@ -2198,6 +2231,7 @@ int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
         return fdsp__fail(err, errlen, FDSP_E_NOMEM, NULL, NULL,
                           "out of memory");
     }
+    c.pool = pooled ? &m->pool : NULL;
     rc = read_body(&c, m, err, errlen);
     dctx_free(&c);
     if (rc != FDSP_OK) {
@@ -2206,4 +2240,16 @@ int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
     }
     *out = m;
     return FDSP_OK;
+}
+
+int fdsp_decode(const char *buf, size_t len, fdsp_msg **out,
+                char *err, size_t errlen)
+{
+    return decode(buf, len, out, err, errlen, 0);
+}
+
+int fdsp_decode_pooled(const char *buf, size_t len, fdsp_msg **out,
+                       char *err, size_t errlen)
+{
+    return decode(buf, len, out, err, errlen, 1);
 }

@@ -25,9 +25,15 @@ void fdsp_msg_free(fdsp_msg *m)
     free(m->user);
     free(m->role);
     free(m->client);
-    for (size_t i = 0; i < m->n_changes && m->changes != NULL; i++)
-        fdsp_change_clear(&m->changes[i]);
+    /* pooled (fdsp_decode_pooled): the strings go with the pool */
+    for (size_t i = 0; i < m->n_changes && m->changes != NULL; i++) {
+        if (m->pool != NULL)
+            fdsp_vv_clear(&m->changes[i].vv);
+        else
+            fdsp_change_clear(&m->changes[i]);
+    }
     free(m->changes);
+    fdsp__pool_free(m->pool);
     for (size_t i = 0; i < m->n_refused && m->refused != NULL; i++)
         free(m->refused[i].message);
     free(m->refused);

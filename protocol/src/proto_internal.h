@@ -52,6 +52,11 @@ int fdsp__depth_ok(const char *buf, size_t len, size_t max);
 
 /* malloc'd copy of s[0..n) with a terminating NUL; NULL on OOM. */
 char *fdsp__strndup(const char *s, size_t n);
+/* A copy of s[0..n) carved from *pool (a new block when the last is full;
+** *pool NULL starts one), or malloc'd when pool is NULL.  NULL: out of
+** memory.  fdsp__pool_free releases every block. */
+char *fdsp__pool_strndup(struct fdsp_pool **pool, const char *s, size_t n);
+void fdsp__pool_free(struct fdsp_pool *pool);
 
 /* ---- Reading members of a JSON object (decoder side) ---------------------
 ** Each returns FDSP_OK or an FDSP_E_* code with err filled.  `required`:

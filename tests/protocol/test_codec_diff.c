@@ -94,6 +94,16 @@ static void groups_both(const fdsp_msg *m, const char *plain, size_t n_plain)
     char *p2 = encode_both(d2, &n2, &rc2);
     assert_same_bytes(p1, n1, plain, n_plain);
     assert_same_bytes(p2, n2, plain, n_plain);
+    /* and the pooled decoder (a device's pulled pages) reads the same */
+    fdsp_msg *d3 = NULL;
+    if (fdsp_decode_pooled(a, na, &d3, e, sizeof e) != FDSP_OK)
+        fail_msg("grouped form refused pooled: %s: %.*s", e, (int)na, a);
+    size_t n3;
+    int rc3;
+    char *p3 = encode_both(d3, &n3, &rc3);
+    assert_same_bytes(p3, n3, plain, n_plain);
+    free(p3);
+    fdsp_msg_free(d3);
     free(p1);
     free(p2);
     fdsp_msg_free(d1);
@@ -113,6 +123,29 @@ static int diff_n(const char *buf, size_t len)
         fail_msg("decode: direct %s (%s), reference %s (%s) for: %.300s",
                  fdsp_errname(r1), e1, fdsp_errname(r2), e2,
                  buf ? buf : "(null)");
+    /* The pooled decoder: the same code and line, the same message. */
+    {
+        fdsp_msg *mp = NULL;
+        char ep[256];
+        int rp = fdsp_decode_pooled(buf, len, &mp, ep, sizeof ep);
+        if (rp != r1 || (r1 != FDSP_OK && strcmp(ep, e1) != 0))
+            fail_msg("pooled decode: %s (%s), direct %s (%s) for: %.300s",
+                     fdsp_errname(rp), ep, fdsp_errname(r1), e1,
+                     buf ? buf : "(null)");
+        if (rp == FDSP_OK) {
+            size_t np, nd;
+            int rcp, rcd;
+            char *bp = encode_both(mp, &np, &rcp);
+            char *bd = encode_both(m1, &nd, &rcd);
+            assert_int_equal(rcp, rcd);
+            assert_same_bytes(bp, np, bd, nd);
+            free(bp);
+            free(bd);
+        } else {
+            assert_null(mp);
+        }
+        fdsp_msg_free(mp);
+    }
     if (r1 != FDSP_OK) {
         assert_null(m1);
         assert_true(strlen(e1) > 0);
