@@ -232,6 +232,10 @@ typedef struct fsv_store_backend {
     int (*dup_notice)(fsv_store *s, const char *user, int64_t now_ms,
                       int64_t since_ms, int64_t *given);
     int (*dup_list)(fsv_store *s, fsv_dup_row_fn fn, void *ud);
+    /* fsv_store_vis_load in the backend's own fewer queries; NULL: store_vis.c
+    ** composes it from the entries above. */
+    int (*vis_load)(fsv_store *s, const fdsp_change *c, size_t n,
+                    fsv_vis_facts *f);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

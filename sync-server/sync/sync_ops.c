@@ -131,10 +131,10 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
 ** goes into cust[FDSP_MAX_ID + 1]; *user is who may lose sight by it (the
 ** owner before the change, or the user shared with; malloc'd), *changes
 ** which of the two it was (FSV_VIS_OWNER, FSV_VIS_SHARE).  Call before c
-** is merged.  FSV_OK with *changes non-zero (yes) or 0, or the store's
-** code. */
-static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
-                      char **user, int *changes)
+** is merged (f: the batch's facts as they stand).  FSV_OK with *changes
+** non-zero (yes) or 0, or FSV_NOMEM. */
+static int vis_change(const fsv_vis_facts *f, const fdsp_change *c,
+                      char *cust, char **user, int *changes)
 {
     *user = NULL;
     *changes = 0;
@@ -142,9 +142,9 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
         if (strlen(c->record) > FDSP_MAX_ID)
             return FSV_OK;
         strcpy(cust, c->record);
-        int rc = fsv_vis_owner(st, cust, user);
-        if (rc != FSV_OK)
-            return rc;
+        const char *was = fsv_visd_owner(f, cust);
+        if (was && !(*user = strdup(was)))
+            return FSV_NOMEM;
         /* A new customer (no owner yet: all its rows lie after everyone's
         ** cursor) or an owner re-stated changes nobody's view. */
         if (!*user || (c->value && strcmp(*user, c->value) == 0)) {
@@ -167,16 +167,6 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
         return FSV_NOMEM;
     *changes = FSV_VIS_SHARE;
     return FSV_OK;
-}
-
-/* 1 if some other session may have to be asked whether it sees a push. */
-static int others_to_ask(const fsv_conn *from)
-{
-    for (const fsv_conn *s = from->srv->conns; s; s = s->next)
-        if (s != from && s->hello_done && !s->close_after_send &&
-            !fsv_vis_sees_all(&s->user))
-            return 1;
-    return 0;
 }
 
 /* The ack's stamps (rule 14): for change i of the push, the HLC the server
@@ -211,7 +201,9 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
     int pool_claims = 0;        /* claims accepted in this batch (caps) */
-    struct fsv_vis_cache vc = {NULL, 0, 0};
+    /* Who sees what the batch touches, loaded once (visibility.h): the
+    ** write checks, field limits and the fan-out set decide over it. */
+    fsv_vis_set *set = NULL;
     /* Rules 11-15 (sync_trust.c): the batch's accepted counters, and the
     ** HLCs the device must keep (ack stamps), made at the first one. */
     fsv_trust_batch *tb = fsv_trust_batch_new();
@@ -219,6 +211,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
 
     rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
     tx_us = fsv_metrics_now_us();
+    if (rc == FSV_OK)
+        rc = fsv_vis_set_load(st, m->changes, m->n_changes, &set);
     for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
         fdsp_change *c = &m->changes[i];
         char why[FDSP_MAX_TEXT];
@@ -253,25 +247,12 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
             }
             continue;
         }
-        if (!code) {
-            rc = fsv_vis_check_write_cached(st, &s->user, c, &vc, &code,
-                                            why, sizeof why);
-            if (rc != FSV_OK)
-                break;
-        }
-        if (!code) {
-            int count = 0, has = 0;
-            rc = fsv_store_field_count(st, c->table, c->record, c->field,
-                                       &count, &has);
-            if (rc != FSV_OK)
-                break;
-            if (!has && count >= FDSP_MAX_FIELDS) {
-                code = FDSP_E_LIMIT;
-                snprintf(why, sizeof why, "%s %s field %s: the record already"
-                         " has %d fields (limit)", c->table, c->record, c->field,
-                         FDSP_MAX_FIELDS);
-            }
-        }
+        if (!code)
+            code = fsv_visd_check_write(fsv_vis_set_facts(set), &s->user, c,
+                                        why, sizeof why);
+        if (!code)
+            code = fsv_visd_field_limit(fsv_vis_set_facts(set), c, why,
+                                        sizeof why);
         /* A release or claim (pool.c): the pool's rules, its team. */
         int pool_kind = 0;
         char pool_team[FSV_NAME_MAX + 1] = "";
@@ -316,7 +297,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         }
         char cust[FDSP_MAX_ID + 1], *lost = NULL;
         int vch = 0;
-        rc = vis_change(st, c, cust, &lost, &vch);
+        rc = vis_change(fsv_vis_set_facts(set), c, cust, &lost, &vch);
         if (rc != FSV_OK)
             break;
         if (pool_kind && vch) {
@@ -337,6 +318,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
                      : fsv_store_merge_change(st, c, &outcome);
         if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
             rc = FSV_ERROR;
+        if (rc == FSV_OK)
+            rc = fsv_vis_set_merged(st, set, c);
         /* Which follow-ups name which blob, as they merge (sync_blobs.c). */
         if (rc == FSV_OK && strcmp(c->table, "followup") == 0 &&
             strcmp(c->field, "attachments") == 0)
@@ -354,7 +337,6 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         if (outcome == FDS_MERGE_CONFLICT)
             conflicts++;
     }
-    fsv_vis_cache_clear(&vc);
     if (rc == FSV_OK)
         rc = fsv_trust_flush(st, tb);
     /* Duplicate customers (撞单): notices in the ack, not refusals. */
@@ -363,13 +345,13 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     if (rc == FSV_OK && appended)
         rc = fsv_sync_dup_notices(s, m, t0, &notices, &n_notices);
     fsv_trust_batch_free(tb);
-    /* Who may see the batch, decided from the record index while this
-    ** transaction's memo still holds it (see sync_live.c); only needed when
-    ** some other session may have to be asked. */
-    fsv_vis_set *set = NULL;
-    if (rc == FSV_OK && appended && !vis_changed && others_to_ask(s) &&
-        fsv_vis_set_build(st, m->changes, m->n_changes, &set) != FSV_OK)
-        set = NULL;     /* the fan-out builds it, or asks change by change */
+    /* Who may see the batch: its facts as the merges left them (see
+    ** sync_live.c). */
+    if (rc == FSV_OK && fsv_vis_set_seal(set, m->changes, m->n_changes) !=
+                            FSV_OK) {
+        fsv_vis_set_free(set);
+        set = NULL;     /* the fan-out builds it */
+    }
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
