@@ -13,6 +13,7 @@
 #include "server.h"
 #include "sync_blobs.h"
 #include "pool.h"
+#include "responder.h"
 #include "sync_dup.h"
 #include "sync_trust.h"
 #include "visibility.h"
@@ -110,13 +111,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     ** and says hello once more on this connection. */
     s->rehello_ok = counter > m->dev_counter;   /* absent: 0 */
     fdsp_msg w;
-    memset(&w, 0, sizeof w);
-    w.type = FDSP_WELCOME;
-    w.version = FDSP_VERSION;
-    w.user = s->user.name;
-    w.role = s->user.role;
-    w.device = s->device;
-    w.head = head;
+    fsv_resp_welcome(&w, &s->user, s->device, head);
     w.dev_counter = counter;
     w.store = store_id[0] ? store_id : NULL;
     w.epoch = epoch;
@@ -419,31 +414,19 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
 static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
                         int more, int last_fixed, size_t *sent)
 {
-    fdsp_msg r;
+    fdsp_msg r;     /* what went: last and more */
     memset(&r, 0, sizeof r);
-    r.type = FDSP_CHANGES;
-    r.changes = ch;
     char *buf = NULL;
-    size_t len = 0, take = n;
+    size_t len = 0, take = 0;
     *sent = 0;
-    for (;;) {
-        r.n_changes = take;
-        r.last = take < n && !last_fixed ? ch[take - 1].seq : last;
-        r.more = take < n ? 1 : more;
-        int rc = fdsp_encode_opt(&r, s->groups ? FDSP_ENC_GROUPS : 0, &buf,
-                                 &len);
-        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
-            break;
-        free(buf);
-        buf = NULL;
-        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
-            take <= 1) {
-            fsv_err("pull_failed user=%s device=%s why=%s", s->user.name,
-                    s->device, fdsp_errname(rc));   /* encoding the changes */
-            return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
-                                  "cannot encode changes");
-        }
-        take /= 2;
+    int rc = fsv_resp_page(ch, n, last, more, last_fixed,
+                           s->groups ? FDSP_ENC_GROUPS : 0, &buf, &len, &take,
+                           &r.last, &r.more);
+    if (rc != FDSP_OK) {
+        fsv_err("pull_failed user=%s device=%s why=%s", s->user.name,
+                s->device, fdsp_errname(rc));   /* encoding the changes */
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
+                              "cannot encode changes");
     }
     int result = fsv_conn_enqueue(s, buf, len);
     free(buf);
