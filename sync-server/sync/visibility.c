@@ -97,21 +97,31 @@ int fsv_vis_may_have_seen(fsv_store *s, const fsv_user *u, const char *user,
     return rc;
 }
 
-int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer,
-                     int *sees)
+/* A question of u about one customer: sees-all users need no facts;
+** otherwise load what u's answer needs and ask the pure rule. */
+static int ask_customer(fsv_store *s, const fsv_user *u, const char *customer,
+                        int (*rule)(const fsv_vis_facts *, const fsv_user *,
+                                    const char *),
+                        int *answer)
 {
-    *sees = 0;
+    *answer = 0;
     if (fsv_vis_sees_all(u)) {
-        *sees = 1;
+        *answer = 1;
         return FSV_OK;
     }
     fsv_vis_facts f;
     int rc = fsv_store_vis_load_customer(s, u, customer, &f);
     if (rc != FSV_OK)
         return rc;
-    *sees = fsv_visd_customer(&f, u, customer);
+    *answer = rule(&f, u, customer);
     fsv_vis_facts_clear(&f);
     return FSV_OK;
+}
+
+int fsv_vis_customer(fsv_store *s, const fsv_user *u, const char *customer,
+                     int *sees)
+{
+    return ask_customer(s, u, customer, fsv_visd_customer, sees);
 }
 
 int fsv_vis_row(fsv_store *s, const fsv_user *u, const fsv_row *row,
@@ -138,18 +148,7 @@ int fsv_vis_filter_fn(void *ud, const fsv_row *row, int *include)
 int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
                       int *may)
 {
-    *may = 0;
-    if (fsv_vis_sees_all(u)) {
-        *may = 1;
-        return FSV_OK;
-    }
-    fsv_vis_facts f;
-    int rc = fsv_store_vis_load_customer(s, u, customer, &f);
-    if (rc != FSV_OK)
-        return rc;
-    *may = fsv_visd_may_share(&f, u, customer);
-    fsv_vis_facts_clear(&f);
-    return FSV_OK;
+    return ask_customer(s, u, customer, fsv_visd_may_share, may);
 }
 
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
