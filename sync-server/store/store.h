@@ -679,9 +679,11 @@ int fsv_store_vis_load(fsv_store *s, const fdsp_change *c, size_t n,
 ** pool flag, customer link or share record written over an existing
 ** register).  FSV_OK or the store's code. */
 int fsv_store_vis_merged(fsv_store *s, fsv_vis_facts *f, const fdsp_change *c);
-/* What one question of user u about customer id needs (the facts are for
-** u only: f->only = u; the team map borrowed), into a zeroed *f.  FSV_OK
-** or the store's code. */
+/* What one question of user u about customer id needs, into a zeroed *f:
+** the facts are for u only (f->only = u: nothing more when u owns it; the
+** pool row only of a pool customer; of its shares only u's; the team map
+** borrowed).  u NULL: the owner facts alone (record index, owner and pool
+** fields).  FSV_OK or the store's code. */
 int fsv_store_vis_load_customer(fsv_store *s, const fsv_user *u,
                                 const char *id, fsv_vis_facts *f);
 /* Free what *f holds and zero it (NULL-safe). */

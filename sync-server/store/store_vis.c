@@ -199,6 +199,29 @@ static int cust_fill(fsv_store *s, fsv_vis_cust *c, const fsv_user *only,
     const char *owner = cust_owner(c);
     if (only && owner && strcmp(owner, only->name) == 0)
         return FSV_OK;  /* theirs: nothing else decides */
+    if (only) {
+        /* One user's question: the pool row only decides a pool
+        ** customer's sight, and only that user's share counts. */
+        if (owner && !owner[0]) {
+            rc = fsv_store_pool_get(s, c->id, &c->pool);
+            c->has_pool = rc == FSV_OK;
+            if (rc == FSV_NOTFOUND)
+                rc = FSV_OK;
+        }
+        int shared = 0;
+        if (rc == FSV_OK)
+            rc = fsv_store_is_shared(s, c->id, only->name, &shared);
+        if (rc == FSV_OK && shared) {
+            if (!(c->shares = malloc(sizeof *c->shares)) ||
+                !(c->shares[0] = strdup(only->name))) {
+                free(c->shares);
+                c->shares = NULL;
+                return nomem(s);
+            }
+            c->n_shares = 1;
+        }
+        return rc;
+    }
     rc = fsv_store_pool_get(s, c->id, &c->pool);
     c->has_pool = rc == FSV_OK;
     if (rc == FSV_NOTFOUND)
@@ -467,7 +490,7 @@ int fsv_store_vis_merged(fsv_store *s, fsv_vis_facts *f, const fdsp_change *c)
     fsv_vis_field *fl = fsv_vis_facts_field(f, c->table, c->record, c->field);
     if (!r || !fl)
         return FSV_OK;  /* not of the loaded batch */
-    int had = fl->has, rc = FSV_OK;
+    int had = fl->has, was_new = !r->known, rc = FSV_OK;
     int is_cust = strcmp(c->table, "customer") == 0;
     int link = !is_cust && strcmp(c->field, "customer") == 0;
     if (!had) {
@@ -515,10 +538,19 @@ int fsv_store_vis_merged(fsv_store *s, fsv_vis_facts *f, const fdsp_change *c)
             if ((rc = user_need(s, f, cust_owner(k))) != FSV_OK)
                 return rc;
         }
-        int who = strcmp(c->field, "owner") == 0 ||
-                  strcmp(c->field, "pool") == 0;
+        int is_owner = strcmp(c->field, "owner") == 0;
+        int is_pool = strcmp(c->field, "pool") == 0;
+        if (was_new && (is_owner || is_pool)) {
+            /* A customer new in this batch: its first register holds the
+            ** value, and no pool row can name it yet. */
+            if (is_owner && dup_to(&k->owner, c->value) != 0)
+                return nomem(s);
+            if (is_pool)
+                k->pooled = c->value && strcmp(c->value, "1") == 0;
+            return user_need(s, f, cust_owner(k));
+        }
         int named = strcmp(c->field, "name") == 0 && k->name;
-        if (who || named) {
+        if (is_owner || is_pool || named) {
             /* Who owns it (and the pool rows sync/pool.c wrote with it):
             ** read it again, as it is after this merge. */
             cust_reset(k);

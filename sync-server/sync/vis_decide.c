@@ -44,9 +44,9 @@ int fsv_visd_pool_covers(const fsv_teams *t, const char *pool_team,
            fsv_visd_within(t, pool_team, u->team);
 }
 
-const char *fsv_visd_owner(const fsv_vis_facts *f, const char *id)
+/* The effective owner of c (fsv_visd_owner). */
+static const char *owner_of(const fsv_vis_cust *c)
 {
-    const fsv_vis_cust *c = fsv_vis_facts_cust(f, id);
     if (!c || !c->known)
         return NULL;
     if (c->owner && c->owner[0])
@@ -54,6 +54,11 @@ const char *fsv_visd_owner(const fsv_vis_facts *f, const char *id)
     /* Owner empty: a pool customer (pool "1") has nobody; otherwise the
     ** creator, as before the pool. */
     return c->pooled ? "" : c->creator;
+}
+
+const char *fsv_visd_owner(const fsv_vis_facts *f, const char *id)
+{
+    return owner_of(fsv_vis_facts_cust(f, id));
 }
 
 /* Is the user named owner in u's team or a team below it (u a manager)? */
@@ -82,15 +87,11 @@ static int shared_with(const fsv_vis_cust *c, const char *user)
     return 0;
 }
 
-int fsv_visd_customer(const fsv_vis_facts *f, const fsv_user *u,
-                      const char *id)
+/* Does u (who does not see everything) see customer c? */
+static int cust_sees(const fsv_vis_facts *f, const fsv_user *u,
+                     const fsv_vis_cust *c)
 {
-    if (fsv_vis_sees_all(u))
-        return 1;
-    const fsv_vis_cust *c = fsv_vis_facts_cust(f, id);
-    if (!c)
-        return 0;
-    const char *owner = fsv_visd_owner(f, id);
+    const char *owner = owner_of(c);
     if (owner && !owner[0]) {
         /* A pool customer: every user of its pool's team. */
         if (c->has_pool && fsv_visd_pool_covers(f->teams, c->pool.team, u))
@@ -99,6 +100,15 @@ int fsv_visd_customer(const fsv_vis_facts *f, const fsv_user *u,
         return 1;   /* theirs, or their team's (teams nest) */
     }
     return shared_with(c, u->name);
+}
+
+int fsv_visd_customer(const fsv_vis_facts *f, const fsv_user *u,
+                      const char *id)
+{
+    if (fsv_vis_sees_all(u))
+        return 1;
+    const fsv_vis_cust *c = fsv_vis_facts_cust(f, id);
+    return c ? cust_sees(f, u, c) : 0;
 }
 
 int fsv_visd_row(const fsv_vis_facts *f, const fsv_user *u, const char *tbl,
@@ -315,10 +325,9 @@ int fsv_visd_check_write(fsv_vis_facts *f, const fsv_user *u,
 int fsv_visd_field_limit(const fsv_vis_facts *f, const fdsp_change *c,
                          char *why, size_t whylen)
 {
-    const fsv_vis_rec *r = fsv_vis_facts_rec(f, c->table, c->record);
     const fsv_vis_field *fl = fsv_vis_facts_field(f, c->table, c->record,
                                                   c->field);
-    if (!r || !fl || fl->has || r->nfields < FDSP_MAX_FIELDS)
+    if (!fl || fl->has || f->recs[fl->rec].nfields < FDSP_MAX_FIELDS)
         return 0;
     snprintf(why, whylen, "%s %s field %s: the record already has %d fields"
              " (limit)", c->table, c->record, c->field, FDSP_MAX_FIELDS);
@@ -332,7 +341,8 @@ struct fsv_vis_set {
     int any;                /* a definition: everyone sees it */
     const char **creators;  /* orphan children: their creators see them */
     size_t n_creators;
-    const char **custs;     /* distinct customers (ids in f), sorted */
+    const char **custs;     /* distinct customers' ids, sorted */
+    const fsv_vis_cust **cust;  /* their facts (NULL: not loaded) */
     size_t n_custs;
     /* What decides change i of the sealed batch: SLOT_NONE (not appended,
     ** or a record the index cannot answer for), SLOT_ANY (a definition), a
@@ -366,6 +376,7 @@ void fsv_vis_set_free(fsv_vis_set *vs)
     fsv_vis_facts_clear(&vs->f);
     free(vs->creators);
     free(vs->custs);
+    free(vs->cust);
     free(vs->slot);
     free(vs);
 }
@@ -408,7 +419,9 @@ int fsv_vis_set_seal(fsv_vis_set *vs, const fdsp_change *c, size_t n)
 {
     free(vs->slot);
     free(vs->custs);
+    free(vs->cust);
     free(vs->creators);
+    vs->cust = NULL;
     vs->slot = NULL;
     vs->custs = vs->creators = NULL;
     vs->n_slot = vs->n_custs = vs->n_creators = 0;
@@ -449,6 +462,14 @@ int fsv_vis_set_seal(fsv_vis_set *vs, const fdsp_change *c, size_t n)
     }
     vs->n_custs = uniq(vs->custs, vs->n_custs);
     vs->n_creators = uniq(vs->creators, vs->n_creators);
+    /* Each customer's facts looked up once, not per session and change. */
+    if (vs->n_custs && !(vs->cust = malloc(vs->n_custs * sizeof *vs->cust))) {
+        free(key);
+        free(kind);
+        return FSV_NOMEM;
+    }
+    for (size_t k = 0; k < vs->n_custs; k++)
+        vs->cust[k] = fsv_vis_facts_cust(&vs->f, vs->custs[k]);
     for (size_t i = 0; i < n; i++) {
         int k;
         if (kind[i] == 1 && (k = find(vs->custs, vs->n_custs, key[i])) >= 0)
@@ -475,7 +496,7 @@ int fsv_vis_set_sees(fsv_vis_set *vs, const fsv_user *u, size_t i)
         return 1;
     if (k < 0)
         return strcmp(vs->creators[-3 - k], u->name) == 0;
-    return fsv_visd_customer(&vs->f, u, vs->custs[k]);
+    return vs->cust[k] && cust_sees(&vs->f, u, vs->cust[k]);
 }
 
 int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u)
@@ -486,7 +507,7 @@ int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u)
         if (strcmp(vs->creators[i], u->name) == 0)
             return 1;
     for (size_t i = 0; i < vs->n_custs; i++)
-        if (fsv_visd_customer(&vs->f, u, vs->custs[i]))
+        if (vs->cust[i] && cust_sees(&vs->f, u, vs->cust[i]))
             return 1;
     return 0;
 }

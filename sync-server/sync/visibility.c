@@ -20,19 +20,6 @@ int fsv_vis_pool_covers(fsv_store *s, const char *pool_team,
     return fsv_visd_pool_covers(t, pool_team, u);
 }
 
-int fsv_vis_pool_lost(fsv_store *s, const fsv_user *u, const char *customer,
-                      char *by, size_t bylen)
-{
-    fsv_vis_facts f;
-    if (by && bylen)
-        by[0] = '\0';
-    if (fsv_store_vis_load_customer(s, u, customer, &f) != FSV_OK)
-        return 0;
-    int lost = fsv_visd_pool_lost(&f, u, customer, by, bylen);
-    fsv_vis_facts_clear(&f);
-    return lost;
-}
-
 void fsv_vis_scope(const fsv_user *u, fsv_scope *sc)
 {
     sc->all = fsv_vis_sees_all(u);

@@ -49,12 +49,6 @@
 int fsv_vis_pool_covers(fsv_store *s, const char *pool_team,
                         const fsv_user *u);
 
-/* 1 if customer left a pool u could see because someone else claimed it
-** (an offline claim u lost), with the claimer's name in by (may be NULL);
-** 0 otherwise and on any error (then the ordinary rules apply). */
-int fsv_vis_pool_lost(fsv_store *s, const fsv_user *u, const char *customer,
-                      char *by, size_t bylen);
-
 /* The store's office-view scope of u (store.h fsv_scope; borrows u's
 ** strings): everything for who sees everything; else u's customers, those
 ** shared with u, and for a manager with a team, those of the team's users:
