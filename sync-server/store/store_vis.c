@@ -170,21 +170,14 @@ static const char *cust_owner(const fsv_vis_cust *c)
     return c->pooled ? "" : c->creator;
 }
 
-/* Read customer c's facts (keeping its id and first_vis).  only: the user
-** the facts are for (skip what cannot change that user's answer); owner_only:
-** the record index and the owner and pool fields, nothing more. */
-static int cust_fill(fsv_store *s, fsv_vis_cust *c, const fsv_user *only,
-                     int owner_only)
+/* c's owner and pool fields (c known). */
+static int read_owner(fsv_store *s, fsv_vis_cust *c)
 {
-    char *cust = NULL, *v = NULL;
-    int rc = fsv_store_record_info(s, "customer", c->id, &cust, &c->creator);
-    free(cust);
-    c->known = rc == FSV_OK;
-    if (rc == FSV_NOTFOUND)
-        return FSV_OK;
-    if (rc != FSV_OK)
-        return rc;
-    rc = fsv_store_field_value(s, "customer", c->id, "owner", &c->owner);
+    char *v = NULL;
+    free(c->owner);
+    c->owner = NULL;
+    c->pooled = 0;
+    int rc = fsv_store_field_value(s, "customer", c->id, "owner", &c->owner);
     if (rc == FSV_NOTFOUND)
         rc = FSV_OK;
     if (rc == FSV_OK && !(c->owner && c->owner[0])) {
@@ -194,35 +187,16 @@ static int cust_fill(fsv_store *s, fsv_vis_cust *c, const fsv_user *only,
         c->pooled = v && strcmp(v, "1") == 0;
         free(v);
     }
-    if (rc != FSV_OK || owner_only)
-        return rc;
-    const char *owner = cust_owner(c);
-    if (only && owner && strcmp(owner, only->name) == 0)
-        return FSV_OK;  /* theirs: nothing else decides */
-    if (only) {
-        /* One user's question: the pool row only decides a pool
-        ** customer's sight, and only that user's share counts. */
-        if (owner && !owner[0]) {
-            rc = fsv_store_pool_get(s, c->id, &c->pool);
-            c->has_pool = rc == FSV_OK;
-            if (rc == FSV_NOTFOUND)
-                rc = FSV_OK;
-        }
-        int shared = 0;
-        if (rc == FSV_OK)
-            rc = fsv_store_is_shared(s, c->id, only->name, &shared);
-        if (rc == FSV_OK && shared) {
-            if (!(c->shares = malloc(sizeof *c->shares)) ||
-                !(c->shares[0] = strdup(only->name))) {
-                free(c->shares);
-                c->shares = NULL;
-                return nomem(s);
-            }
-            c->n_shares = 1;
-        }
-        return rc;
-    }
-    rc = fsv_store_pool_get(s, c->id, &c->pool);
+    return rc;
+}
+
+/* c's pool row, and its name when someone other than `only` claimed it
+** from the pool (a refusal names it). */
+static int read_pool(fsv_store *s, fsv_vis_cust *c, const fsv_user *only)
+{
+    free(c->name);
+    c->name = NULL;
+    int rc = fsv_store_pool_get(s, c->id, &c->pool);
     c->has_pool = rc == FSV_OK;
     if (rc == FSV_NOTFOUND)
         rc = FSV_OK;
@@ -232,21 +206,54 @@ static int cust_fill(fsv_store *s, fsv_vis_cust *c, const fsv_user *only,
         if (rc == FSV_NOTFOUND)
             rc = FSV_OK;
     }
-    if (rc == FSV_OK)
-        rc = load_shares(s, c);
     return rc;
 }
 
-/* Empty c's facts for a fresh read, keeping its id and first_vis. */
-static void cust_reset(fsv_vis_cust *c)
+/* Read customer c's facts (an empty entry but for its id and first_vis).
+** only: the user the facts are for (skip what cannot change that user's
+** answer); owner_only: the record index and the owner and pool fields,
+** nothing more. */
+static int cust_fill(fsv_store *s, fsv_vis_cust *c, const fsv_user *only,
+                     int owner_only)
 {
-    char *id = c->id;
-    int first = c->first_vis;
-    c->id = NULL;
-    cust_free(c);
-    memset(c, 0, sizeof *c);
-    c->id = id;
-    c->first_vis = first;
+    char *cust = NULL;
+    int rc = fsv_store_record_info(s, "customer", c->id, &cust, &c->creator);
+    free(cust);
+    c->known = rc == FSV_OK;
+    if (rc == FSV_NOTFOUND)
+        return FSV_OK;
+    if (rc == FSV_OK)
+        rc = read_owner(s, c);
+    if (rc != FSV_OK || owner_only)
+        return rc;
+    const char *owner = cust_owner(c);
+    if (only && owner && strcmp(owner, only->name) == 0)
+        return FSV_OK;  /* theirs: nothing else decides */
+    if (!only) {
+        rc = read_pool(s, c, NULL);
+        return rc == FSV_OK ? load_shares(s, c) : rc;
+    }
+    /* One user's question: the pool row only decides a pool customer's
+    ** sight, and only that user's share counts. */
+    if (owner && !owner[0]) {
+        rc = fsv_store_pool_get(s, c->id, &c->pool);
+        c->has_pool = rc == FSV_OK;
+        if (rc == FSV_NOTFOUND)
+            rc = FSV_OK;
+    }
+    int shared = 0;
+    if (rc == FSV_OK)
+        rc = fsv_store_is_shared(s, c->id, only->name, &shared);
+    if (rc == FSV_OK && shared) {
+        if (!(c->shares = malloc(sizeof *c->shares)) ||
+            !(c->shares[0] = strdup(only->name))) {
+            free(c->shares);
+            c->shares = NULL;
+            return nomem(s);
+        }
+        c->n_shares = 1;
+    }
+    return rc;
 }
 
 /* The customer entry for id, inserted (unread) if new: *added 1. */
@@ -551,10 +558,12 @@ int fsv_store_vis_merged(fsv_store *s, fsv_vis_facts *f, const fdsp_change *c)
         }
         int named = strcmp(c->field, "name") == 0 && k->name;
         if (is_owner || is_pool || named) {
-            /* Who owns it (and the pool rows sync/pool.c wrote with it):
-            ** read it again, as it is after this merge. */
-            cust_reset(k);
-            rc = cust_fill(s, k, f->only, 0);
+            /* Who owns it (and the pool row sync/pool.c wrote with it):
+            ** read again, as it is after this merge; its shares did not
+            ** change. */
+            rc = read_owner(s, k);
+            if (rc == FSV_OK)
+                rc = read_pool(s, k, f->only);
             if (rc == FSV_OK)
                 rc = user_need(s, f, cust_owner(k));
         }
