@@ -663,6 +663,9 @@ typedef struct fsv_vis_facts {
     int teams_borrowed;             /* teams is the handle's: use it at once */
     const fsv_user *only;           /* loaded for this user's questions only
                                     ** (fsv_store_vis_load_customer) */
+    const fdsp_change *batch;       /* the batch loaded (borrowed), and */
+    size_t n_batch;
+    size_t *field_of;               /* change i's entry in fields */
 } fsv_vis_facts;
 
 /* Everything the visibility, limit and fan-out decisions of a pushed batch
@@ -696,5 +699,9 @@ fsv_vis_field *fsv_vis_facts_field(const fsv_vis_facts *f, const char *tbl,
 fsv_vis_cust *fsv_vis_facts_cust(const fsv_vis_facts *f, const char *id);
 const fsv_vis_who *fsv_vis_facts_user(const fsv_vis_facts *f,
                                       const char *name);
+/* The field entry of change c: direct when c is one of the loaded batch's
+** changes, else by search. */
+fsv_vis_field *fsv_vis_facts_change_field(const fsv_vis_facts *f,
+                                          const fdsp_change *c);
 
 #endif /* FSV_STORE_H */

@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store_backend.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,6 +68,16 @@ fsv_vis_field *fsv_vis_facts_field(const fsv_vis_facts *f, const char *tbl,
     return NULL;
 }
 
+fsv_vis_field *fsv_vis_facts_change_field(const fsv_vis_facts *f,
+                                          const fdsp_change *c)
+{
+    uintptr_t at = (uintptr_t)c, lo = (uintptr_t)f->batch;
+    if (f->field_of && at >= lo && at < lo + f->n_batch * sizeof *c &&
+        (at - lo) % sizeof *c == 0)
+        return &f->fields[f->field_of[(at - lo) / sizeof *c]];
+    return fsv_vis_facts_field(f, c->table, c->record, c->field);
+}
+
 fsv_vis_cust *fsv_vis_facts_cust(const fsv_vis_facts *f, const char *id)
 {
     LOWER_BOUND(f->n_custs, strcmp(f->custs[mid].id, id));
@@ -115,6 +126,7 @@ void fsv_vis_facts_clear(fsv_vis_facts *f)
     free(f->fields);
     free(f->custs);
     free(f->users);
+    free(f->field_of);
     if (!f->teams_borrowed)
         fsv_teams_free(f->teams);
     memset(f, 0, sizeof *f);
@@ -383,7 +395,8 @@ static int load_batch(fsv_store *s, const fdsp_change *c, size_t n,
     ** grow after this, so a field's rec index stays right. */
     const fdsp_change **v = n ? malloc(n * sizeof *v) : NULL;
     if (n && (!v || !(f->recs = calloc(n, sizeof *f->recs)) ||
-              !(f->fields = calloc(n, sizeof *f->fields)))) {
+              !(f->fields = calloc(n, sizeof *f->fields)) ||
+              !(f->field_of = calloc(n, sizeof *f->field_of)))) {
         free(v);
         return nomem(s);
     }
@@ -411,6 +424,7 @@ static int load_batch(fsv_store *s, const fdsp_change *c, size_t n,
             if (rc == FSV_NOTFOUND)
                 rc = FSV_OK;
         } else if (strcmp(f->fields[f->n_fields - 1].field, x->field) == 0) {
+            f->field_of[x - c] = f->n_fields - 1;
             continue;   /* the same field again */
         }
         if (rc != FSV_OK)
@@ -422,6 +436,7 @@ static int load_batch(fsv_store *s, const fdsp_change *c, size_t n,
             break;
         }
         fl->rec = f->n_recs - 1;
+        f->field_of[x - c] = f->n_fields;
         f->n_fields++;
         int count = 0;
         rc = fsv_store_field_count(s, x->table, x->record, x->field, &count,
@@ -429,6 +444,8 @@ static int load_batch(fsv_store *s, const fdsp_change *c, size_t n,
         r->nfields = count;
     }
     free(v);
+    f->batch = c;
+    f->n_batch = n;
     /* The customers the rules look at, and the users named as owners. */
     for (size_t i = 0; rc == FSV_OK && i < f->n_recs; i++)
         if (f->recs[i].known && f->recs[i].customer)
@@ -493,10 +510,10 @@ int fsv_store_vis_load_customer(fsv_store *s, const fsv_user *u,
 
 int fsv_store_vis_merged(fsv_store *s, fsv_vis_facts *f, const fdsp_change *c)
 {
-    fsv_vis_rec *r = fsv_vis_facts_rec(f, c->table, c->record);
-    fsv_vis_field *fl = fsv_vis_facts_field(f, c->table, c->record, c->field);
-    if (!r || !fl)
+    fsv_vis_field *fl = fsv_vis_facts_change_field(f, c);
+    if (!fl)
         return FSV_OK;  /* not of the loaded batch */
+    fsv_vis_rec *r = &f->recs[fl->rec];
     int had = fl->has, was_new = !r->known, rc = FSV_OK;
     int is_cust = strcmp(c->table, "customer") == 0;
     int link = !is_cust && strcmp(c->field, "customer") == 0;

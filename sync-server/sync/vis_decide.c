@@ -325,8 +325,7 @@ int fsv_visd_check_write(fsv_vis_facts *f, const fsv_user *u,
 int fsv_visd_field_limit(const fsv_vis_facts *f, const fdsp_change *c,
                          char *why, size_t whylen)
 {
-    const fsv_vis_field *fl = fsv_vis_facts_field(f, c->table, c->record,
-                                                  c->field);
+    const fsv_vis_field *fl = fsv_vis_facts_change_field(f, c);
     if (!fl || fl->has || f->recs[fl->rec].nfields < FDSP_MAX_FIELDS)
         return 0;
     snprintf(why, whylen, "%s %s field %s: the record already has %d fields"
