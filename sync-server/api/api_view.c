@@ -5,14 +5,16 @@
 ** (fsv_store_customer_history), made for the request and closed after it;
 ** the definitions are one replica's lists shared by every user, read
 ** again when the head moves.  A replica plays a device: this file answers
-** its sans-I/O session in place of the network, with a welcome and
-** changes messages made from the rows.
+** its sans-I/O session in place of the network, with the welcome and
+** changes pages the sync connection sends (sync/responder.c), made from
+** the rows.
 */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
 #include "log.h"
+#include "responder.h"
 #include "visibility.h"
 
 /* What a feed serves: the rows (seq order) and who the replica plays. */
@@ -21,31 +23,6 @@ typedef struct feed_opts {
     fdsp_change *rows;
     size_t n_rows;
 } feed_opts;
-
-/* A pull answered from o->rows. */
-static int answer_rows(feed_opts *o, const fdsp_msg *pull, char **buf,
-                       size_t *len)
-{
-    size_t limit = pull->limit > 0 ? (size_t)pull->limit : FDSP_MAX_BATCH, i = 0;
-    while (i < o->n_rows && o->rows[i].seq <= pull->after)
-        i++;
-    for (;;) {
-        size_t k = o->n_rows - i < limit ? o->n_rows - i : limit;
-        fdsp_msg m;
-        memset(&m, 0, sizeof m);
-        m.type = FDSP_CHANGES;
-        m.changes = k ? o->rows + i : NULL;
-        m.n_changes = k;
-        m.last = k ? o->rows[i + k - 1].seq : pull->after;
-        m.more = i + k < o->n_rows;
-        int rc = fdsp_encode(&m, buf, len);
-        if (rc == FDSP_OK)
-            return 0;
-        if (rc != FDSP_E_TOOBIG || limit == 1)
-            return -1;
-        limit /= 2;
-    }
-}
 
 /* Run r's sync session against the rows until it is idle. */
 static int feed(fds_replica *r, feed_opts *o)
@@ -69,20 +46,16 @@ static int feed(fds_replica *r, feed_opts *o)
         free(out);
         if (rc != FDSP_OK)
             break;
+        /* The server's own answers (sync/responder.h), as the sync
+        ** connection sends them. */
         if (m->type == FDSP_HELLO) {
             fdsp_msg w;
-            int64_t head = 0;
-            memset(&w, 0, sizeof w);
-            w.type = FDSP_WELCOME;
-            w.version = FDSP_VERSION;
-            w.user = (char *)o->user->name;
-            w.role = (char *)o->user->role;
-            w.device = m->device;
-            head = o->n_rows ? o->rows[o->n_rows - 1].seq : 0;
-            w.head = head;
+            fsv_resp_welcome(&w, o->user, m->device,
+                             o->n_rows ? o->rows[o->n_rows - 1].seq : 0);
             rc = fdsp_encode(&w, &reply, &rlen) == FDSP_OK ? 0 : -1;
         } else if (m->type == FDSP_PULL) {
-            rc = answer_rows(o, m, &reply, &rlen);
+            rc = fsv_resp_pull_rows(o->rows, o->n_rows, m, 0, &reply,
+                                    &rlen) == FDSP_OK ? 0 : -1;
         } else {
             rc = -1;        /* a view never writes: nothing else is expected */
         }

@@ -7,10 +7,15 @@
 #include "store.h"
 #include "store_backend.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Every backend built in; a new one adds its table here. */
 static const fsv_store_backend *const backends[] = {
@@ -526,6 +531,58 @@ int fsv_store_customer_state(fsv_store *s, const char *customer,
                              fdsp_change **out, size_t *n)
 {
     CALL(s, "customer state", s->be->customer_state(s, customer, out, n));
+}
+
+int fsv__store_new_id(char out[FSV_STORE_ID_LEN + 1])
+{
+    unsigned char b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t k = getrandom(b + got, sizeof b - got, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, FSV_STORE_ID_LEN + 1,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+             b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
+}
+
+int fsv__store_identity_of(fsv_store *s, const char *id_text,
+                           const char *epoch_text,
+                           char id[FSV_STORE_ID_LEN + 1], int64_t *epoch)
+{
+    *epoch = 0;
+    id[0] = '\0';
+    if (!id_text || !id_text[0] || !epoch_text || !epoch_text[0])
+        return fsv__store_setmsg(s, FSV_ERROR, "store: no store id or epoch"
+                                 " in meta");
+    snprintf(id, FSV_STORE_ID_LEN + 1, "%s", id_text);
+    *epoch = strtoll(epoch_text, NULL, 10);
+    return FSV_OK;
+}
+
+int fsv__store_backup_create(const char *dst, int *fd, char *err,
+                             size_t errlen)
+{
+    *fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, e == EEXIST
+                 ? "%s already exists: refusing to overwrite it"
+                 : "cannot create %s: %s", dst, strerror(e));
+        return e == EEXIST ? FSV_EXISTS : FSV_ERROR;
+    }
+    fchmod(*fd, 0600);  /* whatever the umask */
+    return FSV_OK;
 }
 
 int fsv_store_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],

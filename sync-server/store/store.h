@@ -612,4 +612,96 @@ typedef int (*fsv_dup_row_fn)(void *ud, const char *key, const char *customer,
                               const char *owner, const char *name);
 int fsv_store_dup_list(fsv_store *s, fsv_dup_row_fn fn, void *ud);
 
+/* ---- What deciding visibility needs, loaded at once (store_vis.c) ---------- */
+/* Plain data, filled by the store and read by the pure decisions of
+** sync/vis_decide.h (which need no store: tests build it by hand).  Every
+** array is sorted by its key (bytewise) so the decisions search it. */
+typedef struct fsv_vis_rec {        /* a record a batch writes */
+    char *tbl, *rid;
+    int known;              /* in the record index */
+    char *customer;         /* its customer (a customer: itself); NULL none */
+    char *creator;          /* NULL while unknown */
+    int nfields;            /* registers it holds (the field limit) */
+} fsv_vis_rec;
+typedef struct fsv_vis_field {      /* a field a batch writes */
+    size_t rec;             /* index into recs */
+    char *field;
+    int has;                /* the record holds a register for it */
+} fsv_vis_field;
+typedef struct fsv_vis_cust {       /* a customer whose sight is asked */
+    char *id;
+    int known;              /* the record index knows the customer */
+    char *creator;          /* NULL while unknown */
+    char *owner;            /* its owner field (NULL: none) */
+    int pooled;             /* its pool field is "1" */
+    char *name;             /* its name field, when a pool row says someone
+                            ** claimed it (a refusal names it); else NULL */
+    int has_pool;           /* the pool row below exists */
+    fsv_pool_row pool;
+    int shares_loaded;      /* shares below were read */
+    char **shares;          /* users it is shared with, sorted */
+    size_t n_shares;
+    int first_vis;          /* scratch of a batch's write checks: the
+                            ** writer's sight at its first ask, -1 none */
+} fsv_vis_cust;
+typedef struct fsv_vis_who {        /* a user the rules look at */
+    char name[FSV_NAME_MAX + 1];
+    int known;
+    char team[FSV_NAME_MAX + 1];
+    int disabled;
+} fsv_vis_who;
+typedef struct fsv_vis_facts {
+    fsv_vis_rec *recs;              /* by (tbl, rid) */
+    size_t n_recs;
+    fsv_vis_field *fields;          /* by (rec, field) */
+    size_t n_fields;
+    fsv_vis_cust *custs;            /* by id */
+    size_t n_custs;
+    fsv_vis_who *users;             /* by name */
+    size_t n_users;
+    fsv_teams *teams;               /* the team map (a copy unless borrowed) */
+    int teams_borrowed;             /* teams is the handle's: use it at once */
+    const fsv_user *only;           /* loaded for this user's questions only
+                                    ** (fsv_store_vis_load_customer) */
+    const fdsp_change *batch;       /* the batch loaded (borrowed), and */
+    size_t n_batch;
+    size_t *field_of;               /* change i's entry in fields */
+} fsv_vis_facts;
+
+/* Everything the visibility, limit and fan-out decisions of a pushed batch
+** of n changes need, in one call, into a zeroed *f: the records and fields
+** it writes (record index, field counts), the customers they belong to or
+** name (owner, pool flag and row, shares), the users named as owners (team,
+** disabled) and a copy of the team map.  Inside the batch's transaction.
+** FSV_OK, or the store's code (then *f is cleared). */
+int fsv_store_vis_load(fsv_store *s, const fdsp_change *c, size_t n,
+                       fsv_vis_facts *f);
+/* After change c of the loaded batch was merged: what it changed of the
+** facts, from c itself where it is certain (a new record, a field's first
+** register) and read again from the store where a merge decides (an owner,
+** pool flag, customer link or share record written over an existing
+** register).  FSV_OK or the store's code. */
+int fsv_store_vis_merged(fsv_store *s, fsv_vis_facts *f, const fdsp_change *c);
+/* What one question of user u about customer id needs, into a zeroed *f:
+** the facts are for u only (f->only = u: nothing more when u owns it; the
+** pool row only of a pool customer; of its shares only u's; the team map
+** borrowed).  u NULL: the owner facts alone (record index, owner and pool
+** fields).  FSV_OK or the store's code. */
+int fsv_store_vis_load_customer(fsv_store *s, const fsv_user *u,
+                                const char *id, fsv_vis_facts *f);
+/* Free what *f holds and zero it (NULL-safe). */
+void fsv_vis_facts_clear(fsv_vis_facts *f);
+/* The entries of *f by key (binary search; pure), NULL if not loaded. */
+fsv_vis_rec *fsv_vis_facts_rec(const fsv_vis_facts *f, const char *tbl,
+                               const char *rid);
+fsv_vis_field *fsv_vis_facts_field(const fsv_vis_facts *f, const char *tbl,
+                                   const char *rid, const char *field);
+fsv_vis_cust *fsv_vis_facts_cust(const fsv_vis_facts *f, const char *id);
+const fsv_vis_who *fsv_vis_facts_user(const fsv_vis_facts *f,
+                                      const char *name);
+/* The field entry of change c: direct when c is one of the loaded batch's
+** changes, else by search. */
+fsv_vis_field *fsv_vis_facts_change_field(const fsv_vis_facts *f,
+                                          const fdsp_change *c);
+
 #endif /* FSV_STORE_H */

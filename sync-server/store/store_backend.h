@@ -46,6 +46,20 @@ int fsv__store_subtree_json(fsv_store *s, const char *team, char **json);
 ** is within, and for a manager the teams within it); NULL for "". */
 int fsv__store_pool_teams_json(fsv_store *s, const char *team, int manager,
                                char **json);
+/* Identity and backup, the same for every backend (store.c); a backend
+** keeps only its SQL.  A new store id: a random UUID (version 4) from the
+** OS CSPRNG, as core's record ids; 0, or -1 if the random source failed. */
+int fsv__store_new_id(char out[FSV_STORE_ID_LEN + 1]);
+/* The identity (rule 13) from the texts a backend keeps (meta store_id and
+** epoch): FSV_OK, or FSV_ERROR with the message set if either is missing. */
+int fsv__store_identity_of(fsv_store *s, const char *id_text,
+                           const char *epoch_text,
+                           char id[FSV_STORE_ID_LEN + 1], int64_t *epoch);
+/* A backup's destination: created, never over an existing file (a
+** previous backup, or the live store), mode 0600.  FSV_OK with *fd open,
+** else FSV_EXISTS or FSV_ERROR with err set. */
+int fsv__store_backup_create(const char *dst, int *fd, char *err,
+                             size_t errlen);
 /* Forget the cached team map (store_teams.c), after writing teams. */
 void fsv__store_teams_forget(fsv_store *s);
 
@@ -232,6 +246,10 @@ typedef struct fsv_store_backend {
     int (*dup_notice)(fsv_store *s, const char *user, int64_t now_ms,
                       int64_t since_ms, int64_t *given);
     int (*dup_list)(fsv_store *s, fsv_dup_row_fn fn, void *ud);
+    /* fsv_store_vis_load in the backend's own fewer queries; NULL: store_vis.c
+    ** composes it from the entries above. */
+    int (*vis_load)(fsv_store *s, const fdsp_change *c, size_t n,
+                    fsv_vis_facts *f);
 } fsv_store_backend;
 
 /* The backends built in (store.c lists them in one table). */

@@ -13,6 +13,7 @@
 #include "server.h"
 #include "sync_blobs.h"
 #include "pool.h"
+#include "responder.h"
 #include "sync_dup.h"
 #include "sync_trust.h"
 #include "visibility.h"
@@ -110,13 +111,7 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
     ** and says hello once more on this connection. */
     s->rehello_ok = counter > m->dev_counter;   /* absent: 0 */
     fdsp_msg w;
-    memset(&w, 0, sizeof w);
-    w.type = FDSP_WELCOME;
-    w.version = FDSP_VERSION;
-    w.user = s->user.name;
-    w.role = s->user.role;
-    w.device = s->device;
-    w.head = head;
+    fsv_resp_welcome(&w, &s->user, s->device, head);
     w.dev_counter = counter;
     w.store = store_id[0] ? store_id : NULL;
     w.epoch = epoch;
@@ -131,10 +126,10 @@ int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m)
 ** goes into cust[FDSP_MAX_ID + 1]; *user is who may lose sight by it (the
 ** owner before the change, or the user shared with; malloc'd), *changes
 ** which of the two it was (FSV_VIS_OWNER, FSV_VIS_SHARE).  Call before c
-** is merged.  FSV_OK with *changes non-zero (yes) or 0, or the store's
-** code. */
-static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
-                      char **user, int *changes)
+** is merged (f: the batch's facts as they stand).  FSV_OK with *changes
+** non-zero (yes) or 0, or FSV_NOMEM. */
+static int vis_change(const fsv_vis_facts *f, const fdsp_change *c,
+                      char *cust, char **user, int *changes)
 {
     *user = NULL;
     *changes = 0;
@@ -142,9 +137,9 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
         if (strlen(c->record) > FDSP_MAX_ID)
             return FSV_OK;
         strcpy(cust, c->record);
-        int rc = fsv_vis_owner(st, cust, user);
-        if (rc != FSV_OK)
-            return rc;
+        const char *was = fsv_visd_owner(f, cust);
+        if (was && !(*user = strdup(was)))
+            return FSV_NOMEM;
         /* A new customer (no owner yet: all its rows lie after everyone's
         ** cursor) or an owner re-stated changes nobody's view. */
         if (!*user || (c->value && strcmp(*user, c->value) == 0)) {
@@ -167,16 +162,6 @@ static int vis_change(fsv_store *st, const fdsp_change *c, char *cust,
         return FSV_NOMEM;
     *changes = FSV_VIS_SHARE;
     return FSV_OK;
-}
-
-/* 1 if some other session may have to be asked whether it sees a push. */
-static int others_to_ask(const fsv_conn *from)
-{
-    for (const fsv_conn *s = from->srv->conns; s; s = s->next)
-        if (s != from && s->hello_done && !s->close_after_send &&
-            !fsv_vis_sees_all(&s->user))
-            return 1;
-    return 0;
 }
 
 /* The ack's stamps (rule 14): for change i of the push, the HLC the server
@@ -211,7 +196,9 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
     int pool_claims = 0;        /* claims accepted in this batch (caps) */
-    struct fsv_vis_cache vc = {NULL, 0, 0};
+    /* Who sees what the batch touches, loaded once (visibility.h): the
+    ** write checks, field limits and the fan-out set decide over it. */
+    fsv_vis_set *set = NULL;
     /* Rules 11-15 (sync_trust.c): the batch's accepted counters, and the
     ** HLCs the device must keep (ack stamps), made at the first one. */
     fsv_trust_batch *tb = fsv_trust_batch_new();
@@ -219,6 +206,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
 
     rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
     tx_us = fsv_metrics_now_us();
+    if (rc == FSV_OK)
+        rc = fsv_vis_set_load(st, m->changes, m->n_changes, &set);
     for (size_t i = 0; rc == FSV_OK && i < m->n_changes; i++) {
         fdsp_change *c = &m->changes[i];
         char why[FDSP_MAX_TEXT];
@@ -253,25 +242,12 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
             }
             continue;
         }
-        if (!code) {
-            rc = fsv_vis_check_write_cached(st, &s->user, c, &vc, &code,
-                                            why, sizeof why);
-            if (rc != FSV_OK)
-                break;
-        }
-        if (!code) {
-            int count = 0, has = 0;
-            rc = fsv_store_field_count(st, c->table, c->record, c->field,
-                                       &count, &has);
-            if (rc != FSV_OK)
-                break;
-            if (!has && count >= FDSP_MAX_FIELDS) {
-                code = FDSP_E_LIMIT;
-                snprintf(why, sizeof why, "%s %s field %s: the record already"
-                         " has %d fields (limit)", c->table, c->record, c->field,
-                         FDSP_MAX_FIELDS);
-            }
-        }
+        if (!code)
+            code = fsv_visd_check_write(fsv_vis_set_facts(set), &s->user, c,
+                                        why, sizeof why);
+        if (!code)
+            code = fsv_visd_field_limit(fsv_vis_set_facts(set), c, why,
+                                        sizeof why);
         /* A release or claim (pool.c): the pool's rules, its team. */
         int pool_kind = 0;
         char pool_team[FSV_NAME_MAX + 1] = "";
@@ -316,7 +292,7 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         }
         char cust[FDSP_MAX_ID + 1], *lost = NULL;
         int vch = 0;
-        rc = vis_change(st, c, cust, &lost, &vch);
+        rc = vis_change(fsv_vis_set_facts(set), c, cust, &lost, &vch);
         if (rc != FSV_OK)
             break;
         if (pool_kind && vch) {
@@ -337,6 +313,8 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
                      : fsv_store_merge_change(st, c, &outcome);
         if (rc == FSV_OK && fsv_trust_accepted(tb, c) != FSV_OK)
             rc = FSV_ERROR;
+        if (rc == FSV_OK)
+            rc = fsv_vis_set_merged(st, set, c);
         /* Which follow-ups name which blob, as they merge (sync_blobs.c). */
         if (rc == FSV_OK && strcmp(c->table, "followup") == 0 &&
             strcmp(c->field, "attachments") == 0)
@@ -354,7 +332,6 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         if (outcome == FDS_MERGE_CONFLICT)
             conflicts++;
     }
-    fsv_vis_cache_clear(&vc);
     if (rc == FSV_OK)
         rc = fsv_trust_flush(st, tb);
     /* Duplicate customers (撞单): notices in the ack, not refusals. */
@@ -363,13 +340,13 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     if (rc == FSV_OK && appended)
         rc = fsv_sync_dup_notices(s, m, t0, &notices, &n_notices);
     fsv_trust_batch_free(tb);
-    /* Who may see the batch, decided from the record index while this
-    ** transaction's memo still holds it (see sync_live.c); only needed when
-    ** some other session may have to be asked. */
-    fsv_vis_set *set = NULL;
-    if (rc == FSV_OK && appended && !vis_changed && others_to_ask(s) &&
-        fsv_vis_set_build(st, m->changes, m->n_changes, &set) != FSV_OK)
-        set = NULL;     /* the fan-out builds it, or asks change by change */
+    /* Who may see the batch: its facts as the merges left them (see
+    ** sync_live.c). */
+    if (rc == FSV_OK && fsv_vis_set_seal(set, m->changes, m->n_changes) !=
+                            FSV_OK) {
+        fsv_vis_set_free(set);
+        set = NULL;     /* the fan-out builds it */
+    }
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
@@ -437,31 +414,19 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
 static int send_changes(fsv_conn *s, fdsp_change *ch, size_t n, int64_t last,
                         int more, int last_fixed, size_t *sent)
 {
-    fdsp_msg r;
+    fdsp_msg r;     /* what went: last and more */
     memset(&r, 0, sizeof r);
-    r.type = FDSP_CHANGES;
-    r.changes = ch;
     char *buf = NULL;
-    size_t len = 0, take = n;
+    size_t len = 0, take = 0;
     *sent = 0;
-    for (;;) {
-        r.n_changes = take;
-        r.last = take < n && !last_fixed ? ch[take - 1].seq : last;
-        r.more = take < n ? 1 : more;
-        int rc = fdsp_encode_opt(&r, s->groups ? FDSP_ENC_GROUPS : 0, &buf,
-                                 &len);
-        if (rc == FDSP_OK && len <= FDSP_MAX_FRAME)
-            break;
-        free(buf);
-        buf = NULL;
-        if ((rc != FDSP_OK && rc != FDSP_E_LIMIT && rc != FDSP_E_TOOBIG) ||
-            take <= 1) {
-            fsv_err("pull_failed user=%s device=%s why=%s", s->user.name,
-                    s->device, fdsp_errname(rc));   /* encoding the changes */
-            return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
-                                  "cannot encode changes");
-        }
-        take /= 2;
+    int rc = fsv_resp_page(ch, n, last, more, last_fixed,
+                           s->groups ? FDSP_ENC_GROUPS : 0, &buf, &len, &take,
+                           &r.last, &r.more);
+    if (rc != FDSP_OK) {
+        fsv_err("pull_failed user=%s device=%s why=%s", s->user.name,
+                s->device, fdsp_errname(rc));   /* encoding the changes */
+        return fsv_conn_error(s, FDSP_E_INTERNAL, 0, 0,
+                              "cannot encode changes");
     }
     int result = fsv_conn_enqueue(s, buf, len);
     free(buf);

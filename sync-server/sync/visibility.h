@@ -33,6 +33,7 @@
 #include <stddef.h>
 
 #include "store.h"
+#include "vis_decide.h"
 
 /* The pool's rules as the devices read them: one definition record
 ** (table pooldef, record "rules", fields return_days, warn_days,
@@ -48,15 +49,6 @@
 int fsv_vis_pool_covers(fsv_store *s, const char *pool_team,
                         const fsv_user *u);
 
-/* 1 if customer left a pool u could see because someone else claimed it
-** (an offline claim u lost), with the claimer's name in by (may be NULL);
-** 0 otherwise and on any error (then the ordinary rules apply). */
-int fsv_vis_pool_lost(fsv_store *s, const fsv_user *u, const char *customer,
-                      char *by, size_t bylen);
-
-/* 1 if u sees everything (admin, or manager of team "*"). */
-int fsv_vis_sees_all(const fsv_user *u);
-
 /* The store's office-view scope of u (store.h fsv_scope; borrows u's
 ** strings): everything for who sees everything; else u's customers, those
 ** shared with u, and for a manager with a team, those of the team's users:
@@ -70,8 +62,10 @@ void fsv_vis_scope(const fsv_user *u, fsv_scope *sc);
 int fsv_vis_team_within(fsv_store *s, const char *team, const char *of,
                         int *within);
 
-/* Every question below returns FSV_OK with its answer in the out
-** parameter (1 yes, 0 no), or the store's FSV_* code (answer 0). */
+/* Every question below loads what it needs from the store at once
+** (store.h fsv_vis_facts) and asks the pure rule of vis_decide.h; each
+** returns FSV_OK with its answer in the out parameter (1 yes, 0 no), or
+** the store's FSV_* code (answer 0). */
 
 /* The effective owner of a customer (owner field, else creator) into
 ** *owner (malloc'd; NULL if the customer is unknown). */
@@ -105,53 +99,31 @@ int fsv_vis_filter_fn(void *ud, const fsv_row *row, int *include);
 int fsv_vis_may_share(fsv_store *s, const fsv_user *u, const char *customer,
                       int *may);
 
-/* May u write change c?  FSV_OK with *refusal 0 (yes) or FDSP_E_FORBIDDEN
-** (FDSP_E_NO_USER: an owner who is no enabled user) and a message naming
-** the table, record and field in why; or the store's code.  Called
-** inside the push transaction, before c is merged, so earlier changes of
-** the same batch (a new customer, its owner) are already visible. */
+/* May u write change c (alone)?  FSV_OK with *refusal 0 (yes) or
+** FDSP_E_FORBIDDEN (FDSP_E_NO_USER: an owner who is no enabled user) and a
+** message naming the table, record and field in why; or the store's code.
+** A push asks fsv_visd_check_write over its batch's set instead. */
 int fsv_vis_check_write(fsv_store *s, const fsv_user *u, const fdsp_change *c,
                         int *refusal, char *why, size_t whylen);
 
-/* The same with a per-batch cache: a customer's visibility is taken as it
-** was at its first change in the batch, so a batch that reassigns a
-** customer (owner, then core's deleted=0 on the same record) is not
-** refused half-way by its own reassignment.  Owner, share and definition
-** rules are still checked for every change.  Zero-initialise the cache;
-** fsv_vis_cache_clear after the batch. */
-struct fsv_vis_cache {
-    struct { char customer[FDSP_MAX_ID + 1]; int vis; } *e;
-    size_t n, cap;
-};
-int fsv_vis_check_write_cached(fsv_store *s, const fsv_user *u,
-                               const fdsp_change *c, struct fsv_vis_cache *vc,
-                               int *refusal, char *why, size_t whylen);
-void fsv_vis_cache_clear(struct fsv_vis_cache *vc);
-
-/* Who may see a pushed batch (the live fan-out): the batch's appended
-** changes (seq != 0) reduced once to their distinct records, then to the
-** customers and creators that decide who sees them, so each session costs
-** one decision per distinct customer rather than store lookups per change.
-** fsv_vis_set_sees_any(set, u) answers exactly as asking fsv_vis_row for
-** each appended change until one is visible (a record the index does not
-** know counts for nobody; an error counts as not visible).  Build and ask
-** inside one read transaction.  FSV_OK, or FSV_NOMEM with *out NULL. */
-typedef struct fsv_vis_set fsv_vis_set;
+/* ---- A pushed batch: loaded once, decided by vis_decide.h -------------------- */
+/* The batch's facts in one store call (fsv_store_vis_load), inside its
+** transaction before the first check: the write checks
+** (fsv_visd_check_write) and field limits (fsv_visd_field_limit) read
+** fsv_vis_set_facts(set); after each merge fsv_vis_set_merged keeps them
+** current; fsv_vis_set_seal before the commit makes the fan-out set
+** (sync_live.c asks fsv_vis_set_sees / _sees_any).  FSV_OK, or the store's
+** code with *out NULL. */
+int fsv_vis_set_load(fsv_store *s, const fdsp_change *c, size_t n,
+                     fsv_vis_set **out);
+int fsv_vis_set_merged(fsv_store *s, fsv_vis_set *vs, const fdsp_change *c);
+/* Load and seal at once (a fan-out that got no set from its push). */
 int fsv_vis_set_build(fsv_store *s, const fdsp_change *c, size_t n,
                       fsv_vis_set **out);
-/* 1 if u may see at least one change of the set, 0 if not. */
-int fsv_vis_set_sees_any(fsv_vis_set *vs, const fsv_user *u);
-/* 1 if u may see change i (index into the c the set was built from), 0
-** if not: fsv_vis_row's answer for that change alone (a record the index
-** cannot answer for counts for nobody but a user who sees everything, as
-** in their pulls).  Ask only of appended changes (seq != 0).  The live
-** batches' question (sync_live.c). */
-int fsv_vis_set_sees(fsv_vis_set *vs, const fsv_user *u, size_t i);
 
-/* The same question without a set (its fallback when the set cannot be
-** built): 1 if u may see at least one appended change (seq != 0) of c,
-** asked change by change; a record the index does not know, or an error,
-** counts as not visible.  Inside a read transaction. */
+/* The same question without a set in hand: 1 if u may see at least one
+** appended change (seq != 0) of c (a set built and asked: one answer);
+** a store error counts as not visible.  Inside a read transaction. */
 int fsv_vis_sees_any(fsv_store *s, const fsv_user *u, const fdsp_change *c,
                      size_t n);
 
@@ -160,7 +132,6 @@ int fsv_vis_sees_any(fsv_store *s, const fsv_user *u, const fdsp_change *c,
 ** store's code.  Inside a read transaction. */
 int fsv_vis_sees_history(fsv_store *s, const fsv_user *u, int64_t after,
                          int64_t head, int *sees);
-void fsv_vis_set_free(fsv_vis_set *vs);
 
 /* fsv_vis_filter_fn with a memo of each customer's verdict, for one scan
 ** inside one read transaction (where no verdict can change).  Set store

@@ -16,24 +16,6 @@
 #endif
 #include "test_cli.c"
 
-/* `user add NAME --role ROLE --team TEAM --json` on the server's data
-** folder; the token (malloc'd). */
-static char *user_token(const char *srv, const char *user, const char *role,
-                        const char *team)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' user add %s --role %s --team %s --data '%s' --json",
-             SERVER_BIN, user, role, team, srv);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    json_t *u = json_loadf(p, 0, NULL);
-    pclose(p);
-    assert_non_null(u);
-    char *t = strdup(jstr(u, "token"));
-    json_decref(u);
-    return t;
-}
-
 /* The owner of customer id on replica db, as `customer show --json` says. */
 static char *owner_on(const char *db, const char *id)
 {
@@ -80,11 +62,11 @@ static void test_assign_to_unknown_or_disabled_user(void **state)
     snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
              SERVER_BIN, srv);
     assert_int_equal(system(cmd), 0);
-    char *boss = user_token(srv, "boss", "manager", "east");
-    char *wang = user_token(srv, "wang", "rep", "east");
-    char *li = user_token(srv, "li", "rep", "east");
-    char *gone = user_token(srv, "gone", "rep", "east");
-    char *root = user_token(srv, "root", "admin", "east");
+    char *boss = server_user_add(srv, "", "boss", "manager", "east");
+    char *wang = server_user_add(srv, "", "wang", "rep", "east");
+    char *li = server_user_add(srv, "", "li", "rep", "east");
+    char *gone = server_user_add(srv, "", "gone", "rep", "east");
+    char *root = server_user_add(srv, "", "root", "admin", "east");
     snprintf(cmd, sizeof cmd, "'%s' user disable gone --data '%s' >/dev/null 2>&1",
              SERVER_BIN, srv);
     assert_int_equal(system(cmd), 0);

@@ -1507,6 +1507,28 @@ static void test_init_and_sync_offline(void **state)
 #include <signal.h>
 #include <sys/socket.h>
 
+/* `fieldsync-server user add USER --role ROLE [--team TEAM] --data SRV
+** EXTRA --json` (EXTRA: more options, "" for none, e.g. " --store URL"):
+** the new user's token (malloc'd). */
+static char *server_user_add(const char *srv, const char *extra,
+                             const char *user, const char *role,
+                             const char *team)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' user add %s --role %s%s%s --data '%s'%s"
+             " --json", SERVER_BIN, user, role, team ? " --team " : "",
+             team ? team : "", srv, extra);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    json_t *u = json_loadf(p, 0, NULL);
+    pclose(p);
+    assert_non_null(u);
+    char *t = strdup(jstr(u, "token"));
+    json_decref(u);
+    assert_non_null(t);
+    return t;
+}
+
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1585,15 +1607,9 @@ static void test_init_and_sync_with_server(void **state)
     snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
              SERVER_BIN, srv);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "'%s' user add alice --role rep --data '%s' --json",
-             SERVER_BIN, srv);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    json_t *u = json_loadf(p, 0, NULL);
-    pclose(p);
-    assert_non_null(u);
-    snprintf(token, sizeof token, "%s", jstr(u, "token"));
-    json_decref(u);
+    char *tk = server_user_add(srv, "", "alice", "rep", NULL);
+    snprintf(token, sizeof token, "%s", tk);
+    free(tk);
     assert_true(strlen(token) > 10);
 
     int port = free_port();
@@ -1852,15 +1868,9 @@ static void test_trust_restore_and_clone(void **state)
     snprintf(cmd, sizeof cmd, "'%s' init --data '%s' --san 127.0.0.1 >/dev/null 2>&1",
              SERVER_BIN, srv);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "'%s' user add alice --role rep --data '%s' --json",
-             SERVER_BIN, srv);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    json_t *u = json_loadf(p, 0, NULL);
-    pclose(p);
-    assert_non_null(u);
-    snprintf(token, sizeof token, "%s", jstr(u, "token"));
-    json_decref(u);
+    char *tk = server_user_add(srv, "", "alice", "rep", NULL);
+    snprintf(token, sizeof token, "%s", tk);
+    free(tk);
     int port = free_port();
     snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
     trust_serve(srv, port);

@@ -62,17 +62,7 @@ static void fresh_store(void)
 
 static char *user_token(const char *user, const char *role, const char *team)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' user add %s --role %s --team %s --data '%s'%s --json",
-             SERVER_BIN, user, role, team, g_srv, g_store_opt);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    json_t *u = json_loadf(p, 0, NULL);
-    pclose(p);
-    assert_non_null(u);
-    char *t = strdup(jstr(u, "token"));
-    json_decref(u);
-    return t;
+    return server_user_add(g_srv, g_store_opt, user, role, team);
 }
 
 /* `fieldsync-server pool set ARGS --data g_srv` (a shell word list). */

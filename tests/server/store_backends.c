@@ -5,10 +5,14 @@
 #include "pgcluster.h"
 #include "store.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 /* SQLite: a file in a fresh temporary folder. */
 static int sqlite_make(ts_store_place *p, const char *tag)
@@ -106,4 +110,64 @@ void ts_store_gone(const ts_store_backend *b, ts_store_place *p, fsv_store *s)
 {
     fsv_store_close(s);
     b->destroy(p);
+}
+
+/* ---- The suites' shared fixture ---------------------------------------------- */
+
+const ts_store_backend *ts_store_current = &ts_store_backends[0];
+const char *ts_store_tag = "store";
+
+int ts_store_setup(void **state)
+{
+    ts_store_fix *f = calloc(1, sizeof *f);
+    if (!f || ts_store_fresh(ts_store_current, &f->place, ts_store_tag,
+                             &f->s) != 0) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+int ts_store_teardown(void **state)
+{
+    ts_store_fix *f = *state;
+    ts_store_gone(ts_store_current, &f->place, f->s);
+    free(f);
+    return 0;
+}
+
+void ts_change(fdsp_change *c, const char *tbl, const char *rid,
+               const char *field, const char *value, const char *device,
+               uint64_t counter, uint64_t hlc, const char *user)
+{
+    memset(c, 0, sizeof *c);
+    c->table = strdup(tbl);
+    c->record = strdup(rid);
+    c->field = strdup(field);
+    c->value = value ? strdup(value) : NULL;
+    c->device = strdup(device);
+    c->user = strdup(user);
+    c->hlc = hlc;
+    c->server_ms = 1000;
+    c->vv.n = 1;
+    c->vv.e = calloc(1, sizeof *c->vv.e);
+    c->vv.e[0].device = strdup(device);
+    c->vv.e[0].counter = counter;
+}
+
+void ts_store_put(ts_store_fix *f, const char *rid, const char *field,
+                  const char *value, const char *user)
+{
+    char dev[80];
+    snprintf(dev, sizeof dev, "dev-%s", user);
+    fdsp_change c;
+    f->ctr++;
+    ts_change(&c, "customer", rid, field, value, dev, f->ctr,
+              (uint64_t)(1000 + f->ctr) << 16, user);
+    int outcome = -1;
+    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
+    assert_int_equal(fsv_store_merge_change(f->s, &c, &outcome), FSV_OK);
+    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
+    fdsp_change_clear(&c);
 }

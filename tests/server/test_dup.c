@@ -17,69 +17,17 @@
 #include "store.h"
 #include "store_backends.h"
 
-typedef struct fixture {
-    ts_store_place place;
-    fsv_store *s;
-    uint64_t ctr;
-} fixture;
+typedef ts_store_fix fixture;
 
-static const ts_store_backend *current = &ts_store_backends[0];
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f || ts_store_fresh(current, &f->place, "dup", &f->s) != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    ts_store_gone(current, &f->place, f->s);
-    free(f);
-    return 0;
-}
-
-/* Write one customer field as `user` from that user's own device. */
-static void put(fixture *f, const char *rid, const char *field,
-                const char *value, const char *user)
-{
-    char dev[80];
-    snprintf(dev, sizeof dev, "dev-%s", user);
-    fdsp_change c;
-    memset(&c, 0, sizeof c);
-    c.table = strdup("customer");
-    c.record = strdup(rid);
-    c.field = strdup(field);
-    c.value = value ? strdup(value) : NULL;
-    c.device = strdup(dev);
-    c.user = strdup(user);
-    f->ctr++;
-    c.hlc = (uint64_t)(1000 + f->ctr) << 16;
-    c.server_ms = 1000;
-    c.vv.n = 1;
-    c.vv.e = calloc(1, sizeof *c.vv.e);
-    c.vv.e[0].device = strdup(dev);
-    c.vv.e[0].counter = f->ctr;
-    int outcome = -1;
-    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
-    assert_int_equal(fsv_store_merge_change(f->s, &c, &outcome), FSV_OK);
-    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
-    fdsp_change_clear(&c);
-}
 
 static void customer(fixture *f, const char *rid, const char *name,
                      const char *phone, const char *wechat, const char *user)
 {
-    put(f, rid, "name", name, user);
+    ts_store_put(f, rid, "name", name, user);
     if (phone)
-        put(f, rid, "phone", phone, user);
+        ts_store_put(f, rid, "phone", phone, user);
     if (wechat)
-        put(f, rid, "wechat", wechat, user);
+        ts_store_put(f, rid, "wechat", wechat, user);
 }
 
 typedef struct matches {
@@ -153,18 +101,18 @@ static void test_keys_follow_the_customer(void **state)
                         "c-a=alice;c-b=bob;");
     assert_string_equal(match(f, "wechat", "zhangwei88", "c-b", &m), "c-a=alice;");
     /* A new phone: the old key goes. */
-    put(f, "c-a", "phone", "13900000000", "alice");
+    ts_store_put(f, "c-a", "phone", "13900000000", "alice");
     assert_string_equal(match(f, "phone", "13800138000", "c-b", &m), "");
     assert_string_equal(match(f, "phone", "139 0000 0000", "c-b", &m), "c-a=alice;");
     /* The owner is the office view's: reassigned, the match names carol. */
-    put(f, "c-a", "owner", "carol", "alice");
+    ts_store_put(f, "c-a", "owner", "carol", "alice");
     assert_string_equal(match(f, "phone", "13900000000", NULL, &m), "c-a=carol;");
     /* A cleared WeChat and a deleted customer match nothing. */
-    put(f, "c-a", "wechat", NULL, "alice");
+    ts_store_put(f, "c-a", "wechat", NULL, "alice");
     assert_string_equal(match(f, "wechat", "zhangwei88", NULL, &m), "");
-    put(f, "c-b", "deleted", "1", "bob");
+    ts_store_put(f, "c-b", "deleted", "1", "bob");
     assert_string_equal(match(f, "phone", "13800138000", NULL, &m), "");
-    put(f, "c-b", "deleted", "0", "bob");
+    ts_store_put(f, "c-b", "deleted", "0", "bob");
     assert_string_equal(match(f, "phone", "13800138000", NULL, &m), "c-b=bob;");
 }
 
@@ -212,10 +160,11 @@ static void test_list_and_notices(void **state)
 
 int main(void)
 {
+    ts_store_tag = "dup";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
-        cmocka_unit_test_setup_teardown(test_keys_follow_the_customer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_and_notices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_follow_the_customer, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_list_and_notices, ts_store_setup, ts_store_teardown),
     };
     /* The backends that keep duplicate keys (store_backend.h: the others
     ** leave dup_* NULL and report none): SQLite and PostgreSQL; a backend that
@@ -223,12 +172,12 @@ int main(void)
     static const char *const keeping[] = {"sqlite", "postgresql"};
     int failed = 0;
     for (size_t b = 0; b < ts_n_store_backends; b++) {
-        current = &ts_store_backends[b];
+        ts_store_current = &ts_store_backends[b];
         for (size_t k = 0; k < sizeof keeping / sizeof keeping[0]; k++) {
-            if (strcmp(current->name, keeping[k]) != 0)
+            if (strcmp(ts_store_current->name, keeping[k]) != 0)
                 continue;
             char name[64];
-            snprintf(name, sizeof name, "duplicate customers: %s", current->name);
+            snprintf(name, sizeof name, "duplicate customers: %s", ts_store_current->name);
             failed += _cmocka_run_group_tests(name, tests,
                                               sizeof tests / sizeof tests[0],
                                               NULL, NULL);

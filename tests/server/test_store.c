@@ -26,52 +26,8 @@
 #include "token.h"
 #include "visibility.h"
 
-typedef struct fixture {
-    ts_store_place place;   /* dir, path (SQLite's own tests), url */
-    fsv_store *s;
-} fixture;
+typedef ts_store_fix fixture;
 
-/* The backend the running group tests (main loops over them). */
-static const ts_store_backend *current = &ts_store_backends[0];
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f || ts_store_fresh(current, &f->place, "store", &f->s) != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    ts_store_gone(current, &f->place, f->s);
-    free(f);
-    return 0;
-}
-
-/* A change with a one-entry vector {device: counter}. */
-static void mk(fdsp_change *c, const char *tbl, const char *rid,
-               const char *field, const char *value, const char *device,
-               uint64_t counter, uint64_t hlc, const char *user)
-{
-    memset(c, 0, sizeof *c);
-    c->table = strdup(tbl);
-    c->record = strdup(rid);
-    c->field = strdup(field);
-    c->value = value ? strdup(value) : NULL;
-    c->device = strdup(device);
-    c->user = strdup(user);
-    c->hlc = hlc;
-    c->server_ms = 1000;
-    c->vv.n = 1;
-    c->vv.e = calloc(1, sizeof *c->vv.e);
-    c->vv.e[0].device = strdup(device);
-    c->vv.e[0].counter = counter;
-}
 
 static int merge(fsv_store *s, const char *tbl, const char *rid,
                  const char *field, const char *value, const char *device,
@@ -80,7 +36,7 @@ static int merge(fsv_store *s, const char *tbl, const char *rid,
 {
     fdsp_change c;
     int outcome = -1;
-    mk(&c, tbl, rid, field, value, device, counter, hlc, user);
+    ts_change(&c, tbl, rid, field, value, device, counter, hlc, user);
     assert_int_equal(fsv_store_begin(s), FSV_OK);
     assert_int_equal(fsv_store_merge_change(s, &c, &outcome), FSV_OK);
     assert_int_equal(fsv_store_commit(s), FSV_OK);
@@ -142,7 +98,7 @@ static void test_rollback(void **state)
     fdsp_change c;
     int outcome;
     int64_t n;
-    mk(&c, "customer", "c9", "name", "X", "d1", 1, 5, "alice");
+    ts_change(&c, "customer", "c9", "name", "X", "d1", 1, 5, "alice");
     assert_int_equal(fsv_store_begin(f->s), FSV_OK);
     assert_int_equal(fsv_store_merge_change(f->s, &c, &outcome), FSV_OK);
     assert_int_equal(fsv_store_rollback(f->s), FSV_OK);
@@ -313,7 +269,7 @@ static void test_visibility_rules(void **state)
     /* Writes. */
     char why[256];
     fdsp_change c;
-    mk(&c, "customer", "c1", "phone", "1", "db", 1, 9, "bob");
+    ts_change(&c, "customer", "c1", "phone", "1", "db", 1, 9, "bob");
     assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     assert_non_null(strstr(why, "c1"));
@@ -321,12 +277,12 @@ static void test_visibility_rules(void **state)
     assert_int_equal(write_refusal(f->s, &alice, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
     /* bob attaching his follow-up to alice's customer. */
-    mk(&c, "followup", "f2", "customer", "c1", "db", 2, 9, "bob");
+    ts_change(&c, "followup", "f2", "customer", "c1", "db", 2, 9, "bob");
     assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     fdsp_change_clear(&c);
     /* Definitions: managers yes, reps no. */
-    mk(&c, "fielddef", "budget", "label", "B", "db", 3, 9, "bob");
+    ts_change(&c, "fielddef", "budget", "label", "B", "db", 3, 9, "bob");
     assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     assert_int_equal(write_refusal(f->s, &mona, &c, why, sizeof why), 0);
@@ -336,7 +292,7 @@ static void test_visibility_rules(void **state)
     merge(f->s, "share", "c1:bob", "customer", "c1", "da", 4, 4, "alice", NULL);
     merge(f->s, "share", "c1:bob", "user", "bob", "da", 5, 5, "alice", NULL);
     assert_int_equal(sees_customer(f->s, &bob, "c1"), 1);
-    mk(&c, "customer", "c1", "owner", "bob", "db", 4, 9, "bob");
+    ts_change(&c, "customer", "c1", "owner", "bob", "db", 4, 9, "bob");
     assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why),
                      FDSP_E_FORBIDDEN);
     assert_non_null(strstr(why, "owner"));
@@ -356,7 +312,7 @@ static void test_visibility_rules(void **state)
     assert_int_equal(sees_customer(f->s, &hq, "c1"), 1);
 
     /* A brand-new customer is the writer's own. */
-    mk(&c, "customer", "new", "name", "N", "db", 5, 9, "bob");
+    ts_change(&c, "customer", "new", "name", "N", "db", 5, 9, "bob");
     assert_int_equal(write_refusal(f->s, &bob, &c, why, sizeof why), 0);
     fdsp_change_clear(&c);
 }
@@ -369,7 +325,7 @@ static int merge_in(fsv_store *s, const char *tbl, const char *rid,
 {
     fdsp_change c;
     int outcome = -1;
-    mk(&c, tbl, rid, field, value, device, counter, hlc, user);
+    ts_change(&c, tbl, rid, field, value, device, counter, hlc, user);
     assert_int_equal(fsv_store_merge_change(s, &c, &outcome), FSV_OK);
     if (seq)
         *seq = c.seq;
@@ -897,35 +853,36 @@ static void test_share_meaning(void **state)
 
 int main(void)
 {
+    ts_store_tag = "store";
     /* The conformance suite: the same tests on every backend. */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_urls),
-        cmocka_unit_test_setup_teardown(test_error_messages, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_shapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_share_meaning, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_merge_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changes_after, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_visibility_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_memo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_field_limit_count, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_vis_set_and_memo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_error_messages, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_list_shapes, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_share_meaning, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_history, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_rollback, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_after, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_tokens, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_visibility_rules, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_memo, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_field_limit_count, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_vis_set_and_memo, ts_store_setup, ts_store_teardown),
     };
     /* Tests that look inside the SQLite backend's file. */
     const struct CMUnitTest sqlite_tests[] = {
-        cmocka_unit_test_setup_teardown(test_migrate_history_index, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_history_index,
+                                        ts_store_setup, ts_store_teardown),
     };
     int failed = 0;
     for (size_t i = 0; i < ts_n_store_backends; i++) {
         char name[64];
-        current = &ts_store_backends[i];
-        snprintf(name, sizeof name, "store conformance: %s", current->name);
+        ts_store_current = &ts_store_backends[i];
+        snprintf(name, sizeof name, "store conformance: %s", ts_store_current->name);
         failed += _cmocka_run_group_tests(name, tests,
                                           sizeof tests / sizeof tests[0],
                                           NULL, NULL);
-        if (strcmp(current->name, "sqlite") == 0)
+        if (strcmp(ts_store_current->name, "sqlite") == 0)
             failed += cmocka_run_group_tests_name("store: sqlite backend",
                                                   sqlite_tests, NULL, NULL);
     }

@@ -21,60 +21,8 @@
 #include "store.h"
 #include "store_backends.h"
 
-typedef struct fixture {
-    ts_store_place place;
-    fsv_store *s;
-    uint64_t ctr;
-} fixture;
+typedef ts_store_fix fixture;
 
-static const ts_store_backend *current = &ts_store_backends[0];
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (!f || ts_store_fresh(current, &f->place, "parts", &f->s) != 0) {
-        free(f);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    ts_store_gone(current, &f->place, f->s);
-    free(f);
-    return 0;
-}
-
-/* Write one customer field as user from that user's own device. */
-static void put(fixture *f, const char *rid, const char *field,
-                const char *value, const char *user)
-{
-    char dev[80];
-    snprintf(dev, sizeof dev, "dev-%s", user);
-    fdsp_change c;
-    memset(&c, 0, sizeof c);
-    c.table = strdup("customer");
-    c.record = strdup(rid);
-    c.field = strdup(field);
-    c.value = value ? strdup(value) : NULL;
-    c.device = strdup(dev);
-    c.user = strdup(user);
-    f->ctr++;
-    c.hlc = (uint64_t)(1000 + f->ctr) << 16;
-    c.server_ms = 1000;
-    c.vv.n = 1;
-    c.vv.e = calloc(1, sizeof *c.vv.e);
-    c.vv.e[0].device = strdup(dev);
-    c.vv.e[0].counter = f->ctr;
-    int outcome = -1;
-    assert_int_equal(fsv_store_begin(f->s), FSV_OK);
-    assert_int_equal(fsv_store_merge_change(f->s, &c, &outcome), FSV_OK);
-    assert_int_equal(fsv_store_commit(f->s), FSV_OK);
-    fdsp_change_clear(&c);
-}
 
 /* The ids a scope sees, sorted, as "a,b,c". */
 typedef struct seen {
@@ -192,14 +140,14 @@ static void test_owned_and_scope(void **state)
     assert_int_equal(fsv_store_user_add(s, "alice", "rep", "north-a"), FSV_OK);
     assert_int_equal(fsv_store_user_add(s, "bob", "rep", "north"), FSV_OK);
     assert_int_equal(fsv_store_user_add(s, "carol", "rep", "south"), FSV_OK);
-    put(f, "c-a1", "name", "A1", "alice");
-    put(f, "c-a2", "name", "A2", "alice");
-    put(f, "c-b1", "name", "B1", "bob");
-    put(f, "c-s1", "name", "S1", "carol");
+    ts_store_put(f, "c-a1", "name", "A1", "alice");
+    ts_store_put(f, "c-a2", "name", "A2", "alice");
+    ts_store_put(f, "c-b1", "name", "B1", "bob");
+    ts_store_put(f, "c-s1", "name", "S1", "carol");
     /* c-p1: a pool customer of north-a (no owner, pool "1"). */
-    put(f, "c-p1", "name", "P1", "alice");
-    put(f, "c-p1", "owner", "", "alice");
-    put(f, "c-p1", "pool", "1", "alice");
+    ts_store_put(f, "c-p1", "name", "P1", "alice");
+    ts_store_put(f, "c-p1", "owner", "", "alice");
+    ts_store_put(f, "c-p1", "pool", "1", "alice");
     fsv_pool_row row;
     memset(&row, 0, sizeof row);
     snprintf(row.team, sizeof row.team, "north-a");
@@ -329,13 +277,13 @@ static void test_pool_figures(void **state)
     fsv_store *s = f->s;
     assert_int_equal(fsv_store_user_add(s, "alice", "rep", "north"), FSV_OK);
     /* Two pool customers of north (one deleted), one of south. */
-    put(f, "p1", "name", "P1", "alice");
-    put(f, "p1", "pool", "1", "alice");
-    put(f, "p2", "name", "P2", "alice");
-    put(f, "p2", "pool", "1", "alice");
-    put(f, "p2", "deleted", "1", "alice");
-    put(f, "p3", "name", "P3", "alice");
-    put(f, "p3", "pool", "1", "alice");
+    ts_store_put(f, "p1", "name", "P1", "alice");
+    ts_store_put(f, "p1", "pool", "1", "alice");
+    ts_store_put(f, "p2", "name", "P2", "alice");
+    ts_store_put(f, "p2", "pool", "1", "alice");
+    ts_store_put(f, "p2", "deleted", "1", "alice");
+    ts_store_put(f, "p3", "name", "P3", "alice");
+    ts_store_put(f, "p3", "pool", "1", "alice");
     fsv_pool_row row;
     memset(&row, 0, sizeof row);
     row.in_pool = 1;
@@ -441,13 +389,13 @@ static int count_match(void *ud, const char *customer, const char *owner)
 static void test_pg_upgrade_from_1(void **state)
 {
     fixture *f = *state;
-    if (strcmp(current->name, "postgresql") != 0) {
+    if (strcmp(ts_store_current->name, "postgresql") != 0) {
         printf("[ SKIPPED  ] the PostgreSQL schema's own versions\n");
         return;
     }
     assert_int_equal(fsv_store_user_add(f->s, "alice", "rep", "east"), FSV_OK);
-    put(f, "c1", "name", "C1", "alice");
-    put(f, "c1", "phone", "+86 138-0000-1111", "alice");
+    ts_store_put(f, "c1", "name", "C1", "alice");
+    ts_store_put(f, "c1", "phone", "+86 138-0000-1111", "alice");
     fsv_store_close(f->s);
     f->s = NULL;
     /* Back to version 1: its tables only. */
@@ -482,19 +430,20 @@ static void test_pg_upgrade_from_1(void **state)
 
 int main(void)
 {
+    ts_store_tag = "parts";
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_team_map_and_moves, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_owned_and_scope, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pool_rows_log_rules, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pool_figures, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_blob_refs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_team_map_and_moves, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_owned_and_scope, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_pool_rows_log_rules, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_pool_figures, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_blob_refs, ts_store_setup, ts_store_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_upgrade_from_1, ts_store_setup, ts_store_teardown),
     };
     int failed = 0;
     for (size_t b = 0; b < ts_n_store_backends; b++) {
-        current = &ts_store_backends[b];
+        ts_store_current = &ts_store_backends[b];
         char name[64];
-        snprintf(name, sizeof name, "store parts: %s", current->name);
+        snprintf(name, sizeof name, "store parts: %s", ts_store_current->name);
         failed += _cmocka_run_group_tests(name, tests,
                                           sizeof tests / sizeof tests[0],
                                           NULL, NULL);

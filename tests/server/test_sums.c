@@ -60,16 +60,7 @@ static void merge(fixture *f, const char *tbl, const char *rid,
                   uint64_t counter, const char *user)
 {
     fdsp_change *c = &f->log[f->n_log++];
-    memset(c, 0, sizeof *c);
-    c->table = strdup(tbl);
-    c->record = strdup(rid);
-    c->field = strdup(field);
-    c->value = value ? strdup(value) : NULL;
-    c->device = strdup(device);
-    c->user = strdup(user);
-    c->hlc = counter << 16;
-    c->server_ms = 1000;
-    assert_int_equal(fds__vv_set(&c->vv, device, counter), FDS_OK);
+    ts_change(c, tbl, rid, field, value, device, counter, counter << 16, user);
     int outcome;
     assert_int_equal(fsv_store_begin(f->s), FSV_OK);
     assert_int_equal(fsv_store_merge_change(f->s, c, &outcome), FSV_OK);

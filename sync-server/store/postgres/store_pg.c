@@ -376,29 +376,6 @@ static void quiet(void *arg, const char *msg)
     (void)msg;
 }
 
-static int make_uuid(char out[FSV_STORE_ID_LEN + 1])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t k = getrandom(b + got, sizeof b - got, 0);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)k;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, FSV_STORE_ID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
-    return 0;
-}
-
 /* The schema version stored (0: no meta table, or no row). */
 static int schema_version(fsv_store *s, int *v)
 {
@@ -444,7 +421,7 @@ static int migrate(fsv_store *s)
     }
     if (rc == FSV_OK && v < PG_SCHEMA_VERSION) {
         char uuid[FSV_STORE_ID_LEN + 1], sql[256];
-        if (make_uuid(uuid) != 0)
+        if (fsv__store_new_id(uuid) != 0)
             rc = seterr(s, FSV_ERROR, "store: the random source failed");
         if (rc == FSV_OK) {
             /* Store id and epoch (rule 13) are made once, with the schema. */

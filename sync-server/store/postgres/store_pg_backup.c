@@ -77,15 +77,10 @@ int fsv_pg_backup(fsv_store *s, const char *dst, int64_t epoch, int64_t *rows,
         snprintf(err, errlen, "backup: not inside a transaction");
         return FSV_INVALID;
     }
-    /* O_EXCL: never overwrite (a previous backup). */
-    int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, errno == EEXIST
-                 ? "%s already exists: refusing to overwrite it"
-                 : "cannot create %s: %s", dst, strerror(errno));
-        return errno == EEXIST ? FSV_EXISTS : FSV_ERROR;
-    }
-    fchmod(fd, 0600);
+    int fd = -1;
+    int created = fsv__store_backup_create(dst, &fd, err, errlen);
+    if (created != FSV_OK)
+        return created;
     int rc = fsv__pg_sql(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                          "backup");
     PGresult *r = NULL;

@@ -325,14 +325,10 @@ static int meta_get(fsv_store *s, const char *key, char *buf, size_t cap)
 int fsv_pg_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
                     int64_t *epoch)
 {
-    char e[32];
-    int rc = meta_get(s, "store_id", id, FSV_STORE_ID_LEN + 1);
+    char sid[FSV_STORE_ID_LEN + 1], e[32];
+    int rc = meta_get(s, "store_id", sid, sizeof sid);
     if (rc == FSV_OK)
         rc = meta_get(s, "epoch", e, sizeof e);
-    if (rc != FSV_OK)
-        return rc;
-    if (!id[0] || !e[0])
-        return seterr(s, FSV_ERROR, "store: no store id or epoch in meta");
-    *epoch = strtoll(e, NULL, 10);
-    return FSV_OK;
+    *epoch = 0;
+    return rc == FSV_OK ? fsv__store_identity_of(s, sid, e, id, epoch) : rc;
 }

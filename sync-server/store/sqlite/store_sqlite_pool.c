@@ -46,6 +46,8 @@ int fsv__sq_pool_open(fsv_store *s)
     return FSV_OK;
 }
 
+enum { XP_POOL_GET = 7 };     /* fsv__store_prepared slot */
+
 static sqlite3_stmt *prep(fsv_store *s, const char *sql)
 {
     sqlite3_stmt *st = NULL;
@@ -107,9 +109,14 @@ int fsv_sqlite_pool_rules_set(fsv_store *s, const fsv_pool_rules *r)
 int fsv_sqlite_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = prep(s, "SELECT team, in_pool, since_ms, former,"
-                            " claimed_by, claimed_ms FROM pool_cust"
-                            " WHERE customer = ?1");
+    /* Kept prepared (slot 7 of fsv__store_prepared's; the other store
+    ** files own 0-2 and 8-30): every visibility load of a customer asks it,
+    ** and preparing it each time cost more than the lookup. */
+    sqlite3_stmt *st = fsv__store_prepared(s, XP_POOL_GET,
+                                           "SELECT team, in_pool, since_ms,"
+                                           " former, claimed_by, claimed_ms"
+                                           " FROM pool_cust WHERE customer"
+                                           " = ?1");
     if (!st)
         return FSV_ERROR;
     bind_static(st, 1, customer);
@@ -128,7 +135,7 @@ int fsv_sqlite_pool_get(fsv_store *s, const char *customer, fsv_pool_row *out)
     } else {
         out_rc = dberr(s, "pool row");
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return out_rc;
 }
 

@@ -48,30 +48,6 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* A random UUID (version 4) from the OS CSPRNG, as core's record ids. */
-static int make_uuid(char out[FSV_STORE_ID_LEN + 1])
-{
-    unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t k = getrandom(b + got, sizeof b - got, 0);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)k;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-    snprintf(out, FSV_STORE_ID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
-    return 0;
-}
-
 /* meta value of key into buf ("" if absent). */
 static int meta_get(fsv_store *s, const char *key, char *buf, size_t cap)
 {
@@ -193,7 +169,7 @@ int fsv__store_trust_open(fsv_store *s)
                      " ON history(device, dctr);");
     if (rc == FSV_OK) {
         char uuid[FSV_STORE_ID_LEN + 1], ms[32];
-        if (make_uuid(uuid) != 0) {
+        if (fsv__store_new_id(uuid) != 0) {
             rc = fsv__store_msg(s, FSV_ERROR, "store: the random source"
                                 " failed (store id)");
         } else {
@@ -223,12 +199,12 @@ int fsv__store_trust_open(fsv_store *s)
 int fsv_sqlite_identity(fsv_store *s, char id[FSV_STORE_ID_LEN + 1],
                        int64_t *epoch)
 {
-    char ep[32];
-    int rc = meta_get(s, "store_id", id, FSV_STORE_ID_LEN + 1);
+    char sid[FSV_STORE_ID_LEN + 1], ep[32];
+    int rc = meta_get(s, "store_id", sid, sizeof sid);
     if (rc == FSV_OK)
         rc = meta_get(s, "epoch", ep, sizeof ep);
-    *epoch = rc == FSV_OK ? strtoll(ep, NULL, 10) : 0;
-    return rc;
+    *epoch = 0;
+    return rc == FSV_OK ? fsv__store_identity_of(s, sid, ep, id, epoch) : rc;
 }
 
 int fsv_sqlite_device_get(fsv_store *s, const char *device, char *user,
@@ -283,15 +259,10 @@ int fsv_sqlite_backup(fsv_store *s, const char *dst, int64_t epoch,
                      int64_t *rows, char *err, size_t errlen)
 {
     *rows = 0;
-    /* O_EXCL: never overwrite (a previous backup, or the live store). */
-    int fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(err, errlen, errno == EEXIST
-                 ? "%s already exists: refusing to overwrite it"
-                 : "cannot create %s: %s", dst, strerror(errno));
-        return errno == EEXIST ? FSV_EXISTS : FSV_ERROR;
-    }
-    fchmod(fd, 0600);
+    int fd = -1;
+    int created = fsv__store_backup_create(dst, &fd, err, errlen);
+    if (created != FSV_OK)
+        return created;
     close(fd);
 
     sqlite3 *out = NULL;
