@@ -81,32 +81,48 @@ pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid)
 
 int fsv__pg_memo_flush(fsv_store *s)
 {
+    /* The history rows first (store_pg_batch.c): whoever needs the rec
+    ** rows written needs the history written too. */
+    int rc = fsv__pg_hist_flush(s);
     pgmemo *mm = PG(s)->memo;
-    if (!mm || !mm->dirty)
-        return FSV_OK;
-    int rc = FSV_OK;
+    if (rc != FSV_OK || !mm || !mm->dirty)
+        return rc;
+    /* Every dirty row in one statement: the columns as arrays. */
+    enum { C_TBL, C_RID, C_CUST, C_CREATOR, C_REGS, C_CONFL, C__N };
+    pg_arr col[C__N];
+    memset(col, 0, sizeof col);
     for (size_t i = 0; rc == FSV_OK && i < mm->n; i++) {
         pg_mrec *m = &mm->v[i];
         if (!m->dirty)
             continue;
         char *regs = json_dumps(m->regs, JSON_COMPACT);
-        if (!regs)
-            return seterr(s, FSV_NOMEM, "out of memory");
-        pgp p = {0};
-        p_text(&p, m->tbl);
-        p_text(&p, m->rid);
-        p_text(&p, m->customer);
-        p_text(&p, m->creator ? m->creator : "");
-        p_text(&p, regs);
-        p_i64(&p, m->conflicts);
-        rc = fsv__pg_run(s, PS_REC_PUT, &p, "save record", NULL);
+        if (!regs || fsv__pg_arr_add(&col[C_TBL], m->tbl) ||
+            fsv__pg_arr_add(&col[C_RID], m->rid) ||
+            fsv__pg_arr_add(&col[C_CUST], m->customer) ||
+            fsv__pg_arr_add(&col[C_CREATOR], m->creator ? m->creator : "") ||
+            fsv__pg_arr_add(&col[C_REGS], regs) ||
+            fsv__pg_arr_i64(&col[C_CONFL], m->conflicts))
+            rc = seterr(s, FSV_NOMEM, "out of memory");
         free(regs);
-        if (rc == FSV_OK)
-            m->dirty = 0;
+    }
+    pgp p = {0};
+    for (int c = 0; rc == FSV_OK && c < C__N; c++) {
+        const char *t = fsv__pg_arr_text(&col[c]);
+        if (!t)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+        else
+            p_text(&p, t);
     }
     if (rc == FSV_OK)
-        mm->dirty = 0;
-    return rc;
+        rc = fsv__pg_run(s, PS_REC_PUTS, &p, "save records", NULL);
+    for (int c = 0; c < C__N; c++)
+        fsv__pg_arr_free(&col[c]);
+    if (rc != FSV_OK)
+        return rc;
+    for (size_t i = 0; i < mm->n; i++)
+        mm->v[i].dirty = 0;
+    mm->dirty = 0;
+    return FSV_OK;
 }
 
 int fsv__pg_memo_get(fsv_store *s, const char *tbl, const char *rid,

@@ -11,9 +11,9 @@
 ** and writes the row once.
 ** The canonical text (fds_register_dump) is kept as a string rather than
 ** as nested jsonb because jsonb does not keep bytes: every replica must
-** hold identical register bytes.  History is one row per change.
-** (The SQLite backend's history group rows are a speed-up this backend
-** does not have yet: each change is one history row.)
+** hold identical register bytes.  History is one row per change, kept
+** in memory and written with the transaction's others in one statement
+** (store_pg_batch.c).
 */
 #include "store.h"
 #include "store_pg_int.h"
@@ -112,30 +112,15 @@ static int64_t own_counter(const fdsp_change *c)
     return 0;
 }
 
+/* The change's history row, kept to be written with the transaction's
+** others in one statement (store_pg_batch.c); its seq is ours now. */
 static int hist_add(fsv_store *s, fdsp_change *c)
 {
     char *vv = fds_vv_dump(&c->vv);
     if (!vv)
         return seterr(s, FSV_NOMEM, "out of memory");
     int64_t seq = PG(s)->head + 1;
-    int64_t dctr = own_counter(c);
-    pgp p = {0};
-    p_i64(&p, seq);
-    p_text(&p, c->table);
-    p_text(&p, c->record);
-    p_text(&p, c->field);
-    p_text(&p, c->value);
-    p_text(&p, vv);
-    p_i64(&p, (int64_t)c->hlc);
-    p_text(&p, c->device ? c->device : "");
-    p_text(&p, c->user ? c->user : "");
-    p_i64(&p, c->server_ms);
-    if (dctr)
-        p_i64(&p, dctr);
-    else
-        p_text(&p, NULL);
-    p_text(&p, PG(s)->relay);
-    int rc = fsv__pg_run(s, PS_HIST_ADD, &p, "append history", NULL);
+    int rc = fsv__pg_hist_add(s, seq, c, vv, own_counter(c), PG(s)->relay);
     free(vv);
     if (rc == FSV_OK) {
         PG(s)->head = seq;
@@ -204,7 +189,7 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     if (rc == FSV_OK)
         rc = hist_add(s, c);
     if (rc == FSV_OK)
-        rc = fsv__pg_office_note(s, c);     /* store_pg_office.c */
+        rc = fsv__pg_notes_keep(s, c);  /* office_note at commit */
     return rc;
 }
 
