@@ -593,7 +593,9 @@ int fsv_pg_begin(fsv_store *s)
 
 int fsv_pg_begin_read(fsv_store *s)
 {
-    /* One snapshot for every statement of the read transaction. */
+    /* One snapshot for every statement of the read transaction; its
+    ** records memo starts empty (store_pg_memo.c). */
+    fsv__pg_memo_clear(s);
     int rc = fsv__pg_sql(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                          "begin");
     PG(s)->in_tx = rc == FSV_OK;

@@ -7,8 +7,9 @@
 ** fsv__pg_memo_flush: at commit, and before any statement that reads rec
 ** rows other than through the memo (fsv__pg_exec knows which).  A write
 ** transaction holds the sequencer, so no other writer changes a row under
-** it; a read transaction has no memo.  Cleared at begin, commit and
-** rollback.
+** it; a read transaction's snapshot does not move, so its memo (reads
+** only, never dirty) holds for the transaction too.  Cleared at begin,
+** begin_read, commit and rollback.
 */
 #include "store.h"
 #include "store_pg_int.h"
@@ -66,7 +67,11 @@ void fsv__pg_memo_free(fsv_store *s)
 pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid)
 {
     pgmemo *mm = PG(s)->memo;
-    if (!mm || !PG(s)->write_tx)
+    /* A read transaction keeps a memo too: its snapshot is fixed
+    ** (REPEATABLE READ), so a record read once holds for the whole
+    ** transaction, and a pull's visibility filter asks about the same
+    ** customers row after row.  Outside a transaction: no memo. */
+    if (!mm || !PG(s)->in_tx)
         return NULL;
     if (mm->last < mm->n && strcmp(mm->v[mm->last].rid, rid) == 0 &&
         strcmp(mm->v[mm->last].tbl, tbl) == 0)

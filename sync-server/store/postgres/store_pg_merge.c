@@ -42,14 +42,15 @@ static int rec_get(fsv_store *s, const char *tbl, const char *rid,
                    const char *field, pgrec *out)
 {
     memset(out, 0, sizeof *out);
-    /* A record this write transaction has read: the memo has it.  In a
-    ** write transaction a record not yet in the memo is read into it:
+    /* A record this transaction has read: the memo has it.  In a
+    ** transaction a record not yet in the memo is read into it:
     ** a push asks about each change's record (field count, visibility:
     ** the follow-up's customer, its owner) several times before and
-    ** after merging it, and each ask was a round trip of its own (~11
-    ** per pushed record end to end, bench_stores). */
+    ** after merging it, and a pull's visibility filter asks for the
+    ** customer of row after row; each ask was a round trip of its own
+    ** (~9 per pushed record end to end, bench_stores). */
     pg_mrec *m = fsv__pg_memo_find(s, tbl, rid);
-    if (!m && PG(s)->write_tx) {
+    if (!m && PG(s)->in_tx) {
         int mrc = fsv__pg_memo_get(s, tbl, rid, &m);
         if (mrc != FSV_OK)
             return mrc;
