@@ -240,6 +240,8 @@ static const char *const ps_sql[PS__COUNT] = {
                     " $3::text[], $4::text[], $5::text[], $6::text[],"
                     " $7::bigint[], $8::text[], $9::text[], $10::bigint[],"
                     " $11::bigint[], $12::text[])",
+    [PS_REC_ROWS] = "SELECT rid, customer, creator, regs::text, conflicts"
+                    " FROM rec WHERE tbl=$1 AND rid = ANY($2::text[])",
     [PS_REC_PUTS] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
                     " conflicts) SELECT t, r, c, k, g::jsonb, n FROM"
                     " unnest($1::text[], $2::text[], $3::text[], $4::text[],"

@@ -28,7 +28,7 @@ enum {
     PS_REC_GET, PS_HIST_ADD, PS_SCAN,
     PS_PREFIX, PS_BY_COUNTER, PS_VISEV_ADD, PS_VISEV_LIST,
     PS_CUST_REGS, PS_REC_REGS, PS_REC_ROW,
-    PS_HIST_PUT, PS_REC_PUTS,
+    PS_HIST_PUT, PS_REC_PUTS, PS_REC_ROWS,
     PS__COUNT
 };
 
@@ -189,6 +189,10 @@ int fsv__pg_memo_get(fsv_store *s, const char *tbl, const char *rid,
                      pg_mrec **out);
 pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid);
 void fsv__pg_memo_dirty(fsv_store *s, pg_mrec *m);
+/* Read many records of tbl into the memo in one statement (in a
+** transaction only; those already there are left alone). */
+int fsv__pg_memo_prefetch(fsv_store *s, const char *tbl,
+                          const char *const *rids, size_t n);
 int fsv__pg_memo_flush(fsv_store *s);
 void fsv__pg_memo_clear(fsv_store *s);
 void fsv__pg_memo_free(fsv_store *s);

@@ -195,3 +195,93 @@ void fsv__pg_memo_dirty(fsv_store *s, pg_mrec *m)
     m->dirty = 1;
     ((pgmemo *)PG(s)->memo)->dirty = 1;
 }
+
+/* Read the records tbl/rids[0..n) not yet in the memo into it, in one
+** statement (a pull's page: the customers its rows' visibility asks
+** about, store_pg_merge.c).  Only in a transaction, and only while the
+** memo has room; a record not found is remembered as absent, as
+** memo_get does. */
+int fsv__pg_memo_prefetch(fsv_store *s, const char *tbl,
+                          const char *const *rids, size_t n)
+{
+    pgmemo *mm = memo(s);
+    if (!PG(s)->in_tx || !n)
+        return FSV_OK;
+    if (!mm)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    const char **want = malloc(n * sizeof *want);
+    if (!want)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = fsv__pg_memo_find(s, tbl, rids[i]) != NULL;
+        for (size_t j = 0; !seen && j < k; j++)
+            seen = strcmp(want[j], rids[i]) == 0;
+        if (!seen)
+            want[k++] = rids[i];
+    }
+    if (k < 2 || mm->n + k > MEMO_MAX) {    /* one: memo_get will do */
+        free(want);
+        return FSV_OK;
+    }
+    if (mm->n + k > mm->cap) {
+        size_t cap = mm->cap ? mm->cap : 64;
+        while (cap < mm->n + k)
+            cap *= 2;
+        pg_mrec *v = realloc(mm->v, cap * sizeof *v);
+        if (!v) {
+            free(want);
+            return seterr(s, FSV_NOMEM, "out of memory");
+        }
+        mm->v = v;
+        mm->cap = cap;
+    }
+    pg_arr a = {0};
+    int rc = FSV_OK;
+    for (size_t i = 0; rc == FSV_OK && i < k; i++)
+        if (fsv__pg_arr_add(&a, want[i]) != 0)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+    const char *lit = rc == FSV_OK ? fsv__pg_arr_text(&a) : NULL;
+    PGresult *r = NULL;
+    if (rc == FSV_OK && !lit)
+        rc = seterr(s, FSV_NOMEM, "out of memory");
+    if (rc == FSV_OK) {
+        pgp p = {0};
+        p_text(&p, tbl);
+        p_text(&p, lit);
+        r = fsv__pg_exec(s, PS_REC_ROWS, &p, "read records", &rc);
+    }
+    fsv__pg_arr_free(&a);
+    /* Each wanted record: its row if one came back, else absent. */
+    for (size_t i = 0; r && rc == FSV_OK && i < k; i++) {
+        int row = -1;
+        for (int j = 0; j < PQntuples(r) && row < 0; j++)
+            if (strcmp(PQgetvalue(r, j, 0), want[i]) == 0)
+                row = j;
+        pg_mrec *m = &mm->v[mm->n];
+        memset(m, 0, sizeof *m);
+        m->tbl = strdup(tbl);
+        m->rid = strdup(want[i]);
+        if (row >= 0) {
+            json_error_t jerr;
+            m->exists = 1;
+            m->customer = col_dup(r, row, 1);
+            m->creator = col_dup(r, row, 2);
+            m->regs = json_loads(PQgetvalue(r, row, 3), 0, &jerr);
+            m->conflicts = (int)col_i64(r, row, 4);
+        } else {
+            m->regs = json_object();
+        }
+        if (!m->tbl || !m->rid || !json_is_object(m->regs) ||
+            (m->exists && !m->creator)) {
+            mrec_free(m);
+            rc = seterr(s, FSV_ERROR, "store: record %s/%s: damaged"
+                        " registers or out of memory", tbl, want[i]);
+            break;
+        }
+        mm->n++;
+    }
+    PQclear(r);
+    free(want);
+    return rc;
+}

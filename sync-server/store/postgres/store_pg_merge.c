@@ -406,6 +406,26 @@ int fsv_pg_change_by_counter(fsv_store *s, const char *device, int64_t k,
     return rc;
 }
 
+/* The customers a page of the scan belongs to, read into the memo in one
+** statement: the visibility filter asks for each row's customer (its
+** owner, its pool), which was a round trip per row and customer. */
+static int prefetch_customers(fsv_store *s, const PGresult *r, int rows)
+{
+    const char **ids = malloc((size_t)rows * sizeof *ids);
+    if (!ids)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    size_t n = 0;
+    for (int i = 0; i < rows; i++) {
+        if (strcmp(PQgetvalue(r, i, 1), "customer") == 0)
+            ids[n++] = PQgetvalue(r, i, 2);
+        else if (col_i64(r, i, 12) && !PQgetisnull(r, i, 10))
+            ids[n++] = PQgetvalue(r, i, 10);
+    }
+    int rc = fsv__pg_memo_prefetch(s, "customer", ids, n);
+    free(ids);
+    return rc;
+}
+
 /* The pull's scan: rows after the cursor up to the head, in pages of
 ** CHUNK (each page fully fetched, so the filter may run its own
 ** statements on the connection meanwhile). */
@@ -440,6 +460,8 @@ int fsv_pg_changes_after(fsv_store *s, int64_t after, int limit,
         if (!r)
             break;
         int rows = PQntuples(r);
+        if (filter && rows > 1)
+            rc = prefetch_customers(s, r, rows);
         for (int i = 0; i < rows && rc == FSV_OK; i++) {
             int64_t seq = col_i64(r, i, 0);
             scanned++;
