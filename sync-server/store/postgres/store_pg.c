@@ -242,6 +242,10 @@ static const char *const ps_sql[PS__COUNT] = {
                     " $11::bigint[], $12::text[])",
     [PS_REC_ROWS] = "SELECT rid, customer, creator, regs::text, conflicts"
                     " FROM rec WHERE tbl=$1 AND rid = ANY($2::text[])",
+    [PS_SHARE_ROWS] = "SELECT r.rid, r.customer, r.creator, r.regs::text,"
+                      " r.conflicts FROM unnest($1::text[]) AS c(id)"
+                      " JOIN rec r ON r.tbl='share' AND r.rid >= c.id || ':'"
+                      " AND r.rid < c.id || ';'",
     [PS_REC_PUTS] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
                     " conflicts) SELECT t, r, c, k, g::jsonb, n FROM"
                     " unnest($1::text[], $2::text[], $3::text[], $4::text[],"

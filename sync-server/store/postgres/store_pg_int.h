@@ -28,7 +28,7 @@ enum {
     PS_REC_GET, PS_HIST_ADD, PS_SCAN,
     PS_PREFIX, PS_BY_COUNTER, PS_VISEV_ADD, PS_VISEV_LIST,
     PS_CUST_REGS, PS_REC_REGS, PS_REC_ROW,
-    PS_HIST_PUT, PS_REC_PUTS, PS_REC_ROWS,
+    PS_HIST_PUT, PS_REC_PUTS, PS_REC_ROWS, PS_SHARE_ROWS,
     PS__COUNT
 };
 
@@ -193,6 +193,12 @@ void fsv__pg_memo_dirty(fsv_store *s, pg_mrec *m);
 ** transaction only; those already there are left alone). */
 int fsv__pg_memo_prefetch(fsv_store *s, const char *tbl,
                           const char *const *rids, size_t n);
+/* Every share record of the customers ids into the memo, the customers
+** marked complete; share_absent: 1 when rid ("CUSTOMER:USER") is a share
+** of a complete customer that the memo does not hold (so none exists). */
+int fsv__pg_memo_prefetch_shares(fsv_store *s, const char *const *ids,
+                                 size_t n);
+int fsv__pg_memo_share_absent(fsv_store *s, const char *rid);
 int fsv__pg_memo_flush(fsv_store *s);
 void fsv__pg_memo_clear(fsv_store *s);
 void fsv__pg_memo_free(fsv_store *s);

@@ -25,6 +25,10 @@ typedef struct pgmemo {
     size_t n, cap;
     size_t last;        /* the last hit: a record's fields come in a row */
     int dirty;          /* some entry is dirty */
+    /* Customers whose share records ("CUSTOMER:USER") are all in the memo
+    ** (memo_prefetch_shares): a share of theirs not in it does not exist. */
+    char **full;
+    size_t nfull, capfull;
 } pgmemo;
 
 static pgmemo *memo(fsv_store *s)
@@ -53,13 +57,18 @@ void fsv__pg_memo_clear(fsv_store *s)
         mrec_free(&mm->v[i]);
     mm->n = mm->last = 0;
     mm->dirty = 0;
+    for (size_t i = 0; i < mm->nfull; i++)
+        free(mm->full[i]);
+    mm->nfull = 0;
 }
 
 void fsv__pg_memo_free(fsv_store *s)
 {
     fsv__pg_memo_clear(s);
-    if (PG(s)->memo)
+    if (PG(s)->memo) {
         free(((pgmemo *)PG(s)->memo)->v);
+        free(((pgmemo *)PG(s)->memo)->full);
+    }
     free(PG(s)->memo);
     PG(s)->memo = NULL;
 }
@@ -282,6 +291,131 @@ int fsv__pg_memo_prefetch(fsv_store *s, const char *tbl,
         mm->n++;
     }
     PQclear(r);
+    free(want);
+    return rc;
+}
+
+static int full_has(const pgmemo *mm, const char *cust, size_t len)
+{
+    for (size_t i = 0; i < mm->nfull; i++)
+        if (strlen(mm->full[i]) == len && memcmp(mm->full[i], cust, len) == 0)
+            return 1;
+    return 0;
+}
+
+int fsv__pg_memo_share_absent(fsv_store *s, const char *rid)
+{
+    pgmemo *mm = PG(s)->memo;
+    const char *colon = strchr(rid, ':');
+    if (!mm || !PG(s)->in_tx || !colon || !mm->nfull)
+        return 0;
+    return full_has(mm, rid, (size_t)(colon - rid)) &&
+           !fsv__pg_memo_find(s, "share", rid);
+}
+
+/* Every share record of the customers ids[0..n) into the memo, in one
+** statement (a range of the primary key per customer), and the customers
+** marked complete: the visibility filter asks "is CUSTOMER shared with
+** USER" row after row, and the answer is nearly always no. */
+int fsv__pg_memo_prefetch_shares(fsv_store *s, const char *const *ids,
+                                 size_t n)
+{
+    pgmemo *mm = memo(s);
+    if (!PG(s)->in_tx || !n)
+        return FSV_OK;
+    if (!mm)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    const char **want = malloc(n * sizeof *want);
+    if (!want)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strchr(ids[i], ':'))
+            continue;       /* not a customer id a share could name */
+        int seen = full_has(mm, ids[i], strlen(ids[i]));
+        for (size_t j = 0; !seen && j < k; j++)
+            seen = strcmp(want[j], ids[i]) == 0;
+        if (!seen)
+            want[k++] = ids[i];
+    }
+    if (!k || mm->n + k > MEMO_MAX / 2) {
+        free(want);
+        return FSV_OK;
+    }
+    pg_arr a = {0};
+    int rc = FSV_OK;
+    for (size_t i = 0; rc == FSV_OK && i < k; i++)
+        if (fsv__pg_arr_add(&a, want[i]) != 0)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+    const char *lit = rc == FSV_OK ? fsv__pg_arr_text(&a) : NULL;
+    PGresult *r = NULL;
+    if (rc == FSV_OK && !lit)
+        rc = seterr(s, FSV_NOMEM, "out of memory");
+    if (rc == FSV_OK) {
+        pgp p = {0};
+        p_text(&p, lit);
+        r = fsv__pg_exec(s, PS_SHARE_ROWS, &p, "read shares", &rc);
+    }
+    fsv__pg_arr_free(&a);
+    int rows = r ? PQntuples(r) : 0;
+    if (rc == FSV_OK && mm->n + (size_t)rows > MEMO_MAX) {
+        PQclear(r);         /* too many to keep: ask one by one */
+        free(want);
+        return FSV_OK;
+    }
+    if (rc == FSV_OK && mm->n + (size_t)rows > mm->cap) {
+        size_t cap = mm->cap ? mm->cap : 64;
+        while (cap < mm->n + (size_t)rows)
+            cap *= 2;
+        pg_mrec *v = realloc(mm->v, cap * sizeof *v);
+        if (!v)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+        else {
+            mm->v = v;
+            mm->cap = cap;
+        }
+    }
+    for (int j = 0; rc == FSV_OK && j < rows; j++) {
+        const char *rid = PQgetvalue(r, j, 0);
+        if (fsv__pg_memo_find(s, "share", rid))
+            continue;       /* this transaction's own, newer */
+        pg_mrec *m = &mm->v[mm->n];
+        memset(m, 0, sizeof *m);
+        json_error_t jerr;
+        m->tbl = strdup("share");
+        m->rid = strdup(rid);
+        m->exists = 1;
+        m->customer = col_dup(r, j, 1);
+        m->creator = col_dup(r, j, 2);
+        m->regs = json_loads(PQgetvalue(r, j, 3), 0, &jerr);
+        m->conflicts = (int)col_i64(r, j, 4);
+        if (!m->tbl || !m->rid || !json_is_object(m->regs) || !m->creator) {
+            mrec_free(m);
+            rc = seterr(s, FSV_ERROR, "store: record share/%s: damaged"
+                        " registers or out of memory", rid);
+            break;
+        }
+        mm->n++;
+    }
+    PQclear(r);
+    if (rc == FSV_OK && mm->nfull + k > mm->capfull) {
+        size_t cap = mm->capfull ? mm->capfull : 64;
+        while (cap < mm->nfull + k)
+            cap *= 2;
+        char **f = realloc(mm->full, cap * sizeof *f);
+        if (!f)
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+        else {
+            mm->full = f;
+            mm->capfull = cap;
+        }
+    }
+    for (size_t i = 0; rc == FSV_OK && i < k; i++) {
+        if (!(mm->full[mm->nfull] = strdup(want[i])))
+            rc = seterr(s, FSV_NOMEM, "out of memory");
+        else
+            mm->nfull++;
+    }
     free(want);
     return rc;
 }

@@ -50,6 +50,8 @@ static int rec_get(fsv_store *s, const char *tbl, const char *rid,
     ** customer of row after row; each ask was a round trip of its own
     ** (~9 per pushed record end to end, bench_stores). */
     pg_mrec *m = fsv__pg_memo_find(s, tbl, rid);
+    if (!m && strcmp(tbl, "share") == 0 && fsv__pg_memo_share_absent(s, rid))
+        return FSV_OK;      /* a pull page's shares were all read */
     if (!m && PG(s)->in_tx) {
         int mrc = fsv__pg_memo_get(s, tbl, rid, &m);
         if (mrc != FSV_OK)
@@ -422,6 +424,8 @@ static int prefetch_customers(fsv_store *s, const PGresult *r, int rows)
             ids[n++] = PQgetvalue(r, i, 10);
     }
     int rc = fsv__pg_memo_prefetch(s, "customer", ids, n);
+    if (rc == FSV_OK)
+        rc = fsv__pg_memo_prefetch_shares(s, ids, n);
     free(ids);
     return rc;
 }
