@@ -14,6 +14,7 @@
 #include "store.h"
 #include "store_pg_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,52 @@ typedef struct pgmemo {
     ** (memo_prefetch_shares): a share of theirs not in it does not exist. */
     char **full;
     size_t nfull, capfull;
+    /* (tbl, rid) -> index + 1 into v, open addressing; hcap a power of
+    ** two at least twice n (memo_find is asked many times per change). */
+    uint32_t *hix;
+    size_t hcap;
 } pgmemo;
+
+static size_t key_hash(const char *tbl, const char *rid)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)tbl; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const unsigned char *p = (const unsigned char *)rid; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return (size_t)(h ^ (h >> 29));
+}
+
+static void hix_put(pgmemo *mm, size_t i)
+{
+    size_t mask = mm->hcap - 1;
+    size_t h = key_hash(mm->v[i].tbl, mm->v[i].rid) & mask;
+    while (mm->hix[h])
+        h = (h + 1) & mask;
+    mm->hix[h] = (uint32_t)(i + 1);
+}
+
+/* Index entry mm->n (just filled) before counting it; -1 out of memory
+** (the entry is then not kept). */
+static int memo_index(pgmemo *mm)
+{
+    if ((mm->n + 1) * 2 > mm->hcap) {
+        size_t cap = mm->hcap ? mm->hcap * 2 : 256;
+        while ((mm->n + 1) * 2 > cap)
+            cap *= 2;
+        uint32_t *x = calloc(cap, sizeof *x);
+        if (!x)
+            return -1;
+        free(mm->hix);
+        mm->hix = x;
+        mm->hcap = cap;
+        for (size_t i = 0; i < mm->n; i++)
+            hix_put(mm, i);
+    }
+    hix_put(mm, mm->n);
+    return 0;
+}
 
 static pgmemo *memo(fsv_store *s)
 {
@@ -57,6 +103,8 @@ void fsv__pg_memo_clear(fsv_store *s)
         mrec_free(&mm->v[i]);
     mm->n = mm->last = 0;
     mm->dirty = 0;
+    if (mm->hix)
+        memset(mm->hix, 0, mm->hcap * sizeof *mm->hix);
     for (size_t i = 0; i < mm->nfull; i++)
         free(mm->full[i]);
     mm->nfull = 0;
@@ -68,6 +116,7 @@ void fsv__pg_memo_free(fsv_store *s)
     if (PG(s)->memo) {
         free(((pgmemo *)PG(s)->memo)->v);
         free(((pgmemo *)PG(s)->memo)->full);
+        free(((pgmemo *)PG(s)->memo)->hix);
     }
     free(PG(s)->memo);
     PG(s)->memo = NULL;
@@ -85,11 +134,16 @@ pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid)
     if (mm->last < mm->n && strcmp(mm->v[mm->last].rid, rid) == 0 &&
         strcmp(mm->v[mm->last].tbl, tbl) == 0)
         return &mm->v[mm->last];
-    for (size_t i = mm->n; i-- > 0;)
-        if (strcmp(mm->v[i].rid, rid) == 0 && strcmp(mm->v[i].tbl, tbl) == 0) {
-            mm->last = i;
-            return &mm->v[i];
+    if (!mm->hcap)
+        return NULL;
+    size_t mask = mm->hcap - 1;
+    for (size_t h = key_hash(tbl, rid) & mask; mm->hix[h]; h = (h + 1) & mask) {
+        size_t k = mm->hix[h] - 1;
+        if (strcmp(mm->v[k].rid, rid) == 0 && strcmp(mm->v[k].tbl, tbl) == 0) {
+            mm->last = k;
+            return &mm->v[k];
         }
+    }
     return NULL;
 }
 
@@ -194,6 +248,10 @@ int fsv__pg_memo_get(fsv_store *s, const char *tbl, const char *rid,
         mrec_free(m);
         return seterr(s, FSV_NOMEM, "out of memory");
     }
+    if (memo_index(mm) != 0) {
+        mrec_free(m);
+        return seterr(s, FSV_NOMEM, "out of memory");
+    }
     mm->last = mm->n++;
     *out = m;
     return FSV_OK;
@@ -286,6 +344,11 @@ int fsv__pg_memo_prefetch(fsv_store *s, const char *tbl,
             mrec_free(m);
             rc = seterr(s, FSV_ERROR, "store: record %s/%s: damaged"
                         " registers or out of memory", tbl, want[i]);
+            break;
+        }
+        if (memo_index(mm) != 0) {
+            mrec_free(m);
+            rc = seterr(s, FSV_NOMEM, "out of memory");
             break;
         }
         mm->n++;
@@ -393,6 +456,11 @@ int fsv__pg_memo_prefetch_shares(fsv_store *s, const char *const *ids,
             mrec_free(m);
             rc = seterr(s, FSV_ERROR, "store: record share/%s: damaged"
                         " registers or out of memory", rid);
+            break;
+        }
+        if (memo_index(mm) != 0) {
+            mrec_free(m);
+            rc = seterr(s, FSV_NOMEM, "out of memory");
             break;
         }
         mm->n++;
