@@ -52,7 +52,11 @@ static int rec_get(fsv_store *s, const char *tbl, const char *rid,
     pg_mrec *m = fsv__pg_memo_find(s, tbl, rid);
     if (!m && strcmp(tbl, "share") == 0 && fsv__pg_memo_share_absent(s, rid))
         return FSV_OK;      /* a pull page's shares were all read */
-    if (!m && PG(s)->in_tx) {
+    /* In a read transaction only what a pull page prefetched is in the
+    ** memo: another record is asked for its one field, as before (a read
+    ** transaction may ask once about each of many records, and a whole
+    ** row read and parsed for one field cost more than it saved). */
+    if (!m && PG(s)->write_tx) {
         int mrc = fsv__pg_memo_get(s, tbl, rid, &m);
         if (mrc != FSV_OK)
             return mrc;
