@@ -147,8 +147,14 @@ int main(int argc, char **argv)
     printf("%d batches of %d records x %d fields per writer\n", batches, R, F);
     printf("%-24s %14s %8s %14s %8s\n", "store", "write ch/s", "ratio",
            "pull ch/s", "ratio");
+    /* FSV_BENCH_PG_ONLY=1: the PostgreSQL rows only (profiling). */
+    int pg_only = getenv("FSV_BENCH_PG_ONLY") != NULL;
+    if (pg_only)
+        fprintf(stderr, "cluster: %s\n", pg.dir);
     for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
         char url[300], db[64];
+        if (pg_only && !runs[i].pg)
+            continue;
         if (runs[i].pg) {
             if (ts_pg_create_db(&pg, "bench", db, sizeof db) != 0) {
                 rc = 1;
@@ -163,7 +169,7 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
-        if (i == 0) {
+        if (base_w == 0) {
             base_w = wr;
             base_p = pr;
         }

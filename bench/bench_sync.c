@@ -3,7 +3,8 @@
 ** fieldsync-server over TLS, against bare SQLite in the same run.
 **
 **   bench_sync [--shape peer|old] [--scale F] [--reps N] [--customers N]
-**              [--followups N] [--no-bare] [--keep]
+**              [--followups N] [--no-bare] [--keep] [--store URL]
+**              [--servers N]
 **   bench_sync [REPS [CUSTOMERS [FOLLOWUPS]]]      (the old positional form)
 **
 ** The default shape is the peer-shaped set of issue 11: 10 reps x (1,000
@@ -25,6 +26,16 @@
 **   the server store and the pulled replica on disk, with their largest
 **   tables (SQLite's dbstat); bytes on the wire per record, both ways,
 **   counted as the TLS bytes each device's socket carried.
+**
+** --store URL: the server's store is URL (postgresql://...; init makes
+** the schema there, every admin command and serve get --store URL), not
+** the SQLite file in its data folder; the store's size is then not
+** reported.  --servers N: N serve processes on one data folder and store
+** (PostgreSQL only), each on its own port, rep i pushing through process
+** i mod N, the pull through the first; server CPU is summed over them.
+** bench_stores (bench_stores.c) runs SQLite x 1 and PostgreSQL x 1 and x 2
+** in one run and prints the ratios.  The last line is a summary for it:
+** "RESULT push_rps=... pull_rps=...".
 **
 ** In the same run, unless --no-bare, two bare SQLite baselines on the same
 ** records (WAL, synchronous=FULL like the server, 500 records per
@@ -191,6 +202,7 @@ static void db_breakdown(const char *path)
 static char server_bin[4096];
 static char data_dir[512];
 static char ca_path[600];
+static const char *store_url;   /* --store: NULL for the SQLite default */
 
 /* Run the server binary with args (NULL-terminated) + --data; stdout into
 ** out.  Returns the exit code. */
@@ -202,9 +214,13 @@ static int admin(char *out, size_t outlen, ...)
     va_list ap;
     va_start(ap, outlen);
     const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 28)
+    while ((a = va_arg(ap, const char *)) != NULL && n < 26)
         argv[n++] = (char *)a;
     va_end(ap);
+    if (store_url) {
+        argv[n++] = (char *)"--store";
+        argv[n++] = (char *)store_url;
+    }
     argv[n++] = (char *)"--data";
     argv[n++] = data_dir;
     argv[n] = NULL;
@@ -253,8 +269,13 @@ static pid_t start_server(int port, const char *log)
             dup2(fd, 2);
             close(fd);
         }
-        execl(server_bin, server_bin, "serve", "--data", data_dir, "--listen",
-              listen, "--log-level", "warn", (char *)NULL);
+        if (store_url)
+            execl(server_bin, server_bin, "serve", "--data", data_dir,
+                  "--store", store_url, "--listen", listen, "--log-level",
+                  "warn", (char *)NULL);
+        else
+            execl(server_bin, server_bin, "serve", "--data", data_dir,
+                  "--listen", listen, "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
     /* Under valgrind the server takes many seconds to come up. */
@@ -588,6 +609,7 @@ static void usage(void)
 {
     die("usage: bench_sync [--shape peer|old] [--scale F] [--reps N(1..%d)]"
         " [--customers N] [--followups N] [--no-bare] [--keep]"
+        " [--store URL] [--servers N(1..8)]"
         "  |  bench_sync [REPS [CUSTOMERS [FOLLOWUPS]]]", MAX_REPS);
 }
 
@@ -602,6 +624,7 @@ int main(int argc, char **argv)
     shape sh = {1, 10, 1000, 5};
     double scale = 1.0;
     int no_bare = 0, keep = getenv("FIELDSYNC_BENCH_KEEP") != NULL, npos = 0;
+    int nservers = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--shape") == 0 && v) {
@@ -625,6 +648,12 @@ int main(int argc, char **argv)
             no_bare = 1;
         } else if (strcmp(a, "--keep") == 0) {
             keep = 1;
+        } else if (strcmp(a, "--store") == 0 && v) {
+            store_url = v;
+            i++;
+        } else if (strcmp(a, "--servers") == 0 && v) {
+            nservers = atoi(v);
+            i++;
         } else if (a[0] >= '0' && a[0] <= '9' && npos < 3) {
             int n = atoi(a);
             if (npos == 0)
@@ -641,7 +670,8 @@ int main(int argc, char **argv)
     sh.customers = (int)(sh.customers * scale + 0.5);
     if (sh.customers < 1)
         sh.customers = 1;
-    if (sh.reps < 1 || sh.reps > MAX_REPS || sh.followups < 0 || scale <= 0)
+    if (sh.reps < 1 || sh.reps > MAX_REPS || sh.followups < 0 || scale <= 0 ||
+        nservers < 1 || nservers > 8 || (nservers > 1 && !store_url))
         usage();
     find_server(argv[0]);
     signal(SIGPIPE, SIG_IGN);
@@ -663,13 +693,19 @@ int main(int argc, char **argv)
             die("user add failed");
         token_of(out, tok[i], sizeof tok[i]);
     }
-    int port = ts_free_port();
-    if (port < 0)
-        die("no free port");
-    char url[64];
-    snprintf(url, sizeof url, "wss://127.0.0.1:%d", port);
-    snprintf(log, sizeof log, "%s/server.log", dir);
-    pid_t server = start_server(port, log);
+    /* The serve processes: one data folder (certificates), one store. */
+    pid_t servers[8];
+    char urls[8][64];
+    for (int k = 0; k < nservers; k++) {
+        int port = ts_free_port();
+        if (port < 0)
+            die("no free port");
+        snprintf(urls[k], sizeof urls[k], "wss://127.0.0.1:%d", port);
+        snprintf(log, sizeof log, "%s/server%d.log", dir, k);
+        servers[k] = start_server(port, log);
+    }
+    pid_t server = servers[0];
+    const char *url = urls[0];
 
     long records = (long)sh.reps * sh.customers * (1 + sh.followups);
     printf("fieldsync sync benchmark, %s shape: %d reps x (%d customers + %d"
@@ -712,11 +748,14 @@ int main(int argc, char **argv)
     ** spread over too few records. */
     if (getenv("FIELDSYNC_BENCH_CALLGRIND")) {
         char cmd[64];
-        snprintf(cmd, sizeof cmd, "callgrind_control -z %d >/dev/null", (int)server);
+        snprintf(cmd, sizeof cmd, "callgrind_control -z %d >/dev/null",
+                 (int)server);
         if (system(cmd) != 0)
             fprintf(stderr, "bench_sync: callgrind_control -z failed\n");
     }
-    double srv0 = proc_cpu_s(server);
+    double srv0 = 0;
+    for (int k = 0; k < nservers; k++)
+        srv0 += proc_cpu_s(servers[k]);
     t0 = now_s();
     for (int i = 0; i < sh.reps; i++) {
         kids[i] = fork();
@@ -728,14 +767,15 @@ int main(int argc, char **argv)
             fds_replica *r = open_replica(dir, name);
             fds_session_stats st;
             g_wire_in = g_wire_out = 0;
-            int rc = sync_once(r, url, tok[i], &st);
+            const char *via = urls[i % nservers];
+            int rc = sync_once(r, via, tok[i], &st);
             /* A handshake the server timed out (10 at once on a loaded
             ** machine, or under callgrind): try again, as a device would;
             ** a push is safe to repeat. */
             for (int k = 0; rc == 4 && k < 3; k++) {
                 sleep(1);
                 fprintf(stderr, "bench_sync: %s: trying again\n", name);
-                rc = sync_once(r, url, tok[i], &st);
+                rc = sync_once(r, via, tok[i], &st);
             }
             fds_replica_close(r);
             share->in[i] = g_wire_in;
@@ -754,7 +794,9 @@ int main(int argc, char **argv)
         failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     }
     double t_push = now_s() - t0;
-    double srv_push_cpu = proc_cpu_s(server) - srv0;
+    double srv_push_cpu = -srv0;
+    for (int k = 0; k < nservers; k++)
+        srv_push_cpu += proc_cpu_s(servers[k]);
     if (failed)
         die("a device failed to push (see %s)", log);
     unsigned long long push_in = 0, push_out = 0;
@@ -785,8 +827,10 @@ int main(int argc, char **argv)
         die("pulled %lld changes, expected %lld", (long long)st.pulled,
             (long long)changes);
 
-    kill(server, SIGTERM);
-    waitpid(server, NULL, 0);
+    for (int k = 0; k < nservers; k++) {
+        kill(servers[k], SIGTERM);
+        waitpid(servers[k], NULL, 0);
+    }
     char store_path[700];
     snprintf(store_path, sizeof store_path, "%s/fieldsync.db", data_dir);
     long long store = db_size(store_path), replica = db_size(hq_path);
@@ -806,9 +850,14 @@ int main(int argc, char **argv)
            srv_pull_cpu * 1e6 / records, dev_pull_cpu * 1e6 / records,
            (double)(pull_in + pull_out) / records, (double)pull_in / records,
            (double)pull_out / records);
-    printf("  server store:      %8.1f MiB  %7.0f bytes/record\n", mib(store),
-           (double)store / records);
-    db_breakdown(store_path);
+    if (store_url) {
+        printf("  server store: %s, %d serve process%s\n", store_url, nservers,
+               nservers > 1 ? "es" : "");
+    } else {
+        printf("  server store:      %8.1f MiB  %7.0f bytes/record\n",
+               mib(store), (double)store / records);
+        db_breakdown(store_path);
+    }
     printf("  replica (all records): %4.1f MiB  %7.0f bytes/record\n",
            mib(replica), (double)replica / records);
     db_breakdown(hq_path);
@@ -830,6 +879,9 @@ int main(int argc, char **argv)
         printf("  ratio replica / (b):             %7.2f\n", (double)replica / plain);
     }
 
+    printf("RESULT push_rps=%.0f pull_rps=%.0f srv_push_us=%.1f"
+           " srv_pull_us=%.1f\n", push_rps, pull_rps,
+           srv_push_cpu * 1e6 / records, srv_pull_cpu * 1e6 / records);
     if (!keep)
         nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     else

@@ -203,8 +203,8 @@ int fsv_store_data_version(fsv_store *s, int64_t *version);
 ** and asks again later: the next call reconnects).
 ** fsv_store_notify_drain: read what arrived without blocking; 1 and the
 ** highest head announced in *head when anything did, 0 when nothing,
-** FSV_ERROR when the connection broke (dropped; the next fd call
-** reconnects). */
+** -1 when the connection broke (dropped; the next fd call reconnects).
+** (Not FSV_ERROR, which is 1: sync_notify.c tests < 0.) */
 int fsv_store_notify_fd(fsv_store *s);
 int fsv_store_notify_drain(fsv_store *s, int64_t *head);
 

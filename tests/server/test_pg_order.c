@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "pgcluster.h"
 #include "store.h"
@@ -265,6 +266,171 @@ static void test_busy(void **state)
     fsv_store_close(b);
 }
 
+static PGresult *raw(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+    return r;
+}
+
+/* A deadlock inside a write transaction (SQLSTATE 40P01) is FSV_BUSY with
+** the handle's message set, and nothing of the transaction is written: a
+** plain connection holds device d1's row and then asks for the
+** sequencer, which the store's transaction holds while it asks for d1's
+** row.  The plain connection's deadlock_timeout is long, so PostgreSQL
+** finds the cycle from the store's side and aborts the store's
+** statement.  The handle then works as before. */
+static void test_deadlock_busy(void **state)
+{
+    (void)state;
+    char err[256];
+    fsv_store *s = NULL;
+    assert_int_equal(fsv_store_open(g_url, 0, &s, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_begin(s), FSV_OK);
+    assert_int_equal(fsv_store_device_accept(s, "dl-d1", "alice", 1), FSV_OK);
+    assert_int_equal(fsv_store_commit(s), FSV_OK);
+    int64_t h0 = 0, n0 = 0;
+    assert_int_equal(fsv_store_head(s, &h0), FSV_OK);
+    assert_int_equal(fsv_store_history_count(s, &n0), FSV_OK);
+
+    PGconn *c = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PQclear(raw(c, "SET deadlock_timeout = '60s'"));
+    PQclear(raw(c, "BEGIN"));
+    PQclear(raw(c, "UPDATE devices SET counter = counter WHERE device='dl-d1'"));
+
+    assert_int_equal(fsv_store_begin(s), FSV_OK);
+    fdsp_vv_entry e = {(char *)"dl-dev", 1};
+    fdsp_change ch = {.table = (char *)"customer", .record = (char *)"dl-1",
+                      .field = (char *)"name", .value = (char *)"x",
+                      .vv = {1, &e}, .hlc = 1 << 16, .device = (char *)"dl-dev",
+                      .user = (char *)"alice", .server_ms = 1};
+    int outcome = 0;
+    assert_int_equal(fsv_store_merge_change(s, &ch, &outcome), FSV_OK);
+    /* The plain connection waits for the sequencer ... */
+    assert_int_equal(PQsendQuery(c, "SELECT head FROM seqr WHERE id=1"
+                                    " FOR UPDATE"), 1);
+    /* ... and the store for d1's row: a cycle. */
+    int rc = fsv_store_device_accept(s, "dl-d1", "alice", 2);
+    assert_int_equal(rc, FSV_BUSY);
+    assert_non_null(strstr(fsv_store_errmsg(s), "deadlock"));
+    assert_int_equal(fsv_store_rollback(s), FSV_OK);
+    /* The plain connection got the sequencer once the store let go. */
+    PGresult *r;
+    while ((r = PQgetResult(c)) != NULL) {
+        assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+        PQclear(r);
+    }
+    PQclear(raw(c, "ROLLBACK"));
+    PQfinish(c);
+    /* Nothing half-written: no history row, no record, the same head. */
+    int64_t h1 = 0, n1 = 0;
+    assert_int_equal(fsv_store_head(s, &h1), FSV_OK);
+    assert_int_equal(fsv_store_history_count(s, &n1), FSV_OK);
+    assert_int_equal(h1, h0);
+    assert_int_equal(n1, n0);
+    char *v = NULL;
+    assert_int_equal(fsv_store_field_value(s, "customer", "dl-1", "name", &v),
+                     FSV_NOTFOUND);
+    /* The retry (what the push path does on FSV_BUSY) commits. */
+    assert_int_equal(fsv_store_begin(s), FSV_OK);
+    assert_int_equal(fsv_store_merge_change(s, &ch, &outcome), FSV_OK);
+    assert_int_equal(fsv_store_device_accept(s, "dl-d1", "alice", 2), FSV_OK);
+    assert_int_equal(fsv_store_commit(s), FSV_OK);
+    assert_int_equal(fsv_store_history_count(s, &n1), FSV_OK);
+    assert_int_equal(n1, n0 + 1);
+    assert_int_equal(fsv_store_field_value(s, "customer", "dl-1", "name", &v),
+                     FSV_OK);
+    assert_string_equal(v, "x");
+    free(v);
+    fsv_store_close(s);
+}
+
+static void merge1(fsv_store *s, const char *tbl, const char *rid,
+                   const char *field, const char *value, uint64_t k)
+{
+    fdsp_vv_entry e = {(char *)"sh-dev", k};
+    fdsp_change c = {.table = (char *)tbl, .record = (char *)rid,
+                     .field = (char *)field, .value = (char *)value,
+                     .vv = {1, &e}, .hlc = k << 16, .device = (char *)"sh-dev",
+                     .user = (char *)"alice", .server_ms = 1};
+    int outcome = 0;
+    assert_int_equal(fsv_store_merge_change(s, &c, &outcome), FSV_OK);
+}
+
+struct share_probe {
+    fsv_store *s;
+    int rows, bob, carol, dana;
+};
+
+/* A pull's filter asking, row after row, whether the row's customer is
+** shared with bob, carol and dana (as sync/visibility.c does). */
+static int share_filter(void *ud, const fsv_row *row, int *include)
+{
+    struct share_probe *p = ud;
+    *include = 1;
+    if (!row->customer || strcmp(row->customer, "sh-c1") != 0)
+        return FSV_OK;
+    int b = 0, c = 0, d = 0;
+    assert_int_equal(fsv_store_is_shared(p->s, "sh-c1", "bob", &b), FSV_OK);
+    assert_int_equal(fsv_store_is_shared(p->s, "sh-c1", "carol", &c), FSV_OK);
+    assert_int_equal(fsv_store_is_shared(p->s, "sh-c1", "dana", &d), FSV_OK);
+    p->rows++;
+    p->bob += b;
+    p->carol += c;
+    p->dana += d;
+    return FSV_OK;
+}
+
+/* The pull reads a page's customers and their shares into the records
+** memo in one statement each (store_pg_merge.c); a share it did not find
+** is then known absent.  The answers must be the same as asking the
+** database: shared with bob, not with carol, and not with dana, whose
+** share was deleted. */
+static void test_pull_shares(void **state)
+{
+    (void)state;
+    char err[256];
+    fsv_store *s = NULL;
+    assert_int_equal(fsv_store_open(g_url, 0, &s, err, sizeof err), FSV_OK);
+    assert_int_equal(fsv_store_begin(s), FSV_OK);
+    int64_t h0 = 0;
+    assert_int_equal(fsv_store_head(s, &h0), FSV_OK);
+    merge1(s, "customer", "sh-c1", "name", "Acme", 1);
+    merge1(s, "customer", "sh-c1", "phone", "123", 2);
+    merge1(s, "followup", "sh-f1", "customer", "sh-c1", 3);
+    merge1(s, "share", "sh-c1:bob", "customer", "sh-c1", 4);
+    merge1(s, "share", "sh-c1:bob", "user", "bob", 5);
+    merge1(s, "share", "sh-c1:dana", "customer", "sh-c1", 6);
+    merge1(s, "share", "sh-c1:dana", "deleted", "1", 7);
+    assert_int_equal(fsv_store_commit(s), FSV_OK);
+    struct share_probe p = {s, 0, 0, 0, 0};
+    fdsp_change *ch = NULL;
+    size_t n = 0;
+    int64_t last = 0;
+    int more = 0;
+    assert_int_equal(fsv_store_begin_read(s), FSV_OK);
+    assert_int_equal(fsv_store_changes_after(s, h0, 100, NULL, share_filter,
+                                             &p, &ch, &n, &last, &more),
+                     FSV_OK);
+    assert_int_equal(fsv_store_rollback(s), FSV_OK);
+    for (size_t i = 0; i < n; i++)
+        fdsp_change_clear(&ch[i]);
+    free(ch);
+    assert_true(p.rows >= 3);
+    assert_int_equal(p.bob, p.rows);
+    assert_int_equal(p.carol, 0);
+    assert_int_equal(p.dana, 0);
+    /* And outside any transaction (no memo): the same answers. */
+    int b = 0, c = 0;
+    assert_int_equal(fsv_store_is_shared(s, "sh-c1", "bob", &b), FSV_OK);
+    assert_int_equal(fsv_store_is_shared(s, "sh-c1", "carol", &c), FSV_OK);
+    assert_int_equal(b, 1);
+    assert_int_equal(c, 0);
+    fsv_store_close(s);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -295,6 +461,8 @@ int main(void)
         cmocka_unit_test(test_no_gaps),
         cmocka_unit_test(test_killed_writer),
         cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_deadlock_busy),
+        cmocka_unit_test(test_pull_shares),
     };
     return cmocka_run_group_tests_name("postgresql: global order", tests,
                                        group_setup, group_teardown);

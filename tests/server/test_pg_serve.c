@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "harness.h"
 #include "http_client.h"
@@ -319,6 +320,91 @@ static void test_watch_across(void **state)
     th_stop(&b, SIGTERM);
 }
 
+/* The number of backends of db whose last statement was the store's
+** LISTEN (the serve processes' notification connections); with kill
+** set, those are terminated first (pg_terminate_backend) and 0 returned. */
+static int listeners(const char *url, const char *db, int kill)
+{
+    PGconn *c = PQconnectdb(url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    const char *v[] = {db};
+    PGresult *r = PQexecParams(c, kill
+        ? "SELECT count(pg_terminate_backend(pid)) * 0 FROM pg_stat_activity"
+          " WHERE datname=$1 AND query='LISTEN fieldsync'"
+          " AND pid <> pg_backend_pid()"
+        : "SELECT count(*) FROM pg_stat_activity WHERE datname=$1"
+          " AND query='LISTEN fieldsync' AND pid <> pg_backend_pid()",
+        1, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    int n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+/* The LISTEN connection lost (its backend terminated, as a PostgreSQL
+** restart or a network cut would): the process notices (its socket in
+** the event loop reads EOF), its once-a-second tick connects and LISTENs
+** again, and commits through the other process still reach a watching
+** device on it by notification, not only by the tick. */
+static void test_watch_relisten(void **state)
+{
+    th_server *a = *state;
+    char db[64], url[256], alice[80], mtok[80];
+    assert_int_equal(ts_pg_create_db(&g_pg, "relisten", db, sizeof db), 0);
+    ts_pg_url(&g_pg, db, url, sizeof url);
+    th_init_store(a, url);
+    th_user(a, "alice", "rep", "east", alice);
+    metrics_token(a, mtok, sizeof mtok);
+    th_start(a, NULL);
+    th_server b = *a;
+    b.port = 0;
+    b.pid = 0;
+    memset(b.children, 0, sizeof b.children);
+    th_start(&b, NULL);
+    fds_replica *w = th_replica(a, "watcher");
+    assert_int_equal(th_sync(&b, w, a->admin, NULL), 0);
+    fds_replica_close(w);
+    pid_t watch = th_sync_child(&b, "watcher", a->admin, 1);
+    /* b listens once it serves the watcher (a may too). */
+    long long t0 = th_ms();
+    while (listeners(url, db, 0) < 1 && th_ms() - t0 < 30000)
+        usleep(20 * 1000);
+    int n = listeners(url, db, 0);
+    assert_true(n >= 1);
+    /* Cut every LISTEN connection; they come back (the tick). */
+    listeners(url, db, 1);
+    t0 = th_ms();
+    while (listeners(url, db, 0) < n && th_ms() - t0 < 30000)
+        usleep(20 * 1000);
+    assert_true(listeners(url, db, 0) >= n);
+    fds_replica *ra = th_replica(a, "alice");
+    double before = metric(&b, mtok, "fieldsync_remote_heads_notified_total");
+    for (int i = 0; i < WATCH_CHANGES / 2; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "after-relisten-%d", i);
+        free(th_customer(ra, name));
+        assert_int_equal(th_sync(a, ra, alice, NULL), 0);
+        long long t1 = th_ms();
+        int found = 0;
+        while (!found && th_ms() - t1 < 30000) {
+            found = replica_has(a, "watcher", name);
+            if (!found)
+                usleep(5 * 1000);
+        }
+        assert_true(found);
+    }
+    double learned = metric(&b, mtok, "fieldsync_remote_heads_notified_total") -
+                     before;
+    print_message("after the LISTEN connections were cut, b learned %.0f of"
+                  " %d heads by NOTIFY\n", learned, WATCH_CHANGES / 2);
+    /* By notification again (the tick alone would leave this at 0). */
+    assert_true(learned >= WATCH_CHANGES / 4);
+    fds_replica_close(ra);
+    th_reap(a, watch, 10);
+    th_stop(&b, SIGTERM);
+}
+
 #define BIG_PUSH 3000
 
 /* `kill -9` of process a while a rep pushes a large batch through it:
@@ -432,6 +518,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_watch_across, th_test_setup,
                                         th_test_teardown),
         cmocka_unit_test_setup_teardown(test_kill_mid_push, th_test_setup,
+                                        th_test_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_relisten, th_test_setup,
                                         th_test_teardown),
     };
     return cmocka_run_group_tests_name("postgresql: two serve processes",

@@ -178,11 +178,13 @@ int ts_pg_start(ts_pg *pg)
     snprintf(data, sizeof data, "%s/data", pg->dir);
     snprintf(log, sizeof log, "%s/initdb.log", pg->dir);
     snprintf(srvlog, sizeof srvlog, "%s/server.log", pg->dir);
-    /* Tests throw the data away: no fsync.  The socket in our folder only. */
+    /* Tests throw the data away: no fsync.  The socket in our folder only.
+    ** FSV_PG_FSYNC=1 (bench_stores, to compare with the SQLite store's
+    ** synchronous=FULL): PostgreSQL's durable defaults. */
     snprintf(opts, sizeof opts,
-             "-k %s -c listen_addresses='' -c fsync=off"
-             " -c full_page_writes=off -c max_connections=60",
-             pg->dir);
+             "-k %s -c listen_addresses='' %s -c max_connections=60",
+             pg->dir, getenv("FSV_PG_FSYNC") ? ""
+                      : "-c fsync=off -c full_page_writes=off");
     char *av_init[] = {initdb, (char *)"-D", data, (char *)"-U",
                        (char *)"fieldsync", (char *)"-A", (char *)"trust",
                        (char *)"-E", (char *)"UTF8", (char *)"--locale=C.UTF-8",

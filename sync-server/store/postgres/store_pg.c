@@ -232,11 +232,27 @@ static const char *const ps_sql[PS__COUNT] = {
                     " WHERE tbl=$1 AND rid=$2",
     [PS_REC_ROW] = "SELECT customer, creator, regs::text, conflicts FROM rec"
                    " WHERE tbl=$1 AND rid=$2",
-    [PS_REC_PUT] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
-                   " conflicts) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
-                   " ON CONFLICT (tbl, rid) DO UPDATE SET"
-                   " customer=excluded.customer, regs=excluded.regs,"
-                   " conflicts=excluded.conflicts",
+    /* A write transaction's rows in one statement each (store_pg_batch.c):
+    ** the columns as arrays, unnested side by side. */
+    [PS_HIST_PUT] = "INSERT INTO hist(seq, tbl, rid, field, value, vv, hlc,"
+                    " device, usr, server_ms, dctr, relay)"
+                    " SELECT * FROM unnest($1::bigint[], $2::text[],"
+                    " $3::text[], $4::text[], $5::text[], $6::text[],"
+                    " $7::bigint[], $8::text[], $9::text[], $10::bigint[],"
+                    " $11::bigint[], $12::text[])",
+    [PS_REC_ROWS] = "SELECT rid, customer, creator, regs::text, conflicts"
+                    " FROM rec WHERE tbl=$1 AND rid = ANY($2::text[])",
+    [PS_SHARE_ROWS] = "SELECT r.rid, r.customer, r.creator, r.regs::text,"
+                      " r.conflicts FROM unnest($1::text[]) AS c(id)"
+                      " JOIN rec r ON r.tbl='share' AND r.rid >= c.id || ':'"
+                      " AND r.rid < c.id || ';'",
+    [PS_REC_PUTS] = "INSERT INTO rec(tbl, rid, customer, creator, regs,"
+                    " conflicts) SELECT t, r, c, k, g::jsonb, n FROM"
+                    " unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                    " $5::text[], $6::int[]) AS u(t, r, c, k, g, n)"
+                    " ON CONFLICT (tbl, rid) DO UPDATE SET"
+                    " customer=excluded.customer, regs=excluded.regs,"
+                    " conflicts=excluded.conflicts",
 };
 
 int64_t fsv__pg_now_ms(void)
@@ -295,7 +311,7 @@ PGresult *fsv__pg_exec(fsv_store *s, int slot, const pgp *p, const char *what,
 {
     /* Statements that read rec rows see the memo's merges written. */
     if (slot == PS_PREFIX || slot == PS_CUST_REGS || slot == PS_REC_REGS ||
-        slot == PS_SCAN) {
+        slot == PS_SCAN || slot == PS_BY_COUNTER || slot == PS_HIST_COUNT) {
         *rc = fsv__pg_memo_flush(s);
         if (*rc != FSV_OK)
             return NULL;
@@ -518,6 +534,8 @@ void fsv_pg_close(fsv_store *s)
         return;
     fsv__pg_office_free(s);
     fsv__pg_memo_free(s);
+    fsv__pg_hist_free(s);
+    fsv__pg_notes_free(s);
     fsv__pg_notify_free(s);
     PQfinish(PG(s)->db);
     free(PG(s)->url);
@@ -535,6 +553,8 @@ int fsv_pg_begin(fsv_store *s)
 {
     fsv__pg_office_clear(s);
     fsv__pg_memo_clear(s);
+    fsv__pg_hist_clear(s);
+    fsv__pg_notes_clear(s);
     int rc = FSV_BUSY;
     for (int i = 0; i < PG_BEGIN_TRIES && rc == FSV_BUSY; i++) {
         rc = fsv__pg_sql(s, "BEGIN ISOLATION LEVEL READ COMMITTED", "begin");
@@ -556,7 +576,9 @@ int fsv_pg_begin(fsv_store *s)
 
 int fsv_pg_begin_read(fsv_store *s)
 {
-    /* One snapshot for every statement of the read transaction. */
+    /* One snapshot for every statement of the read transaction; its
+    ** records memo starts empty (store_pg_memo.c). */
+    fsv__pg_memo_clear(s);
     int rc = fsv__pg_sql(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
                          "begin");
     PG(s)->in_tx = rc == FSV_OK;
@@ -570,6 +592,8 @@ int fsv_pg_commit(fsv_store *s)
     /* The merged records, then the office view's projections of them. */
     if (PG(s)->write_tx)
         rc = fsv__pg_memo_flush(s);
+    if (rc == FSV_OK && PG(s)->write_tx)
+        rc = fsv__pg_notes_give(s);
     if (rc == FSV_OK && PG(s)->write_tx)
         rc = fsv__pg_office_flush(s);
     if (rc == FSV_OK && PG(s)->write_tx) {
@@ -605,6 +629,8 @@ int fsv_pg_commit(fsv_store *s)
         memcpy(s->errmsg, keep, sizeof keep);
     }
     fsv__pg_memo_clear(s);
+    fsv__pg_hist_clear(s);
+    fsv__pg_notes_clear(s);
     PG(s)->in_tx = PG(s)->write_tx = 0;
     return rc;
 }
@@ -613,6 +639,8 @@ int fsv_pg_rollback(fsv_store *s)
 {
     fsv__pg_office_clear(s);
     fsv__pg_memo_clear(s);
+    fsv__pg_hist_clear(s);
+    fsv__pg_notes_clear(s);
     int was = PG(s)->in_tx;
     PG(s)->in_tx = PG(s)->write_tx = 0;
     if (!was && PQtransactionStatus(PG(s)->db) == PQTRANS_IDLE)

@@ -27,7 +27,8 @@ enum {
     PS_DEVICE_SEEN, PS_DEVICE_GET, PS_DEVICE_ACCEPT, PS_DEVICE_ROWS,
     PS_REC_GET, PS_HIST_ADD, PS_SCAN,
     PS_PREFIX, PS_BY_COUNTER, PS_VISEV_ADD, PS_VISEV_LIST,
-    PS_CUST_REGS, PS_REC_REGS, PS_REC_ROW, PS_REC_PUT,
+    PS_CUST_REGS, PS_REC_REGS, PS_REC_ROW,
+    PS_HIST_PUT, PS_REC_PUTS, PS_REC_ROWS, PS_SHARE_ROWS,
     PS__COUNT
 };
 
@@ -78,6 +79,8 @@ typedef struct fsv_pg {
     const char *relay;  /* merge_relayed's relay, NULL normally */
     void *office;       /* store_pg_office.c's records noted this transaction */
     void *memo;         /* store_pg_memo.c's records of this write transaction */
+    void *hist;         /* store_pg_batch.c's history rows not yet written */
+    void *notes;        /* store_pg_batch.c's office notes, given at commit */
     PGconn *listen;     /* store_pg_notify.c: LISTEN fieldsync, NULL until asked */
 } fsv_pg;
 
@@ -186,9 +189,49 @@ int fsv__pg_memo_get(fsv_store *s, const char *tbl, const char *rid,
                      pg_mrec **out);
 pg_mrec *fsv__pg_memo_find(fsv_store *s, const char *tbl, const char *rid);
 void fsv__pg_memo_dirty(fsv_store *s, pg_mrec *m);
+/* Read many records of tbl into the memo in one statement (in a
+** transaction only; those already there are left alone). */
+int fsv__pg_memo_prefetch(fsv_store *s, const char *tbl,
+                          const char *const *rids, size_t n);
+/* Every share record of the customers ids into the memo, the customers
+** marked complete; share_absent: 1 when rid ("CUSTOMER:USER") is a share
+** of a complete customer that the memo does not hold (so none exists). */
+int fsv__pg_memo_prefetch_shares(fsv_store *s, const char *const *ids,
+                                 size_t n);
+int fsv__pg_memo_share_absent(fsv_store *s, const char *rid);
 int fsv__pg_memo_flush(fsv_store *s);
 void fsv__pg_memo_clear(fsv_store *s);
 void fsv__pg_memo_free(fsv_store *s);
+/* store_pg_batch.c: array literals for unnest() (one round trip for many
+** rows) and the write transaction's history rows.  arr_add appends a
+** text element (NULL: SQL NULL), arr_text closes the literal (valid until
+** the next add); -1/NULL when out of memory.  hist_add keeps one row
+** (seq handed out by the caller), hist_flush writes the kept rows in one
+** statement (fsv__pg_memo_flush calls it, so whatever flushes the memo
+** before reading also sees the history), hist_clear forgets them. */
+typedef struct pg_arr {
+    char *p;
+    size_t n, cap;
+    int count;
+} pg_arr;
+int fsv__pg_arr_add(pg_arr *a, const char *v);
+int fsv__pg_arr_i64(pg_arr *a, int64_t v);
+const char *fsv__pg_arr_text(pg_arr *a);
+void fsv__pg_arr_reset(pg_arr *a);
+void fsv__pg_arr_free(pg_arr *a);
+int fsv__pg_hist_add(fsv_store *s, int64_t seq, const fdsp_change *c,
+                     const char *vv, int64_t dctr, const char *relay);
+int fsv__pg_hist_flush(fsv_store *s);
+void fsv__pg_hist_clear(fsv_store *s);
+void fsv__pg_hist_free(fsv_store *s);
+/* The office view's notes of the transaction's merges, kept by
+** merge_change and given (fsv__pg_office_note) at commit after the rows
+** are written: notes_keep, notes_give, notes_clear (begin, rollback),
+** notes_free (close). */
+int fsv__pg_notes_keep(fsv_store *s, const fdsp_change *c);
+int fsv__pg_notes_give(fsv_store *s);
+void fsv__pg_notes_clear(fsv_store *s);
+void fsv__pg_notes_free(fsv_store *s);
 /* store_pg_office.c: the office view.  office_note notes a merged change
 ** (merge_change, after its history row); office_flush derives the noted
 ** records' projections (commit, before COMMIT); office_clear forgets

@@ -11,9 +11,9 @@
 ** and writes the row once.
 ** The canonical text (fds_register_dump) is kept as a string rather than
 ** as nested jsonb because jsonb does not keep bytes: every replica must
-** hold identical register bytes.  History is one row per change.
-** (The SQLite backend's history group rows are a speed-up this backend
-** does not have yet: each change is one history row.)
+** hold identical register bytes.  History is one row per change, kept
+** in memory and written with the transaction's others in one statement
+** (store_pg_batch.c).
 */
 #include "store.h"
 #include "store_pg_int.h"
@@ -42,8 +42,25 @@ static int rec_get(fsv_store *s, const char *tbl, const char *rid,
                    const char *field, pgrec *out)
 {
     memset(out, 0, sizeof *out);
-    /* A record this write transaction has read: the memo has it. */
+    /* A record this transaction has read: the memo has it.  In a
+    ** transaction a record not yet in the memo is read into it:
+    ** a push asks about each change's record (field count, visibility:
+    ** the follow-up's customer, its owner) several times before and
+    ** after merging it, and a pull's visibility filter asks for the
+    ** customer of row after row; each ask was a round trip of its own
+    ** (~9 per pushed record end to end, bench_stores). */
     pg_mrec *m = fsv__pg_memo_find(s, tbl, rid);
+    if (!m && strcmp(tbl, "share") == 0 && fsv__pg_memo_share_absent(s, rid))
+        return FSV_OK;      /* a pull page's shares were all read */
+    /* In a read transaction only what a pull page prefetched is in the
+    ** memo: another record is asked for its one field, as before (a read
+    ** transaction may ask once about each of many records, and a whole
+    ** row read and parsed for one field cost more than it saved). */
+    if (!m && PG(s)->write_tx) {
+        int mrc = fsv__pg_memo_get(s, tbl, rid, &m);
+        if (mrc != FSV_OK)
+            return mrc;
+    }
     if (m) {
         if (!m->exists)
             return FSV_OK;
@@ -112,30 +129,15 @@ static int64_t own_counter(const fdsp_change *c)
     return 0;
 }
 
+/* The change's history row, kept to be written with the transaction's
+** others in one statement (store_pg_batch.c); its seq is ours now. */
 static int hist_add(fsv_store *s, fdsp_change *c)
 {
     char *vv = fds_vv_dump(&c->vv);
     if (!vv)
         return seterr(s, FSV_NOMEM, "out of memory");
     int64_t seq = PG(s)->head + 1;
-    int64_t dctr = own_counter(c);
-    pgp p = {0};
-    p_i64(&p, seq);
-    p_text(&p, c->table);
-    p_text(&p, c->record);
-    p_text(&p, c->field);
-    p_text(&p, c->value);
-    p_text(&p, vv);
-    p_i64(&p, (int64_t)c->hlc);
-    p_text(&p, c->device ? c->device : "");
-    p_text(&p, c->user ? c->user : "");
-    p_i64(&p, c->server_ms);
-    if (dctr)
-        p_i64(&p, dctr);
-    else
-        p_text(&p, NULL);
-    p_text(&p, PG(s)->relay);
-    int rc = fsv__pg_run(s, PS_HIST_ADD, &p, "append history", NULL);
+    int rc = fsv__pg_hist_add(s, seq, c, vv, own_counter(c), PG(s)->relay);
     free(vv);
     if (rc == FSV_OK) {
         PG(s)->head = seq;
@@ -204,7 +206,7 @@ int fsv_pg_merge_change(fsv_store *s, fdsp_change *c, int *outcome)
     if (rc == FSV_OK)
         rc = hist_add(s, c);
     if (rc == FSV_OK)
-        rc = fsv__pg_office_note(s, c);     /* store_pg_office.c */
+        rc = fsv__pg_notes_keep(s, c);  /* office_note at commit */
     return rc;
 }
 
@@ -410,6 +412,28 @@ int fsv_pg_change_by_counter(fsv_store *s, const char *device, int64_t k,
     return rc;
 }
 
+/* The customers a page of the scan belongs to, read into the memo in one
+** statement: the visibility filter asks for each row's customer (its
+** owner, its pool), which was a round trip per row and customer. */
+static int prefetch_customers(fsv_store *s, const PGresult *r, int rows)
+{
+    const char **ids = malloc((size_t)rows * sizeof *ids);
+    if (!ids)
+        return seterr(s, FSV_NOMEM, "out of memory");
+    size_t n = 0;
+    for (int i = 0; i < rows; i++) {
+        if (strcmp(PQgetvalue(r, i, 1), "customer") == 0)
+            ids[n++] = PQgetvalue(r, i, 2);
+        else if (col_i64(r, i, 12) && !PQgetisnull(r, i, 10))
+            ids[n++] = PQgetvalue(r, i, 10);
+    }
+    int rc = fsv__pg_memo_prefetch(s, "customer", ids, n);
+    if (rc == FSV_OK)
+        rc = fsv__pg_memo_prefetch_shares(s, ids, n);
+    free(ids);
+    return rc;
+}
+
 /* The pull's scan: rows after the cursor up to the head, in pages of
 ** CHUNK (each page fully fetched, so the filter may run its own
 ** statements on the connection meanwhile). */
@@ -444,6 +468,8 @@ int fsv_pg_changes_after(fsv_store *s, int64_t after, int limit,
         if (!r)
             break;
         int rows = PQntuples(r);
+        if (filter && rows > 1)
+            rc = prefetch_customers(s, r, rows);
         for (int i = 0; i < rows && rc == FSV_OK; i++) {
             int64_t seq = col_i64(r, i, 0);
             scanned++;

@@ -23,7 +23,14 @@ void fsv__pg_notify_free(fsv_store *s)
 int fsv_pg_notify_fd(fsv_store *s)
 {
     fsv_pg *p = PG(s);
-    if (p->listen && PQstatus(p->listen) != CONNECTION_OK)
+    /* Asked again for the socket: the caller lost the last one (its event
+    ** loop saw it hang up).  libpq's status says OK until it has read the
+    ** end of a connection whose backend was terminated, so read first:
+    ** a dead connection is dropped and a new one LISTENs (else the same
+    ** dead socket would be handed out again and again).  Notifications
+    ** this read finds stay queued for notify_drain. */
+    if (p->listen && (!PQconsumeInput(p->listen) ||
+                      PQstatus(p->listen) != CONNECTION_OK))
         fsv__pg_notify_free(s);
     if (!p->listen) {
         PGconn *c = PQconnectdb(p->url);
@@ -51,7 +58,7 @@ int fsv_pg_notify_drain(fsv_store *s, int64_t *head)
         return 0;
     if (!PQconsumeInput(p->listen) || PQstatus(p->listen) != CONNECTION_OK) {
         fsv__pg_notify_free(s);
-        return FSV_ERROR;
+        return -1;      /* not FSV_ERROR: that is 1, "something arrived" */
     }
     /* Our own commits come back too: the main connection's backend
     ** already fanned them out in this process (sync_live.c). */
