@@ -51,6 +51,11 @@ enum { FSV_TLS_INTERMEDIATE = 0, FSV_TLS_MODERN = 1 };
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                         \
     "TLS_CHACHA20_POLY1305_SHA256"
 
+/* The event loop under libwebsockets (--event-loop).  uv: lws' libuv
+** plugin on a loop of ours (epoll, O(1) per event); poll: lws' own poll()
+** over every descriptor at each wake-up (issue 17, docs/BENCHMARKS.md). */
+enum { FSV_LOOP_UV = 0, FSV_LOOP_POLL = 1 };
+
 typedef struct fsv_config {
     const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
     int port;
@@ -64,6 +69,7 @@ typedef struct fsv_config {
     long open_files;        /* the open-file limit serve raised itself to
                             ** (one per connection; docs/SERVER.md), for
                             ** the start line; 0 unknown */
+    int event_loop;         /* FSV_LOOP_UV (0, the default) or FSV_LOOP_POLL */
 } fsv_config;
 
 struct fsv_conn;
