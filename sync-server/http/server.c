@@ -125,10 +125,19 @@ static const struct lws_extension extensions[] = {
     {"permessage-deflate", pmd_sync_only, "permessage-deflate"},
     {NULL, NULL, NULL}};
 
-/* Pings after FSV_IDLE_PING_S of silence, hang up after FSV_IDLE_HANGUP_S. */
+/* No lws idle timers at all (secs_since_valid_hangup 0: lws 4.1.6 then
+** arms none).  lws 4.1.6 keeps every timer of every connection in one
+** sorted list and inserts in O(connections); with a validity timer per
+** connection, re-armed at each ping and pong, that insert was half the
+** idle server's CPU at 10,000 devices (issue 17, docs/BENCHMARKS.md).
+** Sync connections get their ping after FSV_IDLE_PING_S of silence and
+** their hang-up after FSV_IDLE_HANGUP_S from ws_sync.c's one-second tick
+** instead (idle_check); every accepted socket also has TCP keepalive
+** (ka_* below), which finds a vanished peer of the dashboard's /live or an
+** HTTP/2 connection without any timer of ours. */
 static const lws_retry_bo_t idle_policy = {
-    .secs_since_valid_ping = FSV_IDLE_PING_S,
-    .secs_since_valid_hangup = FSV_IDLE_HANGUP_S,
+    .secs_since_valid_ping = 0,
+    .secs_since_valid_hangup = 0,
 };
 
 /* Periodic wake-up: lws_service() may otherwise sleep until the next
@@ -186,6 +195,9 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     info.tls1_3_plus_cipher_list = FSV_TLS13_SUITES;
     info.ssl_info_event_mask = SSL_CB_ALERT;    /* http_entry */
     info.retry_and_idle_policy = &idle_policy;
+    info.ka_time = FSV_IDLE_PING_S;     /* TCP keepalive: kernel timers */
+    info.ka_probes = 3;
+    info.ka_interval = 5;
     info.timeout_secs = 20;     /* handshakes and HTTP transactions */
     /* lws 4.1 arms keepalive_timeout (default 5 s) on an HTTP/2 network
     ** connection at every frame it reads, and checks it once the callback

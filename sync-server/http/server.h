@@ -94,6 +94,7 @@ typedef struct fsv_server {
     ** saw, -1 to re-check every session on the next tick. */
     lws_sorted_usec_list_t auth_tick;
     int auth_timer;
+    unsigned idle_ticks;            /* auth ticks since the last idle check */
     int64_t auth_dv;
     /* The highest head another process's commits were seen at
     ** (fsv_live_remote, PostgreSQL's several serve processes). */
@@ -152,7 +153,10 @@ typedef struct fsv_conn {
     int out_paused;             /* reading stopped: FSV_RX_MAX_QUEUED
                                 ** answers unsent (back-pressure) */
     int64_t connected_ms;
-    int64_t valid_ms;           /* last lws_validity_confirmed */
+    int64_t rx_ms;              /* anything last received (a pong too):
+                                ** the idle ping and hang-up (ws_sync.c) */
+    int64_t ping_ms;            /* our last ping, 0: none */
+    int ping_owed;              /* send a ping at the next WRITEABLE */
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
     /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */

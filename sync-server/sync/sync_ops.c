@@ -4,9 +4,11 @@
 ** before returning (see the threading note in server.h); a push is acked
 ** only after its COMMIT returned.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -199,23 +201,47 @@ static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
 }
 
 
-/* Merge one batch in one transaction; ack only after the commit. */
-int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
+/* What one attempt at a push's transaction leaves for its ack and its
+** fan-out (push_tx). */
+struct push_res {
+    fdsp_refusal *ref;          /* refusals are rare: made at the first */
+    size_t n_ref, accepted, appended, conflicts;
+    struct push_stamps ps;
+    fdsp_notice *notices;       /* duplicate customers (撞单) */
+    size_t n_notices;
+    fsv_vis_set *set;           /* who may see the batch, or NULL */
+    int vis_changed;
+    int64_t head;
+    int64_t tx_us;              /* when the transaction began */
+};
+
+static void push_res_free(struct push_res *r)
+{
+    fsv_vis_set_free(r->set);
+    for (size_t i = 0; i < r->n_ref; i++)
+        free(r->ref[i].message);
+    free(r->ref);
+    free(r->ps.v);
+    fsv_sync_dup_free(r->notices, r->n_notices);
+    memset(r, 0, sizeof *r);
+}
+
+/* One attempt: begin, merge the batch, commit.  On anything but FSV_OK
+** the caller rolls back; what the attempt changed in m (the server's HLC
+** stamps, seqs) the caller restores before another attempt. */
+static int push_tx(fsv_conn *s, fdsp_msg *m, int64_t t0, struct push_res *r)
 {
     fsv_store *st = s->srv->store;
-    int64_t t0 = fsv_now_ms();
-    int64_t t0_us = fsv_metrics_now_us(), tx_us = 0;
-    size_t conflicts = 0;
-    /* Refusals are rare: their array is made at the first one. */
-    fdsp_refusal *ref = NULL;
-    size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
+    size_t conflicts = 0, n_ref = 0, accepted = 0, appended = 0;
+    fdsp_refusal *ref = NULL;
     int pool_claims = 0;        /* claims accepted in this batch (caps) */
     struct fsv_vis_cache vc = {NULL, 0, 0};
     /* Rules 11-15 (sync_trust.c): the batch's accepted counters, and the
     ** HLCs the device must keep (ack stamps), made at the first one. */
     fsv_trust_batch *tb = fsv_trust_batch_new();
     struct push_stamps ps = {NULL, 0};
+    int64_t tx_us;
 
     rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
     tx_us = fsv_metrics_now_us();
@@ -375,6 +401,75 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         rc = fsv_store_head(st, &head);
     if (rc == FSV_OK)
         rc = fsv_store_commit(st);
+    r->ref = ref;
+    r->n_ref = n_ref;
+    r->accepted = accepted;
+    r->appended = appended;
+    r->conflicts = conflicts;
+    r->ps = ps;
+    r->notices = notices;
+    r->n_notices = n_notices;
+    r->set = set;
+    r->vis_changed = vis_changed;
+    r->head = head;
+    r->tx_us = tx_us;
+    return rc;
+}
+
+/* FSV_BUSY (SQLite's lock held past its busy timeout by another process,
+** PostgreSQL's serialization failure or deadlock): nothing was done, so
+** the whole transaction runs again, up to FSV_PUSH_BUSY_TRIES times,
+** FSV_PUSH_BUSY_BACKOFF_MS, then twice that, ... apart, before the device
+** is told to send it again later.  The wait is in the service thread,
+** like the store's own busy wait: transactions never interleave. */
+#define FSV_PUSH_BUSY_TRIES 4
+#define FSV_PUSH_BUSY_BACKOFF_MS 20
+
+/* Merge one batch in one transaction; ack only after the commit. */
+int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    int64_t t0_us = fsv_metrics_now_us();
+    struct push_res r;
+    memset(&r, 0, sizeof r);
+    /* What an attempt changes in the batch, to undo before the next. */
+    struct push_undo { uint64_t hlc; int64_t seq; } *undo =
+        m->n_changes ? malloc(m->n_changes * sizeof *undo) : NULL;
+    for (size_t i = 0; undo && i < m->n_changes; i++) {
+        undo[i].hlc = m->changes[i].hlc;
+        undo[i].seq = m->changes[i].seq;
+    }
+    int rc, attempt = 1;
+    for (;; attempt++) {
+        rc = push_tx(s, m, t0, &r);
+        if (rc != FSV_BUSY || attempt >= FSV_PUSH_BUSY_TRIES ||
+            (m->n_changes && !undo))
+            break;
+        long wait_ms = (long)FSV_PUSH_BUSY_BACKOFF_MS << (attempt - 1);
+        fsv_warn("push_busy user=%s device=%s batch=%lld attempt=%d"
+                 " retry_in_ms=%ld why=%s", s->user.name, s->device,
+                 (long long)m->batch, attempt, wait_ms, fsv_store_errmsg(st));
+        fsv_store_rollback(st);
+        push_res_free(&r);
+        for (size_t i = 0; i < m->n_changes; i++) {
+            m->changes[i].hlc = undo[i].hlc;
+            m->changes[i].seq = undo[i].seq;
+        }
+        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    free(undo);
+    if (rc == FSV_OK && attempt > 1)
+        fsv_info("push_busy_retried user=%s device=%s batch=%lld attempts=%d",
+                 s->user.name, s->device, (long long)m->batch, attempt);
+    fdsp_refusal *ref = r.ref;
+    size_t n_ref = r.n_ref, accepted = r.accepted, appended = r.appended;
+    size_t conflicts = r.conflicts;
+    int vis_changed = r.vis_changed;
+    int64_t head = r.head, tx_us = r.tx_us;
+    fsv_vis_set *set = r.set;
     fsv_metrics *mx = s->srv->metrics;
     if (rc == FSV_OK)
         fsv_metrics_observe(mx, FSV_H_STORE_WRITE, fsv_metrics_now_us() - tx_us);
@@ -395,10 +490,10 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         a.accepted = accepted;
         a.refused = ref;
         a.n_refused = n_ref;
-        a.stamps = ps.v;
-        a.n_stamps = ps.n;
-        a.notices = notices;
-        a.n_notices = n_notices;
+        a.stamps = r.ps.v;
+        a.n_stamps = r.ps.n;
+        a.notices = r.notices;
+        a.n_notices = r.n_notices;
         result = fsv_conn_send(s, &a);
         s->pushed += (int64_t)accepted;
         fsv_metrics_inc(mx, FSV_C_PUSHES);
@@ -418,15 +513,10 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
             fsv_live_fan_out(s, m->changes, m->n_changes, head, vis_changed,
                              set);
             fsv_metrics_observe(mx, FSV_H_FANOUT, fsv_metrics_now_us() - f0);
-            set = NULL;
+            r.set = NULL;   /* the fan-out took it */
         }
     }
-    fsv_vis_set_free(set);
-    for (size_t i = 0; i < n_ref; i++)
-        free(ref[i].message);
-    free(ref);
-    free(ps.v);
-    fsv_sync_dup_free(notices, n_notices);
+    push_res_free(&r);
     return result;
 }
 
