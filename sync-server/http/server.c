@@ -281,6 +281,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         n = use_uv ? (uv_run(&loop, UV_RUN_ONCE), 0) : lws_service(srv.ctx, 0);
     lws_sul_cancel(&srv.tick);
     lws_sul_cancel(&srv.auth_tick);
+    fsv_sync_push_stop(&srv);   /* a push not committed is not acked */
     fsv_pool_stop(&srv);
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);

@@ -20,8 +20,8 @@
 #include "store.h"
 
 #define FSV_TX_CHUNK      (32 * 1024)   /* bytes per WebSocket frame we send */
-#define FSV_IDLE_PING_S   60            /* ping after this much silence */
-#define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
+#define FSV_IDLE_PING_S   60           /* ping after this much silence */
+#define FSV_IDLE_HANGUP_S 75           /* drop a peer silent this long */
 #define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
 #define FSV_LIVE_MAX_QUEUED 4           /* a device with this many messages
                                         ** unsent gets no more live batches
@@ -95,6 +95,12 @@ typedef struct fsv_server {
     lws_sorted_usec_list_t auth_tick;
     int auth_timer;
     unsigned idle_ticks;            /* auth ticks since the last idle check */
+    /* Pushes waiting for the end of the loop turn: one transaction for
+    ** all of them (group commit, sync_ops.c). */
+    struct fsv_pushq *pq;
+    size_t n_pq, cap_pq;
+    lws_sorted_usec_list_t push_sul;
+    int push_timer;
     int64_t auth_dv;
     /* The highest head another process's commits were seen at
     ** (fsv_live_remote, PostgreSQL's several serve processes). */
@@ -157,6 +163,8 @@ typedef struct fsv_conn {
                                 ** the idle ping and hang-up (ws_sync.c) */
     int64_t ping_ms;            /* our last ping, 0: none */
     int ping_owed;              /* send a ping at the next WRITEABLE */
+    int push_wait;              /* a push queued for the group commit:
+                                ** reading stopped until it is answered */
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
     /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */
@@ -224,6 +232,12 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
 /* sync_ops.c: the device's messages.  Return 0, or -1 to close. */
 int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
+/* Group commit (sync_ops.c): queue the push for the end of this loop turn
+** and stop reading its connection until it is answered; returns 1 when
+** queued (m is then owned by the queue), 0 to run it now. */
+int fsv_sync_push_defer(fsv_conn *s, fdsp_msg *m);
+void fsv_sync_push_forget(fsv_conn *s);     /* its connection closed */
+void fsv_sync_push_stop(fsv_server *srv);   /* shutdown: drop the queue */
 int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
 /* sync_ops.c: revoke the customers ids[0..n) on s (FDSP_MAX_REVOKE a
 ** message).  0, or -1 to close. */
