@@ -5,6 +5,7 @@
 **              [--idle-seconds I] [--pmd takeover|notakeover|off]
 **              [--no-live] [--no-storm] [--conc C] [--storm-conc C]
 **              [--server BIN] [--event-loop uv|poll] [--no-resume]
+**              [--group-commit on|off]
 **
 ** Makes a throw-away store, serves it on 127.0.0.1 and, from this one
 ** process (non-blocking OpenSSL over epoll, a minimal WebSocket client with
@@ -32,8 +33,8 @@
 ** "permessage-deflate; client_max_window_bits"), notakeover (also offers
 ** no context takeover both ways), off (no compression).  127.0.0.1 only;
 ** bounded: every phase has a deadline.  BENCH_LIVE_KEEP=1 keeps the
-** temporary store and the server's log.  --event-loop is passed to
-** serve.  A device that reconnects offers the TLS session of its last
+** temporary store and the server's log.  --event-loop and
+** --group-commit are passed to serve.  A device that reconnects offers the TLS session of its last
 ** connection (what a phone's TLS stack does) unless --no-resume; the
 ** setup and storm lines count the handshakes the server resumed
 ** (SSL_session_reused).
@@ -98,6 +99,7 @@ typedef struct bench {
     double rate, secs, idle_secs;
     const char *bin;
     const char *evloop;     /* --event-loop for serve, NULL: its default */
+    const char *group;      /* --group-commit for serve, NULL: its default */
     int resume;             /* offer the last session on reconnect */
     int64_t handshakes, resumed;
     char dir[64], data[96], ca[128];
@@ -796,7 +798,8 @@ static void usage(void)
     fprintf(stderr, "usage: bench_live [--devices N] [--watchers M] [--rate R]"
             " [--seconds S] [--idle-seconds I] [--pmd takeover|notakeover|off]"
             " [--no-live] [--no-storm] [--conc C] [--storm-conc C]"
-            " [--server BIN] [--event-loop uv|poll] [--no-resume]\n");
+            " [--server BIN] [--event-loop uv|poll] [--no-resume]"
+            " [--group-commit on|off]\n");
     exit(2);
 }
 
@@ -831,6 +834,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--storm-conc")) b->storm_conc = atoi(v);
         else if (!strcmp(a, "--server")) b->bin = v;
         else if (!strcmp(a, "--event-loop")) b->evloop = v;
+        else if (!strcmp(a, "--group-commit")) b->group = v;
         else if (!strcmp(a, "--pmd"))
             b->pmd = !strcmp(v, "off") ? PMD_OFF
                    : !strcmp(v, "notakeover") ? PMD_NOTAKEOVER : PMD_TAKEOVER;
@@ -920,12 +924,24 @@ int main(int argc, char **argv)
     if (b->srv == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, 2);
-        if (b->evloop)
-            execl(b->bin, b->bin, "serve", "--data", b->data, "--listen",
-                  listen, "--event-loop", b->evloop, (char *)NULL);
-        else
-            execl(b->bin, b->bin, "serve", "--data", b->data, "--listen",
-                  listen, (char *)NULL);
+        char *av[16];
+        int ac = 0;
+        av[ac++] = (char *)b->bin;
+        av[ac++] = "serve";
+        av[ac++] = "--data";
+        av[ac++] = b->data;
+        av[ac++] = "--listen";
+        av[ac++] = listen;
+        if (b->evloop) {
+            av[ac++] = "--event-loop";
+            av[ac++] = (char *)b->evloop;
+        }
+        if (b->group) {
+            av[ac++] = "--group-commit";
+            av[ac++] = (char *)b->group;
+        }
+        av[ac] = NULL;
+        execv(b->bin, av);
         _exit(127);
     }
     for (int i = 0; i < 100 && !ts_port_open(b->port); i++)

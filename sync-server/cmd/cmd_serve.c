@@ -20,7 +20,7 @@ static const char serve_help[] =
     "       [--cert FILE --key FILE] [--log-level error|warn|info|debug]\n"
     "       [--log-format kv|json] [--tz ZONE]\n"
     "       [--max-batch N] [--web DIR] [--tls-profile intermediate|modern]\n"
-    "       [--event-loop uv|poll]\n"
+    "       [--event-loop uv|poll] [--group-commit on|off]\n"
     "\n"
     "Serves device sync (WebSocket subprotocol " FDSP_SUBPROTOCOL ") and the\n"
     "dashboard over TLS 1.2+ on one port.  --listen defaults to 127.0.0.1:8443\n"
@@ -43,6 +43,8 @@ static const char serve_help[] =
     "--event-loop uv (default) runs libwebsockets on libuv (epoll: the cost\n"
     "of a wake-up does not grow with the number of connections); poll uses\n"
     "libwebsockets' own poll() loop.\n"
+    "--group-commit on (default) merges the pushes that arrive in one turn of\n"
+    "the event loop in one transaction (one fsync); off commits each alone.\n"
     "--store postgresql://... serves from a PostgreSQL store made with\n"
     "`init --store` (the certificates stay in DIR): several serve processes\n"
     "may share one database.  Devices connected to one process learn of\n"
@@ -126,6 +128,7 @@ int fsv_cmd_serve(int argc, char **argv)
         {"log-format", required_argument, NULL, 'F'},
         {"tz", required_argument, NULL, 'z'},
         {"event-loop", required_argument, NULL, 'E'},
+        {"group-commit", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *data = NULL, *listen = NULL, *cert = NULL, *key = NULL;
@@ -134,7 +137,7 @@ int fsv_cmd_serve(int argc, char **argv)
     const char *web = NULL, *tz = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     int tls_profile = FSV_TLS_INTERMEDIATE, log_format = FSV_LOG_KV;
-    int event_loop = FSV_LOOP_UV;
+    int event_loop = FSV_LOOP_UV, no_group = 0;
     char *end;
 
     optind = 1;
@@ -199,6 +202,14 @@ int fsv_cmd_serve(int argc, char **argv)
                 return FSV_EXIT_USAGE;
             }
             break;
+        case 'G':
+            if (strcmp(optarg, "on") == 0 || strcmp(optarg, "off") == 0)
+                no_group = strcmp(optarg, "off") == 0;
+            else {
+                fsv_fail("--group-commit must be on or off");
+                return FSV_EXIT_USAGE;
+            }
+            break;
         case 'h': fputs(serve_help, stdout); return FSV_EXIT_OK;
         default: fputs(serve_help, stderr); return FSV_EXIT_USAGE;
         }
@@ -258,7 +269,7 @@ int fsv_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     fsv_config cfg = {host, port, cert, key, max_batch, web, tls_profile, data, tz,
-                      raise_open_files(), event_loop};
+                      raise_open_files(), event_loop, no_group};
     if (fsv_server_run(&cfg, s, &g_stop, err, sizeof err) != 0) {
         fsv_fail("%s", err);
         code = FSV_EXIT_FAIL;

@@ -163,6 +163,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         srv.remote_head = 0;
     srv.stop = stop;
     srv.data_dir = cfg->data_dir;
+    srv.no_group_commit = cfg->no_group_commit;
     srv.metrics = fsv_metrics_new();    /* NULL: counters off, not fatal */
     srv.max_batch = cfg->max_batch > 0 && cfg->max_batch < FDSP_MAX_BATCH
                         ? cfg->max_batch : FDSP_MAX_BATCH;

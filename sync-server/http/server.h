@@ -70,6 +70,7 @@ typedef struct fsv_config {
                             ** (one per connection; docs/SERVER.md), for
                             ** the start line; 0 unknown */
     int event_loop;         /* FSV_LOOP_UV (0, the default) or FSV_LOOP_POLL */
+    int no_group_commit;    /* --group-commit off: each push commits alone */
 } fsv_config;
 
 struct fsv_conn;
@@ -97,6 +98,7 @@ typedef struct fsv_server {
     unsigned idle_ticks;            /* auth ticks since the last idle check */
     /* Pushes waiting for the end of the loop turn: one transaction for
     ** all of them (group commit, sync_ops.c). */
+    int no_group_commit;            /* from fsv_config */
     struct fsv_pushq *pq;
     size_t n_pq, cap_pq;
     lws_sorted_usec_list_t push_sul;

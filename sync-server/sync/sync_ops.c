@@ -640,7 +640,7 @@ static void push_group_cb(lws_sorted_usec_list_t *sul)
 int fsv_sync_push_defer(fsv_conn *s, fdsp_msg *m)
 {
     fsv_server *srv = s->srv;
-    if (!srv->ctx || srv->shutting_down)
+    if (!srv->ctx || srv->shutting_down || srv->no_group_commit)
         return 0;
     if (srv->n_pq == srv->cap_pq) {
         size_t cap = srv->cap_pq ? srv->cap_pq * 2 : 16;
