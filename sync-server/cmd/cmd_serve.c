@@ -40,9 +40,10 @@ static const char serve_help[] =
     "--tz ZONE is the time zone of the dashboard's weeks, hours and birthdays\n"
     "(an IANA name such as Asia/Shanghai; default: this machine's zone); a\n"
     "browser may ask for another with ?tz=.\n"
-    "--event-loop uv (default) runs libwebsockets on libuv (epoll: the cost\n"
-    "of a wake-up does not grow with the number of connections); poll uses\n"
-    "libwebsockets' own poll() loop.\n"
+    "--event-loop poll (default) uses libwebsockets' own poll() loop; uv runs\n"
+    "it on libuv (epoll: the cost of a wake-up does not grow with the number\n"
+    "of connections; for thousands of devices; a fatal error's close code\n"
+    "may not reach the device: docs/SERVER.md).\n"
     "--group-commit on (default) merges the pushes that arrive in one turn of\n"
     "the event loop in one transaction (one fsync); off commits each alone.\n"
     "--store postgresql://... serves from a PostgreSQL store made with\n"
@@ -137,7 +138,7 @@ int fsv_cmd_serve(int argc, char **argv)
     const char *web = NULL, *tz = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     int tls_profile = FSV_TLS_INTERMEDIATE, log_format = FSV_LOG_KV;
-    int event_loop = FSV_LOOP_UV, no_group = 0;
+    int event_loop = FSV_LOOP_POLL, no_group = 0;
     char *end;
 
     optind = 1;

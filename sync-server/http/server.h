@@ -51,10 +51,14 @@ enum { FSV_TLS_INTERMEDIATE = 0, FSV_TLS_MODERN = 1 };
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                         \
     "TLS_CHACHA20_POLY1305_SHA256"
 
-/* The event loop under libwebsockets (--event-loop).  uv: lws' libuv
-** plugin on a loop of ours (epoll, O(1) per event); poll: lws' own poll()
-** over every descriptor at each wake-up (issue 17, docs/BENCHMARKS.md). */
-enum { FSV_LOOP_UV = 0, FSV_LOOP_POLL = 1 };
+/* The event loop under libwebsockets (--event-loop).  poll (the
+** default): lws' own poll() over every descriptor at each wake-up.  uv:
+** lws' libuv plugin on a loop of ours (epoll, O(1) per event; issue 17,
+** docs/BENCHMARKS.md), but lws 4.1.6 closes a connection on an event lib
+** without waiting for its last frames to leave (close.c: only the poll
+** loop has LELOF_ISPOLL), so a fatal error's close frame and its status
+** can be lost (tests/server/test_wire.c sees no 1008/1009): opt-in. */
+enum { FSV_LOOP_POLL = 0, FSV_LOOP_UV = 1 };
 
 typedef struct fsv_config {
     const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
@@ -69,7 +73,7 @@ typedef struct fsv_config {
     long open_files;        /* the open-file limit serve raised itself to
                             ** (one per connection; docs/SERVER.md), for
                             ** the start line; 0 unknown */
-    int event_loop;         /* FSV_LOOP_UV (0, the default) or FSV_LOOP_POLL */
+    int event_loop;         /* FSV_LOOP_POLL (0, the default) or FSV_LOOP_UV */
     int no_group_commit;    /* --group-commit off: each push commits alone */
 } fsv_config;
 
