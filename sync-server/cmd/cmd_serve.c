@@ -44,8 +44,9 @@ static const char serve_help[] =
     "it on libuv (epoll: the cost of a wake-up does not grow with the number\n"
     "of connections; for thousands of devices; a fatal error's close code\n"
     "may not reach the device: docs/SERVER.md).\n"
-    "--group-commit on (default) merges the pushes that arrive in one turn of\n"
-    "the event loop in one transaction (one fsync); off commits each alone.\n"
+    "--group-commit on merges the pushes that arrive in one turn of the event\n"
+    "loop in one transaction (one fsync for all); off (default) commits each\n"
+    "push alone, at once (a lone push is answered about 1 ms sooner).\n"
     "--store postgresql://... serves from a PostgreSQL store made with\n"
     "`init --store` (the certificates stay in DIR): several serve processes\n"
     "may share one database.  Devices connected to one process learn of\n"
@@ -138,7 +139,7 @@ int fsv_cmd_serve(int argc, char **argv)
     const char *web = NULL, *tz = NULL;
     int level = FSV_LOG_INFO, c, max_batch = FDSP_MAX_BATCH;
     int tls_profile = FSV_TLS_INTERMEDIATE, log_format = FSV_LOG_KV;
-    int event_loop = FSV_LOOP_POLL, no_group = 0;
+    int event_loop = FSV_LOOP_POLL, no_group = 1;
     char *end;
 
     optind = 1;

@@ -74,7 +74,8 @@ typedef struct fsv_config {
                             ** (one per connection; docs/SERVER.md), for
                             ** the start line; 0 unknown */
     int event_loop;         /* FSV_LOOP_POLL (0, the default) or FSV_LOOP_UV */
-    int no_group_commit;    /* --group-commit off: each push commits alone */
+    int no_group_commit;    /* each push commits alone (--group-commit off,
+                            ** serve's default; 0 here: on) */
 } fsv_config;
 
 struct fsv_conn;

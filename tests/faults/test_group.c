@@ -149,7 +149,7 @@ static void test_group_commit_kill9(void **state)
     th_user(sv, "r0", "rep", "east", tok[0]);
     th_user(sv, "r1", "rep", "east", tok[1]);
     th_user(sv, "r2", "rep", "west", tok[2]);
-    th_start(sv, NULL);
+    th_start(sv, "--group-commit", "on", NULL);
 
     dev d[N_DEV];
     memset(d, 0, sizeof d);
@@ -177,7 +177,7 @@ static void test_group_commit_kill9(void **state)
         assert_int_equal(th_stop(sv, SIGKILL) != 0, 1);
         for (int i = 0; i < N_DEV; i++)
             d_disconnect(&d[i]);
-        th_start(sv, NULL);
+        th_start(sv, "--group-commit", "on", NULL);
         /* What was acked survived the kill. */
         for (int i = 0; i < N_DEV; i++)
             check_changes(sv, &d[i], 1, 1);
