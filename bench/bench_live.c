@@ -4,7 +4,8 @@
 **   bench_live [--devices N] [--watchers M] [--rate R] [--seconds S]
 **              [--idle-seconds I] [--pmd takeover|notakeover|off]
 **              [--no-live] [--no-storm] [--conc C] [--storm-conc C]
-**              [--server BIN]
+**              [--server BIN] [--event-loop uv|poll] [--no-resume]
+**              [--group-commit on|off]
 **
 ** Makes a throw-away store, serves it on 127.0.0.1 and, from this one
 ** process (non-blocking OpenSSL over epoll, a minimal WebSocket client with
@@ -32,7 +33,11 @@
 ** "permessage-deflate; client_max_window_bits"), notakeover (also offers
 ** no context takeover both ways), off (no compression).  127.0.0.1 only;
 ** bounded: every phase has a deadline.  BENCH_LIVE_KEEP=1 keeps the
-** temporary store and the server's log.
+** temporary store and the server's log.  --event-loop and
+** --group-commit are passed to serve.  A device that reconnects offers the TLS session of its last
+** connection (what a phone's TLS stack does) unless --no-resume; the
+** setup and storm lines count the handshakes the server resumed
+** (SSL_session_reused).
 */
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +98,10 @@ typedef struct bench {
     int n, m, w, port, pmd, live, conc, storm, storm_conc;
     double rate, secs, idle_secs;
     const char *bin;
+    const char *evloop;     /* --event-loop for serve, NULL: its default */
+    const char *group;      /* --group-commit for serve, NULL: its default */
+    int resume;             /* offer the last session on reconnect */
+    int64_t handshakes, resumed;
     char dir[64], data[96], ca[128];
     pid_t srv;
     SSL_CTX *ctx;
@@ -529,8 +538,21 @@ static void drop(bench *b, dev *d, const char *why)
     else
         b->served--;
     if (d->ssl) {
-        if (!d->sess && d->state >= ST_UPGRADE)
-            d->sess = SSL_get1_session(d->ssl);
+        /* The newest session: over TLS 1.3 the server's tickets arrive
+        ** after the handshake, so take it at the end of the connection. */
+        if (b->resume && d->state >= ST_UPGRADE) {
+            SSL_SESSION *s = SSL_get1_session(d->ssl);
+            if (s) {
+                if (d->sess)
+                    SSL_SESSION_free(d->sess);
+                d->sess = s;
+            }
+        }
+        /* Freed without a close_notify, OpenSSL would take the session out
+        ** of this client's cache and mark it not resumable
+        ** (ssl_clear_bad_session): a device whose network went away keeps
+        ** its session, so say the shutdown happened. */
+        SSL_set_shutdown(d->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
         SSL_free(d->ssl);
         d->ssl = NULL;
     }
@@ -624,6 +646,9 @@ static void on_event(bench *b, dev *d, uint32_t ev)
             drop(b, d, "TLS handshake failed");
             return;
         }
+        b->handshakes++;
+        if (SSL_session_reused(d->ssl))
+            b->resumed++;
         upgrade(b, d);
         return;
     }
@@ -773,7 +798,8 @@ static void usage(void)
     fprintf(stderr, "usage: bench_live [--devices N] [--watchers M] [--rate R]"
             " [--seconds S] [--idle-seconds I] [--pmd takeover|notakeover|off]"
             " [--no-live] [--no-storm] [--conc C] [--storm-conc C]"
-            " [--server BIN]\n");
+            " [--server BIN] [--event-loop uv|poll] [--no-resume]"
+            " [--group-commit on|off]\n");
     exit(2);
 }
 
@@ -790,10 +816,12 @@ int main(int argc, char **argv)
     b->storm = 1;
     b->conc = 256;
     b->bin = SERVER_BIN;
+    b->resume = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--no-live")) { b->live = 0; continue; }
         if (!strcmp(a, "--no-storm")) { b->storm = 0; continue; }
+        if (!strcmp(a, "--no-resume")) { b->resume = 0; continue; }
         if (!v)
             usage();
         i++;
@@ -805,6 +833,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--conc")) b->conc = atoi(v);
         else if (!strcmp(a, "--storm-conc")) b->storm_conc = atoi(v);
         else if (!strcmp(a, "--server")) b->bin = v;
+        else if (!strcmp(a, "--event-loop")) b->evloop = v;
+        else if (!strcmp(a, "--group-commit")) b->group = v;
         else if (!strcmp(a, "--pmd"))
             b->pmd = !strcmp(v, "off") ? PMD_OFF
                    : !strcmp(v, "notakeover") ? PMD_NOTAKEOVER : PMD_TAKEOVER;
@@ -894,8 +924,24 @@ int main(int argc, char **argv)
     if (b->srv == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         dup2(fd, 2);
-        execl(b->bin, b->bin, "serve", "--data", b->data, "--listen", listen,
-              (char *)NULL);
+        char *av[16];
+        int ac = 0;
+        av[ac++] = (char *)b->bin;
+        av[ac++] = "serve";
+        av[ac++] = "--data";
+        av[ac++] = b->data;
+        av[ac++] = "--listen";
+        av[ac++] = listen;
+        if (b->evloop) {
+            av[ac++] = "--event-loop";
+            av[ac++] = (char *)b->evloop;
+        }
+        if (b->group) {
+            av[ac++] = "--group-commit";
+            av[ac++] = (char *)b->group;
+        }
+        av[ac] = NULL;
+        execv(b->bin, av);
         _exit(127);
     }
     for (int i = 0; i < 100 && !ts_port_open(b->port); i++)
@@ -917,14 +963,16 @@ int main(int argc, char **argv)
     long rss0 = proc_rss_kib(b->srv);
     printf("bench_live: server pid %d; %d devices (%d watchers of team t0, %d"
            " writers, %d idle of 9 other teams), %s, pmd %s, %.0f changes/s for"
-           " %.0f s\n", (int)b->srv, b->n, b->m, b->w, b->n - b->m - b->w,
+           " %.0f s, event loop %s\n", (int)b->srv, b->n, b->m, b->w, b->n - b->m - b->w,
            b->live ? "live batches" : "notify-then-pull (--no-live)",
            b->pmd == PMD_OFF ? "off" : b->pmd == PMD_NOTAKEOVER
-           ? "no context takeover" : "context takeover", b->rate, b->secs);
+           ? "no context takeover" : "context takeover", b->rate, b->secs,
+           b->evloop ? b->evloop : "serve's default");
 
     /* 1. Connect everyone. */
     double setup_s = 0;
     long c0 = proc_cpu_ticks(b->srv);
+    b->handshakes = b->resumed = 0;
     if (connect_all(b, &setup_s) != 0) {
         fprintf(stderr, "bench_live: only %d of %d served in 120 s\n",
                 b->served, b->n);
@@ -936,6 +984,8 @@ int main(int argc, char **argv)
            " CPU %.2f s, %.2f ms per connection)\n", b->n, setup_s,
            b->n / setup_s, (double)(c1 - c0) / hz,
            1000.0 * (double)(c1 - c0) / hz / b->n);
+    printf("setup: %lld TLS handshakes, %lld resumed\n",
+           (long long)b->handshakes, (long long)b->resumed);
 
     /* 2. Writers create their customers. */
     for (int i = 0; i < b->w; i++)
@@ -1004,6 +1054,7 @@ int main(int argc, char **argv)
         b->conc = b->storm_conc > 0 ? b->storm_conc : b->n;  /* at once */
         double storm_s = 0;
         long s0 = proc_cpu_ticks(b->srv);
+        b->handshakes = b->resumed = 0;
         int src = connect_all(b, &storm_s);
         long s1 = proc_cpu_ticks(b->srv);
         int storm_conc = b->conc;
@@ -1013,6 +1064,9 @@ int main(int argc, char **argv)
                " attempts refused or failed and retried; server CPU %.2f s)\n",
                b->served, b->n, storm_s, storm_conc, (long long)b->refused,
                (double)(s1 - s0) / hz);
+        printf("storm: %lld TLS handshakes, %lld resumed (sessions %s)\n",
+               (long long)b->handshakes, (long long)b->resumed,
+               b->resume ? "offered" : "not offered: --no-resume");
         if (src != 0)
             rc = 1;
     }

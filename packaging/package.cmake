@@ -37,6 +37,9 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 # what the maintainer scripts call.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+# libwebsockets-evlib-uv: lws loads its libuv plugin with dlopen, which
+# dpkg-shlibdeps cannot see (serve --event-loop uv, for many devices).
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "libwebsockets-evlib-uv")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/deb/postinst
     ${CMAKE_SOURCE_DIR}/packaging/deb/prerm

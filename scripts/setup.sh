@@ -25,6 +25,8 @@ FDS_PACKAGES=(
     sqlite3             # the sqlite3 shell: looking into replica and store files
     libjansson-dev      # the wire codec and record JSON
     libwebsockets-dev   # the server and the device's sync transport
+    libwebsockets-evlib-uv  # lws' libuv plugin: the server's event loop
+    libuv1-dev          # the libuv loop the server gives lws (http/server.c)
     libssl-dev          # TLS, the private CA and certificates
     zlib1g-dev          # tests/server deflates frames itself (permessage-deflate)
     openssl             # the openssl tool: inspecting the certificates

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <uv.h>
 
 #include "api.h"
 #include "authlim.h"
@@ -124,10 +125,19 @@ static const struct lws_extension extensions[] = {
     {"permessage-deflate", pmd_sync_only, "permessage-deflate"},
     {NULL, NULL, NULL}};
 
-/* Pings after FSV_IDLE_PING_S of silence, hang up after FSV_IDLE_HANGUP_S. */
+/* No lws idle timers at all (secs_since_valid_hangup 0: lws 4.1.6 then
+** arms none).  lws 4.1.6 keeps every timer of every connection in one
+** sorted list and inserts in O(connections); with a validity timer per
+** connection, re-armed at each ping and pong, that insert was half the
+** idle server's CPU at 10,000 devices (issue 17, docs/BENCHMARKS.md).
+** Sync connections get their ping after FSV_IDLE_PING_S of silence and
+** their hang-up after FSV_IDLE_HANGUP_S from ws_sync.c's one-second tick
+** instead (idle_check); every accepted socket also has TCP keepalive
+** (ka_* below), which finds a vanished peer of the dashboard's /live or an
+** HTTP/2 connection without any timer of ours. */
 static const lws_retry_bo_t idle_policy = {
-    .secs_since_valid_ping = FSV_IDLE_PING_S,
-    .secs_since_valid_hangup = FSV_IDLE_HANGUP_S,
+    .secs_since_valid_ping = 0,
+    .secs_since_valid_hangup = 0,
 };
 
 /* Periodic wake-up: lws_service() may otherwise sleep until the next
@@ -153,6 +163,7 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         srv.remote_head = 0;
     srv.stop = stop;
     srv.data_dir = cfg->data_dir;
+    srv.no_group_commit = cfg->no_group_commit;
     srv.metrics = fsv_metrics_new();    /* NULL: counters off, not fatal */
     srv.max_batch = cfg->max_batch > 0 && cfg->max_batch < FDSP_MAX_BATCH
                         ? cfg->max_batch : FDSP_MAX_BATCH;
@@ -185,6 +196,9 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     info.tls1_3_plus_cipher_list = FSV_TLS13_SUITES;
     info.ssl_info_event_mask = SSL_CB_ALERT;    /* http_entry */
     info.retry_and_idle_policy = &idle_policy;
+    info.ka_time = FSV_IDLE_PING_S;     /* TCP keepalive: kernel timers */
+    info.ka_probes = 3;
+    info.ka_interval = 5;
     info.timeout_secs = 20;     /* handshakes and HTTP transactions */
     /* lws 4.1 arms keepalive_timeout (default 5 s) on an HTTP/2 network
     ** connection at every frame it reads, and checks it once the callback
@@ -195,12 +209,32 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     info.keepalive_timeout = 15;
     info.user = &srv;
 
+    /* libuv: a loop of ours ("foreign" to lws), so lws installs no signal
+    ** handlers of its own (it would take SIGINT/SIGTERM/SIGSEGV/SIGHUP
+    ** otherwise) and we run it one turn at a time below, like lws_service
+    ** (which on an event lib runs the loop until uv_stop, and lws 4.1 does
+    ** not export the loop it would make).  The plugin is
+    ** libwebsockets-evlib_uv.so, package libwebsockets-evlib-uv. */
+    uv_loop_t loop;
+    void *foreign[1] = {&loop};
+    int use_uv = cfg->event_loop == FSV_LOOP_UV;
+    if (use_uv) {
+        if (uv_loop_init(&loop) != 0) {
+            snprintf(err, errlen, "cannot make the libuv event loop");
+            return -1;
+        }
+        info.options |= LWS_SERVER_OPTION_LIBUV;
+        info.foreign_loops = foreign;
+    }
+
     fsv_log_route_lws();
     srv.api = fsv_api_new(&srv, cfg->web_dir);
     if (!srv.api) {
         fsv_metrics_free(srv.metrics);
         fsv_authlim_free(srv.authlim);
         snprintf(err, errlen, "out of memory");
+        if (use_uv)
+            uv_loop_close(&loop);
         return -1;
     }
     if (cfg->tz)
@@ -211,22 +245,30 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
         fsv_metrics_free(srv.metrics);
         fsv_authlim_free(srv.authlim);
         snprintf(err, errlen, "cannot start listening on %s:%d with %s / %s"
-                 " (port in use, bad address or unreadable certificate)",
-                 cfg->host, cfg->port, cfg->cert, cfg->key);
+                 " (port in use, bad address or unreadable certificate%s)",
+                 cfg->host, cfg->port, cfg->cert, cfg->key,
+                 use_uv ? ", or libwebsockets' libuv plugin missing:"
+                          " --event-loop poll" : "");
+        if (use_uv) {
+            uv_run(&loop, UV_RUN_NOWAIT);
+            uv_loop_close(&loop);
+        }
         return -1;
     }
     fsv_info("listening url=wss://%s:%d tls_profile=%s protocol=%s"
-             " open_files=%ld", cfg->host, cfg->port,
+             " open_files=%ld event_loop=%s", cfg->host, cfg->port,
              cfg->tls_profile == FSV_TLS_MODERN ? "modern" : "intermediate",
-             FDSP_SUBPROTOCOL, cfg->open_files);
+             FDSP_SUBPROTOCOL, cfg->open_files, use_uv ? "uv" : "poll");
     lws_sul_schedule(srv.ctx, 0, &srv.tick, tick_cb, TICK_US);
     fsv_pool_start(&srv);
     /* systemd (Type=notify): the port listens now. */
     fsv_sd_notify("READY=1\nSTATUS=serving");
 
+    /* One turn at a time: the tick (TICK_US) bounds each turn, so a
+    ** signal that set *stop is noticed within it. */
     int n = 0;
     while (n >= 0 && !*stop)
-        n = lws_service(srv.ctx, 0);
+        n = use_uv ? (uv_run(&loop, UV_RUN_ONCE), 0) : lws_service(srv.ctx, 0);
 
     /* Every transaction ran to completion inside its callback, so nothing
     ** is in flight here.  Say goodbye politely, within a bounded time. */
@@ -237,12 +279,19 @@ int fsv_server_run(const fsv_config *cfg, fsv_store *store,
     fsv_live_close_all(srv.api);
     int64_t deadline = fsv_now_ms() + FSV_SHUTDOWN_MS;
     while (n >= 0 && srv.conns && fsv_now_ms() < deadline)
-        n = lws_service(srv.ctx, 0);
+        n = use_uv ? (uv_run(&loop, UV_RUN_ONCE), 0) : lws_service(srv.ctx, 0);
     lws_sul_cancel(&srv.tick);
     lws_sul_cancel(&srv.auth_tick);
+    fsv_sync_push_stop(&srv);   /* a push not committed is not acked */
     fsv_pool_stop(&srv);
     fsv_live_stop(srv.api);
     lws_context_destroy(srv.ctx);
+    if (use_uv) {
+        /* lws closes its libuv handles asynchronously: run the loop until
+        ** they are all closed (CLOSED callbacks included), then free it. */
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+    }
     fsv_sync_seen_flush(&srv);
     fsv_api_free(srv.api);
     fsv_authlim_free(srv.authlim);

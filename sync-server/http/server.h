@@ -20,8 +20,8 @@
 #include "store.h"
 
 #define FSV_TX_CHUNK      (32 * 1024)   /* bytes per WebSocket frame we send */
-#define FSV_IDLE_PING_S   60            /* ping after this much silence */
-#define FSV_IDLE_HANGUP_S 75            /* drop a peer silent this long */
+#define FSV_IDLE_PING_S   60           /* ping after this much silence */
+#define FSV_IDLE_HANGUP_S 75           /* drop a peer silent this long */
 #define FSV_SHUTDOWN_MS   1000          /* polite close budget on SIGTERM */
 #define FSV_LIVE_MAX_QUEUED 4           /* a device with this many messages
                                         ** unsent gets no more live batches
@@ -51,6 +51,15 @@ enum { FSV_TLS_INTERMEDIATE = 0, FSV_TLS_MODERN = 1 };
     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                         \
     "TLS_CHACHA20_POLY1305_SHA256"
 
+/* The event loop under libwebsockets (--event-loop).  poll (the
+** default): lws' own poll() over every descriptor at each wake-up.  uv:
+** lws' libuv plugin on a loop of ours (epoll, O(1) per event; issue 17,
+** docs/BENCHMARKS.md), but lws 4.1.6 closes a connection on an event lib
+** without waiting for its last frames to leave (close.c: only the poll
+** loop has LELOF_ISPOLL), so a fatal error's close frame and its status
+** can be lost (tests/server/test_wire.c sees no 1008/1009): opt-in. */
+enum { FSV_LOOP_POLL = 0, FSV_LOOP_UV = 1 };
+
 typedef struct fsv_config {
     const char *host;       /* listen address ("0.0.0.0", "::", an IP) */
     int port;
@@ -64,6 +73,9 @@ typedef struct fsv_config {
     long open_files;        /* the open-file limit serve raised itself to
                             ** (one per connection; docs/SERVER.md), for
                             ** the start line; 0 unknown */
+    int event_loop;         /* FSV_LOOP_POLL (0, the default) or FSV_LOOP_UV */
+    int no_group_commit;    /* each push commits alone (--group-commit off,
+                            ** serve's default; 0 here: on) */
 } fsv_config;
 
 struct fsv_conn;
@@ -88,6 +100,14 @@ typedef struct fsv_server {
     ** saw, -1 to re-check every session on the next tick. */
     lws_sorted_usec_list_t auth_tick;
     int auth_timer;
+    unsigned idle_ticks;            /* auth ticks since the last idle check */
+    /* Pushes waiting for the end of the loop turn: one transaction for
+    ** all of them (group commit, sync_ops.c). */
+    int no_group_commit;            /* from fsv_config */
+    struct fsv_pushq *pq;
+    size_t n_pq, cap_pq;
+    lws_sorted_usec_list_t push_sul;
+    int push_timer;
     int64_t auth_dv;
     /* The highest head another process's commits were seen at
     ** (fsv_live_remote, PostgreSQL's several serve processes). */
@@ -146,7 +166,12 @@ typedef struct fsv_conn {
     int out_paused;             /* reading stopped: FSV_RX_MAX_QUEUED
                                 ** answers unsent (back-pressure) */
     int64_t connected_ms;
-    int64_t valid_ms;           /* last lws_validity_confirmed */
+    int64_t rx_ms;              /* anything last received (a pong too):
+                                ** the idle ping and hang-up (ws_sync.c) */
+    int64_t ping_ms;            /* our last ping, 0: none */
+    int ping_owed;              /* send a ping at the next WRITEABLE */
+    int push_wait;              /* a push queued for the group commit:
+                                ** reading stopped until it is answered */
     int64_t pushed, pulled;     /* changes accepted / sent */
     int64_t cursor;             /* last seq this device was sent up to */
     /* Live batches (sync_live.c, PROTOCOL.md §3 step 4). */
@@ -214,6 +239,12 @@ int fsv_conn_error(fsv_conn *s, int code, int64_t batch, int fatal,
 /* sync_ops.c: the device's messages.  Return 0, or -1 to close. */
 int fsv_sync_hello(fsv_conn *s, const fdsp_msg *m);
 int fsv_sync_push(fsv_conn *s, fdsp_msg *m);   /* sets each change's user */
+/* Group commit (sync_ops.c): queue the push for the end of this loop turn
+** and stop reading its connection until it is answered; returns 1 when
+** queued (m is then owned by the queue), 0 to run it now. */
+int fsv_sync_push_defer(fsv_conn *s, fdsp_msg *m);
+void fsv_sync_push_forget(fsv_conn *s);     /* its connection closed */
+void fsv_sync_push_stop(fsv_server *srv);   /* shutdown: drop the queue */
 int fsv_sync_pull(fsv_conn *s, const fdsp_msg *m);
 /* sync_ops.c: revoke the customers ids[0..n) on s (FDSP_MAX_REVOKE a
 ** message).  0, or -1 to close. */

@@ -4,9 +4,11 @@
 ** before returning (see the threading note in server.h); a push is acked
 ** only after its COMMIT returned.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -184,17 +186,43 @@ static int push_stamp(struct push_stamps *ps, size_t i, uint64_t h)
 }
 
 
-/* Merge one batch in one transaction; ack only after the commit. */
-int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
+/* What one attempt at a push's transaction leaves for its ack and its
+** fan-out (push_tx). */
+struct push_res {
+    fdsp_refusal *ref;          /* refusals are rare: made at the first */
+    size_t n_ref, accepted, appended, conflicts;
+    struct push_stamps ps;
+    fdsp_notice *notices;       /* duplicate customers (撞单) */
+    size_t n_notices;
+    fsv_vis_set *set;           /* who may see the batch, or NULL */
+    int vis_changed;
+    int64_t head;
+    int64_t tx_us;              /* when the transaction began */
+};
+
+static void push_res_free(struct push_res *r)
+{
+    fsv_vis_set_free(r->set);
+    for (size_t i = 0; i < r->n_ref; i++)
+        free(r->ref[i].message);
+    free(r->ref);
+    free(r->ps.v);
+    fsv_sync_dup_free(r->notices, r->n_notices);
+    memset(r, 0, sizeof *r);
+}
+
+/* One attempt: begin, merge the batch, commit (own_tx; otherwise inside
+** the caller's transaction, a group commit: neither).  On anything but
+** FSV_OK the caller rolls back; what the attempt changed in m (the
+** server's HLC stamps, seqs) the caller restores before another attempt
+** (push_undo).  r->head is the head after this batch's own changes. */
+static int push_tx(fsv_conn *s, fdsp_msg *m, int64_t t0, struct push_res *r,
+                   int own_tx)
 {
     fsv_store *st = s->srv->store;
-    int64_t t0 = fsv_now_ms();
-    int64_t t0_us = fsv_metrics_now_us(), tx_us = 0;
-    size_t conflicts = 0;
-    /* Refusals are rare: their array is made at the first one. */
-    fdsp_refusal *ref = NULL;
-    size_t n_ref = 0, accepted = 0, appended = 0;
     int rc = FSV_OK, vis_changed = 0;
+    size_t conflicts = 0, n_ref = 0, accepted = 0, appended = 0;
+    fdsp_refusal *ref = NULL;
     int pool_claims = 0;        /* claims accepted in this batch (caps) */
     /* Who sees what the batch touches, loaded once (visibility.h): the
     ** write checks, field limits and the fan-out set decide over it. */
@@ -203,8 +231,9 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     ** HLCs the device must keep (ack stamps), made at the first one. */
     fsv_trust_batch *tb = fsv_trust_batch_new();
     struct push_stamps ps = {NULL, 0};
+    int64_t tx_us;
 
-    rc = tb ? fsv_store_begin(st) : FSV_NOMEM;
+    rc = tb ? (own_tx ? fsv_store_begin(st) : FSV_OK) : FSV_NOMEM;
     tx_us = fsv_metrics_now_us();
     if (rc == FSV_OK)
         rc = fsv_vis_set_load(st, m->changes, m->n_changes, &set);
@@ -350,8 +379,70 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
     int64_t head = 0;
     if (rc == FSV_OK)
         rc = fsv_store_head(st, &head);
-    if (rc == FSV_OK)
+    if (rc == FSV_OK && own_tx)
         rc = fsv_store_commit(st);
+    r->ref = ref;
+    r->n_ref = n_ref;
+    r->accepted = accepted;
+    r->appended = appended;
+    r->conflicts = conflicts;
+    r->ps = ps;
+    r->notices = notices;
+    r->n_notices = n_notices;
+    r->set = set;
+    r->vis_changed = vis_changed;
+    r->head = head;
+    r->tx_us = tx_us;
+    return rc;
+}
+
+/* FSV_BUSY (SQLite's lock held past its busy timeout by another process,
+** PostgreSQL's serialization failure or deadlock): nothing was done, so
+** the whole transaction runs again, up to FSV_PUSH_BUSY_TRIES times,
+** FSV_PUSH_BUSY_BACKOFF_MS, then twice that, ... apart, before the device
+** is told to send it again later.  The wait is in the service thread,
+** like the store's own busy wait: transactions never interleave. */
+#define FSV_PUSH_BUSY_TRIES 4
+#define FSV_PUSH_BUSY_BACKOFF_MS 20
+
+/* What an attempt changes in a batch, to undo before the next. */
+struct push_undo {
+    uint64_t hlc;
+    int64_t seq;
+};
+
+static struct push_undo *undo_take(const fdsp_msg *m)
+{
+    struct push_undo *u = malloc((m->n_changes ? m->n_changes : 1) * sizeof *u);
+    for (size_t i = 0; u && i < m->n_changes; i++) {
+        u[i].hlc = m->changes[i].hlc;
+        u[i].seq = m->changes[i].seq;
+    }
+    return u;
+}
+
+static void undo_apply(fdsp_msg *m, const struct push_undo *u)
+{
+    for (size_t i = 0; i < m->n_changes; i++) {
+        m->changes[i].hlc = u[i].hlc;
+        m->changes[i].seq = u[i].seq;
+    }
+}
+
+/* After the transaction: the ack (only after the commit) and the fan-out,
+** or the `internal` error.  Takes r. */
+static int push_finish(fsv_conn *s, fdsp_msg *m, int rc, struct push_res *rr,
+                       int64_t t0, int64_t t0_us)
+{
+    fsv_store *st = s->srv->store;
+    struct push_res r = *rr;
+    memset(rr, 0, sizeof *rr);
+    fdsp_refusal *ref = r.ref;
+    size_t n_ref = r.n_ref, accepted = r.accepted, appended = r.appended;
+    size_t conflicts = r.conflicts;
+    int vis_changed = r.vis_changed;
+    int64_t head = r.head, tx_us = r.tx_us;
+    fsv_vis_set *set = r.set;
     fsv_metrics *mx = s->srv->metrics;
     if (rc == FSV_OK)
         fsv_metrics_observe(mx, FSV_H_STORE_WRITE, fsv_metrics_now_us() - tx_us);
@@ -372,10 +463,10 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
         a.accepted = accepted;
         a.refused = ref;
         a.n_refused = n_ref;
-        a.stamps = ps.v;
-        a.n_stamps = ps.n;
-        a.notices = notices;
-        a.n_notices = n_notices;
+        a.stamps = r.ps.v;
+        a.n_stamps = r.ps.n;
+        a.notices = r.notices;
+        a.n_notices = r.n_notices;
         result = fsv_conn_send(s, &a);
         s->pushed += (int64_t)accepted;
         fsv_metrics_inc(mx, FSV_C_PUSHES);
@@ -395,16 +486,182 @@ int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
             fsv_live_fan_out(s, m->changes, m->n_changes, head, vis_changed,
                              set);
             fsv_metrics_observe(mx, FSV_H_FANOUT, fsv_metrics_now_us() - f0);
-            set = NULL;
+            r.set = NULL;   /* the fan-out took it */
         }
     }
-    fsv_vis_set_free(set);
-    for (size_t i = 0; i < n_ref; i++)
-        free(ref[i].message);
-    free(ref);
-    free(ps.v);
-    fsv_sync_dup_free(notices, n_notices);
+    push_res_free(&r);
     return result;
+}
+
+
+/* Merge one batch in one transaction; ack only after the commit. */
+int fsv_sync_push(fsv_conn *s, fdsp_msg *m)
+{
+    fsv_store *st = s->srv->store;
+    int64_t t0 = fsv_now_ms();
+    int64_t t0_us = fsv_metrics_now_us();
+    struct push_res r;
+    memset(&r, 0, sizeof r);
+    struct push_undo *undo = undo_take(m);
+    int rc, attempt = 1;
+    for (;; attempt++) {
+        rc = push_tx(s, m, t0, &r, 1);
+        if (rc != FSV_BUSY || attempt >= FSV_PUSH_BUSY_TRIES || !undo)
+            break;
+        long wait_ms = (long)FSV_PUSH_BUSY_BACKOFF_MS << (attempt - 1);
+        fsv_warn("push_busy user=%s device=%s batch=%lld attempt=%d"
+                 " retry_in_ms=%ld why=%s", s->user.name, s->device,
+                 (long long)m->batch, attempt, wait_ms, fsv_store_errmsg(st));
+        fsv_store_rollback(st);
+        push_res_free(&r);
+        undo_apply(m, undo);
+        struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    free(undo);
+    if (rc == FSV_OK && attempt > 1)
+        fsv_info("push_busy_retried user=%s device=%s batch=%lld attempts=%d",
+                 s->user.name, s->device, (long long)m->batch, attempt);
+    return push_finish(s, m, rc, &r, t0, t0_us);
+}
+
+/* ---- Group commit (issue 17) ------------------------------------------------ */
+
+/* A push waits for the end of the event-loop turn it arrived in; every
+** push that arrived in that turn (from different devices: a device's
+** connection stops being read until its push is answered, so its own
+** messages keep their order) is merged in one transaction, one commit
+** and so one fsync for all, and each ack is sent after that commit.  A
+** group that fails as a whole (a storage error, FSV_BUSY) is rolled back
+** and each push runs again alone, with its own retries: a group never
+** makes a push fail that would have succeeded alone. */
+struct fsv_pushq {
+    fsv_conn *s;        /* NULL: its connection closed meanwhile */
+    fdsp_msg *m;
+};
+
+static void push_resume(fsv_conn *s, int result)
+{
+    s->push_wait = 0;
+    if (result < 0) {
+        /* Not inside this connection's callback: close it from the loop. */
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (!s->throttled && !s->out_paused)
+        lws_rx_flow_control(s->wsi, 1);
+}
+
+static void push_group_cb(lws_sorted_usec_list_t *sul)
+{
+    fsv_server *srv = lws_container_of(sul, fsv_server, push_sul);
+    fsv_store *st = srv->store;
+    struct fsv_pushq *q = srv->pq;
+    size_t n = srv->n_pq, live = 0;
+    srv->pq = NULL;
+    srv->n_pq = srv->cap_pq = 0;
+    srv->push_timer = 0;
+    for (size_t i = 0; i < n; i++)
+        live += q[i].s != NULL;
+    int grouped = 0;
+    if (live > 1) {
+        struct push_res *r = calloc(n, sizeof *r);
+        struct push_undo **u = calloc(n, sizeof *u);
+        int64_t t0 = fsv_now_ms(), t0_us = fsv_metrics_now_us();
+        int rc = r && u ? FSV_OK : FSV_NOMEM;
+        for (size_t i = 0; rc == FSV_OK && i < n; i++)
+            if (q[i].s && !(u[i] = undo_take(q[i].m)))
+                rc = FSV_NOMEM;
+        if (rc == FSV_OK)
+            rc = fsv_store_begin(st);
+        for (size_t i = 0; rc == FSV_OK && i < n; i++)
+            if (q[i].s)
+                rc = push_tx(q[i].s, q[i].m, t0, &r[i], 0);
+        if (rc == FSV_OK)
+            rc = fsv_store_commit(st);
+        if (rc == FSV_OK) {
+            grouped = 1;
+            fsv_metrics_observe(srv->metrics, FSV_H_STORE_WRITE,
+                                fsv_metrics_now_us() - t0_us);
+            fsv_info("push_group pushes=%zu ms=%lld", live,
+                     (long long)(fsv_now_ms() - t0));
+            for (size_t i = 0; i < n; i++)
+                if (q[i].s)
+                    push_resume(q[i].s, push_finish(q[i].s, q[i].m, FSV_OK,
+                                                    &r[i], t0, t0_us));
+        } else {
+            fsv_warn("push_group_failed pushes=%zu why=%s; each alone", live,
+                     fsv_store_errmsg(st));
+            fsv_store_rollback(st);
+            for (size_t i = 0; i < n; i++) {
+                if (r)
+                    push_res_free(&r[i]);
+                if (u && u[i])
+                    undo_apply(q[i].m, u[i]);
+            }
+        }
+        for (size_t i = 0; u && i < n; i++)
+            free(u[i]);
+        free(u);
+        free(r);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (q[i].s && !grouped)
+            push_resume(q[i].s, fsv_sync_push(q[i].s, q[i].m));
+        fdsp_msg_free(q[i].m);
+    }
+    free(q);
+}
+
+int fsv_sync_push_defer(fsv_conn *s, fdsp_msg *m)
+{
+    fsv_server *srv = s->srv;
+    if (!srv->ctx || srv->shutting_down || srv->no_group_commit)
+        return 0;
+    if (srv->n_pq == srv->cap_pq) {
+        size_t cap = srv->cap_pq ? srv->cap_pq * 2 : 16;
+        void *p = realloc(srv->pq, cap * sizeof *srv->pq);
+        if (!p)
+            return 0;       /* the caller runs it now, alone */
+        srv->pq = p;
+        srv->cap_pq = cap;
+    }
+    srv->pq[srv->n_pq].s = s;
+    srv->pq[srv->n_pq].m = m;
+    srv->n_pq++;
+    s->push_wait = 1;
+    lws_rx_flow_control(s->wsi, 0);
+    if (!srv->push_timer) {
+        /* Due now: lws runs it after this turn's network events. */
+        srv->push_timer = 1;
+        lws_sul_schedule(srv->ctx, 0, &srv->push_sul, push_group_cb, 1);
+    }
+    return 1;
+}
+
+void fsv_sync_push_forget(fsv_conn *s)
+{
+    fsv_server *srv = s->srv;
+    for (size_t i = 0; srv && i < srv->n_pq; i++)
+        if (srv->pq[i].s == s) {
+            fdsp_msg_free(srv->pq[i].m);
+            srv->pq[i].m = NULL;
+            srv->pq[i].s = NULL;
+        }
+    s->push_wait = 0;
+}
+
+void fsv_sync_push_stop(fsv_server *srv)
+{
+    if (srv->push_timer && srv->ctx)
+        lws_sul_cancel(&srv->push_sul);
+    srv->push_timer = 0;
+    for (size_t i = 0; i < srv->n_pq; i++)
+        fdsp_msg_free(srv->pq[i].m);
+    free(srv->pq);
+    srv->pq = NULL;
+    srv->n_pq = srv->cap_pq = 0;
 }
 
 /* Encode a changes message of up to n changes, halving until it fits in

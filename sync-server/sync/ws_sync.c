@@ -22,7 +22,7 @@
 #define AUTH_CHECK_US (1000 * LWS_US_PER_MS)   /* token re-check period */
 #define FATAL_CLOSE_S 2     /* a peer that does not take its fatal error */
 #define TRIM_EVERY_CLOSES 256   /* malloc_trim after this many closes */
-#define VALID_EVERY_MS (30 * 1000)  /* lws_validity_confirmed at most */
+#define IDLE_CHECK_TICKS 5      /* idle_check every this many auth ticks */
 #define FSV_SEEN_FLUSH_MS 100   /* closed devices' last sync, batched */
 
 /* ---- Output queue ------------------------------------------------------------ */
@@ -125,6 +125,21 @@ static void free_queue(fsv_conn *s)
 static int write_next(fsv_conn *s)
 {
     struct fsv_out *o = s->out_head;
+    /* The idle ping (idle_check), between messages, one write per
+    ** WRITEABLE like everything else. */
+    if (s->ping_owed && (!o || o->off == 0) && !s->close_after_send) {
+        /* Not empty: lws 4.1.6 does not report an empty pong
+        ** (LWS_CALLBACK_RECEIVE_PONG skipped, ops-ws.c). */
+        unsigned char buf[LWS_PRE + 4];
+        memcpy(buf + LWS_PRE, "idle", 4);
+        s->ping_owed = 0;
+        s->ping_ms = fsv_now_ms();
+        if (lws_write(s->wsi, buf + LWS_PRE, 4, LWS_WRITE_PING) < 4)
+            return -1;
+        if (o)
+            lws_callback_on_writable(s->wsi);
+        return 0;
+    }
     if (!o) {
         if (s->close_after_send) {
             lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
@@ -154,7 +169,7 @@ static int write_next(fsv_conn *s)
         s->out_n--;
         if (s->out_paused && s->out_n <= FSV_RX_MAX_QUEUED / 2) {
             s->out_paused = 0;
-            if (!s->throttled)
+            if (!s->throttled && !s->push_wait)
                 lws_rx_flow_control(s->wsi, 1);
         }
         /* Caught up with its queue: the notify it was owed (sync_live.c). */
@@ -374,6 +389,10 @@ static int handle_message(fsv_conn *s, const char *buf, size_t len)
                          : fsv_sync_hello(s, m);
             break;
         case FDSP_PUSH:
+            if (fsv_sync_push_defer(s, m)) {
+                m = NULL;       /* the group commit's now */
+                break;
+            }
             result = fsv_sync_push(s, m);
             break;
         case FDSP_PULL:
@@ -409,7 +428,7 @@ static void rate_resume(lws_sorted_usec_list_t *sul)
     s->throttled = 0;
     s->rate_count = 0;
     s->rate_start_ms = fsv_now_ms();
-    if (!s->out_paused)
+    if (!s->out_paused && !s->push_wait)
         lws_rx_flow_control(s->wsi, 1);
 }
 
@@ -488,16 +507,6 @@ static int on_receive(fsv_conn *s, const void *in, size_t len)
         return 0;
     size_t n = s->rx_len;
     s->rx_len = 0;
-    /* Traffic proves the link alive, so the idle ping can wait; but lws
-    ** 4.1.6 re-arms the timer by inserting into one sorted list of every
-    ** connection's timers (O(connections)), so say it at most every
-    ** VALID_EVERY_MS, not per message: at 10,000 devices that insert was
-    ** the largest cost of a connection's hello and first pull (issue 17). */
-    int64_t now = fsv_now_ms();
-    if (now - s->valid_ms >= VALID_EVERY_MS) {
-        s->valid_ms = now;
-        lws_validity_confirmed(s->wsi);
-    }
     s->rate_free = 0;
     int rc = handle_message(s, (const char *)s->rx, n);
     if (!s->rate_free)
@@ -593,6 +602,31 @@ static void auth_check(fsv_conn *s)
 ** (PRAGMA data_version), and checks the sessions' tokens only when it
 ** did.  Issue 10: a token query per connection per second cost about half
 ** a core at 3,000 idle devices. */
+/* Our idle ping and hang-up, instead of lws' validity timers (server.c,
+** idle_policy): every IDLE_CHECK_TICKS seconds one walk over the sync
+** connections, a few loads each, so a connection costs nothing in between.
+** Silent FSV_IDLE_PING_S (nothing received, not even a pong): one ping;
+** silent FSV_IDLE_HANGUP_S: closed.  The period makes both up to
+** IDLE_CHECK_TICKS seconds late. */
+static void idle_check(fsv_server *srv)
+{
+    int64_t now = fsv_now_ms();
+    for (fsv_conn *s = srv->conns; s; s = s->next) {
+        int64_t silent = now - s->rx_ms;
+        if (silent >= (int64_t)FSV_IDLE_HANGUP_S * 1000) {
+            fsv_info("idle_hangup user=%s device=%s peer=%s silent_ms=%lld",
+                     s->user.name, s->device[0] ? s->device : "-", s->peer,
+                     (long long)silent);
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
+                            LWS_TO_KILL_ASYNC);
+        } else if (silent >= (int64_t)FSV_IDLE_PING_S * 1000 &&
+                   s->ping_ms <= s->rx_ms && !s->ping_owed) {
+            s->ping_owed = 1;
+            lws_callback_on_writable(s->wsi);
+        }
+    }
+}
+
 static void auth_tick(lws_sorted_usec_list_t *sul)
 {
     fsv_server *srv = lws_container_of(sul, fsv_server, auth_tick);
@@ -600,6 +634,10 @@ static void auth_tick(lws_sorted_usec_list_t *sul)
     srv->auth_timer = 0;
     if (!srv->conns)
         return;                     /* rescheduled by the next connection */
+    if (++srv->idle_ticks >= IDLE_CHECK_TICKS) {
+        srv->idle_ticks = 0;
+        idle_check(srv);
+    }
     fsv_notify_watch(srv);          /* a lost LISTEN connection comes back */
     if (fsv_store_data_version(srv->store, &dv) != FSV_OK) {
         fsv_warn("token_check_failed why=%s", fsv_store_errmsg(srv->store));
@@ -674,7 +712,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         s->wsi = wsi;
         s->connected_ms = fsv_now_ms();
         s->rate_start_ms = s->connected_ms;
-        s->valid_ms = s->connected_ms;  /* lws armed it at the upgrade */
+        s->rx_ms = s->connected_ms;
         link_session(s);
         auth_watch(srv);
         fsv_metrics_inc(srv->metrics, FSV_C_CONNECTS);
@@ -685,7 +723,13 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
     case LWS_CALLBACK_RECEIVE:
         if (!s || s->close_after_send)
             return 0;
+        s->rx_ms = fsv_now_ms();    /* traffic: the idle ping can wait */
         return on_receive(s, in, len);
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (s)
+            s->rx_ms = fsv_now_ms();
+        return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!s)
@@ -696,6 +740,7 @@ int fsv_sync_callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (!s || !s->srv)
             return 0;
         lws_sul_cancel(&s->rate_sul);
+        fsv_sync_push_forget(s);
         for (size_t i = s->resend_pos; i < s->n_resend; i++)
             fdsp_change_clear(&s->resend[i]);
         free(s->resend);
