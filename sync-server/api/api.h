@@ -107,6 +107,8 @@ typedef struct fsv_live {
     int bye_pending;
     char bye[64];
     char auth[256], cookie[1024];   /* the upgrade's credentials, re-checked */
+    int figures;                /* ?figures=1: "changed" carries the figures */
+    char tz[64], team[128];     /* their ?tz= and ?team= */
 } fsv_live;
 
 /* Query parameter (decoded), NULL if absent. */
@@ -169,6 +171,11 @@ void fsv_api_analysis(fsv_api *api, const fsv_user *u, const fsv_req *q,
 ** list's name): the analysis's whole list, paged as /api/customers. */
 void fsv_api_analysis_list(fsv_api *api, const fsv_user *u, const char *which,
                            const fsv_req *q, fsv_resp *resp);
+/* The text /api/summary (analysis 0) or /api/analysis (1) answers u with
+** ?tz=tz&team=team (NULL or "": absent), shared per scope as there:
+** 0 with *json (malloc'd, *len bytes), or -1 (bad tz/team, store error). */
+int fsv_fig_text(fsv_api *api, const fsv_user *u, const char *tz,
+                 const char *team, int analysis, char **json, size_t *len);
 void fsv_api_customers(fsv_api *api, const fsv_user *u, const fsv_req *q,
                        fsv_resp *resp);
 void fsv_api_customer(fsv_api *api, const fsv_user *u, const char *id,

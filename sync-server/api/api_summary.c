@@ -419,3 +419,48 @@ void fsv_api_analysis(fsv_api *api, const fsv_user *u, const fsv_req *q,
 {
     figures(api, u, q, resp, 1);
 }
+
+/* The figures' text for /live (live.c): the same shared answer as GET
+** /api/summary or /api/analysis with ?tz= and ?team=, so every socket of
+** a scope costs one computation per commit (the cache's key holds the
+** head).  The scope is the user's, whatever team names (the team only
+** narrows it, as over HTTP). */
+int fsv_fig_text(fsv_api *api, const fsv_user *u, const char *tz,
+                 const char *team, int analysis, char **json, size_t *len)
+{
+    fsv_req q;
+    fsv_resp resp;
+    struct fsv_fig_cache *c = NULL;
+    json_t *out = NULL;
+    fig_list lists[FIG_LISTS];
+    memset(&q, 0, sizeof q);
+    memset(&resp, 0, sizeof resp);
+    memset(lists, 0, sizeof lists);
+    *json = NULL;
+    *len = 0;
+    char n_tz[] = "tz", n_team[] = "team";
+    if (tz && tz[0]) {
+        q.arg_name[q.n_args] = n_tz;
+        q.arg_value[q.n_args++] = (char *)tz;
+    }
+    if (team && team[0]) {
+        q.arg_name[q.n_args] = n_team;
+        q.arg_value[q.n_args++] = (char *)team;
+    }
+    int rc = figures_get(api, u, &q, &resp, analysis, &c, &out, lists);
+    if (rc == 0 && c) {
+        *json = malloc(c->len + 1);
+        if (*json) {
+            memcpy(*json, c->json, c->len + 1);
+            *len = c->len;
+        }
+    } else if (rc == 0 && out) {
+        *json = json_dumps(out, JSON_COMPACT);
+        *len = *json ? strlen(*json) : 0;
+    }
+    json_decref(out);
+    for (int k = 0; k < FIG_LISTS; k++)
+        list_free(&lists[k]);
+    fsv_resp_clear(&resp);
+    return *json ? 0 : -1;
+}

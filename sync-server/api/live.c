@@ -9,6 +9,14 @@
 ** lost, since the next check covers every row after the last announced
 ** head.  This works the same whether the change came from a device's push
 ** or any other writer, and needs no hook in the sync path.
+**
+** A dashboard opens /live?figures=1[&tz=ZONE][&team=TEAM]: then each
+** "changed" also carries "summary" and "analysis", the very texts GET
+** /api/summary and /api/analysis answer with that tz and team (the
+** analysis's lists cut as there), so the page redraws without a request.
+** They come from api_summary.c's answers shared per scope: one computation
+** per commit per (scope, team, zone), whatever the number of sockets.  The
+** scope is always the socket's user's; a team only narrows it.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +132,88 @@ static int same_origin(struct lws *wsi)
     return o && host[0] && strcasecmp(o + 3, host) == 0;
 }
 
+/* ?figures=, ?tz=, ?team= of the upgrade's URL into l; 0, or -1 with
+** why (a zone or a team this server does not know). */
+static int read_args(fsv_api *api, struct lws *wsi, fsv_live *l, const char **why)
+{
+    char frag[256];
+    int too_long = 0;
+    for (int i = 0; i < 16; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag,
+                                      WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n <= 0)
+            break;
+        char *eq = strchr(frag, '=');
+        const char *v = eq ? eq + 1 : "";
+        if (eq)
+            *eq = '\0';
+        if (strcmp(frag, "figures") == 0)
+            l->figures = strcmp(v, "0") != 0;
+        else if (strcmp(frag, "tz") == 0)
+            too_long |= snprintf(l->tz, sizeof l->tz, "%s", v) >= (int)sizeof l->tz;
+        else if (strcmp(frag, "team") == 0)
+            too_long |= snprintf(l->team, sizeof l->team, "%s", v) >=
+                        (int)sizeof l->team;
+    }
+    if (too_long) {
+        *why = "tz or team too long";
+        return -1;
+    }
+    /* As GET /api/summary would refuse them: ask it once now. */
+    char *json = NULL;
+    size_t len = 0;
+    if (l->figures && (l->tz[0] || l->team[0]) &&
+        fsv_fig_text(api, &l->user, l->tz, l->team, 0, &json, &len) != 0) {
+        *why = "tz or team unknown";
+        return -1;
+    }
+    free(json);
+    return 0;
+}
+
+/* {"type":"changed","head":N[,"summary":…,"analysis":…]}. */
+static int send_changed(fsv_api *api, struct lws *wsi, fsv_live *l)
+{
+    char *sum = NULL, *ana = NULL, head[96];
+    size_t ls = 0, la = 0;
+    snprintf(head, sizeof head, "{\"type\":\"changed\",\"head\":%lld",
+             (long long)l->sent_head);
+    if (l->figures &&
+        (fsv_fig_text(api, &l->user, l->tz, l->team, 0, &sum, &ls) != 0 ||
+         fsv_fig_text(api, &l->user, l->tz, l->team, 1, &ana, &la) != 0)) {
+        free(sum);
+        free(ana);
+        sum = ana = NULL;           /* the page fetches them */
+        ls = la = 0;
+    }
+    size_t lh = strlen(head), n = lh + (sum ? ls + la + 32 : 0) + 2;
+    unsigned char *buf = malloc(LWS_PRE + n);
+    if (!buf) {
+        free(sum);
+        free(ana);
+        return -1;
+    }
+    char *p = (char *)buf + LWS_PRE;
+    memcpy(p, head, lh);
+    size_t m = lh;
+    if (sum) {
+        memcpy(p + m, ",\"summary\":", 11);
+        m += 11;
+        memcpy(p + m, sum, ls);
+        m += ls;
+        memcpy(p + m, ",\"analysis\":", 12);
+        m += 12;
+        memcpy(p + m, ana, la);
+        m += la;
+    }
+    p[m++] = '}';
+    free(sum);
+    free(ana);
+    int w = lws_write(wsi, (unsigned char *)p, m, LWS_WRITE_TEXT);
+    free(buf);
+    return w < (int)m ? -1 : 0;
+}
+
 static void unlink_live(fsv_live *l)
 {
     if (!l->linked)
@@ -169,6 +259,14 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
             lws_return_http_status(wsi, HTTP_STATUS_UNAUTHORIZED, "sign in first");
             return -1;
         }
+        {
+            const char *why = NULL;
+            if (read_args(api, wsi, l, &why) != 0) {
+                fsv_warn("live_refused peer=%s why=%s", peer, why);
+                lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, why);
+                return -1;
+            }
+        }
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED:
@@ -211,8 +309,7 @@ int fsv_live_callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         if (l->want_head > l->sent_head) {
             l->sent_head = l->want_head;
-            return send_text(wsi, json_pack("{s:s, s:I}", "type", "changed", "head",
-                                            (json_int_t)l->sent_head));
+            return send_changed(api, wsi, l);
         }
         return 0;
 

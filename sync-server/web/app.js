@@ -10,7 +10,7 @@
 import { api, onUnauthorized } from './js/api.js';
 import { mountCustomer } from './js/customer.js';
 import { mountCustomers } from './js/customers.js';
-import { mountDashboard } from './js/dashboard.js';
+import { liveFiguresQuery, mountDashboard } from './js/dashboard.js';
 import { mountCheckins, mountDuplicates } from './js/fieldwork.js';
 import { $, fill, h } from './js/dom.js';
 import { applyI18n, getLang, onLangChange, setLang, t } from './js/i18n.js';
@@ -31,6 +31,12 @@ const state = {
 const app = {
   summary: () => state.summary,
   setSummary(s) { state.summary = s; },
+  // The dashboard's team filter: /live then carries that team's figures.
+  setLiveTeam(team) {
+    if ((state.liveTeam || '') === team) return;
+    state.liveTeam = team;
+    if (state.live) state.live.reconnect();
+  },
 };
 
 // ---- Session --------------------------------------------------------------
@@ -46,7 +52,7 @@ function showSignedIn(me) {
   fill($('#who'), h('strong', { id: 'who-user' }, me.user), ' ',
     h('span', { class: 'muted', id: 'who-role', dataset: { i18n: `role.${me.role}` } }, t(`role.${me.role}`)));
   if (!state.live) {
-    state.live = startLive({ onChanged: scheduleRefresh, onState: showLiveState });
+    state.live = startLive({ onChanged: scheduleRefresh, onState: showLiveState, query: liveQuery });
   }
 }
 
@@ -153,7 +159,9 @@ async function refresh() {
   state.refreshing = true;
   const view = state.view;
   try {
-    await view.update();
+    const figures = state.liveFigures;
+    state.liveFigures = null;
+    await view.update(figures);
   } finally {
     state.refreshing = false;
     const main = $('#main');
@@ -162,8 +170,15 @@ async function refresh() {
   }
 }
 
-function scheduleRefresh(head) {
+// /live's parameters: the figures of the dashboard's team in this
+// browser's zone (the query dashboard.js's fetches use).
+function liveQuery() {
+  return liveFiguresQuery(state.liveTeam || '');
+}
+
+function scheduleRefresh(head, figures = null) {
   document.body.dataset.head = String(head);
+  state.liveFigures = figures;
   clearTimeout(state.refreshTimer);
   state.refreshTimer = setTimeout(refresh, REFRESH_DELAY_MS);
 }

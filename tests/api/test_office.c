@@ -28,6 +28,7 @@
 
 #include "harness.h"
 #include "http_client.h"
+#include "rawws.h"
 
 typedef struct fixture {
     th_server srv;
@@ -573,6 +574,106 @@ static void test_current(void **state)
     json_decref(s);
 }
 
+/* A /live socket opened with path; its hello read. */
+static void live_open(rw_conn *c, const char *path, const char *token)
+{
+    char *msg = NULL;
+    size_t len;
+    assert_int_equal(rw_connect(c, fx.srv.port, fx.srv.ca, 0), 0);
+    assert_int_equal(rw_upgrade_path(c, path, token, "fieldsync.live"), 101);
+    assert_int_equal(rw_recv(c, &msg, &len), 1);
+    assert_non_null(strstr(msg, "\"hello\""));
+    free(msg);
+}
+
+/* The next "changed" of c, parsed. */
+static json_t *live_changed(rw_conn *c)
+{
+    char *msg = NULL;
+    size_t len;
+    assert_int_equal(rw_recv(c, &msg, &len), 1);
+    json_t *j = json_loads(msg, 0, NULL);
+    free(msg);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "changed");
+    return j;
+}
+
+/* The message's summary and analysis are what GET /api/summary and
+** /api/analysis answer the same user with the same query. */
+static void assert_live_figures(json_t *m, const char *query, const char *token)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/summary%s", query);
+    json_t *s = get_json(path, token);
+    snprintf(path, sizeof path, "/api/analysis%s", query);
+    json_t *a = get_json(path, token);
+    assert_non_null(json_object_get(m, "summary"));
+    assert_true(json_equal(json_object_get(m, "summary"), s));
+    assert_true(json_equal(json_object_get(m, "analysis"), a));
+    assert_int_equal(json_integer_value(json_object_get(s, "head")),
+                     json_integer_value(json_object_get(m, "head")));
+    json_decref(s);
+    json_decref(a);
+}
+
+/* Issue 19: /live?figures=1 carries the scope's new figures in each
+** "changed", equal to the HTTP answers; a hostile rep naming another
+** team gets her own scope only, as over HTTP; without figures=1 the
+** message stays bare; an unknown zone or team refuses the upgrade. */
+static void test_live_figures(void **state)
+{
+    (void)state;
+    rw_conn ca, cm, ch, cb, bad;
+    live_open(&ca, "/live?figures=1&tz=Asia/Shanghai", fx.tok_alice);
+    live_open(&cm, "/live?figures=1&team=east&tz=Asia/Shanghai", fx.tok_mallory);
+    live_open(&ch, "/live?figures=1&team=east", fx.tok_head);
+    live_open(&cb, "/live", fx.tok_alice);
+    /* A follow-up on the customer alice shares with mallory: all four see it. */
+    json_decref(cli("alice", "followup add %s --method call --content 'live figures'",
+                    id_of("李雷")));
+    sync_dev("alice");
+    json_t *ma = live_changed(&ca), *mm = live_changed(&cm), *mh = live_changed(&ch),
+           *mb = live_changed(&cb);
+    assert_live_figures(ma, "?tz=Asia/Shanghai", fx.tok_alice);
+    assert_live_figures(mm, "?team=east&tz=Asia/Shanghai", fx.tok_mallory);
+    assert_live_figures(mh, "?team=east", fx.tok_head);
+    assert_null(json_object_get(mb, "summary"));
+    assert_null(json_object_get(mb, "analysis"));
+    /* mallory's figures: at most her own customers and the share, never
+    ** alice's 25 nor east's as the head office sees them. */
+    json_int_t mine = (json_int_t)json_object_size(fx.mallory_ids);
+    json_t *ms = json_object_get(mm, "summary");
+    assert_true(json_integer_value(json_object_get(ms, "customers")) <= mine + 1);
+    assert_true(json_integer_value(json_object_get(json_object_get(mh, "summary"),
+                                                   "customers")) > mine + 1);
+    json_t *bd = json_object_get(json_object_get(mm, "analysis"), "birthdays");
+    size_t i;
+    json_t *row;
+    json_array_foreach(bd, i, row)
+        assert_non_null(json_object_get(fx.mallory_ids, json_string_value(
+                                            json_object_get(row, "name"))));
+    /* The cut analysis: the lists at most their first 50 rows. */
+    assert_true(json_array_size(json_object_get(json_object_get(mh, "analysis"),
+                                                "birthdays")) <= 50);
+    json_decref(ma);
+    json_decref(mm);
+    json_decref(mh);
+    json_decref(mb);
+    rw_close(&ca);
+    rw_close(&cm);
+    rw_close(&ch);
+    rw_close(&cb);
+    const char *refused[] = {"/live?figures=1&tz=Mars/Olympus",
+                             "/live?figures=1&team=nowhere"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(rw_connect(&bad, fx.srv.port, fx.srv.ca, 0), 0);
+        assert_int_equal(rw_upgrade_path(&bad, refused[k], fx.tok_alice,
+                                         "fieldsync.live"), 400);
+        rw_close(&bad);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_time_zone),
         cmocka_unit_test(test_analysis_lists),
         cmocka_unit_test(test_current),
+        cmocka_unit_test(test_live_figures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

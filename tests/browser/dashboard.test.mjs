@@ -336,6 +336,12 @@ describe('central-office dashboard against a real server and devices', { timeout
     const onNav = (f) => { if (f === page.mainFrame()) navigations += 1; };
     page.on('framenavigated', onNav);
     await page.evaluate(() => { window.__sameDocument = 'yes'; });
+    // Issue 19: the /live message carries the figures: no summary or
+    // analysis request for the redraw.
+    let figureRequests = 0;
+    const onReq = (r) => { if (['/api/summary', '/api/analysis'].includes(new URL(r.url()).pathname)) figureRequests += 1; };
+    page.on('request', onReq);
+    const liveBefore = Number(await page.getAttribute('#view-dashboard', 'data-live-figures') || 0);
 
     await dev.alice.addCustomer('Eta 周', { phone: '555' });
     await dev.alice.sync();
@@ -345,6 +351,9 @@ describe('central-office dashboard against a real server and devices', { timeout
     assert.equal(await page.evaluate(() => window.__sameDocument), 'yes', 'the page was not reloaded');
     assert.equal(navigations, 0, 'no navigation happened');
     page.off('framenavigated', onNav);
+    page.off('request', onReq);
+    assert.ok(Number(await page.getAttribute('#view-dashboard', 'data-live-figures') || 0) > liveBefore, 'redrawn from the /live figures');
+    assert.equal(figureRequests, 0, 'no /api/summary or /api/analysis request');
     await screenshot(page, 'dashboard-live');
   });
 

@@ -128,17 +128,23 @@ int rw_get(rw_conn *c, const char *path, char *buf, size_t len)
 
 int rw_upgrade(rw_conn *c, const char *token, const char *subprotocol)
 {
-    char req[1024], hdr[256] = "", proto[128] = "", resp[4096];
+    return rw_upgrade_path(c, "/", token, subprotocol);
+}
+
+int rw_upgrade_path(rw_conn *c, const char *path, const char *token,
+                    const char *subprotocol)
+{
+    char req[1536], hdr[256] = "", proto[128] = "", resp[4096];
     if (token)
         snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", token);
     if (subprotocol)
         snprintf(proto, sizeof proto, "Sec-WebSocket-Protocol: %s\r\n",
                  subprotocol);
     snprintf(req, sizeof req,
-             "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+             "GET %.400s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
              "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s%s\r\n", hdr,
-             proto);
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n%s%s\r\n", path,
+             hdr, proto);
     if (write_all(c, req, strlen(req)) != 0)
         return -1;
     return read_head(c, resp, sizeof resp);

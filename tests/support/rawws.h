@@ -27,6 +27,9 @@ int rw_get(rw_conn *c, const char *path, char *buf, size_t len);
 /* WebSocket upgrade; token/subprotocol may be NULL (header left out).
 ** Returns the HTTP status (101 on success), -1 if the server hung up. */
 int rw_upgrade(rw_conn *c, const char *token, const char *subprotocol);
+/* The same for path (with its query). */
+int rw_upgrade_path(rw_conn *c, const char *path, const char *token,
+                    const char *subprotocol);
 
 /* One frame (masked, as a client must).  opcode 1 text, 0 continuation. */
 int rw_send_frame(rw_conn *c, int opcode, int fin, const void *buf, size_t len);

@@ -46,7 +46,8 @@ export function mountDashboard(root, app) {
   const status = h('p', { class: 'status', id: 'dash-status', role: 'status' }, t('loading'));
   fill(root, h('div', { class: 'view dashboard', id: 'view-dashboard' }, h('form', { class: 'filters', id: 'dash-filters' }, team), kpis, status, grid));
   loadTeams(team, '');
-  team.addEventListener('change', () => update());
+  team.addEventListener('change', () => { if (app.setLiveTeam) app.setLiveTeam(team.value); update(); });
+  if (app.setLiveTeam) app.setLiveTeam(team.value);
 
   let last = null;
 
@@ -71,10 +72,18 @@ export function mountDashboard(root, app) {
     status.classList.remove('error');
   }
 
-  async function update() {
+  // figures: a /live message's summary and analysis (live.js); used when
+  // they are of this filter's query, else fetched.
+  async function update(figures = null) {
     try {
       const tq = team.value ? `team=${encodeURIComponent(team.value)}` : '';
-      const [summary, analysis, pool] = await Promise.all([api(`/api/summary${tq ? `?${tq}` : ''}`), analysisInZone(tq),
+      const fromLive = figures && figures.query === liveFiguresQuery(team.value);
+      const view = root.querySelector('#view-dashboard');
+      // How many redraws came from /live's figures (tests read it).
+      if (fromLive) view.dataset.liveFigures = String(Number(view.dataset.liveFigures || 0) + 1);
+      const [summary, analysis, pool] = await Promise.all([
+        fromLive ? figures.summary : api(`/api/summary${tq ? `?${tq}` : ''}`),
+        fromLive ? withQuery(figures.analysis, liveAnalysisQuery(team.value)) : analysisInZone(tq),
         api('/api/pool').catch((e) => { if (e.status === 401) throw e; return null; })]);
       if (!tq) app.setSummary(summary);
       last = { summary, analysis, pool };
@@ -87,7 +96,25 @@ export function mountDashboard(root, app) {
     }
   }
 
-  return { update, relabel: render, destroy() { destroyCharts(root); } };
+  return { update, relabel: render, destroy() { destroyCharts(root); if (app.setLiveTeam) app.setLiveTeam(''); } };
+}
+
+function browserZone() {
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { return ''; }
+}
+
+// The analysis's query the /live figures answer (for paging its lists).
+function liveAnalysisQuery(teamValue) {
+  const zone = browserZone();
+  const tq = teamValue ? `team=${encodeURIComponent(teamValue)}` : '';
+  return [zone ? `tz=${encodeURIComponent(zone)}` : '', tq].filter(Boolean).join('&');
+}
+
+// /live's parameters for the dashboard's figures of team teamValue in
+// this browser's zone (app.js opens /live with them).
+export function liveFiguresQuery(teamValue = '') {
+  const q = liveAnalysisQuery(teamValue);
+  return `figures=1${q ? `&${q}` : ''}`;
 }
 
 // The figures in this browser's time zone (weeks, hours, birthdays); the

@@ -3,17 +3,25 @@
 // with the new head on each {"type":"changed"} (and on a reconnect that
 // finds the head moved while we were away); reconnects with backoff
 // (1 s doubling to 30 s) until stop().
+//
+// query() (optional) gives the URL's parameters, e.g. "figures=1&tz=ZONE&team=T":
+// with figures=1 each "changed" carries the scope's summary and analysis,
+// handed to onChanged(head, { summary, analysis, query }) so the dashboard
+// redraws without a request.  A socket with parameters that closes before
+// opening (a zone or team the server refuses: 400) is retried bare, and
+// the page fetches as before.  reconnect() reopens with the current query().
 
 const PROTOCOL = 'fieldsync.live';
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
 
-export function startLive({ onChanged, onState }) {
+export function startLive({ onChanged, onState, query }) {
   let ws = null;
   let stopped = false;
   let timer = null;
   let backoff = BACKOFF_MIN_MS;
   let lastHead = null;
+  let bare = false;      // the parameters were refused: plain /live
 
   function setState(s) { if (onState) onState(s); }
 
@@ -21,13 +29,17 @@ export function startLive({ onChanged, onState }) {
     if (stopped) return;
     setState('connecting');
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const q = !bare && query ? query() : '';
+    let opened = false;
     try {
-      ws = new WebSocket(`${scheme}//${location.host}/live`, PROTOCOL);
+      ws = new WebSocket(`${scheme}//${location.host}/live${q ? `?${q}` : ''}`, PROTOCOL);
     } catch {
       schedule();
       return;
     }
+    const sock = ws;
     ws.addEventListener('open', () => {
+      opened = true;
       backoff = BACKOFF_MIN_MS;
       setState('live');
     });
@@ -41,11 +53,14 @@ export function startLive({ onChanged, onState }) {
         lastHead = msg.head;
       } else if (msg.type === 'changed') {
         lastHead = msg.head;
-        onChanged(msg.head);
+        const figures = msg.summary && msg.analysis ? { summary: msg.summary, analysis: msg.analysis, query: q } : null;
+        onChanged(msg.head, figures);
       }
     });
     ws.addEventListener('close', () => {
+      if (ws !== sock) return;      // replaced by reconnect()
       ws = null;
+      if (q && !opened) bare = true;
       if (!stopped) schedule();
     });
     // 'error' is always followed by 'close'; nothing to do here.
@@ -60,6 +75,14 @@ export function startLive({ onChanged, onState }) {
 
   connect();
   return {
+    reconnect() {
+      if (stopped) return;
+      clearTimeout(timer);
+      const old = ws;
+      ws = null;
+      if (old) old.close(1000);
+      connect();
+    },
     stop() {
       stopped = true;
       clearTimeout(timer);
