@@ -166,7 +166,8 @@ static int load_shares(fsv_store *s, fsv_vis_cust *c)
     c->n_shares = 0;
     int rc = fsv_store_shared_users(s, c->id, &c->shares, &c->n_shares);
     if (rc == FSV_OK) {
-        qsort(c->shares, c->n_shares, sizeof *c->shares, cmp_strp);
+        if (c->n_shares > 1)    /* qsort(NULL, 0) is undefined (UBSan) */
+            qsort(c->shares, c->n_shares, sizeof *c->shares, cmp_strp);
         c->shares_loaded = 1;
     }
     return rc;
@@ -402,7 +403,8 @@ static int load_batch(fsv_store *s, const fdsp_change *c, size_t n,
     }
     for (size_t i = 0; i < n; i++)
         v[i] = &c[i];
-    qsort(v, n, sizeof *v, cmp_change_key);
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_change_key);
     int rc = FSV_OK;
     for (size_t i = 0; rc == FSV_OK && i < n; i++) {
         const fdsp_change *x = v[i];

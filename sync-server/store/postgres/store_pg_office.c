@@ -379,7 +379,8 @@ int fsv__pg_office_flush(fsv_store *s)
     ov_state *o = PG(s)->office;
     if (!o || (!o->recs.n && !o->keys.n))
         return FSV_OK;
-    qsort(o->recs.v, o->recs.n, sizeof *o->recs.v, cmp_note);
+    if (o->recs.n > 1)  /* qsort(NULL, 0) is undefined */
+        qsort(o->recs.v, o->recs.n, sizeof *o->recs.v, cmp_note);
     int rc = FSV_OK;
     for (size_t i = 0; rc == FSV_OK && i < o->recs.n; i++) {
         ov_note *nt = &o->recs.v[i];

@@ -669,7 +669,8 @@ int fsv__sq_office_flush(fsv_store *s)
     ov_state *o = state(s);
     if (!o || (!o->n && !o->nk))
         return FSV_OK;
-    qsort(o->v, o->n, sizeof *o->v, cmp_note);
+    if (o->n > 1)   /* qsort(NULL, 0) is undefined */
+        qsort(o->v, o->n, sizeof *o->v, cmp_note);
     int rc = FSV_OK;
     for (size_t i = 0; rc == FSV_OK && i < o->n; i++) {
         if (i && cmp_note(&o->v[i - 1], &o->v[i]) == 0)
